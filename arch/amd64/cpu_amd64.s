@@ -1,0 +1,169 @@
+//go:build velocity
+
+// CPU primitives for the Velocity kernel. This file joins package runtime
+// through the build overlay (internal/build), so the kernel core can use
+// them from trap context. Every function is a leaf: NOSPLIT, no frame, no
+// allocation. Privileged instructions are legal here because all Go code,
+// the runtime included, runs at CPL 0.
+
+#include "textflag.h"
+
+// func vkOutb(port uint16, v uint8)
+TEXT runtime·vkOutb(SB),NOSPLIT|NOFRAME,$0-3
+	MOVW	port+0(FP), DX
+	MOVB	v+2(FP), AX
+	OUTB
+	RET
+
+// func vkInb(port uint16) uint8
+TEXT runtime·vkInb(SB),NOSPLIT|NOFRAME,$0-9
+	MOVW	port+0(FP), DX
+	XORL	AX, AX
+	INB
+	MOVB	AX, ret+8(FP)
+	RET
+
+// func vkOutl(port uint16, v uint32)
+TEXT runtime·vkOutl(SB),NOSPLIT|NOFRAME,$0-8
+	MOVW	port+0(FP), DX
+	MOVL	v+4(FP), AX
+	OUTL
+	RET
+
+// func vkRdmsr(msr uint32) uint64
+TEXT runtime·vkRdmsr(SB),NOSPLIT|NOFRAME,$0-16
+	MOVL	msr+0(FP), CX
+	RDMSR
+	SHLQ	$32, DX
+	ORQ	DX, AX
+	MOVQ	AX, ret+8(FP)
+	RET
+
+// func vkWrmsr(msr uint32, v uint64)
+TEXT runtime·vkWrmsr(SB),NOSPLIT|NOFRAME,$0-16
+	MOVL	msr+0(FP), CX
+	MOVQ	v+8(FP), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	WRMSR
+	RET
+
+// func vkCpuid(leaf, sub uint32) (a, b, c, d uint32)
+TEXT runtime·vkCpuid(SB),NOSPLIT|NOFRAME,$0-24
+	MOVL	leaf+0(FP), AX
+	MOVL	sub+4(FP), CX
+	CPUID
+	MOVL	AX, a+8(FP)
+	MOVL	BX, b+12(FP)
+	MOVL	CX, c+16(FP)
+	MOVL	DX, d+20(FP)
+	RET
+
+// func vkRdtsc() uint64
+// LFENCE keeps the read from drifting ahead of earlier instructions.
+TEXT runtime·vkRdtsc(SB),NOSPLIT|NOFRAME,$0-8
+	LFENCE
+	RDTSC
+	SHLQ	$32, DX
+	ORQ	DX, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+// func vkLidt(p uintptr)  p points at a 10-byte pseudo-descriptor.
+TEXT runtime·vkLidt(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	p+0(FP), AX
+	LIDT	(AX)
+	RET
+
+// func vkLtr(sel uint16)
+TEXT runtime·vkLtr(SB),NOSPLIT|NOFRAME,$0-2
+	MOVW	sel+0(FP), AX
+	LTR	AX
+	RET
+
+// func vkReadCR2() uintptr
+TEXT runtime·vkReadCR2(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	CR2, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+// func vkReadCR3() uintptr
+TEXT runtime·vkReadCR3(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	CR3, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+// func vkWriteCR3(v uintptr)
+TEXT runtime·vkWriteCR3(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	v+0(FP), AX
+	MOVQ	AX, CR3
+	RET
+
+// func vkReadCR0() uintptr
+TEXT runtime·vkReadCR0(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	CR0, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+// func vkReadCR4() uintptr
+TEXT runtime·vkReadCR4(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	CR4, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+// func vkWriteCR4(v uintptr)
+TEXT runtime·vkWriteCR4(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	v+0(FP), AX
+	MOVQ	AX, CR4
+	RET
+
+// func vkInvlpg(va uintptr)
+TEXT runtime·vkInvlpg(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	va+0(FP), AX
+	INVLPG	(AX)
+	RET
+
+// func vkIdle()  enables interrupts and halts until the next one, then
+// disables them again. STI's one-instruction shadow makes STI;HLT atomic,
+// so a wake-up that arrives in between is not lost.
+TEXT runtime·vkIdle(SB),NOSPLIT|NOFRAME,$0-0
+	STI
+	HLT
+	CLI
+	RET
+
+// func vkHaltForever()
+TEXT runtime·vkHaltForever(SB),NOSPLIT|NOFRAME,$0-0
+	CLI
+again:
+	HLT
+	JMP	again
+
+// func vkRdrand() (v uint64, ok bool)
+TEXT runtime·vkRdrand(SB),NOSPLIT|NOFRAME,$0-9
+	MOVL	$10, CX
+retry:
+	BYTE $0x48; BYTE $0x0F; BYTE $0xC7; BYTE $0xF0 // RDRAND AX
+	JCS	good
+	DECL	CX
+	JNZ	retry
+	MOVQ	$0, v+0(FP)
+	MOVB	$0, ok+8(FP)
+	RET
+good:
+	MOVQ	AX, v+0(FP)
+	MOVB	$1, ok+8(FP)
+	RET
+
+// func vkFxsave(p uintptr)   p must be 16-byte aligned.
+TEXT runtime·vkFxsave(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	p+0(FP), AX
+	FXSAVE64	(AX)
+	RET
+
+// func vkFpuInit()  resets x87 and SSE control state to the ABI defaults.
+TEXT runtime·vkFpuInit(SB),NOSPLIT,$8-0
+	BYTE $0xDB; BYTE $0xE3 // FNINIT
+	MOVL	$0x1f80, 0(SP)
+	LDMXCSR	0(SP)
+	RET

@@ -1,0 +1,277 @@
+//go:build velocity
+
+// Velocity kernel: boot. rt0Velocity (vk_entry_amd64.s) calls vkBoot on
+// BOOT_ND.BIN's stack; vkBoot brings the machine up, builds the first
+// thread's Linux-style process stack (argc, argv, envp, auxv) and returns
+// that thread's frame, which "returns" into the stock runtime's
+// _rt0_amd64_linux.
+
+package runtime
+
+import "unsafe"
+
+const (
+	vkBootMagic  = 0x544F4F424F4C4556
+	vkMaxArgs    = 256
+	vkArgBufSize = 8192
+	vkUserStack  = 1 << 20
+	bootFlagMB2  = 1
+	bootFlagMB1  = 2
+	bootFlagRSDP = 4
+	bootFlagFB   = 8
+)
+
+var vkArgs struct {
+	buf   [vkArgBufSize]byte
+	used  int
+	argv  [vkMaxArgs]int // offsets into buf
+	env   [vkMaxArgs]int
+	nargv int
+	nenv  int
+	quiet bool
+}
+
+var vkBootNs struct {
+	stub, kernel int64 // monotonic (since power-on) at stub entry and at hand-over
+}
+
+func vkBoot(info uintptr) uintptr {
+	vkSerialInit()
+	bi := (*vkBootInfo)(unsafe.Pointer(info))
+	if info == 0 || bi.magic != vkBootMagic {
+		vkFatal("no Velocity boot info: boot through BOOT_ND.BIN (see docs/boot-protocol.md)")
+	}
+	if bi.version != 1 {
+		vkFatal("boot info version is not 1: BOOT_ND.BIN and the kernel do not match")
+	}
+	vkBoot0 = bi
+	vkKernelG.g.m = &vkKernelM
+	vkCPUFeatures()
+	vkFramesInit(bi)
+	vkPagingInit(bi)
+	vkVMAAdd(uintptr(bi.imageStart)&^(2<<20-1), (uintptr(bi.imageEnd)+2<<20-1)&^(2<<20-1), vmaKernel|protRead|protWrite)
+	vkVMAAdd(uintptr(bi.stubStart)&^4095, (uintptr(bi.stubEnd)+4095)&^4095, vmaKernel|protRead|protWrite)
+	vkIDTInit()
+	c := &vkCPUs[0]
+	vkCPUInit(c)
+	vkPICDisable()
+	vkTimeInit()
+	vkParseCmdline(bi)
+
+	// The first thread: it enters the Go runtime exactly as Linux would
+	// start a static executable.
+	var f vkFrame
+	f.rip = uint64(vkRuntimeEntryPC())
+	f.rsp = uint64(vkBuildProcessStack())
+	f.rflags = 0x202
+	f.cs, f.ss = vkSelKernelCode, vkSelKernelData
+	var fpu [512]byte
+	t := vkNewThread(&f, 0, &fpu)
+	vkFpuInit()
+	vkFxsave(uintptr(unsafe.Pointer(&t.fpu[0])))
+	t.state = thRunning
+	t.lastRun = vkNanotime()
+	t.sliceEnd = t.lastRun + vkQuantumNs
+	c.cur = uintptr(unsafe.Pointer(t))
+	c.kstackTop = t.kstackTop
+	c.fpu = uintptr(unsafe.Pointer(&t.fpu[0]))
+	c.userFS = 0
+
+	vkBootNs.stub = vkCyclesToNs(bi.tscEntry)
+	vkBootNs.kernel = vkNanotime()
+	if !vkArgs.quiet {
+		vkBanner(bi)
+	}
+	return t.kstackTop - vkFrameSize
+}
+
+func vkBanner(bi *vkBootInfo) {
+	vkPrint("velocity: ")
+	vkWrite(vkCPUModel())
+	vkPrint(", ")
+	vkPrintDec(int64(vkCPUCount))
+	vkPrint(" CPU, ")
+	vkPrintDec(int64(vkFrames.total * vkPageSize >> 20))
+	vkPrint(" MiB RAM free, TSC ")
+	vkPrintDec(int64(vkClock.tscHz / 1_000_000))
+	vkPrint(" MHz (")
+	vkPrint(vkClock.calibrated)
+	vkPrint("), booted by ")
+	if bi.flags&bootFlagMB2 != 0 {
+		vkPrint("multiboot2")
+	} else {
+		vkPrint("multiboot1")
+	}
+	vkPrint("\nvelocity: kernel ready ")
+	vkPrintFixed(vkBootNs.kernel/1000, 3)
+	vkPrint(" ms after power-on (stub entered at ")
+	vkPrintFixed(vkBootNs.stub/1000, 3)
+	vkPrint(" ms); starting Go\n")
+}
+
+// vkParseCmdline splits the kernel command line. Grammar:
+//
+//	[KEY=VALUE ...] [option ...] [-- arg ...]
+//
+// KEY=VALUE with an upper-case KEY goes to the environment, options
+// configure the kernel, and everything after "--" becomes os.Args[1:].
+// Double quotes group words with spaces. Anything else is an error: a typo
+// must not boot silently with the wrong settings.
+func vkParseCmdline(bi *vkBootInfo) {
+	a := &vkArgs
+	a.argv[0] = vkArgPut("/velocity")
+	a.nargv = 1
+	if bi.cmdline == 0 {
+		return
+	}
+	line := unsafe.Slice((*byte)(unsafe.Pointer(uintptr(bi.cmdline))), bi.cmdlineLen)
+	if len(line) >= vkArgBufSize-64 {
+		vkPrint("velocity: kernel command line is ")
+		vkPrintDec(int64(len(line)))
+		vkPrint(" bytes; the limit is ")
+		vkPrintDec(vkArgBufSize - 64)
+		vkPrint("\n")
+		vkExit(2)
+	}
+	afterDashes := false
+	for i := 0; i < len(line); {
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t' || line[i] == '\n') {
+			i++
+		}
+		if i == len(line) {
+			break
+		}
+		start := a.used
+		quoted := false
+		for i < len(line) && (quoted || line[i] != ' ' && line[i] != '\t' && line[i] != '\n') {
+			if line[i] == '"' {
+				quoted = !quoted
+			} else {
+				a.buf[a.used] = line[i]
+				a.used++
+			}
+			i++
+		}
+		if quoted {
+			vkCmdlineError("unterminated double quote", nil)
+		}
+		a.buf[a.used] = 0
+		a.used++
+		tok := a.buf[start : a.used-1]
+		switch {
+		case afterDashes:
+			if a.nargv == vkMaxArgs {
+				vkCmdlineError("too many arguments", nil)
+			}
+			a.argv[a.nargv] = start
+			a.nargv++
+		case string(tok) == "--":
+			afterDashes = true
+		case vkIsEnvAssignment(tok):
+			if a.nenv == vkMaxArgs {
+				vkCmdlineError("too many environment variables", nil)
+			}
+			a.env[a.nenv] = start
+			a.nenv++
+		case string(tok) == "quiet":
+			a.quiet = true
+		default:
+			vkCmdlineError("unknown kernel option", tok)
+		}
+	}
+}
+
+func vkCmdlineError(msg string, tok []byte) {
+	vkPrint("velocity: bad kernel command line: ")
+	vkPrint(msg)
+	if tok != nil {
+		vkPrint(" \"")
+		vkWrite(tok)
+		vkPrint("\"")
+	}
+	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [-- args ...]\n")
+	vkExit(2)
+}
+
+func vkIsEnvAssignment(tok []byte) bool {
+	for i, ch := range tok {
+		switch {
+		case ch == '=':
+			return i > 0
+		case ch == '_' || ch >= 'A' && ch <= 'Z' || i > 0 && ch >= '0' && ch <= '9':
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+func vkArgPut(s string) int {
+	a := &vkArgs
+	start := a.used
+	copy(a.buf[a.used:], s)
+	a.used += len(s)
+	a.buf[a.used] = 0
+	a.used++
+	return start
+}
+
+func vkCStringLen(b []byte) int {
+	for i, ch := range b {
+		if ch == 0 {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// vkBuildProcessStack maps the first thread's stack and lays out what
+// Linux's execve leaves on it; it returns the initial stack pointer.
+func vkBuildProcessStack() uintptr {
+	a := &vkArgs
+	base := vkSysMmap(0, vkUserStack, protRead|protWrite, mapAnonymous|0x02, -1)
+	if int64(base) < 0 {
+		vkFatal("cannot map the initial stack")
+	}
+	top := base + vkUserStack
+	// Strings and AT_RANDOM bytes at the top.
+	strs := (top - uintptr(a.used) - 16) &^ 15
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(strs)), a.used), a.buf[:a.used])
+	random := strs - 16
+	for i := uintptr(0); i < 16; i += 8 {
+		*(*uint64)(unsafe.Pointer(random + i)) = vkRandom64()
+	}
+	platform := random - 16
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(platform)), 7), "x86_64\x00")
+
+	auxv := [...]uintptr{
+		6, vkPageSize, // AT_PAGESZ
+		17, 100, // AT_CLKTCK
+		16, 0, // AT_HWCAP
+		25, random, // AT_RANDOM
+		15, platform, // AT_PLATFORM
+		23, 0, // AT_SECURE
+		11, 0, 12, 0, 13, 0, 14, 0, // AT_UID, AT_EUID, AT_GID, AT_EGID
+		0, 0, // AT_NULL
+	}
+	words := 1 + a.nargv + 1 + a.nenv + 1 + len(auxv)
+	sp := (platform - uintptr(words)*8) &^ 15
+	w := unsafe.Slice((*uintptr)(unsafe.Pointer(sp)), words)
+	i := 0
+	w[i] = uintptr(a.nargv)
+	i++
+	for j := 0; j < a.nargv; j++ {
+		w[i] = strs + uintptr(a.argv[j])
+		i++
+	}
+	w[i] = 0
+	i++
+	for j := 0; j < a.nenv; j++ {
+		w[i] = strs + uintptr(a.env[j])
+		i++
+	}
+	w[i] = 0
+	i++
+	copy(w[i:], auxv[:])
+	return sp
+}

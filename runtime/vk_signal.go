@@ -1,0 +1,304 @@
+//go:build velocity
+
+// Velocity kernel: POSIX signals as the Go runtime uses them.
+//
+// The runtime installs handlers with SA_SIGINFO|SA_ONSTACK|SA_RESTORER and
+// relies on signals for two things: turning faults (nil dereference) into
+// panics, and async preemption (tgkill SIGURG). Delivery builds the same
+// rt_sigframe Linux builds, on the thread's sigaltstack, so the runtime's
+// own sigtramp and sigreturn work unchanged.
+
+package runtime
+
+import "unsafe"
+
+const (
+	saSiginfo   = 0x4
+	saOnstack   = 0x08000000
+	saRestorer  = 0x04000000
+	saNodefer   = 0x40000000
+	saResethand = 0x80000000
+
+	ssOnstack = 1
+	ssDisable = 2
+
+	vkSigIgn = 1
+)
+
+type vkSigaction struct {
+	handler  uintptr
+	flags    uint64
+	restorer uintptr
+	mask     uint64
+}
+
+var vkSigactions [65]vkSigaction
+
+func vkSignalHandled(sig uint32) bool {
+	return sig < 65 && vkSigactions[sig].handler > vkSigIgn
+}
+
+func vkSysRtSigaction(sig uint32, act, old uintptr, size uintptr) uintptr {
+	if sig < 1 || sig > 64 || size != 8 {
+		return vkErr(vkEINVAL)
+	}
+	if old != 0 {
+		if !vkUserOK(old, 32, true) {
+			return vkErr(vkEFAULT)
+		}
+		*(*vkSigaction)(unsafe.Pointer(old)) = vkSigactions[sig]
+	}
+	if act != 0 {
+		if sig == _SIGKILL || sig == _SIGSTOP {
+			return vkErr(vkEINVAL)
+		}
+		if !vkUserOK(act, 32, false) {
+			return vkErr(vkEFAULT)
+		}
+		vkSigactions[sig] = *(*vkSigaction)(unsafe.Pointer(act))
+	}
+	return 0
+}
+
+func vkSysRtSigprocmask(how int32, set, old uintptr, size uintptr) uintptr {
+	if size != 8 {
+		return vkErr(vkEINVAL)
+	}
+	t := vkCur()
+	if old != 0 {
+		if !vkUserOK(old, 8, true) {
+			return vkErr(vkEFAULT)
+		}
+		*(*uint64)(unsafe.Pointer(old)) = t.sigmask
+	}
+	if set != 0 {
+		if !vkUserOK(set, 8, false) {
+			return vkErr(vkEFAULT)
+		}
+		s := *(*uint64)(unsafe.Pointer(set))
+		switch how {
+		case 0: // SIG_BLOCK
+			t.sigmask |= s
+		case 1: // SIG_UNBLOCK
+			t.sigmask &^= s
+		case 2: // SIG_SETMASK
+			t.sigmask = s
+		default:
+			return vkErr(vkEINVAL)
+		}
+		t.sigmask &^= 1<<(_SIGKILL-1) | 1<<(_SIGSTOP-1)
+	}
+	return 0
+}
+
+func vkSysSigaltstack(ss, old uintptr, f *vkFrame) uintptr {
+	t := vkCur()
+	on := t.altFlags&ssDisable == 0 && t.altSize != 0 &&
+		uintptr(f.rsp) > t.altSP && uintptr(f.rsp) <= t.altSP+t.altSize
+	if old != 0 {
+		if !vkUserOK(old, 24, true) {
+			return vkErr(vkEFAULT)
+		}
+		st := (*stackt)(unsafe.Pointer(old))
+		*(*uintptr)(unsafe.Pointer(&st.ss_sp)) = t.altSP // no write barrier: kernel code
+		st.ss_size = t.altSize
+		st.ss_flags = t.altFlags
+		if t.altSize == 0 {
+			st.ss_flags = ssDisable
+		} else if on {
+			st.ss_flags = ssOnstack
+		}
+	}
+	if ss != 0 {
+		if on {
+			return vkErr(vkEPERM)
+		}
+		if !vkUserOK(ss, 24, false) {
+			return vkErr(vkEFAULT)
+		}
+		st := (*stackt)(unsafe.Pointer(ss))
+		if st.ss_flags&ssDisable != 0 {
+			t.altSP, t.altSize, t.altFlags = 0, 0, ssDisable
+		} else {
+			if st.ss_size < 2048 {
+				return vkErr(vkENOMEM)
+			}
+			t.altSP, t.altSize, t.altFlags = uintptr(unsafe.Pointer(st.ss_sp)), st.ss_size, 0
+		}
+	}
+	return 0
+}
+
+// vkSysKill queues sig for thread tid (tgkill/tkill).
+func vkSysTgkill(tid int32, sig uint32) uintptr {
+	t := vkThreadByTID(tid)
+	if t == nil {
+		return vkErr(vkESRCH)
+	}
+	if sig == 0 {
+		return 0
+	}
+	if sig > 64 {
+		return vkErr(vkEINVAL)
+	}
+	t.pending |= 1 << (sig - 1)
+	if t.state == thBlocked && t.sigmask&(1<<(sig-1)) == 0 {
+		// Linux interrupts the blocking call with EINTR; the runtime's
+		// futex and nanosleep loops retry.
+		t.waitAddr = 0
+		vkWake(t, false)
+		t.timedOut = false
+	}
+	return 0
+}
+
+// vkDeliverSignals runs on the way back to user mode: the first pending,
+// unblocked signal becomes a signal frame.
+func vkDeliverSignals(f *vkFrame) {
+	t := vkCur()
+	ready := t.pending &^ t.sigmask
+	if ready == 0 {
+		return
+	}
+	for sig := uint32(1); sig <= 64; sig++ {
+		if ready&(1<<(sig-1)) == 0 {
+			continue
+		}
+		t.pending &^= 1 << (sig - 1)
+		a := &vkSigactions[sig]
+		if a.handler == vkSigIgn || a.handler == 0 && (sig == _SIGURG || sig == _SIGCHLD || sig == _SIGWINCH) {
+			continue // ignored, or the default action is to ignore
+		}
+		if a.handler == 0 {
+			vkPrint("\nvelocity: fatal signal ")
+			vkPrintDec(int64(sig))
+			vkPrint(" with no handler\n")
+			vkExit(128 + int(sig))
+		}
+		vkSignalFrame(f, sig, -6 /* SI_TKILL */, 0, false)
+		return
+	}
+}
+
+// Offsets inside the frame we build (Linux x86-64 rt_sigframe).
+const (
+	sfUcontext = 8             // after the return address (pretcode)
+	ucStack    = 16            // stack_t uc_stack
+	ucMcontext = 40            // struct sigcontext
+	ucSigmask  = 40 + 256      // sigset_t
+	sfSiginfo  = 8 + 304       // siginfo_t, 128 bytes
+	sfSize     = 8 + 304 + 128 // 440
+	vkRedZone  = 128
+	vkFPUAlign = 64
+)
+
+// vkSignalFrame makes the user context enter the handler for sig. The
+// interrupted registers go into the frame's ucontext, where the runtime may
+// edit them (it does, to inject a call to sigpanic or asyncPreempt) before
+// rt_sigreturn restores them.
+func vkSignalFrame(f *vkFrame, sig uint32, code int32, addr uintptr, fault bool) {
+	t := vkCur()
+	a := &vkSigactions[sig]
+	sp := uintptr(f.rsp)
+	onAlt := t.altSize != 0 && sp > t.altSP && sp <= t.altSP+t.altSize
+	if a.flags&saOnstack != 0 && t.altSize != 0 && t.altFlags&ssDisable == 0 && !onAlt {
+		sp = t.altSP + t.altSize
+	} else {
+		sp -= vkRedZone
+	}
+	// FPU state, then the frame, aligned so the handler starts with
+	// (rsp+8) % 16 == 0 as after a CALL.
+	sp = (sp - 512) &^ (vkFPUAlign - 1)
+	fpstate := sp
+	sp = ((sp - sfSize) &^ 15) - 8
+	if !vkUserOK(sp, fpstate+512-sp, true) {
+		vkPrint("\nvelocity: signal stack is not mapped; cannot deliver signal ")
+		vkPrintDec(int64(sig))
+		vkPrint("\n")
+		vkReport(f, addr, true)
+		vkExit(128 + int(sig))
+	}
+	memclrNoHeapPointers(unsafe.Pointer(sp), fpstate-sp)
+	fp := (*[512]byte)(unsafe.Pointer(fpstate))
+	*fp = t.fpu
+
+	put := func(off uintptr, v uint64) { *(*uint64)(unsafe.Pointer(sp + off)) = v }
+	put(0, uint64(a.restorer))
+	uc := uintptr(sfUcontext)
+	put(uc+ucStack, uint64(t.altSP))
+	flags := uint64(0)
+	if t.altSize == 0 {
+		flags = ssDisable
+	} else if onAlt {
+		flags = ssOnstack
+	}
+	put(uc+ucStack+8, flags)
+	put(uc+ucStack+16, uint64(t.altSize))
+	mc := uc + ucMcontext
+	for i, v := range [...]uint64{f.r8, f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15,
+		f.rdi, f.rsi, f.rbp, f.rbx, f.rdx, f.rax, f.rcx, f.rsp, f.rip, f.rflags} {
+		put(mc+uintptr(i)*8, v)
+	}
+	put(mc+18*8, 0x33|0x2b<<48) // cs, gs, fs, ss as Linux reports a user thread
+	if fault {
+		put(mc+19*8, f.err)
+		put(mc+20*8, f.vector)
+		put(mc+22*8, uint64(addr))
+	}
+	put(mc+21*8, t.sigmask)
+	put(mc+23*8, uint64(fpstate))
+	put(uc+ucSigmask, t.sigmask)
+	si := uintptr(sfSiginfo)
+	*(*int32)(unsafe.Pointer(sp + si)) = int32(sig)
+	*(*int32)(unsafe.Pointer(sp + si + 8)) = code
+	if fault {
+		put(si+16, uint64(addr))
+	} else {
+		*(*int32)(unsafe.Pointer(sp + si + 16)) = 1           // si_pid
+		*(*int32)(unsafe.Pointer(sp + si + 20)) = vkCur().tid // si_uid slot: harmless
+	}
+
+	t.sigmask |= a.mask
+	if a.flags&saNodefer == 0 {
+		t.sigmask |= 1 << (sig - 1)
+	}
+	if a.flags&saResethand != 0 {
+		a.handler = 0
+	}
+	f.rsp = uint64(sp)
+	f.rip = uint64(a.handler)
+	f.rdi = uint64(sig)
+	f.rsi = uint64(sp + si)
+	f.rdx = uint64(sp + uc)
+	f.rax = 0
+	f.rflags &^= 1<<8 | 1<<10 // TF, DF
+}
+
+// vkSysRtSigreturn restores the context saved by vkSignalFrame, as edited
+// by the handler.
+func vkSysRtSigreturn(f *vkFrame) {
+	sp := uintptr(f.rsp) - 8 // the handler's RET popped pretcode
+	if !vkUserOK(sp, sfSize, false) {
+		vkPrint("\nvelocity: rt_sigreturn with a bad frame\n")
+		vkExit(128 + _SIGSEGV)
+	}
+	get := func(off uintptr) uint64 { return *(*uint64)(unsafe.Pointer(sp + off)) }
+	mc := uintptr(sfUcontext + ucMcontext)
+	regs := [...]*uint64{&f.r8, &f.r9, &f.r10, &f.r11, &f.r12, &f.r13, &f.r14, &f.r15,
+		&f.rdi, &f.rsi, &f.rbp, &f.rbx, &f.rdx, &f.rax, &f.rcx, &f.rsp, &f.rip}
+	for i, r := range regs {
+		*r = get(mc + uintptr(i)*8)
+	}
+	// Only the arithmetic flags, TF, DF and AC come from user space; IF stays on.
+	const userFlags = 0x40DD5
+	f.rflags = f.rflags&^userFlags | get(mc+17*8)&userFlags | 1<<9
+	f.cs, f.ss = vkSelKernelCode, vkSelKernelData
+	t := vkCur()
+	t.sigmask = get(sfUcontext+ucSigmask) &^ (1<<(_SIGKILL-1) | 1<<(_SIGSTOP-1))
+	if fp := uintptr(get(mc + 23*8)); fp != 0 && fp&15 == 0 && vkUserOK(fp, 512, false) {
+		t.fpu = *(*[512]byte)(unsafe.Pointer(fp))
+		// The saved MXCSR must not set reserved bits, or FXRSTOR faults.
+		mxcsr := (*uint32)(unsafe.Pointer(&t.fpu[24]))
+		*mxcsr &= 0xFFFF
+	}
+}

@@ -1,0 +1,515 @@
+//go:build velocity
+
+// Velocity kernel: the Linux system call ABI the Go runtime and the os,
+// time and syscall packages use. Anything not implemented is logged once by
+// name and fails with ENOSYS; nothing is silently faked.
+
+package runtime
+
+import "unsafe"
+
+const (
+	vkEPERM     = 1
+	vkENOENT    = 2
+	vkESRCH     = 3
+	vkEINTR     = 4
+	vkEBADF     = 9
+	vkEAGAIN    = 11
+	vkENOMEM    = 12
+	vkEFAULT    = 14
+	vkEEXIST    = 17
+	vkENODEV    = 19
+	vkENOTDIR   = 20
+	vkEINVAL    = 22
+	vkENOTTY    = 25
+	vkEMFILE    = 24
+	vkENOSPC    = 28
+	vkESPIPE    = 29
+	vkERANGE    = 34
+	vkENOSYS    = 38
+	vkETIMEDOUT = 110
+)
+
+func vkErr(e int) uintptr { return uintptr(-e) }
+
+var vkSyscallLogged [512]bool
+
+func vkUnimplemented(nr uint64) uintptr {
+	if nr < uint64(len(vkSyscallLogged)) {
+		if vkSyscallLogged[nr] {
+			return vkErr(vkENOSYS)
+		}
+		vkSyscallLogged[nr] = true
+	}
+	vkPrint("velocity: unimplemented syscall ")
+	if nr < uint64(len(vkSyscallNames)) && vkSyscallNames[nr] != "" {
+		vkPrint(vkSyscallNames[nr])
+		vkPrint(" (")
+		vkPrintDec(int64(nr))
+		vkPrint(")")
+	} else {
+		vkPrintDec(int64(nr))
+	}
+	vkPrint(" -> ENOSYS\n")
+	return vkErr(vkENOSYS)
+}
+
+// vkSyscall dispatches one system call. Arguments follow the Linux
+// convention: rdi, rsi, rdx, r10, r8, r9; the result goes to rax.
+// canBlock is false for syscalls made by kernel code itself.
+func vkSyscall(f *vkFrame, canBlock bool) {
+	nr := f.rax
+	a0, a1, a2, a3, a4 := uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10), uintptr(f.r8)
+	var r uintptr
+	switch nr {
+	case 0: // read
+		r = vkSysRead(int32(a0), a1, a2, canBlock)
+	case 1: // write
+		r = vkSysWrite(int32(a0), a1, a2)
+	case 290: // eventfd2
+		r = vkSysEventfd(uint32(a0), int32(a1))
+	case 291: // epoll_create1
+		r = vkSysEpollCreate()
+	case 233: // epoll_ctl
+		r = vkSysEpollCtl(int32(a0), int32(a1), int32(a2), a3)
+	case 232, 281: // epoll_wait, epoll_pwait
+		r = vkSysEpollWait(int32(a0), a1, int32(a2), int64(int32(a3)), canBlock)
+	case 2: // open
+		r = vkSysOpen(a0)
+	case 257: // openat
+		r = vkSysOpen(a1)
+	case 3: // close
+		r = vkSysClose(int32(a0))
+	case 5: // fstat
+		r = vkSysFstat(int32(a0), a1)
+	case 9: // mmap
+		r = vkSysMmap(a0, a1, uint32(a2), uint32(a3), int32(a4))
+	case 10: // mprotect
+		r = vkSysMprotect(a0, a1, uint32(a2))
+	case 11: // munmap
+		r = vkSysMunmap(a0, a1)
+	case 28: // madvise
+		r = vkSysMadvise(a0, a1, int32(a2))
+	case 13: // rt_sigaction
+		r = vkSysRtSigaction(uint32(a0), a1, a2, a3)
+	case 14: // rt_sigprocmask
+		r = vkSysRtSigprocmask(int32(a0), a1, a2, a3)
+	case 15: // rt_sigreturn: the frame is the result
+		vkSysRtSigreturn(f)
+		return
+	case 131: // sigaltstack
+		r = vkSysSigaltstack(a0, a1, f)
+	case 16: // ioctl
+		r = vkErr(vkENOTTY)
+	case 20: // writev
+		r = vkSysWritev(int32(a0), a1, a2)
+	case 24: // sched_yield
+		if canBlock {
+			vkCur().state = thRunnable
+			vkSchedule()
+		}
+	case 35: // nanosleep
+		r = vkSysNanosleep(a0, a1, canBlock)
+	case 230: // clock_nanosleep
+		r = vkSysClockNanosleep(int32(a0), int32(a1), a2, a3, canBlock)
+	case 39: // getpid
+		r = 1
+	case 110: // getppid
+		r = 0
+	case 186: // gettid
+		r = uintptr(vkCur().tid)
+	case 102, 104, 107, 108: // getuid, getgid, geteuid, getegid
+		r = 0
+	case 56: // clone
+		r = vkSysClone(f, uint64(a0), a1, a2, a3, a4)
+	case 60: // exit: this thread
+		if !canBlock {
+			vkFatal("exit from kernel context")
+		}
+		vkThreadExit()
+	case 231: // exit_group
+		vkExit(int(int32(a0)))
+	case 62: // kill
+		if a0 != 1 && int(a0) != 0 {
+			r = vkErr(vkESRCH)
+		} else {
+			r = vkSysTgkill(vkCur().tid, uint32(a1))
+		}
+	case 200: // tkill
+		r = vkSysTgkill(int32(a0), uint32(a1))
+	case 234: // tgkill
+		if a0 != 1 {
+			r = vkErr(vkESRCH)
+		} else {
+			r = vkSysTgkill(int32(a1), uint32(a2))
+		}
+	case 158: // arch_prctl
+		r = vkSysArchPrctl(int32(a0), a1)
+	case 202: // futex
+		if !canBlock && (a1&^(futexPrivateFlag|futexClockRT) == futexWait) {
+			r = vkErr(vkEAGAIN)
+		} else {
+			r = vkSysFutex(a0, int32(a1), uint32(a2), a3)
+		}
+	case 228: // clock_gettime
+		r = vkSysClockGettime(int32(a0), a1)
+	case 229: // clock_getres
+		if a1 != 0 && vkUserOK(a1, 16, true) {
+			*(*[2]int64)(unsafe.Pointer(a1)) = [2]int64{0, 1}
+		}
+	case 96: // gettimeofday
+		if a0 != 0 && vkUserOK(a0, 16, true) {
+			w := vkWalltime()
+			*(*[2]int64)(unsafe.Pointer(a0)) = [2]int64{w / 1e9, w % 1e9 / 1000}
+		}
+	case 201: // time
+		r = uintptr(vkWalltime() / 1e9)
+	case 203: // sched_setaffinity
+		r = vkSysSchedSetaffinity(int32(a0), a1, a2)
+	case 204: // sched_getaffinity
+		r = vkSysSchedGetaffinity(int32(a0), a1, a2)
+	case 318: // getrandom
+		r = vkSysGetrandom(a0, a1)
+	case 63: // uname
+		r = vkSysUname(a0)
+	case 302: // prlimit64
+		r = vkSysPrlimit(int32(a0), int32(a1), a2, a3)
+	case 97: // getrlimit
+		r = vkSysPrlimit(0, int32(a0), 0, a1)
+	case 157: // prctl
+		r = vkErr(vkEINVAL)
+	case 218: // set_tid_address
+		vkCur().clearTID = a0
+		r = uintptr(vkCur().tid)
+	case 273: // set_robust_list
+		r = 0
+	case 334: // rseq: not offered; the runtime and libc handle ENOSYS
+		r = vkErr(vkENOSYS)
+	case 72: // fcntl
+		r = vkSysFcntl(int32(a0), int32(a1))
+	case 79: // getcwd
+		r = vkSysGetcwd(a0, a1)
+	case 8: // lseek
+		if int32(a0) <= 2 {
+			r = vkErr(vkESPIPE)
+		} else {
+			r = vkErr(vkEBADF)
+		}
+	case 89, 267: // readlink, readlinkat
+		r = vkErr(vkENOENT)
+	case 4, 6, 262, 21, 269, 332: // stat, lstat, newfstatat, access, faccessat, statx
+		r = vkErr(vkENOENT)
+	default:
+		r = vkUnimplemented(nr)
+	}
+	f.rax = uint64(r)
+}
+
+func vkSysWrite(fd int32, p, n uintptr) uintptr {
+	if f := vkFD(fd, fdEventfd); f != nil {
+		return vkEventfdWrite(f, fd, p, n)
+	}
+	if fd != 1 && fd != 2 {
+		return vkErr(vkEBADF)
+	}
+	if !vkUserOK(p, n, false) {
+		return vkErr(vkEFAULT)
+	}
+	vkWrite(unsafe.Slice((*byte)(unsafe.Pointer(p)), n))
+	return n
+}
+
+func vkSysWritev(fd int32, iov, cnt uintptr) uintptr {
+	if cnt > 1024 || !vkUserOK(iov, cnt*16, false) {
+		return vkErr(vkEINVAL)
+	}
+	total := uintptr(0)
+	for i := uintptr(0); i < cnt; i++ {
+		base := *(*uintptr)(unsafe.Pointer(iov + i*16))
+		n := *(*uintptr)(unsafe.Pointer(iov + i*16 + 8))
+		r := vkSysWrite(fd, base, n)
+		if int64(r) < 0 {
+			return r
+		}
+		total += r
+	}
+	return total
+}
+
+// vkSysRead: standard input is the serial console; there is no input
+// buffering yet, so reads see end of file.
+func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
+	if f := vkFD(fd, fdEventfd); f != nil {
+		return vkEventfdRead(f, p, n, canBlock)
+	}
+	if fd == 0 {
+		return 0
+	}
+	return vkErr(vkEBADF)
+}
+
+// vkSysOpen: there is no file system yet. /proc and /sys, which the runtime
+// probes, and everything else report ENOENT.
+func vkSysOpen(path uintptr) uintptr {
+	if path == 0 || !vkUserOK(path, 1, false) {
+		return vkErr(vkEFAULT)
+	}
+	return vkErr(vkENOENT)
+}
+
+func vkSysClose(fd int32) uintptr {
+	if fd >= 0 && fd <= 2 {
+		return 0
+	}
+	if fd < vkMaxFDs && vkFDs[fd].kind != fdNone {
+		vkFDs[fd] = vkFile{}
+		return 0
+	}
+	return vkErr(vkEBADF)
+}
+
+func vkSysFcntl(fd int32, cmd int32) uintptr {
+	if fd < 0 || fd > 2 {
+		return vkErr(vkEBADF)
+	}
+	switch cmd {
+	case 1, 3: // F_GETFD, F_GETFL
+		if fd == 0 {
+			return 0 // O_RDONLY
+		}
+		return 1 // O_WRONLY
+	case 2, 4: // F_SETFD, F_SETFL
+		return 0
+	}
+	return vkErr(vkEINVAL)
+}
+
+// vkSysFstat describes fds 0-2 as the character device they are.
+func vkSysFstat(fd int32, st uintptr) uintptr {
+	if fd < 0 || fd > 2 {
+		return vkErr(vkEBADF)
+	}
+	if !vkUserOK(st, 144, true) {
+		return vkErr(vkEFAULT)
+	}
+	memclrNoHeapPointers(unsafe.Pointer(st), 144)
+	*(*uint32)(unsafe.Pointer(st + 24)) = 0o20620   // S_IFCHR | rw--w----
+	*(*uint64)(unsafe.Pointer(st + 40)) = 4<<8 | 64 // st_rdev: ttyS0
+	*(*int64)(unsafe.Pointer(st + 56)) = 1024       // st_blksize
+	return 0
+}
+
+func vkSysGetcwd(buf, n uintptr) uintptr {
+	if n < 2 {
+		return vkErr(vkERANGE)
+	}
+	if !vkUserOK(buf, 2, true) {
+		return vkErr(vkEFAULT)
+	}
+	*(*[2]byte)(unsafe.Pointer(buf)) = [2]byte{'/', 0}
+	return 2
+}
+
+func vkSysArchPrctl(code int32, addr uintptr) uintptr {
+	const setFS, getFS = 0x1002, 0x1003
+	t := vkCur()
+	switch code {
+	case setFS:
+		t.fsBase = addr
+		vkThisCPU().userFS = addr
+		return 0
+	case getFS:
+		if !vkUserOK(addr, 8, true) {
+			return vkErr(vkEFAULT)
+		}
+		*(*uintptr)(unsafe.Pointer(addr)) = t.fsBase
+		return 0
+	}
+	return vkErr(vkEINVAL)
+}
+
+func vkSysClockGettime(clock int32, ts uintptr) uintptr {
+	if !vkUserOK(ts, 16, true) {
+		return vkErr(vkEFAULT)
+	}
+	var ns int64
+	switch clock {
+	case 0, 5: // REALTIME, REALTIME_COARSE
+		ns = vkWalltime()
+	case 1, 4, 6, 7: // MONOTONIC, _RAW, _COARSE, BOOTTIME
+		ns = vkNanotime()
+	case 2, 3: // PROCESS_CPUTIME_ID, THREAD_CPUTIME_ID
+		t := vkCur()
+		ns = t.cpuNs + vkNanotime() - t.lastRun
+	default:
+		return vkErr(vkEINVAL)
+	}
+	*(*[2]int64)(unsafe.Pointer(ts)) = [2]int64{ns / 1e9, ns % 1e9}
+	return 0
+}
+
+func vkReadTimespec(ts uintptr) (int64, bool) {
+	if !vkUserOK(ts, 16, false) {
+		return 0, false
+	}
+	v := *(*[2]int64)(unsafe.Pointer(ts))
+	if v[0] < 0 || v[1] < 0 || v[1] >= 1e9 {
+		return 0, false
+	}
+	return v[0]*1e9 + v[1], true
+}
+
+func vkSysNanosleep(req, rem uintptr, canBlock bool) uintptr {
+	d, ok := vkReadTimespec(req)
+	if !ok {
+		return vkErr(vkEINVAL)
+	}
+	if canBlock {
+		vkSleepUntil(vkNanotime() + d)
+	}
+	return 0
+}
+
+func vkSysClockNanosleep(clock, flags int32, req, rem uintptr, canBlock bool) uintptr {
+	d, ok := vkReadTimespec(req)
+	if !ok {
+		return vkErr(vkEINVAL)
+	}
+	deadline := vkNanotime() + d
+	if flags&1 != 0 { // TIMER_ABSTIME
+		deadline = d
+		if clock == 0 {
+			deadline -= vkWalltime() - vkNanotime()
+		}
+	}
+	if canBlock {
+		vkSleepUntil(deadline)
+	}
+	return 0
+}
+
+func vkSysSchedGetaffinity(pid int32, size, mask uintptr) uintptr {
+	n := uintptr((vkCPUCount + 63) / 64 * 8)
+	if size < n || size&7 != 0 {
+		return vkErr(vkEINVAL)
+	}
+	if !vkUserOK(mask, n, true) {
+		return vkErr(vkEFAULT)
+	}
+	t := vkCur()
+	if pid != 0 {
+		if t = vkThreadByTID(pid); t == nil {
+			return vkErr(vkESRCH)
+		}
+	}
+	all := uint64(1)<<vkCPUCount - 1
+	if vkCPUCount == 64 {
+		all = ^uint64(0)
+	}
+	memclrNoHeapPointers(unsafe.Pointer(mask), n)
+	*(*uint64)(unsafe.Pointer(mask)) = t.affinity & all
+	return n
+}
+
+func vkSysSchedSetaffinity(pid int32, size, mask uintptr) uintptr {
+	if size < 8 || !vkUserOK(mask, 8, false) {
+		return vkErr(vkEFAULT)
+	}
+	t := vkCur()
+	if pid != 0 {
+		if t = vkThreadByTID(pid); t == nil {
+			return vkErr(vkESRCH)
+		}
+	}
+	all := uint64(1)<<vkCPUCount - 1
+	if vkCPUCount == 64 {
+		all = ^uint64(0)
+	}
+	m := *(*uint64)(unsafe.Pointer(mask)) & all
+	if m == 0 {
+		return vkErr(vkEINVAL)
+	}
+	t.affinity = m
+	return 0
+}
+
+// vkSysGetrandom fills the whole buffer from RDSEED/RDRAND, or, on CPUs
+// without them, from a ChaCha-free fallback: TSC jitter mixed through
+// wyhash-style multiply-xorshift. It never returns short.
+var vkRandState uint64
+
+func vkRandom64() uint64 {
+	if vkHasRdrand {
+		if v, ok := vkRdrand(); ok {
+			return v
+		}
+	}
+	vkRandState += 0xa0761d6478bd642f ^ vkRdtsc()
+	hi, lo := vkMul64(vkRandState, vkRandState^0xe7037ed1a0b428db)
+	return hi ^ lo
+}
+
+func vkMul64(x, y uint64) (hi, lo uint64) {
+	const mask32 = 1<<32 - 1
+	x0, x1 := x&mask32, x>>32
+	y0, y1 := y&mask32, y>>32
+	w0 := x0 * y0
+	t := x1*y0 + w0>>32
+	w1, w2 := t&mask32, t>>32
+	w1 += x0 * y1
+	return x1*y1 + w2 + w1>>32, x * y
+}
+
+func vkSysGetrandom(buf, n uintptr) uintptr {
+	if !vkUserOK(buf, n, true) {
+		return vkErr(vkEFAULT)
+	}
+	for i := uintptr(0); i < n; i += 8 {
+		v := vkRandom64()
+		for j := uintptr(0); j < 8 && i+j < n; j++ {
+			*(*byte)(unsafe.Pointer(buf + i + j)) = byte(v >> (8 * j))
+		}
+	}
+	return n
+}
+
+func vkSysUname(buf uintptr) uintptr {
+	if !vkUserOK(buf, 6*65, true) {
+		return vkErr(vkEFAULT)
+	}
+	memclrNoHeapPointers(unsafe.Pointer(buf), 6*65)
+	fields := [6]string{"Linux", "velocity", "6.1.0-velocity", "#1 SMP Velocity unikernel", "x86_64", "(none)"}
+	for i, s := range fields {
+		for j := 0; j < len(s); j++ {
+			*(*byte)(unsafe.Pointer(buf + uintptr(i*65+j))) = s[j]
+		}
+	}
+	return 0
+}
+
+func vkSysPrlimit(pid, res int32, newp, oldp uintptr) uintptr {
+	if pid != 0 && pid != 1 {
+		return vkErr(vkESRCH)
+	}
+	if res < 0 || res >= 16 {
+		return vkErr(vkEINVAL)
+	}
+	if oldp != 0 {
+		if !vkUserOK(oldp, 16, true) {
+			return vkErr(vkEFAULT)
+		}
+		inf := ^uint64(0)
+		lim := [2]uint64{inf, inf}
+		switch res {
+		case 3: // RLIMIT_STACK
+			lim = [2]uint64{8 << 20, inf}
+		case 7: // RLIMIT_NOFILE
+			lim = [2]uint64{1024, 4096}
+		}
+		*(*[2]uint64)(unsafe.Pointer(oldp)) = lim
+	}
+	if newp != 0 {
+		return vkErr(vkEPERM)
+	}
+	return 0
+}

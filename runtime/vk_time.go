@@ -1,0 +1,189 @@
+//go:build velocity
+
+// Velocity kernel: clocks and the timer.
+//
+// The TSC is the clock. Its rate is measured against the PIT (or taken from
+// CPUID 0x15 when the CPU reports it) once at boot, as is the LAPIC timer's,
+// which then fires one-shot at the next deadline: a sleeping thread's
+// wake-up or the end of the running thread's time slice.
+
+package runtime
+
+import "unsafe"
+
+const (
+	vkLAPICPhys   = 0xFEE00000
+	lapicID       = 0x20
+	lapicTPR      = 0x80
+	lapicEOI      = 0xB0
+	lapicSVR      = 0xF0
+	lapicLVTTimer = 0x320
+	lapicInitCnt  = 0x380
+	lapicCurCnt   = 0x390
+	lapicDivide   = 0x3E0
+
+	vkTimerVector    = 32
+	vkSpuriousVector = 0xFF
+	vkQuantumNs      = 10_000_000
+)
+
+var vkClock struct {
+	tscHz      uint64
+	tscMult    uint64 // ns = cycles * tscMult >> 32 (see vkCyclesToNs)
+	lapicHz    uint64
+	lapicBase  uintptr
+	rtcUnixNs  int64 // wall clock read from the RTC at boot
+	rtcMonoNs  int64 // monotonic time of that reading
+	calibrated string
+	deadline   int64 // programmed one-shot deadline, 0 = none
+}
+
+func vkCyclesToNs(c uint64) int64 {
+	m := vkClock.tscMult
+	return int64((c>>32)*m + (c&0xFFFFFFFF)*m>>32)
+}
+
+// vkNanotime is CLOCK_MONOTONIC: nanoseconds since power-on (the TSC
+// starts at zero at reset).
+func vkNanotime() int64 { return vkCyclesToNs(vkRdtsc()) }
+
+func vkWalltime() int64 { return vkClock.rtcUnixNs + vkNanotime() - vkClock.rtcMonoNs }
+
+func vkLAPIC(reg uintptr) *uint32 {
+	return (*uint32)(unsafe.Pointer(vkClock.lapicBase + reg))
+}
+
+// vkPITWait starts PIT channel 2 for count ticks (1.193182 MHz) and returns
+// a function-free busy wait for its output to rise.
+func vkPITStart(count uint16) {
+	g := vkInb(0x61)
+	vkOutb(0x61, g&^0x03) // gate low, speaker off
+	vkOutb(0x43, 0xB0)    // channel 2, lo/hi byte, mode 0
+	vkOutb(0x42, uint8(count))
+	vkOutb(0x42, uint8(count>>8))
+	vkOutb(0x61, g&^0x02|0x01) // gate high: counting starts
+}
+
+func vkPITDone() bool { return vkInb(0x61)&0x20 != 0 }
+
+func vkTimeInit() {
+	vkClock.lapicBase = vkDMAP + vkLAPICPhys
+	// Enable the LAPIC: software enable + spurious vector; accept all.
+	vkWrmsr(msrAPICBase, vkRdmsr(msrAPICBase)|1<<11)
+	*vkLAPIC(lapicSVR) = 0x100 | vkSpuriousVector
+	*vkLAPIC(lapicTPR) = 0
+	*vkLAPIC(lapicDivide) = 0x3                     // divide by 16
+	*vkLAPIC(lapicLVTTimer) = 1<<16 | vkTimerVector // masked while measuring
+
+	// CPUID 0x15 gives the TSC rate directly on CPUs that report it.
+	if max, _, _, _ := vkCpuid(0, 0); max >= 0x15 {
+		den, num, crystal, _ := vkCpuid(0x15, 0)
+		if den != 0 && num != 0 && crystal != 0 {
+			vkClock.tscHz = uint64(crystal) * uint64(num) / uint64(den)
+			vkClock.calibrated = "CPUID 0x15"
+		}
+	}
+
+	// Measure over 10 ms of PIT (11932 ticks): TSC always, LAPIC timer too.
+	const ticks = 11932
+	*vkLAPIC(lapicInitCnt) = 0xFFFFFFFF
+	vkPITStart(ticks)
+	t0 := vkRdtsc()
+	l0 := *vkLAPIC(lapicCurCnt)
+	for !vkPITDone() {
+	}
+	t1 := vkRdtsc()
+	l1 := *vkLAPIC(lapicCurCnt)
+	*vkLAPIC(lapicInitCnt) = 0
+	if vkClock.tscHz == 0 {
+		vkClock.tscHz = (t1 - t0) * 1193182 / ticks
+		vkClock.calibrated = "PIT"
+	}
+	vkClock.lapicHz = uint64(l0-l1) * 1193182 / ticks
+	if vkClock.tscHz < 1_000_000 || vkClock.lapicHz < 1000 {
+		vkFatal("timer calibration failed (no PIT?)")
+	}
+	vkClock.tscMult = (1_000_000_000 << 32) / vkClock.tscHz
+	*vkLAPIC(lapicLVTTimer) = vkTimerVector // one-shot, unmasked
+
+	vkClock.rtcUnixNs = vkReadRTC() * 1_000_000_000
+	vkClock.rtcMonoNs = vkNanotime()
+}
+
+// vkTimerArm programs the one-shot timer for the monotonic time deadline
+// (0 disarms it).
+func vkTimerArm(deadline int64) {
+	vkClock.deadline = deadline
+	if deadline == 0 {
+		*vkLAPIC(lapicInitCnt) = 0
+		return
+	}
+	d := deadline - vkNanotime()
+	if d < 20_000 {
+		d = 20_000 // interrupts closer than 20 µs cost more than they gain
+	}
+	cnt := uint64(d) * vkClock.lapicHz / 1_000_000_000
+	if cnt == 0 {
+		cnt = 1
+	}
+	if cnt > 0xFFFFFFFF {
+		cnt = 0xFFFFFFFF
+	}
+	*vkLAPIC(lapicInitCnt) = uint32(cnt)
+}
+
+func vkEOI() { *vkLAPIC(lapicEOI) = 0 }
+
+// --- RTC ---
+
+func vkCMOS(reg uint8) uint8 {
+	vkOutb(0x70, reg)
+	return vkInb(0x71)
+}
+
+// vkReadRTC returns the RTC as Unix seconds (UTC), read twice until two
+// reads agree so an update in between cannot tear the value.
+func vkReadRTC() int64 {
+	var t, prev [7]uint8
+	for tries := 0; tries < 10; tries++ {
+		for i := 0; i < 100000 && vkCMOS(0x0A)&0x80 != 0; i++ {
+		}
+		t = [7]uint8{vkCMOS(0x00), vkCMOS(0x02), vkCMOS(0x04), vkCMOS(0x07), vkCMOS(0x08), vkCMOS(0x09), vkCMOS(0x32)}
+		if t == prev {
+			break
+		}
+		prev = t
+	}
+	b := vkCMOS(0x0B)
+	bcd := func(v uint8) int64 {
+		if b&0x04 == 0 {
+			return int64(v&0x0F) + int64(v>>4)*10
+		}
+		return int64(v)
+	}
+	sec, min, day, mon, year := bcd(t[0]), bcd(t[1]), bcd(t[3]), bcd(t[4]), bcd(t[5])
+	hour := bcd(t[2] & 0x7F)
+	if b&0x02 == 0 && t[2]&0x80 != 0 { // 12-hour clock, PM
+		hour = (hour + 12) % 24
+	}
+	century := bcd(t[6])
+	if century < 19 || century > 30 {
+		century = 20
+	}
+	year += century * 100
+	return vkDaysFromCivil(year, mon, day)*86400 + hour*3600 + min*60 + sec
+}
+
+// vkDaysFromCivil counts days since 1970-01-01 in the proleptic Gregorian
+// calendar.
+func vkDaysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}

@@ -1,0 +1,239 @@
+//go:build velocity
+
+// Velocity kernel: the trap dispatcher, exception reports and exit.
+
+package runtime
+
+import "unsafe"
+
+// vkFrame is the register state saved at every kernel entry; its layout is
+// fixed by the push order in vk_entry_amd64.s.
+type vkFrame struct {
+	r15, r14, r13, r12, r11, r10, r9, r8 uint64
+	rbp, rdi, rsi, rdx, rcx, rbx, rax    uint64
+	vector, err                          uint64
+	rip, cs, rflags, rsp, ss             uint64
+}
+
+const (
+	vkFrameSize      = 22 * 8
+	vkVectorSyscall  = 256
+	vkVectorNestedSC = 257
+)
+
+var vkExceptionNames = [32]string{
+	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
+	"#BR bound range", "#UD invalid opcode", "#NM device not available",
+	"#DF double fault", "coprocessor segment overrun", "#TS invalid TSS",
+	"#NP segment not present", "#SS stack fault", "#GP general protection",
+	"#PF page fault", "reserved 15", "#MF x87 error", "#AC alignment check",
+	"#MC machine check", "#XM SIMD error", "#VE virtualization", "#CP control protection",
+	"reserved 22", "reserved 23", "reserved 24", "reserved 25", "reserved 26",
+	"reserved 27", "#HV hypervisor injection", "#VC VMM communication", "#SX security", "reserved 31",
+}
+
+// vkSignalFor maps a CPU exception in user code to the signal Linux sends.
+func vkSignalFor(vec uint64) uint32 {
+	switch vec {
+	case 0, 16, 19:
+		return _SIGFPE
+	case 6:
+		return _SIGILL
+	case 3, 1:
+		return _SIGTRAP
+	case 17:
+		return _SIGBUS
+	}
+	return _SIGSEGV
+}
+
+// vkTrap is called by the assembly for every kernel entry with the frame of
+// the interrupted context.
+//
+//go:nowritebarrierrec
+func vkTrap(f *vkFrame) {
+	c := vkThisCPU()
+	fromUser := f.vector != vkVectorNestedSC && c.idle == 0 && vkFromUser(f)
+	switch {
+	case f.vector == vkVectorSyscall || f.vector == vkVectorNestedSC:
+		c.syscalls++
+		vkSyscall(f, f.vector == vkVectorSyscall)
+	case f.vector == vkTimerVector:
+		c.ticks++
+		vkEOI()
+		if fromUser {
+			cur := vkCur()
+			if vkNanotime() >= cur.sliceEnd || vkSched.head != 0 {
+				cur.state = thRunnable
+				vkSchedule()
+			} else {
+				vkCheckTimers(vkNanotime())
+			}
+		} else {
+			vkCheckTimers(vkNanotime())
+		}
+	case f.vector == vkSpuriousVector:
+		// Spurious LAPIC interrupts need no EOI.
+	case f.vector >= 32:
+		vkEOI()
+	case f.vector == 14:
+		cr2 := vkReadCR2()
+		if vkHandlePageFault(cr2, f.err&2 != 0) {
+			break
+		}
+		vkFault(f, cr2, fromUser)
+	default:
+		vkFault(f, 0, fromUser)
+	}
+	if fromUser || f.vector == vkVectorSyscall {
+		vkDeliverSignals(f)
+	}
+}
+
+// vkFromUser reports whether f interrupted the Go program rather than the
+// kernel; the assembly knows, and recorded it by choosing the stack.
+func vkFromUser(f *vkFrame) bool {
+	a := uintptr(unsafe.Pointer(f))
+	return a+vkFrameSize == vkThisCPU().kstackTop
+}
+
+// vkFault handles an exception that paging could not resolve. In user code
+// with a handler installed, it becomes the signal Linux would send, so the
+// Go runtime reports a nil dereference as a panic. Otherwise the kernel
+// prints a report and exits.
+func vkFault(f *vkFrame, addr uintptr, fromUser bool) {
+	sig := vkSignalFor(f.vector)
+	if fromUser && vkSignalHandled(sig) && vkCur().sigmask&(1<<(sig-1)) == 0 {
+		code := int32(1) // SEGV_MAPERR, ILL_ILLOPC, FPE_INTDIV, TRAP_BRKPT
+		if f.vector == 14 && f.err&1 != 0 {
+			code = 2 // SEGV_ACCERR
+		}
+		if f.vector == 13 {
+			code = 0x80 // SI_KERNEL, as Linux reports #GP
+		}
+		vkSignalFrame(f, sig, code, addr, true)
+		return
+	}
+	vkReport(f, addr, fromUser)
+	vkExit(128 + int(sig))
+}
+
+func vkReport(f *vkFrame, addr uintptr, fromUser bool) {
+	vkPrint("\n=== velocity: CPU exception ")
+	vkPrintDec(int64(f.vector))
+	if f.vector < 32 {
+		vkPrint(" (")
+		vkPrint(vkExceptionNames[f.vector])
+		vkPrint(")")
+	}
+	if fromUser {
+		vkPrint(" in Go code")
+	} else {
+		vkPrint(" in kernel code")
+	}
+	vkPrint(" on CPU ")
+	vkPrintDec(int64(vkThisCPU().id))
+	if t := vkCur(); t != nil {
+		vkPrint(", thread ")
+		vkPrintDec(int64(t.tid))
+	}
+	vkPrint(" ===\n  error code ")
+	vkPrintHex(f.err)
+	if f.vector == 14 {
+		vkPrint(" (")
+		if f.err&1 == 0 {
+			vkPrint("not present, ")
+		} else {
+			vkPrint("protection, ")
+		}
+		if f.err&2 != 0 {
+			vkPrint("write")
+		} else {
+			vkPrint("read")
+		}
+		if f.err&16 != 0 {
+			vkPrint(", instruction fetch")
+		}
+		vkPrint(")")
+		if addr >= vkKStackBase && addr < vkKStackBase+1<<39 {
+			vkPrint(" -- kernel stack overflow")
+		}
+	}
+	vkPrint("  cr2 ")
+	vkPrintHex(uint64(addr))
+	regs := [...]struct {
+		name string
+		v    uint64
+	}{
+		{"rip", f.rip}, {"rsp", f.rsp}, {"rflags", f.rflags}, {"cs", f.cs},
+		{"rax", f.rax}, {"rbx", f.rbx}, {"rcx", f.rcx}, {"rdx", f.rdx},
+		{"rsi", f.rsi}, {"rdi", f.rdi}, {"rbp", f.rbp}, {"r8", f.r8},
+		{"r9", f.r9}, {"r10", f.r10}, {"r11", f.r11}, {"r12", f.r12},
+		{"r13", f.r13}, {"r14", f.r14}, {"r15", f.r15},
+	}
+	for i, r := range regs {
+		if i%4 == 0 {
+			vkPrint("\n ")
+		}
+		vkPrint(" ")
+		for n := len(r.name); n < 6; n++ {
+			vkPrint(" ")
+		}
+		vkPrint(r.name)
+		vkPrint(" ")
+		vkPrintHex(r.v)
+	}
+	vkPrint("\n  cr3 ")
+	vkPrintHex(uint64(vkReadCR3()))
+	vkPrint("\n")
+	vkGoTraceback(f)
+}
+
+// vkGoTraceback prints the Go stack of the faulting context when it is a
+// goroutine the runtime knows (user code: R14 holds its g).
+func vkGoTraceback(f *vkFrame) {
+	if !vkFromUser(f) || f.r14 == 0 {
+		vkPrint("  (no Go traceback: the fault is in kernel code)\n")
+		return
+	}
+	gp := (*g)(unsafe.Pointer(uintptr(f.r14)))
+	if uintptr(f.rsp) < gp.stack.lo || uintptr(f.rsp) >= gp.stack.hi && gp.m == nil {
+		vkPrint("  (no Go traceback: r14 is not a goroutine)\n")
+		return
+	}
+	vkPrint("Go traceback (goroutine ")
+	vkPrintDec(int64(gp.goid))
+	vkPrint("):\n")
+	tracebacktrap(uintptr(f.rip), uintptr(f.rsp), 0, gp)
+}
+
+// vkFatal reports a kernel bug or an unusable machine and exits.
+func vkFatal(msg string) {
+	vkPrint("\nvelocity: fatal: ")
+	vkPrint(msg)
+	vkPrint("\n")
+	vkExit(3)
+}
+
+// vkExit ends the machine. Under QEMU, isa-debug-exit turns code into the
+// process exit status (code<<1)|1; on hardware the write is harmless and
+// the CPU halts with interrupts off (no reboot loop).
+func vkExit(code int) {
+	vkOutl(0xF4, uint32(code))
+	vkHaltForever()
+}
+
+// vkPICDisable remaps the legacy 8259 PICs away from the exception vectors
+// and masks them: the LAPIC delivers every interrupt we use.
+func vkPICDisable() {
+	vkOutb(0x20, 0x11)
+	vkOutb(0xA0, 0x11)
+	vkOutb(0x21, 0x20)
+	vkOutb(0xA1, 0x28)
+	vkOutb(0x21, 0x04)
+	vkOutb(0xA1, 0x02)
+	vkOutb(0x21, 0x01)
+	vkOutb(0xA1, 0x01)
+	vkOutb(0x21, 0xFF)
+	vkOutb(0xA1, 0xFF)
+}
