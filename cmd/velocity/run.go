@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/velocityos/velocity/internal/build"
+	"github.com/velocityos/velocity/internal/qemu"
+)
+
+// bootFlags are the flags run and exec share.
+type bootFlags struct {
+	smp        int
+	mem        string
+	uefi       bool
+	iso        bool
+	timeout    time.Duration
+	appendLine string
+	accel      string
+	gdbPort    string
+	gdbWait    bool
+	serialLog  string
+	stub       string
+	env        stringList
+}
+
+func (b *bootFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&b.smp, "smp", 1, "number of CPUs")
+	fs.StringVar(&b.mem, "m", "512M", "guest memory size")
+	fs.BoolVar(&b.uefi, "uefi", false, "boot through OVMF (UEFI); implies -iso")
+	fs.BoolVar(&b.iso, "iso", false, "boot a kernel ELF or package from a GRUB ISO instead of the fast -kernel path")
+	fs.DurationVar(&b.timeout, "timeout", 0, "kill the guest after this long; 0 means never (default: run 10m, or none with -i or -gdb-port; exec: the test's -test.timeout + 1m)")
+	fs.StringVar(&b.appendLine, "append", "", "kernel command line (kernel options; see below)")
+	fs.StringVar(&b.accel, "accel", "auto", "accelerator: auto, tcg or kvm (auto: $"+qemu.AccelEnv+", else a cached probe; TCG unless KVM is faster)")
+	fs.StringVar(&b.gdbPort, "gdb-port", "", "start QEMU's gdbstub on this TCP port")
+	fs.BoolVar(&b.gdbWait, "gdb-wait", false, "with -gdb-port: wait for the debugger before running (-S)")
+	fs.StringVar(&b.serialLog, "serial-log", "", "also write the raw serial output to this file")
+	fs.StringVar(&b.stub, "stub", "", "prebuilt BOOT_ND.BIN (default: build it; also $"+build.StubEnv+")")
+	fs.Var(&b.env, "env", "KEY=VALUE environment variable for the guest (repeatable)")
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, " ") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// config turns the flags into a QEMU configuration for target (an ISO,
+// kernel ELF or multiboot image), building an ISO into tmp if needed.
+func (b *bootFlags) config(target, tmp string, cmdline string) (qemu.Config, error) {
+	kind, err := qemu.Detect(target)
+	if err != nil {
+		return qemu.Config{}, err
+	}
+	c := qemu.Config{
+		Kernel: target, UEFI: b.uefi, SMP: b.smp, Mem: b.mem, Append: cmdline,
+		Accel: b.accel, GDB: b.gdbPort, GDBWait: b.gdbWait, SerialLog: b.serialLog,
+		Timeout: b.timeout,
+	}
+	switch {
+	case kind == qemu.KindISO:
+		if cmdline != "" {
+			return c, errors.New("an ISO carries its own command line: rebuild it with velocity image -append, or boot the kernel ELF")
+		}
+		c.Append = ""
+	case kind == qemu.KindKernelELF && (b.iso || b.uefi):
+		iso := filepath.Join(tmp, "velocity.iso")
+		if err := makeISO(target, b.stub, cmdline, iso); err != nil {
+			return c, err
+		}
+		c.Kernel, c.Append = iso, ""
+	case kind == qemu.KindKernelELF:
+		if c.Stub, err = stubPath(b.stub); err != nil {
+			return c, err
+		}
+	case b.iso || b.uefi:
+		return c, fmt.Errorf("%s is not a kernel ELF; -iso and -uefi need one", target)
+	}
+	return c, nil
+}
+
+// kernelCmdline renders -env, -append and, if argv is not nil, "--" and
+// argv.
+func (b *bootFlags) kernelCmdline(argv []string) (string, error) {
+	opts, err := build.SplitCmdline(b.appendLine)
+	if err != nil {
+		return "", err
+	}
+	if argv != nil && slices.Contains(opts, "--") {
+		return "", errors.New(`-append must not contain "--" here: the program's arguments follow the binary`)
+	}
+	return build.KernelCmdline(b.env, opts, argv)
+}
+
+func cmdRun(args []string) int {
+	fs := newFlagSet("run")
+	var b bootFlags
+	b.register(fs)
+	interactive := fs.Bool("i", false, "interactive: serial console on this terminal, input forwarded to the guest (quit with Ctrl-A X)")
+	if ok, st := parse(fs, args); !ok {
+		return st
+	}
+	if fs.NArg() < 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	target, extra := fs.Arg(0), fs.Args()[1:]
+	if len(extra) > 0 && extra[0] == "--" {
+		extra = extra[1:]
+	}
+	if !isSet(fs, "timeout") {
+		b.timeout = 10 * time.Minute
+		if *interactive || b.gdbPort != "" {
+			b.timeout = 0
+		}
+	}
+	tmp, err := os.MkdirTemp("", "velocity-run-")
+	if err != nil {
+		return fail("run", err)
+	}
+	defer os.RemoveAll(tmp)
+	if st, err := os.Stat(target); err != nil || st.IsDir() {
+		// Not a file: a package to build.
+		elf := filepath.Join(tmp, "kernel.elf")
+		if err := build.Build(target, elf, nil); err != nil {
+			return fail("run", err)
+		}
+		target = elf
+	}
+	cmdline, err := b.kernelCmdline(nil)
+	if err != nil {
+		return fail("run", err)
+	}
+	c, err := b.config(target, tmp, cmdline)
+	if err != nil {
+		return fail("run", err)
+	}
+	c.Interactive = *interactive
+	c.Extra = extra
+	return boot("run", c)
+}
+
+// boot runs c, ignoring Ctrl-C in velocity itself: QEMU gets it too and
+// exits, and velocity then reports how it ended.
+func boot(name string, c qemu.Config) int {
+	signal.Ignore(os.Interrupt)
+	res, err := qemu.Run(context.Background(), c)
+	if err != nil {
+		return fail(name, err)
+	}
+	return res.ExitCode
+}
+
+func cmdExec(args []string) int {
+	fs := newFlagSet("exec")
+	var b bootFlags
+	b.register(fs)
+	if ok, st := parse(fs, args); !ok {
+		return st
+	}
+	if fs.NArg() < 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	binary, argv := fs.Arg(0), fs.Args()[1:]
+	if !isSet(fs, "timeout") {
+		b.timeout = execTimeout(argv)
+	}
+	if argv == nil {
+		argv = []string{} // still pass "--": the binary gets no arguments
+	}
+	cmdline, err := b.kernelCmdline(argv)
+	if err != nil {
+		return fail("exec", err)
+	}
+	tmp, err := os.MkdirTemp("", "velocity-exec-")
+	if err != nil {
+		return fail("exec", err)
+	}
+	defer os.RemoveAll(tmp)
+	c, err := b.config(binary, tmp, cmdline)
+	if err != nil {
+		return fail("exec", err)
+	}
+	out := &crlfWriter{w: os.Stdout}
+	c.Stdout = out
+	st := boot("exec", c)
+	out.Flush()
+	return st
+}
+
+// execTimeout gives the guest the test binary's own -test.timeout plus a
+// minute to boot and report, so go test's timeout message wins; 10 minutes
+// if there is none.
+func execTimeout(argv []string) time.Duration {
+	for _, a := range argv {
+		v, ok := strings.CutPrefix(a, "-test.timeout=")
+		if !ok {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			break
+		}
+		if d == 0 {
+			return 0
+		}
+		return d + time.Minute
+	}
+	return 10 * time.Minute
+}
+
+// crlfWriter turns the serial console's CRLF line ends into LF, as go test
+// (and test2json) expect from a test binary's output.
+type crlfWriter struct {
+	w  io.Writer
+	cr bool // a '\r' is held back until we know whether '\n' follows
+}
+
+func (c *crlfWriter) Write(p []byte) (int, error) {
+	out := make([]byte, 0, len(p)+1)
+	for _, ch := range p {
+		if c.cr && ch != '\n' {
+			out = append(out, '\r')
+		}
+		c.cr = ch == '\r'
+		if !c.cr {
+			out = append(out, ch)
+		}
+	}
+	if _, err := c.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Flush writes a held-back trailing '\r'.
+func (c *crlfWriter) Flush() {
+	if c.cr {
+		c.w.Write([]byte{'\r'})
+		c.cr = false
+	}
+}

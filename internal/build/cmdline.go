@@ -1,0 +1,80 @@
+package build
+
+import (
+	"fmt"
+	"strings"
+)
+
+// CmdlineGrammar documents the kernel command line for help texts.
+const CmdlineGrammar = `The kernel command line is
+    [KEY=VALUE ...] [kernel options ...] [-- argv ...]
+KEY=VALUE words before any option become environment variables, kernel
+options start with '-', and the words after "--" become os.Args[1:].
+Words are separated by spaces; a word may be wrapped in double quotes to
+contain spaces. There are no escapes, so a word cannot contain '"'.`
+
+// JoinCmdline renders args as a kernel command line word list: words that
+// contain spaces (or are empty) are wrapped in double quotes, matching the
+// kernel's splitter. Words the kernel could not split back (containing '"'
+// or control characters) are rejected instead of being silently mangled.
+func JoinCmdline(args []string) (string, error) {
+	words := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, "\"\x00\n\r") {
+			return "", fmt.Errorf("argument %q: the kernel command line cannot carry '\"', NUL or newlines", a)
+		}
+		if a == "" || strings.Contains(a, " ") {
+			a = `"` + a + `"`
+		}
+		words[i] = a
+	}
+	return strings.Join(words, " "), nil
+}
+
+// SplitCmdline splits a kernel command line the way the kernel does: on
+// spaces, with double quotes grouping (quotes are removed).
+func SplitCmdline(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"':
+			quoted = !quoted
+			inWord = true
+		case c == ' ' && !quoted:
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if quoted {
+		return nil, fmt.Errorf("kernel command line %q: unterminated double quote", s)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// KernelCmdline renders a command line from environment variables
+// (KEY=VALUE), kernel options and, when argv is not nil, "--" followed by
+// argv (the program's os.Args[1:]).
+func KernelCmdline(env, opts, argv []string) (string, error) {
+	for _, e := range env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" || strings.HasPrefix(k, "-") {
+			return "", fmt.Errorf("environment entry %q is not KEY=VALUE", e)
+		}
+	}
+	words := append(append([]string{}, env...), opts...)
+	if argv != nil {
+		words = append(append(words, "--"), argv...)
+	}
+	return JoinCmdline(words)
+}

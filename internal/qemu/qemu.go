@@ -1,0 +1,375 @@
+// Package qemu boots Velocity kernels under QEMU and reports the guest's
+// exit code.
+//
+// Guests exit by writing a byte v to the isa-debug-exit port 0xf4, which
+// makes QEMU exit with status 2v+1; see GuestExitCode. Serial (COM1) is the
+// guest's console and is streamed to Config.Stdout and Config.SerialLog.
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Config describes one boot.
+type Config struct {
+	// Kernel is what to boot: a 64-bit kernel ELF (loaded through Stub:
+	// -kernel Stub -initrd Kernel), an ISO image (booted from CD-ROM), or a
+	// multiboot image QEMU loads itself (32-bit ELF or flat image).
+	Kernel string
+	// Stub is BOOT_ND.BIN, needed for kernel ELFs.
+	Stub string
+	// UEFI boots through OVMF instead of SeaBIOS. It needs an ISO: QEMU's
+	// -kernel multiboot loader only exists under BIOS.
+	UEFI bool
+	// OVMFCode and OVMFVars override the firmware found by FindOVMF.
+	OVMFCode, OVMFVars string
+	SMP                int    // CPUs; 0 means 1
+	Mem                string // memory size (-m); "" means 512M
+	Append             string // kernel command line (ELF fast path only; ISOs carry theirs)
+	// Timeout kills QEMU after this long; 0 means no limit.
+	Timeout time.Duration
+	// Accel is "auto" (or ""), "tcg" or "kvm"; see ResolveAccel.
+	Accel string
+	// GDB, if set, is a TCP port for QEMU's gdbstub; GDBWait also makes the
+	// guest wait for the debugger (-S).
+	GDB     string
+	GDBWait bool
+	// SerialLog, if set, receives a copy of the raw serial output.
+	SerialLog string
+	// Interactive puts the serial console on the terminal: Stdin is
+	// forwarded to the guest, and Ctrl-A X quits (QEMU's mux).
+	Interactive bool
+	Stdin       io.Reader // default os.Stdin (Interactive only)
+	Stdout      io.Writer // serial output; default os.Stdout
+	Extra       []string  // further QEMU arguments
+	Binary      string    // default qemu-system-x86_64
+}
+
+// Result describes a finished boot.
+type Result struct {
+	ExitCode  int           // what the guest wrote to port 0xf4
+	FirstByte time.Duration // time until the first serial byte; 0 if none
+	Elapsed   time.Duration
+}
+
+// Kind is what sort of bootable file a path holds.
+type Kind int
+
+const (
+	KindKernelELF Kind = iota // 64-bit ELF: booted through the stub
+	KindISO                   // CD image
+	KindMultiboot             // anything else: QEMU's -kernel loader
+)
+
+// Detect looks at a file's magic numbers to decide how to boot it.
+func Detect(path string) (Kind, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	head := make([]byte, 5)
+	if _, err := io.ReadFull(f, head); err != nil {
+		return 0, fmt.Errorf("%s: too short to boot", path)
+	}
+	if string(head[:4]) == "\x7fELF" {
+		if head[4] == 2 { // ELFCLASS64
+			return KindKernelELF, nil
+		}
+		return KindMultiboot, nil
+	}
+	iso := make([]byte, 5)
+	if _, err := f.ReadAt(iso, 0x8001); err == nil && string(iso) == "CD001" {
+		return KindISO, nil
+	}
+	return KindMultiboot, nil
+}
+
+// DefaultBinary is the QEMU system emulator used when Config.Binary is empty.
+const DefaultBinary = "qemu-system-x86_64"
+
+func (c *Config) binary() string {
+	if c.Binary != "" {
+		return c.Binary
+	}
+	return DefaultBinary
+}
+
+// Args returns QEMU's command line for c with the accelerator already
+// resolved. varsFile is the writable OVMF variable store for UEFI boots.
+func (c *Config) Args(kind Kind, accel, varsFile string) ([]string, error) {
+	mem := c.Mem
+	if mem == "" {
+		mem = "512M"
+	}
+	smp := c.SMP
+	if smp <= 0 {
+		smp = 1
+	}
+	serial := "stdio"
+	if c.Interactive {
+		serial = "mon:stdio"
+	}
+	args := []string{
+		"-display", "none", "-monitor", "none", "-serial", serial, "-parallel", "none",
+		"-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+		"-accel", accel, "-cpu", "max", "-smp", fmt.Sprint(smp), "-m", mem,
+		"-nic", "none",
+	}
+	if c.UEFI {
+		if kind != KindISO {
+			return nil, errors.New("UEFI boots need an ISO image (QEMU's -kernel loader is BIOS only)")
+		}
+		code := c.OVMFCode
+		if code == "" {
+			var err error
+			if code, _, err = FindOVMF(); err != nil {
+				return nil, err
+			}
+		}
+		args = append(args,
+			"-drive", "if=pflash,format=raw,readonly=on,file="+escapeOpt(code),
+			"-drive", "if=pflash,format=raw,file="+escapeOpt(varsFile))
+	}
+	switch kind {
+	case KindISO:
+		args = append(args, "-drive", "media=cdrom,readonly=on,file="+escapeOpt(c.Kernel), "-boot", "d")
+	case KindKernelELF:
+		if c.Stub == "" {
+			return nil, fmt.Errorf("%s is a kernel ELF: booting it needs the BOOT_ND.BIN stub", c.Kernel)
+		}
+		if err := checkModulePath(c.Kernel); err != nil {
+			return nil, err
+		}
+		args = append(args, "-kernel", c.Stub, "-initrd", c.Kernel, "-append", c.Append)
+	case KindMultiboot:
+		args = append(args, "-kernel", c.Kernel, "-append", c.Append)
+	}
+	if c.GDB != "" {
+		args = append(args, "-gdb", "tcp::"+c.GDB)
+		if c.GDBWait {
+			args = append(args, "-S")
+		}
+	}
+	return append(args, c.Extra...), nil
+}
+
+// escapeOpt escapes commas for QEMU's key=value option syntax.
+func escapeOpt(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+// checkModulePath rejects paths QEMU's multiboot -initrd cannot carry: it
+// splits the list on commas and a module's path from its command line on
+// the first space.
+func checkModulePath(p string) error {
+	if strings.ContainsAny(p, " ,") {
+		return fmt.Errorf("kernel path %q contains a space or comma, which QEMU's -initrd cannot pass", p)
+	}
+	return nil
+}
+
+// Run boots c and waits for the guest to exit, the timeout, or ctx.
+func Run(ctx context.Context, c Config) (Result, error) {
+	kind, err := Detect(c.Kernel)
+	if err != nil {
+		return Result{}, err
+	}
+	accel, err := ResolveAccel(ctx, c.Accel, c.binary())
+	if err != nil {
+		return Result{}, err
+	}
+	tmp, err := os.MkdirTemp("", "velocity-qemu-")
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.RemoveAll(tmp)
+
+	if kind == KindKernelELF && strings.ContainsAny(c.Kernel, " ,") {
+		// Give QEMU a path it can parse.
+		link := filepath.Join(tmp, "kernel.elf")
+		abs, err := filepath.Abs(c.Kernel)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := os.Symlink(abs, link); err != nil {
+			return Result{}, err
+		}
+		c.Kernel = link
+	}
+	var varsFile string
+	if c.UEFI {
+		vars := c.OVMFVars
+		if vars == "" {
+			if _, vars, err = FindOVMF(); err != nil {
+				return Result{}, err
+			}
+		}
+		// The variable store is written by the firmware; each boot gets a
+		// fresh copy so boots do not influence each other.
+		varsFile = filepath.Join(tmp, "OVMF_VARS.fd")
+		if err := copyFile(vars, varsFile); err != nil {
+			return Result{}, err
+		}
+	}
+	args, err := c.Args(kind, accel, varsFile)
+	if err != nil {
+		return Result{}, err
+	}
+	return run(ctx, c, args)
+}
+
+func run(ctx context.Context, c Config, args []string) (Result, error) {
+	stdout := c.Stdout
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	if c.SerialLog != "" {
+		if err := os.MkdirAll(filepath.Dir(c.SerialLog), 0o755); err != nil {
+			return Result{}, err
+		}
+		log, err := os.Create(c.SerialLog)
+		if err != nil {
+			return Result{}, err
+		}
+		defer log.Close()
+		stdout = io.MultiWriter(stdout, log)
+	}
+	start := time.Now()
+	serial := &firstByteWriter{w: stdout, start: start}
+	stderr := &tailBuffer{max: 64 << 10}
+
+	cmd := exec.Command(c.binary(), args...)
+	cmd.Stdout = serial
+	cmd.Stderr = stderr
+	if c.Interactive {
+		cmd.Stdin = c.Stdin
+		if cmd.Stdin == nil {
+			cmd.Stdin = os.Stdin
+		}
+		cmd.Stderr = io.MultiWriter(os.Stderr, stderr)
+	}
+	cmd.WaitDelay = 2 * time.Second // do not hang on pipes if QEMU leaves children
+	if err := cmd.Start(); err != nil {
+		return Result{}, fmt.Errorf("starting %s: %w", c.binary(), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	var timeout <-chan time.Time
+	if c.Timeout > 0 {
+		t := time.NewTimer(c.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var waitErr error
+	select {
+	case waitErr = <-done:
+	case <-timeout:
+		cmd.Process.Kill()
+		<-done
+		return serial.result(start), &TimeoutError{After: c.Timeout, Stderr: stderr.String()}
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		<-done
+		return serial.result(start), ctx.Err()
+	}
+	res := serial.result(start)
+	return res, mapExit(cmd.ProcessState, waitErr, stderr.String(), &res)
+}
+
+// mapExit turns QEMU's exit into the guest's exit code or an error.
+func mapExit(ps *os.ProcessState, waitErr error, stderr string, res *Result) error {
+	if ps == nil {
+		return fmt.Errorf("qemu: %v%s", waitErr, stderrSuffix(stderr))
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return &ExitError{Status: -1, Signal: ws.Signal().String(), Stderr: stderr}
+	}
+	status := ps.ExitCode()
+	if status == 1 && reportsError(stderr) {
+		// QEMU's own failures also exit with 1, the status of guest code 0.
+		return &ExitError{Status: status, Stderr: stderr}
+	}
+	if code, ok := GuestExitCode(status); ok {
+		res.ExitCode = code
+		return nil
+	}
+	return &ExitError{Status: status, Stderr: stderr}
+}
+
+// reportsError tells whether QEMU printed anything but warnings, which is
+// how a failing QEMU (status 1) differs from a guest exiting with code 0.
+func reportsError(stderr string) bool {
+	for _, line := range strings.Split(stderr, "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.Contains(strings.ToLower(line), "warning") {
+			return true
+		}
+	}
+	return false
+}
+
+// firstByteWriter notes when the guest first wrote to the serial port, the
+// latency the accelerator probe compares.
+type firstByteWriter struct {
+	w     io.Writer
+	start time.Time
+	mu    sync.Mutex
+	first time.Duration
+}
+
+func (f *firstByteWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	if f.first == 0 && len(p) > 0 {
+		f.first = time.Since(f.start)
+	}
+	f.mu.Unlock()
+	return f.w.Write(p)
+}
+
+func (f *firstByteWriter) result(start time.Time) Result {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return Result{FirstByte: f.first, Elapsed: time.Since(start)}
+}
+
+// tailBuffer keeps the last max bytes written, enough for error messages.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf bytes.Buffer
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.Write(p)
+	if extra := t.buf.Len() - t.max; extra > 0 {
+		t.buf.Next(extra)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf.String()
+}
+
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o644)
+}

@@ -1,0 +1,15 @@
+// Package velocity is the root of the Velocity unikernel. Its only Go
+// content is the embedded copy of the kernel sources, so that the velocity
+// tool carries the exact kernel it was built with and works from any
+// directory, including for packages in other modules.
+package velocity
+
+import "embed"
+
+// KernelSources holds the kernel files that internal/build overlays onto
+// Go's package runtime. Whole directories are embedded so new files are
+// picked up without editing this list; consumers keep only *.go and *.s
+// (see internal/build.KernelFiles).
+//
+//go:embed runtime arch/amd64/*.s
+var KernelSources embed.FS
