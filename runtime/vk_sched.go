@@ -152,6 +152,13 @@ func vkWake(t *vkThread, timedOut bool) {
 	t.deadline = 0
 	t.timedOut = timedOut
 	vkEnqueue(t)
+	// The running thread may never block again (a spinning goroutine):
+	// make sure the timer ends its slice so the woken thread gets to run.
+	if c := vkThisCPU(); c.idle == 0 && c.cur != 0 {
+		if end := vkCur().sliceEnd; vkClock.deadline == 0 || vkClock.deadline > end {
+			vkTimerArm(end)
+		}
+	}
 }
 
 // vkCheckTimers wakes every blocked thread whose deadline has passed and
@@ -174,6 +181,32 @@ func vkCheckTimers(now int64) int64 {
 		}
 	}
 	return next
+}
+
+// vkTimerTick runs on every timer interrupt: it wakes sleepers whose time
+// has come and preempts the running thread when its slice is over or a
+// sleeper just woke (so timers are not late by a whole slice). Otherwise
+// it re-arms the timer for the next event.
+func vkTimerTick(fromUser bool) {
+	vkClock.deadline = 0 // the one-shot has fired
+	now := vkNanotime()
+	queued := vkSched.head != 0
+	next := vkCheckTimers(now)
+	woke := !queued && vkSched.head != 0
+	if fromUser && vkSched.head != 0 {
+		cur := vkCur()
+		if woke || now >= cur.sliceEnd {
+			cur.state = thRunnable
+			vkSchedule() // arms the timer for what comes next
+			return
+		}
+	}
+	if fromUser && vkSched.head != 0 {
+		if end := vkCur().sliceEnd; next == 0 || end < next {
+			next = end
+		}
+	}
+	vkTimerArm(next)
 }
 
 // vkSchedule gives the CPU to the next runnable thread. The caller has set

@@ -199,6 +199,10 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkErr(vkENOENT)
 	case 4, 6, 262, 21, 269, 332: // stat, lstat, newfstatat, access, faccessat, statx
 		r = vkErr(vkENOENT)
+	case vkSysVelocityInfo:
+		r = vkSysInfo(a0, a1)
+	case vkSysVelocityCrash:
+		r = vkSysCrash(a0)
 	default:
 		r = vkUnimplemented(nr)
 	}

@@ -61,17 +61,7 @@ func vkTrap(f *vkFrame) {
 	case f.vector == vkTimerVector:
 		c.ticks++
 		vkEOI()
-		if fromUser {
-			cur := vkCur()
-			if vkNanotime() >= cur.sliceEnd || vkSched.head != 0 {
-				cur.state = thRunnable
-				vkSchedule()
-			} else {
-				vkCheckTimers(vkNanotime())
-			}
-		} else {
-			vkCheckTimers(vkNanotime())
-		}
+		vkTimerTick(fromUser)
 	case f.vector == vkSpuriousVector:
 		// Spurious LAPIC interrupts need no EOI.
 	case f.vector >= 32:

@@ -1,0 +1,105 @@
+// Package kernel is the Go API of the Velocity kernel for programs that run
+// on it: what the machine is, how it booted, and what the kernel is doing.
+//
+// The kernel itself lives in package runtime (added by the build overlay,
+// see internal/build), so any Go program boots without importing this
+// package. Programs that want more than Linux's interface import it; it
+// talks to the kernel through Velocity's own system calls, which fail with
+// ENOSYS on Linux, so the same program still runs (and tests) on a host.
+package kernel
+
+import (
+	"errors"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// ErrNotVelocity is returned when the program is not running on Velocity.
+var ErrNotVelocity = errors.New("kernel: not running on the Velocity kernel")
+
+const (
+	sysInfo  = 0x5600
+	sysCrash = 0x5601
+)
+
+// rawInfo mirrors vkInfo in runtime/vk_velocity.go.
+type rawInfo struct {
+	Version, CPUs, TSCHz, StubNs, KernelNs           uint64
+	FramesTotal, FramesFree, ResidentPages, Faults   uint64
+	Syscalls, Switches, TimerTicks, Threads, LAPICHz uint64
+	ImageBytes                                       uint64
+}
+
+// Info is a snapshot of the kernel's state.
+type Info struct {
+	CPUs        int
+	TSCHz       uint64
+	LAPICHz     uint64
+	StubEntry   time.Duration // power-on to BOOT_ND.BIN's first instruction
+	KernelReady time.Duration // power-on to the hand-over to the Go runtime
+	MemTotal    uint64        // bytes of RAM the frame allocator manages
+	MemFree     uint64        // bytes not in use
+	Resident    uint64        // bytes of demand-zero user pages now backed by RAM
+	ImageBytes  uint64        // bytes of the loaded kernel image (text, data, BSS)
+	PageFaults  uint64
+	Syscalls    uint64
+	Switches    uint64 // thread context switches
+	TimerTicks  uint64
+	Threads     int
+}
+
+// ReadInfo asks the kernel for a snapshot.
+func ReadInfo() (Info, error) {
+	var r rawInfo
+	_, _, errno := syscall.RawSyscall(sysInfo, uintptr(unsafe.Pointer(&r)), unsafe.Sizeof(r), 0)
+	if errno == syscall.ENOSYS {
+		return Info{}, ErrNotVelocity
+	}
+	if errno != 0 {
+		return Info{}, errno
+	}
+	const page = 4096
+	return Info{
+		CPUs:        int(r.CPUs),
+		TSCHz:       r.TSCHz,
+		LAPICHz:     r.LAPICHz,
+		StubEntry:   time.Duration(r.StubNs),
+		KernelReady: time.Duration(r.KernelNs),
+		MemTotal:    r.FramesTotal * page,
+		MemFree:     r.FramesFree * page,
+		Resident:    r.ResidentPages * page,
+		ImageBytes:  r.ImageBytes,
+		PageFaults:  r.Faults,
+		Syscalls:    r.Syscalls,
+		Switches:    r.Switches,
+		TimerTicks:  r.TimerTicks,
+		Threads:     int(r.Threads),
+	}, nil
+}
+
+// OnVelocity reports whether the program runs on the Velocity kernel.
+func OnVelocity() bool {
+	_, err := ReadInfo()
+	return err == nil
+}
+
+// SincePowerOn is the time since the machine was switched on. On Velocity
+// CLOCK_MONOTONIC counts from power-on (the TSC starts at zero at reset).
+func SincePowerOn() time.Duration {
+	var ts syscall.Timespec
+	const clockMonotonic = 1
+	syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
+}
+
+// CrashKernel makes the kernel take a page fault in kernel code, the way
+// Linux's sysrq 'c' does, to test that faults are reported and end the
+// machine. It does not return on Velocity.
+func CrashKernel() error {
+	_, _, errno := syscall.RawSyscall(sysCrash, 1, 0, 0)
+	if errno == syscall.ENOSYS {
+		return ErrNotVelocity
+	}
+	return errno
+}

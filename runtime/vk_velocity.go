@@ -1,0 +1,74 @@
+//go:build velocity
+
+// Velocity kernel: Velocity's own system calls, used by package kernel
+// (github.com/velocityos/velocity/kernel). Numbers start at 0x5600, far
+// above Linux's, so on Linux they fail with ENOSYS and package kernel can
+// tell where it runs.
+
+package runtime
+
+import "unsafe"
+
+const (
+	vkSysVelocityInfo  = 0x5600
+	vkSysVelocityCrash = 0x5601
+)
+
+// vkInfo is the layout package kernel reads; append only.
+type vkInfo struct {
+	version       uint64
+	cpus          uint64
+	tscHz         uint64
+	stubNs        uint64 // monotonic time (since power-on) when BOOT_ND.BIN started
+	kernelNs      uint64 // ... when the kernel handed over to the Go runtime
+	framesTotal   uint64
+	framesFree    uint64
+	residentPages uint64
+	pageFaults    uint64
+	syscalls      uint64
+	switches      uint64
+	timerTicks    uint64
+	threads       uint64
+	lapicHz       uint64
+	imageBytes    uint64
+}
+
+func vkSysInfo(buf, n uintptr) uintptr {
+	var in vkInfo
+	if n < unsafe.Sizeof(in) {
+		return vkErr(vkEINVAL)
+	}
+	if !vkUserOK(buf, unsafe.Sizeof(in), true) {
+		return vkErr(vkEFAULT)
+	}
+	in.version = 1
+	in.cpus = uint64(vkCPUCount)
+	in.tscHz = vkClock.tscHz
+	in.stubNs = uint64(vkBootNs.stub)
+	in.kernelNs = uint64(vkBootNs.kernel)
+	in.framesTotal = uint64(vkFrames.total)
+	in.framesFree = uint64(vkFrames.free)
+	in.residentPages = uint64(vkVM.resident)
+	in.pageFaults = vkVM.faults
+	for i := 0; i < vkCPUCount; i++ {
+		in.syscalls += vkCPUs[i].syscalls
+		in.timerTicks += vkCPUs[i].ticks
+	}
+	in.switches = vkSched.switches
+	in.threads = uint64(vkSched.nthreads)
+	in.lapicHz = vkClock.lapicHz
+	in.imageBytes = vkBoot0.imageEnd - vkBoot0.imageStart
+	*(*vkInfo)(unsafe.Pointer(buf)) = in
+	return unsafe.Sizeof(in)
+}
+
+// vkSysCrash deliberately faults inside the kernel, like Linux's sysrq 'c',
+// so tests can check that a kernel exception is reported and ends the
+// machine with a non-zero status instead of hanging.
+func vkSysCrash(kind uintptr) uintptr {
+	switch kind {
+	case 1: // page fault: write through a pointer to unmapped memory
+		*(*uint64)(unsafe.Pointer(uintptr(0x10))) = 1
+	}
+	return vkErr(vkEINVAL)
+}

@@ -1,0 +1,294 @@
+package semantics
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/velocityos/velocity/kernel"
+)
+
+// 10,000 goroutines alive at once, all blocked, then all released: threads,
+// futexes and the scheduler under a wide fan-out.
+func TestTenThousandGoroutines(t *testing.T) {
+	const n = 10000
+	var started, done sync.WaitGroup
+	release := make(chan struct{})
+	results := make(chan int, n)
+	started.Add(n)
+	done.Add(n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			defer done.Done()
+			started.Done()
+			<-release
+			results <- i
+		}(i)
+	}
+	started.Wait()
+	if g := runtime.NumGoroutine(); g < n {
+		t.Fatalf("NumGoroutine = %d, want >= %d", g, n)
+	}
+	close(release)
+	done.Wait()
+	close(results)
+	sum := 0
+	for v := range results {
+		sum += v
+	}
+	if want := n * (n - 1) / 2; sum != want {
+		t.Fatalf("sum = %d, want %d", sum, want)
+	}
+}
+
+func TestChannelsAndSelect(t *testing.T) {
+	a, b := make(chan int), make(chan string)
+	go func() {
+		for i := 0; i < 100; i++ {
+			a <- i
+		}
+		close(a)
+	}()
+	go func() {
+		for i := 0; i < 100; i++ {
+			b <- fmt.Sprint(i)
+		}
+		close(b)
+	}()
+	var na, nb int
+	for a != nil || b != nil {
+		select {
+		case _, ok := <-a:
+			if !ok {
+				a = nil
+				continue
+			}
+			na++
+		case _, ok := <-b:
+			if !ok {
+				b = nil
+				continue
+			}
+			nb++
+		case <-time.After(10 * time.Second):
+			t.Fatal("select timed out")
+		}
+	}
+	if na != 100 || nb != 100 {
+		t.Fatalf("got %d and %d values, want 100 each", na, nb)
+	}
+	select {
+	case <-make(chan int):
+		t.Fatal("received from a channel nobody sends on")
+	default:
+	}
+}
+
+// time.Sleep must never return early; how late it returns is reported.
+func TestSleepAccuracy(t *testing.T) {
+	const d = 10 * time.Millisecond
+	var late []time.Duration
+	for i := 0; i < 20; i++ {
+		start := time.Now()
+		time.Sleep(d)
+		got := time.Since(start)
+		if got < d {
+			t.Fatalf("Sleep(%v) returned after %v", d, got)
+		}
+		late = append(late, got-d)
+	}
+	sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
+	t.Logf("time.Sleep(10ms) lateness: min %v, median %v, max %v", late[0], late[len(late)/2], late[len(late)-1])
+	if late[len(late)/2] > time.Second {
+		t.Fatalf("median lateness %v: timers are not firing", late[len(late)/2])
+	}
+}
+
+func TestTimersAndTickers(t *testing.T) {
+	fired := make(chan time.Time, 1)
+	start := time.Now()
+	time.AfterFunc(20*time.Millisecond, func() { fired <- time.Now() })
+	at := <-fired
+	if at.Sub(start) < 20*time.Millisecond {
+		t.Fatalf("AfterFunc fired after %v", at.Sub(start))
+	}
+	tk := time.NewTicker(5 * time.Millisecond)
+	defer tk.Stop()
+	prev := time.Now()
+	for i := 0; i < 5; i++ {
+		now := <-tk.C
+		if now.Before(prev) {
+			t.Fatal("ticker went back in time")
+		}
+		prev = now
+	}
+	stopped := time.NewTimer(time.Hour)
+	if !stopped.Stop() {
+		t.Fatal("Stop on a pending timer reported it had fired")
+	}
+}
+
+func TestTimeNow(t *testing.T) {
+	now := time.Now()
+	if now.Year() < 2024 {
+		t.Fatalf("wall clock says %v: the RTC was not read", now)
+	}
+	a := time.Now()
+	for i := 0; i < 1000; i++ {
+		b := time.Now()
+		if b.Sub(a) < 0 {
+			t.Fatalf("monotonic clock went backwards: %v then %v", a, b)
+		}
+		a = b
+	}
+	t.Logf("time.Now() = %v", now)
+}
+
+// Allocate more than four times the machine's RAM with a bounded live set:
+// the GC must collect and the kernel must give freed memory back.
+func TestGCUnderPressure(t *testing.T) {
+	ram := uint64(256 << 20) // on a host, a nominal figure
+	if in, err := kernel.ReadInfo(); err == nil {
+		ram = in.MemTotal
+	}
+	total := 4*ram + 64<<20
+	const chunk = 1 << 20
+	live := make([][]byte, 32) // 32 MiB live at most
+	var allocated uint64
+	before := readGCs()
+	for i := 0; allocated < total; i++ {
+		b := make([]byte, chunk)
+		b[0], b[chunk-1] = byte(i), byte(i)
+		live[i%len(live)] = b
+		allocated += chunk
+	}
+	for i, b := range live {
+		if b == nil || b[0] != b[chunk-1] {
+			t.Fatalf("live chunk %d corrupted", i)
+		}
+	}
+	gcs := readGCs() - before
+	if gcs == 0 {
+		t.Fatal("no garbage collection ran")
+	}
+	t.Logf("allocated %d MiB (RAM %d MiB) in %d GC cycles", allocated>>20, ram>>20, gcs)
+}
+
+func readGCs() uint32 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.NumGC
+}
+
+func TestRuntimeGCAndFreeOSMemory(t *testing.T) {
+	before := readGCs()
+	runtime.GC()
+	debug.FreeOSMemory()
+	if readGCs() <= before {
+		t.Fatal("runtime.GC did not complete a cycle")
+	}
+}
+
+func TestMaps(t *testing.T) {
+	m := map[string]int{}
+	for i := 0; i < 100000; i++ {
+		m[fmt.Sprint(i)] = i
+	}
+	for i := 0; i < 100000; i += 997 {
+		if m[fmt.Sprint(i)] != i {
+			t.Fatalf("m[%d] = %d", i, m[fmt.Sprint(i)])
+		}
+	}
+	for i := 0; i < 50000; i++ {
+		delete(m, fmt.Sprint(i))
+	}
+	if len(m) != 50000 {
+		t.Fatalf("len = %d", len(m))
+	}
+}
+
+func TestPanicRecover(t *testing.T) {
+	err := func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("recovered: %v", r)
+			}
+		}()
+		panic("boom")
+	}()
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// A nil dereference is a hardware page fault the kernel turns into SIGSEGV,
+// which the runtime turns into a panic that recover can catch.
+func TestNilDereferenceIsAPanic(t *testing.T) {
+	errc := make(chan error)
+	go func() {
+		defer func() {
+			r := recover()
+			re, ok := r.(runtime.Error)
+			if !ok {
+				errc <- fmt.Errorf("recovered %v (%T), want a runtime.Error", r, r)
+				return
+			}
+			if !strings.Contains(re.Error(), "nil pointer dereference") {
+				errc <- errors.New(re.Error())
+				return
+			}
+			errc <- nil
+		}()
+		var p *struct{ x [64]int }
+		p.x[3] = 1
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFmtAndArgs(t *testing.T) {
+	if got := fmt.Sprintf("%05.1f|%x|%q|%v", 3.14159, 255, "hi", []int{1, 2}); got != `003.1|ff|"hi"|[1 2]` {
+		t.Fatalf("Sprintf = %s", got)
+	}
+	if len(os.Args) == 0 || os.Args[0] == "" {
+		t.Fatalf("os.Args = %q", os.Args)
+	}
+}
+
+// Goroutines spread over OS threads must all make progress: several
+// goroutines spin without blocking while the test waits on a timer.
+func TestPreemptionBetweenThreads(t *testing.T) {
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	counts := make([]int, 4)
+	for i := range counts {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					counts[i]++
+				}
+			}
+		}(i)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	for i, c := range counts {
+		if c == 0 {
+			t.Fatalf("goroutine %d never ran: %v", i, counts)
+		}
+	}
+}
