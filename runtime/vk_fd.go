@@ -17,11 +17,17 @@ const (
 	fdNone = iota
 	fdEventfd
 	fdEpoll
+	fdPipeRead
+	fdPipeWrite
 )
 
 const (
 	epollIn      = 0x1
 	epollOut     = 0x4
+	epollErr     = 0x8
+	epollHup     = 0x10
+	epollRdHup   = 0x2000
+	epollET      = 1 << 31
 	epollCtlAdd  = 1
 	epollCtlDel  = 2
 	epollCtlMod  = 3
@@ -33,11 +39,14 @@ type vkInterest struct {
 	fd     int32
 	events uint32
 	data   uint64
+	seen   uint64 // for EPOLLET: the fd's generation when last reported
 }
 
 type vkFile struct {
 	kind     int32
 	nonblock bool
+	gen      uint64 // bumped on every readiness change (edge-triggered epoll)
+	pipe     int32  // pipes: index into vkPipes
 	counter  uint64 // eventfd
 	n        int    // epoll: interest list length
 	interest [vkMaxInterest]vkInterest
@@ -134,8 +143,24 @@ func vkReady(fd int32, want uint32) uint32 {
 		if f.counter > 0 {
 			have |= epollIn
 		}
+	case f.kind == fdPipeRead:
+		p := &vkPipes[f.pipe]
+		if p.count > 0 {
+			have |= epollIn
+		}
+		if p.writers == 0 {
+			have |= epollIn | epollHup | epollRdHup
+		}
+	case f.kind == fdPipeWrite:
+		p := &vkPipes[f.pipe]
+		if p.count < vkPipeSize {
+			have |= epollOut
+		}
+		if p.readers == 0 {
+			have |= epollErr
+		}
 	}
-	return have & (want | 0x18) // EPOLLERR|EPOLLHUP always reported
+	return have & (want | epollErr | epollHup)
 }
 
 func vkSysEpollWait(epfd int32, events uintptr, max int32, timeoutMs int64, canBlock bool) uintptr {
@@ -157,7 +182,11 @@ func vkSysEpollWait(epfd int32, events uintptr, max int32, timeoutMs int64, canB
 		n := int32(0)
 		for i := 0; i < ep.n && n < max; i++ {
 			in := &ep.interest[i]
+			if in.events&epollET != 0 && in.seen == vkFDs[in.fd].gen {
+				continue // edge-triggered: nothing changed since the last report
+			}
 			if r := vkReady(in.fd, in.events); r != 0 {
+				in.seen = vkFDs[in.fd].gen
 				e := events + uintptr(n)*12
 				*(*uint32)(unsafe.Pointer(e)) = r
 				*(*uint64)(unsafe.Pointer(e + 4)) = in.data
@@ -180,8 +209,10 @@ func vkSysEpollWait(epfd int32, events uintptr, max int32, timeoutMs int64, canB
 	}
 }
 
-// vkNotify wakes threads in epoll_wait on any instance watching fd.
+// vkNotify records a readiness change of fd and wakes threads in
+// epoll_wait on any instance watching it.
 func vkNotify(fd int32) {
+	vkFDs[fd].gen++
 	for i := range vkFDs {
 		ep := &vkFDs[i]
 		if ep.kind != fdEpoll {
@@ -229,4 +260,22 @@ func vkEventfdRead(f *vkFile, p, n uintptr, canBlock bool) uintptr {
 	*(*uint64)(unsafe.Pointer(p)) = f.counter
 	f.counter = 0
 	return 8
+}
+
+// vkEpollForget drops a closed fd from every interest list, as Linux does
+// when the last reference to a file goes away.
+func vkEpollForget(fd int32) {
+	for i := range vkFDs {
+		ep := &vkFDs[i]
+		if ep.kind != fdEpoll {
+			continue
+		}
+		for j := 0; j < ep.n; j++ {
+			if ep.interest[j].fd == fd {
+				ep.n--
+				ep.interest[j] = ep.interest[ep.n]
+				j--
+			}
+		}
+	}
 }

@@ -24,6 +24,8 @@ const (
 	vkENOTTY    = 25
 	vkEMFILE    = 24
 	vkENOSPC    = 28
+	vkENFILE    = 23
+	vkEPIPE     = 32
 	vkESPIPE    = 29
 	vkERANGE    = 34
 	vkENOSYS    = 38
@@ -66,6 +68,10 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysRead(int32(a0), a1, a2, canBlock)
 	case 1: // write
 		r = vkSysWrite(int32(a0), a1, a2)
+	case 293: // pipe2
+		r = vkSysPipe2(a0, int32(a1))
+	case 22: // pipe
+		r = vkSysPipe2(a0, 0)
 	case 290: // eventfd2
 		r = vkSysEventfd(uint32(a0), int32(a1))
 	case 291: // epoll_create1
@@ -186,7 +192,7 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 334: // rseq: not offered; the runtime and libc handle ENOSYS
 		r = vkErr(vkENOSYS)
 	case 72: // fcntl
-		r = vkSysFcntl(int32(a0), int32(a1))
+		r = vkSysFcntl(int32(a0), int32(a1), a2)
 	case 79: // getcwd
 		r = vkSysGetcwd(a0, a1)
 	case 8: // lseek
@@ -212,6 +218,9 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 func vkSysWrite(fd int32, p, n uintptr) uintptr {
 	if f := vkFD(fd, fdEventfd); f != nil {
 		return vkEventfdWrite(f, fd, p, n)
+	}
+	if f := vkFD(fd, fdPipeWrite); f != nil {
+		return vkPipeWrite(f, p, n, true)
 	}
 	if fd != 1 && fd != 2 {
 		return vkErr(vkEBADF)
@@ -246,6 +255,9 @@ func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
 	if f := vkFD(fd, fdEventfd); f != nil {
 		return vkEventfdRead(f, p, n, canBlock)
 	}
+	if f := vkFD(fd, fdPipeRead); f != nil {
+		return vkPipeRead(f, p, n, canBlock)
+	}
 	if fd == 0 {
 		return 0
 	}
@@ -266,24 +278,45 @@ func vkSysClose(fd int32) uintptr {
 		return 0
 	}
 	if fd < vkMaxFDs && vkFDs[fd].kind != fdNone {
+		if k := vkFDs[fd].kind; k == fdPipeRead || k == fdPipeWrite {
+			vkPipeClose(&vkFDs[fd])
+		}
 		vkFDs[fd] = vkFile{}
+		vkEpollForget(fd)
 		return 0
 	}
 	return vkErr(vkEBADF)
 }
 
-func vkSysFcntl(fd int32, cmd int32) uintptr {
-	if fd < 0 || fd > 2 {
+func vkSysFcntl(fd int32, cmd int32, arg uintptr) uintptr {
+	if fd < 0 || fd >= vkMaxFDs || fd > 2 && vkFDs[fd].kind == fdNone {
 		return vkErr(vkEBADF)
 	}
+	f := &vkFDs[fd]
 	switch cmd {
-	case 1, 3: // F_GETFD, F_GETFL
-		if fd == 0 {
-			return 0 // O_RDONLY
-		}
-		return 1 // O_WRONLY
-	case 2, 4: // F_SETFD, F_SETFL
+	case 1: // F_GETFD
 		return 0
+	case 2: // F_SETFD
+		return 0
+	case 3: // F_GETFL
+		fl := uintptr(2) // O_RDWR
+		switch {
+		case fd == 0 || f.kind == fdPipeRead:
+			fl = 0
+		case fd <= 2 || f.kind == fdPipeWrite:
+			fl = 1
+		}
+		if f.nonblock {
+			fl |= oNonblock
+		}
+		return fl
+	case 4: // F_SETFL
+		if fd > 2 {
+			f.nonblock = arg&oNonblock != 0
+		}
+		return 0
+	case 1030: // F_DUPFD_CLOEXEC
+		return vkErr(vkEINVAL)
 	}
 	return vkErr(vkEINVAL)
 }
