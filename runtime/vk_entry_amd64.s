@@ -163,13 +163,24 @@ TEXT runtime·vkExitToUser(SB),NOSPLIT|NOFRAME,$0
 	IRETQ
 
 // vkKernelTrap: a trap taken while already in the kernel. It is handled on
-// the stack it arrived on and never switches threads.
+// the stack it arrived on and never switches threads. The interrupted
+// kernel code may hold live SSE registers (memmove does, and a page fault
+// in the middle of it runs memclr), so the FPU state is saved around the
+// handler on this stack.
 TEXT runtime·vkKernelTrap(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	SP, AX
-	SUBQ	$16, SP
+	MOVQ	SP, BX
+	SUBQ	$528, SP
+	ANDQ	$~15, SP
+	FXSAVE64	0(SP)
+	PUSHQ	BX
+	SUBQ	$8, SP
 	MOVQ	AX, 0(SP)
 	CALL	runtime·vkTrap(SB)
-	ADDQ	$16, SP
+	ADDQ	$8, SP
+	POPQ	BX
+	FXRSTOR64	0(SP)
+	MOVQ	BX, SP
 	POP_REGS
 	ADDQ	$16, SP
 	IRETQ

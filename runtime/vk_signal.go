@@ -215,7 +215,7 @@ func vkSignalFrame(f *vkFrame, sig uint32, code int32, addr uintptr, fault bool)
 		vkPrint("\nvelocity: signal stack is not mapped; cannot deliver signal ")
 		vkPrintDec(int64(sig))
 		vkPrint("\n")
-		vkReport(f, addr, true)
+		vkReport(f, addr, true, true)
 		vkExit(128 + int(sig))
 	}
 	memclrNoHeapPointers(unsafe.Pointer(sp), fpstate-sp)

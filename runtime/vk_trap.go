@@ -94,6 +94,11 @@ func vkFromUser(f *vkFrame) bool {
 func vkFault(f *vkFrame, addr uintptr, fromUser bool) {
 	sig := vkSignalFor(f.vector)
 	if fromUser && vkSignalHandled(sig) && vkCur().sigmask&(1<<(sig-1)) == 0 {
+		if f.vector != 14 {
+			// Page faults are routine (nil checks, recover); anything
+			// else gets the kernel's register report before Go's own.
+			vkReport(f, addr, fromUser, false)
+		}
 		code := int32(1) // SEGV_MAPERR, ILL_ILLOPC, FPE_INTDIV, TRAP_BRKPT
 		if f.vector == 14 && f.err&1 != 0 {
 			code = 2 // SEGV_ACCERR
@@ -104,11 +109,13 @@ func vkFault(f *vkFrame, addr uintptr, fromUser bool) {
 		vkSignalFrame(f, sig, code, addr, true)
 		return
 	}
-	vkReport(f, addr, fromUser)
+	vkReport(f, addr, fromUser, true)
 	vkExit(128 + int(sig))
 }
 
-func vkReport(f *vkFrame, addr uintptr, fromUser bool) {
+// vkReport prints the exception, the registers and, with traceback set, the
+// Go stack of the faulting goroutine.
+func vkReport(f *vkFrame, addr uintptr, fromUser, traceback bool) {
 	vkPrint("\n=== velocity: CPU exception ")
 	vkPrintDec(int64(f.vector))
 	if f.vector < 32 {
@@ -176,7 +183,9 @@ func vkReport(f *vkFrame, addr uintptr, fromUser bool) {
 	vkPrint("\n  cr3 ")
 	vkPrintHex(uint64(vkReadCR3()))
 	vkPrint("\n")
-	vkGoTraceback(f)
+	if traceback {
+		vkGoTraceback(f)
+	}
 }
 
 // vkGoTraceback prints the Go stack of the faulting context when it is a
