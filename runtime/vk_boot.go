@@ -19,6 +19,7 @@ const (
 	bootFlagMB1  = 2
 	bootFlagRSDP = 4
 	bootFlagFB   = 8
+	bootFlagCut  = 16 // BOOT_ND.BIN had to cut the command line
 )
 
 var vkArgs struct {
@@ -57,6 +58,13 @@ func vkBoot(info uintptr) uintptr {
 	vkPICDisable()
 	vkTimeInit()
 	vkParseCmdline(bi)
+	c.online = 1
+	idle := vkNewIdleThread(c, vkKernelStack(vkKStackSize))
+	// Switching to the BSP's idle thread starts vkIdleLoop.
+	idle.ksp = idle.kstackTop - 16
+	*(*uintptr)(unsafe.Pointer(idle.ksp)) = 0
+	*(*uintptr)(unsafe.Pointer(idle.ksp + 8)) = vkIdleStartPC()
+	vkSMPInit(bi)
 
 	// The first thread: it enters the Go runtime exactly as Linux would
 	// start a static executable.
@@ -70,6 +78,7 @@ func vkBoot(info uintptr) uintptr {
 	vkFpuInit()
 	vkFxsave(uintptr(unsafe.Pointer(&t.fpu[0])))
 	t.state = thRunning
+	t.onCPU = 0
 	t.lastRun = vkNanotime()
 	t.sliceEnd = t.lastRun + vkQuantumNs
 	c.cur = uintptr(unsafe.Pointer(t))
@@ -125,12 +134,8 @@ func vkParseCmdline(bi *vkBootInfo) {
 		return
 	}
 	line := unsafe.Slice((*byte)(unsafe.Pointer(uintptr(bi.cmdline))), bi.cmdlineLen)
-	if len(line) >= vkArgBufSize-64 {
-		vkPrint("velocity: kernel command line is ")
-		vkPrintDec(int64(len(line)))
-		vkPrint(" bytes; the limit is ")
-		vkPrintDec(vkArgBufSize - 64)
-		vkPrint("\n")
+	if bi.flags&bootFlagCut != 0 || len(line) >= vkArgBufSize-64 {
+		vkPrint("velocity: bad kernel command line: longer than 4095 bytes; refusing to boot with it cut short\n")
 		vkExit(2)
 	}
 	afterDashes := false

@@ -18,10 +18,9 @@ import "unsafe"
 
 const (
 	vkMaxCPU        = 64
-	vkGDTEntries    = 5
+	vkGDTEntries    = 3 + 2*vkMaxCPU // null, code, data, then a TSS per CPU
 	vkSelKernelCode = 0x08
 	vkSelKernelData = 0x10
-	vkSelTSS        = 0x18
 
 	vkISTStackSize = 16 << 10
 )
@@ -46,6 +45,17 @@ type vkCPU struct {
 	ist2      uintptr // top of the double-fault/NMI stack
 	ticks     uint64
 	syscalls  uint64
+
+	// Scheduling (guarded by the kernel lock).
+	online   uint32
+	idleT    uintptr // this CPU's idle thread
+	runqHead uintptr
+	runqTail uintptr
+	runqLen  int
+	zombie   uintptr // exited thread whose stack is freed after the switch
+	deadline int64   // programmed one-shot timer deadline, 0 = none
+	busyNs   int64   // time spent running threads other than idle
+	tlbSeen  uint32  // last TLB shootdown generation this CPU answered
 }
 
 var (
@@ -58,8 +68,9 @@ var (
 	vkKernelM m
 
 	// The GDT: null, kernel code, kernel data, and a 16-byte TSS descriptor
-	// filled in per CPU at boot. Static data, so it exists before vkBoot.
-	vkGDT = [vkGDTEntries]uint64{0, 0x00AF9A000000FFFF, 0x00CF92000000FFFF, 0, 0}
+	// per CPU filled in as each CPU starts. Static data, so it exists
+	// before vkBoot.
+	vkGDT = [vkGDTEntries]uint64{0, 0x00AF9A000000FFFF, 0x00CF92000000FFFF}
 
 	vkIDT [256][2]uint64
 
@@ -96,6 +107,7 @@ func vkFxsave(p uintptr)
 func vkFpuInit()
 func vkSwtch(save *uintptr, next uintptr)
 func vkThreadStartPC() uintptr
+func vkIdleStartPC() uintptr
 func vkSyscallEntryPC() uintptr
 func vkRuntimeEntryPC() uintptr
 func vkVecTabAddr() uintptr
@@ -109,7 +121,7 @@ const (
 	msrGSBase    = 0xC0000101
 	msrAPICBase  = 0x1B
 	msrTSCAux    = 0xC0000103
-	vkNumVectors = 50 // entries in vkVecTab
+	vkNumVectors = 53 // entries in vkVecTab
 )
 
 // vkCPUInit prepares CPU c's descriptor tables, interrupt stacks and
@@ -121,17 +133,20 @@ func vkCPUInit(c *vkCPU) {
 
 	// Interrupt stacks: IST1 for every vector, IST2 for #DF and NMI so a
 	// broken kernel stack still produces a report.
-	c.ist1 = vkKernelStack(vkISTStackSize)
-	c.ist2 = vkKernelStack(vkISTStackSize)
+	if c.ist1 == 0 {
+		c.ist1 = vkKernelStack(vkISTStackSize)
+		c.ist2 = vkKernelStack(vkISTStackSize)
+	}
 	vkPut64(c.tss[:], 36, uint64(c.ist1))
 	vkPut64(c.tss[:], 44, uint64(c.ist2))
 	vkPut64(c.tss[:], 4, uint64(c.ist1)) // RSP0, unused at CPL 0
 	c.tss[102] = 104                     // no I/O bitmap
 
 	base := uint64(uintptr(unsafe.Pointer(&c.tss[0])))
-	vkGDT[3] = 103 | (base&0xFFFFFF)<<16 | 0x89<<40 | (base>>24&0xFF)<<56
-	vkGDT[4] = base >> 32
-	vkLtr(vkSelTSS)
+	slot := 3 + 2*int(c.id)
+	vkGDT[slot] = 103 | (base&0xFFFFFF)<<16 | 0x89<<40 | (base>>24&0xFF)<<56
+	vkGDT[slot+1] = base >> 32
+	vkLtr(uint16(slot * 8))
 
 	var idtr [10]byte
 	vkPut16(idtr[:], 0, uint16(len(vkIDT)*16-1))

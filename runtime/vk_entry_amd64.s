@@ -38,26 +38,44 @@
 #define WRITE_FS_AX \
 	MOVQ AX, DX; SHRQ $32, DX; MOVL $0xC0000100, CX; WRMSR
 
+// LOAD_GDT loads vkGDT and reloads every segment register. Loading FS and
+// GS selectors clears their bases, so the MSRs are written afterwards.
+#define LOAD_GDT \
+	MOVQ	$runtime·vkGDT(SB), AX; \
+	SUBQ	$16, SP; \
+	MOVW	$(8*const_vkGDTEntries-1), 0(SP); \
+	MOVQ	AX, 2(SP); \
+	LGDT	0(SP); \
+	ADDQ	$16, SP; \
+	MOVL	$0x10, AX; \
+	MOVW	AX, DS; \
+	MOVW	AX, ES; \
+	MOVW	AX, SS; \
+	XORL	AX, AX; \
+	MOVW	AX, FS; \
+	MOVW	AX, GS
+
+// CPU_BASES points GS at the vkCPU in BX and FS at its kernel TLS, whose
+// -8 slot holds &vkKernelG, and marks the CPU as running kernel code.
+#define CPU_BASES \
+	MOVQ	BX, AX; \
+	MOVQ	AX, DX; \
+	SHRQ	$32, DX; \
+	MOVL	$0xC0000101, CX; \
+	WRMSR; \
+	MOVQ	$runtime·vkKernelG(SB), AX; \
+	MOVQ	AX, vkCPU_tls(BX); \
+	LEAQ	(vkCPU_tls+8)(BX), AX; \
+	MOVQ	AX, vkCPU_kernelFS(BX); \
+	WRITE_FS_AX; \
+	MOVQ	$1, vkCPU_inKernel(BX)
+
 // rt0Velocity is the ELF entry point (-ldflags -E runtime.rt0Velocity).
 // BOOT_ND.BIN jumps here in long mode with RDI = boot info, RSP = its stack.
 TEXT runtime·rt0Velocity(SB),NOSPLIT|NOFRAME|TOPFRAME,$0
 	CLI
 	MOVQ	DI, R12
-	// Our own GDT, then reload every segment register. Loading FS and GS
-	// selectors clears their bases, so the MSRs are written afterwards.
-	MOVQ	$runtime·vkGDT(SB), AX
-	SUBQ	$16, SP
-	MOVW	$(8*const_vkGDTEntries-1), 0(SP)
-	MOVQ	AX, 2(SP)
-	LGDT	0(SP)
-	ADDQ	$16, SP
-	MOVL	$0x10, AX
-	MOVW	AX, DS
-	MOVW	AX, ES
-	MOVW	AX, SS
-	XORL	AX, AX
-	MOVW	AX, FS
-	MOVW	AX, GS
+	LOAD_GDT
 	// Far return to reload CS = 0x08.
 	MOVQ	$runtime·vkReloadedCS(SB), AX
 	PUSHQ	$0x08
@@ -65,20 +83,8 @@ TEXT runtime·rt0Velocity(SB),NOSPLIT|NOFRAME|TOPFRAME,$0
 	BYTE	$0x48; BYTE $0xCB	// LRETQ
 
 TEXT runtime·vkReloadedCS(SB),NOSPLIT|NOFRAME,$0
-	// GS base = CPU 0; FS base = its kernel TLS.
-	MOVQ	$runtime·vkCPUs(SB), AX
-	MOVQ	AX, BX
-	MOVQ	AX, DX
-	SHRQ	$32, DX
-	MOVL	$0xC0000101, CX
-	WRMSR
-	// Kernel TLS: tls[0] = &vkKernelG, FS base = &tls[1].
-	MOVQ	$runtime·vkKernelG(SB), AX
-	MOVQ	AX, vkCPU_tls(BX)
-	LEAQ	(vkCPU_tls+8)(BX), AX
-	MOVQ	AX, vkCPU_kernelFS(BX)
-	WRITE_FS_AX
-	MOVQ	$1, vkCPU_inKernel(BX)
+	MOVQ	$runtime·vkCPUs(SB), BX
+	CPU_BASES
 	// Call vkBoot(bootinfo) with the ABI0 convention.
 	SUBQ	$16, SP
 	MOVQ	R12, 0(SP)
@@ -86,6 +92,40 @@ TEXT runtime·vkReloadedCS(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	8(SP), AX	// frame of the first thread
 	MOVQ	AX, SP
 	JMP	runtime·vkExitToUser(SB)
+
+// vkAPEntry is where the AP trampoline (in BOOT_ND.BIN) lands: long mode,
+// RDI = this CPU's vkCPU, RSP = its idle thread's kernel stack.
+TEXT runtime·vkAPEntry(SB),NOSPLIT|NOFRAME|TOPFRAME,$0
+	CLI
+	MOVQ	DI, R12
+	LOAD_GDT
+	MOVQ	$runtime·vkAPReloadedCS(SB), AX
+	PUSHQ	$0x08
+	PUSHQ	AX
+	BYTE	$0x48; BYTE $0xCB	// LRETQ
+
+TEXT runtime·vkAPReloadedCS(SB),NOSPLIT|NOFRAME,$0
+	MOVQ	R12, BX
+	CPU_BASES
+	SUBQ	$16, SP
+	MOVQ	R12, 0(SP)
+	CALL	runtime·vkAPMain(SB)
+	JMP	runtime·vkHaltForever(SB)
+
+// func vkAPEntryPC() uintptr
+TEXT runtime·vkAPEntryPC(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	$runtime·vkAPEntry(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+// func vkSpinPause()  lets interrupts in for a moment while spinning on
+// the kernel lock: the holder may be waiting for this CPU to acknowledge a
+// TLB shootdown.
+TEXT runtime·vkSpinPause(SB),NOSPLIT|NOFRAME,$0-0
+	STI
+	PAUSE
+	CLI
+	RET
 
 // vkSyscallEntry is IA32_LSTAR. SYSCALL at CPL 0 does not switch stacks;
 // RCX = return RIP, R11 = RFLAGS, and IA32_FMASK has cleared IF.
@@ -201,7 +241,22 @@ TEXT runtime·vkSwtch(SB),NOSPLIT|NOFRAME,$0-16
 // vkThreadStart is where a new thread's first vkSwtch returns: its kernel
 // stack holds only the user frame it will start from.
 TEXT runtime·vkThreadStart(SB),NOSPLIT|NOFRAME,$0
+	SUBQ	$16, SP
+	CALL	runtime·vkThreadBegin(SB)
+	ADDQ	$16, SP
 	JMP	runtime·vkExitToUser(SB)
+
+// vkIdleStart is where the BSP's idle thread starts (APs run their idle
+// loop straight from vkAPMain).
+TEXT runtime·vkIdleStart(SB),NOSPLIT|NOFRAME,$0
+	CALL	runtime·vkIdleLoop(SB)
+	JMP	runtime·vkHaltForever(SB)
+
+// func vkIdleStartPC() uintptr
+TEXT runtime·vkIdleStartPC(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	$runtime·vkIdleStart(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
 
 // func vkThreadStartPC() uintptr
 TEXT runtime·vkThreadStartPC(SB),NOSPLIT|NOFRAME,$0-8
@@ -463,6 +518,21 @@ TEXT runtime·vkVec47(SB),NOSPLIT|NOFRAME,$0-0
 	PUSHQ	$47
 	JMP	runtime·vkTrapCommon(SB)
 
+TEXT runtime·vkVec240(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$240
+	JMP	runtime·vkTrapCommon(SB)
+
+TEXT runtime·vkVec241(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$241
+	JMP	runtime·vkTrapCommon(SB)
+
+TEXT runtime·vkVec242(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$242
+	JMP	runtime·vkTrapCommon(SB)
+
 TEXT runtime·vkVec254(SB),NOSPLIT|NOFRAME,$0-0
 	PUSHQ	$0
 	PUSHQ	$254
@@ -570,8 +640,14 @@ DATA runtime·vkVecTab+736(SB)/8, $46
 DATA runtime·vkVecTab+744(SB)/8, $runtime·vkVec46(SB)
 DATA runtime·vkVecTab+752(SB)/8, $47
 DATA runtime·vkVecTab+760(SB)/8, $runtime·vkVec47(SB)
-DATA runtime·vkVecTab+768(SB)/8, $254
-DATA runtime·vkVecTab+776(SB)/8, $runtime·vkVec254(SB)
-DATA runtime·vkVecTab+784(SB)/8, $255
-DATA runtime·vkVecTab+792(SB)/8, $runtime·vkVec255(SB)
-GLOBL runtime·vkVecTab(SB), RODATA, $800
+DATA runtime·vkVecTab+768(SB)/8, $240
+DATA runtime·vkVecTab+776(SB)/8, $runtime·vkVec240(SB)
+DATA runtime·vkVecTab+784(SB)/8, $241
+DATA runtime·vkVecTab+792(SB)/8, $runtime·vkVec241(SB)
+DATA runtime·vkVecTab+800(SB)/8, $242
+DATA runtime·vkVecTab+808(SB)/8, $runtime·vkVec242(SB)
+DATA runtime·vkVecTab+816(SB)/8, $254
+DATA runtime·vkVecTab+824(SB)/8, $runtime·vkVec254(SB)
+DATA runtime·vkVecTab+832(SB)/8, $255
+DATA runtime·vkVecTab+840(SB)/8, $runtime·vkVec255(SB)
+GLOBL runtime·vkVecTab(SB), RODATA, $848

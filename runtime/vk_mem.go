@@ -56,6 +56,8 @@ type vkBootInfo struct {
 	stubEnd    uint64
 	tscEntry   uint64
 	loaderName uint64
+	apTramp    uint64
+	apTrampLen uint64
 }
 
 type vkMmapEntry struct {
@@ -438,11 +440,12 @@ func vkUnmapPages(start, end uintptr) {
 			va = (va + skip) &^ (skip - 1)
 			continue
 		}
-		if *pte&ptePresent != 0 {
+		if *pte&pteAddr != 0 {
 			vkFrameFree(uintptr(*pte & pteAddr))
 			*pte = 0
 			vkInvlpg(va)
 			vkVM.resident--
+			vkSMP.tlbDirty = true
 		}
 		va += vkPageSize
 	}
@@ -600,6 +603,7 @@ func vkSysMprotect(addr, n uintptr, prot uint32) uintptr {
 		}
 		*pte = *pte&pteAddr | flags
 		vkInvlpg(va)
+		vkSMP.tlbDirty = true
 	}
 	return 0
 }
@@ -617,7 +621,13 @@ func vkHandlePageFault(va uintptr, write bool) bool {
 	}
 	pte := vkPTE(va&^4095, true)
 	if *pte&ptePresent != 0 {
-		return false // present: a genuine protection fault
+		if !write || *pte&pteWrite != 0 {
+			// Another CPU resolved the same fault while this one waited
+			// for the kernel lock: just retry the access.
+			vkInvlpg(va &^ 4095)
+			return true
+		}
+		return false // present but read-only: a genuine protection fault
 	}
 	flags := uint64(ptePresent)
 	if v.prot&protWrite != 0 {
@@ -664,5 +674,5 @@ func vkOutOfMemory() {
 	vkPrint("\nvelocity: out of memory: ")
 	vkPrintDec(int64(vkFrames.total))
 	vkPrint(" frames, all in use\n")
-	vkExit(137)
+	vkExit(vkExitOOM)
 }

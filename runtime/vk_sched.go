@@ -3,13 +3,23 @@
 // Velocity kernel: threads and the scheduler.
 //
 // Each clone() makes a kernel thread with its own kernel stack; the Go
-// runtime puts one M on each. Threads run until they block (futex,
-// nanosleep), yield, or use up a 10 ms slice, when the LAPIC timer preempts
-// them. The run queue is FIFO. Interrupts are off throughout.
+// runtime puts one M on each. Every CPU has a FIFO run queue and an idle
+// thread. A thread runs until it blocks (futex, nanosleep, epoll), yields,
+// or uses up a 10 ms slice, when its CPU's LAPIC timer preempts it. An idle
+// CPU steals from the others' queues. Affinity masks are honoured
+// everywhere a thread is placed.
+//
+// Locking: one kernel lock (vkBKL) serialises all kernel work; Go code runs
+// in parallel on every CPU and only syscalls and traps take it. A CPU holds
+// the lock across a thread switch, and the thread that runs next releases
+// it, so no other CPU can pick a thread whose stack is still in use.
 
 package runtime
 
-import "unsafe"
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
 
 const (
 	vkMaxThreads = 4096
@@ -21,6 +31,7 @@ const (
 	thRunning
 	thBlocked
 	thDead
+	thIdle // a CPU's idle thread: never queued, never in user mode
 )
 
 type vkThread struct {
@@ -31,7 +42,7 @@ type vkThread struct {
 	kstackTop uintptr
 	fsBase    uintptr
 	next      uintptr // run queue link
-	waitAddr  uintptr // futex word the thread sleeps on, 0 if none
+	waitAddr  uintptr // what the thread sleeps on (futex word, pipe, ...), 0 if none
 	deadline  int64   // monotonic wake-up time while blocked, 0 = none
 	timedOut  bool
 	sigmask   uint64
@@ -40,7 +51,9 @@ type vkThread struct {
 	altSize   uintptr
 	altFlags  int32
 	sliceEnd  int64
-	affinity  uint64
+	affinity  uint64 // CPUs the thread may run on
+	lastCPU   int32
+	onCPU     int32 // CPU running it, -1 if none
 	cpuNs     int64 // time spent running
 	lastRun   int64
 	clearTID  uintptr
@@ -50,12 +63,26 @@ var vkSched struct {
 	threads  [vkMaxThreads]uintptr // tid-1 → *vkThread (kernel memory)
 	nthreads int
 	maxTID   int32
-	head     uintptr
-	tail     uintptr
-	zombie   uintptr // exited thread whose stack is freed after the switch
 	switches uint64
-	fpuInit  [512]byte
+	steals   uint64
+	reserved uint64 // CPUs that run only threads pinned to them
 }
+
+// vkBKL is the kernel lock.
+var vkBKL uint32
+
+func vkSpinPause()
+
+func vkLock() {
+	for !atomic.Cas(&vkBKL, 0, 1) {
+		// The holder may be waiting for this CPU to answer a TLB
+		// shootdown: answer by polling as well as by interrupt.
+		vkTLBFlushLocal()
+		vkSpinPause()
+	}
+}
+
+func vkUnlock() { atomic.Store(&vkBKL, 0) }
 
 func vkThreadOf(p uintptr) *vkThread { return (*vkThread)(unsafe.Pointer(p)) }
 
@@ -63,6 +90,17 @@ func vkCur() *vkThread { return vkThreadOf(vkThisCPU().cur) }
 
 func vkFrameOf(t *vkThread) *vkFrame {
 	return (*vkFrame)(unsafe.Pointer(t.kstackTop - vkFrameSize))
+}
+
+// vkAllCPUs is the mask of CPUs that are online.
+func vkAllCPUs() uint64 {
+	m := uint64(0)
+	for i := 0; i < vkCPUCount; i++ {
+		if vkCPUs[i].online != 0 {
+			m |= 1 << i
+		}
+	}
+	return m
 }
 
 // vkNewThread allocates a thread whose first run returns to user mode with
@@ -93,12 +131,26 @@ func vkNewThread(f *vkFrame, fsBase uintptr, fpu *[512]byte) *vkThread {
 	t.fsBase = fsBase
 	t.fpu = *fpu
 	t.affinity = ^uint64(0)
+	t.onCPU = -1
 	*vkFrameOf(t) = *f
 	// The first vkSwtch into t pops BP and returns to vkThreadStart.
 	sp := t.kstackTop - vkFrameSize - 16
 	*(*uintptr)(unsafe.Pointer(sp)) = 0
 	*(*uintptr)(unsafe.Pointer(sp + 8)) = vkThreadStartPC()
 	t.ksp = sp
+	return t
+}
+
+// vkNewIdleThread makes CPU c's idle thread around the stack it boots on.
+func vkNewIdleThread(c *vkCPU, kstackTop uintptr) *vkThread {
+	pa := vkMustFrame()
+	t := vkThreadOf(vkP2V(pa))
+	t.state = thIdle
+	t.kstackTop = kstackTop
+	t.affinity = 1 << c.id
+	t.onCPU = int32(c.id)
+	t.lastCPU = int32(c.id)
+	c.idleT = uintptr(unsafe.Pointer(t))
 	return t
 }
 
@@ -117,30 +169,107 @@ func vkThreadByTID(tid int32) *vkThread {
 	return t
 }
 
-func vkEnqueue(t *vkThread) {
-	t.state = thRunnable
-	t.next = 0
-	p := uintptr(unsafe.Pointer(t))
-	if vkSched.tail == 0 {
-		vkSched.head = p
-	} else {
-		vkThreadOf(vkSched.tail).next = p
+// vkAllowed reports whether t may run on CPU i: its affinity allows it,
+// and a reserved CPU runs only threads pinned to reserved CPUs.
+func vkAllowed(t *vkThread, i int) bool {
+	bit := uint64(1) << i
+	if t.affinity&bit == 0 || vkCPUs[i].online == 0 {
+		return false
 	}
-	vkSched.tail = p
+	return vkSched.reserved&bit == 0 || t.affinity&^vkSched.reserved == 0
 }
 
-func vkDequeue() *vkThread {
-	p := vkSched.head
-	if p == 0 {
-		return nil
-	}
-	t := vkThreadOf(p)
-	vkSched.head = t.next
-	if vkSched.head == 0 {
-		vkSched.tail = 0
-	}
+func vkRunqPush(c *vkCPU, t *vkThread) {
+	p := uintptr(unsafe.Pointer(t))
 	t.next = 0
-	return t
+	if c.runqTail == 0 {
+		c.runqHead = p
+	} else {
+		vkThreadOf(c.runqTail).next = p
+	}
+	c.runqTail = p
+	c.runqLen++
+}
+
+// vkRunqTake unlinks the first thread in c's queue that may run on cpu.
+func vkRunqTake(c *vkCPU, cpu int) *vkThread {
+	prev := uintptr(0)
+	for p := c.runqHead; p != 0; p = vkThreadOf(p).next {
+		t := vkThreadOf(p)
+		if vkAllowed(t, cpu) {
+			if prev == 0 {
+				c.runqHead = t.next
+			} else {
+				vkThreadOf(prev).next = t.next
+			}
+			if c.runqTail == p {
+				c.runqTail = prev
+			}
+			t.next = 0
+			c.runqLen--
+			return t
+		}
+		prev = p
+	}
+	return nil
+}
+
+// vkEnqueue makes t runnable on the best CPU: an idle one it may use, else
+// the one it last ran on, else any it may use. A remote CPU is sent a
+// reschedule IPI so it notices.
+func vkEnqueue(t *vkThread) {
+	t.state = thRunnable
+	target := -1
+	for i := 0; i < vkCPUCount; i++ {
+		if vkAllowed(t, i) && vkCPUs[i].idle != 0 && vkCPUs[i].runqLen == 0 {
+			target = i
+			break
+		}
+	}
+	if target < 0 && vkAllowed(t, int(t.lastCPU)) {
+		target = int(t.lastCPU)
+	}
+	for i := 0; target < 0 && i < vkCPUCount; i++ {
+		if vkAllowed(t, i) {
+			target = i
+		}
+	}
+	if target < 0 {
+		target = 0 // affinity names no online CPU: run anyway rather than lose it
+	}
+	c := &vkCPUs[target]
+	vkRunqPush(c, t)
+	me := vkThisCPU()
+	if c != me {
+		vkSendIPI(c.apicID, vkReschedVector)
+		return
+	}
+	// The running thread may never block again (a spinning goroutine):
+	// make sure the timer ends its slice so the queued thread gets to run.
+	if me.cur != 0 && me.cur != me.idleT {
+		if end := vkCur().sliceEnd; me.deadline == 0 || me.deadline > end {
+			vkTimerArm(end)
+		}
+	}
+}
+
+// vkDequeue picks the next thread for CPU c: its own queue first, then
+// one stolen from another CPU's queue.
+func vkDequeue(c *vkCPU) *vkThread {
+	if t := vkRunqTake(c, int(c.id)); t != nil {
+		return t
+	}
+	for i := 0; i < vkCPUCount; i++ {
+		o := &vkCPUs[i]
+		if o == c || o.runqLen == 0 {
+			continue
+		}
+		if t := vkRunqTake(o, int(c.id)); t != nil {
+			vkSched.steals++
+			return t
+		}
+	}
+	return nil
 }
 
 // vkWake makes a blocked thread runnable.
@@ -152,13 +281,6 @@ func vkWake(t *vkThread, timedOut bool) {
 	t.deadline = 0
 	t.timedOut = timedOut
 	vkEnqueue(t)
-	// The running thread may never block again (a spinning goroutine):
-	// make sure the timer ends its slice so the woken thread gets to run.
-	if c := vkThisCPU(); c.idle == 0 && c.cur != 0 {
-		if end := vkCur().sliceEnd; vkClock.deadline == 0 || vkClock.deadline > end {
-			vkTimerArm(end)
-		}
-	}
 }
 
 // vkCheckTimers wakes every blocked thread whose deadline has passed and
@@ -183,86 +305,111 @@ func vkCheckTimers(now int64) int64 {
 	return next
 }
 
-// vkTimerTick runs on every timer interrupt: it wakes sleepers whose time
-// has come and preempts the running thread when its slice is over or a
-// sleeper just woke (so timers are not late by a whole slice). Otherwise
-// it re-arms the timer for the next event.
-func vkTimerTick(fromUser bool) {
-	vkClock.deadline = 0 // the one-shot has fired
+// vkTimerTick runs on every timer interrupt and reschedule IPI taken in
+// user code: it wakes sleepers whose time has come and preempts the running
+// thread when its slice is over or a sleeper just woke on this CPU (so
+// timers are not late by a whole slice). Otherwise it re-arms the timer.
+func vkTimerTick() {
+	c := vkThisCPU()
+	c.deadline = 0 // the one-shot has fired (or an IPI asks us to re-arm)
 	now := vkNanotime()
-	queued := vkSched.head != 0
+	queued := c.runqLen
 	next := vkCheckTimers(now)
-	woke := !queued && vkSched.head != 0
-	if fromUser && vkSched.head != 0 {
+	if c.runqLen != 0 {
 		cur := vkCur()
-		if woke || now >= cur.sliceEnd {
+		if c.runqLen > queued || now >= cur.sliceEnd {
 			cur.state = thRunnable
 			vkSchedule() // arms the timer for what comes next
 			return
 		}
-	}
-	if fromUser && vkSched.head != 0 {
-		if end := vkCur().sliceEnd; next == 0 || end < next {
+		if end := cur.sliceEnd; next == 0 || end < next {
 			next = end
 		}
 	}
 	vkTimerArm(next)
 }
 
-// vkSchedule gives the CPU to the next runnable thread. The caller has set
-// the current thread's state: thRunnable (it is queued again), thBlocked or
-// thDead. It returns when the current thread runs again (never if dead).
+// vkSchedule gives this CPU to the next runnable thread. The caller holds
+// the kernel lock and has set the current thread's state: thRunnable (it is
+// queued again), thBlocked, thDead, or thIdle. It returns, still holding
+// the lock, when the current thread runs again (never if it is dead).
 func vkSchedule() {
 	c := vkThisCPU()
 	cur := vkThreadOf(c.cur)
 	if cur.state == thRunnable {
-		vkEnqueue(cur)
-	}
-	var next *vkThread
-	for {
-		now := vkNanotime()
-		deadline := vkCheckTimers(now)
-		next = vkDequeue()
-		if next != nil {
-			if vkSched.head != 0 && (deadline == 0 || now+vkQuantumNs < deadline) {
-				deadline = now + vkQuantumNs // others wait: preempt at slice end
-			}
-			vkTimerArm(deadline)
-			break
+		if vkAllowed(cur, int(c.id)) {
+			vkRunqPush(c, cur)
+		} else {
+			vkEnqueue(cur) // its affinity changed: move it
 		}
-		if vkSched.nthreads == 0 {
-			vkFatal("no threads left")
-		}
-		vkTimerArm(deadline)
-		c.idle = 1
-		vkIdle() // interrupts on until the next one arrives
-		c.idle = 0
 	}
 	now := vkNanotime()
-	cur.cpuNs += now - cur.lastRun
-	next.state = thRunning
+	deadline := vkCheckTimers(now)
+	next := vkDequeue(c)
+	if next == nil {
+		next = vkThreadOf(c.idleT)
+	}
+	if c.runqLen != 0 && (deadline == 0 || now+vkQuantumNs < deadline) {
+		deadline = now + vkQuantumNs // others wait: preempt at slice end
+	}
+	vkTimerArm(deadline)
+	if cur.state != thIdle {
+		cur.cpuNs += now - cur.lastRun
+		c.busyNs += now - cur.lastRun
+	}
+	if next.state != thIdle {
+		next.state = thRunning
+	}
 	next.sliceEnd = now + vkQuantumNs
 	next.lastRun = now
+	next.lastCPU = int32(c.id)
 	if next == cur {
 		return
 	}
 	vkSched.switches++
+	cur.onCPU = -1
+	next.onCPU = int32(c.id)
 	c.cur = uintptr(unsafe.Pointer(next))
 	c.kstackTop = next.kstackTop
 	c.fpu = uintptr(unsafe.Pointer(&next.fpu[0]))
 	c.userFS = next.fsBase
 	vkSwtch(&cur.ksp, next.ksp)
-	// Running again. Free a thread that exited while we were away.
-	if z := vkSched.zombie; z != 0 && z != uintptr(unsafe.Pointer(vkCur())) {
-		vkSched.zombie = 0
-		vkReap(vkThreadOf(z))
+	// Running again, maybe on another CPU.
+	vkReapZombie()
+}
+
+// vkReapZombie frees a thread that exited on this CPU before the switch
+// that brought us here; its stack was in use until then.
+func vkReapZombie() {
+	c := vkThisCPU()
+	if z := c.zombie; z != 0 && z != c.cur {
+		c.zombie = 0
+		t := vkThreadOf(z)
+		vkKernelStackFree(t.kstackTop)
+		vkSched.threads[t.tid-1] = 0
+		vkFrameFree(uintptr(unsafe.Pointer(t)) - vkDMAP)
 	}
 }
 
-func vkReap(t *vkThread) {
-	vkKernelStackFree(t.kstackTop)
-	vkSched.threads[t.tid-1] = 0
-	vkFrameFree(uintptr(unsafe.Pointer(t)) - vkDMAP)
+// vkThreadBegin runs when a new thread is switched to for the first time,
+// before it enters user mode: it completes the switch.
+func vkThreadBegin() {
+	vkReapZombie()
+	vkUnlock()
+}
+
+// vkIdleLoop is what a CPU's idle thread runs, forever, with the kernel
+// lock held except while halted.
+func vkIdleLoop() {
+	c := vkThisCPU()
+	for {
+		vkSchedule() // runs whatever is runnable; returns when nothing is
+		c.idle = 1
+		vkUnlock()
+		vkIdle() // interrupts on until the next one arrives
+		vkLock()
+		c.idle = 0
+	}
 }
 
 // vkBlock puts the current thread to sleep until woken or until deadline
@@ -284,11 +431,8 @@ func vkThreadExit() {
 	}
 	t.state = thDead
 	vkSched.nthreads--
-	if z := vkSched.zombie; z != 0 {
-		vkSched.zombie = 0
-		vkReap(vkThreadOf(z))
-	}
-	vkSched.zombie = uintptr(unsafe.Pointer(t))
+	vkReapZombie()
+	vkThisCPU().zombie = uintptr(unsafe.Pointer(t))
 	vkSchedule()
 	vkFatal("dead thread ran again")
 }
@@ -397,6 +541,8 @@ func vkSysClone(f *vkFrame, flags uint64, stack, ptid, ctid, tls uintptr) uintpt
 		return vkErr(vkEAGAIN)
 	}
 	t.sigmask = parent.sigmask
+	t.affinity = parent.affinity
+	t.lastCPU = int32(vkThisCPU().id)
 	if flags&cloneChildCl != 0 {
 		t.clearTID = ctid
 	}

@@ -142,6 +142,11 @@ func vkSysTgkill(tid int32, sig uint32) uintptr {
 		return vkErr(vkEINVAL)
 	}
 	t.pending |= 1 << (sig - 1)
+	if t.onCPU >= 0 && uint32(t.onCPU) != vkThisCPU().id {
+		// Running on another CPU: interrupt it so it takes the signal on
+		// its way back to user code (Go's async preemption relies on it).
+		vkSendIPI(vkCPUs[t.onCPU].apicID, vkReschedVector)
+	}
 	if t.state == thBlocked && t.sigmask&(1<<(sig-1)) == 0 {
 		// Linux interrupts the blocking call with EINTR; the runtime's
 		// futex and nanosleep loops retry.
@@ -173,7 +178,7 @@ func vkDeliverSignals(f *vkFrame) {
 			vkPrint("\nvelocity: fatal signal ")
 			vkPrintDec(int64(sig))
 			vkPrint(" with no handler\n")
-			vkExit(128 + int(sig))
+			vkExit(vkExitSignal + int(sig))
 		}
 		vkSignalFrame(f, sig, -6 /* SI_TKILL */, 0, false)
 		return
@@ -216,7 +221,7 @@ func vkSignalFrame(f *vkFrame, sig uint32, code int32, addr uintptr, fault bool)
 		vkPrintDec(int64(sig))
 		vkPrint("\n")
 		vkReport(f, addr, true, true)
-		vkExit(128 + int(sig))
+		vkExit(vkExitSignal + int(sig))
 	}
 	memclrNoHeapPointers(unsafe.Pointer(sp), fpstate-sp)
 	fp := (*[512]byte)(unsafe.Pointer(fpstate))
@@ -280,7 +285,7 @@ func vkSysRtSigreturn(f *vkFrame) {
 	sp := uintptr(f.rsp) - 8 // the handler's RET popped pretcode
 	if !vkUserOK(sp, sfSize, false) {
 		vkPrint("\nvelocity: rt_sigreturn with a bad frame\n")
-		vkExit(128 + _SIGSEGV)
+		vkExit(vkExitSignal + _SIGSEGV)
 	}
 	get := func(off uintptr) uint64 { return *(*uint64)(unsafe.Pointer(sp + off)) }
 	mc := uintptr(sfUcontext + ucMcontext)

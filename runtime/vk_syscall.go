@@ -110,7 +110,7 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 20: // writev
 		r = vkSysWritev(int32(a0), a1, a2)
 	case 24: // sched_yield
-		if canBlock {
+		if canBlock && vkThisCPU().runqLen > 0 {
 			vkCur().state = thRunnable
 			vkSchedule()
 		}
@@ -439,10 +439,7 @@ func vkSysSchedGetaffinity(pid int32, size, mask uintptr) uintptr {
 			return vkErr(vkESRCH)
 		}
 	}
-	all := uint64(1)<<vkCPUCount - 1
-	if vkCPUCount == 64 {
-		all = ^uint64(0)
-	}
+	all := vkAllCPUs()
 	memclrNoHeapPointers(unsafe.Pointer(mask), n)
 	*(*uint64)(unsafe.Pointer(mask)) = t.affinity & all
 	return n
@@ -458,15 +455,26 @@ func vkSysSchedSetaffinity(pid int32, size, mask uintptr) uintptr {
 			return vkErr(vkESRCH)
 		}
 	}
-	all := uint64(1)<<vkCPUCount - 1
-	if vkCPUCount == 64 {
-		all = ^uint64(0)
+	if size > 128 {
+		size = 128
 	}
-	m := *(*uint64)(unsafe.Pointer(mask)) & all
-	if m == 0 {
-		return vkErr(vkEINVAL)
+	if !vkUserOK(mask, size, false) {
+		return vkErr(vkEFAULT)
+	}
+	for off := uintptr(8); off+8 <= size; off += 8 {
+		if *(*uint64)(unsafe.Pointer(mask + off)) != 0 {
+			return vkErr(vkEINVAL) // CPUs beyond 63 do not exist
+		}
+	}
+	m := *(*uint64)(unsafe.Pointer(mask))
+	if m == 0 || m&^vkAllCPUs() != 0 {
+		return vkErr(vkEINVAL) // empty, or names CPUs that do not exist
 	}
 	t.affinity = m
+	if t == vkCur() && m&(1<<vkThisCPU().id) == 0 {
+		t.state = thRunnable
+		vkSchedule() // move to an allowed CPU now, as Linux does
+	}
 	return 0
 }
 

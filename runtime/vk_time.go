@@ -110,10 +110,20 @@ func vkTimeInit() {
 	vkClock.rtcMonoNs = vkNanotime()
 }
 
+// vkLAPICInit enables this CPU's local APIC: software enable, spurious
+// vector, accept every priority, timer divider 16, one-shot timer.
+func vkLAPICInit() {
+	vkWrmsr(msrAPICBase, vkRdmsr(msrAPICBase)|1<<11)
+	*vkLAPIC(lapicSVR) = 0x100 | vkSpuriousVector
+	*vkLAPIC(lapicTPR) = 0
+	*vkLAPIC(lapicDivide) = 0x3
+	*vkLAPIC(lapicLVTTimer) = vkTimerVector
+}
+
 // vkTimerArm programs the one-shot timer for the monotonic time deadline
 // (0 disarms it).
 func vkTimerArm(deadline int64) {
-	vkClock.deadline = deadline
+	vkThisCPU().deadline = deadline
 	if deadline == 0 {
 		*vkLAPIC(lapicInitCnt) = 0
 		return

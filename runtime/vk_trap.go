@@ -53,31 +53,48 @@ func vkSignalFor(vec uint64) uint32 {
 //go:nowritebarrierrec
 func vkTrap(f *vkFrame) {
 	c := vkThisCPU()
-	fromUser := f.vector != vkVectorNestedSC && c.idle == 0 && vkFromUser(f)
-	switch {
-	case f.vector == vkVectorSyscall || f.vector == vkVectorNestedSC:
-		c.syscalls++
-		vkSyscall(f, f.vector == vkVectorSyscall)
-	case f.vector == vkTimerVector:
-		c.ticks++
+	switch f.vector {
+	case vkTLBVector:
+		// Answered without the kernel lock: the CPU that sent it holds it.
+		vkTLBFlushLocal()
 		vkEOI()
-		vkTimerTick(fromUser)
+		return
+	case vkHaltVector:
+		vkHaltForever()
+	case vkVectorNestedSC:
+		vkSyscall(f, false)
+		return
+	}
+	if !vkFromUser(f) {
+		vkKernelTrapWork(f)
+		return
+	}
+	vkLock()
+	switch {
+	case f.vector == vkVectorSyscall:
+		c.syscalls++
+		vkSyscall(f, true)
+	case f.vector == vkTimerVector || f.vector == vkReschedVector:
+		if f.vector == vkTimerVector {
+			c.ticks++
+		}
+		vkEOI()
+		vkTimerTick()
 	case f.vector == vkSpuriousVector:
 		// Spurious LAPIC interrupts need no EOI.
 	case f.vector >= 32:
 		vkEOI()
 	case f.vector == 14:
 		cr2 := vkReadCR2()
-		if vkHandlePageFault(cr2, f.err&2 != 0) {
-			break
+		if !vkHandlePageFault(cr2, f.err&2 != 0) {
+			vkFault(f, cr2, true)
 		}
-		vkFault(f, cr2, fromUser)
 	default:
-		vkFault(f, 0, fromUser)
+		vkFault(f, 0, true)
 	}
-	if fromUser || f.vector == vkVectorSyscall {
-		vkDeliverSignals(f)
-	}
+	vkDeliverSignals(f)
+	vkTLBShootdown()
+	vkUnlock()
 }
 
 // vkFromUser reports whether f interrupted the Go program rather than the
@@ -85,6 +102,31 @@ func vkTrap(f *vkFrame) {
 func vkFromUser(f *vkFrame) bool {
 	a := uintptr(unsafe.Pointer(f))
 	return a+vkFrameSize == vkThisCPU().kstackTop
+}
+
+// vkKernelTrapWork handles a trap that interrupted kernel code: a page
+// fault on user memory touched by a syscall (the kernel lock is held), or
+// an interrupt that woke an idle or lock-spinning CPU (it is not). Nothing
+// here may take the lock or switch threads.
+func vkKernelTrapWork(f *vkFrame) {
+	c := vkThisCPU()
+	switch {
+	case f.vector == vkTimerVector:
+		c.ticks++
+		c.deadline = 0
+		vkEOI()
+	case f.vector == vkSpuriousVector:
+	case f.vector >= 32:
+		vkEOI()
+	case f.vector == 14:
+		cr2 := vkReadCR2()
+		if cr2 < vkDMAP && vkHandlePageFault(cr2, f.err&2 != 0) {
+			return
+		}
+		vkFault(f, cr2, false)
+	default:
+		vkFault(f, 0, false)
+	}
 }
 
 // vkFault handles an exception that paging could not resolve. In user code
@@ -110,7 +152,7 @@ func vkFault(f *vkFrame, addr uintptr, fromUser bool) {
 		return
 	}
 	vkReport(f, addr, fromUser, true)
-	vkExit(128 + int(sig))
+	vkExit(vkExitSignal + int(sig))
 }
 
 // vkReport prints the exception, the registers and, with traceback set, the
@@ -211,13 +253,29 @@ func vkFatal(msg string) {
 	vkPrint("\nvelocity: fatal: ")
 	vkPrint(msg)
 	vkPrint("\n")
-	vkExit(3)
+	vkExit(vkExitFatal)
 }
+
+// Exit codes of a machine the kernel ends. QEMU's isa-debug-exit makes the
+// process status (code<<1)|1 and a status has 8 bits, so codes are 0-127;
+// the Linux shell convention of 128+signal would not survive the trip.
+const (
+	vkExitFatal  = 3  // kernel bug or unusable machine (also BOOT_ND.BIN's)
+	vkExitSignal = 64 // + signal number: a fault nothing could handle
+	vkExitOOM    = 120
+)
 
 // vkExit ends the machine. Under QEMU, isa-debug-exit turns code into the
 // process exit status (code<<1)|1; on hardware the write is harmless and
 // the CPU halts with interrupts off (no reboot loop).
 func vkExit(code int) {
+	if code < 0 || code > 127 {
+		vkPrint("velocity: exit status ")
+		vkPrintDec(int64(code))
+		vkPrint(" does not fit the 7 bits QEMU passes on; exiting with 127\n")
+		code = 127
+	}
+	vkStopOthers()
 	vkOutl(0xF4, uint32(code))
 	vkHaltForever()
 }

@@ -49,12 +49,15 @@
 	.set BI_STUB_END,     128
 	.set BI_TSC_ENTRY,    136
 	.set BI_LOADER_NAME,  144
-	.set BI_SIZE,         152
+	.set BI_AP_TRAMP,     152
+	.set BI_AP_TRAMP_LEN, 160
+	.set BI_SIZE,         168
 
 	.set F_MB2,  1
 	.set F_MB1,  2
 	.set F_RSDP, 4
 	.set F_FB,   8
+	.set F_CMDLINE_TRUNC, 16
 
 	/* GDT selectors */
 	.set SEL_CODE64, 0x08
@@ -509,8 +512,9 @@ save_cmdline:
 	call	strlcpy
 	movl	%eax, bootinfo + BI_CMDLINE_LEN
 	jnc	1f
-	movl	$msg_trunc, %esi
-	call	puts
+	/* The kernel refuses a cut-off command line: booting with half the
+	   arguments would be worse than not booting. */
+	orl	$F_CMDLINE_TRUNC, bootinfo + BI_FLAGS
 1:	popal
 	ret
 
@@ -977,7 +981,6 @@ long_mode:
 	.section .rodata
 msg_prefix:	.asciz	"BOOT_ND: "
 msg_crlf:	.asciz	"\n"
-msg_trunc:	.asciz	"BOOT_ND: warning: command line truncated to 4095 bytes\n"
 
 	.balign 8
 gdt:
@@ -1020,6 +1023,8 @@ bootinfo:					/* docs/boot-protocol.md */
 	.long	__stub_end, 0			/* 128 stub_end */
 	.long	0, 0				/* 136 tsc_entry */
 	.long	0, 0				/* 144 loader_name */
+	.long	ap_tramp, 0			/* 152 ap_trampoline */
+	.long	ap_tramp_end - ap_tramp, 0	/* 160 ap_trampoline_len */
 	.if . - bootinfo != BI_SIZE
 	.error	"boot info layout does not match docs/boot-protocol.md"
 	.endif
@@ -1048,3 +1053,71 @@ img_lo:		.skip	4
 img_hi:		.skip	4
 nload:		.skip	4
 has_nx:		.skip	4
+
+/*
+ * The application-processor trampoline. The kernel copies these bytes to
+ * physical AP_TRAMP_BASE (0x8000), fills in the parameter block at the end,
+ * and starts each AP with INIT-SIPI-SIPI (vector 0x08). An AP wakes in real
+ * mode at 0800:0000; the trampoline takes it through protected mode into
+ * long mode on the kernel's own page tables and jumps to the kernel's AP
+ * entry with RDI = the parameter "cpu" and RSP = "stack". It is position
+ * dependent: every address is computed for AP_TRAMP_BASE.
+ */
+	.set AP_TRAMP_BASE, 0x8000
+	.section .rodata
+	.balign 16
+ap_tramp:
+	.code16
+	cli
+	cld
+	movw	%cs, %ax
+	movw	%ax, %ds
+	lgdtl	(ap_gdtr - ap_tramp)
+	movl	%cr0, %eax
+	orl	$1, %eax			/* PE */
+	movl	%eax, %cr0
+	ljmpl	$0x08, $(ap_pm32 - ap_tramp + AP_TRAMP_BASE)
+	.code32
+ap_pm32:
+	movw	$0x10, %ax
+	movw	%ax, %ds
+	movw	%ax, %es
+	movw	%ax, %ss
+	movl	%cr4, %eax
+	orl	$0x620, %eax			/* PAE | OSFXSR | OSXMMEXCPT */
+	movl	%eax, %cr4
+	movl	(ap_cr3 - ap_tramp + AP_TRAMP_BASE), %eax
+	movl	%eax, %cr3
+	movl	$0xC0000080, %ecx		/* EFER: what the BSP has */
+	movl	(ap_efer - ap_tramp + AP_TRAMP_BASE), %eax
+	xorl	%edx, %edx
+	wrmsr
+	movl	%cr0, %eax
+	orl	$0x80010002, %eax		/* PG | WP | MP */
+	andl	$~4, %eax			/* no EM: SSE must work */
+	movl	%eax, %cr0
+	ljmpl	$0x18, $(ap_lm64 - ap_tramp + AP_TRAMP_BASE)
+	.code64
+ap_lm64:
+	movq	(ap_stack - ap_tramp + AP_TRAMP_BASE), %rsp
+	movq	(ap_cpu - ap_tramp + AP_TRAMP_BASE), %rdi
+	jmpq	*(ap_entry - ap_tramp + AP_TRAMP_BASE)
+	.code32
+	.balign 8
+ap_gdt:
+	.quad	0
+	.quad	0x00CF9A000000FFFF		/* 0x08: 32-bit code */
+	.quad	0x00CF92000000FFFF		/* 0x10: data */
+	.quad	0x00AF9A000000FFFF		/* 0x18: 64-bit code */
+ap_gdtr:
+	.word	4 * 8 - 1
+	.long	ap_gdt - ap_tramp + AP_TRAMP_BASE
+	.balign 8
+	/* Parameter block, written by the kernel: the last 40 bytes. */
+ap_cr3:		.quad	0
+ap_efer:	.quad	0
+ap_stack:	.quad	0
+ap_cpu:		.quad	0
+ap_entry:	.quad	0
+ap_tramp_end:
+	.text
