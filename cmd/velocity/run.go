@@ -45,7 +45,7 @@ func (b *bootFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&b.gdbWait, "gdb-wait", false, "with -gdb-port: wait for the debugger before running (-S)")
 	fs.StringVar(&b.serialLog, "serial-log", "", "also write the raw serial output to this file")
 	fs.StringVar(&b.stub, "stub", "", "prebuilt BOOT_ND.BIN (default: build it; also $"+build.StubEnv+")")
-	fs.Var(&b.env, "env", "KEY=VALUE environment variable for the guest (repeatable)")
+	fs.Var(&b.env, "env", "KEY=VALUE environment variable for the guest, KEY upper case (repeatable)")
 }
 
 // isSet reports whether the flag name was given on the command line.

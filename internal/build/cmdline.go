@@ -5,13 +5,20 @@ import (
 	"strings"
 )
 
-// CmdlineGrammar documents the kernel command line for help texts.
+// CmdlineGrammar documents the kernel command line for help texts. It
+// follows vkParseCmdline in runtime/vk_boot.go.
 const CmdlineGrammar = `The kernel command line is
     [KEY=VALUE ...] [kernel options ...] [-- argv ...]
-KEY=VALUE words before any option become environment variables, kernel
-options start with '-', and the words after "--" become os.Args[1:].
+Every word before "--" is an environment variable or a kernel option:
+  KEY=VALUE  environment variable; KEY is upper case (A-Z, 0-9 and _, not
+             starting with a digit), e.g. GODEBUG=gctrace=1
+  quiet      do not print the kernel's boot banner
+Kernel options are bare words, and quiet is the only one so far. Any other
+word before "--" stops the boot with "bad kernel command line" (exit code 2).
+The words after "--" become os.Args[1:] (os.Args[0] is "/velocity").
 Words are separated by spaces; a word may be wrapped in double quotes to
-contain spaces. There are no escapes, so a word cannot contain '"'.`
+contain spaces. There are no escapes, so a word cannot contain '"'.
+The boot stub keeps at most 4095 bytes of the command line.`
 
 // JoinCmdline renders args as a kernel command line word list: words that
 // contain spaces (or are empty) are wrapped in double quotes, matching the
@@ -68,8 +75,8 @@ func SplitCmdline(s string) ([]string, error) {
 // argv (the program's os.Args[1:]).
 func KernelCmdline(env, opts, argv []string) (string, error) {
 	for _, e := range env {
-		if k, _, ok := strings.Cut(e, "="); !ok || k == "" || strings.HasPrefix(k, "-") {
-			return "", fmt.Errorf("environment entry %q is not KEY=VALUE", e)
+		if k, _, ok := strings.Cut(e, "="); !ok || !IsEnvKey(k) {
+			return "", fmt.Errorf("environment entry %q is not KEY=VALUE with an upper-case KEY (A-Z, 0-9, _)", e)
 		}
 	}
 	words := append(append([]string{}, env...), opts...)
@@ -77,4 +84,19 @@ func KernelCmdline(env, opts, argv []string) (string, error) {
 		words = append(append(words, "--"), argv...)
 	}
 	return JoinCmdline(words)
+}
+
+// IsEnvKey reports whether the kernel takes KEY=VALUE with this key as an
+// environment variable rather than rejecting it as an unknown option: A-Z
+// and _, then also digits (vkIsEnvAssignment in runtime/vk_boot.go).
+func IsEnvKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i, c := range k {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -49,7 +49,12 @@ func TestKernelCmdline(t *testing.T) {
 	if got, _ := KernelCmdline(nil, []string{"-x"}, nil); strings.Contains(got, "--") {
 		t.Errorf("nil argv added \"--\": %q", got)
 	}
-	if _, err := KernelCmdline([]string{"NOEQUALS"}, nil, nil); err == nil {
-		t.Error("bad env entry accepted")
+	for _, bad := range []string{"NOEQUALS", "=V", "lower=v", "1X=v", "-X=v"} {
+		if _, err := KernelCmdline([]string{bad}, nil, nil); err == nil {
+			t.Errorf("bad env entry %q accepted", bad)
+		}
+	}
+	if _, err := KernelCmdline([]string{"_X1=a=b"}, nil, nil); err != nil {
+		t.Error(err)
 	}
 }

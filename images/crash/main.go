@@ -1,0 +1,76 @@
+// Command crash fails on purpose, for the boot tests in tests/boot.
+//
+// Usage:
+//
+//	crash exit N       os.Exit(N)
+//	crash nilderef     nil dereference in a goroutine: Go's panic traceback, exit 2
+//	crash kernelfault  kernel.CrashKernel: a page fault in the kernel itself
+//	crash ud2          execute an illegal instruction (UD2): SIGILL, exit 2
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"unsafe"
+
+	"github.com/velocityos/velocity/kernel"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	fmt.Println("crash:", os.Args[1:])
+	switch os.Args[1] {
+	case "exit":
+		if len(os.Args) != 3 {
+			usage()
+		}
+		n, err := strconv.Atoi(os.Args[2])
+		if err != nil {
+			usage()
+		}
+		os.Exit(n)
+	case "nilderef":
+		done := make(chan int)
+		go func() {
+			var p *int
+			done <- *p
+		}()
+		<-done
+	case "kernelfault":
+		err := kernel.CrashKernel()
+		fmt.Println("crash: CrashKernel returned:", err)
+		os.Exit(1)
+	case "ud2":
+		illegalInstruction()
+	default:
+		usage()
+	}
+	fmt.Println("crash: still alive")
+	os.Exit(1)
+}
+
+// illegalInstruction calls a function whose code is UD2, placed in an
+// executable anonymous mapping, so no assembly is needed.
+func illegalInstruction() {
+	code, err := syscall.Mmap(-1, 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE|syscall.PROT_EXEC,
+		syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		fmt.Println("crash: mmap:", err)
+		os.Exit(1)
+	}
+	copy(code, []byte{0x0f, 0x0b}) // ud2
+	// A func value points at a word holding the code address.
+	pc := uintptr(unsafe.Pointer(&code[0]))
+	fv := &pc
+	f := *(*func())(unsafe.Pointer(&fv))
+	f()
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: crash exit N | nilderef | kernelfault | ud2")
+	os.Exit(64)
+}

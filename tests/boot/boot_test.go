@@ -1,0 +1,380 @@
+// Package boot_test boots real Velocity kernels under QEMU (TCG) from the
+// host and checks what they print on serial and the exit code they hand
+// back: the demo through the fast path and both ISO firmwares, exit codes,
+// Go panics, kernel exception reports, bad input to the stub and the
+// kernel, and the Go semantics tests running inside the kernel.
+//
+// Tests skip, naming the apt-get command, when QEMU, binutils or GRUB are
+// missing (scripts/deps.sh installs them).
+package boot_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/velocityos/velocity/internal/build"
+	"github.com/velocityos/velocity/internal/qemu"
+)
+
+// bootTimeout bounds every boot: a guest that hangs fails its test instead
+// of the whole package.
+const bootTimeout = 2 * time.Minute
+
+var outDir string // kernels and images built for this run
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "velocity-boot-test-")
+	if err != nil {
+		panic(err)
+	}
+	outDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// need skips t unless the tools for what it boots are installed: "qemu"
+// (QEMU and binutils for the stub), "grub" (ISO images) or "ovmf" (UEFI).
+func need(t *testing.T, what ...string) {
+	t.Helper()
+	var missing []string
+	lack := func(pkg string, ok bool) {
+		if !ok {
+			missing = append(missing, pkg)
+		}
+	}
+	cmd := func(name string) bool { _, err := exec.LookPath(name); return err == nil }
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	for _, w := range what {
+		switch w {
+		case "qemu":
+			lack("qemu-system-x86", cmd(qemu.DefaultBinary))
+			lack("binutils", cmd("as") && cmd("ld"))
+		case "grub":
+			lack("grub-common", cmd("grub-mkrescue"))
+			lack("xorriso", cmd("xorriso"))
+			lack("mtools", cmd("mformat"))
+			lack("grub-pc-bin", exists("/usr/lib/grub/i386-pc"))
+			lack("grub-efi-amd64-bin", exists("/usr/lib/grub/x86_64-efi"))
+		case "ovmf":
+			_, _, err := qemu.FindOVMF()
+			lack("ovmf", err == nil)
+		}
+	}
+	if len(missing) > 0 {
+		t.Skipf("missing Debian packages; install them with: sudo apt-get install -y %s", strings.Join(missing, " "))
+	}
+}
+
+// Build products, made once per run and shared by the tests.
+var (
+	stubOnce  = sync.OnceValues(build.Stub)
+	demoOnce  = sync.OnceValues(func() (string, error) { return buildKernel("../../images/demo", "demo.elf", false) })
+	crashOnce = sync.OnceValues(func() (string, error) { return buildKernel("../../images/crash", "crash.elf", false) })
+	semOnce   = sync.OnceValues(func() (string, error) { return buildKernel("../semantics", "semantics.test.elf", true) })
+	isoOnce   = sync.OnceValues(func() (string, error) {
+		demo, err := demoOnce()
+		if err != nil {
+			return "", err
+		}
+		stub, err := stubOnce()
+		if err != nil {
+			return "", err
+		}
+		iso := filepath.Join(outDir, "demo.iso")
+		return iso, build.MakeISO(build.ISOConfig{Kernel: demo, Stub: stub, Append: "-- -seconds 1", Out: iso})
+	})
+)
+
+func buildKernel(pkg, name string, test bool) (string, error) {
+	out := filepath.Join(outDir, name)
+	start := time.Now()
+	var err error
+	if test {
+		err = build.BuildTest(pkg, out, nil)
+	} else {
+		err = build.Build(pkg, out, nil)
+	}
+	if err == nil && testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "built %s in %v\n", name, time.Since(start).Round(time.Millisecond))
+	}
+	return out, err
+}
+
+func get(t *testing.T, once func() (string, error)) string {
+	t.Helper()
+	p, err := once()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// bootResult is what a finished guest left behind.
+type bootResult struct {
+	serial string // serial output with CRLF turned into LF
+	code   int    // guest exit code
+}
+
+// boot runs c under TCG and fails t if QEMU fails or the guest times out.
+func boot(t *testing.T, c qemu.Config) bootResult {
+	t.Helper()
+	var out bytes.Buffer
+	c.Accel, c.Stdout = "tcg", &out
+	if c.Timeout == 0 {
+		c.Timeout = bootTimeout
+	}
+	res, err := qemu.Run(context.Background(), c)
+	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
+	if err != nil {
+		t.Fatalf("boot: %v\nserial output:\n%s", err, serial)
+	}
+	t.Logf("guest exited with %d after %v", res.ExitCode, res.Elapsed.Round(time.Millisecond))
+	return bootResult{serial, res.ExitCode}
+}
+
+// bootKernel boots a kernel ELF on the fast path with argv as os.Args[1:].
+func bootKernel(t *testing.T, kernel string, argv ...string) bootResult {
+	t.Helper()
+	cmdline, err := build.KernelCmdline(nil, nil, argv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return boot(t, qemu.Config{Kernel: kernel, Stub: get(t, stubOnce), Append: cmdline})
+}
+
+// expect fails t unless r exited with code and printed every string in want.
+func (r bootResult) expect(t *testing.T, code int, want ...string) {
+	t.Helper()
+	ok := r.code == code
+	if !ok {
+		t.Errorf("guest exit code %d, want %d", r.code, code)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.serial, w) {
+			t.Errorf("serial output lacks %q", w)
+			ok = false
+		}
+	}
+	if !ok {
+		t.Logf("serial output:\n%s", r.serial)
+	}
+}
+
+// match returns the submatches of re in r's serial output, failing t if
+// there is none.
+func (r bootResult) match(t *testing.T, re string) []string {
+	t.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(r.serial)
+	if m == nil {
+		t.Fatalf("serial output does not match %q:\n%s", re, r.serial)
+	}
+	return m
+}
+
+var (
+	kernelBanner = `velocity: .+, 1 CPU, \d+ MiB RAM free, TSC \d+ MHz .*, booted by (multiboot[12])\n` +
+		`velocity: kernel ready [\d.]+ ms after power-on`
+	demoBanner = `demo: 1 CPU, (\d+) MiB RAM \(\d+ MiB free\), image [\d.]+ MiB, main reached ([\d.]+) ms after power-on`
+)
+
+// checkDemo checks a full run of images/demo and returns its banner's
+// submatches (RAM MiB, ms to main).
+func checkDemo(t *testing.T, r bootResult, loader string) []string {
+	t.Helper()
+	r.expect(t, 0, "demo: t=1s goroutines", "page faults", "context switches", "; done\n")
+	if got := r.match(t, kernelBanner)[1]; got != loader {
+		t.Errorf("booted by %s, want %s", got, loader)
+	}
+	m := r.match(t, demoBanner)
+	t.Logf("main reached %s ms after power-on", m[2])
+	return m[1:]
+}
+
+func TestDemoFastPath(t *testing.T) {
+	need(t, "qemu")
+	r := bootKernel(t, get(t, demoOnce), "-seconds", "2")
+	checkDemo(t, r, "multiboot1")
+	if !strings.Contains(r.serial, "demo: t=2s") {
+		t.Errorf("no second summary line (-seconds 2 was passed):\n%s", r.serial)
+	}
+}
+
+func TestDemoISO(t *testing.T) {
+	need(t, "qemu", "grub")
+	for _, uefi := range []bool{false, true} {
+		name := map[bool]string{false: "BIOS", true: "UEFI"}[uefi]
+		t.Run(name, func(t *testing.T) {
+			if uefi {
+				need(t, "ovmf")
+			}
+			t.Parallel()
+			r := boot(t, qemu.Config{Kernel: get(t, isoOnce), UEFI: uefi})
+			checkDemo(t, r, "multiboot2")
+		})
+	}
+}
+
+// TestMemorySizes checks that the frame allocator takes all RAM the memory
+// map reports (no 1 GiB cap) and that a small machine still runs Go.
+func TestMemorySizes(t *testing.T) {
+	need(t, "qemu")
+	for _, tc := range []struct {
+		mem      string
+		min, max int // MiB the demo must report
+	}{
+		{"2G", 1900, 2048},
+		{"64M", 16, 64},
+	} {
+		t.Run(tc.mem, func(t *testing.T) {
+			cmdline, _ := build.KernelCmdline(nil, nil, []string{"-seconds", "0"})
+			r := boot(t, qemu.Config{Kernel: get(t, demoOnce), Stub: get(t, stubOnce), Append: cmdline, Mem: tc.mem})
+			r.expect(t, 0, "; done\n")
+			mib, _ := strconv.Atoi(r.match(t, demoBanner)[1])
+			if mib < tc.min || mib > tc.max {
+				t.Errorf("-m %s: kernel manages %d MiB, want %d..%d", tc.mem, mib, tc.min, tc.max)
+			}
+		})
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	need(t, "qemu")
+	for _, code := range []int{0, 3, 42} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			r := bootKernel(t, get(t, crashOnce), "exit", strconv.Itoa(code))
+			r.expect(t, code, "crash: [exit "+strconv.Itoa(code)+"]")
+		})
+	}
+}
+
+func TestNilDereferencePanics(t *testing.T) {
+	need(t, "qemu")
+	r := bootKernel(t, get(t, crashOnce), "nilderef")
+	r.expect(t, 2,
+		"panic: runtime error: invalid memory address or nil pointer dereference",
+		"[signal SIGSEGV: segmentation violation",
+		"\ngoroutine ", "main.main.func1()", "images/crash/main.go:")
+}
+
+func TestIllegalInstruction(t *testing.T) {
+	need(t, "qemu")
+	r := bootKernel(t, get(t, crashOnce), "ud2")
+	r.expect(t, 2, "SIGILL: illegal instruction", "instruction bytes: 0xf 0xb", "main.illegalInstruction")
+}
+
+// TestKernelFault makes the kernel fault in its own code: it must print an
+// exception report and end the machine with a non-zero code, not hang.
+func TestKernelFault(t *testing.T) {
+	need(t, "qemu")
+	r := bootKernel(t, get(t, crashOnce), "kernelfault")
+	want := []string{"=== velocity: CPU exception 14 (#PF page fault) in kernel code",
+		"error code ", "cr2 0x0000000000000010", "rip 0x", "rsp 0x", "rflags 0x", "r15 0x", "cr3 0x"}
+	r.expect(t, r.code, want...)
+	if r.code == 0 {
+		t.Errorf("kernel fault exited with code 0")
+	}
+	if strings.Contains(r.serial, "CrashKernel returned") {
+		t.Errorf("CrashKernel returned to the program")
+	}
+}
+
+// TestBadCommandLine: the kernel refuses what it does not understand.
+func TestBadCommandLine(t *testing.T) {
+	need(t, "qemu")
+	for _, tc := range []struct {
+		name, cmdline string
+		want          []string
+	}{
+		{"unknown option", "bogus-option", []string{`bad kernel command line: unknown kernel option "bogus-option"`, "usage: [KEY=VALUE ...]"}},
+		{"lower-case env", "lower=case", []string{`unknown kernel option "lower=case"`}},
+		{"unterminated quote", `-- "abc`, []string{"bad kernel command line: unterminated double quote"}},
+		// 10,002 bytes: the stub keeps 4095 and warns, and the 1,365 words
+		// left are more arguments than the kernel takes.
+		{"overlong", "-- " + strings.Repeat("ab ", 3333), []string{"bad kernel command line: longer than 4095 bytes"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := boot(t, qemu.Config{Kernel: get(t, demoOnce), Stub: get(t, stubOnce), Append: tc.cmdline})
+			r.expect(t, 2, tc.want...)
+			if strings.Contains(r.serial, "demo:") {
+				t.Errorf("the program ran despite a bad command line")
+			}
+		})
+	}
+}
+
+// TestOverlongCommandLineIsRefused: a command line the stub had to cut must
+// not boot the program with the cut-off arguments.
+func TestOverlongCommandLineIsRefused(t *testing.T) {
+	need(t, "qemu")
+	r := boot(t, qemu.Config{Kernel: get(t, demoOnce), Stub: get(t, stubOnce),
+		Append: "X=" + strings.Repeat("a", 10000) + " -- -seconds 0"})
+	if r.code != 2 || strings.Contains(r.serial, "demo:") || !strings.Contains(r.serial, "longer than 4095 bytes") {
+		t.Errorf("exit %d: a truncated command line booted the program:\n%.2000s", r.code, r.serial)
+	}
+}
+
+// TestBadKernelModule: the stub reports a module it cannot load with a
+// BOOT_ND: line and exit code 3, without a triple-fault loop.
+func TestBadKernelModule(t *testing.T) {
+	need(t, "qemu")
+	elf, err := os.ReadFile(get(t, crashOnce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, data []byte) string {
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	stub := get(t, stubOnce)
+	for _, tc := range []struct {
+		name string
+		c    qemu.Config
+		want string
+	}{
+		{"truncated ELF (4 KiB)", qemu.Config{Kernel: write("head.elf", elf[:4096]), Stub: stub}, "BOOT_ND: kernel ELF is truncated"},
+		{"truncated ELF (half)", qemu.Config{Kernel: write("half.elf", elf[:len(elf)/2]), Stub: stub}, "BOOT_ND: kernel ELF is truncated"},
+		// The stub itself is a 32-bit multiboot image: QEMU loads it, and
+		// -initrd supplies the module.
+		{"not an ELF", qemu.Config{Kernel: stub, Extra: []string{"-initrd", write("junk.bin", bytes.Repeat([]byte("not an ELF file\n"), 256))}}, "BOOT_ND: kernel module is not an ELF file"},
+		{"no module", qemu.Config{Kernel: stub}, "BOOT_ND: no kernel module"},
+		// The loaded image is larger than 32 MiB minus the 16 MiB it starts at.
+		{"too little RAM", qemu.Config{Kernel: get(t, demoOnce), Stub: stub, Mem: "32M"}, "BOOT_ND: kernel ELF segment lies outside usable RAM"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.c.Timeout = time.Minute
+			r := boot(t, tc.c)
+			r.expect(t, 3, tc.want)
+			if strings.Contains(r.serial, "velocity:") {
+				t.Errorf("the kernel started despite the bad module")
+			}
+		})
+	}
+}
+
+// TestSemantics runs the tests/semantics test binary inside the kernel.
+func TestSemantics(t *testing.T) {
+	need(t, "qemu")
+	r := bootKernel(t, get(t, semOnce), "-test.v", "-test.timeout=3m")
+	r.expect(t, 0, "--- PASS: TestTenThousandGoroutines", "--- PASS: TestGCUnderPressure",
+		"--- PASS: TestNilDereferenceIsAPanic", "--- PASS: TestPreemptionBetweenThreads", "\nPASS\n")
+	if strings.Contains(r.serial, "--- FAIL") {
+		t.Errorf("a semantics test failed:\n%s", r.serial)
+	}
+	if n := strings.Count(r.serial, "--- PASS: "); n < 10 {
+		t.Errorf("only %d tests passed, want at least 10", n)
+	}
+}
