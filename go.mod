@@ -1,12 +1,13 @@
 module github.com/velocityos/velocity
 
-go 1.26
+go 1.26.0
 
 toolchain go1.26.8
 
 require (
 	github.com/ipfs/go-cid v0.6.2
 	github.com/multiformats/go-multihash v0.2.3
+	golang.org/x/arch v0.33.0
 )
 
 require (

@@ -9,6 +9,7 @@
 //	velocity run   [boot flags] IMAGE|PKG|ELF [-- qemu args]
 //	velocity exec  [boot flags] TESTBINARY ARGS...
 //	velocity test  [go test flags] PKGS...
+//	velocity mod   [-store DIR] add|cat|graph|pack|verify|run ...
 //	velocity debug
 //
 // Exit status: run and exec exit with the guest's exit code; 124 means the
@@ -46,6 +47,7 @@ func init() {
 		{"run", "[boot flags] IMAGE|PKG|ELF [-- qemu args]", "boot under QEMU and exit with the guest's exit code", cmdRun},
 		{"exec", "[boot flags] TESTBINARY ARGS...", "boot a test binary with ARGS (go test -exec)", cmdExec},
 		{"test", "[go test flags] PKGS...", "run go test with each test binary inside the unikernel", cmdTest},
+		{"mod", "[-store DIR] add|cat|graph|pack|verify|run ...", "manage the content-addressed module store and run modules", cmdMod},
 		{"debug", "", "attach gdb to a booted kernel (not implemented yet)", cmdDebug},
 	}
 }
