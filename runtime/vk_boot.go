@@ -48,8 +48,10 @@ func vkBoot(info uintptr) uintptr {
 	vkBoot0 = bi
 	vkKernelG.g.m = &vkKernelM
 	vkCPUFeatures()
+	vkFSLocate(bi)
 	vkFramesInit(bi)
 	vkPagingInit(bi)
+	vkFSInit()
 	vkVMAAdd(uintptr(bi.imageStart)&^(2<<20-1), (uintptr(bi.imageEnd)+2<<20-1)&^(2<<20-1), vmaKernel|protRead|protWrite)
 	vkVMAAdd(uintptr(bi.stubStart)&^4095, (uintptr(bi.stubEnd)+4095)&^4095, vmaKernel|protRead|protWrite)
 	vkIDTInit()
@@ -180,6 +182,10 @@ func vkParseCmdline(bi *vkBootInfo) {
 			a.nenv++
 		case string(tok) == "quiet":
 			a.quiet = true
+		case len(tok) > 4 && string(tok[:4]) == "cwd=":
+			if tok[4] != '/' || !vkSetCwd(tok[4:]) {
+				vkCmdlineError("cwd= needs an absolute path", tok)
+			}
 		default:
 			vkCmdlineError("unknown kernel option", tok)
 		}
@@ -194,7 +200,7 @@ func vkCmdlineError(msg string, tok []byte) {
 		vkWrite(tok)
 		vkPrint("\"")
 	}
-	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [-- args ...]\n")
+	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [cwd=/dir] [-- args ...]\n")
 	vkExit(2)
 }
 

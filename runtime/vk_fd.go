@@ -19,6 +19,8 @@ const (
 	fdEpoll
 	fdPipeRead
 	fdPipeWrite
+	fdRegular // a file of the read-only file system (vk_fs.go)
+	fdDir     // a directory of it
 )
 
 const (
@@ -47,8 +49,12 @@ type vkFile struct {
 	nonblock bool
 	gen      uint64 // bumped on every readiness change (edge-triggered epoll)
 	pipe     int32  // pipes: index into vkPipes
-	counter  uint64 // eventfd
-	n        int    // epoll: interest list length
+	ent      int32  // files: index into vkFS.ents (-2: an implicit directory)
+	off      int64  // files: offset; directories: names already listed
+	pathLen  int
+	path     [vkPathMax]byte // files and directories: absolute path without the leading '/'
+	counter  uint64          // eventfd
+	n        int             // epoll: interest list length
 	interest [vkMaxInterest]vkInterest
 }
 
@@ -93,6 +99,9 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 	ep := vkFD(epfd, fdEpoll)
 	if ep == nil || fd < 0 || fd >= vkMaxFDs || vkFDs[fd].kind == fdNone && fd > 2 {
 		return vkErr(vkEBADF)
+	}
+	if k := vkFDs[fd].kind; k == fdRegular || k == fdDir {
+		return vkErr(vkEPERM) // as Linux: regular files are always ready
 	}
 	idx := -1
 	for i := 0; i < ep.n; i++ {

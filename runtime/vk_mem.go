@@ -119,8 +119,10 @@ func vkFramesInit(bi *vkBootInfo) {
 	}
 	n := uintptr(top / vkPageSize)
 	size := (n + 63) / 64 * 8
+	fsStart, fsEnd := uint64(vkFS.start)&^4095, uint64(vkFS.end)
 	reserved := func(a, b uint64) bool { // [a,b) overlaps something in use
-		return a < 1<<20 || (a < bi.stubEnd && b > bi.stubStart) || (a < bi.imageEnd && b > bi.imageStart)
+		return a < 1<<20 || (a < bi.stubEnd && b > bi.stubStart) || (a < bi.imageEnd && b > bi.imageStart) ||
+			(a < fsEnd && b > fsStart) // the file system stays where it was loaded
 	}
 	var bm uint64
 	for _, e := range ents {

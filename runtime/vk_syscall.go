@@ -81,9 +81,23 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 232, 281: // epoll_wait, epoll_pwait
 		r = vkSysEpollWait(int32(a0), a1, int32(a2), int64(int32(a3)), canBlock)
 	case 2: // open
-		r = vkSysOpen(a0)
+		r = vkSysOpenat(atFDCWD, a0, int32(a1))
 	case 257: // openat
-		r = vkSysOpen(a1)
+		r = vkSysOpenat(int32(a0), a1, int32(a2))
+	case 17: // pread64
+		if f := vkFD(int32(a0), fdRegular); f != nil {
+			r = vkFileRead(f, a1, a2, int64(a3), false)
+		} else if f := vkFD(int32(a0), fdDir); f != nil {
+			r = vkErr(vkEISDIR)
+		} else {
+			r = vkErr(vkESPIPE)
+		}
+	case 217: // getdents64
+		r = vkSysGetdents64(int32(a0), a1, a2)
+	case 80: // chdir
+		r = vkSysChdir(a0)
+	case 83, 258, 87, 263, 82, 264, 316, 90, 268, 84, 86, 88, 265, 266, 76, 77: // mkdir(at), unlink(at), rename(at/2), chmod, fchmodat, rmdir, link, symlink(at), linkat, truncate, ftruncate
+		r = vkErr(vkEROFS)
 	case 3: // close
 		r = vkSysClose(int32(a0))
 	case 5: // fstat
@@ -196,15 +210,19 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 79: // getcwd
 		r = vkSysGetcwd(a0, a1)
 	case 8: // lseek
-		if int32(a0) <= 2 {
-			r = vkErr(vkESPIPE)
-		} else {
-			r = vkErr(vkEBADF)
-		}
-	case 89, 267: // readlink, readlinkat
-		r = vkErr(vkENOENT)
-	case 4, 6, 262, 21, 269, 332: // stat, lstat, newfstatat, access, faccessat, statx
-		r = vkErr(vkENOENT)
+		r = vkSysLseek(int32(a0), int64(a1), int32(a2))
+	case 4, 6: // stat, lstat
+		r = vkSysNewfstatat(atFDCWD, a0, a1, 0)
+	case 262: // newfstatat
+		r = vkSysNewfstatat(int32(a0), a1, a2, int32(a3))
+	case 21: // access
+		r = vkSysFaccessat(atFDCWD, a0, int32(a1))
+	case 269, 439: // faccessat, faccessat2
+		r = vkSysFaccessat(int32(a0), a1, int32(a2))
+	case 89: // readlink
+		r = vkSysReadlinkat(atFDCWD, a0, a1, a2)
+	case 267: // readlinkat
+		r = vkSysReadlinkat(int32(a0), a1, a2, a3)
 	case vkSysVelocityInfo:
 		r = vkSysInfo(a0, a1)
 	case vkSysVelocityCrash:
@@ -258,19 +276,16 @@ func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
 	if f := vkFD(fd, fdPipeRead); f != nil {
 		return vkPipeRead(f, p, n, canBlock)
 	}
+	if f := vkFD(fd, fdRegular); f != nil {
+		return vkFileRead(f, p, n, f.off, true)
+	}
+	if vkFD(fd, fdDir) != nil {
+		return vkErr(vkEISDIR)
+	}
 	if fd == 0 {
 		return 0
 	}
 	return vkErr(vkEBADF)
-}
-
-// vkSysOpen: there is no file system yet. /proc and /sys, which the runtime
-// probes, and everything else report ENOENT.
-func vkSysOpen(path uintptr) uintptr {
-	if path == 0 || !vkUserOK(path, 1, false) {
-		return vkErr(vkEFAULT)
-	}
-	return vkErr(vkENOENT)
 }
 
 func vkSysClose(fd int32) uintptr {
@@ -301,7 +316,7 @@ func vkSysFcntl(fd int32, cmd int32, arg uintptr) uintptr {
 	case 3: // F_GETFL
 		fl := uintptr(2) // O_RDWR
 		switch {
-		case fd == 0 || f.kind == fdPipeRead:
+		case fd == 0 || f.kind == fdPipeRead || f.kind == fdRegular || f.kind == fdDir:
 			fl = 0
 		case fd <= 2 || f.kind == fdPipeWrite:
 			fl = 1
@@ -334,17 +349,6 @@ func vkSysFstat(fd int32, st uintptr) uintptr {
 	*(*uint64)(unsafe.Pointer(st + 40)) = 4<<8 | 64 // st_rdev: ttyS0
 	*(*int64)(unsafe.Pointer(st + 56)) = 1024       // st_blksize
 	return 0
-}
-
-func vkSysGetcwd(buf, n uintptr) uintptr {
-	if n < 2 {
-		return vkErr(vkERANGE)
-	}
-	if !vkUserOK(buf, 2, true) {
-		return vkErr(vkEFAULT)
-	}
-	*(*[2]byte)(unsafe.Pointer(buf)) = [2]byte{'/', 0}
-	return 2
 }
 
 func vkSysArchPrctl(code int32, addr uintptr) uintptr {

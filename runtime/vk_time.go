@@ -132,6 +132,9 @@ func vkTimerArm(deadline int64) {
 	if d < 20_000 {
 		d = 20_000 // interrupts closer than 20 µs cost more than they gain
 	}
+	if d > 1_000_000_000 {
+		d = 1_000_000_000 // keeps d*lapicHz in range; a far deadline is re-armed on the way
+	}
 	cnt := uint64(d) * vkClock.lapicHz / 1_000_000_000
 	if cnt == 0 {
 		cnt = 1

@@ -31,6 +31,7 @@ type bootFlags struct {
 	serialLog  string
 	stub       string
 	env        stringList
+	fsRoots    stringList
 }
 
 func (b *bootFlags) register(fs *flag.FlagSet) {
@@ -46,6 +47,18 @@ func (b *bootFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.serialLog, "serial-log", "", "also write the raw serial output to this file")
 	fs.StringVar(&b.stub, "stub", "", "prebuilt BOOT_ND.BIN (default: build it; also $"+build.StubEnv+")")
 	fs.Var(&b.env, "env", "KEY=VALUE environment variable for the guest, KEY upper case (repeatable)")
+	fs.Var(&b.fsRoots, "fs", "file or directory to give the guest read-only, at its host path (repeatable; exec: default the working directory and Go's time zone database, 'none' for nothing)")
+}
+
+// roots lists the -fs paths, without the 'none' marker.
+func (b *bootFlags) roots() []string {
+	var r []string
+	for _, p := range b.fsRoots {
+		if p != "none" {
+			r = append(r, p)
+		}
+	}
+	return r
 }
 
 // isSet reports whether the flag name was given on the command line.
@@ -72,6 +85,16 @@ func (b *bootFlags) config(target, tmp string, cmdline string) (qemu.Config, err
 		Kernel: target, UEFI: b.uefi, SMP: b.smp, Mem: b.mem, Append: cmdline,
 		Accel: b.accel, GDB: b.gdbPort, GDBWait: b.gdbWait, SerialLog: b.serialLog,
 		Timeout: b.timeout,
+	}
+	if roots := b.roots(); len(roots) > 0 {
+		if kind != qemu.KindKernelELF {
+			return c, errors.New("-fs needs a kernel ELF or package: the files travel behind the ELF")
+		}
+		withFS := filepath.Join(tmp, "kernel+fs.elf")
+		if err := build.AttachFS(target, withFS, roots); err != nil {
+			return c, err
+		}
+		target, c.Kernel = withFS, withFS
 	}
 	switch {
 	case kind == qemu.KindISO:
@@ -185,6 +208,25 @@ func cmdExec(args []string) int {
 	if argv == nil {
 		argv = []string{} // still pass "--": the binary gets no arguments
 	}
+	// go test runs a test binary in its package directory, where tests
+	// find testdata: give the guest that directory (and Go's time zone
+	// database) at the same path, and start the program there.
+	if wd, err := os.Getwd(); err == nil && !isSet(fs, "fs") {
+		b.fsRoots = stringList{wd}
+		if root, err := build.GOROOT(""); err == nil {
+			if zi := filepath.Join(root, "lib", "time", "zoneinfo.zip"); fileExists(zi) {
+				b.fsRoots = append(b.fsRoots, zi)
+			}
+		}
+		if fileExists("/usr/share/zoneinfo") {
+			b.fsRoots = append(b.fsRoots, "/usr/share/zoneinfo")
+		}
+		cwd, err := build.JoinCmdline([]string{"cwd=" + wd})
+		if err != nil {
+			return fail("exec", err)
+		}
+		b.appendLine = strings.TrimSpace(b.appendLine + " " + cwd)
+	}
 	cmdline, err := b.kernelCmdline(argv)
 	if err != nil {
 		return fail("exec", err)
@@ -256,4 +298,9 @@ func (c *crlfWriter) Flush() {
 		c.w.Write([]byte{'\r'})
 		c.cr = false
 	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

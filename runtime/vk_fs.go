@@ -1,0 +1,562 @@
+//go:build velocity
+
+// Velocity kernel: a read-only file system.
+//
+// The image may carry files: a newc cpio archive appended to the kernel ELF
+// and followed by a 16-byte footer ("VELOFS01" and the archive's length,
+// little endian). BOOT_ND.BIN loads the whole ELF file as a module, so the
+// archive arrives in memory with it; the kernel keeps those frames and
+// serves the files in place, without copying. `velocity exec` uses this to
+// give a test binary its package directory (testdata) and the time zone
+// database, at the same absolute paths they have on the host.
+
+package runtime
+
+import "unsafe"
+
+const (
+	vkMaxFSEnts = 16384
+	vkPathMax   = 4096
+
+	sIFMT  = 0o170000
+	sIFDIR = 0o040000
+	sIFREG = 0o100000
+	sIFLNK = 0o120000
+
+	atFDCWD       = -100
+	atEmptyPath   = 0x1000
+	oAccMode      = 3
+	oCreat        = 0o100
+	oTrunc        = 0o1000
+	oDirectory    = 0o200000
+	vkEROFS       = 30
+	vkEISDIR      = 21
+	vkENAMETOOLNG = 36
+)
+
+type vkFSEnt struct {
+	name    uintptr // path without leading '/', not NUL-terminated
+	nameLen int
+	mode    uint32
+	size    int64
+	data    uintptr
+	mtime   int64
+}
+
+var vkFS struct {
+	start, end uintptr // physical range holding the archive (kept from the allocator)
+	n          int
+	ents       [vkMaxFSEnts]vkFSEnt
+	cwd        [vkPathMax]byte
+	cwdLen     int
+	path       [vkPathMax]byte // scratch for path resolution
+}
+
+// vkFSLocate finds the archive at the end of the kernel ELF module; it runs
+// before the frame allocator so those frames can be kept.
+func vkFSLocate(bi *vkBootInfo) {
+	if bi.elf == 0 || bi.elfSize < 16 {
+		return
+	}
+	foot := uintptr(bi.elf + bi.elfSize - 16)
+	if *(*[8]byte)(unsafe.Pointer(foot)) != [8]byte{'V', 'E', 'L', 'O', 'F', 'S', '0', '1'} {
+		return
+	}
+	n := uintptr(*(*uint64)(unsafe.Pointer(foot + 8)))
+	if n > uintptr(bi.elfSize)-16 {
+		vkFatal("file system footer says the archive is larger than the module")
+	}
+	vkFS.start = foot - n
+	vkFS.end = foot
+}
+
+func vkHex8(p uintptr) (int64, bool) {
+	v := int64(0)
+	for i := uintptr(0); i < 8; i++ {
+		c := *(*byte)(unsafe.Pointer(p + i))
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | int64(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | int64(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			v = v<<4 | int64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
+}
+
+// vkFSInit indexes the archive (after paging is up: it reads through the
+// direct map). A malformed archive stops the boot with a clear message.
+func vkFSInit() {
+	vkFS.cwd[0] = '/'
+	vkFS.cwdLen = 1
+	if vkFS.start == 0 {
+		return
+	}
+	base := vkDMAP + vkFS.start
+	p := base
+	end := vkDMAP + vkFS.end
+	// newc pads names and data to 4 bytes from the start of the archive.
+	align := func(a uintptr) uintptr { return base + (a-base+3)&^3 }
+	for p+110 <= end {
+		if *(*[6]byte)(unsafe.Pointer(p)) != [6]byte{'0', '7', '0', '7', '0', '1'} {
+			vkFatal("file system archive: bad cpio header (not newc)")
+		}
+		mode, ok1 := vkHex8(p + 14)
+		mtime, ok2 := vkHex8(p + 46)
+		size, ok3 := vkHex8(p + 54)
+		nameSize, ok4 := vkHex8(p + 94)
+		if !(ok1 && ok2 && ok3 && ok4) || nameSize < 1 || nameSize > vkPathMax {
+			vkFatal("file system archive: bad cpio header field")
+		}
+		name := p + 110
+		data := align(name + uintptr(nameSize))
+		next := align(data + uintptr(size))
+		if data+uintptr(size) > end {
+			vkFatal("file system archive: truncated")
+		}
+		nl := int(nameSize) - 1
+		if nl == 10 && *(*[10]byte)(unsafe.Pointer(name)) == [10]byte{'T', 'R', 'A', 'I', 'L', 'E', 'R', '!', '!', '!'} {
+			return
+		}
+		for nl > 0 && *(*byte)(unsafe.Pointer(name)) == '/' {
+			name++
+			nl--
+		}
+		if nl > 0 && vkFS.n < vkMaxFSEnts {
+			vkFS.ents[vkFS.n] = vkFSEnt{name: name, nameLen: nl, mode: uint32(mode), size: size, data: data, mtime: mtime}
+			vkFS.n++
+		} else if nl > 0 {
+			vkFatal("file system archive: more than 16384 files")
+		}
+		p = next
+	}
+	vkFatal("file system archive: no TRAILER!!! entry")
+}
+
+func vkFSName(e *vkFSEnt) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(e.name)), e.nameLen) }
+
+// vkResolve turns path (relative to dir, or absolute) into a normalised
+// absolute path without the leading '/', in vkFS.path. "." and ".." are
+// folded; ".." at the root stays at the root, as on Linux. It writes by
+// index into a fixed buffer: append could allocate, which trap context
+// must never do.
+func vkResolve(dir []byte, path []byte) ([]byte, bool) {
+	n := 0
+	buf := vkFS.path[:]
+	add := func(comp []byte) bool {
+		switch {
+		case len(comp) == 0 || len(comp) == 1 && comp[0] == '.':
+		case len(comp) == 2 && comp[0] == '.' && comp[1] == '.':
+			for n > 0 && buf[n-1] != '/' {
+				n--
+			}
+			if n > 0 {
+				n--
+			}
+		default:
+			if n+1+len(comp) > len(buf) {
+				return false
+			}
+			if n > 0 {
+				buf[n] = '/'
+				n++
+			}
+			n += copy(buf[n:], comp)
+		}
+		return true
+	}
+	walk := func(s []byte) bool {
+		for len(s) > 0 {
+			i := 0
+			for i < len(s) && s[i] != '/' {
+				i++
+			}
+			if !add(s[:i]) {
+				return false
+			}
+			if i < len(s) {
+				i++
+			}
+			s = s[i:]
+		}
+		return true
+	}
+	if len(path) == 0 || path[0] != '/' {
+		if !walk(dir) {
+			return nil, false
+		}
+	}
+	if !walk(path) {
+		return nil, false
+	}
+	return buf[:n], true
+}
+
+// vkLookup finds path: an entry, or an implicit directory (a prefix of some
+// entry). It returns the entry index, or -2 for an implicit directory, or
+// -1 if nothing is there.
+func vkLookup(path []byte) int {
+	if len(path) == 0 {
+		return -2 // the root
+	}
+	implicit := false
+	for i := 0; i < vkFS.n; i++ {
+		name := vkFSName(&vkFS.ents[i])
+		if len(name) == len(path) && string(name) == string(path) {
+			return i
+		}
+		if !implicit && len(name) > len(path) && name[len(path)] == '/' && string(name[:len(path)]) == string(path) {
+			implicit = true
+		}
+	}
+	if implicit {
+		return -2
+	}
+	return -1
+}
+
+// vkUserPath copies a NUL-terminated user string.
+func vkUserPath(p uintptr) ([]byte, uintptr) {
+	if p == 0 {
+		return nil, vkErr(vkEFAULT)
+	}
+	for n := uintptr(0); n < vkPathMax; n++ {
+		if !vkUserOK(p+n, 1, false) {
+			return nil, vkErr(vkEFAULT)
+		}
+		if *(*byte)(unsafe.Pointer(p + n)) == 0 {
+			return unsafe.Slice((*byte)(unsafe.Pointer(p)), n), 0
+		}
+	}
+	return nil, vkErr(vkENAMETOOLNG)
+}
+
+// vkDirOf returns the directory a relative path starts from.
+func vkDirOf(dirfd int32) ([]byte, uintptr) {
+	if dirfd == atFDCWD {
+		return vkFS.cwd[:vkFS.cwdLen], 0
+	}
+	f := vkFD(dirfd, fdDir)
+	if f == nil {
+		if dirfd >= 0 && dirfd < vkMaxFDs && vkFDs[dirfd].kind != fdNone {
+			return nil, vkErr(vkENOTDIR)
+		}
+		return nil, vkErr(vkEBADF)
+	}
+	return f.path[:f.pathLen], 0
+}
+
+// vkFSResolveAt resolves a user path relative to dirfd.
+func vkFSResolveAt(dirfd int32, upath uintptr) ([]byte, uintptr) {
+	path, e := vkUserPath(upath)
+	if e != 0 {
+		return nil, e
+	}
+	var dir []byte
+	if len(path) == 0 || path[0] != '/' {
+		if dir, e = vkDirOf(dirfd); e != 0 {
+			return nil, e
+		}
+	}
+	full, ok := vkResolve(dir, path)
+	if !ok {
+		return nil, vkErr(vkENAMETOOLNG)
+	}
+	return full, 0
+}
+
+func vkSysOpenat(dirfd int32, upath uintptr, flags int32) uintptr {
+	full, e := vkFSResolveAt(dirfd, upath)
+	if e != 0 {
+		return e
+	}
+	idx := vkLookup(full)
+	if idx == -1 {
+		if flags&oCreat != 0 {
+			return vkErr(vkEROFS)
+		}
+		return vkErr(vkENOENT)
+	}
+	if flags&oAccMode != 0 || flags&oTrunc != 0 {
+		return vkErr(vkEROFS)
+	}
+	isDir := idx == -2 || vkFS.ents[idx].mode&sIFMT == sIFDIR
+	if flags&oDirectory != 0 && !isDir {
+		return vkErr(vkENOTDIR)
+	}
+	kind := int32(fdRegular)
+	if isDir {
+		kind = fdDir
+	}
+	fd := vkFDAlloc(kind)
+	if fd < 0 {
+		return vkErr(vkEMFILE)
+	}
+	f := &vkFDs[fd]
+	f.ent = int32(idx)
+	f.off = 0
+	f.pathLen = copy(f.path[:], full)
+	f.nonblock = flags&oNonblock != 0
+	return uintptr(fd)
+}
+
+func vkFileRead(f *vkFile, buf, n uintptr, off int64, advance bool) uintptr {
+	if f.kind == fdDir {
+		return vkErr(vkEISDIR)
+	}
+	e := &vkFS.ents[f.ent]
+	if !vkUserOK(buf, n, true) {
+		return vkErr(vkEFAULT)
+	}
+	if off >= e.size {
+		return 0
+	}
+	if rem := uintptr(e.size - off); n > rem {
+		n = rem
+	}
+	memmove(unsafe.Pointer(buf), unsafe.Pointer(e.data+uintptr(off)), n)
+	if advance {
+		f.off += int64(n)
+	}
+	return n
+}
+
+func vkSysLseek(fd int32, off int64, whence int32) uintptr {
+	f := vkFD(fd, fdRegular)
+	if f == nil {
+		f = vkFD(fd, fdDir)
+	}
+	if f == nil {
+		if fd >= 0 && fd < vkMaxFDs && (fd <= 2 || vkFDs[fd].kind != fdNone) {
+			return vkErr(vkESPIPE)
+		}
+		return vkErr(vkEBADF)
+	}
+	var base int64
+	switch whence {
+	case 0:
+	case 1:
+		base = f.off
+	case 2:
+		if f.kind == fdRegular {
+			base = vkFS.ents[f.ent].size
+		}
+	default:
+		return vkErr(vkEINVAL)
+	}
+	if base+off < 0 {
+		return vkErr(vkEINVAL)
+	}
+	f.off = base + off
+	return uintptr(f.off)
+}
+
+// vkStatEnt fills a Linux struct stat for an entry (or an implicit directory).
+func vkStatEnt(idx int, st uintptr) uintptr {
+	if !vkUserOK(st, 144, true) {
+		return vkErr(vkEFAULT)
+	}
+	memclrNoHeapPointers(unsafe.Pointer(st), 144)
+	mode, size, mtime := uint32(sIFDIR|0o555), int64(4096), int64(0)
+	if idx >= 0 {
+		e := &vkFS.ents[idx]
+		mode, size, mtime = e.mode, e.size, e.mtime
+		if mode&sIFMT == sIFDIR {
+			size = 4096
+		}
+	}
+	*(*uint64)(unsafe.Pointer(st)) = 0x5601              // st_dev
+	*(*uint64)(unsafe.Pointer(st + 8)) = uint64(idx + 3) // st_ino
+	*(*uint64)(unsafe.Pointer(st + 16)) = 1
+	*(*uint32)(unsafe.Pointer(st + 24)) = mode
+	*(*int64)(unsafe.Pointer(st + 48)) = size
+	*(*int64)(unsafe.Pointer(st + 56)) = 4096
+	*(*int64)(unsafe.Pointer(st + 64)) = (size + 511) / 512
+	for _, off := range [3]uintptr{72, 88, 104} {
+		*(*int64)(unsafe.Pointer(st + off)) = mtime
+	}
+	return 0
+}
+
+func vkSysNewfstatat(dirfd int32, upath, st uintptr, flags int32) uintptr {
+	if flags&atEmptyPath != 0 {
+		if p, e := vkUserPath(upath); e == 0 && len(p) == 0 {
+			return vkSysFstat(dirfd, st)
+		}
+	}
+	full, e := vkFSResolveAt(dirfd, upath)
+	if e != 0 {
+		return e
+	}
+	idx := vkLookup(full)
+	if idx == -1 {
+		return vkErr(vkENOENT)
+	}
+	return vkStatEnt(idx, st)
+}
+
+func vkSysFaccessat(dirfd int32, upath uintptr, mode int32) uintptr {
+	full, e := vkFSResolveAt(dirfd, upath)
+	if e != 0 {
+		return e
+	}
+	if vkLookup(full) == -1 {
+		return vkErr(vkENOENT)
+	}
+	if mode&2 != 0 { // W_OK
+		return vkErr(vkEROFS)
+	}
+	return 0
+}
+
+func vkSysReadlinkat(dirfd int32, upath, buf, n uintptr) uintptr {
+	full, e := vkFSResolveAt(dirfd, upath)
+	if e != 0 {
+		return e
+	}
+	idx := vkLookup(full)
+	if idx == -1 {
+		return vkErr(vkENOENT)
+	}
+	if idx < 0 || vkFS.ents[idx].mode&sIFMT != sIFLNK {
+		return vkErr(vkEINVAL)
+	}
+	ent := &vkFS.ents[idx]
+	if int64(n) > ent.size {
+		n = uintptr(ent.size)
+	}
+	if !vkUserOK(buf, n, true) {
+		return vkErr(vkEFAULT)
+	}
+	memmove(unsafe.Pointer(buf), unsafe.Pointer(ent.data), n)
+	return n
+}
+
+func vkSysChdir(upath uintptr) uintptr {
+	full, e := vkFSResolveAt(atFDCWD, upath)
+	if e != 0 {
+		return e
+	}
+	idx := vkLookup(full)
+	if idx == -1 {
+		return vkErr(vkENOENT)
+	}
+	if idx >= 0 && vkFS.ents[idx].mode&sIFMT != sIFDIR {
+		return vkErr(vkENOTDIR)
+	}
+	vkFS.cwd[0] = '/'
+	vkFS.cwdLen = 1 + copy(vkFS.cwd[1:], full)
+	return 0
+}
+
+// vkSetCwd sets the working directory from the kernel command line.
+func vkSetCwd(path []byte) bool {
+	full, ok := vkResolve(nil, path)
+	if !ok {
+		return false
+	}
+	vkFS.cwd[0] = '/'
+	vkFS.cwdLen = 1 + copy(vkFS.cwd[1:], full)
+	return true
+}
+
+func vkSysGetcwd(buf, n uintptr) uintptr {
+	if n < uintptr(vkFS.cwdLen+1) {
+		return vkErr(vkERANGE)
+	}
+	if !vkUserOK(buf, uintptr(vkFS.cwdLen+1), true) {
+		return vkErr(vkEFAULT)
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(buf)), vkFS.cwdLen+1)
+	copy(b, vkFS.cwd[:vkFS.cwdLen])
+	b[vkFS.cwdLen] = 0
+	return uintptr(vkFS.cwdLen + 1)
+}
+
+// vkSysGetdents64 lists a directory: the entries directly inside it, and
+// the implicit subdirectories that deeper paths imply, each once. f.off
+// counts names already returned.
+func vkSysGetdents64(fd int32, buf, n uintptr) uintptr {
+	f := vkFD(fd, fdDir)
+	if f == nil {
+		if vkFD(fd, fdRegular) != nil {
+			return vkErr(vkENOTDIR)
+		}
+		return vkErr(vkEBADF)
+	}
+	if !vkUserOK(buf, n, true) {
+		return vkErr(vkEFAULT)
+	}
+	dir := f.path[:f.pathLen]
+	written := uintptr(0)
+	index := int64(0)
+	for i := 0; i < vkFS.n; i++ {
+		name := vkFSName(&vkFS.ents[i])
+		rest := name
+		if len(dir) > 0 {
+			if len(name) <= len(dir) || name[len(dir)] != '/' || string(name[:len(dir)]) != string(dir) {
+				continue
+			}
+			rest = name[len(dir)+1:]
+		}
+		j := 0
+		for j < len(rest) && rest[j] != '/' {
+			j++
+		}
+		child := rest[:j]
+		typ := byte(8) // DT_REG
+		if j < len(rest) {
+			typ = 4 // DT_DIR, implied by a deeper path
+		} else {
+			switch vkFS.ents[i].mode & sIFMT {
+			case sIFDIR:
+				typ = 4
+			case sIFLNK:
+				typ = 10
+			}
+		}
+		// Skip a child already listed by an earlier entry.
+		dup := false
+		for k := 0; k < i && !dup; k++ {
+			other := vkFSName(&vkFS.ents[k])
+			if len(dir) > 0 {
+				if len(other) <= len(dir) || other[len(dir)] != '/' || string(other[:len(dir)]) != string(dir) {
+					continue
+				}
+				other = other[len(dir)+1:]
+			}
+			if len(other) >= len(child) && string(other[:len(child)]) == string(child) && (len(other) == len(child) || other[len(child)] == '/') {
+				dup = true
+			}
+		}
+		if dup {
+			continue
+		}
+		if index < f.off {
+			index++
+			continue
+		}
+		reclen := (19 + uintptr(len(child)) + 1 + 7) &^ 7
+		if written+reclen > n {
+			if written == 0 {
+				return vkErr(vkEINVAL)
+			}
+			break
+		}
+		d := buf + written
+		memclrNoHeapPointers(unsafe.Pointer(d), reclen)
+		*(*uint64)(unsafe.Pointer(d)) = uint64(i + 3)
+		*(*int64)(unsafe.Pointer(d + 8)) = index + 1
+		*(*uint16)(unsafe.Pointer(d + 16)) = uint16(reclen)
+		*(*byte)(unsafe.Pointer(d + 18)) = typ
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(d+19)), len(child)), child)
+		written += reclen
+		index++
+		f.off = index
+	}
+	return written
+}
