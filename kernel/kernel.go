@@ -28,7 +28,8 @@ type rawInfo struct {
 	Version, CPUs, TSCHz, StubNs, KernelNs           uint64
 	FramesTotal, FramesFree, ResidentPages, Faults   uint64
 	Syscalls, Switches, TimerTicks, Threads, LAPICHz uint64
-	ImageBytes                                       uint64
+	ImageBytes, Reserved, Steals                     uint64
+	CPUBusyNs, CPUSyscalls                           [64]uint64
 }
 
 // Info is a snapshot of the kernel's state.
@@ -47,6 +48,15 @@ type Info struct {
 	Switches    uint64 // thread context switches
 	TimerTicks  uint64
 	Threads     int
+	Reserved    uint64 // mask of CPUs reserved with the kernel option reserve=
+	Steals      uint64 // threads an idle CPU took from another CPU's queue
+	PerCPU      []CPUInfo
+}
+
+// CPUInfo is one CPU's share of the work.
+type CPUInfo struct {
+	Busy     time.Duration // time spent running threads rather than idling
+	Syscalls uint64
 }
 
 // ReadInfo asks the kernel for a snapshot.
@@ -75,6 +85,9 @@ func ReadInfo() (Info, error) {
 		Switches:    r.Switches,
 		TimerTicks:  r.TimerTicks,
 		Threads:     int(r.Threads),
+		Reserved:    r.Reserved,
+		Steals:      r.Steals,
+		PerCPU:      perCPU(&r),
 	}, nil
 }
 
@@ -102,4 +115,16 @@ func CrashKernel() error {
 		return ErrNotVelocity
 	}
 	return errno
+}
+
+func perCPU(r *rawInfo) []CPUInfo {
+	n := int(r.CPUs)
+	if n > len(r.CPUBusyNs) {
+		n = len(r.CPUBusyNs)
+	}
+	out := make([]CPUInfo, n)
+	for i := range out {
+		out[i] = CPUInfo{Busy: time.Duration(r.CPUBusyNs[i]), Syscalls: r.CPUSyscalls[i]}
+	}
+	return out
 }

@@ -60,6 +60,7 @@ func vkBoot(info uintptr) uintptr {
 	vkPICDisable()
 	vkTimeInit()
 	vkParseCmdline(bi)
+	vkGdbInit()
 	c.online = 1
 	idle := vkNewIdleThread(c, vkKernelStack(vkKStackSize))
 	// Switching to the BSP's idle thread starts vkIdleLoop.
@@ -67,6 +68,15 @@ func vkBoot(info uintptr) uintptr {
 	*(*uintptr)(unsafe.Pointer(idle.ksp)) = 0
 	*(*uintptr)(unsafe.Pointer(idle.ksp + 8)) = vkIdleStartPC()
 	vkSMPInit(bi)
+	if r := vkSched.reserved; r != 0 {
+		vkSched.reserved &= vkAllCPUs()
+		if vkSched.reserved != r || vkSched.reserved == vkAllCPUs() {
+			vkPrint("velocity: reserve= names CPUs that do not exist or all of them; reserving ")
+			vkPrintHex(vkSched.reserved &^ 1)
+			vkPrint("\n")
+			vkSched.reserved &^= 1 // CPU 0 always runs system work
+		}
+	}
 
 	// The first thread: it enters the Go runtime exactly as Linux would
 	// start a static executable.
@@ -77,6 +87,10 @@ func vkBoot(info uintptr) uintptr {
 	f.cs, f.ss = vkSelKernelCode, vkSelKernelData
 	var fpu [512]byte
 	t := vkNewThread(&f, 0, &fpu)
+	// Like Linux's isolcpus: reserved CPUs are not in the program's
+	// default affinity (so GOMAXPROCS leaves them out); work pinned there
+	// with sched_setaffinity runs there alone.
+	t.affinity = ^vkSched.reserved
 	vkFpuInit()
 	vkFxsave(uintptr(unsafe.Pointer(&t.fpu[0])))
 	t.state = thRunning
@@ -93,6 +107,7 @@ func vkBoot(info uintptr) uintptr {
 	if !vkArgs.quiet {
 		vkBanner(bi)
 	}
+	vkGdbBootWait(vkFrameOf(t)) // debug=wait stops here, before Go starts
 	return t.kstackTop - vkFrameSize
 }
 
@@ -101,7 +116,18 @@ func vkBanner(bi *vkBootInfo) {
 	vkWrite(vkCPUModel())
 	vkPrint(", ")
 	vkPrintDec(int64(vkCPUCount))
-	vkPrint(" CPU, ")
+	vkPrint(" CPU")
+	if vkSMP.failed > 0 {
+		vkPrint(" (")
+		vkPrintDec(int64(vkSMP.failed))
+		vkPrint(" failed to start)")
+	}
+	if vkSched.reserved != 0 {
+		vkPrint(" (reserved mask ")
+		vkPrintHex(vkSched.reserved)
+		vkPrint(")")
+	}
+	vkPrint(", ")
 	vkPrintDec(int64(vkFrames.total * vkPageSize >> 20))
 	vkPrint(" MiB RAM free, TSC ")
 	vkPrintDec(int64(vkClock.tscHz / 1_000_000))
@@ -182,6 +208,13 @@ func vkParseCmdline(bi *vkBootInfo) {
 			a.nenv++
 		case string(tok) == "quiet":
 			a.quiet = true
+		case vkGdbOption(tok): // debug, debug=wait, debugport=0xNNN
+		case len(tok) > 8 && string(tok[:8]) == "reserve=":
+			m, ok := vkParseCPUList(tok[8:])
+			if !ok {
+				vkCmdlineError("reserve= needs a CPU list such as 3 or 2,3 or 2-3", tok)
+			}
+			vkSched.reserved = m
 		case len(tok) > 4 && string(tok[:4]) == "cwd=":
 			if tok[4] != '/' || !vkSetCwd(tok[4:]) {
 				vkCmdlineError("cwd= needs an absolute path", tok)
@@ -200,8 +233,46 @@ func vkCmdlineError(msg string, tok []byte) {
 		vkWrite(tok)
 		vkPrint("\"")
 	}
-	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [cwd=/dir] [-- args ...]\n")
+	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [cwd=/dir] [reserve=CPUS] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
 	vkExit(2)
+}
+
+// vkParseCPUList parses "3", "1,3" or "2-5" into a CPU mask.
+func vkParseCPUList(s []byte) (uint64, bool) {
+	var m uint64
+	for len(s) > 0 {
+		lo, n := vkAtoi(s)
+		if n == 0 || lo >= vkMaxCPU {
+			return 0, false
+		}
+		s = s[n:]
+		hi := lo
+		if len(s) > 0 && s[0] == '-' {
+			if hi, n = vkAtoi(s[1:]); n == 0 || hi >= vkMaxCPU || hi < lo {
+				return 0, false
+			}
+			s = s[1+n:]
+		}
+		for i := lo; i <= hi; i++ {
+			m |= 1 << i
+		}
+		if len(s) > 0 {
+			if s[0] != ',' || len(s) == 1 {
+				return 0, false
+			}
+			s = s[1:]
+		}
+	}
+	return m, m != 0
+}
+
+func vkAtoi(s []byte) (int, int) {
+	v, n := 0, 0
+	for n < len(s) && n < 4 && s[n] >= '0' && s[n] <= '9' {
+		v = v*10 + int(s[n]-'0')
+		n++
+	}
+	return v, n
 }
 
 func vkIsEnvAssignment(tok []byte) bool {

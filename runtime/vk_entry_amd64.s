@@ -533,6 +533,11 @@ TEXT runtime·vkVec242(SB),NOSPLIT|NOFRAME,$0-0
 	PUSHQ	$242
 	JMP	runtime·vkTrapCommon(SB)
 
+TEXT runtime·vkVec243(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$243
+	JMP	runtime·vkTrapCommon(SB)
+
 TEXT runtime·vkVec254(SB),NOSPLIT|NOFRAME,$0-0
 	PUSHQ	$0
 	PUSHQ	$254
@@ -650,4 +655,6 @@ DATA runtime·vkVecTab+816(SB)/8, $254
 DATA runtime·vkVecTab+824(SB)/8, $runtime·vkVec254(SB)
 DATA runtime·vkVecTab+832(SB)/8, $255
 DATA runtime·vkVecTab+840(SB)/8, $runtime·vkVec255(SB)
-GLOBL runtime·vkVecTab(SB), RODATA, $848
+DATA runtime·vkVecTab+848(SB)/8, $243
+DATA runtime·vkVecTab+856(SB)/8, $runtime·vkVec243(SB)
+GLOBL runtime·vkVecTab(SB), RODATA, $864

@@ -345,6 +345,12 @@ func vkGdbExit(code int) {
 // returns to let f continue.
 func vkGdbStop(f *vkFrame, sig uint8, why int, addr uintptr) {
 	me := vkThisCPU().id
+	if atomic.Load(&vkGdb.owner) == me+1 {
+		vkPrint("velocity: trap inside the gdb stub\n")
+		vkReport(f, 0, false, false)
+		vkGdb.on = false
+		vkExit(vkExitFatal)
+	}
 	for !atomic.Cas(&vkGdb.owner, 0, me+1) {
 		vkGdbPark(f)
 	}
@@ -1053,14 +1059,13 @@ func vkGdbBreak(insert bool, p []byte) {
 			w.gdbString("E14")
 			return
 		default:
-			i = vkGdbFindBP(0)
 			for j := range vkGdb.bp {
 				if !vkGdb.bp[j].used {
 					i = j
 					break
 				}
 			}
-			if i < 0 || vkGdb.bp[i].used {
+			if i < 0 {
 				w.gdbString("E28") // ENOSPC
 				return
 			}

@@ -223,6 +223,8 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysReadlinkat(atFDCWD, a0, a1, a2)
 	case 267: // readlinkat
 		r = vkSysReadlinkat(int32(a0), a1, a2, a3)
+	case 309: // getcpu
+		r = vkSysGetcpu(a0, a1)
 	case vkSysVelocityInfo:
 		r = vkSysInfo(a0, a1)
 	case vkSysVelocityCrash:
@@ -559,6 +561,23 @@ func vkSysPrlimit(pid, res int32, newp, oldp uintptr) uintptr {
 	}
 	if newp != 0 {
 		return vkErr(vkEPERM)
+	}
+	return 0
+}
+
+func vkSysGetcpu(cpu, node uintptr) uintptr {
+	id := vkThisCPU().id
+	if cpu != 0 {
+		if !vkUserOK(cpu, 4, true) {
+			return vkErr(vkEFAULT)
+		}
+		*(*uint32)(unsafe.Pointer(cpu)) = id
+	}
+	if node != 0 {
+		if !vkUserOK(node, 4, true) {
+			return vkErr(vkEFAULT)
+		}
+		*(*uint32)(unsafe.Pointer(node)) = 0
 	}
 	return 0
 }

@@ -53,6 +53,9 @@ func vkSignalFor(vec uint64) uint32 {
 //go:nowritebarrierrec
 func vkTrap(f *vkFrame) {
 	c := vkThisCPU()
+	if vkGdb.on && vkGdbTrap(f) {
+		return // breakpoint, single step, debugger IPI or Ctrl-C (vk_gdb.go)
+	}
 	switch f.vector {
 	case vkTLBVector:
 		// Answered without the kernel lock: the CPU that sent it holds it.
@@ -152,6 +155,9 @@ func vkFault(f *vkFrame, addr uintptr, fromUser bool) {
 		return
 	}
 	vkReport(f, addr, fromUser, true)
+	if vkGdbFault(f, sig) {
+		return // gdb saw it; the instruction runs again unless gdb moved rip
+	}
 	vkExit(vkExitSignal + int(sig))
 }
 
@@ -253,6 +259,7 @@ func vkFatal(msg string) {
 	vkPrint("\nvelocity: fatal: ")
 	vkPrint(msg)
 	vkPrint("\n")
+	vkGdbFatal()
 	vkExit(vkExitFatal)
 }
 
@@ -275,6 +282,7 @@ func vkExit(code int) {
 		vkPrint(" does not fit the 7 bits QEMU passes on; exiting with 127\n")
 		code = 127
 	}
+	vkGdbExit(code)
 	vkStopOthers()
 	vkOutl(0xF4, uint32(code))
 	vkHaltForever()

@@ -31,6 +31,10 @@ type vkInfo struct {
 	threads       uint64
 	lapicHz       uint64
 	imageBytes    uint64
+	reserved      uint64           // mask of CPUs reserved for pinned work
+	steals        uint64           // threads an idle CPU took from another's queue
+	cpuBusyNs     [vkMaxCPU]uint64 // per CPU: time running threads (not idle)
+	cpuSyscalls   [vkMaxCPU]uint64
 }
 
 func vkSysInfo(buf, n uintptr) uintptr {
@@ -58,6 +62,17 @@ func vkSysInfo(buf, n uintptr) uintptr {
 	in.threads = uint64(vkSched.nthreads)
 	in.lapicHz = vkClock.lapicHz
 	in.imageBytes = vkBoot0.imageEnd - vkBoot0.imageStart
+	in.reserved = vkSched.reserved
+	in.steals = vkSched.steals
+	for i := 0; i < vkCPUCount; i++ {
+		c := &vkCPUs[i]
+		busy := c.busyNs
+		if c.cur != 0 && c.cur != c.idleT {
+			busy += vkNanotime() - vkThreadOf(c.cur).lastRun
+		}
+		in.cpuBusyNs[i] = uint64(busy)
+		in.cpuSyscalls[i] = c.syscalls
+	}
 	*(*vkInfo)(unsafe.Pointer(buf)) = in
 	return unsafe.Sizeof(in)
 }

@@ -55,6 +55,25 @@ func main() {
 		})
 	}
 
+	// Background work pinned to the last CPU, as the seed layout puts
+	// inference there; the summary shows where each kind of work ran.
+	if n := runtime.NumCPU(); n > 1 && kernel.OnVelocity() {
+		wg.Go(func() {
+			unpin, err := kernel.Pin(n - 1)
+			if err != nil {
+				fmt.Println("demo: pin:", err)
+				return
+			}
+			defer unpin()
+			cpu, _ := kernel.CurrentCPU()
+			fmt.Printf("demo: background task pinned to CPU %d\n", cpu)
+			buf := make([]byte, 4096)
+			for !stop.Load() {
+				sha256.Sum256(buf)
+			}
+		})
+	}
+
 	start := time.Now()
 	for i := 1; i <= *seconds; i++ {
 		time.Sleep(time.Second)
@@ -76,6 +95,11 @@ func summary(second int) {
 	if info, err := kernel.ReadInfo(); err == nil {
 		line += fmt.Sprintf(", page faults %d, syscalls %d, context switches %d, resident %.1f MiB",
 			info.PageFaults, info.Syscalls, info.Switches, float64(info.Resident)/(1<<20))
+		cpu, _ := kernel.CurrentCPU()
+		line += fmt.Sprintf("\ndemo:   main on CPU %d; busy per CPU:", cpu)
+		for i, c := range info.PerCPU {
+			line += fmt.Sprintf(" cpu%d %.1fs", i, c.Busy.Seconds())
+		}
 	}
 	fmt.Println(line)
 }

@@ -82,6 +82,8 @@ var (
 	demoOnce  = sync.OnceValues(func() (string, error) { return buildKernel("../../images/demo", "demo.elf", false) })
 	crashOnce = sync.OnceValues(func() (string, error) { return buildKernel("../../images/crash", "crash.elf", false) })
 	semOnce   = sync.OnceValues(func() (string, error) { return buildKernel("../semantics", "semantics.test.elf", true) })
+	pinOnce   = sync.OnceValues(func() (string, error) { return buildKernel("../../images/pinning", "pinning.elf", false) })
+	kernOnce  = sync.OnceValues(func() (string, error) { return buildKernel("../../kernel", "kernel.test.elf", true) })
 	isoOnce   = sync.OnceValues(func() (string, error) {
 		demo, err := demoOnce()
 		if err != nil {
@@ -376,5 +378,59 @@ func TestSemantics(t *testing.T) {
 	}
 	if n := strings.Count(r.serial, "--- PASS: "); n < 10 {
 		t.Errorf("only %d tests passed, want at least 10", n)
+	}
+}
+
+// TestSMPBoot: every CPU QEMU gives the machine comes up and is counted,
+// and the runtime sees them all (the demo prints runtime.NumCPU).
+func TestSMPBoot(t *testing.T) {
+	need(t, "qemu")
+	for _, n := range []int{1, 2, 4, 8} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			r := boot(t, qemu.Config{Kernel: get(t, demoOnce), Stub: get(t, stubOnce), SMP: n, Append: "-- -seconds 1"})
+			r.expect(t, 0, fmt.Sprintf(", %d CPU, ", n))
+			if strings.Contains(r.serial, "did not start") {
+				t.Errorf("a CPU failed to start:\n%s", r.serial)
+			}
+		})
+	}
+}
+
+// TestSemanticsSMP runs the Go semantics tests on two and four CPUs, where
+// threads really run in parallel and wake-ups, signals and TLB shootdowns
+// cross CPUs.
+func TestSemanticsSMP(t *testing.T) {
+	need(t, "qemu")
+	for _, n := range []int{2, 4} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			cmdline, err := build.KernelCmdline(nil, nil, []string{"-test.v", "-test.timeout=3m"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := boot(t, qemu.Config{Kernel: get(t, semOnce), Stub: get(t, stubOnce), SMP: n, Append: cmdline})
+			r.expect(t, 0, "--- PASS: TestAsyncPreemptionOfTightLoop", "--- PASS: TestGCUnderPressure", "\nPASS\n")
+			if strings.Contains(r.serial, "--- FAIL") {
+				t.Errorf("a semantics test failed on %d CPUs:\n%s", n, r.serial)
+			}
+		})
+	}
+}
+
+// TestAffinity: package kernel's own tests (Pin, getcpu, sched_setaffinity
+// rejecting empty and absent-CPU masks) inside the unikernel on 4 CPUs, and
+// a CPU reserved with reserve= runs pinned work only.
+func TestAffinity(t *testing.T) {
+	need(t, "qemu")
+	cmdline, err := build.KernelCmdline(nil, nil, []string{"-test.v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := boot(t, qemu.Config{Kernel: get(t, kernOnce), Stub: get(t, stubOnce), SMP: 4, Append: cmdline})
+	r.expect(t, 0, "--- PASS: TestPin", "--- PASS: TestSetAffinityRejectsBadMasks", "--- PASS: TestReadInfo")
+
+	r = boot(t, qemu.Config{Kernel: get(t, pinOnce), Stub: get(t, stubOnce), SMP: 2, Append: "reserve=1"})
+	r.expect(t, 0, "pinning: all checks passed")
+	if strings.Contains(r.serial, "FAIL") {
+		t.Errorf("a placement check failed:\n%s", r.serial)
 	}
 }

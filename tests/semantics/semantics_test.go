@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,4 +292,42 @@ func TestPreemptionBetweenThreads(t *testing.T) {
 			t.Fatalf("goroutine %d never ran: %v", i, counts)
 		}
 	}
+}
+
+// A goroutine spinning in a loop with no function calls must not starve the
+// others with GOMAXPROCS=1: only asynchronous preemption (the runtime's
+// tgkill(SIGURG), delivered by the kernel as a signal) can stop it.
+func TestAsyncPreemptionOfTightLoop(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var stop atomicBool
+	done := make(chan int)
+	go func() {
+		n := 0
+		for !stop.load() {
+			n++
+		}
+		done <- n
+	}()
+	runtime.Gosched() // let the spinner take the only P
+	start := time.Now()
+	time.Sleep(20 * time.Millisecond) // needs the spinner preempted to return
+	stop.store(true)
+	if n := <-done; n == 0 {
+		t.Fatal("the spinner never ran")
+	}
+	t.Logf("main goroutine got the CPU back after %v", time.Since(start))
+}
+
+// atomicBool is read in the spin loop without a function call (atomic.Bool
+// methods would be inlined too, but this keeps the loop free of calls for
+// certain).
+type atomicBool struct{ v int32 }
+
+func (b *atomicBool) load() bool { return atomic.LoadInt32(&b.v) != 0 }
+func (b *atomicBool) store(v bool) {
+	x := int32(0)
+	if v {
+		x = 1
+	}
+	atomic.StoreInt32(&b.v, x)
 }
