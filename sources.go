@@ -9,7 +9,8 @@ import "embed"
 // KernelSources holds the kernel files that internal/build overlays onto
 // Go's package runtime. Whole directories are embedded so new files are
 // picked up without editing this list; consumers keep only *.go and *.s
-// (see internal/build.KernelFiles).
+// (see internal/build.KernelFiles). kernel/gdbproto is an ordinary package
+// that is also compiled into package runtime.
 //
-//go:embed runtime arch/amd64/*.s
+//go:embed runtime arch/amd64/*.s kernel/gdbproto/*.go
 var KernelSources embed.FS

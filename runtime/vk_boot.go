@@ -77,6 +77,7 @@ func vkBoot(info uintptr) uintptr {
 			vkSched.reserved &^= 1 // CPU 0 always runs system work
 		}
 	}
+	vkIRQInit()
 
 	// The first thread: it enters the Go runtime exactly as Linux would
 	// start a static executable.
@@ -215,6 +216,12 @@ func vkParseCmdline(bi *vkBootInfo) {
 				vkCmdlineError("reserve= needs a CPU list such as 3 or 2,3 or 2-3", tok)
 			}
 			vkSched.reserved = m
+		case len(tok) > 8 && string(tok[:8]) == "irqcpus=":
+			m, ok := vkParseCPUList(tok[8:])
+			if !ok {
+				vkCmdlineError("irqcpus= needs a CPU list such as 0 or 0,1 or 0-1", tok)
+			}
+			vkIRQCPUs = m
 		case len(tok) > 4 && string(tok[:4]) == "cwd=":
 			if tok[4] != '/' || !vkSetCwd(tok[4:]) {
 				vkCmdlineError("cwd= needs an absolute path", tok)

@@ -409,6 +409,7 @@ func vkIdleLoop() {
 		vkIdle() // interrupts on until the next one arrives
 		vkLock()
 		c.idle = 0
+		vkIRQWork()
 	}
 }
 

@@ -93,8 +93,23 @@ func vkParseMADT() {
 				vkSMP.apicIDs[vkSMP.found] = uint32(*(*uint8)(unsafe.Pointer(madt + off + 3)))
 				vkSMP.found++
 			}
-		case 1:
+		case 1: // I/O APIC: id, reserved, address, GSI base
+			if vkSMP.ioapics < len(vkIOAPICs) {
+				vkIOAPICs[vkSMP.ioapics] = vkIOAPIC{
+					phys:    uintptr(*(*uint32)(unsafe.Pointer(madt + off + 4))),
+					gsiBase: *(*uint32)(unsafe.Pointer(madt + off + 8)),
+				}
+			}
 			vkSMP.ioapics++
+		case 2: // interrupt source override: bus, source IRQ, GSI, flags
+			irq := *(*uint8)(unsafe.Pointer(madt + off + 3))
+			if irq < 16 {
+				vkISAOverride[irq] = vkOverride{
+					valid: true,
+					gsi:   *(*uint32)(unsafe.Pointer(madt + off + 4)),
+					flags: *(*uint16)(unsafe.Pointer(madt + off + 8)),
+				}
+			}
 		}
 		off += l
 	}

@@ -269,8 +269,7 @@ func vkSysWritev(fd int32, iov, cnt uintptr) uintptr {
 	return total
 }
 
-// vkSysRead: standard input is the serial console; there is no input
-// buffering yet, so reads see end of file.
+// vkSysRead: standard input is the serial console (vk_ioapic.go).
 func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
 	if f := vkFD(fd, fdEventfd); f != nil {
 		return vkEventfdRead(f, p, n, canBlock)
@@ -285,7 +284,7 @@ func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
 		return vkErr(vkEISDIR)
 	}
 	if fd == 0 {
-		return 0
+		return vkConsoleRead(p, n, canBlock)
 	}
 	return vkErr(vkEBADF)
 }

@@ -114,6 +114,12 @@ func vkTimeInit() {
 // vector, accept every priority, timer divider 16, one-shot timer.
 func vkLAPICInit() {
 	vkWrmsr(msrAPICBase, vkRdmsr(msrAPICBase)|1<<11)
+	// Flat logical destination: CPU i answers to bit i (first eight CPUs),
+	// so the I/O APIC can aim at a set of CPUs.
+	*vkLAPIC(lapicDFR) = 0xFFFFFFFF
+	if id := vkThisCPU().id; id < 8 {
+		*vkLAPIC(lapicLDR) = 1 << (24 + id)
+	}
 	*vkLAPIC(lapicSVR) = 0x100 | vkSpuriousVector
 	*vkLAPIC(lapicTPR) = 0
 	*vkLAPIC(lapicDivide) = 0x3

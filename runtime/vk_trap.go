@@ -4,7 +4,10 @@
 
 package runtime
 
-import "unsafe"
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
 
 // vkFrame is the register state saved at every kernel entry; its layout is
 // fixed by the push order in vk_entry_amd64.s.
@@ -85,6 +88,9 @@ func vkTrap(f *vkFrame) {
 		vkTimerTick()
 	case f.vector == vkSpuriousVector:
 		// Spurious LAPIC interrupts need no EOI.
+	case f.vector == vkSerialVector:
+		vkEOI()
+		vkSerialPoll()
 	case f.vector >= 32:
 		vkEOI()
 	case f.vector == 14:
@@ -95,6 +101,7 @@ func vkTrap(f *vkFrame) {
 	default:
 		vkFault(f, 0, true)
 	}
+	vkIRQWork()
 	vkDeliverSignals(f)
 	vkTLBShootdown()
 	vkUnlock()
@@ -119,6 +126,10 @@ func vkKernelTrapWork(f *vkFrame) {
 		c.deadline = 0
 		vkEOI()
 	case f.vector == vkSpuriousVector:
+	case f.vector == vkSerialVector:
+		// The lock may not be ours: the next holder reads the UART.
+		atomic.Store(&vkIRQPending, 1)
+		vkEOI()
 	case f.vector >= 32:
 		vkEOI()
 	case f.vector == 14:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Regenerates runtime/vk_sysnames.go, the syscall number → name table the
-# kernel uses to log unimplemented syscalls, from the installed Go's syscall
-# package.
+# kernel uses to log unimplemented syscalls, from golang.org/x/sys (a
+# dependency of this module), whose table is current, unlike the frozen one
+# in Go's syscall package.
 set -euo pipefail
-src="$(go env GOROOT)/src/syscall/zsysnum_linux_amd64.go"
-out="$(dirname "$0")/../runtime/vk_sysnames.go"
+cd "$(dirname "$0")/.."
+src="$(go list -m -f '{{.Dir}}' golang.org/x/sys)/unix/zsysnum_linux_amd64.go"
+out=runtime/vk_sysnames.go
 {
   echo '//go:build velocity'
   echo
@@ -14,7 +16,7 @@ out="$(dirname "$0")/../runtime/vk_sysnames.go"
   echo
   echo '// vkSyscallNames maps Linux x86-64 syscall numbers to names.'
   echo 'var vkSyscallNames = [...]string{'
-  awk '/SYS_[A-Z0-9_]+ *= *[0-9]+/ { n=$1; sub("SYS_","",n); printf "\t%s: \"%s\",\n", $3, tolower(n) }' "$src" | sort -t: -k1,1n -u
+  awk '/^\tSYS_[A-Z0-9_]+ *= *[0-9]+/ { n=$1; sub("SYS_","",n); printf "\t%s: \"%s\",\n", $3, tolower(n) }' "$src" | sort -t: -k1,1n -u
   echo '}'
 } > "$out"
 gofmt -w "$out"

@@ -167,3 +167,51 @@ TEXT runtime·vkFpuInit(SB),NOSPLIT,$8-0
 	MOVL	$0x1f80, 0(SP)
 	LDMXCSR	0(SP)
 	RET
+
+// Debug registers, for the gdb stub's hardware breakpoints and
+// watchpoints (runtime/vk_gdb.go). MOV to/from DRn is emitted as bytes:
+// 0F 23 /r writes DRn from RAX, 0F 21 /r reads it into RAX.
+
+// func vkWriteDR(n int, v uint64)  n = 0-3, 6 or 7
+TEXT runtime·vkWriteDR(SB),NOSPLIT|NOFRAME,$0-16
+	MOVQ	n+0(FP), CX
+	MOVQ	v+8(FP), AX
+	CMPQ	CX, $0
+	JEQ	dr0
+	CMPQ	CX, $1
+	JEQ	dr1
+	CMPQ	CX, $2
+	JEQ	dr2
+	CMPQ	CX, $3
+	JEQ	dr3
+	CMPQ	CX, $6
+	JEQ	dr6
+	BYTE $0x0F; BYTE $0x23; BYTE $0xF8	// MOVQ AX, DR7
+	RET
+dr0:
+	BYTE $0x0F; BYTE $0x23; BYTE $0xC0	// MOVQ AX, DR0
+	RET
+dr1:
+	BYTE $0x0F; BYTE $0x23; BYTE $0xC8	// MOVQ AX, DR1
+	RET
+dr2:
+	BYTE $0x0F; BYTE $0x23; BYTE $0xD0	// MOVQ AX, DR2
+	RET
+dr3:
+	BYTE $0x0F; BYTE $0x23; BYTE $0xD8	// MOVQ AX, DR3
+	RET
+dr6:
+	BYTE $0x0F; BYTE $0x23; BYTE $0xF0	// MOVQ AX, DR6
+	RET
+
+// func vkReadDR6() uint64
+TEXT runtime·vkReadDR6(SB),NOSPLIT|NOFRAME,$0-8
+	BYTE $0x0F; BYTE $0x21; BYTE $0xF0	// MOVQ DR6, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
+// func vkReadDR7() uint64
+TEXT runtime·vkReadDR7(SB),NOSPLIT|NOFRAME,$0-8
+	BYTE $0x0F; BYTE $0x21; BYTE $0xF8	// MOVQ DR7, AX
+	MOVQ	AX, ret+0(FP)
+	RET

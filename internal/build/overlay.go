@@ -20,9 +20,13 @@ import (
 // inside GOROOT/src/runtime. Every overlaid file starts with zz_velocity_ so
 // it can never collide with (or silently replace) a real runtime file, and
 // keeps its own _GOOS/_GOARCH suffix so build constraints still apply.
-var sourceDirs = []struct{ dir, prefix string }{
-	{"runtime", "zz_velocity_"},
-	{"arch/amd64", "zz_velocity_arch_"},
+// A directory with pkg set holds an ordinary Go package that is also
+// compiled into the kernel (host-testable code such as the gdb packet
+// layer): its package clause "package <pkg>" becomes "package runtime".
+var sourceDirs = []struct{ dir, prefix, pkg string }{
+	{"runtime", "zz_velocity_", ""},
+	{"arch/amd64", "zz_velocity_arch_", ""},
+	{"kernel/gdbproto", "zz_velocity_gdbproto_", "gdbproto"},
 }
 
 // KernelFile is one kernel source file as it will appear in package runtime.
@@ -66,11 +70,57 @@ func KernelFiles(fsys fs.FS) ([]KernelFile, error) {
 			if err != nil {
 				return nil, err
 			}
+			if sd.pkg != "" && strings.HasSuffix(name, ".go") {
+				if data, err = RewritePackage(data, sd.pkg, "runtime"); err != nil {
+					return nil, fmt.Errorf("%s: %w", src, err)
+				}
+			}
 			files = append(files, KernelFile{Name: sd.prefix + name, Src: src, Data: data})
 		}
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 	return files, nil
+}
+
+// RewritePackage replaces the package clause "package from" of a Go source
+// file with "package to". The clause must be on a line of its own (a
+// trailing comment is kept); comments and build constraints before it
+// stay as they are. It is an error if there is no such clause.
+func RewritePackage(src []byte, from, to string) ([]byte, error) {
+	lines := strings.SplitAfter(string(src), "\n")
+	inBlock := false
+	for i, line := range lines {
+		t := strings.TrimSpace(line)
+		if inBlock {
+			if strings.Contains(t, "*/") {
+				inBlock = false
+			}
+			continue
+		}
+		if t == "" || strings.HasPrefix(t, "//") {
+			continue
+		}
+		if strings.HasPrefix(t, "/*") {
+			inBlock = !strings.Contains(t[2:], "*/")
+			continue
+		}
+		rest, ok := strings.CutPrefix(t, "package ")
+		if !ok {
+			break
+		}
+		name, comment, _ := strings.Cut(rest, "//")
+		if strings.TrimSpace(name) != from {
+			return nil, fmt.Errorf("package clause is %q, want package %s", t, from)
+		}
+		eol := line[len(strings.TrimRight(line, "\r\n")):]
+		lines[i] = "package " + to
+		if comment != "" {
+			lines[i] += " //" + comment
+		}
+		lines[i] += eol
+		return []byte(strings.Join(lines, "")), nil
+	}
+	return nil, fmt.Errorf("no package clause")
 }
 
 func isKernelSource(name string) bool {
@@ -229,7 +279,7 @@ func PrepareOverlay(goroot, userOverlay string) (string, error) {
 		return "", fmt.Errorf("reading kernel sources: %w", err)
 	}
 	if len(files) == 0 {
-		return "", fmt.Errorf("no kernel sources (runtime/*.go, arch/amd64/*.s) in this velocity build")
+		return "", fmt.Errorf("no kernel sources (runtime/*.go, arch/amd64/*.s, kernel/gdbproto/*.go) in this velocity build")
 	}
 	cache, err := CacheDir()
 	if err != nil {

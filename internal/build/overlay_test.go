@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 )
@@ -109,5 +110,64 @@ func TestEmbeddedSourcesAreKernelFiles(t *testing.T) {
 		if filepath.Ext(f.Name) != ".go" && filepath.Ext(f.Name) != ".s" {
 			t.Errorf("embedded non-source file %s", f.Src)
 		}
+	}
+}
+
+func TestRewritePackage(t *testing.T) {
+	src := "// Package gdbproto is the packet layer.\n/* block\npackage not */\npackage gdbproto // trailing\r\n\nconst gdbX = 1\n// package gdbproto in a comment stays\n"
+	got, err := RewritePackage([]byte(src), "gdbproto", "runtime")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "// Package gdbproto is the packet layer.\n/* block\npackage not */\npackage runtime // trailing\r\n\nconst gdbX = 1\n// package gdbproto in a comment stays\n"
+	if string(got) != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	for _, bad := range []string{"package other\n", "// only a comment\n", "const x = 1\n"} {
+		if _, err := RewritePackage([]byte(bad), "gdbproto", "runtime"); err == nil {
+			t.Errorf("no error for %q", bad)
+		}
+	}
+}
+
+func TestKernelFilesRewriteSharedPackages(t *testing.T) {
+	tree := fstest.MapFS{
+		"kernel/gdbproto/packet.go":      {Data: []byte("// Package gdbproto x.\npackage gdbproto\n\nfunc gdbF() {}\n")},
+		"kernel/gdbproto/packet_test.go": {Data: []byte("package gdbproto\n")},
+		"kernel/gdbproto/README.md":      {Data: []byte("docs")},
+	}
+	files, err := KernelFiles(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || files[0].Name != "zz_velocity_gdbproto_packet.go" || files[0].Src != "kernel/gdbproto/packet.go" {
+		t.Fatalf("files %+v", files)
+	}
+	if want := "// Package gdbproto x.\npackage runtime\n\nfunc gdbF() {}\n"; string(files[0].Data) != want {
+		t.Errorf("rewritten to %q, want %q", files[0].Data, want)
+	}
+	bad := fstest.MapFS{"kernel/gdbproto/x.go": {Data: []byte("package other\n")}}
+	if _, err := KernelFiles(bad); err == nil {
+		t.Error("a file of another package was accepted")
+	}
+}
+
+func TestEmbeddedGdbprotoIsRuntime(t *testing.T) {
+	files, err := KernelFiles(Sources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range files {
+		if !strings.HasPrefix(f.Name, "zz_velocity_gdbproto_") {
+			continue
+		}
+		n++
+		if d := "\n" + string(f.Data); !strings.Contains(d, "\npackage runtime\n") || strings.Contains(d, "\npackage gdbproto") {
+			t.Errorf("%s is not rewritten to package runtime", f.Name)
+		}
+	}
+	if n == 0 {
+		t.Error("kernel/gdbproto is not in the embedded kernel sources")
 	}
 }
