@@ -127,8 +127,19 @@ func TestExecPassesArgs(t *testing.T) {
 	if st != 3 {
 		t.Fatalf("status %d; want the guest's 3\nstderr: %s", st, stderr)
 	}
-	if want := `HOME=/ -- -test.v=true "-test.run=A B"` + "\n"; stdout != want {
+	// exec starts the program in the working directory, which it also
+	// gives the guest as a file system (go test runs tests in their
+	// package directory).
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `HOME=/ cwd=` + wd + ` -- -test.v=true "-test.run=A B"` + "\n"; stdout != want {
 		t.Errorf("serial %q; want %q", stdout, want)
+	}
+	stdout, _, st = velocityCLI(t, "exec", "-accel", "tcg", "-fs", "none", echoKernel(t, 0), "x")
+	if st != 0 || stdout != "-- x\n" {
+		t.Errorf("-fs none: status %d, serial %q; want no cwd= option", st, stdout)
 	}
 }
 
