@@ -9,7 +9,7 @@ ISO      := $(BUILD)/velocity.iso
 # Extra flags for velocity run, e.g. RUNFLAGS='-smp 2 -uefi'.
 RUNFLAGS ?=
 
-.PHONY: all build image run test bench conformance deps clean
+.PHONY: all build image run debug test bench conformance deps clean
 
 all: build
 
@@ -23,6 +23,12 @@ image: deps build
 
 run: image
 	$(VELOCITY) run -i $(RUNFLAGS) $(ISO)
+
+# Boot APP waiting for gdb on COM2 (localhost:$(GDBPORT)); velocity prints
+# the gdb command to attach with.
+GDBPORT ?= 1234
+debug: deps build
+	$(VELOCITY) debug -gdb-port $(GDBPORT) $(RUNFLAGS) $(APP)
 
 test: deps
 	$(GO) vet ./...

@@ -8,9 +8,9 @@
 //	velocity image [-o out.iso] [-append 'cmdline'] PKG|kernel.elf
 //	velocity run   [boot flags] IMAGE|PKG|ELF [-- qemu args]
 //	velocity exec  [boot flags] TESTBINARY ARGS...
-//	velocity test  [go test flags] PKGS...
+//	velocity test  [-smp N] [-m SIZE] [go test flags] PKGS...
 //	velocity mod   [-store DIR] add|cat|graph|pack|verify|run ...
-//	velocity debug
+//	velocity debug [boot flags] [PKG|ELF] [-- qemu args]
 //
 // Exit status: run and exec exit with the guest's exit code; 124 means the
 // guest timed out, 125 that velocity or QEMU failed, 2 a usage error.
@@ -46,9 +46,9 @@ func init() {
 		{"image", "[-o out.iso] [-append 'cmdline'] [-stub BOOT_ND.BIN] PKG|kernel.elf", "make a bootable BIOS+UEFI ISO with GRUB", cmdImage},
 		{"run", "[boot flags] IMAGE|PKG|ELF [-- qemu args]", "boot under QEMU and exit with the guest's exit code", cmdRun},
 		{"exec", "[boot flags] TESTBINARY ARGS...", "boot a test binary with ARGS (go test -exec)", cmdExec},
-		{"test", "[go test flags] PKGS...", "run go test with each test binary inside the unikernel", cmdTest},
+		{"test", "[-smp N] [-m SIZE] [go test flags] PKGS...", "run go test with each test binary inside the unikernel", cmdTest},
 		{"mod", "[-store DIR] add|cat|graph|pack|verify|run ...", "manage the content-addressed module store and run modules", cmdMod},
-		{"debug", "", "attach gdb to a booted kernel (not implemented yet)", cmdDebug},
+		{"debug", "[boot flags] [PKG|ELF] [-- qemu args]", "boot PKG (default ./images/demo) waiting for gdb on COM2 (TCP port -gdb-port, default " + defaultDebugPort + ") and print the gdb command", cmdDebug},
 	}
 }
 
@@ -101,9 +101,4 @@ func fail(cmd string, err error) int {
 		return exitTimeout
 	}
 	return exitFailure
-}
-
-func cmdDebug(args []string) int {
-	fmt.Fprintln(os.Stderr, "velocity debug: not implemented yet (see issue: gdb stub)")
-	return exitUsage
 }

@@ -86,8 +86,8 @@ func TestKernelCmdlineFlags(t *testing.T) {
 }
 
 func TestUsageAndDebug(t *testing.T) {
-	if _, stderr, st := velocityCLI(t, "debug"); st != 2 || !strings.Contains(stderr, "not implemented yet (see issue: gdb stub)") {
-		t.Errorf("debug: status %d, %q", st, stderr)
+	if _, stderr, st := velocityCLI(t, "debug", "-h"); st != 0 || !strings.Contains(stderr, "-gdb-port") || !strings.Contains(stderr, "waiting for gdb on COM2") {
+		t.Errorf("debug -h: status %d, %q", st, stderr)
 	}
 	if _, stderr, st := velocityCLI(t); st != 2 || !strings.Contains(stderr, "[KEY=VALUE ...] [kernel options ...] [-- argv ...]") {
 		t.Errorf("usage: status %d, %q", st, stderr)
@@ -206,5 +206,23 @@ func TestDemoKernelISO(t *testing.T) {
 	}
 	if kind, err := qemu.Detect(iso); err != nil || kind != qemu.KindISO {
 		t.Fatalf("%s: kind %v, %v; want an ISO", iso, kind, err)
+	}
+}
+
+func TestSplitBootArgs(t *testing.T) {
+	boot, rest, err := splitBootArgs([]string{"-smp", "2", "-v", "--m=1G", "-run", "X", "./p", "-args", "-smp", "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(boot, " "), "-smp=2 -m=1G"; got != want {
+		t.Errorf("boot = %q, want %q", got, want)
+	}
+	if got, want := strings.Join(rest, " "), "-v -run X ./p -args -smp 3"; got != want {
+		t.Errorf("rest = %q, want %q", got, want)
+	}
+	for _, bad := range [][]string{{"-smp"}, {"-smp=0"}, {"-smp", "x"}, {"-m", "1 G"}} {
+		if _, _, err := splitBootArgs(bad); err == nil {
+			t.Errorf("splitBootArgs(%q) succeeded", bad)
+		}
 	}
 }

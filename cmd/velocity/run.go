@@ -19,19 +19,20 @@ import (
 
 // bootFlags are the flags run and exec share.
 type bootFlags struct {
-	smp        int
-	mem        string
-	uefi       bool
-	iso        bool
-	timeout    time.Duration
-	appendLine string
-	accel      string
-	gdbPort    string
-	gdbWait    bool
-	serialLog  string
-	stub       string
-	env        stringList
-	fsRoots    stringList
+	smp         int
+	mem         string
+	uefi        bool
+	iso         bool
+	timeout     time.Duration
+	appendLine  string
+	accel       string
+	gdbPort     string
+	qemuGDB     string
+	qemuGDBWait bool
+	serialLog   string
+	stub        string
+	env         stringList
+	fsRoots     stringList
 }
 
 func (b *bootFlags) register(fs *flag.FlagSet) {
@@ -39,11 +40,12 @@ func (b *bootFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.mem, "m", "512M", "guest memory size")
 	fs.BoolVar(&b.uefi, "uefi", false, "boot through OVMF (UEFI); implies -iso")
 	fs.BoolVar(&b.iso, "iso", false, "boot a kernel ELF or package from a GRUB ISO instead of the fast -kernel path")
-	fs.DurationVar(&b.timeout, "timeout", 0, "kill the guest after this long; 0 means never (default: run 10m, or none with -i or -gdb-port; exec: the test's -test.timeout + 1m)")
+	fs.DurationVar(&b.timeout, "timeout", 0, "kill the guest after this long; 0 means never (default: run 10m, or none with -i, -gdb-port or -qemu-gdb-port; exec: the test's -test.timeout + 1m)")
 	fs.StringVar(&b.appendLine, "append", "", "kernel command line (kernel options; see below)")
 	fs.StringVar(&b.accel, "accel", "auto", "accelerator: auto, tcg or kvm (auto: $"+qemu.AccelEnv+", else a cached probe; TCG unless KVM is faster)")
-	fs.StringVar(&b.gdbPort, "gdb-port", "", "start QEMU's gdbstub on this TCP port")
-	fs.BoolVar(&b.gdbWait, "gdb-wait", false, "with -gdb-port: wait for the debugger before running (-S)")
+	fs.StringVar(&b.gdbPort, "gdb-port", "", "put COM2, the kernel's gdb stub, on this TCP port of localhost (adds the kernel option debug unless -append has debug or debug=wait)")
+	fs.StringVar(&b.qemuGDB, "qemu-gdb-port", "", "start QEMU's own gdbstub (the virtual CPU, not the kernel's stub) on this TCP port")
+	fs.BoolVar(&b.qemuGDBWait, "qemu-gdb-wait", false, "with -qemu-gdb-port: wait for the debugger before running (-S)")
 	fs.StringVar(&b.serialLog, "serial-log", "", "also write the raw serial output to this file")
 	fs.StringVar(&b.stub, "stub", "", "prebuilt BOOT_ND.BIN (default: build it; also $"+build.StubEnv+")")
 	fs.Var(&b.env, "env", "KEY=VALUE environment variable for the guest, KEY upper case (repeatable)")
@@ -83,7 +85,7 @@ func (b *bootFlags) config(target, tmp string, cmdline string) (qemu.Config, err
 	}
 	c := qemu.Config{
 		Kernel: target, UEFI: b.uefi, SMP: b.smp, Mem: b.mem, Append: cmdline,
-		Accel: b.accel, GDB: b.gdbPort, GDBWait: b.gdbWait, SerialLog: b.serialLog,
+		Accel: b.accel, GDBPort: b.gdbPort, QEMUGDB: b.qemuGDB, QEMUGDBWait: b.qemuGDBWait, SerialLog: b.serialLog,
 		Timeout: b.timeout,
 	}
 	if roots := b.roots(); len(roots) > 0 {
@@ -128,6 +130,9 @@ func (b *bootFlags) kernelCmdline(argv []string) (string, error) {
 	if argv != nil && slices.Contains(opts, "--") {
 		return "", errors.New(`-append must not contain "--" here: the program's arguments follow the binary`)
 	}
+	if b.gdbPort != "" {
+		opts = withDebugOption(opts)
+	}
 	return build.KernelCmdline(b.env, opts, argv)
 }
 
@@ -149,7 +154,7 @@ func cmdRun(args []string) int {
 	}
 	if !isSet(fs, "timeout") {
 		b.timeout = 10 * time.Minute
-		if *interactive || b.gdbPort != "" {
+		if *interactive || b.gdbPort != "" || b.qemuGDB != "" {
 			b.timeout = 0
 		}
 	}
@@ -303,4 +308,20 @@ func (c *crlfWriter) Flush() {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// withDebugOption adds the kernel option "debug" (the gdb stub on COM2)
+// to opts unless they already turn the stub on; it goes before any "--".
+func withDebugOption(opts []string) []string {
+	end := len(opts)
+	if i := slices.Index(opts, "--"); i >= 0 {
+		end = i
+	}
+	for _, o := range opts[:end] {
+		if o == "debug" || o == "debug=wait" {
+			return opts
+		}
+	}
+	out := append(append([]string{}, opts[:end]...), "debug")
+	return append(out, opts[end:]...)
 }

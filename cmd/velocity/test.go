@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 
 	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
@@ -18,7 +20,7 @@ import (
 func cmdTest(args []string) int {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 		fmt.Fprint(os.Stderr, commandUsage("test"),
-			"\nAll arguments go to go test. Test binaries run inside the unikernel through\n'velocity exec'; boot settings come from the environment ($"+qemu.AccelEnv+", $"+build.StubEnv+").\n\n", build.CmdlineGrammar, "\n")
+			"\nAll arguments go to go test, except -smp N and -m SIZE (before -args), which\nare handed to 'velocity exec' (guest CPUs and memory). Test binaries run inside\nthe unikernel through 'velocity exec'; other boot settings come from the\nenvironment ($"+qemu.AccelEnv+", $"+build.StubEnv+").\n\n", build.CmdlineGrammar, "\n")
 		return 0
 	}
 	self, err := os.Executable()
@@ -28,6 +30,14 @@ func cmdTest(args []string) int {
 	execCmd, err := build.ExecCommand(self)
 	if err != nil {
 		return fail("test", err)
+	}
+	bootArgs, args, err := splitBootArgs(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "velocity test: %v\n", err)
+		return exitUsage
+	}
+	for _, a := range bootArgs {
+		execCmd += " " + a
 	}
 	env := build.Env()
 	stub, err := build.Stub()
@@ -56,4 +66,41 @@ func cmdTest(args []string) int {
 		return fail("test", err)
 	}
 	return 0
+}
+
+// splitBootArgs takes the boot flags velocity test forwards to velocity exec
+// (-smp N, -m SIZE, in -f v or -f=v form, one or two dashes) out of go test's
+// arguments. go test has neither flag; everything after -args belongs to
+// the test binary and is left alone. The values must be single words, as
+// go test splits -exec on spaces.
+func splitBootArgs(args []string) (boot, rest []string, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "-args" || a == "--args" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		name, val, hasVal := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		if !strings.HasPrefix(a, "-") || (name != "smp" && name != "m") {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return nil, nil, fmt.Errorf("flag -%s needs a value", name)
+			}
+			i++
+			val = args[i]
+		}
+		if name == "smp" {
+			if n, err := strconv.Atoi(val); err != nil || n < 1 {
+				return nil, nil, fmt.Errorf("-smp %q: want a positive number of CPUs", val)
+			}
+		}
+		if val == "" || strings.ContainsAny(val, " \t\n'\"") {
+			return nil, nil, fmt.Errorf("-%s %q: want a single word", name, val)
+		}
+		boot = append(boot, "-"+name+"="+val)
+	}
+	return boot, rest, nil
 }

@@ -13,7 +13,11 @@ Every word before "--" is an environment variable or a kernel option:
   KEY=VALUE  environment variable; KEY is upper case (A-Z, 0-9 and _, not
              starting with a digit), e.g. GODEBUG=gctrace=1
   quiet      do not print the kernel's boot banner
-Kernel options are bare words, and quiet is the only one so far. Any other
+  debug      run the gdb stub on COM2: breakpoints, Ctrl-C and crashes stop
+             the kernel for gdb (see README, "Debugging with gdb")
+  debug=wait as debug, and wait for gdb at boot, before Go starts
+  debugport=0xNNN  the stub's 16550 I/O port (default 0x2f8, COM2)
+Kernel options are bare words. Any other
 word before "--" stops the boot with "bad kernel command line" (exit code 2).
 The words after "--" become os.Args[1:] (os.Args[0] is "/velocity").
 Words are separated by spaces; a word may be wrapped in double quotes to

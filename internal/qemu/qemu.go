@@ -41,10 +41,15 @@ type Config struct {
 	Timeout time.Duration
 	// Accel is "auto" (or ""), "tcg" or "kvm"; see ResolveAccel.
 	Accel string
-	// GDB, if set, is a TCP port for QEMU's gdbstub; GDBWait also makes the
-	// guest wait for the debugger (-S).
-	GDB     string
-	GDBWait bool
+	// GDBPort, if set, puts the guest's second serial port (COM2, where
+	// the kernel's gdb stub listens with the "debug" option) on this TCP
+	// port of localhost.
+	GDBPort string
+	// QEMUGDB, if set, is a TCP port for QEMU's own gdbstub (the virtual
+	// CPU, below the kernel); QEMUGDBWait also makes the guest wait for
+	// the debugger (-S).
+	QEMUGDB     string
+	QEMUGDBWait bool
 	// SerialLog, if set, receives a copy of the raw serial output.
 	SerialLog string
 	// Interactive puts the serial console on the terminal: Stdin is
@@ -156,9 +161,14 @@ func (c *Config) Args(kind Kind, accel, varsFile string) ([]string, error) {
 	case KindMultiboot:
 		args = append(args, "-kernel", c.Kernel, "-append", c.Append)
 	}
-	if c.GDB != "" {
-		args = append(args, "-gdb", "tcp::"+c.GDB)
-		if c.GDBWait {
+	if c.GDBPort != "" {
+		// COM2 follows COM1 (-serial above). The kernel waits for gdb
+		// itself (debug=wait), so QEMU does not wait for a connection.
+		args = append(args, "-serial", "tcp:127.0.0.1:"+c.GDBPort+",server=on,wait=off")
+	}
+	if c.QEMUGDB != "" {
+		args = append(args, "-gdb", "tcp::"+c.QEMUGDB)
+		if c.QEMUGDBWait {
 			args = append(args, "-S")
 		}
 	}

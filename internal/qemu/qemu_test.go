@@ -51,7 +51,7 @@ func argAfter(args []string, flag string) string {
 }
 
 func TestArgsFastPath(t *testing.T) {
-	c := Config{Kernel: "/k/kernel.elf", Stub: "/s/BOOT_ND.BIN", Append: `-- "a b"`, SMP: 2, Mem: "1G", GDB: "1234", GDBWait: true, Extra: []string{"-foo"}}
+	c := Config{Kernel: "/k/kernel.elf", Stub: "/s/BOOT_ND.BIN", Append: `-- "a b"`, SMP: 2, Mem: "1G", QEMUGDB: "1234", QEMUGDBWait: true, Extra: []string{"-foo"}}
 	args, err := c.Args(KindKernelELF, "tcg", "")
 	if err != nil {
 		t.Fatal(err)
@@ -84,8 +84,28 @@ func TestArgsDefaultsAndInteractive(t *testing.T) {
 	if argAfter(args, "-smp") != "1" || argAfter(args, "-m") != "512M" || argAfter(args, "-serial") != "mon:stdio" {
 		t.Errorf("defaults/interactive wrong: %q", args)
 	}
-	if slices.Contains(args, "-S") || slices.Contains(args, "-gdb") {
-		t.Errorf("gdb flags without GDB: %q", args)
+	if slices.Contains(args, "-S") || slices.Contains(args, "-gdb") || strings.Contains(strings.Join(args, " "), "tcp:") {
+		t.Errorf("gdb flags without GDBPort or QEMUGDB: %q", args)
+	}
+}
+
+func TestArgsGDBPortIsCOM2(t *testing.T) {
+	c := Config{Kernel: "k.elf", Stub: "stub", GDBPort: "4321"}
+	args, err := c.Args(KindKernelELF, "tcg", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serials []string
+	for i, a := range args {
+		if a == "-serial" && i+1 < len(args) {
+			serials = append(serials, args[i+1])
+		}
+	}
+	if len(serials) != 2 || serials[0] != "stdio" || serials[1] != "tcp:127.0.0.1:4321,server=on,wait=off" {
+		t.Errorf("serial ports %q: want COM1 on stdio and COM2 on localhost:4321", serials)
+	}
+	if slices.Contains(args, "-gdb") || slices.Contains(args, "-S") {
+		t.Errorf("-gdb-port must not start QEMU's gdbstub: %q", args)
 	}
 }
 

@@ -1,0 +1,64 @@
+// Command gdbtarget is the program the gdb stub tests (tests/gdb) debug:
+// it calls a function to break on, prints a global that gdb changes
+// while it is stopped, and writes another global to trigger a
+// watchpoint. On its own it prints the original values and exits 0.
+// With -loop it spins until a debugger sets Magic to 0.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Magic is read and written by gdb (x/8xb, print, set var).
+var Magic uint64 = 0x1122334455667788
+
+// Watched is written once, after Checkpoint, for a watchpoint.
+var Watched int64
+
+// Checkpoint is where the test breaks.
+//
+//go:noinline
+func Checkpoint(n int) int {
+	return n*2 + 1
+}
+
+func main() {
+	fmt.Printf("gdbtarget: start on %d CPU\n", runtime.NumCPU())
+	if len(os.Args) > 1 && os.Args[1] == "-loop" {
+		// Runs until a debugger clears Magic (after stopping the kernel
+		// with Ctrl-C), for at most a minute.
+		fmt.Println("gdbtarget: looping")
+		for end := time.Now().Add(time.Minute); atomic.LoadUint64(&Magic) != 0; {
+			if time.Now().After(end) {
+				fmt.Println("gdbtarget: nobody cleared Magic")
+				os.Exit(1)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		fmt.Println("gdbtarget: released")
+		os.Exit(0)
+	}
+	// Keep the other CPUs busy so "info threads" finds Go code there too.
+	stop := make(chan struct{})
+	for i := 1; i < runtime.NumCPU(); i++ {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	r := Checkpoint(20)
+	Watched = int64(r) + 100
+	close(stop)
+	fmt.Printf("gdbtarget: checkpoint=%d magic=%#x watched=%d\n", r, Magic, Watched)
+	os.Exit(0)
+}
