@@ -56,6 +56,49 @@ func vkUnimplemented(nr uint64) uintptr {
 	return vkErr(vkENOSYS)
 }
 
+// vkSyscallLockFree serves the system calls that read only the clock and
+// the calling thread's own state without taking the kernel lock: the Go
+// scheduler asks for the time constantly, from every CPU. It reports
+// whether it handled the call. Pending signals are still delivered by the
+// next locked entry (at the latest the next timer tick).
+func vkSyscallLockFree(f *vkFrame) bool {
+	var r uintptr
+	switch f.rax {
+	case 228: // clock_gettime
+		if !vkMappedWritable(uintptr(f.rsi), 16) {
+			return false // let the locked path fault the page in or say EFAULT
+		}
+		r = vkSysClockGettime(int32(f.rdi), uintptr(f.rsi))
+	case 186: // gettid
+		r = uintptr(vkCur().tid)
+	case 39: // getpid
+		r = 1
+	default:
+		return false
+	}
+	vkThisCPU().syscalls++
+	f.rax = uint64(r)
+	return true
+}
+
+// vkMappedWritable reports whether [addr, addr+n) is resident and writable
+// right now, reading the page tables only. Without the kernel lock this is
+// still safe: page-table pages are never freed, and a frame another CPU
+// unmaps cannot be reused before this CPU, running with interrupts off,
+// acknowledges the TLB shootdown.
+func vkMappedWritable(addr, n uintptr) bool {
+	if addr < vkUserMin || addr+n < addr || addr+n > vkUserMax {
+		return false
+	}
+	for va := addr &^ 4095; va < addr+n; va += vkPageSize {
+		pte := vkPTE(va, false)
+		if pte == nil || *pte&(ptePresent|pteWrite) != ptePresent|pteWrite {
+			return false
+		}
+	}
+	return true
+}
+
 // vkSyscall dispatches one system call. Arguments follow the Linux
 // convention: rdi, rsi, rdx, r10, r8, r9; the result goes to rax.
 // canBlock is false for syscalls made by kernel code itself.
@@ -371,7 +414,7 @@ func vkSysArchPrctl(code int32, addr uintptr) uintptr {
 }
 
 func vkSysClockGettime(clock int32, ts uintptr) uintptr {
-	if !vkUserOK(ts, 16, true) {
+	if !vkMappedWritable(ts, 16) && !vkUserOK(ts, 16, true) {
 		return vkErr(vkEFAULT)
 	}
 	var ns int64

@@ -75,6 +75,9 @@ func vkTrap(f *vkFrame) {
 		vkKernelTrapWork(f)
 		return
 	}
+	if f.vector == vkVectorSyscall && vkSyscallLockFree(f) {
+		return // clocks and ids: no shared state, so no kernel lock
+	}
 	vkLock()
 	switch {
 	case f.vector == vkVectorSyscall:
