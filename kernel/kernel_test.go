@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 // On a Linux host the Velocity syscalls must fail cleanly; inside the
@@ -28,4 +29,31 @@ func TestReadInfo(t *testing.T) {
 		t.Fatalf("counters not moving: %+v", in)
 	}
 	t.Logf("%+v", in)
+}
+
+// The runtime reads the clock through the kernel's vDSO: time.Now costs no
+// system call on Velocity.
+func TestClockNeedsNoSyscall(t *testing.T) {
+	before, err := ReadInfo()
+	if errors.Is(err, ErrNotVelocity) {
+		t.Skip("not on Velocity")
+	}
+	start := time.Now()
+	prev := start
+	for i := 0; i < 10000; i++ {
+		now := time.Now()
+		if now.Before(prev) {
+			t.Fatalf("time went backwards: %v then %v", prev, now)
+		}
+		prev = now
+	}
+	after, _ := ReadInfo()
+	// The second ReadInfo is itself a syscall; a few more may come from
+	// the runtime's other threads.
+	if n := after.Syscalls - before.Syscalls; n > 50 {
+		t.Fatalf("10000 time.Now calls made %d system calls", n)
+	}
+	if d := time.Since(start); d <= 0 {
+		t.Fatalf("no time passed: %v", d)
+	}
 }

@@ -340,6 +340,7 @@ func vkBuildProcessStack() uintptr {
 		25, random, // AT_RANDOM
 		15, platform, // AT_PLATFORM
 		23, 0, // AT_SECURE
+		33, vkVDSOBuild(), // AT_SYSINFO_EHDR: the vDSO
 		11, 0, 12, 0, 13, 0, 14, 0, // AT_UID, AT_EUID, AT_GID, AT_EGID
 		0, 0, // AT_NULL
 	}

@@ -276,6 +276,61 @@ TEXT runtime·vkRuntimeEntryPC(SB),NOSPLIT|NOFRAME,$0-8
 	MOVQ	AX, ret+0(FP)
 	RET
 
+// vkVDSOClockGettime is the vDSO's __vdso_clock_gettime (vk_vdso.go),
+// called with the C convention: DI = clock id, SI = *timespec, result in
+// AX. It uses only caller-saved registers and no stack. Monotonic clocks
+// are the TSC scaled by vkVDSOMult (ns = c_hi*m + (c_lo*m)>>32, as
+// vkCyclesToNs); realtime adds vkVDSOWallOff. Other clocks take the
+// system call.
+TEXT runtime·vkVDSOClockGettime(SB),NOSPLIT|NOFRAME,$0
+	CMPL	DI, $1	// MONOTONIC
+	JEQ	mono
+	CMPL	DI, $4	// MONOTONIC_RAW
+	JEQ	mono
+	CMPL	DI, $6	// MONOTONIC_COARSE
+	JEQ	mono
+	CMPL	DI, $7	// BOOTTIME
+	JEQ	mono
+	CMPL	DI, $0	// REALTIME
+	JEQ	wall
+	CMPL	DI, $5	// REALTIME_COARSE
+	JEQ	wall
+	MOVL	$228, AX
+	SYSCALL
+	RET
+wall:
+	MOVQ	runtime·vkVDSOWallOff(SB), R11
+	JMP	now
+mono:
+	XORL	R11, R11
+now:
+	MOVQ	SI, R9
+	LFENCE
+	RDTSC
+	MOVQ	runtime·vkVDSOMult(SB), R8
+	MOVQ	DX, R10	// c_hi
+	MOVL	AX, AX	// c_lo
+	MULQ	R8	// DX:AX = c_lo * m
+	SHRQ	$32, AX
+	SHLQ	$32, DX
+	ORQ	DX, AX	// (c_lo*m) >> 32
+	IMULQ	R8, R10	// c_hi * m
+	ADDQ	R10, AX
+	ADDQ	R11, AX	// + wall offset
+	XORL	DX, DX
+	MOVQ	$1000000000, CX
+	DIVQ	CX
+	MOVQ	AX, 0(R9)
+	MOVQ	DX, 8(R9)
+	XORL	AX, AX
+	RET
+
+// func vkVDSOClockGettimePC() uintptr
+TEXT runtime·vkVDSOClockGettimePC(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	$runtime·vkVDSOClockGettime(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
 // func vkThisCPUAddr() uintptr: the GS base, this CPU's vkCPU.
 TEXT runtime·vkThisCPUAddr(SB),NOSPLIT|NOFRAME,$0-8
 	GS_TO_AX(0)
