@@ -8,8 +8,15 @@ VELOCITY := $(BUILD)/velocity
 ISO      := $(BUILD)/velocity.iso
 # Extra flags for velocity run, e.g. RUNFLAGS='-smp 2 -uefi'.
 RUNFLAGS ?=
+# Module pack make image puts in the image's file system (at its absolute
+# path; images/modules finds it): the example modules, added to a fresh
+# store in this order (imports first) and packed with velocity mod pack.
+# MODPACK= leaves it out.
+MODPACK    ?= $(BUILD)/modules.pack
+MODSTORE   := $(BUILD)/modstore
+MODSOURCES := arith stats checksum combo
 
-.PHONY: all build image run debug test bench conformance deps clean
+.PHONY: all build image modpack run debug test bench conformance deps clean
 
 all: build
 
@@ -18,8 +25,17 @@ all: build
 build:
 	$(GO) build -o $(VELOCITY) ./cmd/velocity
 
-image: deps build
-	$(VELOCITY) image -o $(ISO) $(APP)
+image: deps build modpack
+	$(VELOCITY) image -o $(ISO) $(if $(MODPACK),-fs $(abspath $(MODPACK))) $(APP)
+
+# make image APP=./images/modules boots a program that loads the pack into
+# the module table, runs the modules with the JIT and prints the table.
+modpack: build
+ifneq ($(MODPACK),)
+	rm -rf $(MODSTORE)
+	for m in $(MODSOURCES); do $(VELOCITY) mod -store $(MODSTORE) add examples/modules/$$m.vel || exit 1; done
+	$(VELOCITY) mod -store $(MODSTORE) pack -o $(MODPACK)
+endif
 
 run: image
 	$(VELOCITY) run -i $(RUNFLAGS) $(ISO)

@@ -75,6 +75,8 @@ func cmdImage(args []string) int {
 	out := fs.String("o", "", "output ISO (default: base name + .iso)")
 	appendLine := fs.String("append", "", "kernel command line stored in grub.cfg")
 	stub := fs.String("stub", "", "prebuilt BOOT_ND.BIN (default: build it; also $"+build.StubEnv+")")
+	var fsRoots stringList
+	fs.Var(&fsRoots, "fs", "file or directory the image carries read-only behind the kernel ELF, at its host path (repeatable)")
 	if ok, st := parse(fs, args); !ok {
 		return st
 	}
@@ -93,6 +95,13 @@ func cmdImage(args []string) int {
 	kernel, err := kernelELF(fs.Arg(0), tmp)
 	if err != nil {
 		return fail("image", err)
+	}
+	if len(fsRoots) > 0 {
+		withFS := filepath.Join(tmp, "kernel+fs.elf")
+		if err := build.AttachFS(kernel, withFS, fsRoots); err != nil {
+			return fail("image", err)
+		}
+		kernel = withFS
 	}
 	if err := makeISO(kernel, *stub, *appendLine, *out); err != nil {
 		return fail("image", err)

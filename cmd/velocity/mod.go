@@ -21,6 +21,7 @@ import (
 	"github.com/velocityos/velocity/lang/ir"
 	"github.com/velocityos/velocity/lang/jit"
 	"github.com/velocityos/velocity/lang/merkle"
+	"github.com/velocityos/velocity/lang/modtable"
 	"github.com/velocityos/velocity/registry"
 )
 
@@ -41,6 +42,11 @@ Subcommands:
   verify                      re-hash every block in the store; exit 1 if any is corrupt
   run [-fuel N] [-jit] REF FUNC ARGS...
                               load a module and call its exported function FUNC
+  modules [-pack FILE] [REF...]
+                              load modules (default: every module in the store, or
+                              the pack's roots) into a module table with the JIT and
+                              print it: CID, address, code size, pages, references,
+                              importers, and the pages sharing saved (alias: table)
 
 REF is a CID (bafy...) or a hex prefix (4+ digits) of a module's digest.
 ARGS are Go-style literals: 42, -7, 0xff, 1.5, true, and [1,2,3] for arrays
@@ -75,6 +81,7 @@ func modMain(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func(*registry.DirStore, []string, io.Writer) error{
 		"add": modAdd, "cat": modCat, "graph": modGraph, "pack": modPack, "verify": modVerify, "run": modRun,
+		"modules": modModules, "table": modModules,
 	}
 	run, ok := cmds[sub]
 	if !ok {
@@ -239,6 +246,74 @@ func modGraph(s *registry.DirStore, args []string, out io.Writer) error {
 		}
 		fmt.Fprintln(out)
 	}
+	return nil
+}
+
+func modModules(s *registry.DirStore, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("modules", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	packFile := fs.String("pack", "", "read modules from this module pack instead of the store")
+	if err := fs.Parse(args); err != nil {
+		return usagef("modules: %v", err)
+	}
+	if !jit.Supported() {
+		return errors.New("the JIT runs on linux/amd64 only")
+	}
+	var src registry.Store = s
+	var roots []cid.Cid
+	if *packFile != "" {
+		data, err := os.ReadFile(*packFile)
+		if err != nil {
+			return err
+		}
+		p, err := registry.OpenPack(data)
+		if err != nil {
+			return err
+		}
+		src, roots = p, p.Roots
+	}
+	if fs.NArg() > 0 {
+		roots = nil
+		for _, ref := range fs.Args() {
+			c, err := registry.ResolveRef(src, ref)
+			if err != nil {
+				return err
+			}
+			roots = append(roots, c)
+		}
+	} else if *packFile == "" {
+		all, err := s.List()
+		if err != nil {
+			return err
+		}
+		l := merkle.NewLoader(s)
+		for _, c := range all {
+			if k, err := l.Kind(c); err == nil && k == merkle.KindModule {
+				roots = append(roots, c)
+			}
+		}
+	}
+	if len(roots) == 0 {
+		return errors.New("no modules to load")
+	}
+	tab := modtable.New(merkle.NewLoader(src))
+	var hs []*modtable.Module
+	defer func() {
+		for _, h := range hs {
+			h.Release()
+		}
+	}()
+	for _, c := range roots {
+		if _, err := registry.Graph(src, c); err != nil {
+			return err
+		}
+		h, err := tab.Load(c)
+		if err != nil {
+			return err
+		}
+		hs = append(hs, h)
+	}
+	tab.Print(out)
 	return nil
 }
 

@@ -336,3 +336,40 @@ func TestModThroughCLI(t *testing.T) {
 		t.Fatalf("%d %q", st, out)
 	}
 }
+
+func TestModModules(t *testing.T) {
+	if !jit.Supported() {
+		t.Skip("the JIT runs on linux/amd64 only")
+	}
+	e := newModEnv(t)
+	lib := e.add("lib.vel", modLibSrc)
+	var users []string
+	for i, f := range []string{"Cube", "Square", "Spin"} {
+		users = append(users, e.add("user.vel", "module user\nimport l \""+lib+"\"\nfunc Main(x int64) int64 { return l."+f+"(x) + "+string(rune('0'+i))+" }\n"))
+	}
+	// Every module in the store: lib is shared by its three importers
+	// (plus its own root handle).
+	out := e.mustMod("modules")
+	if !strings.Contains(out, "total: 4 modules, 4 code pages mapped, 7 references, 3 pages saved by sharing") {
+		t.Fatalf("modules:\n%s", out)
+	}
+	libLine := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "…"+lib[len(lib)-12:]) {
+			libLine = l
+		}
+	}
+	if f := strings.Fields(libLine); len(f) < 5 || f[4] != "4" {
+		t.Fatalf("lib line %q, want 4 references\n%s", libLine, out)
+	}
+	// Two importers named on the command line, from a pack (alias table).
+	pack := filepath.Join(e.dir, "m.pack")
+	e.mustMod("pack", "-o", pack)
+	out = e.mustMod("table", "-pack", pack, users[0], users[2])
+	if !strings.Contains(out, "total: 3 modules, 3 code pages mapped, 4 references, 1 pages saved by sharing") {
+		t.Fatalf("table -pack:\n%s", out)
+	}
+	if _, errOut, st := e.mod("modules", "ffffffff"); st != exitModFailure {
+		t.Fatalf("unknown ref: %d %q", st, errOut)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/velocityos/velocity/lang/interp"
 	"github.com/velocityos/velocity/lang/ir"
@@ -76,7 +77,10 @@ var poolWords = []uint64{
 // Code is a compiled module: machine code not yet placed at an address.
 type Code struct {
 	Funcs   []*ir.Func       // compiled functions, index = call-table slot
-	index   map[*ir.Func]int // function -> index
+	Externs []*ir.Func       // called but compiled elsewhere (CompileModule): slots len(Funcs)+j
+	index   map[*ir.Func]int // function -> call-table slot
+	id      uint32           // tags trap records (see trapTag)
+	instr   bool             // telemetry prologue/epilogue (probe.go)
 	code    []byte           // code region (functions then entry thunks)
 	ranges  []validate.Range // function boundaries (all functions, then thunks)
 	bodies  []int            // start offset of each function
@@ -86,11 +90,18 @@ type Code struct {
 }
 
 // Size returns the size of the blob in bytes.
-func (c *Code) Size() int { return c.dataOff + poolSize + 8*len(c.Funcs) }
+func (c *Code) Size() int { return c.dataOff + poolSize + 8*(len(c.Funcs)+len(c.Externs)) }
 
 // Link returns the blob as it must be placed at address base, and the
-// metadata the validator checks it against.
-func (c *Code) Link(base uint64) ([]byte, *validate.Meta) {
+// metadata the validator checks it against. Code with Externs must be
+// linked with LinkExtern.
+func (c *Code) Link(base uint64) ([]byte, *validate.Meta) { return c.LinkExtern(base, nil) }
+
+// LinkExtern is Link for code whose call table also holds external
+// functions: ext[j] is the entry address of Externs[j] (a function of
+// another loaded, validated blob). The addresses are passed to the
+// validator as the only foreign call-table targets it accepts.
+func (c *Code) LinkExtern(base uint64, ext []uint64) ([]byte, *validate.Meta) {
 	blob := make([]byte, c.Size())
 	copy(blob, c.code)
 	for i := len(c.code); i < c.dataOff; i++ {
@@ -103,6 +114,13 @@ func (c *Code) Link(base uint64) ([]byte, *validate.Meta) {
 	for i, off := range c.bodies {
 		binary.LittleEndian.PutUint64(blob[table+8*i:], base+uint64(off))
 	}
+	for j := range c.Externs {
+		var a uint64
+		if j < len(ext) {
+			a = ext[j]
+		}
+		binary.LittleEndian.PutUint64(blob[table+8*(len(c.Funcs)+j):], a)
+	}
 	for _, r := range c.rips {
 		binary.LittleEndian.PutUint32(blob[r.field:], uint32(int32(c.dataOff+r.target-r.end)))
 	}
@@ -110,14 +128,31 @@ func (c *Code) Link(base uint64) ([]byte, *validate.Meta) {
 		Base:      base,
 		Funcs:     c.ranges,
 		Pool:      validate.Range{Start: c.dataOff, End: c.dataOff + poolSize},
-		CallTable: validate.Range{Start: table, End: table + 8*len(c.Funcs)},
+		CallTable: validate.Range{Start: table, End: table + 8*(len(c.Funcs)+len(c.Externs))},
+		Imports:   ext,
+		// Instrumented code reads the TSC (probe.go).
+		AllowTiming: c.instr,
+	}
+}
+
+// maxTagFuncs bounds the functions of one blob: a trap record is
+// code id << 16 | function index.
+const maxTagFuncs = 1 << 16
+
+var codeIDs atomic.Uint32
+
+func newCodeID() uint32 {
+	for {
+		if id := codeIDs.Add(1) & 0x7fff; id != 0 {
+			return id
+		}
 	}
 }
 
 // Compile compiles roots and every function they call (transitively,
 // across modules) into one blob with one call table.
 func Compile(roots ...*ir.Func) (*Code, error) {
-	c := &Code{index: map[*ir.Func]int{}}
+	c := &Code{index: map[*ir.Func]int{}, id: newCodeID()}
 	var visit func(f *ir.Func) error
 	visit = func(f *ir.Func) error {
 		if f == nil {
@@ -139,6 +174,49 @@ func Compile(roots ...*ir.Func) (*Code, error) {
 		if err := visit(r); err != nil {
 			return nil, err
 		}
+	}
+	return c.generate()
+}
+
+// CompileModule compiles exactly funcs (one module's functions) into a
+// blob. Calls to functions outside funcs go through call-table slots
+// listed in Externs, filled at load time (LoadLinked) with the entry
+// addresses of the programs that compiled them; so a module imported by
+// many others is compiled and mapped once.
+func CompileModule(funcs []*ir.Func) (*Code, error) {
+	c := &Code{index: map[*ir.Func]int{}, id: newCodeID()}
+	for _, f := range funcs {
+		if f == nil {
+			return nil, fmt.Errorf("%w: nil function", ErrUnsupported)
+		}
+		if _, ok := c.index[f]; !ok {
+			c.index[f] = len(c.Funcs)
+			c.Funcs = append(c.Funcs, f)
+		}
+	}
+	var ext []*ir.Func
+	seen := map[*ir.Func]bool{}
+	for _, f := range c.Funcs {
+		for _, g := range calleesOf(f.Body) {
+			if g == nil {
+				return nil, fmt.Errorf("jit: %s: %w: call of an unlinked function", f.Name, ErrUnsupported)
+			}
+			if _, ok := c.index[g]; !ok && !seen[g] {
+				seen[g] = true
+				ext = append(ext, g)
+			}
+		}
+	}
+	for j, g := range ext {
+		c.index[g] = len(c.Funcs) + j
+	}
+	c.Externs = ext
+	return c.generate()
+}
+
+func (c *Code) generate() (*Code, error) {
+	if len(c.Funcs) >= maxTagFuncs {
+		return nil, fmt.Errorf("%w: %d functions in one blob", ErrUnsupported, len(c.Funcs))
 	}
 	g := &gen{code: c}
 	for i, f := range c.Funcs {
@@ -282,6 +360,9 @@ type gen struct {
 	planned   bool
 	planFrame int64
 	planPush  int
+	// telemetry (probe.go)
+	tscSlot int32  // frame slot of the entry timestamp
+	exit    *label // shared instrumented epilogue
 }
 
 func (g *gen) newLabel() *label {
@@ -358,6 +439,7 @@ func (g *gen) function(fi int, f *ir.Func) error {
 	g.traps = [numTraps]*label{}
 	g.labels = nil
 	g.unsupErr = nil
+	g.exit = nil
 	if f.Result.Kind == ir.Array {
 		return fmt.Errorf("%w: array result", ErrUnsupported)
 	}
@@ -377,6 +459,10 @@ func (g *gen) function(fi int, f *ir.Func) error {
 		if t.Kind == ir.Array {
 			charge += elemCount(t) / interp.ArrayFuelUnit
 		}
+	}
+	if g.code.instr {
+		g.frame += 8
+		g.tscSlot = int32(-g.frame)
 	}
 	a := &g.a
 	a.push(rbp)
@@ -412,6 +498,9 @@ func (g *gen) function(fi int, f *ir.Func) error {
 		a.aluMI(aluSub, st(stFuel), int32(charge))
 		a.jcc(ccL, g.trap(trapFuel))
 	}
+	if g.code.instr {
+		g.probeEnter()
+	}
 	g.block(f.Body)
 	if f.Result.Kind == ir.Void {
 		g.epilogue()
@@ -428,6 +517,10 @@ func (g *gen) function(fi int, f *ir.Func) error {
 	if g.planned && (g.frame != g.planFrame || g.maxPush != g.planPush) {
 		return fmt.Errorf("internal error: frame plan %d/%d, generated %d/%d", g.planFrame, g.planPush, g.frame, g.maxPush)
 	}
+	if g.exit != nil {
+		a.bind(g.exit)
+		g.probeExit()
+	}
 	// Trap stubs: record the code, the function and the operand registers,
 	// then unwind to the trampoline.
 	for code, l := range g.traps {
@@ -439,7 +532,7 @@ func (g *gen) function(fi int, f *ir.Func) error {
 		a.store(st(stA1), rdx)
 		a.store(st(stA2), rsi)
 		a.opRM(0, true, []byte{0xc7}, 0, st(stTrapCode), le32(uint32(code))...)
-		a.opRM(0, true, []byte{0xc7}, 0, st(stTrapFn), le32(uint32(fi))...)
+		a.opRM(0, true, []byte{0xc7}, 0, st(stTrapFn), le32(g.code.id<<16|uint32(fi))...)
 		a.load(rsp, st(stEntrySP))
 		a.ret()
 	}
@@ -455,6 +548,17 @@ func (g *gen) function(fi int, f *ir.Func) error {
 func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
 
 func (g *gen) epilogue() {
+	if g.code.instr {
+		if g.exit == nil {
+			g.exit = g.newLabel()
+		}
+		g.a.jmp(g.exit)
+		return
+	}
+	g.epilogueTail()
+}
+
+func (g *gen) epilogueTail() {
 	g.a.decM(st(stDepth))
 	g.a.movRR(rsp, rbp)
 	g.a.pop(rbp)

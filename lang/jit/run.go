@@ -55,22 +55,53 @@ type state struct {
 	savedG     uint64
 	ret0, ret1 uint64
 	args       [maxArgWords]uint64
+	prof       uint64 // telemetry counter block (probe.go), 0 for none
 }
 
 var _ = [1]struct{}{}[unsafe.Offsetof(state{}.args)-stArgs]
 
 // Program is a loaded, validated, executable blob.
 type Program struct {
-	code *Code
-	mem  []byte
-	base uint64
+	code    *Code
+	mem     []byte
+	base    uint64
+	imports []*Program // programs the call table points into (kept alive)
 }
 
 // Load places code in executable memory after validating it.
 func Load(code *Code) (*Program, error) {
-	p := &Program{code: code}
+	if len(code.Externs) > 0 {
+		return nil, fmt.Errorf("jit: code calls %d functions compiled elsewhere; use LoadLinked", len(code.Externs))
+	}
+	return LoadLinked(code, nil)
+}
+
+// LoadLinked loads code from CompileModule: each of code.Externs is
+// looked up in imports (the first program that compiled it) and its call-
+// table slot is set to that program's entry for it. The programs must stay
+// loaded while p is; p keeps them reachable, but the caller (the module
+// table) decides when they are closed.
+func LoadLinked(code *Code, imports []*Program) (*Program, error) {
+	ext := make([]uint64, len(code.Externs))
+	for j, f := range code.Externs {
+		for _, q := range imports {
+			if a, ok := q.FuncAddr(f); ok {
+				ext[j] = a
+				break
+			}
+		}
+		if ext[j] == 0 {
+			return nil, fmt.Errorf("jit: %s is called but no imported program compiled it", f.Name)
+		}
+	}
+	for _, q := range imports {
+		if q.mem == nil {
+			return nil, errors.New("jit: an imported program is closed")
+		}
+	}
+	p := &Program{code: code, imports: imports}
 	mem, err := mapCode(code.Size(), func(base uint64) ([]byte, error) {
-		blob, meta := code.Link(base)
+		blob, meta := code.LinkExtern(base, ext)
 		if err := validate.Validate(blob, meta); err != nil {
 			return nil, fmt.Errorf("jit: generated code rejected: %w", err)
 		}
@@ -108,13 +139,44 @@ func (p *Program) Close() error {
 // CodeSize is the size of the program's blob in bytes.
 func (p *Program) CodeSize() int { return p.code.Size() }
 
+// Base is the address the blob is mapped at (0 once closed).
+func (p *Program) Base() uint64 {
+	if p.mem == nil {
+		return 0
+	}
+	return p.base
+}
+
+// MappedBytes is the size of the blob's mapping (whole pages).
+func (p *Program) MappedBytes() int {
+	if p.mem == nil {
+		return 0
+	}
+	return (len(p.mem) + pageSize - 1) &^ (pageSize - 1)
+}
+
+const pageSize = 4096
+
+// FuncAddr is the entry address of f if p compiled it (not merely calls it).
+func (p *Program) FuncAddr(f *ir.Func) (uint64, bool) {
+	k, ok := p.code.index[f]
+	if !ok || k >= len(p.code.Funcs) || p.mem == nil {
+		return 0, false
+	}
+	return p.base + uint64(p.code.bodies[k]), true
+}
+
+// Code is the compiled code the program was loaded from.
+func (p *Program) Code() *Code { return p.code }
+
 // Machine runs JIT code with a fuel budget and limits matching
 // interp.Machine. It is not safe for concurrent use.
 type Machine struct {
-	Fuel      int64 // remaining fuel
-	MaxDepth  int   // maximum call depth
-	MaxAlloc  int64 // maximum slice elements allocated per call
-	StackSize int   // bytes of JIT stack (default 64 MiB)
+	Fuel      int64    // remaining fuel
+	MaxDepth  int      // maximum call depth
+	MaxAlloc  int64    // maximum slice elements allocated per call
+	StackSize int      // bytes of JIT stack (default 64 MiB)
+	Prof      *Profile // telemetry counters for an instrumented program (probe.go)
 	st        state
 	stack     []byte
 	arena     []byte
@@ -172,7 +234,7 @@ func (m *Machine) Call(p *Program, fn *ir.Func, args []interp.Value) (interp.Val
 		return nil, errors.New("jit: program is closed")
 	}
 	k, ok := p.code.index[fn]
-	if !ok {
+	if !ok || k >= len(p.code.Funcs) {
 		return nil, fmt.Errorf("jit: %s is not part of this program", fn.Name)
 	}
 	if len(args) != len(fn.Params) {
@@ -237,10 +299,12 @@ func (m *Machine) Call(p *Program, fn *ir.Func, args []interp.Value) (interp.Val
 	}
 	st.allocPtr = arenaBase
 	st.allocLeft = m.MaxAlloc
+	st.prof = m.profAddr(p)
 
 	callJIT(uintptr(p.base)+uintptr(p.code.thunks[k]), st)
 	runtime.KeepAlive(args)
 	runtime.KeepAlive(p)
+	runtime.KeepAlive(m.Prof)
 
 	m.Fuel = st.fuel
 	used := int(st.allocPtr - arenaBase)
@@ -286,10 +350,7 @@ func sliceResult(ptr, n uint64, args [][]uint64, arena []byte) (interp.Slice, er
 }
 
 func (m *Machine) trapError(p *Program, st *state) error {
-	name := ""
-	if st.trapFn >= 0 && int(st.trapFn) < len(p.code.Funcs) {
-		name = p.code.Funcs[st.trapFn].Name
-	}
+	name := trapFuncName(p, uint32(st.trapFn)>>16, int(st.trapFn&0xffff), map[*Program]bool{})
 	var err error
 	switch st.trapCode {
 	case trapFuel:
@@ -321,6 +382,24 @@ func (m *Machine) trapError(p *Program, st *state) error {
 		err = fmt.Errorf("jit: unknown trap %d", st.trapCode)
 	}
 	return &interp.RuntimeError{Func: name, Err: err}
+}
+
+// trapFuncName finds the function a trap record names: function fi of
+// the blob with code id, p or one of the programs it calls into.
+func trapFuncName(p *Program, id uint32, fi int, seen map[*Program]bool) string {
+	if seen[p] {
+		return ""
+	}
+	seen[p] = true
+	if p.code.id == id && fi < len(p.code.Funcs) {
+		return p.code.Funcs[fi].Name
+	}
+	for _, q := range p.imports {
+		if n := trapFuncName(q, id, fi, seen); n != "" {
+			return n
+		}
+	}
+	return ""
 }
 
 // flatten appends the words of array value v of type t, or returns nil if

@@ -49,6 +49,10 @@ type Meta struct {
 	Pool Range
 	// CallTable holds 8-byte absolute function addresses (may be empty).
 	CallTable Range
+	// Imports are the entry addresses of functions of other blobs,
+	// already validated and mapped, that call-table slots may also hold
+	// (a module calling into the modules it imports).
+	Imports []uint64
 	// TrapSites are offsets where UD2 is allowed.
 	TrapSites []int
 	// AllowTiming allows RDTSC, RDTSCP and LFENCE (telemetry).
@@ -242,9 +246,15 @@ func checkLayout(blob []byte, m *Meta) error {
 		for _, f := range m.Funcs {
 			starts[m.Base+uint64(f.Start)] = true
 		}
+		for _, a := range m.Imports {
+			if a >= m.Base && a < m.Base+uint64(len(blob)) {
+				return &Error{t.Start, RuleCallTable, fmt.Sprintf("imported address %#x lies inside this blob", a)}
+			}
+			starts[a] = true
+		}
 		for off := t.Start; off < t.End; off += 8 {
 			if a := binary.LittleEndian.Uint64(blob[off:]); !starts[a] {
-				return &Error{off, RuleCallTable, fmt.Sprintf("slot holds %#x, not the address of a function of this blob", a)}
+				return &Error{off, RuleCallTable, fmt.Sprintf("slot holds %#x, not the address of a function of this blob or an import", a)}
 			}
 		}
 	}

@@ -1,0 +1,5 @@
+//go:build !(linux && amd64)
+
+package telemetry
+
+func getcpu() uint32 { return 0 }
