@@ -209,7 +209,7 @@ func vkLookup(path []byte) int {
 		if len(name) == len(path) && string(name) == string(path) {
 			return i
 		}
-		if !implicit && len(name) > len(path) && name[len(path)] == '/' && string(name[:len(path)]) == string(path) {
+		if _, below := vkBelow(name, path); below {
 			implicit = true
 		}
 	}
@@ -477,6 +477,18 @@ func vkSysGetcwd(buf, n uintptr) uintptr {
 	return uintptr(vkFS.cwdLen + 1)
 }
 
+// vkBelow returns the part of name below directory dir ("" is the root),
+// and whether name is below dir at all.
+func vkBelow(name, dir []byte) ([]byte, bool) {
+	if len(dir) == 0 {
+		return name, true
+	}
+	if len(name) <= len(dir) || name[len(dir)] != '/' || string(name[:len(dir)]) != string(dir) {
+		return nil, false
+	}
+	return name[len(dir)+1:], true
+}
+
 // vkSysGetdents64 lists a directory: the entries directly inside it, and
 // the implicit subdirectories that deeper paths imply, each once. f.off
 // counts names already returned.
@@ -495,13 +507,9 @@ func vkSysGetdents64(fd int32, buf, n uintptr) uintptr {
 	written := uintptr(0)
 	index := int64(0)
 	for i := 0; i < vkFS.n; i++ {
-		name := vkFSName(&vkFS.ents[i])
-		rest := name
-		if len(dir) > 0 {
-			if len(name) <= len(dir) || name[len(dir)] != '/' || string(name[:len(dir)]) != string(dir) {
-				continue
-			}
-			rest = name[len(dir)+1:]
+		rest, ok := vkBelow(vkFSName(&vkFS.ents[i]), dir)
+		if !ok {
+			continue
 		}
 		j := 0
 		for j < len(rest) && rest[j] != '/' {
@@ -522,12 +530,9 @@ func vkSysGetdents64(fd int32, buf, n uintptr) uintptr {
 		// Skip a child already listed by an earlier entry.
 		dup := false
 		for k := 0; k < i && !dup; k++ {
-			other := vkFSName(&vkFS.ents[k])
-			if len(dir) > 0 {
-				if len(other) <= len(dir) || other[len(dir)] != '/' || string(other[:len(dir)]) != string(dir) {
-					continue
-				}
-				other = other[len(dir)+1:]
+			other, ok := vkBelow(vkFSName(&vkFS.ents[k]), dir)
+			if !ok {
+				continue
 			}
 			if len(other) >= len(child) && string(other[:len(child)]) == string(child) && (len(other) == len(child) || other[len(child)] == '/') {
 				dup = true

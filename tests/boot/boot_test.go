@@ -81,10 +81,19 @@ var (
 	stubOnce  = sync.OnceValues(build.Stub)
 	demoOnce  = sync.OnceValues(func() (string, error) { return buildKernel("../../images/demo", "demo.elf", false) })
 	crashOnce = sync.OnceValues(func() (string, error) { return buildKernel("../../images/crash", "crash.elf", false) })
-	semOnce   = sync.OnceValues(func() (string, error) { return buildKernel("../semantics", "semantics.test.elf", true) })
-	pinOnce   = sync.OnceValues(func() (string, error) { return buildKernel("../../images/pinning", "pinning.elf", false) })
-	kernOnce  = sync.OnceValues(func() (string, error) { return buildKernel("../../kernel", "kernel.test.elf", true) })
-	isoOnce   = sync.OnceValues(func() (string, error) {
+	semOnce   = sync.OnceValues(func() (string, error) {
+		// The semantics tests read their testdata, as go test runs them:
+		// carry the package directory in the image and start there.
+		elf, err := buildKernel("../semantics", "semantics.test.elf", true)
+		if err != nil {
+			return "", err
+		}
+		withFS := filepath.Join(outDir, "semantics.test+fs.elf")
+		return withFS, build.AttachFS(elf, withFS, []string{semDir()})
+	})
+	pinOnce  = sync.OnceValues(func() (string, error) { return buildKernel("../../images/pinning", "pinning.elf", false) })
+	kernOnce = sync.OnceValues(func() (string, error) { return buildKernel("../../kernel", "kernel.test.elf", true) })
+	isoOnce  = sync.OnceValues(func() (string, error) {
 		demo, err := demoOnce()
 		if err != nil {
 			return "", err
@@ -97,6 +106,26 @@ var (
 		return iso, build.MakeISO(build.ISOConfig{Kernel: demo, Stub: stub, Append: "-- -seconds 1", Out: iso})
 	})
 )
+
+// semDir is the absolute path of tests/semantics.
+func semDir() string {
+	d, err := filepath.Abs("../semantics")
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// semCmdline is the command line for the semantics test binary: its
+// package directory as the working directory, and args.
+func semCmdline(t *testing.T, args ...string) string {
+	t.Helper()
+	cmdline, err := build.KernelCmdline(nil, []string{"cwd=" + semDir()}, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmdline
+}
 
 func buildKernel(pkg, name string, test bool) (string, error) {
 	out := filepath.Join(outDir, name)
@@ -370,8 +399,8 @@ func TestBadKernelModule(t *testing.T) {
 // TestSemantics runs the tests/semantics test binary inside the kernel.
 func TestSemantics(t *testing.T) {
 	need(t, "qemu")
-	r := bootKernel(t, get(t, semOnce), "-test.v", "-test.timeout=3m")
-	r.expect(t, 0, "--- PASS: TestTenThousandGoroutines", "--- PASS: TestGCUnderPressure",
+	r := boot(t, qemu.Config{Kernel: get(t, semOnce), Stub: get(t, stubOnce), Append: semCmdline(t, "-test.v", "-test.timeout=3m")})
+	r.expect(t, 0, "--- PASS: TestFiles", "--- PASS: TestTenThousandGoroutines", "--- PASS: TestGCUnderPressure",
 		"--- PASS: TestNilDereferenceIsAPanic", "--- PASS: TestPreemptionBetweenThreads", "\nPASS\n")
 	if strings.Contains(r.serial, "--- FAIL") {
 		t.Errorf("a semantics test failed:\n%s", r.serial)
@@ -403,11 +432,7 @@ func TestSemanticsSMP(t *testing.T) {
 	need(t, "qemu")
 	for _, n := range []int{2, 4} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
-			cmdline, err := build.KernelCmdline(nil, nil, []string{"-test.v", "-test.timeout=3m"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := boot(t, qemu.Config{Kernel: get(t, semOnce), Stub: get(t, stubOnce), SMP: n, Append: cmdline})
+			r := boot(t, qemu.Config{Kernel: get(t, semOnce), Stub: get(t, stubOnce), SMP: n, Append: semCmdline(t, "-test.v", "-test.timeout=3m")})
 			r.expect(t, 0, "--- PASS: TestAsyncPreemptionOfTightLoop", "--- PASS: TestGCUnderPressure", "\nPASS\n")
 			if strings.Contains(r.serial, "--- FAIL") {
 				t.Errorf("a semantics test failed on %d CPUs:\n%s", n, r.serial)

@@ -331,3 +331,47 @@ func (b *atomicBool) store(v bool) {
 	}
 	atomic.StoreInt32(&b.v, x)
 }
+
+// Tests read testdata from their package directory: under velocity exec the
+// kernel serves that directory read-only at the same path.
+func TestFiles(t *testing.T) {
+	b, err := os.ReadFile("testdata/hello.txt")
+	if err != nil || string(b) != "hello from testdata\n" {
+		t.Fatalf("ReadFile: %q, %v", b, err)
+	}
+	ents, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, e := range ents {
+		names[e.Name()] = e.IsDir()
+	}
+	if isDir, ok := names["testdata"]; !ok || !isDir {
+		t.Fatalf("ReadDir(.) = %v, want the testdata directory", names)
+	}
+	if _, ok := names["semantics_test.go"]; !ok {
+		t.Fatalf("ReadDir(.) = %v, want semantics_test.go", names)
+	}
+	fi, err := os.Stat("testdata/hello.txt")
+	if err != nil || fi.Size() != int64(len(b)) || fi.IsDir() {
+		t.Fatalf("Stat: %v, %v", fi, err)
+	}
+	f, err := os.Open("testdata/hello.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 5)
+	if n, err := f.ReadAt(buf, 6); err != nil || string(buf[:n]) != "from " {
+		t.Fatalf("ReadAt: %q, %v", buf[:n], err)
+	}
+	if _, err := os.Stat("testdata/missing"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Stat of a missing file: %v", err)
+	}
+	if kernel.OnVelocity() {
+		if _, err := os.Create("testdata/new"); err == nil {
+			t.Fatal("created a file in the read-only file system")
+		}
+	}
+}
