@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -175,9 +176,19 @@ func check(t *testing.T, serial string, code int, pack packInfo) {
 		"MODDONE modules=0 unloads=4",
 		"3 pages saved by sharing",
 		// 100 importers of arith: one copy of arith, 101 code pages
-		// (200 without sharing), and the frame allocator gets exactly
-		// those 101 pages back when they are all released.
-		"MODDEDUP importers=100 lib_refs=100 lib_addrs=1 code_pages=101 unshared_pages=200 freed_pages=101",
+		// (200 without sharing); freed_pages is checked below.
+		"MODDEDUP importers=100 lib_refs=100 lib_addrs=1 code_pages=101 unshared_pages=200 freed_pages=",
+	}
+	// When all are released the kernel's resident-page counter drops by
+	// the 101 code pages. The counter is machine-wide, so the Go runtime's
+	// own page faults and scavenging in the same moment move it by a few
+	// pages; the point is 101, not the 200 that copies would cost.
+	if m := regexp.MustCompile(`MODDEDUP .* freed_pages=(-?\d+)`).FindStringSubmatch(serial); m != nil {
+		freed, _ := strconv.Atoi(m[1])
+		if freed < 101-8 || freed > 101+8 {
+			t.Errorf("releasing 100 importers freed %d resident pages, want 101 (±8)", freed)
+			ok = false
+		}
 	}
 	for _, c := range pack.roots[1:] {
 		want = append(want, "MODENTRY cid="+c.String()+" refs=1 importers=0 pages=1 ")

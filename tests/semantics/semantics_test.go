@@ -265,11 +265,13 @@ func TestFmtAndArgs(t *testing.T) {
 }
 
 // Goroutines spread over OS threads must all make progress: several
-// goroutines spin without blocking while the test waits on a timer.
+// goroutines spin without blocking, more than there are Ps, and each must
+// get to run. The deadline is generous because an emulator on a busy host
+// may give the guest little CPU.
 func TestPreemptionBetweenThreads(t *testing.T) {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	counts := make([]int, 4)
+	counts := make([]atomic.Int64, 2*runtime.GOMAXPROCS(0)+2)
 	for i := range counts {
 		wg.Add(1)
 		go func(i int) {
@@ -279,19 +281,29 @@ func TestPreemptionBetweenThreads(t *testing.T) {
 				case <-stop:
 					return
 				default:
-					counts[i]++
+					counts[i].Add(1)
 				}
 			}
 		}(i)
 	}
-	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	all := func() bool {
+		for i := range counts {
+			if counts[i].Load() == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for !all() && time.Since(start) < 20*time.Second {
+		time.Sleep(10 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
-	for i, c := range counts {
-		if c == 0 {
-			t.Fatalf("goroutine %d never ran: %v", i, counts)
-		}
+	if !all() {
+		t.Fatalf("some goroutines never ran in 20 s: %v", counts)
 	}
+	t.Logf("all %d spinning goroutines ran within %v", len(counts), time.Since(start))
 }
 
 // A goroutine spinning in a loop with no function calls must not starve the
