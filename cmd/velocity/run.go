@@ -222,6 +222,16 @@ func cmdExec(args []string) int {
 			if zi := filepath.Join(root, "lib", "time", "zoneinfo.zip"); fileExists(zi) {
 				b.fsRoots = append(b.fsRoots, zi)
 			}
+			// Standard-library tests also read their parents' testdata
+			// (compress/flate reads ../testdata and ../../testdata).
+			src := filepath.Join(root, "src")
+			if rel, err := filepath.Rel(src, wd); err == nil && !strings.HasPrefix(rel, "..") {
+				for d := filepath.Dir(wd); len(d) >= len(src); d = filepath.Dir(d) {
+					if td := filepath.Join(d, "testdata"); fileExists(td) {
+						b.fsRoots = append(b.fsRoots, td)
+					}
+				}
+			}
 		}
 		if fileExists("/usr/share/zoneinfo") {
 			b.fsRoots = append(b.fsRoots, "/usr/share/zoneinfo")
