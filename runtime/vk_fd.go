@@ -21,6 +21,8 @@ const (
 	fdPipeWrite
 	fdRegular // a file of the read-only file system (vk_fs.go)
 	fdDir     // a directory of it
+	fdTmpFile // a file under /tmp (vk_tmpfs.go)
+	fdTmpDir  // a directory under /tmp
 )
 
 const (
@@ -49,7 +51,8 @@ type vkFile struct {
 	nonblock bool
 	gen      uint64 // bumped on every readiness change (edge-triggered epoll)
 	pipe     int32  // pipes: index into vkPipes
-	ent      int32  // files: index into vkFS.ents (-2: an implicit directory)
+	ent      int32  // files: index into vkFS.ents or vkTmp.ents (-2: an implicit directory, or /tmp)
+	flags    int32  // open flags (files under /tmp: access mode, O_APPEND)
 	off      int64  // files: offset; directories: names already listed
 	pathLen  int
 	path     [vkPathMax]byte // files and directories: absolute path without the leading '/'
@@ -100,7 +103,7 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 	if ep == nil || fd < 0 || fd >= vkMaxFDs || vkFDs[fd].kind == fdNone && fd > 2 {
 		return vkErr(vkEBADF)
 	}
-	if k := vkFDs[fd].kind; k == fdRegular || k == fdDir {
+	if k := vkFDs[fd].kind; k == fdRegular || k == fdDir || k == fdTmpFile || k == fdTmpDir {
 		return vkErr(vkEPERM) // as Linux: regular files are always ready
 	}
 	idx := -1

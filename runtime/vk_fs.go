@@ -242,6 +242,9 @@ func vkDirOf(dirfd int32) ([]byte, uintptr) {
 	}
 	f := vkFD(dirfd, fdDir)
 	if f == nil {
+		f = vkFD(dirfd, fdTmpDir)
+	}
+	if f == nil {
 		if dirfd >= 0 && dirfd < vkMaxFDs && vkFDs[dirfd].kind != fdNone {
 			return nil, vkErr(vkENOTDIR)
 		}
@@ -269,10 +272,13 @@ func vkFSResolveAt(dirfd int32, upath uintptr) ([]byte, uintptr) {
 	return full, 0
 }
 
-func vkSysOpenat(dirfd int32, upath uintptr, flags int32) uintptr {
+func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 	full, e := vkFSResolveAt(dirfd, upath)
 	if e != 0 {
 		return e
+	}
+	if vkInTmp(full) {
+		return vkTmpOpen(full, flags, mode)
 	}
 	idx := vkLookup(full)
 	if idx == -1 {
@@ -327,8 +333,10 @@ func vkFileRead(f *vkFile, buf, n uintptr, off int64, advance bool) uintptr {
 
 func vkSysLseek(fd int32, off int64, whence int32) uintptr {
 	f := vkFD(fd, fdRegular)
-	if f == nil {
-		f = vkFD(fd, fdDir)
+	for _, k := range [3]int32{fdDir, fdTmpFile, fdTmpDir} {
+		if f == nil {
+			f = vkFD(fd, k)
+		}
 	}
 	if f == nil {
 		if fd >= 0 && fd < vkMaxFDs && (fd <= 2 || vkFDs[fd].kind != fdNone) {
@@ -344,6 +352,9 @@ func vkSysLseek(fd int32, off int64, whence int32) uintptr {
 	case 2:
 		if f.kind == fdRegular {
 			base = vkFS.ents[f.ent].size
+		}
+		if f.kind == fdTmpFile {
+			base = vkTmp.ents[f.ent].size
 		}
 	default:
 		return vkErr(vkEINVAL)
@@ -392,6 +403,12 @@ func vkSysNewfstatat(dirfd int32, upath, st uintptr, flags int32) uintptr {
 	if e != 0 {
 		return e
 	}
+	if vkInTmp(full) {
+		if idx := vkTmpLookup(full); idx != -1 {
+			return vkTmpStat(idx, st)
+		}
+		return vkErr(vkENOENT)
+	}
 	idx := vkLookup(full)
 	if idx == -1 {
 		return vkErr(vkENOENT)
@@ -403,6 +420,12 @@ func vkSysFaccessat(dirfd int32, upath uintptr, mode int32) uintptr {
 	full, e := vkFSResolveAt(dirfd, upath)
 	if e != 0 {
 		return e
+	}
+	if vkInTmp(full) {
+		if vkTmpLookup(full) == -1 {
+			return vkErr(vkENOENT)
+		}
+		return 0
 	}
 	if vkLookup(full) == -1 {
 		return vkErr(vkENOENT)
@@ -440,6 +463,18 @@ func vkSysChdir(upath uintptr) uintptr {
 	full, e := vkFSResolveAt(atFDCWD, upath)
 	if e != 0 {
 		return e
+	}
+	if vkInTmp(full) {
+		idx := vkTmpLookup(full)
+		if idx == -1 {
+			return vkErr(vkENOENT)
+		}
+		if idx >= 0 && !vkTmp.ents[idx].dir {
+			return vkErr(vkENOTDIR)
+		}
+		vkFS.cwd[0] = '/'
+		vkFS.cwdLen = 1 + copy(vkFS.cwd[1:], full)
+		return 0
 	}
 	idx := vkLookup(full)
 	if idx == -1 {
@@ -493,9 +528,12 @@ func vkBelow(name, dir []byte) ([]byte, bool) {
 // the implicit subdirectories that deeper paths imply, each once. f.off
 // counts names already returned.
 func vkSysGetdents64(fd int32, buf, n uintptr) uintptr {
+	if f := vkFD(fd, fdTmpDir); f != nil {
+		return vkTmpGetdents(f, buf, n)
+	}
 	f := vkFD(fd, fdDir)
 	if f == nil {
-		if vkFD(fd, fdRegular) != nil {
+		if vkFD(fd, fdRegular) != nil || vkFD(fd, fdTmpFile) != nil {
 			return vkErr(vkENOTDIR)
 		}
 		return vkErr(vkEBADF)
@@ -564,4 +602,122 @@ func vkSysGetdents64(fd int32, buf, n uintptr) uintptr {
 		f.off = index
 	}
 	return written
+}
+
+// Namespace changes: only /tmp is writable.
+
+func vkSysMkdirat(dirfd int32, upath uintptr, mode uint32) uintptr {
+	full, e := vkFSResolveAt(dirfd, upath)
+	if e != 0 {
+		return e
+	}
+	if vkInTmp(full) {
+		return vkTmpMkdir(full, mode)
+	}
+	if vkLookup(full) != -1 {
+		return vkErr(vkEEXIST)
+	}
+	return vkErr(vkEROFS)
+}
+
+func vkSysUnlinkat(dirfd int32, upath uintptr, flags int32) uintptr {
+	full, e := vkFSResolveAt(dirfd, upath)
+	if e != 0 {
+		return e
+	}
+	if vkInTmp(full) {
+		return vkTmpUnlink(full, flags)
+	}
+	if vkLookup(full) == -1 {
+		return vkErr(vkENOENT)
+	}
+	return vkErr(vkEROFS)
+}
+
+func vkSysRenameat(olddir int32, oldp uintptr, newdir int32, newp uintptr) uintptr {
+	from, e := vkFSResolveAt(olddir, oldp)
+	if e != 0 {
+		return e
+	}
+	var fromBuf [vkTmpNameMax]byte
+	if len(from) > len(fromBuf) {
+		return vkErr(vkENAMETOOLNG)
+	}
+	n := copy(fromBuf[:], from) // vkFSResolveAt reuses its buffer
+	to, e := vkFSResolveAt(newdir, newp)
+	if e != 0 {
+		return e
+	}
+	if vkInTmp(fromBuf[:n]) && vkInTmp(to) {
+		return vkTmpRename(fromBuf[:n], to)
+	}
+	if vkInTmp(fromBuf[:n]) != vkInTmp(to) {
+		return vkErr(vkEXDEV)
+	}
+	return vkErr(vkEROFS)
+}
+
+func vkSysTruncate(upath uintptr, size int64) uintptr {
+	full, e := vkFSResolveAt(atFDCWD, upath)
+	if e != 0 {
+		return e
+	}
+	if size < 0 {
+		return vkErr(vkEINVAL)
+	}
+	if !vkInTmp(full) {
+		if vkLookup(full) == -1 {
+			return vkErr(vkENOENT)
+		}
+		return vkErr(vkEROFS)
+	}
+	idx := vkTmpLookup(full)
+	if idx == -1 {
+		return vkErr(vkENOENT)
+	}
+	if idx == -2 || vkTmp.ents[idx].dir {
+		return vkErr(vkEISDIR)
+	}
+	vkTmpTruncate(&vkTmp.ents[idx], size)
+	return 0
+}
+
+// Modes are kept (and reported) for files under /tmp; nothing enforces
+// them, since everything runs as one user.
+func vkSysFchmod(fd int32, mode uint32) uintptr {
+	f := vkFD(fd, fdTmpFile)
+	if f == nil {
+		f = vkFD(fd, fdTmpDir)
+	}
+	if f == nil {
+		if fd >= 0 && fd < vkMaxFDs && (fd <= 2 || vkFDs[fd].kind != fdNone) {
+			return vkErr(vkEROFS)
+		}
+		return vkErr(vkEBADF)
+	}
+	if f.ent >= 0 {
+		vkTmp.ents[f.ent].mode = mode & 0o7777
+	}
+	return 0
+}
+
+func vkSysFchmodat(dirfd int32, upath uintptr, mode uint32) uintptr {
+	full, e := vkFSResolveAt(dirfd, upath)
+	if e != 0 {
+		return e
+	}
+	if !vkInTmp(full) {
+		if vkLookup(full) == -1 {
+			return vkErr(vkENOENT)
+		}
+		return vkErr(vkEROFS)
+	}
+	idx := vkTmpLookup(full)
+	if idx == -1 {
+		return vkErr(vkENOENT)
+	}
+	if idx >= 0 {
+		vkTmp.ents[idx].mode = mode & 0o7777
+	}
+	return 0
 }

@@ -30,6 +30,8 @@ const (
 	vkERANGE    = 34
 	vkENOSYS    = 38
 	vkETIMEDOUT = 110
+	vkEBUSY     = 16
+	vkEXDEV     = 18
 )
 
 func vkErr(e int) uintptr { return uintptr(-e) }
@@ -124,11 +126,53 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 232, 281: // epoll_wait, epoll_pwait
 		r = vkSysEpollWait(int32(a0), a1, int32(a2), int64(int32(a3)), canBlock)
 	case 2: // open
-		r = vkSysOpenat(atFDCWD, a0, int32(a1))
+		r = vkSysOpenat(atFDCWD, a0, int32(a1), uint32(a2))
+	case 85: // creat
+		r = vkSysOpenat(atFDCWD, a0, oCreat|oTrunc|1, uint32(a1))
 	case 257: // openat
-		r = vkSysOpenat(int32(a0), a1, int32(a2))
+		r = vkSysOpenat(int32(a0), a1, int32(a2), uint32(a3))
+	case 18: // pwrite64
+		if f := vkFD(int32(a0), fdTmpFile); f != nil {
+			r = vkTmpWrite(f, a1, a2, int64(a3), false)
+		} else {
+			r = vkErr(vkEBADF)
+		}
+	case 83: // mkdir
+		r = vkSysMkdirat(atFDCWD, a0, uint32(a1))
+	case 258: // mkdirat
+		r = vkSysMkdirat(int32(a0), a1, uint32(a2))
+	case 87: // unlink
+		r = vkSysUnlinkat(atFDCWD, a0, 0)
+	case 84: // rmdir
+		r = vkSysUnlinkat(atFDCWD, a0, atRemoveD)
+	case 263: // unlinkat
+		r = vkSysUnlinkat(int32(a0), a1, int32(a2))
+	case 82: // rename
+		r = vkSysRenameat(atFDCWD, a0, atFDCWD, a1)
+	case 264, 316: // renameat, renameat2
+		r = vkSysRenameat(int32(a0), a1, int32(a2), a3)
+	case 77: // ftruncate
+		if f := vkFD(int32(a0), fdTmpFile); f != nil && f.flags&oAccMode != 0 {
+			vkTmpTruncate(&vkTmp.ents[f.ent], int64(a1))
+		} else {
+			r = vkErr(vkEINVAL)
+		}
+	case 74, 75: // fsync, fdatasync: RAM is as durable as it gets
+		if int32(a0) < 0 || int32(a0) >= vkMaxFDs || vkFDs[a0].kind == fdNone && a0 > 2 {
+			r = vkErr(vkEBADF)
+		}
+	case 91: // fchmod
+		r = vkSysFchmod(int32(a0), uint32(a1))
+	case 90: // chmod
+		r = vkSysFchmodat(atFDCWD, a0, uint32(a1))
+	case 268, 452: // fchmodat, fchmodat2
+		r = vkSysFchmodat(int32(a0), a1, uint32(a2))
+	case 92, 93, 94, 260: // chown, fchown, lchown, fchownat
+		r = 0 // one user: ownership never changes anything
 	case 17: // pread64
-		if f := vkFD(int32(a0), fdRegular); f != nil {
+		if f := vkFD(int32(a0), fdTmpFile); f != nil {
+			r = vkTmpRead(f, a1, a2, int64(a3), false)
+		} else if f := vkFD(int32(a0), fdRegular); f != nil {
 			r = vkFileRead(f, a1, a2, int64(a3), false)
 		} else if f := vkFD(int32(a0), fdDir); f != nil {
 			r = vkErr(vkEISDIR)
@@ -139,7 +183,9 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysGetdents64(int32(a0), a1, a2)
 	case 80: // chdir
 		r = vkSysChdir(a0)
-	case 83, 258, 87, 263, 82, 264, 316, 90, 268, 84, 86, 88, 265, 266, 76, 77: // mkdir(at), unlink(at), rename(at/2), chmod, fchmodat, rmdir, link, symlink(at), linkat, truncate, ftruncate
+	case 76: // truncate
+		r = vkSysTruncate(a0, int64(a1))
+	case 86, 88, 265, 266: // link, symlink, linkat, symlinkat
 		r = vkErr(vkEROFS)
 	case 3: // close
 		r = vkSysClose(int32(a0))
@@ -285,6 +331,9 @@ func vkSysWrite(fd int32, p, n uintptr) uintptr {
 	if f := vkFD(fd, fdPipeWrite); f != nil {
 		return vkPipeWrite(f, p, n, true)
 	}
+	if f := vkFD(fd, fdTmpFile); f != nil {
+		return vkTmpWrite(f, p, n, f.off, true)
+	}
 	if fd != 1 && fd != 2 {
 		return vkErr(vkEBADF)
 	}
@@ -323,7 +372,10 @@ func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
 	if f := vkFD(fd, fdRegular); f != nil {
 		return vkFileRead(f, p, n, f.off, true)
 	}
-	if vkFD(fd, fdDir) != nil {
+	if f := vkFD(fd, fdTmpFile); f != nil {
+		return vkTmpRead(f, p, n, f.off, true)
+	}
+	if vkFD(fd, fdDir) != nil || vkFD(fd, fdTmpDir) != nil {
 		return vkErr(vkEISDIR)
 	}
 	if fd == 0 {
@@ -337,8 +389,11 @@ func vkSysClose(fd int32) uintptr {
 		return 0
 	}
 	if fd < vkMaxFDs && vkFDs[fd].kind != fdNone {
-		if k := vkFDs[fd].kind; k == fdPipeRead || k == fdPipeWrite {
+		switch vkFDs[fd].kind {
+		case fdPipeRead, fdPipeWrite:
 			vkPipeClose(&vkFDs[fd])
+		case fdTmpFile, fdTmpDir:
+			vkTmpClose(&vkFDs[fd])
 		}
 		vkFDs[fd] = vkFile{}
 		vkEpollForget(fd)
@@ -360,6 +415,8 @@ func vkSysFcntl(fd int32, cmd int32, arg uintptr) uintptr {
 	case 3: // F_GETFL
 		fl := uintptr(2) // O_RDWR
 		switch {
+		case f.kind == fdTmpFile || f.kind == fdTmpDir:
+			fl = uintptr(f.flags & (oAccMode | oAppend))
 		case fd == 0 || f.kind == fdPipeRead || f.kind == fdRegular || f.kind == fdDir:
 			fl = 0
 		case fd <= 2 || f.kind == fdPipeWrite:

@@ -1,6 +1,7 @@
 package semantics
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -385,5 +386,87 @@ func TestFiles(t *testing.T) {
 		if _, err := os.Create("testdata/new"); err == nil {
 			t.Fatal("created a file in the read-only file system")
 		}
+	}
+}
+
+// /tmp is writable (RAM-backed on Velocity): t.TempDir, files larger than a
+// page, appends, writes at offsets, holes, rename, truncate, listing and
+// removal all behave as on Linux.
+func TestTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := dir + "/data"
+	big := make([]byte, 3*4096+123)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(p, big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("tail")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("XY"), 4095); err == nil {
+		t.Fatal("WriteAt on an O_APPEND file succeeded") // as on Linux (os refuses it)
+	}
+	f.Close()
+	f, err = os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("XY"), 4095); err != nil { // straddles a page boundary
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("!"), 20000); err != nil { // leaves a hole
+		t.Fatal(err)
+	}
+	f.Close()
+	got, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]byte{}, big...), "tail"...)
+	want[4095], want[4096] = 'X', 'Y'
+	want = append(want, make([]byte, 20000-len(want))...)
+	want = append(want, '!')
+	if !bytes.Equal(got, want) {
+		t.Fatalf("file content differs (%d bytes, want %d)", len(got), len(want))
+	}
+	if err := os.Mkdir(dir+"/sub", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p, dir+"/sub/moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(dir+"/sub/moved", 10); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir + "/sub/moved"); err != nil || fi.Size() != 10 {
+		t.Fatalf("after truncate: %v, %v", fi, err)
+	}
+	if err := os.Chmod(dir+"/sub/moved", 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(dir + "/sub/moved"); fi.Mode().Perm() != 0o444 {
+		t.Fatalf("mode %v after chmod 0444", fi.Mode())
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 || ents[0].Name() != "sub" || !ents[0].IsDir() {
+		t.Fatalf("ReadDir = %v, %v; want just sub/", ents, err)
+	}
+	if err := os.Remove(dir + "/sub"); err == nil {
+		t.Fatal("removed a directory that is not empty")
+	}
+	if _, err := os.OpenFile(dir+"/sub/moved", os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("O_EXCL on an existing file: %v", err)
+	}
+	if err := os.RemoveAll(dir + "/sub"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir + "/sub"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("after RemoveAll: %v", err)
 	}
 }

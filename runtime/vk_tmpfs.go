@@ -1,0 +1,449 @@
+//go:build velocity
+
+// Velocity kernel: /tmp, a writable file system in RAM.
+//
+// Programs and tests expect a writable temporary directory (os.MkdirTemp,
+// t.TempDir). Everything under /tmp lives here: directories and files
+// whose bytes sit in frames reached through a two-level page index (up to
+// 1 GiB per file). Files are freed when unlinked and no longer open.
+
+package runtime
+
+import "unsafe"
+
+const (
+	vkTmpMax     = 2048
+	vkTmpNameMax = 255
+	vkENOTEMPTY  = 39
+	vkEFBIG      = 27
+
+	oAppend   = 0o2000
+	oExcl     = 0o200
+	atRemoveD = 0x200
+)
+
+type vkTmpEnt struct {
+	used     bool
+	unlinked bool // gone from the namespace, data kept while open
+	dir      bool
+	mode     uint32
+	size     int64
+	index    uintptr // physical page of 512 second-level index pages
+	opens    int32
+	mtime    int64
+	nameLen  int
+	name     [vkTmpNameMax]byte // path without the leading '/', e.g. "tmp/x/y"
+}
+
+var vkTmp struct {
+	ents [vkTmpMax]vkTmpEnt
+}
+
+// vkInTmp reports whether a resolved path is /tmp or below it.
+func vkInTmp(path []byte) bool {
+	return len(path) >= 3 && string(path[:3]) == "tmp" && (len(path) == 3 || path[3] == '/')
+}
+
+func vkTmpName(e *vkTmpEnt) []byte { return e.name[:e.nameLen] }
+
+// vkTmpLookup returns the entry for path, -2 for /tmp itself, -1 if absent.
+func vkTmpLookup(path []byte) int {
+	if len(path) == 3 {
+		return -2
+	}
+	for i := range vkTmp.ents {
+		e := &vkTmp.ents[i]
+		if e.used && !e.unlinked && string(vkTmpName(e)) == string(path) {
+			return i
+		}
+	}
+	return -1
+}
+
+// vkTmpParentOK reports whether path's parent directory exists.
+func vkTmpParentOK(path []byte) bool {
+	i := len(path) - 1
+	for i > 0 && path[i] != '/' {
+		i--
+	}
+	p := vkTmpLookup(path[:i])
+	return p == -2 || p >= 0 && vkTmp.ents[p].dir
+}
+
+func vkTmpCreate(path []byte, dir bool, mode uint32) (int, uintptr) {
+	if len(path) > vkTmpNameMax {
+		return -1, vkErr(vkENAMETOOLNG)
+	}
+	if !vkTmpParentOK(path) {
+		return -1, vkErr(vkENOENT)
+	}
+	for i := range vkTmp.ents {
+		e := &vkTmp.ents[i]
+		if !e.used {
+			*e = vkTmpEnt{used: true, dir: dir, mode: mode & 0o7777, mtime: vkWalltime() / 1e9}
+			e.nameLen = copy(e.name[:], path)
+			return i, 0
+		}
+	}
+	return -1, vkErr(vkENOSPC)
+}
+
+// vkTmpPage returns the frame holding byte offset off of e, allocating the
+// index pages and the frame when create is set; 0 for a hole.
+func vkTmpPage(e *vkTmpEnt, off int64, create bool) uintptr {
+	pg := uintptr(off / vkPageSize)
+	if pg >= 512*512 {
+		return 0
+	}
+	if e.index == 0 {
+		if !create {
+			return 0
+		}
+		e.index = vkMustFrame()
+	}
+	l1 := (*uintptr)(unsafe.Pointer(vkP2V(e.index) + pg/512*8))
+	if *l1 == 0 {
+		if !create {
+			return 0
+		}
+		*l1 = vkMustFrame()
+	}
+	l2 := (*uintptr)(unsafe.Pointer(vkP2V(*l1) + pg%512*8))
+	if *l2 == 0 && create {
+		*l2 = vkMustFrame()
+	}
+	return *l2
+}
+
+// vkTmpTruncate frees every page at or beyond size.
+func vkTmpTruncate(e *vkTmpEnt, size int64) {
+	if e.index != 0 {
+		first := uintptr((size + vkPageSize - 1) / vkPageSize)
+		for i := uintptr(0); i < 512; i++ {
+			l1 := (*uintptr)(unsafe.Pointer(vkP2V(e.index) + i*8))
+			if *l1 == 0 {
+				continue
+			}
+			empty := true
+			for j := uintptr(0); j < 512; j++ {
+				l2 := (*uintptr)(unsafe.Pointer(vkP2V(*l1) + j*8))
+				if *l2 != 0 && i*512+j >= first {
+					vkFrameFree(*l2)
+					*l2 = 0
+				}
+				if *l2 != 0 {
+					empty = false
+				}
+			}
+			if empty {
+				vkFrameFree(*l1)
+				*l1 = 0
+			}
+		}
+		if size == 0 {
+			vkFrameFree(e.index)
+			e.index = 0
+		}
+	}
+	if size < e.size && size%vkPageSize != 0 {
+		// Zero the tail of the last page so growing again reads zeros.
+		if pa := vkTmpPage(e, size, false); pa != 0 {
+			off := uintptr(size % vkPageSize)
+			memclrNoHeapPointers(unsafe.Pointer(vkP2V(pa)+off), vkPageSize-off)
+		}
+	}
+	e.size = size
+}
+
+func vkTmpRelease(e *vkTmpEnt) {
+	if e.unlinked && e.opens == 0 {
+		vkTmpTruncate(e, 0)
+		*e = vkTmpEnt{}
+	}
+}
+
+// vkTmpIO copies between a user buffer and the file at off.
+func vkTmpIO(e *vkTmpEnt, buf, n uintptr, off int64, write bool) uintptr {
+	if !vkUserOK(buf, n, !write) {
+		return vkErr(vkEFAULT)
+	}
+	if !write {
+		if off >= e.size {
+			return 0
+		}
+		if rem := uintptr(e.size - off); n > rem {
+			n = rem
+		}
+	} else if off+int64(n) > 512*512*vkPageSize {
+		return vkErr(vkEFBIG)
+	}
+	done := uintptr(0)
+	for done < n {
+		pos := off + int64(done)
+		in := uintptr(pos % vkPageSize)
+		chunk := vkPageSize - in
+		if chunk > n-done {
+			chunk = n - done
+		}
+		pa := vkTmpPage(e, pos, write)
+		switch {
+		case write:
+			memmove(unsafe.Pointer(vkP2V(pa)+in), unsafe.Pointer(buf+done), chunk)
+		case pa == 0:
+			memclrNoHeapPointers(unsafe.Pointer(buf+done), chunk)
+		default:
+			memmove(unsafe.Pointer(buf+done), unsafe.Pointer(vkP2V(pa)+in), chunk)
+		}
+		done += chunk
+	}
+	if write && off+int64(n) > e.size {
+		e.size = off + int64(n)
+	}
+	if write {
+		e.mtime = vkWalltime() / 1e9
+	}
+	return n
+}
+
+// vkTmpOpen opens (or creates) a path under /tmp.
+func vkTmpOpen(full []byte, flags int32, mode uint32) uintptr {
+	idx := vkTmpLookup(full)
+	if idx != -1 && flags&(oCreat|oExcl) == oCreat|oExcl {
+		return vkErr(vkEEXIST)
+	}
+	if idx == -1 {
+		if flags&oCreat == 0 {
+			return vkErr(vkENOENT)
+		}
+		var e uintptr
+		if idx, e = vkTmpCreate(full, false, mode); e != 0 {
+			return e
+		}
+	}
+	isDir := idx == -2 || vkTmp.ents[idx].dir
+	if isDir && flags&oAccMode != 0 {
+		return vkErr(vkEISDIR)
+	}
+	if !isDir && flags&oDirectory != 0 {
+		return vkErr(vkENOTDIR)
+	}
+	kind := int32(fdTmpFile)
+	if isDir {
+		kind = fdTmpDir
+	}
+	fd := vkFDAlloc(kind)
+	if fd < 0 {
+		return vkErr(vkEMFILE)
+	}
+	f := &vkFDs[fd]
+	f.ent = int32(idx)
+	f.flags = flags
+	f.pathLen = copy(f.path[:], full)
+	if idx >= 0 {
+		e := &vkTmp.ents[idx]
+		e.opens++
+		if flags&oTrunc != 0 && flags&oAccMode != 0 {
+			vkTmpTruncate(e, 0)
+		}
+	}
+	return uintptr(fd)
+}
+
+func vkTmpClose(f *vkFile) {
+	if f.ent >= 0 {
+		e := &vkTmp.ents[f.ent]
+		e.opens--
+		vkTmpRelease(e)
+	}
+}
+
+func vkTmpRead(f *vkFile, buf, n uintptr, off int64, advance bool) uintptr {
+	if f.kind == fdTmpDir {
+		return vkErr(vkEISDIR)
+	}
+	if f.flags&oAccMode == 1 {
+		return vkErr(vkEBADF)
+	}
+	r := vkTmpIO(&vkTmp.ents[f.ent], buf, n, off, false)
+	if advance && int64(r) > 0 {
+		f.off += int64(r)
+	}
+	return r
+}
+
+func vkTmpWrite(f *vkFile, buf, n uintptr, off int64, advance bool) uintptr {
+	if f.kind == fdTmpDir || f.flags&oAccMode == 0 {
+		return vkErr(vkEBADF)
+	}
+	e := &vkTmp.ents[f.ent]
+	if advance && f.flags&oAppend != 0 {
+		off = e.size
+	}
+	r := vkTmpIO(e, buf, n, off, true)
+	if advance && int64(r) > 0 {
+		f.off = off + int64(r)
+	}
+	return r
+}
+
+func vkTmpStat(idx int, st uintptr) uintptr {
+	if !vkUserOK(st, 144, true) {
+		return vkErr(vkEFAULT)
+	}
+	memclrNoHeapPointers(unsafe.Pointer(st), 144)
+	mode, size, mtime := uint32(sIFDIR|0o1777), int64(4096), int64(0)
+	if idx >= 0 {
+		e := &vkTmp.ents[idx]
+		size, mtime = e.size, e.mtime
+		mode = sIFREG | e.mode
+		if e.dir {
+			mode, size = sIFDIR|e.mode, 4096
+		}
+	}
+	*(*uint64)(unsafe.Pointer(st)) = 0x5602                 // st_dev: not the archive's
+	*(*uint64)(unsafe.Pointer(st + 8)) = uint64(idx + 3)    // st_ino
+	*(*uint64)(unsafe.Pointer(st + 16)) = 1                 // st_nlink
+	*(*uint32)(unsafe.Pointer(st + 24)) = mode              // st_mode
+	*(*int64)(unsafe.Pointer(st + 48)) = size               // st_size
+	*(*int64)(unsafe.Pointer(st + 56)) = 4096               // st_blksize
+	*(*int64)(unsafe.Pointer(st + 64)) = (size + 511) / 512 // st_blocks
+	for _, off := range [3]uintptr{72, 88, 104} {
+		*(*int64)(unsafe.Pointer(st + off)) = mtime
+	}
+	return 0
+}
+
+func vkTmpMkdir(full []byte, mode uint32) uintptr {
+	if vkTmpLookup(full) != -1 {
+		return vkErr(vkEEXIST)
+	}
+	_, e := vkTmpCreate(full, true, mode)
+	return e
+}
+
+func vkTmpUnlink(full []byte, flags int32) uintptr {
+	idx := vkTmpLookup(full)
+	if idx == -1 {
+		return vkErr(vkENOENT)
+	}
+	if idx == -2 {
+		return vkErr(vkEBUSY)
+	}
+	e := &vkTmp.ents[idx]
+	if flags&atRemoveD != 0 {
+		if !e.dir {
+			return vkErr(vkENOTDIR)
+		}
+		for i := range vkTmp.ents {
+			o := &vkTmp.ents[i]
+			if o.used && !o.unlinked {
+				if _, below := vkBelow(vkTmpName(o), full); below {
+					return vkErr(vkENOTEMPTY)
+				}
+			}
+		}
+	} else if e.dir {
+		return vkErr(vkEISDIR)
+	}
+	e.unlinked = true
+	vkTmpRelease(e)
+	return 0
+}
+
+// vkTmpRename moves an entry (and, for a directory, everything below it).
+func vkTmpRename(from, to []byte) uintptr {
+	src := vkTmpLookup(from)
+	if src < 0 {
+		if src == -2 {
+			return vkErr(vkEBUSY)
+		}
+		return vkErr(vkENOENT)
+	}
+	if len(to) > vkTmpNameMax {
+		return vkErr(vkENAMETOOLNG)
+	}
+	if !vkTmpParentOK(to) {
+		return vkErr(vkENOENT)
+	}
+	if dst := vkTmpLookup(to); dst >= 0 && dst != src {
+		if r := vkTmpUnlink(to, 0); r != 0 && !vkTmp.ents[src].dir {
+			return r
+		}
+	}
+	var old [vkTmpNameMax]byte
+	n := copy(old[:], from)
+	for i := range vkTmp.ents {
+		e := &vkTmp.ents[i]
+		if !e.used || e.unlinked {
+			continue
+		}
+		name := vkTmpName(e)
+		if string(name) == string(old[:n]) {
+			e.nameLen = copy(e.name[:], to)
+		} else if rest, below := vkBelow(name, old[:n]); below {
+			if len(to)+1+len(rest) > vkTmpNameMax {
+				return vkErr(vkENAMETOOLNG)
+			}
+			var tmp [vkTmpNameMax]byte
+			k := copy(tmp[:], to)
+			tmp[k] = '/'
+			k += 1 + copy(tmp[k+1:], rest)
+			e.nameLen = copy(e.name[:], tmp[:k])
+		}
+	}
+	return 0
+}
+
+// vkTmpGetdents lists a /tmp directory like vkSysGetdents64.
+func vkTmpGetdents(f *vkFile, buf, n uintptr) uintptr {
+	if !vkUserOK(buf, n, true) {
+		return vkErr(vkEFAULT)
+	}
+	dir := f.path[:f.pathLen]
+	written := uintptr(0)
+	index := int64(0)
+	for i := range vkTmp.ents {
+		e := &vkTmp.ents[i]
+		if !e.used || e.unlinked {
+			continue
+		}
+		rest, below := vkBelow(vkTmpName(e), dir)
+		if !below {
+			continue
+		}
+		for j := range rest {
+			if rest[j] == '/' {
+				below = false
+			}
+		}
+		if !below {
+			continue // deeper down
+		}
+		if index < f.off {
+			index++
+			continue
+		}
+		reclen := (19 + uintptr(len(rest)) + 1 + 7) &^ 7
+		if written+reclen > n {
+			if written == 0 {
+				return vkErr(vkEINVAL)
+			}
+			break
+		}
+		d := buf + written
+		memclrNoHeapPointers(unsafe.Pointer(d), reclen)
+		*(*uint64)(unsafe.Pointer(d)) = uint64(i + 3)
+		*(*int64)(unsafe.Pointer(d + 8)) = index + 1
+		*(*uint16)(unsafe.Pointer(d + 16)) = uint16(reclen)
+		typ := byte(8)
+		if e.dir {
+			typ = 4
+		}
+		*(*byte)(unsafe.Pointer(d + 18)) = typ
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(d+19)), len(rest)), rest)
+		written += reclen
+		index++
+		f.off = index
+	}
+	return written
+}
