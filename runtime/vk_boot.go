@@ -30,6 +30,7 @@ var vkArgs struct {
 	nargv int
 	nenv  int
 	quiet bool
+	exe   int // offset of the exe= path in buf, 0 if none
 }
 
 var vkBootNs struct {
@@ -222,6 +223,13 @@ func vkParseCmdline(bi *vkBootInfo) {
 				vkCmdlineError("irqcpus= needs a CPU list such as 0 or 0,1 or 0-1", tok)
 			}
 			vkIRQCPUs = m
+		case len(tok) > 4 && string(tok[:4]) == "exe=":
+			// The program's path on the host: os.Args[0] and /proc/self/exe.
+			if tok[4] != '/' || len(tok) > vkPathMax {
+				vkCmdlineError("exe= needs an absolute path", tok)
+			}
+			a.argv[0] = start + 4
+			vkArgs.exe = start + 4
 		case len(tok) > 4 && string(tok[:4]) == "cwd=":
 			if tok[4] != '/' || !vkSetCwd(tok[4:]) {
 				vkCmdlineError("cwd= needs an absolute path", tok)
@@ -240,7 +248,7 @@ func vkCmdlineError(msg string, tok []byte) {
 		vkWrite(tok)
 		vkPrint("\"")
 	}
-	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [cwd=/dir] [reserve=CPUS] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
+	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [cwd=/dir] [exe=/path] [reserve=CPUS] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
 	vkExit(2)
 }
 

@@ -23,6 +23,7 @@ const (
 	fdDir     // a directory of it
 	fdTmpFile // a file under /tmp (vk_tmpfs.go)
 	fdTmpDir  // a directory under /tmp
+	fdDevice  // /dev/null, /dev/zero, /dev/urandom (ent says which)
 )
 
 const (
@@ -103,7 +104,7 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 	if ep == nil || fd < 0 || fd >= vkMaxFDs || vkFDs[fd].kind == fdNone && fd > 2 {
 		return vkErr(vkEBADF)
 	}
-	if k := vkFDs[fd].kind; k == fdRegular || k == fdDir || k == fdTmpFile || k == fdTmpDir {
+	if k := vkFDs[fd].kind; k == fdRegular || k == fdDir || k == fdTmpFile || k == fdTmpDir || k == fdDevice {
 		return vkErr(vkEPERM) // as Linux: regular files are always ready
 	}
 	idx := -1

@@ -280,6 +280,15 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 	if vkInTmp(full) {
 		return vkTmpOpen(full, flags, mode)
 	}
+	if dev := vkDevice(full); dev >= 0 {
+		fd := vkFDAlloc(fdDevice)
+		if fd < 0 {
+			return vkErr(vkEMFILE)
+		}
+		vkFDs[fd].ent = dev
+		vkFDs[fd].flags = flags
+		return uintptr(fd)
+	}
 	idx := vkLookup(full)
 	if idx == -1 {
 		if flags&oCreat != 0 {
@@ -440,6 +449,22 @@ func vkSysReadlinkat(dirfd int32, upath, buf, n uintptr) uintptr {
 	full, e := vkFSResolveAt(dirfd, upath)
 	if e != 0 {
 		return e
+	}
+	if string(full) == "proc/self/exe" {
+		// os.Executable: the program's host path, if velocity passed it.
+		if vkArgs.exe == 0 {
+			return vkErr(vkENOENT)
+		}
+		exe := vkArgs.buf[vkArgs.exe:]
+		exe = exe[:vkCStringLen(exe)]
+		if n > uintptr(len(exe)) {
+			n = uintptr(len(exe))
+		}
+		if !vkUserOK(buf, n, true) {
+			return vkErr(vkEFAULT)
+		}
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(buf)), n), exe)
+		return n
 	}
 	idx := vkLookup(full)
 	if idx == -1 {
@@ -720,4 +745,37 @@ func vkSysFchmodat(dirfd int32, upath uintptr, mode uint32) uintptr {
 		vkTmp.ents[idx].mode = mode & 0o7777
 	}
 	return 0
+}
+
+// The character devices programs expect to exist.
+const (
+	devNull = iota
+	devZero
+	devRandom
+)
+
+func vkDevice(path []byte) int32 {
+	switch string(path) {
+	case "dev/null":
+		return devNull
+	case "dev/zero":
+		return devZero
+	case "dev/urandom", "dev/random":
+		return devRandom
+	}
+	return -1
+}
+
+func vkDeviceRead(f *vkFile, buf, n uintptr) uintptr {
+	switch f.ent {
+	case devNull:
+		return 0
+	case devZero:
+		if !vkUserOK(buf, n, true) {
+			return vkErr(vkEFAULT)
+		}
+		memclrNoHeapPointers(unsafe.Pointer(buf), n)
+		return n
+	}
+	return vkSysGetrandom(buf, n)
 }

@@ -334,6 +334,12 @@ func vkSysWrite(fd int32, p, n uintptr) uintptr {
 	if f := vkFD(fd, fdTmpFile); f != nil {
 		return vkTmpWrite(f, p, n, f.off, true)
 	}
+	if vkFD(fd, fdDevice) != nil {
+		if !vkUserOK(p, n, false) {
+			return vkErr(vkEFAULT)
+		}
+		return n // every device here discards what is written
+	}
 	if fd != 1 && fd != 2 {
 		return vkErr(vkEBADF)
 	}
@@ -374,6 +380,9 @@ func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
 	}
 	if f := vkFD(fd, fdTmpFile); f != nil {
 		return vkTmpRead(f, p, n, f.off, true)
+	}
+	if f := vkFD(fd, fdDevice); f != nil {
+		return vkDeviceRead(f, p, n)
 	}
 	if vkFD(fd, fdDir) != nil || vkFD(fd, fdTmpDir) != nil {
 		return vkErr(vkEISDIR)

@@ -123,7 +123,8 @@ func echoKernel(t *testing.T, code byte) string {
 func TestExecPassesArgs(t *testing.T) {
 	needBootTools(t)
 	t.Setenv("VELOCITY_CACHE", t.TempDir())
-	stdout, stderr, st := velocityCLI(t, "exec", "-accel", "tcg", "-env", "HOME=/", echoKernel(t, 3), "-test.v=true", "-test.run=A B")
+	exe := echoKernel(t, 3)
+	stdout, stderr, st := velocityCLI(t, "exec", "-accel", "tcg", "-env", "HOME=/", exe, "-test.v=true", "-test.run=A B")
 	if st != 3 {
 		t.Fatalf("status %d; want the guest's 3\nstderr: %s", st, stderr)
 	}
@@ -134,7 +135,7 @@ func TestExecPassesArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `HOME=/ cwd=` + wd + ` -- -test.v=true "-test.run=A B"` + "\n"; stdout != want {
+	if want := `HOME=/ cwd=` + wd + ` exe=` + exe + ` -- -test.v=true "-test.run=A B"` + "\n"; stdout != want {
 		t.Errorf("serial %q; want %q", stdout, want)
 	}
 	stdout, _, st = velocityCLI(t, "exec", "-accel", "tcg", "-fs", "none", echoKernel(t, 0), "x")

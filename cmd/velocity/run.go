@@ -236,11 +236,17 @@ func cmdExec(args []string) int {
 		if fileExists("/usr/share/zoneinfo") {
 			b.fsRoots = append(b.fsRoots, "/usr/share/zoneinfo")
 		}
-		cwd, err := build.JoinCmdline([]string{"cwd=" + wd})
+		opts := []string{"cwd=" + wd}
+		// os.Executable (/proc/self/exe) names the binary, so testenv can
+		// find it and then see that it cannot be run as a child.
+		if exe, err := filepath.Abs(binary); err == nil {
+			opts = append(opts, "exe="+exe)
+		}
+		line, err := build.JoinCmdline(opts)
 		if err != nil {
 			return fail("exec", err)
 		}
-		b.appendLine = strings.TrimSpace(b.appendLine + " " + cwd)
+		b.appendLine = strings.TrimSpace(b.appendLine + " " + line)
 	}
 	cmdline, err := b.kernelCmdline(argv)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -468,5 +469,30 @@ func TestTempFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(dir + "/sub"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("after RemoveAll: %v", err)
+	}
+}
+
+// The usual character devices exist.
+func TestDevices(t *testing.T) {
+	if b, err := os.ReadFile("/dev/null"); err != nil || len(b) != 0 {
+		t.Fatalf("/dev/null: %q, %v", b, err)
+	}
+	if err := os.WriteFile("/dev/null", []byte("gone"), 0); err != nil {
+		t.Fatalf("writing /dev/null: %v", err)
+	}
+	buf := make([]byte, 64)
+	for _, dev := range []string{"/dev/zero", "/dev/urandom"} {
+		f, err := os.Open(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(f, buf); err != nil {
+			t.Fatalf("%s: %v", dev, err)
+		}
+		f.Close()
+		zero := bytes.Count(buf, []byte{0}) == len(buf)
+		if zero != (dev == "/dev/zero") {
+			t.Fatalf("%s gave %x", dev, buf)
+		}
 	}
 }
