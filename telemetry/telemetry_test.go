@@ -214,3 +214,25 @@ func TestWriteTop(t *testing.T) {
 		t.Fatalf("%s", out)
 	}
 }
+
+func TestParseRule(t *testing.T) {
+	r, err := ParseRule("mean=3_000_000,calls=20")
+	if err != nil || r.MeanAbove != 3000000 || r.MinCalls != 20 || r.Windows != 1 || r.P99Above != 0 {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if r2, err := ParseRule(r.String()); err != nil || r2 != r {
+		t.Fatalf("round trip %+v %v", r2, err)
+	}
+	if r, _ := ParseRule(""); r != DefaultRule {
+		t.Fatal("empty is not the default")
+	}
+	for _, bad := range []string{"mean", "mean=x", "speed=3"} {
+		if _, err := ParseRule(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	t.Setenv(RuleEnv, "p99=100,windows=3")
+	if r, err := RuleFromEnv(); err != nil || r.P99Above != 100 || r.Windows != 3 || r.MeanAbove != DefaultRule.MeanAbove {
+		t.Fatalf("env: %+v %v", r, err)
+	}
+}

@@ -1,0 +1,228 @@
+// Package heal is the self-healing loop: telemetry notices a slow
+// function, candidates are produced (the IR optimizer, or untrusted
+// Advisors such as a future on-board LLM), each candidate passes the
+// sandbox gate (type check, machine-code validation, differential
+// testing under fuel, A/B timing) or is rejected with a reason, the
+// winner is swapped into the function's Slot while other goroutines keep
+// calling it, and telemetry watches it: if it turns out slower than the
+// version it replaced, the slot is rolled back. See docs/heal.md.
+package heal
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/velocityos/velocity/lang/ir"
+	"github.com/velocityos/velocity/telemetry"
+)
+
+// Advisor proposes candidates for a slow function. Its candidates are
+// untrusted and go through the same gate as the optimizer's.
+type Advisor interface {
+	Name() string
+	Propose(f *ir.Func, alert telemetry.Alert) []Candidate
+}
+
+// OptimizerAdvisor wraps Optimize.
+type OptimizerAdvisor struct{}
+
+func (OptimizerAdvisor) Name() string { return "optimizer" }
+
+func (OptimizerAdvisor) Propose(f *ir.Func, _ telemetry.Alert) []Candidate {
+	nf, passes := Optimize(f)
+	if nf == nil {
+		return nil
+	}
+	return []Candidate{{From: "optimizer", Passes: passes, Func: nf}}
+}
+
+// Healer runs the loop over registered slots. Call Tick periodically
+// (each Tick closes a telemetry window).
+type Healer struct {
+	Gate     Gate
+	Advisors []Advisor // default: the optimizer
+	// Rule triggers healing (default: $TELEMETRY_RULE, which the kernel
+	// command line can set, else telemetry.DefaultRule).
+	Rule *telemetry.Rule
+	// Regress is the tolerated slowdown after a swap before rolling back
+	// (default 0.10); ProveCalls the calls the new version must serve
+	// before it is judged (default 20).
+	Regress    float64
+	ProveCalls uint64
+	// Log receives the [Self-Evolution] lines (serial on the kernel).
+	Log io.Writer
+
+	mu       sync.Mutex
+	reg      *telemetry.Registry
+	watch    *telemetry.Watcher
+	slots    map[*Slot]bool
+	trials   map[*Slot]*trial
+	banned   map[string]bool // CIDs rejected or rolled back
+	Rejected []Rejection
+	Events   []Event
+}
+
+// Event records a swap or rollback, with measured numbers.
+type Event struct {
+	Kind       string // "swap", "rollback", "proven"
+	Slot       string
+	From, To   string // CIDs
+	Passes     []string
+	Inputs     int
+	Speedup    float64       // A/B (swap) or observed (proven, rollback)
+	BeforeMean float64       // cycles per call of the replaced version
+	AfterMean  float64       // of the new version (proven / rollback)
+	Pause      time.Duration // the atomic store (callers never wait)
+	Quiesce    time.Duration // until no caller could be inside the old version
+}
+
+type trial struct {
+	old, new *Version
+	baseline float64 // mean cycles of old in the window that fired
+}
+
+func (h *Healer) init() {
+	if h.reg == nil {
+		h.reg = &telemetry.Registry{}
+		rule, err := telemetry.RuleFromEnv()
+		if err != nil {
+			h.logf("%v; using %v", err, telemetry.DefaultRule)
+			rule = telemetry.DefaultRule
+		}
+		if h.Rule != nil {
+			rule = *h.Rule
+		}
+		h.watch = &telemetry.Watcher{Reg: h.reg, Default: &rule}
+		h.slots, h.trials, h.banned = map[*Slot]bool{}, map[*Slot]*trial{}, map[string]bool{}
+	}
+}
+
+// Add registers a slot for healing.
+func (h *Healer) Add(s *Slot) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.init()
+	h.slots[s] = true
+	h.reg.AddSource(s)
+}
+
+func (h *Healer) logf(format string, args ...any) {
+	if h.Log != nil {
+		fmt.Fprintf(h.Log, "[Self-Evolution] "+format+"\n", args...)
+	}
+}
+
+// Tick closes a telemetry window: it judges running trials (rollback or
+// proven) and heals slots whose current version fired the rule.
+func (h *Healer) Tick() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.init()
+	for s, t := range h.trials {
+		h.judge(s, t)
+	}
+	for _, a := range h.watch.Tick() {
+		for s := range h.slots {
+			if s.Name == a.Name && s.Current().CID == a.ID && h.trials[s] == nil {
+				h.heal(s, a)
+			}
+		}
+	}
+}
+
+func (h *Healer) judge(s *Slot, t *trial) {
+	st := t.new.Stats()
+	minCalls := h.ProveCalls
+	if minCalls == 0 {
+		minCalls = 20
+	}
+	if st.Calls < minCalls {
+		return
+	}
+	tol := h.Regress
+	if tol == 0 {
+		tol = 0.10
+	}
+	mean := st.Mean()
+	// Judge on the real inputs seen since the swap: time the old version
+	// (still resident) and the new one on them, with the JIT's cycle
+	// counters. Without recorded inputs, compare the live mean with the
+	// old version's mean in the window that fired.
+	before, after := t.baseline, mean
+	if in := s.Recorded(); len(in) > 0 {
+		fuel := h.Gate.Fuel
+		if fuel <= 0 {
+			fuel = 1e8
+		}
+		n := float64(len(in))
+		before, after = float64(h.Gate.time(t.old, in, fuel))/n, float64(h.Gate.time(t.new, in, fuel))/n
+	}
+	ev := Event{Slot: s.Name, From: t.old.CID, To: t.new.CID, Passes: t.new.Passes, BeforeMean: before, AfterMean: after,
+		Speedup: before / max(after, 1)}
+	delete(h.trials, s)
+	if after > before*(1+tol) {
+		start := time.Now()
+		if _, err := s.Swap(t.old, time.Second); err != nil {
+			h.logf("rollback of %s: %v", t.new.CID, err)
+			return
+		}
+		ev.Kind, ev.Pause = "rollback", time.Since(start)
+		h.banned[t.new.CID] = true
+		t.new.close()
+		h.watch.Reset(t.old.CID)
+		h.logf("rolled back %s: %.0f cycles per call on %d calls since the swap, %.0f%% slower than %s (%.0f)",
+			t.new.CID, after, st.Calls, (after/before-1)*100, t.old.CID, before)
+	} else {
+		ev.Kind = "proven"
+		t.old.close() // quiesced at the swap; kept mapped until now for rollback
+	}
+	h.Events = append(h.Events, ev)
+}
+
+func (h *Healer) heal(s *Slot, a telemetry.Alert) {
+	cur := s.Current()
+	h.logf("Latency warning on %s avg=%d calls=%d", cur.CID, a.Mean, a.Total.Calls)
+	advisors := h.Advisors
+	if len(advisors) == 0 {
+		advisors = []Advisor{OptimizerAdvisor{}}
+	}
+	recorded := s.Recorded()
+	for _, adv := range advisors {
+		for _, c := range adv.Propose(cur.Func, a) {
+			if c.From == "" {
+				c.From = adv.Name()
+			}
+			v, rep, err := h.Gate.Check(cur, c, recorded)
+			if err == nil && h.banned[v.CID] {
+				v.close()
+				err = &Rejection{From: c.From, Stage: "history", Reason: "this version was rolled back before"}
+			}
+			if err != nil {
+				r, ok := err.(*Rejection)
+				if !ok {
+					r = &Rejection{From: c.From, Stage: "gate", Reason: err.Error()}
+				}
+				h.Rejected = append(h.Rejected, *r)
+				h.logf("rejected candidate from %s at %s: %s", r.From, r.Stage, r.Reason)
+				continue
+			}
+			s.resetRing() // judge the new version on inputs seen after the swap
+			start := time.Now()
+			old := s.Publish(v)
+			pause := time.Since(start)
+			if err := old.quiesce(time.Second); err != nil {
+				h.logf("swap of %s: %v", v.CID, err)
+			}
+			quiet := time.Since(start)
+			h.trials[s] = &trial{old: old, new: v, baseline: float64(a.Mean)}
+			h.Events = append(h.Events, Event{Kind: "swap", Slot: s.Name, From: old.CID, To: v.CID, Passes: v.Passes,
+				Inputs: rep.Inputs, Speedup: rep.Speedup, BeforeMean: float64(a.Mean), Pause: pause, Quiesce: quiet})
+			h.logf("candidate %s (%s): validated %d inputs, speedup %.2f, swapped in %.2f µs (old version quiescent after %.0f µs)",
+				v.CID, strings.Join(v.Passes, ","), rep.Inputs, rep.Speedup, float64(pause.Nanoseconds())/1e3, float64(quiet.Nanoseconds())/1e3)
+			return
+		}
+	}
+}
