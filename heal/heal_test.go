@@ -137,7 +137,12 @@ func TestHealEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	h := &Healer{Gate: Gate{Blocks: st, Random: 100, Fuel: 1e7}, Log: &log}
+	// The slow version costs about a million cycles a call and the healed
+	// one a few thousand: a threshold between them that does not depend on
+	// how fast (or busy) this machine is. The default rule's 1.5M cycles
+	// would make the test depend on the host's clock speed.
+	rule := telemetry.Rule{MeanAbove: 100_000, MinCalls: 10, Windows: 1}
+	h := &Healer{Gate: Gate{Blocks: st, Random: 100, Fuel: 1e7}, Log: &log, Rule: &rule}
 	h.Add(slot)
 	var wrong, calls atomic.Int64
 	stop := make(chan struct{})

@@ -163,7 +163,7 @@ func Compile(roots ...*ir.Func) (*Code, error) {
 		}
 		c.index[f] = len(c.Funcs)
 		c.Funcs = append(c.Funcs, f)
-		for _, g := range calleesOf(f.Body) {
+		for _, g := range ir.Callees(f.Body) {
 			if err := visit(g); err != nil {
 				return err
 			}
@@ -197,7 +197,7 @@ func CompileModule(funcs []*ir.Func) (*Code, error) {
 	var ext []*ir.Func
 	seen := map[*ir.Func]bool{}
 	for _, f := range c.Funcs {
-		for _, g := range calleesOf(f.Body) {
+		for _, g := range ir.Callees(f.Body) {
 			if g == nil {
 				return nil, fmt.Errorf("jit: %s: %w: call of an unlinked function", f.Name, ErrUnsupported)
 			}
@@ -244,82 +244,6 @@ func (c *Code) generate() (*Code, error) {
 	c.rips = g.a.rips
 	c.dataOff = (len(c.code) + 15) &^ 15
 	return c, nil
-}
-
-func calleesOf(stmts []ir.Stmt) []*ir.Func {
-	var out []*ir.Func
-	var expr func(e ir.Expr)
-	var stmt func(s ir.Stmt)
-	expr = func(e ir.Expr) {
-		switch e := e.(type) {
-		case *ir.Unary:
-			expr(e.X)
-		case *ir.Binary:
-			expr(e.X)
-			expr(e.Y)
-		case *ir.Convert:
-			expr(e.X)
-		case *ir.Call:
-			out = append(out, e.Target)
-			for _, a := range e.Args {
-				expr(a)
-			}
-		case *ir.Index:
-			expr(e.X)
-			expr(e.I)
-		case *ir.SliceOf:
-			expr(e.X)
-			if e.Lo != nil {
-				expr(e.Lo)
-			}
-			if e.Hi != nil {
-				expr(e.Hi)
-			}
-		case *ir.Len:
-			expr(e.X)
-		case *ir.Make:
-			expr(e.N)
-		case *ir.Composite:
-			for _, x := range e.Elems {
-				expr(x)
-			}
-		}
-	}
-	stmt = func(s ir.Stmt) {
-		switch s := s.(type) {
-		case *ir.Assign:
-			expr(s.Dst)
-			expr(s.X)
-		case *ir.Eval:
-			expr(s.X)
-		case *ir.If:
-			expr(s.Cond)
-			for _, t := range s.Then {
-				stmt(t)
-			}
-			for _, t := range s.Else {
-				stmt(t)
-			}
-		case *ir.Loop:
-			if s.Cond != nil {
-				expr(s.Cond)
-			}
-			for _, t := range s.Body {
-				stmt(t)
-			}
-			for _, t := range s.Post {
-				stmt(t)
-			}
-		case *ir.Return:
-			if s.X != nil {
-				expr(s.X)
-			}
-		}
-	}
-	for _, s := range stmts {
-		stmt(s)
-	}
-	return out
 }
 
 func size(t *ir.Type) int64 {

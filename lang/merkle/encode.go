@@ -161,7 +161,7 @@ func components(funcs []*ir.Func, index map[*ir.Func]int) [][]*ir.Func {
 	n := len(funcs)
 	edges := make([][]int, n)
 	for i, f := range funcs {
-		for _, callee := range callees(f.Body) {
+		for _, callee := range ir.Callees(f.Body) {
 			if j, ok := index[callee]; ok {
 				edges[i] = append(edges[i], j)
 			}
@@ -214,76 +214,8 @@ func components(funcs []*ir.Func, index map[*ir.Func]int) [][]*ir.Func {
 	return out
 }
 
-func callees(stmts []ir.Stmt) []*ir.Func {
-	var out []*ir.Func
-	var expr func(e ir.Expr)
-	expr = func(e ir.Expr) {
-		switch e := e.(type) {
-		case *ir.Unary:
-			expr(e.X)
-		case *ir.Binary:
-			expr(e.X)
-			expr(e.Y)
-		case *ir.Convert:
-			expr(e.X)
-		case *ir.Call:
-			out = append(out, e.Target)
-			for _, a := range e.Args {
-				expr(a)
-			}
-		case *ir.Index:
-			expr(e.X)
-			expr(e.I)
-		case *ir.SliceOf:
-			expr(e.X)
-			if e.Lo != nil {
-				expr(e.Lo)
-			}
-			if e.Hi != nil {
-				expr(e.Hi)
-			}
-		case *ir.Len:
-			expr(e.X)
-		case *ir.Make:
-			expr(e.N)
-		case *ir.Composite:
-			for _, x := range e.Elems {
-				expr(x)
-			}
-		}
-	}
-	var stmt func(s []ir.Stmt)
-	stmt = func(ss []ir.Stmt) {
-		for _, s := range ss {
-			switch s := s.(type) {
-			case *ir.Assign:
-				expr(s.Dst)
-				expr(s.X)
-			case *ir.Eval:
-				expr(s.X)
-			case *ir.If:
-				expr(s.Cond)
-				stmt(s.Then)
-				stmt(s.Else)
-			case *ir.Loop:
-				if s.Cond != nil {
-					expr(s.Cond)
-				}
-				stmt(s.Body)
-				stmt(s.Post)
-			case *ir.Return:
-				if s.X != nil {
-					expr(s.X)
-				}
-			}
-		}
-	}
-	stmt(stmts)
-	return out
-}
-
 func selfRecursive(f *ir.Func) bool {
-	for _, c := range callees(f.Body) {
+	for _, c := range ir.Callees(f.Body) {
 		if c == f {
 			return true
 		}
