@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: boot time from QEMU start to the first line of main, Velocity
 # versus a Linux guest (Debian's kernel) running the same Go program as /init,
-# on the same QEMU and accelerator. See bench/bootbench/main.go.
+# on the same QEMU and accelerator (bench/bootbench/main.go); then the SMP
+# benchmarks, the same way (bench/smpbench/main.go).
 #
 # Needs the network only for the first `apt-get download` of Debian's kernel
 # (cached in build/bench/linux); everything else works offline. Flags are
@@ -11,5 +12,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 mkdir -p build
+
+# Module table (lang/modtable): cost of one more importer of a loaded module
+# (load latency of the importer's own code, heap growth, and the imported
+# module's table state; goal: 0 new code pages, < 1 KiB of state).
+"$GO" test -run '^$' -bench 'ExtraImporter' -benchtime 500x ./lang/modtable
 "$GO" build -o build/bootbench-runner ./bench/bootbench
-exec build/bootbench-runner "$@"
+build/bootbench-runner "$@"
+
+# SMP: parallel speedup (-smp 2 vs -smp 1), goroutine ping-pong, channel
+# throughput and pinned-vs-unpinned wake-up latency, Velocity versus the same
+# program as the Linux guest's /init. See bench/smpbench/main.go; its flags
+# come from $SMPBENCH_FLAGS, e.g. SMPBENCH_FLAGS='-n 3 -mb 48'.
+"$GO" build -o build/smpbench-runner ./bench/smpbench
+exec build/smpbench-runner ${SMPBENCH_FLAGS:-}

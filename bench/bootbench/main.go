@@ -23,12 +23,9 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,9 +33,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	benchguest "github.com/velocityos/velocity/bench/guest"
 	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
 )
@@ -120,9 +117,9 @@ func bench(o options) error {
 	if err != nil {
 		return err
 	}
-	qver := qemuVersion(o.binary)
+	qver := benchguest.QEMUVersion(o.binary)
 	fmt.Printf("== Velocity boot benchmark (issue 2, section 8)\n")
-	fmt.Printf("host:   %s, %d runs per guest after 1 discarded warm-up each, interleaved\n", hostCPU(), o.runs)
+	fmt.Printf("host:   %s, %d runs per guest after 1 discarded warm-up each, interleaved\n", benchguest.HostCPU(), o.runs)
 	fmt.Printf("qemu:   %s (%s), accel=%s, -cpu max -smp %d -m %s\n", qemuPath, qver, accel, o.smp, o.mem)
 
 	// --- Build the guests.
@@ -141,7 +138,7 @@ func bench(o options) error {
 	linuxBin := filepath.Join(o.cache, "bootbench.linux")
 	linuxMemBin := filepath.Join(o.cache, "meminfo.linux")
 	for pkg, out := range map[string]string{"./images/bootbench": linuxBin, "./images/meminfo": linuxMemBin} {
-		if err := goBuildStatic(pkg, out); err != nil {
+		if err := benchguest.GoBuildStatic(pkg, out); err != nil {
 			return err
 		}
 	}
@@ -155,13 +152,13 @@ func bench(o options) error {
 
 	// --- The Linux guest.
 	step("preparing the Linux guest (Debian kernel via apt-get download, initramfs via cpio)")
-	vmlinuz, kver, linuxErr := debianKernel(o.linuxCache)
+	vmlinuz, kver, linuxErr := benchguest.DebianKernel(o.linuxCache)
 	var initrd, memInitrd string
 	if linuxErr == nil {
 		initrd = filepath.Join(o.cache, "initramfs.cpio.gz")
 		memInitrd = filepath.Join(o.cache, "initramfs-meminfo.cpio.gz")
-		if linuxErr = makeInitramfs(linuxBin, initrd); linuxErr == nil {
-			linuxErr = makeInitramfs(linuxMemBin, memInitrd)
+		if linuxErr = benchguest.MakeInitramfs(linuxBin, initrd); linuxErr == nil {
+			linuxErr = benchguest.MakeInitramfs(linuxMemBin, memInitrd)
 		}
 	}
 
@@ -210,9 +207,9 @@ func bench(o options) error {
 		margs, _ := lc.Args(qemu.KindMultiboot, accel, "")
 		linMem = guest{name: "linux-meminfo", args: margs, status: 0}
 	}
-	fmt.Printf("velocity: %s\n", shellLine(o.binary, velArgs))
+	fmt.Printf("velocity: %s\n", benchguest.ShellLine(o.binary, velArgs))
 	if linuxErr == nil {
-		fmt.Printf("linux:    %s\n", shellLine(o.binary, lin.args))
+		fmt.Printf("linux:    %s\n", benchguest.ShellLine(o.binary, lin.args))
 	}
 
 	// --- Timed boots.
@@ -446,175 +443,6 @@ func printMem(name, line, mem string) {
 	}
 }
 
-// debianKernel returns Debian's vmlinuz in dir (dir/boot/vmlinuz-*),
-// fetching it with apt-get download (the package linux-image-amd64 depends
-// on) if it is not there yet; later runs need no network.
-func debianKernel(dir string) (vmlinuz, version string, err error) {
-	dir, err = filepath.Abs(dir)
-	if err != nil {
-		return "", "", err
-	}
-	if v, p := findVmlinuz(dir); p != "" {
-		return p, v, nil
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		return "", "", errors.New("apt-get not found: the Linux guest needs Debian's kernel package (apt-get download linux-image-amd64's dependency)")
-	}
-	out, err := exec.Command("apt-cache", "depends", "linux-image-amd64").CombinedOutput()
-	if err != nil {
-		return "", "", fmt.Errorf("apt-cache depends linux-image-amd64: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	m := regexp.MustCompile(`Depends:\s*(linux-image-[0-9][^\s]*-amd64)`).FindSubmatch(out)
-	if m == nil {
-		return "", "", fmt.Errorf("apt-cache depends linux-image-amd64 names no linux-image-*-amd64 package (run apt-get update?):\n%s", out)
-	}
-	pkg := string(m[1])
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", err
-	}
-	dl, err := os.MkdirTemp(dir, ".apt-")
-	if err != nil {
-		return "", "", err
-	}
-	defer os.RemoveAll(dl)
-	os.Chmod(dl, 0o777) // lets apt's _apt user write there (else it warns and downloads unsandboxed)
-	fmt.Printf("  apt-get download %s\n", pkg)
-	cmd := exec.Command("apt-get", "download", "-q", pkg)
-	cmd.Dir = dl
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("apt-get download %s failed (%v):\n%s", pkg, err, strings.TrimSpace(string(out)))
-	}
-	debs, _ := filepath.Glob(filepath.Join(dl, pkg+"_*.deb"))
-	if len(debs) != 1 {
-		return "", "", fmt.Errorf("apt-get download %s left no .deb in %s", pkg, dl)
-	}
-	// dpkg-deb -x of the whole package unpacks 400 MB of modules; only
-	// /boot is needed, so unpack the package's data archive selectively.
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", err
-	}
-	sh := fmt.Sprintf("dpkg-deb --fsys-tarfile %q | tar -x -C %q --wildcards './boot/vmlinuz-*' './boot/config-*'", debs[0], dir)
-	if out, err := exec.Command("sh", "-c", sh).CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("extracting vmlinuz from %s: %v: %s", filepath.Base(debs[0]), err, out)
-	}
-	os.WriteFile(filepath.Join(dir, "PACKAGE"), []byte(filepath.Base(debs[0])+"\n"), 0o644)
-	v, p := findVmlinuz(dir)
-	if p == "" {
-		return "", "", fmt.Errorf("%s holds no boot/vmlinuz-*", filepath.Base(debs[0]))
-	}
-	return p, v, nil
-}
-
-func findVmlinuz(dir string) (version, path string) {
-	ms, _ := filepath.Glob(filepath.Join(dir, "boot", "vmlinuz-*"))
-	if len(ms) == 0 {
-		return "", ""
-	}
-	slices.Sort(ms)
-	p := ms[len(ms)-1]
-	version = strings.TrimPrefix(filepath.Base(p), "vmlinuz-")
-	if pkg, err := os.ReadFile(filepath.Join(dir, "PACKAGE")); err == nil {
-		version = strings.TrimSpace(string(pkg))
-	}
-	return version, p
-}
-
-// makeInitramfs writes a gzip'd newc cpio archive holding bin as /init,
-// /dev and /dev/console. The device node needs root to create; without it
-// the archive has no node and the kernel's built-in initramfs (Debian
-// builds with an empty CONFIG_INITRAMFS_SOURCE, whose default list holds
-// /dev/console) provides the console.
-func makeInitramfs(bin, out string) error {
-	if _, err := exec.LookPath("cpio"); err != nil {
-		return errors.New("cpio not found (apt-get install cpio)")
-	}
-	stage, err := os.MkdirTemp(filepath.Dir(out), ".initramfs-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(stage)
-	if err := copyFile(bin, filepath.Join(stage, "init"), 0o755); err != nil {
-		return err
-	}
-	if err := os.Mkdir(filepath.Join(stage, "dev"), 0o755); err != nil {
-		return err
-	}
-	list := "init\ndev\n"
-	if mknod(filepath.Join(stage, "dev", "console")) == nil {
-		list += "dev/console\n"
-	}
-	cmd := exec.Command("cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0")
-	cmd.Dir = stage
-	cmd.Stdin = strings.NewReader(list)
-	var archive, stderr bytes.Buffer
-	cmd.Stdout = &archive
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("cpio: %v: %s", err, stderr.String())
-	}
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	zw.Write(archive.Bytes())
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	return os.WriteFile(out, gz.Bytes(), 0o644)
-}
-
-// mknod creates the character device 5:1 (the console) at path.
-func mknod(path string) error {
-	return syscall.Mknod(path, syscall.S_IFCHR|0o600, 5<<8|1)
-}
-
-func goBuildStatic(pkg, out string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	cmd.Stdout = os.Stdout
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %s: %w", pkg, err)
-	}
-	return nil
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	outf, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(outf, in); err != nil {
-		outf.Close()
-		return err
-	}
-	return outf.Close()
-}
-
-func qemuVersion(bin string) string {
-	out, err := exec.Command(bin, "--version").Output()
-	if err != nil {
-		return "version unknown"
-	}
-	return strings.TrimPrefix(firstLine(string(out)), "QEMU emulator ")
-}
-
-func hostCPU() string {
-	data, _ := os.ReadFile("/proc/cpuinfo")
-	model := "unknown CPU"
-	n := 0
-	for _, l := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-			model = strings.TrimSpace(v)
-			n++
-		}
-	}
-	return fmt.Sprintf("%s x%d", model, n)
-}
-
 func step(s string) { fmt.Printf("-- %s\n", s) }
 
 func markers(bs []boot) []time.Duration {
@@ -688,18 +516,6 @@ func medianRatio(lb, vb []boot) float64 {
 		return r[len(r)/2]
 	}
 	return (r[len(r)/2-1] + r[len(r)/2]) / 2
-}
-
-// shellLine renders a command line that can be pasted into a shell.
-func shellLine(bin string, args []string) string {
-	words := []string{bin}
-	for _, a := range args {
-		if a == "" || strings.ContainsAny(a, " \t'\"$\\") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		words = append(words, a)
-	}
-	return strings.Join(words, " ")
 }
 
 func pairRatios(lb, vb []boot) string {

@@ -1,0 +1,207 @@
+// Package guest holds what make bench's runners share to boot the same Go
+// program on Velocity and as the /init of a Linux guest: Debian's kernel
+// fetched once with apt-get download, a cpio initramfs around a static
+// binary, and small host-side helpers.
+package guest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// DebianKernel returns Debian's vmlinuz in dir (dir/boot/vmlinuz-*),
+// fetching it with apt-get download (the package linux-image-amd64 depends
+// on) if it is not there yet; later runs need no network.
+func DebianKernel(dir string) (vmlinuz, version string, err error) {
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return "", "", err
+	}
+	if v, p := findVmlinuz(dir); p != "" {
+		return p, v, nil
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return "", "", errors.New("apt-get not found: the Linux guest needs Debian's kernel package (apt-get download linux-image-amd64's dependency)")
+	}
+	out, err := exec.Command("apt-cache", "depends", "linux-image-amd64").CombinedOutput()
+	if err != nil {
+		return "", "", fmt.Errorf("apt-cache depends linux-image-amd64: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	m := regexp.MustCompile(`Depends:\s*(linux-image-[0-9][^\s]*-amd64)`).FindSubmatch(out)
+	if m == nil {
+		return "", "", fmt.Errorf("apt-cache depends linux-image-amd64 names no linux-image-*-amd64 package (run apt-get update?):\n%s", out)
+	}
+	pkg := string(m[1])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	dl, err := os.MkdirTemp(dir, ".apt-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(dl)
+	os.Chmod(dl, 0o777) // lets apt's _apt user write there (else it warns and downloads unsandboxed)
+	fmt.Printf("  apt-get download %s\n", pkg)
+	cmd := exec.Command("apt-get", "download", "-q", pkg)
+	cmd.Dir = dl
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("apt-get download %s failed (%v):\n%s", pkg, err, strings.TrimSpace(string(out)))
+	}
+	debs, _ := filepath.Glob(filepath.Join(dl, pkg+"_*.deb"))
+	if len(debs) != 1 {
+		return "", "", fmt.Errorf("apt-get download %s left no .deb in %s", pkg, dl)
+	}
+	// dpkg-deb -x of the whole package unpacks 400 MB of modules; only
+	// /boot is needed, so unpack the package's data archive selectively.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	sh := fmt.Sprintf("dpkg-deb --fsys-tarfile %q | tar -x -C %q --wildcards './boot/vmlinuz-*' './boot/config-*'", debs[0], dir)
+	if out, err := exec.Command("sh", "-c", sh).CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("extracting vmlinuz from %s: %v: %s", filepath.Base(debs[0]), err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "PACKAGE"), []byte(filepath.Base(debs[0])+"\n"), 0o644)
+	v, p := findVmlinuz(dir)
+	if p == "" {
+		return "", "", fmt.Errorf("%s holds no boot/vmlinuz-*", filepath.Base(debs[0]))
+	}
+	return p, v, nil
+}
+
+func findVmlinuz(dir string) (version, path string) {
+	ms, _ := filepath.Glob(filepath.Join(dir, "boot", "vmlinuz-*"))
+	if len(ms) == 0 {
+		return "", ""
+	}
+	slices.Sort(ms)
+	p := ms[len(ms)-1]
+	version = strings.TrimPrefix(filepath.Base(p), "vmlinuz-")
+	if pkg, err := os.ReadFile(filepath.Join(dir, "PACKAGE")); err == nil {
+		version = strings.TrimSpace(string(pkg))
+	}
+	return version, p
+}
+
+// MakeInitramfs writes a gzip'd newc cpio archive holding bin as /init,
+// /dev and /dev/console. The device node needs root to create; without it
+// the archive has no node and the kernel's built-in initramfs (Debian
+// builds with an empty CONFIG_INITRAMFS_SOURCE, whose default list holds
+// /dev/console) provides the console.
+func MakeInitramfs(bin, out string) error {
+	if _, err := exec.LookPath("cpio"); err != nil {
+		return errors.New("cpio not found (apt-get install cpio)")
+	}
+	stage, err := os.MkdirTemp(filepath.Dir(out), ".initramfs-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage)
+	if err := CopyFile(bin, filepath.Join(stage, "init"), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(filepath.Join(stage, "dev"), 0o755); err != nil {
+		return err
+	}
+	list := "init\ndev\n"
+	if mknod(filepath.Join(stage, "dev", "console")) == nil {
+		list += "dev/console\n"
+	}
+	cmd := exec.Command("cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0")
+	cmd.Dir = stage
+	cmd.Stdin = strings.NewReader(list)
+	var archive, stderr bytes.Buffer
+	cmd.Stdout = &archive
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("cpio: %v: %s", err, stderr.String())
+	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw.Write(archive.Bytes())
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(out, gz.Bytes(), 0o644)
+}
+
+// mknod creates the character device 5:1 (the console) at path.
+func mknod(path string) error {
+	return syscall.Mknod(path, syscall.S_IFCHR|0o600, 5<<8|1)
+}
+
+func GoBuildStatic(pkg, out string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %w", pkg, err)
+	}
+	return nil
+}
+
+func CopyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	outf, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(outf, in); err != nil {
+		outf.Close()
+		return err
+	}
+	return outf.Close()
+}
+
+func QEMUVersion(bin string) string {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return "version unknown"
+	}
+	return strings.TrimPrefix(firstLine(string(out)), "QEMU emulator ")
+}
+
+func HostCPU() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	model := "unknown CPU"
+	n := 0
+	for _, l := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			model = strings.TrimSpace(v)
+			n++
+		}
+	}
+	return fmt.Sprintf("%s x%d", model, n)
+}
+
+// ShellLine renders a command line that can be pasted into a shell.
+func ShellLine(bin string, args []string) string {
+	words := []string{bin}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"$\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		words = append(words, a)
+	}
+	return strings.Join(words, " ")
+}
+
+// firstLine is the first line of s, trimmed.
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return l
+}

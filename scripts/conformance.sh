@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# make conformance: run the standard library's own tests for 40 packages
+# inside the Velocity unikernel (velocity test -smp 2, one boot per package)
+# and write the per-package table to docs/conformance.md. Full logs go to
+# build/conformance/logs. See bench/conformance/main.go.
+#
+# Flags go to the runner, e.g.
+#   scripts/conformance.sh -pkgs sort,fmt      # just these packages
+#   scripts/conformance.sh -rerun-failed       # only what failed last time
+#   scripts/conformance.sh -j 2                # two packages at once
+# VELOCITY_ACCEL=tcg|kvm picks the accelerator.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+mkdir -p build
+"$GO" build -o build/velocity ./cmd/velocity
+"$GO" build -o build/conformance-runner ./bench/conformance
+exec build/conformance-runner "$@"
