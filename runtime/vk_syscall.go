@@ -448,16 +448,38 @@ func vkSysFcntl(fd int32, cmd int32, arg uintptr) uintptr {
 
 // vkSysFstat describes fds 0-2 as the character device they are.
 func vkSysFstat(fd int32, st uintptr) uintptr {
-	if fd < 0 || fd > 2 {
+	if fd < 0 || fd >= vkMaxFDs || fd > 2 && vkFDs[fd].kind == fdNone {
 		return vkErr(vkEBADF)
 	}
 	if !vkUserOK(st, 144, true) {
 		return vkErr(vkEFAULT)
 	}
+	switch vkFDs[fd].kind {
+	case fdRegular, fdDir:
+		if fd > 2 {
+			return vkStatEnt(int(vkFDs[fd].ent), st)
+		}
+	case fdTmpFile, fdTmpDir:
+		if fd > 2 {
+			return vkTmpStat(int(vkFDs[fd].ent), st)
+		}
+	}
 	memclrNoHeapPointers(unsafe.Pointer(st), 144)
-	*(*uint32)(unsafe.Pointer(st + 24)) = 0o20620   // S_IFCHR | rw--w----
-	*(*uint64)(unsafe.Pointer(st + 40)) = 4<<8 | 64 // st_rdev: ttyS0
-	*(*int64)(unsafe.Pointer(st + 56)) = 1024       // st_blksize
+	*(*int64)(unsafe.Pointer(st + 56)) = 4096 // st_blksize
+	if fd <= 2 {
+		*(*uint32)(unsafe.Pointer(st + 24)) = 0o20620   // S_IFCHR | rw--w----: the console
+		*(*uint64)(unsafe.Pointer(st + 40)) = 4<<8 | 64 // st_rdev: ttyS0
+		return 0
+	}
+	switch vkFDs[fd].kind {
+	case fdPipeRead, fdPipeWrite:
+		*(*uint32)(unsafe.Pointer(st + 24)) = 0o010600 // S_IFIFO
+	case fdDevice:
+		*(*uint32)(unsafe.Pointer(st + 24)) = 0o20666                          // S_IFCHR | rw-rw-rw-
+		*(*uint64)(unsafe.Pointer(st + 40)) = 1<<8 | uint64(3+2*vkFDs[fd].ent) // mem devices, major 1
+	default:
+		*(*uint32)(unsafe.Pointer(st + 24)) = 0o600 // eventfd, epoll: anonymous inodes
+	}
 	return 0
 }
 

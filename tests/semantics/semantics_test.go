@@ -380,6 +380,9 @@ func TestFiles(t *testing.T) {
 	if n, err := f.ReadAt(buf, 6); err != nil || string(buf[:n]) != "from " {
 		t.Fatalf("ReadAt: %q, %v", buf[:n], err)
 	}
+	if fi, err := f.Stat(); err != nil || fi.Size() != int64(len(b)) || !fi.Mode().IsRegular() {
+		t.Fatalf("File.Stat (fstat): %v, %v", fi, err)
+	}
 	if _, err := os.Stat("testdata/missing"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Stat of a missing file: %v", err)
 	}
@@ -423,6 +426,9 @@ func TestTempFiles(t *testing.T) {
 	}
 	if _, err := f.WriteAt([]byte("!"), 20000); err != nil { // leaves a hole
 		t.Fatal(err)
+	}
+	if fi, err := f.Stat(); err != nil || fi.Size() != 20001 {
+		t.Fatalf("File.Stat (fstat) after writes: %v, %v", fi, err)
 	}
 	f.Close()
 	got, err := os.ReadFile(p)
@@ -476,6 +482,16 @@ func TestTempFiles(t *testing.T) {
 func TestDevices(t *testing.T) {
 	if b, err := os.ReadFile("/dev/null"); err != nil || len(b) != 0 {
 		t.Fatalf("/dev/null: %q, %v", b, err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*os.File{r, w} {
+		if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+			t.Fatalf("pipe Stat: %v, %v", fi, err)
+		}
+		f.Close()
 	}
 	if err := os.WriteFile("/dev/null", []byte("gone"), 0); err != nil {
 		t.Fatalf("writing /dev/null: %v", err)
