@@ -549,6 +549,22 @@ func vkBelow(name, dir []byte) ([]byte, bool) {
 	return name[len(dir)+1:], true
 }
 
+// vkDirent writes one linux_dirent64 record at d if it fits in room bytes
+// and returns its length (0 if it does not fit).
+func vkDirent(d, room uintptr, ino uint64, off int64, typ byte, name []byte) uintptr {
+	reclen := (19 + uintptr(len(name)) + 1 + 7) &^ 7
+	if reclen > room {
+		return 0
+	}
+	memclrNoHeapPointers(unsafe.Pointer(d), reclen)
+	*(*uint64)(unsafe.Pointer(d)) = ino
+	*(*int64)(unsafe.Pointer(d + 8)) = off
+	*(*uint16)(unsafe.Pointer(d + 16)) = uint16(reclen)
+	*(*byte)(unsafe.Pointer(d + 18)) = typ
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(d+19)), len(name)), name)
+	return reclen
+}
+
 // vkSysGetdents64 lists a directory: the entries directly inside it, and
 // the implicit subdirectories that deeper paths imply, each once. f.off
 // counts names already returned.
@@ -608,20 +624,13 @@ func vkSysGetdents64(fd int32, buf, n uintptr) uintptr {
 			index++
 			continue
 		}
-		reclen := (19 + uintptr(len(child)) + 1 + 7) &^ 7
-		if written+reclen > n {
+		reclen := vkDirent(buf+written, n-written, uint64(i+3), index+1, typ, child)
+		if reclen == 0 {
 			if written == 0 {
 				return vkErr(vkEINVAL)
 			}
 			break
 		}
-		d := buf + written
-		memclrNoHeapPointers(unsafe.Pointer(d), reclen)
-		*(*uint64)(unsafe.Pointer(d)) = uint64(i + 3)
-		*(*int64)(unsafe.Pointer(d + 8)) = index + 1
-		*(*uint16)(unsafe.Pointer(d + 16)) = uint16(reclen)
-		*(*byte)(unsafe.Pointer(d + 18)) = typ
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(d+19)), len(child)), child)
 		written += reclen
 		index++
 		f.off = index

@@ -423,24 +423,17 @@ func vkTmpGetdents(f *vkFile, buf, n uintptr) uintptr {
 			index++
 			continue
 		}
-		reclen := (19 + uintptr(len(rest)) + 1 + 7) &^ 7
-		if written+reclen > n {
+		typ := byte(8) // DT_REG
+		if e.dir {
+			typ = 4 // DT_DIR
+		}
+		reclen := vkDirent(buf+written, n-written, uint64(i+3), index+1, typ, rest)
+		if reclen == 0 {
 			if written == 0 {
 				return vkErr(vkEINVAL)
 			}
 			break
 		}
-		d := buf + written
-		memclrNoHeapPointers(unsafe.Pointer(d), reclen)
-		*(*uint64)(unsafe.Pointer(d)) = uint64(i + 3)
-		*(*int64)(unsafe.Pointer(d + 8)) = index + 1
-		*(*uint16)(unsafe.Pointer(d + 16)) = uint16(reclen)
-		typ := byte(8)
-		if e.dir {
-			typ = 4
-		}
-		*(*byte)(unsafe.Pointer(d + 18)) = typ
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(d+19)), len(rest)), rest)
 		written += reclen
 		index++
 		f.off = index
