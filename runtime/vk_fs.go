@@ -277,7 +277,7 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 	if e != 0 {
 		return e
 	}
-	if vkInTmp(full) {
+	if vkTmpOwns(full) {
 		return vkTmpOpen(full, flags, mode)
 	}
 	if dev := vkDevice(full); dev >= 0 {
@@ -412,7 +412,7 @@ func vkSysNewfstatat(dirfd int32, upath, st uintptr, flags int32) uintptr {
 	if e != 0 {
 		return e
 	}
-	if vkInTmp(full) {
+	if vkTmpOwns(full) {
 		if idx := vkTmpLookup(full); idx != -1 {
 			return vkTmpStat(idx, st)
 		}
@@ -430,7 +430,7 @@ func vkSysFaccessat(dirfd int32, upath uintptr, mode int32) uintptr {
 	if e != 0 {
 		return e
 	}
-	if vkInTmp(full) {
+	if vkTmpOwns(full) {
 		if vkTmpLookup(full) == -1 {
 			return vkErr(vkENOENT)
 		}
@@ -489,7 +489,7 @@ func vkSysChdir(upath uintptr) uintptr {
 	if e != 0 {
 		return e
 	}
-	if vkInTmp(full) {
+	if vkTmpOwns(full) {
 		idx := vkTmpLookup(full)
 		if idx == -1 {
 			return vkErr(vkENOENT)
@@ -645,7 +645,7 @@ func vkSysMkdirat(dirfd int32, upath uintptr, mode uint32) uintptr {
 	if e != 0 {
 		return e
 	}
-	if vkInTmp(full) {
+	if vkTmpOwns(full) {
 		return vkTmpMkdir(full, mode)
 	}
 	if vkLookup(full) != -1 {
@@ -659,7 +659,7 @@ func vkSysUnlinkat(dirfd int32, upath uintptr, flags int32) uintptr {
 	if e != 0 {
 		return e
 	}
-	if vkInTmp(full) {
+	if vkTmpOwns(full) {
 		return vkTmpUnlink(full, flags)
 	}
 	if vkLookup(full) == -1 {
@@ -682,10 +682,10 @@ func vkSysRenameat(olddir int32, oldp uintptr, newdir int32, newp uintptr) uintp
 	if e != 0 {
 		return e
 	}
-	if vkInTmp(fromBuf[:n]) && vkInTmp(to) {
+	if vkTmpOwns(fromBuf[:n]) && vkTmpOwns(to) {
 		return vkTmpRename(fromBuf[:n], to)
 	}
-	if vkInTmp(fromBuf[:n]) != vkInTmp(to) {
+	if vkTmpOwns(fromBuf[:n]) != vkTmpOwns(to) {
 		return vkErr(vkEXDEV)
 	}
 	return vkErr(vkEROFS)
@@ -699,7 +699,7 @@ func vkSysTruncate(upath uintptr, size int64) uintptr {
 	if size < 0 {
 		return vkErr(vkEINVAL)
 	}
-	if !vkInTmp(full) {
+	if !vkTmpOwns(full) {
 		if vkLookup(full) == -1 {
 			return vkErr(vkENOENT)
 		}
@@ -740,7 +740,7 @@ func vkSysFchmodat(dirfd int32, upath uintptr, mode uint32) uintptr {
 	if e != 0 {
 		return e
 	}
-	if !vkInTmp(full) {
+	if !vkTmpOwns(full) {
 		if vkLookup(full) == -1 {
 			return vkErr(vkENOENT)
 		}

@@ -44,6 +44,15 @@ func vkInTmp(path []byte) bool {
 	return len(path) >= 3 && string(path[:3]) == "tmp" && (len(path) == 3 || path[3] == '/')
 }
 
+// vkTmpOwns reports whether the /tmp file system serves path: anything
+// under /tmp, except what exists only in the image's read-only archive
+// (the image may carry files whose host paths are under /tmp, such as a
+// checkout or a test's scratch directory). New names under such archive
+// directories are created here.
+func vkTmpOwns(path []byte) bool {
+	return vkInTmp(path) && (vkTmpLookup(path) != -1 || vkLookup(path) == -1)
+}
+
 func vkTmpName(e *vkTmpEnt) []byte { return e.name[:e.nameLen] }
 
 // vkTmpLookup returns the entry for path, -2 for /tmp itself, -1 if absent.
@@ -67,7 +76,11 @@ func vkTmpParentOK(path []byte) bool {
 		i--
 	}
 	p := vkTmpLookup(path[:i])
-	return p == -2 || p >= 0 && vkTmp.ents[p].dir
+	if p == -2 || p >= 0 && vkTmp.ents[p].dir {
+		return true
+	}
+	a := vkLookup(path[:i]) // a directory of the read-only archive
+	return a == -2 || a >= 0 && vkFS.ents[a].mode&sIFMT == sIFDIR
 }
 
 func vkTmpCreate(path []byte, dir bool, mode uint32) (int, uintptr) {

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
+	"github.com/velocityos/velocity/internal/testenv"
 )
 
 // bootTimeout bounds every boot: a guest that hangs fails its test instead
@@ -32,49 +32,10 @@ const bootTimeout = 2 * time.Minute
 
 var outDir string // kernels and images built for this run
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "velocity-boot-test-")
-	if err != nil {
-		panic(err)
-	}
-	outDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, "velocity-boot-test-", &outDir) }
 
-// need skips t unless the tools for what it boots are installed: "qemu"
-// (QEMU and binutils for the stub), "grub" (ISO images) or "ovmf" (UEFI).
-func need(t *testing.T, what ...string) {
-	t.Helper()
-	var missing []string
-	lack := func(pkg string, ok bool) {
-		if !ok {
-			missing = append(missing, pkg)
-		}
-	}
-	cmd := func(name string) bool { _, err := exec.LookPath(name); return err == nil }
-	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
-	for _, w := range what {
-		switch w {
-		case "qemu":
-			lack("qemu-system-x86", cmd(qemu.DefaultBinary))
-			lack("binutils", cmd("as") && cmd("ld"))
-		case "grub":
-			lack("grub-common", cmd("grub-mkrescue"))
-			lack("xorriso", cmd("xorriso"))
-			lack("mtools", cmd("mformat"))
-			lack("grub-pc-bin", exists("/usr/lib/grub/i386-pc"))
-			lack("grub-efi-amd64-bin", exists("/usr/lib/grub/x86_64-efi"))
-		case "ovmf":
-			_, _, err := qemu.FindOVMF()
-			lack("ovmf", err == nil)
-		}
-	}
-	if len(missing) > 0 {
-		t.Skipf("missing Debian packages; install them with: sudo apt-get install -y %s", strings.Join(missing, " "))
-	}
-}
+// need skips t unless the tools for what it boots are installed.
+func need(t *testing.T, what ...string) { t.Helper(); testenv.Need(t, what...) }
 
 // Build products, made once per run and shared by the tests.
 var (

@@ -23,20 +23,10 @@ import (
 
 	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
+	"github.com/velocityos/velocity/internal/testenv"
 )
 
-func need(t *testing.T) {
-	t.Helper()
-	var missing []string
-	for pkg, cmd := range map[string]string{"gdb": "gdb", "qemu-system-x86": qemu.DefaultBinary, "binutils": "ld"} {
-		if _, err := exec.LookPath(cmd); err != nil {
-			missing = append(missing, pkg)
-		}
-	}
-	if len(missing) > 0 {
-		t.Skipf("missing Debian packages; install them with: sudo apt-get install -y %s", strings.Join(missing, " "))
-	}
-}
+func need(t *testing.T) { t.Helper(); testenv.Need(t, "qemu", "gdb") }
 
 var (
 	outDir     string
@@ -51,16 +41,7 @@ var (
 	})
 )
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "velocity-gdb-test-")
-	if err != nil {
-		panic(err)
-	}
-	outDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, "velocity-gdb-test-", &outDir) }
 
 // syncBuffer collects the serial console while QEMU writes it.
 type syncBuffer struct {

@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -24,6 +23,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
+	"github.com/velocityos/velocity/internal/testenv"
 	"github.com/velocityos/velocity/registry"
 )
 
@@ -34,43 +34,9 @@ var sources = []string{"arith.vel", "stats.vel", "checksum.vel", "combo.vel"}
 
 var outDir string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "velocity-modules-test-")
-	if err != nil {
-		panic(err)
-	}
-	outDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, "velocity-modules-test-", &outDir) }
 
-func need(t *testing.T, what ...string) {
-	t.Helper()
-	var missing []string
-	lack := func(pkg string, ok bool) {
-		if !ok {
-			missing = append(missing, pkg)
-		}
-	}
-	cmd := func(name string) bool { _, err := exec.LookPath(name); return err == nil }
-	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
-	for _, w := range what {
-		switch w {
-		case "qemu":
-			lack("qemu-system-x86", cmd(qemu.DefaultBinary))
-			lack("binutils", cmd("as") && cmd("ld"))
-		case "grub":
-			lack("grub-common", cmd("grub-mkrescue"))
-			lack("xorriso", cmd("xorriso"))
-			lack("mtools", cmd("mformat"))
-			lack("grub-pc-bin", exists("/usr/lib/grub/i386-pc"))
-		}
-	}
-	if len(missing) > 0 {
-		t.Skipf("missing Debian packages; install them with: sudo apt-get install -y %s", strings.Join(missing, " "))
-	}
-}
+func need(t *testing.T, what ...string) { t.Helper(); testenv.Need(t, what...) }
 
 type packInfo struct {
 	path  string
