@@ -569,10 +569,10 @@ func vkDirent(d, room uintptr, ino uint64, off int64, typ byte, name []byte) uin
 // the implicit subdirectories that deeper paths imply, each once. f.off
 // counts names already returned.
 func vkSysGetdents64(fd int32, buf, n uintptr) uintptr {
-	if f := vkFD(fd, fdTmpDir); f != nil {
-		return vkTmpGetdents(f, buf, n)
-	}
 	f := vkFD(fd, fdDir)
+	if f == nil {
+		f = vkFD(fd, fdTmpDir)
+	}
 	if f == nil {
 		if vkFD(fd, fdRegular) != nil || vkFD(fd, fdTmpFile) != nil {
 			return vkErr(vkENOTDIR)
@@ -585,6 +585,44 @@ func vkSysGetdents64(fd int32, buf, n uintptr) uintptr {
 	dir := f.path[:f.pathLen]
 	written := uintptr(0)
 	index := int64(0)
+	full := false
+	// One record per name; f.off counts the names already returned.
+	emit := func(ino uint64, typ byte, name []byte) bool {
+		if index < f.off {
+			index++
+			return true
+		}
+		reclen := vkDirent(buf+written, n-written, ino, index+1, typ, name)
+		if reclen == 0 {
+			full = true
+			return false
+		}
+		written += reclen
+		index++
+		f.off = index
+		return true
+	}
+	// A directory under /tmp lists what /tmp holds there, then what the
+	// image's archive holds there under other names.
+	inTmp := vkInTmp(dir)
+	if inTmp && !vkTmpChildren(dir, emit) {
+		if full && written == 0 {
+			return vkErr(vkEINVAL)
+		}
+		return written
+	}
+	vkArchiveChildren(dir, inTmp, emit)
+	if full && written == 0 {
+		return vkErr(vkEINVAL)
+	}
+	return written
+}
+
+// vkArchiveChildren calls visit for each name directly inside dir in the
+// archive: its entries there, and the subdirectories deeper paths imply,
+// each once. With skipTmp, names that /tmp also has there are left out.
+// It stops when visit returns false.
+func vkArchiveChildren(dir []byte, skipTmp bool, visit func(ino uint64, typ byte, name []byte) bool) bool {
 	for i := 0; i < vkFS.n; i++ {
 		rest, ok := vkBelow(vkFSName(&vkFS.ents[i]), dir)
 		if !ok {
@@ -617,25 +655,14 @@ func vkSysGetdents64(fd int32, buf, n uintptr) uintptr {
 				dup = true
 			}
 		}
-		if dup {
+		if dup || skipTmp && vkTmpHasChild(dir, child) {
 			continue
 		}
-		if index < f.off {
-			index++
-			continue
+		if !visit(uint64(i+3), typ, child) {
+			return false
 		}
-		reclen := vkDirent(buf+written, n-written, uint64(i+3), index+1, typ, child)
-		if reclen == 0 {
-			if written == 0 {
-				return vkErr(vkEINVAL)
-			}
-			break
-		}
-		written += reclen
-		index++
-		f.off = index
 	}
-	return written
+	return true
 }
 
 // Namespace changes: only /tmp is writable.

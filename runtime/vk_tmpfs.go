@@ -407,14 +407,9 @@ func vkTmpRename(from, to []byte) uintptr {
 	return 0
 }
 
-// vkTmpGetdents lists a /tmp directory like vkSysGetdents64.
-func vkTmpGetdents(f *vkFile, buf, n uintptr) uintptr {
-	if !vkUserOK(buf, n, true) {
-		return vkErr(vkEFAULT)
-	}
-	dir := f.path[:f.pathLen]
-	written := uintptr(0)
-	index := int64(0)
+// vkTmpChildren calls visit for each name directly inside dir in /tmp,
+// stopping when visit returns false (and then returning false).
+func vkTmpChildren(dir []byte, visit func(ino uint64, typ byte, name []byte) bool) bool {
 	for i := range vkTmp.ents {
 		e := &vkTmp.ents[i]
 		if !e.used || e.unlinked {
@@ -426,30 +421,33 @@ func vkTmpGetdents(f *vkFile, buf, n uintptr) uintptr {
 		}
 		for j := range rest {
 			if rest[j] == '/' {
-				below = false
+				below = false // deeper down
 			}
 		}
 		if !below {
-			continue // deeper down
-		}
-		if index < f.off {
-			index++
 			continue
 		}
 		typ := byte(8) // DT_REG
 		if e.dir {
 			typ = 4 // DT_DIR
 		}
-		reclen := vkDirent(buf+written, n-written, uint64(i+3), index+1, typ, rest)
-		if reclen == 0 {
-			if written == 0 {
-				return vkErr(vkEINVAL)
-			}
-			break
+		if !visit(uint64(0x10000+i), typ, rest) {
+			return false
 		}
-		written += reclen
-		index++
-		f.off = index
 	}
-	return written
+	return true
+}
+
+// vkTmpHasChild reports whether /tmp has name directly inside dir.
+func vkTmpHasChild(dir, name []byte) bool {
+	for i := range vkTmp.ents {
+		e := &vkTmp.ents[i]
+		if !e.used || e.unlinked {
+			continue
+		}
+		if rest, below := vkBelow(vkTmpName(e), dir); below && string(rest) == string(name) {
+			return true
+		}
+	}
+	return false
 }
