@@ -1,8 +1,11 @@
 //go:build velocity
 
-// Velocity kernel: file descriptors. Besides the console (0, 1, 2) there
-// are eventfds and epoll instances, which the runtime's network poller uses
-// to sleep with a timeout and to be woken (netpollBreak).
+// Velocity kernel: file descriptors. Besides the console (0, 1, 2) a
+// descriptor is a pipe (vk_pipe.go), a file or directory of the image
+// (vk_fs.go) or of /tmp (vk_tmpfs.go), a device, an eventfd or an epoll
+// instance. The last two are what the runtime's network poller uses to
+// sleep with a timeout and to be woken (netpollBreak); epoll here reports
+// readiness for eventfds and pipes, edge- or level-triggered.
 
 package runtime
 
