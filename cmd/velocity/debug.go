@@ -68,16 +68,22 @@ func cmdDebug(args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "velocity debug: the kernel stops before Go starts and waits for gdb on localhost:%s (COM2).\n"+
 		"Attach from another terminal with:\n\n  %s\n\n(QEMU ends with the guest; Ctrl-C here kills it.)\n",
-		b.gdbPort, shellJoin(GDBCommand(abs, b.gdbPort, goroot)))
+		b.gdbPort, shellJoin(GDBCommand(abs, b.gdbPort, goroot, kernelSourceDir())))
 	return boot("debug", c)
 }
 
 // GDBCommand is the gdb command line that attaches to the kernel stub on
 // localhost:port: gdb with the kernel ELF (Go's DWARF) and, when the Go
 // installation has it, Go's runtime-gdb.py loaded explicitly (its
-// auto-load would only print a safe-path warning).
-func GDBCommand(elf, port, goroot string) []string {
+// auto-load would only print a safe-path warning). srcDir, if not empty,
+// is where the kernel's own sources are: the DWARF names them by overlay
+// paths under GOROOT that do not exist, and gdb then looks up the file
+// name in its source directories.
+func GDBCommand(elf, port, goroot, srcDir string) []string {
 	cmd := []string{"gdb", "-q"}
+	if srcDir != "" {
+		cmd = append(cmd, "-ex", "directory "+srcDir)
+	}
 	if goroot != "" {
 		py := filepath.Join(goroot, "src", "runtime", "runtime-gdb.py")
 		if _, err := os.Stat(py); err == nil {
@@ -98,4 +104,14 @@ func shellJoin(args []string) string {
 		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return strings.Join(q, " ")
+}
+
+// kernelSourceDir is build.SourceDir, or "" if it cannot be had (gdb then
+// just shows no kernel source).
+func kernelSourceDir() string {
+	d, err := build.SourceDir()
+	if err != nil {
+		return ""
+	}
+	return d
 }

@@ -271,6 +271,21 @@ func writeFileAtomic(file string, data []byte) error {
 	return os.Rename(tmp.Name(), file)
 }
 
+// SourceDir returns the directory holding the kernel sources under the
+// names the overlay gives them (zz_velocity_*), which is what the kernel's
+// DWARF refers to: gdb finds kernel source there by file name.
+func SourceDir() (string, error) {
+	files, err := KernelFiles(Sources())
+	if err != nil {
+		return "", err
+	}
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	return WriteSources(cache, files)
+}
+
 // PrepareOverlay writes the kernel sources and an overlay file for goroot,
 // merged with userOverlay if not empty, and returns the overlay's path.
 func PrepareOverlay(goroot, userOverlay string) (string, error) {

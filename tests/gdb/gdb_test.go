@@ -165,6 +165,8 @@ continue
 print 'main.Watched'
 echo ==threads\n
 info threads
+echo ==kernel-source\n
+list runtime.vkBoot
 delete
 detach
 echo ==end\n
@@ -187,7 +189,12 @@ func TestGDBSession(t *testing.T) {
 	if _, err := os.Stat(py); err == nil {
 		args = append(args, "-iex", "set auto-load python-scripts off", "-ex", "source "+py)
 	}
-	args = append(args, "-x", script, elf)
+	// As velocity debug does: the kernel's sources, for list and stepping.
+	src, err := build.SourceDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args = append(args, "-ex", "directory "+src, "-x", script, elf)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	gdbStart := time.Now()
@@ -222,6 +229,7 @@ func TestGDBSession(t *testing.T) {
 	check("threads at boot", boot, `(?m)^  2 +Thread 2 \(CPU 1: idle\)`)
 	// The breakpoint on a Go function by name is hit.
 	check("breakpoint", session, `hit Breakpoint 1, main\.Checkpoint \(n=20`)
+	check("kernel source", section("kernel-source"), `func vkBoot\(info uintptr\) uintptr`)
 	check("backtrace", section("bt"), `(?m)^#0 +main\.Checkpoint \(n=20.*\n#1 +0x[0-9a-f]+ in main\.main \(\) at .*images/gdbtarget/main\.go:\d+`)
 	regs := section("regs")
 	for _, r := range []string{"rax", "rbx", "rsp", "r15", "eflags", "cs", "ss", "fs_base", "gs_base"} {
