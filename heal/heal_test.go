@@ -23,23 +23,6 @@ import (
 	"github.com/velocityos/velocity/telemetry"
 )
 
-// slowSrc is a deliberately slow module: every outer iteration does
-// redundant work whose result is never used.
-const slowSrc = `module slow
-
-func Work(n int64) int64 {
-	var s int64
-	for i := int64(0); i < n; i++ {
-		var junk int64
-		for j := int64(0); j < 200; j++ {
-			junk = junk*31 + j
-		}
-		s += i * 8
-	}
-	return s
-}
-`
-
 func want(n int64) int64 {
 	if n <= 0 {
 		return 0
@@ -77,7 +60,7 @@ func skipNoJIT(t testing.TB) {
 }
 
 func TestOptimizePasses(t *testing.T) {
-	m, _ := load(t, slowSrc)
+	m, _ := load(t, DemoSource)
 	f := m.Lookup("Work")
 	nf, passes := Optimize(f)
 	if nf == nil {
@@ -131,7 +114,7 @@ func F(x int64, xs []int64) int64 {
 // the healed version is at least 2× faster and is proven.
 func TestHealEndToEnd(t *testing.T) {
 	skipNoJIT(t)
-	m, st := load(t, slowSrc)
+	m, st := load(t, DemoSource)
 	slot, err := NewSlot("Work", m.Lookup("Work"))
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +193,7 @@ func TestHealEndToEnd(t *testing.T) {
 // 1,000 times; every result is checked.
 func TestSwapUnderLoad(t *testing.T) {
 	skipNoJIT(t)
-	m, st := load(t, slowSrc)
+	m, st := load(t, DemoSource)
 	f := m.Lookup("Work")
 	slot, err := NewSlot("Work", f)
 	if err != nil {
@@ -306,7 +289,7 @@ func candFunc(t *testing.T, src string) *ir.Func {
 // raw machine-code candidates are all rejected with a reason.
 func TestGateRejects(t *testing.T) {
 	skipNoJIT(t)
-	m, st := load(t, slowSrc)
+	m, st := load(t, DemoSource)
 	slot, err := NewSlot("Work", m.Lookup("Work"))
 	if err != nil {
 		t.Fatal(err)

@@ -99,11 +99,11 @@ func bench(o options) error {
 		return fmt.Errorf("-n %d: need at least one run", o.runs)
 	}
 	if o.linuxCache == "" {
-		dir, err := build.CacheDir()
+		dir, err := benchguest.LinuxCache()
 		if err != nil {
 			return err
 		}
-		o.linuxCache = filepath.Join(dir, "bench", "linux")
+		o.linuxCache = dir
 	}
 	if err := os.MkdirAll(o.cache, 0o755); err != nil {
 		return err

@@ -17,7 +17,19 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/velocityos/velocity/internal/build"
 )
+
+// LinuxCache is where the Debian kernel is kept between runs (it outlives
+// make clean): the velocity cache directory's bench/linux.
+func LinuxCache() (string, error) {
+	dir, err := build.CacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "bench", "linux"), nil
+}
 
 // DebianKernel returns Debian's vmlinuz in dir (dir/boot/vmlinuz-*),
 // fetching it with apt-get download (the package linux-image-amd64 depends

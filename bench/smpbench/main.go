@@ -95,11 +95,11 @@ type guestRun struct {
 
 func bench(o options) error {
 	if o.linuxCache == "" {
-		dir, err := build.CacheDir()
+		dir, err := benchguest.LinuxCache()
 		if err != nil {
 			return err
 		}
-		o.linuxCache = filepath.Join(dir, "bench", "linux")
+		o.linuxCache = dir
 	}
 	if err := os.MkdirAll(o.cache, 0o755); err != nil {
 		return err
