@@ -200,6 +200,19 @@ func (a *asm) grp3(ext byte, r reg) { a.opRR(0, true, []byte{0xf7}, reg(ext), r)
 // shifts by cl: 4 shl, 5 shr, 7 sar.
 func (a *asm) shiftCL(ext byte, r reg) { a.opRR(0, true, []byte{0xd3}, reg(ext), r) }
 
+// PatchPad is the 5-byte NOP (nop dword [rax+rax*1+0]) every compiled
+// function starts with, like Linux ftrace's patchable function entry. A
+// live patcher redirects a function by overwriting exactly this one
+// instruction with a JMP rel32 (also 5 bytes): since it is a single
+// instruction, a CPU executing the entry sees either the old NOP or the
+// whole new JMP, never a torn mix, provided nothing branches into bytes
+// 1..4 of the pad (the code generator never does: branches target only
+// labels bound after it, and the validator requires every branch to land
+// on an instruction boundary). Program.FuncAddr returns the pad address.
+var PatchPad = [5]byte{0x0f, 0x1f, 0x44, 0x00, 0x00}
+
+func (a *asm) patchPad() { a.byte1(PatchPad[:]...) }
+
 func (a *asm) cqo()        { a.byte1(0x48, 0x99) }
 func (a *asm) ret()        { a.byte1(0xc3) }
 func (a *asm) repStosq()   { a.byte1(0xf3, 0x48, 0xab) }

@@ -389,6 +389,7 @@ func (g *gen) function(fi int, f *ir.Func) error {
 		g.tscSlot = int32(-g.frame)
 	}
 	a := &g.a
+	a.patchPad()
 	a.push(rbp)
 	a.movRR(rbp, rsp)
 	a.incM(st(stDepth))
