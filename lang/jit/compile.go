@@ -287,6 +287,12 @@ type gen struct {
 	// telemetry (probe.go)
 	tscSlot int32  // frame slot of the entry timestamp
 	exit    *label // shared instrumented epilogue
+	// register allocation (regalloc.go)
+	regs      []locReg // per local: its registers, or noReg
+	saved     []reg    // callee-saved registers this function uses
+	saveSlot  int32    // rbp offset of the lowest save slot
+	fuelInReg bool     // fuel counter kept in fuelReg
+	cold      []func() // out-of-line stubs, emitted after the body
 }
 
 func (g *gen) newLabel() *label {
@@ -367,6 +373,8 @@ func (g *gen) function(fi int, f *ir.Func) error {
 	if f.Result.Kind == ir.Array {
 		return fmt.Errorf("%w: array result", ErrUnsupported)
 	}
+	g.cold = nil
+	g.allocate(f)
 	// Parameters: above the return address, last parameter lowest.
 	g.slot = make([]int32, len(f.Locals))
 	off := int64(16)
@@ -374,15 +382,21 @@ func (g *gen) function(fi int, f *ir.Func) error {
 		g.slot[i] = int32(off)
 		off += size(f.Params[i])
 	}
-	g.frame = 0
+	// Save area of the callee-saved registers, then the locals that
+	// stay in the frame.
+	g.frame = int64(8 * len(g.saved))
+	g.saveSlot = int32(-g.frame)
 	var charge int64
 	for i := len(f.Params); i < len(f.Locals); i++ {
 		t := f.Locals[i]
-		g.frame += size(t)
-		g.slot[i] = int32(-g.frame)
 		if t.Kind == ir.Array {
 			charge += elemCount(t) / interp.ArrayFuelUnit
 		}
+		if g.regs[i].r != noReg {
+			continue
+		}
+		g.frame += size(t)
+		g.slot[i] = int32(-g.frame)
 	}
 	if g.code.instr {
 		g.frame += 8
@@ -392,6 +406,10 @@ func (g *gen) function(fi int, f *ir.Func) error {
 	a.patchPad()
 	a.push(rbp)
 	a.movRR(rbp, rsp)
+	if g.fuelInReg {
+		// Before anything can trap: the trap stubs write it back.
+		a.load(fuelReg, st(stFuel))
+	}
 	a.incM(st(stDepth))
 	a.load(rax, st(stDepth))
 	a.aluRM(aluCmp, rax, st(stMaxDepth))
@@ -420,8 +438,29 @@ func (g *gen) function(fi int, f *ir.Func) error {
 		if charge > math.MaxInt32 {
 			return fmt.Errorf("%w: frame too large", ErrUnsupported)
 		}
-		a.aluMI(aluSub, st(stFuel), int32(charge))
-		a.jcc(ccL, g.trap(trapFuel))
+		g.subFuel(int32(charge))
+	}
+	// Save the registers this function allocates (the frame zeroing
+	// above uses only scratch registers), then load the parameters that
+	// live in registers and zero the other register locals.
+	for k, r := range g.saved {
+		a.store(m(rbp, int32(-8*(k+1))), r)
+	}
+	for i, lr := range g.regs {
+		if lr.r == noReg {
+			continue
+		}
+		if i < len(f.Params) {
+			a.load(lr.r, m(rbp, g.slot[i]))
+			if lr.r2 != noReg {
+				a.load(lr.r2, m(rbp, g.slot[i]+8))
+			}
+			continue
+		}
+		a.movImm(lr.r, 0)
+		if lr.r2 != noReg {
+			a.movImm(lr.r2, 0)
+		}
 	}
 	if g.code.instr {
 		g.probeEnter()
@@ -446,6 +485,9 @@ func (g *gen) function(fi int, f *ir.Func) error {
 		a.bind(g.exit)
 		g.probeExit()
 	}
+	for _, c := range g.cold {
+		c()
+	}
 	// Trap stubs: record the code, the function and the operand registers,
 	// then unwind to the trampoline.
 	for code, l := range g.traps {
@@ -453,6 +495,9 @@ func (g *gen) function(fi int, f *ir.Func) error {
 			continue
 		}
 		a.bind(l)
+		if g.fuelInReg {
+			a.store(st(stFuel), fuelReg)
+		}
 		a.store(st(stA0), rax)
 		a.store(st(stA1), rdx)
 		a.store(st(stA2), rsi)
@@ -483,7 +528,17 @@ func (g *gen) epilogue() {
 	g.epilogueTail()
 }
 
-func (g *gen) epilogueTail() {
+func (g *gen) epilogueTail() { g.epilogueRegs(g.fuelInReg) }
+
+// epilogueRegs writes the fuel register back (if flush), restores the
+// callee-saved registers and returns.
+func (g *gen) epilogueRegs(flush bool) {
+	if flush {
+		g.a.store(st(stFuel), fuelReg)
+	}
+	for k, r := range g.saved {
+		g.a.load(r, m(rbp, int32(-8*(k+1))))
+	}
 	g.a.decM(st(stDepth))
 	g.a.movRR(rsp, rbp)
 	g.a.pop(rbp)
@@ -505,30 +560,35 @@ func (g *gen) stmt(s ir.Stmt) {
 		g.expr(s.X)
 	case *ir.If:
 		els, end := g.newLabel(), g.newLabel()
-		g.expr(s.Cond)
-		a.testRR(rax, rax)
-		a.jcc(ccE, els)
+		g.branch(s.Cond, false, els)
 		g.block(s.Then)
-		a.jmp(end)
+		if len(s.Else) > 0 {
+			a.jmp(end)
+		}
 		a.bind(els)
 		g.block(s.Else)
 		a.bind(end)
 	case *ir.Loop:
-		top, post, end := g.newLabel(), g.newLabel(), g.newLabel()
-		a.bind(top)
+		// Rotated: the condition is tested at the bottom, so an
+		// iteration takes one taken branch. The order of condition,
+		// body, post and back-edge charge is the interpreter's.
+		top, post, check, end := g.newLabel(), g.newLabel(), g.newLabel(), g.newLabel()
 		if s.Cond != nil {
-			g.expr(s.Cond)
-			a.testRR(rax, rax)
-			a.jcc(ccE, end)
+			a.jmp(check)
 		}
+		a.bind(top)
 		g.loops = append(g.loops, loopLabels{brk: end, cont: post})
 		g.block(s.Body)
 		g.loops = g.loops[:len(g.loops)-1]
 		a.bind(post)
 		g.block(s.Post)
-		a.decM(st(stFuel)) // back-edge
-		a.jcc(ccS, g.trap(trapFuel))
-		a.jmp(top)
+		g.subFuel(1) // back-edge
+		a.bind(check)
+		if s.Cond != nil {
+			g.branch(s.Cond, true, top)
+		} else {
+			a.jmp(top)
+		}
 		a.bind(end)
 	case *ir.Break:
 		if len(g.loops) == 0 {
@@ -575,7 +635,33 @@ func (g *gen) loadSimple(r reg, e ir.Expr) {
 	case *ir.Const:
 		g.a.movImm(r, e.Bits)
 	case *ir.Local:
+		if lr, ok := g.regOf(e); ok {
+			if lr != r {
+				g.a.movRR(r, lr)
+			}
+			return
+		}
 		g.a.load(r, m(rbp, g.slot[e.Slot]))
+	}
+}
+
+// subFuel charges n units of fuel (trapping when it runs out), in the
+// register or in the state block.
+func (g *gen) subFuel(n int32) {
+	a := &g.a
+	switch {
+	case g.fuelInReg && n == 1:
+		a.opRR(0, true, []byte{0xff}, 1, fuelReg) // dec r14
+		a.jcc(ccS, g.trap(trapFuel))
+	case g.fuelInReg:
+		a.aluRI(aluSub, fuelReg, n)
+		a.jcc(ccL, g.trap(trapFuel))
+	case n == 1:
+		a.decM(st(stFuel))
+		a.jcc(ccS, g.trap(trapFuel))
+	default:
+		a.aluMI(aluSub, st(stFuel), n)
+		a.jcc(ccL, g.trap(trapFuel))
 	}
 }
 
@@ -595,6 +681,9 @@ func (g *gen) assign(s *ir.Assign) {
 	// Scalars and slices.
 	switch d := s.Dst.(type) {
 	case *ir.Local:
+		if g.assignReg(s, d) {
+			return
+		}
 		dst := m(rbp, g.slot[d.Slot])
 		if s.Op == 0 {
 			g.expr(s.X)
@@ -610,6 +699,9 @@ func (g *gen) assign(s *ir.Assign) {
 		g.binop(s.Op, t, s.X.Type())
 		a.store(dst, rax)
 	case *ir.Index:
+		if g.assignSliceReg(s, d) {
+			return
+		}
 		g.elemAddr(d) // rax = element address
 		g.pushR(rax)
 		g.expr(s.X)
@@ -638,8 +730,7 @@ func (g *gen) chargeElems(elems int64) {
 		g.unsupported("array too large")
 		return
 	}
-	g.a.aluMI(aluSub, st(stFuel), int32(n))
-	g.a.jcc(ccL, g.trap(trapFuel))
+	g.subFuel(int32(n))
 }
 
 // arrayValue stores array expression e into the address on top of the
@@ -731,6 +822,10 @@ func (g *gen) elemAddr(e *ir.Index) {
 	a := &g.a
 	xt := e.X.Type()
 	es := int64(8)
+	if p, ok := g.sliceIndex(e); ok {
+		a.lea(rax, mi(p, rax, 8, 0))
+		return
+	}
 	if xt.Kind == ir.Slice {
 		g.expr(e.X) // rax ptr, rdx len
 		if simple(e.I) {
@@ -790,10 +885,15 @@ func (g *gen) expr(e ir.Expr) {
 		case ir.Array:
 			g.unsupported("array value in scalar context")
 		case ir.Slice:
+			if p, n, ok := g.sliceRegs(e); ok {
+				a.movRR(rax, p)
+				a.movRR(rdx, n)
+				return
+			}
 			a.load(rax, m(rbp, g.slot[e.Slot]))
 			a.load(rdx, m(rbp, g.slot[e.Slot]+8))
 		default:
-			a.load(rax, m(rbp, g.slot[e.Slot]))
+			g.loadSimple(rax, e)
 		}
 	case *ir.Unary:
 		g.expr(e.X)
@@ -814,16 +914,10 @@ func (g *gen) expr(e ir.Expr) {
 			a.bind(end)
 			return
 		}
-		if simple(e.Y) {
-			g.expr(e.X)
-			g.loadSimple(rcx, e.Y)
-		} else {
-			g.expr(e.X)
-			g.pushR(rax)
-			g.expr(e.Y)
-			a.movRR(rcx, rax)
-			g.popR(rax)
+		if g.binopFast(e.Op, e.X, e.Y, e.X.Type()) {
+			return
 		}
+		g.operands(e.X, e.Y)
 		g.binop(e.Op, e.X.Type(), e.Y.Type())
 	case *ir.Convert:
 		g.expr(e.X)
@@ -835,11 +929,19 @@ func (g *gen) expr(e ir.Expr) {
 			g.unsupported("array value in scalar context")
 			return
 		}
+		if p, ok := g.sliceIndex(e); ok {
+			a.load(rax, mi(p, rax, 8, 0))
+			return
+		}
 		g.elemAddr(e)
 		a.load(rax, m(rax, 0))
 	case *ir.SliceOf:
 		g.sliceOf(e)
 	case *ir.Len:
+		if _, n, ok := g.sliceRegs(e.X); ok {
+			a.movRR(rax, n)
+			return
+		}
 		if e.X.Type().Kind == ir.Slice {
 			g.expr(e.X)
 			a.movRR(rax, rdx)
@@ -947,9 +1049,14 @@ func (g *gen) call(e *ir.Call) {
 			words++
 		}
 	}
-	a.decM(st(stFuel))
-	a.jcc(ccS, g.trap(trapFuel))
+	g.subFuel(1)
+	if g.fuelInReg {
+		a.store(st(stFuel), fuelReg)
+	}
 	a.callData(poolSize + 8*g.code.index[e.Target])
+	if g.fuelInReg {
+		a.load(fuelReg, st(stFuel))
+	}
 	if words > 0 {
 		a.aluRI(aluAdd, rsp, int32(8*words))
 		g.push -= words

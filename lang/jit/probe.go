@@ -75,48 +75,45 @@ func (g *gen) probeEnter() {
 }
 
 // probeExit is the shared epilogue; the result is in RAX (and RDX).
+// It uses only scratch registers (RSI and RDI keep the result, R14 the
+// counter block once the fuel counter is written back), so allocated
+// registers (regalloc.go) survive it. The log2 bucket is BSR of the
+// cycle count (or 1, so 0 and 1 share bucket 0): one instruction instead
+// of a six-step binary search.
 func (g *gen) probeExit() {
 	a := &g.a
-	a.movRR(r10, rax)
-	a.movRR(r11, rdx)
+	a.movRR(rsi, rax)
+	a.movRR(rdi, rdx)
+	if g.fuelInReg {
+		a.store(st(stFuel), fuelReg)
+	}
 	g.timestamp()
 	a.aluRM(aluSub, rax, m(rbp, g.tscSlot))
-	a.load(r8, st(stProf))
-	a.testRR(r8, r8)
+	p := r14
+	a.load(p, st(stProf))
+	a.testRR(p, p)
 	done := g.newLabel()
 	a.jcc(ccE, done)
 	d := int32(g.fi * telemetry.CounterBytes)
-	a.incM(m(r8, d+telemetry.OffCalls))
-	a.opRM(0, true, []byte{0x01}, rax, m(r8, d+telemetry.OffCycles)) // add [cycles], rax
+	a.incM(m(p, d+telemetry.OffCalls))
+	a.opRM(0, true, []byte{0x01}, rax, m(p, d+telemetry.OffCycles)) // add [cycles], rax
 	l1 := g.newLabel()
-	a.aluRM(aluCmp, rax, m(r8, d+telemetry.OffMin))
+	a.aluRM(aluCmp, rax, m(p, d+telemetry.OffMin))
 	a.jcc(ccAE, l1)
-	a.store(m(r8, d+telemetry.OffMin), rax)
+	a.store(m(p, d+telemetry.OffMin), rax)
 	a.bind(l1)
 	l2 := g.newLabel()
-	a.aluRM(aluCmp, rax, m(r8, d+telemetry.OffMax))
+	a.aluRM(aluCmp, rax, m(p, d+telemetry.OffMax))
 	a.jcc(ccBE, l2)
-	a.store(m(r8, d+telemetry.OffMax), rax)
+	a.store(m(p, d+telemetry.OffMax), rax)
 	a.bind(l2)
-	// rcx = floor(log2(rax)) by binary search (0 for 0 and 1).
-	a.movRR(r9, rax)
-	a.movImm(rcx, 0)
-	for _, s := range []byte{32, 16, 8, 4, 2, 1} {
-		skip := g.newLabel()
-		a.movRR(rdx, r9)
-		a.opRR(0, true, []byte{0xc1}, 5, rdx) // shr rdx, s
-		a.byte1(s)
-		a.testRR(rdx, rdx)
-		a.jcc(ccE, skip)
-		a.movRR(r9, rdx)
-		a.aluRI(aluAdd, rcx, int32(s))
-		a.bind(skip)
-	}
-	a.incM(mi(r8, rcx, 8, d+telemetry.OffHist))
+	a.aluRI(aluOr, rax, 1)
+	a.opRR(0, true, []byte{0x0f, 0xbd}, rcx, rax) // bsr rcx, rax
+	a.incM(mi(p, rcx, 8, d+telemetry.OffHist))
 	a.bind(done)
-	a.movRR(rax, r10)
-	a.movRR(rdx, r11)
-	g.epilogueTail()
+	a.movRR(rax, rsi)
+	a.movRR(rdx, rdi)
+	g.epilogueRegs(false)
 }
 
 // Profile holds one counter per function of an instrumented program.

@@ -133,7 +133,7 @@ func init() {
 		x86asm.MOV, x86asm.MOVZX, x86asm.MOVSX, x86asm.MOVSXD, x86asm.LEA, x86asm.XCHG,
 		x86asm.ADD, x86asm.SUB, x86asm.ADC, x86asm.SBB, x86asm.IMUL, x86asm.MUL, x86asm.IDIV, x86asm.DIV,
 		x86asm.AND, x86asm.OR, x86asm.XOR, x86asm.NOT, x86asm.NEG, x86asm.INC, x86asm.DEC,
-		x86asm.SHL, x86asm.SHR, x86asm.SAR, x86asm.ROL, x86asm.ROR, x86asm.BT, x86asm.BTC, x86asm.BTS, x86asm.BTR,
+		x86asm.SHL, x86asm.SHR, x86asm.SAR, x86asm.ROL, x86asm.ROR, x86asm.BSR, x86asm.BT, x86asm.BTC, x86asm.BTS, x86asm.BTR,
 		x86asm.CMP, x86asm.TEST, x86asm.JMP, x86asm.CALL, x86asm.RET, x86asm.PUSH, x86asm.POP, x86asm.NOP,
 		x86asm.CQO, x86asm.CDQ, x86asm.CDQE, x86asm.MOVSQ, x86asm.STOSQ,
 		x86asm.MOVQ, x86asm.MOVSD_XMM, x86asm.ADDSD, x86asm.SUBSD, x86asm.MULSD, x86asm.DIVSD, x86asm.SQRTSD,
