@@ -318,6 +318,14 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysInfo(a0, a1)
 	case vkSysVelocityCrash:
 		r = vkSysCrash(a0)
+	case vkSysVelocityProfStart:
+		r = vkSysProfStart(a0)
+	case vkSysVelocityProfStop:
+		r = vkSysProfStop()
+	case vkSysVelocityProfRead:
+		r = vkSysProfRead(a0, a1)
+	case vkSysVelocityProfStats:
+		r = vkSysProfStats(a0, a1)
 	default:
 		r = vkUnimplemented(nr)
 	}

@@ -78,6 +78,9 @@ func vkTrap(f *vkFrame) {
 	if f.vector == vkVectorSyscall && vkSyscallLockFree(f) {
 		return // clocks and ids: no shared state, so no kernel lock
 	}
+	if f.vector == vkTimerVector {
+		vkProfTick(f, true) // sampling profiler (vk_prof.go), before the lock
+	}
 	vkLock()
 	switch {
 	case f.vector == vkVectorSyscall:
@@ -128,6 +131,7 @@ func vkKernelTrapWork(f *vkFrame) {
 		c.ticks++
 		c.deadline = 0
 		vkEOI()
+		vkProfTick(f, false)
 	case f.vector == vkSpuriousVector:
 	case f.vector == vkSerialVector:
 		// The lock may not be ours: the next holder reads the UART.

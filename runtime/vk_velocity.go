@@ -12,6 +12,12 @@ import "unsafe"
 const (
 	vkSysVelocityInfo  = 0x5600
 	vkSysVelocityCrash = 0x5601
+
+	// The sampling profiler (vk_prof.go).
+	vkSysVelocityProfStart = 0x5603
+	vkSysVelocityProfStop  = 0x5604
+	vkSysVelocityProfRead  = 0x5605
+	vkSysVelocityProfStats = 0x5606
 )
 
 // vkInfo is the layout package kernel reads; append only.
