@@ -1,6 +1,7 @@
 package jit
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -67,6 +68,13 @@ func both(t testing.TB, p *Program, mach *Machine, f *ir.Func, fuel int64, args 
 	return io, jo
 }
 
+// The large differential run of make bench sets these, e.g.
+// go test -run TestDifferentialProgen -timeout 0 ./lang/jit -args -diff.programs 100000 -diff.timeout 0
+var (
+	diffPrograms = flag.Int("diff.programs", 0, "random programs for TestDifferentialProgen (0: 10000, 1000 with -short, or $VELOCITY_DIFF_PROGRAMS)")
+	diffTimeout  = flag.Duration("diff.timeout", 2*time.Minute, "time bound of TestDifferentialProgen (0: none)")
+)
+
 func programs(t *testing.T) int {
 	n := 10000
 	if testing.Short() {
@@ -74,6 +82,9 @@ func programs(t *testing.T) int {
 	}
 	if s := os.Getenv("VELOCITY_DIFF_PROGRAMS"); s != "" {
 		n, _ = strconv.Atoi(s)
+	}
+	if *diffPrograms > 0 {
+		n = *diffPrograms
 	}
 	return n
 }
@@ -86,7 +97,10 @@ func TestDifferentialProgen(t *testing.T) {
 		t.Skip("no JIT on this platform")
 	}
 	n := programs(t)
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(*diffTimeout)
+	if *diffTimeout <= 0 {
+		deadline = time.Now().Add(1 << 62)
+	}
 	mach := New(0)
 	mach.MaxAlloc = 1 << 16
 	defer mach.Close()

@@ -61,8 +61,11 @@ func (g *gen) timestamp() {
 	if telemetry.HasRDTSCP() {
 		a.byte1(0x0f, 0x01, 0xf9) // rdtscp
 	} else {
-		a.byte1(0x0f, 0xae, 0xe8) // lfence
-		a.byte1(0x0f, 0x31)       // rdtsc
+		// No LFENCE: on this platform's VMs a fenced read costs 2-3x an
+		// unfenced one (BenchmarkTimestampFloor), and an unfenced read
+		// can only move by the reorder window, tens of cycles, small
+		// against the calls being timed.
+		a.byte1(0x0f, 0x31) // rdtsc
 	}
 	a.opRR(0, true, []byte{0xc1}, 4, rdx) // shl rdx, 32
 	a.byte1(32)

@@ -257,3 +257,21 @@ func BenchmarkInstrumented(b *testing.B) {
 	b.Run("plain", func(b *testing.B) { run(b, plain, false) })
 	b.Run("instrumented", func(b *testing.B) { run(b, instr, true) })
 }
+
+// BenchmarkTimestampFloor measures one RDTSCP and one LFENCE;RDTSC on
+// this machine (in a VM they may trap to the hypervisor): an
+// instrumented call reads the clock twice, so twice this is the floor of
+// BenchmarkInstrumented's overhead per call.
+func BenchmarkTimestampFloor(b *testing.B) {
+	if !Supported() {
+		b.Skip("no JIT")
+	}
+	b.Run("rdtscp", func(b *testing.B) {
+		if !telemetry.HasRDTSCP() {
+			b.Skip("no RDTSCP")
+		}
+		rdtscpLoop(b.N)
+	})
+	b.Run("lfence-rdtsc", func(b *testing.B) { lfenceRdtscLoop(b.N) })
+	b.Run("rdtsc", func(b *testing.B) { rdtscLoop(b.N) })
+}
