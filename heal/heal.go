@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/velocityos/velocity/lang/interp"
 	"github.com/velocityos/velocity/lang/ir"
 	"github.com/velocityos/velocity/telemetry"
 )
@@ -26,13 +27,29 @@ type Advisor interface {
 	Propose(f *ir.Func, alert telemetry.Alert) []Candidate
 }
 
-// OptimizerAdvisor wraps Optimize.
+// ProfiledAdvisor is an Advisor that also wants the slot's recorded
+// argument tuples (the healer passes them instead of calling Propose).
+type ProfiledAdvisor interface {
+	Advisor
+	ProposeProfiled(f *ir.Func, alert telemetry.Alert, recorded [][]interp.Value) []Candidate
+}
+
+// OptimizerAdvisor wraps OptimizeWith, with the recorded arguments as the
+// profile (specialization, unroll factors).
 type OptimizerAdvisor struct{}
 
 func (OptimizerAdvisor) Name() string { return "optimizer" }
 
-func (OptimizerAdvisor) Propose(f *ir.Func, _ telemetry.Alert) []Candidate {
-	nf, passes := Optimize(f)
+func (a OptimizerAdvisor) Propose(f *ir.Func, alert telemetry.Alert) []Candidate {
+	return a.ProposeProfiled(f, alert, nil)
+}
+
+func (OptimizerAdvisor) ProposeProfiled(f *ir.Func, _ telemetry.Alert, recorded [][]interp.Value) []Candidate {
+	var prof *Profile
+	if len(recorded) > 0 {
+		prof = &Profile{Args: recorded}
+	}
+	nf, passes := OptimizeWith(f, prof)
 	if nf == nil {
 		return nil
 	}
@@ -191,7 +208,13 @@ func (h *Healer) heal(s *Slot, a telemetry.Alert) {
 	}
 	recorded := s.Recorded()
 	for _, adv := range advisors {
-		for _, c := range adv.Propose(cur.Func, a) {
+		var cands []Candidate
+		if pa, ok := adv.(ProfiledAdvisor); ok {
+			cands = pa.ProposeProfiled(cur.Func, a, recorded)
+		} else {
+			cands = adv.Propose(cur.Func, a)
+		}
+		for _, c := range cands {
 			if c.From == "" {
 				c.From = adv.Name()
 			}

@@ -4,12 +4,47 @@ import (
 	"fmt"
 	"math/bits"
 
+	"github.com/velocityos/velocity/lang/interp"
 	"github.com/velocityos/velocity/lang/ir"
 )
 
 // Optimize returns a rewritten copy of f (never mutating f) and the passes
 // that changed something, in order. It returns nil if nothing changed.
-// Passes (repeated to a fixed point):
+// It is OptimizeWith without a profile: no specialization, and loops are
+// unrolled only when their trip count is a constant.
+func Optimize(f *ir.Func) (*ir.Func, []string) { return OptimizeWith(f, nil) }
+
+// Profile is what the healer observed of a function: the argument tuples
+// of recent calls (a slot's ring). Specialization and the unroll factor
+// are chosen from it; correctness never depends on it (a specialized
+// body sits behind a guard, and an unrolled loop keeps a remainder loop).
+type Profile struct {
+	Args [][]interp.Value
+	// Unroll, if > 1, forces the partial unroll factor of every loop that
+	// can be unrolled, even where it would be unrolled completely (tests
+	// use it to exercise the main and remainder loops).
+	Unroll int
+	// TripFuel bounds the interpreter runs that measure trip counts, per
+	// recorded input (default 300,000).
+	TripFuel int64
+}
+
+// OptimizeWith returns a rewritten copy of f (never mutating f) and the
+// passes that changed something, in order (nil if nothing changed).
+// The pipeline:
+//
+//  1. inline: calls of small non-recursive module functions whose value
+//     is used as a whole statement (x = g(..), x op= g(..), g(..),
+//     return g(..), if g(..) ...) are replaced by the callee's body;
+//  2. specialize (with a profile): parameters that had the same value in
+//     every recorded call get a guarded clone of the body;
+//  3. to a fixed point: constprop, fold, algebra, strength, dce, cse, licm;
+//  4. unroll: counted loops, fully when the trip count is a small
+//     constant, else by a factor chosen from the trip counts measured on
+//     the recorded inputs, with a remainder loop;
+//  5. the fixed point of step 3 again.
+//
+// The passes:
 //
 //   - fold: constant folding of unary, binary and conversion operators
 //     whose operands are constants (operations that would trap are left
@@ -25,50 +60,97 @@ import (
 //     body whose counter is read nowhere else;
 //   - licm: loop-invariant code motion: an operator subtree inside a loop
 //     that reads only locals the loop never assigns, and can neither trap
-//     nor call, is computed once into a new local before the loop.
+//     nor call, is computed once into a new local before the loop;
+//   - constprop, cse, inline, specialize, unroll: see their files.
 //
 // The result is a new function with the same signature; the caller must
 // hash it (merkle) to give it a CID, and validate it before use.
-func Optimize(f *ir.Func) (*ir.Func, []string) {
-	body := cloneStmts(f.Body)
-	locals := append([]*ir.Type(nil), f.Locals...)
-	names := append([]string(nil), f.LocalNames...)
-	var passes []string
-	seen := map[string]bool{}
-	for round := 0; round < 8; round++ {
+func OptimizeWith(f *ir.Func, prof *Profile) (*ir.Func, []string) {
+	o := &optimizer{
+		f:      f,
+		body:   cloneStmts(f.Body),
+		locals: append([]*ir.Type(nil), f.Locals...),
+		names:  append([]string(nil), f.LocalNames...),
+		seen:   map[string]bool{},
+		prof:   prof,
+	}
+	o.run("inline", func(b []ir.Stmt) ([]ir.Stmt, bool) { return o.inline(b) })
+	if prof != nil {
+		o.run("specialize", func(b []ir.Stmt) ([]ir.Stmt, bool) { return o.specialize(b) })
+	}
+	o.fixpoint()
+	o.run("unroll", func(b []ir.Stmt) ([]ir.Stmt, bool) { return o.unroll(b) })
+	o.fixpoint()
+	if len(o.passes) == 0 {
+		return nil, nil
+	}
+	nf := *f
+	nf.Body = o.body
+	nf.Locals, nf.LocalNames = o.locals, o.names
+	nf.CID = ir.Func{}.CID
+	return &nf, o.passes
+}
+
+// optimizer is the state of one OptimizeWith: the body being rewritten
+// (a clone), the locals (passes may add some) and the passes that changed
+// something.
+type optimizer struct {
+	f      *ir.Func // the original (read only)
+	body   []ir.Stmt
+	locals []*ir.Type
+	names  []string
+	passes []string
+	seen   map[string]bool
+	prof   *Profile
+}
+
+// run applies one pass and records its name if it changed something.
+func (o *optimizer) run(name string, p func([]ir.Stmt) ([]ir.Stmt, bool)) bool {
+	nb, ok := p(o.body)
+	if !ok {
+		return false
+	}
+	o.body = nb
+	if !o.seen[name] {
+		o.seen[name] = true
+		o.passes = append(o.passes, name)
+	}
+	return true
+}
+
+// newLocal adds a local slot of type t.
+func (o *optimizer) newLocal(t *ir.Type, prefix string) *ir.Local {
+	slot := len(o.locals)
+	o.locals = append(o.locals, t)
+	o.names = append(o.names, fmt.Sprintf("%s%d", prefix, slot))
+	return &ir.Local{Slot: slot, T: t}
+}
+
+// fixpoint repeats the scalar passes until none changes anything (at
+// most 12 rounds).
+func (o *optimizer) fixpoint() {
+	for round := 0; round < 12; round++ {
 		changed := false
 		for _, p := range []struct {
 			name string
 			run  func([]ir.Stmt) ([]ir.Stmt, bool)
 		}{
+			{"constprop", func(b []ir.Stmt) ([]ir.Stmt, bool) { return o.constprop(b) }},
 			{"fold", func(b []ir.Stmt) ([]ir.Stmt, bool) { return rewriteExprs(b, fold) }},
 			{"algebra", func(b []ir.Stmt) ([]ir.Stmt, bool) { return rewriteExprs(b, algebra) }},
 			{"strength", func(b []ir.Stmt) ([]ir.Stmt, bool) { return rewriteExprs(b, strength) }},
-			{"dce", func(b []ir.Stmt) ([]ir.Stmt, bool) { return dce(b, len(locals)) }},
-			{"licm", func(b []ir.Stmt) ([]ir.Stmt, bool) { return licm(b, &locals, &names) }},
+			{"dce", func(b []ir.Stmt) ([]ir.Stmt, bool) { return dce(b, len(o.locals)) }},
+			{"cse", func(b []ir.Stmt) ([]ir.Stmt, bool) { return o.cse(b) }},
+			{"licm", func(b []ir.Stmt) ([]ir.Stmt, bool) { return licm(b, &o.locals, &o.names) }},
 		} {
-			nb, ok := p.run(body)
-			if ok {
-				body = nb
+			if o.run(p.name, p.run) {
 				changed = true
-				if !seen[p.name] {
-					seen[p.name] = true
-					passes = append(passes, p.name)
-				}
 			}
 		}
 		if !changed {
 			break
 		}
 	}
-	if len(passes) == 0 {
-		return nil, nil
-	}
-	nf := *f
-	nf.Body = body
-	nf.Locals, nf.LocalNames = locals, names
-	nf.CID = ir.Func{}.CID
-	return &nf, passes
 }
 
 // ---- cloning ----

@@ -12,37 +12,63 @@ import (
 // TestOptimizeProgen: on lang/progen's random programs, every optimized
 // function gives the interpreter's results and errors for the original
 // (when the original finishes within the fuel; the optimized version may
-// only use less).
+// only use less). Each function is optimized three ways: without a
+// profile (inline, constprop, cse, full unrolling of constant loops and
+// the older passes), with a profile in which the first argument is
+// always the same (specialize), and with that profile and a forced
+// unroll factor of 2–4 (partial unrolling with a remainder loop, never
+// complete unrolling). Inputs include the specialized value.
 func TestOptimizeProgen(t *testing.T) {
-	n := 2000
+	n := 1000
 	if testing.Short() {
 		n = 300
 	}
 	var changed, calls int
+	used := map[string]int{}
 	for seed := uint64(1); seed <= uint64(n); seed++ {
-		m, _ := load(t, progen.Module(seed, progen.Default))
+		// Odd seeds get small functions, which are small enough to inline.
+		cfg := progen.Default
+		if seed%2 == 1 {
+			cfg = progen.Config{Funcs: 5, Stmts: 2, Depth: 2, Names: "v"}
+		}
+		m, _ := load(t, progen.Module(seed, cfg))
+		spec := uint64(int64(seed%5) - 2)
+		var rec [][]interp.Value
+		for k := 0; k < 6; k++ {
+			rec = append(rec, []interp.Value{spec, uint64(int64(k*k) - 4)})
+		}
+		profiles := []*Profile{nil, {Args: rec}, {Args: rec, Unroll: 2 + int(seed%3)}}
 		for _, f := range m.Funcs {
-			nf, _ := Optimize(f)
-			if nf == nil {
-				continue
-			}
-			changed++
-			for k := int64(-3); k <= 3; k++ {
-				args := []interp.Value{uint64(k * int64(seed%7)), uint64(k - int64(seed%3))}
-				om := interp.New(20000)
-				ov, oerr := om.Call(f, args)
-				if errors.Is(oerr, interp.ErrOutOfFuel) {
+			for pi, prof := range profiles {
+				nf, passes := OptimizeWith(f, prof)
+				if nf == nil {
 					continue
 				}
-				nm := interp.New(20000)
-				nv, nerr := nm.Call(nf, args)
-				calls++
-				if msg(oerr) != msg(nerr) || (oerr == nil && interp.Format(ov, f.Result) != interp.Format(nv, f.Result)) {
-					t.Fatalf("seed %d %s%v: original %s, optimized %s\n%s", seed, f.Name, args,
-						outcome(ov, oerr, f.Result), outcome(nv, nerr, f.Result), progen.Module(seed, progen.Default))
+				changed++
+				for _, p := range passes {
+					used[p]++
 				}
-				if nm.Fuel < om.Fuel {
-					t.Fatalf("seed %d %s: optimized used more fuel", seed, f.Name)
+				for k := int64(-3); k <= 3; k++ {
+					for _, args := range [][]interp.Value{
+						{uint64(k * int64(seed%7)), uint64(k - int64(seed%3))},
+						{spec, uint64(k*13 + int64(seed%11))},
+					} {
+						om := interp.New(20000)
+						ov, oerr := om.Call(f, args)
+						if errors.Is(oerr, interp.ErrOutOfFuel) {
+							continue
+						}
+						nm := interp.New(20000)
+						nv, nerr := nm.Call(nf, args)
+						calls++
+						if msg(oerr) != msg(nerr) || (oerr == nil && interp.Format(ov, f.Result) != interp.Format(nv, f.Result)) {
+							t.Fatalf("seed %d %s%v, profile %d (%v): original %s, optimized %s\n%s", seed, f.Name, args, pi, passes,
+								outcome(ov, oerr, f.Result), outcome(nv, nerr, f.Result), progen.Module(seed, cfg))
+						}
+						if nm.Fuel < om.Fuel {
+							t.Fatalf("seed %d %s: optimized used more fuel (profile %d, %v)", seed, f.Name, pi, passes)
+						}
+					}
 				}
 			}
 		}
@@ -50,7 +76,12 @@ func TestOptimizeProgen(t *testing.T) {
 	if changed == 0 {
 		t.Fatal("the optimizer changed nothing")
 	}
-	t.Logf("%d optimized functions, %d calls identical", changed, calls)
+	for _, p := range []string{"fold", "algebra", "strength", "dce", "licm", "constprop", "cse", "inline", "specialize", "unroll"} {
+		if used[p] == 0 {
+			t.Errorf("pass %s never ran on the random programs", p)
+		}
+	}
+	t.Logf("%d optimized functions, %d calls identical; passes %v", changed, calls, used)
 }
 
 func TestOptimizeLICM(t *testing.T) {
