@@ -7,8 +7,8 @@
 // kernels is printed with PASS or MISS. Run by make bench.
 //
 // Times are the minimum over -samples samples of the mean time per call
-// over a batch lasting about -sample: the minimum is the least disturbed
-// by other work on a shared machine. Every engine's result is checked
+// over a batch lasting about -sample, the engines sampled in turn: the
+// minimum is the least disturbed by other work on a shared machine. Every engine's result is checked
 // against gc's before timing.
 package main
 
@@ -36,27 +36,39 @@ var (
 	target  = flag.Float64("target", 1.5, "JIT/gc ratio target for the median")
 )
 
-// measure returns the minimum over samples of the mean duration of run.
-func measure(run func()) time.Duration {
-	n := 1
-	for {
-		t0 := time.Now()
-		for i := 0; i < n; i++ {
-			run()
+// measure returns, for each of runs, the minimum over samples of its
+// mean duration per call. The engines are sampled in turn, round after
+// round, so that a burst of other work on the machine hits them all
+// alike instead of one of them.
+func measure(runs ...func()) []time.Duration {
+	ns := make([]int, len(runs))
+	for k, run := range runs {
+		n := 1
+		for {
+			t0 := time.Now()
+			for i := 0; i < n; i++ {
+				run()
+			}
+			if d := time.Since(t0); d >= *sample/4 || n >= 1<<30 {
+				n = max(1, int(float64(n)*float64(*sample)/float64(max(d, 1))))
+				break
+			}
+			n *= 2
 		}
-		if d := time.Since(t0); d >= *sample/4 || n >= 1<<30 {
-			n = max(1, int(float64(n)*float64(*sample)/float64(max(d, 1))))
-			break
-		}
-		n *= 2
+		ns[k] = n
 	}
-	best := time.Duration(1<<63 - 1)
+	best := make([]time.Duration, len(runs))
+	for k := range best {
+		best[k] = time.Duration(1<<63 - 1)
+	}
 	for s := 0; s < *samples; s++ {
-		t0 := time.Now()
-		for i := 0; i < n; i++ {
-			run()
+		for k, run := range runs {
+			t0 := time.Now()
+			for i := 0; i < ns[k]; i++ {
+				run()
+			}
+			best[k] = min(best[k], time.Since(t0)/time.Duration(ns[k]))
 		}
-		best = min(best, time.Since(t0)/time.Duration(n))
 	}
 	return best
 }
@@ -161,10 +173,8 @@ func main() {
 		check("jit", v, err)
 		v, err = jitOpt()
 		check("jit-opt", v, err)
-		r.interp = measure(func() { runInterp() })
-		r.jit = measure(func() { jitPlain() })
-		r.jitOpt = measure(func() { jitOpt() })
-		r.gc = measure(func() { c.GC() })
+		t := measure(func() { runInterp() }, func() { jitPlain() }, func() { jitOpt() }, func() { c.GC() })
+		r.interp, r.jit, r.jitOpt, r.gc = t[0], t[1], t[2], t[3]
 		p.Close()
 		po.Close()
 		rows = append(rows, r)

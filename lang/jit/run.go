@@ -3,8 +3,10 @@
 //
 // Code generation is a single pass over the IR tree: expressions are
 // evaluated into RAX (slices: RAX pointer, RDX length), intermediate
-// values live in stack slots (pushed temporaries; locals in the frame),
-// and R15 points at a state block holding the fuel counter, the call
+// values live in stack slots (pushed temporaries), the most used scalar
+// locals and slices live in registers and the rest in the frame
+// (regalloc.go), comparisons feeding branches compile to cmp/jcc, and
+// R15 points at a state block holding the fuel counter, the call
 // depth, the allocation arena and the trap record. Every loop back-edge
 // and every call decrements the fuel exactly as the interpreter does, so
 // the remaining fuel after a run and the point of exhaustion are
