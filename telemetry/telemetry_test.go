@@ -236,3 +236,24 @@ func TestParseRule(t *testing.T) {
 		t.Fatalf("env: %+v %v", r, err)
 	}
 }
+
+// TestWatcherMinCallsCarryOver: a slow function making fewer calls per
+// tick than MinCalls is still judged, once its calls add up.
+func TestWatcherMinCallsCarryOver(t *testing.T) {
+	reg := &Registry{}
+	slow := newProbe("slow")
+	reg.AddProbe(slow)
+	w := &Watcher{Reg: reg, Default: &Rule{MeanAbove: 1000, MinCalls: 10, Windows: 2}}
+	var fired []Alert
+	for tick := 1; tick <= 10; tick++ {
+		for i := 0; i < 3; i++ {
+			slow.Record(0, 5000)
+		}
+		fired = append(fired, w.Tick()...)
+	}
+	// 3 calls a tick: windows of 12 calls end at ticks 4 and 8; the
+	// second slow one fires.
+	if len(fired) != 1 || fired[0].Snapshot != 8 || fired[0].Stats.Calls != 12 || fired[0].Total.Calls != 24 {
+		t.Fatalf("fired %+v", fired)
+	}
+}

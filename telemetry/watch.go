@@ -4,7 +4,8 @@ import "sync"
 
 // Rule is a latency threshold. A window is the set of calls between two
 // Watcher.Tick calls; a window with fewer than MinCalls calls is not
-// judged (and does not break a run of slow windows). The rule fires when
+// judged yet: it extends to the next Tick (and does not break a run of
+// slow windows). The rule fires when
 // Windows consecutive judged windows have a mean above MeanAbove or a
 // 99th percentile above P99Above (a zero threshold is unused).
 type Rule struct {
@@ -75,19 +76,22 @@ func (w *Watcher) Tick() []Alert {
 	var alerts []Alert
 	for _, s := range snap {
 		k := s.Key()
-		prev := w.prev[k]
-		w.prev[k] = s.Stats
 		r, ok := w.Rules[k]
 		if !ok {
 			if w.Default == nil {
+				w.prev[k] = s.Stats
 				continue
 			}
 			r = *w.Default
 		}
-		win := s.Stats.Since(prev)
+		win := s.Stats.Since(w.prev[k])
 		if win.Calls == 0 || win.Calls < r.MinCalls {
+			// Too few calls to judge: they carry over into the next
+			// window, so MinCalls is reached however often Tick runs
+			// (slow functions make few calls per tick).
 			continue
 		}
+		w.prev[k] = s.Stats
 		mean := uint64(win.Mean())
 		p99 := win.Quantile(0.99)
 		if (r.MeanAbove == 0 || mean <= r.MeanAbove) && (r.P99Above == 0 || p99 <= r.P99Above) {
