@@ -18,13 +18,14 @@
 //  2. Advisor "llm-rare" proposes a rewrite that divides by zero on the
 //     rare input n = 1000: the gate's differential test rejects it.
 //  3. Advisor "llm-overfit" proposes a rewrite specialised for the inputs
-//     it was shown (n ≤ -n+100, fast) that does three times the work for
-//     larger n. It passes the gate (the A/B timing runs on the recorded,
-//     small inputs) and is swapped in.
-//  4. The callers' traffic shifts to n near 2×-n right after that swap (a
-//     workload change the candidate was not validated for). The trial
-//     times old and new on the inputs seen since the swap, finds the new
-//     version slower and rolls it back.
+//     it was shown (n ≤ -n+32: fast) that does three times the original's
+//     work for larger n. It passes the gate (the A/B timing runs on the
+//     recorded inputs, all small) and is swapped in.
+//  4. The callers' traffic has meanwhile shifted to n near -n+64 (a
+//     workload change the candidate was not validated for: the shift
+//     happens while the healer works on the alert, after it copied the
+//     recorded inputs). The trial times old and new on the inputs seen
+//     since the swap, finds the new version slower and rolls it back.
 //  5. The rule fires again on the original; "llm-rare" is rejected again,
 //     "llm-overfit" now fails the A/B timing on the recorded large inputs,
 //     and the optimizer's candidate (strength,dce) is swapped in and
@@ -34,6 +35,7 @@
 // [telemetry] lines it prints lines for tests:
 //
 //	HEAL rule <rule> (<source>)
+//	HEAL alert mean=<cycles> p99<=<cycles> windows=<n> calls=<n> (what each alert saw)
 //	HEAL reference <k> inputs by the interpreter in <ms> ms
 //	HEAL proven <cid> before=<cycles> after=<cycles> speedup=<x>
 //	HEAL summary calls=<n> wrong=<n> swaps=<n> rollbacks=<n> rejected=<n> speedup=<x> elapsed=<s>
@@ -71,13 +73,15 @@ import (
 
 var (
 	mode       = flag.String("mode", "all", "what to run: demo (healing scenario), swap (swap under load) or all")
-	baseN      = flag.Int64("n", 2000, "demo: Work's argument before the traffic shift (2×n after it)")
+	baseN      = flag.Int64("n", 1000, "demo: Work's argument before the traffic shift (n+64 after it)")
 	goroutines = flag.Int("goroutines", 0, "demo: callers (default 2×CPUs)")
 	timeout    = flag.Duration("timeout", 5*time.Minute, "demo: give up after")
 	tick       = flag.Duration("tick", 20*time.Millisecond, "demo: telemetry window (one healer Tick)")
 	statsEvery = flag.Duration("stats", 500*time.Millisecond, "demo: interval of the live [telemetry] lines (0: none)")
-	expect     = flag.String("expect", "heal", "demo: heal (rollback, then a proven version) or none (the rule must not fire)")
+	expect     = flag.String("expect", "heal", "demo: heal (rollback, then a proven version), warn (the rule fires; no candidates) or none (the rule must not fire)")
 	quietCalls = flag.Int64("none-calls", 100, "demo with -expect none: calls to watch before concluding")
+	ring       = flag.Int("ring", 16, "demo: recorded argument tuples kept by the slot, the inputs of the gate's A/B timing and of the trial (heal.Slot's default is 64; fewer keep validation quick under TCG)")
+	random     = flag.Int("random", 20, "demo: random inputs of the gate's differential test, on top of the recorded and edge inputs")
 	swapCalls  = flag.Int64("calls", 1_000_000, "swap: total calls over all goroutines")
 	swapCount  = flag.Int("swaps", 1000, "swap: swaps between the two versions")
 )
@@ -85,8 +89,8 @@ var (
 func main() {
 	flag.Parse()
 	if flag.NArg() != 0 || !slices.Contains([]string{"all", "demo", "swap"}, *mode) ||
-		(*expect != "heal" && *expect != "none") || *baseN < 1 || *baseN > 1<<20 || *swapCalls < 1 || *swapCount < 0 || *tick <= 0 {
-		fmt.Fprintln(os.Stderr, "usage: heal [-mode all|demo|swap] [-n 1..1048576] [-goroutines N] [-timeout D] [-tick D] [-stats D] [-expect heal|none] [-none-calls N] [-calls N] [-swaps N]")
+		!slices.Contains([]string{"heal", "warn", "none"}, *expect) || *baseN < 1 || *baseN > 1<<20 || *swapCalls < 1 || *swapCount < 0 || *tick <= 0 || *ring < 1 || *random < 1 {
+		fmt.Fprintln(os.Stderr, "usage: heal [-mode all|demo|swap] [-n 1..1048576] [-goroutines N] [-timeout D] [-tick D] [-stats D] [-expect heal|warn|none] [-none-calls N] [-ring N] [-random N] [-calls N] [-swaps N]")
 		os.Exit(2)
 	}
 	if !jit.Supported() {
@@ -156,6 +160,17 @@ func (a advisor) Propose(*ir.Func, telemetry.Alert) []heal.Candidate {
 	return []heal.Candidate{{Source: a.src, FuncName: "Work", Passes: []string{a.name}}}
 }
 
+// alertLog is the first advisor: it proposes nothing and prints what the
+// alert that woke the healer saw (the [Self-Evolution] line has no p99).
+type alertLog struct{ count atomic.Int64 }
+
+func (*alertLog) Name() string { return "alert-log" }
+func (a *alertLog) Propose(_ *ir.Func, al telemetry.Alert) []heal.Candidate {
+	a.count.Add(1)
+	fmt.Printf("HEAL alert mean=%d p99<=%d windows=%d calls=%d\n", al.Mean, al.P99, al.Windows, al.Total.Calls)
+	return nil
+}
+
 // rareFault is correct and fast except on n = 1000, where it divides by
 // zero. The demo's traffic never sends 1000; the gate's edge inputs do.
 const rareFault = `module llm
@@ -195,8 +210,13 @@ func Work(n int64) int64 {
 `, limit)
 }
 
-// spread is how many distinct arguments the callers send per phase.
-const spread = 4
+// The callers send spread distinct arguments from -n on, then from
+// -n+shift on; the overfit candidate is fast up to -n+limit.
+const (
+	spread = 4
+	limit  = 32
+	shift  = 64
+)
 
 func demo(rule telemetry.Rule) bool {
 	src := "the seed's default"
@@ -210,7 +230,7 @@ func demo(rule telemetry.Rule) bool {
 		return fail("%v", err)
 	}
 	work := m.Lookup("Work")
-	n1, n2 := *baseN, 2**baseN
+	n1, n2 := *baseN, *baseN+shift
 
 	// The reference: every argument the callers will send, computed by
 	// the interpreter on the original IR (not by a closed form), one
@@ -248,19 +268,22 @@ func demo(rule telemetry.Rule) bool {
 	if err != nil {
 		return fail("%v", err)
 	}
+	slot.RingN = *ring
 	orig := slot.Current()
 	// Fuel covers the slowest version on the largest input with room to
 	// spare (the overfit candidate: about 601 back-edges per iteration);
 	// random inputs that exhaust it are inconclusive for the gate.
-	fuel := 1000 * (n2 + spread)
+	fuel := 2000 * (n2 + spread)
 	h := &heal.Healer{
-		Gate: heal.Gate{Blocks: st, Random: 40, Fuel: fuel, MinSpeedup: 1.1},
+		Gate: heal.Gate{Blocks: st, Random: *random, Fuel: fuel, MinSpeedup: 1.1},
 		Log:  os.Stdout,
 		// Rule stays nil: the healer reads $TELEMETRY_RULE itself, the path
 		// the kernel command line configures.
 	}
 	var phase atomic.Int64 // the callers' base argument
 	phase.Store(n1)
+	alerts := &alertLog{}
+	h.Advisors = []heal.Advisor{alerts}
 	if *expect == "heal" {
 		// The workload shifts to larger arguments while the healer works
 		// on the first alert: it has already taken its copy of the
@@ -268,16 +291,15 @@ func demo(rule telemetry.Rule) bool {
 		// the slot records only the new traffic from the swap on, which
 		// the trial judges. The overfit candidate thus meets inputs it was
 		// not validated on, as it would after a real change of workload.
-		shift := func() {
+		shiftTraffic := func() {
 			if phase.CompareAndSwap(n1, n2) {
 				fmt.Printf("HEAL traffic shifts to Work(%d..%d)\n", n2, n2+spread-1)
 			}
 		}
-		h.Advisors = []heal.Advisor{
-			advisor{"llm-rare", rareFault, shift},
-			advisor{"llm-overfit", overfit(n1 + 100), nil},
-			heal.OptimizerAdvisor{},
-		}
+		h.Advisors = append(h.Advisors,
+			advisor{"llm-rare", rareFault, shiftTraffic},
+			advisor{"llm-overfit", overfit(n1 + limit), nil},
+			heal.OptimizerAdvisor{})
 	}
 	h.Add(slot)
 
@@ -335,6 +357,9 @@ func demo(rule telemetry.Rule) bool {
 		if *expect == "heal" && proven != nil && calls.Load()-afterProven >= int64(4*workers) {
 			break // the healed version has served real traffic for a while
 		}
+		if *expect == "warn" && alerts.count.Load() > 0 {
+			break
+		}
 		if *expect == "none" && orig.Stats().Calls >= uint64(*quietCalls) {
 			break
 		}
@@ -379,6 +404,11 @@ func demo(rule telemetry.Rule) bool {
 		}
 		if orig.Stats().Calls < uint64(*quietCalls) {
 			return fail("only %d calls before the timeout", orig.Stats().Calls)
+		}
+		return true
+	case *expect == "warn":
+		if alerts.count.Load() == 0 || len(h.Events) != 0 {
+			return fail("-expect warn: %d alerts, events %+v", alerts.count.Load(), h.Events)
 		}
 		return true
 	case proven == nil:
@@ -487,7 +517,7 @@ func swapUnderLoad() bool {
 		t0 := time.Now()
 		old := slot.Publish(to)
 		t1 := time.Now()
-		if err := old.Quiesce(5 * time.Second); err != nil {
+		if err := old.Quiesce(30 * time.Second); err != nil {
 			stopCalls(&next, total, &wg)
 			return fail("swap %d: %v", s, err)
 		}
