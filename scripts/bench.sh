@@ -17,6 +17,18 @@ mkdir -p build
 # (load latency of the importer's own code, heap growth, and the imported
 # module's table state; goal: 0 new code pages, < 1 KiB of state).
 "$GO" test -run '^$' -bench 'ExtraImporter' -benchtime 500x ./lang/modtable
+# Module JIT (lang/jit): compile latency per function, and time per call of
+# the interpreter, the JIT and the JIT of heal.Optimize's IR against the same
+# eight kernels compiled by gc (bench/gcref); median JIT/gc vs the 1.5× goal.
+"$GO" build -o build/jitbench-runner ./bench/jitbench
+build/jitbench-runner
+# Probe overhead per instrumented call, and the floor: what one clock read
+# costs on this CPU (two per call).
+"$GO" test -run '^$' -bench 'Instrumented|TimestampFloor' ./lang/jit
+# The JIT against the interpreter on 100,000 random programs (make test
+# runs 10,000 with a fixed seed).
+"$GO" test -count=1 -run TestDifferentialProgen -timeout 0 ./lang/jit -args -diff.programs 100000 -diff.timeout 0
+
 "$GO" build -o build/bootbench-runner ./bench/bootbench
 build/bootbench-runner "$@"
 
