@@ -73,7 +73,7 @@ import (
 
 var (
 	mode       = flag.String("mode", "all", "what to run: demo (healing scenario), swap (swap under load) or all")
-	baseN      = flag.Int64("n", 1000, "demo: Work's argument before the traffic shift (n+64 after it)")
+	baseN      = flag.Int64("n", 3000, "demo: Work's argument before the traffic shift (n+64 after it)")
 	goroutines = flag.Int("goroutines", 0, "demo: callers (default 2×CPUs)")
 	timeout    = flag.Duration("timeout", 5*time.Minute, "demo: give up after")
 	tick       = flag.Duration("tick", 20*time.Millisecond, "demo: telemetry window (one healer Tick)")
@@ -213,7 +213,7 @@ func Work(n int64) int64 {
 // The callers send spread distinct arguments from -n on, then from
 // -n+shift on; the overfit candidate is fast up to -n+limit.
 const (
-	spread = 4
+	spread = 2
 	limit  = 32
 	shift  = 64
 )

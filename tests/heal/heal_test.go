@@ -243,7 +243,7 @@ func checkHealed(t *testing.T, serial string, code int, mean, minCalls float64) 
 // TestHealInKernel runs the scenario with the seed's rule (mean above
 // 1,500,000 cycles over at least 10 calls).
 func TestHealInKernel(t *testing.T) {
-	serial, code := boot(t, nil, "-mode", "demo", "-n", "1000", "-timeout", "3m")
+	serial, code := boot(t, nil, "-mode", "demo", "-n", "3000", "-timeout", "3m")
 	if !strings.Contains(serial, "HEAL rule mean=1500000,p99=0,calls=10,windows=1 (the seed's default)") {
 		t.Error("the guest does not report the seed's rule")
 	}
@@ -280,7 +280,7 @@ func TestRuleFromKernelCmdline(t *testing.T) {
 	// seed's would have (the average printed is above 1,500,000), so
 	// nothing is healed.
 	t.Run("never", func(t *testing.T) {
-		serial, code := boot(t, []string{"TELEMETRY_RULE=mean=1000000000000,calls=50"}, "-mode", "demo", "-n", "1000", "-expect", "none", "-none-calls", "100")
+		serial, code := boot(t, []string{"TELEMETRY_RULE=mean=1000000000000,calls=50"}, "-mode", "demo", "-n", "3000", "-expect", "none", "-none-calls", "100")
 		if code != 0 {
 			t.Errorf("guest exit code %d, want 0", code)
 		}
@@ -303,7 +303,7 @@ func TestRuleFromKernelCmdline(t *testing.T) {
 	// (-expect warn: no candidates, the guest stops at the first alert.)
 	t.Run("p99", func(t *testing.T) {
 		rule := "TELEMETRY_RULE=mean=0,p99=4000000,calls=30,windows=2"
-		serial, code := boot(t, []string{rule}, "-mode", "demo", "-n", "1000", "-expect", "warn", "-timeout", "3m")
+		serial, code := boot(t, []string{rule}, "-mode", "demo", "-n", "3000", "-expect", "warn", "-timeout", "3m")
 		if code != 0 {
 			t.Errorf("guest exit code %d, want 0", code)
 		}
