@@ -28,8 +28,13 @@
 //     since the swap, finds the new version slower and rolls it back.
 //  5. The rule fires again on the original; "llm-rare" is rejected again,
 //     "llm-overfit" now fails the A/B timing on the recorded large inputs,
-//     and the optimizer's candidate (strength,dce) is swapped in and
-//     proven on the real traffic.
+//     and the optimizer's candidate is swapped in and proven on the real
+//     traffic.
+//
+// With -expect warn only the first alert is awaited (no candidates); with
+// -expect none the rule must not fire within -none-calls calls. The swap
+// mode: one goroutine per CPU makes -calls calls while the slot is
+// swapped -swaps times between two versions.
 //
 // Besides the [Self-Evolution] lines of the healer and the live
 // [telemetry] lines it prints lines for tests:
@@ -40,6 +45,7 @@
 //	HEAL proven <cid> before=<cycles> after=<cycles> speedup=<x>
 //	HEAL summary calls=<n> wrong=<n> swaps=<n> rollbacks=<n> rejected=<n> speedup=<x> elapsed=<s>
 //	HEAL none calls=<n> avg=<cycles> (with -expect none: the rule never fired)
+//	HEAL cpus <cpu>=<calls> ... / SWAP cpus <cpu>=<calls> ... (calls per CPU)
 //	SWAP calls=<n> goroutines=<n> swaps=<n> wrong=<n> versions=<a>/<b> publish_median=<ns> publish_max=<ns> quiesce_median=<ns> quiesce_max=<ns> elapsed=<s>
 //	HEAL FAIL <reason>
 //
