@@ -1,0 +1,398 @@
+// Package shell is Velocity's console shell: a line-oriented command
+// interpreter a program runs on its standard input and output, which on
+// Velocity are the serial console (COM1; the kernel echoes what is typed
+// and turns Enter into a newline, like a Linux tty).
+//
+// It shows what the machine is doing: the module table (modules), the
+// telemetry probes and the kernel's sampling profiler (top, prof), memory
+// (mem) and CPUs (cpus). Everything reads from an io.Reader and writes to
+// an io.Writer, so the same shell runs and is tested on a Linux host,
+// where the kernel's statistics and profiler say they are not available.
+//
+// Bad input never stops the shell: an unknown command or a bad argument
+// prints an error and the next prompt.
+package shell
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/velocityos/velocity/kernel"
+	"github.com/velocityos/velocity/lang/modtable"
+	"github.com/velocityos/velocity/telemetry"
+)
+
+// Prompt is printed before each command.
+const Prompt = "velocity> "
+
+// Shell is one session. Set In and Out; the rest is optional.
+type Shell struct {
+	In  io.Reader
+	Out io.Writer
+	// Modules is the module table the modules command shows (nil: none
+	// loaded); ModulesFrom says where its modules came from.
+	Modules     *modtable.Table
+	ModulesFrom string
+	// TmpDir is where prof writes a file named without a directory
+	// (default os.TempDir(), /tmp on Velocity).
+	TmpDir string
+
+	// profileCPU is kernel.ProfileCPU; tests replace it to check the
+	// command's output on hosts, which have no kernel profiler.
+	profileCPU func(d time.Duration, hz int) (*kernel.CPUProfile, error)
+
+	last *kernel.CPUProfile // the last prof's profile, for top
+	load loadState
+}
+
+// Usage errors print the command's usage line after the message.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// exitRequest ends Run with a status.
+type exitRequest struct{ code int }
+
+func (exitRequest) Error() string { return "exit" }
+
+type command struct {
+	name, args, help string
+	run              func(sh *Shell, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"help", "[COMMAND]", "list the commands, or explain one", (*Shell).help},
+		{"modules", "", "the module table: CID, code size, pages, references, importers, pages saved by sharing", (*Shell).modules},
+		{"top", "[N]", "the N busiest telemetry probes and JIT functions, and the last prof's top functions (default 10)", (*Shell).top},
+		{"prof", "[-hz N] SECONDS [FILE]", "sample every CPU for SECONDS (at N Hz, default 1000), print the top functions, write a pprof file (a bare name goes under /tmp)", (*Shell).prof},
+		{"load", "[SECONDS]", "keep every CPU busy hashing for SECONDS in the background (default 5), to have something to profile", (*Shell).startLoad},
+		{"mem", "", "Go heap and kernel memory", (*Shell).mem},
+		{"cpus", "", "CPUs: time busy and system calls per CPU", (*Shell).cpus},
+		{"exit", "[STATUS]", "leave the shell; the program exits with STATUS (0-127, default 0)", (*Shell).exit},
+	}
+}
+
+func lookup(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+// Run reads commands until exit or the end of the input and returns the
+// exit status (0 at the end of the input).
+func (sh *Shell) Run() int {
+	r := bufio.NewReader(sh.In)
+	for {
+		fmt.Fprint(sh.Out, Prompt)
+		line, err := r.ReadString('\n')
+		if line == "" && err != nil {
+			if !errors.Is(err, io.EOF) {
+				fmt.Fprintln(sh.Out, "\nshell: reading input:", err)
+				return 1
+			}
+			fmt.Fprintln(sh.Out)
+			return 0
+		}
+		if done, code := sh.Exec(line); done {
+			return code
+		}
+	}
+}
+
+// Exec runs one command line. It reports whether the command was exit,
+// and with which status.
+func (sh *Shell) Exec(line string) (exit bool, code int) {
+	words := strings.Fields(edit(line))
+	if len(words) == 0 {
+		return false, 0
+	}
+	name := words[0]
+	c := lookup(name)
+	if c == nil {
+		fmt.Fprintf(sh.Out, "%s: unknown command (type help for the list)\n", name)
+		return false, 0
+	}
+	p := probe(name)
+	t := p.Start()
+	err := c.run(sh, words[1:])
+	p.End(t)
+	var ex exitRequest
+	var ue usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &ex):
+		return true, ex.code
+	case errors.As(err, &ue):
+		fmt.Fprintf(sh.Out, "%s: %s\nusage: %s %s\n", name, ue.msg, name, c.args)
+	default:
+		fmt.Fprintf(sh.Out, "%s: %v\n", name, err)
+	}
+	return false, 0
+}
+
+// edit applies the editing keys a terminal sends in a line: backspace and
+// DEL delete the character before them. The kernel echoes input as it
+// arrives, so the screen shows the keys; the command gets the result.
+func edit(line string) string {
+	var out []rune
+	for _, r := range line {
+		switch r {
+		case '\b', 0x7f:
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		case '\r', '\n':
+		default:
+			out = append(out, r)
+		}
+	}
+	return string(out)
+}
+
+var probes struct {
+	sync.Mutex
+	m map[string]*telemetry.Probe
+}
+
+// probe times each command in the telemetry registry, so top has
+// something to show even before anything else registers probes.
+func probe(name string) *telemetry.Probe {
+	probes.Lock()
+	defer probes.Unlock()
+	if probes.m == nil {
+		probes.m = map[string]*telemetry.Probe{}
+	}
+	p := probes.m[name]
+	if p == nil {
+		p = telemetry.NewProbe("shell " + name)
+		probes.m[name] = p
+	}
+	return p
+}
+
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", args[0])}
+	}
+	return nil
+}
+
+func (sh *Shell) help(args []string) error {
+	if len(args) > 1 {
+		return usageError{"too many arguments"}
+	}
+	if len(args) == 1 {
+		c := lookup(args[0])
+		if c == nil {
+			return fmt.Errorf("no command %q (type help for the list)", args[0])
+		}
+		fmt.Fprintf(sh.Out, "%s %s\n    %s\n", c.name, c.args, c.help)
+		return nil
+	}
+	fmt.Fprintln(sh.Out, "commands:")
+	for _, c := range commands {
+		fmt.Fprintf(sh.Out, "  %-30s %s\n", strings.TrimSpace(c.name+" "+c.args), c.help)
+	}
+	return nil
+}
+
+func (sh *Shell) modules(args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	if sh.Modules == nil {
+		return errors.New("no module table: this program loaded no module pack")
+	}
+	if sh.ModulesFrom != "" {
+		fmt.Fprintf(sh.Out, "modules from %s\n", sh.ModulesFrom)
+	}
+	sh.Modules.Print(sh.Out)
+	return nil
+}
+
+func (sh *Shell) top(args []string) error {
+	n := 10
+	switch len(args) {
+	case 0:
+	case 1:
+		v, err := strconv.Atoi(args[0])
+		if err != nil || v < 1 {
+			return usageError{fmt.Sprintf("bad count %q (want a positive number)", args[0])}
+		}
+		n = v
+	default:
+		return usageError{"too many arguments"}
+	}
+	samples := telemetry.Default.Snapshot()
+	if len(samples) == 0 {
+		fmt.Fprintln(sh.Out, "telemetry: no probes or JIT functions registered")
+	} else {
+		fmt.Fprintf(sh.Out, "telemetry: %d probes and JIT functions, by cycles\n", len(samples))
+		if err := telemetry.WriteTop(sh.Out, samples, n); err != nil {
+			return err
+		}
+	}
+	if sh.last == nil {
+		fmt.Fprintln(sh.Out, "profile: none yet (prof SECONDS samples every CPU)")
+		return nil
+	}
+	fmt.Fprintf(sh.Out, "profile: last prof, %d samples at %d Hz over %.2fs\n", len(sh.last.Samples), sh.last.Hz, sh.last.Duration.Seconds())
+	return sh.last.WriteTop(sh.Out, n)
+}
+
+// maxProfile bounds prof's duration: the shell does nothing else meanwhile.
+const maxProfile = 10 * time.Minute
+
+func (sh *Shell) prof(args []string) error {
+	hz := 1000
+	if len(args) >= 2 && args[0] == "-hz" {
+		v, err := strconv.Atoi(args[1])
+		if err != nil || v < 1 || v > kernel.MaxProfileHz {
+			return usageError{fmt.Sprintf("bad rate %q (want 1-%d)", args[1], kernel.MaxProfileHz)}
+		}
+		hz = v
+		args = args[2:]
+	}
+	if len(args) < 1 || len(args) > 2 {
+		return usageError{"want SECONDS and at most a FILE"}
+	}
+	secs, err := strconv.ParseFloat(args[0], 64)
+	d := time.Duration(secs * float64(time.Second))
+	if err != nil || !(secs > 0) || d > maxProfile {
+		return usageError{fmt.Sprintf("bad duration %q (want seconds, more than 0, at most %v)", args[0], maxProfile)}
+	}
+	file := ""
+	if len(args) == 2 {
+		file = args[1]
+		if !strings.Contains(file, "/") {
+			dir := sh.TmpDir
+			if dir == "" {
+				dir = os.TempDir()
+			}
+			file = filepath.Join(dir, file)
+		}
+	}
+	profile := sh.profileCPU
+	if profile == nil {
+		profile = kernel.ProfileCPU
+	}
+	p, err := profile(d, hz)
+	if err != nil {
+		return err
+	}
+	sh.last = p
+	var per []string
+	for cpu, n := range p.CPUs() {
+		per = append(per, fmt.Sprintf("cpu%d %d", cpu, n))
+	}
+	fmt.Fprintf(sh.Out, "prof: %d samples in %.2fs at %d Hz per CPU (%s; %d lost; %v per sample)\n",
+		len(p.Samples), p.Duration.Seconds(), p.Hz, strings.Join(per, ", "), p.Stats.Lost(), p.Stats.SampleCost())
+	if err := p.WriteTop(sh.Out, 10); err != nil {
+		return err
+	}
+	if file == "" {
+		return nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := p.Write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(sh.Out, "prof: wrote %s (go tool pprof -top %s)\n", file, file)
+	return nil
+}
+
+func (sh *Shell) mem(args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	fmt.Fprintf(sh.Out, "go: heap %s in use (%d objects), %s from the system, %d GCs\n",
+		mib(m.HeapAlloc), m.HeapObjects, mib(m.Sys), m.NumGC)
+	info, err := kernel.ReadInfo()
+	if errors.Is(err, kernel.ErrNotVelocity) {
+		fmt.Fprintln(sh.Out, "kernel: not running on Velocity (kernel memory statistics are not available)")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(sh.Out, "kernel: RAM %s, free %s, resident user pages %s, image %s, %d page faults\n",
+		mib(info.MemTotal), mib(info.MemFree), mib(info.Resident), mib(info.ImageBytes), info.PageFaults)
+	return nil
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func (sh *Shell) cpus(args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	info, err := kernel.ReadInfo()
+	if errors.Is(err, kernel.ErrNotVelocity) {
+		fmt.Fprintf(sh.Out, "cpus: %d CPUs, GOMAXPROCS %d (not on Velocity: per-CPU statistics are not available)\n",
+			runtime.NumCPU(), runtime.GOMAXPROCS(0))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cur, _ := kernel.CurrentCPU()
+	fmt.Fprintf(sh.Out, "cpus: %d CPUs, GOMAXPROCS %d, LAPIC timer %d Hz, %d threads, %d context switches, shell on CPU %d\n",
+		info.CPUs, runtime.GOMAXPROCS(0), info.LAPICHz, info.Threads, info.Switches, cur)
+	for i, c := range info.PerCPU {
+		reserved := ""
+		if info.Reserved&(1<<i) != 0 {
+			reserved = "  (reserved)"
+		}
+		fmt.Fprintf(sh.Out, "  cpu%-3d busy %8.2fs  syscalls %d%s\n", i, c.Busy.Seconds(), c.Syscalls, reserved)
+	}
+	return nil
+}
+
+func (sh *Shell) exit(args []string) error {
+	switch len(args) {
+	case 0:
+		return exitRequest{0}
+	case 1:
+		v, err := strconv.Atoi(args[0])
+		if err != nil || v < 0 || v > 127 {
+			return usageError{fmt.Sprintf("bad status %q (want 0-127)", args[0])}
+		}
+		return exitRequest{v}
+	}
+	return usageError{"too many arguments"}
+}
+
+// Commands lists the command names, sorted (for completion and tests).
+func Commands() []string {
+	var out []string
+	for _, c := range commands {
+		out = append(out, c.name)
+	}
+	sort.Strings(out)
+	return out
+}
