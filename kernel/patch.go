@@ -47,6 +47,7 @@ type PatchStats struct {
 	Syncs  uint64 // rounds of serialising IPIs
 	LastNs uint64 // duration of the last completed poke, first INT3 to last sync
 	MaxNs  uint64 // the longest poke
+	Stale  uint64 // INT3s of a finished poke executed from a stale translation (QEMU TCG), re-run
 }
 
 // ReadPatchStats returns the kernel's patch counters.

@@ -260,8 +260,8 @@ func TestSwapUnderLoad(t *testing.T) {
 		float64(r.swapTime.Microseconds())/float64(2*trips), SyncMode())
 	if onVelocity() {
 		if st, err := kernel.ReadPatchStats(); err == nil {
-			t.Logf("kernel: %d pokes, %d refused busy, %d INT3 hits emulated, %d IPI rounds, last poke %.1f µs, longest %.1f µs",
-				st.Pokes, st.Busy, st.Traps, st.Syncs, float64(st.LastNs)/1e3, float64(st.MaxNs)/1e3)
+			t.Logf("kernel: %d pokes, %d refused busy, %d INT3 hits emulated, %d stale INT3s re-run, %d IPI rounds, last poke %.1f µs, longest %.1f µs",
+				st.Pokes, st.Busy, st.Traps, st.Stale, st.Syncs, float64(st.LastNs)/1e3, float64(st.MaxNs)/1e3)
 		}
 	}
 	if r.wrong != 0 {

@@ -318,6 +318,8 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysInfo(a0, a1)
 	case vkSysVelocityCrash:
 		r = vkSysCrash(a0)
+	case vkSysVelocityPatch:
+		r = vkSysPatch(a0, a1, a2, a3)
 	case vkSysVelocityProfStart:
 		r = vkSysProfStart(a0)
 	case vkSysVelocityProfStop:

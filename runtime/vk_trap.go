@@ -56,6 +56,9 @@ func vkSignalFor(vec uint64) uint32 {
 //go:nowritebarrierrec
 func vkTrap(f *vkFrame) {
 	c := vkThisCPU()
+	if f.vector == 3 && vkPatchTrap(f) {
+		return // the INT3 of a code patch in flight (vk_patch.go)
+	}
 	if vkGdb.on && vkGdbTrap(f) {
 		return // breakpoint, single step, debugger IPI or Ctrl-C (vk_gdb.go)
 	}

@@ -12,6 +12,7 @@ import "unsafe"
 const (
 	vkSysVelocityInfo  = 0x5600
 	vkSysVelocityCrash = 0x5601
+	vkSysVelocityPatch = 0x5602 // live code patching (vk_patch.go)
 
 	// The sampling profiler (vk_prof.go).
 	vkSysVelocityProfStart = 0x5603

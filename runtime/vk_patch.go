@@ -1,0 +1,227 @@
+//go:build velocity
+
+// Velocity kernel: live patching of machine code (package patch), with the
+// protocol of Linux's text_poke_bp (docs/patch.md).
+//
+// Five bytes at a function's entry are rewritten while other CPUs may be
+// executing them. x86 only promises a consistent view of modified code to
+// a CPU that executes a serialising instruction after the modification,
+// and a one-byte write is the only change another CPU can never see torn:
+//
+//  1. INT3 over byte 0, sync. From now on every CPU that reaches the entry
+//     traps, and vkPatchTrap sends it to the jump's target.
+//  2. If a thread is stopped at an instruction boundary strictly inside the
+//     five bytes (gc prologues begin with a 4-byte CMPQ), it would resume
+//     in the middle of the new instruction: undo step 1 and fail with
+//     EBUSY; the caller retries once the thread has moved on.
+//  3. Bytes 1-4, sync. No CPU executes them: all arrive at the INT3.
+//  4. Byte 0, sync. The new instruction is whole.
+//
+// "sync" is a TLB shootdown round: every other online CPU takes the IPI
+// (the interrupt and its IRET serialise it, and so does the CR3 write) or,
+// spinning on the kernel lock, answers by polling with a CR3 write. The
+// writes go through the direct map, so the kernel text keeps its mapping.
+
+package runtime
+
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
+
+const (
+	vkPatchOpPoke  = 1
+	vkPatchOpStats = 2
+	vkPatchLen     = 5
+)
+
+// vkPatch is the site being rewritten, read by the #BP handler on any CPU
+// without the kernel lock, and the counters package kernel reads.
+var vkPatch struct {
+	site    uintptr // entry being rewritten; 0 when none
+	emulate uintptr // where a CPU that hits the INT3 at site continues
+	last    uintptr // the site rewritten last
+	lastPA  uintptr // its byte 0 in the direct map
+	stats   vkPatchStats
+}
+
+// vkPatchStats mirrors kernel.PatchStats.
+type vkPatchStats struct {
+	pokes, busy, traps, syncs uint64
+	lastNs, maxNs             uint64
+	stale                     uint64
+}
+
+// vkPatchTrap emulates the instruction being installed for a CPU that hit
+// the temporary INT3: it is a JMP, so only RIP changes. It runs in trap
+// context on any CPU, with or without the kernel lock held elsewhere: no
+// locks, no allocation, no write barriers, no stack growth.
+//
+// The patcher publishes emulate before site and clears site only after the
+// final sync; a CPU in this handler has interrupts off and answers that
+// sync only after it returns, so site and emulate are consistent here.
+//
+//go:nosplit
+//go:nowritebarrierrec
+func vkPatchTrap(f *vkFrame) bool {
+	site := atomic.Loaduintptr(&vkPatch.site)
+	at := uintptr(f.rip) - 1
+	if site == 0 || at != site {
+		if at == atomic.Loaduintptr(&vkPatch.last) && *(*byte)(unsafe.Pointer(at)) != 0xCC {
+			// The INT3 of a finished patch, executed after the final
+			// sync. A real CPU cannot (the sync serialised it), but
+			// QEMU's TCG can still run a translation made while the
+			// INT3 was in place. The INT3 is gone: run what is there
+			// now. (The byte was just fetched, and a concurrent unmap
+			// would wait for this CPU's TLB shootdown answer, so it is
+			// mapped.) Writing the byte again, unchanged, makes QEMU
+			// drop that translation; a locked OR leaves the byte alone
+			// if a new patch of the site is putting an INT3 there.
+			atomic.Or8((*uint8)(unsafe.Pointer(atomic.Loaduintptr(&vkPatch.lastPA))), 0)
+			f.rip = uint64(at)
+			atomic.Xadd64(&vkPatch.stats.stale, 1)
+			return true
+		}
+		return false
+	}
+	f.rip = uint64(atomic.Loaduintptr(&vkPatch.emulate))
+	atomic.Xadd64(&vkPatch.stats.traps, 1)
+	return true
+}
+
+// vkSysPatch is system call 0x5602: op 1 rewrites 5 bytes of code, op 2
+// copies the counters out. The caller holds the kernel lock.
+func vkSysPatch(op, a1, a2, a3 uintptr) uintptr {
+	switch op {
+	case vkPatchOpPoke:
+		return vkPatchPoke(a1, a2, a3)
+	case vkPatchOpStats:
+		n := unsafe.Sizeof(vkPatch.stats)
+		if a2 < n {
+			return vkErr(vkEINVAL)
+		}
+		if !vkUserOK(a1, n, true) {
+			return vkErr(vkEFAULT)
+		}
+		*(*vkPatchStats)(unsafe.Pointer(a1)) = vkPatch.stats
+		return 0
+	}
+	return vkErr(vkEINVAL)
+}
+
+// vkPatchPhys finds the physical address of a byte of code: in the kernel
+// image (identity-mapped) or in a present page of an executable mapping
+// (JIT code). ok is false for anything else.
+func vkPatchPhys(va uintptr) (uintptr, bool) {
+	if va >= uintptr(vkBoot0.imageStart) && va < uintptr(vkBoot0.imageEnd) {
+		return va, true
+	}
+	i := vkVMAFind(va)
+	if i < 0 || vkVM.vmas[i].prot&protExec == 0 {
+		return 0, false
+	}
+	pte := vkPTE(va&^(vkPageSize-1), false)
+	if pte == nil || *pte&ptePresent == 0 {
+		return 0, false
+	}
+	return uintptr(*pte&pteAddr) + va&(vkPageSize-1), true
+}
+
+// vkPatchSync makes every other CPU serialise and waits until all have.
+func vkPatchSync() {
+	vkSMP.tlbDirty = true
+	vkTLBShootdown()
+	vkPatch.stats.syncs++
+}
+
+// vkPatchInside reports whether any thread's interrupted user context lies
+// strictly inside (site, site+5). Every thread that is not running has its
+// user registers in the frame at the top of its kernel stack; every thread
+// that was running on another CPU at the last sync was interrupted by its
+// IPI (or was in the kernel), which saved its RIP in that same frame. After
+// that sync no thread can enter the range except through the INT3, so a
+// later frame cannot be a new arrival. A thread inside a signal handler
+// has the interrupted context in the signal frame on its alternate stack
+// (the runtime's handlers block all signals, so it is the only one there).
+func vkPatchInside(site uintptr) bool {
+	in := func(rip uint64) bool { return uintptr(rip) > site && uintptr(rip) < site+vkPatchLen }
+	for i := int32(0); i < vkSched.maxTID; i++ {
+		p := vkSched.threads[i]
+		if p == 0 {
+			continue
+		}
+		t := vkThreadOf(p)
+		if t.state == thFree || t.state == thDead || t.state == thIdle {
+			continue
+		}
+		f := vkFrameOf(t)
+		if in(atomic.Load64(&f.rip)) {
+			return true
+		}
+		if t.altSize != 0 && uintptr(f.rsp) > t.altSP && uintptr(f.rsp) <= t.altSP+t.altSize {
+			// Where vkSignalFrame put the frame on an empty alternate stack.
+			sp := (t.altSP + t.altSize - 512) &^ (vkFPUAlign - 1)
+			sp = ((sp - sfSize) &^ 15) - 8
+			rip := sp + sfUcontext + ucMcontext + 16*8
+			if vkUserOK(rip, 8, false) && in(*(*uint64)(unsafe.Pointer(rip))) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// vkPatchPoke rewrites [site, site+5) with the bytes at code.
+func vkPatchPoke(site, code, emulate uintptr) uintptr {
+	if !vkUserOK(code, vkPatchLen, false) {
+		return vkErr(vkEFAULT)
+	}
+	nw := *(*[vkPatchLen]byte)(unsafe.Pointer(code))
+	var pa [vkPatchLen]uintptr
+	for i := range pa {
+		p, ok := vkPatchPhys(site + uintptr(i))
+		if !ok {
+			return vkErr(vkEFAULT)
+		}
+		pa[i] = vkDMAP + p
+	}
+	if _, ok := vkPatchPhys(emulate); !ok {
+		return vkErr(vkEFAULT)
+	}
+	poke := func(i int, b byte) { atomic.Store8((*uint8)(unsafe.Pointer(pa[i])), b) }
+	var old [vkPatchLen]byte
+	for i := range old {
+		old[i] = *(*byte)(unsafe.Pointer(pa[i]))
+	}
+	if old == nw {
+		return 0
+	}
+	start := vkNanotime()
+	vkPatch.emulate = emulate
+	atomic.Storeuintptr(&vkPatch.site, site)
+	poke(0, 0xCC)
+	vkPatchSync()
+	if vkPatchInside(site) {
+		poke(0, old[0])
+		vkPatchSync()
+		atomic.Storeuintptr(&vkPatch.site, 0)
+		vkPatch.stats.busy++
+		return vkErr(vkEBUSY)
+	}
+	for i := 1; i < vkPatchLen; i++ {
+		poke(i, nw[i])
+	}
+	vkPatchSync()
+	poke(0, nw[0])
+	vkPatchSync()
+	atomic.Storeuintptr(&vkPatch.site, 0)
+	atomic.Storeuintptr(&vkPatch.lastPA, pa[0])
+	atomic.Storeuintptr(&vkPatch.last, site)
+	ns := uint64(vkNanotime() - start)
+	vkPatch.stats.pokes++
+	vkPatch.stats.lastNs = ns
+	if ns > vkPatch.stats.maxNs {
+		vkPatch.stats.maxNs = ns
+	}
+	return 0
+}
