@@ -352,6 +352,12 @@ func (g *gen) thunk(i int, f *ir.Func) error {
 		}
 		words += n
 	}
+	if f.Result.Kind == ir.Array {
+		// The hidden result pointer (resultSlot in the callee): Call
+		// puts the address of the Go result buffer in ret0.
+		g.a.opRM(0, false, []byte{0xff}, 6, st(stRet0))
+		words++
+	}
 	g.a.callData(poolSize + 8*i)
 	g.a.store(st(stRet0), rax)
 	g.a.store(st(stRet1), rdx)
@@ -370,14 +376,16 @@ func (g *gen) function(fi int, f *ir.Func) error {
 	g.labels = nil
 	g.unsupErr = nil
 	g.exit = nil
-	if f.Result.Kind == ir.Array {
-		return fmt.Errorf("%w: array result", ErrUnsupported)
-	}
 	g.cold = nil
 	g.allocate(f)
-	// Parameters: above the return address, last parameter lowest.
+	// Parameters: above the return address, last parameter lowest; a
+	// function with an array result has the hidden result pointer below
+	// them, right above the return address (see resultSlot).
 	g.slot = make([]int32, len(f.Locals))
 	off := int64(16)
+	if f.Result.Kind == ir.Array {
+		off += 8
+	}
 	for i := len(f.Params) - 1; i >= 0; i-- {
 		g.slot[i] = int32(off)
 		off += size(f.Params[i])
@@ -605,7 +613,15 @@ func (g *gen) stmt(s ir.Stmt) {
 	case *ir.Return:
 		if s.X != nil {
 			if s.X.Type().Kind == ir.Array {
-				g.unsupported("array result")
+				// Store the value into the caller's result area (with
+				// the interpreter's charges: a copy of a variable or
+				// element, the zero value or literal built, nothing
+				// for a call's fresh result) and return its address.
+				a.load(rax, m(rbp, resultSlot))
+				g.pushR(rax)
+				g.arrayValue(s.X)
+				a.load(rax, m(rbp, resultSlot))
+				g.epilogue()
 				return
 			}
 			g.expr(s.X)
@@ -754,6 +770,13 @@ func (g *gen) arrayValue(e ir.Expr) {
 	case *ir.Composite:
 		g.composite(e) // rax = temp
 		a.movRR(rsi, rax)
+	case *ir.Call:
+		// A call's result is fresh (the interpreter neither copies nor
+		// charges it): the callee stores it straight into the
+		// destination, which stays on the push stack during the call.
+		g.callTo(e, true)
+		g.popR(rdi)
+		return
 	default:
 		g.unsupported("array value %T", e)
 		return
@@ -803,6 +826,8 @@ func (g *gen) addr(e ir.Expr) {
 		g.elemAddr(e)
 	case *ir.Composite:
 		g.composite(e)
+	case *ir.Call:
+		g.callTo(e, false)
 	case *ir.Zero:
 		g.chargeElems(elemCount(e.T))
 		off := g.temp(size(e.T))
@@ -1017,7 +1042,28 @@ func (g *gen) sliceOf(e *ir.SliceOf) {
 	a.lea(rax, mi(rcx, rsi, 8, 0))
 }
 
-func (g *gen) call(e *ir.Call) {
+// call compiles a call; an array result goes to a fresh frame
+// temporary whose address is left in RAX.
+func (g *gen) call(e *ir.Call) { g.callTo(e, false) }
+
+// resultSlot is the rbp offset of the hidden result pointer of a
+// function with an array result.
+//
+// Array-result ABI: the caller reserves the result area (a frame
+// temporary, or directly the destination: a local or element being
+// assigned, an argument area, a literal's element, its own result area)
+// and pushes its address after the arguments, so it sits right above
+// the callee's return address. The callee writes the whole value there
+// when it returns (never before: a trap leaves nothing half-visible,
+// and the caller's destination cannot be read by the callee) and
+// returns the address in RAX.
+const resultSlot = 16
+
+// callTo compiles call e. For an array result, dstPushed says the
+// result area's address is on top of the push stack, below the
+// arguments (it stays there); otherwise the result goes to a fresh frame
+// temporary and RAX holds its address afterwards.
+func (g *gen) callTo(e *ir.Call, dstPushed bool) {
 	a := &g.a
 	if e.Target == nil {
 		g.unsupported("call of an unlinked function")
@@ -1049,6 +1095,17 @@ func (g *gen) call(e *ir.Call) {
 			words++
 		}
 	}
+	var tmp int32
+	if e.T.Kind == ir.Array {
+		if dstPushed {
+			a.load(rax, m(rsp, int32(8*words)))
+		} else {
+			tmp = g.temp(size(e.T))
+			a.lea(rax, m(rbp, tmp))
+		}
+		g.pushR(rax)
+		words++
+	}
 	g.subFuel(1)
 	if g.fuelInReg {
 		a.store(st(stFuel), fuelReg)
@@ -1060,6 +1117,9 @@ func (g *gen) call(e *ir.Call) {
 	if words > 0 {
 		a.aluRI(aluAdd, rsp, int32(8*words))
 		g.push -= words
+	}
+	if e.T.Kind == ir.Array && !dstPushed {
+		a.lea(rax, m(rbp, tmp))
 	}
 }
 

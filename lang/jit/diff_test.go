@@ -68,6 +68,30 @@ func both(t testing.TB, p *Program, mach *Machine, f *ir.Func, fuel int64, args 
 	return io, jo
 }
 
+// progenConfig is the random-program configuration of the JIT's
+// differential tests: progen's default with array parameters and
+// results.
+var progenConfig = func() progen.Config {
+	c := progen.Default
+	c.Arrays = true
+	return c
+}()
+
+// progenArgs are the arguments of a random program's function: x and y,
+// and for the array parameter (progenConfig) eight words derived from
+// them.
+func progenArgs(f *ir.Func, x, y int64) []interp.Value {
+	args := []interp.Value{uint64(x), uint64(y)}
+	if len(f.Params) == 3 {
+		a := make([]interp.Value, 8)
+		for i := range a {
+			a[i] = uint64(x*int64(i) - y)
+		}
+		args = append(args, a)
+	}
+	return args
+}
+
 // The large differential run of make bench sets these, e.g.
 // go test -run TestDifferentialProgen -timeout 0 ./lang/jit -args -diff.programs 100000 -diff.timeout 0
 var (
@@ -110,7 +134,7 @@ func TestDifferentialProgen(t *testing.T) {
 			t.Logf("time bound reached after %d programs", seed-1)
 			break
 		}
-		src := progen.Module(seed, progen.Default)
+		src := progen.Module(seed, progenConfig)
 		mod := compileSrc(t, src)
 		p, err := CompileAndLoad(mod.Funcs...)
 		if err != nil {
@@ -122,7 +146,7 @@ func TestDifferentialProgen(t *testing.T) {
 			if seed%4 == 0 {
 				fuel = int64(seed % 60) // often runs out
 			}
-			io, jo := both(t, p, mach, f, fuel, uint64(x), uint64(y))
+			io, jo := both(t, p, mach, f, fuel, progenArgs(f, x, y)...)
 			calls++
 			if io != jo {
 				p.Close()

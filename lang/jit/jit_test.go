@@ -120,7 +120,7 @@ func TestLoadRejectsInvalidCode(t *testing.T) {
 // hundred random programs (Load validates; this checks the metadata too).
 func TestGeneratedCodeValidates(t *testing.T) {
 	for seed := uint64(1); seed <= 300; seed++ {
-		mod := compileSrc(t, progen.Module(seed, progen.Default))
+		mod := compileSrc(t, progen.Module(seed, progenConfig))
 		c, err := Compile(mod.Funcs...)
 		if err != nil {
 			t.Fatal(err)
@@ -132,9 +132,19 @@ func TestGeneratedCodeValidates(t *testing.T) {
 	}
 }
 
+// TestUnsupported: a frame beyond maxFrameBytes (33 locals of 2^20
+// words) is refused with ErrUnsupported, naming the function; the
+// interpreter would still run it.
 func TestUnsupported(t *testing.T) {
-	m := compileSrc(t, "module t\nfunc A() [2]int64 { return [2]int64{1, 2} }\nfunc B() int64 { x := A(); return x[0] }\n")
-	if _, err := Compile(m.Lookup("B")); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "array") {
+	var b strings.Builder
+	b.WriteString("module t\nfunc Huge() int64 {\n")
+	for i := 0; i < 33; i++ {
+		fmt.Fprintf(&b, "\tvar a%d [1048576]int64\n\ta%d[0] = 1\n", i, i)
+	}
+	b.WriteString("\treturn a0[0]\n}\n")
+	m := compileSrc(t, b.String())
+	_, err := Compile(m.Lookup("Huge"))
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "Huge") || !strings.Contains(err.Error(), "frame") {
 		t.Fatalf("got %v", err)
 	}
 }

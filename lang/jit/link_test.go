@@ -32,7 +32,7 @@ func TestDifferentialLinked(t *testing.T) {
 			t.Logf("time bound reached after %d programs", seed-1)
 			break
 		}
-		src := progen.Module(seed, progen.Default)
+		src := progen.Module(seed, progenConfig)
 		mod := compileSrc(t, src)
 		// Fk calls only Fj, j < k: load in order, each linked to all before.
 		var progs []*Program
@@ -56,7 +56,7 @@ func TestDifferentialLinked(t *testing.T) {
 			if seed%4 == 0 {
 				fuel = int64(seed % 60)
 			}
-			io, jo := both(t, progs[k], mach, f, fuel, uint64(x), uint64(y))
+			io, jo := both(t, progs[k], mach, f, fuel, progenArgs(f, x, y)...)
 			calls++
 			if io != jo {
 				t.Fatalf("seed %d %s(%d, %d) fuel %d:\ninterp %v\njit    %v\n%s", seed, f.Name, x, y, fuel, io, jo, src)

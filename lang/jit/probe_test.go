@@ -171,7 +171,10 @@ func TestInstrumentedDifferential(t *testing.T) {
 	if !Supported() {
 		t.Skip("no JIT on this platform")
 	}
-	n := programs(t) / 5
+	// A tenth of TestDifferentialProgen's programs: instrumentation
+	// only adds the prologue and the shared epilogue, which every call
+	// of every program passes through.
+	n := programs(t) / 10
 	deadline := time.Now().Add(time.Minute)
 	plainM, instrM := New(0), New(0)
 	plainM.MaxAlloc, instrM.MaxAlloc = 1<<16, 1<<16
@@ -179,7 +182,7 @@ func TestInstrumentedDifferential(t *testing.T) {
 	defer instrM.Close()
 	var calls int
 	for seed := uint64(1); seed <= uint64(n) && time.Now().Before(deadline); seed++ {
-		src := progen.Module(seed, progen.Default)
+		src := progen.Module(seed, progenConfig)
 		mod := compileSrc(t, src)
 		pp, err := CompileAndLoad(mod.Funcs...)
 		if err != nil {
@@ -200,7 +203,7 @@ func TestInstrumentedDifferential(t *testing.T) {
 			if seed%4 == 0 {
 				fuel = int64(seed % 60)
 			}
-			args := []interp.Value{uint64(x), uint64(y)}
+			args := progenArgs(f, x, y)
 			plainM.Fuel, instrM.Fuel = fuel, fuel
 			pv, perr := plainM.Call(pp, f, args)
 			iv, ierr := instrM.Call(ip, f, args)

@@ -302,8 +302,20 @@ func (m *Machine) Call(p *Program, fn *ir.Func, args []interp.Value) (interp.Val
 	st.allocPtr = arenaBase
 	st.allocLeft = m.MaxAlloc
 	st.prof = m.profAddr(p)
+	// An array result is written by the JIT code straight into a Go
+	// buffer (the hidden result pointer, passed in ret0): it can be as
+	// large as 2^20 elements, more than the state block holds. The buffer
+	// is plain words, so the JIT's stores need no write barriers.
+	var res []uint64
+	if fn.Result.Kind == ir.Array {
+		res = make([]uint64, elemCount(fn.Result))
+		if len(res) > 0 {
+			st.ret0 = uint64(uintptr(unsafe.Pointer(&res[0])))
+		}
+	}
 
 	callJIT(uintptr(p.base)+uintptr(p.code.thunks[k]), st)
+	runtime.KeepAlive(res)
 	runtime.KeepAlive(args)
 	runtime.KeepAlive(p)
 	runtime.KeepAlive(m.Prof)
@@ -319,8 +331,25 @@ func (m *Machine) Call(p *Program, fn *ir.Func, args []interp.Value) (interp.Val
 		return nil, nil
 	case ir.Slice:
 		return sliceResult(st.ret0, st.ret1, slices, m.arena)
+	case ir.Array:
+		v, _ := unflatten(res, fn.Result)
+		return v, nil
 	}
 	return st.ret0, nil
+}
+
+// unflatten is the inverse of flatten: the value of type t made of the
+// leading words of w (an array as nested []interp.Value, as the
+// interpreter represents it), and the words left over.
+func unflatten(w []uint64, t *ir.Type) (interp.Value, []uint64) {
+	if t.Kind != ir.Array {
+		return w[0], w[1:]
+	}
+	a := make([]interp.Value, t.Len)
+	for i := range a {
+		a[i], w = unflatten(w, t.Elem)
+	}
+	return a, w
 }
 
 // sliceResult rebuilds a returned slice: a view of an argument's backing

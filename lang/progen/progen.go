@@ -1,5 +1,5 @@
 // Package progen generates random well-typed modules for differential
-// testing (interpreter vs decoded blocks today; JIT vs interpreter later).
+// testing (interpreter vs decoded blocks, JIT vs interpreter, optimizer).
 // The same seed always gives the same program. A name prefix lets tests
 // produce the same program with different local names.
 package progen
@@ -17,6 +17,13 @@ type Config struct {
 	Depth    int    // expression depth
 	Names    string // prefix for locals and parameters
 	Comments bool   // sprinkle comments and blank lines
+	// Arrays gives every function a third parameter of type [8]int64
+	// and a random result type: int64, [8]int64, [2][8]int64 or
+	// [2][160]int64 (320 elements: its copies and zero values cost
+	// fuel). Array results are indexed, measured, assigned to locals and
+	// elements, passed on as arguments, put in literals, returned again
+	// and discarded.
+	Arrays bool
 }
 
 // Default is a moderate configuration.
@@ -30,15 +37,38 @@ type gen struct {
 	fn     int
 	nested int
 	loopID int
-	loops  int // trailing entries of vars that are loop counters
+	loops  int   // trailing entries of vars that are loop counters
+	kinds  []int // result kind of each function (Arrays), see resultTypes
+}
+
+// resultTypes are the result types of Config.Arrays, by kind; the
+// masks keep an index of each dimension in range.
+var resultTypes = []struct {
+	typ   string
+	masks []int
+}{
+	{"int64", nil},
+	{"[8]int64", []int{7}},
+	{"[2][8]int64", []int{1, 7}},
+	{"[2][160]int64", []int{1, 127}},
 }
 
 // Module returns the source of a random module with functions F0..Fn-1,
-// each of type func(int64, int64) int64. Fk only calls Fj with j < k, so
-// every program terminates.
+// each of type func(int64, int64) int64 (with Config.Arrays,
+// func(int64, int64, [8]int64) and one of several result types). Fk only
+// calls Fj with j < k, so every program terminates.
 func Module(seed uint64, cfg Config) string {
 	g := &gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), cfg: cfg}
 	g.printf("module gen%d\n", seed)
+	if cfg.Arrays {
+		for k := 0; k < cfg.Funcs; k++ {
+			kind := 0
+			if r := g.r.IntN(20); r >= 8 {
+				kind = 1 + (r-8)%3
+			}
+			g.kinds = append(g.kinds, kind)
+		}
+	}
 	for k := 0; k < cfg.Funcs; k++ {
 		g.fn = k
 		g.function(k)
@@ -56,9 +86,17 @@ func (g *gen) function(k int) {
 	if g.cfg.Comments {
 		g.printf("\n// F%d is generated.\n", k)
 	}
-	g.printf("func F%d(%s int64, %s int64) int64 {\n", k, a, b)
 	arr, sl := g.name(2), g.name(3)
-	g.printf("\tvar %s [8]int64\n", arr)
+	if g.cfg.Arrays {
+		// The array is a parameter (passed by value).
+		g.printf("func F%d(%s int64, %s int64, %s [8]int64) %s {\n", k, a, b, arr, resultTypes[g.kinds[k]].typ)
+		if g.kinds[k] >= 2 {
+			g.printf("\tvar %s %s\n", g.res(), resultTypes[g.kinds[k]].typ)
+		}
+	} else {
+		g.printf("func F%d(%s int64, %s int64) int64 {\n", k, a, b)
+		g.printf("\tvar %s [8]int64\n", arr)
+	}
 	g.printf("\t%s := make([]int64, 8)\n", sl)
 	g.vars = append(g.vars, arr, sl)
 	n := 1 + g.r.IntN(3)
@@ -68,7 +106,138 @@ func (g *gen) function(k int) {
 		g.vars = append(g.vars, v)
 	}
 	g.block(1, g.cfg.Stmts)
-	g.printf("\treturn %s\n}\n", g.expr(g.cfg.Depth))
+	g.printf("\treturn %s\n}\n", g.result())
+}
+
+// res is the name of the local holding a nested array result.
+func (g *gen) res() string { return g.cfg.Names + "r" }
+
+// result is the returned expression of the current function.
+func (g *gen) result() string {
+	kind := 0
+	if g.cfg.Arrays {
+		kind = g.kinds[g.fn]
+	}
+	switch kind {
+	case 0:
+		return g.expr(g.cfg.Depth)
+	case 1:
+		switch g.r.IntN(4) {
+		case 0:
+			return g.vars[2] // a copy
+		case 1:
+			return fmt.Sprintf("[8]int64{%s, %s, %s}", g.expr(1), g.expr(1), g.expr(1))
+		}
+		return g.arrayArg(2)
+	}
+	if j, ok := g.callee(kind); ok && g.r.IntN(3) == 0 {
+		return g.call(j, 1) // forwarded: no copy
+	}
+	if kind == 2 && g.r.IntN(3) == 0 {
+		return fmt.Sprintf("[2][8]int64{%s, %s}", g.arrayArg(1), g.arrayArg(1))
+	}
+	return g.res() // a copy
+}
+
+// callee picks a function before the current one with result kind, if any.
+func (g *gen) callee(kind int) (int, bool) {
+	var js []int
+	for j := 0; j < g.fn; j++ {
+		if g.kinds[j] == kind {
+			js = append(js, j)
+		}
+	}
+	if len(js) == 0 {
+		return 0, false
+	}
+	return js[g.r.IntN(len(js))], true
+}
+
+// call is a call of Fj with random arguments (Config.Arrays).
+func (g *gen) call(j, d int) string {
+	return fmt.Sprintf("F%d(%s, %s, %s)", j, g.expr(d), g.expr(d), g.arrayArg(d))
+}
+
+// arrayArg is an [8]int64 expression: the array parameter, a literal, a
+// call result or an element of a nested one.
+func (g *gen) arrayArg(d int) string {
+	if d > 0 {
+		switch g.r.IntN(5) {
+		case 0:
+			return fmt.Sprintf("[8]int64{%s, %s}", g.expr(d-1), g.expr(d-1))
+		case 1:
+			if j, ok := g.callee(1); ok {
+				return g.call(j, d-1)
+			}
+		case 2:
+			if j, ok := g.callee(2); ok {
+				return fmt.Sprintf("%s[%s]", g.call(j, d-1), g.arrIndex(1))
+			}
+		case 3:
+			if g.kinds[g.fn] == 2 {
+				return fmt.Sprintf("%s[%s]", g.res(), g.arrIndex(1))
+			}
+		}
+	}
+	return g.vars[2]
+}
+
+// arrIndex is an index masked into [0, mask], rarely out of range.
+func (g *gen) arrIndex(mask int) string {
+	if g.r.IntN(40) == 0 {
+		return fmt.Sprintf("%s + int64(len(%s)) - 8", g.expr(0), g.vars[3])
+	}
+	return fmt.Sprintf("(%s) & %d", g.expr(1), mask)
+}
+
+// scalarCall is an int64 expression calling Fj: its result, or an
+// element or the length of its array result.
+func (g *gen) scalarCall(j int) string {
+	c := g.call(j, 1)
+	rt := resultTypes[g.kinds[j]]
+	if len(rt.masks) == 0 {
+		return c
+	}
+	if g.r.IntN(8) == 0 {
+		return fmt.Sprintf("int64(len(%s))", c)
+	}
+	for _, mask := range rt.masks {
+		c = fmt.Sprintf("%s[%s]", c, g.arrIndex(mask))
+	}
+	return c
+}
+
+// arrayStmt is a statement moving arrays around (Config.Arrays).
+func (g *gen) arrayStmt(in string) {
+	kind := g.kinds[g.fn]
+	switch c := g.r.IntN(6); {
+	case c == 0:
+		g.printf("%s%s = %s\n", in, g.vars[2], g.arrayArg(2))
+	case c == 1 && kind >= 2:
+		j, ok := g.callee(kind)
+		if ok && g.r.IntN(2) == 0 {
+			g.printf("%s%s = %s\n", in, g.res(), g.call(j, 1))
+			return
+		}
+		rt := resultTypes[kind]
+		if kind == 2 && g.r.IntN(2) == 0 {
+			g.printf("%s%s[%s] = %s\n", in, g.res(), g.arrIndex(1), g.arrayArg(2))
+			return
+		}
+		g.printf("%s%s[%s][%s] = %s\n", in, g.res(), g.arrIndex(rt.masks[0]), g.arrIndex(rt.masks[1]), g.expr(g.cfg.Depth))
+	case c == 2 && g.fn > 0:
+		g.printf("%s%s\n", in, g.call(g.r.IntN(g.fn), 1)) // result discarded
+	default:
+		g.printf("%s%s[%s] = %s\n", in, g.vars[2], g.arrIndex(7), g.scalarOrCall())
+	}
+}
+
+// scalarOrCall is an int64 expression, often a call (Config.Arrays).
+func (g *gen) scalarOrCall() string {
+	if g.fn > 0 && g.r.IntN(2) == 0 {
+		return g.scalarCall(g.r.IntN(g.fn))
+	}
+	return g.expr(g.cfg.Depth)
 }
 
 func (g *gen) indent(d int) string { return strings.Repeat("\t", d) }
@@ -105,6 +274,8 @@ func (g *gen) stmt(d int) {
 	case c < 3:
 		ops := []string{"=", "+=", "-=", "*=", "^=", "|=", "&="}
 		g.printf("%s%s %s %s\n", in, g.target(), ops[g.r.IntN(len(ops))], g.expr(g.cfg.Depth))
+	case c < 4 && g.cfg.Arrays && g.r.IntN(2) == 0:
+		g.arrayStmt(in)
 	case c < 4:
 		g.printf("%s%s[%s] = %s\n", in, arr, g.index(), g.expr(g.cfg.Depth))
 	case c < 5:
@@ -191,6 +362,8 @@ func (g *gen) expr(d int) string {
 		return fmt.Sprintf("(%s %s (uint64(int64(%s)) & 63))", x, ops[g.r.IntN(2)], y)
 	case c == 9:
 		return fmt.Sprintf("int64(uint64(int64(%s)) >> 3)", x)
+	case c == 10 && g.fn > 0 && g.cfg.Arrays:
+		return g.scalarCall(g.r.IntN(g.fn))
 	case c == 10 && g.fn > 0:
 		return fmt.Sprintf("F%d(%s, %s)", g.r.IntN(g.fn), x, y)
 	}
