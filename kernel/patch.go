@@ -41,13 +41,14 @@ func PokeText(addr uintptr, code [5]byte, emulate uintptr) error {
 
 // PatchStats counts the kernel's text pokes since boot.
 type PatchStats struct {
-	Pokes  uint64 // sites rewritten
-	Busy   uint64 // pokes refused: a thread was stopped inside the range
-	Traps  uint64 // INT3s hit at a site being rewritten, and emulated
-	Syncs  uint64 // rounds of serialising IPIs
-	LastNs uint64 // duration of the last completed poke, first INT3 to last sync
-	MaxNs  uint64 // the longest poke
-	Stale  uint64 // INT3s of a finished poke executed from a stale translation (QEMU TCG), re-run
+	Pokes   uint64 // sites rewritten
+	Busy    uint64 // pokes refused: a thread was stopped inside the range
+	Traps   uint64 // INT3s hit at a site being rewritten, and emulated
+	Syncs   uint64 // rounds of serialising IPIs
+	LastNs  uint64 // duration of the last completed poke, first INT3 to last sync
+	MaxNs   uint64 // the longest poke
+	Stale   uint64 // INT3s of a finished poke executed from a stale translation (QEMU TCG), re-run
+	TotalNs uint64 // sum of the completed pokes' durations
 }
 
 // ReadPatchStats returns the kernel's patch counters.

@@ -50,6 +50,7 @@ type vkPatchStats struct {
 	pokes, busy, traps, syncs uint64
 	lastNs, maxNs             uint64
 	stale                     uint64
+	totalNs                   uint64
 }
 
 // vkPatchTrap emulates the instruction being installed for a CPU that hit
@@ -220,6 +221,7 @@ func vkPatchPoke(site, code, emulate uintptr) uintptr {
 	ns := uint64(vkNanotime() - start)
 	vkPatch.stats.pokes++
 	vkPatch.stats.lastNs = ns
+	vkPatch.stats.totalNs += ns
 	if ns > vkPatch.stats.maxNs {
 		vkPatch.stats.maxNs = ns
 	}
