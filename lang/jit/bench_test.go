@@ -26,8 +26,26 @@ func Sieve(n int64) int64 {
 }
 `
 
-func benchBoth(b *testing.B, fn string, arg int64) {
-	mod := compileSrc(b, benchSrc)
+// arrayBenchSrc measures calls returning arrays: n calls of Quad, each
+// building a [4]int64 in the caller's destination.
+const arrayBenchSrc = `module abench
+
+func Quad(x int64) [4]int64 { return [4]int64{x, x + 1, x * 2, x * 3} }
+
+func Arrays(n int64) int64 {
+	s := int64(0)
+	for i := int64(0); i < n; i++ {
+		a := Quad(i)
+		s += a[0] + a[3]
+	}
+	return s
+}
+`
+
+func benchBoth(b *testing.B, fn string, arg int64) { benchSrcBoth(b, benchSrc, fn, arg) }
+
+func benchSrcBoth(b *testing.B, src, fn string, arg int64) {
+	mod := compileSrc(b, src)
 	f := mod.Lookup(fn)
 	args := []interp.Value{uint64(arg)}
 	b.Run("interp", func(b *testing.B) {
@@ -59,6 +77,9 @@ func benchBoth(b *testing.B, fn string, arg int64) {
 
 func BenchmarkFib25(b *testing.B)      { benchBoth(b, "Fib", 25) }
 func BenchmarkSieve10000(b *testing.B) { benchBoth(b, "Sieve", 10000) }
+
+// BenchmarkArrayResult10000: 10,000 calls of a function returning [4]int64.
+func BenchmarkArrayResult10000(b *testing.B) { benchSrcBoth(b, arrayBenchSrc, "Arrays", 10000) }
 
 func BenchmarkCompile(b *testing.B) {
 	mod := compileSrc(b, benchSrc)
