@@ -257,3 +257,61 @@ func TestWatcherMinCallsCarryOver(t *testing.T) {
 		t.Fatalf("fired %+v", fired)
 	}
 }
+
+func TestParseRuleSet(t *testing.T) {
+	rs, err := ParseRuleSet("mean=3000000; Work:mean=500000,calls=5 ;bafyabc:p99=7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.Default.MeanAbove != 3_000_000 || rs.Default.MinCalls != DefaultRule.MinCalls {
+		t.Errorf("default %v", rs.Default)
+	}
+	if r := rs.Func["Work"]; r.MeanAbove != 500_000 || r.MinCalls != 5 {
+		t.Errorf("Work %v", r)
+	}
+	if r := rs.Func["bafyabc"]; r.P99Above != 7 || r.MeanAbove != DefaultRule.MeanAbove {
+		t.Errorf("bafyabc %v", r)
+	}
+	if rs, err := ParseRuleSet("Work:calls=3"); err != nil || rs.Default != DefaultRule || rs.Func["Work"].MinCalls != 3 {
+		t.Errorf("only a function rule: %v %v", rs, err)
+	}
+	for _, bad := range []string{"mean=1;mean=2", "Work:", ":mean=1", "Work:mean=1;Work:calls=2", "a=b:mean=1", "Work:bogus=1", "mean=x"} {
+		if _, err := ParseRuleSet(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	t.Setenv(RuleEnv, "calls=4;Work:mean=9")
+	if r, err := RuleFromEnv(); err != nil || r.MinCalls != 4 {
+		t.Errorf("RuleFromEnv with a function rule: %v %v", r, err)
+	}
+}
+
+// A per-function rule follows the function's name, so it applies to
+// every version (CID) healing gives it, and by CID when named that way.
+func TestWatcherRuleByName(t *testing.T) {
+	reg := &Registry{}
+	var src fakeSourceFunc
+	reg.AddSource(&src)
+	w := &Watcher{Reg: reg}
+	rs, err := ParseRuleSet("mean=1000000;Work:mean=1000,calls=2;bafyB:mean=10,calls=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.Apply(w)
+	src.samples = []Sample{
+		{Name: "Work", ID: "bafyA", Stats: Stats{Calls: 4, Cycles: 4 * 5000}},    // by name: fires
+		{Name: "Other", ID: "bafyB", Stats: Stats{Calls: 1, Cycles: 100}},        // by CID: fires
+		{Name: "Third", ID: "bafyC", Stats: Stats{Calls: 10, Cycles: 10 * 5000}}, // default: quiet
+	}
+	got := map[string]bool{}
+	for _, a := range w.Tick() {
+		got[a.Name] = true
+	}
+	if !got["Work"] || !got["Other"] || got["Third"] || len(got) != 2 {
+		t.Fatalf("alerts %v", got)
+	}
+}
+
+type fakeSourceFunc struct{ samples []Sample }
+
+func (f *fakeSourceFunc) TelemetrySamples() []Sample { return f.samples }

@@ -35,7 +35,11 @@ type Watcher struct {
 	Reg     *Registry
 	Default *Rule           // rule for functions without their own (nil: none)
 	Rules   map[string]Rule // by sample key (CID or probe name)
-	OnAlert func(Alert)     // called from Tick for each fired rule
+	// ByName holds rules by function name or by ID, for functions
+	// without an entry in Rules: a module function's name stays the same
+	// when healing gives it a new CID, so "Work:mean=..." keeps applying.
+	ByName  map[string]Rule
+	OnAlert func(Alert) // called from Tick for each fired rule
 	mu      sync.Mutex
 	prev    map[string]Stats // last snapshot per key
 	slow    map[string]int   // consecutive slow windows per key
@@ -77,6 +81,12 @@ func (w *Watcher) Tick() []Alert {
 	for _, s := range snap {
 		k := s.Key()
 		r, ok := w.Rules[k]
+		if !ok {
+			r, ok = w.ByName[s.Name]
+		}
+		if !ok && s.ID != "" {
+			r, ok = w.ByName[s.ID]
+		}
 		if !ok {
 			if w.Default == nil {
 				w.prev[k] = s.Stats
