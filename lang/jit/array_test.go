@@ -94,6 +94,8 @@ func Wide(x int64) [2][600]int64 {
 	return w
 }
 func Wide1(x int64) [600]int64 { var a [600]int64; a[599] = x; return a }
+func WideRow(x int64) [600]int64 { return Wide(x)[x] }
+func WideRowSum(x int64) int64 { r := Wide(x)[1]; r = Wide(x + 1)[x&1]; return r[599] + Wide1(x)[599] }
 
 func Rec(n int64) [4]int64 {
 	if n == 0 { return [4]int64{1, 1, 1, 1} }
@@ -164,6 +166,7 @@ func TestDifferentialArrayResults(t *testing.T) {
 		{"Big", []interp.Value{i(299)}}, {"Big", []interp.Value{i(300)}}, {"BigFwd", []interp.Value{i(3)}},
 		{"BigLit", []interp.Value{i(3)}}, {"BigCopy", []interp.Value{i(3)}}, {"BigUse", []interp.Value{i(0)}},
 		{"Wide", []interp.Value{i(8)}}, {"Wide1", []interp.Value{i(8)}},
+		{"WideRow", []interp.Value{i(1)}}, {"WideRow", []interp.Value{i(2)}}, {"WideRowSum", []interp.Value{i(1)}},
 		{"Rec", []interp.Value{i(10)}}, {"Rec", []interp.Value{i(3000)}},
 		{"Div", []interp.Value{i(17), i(5)}}, {"Div", []interp.Value{i(1), i(0)}},
 		{"Div", []interp.Value{i(math.MinInt64), i(-1)}}, {"DivUse", []interp.Value{i(17), i(0)}},
