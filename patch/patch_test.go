@@ -3,7 +3,6 @@ package patch
 import (
 	"hash/adler32"
 	"math/rand"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -246,13 +245,6 @@ func TestSwapUnderLoad(t *testing.T) {
 	}
 	if testing.Short() {
 		calls, trips = calls/10, trips/10
-	}
-	if s := os.Getenv("PATCH_SWAP_CALLS"); s != "" { // make bench
-		var n int64
-		for _, c := range s {
-			n = n*10 + int64(c-'0')
-		}
-		calls, trips = n, int(n/1000)
 	}
 	r := swapUnderLoad(t, calls, trips)
 	t.Logf("%d goroutines: %d calls (%d by the original, %d by the variant), %d wrong; %d swaps in %v (%.1f µs per swap); sync %s",
