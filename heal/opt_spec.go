@@ -22,7 +22,7 @@ const specMinCalls = 4
 // specialized (0.0 == -0.0 would let the clone see the wrong zero).
 func (o *optimizer) specialize(body []ir.Stmt) ([]ir.Stmt, bool) {
 	args := o.prof.Args
-	if len(args) < specMinCalls {
+	if len(args) < specMinCalls || isGuard(body) {
 		return body, false
 	}
 	var cond ir.Expr
@@ -75,4 +75,31 @@ func readsLocal(ss []ir.Stmt, slot int) bool {
 		}
 	}
 	return false
+}
+
+// isGuard reports whether body already is a specialization (one if on
+// parameter == constant tests): specializing it again would only nest
+// the same test.
+func isGuard(body []ir.Stmt) bool {
+	if len(body) != 1 {
+		return false
+	}
+	x, ok := body[0].(*ir.If)
+	if !ok {
+		return false
+	}
+	var eqs func(e ir.Expr) bool
+	eqs = func(e ir.Expr) bool {
+		b, ok := e.(*ir.Binary)
+		if !ok {
+			return false
+		}
+		if b.Op == ir.OpLAnd {
+			return eqs(b.X) && eqs(b.Y)
+		}
+		_, ok1 := b.X.(*ir.Local)
+		_, ok2 := b.Y.(*ir.Const)
+		return b.Op == ir.OpEq && ok1 && ok2
+	}
+	return eqs(x.Cond)
 }
