@@ -29,6 +29,12 @@ build/jitbench-runner
 # runs 10,000 with a fixed seed).
 "$GO" test -count=1 -run TestDifferentialProgen -timeout 0 ./lang/jit -args -diff.programs 100000 -diff.timeout 0
 
+# Live patching (patch/): the pause of one rewrite of a function entry while
+# callers run, on the host (mprotect + membarrier) and in the kernel (INT3,
+# IPIs on two CPUs).
+"$GO" test -run '^$' -bench Swap -benchtime 2000x ./patch
+build/velocity test -smp 2 -run '^$' -bench Swap -benchtime 200x ./patch
+
 "$GO" build -o build/bootbench-runner ./bench/bootbench
 build/bootbench-runner "$@"
 
