@@ -224,7 +224,7 @@ func loadModule(path string) (*ir.Module, *registry.MemStore, error) {
 type healed struct {
 	Orig, New *ir.Func
 	Passes    []string
-	Calls     int64     // calls made through the slot, every result checked
+	Calls     int64      // calls made through the slot, every result checked
 	Swap      heal.Event // the swap (A/B speedup on the recorded inputs)
 	Proven    heal.Event // the trial's verdict (cycles per call before/after)
 	Elapsed   time.Duration
