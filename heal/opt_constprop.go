@@ -2,12 +2,15 @@ package heal
 
 import "github.com/velocityos/velocity/lang/ir"
 
-// constprop is constant propagation over the statement tree. It tracks,
-// at each point, the scalar locals whose value is a known constant:
+// constprop is constant and copy propagation over the statement tree. It
+// tracks, at each point, the scalar locals whose value is a known
+// constant, and the locals that hold a copy of another local:
 //
 //   - at entry every non-parameter scalar local is zero (the interpreter
 //     and the JIT both zero a frame before the body runs);
-//   - x = C makes x known; any other assignment to x forgets it;
+//   - x = C makes x known, x = y (scalars or slices) makes x a copy of y
+//     until either is assigned again; any other assignment to x forgets
+//     what was known about x and about copies of x;
 //   - inside `if x == C && ...` (integers and bools, where == is identity
 //     of the bits) x is C in the then-branch: this is how a specialized
 //     clone learns its parameter's value;
@@ -15,29 +18,31 @@ import "github.com/velocityos/velocity/lang/ir"
 //     its condition and body are looked at, so what is left holds on every
 //     iteration; after an if, what either branch assigns is forgotten.
 //
-// Reads of known locals become constants (fold then does the rest), and
+// Reads of known locals become constants (fold then does the rest) or the
+// local they copy (dce then drops the copy, which inlining produces for
+// every parameter), and
 // x op= e with x known becomes x = C op e, which is the same operation on
 // the same values (the location of a local is its slot, so nothing is
 // evaluated in a different order).
 func (o *optimizer) constprop(body []ir.Stmt) ([]ir.Stmt, bool) {
-	facts := map[int]*ir.Const{}
+	facts := map[int]ir.Expr{}
 	for i := len(o.f.Params); i < len(o.locals); i++ {
 		if t := o.locals[i]; t.IsScalar() {
 			facts[i] = &ir.Const{T: t, Bits: 0}
 		}
 	}
 	changed := false
-	subst := func(e ir.Expr, facts map[int]*ir.Const) ir.Expr {
+	subst := func(e ir.Expr, facts map[int]ir.Expr) ir.Expr {
 		return substLocals(e, func(l *ir.Local) ir.Expr {
-			if c, ok := facts[l.Slot]; ok {
+			if v, ok := facts[l.Slot]; ok {
 				changed = true
-				return &ir.Const{T: c.T, Bits: c.Bits}
+				return cloneExpr(v)
 			}
 			return nil
 		})
 	}
-	var block func(ss []ir.Stmt, facts map[int]*ir.Const)
-	block = func(ss []ir.Stmt, facts map[int]*ir.Const) {
+	var block func(ss []ir.Stmt, facts map[int]ir.Expr)
+	block = func(ss []ir.Stmt, facts map[int]ir.Expr) {
 		for _, s := range ss {
 			switch s := s.(type) {
 			case *ir.Assign:
@@ -45,17 +50,34 @@ func (o *optimizer) constprop(body []ir.Stmt) ([]ir.Stmt, bool) {
 				l, ok := s.Dst.(*ir.Local)
 				if !ok {
 					s.Dst = substIndexParts(s.Dst, func(e ir.Expr) ir.Expr { return subst(e, facts) })
+					// An element of a copied slice is an element of the original.
+					if ix, ok := s.Dst.(*ir.Index); ok {
+						if b, ok := ix.X.(*ir.Local); ok && b.T.Kind == ir.Slice {
+							if v, ok := facts[b.Slot].(*ir.Local); ok {
+								ix.X = &ir.Local{Slot: v.Slot, T: v.T}
+								changed = true
+							}
+						}
+					}
 					continue
 				}
-				if c, ok := facts[l.Slot]; ok && s.Op != 0 {
+				if c, ok := facts[l.Slot].(*ir.Const); ok && s.Op != 0 {
 					s.X = &ir.Binary{Op: s.Op, X: &ir.Const{T: c.T, Bits: c.Bits}, Y: s.X, T: l.T}
 					s.Op = 0
 					changed = true
 				}
-				if c, ok := s.X.(*ir.Const); ok && s.Op == 0 && l.T.IsScalar() {
-					facts[l.Slot] = &ir.Const{T: l.T, Bits: c.Bits}
-				} else {
-					delete(facts, l.Slot)
+				forget(facts, l.Slot)
+				switch v := s.X.(type) {
+				case *ir.Const:
+					if s.Op == 0 && l.T.IsScalar() {
+						facts[l.Slot] = &ir.Const{T: l.T, Bits: v.Bits}
+					}
+				case *ir.Local:
+					// A copy x = y of a scalar or a slice (a slice value is
+					// its header: both name the same elements).
+					if s.Op == 0 && v.Slot != l.Slot && (l.T.IsScalar() || l.T.Kind == ir.Slice) {
+						facts[l.Slot] = &ir.Local{Slot: v.Slot, T: v.T}
+					}
 				}
 			case *ir.Eval:
 				s.X = subst(s.X, facts)
@@ -71,14 +93,14 @@ func (o *optimizer) constprop(body []ir.Stmt) ([]ir.Stmt, bool) {
 				assigned(s.Then, kill)
 				assigned(s.Else, kill)
 				for k := range kill {
-					delete(facts, k)
+					forget(facts, k)
 				}
 			case *ir.Loop:
 				kill := map[int]bool{}
 				assigned(s.Body, kill)
 				assigned(s.Post, kill)
 				for k := range kill {
-					delete(facts, k)
+					forget(facts, k)
 				}
 				s.Cond = subst(s.Cond, facts)
 				block(s.Body, copyFacts(facts))
@@ -92,8 +114,18 @@ func (o *optimizer) constprop(body []ir.Stmt) ([]ir.Stmt, bool) {
 	return body, changed
 }
 
-func copyFacts(f map[int]*ir.Const) map[int]*ir.Const {
-	c := make(map[int]*ir.Const, len(f))
+// forget drops what is known about slot and every copy of it.
+func forget(facts map[int]ir.Expr, slot int) {
+	delete(facts, slot)
+	for k, v := range facts {
+		if l, ok := v.(*ir.Local); ok && l.Slot == slot {
+			delete(facts, k)
+		}
+	}
+}
+
+func copyFacts(f map[int]ir.Expr) map[int]ir.Expr {
+	c := make(map[int]ir.Expr, len(f))
 	for k, v := range f {
 		c[k] = v
 	}
@@ -102,7 +134,7 @@ func copyFacts(f map[int]*ir.Const) map[int]*ir.Const {
 
 // guardFacts adds the facts `local == const` that cond (a conjunction)
 // guarantees when it is true. Floats are left out: 0.0 == -0.0.
-func guardFacts(cond ir.Expr, facts map[int]*ir.Const) {
+func guardFacts(cond ir.Expr, facts map[int]ir.Expr) {
 	b, ok := cond.(*ir.Binary)
 	if !ok {
 		return

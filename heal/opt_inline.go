@@ -103,6 +103,10 @@ func (o *optimizer) inlinable(g *ir.Func) bool {
 			return false
 		}
 	}
+	// Every return must be at the end of a path (see lowerReturns).
+	if _, ok, term := lowerReturns(cloneStmts(g.Body), func(ir.Expr) ir.Stmt { return nil }); !ok || (!term && g.Result.Kind != ir.Void) {
+		return false
+	}
 	// Not recursive: nothing g reaches calls g or o.f.
 	seen := map[*ir.Func]bool{}
 	var reach func(h *ir.Func) bool
@@ -171,16 +175,17 @@ func (o *optimizer) extractFrom(p *ir.Expr, pre *[]ir.Stmt, unsafe *bool) {
 	case nil, *ir.Const, *ir.Local, *ir.Zero:
 		return
 	case *ir.Call:
+		// The call moves together with what is left of its arguments, so
+		// only what came before the call matters for moving it.
+		was := *unsafe
 		for i := range x.Args {
 			o.extractFrom(&x.Args[i], pre, unsafe)
 		}
-		if *unsafe {
-			return
-		}
-		if o.inlinable(x.Target) && x.T.Kind != ir.Void {
+		if !was && o.inlinable(x.Target) && x.T.Kind != ir.Void {
 			t := o.newLocal(x.T, "inl")
 			*pre = append(*pre, &ir.Assign{Dst: &ir.Local{Slot: t.Slot, T: t.T}, X: x})
-			*p = t
+			*p = &ir.Local{Slot: t.Slot, T: t.T}
+			*unsafe = false // everything evaluated so far is now before the statement
 			return
 		}
 		*unsafe = true

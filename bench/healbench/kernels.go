@@ -320,8 +320,17 @@ func runHeal(dir string, k *kernel, o healOptions) (*healed, error) {
 			return res, fmt.Errorf("%s: rolled back", k.Name)
 		}
 	}
-	cur := slot.Current()
-	res.New, res.Passes = cur.Func, cur.Passes
+	// The current version may be a second round (the healer heals the
+	// healed version too if it still fires the rule): list every round.
+	res.New = slot.Current().Func
+	for _, e := range h.Events {
+		if e.Kind == "swap" {
+			if len(res.Passes) > 0 {
+				res.Passes = append(res.Passes, "+")
+			}
+			res.Passes = append(res.Passes, e.Passes...)
+		}
+	}
 	return res, nil
 }
 

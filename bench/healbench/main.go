@@ -83,7 +83,7 @@ func main() {
 		speedups, ratios = append(speedups, sp), append(ratios, ratio)
 		fmt.Printf("%-9s %10.1f %10.1f %7.2fx %10.1f %8.2fx %9.2f %7.2fx  %s\n",
 			k.Name, us(orig), us(heal), sp, us(gc), ratio, h.Elapsed.Seconds(),
-			h.Proven.BeforeMean/max(h.Proven.AfterMean, 1), strings.Join(h.Passes, ","))
+			h.Proven.BeforeMean/max(h.Proven.AfterMean, 1), strings.Replace(strings.Join(h.Passes, ","), ",+,", " + ", -1))
 	}
 	if len(speedups) == 0 {
 		os.Exit(1)
