@@ -22,6 +22,12 @@ mkdir -p build
 # eight kernels compiled by gc (bench/gcref); median JIT/gc vs the 1.5× goal.
 "$GO" build -o build/jitbench-runner ./bench/jitbench
 build/jitbench-runner
+# Self-healing (heal/): eight deliberately slow modules (examples/heal)
+# healed through the real loop (telemetry rule, optimizer, gate, swap);
+# original vs healed vs gc (bench/gcref), median speedup vs the 3× goal and
+# median healed/gc vs 1.5×.
+"$GO" build -o build/healbench-runner ./bench/healbench
+build/healbench-runner -dir examples/heal
 # Probe overhead per instrumented call, and the floor: what one clock read
 # costs on this CPU (two per call).
 "$GO" test -run '^$' -bench 'Instrumented|TimestampFloor' ./lang/jit
