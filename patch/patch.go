@@ -175,6 +175,44 @@ func (p *Patch) Revert() error {
 	return nil
 }
 
+// Retarget makes the patched site jump to target instead of the current
+// variant, with one rewrite under the same protocol. A thread that meets
+// the site meanwhile runs either variant, never the original code, which
+// Revert followed by a new Redirect would expose between the two.
+func (p *Patch) Retarget(target uintptr) error {
+	mu.Lock()
+	defer mu.Unlock()
+	if p.reverted {
+		return ErrReverted
+	}
+	s := p.s
+	if s.active != p {
+		return fmt.Errorf("patch: %s: this patch is not the active one", s.name)
+	}
+	if target == 0 || target == s.entry {
+		return fmt.Errorf("patch: bad target %#x for %s", target, s.name)
+	}
+	if target == p.target {
+		return nil
+	}
+	want, err := encode(s, p.target)
+	if err != nil {
+		return err
+	}
+	if cur := read5(s.entry); cur != want {
+		return fmt.Errorf("patch: %s: the entry bytes % x changed behind the patcher's back (was % x)", s.name, cur, want)
+	}
+	b, err := encode(s, target)
+	if err != nil {
+		return err
+	}
+	if err := poke(s, b, target); err != nil {
+		return err
+	}
+	p.target = target
+	return nil
+}
+
 // Entry is the patched address; Target is where it jumps while patched.
 func (p *Patch) Entry() uintptr  { return p.s.entry }
 func (p *Patch) Target() uintptr { return p.target }
