@@ -315,3 +315,34 @@ func TestWatcherRuleByName(t *testing.T) {
 type fakeSourceFunc struct{ samples []Sample }
 
 func (f *fakeSourceFunc) TelemetrySamples() []Sample { return f.samples }
+
+func TestLive(t *testing.T) {
+	reg := &Registry{}
+	p := newProbe("work")
+	q := newProbe("idle")
+	reg.AddProbe(p)
+	reg.AddProbe(q)
+	var b strings.Builder
+	l := &Live{Reg: reg, W: &b}
+	for i := 0; i < 4; i++ {
+		p.Record(0, 1000)
+	}
+	if err := l.Print(1500 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	first := b.String()
+	if !strings.Contains(first, "[telemetry] t=1.50s work calls=4 avg=1000 p99<=1000 total=4\n") ||
+		!strings.Contains(first, "[telemetry] t=1.50s idle calls=0 ") {
+		t.Fatalf("first print:\n%s", first)
+	}
+	b.Reset()
+	p.Record(0, 3000)
+	p.Record(0, 5000)
+	if err := l.Print(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Only the window since the previous line; idle functions are left out.
+	if got, want := b.String(), "[telemetry] t=2.00s work calls=2 avg=4000 p99<=5000 total=6\n"; got != want {
+		t.Fatalf("second print %q, want %q", got, want)
+	}
+}

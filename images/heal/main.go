@@ -337,8 +337,8 @@ func demo(rule telemetry.Rule) bool {
 		}(g)
 	}
 
-	live := &liveStats{reg: &telemetry.Registry{}}
-	live.reg.AddSource(slot)
+	live := &telemetry.Live{Reg: &telemetry.Registry{}, W: os.Stdout}
+	live.Reg.AddSource(slot)
 	start = time.Now()
 	lastStats := start
 	seen := 0
@@ -358,7 +358,7 @@ func demo(rule telemetry.Rule) bool {
 		}
 		if *statsEvery > 0 && time.Since(lastStats) >= *statsEvery {
 			lastStats = time.Now()
-			live.print(time.Since(start))
+			live.Print(time.Since(start))
 		}
 		if *expect == "heal" && proven != nil && calls.Load()-afterProven >= int64(4*workers) {
 			break // the healed version has served real traffic for a while
@@ -374,7 +374,7 @@ func demo(rule telemetry.Rule) bool {
 	wg.Wait()
 	elapsed := time.Since(start)
 	if *statsEvery > 0 {
-		live.print(elapsed)
+		live.Print(elapsed)
 	}
 
 	var rollbacks int
@@ -425,25 +425,6 @@ func demo(rule telemetry.Rule) bool {
 		return fail("current version %s is not the proven %s", slot.Current().CID, proven.To)
 	}
 	return true
-}
-
-// liveStats prints one [telemetry] line per watched function: the
-// window since the previous line and the totals of its current version.
-type liveStats struct {
-	reg  *telemetry.Registry
-	prev map[string]telemetry.Stats
-}
-
-func (l *liveStats) print(at time.Duration) {
-	if l.prev == nil {
-		l.prev = map[string]telemetry.Stats{}
-	}
-	for _, s := range l.reg.Snapshot() {
-		win := s.Stats.Since(l.prev[s.Key()])
-		l.prev[s.Key()] = s.Stats
-		fmt.Printf("[telemetry] t=%.2fs %s %s calls=%d avg=%.0f p99<=%d total=%d\n",
-			at.Seconds(), s.Name, s.ID, win.Calls, win.Mean(), win.Quantile(0.99), s.Stats.Calls)
-	}
 }
 
 // swapUnderLoad: one goroutine per CPU calls the slot until -calls calls
