@@ -61,8 +61,10 @@ func (OptimizerAdvisor) ProposeProfiled(f *ir.Func, _ telemetry.Alert, recorded 
 type Healer struct {
 	Gate     Gate
 	Advisors []Advisor // default: the optimizer
-	// Rule triggers healing (default: $TELEMETRY_RULE, which the kernel
-	// command line can set, else telemetry.DefaultRule).
+	// Rule triggers healing (default: the default rule of
+	// $TELEMETRY_RULE, which the kernel command line can set, else
+	// telemetry.DefaultRule). Per-function rules of $TELEMETRY_RULE
+	// ("NAME:RULE") apply either way.
 	Rule *telemetry.Rule
 	// Regress is the tolerated slowdown after a swap before rolling back
 	// (default 0.10); ProveCalls the calls the new version must serve
@@ -92,7 +94,8 @@ type Event struct {
 	Speedup    float64       // A/B (swap) or observed (proven, rollback)
 	BeforeMean float64       // cycles per call of the replaced version
 	AfterMean  float64       // of the new version (proven / rollback)
-	Pause      time.Duration // the atomic store (callers never wait)
+	Pause      time.Duration // the machine-code patch of the slot's entry, as the healer timed it
+	Held       time.Duration // of which callers arriving at the entry could be held (the patch protocol's pause; 0 if unknown)
 	Quiesce    time.Duration // until no caller could be inside the old version
 }
 
@@ -104,15 +107,19 @@ type trial struct {
 func (h *Healer) init() {
 	if h.reg == nil {
 		h.reg = &telemetry.Registry{}
-		rule, err := telemetry.RuleFromEnv()
+		// $TELEMETRY_RULE: a default rule and per-function rules
+		// ("RULE;Work:RULE"), matched by name so they keep applying to
+		// healed versions. h.Rule overrides only the default.
+		rules, err := telemetry.RuleSetFromEnv()
 		if err != nil {
 			h.logf("%v; using %v", err, telemetry.DefaultRule)
-			rule = telemetry.DefaultRule
+			rules = telemetry.RuleSet{Default: telemetry.DefaultRule}
 		}
 		if h.Rule != nil {
-			rule = *h.Rule
+			rules.Default = *h.Rule
 		}
-		h.watch = &telemetry.Watcher{Reg: h.reg, Default: &rule}
+		h.watch = &telemetry.Watcher{Reg: h.reg}
+		rules.Apply(h.watch)
 		h.slots, h.trials, h.banned = map[*Slot]bool{}, map[*Slot]*trial{}, map[string]bool{}
 	}
 }
@@ -181,14 +188,20 @@ func (h *Healer) judge(s *Slot, t *trial) {
 		Speedup: before / max(after, 1)}
 	delete(h.trials, s)
 	if after > before*(1+tol) {
+		n0, held0 := PatchCounters()
 		start := time.Now()
-		if _, err := s.Swap(t.old, time.Second); err != nil {
+		if _, err := s.Publish(t.old); err != nil { // the old version is still mapped: one more rewrite
 			h.logf("rollback of %s: %v", t.new.CID, err)
 			return
 		}
-		ev.Kind, ev.Pause = "rollback", time.Since(start)
+		ev.Kind, ev.Pause, ev.Held = "rollback", time.Since(start), heldSince(n0, held0)
+		if err := t.new.quiesce(time.Second); err != nil {
+			h.logf("rollback of %s: %v; left mapped", t.new.CID, err) // a caller may still be inside
+		} else {
+			ev.Quiesce = time.Since(start)
+			t.new.close()
+		}
 		h.banned[t.new.CID] = true
-		t.new.close()
 		h.watch.Reset(t.old.CID)
 		h.logf("rolled back %s: %.0f cycles per call on %d calls since the swap, %.0f%% slower than %s (%.0f)",
 			t.new.CID, after, st.Calls, (after/before-1)*100, t.old.CID, before)
@@ -197,6 +210,16 @@ func (h *Healer) judge(s *Slot, t *trial) {
 		t.old.close() // quiesced at the swap; kept mapped until now for rollback
 	}
 	h.Events = append(h.Events, ev)
+}
+
+// heldSince is the patch protocol's pause since PatchCounters returned
+// n0, held0, if exactly one rewrite happened meanwhile (else 0: another
+// patcher ran concurrently, or the counters are unavailable).
+func heldSince(n0 int64, held0 time.Duration) time.Duration {
+	if n, held := PatchCounters(); n == n0+1 {
+		return held - held0
+	}
+	return 0
 }
 
 func (h *Healer) heal(s *Slot, a telemetry.Alert) {
@@ -233,16 +256,23 @@ func (h *Healer) heal(s *Slot, a telemetry.Alert) {
 				continue
 			}
 			s.resetRing() // judge the new version on inputs seen after the swap
+			n0, held0 := PatchCounters()
 			start := time.Now()
-			old := s.Publish(v)
+			old, err := s.Publish(v) // rewrites the entry's JMP
 			pause := time.Since(start)
+			if err != nil {
+				v.close()
+				h.logf("swap of %s: %v", v.CID, err)
+				return
+			}
+			held := heldSince(n0, held0)
 			if err := old.quiesce(time.Second); err != nil {
 				h.logf("swap of %s: %v", v.CID, err)
 			}
 			quiet := time.Since(start)
 			h.trials[s] = &trial{old: old, new: v, baseline: float64(a.Mean)}
 			h.Events = append(h.Events, Event{Kind: "swap", Slot: s.Name, From: old.CID, To: v.CID, Passes: v.Passes,
-				Inputs: rep.Inputs, Speedup: rep.Speedup, BeforeMean: float64(a.Mean), Pause: pause, Quiesce: quiet})
+				Inputs: rep.Inputs, Speedup: rep.Speedup, BeforeMean: float64(a.Mean), Pause: pause, Held: held, Quiesce: quiet})
 			h.logf("candidate %s (%s): validated %d inputs, speedup %.2f, swapped in %.2f µs (old version quiescent after %.0f µs)",
 				v.CID, strings.Join(v.Passes, ","), rep.Inputs, rep.Speedup, float64(pause.Nanoseconds())/1e3, float64(quiet.Nanoseconds())/1e3)
 			return

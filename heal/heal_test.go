@@ -234,6 +234,7 @@ func TestSwapUnderLoad(t *testing.T) {
 	}
 	var pauses []time.Duration
 	swaps := 0
+	rewrites0, held0 := PatchCounters()
 	for swaps < 1000 {
 		// Spread the swaps over the run.
 		for next.Load() < int64(swaps)*total/1000 {
@@ -251,6 +252,7 @@ func TestSwapUnderLoad(t *testing.T) {
 		swaps++
 	}
 	wg.Wait()
+	rewrites1, held1 := PatchCounters()
 	if wrong.Load() != 0 {
 		t.Fatalf("%d wrong results", wrong.Load())
 	}
@@ -258,9 +260,18 @@ func TestSwapUnderLoad(t *testing.T) {
 	if sa.Calls+sb.Calls != uint64(total) {
 		t.Fatalf("telemetry counted %d+%d calls, want %d", sa.Calls, sb.Calls, total)
 	}
+	if sa.Calls == 0 || sb.Calls == 0 {
+		t.Fatalf("a version never ran: %d/%d calls", sa.Calls, sb.Calls)
+	}
+	// Every swap rewrote the entry's machine code: the slot's count (the
+	// redirect NewSlot made, then one per swap) and the patcher's own.
+	patched := rewrites1 - rewrites0
+	if slot.Rewrites() != 1+int64(swaps) || patched < int64(swaps) {
+		t.Fatalf("%d swaps, but the slot counted %d entry rewrites and the patcher %d", swaps, slot.Rewrites(), patched)
+	}
 	sort.Slice(pauses, func(i, j int) bool { return pauses[i] < pauses[j] })
-	t.Logf("%d calls on %d goroutines, %d swaps, 0 wrong; calls per version %d/%d; swap+quiescence median %v, max %v",
-		total, workers, slot.Swaps(), sa.Calls, sb.Calls, pauses[len(pauses)/2], pauses[len(pauses)-1])
+	t.Logf("%d calls on %d goroutines, %d swaps (%d machine-code rewrites, callers held %v per rewrite on average), 0 wrong; calls per version %d/%d; swap+quiescence median %v, max %v",
+		total, workers, slot.Swaps(), patched, (held1-held0)/time.Duration(max(patched, 1)), sa.Calls, sb.Calls, pauses[len(pauses)/2], pauses[len(pauses)-1])
 }
 
 // advisor proposes fixed candidates.
@@ -441,5 +452,75 @@ func Work(n int64) int64 {
 	// (and the history would, had it passed).
 	if slot.Current() != orig || !strings.Contains(fmt.Sprint(h.Rejected), "A/B timing") {
 		t.Fatalf("rolled-back candidate reinstalled: %+v", h.Rejected)
+	}
+}
+
+// TestSlotTrapsAndClose: a trap in the version the entry jumps to is the
+// interpreter's error naming the function, the trapping call is not
+// counted, and a closed slot refuses calls with an error.
+func TestSlotTrapsAndClose(t *testing.T) {
+	skipNoJIT(t)
+	m, _ := load(t, "module t\nfunc Div(n int64) int64 { return 1000 / n }\n")
+	m2, _ := load(t, "module u\nfunc Div(n int64) int64 { return 2000 / n / 2 }\n")
+	slot, err := NewSlot("Div", m.Lookup("Div"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := newVersion(m2.Lookup("Div"), []string{"test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCaller()
+	defer c.Close()
+	for _, v := range []*Version{slot.Current(), v2} {
+		if _, err := slot.Swap(v, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := c.Call(slot, []interp.Value{uint64(10)}); err != nil || r != uint64(100) {
+			t.Fatalf("%s: Div(10) = %v, %v", v.Passes, r, err)
+		}
+		_, err := c.Call(slot, []interp.Value{uint64(0)})
+		if err == nil || err.Error() != "in Div: runtime error: integer divide by zero" {
+			t.Fatalf("%s: Div(0): %v", v.Passes, err)
+		}
+		if s := v.Stats(); s.Calls != 1 {
+			t.Fatalf("%s: %d calls counted, want 1 (the trapping call is not counted)", v.Passes, s.Calls)
+		}
+	}
+	if err := slot.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Call(slot, []interp.Value{uint64(10)}); err == nil {
+		t.Fatal("a closed slot was called")
+	}
+	if _, err := slot.Publish(v2); err == nil {
+		t.Fatal("a closed slot was swapped")
+	}
+}
+
+// TestRulesFromEnv: $TELEMETRY_RULE's per-function rules reach the
+// healer's watcher; Healer.Rule overrides only the default; a bad value
+// is logged and the seed's rule used.
+func TestRulesFromEnv(t *testing.T) {
+	t.Setenv(telemetry.RuleEnv, "mean=7000000;Work:mean=5,calls=3")
+	h := &Healer{}
+	h.init()
+	if h.watch.Default == nil || h.watch.Default.MeanAbove != 7000000 {
+		t.Fatalf("default rule %+v", h.watch.Default)
+	}
+	if r, ok := h.watch.ByName["Work"]; !ok || r.MeanAbove != 5 || r.MinCalls != 3 {
+		t.Fatalf("per-function rules %+v", h.watch.ByName)
+	}
+	h = &Healer{Rule: &telemetry.Rule{MeanAbove: 1, MinCalls: 1, Windows: 1}}
+	h.init()
+	if h.watch.Default.MeanAbove != 1 || h.watch.ByName["Work"].MeanAbove != 5 {
+		t.Fatalf("with Rule: default %+v, by name %+v", h.watch.Default, h.watch.ByName)
+	}
+	t.Setenv(telemetry.RuleEnv, "mean=lots")
+	var log bytes.Buffer
+	h = &Healer{Log: &log}
+	h.init()
+	if *h.watch.Default != telemetry.DefaultRule || !strings.Contains(log.String(), "mean=lots") {
+		t.Fatalf("bad rule: default %+v, log %q", h.watch.Default, log.String())
 	}
 }

@@ -47,6 +47,7 @@
 //	HEAL none calls=<n> avg=<cycles> (with -expect none: the rule never fired)
 //	HEAL cpus <cpu>=<calls> ... / SWAP cpus <cpu>=<calls> ... (calls per CPU)
 //	SWAP calls=<n> goroutines=<n> swaps=<n> wrong=<n> versions=<a>/<b> publish_median=<ns> publish_max=<ns> quiesce_median=<ns> quiesce_max=<ns> elapsed=<s>
+//	SWAP patch rewrites=<n> entry_rewrites=<n> held_avg=<ns> (the patcher's counters: machine-code rewrites of the run, of the slot's entry since it was made, mean time callers could be held)
 //	HEAL FAIL <reason>
 //
 // It exits 0 when every mode succeeded, 1 on any failure (a wrong
@@ -493,6 +494,7 @@ func swapUnderLoad() bool {
 	}
 	publish := make([]time.Duration, 0, *swapCount)
 	quiesce := make([]time.Duration, 0, *swapCount)
+	rewrites0, held0 := heal.PatchCounters()
 	for s := 0; s < *swapCount; s++ {
 		for next.Load() < int64(s)*total/int64(*swapCount) {
 			runtime.Gosched()
@@ -502,8 +504,12 @@ func swapUnderLoad() bool {
 			to = a
 		}
 		t0 := time.Now()
-		old := slot.Publish(to)
+		old, err := slot.Publish(to)
 		t1 := time.Now()
+		if err != nil {
+			stopCalls(&next, total, &wg)
+			return fail("swap %d: %v", s, err)
+		}
 		if err := old.Quiesce(30 * time.Second); err != nil {
 			stopCalls(&next, total, &wg)
 			return fail("swap %d: %v", s, err)
@@ -512,12 +518,18 @@ func swapUnderLoad() bool {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	rewrites1, held1 := heal.PatchCounters()
 	sa, sb := a.Stats(), b.Stats()
 	fmt.Printf("SWAP cpus %s (one call in 64 sampled)\n", cpus.String())
 	fmt.Printf("SWAP calls=%d goroutines=%d swaps=%d wrong=%d versions=%d/%d publish_median=%d publish_max=%d quiesce_median=%d quiesce_max=%d elapsed=%.2fs\n",
 		total, workers, slot.Swaps(), wrong.Load(), sa.Calls, sb.Calls,
 		median(publish), maxOf(publish), median(quiesce), maxOf(quiesce), elapsed.Seconds())
+	patched := rewrites1 - rewrites0
+	fmt.Printf("SWAP patch rewrites=%d entry_rewrites=%d held_avg=%d\n",
+		patched, slot.Rewrites(), int64(held1-held0)/max(patched, 1))
 	switch {
+	case patched < int64(*swapCount):
+		return fail("the patcher counted %d machine-code rewrites for %d swaps", patched, *swapCount)
 	case wrong.Load() != 0:
 		return fail("%d wrong results under swapping", wrong.Load())
 	case sa.Calls+sb.Calls != uint64(total):

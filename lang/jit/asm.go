@@ -59,6 +59,26 @@ type ripRef struct {
 type asm struct {
 	b    []byte
 	rips []ripRef
+	// Link-time fields of the program a blob is loaded as (link.go):
+	// counter addresses (MOVABS imm64) and trap-record tags (imm32).
+	counterRefs []counterRef
+	tagRefs     []int
+}
+
+// counterRef is a MOVABS whose imm64 becomes the address of function fi's
+// telemetry counters in the loaded program (probe.go).
+type counterRef struct {
+	field int // offset of the imm64
+	fi    int
+}
+
+// movAbs emits MOVABS r, imm64 (always the 10-byte form, so the field
+// can hold any address) and returns the offset of the immediate.
+func (a *asm) movAbs(r reg, v uint64) int {
+	a.byte1(rex(true, 0, noIndex, r), 0xb8|byte(r&7))
+	field := a.pos()
+	a.b = binary.LittleEndian.AppendUint64(a.b, v)
+	return field
 }
 
 func (a *asm) byte1(bs ...byte) { a.b = append(a.b, bs...) }

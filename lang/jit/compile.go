@@ -79,14 +79,18 @@ type Code struct {
 	Funcs   []*ir.Func       // compiled functions, index = call-table slot
 	Externs []*ir.Func       // called but compiled elsewhere (CompileModule): slots len(Funcs)+j
 	index   map[*ir.Func]int // function -> call-table slot
-	id      uint32           // tags trap records (see trapTag)
+	id      uint32           // trap tag of a blob linked by Link (a loaded program gets its own, live.go)
 	instr   bool             // telemetry prologue/epilogue (probe.go)
 	code    []byte           // code region (functions then entry thunks)
 	ranges  []validate.Range // function boundaries (all functions, then thunks)
 	bodies  []int            // start offset of each function
 	thunks  []int            // start offset of each function's entry thunk
 	rips    []ripRef
-	dataOff int // start of the data region (16-aligned)
+	// Fields the loader fills for the program (link.go): counter
+	// addresses of instrumented code, and the trap tags' code ids.
+	counterRefs []counterRef
+	tagRefs     []int
+	dataOff     int // start of the data region (16-aligned)
 }
 
 // Size returns the size of the blob in bytes.
@@ -102,6 +106,14 @@ func (c *Code) Link(base uint64) ([]byte, *validate.Meta) { return c.LinkExtern(
 // another loaded, validated blob). The addresses are passed to the
 // validator as the only foreign call-table targets it accepts.
 func (c *Code) LinkExtern(base uint64, ext []uint64) ([]byte, *validate.Meta) {
+	return c.link(base, ext, 0, c.id)
+}
+
+// link is LinkExtern for the program the loader makes of the code:
+// counters is the address of its telemetry counters (instrumented code;
+// 0 when the blob is only validated) and id the code id its trap records
+// carry (unique among loaded programs, see live.go).
+func (c *Code) link(base uint64, ext []uint64, counters uint64, id uint32) ([]byte, *validate.Meta) {
 	blob := make([]byte, c.Size())
 	copy(blob, c.code)
 	for i := len(c.code); i < c.dataOff; i++ {
@@ -123,6 +135,13 @@ func (c *Code) LinkExtern(base uint64, ext []uint64) ([]byte, *validate.Meta) {
 	}
 	for _, r := range c.rips {
 		binary.LittleEndian.PutUint32(blob[r.field:], uint32(int32(c.dataOff+r.target-r.end)))
+	}
+	for _, r := range c.counterRefs {
+		binary.LittleEndian.PutUint64(blob[r.field:], counterBase(counters, r.fi))
+	}
+	for _, f := range c.tagRefs {
+		fi := binary.LittleEndian.Uint32(blob[f:]) & 0xffff
+		binary.LittleEndian.PutUint32(blob[f:], id<<16|fi)
 	}
 	return blob, &validate.Meta{
 		Base:      base,
@@ -242,6 +261,7 @@ func (c *Code) generate() (*Code, error) {
 	}
 	c.code = g.a.b
 	c.rips = g.a.rips
+	c.counterRefs, c.tagRefs = g.a.counterRefs, g.a.tagRefs
 	c.dataOff = (len(c.code) + 15) &^ 15
 	return c, nil
 }
@@ -497,7 +517,14 @@ func (g *gen) function(fi int, f *ir.Func) error {
 		c()
 	}
 	// Trap stubs: record the code, the function and the operand registers,
-	// then unwind to the trampoline.
+	// then unwind to the trampoline. Every function has at least the
+	// depth and stack stubs, so the last stub's RET ends the function.
+	last := 0
+	for code, l := range g.traps {
+		if l != nil {
+			last = code
+		}
+	}
 	for code, l := range g.traps {
 		if l == nil {
 			continue
@@ -511,7 +538,14 @@ func (g *gen) function(fi int, f *ir.Func) error {
 		a.store(st(stA2), rsi)
 		a.opRM(0, true, []byte{0xc7}, 0, st(stTrapCode), le32(uint32(code))...)
 		a.opRM(0, true, []byte{0xc7}, 0, st(stTrapFn), le32(g.code.id<<16|uint32(fi))...)
+		a.tagRefs = append(a.tagRefs, a.pos()-4)
 		a.load(rsp, st(stEntrySP))
+		if code == last && (a.pos()+1)%64 == 63 {
+			// The next function's entry would be the last byte of a
+			// cache line, which a live patcher refuses (its two-byte
+			// stores there would not be atomic): shift it by a NOP.
+			a.byte1(0x90)
+		}
 		a.ret()
 	}
 	for _, l := range g.labels {

@@ -13,20 +13,51 @@ import (
 // CompileInstrumented emits a timestamp into every function's prologue
 // (after the frame is set up, saved in a frame slot) and a shared
 // instrumented epilogue that every return jumps to: it reads the
-// timestamp again and adds the call to the function's telemetry.Counter
-// in the block the state block's prof word points at (function i's
-// counter at prof + i*telemetry.CounterBytes): calls, cycles, min, max
-// and the log2 histogram. The timestamp is RDTSCP when the CPU has it,
-// else LFENCE;RDTSC; the validator accepts them because the code is
-// linked with Meta.AllowTiming. With no Profile attached (prof = 0) the
-// epilogue skips the update. Calls that trap are not counted (they unwind
-// straight to the trampoline). Each Machine has its own Profile, so the
-// counters are per thread and need no atomics; telemetry merges them.
+// timestamp again and adds the call to a telemetry.Counter: calls,
+// cycles, min, max and the log2 histogram. The timestamp is RDTSCP when
+// the CPU has it, else RDTSC; the validator accepts them because the code
+// is linked with Meta.AllowTiming. Calls that trap are not counted (they
+// unwind straight to the trampoline).
+//
+// Where the counter is. Each loaded instrumented program owns a counter
+// mapping (read-write, never executable, separate from its code) with one
+// shard per function and per counting machine (live.go): the address of
+// function fi's shards is a MOVABS immediate the loader writes into the
+// code, and the state block's prof word holds the running machine's shard
+// offset (0: the machine does not count, and the epilogue skips the
+// update). So the code that runs decides which program's counters a call
+// lands in: when a live patcher redirects one program's entry to another
+// program's function (package patch, heal), the calls count for the body
+// that actually ran. A machine is used by one goroutine at a time, so its
+// shard needs no atomics (the validator forbids LOCK anyway); telemetry
+// merges the shards.
 
 // stProf is the offset of state.prof.
 const stProf = stArgs + 8*maxArgWords
 
 var _ = [1]struct{}{}[unsafe.Offsetof(state{}.prof)-stProf]
+
+// shardBytes is one machine's counter for one function, padded to whole
+// cache lines so machines on different CPUs never share a line.
+const shardBytes = (telemetry.CounterBytes + 63) &^ 63
+
+// maxShards bounds the machines that count telemetry at once (a
+// machine's shard is freed when it is closed). The counter mapping
+// reserves maxShards shards per function; pages are committed only when
+// a shard is first written.
+const maxShards = 256
+
+// counterBytes is the size of the counter mapping of a program with n
+// functions: function fi's shards are contiguous, so the machines that
+// count a function share its pages.
+func counterBytes(n int) int { return n * maxShards * shardBytes }
+
+// counterBase is the immediate of function fi's MOVABS: the address that,
+// plus a machine's prof word (shard*shardBytes, shard >= 1), is that
+// machine's counter for the function.
+func counterBase(counters uint64, fi int) uint64 {
+	return counters + uint64(fi*maxShards*shardBytes) - shardBytes
+}
 
 // CompileInstrumented is Compile with telemetry prologues and epilogues.
 func CompileInstrumented(roots ...*ir.Func) (*Code, error) {
@@ -97,7 +128,10 @@ func (g *gen) probeExit() {
 	a.testRR(p, p)
 	done := g.newLabel()
 	a.jcc(ccE, done)
-	d := int32(g.fi * telemetry.CounterBytes)
+	field := a.movAbs(rcx, 0)
+	a.counterRefs = append(a.counterRefs, counterRef{field: field, fi: g.fi})
+	a.aluRR(aluAdd, p, rcx)
+	const d = 0
 	a.incM(m(p, d+telemetry.OffCalls))
 	a.opRM(0, true, []byte{0x01}, rax, m(p, d+telemetry.OffCycles)) // add [cycles], rax
 	l1 := g.newLabel()
@@ -119,38 +153,70 @@ func (g *gen) probeExit() {
 	g.epilogueRegs(false)
 }
 
-// Profile holds one counter per function of an instrumented program.
-// Attach it to one Machine (Machine.Prof); use one Profile per Machine
-// and let telemetry merge them (Profile is a telemetry.Source).
+// Profile reads one machine's counters for one instrumented program:
+// the calls that machine made into the program's functions, whatever
+// entry led there (a redirected entry of another program counts here if
+// it jumped into this program's code).
+//
+// NewProfile returns a Profile that is bound when it is first attached to
+// a machine (Machine.Prof) and a call runs: the machine's counters for
+// the program are zeroed then, so it counts from that call on, as a fresh
+// set of counters would. Machine.ProfileOf returns an already bound view
+// that is not zeroed. A Profile reads nothing once its machine is closed.
 type Profile struct {
-	prog     *Program
-	Counters []telemetry.Counter // index = function index in the program
+	prog *Program
+	m    *Machine
 }
 
-// NewProfile returns zeroed counters for p's functions.
+// NewProfile returns an unbound Profile of p's counters.
 func NewProfile(p *Program) (*Profile, error) {
 	if !p.code.instr {
 		return nil, errors.New("jit: program is not instrumented (use CompileInstrumented)")
 	}
-	pr := &Profile{prog: p, Counters: make([]telemetry.Counter, len(p.code.Funcs))}
-	pr.Reset()
-	return pr, nil
+	return &Profile{prog: p}, nil
+}
+
+// ProfileOf returns a view of m's counters for p: every call m made into
+// p's code since m first counted (Telemetry or a Prof). It gives m a
+// counter shard if it has none yet.
+func (m *Machine) ProfileOf(p *Program) (*Profile, error) {
+	if !p.code.instr {
+		return nil, errors.New("jit: program is not instrumented (use CompileInstrumented)")
+	}
+	if err := m.ensureShard(); err != nil {
+		return nil, err
+	}
+	return &Profile{prog: p, m: m}, nil
+}
+
+// counter returns function k's counter in the bound machine's shard, or
+// nil when the profile is unbound or its machine was closed.
+func (pr *Profile) counter(k int) *telemetry.Counter {
+	if pr.m == nil || k < 0 || k >= len(pr.prog.code.Funcs) {
+		return nil
+	}
+	return pr.prog.shard(k, pr.m.shard)
 }
 
 // Reset zeroes the counters. Do not call it while the machine runs.
 func (pr *Profile) Reset() {
-	for i := range pr.Counters {
-		pr.Counters[i].Reset()
+	for k := range pr.prog.code.Funcs {
+		if c := pr.counter(k); c != nil {
+			c.Reset()
+		}
 	}
 }
 
 // Stats returns fn's counters.
 func (pr *Profile) Stats(fn *ir.Func) (telemetry.Stats, bool) {
 	k, ok := pr.prog.code.index[fn]
-	if !ok || k >= len(pr.Counters) {
+	if !ok || k >= len(pr.prog.code.Funcs) {
 		return telemetry.Stats{}, false
 	}
-	return telemetry.StatsOf(&pr.Counters[k]), true
+	if c := pr.counter(k); c != nil {
+		return telemetry.StatsOf(c), true
+	}
+	return telemetry.Stats{}, true
 }
 
 // TelemetrySamples reports one sample per function with calls, keyed by
@@ -158,7 +224,11 @@ func (pr *Profile) Stats(fn *ir.Func) (telemetry.Stats, bool) {
 func (pr *Profile) TelemetrySamples() []telemetry.Sample {
 	var out []telemetry.Sample
 	for i, f := range pr.prog.code.Funcs {
-		s := telemetry.StatsOf(&pr.Counters[i])
+		c := pr.counter(i)
+		if c == nil {
+			continue
+		}
+		s := telemetry.StatsOf(c)
 		if s.Calls == 0 {
 			continue
 		}
@@ -171,10 +241,26 @@ func (pr *Profile) TelemetrySamples() []telemetry.Sample {
 	return out
 }
 
-func (m *Machine) profAddr(p *Program) uint64 {
+// profWord returns the state block's prof word for a call of p: the
+// machine's shard offset if it counts (Telemetry, or a Prof, which is
+// bound and zeroed at its first call), else 0.
+func (m *Machine) profWord(p *Program) (uint64, error) {
 	pr := m.Prof
-	if pr == nil || pr.prog != p || !p.code.instr || len(pr.Counters) == 0 {
-		return 0
+	if pr == nil && !m.Telemetry {
+		return 0, nil
 	}
-	return uint64(uintptr(unsafe.Pointer(&pr.Counters[0])))
+	if err := m.ensureShard(); err != nil {
+		return 0, err
+	}
+	if pr != nil {
+		switch pr.m {
+		case nil:
+			pr.m = m
+			pr.Reset()
+		case m:
+		default:
+			return 0, errors.New("jit: the Profile is attached to another machine")
+		}
+	}
+	return uint64(m.shard) * shardBytes, nil
 }

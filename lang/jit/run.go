@@ -57,17 +57,19 @@ type state struct {
 	savedG     uint64
 	ret0, ret1 uint64
 	args       [maxArgWords]uint64
-	prof       uint64 // telemetry counter block (probe.go), 0 for none
+	prof       uint64 // the machine's counter shard offset (probe.go), 0 for none
 }
 
 var _ = [1]struct{}{}[unsafe.Offsetof(state{}.args)-stArgs]
 
 // Program is a loaded, validated, executable blob.
 type Program struct {
-	code    *Code
-	mem     []byte
-	base    uint64
-	imports []*Program // programs the call table points into (kept alive)
+	code     *Code
+	mem      []byte
+	base     uint64
+	imports  []*Program // programs the call table points into (kept alive)
+	id       uint32     // code id in trap records, unique among loaded programs (live.go)
+	counters []byte     // telemetry counter shards (instrumented code, probe.go)
 }
 
 // Load places code in executable memory after validating it.
@@ -102,8 +104,15 @@ func LoadLinked(code *Code, imports []*Program) (*Program, error) {
 		}
 	}
 	p := &Program{code: code, imports: imports}
+	if err := register(p); err != nil {
+		return nil, err
+	}
+	var counters uint64
+	if p.counters != nil {
+		counters = uint64(uintptr(unsafe.Pointer(&p.counters[0])))
+	}
 	mem, err := mapCode(code.Size(), func(base uint64) ([]byte, error) {
-		blob, meta := code.LinkExtern(base, ext)
+		blob, meta := code.link(base, ext, counters, p.id)
 		if err := validate.Validate(blob, meta); err != nil {
 			return nil, fmt.Errorf("jit: generated code rejected: %w", err)
 		}
@@ -111,6 +120,7 @@ func LoadLinked(code *Code, imports []*Program) (*Program, error) {
 		return blob, nil
 	})
 	if err != nil {
+		unregister(p)
 		return nil, err
 	}
 	p.mem = mem
@@ -127,13 +137,16 @@ func CompileAndLoad(roots ...*ir.Func) (*Program, error) {
 	return Load(c)
 }
 
-// Close unmaps the program's code.
+// Close unmaps the program's code. No thread may be executing it, also
+// not through another program's redirected entry (see patch.Tracker).
+// Its telemetry counters stay readable until the Program is unreachable.
 func (p *Program) Close() error {
 	if p.mem == nil {
 		return nil
 	}
 	err := unmap(p.mem)
 	p.mem = nil
+	unregister(p)
 	runtime.SetFinalizer(p, nil)
 	return err
 }
@@ -168,6 +181,16 @@ func (p *Program) FuncAddr(f *ir.Func) (uint64, bool) {
 	return p.base + uint64(p.code.bodies[k]), true
 }
 
+// Text is the program's machine code, [lo, hi): its functions and entry
+// thunks, without the constant pool and call table that follow them (the
+// region a live patcher decodes, see package patch). 0, 0 once closed.
+func (p *Program) Text() (lo, hi uint64) {
+	if p.mem == nil {
+		return 0, 0
+	}
+	return p.base, p.base + uint64(len(p.code.code))
+}
+
 // Code is the compiled code the program was loaded from.
 func (p *Program) Code() *Code { return p.code }
 
@@ -178,8 +201,14 @@ type Machine struct {
 	MaxDepth  int      // maximum call depth
 	MaxAlloc  int64    // maximum slice elements allocated per call
 	StackSize int      // bytes of JIT stack (default 64 MiB)
-	Prof      *Profile // telemetry counters for an instrumented program (probe.go)
+	Prof      *Profile // counts telemetry, read through this Profile (probe.go)
+	// Telemetry makes the machine count telemetry without a Prof: every
+	// call it makes into instrumented code counts in the program whose
+	// code ran (read it with ProfileOf).
+	Telemetry bool
 	st        state
+	shard     int  // counter shard number while counting (live.go), 0 for none
+	finalizer bool // Close is set as the finalizer
 	stack     []byte
 	arena     []byte
 	arenaCap  int64
@@ -192,8 +221,9 @@ func New(fuel int64) *Machine {
 	return &Machine{Fuel: fuel, MaxDepth: 2048, MaxAlloc: 1 << 26, StackSize: 64 << 20}
 }
 
-// Close releases the machine's stack and arena.
+// Close releases the machine's stack, arena and counter shard.
 func (m *Machine) Close() {
+	m.releaseShard()
 	if m.stack != nil {
 		unmap(m.stack)
 		m.stack = nil
@@ -211,7 +241,10 @@ func (m *Machine) setup() error {
 			return err
 		}
 		m.stack = s
-		runtime.SetFinalizer(m, (*Machine).Close)
+		if !m.finalizer {
+			m.finalizer = true
+			runtime.SetFinalizer(m, (*Machine).Close)
+		}
 	}
 	if m.arena == nil || m.arenaCap != m.MaxAlloc {
 		if m.arena != nil {
@@ -233,7 +266,7 @@ func (m *Machine) setup() error {
 // Call runs fn (compiled into p) with args, as interp.Machine.Call does.
 func (m *Machine) Call(p *Program, fn *ir.Func, args []interp.Value) (interp.Value, error) {
 	if p.mem == nil {
-		return nil, errors.New("jit: program is closed")
+		return nil, errClosed
 	}
 	k, ok := p.code.index[fn]
 	if !ok || k >= len(p.code.Funcs) {
@@ -301,7 +334,11 @@ func (m *Machine) Call(p *Program, fn *ir.Func, args []interp.Value) (interp.Val
 	}
 	st.allocPtr = arenaBase
 	st.allocLeft = m.MaxAlloc
-	st.prof = m.profAddr(p)
+	prof, err := m.profWord(p)
+	if err != nil {
+		return nil, err
+	}
+	st.prof = prof
 	// An array result is written by the JIT code straight into a Go
 	// buffer (the hidden result pointer, passed in ret0): it can be as
 	// large as 2^20 elements, more than the state block holds. The buffer
@@ -381,7 +418,13 @@ func sliceResult(ptr, n uint64, args [][]uint64, arena []byte) (interp.Slice, er
 }
 
 func (m *Machine) trapError(p *Program, st *state) error {
-	name := trapFuncName(p, uint32(st.trapFn)>>16, int(st.trapFn&0xffff), map[*Program]bool{})
+	id, fi := uint32(st.trapFn)>>16, int(st.trapFn&0xffff)
+	name := trapFuncName(p, id, fi, map[*Program]bool{})
+	if name == "" {
+		// The code that trapped belongs to neither p nor its imports: a
+		// live patcher redirected an entry into another program.
+		name = liveFuncName(id, fi)
+	}
 	var err error
 	switch st.trapCode {
 	case trapFuel:
@@ -416,13 +459,13 @@ func (m *Machine) trapError(p *Program, st *state) error {
 }
 
 // trapFuncName finds the function a trap record names: function fi of
-// the blob with code id, p or one of the programs it calls into.
+// the program with code id, p or one of the programs it calls into.
 func trapFuncName(p *Program, id uint32, fi int, seen map[*Program]bool) string {
 	if seen[p] {
 		return ""
 	}
 	seen[p] = true
-	if p.code.id == id && fi < len(p.code.Funcs) {
+	if p.id == id && fi < len(p.code.Funcs) {
 		return p.code.Funcs[fi].Name
 	}
 	for _, q := range p.imports {
