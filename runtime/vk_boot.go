@@ -61,6 +61,7 @@ func vkBoot(info uintptr) uintptr {
 	vkPICDisable()
 	vkTimeInit()
 	vkParseCmdline(bi)
+	vkFPUSetupBSP() // after the command line (noxsave), before any AP or thread
 	vkGdbInit()
 	c.online = 1
 	idle := vkNewIdleThread(c, vkKernelStack(vkKStackSize))
@@ -87,14 +88,13 @@ func vkBoot(info uintptr) uintptr {
 	f.rsp = uint64(vkBuildProcessStack())
 	f.rflags = 0x202
 	f.cs, f.ss = vkSelKernelCode, vkSelKernelData
-	var fpu [512]byte
-	t := vkNewThread(&f, 0, &fpu)
+	t := vkNewThread(&f, 0, 0)
 	// Like Linux's isolcpus: reserved CPUs are not in the program's
 	// default affinity (so GOMAXPROCS leaves them out); work pinned there
 	// with sched_setaffinity runs there alone.
 	t.affinity = ^vkSched.reserved
 	vkFpuInit()
-	vkFxsave(uintptr(unsafe.Pointer(&t.fpu[0])))
+	vkFPUSave(uintptr(unsafe.Pointer(&t.fpu[0])))
 	t.state = thRunning
 	t.onCPU = 0
 	t.lastRun = vkNanotime()
@@ -116,6 +116,8 @@ func vkBoot(info uintptr) uintptr {
 func vkBanner(bi *vkBootInfo) {
 	vkPrint("velocity: ")
 	vkWrite(vkCPUModel())
+	vkPrint(", SIMD ")
+	vkPrint(vkSimdName())
 	vkPrint(", ")
 	vkPrintDec(int64(vkCPUCount))
 	vkPrint(" CPU")
@@ -210,6 +212,8 @@ func vkParseCmdline(bi *vkBootInfo) {
 			a.nenv++
 		case string(tok) == "quiet":
 			a.quiet = true
+		case string(tok) == "noxsave":
+			vkNoXSave = true // FXSAVE only, AVX off (vk_fpu.go), as Linux's noxsave
 		case vkGdbOption(tok): // debug, debug=wait, debugport=0xNNN
 		case len(tok) > 8 && string(tok[:8]) == "reserve=":
 			m, ok := vkParseCPUList(tok[8:])
@@ -248,7 +252,7 @@ func vkCmdlineError(msg string, tok []byte) {
 		vkWrite(tok)
 		vkPrint("\"")
 	}
-	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [cwd=/dir] [exe=/path] [reserve=CPUS] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
+	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [noxsave] [cwd=/dir] [exe=/path] [reserve=CPUS] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
 	vkExit(2)
 }
 

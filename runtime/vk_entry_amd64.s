@@ -14,6 +14,20 @@
 // Every entry builds a vkFrame (see vk_trap.go) on the kernel stack of the
 // current thread:
 //   r15 r14 r13 r12 r11 r10 r9 r8 bp di si dx cx bx ax vector err rip cs flags sp ss
+//
+// FPU state (x87, SSE, AVX and, where the CPU has it, AVX-512; the full
+// story is at the top of vk_fpu.go):
+//   - every entry from user code saves the user thread's state into its
+//     vkThread.fpu area (GS:vkCPU_fpu) before kernel Go code runs, and the
+//     exit restores the then-current thread's area, so vkSwtch moves no
+//     FPU state and kernel code may use SSE/AVX freely (memmove does);
+//   - a trap taken in kernel code saves the interrupted kernel state on
+//     its own stack (vkKernelTrap), since that code may hold live YMMs;
+//   - with vkXSaveOn the instructions are XSAVE64/XRSTOR64 with EDX:EAX =
+//     all ones (XCR0 alone decides the components; standard layout,
+//     64-byte-aligned areas of vkFPUSize bytes), otherwise FXSAVE64/
+//     FXRSTOR64 with 512-byte areas. vkXSaveOn is set once, at boot,
+//     before any AP or user thread exists.
 
 #include "go_asm.h"
 #include "textflag.h"
@@ -181,7 +195,16 @@ fromuser:
 TEXT runtime·vkEnterFromUser(SB),NOSPLIT|NOFRAME,$0
 	SET_GS(vkCPU_inKernel, 1)
 	GS_TO_AX(vkCPU_fpu)
-	FXSAVE64	(AX)
+	MOVQ	AX, CX
+	CMPB	runtime·vkXSaveOn(SB), $0
+	JEQ	fxsave
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XSAVE64	(CX)
+	JMP	saved
+fxsave:
+	FXSAVE64	(CX)
+saved:
 	GS_TO_AX(vkCPU_kernelFS)
 	WRITE_FS_AX
 	MOVQ	SP, AX
@@ -196,7 +219,16 @@ TEXT runtime·vkExitToUser(SB),NOSPLIT|NOFRAME,$0
 	GS_TO_AX(vkCPU_userFS)
 	WRITE_FS_AX
 	GS_TO_AX(vkCPU_fpu)
-	FXRSTOR64	(AX)
+	MOVQ	AX, CX
+	CMPB	runtime·vkXSaveOn(SB), $0
+	JEQ	fxrstor
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XRSTOR64	(CX)
+	JMP	restored
+fxrstor:
+	FXRSTOR64	(CX)
+restored:
 	SET_GS(vkCPU_inKernel, 0)
 	POP_REGS
 	ADDQ	$16, SP
@@ -204,22 +236,48 @@ TEXT runtime·vkExitToUser(SB),NOSPLIT|NOFRAME,$0
 
 // vkKernelTrap: a trap taken while already in the kernel. It is handled on
 // the stack it arrived on and never switches threads. The interrupted
-// kernel code may hold live SSE registers (memmove does, and a page fault
-// in the middle of it runs memclr), so the FPU state is saved around the
-// handler on this stack.
+// kernel code may hold live SSE/AVX registers (memmove does, and a page
+// fault in the middle of it runs memclr), so the FPU state is saved around
+// the handler on this stack, in a 64-byte-aligned area of vkFPUSize bytes
+// whose XSAVE header is zeroed first (XSAVE writes only XSTATE_BV there,
+// and XRSTOR faults on anything but zeros in the rest).
 TEXT runtime·vkKernelTrap(SB),NOSPLIT|NOFRAME,$0
-	MOVQ	SP, AX
+	MOVQ	SP, SI
 	MOVQ	SP, BX
-	SUBQ	$528, SP
-	ANDQ	$~15, SP
+	SUBQ	runtime·vkFPUSize(SB), SP
+	ANDQ	$~63, SP
+	CMPB	runtime·vkXSaveOn(SB), $0
+	JEQ	fxsave
+	XORL	AX, AX
+	MOVQ	AX, (const_vkXHeader+8)(SP)
+	MOVQ	AX, (const_vkXHeader+16)(SP)
+	MOVQ	AX, (const_vkXHeader+24)(SP)
+	MOVQ	AX, (const_vkXHeader+32)(SP)
+	MOVQ	AX, (const_vkXHeader+40)(SP)
+	MOVQ	AX, (const_vkXHeader+48)(SP)
+	MOVQ	AX, (const_vkXHeader+56)(SP)
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XSAVE64	0(SP)
+	JMP	saved
+fxsave:
 	FXSAVE64	0(SP)
+saved:
 	PUSHQ	BX
 	SUBQ	$8, SP
-	MOVQ	AX, 0(SP)
+	MOVQ	SI, 0(SP)
 	CALL	runtime·vkTrap(SB)
 	ADDQ	$8, SP
 	POPQ	BX
+	CMPB	runtime·vkXSaveOn(SB), $0
+	JEQ	fxrstor
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XRSTOR64	0(SP)
+	JMP	restored
+fxrstor:
 	FXRSTOR64	0(SP)
+restored:
 	MOVQ	BX, SP
 	POP_REGS
 	ADDQ	$16, SP

@@ -925,7 +925,11 @@ func vkGdbStoreRegs(cpu int) {
 	f.rflags = r.seg[0]&0x3F7FD5 | 2 // no VM, IOPL or reserved bits
 	c := &vkCPUs[cpu]
 	if vkGdb.fromUser[cpu] && c.fpu != 0 {
+		// The legacy region of an XSAVE area has the FXSAVE layout;
+		// the header must then say x87 and SSE are to be loaded from it.
+		mask := vkMXCSRMask(c.fpu)
 		*(*[512]byte)(unsafe.Pointer(c.fpu)) = r.fx
+		vkFPULegacyWritten(c.fpu, mask, true)
 	}
 }
 

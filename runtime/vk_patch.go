@@ -161,7 +161,7 @@ func vkPatchInside(site uintptr) bool {
 		}
 		if t.altSize != 0 && uintptr(f.rsp) > t.altSP && uintptr(f.rsp) <= t.altSP+t.altSize {
 			// Where vkSignalFrame put the frame on an empty alternate stack.
-			sp := (t.altSP + t.altSize - 512) &^ (vkFPUAlign - 1)
+			sp := (t.altSP + t.altSize - vkSigFPSize()) &^ (vkFPUAlign - 1)
 			sp = ((sp - sfSize) &^ 15) - 8
 			rip := sp + sfUcontext + ucMcontext + 16*8
 			if vkUserOK(rip, 8, false) && in(*(*uint64)(unsafe.Pointer(rip))) {

@@ -35,7 +35,7 @@ const (
 )
 
 type vkThread struct {
-	fpu       [512]byte // FXSAVE area; first so it is 16-byte aligned
+	fpu       [vkFPUMax]byte // FPU save area (vk_fpu.go); first so it is 64-byte aligned
 	tid       int32
 	state     int32
 	ksp       uintptr // saved kernel stack pointer while switched out
@@ -104,8 +104,9 @@ func vkAllCPUs() uint64 {
 }
 
 // vkNewThread allocates a thread whose first run returns to user mode with
-// the register state in f.
-func vkNewThread(f *vkFrame, fsBase uintptr, fpu *[512]byte) *vkThread {
+// the register state in f and the FPU state copied from the save area at
+// fpu (0: left zero for the caller to fill).
+func vkNewThread(f *vkFrame, fsBase uintptr, fpu uintptr) *vkThread {
 	slot := -1
 	for i := 0; i < vkMaxThreads; i++ {
 		if vkSched.threads[i] == 0 {
@@ -129,7 +130,9 @@ func vkNewThread(f *vkFrame, fsBase uintptr, fpu *[512]byte) *vkThread {
 	}
 	t.kstackTop = vkKernelStack(vkKStackSize)
 	t.fsBase = fsBase
-	t.fpu = *fpu
+	if fpu != 0 {
+		vkFPUCopy(uintptr(unsafe.Pointer(&t.fpu[0])), fpu)
+	}
 	t.affinity = ^uint64(0)
 	t.onCPU = -1
 	*vkFrameOf(t) = *f
@@ -537,7 +540,7 @@ func vkSysClone(f *vkFrame, flags uint64, stack, ptid, ctid, tls uintptr) uintpt
 	if flags&cloneSetTLS != 0 {
 		fs = tls
 	}
-	t := vkNewThread(&child, fs, &parent.fpu)
+	t := vkNewThread(&child, fs, uintptr(unsafe.Pointer(&parent.fpu[0])))
 	if t == nil {
 		return vkErr(vkEAGAIN)
 	}

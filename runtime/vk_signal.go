@@ -211,12 +211,14 @@ func vkSignalFrame(f *vkFrame, sig uint32, code int32, addr uintptr, fault bool)
 	} else {
 		sp -= vkRedZone
 	}
-	// FPU state, then the frame, aligned so the handler starts with
-	// (rsp+8) % 16 == 0 as after a CALL.
-	sp = (sp - 512) &^ (vkFPUAlign - 1)
+	// FPU state (XSAVE layout with Linux's magics, or FXSAVE: vk_fpu.go),
+	// then the frame, aligned so the handler starts with (rsp+8) % 16 == 0
+	// as after a CALL.
+	fpSize := vkSigFPSize()
+	sp = (sp - fpSize) &^ (vkFPUAlign - 1)
 	fpstate := sp
 	sp = ((sp - sfSize) &^ 15) - 8
-	if !vkUserOK(sp, fpstate+512-sp, true) {
+	if !vkUserOK(sp, fpstate+fpSize-sp, true) {
 		vkPrint("\nvelocity: signal stack is not mapped; cannot deliver signal ")
 		vkPrintDec(int64(sig))
 		vkPrint("\n")
@@ -224,12 +226,12 @@ func vkSignalFrame(f *vkFrame, sig uint32, code int32, addr uintptr, fault bool)
 		vkExit(vkExitSignal + int(sig))
 	}
 	memclrNoHeapPointers(unsafe.Pointer(sp), fpstate-sp)
-	fp := (*[512]byte)(unsafe.Pointer(fpstate))
-	*fp = t.fpu
+	ucFlags := vkSigFPStore(t, fpstate)
 
 	put := func(off uintptr, v uint64) { *(*uint64)(unsafe.Pointer(sp + off)) = v }
 	put(0, uint64(a.restorer))
 	uc := uintptr(sfUcontext)
+	put(uc, ucFlags)
 	put(uc+ucStack, uint64(t.altSP))
 	flags := uint64(0)
 	if t.altSize == 0 {
@@ -300,10 +302,5 @@ func vkSysRtSigreturn(f *vkFrame) {
 	f.cs, f.ss = vkSelKernelCode, vkSelKernelData
 	t := vkCur()
 	t.sigmask = get(sfUcontext+ucSigmask) &^ (1<<(_SIGKILL-1) | 1<<(_SIGSTOP-1))
-	if fp := uintptr(get(mc + 23*8)); fp != 0 && fp&15 == 0 && vkUserOK(fp, 512, false) {
-		t.fpu = *(*[512]byte)(unsafe.Pointer(fp))
-		// The saved MXCSR must not set reserved bits, or FXRSTOR faults.
-		mxcsr := (*uint32)(unsafe.Pointer(&t.fpu[24]))
-		*mxcsr &= 0xFFFF
-	}
+	vkSigFPLoad(t, uintptr(get(mc+23*8))) // vk_fpu.go
 }

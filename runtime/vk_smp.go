@@ -205,6 +205,9 @@ func vkAPEntryPC() uintptr
 
 // vkAPMain is an AP's first Go code, on its idle thread's stack.
 func vkAPMain(c *vkCPU) {
+	if !vkFPUSetupAP(c) {
+		return // not online: vkSMPInit reports it and goes on without it
+	}
 	vkCPUInit(c)
 	vkLAPICInit()
 	vkFpuInit()

@@ -161,6 +161,34 @@ TEXT runtime·vkFxsave(SB),NOSPLIT|NOFRAME,$0-8
 	FXSAVE64	(AX)
 	RET
 
+// func vkXsave(p uintptr)  p must be 64-byte aligned; saves every
+// component XCR0 enables (EDX:EAX = all ones). runtime/vk_fpu.go.
+TEXT runtime·vkXsave(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	p+0(FP), CX
+	MOVL	$-1, AX
+	MOVL	$-1, DX
+	XSAVE64	(CX)
+	RET
+
+// func vkXsetbv(xcr uint32, v uint64)  needs CR4.OSXSAVE.
+TEXT runtime·vkXsetbv(SB),NOSPLIT|NOFRAME,$0-16
+	MOVL	xcr+0(FP), CX
+	MOVQ	v+8(FP), AX
+	MOVQ	AX, DX
+	SHRQ	$32, DX
+	XSETBV
+	RET
+
+// func vkXgetbv(xcr uint32) uint64  needs CR4.OSXSAVE.
+TEXT runtime·vkXgetbv(SB),NOSPLIT|NOFRAME,$0-16
+	MOVL	xcr+0(FP), CX
+	XGETBV
+	SHLQ	$32, DX
+	MOVL	AX, AX
+	ORQ	DX, AX
+	MOVQ	AX, ret+8(FP)
+	RET
+
 // func vkFpuInit()  resets x87 and SSE control state to the ABI defaults.
 TEXT runtime·vkFpuInit(SB),NOSPLIT,$8-0
 	BYTE $0xDB; BYTE $0xE3 // FNINIT
