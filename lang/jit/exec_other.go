@@ -17,3 +17,5 @@ func mapRW(size int, guard int) ([]byte, error) {
 }
 
 func callJIT(fn uintptr, st *state) { panic("jit: no trampoline on this platform") }
+
+func unmapCode(b []byte) error { return nil }

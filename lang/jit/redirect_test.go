@@ -215,3 +215,56 @@ func TestEntriesPatchable(t *testing.T) {
 		}
 	}
 }
+
+// TestCodeWithinReach: JIT code stays within one 2 GiB window although
+// machines map hundreds of MiB (stack and arena) between the loads, so a
+// JMP rel32 from any loaded function reaches any other (what a live
+// patcher writes).
+func TestCodeWithinReach(t *testing.T) {
+	if !Supported() {
+		t.Skip("no JIT on this platform")
+	}
+	mod := compileSrc(t, probeSrc)
+	fib := mod.Lookup("Fib")
+	var progs []*Program
+	var machines []*Machine
+	defer func() {
+		for _, p := range progs {
+			p.Close()
+		}
+		for _, m := range machines {
+			m.Close()
+		}
+	}()
+	for i := 0; i < 12; i++ {
+		m := New(1 << 20)
+		machines = append(machines, m)
+		if err := m.setup(); err != nil { // 64 MiB stack, 512 MiB arena
+			t.Fatal(err)
+		}
+		p, err := CompileAndLoad(fib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		progs = append(progs, p)
+	}
+	// Closed code's addresses are reused.
+	first := progs[0].Base()
+	progs[0].Close()
+	p, err := CompileAndLoad(fib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	progs = append(progs, p)
+	if p.Base() != first {
+		t.Errorf("a program loaded after the lowest one was closed is at %#x, not at the freed %#x", p.Base(), first)
+	}
+	lo, hi := p.Base(), p.Base()
+	for _, p := range progs[1:] {
+		lo, hi = min(lo, p.Base()), max(hi, p.Base()+uint64(p.MappedBytes()))
+	}
+	if hi-lo > 128<<20 { // the code arena (exec_linux_amd64.go)
+		t.Fatalf("JIT code spans %#x..%#x (%d MiB), more than the code arena", lo, hi, (hi-lo)>>20)
+	}
+	t.Logf("13 programs within %d KiB, between 12 machines' %d MiB of stacks and arenas", (hi-lo)>>10, 12*(64+512))
+}

@@ -144,7 +144,7 @@ func (p *Program) Close() error {
 	if p.mem == nil {
 		return nil
 	}
-	err := unmap(p.mem)
+	err := unmapCode(p.mem)
 	p.mem = nil
 	unregister(p)
 	runtime.SetFinalizer(p, nil)
