@@ -33,6 +33,7 @@ const (
 	vkPatchOpPoke  = 1
 	vkPatchOpStats = 2
 	vkPatchLen     = 5
+	vkPatchRecent  = 16
 )
 
 // vkPatch is the site being rewritten, read by the #BP handler on any CPU
@@ -40,8 +41,11 @@ const (
 var vkPatch struct {
 	site    uintptr // entry being rewritten; 0 when none
 	emulate uintptr // where a CPU that hits the INT3 at site continues
-	last    uintptr // the site rewritten last
-	lastPA  uintptr // its byte 0 in the direct map
+	// recent are the sites rewritten last (or whose rewrite was undone
+	// with EBUSY), with byte 0's address in the direct map: a CPU may
+	// still execute a stale INT3 at any of them (see vkPatchTrap).
+	recent  [vkPatchRecent]struct{ site, pa uintptr }
+	nrecent uint64
 	stats   vkPatchStats
 }
 
@@ -65,29 +69,79 @@ type vkPatchStats struct {
 //go:nosplit
 //go:nowritebarrierrec
 func vkPatchTrap(f *vkFrame) bool {
-	site := atomic.Loaduintptr(&vkPatch.site)
 	at := uintptr(f.rip) - 1
-	if site == 0 || at != site {
-		if at == atomic.Loaduintptr(&vkPatch.last) && *(*byte)(unsafe.Pointer(at)) != 0xCC {
-			// The INT3 of a finished patch, executed after the final
-			// sync. A real CPU cannot (the sync serialised it), but
-			// QEMU's TCG can still run a translation made while the
-			// INT3 was in place. The INT3 is gone: run what is there
-			// now. (The byte was just fetched, and a concurrent unmap
-			// would wait for this CPU's TLB shootdown answer, so it is
-			// mapped.) Writing the byte again, unchanged, makes QEMU
-			// drop that translation; a locked OR leaves the byte alone
-			// if a new patch of the site is putting an INT3 there.
-			atomic.Or8((*uint8)(unsafe.Pointer(atomic.Loaduintptr(&vkPatch.lastPA))), 0)
-			f.rip = uint64(at)
-			atomic.Xadd64(&vkPatch.stats.stale, 1)
-			return true
+	if atomic.Loaduintptr(&vkPatch.site) == at {
+		return vkPatchEmulate(f)
+	}
+	pa := vkPatchRecentPA(at)
+	if pa == 0 {
+		return false // not ours: gdb's, or a real INT3
+	}
+	if *(*byte)(unsafe.Pointer(at)) == 0xCC {
+		// A stale INT3 that ran while a new rewrite of the same site
+		// began: the patcher stores site before it writes the INT3, so
+		// having seen the INT3 this load sees the site (x86 keeps the
+		// order of stores).
+		if atomic.Loaduintptr(&vkPatch.site) == at {
+			return vkPatchEmulate(f)
 		}
 		return false
 	}
+	// The INT3 of a finished patch, executed after the final sync. A
+	// real CPU cannot (the sync serialised it), but QEMU's TCG can still
+	// run a translation made while the INT3 was in place. The INT3 is
+	// gone: run what is there now. (The byte was just fetched, and a
+	// concurrent unmap would wait for this CPU's TLB shootdown answer, so
+	// it is mapped.) Writing the byte again, unchanged, makes QEMU drop
+	// that translation; a locked OR leaves the byte alone if a new patch
+	// of the site is putting an INT3 there.
+	atomic.Or8((*uint8)(unsafe.Pointer(pa)), 0)
+	f.rip = uint64(at)
+	atomic.Xadd64(&vkPatch.stats.stale, 1)
+	return true
+}
+
+// vkPatchEmulate sends a CPU that hit the INT3 of the rewrite in progress
+// to the new instruction's target. Trap context, as vkPatchTrap.
+//
+//go:nosplit
+//go:nowritebarrierrec
+func vkPatchEmulate(f *vkFrame) bool {
 	f.rip = uint64(atomic.Loaduintptr(&vkPatch.emulate))
 	atomic.Xadd64(&vkPatch.stats.traps, 1)
 	return true
+}
+
+// vkPatchRecentPA returns the direct-map address of byte 0 of a recently
+// rewritten site at, or 0. Trap context: loads only.
+//
+//go:nosplit
+//go:nowritebarrierrec
+func vkPatchRecentPA(at uintptr) uintptr {
+	for i := range vkPatch.recent {
+		r := &vkPatch.recent[i]
+		if atomic.Loaduintptr(&r.site) == at {
+			return atomic.Loaduintptr(&r.pa)
+		}
+	}
+	return 0
+}
+
+// vkPatchRemember records a site whose byte 0 held an INT3, before the
+// patcher stops answering for it as the site in progress, so a stale INT3
+// there is never an unexpected #BP. The pa is stored first: a reader that
+// sees the site sees its pa. Caller holds the kernel lock (one writer).
+func vkPatchRemember(site, pa uintptr) {
+	for i := range vkPatch.recent {
+		if vkPatch.recent[i].site == site {
+			return
+		}
+	}
+	r := &vkPatch.recent[vkPatch.nrecent%vkPatchRecent]
+	vkPatch.nrecent++
+	atomic.Storeuintptr(&r.site, 0)
+	atomic.Storeuintptr(&r.pa, pa)
+	atomic.Storeuintptr(&r.site, site)
 }
 
 // vkSysPatch is system call 0x5602: op 1 rewrites 5 bytes of code, op 2
@@ -205,6 +259,7 @@ func vkPatchPoke(site, code, emulate uintptr) uintptr {
 	if vkPatchInside(site) {
 		poke(0, old[0])
 		vkPatchSync()
+		vkPatchRemember(site, pa[0])
 		atomic.Storeuintptr(&vkPatch.site, 0)
 		vkPatch.stats.busy++
 		return vkErr(vkEBUSY)
@@ -215,9 +270,10 @@ func vkPatchPoke(site, code, emulate uintptr) uintptr {
 	vkPatchSync()
 	poke(0, nw[0])
 	vkPatchSync()
+	// Remembered before site is cleared: a stale INT3 executed in
+	// between would otherwise match neither.
+	vkPatchRemember(site, pa[0])
 	atomic.Storeuintptr(&vkPatch.site, 0)
-	atomic.Storeuintptr(&vkPatch.lastPA, pa[0])
-	atomic.Storeuintptr(&vkPatch.last, site)
 	ns := uint64(vkNanotime() - start)
 	vkPatch.stats.pokes++
 	vkPatch.stats.lastNs = ns
