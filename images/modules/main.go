@@ -33,6 +33,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/ipfs/go-cid"
@@ -240,6 +241,10 @@ func dedupCheck(pack *registry.Pack, n int) error {
 			unshared += x.Pages + e.Pages // each importer with its own copy of lib
 		}
 	}
+	// A GC cycle starting during the releases would fault in pages of its
+	// own (work buffers, newly swept spans) and hide freed ones: finish
+	// one now, while the 100 compilations' garbage is what triggers it.
+	runtime.GC()
 	before, infoErr := kernel.ReadInfo()
 	for _, h := range hs {
 		if err := h.Release(); err != nil {
