@@ -80,6 +80,7 @@ type Healer struct {
 	slots    map[*Slot]bool
 	trials   map[*Slot]*trial
 	banned   map[string]bool // CIDs rejected or rolled back
+	gofuncs  []GoHealable    // Go functions of the kernel (AddGo, goslot.go)
 	Rejected []Rejection
 	Events   []Event
 }
@@ -148,7 +149,9 @@ func (h *Healer) Tick() {
 	for s, t := range h.trials {
 		h.judge(s, t)
 	}
+	h.judgeGoTrials()
 	for _, a := range h.watch.Tick() {
+		h.alertGo(a)
 		for s := range h.slots {
 			if s.Name == a.Name && s.Current().CID == a.ID && h.trials[s] == nil {
 				h.heal(s, a)
