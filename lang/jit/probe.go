@@ -15,7 +15,7 @@ import (
 // instrumented epilogue that every return jumps to: it reads the
 // timestamp again and adds the call to a telemetry.Counter: calls,
 // cycles, min, max and the log2 histogram. The timestamp is RDTSCP when
-// the CPU has it, else RDTSC; the validator accepts them because the code
+// the CPU has it, else LFENCE;RDTSC; the validator accepts them because the code
 // is linked with Meta.AllowTiming. Calls that trap are not counted (they
 // unwind straight to the trampoline).
 //
@@ -92,11 +92,14 @@ func (g *gen) timestamp() {
 	if telemetry.HasRDTSCP() {
 		a.byte1(0x0f, 0x01, 0xf9) // rdtscp
 	} else {
-		// No LFENCE: on this platform's VMs a fenced read costs 2-3x an
-		// unfenced one (BenchmarkTimestampFloor), and an unfenced read
-		// can only move by the reorder window, tens of cycles, small
-		// against the calls being timed.
-		a.byte1(0x0f, 0x31) // rdtsc
+		// LFENCE first: RDTSC alone may execute before earlier
+		// instructions finish (or later ones start before it), so the
+		// reading could leak the caller's work into the call, or part of
+		// the call out of it. The fence costs ~5 ns a read on this
+		// platform's VMs (BenchmarkTimestampFloor), paid for exact
+		// ordering, as the telemetry contract says.
+		a.byte1(0x0f, 0xae, 0xe8) // lfence
+		a.byte1(0x0f, 0x31)       // rdtsc
 	}
 	a.opRR(0, true, []byte{0xc1}, 4, rdx) // shl rdx, 32
 	a.byte1(32)
