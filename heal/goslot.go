@@ -226,7 +226,8 @@ type GoFunc[F any] struct {
 type goTrial struct {
 	from, to int
 	baseline float64         // mean cycles of the old body in the window that fired
-	at       telemetry.Stats // the probe when the variant was swapped in
+	started  bool            // at is set (on the first Tick after the swap)
+	at       telemetry.Stats // the probe when the trial started
 }
 
 // NewGoFunc registers orig's variants and a check. orig and every variant
@@ -496,7 +497,6 @@ func (g *GoFunc[F]) healGo(h *Healer, a telemetry.Alert) {
 		return
 	}
 	from := g.cur
-	at := g.probe.Stats()
 	n0, held0 := PatchCounters()
 	start := time.Now()
 	err := g.swapTo(best)
@@ -506,8 +506,13 @@ func (g *GoFunc[F]) healGo(h *Healer, a telemetry.Alert) {
 		h.reject(&Rejection{From: "go:" + g.name + "/" + g.variants[best].Name, Stage: "patch", Reason: err.Error()})
 		return
 	}
-	g.trial = &goTrial{from: from, to: best, baseline: float64(a.Mean), at: at}
-	g.swapAt = at.Calls
+	// The trial starts at the next Tick, not now: a caller that reached
+	// the entry during the rewrite was held there (on a host, spinning in
+	// the self-loop, up to milliseconds when the sync waits for a busy
+	// core) and counts that wait in the probe when its call ends, just
+	// after the swap. Such calls would make any variant look slow.
+	g.trial = &goTrial{from: from, to: best, baseline: float64(a.Mean)}
+	g.swapAt = math.MaxUint64
 	h.Events = append(h.Events, Event{Kind: "swap", Slot: "go:" + g.name, From: g.nameOf(from), To: g.nameOf(best),
 		Passes: []string{"variant"}, Inputs: bestRep.Inputs, Speedup: bestRep.Speedup, BeforeMean: float64(a.Mean),
 		Pause: pause, Held: heldSince(n0, held0)})
@@ -524,6 +529,11 @@ func (g *GoFunc[F]) judgeGo(h *Healer) {
 	defer g.mu.Unlock()
 	t := g.trial
 	if t == nil {
+		return
+	}
+	if !t.started {
+		t.at, t.started = g.probe.Stats(), true
+		g.swapAt = t.at.Calls
 		return
 	}
 	st := g.probe.Stats().Since(t.at)
