@@ -7,7 +7,7 @@
 // on real traffic proves it or rolls it back. `make run APP=./images/heal`
 // boots it; tests/heal asserts on its serial output.
 //
-// Usage: heal [-mode all|demo|swap] [flags]
+// Usage: heal [-mode all|demo|swap|go] [flags]
 //
 // The demo scenario, in order:
 //
@@ -34,7 +34,9 @@
 // With -expect warn only the first alert is awaited (no candidates); with
 // -expect none the rule must not fire within -none-calls calls. The swap
 // mode: one goroutine per CPU makes -calls calls while the slot is
-// swapped -swaps times between two versions.
+// swapped -swaps times between two versions. The go mode (not part of
+// all) heals a Go function of this program instead of a module function:
+// see gofunc.go.
 //
 // Besides the [Self-Evolution] lines of the healer and the live
 // [telemetry] lines it prints lines for tests:
@@ -48,6 +50,10 @@
 //	HEAL cpus <cpu>=<calls> ... / SWAP cpus <cpu>=<calls> ... (calls per CPU)
 //	SWAP calls=<n> goroutines=<n> swaps=<n> wrong=<n> versions=<a>/<b> publish_median=<ns> publish_max=<ns> quiesce_median=<ns> quiesce_max=<ns> elapsed=<s>
 //	SWAP patch rewrites=<n> entry_rewrites=<n> held_avg=<ns> (the patcher's counters: machine-code rewrites of the run, of the slot's entry since it was made, mean time callers could be held)
+//	GO calibrate bytes=<n> bitwise=<cycles> slicing8=<cycles> rule <rule>
+//	GO cpus <cpu>=<calls> ...
+//	GO summary calls=<n> wrong=<n> swaps=<n> rejected=<n> current=<variant> ab_speedup=<x> traffic_speedup=<x> swap_us=<µs> held_us=<µs> elapsed=<s>
+//	GO patch pokes=<n> traps=<n> busy=<n> stale=<n> entry_rewrites=<n> (the kernel's patch counters over the run)
 //	HEAL FAIL <reason>
 //
 // It exits 0 when every mode succeeded, 1 on any failure (a wrong
@@ -79,7 +85,7 @@ import (
 )
 
 var (
-	mode       = flag.String("mode", "all", "what to run: demo (healing scenario), swap (swap under load) or all")
+	mode       = flag.String("mode", "all", "what to run: demo (healing scenario), swap (swap under load), all (both), or go (heal a Go function of the kernel)")
 	baseN      = flag.Int64("n", 3000, "demo: Work's argument before the traffic shift (n+64 after it)")
 	goroutines = flag.Int("goroutines", 0, "demo: callers (default 2×CPUs)")
 	timeout    = flag.Duration("timeout", 5*time.Minute, "demo: give up after")
@@ -91,13 +97,14 @@ var (
 	random     = flag.Int("random", 20, "demo: random inputs of the gate's differential test, on top of the recorded and edge inputs")
 	swapCalls  = flag.Int64("calls", 1_000_000, "swap: total calls over all goroutines")
 	swapCount  = flag.Int("swaps", 1000, "swap: swaps between the two versions")
+	goBytes    = flag.Int("bytes", 2048, "go: bytes per checksummed buffer")
 )
 
 func main() {
 	flag.Parse()
-	if flag.NArg() != 0 || !slices.Contains([]string{"all", "demo", "swap"}, *mode) ||
-		!slices.Contains([]string{"heal", "warn", "none"}, *expect) || *baseN < 1 || *baseN > 1<<20 || *swapCalls < 1 || *swapCount < 0 || *tick <= 0 || *ring < 1 || *random < 1 {
-		fmt.Fprintln(os.Stderr, "usage: heal [-mode all|demo|swap] [-n 1..1048576] [-goroutines N] [-timeout D] [-tick D] [-stats D] [-expect heal|warn|none] [-none-calls N] [-ring N] [-random N] [-calls N] [-swaps N]")
+	if flag.NArg() != 0 || !slices.Contains([]string{"all", "demo", "swap", "go"}, *mode) ||
+		!slices.Contains([]string{"heal", "warn", "none"}, *expect) || *baseN < 1 || *baseN > 1<<20 || *swapCalls < 1 || *swapCount < 0 || *tick <= 0 || *ring < 1 || *random < 1 || *goBytes < 1 || *goBytes > 1<<20 {
+		fmt.Fprintln(os.Stderr, "usage: heal [-mode all|demo|swap|go] [-bytes 1..1048576] [-n 1..1048576] [-goroutines N] [-timeout D] [-tick D] [-stats D] [-expect heal|warn|none] [-none-calls N] [-ring N] [-random N] [-calls N] [-swaps N]")
 		os.Exit(2)
 	}
 	if !jit.Supported() {
@@ -112,11 +119,14 @@ func main() {
 		os.Exit(2)
 	}
 	ok := true
-	if *mode != "swap" {
+	if *mode == "all" || *mode == "demo" {
 		ok = demo(rule) && ok
 	}
-	if *mode != "demo" {
+	if *mode == "all" || *mode == "swap" {
 		ok = swapUnderLoad() && ok
+	}
+	if *mode == "go" {
+		ok = goFunc() && ok
 	}
 	if !ok {
 		os.Exit(1)

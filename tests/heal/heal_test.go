@@ -108,7 +108,7 @@ const (
 	summaryRE = `HEAL summary calls=(\d+) wrong=(\d+) swaps=(\d+) rollbacks=(\d+) rejected=(\d+) speedup=(\d+\.\d\d) elapsed=([\d.]+)s`
 	liveRE    = `\[telemetry\] t=[\d.]+s Work ` + cidRE + ` calls=(\d+) avg=(\d+) p99<=(\d+) total=(\d+)`
 	alertRE   = `HEAL alert mean=(\d+) p99<=(\d+) windows=(\d+) calls=(\d+)`
-	cpusRE    = `(?:HEAL|SWAP) cpus ((?:\d+=\d+ ?)+).*`
+	cpusRE    = `(?:HEAL|SWAP|GO) cpus ((?:\d+=\d+ ?)+).*`
 )
 
 // checkCPUs asserts that calls ran on both CPUs.
@@ -271,6 +271,69 @@ func TestSwapUnderLoadInKernel(t *testing.T) {
 	}
 	checkCPUs(t, serial)
 	t.Logf("%s", s[0])
+}
+
+// TestGoFuncInKernel: a Go function of the image (a bitwise CRC-32,
+// called directly by a goroutine on each CPU) is healed by patching its
+// entry in the kernel's text: the latency warning, a variant wrong on a
+// rare input and one that panics rejected, slicing-by-8 validated and
+// swapped in with an A/B speedup ≥ 1.10, no wrong checksum, and the
+// kernel's patch counters show the rewrite.
+func TestGoFuncInKernel(t *testing.T) {
+	serial, code := boot(t, nil, "-mode", "go", "-timeout", "60s")
+	if code != 0 {
+		t.Errorf("guest exit code %d, want 0", code)
+	}
+	if strings.Contains(serial, "HEAL FAIL") || strings.Contains(serial, "GO wrong") {
+		t.Errorf("the guest reported a failure")
+	}
+	cal := match(serial, `GO calibrate bytes=(\d+) bitwise=(\d+) slicing8=(\d+) rule mean=(\d+),p99=0,calls=20,windows=1`)
+	if len(cal) != 1 {
+		t.Fatal("no GO calibrate line")
+	}
+	threshold := num(t, cal[0][4])
+	warns := match(serial, `\[Self-Evolution\] Latency warning on go:checksum avg=(\d+) calls=(\d+)`)
+	if len(warns) == 0 {
+		t.Fatal("no latency warning on go:checksum")
+	}
+	if avg, calls := num(t, warns[0][1]), num(t, warns[0][2]); avg <= threshold || calls < 20 {
+		t.Errorf("%q: want avg above the rule's %v after ≥ 20 calls", warns[0][0], threshold)
+	}
+	for _, rej := range []string{
+		`\[Self-Evolution\] rejected candidate from go:checksum/wrong-rare at equivalence: on input len \d*37: current returns \d+, candidate \d+`,
+		`\[Self-Evolution\] rejected candidate from go:checksum/panics at sandbox: on input len 0: panic: runtime error: index out of range.*`,
+	} {
+		if len(match(serial, rej)) != 1 {
+			t.Errorf("want one line %s", rej)
+		}
+	}
+	cands := match(serial, `\[Self-Evolution\] candidate go:checksum/(\S+) \(variant\): validated (\d+) inputs, speedup (\d+\.\d\d), swapped in (\d+\.\d\d) µs`)
+	if len(cands) != 1 || cands[0][1] != "slicing8" {
+		t.Fatalf("want one candidate line, for slicing8; got %v", cands)
+	}
+	if sp := num(t, cands[0][3]); sp < 1.10 || num(t, cands[0][2]) < 1 {
+		t.Errorf("%q: want speedup ≥ 1.10 on ≥ 1 input", cands[0][0])
+	}
+	if strings.Contains(serial, "rolled back go:checksum") {
+		t.Error("slicing-by-8 was rolled back")
+	}
+	sum := match(serial, `GO summary calls=(\d+) wrong=(\d+) swaps=(\d+) rejected=(\d+) current=(\S+) ab_speedup=(\d+\.\d\d) traffic_speedup=(\d+\.\d\d) swap_us=([\d.]+) held_us=([\d.]+) elapsed=([\d.]+)s`)
+	if len(sum) != 1 {
+		t.Fatal("no GO summary line")
+	}
+	s := sum[0]
+	if num(t, s[1]) < 100 || s[2] != "0" || s[3] != "1" || s[4] != "2" || s[5] != "slicing8" {
+		t.Errorf("%q: want ≥ 100 calls, 0 wrong, 1 swap, 2 rejected, slicing8 current", s[0])
+	}
+	pm := match(serial, `GO patch pokes=(\d+) traps=(\d+) busy=(\d+) stale=(\d+) entry_rewrites=(\d+)`)
+	if len(pm) != 1 {
+		t.Fatal("no GO patch line (the kernel's patch counters)")
+	}
+	if num(t, pm[0][1]) < 1 || pm[0][5] != "1" {
+		t.Errorf("%q: want ≥ 1 kernel poke and 1 rewrite of checksum's entry", pm[0][0])
+	}
+	checkCPUs(t, serial)
+	t.Logf("%s\n%s\n%s", cands[0][0], s[0], pm[0][0])
 }
 
 // TestRuleFromKernelCmdline: TELEMETRY_RULE=... on the kernel command
