@@ -91,35 +91,6 @@ const (
 	protRWX = syscall.PROT_READ | syscall.PROT_WRITE | syscall.PROT_EXEC
 )
 
-// hostSync serialises every core that runs a thread of this process.
-func hostSync(lo, hi uintptr) error {
-	switch hostSyncMode() {
-	case SyncCore:
-		if _, e := membarrier(mbCmdPrivateExpeditedSyncCore); e != 0 {
-			return fmt.Errorf("patch: membarrier: %w", e)
-		}
-	case SyncExpedited:
-		if _, e := membarrier(mbCmdPrivateExpedited); e != 0 {
-			return fmt.Errorf("patch: membarrier: %w", e)
-		}
-	default:
-		if err := mprotect(lo, hi, protRX); err != nil {
-			return err
-		}
-		return mprotect(lo, hi, protRWX)
-	}
-	return nil
-}
-
-// store2 writes two bytes with one store. The caller made sure they do not
-// straddle a cache line, so other CPUs fetch either both old bytes or both
-// new ones.
-//
-//go:noinline
-func store2(a uintptr, lo, hi byte) {
-	*(*uint16)(ptr(a)) = uint16(lo) | uint16(hi)<<8
-}
-
 // hostPoke rewrites [entry, entry+5) with b while other threads may be
 // executing it:
 //
@@ -129,6 +100,11 @@ func store2(a uintptr, lo, hi byte) {
 //     and no thread can be stopped at byte 2, 3 or 4 (see hostEncode).
 //  3. b[0], b[1] over the self-loop, one store; sync. Spinning threads
 //     fall through into the new instruction.
+//
+// The three steps run in one assembly function (host_amd64.s) with raw
+// system calls: the patching goroutine must not be stopped between steps
+// 1 and 3, or a stop-the-world would wait for the spinning goroutines
+// (which cannot be preempted at the entry) while they wait for it.
 func hostPoke(entry uintptr, b [Len]byte) error {
 	if read5(entry) == b {
 		return nil
@@ -137,25 +113,17 @@ func hostPoke(entry uintptr, b [Len]byte) error {
 	if err := mprotect(lo, hi, protRWX); err != nil {
 		return err
 	}
-	p := (*[Len]byte)(ptr(entry))
-	steps := []func(){
-		func() { store2(entry, 0xEB, 0xFE) },
-		func() { p[2], p[3], p[4] = b[2], b[3], b[4] },
-		func() { store2(entry, b[0], b[1]) },
+	mode := 0
+	switch hostSyncMode() {
+	case SyncExpedited:
+		mode = 1
+	case SyncMprotect:
+		mode = 2
 	}
-	var held time.Time
-	for i, step := range steps {
-		step()
-		if i == 0 {
-			held = time.Now()
-		}
-		if err := hostSync(lo, hi); err != nil {
-			// Leave the site consistent: the self-loop must not stay.
-			store2(entry, b[0], b[1])
-			p[2], p[3], p[4] = b[2], b[3], b[4]
-			mprotect(lo, hi, protRX)
-			return err
-		}
+	held := time.Now()
+	if e := hostPokeSeq(entry, &b, mode, lo, hi-lo); e != 0 {
+		mprotect(lo, hi, protRX)
+		return fmt.Errorf("patch: serialising the cores: %w", syscall.Errno(e))
 	}
 	hostPause.Add(int64(time.Since(held)))
 	hostPokes.Add(1)
@@ -165,6 +133,11 @@ func hostPoke(entry uintptr, b [Len]byte) error {
 // The host's pause: time from the self-loop going in to the last sync,
 // while arriving threads spin at the entry.
 var hostPause, hostPokes atomic.Int64
+
+// hostPokeSeq is steps 1-3 of hostPoke with their syncs (host_amd64.s).
+//
+//go:noescape
+func hostPokeSeq(entry uintptr, b *[Len]byte, mode int, lo, n uintptr) (errno uintptr)
 
 // HostPause returns how many host rewrites were made and the total time
 // threads arriving at a site were held in its self-loop.
