@@ -2,6 +2,7 @@ package heal
 
 import (
 	"bytes"
+	"github.com/velocityos/velocity/examples/crc"
 	"hash/crc32"
 	"math"
 	"math/rand/v2"
@@ -17,120 +18,9 @@ import (
 	"github.com/velocityos/velocity/telemetry"
 )
 
-// A kernel-style function with two implementations: CRC-32 (IEEE,
-// reflected polynomial 0xEDB88320) one bit at a time, and slicing-by-8
-// (eight 256-entry tables, eight bytes per step). Both must agree with
-// hash/crc32, the independent reference of every result below.
-//
-// The CRC bodies are //go:norace: they only read their argument and an
-// immutable table, and with -race every table load would be a call into
-// the detector, which makes slicing-by-8 no faster than the bitwise loop;
-// the healer, the probe and the patching around them stay instrumented.
-
-//go:noinline
-//go:norace
-func crcBitwise(b []byte) uint32 {
-	c := ^uint32(0)
-	for _, x := range b {
-		c ^= uint32(x)
-		for k := 0; k < 8; k++ {
-			c = c>>1 ^ 0xEDB88320&-(c&1)
-		}
-	}
-	return ^c
-}
-
-var crcTab = func() (t [8][256]uint32) {
-	for i := range 256 {
-		c := uint32(i)
-		for k := 0; k < 8; k++ {
-			c = c>>1 ^ 0xEDB88320&-(c&1)
-		}
-		t[0][i] = c
-	}
-	for k := 1; k < 8; k++ {
-		for i := range 256 {
-			t[k][i] = t[k-1][i]>>8 ^ t[0][byte(t[k-1][i])]
-		}
-	}
-	return t
-}()
-
-//go:noinline
-//go:norace
-func crcSlicing8(b []byte) uint32 {
-	t := &crcTab
-	c := ^uint32(0)
-	for len(b) >= 8 {
-		c ^= uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
-		c = t[7][byte(c)] ^ t[6][byte(c>>8)] ^ t[5][byte(c>>16)] ^ t[4][c>>24] ^
-			t[3][b[4]] ^ t[2][b[5]] ^ t[1][b[6]] ^ t[0][b[7]]
-		b = b[8:]
-	}
-	for _, x := range b {
-		c = t[0][byte(c)^x] ^ c>>8
-	}
-	return ^c
-}
-
-// crcWrongRare is slicing-by-8 with a bug on lengths ≡ 37 (mod 64), which
-// 4 KiB traffic never has and the differential test's inputs do.
-//
-//go:noinline
-//go:norace
-func crcWrongRare(b []byte) uint32 {
-	c := crcSlicing8(b)
-	if len(b)%64 == 37 {
-		c ^= 1
-	}
-	return c
-}
-
-// crcPanics faults (index out of range) on an empty buffer.
-//
-//go:noinline
-//go:norace
-func crcPanics(b []byte) uint32 {
-	if len(b) == 0 {
-		return uint32(b[0])
-	}
-	return crcSlicing8(b)
-}
-
-// crcSlow is right and about twice as slow as the original: it runs the
-// bitwise loop twice. It must not call crcBitwise: once crcBitwise's
-// entry jumps to a variant, a variant that calls it calls itself.
-//
-//go:noinline
-//go:norace
-func crcSlow(b []byte) uint32 {
-	var c [2]uint32
-	for r := range c {
-		c[r] = ^uint32(0)
-		for _, x := range b {
-			c[r] ^= uint32(x)
-			for k := 0; k < 8; k++ {
-				c[r] = c[r]>>1 ^ 0xEDB88320&-(c[r]&1)
-			}
-		}
-	}
-	if c[0] != c[1] {
-		return 0
-	}
-	return ^c[1]
-}
-
-// crcOverfit is fast on the short buffers of the differential test and
-// twice as slow as the original on the 4 KiB buffers of real traffic.
-//
-//go:noinline
-//go:norace
-func crcOverfit(b []byte) uint32 {
-	if len(b) <= 256 {
-		return crcSlicing8(b)
-	}
-	return crcSlow(b)
-}
+// The function and its variants come from examples/crc: CRC-32 one bit at
+// a time (the original), slicing-by-8, and deliberately bad variants; all
+// must agree with hash/crc32, the independent reference of every result.
 
 // crcInputs are the edge and random inputs: every length up to 130, then
 // random lengths up to 256.
@@ -171,7 +61,7 @@ func bestCycles(f func([]byte) uint32, b []byte) uint64 {
 	return best
 }
 
-// traffic is the callers: one goroutine per CPU calls crcBitwise (the
+// traffic is the callers: one goroutine per CPU calls crc.Bitwise (the
 // original, directly, as kernel code would) on 4 KiB buffers under the
 // probe, and checks every result against hash/crc32.
 type traffic struct {
@@ -202,7 +92,7 @@ func startTraffic(g *GoFunc[func([]byte) uint32], record func([]byte)) *traffic 
 					record(b) // the buffers are never modified
 				}
 				t := g.Probe().Start()
-				got := crcBitwise(b)
+				got := crc.Bitwise(b)
 				g.Probe().End(t)
 				tr.calls.Add(1)
 				if got != refs[k%len(bufs)] {
@@ -223,7 +113,7 @@ func (tr *traffic) end() {
 // slicing-by-8's: the geometric mean of the two.
 func calibratedRule(t *testing.T) *telemetry.Rule {
 	b := make([]byte, 4096)
-	slow, fast := bestCycles(crcBitwise, b), bestCycles(crcSlicing8, b)
+	slow, fast := bestCycles(crc.Bitwise, b), bestCycles(crc.Slicing8, b)
 	t.Logf("calibration on 4 KiB: bitwise %d cycles, slicing-by-8 %d cycles", slow, fast)
 	if fast*2 > slow {
 		t.Fatalf("slicing-by-8 (%d cycles) is not clearly faster than bitwise (%d)", fast, slow)
@@ -234,7 +124,7 @@ func calibratedRule(t *testing.T) *telemetry.Rule {
 func TestCRCImplementationsAgree(t *testing.T) {
 	for _, b := range crcInputs() {
 		want := crc32.ChecksumIEEE(b)
-		if crcBitwise(b) != want || crcSlicing8(b) != want || crcSlow(b) != want || crcOverfit(b) != want {
+		if crc.Bitwise(b) != want || crc.Slicing8(b) != want || crc.Slow(b) != want || crc.Overfit(b) != want {
 			t.Fatalf("CRC-32 of %d bytes disagrees with hash/crc32", len(b))
 		}
 	}
@@ -246,11 +136,11 @@ func TestCRCImplementationsAgree(t *testing.T) {
 // proves it on the traffic, and no result is ever wrong.
 func TestGoFuncHealed(t *testing.T) {
 	check := crcCheck()
-	g, err := NewGoFunc("crc32", crcBitwise, check,
-		GoVariant[func([]byte) uint32]{"wrong-rare", crcWrongRare},
-		GoVariant[func([]byte) uint32]{"panics", crcPanics},
-		GoVariant[func([]byte) uint32]{"slow", crcSlow},
-		GoVariant[func([]byte) uint32]{"slicing8", crcSlicing8})
+	g, err := NewGoFunc("crc32", crc.Bitwise, check,
+		GoVariant[func([]byte) uint32]{"wrong-rare", crc.WrongRare},
+		GoVariant[func([]byte) uint32]{"panics", crc.Panics},
+		GoVariant[func([]byte) uint32]{"slow", crc.Slow},
+		GoVariant[func([]byte) uint32]{"slicing8", crc.Slicing8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +219,7 @@ func TestGoFuncHealed(t *testing.T) {
 	if err := g.Close(); err != nil || g.Current() != "original" {
 		t.Fatalf("Close: %v, current %s", err, g.Current())
 	}
-	if b := []byte("123456789"); crcBitwise(b) != 0xCBF43926 {
+	if b := []byte("123456789"); crc.Bitwise(b) != 0xCBF43926 {
 		t.Error("the original is wrong after Close")
 	}
 }
@@ -338,8 +228,8 @@ func TestGoFuncHealed(t *testing.T) {
 // on real traffic passes the gate, is patched in, and the trial on the
 // probe reverts it; it is not tried again.
 func TestGoFuncRollback(t *testing.T) {
-	g, err := NewGoFunc("crc32", crcBitwise, crcCheck(),
-		GoVariant[func([]byte) uint32]{"overfit", crcOverfit})
+	g, err := NewGoFunc("crc32", crc.Bitwise, crcCheck(),
+		GoVariant[func([]byte) uint32]{"overfit", crc.Overfit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,12 +292,12 @@ func TestGoFuncRollback(t *testing.T) {
 
 type crcHolder struct{}
 
-func (crcHolder) sum(b []byte) uint32 { return crcBitwise(b) }
+func (crcHolder) sum(b []byte) uint32 { return crc.Bitwise(b) }
 
 func TestNewGoFuncRefuses(t *testing.T) {
 	type F = func([]byte) uint32
 	k := 7
-	closure := func(b []byte) uint32 { return crcBitwise(b) + uint32(k) }
+	closure := func(b []byte) uint32 { return crc.Bitwise(b) + uint32(k) }
 	check := crcCheck()
 	for _, c := range []struct {
 		name  string
@@ -416,18 +306,18 @@ func TestNewGoFuncRefuses(t *testing.T) {
 		vs    []GoVariant[F]
 		want  string
 	}{
-		{"crc32", crcBitwise, check, []GoVariant[F]{{"c", closure}}, "is a closure"},
-		{"crc32", crcBitwise, check, []GoVariant[F]{{"m", crcHolder{}.sum}}, "is a method value"},
-		{"crc32", crcBitwise, check, []GoVariant[F]{{"n", nil}}, "is nil"},
-		{"crc32", crcBitwise, check, []GoVariant[F]{{"self", crcBitwise}}, "same function as the original"},
-		{"crc32", crcBitwise, check, []GoVariant[F]{{"a", crcSlicing8}, {"b", crcSlicing8}}, "same function as variant a"},
-		{"crc32", crcBitwise, check, []GoVariant[F]{{"a", crcSlicing8}, {"a", crcSlow}}, "is taken"},
-		{"crc32", crcBitwise, check, []GoVariant[F]{{"original", crcSlicing8}}, "is taken"},
-		{"crc32", crcBitwise, check, nil, "no variants"},
-		{"crc32", crcBitwise, nil, []GoVariant[F]{{"a", crcSlicing8}}, "no check"},
-		{"crc32", crcBitwise, (*GoCheck[F, []byte, uint32])(nil), []GoVariant[F]{{"a", crcSlicing8}}, "no check"},
-		{"crc:32", crcBitwise, check, []GoVariant[F]{{"a", crcSlicing8}}, "free of"},
-		{"crc32", closure, check, []GoVariant[F]{{"a", crcSlicing8}}, "the original"},
+		{"crc32", crc.Bitwise, check, []GoVariant[F]{{"c", closure}}, "is a closure"},
+		{"crc32", crc.Bitwise, check, []GoVariant[F]{{"m", crcHolder{}.sum}}, "is a method value"},
+		{"crc32", crc.Bitwise, check, []GoVariant[F]{{"n", nil}}, "is nil"},
+		{"crc32", crc.Bitwise, check, []GoVariant[F]{{"self", crc.Bitwise}}, "same function as the original"},
+		{"crc32", crc.Bitwise, check, []GoVariant[F]{{"a", crc.Slicing8}, {"b", crc.Slicing8}}, "same function as variant a"},
+		{"crc32", crc.Bitwise, check, []GoVariant[F]{{"a", crc.Slicing8}, {"a", crc.Slow}}, "is taken"},
+		{"crc32", crc.Bitwise, check, []GoVariant[F]{{"original", crc.Slicing8}}, "is taken"},
+		{"crc32", crc.Bitwise, check, nil, "no variants"},
+		{"crc32", crc.Bitwise, nil, []GoVariant[F]{{"a", crc.Slicing8}}, "no check"},
+		{"crc32", crc.Bitwise, (*GoCheck[F, []byte, uint32])(nil), []GoVariant[F]{{"a", crc.Slicing8}}, "no check"},
+		{"crc:32", crc.Bitwise, check, []GoVariant[F]{{"a", crc.Slicing8}}, "free of"},
+		{"crc32", closure, check, []GoVariant[F]{{"a", crc.Slicing8}}, "the original"},
 	} {
 		_, err := NewGoFunc(c.name, c.orig, c.check, c.vs...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/velocityos/velocity/examples/crc"
 	"hash/crc32"
 	"math"
 	"math/rand/v2"
@@ -25,79 +26,15 @@ import (
 // 0x5602) while the callers run, and proves it on their traffic. Every
 // result is checked against hash/crc32.
 
-// checksum is the kernel function being healed: CRC-32 (IEEE) one bit at
-// a time. //go:noinline: a call site that inlined it would never reach
-// the patched entry.
-//
-//go:noinline
-func checksum(b []byte) uint32 {
-	c := ^uint32(0)
-	for _, x := range b {
-		c ^= uint32(x)
-		for k := 0; k < 8; k++ {
-			c = c>>1 ^ 0xEDB88320&-(c&1)
-		}
-	}
-	return ^c
-}
-
-var crcTab = func() (t [8][256]uint32) {
-	for i := range 256 {
-		c := uint32(i)
-		for k := 0; k < 8; k++ {
-			c = c>>1 ^ 0xEDB88320&-(c&1)
-		}
-		t[0][i] = c
-	}
-	for k := 1; k < 8; k++ {
-		for i := range 256 {
-			t[k][i] = t[k-1][i]>>8 ^ t[0][byte(t[k-1][i])]
-		}
-	}
-	return t
-}()
-
-// checksumSlicing8 computes the same CRC eight bytes per step with eight
-// tables. Like every variant it must not call checksum: once checksum's
-// entry jumps to it, that would be a call to itself.
-//
-//go:noinline
-func checksumSlicing8(b []byte) uint32 {
-	t := &crcTab
-	c := ^uint32(0)
-	for len(b) >= 8 {
-		c ^= uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
-		c = t[7][byte(c)] ^ t[6][byte(c>>8)] ^ t[5][byte(c>>16)] ^ t[4][c>>24] ^
-			t[3][b[4]] ^ t[2][b[5]] ^ t[1][b[6]] ^ t[0][b[7]]
-		b = b[8:]
-	}
-	for _, x := range b {
-		c = t[0][byte(c)^x] ^ c>>8
-	}
-	return ^c
-}
-
-// checksumWrongRare is slicing-by-8 with a bug on lengths ≡ 37 (mod 64):
-// the callers' buffers never have one, the differential test's do.
-//
-//go:noinline
-func checksumWrongRare(b []byte) uint32 {
-	c := checksumSlicing8(b)
-	if len(b)%64 == 37 {
-		c ^= 1
-	}
-	return c
-}
-
-// checksumPanics faults (index out of range) on an empty buffer.
-//
-//go:noinline
-func checksumPanics(b []byte) uint32 {
-	if len(b) == 0 {
-		return uint32(b[0])
-	}
-	return checksumSlicing8(b)
-}
+// checksum is the kernel function being healed: CRC-32 one bit at a time
+// (crc.Bitwise; examples/crc holds it and its variants, all //go:noinline
+// so that no call site inlines them past the patched entry).
+var (
+	checksum          = crc.Bitwise
+	checksumSlicing8  = crc.Slicing8
+	checksumWrongRare = crc.WrongRare
+	checksumPanics    = crc.Panics
+)
 
 // goInputs are the differential test's edge and random inputs: every
 // length up to 70 and a few up to 256 (kept short: the original runs them
