@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -245,8 +246,23 @@ type frameInfo struct {
 	frames []runtime.Frame
 }
 
+// symbolizer names code the Go symbol table does not know (JIT code).
+var symbolizer atomic.Pointer[func(pc uintptr) (string, bool)]
+
+// SetSymbolizer installs f to name program counters outside the Go binary
+// in CPU profiles, e.g. jit.FuncAt for module functions compiled by the
+// JIT; nil removes it. Without one such samples are named ?0xADDRESS.
+func SetSymbolizer(f func(pc uintptr) (string, bool)) {
+	if f == nil {
+		symbolizer.Store(nil)
+		return
+	}
+	symbolizer.Store(&f)
+}
+
 // symbolize resolves pc (a return address) with the program's own symbol
-// table; the kernel's code is in the same binary (package runtime).
+// table; the kernel's code is in the same binary (package runtime). What
+// that does not know goes to the SetSymbolizer function.
 func symbolize(pc uintptr, cache map[uintptr]frameInfo) frameInfo {
 	if fi, ok := cache[pc]; ok {
 		return fi
@@ -257,6 +273,13 @@ func symbolize(pc uintptr, cache map[uintptr]frameInfo) frameInfo {
 		f, more := frames.Next()
 		if f.Function == "" {
 			f.Function = fmt.Sprintf("?%#x", pc)
+			if s := symbolizer.Load(); s != nil {
+				// pc is a return address or the interrupted
+				// instruction; both lie in the function.
+				if name, ok := (*s)(pc); ok {
+					f.Function = name
+				}
+			}
 		}
 		fi.frames = append(fi.frames, f)
 		if !more {

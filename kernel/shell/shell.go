@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/velocityos/velocity/kernel"
+	"github.com/velocityos/velocity/lang/jit"
 	"github.com/velocityos/velocity/lang/modtable"
 	"github.com/velocityos/velocity/telemetry"
 )
@@ -83,6 +84,8 @@ func init() {
 		{"cpus", "", "CPUs: time busy and system calls per CPU", (*Shell).cpus},
 		{"exit", "[STATUS]", "leave the shell; the program exits with STATUS (0-127, default 0)", (*Shell).exit},
 	}
+	// Samples in module code name the JIT function (jit:NAME), not ?0x….
+	kernel.SetSymbolizer(jit.FuncAt)
 }
 
 func lookup(name string) *command {

@@ -39,6 +39,7 @@ var live struct {
 type liveProg struct {
 	code     *Code
 	counters []byte // nil for code without telemetry
+	base     uint64 // load address, set once mapped (0 before)
 }
 
 // maxCodeID bounds code ids: a trap record is id<<16 | function index in
@@ -95,6 +96,45 @@ func unregister(p *Program) {
 	live.mu.Lock()
 	delete(live.progs, p.id)
 	live.mu.Unlock()
+}
+
+// setBase records where p's code was mapped, for FuncAt.
+func setBase(p *Program) {
+	live.mu.Lock()
+	if lp := live.progs[p.id]; lp != nil {
+		lp.base = p.base
+	}
+	live.mu.Unlock()
+}
+
+// FuncAt names the JIT function whose machine code holds pc, among the
+// loaded programs: "jit:NAME" for a function body, "jit:NAME (entry
+// thunk)" for the thunk Machine.Call enters it through. Profilers use it
+// for addresses that the Go symbol table does not know (kernel.SetSymbolizer).
+func FuncAt(pc uintptr) (string, bool) {
+	a := uint64(pc)
+	live.mu.Lock()
+	defer live.mu.Unlock()
+	for _, lp := range live.progs {
+		c := lp.code
+		if lp.base == 0 || a < lp.base || a >= lp.base+uint64(len(c.code)) {
+			continue
+		}
+		off := int(a - lp.base)
+		for i, r := range c.ranges {
+			if off < r.Start || off >= r.End {
+				continue
+			}
+			if i < len(c.Funcs) {
+				return "jit:" + c.Funcs[i].Name, true
+			}
+			if k := i - len(c.Funcs); k < len(c.Funcs) {
+				return "jit:" + c.Funcs[k].Name + " (entry thunk)", true
+			}
+		}
+		return "", false
+	}
+	return "", false
 }
 
 // liveFuncName names function fi of the loaded program with code id id.

@@ -124,6 +124,7 @@ func LoadLinked(code *Code, imports []*Program) (*Program, error) {
 		return nil, err
 	}
 	p.mem = mem
+	setBase(p)
 	runtime.SetFinalizer(p, (*Program).Close)
 	return p, nil
 }
