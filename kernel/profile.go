@@ -274,9 +274,11 @@ func symbolize(pc uintptr, cache map[uintptr]frameInfo) frameInfo {
 		if f.Function == "" {
 			f.Function = fmt.Sprintf("?%#x", pc)
 			if s := symbolizer.Load(); s != nil {
-				// pc is a return address or the interrupted
-				// instruction; both lie in the function.
-				if name, ok := (*s)(pc); ok {
+				// pc is a return address, or the interrupted
+				// instruction plus one (see vk_prof.go): the byte
+				// before it lies in the function, as for
+				// CallersFrames.
+				if name, ok := (*s)(pc - 1); ok {
 					f.Function = name
 				}
 			}
