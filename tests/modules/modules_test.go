@@ -24,13 +24,11 @@ import (
 	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
 	"github.com/velocityos/velocity/internal/testenv"
-	"github.com/velocityos/velocity/registry"
 )
 
 const bootTimeout = 3 * time.Minute
 
 // The example modules, imports first; arith is imported by the other three.
-var sources = []string{"arith.vel", "stats.vel", "checksum.vel", "combo.vel"}
 
 var outDir string
 
@@ -44,41 +42,16 @@ type packInfo struct {
 	roots []cid.Cid
 }
 
-// packOnce builds the module pack from examples/modules as velocity mod
-// add + velocity mod pack do: a store, then every module as a root.
+// packOnce builds the module pack of examples/modules as make modpack
+// does (testenv.ExamplePack).
 var packOnce = sync.OnceValues(func() (packInfo, error) {
-	s, err := registry.OpenDir(filepath.Join(outDir, "store"))
-	if err != nil {
-		return packInfo{}, err
-	}
-	var info packInfo
-	for _, name := range sources {
-		src, err := os.ReadFile(filepath.Join("..", "..", "examples", "modules", name))
-		if err != nil {
-			return info, err
-		}
-		c, _, err := registry.AddSource(s, name, src)
-		if err != nil {
-			return info, err
-		}
-		if name == "arith.vel" {
-			info.arith = c
-		}
-		info.roots = append(info.roots, c)
-	}
-	blocks, err := registry.Closure(s, info.roots...)
+	info := packInfo{path: filepath.Join(outDir, "pack", "modules.pack")}
+	roots, err := testenv.ExamplePack(filepath.Join("..", "..", "examples", "modules"), info.path)
 	if err != nil {
 		return info, err
 	}
-	var buf bytes.Buffer
-	if err := registry.WritePack(&buf, s, blocks, info.roots); err != nil {
-		return info, err
-	}
-	info.path = filepath.Join(outDir, "pack", "modules.pack")
-	if err := os.MkdirAll(filepath.Dir(info.path), 0o755); err != nil {
-		return info, err
-	}
-	return info, os.WriteFile(info.path, buf.Bytes(), 0o644)
+	info.arith, info.roots = roots[0], roots
+	return info, nil
 })
 
 var (
