@@ -236,32 +236,10 @@ func rewriteExprs(ss []ir.Stmt, r rewriter) ([]ir.Stmt, bool) {
 	changed := false
 	var ex func(e ir.Expr) ir.Expr
 	ex = func(e ir.Expr) ir.Expr {
-		switch x := e.(type) {
-		case nil:
+		if e == nil {
 			return nil
-		case *ir.Unary:
-			x.X = ex(x.X)
-		case *ir.Binary:
-			x.X, x.Y = ex(x.X), ex(x.Y)
-		case *ir.Convert:
-			x.X = ex(x.X)
-		case *ir.Call:
-			for i := range x.Args {
-				x.Args[i] = ex(x.Args[i])
-			}
-		case *ir.Index:
-			x.X, x.I = ex(x.X), ex(x.I)
-		case *ir.SliceOf:
-			x.X, x.Lo, x.Hi = ex(x.X), ex(x.Lo), ex(x.Hi)
-		case *ir.Len:
-			x.X = ex(x.X)
-		case *ir.Make:
-			x.N = ex(x.N)
-		case *ir.Composite:
-			for i := range x.Elems {
-				x.Elems[i] = ex(x.Elems[i])
-			}
 		}
+		forChildren(e, func(p *ir.Expr) { *p = ex(*p) })
 		if n, ok := r(e); ok {
 			changed = true
 			return n
@@ -725,40 +703,10 @@ func hoistTop(e ir.Expr, h func(ir.Expr) (ir.Expr, bool)) (ir.Expr, bool) {
 			*p, any = n, true
 		}
 	}
-	switch x := e.(type) {
-	case *ir.Unary:
-		sub(&x.X)
-	case *ir.Binary:
-		// The right operand of && and || is conditional: hoisting it is
-		// still safe (it cannot trap or call) and it is only computed once.
-		sub(&x.X)
-		sub(&x.Y)
-	case *ir.Convert:
-		sub(&x.X)
-	case *ir.Call:
-		for i := range x.Args {
-			sub(&x.Args[i])
-		}
-	case *ir.Index:
-		sub(&x.X)
-		sub(&x.I)
-	case *ir.SliceOf:
-		sub(&x.X)
-		if x.Lo != nil {
-			sub(&x.Lo)
-		}
-		if x.Hi != nil {
-			sub(&x.Hi)
-		}
-	case *ir.Len:
-		sub(&x.X)
-	case *ir.Make:
-		sub(&x.N)
-	case *ir.Composite:
-		for i := range x.Elems {
-			sub(&x.Elems[i])
-		}
-	}
+	// The right operand of && and || is conditional: hoisting from it is
+	// still safe (h only accepts what can neither trap nor call) and it is
+	// then computed once.
+	forChildren(e, sub)
 	return e, any
 }
 

@@ -165,28 +165,8 @@ func substLocals(e ir.Expr, r func(*ir.Local) ir.Expr) ir.Expr {
 			if n := r(x); n != nil {
 				return n
 			}
-		case *ir.Unary:
-			x.X = ex(x.X)
-		case *ir.Binary:
-			x.X, x.Y = ex(x.X), ex(x.Y)
-		case *ir.Convert:
-			x.X = ex(x.X)
-		case *ir.Call:
-			for i := range x.Args {
-				x.Args[i] = ex(x.Args[i])
-			}
-		case *ir.Index:
-			x.X, x.I = ex(x.X), ex(x.I)
-		case *ir.SliceOf:
-			x.X, x.Lo, x.Hi = ex(x.X), ex(x.Lo), ex(x.Hi)
-		case *ir.Len:
-			x.X = ex(x.X)
-		case *ir.Make:
-			x.N = ex(x.N)
-		case *ir.Composite:
-			for i := range x.Elems {
-				x.Elems[i] = ex(x.Elems[i])
-			}
+		default:
+			forChildren(e, func(p *ir.Expr) { *p = ex(*p) })
 		}
 		return e
 	}
