@@ -377,15 +377,22 @@ func hasReturn(ss []ir.Stmt) bool {
 
 // renumber maps every local slot in ss (reads and destinations).
 func renumber(ss []ir.Stmt, m func(int) int) {
-	var ex func(e ir.Expr)
-	ex = func(e ir.Expr) {
+	walkExprs(ss, func(e ir.Expr) {
 		if l, ok := e.(*ir.Local); ok {
 			l.Slot = m(l.Slot)
+		}
+	})
+}
+
+// walkExprs calls f on every expression node of ss.
+func walkExprs(ss []ir.Stmt, f func(ir.Expr)) {
+	var ex func(e ir.Expr)
+	ex = func(e ir.Expr) {
+		if e == nil {
 			return
 		}
-		if e != nil {
-			forChildren(e, func(c *ir.Expr) { ex(*c) })
-		}
+		f(e)
+		forChildren(e, func(c *ir.Expr) { ex(*c) })
 	}
 	for _, s := range ss {
 		switch x := s.(type) {
@@ -398,12 +405,12 @@ func renumber(ss []ir.Stmt, m func(int) int) {
 			ex(x.X)
 		case *ir.If:
 			ex(x.Cond)
-			renumber(x.Then, m)
-			renumber(x.Else, m)
+			walkExprs(x.Then, f)
+			walkExprs(x.Else, f)
 		case *ir.Loop:
 			ex(x.Cond)
-			renumber(x.Body, m)
-			renumber(x.Post, m)
+			walkExprs(x.Body, f)
+			walkExprs(x.Post, f)
 		}
 	}
 }

@@ -115,37 +115,6 @@ func F(x int64, y int64, n int64) int64 {
 	t.Logf("passes %v, locals %d -> %d", passes, len(f.Locals), len(nf.Locals))
 }
 
-// walkExprs calls f on every expression node of ss.
-func walkExprs(ss []ir.Stmt, f func(ir.Expr)) {
-	var ex func(e ir.Expr)
-	ex = func(e ir.Expr) {
-		if e == nil {
-			return
-		}
-		f(e)
-		forChildren(e, func(c *ir.Expr) { ex(*c) })
-	}
-	for _, s := range ss {
-		switch x := s.(type) {
-		case *ir.Assign:
-			ex(x.Dst)
-			ex(x.X)
-		case *ir.Eval:
-			ex(x.X)
-		case *ir.Return:
-			ex(x.X)
-		case *ir.If:
-			ex(x.Cond)
-			walkExprs(x.Then, f)
-			walkExprs(x.Else, f)
-		case *ir.Loop:
-			ex(x.Cond)
-			walkExprs(x.Body, f)
-			walkExprs(x.Post, f)
-		}
-	}
-}
-
 func countLoops(ss []ir.Stmt) int {
 	var l []*ir.Loop
 	preorderLoops(ss, &l)
