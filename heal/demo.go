@@ -10,9 +10,6 @@ import (
 	"time"
 
 	"github.com/velocityos/velocity/lang/interp"
-	"github.com/velocityos/velocity/lang/merkle"
-	"github.com/velocityos/velocity/lang/syntax"
-	"github.com/velocityos/velocity/lang/types"
 	"github.com/velocityos/velocity/registry"
 	"github.com/velocityos/velocity/telemetry"
 )
@@ -68,23 +65,10 @@ func Demo(log io.Writer, o DemoOptions) (*DemoResult, error) {
 	if o.Tick <= 0 {
 		o.Tick = 20 * time.Millisecond
 	}
-	file, err := syntax.Parse("slow.vel", []byte(DemoSource))
-	if err != nil {
-		return nil, err
-	}
-	m, err := types.Check(file, nil)
-	if err != nil {
-		return nil, err
-	}
-	hm, err := merkle.HashModule(m)
-	if err != nil {
-		return nil, err
-	}
 	st := registry.NewMemStore()
-	for _, b := range hm.Blocks {
-		if err := st.Put(b.CID, b.Data); err != nil {
-			return nil, err
-		}
+	_, m, err := registry.AddSource(st, "slow.vel", []byte(DemoSource))
+	if err != nil {
+		return nil, err
 	}
 	slot, err := NewSlot("Work", m.Lookup("Work"))
 	if err != nil {

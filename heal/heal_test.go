@@ -15,7 +15,6 @@ import (
 	"github.com/velocityos/velocity/lang/interp"
 	"github.com/velocityos/velocity/lang/ir"
 	"github.com/velocityos/velocity/lang/jit"
-	"github.com/velocityos/velocity/lang/merkle"
 	"github.com/velocityos/velocity/lang/syntax"
 	"github.com/velocityos/velocity/lang/types"
 	"github.com/velocityos/velocity/lang/validate"
@@ -32,23 +31,10 @@ func want(n int64) int64 {
 
 func load(t testing.TB, src string) (*ir.Module, *registry.MemStore) {
 	t.Helper()
-	f, err := syntax.Parse("test.vel", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := types.Check(f, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := merkle.HashModule(m)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := registry.NewMemStore()
-	for _, b := range h.Blocks {
-		if err := st.Put(b.CID, b.Data); err != nil {
-			t.Fatal(err)
-		}
+	_, m, err := registry.AddSource(st, "test.vel", []byte(src))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return m, st
 }

@@ -19,9 +19,6 @@ import (
 	"github.com/velocityos/velocity/lang/interp"
 	"github.com/velocityos/velocity/lang/ir"
 	"github.com/velocityos/velocity/lang/jit"
-	"github.com/velocityos/velocity/lang/merkle"
-	"github.com/velocityos/velocity/lang/syntax"
-	"github.com/velocityos/velocity/lang/types"
 	"github.com/velocityos/velocity/registry"
 	"github.com/velocityos/velocity/telemetry"
 )
@@ -199,25 +196,9 @@ func loadModule(path string) (*ir.Module, *registry.MemStore, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	file, err := syntax.Parse(filepath.Base(path), src)
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := types.Check(file, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	h, err := merkle.HashModule(m)
-	if err != nil {
-		return nil, nil, err
-	}
 	st := registry.NewMemStore()
-	for _, b := range h.Blocks {
-		if err := st.Put(b.CID, b.Data); err != nil {
-			return nil, nil, err
-		}
-	}
-	return m, st, nil
+	_, m, err := registry.AddSource(st, filepath.Base(path), src)
+	return m, st, err
 }
 
 // healed is what healing one kernel produced.

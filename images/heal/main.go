@@ -77,9 +77,6 @@ import (
 	"github.com/velocityos/velocity/lang/interp"
 	"github.com/velocityos/velocity/lang/ir"
 	"github.com/velocityos/velocity/lang/jit"
-	"github.com/velocityos/velocity/lang/merkle"
-	"github.com/velocityos/velocity/lang/syntax"
-	"github.com/velocityos/velocity/lang/types"
 	"github.com/velocityos/velocity/registry"
 	"github.com/velocityos/velocity/telemetry"
 )
@@ -141,24 +138,8 @@ func fail(format string, args ...any) bool {
 // compile parses, checks and hashes a module and stores its blocks (the
 // gate re-decodes candidates against them).
 func compile(name, src string, st *registry.MemStore) (*ir.Module, error) {
-	file, err := syntax.Parse(name, []byte(src))
-	if err != nil {
-		return nil, err
-	}
-	m, err := types.Check(file, nil)
-	if err != nil {
-		return nil, err
-	}
-	hm, err := merkle.HashModule(m)
-	if err != nil {
-		return nil, err
-	}
-	for _, b := range hm.Blocks {
-		if err := st.Put(b.CID, b.Data); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
+	_, m, err := registry.AddSource(st, name, []byte(src))
+	return m, err
 }
 
 // advisor proposes one fixed source candidate: it stands in for an
