@@ -62,3 +62,14 @@ func Need(t testing.TB, what ...string) {
 		t.Skipf("missing Debian packages; install them with: sudo apt-get install -y %s", strings.Join(missing, " "))
 	}
 }
+
+// Get returns what a build step (a sync.OnceValues) made, or fails t with
+// its error: the QEMU tests share kernels and stubs built once per run.
+func Get[T any](t testing.TB, once func() (T, error)) T {
+	t.Helper()
+	v, err := once()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -40,15 +40,6 @@ var (
 	})
 )
 
-func get[T any](t *testing.T, once func() (T, error)) T {
-	t.Helper()
-	v, err := once()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 // boot runs images/heal on two CPUs with env on the kernel command line
 // and argv after "--", and returns the serial output and exit code.
 func boot(t *testing.T, env []string, argv ...string) (string, int) {
@@ -60,7 +51,7 @@ func boot(t *testing.T, env []string, argv ...string) (string, int) {
 	}
 	var out bytes.Buffer
 	res, err := qemu.Run(context.Background(), qemu.Config{
-		Kernel: get(t, kernelOnce), Stub: get(t, stubOnce), SMP: 2, Append: cmdline,
+		Kernel: testenv.Get(t, kernelOnce), Stub: testenv.Get(t, stubOnce), SMP: 2, Append: cmdline,
 		Accel: "tcg", Stdout: &out, Timeout: bootTimeout,
 	})
 	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")

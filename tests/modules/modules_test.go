@@ -70,15 +70,6 @@ var (
 	})
 )
 
-func get[T any](t *testing.T, once func() (T, error)) T {
-	t.Helper()
-	v, err := once()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 func boot(t *testing.T, c qemu.Config) (string, int) {
 	t.Helper()
 	var out bytes.Buffer
@@ -157,13 +148,13 @@ func check(t *testing.T, serial string, code int, pack packInfo) {
 // finds modules.pack in the file system behind the kernel by itself.
 func TestModulesInKernel(t *testing.T) {
 	need(t, "qemu")
-	pack := get(t, packOnce)
-	kernel := get(t, kernelOnce)
+	pack := testenv.Get(t, packOnce)
+	kernel := testenv.Get(t, kernelOnce)
 	cmdline, err := build.KernelCmdline(nil, nil, []string{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, code := boot(t, qemu.Config{Kernel: kernel, Stub: get(t, stubOnce), Append: cmdline})
+	serial, code := boot(t, qemu.Config{Kernel: kernel, Stub: testenv.Get(t, stubOnce), Append: cmdline})
 	check(t, serial, code, pack)
 	if !strings.Contains(serial, "modules: pack "+pack.path) {
 		t.Errorf("the guest did not find the pack at %s", pack.path)
@@ -173,13 +164,13 @@ func TestModulesInKernel(t *testing.T) {
 // TestModulesInKernelArg passes the pack's path on the command line.
 func TestModulesInKernelArg(t *testing.T) {
 	need(t, "qemu")
-	pack := get(t, packOnce)
-	kernel := get(t, kernelOnce)
+	pack := testenv.Get(t, packOnce)
+	kernel := testenv.Get(t, kernelOnce)
 	cmdline, err := build.KernelCmdline(nil, nil, []string{pack.path})
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, code := boot(t, qemu.Config{Kernel: kernel, Stub: get(t, stubOnce), Append: cmdline})
+	serial, code := boot(t, qemu.Config{Kernel: kernel, Stub: testenv.Get(t, stubOnce), Append: cmdline})
 	check(t, serial, code, pack)
 }
 
@@ -187,10 +178,10 @@ func TestModulesInKernelArg(t *testing.T) {
 // whose kernel ELF carries the pack.
 func TestModulesISO(t *testing.T) {
 	need(t, "qemu", "grub")
-	pack := get(t, packOnce)
-	kernel := get(t, kernelOnce)
+	pack := testenv.Get(t, packOnce)
+	kernel := testenv.Get(t, kernelOnce)
 	iso := filepath.Join(outDir, "modules.iso")
-	if err := build.MakeISO(build.ISOConfig{Kernel: kernel, Stub: get(t, stubOnce), Out: iso}); err != nil {
+	if err := build.MakeISO(build.ISOConfig{Kernel: kernel, Stub: testenv.Get(t, stubOnce), Out: iso}); err != nil {
 		t.Fatal(err)
 	}
 	serial, code := boot(t, qemu.Config{Kernel: iso})

@@ -101,15 +101,6 @@ var (
 	})
 )
 
-func get[T any](t *testing.T, once func() (T, error)) T {
-	t.Helper()
-	v, err := once()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 // console drives a booted guest's serial console.
 type console struct {
 	t      *testing.T
@@ -136,7 +127,7 @@ func bootConsole(t *testing.T, kernel string) *console {
 	go func() {
 		defer close(c.done)
 		c.res, c.err = qemu.Run(context.Background(), qemu.Config{
-			Kernel: kernel, Stub: get(t, stubOnce), Append: cmdline, SMP: 2,
+			Kernel: kernel, Stub: testenv.Get(t, stubOnce), Append: cmdline, SMP: 2,
 			Accel: "tcg", Timeout: bootTimeout, Interactive: true, Stdin: r, Stdout: c.serial,
 		})
 		r.Close()
@@ -185,8 +176,8 @@ func (c *console) run(cmd string) string {
 // TestShell types modules, load, prof, help, a bad command and exit.
 func TestShell(t *testing.T) {
 	testenv.Need(t, "qemu")
-	pack := get(t, packOnce)
-	c := bootConsole(t, get(t, shellOnce))
+	pack := testenv.Get(t, packOnce)
+	c := bootConsole(t, testenv.Get(t, shellOnce))
 	start := time.Now()
 	banner := c.expect("velocity> ")
 	if !strings.Contains(banner, "shell: 4 modules loaded from "+pack.path) {
@@ -273,7 +264,7 @@ func TestProfiler(t *testing.T) {
 	}
 	var out bytes.Buffer
 	res, err := qemu.Run(context.Background(), qemu.Config{
-		Kernel: get(t, burnOnce), Stub: get(t, stubOnce), Append: cmdline, SMP: 2,
+		Kernel: testenv.Get(t, burnOnce), Stub: testenv.Get(t, stubOnce), Append: cmdline, SMP: 2,
 		Accel: "tcg", Timeout: bootTimeout, Stdout: &out,
 	})
 	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
