@@ -1,6 +1,6 @@
 module github.com/velocityos/velocity
 
-go 1.26.0
+go 1.26.3
 
 toolchain go1.26.8
 
@@ -10,9 +10,11 @@ require (
 	github.com/multiformats/go-multihash v0.2.3
 	golang.org/x/arch v0.33.0
 	golang.org/x/sys v0.46.0
+	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
 )
 
 require (
+	github.com/google/btree v1.1.2 // indirect
 	github.com/klauspost/cpuid/v2 v2.0.9 // indirect
 	github.com/minio/sha256-simd v1.0.0 // indirect
 	github.com/mr-tron/base58 v1.3.0 // indirect
@@ -22,5 +24,7 @@ require (
 	github.com/multiformats/go-varint v0.1.0 // indirect
 	github.com/spaolacci/murmur3 v1.1.0 // indirect
 	golang.org/x/crypto v0.53.0 // indirect
+	golang.org/x/exp v0.0.0-20250711185948-6ae5c78190dc // indirect
+	golang.org/x/time v0.15.0 // indirect
 	lukechampine.com/blake3 v1.1.6 // indirect
 )

@@ -1,0 +1,50 @@
+package netstack
+
+import (
+	"fmt"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/link/loopback"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+// loopbackNIC is the NIC id of the loopback device, which always exists.
+const loopbackNIC = 1
+
+// newStack builds the TCP/IP stack with the loopback NIC (127.0.0.1/8
+// and ::1) that every node has, with or without a network card.
+func newStack() (*stack.Stack, error) {
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
+		HandleLocal:        true,
+	})
+	sack := tcpip.TCPSACKEnabled(true)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
+		return nil, fmt.Errorf("netstack: TCP SACK: %v", err)
+	}
+	if err := s.CreateNIC(loopbackNIC, loopback.New()); err != nil {
+		return nil, fmt.Errorf("netstack: loopback NIC: %v", err)
+	}
+	v4 := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4([4]byte{127, 0, 0, 1}), PrefixLen: 8}
+	v6 := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom16([16]byte{15: 1}), PrefixLen: 128}
+	for _, pa := range []tcpip.ProtocolAddress{
+		{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: v4},
+		{Protocol: ipv6.ProtocolNumber, AddressWithPrefix: v6},
+	} {
+		if err := s.AddProtocolAddress(loopbackNIC, pa, stack.AddressProperties{}); err != nil {
+			return nil, fmt.Errorf("netstack: loopback address %s: %v", pa.AddressWithPrefix, err)
+		}
+	}
+	s.SetRouteTable([]tcpip.Route{
+		{Destination: v4.Subnet(), NIC: loopbackNIC},
+		{Destination: v6.Subnet(), NIC: loopbackNIC},
+	})
+	return s, nil
+}
