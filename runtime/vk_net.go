@@ -157,11 +157,11 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		}
 		st := (*[18]uint64)(unsafe.Pointer(a[1]))
 		*st = [18]uint64{}
-		st[0] = 0x5603                   // st_dev
-		st[1] = uint64(a[0])             // st_ino
-		st[2] = 1                        // st_nlink
-		st[3] = 0o140777                 // st_mode (S_IFSOCK), st_uid 0
-		st[7] = 4096                     // st_blksize (after st_rdev, st_size)
+		st[0] = 0x5603       // st_dev
+		st[1] = uint64(a[0]) // st_ino
+		st[2] = 1            // st_nlink
+		st[3] = 0o140777     // st_mode (S_IFSOCK), st_uid 0
+		st[7] = 4096         // st_blksize (after st_rdev, st_size)
 		return 0
 	case 17, 18: // pread64, pwrite64
 		return vkErr(vkESPIPE)
