@@ -146,7 +146,10 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 		if !vkUserOK(ev, 12, false) {
 			return vkErr(vkEFAULT)
 		}
-		w := vkWatch{ep: epfd, events: *(*uint32)(unsafe.Pointer(ev)), data: *(*uint64)(unsafe.Pointer(ev + 4))}
+		// seen differs from the fd's generation, so an edge-triggered
+		// watch reports a readiness the fd already has, once, as Linux
+		// does on EPOLL_CTL_ADD and EPOLL_CTL_MOD.
+		w := vkWatch{ep: epfd, events: *(*uint32)(unsafe.Pointer(ev)), data: *(*uint64)(unsafe.Pointer(ev + 4)), seen: f.gen - 1}
 		if op == epollCtlAdd {
 			if idx >= 0 {
 				return vkErr(vkEEXIST)

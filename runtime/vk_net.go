@@ -124,6 +124,14 @@ func vkNetCall(f *vkFrame, canBlock bool) bool {
 	case vkSysNetReady:
 		f.rax = uint64(vkNetReady(int32(a[0]), uint32(a[1]), a[2], uint64(a[3])))
 		return true
+	case 40, 275, 276: // sendfile, splice, tee
+		// Not offered for any fd: EINVAL is what Linux says for fds that
+		// cannot splice, and Go's io.Copy then copies through memory.
+		if vkNetFDArg(a[0]) || vkNetFDArg(a[1]) || nr == 275 && vkNetFDArg(a[2]) {
+			f.rax = uint64(vkErr(vkEINVAL))
+			return true
+		}
+		return false
 	case 0, 1, 3, 5, 17, 18, 19, 20: // read, write, close, fstat, pread64, pwrite64, readv, writev
 		fd := int64(a[0])
 		if fd < 3 || fd >= vkMaxFDs || vkFDs[fd].kind != fdSocket {
@@ -136,6 +144,11 @@ func vkNetCall(f *vkFrame, canBlock bool) bool {
 	}
 	f.rax = uint64(vkNetSyscall(nr, a, canBlock))
 	return true
+}
+
+// vkNetFDArg reports whether v names a socket fd.
+func vkNetFDArg(v uintptr) bool {
+	return int64(v) >= 3 && int64(v) < vkMaxFDs && vkFDs[v].kind == fdSocket
 }
 
 func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
