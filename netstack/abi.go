@@ -31,10 +31,20 @@ type Reply struct {
 	Result    int64 // a value, or -errno
 	Ready     uint32
 	ReadyOK   uint32
-	Ready2    uint32 // readiness of the new fd of socket, accept and accept4
-	_         uint32
+	Ready2    uint32 // readiness of the new fd of accept and accept4
+	AddrOK    uint32 // Names and Names2 are set
 	ReadySeq  uint64
 	Ready2Seq uint64
+	Names     Names // the fd's addresses after the call
+	Names2    Names // accept, accept4: the new fd's
+}
+
+// Names are a socket's addresses as struct sockaddr bytes, which the
+// kernel keeps to answer getsockname and getpeername itself (package
+// syscall makes those with RawSyscall, which must not wait for us).
+type Names struct {
+	Local, Remote       [28]byte
+	LocalLen, RemoteLen uint32
 }
 
 // kernel is the server's view of the kernel, so tests can stand in for it.

@@ -1,7 +1,9 @@
 package netstack
 
 import (
+	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -50,8 +52,9 @@ type Server struct {
 	k     kernel
 	seq   atomic.Uint64 // readiness report numbers (see runtime/vk_net.go)
 
-	mu    sync.Mutex
-	socks map[int32]*sock
+	mu     sync.Mutex
+	socks  map[int32]*sock
+	failed map[int32]syscall.Errno // fds whose creation netstack refused
 
 	// Counters for tests and the shell.
 	Calls  atomic.Uint64
@@ -74,7 +77,7 @@ type sock struct {
 
 // NewServer serves sockets on s, reporting readiness to k.
 func newServer(s *stack.Stack, k kernel) *Server {
-	return &Server{stack: s, k: k, socks: make(map[int32]*sock)}
+	return &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno)}
 }
 
 func (s *Server) lookup(fd int32) *sock {
@@ -98,6 +101,10 @@ func (s *Server) serve() {
 		reps = reps[:0]
 		for i := range msgs[:n] {
 			m := msgs[i]
+			if m.ID == 0 { // an asynchronous socket creation: nobody waits
+				s.create(&m)
+				continue
+			}
 			if s.mayBlock(&m) {
 				go func() {
 					r := s.handle(&m)
@@ -108,6 +115,27 @@ func (s *Server) serve() {
 			reps = append(reps, s.handle(&m))
 		}
 		reply(reps)
+	}
+}
+
+// create makes the endpoint of a socket the kernel has already given the
+// caller (runtime/vk_net.go, vkNetSocket). The kernel checked the
+// arguments; should netstack still refuse, the fd stays without an
+// endpoint and every call on it fails with that error.
+func (s *Server) create(m *Msg) {
+	s.Calls.Add(1)
+	fd := int32(m.NewFD)
+	sk, err := s.socket(int(m.Args[0]), int(m.Args[1]), int(m.Args[2]), fd)
+	if err != 0 {
+		s.Errors.Add(1)
+		s.mu.Lock()
+		s.failed[fd] = err
+		s.mu.Unlock()
+		return
+	}
+	s.k.Ready(fd, uint32(sk.ep.Readiness(allEvents)), 1, s.seq.Add(1))
+	if trace {
+		fmt.Fprintf(os.Stderr, "netstack: socket(%d %#x %d) = fd %d\n", m.Args[0], m.Args[1], m.Args[2], fd)
 	}
 }
 
@@ -134,29 +162,28 @@ func (s *Server) handle(m *Msg) Reply {
 	var res int64
 	var err syscall.Errno
 	fd := int32(m.Args[0])
-	a := m.Args
 	switch m.NR {
-	case 41: // socket
-		var sk *sock
-		sk, err = s.socket(int(a[0]), int(a[1]), int(a[2]), int32(m.NewFD))
-		if err == 0 {
-			res = int64(sk.fd)
-			rep.Ready2Seq = s.seq.Add(1)
-			rep.Ready2 = uint32(sk.ep.Readiness(allEvents))
-		}
-	case 53: // socketpair: AF_UNIX only, which this server does not offer
-		if int(a[0]) == afUnix {
-			err = syscall.EOPNOTSUPP
-		} else {
-			err = syscall.EAFNOSUPPORT
-		}
+	case 41, 51, 52, 53:
+		// socket, getsockname, getpeername and socketpair are the kernel's
+		// own (runtime/vk_net.go): it never forwards them.
+		err = syscall.ENOSYS
 	default:
 		sk := s.lookup(fd)
 		if sk == nil {
-			// The kernel only forwards calls on its socket fds, and every
-			// one of those has an entry: a miss is a kernel bug, not the
-			// caller's, but EBADF is the honest answer.
-			err = syscall.EBADF
+			s.mu.Lock()
+			e, ok := s.failed[fd]
+			if ok && m.NR == 3 {
+				delete(s.failed, fd)
+				e = 0
+			}
+			s.mu.Unlock()
+			if !ok {
+				// The kernel only forwards calls on its socket fds, and
+				// every one of those has an entry: a miss is a kernel
+				// bug, not the caller's, but EBADF is the honest answer.
+				e = syscall.EBADF
+			}
+			err = e
 			break
 		}
 		res, err = s.call(sk, m, &rep)
@@ -164,6 +191,8 @@ func (s *Server) handle(m *Msg) Reply {
 			rep.ReadySeq = s.seq.Add(1)
 			rep.Ready = uint32(sk.ep.Readiness(allEvents))
 			rep.ReadyOK = 1
+			rep.Names = names(sk)
+			rep.AddrOK = 1
 		}
 	}
 	if err != 0 {
@@ -171,7 +200,24 @@ func (s *Server) handle(m *Msg) Reply {
 		res = -int64(err)
 	}
 	rep.Result = res
+	if trace {
+		fmt.Fprintf(os.Stderr, "netstack: %s(%d %#x %#x %#x) = %d ready %#x\n", callName(m.NR), int32(m.Args[0]), m.Args[1], m.Args[2], m.Args[3], res, rep.Ready)
+	}
 	return rep
+}
+
+// trace logs every call (VELOCITY_NETTRACE=1 on the kernel command line).
+var trace = os.Getenv("VELOCITY_NETTRACE") == "1"
+
+func callName(nr uint64) string {
+	names := map[uint64]string{0: "read", 1: "write", 3: "close", 19: "readv", 20: "writev", 41: "socket",
+		42: "connect", 43: "accept", 44: "sendto", 45: "recvfrom", 46: "sendmsg", 47: "recvmsg", 48: "shutdown",
+		49: "bind", 50: "listen", 51: "getsockname", 52: "getpeername", 53: "socketpair", 54: "setsockopt",
+		55: "getsockopt", 288: "accept4"}
+	if n, ok := names[nr]; ok {
+		return n
+	}
+	return fmt.Sprint("syscall", nr)
 }
 
 func (s *Server) socket(domain, typ, proto int, fd int32) (*sock, syscall.Errno) {
@@ -225,6 +271,9 @@ func (s *Server) socket(domain, typ, proto int, fd int32) (*sock, syscall.Errno)
 // replies, numbered so the kernel can order the two.
 func (s *Server) register(sk *sock) {
 	sk.entry = waiter.NewFunctionEntry(allEvents, func(m waiter.EventMask) {
+		if trace {
+			fmt.Fprintf(os.Stderr, "netstack: event fd %d %#x\n", sk.fd, uint32(m))
+		}
 		s.k.Ready(sk.fd, uint32(m), 0, s.seq.Add(1))
 	})
 	sk.wq.EventRegister(&sk.entry)
@@ -270,19 +319,6 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 			}
 		}
 		return s.accept(sk, a, int32(m.NewFD), nonblock, rep)
-	case 51, 52: // getsockname, getpeername
-		var addr tcpip.FullAddress
-		var err tcpip.Error
-		if m.NR == 51 {
-			addr, err = sk.ep.GetLocalAddress()
-		} else {
-			addr, err = sk.ep.GetRemoteAddress()
-		}
-		if err != nil {
-			return 0, errno(err)
-		}
-		putAddr(a[1], a[2], addr, sk.family)
-		return 0, 0
 	case 48: // shutdown
 		var f tcpip.ShutdownFlags
 		switch a[1] {
@@ -328,6 +364,18 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		return s.send(sk, iovecs(le64(h[16:]), int(le64(h[24:]))), int(a[2]), to, nonblock)
 	}
 	return 0, syscall.ENOSYS
+}
+
+// names reads a socket's addresses for the kernel's cache.
+func names(sk *sock) Names {
+	var n Names
+	if a, err := sk.ep.GetLocalAddress(); err == nil {
+		n.LocalLen = uint32(encodeSockaddr(n.Local[:], a, sk.family))
+	}
+	if a, err := sk.ep.GetRemoteAddress(); err == nil {
+		n.RemoteLen = uint32(encodeSockaddr(n.Remote[:], a, sk.family))
+	}
+	return n
 }
 
 // putAddr writes a sockaddr result and its length, truncating as Linux
@@ -390,6 +438,7 @@ func (s *Server) accept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep *Rep
 		s.register(nsk)
 		rep.Ready2Seq = s.seq.Add(1)
 		rep.Ready2 = uint32(ep.Readiness(allEvents))
+		rep.Names2 = names(nsk)
 		if a[1] != 0 {
 			putAddr(a[1], a[2], peer, sk.family)
 		}

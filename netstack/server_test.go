@@ -38,10 +38,11 @@ func (k *fakeKernel) level(fd int32) uint32 {
 }
 
 type harness struct {
-	t  *testing.T
-	s  *Server
-	k  *fakeKernel
-	id uint64
+	t     *testing.T
+	s     *Server
+	k     *fakeKernel
+	id    uint64
+	names map[int32]Names // what the kernel caches for getsockname/getpeername
 }
 
 func newHarness(t *testing.T) *harness {
@@ -50,7 +51,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	k := &fakeKernel{ready: map[int32]uint32{}, seq: map[int32]uint64{}}
-	return &harness{t: t, s: newServer(st, k), k: k}
+	return &harness{t: t, s: newServer(st, k), k: k, names: map[int32]Names{}}
 }
 
 func ptr[T any](p *T) uint64 { return uint64(uintptr(unsafe.Pointer(p))) }
@@ -65,6 +66,28 @@ func bptr(b []byte) uint64 {
 // call runs one system call through the server as the kernel would,
 // applying the reply's readiness, and returns its result.
 func (h *harness) call(nr uint64, newFD int64, nonblock bool, args ...uint64) int64 {
+	switch nr {
+	case 41: // the kernel reserves the fd and queues an asynchronous create
+		h.s.create(&Msg{NR: 41, Args: [6]uint64{args[0], args[1], args[2]}, NewFD: newFD})
+		if e, ok := h.s.failed[int32(newFD)]; ok {
+			delete(h.s.failed, int32(newFD))
+			return -int64(e)
+		}
+		return newFD
+	case 51, 52: // answered from the names the replies carried
+		n := h.names[int32(args[0])]
+		src, l := n.Local[:n.LocalLen], n.LocalLen
+		if nr == 52 {
+			if n.RemoteLen == 0 {
+				return -int64(syscall.ENOTCONN)
+			}
+			src, l = n.Remote[:n.RemoteLen], n.RemoteLen
+		}
+		lenp := userI32(args[2])
+		copy(user(args[1], int(*lenp)), src)
+		*lenp = int32(l)
+		return 0
+	}
 	h.id++
 	m := Msg{ID: h.id, NR: nr, NewFD: newFD}
 	copy(m.Args[:], args)
@@ -72,10 +95,16 @@ func (h *harness) call(nr uint64, newFD int64, nonblock bool, args ...uint64) in
 		m.Flags = msgNonblock
 	}
 	rep := h.s.handle(&m)
+	if rep.AddrOK != 0 {
+		h.names[int32(args[0])] = rep.Names
+		if rep.Result >= 0 && newFD >= 0 {
+			h.names[int32(newFD)] = rep.Names2
+		}
+	}
 	if rep.ReadyOK != 0 {
 		h.k.Ready(int32(args[0]), rep.Ready, 1, rep.ReadySeq)
 	}
-	if rep.Result >= 0 && newFD >= 0 {
+	if rep.Result >= 0 && newFD >= 0 && nr != 41 {
 		h.k.Ready(int32(newFD), rep.Ready2, 1, rep.Ready2Seq)
 	}
 	return rep.Result

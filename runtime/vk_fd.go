@@ -74,6 +74,7 @@ type vkFile struct {
 	cursor   int32           // epoll: where the next scan starts (fairness)
 	ready    uint32          // socket: readiness level the network server last reported
 	readySeq uint64          // socket: the server's sequence number of that report
+	sock     vkSockInfo      // socket: what the kernel answers without the server
 	watch    [vkMaxWatch]vkWatch
 }
 

@@ -26,7 +26,17 @@
 //
 // A caller's thread sleeps in the kernel while its request is served, as
 // in any blocking system call, so the Go scheduler hands its P to other
-// goroutines, the server's among them. The kernel checks every user
+// goroutines, the server's among them.
+//
+// Except for four calls. Package syscall makes socket, socketpair,
+// getsockname and getpeername with RawSyscall: the runtime believes they
+// never block and keeps the caller's P. Were the kernel to sleep in them,
+// two threads doing so would hold both Ps of a two-CPU machine and the
+// server could never run (this deadlock was seen under net/http). So the
+// kernel answers those itself: socket checks its arguments, reserves the
+// fd and queues an asynchronous create that the server handles before
+// anything else queued later; socketpair (AF_UNIX only) is not offered;
+// the two name calls read addresses the server reports with every reply. The kernel checks every user
 // pointer of a forwarded call against the mappings before forwarding
 // (EFAULT), so the server only touches memory the caller owns; the caller
 // is asleep while the server reads or writes it.
@@ -45,11 +55,17 @@ const (
 	vkSysNetReady  = 0x5613
 
 	vkENOTSOCK     = 88
+	vkENOTCONN     = 107
+	vkENOBUFS      = 105
+
+	vkEPROTONOSUPPORT = 93
+	vkESOCKTNOSUPPORT = 94
 	vkEAFNOSUPPORT = 97
 	vkEMSGSIZE     = 90
 	vkEOPNOTSUPP   = 95
 
 	vkNetQueue = vkMaxThreads // requests in flight: one per thread at most
+	vkNetAsync = 1024         // socket creations not yet taken by the server
 )
 
 // vkNetMsg is one forwarded system call, as the server reads it. The
@@ -72,10 +88,25 @@ type vkNetReply struct {
 	result    int64
 	ready     uint32
 	readyOK   uint32
-	ready2    uint32 // socket, socketpair, accept4: readiness of the new fds
-	_         uint32
+	ready2    uint32 // accept, accept4: readiness of the new fd
+	addrOK    uint32 // the addresses below are set
 	readySeq  uint64 // the report numbers of ready and ready2
 	ready2Seq uint64
+	names     vkSockNames // the fd's local and remote addresses after the call
+	names2    vkSockNames // accept, accept4: the new fd's
+}
+
+// vkSockNames are a socket's addresses as struct sockaddr bytes; a zero
+// length means none (getpeername: ENOTCONN).
+type vkSockNames struct {
+	local, remote       [28]byte
+	localLen, remoteLen uint32
+}
+
+// vkSockInfo is the kernel's part of a socket fd.
+type vkSockInfo struct {
+	family int32
+	names  vkSockNames
 }
 
 type vkNetSlot struct {
@@ -91,6 +122,9 @@ var vkNet struct {
 	queue    [vkNetQueue]int32       // tids of queued requests, FIFO
 	head     uint32
 	tail     uint32
+	async    [vkNetAsync]vkNetMsg // creations: no caller waits for them
+	ahead    uint32
+	atail    uint32
 	served   uint64
 	logged   bool
 }
@@ -194,6 +228,46 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		}
 		return vkErr(vkEAFNOSUPPORT)
 	}
+	switch nr {
+	case 41:
+		return vkNetSocket(a)
+	case 53: // socketpair: only AF_UNIX has it, and AF_UNIX is not offered
+		if !vkUserOK(a[3], 8, true) {
+			return vkErr(vkEFAULT)
+		}
+		if a[0] == 1 || a[0] == 2 || a[0] == 10 {
+			return vkErr(vkEOPNOTSUPP)
+		}
+		return vkErr(vkEAFNOSUPPORT)
+	case 51, 52: // getsockname, getpeername
+		n := &sock.sock.names
+		src, l := n.local[:], n.localLen
+		if nr == 52 {
+			src, l = n.remote[:], n.remoteLen
+			if l == 0 {
+				return vkErr(vkENOTCONN)
+			}
+		}
+		if l == 0 { // never bound: the family and zeros, as Linux says
+			l = 16
+			if sock.sock.family == 10 {
+				l = 28
+			}
+			var zero [28]byte
+			zero[0] = byte(sock.sock.family)
+			src = zero[:]
+		}
+		lenp := (*int32)(unsafe.Pointer(a[2]))
+		c := uintptr(*lenp)
+		if c > uintptr(l) {
+			c = uintptr(l)
+		}
+		for i := uintptr(0); i < c; i++ {
+			*(*byte)(unsafe.Pointer(a[1] + i)) = src[i]
+		}
+		*lenp = int32(l)
+		return 0
+	}
 	if !canBlock {
 		return vkErr(vkEAGAIN)
 	}
@@ -208,48 +282,28 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 	}
 	// Calls that make fds reserve them now, so the server's table and the
 	// kernel's agree on numbers; a failed call gives them back.
-	var fd1, fd2 int32 = -1, -1
-	switch nr {
-	case 41, 43, 288, 53: // socket, accept, accept4, socketpair
+	fd1 := int32(-1)
+	if nr == 43 || nr == 288 { // accept, accept4
 		fd1 = vkFDAlloc(fdSocket)
 		if fd1 < 0 {
 			return vkErr(vkEMFILE)
 		}
-		vkFDs[fd1].kind = fdSocket
 		msg.newFD = int64(fd1)
-		if nr == 53 {
-			fd2 = vkFDAlloc(fdSocket)
-			if fd2 < 0 {
-				vkFDs[fd1] = vkFile{}
-				return vkErr(vkEMFILE)
-			}
-			msg.newFD |= int64(fd2) << 32
-		}
 	}
 	var rep vkNetReply
 	r := vkNetForward(&msg, &rep)
 	switch nr {
-	case 41, 43, 288, 53:
+	case 43, 288:
 		if r < 0 {
 			vkFDs[fd1] = vkFile{}
-			if fd2 >= 0 {
-				vkFDs[fd2] = vkFile{}
-			}
 			break
 		}
-		var flags uintptr
-		switch nr {
-		case 41, 53:
-			flags = a[1] // type | SOCK_NONBLOCK | SOCK_CLOEXEC
-		case 288:
-			flags = a[3]
-		}
-		for _, fd := range [2]int32{fd1, fd2} {
-			if fd >= 0 {
-				vkFDs[fd].nonblock = flags&oNonblock != 0
-				vkFDs[fd].ready = rep.ready2
-				vkFDs[fd].readySeq = rep.ready2Seq
-			}
+		f := &vkFDs[fd1]
+		f.nonblock = nr == 288 && a[3]&oNonblock != 0
+		f.ready, f.readySeq = rep.ready2, rep.ready2Seq
+		f.sock.family = sock.sock.family
+		if rep.addrOK != 0 {
+			f.sock.names = rep.names2
 		}
 	case 3: // close: the server has let go of the endpoint
 		fd := int32(a[0])
@@ -257,10 +311,53 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		vkEpollForget(fd)
 		return uintptr(r)
 	}
-	if rep.readyOK != 0 && sock != nil {
+	if rep.addrOK != 0 {
+		sock.sock.names = rep.names
+	}
+	if rep.readyOK != 0 {
 		vkNetReady(int32(a[0]), rep.ready, 1, rep.readySeq)
 	}
 	return uintptr(r)
+}
+
+// vkNetSocket serves socket(2) without waiting for the server (see the
+// file comment): it checks what Linux checks, reserves the fd, and queues
+// the creation.
+func vkNetSocket(a [6]uintptr) uintptr {
+	domain, typ, proto := a[0], a[1], a[2]
+	if domain != 2 && domain != 10 {
+		return vkErr(vkEAFNOSUPPORT) // AF_UNIX is not offered yet (docs/net.md)
+	}
+	if typ&^(0xf|oNonblock|0o2000000) != 0 {
+		return vkErr(vkEINVAL)
+	}
+	switch typ & 0xf {
+	case 1: // SOCK_STREAM: TCP
+		if proto != 0 && proto != 6 {
+			return vkErr(vkEPROTONOSUPPORT)
+		}
+	case 2: // SOCK_DGRAM: UDP, or ICMP echo ("ping") sockets
+		if proto != 0 && proto != 17 && !(proto == 1 && domain == 2) && !(proto == 58 && domain == 10) {
+			return vkErr(vkEPROTONOSUPPORT)
+		}
+	default:
+		return vkErr(vkESOCKTNOSUPPORT)
+	}
+	if vkNet.atail-vkNet.ahead == vkNetAsync {
+		return vkErr(vkENOBUFS) // the server is that far behind
+	}
+	fd := vkFDAlloc(fdSocket)
+	if fd < 0 {
+		return vkErr(vkEMFILE)
+	}
+	f := &vkFDs[fd]
+	f.nonblock = typ&oNonblock != 0
+	f.sock.family = int32(domain)
+	m := &vkNet.async[vkNet.atail%vkNetAsync]
+	*m = vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(fd)}
+	vkNet.atail++
+	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+	return uintptr(fd)
 }
 
 // vkNetForward queues msg, wakes the server and sleeps until it answers.
@@ -296,7 +393,7 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 		return vkErr(vkEFAULT)
 	}
 	vkNet.attached = true
-	for vkNet.head == vkNet.tail {
+	for vkNet.head == vkNet.tail && vkNet.ahead == vkNet.atail {
 		if !canBlock {
 			return vkErr(vkEAGAIN)
 		}
@@ -308,6 +405,12 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 		}
 	}
 	n := uintptr(0)
+	// Creations first: a call on a new socket is queued after its creation.
+	for vkNet.ahead != vkNet.atail && n < max {
+		*(*vkNetMsg)(unsafe.Pointer(buf + n*unsafe.Sizeof(vkNetMsg{}))) = vkNet.async[vkNet.ahead%vkNetAsync]
+		vkNet.ahead++
+		n++
+	}
 	for vkNet.head != vkNet.tail && n < max {
 		tid := vkNet.queue[vkNet.head%vkNetQueue]
 		vkNet.head++
