@@ -54,15 +54,15 @@ const (
 	vkSysNetReply  = 0x5612
 	vkSysNetReady  = 0x5613
 
-	vkENOTSOCK     = 88
-	vkENOTCONN     = 107
-	vkENOBUFS      = 105
+	vkENOTSOCK = 88
+	vkENOTCONN = 107
+	vkENOBUFS  = 105
 
 	vkEPROTONOSUPPORT = 93
 	vkESOCKTNOSUPPORT = 94
-	vkEAFNOSUPPORT = 97
-	vkEMSGSIZE     = 90
-	vkEOPNOTSUPP   = 95
+	vkEAFNOSUPPORT    = 97
+	vkEMSGSIZE        = 90
+	vkEOPNOTSUPP      = 95
 
 	vkNetQueue = vkMaxThreads // requests in flight: one per thread at most
 	vkNetAsync = 1024         // socket creations not yet taken by the server
