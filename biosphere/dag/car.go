@@ -59,6 +59,10 @@ func (e *CARError) Error() string {
 
 func (e *CARError) Unwrap() error { return e.Err }
 
+// ErrWrongBytes is wrapped by a CARError for a block whose bytes do not
+// hash to its CID.
+var ErrWrongBytes = errors.New("bytes do not hash to the CID (corrupt or forged block)")
+
 // ErrUnexpectedBlock is wrapped by a CARError for a block that no root
 // and no earlier block links to.
 var ErrUnexpectedBlock = errors.New("block is not linked from the CAR's roots or earlier blocks")
@@ -83,7 +87,9 @@ func ReadCAR(r io.Reader, want cid.Cid, lim ReadLimits) ([]cid.Cid, []Block, err
 	br, err := car.NewBlockReader(r,
 		car.MaxAllowedHeaderSize(64<<10),
 		car.MaxAllowedSectionSize(uint64(lim.MaxBlock)+128), // the block and its CID
-		car.WithTrustedCAR(false))
+		// Blocks are verified below (checkBlock), with an error that
+		// names the forged block (ErrWrongBytes).
+		car.WithTrustedCAR(true))
 	if err != nil {
 		return nil, nil, &CARError{Block: -1, Err: err}
 	}
@@ -145,7 +151,28 @@ func checkBlock(b blocks.Block, max int) (Block, error) {
 		return Block{}, fmt.Errorf("%s: %w", c, err)
 	}
 	if !got.Equals(c) {
-		return Block{}, fmt.Errorf("%s: bytes hash to %s (corrupt or forged block)", c, got)
+		return Block{}, fmt.Errorf("%s: they hash to %s: %w", c, got, ErrWrongBytes)
 	}
 	return Block{CID: c, Data: data}, nil
+}
+
+// Missing returns the CIDs that blocks link to which are neither among
+// blocks nor held (has reports what a store holds): a CAR that was cut
+// short, or a DAG a peer served only in part.
+func Missing(blocks []Block, has func(cid.Cid) bool) []cid.Cid {
+	in := map[string]bool{}
+	for _, b := range blocks {
+		in[b.CID.KeyString()] = true
+	}
+	var out []cid.Cid
+	for _, b := range blocks {
+		links, _ := Links(b.CID, b.Data)
+		for _, l := range links {
+			if !in[l.KeyString()] && !IsIdentity(l) && !has(l) {
+				in[l.KeyString()] = true
+				out = append(out, l)
+			}
+		}
+	}
+	return out
 }

@@ -84,7 +84,7 @@ func TestReadCARRejects(t *testing.T) {
 		lim  ReadLimits
 		want string
 	}{
-		"wrong bytes": {carOf(t, []cid.Cid{ca}, Block{ca, b}), ReadLimits{}, "mismatch"},
+		"wrong bytes": {carOf(t, []cid.Cid{ca}, Block{ca, b}), ReadLimits{}, "forged"},
 		"unlinked":    {carOf(t, []cid.Cid{ca}, Block{ca, a}, Block{cb, b}), ReadLimits{}, "not linked"},
 		"oversize":    {carOf(t, []cid.Cid{cbig}, Block{cbig, big}), ReadLimits{}, "block limit"},
 		"total":       {carOf(t, []cid.Cid{ca, cb}, Block{ca, a}, Block{cb, b}), ReadLimits{MaxTotal: 10}, "in total"},
