@@ -11,7 +11,7 @@ import (
 	car "github.com/ipld/go-car/v2"
 	"github.com/ipld/go-car/v2/storage"
 
-	"github.com/velocityos/velocity/biosphere/internal/biotest"
+	"github.com/velocityos/velocity/internal/biotest"
 	"github.com/velocityos/velocity/registry"
 )
 

@@ -16,7 +16,7 @@ import (
 	"github.com/ipld/go-car/v2/storage"
 
 	"github.com/velocityos/velocity/biosphere/gateway"
-	"github.com/velocityos/velocity/biosphere/internal/biotest"
+	"github.com/velocityos/velocity/internal/biotest"
 	"github.com/velocityos/velocity/lang/interp"
 	"github.com/velocityos/velocity/registry"
 )

@@ -18,7 +18,7 @@ import (
 	"github.com/ipfs/go-cid"
 	car "github.com/ipld/go-car/v2"
 
-	"github.com/velocityos/velocity/biosphere/internal/biotest"
+	"github.com/velocityos/velocity/internal/biotest"
 	"github.com/velocityos/velocity/lang/dagcbor"
 	"github.com/velocityos/velocity/registry"
 )
