@@ -1,20 +1,16 @@
 package interop
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -22,38 +18,22 @@ import (
 	"github.com/velocityos/velocity/biosphere/fetch"
 	"github.com/velocityos/velocity/biosphere/gateway"
 	"github.com/velocityos/velocity/internal/biotest"
+	kuboexec "github.com/velocityos/velocity/internal/kubo"
 	"github.com/velocityos/velocity/lang/dagcbor"
 	"github.com/velocityos/velocity/lang/interp"
 	"github.com/velocityos/velocity/registry"
 )
 
-// kubo is an offline IPFS daemon on loopback ports, in its own repo.
-type kubo struct {
-	bin, repo string
-	gateway   string // http://127.0.0.1:PORT
-	cmd       *exec.Cmd
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// kubo wraps the daemon for the test.
+type kubo struct{ *kuboexec.Daemon }
 
 func (k *kubo) run(t *testing.T, stdin []byte, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(k.bin, args...)
-	cmd.Env = append(os.Environ(), "IPFS_PATH="+k.repo)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ipfs %s: %v\n%s%s", strings.Join(args, " "), err, o.String(), e.String())
+	out, err := k.Run(stdin, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return o.String()
+	return out
 }
 
 func startKubo(t *testing.T) *kubo {
@@ -61,50 +41,12 @@ func startKubo(t *testing.T) *kubo {
 	if bin == "" {
 		t.Skip("$VELOCITY_KUBO (a kubo binary) not set: run make conformance (scripts/ipfs-interop.sh)")
 	}
-	k := &kubo{bin: bin, repo: filepath.Join(t.TempDir(), "ipfs")}
-	k.run(t, nil, "init", "--profile", "test")
-	api, gw := freePort(t), freePort(t)
-	k.run(t, nil, "config", "Addresses.API", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", api))
-	k.run(t, nil, "config", "Addresses.Gateway", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", gw))
-	k.run(t, nil, "config", "--json", "Addresses.Swarm", "[]")
-	k.gateway = fmt.Sprintf("http://127.0.0.1:%d", gw)
-	k.cmd = exec.Command(bin, "daemon", "--offline")
-	k.cmd.Env = append(os.Environ(), "IPFS_PATH="+k.repo)
-	out, err := k.cmd.StdoutPipe()
+	d, err := kuboexec.Start(bin, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.cmd.Stderr = io.Discard
-	if err := k.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		k.cmd.Process.Kill()
-		k.cmd.Wait()
-	})
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		ok := false
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Daemon is ready") && !ok {
-				ok = true
-				ready <- true
-			}
-		}
-		if !ok {
-			ready <- false
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatal("kubo daemon exited before it was ready")
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("kubo daemon not ready after 2 minutes")
-	}
-	return k
+	t.Cleanup(d.Stop)
+	return &kubo{d}
 }
 
 func codecName(c cid.Cid) string {
@@ -220,7 +162,7 @@ func TestKubo(t *testing.T) {
 
 	t.Run("VelocityFetchesFromIPFSGateway", func(t *testing.T) {
 		dst := registry.Synchronized(registry.NewMemStore())
-		c, err := fetch.New(dst, k.gateway)
+		c, err := fetch.New(dst, k.Gateway)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -237,7 +179,7 @@ func TestKubo(t *testing.T) {
 			t.Fatal(err)
 		}
 		dst2 := registry.Synchronized(registry.NewMemStore())
-		c2, _ := fetch.New(dst2, k.gateway)
+		c2, _ := fetch.New(dst2, k.Gateway)
 		res3, err := c2.CAR(ctx, user, 0)
 		if err != nil || res3.Blocks != res.Blocks {
 			t.Fatalf("CAR from IPFS: %+v %v", res3, err)
@@ -256,7 +198,7 @@ func TestKubo(t *testing.T) {
 		srv := httptest.NewServer(gateway.New(vs))
 		defer srv.Close()
 		// Both gateways answer the identity probe.
-		for _, base := range []string{srv.URL, k.gateway} {
+		for _, base := range []string{srv.URL, k.Gateway} {
 			resp, err := http.Get(base + "/ipfs/bafkqaaa?format=raw")
 			if err != nil || resp.StatusCode != 200 {
 				t.Fatalf("identity probe at %s: %v %v", base, resp, err)
