@@ -132,24 +132,24 @@ func TestRoundTrip(t *testing.T) {
 
 func TestRejectsNonCanonical(t *testing.T) {
 	cases := map[string]string{
-		"1817":                "non-minimal",     // 23 in two bytes
-		"190017":              "non-minimal",     // 23 in three bytes
-		"9f01ff":              "indefinite",      // indefinite array
-		"a2616201616101":      "canonical order", // keys b, a
-		"a2616101616101":      "canonical order", // duplicate key
-		"a1 01 01":            "map key",
-		"f93c00":              "64-bit",       // 1.0 as a half float
-		"fa3f800000":          "64-bit",       // 1.0 as a single float
-		"fb7ff8000000000000":  "NaN",          // NaN
-		"fb7ff0000000000000":  "infinities",   // +Inf
-		"f7":                  "simple value", // undefined
-		"c1 01":               "unsupported tag",
-		"0000":                "trailing",
-		"62 61":               "exceeds",
-		"d82a 4101":           "tag 42",
-		"61 ff":               "UTF-8",
-		"9a ffffffff":         "exceeds remaining",
-		"a1 6161 01 ff":       "trailing",
+		"1817":               "non-minimal",     // 23 in two bytes
+		"190017":             "non-minimal",     // 23 in three bytes
+		"9f01ff":             "indefinite",      // indefinite array
+		"a2616201616101":     "canonical order", // keys b, a
+		"a2616101616101":     "canonical order", // duplicate key
+		"a1 01 01":           "map key",
+		"f93c00":             "64-bit",       // 1.0 as a half float
+		"fa3f800000":         "64-bit",       // 1.0 as a single float
+		"fb7ff8000000000000": "NaN",          // NaN
+		"fb7ff0000000000000": "infinities",   // +Inf
+		"f7":                 "simple value", // undefined
+		"c1 01":              "unsupported tag",
+		"0000":               "trailing",
+		"62 61":              "exceeds",
+		"d82a 4101":          "tag 42",
+		"61 ff":              "UTF-8",
+		"9a ffffffff":        "exceeds remaining",
+		"a1 6161 01 ff":      "trailing",
 	}
 	for h, want := range cases {
 		b, _ := hex.DecodeString(strings.ReplaceAll(h, " ", ""))
