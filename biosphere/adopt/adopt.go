@@ -45,6 +45,10 @@ type Outcome struct {
 	Slot   string
 	Report heal.Report // the local gate's report (adopted)
 	Rec    *record.Record
+	// Retry marks a rejection for a reason that may pass (the record or
+	// the variant could not be fetched): the next Poll considers the
+	// record again.
+	Retry bool
 }
 
 // Adopter polls peers and adopts validated variants into its slots.
@@ -102,9 +106,16 @@ func (a *Adopter) Poll(ctx context.Context) []Outcome {
 			seen := a.seen[c.KeyString()]
 			a.seen[c.KeyString()] = true
 			a.mu.Unlock()
-			if !seen {
-				out = append(out, a.Consider(ctx, peer, c))
+			if seen {
+				continue
 			}
+			o := a.Consider(ctx, peer, c)
+			if o.Retry {
+				a.mu.Lock()
+				delete(a.seen, c.KeyString())
+				a.mu.Unlock()
+			}
+			out = append(out, o)
 		}
 	}
 	return out
@@ -202,7 +213,8 @@ func (a *Adopter) Consider(ctx context.Context, peer string, rc cid.Cid) Outcome
 	fc.Timeout, fc.Log = a.timeout(), a.Log
 	data, err := fc.Block(ctx, rc)
 	if err != nil {
-		return reject("cannot fetch the record: %v", err)
+		o.Retry = true
+		return reject("cannot fetch the record (will retry): %v", err)
 	}
 	r, err := record.Decode(data)
 	if err != nil {
@@ -230,7 +242,8 @@ func (a *Adopter) Consider(ctx context.Context, peer string, rc cid.Cid) Outcome
 	}
 	o.Slot = slot.Name
 	if _, err := fc.Closure(ctx, r.To); err != nil {
-		return reject("cannot fetch variant %s: %v", r.To, err)
+		o.Retry = true
+		return reject("cannot fetch variant %s (will retry): %v", r.To, err)
 	}
 	f, err := merkle.NewLoader(view).Func(r.To)
 	if err != nil {

@@ -255,3 +255,35 @@ func TestSkipsAndUntrusted(t *testing.T) {
 		t.Fatalf("unreachable: %+v\n%s", out, log)
 	}
 }
+
+// TestRetryAfterFetchFailure: a record whose variant cannot be fetched
+// (the peer lost the blocks) is rejected for now and considered again by
+// the next poll, which adopts it once the blocks are back.
+func TestRetryAfterFetchFailure(t *testing.T) {
+	a, b := newNode(t), newNode(t)
+	rc := a.heal(t, key(1))
+	data, _ := a.store.Get(rc)
+	r, _ := record.Decode(data)
+	// Serve A's record from a store that lacks the variant's blocks.
+	partial := registry.Synchronized(registry.NewMemStore())
+	partial.Put(rc, data)
+	h := gateway.New(partial)
+	h.Records = a.log.List
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	log := &syncBuf{}
+	ad := adopter(b, log, srv.URL)
+	out := ad.Poll(context.Background())
+	if len(out) != 1 || out[0].Kind != "rejected" || !out[0].Retry || !strings.Contains(out[0].Reason, "cannot fetch variant") {
+		t.Fatalf("first poll: %+v", out)
+	}
+	variant, _ := registry.Closure(a.store, r.To)
+	for _, c := range variant {
+		d, _ := a.store.Get(c)
+		partial.Put(c, d)
+	}
+	out = ad.Poll(context.Background())
+	if len(out) != 1 || out[0].Kind != "adopted" {
+		t.Fatalf("second poll: %+v\n%s", out, log)
+	}
+}
