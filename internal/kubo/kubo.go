@@ -36,7 +36,7 @@ func freePort() (int, error) {
 // Run runs an ipfs command against the daemon's repository with stdin.
 func (d *Daemon) Run(stdin []byte, args ...string) (string, error) {
 	cmd := exec.Command(d.Bin, args...)
-	cmd.Env = append(os.Environ(), "IPFS_PATH="+d.Repo)
+	cmd.Env = d.env()
 	cmd.Stdin = bytes.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -48,7 +48,27 @@ func (d *Daemon) Run(stdin []byte, args ...string) (string, error) {
 
 // Start initialises a repository in dir and starts the daemon offline,
 // returning once it is ready (or after two minutes with an error).
-func Start(bin, dir string) (*Daemon, error) {
+func Start(bin, dir string) (*Daemon, error) { return StartWith(bin, dir, Options{}) }
+
+// Options adjust the daemon.
+type Options struct {
+	// Online runs the daemon without --offline. The test profile keeps
+	// it off the network anyway: no bootstrap peers, no mDNS, no
+	// AutoConf or AutoTLS, no swarm addresses here; its routers are only
+	// the Config's (loopback) ones.
+	Online bool
+	// Config holds more `ipfs config --json KEY VALUE` settings.
+	Config map[string]string
+}
+
+// env is the environment of every ipfs command: its repository, and no
+// telemetry (kubo would otherwise report to a remote server).
+func (d *Daemon) env() []string {
+	return append(os.Environ(), "IPFS_PATH="+d.Repo, "IPFS_TELEMETRY=off")
+}
+
+// StartWith is Start with options.
+func StartWith(bin, dir string, o Options) (*Daemon, error) {
 	d := &Daemon{Bin: bin, Repo: filepath.Join(dir, "ipfs")}
 	api, err := freePort()
 	if err != nil {
@@ -68,9 +88,18 @@ func Start(bin, dir string) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	for k, v := range o.Config {
+		if _, err := d.Run(nil, "config", "--json", k, v); err != nil {
+			return nil, err
+		}
+	}
 	d.Gateway = fmt.Sprintf("http://127.0.0.1:%d", gw)
-	d.cmd = exec.Command(bin, "daemon", "--offline")
-	d.cmd.Env = append(os.Environ(), "IPFS_PATH="+d.Repo)
+	args := []string{"daemon", "--offline"}
+	if o.Online {
+		args = args[:1]
+	}
+	d.cmd = exec.Command(bin, args...)
+	d.cmd.Env = d.env()
 	out, err := d.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
