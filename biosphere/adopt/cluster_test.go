@@ -72,7 +72,7 @@ func (n *clusterNode) importFrom(t *testing.T, c cid.Cid, log *syncBuf, peers ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	fc.Log, fc.HolderWait = log, 200*time.Millisecond
+	fc.Log, fc.HolderWait = log, time.Second
 	if _, err := fc.Closure(context.Background(), c); err != nil {
 		t.Fatalf("%s: import %s: %v", n.name, c, err)
 	}
@@ -133,7 +133,7 @@ func TestClusterScenario(t *testing.T) {
 	// B answers HEAD late, so D (first to claim the blocks) is asked first.
 	slowB := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
-			time.Sleep(30 * time.Millisecond)
+			time.Sleep(200 * time.Millisecond)
 		}
 		b.srv.Config.Handler.ServeHTTP(w, r)
 	}))

@@ -56,7 +56,7 @@ func client(t *testing.T, s registry.Store, log *syncBuf, peers ...string) *Clie
 		t.Fatal(err)
 	}
 	c.Timeout = 2 * time.Second
-	c.HolderWait = 300 * time.Millisecond
+	c.HolderWait = time.Second
 	if log != nil {
 		c.Log = log
 	}
@@ -134,7 +134,7 @@ func TestTamperingPeerIsDemoted(t *testing.T) {
 	// The honest peer answers HEAD late, so the tamperer is asked first.
 	slowHead := server(t, func(rw http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(200 * time.Millisecond)
 		}
 		w.honest.Config.Handler.ServeHTTP(rw, r)
 	})
