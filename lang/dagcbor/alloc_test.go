@@ -45,6 +45,7 @@ func TestDecodeAllocationBoundedByInput(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s: hostile input decoded", name)
 		}
+		t.Logf("%s: a failing %d-byte input: %d bytes allocated", name, len(in), n)
 		if n > 64<<10 {
 			t.Errorf("%s: decoding a failing %d-byte input allocated %d bytes (want < 64 KiB)", name, len(in), n)
 		}
@@ -63,6 +64,7 @@ func TestDecodeAllocationValidInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("a valid %d-byte array: %d bytes allocated (%.1f per input byte)", len(in), got, float64(got)/float64(len(in)))
 	if got > 40*uint64(len(in)) {
 		t.Errorf("decoding a valid %d-byte array allocated %d bytes (> 40 per input byte)", len(in), got)
 	}
