@@ -9,8 +9,11 @@
 package netstack
 
 import (
+	"context"
 	"fmt"
 	"os"
+
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
 // srv is the node's server, nil off Velocity.
@@ -30,4 +33,37 @@ func init() {
 	srv = newServer(st, velocityKernel{})
 	attach()
 	go srv.serve()
+	go startNIC(st)
+}
+
+// startNIC looks for a network card and, when there is one, puts it on
+// the stack as NIC 2 with the address from VELOCITY_IP (CIDR, default
+// 10.0.2.15/24) and the default route via VELOCITY_GW (default 10.0.2.2):
+// QEMU user networking's addresses. There is no DHCP client yet.
+func startNIC(st *stack.Stack) {
+	nic, err := probeVirtioNet()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "velocity: net: %v; loopback only\n", err)
+		return
+	}
+	if nic == nil {
+		fmt.Fprintf(os.Stderr, "velocity: net: no network card; loopback only\n")
+		return
+	}
+	cfg, err := parseNetConfig(os.Getenv("VELOCITY_IP"), os.Getenv("VELOCITY_GW"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "velocity: net: %v; the card stays down\n", err)
+		return
+	}
+	if err := addNIC(st, nicID, nic.linkEndpoint(), cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "velocity: net: %v\n", err)
+		return
+	}
+	link := "up"
+	if !nic.linkUp {
+		link = "down"
+	}
+	fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s irq %d link %s, %s via %s (static; no DHCP client yet)\n",
+		nic.mac, nic.irq, link, cfg.addr, cfg.gw)
+	nic.run(context.Background())
 }

@@ -2,8 +2,10 @@ package netstack
 
 import (
 	"fmt"
+	"net/netip"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/loopback"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -47,4 +49,53 @@ func newStack() (*stack.Stack, error) {
 		{Destination: v6.Subnet(), NIC: loopbackNIC},
 	})
 	return s, nil
+}
+
+// nicID is the network card's NIC in the stack.
+const nicID = 2
+
+type netConfig struct {
+	addr tcpip.AddressWithPrefix
+	gw   tcpip.Address
+}
+
+// parseNetConfig reads VELOCITY_IP (an IPv4 CIDR) and VELOCITY_GW; empty
+// values take QEMU user networking's 10.0.2.15/24 and 10.0.2.2.
+func parseNetConfig(ip, gw string) (netConfig, error) {
+	if ip == "" {
+		ip = "10.0.2.15/24"
+	}
+	if gw == "" {
+		gw = "10.0.2.2"
+	}
+	p, err := netip.ParsePrefix(ip)
+	if err != nil || !p.Addr().Is4() {
+		return netConfig{}, fmt.Errorf("VELOCITY_IP=%q: want an IPv4 address with a prefix length, such as 10.0.2.15/24", ip)
+	}
+	g, err := netip.ParseAddr(gw)
+	if err != nil || !g.Is4() {
+		return netConfig{}, fmt.Errorf("VELOCITY_GW=%q: want an IPv4 address", gw)
+	}
+	if !p.Masked().Contains(g) {
+		return netConfig{}, fmt.Errorf("gateway %s is not in %s", g, p.Masked())
+	}
+	return netConfig{
+		addr: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(p.Addr().As4()), PrefixLen: p.Bits()},
+		gw:   tcpip.AddrFrom4(g.As4()),
+	}, nil
+}
+
+// addNIC attaches a link endpoint with its address and routes: the
+// subnet directly, everything else through the gateway.
+func addNIC(s *stack.Stack, id tcpip.NICID, ep stack.LinkEndpoint, cfg netConfig) error {
+	if err := s.CreateNIC(id, ep); err != nil {
+		return fmt.Errorf("network card: %v", err)
+	}
+	pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: cfg.addr}
+	if err := s.AddProtocolAddress(id, pa, stack.AddressProperties{}); err != nil {
+		return fmt.Errorf("address %s: %v", cfg.addr, err)
+	}
+	s.AddRoute(tcpip.Route{Destination: cfg.addr.Subnet(), NIC: id})
+	s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: cfg.gw, NIC: id})
+	return nil
 }

@@ -144,6 +144,10 @@ func vkIsSocketCall(nr uint64) bool {
 func vkNetCall(f *vkFrame, canBlock bool) bool {
 	nr := f.rax
 	a := [6]uintptr{uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10), uintptr(f.r8), uintptr(f.r9)}
+	if r, ok := vkDevSyscall(nr, a, canBlock); ok { // driver support (vk_dev.go)
+		f.rax = uint64(r)
+		return true
+	}
 	switch nr {
 	case vkSysNetAttach:
 		vkNet.attached = true
