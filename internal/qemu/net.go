@@ -21,7 +21,8 @@ type Net struct {
 	// 127.0.0.1 as the host address; any other host address is refused.
 	Forwards []string
 	// Listen or Connect make a guest-to-guest link: one guest listens on
-	// 127.0.0.1:Listen, the other connects to 127.0.0.1:Connect.
+	// 127.0.0.1:Listen, the other connects to 127.0.0.1:Connect once the
+	// first is up.
 	Listen, Connect int
 }
 
@@ -85,10 +86,9 @@ func (n Net) Args() ([]string, error) {
 		if port < 1 || port > 65535 {
 			return nil, fmt.Errorf("network: bad port %d", port)
 		}
+		// QEMU 7.2's stream back end cannot reconnect: start the
+		// listening guest first.
 		netdev = fmt.Sprintf("stream,id=net0,server=%s,addr.type=inet,addr.host=127.0.0.1,addr.port=%d", server, port)
-		if server == "off" {
-			netdev += ",reconnect=1" // the listening guest may not be up yet
-		}
 	default:
 		netdev = "user,id=net0,restrict=on"
 		for _, f := range n.Forwards {

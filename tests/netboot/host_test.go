@@ -1,0 +1,256 @@
+package netboot
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/velocityos/velocity/internal/build"
+	"github.com/velocityos/velocity/internal/qemu"
+	"github.com/velocityos/velocity/internal/testenv"
+)
+
+var httpdOnce = sync.OnceValues(func() (string, error) {
+	out := filepath.Join(outDir, "httpd.elf")
+	return out, build.Build("../../images/httpd", out, nil)
+})
+
+// syncBuffer collects serial output written by QEMU's reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.ReplaceAll(s.b.String(), "\r\n", "\n")
+}
+
+// freePort finds a TCP port on 127.0.0.1 that nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+type guest struct {
+	serial *syncBuffer
+	done   chan error
+	res    qemu.Result
+}
+
+// startGuest boots images/httpd with n's network and argv.
+func startGuest(t *testing.T, n qemu.Net, env []string, argv ...string) *guest {
+	t.Helper()
+	netArgs, err := n.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdline, err := build.KernelCmdline(env, nil, argv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &guest{serial: new(syncBuffer), done: make(chan error, 1)}
+	c := qemu.Config{
+		Kernel: testenv.Get(t, httpdOnce), Stub: testenv.Get(t, stubOnce), SMP: 2, Accel: "tcg",
+		Stdout: g.serial, Append: cmdline, Timeout: 4 * time.Minute, Extra: netArgs,
+	}
+	go func() {
+		res, err := qemu.Run(context.Background(), c)
+		g.res = res
+		g.done <- err
+	}()
+	return g
+}
+
+func (g *guest) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-g.done:
+		if err != nil {
+			t.Fatalf("guest: %v\n%s", err, g.serial)
+		}
+		if g.res.ExitCode != 0 {
+			t.Fatalf("guest exited with %d\n%s", g.res.ExitCode, g.serial)
+		}
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("guest did not end\n%s", g.serial)
+	}
+}
+
+func bigPattern(n int) []byte {
+	p := make([]byte, 64<<10)
+	x := uint32(2463534242)
+	for i := range p {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		p[i] = byte(x)
+	}
+	out := make([]byte, 0, n)
+	for len(out) < n {
+		out = append(out, p[:min(len(p), n-len(out))]...)
+	}
+	return out
+}
+
+// TestHostToGuest: the host reaches the guest's HTTP server through QEMU
+// user networking (restrict=on) and a port forward on 127.0.0.1: small
+// requests, 8 MiB each way checked by SHA-256, 64 concurrent requests and
+// net/http/pprof.
+func TestHostToGuest(t *testing.T) {
+	testenv.Need(t, "qemu")
+	port := freePort(t)
+	g := startGuest(t, qemu.Net{Forwards: []string{fmt.Sprintf("tcp:%d-:80", port)}}, nil)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	client := &http.Client{Timeout: 60 * time.Second}
+	var page string
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		resp, err := client.Get(base + "/")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			page = string(b)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the guest's server never answered: %v\n%s", err, g.serial)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !strings.Contains(page, "kernel: 2 CPUs") || !strings.Contains(page, "you are 10.0.2.2:") {
+		t.Errorf("stats page:\n%s", page)
+	}
+
+	const size = 8 << 20
+	want := bigPattern(size)
+	start := time.Now()
+	resp, err := client.Get(fmt.Sprintf("%s/big?size=%d", base, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	wantSum := sha256.Sum256(want)
+	if err != nil || n != size || !bytes.Equal(h.Sum(nil), wantSum[:]) {
+		t.Fatalf("download: %d bytes, %v, hash match %v", n, err, bytes.Equal(h.Sum(nil), wantSum[:]))
+	}
+	t.Logf("8 MiB download in %v", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	resp, err = client.Post(base+"/upload", "application/octet-stream", bytes.NewReader(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got := strings.TrimSpace(string(b)); got != fmt.Sprintf("%d %x", size, wantSum) {
+		t.Fatalf("upload: guest saw %q", got)
+	}
+	t.Logf("8 MiB upload in %v", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Get(base + "/")
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(b), "Velocity httpd") {
+				errs <- fmt.Errorf("page %q", b)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("64 concurrent requests in %v", time.Since(start).Round(time.Millisecond))
+
+	resp, err = client.Get(base + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "goroutine profile:") {
+		t.Errorf("pprof: %.200s", b)
+	}
+	if resp, err := client.Get(base + "/quit"); err == nil {
+		resp.Body.Close()
+	}
+	g.wait(t)
+	if !strings.Contains(g.serial.String(), "velocity: net: virtio-net ") {
+		t.Errorf("no NIC line on serial:\n%s", g.serial)
+	}
+}
+
+// waitListening waits until QEMU listens on port for a guest link.
+func waitListening(t *testing.T, port int, g *guest) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// Peeking would take the link: look for the listener instead.
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return // taken: QEMU listens
+		}
+		ln.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("the listening guest never opened port %d\n%s", port, g.serial)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestTwoGuests: one guest serves, another fetches from it over a
+// guest-to-guest link (a TCP stream on 127.0.0.1 between the two QEMUs).
+func TestTwoGuests(t *testing.T) {
+	testenv.Need(t, "qemu")
+	port := freePort(t)
+	server := startGuest(t, qemu.Net{Listen: port}, []string{"VELOCITY_IP=10.0.3.1/24", "VELOCITY_GW=10.0.3.2"})
+	waitListening(t, port, server)
+	client := startGuest(t, qemu.Net{Connect: port}, []string{"VELOCITY_IP=10.0.3.2/24", "VELOCITY_GW=10.0.3.1"},
+		"-get", "http://10.0.3.1/")
+	client.wait(t)
+	out := client.serial.String()
+	if !strings.Contains(out, "httpd client: http://10.0.3.1/ 200 OK") || !strings.Contains(out, "you are 10.0.3.2:") {
+		t.Fatalf("client guest:\n%s", out)
+	}
+	// Stop the server through the same link.
+	waitListening(t, port, server)
+	quit := startGuest(t, qemu.Net{Connect: port}, []string{"VELOCITY_IP=10.0.3.3/24", "VELOCITY_GW=10.0.3.1"},
+		"-get", "http://10.0.3.1/quit")
+	quit.wait(t)
+	server.wait(t)
+}
