@@ -158,7 +158,9 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 			r = vkErr(vkEINVAL)
 		}
 	case 74, 75: // fsync, fdatasync: RAM is as durable as it gets
-		if int32(a0) < 0 || int32(a0) >= vkMaxFDs || vkFDs[a0].kind == fdNone && a0 > 2 {
+		// Linux takes the fd as an unsigned int: the upper 32 bits of
+		// the register are ignored, and only the lower ones index.
+		if fd := int32(a0); fd < 0 || fd >= vkMaxFDs || vkFDs[fd].kind == fdNone && fd > 2 {
 			r = vkErr(vkEBADF)
 		}
 	case 91: // fchmod
@@ -167,8 +169,14 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysFchmodat(atFDCWD, a0, uint32(a1))
 	case 268, 452: // fchmodat, fchmodat2
 		r = vkSysFchmodat(int32(a0), a1, uint32(a2))
-	case 92, 93, 94, 260: // chown, fchown, lchown, fchownat
-		r = 0 // one user: ownership never changes anything
+	case 92: // chown
+		r = vkSysFchownat(atFDCWD, a0, uint32(a1), uint32(a2), 0)
+	case 93: // fchown
+		r = vkSysFchown(int32(a0), uint32(a1), uint32(a2))
+	case 94: // lchown
+		r = vkSysFchownat(atFDCWD, a0, uint32(a1), uint32(a2), atSymlinkNofollow)
+	case 260: // fchownat
+		r = vkSysFchownat(int32(a0), a1, uint32(a2), uint32(a3), int32(a4))
 	case 17: // pread64
 		if f := vkFD(int32(a0), fdTmpFile); f != nil {
 			r = vkTmpRead(f, a1, a2, int64(a3), false)
@@ -237,6 +245,11 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		}
 		vkThreadExit()
 	case 231: // exit_group
+		if !canBlock {
+			// The Go runtime died (a panic, a throw) while running kernel
+			// code: say which system call it was serving.
+			vkPrintSyscallInFlight("velocity: the Go runtime exited in kernel code ")
+		}
 		vkExit(int(int32(a0)))
 	case 62: // kill
 		if a0 != 1 && int(a0) != 0 {
@@ -278,7 +291,13 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 204: // sched_getaffinity
 		r = vkSysSchedGetaffinity(int32(a0), a1, a2)
 	case 318: // getrandom
-		r = vkSysGetrandom(a0, a1)
+		// GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE; the last two exclude
+		// each other. The source never blocks, so all mean the same.
+		if a2&^7 != 0 || a2&6 == 6 {
+			r = vkErr(vkEINVAL)
+		} else {
+			r = vkSysGetrandom(a0, a1)
+		}
 	case 63: // uname
 		r = vkSysUname(a0)
 	case 302: // prlimit64
@@ -407,7 +426,7 @@ func vkSysClose(fd int32) uintptr {
 	if fd >= 0 && fd <= 2 {
 		return 0
 	}
-	if fd < vkMaxFDs && vkFDs[fd].kind != fdNone {
+	if fd >= 3 && fd < vkMaxFDs && vkFDs[fd].kind != fdNone {
 		switch vkFDs[fd].kind {
 		case fdPipeRead, fdPipeWrite:
 			vkPipeClose(&vkFDs[fd])
@@ -624,12 +643,18 @@ func vkSysSchedSetaffinity(pid int32, size, mask uintptr) uintptr {
 	return 0
 }
 
-// vkSysGetrandom fills the whole buffer from RDSEED/RDRAND, or, on CPUs
-// without them, from a ChaCha-free fallback: TSC jitter mixed through
-// wyhash-style multiply-xorshift. It never returns short.
+// vkSysGetrandom fills the whole buffer from RDSEED, else RDRAND, or, on
+// CPUs with neither, from a ChaCha-free fallback: TSC jitter mixed through
+// wyhash-style multiply-xorshift, which boot announces as weak
+// (vk_random.go). It never returns short.
 var vkRandState uint64
 
 func vkRandom64() uint64 {
+	if vkHasRdseed {
+		if v, ok := vkRdseed(); ok {
+			return v
+		}
+	}
 	if vkHasRdrand {
 		if v, ok := vkRdrand(); ok {
 			return v

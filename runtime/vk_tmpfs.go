@@ -27,6 +27,7 @@ type vkTmpEnt struct {
 	unlinked bool // gone from the namespace, data kept while open
 	dir      bool
 	mode     uint32
+	uid, gid uint32 // set by chown (vk_chown.go); 0, root, when created
 	size     int64
 	index    uintptr // physical page of 512 second-level index pages
 	opens    int32
@@ -305,9 +306,11 @@ func vkTmpStat(idx int, st uintptr) uintptr {
 	}
 	memclrNoHeapPointers(unsafe.Pointer(st), 144)
 	mode, size, mtime := uint32(sIFDIR|0o1777), int64(4096), int64(0)
+	uid, gid := vkTmpRootOwner[0], vkTmpRootOwner[1]
 	if idx >= 0 {
 		e := &vkTmp.ents[idx]
 		size, mtime = e.size, e.mtime
+		uid, gid = e.uid, e.gid
 		mode = sIFREG | e.mode
 		if e.dir {
 			mode, size = sIFDIR|e.mode, 4096
@@ -317,6 +320,8 @@ func vkTmpStat(idx int, st uintptr) uintptr {
 	*(*uint64)(unsafe.Pointer(st + 8)) = uint64(idx + 3)    // st_ino
 	*(*uint64)(unsafe.Pointer(st + 16)) = 1                 // st_nlink
 	*(*uint32)(unsafe.Pointer(st + 24)) = mode              // st_mode
+	*(*uint32)(unsafe.Pointer(st + 28)) = uid               // st_uid
+	*(*uint32)(unsafe.Pointer(st + 32)) = gid               // st_gid
 	*(*int64)(unsafe.Pointer(st + 48)) = size               // st_size
 	*(*int64)(unsafe.Pointer(st + 56)) = 4096               // st_blksize
 	*(*int64)(unsafe.Pointer(st + 64)) = (size + 511) / 512 // st_blocks
