@@ -80,13 +80,14 @@ type Healer struct {
 	slots    map[*Slot]bool
 	trials   map[*Slot]*trial
 	banned   map[string]bool // CIDs rejected or rolled back
+	gofuncs  []GoHealable    // Go functions of the kernel (AddGo, goslot.go)
+	Rejected []Rejection
+	Events   []Event
+
 	// quarantined holds slots the healer gave up on after a panic in an
 	// advisor, the optimizer or the gate's timing, with the reason. They
 	// keep running their current version; they are no longer healed.
 	quarantined map[*Slot]string
-	gofuncs  []GoHealable    // Go functions of the kernel (AddGo, goslot.go)
-	Rejected []Rejection
-	Events   []Event
 }
 
 // Event records a swap or rollback, with measured numbers.

@@ -259,6 +259,17 @@ func vkFSResolveAt(dirfd int32, upath uintptr) ([]byte, uintptr) {
 	if e != 0 {
 		return nil, e
 	}
+	if len(path) == 0 {
+		return nil, vkErr(vkENOENT) // callers that take AT_EMPTY_PATH handle "" first
+	}
+	for i, start := 0, 0; i <= len(path); i++ {
+		if i == len(path) || path[i] == '/' {
+			if i-start > 255 {
+				return nil, vkErr(vkENAMETOOLNG) // a name longer than NAME_MAX
+			}
+			start = i + 1
+		}
+	}
 	var dir []byte
 	if len(path) == 0 || path[0] != '/' {
 		if dir, e = vkDirOf(dirfd); e != 0 {
@@ -296,10 +307,13 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 		}
 		return vkErr(vkENOENT)
 	}
+	isDir := idx == -2 || vkFS.ents[idx].mode&sIFMT == sIFDIR
+	if isDir && flags&oAccMode != 0 {
+		return vkErr(vkEISDIR) // Linux says so before it looks at the mount
+	}
 	if flags&oAccMode != 0 || flags&oTrunc != 0 {
 		return vkErr(vkEROFS)
 	}
-	isDir := idx == -2 || vkFS.ents[idx].mode&sIFMT == sIFDIR
 	if flags&oDirectory != 0 && !isDir {
 		return vkErr(vkENOTDIR)
 	}

@@ -120,7 +120,11 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 290: // eventfd2
 		r = vkSysEventfd(uint32(a0), int32(a1))
 	case 291: // epoll_create1
-		r = vkSysEpollCreate()
+		if a0&^0x80000 != 0 { // only EPOLL_CLOEXEC
+			r = vkErr(vkEINVAL)
+		} else {
+			r = vkSysEpollCreate()
+		}
 	case 233: // epoll_ctl
 		r = vkSysEpollCtl(int32(a0), int32(a1), int32(a2), a3)
 	case 232, 281: // epoll_wait, epoll_pwait
@@ -132,7 +136,10 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 257: // openat
 		r = vkSysOpenat(int32(a0), a1, int32(a2), uint32(a3))
 	case 18: // pwrite64
-		if f := vkFD(int32(a0), fdTmpFile); f != nil {
+		a2 = vkUserPrefixOr(a1, a2, false)
+		if f := vkFD(int32(a0), fdTmpFile); f != nil && int64(a3) < 0 {
+			r = vkErr(vkEINVAL) // a negative offset would index below the file
+		} else if f != nil {
 			r = vkTmpWrite(f, a1, a2, int64(a3), false)
 		} else {
 			r = vkErr(vkEBADF)
@@ -146,13 +153,23 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 84: // rmdir
 		r = vkSysUnlinkat(atFDCWD, a0, atRemoveD)
 	case 263: // unlinkat
-		r = vkSysUnlinkat(int32(a0), a1, int32(a2))
+		if a2&^atRemoveD != 0 {
+			r = vkErr(vkEINVAL)
+		} else {
+			r = vkSysUnlinkat(int32(a0), a1, int32(a2))
+		}
 	case 82: // rename
 		r = vkSysRenameat(atFDCWD, a0, atFDCWD, a1)
-	case 264, 316: // renameat, renameat2
+	case 264: // renameat
 		r = vkSysRenameat(int32(a0), a1, int32(a2), a3)
+	case 316: // renameat2
+		r = vkSysRenameat2(int32(a0), a1, int32(a2), a3, uint32(a4))
 	case 77: // ftruncate
-		if f := vkFD(int32(a0), fdTmpFile); f != nil && f.flags&oAccMode != 0 {
+		if !vkFDOpen(int32(a0)) {
+			r = vkErr(vkEBADF)
+		} else if f := vkFD(int32(a0), fdTmpFile); f != nil && f.flags&oAccMode != 0 && int64(a1) < 0 {
+			r = vkErr(vkEINVAL)
+		} else if f != nil && f.flags&oAccMode != 0 {
 			vkTmpTruncate(&vkTmp.ents[f.ent], int64(a1))
 		} else {
 			r = vkErr(vkEINVAL)
@@ -178,7 +195,12 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 260: // fchownat
 		r = vkSysFchownat(int32(a0), a1, uint32(a2), uint32(a3), int32(a4))
 	case 17: // pread64
-		if f := vkFD(int32(a0), fdTmpFile); f != nil {
+		a2 = vkUserPrefixOr(a1, a2, true)
+		if !vkFDOpen(int32(a0)) {
+			r = vkErr(vkEBADF)
+		} else if int64(a3) < 0 && (vkFD(int32(a0), fdTmpFile) != nil || vkFD(int32(a0), fdRegular) != nil) {
+			r = vkErr(vkEINVAL)
+		} else if f := vkFD(int32(a0), fdTmpFile); f != nil {
 			r = vkTmpRead(f, a1, a2, int64(a3), false)
 		} else if f := vkFD(int32(a0), fdRegular); f != nil {
 			r = vkFileRead(f, a1, a2, int64(a3), false)
@@ -217,7 +239,11 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 131: // sigaltstack
 		r = vkSysSigaltstack(a0, a1, f)
 	case 16: // ioctl
-		r = vkErr(vkENOTTY)
+		if !vkFDOpen(int32(a0)) {
+			r = vkErr(vkEBADF)
+		} else {
+			r = vkErr(vkENOTTY)
+		}
 	case 20: // writev
 		r = vkSysWritev(int32(a0), a1, a2)
 	case 24: // sched_yield
@@ -276,16 +302,11 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 228: // clock_gettime
 		r = vkSysClockGettime(int32(a0), a1)
 	case 229: // clock_getres
-		if a1 != 0 && vkUserOK(a1, 16, true) {
-			*(*[2]int64)(unsafe.Pointer(a1)) = [2]int64{0, 1}
-		}
+		r = vkSysClockGetres(int32(a0), a1)
 	case 96: // gettimeofday
-		if a0 != 0 && vkUserOK(a0, 16, true) {
-			w := vkWalltime()
-			*(*[2]int64)(unsafe.Pointer(a0)) = [2]int64{w / 1e9, w % 1e9 / 1000}
-		}
+		r = vkSysGettimeofday(a0, a1)
 	case 201: // time
-		r = uintptr(vkWalltime() / 1e9)
+		r = vkSysTime(a0)
 	case 203: // sched_setaffinity
 		r = vkSysSchedSetaffinity(int32(a0), a1, a2)
 	case 204: // sched_getaffinity
@@ -296,14 +317,21 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		if a2&^7 != 0 || a2&6 == 6 {
 			r = vkErr(vkEINVAL)
 		} else {
-			r = vkSysGetrandom(a0, a1)
+			if a1 > 0x7ffff000 {
+				a1 = 0x7ffff000 // Linux's MAX_RW_COUNT
+			}
+			r = vkSysGetrandom(a0, vkUserPrefixOr(a0, a1, true))
 		}
 	case 63: // uname
 		r = vkSysUname(a0)
 	case 302: // prlimit64
 		r = vkSysPrlimit(int32(a0), int32(a1), a2, a3)
 	case 97: // getrlimit
-		r = vkSysPrlimit(0, int32(a0), 0, a1)
+		if a1 == 0 {
+			r = vkErr(vkEFAULT) // unlike prlimit64's, its result pointer is not optional
+		} else {
+			r = vkSysPrlimit(0, int32(a0), 0, a1)
+		}
 	case 157: // prctl
 		r = vkErr(vkEINVAL)
 	case 218: // set_tid_address
@@ -324,9 +352,11 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 262: // newfstatat
 		r = vkSysNewfstatat(int32(a0), a1, a2, int32(a3))
 	case 21: // access
-		r = vkSysFaccessat(atFDCWD, a0, int32(a1))
-	case 269, 439: // faccessat, faccessat2
-		r = vkSysFaccessat(int32(a0), a1, int32(a2))
+		r = vkSysFaccessat2(atFDCWD, a0, a1, 0)
+	case 269: // faccessat
+		r = vkSysFaccessat2(int32(a0), a1, a2, 0)
+	case 439: // faccessat2
+		r = vkSysFaccessat2(int32(a0), a1, a2, a3)
 	case 89: // readlink
 		r = vkSysReadlinkat(atFDCWD, a0, a1, a2)
 	case 267: // readlinkat
@@ -354,6 +384,11 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 }
 
 func vkSysWrite(fd int32, p, n uintptr) uintptr {
+	if vkFD(fd, fdTmpFile) != nil || vkFD(fd, fdDevice) != nil || fd == 1 || fd == 2 {
+		// A partly bad buffer: a short write, as Linux's file and
+		// terminal writes give (its pipes and eventfds say EFAULT).
+		n = vkUserPrefixOr(p, n, false)
+	}
 	if f := vkFD(fd, fdEventfd); f != nil {
 		return vkEventfdWrite(f, fd, p, n)
 	}
@@ -380,8 +415,16 @@ func vkSysWrite(fd int32, p, n uintptr) uintptr {
 }
 
 func vkSysWritev(fd int32, iov, cnt uintptr) uintptr {
-	if cnt > 1024 || !vkUserOK(iov, cnt*16, false) {
+	if cnt > 1024 {
 		return vkErr(vkEINVAL)
+	}
+	if !vkUserOK(iov, cnt*16, false) {
+		return vkErr(vkEFAULT)
+	}
+	for i := uintptr(0); i < cnt; i++ {
+		if int64(*(*uintptr)(unsafe.Pointer(iov + i*16 + 8))) < 0 {
+			return vkErr(vkEINVAL) // a length above SSIZE_MAX
+		}
 	}
 	total := uintptr(0)
 	for i := uintptr(0); i < cnt; i++ {
@@ -398,6 +441,11 @@ func vkSysWritev(fd int32, iov, cnt uintptr) uintptr {
 
 // vkSysRead: standard input is the serial console (vk_ioapic.go).
 func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
+	if vkFD(fd, fdRegular) != nil || vkFD(fd, fdTmpFile) != nil || vkFD(fd, fdDevice) != nil {
+		// A partly bad buffer: a short read, as Linux's file reads give
+		// (its pipes and eventfds say EFAULT instead).
+		n = vkUserPrefixOr(p, n, true)
+	}
 	if f := vkFD(fd, fdEventfd); f != nil {
 		return vkEventfdRead(f, p, n, canBlock)
 	}
@@ -550,21 +598,26 @@ func vkSysClockGettime(clock int32, ts uintptr) uintptr {
 	return 0
 }
 
-func vkReadTimespec(ts uintptr) (int64, bool) {
+// vkReadTimespec reads a struct timespec: EFAULT if it cannot, EINVAL if
+// it is not a valid time (0 when it is).
+func vkReadTimespec(ts uintptr) (int64, uintptr) {
 	if !vkUserOK(ts, 16, false) {
-		return 0, false
+		return 0, vkErr(vkEFAULT)
 	}
 	v := *(*[2]int64)(unsafe.Pointer(ts))
 	if v[0] < 0 || v[1] < 0 || v[1] >= 1e9 {
-		return 0, false
+		return 0, vkErr(vkEINVAL)
 	}
-	return v[0]*1e9 + v[1], true
+	if v[0] > 9_000_000_000 {
+		v[0] = 9_000_000_000 // about 285 years: saturate instead of overflowing
+	}
+	return v[0]*1e9 + v[1], 0
 }
 
 func vkSysNanosleep(req, rem uintptr, canBlock bool) uintptr {
-	d, ok := vkReadTimespec(req)
-	if !ok {
-		return vkErr(vkEINVAL)
+	d, e := vkReadTimespec(req)
+	if e != 0 {
+		return e
 	}
 	if canBlock {
 		vkSleepUntil(vkNanotime() + d)
@@ -573,9 +626,18 @@ func vkSysNanosleep(req, rem uintptr, canBlock bool) uintptr {
 }
 
 func vkSysClockNanosleep(clock, flags int32, req, rem uintptr, canBlock bool) uintptr {
-	d, ok := vkReadTimespec(req)
-	if !ok {
+	switch clock {
+	case 0, 1, 7: // REALTIME, MONOTONIC, BOOTTIME
+	case 2, 3, 4, 5, 6, 8, 9, 11:
+		// CPU-time, raw, coarse, alarm and TAI clocks: Linux has no sleep
+		// on most of them (EOPNOTSUPP); Velocity on none of them.
+		return vkErr(vkEOPNOTSUPP)
+	default:
 		return vkErr(vkEINVAL)
+	}
+	d, e := vkReadTimespec(req)
+	if e != 0 {
+		return e
 	}
 	deadline := vkNanotime() + d
 	if flags&1 != 0 { // TIMER_ABSTIME

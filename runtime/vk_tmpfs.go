@@ -113,20 +113,36 @@ func vkTmpPage(e *vkTmpEnt, off int64, create bool) uintptr {
 		if !create {
 			return 0
 		}
-		e.index = vkMustFrame()
+		if e.index = vkTmpFrame(); e.index == 0 {
+			return 0
+		}
 	}
 	l1 := (*uintptr)(unsafe.Pointer(vkP2V(e.index) + pg/512*8))
 	if *l1 == 0 {
 		if !create {
 			return 0
 		}
-		*l1 = vkMustFrame()
+		if *l1 = vkTmpFrame(); *l1 == 0 {
+			return 0
+		}
 	}
 	l2 := (*uintptr)(unsafe.Pointer(vkP2V(*l1) + pg%512*8))
 	if *l2 == 0 && create {
-		*l2 = vkMustFrame()
+		*l2 = vkTmpFrame()
 	}
 	return *l2
+}
+
+// vkTmpFrame allocates a frame for /tmp, or returns 0 once free RAM is
+// down to a sixteenth of what there was at boot: like Linux's tmpfs size
+// limit, that reserve keeps a program that fills /tmp from taking the
+// frames the Go heap and page tables need, so it gets ENOSPC instead of
+// the kernel's out-of-memory exit.
+func vkTmpFrame() uintptr {
+	if vkFrames.free <= vkFrames.total/16 {
+		return 0
+	}
+	return vkFrameAlloc()
 }
 
 // vkTmpTruncate frees every page at or beyond size.
@@ -201,6 +217,14 @@ func vkTmpIO(e *vkTmpEnt, buf, n uintptr, off int64, write bool) uintptr {
 		}
 		pa := vkTmpPage(e, pos, write)
 		switch {
+		case write && pa == 0:
+			// RAM is short (vkTmpFrame): a short write, or ENOSPC, as a
+			// full tmpfs says, instead of the machine's out-of-memory exit.
+			if done == 0 {
+				return vkErr(vkENOSPC)
+			}
+			n = done
+			continue
 		case write:
 			memmove(unsafe.Pointer(vkP2V(pa)+in), unsafe.Pointer(buf+done), chunk)
 		case pa == 0:

@@ -1,0 +1,121 @@
+//go:build velocity
+
+// Velocity kernel: argument checks shared by several system calls, and
+// the handlers that validate arguments the way Linux does before doing
+// anything (clocks, access modes, rename flags). Trap context: no
+// allocation, no locks beyond the kernel lock the caller holds.
+
+package runtime
+
+import "unsafe"
+
+const vkEOPNOTSUPP = 95
+
+// vkFDOpen reports whether fd names an open descriptor. Linux reads an fd
+// argument as an int (or unsigned int): only the low 32 bits count, which
+// is why callers pass int32(register).
+func vkFDOpen(fd int32) bool {
+	return fd >= 0 && fd < vkMaxFDs && (fd <= 2 || vkFDs[fd].kind != fdNone)
+}
+
+// vkUserPrefixOr clamps n to the part of [p, p+n) the program may access,
+// as Linux's read and write copy up to the first fault and return that
+// count. It leaves n alone when nothing is accessible, or when the range
+// leaves the user half (Linux's access_ok fails the whole call then), so
+// the handler's own check says EFAULT.
+func vkUserPrefixOr(p, n uintptr, write bool) uintptr {
+	if n == 0 || p+n < p || p+n > vkUserMax {
+		return n
+	}
+	if m := vkUserPrefix(p, n, write); m > 0 {
+		return m
+	}
+	return n
+}
+
+func vkValidClock(clock int32) bool { return clock >= 0 && clock <= 11 && clock != 10 }
+
+func vkSysClockGetres(clock int32, res uintptr) uintptr {
+	if !vkValidClock(clock) {
+		return vkErr(vkEINVAL)
+	}
+	if res == 0 {
+		return 0
+	}
+	if !vkUserOK(res, 16, true) {
+		return vkErr(vkEFAULT)
+	}
+	*(*[2]int64)(unsafe.Pointer(res)) = [2]int64{0, 1} // the TSC: every nanosecond counts
+	return 0
+}
+
+func vkSysGettimeofday(tv, tz uintptr) uintptr {
+	if tv != 0 {
+		if !vkUserOK(tv, 16, true) {
+			return vkErr(vkEFAULT)
+		}
+		w := vkWalltime()
+		*(*[2]int64)(unsafe.Pointer(tv)) = [2]int64{w / 1e9, w % 1e9 / 1000}
+	}
+	if tz != 0 {
+		if !vkUserOK(tz, 8, true) {
+			return vkErr(vkEFAULT)
+		}
+		*(*[2]int32)(unsafe.Pointer(tz)) = [2]int32{0, 0} // UTC, no DST
+	}
+	return 0
+}
+
+// vkSysTime returns the time in seconds and, like Linux, also stores it
+// at tloc when that is not nil.
+func vkSysTime(tloc uintptr) uintptr {
+	now := vkWalltime() / 1e9
+	if tloc != 0 {
+		if !vkUserOK(tloc, 8, true) {
+			return vkErr(vkEFAULT)
+		}
+		*(*int64)(unsafe.Pointer(tloc)) = now
+	}
+	return uintptr(now)
+}
+
+// vkSysFaccessat2 checks the mode (F_OK or R_OK|W_OK|X_OK) and flags
+// (AT_EACCESS, AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH) before the path. One
+// user, root: only existence and the read-only image decide.
+func vkSysFaccessat2(dirfd int32, upath, mode, flags uintptr) uintptr {
+	if mode&^7 != 0 || flags&^(0x200|atSymlinkNofollow|atEmptyPath) != 0 {
+		return vkErr(vkEINVAL)
+	}
+	if flags&atEmptyPath != 0 {
+		if p, e := vkUserPath(upath); e == 0 && len(p) == 0 {
+			if dirfd == atFDCWD {
+				return 0
+			}
+			if !vkFDOpen(dirfd) {
+				return vkErr(vkEBADF)
+			}
+			return 0
+		}
+	}
+	return vkSysFaccessat(dirfd, upath, int32(mode))
+}
+
+// vkSysRenameat2 honours RENAME_NOREPLACE and refuses RENAME_EXCHANGE and
+// RENAME_WHITEOUT, which /tmp does not implement (Linux's answer for a
+// file system without them is EINVAL too).
+func vkSysRenameat2(olddir int32, oldp uintptr, newdir int32, newp uintptr, flags uint32) uintptr {
+	const noReplace = 1
+	if flags&^noReplace != 0 {
+		return vkErr(vkEINVAL)
+	}
+	if flags&noReplace != 0 {
+		to, e := vkFSResolveAt(newdir, newp)
+		if e != 0 {
+			return e
+		}
+		if vkTmpOwns(to) && vkTmpLookup(to) != -1 || !vkTmpOwns(to) && vkLookup(to) != -1 {
+			return vkErr(vkEEXIST)
+		}
+	}
+	return vkSysRenameat(olddir, oldp, newdir, newp)
+}
