@@ -119,3 +119,101 @@ func vkSysRenameat2(olddir int32, oldp uintptr, newdir int32, newp uintptr, flag
 	}
 	return vkSysRenameat(olddir, oldp, newdir, newp)
 }
+
+// vkPathExists reports whether a resolved path names something, in /tmp
+// or in the image.
+func vkPathExists(full []byte) bool {
+	if vkTmpOwns(full) {
+		return vkTmpLookup(full) != -1
+	}
+	return vkLookup(full) != -1
+}
+
+// vkParentExists reports whether the directory a new name would go in
+// exists.
+func vkParentExists(full []byte) bool {
+	i := len(full)
+	for i > 0 && full[i-1] != '/' {
+		i--
+	}
+	if i == 0 {
+		return true // the root
+	}
+	parent := full[:i-1]
+	if vkTmpOwns(full) {
+		return vkTmpParentOK(full)
+	}
+	idx := vkLookup(parent)
+	return idx == -2 || idx >= 0 && vkFS.ents[idx].mode&sIFMT == sIFDIR
+}
+
+// vkSysLinkat checks what Linux checks (flags, both paths, that the old
+// one exists and the new one does not) and then refuses: the image is
+// read-only (EROFS), links between it and /tmp cross file systems
+// (EXDEV), and /tmp keeps no hard links (EPERM, Linux's answer for a file
+// system without them).
+func vkSysLinkat(olddir int32, oldp uintptr, newdir int32, newp uintptr, flags uint32) uintptr {
+	if flags&^(0x400|atEmptyPath) != 0 { // AT_SYMLINK_FOLLOW, AT_EMPTY_PATH
+		return vkErr(vkEINVAL)
+	}
+	from, e := vkFSResolveAt(olddir, oldp)
+	if e != 0 {
+		return e
+	}
+	fromExists, fromTmp := vkPathExists(from), vkTmpOwns(from)
+	fromDir := false
+	if fromExists {
+		if fromTmp {
+			idx := vkTmpLookup(from)
+			fromDir = idx == -2 || vkTmp.ents[idx].dir
+		} else {
+			idx := vkLookup(from)
+			fromDir = idx == -2 || vkFS.ents[idx].mode&sIFMT == sIFDIR
+		}
+	}
+	to, e := vkFSResolveAt(newdir, newp) // reuses the buffer from pointed into
+	if e != 0 {
+		return e
+	}
+	switch {
+	case !fromExists:
+		return vkErr(vkENOENT)
+	case !vkParentExists(to):
+		return vkErr(vkENOENT)
+	case vkPathExists(to):
+		return vkErr(vkEEXIST)
+	case fromDir:
+		return vkErr(vkEPERM)
+	case fromTmp != vkTmpOwns(to):
+		return vkErr(vkEXDEV)
+	case !fromTmp:
+		return vkErr(vkEROFS)
+	}
+	return vkErr(vkEPERM)
+}
+
+// vkSysSymlinkat reads the target and resolves the new name as Linux does,
+// then refuses: EROFS on the image, EPERM in /tmp, which keeps no
+// symbolic links (the image's own are served by readlink).
+func vkSysSymlinkat(target uintptr, newdir int32, newp uintptr) uintptr {
+	t, e := vkUserPath(target)
+	if e != 0 {
+		return e
+	}
+	if len(t) == 0 {
+		return vkErr(vkENOENT)
+	}
+	to, e := vkFSResolveAt(newdir, newp)
+	if e != 0 {
+		return e
+	}
+	switch {
+	case !vkParentExists(to):
+		return vkErr(vkENOENT)
+	case vkPathExists(to):
+		return vkErr(vkEEXIST)
+	case !vkTmpOwns(to):
+		return vkErr(vkEROFS)
+	}
+	return vkErr(vkEPERM)
+}

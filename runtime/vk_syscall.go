@@ -118,7 +118,11 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 22: // pipe
 		r = vkSysPipe2(a0, 0)
 	case 290: // eventfd2
-		r = vkSysEventfd(uint32(a0), int32(a1))
+		if a1&^(0x80000|efdNonblock|efdSemaphore) != 0 {
+			r = vkErr(vkEINVAL)
+		} else {
+			r = vkSysEventfd(uint32(a0), int32(a1))
+		}
 	case 291: // epoll_create1
 		if a0&^0x80000 != 0 { // only EPOLL_CLOEXEC
 			r = vkErr(vkEINVAL)
@@ -215,8 +219,14 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysChdir(a0)
 	case 76: // truncate
 		r = vkSysTruncate(a0, int64(a1))
-	case 86, 88, 265, 266: // link, symlink, linkat, symlinkat
-		r = vkErr(vkEROFS)
+	case 86: // link
+		r = vkSysLinkat(atFDCWD, a0, atFDCWD, a1, 0)
+	case 265: // linkat
+		r = vkSysLinkat(int32(a0), a1, int32(a2), a3, uint32(a4))
+	case 88: // symlink
+		r = vkSysSymlinkat(a0, atFDCWD, a1)
+	case 266: // symlinkat
+		r = vkSysSymlinkat(a0, int32(a1), a2)
 	case 3: // close
 		r = vkSysClose(int32(a0))
 	case 5: // fstat
@@ -337,8 +347,12 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 218: // set_tid_address
 		vkCur().clearTID = a0
 		r = uintptr(vkCur().tid)
-	case 273: // set_robust_list
-		r = 0
+	case 273: // set_robust_list: no robust futexes here, and saying so
+		if a1 != 24 { // sizeof(struct robust_list_head)
+			r = vkErr(vkEINVAL)
+		} else {
+			r = vkUnimplemented(nr)
+		}
 	case 334: // rseq: not offered; the runtime and libc handle ENOSYS
 		r = vkErr(vkENOSYS)
 	case 72: // fcntl

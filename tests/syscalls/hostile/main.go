@@ -83,6 +83,22 @@ func mmap(n uintptr, prot int) uintptr {
 	return uintptr(unsafe.Pointer(&b[0]))
 }
 
+// mmapFar maps n writable bytes at one of a few fixed remote addresses
+// (MAP_FIXED_NOREPLACE: never over anything).
+func mmapFar(n uintptr) uintptr {
+	for hint := uintptr(0x3f0000000000); hint < 0x3f8000000000; hint += 0x10000000 {
+		a, _, err := syscall.RawSyscall6(syscall.SYS_MMAP, hint, n, syscall.PROT_READ|syscall.PROT_WRITE,
+			syscall.MAP_PRIVATE|syscall.MAP_ANON|0x100000, allOnes, 0)
+		if err == 0 && a == hint {
+			p := *(*unsafe.Pointer)(unsafe.Pointer(&a)) // memory of our own, not Go's heap
+			regions = append(regions, unsafe.Slice((*byte)(p), n))
+			return a
+		}
+	}
+	fail("mmap: no room at the remote hints")
+	return 0
+}
+
 // bytesAt returns the n bytes at addr, which must lie in a region.
 func bytesAt(addr uintptr, n int) []byte {
 	for _, r := range regions {
@@ -135,7 +151,10 @@ func setup() *env {
 		}
 	}
 	e.scratch = g + page
-	two := mmap(2*page, syscall.PROT_READ|syscall.PROT_WRITE)
+	// The hole: a writable page, then an unmapped one, far below where
+	// the kernel (Linux or Velocity, both top-down) places new mappings
+	// and far above Go's heap, so nothing the runtime maps later fills it.
+	two := mmapFar(2 * page)
 	if _, _, err := syscall.RawSyscall(syscall.SYS_MUNMAP, two+page, page, 0); err != 0 {
 		fail("munmap: %v", err)
 	}
@@ -401,6 +420,10 @@ func cases(e *env) []testCase {
 		})
 		add("futex_wait/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_FUTEX, p, 0x80, 0, 0) }) // FUTEX_WAIT_PRIVATE, val 0
 		add("eventfd_write/"+name, func(e *env) syscall.Errno { return sc(syscall.SYS_WRITE, u(e.efd), p, 8) })
+		add("link_old/"+name, func(e *env) syscall.Errno { return sc(syscall.SYS_LINK, p, cstr(e.tmpDir+"/l")) })
+		add("link_new/"+name, func(e *env) syscall.Errno { return sc(syscall.SYS_LINK, cstr(e.tmpDir+"/f"), p) })
+		add("symlink_target/"+name, func(e *env) syscall.Errno { return sc(syscall.SYS_SYMLINK, p, cstr(e.tmpDir+"/l")) })
+		add("symlink_name/"+name, func(e *env) syscall.Errno { return sc(syscall.SYS_SYMLINK, cstr("x"), p) })
 	}
 	// A read from a pipe that holds data, into a bad buffer: EFAULT, and
 	// the data stays (it is drained afterwards).
@@ -491,6 +514,33 @@ func cases(e *env) []testCase {
 	})
 	add("renameat2/bad_flags", func(e *env) syscall.Errno {
 		return sc(sysRenameat2, allOnes-99, cstr(e.tmpDir+"/f"), allOnes-99, cstr(e.tmpDir+"/g"), 0x80)
+	})
+	add("link/missing", func(e *env) syscall.Errno { return sc(syscall.SYS_LINK, cstr(e.tmpDir+"/nope"), cstr(e.tmpDir+"/l")) })
+	add("link/existing_name", func(e *env) syscall.Errno { return sc(syscall.SYS_LINK, cstr(e.tmpDir+"/f"), cstr(e.tmpDir)) })
+	add("link/into_missing_dir", func(e *env) syscall.Errno {
+		return sc(syscall.SYS_LINK, cstr(e.tmpDir+"/f"), cstr(e.tmpDir+"/nodir/l"))
+	})
+	add("link/in_tmp", func(e *env) syscall.Errno {
+		r := sc(syscall.SYS_LINK, cstr(e.tmpDir+"/f"), cstr(e.tmpDir+"/hard"))
+		sc(syscall.SYS_UNLINK, cstr(e.tmpDir+"/hard"))
+		return r
+	})
+	add("linkat/bad_flags", func(e *env) syscall.Errno {
+		return sc(syscall.SYS_LINKAT, allOnes-99, cstr(e.tmpDir+"/f"), allOnes-99, cstr(e.tmpDir+"/l"), 0x1)
+	})
+	add("symlink/empty_target", func(e *env) syscall.Errno { return sc(syscall.SYS_SYMLINK, cstr(""), cstr(e.tmpDir+"/l")) })
+	add("symlink/existing_name", func(e *env) syscall.Errno { return sc(syscall.SYS_SYMLINK, cstr("x"), cstr(e.tmpDir+"/f")) })
+	add("symlink/into_missing_dir", func(e *env) syscall.Errno { return sc(syscall.SYS_SYMLINK, cstr("x"), cstr(e.tmpDir+"/nodir/l")) })
+	add("symlink/in_tmp", func(e *env) syscall.Errno {
+		r := sc(syscall.SYS_SYMLINK, cstr("f"), cstr(e.tmpDir+"/soft"))
+		sc(syscall.SYS_UNLINK, cstr(e.tmpDir+"/soft"))
+		return r
+	})
+	add("eventfd2/unknown_flag", func(*env) syscall.Errno { return sc(syscall.SYS_EVENTFD2, 0, 2) })
+	add("set_robust_list/bad_length", func(*env) syscall.Errno { return sc(syscall.SYS_SET_ROBUST_LIST, buf, 7) })
+	add("set_robust_list/valid", func(*env) syscall.Errno {
+		clear(bytesAt(buf, 24))
+		return sc(syscall.SYS_SET_ROBUST_LIST, buf, 24)
 	})
 	add("chdir/file", func(e *env) syscall.Errno { return sc(syscall.SYS_CHDIR, cstr(e.tmpDir+"/f")) })
 	add("chdir/missing", func(*env) syscall.Errno { return sc(syscall.SYS_CHDIR, cstr("/no/such/dir")) })
