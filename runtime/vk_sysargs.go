@@ -217,3 +217,24 @@ func vkSysSymlinkat(target uintptr, newdir int32, newp uintptr) uintptr {
 	}
 	return vkErr(vkEPERM)
 }
+
+// vkSysFchdir makes an open directory the working directory (testing's
+// t.Chdir restores the old one this way).
+func vkSysFchdir(fd int32) uintptr {
+	if !vkFDOpen(fd) {
+		return vkErr(vkEBADF)
+	}
+	f := vkFD(fd, fdDir)
+	if f == nil {
+		f = vkFD(fd, fdTmpDir)
+	}
+	if f == nil {
+		return vkErr(vkENOTDIR)
+	}
+	if f.ent >= 0 && f.kind == fdTmpDir && vkTmp.ents[f.ent].unlinked {
+		return vkErr(vkENOENT) // removed since it was opened
+	}
+	vkFS.cwd[0] = '/'
+	vkFS.cwdLen = 1 + copy(vkFS.cwd[1:], f.path[:f.pathLen])
+	return 0
+}

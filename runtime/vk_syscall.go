@@ -217,6 +217,8 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysGetdents64(int32(a0), a1, a2)
 	case 80: // chdir
 		r = vkSysChdir(a0)
+	case 81: // fchdir
+		r = vkSysFchdir(int32(a0))
 	case 76: // truncate
 		r = vkSysTruncate(a0, int64(a1))
 	case 86: // link

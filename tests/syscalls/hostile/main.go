@@ -307,6 +307,7 @@ func cases(e *env) []testCase {
 		add("fcntl_getfl/fd_"+b.name, func(*env) syscall.Errno { return sc(syscall.SYS_FCNTL, fd, syscall.F_GETFL) })
 		add("fchmod/fd_"+b.name, func(*env) syscall.Errno { return sc(syscall.SYS_FCHMOD, fd, 0o644) })
 		add("fchown/fd_"+b.name, func(*env) syscall.Errno { return sc(syscall.SYS_FCHOWN, fd, 0, 0) })
+		add("fchdir/fd_"+b.name, func(*env) syscall.Errno { return sc(syscall.SYS_FCHDIR, fd) })
 		add("getdents64/fd_"+b.name, func(*env) syscall.Errno { return sc(syscall.SYS_GETDENTS64, fd, buf, 4096) })
 		add("ioctl/fd_"+b.name, func(*env) syscall.Errno { return sc(syscall.SYS_IOCTL, fd, syscall.TCGETS, buf) })
 		add("writev/fd_"+b.name, func(e *env) syscall.Errno {
@@ -543,6 +544,16 @@ func cases(e *env) []testCase {
 		return sc(syscall.SYS_SET_ROBUST_LIST, buf, 24)
 	})
 	add("chdir/file", func(e *env) syscall.Errno { return sc(syscall.SYS_CHDIR, cstr(e.tmpDir+"/f")) })
+	add("fchdir/file", func(e *env) syscall.Errno { return sc(syscall.SYS_FCHDIR, u(e.roFile)) })
+	add("fchdir/pipe", func(e *env) syscall.Errno { return sc(syscall.SYS_FCHDIR, u(e.pipeR)) })
+	add("fchdir/root", func(e *env) syscall.Errno {
+		r := sc(syscall.SYS_FCHDIR, u(e.root))
+		var b [64]byte
+		if n, err := syscall.Getcwd(b[:]); r == 0 && (err != nil || string(b[:n]) != "/\x00") {
+			return syscall.Errno(0xffe) // fchdir said ok but the directory did not change
+		}
+		return r
+	})
 	add("chdir/missing", func(*env) syscall.Errno { return sc(syscall.SYS_CHDIR, cstr("/no/such/dir")) })
 	add("fcntl/bad_cmd", func(e *env) syscall.Errno { return sc(syscall.SYS_FCNTL, u(e.roFile), 9999, 0) })
 	add("ioctl/tcgets_file", func(e *env) syscall.Errno { return sc(syscall.SYS_IOCTL, u(e.roFile), syscall.TCGETS, buf) })
