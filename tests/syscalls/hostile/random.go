@@ -278,7 +278,7 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 		return g.fd()
 	}
 	flags := func() uintptr { return uintptr(g.r.Uint32()) & uintptr(g.r.Uint32()) }
-	switch g.pick(44) {
+	switch g.pick(54) {
 	case 0:
 		return syscall.SYS_READ, sc(syscall.SYS_READ, g.fd(), g.ptr(), g.size())
 	case 1:
@@ -435,8 +435,36 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 		return syscall.SYS_SCHED_GETAFFINITY, sc(syscall.SYS_SCHED_GETAFFINITY, uintptr(g.pick(3))*0x3fffffff, g.size(), g.ptr())
 	case 42:
 		return syscall.SYS_RT_SIGPROCMASK, sc(syscall.SYS_RT_SIGPROCMASK, uintptr(g.pick(4)), 0, g.ptr(), uintptr(g.pick(10)))
+	case 44:
+		return syscall.SYS_RT_SIGACTION, sc(syscall.SYS_RT_SIGACTION, uintptr(g.pick(70)), 0, g.ptr(), uintptr(g.pick(10)))
+	case 45:
+		return syscall.SYS_SIGALTSTACK, sc(syscall.SYS_SIGALTSTACK, 0, g.ptr())
+	case 46:
+		return syscall.SYS_FCHDIR, sc(syscall.SYS_FCHDIR, g.fd())
+	case 47:
+		return syscall.SYS_LINKAT, sc(syscall.SYS_LINKAT, dirfd(), g.path(), dirfd(), g.ptr(), flags()&0x1401)
+	case 48:
+		return syscall.SYS_SYMLINKAT, sc(syscall.SYS_SYMLINKAT, g.ptr(), dirfd(), g.path())
+	case 49:
+		return syscall.SYS_FCHOWN, sc(syscall.SYS_FCHOWN, g.fd(), g.size(), g.size())
+	case 50:
+		return syscall.SYS_FCHMOD, sc(syscall.SYS_FCHMOD, g.fd(), uintptr(g.pick(0o10000)))
+	case 51:
+		return syscall.SYS_PRLIMIT64, sc(syscall.SYS_PRLIMIT64, uintptr(g.pick(2)), uintptr(g.pick(20)), 0, g.ptr())
+	case 52:
+		return 309, sc(309, g.ptr(), g.ptr(), 0) // getcpu
 	}
-	return syscall.SYS_RT_SIGACTION, sc(syscall.SYS_RT_SIGACTION, uintptr(g.pick(70)), 0, g.ptr(), uintptr(g.pick(10)))
+	// This thread's affinity: a mask naming CPU 0 (always there), or one
+	// that is empty, names CPUs that do not exist, or is unreadable.
+	mask := g.slot + 3*page + 128
+	putWords(mask, uint64(1|g.r.Uint64()&^1*uint64(g.pick(2))), 0)
+	if g.pick(4) == 0 {
+		mask = g.hostilePtr()
+	}
+	r := sc(syscall.SYS_SCHED_SETAFFINITY, 0, uintptr(8*(g.pick(3))), mask)
+	putWords(g.slot+3*page+128, 1<<64-1, 0)
+	sc(syscall.SYS_SCHED_SETAFFINITY, 0, 8, g.slot+3*page+128) // back to every CPU
+	return syscall.SYS_SCHED_SETAFFINITY, r
 }
 
 // anyNumber makes any system call not in neverAny with hostile arguments.
