@@ -448,9 +448,15 @@ func vkSysWritev(fd int32, iov, cnt uintptr) uintptr {
 		n := *(*uintptr)(unsafe.Pointer(iov + i*16 + 8))
 		r := vkSysWrite(fd, base, n)
 		if int64(r) < 0 {
+			if total > 0 {
+				return total // as Linux: what was written before the error
+			}
 			return r
 		}
 		total += r
+		if r < n {
+			break // a short write ends the call
+		}
 	}
 	return total
 }

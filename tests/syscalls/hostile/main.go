@@ -706,6 +706,14 @@ func cases(e *env) []testCase {
 		putWords(buf, ^uint64(0))
 		return sc(syscall.SYS_WRITE, u(e.efd), buf, 8)
 	})
+	add("writev/second_iovec_bad", func(e *env) syscall.Errno {
+		putWords(buf+2048, uint64(buf), 4, uint64(e.edge), 16)
+		r, err := sc1(syscall.SYS_WRITEV, u(e.tmpFile), buf+2048, 2)
+		if err == 0 && r != 4 {
+			return syscall.Errno(0xffd) // not the bytes written before the bad iovec
+		}
+		return err
+	})
 	add("writev/too_many", func(e *env) syscall.Errno { return sc(syscall.SYS_WRITEV, u(e.pipeW), buf, 1025) })
 	add("writev/negative_count", func(e *env) syscall.Errno { return sc(syscall.SYS_WRITEV, u(e.pipeW), buf, allOnes) })
 	add("writev/negative_length", func(e *env) syscall.Errno {
