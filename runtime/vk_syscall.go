@@ -31,6 +31,7 @@ const (
 	vkENOSYS    = 38
 	vkETIMEDOUT = 110
 	vkEBUSY     = 16
+	vkENXIO     = 6
 	vkEXDEV     = 18
 )
 
@@ -188,8 +189,10 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysFchmod(int32(a0), uint32(a1))
 	case 90: // chmod
 		r = vkSysFchmodat(atFDCWD, a0, uint32(a1))
-	case 268, 452: // fchmodat, fchmodat2
+	case 268: // fchmodat
 		r = vkSysFchmodat(int32(a0), a1, uint32(a2))
+	case 452: // fchmodat2
+		r = vkSysFchmodat2(int32(a0), a1, uint32(a2), a3)
 	case 92: // chown
 		r = vkSysFchownat(atFDCWD, a0, uint32(a1), uint32(a2), 0)
 	case 93: // fchown

@@ -259,7 +259,7 @@ func vkTmpOpen(full []byte, flags int32, mode uint32) uintptr {
 		}
 	}
 	isDir := idx == -2 || vkTmp.ents[idx].dir
-	if isDir && flags&oAccMode != 0 {
+	if isDir && (flags&oAccMode != 0 || flags&oTrunc != 0) {
 		return vkErr(vkEISDIR)
 	}
 	if !isDir && flags&oDirectory != 0 {
@@ -404,12 +404,32 @@ func vkTmpRename(from, to []byte) uintptr {
 	if len(to) > vkTmpNameMax {
 		return vkErr(vkENAMETOOLNG)
 	}
+	if string(from) == string(to) {
+		return 0
+	}
+	if _, below := vkBelow(to, from); below {
+		return vkErr(vkEINVAL) // a directory into itself
+	}
 	if !vkTmpParentOK(to) {
 		return vkErr(vkENOENT)
 	}
-	if dst := vkTmpLookup(to); dst >= 0 && dst != src {
-		if r := vkTmpUnlink(to, 0); r != 0 && !vkTmp.ents[src].dir {
-			return r
+	// Replacing what is there follows Linux: a directory only by a
+	// directory and only if empty, a file only by a file.
+	srcDir := vkTmp.ents[src].dir
+	switch dst := vkTmpLookup(to); {
+	case dst == -2:
+		return vkErr(vkEBUSY)
+	case dst >= 0 && vkTmp.ents[dst].dir && !srcDir:
+		return vkErr(vkEISDIR)
+	case dst >= 0 && !vkTmp.ents[dst].dir && srcDir:
+		return vkErr(vkENOTDIR)
+	case dst >= 0:
+		flags := int32(0)
+		if srcDir {
+			flags = atRemoveD
+		}
+		if r := vkTmpUnlink(to, flags); r != 0 {
+			return r // ENOTEMPTY for a directory that is not empty
 		}
 	}
 	var old [vkTmpNameMax]byte

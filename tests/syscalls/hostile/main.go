@@ -543,6 +543,75 @@ func cases(e *env) []testCase {
 		clear(bytesAt(buf, 24))
 		return sc(syscall.SYS_SET_ROBUST_LIST, buf, 24)
 	})
+	// The namespace: directories where files are expected and back.
+	add("rename/dir_into_itself", func(e *env) syscall.Errno {
+		os.Mkdir(e.tmpDir+"/d", 0o755)
+		defer os.RemoveAll(e.tmpDir + "/d")
+		return sc(syscall.SYS_RENAME, cstr(e.tmpDir+"/d"), cstr(e.tmpDir+"/d/sub"))
+	})
+	add("rename/file_over_dir", func(e *env) syscall.Errno {
+		os.Mkdir(e.tmpDir+"/d", 0o755)
+		defer os.RemoveAll(e.tmpDir + "/d")
+		return sc(syscall.SYS_RENAME, cstr(e.tmpDir+"/f"), cstr(e.tmpDir+"/d"))
+	})
+	add("rename/dir_over_file", func(e *env) syscall.Errno {
+		os.Mkdir(e.tmpDir+"/d", 0o755)
+		defer os.RemoveAll(e.tmpDir + "/d")
+		return sc(syscall.SYS_RENAME, cstr(e.tmpDir+"/d"), cstr(e.tmpDir+"/f"))
+	})
+	add("rename/dir_over_nonempty_dir", func(e *env) syscall.Errno {
+		os.MkdirAll(e.tmpDir+"/d", 0o755)
+		os.MkdirAll(e.tmpDir+"/e/x", 0o755)
+		defer os.RemoveAll(e.tmpDir + "/d")
+		defer os.RemoveAll(e.tmpDir + "/e")
+		return sc(syscall.SYS_RENAME, cstr(e.tmpDir+"/d"), cstr(e.tmpDir+"/e"))
+	})
+	add("rename/noreplace_existing", func(e *env) syscall.Errno {
+		os.WriteFile(e.tmpDir+"/g", nil, 0o644)
+		defer os.Remove(e.tmpDir + "/g")
+		return sc(sysRenameat2, allOnes-99, cstr(e.tmpDir+"/f"), allOnes-99, cstr(e.tmpDir+"/g"), 1)
+	})
+	add("unlink/root", func(*env) syscall.Errno { return sc(syscall.SYS_UNLINK, cstr("/")) })
+	add("rmdir/root", func(*env) syscall.Errno { return sc(syscall.SYS_RMDIR, cstr("/")) })
+	add("rmdir/dot", func(e *env) syscall.Errno { return sc(syscall.SYS_RMDIR, cstr(e.tmpDir+"/.")) })
+	add("truncate/directory", func(e *env) syscall.Errno { return sc(syscall.SYS_TRUNCATE, cstr(e.tmpDir), 0) })
+	add("truncate/root", func(*env) syscall.Errno { return sc(syscall.SYS_TRUNCATE, cstr("/"), 0) })
+	add("openat/create_directory_flag", func(e *env) syscall.Errno {
+		return sc(syscall.SYS_OPENAT, allOnes-99, cstr(e.tmpDir+"/new"), syscall.O_RDWR|syscall.O_CREAT|syscall.O_DIRECTORY, 0o644)
+	})
+	add("openat/trunc_directory", func(e *env) syscall.Errno {
+		return sc(syscall.SYS_OPENAT, allOnes-99, cstr(e.tmpDir), syscall.O_RDONLY|syscall.O_TRUNC)
+	})
+	add("openat/create_existing_directory", func(e *env) syscall.Errno {
+		return sc(syscall.SYS_OPENAT, allOnes-99, cstr(e.tmpDir), syscall.O_WRONLY|syscall.O_CREAT, 0o644)
+	})
+	add("openat/absolute_ignores_bad_dirfd", func(e *env) syscall.Errno {
+		r, err := sc1(syscall.SYS_OPENAT, 1<<20, cstr("/tmp"), syscall.O_RDONLY|syscall.O_DIRECTORY)
+		if err == 0 {
+			sc(syscall.SYS_CLOSE, r)
+		}
+		return err
+	})
+	add("openat/trailing_slash_on_file", func(e *env) syscall.Errno {
+		return sc(syscall.SYS_OPENAT, allOnes-99, cstr(e.tmpDir+"/f/"), syscall.O_RDONLY)
+	})
+	add("mkdir/in_missing_dir", func(e *env) syscall.Errno { return sc(syscall.SYS_MKDIR, cstr(e.tmpDir+"/nodir/x"), 0o755) })
+	add("mkdir/under_file", func(e *env) syscall.Errno { return sc(syscall.SYS_MKDIR, cstr(e.tmpDir+"/f/x"), 0o755) })
+	add("newfstatat/bad_flags", func(e *env) syscall.Errno { return sc(syscall.SYS_NEWFSTATAT, allOnes-99, cstr("/"), buf, 0x1) })
+	add("newfstatat/under_file", func(e *env) syscall.Errno { return sc(syscall.SYS_NEWFSTATAT, allOnes-99, cstr(e.tmpDir+"/f/x"), buf, 0) })
+	add("fchmodat2/bad_flags", func(e *env) syscall.Errno { return sc(452, allOnes-99, cstr(e.tmpDir+"/f"), 0o644, 0x1) })
+	add("readlink/zero_size_bad_path", func(*env) syscall.Errno { return sc(syscall.SYS_READLINK, 0, buf, 0) })
+	add("lseek/seek_data", func(e *env) syscall.Errno { return sc(syscall.SYS_LSEEK, u(e.roFile), 0, 3) })
+	add("lseek/seek_hole", func(e *env) syscall.Errno { return sc(syscall.SYS_LSEEK, u(e.roFile), 0, 4) })
+	add("lseek/seek_data_past_end", func(e *env) syscall.Errno { return sc(syscall.SYS_LSEEK, u(e.roFile), 1000, 3) })
+	add("sigaltstack/bad_flags", func(*env) syscall.Errno {
+		putWords(buf+512, uint64(buf), 0x1234, 1<<16)
+		return sc(syscall.SYS_SIGALTSTACK, buf+512, 0)
+	})
+	add("sigaltstack/too_small", func(*env) syscall.Errno {
+		putWords(buf+512, uint64(buf), 0, 16)
+		return sc(syscall.SYS_SIGALTSTACK, buf+512, 0)
+	})
 	add("chdir/file", func(e *env) syscall.Errno { return sc(syscall.SYS_CHDIR, cstr(e.tmpDir+"/f")) })
 	add("fchdir/file", func(e *env) syscall.Errno { return sc(syscall.SYS_FCHDIR, u(e.roFile)) })
 	add("fchdir/pipe", func(e *env) syscall.Errno { return sc(syscall.SYS_FCHDIR, u(e.pipeR)) })
