@@ -598,7 +598,9 @@ func cases(e *env) []testCase {
 	add("mkdir/in_missing_dir", func(e *env) syscall.Errno { return sc(syscall.SYS_MKDIR, cstr(e.tmpDir+"/nodir/x"), 0o755) })
 	add("mkdir/under_file", func(e *env) syscall.Errno { return sc(syscall.SYS_MKDIR, cstr(e.tmpDir+"/f/x"), 0o755) })
 	add("newfstatat/bad_flags", func(e *env) syscall.Errno { return sc(syscall.SYS_NEWFSTATAT, allOnes-99, cstr("/"), buf, 0x1) })
-	add("newfstatat/under_file", func(e *env) syscall.Errno { return sc(syscall.SYS_NEWFSTATAT, allOnes-99, cstr(e.tmpDir+"/f/x"), buf, 0) })
+	add("newfstatat/under_file", func(e *env) syscall.Errno {
+		return sc(syscall.SYS_NEWFSTATAT, allOnes-99, cstr(e.tmpDir+"/f/x"), buf, 0)
+	})
 	add("fchmodat2/bad_flags", func(e *env) syscall.Errno { return sc(452, allOnes-99, cstr(e.tmpDir+"/f"), 0o644, 0x1) })
 	add("readlink/zero_size_bad_path", func(*env) syscall.Errno { return sc(syscall.SYS_READLINK, 0, buf, 0) })
 	add("lseek/seek_data", func(e *env) syscall.Errno { return sc(syscall.SYS_LSEEK, u(e.roFile), 0, 3) })
