@@ -536,6 +536,12 @@ func vkSysClone(f *vkFrame, flags uint64, stack, ptid, ctid, tls uintptr) uintpt
 		cloneParent  = 0x100000 // CLONE_PARENT_SETTID
 		cloneChildCl = 0x200000 // CLONE_CHILD_CLEARTID
 	)
+	const cloneSighand = 0x800
+	// Linux's consistency rules first: a thread shares the signal
+	// handlers, and shared handlers need a shared address space.
+	if flags&cloneThread != 0 && flags&cloneSighand == 0 || flags&cloneSighand != 0 && flags&cloneVM == 0 {
+		return vkErr(vkEINVAL)
+	}
 	if flags&(cloneVM|cloneThread) != cloneVM|cloneThread {
 		return vkErr(vkENOSYS) // processes are not supported
 	}

@@ -791,6 +791,13 @@ func cases(e *env) []testCase {
 		putWords(buf+2048, uint64(buf), uint64(allOnes))
 		return sc(syscall.SYS_WRITEV, u(e.pipeW), buf+2048, 1)
 	})
+	// clone with flags Linux refuses before it creates anything.
+	add("clone/thread_without_sighand", func(*env) syscall.Errno {
+		return sc(syscall.SYS_CLONE, syscall.CLONE_VM|syscall.CLONE_THREAD, 0, 0, 0, 0)
+	})
+	add("clone/sighand_without_vm", func(*env) syscall.Errno {
+		return sc(syscall.SYS_CLONE, syscall.CLONE_SIGHAND, 0, 0, 0, 0)
+	})
 	add("kill/bad_signal", func(*env) syscall.Errno { return sc(syscall.SYS_KILL, u(os.Getpid()), 999) })
 	add("tgkill/bad_signal", func(*env) syscall.Errno { return sc(syscall.SYS_TGKILL, u(os.Getpid()), u(syscall.Gettid()), 999) })
 	add("tgkill/no_such_thread", func(*env) syscall.Errno { return sc(syscall.SYS_TGKILL, u(os.Getpid()), 0x3fffffff, 0) })
