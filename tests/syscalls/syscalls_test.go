@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,8 +64,8 @@ var differences = map[string]struct{ velocity, why string }{
 		"are served by readlink); EPERM is Linux's answer for a file system that does not support them."},
 }
 
-// boot runs the hostile kernel with args under TCG.
-func boot(t *testing.T, timeout time.Duration, args ...string) (string, int) {
+// boot runs the hostile kernel with args on smp CPUs under TCG.
+func boot(t *testing.T, smp int, timeout time.Duration, args ...string) (string, int) {
 	t.Helper()
 	testenv.Need(t, "qemu")
 	cmdline, err := build.KernelCmdline(nil, []string{"quiet"}, args)
@@ -73,7 +74,7 @@ func boot(t *testing.T, timeout time.Duration, args ...string) (string, int) {
 	}
 	var out bytes.Buffer
 	res, err := qemu.Run(context.Background(), qemu.Config{Kernel: testenv.Get(t, kernelOnce), Stub: testenv.Get(t, stubOnce),
-		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: timeout, SMP: 2})
+		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: timeout, SMP: smp})
 	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
 	if err != nil {
 		t.Fatalf("boot: %v\nserial output:\n%s", err, serial)
@@ -115,7 +116,7 @@ func TestErrnosMatchLinux(t *testing.T) {
 	}
 	linux := parseCases(t, "Linux", string(b))
 
-	serial, code := boot(t, 3*time.Minute, "-cases")
+	serial, code := boot(t, 2, 3*time.Minute, "-cases")
 	if code != 0 {
 		t.Fatalf("guest exited with %d:\n%s", code, serial)
 	}
@@ -150,21 +151,26 @@ func TestErrnosMatchLinux(t *testing.T) {
 }
 
 // TestRandomHostileCalls: 100,000 seeded random hostile calls leave the
-// kernel alive and the program working. $HOSTILE_SEED picks another seed
-// (the failing seed is in the output, and the same seed makes the same
-// calls).
+// kernel alive and the program working, from one thread (the same seed
+// makes the same calls) and from four threads on four CPUs at once (each
+// thread's calls follow from the seed; their interleaving does not).
+// $HOSTILE_SEED picks another seed; the seed is in the output.
 func TestRandomHostileCalls(t *testing.T) {
 	seed := os.Getenv("HOSTILE_SEED")
 	if seed == "" {
 		seed = "1"
 	}
-	serial, code := boot(t, 5*time.Minute, "-random", "100000", "-seed", seed)
-	if code != 0 || !strings.Contains(serial, "random: alive:") || !strings.Contains(serial, "hostile: done") {
-		t.Fatalf("seed %s: guest exited with %d:\n%s", seed, code, serial)
-	}
-	for _, line := range strings.Split(serial, "\n") {
-		if strings.HasPrefix(line, "random: seed") {
-			t.Log(line)
-		}
+	for _, threads := range []int{1, 4} {
+		t.Run(fmt.Sprintf("threads=%d", threads), func(t *testing.T) {
+			serial, code := boot(t, max(threads, 2), 5*time.Minute, "-random", "100000", "-seed", seed, "-threads", strconv.Itoa(threads))
+			if code != 0 || !strings.Contains(serial, "random: alive:") || !strings.Contains(serial, "hostile: done") {
+				t.Fatalf("seed %s, %d threads: guest exited with %d:\n%s", seed, threads, code, serial)
+			}
+			for _, line := range strings.Split(serial, "\n") {
+				if strings.HasPrefix(line, "random: seed") {
+					t.Log(line)
+				}
+			}
+		})
 	}
 }

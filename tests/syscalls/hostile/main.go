@@ -5,8 +5,10 @@
 // Usage:
 //
 //	hostile -cases                       one line per case: "case NAME RESULT"
-//	hostile -random N -seed S            N random hostile calls, then checks
-//	                                     that the program still works
+//	hostile -random N -seed S [-threads T]
+//	                                     N random hostile calls (from T threads
+//	                                     at once), then checks that the
+//	                                     program still works
 //
 // RESULT is "ok" or the errno's name (EFAULT, EBADF, ...). Pointers are
 // nil, unmapped, PROT_NONE, read-only, non-canonical, in the kernel half,
@@ -835,6 +837,7 @@ func main() {
 	n := flag.Int("random", 0, "random hostile calls to make")
 	seed := flag.Uint64("seed", 1, "seed of the random phase")
 	flag.IntVar(&traceFrom, "trace", -1, "print every random call from this index on")
+	threads := flag.Int("threads", 1, "threads making random calls at once")
 	flag.Parse()
 	if !*doCases && *n == 0 {
 		fmt.Fprintln(os.Stderr, "usage: hostile [-cases] [-random N -seed S]")
@@ -844,7 +847,7 @@ func main() {
 		runCases()
 	}
 	if *n > 0 {
-		randomPhase(*n, *seed)
+		randomPhase(*n, *seed, *threads)
 	}
 	fmt.Println("hostile: done")
 }

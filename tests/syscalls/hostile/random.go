@@ -494,7 +494,62 @@ func (g *gen) anyNumber() (uintptr, syscall.Errno) {
 // find the call a failing seed stops at).
 var traceFrom = -1
 
-func randomPhase(n int, seed uint64) {
+type outcome struct {
+	nr  uintptr
+	err syscall.Errno
+}
+
+// run makes n calls, counting their outcomes.
+func (g *gen) run(n int, outcomes map[outcome]int, progress bool) {
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		var nr uintptr
+		var err syscall.Errno
+		tracing = traceFrom >= 0 && i >= traceFrom
+		if g.pick(2) == 0 {
+			nr, err = g.aimed()
+		} else {
+			nr, err = g.anyNumber()
+		}
+		outcomes[outcome{nr, err}]++
+		if tracing {
+			fmt.Printf("random: call %d: %d -> %s\n", i, nr, result(err))
+		}
+		if progress && (i+1)%20000 == 0 {
+			fmt.Printf("random: %d calls, %d distinct outcomes, %.1fs\n", i+1, len(outcomes), time.Since(start).Seconds())
+		}
+	}
+}
+
+// release closes and unmaps what the calls made.
+func (g *gen) release() {
+	for _, fd := range g.created {
+		if err := sc(syscall.SYS_CLOSE, uintptr(fd)); err != 0 {
+			fail("close of fd %d the random phase opened: %v", fd, err)
+		}
+	}
+	for i := 0; i < len(g.maps); i += 2 {
+		if err := sc(syscall.SYS_MUNMAP, g.maps[i], g.maps[i+1]); err != 0 {
+			fail("munmap of %#x the random phase mapped: %v", g.maps[i], err)
+		}
+	}
+}
+
+// guardedScratch maps 4 writable pages between two PROT_NONE pages.
+func guardedScratch() uintptr {
+	g := mmap(6*page, syscall.PROT_READ|syscall.PROT_WRITE)
+	for _, a := range []uintptr{g, g + 5*page} {
+		if _, _, err := syscall.RawSyscall(syscall.SYS_MPROTECT, a, page, syscall.PROT_NONE); err != 0 {
+			fail("mprotect guard: %v", err)
+		}
+	}
+	return g + page
+}
+
+// randomPhase makes n random calls from threads threads (each on its own
+// OS thread, with its own generator, slot and fds), then checks that the
+// program still works. One thread makes the same calls for the same seed.
+func randomPhase(n int, seed uint64, threads int) {
 	e := setup()
 	// Let the runtime open what it opens (the network poller's epoll and
 	// eventfd) before the phase starts, so every fd it may name is known.
@@ -511,29 +566,38 @@ func randomPhase(n int, seed uint64) {
 	if _, err := sc1(syscall.SYS_MMAP, e.edge, page, syscall.PROT_NONE, syscall.MAP_PRIVATE|syscall.MAP_ANON|syscall.MAP_FIXED, allOnes, 0); err != 0 {
 		fail("mmap over the hole: %v", err)
 	}
-	runtime.LockOSThread()
-	g := &gen{r: mrand.New(mrand.NewPCG(seed, seed^0x5eed)), e: e, slot: e.scratch}
-	type key struct {
-		nr  uintptr
-		err syscall.Errno
+	if threads < 1 {
+		threads = 1
 	}
-	outcomes := map[key]int{}
+	if threads > 1 {
+		traceFrom = -1 // one trace at a time
+	}
 	start := time.Now()
-	for i := 0; i < n; i++ {
-		var nr uintptr
-		var err syscall.Errno
-		tracing = traceFrom >= 0 && i >= traceFrom
-		if g.pick(2) == 0 {
-			nr, err = g.aimed()
-		} else {
-			nr, err = g.anyNumber()
+	gens := make([]*gen, threads)
+	counts := make([]map[outcome]int, threads)
+	for i := range gens {
+		slot := e.scratch
+		if i > 0 {
+			slot = guardedScratch()
 		}
-		outcomes[key{nr, err}]++
-		if traceFrom >= 0 && i >= traceFrom {
-			fmt.Printf("random: call %d: %d -> %s\n", i, nr, result(err))
-		}
-		if (i+1)%20000 == 0 {
-			fmt.Printf("random: %d calls, %d distinct outcomes, %.1fs\n", i+1, len(outcomes), time.Since(start).Seconds())
+		gens[i] = &gen{r: mrand.New(mrand.NewPCG(seed, seed^0x5eed+uint64(i))), e: e, slot: slot}
+		counts[i] = map[outcome]int{}
+	}
+	var wg sync.WaitGroup
+	for i := range gens {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			gens[i].run(n/threads, counts[i], i == 0)
+		}(i)
+	}
+	wg.Wait()
+	outcomes := map[outcome]int{}
+	for _, c := range counts {
+		for k, v := range c {
+			outcomes[k] += v
 		}
 	}
 	// A compact summary: per call, its errnos and counts.
@@ -551,21 +615,13 @@ func randomPhase(n int, seed uint64) {
 		sort.Strings(per[uintptr(nr)])
 		line = append(line, fmt.Sprintf("%d[%s]", nr, strings.Join(per[uintptr(nr)], " ")))
 	}
-	fmt.Printf("random: seed %d: %d calls to %d system call numbers, %d distinct outcomes in %.1fs\n",
-		seed, n, len(nrs), len(outcomes), time.Since(start).Seconds())
+	fmt.Printf("random: seed %d: %d calls from %d threads to %d system call numbers, %d distinct outcomes in %.1fs\n",
+		seed, n/threads*threads, threads, len(nrs), len(outcomes), time.Since(start).Seconds())
 	fmt.Printf("random: outcomes %s\n", strings.Join(line, " "))
 	// Give back what the phase made, then check the program still works.
-	for _, fd := range g.created {
-		if err := sc(syscall.SYS_CLOSE, uintptr(fd)); err != 0 {
-			fail("close of fd %d the random phase opened: %v", fd, err)
-		}
+	for _, g := range gens {
+		g.release()
 	}
-	for i := 0; i < len(g.maps); i += 2 {
-		if err := sc(syscall.SYS_MUNMAP, g.maps[i], g.maps[i+1]); err != 0 {
-			fail("munmap of %#x the random phase mapped: %v", g.maps[i], err)
-		}
-	}
-	runtime.UnlockOSThread()
 	alive()
 }
 
