@@ -66,6 +66,11 @@ var differences = map[string]struct{ velocity, why string }{
 
 // boot runs the hostile kernel with args on smp CPUs under TCG.
 func boot(t *testing.T, smp int, timeout time.Duration, args ...string) (string, int) {
+	return bootMem(t, smp, "", timeout, args...)
+}
+
+// bootMem is boot with a memory size ("" for the default).
+func bootMem(t *testing.T, smp int, mem string, timeout time.Duration, args ...string) (string, int) {
 	t.Helper()
 	testenv.Need(t, "qemu")
 	cmdline, err := build.KernelCmdline(nil, []string{"quiet"}, args)
@@ -74,7 +79,7 @@ func boot(t *testing.T, smp int, timeout time.Duration, args ...string) (string,
 	}
 	var out bytes.Buffer
 	res, err := qemu.Run(context.Background(), qemu.Config{Kernel: testenv.Get(t, kernelOnce), Stub: testenv.Get(t, stubOnce),
-		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: timeout, SMP: smp})
+		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: timeout, SMP: smp, Mem: mem})
 	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
 	if err != nil {
 		t.Fatalf("boot: %v\nserial output:\n%s", err, serial)
@@ -172,5 +177,20 @@ func TestRandomHostileCalls(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFullTmpIsENOSPC: filling /tmp, which lives in RAM, ends with ENOSPC
+// and leaves the program working, instead of taking the frames the Go
+// heap needs and ending the machine with the out-of-memory exit.
+func TestFullTmpIsENOSPC(t *testing.T) {
+	serial, code := bootMem(t, 2, "128M", 3*time.Minute, "-fill-tmp")
+	if code != 0 || !strings.Contains(serial, "no space left on device") || !strings.Contains(serial, "random: alive:") {
+		t.Fatalf("guest exited with %d:\n%s", code, serial)
+	}
+	for _, line := range strings.Split(serial, "\n") {
+		if strings.HasPrefix(line, "fill:") {
+			t.Log(line)
+		}
 	}
 }

@@ -838,9 +838,13 @@ func main() {
 	seed := flag.Uint64("seed", 1, "seed of the random phase")
 	flag.IntVar(&traceFrom, "trace", -1, "print every random call from this index on")
 	threads := flag.Int("threads", 1, "threads making random calls at once")
+	fill := flag.Bool("fill-tmp", false, "write to /tmp until it is full, then check the program still works")
 	flag.Parse()
-	if !*doCases && *n == 0 {
-		fmt.Fprintln(os.Stderr, "usage: hostile [-cases] [-random N -seed S]")
+	if *fill {
+		fillTmp()
+	}
+	if !*doCases && *n == 0 && !*fill {
+		fmt.Fprintln(os.Stderr, "usage: hostile [-cases] [-random N -seed S [-threads T]] [-fill-tmp]")
 		os.Exit(2)
 	}
 	if *doCases {
