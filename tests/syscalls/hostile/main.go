@@ -597,6 +597,12 @@ func cases(e *env) []testCase {
 	add("openat/trailing_slash_on_file", func(e *env) syscall.Errno {
 		return sc(syscall.SYS_OPENAT, allOnes-99, cstr(e.tmpDir+"/f/"), syscall.O_RDONLY)
 	})
+	add("mkdir/long_path_in_tmp", func(e *env) syscall.Errno {
+		long := e.tmpDir + "/" + strings.Repeat("d", 200)
+		os.Mkdir(long, 0o755)
+		defer os.RemoveAll(e.tmpDir + "/" + strings.Repeat("d", 200))
+		return sc(syscall.SYS_MKDIR, cstr(long+"/"+strings.Repeat("e", 200)), 0o755)
+	})
 	add("mkdir/in_missing_dir", func(e *env) syscall.Errno { return sc(syscall.SYS_MKDIR, cstr(e.tmpDir+"/nodir/x"), 0o755) })
 	add("mkdir/under_file", func(e *env) syscall.Errno { return sc(syscall.SYS_MKDIR, cstr(e.tmpDir+"/f/x"), 0o755) })
 	add("newfstatat/bad_flags", func(e *env) syscall.Errno { return sc(syscall.SYS_NEWFSTATAT, allOnes-99, cstr("/"), buf, 0x1) })
