@@ -238,3 +238,34 @@ func vkSysFchdir(fd int32) uintptr {
 	vkFS.cwdLen = 1 + copy(vkFS.cwd[1:], f.path[:f.pathLen])
 	return 0
 }
+
+// vkSysPwrite64 writes at an offset: files under /tmp take it; the
+// image's files and directories are open read-only (EBADF); pipes, the
+// console, eventfds and epoll instances cannot seek (ESPIPE); devices
+// write as write(2) does.
+func vkSysPwrite64(fd int32, p, n uintptr, off int64) uintptr {
+	if !vkFDOpen(fd) {
+		return vkErr(vkEBADF)
+	}
+	if f := vkFD(fd, fdTmpFile); f != nil {
+		if f.flags&oAccMode == 0 {
+			return vkErr(vkEBADF)
+		}
+		if off < 0 {
+			return vkErr(vkEINVAL) // a negative offset would index below the file
+		}
+		return vkTmpWrite(f, p, vkUserPrefixOr(p, n, false), off, false)
+	}
+	if fd > 2 {
+		switch vkFDs[fd].kind {
+		case fdRegular, fdDir, fdTmpDir:
+			return vkErr(vkEBADF)
+		case fdDevice:
+			if off < 0 {
+				return vkErr(vkEINVAL)
+			}
+			return vkSysWrite(fd, p, n)
+		}
+	}
+	return vkErr(vkESPIPE)
+}

@@ -141,14 +141,7 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 257: // openat
 		r = vkSysOpenat(int32(a0), a1, int32(a2), uint32(a3))
 	case 18: // pwrite64
-		a2 = vkUserPrefixOr(a1, a2, false)
-		if f := vkFD(int32(a0), fdTmpFile); f != nil && int64(a3) < 0 {
-			r = vkErr(vkEINVAL) // a negative offset would index below the file
-		} else if f != nil {
-			r = vkTmpWrite(f, a1, a2, int64(a3), false)
-		} else {
-			r = vkErr(vkEBADF)
-		}
+		r = vkSysPwrite64(int32(a0), a1, a2, int64(a3))
 	case 83: // mkdir
 		r = vkSysMkdirat(atFDCWD, a0, uint32(a1))
 	case 258: // mkdirat

@@ -479,6 +479,18 @@ func cases(e *env) []testCase {
 	add("read/huge_count_file", func(e *env) syscall.Errno { return sc(syscall.SYS_PREAD64, u(e.roFile), buf, 1<<62, 0) })
 	add("pread64/negative_offset", func(e *env) syscall.Errno { return sc(syscall.SYS_PREAD64, u(e.roFile), buf, 16, allOnes) })
 	add("pwrite64/negative_offset", func(e *env) syscall.Errno { return sc(syscall.SYS_PWRITE64, u(e.tmpFile), buf, 16, allOnes-4095) })
+	add("pwrite64/pipe", func(e *env) syscall.Errno { return sc(syscall.SYS_PWRITE64, u(e.pipeW), buf, 16, 0) })
+	add("pwrite64/readonly_fd", func(e *env) syscall.Errno { return sc(syscall.SYS_PWRITE64, u(e.roFile), buf, 16, 0) })
+	add("pwrite64/directory", func(e *env) syscall.Errno { return sc(syscall.SYS_PWRITE64, u(e.root), buf, 16, 0) })
+	add("pwrite64/eventfd", func(e *env) syscall.Errno { return sc(syscall.SYS_PWRITE64, u(e.efd), buf, 8, 0) })
+	add("pwrite64/dev_null", func(e *env) syscall.Errno {
+		fd, err := syscall.Open("/dev/null", syscall.O_WRONLY, 0)
+		if err != nil {
+			return err.(syscall.Errno)
+		}
+		defer syscall.Close(fd)
+		return sc(syscall.SYS_PWRITE64, u(fd), buf, 16, 0)
+	})
 	add("pread64/pipe", func(e *env) syscall.Errno { return sc(syscall.SYS_PREAD64, u(e.pipeR), buf, 16, 0) })
 	add("lseek/pipe", func(e *env) syscall.Errno { return sc(syscall.SYS_LSEEK, u(e.pipeR), 0, 0) })
 	add("lseek/bad_whence", func(e *env) syscall.Errno { return sc(syscall.SYS_LSEEK, u(e.roFile), 0, 7) })
