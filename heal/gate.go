@@ -65,6 +65,35 @@ type Gate struct {
 	MinSpeedup float64
 	// Seed makes random inputs reproducible.
 	Seed uint64
+	// MemBudget bounds the memory each sandbox machine may touch, in
+	// bytes: its allocation arena and its stack (0: DefaultMemBudget).
+	// A candidate is untrusted and runs before it is judged; with the
+	// JIT's default 512 MiB arena it could exhaust the guest's RAM during
+	// the gate. Inside the budget, allocating too much is an ordinary
+	// runtime error, which the differential test then compares.
+	MemBudget int64
+
+	// faultHook, when set (only by tests), runs at the start of every
+	// timing run, so a test can make the timing panic.
+	faultHook func(v *Version)
+}
+
+// DefaultMemBudget is the gate's default per-machine memory budget.
+const DefaultMemBudget = 32 << 20
+
+// sandbox returns a JIT machine whose arena and stack together stay
+// within the gate's memory budget: a quarter for the stack (at least
+// 256 KiB), the rest for slice elements.
+func (g *Gate) sandbox() *jit.Machine {
+	budget := g.MemBudget
+	if budget <= 0 {
+		budget = DefaultMemBudget
+	}
+	stack := max(budget/4, 256<<10) &^ 4095
+	m := jit.New(0)
+	m.StackSize = int(stack)
+	m.MaxAlloc = max(budget-stack, 0) / 8
+	return m
 }
 
 // Report describes an accepted candidate.
@@ -152,7 +181,7 @@ func (g *Gate) Check(cur *Version, cand Candidate, recorded [][]interp.Value) (v
 		return rej("machine code", "%v", err)
 	}
 	inputs := append(append([][]interp.Value{}, recorded...), g.inputs(want.Params, len(recorded))...)
-	mCur, mNew := jit.New(0), jit.New(0)
+	mCur, mNew := g.sandbox(), g.sandbox()
 	defer mCur.Close()
 	defer mNew.Close()
 	fuel := g.Fuel
@@ -245,7 +274,10 @@ func show(in []interp.Value, f *ir.Func) string {
 
 // time returns the summed best-of-3 cycles of v over inputs.
 func (g *Gate) time(v *Version, inputs [][]interp.Value, fuel int64) uint64 {
-	m := jit.New(0)
+	if g.faultHook != nil {
+		g.faultHook(v)
+	}
+	m := g.sandbox()
 	defer m.Close()
 	var total uint64
 	for _, in := range inputs {

@@ -83,6 +83,11 @@ type Healer struct {
 	gofuncs  []GoHealable    // Go functions of the kernel (AddGo, goslot.go)
 	Rejected []Rejection
 	Events   []Event
+
+	// quarantined holds slots the healer gave up on after a panic in an
+	// advisor, the optimizer or the gate's timing, with the reason. They
+	// keep running their current version; they are no longer healed.
+	quarantined map[*Slot]string
 }
 
 // Event records a swap or rollback, with measured numbers.
@@ -122,6 +127,7 @@ func (h *Healer) init() {
 		h.watch = &telemetry.Watcher{Reg: h.reg}
 		rules.Apply(h.watch)
 		h.slots, h.trials, h.banned = map[*Slot]bool{}, map[*Slot]*trial{}, map[string]bool{}
+		h.quarantined = map[*Slot]string{}
 	}
 }
 
@@ -147,17 +153,69 @@ func (h *Healer) Tick() {
 	defer h.mu.Unlock()
 	h.init()
 	for s, t := range h.trials {
-		h.judge(s, t)
+		h.guard(s, func() { h.judge(s, t) })
 	}
 	h.judgeGoTrials()
 	for _, a := range h.watch.Tick() {
 		h.alertGo(a)
 		for s := range h.slots {
-			if s.Name == a.Name && s.Current().CID == a.ID && h.trials[s] == nil {
-				h.heal(s, a)
+			if s.Name == a.Name && s.Current().CID == a.ID && h.trials[s] == nil && h.quarantined[s] == "" {
+				h.guard(s, func() { h.heal(s, a) })
 			}
 		}
 	}
+}
+
+// Quarantined returns the reason slot s is no longer healed, or "".
+func (h *Healer) Quarantined(s *Slot) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.quarantined[s]
+}
+
+// guard runs one slot's healing step. Advisors are untrusted code and the
+// optimizer and the timing are large: a panic in any of them must cost
+// that one function its healing, never the kernel (the healer runs inside
+// it). The slot keeps serving callers with whatever version it has.
+func (h *Healer) guard(s *Slot, step func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.quarantine(s, fmt.Sprintf("panic while healing: %v", p))
+		}
+	}()
+	step()
+}
+
+func (h *Healer) quarantine(s *Slot, why string) {
+	if h.quarantined[s] != "" {
+		return
+	}
+	h.quarantined[s] = why
+	delete(h.trials, s)
+	h.logf("quarantined %s (%s): %s; it is no longer healed", s.Name, s.Current().CID, why)
+}
+
+// propose asks one advisor for candidates, turning its panic into an error.
+func propose(adv Advisor, f *ir.Func, a telemetry.Alert, recorded [][]interp.Value) (cands []Candidate, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cands, err = nil, fmt.Errorf("advisor %s panicked: %v", adv.Name(), p)
+		}
+	}()
+	if pa, ok := adv.(ProfiledAdvisor); ok {
+		return pa.ProposeProfiled(f, a, recorded), nil
+	}
+	return adv.Propose(f, a), nil
+}
+
+// timeBoth is the judge's A/B timing under recover.
+func (h *Healer) timeBoth(t *trial, in [][]interp.Value, fuel int64) (before, after uint64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("timing panicked: %v", p)
+		}
+	}()
+	return h.Gate.time(t.old, in, fuel), h.Gate.time(t.new, in, fuel), nil
 }
 
 func (h *Healer) judge(s *Slot, t *trial) {
@@ -185,7 +243,22 @@ func (h *Healer) judge(s *Slot, t *trial) {
 			fuel = 1e8
 		}
 		n := float64(len(in))
-		before, after = float64(h.Gate.time(t.old, in, fuel))/n, float64(h.Gate.time(t.new, in, fuel))/n
+		b, a, err := h.timeBoth(t, in, fuel)
+		if err != nil {
+			// The new version cannot be judged: go back to the one that
+			// was proven, and heal this function no more.
+			delete(h.trials, s)
+			if _, perr := s.Publish(t.old); perr != nil {
+				h.logf("rollback of %s: %v", t.new.CID, perr)
+			} else {
+				h.banned[t.new.CID] = true
+				h.watch.Reset(t.old.CID)
+				h.logf("rolled back %s: %v; left mapped", t.new.CID, err)
+			}
+			h.quarantine(s, err.Error())
+			return
+		}
+		before, after = float64(b)/n, float64(a)/n
 	}
 	ev := Event{Slot: s.Name, From: t.old.CID, To: t.new.CID, Passes: t.new.Passes, BeforeMean: before, AfterMean: after,
 		Speedup: before / max(after, 1)}
@@ -234,11 +307,10 @@ func (h *Healer) heal(s *Slot, a telemetry.Alert) {
 	}
 	recorded := s.Recorded()
 	for _, adv := range advisors {
-		var cands []Candidate
-		if pa, ok := adv.(ProfiledAdvisor); ok {
-			cands = pa.ProposeProfiled(cur.Func, a, recorded)
-		} else {
-			cands = adv.Propose(cur.Func, a)
+		cands, err := propose(adv, cur.Func, a, recorded)
+		if err != nil {
+			h.quarantine(s, err.Error())
+			return
 		}
 		for _, c := range cands {
 			if c.From == "" {

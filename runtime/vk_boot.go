@@ -49,6 +49,7 @@ func vkBoot(info uintptr) uintptr {
 	vkBoot0 = bi
 	vkKernelG.g.m = &vkKernelM
 	vkCPUFeatures()
+	vkRandomInit() // before anything draws random numbers (AT_RANDOM)
 	vkFSLocate(bi)
 	vkFramesInit(bi)
 	vkPagingInit(bi)
@@ -71,12 +72,13 @@ func vkBoot(info uintptr) uintptr {
 	*(*uintptr)(unsafe.Pointer(idle.ksp + 8)) = vkIdleStartPC()
 	vkSMPInit(bi)
 	if r := vkSched.reserved; r != 0 {
-		vkSched.reserved &= vkAllCPUs()
-		if vkSched.reserved != r || vkSched.reserved == vkAllCPUs() {
-			vkPrint("velocity: reserve= names CPUs that do not exist or all of them; reserving ")
-			vkPrintHex(vkSched.reserved &^ 1)
+		// CPU 0 always runs system work, so it is never reserved; with it
+		// out, reserve= can never take every CPU.
+		vkSched.reserved &= vkAllCPUs() &^ 1
+		if vkSched.reserved != r {
+			vkPrint("velocity: reserve= names CPU 0, which is never reserved, or CPUs that do not exist; reserving ")
+			vkPrintHex(vkSched.reserved)
 			vkPrint("\n")
-			vkSched.reserved &^= 1 // CPU 0 always runs system work
 		}
 	}
 	vkIRQInit()

@@ -123,16 +123,22 @@ func vkSysEpollCreate() uintptr {
 }
 
 func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
-	ep := vkFD(epfd, fdEpoll)
-	if ep == nil || fd < 0 || fd >= vkMaxFDs || vkFDs[fd].kind == fdNone && fd > 2 {
+	// Linux's order: the event (EFAULT), both fds (EBADF), a target that
+	// cannot be polled (EPERM), then an epfd that is not an epoll
+	// instance or is the target itself (EINVAL).
+	if (op == epollCtlAdd || op == epollCtlMod) && !vkUserOK(ev, 12, false) {
+		return vkErr(vkEFAULT)
+	}
+	if !vkFDOpen(epfd) || !vkFDOpen(fd) {
 		return vkErr(vkEBADF)
 	}
-	if fd == epfd {
-		return vkErr(vkEINVAL)
-	}
 	f := &vkFDs[fd]
-	if k := f.kind; k == fdRegular || k == fdDir || k == fdTmpFile || k == fdTmpDir || k == fdDevice {
+	if k := f.kind; fd > 2 && (k == fdRegular || k == fdDir || k == fdTmpFile || k == fdTmpDir || k == fdDevice) {
 		return vkErr(vkEPERM) // as Linux: regular files are always ready
+	}
+	ep := vkFD(epfd, fdEpoll)
+	if ep == nil || fd == epfd {
+		return vkErr(vkEINVAL)
 	}
 	idx, free := -1, -1
 	for i := range f.watch {
@@ -214,15 +220,20 @@ func vkReady(fd int32, want uint32) uint32 {
 }
 
 func vkSysEpollWait(epfd int32, events uintptr, max int32, timeoutMs int64, canBlock bool) uintptr {
-	ep := vkFD(epfd, fdEpoll)
-	if ep == nil {
-		return vkErr(vkEBADF)
-	}
-	if max <= 0 {
+	// Linux's order: the count (EINVAL), the buffer (EFAULT), the fd
+	// (EBADF), and whether it is an epoll instance (EINVAL).
+	if max <= 0 || max > 0x7fffffff/12 {
 		return vkErr(vkEINVAL)
 	}
 	if !vkUserOK(events, uintptr(max)*12, true) {
 		return vkErr(vkEFAULT)
+	}
+	if !vkFDOpen(epfd) {
+		return vkErr(vkEBADF)
+	}
+	ep := vkFD(epfd, fdEpoll)
+	if ep == nil {
+		return vkErr(vkEINVAL)
 	}
 	deadline := int64(0)
 	if timeoutMs > 0 {

@@ -260,6 +260,17 @@ func vkFSResolveAt(dirfd int32, upath uintptr) ([]byte, uintptr) {
 	if e != 0 {
 		return nil, e
 	}
+	if len(path) == 0 {
+		return nil, vkErr(vkENOENT) // callers that take AT_EMPTY_PATH handle "" first
+	}
+	for i, start := 0, 0; i <= len(path); i++ {
+		if i == len(path) || path[i] == '/' {
+			if i-start > 255 {
+				return nil, vkErr(vkENAMETOOLNG) // a name longer than NAME_MAX
+			}
+			start = i + 1
+		}
+	}
 	var dir []byte
 	if len(path) == 0 || path[0] != '/' {
 		if dir, e = vkDirOf(dirfd); e != 0 {
@@ -270,10 +281,35 @@ func vkFSResolveAt(dirfd int32, upath uintptr) ([]byte, uintptr) {
 	if !ok {
 		return nil, vkErr(vkENAMETOOLNG)
 	}
+	// A file used as a directory: an ancestor that is not one, or a
+	// trailing slash after a file, is ENOTDIR on Linux (not ENOENT).
+	for i := 0; i < len(full); i++ {
+		if full[i] == '/' && vkIsNonDir(full[:i]) {
+			return nil, vkErr(vkENOTDIR)
+		}
+	}
+	if len(path) > 1 && path[len(path)-1] == '/' && vkIsNonDir(full) {
+		return nil, vkErr(vkENOTDIR)
+	}
 	return full, 0
 }
 
+// vkIsNonDir reports whether a resolved path names something that is not
+// a directory, in /tmp or in the image.
+func vkIsNonDir(full []byte) bool {
+	if vkInTmp(full) {
+		if idx := vkTmpLookup(full); idx != -1 {
+			return idx >= 0 && !vkTmp.ents[idx].dir
+		}
+	}
+	idx := vkLookup(full)
+	return idx >= 0 && vkFS.ents[idx].mode&sIFMT != sIFDIR
+}
+
 func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
+	if flags&(oCreat|oDirectory) == oCreat|oDirectory {
+		return vkErr(vkEINVAL) // Linux (since 6.4) refuses the ambiguous pair
+	}
 	full, e := vkFSResolveAt(dirfd, upath)
 	if e != 0 {
 		return e
@@ -297,10 +333,13 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 		}
 		return vkErr(vkENOENT)
 	}
+	isDir := idx == -2 || vkFS.ents[idx].mode&sIFMT == sIFDIR
+	if isDir && (flags&oAccMode != 0 || flags&oTrunc != 0) {
+		return vkErr(vkEISDIR) // Linux says so before it looks at the mount
+	}
 	if flags&oAccMode != 0 || flags&oTrunc != 0 {
 		return vkErr(vkEROFS)
 	}
-	isDir := idx == -2 || vkFS.ents[idx].mode&sIFMT == sIFDIR
 	if flags&oDirectory != 0 && !isDir {
 		return vkErr(vkENOTDIR)
 	}
@@ -356,6 +395,25 @@ func vkSysLseek(fd int32, off int64, whence int32) uintptr {
 	}
 	var base int64
 	switch whence {
+	case 3, 4: // SEEK_DATA, SEEK_HOLE: files here have no holes
+		size := int64(-1)
+		switch f.kind {
+		case fdRegular:
+			size = vkFS.ents[f.ent].size
+		case fdTmpFile:
+			size = vkTmp.ents[f.ent].size
+		}
+		if size < 0 {
+			return vkErr(vkEINVAL)
+		}
+		if off < 0 || off >= size {
+			return vkErr(vkENXIO)
+		}
+		if whence == 4 {
+			off = size
+		}
+		f.off = off
+		return uintptr(off)
 	case 0:
 	case 1:
 		base = f.off
@@ -404,6 +462,9 @@ func vkStatEnt(idx int, st uintptr) uintptr {
 }
 
 func vkSysNewfstatat(dirfd int32, upath, st uintptr, flags int32) uintptr {
+	if flags&^(atSymlinkNofollow|0x800|atEmptyPath) != 0 { // 0x800: AT_NO_AUTOMOUNT
+		return vkErr(vkEINVAL)
+	}
 	if flags&atEmptyPath != 0 {
 		if p, e := vkUserPath(upath); e == 0 && len(p) == 0 {
 			return vkSysFstat(dirfd, st)
@@ -447,6 +508,9 @@ func vkSysFaccessat(dirfd int32, upath uintptr, mode int32) uintptr {
 }
 
 func vkSysReadlinkat(dirfd int32, upath, buf, n uintptr) uintptr {
+	if int32(n) <= 0 {
+		return vkErr(vkEINVAL) // Linux's bufsiz is an int, checked first
+	}
 	full, e := vkFSResolveAt(dirfd, upath)
 	if e != 0 {
 		return e
@@ -683,6 +747,22 @@ func vkSysMkdirat(dirfd int32, upath uintptr, mode uint32) uintptr {
 }
 
 func vkSysUnlinkat(dirfd int32, upath uintptr, flags int32) uintptr {
+	if flags&atRemoveD != 0 {
+		// rmdir of "." is EINVAL on Linux (and of ".." ENOTEMPTY): the
+		// last component counts before "." and ".." are folded away.
+		if p, e := vkUserPath(upath); e == 0 {
+			n := len(p)
+			for n > 1 && p[n-1] == '/' {
+				n--
+			}
+			if n >= 1 && p[n-1] == '.' && (n == 1 || p[n-2] == '/') {
+				return vkErr(vkEINVAL)
+			}
+			if n >= 2 && p[n-1] == '.' && p[n-2] == '.' && (n == 2 || p[n-3] == '/') {
+				return vkErr(vkENOTEMPTY)
+			}
+		}
+	}
 	full, e := vkFSResolveAt(dirfd, upath)
 	if e != 0 {
 		return e
@@ -690,8 +770,18 @@ func vkSysUnlinkat(dirfd int32, upath uintptr, flags int32) uintptr {
 	if vkTmpOwns(full) {
 		return vkTmpUnlink(full, flags)
 	}
-	if vkLookup(full) == -1 {
+	idx := vkLookup(full)
+	if idx == -1 {
 		return vkErr(vkENOENT)
+	}
+	isDir := idx == -2 || vkFS.ents[idx].mode&sIFMT == sIFDIR
+	switch {
+	case flags&atRemoveD == 0 && isDir:
+		return vkErr(vkEISDIR)
+	case flags&atRemoveD != 0 && !isDir:
+		return vkErr(vkENOTDIR)
+	case flags&atRemoveD != 0 && len(full) == 0:
+		return vkErr(vkEBUSY) // the root
 	}
 	return vkErr(vkEROFS)
 }
@@ -728,8 +818,12 @@ func vkSysTruncate(upath uintptr, size int64) uintptr {
 		return vkErr(vkEINVAL)
 	}
 	if !vkTmpOwns(full) {
-		if vkLookup(full) == -1 {
+		idx := vkLookup(full)
+		if idx == -1 {
 			return vkErr(vkENOENT)
+		}
+		if idx == -2 || vkFS.ents[idx].mode&sIFMT == sIFDIR {
+			return vkErr(vkEISDIR)
 		}
 		return vkErr(vkEROFS)
 	}
@@ -761,6 +855,24 @@ func vkSysFchmod(fd int32, mode uint32) uintptr {
 		vkTmp.ents[f.ent].mode = mode & 0o7777
 	}
 	return 0
+}
+
+// vkSysFchmodat2 is fchmodat2: fchmodat with AT_SYMLINK_NOFOLLOW and
+// AT_EMPTY_PATH (symbolic links exist only in the read-only image, so
+// not following one changes nothing).
+func vkSysFchmodat2(dirfd int32, upath uintptr, mode uint32, flags uintptr) uintptr {
+	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
+		return vkErr(vkEINVAL)
+	}
+	if flags&atEmptyPath != 0 {
+		if p, e := vkUserPath(upath); e == 0 && len(p) == 0 {
+			if dirfd == atFDCWD {
+				return vkSysFchmodat(atFDCWD, upath, mode)
+			}
+			return vkSysFchmod(dirfd, mode)
+		}
+	}
+	return vkSysFchmodat(dirfd, upath, mode)
 }
 
 func vkSysFchmodat(dirfd int32, upath uintptr, mode uint32) uintptr {

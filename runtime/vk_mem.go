@@ -486,9 +486,15 @@ func vkSysMmap(addr, n uintptr, prot, flags uint32, fd int32) uintptr {
 	if n == 0 || addr&4095 != 0 && flags&(mapFixed|mapFixedNoreplace) != 0 {
 		return vkErr(vkEINVAL)
 	}
+	if flags&3 == 0 {
+		return vkErr(vkEINVAL) // neither MAP_SHARED nor MAP_PRIVATE
+	}
+	if n > vkUserMax {
+		return vkErr(vkENOMEM) // and rounding up must not wrap to 0
+	}
 	n = (n + 4095) &^ 4095
 	if flags&mapAnonymous == 0 {
-		if fd < 0 {
+		if fd < 0 || fd >= vkMaxFDs || vkFDs[fd].kind == fdNone && fd > 2 {
 			return vkErr(vkEBADF)
 		}
 		return vkErr(vkENODEV) // no file mappings yet
@@ -496,7 +502,15 @@ func vkSysMmap(addr, n uintptr, prot, flags uint32, fd int32) uintptr {
 	prot &= protRead | protWrite | protExec
 	switch {
 	case flags&mapFixed != 0:
-		if !vkUserRange(addr, n) || vkKernelOverlap(addr, addr+n) {
+		if addr < vkUserMin {
+			// The first 64 KiB stay unmapped so nil dereferences always
+			// fault: Linux's vm.mmap_min_addr, which says EPERM.
+			return vkErr(vkEPERM)
+		}
+		if !vkUserRange(addr, n) {
+			return vkErr(vkENOMEM) // beyond the user half, as Linux says
+		}
+		if vkKernelOverlap(addr, addr+n) {
 			return vkErr(vkEINVAL)
 		}
 		vkUnmapPages(addr, addr+n)
@@ -533,11 +547,18 @@ func vkKernelOverlap(start, end uintptr) bool {
 }
 
 func vkSysMunmap(addr, n uintptr) uintptr {
-	if addr&4095 != 0 || n == 0 {
+	if addr&4095 != 0 || n == 0 || n > vkUserMax || addr > vkUserMax-((n+4095)&^4095) {
 		return vkErr(vkEINVAL)
 	}
 	n = (n + 4095) &^ 4095
-	if !vkUserRange(addr, n) || vkKernelOverlap(addr, addr+n) {
+	if addr+n <= vkUserMin {
+		return 0 // nothing is ever mapped there
+	}
+	if addr < vkUserMin {
+		n -= vkUserMin - addr
+		addr = vkUserMin
+	}
+	if vkKernelOverlap(addr, addr+n) {
 		return vkErr(vkEINVAL)
 	}
 	vkUnmapPages(addr, addr+n)
@@ -554,11 +575,19 @@ const (
 )
 
 func vkSysMadvise(addr, n uintptr, advice int32) uintptr {
-	if addr&4095 != 0 {
+	// Linux's order: the advice, alignment and length (EINVAL), then
+	// whether the range is mapped (ENOMEM).
+	if !(advice >= 0 && advice <= 4 || advice >= 8 && advice <= 25) || addr&4095 != 0 || n > vkUserMax {
 		return vkErr(vkEINVAL)
 	}
 	n = (n + 4095) &^ 4095
-	if !vkUserRange(addr, n) || vkKernelOverlap(addr, addr+n) {
+	if n == 0 {
+		return 0
+	}
+	if !vkUserRange(addr, n) || !vkRangeMapped(addr, addr+n) {
+		return vkErr(vkENOMEM)
+	}
+	if vkKernelOverlap(addr, addr+n) {
 		return vkErr(vkEINVAL)
 	}
 	switch advice {
@@ -575,9 +604,21 @@ func vkSysMprotect(addr, n uintptr, prot uint32) uintptr {
 	if addr&4095 != 0 {
 		return vkErr(vkEINVAL)
 	}
+	if n == 0 {
+		return 0
+	}
+	if n > vkUserMax {
+		return vkErr(vkENOMEM)
+	}
 	n = (n + 4095) &^ 4095
 	end := addr + n
-	if !vkUserRange(addr, n) || vkKernelOverlap(addr, end) {
+	if prot&^(protRead|protWrite|protExec|8|0x03000000) != 0 {
+		return vkErr(vkEINVAL) // beyond PROT_SEM, PROT_GROWSDOWN and PROT_GROWSUP
+	}
+	if !vkUserRange(addr, n) {
+		return vkErr(vkENOMEM) // nothing of the program's is mapped there
+	}
+	if vkKernelOverlap(addr, end) {
 		return vkErr(vkEINVAL)
 	}
 	// Every page must be mapped, as Linux requires.
@@ -655,6 +696,13 @@ func vkUserOK(addr, n uintptr, write bool) bool {
 	if addr+n < addr {
 		return false
 	}
+	// The program's code and read-only data (the image from its text to
+	// its writable data) are never the kernel's to write into on its
+	// behalf: Linux maps them read-only, and a system call storing a
+	// result there gets EFAULT.
+	if write && addr < firstmoduledata.noptrdata && addr+n > firstmoduledata.text {
+		return false
+	}
 	for va := addr; va < addr+n; {
 		i := vkVMAFind(va)
 		if i < 0 {
@@ -677,4 +725,36 @@ func vkOutOfMemory() {
 	vkPrintDec(int64(vkFrames.total))
 	vkPrint(" frames, all in use\n")
 	vkExit(vkExitOOM)
+}
+
+// vkRangeMapped reports whether every page of [start, end) belongs to a
+// mapping (Linux's madvise and mprotect say ENOMEM otherwise).
+func vkRangeMapped(start, end uintptr) bool {
+	for va := start; va < end; {
+		i := vkVMAFind(va)
+		if i < 0 {
+			return false
+		}
+		va = vkVM.vmas[i].end
+	}
+	return true
+}
+
+// vkUserPrefix returns how many bytes from addr, up to n, the program
+// may access: read(2), write(2) and getrandom(2) on Linux copy up to the
+// first fault and return that count, failing with EFAULT only when it is 0.
+func vkUserPrefix(addr, n uintptr, write bool) uintptr {
+	if vkUserOK(addr, n, write) {
+		return n
+	}
+	lo, hi := uintptr(0), n // vkUserOK(addr, lo) holds, vkUserOK(addr, hi) does not
+	for hi-lo > 1 {
+		m := lo + (hi-lo)/2
+		if vkUserOK(addr, m, write) {
+			lo = m
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }

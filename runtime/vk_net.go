@@ -62,7 +62,6 @@ const (
 	vkESOCKTNOSUPPORT = 94
 	vkEAFNOSUPPORT    = 97
 	vkEMSGSIZE        = 90
-	vkEOPNOTSUPP      = 95
 
 	vkNetQueue = vkMaxThreads // requests in flight: one per thread at most
 	vkNetAsync = 1024         // socket creations not yet taken by the server

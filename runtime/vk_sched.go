@@ -469,15 +469,15 @@ func vkFutexWake(addr uintptr, n int) int {
 }
 
 func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
-	if addr&3 != 0 || !vkUserOK(addr, 4, false) {
-		return vkErr(vkEFAULT)
+	// Linux's order: alignment (EINVAL), the operation (ENOSYS), the
+	// timeout (EFAULT, EINVAL), then the word itself (EFAULT, EAGAIN). A
+	// private wake never reads the word, so a bad address is not an error.
+	if addr&3 != 0 {
+		return vkErr(vkEINVAL)
 	}
 	cmd := op &^ (futexPrivateFlag | futexClockRT)
 	switch cmd {
 	case futexWait, futexWaitBitset:
-		if *(*uint32)(unsafe.Pointer(addr)) != val {
-			return vkErr(vkEAGAIN)
-		}
 		deadline := int64(0)
 		if ts != 0 {
 			if !vkUserOK(ts, 16, false) {
@@ -499,12 +499,21 @@ func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 				deadline = 1
 			}
 		}
+		if !vkUserOK(addr, 4, false) {
+			return vkErr(vkEFAULT)
+		}
+		if *(*uint32)(unsafe.Pointer(addr)) != val {
+			return vkErr(vkEAGAIN)
+		}
 		vkCur().waitAddr = addr
 		if vkBlock(deadline) {
 			return vkErr(vkETIMEDOUT)
 		}
 		return 0
 	case futexWake, futexWakeBitset:
+		if op&futexPrivateFlag == 0 && !vkUserOK(addr, 4, false) {
+			return vkErr(vkEFAULT)
+		}
 		return uintptr(vkFutexWake(addr, int(val)))
 	}
 	return vkErr(vkENOSYS)
@@ -527,6 +536,12 @@ func vkSysClone(f *vkFrame, flags uint64, stack, ptid, ctid, tls uintptr) uintpt
 		cloneParent  = 0x100000 // CLONE_PARENT_SETTID
 		cloneChildCl = 0x200000 // CLONE_CHILD_CLEARTID
 	)
+	const cloneSighand = 0x800
+	// Linux's consistency rules first: a thread shares the signal
+	// handlers, and shared handlers need a shared address space.
+	if flags&cloneThread != 0 && flags&cloneSighand == 0 || flags&cloneSighand != 0 && flags&cloneVM == 0 {
+		return vkErr(vkEINVAL)
+	}
 	if flags&(cloneVM|cloneThread) != cloneVM|cloneThread {
 		return vkErr(vkENOSYS) // processes are not supported
 	}

@@ -117,6 +117,9 @@ func vkSysSigaltstack(ss, old uintptr, f *vkFrame) uintptr {
 			return vkErr(vkEFAULT)
 		}
 		st := (*stackt)(unsafe.Pointer(ss))
+		if mode := uint32(st.ss_flags) &^ (1 << 31); mode != 0 && mode != ssOnstack && mode != ssDisable {
+			return vkErr(vkEINVAL) // only SS_ONSTACK, SS_DISABLE and SS_AUTODISARM exist
+		}
 		if st.ss_flags&ssDisable != 0 {
 			t.altSP, t.altSize, t.altFlags = 0, 0, ssDisable
 		} else {

@@ -31,6 +31,7 @@ const (
 	vkENOSYS    = 38
 	vkETIMEDOUT = 110
 	vkEBUSY     = 16
+	vkENXIO     = 6
 	vkEXDEV     = 18
 )
 
@@ -121,9 +122,17 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 22: // pipe
 		r = vkSysPipe2(a0, 0)
 	case 290: // eventfd2
-		r = vkSysEventfd(uint32(a0), int32(a1))
+		if a1&^(0x80000|efdNonblock|efdSemaphore) != 0 {
+			r = vkErr(vkEINVAL)
+		} else {
+			r = vkSysEventfd(uint32(a0), int32(a1))
+		}
 	case 291: // epoll_create1
-		r = vkSysEpollCreate()
+		if a0&^0x80000 != 0 { // only EPOLL_CLOEXEC
+			r = vkErr(vkEINVAL)
+		} else {
+			r = vkSysEpollCreate()
+		}
 	case 233: // epoll_ctl
 		r = vkSysEpollCtl(int32(a0), int32(a1), int32(a2), a3)
 	case 232, 281: // epoll_wait, epoll_pwait
@@ -135,11 +144,7 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 257: // openat
 		r = vkSysOpenat(int32(a0), a1, int32(a2), uint32(a3))
 	case 18: // pwrite64
-		if f := vkFD(int32(a0), fdTmpFile); f != nil {
-			r = vkTmpWrite(f, a1, a2, int64(a3), false)
-		} else {
-			r = vkErr(vkEBADF)
-		}
+		r = vkSysPwrite64(int32(a0), a1, a2, int64(a3))
 	case 83: // mkdir
 		r = vkSysMkdirat(atFDCWD, a0, uint32(a1))
 	case 258: // mkdirat
@@ -149,31 +154,56 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 84: // rmdir
 		r = vkSysUnlinkat(atFDCWD, a0, atRemoveD)
 	case 263: // unlinkat
-		r = vkSysUnlinkat(int32(a0), a1, int32(a2))
+		if a2&^atRemoveD != 0 {
+			r = vkErr(vkEINVAL)
+		} else {
+			r = vkSysUnlinkat(int32(a0), a1, int32(a2))
+		}
 	case 82: // rename
 		r = vkSysRenameat(atFDCWD, a0, atFDCWD, a1)
-	case 264, 316: // renameat, renameat2
+	case 264: // renameat
 		r = vkSysRenameat(int32(a0), a1, int32(a2), a3)
+	case 316: // renameat2
+		r = vkSysRenameat2(int32(a0), a1, int32(a2), a3, uint32(a4))
 	case 77: // ftruncate
-		if f := vkFD(int32(a0), fdTmpFile); f != nil && f.flags&oAccMode != 0 {
+		if !vkFDOpen(int32(a0)) {
+			r = vkErr(vkEBADF)
+		} else if f := vkFD(int32(a0), fdTmpFile); f != nil && f.flags&oAccMode != 0 && int64(a1) < 0 {
+			r = vkErr(vkEINVAL)
+		} else if f != nil && f.flags&oAccMode != 0 {
 			vkTmpTruncate(&vkTmp.ents[f.ent], int64(a1))
 		} else {
 			r = vkErr(vkEINVAL)
 		}
 	case 74, 75: // fsync, fdatasync: RAM is as durable as it gets
-		if int32(a0) < 0 || int32(a0) >= vkMaxFDs || vkFDs[a0].kind == fdNone && a0 > 2 {
+		// Linux takes the fd as an unsigned int: the upper 32 bits of
+		// the register are ignored, and only the lower ones index.
+		if fd := int32(a0); fd < 0 || fd >= vkMaxFDs || vkFDs[fd].kind == fdNone && fd > 2 {
 			r = vkErr(vkEBADF)
 		}
 	case 91: // fchmod
 		r = vkSysFchmod(int32(a0), uint32(a1))
 	case 90: // chmod
 		r = vkSysFchmodat(atFDCWD, a0, uint32(a1))
-	case 268, 452: // fchmodat, fchmodat2
+	case 268: // fchmodat
 		r = vkSysFchmodat(int32(a0), a1, uint32(a2))
-	case 92, 93, 94, 260: // chown, fchown, lchown, fchownat
-		r = 0 // one user: ownership never changes anything
+	case 452: // fchmodat2
+		r = vkSysFchmodat2(int32(a0), a1, uint32(a2), a3)
+	case 92: // chown
+		r = vkSysFchownat(atFDCWD, a0, uint32(a1), uint32(a2), 0)
+	case 93: // fchown
+		r = vkSysFchown(int32(a0), uint32(a1), uint32(a2))
+	case 94: // lchown
+		r = vkSysFchownat(atFDCWD, a0, uint32(a1), uint32(a2), atSymlinkNofollow)
+	case 260: // fchownat
+		r = vkSysFchownat(int32(a0), a1, uint32(a2), uint32(a3), int32(a4))
 	case 17: // pread64
-		if f := vkFD(int32(a0), fdTmpFile); f != nil {
+		a2 = vkUserPrefixOr(a1, a2, true)
+		if !vkFDOpen(int32(a0)) {
+			r = vkErr(vkEBADF)
+		} else if int64(a3) < 0 && (vkFD(int32(a0), fdTmpFile) != nil || vkFD(int32(a0), fdRegular) != nil) {
+			r = vkErr(vkEINVAL)
+		} else if f := vkFD(int32(a0), fdTmpFile); f != nil {
 			r = vkTmpRead(f, a1, a2, int64(a3), false)
 		} else if f := vkFD(int32(a0), fdRegular); f != nil {
 			r = vkFileRead(f, a1, a2, int64(a3), false)
@@ -186,10 +216,18 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysGetdents64(int32(a0), a1, a2)
 	case 80: // chdir
 		r = vkSysChdir(a0)
+	case 81: // fchdir
+		r = vkSysFchdir(int32(a0))
 	case 76: // truncate
 		r = vkSysTruncate(a0, int64(a1))
-	case 86, 88, 265, 266: // link, symlink, linkat, symlinkat
-		r = vkErr(vkEROFS)
+	case 86: // link
+		r = vkSysLinkat(atFDCWD, a0, atFDCWD, a1, 0)
+	case 265: // linkat
+		r = vkSysLinkat(int32(a0), a1, int32(a2), a3, uint32(a4))
+	case 88: // symlink
+		r = vkSysSymlinkat(a0, atFDCWD, a1)
+	case 266: // symlinkat
+		r = vkSysSymlinkat(a0, int32(a1), a2)
 	case 3: // close
 		r = vkSysClose(int32(a0))
 	case 5: // fstat
@@ -212,7 +250,11 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 131: // sigaltstack
 		r = vkSysSigaltstack(a0, a1, f)
 	case 16: // ioctl
-		r = vkErr(vkENOTTY)
+		if !vkFDOpen(int32(a0)) {
+			r = vkErr(vkEBADF)
+		} else {
+			r = vkErr(vkENOTTY)
+		}
 	case 20: // writev
 		r = vkSysWritev(int32(a0), a1, a2)
 	case 24: // sched_yield
@@ -240,6 +282,11 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		}
 		vkThreadExit()
 	case 231: // exit_group
+		if !canBlock {
+			// The Go runtime died (a panic, a throw) while running kernel
+			// code: say which system call it was serving.
+			vkPrintSyscallInFlight("velocity: the Go runtime exited in kernel code ")
+		}
 		vkExit(int(int32(a0)))
 	case 62: // kill
 		if a0 != 1 && int(a0) != 0 {
@@ -266,35 +313,47 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 228: // clock_gettime
 		r = vkSysClockGettime(int32(a0), a1)
 	case 229: // clock_getres
-		if a1 != 0 && vkUserOK(a1, 16, true) {
-			*(*[2]int64)(unsafe.Pointer(a1)) = [2]int64{0, 1}
-		}
+		r = vkSysClockGetres(int32(a0), a1)
 	case 96: // gettimeofday
-		if a0 != 0 && vkUserOK(a0, 16, true) {
-			w := vkWalltime()
-			*(*[2]int64)(unsafe.Pointer(a0)) = [2]int64{w / 1e9, w % 1e9 / 1000}
-		}
+		r = vkSysGettimeofday(a0, a1)
 	case 201: // time
-		r = uintptr(vkWalltime() / 1e9)
+		r = vkSysTime(a0)
 	case 203: // sched_setaffinity
 		r = vkSysSchedSetaffinity(int32(a0), a1, a2)
 	case 204: // sched_getaffinity
 		r = vkSysSchedGetaffinity(int32(a0), a1, a2)
 	case 318: // getrandom
-		r = vkSysGetrandom(a0, a1)
+		// GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE; the last two exclude
+		// each other. The source never blocks, so all mean the same.
+		if a2&^7 != 0 || a2&6 == 6 {
+			r = vkErr(vkEINVAL)
+		} else {
+			if a1 > 0x7ffff000 {
+				a1 = 0x7ffff000 // Linux's MAX_RW_COUNT
+			}
+			r = vkSysGetrandom(a0, vkUserPrefixOr(a0, a1, true))
+		}
 	case 63: // uname
 		r = vkSysUname(a0)
 	case 302: // prlimit64
 		r = vkSysPrlimit(int32(a0), int32(a1), a2, a3)
 	case 97: // getrlimit
-		r = vkSysPrlimit(0, int32(a0), 0, a1)
+		if a1 == 0 {
+			r = vkErr(vkEFAULT) // unlike prlimit64's, its result pointer is not optional
+		} else {
+			r = vkSysPrlimit(0, int32(a0), 0, a1)
+		}
 	case 157: // prctl
 		r = vkErr(vkEINVAL)
 	case 218: // set_tid_address
 		vkCur().clearTID = a0
 		r = uintptr(vkCur().tid)
-	case 273: // set_robust_list
-		r = 0
+	case 273: // set_robust_list: no robust futexes here, and saying so
+		if a1 != 24 { // sizeof(struct robust_list_head)
+			r = vkErr(vkEINVAL)
+		} else {
+			r = vkUnimplemented(nr)
+		}
 	case 334: // rseq: not offered; the runtime and libc handle ENOSYS
 		r = vkErr(vkENOSYS)
 	case 72: // fcntl
@@ -308,9 +367,11 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 	case 262: // newfstatat
 		r = vkSysNewfstatat(int32(a0), a1, a2, int32(a3))
 	case 21: // access
-		r = vkSysFaccessat(atFDCWD, a0, int32(a1))
-	case 269, 439: // faccessat, faccessat2
-		r = vkSysFaccessat(int32(a0), a1, int32(a2))
+		r = vkSysFaccessat2(atFDCWD, a0, a1, 0)
+	case 269: // faccessat
+		r = vkSysFaccessat2(int32(a0), a1, a2, 0)
+	case 439: // faccessat2
+		r = vkSysFaccessat2(int32(a0), a1, a2, a3)
 	case 89: // readlink
 		r = vkSysReadlinkat(atFDCWD, a0, a1, a2)
 	case 267: // readlinkat
@@ -338,6 +399,11 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 }
 
 func vkSysWrite(fd int32, p, n uintptr) uintptr {
+	if vkFD(fd, fdTmpFile) != nil || vkFD(fd, fdDevice) != nil || fd == 1 || fd == 2 {
+		// A partly bad buffer: a short write, as Linux's file and
+		// terminal writes give (its pipes and eventfds say EFAULT).
+		n = vkUserPrefixOr(p, n, false)
+	}
 	if f := vkFD(fd, fdEventfd); f != nil {
 		return vkEventfdWrite(f, fd, p, n)
 	}
@@ -364,8 +430,16 @@ func vkSysWrite(fd int32, p, n uintptr) uintptr {
 }
 
 func vkSysWritev(fd int32, iov, cnt uintptr) uintptr {
-	if cnt > 1024 || !vkUserOK(iov, cnt*16, false) {
+	if cnt > 1024 {
 		return vkErr(vkEINVAL)
+	}
+	if !vkUserOK(iov, cnt*16, false) {
+		return vkErr(vkEFAULT)
+	}
+	for i := uintptr(0); i < cnt; i++ {
+		if int64(*(*uintptr)(unsafe.Pointer(iov + i*16 + 8))) < 0 {
+			return vkErr(vkEINVAL) // a length above SSIZE_MAX
+		}
 	}
 	total := uintptr(0)
 	for i := uintptr(0); i < cnt; i++ {
@@ -373,15 +447,26 @@ func vkSysWritev(fd int32, iov, cnt uintptr) uintptr {
 		n := *(*uintptr)(unsafe.Pointer(iov + i*16 + 8))
 		r := vkSysWrite(fd, base, n)
 		if int64(r) < 0 {
+			if total > 0 {
+				return total // as Linux: what was written before the error
+			}
 			return r
 		}
 		total += r
+		if r < n {
+			break // a short write ends the call
+		}
 	}
 	return total
 }
 
 // vkSysRead: standard input is the serial console (vk_ioapic.go).
 func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
+	if vkFD(fd, fdRegular) != nil || vkFD(fd, fdTmpFile) != nil || vkFD(fd, fdDevice) != nil {
+		// A partly bad buffer: a short read, as Linux's file reads give
+		// (its pipes and eventfds say EFAULT instead).
+		n = vkUserPrefixOr(p, n, true)
+	}
 	if f := vkFD(fd, fdEventfd); f != nil {
 		return vkEventfdRead(f, p, n, canBlock)
 	}
@@ -410,7 +495,7 @@ func vkSysClose(fd int32) uintptr {
 	if fd >= 0 && fd <= 2 {
 		return 0
 	}
-	if fd < vkMaxFDs && vkFDs[fd].kind != fdNone {
+	if fd >= 3 && fd < vkMaxFDs && vkFDs[fd].kind != fdNone {
 		switch vkFDs[fd].kind {
 		case fdPipeRead, fdPipeWrite:
 			vkPipeClose(&vkFDs[fd])
@@ -534,21 +619,26 @@ func vkSysClockGettime(clock int32, ts uintptr) uintptr {
 	return 0
 }
 
-func vkReadTimespec(ts uintptr) (int64, bool) {
+// vkReadTimespec reads a struct timespec: EFAULT if it cannot, EINVAL if
+// it is not a valid time (0 when it is).
+func vkReadTimespec(ts uintptr) (int64, uintptr) {
 	if !vkUserOK(ts, 16, false) {
-		return 0, false
+		return 0, vkErr(vkEFAULT)
 	}
 	v := *(*[2]int64)(unsafe.Pointer(ts))
 	if v[0] < 0 || v[1] < 0 || v[1] >= 1e9 {
-		return 0, false
+		return 0, vkErr(vkEINVAL)
 	}
-	return v[0]*1e9 + v[1], true
+	if v[0] > 9_000_000_000 {
+		v[0] = 9_000_000_000 // about 285 years: saturate instead of overflowing
+	}
+	return v[0]*1e9 + v[1], 0
 }
 
 func vkSysNanosleep(req, rem uintptr, canBlock bool) uintptr {
-	d, ok := vkReadTimespec(req)
-	if !ok {
-		return vkErr(vkEINVAL)
+	d, e := vkReadTimespec(req)
+	if e != 0 {
+		return e
 	}
 	if canBlock {
 		vkSleepUntil(vkNanotime() + d)
@@ -557,9 +647,18 @@ func vkSysNanosleep(req, rem uintptr, canBlock bool) uintptr {
 }
 
 func vkSysClockNanosleep(clock, flags int32, req, rem uintptr, canBlock bool) uintptr {
-	d, ok := vkReadTimespec(req)
-	if !ok {
+	switch clock {
+	case 0, 1, 7: // REALTIME, MONOTONIC, BOOTTIME
+	case 2, 3, 4, 5, 6, 8, 9, 11:
+		// CPU-time, raw, coarse, alarm and TAI clocks: Linux has no sleep
+		// on most of them (EOPNOTSUPP); Velocity on none of them.
+		return vkErr(vkEOPNOTSUPP)
+	default:
 		return vkErr(vkEINVAL)
+	}
+	d, e := vkReadTimespec(req)
+	if e != 0 {
+		return e
 	}
 	deadline := vkNanotime() + d
 	if flags&1 != 0 { // TIMER_ABSTIME
@@ -627,12 +726,18 @@ func vkSysSchedSetaffinity(pid int32, size, mask uintptr) uintptr {
 	return 0
 }
 
-// vkSysGetrandom fills the whole buffer from RDSEED/RDRAND, or, on CPUs
-// without them, from a ChaCha-free fallback: TSC jitter mixed through
-// wyhash-style multiply-xorshift. It never returns short.
+// vkSysGetrandom fills the whole buffer from RDSEED, else RDRAND, or, on
+// CPUs with neither, from a ChaCha-free fallback: TSC jitter mixed through
+// wyhash-style multiply-xorshift, which boot announces as weak
+// (vk_random.go). It never returns short.
 var vkRandState uint64
 
 func vkRandom64() uint64 {
+	if vkHasRdseed {
+		if v, ok := vkRdseed(); ok {
+			return v
+		}
+	}
 	if vkHasRdrand {
 		if v, ok := vkRdrand(); ok {
 			return v

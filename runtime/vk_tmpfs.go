@@ -27,6 +27,7 @@ type vkTmpEnt struct {
 	unlinked bool // gone from the namespace, data kept while open
 	dir      bool
 	mode     uint32
+	uid, gid uint32 // set by chown (vk_chown.go); 0, root, when created
 	size     int64
 	index    uintptr // physical page of 512 second-level index pages
 	opens    int32
@@ -112,20 +113,36 @@ func vkTmpPage(e *vkTmpEnt, off int64, create bool) uintptr {
 		if !create {
 			return 0
 		}
-		e.index = vkMustFrame()
+		if e.index = vkTmpFrame(); e.index == 0 {
+			return 0
+		}
 	}
 	l1 := (*uintptr)(unsafe.Pointer(vkP2V(e.index) + pg/512*8))
 	if *l1 == 0 {
 		if !create {
 			return 0
 		}
-		*l1 = vkMustFrame()
+		if *l1 = vkTmpFrame(); *l1 == 0 {
+			return 0
+		}
 	}
 	l2 := (*uintptr)(unsafe.Pointer(vkP2V(*l1) + pg%512*8))
 	if *l2 == 0 && create {
-		*l2 = vkMustFrame()
+		*l2 = vkTmpFrame()
 	}
 	return *l2
+}
+
+// vkTmpFrame allocates a frame for /tmp, or returns 0 once free RAM is
+// down to a sixteenth of what there was at boot: like Linux's tmpfs size
+// limit, that reserve keeps a program that fills /tmp from taking the
+// frames the Go heap and page tables need, so it gets ENOSPC instead of
+// the kernel's out-of-memory exit.
+func vkTmpFrame() uintptr {
+	if vkFrames.free <= vkFrames.total/16 {
+		return 0
+	}
+	return vkFrameAlloc()
 }
 
 // vkTmpTruncate frees every page at or beyond size.
@@ -200,6 +217,14 @@ func vkTmpIO(e *vkTmpEnt, buf, n uintptr, off int64, write bool) uintptr {
 		}
 		pa := vkTmpPage(e, pos, write)
 		switch {
+		case write && pa == 0:
+			// RAM is short (vkTmpFrame): a short write, or ENOSPC, as a
+			// full tmpfs says, instead of the machine's out-of-memory exit.
+			if done == 0 {
+				return vkErr(vkENOSPC)
+			}
+			n = done
+			continue
 		case write:
 			memmove(unsafe.Pointer(vkP2V(pa)+in), unsafe.Pointer(buf+done), chunk)
 		case pa == 0:
@@ -234,7 +259,7 @@ func vkTmpOpen(full []byte, flags int32, mode uint32) uintptr {
 		}
 	}
 	isDir := idx == -2 || vkTmp.ents[idx].dir
-	if isDir && flags&oAccMode != 0 {
+	if isDir && (flags&oAccMode != 0 || flags&oTrunc != 0) {
 		return vkErr(vkEISDIR)
 	}
 	if !isDir && flags&oDirectory != 0 {
@@ -305,9 +330,11 @@ func vkTmpStat(idx int, st uintptr) uintptr {
 	}
 	memclrNoHeapPointers(unsafe.Pointer(st), 144)
 	mode, size, mtime := uint32(sIFDIR|0o1777), int64(4096), int64(0)
+	uid, gid := vkTmpRootOwner[0], vkTmpRootOwner[1]
 	if idx >= 0 {
 		e := &vkTmp.ents[idx]
 		size, mtime = e.size, e.mtime
+		uid, gid = e.uid, e.gid
 		mode = sIFREG | e.mode
 		if e.dir {
 			mode, size = sIFDIR|e.mode, 4096
@@ -317,6 +344,8 @@ func vkTmpStat(idx int, st uintptr) uintptr {
 	*(*uint64)(unsafe.Pointer(st + 8)) = uint64(idx + 3)    // st_ino
 	*(*uint64)(unsafe.Pointer(st + 16)) = 1                 // st_nlink
 	*(*uint32)(unsafe.Pointer(st + 24)) = mode              // st_mode
+	*(*uint32)(unsafe.Pointer(st + 28)) = uid               // st_uid
+	*(*uint32)(unsafe.Pointer(st + 32)) = gid               // st_gid
 	*(*int64)(unsafe.Pointer(st + 48)) = size               // st_size
 	*(*int64)(unsafe.Pointer(st + 56)) = 4096               // st_blksize
 	*(*int64)(unsafe.Pointer(st + 64)) = (size + 511) / 512 // st_blocks
@@ -375,12 +404,32 @@ func vkTmpRename(from, to []byte) uintptr {
 	if len(to) > vkTmpNameMax {
 		return vkErr(vkENAMETOOLNG)
 	}
+	if string(from) == string(to) {
+		return 0
+	}
+	if _, below := vkBelow(to, from); below {
+		return vkErr(vkEINVAL) // a directory into itself
+	}
 	if !vkTmpParentOK(to) {
 		return vkErr(vkENOENT)
 	}
-	if dst := vkTmpLookup(to); dst >= 0 && dst != src {
-		if r := vkTmpUnlink(to, 0); r != 0 && !vkTmp.ents[src].dir {
-			return r
+	// Replacing what is there follows Linux: a directory only by a
+	// directory and only if empty, a file only by a file.
+	srcDir := vkTmp.ents[src].dir
+	switch dst := vkTmpLookup(to); {
+	case dst == -2:
+		return vkErr(vkEBUSY)
+	case dst >= 0 && vkTmp.ents[dst].dir && !srcDir:
+		return vkErr(vkEISDIR)
+	case dst >= 0 && !vkTmp.ents[dst].dir && srcDir:
+		return vkErr(vkENOTDIR)
+	case dst >= 0:
+		flags := int32(0)
+		if srcDir {
+			flags = atRemoveD
+		}
+		if r := vkTmpUnlink(to, flags); r != 0 {
+			return r // ENOTEMPTY for a directory that is not empty
 		}
 	}
 	var old [vkTmpNameMax]byte

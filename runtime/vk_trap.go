@@ -263,6 +263,9 @@ func vkReport(f *vkFrame, addr uintptr, fromUser, traceback bool) {
 	vkPrint("\n  cr3 ")
 	vkPrintHex(uint64(vkReadCR3()))
 	vkPrint("\n")
+	if !fromUser {
+		vkPrintSyscallInFlight("  ") // vk_sysfault.go
+	}
 	if traceback {
 		vkGoTraceback(f)
 	}

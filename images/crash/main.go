@@ -5,6 +5,7 @@
 //	crash exit N       os.Exit(N)
 //	crash nilderef     nil dereference in a goroutine: Go's panic traceback, exit 2
 //	crash kernelfault  kernel.CrashKernel: a page fault in the kernel itself
+//	crash kernelpanic  a Go run-time panic (index out of range) in kernel code
 //	crash ud2          execute an illegal instruction (UD2): SIGILL, exit 2
 package main
 
@@ -44,6 +45,12 @@ func main() {
 		err := kernel.CrashKernel()
 		fmt.Println("crash: CrashKernel returned:", err)
 		os.Exit(1)
+	case "kernelpanic":
+		// Velocity's crash call (0x5601), kind 2: no wrapper in package
+		// kernel, since only this test wants it.
+		_, _, errno := syscall.RawSyscall(0x5601, 2, 0, 0)
+		fmt.Println("crash: the crash call returned:", errno)
+		os.Exit(1)
 	case "ud2":
 		illegalInstruction()
 	default:
@@ -71,6 +78,6 @@ func illegalInstruction() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: crash exit N | nilderef | kernelfault | ud2")
+	fmt.Fprintln(os.Stderr, "usage: crash exit N | nilderef | kernelfault | kernelpanic | ud2")
 	os.Exit(64)
 }

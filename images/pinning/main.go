@@ -1,7 +1,8 @@
 // Command pinning checks CPU placement on a machine booted with the kernel
 // option reserve=CPU: unpinned work stays off the reserved CPU, and work
 // pinned there with kernel.Pin runs there. It prints one line per check and
-// exits 1 if any fails. tests/boot boots it with -smp 2 reserve=1.
+// exits 1 if any fails. tests/boot boots it with -smp 2 reserve=1, and
+// with reserve=0 and the argument -none, where nothing may be reserved.
 package main
 
 import (
@@ -27,6 +28,17 @@ func main() {
 			status, failed = "FAIL", true
 		}
 		fmt.Printf("pinning: %s "+format+"\n", append([]any{status}, args...)...)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "-none" {
+		// Booted with reserve= naming only CPU 0, which is never
+		// reserved: nothing may be reserved, and Go sees every CPU.
+		check(in.Reserved == 0, "CPUs %d, reserved mask %#x", in.CPUs, in.Reserved)
+		check(runtime.NumCPU() == in.CPUs, "runtime.NumCPU() = %d counts every CPU", runtime.NumCPU())
+		if failed {
+			os.Exit(1)
+		}
+		fmt.Println("pinning: all checks passed")
+		return
 	}
 	reserved := -1
 	for i := 0; i < in.CPUs; i++ {

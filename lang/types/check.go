@@ -152,6 +152,12 @@ func (c *checker) collect(imp Importer) {
 		c.mod.Funcs = append(c.mod.Funcs, fn)
 	}
 	for _, d := range c.file.Consts {
+		if d.Name == "_" {
+			// A blank constant is never declared, so it has no object;
+			// its value is still checked, as Go does.
+			c.constValue(c.top, d)
+			continue
+		}
 		c.resolveConst(c.top.names[d.Name])
 	}
 	for i, fd := range c.file.Funcs {

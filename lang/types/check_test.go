@@ -126,3 +126,18 @@ func TestImports(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestBlankConst is the fuzzer's find: a constant named _ is never
+// declared, and resolving it dereferenced a nil object. Its value must
+// still be checked.
+func TestBlankConst(t *testing.T) {
+	if _, err := check("module A\nconst _=0"); err != nil {
+		t.Fatalf("const _ = 0: %v", err)
+	}
+	if _, err := check("module A\nconst _ = 1 / 0"); err == nil || !strings.Contains(err.Error(), "division by zero") {
+		t.Fatalf("const _ = 1/0: got %v, want a division-by-zero error", err)
+	}
+	if _, err := check("module A\nconst _ = nope"); err == nil || !strings.Contains(err.Error(), "undefined: nope") {
+		t.Fatalf("const _ = nope: got %v", err)
+	}
+}

@@ -271,13 +271,51 @@ func TestKernelFault(t *testing.T) {
 	need(t, "qemu")
 	r := bootKernel(t, get(t, crashOnce), "kernelfault")
 	want := []string{"=== velocity: CPU exception 14 (#PF page fault) in kernel code",
-		"error code ", "cr2 0x0000000000000010", "rip 0x", "rsp 0x", "rflags 0x", "r15 0x", "cr3 0x"}
+		"error code ", "cr2 0x0000000000000010", "rip 0x", "rsp 0x", "rflags 0x", "r15 0x", "cr3 0x",
+		// The report names the system call being served, with its arguments.
+		"during system call velocity_crash(0x0000000000000001, 0x0000000000000000, 0x0000000000000000, "}
 	r.expect(t, r.code, want...)
 	if r.code == 0 {
 		t.Errorf("kernel fault exited with code 0")
 	}
 	if strings.Contains(r.serial, "CrashKernel returned") {
 		t.Errorf("CrashKernel returned to the program")
+	}
+}
+
+// TestRandomSource: a CPU without RDSEED and RDRAND gets the loud
+// warning that getrandom falls back to TSC jitter (the program still
+// runs); one with them (QEMU's -cpu max) does not.
+func TestRandomSource(t *testing.T) {
+	need(t, "qemu")
+	cmdline, err := build.KernelCmdline(nil, []string{"quiet"}, []string{"exit", "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const warning = "velocity: WARNING: this CPU has neither RDSEED nor RDRAND"
+	r := boot(t, qemu.Config{Kernel: get(t, crashOnce), Stub: get(t, stubOnce), Append: cmdline,
+		Extra: []string{"-cpu", "max,-rdrand,-rdseed"}})
+	r.expect(t, 0, warning, "TSC jitter, which is WEAK", "crash: [exit 0]")
+	for _, cpu := range []string{"max", "max,-rdseed"} {
+		r = boot(t, qemu.Config{Kernel: get(t, crashOnce), Stub: get(t, stubOnce), Append: cmdline, Extra: []string{"-cpu", cpu}})
+		r.expect(t, 0, "crash: [exit 0]")
+		if strings.Contains(r.serial, warning) {
+			t.Errorf("-cpu %s: weak-source warning although the CPU has a hardware source:\n%s", cpu, r.serial)
+		}
+	}
+}
+
+// TestKernelPanic: a Go run-time panic in kernel code (an index out of
+// range inside a system call handler) cannot unwind there: the runtime
+// aborts with INT3, and the kernel's report names the system call being
+// served with its arguments, then ends the machine with a non-zero status.
+func TestKernelPanic(t *testing.T) {
+	need(t, "qemu")
+	r := bootKernel(t, get(t, crashOnce), "kernelpanic")
+	r.expect(t, r.code, "in kernel code on CPU 0",
+		"during system call velocity_crash(0x0000000000000002, 0x0000000000000000, ")
+	if r.code == 0 || strings.Contains(r.serial, "the crash call returned") {
+		t.Errorf("exit code %d; the kernel went on after a panic in kernel code:\n%s", r.code, r.serial)
 	}
 }
 
@@ -418,5 +456,12 @@ func TestAffinity(t *testing.T) {
 	r.expect(t, 0, "pinning: all checks passed")
 	if strings.Contains(r.serial, "FAIL") {
 		t.Errorf("a placement check failed:\n%s", r.serial)
+	}
+
+	// CPU 0 is never reserved: reserve=0 says so and reserves nothing.
+	r = boot(t, qemu.Config{Kernel: get(t, pinOnce), Stub: get(t, stubOnce), SMP: 2, Append: "reserve=0 -- -none"})
+	r.expect(t, 0, "reserve= names CPU 0, which is never reserved", "pinning: all checks passed")
+	if strings.Contains(r.serial, "FAIL") {
+		t.Errorf("reserve=0: a placement check failed:\n%s", r.serial)
 	}
 }
