@@ -63,7 +63,11 @@ func startNIC(st *stack.Stack) {
 	if !nic.linkUp {
 		link = "down"
 	}
-	fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s irq %d link %s, %s via %s (static; no DHCP client yet)\n",
-		nic.mac, nic.irq, link, cfg.addr, cfg.gw)
+	via := "no gateway"
+	if cfg.gw.Len() != 0 {
+		via = "via " + cfg.gw.String()
+	}
+	fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s irq %d link %s, %s %s (static; no DHCP client yet)\n",
+		nic.mac, nic.irq, link, cfg.addr, via)
 	nic.run(context.Background())
 }

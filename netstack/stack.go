@@ -59,18 +59,20 @@ type netConfig struct {
 	gw   tcpip.Address
 }
 
-// parseNetConfig reads VELOCITY_IP (an IPv4 CIDR) and VELOCITY_GW; empty
-// values take QEMU user networking's 10.0.2.15/24 and 10.0.2.2.
+// parseNetConfig reads VELOCITY_IP (an IPv4 CIDR) and VELOCITY_GW. With
+// neither, the card takes QEMU user networking's 10.0.2.15/24 via
+// 10.0.2.2; an address without a gateway reaches its subnet only.
 func parseNetConfig(ip, gw string) (netConfig, error) {
-	if ip == "" {
-		ip = "10.0.2.15/24"
-	}
-	if gw == "" {
-		gw = "10.0.2.2"
+	if ip == "" && gw == "" {
+		ip, gw = "10.0.2.15/24", "10.0.2.2"
 	}
 	p, err := netip.ParsePrefix(ip)
 	if err != nil || !p.Addr().Is4() {
 		return netConfig{}, fmt.Errorf("VELOCITY_IP=%q: want an IPv4 address with a prefix length, such as 10.0.2.15/24", ip)
+	}
+	cfg := netConfig{addr: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(p.Addr().As4()), PrefixLen: p.Bits()}}
+	if gw == "" {
+		return cfg, nil
 	}
 	g, err := netip.ParseAddr(gw)
 	if err != nil || !g.Is4() {
@@ -79,10 +81,8 @@ func parseNetConfig(ip, gw string) (netConfig, error) {
 	if !p.Masked().Contains(g) {
 		return netConfig{}, fmt.Errorf("gateway %s is not in %s", g, p.Masked())
 	}
-	return netConfig{
-		addr: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(p.Addr().As4()), PrefixLen: p.Bits()},
-		gw:   tcpip.AddrFrom4(g.As4()),
-	}, nil
+	cfg.gw = tcpip.AddrFrom4(g.As4())
+	return cfg, nil
 }
 
 // addNIC attaches a link endpoint with its address and routes: the
@@ -96,6 +96,8 @@ func addNIC(s *stack.Stack, id tcpip.NICID, ep stack.LinkEndpoint, cfg netConfig
 		return fmt.Errorf("address %s: %v", cfg.addr, err)
 	}
 	s.AddRoute(tcpip.Route{Destination: cfg.addr.Subnet(), NIC: id})
-	s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: cfg.gw, NIC: id})
+	if cfg.gw.Len() != 0 {
+		s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: cfg.gw, NIC: id})
+	}
 	return nil
 }
