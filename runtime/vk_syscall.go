@@ -262,6 +262,10 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 			vkCur().state = thRunnable
 			vkSchedule()
 		}
+	case 38: // setitimer: ITIMER_PROF, for Go's CPU profiler (vk_itimer.go)
+		r = vkSysSetitimer(int32(a0), a1, a2)
+	case 36: // getitimer
+		r = vkSysGetitimer(int32(a0), a1)
 	case 35: // nanosleep
 		r = vkSysNanosleep(a0, a1, canBlock)
 	case 230: // clock_nanosleep

@@ -129,7 +129,8 @@ func vkLAPICInit() {
 // vkTimerArm programs the one-shot timer for the monotonic time deadline
 // (0 disarms it).
 func vkTimerArm(deadline int64) {
-	deadline = vkProfDeadline(deadline) // the sampling profiler's tick (vk_prof.go)
+	deadline = vkProfDeadline(deadline)   // the sampling profiler's tick (vk_prof.go)
+	deadline = vkITimerDeadline(deadline) // setitimer(ITIMER_PROF) (vk_itimer.go)
 	vkThisCPU().deadline = deadline
 	if deadline == 0 {
 		*vkLAPIC(lapicInitCnt) = 0

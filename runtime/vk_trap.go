@@ -103,6 +103,7 @@ func vkTrap(f *vkFrame) {
 	case f.vector == vkTimerVector || f.vector == vkReschedVector:
 		if f.vector == vkTimerVector {
 			c.ticks++
+			vkITimerTick() // SIGPROF for Go's CPU profiler (vk_itimer.go)
 		}
 		vkEOI()
 		vkTimerTick()

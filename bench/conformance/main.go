@@ -36,18 +36,20 @@ import (
 	"time"
 )
 
-// Packages are the 40 packages of issue 3, section 5.
+// Packages are the 40 packages of issue 3, section 5, and the network's.
 var Packages = []string{
 	"strings", "bytes", "strconv", "sort", "slices", "maps", "math", "math/big", "math/bits", "math/rand/v2",
 	"container/heap", "container/list", "container/ring", "unicode/utf8", "unicode/utf16", "bufio", "errors", "fmt",
 	"encoding/json", "encoding/binary", "encoding/base64", "encoding/hex", "encoding/csv", "hash/crc32", "hash/fnv",
 	"crypto/sha256", "crypto/sha512", "crypto/aes", "crypto/hmac", "crypto/ecdsa", "compress/flate", "compress/gzip",
 	"regexp", "text/template", "sync", "sync/atomic", "context", "time", "runtime/debug", "io",
+	// The network packages (issue 10).
+	"net", "net/http", "net/netip", "net/textproto", "net/rpc",
 }
 
 // shortPackages run with -short: their full suites take longer than the
 // per-package timeout under TCG (see docs/conformance.md).
-var shortPackages = []string{}
+var shortPackages = []string{"net", "net/http"}
 
 type options struct {
 	velocity    string

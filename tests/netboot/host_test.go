@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
 	"github.com/velocityos/velocity/internal/testenv"
@@ -206,6 +207,36 @@ func TestHostToGuest(t *testing.T) {
 	if !strings.Contains(string(b), "goroutine profile:") {
 		t.Errorf("pprof: %.200s", b)
 	}
+	// Go's own CPU profiler (setitimer(ITIMER_PROF) and SIGPROF in the
+	// kernel) through net/http/pprof, under load from the host.
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if resp, err := client.Get(fmt.Sprintf("%s/big?size=%d", base, 1<<20)); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}()
+	resp, err = client.Get(base + "/debug/pprof/profile?seconds=3")
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := profile.Parse(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("CPU profile: %v", err)
+	}
+	if len(prof.Sample) == 0 {
+		t.Errorf("the CPU profile has no samples")
+	}
+	t.Logf("CPU profile: %d samples over %v", len(prof.Sample), time.Duration(prof.DurationNanos))
 	if resp, err := client.Get(base + "/quit"); err == nil {
 		resp.Body.Close()
 	}
