@@ -264,6 +264,20 @@ func waitListening(t *testing.T, port int, g *guest) {
 	}
 }
 
+// waitSerial waits until g has printed want: a peer that sends before the
+// other's card is up gets its ARP requests lost, and gVisor then reports
+// the host unreachable for a while.
+func waitSerial(t *testing.T, g *guest, want string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(g.serial.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q on serial:\n%s", want, g.serial)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestTwoGuests: one guest serves, another fetches from it over a
 // guest-to-guest link (a TCP stream on 127.0.0.1 between the two QEMUs).
 func TestTwoGuests(t *testing.T) {
@@ -271,6 +285,7 @@ func TestTwoGuests(t *testing.T) {
 	port := freePort(t)
 	server := startGuest(t, qemu.Net{Listen: port}, []string{"VELOCITY_IP=10.0.3.1/24", "VELOCITY_GW=10.0.3.2"})
 	waitListening(t, port, server)
+	waitSerial(t, server, "velocity: net: virtio-net ")
 	client := startGuest(t, qemu.Net{Connect: port}, []string{"VELOCITY_IP=10.0.3.2/24", "VELOCITY_GW=10.0.3.1"},
 		"-get", "http://10.0.3.1/")
 	client.wait(t)
