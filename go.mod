@@ -22,5 +22,6 @@ require (
 	github.com/multiformats/go-varint v0.1.0 // indirect
 	github.com/spaolacci/murmur3 v1.1.0 // indirect
 	golang.org/x/crypto v0.53.0 // indirect
+	golang.org/x/image v0.44.0 // indirect
 	lukechampine.com/blake3 v1.1.6 // indirect
 )
