@@ -338,7 +338,7 @@ func (n *Node) Details() []string {
 
 func shortCID(c string) string {
 	if len(c) > 14 {
-		return "…" + c[len(c)-12:]
+		return ".." + c[len(c)-12:]
 	}
 	return c
 }
