@@ -282,7 +282,7 @@ func (b *Builder) Build(in Inputs) *Snapshot {
 		for i, busy := range m.CPUBusy {
 			c := CPU{Busy: busy, Reserved: m.Reserved&(1<<uint(i)) != 0}
 			if i < len(b.prevBusy) && dt > 0 && busy >= b.prevBusy[i] {
-				c.Load = min(1, (busy - b.prevBusy[i]).Seconds()/dt)
+				c.Load = min(1, (busy-b.prevBusy[i]).Seconds()/dt)
 			}
 			s.CPUs = append(s.CPUs, c)
 		}
