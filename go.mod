@@ -9,6 +9,7 @@ require (
 	github.com/ipfs/go-cid v0.6.2
 	github.com/multiformats/go-multihash v0.2.3
 	golang.org/x/arch v0.33.0
+	golang.org/x/image v0.44.0
 	golang.org/x/sys v0.46.0
 )
 
@@ -22,6 +23,5 @@ require (
 	github.com/multiformats/go-varint v0.1.0 // indirect
 	github.com/spaolacci/murmur3 v1.1.0 // indirect
 	golang.org/x/crypto v0.53.0 // indirect
-	golang.org/x/image v0.44.0 // indirect
 	lukechampine.com/blake3 v1.1.6 // indirect
 )
