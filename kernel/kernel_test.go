@@ -57,3 +57,15 @@ func TestClockNeedsNoSyscall(t *testing.T) {
 		t.Fatalf("no time passed: %v", d)
 	}
 }
+
+func TestFramebufferOnHost(t *testing.T) {
+	if OnVelocity() {
+		t.Skip("on Velocity: tests/canvas checks the framebuffer")
+	}
+	if _, err := BootFramebuffer(); err != ErrNotVelocity {
+		t.Errorf("BootFramebuffer on a host: %v, want ErrNotVelocity", err)
+	}
+	if _, err := MapDevice(0xfd000000, 4096); err != ErrNotVelocity {
+		t.Errorf("MapDevice on a host: %v, want ErrNotVelocity", err)
+	}
+}

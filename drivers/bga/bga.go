@@ -1,0 +1,130 @@
+// Package bga drives the Bochs graphics adapter (BGA, the "VBE DISPI"
+// interface) of QEMU's standard VGA and bochs-display: PCI device
+// 1234:1111, programmed through the index/data I/O ports 0x1CE/0x1CF,
+// with its linear framebuffer at the device's BAR0. This is how the
+// canvas gets a graphics mode when nothing set one before the kernel (the
+// -kernel fast path, or GRUB in text mode).
+//
+// It runs only on Velocity, where Go code may use I/O ports; elsewhere
+// Find returns an error without touching any port.
+package bga
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/velocityos/velocity/arch/amd64/portio"
+	"github.com/velocityos/velocity/kernel"
+)
+
+const (
+	portIndex = 0x1ce
+	portData  = 0x1cf
+
+	regID       = 0
+	regXRes     = 1
+	regYRes     = 2
+	regBPP      = 3
+	regEnable   = 4
+	regVirtW    = 6
+	regVirtH    = 7
+	regXOff     = 8
+	regYOff     = 9
+	regVideoMem = 0xa // video memory in 64 KiB units (QEMU)
+
+	enabled   = 0x01
+	lfbEnable = 0x40
+
+	idMin32 = 0xb0c2 // first interface version with 32 bpp
+	idMax   = 0xb0cf
+
+	vendorQEMU = 0x1234
+	deviceBGA  = 0x1111
+)
+
+// MaxWidth and MaxHeight bound the modes SetMode accepts (the interface's
+// own limit in QEMU is 16000×12000 within video memory).
+const (
+	MaxWidth  = 4096
+	MaxHeight = 4096
+)
+
+// ErrNotFound means there is no Bochs display on PCI.
+var ErrNotFound = errors.New("bga: no Bochs display (PCI 1234:1111)")
+
+// Device is a found adapter.
+type Device struct {
+	ID       uint16 // interface version (0xB0C0…)
+	LFB      uint64 // physical address of the linear framebuffer (BAR0)
+	VideoMem int    // bytes of video memory
+	PCI      string // bus:device.function
+}
+
+// Mode is a set graphics mode.
+type Mode struct {
+	Width, Height, Pitch, BPP int
+}
+
+func write(reg, v uint16) {
+	portio.Outw(portIndex, reg)
+	portio.Outw(portData, v)
+}
+
+func read(reg uint16) uint16 {
+	portio.Outw(portIndex, reg)
+	return portio.Inw(portData)
+}
+
+// Find looks for the adapter on PCI and checks its interface version.
+func Find() (Device, error) {
+	if !kernel.OnVelocity() {
+		return Device{}, errors.New("bga: I/O ports need the Velocity kernel")
+	}
+	loc, ok := findPCI(vendorQEMU, deviceBGA)
+	if !ok {
+		return Device{}, ErrNotFound
+	}
+	bar := loc.read(0x10)
+	if bar&1 != 0 {
+		return Device{}, fmt.Errorf("bga: BAR0 of %s is an I/O BAR (%#x), not memory", loc, bar)
+	}
+	addr := uint64(bar &^ 0xf)
+	if bar>>1&3 == 2 { // 64-bit BAR
+		addr |= uint64(loc.read(0x14)) << 32
+	}
+	if addr == 0 {
+		return Device{}, fmt.Errorf("bga: BAR0 of %s is not assigned", loc)
+	}
+	id := read(regID)
+	if id < idMin32 || id > idMax {
+		return Device{}, fmt.Errorf("bga: interface version %#x at %s does not do 32 bpp", id, loc)
+	}
+	mem := int(read(regVideoMem)) << 16
+	return Device{ID: id, LFB: addr, VideoMem: mem, PCI: loc.String()}, nil
+}
+
+// SetMode programs w×h at 32 bits per pixel with the linear framebuffer
+// on, and reads the registers back: the adapter clamps what it cannot do.
+func (d Device) SetMode(w, h int) (Mode, error) {
+	if w <= 0 || h <= 0 || w > MaxWidth || h > MaxHeight {
+		return Mode{}, fmt.Errorf("bga: mode %dx%d out of range", w, h)
+	}
+	if d.VideoMem > 0 && w*h*4 > d.VideoMem {
+		return Mode{}, fmt.Errorf("bga: %dx%dx32 needs %d bytes, the adapter has %d", w, h, w*h*4, d.VideoMem)
+	}
+	write(regEnable, 0)
+	write(regXRes, uint16(w))
+	write(regYRes, uint16(h))
+	write(regBPP, 32)
+	write(regVirtW, uint16(w))
+	write(regVirtH, uint16(h))
+	write(regXOff, 0)
+	write(regYOff, 0)
+	write(regEnable, enabled|lfbEnable)
+	m := Mode{Width: int(read(regXRes)), Height: int(read(regYRes)), BPP: int(read(regBPP))}
+	m.Pitch = int(read(regVirtW)) * 4
+	if m.Width != w || m.Height != h || m.BPP != 32 || m.Pitch < 4*w {
+		return m, fmt.Errorf("bga: asked for %dx%dx32, the adapter set %dx%dx%d (pitch %d)", w, h, m.Width, m.Height, m.BPP, m.Pitch)
+	}
+	return m, nil
+}
