@@ -104,3 +104,6 @@ func Open(w, h int) (*FB, error) {
 	}
 	return f, err
 }
+
+// BackBuffer is where frames are drawn (compositor.Display).
+func (f *FB) BackBuffer() *image.RGBA { return f.Back }
