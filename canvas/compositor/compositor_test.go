@@ -160,15 +160,13 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	frames := 0
-	c := New(Options{Width: 320, Height: 240, Frame: time.Millisecond, AfterFrame: func(*render.Scene) { frames++ }}, gather)
 	stop := make(chan struct{})
-	in := &fakeInput{}
-	go func() {
-		for frames < 20 {
-			time.Sleep(time.Millisecond)
+	c := New(Options{Width: 320, Height: 240, Frame: time.Millisecond, AfterFrame: func(*render.Scene) {
+		if frames++; frames == 20 {
+			close(stop)
 		}
-		close(stop)
-	}()
+	}}, gather)
+	in := &fakeInput{}
 	c.Run(d, in, stop)
 	st := c.FrameStats()
 	if st.Frames < 20 || st.FrameP50 <= 0 || st.FrameP99 < st.FrameP50 || d.Frames < 20 {
