@@ -139,9 +139,23 @@ func (l *Layout) Sync(ids []string, edges [][2]int) {
 			l.pos[i] = Vec{l.rng.Float64() * l.W, l.rng.Float64() * l.H}
 		}
 	}
-	if len(oldPos) > 0 && len(ids) > len(oldPos)/2 && l.Temp < l.W/40 {
-		l.Temp = l.W / 40 // a little warmth for the newcomers
+	if newcomers(oldPos, ids) {
+		l.Temp = max(l.Temp, l.W/40) // a little warmth for the newcomers
 	}
+}
+
+// newcomers reports whether Sync placed any node that was not there before
+
+func newcomers(old map[string]Vec, ids []string) bool {
+	if len(old) == 0 {
+		return false
+	}
+	for _, id := range ids {
+		if _, ok := old[id]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 func resize(v []Vec, n int) []Vec {

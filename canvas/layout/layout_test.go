@@ -246,3 +246,22 @@ func BenchmarkStep(b *testing.B) {
 		})
 	}
 }
+
+// Sync with the same graph does not re-warm a settled layout; a new node does.
+func TestSyncWarmth(t *testing.T) {
+	l := New(800, 600, 5)
+	l.MinTemp = 0
+	l.Sync(ids(10), ring(10))
+	for range 300 {
+		l.Step()
+	}
+	cold := l.Temp
+	l.Sync(ids(10), ring(10))
+	if l.Temp != cold {
+		t.Errorf("same graph re-warmed the layout: %v -> %v", cold, l.Temp)
+	}
+	l.Sync(ids(11), ring(11))
+	if l.Temp <= cold {
+		t.Error("a new node did not re-warm the layout")
+	}
+}

@@ -82,7 +82,7 @@ const (
 	// the disc (one pixel apart, so the disc keeps its size).
 	RingWidth = 2
 	// FlashFor is how long a swapped-in node flashes.
-	FlashFor = 4 * time.Second
+	FlashFor = 6 * time.Second
 	// LabelLimit: graphs with more nodes are drawn without labels.
 	LabelLimit = 80
 )
