@@ -44,6 +44,22 @@ func TestGrubConfig(t *testing.T) {
 	}
 }
 
+func TestGrubConfigMode(t *testing.T) {
+	serial, _ := GrubConfig("")
+	if !strings.Contains(serial, "then set gfxpayload=keep; else set gfxpayload=text; fi\n") {
+		t.Errorf("serial-only image: VGA text under BIOS, GOP kept under UEFI:\n%s", serial)
+	}
+	gfx, err := GrubConfigMode("", "1024x768")
+	if err != nil || !strings.Contains(gfx, "set gfxpayload=1024x768x32,1024x768\n") || strings.Contains(gfx, "gfxpayload=text") {
+		t.Errorf("graphics image (%v):\n%s", err, gfx)
+	}
+	for _, bad := range []string{"1024", "x768", "10x10", "1024x768x32", "99999x1", "-5x100"} {
+		if _, err := GrubConfigMode("", bad); err == nil {
+			t.Errorf("mode %q accepted", bad)
+		}
+	}
+}
+
 func needTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
