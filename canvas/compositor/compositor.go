@@ -261,7 +261,13 @@ func (c *Compositor) Run(d Display, in Input, stop <-chan struct{}) {
 		if now-c.last >= c.opt.RefreshEvery {
 			c.Refresh(now)
 		}
+		// While the layout is hot (a new graph), take extra steps within
+		// a fifth of the frame budget, so it settles in a second or two
+		// rather than one step per frame; a settled layout costs one.
 		step := c.Step()
+		for n, spent := 1, step; n < maxSteps && c.lay.Temp > hot && spent < c.opt.Frame/5; n++ {
+			spent += c.Step()
+		}
 		c.Draw(d.BackBuffer(), now)
 		d.Present()
 		c.record(time.Since(t0), step)
@@ -272,6 +278,13 @@ func (c *Compositor) Run(d Display, in Input, stop <-chan struct{}) {
 }
 
 const ring = 1024
+
+// maxSteps bounds the layout steps of one frame; hot is the temperature
+// (pixels per step) above which a frame takes more than one.
+const (
+	maxSteps = 40
+	hot      = 0.5
+)
 
 func (c *Compositor) record(frame, step time.Duration) {
 	c.mu.Lock()
