@@ -27,8 +27,11 @@ type Vec struct{ X, Y float64 }
 // BarnesHutAbove is the node count above which repulsion uses the quadtree.
 const BarnesHutAbove = 300
 
-// Gravity is the pull towards the centre per unit of distance.
-const Gravity = 0.1
+// Gravity is the pull towards the centre per pixel of distance. With
+// k² = C²·area/n the total repulsion on a node is about C²·area/d whatever
+// n is, so this keeps graphs of any size within about 0.4·sqrt(area) of
+// the centre, clear of the walls, and disconnected parts close by.
+const Gravity = 2
 
 // Theta is the Barnes–Hut opening criterion (cell size / distance).
 const Theta = 0.8

@@ -156,7 +156,7 @@ func Draw(dst *image.RGBA, sc *Scene) {
 	drawGraph(sub(dst, g.Graph), g.Graph, sc)
 	fill(dst, g.Title, PanelBG)
 	text(sub(dst, g.Title), g.Title.Min.X+4, g.Title.Min.Y+11, TextColor,
-		fmt.Sprintf("Velocity · Synaptic Canvas   t=%.1fs   %d modules, %d functions   swaps %d, rollbacks %d   [Tab] panel: %s",
+		fmt.Sprintf("Velocity - Synaptic Canvas   t=%.1fs   %d modules, %d functions   swaps %d, rollbacks %d   [Tab] panel: %s",
 			s.At.Seconds(), s.Count(model.KindModule), s.Count(model.KindFunc)+s.Count(model.KindGo), s.Swaps, s.Rolled, sc.Panel))
 	drawPanel(sub(dst, g.Panel), g.Panel, sc)
 	if sc.ShowCur {
@@ -182,7 +182,29 @@ func text(dst *image.RGBA, x, y int, c color.RGBA, s string) {
 		return
 	}
 	d := font.Drawer{Dst: dst, Src: image.NewUniform(c), Face: face, Dot: fixed.P(x, y)}
-	d.DrawString(s)
+	d.DrawString(ASCII(s))
+}
+
+// ASCII spells s with the characters the bitmap font has: the log's µ
+// becomes u, an ellipsis three dots, anything else outside printable
+// ASCII a question mark.
+func ASCII(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 0x20 && r < 0x7f:
+			b.WriteRune(r)
+		case r == 'µ':
+			b.WriteByte('u')
+		case r == '…':
+			b.WriteString("...")
+		case r == '×':
+			b.WriteByte('x')
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
 }
 
 // set writes one pixel if it is inside dst.

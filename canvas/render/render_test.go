@@ -320,3 +320,9 @@ func TestLineEndpoints(t *testing.T) {
 		}
 	}
 }
+
+func TestASCII(t *testing.T) {
+	if got := ASCII("swapped in 1.2 µs …abc × é\t"); got != "swapped in 1.2 us ...abc x ??" {
+		t.Errorf("%q", got)
+	}
+}
