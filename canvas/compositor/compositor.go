@@ -283,7 +283,7 @@ const ring = 1024
 // (pixels per step) above which a frame takes more than one.
 const (
 	maxSteps = 40
-	hot      = 0.5
+	hot      = 0.05
 )
 
 func (c *Compositor) record(frame, step time.Duration) {

@@ -28,6 +28,12 @@ type FB struct {
 	Back          *image.RGBA
 	mem           []byte
 	Frames        uint64
+	// With two pages, Present writes the page not shown and then flips
+	// to it, so the display (and a screendump) never sees a frame half
+	// written; with one, the copy is in place.
+	pages int
+	shown int
+	flip  func(page int)
 }
 
 // New wraps display memory mem of a w×h, 32 bits per pixel display with
@@ -42,20 +48,46 @@ func New(mem []byte, w, h, pitch int) (*FB, error) {
 	if need := pitch*(h-1) + 4*w; len(mem) < need {
 		return nil, fmt.Errorf("fb: %dx%d with pitch %d needs %d bytes, have %d", w, h, pitch, need, len(mem))
 	}
-	return &FB{Width: w, Height: h, Pitch: pitch, mem: mem, Back: image.NewRGBA(image.Rect(0, 0, w, h))}, nil
+	return &FB{Width: w, Height: h, Pitch: pitch, mem: mem, Back: image.NewRGBA(image.Rect(0, 0, w, h)), pages: 1}, nil
 }
+
+// NewPaged is New for display memory holding two pages of h rows, one
+// after the other; flip(p) must make page p the one displayed.
+func NewPaged(mem []byte, w, h, pitch int, flip func(page int)) (*FB, error) {
+	if need := pitch*(2*h-1) + 4*w; h > 0 && len(mem) < need {
+		return nil, fmt.Errorf("fb: two pages of %dx%d with pitch %d need %d bytes, have %d", w, h, pitch, need, len(mem))
+	}
+	f, err := New(mem, w, h, pitch)
+	if err != nil {
+		return nil, err
+	}
+	f.pages, f.flip = 2, flip
+	return f, nil
+}
+
+// Pages is 2 for a page-flipped display, else 1.
+func (f *FB) Pages() int { return f.pages }
 
 // Present copies the back buffer to the display, converting RGBA to the
 // display's x8r8g8b8.
 func (f *FB) Present() {
+	page := 0
+	if f.pages == 2 {
+		page = 1 - f.shown
+	}
+	base := page * f.Height * f.Pitch
 	w4 := 4 * f.Width
 	for y := 0; y < f.Height; y++ {
 		src := f.Back.Pix[y*f.Back.Stride : y*f.Back.Stride+w4]
-		dst := f.mem[y*f.Pitch : y*f.Pitch+w4]
+		dst := f.mem[base+y*f.Pitch : base+y*f.Pitch+w4]
 		for i := 0; i < w4; i += 4 {
 			v := binary.LittleEndian.Uint32(src[i:]) // R | G<<8 | B<<16 | A<<24
 			binary.LittleEndian.PutUint32(dst[i:], v&0x0000ff00|v>>16&0xff|v&0xff<<16)
 		}
+	}
+	if f.pages == 2 {
+		f.flip(page)
+		f.shown = page
 	}
 	f.Frames++
 }
@@ -94,13 +126,18 @@ func Open(w, h int) (*FB, error) {
 	if err != nil {
 		return nil, err
 	}
-	mem, err := kernel.MapDevice(dev.LFB, m.Pitch*m.Height)
+	mem, err := kernel.MapDevice(dev.LFB, m.Pages*m.Pitch*m.Height)
 	if err != nil {
 		return nil, fmt.Errorf("fb: mapping the Bochs display's framebuffer: %w", err)
 	}
-	f, err := New(mem, m.Width, m.Height, m.Pitch)
+	var f *FB
+	if m.Pages == 2 {
+		f, err = NewPaged(mem, m.Width, m.Height, m.Pitch, func(p int) { bga.Flip(p, m.Height) })
+	} else {
+		f, err = New(mem, m.Width, m.Height, m.Pitch)
+	}
 	if err == nil {
-		f.Source = fmt.Sprintf("Bochs display %s, framebuffer at %#x", dev.PCI, dev.LFB)
+		f.Source = fmt.Sprintf("Bochs display %s, framebuffer at %#x, %d page(s)", dev.PCI, dev.LFB, m.Pages)
 	}
 	return f, err
 }

@@ -72,3 +72,31 @@ func BenchmarkPresent(b *testing.B) {
 		f.Present()
 	}
 }
+
+// Two pages: each Present writes the page not shown, then flips to it.
+func TestPresentFlips(t *testing.T) {
+	const w, h, pitch = 4, 3, 20
+	mem := make([]byte, 2*h*pitch)
+	var flips []int
+	f, err := NewPaged(mem, w, h, pitch, func(p int) { flips = append(flips, p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := func(p int) []byte { return mem[p*h*pitch : (p+1)*h*pitch] }
+	f.Back.SetRGBA(1, 1, color.RGBA{R: 9, A: 255})
+	f.Present() // writes page 1, shows it
+	if len(flips) != 1 || flips[0] != 1 || page(1)[pitch+4+2] != 9 || page(0)[pitch+4+2] != 0 {
+		t.Fatalf("first present: flips %v, page 0 % x, page 1 % x", flips, page(0), page(1))
+	}
+	f.Back.SetRGBA(1, 1, color.RGBA{R: 7, A: 255})
+	f.Present() // page 0 now; page 1 (shown until the flip) untouched
+	if flips[1] != 0 || page(0)[pitch+4+2] != 7 || page(1)[pitch+4+2] != 9 {
+		t.Fatalf("second present: flips %v", flips)
+	}
+	if _, err := NewPaged(make([]byte, h*pitch), w, h, pitch, func(int) {}); err == nil {
+		t.Error("one page of memory accepted for two")
+	}
+	if f.Pages() != 2 {
+		t.Error("Pages")
+	}
+}

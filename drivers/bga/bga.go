@@ -60,9 +60,13 @@ type Device struct {
 	PCI      string // bus:device.function
 }
 
-// Mode is a set graphics mode.
+// Mode is a set graphics mode. With Pages 2 the virtual screen is twice
+// as tall as the visible one: Flip shows either half, which is how the
+// canvas double-buffers in video memory (the display never shows a frame
+// being written).
 type Mode struct {
 	Width, Height, Pitch, BPP int
+	Pages                     int
 }
 
 func write(reg, v uint16) {
@@ -116,15 +120,27 @@ func (d Device) SetMode(w, h int) (Mode, error) {
 	write(regXRes, uint16(w))
 	write(regYRes, uint16(h))
 	write(regBPP, 32)
+	pages := 1
+	if d.VideoMem >= 2*w*h*4 && 2*h <= 0xffff {
+		pages = 2
+	}
 	write(regVirtW, uint16(w))
-	write(regVirtH, uint16(h))
+	write(regVirtH, uint16(pages*h))
 	write(regXOff, 0)
 	write(regYOff, 0)
 	write(regEnable, enabled|lfbEnable)
-	m := Mode{Width: int(read(regXRes)), Height: int(read(regYRes)), BPP: int(read(regBPP))}
+	m := Mode{Width: int(read(regXRes)), Height: int(read(regYRes)), BPP: int(read(regBPP)), Pages: 1}
 	m.Pitch = int(read(regVirtW)) * 4
+	if pages == 2 && int(read(regVirtH)) >= 2*h {
+		m.Pages = 2
+	}
 	if m.Width != w || m.Height != h || m.BPP != 32 || m.Pitch < 4*w {
 		return m, fmt.Errorf("bga: asked for %dx%dx32, the adapter set %dx%dx%d (pitch %d)", w, h, m.Width, m.Height, m.BPP, m.Pitch)
 	}
 	return m, nil
+}
+
+// Flip shows page (0 or 1) of a two-page mode of height h.
+func Flip(page, h int) {
+	write(regYOff, uint16(page*h))
 }

@@ -311,7 +311,7 @@ func (t *tour) afterFrame(sc *render.Scene) {
 	if s == nil {
 		return
 	}
-	if !t.marks.settled && len(s.Nodes) > 0 && t.comp.Layout().Temp < 0.5 {
+	if !t.marks.settled && len(s.Nodes) > 0 && t.comp.Layout().Temp < 0.05 {
 		t.marks.settled = true
 		tabMods := 0
 		if t.tab != nil {
