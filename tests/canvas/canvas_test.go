@@ -205,7 +205,6 @@ func nodeBlobs(img image.Image) []blobs.Blob {
 	return blobs.Find(img, render.Layout(width, height).Graph, isNode)
 }
 
-
 func TestCanvas(t *testing.T) {
 	testenv.Need(t, "qemu")
 	kernel, stub := testenv.Get(t, kernelOnce), testenv.Get(t, stubOnce)
