@@ -8,7 +8,9 @@
 //	                LLM's stand-in: SHA-256 in a loop) run pinned to the
 //	                last CPU, which the kernel command line reserves
 //	                (reserve=N); GOMAXPROCS leaves them a P each;
-//	-mode unpinned  the same workers with nothing pinned or reserved.
+//	-mode unpinned  the same workers with nothing pinned or reserved;
+//	-mode info      one frame of a small graph, and which display it went
+//	                to (tests/canvas checks the GRUB framebuffer path).
 //
 // One line per measurement:
 //
@@ -33,7 +35,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "sizes", "sizes, pinned or unpinned")
+	mode := flag.String("mode", "sizes", "sizes, pinned, unpinned or info")
 	frames := flag.Int("frames", 60, "frames to measure")
 	budget := flag.Duration("budget", 50*time.Millisecond, "frame budget")
 	workers := flag.Int("workers", 2, "busy goroutines (pinned and unpinned modes)")
@@ -44,6 +46,11 @@ func main() {
 		os.Exit(1)
 	}
 	switch *mode {
+	case "info":
+		bf, err := kernel.BootFramebuffer()
+		fmt.Printf("CANVASBENCH boot framebuffer %+v (%v)\n", bf, err)
+		measure("info", d, graph(20), 1, *budget, "")
+		fmt.Printf("CANVASBENCH display source=%q width=%d height=%d pitch=%d pages=%d\n", d.Source, d.Width, d.Height, d.Pitch, d.Pages())
 	case "sizes":
 		for _, n := range []int{50, 500, 5000} {
 			measure("sizes", d, graph(n), *frames, *budget, "")

@@ -26,6 +26,10 @@ func GrubConfig(appendLine string) (string, error) { return GrubConfigMode(appen
 // set) and pass its framebuffer to the kernel in the multiboot2 tag. With
 // gfx "" the image stays serial-only as before: VGA text under BIOS, and
 // under UEFI the firmware's GOP mode, kept as it is.
+//
+// gfxpayload is set after the multiboot2 command: that command sets it
+// itself from the kernel's framebuffer header tag (BOOT_ND.BIN asks for
+// "auto"), and GRUB reads it only at boot.
 func GrubConfigMode(appendLine, gfx string) (string, error) {
 	mode := "if [ x$grub_platform = xefi ]; then set gfxpayload=keep; else set gfxpayload=text; fi"
 	if gfx != "" {
@@ -53,9 +57,9 @@ set timeout_style=hidden
 set pager=0
 terminal_output console
 insmod all_video
-` + mode + `
 ` + line + `
 module2 /boot/kernel.elf
+` + mode + `
 boot
 `, nil
 }

@@ -372,3 +372,47 @@ func copyFile(src, dst string) error {
 	}
 	return out.Close()
 }
+
+var benchOnce = sync.OnceValues(func() (string, error) {
+	elf := filepath.Join(outDir, "canvasbench.elf")
+	return elf, build.Build("../../images/canvasbench", elf, nil)
+})
+
+// TestGRUBFramebuffer boots GRUB ISOs under BIOS: with velocity image -gfx,
+// GRUB sets the mode and the canvas draws on the framebuffer of the
+// multiboot2 tag; without, the image stays in text mode (no boot
+// framebuffer) and the canvas finds the Bochs display instead.
+func TestGRUBFramebuffer(t *testing.T) {
+	testenv.Need(t, "qemu", "grub")
+	elf, stub := testenv.Get(t, benchOnce), testenv.Get(t, stubOnce)
+	for _, c := range []struct {
+		gfx, source string
+		w, h        int
+	}{
+		{"640x480", "boot loader framebuffer", 640, 480},
+		{"", "Bochs display", 800, 600},
+	} {
+		t.Run("gfx="+c.gfx, func(t *testing.T) {
+			iso := filepath.Join(outDir, "fb"+c.gfx+".iso")
+			if err := build.MakeISO(build.ISOConfig{Kernel: elf, Stub: stub, Append: "quiet -- -mode info", Out: iso, Gfx: c.gfx}); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			res, err := qemu.Run(context.Background(), qemu.Config{Kernel: iso, Accel: "tcg", Stdout: &out, Timeout: 3 * time.Minute})
+			if err != nil || res.ExitCode != 0 {
+				t.Fatalf("boot: %v, exit %d\n%s", err, res.ExitCode, out.String())
+			}
+			m := regexp.MustCompile(`CANVASBENCH display source="([^"]*)" width=(\d+) height=(\d+) pitch=(\d+)`).FindStringSubmatch(out.String())
+			if m == nil {
+				t.Fatalf("no display line:\n%s", out.String())
+			}
+			t.Logf("%s: %sx%s pitch %s", m[1], m[2], m[3], m[4])
+			if textMode := strings.Contains(out.String(), "set no graphics mode"); textMode != (c.gfx == "") {
+				t.Errorf("gfx %q: boot loader left text mode: %v; serial:\n%s", c.gfx, textMode, out.String())
+			}
+			if !strings.HasPrefix(m[1], c.source) || atoi(t, m[2]) != c.w || atoi(t, m[3]) != c.h || atoi(t, m[4]) < 4*c.w {
+				t.Errorf("display %q %sx%s pitch %s, want %s %dx%d; serial:\n%s", m[1], m[2], m[3], m[4], c.source, c.w, c.h, out.String())
+			}
+		})
+	}
+}

@@ -108,9 +108,10 @@ mb2_info_req_end:
 	.word	6, 0
 	.long	8
 	/* Framebuffer tag, optional, no preferred size: it tells GRUB under
-	 * BIOS that we accept a graphics mode, so its gfxpayload variable
-	 * decides (velocity image writes gfxpayload=text for serial-only
-	 * images, which keeps VGA text, and WxHx32 for -gfx). */
+	 * BIOS that we accept a graphics mode. GRUB's multiboot2 command then
+	 * sets gfxpayload=auto, and the gfxpayload in force at boot decides:
+	 * velocity image sets it after multiboot2, to text for serial-only
+	 * images (VGA text, as without the tag) and WxHx32 for -gfx. */
 	.balign 8
 	.word	5, 1
 	.long	20
