@@ -153,3 +153,46 @@ func TestLogRing(t *testing.T) {
 		t.Errorf("lines %q", got)
 	}
 }
+
+// The table loads and unloads modules while snapshots are built from it
+// (run with -race): FromTable reads through a loader of its own.
+func TestTableChangesWhileSnapshotted(t *testing.T) {
+	tab, _, roots := exampleTable(t)
+	st := registry.NewMemStore()
+	for _, n := range []string{"arith.vel", "stats.vel", "checksum.vel", "combo.vel"} {
+		src, _ := os.ReadFile(filepath.Join("../../examples/modules", n))
+		registry.AddSource(st, n, src)
+	}
+	own := merkle.NewLoader(st)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			h, err := tab.Load(roots[1+i%3])
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			h.Release()
+		}
+	}()
+	var b Builder
+	for i := 0; i < 200; i++ {
+		mods, err := FromTable(tab, own, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := b.Build(Inputs{Modules: mods})
+		if s.Count(KindModule) != len(mods) {
+			t.Fatalf("snapshot has %d module nodes for %d modules", s.Count(KindModule), len(mods))
+		}
+	}
+	close(stop)
+	<-done
+}

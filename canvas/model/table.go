@@ -6,9 +6,13 @@ import (
 )
 
 // FromTable lists the modules loaded in tab, with their functions and the
-// calls between them, decoded from src (the table's own source, or any
-// loader over the same blocks). names gives display names by module CID
-// (optional). Modules are in the table's load order.
+// calls between them, decoded from src. names gives display names by
+// module CID (optional). Modules are in the table's load order.
+//
+// src must be a loader of its own over the table's blocks, not the table's
+// source: the table uses its source under its own lock while it loads,
+// and a merkle.Loader is not safe for concurrent use. The table itself
+// may load and unload modules meanwhile (Entries is a copy).
 func FromTable(tab *modtable.Table, src modtable.Source, names map[string]string) ([]Module, error) {
 	var out []Module
 	for _, e := range tab.Entries() {

@@ -187,7 +187,7 @@ func (t *tour) loadModules() {
 	}
 	t.names[slowCID.String()] = "slow"
 	l := merkle.NewLoader(st)
-	t.src = l
+	t.src = merkle.NewLoader(st) // the canvas's own: a loader is not safe for concurrent use
 	if !jit.Supported() {
 		fmt.Println("demo: the JIT needs linux/amd64 or Velocity; no modules")
 		return

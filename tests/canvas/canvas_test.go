@@ -8,8 +8,8 @@
 // snapshot's nodes, and the large (module) ones the module table's
 // modules; the slow function's node changes colour once load is put on
 // it; the swap's flash and derived-from edge appear; a click on a node
-// opens the details panel and rings the node. Q on the keyboard ends the
-// demo, which must exit 0.
+// opens the details panel and rings the node. Tab on the keyboard switches
+// the panel, Q ends the demo, which must exit 0.
 //
 // With $CANVAS_SCREENSHOT set, the screenshot taken after the swap is
 // written there (docs/canvas.png comes from this test); $CANVAS_SHOTS names
@@ -333,7 +333,9 @@ func TestCanvas(t *testing.T) {
 		t.Error("the clicked node is not ringed")
 	}
 
-	// 5. Q ends the hold; the demo exits 0.
+	// 5. Tab switches the panel; Q ends the hold; the demo exits 0.
+	mon.cmd(t, "sendkey tab")
+	await(t, out.ch, done, `^CANVAS panel system$`) // details → system
 	mon.cmd(t, "sendkey q")
 	<-done
 	if runErr != nil {
