@@ -10,7 +10,9 @@
 //	     address space, uncached, and return its address. The range must
 //	     lie outside every RAM range of the memory map, so a program can map
 //	     a device's memory (the boot framebuffer, or the BAR of a display
-//	     it found on PCI) but never the kernel's or anyone's RAM.
+//	     it found on PCI) but never the kernel's or anyone's RAM. This
+//	     catches mistakes; it is no protection boundary, since Go code runs
+//	     at CPL 0 and could reach any memory through the direct map.
 //
 // The mapping is a kernel-owned VMA (vmaKernel): munmap, mprotect and
 // MAP_FIXED cannot touch it, page faults never fill it (every PTE is
