@@ -336,15 +336,8 @@ func drawGraph(dst *image.RGBA, area image.Rectangle, sc *Scene) {
 			}
 		}
 	}
-	labels := len(s.Nodes) <= LabelLimit
-	if labels {
-		for i := range s.Nodes {
-			x, y, ok := screenPos(area, sc, i)
-			if ok {
-				n := &s.Nodes[i]
-				text(dst, x+NodeRadius(n)+RingWidth+3, y+4, DimText, n.Label)
-			}
-		}
+	if len(s.Nodes) <= LabelLimit {
+		drawLabels(dst, area, sc)
 	}
 	for i := range s.Nodes {
 		x, y, ok := screenPos(area, sc, i)
@@ -368,6 +361,51 @@ func drawGraph(dst *image.RGBA, area image.Rectangle, sc *Scene) {
 	}
 	if sc.Status != "" {
 		text(dst, area.Min.X+4, area.Max.Y-4, DimText, sc.Status)
+	}
+}
+
+// drawLabels writes each node's label to the right of its disc, else to
+// the left, wherever it covers neither another label nor another node;
+// a label with no free place is left out rather than drawn over others.
+func drawLabels(dst *image.RGBA, area image.Rectangle, sc *Scene) {
+	s := sc.Snap
+	var taken []image.Rectangle
+	discs := make([]image.Rectangle, len(s.Nodes))
+	for i := range s.Nodes {
+		if x, y, ok := screenPos(area, sc, i); ok {
+			r := NodeRadius(&s.Nodes[i]) + 1 + RingWidth
+			discs[i] = image.Rect(x-r, y-r, x+r+1, y+r+1)
+		}
+	}
+	free := func(r image.Rectangle, self int) bool {
+		for _, t := range taken {
+			if r.Overlaps(t) {
+				return false
+			}
+		}
+		for j, d := range discs {
+			if j != self && r.Overlaps(d) {
+				return false
+			}
+		}
+		return true
+	}
+	for i := range s.Nodes {
+		x, y, ok := screenPos(area, sc, i)
+		if !ok {
+			continue
+		}
+		n := &s.Nodes[i]
+		label := ASCII(n.Label)
+		w, gap := len(label)*CharW, NodeRadius(n)+RingWidth+3
+		for _, lx := range []int{x + gap, x - gap - w} {
+			r := image.Rect(lx, y-9, lx+w, y+4)
+			if free(r, i) {
+				text(dst, lx, y+4, DimText, label)
+				taken = append(taken, r)
+				break
+			}
+		}
 	}
 }
 
