@@ -25,13 +25,13 @@ func GrubConfig(appendLine string) (string, error) { return GrubConfigMode(appen
 // set a WxH, 32 bits per pixel mode (falling back to any mode it can
 // set) and pass its framebuffer to the kernel in the multiboot2 tag. With
 // gfx "" the image stays serial-only as before: VGA text under BIOS, and
-// under UEFI the firmware's GOP mode, kept as it is.
+// under UEFI the GOP mode GRUB picks (auto; UEFI has no text mode to keep).
 //
 // gfxpayload is set after the multiboot2 command: that command sets it
 // itself from the kernel's framebuffer header tag (BOOT_ND.BIN asks for
 // "auto"), and GRUB reads it only at boot.
 func GrubConfigMode(appendLine, gfx string) (string, error) {
-	mode := "if [ x$grub_platform = xefi ]; then set gfxpayload=keep; else set gfxpayload=text; fi"
+	mode := "if [ x$grub_platform = xefi ]; then set gfxpayload=auto; else set gfxpayload=text; fi"
 	if gfx != "" {
 		w, h, err := ParseGfx(gfx)
 		if err != nil {

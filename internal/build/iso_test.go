@@ -46,7 +46,7 @@ func TestGrubConfig(t *testing.T) {
 
 func TestGrubConfigMode(t *testing.T) {
 	serial, _ := GrubConfig("")
-	if !strings.Contains(serial, "then set gfxpayload=keep; else set gfxpayload=text; fi\n") {
+	if !strings.Contains(serial, "then set gfxpayload=auto; else set gfxpayload=text; fi\n") {
 		t.Errorf("serial-only image: VGA text under BIOS, GOP kept under UEFI:\n%s", serial)
 	}
 	gfx, err := GrubConfigMode("", "1024x768")
