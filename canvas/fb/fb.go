@@ -36,10 +36,14 @@ type FB struct {
 	flip  func(page int)
 }
 
+// MaxSide bounds the width and height New accepts: the back buffer is
+// allocated from them (at most 256 MiB), and no display is larger.
+const MaxSide = 8192
+
 // New wraps display memory mem of a w×h, 32 bits per pixel display with
 // pitch bytes per row (pixels in x8r8g8b8 order: blue in the first byte).
 func New(mem []byte, w, h, pitch int) (*FB, error) {
-	if w <= 0 || h <= 0 || w > 1<<14 || h > 1<<14 {
+	if w <= 0 || h <= 0 || w > MaxSide || h > MaxSide {
 		return nil, fmt.Errorf("fb: bad size %dx%d", w, h)
 	}
 	if pitch < 4*w {

@@ -44,8 +44,8 @@ func TestPresentAnyPitch(t *testing.T) {
 func TestNewRejects(t *testing.T) {
 	for _, c := range []struct{ n, w, h, pitch int }{
 		{100, 0, 1, 4}, {100, 1, -1, 4}, {100, 5, 1, 16}, // pitch below 4×w
-		{15, 2, 2, 8},                  // one byte short
-		{1 << 20, 1 << 15, 1, 1 << 17}, // too wide
+		{15, 2, 2, 8}, // one byte short
+		{1 << 20, MaxSide + 1, 1, 4 * (MaxSide + 1)}, // too wide
 	} {
 		if _, err := New(make([]byte, c.n), c.w, c.h, c.pitch); err == nil {
 			t.Errorf("New(%d bytes, %dx%d, pitch %d) accepted", c.n, c.w, c.h, c.pitch)

@@ -3,6 +3,7 @@ package build
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,4 +116,25 @@ func TestISOBootsEchoKernel(t *testing.T) {
 			t.Errorf("BIOS boot: GRUB wrote to serial: %q", out.String())
 		}
 	}
+}
+
+// FuzzParseGfx: any string is either refused or gives a mode in range
+// that prints back to the same numbers.
+func FuzzParseGfx(f *testing.F) {
+	for _, s := range []string{"1024x768", "64x64", "8192x8192", "x", "1024x", "0x0", "99999999999999999999x1", "+640x480"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		w, h, err := ParseGfx(s)
+		if err != nil {
+			return
+		}
+		if w < 64 || h < 64 || w > 8192 || h > 8192 {
+			t.Fatalf("ParseGfx(%q) = %d, %d: out of range", s, w, h)
+		}
+		cfg, err := GrubConfigMode("", s)
+		if err != nil || !strings.Contains(cfg, fmt.Sprintf("gfxpayload=%dx%dx32,%dx%d\n", w, h, w, h)) {
+			t.Fatalf("GrubConfigMode(%q): %v\n%s", s, err, cfg)
+		}
+	})
 }

@@ -58,6 +58,8 @@ type Config struct {
 	Stdin       io.Reader // default os.Stdin (Interactive only)
 	Stdout      io.Writer // serial output; default os.Stdout
 	Extra       []string  // further QEMU arguments
+	Binary      string    // default qemu-system-x86_64
+
 	// Display is QEMU's -display: "" or "none" for headless (serial
 	// only; the guest's VGA still exists and screendump sees it), else a
 	// QEMU display such as "gtk" or "sdl" (ResolveDisplay picks one).
@@ -65,7 +67,6 @@ type Config struct {
 	// Monitor, if set, is a Unix socket path where QEMU's human monitor
 	// listens (tests send screendump, mouse_move, sendkey through it).
 	Monitor string
-	Binary      string    // default qemu-system-x86_64
 }
 
 // Result describes a finished boot.
