@@ -418,3 +418,29 @@ func TestGRUBFramebuffer(t *testing.T) {
 		})
 	}
 }
+
+// TestNoDisplay boots the tour on a machine without a display (-vga none):
+// one line says so, the tour goes on on serial, and the demo exits 0.
+func TestNoDisplay(t *testing.T) {
+	testenv.Need(t, "qemu")
+	kernel, stub := testenv.Get(t, kernelOnce), testenv.Get(t, stubOnce)
+	cmdline, err := build.KernelCmdline(nil, nil, []string{"-seconds", "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := qemu.Run(context.Background(), qemu.Config{Kernel: kernel, Stub: stub, Append: cmdline, Accel: "tcg",
+		Stdout: &out, Timeout: bootTimeout, Extra: []string{"-vga", "none"}})
+	serial := out.String()
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("boot: %v, exit %d\n%s", err, res.ExitCode, serial)
+	}
+	if n := strings.Count(serial, "demo: no framebuffer ("); n != 1 || strings.Contains(serial, "CANVAS") {
+		t.Errorf("want one no-framebuffer line and no canvas:\n%s", serial)
+	}
+	for _, want := range []string{"[Self-Evolution] candidate", "demo: Work healed:", "; done"} {
+		if !strings.Contains(serial, want) {
+			t.Errorf("serial output lacks %q:\n%s", want, serial)
+		}
+	}
+}
