@@ -22,7 +22,7 @@
 // or Q on the PS/2 keyboard ends the hold. It runs on a Linux host too,
 // without the canvas and the kernel's statistics.
 //
-// Usage: demo [-seconds N] [-hold D] [-interactive] [-canvas=false] [-size WxH] [-pack PATH]
+// Usage: demo [-seconds N] [-hold D] [-interactive] [-canvas=false] [-tour=false] [-size WxH] [-pack PATH]
 //
 // Lines starting with CANVAS mark moments tests take screenshots at.
 package main
@@ -63,6 +63,7 @@ var (
 	hold        = flag.Duration("hold", 0, "keep the canvas live this long after the tour (Esc or Q ends it)")
 	interactive = flag.Bool("interactive", false, "after the tour, keep running with the console shell on serial")
 	useCanvas   = flag.Bool("canvas", true, "draw the Synaptic Canvas when there is a display")
+	tourFlag    = flag.Bool("tour", true, "the modules, canvas and healing part of the tour (false: banner and kernel statistics only, a few seconds)")
 	size        = flag.String("size", "800x600", "canvas mode for the Bochs display (WxH)")
 	packFlag    = flag.String("pack", "", "module pack (default: $VELOCITY_MODPACK, else modules.pack in the image)")
 )
@@ -94,14 +95,16 @@ func main() {
 	}
 
 	t := &tour{log: &model.LogRing{N: 8}}
-	t.loadModules()
-	if *useCanvas {
-		t.startCanvas(w, h)
-	}
 	code := 0
-	if err := t.heal(); err != nil {
-		fmt.Println("demo: healing:", err)
-		code = 1
+	if *tourFlag {
+		t.loadModules()
+		if *useCanvas {
+			t.startCanvas(w, h)
+		}
+		if err := t.heal(); err != nil {
+			fmt.Println("demo: healing:", err)
+			code = 1
+		}
 	}
 	t.liveStats(*seconds)
 	fmt.Println("demo: network peers: " + model.NotAvailable + " (Velocity has no networking yet)")
@@ -387,7 +390,7 @@ func (t *tour) heal() error {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	want := func(n int64) int64 { return 8 * n * (n - 1) / 2 }
-	for g := 0; g < 2*runtime.NumCPU(); g++ {
+	for g := 0; g < max(2, runtime.NumCPU()); g++ {
 		wg.Go(func() {
 			c := heal.NewCaller()
 			defer c.Close()
