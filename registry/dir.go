@@ -62,7 +62,17 @@ func (d *DirStore) Put(c cid.Cid, data []byte) error {
 	if err := os.Chmod(name, 0o444); err != nil {
 		return err
 	}
-	return os.Rename(name, p)
+	if err := os.Rename(name, p); err != nil {
+		return err
+	}
+	// Sync the directory so the rename itself survives a crash; a node
+	// killed before this point holds the old state (no block, or a
+	// .tmp- file that List and Has ignore), never a partial block.
+	if dir, err := os.Open(d.Dir); err == nil {
+		dir.Sync()
+		dir.Close()
+	}
+	return nil
 }
 
 func (d *DirStore) Get(c cid.Cid) ([]byte, error) {

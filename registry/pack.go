@@ -32,6 +32,11 @@ const packMagic = "VELPACK1"
 // MaxPackBlocks bounds the index size.
 const MaxPackBlocks = 1 << 20
 
+// minIndexEntry is the least size of an index entry: the CID length, a
+// CID of at least four bytes (version, codec, hash function, digest
+// length) and the block length.
+const minIndexEntry = 2 + 4 + 4
+
 // Pack is an opened, verified module pack. It is a read-only Store.
 type Pack struct {
 	data  []byte
@@ -134,7 +139,14 @@ func OpenPack(data []byte) (*Pack, error) {
 	if n > MaxPackBlocks || nroots > n {
 		return fail(8, "bad counts: %d blocks, %d roots", n, nroots)
 	}
-	p := &Pack{data: data, byKey: make(map[string]int, n)}
+	// Every index entry takes at least minIndexEntry bytes and every root
+	// 4, so counts the pack is too small to hold are refused before
+	// anything is allocated; the index grows as entries actually parse
+	// (a count read from the input never sizes an allocation).
+	if room := len(body) - 16; n > room/minIndexEntry || nroots > (room-n*minIndexEntry)/4 {
+		return fail(8, "counts (%d blocks, %d roots) exceed what %d bytes can hold", n, nroots, len(data))
+	}
+	p := &Pack{data: data, byKey: map[string]int{}}
 	off := 16
 	total := 0
 	for i := 0; i < n; i++ {

@@ -353,3 +353,36 @@ func FuzzOpenPack(f *testing.F) {
 		}
 	})
 }
+
+// TestDirStoreKilledMidWrite: a node killed while writing a block leaves
+// only a .tmp- file (DirStore writes to one and renames it into place),
+// which is not a block: Has and List ignore it, and the block can still
+// be stored whole afterwards.
+func TestDirStoreKilledMidWrite(t *testing.T) {
+	d, err := OpenDir(filepath.Join(t.TempDir(), "blocks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, data := blockOf(t, "a block written when the node was killed")
+	if err := os.WriteFile(filepath.Join(d.Dir, ".tmp-123456"), data[:10], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := d.Has(c); ok {
+		t.Fatal("a partial write counts as the block")
+	}
+	if l, _ := d.List(); len(l) != 0 {
+		t.Fatalf("List shows %v", l)
+	}
+	if err := d.Put(c, data); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.Get(c); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after the restart: %q %v", got, err)
+	}
+	ents, _ := os.ReadDir(d.Dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".tmp-") && e.Name() != ".tmp-123456" {
+			t.Fatalf("Put left %s behind", e.Name())
+		}
+	}
+}

@@ -87,6 +87,9 @@ type vkG struct{ g g }
 func vkOutb(port uint16, v uint8)
 func vkInb(port uint16) uint8
 func vkOutl(port uint16, v uint32)
+func vkOutw(port uint16, v uint16)
+func vkInw(port uint16) uint16
+func vkInl(port uint16) uint32
 func vkRdmsr(msr uint32) uint64
 func vkWrmsr(msr uint32, v uint64)
 func vkCpuid(leaf, sub uint32) (a, b, c, d uint32)

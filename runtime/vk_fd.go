@@ -2,18 +2,25 @@
 
 // Velocity kernel: file descriptors. Besides the console (0, 1, 2) a
 // descriptor is a pipe (vk_pipe.go), a file or directory of the image
-// (vk_fs.go) or of /tmp (vk_tmpfs.go), a device, an eventfd or an epoll
-// instance. The last two are what the runtime's network poller uses to
-// sleep with a timeout and to be woken (netpollBreak); epoll here reports
-// readiness for eventfds and pipes, edge- or level-triggered.
+// (vk_fs.go) or of /tmp (vk_tmpfs.go), a device, a socket (vk_net.go), an
+// eventfd or an epoll instance. The last two are what the runtime's network
+// poller uses to sleep with a timeout and to be woken (netpollBreak); epoll
+// here reports readiness for sockets, eventfds and pipes, edge- or
+// level-triggered.
+//
+// The runtime's netpoller keeps one epoll instance and registers every
+// socket in it, so an interest record lives with the watched fd (up to
+// vkMaxWatch epoll instances per fd), not in a per-instance list: one
+// instance can watch every fd, and a readiness change wakes exactly the
+// instances watching that fd.
 
 package runtime
 
 import "unsafe"
 
 const (
-	vkMaxFDs      = 256
-	vkMaxInterest = 32
+	vkMaxFDs   = 1024
+	vkMaxWatch = 2 // epoll instances that may watch one fd
 )
 
 const (
@@ -27,6 +34,7 @@ const (
 	fdTmpFile // a file under /tmp (vk_tmpfs.go)
 	fdTmpDir  // a directory under /tmp
 	fdDevice  // /dev/null, /dev/zero, /dev/urandom (ent says which)
+	fdSocket  // served by the network stack's server goroutine (vk_net.go)
 )
 
 const (
@@ -43,8 +51,9 @@ const (
 	efdNonblock  = 0x800
 )
 
-type vkInterest struct {
-	fd     int32
+// vkWatch is one epoll instance's interest in an fd.
+type vkWatch struct {
+	ep     int32 // the epoll fd; 0 = unused (epoll fds are >= 3)
 	events uint32
 	data   uint64
 	seen   uint64 // for EPOLLET: the fd's generation when last reported
@@ -61,16 +70,27 @@ type vkFile struct {
 	pathLen  int
 	path     [vkPathMax]byte // files and directories: absolute path without the leading '/'
 	counter  uint64          // eventfd
-	n        int             // epoll: interest list length
-	interest [vkMaxInterest]vkInterest
+	n        int             // epoll: number of fds it watches
+	cursor   int32           // epoll: where the next scan starts (fairness)
+	ready    uint32          // socket: readiness level the network server last reported
+	readySeq uint64          // socket: the server's sequence number of that report
+	sock     vkSockInfo      // socket: what the kernel answers without the server
+	watch    [vkMaxWatch]vkWatch
 }
 
 var vkFDs [vkMaxFDs]vkFile
+
+// vkFDHigh is one more than the highest fd ever allocated: epoll scans
+// stop there.
+var vkFDHigh int32 = 3
 
 func vkFDAlloc(kind int32) int32 {
 	for fd := int32(3); fd < vkMaxFDs; fd++ {
 		if vkFDs[fd].kind == fdNone {
 			vkFDs[fd] = vkFile{kind: kind}
+			if fd >= vkFDHigh {
+				vkFDHigh = fd + 1
+			}
 			return fd
 		}
 	}
@@ -107,13 +127,19 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 	if ep == nil || fd < 0 || fd >= vkMaxFDs || vkFDs[fd].kind == fdNone && fd > 2 {
 		return vkErr(vkEBADF)
 	}
-	if k := vkFDs[fd].kind; k == fdRegular || k == fdDir || k == fdTmpFile || k == fdTmpDir || k == fdDevice {
+	if fd == epfd {
+		return vkErr(vkEINVAL)
+	}
+	f := &vkFDs[fd]
+	if k := f.kind; k == fdRegular || k == fdDir || k == fdTmpFile || k == fdTmpDir || k == fdDevice {
 		return vkErr(vkEPERM) // as Linux: regular files are always ready
 	}
-	idx := -1
-	for i := 0; i < ep.n; i++ {
-		if ep.interest[i].fd == fd {
+	idx, free := -1, -1
+	for i := range f.watch {
+		if f.watch[i].ep == epfd {
 			idx = i
+		} else if f.watch[i].ep == 0 && free < 0 {
+			free = i
 		}
 	}
 	switch op {
@@ -121,26 +147,32 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 		if !vkUserOK(ev, 12, false) {
 			return vkErr(vkEFAULT)
 		}
-		in := vkInterest{fd: fd, events: *(*uint32)(unsafe.Pointer(ev)), data: *(*uint64)(unsafe.Pointer(ev + 4))}
+		// seen differs from the fd's generation, so an edge-triggered
+		// watch reports a readiness the fd already has, once, as Linux
+		// does on EPOLL_CTL_ADD and EPOLL_CTL_MOD.
+		w := vkWatch{ep: epfd, events: *(*uint32)(unsafe.Pointer(ev)), data: *(*uint64)(unsafe.Pointer(ev + 4)), seen: f.gen - 1}
 		if op == epollCtlAdd {
 			if idx >= 0 {
 				return vkErr(vkEEXIST)
 			}
-			if ep.n == vkMaxInterest {
+			if free < 0 {
 				return vkErr(vkENOSPC)
 			}
-			idx = ep.n
+			idx = free
 			ep.n++
 		} else if idx < 0 {
 			return vkErr(vkENOENT)
 		}
-		ep.interest[idx] = in
+		f.watch[idx] = w
+		if vkReady(fd, w.events) != 0 {
+			vkFutexWake(uintptr(unsafe.Pointer(ep)), vkMaxThreads) // ready already
+		}
 	case epollCtlDel:
 		if idx < 0 {
 			return vkErr(vkENOENT)
 		}
+		f.watch[idx] = vkWatch{}
 		ep.n--
-		ep.interest[idx] = ep.interest[ep.n]
 	default:
 		return vkErr(vkEINVAL)
 	}
@@ -175,6 +207,8 @@ func vkReady(fd int32, want uint32) uint32 {
 		if p.readers == 0 {
 			have |= epollErr
 		}
+	case f.kind == fdSocket:
+		have = f.ready
 	}
 	return have & (want | epollErr | epollHup)
 }
@@ -196,17 +230,33 @@ func vkSysEpollWait(epfd int32, events uintptr, max int32, timeoutMs int64, canB
 	}
 	for {
 		n := int32(0)
-		for i := 0; i < ep.n && n < max; i++ {
-			in := &ep.interest[i]
-			if in.events&epollET != 0 && in.seen == vkFDs[in.fd].gen {
-				continue // edge-triggered: nothing changed since the last report
+		high := vkFDHigh
+		if ep.cursor >= high {
+			ep.cursor = 0
+		}
+		start := ep.cursor
+		for k := int32(0); k < high && n < max; k++ {
+			fd := start + k
+			if fd >= high {
+				fd -= high
 			}
-			if r := vkReady(in.fd, in.events); r != 0 {
-				in.seen = vkFDs[in.fd].gen
-				e := events + uintptr(n)*12
-				*(*uint32)(unsafe.Pointer(e)) = r
-				*(*uint64)(unsafe.Pointer(e + 4)) = in.data
-				n++
+			f := &vkFDs[fd]
+			for j := range f.watch {
+				w := &f.watch[j]
+				if w.ep != epfd {
+					continue
+				}
+				if w.events&epollET != 0 && w.seen == f.gen {
+					continue // edge-triggered: nothing changed since the last report
+				}
+				if r := vkReady(fd, w.events); r != 0 {
+					w.seen = f.gen
+					e := events + uintptr(n)*12
+					*(*uint32)(unsafe.Pointer(e)) = r
+					*(*uint64)(unsafe.Pointer(e + 4)) = w.data
+					n++
+					ep.cursor = fd + 1 // the next scan starts after the last fd reported
+				}
 			}
 		}
 		if n > 0 || timeoutMs == 0 || !canBlock {
@@ -225,22 +275,18 @@ func vkSysEpollWait(epfd int32, events uintptr, max int32, timeoutMs int64, canB
 	}
 }
 
-// vkNotify records a readiness change of fd and wakes threads in
-// epoll_wait on any instance watching it.
+// vkNotify records a readiness change of fd and wakes the threads in
+// epoll_wait on the instances watching it, and threads blocked on the fd
+// itself (a blocking socket call waits on its file).
 func vkNotify(fd int32) {
-	vkFDs[fd].gen++
-	for i := range vkFDs {
-		ep := &vkFDs[i]
-		if ep.kind != fdEpoll {
-			continue
-		}
-		for j := 0; j < ep.n; j++ {
-			if ep.interest[j].fd == fd {
-				vkFutexWake(uintptr(unsafe.Pointer(ep)), vkMaxThreads)
-				break
-			}
+	f := &vkFDs[fd]
+	f.gen++
+	for j := range f.watch {
+		if ep := f.watch[j].ep; ep != 0 {
+			vkFutexWake(uintptr(unsafe.Pointer(&vkFDs[ep])), vkMaxThreads)
 		}
 	}
+	vkFutexWake(uintptr(unsafe.Pointer(f)), vkMaxThreads)
 }
 
 func vkEventfdWrite(f *vkFile, fd int32, p, n uintptr) uintptr {
@@ -279,18 +325,15 @@ func vkEventfdRead(f *vkFile, p, n uintptr, canBlock bool) uintptr {
 }
 
 // vkEpollForget drops a closed fd from every interest list, as Linux does
-// when the last reference to a file goes away.
+// when the last reference to a file goes away; a closed epoll instance
+// drops its interest in every fd, so a new instance that reuses the number
+// starts empty.
 func vkEpollForget(fd int32) {
-	for i := range vkFDs {
-		ep := &vkFDs[i]
-		if ep.kind != fdEpoll {
-			continue
-		}
-		for j := 0; j < ep.n; j++ {
-			if ep.interest[j].fd == fd {
-				ep.n--
-				ep.interest[j] = ep.interest[ep.n]
-				j--
+	vkFDs[fd].watch = [vkMaxWatch]vkWatch{}
+	for i := int32(0); i < vkFDHigh; i++ {
+		for j := range vkFDs[i].watch {
+			if vkFDs[i].watch[j].ep == fd {
+				vkFDs[i].watch[j] = vkWatch{}
 			}
 		}
 	}

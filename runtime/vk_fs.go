@@ -93,6 +93,7 @@ func vkHex8(p uintptr) (int64, bool) {
 func vkFSInit() {
 	vkFS.cwd[0] = '/'
 	vkFS.cwdLen = 1
+	defer vkFSAddBuiltins()
 	if vkFS.start == 0 {
 		return
 	}

@@ -56,8 +56,18 @@ func vkIOAPICReg(a *vkIOAPIC, reg uint32) *uint32 {
 
 // vkIRQRoute points ISA interrupt irq at vector, for the CPUs in vkIRQCPUs.
 func vkIRQRoute(irq int, vector uint32) bool {
+	return vkIRQRouteMode(irq, vector, false)
+}
+
+// vkIRQRouteLevel routes a PCI INTx line: level-triggered, active high, as
+// QEMU's ACPI tables describe PCI link interrupts.
+func vkIRQRouteLevel(irq int, vector uint32) bool {
+	return vkIRQRouteMode(irq, vector, true)
+}
+
+func vkIRQRouteMode(irq int, vector uint32, pciLevel bool) bool {
 	gsi := uint32(irq)
-	activeLow, level := false, false
+	activeLow, level := false, pciLevel
 	if o := vkISAOverride[irq]; o.valid {
 		gsi = o.gsi
 		activeLow = o.flags&3 == 3
@@ -147,6 +157,7 @@ func vkIRQWork() {
 	if atomic.Load(&vkIRQPending) != 0 {
 		atomic.Store(&vkIRQPending, 0)
 		vkSerialPoll()
+		vkDevIRQWork()
 	}
 }
 

@@ -105,6 +105,9 @@ func vkMappedWritable(addr, n uintptr) bool {
 // convention: rdi, rsi, rdx, r10, r8, r9; the result goes to rax.
 // canBlock is false for syscalls made by kernel code itself.
 func vkSyscall(f *vkFrame, canBlock bool) {
+	if vkNetCall(f, canBlock) { // sockets, and fd calls on sockets (vk_net.go)
+		return
+	}
 	nr := f.rax
 	a0, a1, a2, a3, a4 := uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10), uintptr(f.r8)
 	var r uintptr

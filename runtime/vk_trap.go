@@ -62,6 +62,17 @@ func vkTrap(f *vkFrame) {
 	if vkGdb.on && vkGdbTrap(f) {
 		return // breakpoint, single step, debugger IPI or Ctrl-C (vk_gdb.go)
 	}
+	if vkDevIRQ(f.vector) {
+		// A device line, acknowledged. In user code, count it and wake the
+		// driver now; in kernel code the lock may be ours or another
+		// CPU's, and the next holder does it (vkIRQWork).
+		if vkFromUser(f) {
+			vkLock()
+			vkIRQWork()
+			vkUnlock()
+		}
+		return
+	}
 	switch f.vector {
 	case vkTLBVector:
 		// Answered without the kernel lock: the CPU that sent it holds it.

@@ -41,6 +41,14 @@ build/healbench-runner -dir examples/heal
 "$GO" test -run '^$' -bench Swap -benchtime 2000x ./patch
 build/velocity test -smp 2 -run '^$' -bench Swap -benchtime 200x ./patch
 
+# --- The Biosphere (biosphere/): importing a 100-block module closure over
+# the trustless-gateway protocol on loopback, from 1 and 3 peers and as one
+# CAR, blocks/s and MB/s; the same client against kubo's gateway serving the
+# same blocks when kubo is built (scripts/ipfs-interop.sh), as a ratio.
+"$GO" build -o build/biospherebench-runner ./bench/biospherebench
+build/biospherebench-runner
+# --- end of the Biosphere section
+
 "$GO" build -o build/bootbench-runner ./bench/bootbench
 build/bootbench-runner "$@"
 

@@ -15,4 +15,14 @@ GO=${GO:-go}
 mkdir -p build
 "$GO" build -o build/velocity ./cmd/velocity
 "$GO" build -o build/conformance-runner ./bench/conformance
+
+# --- The Biosphere: interoperability with IPFS (kubo) ----------------------
+# Builds kubo once into the cache, then checks CIDs, CARs and gateways both
+# ways against an offline kubo daemon on loopback (scripts/ipfs-interop.sh).
+# VELOCITY_IPFS=0 skips this section.
+if [ "${VELOCITY_IPFS:-1}" != 0 ]; then
+	scripts/ipfs-interop.sh
+fi
+# --- end of the Biosphere section ------------------------------------------
+
 exec build/conformance-runner "$@"

@@ -243,3 +243,25 @@ TEXT runtime·vkReadDR7(SB),NOSPLIT|NOFRAME,$0-8
 	BYTE $0x0F; BYTE $0x21; BYTE $0xF8	// MOVQ DR7, AX
 	MOVQ	AX, ret+0(FP)
 	RET
+
+// func vkOutw(port uint16, v uint16)
+TEXT runtime·vkOutw(SB),NOSPLIT|NOFRAME,$0-4
+	MOVW	port+0(FP), DX
+	MOVW	v+2(FP), AX
+	OUTW
+	RET
+
+// func vkInw(port uint16) uint16
+TEXT runtime·vkInw(SB),NOSPLIT|NOFRAME,$0-10
+	MOVW	port+0(FP), DX
+	XORL	AX, AX
+	INW
+	MOVW	AX, ret+8(FP)
+	RET
+
+// func vkInl(port uint16) uint32
+TEXT runtime·vkInl(SB),NOSPLIT|NOFRAME,$0-12
+	MOVW	port+0(FP), DX
+	INL
+	MOVL	AX, ret+8(FP)
+	RET

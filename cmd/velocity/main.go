@@ -48,7 +48,7 @@ func init() {
 		{"run", "[boot flags] [-i] [-display none|auto|gtk] IMAGE|PKG|ELF [-- qemu args]", "boot under QEMU and exit with the guest's exit code", cmdRun},
 		{"exec", "[boot flags] TESTBINARY ARGS...", "boot a test binary with ARGS (go test -exec)", cmdExec},
 		{"test", "[-smp N] [-m SIZE] [go test flags] PKGS...", "run go test with each test binary inside the unikernel", cmdTest},
-		{"mod", "[-store DIR] add|cat|graph|pack|verify|run ...", "manage the content-addressed module store and run modules", cmdMod},
+		{"mod", "[-store DIR] add|cat|graph|pack|verify|run|fetch|serve|import|export ...", "manage the content-addressed module store and run modules", cmdMod},
 		{"heal", "[-goroutines N] [-n N] [-rule RULE] [-pprof FILE]", "demo the self-healing loop on the host: detect, optimize, validate, hot-swap", cmdHeal},
 		{"debug", "[boot flags] [PKG|ELF] [-- qemu args]", "boot PKG (default ./images/demo) waiting for gdb on COM2 (TCP port -gdb-port, default " + defaultDebugPort + ") and print the gdb command", cmdDebug},
 	}

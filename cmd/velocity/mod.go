@@ -32,6 +32,9 @@ const StoreEnv = "VELOCITY_STORE"
 // missing or corrupt block, a run-time error of the called function).
 const exitModFailure = 1
 
+// modUsageFull is modUsage with the Biosphere's subcommands.
+var modUsageFull string
+
 const modUsage = `Usage: velocity mod [-store DIR] SUBCOMMAND ...
 
 Subcommands:
@@ -57,11 +60,13 @@ Exit status: 0 ok, 1 failure, 2 usage error.
 
 func cmdMod(args []string) int { return modMain(args, os.Stdout, os.Stderr) }
 
+func init() { modUsageFull = modUsage + modBiosphereUsage }
+
 // modMain runs velocity mod with args, writing to stdout and stderr.
 func modMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mod", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, modUsage) }
+	fs.Usage = func() { fmt.Fprint(stderr, modUsageFull) }
 	storeDir := fs.String("store", "", "block store directory")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -82,6 +87,7 @@ func modMain(args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func(*registry.DirStore, []string, io.Writer) error{
 		"add": modAdd, "cat": modCat, "graph": modGraph, "pack": modPack, "verify": modVerify, "run": modRun,
 		"modules": modModules, "table": modModules,
+		"fetch": modFetch, "serve": modServe, "import": modImport, "export": modExport, // mod_biosphere.go
 	}
 	run, ok := cmds[sub]
 	if !ok {
@@ -102,7 +108,7 @@ func modMain(args []string, stdout, stderr io.Writer) int {
 	if err := run(s, rest, stdout); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "velocity mod %s: %v\n\n%s", sub, err, modUsage)
+			fmt.Fprintf(stderr, "velocity mod %s: %v\n\n%s", sub, err, modUsageFull)
 			return exitUsage
 		}
 		fmt.Fprintf(stderr, "velocity mod %s: %v\n", sub, err)

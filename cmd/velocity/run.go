@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,8 @@ type bootFlags struct {
 	stub        string
 	env         stringList
 	fsRoots     stringList
+	net         string     // -net: user, listen:PORT, connect:PORT
+	hostfwd     stringList // -hostfwd
 }
 
 func (b *bootFlags) register(fs *flag.FlagSet) {
@@ -49,7 +52,33 @@ func (b *bootFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.serialLog, "serial-log", "", "also write the raw serial output to this file")
 	fs.StringVar(&b.stub, "stub", "", "prebuilt BOOT_ND.BIN (default: build it; also $"+build.StubEnv+")")
 	fs.Var(&b.env, "env", "KEY=VALUE environment variable for the guest, KEY upper case (repeatable)")
+	fs.StringVar(&b.net, "net", "", "network card (virtio-net): user (QEMU user networking, restrict=on), listen:PORT or connect:PORT (a guest-to-guest link over 127.0.0.1:PORT)")
+	fs.Var(&b.hostfwd, "hostfwd", "forward tcp:HOSTPORT-:GUESTPORT from 127.0.0.1 on the host into the guest (repeatable; implies -net user)")
 	fs.Var(&b.fsRoots, "fs", "file or directory to give the guest read-only, at its host path (repeatable; exec: default the working directory and Go's time zone database, 'none' for nothing)")
+}
+
+// netArgs turns -net and -hostfwd into QEMU arguments (internal/qemu/net.go).
+func (b *bootFlags) netArgs() ([]string, error) {
+	n := qemu.Net{Forwards: b.hostfwd}
+	kind, arg, _ := strings.Cut(b.net, ":")
+	switch kind {
+	case "":
+	case "user":
+		n.User = true
+	case "listen", "connect":
+		port, err := strconv.Atoi(arg)
+		if err != nil {
+			return nil, fmt.Errorf("-net %s: want %s:PORT", b.net, kind)
+		}
+		if kind == "listen" {
+			n.Listen = port
+		} else {
+			n.Connect = port
+		}
+	default:
+		return nil, fmt.Errorf("-net %q: want user, listen:PORT or connect:PORT", b.net)
+	}
+	return n.Args()
 }
 
 // roots lists the -fs paths, without the 'none' marker.
@@ -182,7 +211,12 @@ func cmdRun(args []string) int {
 	}
 	c.Interactive = *interactive
 	c.Display = qemu.ResolveDisplay(*display, os.Getenv)
-	c.Extra = extra
+	netArgs, err := b.netArgs()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "velocity run: %v\n", err)
+		return exitUsage
+	}
+	c.Extra = append(netArgs, extra...)
 	return boot("run", c)
 }
 

@@ -39,22 +39,19 @@ func cmdTest(args []string) int {
 	for _, a := range bootArgs {
 		execCmd += " " + a
 	}
-	env := build.Env()
 	stub, err := build.Stub()
 	if err != nil {
 		return fail("test", err)
 	}
-	env = append(env, build.StubEnv+"="+stub)
 	accel, err := qemu.ResolveAccel(context.Background(), os.Getenv(qemu.AccelEnv), qemu.DefaultBinary)
 	if err != nil {
 		return fail("test", err)
 	}
-	env = append(env, qemu.AccelEnv+"="+accel)
-
-	goArgs, err := build.GoTestArgs(execCmd, args)
+	goArgs, env, err := build.GoTestArgs(execCmd, args)
 	if err != nil {
 		return fail("test", err)
 	}
+	env = append(env, build.StubEnv+"="+stub, qemu.AccelEnv+"="+accel)
 	cmd := exec.Command(build.GoCmd, goArgs...)
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr

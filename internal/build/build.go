@@ -53,22 +53,41 @@ func GOROOT(dir string) (string, error) {
 }
 
 // KernelArgs returns the go build/test flags that make a kernel out of the
-// packages built, followed by userArgs. The user's -ldflags, -tags and
-// -overlay are merged with Velocity's rather than passed alongside, because
-// the go command keeps only the last of each.
-func KernelArgs(dir string, userArgs []string) ([]string, error) {
+// packages built, followed by userArgs, and the environment to run the go
+// command with. The user's -ldflags, -tags and -overlay are merged with
+// Velocity's rather than passed alongside, because the go command keeps
+// only the last of each. When the packages use package net, the build
+// links the network stack in (netroot.go): mainDir is the main package's
+// directory for go build, "" for go test.
+func KernelArgs(dir string, userArgs []string, test bool, pkgs []string) (args, env []string, err error) {
 	p := splitUserArgs(userArgs)
 	goroot, err := GOROOT(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	overlay, err := PrepareOverlay(goroot, p.overlay)
+	env = Env()
+	extra := map[string]string{}
+	if needsNet(dir, p.tags, test, pkgs) {
+		nr, err := prepareNetRoot(goroot)
+		if err != nil {
+			return nil, nil, err
+		}
+		goroot = nr.dir
+		env = append(env, "GOROOT="+goroot, "GOTOOLCHAIN=local")
+		for k, v := range nr.overlay {
+			extra[k] = v
+		}
+		if err := addNetImport(dir, goroot, test, pkgs, extra); err != nil {
+			return nil, nil, err
+		}
+	}
+	overlay, err := PrepareOverlay(goroot, p.overlay, extra)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	args := []string{"-overlay=" + overlay, "-tags=" + mergeTags(p.tags)}
+	args = []string{"-overlay=" + overlay, "-tags=" + mergeTags(p.tags)}
 	args = append(args, mergeLDFlags(p.ldflags)...)
-	return append(args, p.rest...), nil
+	return append(args, p.rest...), env, nil
 }
 
 // Build links package pkg (a main package) into the kernel ELF out.
@@ -95,14 +114,14 @@ func run(verb, pkg, out string, extraArgs []string) error {
 		}
 		dir, pkg = pkg, "."
 	}
-	kargs, err := KernelArgs(dir, extraArgs)
+	kargs, env, err := KernelArgs(dir, extraArgs, verb == "test", []string{pkg})
 	if err != nil {
 		return err
 	}
 	args := append([]string{verb, "-o", out}, kargs...)
 	cmd := exec.Command(GoCmd, append(args, pkg)...)
 	cmd.Dir = dir
-	cmd.Env = Env()
+	cmd.Env = env
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -116,13 +135,14 @@ func run(verb, pkg, out string, extraArgs []string) error {
 
 // GoTestArgs returns the arguments for go (starting with "test") that run
 // each package's test binary inside the unikernel through execCmd, a
-// command line such as `"/path/to/velocity" exec`.
-func GoTestArgs(execCmd string, userArgs []string) ([]string, error) {
-	kargs, err := KernelArgs("", userArgs)
+// command line such as `"/path/to/velocity" exec`, and the environment to
+// run it in.
+func GoTestArgs(execCmd string, userArgs []string) (args, env []string, err error) {
+	kargs, env, err := KernelArgs("", userArgs, true, testPackages(userArgs))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return append([]string{"test", "-exec=" + execCmd}, kargs...), nil
+	return append([]string{"test", "-exec=" + execCmd}, kargs...), env, nil
 }
 
 // ExecCommand quotes the velocity binary for go test -exec, whose value is

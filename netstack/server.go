@@ -1,0 +1,656 @@
+package netstack
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// Linux socket constants the server interprets.
+const (
+	sockStream   = 1
+	sockDgram    = 2
+	sockNonblock = 0x800
+	sockCloexec  = 0x80000
+
+	ipprotoIP     = 0
+	ipprotoICMP   = 1
+	ipprotoTCP    = 6
+	ipprotoUDP    = 17
+	ipprotoIPv6   = 41
+	ipprotoICMPv6 = 58
+
+	msgPeek     = 0x2
+	msgTrunc    = 0x20
+	msgDontwait = 0x40
+	msgWaitall  = 0x100
+	msgNosignal = 0x4000
+
+	// Go's net reads /proc/sys/net/core/somaxconn for its backlog; a
+	// larger one is clamped to this, as Linux does.
+	somaxconn = 4096
+)
+
+// allEvents is what readiness reports cover: epoll's bits are waiter's.
+const allEvents = waiter.EventIn | waiter.EventOut | waiter.EventErr | waiter.EventHUp | waiter.EventRdHUp
+
+// Server serves the kernel's socket system calls on a netstack Stack.
+type Server struct {
+	stack *stack.Stack
+	k     kernel
+	seq   atomic.Uint64 // readiness report numbers (see runtime/vk_net.go)
+
+	mu     sync.Mutex
+	socks  map[int32]*sock
+	failed map[int32]syscall.Errno // fds whose creation netstack refused
+
+	// Counters for tests and the shell.
+	Calls  atomic.Uint64
+	Errors atomic.Uint64
+}
+
+// sock is one socket fd: a netstack endpoint and what the kernel's fd
+// table does not know about it.
+type sock struct {
+	fd     int32
+	family int // afInet or afInet6
+	typ    int // sockStream or sockDgram
+	proto  int // ipprotoTCP, ipprotoUDP, ipprotoICMP, ipprotoICMPv6
+	ep     tcpip.Endpoint
+	wq     *waiter.Queue
+	entry  waiter.Entry
+	// Options netstack keeps no copy of, returned as set.
+	rcvTimeo, sndTimeo [16]byte
+}
+
+// NewServer serves sockets on s, reporting readiness to k.
+func newServer(s *stack.Stack, k kernel) *Server {
+	return &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno)}
+}
+
+func (s *Server) lookup(fd int32) *sock {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.socks[fd]
+}
+
+// serve is the server loop: take requests from the kernel, answer them.
+// Requests that may wait (a blocking socket's accept, connect, read or
+// write) get a goroutine of their own; everything else is answered in
+// order here, in batches.
+func (s *Server) serve() {
+	msgs := make([]Msg, 64)
+	reps := make([]Reply, 0, 64)
+	for {
+		n, e := wait(msgs)
+		if e != 0 {
+			continue // EINTR: the runtime wanted this thread for a moment
+		}
+		reps = reps[:0]
+		for i := range msgs[:n] {
+			m := msgs[i]
+			if m.ID == 0 { // an asynchronous socket creation: nobody waits
+				s.create(&m)
+				continue
+			}
+			if s.mayBlock(&m) {
+				go func() {
+					r := s.handle(&m)
+					reply([]Reply{r})
+				}()
+				continue
+			}
+			reps = append(reps, s.handle(&m))
+		}
+		reply(reps)
+	}
+}
+
+// create makes the endpoint of a socket the kernel has already given the
+// caller (runtime/vk_net.go, vkNetSocket). The kernel checked the
+// arguments; should netstack still refuse, the fd stays without an
+// endpoint and every call on it fails with that error.
+func (s *Server) create(m *Msg) {
+	s.Calls.Add(1)
+	fd := int32(m.NewFD)
+	sk, err := s.socket(int(m.Args[0]), int(m.Args[1]), int(m.Args[2]), fd)
+	if err != 0 {
+		s.Errors.Add(1)
+		s.mu.Lock()
+		s.failed[fd] = err
+		s.mu.Unlock()
+		return
+	}
+	s.k.Ready(fd, uint32(sk.ep.Readiness(allEvents)), 1, s.seq.Add(1))
+	if trace {
+		fmt.Fprintf(os.Stderr, "netstack: socket(%d %#x %d) = fd %d\n", m.Args[0], m.Args[1], m.Args[2], fd)
+	}
+}
+
+// mayBlock reports whether m is a call on a blocking socket that can wait.
+func (s *Server) mayBlock(m *Msg) bool {
+	if m.Flags&msgNonblock != 0 {
+		return false
+	}
+	switch m.NR {
+	case 0, 1, 19, 20, 42, 43, 288: // read, write, readv, writev, connect, accept, accept4
+		return true
+	case 44, 45: // sendto, recvfrom
+		return m.Args[3]&msgDontwait == 0
+	case 46, 47: // sendmsg, recvmsg
+		return m.Args[2]&msgDontwait == 0
+	}
+	return false
+}
+
+// handle performs one call and builds its reply.
+func (s *Server) handle(m *Msg) Reply {
+	s.Calls.Add(1)
+	rep := Reply{ID: m.ID}
+	var res int64
+	var err syscall.Errno
+	fd := int32(m.Args[0])
+	switch m.NR {
+	case 41, 51, 52, 53:
+		// socket, getsockname, getpeername and socketpair are the kernel's
+		// own (runtime/vk_net.go): it never forwards them.
+		err = syscall.ENOSYS
+	default:
+		sk := s.lookup(fd)
+		if sk == nil {
+			s.mu.Lock()
+			e, ok := s.failed[fd]
+			if ok && m.NR == 3 {
+				delete(s.failed, fd)
+				e = 0
+			}
+			s.mu.Unlock()
+			if !ok {
+				// The kernel only forwards calls on its socket fds, and
+				// every one of those has an entry: a miss is a kernel
+				// bug, not the caller's, but EBADF is the honest answer.
+				e = syscall.EBADF
+			}
+			err = e
+			break
+		}
+		res, err = s.call(sk, m, &rep)
+		if m.NR != 3 { // after close there is no fd to report on
+			rep.ReadySeq = s.seq.Add(1)
+			rep.Ready = uint32(sk.ep.Readiness(allEvents))
+			rep.ReadyOK = 1
+			rep.Names = names(sk)
+			rep.AddrOK = 1
+		}
+	}
+	if err != 0 {
+		s.Errors.Add(1)
+		res = -int64(err)
+	}
+	rep.Result = res
+	if trace {
+		fmt.Fprintf(os.Stderr, "netstack: %s(%d %#x %#x %#x) = %d ready %#x\n", callName(m.NR), int32(m.Args[0]), m.Args[1], m.Args[2], m.Args[3], res, rep.Ready)
+	}
+	return rep
+}
+
+// trace logs every call (VELOCITY_NETTRACE=1 on the kernel command line).
+var trace = os.Getenv("VELOCITY_NETTRACE") == "1"
+
+func callName(nr uint64) string {
+	names := map[uint64]string{0: "read", 1: "write", 3: "close", 19: "readv", 20: "writev", 41: "socket",
+		42: "connect", 43: "accept", 44: "sendto", 45: "recvfrom", 46: "sendmsg", 47: "recvmsg", 48: "shutdown",
+		49: "bind", 50: "listen", 51: "getsockname", 52: "getpeername", 53: "socketpair", 54: "setsockopt",
+		55: "getsockopt", 288: "accept4"}
+	if n, ok := names[nr]; ok {
+		return n
+	}
+	return fmt.Sprint("syscall", nr)
+}
+
+func (s *Server) socket(domain, typ, proto int, fd int32) (*sock, syscall.Errno) {
+	var netProto tcpip.NetworkProtocolNumber
+	switch domain {
+	case afInet:
+		netProto = ipv4.ProtocolNumber
+	case afInet6:
+		netProto = ipv6.ProtocolNumber
+	case afUnix:
+		return nil, syscall.EAFNOSUPPORT // not offered yet (docs/net.md)
+	default:
+		return nil, syscall.EAFNOSUPPORT
+	}
+	if typ&^(0xf|sockNonblock|sockCloexec) != 0 {
+		return nil, syscall.EINVAL
+	}
+	var tp tcpip.TransportProtocolNumber
+	switch typ & 0xf {
+	case sockStream:
+		if proto != 0 && proto != ipprotoTCP {
+			return nil, syscall.EPROTONOSUPPORT
+		}
+		tp, proto = tcp.ProtocolNumber, ipprotoTCP
+	case sockDgram:
+		switch {
+		case proto == 0 || proto == ipprotoUDP:
+			tp, proto = udp.ProtocolNumber, ipprotoUDP
+		case proto == ipprotoICMP && domain == afInet:
+			tp = icmp.ProtocolNumber4 // ping socket
+		case proto == ipprotoICMPv6 && domain == afInet6:
+			tp = icmp.ProtocolNumber6
+		default:
+			return nil, syscall.EPROTONOSUPPORT
+		}
+	default:
+		return nil, syscall.ESOCKTNOSUPPORT
+	}
+	wq := new(waiter.Queue)
+	ep, terr := s.stack.NewEndpoint(tp, netProto, wq)
+	if terr != nil {
+		return nil, errno(terr)
+	}
+	sk := &sock{fd: fd, family: domain, typ: typ & 0xf, proto: proto, ep: ep, wq: wq}
+	s.register(sk)
+	return sk, 0
+}
+
+// register adds sk to the table and forwards its events to the kernel.
+// The callback only adds events; the level (which clears them) comes with
+// replies, numbered so the kernel can order the two.
+func (s *Server) register(sk *sock) {
+	sk.entry = waiter.NewFunctionEntry(allEvents, func(m waiter.EventMask) {
+		if trace {
+			fmt.Fprintf(os.Stderr, "netstack: event fd %d %#x\n", sk.fd, uint32(m))
+		}
+		s.k.Ready(sk.fd, uint32(m), 0, s.seq.Add(1))
+	})
+	sk.wq.EventRegister(&sk.entry)
+	s.mu.Lock()
+	s.socks[sk.fd] = sk
+	s.mu.Unlock()
+}
+
+func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
+	a := m.Args
+	nonblock := m.Flags&msgNonblock != 0
+	switch m.NR {
+	case 3: // close
+		sk.wq.EventUnregister(&sk.entry)
+		sk.ep.Close()
+		s.mu.Lock()
+		delete(s.socks, sk.fd)
+		s.mu.Unlock()
+		return 0, 0
+	case 49: // bind
+		addr, e := decodeSockaddr(user(a[1], int(a[2])), sk.family)
+		if e != 0 {
+			return 0, e
+		}
+		return 0, errno(sk.ep.Bind(addr))
+	case 50: // listen
+		if sk.typ != sockStream {
+			return 0, syscall.EOPNOTSUPP
+		}
+		backlog := int(int32(a[1]))
+		if backlog < 0 || backlog > somaxconn {
+			backlog = somaxconn
+		}
+		return 0, errno(sk.ep.Listen(backlog))
+	case 42: // connect
+		return s.connect(sk, a, nonblock)
+	case 43, 288: // accept, accept4
+		flags := 0
+		if m.NR == 288 {
+			flags = int(a[3])
+			if flags&^(sockNonblock|sockCloexec) != 0 {
+				return 0, syscall.EINVAL
+			}
+		}
+		return s.accept(sk, a, int32(m.NewFD), nonblock, rep)
+	case 48: // shutdown
+		var f tcpip.ShutdownFlags
+		switch a[1] {
+		case 0:
+			f = tcpip.ShutdownRead
+		case 1:
+			f = tcpip.ShutdownWrite
+		case 2:
+			f = tcpip.ShutdownRead | tcpip.ShutdownWrite
+		default:
+			return 0, syscall.EINVAL
+		}
+		return 0, errno(sk.ep.Shutdown(f))
+	case 54: // setsockopt
+		return 0, s.setsockopt(sk, int(a[1]), int(a[2]), user(a[3], int(int32(a[4]))))
+	case 55: // getsockopt
+		return 0, s.getsockopt(sk, int(a[1]), int(a[2]), a[3], a[4])
+	case 0: // read
+		return s.recv(sk, [][]byte{user(a[1], int(a[2]))}, 0, nonblock, nil)
+	case 19: // readv
+		return s.recv(sk, iovecs(a[1], int(a[2])), 0, nonblock, nil)
+	case 45: // recvfrom
+		n, e := s.recv(sk, [][]byte{user(a[1], int(a[2]))}, int(a[3]), nonblock, &recvAddr{addr: a[4], lenp: a[5]})
+		return n, e
+	case 47: // recvmsg
+		return s.recvmsg(sk, a[1], int(a[2]), nonblock)
+	case 1: // write
+		return s.send(sk, [][]byte{user(a[1], int(a[2]))}, 0, nil, nonblock)
+	case 20: // writev
+		return s.send(sk, iovecs(a[1], int(a[2])), 0, nil, nonblock)
+	case 44: // sendto
+		var to []byte
+		if a[4] != 0 {
+			to = user(a[4], int(a[5]))
+		}
+		return s.send(sk, [][]byte{user(a[1], int(a[2]))}, int(a[3]), to, nonblock)
+	case 46: // sendmsg
+		h := user(a[1], 56)
+		var to []byte
+		if name, nlen := le64(h[0:]), uint32(le64(h[8:])); name != 0 && nlen != 0 {
+			to = user(name, int(nlen))
+		}
+		return s.send(sk, iovecs(le64(h[16:]), int(le64(h[24:]))), int(a[2]), to, nonblock)
+	}
+	return 0, syscall.ENOSYS
+}
+
+// names reads a socket's addresses for the kernel's cache.
+func names(sk *sock) Names {
+	var n Names
+	if a, err := sk.ep.GetLocalAddress(); err == nil {
+		n.LocalLen = uint32(encodeSockaddr(n.Local[:], a, sk.family))
+	}
+	if a, err := sk.ep.GetRemoteAddress(); err == nil {
+		n.RemoteLen = uint32(encodeSockaddr(n.Remote[:], a, sk.family))
+	}
+	return n
+}
+
+// putAddr writes a sockaddr result and its length, truncating as Linux
+// does (the length written back is the full size).
+func putAddr(addr, lenp uint64, a tcpip.FullAddress, family int) {
+	if lenp == 0 {
+		return
+	}
+	l := userI32(lenp)
+	buf := user(addr, int(*l))
+	*l = int32(encodeSockaddr(buf, a, family))
+}
+
+// waitFor blocks until sk has one of the events in mask, for calls on
+// blocking sockets (each runs on a goroutine of its own).
+func waitFor(sk *sock, mask waiter.EventMask, ready func() bool) {
+	e, ch := waiter.NewChannelEntry(mask)
+	sk.wq.EventRegister(&e)
+	defer sk.wq.EventUnregister(&e)
+	if ready() {
+		return
+	}
+	<-ch
+}
+
+func (s *Server) connect(sk *sock, a [6]uint64, nonblock bool) (int64, syscall.Errno) {
+	b := user(a[1], int(a[2]))
+	if len(b) >= 2 && int(b[0])|int(b[1])<<8 == afUnspec {
+		if sk.typ == sockDgram {
+			return 0, errno(sk.ep.Disconnect())
+		}
+		return 0, syscall.EAFNOSUPPORT
+	}
+	addr, e := decodeSockaddr(b, sk.family)
+	if e != 0 {
+		return 0, e
+	}
+	err := sk.ep.Connect(addr)
+	if _, ok := err.(*tcpip.ErrConnectStarted); ok && !nonblock {
+		waitFor(sk, waiter.WritableEvents|waiter.EventErr|waiter.EventHUp, func() bool {
+			return sk.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) != 0
+		})
+		return 0, errno(sk.ep.LastError())
+	}
+	return 0, errno(err)
+}
+
+func (s *Server) accept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep *Reply) (int64, syscall.Errno) {
+	var peer tcpip.FullAddress
+	for {
+		ep, wq, err := sk.ep.Accept(&peer)
+		if _, ok := err.(*tcpip.ErrWouldBlock); ok && !nonblock {
+			waitFor(sk, waiter.ReadableEvents, func() bool { return sk.ep.Readiness(waiter.ReadableEvents) != 0 })
+			continue
+		}
+		if err != nil {
+			return 0, errno(err)
+		}
+		nsk := &sock{fd: fd, family: sk.family, typ: sk.typ, proto: sk.proto, ep: ep, wq: wq}
+		s.register(nsk)
+		rep.Ready2Seq = s.seq.Add(1)
+		rep.Ready2 = uint32(ep.Readiness(allEvents))
+		rep.Names2 = names(nsk)
+		if a[1] != 0 {
+			putAddr(a[1], a[2], peer, sk.family)
+		}
+		return int64(fd), 0
+	}
+}
+
+// iovWriter fills a caller's buffers; when they are full it says so with
+// io.ErrShortWrite, which tells netstack to keep the rest (a stream) or
+// drop it (a datagram, reported as truncated).
+type iovWriter struct {
+	bufs [][]byte
+	n    int
+}
+
+func (w *iovWriter) Write(p []byte) (int, error) {
+	done := 0
+	for len(p) > 0 && len(w.bufs) > 0 {
+		c := copy(w.bufs[0], p)
+		w.bufs[0] = w.bufs[0][c:]
+		if len(w.bufs[0]) == 0 {
+			w.bufs = w.bufs[1:]
+		}
+		p = p[c:]
+		done += c
+	}
+	w.n += done
+	if len(p) > 0 {
+		return done, io.ErrShortWrite
+	}
+	return done, nil
+}
+
+// iovReader is a netstack Payloader over a caller's buffers.
+type iovReader struct {
+	bufs [][]byte
+	left int
+}
+
+func newIovReader(bufs [][]byte) *iovReader {
+	r := &iovReader{bufs: bufs}
+	for _, b := range bufs {
+		r.left += len(b)
+	}
+	return r
+}
+
+func (r *iovReader) Len() int { return r.left }
+
+func (r *iovReader) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	done := 0
+	for len(p) > 0 && len(r.bufs) > 0 {
+		c := copy(p, r.bufs[0])
+		r.bufs[0] = r.bufs[0][c:]
+		if len(r.bufs[0]) == 0 {
+			r.bufs = r.bufs[1:]
+		}
+		p = p[c:]
+		done += c
+	}
+	r.left -= done
+	return done, nil
+}
+
+type recvAddr struct{ addr, lenp uint64 }
+
+// recv reads into bufs. from, when set, gets the sender's address.
+func (s *Server) recv(sk *sock, bufs [][]byte, flags int, nonblock bool, from *recvAddr) (int64, syscall.Errno) {
+	n, total, peer, e := s.recvInto(sk, bufs, flags, nonblock, from != nil && from.addr != 0)
+	if e != 0 {
+		return 0, e
+	}
+	if from != nil && from.addr != 0 {
+		if sk.typ == sockStream {
+			*userI32(from.lenp) = 0 // Linux leaves no address for a stream
+		} else {
+			putAddr(from.addr, from.lenp, peer, sk.family)
+		}
+	}
+	if flags&msgTrunc != 0 && sk.typ == sockDgram {
+		return int64(total), 0 // MSG_TRUNC: the datagram's real length
+	}
+	return int64(n), 0
+}
+
+func (s *Server) recvInto(sk *sock, bufs [][]byte, flags int, nonblock, needAddr bool) (n, total int, peer tcpip.FullAddress, e syscall.Errno) {
+	if flags&^(msgPeek|msgTrunc|msgDontwait|msgWaitall|msgNosignal) != 0 {
+		return 0, 0, peer, syscall.EOPNOTSUPP
+	}
+	if flags&msgDontwait != 0 {
+		nonblock = true
+	}
+	for {
+		w := &iovWriter{bufs: bufs}
+		if len(bufs) == 0 {
+			w.bufs = [][]byte{{}}
+		}
+		res, err := sk.ep.Read(w, tcpip.ReadOptions{Peek: flags&msgPeek != 0, NeedRemoteAddr: needAddr})
+		switch err.(type) {
+		case nil:
+			return res.Count, res.Total, res.RemoteAddr, 0
+		case *tcpip.ErrClosedForReceive:
+			return 0, 0, peer, 0 // end of file
+		case *tcpip.ErrBadBuffer:
+			if iovLen(bufs) == 0 {
+				return 0, res.Total, res.RemoteAddr, 0 // a zero-length read
+			}
+			return 0, 0, peer, syscall.EFAULT
+		case *tcpip.ErrWouldBlock:
+			if nonblock {
+				return 0, 0, peer, syscall.EAGAIN
+			}
+			waitFor(sk, waiter.ReadableEvents|waiter.EventHUp|waiter.EventErr, func() bool {
+				return sk.ep.Readiness(waiter.ReadableEvents|waiter.EventHUp|waiter.EventErr) != 0
+			})
+			continue
+		}
+		return 0, 0, peer, errno(err)
+	}
+}
+
+func iovLen(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
+}
+
+// recvmsg fills a struct msghdr: data, the sender's address and
+// msg_flags. Control messages are not produced (msg_controllen = 0).
+func (s *Server) recvmsg(sk *sock, msg uint64, flags int, nonblock bool) (int64, syscall.Errno) {
+	h := user(msg, 56)
+	name, nlen := le64(h[0:]), le64(h[8:])&0xffffffff
+	n, total, peer, e := s.recvInto(sk, iovecs(le64(h[16:]), int(le64(h[24:]))), flags, nonblock, name != 0)
+	if e != 0 {
+		return 0, e
+	}
+	if name != 0 && nlen != 0 {
+		if sk.typ == sockStream {
+			putLE32(h[8:], 0)
+		} else {
+			full := encodeSockaddr(user(name, int(nlen)), peer, sk.family)
+			putLE32(h[8:], uint32(full))
+		}
+	}
+	putLE64(h[40:], 0) // msg_controllen
+	var mflags uint32
+	if sk.typ == sockDgram && total > n {
+		mflags |= msgTrunc
+	}
+	putLE32(h[48:], mflags)
+	if flags&msgTrunc != 0 && sk.typ == sockDgram {
+		return int64(total), 0
+	}
+	return int64(n), 0
+}
+
+func putLE32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+
+func putLE64(b []byte, v uint64) {
+	putLE32(b, uint32(v))
+	putLE32(b[4:], uint32(v>>32))
+}
+
+func (s *Server) send(sk *sock, bufs [][]byte, flags int, to []byte, nonblock bool) (int64, syscall.Errno) {
+	if flags&^(msgDontwait|msgNosignal) != 0 {
+		return 0, syscall.EOPNOTSUPP
+	}
+	if flags&msgDontwait != 0 {
+		nonblock = true
+	}
+	var opts tcpip.WriteOptions
+	if to != nil && sk.typ == sockDgram {
+		addr, e := decodeSockaddr(to, sk.family)
+		if e != 0 {
+			return 0, e
+		}
+		opts.To = &addr
+	}
+	r := newIovReader(bufs)
+	total := int64(r.Len())
+	var sent int64
+	for {
+		n, err := sk.ep.Write(r, opts)
+		sent += n
+		switch err.(type) {
+		case nil:
+			if nonblock || sk.typ != sockStream || sent >= total {
+				return sent, 0
+			}
+			// A blocking stream write returns once everything is queued.
+		case *tcpip.ErrWouldBlock:
+			if nonblock {
+				if sent > 0 {
+					return sent, 0
+				}
+				return 0, syscall.EAGAIN
+			}
+		default:
+			if sent > 0 {
+				return sent, 0
+			}
+			return 0, errno(err)
+		}
+		waitFor(sk, waiter.WritableEvents|waiter.EventErr|waiter.EventHUp, func() bool {
+			return sk.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) != 0
+		})
+	}
+}

@@ -1,0 +1,281 @@
+package netstack
+
+import (
+	"bytes"
+	"encoding/binary"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// fakeKernel applies readiness reports as runtime/vk_net.go does.
+type fakeKernel struct {
+	mu    sync.Mutex
+	ready map[int32]uint32
+	seq   map[int32]uint64
+}
+
+func (k *fakeKernel) Ready(fd int32, ev uint32, mode int, seq uint64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if seq < k.seq[fd] {
+		return
+	}
+	k.seq[fd] = seq
+	if mode == 0 {
+		k.ready[fd] |= ev
+	} else {
+		k.ready[fd] = ev
+	}
+}
+
+func (k *fakeKernel) level(fd int32) uint32 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.ready[fd]
+}
+
+type harness struct {
+	t     *testing.T
+	s     *Server
+	k     *fakeKernel
+	id    uint64
+	names map[int32]Names // what the kernel caches for getsockname/getpeername
+}
+
+func newHarness(t *testing.T) *harness {
+	st, err := newStack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &fakeKernel{ready: map[int32]uint32{}, seq: map[int32]uint64{}}
+	return &harness{t: t, s: newServer(st, k), k: k, names: map[int32]Names{}}
+}
+
+func ptr[T any](p *T) uint64 { return uint64(uintptr(unsafe.Pointer(p))) }
+
+func bptr(b []byte) uint64 {
+	if len(b) == 0 {
+		return 0
+	}
+	return uint64(uintptr(unsafe.Pointer(&b[0])))
+}
+
+// call runs one system call through the server as the kernel would,
+// applying the reply's readiness, and returns its result.
+func (h *harness) call(nr uint64, newFD int64, nonblock bool, args ...uint64) int64 {
+	switch nr {
+	case 41: // the kernel reserves the fd and queues an asynchronous create
+		h.s.create(&Msg{NR: 41, Args: [6]uint64{args[0], args[1], args[2]}, NewFD: newFD})
+		if e, ok := h.s.failed[int32(newFD)]; ok {
+			delete(h.s.failed, int32(newFD))
+			return -int64(e)
+		}
+		return newFD
+	case 51, 52: // answered from the names the replies carried
+		n := h.names[int32(args[0])]
+		src, l := n.Local[:n.LocalLen], n.LocalLen
+		if nr == 52 {
+			if n.RemoteLen == 0 {
+				return -int64(syscall.ENOTCONN)
+			}
+			src, l = n.Remote[:n.RemoteLen], n.RemoteLen
+		}
+		lenp := userI32(args[2])
+		copy(user(args[1], int(*lenp)), src)
+		*lenp = int32(l)
+		return 0
+	}
+	h.id++
+	m := Msg{ID: h.id, NR: nr, NewFD: newFD}
+	copy(m.Args[:], args)
+	if nonblock {
+		m.Flags = msgNonblock
+	}
+	rep := h.s.handle(&m)
+	if rep.AddrOK != 0 {
+		h.names[int32(args[0])] = rep.Names
+		if rep.Result >= 0 && newFD >= 0 {
+			h.names[int32(newFD)] = rep.Names2
+		}
+	}
+	if rep.ReadyOK != 0 {
+		h.k.Ready(int32(args[0]), rep.Ready, 1, rep.ReadySeq)
+	}
+	if rep.Result >= 0 && newFD >= 0 && nr != 41 {
+		h.k.Ready(int32(newFD), rep.Ready2, 1, rep.Ready2Seq)
+	}
+	return rep.Result
+}
+
+func sockaddr4(ip [4]byte, port uint16) []byte {
+	b := make([]byte, 16)
+	binary.LittleEndian.PutUint16(b, afInet)
+	binary.BigEndian.PutUint16(b[2:], port)
+	copy(b[4:], ip[:])
+	return b
+}
+
+func (h *harness) waitReady(fd int32, ev uint32) {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.k.level(fd)&ev == 0 {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("fd %d never became ready for %#x (level %#x)", fd, ev, h.k.level(fd))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestTCPLoopback(t *testing.T) {
+	h := newHarness(t)
+	const lfd, cfd, afd = 10, 11, 12
+	if r := h.call(41, lfd, false, afInet, sockStream|sockNonblock, 0); r != lfd {
+		t.Fatalf("socket = %d", r)
+	}
+	one := int32(1)
+	if r := h.call(54, -1, true, lfd, solSocket, soReuseAddr, ptr(&one), 4); r != 0 {
+		t.Fatalf("setsockopt SO_REUSEADDR = %d", r)
+	}
+	sa := sockaddr4([4]byte{127, 0, 0, 1}, 0)
+	if r := h.call(49, -1, true, lfd, bptr(sa), 16); r != 0 {
+		t.Fatalf("bind = %d", r)
+	}
+	if r := h.call(50, -1, true, lfd, 128); r != 0 {
+		t.Fatalf("listen = %d", r)
+	}
+	got := make([]byte, 16)
+	n := int32(len(got))
+	if r := h.call(51, -1, true, lfd, bptr(got), ptr(&n)); r != 0 || n != 16 {
+		t.Fatalf("getsockname = %d, len %d", r, n)
+	}
+	port := binary.BigEndian.Uint16(got[2:])
+	if port == 0 || !bytes.Equal(got[4:8], []byte{127, 0, 0, 1}) {
+		t.Fatalf("getsockname gave %v", got)
+	}
+	if r := h.call(43, afd, true, lfd, 0, 0); r != -int64(syscall.EAGAIN) {
+		t.Fatalf("accept with nobody connecting = %d, want EAGAIN", r)
+	}
+	h.call(41, cfd, false, afInet, sockStream|sockNonblock, 0)
+	if r := h.call(42, -1, true, cfd, bptr(sockaddr4([4]byte{127, 0, 0, 1}, port)), 16); r != -int64(syscall.EINPROGRESS) && r != 0 {
+		t.Fatalf("connect = %d, want EINPROGRESS", r)
+	}
+	h.waitReady(cfd, uint32(epollOut))
+	var soerr int32 = -1
+	n = 4
+	if r := h.call(55, -1, true, cfd, solSocket, soError, ptr(&soerr), ptr(&n)); r != 0 || soerr != 0 {
+		t.Fatalf("SO_ERROR = %d (call %d)", soerr, r)
+	}
+	h.waitReady(lfd, uint32(epollIn))
+	peer := make([]byte, 16)
+	n = 16
+	if r := h.call(288, afd, true, lfd, bptr(peer), ptr(&n), sockNonblock); r != afd {
+		t.Fatalf("accept4 = %d", r)
+	}
+	if !bytes.Equal(peer[4:8], []byte{127, 0, 0, 1}) {
+		t.Fatalf("accept4 peer %v", peer)
+	}
+	msg := []byte("hello, velocity")
+	if r := h.call(1, -1, true, cfd, bptr(msg), uint64(len(msg))); r != int64(len(msg)) {
+		t.Fatalf("write = %d", r)
+	}
+	h.waitReady(afd, uint32(epollIn))
+	buf := make([]byte, 64)
+	if r := h.call(0, -1, true, afd, bptr(buf), uint64(len(buf))); r != int64(len(msg)) || !bytes.Equal(buf[:r], msg) {
+		t.Fatalf("read = %d %q", r, buf)
+	}
+	// Drained: the reply's level clears readability, so an edge-triggered
+	// poller waits for the next data.
+	if h.k.level(afd)&uint32(epollIn) != 0 {
+		t.Fatalf("afd still readable after draining (level %#x)", h.k.level(afd))
+	}
+	if r := h.call(0, -1, true, afd, bptr(buf), uint64(len(buf))); r != -int64(syscall.EAGAIN) {
+		t.Fatalf("read of empty socket = %d, want EAGAIN", r)
+	}
+	if r := h.call(48, -1, true, cfd, 1); r != 0 { // shutdown(SHUT_WR)
+		t.Fatalf("shutdown = %d", r)
+	}
+	h.waitReady(afd, uint32(epollIn))
+	if r := h.call(0, -1, true, afd, bptr(buf), uint64(len(buf))); r != 0 {
+		t.Fatalf("read after peer's shutdown = %d, want 0 (EOF)", r)
+	}
+	for _, fd := range []uint64{afd, cfd, lfd} {
+		if r := h.call(3, -1, true, fd); r != 0 {
+			t.Fatalf("close(%d) = %d", fd, r)
+		}
+	}
+	if len(h.s.socks) != 0 {
+		t.Fatalf("%d sockets left after close", len(h.s.socks))
+	}
+}
+
+func TestUDPLoopback(t *testing.T) {
+	h := newHarness(t)
+	const a, b = 20, 21
+	h.call(41, a, false, afInet, sockDgram|sockNonblock, 0)
+	h.call(41, b, false, afInet, sockDgram|sockNonblock, 0)
+	if r := h.call(49, -1, true, a, bptr(sockaddr4([4]byte{127, 0, 0, 1}, 0)), 16); r != 0 {
+		t.Fatalf("bind = %d", r)
+	}
+	sa := make([]byte, 16)
+	n := int32(16)
+	h.call(51, -1, true, a, bptr(sa), ptr(&n))
+	port := binary.BigEndian.Uint16(sa[2:])
+	msg := []byte("datagram")
+	if r := h.call(44, -1, true, b, bptr(msg), uint64(len(msg)), 0, bptr(sockaddr4([4]byte{127, 0, 0, 1}, port)), 16); r != int64(len(msg)) {
+		t.Fatalf("sendto = %d", r)
+	}
+	h.waitReady(a, uint32(epollIn))
+	small := make([]byte, 4)
+	from := make([]byte, 16)
+	n = 16
+	// A short buffer truncates the datagram; MSG_TRUNC returns its length.
+	if r := h.call(45, -1, true, a, bptr(small), 4, msgTrunc, bptr(from), ptr(&n)); r != int64(len(msg)) {
+		t.Fatalf("recvfrom(MSG_TRUNC) = %d, want %d", r, len(msg))
+	}
+	if string(small) != "data" || !bytes.Equal(from[4:8], []byte{127, 0, 0, 1}) || binary.BigEndian.Uint16(from[2:]) == 0 {
+		t.Fatalf("recvfrom got %q from %v", small, from)
+	}
+	if r := h.call(45, -1, true, a, bptr(small), 4, 0, 0, 0); r != -int64(syscall.EAGAIN) {
+		t.Fatalf("second recvfrom = %d, want EAGAIN (the rest of a datagram is dropped)", r)
+	}
+}
+
+func TestBadCalls(t *testing.T) {
+	h := newHarness(t)
+	if r := h.call(41, 30, false, 99, sockStream, 0); r != -int64(syscall.EAFNOSUPPORT) {
+		t.Fatalf("socket(99) = %d", r)
+	}
+	if r := h.call(41, 30, false, afInet, 7, 0); r != -int64(syscall.ESOCKTNOSUPPORT) {
+		t.Fatalf("socket(type 7) = %d", r)
+	}
+	if r := h.call(41, 30, false, afInet, sockStream, ipprotoUDP); r != -int64(syscall.EPROTONOSUPPORT) {
+		t.Fatalf("socket(stream, udp) = %d", r)
+	}
+	h.call(41, 30, false, afInet, sockStream|sockNonblock, 0)
+	if r := h.call(49, -1, true, 30, bptr([]byte{2, 0, 1}), 3); r != -int64(syscall.EINVAL) {
+		t.Fatalf("bind(short) = %d", r)
+	}
+	v6 := make([]byte, 28)
+	v6[0] = afInet6
+	if r := h.call(49, -1, true, 30, bptr(v6), 28); r != -int64(syscall.EAFNOSUPPORT) {
+		t.Fatalf("bind(AF_INET6 addr on AF_INET socket) = %d", r)
+	}
+	x := int32(1)
+	if r := h.call(54, -1, true, 30, solSocket, 12345, ptr(&x), 4); r != -int64(syscall.ENOPROTOOPT) {
+		t.Fatalf("setsockopt(unknown) = %d", r)
+	}
+	if r := h.call(54, -1, true, 30, solSocket, soKeepAlive, ptr(&x), 2); r != -int64(syscall.EINVAL) {
+		t.Fatalf("setsockopt(short) = %d", r)
+	}
+	if r := h.call(50, -1, true, 99, 1); r != -int64(syscall.EBADF) {
+		t.Fatalf("listen(unknown fd) = %d", r)
+	}
+}
+
+const (
+	epollIn  = 0x1
+	epollOut = 0x4
+)

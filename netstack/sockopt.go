@@ -1,0 +1,238 @@
+package netstack
+
+import (
+	"encoding/binary"
+	"syscall"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
+
+// Socket option levels and names (Linux values).
+const (
+	solSocket = 1
+
+	soReuseAddr  = 2
+	soType       = 3
+	soError      = 4
+	soBroadcast  = 6
+	soSndBuf     = 7
+	soRcvBuf     = 8
+	soKeepAlive  = 9
+	soLinger     = 13
+	soReusePort  = 15
+	soAcceptConn = 30
+	soProtocol   = 38
+	soDomain     = 39
+
+	tcpNoDelay   = 1
+	tcpMaxSeg    = 2
+	tcpCork      = 3
+	tcpKeepIdle  = 4
+	tcpKeepIntvl = 5
+	tcpKeepCnt   = 6
+
+	ipTOS = 1
+	ipTTL = 2
+
+	ipv6V6Only = 26
+)
+
+func optInt(v []byte) (int, syscall.Errno) {
+	if len(v) < 4 {
+		return 0, syscall.EINVAL
+	}
+	return int(int32(binary.LittleEndian.Uint32(v))), 0
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// setsockopt sets the options Go's net package and common servers use.
+// Anything else is ENOPROTOOPT, which is what Linux says of an option it
+// does not know: a caller is told, not ignored.
+func (s *Server) setsockopt(sk *sock, level, name int, v []byte) syscall.Errno {
+	ops := sk.ep.SocketOptions()
+	if level == solSocket && name == soLinger {
+		if len(v) < 8 {
+			return syscall.EINVAL
+		}
+		on := binary.LittleEndian.Uint32(v) != 0
+		secs := int32(binary.LittleEndian.Uint32(v[4:]))
+		ops.SetLinger(tcpip.LingerOption{Enabled: on, Timeout: time.Duration(secs) * time.Second})
+		return 0
+	}
+	x, e := optInt(v)
+	if e != 0 {
+		return e
+	}
+	switch level {
+	case solSocket:
+		switch name {
+		case soReuseAddr:
+			ops.SetReuseAddress(x != 0)
+		case soReusePort:
+			ops.SetReusePort(x != 0)
+		case soKeepAlive:
+			ops.SetKeepAlive(x != 0)
+		case soBroadcast:
+			ops.SetBroadcast(x != 0)
+		case soSndBuf:
+			ops.SetSendBufferSize(int64(x)*2, true) // Linux doubles it for bookkeeping
+		case soRcvBuf:
+			ops.SetReceiveBufferSize(int64(x)*2, true)
+		default:
+			return syscall.ENOPROTOOPT
+		}
+		return 0
+	case ipprotoTCP:
+		if sk.proto != ipprotoTCP {
+			return syscall.EOPNOTSUPP
+		}
+		switch name {
+		case tcpNoDelay:
+			ops.SetDelayOption(x == 0)
+		case tcpCork:
+			ops.SetCorkOption(x != 0)
+		case tcpMaxSeg:
+			return errno(sk.ep.SetSockOptInt(tcpip.MaxSegOption, x))
+		case tcpKeepIdle, tcpKeepIntvl:
+			if x < 1 || x > 32767 {
+				return syscall.EINVAL
+			}
+			if name == tcpKeepIdle {
+				o := tcpip.KeepaliveIdleOption(time.Duration(x) * time.Second)
+				return errno(sk.ep.SetSockOpt(&o))
+			}
+			o := tcpip.KeepaliveIntervalOption(time.Duration(x) * time.Second)
+			return errno(sk.ep.SetSockOpt(&o))
+		case tcpKeepCnt:
+			if x < 1 || x > 127 {
+				return syscall.EINVAL
+			}
+			return errno(sk.ep.SetSockOptInt(tcpip.KeepaliveCountOption, x))
+		default:
+			return syscall.ENOPROTOOPT
+		}
+		return 0
+	case ipprotoIPv6:
+		if sk.family != afInet6 {
+			return syscall.ENOPROTOOPT
+		}
+		if name == ipv6V6Only {
+			ops.SetV6Only(x != 0)
+			return 0
+		}
+		return syscall.ENOPROTOOPT
+	case ipprotoIP:
+		switch name {
+		case ipTOS:
+			return errno(sk.ep.SetSockOptInt(tcpip.IPv4TOSOption, x))
+		case ipTTL:
+			return errno(sk.ep.SetSockOptInt(tcpip.IPv4TTLOption, x))
+		}
+		return syscall.ENOPROTOOPT
+	}
+	return syscall.ENOPROTOOPT
+}
+
+// getsockopt answers with an int (or struct linger), truncated to the
+// caller's length as Linux does, and writes back the length used.
+func (s *Server) getsockopt(sk *sock, level, name int, val, lenp uint64) syscall.Errno {
+	ops := sk.ep.SocketOptions()
+	var x int
+	switch level {
+	case solSocket:
+		switch name {
+		case soError:
+			x = int(errno(sk.ep.LastError()))
+		case soType:
+			x = sk.typ
+		case soDomain:
+			x = sk.family
+		case soProtocol:
+			x = sk.proto
+		case soAcceptConn:
+			x = boolInt(ops.GetAcceptConn())
+		case soReuseAddr:
+			x = boolInt(ops.GetReuseAddress())
+		case soReusePort:
+			x = boolInt(ops.GetReusePort())
+		case soKeepAlive:
+			x = boolInt(ops.GetKeepAlive())
+		case soBroadcast:
+			x = boolInt(ops.GetBroadcast())
+		case soSndBuf:
+			x = int(ops.GetSendBufferSize())
+		case soRcvBuf:
+			x = int(ops.GetReceiveBufferSize())
+		case soLinger:
+			l := ops.GetLinger()
+			var b [8]byte
+			binary.LittleEndian.PutUint32(b[:], uint32(boolInt(l.Enabled)))
+			binary.LittleEndian.PutUint32(b[4:], uint32(l.Timeout/time.Second))
+			return putOpt(val, lenp, b[:])
+		default:
+			return syscall.ENOPROTOOPT
+		}
+	case ipprotoTCP:
+		if sk.proto != ipprotoTCP {
+			return syscall.EOPNOTSUPP
+		}
+		switch name {
+		case tcpNoDelay:
+			x = boolInt(!ops.GetDelayOption())
+		case tcpCork:
+			x = boolInt(ops.GetCorkOption())
+		case tcpKeepIdle:
+			var o tcpip.KeepaliveIdleOption
+			if err := sk.ep.GetSockOpt(&o); err != nil {
+				return errno(err)
+			}
+			x = int(time.Duration(o) / time.Second)
+		case tcpKeepIntvl:
+			var o tcpip.KeepaliveIntervalOption
+			if err := sk.ep.GetSockOpt(&o); err != nil {
+				return errno(err)
+			}
+			x = int(time.Duration(o) / time.Second)
+		case tcpKeepCnt, tcpMaxSeg:
+			opt := tcpip.KeepaliveCountOption
+			if name == tcpMaxSeg {
+				opt = tcpip.MaxSegOption
+			}
+			v, err := sk.ep.GetSockOptInt(opt)
+			if err != nil {
+				return errno(err)
+			}
+			x = v
+		default:
+			return syscall.ENOPROTOOPT
+		}
+	case ipprotoIPv6:
+		if sk.family != afInet6 || name != ipv6V6Only {
+			return syscall.ENOPROTOOPT
+		}
+		x = boolInt(ops.GetV6Only())
+	default:
+		return syscall.ENOPROTOOPT
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(int32(x)))
+	return putOpt(val, lenp, b[:])
+}
+
+func putOpt(val, lenp uint64, b []byte) syscall.Errno {
+	l := userI32(lenp)
+	n := int(*l)
+	if n > len(b) {
+		n = len(b)
+	}
+	copy(user(val, n), b)
+	*l = int32(n)
+	return 0
+}

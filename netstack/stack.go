@@ -1,0 +1,101 @@
+package netstack
+
+import (
+	"fmt"
+	"net/netip"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/loopback"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+// loopbackNIC is the NIC id of the loopback device, which always exists.
+const loopbackNIC = 1
+
+// newStack builds the TCP/IP stack with the loopback NIC (127.0.0.1/8
+// and ::1) that every node has, with or without a network card.
+func newStack() (*stack.Stack, error) {
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
+		HandleLocal:        true,
+	})
+	sack := tcpip.TCPSACKEnabled(true)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
+		return nil, fmt.Errorf("netstack: TCP SACK: %v", err)
+	}
+	if err := s.CreateNIC(loopbackNIC, loopback.New()); err != nil {
+		return nil, fmt.Errorf("netstack: loopback NIC: %v", err)
+	}
+	v4 := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4([4]byte{127, 0, 0, 1}), PrefixLen: 8}
+	v6 := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom16([16]byte{15: 1}), PrefixLen: 128}
+	for _, pa := range []tcpip.ProtocolAddress{
+		{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: v4},
+		{Protocol: ipv6.ProtocolNumber, AddressWithPrefix: v6},
+	} {
+		if err := s.AddProtocolAddress(loopbackNIC, pa, stack.AddressProperties{}); err != nil {
+			return nil, fmt.Errorf("netstack: loopback address %s: %v", pa.AddressWithPrefix, err)
+		}
+	}
+	s.SetRouteTable([]tcpip.Route{
+		{Destination: v4.Subnet(), NIC: loopbackNIC},
+		{Destination: v6.Subnet(), NIC: loopbackNIC},
+	})
+	return s, nil
+}
+
+// nicID is the network card's NIC in the stack.
+const nicID = 2
+
+type netConfig struct {
+	addr tcpip.AddressWithPrefix
+	gw   tcpip.Address
+}
+
+// parseNetConfig reads VELOCITY_IP (an IPv4 CIDR) and VELOCITY_GW; empty
+// values take QEMU user networking's 10.0.2.15/24 and 10.0.2.2.
+func parseNetConfig(ip, gw string) (netConfig, error) {
+	if ip == "" {
+		ip = "10.0.2.15/24"
+	}
+	if gw == "" {
+		gw = "10.0.2.2"
+	}
+	p, err := netip.ParsePrefix(ip)
+	if err != nil || !p.Addr().Is4() {
+		return netConfig{}, fmt.Errorf("VELOCITY_IP=%q: want an IPv4 address with a prefix length, such as 10.0.2.15/24", ip)
+	}
+	g, err := netip.ParseAddr(gw)
+	if err != nil || !g.Is4() {
+		return netConfig{}, fmt.Errorf("VELOCITY_GW=%q: want an IPv4 address", gw)
+	}
+	if !p.Masked().Contains(g) {
+		return netConfig{}, fmt.Errorf("gateway %s is not in %s", g, p.Masked())
+	}
+	return netConfig{
+		addr: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(p.Addr().As4()), PrefixLen: p.Bits()},
+		gw:   tcpip.AddrFrom4(g.As4()),
+	}, nil
+}
+
+// addNIC attaches a link endpoint with its address and routes: the
+// subnet directly, everything else through the gateway.
+func addNIC(s *stack.Stack, id tcpip.NICID, ep stack.LinkEndpoint, cfg netConfig) error {
+	if err := s.CreateNIC(id, ep); err != nil {
+		return fmt.Errorf("network card: %v", err)
+	}
+	pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: cfg.addr}
+	if err := s.AddProtocolAddress(id, pa, stack.AddressProperties{}); err != nil {
+		return fmt.Errorf("address %s: %v", cfg.addr, err)
+	}
+	s.AddRoute(tcpip.Route{Destination: cfg.addr.Subnet(), NIC: id})
+	s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: cfg.gw, NIC: id})
+	return nil
+}

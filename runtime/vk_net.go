@@ -1,0 +1,602 @@
+//go:build velocity
+
+// Velocity kernel: sockets.
+//
+// The TCP/IP stack is gVisor's netstack, ordinary Go code that cannot live
+// in package runtime (it allocates, blocks on channels and imports half of
+// the standard library). So a socket is a kernel file descriptor whose
+// system calls the kernel forwards to a network server: goroutines of
+// package netstack (see docs/net.md), which the build links into every
+// binary that uses package net. The protocol is four Velocity system calls:
+//
+//	0x5610 attach: the server announces itself (once, at its init).
+//	0x5611 wait(buf, max): the server blocks until requests are queued and
+//	       copies up to max of them (vkNetMsg) into buf.
+//	0x5612 reply(buf, n): the server answers n requests (vkNetReply); each
+//	       wakes its caller with the result.
+//	0x5613 ready(fd, events, mode, seq): the server reports a socket's
+//	       readiness (mode 0 adds events, mode 1 sets the level), which
+//	       feeds epoll.
+//
+// Readiness reports race: a level computed by the server before data
+// arrived can reach the kernel after the event that reports the data. So
+// every report carries a number from one server-wide counter, taken
+// before the report is computed (events take it when they happen), and
+// the kernel ignores a report older than the last one it applied.
+//
+// A caller's thread sleeps in the kernel while its request is served, as
+// in any blocking system call, so the Go scheduler hands its P to other
+// goroutines, the server's among them.
+//
+// Except for four calls. Package syscall makes socket, socketpair,
+// getsockname and getpeername with RawSyscall: the runtime believes they
+// never block and keeps the caller's P. Were the kernel to sleep in them,
+// two threads doing so would hold both Ps of a two-CPU machine and the
+// server could never run (this deadlock was seen under net/http). So the
+// kernel answers those itself: socket checks its arguments, reserves the
+// fd and queues an asynchronous create that the server handles before
+// anything else queued later; socketpair (AF_UNIX only) is not offered;
+// the two name calls read addresses the server reports with every reply. The kernel checks every user
+// pointer of a forwarded call against the mappings before forwarding
+// (EFAULT), so the server only touches memory the caller owns; the caller
+// is asleep while the server reads or writes it.
+//
+// Trap context: everything here runs with the kernel lock held and must
+// not allocate or split the stack.
+
+package runtime
+
+import "unsafe"
+
+const (
+	vkSysNetAttach = 0x5610
+	vkSysNetWait   = 0x5611
+	vkSysNetReply  = 0x5612
+	vkSysNetReady  = 0x5613
+
+	vkENOTSOCK = 88
+	vkENOTCONN = 107
+	vkENOBUFS  = 105
+
+	vkEPROTONOSUPPORT = 93
+	vkESOCKTNOSUPPORT = 94
+	vkEAFNOSUPPORT    = 97
+	vkEMSGSIZE        = 90
+	vkEOPNOTSUPP      = 95
+
+	vkNetQueue = vkMaxThreads // requests in flight: one per thread at most
+	vkNetAsync = 1024         // socket creations not yet taken by the server
+)
+
+// vkNetMsg is one forwarded system call, as the server reads it. The
+// layout is shared with netstack/abi.go; append only.
+type vkNetMsg struct {
+	id    uint64    // tid<<32 | sequence: names the reply
+	nr    uint64    // Linux system call number
+	args  [6]uint64 // its arguments
+	newFD int64     // socket, accept4: the fd the kernel reserved; socketpair: two, packed
+	flags uint64    // vkNetNonblock
+}
+
+const vkNetNonblock = 1 // the fd is in non-blocking mode
+
+// vkNetReply answers one vkNetMsg. ready, when readyOK is set, is the
+// readiness level of the request's fd computed after the call, so epoll
+// sees a socket become unreadable once the server drained it.
+type vkNetReply struct {
+	id        uint64
+	result    int64
+	ready     uint32
+	readyOK   uint32
+	ready2    uint32 // accept, accept4: readiness of the new fd
+	addrOK    uint32 // the addresses below are set
+	readySeq  uint64 // the report numbers of ready and ready2
+	ready2Seq uint64
+	names     vkSockNames // the fd's local and remote addresses after the call
+	names2    vkSockNames // accept, accept4: the new fd's
+}
+
+// vkSockNames are a socket's addresses as struct sockaddr bytes; a zero
+// length means none (getpeername: ENOTCONN).
+type vkSockNames struct {
+	local, remote       [28]byte
+	localLen, remoteLen uint32
+}
+
+// vkSockInfo is the kernel's part of a socket fd.
+type vkSockInfo struct {
+	family int32
+	names  vkSockNames
+}
+
+type vkNetSlot struct {
+	msg   vkNetMsg
+	state int32 // 0 free, 1 queued, 2 taken by the server, 3 answered
+	seq   uint32
+	res   int64
+}
+
+var vkNet struct {
+	attached bool
+	slots    [vkMaxThreads]vkNetSlot // by tid-1
+	queue    [vkNetQueue]int32       // tids of queued requests, FIFO
+	head     uint32
+	tail     uint32
+	async    [vkNetAsync]vkNetMsg // creations: no caller waits for them
+	ahead    uint32
+	atail    uint32
+	served   uint64
+	logged   bool
+}
+
+// vkIsSocketCall reports whether nr is a socket-family system call.
+func vkIsSocketCall(nr uint64) bool {
+	switch nr {
+	case 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 288:
+		return true
+	}
+	return false
+}
+
+// vkNetCall serves socket system calls and the generic fd calls (read,
+// write, readv, writev, close, fstat, ...) made on socket fds. It reports
+// whether it handled the call; f.rax holds the result.
+func vkNetCall(f *vkFrame, canBlock bool) bool {
+	nr := f.rax
+	a := [6]uintptr{uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10), uintptr(f.r8), uintptr(f.r9)}
+	if r, ok := vkDevSyscall(nr, a, canBlock); ok { // driver support (vk_dev.go)
+		f.rax = uint64(r)
+		return true
+	}
+	switch nr {
+	case vkSysNetAttach:
+		vkNet.attached = true
+		f.rax = 0
+		return true
+	case vkSysNetWait:
+		f.rax = uint64(vkNetWait(a[0], a[1], canBlock))
+		return true
+	case vkSysNetReply:
+		f.rax = uint64(vkNetAnswer(a[0], a[1]))
+		return true
+	case vkSysNetReady:
+		f.rax = uint64(vkNetReady(int32(a[0]), uint32(a[1]), a[2], uint64(a[3])))
+		return true
+	case 40, 275, 276: // sendfile, splice, tee
+		// Not offered for any fd: EINVAL is what Linux says for fds that
+		// cannot splice, and Go's io.Copy then copies through memory.
+		if vkNetFDArg(a[0]) || vkNetFDArg(a[1]) || nr == 275 && vkNetFDArg(a[2]) {
+			f.rax = uint64(vkErr(vkEINVAL))
+			return true
+		}
+		return false
+	case 0, 1, 3, 5, 17, 18, 19, 20: // read, write, close, fstat, pread64, pwrite64, readv, writev
+		fd := int64(a[0])
+		if fd < 3 || fd >= vkMaxFDs || vkFDs[fd].kind != fdSocket {
+			return false
+		}
+	default:
+		if !vkIsSocketCall(nr) {
+			return false
+		}
+	}
+	f.rax = uint64(vkNetSyscall(nr, a, canBlock))
+	return true
+}
+
+// vkNetFDArg reports whether v names a socket fd.
+func vkNetFDArg(v uintptr) bool {
+	return int64(v) >= 3 && int64(v) < vkMaxFDs && vkFDs[v].kind == fdSocket
+}
+
+func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
+	var sock *vkFile
+	if nr != 41 && nr != 53 { // everything but socket and socketpair names an fd
+		fd := int64(a[0])
+		if fd < 0 || fd >= vkMaxFDs || (fd > 2 && vkFDs[fd].kind == fdNone) {
+			return vkErr(vkEBADF)
+		}
+		if fd <= 2 || vkFDs[fd].kind != fdSocket {
+			return vkErr(vkENOTSOCK)
+		}
+		sock = &vkFDs[fd]
+	}
+	switch nr {
+	case 5: // fstat: a socket, as Linux describes one
+		if !vkUserOK(a[1], 144, true) {
+			return vkErr(vkEFAULT)
+		}
+		st := (*[18]uint64)(unsafe.Pointer(a[1]))
+		*st = [18]uint64{}
+		st[0] = 0x5603       // st_dev
+		st[1] = uint64(a[0]) // st_ino
+		st[2] = 1            // st_nlink
+		st[3] = 0o140777     // st_mode (S_IFSOCK), st_uid 0
+		st[7] = 4096         // st_blksize (after st_rdev, st_size)
+		return 0
+	case 17, 18: // pread64, pwrite64
+		return vkErr(vkESPIPE)
+	}
+	if e := vkNetCheck(nr, a); e != 0 {
+		return vkErr(e)
+	}
+	if !vkNet.attached {
+		if !vkNet.logged {
+			vkNet.logged = true
+			vkPrint("velocity: socket call without a network stack in this image (it does not use package net) -> EAFNOSUPPORT\n")
+		}
+		if nr == 3 {
+			vkFDs[a[0]] = vkFile{}
+			vkEpollForget(int32(a[0]))
+			return 0
+		}
+		return vkErr(vkEAFNOSUPPORT)
+	}
+	switch nr {
+	case 41:
+		return vkNetSocket(a)
+	case 53: // socketpair: only AF_UNIX has it, and AF_UNIX is not offered
+		if !vkUserOK(a[3], 8, true) {
+			return vkErr(vkEFAULT)
+		}
+		if a[0] == 1 || a[0] == 2 || a[0] == 10 {
+			return vkErr(vkEOPNOTSUPP)
+		}
+		return vkErr(vkEAFNOSUPPORT)
+	case 51, 52: // getsockname, getpeername
+		n := &sock.sock.names
+		src, l := n.local[:], n.localLen
+		if nr == 52 {
+			src, l = n.remote[:], n.remoteLen
+			if l == 0 {
+				return vkErr(vkENOTCONN)
+			}
+		}
+		if l == 0 { // never bound: the family and zeros, as Linux says
+			l = 16
+			if sock.sock.family == 10 {
+				l = 28
+			}
+			var zero [28]byte
+			zero[0] = byte(sock.sock.family)
+			src = zero[:]
+		}
+		lenp := (*int32)(unsafe.Pointer(a[2]))
+		c := uintptr(*lenp)
+		if c > uintptr(l) {
+			c = uintptr(l)
+		}
+		for i := uintptr(0); i < c; i++ {
+			*(*byte)(unsafe.Pointer(a[1] + i)) = src[i]
+		}
+		*lenp = int32(l)
+		return 0
+	}
+	if !canBlock {
+		return vkErr(vkEAGAIN)
+	}
+	var msg vkNetMsg
+	msg.nr = nr
+	for i := range a {
+		msg.args[i] = uint64(a[i])
+	}
+	msg.newFD = -1
+	if sock != nil && sock.nonblock {
+		msg.flags |= vkNetNonblock
+	}
+	// Calls that make fds reserve them now, so the server's table and the
+	// kernel's agree on numbers; a failed call gives them back.
+	fd1 := int32(-1)
+	if nr == 43 || nr == 288 { // accept, accept4
+		fd1 = vkFDAlloc(fdSocket)
+		if fd1 < 0 {
+			return vkErr(vkEMFILE)
+		}
+		msg.newFD = int64(fd1)
+	}
+	var rep vkNetReply
+	r := vkNetForward(&msg, &rep)
+	switch nr {
+	case 43, 288:
+		if r < 0 {
+			vkFDs[fd1] = vkFile{}
+			break
+		}
+		f := &vkFDs[fd1]
+		f.nonblock = nr == 288 && a[3]&oNonblock != 0
+		f.ready, f.readySeq = rep.ready2, rep.ready2Seq
+		f.sock.family = sock.sock.family
+		if rep.addrOK != 0 {
+			f.sock.names = rep.names2
+		}
+	case 3: // close: the server has let go of the endpoint
+		fd := int32(a[0])
+		vkFDs[fd] = vkFile{}
+		vkEpollForget(fd)
+		return uintptr(r)
+	}
+	if rep.addrOK != 0 {
+		sock.sock.names = rep.names
+	}
+	if rep.readyOK != 0 {
+		vkNetReady(int32(a[0]), rep.ready, 1, rep.readySeq)
+	}
+	return uintptr(r)
+}
+
+// vkNetSocket serves socket(2) without waiting for the server (see the
+// file comment): it checks what Linux checks, reserves the fd, and queues
+// the creation.
+func vkNetSocket(a [6]uintptr) uintptr {
+	domain, typ, proto := a[0], a[1], a[2]
+	if domain != 2 && domain != 10 {
+		return vkErr(vkEAFNOSUPPORT) // AF_UNIX is not offered yet (docs/net.md)
+	}
+	if typ&^(0xf|oNonblock|0o2000000) != 0 {
+		return vkErr(vkEINVAL)
+	}
+	switch typ & 0xf {
+	case 1: // SOCK_STREAM: TCP
+		if proto != 0 && proto != 6 {
+			return vkErr(vkEPROTONOSUPPORT)
+		}
+	case 2: // SOCK_DGRAM: UDP, or ICMP echo ("ping") sockets
+		if proto != 0 && proto != 17 && !(proto == 1 && domain == 2) && !(proto == 58 && domain == 10) {
+			return vkErr(vkEPROTONOSUPPORT)
+		}
+	default:
+		return vkErr(vkESOCKTNOSUPPORT)
+	}
+	if vkNet.atail-vkNet.ahead == vkNetAsync {
+		return vkErr(vkENOBUFS) // the server is that far behind
+	}
+	fd := vkFDAlloc(fdSocket)
+	if fd < 0 {
+		return vkErr(vkEMFILE)
+	}
+	f := &vkFDs[fd]
+	f.nonblock = typ&oNonblock != 0
+	f.sock.family = int32(domain)
+	m := &vkNet.async[vkNet.atail%vkNetAsync]
+	*m = vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(fd)}
+	vkNet.atail++
+	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+	return uintptr(fd)
+}
+
+// vkNetForward queues msg, wakes the server and sleeps until it answers.
+func vkNetForward(msg *vkNetMsg, rep *vkNetReply) int64 {
+	t := vkCur()
+	s := &vkNet.slots[t.tid-1]
+	s.seq++
+	msg.id = uint64(t.tid)<<32 | uint64(s.seq)
+	s.msg = *msg
+	s.state = 1
+	vkNet.queue[vkNet.tail%vkNetQueue] = t.tid
+	vkNet.tail++
+	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+	for s.state != 3 {
+		t.waitAddr = uintptr(unsafe.Pointer(s))
+		vkBlock(0)
+	}
+	s.state = 0
+	*rep = vkNetReplies[t.tid-1]
+	return s.res
+}
+
+// vkNetReplies holds each thread's last reply (readiness included).
+var vkNetReplies [vkMaxThreads]vkNetReply
+
+// vkNetWait is the server's side: sleep until a request is queued, then
+// copy up to max of them to buf.
+func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
+	if max == 0 || max > vkNetQueue {
+		return vkErr(vkEINVAL)
+	}
+	if !vkUserOK(buf, max*unsafe.Sizeof(vkNetMsg{}), true) {
+		return vkErr(vkEFAULT)
+	}
+	vkNet.attached = true
+	for vkNet.head == vkNet.tail && vkNet.ahead == vkNet.atail {
+		if !canBlock {
+			return vkErr(vkEAGAIN)
+		}
+		t := vkCur()
+		t.waitAddr = uintptr(unsafe.Pointer(&vkNet))
+		vkBlock(0)
+		if t.pending&^t.sigmask != 0 {
+			return vkErr(vkEINTR) // let the runtime preempt or signal the server
+		}
+	}
+	n := uintptr(0)
+	// Creations first: a call on a new socket is queued after its creation.
+	for vkNet.ahead != vkNet.atail && n < max {
+		*(*vkNetMsg)(unsafe.Pointer(buf + n*unsafe.Sizeof(vkNetMsg{}))) = vkNet.async[vkNet.ahead%vkNetAsync]
+		vkNet.ahead++
+		n++
+	}
+	for vkNet.head != vkNet.tail && n < max {
+		tid := vkNet.queue[vkNet.head%vkNetQueue]
+		vkNet.head++
+		s := &vkNet.slots[tid-1]
+		if s.state != 1 {
+			continue
+		}
+		s.state = 2
+		*(*vkNetMsg)(unsafe.Pointer(buf + n*unsafe.Sizeof(vkNetMsg{}))) = s.msg
+		n++
+	}
+	vkNet.served += uint64(n)
+	return n
+}
+
+// vkNetAnswer wakes the callers of n answered requests.
+func vkNetAnswer(buf, n uintptr) uintptr {
+	if n > vkNetQueue {
+		return vkErr(vkEINVAL)
+	}
+	if !vkUserOK(buf, n*unsafe.Sizeof(vkNetReply{}), false) {
+		return vkErr(vkEFAULT)
+	}
+	for i := uintptr(0); i < n; i++ {
+		rep := (*vkNetReply)(unsafe.Pointer(buf + i*unsafe.Sizeof(vkNetReply{})))
+		tid := int32(rep.id >> 32)
+		if tid < 1 || tid > vkMaxThreads {
+			return vkErr(vkEINVAL)
+		}
+		s := &vkNet.slots[tid-1]
+		if s.state != 2 || s.seq != uint32(rep.id) {
+			continue // not in flight: a stale or forged answer is dropped
+		}
+		s.res = rep.result
+		vkNetReplies[tid-1] = *rep
+		s.state = 3
+		vkFutexWake(uintptr(unsafe.Pointer(s)), 1)
+	}
+	return 0
+}
+
+// vkNetReady records readiness reported by the server: mode 0 adds
+// events (something happened), mode 1 sets the level.
+func vkNetReady(fd int32, ev uint32, mode uintptr, seq uint64) uintptr {
+	if fd < 3 || fd >= vkMaxFDs || vkFDs[fd].kind != fdSocket {
+		return vkErr(vkEBADF)
+	}
+	f := &vkFDs[fd]
+	if seq < f.readySeq {
+		return 0 // older than what the kernel has: stale
+	}
+	f.readySeq = seq
+	if mode == 0 {
+		f.ready |= ev
+		vkNotify(fd) // every event is an edge, as on Linux
+		return 0
+	}
+	old := f.ready
+	f.ready = ev
+	if ev&^old != 0 {
+		vkNotify(fd)
+	}
+	return 0
+}
+
+// vkNetCheck validates the user memory a socket call names, as Linux
+// does before it acts: EFAULT for a bad pointer, EINVAL for a bad length.
+func vkNetCheck(nr uint64, a [6]uintptr) int {
+	switch nr {
+	case 0, 45: // read, recvfrom
+		if !vkUserOK(a[1], a[2], true) {
+			return vkEFAULT
+		}
+		if nr == 45 && a[4] != 0 {
+			return vkNetCheckAddrOut(a[4], a[5])
+		}
+	case 1, 44: // write, sendto
+		if !vkUserOK(a[1], a[2], false) {
+			return vkEFAULT
+		}
+		if nr == 44 && a[4] != 0 {
+			return vkNetCheckAddrIn(a[4], a[5])
+		}
+	case 19, 20: // readv, writev
+		return vkNetCheckIov(a[1], a[2], nr == 19)
+	case 42, 49: // connect, bind
+		return vkNetCheckAddrIn(a[1], a[2])
+	case 43, 288, 51, 52: // accept, accept4, getsockname, getpeername
+		if a[1] != 0 || nr == 51 || nr == 52 {
+			return vkNetCheckAddrOut(a[1], a[2])
+		}
+	case 46, 47: // sendmsg, recvmsg
+		in := nr == 47
+		if !vkUserOK(a[1], 56, in) {
+			return vkEFAULT
+		}
+		h := (*[7]uint64)(unsafe.Pointer(a[1]))
+		name, namelen := uintptr(h[0]), uintptr(uint32(h[1]))
+		if name != 0 && namelen != 0 {
+			if int32(namelen) < 0 {
+				return vkEINVAL
+			}
+			if !in && namelen > 128 {
+				return vkEINVAL
+			}
+			if !vkUserOK(name, namelen, in) {
+				return vkEFAULT
+			}
+		}
+		if e := vkNetCheckIov(uintptr(h[2]), uintptr(h[3]), in); e != 0 {
+			return e
+		}
+		if ctl, clen := uintptr(h[4]), uintptr(h[5]); ctl != 0 && clen != 0 && !vkUserOK(ctl, clen, in) {
+			return vkEFAULT
+		}
+	case 53: // socketpair
+		if !vkUserOK(a[3], 8, true) {
+			return vkEFAULT
+		}
+	case 54: // setsockopt
+		if int32(a[4]) < 0 {
+			return vkEINVAL
+		}
+		if a[4] != 0 && !vkUserOK(a[3], uintptr(uint32(a[4])), false) {
+			return vkEFAULT
+		}
+	case 55: // getsockopt
+		if !vkUserOK(a[4], 4, true) {
+			return vkEFAULT
+		}
+		n := *(*int32)(unsafe.Pointer(a[4]))
+		if n < 0 {
+			return vkEINVAL
+		}
+		if n > 0 && !vkUserOK(a[3], uintptr(n), true) {
+			return vkEFAULT
+		}
+	}
+	return 0
+}
+
+func vkNetCheckAddrIn(addr, n uintptr) int {
+	if int32(n) < 0 || n > 128 {
+		return vkEINVAL
+	}
+	if n > 0 && !vkUserOK(addr, n, false) {
+		return vkEFAULT
+	}
+	return 0
+}
+
+// vkNetCheckAddrOut checks a (sockaddr *, socklen_t *) result pair.
+func vkNetCheckAddrOut(addr, lenp uintptr) int {
+	if !vkUserOK(lenp, 4, true) {
+		return vkEFAULT
+	}
+	n := *(*int32)(unsafe.Pointer(lenp))
+	if n < 0 {
+		return vkEINVAL
+	}
+	if n > 0 && !vkUserOK(addr, uintptr(n), true) {
+		return vkEFAULT
+	}
+	return 0
+}
+
+func vkNetCheckIov(iov, cnt uintptr, write bool) int {
+	if cnt > 1024 {
+		return vkEMSGSIZE
+	}
+	if !vkUserOK(iov, cnt*16, false) {
+		return vkEFAULT
+	}
+	for i := uintptr(0); i < cnt; i++ {
+		base := *(*uintptr)(unsafe.Pointer(iov + i*16))
+		n := *(*uintptr)(unsafe.Pointer(iov + i*16 + 8))
+		if int64(n) < 0 {
+			return vkEINVAL
+		}
+		if !vkUserOK(base, n, write) {
+			return vkEFAULT
+		}
+	}
+	return 0
+}
