@@ -5,8 +5,11 @@
 // canvas gets a graphics mode when nothing set one before the kernel (the
 // -kernel fast path, or GRUB in text mode).
 //
-// It runs only on Velocity, where Go code may use I/O ports; elsewhere
-// Find returns an error without touching any port.
+// It runs only on Velocity; elsewhere Find returns an error without
+// touching any port. PCI configuration space goes through the kernel
+// (pci.go); the adapter's own ports 0x1CE/0x1CF are written directly
+// (arch/amd64/portio: Go runs at CPL 0), since the kernel's port system
+// call serves only ports from 0x1000 up and nothing else drives these.
 package bga
 
 import (

@@ -2,26 +2,27 @@ package bga
 
 import (
 	"fmt"
-
-	"github.com/velocityos/velocity/arch/amd64/portio"
+	"syscall"
 )
 
-// PCI configuration space through mechanism #1 (ports 0xCF8/0xCFC). This
-// is a small private reader for finding one device; a PCI package of the
-// project would replace it.
-const (
-	pciAddr = 0xcf8
-	pciData = 0xcfc
-)
+// PCI configuration space goes through the kernel (system call 0x5630,
+// runtime/vk_dev.go): mechanism #1 is two port accesses (address to 0xCF8,
+// data at 0xCFC) that must not interleave with another CPU's, such as the
+// virtio-net driver's scan, and the kernel serialises them under its lock.
+const sysPCI = 0x5630
 
 type pciLoc struct{ bus, dev, fn uint8 }
 
 func (l pciLoc) String() string { return fmt.Sprintf("%02x:%02x.%d", l.bus, l.dev, l.fn) }
 
-// read returns the 32-bit register at off (aligned down to 4).
+// read returns the 32-bit register at off (a multiple of 4).
 func (l pciLoc) read(off uint8) uint32 {
-	portio.Outl(pciAddr, 1<<31|uint32(l.bus)<<16|uint32(l.dev)<<11|uint32(l.fn)<<8|uint32(off&^3))
-	return portio.Inl(pciData)
+	bdf := uintptr(l.bus)<<8 | uintptr(l.dev)<<3 | uintptr(l.fn)
+	r, _, errno := syscall.RawSyscall6(sysPCI, bdf, uintptr(off&^3), 4, 0, 0, 0)
+	if errno != 0 {
+		return 0xffffffff // reads as "no device"
+	}
+	return uint32(r)
 }
 
 // findPCI scans every bus, device and function for vendor:device.
