@@ -107,7 +107,7 @@ func main() {
 		}
 	}
 	t.liveStats(*seconds)
-	fmt.Println("demo: network peers: " + model.NotAvailable + " (Velocity has no networking yet)")
+	fmt.Println("demo: network peers: " + model.NotAvailable + " (the Biosphere's peers do not run inside the kernel yet; docs/biosphere.md)")
 	fmt.Println("demo: on-board model: " + model.NotAvailable + " (no LLM in the image yet)")
 	if *interactive {
 		fmt.Println("demo: interactive: the console shell runs on serial (exit leaves); the canvas stays live")
@@ -248,8 +248,14 @@ func (t *tour) gather() model.Inputs {
 	in.Events = append(in.Events, t.events...)
 	in.Log = t.log.Lines()
 	t.mu.Unlock()
-	in.Samples = append(in.Samples, telemetry.Sample{Name: hashProbe.Name(), Stats: hashProbe.Stats()})
-	in.GoProbe = []string{hashProbe.Name()}
+	// Every Go function with a telemetry probe in this program (the
+	// hashing workers' demo.hash, and any package's probes) is a node.
+	for _, smp := range telemetry.Default.Snapshot() {
+		if smp.ID == "" {
+			in.Samples = append(in.Samples, smp)
+			in.GoProbe = append(in.GoProbe, smp.Name)
+		}
+	}
 	if info, err := kernel.ReadInfo(); err == nil {
 		m := model.Machine{Available: true, Reserved: info.Reserved, MemTotal: info.MemTotal, MemFree: info.MemFree}
 		for _, c := range info.PerCPU {
