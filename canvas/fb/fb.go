@@ -136,12 +136,12 @@ func Open(w, h int) (*FB, error) {
 	}
 	var f *FB
 	if m.Pages == 2 {
-		f, err = NewPaged(mem, m.Width, m.Height, m.Pitch, func(p int) { bga.Flip(p, m.Height) })
+		f, err = NewPaged(mem, m.Width, m.Height, m.Pitch, func(p int) { dev.Flip(p, m.Height) })
 	} else {
 		f, err = New(mem, m.Width, m.Height, m.Pitch)
 	}
 	if err == nil {
-		f.Source = fmt.Sprintf("Bochs display %s, framebuffer at %#x, %d page(s)", dev.PCI, dev.LFB, m.Pages)
+		f.Source = fmt.Sprintf("Bochs display %s (registers by %s), framebuffer at %#x, %d page(s)", dev.PCI, dev.Regs, dev.LFB, m.Pages)
 	}
 	return f, err
 }

@@ -1,6 +1,8 @@
 // Package bga drives the Bochs graphics adapter (BGA, the "VBE DISPI"
 // interface) of QEMU's standard VGA and bochs-display: PCI device
-// 1234:1111, programmed through the index/data I/O ports 0x1CE/0x1CF,
+// 1234:1111, programmed through the index/data I/O ports 0x1CE/0x1CF
+// (standard VGA) or, where those ports do not answer (bochs-display has
+// no VGA ports), through the same registers in its MMIO BAR2 at 0x500,
 // with its linear framebuffer at the device's BAR0. This is how the
 // canvas gets a graphics mode when nothing set one before the kernel (the
 // -kernel fast path, or GRUB in text mode).
@@ -15,6 +17,7 @@ package bga
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/velocityos/velocity/arch/amd64/portio"
 	"github.com/velocityos/velocity/kernel"
@@ -38,6 +41,7 @@ const (
 	enabled   = 0x01
 	lfbEnable = 0x40
 
+	idMin   = 0xb0c0
 	idMin32 = 0xb0c2 // first interface version with 32 bpp
 	idMax   = 0xb0cf
 
@@ -61,7 +65,41 @@ type Device struct {
 	LFB      uint64 // physical address of the linear framebuffer (BAR0)
 	VideoMem int    // bytes of video memory
 	PCI      string // bus:device.function
+	Regs     string // "ports" or "mmio" (how the registers are reached)
+	regs     registers
 }
+
+// registers reaches the DISPI registers.
+type registers interface {
+	read(reg uint16) uint16
+	write(reg, v uint16)
+}
+
+// portRegs: index to 0x1CE, data at 0x1CF (standard VGA).
+type portRegs struct{}
+
+func (portRegs) write(reg, v uint16) {
+	portio.Outw(portIndex, reg)
+	portio.Outw(portData, v)
+}
+
+func (portRegs) read(reg uint16) uint16 {
+	portio.Outw(portIndex, reg)
+	return portio.Inw(portData)
+}
+
+// mmioRegs: register i is the 16-bit word at 0x500 + 2i of BAR2, mapped
+// uncached (kernel.MapDevice), so each access reaches the device in order.
+type mmioRegs struct{ mem []byte }
+
+const mmioDispi = 0x500
+
+func (m mmioRegs) word(reg uint16) *uint16 {
+	return (*uint16)(unsafe.Pointer(&m.mem[mmioDispi+2*int(reg)]))
+}
+
+func (m mmioRegs) read(reg uint16) uint16 { return *m.word(reg) }
+func (m mmioRegs) write(reg, v uint16)    { *m.word(reg) = v }
 
 // Mode is a set graphics mode. With Pages 2 the virtual screen is twice
 // as tall as the visible one: Flip shows either half, which is how the
@@ -70,16 +108,6 @@ type Device struct {
 type Mode struct {
 	Width, Height, Pitch, BPP int
 	Pages                     int
-}
-
-func write(reg, v uint16) {
-	portio.Outw(portIndex, reg)
-	portio.Outw(portData, v)
-}
-
-func read(reg uint16) uint16 {
-	portio.Outw(portIndex, reg)
-	return portio.Inw(portData)
 }
 
 // Find looks for the adapter on PCI and checks its interface version.
@@ -102,12 +130,28 @@ func Find() (Device, error) {
 	if addr == 0 {
 		return Device{}, fmt.Errorf("bga: BAR0 of %s is not assigned", loc)
 	}
-	id := read(regID)
-	if id < idMin32 || id > idMax {
-		return Device{}, fmt.Errorf("bga: interface version %#x at %s does not do 32 bpp", id, loc)
+	d := Device{LFB: addr, PCI: loc.String(), Regs: "ports", regs: portRegs{}}
+	id := d.regs.read(regID)
+	if id < idMin || id > idMax {
+		// No VGA ports (bochs-display): the registers are in BAR2.
+		bar2 := loc.read(0x18)
+		mmio := uint64(bar2 &^ 0xf)
+		if bar2&1 != 0 || mmio == 0 {
+			return Device{}, fmt.Errorf("bga: %s answers on neither the DISPI ports (%#x) nor an MMIO BAR2 (%#x)", loc, id, bar2)
+		}
+		mem, err := kernel.MapDevice(mmio, 4096)
+		if err != nil {
+			return Device{}, fmt.Errorf("bga: mapping BAR2 of %s: %w", loc, err)
+		}
+		d.Regs, d.regs = "mmio", mmioRegs{mem}
+		id = d.regs.read(regID)
 	}
-	mem := int(read(regVideoMem)) << 16
-	return Device{ID: id, LFB: addr, VideoMem: mem, PCI: loc.String()}, nil
+	if id < idMin32 || id > idMax {
+		return Device{}, fmt.Errorf("bga: interface version %#x at %s (%s) does not do 32 bpp", id, loc, d.Regs)
+	}
+	d.ID = id
+	d.VideoMem = int(d.regs.read(regVideoMem)) << 16
+	return d, nil
 }
 
 // SetMode programs w×h at 32 bits per pixel with the linear framebuffer
@@ -119,22 +163,22 @@ func (d Device) SetMode(w, h int) (Mode, error) {
 	if d.VideoMem > 0 && w*h*4 > d.VideoMem {
 		return Mode{}, fmt.Errorf("bga: %dx%dx32 needs %d bytes, the adapter has %d", w, h, w*h*4, d.VideoMem)
 	}
-	write(regEnable, 0)
-	write(regXRes, uint16(w))
-	write(regYRes, uint16(h))
-	write(regBPP, 32)
+	d.regs.write(regEnable, 0)
+	d.regs.write(regXRes, uint16(w))
+	d.regs.write(regYRes, uint16(h))
+	d.regs.write(regBPP, 32)
 	pages := 1
 	if d.VideoMem >= 2*w*h*4 && 2*h <= 0xffff {
 		pages = 2
 	}
-	write(regVirtW, uint16(w))
-	write(regVirtH, uint16(pages*h))
-	write(regXOff, 0)
-	write(regYOff, 0)
-	write(regEnable, enabled|lfbEnable)
-	m := Mode{Width: int(read(regXRes)), Height: int(read(regYRes)), BPP: int(read(regBPP)), Pages: 1}
-	m.Pitch = int(read(regVirtW)) * 4
-	if pages == 2 && int(read(regVirtH)) >= 2*h {
+	d.regs.write(regVirtW, uint16(w))
+	d.regs.write(regVirtH, uint16(pages*h))
+	d.regs.write(regXOff, 0)
+	d.regs.write(regYOff, 0)
+	d.regs.write(regEnable, enabled|lfbEnable)
+	m := Mode{Width: int(d.regs.read(regXRes)), Height: int(d.regs.read(regYRes)), BPP: int(d.regs.read(regBPP)), Pages: 1}
+	m.Pitch = int(d.regs.read(regVirtW)) * 4
+	if pages == 2 && int(d.regs.read(regVirtH)) >= 2*h {
 		m.Pages = 2
 	}
 	if m.Width != w || m.Height != h || m.BPP != 32 || m.Pitch < 4*w {
@@ -144,6 +188,6 @@ func (d Device) SetMode(w, h int) (Mode, error) {
 }
 
 // Flip shows page (0 or 1) of a two-page mode of height h.
-func Flip(page, h int) {
-	write(regYOff, uint16(page*h))
+func (d Device) Flip(page, h int) {
+	d.regs.write(regYOff, uint16(page*h))
 }

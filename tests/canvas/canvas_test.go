@@ -444,3 +444,35 @@ func TestNoDisplay(t *testing.T) {
 		}
 	}
 }
+
+// TestBochsDisplay: QEMU's bochs-display (PCI, no VGA ports) is driven
+// through the DISPI registers in its MMIO BAR2, with page flipping.
+func TestBochsDisplay(t *testing.T) {
+	testenv.Need(t, "qemu")
+	elf, stub := testenv.Get(t, benchOnce), testenv.Get(t, stubOnce)
+	cmdline, err := build.KernelCmdline(nil, []string{"quiet"}, []string{"-mode", "info"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		extra []string
+		regs  string
+	}{
+		{"bochs-display", []string{"-vga", "none", "-device", "bochs-display"}, "mmio"},
+		{"std-vga", nil, "ports"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			res, err := qemu.Run(context.Background(), qemu.Config{Kernel: elf, Stub: stub, Append: cmdline, Accel: "tcg",
+				Stdout: &out, Timeout: 3 * time.Minute, Extra: c.extra})
+			if err != nil || res.ExitCode != 0 {
+				t.Fatalf("boot: %v, exit %d\n%s", err, res.ExitCode, out.String())
+			}
+			m := regexp.MustCompile(`CANVASBENCH display source="Bochs display \S+ \(registers by (\w+)\)[^"]*" width=(\d+) height=(\d+) pitch=(\d+) pages=(\d)`).FindStringSubmatch(out.String())
+			if m == nil || m[1] != c.regs || m[2] != "800" || m[3] != "600" || m[5] != "2" {
+				t.Errorf("want the Bochs display by %s, 800x600, 2 pages:\n%s", c.regs, out.String())
+			}
+		})
+	}
+}
