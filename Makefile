@@ -37,8 +37,12 @@ ifneq ($(MODPACK),)
 	$(VELOCITY) mod -store $(MODSTORE) pack -o $(MODPACK)
 endif
 
+# The canvas shows in a QEMU window where a display exists ($$DISPLAY or
+# $$WAYLAND_DISPLAY); headless, QEMU runs with -display none and the tour is
+# on serial only. DISPLAYMODE=none forces headless.
+DISPLAYMODE ?= auto
 run: image
-	$(VELOCITY) run -i $(RUNFLAGS) $(ISO)
+	$(VELOCITY) run -i -display $(DISPLAYMODE) $(RUNFLAGS) $(ISO)
 
 # Boot APP waiting for gdb on COM2 (localhost:$(GDBPORT)); velocity prints
 # the gdb command to attach with.

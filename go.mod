@@ -13,6 +13,7 @@ require (
 	github.com/ipld/go-ipld-prime v0.23.0
 	github.com/multiformats/go-multihash v0.2.3
 	golang.org/x/arch v0.33.0
+	golang.org/x/image v0.44.0
 	golang.org/x/sys v0.46.0
 	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
 )

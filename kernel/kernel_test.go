@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"errors"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -55,5 +56,60 @@ func TestClockNeedsNoSyscall(t *testing.T) {
 	}
 	if d := time.Since(start); d <= 0 {
 		t.Fatalf("no time passed: %v", d)
+	}
+}
+
+func TestFramebufferOnHost(t *testing.T) {
+	if OnVelocity() {
+		t.Skip("on Velocity: tests/canvas checks the framebuffer")
+	}
+	if _, err := BootFramebuffer(); err != ErrNotVelocity {
+		t.Errorf("BootFramebuffer on a host: %v, want ErrNotVelocity", err)
+	}
+	if _, err := MapDevice(0xfd000000, 4096); err != ErrNotVelocity {
+		t.Errorf("MapDevice on a host: %v, want ErrNotVelocity", err)
+	}
+}
+
+// TestMapDevice runs inside the unikernel (tests/boot runs package
+// kernel's tests there): device memory maps once, uncached and owned by
+// the kernel; RAM and bad ranges are refused.
+func TestMapDevice(t *testing.T) {
+	if !OnVelocity() {
+		t.Skip("needs the Velocity kernel (TestFramebufferOnHost covers the host)")
+	}
+	for _, c := range []struct {
+		phys uint64
+		size int
+		want error
+	}{
+		{16 << 20, 4096, syscall.EPERM},       // the kernel image: RAM
+		{1 << 20, 1 << 20, syscall.EPERM},     // low RAM
+		{0xfd000000, 0, syscall.EINVAL},       // nothing
+		{1 << 50, 4096, syscall.EINVAL},       // beyond physical addresses
+		{0xfd000000, 1 << 30, syscall.EINVAL}, // larger than any display
+	} {
+		if _, err := MapDevice(c.phys, c.size); err != c.want {
+			t.Errorf("MapDevice(%#x, %d) = %v, want %v", c.phys, c.size, err, c.want)
+		}
+	}
+	// Above the RAM of a small machine: QEMU's std VGA memory.
+	a, err := MapDevice(0xfd000000, 8192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := MapDevice(0xfd000000, 8192)
+	if err != nil || &a[0] != &b[0] {
+		t.Errorf("the same range mapped twice at %p and %p (%v)", &a[0], &b[0], err)
+	}
+	if err := syscall.Munmap(a); err != syscall.EINVAL {
+		t.Errorf("munmap of a device mapping: %v, want EINVAL (kernel-owned)", err)
+	}
+	fb, err := BootFramebuffer()
+	if err != nil && err != ErrNoFramebuffer {
+		t.Errorf("BootFramebuffer: %v", err)
+	}
+	if err == nil && (fb.Width <= 0 || fb.Height <= 0 || fb.Pitch < fb.Width*fb.BPP/8) {
+		t.Errorf("boot framebuffer %+v", fb)
 	}
 }

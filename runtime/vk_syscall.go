@@ -396,6 +396,8 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysProfRead(a0, a1)
 	case vkSysVelocityProfStats:
 		r = vkSysProfStats(a0, a1)
+	case vkSysVelocityFB:
+		r = vkSysFB(a0, a1, a2)
 	default:
 		r = vkUnimplemented(nr)
 	}

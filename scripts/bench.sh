@@ -57,4 +57,12 @@ build/bootbench-runner "$@"
 # program as the Linux guest's /init. See bench/smpbench/main.go; its flags
 # come from $SMPBENCH_FLAGS, e.g. SMPBENCH_FLAGS='-n 3 -mb 48'.
 "$GO" build -o build/smpbench-runner ./bench/smpbench
-exec build/smpbench-runner ${SMPBENCH_FLAGS:-}
+build/smpbench-runner ${SMPBENCH_FLAGS:-}
+
+# ---- Synaptic Canvas (canvas/, docs/canvas.md) ------------------------------
+# Frame time p50/p99 and layout step time for 50, 500 and 5,000 nodes, on the
+# host and inside Velocity (QEMU -smp 2, Bochs display); then frame time p99
+# with busy workers (the LLM's stand-in) pinned to the reserved core against
+# the same workers unpinned. Flags from $CANVASBENCH_FLAGS, e.g. '-frames 120'.
+"$GO" build -o build/canvasbench-runner ./bench/canvasbench
+build/canvasbench-runner ${CANVASBENCH_FLAGS:-}

@@ -77,8 +77,14 @@ func cmdImage(args []string) int {
 	stub := fs.String("stub", "", "prebuilt BOOT_ND.BIN (default: build it; also $"+build.StubEnv+")")
 	var fsRoots stringList
 	fs.Var(&fsRoots, "fs", "file or directory the image carries read-only behind the kernel ELF, at its host path (repeatable)")
+	gfx := fs.String("gfx", "", "WxH: ask GRUB for a 32-bit graphics mode and pass its framebuffer to the kernel (default: serial-only, VGA text under BIOS)")
 	if ok, st := parse(fs, args); !ok {
 		return st
+	}
+	if *gfx != "" {
+		if _, _, err := build.ParseGfx(*gfx); err != nil {
+			return fail("image", err)
+		}
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
@@ -103,7 +109,11 @@ func cmdImage(args []string) int {
 		}
 		kernel = withFS
 	}
-	if err := makeISO(kernel, *stub, *appendLine, *out); err != nil {
+	stubFile, err := stubPath(*stub)
+	if err != nil {
+		return fail("image", err)
+	}
+	if err := build.MakeISO(build.ISOConfig{Kernel: kernel, Stub: stubFile, Append: *appendLine, Out: *out, Gfx: *gfx}); err != nil {
 		return fail("image", err)
 	}
 	return 0

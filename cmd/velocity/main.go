@@ -5,8 +5,8 @@
 // Usage:
 //
 //	velocity build [-o kernel.elf] [-test] PKG [go build flags]
-//	velocity image [-o out.iso] [-append 'cmdline'] [-fs PATH]... PKG|kernel.elf
-//	velocity run   [boot flags] IMAGE|PKG|ELF [-- qemu args]
+//	velocity image [-o out.iso] [-append 'cmdline'] [-fs PATH]... [-gfx WxH] PKG|kernel.elf
+//	velocity run   [boot flags] [-i] [-display none|auto|gtk] IMAGE|PKG|ELF [-- qemu args]
 //	velocity exec  [boot flags] TESTBINARY ARGS...
 //	velocity test  [-smp N] [-m SIZE] [go test flags] PKGS...
 //	velocity mod   [-store DIR] add|cat|graph|pack|verify|run ...
@@ -44,8 +44,8 @@ var commands []command
 func init() {
 	commands = []command{
 		{"build", "[-o kernel.elf] [-test] PKG [go build flags]", "build a Go main package (or its tests) into a kernel ELF", cmdBuild},
-		{"image", "[-o out.iso] [-append 'cmdline'] [-stub BOOT_ND.BIN] [-fs PATH]... PKG|kernel.elf", "make a bootable BIOS+UEFI ISO with GRUB", cmdImage},
-		{"run", "[boot flags] IMAGE|PKG|ELF [-- qemu args]", "boot under QEMU and exit with the guest's exit code", cmdRun},
+		{"image", "[-o out.iso] [-append 'cmdline'] [-stub BOOT_ND.BIN] [-fs PATH]... [-gfx WxH] PKG|kernel.elf", "make a bootable BIOS+UEFI ISO with GRUB", cmdImage},
+		{"run", "[boot flags] [-i] [-display none|auto|gtk] IMAGE|PKG|ELF [-- qemu args]", "boot under QEMU and exit with the guest's exit code", cmdRun},
 		{"exec", "[boot flags] TESTBINARY ARGS...", "boot a test binary with ARGS (go test -exec)", cmdExec},
 		{"test", "[-smp N] [-m SIZE] [go test flags] PKGS...", "run go test with each test binary inside the unikernel", cmdTest},
 		{"mod", "[-store DIR] add|cat|graph|pack|verify|run|fetch|serve|import|export ...", "manage the content-addressed module store and run modules", cmdMod},

@@ -170,6 +170,7 @@ func cmdRun(args []string) int {
 	var b bootFlags
 	b.register(fs)
 	interactive := fs.Bool("i", false, "interactive: serial console on this terminal, input forwarded to the guest (quit with Ctrl-A X)")
+	display := fs.String("display", "none", "the guest's screen: none (headless, serial only), auto (a window when $DISPLAY or $WAYLAND_DISPLAY is set, else none), or a QEMU -display value (gtk, sdl, ...)")
 	if ok, st := parse(fs, args); !ok {
 		return st
 	}
@@ -209,6 +210,7 @@ func cmdRun(args []string) int {
 		return fail("run", err)
 	}
 	c.Interactive = *interactive
+	c.Display = qemu.ResolveDisplay(*display, os.Getenv)
 	netArgs, err := b.netArgs()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "velocity run: %v\n", err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -18,7 +19,26 @@ import (
 // words containing spaces are wrapped in double quotes again, which is how
 // the kernel splits them. So the append string is split into words here and
 // each word is passed to GRUB as a single-quoted (literal) word.
-func GrubConfig(appendLine string) (string, error) {
+func GrubConfig(appendLine string) (string, error) { return GrubConfigMode(appendLine, "") }
+
+// GrubConfigMode is GrubConfig with a graphics mode: gfx "WxH" makes GRUB
+// set a WxH, 32 bits per pixel mode (falling back to any mode it can
+// set) and pass its framebuffer to the kernel in the multiboot2 tag. With
+// gfx "" the image stays serial-only as before: VGA text under BIOS, and
+// under UEFI the GOP mode GRUB picks (auto; UEFI has no text mode to keep).
+//
+// gfxpayload is set after the multiboot2 command: that command sets it
+// itself from the kernel's framebuffer header tag (BOOT_ND.BIN asks for
+// "auto"), and GRUB reads it only at boot.
+func GrubConfigMode(appendLine, gfx string) (string, error) {
+	mode := "if [ x$grub_platform = xefi ]; then set gfxpayload=auto; else set gfxpayload=text; fi"
+	if gfx != "" {
+		w, h, err := ParseGfx(gfx)
+		if err != nil {
+			return "", err
+		}
+		mode = fmt.Sprintf("set gfxpayload=%dx%dx32,%dx%d", w, h, w, h)
+	}
 	words, err := SplitCmdline(appendLine)
 	if err != nil {
 		return "", err
@@ -37,9 +57,9 @@ set timeout_style=hidden
 set pager=0
 terminal_output console
 insmod all_video
-set gfxpayload=keep
 ` + line + `
 module2 /boot/kernel.elf
+` + mode + `
 boot
 `, nil
 }
@@ -56,12 +76,24 @@ type ISOConfig struct {
 	Stub   string // BOOT_ND.BIN
 	Append string // kernel command line
 	Out    string // ISO file to write
+	Gfx    string // "WxH": ask GRUB for a 32-bit graphics mode (GrubConfigMode)
+}
+
+// ParseGfx reads a "WxH" graphics mode (each 64..8192).
+func ParseGfx(s string) (w, h int, err error) {
+	a, b, ok := strings.Cut(s, "x")
+	w, err1 := strconv.Atoi(a)
+	h, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || w < 64 || h < 64 || w > 8192 || h > 8192 {
+		return 0, 0, fmt.Errorf("bad graphics mode %q: want WxH, e.g. 1024x768", s)
+	}
+	return w, h, nil
 }
 
 // MakeISO builds a hybrid BIOS (i386-pc) and UEFI (x86_64-efi) ISO with
 // grub-mkrescue.
 func MakeISO(c ISOConfig) error {
-	cfg, err := GrubConfig(c.Append)
+	cfg, err := GrubConfigMode(c.Append, c.Gfx)
 	if err != nil {
 		return err
 	}

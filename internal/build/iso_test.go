@@ -3,6 +3,7 @@ package build
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,22 @@ func TestGrubConfig(t *testing.T) {
 	}
 	if _, err := GrubConfig(`a\b`); err == nil {
 		t.Error("backslash accepted")
+	}
+}
+
+func TestGrubConfigMode(t *testing.T) {
+	serial, _ := GrubConfig("")
+	if !strings.Contains(serial, "then set gfxpayload=auto; else set gfxpayload=text; fi\n") {
+		t.Errorf("serial-only image: VGA text under BIOS, GOP kept under UEFI:\n%s", serial)
+	}
+	gfx, err := GrubConfigMode("", "1024x768")
+	if err != nil || !strings.Contains(gfx, "set gfxpayload=1024x768x32,1024x768\n") || strings.Contains(gfx, "gfxpayload=text") {
+		t.Errorf("graphics image (%v):\n%s", err, gfx)
+	}
+	for _, bad := range []string{"1024", "x768", "10x10", "1024x768x32", "99999x1", "-5x100"} {
+		if _, err := GrubConfigMode("", bad); err == nil {
+			t.Errorf("mode %q accepted", bad)
+		}
 	}
 }
 
@@ -99,4 +116,25 @@ func TestISOBootsEchoKernel(t *testing.T) {
 			t.Errorf("BIOS boot: GRUB wrote to serial: %q", out.String())
 		}
 	}
+}
+
+// FuzzParseGfx: any string is either refused or gives a mode in range
+// that prints back to the same numbers.
+func FuzzParseGfx(f *testing.F) {
+	for _, s := range []string{"1024x768", "64x64", "8192x8192", "x", "1024x", "0x0", "99999999999999999999x1", "+640x480"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		w, h, err := ParseGfx(s)
+		if err != nil {
+			return
+		}
+		if w < 64 || h < 64 || w > 8192 || h > 8192 {
+			t.Fatalf("ParseGfx(%q) = %d, %d: out of range", s, w, h)
+		}
+		cfg, err := GrubConfigMode("", s)
+		if err != nil || !strings.Contains(cfg, fmt.Sprintf("gfxpayload=%dx%dx32,%dx%d\n", w, h, w, h)) {
+			t.Fatalf("GrubConfigMode(%q): %v\n%s", s, err, cfg)
+		}
+	})
 }

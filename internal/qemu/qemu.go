@@ -59,6 +59,14 @@ type Config struct {
 	Stdout      io.Writer // serial output; default os.Stdout
 	Extra       []string  // further QEMU arguments
 	Binary      string    // default qemu-system-x86_64
+
+	// Display is QEMU's -display: "" or "none" for headless (serial
+	// only; the guest's VGA still exists and screendump sees it), else a
+	// QEMU display such as "gtk" or "sdl" (ResolveDisplay picks one).
+	Display string
+	// Monitor, if set, is a Unix socket path where QEMU's human monitor
+	// listens (tests send screendump, mouse_move, sendkey through it).
+	Monitor string
 }
 
 // Result describes a finished boot.
@@ -126,8 +134,15 @@ func (c *Config) Args(kind Kind, accel, varsFile string) ([]string, error) {
 	if c.Interactive {
 		serial = "mon:stdio"
 	}
+	display, monitor := "none", "none"
+	if c.Display != "" {
+		display = c.Display
+	}
+	if c.Monitor != "" {
+		monitor = "unix:" + escapeOpt(c.Monitor) + ",server=on,wait=off"
+	}
 	args := []string{
-		"-display", "none", "-monitor", "none", "-serial", serial, "-parallel", "none",
+		"-display", display, "-monitor", monitor, "-serial", serial, "-parallel", "none",
 		"-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
 		"-accel", accel, "-cpu", "max", "-smp", fmt.Sprint(smp), "-m", mem,
 		"-nic", "none",
@@ -173,6 +188,23 @@ func (c *Config) Args(kind Kind, accel, varsFile string) ([]string, error) {
 		}
 	}
 	return append(args, c.Extra...), nil
+}
+
+// ResolveDisplay turns velocity run's -display value into QEMU's: "auto"
+// is a window ("gtk") when the environment has a graphical session
+// ($DISPLAY or $WAYLAND_DISPLAY), else "none"; "" is "none"; anything else
+// is passed to QEMU as it is.
+func ResolveDisplay(mode string, getenv func(string) string) string {
+	switch mode {
+	case "", "none":
+		return "none"
+	case "auto":
+		if getenv("DISPLAY") != "" || getenv("WAYLAND_DISPLAY") != "" {
+			return "gtk"
+		}
+		return "none"
+	}
+	return mode
 }
 
 // escapeOpt escapes commas for QEMU's key=value option syntax.

@@ -165,3 +165,31 @@ func TestProbeImageHeaders(t *testing.T) {
 		t.Error("oversized message accepted")
 	}
 }
+
+func TestArgsDisplayAndMonitor(t *testing.T) {
+	c := Config{Kernel: "k.elf", Stub: "stub", Display: "gtk", Monitor: "/tmp/a,b/mon.sock"}
+	args, err := c.Args(KindKernelELF, "tcg", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := argAfter(args, "-display"); got != "gtk" {
+		t.Errorf("-display %q", got)
+	}
+	if got := argAfter(args, "-monitor"); got != "unix:/tmp/a,,b/mon.sock,server=on,wait=off" {
+		t.Errorf("-monitor %q", got)
+	}
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, c := range []struct {
+		mode string
+		env  map[string]string
+		want string
+	}{
+		{"", nil, "none"}, {"none", map[string]string{"DISPLAY": ":0"}, "none"},
+		{"auto", nil, "none"}, {"auto", map[string]string{"DISPLAY": ":0"}, "gtk"},
+		{"auto", map[string]string{"WAYLAND_DISPLAY": "wayland-0"}, "gtk"}, {"sdl", nil, "sdl"},
+	} {
+		if got := ResolveDisplay(c.mode, env(c.env)); got != c.want {
+			t.Errorf("ResolveDisplay(%q, %v) = %q, want %q", c.mode, c.env, got, c.want)
+		}
+	}
+}

@@ -107,9 +107,17 @@ mb2_info_req_end:
 	.balign 8
 	.word	6, 0
 	.long	8
-	/* End tag. No framebuffer tag (keeps VGA text under BIOS) and no EFI
-	 * boot-services tag: GRUB must exit boot services and enter us in
-	 * 32-bit protected mode like on BIOS. */
+	/* Framebuffer tag, optional, no preferred size: it tells GRUB under
+	 * BIOS that we accept a graphics mode. GRUB's multiboot2 command then
+	 * sets gfxpayload=auto, and the gfxpayload in force at boot decides:
+	 * velocity image sets it after multiboot2, to text for serial-only
+	 * images (VGA text, as without the tag) and WxHx32 for -gfx. */
+	.balign 8
+	.word	5, 1
+	.long	20
+	.long	0, 0, 32
+	/* End tag. No EFI boot-services tag: GRUB must exit boot services and
+	 * enter us in 32-bit protected mode like on BIOS. */
 	.balign 8
 	.word	0, 0
 	.long	8
