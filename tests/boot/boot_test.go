@@ -64,7 +64,7 @@ var (
 			return "", err
 		}
 		iso := filepath.Join(outDir, "demo.iso")
-		return iso, build.MakeISO(build.ISOConfig{Kernel: demo, Stub: stub, Append: "-- -seconds 1", Out: iso})
+		return iso, build.MakeISO(build.ISOConfig{Kernel: demo, Stub: stub, Append: "-- -seconds 1 -tour=false", Out: iso})
 	})
 )
 
@@ -415,7 +415,7 @@ func TestSMPBoot(t *testing.T) {
 	need(t, "qemu")
 	for _, n := range []int{1, 2, 4, 8} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
-			r := boot(t, qemu.Config{Kernel: get(t, demoOnce), Stub: get(t, stubOnce), SMP: n, Append: "-- -seconds 1"})
+			r := boot(t, qemu.Config{Kernel: get(t, demoOnce), Stub: get(t, stubOnce), SMP: n, Append: "-- -seconds 1 -tour=false"})
 			r.expect(t, 0, fmt.Sprintf(", %d CPU, ", n))
 			if strings.Contains(r.serial, "did not start") {
 				t.Errorf("a CPU failed to start:\n%s", r.serial)
