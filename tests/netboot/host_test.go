@@ -63,6 +63,12 @@ type guest struct {
 // startGuest boots images/httpd with n's network and argv.
 func startGuest(t *testing.T, n qemu.Net, env []string, argv ...string) *guest {
 	t.Helper()
+	return startKernel(t, testenv.Get(t, httpdOnce), n, env, nil, argv...)
+}
+
+// startKernel boots kernel with n's network, env, the files fs and argv.
+func startKernel(t *testing.T, kernel string, n qemu.Net, env, fs []string, argv ...string) *guest {
+	t.Helper()
 	netArgs, err := n.Args()
 	if err != nil {
 		t.Fatal(err)
@@ -72,8 +78,15 @@ func startGuest(t *testing.T, n qemu.Net, env []string, argv ...string) *guest {
 		t.Fatal(err)
 	}
 	g := &guest{serial: new(syncBuffer), done: make(chan error, 1)}
+	if len(fs) > 0 {
+		withFS := kernel + "+fs"
+		if err := build.AttachFS(kernel, withFS, fs); err != nil {
+			t.Fatal(err)
+		}
+		kernel = withFS
+	}
 	c := qemu.Config{
-		Kernel: testenv.Get(t, httpdOnce), Stub: testenv.Get(t, stubOnce), SMP: 2, Accel: "tcg",
+		Kernel: kernel, Stub: testenv.Get(t, stubOnce), SMP: 2, Accel: "tcg",
 		Stdout: g.serial, Append: cmdline, Timeout: 4 * time.Minute, Extra: netArgs,
 	}
 	go func() {
