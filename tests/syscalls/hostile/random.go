@@ -62,6 +62,11 @@ type gen struct {
 	e       *env
 	created []int     // fds this phase opened
 	maps    []uintptr // pages this phase mapped (base, length pairs)
+	// maxMaps bounds the mappings kept at once. Each can be split into a
+	// mapping per page by mprotect, and every thread's count adds up, so
+	// together they stay far below the kernel's table of mappings (2048
+	// on Velocity): the Go runtime must still be able to map memory.
+	maxMaps int
 	slot    uintptr   // scratch bytes for paths, timespecs and fd pairs
 }
 
@@ -382,14 +387,18 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 	case 28:
 		return syscall.SYS_EPOLL_PWAIT, sc(syscall.SYS_EPOLL_PWAIT, g.fd(), g.ptr(), g.size(), 0, 0, 8)
 	case 29:
-		n := uintptr(g.pick(64)+1) * page
+		n := uintptr(g.pick(16)+1) * page
 		fl := uintptr(syscall.MAP_PRIVATE | syscall.MAP_ANON)
 		if g.pick(8) == 0 {
 			fl = flags() &^ (syscall.MAP_FIXED | 0x100000)
 		}
 		a, err := sc1(syscall.SYS_MMAP, g.outsidePtr()&^(page-1), n, uintptr(g.pick(8)), fl, g.badFD(), 0)
-		if err == 0 && len(g.maps) < 400 {
-			g.maps = append(g.maps, a, n)
+		if err == 0 {
+			if len(g.maps)/2 < g.maxMaps {
+				g.maps = append(g.maps, a, n)
+			} else {
+				sc(syscall.SYS_MUNMAP, a, n) // keep within the kernel's mapping table
+			}
 		}
 		return syscall.SYS_MMAP, err
 	case 30:
@@ -580,7 +589,7 @@ func randomPhase(n int, seed uint64, threads int) {
 		if i > 0 {
 			slot = guardedScratch()
 		}
-		gens[i] = &gen{r: mrand.New(mrand.NewPCG(seed, seed^0x5eed+uint64(i))), e: e, slot: slot}
+		gens[i] = &gen{r: mrand.New(mrand.NewPCG(seed, seed^0x5eed+uint64(i))), e: e, slot: slot, maxMaps: max(96/threads, 8)}
 		counts[i] = map[outcome]int{}
 	}
 	var wg sync.WaitGroup
