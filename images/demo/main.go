@@ -107,7 +107,7 @@ func main() {
 		}
 	}
 	t.liveStats(*seconds)
-	fmt.Println("demo: network peers: " + model.NotAvailable + " (the Biosphere's peers do not run inside the kernel yet; docs/biosphere.md)")
+	fmt.Println("demo: network peers: " + model.NotAvailable + " in this tour (a Biosphere node runs in the kernel as images/biosphere, but the tour does not start one; docs/biosphere.md)")
 	fmt.Println("demo: on-board model: " + model.NotAvailable + " (no LLM in the image yet)")
 	if *interactive {
 		fmt.Println("demo: interactive: the console shell runs on serial (exit leaves); the canvas stays live")
