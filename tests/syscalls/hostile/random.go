@@ -67,7 +67,7 @@ type gen struct {
 	// together they stay far below the kernel's table of mappings (2048
 	// on Velocity): the Go runtime must still be able to map memory.
 	maxMaps int
-	slot    uintptr   // scratch bytes for paths, timespecs and fd pairs
+	slot    uintptr // scratch bytes for paths, timespecs and fd pairs
 }
 
 func (g *gen) pick(n int) int { return g.r.IntN(n) }
