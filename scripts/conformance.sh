@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make conformance: run the standard library's own tests for 40 packages
+# make conformance: run the standard library's own tests for 45 packages
 # inside the Velocity unikernel (velocity test -smp 2, one boot per package)
 # and write the per-package table to docs/conformance.md. Full logs go to
 # build/conformance/logs. See bench/conformance/main.go.

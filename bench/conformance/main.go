@@ -73,7 +73,7 @@ func main() {
 	flag.StringVar(&o.out, "o", "docs/conformance.md", "report to write")
 	flag.StringVar(&o.dir, "dir", "build/conformance", "directory for logs and results.json")
 	flag.IntVar(&o.jobs, "j", 1, "packages to run at once (1 keeps timings comparable)")
-	flag.StringVar(&o.pkgs, "pkgs", "", "comma-separated packages instead of the 40")
+	flag.StringVar(&o.pkgs, "pkgs", "", "comma-separated packages instead of all of Packages")
 	flag.StringVar(&o.short, "short", strings.Join(shortPackages, ","), "comma-separated packages to run with -short")
 	flag.BoolVar(&o.rerunFailed, "rerun-failed", false, "run only packages that did not pass in results.json, and merge")
 	flag.BoolVar(&o.reparse, "reparse", false, "run nothing: parse the saved logs again and rewrite the report")
