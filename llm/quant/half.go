@@ -2,8 +2,11 @@ package quant
 
 import "math"
 
-// F16ToF32 converts an IEEE 754 half-precision value to float32 exactly.
-func F16ToF32(h uint16) float32 {
+// F16ToF32 converts an IEEE 754 half-precision value to float32 exactly
+// (by table: it sits in the attention's inner loop).
+func F16ToF32(h uint16) float32 { return f16Table[h] }
+
+func f16ToF32Slow(h uint16) float32 {
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
 	man := uint32(h) & 0x3ff
@@ -81,7 +84,7 @@ func F32ToBF16(f float32) uint16 {
 var f16Table = func() *[1 << 16]float32 {
 	var t [1 << 16]float32
 	for i := range t {
-		t[i] = F16ToF32(uint16(i))
+		t[i] = f16ToF32Slow(uint16(i))
 	}
 	return &t
 }()
