@@ -15,6 +15,7 @@ import (
 	"github.com/velocityos/velocity/llm/modelgen"
 	"github.com/velocityos/velocity/llm/oracle"
 	"github.com/velocityos/velocity/llm/quant"
+	"github.com/velocityos/velocity/llm/sample"
 )
 
 func writeModel(t testing.TB, dir string, s modelgen.Spec) (string, *Model) {
@@ -92,7 +93,7 @@ func TestLogitsMatchLlamaCpp(t *testing.T) {
 				for i := range prompt {
 					prompt[i] = r.IntN(m.Vocab)
 				}
-				want, err := o.Logits(path, prompt, m.Vocab, 2)
+				want, err := o.Logits(path, prompt, m.Vocab, 1)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -182,4 +183,28 @@ func argmax2(x []float32) (int, int) {
 		}
 	}
 	return a, b
+}
+
+// Greedy generations are identical to llama.cpp's for 40 tokens, for every
+// weight type.
+func TestGreedyMatchesLlamaCpp(t *testing.T) {
+	o := needOracle(t)
+	dir := t.TempDir()
+	for i, typ := range quant.Supported {
+		path, m := writeModel(t, dir, modelgen.Spec{Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2, FFN: 512, Type: typ, Seed: uint64(100 + i)})
+		prompt := []int{3, 14, 15, 92, 65, 35}
+		want, err := o.Generate(path, prompt, 40, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.NewState(128, 2).Generate(prompt, 40, sample.New(sample.Params{}), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: greedy tokens differ\n ours      %v\n llama.cpp %v", typ, got, want)
+		} else {
+			t.Logf("%s: 40 greedy tokens identical", typ)
+		}
+	}
 }
