@@ -202,14 +202,30 @@ func (o *Oracle) Generate(model string, prompt []int, n, threads int) ([]int, er
 	return parseIDs(out)
 }
 
-// Tokenize returns llama.cpp's tokens for text, with special tokens
-// recognised and nothing added.
-func (o *Oracle) Tokenize(model, text string) ([]int, error) {
-	out, err := o.run([]byte(text), "tokenize", model)
+// Tokenize returns llama.cpp's tokens for each text (which must not hold
+// NUL bytes), with special tokens recognised and nothing added. The
+// vocabulary is loaded once for all of them.
+func (o *Oracle) Tokenize(model string, texts []string) ([][]int, error) {
+	for _, s := range texts {
+		if strings.IndexByte(s, 0) >= 0 {
+			return nil, errors.New("oracle: tokenize: text holds a NUL byte")
+		}
+	}
+	out, err := o.run([]byte(strings.Join(texts, "\x00")), "tokenize", model)
 	if err != nil {
 		return nil, err
 	}
-	return parseIDs(out)
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != len(texts) {
+		return nil, fmt.Errorf("oracle: tokenize: %d results for %d texts", len(lines), len(texts))
+	}
+	res := make([][]int, len(texts))
+	for i, l := range lines {
+		if res[i], err = parseIDs([]byte(l)); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // Bench measures llama.cpp's prefill of np random tokens and the decode of

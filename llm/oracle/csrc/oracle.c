@@ -6,7 +6,7 @@
 //
 //   oracle logits   MODEL THREADS       < token ids   → float32 logits of every position (binary)
 //   oracle generate MODEL THREADS N     < token ids   → N greedy token ids
-//   oracle tokenize MODEL               < UTF-8 text  → token ids (special tokens parsed)
+//   oracle tokenize MODEL               < NUL-separated UTF-8 texts → one line of token ids per text (special tokens parsed)
 //   oracle bench    MODEL THREADS NP NG               → "prefill_tps decode_tps"
 //
 // The library directory (holding libggml-cpu-*.so) comes from $ORACLE_LIBDIR.
@@ -100,12 +100,18 @@ int main(int argc, char **argv) {
 
 	if (strcmp(mode, "tokenize") == 0) {
 		size_t len;
-		char *text = read_all(&len);
+		char *all = read_all(&len);
 		int cap = (int)len + 16;
 		llama_token *t = malloc(cap * sizeof *t);
-		int n = llama_tokenize(vocab, text, (int)len, t, cap, false, true);
-		if (n < 0) die("llama_tokenize failed");
-		for (int i = 0; i < n; i++) printf("%d\n", t[i]);
+		for (char *text = all; text <= all + len;) {
+			char *end = memchr(text, 0, all + len - text);
+			if (!end) end = all + len;
+			int n = llama_tokenize(vocab, text, (int)(end - text), t, cap, false, true);
+			if (n < 0) die("llama_tokenize failed");
+			for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", t[i]);
+			printf("\n");
+			text = end + 1;
+		}
 		return 0;
 	}
 	if (argc < 4) die("missing THREADS");
