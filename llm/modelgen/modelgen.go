@@ -28,6 +28,9 @@ type Spec struct {
 	// "ffn_gate", "ffn_up", "ffn_down", "output").
 	Type  quant.Type
 	Types map[string]quant.Type
+	// Layer, if set, picks the type of a layer's weight (after Types):
+	// Q4KM does what llama.cpp's Q4_K_M does to a Qwen2.5-0.5B.
+	Layer func(layer, layers int, role string) (quant.Type, bool)
 	// Untied adds a separate output.weight (Qwen2.5 small models tie it to
 	// the embedding).
 	Untied bool
@@ -129,30 +132,46 @@ func Write(w io.Writer, s Spec) error {
 	g.Set("tokenizer.ggml.add_bos_token", gguf.Of(false))
 
 	r := rand.New(rand.NewPCG(s.Seed, 0x9e3779b97f4a7c15))
-	typeOf := func(role string) quant.Type {
+	typeOf := func(layer int, role string) quant.Type {
+		if s.Layer != nil && layer >= 0 {
+			if t, ok := s.Layer(layer, s.Layers, role); ok {
+				return t
+			}
+		}
 		if t, ok := s.Types[role]; ok {
 			return t
 		}
 		return s.Type
 	}
 	var err error
-	// mat adds a rows×cols weight with entries of standard deviation std.
-	mat := func(name, role string, cols, rows int, std float64) {
+	// mat adds a rows×cols weight with entries of standard deviation std,
+	// made and quantized a row at a time so that a large model never
+	// exists as float32 in memory.
+	mat := func(layer int, name, role string, cols, rows int, std float64) {
 		if err != nil {
 			return
 		}
-		x := make([]float32, cols*rows)
-		for i := range x {
-			x[i] = float32(r.NormFloat64() * std)
-		}
-		if s.NaN && name == "blk.0.ffn_up.weight" {
-			x[0] = float32(math.NaN())
-		}
-		t := typeOf(role)
-		var b []byte
-		if b, err = quant.Quantize(t, x); err != nil {
-			err = fmt.Errorf("modelgen: %s: %w", name, err)
+		t := typeOf(layer, role)
+		rb, e := t.RowBytes(uint64(cols))
+		if e != nil {
+			err = fmt.Errorf("modelgen: %s: %w", name, e)
 			return
+		}
+		b := make([]byte, 0, int(rb)*rows)
+		x := make([]float32, cols)
+		for row := 0; row < rows; row++ {
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * std)
+			}
+			if s.NaN && name == "blk.0.ffn_up.weight" && row == 0 {
+				x[0] = float32(math.NaN())
+			}
+			q, e := quant.Quantize(t, x)
+			if e != nil {
+				err = fmt.Errorf("modelgen: %s: %w", name, e)
+				return
+			}
+			b = append(b, q...)
 		}
 		err = g.AddTensor(name, t, []uint64{uint64(cols), uint64(rows)}, b)
 	}
@@ -169,10 +188,10 @@ func Write(w io.Writer, s Spec) error {
 	}
 	hd := s.Hidden / s.Heads
 	q, kv := s.Heads*hd, s.KVHeads*hd
-	mat("token_embd.weight", "token_embd", s.Hidden, nv, 1)
+	mat(-1, "token_embd.weight", "token_embd", s.Hidden, nv, 1)
 	vec("output_norm.weight", s.Hidden, 1, 0.1)
 	if s.Untied {
-		mat("output.weight", "output", s.Hidden, nv, 1/math.Sqrt(float64(s.Hidden)))
+		mat(-1, "output.weight", "output", s.Hidden, nv, 1/math.Sqrt(float64(s.Hidden)))
 	}
 	for l := 0; l < s.Layers; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
@@ -182,17 +201,52 @@ func Write(w io.Writer, s Spec) error {
 		vec(p+"attn_k.bias", kv, 0, 0.1)
 		vec(p+"attn_v.bias", kv, 0, 0.1)
 		in := 1 / math.Sqrt(float64(s.Hidden))
-		mat(p+"attn_q.weight", "attn_q", s.Hidden, q, 2*in)
-		mat(p+"attn_k.weight", "attn_k", s.Hidden, kv, 2*in)
-		mat(p+"attn_v.weight", "attn_v", s.Hidden, kv, in)
-		mat(p+"attn_output.weight", "attn_output", q, s.Hidden, 1/math.Sqrt(float64(q)))
-		mat(p+"ffn_gate.weight", "ffn_gate", s.Hidden, s.FFN, in)
-		mat(p+"ffn_up.weight", "ffn_up", s.Hidden, s.FFN, in)
-		mat(p+"ffn_down.weight", "ffn_down", s.FFN, s.Hidden, 1/math.Sqrt(float64(s.FFN)))
+		mat(l, p+"attn_q.weight", "attn_q", s.Hidden, q, 2*in)
+		mat(l, p+"attn_k.weight", "attn_k", s.Hidden, kv, 2*in)
+		mat(l, p+"attn_v.weight", "attn_v", s.Hidden, kv, in)
+		mat(l, p+"attn_output.weight", "attn_output", q, s.Hidden, 1/math.Sqrt(float64(q)))
+		mat(l, p+"ffn_gate.weight", "ffn_gate", s.Hidden, s.FFN, in)
+		mat(l, p+"ffn_up.weight", "ffn_up", s.Hidden, s.FFN, in)
+		mat(l, p+"ffn_down.weight", "ffn_down", s.FFN, s.Hidden, 1/math.Sqrt(float64(s.FFN)))
 	}
 	if err != nil {
 		return err
 	}
 	_, err = g.WriteTo(w)
 	return err
+}
+
+// Q4KM picks types as llama.cpp's Q4_K_M quantization does for Qwen2.5:
+// attn_v and ffn_down get Q6_K in the first and last eighth of the layers
+// and every third layer between, Q4_K elsewhere; every other matrix Q4_K.
+// K-quants need rows that are a multiple of 256, so where a row is not (896
+// in Qwen2.5-0.5B) Q4_K falls back to Q5_0 and Q6_K to Q8_0, as llama.cpp
+// does. Use it with Type Q8_0 for the embedding.
+func Q4KM(hidden, ffn int) func(layer, layers int, role string) (quant.Type, bool) {
+	return func(l, n int, role string) (quant.Type, bool) {
+		cols := hidden
+		if role == "ffn_down" {
+			cols = ffn
+		}
+		t := quant.Q4_K
+		if (role == "attn_v" || role == "ffn_down") && (l < n/8 || l >= 7*n/8 || (l-n/8)%3 == 2) {
+			t = quant.Q6_K
+		}
+		if cols%quant.QKK != 0 {
+			t = map[quant.Type]quant.Type{quant.Q4_K: quant.Q5_0, quant.Q6_K: quant.Q8_0}[t]
+		}
+		return t, true
+	}
+}
+
+// Qwen25_05B is Qwen2.5(-Coder)-0.5B's exact shape, with a vocabulary of
+// the same size (byte tokens, Specials and filler) so that the embedding
+// and output head cost what they cost in the real model.
+func Qwen25_05B() Spec {
+	v := Tiny()
+	for len(v.Tokens) < 151936 {
+		v.Tokens = append(v.Tokens, fmt.Sprintf("[PAD%d]", len(v.Tokens)))
+		v.Types = append(v.Types, 5)
+	}
+	return Spec{Layers: 24, Hidden: 896, Heads: 14, KVHeads: 2, FFN: 4864, Context: 32768, RopeBase: 1e6, Eps: 1e-6, Vocab: v}
 }

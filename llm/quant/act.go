@@ -24,7 +24,7 @@ type Act struct {
 	X     []float32
 	ready map[Type]bool
 
-	half []uint16 // F16 or BF16 copy of X (halfT says which)
+	half  []uint16 // F16 or BF16 copy of X (halfT says which)
 	halfT Type
 
 	q8 []int8    // Q8_0: 32 values per block

@@ -47,12 +47,24 @@ func dotRow(t Type, row []byte, a *Act) float32 {
 		}
 		return dotQ8_0(row, a.q8, a.d8)
 	case Q4_0:
+		if useAVX2 {
+			return dotQ4_0AVX2(row, a.q8, a.d8)
+		}
 		return dotQ4_0(row, a.q8, a.d8)
 	case Q5_0:
+		if useAVX2 {
+			return dotQ5_0AVX2(row, a.q8, a.d8)
+		}
 		return dotQ5_0(row, a.q8, a.d8)
 	case Q4_K:
+		if useAVX2 {
+			return dotQ4_KAVX2(row, a)
+		}
 		return dotQ4_K(row, a)
 	case Q6_K:
+		if useAVX2 {
+			return dotQ6_KAVX2(row, a)
+		}
 		return dotQ6_K(row, a)
 	case F32:
 		var s float32
@@ -172,3 +184,6 @@ func dotQ6_K(row []byte, a *Act) float32 {
 	}
 	return sum
 }
+
+// HasAVX2 reports whether the assembly kernels are in use.
+func HasAVX2() bool { return useAVX2 }

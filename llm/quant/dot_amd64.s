@@ -82,3 +82,277 @@ done:
 	VZEROUPPER
 	MOVSS X0, ret+40(FP)
 	RET
+
+DATA nib<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nib<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nib<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nib<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL nib<>(SB), RODATA|NOPTR, $32
+
+DATA eight<>+0(SB)/8, $0x0808080808080808
+DATA eight<>+8(SB)/8, $0x0808080808080808
+DATA eight<>+16(SB)/8, $0x0808080808080808
+DATA eight<>+24(SB)/8, $0x0808080808080808
+GLOBL eight<>(SB), RODATA|NOPTR, $32
+
+DATA ones16<>+0(SB)/8, $0x0001000100010001
+DATA ones16<>+8(SB)/8, $0x0001000100010001
+DATA ones16<>+16(SB)/8, $0x0001000100010001
+DATA ones16<>+24(SB)/8, $0x0001000100010001
+GLOBL ones16<>(SB), RODATA|NOPTR, $32
+
+// byte i of lane 0 takes byte i/8 of the broadcast qh; lane 1 bytes 2 and 3
+DATA bitshuf<>+0(SB)/8, $0x0000000000000000
+DATA bitshuf<>+8(SB)/8, $0x0101010101010101
+DATA bitshuf<>+16(SB)/8, $0x0202020202020202
+DATA bitshuf<>+24(SB)/8, $0x0303030303030303
+GLOBL bitshuf<>(SB), RODATA|NOPTR, $32
+
+DATA bitmask<>+0(SB)/8, $0x8040201008040201
+DATA bitmask<>+8(SB)/8, $0x8040201008040201
+DATA bitmask<>+16(SB)/8, $0x8040201008040201
+DATA bitmask<>+24(SB)/8, $0x8040201008040201
+GLOBL bitmask<>(SB), RODATA|NOPTR, $32
+
+DATA hif0<>+0(SB)/8, $0xf0f0f0f0f0f0f0f0
+DATA hif0<>+8(SB)/8, $0xf0f0f0f0f0f0f0f0
+DATA hif0<>+16(SB)/8, $0xf0f0f0f0f0f0f0f0
+DATA hif0<>+24(SB)/8, $0xf0f0f0f0f0f0f0f0
+GLOBL hif0<>(SB), RODATA|NOPTR, $32
+
+DATA m03<>+0(SB)/8, $0x0303030303030303
+DATA m03<>+8(SB)/8, $0x0303030303030303
+DATA m03<>+16(SB)/8, $0x0303030303030303
+DATA m03<>+24(SB)/8, $0x0303030303030303
+GLOBL m03<>(SB), RODATA|NOPTR, $32
+
+DATA m0c<>+0(SB)/8, $0x0c0c0c0c0c0c0c0c
+DATA m0c<>+8(SB)/8, $0x0c0c0c0c0c0c0c0c
+DATA m0c<>+16(SB)/8, $0x0c0c0c0c0c0c0c0c
+DATA m0c<>+24(SB)/8, $0x0c0c0c0c0c0c0c0c
+GLOBL m0c<>(SB), RODATA|NOPTR, $32
+
+DATA m30<>+0(SB)/8, $0x3030303030303030
+DATA m30<>+8(SB)/8, $0x3030303030303030
+DATA m30<>+16(SB)/8, $0x3030303030303030
+DATA m30<>+24(SB)/8, $0x3030303030303030
+GLOBL m30<>(SB), RODATA|NOPTR, $32
+
+DATA mc0<>+0(SB)/8, $0xc0c0c0c0c0c0c0c0
+DATA mc0<>+8(SB)/8, $0xc0c0c0c0c0c0c0c0
+DATA mc0<>+16(SB)/8, $0xc0c0c0c0c0c0c0c0
+DATA mc0<>+24(SB)/8, $0xc0c0c0c0c0c0c0c0
+GLOBL mc0<>(SB), RODATA|NOPTR, $32
+
+// Y1 holds 32 signed weights, (DI) 32 activations: Y0 += float(Σ pairs)·scale,
+// where scale = f16 at (SI) (via the table in R8) × float32 at (DX).
+#define SIGNED_BLOCK \
+	VMOVDQU (DI), Y2 \
+	VPSIGNB Y1, Y1, Y3 \
+	VPSIGNB Y1, Y2, Y4 \
+	VPMADDUBSW Y4, Y3, Y5 \
+	VPMADDWD Y7, Y5, Y6 \
+	VCVTDQ2PS Y6, Y6 \
+	MOVWLZX (SI), AX \
+	VMOVSS (R8)(AX*4), X8 \
+	VMULSS (DX), X8, X8 \
+	VBROADCASTSS X8, Y8 \
+	VFMADD231PS Y8, Y6, Y0
+
+#define HSUM \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS X1, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VZEROUPPER
+
+// func dotQ4_0Asm(w *byte, q *int8, d *float32, nb int, tab *[65536]float32) float32
+// Q4_0 blocks: f16 scale, 16 bytes of nibbles (element j low, j+16 high),
+// value nibble-8.
+TEXT ·dotQ4_0Asm(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ tab+32(FP), R8
+	VXORPS Y0, Y0, Y0
+	VMOVDQU nib<>(SB), Y13
+	VMOVDQU eight<>(SB), Y14
+	VMOVDQU ones16<>(SB), Y7
+	TESTQ CX, CX
+	JZ    q40done
+q40loop:
+	VMOVDQU 2(SI), X1
+	VPSRLW $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND Y13, Y1, Y1
+	VPSUBB Y14, Y1, Y1
+	SIGNED_BLOCK
+	ADDQ $18, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  q40loop
+q40done:
+	HSUM
+	MOVSS X0, ret+40(FP)
+	RET
+
+// func dotQ5_0Asm(w *byte, q *int8, d *float32, nb int, tab *[65536]float32) float32
+// Q5_0 blocks: f16 scale, u32 of fifth bits, 16 bytes of nibbles; value
+// (nibble | bit<<4) - 16, i.e. nibble | 0xF0 (as int8) where the bit is clear.
+TEXT ·dotQ5_0Asm(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ tab+32(FP), R8
+	VXORPS Y0, Y0, Y0
+	VMOVDQU nib<>(SB), Y13
+	VMOVDQU bitshuf<>(SB), Y10
+	VMOVDQU bitmask<>(SB), Y11
+	VMOVDQU hif0<>(SB), Y12
+	VMOVDQU ones16<>(SB), Y7
+	TESTQ CX, CX
+	JZ    q50done
+q50loop:
+	VMOVDQU 6(SI), X1
+	VPSRLW $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND Y13, Y1, Y1
+	VPBROADCASTD 2(SI), Y3
+	VPSHUFB Y10, Y3, Y3
+	VPAND Y11, Y3, Y3
+	VPCMPEQB Y11, Y3, Y3
+	VPANDN Y12, Y3, Y3
+	VPOR Y3, Y1, Y1
+	SIGNED_BLOCK
+	ADDQ $22, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  q50loop
+q50done:
+	HSUM
+	MOVSS X0, ret+40(FP)
+	RET
+
+// Q4_K: 32 bytes of nibbles at off (low: 32 values with scale s0, high: the
+// next 32 with s1) against 64 activations at aoff.
+#define Q4K_GROUP(off, aoff, soff) \
+	VMOVDQU off(SI), Y1 \
+	VPSRLW $4, Y1, Y2 \
+	VPAND Y13, Y1, Y1 \
+	VPAND Y13, Y2, Y2 \
+	VPMADDUBSW aoff(DI), Y1, Y3 \
+	VPMADDUBSW aoff+32(DI), Y2, Y4 \
+	VPBROADCASTW soff(BX), Y5 \
+	VPBROADCASTW soff+2(BX), Y6 \
+	VPMADDWD Y5, Y3, Y3 \
+	VPMADDWD Y6, Y4, Y4 \
+	VPADDD Y3, Y9, Y9 \
+	VPADDD Y4, Y9, Y9
+
+// func dotQ4_KAsm(w *byte, q *int8, sc *int16, d *float32, nb int) float32
+// Σ over blocks of d[b] · Σ_j sc[8b+j] · Σ nibble·q over sub-block j; the
+// mins are subtracted by the caller (from the activation's block sums).
+TEXT ·dotQ4_KAsm(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ sc+16(FP), BX
+	MOVQ d+24(FP), DX
+	MOVQ nb+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VMOVDQU nib<>(SB), Y13
+	TESTQ CX, CX
+	JZ    q4kdone
+q4kloop:
+	VPXOR Y9, Y9, Y9
+	Q4K_GROUP(16, 0, 0)
+	Q4K_GROUP(48, 64, 4)
+	Q4K_GROUP(80, 128, 8)
+	Q4K_GROUP(112, 192, 12)
+	VCVTDQ2PS Y9, Y9
+	VBROADCASTSS (DX), Y8
+	VFMADD231PS Y8, Y9, Y0
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $16, BX
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  q4kloop
+q4kdone:
+	HSUM
+	MOVSS X0, ret+40(FP)
+	RET
+
+// Q6_K: Y4 holds 32 unsigned 6-bit values (value+32) for activations at
+// aoff, the first 16 with scale at soff, the next 16 with scale at soff+2.
+#define Q6K_PART(aoff, soff) \
+	VPMADDUBSW aoff(DI), Y4, Y4 \
+	VPBROADCASTW soff(BX), Y6 \
+	VPBROADCASTW soff+2(BX), X5 \
+	VINSERTI128 $1, X5, Y6, Y6 \
+	VPMADDWD Y6, Y4, Y4 \
+	VPADDD Y4, Y9, Y9
+
+#define Q6K_HALF(h) \
+	VMOVDQU (64*h)(SI), Y1 \
+	VMOVDQU (64*h+32)(SI), Y2 \
+	VMOVDQU (128+32*h)(SI), Y3 \
+	VPAND Y13, Y1, Y4 \
+	VPAND Y12, Y3, Y5 \
+	VPSLLW $4, Y5, Y5 \
+	VPOR Y5, Y4, Y4 \
+	Q6K_PART(128*h, 16*h) \
+	VPAND Y13, Y2, Y4 \
+	VPAND Y11, Y3, Y5 \
+	VPSLLW $2, Y5, Y5 \
+	VPOR Y5, Y4, Y4 \
+	Q6K_PART(128*h+32, 16*h+4) \
+	VPSRLW $4, Y1, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPAND Y10, Y3, Y5 \
+	VPOR Y5, Y4, Y4 \
+	Q6K_PART(128*h+64, 16*h+8) \
+	VPSRLW $4, Y2, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPAND Y15, Y3, Y5 \
+	VPSRLW $2, Y5, Y5 \
+	VPOR Y5, Y4, Y4 \
+	Q6K_PART(128*h+96, 16*h+12)
+
+// func dotQ6_KAsm(w *byte, q *int8, sc *int16, d *float32, nb int) float32
+// Σ over blocks of d[b] · Σ_k sc[16b+k] · Σ (value+32)·q over the 16
+// values of scale k; the caller subtracts 32·Σ_k sc·(block sum k).
+TEXT ·dotQ6_KAsm(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ sc+16(FP), BX
+	MOVQ d+24(FP), DX
+	MOVQ nb+32(FP), CX
+	VXORPS Y0, Y0, Y0
+	VMOVDQU nib<>(SB), Y13
+	VMOVDQU m03<>(SB), Y12
+	VMOVDQU m0c<>(SB), Y11
+	VMOVDQU m30<>(SB), Y10
+	VMOVDQU mc0<>(SB), Y15
+	TESTQ CX, CX
+	JZ    q6kdone
+q6kloop:
+	VPXOR Y9, Y9, Y9
+	Q6K_HALF(0)
+	Q6K_HALF(1)
+	VCVTDQ2PS Y9, Y9
+	VBROADCASTSS (DX), Y8
+	VFMADD231PS Y8, Y9, Y0
+	ADDQ $210, SI
+	ADDQ $256, DI
+	ADDQ $32, BX
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  q6kloop
+q6kdone:
+	HSUM
+	MOVSS X0, ret+40(FP)
+	RET

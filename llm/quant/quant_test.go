@@ -186,24 +186,26 @@ func TestDotErrors(t *testing.T) {
 	}
 }
 
-func BenchmarkDotQ8_0(b *testing.B) {
+func BenchmarkDot(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
-	row, _ := Quantize(Q8_0, randVec(r, 4864, 1))
-	var a Act
-	a.Set(randVec(r, 4864, 1))
-	a.Prepare(Q8_0)
-	for _, avx := range []bool{false, true} {
-		if avx && !hasAVX2 {
-			continue
-		}
-		name := map[bool]string{false: "go", true: "avx2"}[avx]
-		b.Run(name, func(b *testing.B) {
-			useAVX2 = avx
-			defer func() { useAVX2 = hasAVX2 }()
-			b.SetBytes(int64(len(row)))
-			for range b.N {
-				dotRow(Q8_0, row, &a)
+	for _, typ := range Supported {
+		row, _ := Quantize(typ, randVec(r, 4864, 1))
+		var a Act
+		a.Set(randVec(r, 4864, 1))
+		a.Prepare(typ)
+		for _, avx := range []bool{false, true} {
+			if avx && !hasAVX2 {
+				continue
 			}
-		})
+			name := typ.String() + map[bool]string{false: "/go", true: "/avx2"}[avx]
+			b.Run(name, func(b *testing.B) {
+				useAVX2 = avx
+				defer func() { useAVX2 = hasAVX2 }()
+				b.SetBytes(int64(len(row)))
+				for range b.N {
+					dotRow(typ, row, &a)
+				}
+			})
+		}
 	}
 }

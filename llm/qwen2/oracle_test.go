@@ -69,9 +69,9 @@ var logitTolerance = map[quant.Type]float64{
 }
 
 type shape struct {
-	name                             string
+	name                           string
 	layers, hidden, heads, kv, ffn int
-	untied                           bool
+	untied                         bool
 }
 
 var shapes = []shape{
