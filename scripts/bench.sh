@@ -44,6 +44,15 @@ build/velocity test -smp 2 -run '^$' -bench Swap -benchtime 200x ./patch
 "$GO" build -o build/bootbench-runner ./bench/bootbench
 build/bootbench-runner "$@"
 
+# On-board LLM (llm/): decode and prefill tokens/s of the engine against
+# llama.cpp (npm node-llama-cpp, installed by scripts/deps-npm.sh) on the
+# same Qwen2.5-0.5B-shaped random-weight files (Q8_0 and the Q4_K_M mix,
+# generated once into build/llmbench), on one and two threads, with the
+# ratio and the memory-bandwidth estimate. Flags: $LLMBENCH_FLAGS.
+scripts/deps-npm.sh
+"$GO" build -o build/llmbench-runner ./bench/llmbench
+build/llmbench-runner ${LLMBENCH_FLAGS:-}
+
 # SMP: parallel speedup (-smp 2 vs -smp 1), goroutine ping-pong, channel
 # throughput and pinned-vs-unpinned wake-up latency, Velocity versus the same
 # program as the Linux guest's /init. See bench/smpbench/main.go; its flags

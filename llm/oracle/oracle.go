@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 //go:embed csrc/oracle.c
@@ -82,6 +83,20 @@ func build() (*Oracle, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Test binaries of several packages build the oracle at once under
+	// go test ./...; one does the work, the others wait and reuse it.
+	dir := filepath.Join(root, "build", "llm-oracle")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, err
+	}
 	npm := filepath.Join(root, "build", "npm")
 	cmd := exec.Command(filepath.Join(root, "scripts", "deps-npm.sh"))
 	cmd.Dir = root
@@ -95,7 +110,6 @@ func build() (*Oracle, error) {
 	if len(libllama) != 1 || len(libggml) != 1 {
 		return nil, fmt.Errorf("oracle: libllama/libggml not found in %s", lib)
 	}
-	dir := filepath.Join(root, "build", "llm-oracle")
 	inc := filepath.Join(dir, "include")
 	if _, err := os.Stat(filepath.Join(inc, "include", "llama.h")); err != nil {
 		// The package carries llama.cpp's source as a git bundle; take the
