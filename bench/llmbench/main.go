@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -20,7 +21,17 @@ func main() {
 	prompt := flag.Int("prompt", 64, "prefill tokens")
 	gen := flag.Int("gen", 32, "decoded tokens")
 	mixes := flag.String("mix", strings.Join(bench.Mixes, ","), "quantizations")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to FILE")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "llmbench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	c := bench.Config{Dir: *dir, Prompt: *prompt, Gen: *gen, Mixes: strings.Split(*mixes, ",")}
 	for _, s := range strings.Split(*threads, ",") {
 		n, err := strconv.Atoi(s)
@@ -32,6 +43,7 @@ func main() {
 	}
 	if err := bench.Run(os.Stdout, c); err != nil {
 		fmt.Fprintln(os.Stderr, "llmbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
