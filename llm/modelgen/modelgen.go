@@ -189,7 +189,10 @@ func Write(w io.Writer, s Spec) error {
 	hd := s.Hidden / s.Heads
 	q, kv := s.Heads*hd, s.KVHeads*hd
 	mat(-1, "token_embd.weight", "token_embd", s.Hidden, nv, 1)
-	vec("output_norm.weight", s.Hidden, 1, 0.1)
+	// A final norm weight of mean 0 keeps the tied head from simply
+	// repeating the last token: with mean 1, the token's own embedding
+	// (norm² ≈ hidden) would outscore every other logit (≈ √hidden).
+	vec("output_norm.weight", s.Hidden, 0, 1)
 	if s.Untied {
 		mat(-1, "output.weight", "output", s.Hidden, nv, 1/math.Sqrt(float64(s.Hidden)))
 	}

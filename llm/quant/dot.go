@@ -187,3 +187,11 @@ func dotQ6_K(row []byte, a *Act) float32 {
 
 // HasAVX2 reports whether the assembly kernels are in use.
 func HasAVX2() bool { return useAVX2 }
+
+// UseAVX2 switches the assembly kernels on or off (on only where the CPU
+// has them) and returns the previous setting. Tests use it to compute with
+// the same kernels as a machine without AVX2.
+func UseAVX2(on bool) (prev bool) {
+	prev, useAVX2 = useAVX2, on && hasAVX2
+	return prev
+}

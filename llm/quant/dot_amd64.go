@@ -1,6 +1,10 @@
 package quant
 
-import "golang.org/x/sys/cpu"
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
 
 // The AVX2 kernels need AVX2 and FMA (both Haswell and later); CPUID and the
 // OS's YMM state support are checked by x/sys/cpu.
@@ -29,7 +33,7 @@ func dotQ5_0Asm(w *byte, q *int8, d *float32, nb int, tab *[1 << 16]float32) flo
 func dotQ4_KAsm(w *byte, q *int8, sc *int16, d *float32, nb int) float32
 
 //go:noescape
-func dotQ6_KAsm(w *byte, q *int8, sc *int16, d *float32, nb int) float32
+func dotQ6_KAsm(w *byte, q *int8, sc *int16, d *float32, nb int, bsums *int16) float32
 
 func dotQ4_0AVX2(row []byte, q []int8, d []float32) float32 {
 	if len(d) == 0 {
@@ -49,62 +53,69 @@ func dotQ5_0AVX2(row []byte, q []int8, d []float32) float32 {
 	return dotQ5_0Asm(&row[0], &q[0], &d[0], len(d), f16Table)
 }
 
-// kChunk is how many K-quant blocks have their scales unpacked (in Go, on
-// the stack) before the assembly runs over them.
-const kChunk = 32
+// kStack is how many K-quant blocks (of one row) have their scales
+// unpacked on the stack; longer rows use the heap.
+const kStack = 64
 
-// dotQ4_KAVX2: Go unpacks each block's 6-bit scales and takes the mins
-// term from the activation's block sums; the assembly does the 256
-// multiply-adds per block.
+// fma32 is a float32 fused multiply-add (through float64, which holds the
+// product exactly).
+func fma32(a, b, c float32) float32 { return float32(math.FMA(float64(a), float64(b), float64(c))) }
+
+// dotQ4_KAVX2: Go unpacks each block's 6-bit scales and accumulates the
+// mins term (min · activation block sum) in four float lanes; the assembly
+// does the 256 multiply-adds per block. The float operations and their
+// order are llama.cpp's (ggml_vec_dot_q4_K_q8_K, AVX2).
 func dotQ4_KAVX2(row []byte, a *Act) float32 {
 	nb := len(a.dk)
-	_ = row[144*nb-1]
-	var sc [kChunk * 8]int16
-	var d [kChunk]float32
-	var sum float32
-	for b0 := 0; b0 < nb; b0 += kChunk {
-		n := min(kChunk, nb-b0)
-		for b := 0; b < n; b++ {
-			blk := row[144*(b0+b) : 144*(b0+b)+16]
-			dk := a.dk[b0+b]
-			bs := a.bsums[16*(b0+b) : 16*(b0+b)+16]
-			var summ int32
-			for j := 0; j < 8; j++ {
-				s, m := scaleMinK4(j, blk[4:16])
-				sc[8*b+j] = int16(s)
-				summ += int32(m) * (int32(bs[2*j]) + int32(bs[2*j+1]))
-			}
-			d[b] = f16(blk) * dk
-			sum -= f16(blk[2:]) * dk * float32(summ)
-		}
-		sum += dotQ4_KAsm(&row[144*b0], &a.qk[256*b0], &sc[0], &d[0], n)
+	if nb == 0 {
+		return 0
 	}
-	return sum
+	_ = row[144*nb-1]
+	var scBuf [kStack * 8]int16
+	var dBuf [kStack]float32
+	sc, d := scBuf[:], dBuf[:]
+	if nb > kStack {
+		sc, d = make([]int16, 8*nb), make([]float32, nb)
+	}
+	var accM [4]float32
+	for b := 0; b < nb; b++ {
+		blk := row[144*b : 144*b+16]
+		bs := a.bsums[16*b : 16*b+16]
+		var m [8]int32
+		for j := 0; j < 8; j++ {
+			s, mj := scaleMinK4(j, blk[4:16])
+			sc[8*b+j] = int16(s)
+			m[j] = int32(mj) * (int32(bs[2*j]) + int32(bs[2*j+1]))
+		}
+		d[b] = a.dk[b] * f16(blk)
+		dmin := -(a.dk[b] * f16(blk[2:]))
+		for k := 0; k < 4; k++ {
+			accM[k] = fma32(dmin, float32(m[2*k]+m[2*k+1]), accM[k])
+		}
+	}
+	mins := (accM[0] + accM[2]) + (accM[1] + accM[3])
+	return dotQ4_KAsm(&row[0], &a.qk[0], &sc[0], &d[0], nb) + mins
 }
 
-// dotQ6_KAVX2: the assembly multiplies the unsigned values (value+32); Go
-// removes the +32 with the activation's block sums.
+// dotQ6_KAVX2: Go widens the int8 scales; the assembly does the rest.
 func dotQ6_KAVX2(row []byte, a *Act) float32 {
 	nb := len(a.dk)
-	_ = row[210*nb-1]
-	var sc [kChunk * 16]int16
-	var d [kChunk]float32
-	var sum float32
-	for b0 := 0; b0 < nb; b0 += kChunk {
-		n := min(kChunk, nb-b0)
-		for b := 0; b < n; b++ {
-			blk := row[210*(b0+b) : 210*(b0+b)+210]
-			bs := a.bsums[16*(b0+b) : 16*(b0+b)+16]
-			var summ int32
-			for k := 0; k < 16; k++ {
-				s := int16(int8(blk[192+k]))
-				sc[16*b+k] = s
-				summ += int32(s) * int32(bs[k])
-			}
-			d[b] = f16(blk[208:]) * a.dk[b0+b]
-			sum -= d[b] * float32(32*summ)
-		}
-		sum += dotQ6_KAsm(&row[210*b0], &a.qk[256*b0], &sc[0], &d[0], n)
+	if nb == 0 {
+		return 0
 	}
-	return sum
+	_ = row[210*nb-1]
+	var scBuf [kStack * 16]int16
+	var dBuf [kStack]float32
+	sc, d := scBuf[:], dBuf[:]
+	if nb > kStack {
+		sc, d = make([]int16, 16*nb), make([]float32, nb)
+	}
+	for b := 0; b < nb; b++ {
+		blk := row[210*b : 210*b+210]
+		for k := 0; k < 16; k++ {
+			sc[16*b+k] = int16(int8(blk[192+k]))
+		}
+		d[b] = a.dk[b] * f16(blk[208:])
+	}
+	return dotQ6_KAsm(&row[0], &a.qk[0], &sc[0], &d[0], nb, &a.bsums[0])
 }

@@ -1,12 +1,40 @@
 #include "textflag.h"
 
+// Y1 holds 32 signed weights, (DI) 32 activations: Y0 += float(Σ pairs)·scale,
+// where scale = f16 at (SI) (via the table in R8) × float32 at (DX).
+#define SIGNED_BLOCK \
+	VMOVDQU (DI), Y2 \
+	VPSIGNB Y1, Y1, Y3 \
+	VPSIGNB Y1, Y2, Y4 \
+	VPMADDUBSW Y4, Y3, Y5 \
+	VPMADDWD Y7, Y5, Y6 \
+	VCVTDQ2PS Y6, Y6 \
+	MOVWLZX (SI), AX \
+	VMOVSS (R8)(AX*4), X8 \
+	VMULSS (DX), X8, X8 \
+	VBROADCASTSS X8, Y8 \
+	VFMADD231PS Y8, Y6, Y0
+
+// HSUM sums Y0's eight lanes into X0 as ggml's hsum_float_8:
+// (l0+l4 + l2+l6) + (l1+l5 + l3+l7).
+#define HSUM \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS X1, X0, X0 \
+	VMOVHLPS X0, X0, X1 \
+	VADDPS X1, X0, X0 \
+	VMOVSHDUP X0, X1 \
+	VADDSS X1, X0, X0 \
+	VZEROUPPER
+
+
 // func dotQ8_0Asm(w *byte, q *int8, d *float32, nb int, tab *[65536]float32) float32
 //
 // w: nb Q8_0 blocks (f16 scale + 32 int8); q: nb*32 int8 activations; d: nb
 // activation scales; tab: f16 → f32. Per block: |w|·(q·sign w) with
 // VPMADDUBSW (pairs fit int16: 127·127·2 < 32768), widened to int32 with
-// VPMADDWD by ones, converted to float and accumulated with FMA against the
-// product of the two block scales.
+// VPMADDWD by ones, converted to float and accumulated with one FMA per
+// block into eight lanes, summed at the end as ggml's hsum_float_8 does:
+// the same float operations in the same order as llama.cpp's AVX2 kernel.
 TEXT ·dotQ8_0Asm(SB), NOSPLIT, $0-44
 	MOVQ w+0(FP), SI
 	MOVQ q+8(FP), DI
@@ -14,72 +42,19 @@ TEXT ·dotQ8_0Asm(SB), NOSPLIT, $0-44
 	MOVQ nb+24(FP), CX
 	MOVQ tab+32(FP), R8
 	VXORPS Y0, Y0, Y0
-	VXORPS Y9, Y9, Y9
-	MOVL $0x00010001, AX
-	VMOVD AX, X7
-	VPBROADCASTD X7, Y7
-
-	CMPQ CX, $2
-	JLT  tail
-
-pair:
-	// two blocks per iteration, into two accumulators
-	VMOVDQU 2(SI), Y1
-	VMOVDQU (DI), Y2
-	VPSIGNB Y1, Y1, Y3
-	VPSIGNB Y1, Y2, Y4
-	VPMADDUBSW Y4, Y3, Y5
-	VPMADDWD Y7, Y5, Y6
-	VCVTDQ2PS Y6, Y6
-	MOVWLZX (SI), AX
-	VMOVSS (R8)(AX*4), X8
-	VMULSS (DX), X8, X8
-	VBROADCASTSS X8, Y8
-	VFMADD231PS Y8, Y6, Y0
-
-	VMOVDQU 36(SI), Y11
-	VMOVDQU 32(DI), Y12
-	VPSIGNB Y11, Y11, Y13
-	VPSIGNB Y11, Y12, Y14
-	VPMADDUBSW Y14, Y13, Y15
-	VPMADDWD Y7, Y15, Y10
-	VCVTDQ2PS Y10, Y10
-	MOVWLZX 34(SI), AX
-	VMOVSS (R8)(AX*4), X8
-	VMULSS 4(DX), X8, X8
-	VBROADCASTSS X8, Y8
-	VFMADD231PS Y8, Y10, Y9
-
-	ADDQ $68, SI
-	ADDQ $64, DI
-	ADDQ $8, DX
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  pair
-
-tail:
+	VMOVDQU ones16<>(SB), Y7
 	TESTQ CX, CX
-	JZ    done
+	JZ    q80done
+q80loop:
 	VMOVDQU 2(SI), Y1
-	VMOVDQU (DI), Y2
-	VPSIGNB Y1, Y1, Y3
-	VPSIGNB Y1, Y2, Y4
-	VPMADDUBSW Y4, Y3, Y5
-	VPMADDWD Y7, Y5, Y6
-	VCVTDQ2PS Y6, Y6
-	MOVWLZX (SI), AX
-	VMOVSS (R8)(AX*4), X8
-	VMULSS (DX), X8, X8
-	VBROADCASTSS X8, Y8
-	VFMADD231PS Y8, Y6, Y0
-
-done:
-	VADDPS Y9, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
+	SIGNED_BLOCK
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  q80loop
+q80done:
+	HSUM
 	MOVSS X0, ret+40(FP)
 	RET
 
@@ -143,28 +118,6 @@ DATA mc0<>+8(SB)/8, $0xc0c0c0c0c0c0c0c0
 DATA mc0<>+16(SB)/8, $0xc0c0c0c0c0c0c0c0
 DATA mc0<>+24(SB)/8, $0xc0c0c0c0c0c0c0c0
 GLOBL mc0<>(SB), RODATA|NOPTR, $32
-
-// Y1 holds 32 signed weights, (DI) 32 activations: Y0 += float(Σ pairs)·scale,
-// where scale = f16 at (SI) (via the table in R8) × float32 at (DX).
-#define SIGNED_BLOCK \
-	VMOVDQU (DI), Y2 \
-	VPSIGNB Y1, Y1, Y3 \
-	VPSIGNB Y1, Y2, Y4 \
-	VPMADDUBSW Y4, Y3, Y5 \
-	VPMADDWD Y7, Y5, Y6 \
-	VCVTDQ2PS Y6, Y6 \
-	MOVWLZX (SI), AX \
-	VMOVSS (R8)(AX*4), X8 \
-	VMULSS (DX), X8, X8 \
-	VBROADCASTSS X8, Y8 \
-	VFMADD231PS Y8, Y6, Y0
-
-#define HSUM \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS X1, X0, X0 \
-	VHADDPS X0, X0, X0 \
-	VHADDPS X0, X0, X0 \
-	VZEROUPPER
 
 // func dotQ4_0Asm(w *byte, q *int8, d *float32, nb int, tab *[65536]float32) float32
 // Q4_0 blocks: f16 scale, 16 bytes of nibbles (element j low, j+16 high),
@@ -288,6 +241,9 @@ q4kdone:
 
 // Q6_K: Y4 holds 32 unsigned 6-bit values (value+32) for activations at
 // aoff, the first 16 with scale at soff, the next 16 with scale at soff+2.
+// The +32 is taken off per block in int32 lanes, 32·(scale·block sums)
+// paired as VPMADDWD pairs them, exactly as llama.cpp's AVX2 kernel does, so
+// each lane converts to float the same value.
 #define Q6K_PART(aoff, soff) \
 	VPMADDUBSW aoff(DI), Y4, Y4 \
 	VPBROADCASTW soff(BX), Y6 \
@@ -322,15 +278,16 @@ q4kdone:
 	VPOR Y5, Y4, Y4 \
 	Q6K_PART(128*h+96, 16*h+12)
 
-// func dotQ6_KAsm(w *byte, q *int8, sc *int16, d *float32, nb int) float32
-// Σ over blocks of d[b] · Σ_k sc[16b+k] · Σ (value+32)·q over the 16
-// values of scale k; the caller subtracts 32·Σ_k sc·(block sum k).
-TEXT ·dotQ6_KAsm(SB), NOSPLIT, $0-44
+// func dotQ6_KAsm(w *byte, q *int8, sc *int16, d *float32, nb int, bsums *int16) float32
+// Σ over blocks of d[b] · Σ_k sc[16b+k] · Σ value·q over the 16 values of
+// scale k; bsums are the activation's sums of each 16 values.
+TEXT ·dotQ6_KAsm(SB), NOSPLIT, $0-52
 	MOVQ w+0(FP), SI
 	MOVQ q+8(FP), DI
 	MOVQ sc+16(FP), BX
 	MOVQ d+24(FP), DX
 	MOVQ nb+32(FP), CX
+	MOVQ bsums+40(FP), R9
 	VXORPS Y0, Y0, Y0
 	VMOVDQU nib<>(SB), Y13
 	VMOVDQU m03<>(SB), Y12
@@ -343,16 +300,21 @@ q6kloop:
 	VPXOR Y9, Y9, Y9
 	Q6K_HALF(0)
 	Q6K_HALF(1)
+	VMOVDQU (R9), Y5
+	VPMADDWD (BX), Y5, Y5
+	VPSLLD $5, Y5, Y5
+	VPSUBD Y5, Y9, Y9
 	VCVTDQ2PS Y9, Y9
 	VBROADCASTSS (DX), Y8
 	VFMADD231PS Y8, Y9, Y0
 	ADDQ $210, SI
 	ADDQ $256, DI
 	ADDQ $32, BX
+	ADDQ $32, R9
 	ADDQ $4, DX
 	DECQ CX
 	JNZ  q6kloop
 q6kdone:
 	HSUM
-	MOVSS X0, ret+40(FP)
+	MOVSS X0, ret+48(FP)
 	RET

@@ -204,7 +204,7 @@ func TestGreedyMatchesLlamaCpp(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: greedy tokens differ\n ours      %v\n llama.cpp %v", typ, got, want)
 		} else {
-			t.Logf("%s: 40 greedy tokens identical", typ)
+			t.Logf("%s: 40 greedy tokens identical: %v", typ, got)
 		}
 	}
 }

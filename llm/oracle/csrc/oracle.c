@@ -93,6 +93,10 @@ int main(int argc, char **argv) {
 	struct llama_model_params mp = llama_model_default_params();
 	mp.n_gpu_layers = 0;
 	mp.vocab_only = strcmp(mode, "tokenize") == 0;
+	// No weight repacking into interleaved layouts (llama.cpp's "extra
+	// buffer types"): the plain per-row AVX2 dot products are the ones the
+	// engine mirrors, so that float sums are taken in the same order.
+	if (!getenv("ORACLE_REPACK")) mp.use_extra_bufts = false;
 	struct llama_model *model = llama_model_load_from_file(path, mp);
 	if (!model) die("cannot load model");
 	const struct llama_vocab *vocab = llama_model_get_vocab(model);
