@@ -11,6 +11,9 @@ import (
 // Ranges of rows can be given to different goroutines.
 func MatVec(t Type, w []byte, cols int, a *Act, out []float32, r0, r1 int) {
 	rb := cols / t.BlockLen() * t.BlockBytes()
+	if useAVX2 && matVecAVX2(t, w, rb, cols, a, out, r0, r1) {
+		return
+	}
 	for r := r0; r < r1; r++ {
 		out[r-r0] = dotRow(t, w[r*rb:(r+1)*rb], a)
 	}

@@ -119,3 +119,33 @@ func dotQ6_KAVX2(row []byte, a *Act) float32 {
 	}
 	return dotQ6_KAsm(&row[0], &a.qk[0], &sc[0], &d[0], nb, &a.bsums[0])
 }
+
+// matVecAVX2 runs the 32-value formats' kernels over rows r0..r1 without a
+// per-row type switch and slice checks (bounds are checked once); it
+// reports false for the types it leaves to dotRow.
+func matVecAVX2(t Type, w []byte, rb, cols int, a *Act, out []float32, r0, r1 int) bool {
+	var f func(w *byte, q *int8, d *float32, nb int, tab *[1 << 16]float32) float32
+	switch t {
+	case Q8_0:
+		f = dotQ8_0Asm
+	case Q4_0:
+		f = dotQ4_0Asm
+	case Q5_0:
+		f = dotQ5_0Asm
+	default:
+		return false
+	}
+	nb := cols / QK
+	if r1 <= r0 || nb == 0 {
+		return true
+	}
+	_ = w[r1*rb-1]
+	_ = a.q8[nb*QK-1]
+	_ = a.d8[nb-1]
+	_ = out[r1-r0-1]
+	q, d := &a.q8[0], &a.d8[0]
+	for r := r0; r < r1; r++ {
+		out[r-r0] = f(&w[r*rb], q, d, nb, f16Table)
+	}
+	return true
+}

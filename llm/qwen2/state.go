@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/velocityos/velocity/llm/quant"
 )
@@ -187,22 +188,35 @@ func (s *State) setActs(rows [][]float32, width int) {
 	}
 }
 
-// parallel runs fn over [0, n) split into s.Threads contiguous parts.
-func (s *State) parallel(n int, fn func(worker, lo, hi int)) {
-	t := min(s.Threads, n)
+// parallel runs fn over [0, n) on s.Threads goroutines (the caller's
+// and Threads-1 more), which take ranges of chunk items from a shared
+// counter: a worker that is slowed down (by another program on its CPU)
+// then does less of the work instead of making the others wait.
+func (s *State) parallel(n, chunk int, fn func(worker, lo, hi int)) {
+	t := min(s.Threads, (n+chunk-1)/chunk)
 	if t <= 1 {
 		fn(0, 0, n)
 		return
 	}
+	var next atomic.Int64
+	work := func(w int) {
+		for {
+			lo := int(next.Add(int64(chunk))) - chunk
+			if lo >= n {
+				return
+			}
+			fn(w, lo, min(lo+chunk, n))
+		}
+	}
 	var wg sync.WaitGroup
-	for w := range t {
-		lo, hi := n*w/t, n*(w+1)/t
+	for w := 1; w < t; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fn(w, lo, hi)
+			work(w)
 		}()
 	}
+	work(0)
 	wg.Wait()
 }
 
@@ -217,7 +231,7 @@ func (s *State) matmul(w *Matrix, out [][]float32, bias []float32) {
 	for i := range acts {
 		acts[i].Prepare(w.Type)
 	}
-	s.parallel(w.Rows, func(_, lo, hi int) {
+	s.parallel(w.Rows, max(matmulTile, w.Rows/(8*s.Threads)/matmulTile*matmulTile), func(_, lo, hi int) {
 		for r := lo; r < hi; r += matmulTile {
 			e := min(r+matmulTile, hi)
 			for i := range acts {
@@ -240,7 +254,7 @@ func (s *State) attention(l, n int) {
 	group := m.Heads / m.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	kc, vc := s.k[l], s.v[l]
-	s.parallel(n*m.Heads, func(w, lo, hi int) {
+	s.parallel(n*m.Heads, 1, func(w, lo, hi int) {
 		qh := s.qh[w]
 		for job := lo; job < hi; job++ {
 			i, h := job/m.Heads, job%m.Heads

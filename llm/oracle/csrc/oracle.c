@@ -93,10 +93,13 @@ int main(int argc, char **argv) {
 	struct llama_model_params mp = llama_model_default_params();
 	mp.n_gpu_layers = 0;
 	mp.vocab_only = strcmp(mode, "tokenize") == 0;
-	// No weight repacking into interleaved layouts (llama.cpp's "extra
-	// buffer types"): the plain per-row AVX2 dot products are the ones the
-	// engine mirrors, so that float sums are taken in the same order.
-	if (!getenv("ORACLE_REPACK")) mp.use_extra_bufts = false;
+	int bench = strcmp(mode, "bench") == 0;
+	// For comparisons, no weight repacking into interleaved layouts
+	// (llama.cpp's "extra buffer types"): the plain per-row AVX2 dot
+	// products are the ones the engine mirrors, so that float sums are taken
+	// in the same order. The benchmark keeps llama.cpp's defaults: its
+	// fastest path.
+	if (!bench) mp.use_extra_bufts = false;
 	struct llama_model *model = llama_model_load_from_file(path, mp);
 	if (!model) die("cannot load model");
 	const struct llama_vocab *vocab = llama_model_get_vocab(model);
@@ -124,7 +127,7 @@ int main(int argc, char **argv) {
 	int n = 0;
 	llama_token *tok = NULL;
 	int np = 0, ng = 0;
-	if (strcmp(mode, "bench") == 0) {
+	if (bench) {
 		if (argc < 6) die("usage: oracle bench MODEL THREADS NPROMPT NGEN");
 		np = atoi(argv[4]);
 		ng = atoi(argv[5]);
@@ -143,10 +146,11 @@ int main(int argc, char **argv) {
 	cp.n_batch = cp.n_ubatch = n;
 	cp.n_threads = cp.n_threads_batch = threads;
 	cp.no_perf = true;
-	// Flash attention off: its CPU kernel accumulates V in f16, which is
-	// noise the comparison does not need; the classic path is exact math
-	// (f16 K, V and probabilities, f32 sums) that the engine mirrors.
-	cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+	// Flash attention off for comparisons: its CPU kernel accumulates V in
+	// f16, which is noise the comparison does not need; the classic path is
+	// exact math (f16 K, V and probabilities, f32 sums) that the engine
+	// mirrors. The benchmark keeps the default.
+	if (!bench) cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
 	struct llama_context *ctx = llama_init_from_model(model, cp);
 	if (!ctx) die("cannot create context");
 
