@@ -52,6 +52,14 @@ build/bootbench-runner "$@"
 scripts/deps-npm.sh
 "$GO" build -o build/llmbench-runner ./bench/llmbench
 build/llmbench-runner ${LLMBENCH_FLAGS:-}
+# The same engine inside Velocity (images/llm under QEMU, -smp 2 reserve=1):
+# tokens/s of a tiny model on the reserved CPU, then the lateness of a 1 ms
+# timer on the system CPU with the engine idle, generating pinned to the
+# reserved CPU, and generating unpinned.
+mkdir -p build/llmbench
+"$GO" run ./cmd/velocity llm gen -o "$PWD/build/llmbench/tiny-q8_0.gguf" -type Q8_0
+"$GO" run ./cmd/velocity run -smp 2 -fs "$PWD/build/llmbench/tiny-q8_0.gguf" \
+	-append "reserve=1 -- -model $PWD/build/llmbench/tiny-q8_0.gguf -prompt \"def fib(n):\" -n 32 -wakeups ${LLM_WAKEUPS:-2000}" ./images/llm
 
 # SMP: parallel speedup (-smp 2 vs -smp 1), goroutine ping-pong, channel
 # throughput and pinned-vs-unpinned wake-up latency, Velocity versus the same

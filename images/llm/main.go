@@ -15,7 +15,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/velocityos/velocity/kernel"
@@ -33,14 +36,15 @@ func main() {
 	ctx := flag.Int("ctx", 512, "context length")
 	temp := flag.Float64("temp", 0, "temperature (0: greedy)")
 	seed := flag.Uint64("seed", 1, "sampling seed")
+	ticks := flag.Int("wakeups", 0, "after generating, measure this many 1 ms timer wake-ups on the system CPUs while the model generates, pinned and then unpinned")
 	flag.Parse()
-	if err := run(*model, *prompt, *n, *ctx, sample.Params{Temperature: *temp, Seed: *seed}); err != nil {
+	if err := run(*model, *prompt, *n, *ctx, sample.Params{Temperature: *temp, Seed: *seed}, *ticks); err != nil {
 		fmt.Println("llm: error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(path, prompt string, n, ctx int, sp sample.Params) error {
+func run(path, prompt string, n, ctx int, sp sample.Params, ticks int) (err error) {
 	if path == "" || prompt == "" {
 		return fmt.Errorf("usage: llm -model M.gguf -prompt P [-n N]")
 	}
@@ -65,6 +69,7 @@ func run(path, prompt string, n, ctx int, sp sample.Params) error {
 	fmt.Printf("llm: model %s: %d layers, hidden %d, vocab %d, loaded in %v; AVX2 kernels %v\n",
 		path, len(m.Layers), m.Hidden, m.Vocab, time.Since(t0).Round(time.Millisecond), quant.HasAVX2())
 
+	ids := tk.Encode(prompt)
 	cpu := -1
 	if in, err := kernel.ReadInfo(); err == nil {
 		for i := 0; i < in.CPUs; i++ {
@@ -74,18 +79,26 @@ func run(path, prompt string, n, ctx int, sp sample.Params) error {
 		}
 	}
 	if cpu >= 0 {
+		// GOMAXPROCS counts only the system CPUs; the pinned engine thread
+		// holds a P while it computes, so give it one of its own rather
+		// than take the system's.
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
 		unpin, err := kernel.Pin(cpu)
 		if err != nil {
 			return fmt.Errorf("pin to CPU %d: %v", cpu, err)
 		}
-		defer unpin()
+		defer func() {
+			unpin()
+			if err == nil && ticks > 0 {
+				err = wakeups(m, ids, cpu, ctx, ticks)
+			}
+		}()
 		fmt.Printf("llm: pinned to reserved CPU %d\n", cpu)
 	} else {
 		fmt.Println("llm: no reserved CPU (kernel option reserve=): running unpinned")
 	}
 	// One thread: the engine's work runs inline on this pinned goroutine.
 	st := m.NewState(ctx, 1)
-	ids := tk.Encode(prompt)
 	off := 0
 	where := func() {
 		if c, err := kernel.CurrentCPU(); err == nil && cpu >= 0 && c != cpu {
@@ -95,15 +108,15 @@ func run(path, prompt string, n, ctx int, sp sample.Params) error {
 	t1 := time.Now()
 	var t2 time.Time
 	first := true
-	out, err := st.Generate(ids, n, sample.New(sp), tk.IsEOG, func(int) bool {
+	out, gerr := st.Generate(ids, n, sample.New(sp), tk.IsEOG, func(int) bool {
 		where()
 		if first {
 			t2, first = time.Now(), false
 		}
 		return true
 	})
-	if err != nil {
-		return err
+	if gerr != nil {
+		return gerr
 	}
 	t3 := time.Now()
 	strs := make([]string, len(out))
@@ -123,6 +136,66 @@ func run(path, prompt string, n, ctx int, sp sample.Params) error {
 	}
 	if cpu >= 0 {
 		fmt.Printf("llm: all %d tokens computed on CPU %d\n", len(out), cpu)
+	}
+	return nil
+}
+
+// wakeups measures how late a goroutine on the system CPUs wakes up for
+// each of ticks 1 ms deadlines: with the engine idle (the baseline), while
+// it generates without pause pinned to the reserved CPU, and while it
+// generates unpinned (sharing the system CPUs). It prints p50, p99 and max.
+func wakeups(m *qwen2.Model, prompt []int, cpu, ctx, ticks int) error {
+	for _, mode := range []string{"idle", "pinned", "unpinned"} {
+		pinned := mode == "pinned"
+		var stop atomic.Bool
+		done := make(chan error, 1)
+		go func() {
+			if mode == "idle" {
+				done <- nil
+				return
+			}
+			if pinned {
+				unpin, err := kernel.Pin(cpu)
+				if err != nil {
+					done <- err
+					return
+				}
+				defer unpin()
+			}
+			for !stop.Load() {
+				st := m.NewState(ctx, 1)
+				if _, err := st.Generate(prompt, 8, sample.New(sample.Params{}), nil, func(int) bool { return !stop.Load() }); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		time.Sleep(20 * time.Millisecond) // let generation start
+		late := make([]time.Duration, 0, ticks)
+		missed := 0
+		next := time.Now()
+		for len(late) < ticks {
+			next = next.Add(time.Millisecond)
+			time.Sleep(time.Until(next))
+			l := time.Since(next)
+			late = append(late, l)
+			if l > time.Millisecond { // skip the slots already missed
+				k := l / time.Millisecond
+				missed += int(k)
+				next = next.Add(k * time.Millisecond)
+			}
+		}
+		stop.Store(true)
+		if err := <-done; err != nil {
+			return err
+		}
+		slices.Sort(late)
+		if pinned {
+			mode = fmt.Sprintf("pinned to CPU %d", cpu)
+		}
+		fmt.Printf("llm: wakeups, engine %s: n=%d p50=%dus p99=%dus max=%dus missed=%d\n", mode, len(late),
+			late[len(late)/2].Microseconds(), late[len(late)*99/100].Microseconds(), late[len(late)-1].Microseconds(), missed)
 	}
 	return nil
 }
