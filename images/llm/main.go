@@ -162,8 +162,9 @@ func wakeups(m *qwen2.Model, prompt []int, cpu, ctx, ticks int) error {
 				}
 				defer unpin()
 			}
+			st := m.NewState(ctx, 1) // reused: no allocation while measuring
 			for !stop.Load() {
-				st := m.NewState(ctx, 1)
+				st.Rewind(0)
 				if _, err := st.Generate(prompt, 8, sample.New(sample.Params{}), nil, func(int) bool { return !stop.Load() }); err != nil {
 					done <- err
 					return
