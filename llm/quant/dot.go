@@ -198,3 +198,16 @@ func UseAVX2(on bool) (prev bool) {
 	prev, useAVX2 = useAVX2, on && hasAVX2
 	return prev
 }
+
+// MatMul is MatVec for a batch: out[i][r-r0] = row r of w · acts[i] for
+// rows r0..r1-1. Results are bit-identical to MatVec's; where a batched
+// kernel exists each weight block is loaded once for several activations.
+func MatMul(t Type, w []byte, cols int, acts []Act, out [][]float32, r0, r1 int) {
+	rb := cols / t.BlockLen() * t.BlockBytes()
+	if useAVX2 && matMulAVX2(t, w, rb, cols, acts, out, r0, r1) {
+		return
+	}
+	for i := range acts {
+		MatVec(t, w, cols, &acts[i], out[i], r0, r1)
+	}
+}

@@ -149,3 +149,57 @@ func matVecAVX2(t Type, w []byte, rb, cols int, a *Act, out []float32, r0, r1 in
 	}
 	return true
 }
+
+//go:noescape
+func dotQ8_0x4Asm(w *byte, q *[4]*int8, d *[4]*float32, nb int, tab *[1 << 16]float32, out *[4]float32)
+
+//go:noescape
+func dotQ4_0x4Asm(w *byte, q *[4]*int8, d *[4]*float32, nb int, tab *[1 << 16]float32, out *[4]float32)
+
+//go:noescape
+func dotQ5_0x4Asm(w *byte, q *[4]*int8, d *[4]*float32, nb int, tab *[1 << 16]float32, out *[4]float32)
+
+// matMulAVX2 multiplies rows r0..r1 with activations in groups of four
+// where a four-wide kernel exists (Q8_0, Q4_0, Q5_0), each weight block loaded once per
+// group; out[i][r-r0] gets row r · acts[i]. It reports false for the types
+// it leaves to MatVec.
+func matMulAVX2(t Type, w []byte, rb, cols int, acts []Act, out [][]float32, r0, r1 int) bool {
+	var f func(w *byte, q *[4]*int8, d *[4]*float32, nb int, tab *[1 << 16]float32, out *[4]float32)
+	switch t {
+	case Q8_0:
+		f = dotQ8_0x4Asm
+	case Q4_0:
+		f = dotQ4_0x4Asm
+	case Q5_0:
+		f = dotQ5_0x4Asm
+	}
+	if f == nil || len(acts) < 4 {
+		return false
+	}
+	nb := cols / QK
+	if r1 <= r0 || nb == 0 {
+		return true
+	}
+	_ = w[r1*rb-1]
+	i := 0
+	for ; i+4 <= len(acts); i += 4 {
+		var q [4]*int8
+		var d [4]*float32
+		for k := range 4 {
+			a := &acts[i+k]
+			_ = a.q8[nb*QK-1]
+			_ = a.d8[nb-1]
+			_ = out[i+k][r1-r0-1]
+			q[k], d[k] = &a.q8[0], &a.d8[0]
+		}
+		var res [4]float32
+		for r := r0; r < r1; r++ {
+			f(&w[r*rb], &q, &d, nb, f16Table, &res)
+			out[i][r-r0], out[i+1][r-r0], out[i+2][r-r0], out[i+3][r-r0] = res[0], res[1], res[2], res[3]
+		}
+	}
+	for ; i < len(acts); i++ {
+		MatVec(t, w, cols, &acts[i], out[i], r0, r1)
+	}
+	return true
+}

@@ -318,3 +318,202 @@ q6kdone:
 	HSUM
 	MOVSS X0, ret+48(FP)
 	RET
+
+// One activation against the weight block whose |w| is in Y4 and w in Y1
+// (scale dw in X15): acc += float(Σ pairs) · (dw·da), exactly the single-row
+// kernel's operations for that activation.
+#define X4_TOKEN(q, d, acc) \
+	VMOVDQU (q), Y2 \
+	VPSIGNB Y1, Y2, Y2 \
+	VPMADDUBSW Y2, Y4, Y2 \
+	VPMADDWD Y7, Y2, Y2 \
+	VCVTDQ2PS Y2, Y2 \
+	VMULSS (d), X15, X8 \
+	VBROADCASTSS X8, Y8 \
+	VFMADD231PS Y8, Y2, acc
+
+#define HSUM_TO(Y, X, dst) \
+	VEXTRACTF128 $1, Y, X1 \
+	VADDPS X1, X, X \
+	VMOVHLPS X, X, X1 \
+	VADDPS X1, X, X \
+	VMOVSHDUP X, X1 \
+	VADDSS X1, X, X \
+	MOVSS X, dst
+
+// func dotQ8_0x4Asm(w *byte, q *[4]*int8, d *[4]*float32, nb int, tab *[65536]float32, out *[4]float32)
+// One Q8_0 row against four activations (prefill): the weights are loaded
+// and made absolute once per block for all four, and each activation's sum
+// is formed exactly as dotQ8_0Asm forms it, so results are bit-identical.
+TEXT ·dotQ8_0x4Asm(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), BX
+	MOVQ 16(AX), R9
+	MOVQ 24(AX), R10
+	MOVQ d+16(FP), AX
+	MOVQ 0(AX), R11
+	MOVQ 8(AX), R12
+	MOVQ 16(AX), R13
+	MOVQ 24(AX), DX
+	MOVQ nb+24(FP), CX
+	MOVQ tab+32(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VMOVDQU ones16<>(SB), Y7
+	TESTQ CX, CX
+	JZ    x4done
+x4loop:
+	VMOVDQU 2(SI), Y1
+	VPSIGNB Y1, Y1, Y4
+	MOVWLZX (SI), AX
+	VMOVSS (R8)(AX*4), X15
+	X4_TOKEN(DI, R11, Y0)
+	X4_TOKEN(BX, R12, Y9)
+	X4_TOKEN(R9, R13, Y10)
+	X4_TOKEN(R10, DX, Y11)
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $32, BX
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $4, R11
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  x4loop
+x4done:
+	MOVQ out+40(FP), AX
+	HSUM_TO(Y0, X0, 0(AX))
+	HSUM_TO(Y9, X9, 4(AX))
+	HSUM_TO(Y10, X10, 8(AX))
+	HSUM_TO(Y11, X11, 12(AX))
+	VZEROUPPER
+	RET
+
+// func dotQ4_0x4Asm(w *byte, q *[4]*int8, d *[4]*float32, nb int, tab *[65536]float32, out *[4]float32)
+// dotQ4_0Asm for four activations, each weight block decoded once.
+TEXT ·dotQ4_0x4Asm(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), BX
+	MOVQ 16(AX), R9
+	MOVQ 24(AX), R10
+	MOVQ d+16(FP), AX
+	MOVQ 0(AX), R11
+	MOVQ 8(AX), R12
+	MOVQ 16(AX), R13
+	MOVQ 24(AX), DX
+	MOVQ nb+24(FP), CX
+	MOVQ tab+32(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VMOVDQU ones16<>(SB), Y7
+	VMOVDQU nib<>(SB), Y13
+	VMOVDQU eight<>(SB), Y14
+	TESTQ CX, CX
+	JZ    q40x4done
+q40x4loop:
+	VMOVDQU 2(SI), X1
+	VPSRLW $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND Y13, Y1, Y1
+	VPSUBB Y14, Y1, Y1
+	VPSIGNB Y1, Y1, Y4
+	MOVWLZX (SI), AX
+	VMOVSS (R8)(AX*4), X15
+	X4_TOKEN(DI, R11, Y0)
+	X4_TOKEN(BX, R12, Y9)
+	X4_TOKEN(R9, R13, Y10)
+	X4_TOKEN(R10, DX, Y11)
+	ADDQ $18, SI
+	ADDQ $32, DI
+	ADDQ $32, BX
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $4, R11
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  q40x4loop
+q40x4done:
+	MOVQ out+40(FP), AX
+	HSUM_TO(Y0, X0, 0(AX))
+	HSUM_TO(Y9, X9, 4(AX))
+	HSUM_TO(Y10, X10, 8(AX))
+	HSUM_TO(Y11, X11, 12(AX))
+	VZEROUPPER
+	RET
+
+// func dotQ5_0x4Asm(w *byte, q *[4]*int8, d *[4]*float32, nb int, tab *[65536]float32, out *[4]float32)
+// dotQ5_0Asm for four activations, each weight block decoded once.
+TEXT ·dotQ5_0x4Asm(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ q+8(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), BX
+	MOVQ 16(AX), R9
+	MOVQ 24(AX), R10
+	MOVQ d+16(FP), AX
+	MOVQ 0(AX), R11
+	MOVQ 8(AX), R12
+	MOVQ 16(AX), R13
+	MOVQ 24(AX), DX
+	MOVQ nb+24(FP), CX
+	MOVQ tab+32(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VMOVDQU ones16<>(SB), Y7
+	VMOVDQU nib<>(SB), Y13
+	VMOVDQU bitshuf<>(SB), Y12
+	VMOVDQU bitmask<>(SB), Y14
+	VMOVDQU hif0<>(SB), Y5
+	TESTQ CX, CX
+	JZ    q50x4done
+q50x4loop:
+	VMOVDQU 6(SI), X1
+	VPSRLW $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND Y13, Y1, Y1
+	VPBROADCASTD 2(SI), Y3
+	VPSHUFB Y12, Y3, Y3
+	VPAND Y14, Y3, Y3
+	VPCMPEQB Y14, Y3, Y3
+	VPANDN Y5, Y3, Y3
+	VPOR Y3, Y1, Y1
+	VPSIGNB Y1, Y1, Y4
+	MOVWLZX (SI), AX
+	VMOVSS (R8)(AX*4), X15
+	X4_TOKEN(DI, R11, Y0)
+	X4_TOKEN(BX, R12, Y9)
+	X4_TOKEN(R9, R13, Y10)
+	X4_TOKEN(R10, DX, Y11)
+	ADDQ $22, SI
+	ADDQ $32, DI
+	ADDQ $32, BX
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $4, R11
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  q50x4loop
+q50x4done:
+	MOVQ out+40(FP), AX
+	HSUM_TO(Y0, X0, 0(AX))
+	HSUM_TO(Y9, X9, 4(AX))
+	HSUM_TO(Y10, X10, 8(AX))
+	HSUM_TO(Y11, X11, 12(AX))
+	VZEROUPPER
+	RET

@@ -11,3 +11,7 @@ func dotQ4_KAVX2(row []byte, a *Act) float32                { return dotQ4_K(row
 func dotQ6_KAVX2(row []byte, a *Act) float32                { return dotQ6_K(row, a) }
 
 func matVecAVX2(t Type, w []byte, rb, cols int, a *Act, out []float32, r0, r1 int) bool { return false }
+
+func matMulAVX2(t Type, w []byte, rb, cols int, acts []Act, out [][]float32, r0, r1 int) bool {
+	return false
+}

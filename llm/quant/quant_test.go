@@ -209,3 +209,56 @@ func BenchmarkDot(b *testing.B) {
 		}
 	}
 }
+
+// MatMul's batched kernel gives exactly MatVec's results.
+func TestMatMulMatchesMatVec(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, typ := range Supported {
+		const rows, cols = 7, 512
+		w, _ := Quantize(typ, randVec(r, rows*cols, 1))
+		for _, n := range []int{1, 4, 5, 9} {
+			acts := make([]Act, n)
+			got := make([][]float32, n)
+			for i := range acts {
+				acts[i].Set(randVec(r, cols, 2))
+				acts[i].Prepare(typ)
+				got[i] = make([]float32, rows-1)
+			}
+			MatMul(typ, w, cols, acts, got, 1, rows)
+			for i := range acts {
+				want := make([]float32, rows-1)
+				MatVec(typ, w, cols, &acts[i], want, 1, rows)
+				for j := range want {
+					if got[i][j] != want[j] {
+						t.Fatalf("%s n=%d: act %d row %d: MatMul %g, MatVec %g", typ, n, i, j+1, got[i][j], want[j])
+					}
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkMatMulQ8_0(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const rows, cols, n = 64, 896, 16
+	w, _ := Quantize(Q8_0, randVec(r, rows*cols, 1))
+	acts := make([]Act, n)
+	out := make([][]float32, n)
+	for i := range acts {
+		acts[i].Set(randVec(r, cols, 1))
+		acts[i].Prepare(Q8_0)
+		out[i] = make([]float32, rows)
+	}
+	b.Run("matvec", func(b *testing.B) {
+		for range b.N {
+			for i := range acts {
+				MatVec(Q8_0, w, cols, &acts[i], out[i], 0, rows)
+			}
+		}
+	})
+	b.Run("matmul", func(b *testing.B) {
+		for range b.N {
+			MatMul(Q8_0, w, cols, acts, out, 0, rows)
+		}
+	})
+}

@@ -232,10 +232,15 @@ func (s *State) matmul(w *Matrix, out [][]float32, bias []float32) {
 		acts[i].Prepare(w.Type)
 	}
 	s.parallel(w.Rows, max(matmulTile, w.Rows/(8*s.Threads)/matmulTile*matmulTile), func(_, lo, hi int) {
+		var outs [16][]float32
 		for r := lo; r < hi; r += matmulTile {
 			e := min(r+matmulTile, hi)
-			for i := range acts {
-				quant.MatVec(w.Type, w.Data, w.Cols, &acts[i], out[i][r:e], r, e)
+			for i0 := 0; i0 < len(acts); i0 += len(outs) {
+				i1 := min(i0+len(outs), len(acts))
+				for i := i0; i < i1; i++ {
+					outs[i-i0] = out[i][r:e]
+				}
+				quant.MatMul(w.Type, w.Data, w.Cols, acts[i0:i1], outs[:i1-i0], r, e)
 			}
 		}
 	})
