@@ -307,14 +307,15 @@ func add(dst, src []float32) {
 	}
 }
 
-// rmsNorm writes x / rms(x) · w into dst (the mean of squares in float64,
-// as ggml sums it).
+// rmsNorm writes x / rms(x) · w into dst. The float steps are ggml's:
+// squares in float32 summed in float64, the mean and 1/sqrt in float32.
 func rmsNorm(dst, x, w []float32, eps float32) {
 	var ss float64
 	for _, v := range x {
-		ss += float64(v) * float64(v)
+		ss += float64(v * v)
 	}
-	scale := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
+	mean := float32(ss / float64(len(x)))
+	scale := 1 / float32(math.Sqrt(float64(mean+eps)))
 	for i, v := range x {
 		dst[i] = v * scale * w[i]
 	}
