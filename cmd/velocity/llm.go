@@ -126,6 +126,12 @@ func llmRun(args []string) int {
 		return fail("llm run", fmt.Errorf("the prompt encodes to no tokens"))
 	}
 	st := m.NewState(*ctx, *threads)
+	if *threads > 1 {
+		if st.Pool, err = qwen2.NewPool(*threads, nil); err != nil {
+			return fail("llm run", err)
+		}
+		defer st.Pool.Close()
+	}
 	if *logits != "" {
 		all, err := st.Eval(ids, true)
 		if err != nil {

@@ -36,15 +36,16 @@ func main() {
 	ctx := flag.Int("ctx", 512, "context length")
 	temp := flag.Float64("temp", 0, "temperature (0: greedy)")
 	seed := flag.Uint64("seed", 1, "sampling seed")
+	threads := flag.Int("threads", 1, "engine threads, each pinned to one reserved CPU")
 	ticks := flag.Int("wakeups", 0, "after generating, measure this many 1 ms timer wake-ups on the system CPUs while the model generates, pinned and then unpinned")
 	flag.Parse()
-	if err := run(*model, *prompt, *n, *ctx, sample.Params{Temperature: *temp, Seed: *seed}, *ticks); err != nil {
+	if err := run(*model, *prompt, *n, *ctx, sample.Params{Temperature: *temp, Seed: *seed}, *threads, *ticks); err != nil {
 		fmt.Println("llm: error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(path, prompt string, n, ctx int, sp sample.Params, ticks int) (err error) {
+func run(path, prompt string, n, ctx int, sp sample.Params, threads, ticks int) (err error) {
 	if path == "" || prompt == "" {
 		return fmt.Errorf("usage: llm -model M.gguf -prompt P [-n N]")
 	}
@@ -70,35 +71,62 @@ func run(path, prompt string, n, ctx int, sp sample.Params, ticks int) (err erro
 		path, len(m.Layers), m.Hidden, m.Vocab, time.Since(t0).Round(time.Millisecond), quant.HasAVX2())
 
 	ids := tk.Encode(prompt)
-	cpu := -1
+	var reserved []int
 	if in, err := kernel.ReadInfo(); err == nil {
 		for i := 0; i < in.CPUs; i++ {
 			if in.Reserved&(1<<i) != 0 {
-				cpu = i
+				reserved = append(reserved, i)
 			}
 		}
 	}
-	if cpu >= 0 {
-		// GOMAXPROCS counts only the system CPUs; the pinned engine thread
-		// holds a P while it computes, so give it one of its own rather
+	if threads < 1 || (len(reserved) > 0 && threads > len(reserved)) {
+		return fmt.Errorf("%d engine threads for reserved CPUs %v", threads, reserved)
+	}
+	cpu := -1
+	var pool *qwen2.Pool
+	if len(reserved) > 0 {
+		// The highest reserved CPUs, one per engine thread; worker 0 is
+		// this goroutine.
+		cpus := reserved[len(reserved)-threads:]
+		cpu = cpus[0]
+		// GOMAXPROCS counts only the system CPUs; each pinned engine thread
+		// holds a P while it computes, so give them Ps of their own rather
 		// than take the system's.
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + threads)
 		unpin, err := kernel.Pin(cpu)
 		if err != nil {
 			return fmt.Errorf("pin to CPU %d: %v", cpu, err)
 		}
 		defer func() {
+			if pool != nil {
+				pool.Close()
+			}
 			unpin()
 			if err == nil && ticks > 0 {
 				err = wakeups(m, ids, cpu, ctx, ticks)
 			}
 		}()
-		fmt.Printf("llm: pinned to reserved CPU %d\n", cpu)
+		if threads > 1 {
+			pool, err = qwen2.NewPool(threads, func(w int) error {
+				if _, err := kernel.Pin(cpus[w]); err != nil { // pinned for the worker's life
+					return err
+				}
+				if c, err := kernel.CurrentCPU(); err != nil || c != cpus[w] {
+					return fmt.Errorf("pinned to CPU %d but running on %d (%v)", cpus[w], c, err)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		fmt.Printf("llm: %d engine thread(s) pinned to reserved CPUs %v\n", threads, cpus)
 	} else {
 		fmt.Println("llm: no reserved CPU (kernel option reserve=): running unpinned")
 	}
-	// One thread: the engine's work runs inline on this pinned goroutine.
-	st := m.NewState(ctx, 1)
+	// Worker 0 is this pinned goroutine; the others are the pool's.
+	st := m.NewState(ctx, threads)
+	st.Pool = pool
 	off := 0
 	where := func() {
 		if c, err := kernel.CurrentCPU(); err == nil && cpu >= 0 && c != cpu {

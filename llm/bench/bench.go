@@ -106,6 +106,12 @@ func Ours(path string, threads, np, ng int) (prefill, decode float64, err error)
 		prompt[i] = r.IntN(m.Vocab)
 	}
 	s := m.NewState(np+ng+1, threads)
+	if threads > 1 {
+		if s.Pool, err = qwen2.NewPool(threads, nil); err != nil {
+			return 0, 0, err
+		}
+		defer s.Pool.Close()
+	}
 	t0 := time.Now()
 	logits, err := s.Eval(prompt, false)
 	if err != nil {

@@ -3,7 +3,9 @@ package qwen2
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/velocityos/velocity/llm/gguf"
@@ -119,5 +121,44 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Load(parse(good)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A pool's workers run the work (each after its start function) and give
+// the same logits as goroutines started per product; a failing start
+// function is reported.
+func TestPool(t *testing.T) {
+	_, m := writeModel(t, t.TempDir(), small)
+	prompt := []int{1, 2, 3, 4, 5, 6, 7}
+	want, _ := m.NewState(16, 1).Eval(prompt, true)
+	want = cloneRows(want)
+	var mu sync.Mutex
+	started := map[int]bool{}
+	p, err := NewPool(3, func(w int) error {
+		mu.Lock()
+		started[w] = true
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if !started[1] || !started[2] || started[0] || p.Workers() != 3 {
+		t.Errorf("start ran for %v", started)
+	}
+	s := m.NewState(16, 3)
+	s.Pool = p
+	got, err := s.Eval(prompt, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if !slices.Equal(got[i], want[i]) {
+			t.Fatalf("position %d differs with the pool", i)
+		}
+	}
+	if _, err := NewPool(2, func(int) error { return errors.New("no CPU") }); err == nil || !strings.Contains(err.Error(), "no CPU") {
+		t.Errorf("failing start: %v", err)
 	}
 }

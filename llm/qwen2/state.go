@@ -27,9 +27,12 @@ var ErrNonFinite = errors.New("qwen2: non-finite logits (NaN or Inf in the weigh
 type State struct {
 	m       *Model
 	Threads int
-	ctx     int
-	pos     int
-	k, v    [][]uint16 // per layer: ctx × KVHeads·HeadDim, f16 like llama.cpp's default cache
+	// Pool, if set, runs the parallel work on its long-lived workers
+	// (at most Threads of them).
+	Pool *Pool
+	ctx  int
+	pos  int
+	k, v [][]uint16 // per layer: ctx × KVHeads·HeadDim, f16 like llama.cpp's default cache
 
 	// scratch, sized for the largest batch seen
 	x, xb, q, kk, vv, att, gate, up, logits [][]float32
@@ -193,7 +196,11 @@ func (s *State) setActs(rows [][]float32, width int) {
 // counter: a worker that is slowed down (by another program on its CPU)
 // then does less of the work instead of making the others wait.
 func (s *State) parallel(n, chunk int, fn func(worker, lo, hi int)) {
-	t := min(s.Threads, (n+chunk-1)/chunk)
+	threads := s.Threads
+	if s.Pool != nil {
+		threads = min(threads, s.Pool.n)
+	}
+	t := min(threads, (n+chunk-1)/chunk)
 	if t <= 1 {
 		fn(0, 0, n)
 		return
@@ -207,6 +214,10 @@ func (s *State) parallel(n, chunk int, fn func(worker, lo, hi int)) {
 			}
 			fn(w, lo, min(lo+chunk, n))
 		}
+	}
+	if s.Pool != nil {
+		s.Pool.run(t, work)
+		return
 	}
 	var wg sync.WaitGroup
 	for w := 1; w < t; w++ {

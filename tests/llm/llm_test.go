@@ -66,6 +66,9 @@ func hostTokens(t *testing.T, model []byte, prompt string, n int, avx2 bool) str
 	return strings.Join(s, " ")
 }
 
+// The engine generates inside Velocity pinned to reserved CPUs (one
+// thread on -smp 2 reserve=1; two on -smp 3 reserve=1-2) and samples the
+// same tokens as on the host.
 func TestGenerateOnReservedCPU(t *testing.T) {
 	testenv.Need(t, "qemu")
 	var buf bytes.Buffer
@@ -82,29 +85,42 @@ func TestGenerateOnReservedCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	const prompt, n = "def fib(n):", 24
-	cmdline, err := build.KernelCmdline(nil, []string{"reserve=1"}, []string{"-model", model, "-prompt", prompt, "-n", fmt.Sprint(n), "-temp", "1", "-seed", "7"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	res, err := qemu.Run(context.Background(), qemu.Config{Kernel: kern, Stub: testenv.Get(t, stubOnce), SMP: 2, Mem: "512M",
-		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: 5 * time.Minute})
-	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
-	if err != nil {
-		t.Fatalf("boot: %v\n%s", err, serial)
-	}
-	t.Logf("guest output:\n%s", serial)
-	if res.ExitCode != 0 {
-		t.Fatalf("guest exited with %d", res.ExitCode)
-	}
-	for _, want := range []string{"llm: pinned to reserved CPU 1", "llm: all ", "tokens computed on CPU 1"} {
-		if !strings.Contains(serial, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	avx2 := strings.Contains(serial, "AVX2 kernels true")
-	want := hostTokens(t, buf.Bytes(), prompt, n, avx2)
-	if !strings.Contains(serial, "llm: tokens: "+want+"\n") {
-		t.Errorf("guest tokens differ from the host's (AVX2 %v): want %q", avx2, want)
+	for _, c := range []struct {
+		smp     int
+		reserve string
+		threads int
+		cpus    string
+	}{{2, "1", 1, "[1]"}, {3, "1-2", 2, "[1 2]"}} {
+		t.Run(fmt.Sprintf("threads=%d", c.threads), func(t *testing.T) {
+			cmdline, err := build.KernelCmdline(nil, []string{"reserve=" + c.reserve}, []string{"-model", model, "-prompt", prompt,
+				"-n", fmt.Sprint(n), "-temp", "1", "-seed", "7", "-threads", fmt.Sprint(c.threads)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			res, err := qemu.Run(context.Background(), qemu.Config{Kernel: kern, Stub: testenv.Get(t, stubOnce), SMP: c.smp, Mem: "512M",
+				Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: 5 * time.Minute})
+			serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
+			if err != nil {
+				t.Fatalf("boot: %v\n%s", err, serial)
+			}
+			t.Logf("guest output:\n%s", serial)
+			if res.ExitCode != 0 {
+				t.Fatalf("guest exited with %d", res.ExitCode)
+			}
+			first := strings.TrimPrefix(strings.Fields(c.cpus)[0], "[")
+			first = strings.TrimSuffix(first, "]")
+			for _, want := range []string{fmt.Sprintf("llm: %d engine thread(s) pinned to reserved CPUs %s", c.threads, c.cpus),
+				fmt.Sprintf("tokens computed on CPU %s", first)} {
+				if !strings.Contains(serial, want) {
+					t.Errorf("output lacks %q", want)
+				}
+			}
+			avx2 := strings.Contains(serial, "AVX2 kernels true")
+			want := hostTokens(t, buf.Bytes(), prompt, n, avx2)
+			if !strings.Contains(serial, "llm: tokens: "+want+"\n") {
+				t.Errorf("guest tokens differ from the host's (AVX2 %v): want %q", avx2, want)
+			}
+		})
 	}
 }
