@@ -21,6 +21,7 @@ func main() {
 	prompt := flag.Int("prompt", 64, "prefill tokens")
 	gen := flag.Int("gen", 32, "decoded tokens")
 	mixes := flag.String("mix", strings.Join(bench.Mixes, ","), "quantizations")
+	pf := flag.Bool("prefetch", true, "also measure the KV prefetch of a typing session (first mix, one thread)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to FILE")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -32,7 +33,7 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	c := bench.Config{Dir: *dir, Prompt: *prompt, Gen: *gen, Mixes: strings.Split(*mixes, ",")}
+	c := bench.Config{Dir: *dir, Prompt: *prompt, Gen: *gen, Mixes: strings.Split(*mixes, ","), Prefetch: *pf}
 	for _, s := range strings.Split(*threads, ",") {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {

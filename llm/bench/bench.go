@@ -11,14 +11,17 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/velocityos/velocity/llm/modelfile"
 	"github.com/velocityos/velocity/llm/modelgen"
 	"github.com/velocityos/velocity/llm/oracle"
+	"github.com/velocityos/velocity/llm/prefetch"
 	"github.com/velocityos/velocity/llm/quant"
 	"github.com/velocityos/velocity/llm/qwen2"
 	"github.com/velocityos/velocity/llm/sample"
+	"github.com/velocityos/velocity/llm/tokenizer"
 )
 
 // Config says what to measure.
@@ -28,6 +31,8 @@ type Config struct {
 	Prompt  int // prefill length
 	Gen     int // decoded tokens
 	Mixes   []string
+	// Prefetch also runs the typing session of Prefetch on the first mix.
+	Prefetch bool
 }
 
 // Mixes are the quantizations benchmarked.
@@ -189,5 +194,94 @@ func Run(w io.Writer, c Config) error {
 			fmt.Fprintf(w, "  %-8d %-10s %13.2fx %13.2fx   (velocity / llama.cpp; decode target on 1 thread: >= 1.0x)\n", th, "ratio", p/lp, d/ld)
 		}
 	}
+	if c.Prefetch && len(c.Mixes) > 0 {
+		path, err := Model(c.Dir, c.Mixes[0])
+		if err != nil {
+			return err
+		}
+		if err := Prefetch(w, path, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// typing is the scripted session of the prefetch benchmark: Tab is
+// pressed after each line.
+const typing = `func fib(n int) int {
+	if n < 2 {
+		return n
+	}
+	return fib(n-1) + fib(n-2)
+}
+
+// sum adds the numbers.
+func sum(xs []int) int {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+`
+
+// Prefetch types the session into a prefetcher one character at a time
+// and presses Tab at the end of each line: the time from Tab to the first
+// completion token with the cache kept warm, and cold (the text evaluated
+// from scratch, as without prefetch), and the tokens each way evaluates.
+func Prefetch(w io.Writer, path string, threads int) error {
+	mf, err := modelfile.Open(path)
+	if err != nil {
+		return err
+	}
+	defer mf.Close()
+	m, err := qwen2.Load(mf.File)
+	if err != nil {
+		return err
+	}
+	tk, err := tokenizer.FromGGUF(mf.File)
+	if err != nil {
+		return err
+	}
+	p := prefetch.New(m.NewState(1024, threads), tk)
+	cold := m.NewState(1024, threads)
+	var warm, coldT []time.Duration
+	coldTokens := 0
+	typingTime := time.Duration(0)
+	for i := range typing {
+		text := typing[:i+1]
+		t := time.Now()
+		if err := p.Update(text); err != nil {
+			return err
+		}
+		typingTime += time.Since(t)
+		if typing[i] != '\n' {
+			continue
+		}
+		_, first, err := p.Complete(text, 1, sample.New(sample.Params{}))
+		if err != nil {
+			return err
+		}
+		warm = append(warm, first)
+		cold.Rewind(0)
+		t = time.Now()
+		ids := tk.Encode(text)
+		lg, err := cold.Eval(ids, false)
+		if err != nil {
+			return err
+		}
+		sample.Greedy(lg[0])
+		coldT = append(coldT, time.Since(t))
+		coldTokens += len(ids)
+	}
+	slices.Sort(warm)
+	slices.Sort(coldT)
+	pct := func(d []time.Duration, q int) float64 { return float64(d[(len(d)-1)*q/100].Microseconds()) / 1000 }
+	fmt.Fprintf(w, "\nprefetch: %d characters typed, Tab at the end of each of %d lines (%d tokens of text at the end)\n",
+		len(typing), len(warm), len(tk.Encode(typing)))
+	fmt.Fprintf(w, "  Tab → first token, cache kept warm while typing: p50 %.2f ms, p99 %.2f ms\n", pct(warm, 50), pct(warm, 99))
+	fmt.Fprintf(w, "  Tab → first token, cold (no prefetch):            p50 %.2f ms, p99 %.2f ms\n", pct(coldT, 50), pct(coldT, 99))
+	fmt.Fprintf(w, "  CPU cost of prefetching: %d tokens evaluated over %d keystrokes (%.1f s of compute, in the background); cold evaluates %d tokens at the Tabs\n",
+		p.Evaluated, len(typing), typingTime.Seconds(), coldTokens)
 	return nil
 }
