@@ -155,6 +155,9 @@ func Load(f *gguf.File) (*Model, error) {
 			Up:       ld.matrix(p+"ffn_up.weight", c.Hidden, c.FFN),
 			Down:     ld.matrix(p+"ffn_down.weight", c.FFN, c.Hidden),
 		})
+		if ld.err != nil { // stop at once: block_count comes from the file
+			return nil, ld.err
+		}
 	}
 	if ld.err != nil {
 		return nil, ld.err

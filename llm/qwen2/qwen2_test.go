@@ -108,6 +108,7 @@ func TestLoadErrors(t *testing.T) {
 		"arch":        {edit("general.architecture", v("llama"), ""), "not \"qwen2\""},
 		"no layers":   {edit("qwen2.block_count", nil, ""), "missing metadata qwen2.block_count"},
 		"more layers": {edit("qwen2.block_count", v(uint32(3)), ""), "missing tensor blk.2"},
+		"huge count":  {edit("qwen2.block_count", v(uint32(1<<31)), ""), "missing tensor blk.2"},
 		"shape":       {edit("qwen2.embedding_length", v(uint32(128)), ""), "shape"},
 		"heads":       {edit("qwen2.attention.head_count_kv", v(uint32(3)), ""), "do not group"},
 		"tensor":      {edit("", nil, "blk.1.ffn_up.weight"), "missing tensor blk.1.ffn_up.weight"},
