@@ -93,11 +93,11 @@ func run(path, prompt string, n, ctx int, sp sample.Params, threads, ticks int) 
 		// holds a P while it computes, so give them Ps of their own rather
 		// than take the system's.
 		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + threads)
-		unpin, err := kernel.Pin(cpu)
-		if err != nil {
-			return fmt.Errorf("pin to CPU %d: %v", cpu, err)
+		unpin, perr := kernel.Pin(cpu)
+		if perr != nil {
+			return fmt.Errorf("pin to CPU %d: %v", cpu, perr)
 		}
-		defer func() {
+		defer func() { // err is run's result: measure only after a good run
 			if pool != nil {
 				pool.Close()
 			}
@@ -107,7 +107,8 @@ func run(path, prompt string, n, ctx int, sp sample.Params, threads, ticks int) 
 			}
 		}()
 		if threads > 1 {
-			pool, err = qwen2.NewPool(threads, func(w int) error {
+			var perr error
+			pool, perr = qwen2.NewPool(threads, func(w int) error {
 				if _, err := kernel.Pin(cpus[w]); err != nil { // pinned for the worker's life
 					return err
 				}
@@ -116,8 +117,8 @@ func run(path, prompt string, n, ctx int, sp sample.Params, threads, ticks int) 
 				}
 				return nil
 			})
-			if err != nil {
-				return err
+			if perr != nil {
+				return perr
 			}
 		}
 		fmt.Printf("llm: %d engine thread(s) pinned to reserved CPUs %v\n", threads, cpus)
