@@ -46,21 +46,30 @@ func Greedy(logits []float32) int {
 // Sample returns the next token. The steps are, in order: keep the TopK
 // largest logits; softmax at Temperature; keep the smallest set of most
 // likely tokens whose probability reaches TopP; draw from what is left.
+// Only top-p needs the candidates sorted; without it no sort is done (a
+// vocabulary of 150,000 would cost milliseconds per token).
 func (s *Sampler) Sample(logits []float32) int {
 	if s.p.Temperature <= 0 {
 		return Greedy(logits)
 	}
 	s.idx = s.idx[:0]
-	for i := range logits {
-		s.idx = append(s.idx, i)
+	topP := s.p.TopP > 0 && s.p.TopP < 1
+	if k := s.p.TopK; k > 0 && k < len(logits) {
+		s.idx = topK(s.idx, logits, k)
+	} else {
+		for i := range logits {
+			s.idx = append(s.idx, i)
+		}
 	}
-	sort.SliceStable(s.idx, func(a, b int) bool { return logits[s.idx[a]] > logits[s.idx[b]] })
+	if topP {
+		sort.SliceStable(s.idx, func(a, b int) bool { return logits[s.idx[a]] > logits[s.idx[b]] })
+	}
 	keep := s.idx
-	if s.p.TopK > 0 && s.p.TopK < len(keep) {
-		keep = keep[:s.p.TopK]
+	top := float64(logits[keep[0]])
+	for _, i := range keep {
+		top = max(top, float64(logits[i]))
 	}
 	s.probs = s.probs[:0]
-	top := float64(logits[keep[0]])
 	var sum float64
 	for _, i := range keep {
 		e := math.Exp((float64(logits[i]) - top) / s.p.Temperature)
@@ -70,7 +79,7 @@ func (s *Sampler) Sample(logits []float32) int {
 	for i := range s.probs {
 		s.probs[i] /= sum
 	}
-	if s.p.TopP > 0 && s.p.TopP < 1 {
+	if topP {
 		var c float64
 		for i, p := range s.probs {
 			c += p
@@ -92,4 +101,51 @@ func (s *Sampler) Sample(logits []float32) int {
 		}
 	}
 	return keep[len(keep)-1]
+}
+
+// topK appends to dst the indices of the k largest logits (ties: lower
+// index first), in no particular order, with a min-heap of size k.
+func topK(dst []int, logits []float32, k int) []int {
+	h := dst[:0]
+	less := func(a, b int) bool { // a ranks below b
+		if logits[a] != logits[b] {
+			return logits[a] < logits[b]
+		}
+		return a > b
+	}
+	down := func(i int) {
+		for {
+			c := 2*i + 1
+			if c >= len(h) {
+				return
+			}
+			if c+1 < len(h) && less(h[c+1], h[c]) {
+				c++
+			}
+			if !less(h[c], h[i]) {
+				return
+			}
+			h[i], h[c] = h[c], h[i]
+			i = c
+		}
+	}
+	for i := range logits {
+		if len(h) < k {
+			h = append(h, i)
+			for j := len(h) - 1; j > 0; {
+				p := (j - 1) / 2
+				if !less(h[j], h[p]) {
+					break
+				}
+				h[j], h[p] = h[p], h[j]
+				j = p
+			}
+			continue
+		}
+		if less(h[0], i) {
+			h[0] = i
+			down(0)
+		}
+	}
+	return h
 }

@@ -2,6 +2,7 @@ package sample
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -69,5 +70,14 @@ func TestSeedRepeats(t *testing.T) {
 	}
 	if !same || !diff {
 		t.Errorf("same seed repeats: %v; other seed differs: %v", same, diff)
+	}
+}
+
+func TestTopKSelection(t *testing.T) {
+	logits := []float32{5, 1, 9, 9, 3, 7, 0, 5}
+	got := topK(nil, logits, 4)
+	slices.Sort(got)
+	if !slices.Equal(got, []int{0, 2, 3, 5}) {
+		t.Errorf("top 4 = %v, want [0 2 3 5] (ties to the lower index)", got)
 	}
 }
