@@ -23,7 +23,7 @@ import (
 
 const llmUsage = `Usage:
   velocity llm info M.gguf
-  velocity llm run -model M.gguf -prompt P [-n N] [-temp T] [-top-k K] [-top-p P] [-seed S] [-threads N] [-ctx N] [-logits FILE]
+  velocity llm run -model M.gguf -prompt P [-chat] [-n N] [-temp T] [-top-k K] [-top-p P] [-seed S] [-threads N] [-ctx N] [-logits FILE]
   velocity llm gen -o M.gguf [-shape tiny|qwen2.5-0.5b] [-type Q8_0|Q4_K_M|F32|...] [-seed S]
   velocity llm bench [-threads 1,2] [-prompt N] [-gen N] [-mix Q8_0,Q4_K_M] [-dir DIR] [-prefetch=false]
 `
@@ -100,6 +100,7 @@ func llmRun(args []string) int {
 	seed := fs.Uint64("seed", 1, "sampling seed")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	ctx := fs.Int("ctx", qwen2.DefaultContext, "context (KV cache) length")
+	chat := fs.Bool("chat", false, "wrap the prompt in Qwen's chat template (a system and a user turn, then the assistant's)")
 	logits := fs.String("logits", "", "write the logits at every prompt position to FILE (float32, little-endian, vocab per position)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -121,7 +122,11 @@ func llmRun(args []string) int {
 	if err != nil {
 		return fail("llm run", err)
 	}
-	ids := tk.Encode(*prompt)
+	text := *prompt
+	if *chat {
+		text = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n" + text + "<|im_end|>\n<|im_start|>assistant\n"
+	}
+	ids := tk.Encode(text)
 	if len(ids) == 0 {
 		return fail("llm run", fmt.Errorf("the prompt encodes to no tokens"))
 	}
