@@ -1,10 +1,6 @@
 package quant
 
-import (
-	"math"
-
-	"golang.org/x/sys/cpu"
-)
+import "golang.org/x/sys/cpu"
 
 // The AVX2 kernels need AVX2 and FMA (both Haswell and later); CPUID and the
 // OS's YMM state support are checked by x/sys/cpu.
@@ -30,10 +26,10 @@ func dotQ4_0Asm(w *byte, q *int8, d *float32, nb int, tab *[1 << 16]float32) flo
 func dotQ5_0Asm(w *byte, q *int8, d *float32, nb int, tab *[1 << 16]float32) float32
 
 //go:noescape
-func dotQ4_KAsm(w *byte, q *int8, sc *int16, d *float32, nb int) float32
+func dotQ4_KAsm(w *byte, q *int8, dk *float32, nb int, bsums *int16, tab *[1 << 16]float32, scratch *[16]int16) float32
 
 //go:noescape
-func dotQ6_KAsm(w *byte, q *int8, sc *int16, d *float32, nb int, bsums *int16) float32
+func dotQ6_KAsm(w *byte, q *int8, dk *float32, nb int, bsums *int16, tab *[1 << 16]float32, scratch *[16]int16) float32
 
 func dotQ4_0AVX2(row []byte, q []int8, d []float32) float32 {
 	if len(d) == 0 {
@@ -53,71 +49,30 @@ func dotQ5_0AVX2(row []byte, q []int8, d []float32) float32 {
 	return dotQ5_0Asm(&row[0], &q[0], &d[0], len(d), f16Table)
 }
 
-// kStack is how many K-quant blocks (of one row) have their scales
-// unpacked on the stack; longer rows use the heap.
-const kStack = 64
-
-// fma32 is a float32 fused multiply-add (through float64, which holds the
-// product exactly).
-func fma32(a, b, c float32) float32 { return float32(math.FMA(float64(a), float64(b), float64(c))) }
-
-// dotQ4_KAVX2: Go unpacks each block's 6-bit scales and accumulates the
-// mins term (min · activation block sum) in four float lanes; the assembly
-// does the 256 multiply-adds per block. The float operations and their
-// order are llama.cpp's (ggml_vec_dot_q4_K_q8_K, AVX2).
+// dotQ4_KAVX2 and dotQ6_KAVX2 run a whole row in assembly, scales
+// included, in the float order of llama.cpp's AVX2 kernels.
 func dotQ4_KAVX2(row []byte, a *Act) float32 {
 	nb := len(a.dk)
 	if nb == 0 {
 		return 0
 	}
 	_ = row[144*nb-1]
-	var scBuf [kStack * 8]int16
-	var dBuf [kStack]float32
-	sc, d := scBuf[:], dBuf[:]
-	if nb > kStack {
-		sc, d = make([]int16, 8*nb), make([]float32, nb)
-	}
-	var accM [4]float32
-	for b := 0; b < nb; b++ {
-		blk := row[144*b : 144*b+16]
-		bs := a.bsums[16*b : 16*b+16]
-		var m [8]int32
-		for j := 0; j < 8; j++ {
-			s, mj := scaleMinK4(j, blk[4:16])
-			sc[8*b+j] = int16(s)
-			m[j] = int32(mj) * (int32(bs[2*j]) + int32(bs[2*j+1]))
-		}
-		d[b] = a.dk[b] * f16(blk)
-		dmin := -(a.dk[b] * f16(blk[2:]))
-		for k := 0; k < 4; k++ {
-			accM[k] = fma32(dmin, float32(m[2*k]+m[2*k+1]), accM[k])
-		}
-	}
-	mins := (accM[0] + accM[2]) + (accM[1] + accM[3])
-	return dotQ4_KAsm(&row[0], &a.qk[0], &sc[0], &d[0], nb) + mins
+	_ = a.qk[256*nb-1]
+	_ = a.bsums[16*nb-1]
+	var scratch [16]int16
+	return dotQ4_KAsm(&row[0], &a.qk[0], &a.dk[0], nb, &a.bsums[0], f16Table, &scratch)
 }
 
-// dotQ6_KAVX2: Go widens the int8 scales; the assembly does the rest.
 func dotQ6_KAVX2(row []byte, a *Act) float32 {
 	nb := len(a.dk)
 	if nb == 0 {
 		return 0
 	}
 	_ = row[210*nb-1]
-	var scBuf [kStack * 16]int16
-	var dBuf [kStack]float32
-	sc, d := scBuf[:], dBuf[:]
-	if nb > kStack {
-		sc, d = make([]int16, 16*nb), make([]float32, nb)
-	}
-	for b := 0; b < nb; b++ {
-		blk := row[210*b : 210*b+210]
-		for k := 0; k < 16; k++ {
-			sc[16*b+k] = int16(int8(blk[192+k]))
-		}
-		d[b] = a.dk[b] * f16(blk[208:])
-	}
-	return dotQ6_KAsm(&row[0], &a.qk[0], &sc[0], &d[0], nb, &a.bsums[0])
+	_ = a.qk[256*nb-1]
+	_ = a.bsums[16*nb-1]
+	var scratch [16]int16
+	return dotQ6_KAsm(&row[0], &a.qk[0], &a.dk[0], nb, &a.bsums[0], f16Table, &scratch)
 }
 
 // matVecAVX2 runs the 32-value formats' kernels over rows r0..r1 without a

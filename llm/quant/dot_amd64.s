@@ -206,37 +206,94 @@ q50done:
 	VPADDD Y3, Y9, Y9 \
 	VPADDD Y4, Y9, Y9
 
-// func dotQ4_KAsm(w *byte, q *int8, sc *int16, d *float32, nb int) float32
-// Σ over blocks of d[b] · Σ_j sc[8b+j] · Σ nibble·q over sub-block j; the
-// mins are subtracted by the caller (from the activation's block sums).
-TEXT ·dotQ4_KAsm(SB), NOSPLIT, $0-44
+// func dotQ4_KAsm(w *byte, q *int8, dk *float32, nb int, bsums *int16, tab *[65536]float32, scratch *[16]int16) float32
+// A row of Q4_K blocks against a Q8_K activation (q, block scales dk, sums
+// of 16 bsums), in the float order of llama.cpp's AVX2 kernel: per block,
+// acc += (dk·d) · float(Σ_j scale_j · Σ nibble·q) in eight lanes, and
+// accm += -(dk·dmin) · float(mins · pair sums of bsums) in four; the result
+// is hsum8(acc) + hsum4(accm). The 6-bit scales and mins are unpacked with
+// 32-bit masks: bytes 0-3 of the 12 hold scales 0-3 and bytes 4-7 mins 0-3
+// in their low 6 bits; scales and mins 4-7 are the nibbles of bytes 8-11
+// with the top two bits of bytes 0-3 (scales) and 4-7 (mins) above them.
+// scratch receives the unpacked bytes and the scales as int16.
+TEXT ·dotQ4_KAsm(SB), NOSPLIT, $0-60
 	MOVQ w+0(FP), SI
 	MOVQ q+8(FP), DI
-	MOVQ sc+16(FP), BX
-	MOVQ d+24(FP), DX
-	MOVQ nb+32(FP), CX
+	MOVQ dk+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ bsums+32(FP), R9
+	MOVQ tab+40(FP), R8
+	MOVQ scratch+48(FP), BX
 	VXORPS Y0, Y0, Y0
+	VXORPS X10, X10, X10
 	VMOVDQU nib<>(SB), Y13
 	TESTQ CX, CX
 	JZ    q4kdone
 q4kloop:
+	MOVL 4(SI), R10
+	MOVL 8(SI), R11
+	MOVL 12(SI), R12
+	MOVL R10, AX
+	ANDL $0x3f3f3f3f, AX
+	MOVL AX, 0(BX)
+	MOVL R10, AX
+	SHRL $6, AX
+	ANDL $0x03030303, AX
+	SHLL $4, AX
+	MOVL R12, R10
+	ANDL $0x0f0f0f0f, R10
+	ORL  R10, AX
+	MOVL AX, 4(BX)
+	MOVL R11, AX
+	ANDL $0x3f3f3f3f, AX
+	MOVL AX, 8(BX)
+	MOVL R11, AX
+	SHRL $6, AX
+	ANDL $0x03030303, AX
+	SHLL $4, AX
+	SHRL $4, R12
+	ANDL $0x0f0f0f0f, R12
+	ORL  R12, AX
+	MOVL AX, 12(BX)
+	VPMOVZXBW 0(BX), X5
+	VMOVDQU X5, 16(BX)
+	// mins: accm += -(dk·dmin) · float(mins · (b0+b1, b2+b3, ...))
+	VPMOVZXBW 8(BX), X5
+	VMOVDQU 0(R9), X11
+	VMOVDQU 16(R9), X12
+	VPHADDW X12, X11, X11
+	VPMADDWD X11, X5, X5
+	VCVTDQ2PS X5, X5
+	MOVWLZX 2(SI), AX
+	VMOVSS (R8)(AX*4), X14
+	VMULSS (DX), X14, X14
+	VBROADCASTSS X14, X14
+	VFNMADD231PS X14, X5, X10
 	VPXOR Y9, Y9, Y9
-	Q4K_GROUP(16, 0, 0)
-	Q4K_GROUP(48, 64, 4)
-	Q4K_GROUP(80, 128, 8)
-	Q4K_GROUP(112, 192, 12)
+	Q4K_GROUP(16, 0, 16)
+	Q4K_GROUP(48, 64, 20)
+	Q4K_GROUP(80, 128, 24)
+	Q4K_GROUP(112, 192, 28)
 	VCVTDQ2PS Y9, Y9
-	VBROADCASTSS (DX), Y8
+	MOVWLZX 0(SI), AX
+	VMOVSS (R8)(AX*4), X8
+	VMULSS (DX), X8, X8
+	VBROADCASTSS X8, Y8
 	VFMADD231PS Y8, Y9, Y0
 	ADDQ $144, SI
 	ADDQ $256, DI
-	ADDQ $16, BX
+	ADDQ $32, R9
 	ADDQ $4, DX
 	DECQ CX
 	JNZ  q4kloop
 q4kdone:
 	HSUM
-	MOVSS X0, ret+40(FP)
+	VMOVHLPS X10, X10, X1
+	VADDPS X1, X10, X10
+	VMOVSHDUP X10, X1
+	VADDSS X1, X10, X10
+	VADDSS X10, X0, X0
+	MOVSS X0, ret+56(FP)
 	RET
 
 // Q6_K: Y4 holds 32 unsigned 6-bit values (value+32) for activations at
@@ -278,16 +335,17 @@ q4kdone:
 	VPOR Y5, Y4, Y4 \
 	Q6K_PART(128*h+96, 16*h+12)
 
-// func dotQ6_KAsm(w *byte, q *int8, sc *int16, d *float32, nb int, bsums *int16) float32
-// Σ over blocks of d[b] · Σ_k sc[16b+k] · Σ value·q over the 16 values of
-// scale k; bsums are the activation's sums of each 16 values.
-TEXT ·dotQ6_KAsm(SB), NOSPLIT, $0-52
+// func dotQ6_KAsm(w *byte, q *int8, dk *float32, nb int, bsums *int16, tab *[65536]float32, scratch *[16]int16) float32
+// Σ over blocks of (dk·d) · float(Σ_k scale_k · Σ value·q over the 16
+// values of scale k), the int8 scales widened into scratch for broadcasting.
+TEXT ·dotQ6_KAsm(SB), NOSPLIT, $0-60
 	MOVQ w+0(FP), SI
 	MOVQ q+8(FP), DI
-	MOVQ sc+16(FP), BX
-	MOVQ d+24(FP), DX
-	MOVQ nb+32(FP), CX
-	MOVQ bsums+40(FP), R9
+	MOVQ dk+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ bsums+32(FP), R9
+	MOVQ tab+40(FP), R8
+	MOVQ scratch+48(FP), BX
 	VXORPS Y0, Y0, Y0
 	VMOVDQU nib<>(SB), Y13
 	VMOVDQU m03<>(SB), Y12
@@ -297,26 +355,29 @@ TEXT ·dotQ6_KAsm(SB), NOSPLIT, $0-52
 	TESTQ CX, CX
 	JZ    q6kdone
 q6kloop:
+	VPMOVSXBW 192(SI), Y14
+	VMOVDQU Y14, (BX)
 	VPXOR Y9, Y9, Y9
 	Q6K_HALF(0)
 	Q6K_HALF(1)
-	VMOVDQU (R9), Y5
-	VPMADDWD (BX), Y5, Y5
+	VPMADDWD (R9), Y14, Y5
 	VPSLLD $5, Y5, Y5
 	VPSUBD Y5, Y9, Y9
 	VCVTDQ2PS Y9, Y9
-	VBROADCASTSS (DX), Y8
+	MOVWLZX 208(SI), AX
+	VMOVSS (R8)(AX*4), X8
+	VMULSS (DX), X8, X8
+	VBROADCASTSS X8, Y8
 	VFMADD231PS Y8, Y9, Y0
 	ADDQ $210, SI
 	ADDQ $256, DI
-	ADDQ $32, BX
 	ADDQ $32, R9
 	ADDQ $4, DX
 	DECQ CX
 	JNZ  q6kloop
 q6kdone:
 	HSUM
-	MOVSS X0, ret+48(FP)
+	MOVSS X0, ret+56(FP)
 	RET
 
 // One activation against the weight block whose |w| is in Y4 and w in Y1
