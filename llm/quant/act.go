@@ -22,7 +22,7 @@ func DotType(t Type) Type {
 // with the goroutines that run MatVec, which only read it.
 type Act struct {
 	X     []float32
-	ready map[Type]bool
+	ready uint64 // bit t: prepared for dot type t
 
 	half  []uint16 // F16 or BF16 copy of X (halfT says which)
 	halfT Type
@@ -38,24 +38,21 @@ type Act struct {
 // Set makes the Act hold x (not copied) and forgets earlier conversions.
 func (a *Act) Set(x []float32) {
 	a.X = x
-	clear(a.ready)
+	a.ready = 0
 }
 
 // Prepare converts X into the form weights of type t multiply with.
 func (a *Act) Prepare(t Type) {
 	dt := DotType(t)
-	if a.ready == nil {
-		a.ready = map[Type]bool{}
-	}
-	if a.ready[dt] {
+	if a.prepared(dt) {
 		return
 	}
-	a.ready[dt] = true
+	a.ready |= 1 << dt
 	x := a.X
 	switch dt {
 	case F16, BF16:
 		// Only one half form is kept; preparing the other recomputes it.
-		delete(a.ready, F16+BF16-dt)
+		a.ready &^= 1 << (F16 + BF16 - dt)
 		a.half = grow(a.half, len(x))
 		a.halfT = dt
 		for i, v := range x {
@@ -122,3 +119,5 @@ func grow[T any](s []T, n int) []T {
 	}
 	return make([]T, n)
 }
+
+func (a *Act) prepared(dt Type) bool { return dt < 64 && a.ready&(1<<dt) != 0 }

@@ -32,7 +32,7 @@ func Dot(t Type, row []byte, a *Act) (float32, error) {
 	if uint64(len(row)) != n {
 		return 0, fmt.Errorf("dot: %s row of %d bytes for %d values (want %d)", t, len(row), len(a.X), n)
 	}
-	if !a.ready[DotType(t)] {
+	if !a.prepared(DotType(t)) {
 		return 0, fmt.Errorf("dot: activation not prepared for %s", t)
 	}
 	return dotRow(t, row, a), nil

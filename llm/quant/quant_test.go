@@ -262,3 +262,23 @@ func BenchmarkMatMulQ8_0(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMatVecLarge streams a 62 MB Q8_0 matrix (out of every cache),
+// as decoding does: bytes/s here is the weight bandwidth of one thread.
+func BenchmarkMatVecLarge(b *testing.B) {
+	const rows, cols = 65536, 896
+	r := rand.New(rand.NewPCG(1, 1))
+	row, _ := Quantize(Q8_0, randVec(r, cols, 1))
+	w := make([]byte, 0, len(row)*rows)
+	for range rows {
+		w = append(w, row...)
+	}
+	var a Act
+	a.Set(randVec(r, cols, 1))
+	a.Prepare(Q8_0)
+	out := make([]float32, rows)
+	b.SetBytes(int64(len(w)))
+	for range b.N {
+		MatVec(Q8_0, w, cols, &a, out, 0, rows)
+	}
+}

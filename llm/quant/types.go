@@ -78,35 +78,51 @@ var types = map[Type]typeInfo{
 	F64:  {"F64", 1, 8, false},
 }
 
+// typeArr is types as an array, for the lookups on the hot path (a map
+// lookup per matrix-vector call showed in profiles).
+var typeArr = func() (a [32]typeInfo) {
+	for t, i := range types {
+		a[t] = i
+	}
+	return a
+}()
+
+func info(t Type) typeInfo {
+	if t < Type(len(typeArr)) {
+		return typeArr[t]
+	}
+	return typeInfo{}
+}
+
 // Supported lists the types this package can dequantize, quantize and use
 // in dot products, in a stable order (tests iterate over it).
 var Supported = []Type{F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K}
 
 func (t Type) String() string {
-	if i, ok := types[t]; ok {
+	if i := info(t); i.blockLen > 0 {
 		return i.name
 	}
 	return fmt.Sprintf("type(%d)", uint32(t))
 }
 
 // Known reports whether t's block layout size is known (the file can be read).
-func (t Type) Known() bool { _, ok := types[t]; return ok }
+func (t Type) Known() bool { return info(t).blockLen > 0 }
 
 // Supported reports whether t can be dequantized and multiplied here.
-func (t Type) Supported() bool { return types[t].supported }
+func (t Type) Supported() bool { return info(t).supported }
 
 // BlockLen is the number of values in one block of t (1 for plain types).
-func (t Type) BlockLen() int { return types[t].blockLen }
+func (t Type) BlockLen() int { return info(t).blockLen }
 
 // BlockBytes is the size in bytes of one block of t.
-func (t Type) BlockBytes() int { return types[t].blockBytes }
+func (t Type) BlockBytes() int { return info(t).blockBytes }
 
 // RowBytes returns the size in bytes of n values of type t, or an error if t
 // is unknown or n is not a whole number of blocks. The result is checked for
 // overflow so that sizes read from a file cannot wrap.
 func (t Type) RowBytes(n uint64) (uint64, error) {
-	i, ok := types[t]
-	if !ok {
+	i := info(t)
+	if i.blockLen == 0 {
 		return 0, fmt.Errorf("unknown ggml type %d", uint32(t))
 	}
 	if n%uint64(i.blockLen) != 0 {
