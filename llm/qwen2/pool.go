@@ -3,7 +3,9 @@ package qwen2
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Pool is a set of long-lived goroutines that run a State's parallel work,
@@ -11,12 +13,29 @@ import (
 // runs the start function given to NewPool, so that it can pin itself to a
 // CPU (kernel.Pin on Velocity's reserved CPUs); the goroutine that calls
 // Eval is worker 0 and is set up by the caller.
+//
+// A decoded token is some 170 matrix products, each split over the
+// workers, so handing out work must cost microseconds, not the tens of
+// microseconds of waking a parked goroutine: idle workers spin on the job
+// counter for a while (spinLimit) before they park. On dedicated (pinned,
+// reserved) CPUs that is what they are for; on a shared machine the spin is
+// short enough not to matter.
 type Pool struct {
-	n    int
-	jobs []chan func(int)
-	wg   sync.WaitGroup // running jobs
-	quit sync.WaitGroup // live workers
+	n       int
+	gen     atomic.Uint64 // job number; a worker runs each once
+	job     atomic.Pointer[func(int)]
+	pending atomic.Int32 // workers still running the current job
+	parked  atomic.Int32 // workers blocked on cond
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	closed bool
+	done   sync.WaitGroup
 }
+
+// spinLimit is how many times an idle worker checks for work before it
+// parks (a few tens of microseconds).
+const spinLimit = 1 << 14
 
 // NewPool starts n-1 workers (numbered 1..n-1); start(w) runs first on
 // worker w and its error, if any, stops the pool and is returned.
@@ -25,26 +44,20 @@ func NewPool(n int, start func(worker int) error) (*Pool, error) {
 		return nil, errors.New("qwen2: a pool needs at least one worker")
 	}
 	p := &Pool{n: n}
+	p.cond = sync.NewCond(&p.mu)
 	errs := make(chan error, n)
 	for w := 1; w < n; w++ {
-		ch := make(chan func(int))
-		p.jobs = append(p.jobs, ch)
-		p.quit.Add(1)
+		p.done.Add(1)
 		go func() {
-			defer p.quit.Done()
+			defer p.done.Done()
 			if start != nil {
 				if err := start(w); err != nil {
 					errs <- fmt.Errorf("qwen2: worker %d: %w", w, err)
-					for range ch { // drain until Close
-					}
 					return
 				}
 			}
 			errs <- nil
-			for job := range ch {
-				job(w)
-				p.wg.Done()
-			}
+			p.work(w)
 		}()
 	}
 	var first error
@@ -60,24 +73,62 @@ func NewPool(n int, start func(worker int) error) (*Pool, error) {
 	return p, nil
 }
 
+func (p *Pool) work(w int) {
+	var last uint64
+	for {
+		for spins := 0; p.gen.Load() == last; spins++ {
+			if spins < spinLimit {
+				continue
+			}
+			p.mu.Lock()
+			p.parked.Add(1)
+			for p.gen.Load() == last && !p.closed {
+				p.cond.Wait()
+			}
+			p.parked.Add(-1)
+			closed := p.closed
+			p.mu.Unlock()
+			if closed && p.gen.Load() == last {
+				return
+			}
+		}
+		last++
+		(*p.job.Load())(w)
+		p.pending.Add(-1)
+	}
+}
+
 // Workers is the number of workers, the caller's goroutine included.
 func (p *Pool) Workers() int { return p.n }
 
-// run runs job on workers 0..t-1 (0 being the caller) and waits for all.
-func (p *Pool) run(t int, job func(worker int)) {
-	p.wg.Add(t - 1)
-	for w := 1; w < t; w++ {
-		p.jobs[w-1] <- job
+// run runs job on every worker (0 being the caller) and waits for all; a
+// job must return at once on workers that have nothing to do.
+func (p *Pool) run(job func(worker int)) {
+	if p.n == 1 {
+		job(0)
+		return
+	}
+	p.job.Store(&job)
+	p.pending.Store(int32(p.n - 1))
+	p.gen.Add(1)
+	if p.parked.Load() > 0 {
+		p.mu.Lock()
+		p.cond.Broadcast()
+		p.mu.Unlock()
 	}
 	job(0)
-	p.wg.Wait()
+	for spins := 0; p.pending.Load() != 0; spins++ {
+		if spins > spinLimit {
+			runtime.Gosched()
+		}
+	}
 }
 
 // Close stops the workers; the pool must not be in use.
 func (p *Pool) Close() {
-	for _, ch := range p.jobs {
-		close(ch)
-	}
-	p.jobs = nil
-	p.quit.Wait()
+	p.mu.Lock()
+	p.closed = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	p.done.Wait()
 }

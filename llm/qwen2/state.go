@@ -27,8 +27,8 @@ var ErrNonFinite = errors.New("qwen2: non-finite logits (NaN or Inf in the weigh
 type State struct {
 	m       *Model
 	Threads int
-	// Pool, if set, runs the parallel work on its long-lived workers
-	// (at most Threads of them).
+	// Pool, if set and no larger than Threads, runs the parallel work on
+	// its long-lived workers.
 	Pool *Pool
 	ctx  int
 	pos  int
@@ -196,9 +196,10 @@ func (s *State) setActs(rows [][]float32, width int) {
 // counter: a worker that is slowed down (by another program on its CPU)
 // then does less of the work instead of making the others wait.
 func (s *State) parallel(n, chunk int, fn func(worker, lo, hi int)) {
+	usePool := s.Pool != nil && s.Pool.n <= s.Threads // worker scratch is sized by Threads
 	threads := s.Threads
-	if s.Pool != nil {
-		threads = min(threads, s.Pool.n)
+	if usePool {
+		threads = s.Pool.n
 	}
 	t := min(threads, (n+chunk-1)/chunk)
 	if t <= 1 {
@@ -215,8 +216,8 @@ func (s *State) parallel(n, chunk int, fn func(worker, lo, hi int)) {
 			fn(w, lo, min(lo+chunk, n))
 		}
 	}
-	if s.Pool != nil {
-		s.Pool.run(t, work)
+	if usePool {
+		s.Pool.run(work)
 		return
 	}
 	var wg sync.WaitGroup
