@@ -21,6 +21,7 @@ func main() {
 	prompt := flag.Int("prompt", 64, "prefill tokens")
 	gen := flag.Int("gen", 32, "decoded tokens")
 	mixes := flag.String("mix", strings.Join(bench.Mixes, ","), "quantizations")
+	repeat := flag.Int("repeat", 3, "runs per measurement (the best is kept)")
 	pf := flag.Bool("prefetch", true, "also measure the KV prefetch of a typing session (first mix, one thread)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to FILE")
 	flag.Parse()
@@ -33,7 +34,7 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	c := bench.Config{Dir: *dir, Prompt: *prompt, Gen: *gen, Mixes: strings.Split(*mixes, ","), Prefetch: *pf}
+	c := bench.Config{Dir: *dir, Prompt: *prompt, Gen: *gen, Mixes: strings.Split(*mixes, ","), Prefetch: *pf, Repeat: *repeat}
 	for _, s := range strings.Split(*threads, ",") {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {

@@ -25,7 +25,7 @@ const llmUsage = `Usage:
   velocity llm info M.gguf
   velocity llm run -model M.gguf -prompt P [-chat] [-n N] [-temp T] [-top-k K] [-top-p P] [-seed S] [-threads N] [-ctx N] [-logits FILE]
   velocity llm gen -o M.gguf [-shape tiny|qwen2.5-0.5b] [-type Q8_0|Q4_K_M|F32|...] [-seed S]
-  velocity llm bench [-threads 1,2] [-prompt N] [-gen N] [-mix Q8_0,Q4_K_M] [-dir DIR] [-prefetch=false]
+  velocity llm bench [-threads 1,2] [-prompt N] [-gen N] [-mix Q8_0,Q4_K_M] [-dir DIR] [-repeat N] [-prefetch=false]
 `
 
 // cmdLLM runs the on-board LLM engine (llm/...) on the host.
@@ -223,10 +223,11 @@ func llmBench(args []string) int {
 	gen := fs.Int("gen", 32, "decoded tokens")
 	mix := fs.String("mix", strings.Join(bench.Mixes, ","), "quantizations")
 	pf := fs.Bool("prefetch", true, "also measure the KV prefetch of a typing session")
+	repeat := fs.Int("repeat", 3, "runs per measurement (the best is kept)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	c := bench.Config{Dir: *dir, Prompt: *prompt, Gen: *gen, Mixes: strings.Split(*mix, ","), Prefetch: *pf}
+	c := bench.Config{Dir: *dir, Prompt: *prompt, Gen: *gen, Mixes: strings.Split(*mix, ","), Prefetch: *pf, Repeat: *repeat}
 	for _, s := range strings.Split(*threads, ",") {
 		var n int
 		if _, err := fmt.Sscan(s, &n); err != nil || n < 1 {
