@@ -47,8 +47,10 @@ build/bootbench-runner "$@"
 # On-board LLM (llm/): decode and prefill tokens/s of the engine against
 # llama.cpp (npm node-llama-cpp, installed by scripts/deps-npm.sh) on the
 # same Qwen2.5-0.5B-shaped random-weight files (Q8_0 and the Q4_K_M mix,
-# generated once into build/llmbench), on one and two threads, with the
-# ratio and the memory-bandwidth estimate. Flags: $LLMBENCH_FLAGS.
+# generated once into build/llmbench), on one and two threads, best of 3,
+# with the ratio and the memory-bandwidth estimate; then Tab-to-first-token
+# of a scripted typing session with and without the KV prefetch
+# (llm/prefetch). Flags: $LLMBENCH_FLAGS.
 scripts/deps-npm.sh
 "$GO" build -o build/llmbench-runner ./bench/llmbench
 build/llmbench-runner ${LLMBENCH_FLAGS:-}
@@ -57,8 +59,8 @@ build/llmbench-runner ${LLMBENCH_FLAGS:-}
 # timer on the system CPU with the engine idle, generating pinned to the
 # reserved CPU, and generating unpinned.
 mkdir -p build/llmbench
-"$GO" run ./cmd/velocity llm gen -o "$PWD/build/llmbench/tiny-q8_0.gguf" -type Q8_0
-"$GO" run ./cmd/velocity run -smp 2 -fs "$PWD/build/llmbench/tiny-q8_0.gguf" \
+build/velocity llm gen -o "$PWD/build/llmbench/tiny-q8_0.gguf" -type Q8_0
+build/velocity run -smp 2 -fs "$PWD/build/llmbench/tiny-q8_0.gguf" \
 	-append "reserve=1 -- -model $PWD/build/llmbench/tiny-q8_0.gguf -prompt \"def fib(n):\" -n 32 -wakeups ${LLM_WAKEUPS:-2000}" ./images/llm
 
 # SMP: parallel speedup (-smp 2 vs -smp 1), goroutine ping-pong, channel
