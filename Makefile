@@ -51,6 +51,7 @@ debug: deps build
 	$(VELOCITY) debug -gdb-port $(GDBPORT) $(RUNFLAGS) $(APP)
 
 test: deps
+	@scripts/deps-npm.sh
 	$(GO) vet ./...
 	$(GO) test -timeout 20m ./...
 

@@ -52,6 +52,25 @@ build/biospherebench-runner
 "$GO" build -o build/bootbench-runner ./bench/bootbench
 build/bootbench-runner "$@"
 
+# On-board LLM (llm/): decode and prefill tokens/s of the engine against
+# llama.cpp (npm node-llama-cpp, installed by scripts/deps-npm.sh) on the
+# same Qwen2.5-0.5B-shaped random-weight files (Q8_0 and the Q4_K_M mix,
+# generated once into build/llmbench), on one and two threads, best of 3,
+# with the ratio and the memory-bandwidth estimate; then Tab-to-first-token
+# of a scripted typing session with and without the KV prefetch
+# (llm/prefetch). Flags: $LLMBENCH_FLAGS.
+scripts/deps-npm.sh
+"$GO" build -o build/llmbench-runner ./bench/llmbench
+build/llmbench-runner ${LLMBENCH_FLAGS:-}
+# The same engine inside Velocity (images/llm under QEMU, -smp 2 reserve=1):
+# tokens/s of a tiny model on the reserved CPU, then the lateness of a 1 ms
+# timer on the system CPU with the engine idle, generating pinned to the
+# reserved CPU, and generating unpinned.
+mkdir -p build/llmbench
+build/velocity llm gen -o "$PWD/build/llmbench/tiny-q8_0.gguf" -type Q8_0
+build/velocity run -smp 2 -fs "$PWD/build/llmbench/tiny-q8_0.gguf" \
+	-append "reserve=1 -- -model $PWD/build/llmbench/tiny-q8_0.gguf -prompt \"def fib(n):\" -n 32 -wakeups ${LLM_WAKEUPS:-2000}" ./images/llm
+
 # SMP: parallel speedup (-smp 2 vs -smp 1), goroutine ping-pong, channel
 # throughput and pinned-vs-unpinned wake-up latency, Velocity versus the same
 # program as the Linux guest's /init. See bench/smpbench/main.go; its flags

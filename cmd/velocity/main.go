@@ -12,6 +12,7 @@
 //	velocity mod   [-store DIR] add|cat|graph|pack|verify|run ...
 //	velocity debug [boot flags] [PKG|ELF] [-- qemu args]
 //	velocity heal  [-goroutines N] [-n N] [-rule RULE] [-pprof FILE]
+//	velocity llm   info|run|gen|bench ...
 //
 // Exit status: run and exec exit with the guest's exit code; 124 means the
 // guest timed out, 125 that velocity or QEMU failed, 2 a usage error.
@@ -50,6 +51,7 @@ func init() {
 		{"test", "[-smp N] [-m SIZE] [go test flags] PKGS...", "run go test with each test binary inside the unikernel", cmdTest},
 		{"mod", "[-store DIR] add|cat|graph|pack|verify|run|fetch|serve|import|export ...", "manage the content-addressed module store and run modules", cmdMod},
 		{"heal", "[-goroutines N] [-n N] [-rule RULE] [-pprof FILE]", "demo the self-healing loop on the host: detect, optimize, validate, hot-swap", cmdHeal},
+		{"llm", "info|run|gen|bench ...", "run the on-board LLM engine on the host: inspect a GGUF model, generate text, make a random test model, benchmark against llama.cpp", cmdLLM},
 		{"debug", "[boot flags] [PKG|ELF] [-- qemu args]", "boot PKG (default ./images/demo) waiting for gdb on COM2 (TCP port -gdb-port, default " + defaultDebugPort + ") and print the gdb command", cmdDebug},
 	}
 }

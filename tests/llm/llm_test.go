@@ -1,0 +1,126 @@
+// Package llm_test boots images/llm: the on-board LLM engine inside the
+// unikernel, pinned to a reserved CPU, generating from a model in the
+// image's file system, and checks its tokens against the same engine on
+// the host.
+package llm_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/velocityos/velocity/internal/build"
+	"github.com/velocityos/velocity/internal/qemu"
+	"github.com/velocityos/velocity/internal/testenv"
+	"github.com/velocityos/velocity/llm/gguf"
+	"github.com/velocityos/velocity/llm/modelgen"
+	"github.com/velocityos/velocity/llm/quant"
+	"github.com/velocityos/velocity/llm/qwen2"
+	"github.com/velocityos/velocity/llm/sample"
+	"github.com/velocityos/velocity/llm/tokenizer"
+)
+
+var outDir string
+
+func TestMain(m *testing.M) { testenv.Main(m, "velocity-llm-test-", &outDir) }
+
+var (
+	stubOnce = sync.OnceValues(build.Stub)
+	kernOnce = sync.OnceValues(func() (string, error) {
+		out := filepath.Join(outDir, "llm.elf")
+		return out, build.Build("../../images/llm", out, nil)
+	})
+)
+
+// hostTokens runs the same generation (temperature 1, seed 7) on the host, with or without
+// the AVX2 kernels (the guest CPU decides which the guest uses).
+func hostTokens(t *testing.T, model []byte, prompt string, n int, avx2 bool) string {
+	prev := quant.UseAVX2(avx2)
+	defer quant.UseAVX2(prev)
+	f, err := gguf.Parse(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := qwen2.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.NewState(512, 1).Generate(tk.Encode(prompt), n, sample.New(sample.Params{Temperature: 1, Seed: 7}), tk.IsEOG, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := make([]string, len(out))
+	for i, x := range out {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, " ")
+}
+
+// The engine generates inside Velocity pinned to reserved CPUs (one
+// thread on -smp 2 reserve=1; two on -smp 3 reserve=1-2) and samples the
+// same tokens as on the host.
+func TestGenerateOnReservedCPU(t *testing.T) {
+	testenv.Need(t, "qemu")
+	var buf bytes.Buffer
+	spec := modelgen.Spec{Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2, FFN: 512, Type: quant.Q8_0, Seed: 12}
+	if err := modelgen.Write(&buf, spec); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(outDir, "tiny-q8_0.gguf")
+	if err := os.WriteFile(model, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kern := filepath.Join(outDir, "llm-fs.elf")
+	if err := build.AttachFS(testenv.Get(t, kernOnce), kern, []string{model}); err != nil {
+		t.Fatal(err)
+	}
+	const prompt, n = "def fib(n):", 24
+	for _, c := range []struct {
+		smp     int
+		reserve string
+		threads int
+		cpus    string
+	}{{2, "1", 1, "[1]"}, {3, "1-2", 2, "[1 2]"}} {
+		t.Run(fmt.Sprintf("threads=%d", c.threads), func(t *testing.T) {
+			cmdline, err := build.KernelCmdline(nil, []string{"reserve=" + c.reserve}, []string{"-model", model, "-prompt", prompt,
+				"-n", fmt.Sprint(n), "-temp", "1", "-seed", "7", "-threads", fmt.Sprint(c.threads)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			res, err := qemu.Run(context.Background(), qemu.Config{Kernel: kern, Stub: testenv.Get(t, stubOnce), SMP: c.smp, Mem: "512M",
+				Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: 5 * time.Minute})
+			serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
+			if err != nil {
+				t.Fatalf("boot: %v\n%s", err, serial)
+			}
+			t.Logf("guest output:\n%s", serial)
+			if res.ExitCode != 0 {
+				t.Fatalf("guest exited with %d", res.ExitCode)
+			}
+			first := strings.TrimPrefix(strings.Fields(c.cpus)[0], "[")
+			first = strings.TrimSuffix(first, "]")
+			for _, want := range []string{fmt.Sprintf("llm: %d engine thread(s) pinned to reserved CPUs %s", c.threads, c.cpus),
+				fmt.Sprintf("tokens computed on CPU %s", first)} {
+				if !strings.Contains(serial, want) {
+					t.Errorf("output lacks %q", want)
+				}
+			}
+			avx2 := strings.Contains(serial, "AVX2 kernels true")
+			want := hostTokens(t, buf.Bytes(), prompt, n, avx2)
+			if !strings.Contains(serial, "llm: tokens: "+want+"\n") {
+				t.Errorf("guest tokens differ from the host's (AVX2 %v): want %q", avx2, want)
+			}
+		})
+	}
+}
