@@ -3,6 +3,7 @@ package netstack
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -30,6 +31,14 @@ func newStack() (*stack.Stack, error) {
 	sack := tcpip.TCPSACKEnabled(true)
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
 		return nil, fmt.Errorf("netstack: TCP SACK: %v", err)
+	}
+	// A closed connection's endpoint waits in TIME-WAIT on the Go heap.
+	// Linux keeps it 60 s in kernel memory; here it would hold the heap
+	// of a busy server, so it waits 5 s (still many round trips on any
+	// network this stack serves).
+	tw := tcpip.TCPTimeWaitTimeoutOption(5 * time.Second)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &tw); err != nil {
+		return nil, fmt.Errorf("netstack: TCP TIME-WAIT: %v", err)
 	}
 	if err := s.CreateNIC(loopbackNIC, loopback.New()); err != nil {
 		return nil, fmt.Errorf("netstack: loopback NIC: %v", err)
