@@ -115,39 +115,50 @@ func Find() (Device, error) {
 	if !kernel.OnVelocity() {
 		return Device{}, errors.New("bga: I/O ports need the Velocity kernel")
 	}
-	loc, ok := findPCI(vendorQEMU, deviceBGA)
+	devs, err := kernel.PCIDevices()
+	if err != nil {
+		return Device{}, fmt.Errorf("bga: PCI: %w", err)
+	}
+	var loc kernel.PCIDevice
+	ok := false
+	for _, d := range devs {
+		if d.Vendor == vendorQEMU && d.Device == deviceBGA {
+			loc, ok = d, true
+			break
+		}
+	}
 	if !ok {
 		return Device{}, ErrNotFound
 	}
-	bar := loc.read(0x10)
+	bar := loc.BAR[0]
 	if bar&1 != 0 {
-		return Device{}, fmt.Errorf("bga: BAR0 of %s is an I/O BAR (%#x), not memory", loc, bar)
+		return Device{}, fmt.Errorf("bga: BAR0 of %s is an I/O BAR (%#x), not memory", loc.Addr(), bar)
 	}
 	addr := uint64(bar &^ 0xf)
 	if bar>>1&3 == 2 { // 64-bit BAR
-		addr |= uint64(loc.read(0x14)) << 32
+		addr |= uint64(loc.BAR[1]) << 32
 	}
 	if addr == 0 {
-		return Device{}, fmt.Errorf("bga: BAR0 of %s is not assigned", loc)
+		return Device{}, fmt.Errorf("bga: BAR0 of %s is not assigned", loc.Addr())
 	}
-	d := Device{LFB: addr, PCI: loc.String(), Regs: "ports", regs: portRegs{}}
+	d := Device{LFB: addr, PCI: loc.Addr(), Regs: "ports", regs: portRegs{}}
 	id := d.regs.read(regID)
 	if id < idMin || id > idMax {
 		// No VGA ports (bochs-display): the registers are in BAR2.
-		bar2 := loc.read(0x18)
+		bar2 := loc.BAR[2]
 		mmio := uint64(bar2 &^ 0xf)
 		if bar2&1 != 0 || mmio == 0 {
-			return Device{}, fmt.Errorf("bga: %s answers on neither the DISPI ports (%#x) nor an MMIO BAR2 (%#x)", loc, id, bar2)
+			return Device{}, fmt.Errorf("bga: %s answers on neither the DISPI ports (%#x) nor an MMIO BAR2 (%#x)", loc.Addr(), id, bar2)
 		}
 		mem, err := kernel.MapDevice(mmio, 4096)
 		if err != nil {
-			return Device{}, fmt.Errorf("bga: mapping BAR2 of %s: %w", loc, err)
+			return Device{}, fmt.Errorf("bga: mapping BAR2 of %s: %w", loc.Addr(), err)
 		}
 		d.Regs, d.regs = "mmio", mmioRegs{mem}
 		id = d.regs.read(regID)
 	}
 	if id < idMin32 || id > idMax {
-		return Device{}, fmt.Errorf("bga: interface version %#x at %s (%s) does not do 32 bpp", id, loc, d.Regs)
+		return Device{}, fmt.Errorf("bga: interface version %#x at %s (%s) does not do 32 bpp", id, loc.Addr(), d.Regs)
 	}
 	d.ID = id
 	d.VideoMem = int(d.regs.read(regVideoMem)) << 16

@@ -82,6 +82,7 @@ func init() {
 		{"load", "[SECONDS]", "keep every CPU busy hashing for SECONDS in the background (default 5), to have something to profile", (*Shell).startLoad},
 		{"mem", "", "Go heap and kernel memory", (*Shell).mem},
 		{"cpus", "", "CPUs: time busy and system calls per CPU", (*Shell).cpus},
+		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs", (*Shell).pci},
 		{"exit", "[STATUS]", "leave the shell; the program exits with STATUS (0-127, default 0)", (*Shell).exit},
 	}
 	// Samples in module code name the JIT function (jit:NAME), not ?0x….
@@ -345,6 +346,35 @@ func (sh *Shell) mem(args []string) error {
 	}
 	fmt.Fprintf(sh.Out, "kernel: RAM %s, free %s, resident user pages %s, image %s, %d page faults\n",
 		mib(info.MemTotal), mib(info.MemFree), mib(info.Resident), mib(info.ImageBytes), info.PageFaults)
+	return nil
+}
+
+func (sh *Shell) pci(args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	devs, err := kernel.PCIDevices()
+	if errors.Is(err, kernel.ErrNotVelocity) {
+		fmt.Fprintln(sh.Out, "pci: not running on Velocity (use lspci on the host)")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, d := range devs {
+		fmt.Fprintf(sh.Out, "%s %04x:%04x class %06x (%s) irq %d", d.Addr(), d.Vendor, d.Device, d.Class, d.ClassName(), d.IRQ)
+		for i, b := range d.BAR {
+			switch {
+			case b == 0:
+			case b&1 != 0:
+				fmt.Fprintf(sh.Out, " bar%d io %#x", i, b&^3)
+			default:
+				fmt.Fprintf(sh.Out, " bar%d mem %#x", i, b&^15)
+			}
+		}
+		fmt.Fprintln(sh.Out)
+	}
+	fmt.Fprintf(sh.Out, "pci: %d functions\n", len(devs))
 	return nil
 }
 

@@ -242,6 +242,10 @@ func TestShell(t *testing.T) {
 	if out := c.run("cpus"); !strings.Contains(out, "cpus: 2 CPUs") || !strings.Contains(out, "cpu1") {
 		t.Errorf("cpus:\n%s", out)
 	}
+	// QEMU's i440FX: the host bridge at 00:00.0 and the PIIX3 ISA bridge.
+	if out := c.run("pci"); !strings.Contains(out, "00:00.0 8086:1237 class 060000 (bridge)") || !strings.Contains(out, "8086:7000") {
+		t.Errorf("pci:\n%s", out)
+	}
 	io.WriteString(c.in, "exit 0\r")
 	select {
 	case <-c.done:
