@@ -36,13 +36,16 @@
 // kernel answers those itself: socket checks its arguments, reserves the
 // fd and queues an asynchronous create that the server handles before
 // anything else queued later; socketpair (AF_UNIX only) is not offered;
-// the two name calls read addresses the server reports with every reply. The kernel checks every user
-// pointer of a forwarded call against the mappings before forwarding
-// (EFAULT), so the server only touches memory the caller owns; the caller
-// is asleep while the server reads or writes it.
+// the two name calls read addresses the server reports with every reply.
 //
-// Trap context: everything here runs with the kernel lock held and must
-// not allocate or split the stack.
+// The kernel checks every user pointer of a forwarded call against the
+// mappings before forwarding (EFAULT), so the server only touches memory
+// the caller owns; the caller is asleep while the server reads or writes
+// it.
+//
+// Trap context: everything here runs in a system call with the kernel
+// lock held, so it must not allocate or wait on anything but vkBlock (see
+// runtime/HACKING.md).
 
 package runtime
 
@@ -73,7 +76,7 @@ type vkNetMsg struct {
 	id    uint64    // tid<<32 | sequence: names the reply
 	nr    uint64    // Linux system call number
 	args  [6]uint64 // its arguments
-	newFD int64     // socket, accept4: the fd the kernel reserved; socketpair: two, packed
+	newFD int64     // socket, accept, accept4: the fd the kernel reserved
 	flags uint64    // vkNetNonblock
 }
 
@@ -164,7 +167,11 @@ func vkNetCall(f *vkFrame, canBlock bool) bool {
 	case 40, 275, 276: // sendfile, splice, tee
 		// Not offered for any fd: EINVAL is what Linux says for fds that
 		// cannot splice, and Go's io.Copy then copies through memory.
-		if vkNetFDArg(a[0]) || vkNetFDArg(a[1]) || nr == 275 && vkNetFDArg(a[2]) {
+		in, out := a[0], a[1] // sendfile(out, in, ...), tee(in, out, ...)
+		if nr == 275 {
+			out = a[2] // splice(in, off_in, out, off_out, ...)
+		}
+		if vkNetFDArg(in) || vkNetFDArg(out) {
 			f.rax = uint64(vkErr(vkEINVAL))
 			return true
 		}
@@ -395,7 +402,6 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 	if !vkUserOK(buf, max*unsafe.Sizeof(vkNetMsg{}), true) {
 		return vkErr(vkEFAULT)
 	}
-	vkNet.attached = true
 	for vkNet.head == vkNet.tail && vkNet.ahead == vkNet.atail {
 		if !canBlock {
 			return vkErr(vkEAGAIN)
@@ -498,7 +504,7 @@ func vkNetCheck(nr uint64, a [6]uintptr) int {
 			return vkNetCheckAddrIn(a[4], a[5])
 		}
 	case 19, 20: // readv, writev
-		return vkNetCheckIov(a[1], a[2], nr == 19)
+		return vkNetCheckIov(a[1], a[2], nr == 19, vkEINVAL)
 	case 42, 49: // connect, bind
 		return vkNetCheckAddrIn(a[1], a[2])
 	case 43, 288, 51, 52: // accept, accept4, getsockname, getpeername
@@ -523,7 +529,7 @@ func vkNetCheck(nr uint64, a [6]uintptr) int {
 				return vkEFAULT
 			}
 		}
-		if e := vkNetCheckIov(uintptr(h[2]), uintptr(h[3]), in); e != 0 {
+		if e := vkNetCheckIov(uintptr(h[2]), uintptr(h[3]), in, vkEMSGSIZE); e != 0 {
 			return e
 		}
 		if ctl, clen := uintptr(h[4]), uintptr(h[5]); ctl != 0 && clen != 0 && !vkUserOK(ctl, clen, in) {
@@ -580,9 +586,12 @@ func vkNetCheckAddrOut(addr, lenp uintptr) int {
 	return 0
 }
 
-func vkNetCheckIov(iov, cnt uintptr, write bool) int {
+// vkNetCheckIov checks an iovec array; more than IOV_MAX (1024) entries
+// is tooMany: EINVAL for readv and writev, EMSGSIZE for sendmsg and
+// recvmsg, as on Linux.
+func vkNetCheckIov(iov, cnt uintptr, write bool, tooMany int) int {
 	if cnt > 1024 {
-		return vkEMSGSIZE
+		return tooMany
 	}
 	if !vkUserOK(iov, cnt*16, false) {
 		return vkEFAULT
