@@ -72,9 +72,13 @@ func vkSysPCIConfig(bdf, off, width uintptr, val uint32, write bool) uintptr {
 	if bdf > 0xFFFF || off > 0xFF || (width != 1 && width != 2 && width != 4) || off%width != 0 {
 		return vkErr(vkEINVAL)
 	}
-	addr := uint32(1)<<31 | uint32(bdf)<<8 | uint32(off)&0xFC
-	vkOutl(0xCF8, addr)
-	port := uint16(0xCFC + off&3)
+	vkOutl(0xCF8, uint32(1)<<31|uint32(bdf)<<8|uint32(off)&0xFC)
+	return vkPortRW(uint16(0xCFC+off&3), width, val, write)
+}
+
+// vkPortRW reads (returning the value) or writes one I/O port of width
+// 1, 2 or 4 bytes.
+func vkPortRW(port uint16, width uintptr, val uint32, write bool) uintptr {
 	if write {
 		switch width {
 		case 1:
@@ -102,25 +106,7 @@ func vkSysIOPort(port, width uintptr, val uint32, write bool) uintptr {
 	if port > 0xFFFF || (width != 1 && width != 2 && width != 4) || port < 0x1000 {
 		return vkErr(vkEPERM)
 	}
-	p := uint16(port)
-	if write {
-		switch width {
-		case 1:
-			vkOutb(p, uint8(val))
-		case 2:
-			vkOutw(p, uint16(val))
-		default:
-			vkOutl(p, val)
-		}
-		return 0
-	}
-	switch width {
-	case 1:
-		return uintptr(vkInb(p))
-	case 2:
-		return uintptr(vkInw(p))
-	}
-	return uintptr(vkInl(p))
+	return vkPortRW(uint16(port), width, val, write)
 }
 
 // vkSysDMAAlloc hands out physically contiguous zeroed frames, reachable
