@@ -335,12 +335,17 @@ func vkEventfdRead(f *vkFile, p, n uintptr, canBlock bool) uintptr {
 	return 8
 }
 
-// vkEpollForget drops a closed fd from every interest list, as Linux does
-// when the last reference to a file goes away; a closed epoll instance
-// drops its interest in every fd, so a new instance that reuses the number
-// starts empty.
-func vkEpollForget(fd int32) {
-	vkFDs[fd].watch = [vkMaxWatch]vkWatch{}
+// vkFDFree releases a closed fd. Its own interest records go with it,
+// as Linux drops a file from every interest list when its last reference
+// goes away; a closed epoll instance also drops its records in every other
+// fd, so a new instance that reuses the number starts empty. Only that
+// case scans the table: closing a socket or a pipe costs nothing more.
+func vkFDFree(fd int32) {
+	wasEpoll := vkFDs[fd].kind == fdEpoll
+	vkFDs[fd] = vkFile{}
+	if !wasEpoll {
+		return
+	}
 	for i := int32(0); i < vkFDHigh; i++ {
 		for j := range vkFDs[i].watch {
 			if vkFDs[i].watch[j].ep == fd {

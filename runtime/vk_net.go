@@ -232,8 +232,7 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 			vkPrint("velocity: socket call without a network stack in this image (it does not use package net) -> EAFNOSUPPORT\n")
 		}
 		if nr == 3 {
-			vkFDs[a[0]] = vkFile{}
-			vkEpollForget(int32(a[0]))
+			vkFDFree(int32(a[0]))
 			return 0
 		}
 		return vkErr(vkEAFNOSUPPORT)
@@ -316,9 +315,7 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 			f.sock.names = rep.names2
 		}
 	case 3: // close: the server has let go of the endpoint
-		fd := int32(a[0])
-		vkFDs[fd] = vkFile{}
-		vkEpollForget(fd)
+		vkFDFree(int32(a[0]))
 		return uintptr(r)
 	}
 	if rep.addrOK != 0 {

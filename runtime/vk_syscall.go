@@ -508,8 +508,7 @@ func vkSysClose(fd int32) uintptr {
 		case fdTmpFile, fdTmpDir:
 			vkTmpClose(&vkFDs[fd])
 		}
-		vkFDs[fd] = vkFile{}
-		vkEpollForget(fd)
+		vkFDFree(fd)
 		return 0
 	}
 	return vkErr(vkEBADF)
