@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"encoding/binary"
 	"syscall"
 	"unsafe"
 )
@@ -99,11 +100,6 @@ func user(addr uint64, n int) []byte {
 	return unsafe.Slice(*(**byte)(unsafe.Pointer(&p)), n)
 }
 
-func userU32(addr uint64) *uint32 {
-	p := uintptr(addr)
-	return *(**uint32)(unsafe.Pointer(&p))
-}
-
 func userI32(addr uint64) *int32 {
 	p := uintptr(addr)
 	return *(**int32)(unsafe.Pointer(&p))
@@ -114,16 +110,11 @@ func iovecs(addr uint64, cnt int) [][]byte {
 	raw := user(addr, cnt*16)
 	v := make([][]byte, 0, cnt) // cnt <= 1024: the kernel checked it
 	for i := 0; i < cnt; i++ {
-		base := le64(raw[i*16:])
-		n := le64(raw[i*16+8:])
+		base := binary.LittleEndian.Uint64(raw[i*16:])
+		n := binary.LittleEndian.Uint64(raw[i*16+8:])
 		if n > 0 {
 			v = append(v, user(base, int(n)))
 		}
 	}
 	return v
-}
-
-func le64(b []byte) uint64 {
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -209,12 +210,14 @@ func (s *Server) handle(m *Msg) Reply {
 // trace logs every call (VELOCITY_NETTRACE=1 on the kernel command line).
 var trace = os.Getenv("VELOCITY_NETTRACE") == "1"
 
+// callNames are the forwarded calls' names, for traces.
+var callNames = map[uint64]string{0: "read", 1: "write", 3: "close", 19: "readv", 20: "writev", 41: "socket",
+	42: "connect", 43: "accept", 44: "sendto", 45: "recvfrom", 46: "sendmsg", 47: "recvmsg", 48: "shutdown",
+	49: "bind", 50: "listen", 51: "getsockname", 52: "getpeername", 53: "socketpair", 54: "setsockopt",
+	55: "getsockopt", 288: "accept4"}
+
 func callName(nr uint64) string {
-	names := map[uint64]string{0: "read", 1: "write", 3: "close", 19: "readv", 20: "writev", 41: "socket",
-		42: "connect", 43: "accept", 44: "sendto", 45: "recvfrom", 46: "sendmsg", 47: "recvmsg", 48: "shutdown",
-		49: "bind", 50: "listen", 51: "getsockname", 52: "getpeername", 53: "socketpair", 54: "setsockopt",
-		55: "getsockopt", 288: "accept4"}
-	if n, ok := names[nr]; ok {
+	if n, ok := callNames[nr]; ok {
 		return n
 	}
 	return fmt.Sprint("syscall", nr)
@@ -358,10 +361,10 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 	case 46: // sendmsg
 		h := user(a[1], 56)
 		var to []byte
-		if name, nlen := le64(h[0:]), uint32(le64(h[8:])); name != 0 && nlen != 0 {
+		if name, nlen := binary.LittleEndian.Uint64(h[0:]), uint32(binary.LittleEndian.Uint64(h[8:])); name != 0 && nlen != 0 {
 			to = user(name, int(nlen))
 		}
-		return s.send(sk, iovecs(le64(h[16:]), int(le64(h[24:]))), int(a[2]), to, nonblock)
+		return s.send(sk, iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:]))), int(a[2]), to, nonblock)
 	}
 	return 0, syscall.ENOSYS
 }
@@ -575,38 +578,29 @@ func iovLen(bufs [][]byte) int {
 // msg_flags. Control messages are not produced (msg_controllen = 0).
 func (s *Server) recvmsg(sk *sock, msg uint64, flags int, nonblock bool) (int64, syscall.Errno) {
 	h := user(msg, 56)
-	name, nlen := le64(h[0:]), le64(h[8:])&0xffffffff
-	n, total, peer, e := s.recvInto(sk, iovecs(le64(h[16:]), int(le64(h[24:]))), flags, nonblock, name != 0)
+	name, nlen := binary.LittleEndian.Uint64(h[0:]), binary.LittleEndian.Uint64(h[8:])&0xffffffff
+	n, total, peer, e := s.recvInto(sk, iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:]))), flags, nonblock, name != 0)
 	if e != 0 {
 		return 0, e
 	}
 	if name != 0 && nlen != 0 {
 		if sk.typ == sockStream {
-			putLE32(h[8:], 0)
+			binary.LittleEndian.PutUint32(h[8:], 0)
 		} else {
 			full := encodeSockaddr(user(name, int(nlen)), peer, sk.family)
-			putLE32(h[8:], uint32(full))
+			binary.LittleEndian.PutUint32(h[8:], uint32(full))
 		}
 	}
-	putLE64(h[40:], 0) // msg_controllen
+	binary.LittleEndian.PutUint64(h[40:], 0) // msg_controllen
 	var mflags uint32
 	if sk.typ == sockDgram && total > n {
 		mflags |= msgTrunc
 	}
-	putLE32(h[48:], mflags)
+	binary.LittleEndian.PutUint32(h[48:], mflags)
 	if flags&msgTrunc != 0 && sk.typ == sockDgram {
 		return int64(total), 0
 	}
 	return int64(n), 0
-}
-
-func putLE32(b []byte, v uint32) {
-	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-}
-
-func putLE64(b []byte, v uint64) {
-	putLE32(b, uint32(v))
-	putLE32(b[4:], uint32(v>>32))
 }
 
 func (s *Server) send(sk *sock, bufs [][]byte, flags int, to []byte, nonblock bool) (int64, syscall.Errno) {
