@@ -57,8 +57,8 @@ func GOROOT(dir string) (string, error) {
 // command with. The user's -ldflags, -tags and -overlay are merged with
 // Velocity's rather than passed alongside, because the go command keeps
 // only the last of each. When the packages use package net, the build
-// links the network stack in (netroot.go): mainDir is the main package's
-// directory for go build, "" for go test.
+// links the network stack in (netroot.go); test says whether pkgs are
+// built by go test.
 func KernelArgs(dir string, userArgs []string, test bool, pkgs []string) (args, env []string, err error) {
 	p := splitUserArgs(userArgs)
 	goroot, err := GOROOT(dir)
@@ -67,7 +67,11 @@ func KernelArgs(dir string, userArgs []string, test bool, pkgs []string) (args, 
 	}
 	env = Env()
 	extra := map[string]string{}
-	if needsNet(dir, p.tags, test, pkgs) {
+	usesNet, mainDirs, listErr := netPlan(dir, p.tags, test, pkgs)
+	if usesNet {
+		if !test && listErr != nil {
+			return nil, nil, listErr // no main package to add the import to
+		}
 		nr, err := prepareNetRoot(goroot)
 		if err != nil {
 			return nil, nil, err
@@ -77,9 +81,7 @@ func KernelArgs(dir string, userArgs []string, test bool, pkgs []string) (args, 
 		for k, v := range nr.overlay {
 			extra[k] = v
 		}
-		if err := addNetImport(dir, goroot, test, pkgs, extra); err != nil {
-			return nil, nil, err
-		}
+		addNetImport(goroot, test, mainDirs, extra)
 	}
 	overlay, err := PrepareOverlay(goroot, p.overlay, extra)
 	if err != nil {

@@ -111,52 +111,51 @@ const (
 	netImportFile = "zz_velocity_net.go"
 )
 
-// needsNet reports whether the packages (with their tests, for go test)
-// use package net. When go list fails the answer is yes: the build will
-// report the real error, and a kernel with the stack is never wrong.
-func needsNet(dir string, tags []string, test bool, pkgs []string) bool {
-	args := []string{"list", "-e", "-deps", "-tags=" + mergeTags(tags), "-f", "{{.ImportPath}}"}
+// netPlan asks go list, once, whether the packages (with their tests,
+// for go test) use package net, and which of them are main packages (for
+// go build: the import file goes into their directories). When go list
+// fails the answer is yes: the build will report the real error, and a
+// kernel with the stack is never wrong; err says why no main package is
+// known.
+func netPlan(dir string, tags []string, test bool, pkgs []string) (uses bool, mainDirs []string, err error) {
+	args := []string{"list", "-e", "-deps", "-tags=" + mergeTags(tags), "-f", "{{.ImportPath}}\t{{.Name}}\t{{.DepOnly}}\t{{.Dir}}"}
 	if test {
 		args = append(args, "-test")
 	}
 	cmd := exec.Command(GoCmd, append(args, pkgs...)...)
 	cmd.Dir = dir
 	cmd.Env = Env()
-	out, err := cmd.Output()
-	if err != nil {
-		return true
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if line == "net" || strings.HasPrefix(line, "net [") {
-			return true
-		}
-	}
-	return false
-}
-
-// addNetImport adds the file importing NetImport: to testdeps for go test,
-// to the main package for go build.
-func addNetImport(dir, goroot string, test bool, pkgs []string, overlay map[string]string) error {
-	if test {
-		overlay[filepath.Join(goroot, "src", "testing", "internal", "testdeps", netImportFile)] = filepath.Join(goroot, netImportTest)
-		return nil
-	}
-	cmd := exec.Command(GoCmd, append([]string{"list", "-f", "{{.Name}} {{.Dir}}"}, pkgs...)...)
-	cmd.Dir = dir
-	cmd.Env = Env()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("go list %s: %v: %s", strings.Join(pkgs, " "), err, strings.TrimSpace(stderr.String()))
+		return true, nil, fmt.Errorf("go list %s: %v: %s", strings.Join(pkgs, " "), err, strings.TrimSpace(stderr.String()))
 	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		name, pdir, ok := strings.Cut(line, " ")
-		if ok && name == "main" {
-			overlay[filepath.Join(pdir, netImportFile)] = filepath.Join(goroot, netImportMain)
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.SplitN(line, "\t", 4)
+		if len(f) != 4 {
+			continue
+		}
+		if f[0] == "net" || strings.HasPrefix(f[0], "net [") {
+			uses = true
+		}
+		if f[1] == "main" && f[2] == "false" {
+			mainDirs = append(mainDirs, f[3])
 		}
 	}
-	return nil
+	return uses, mainDirs, nil
+}
+
+// addNetImport adds the file importing NetImport: to testdeps for go test,
+// to the main packages for go build.
+func addNetImport(goroot string, test bool, mainDirs []string, overlay map[string]string) {
+	if test {
+		overlay[filepath.Join(goroot, "src", "testing", "internal", "testdeps", netImportFile)] = filepath.Join(goroot, netImportTest)
+		return
+	}
+	for _, d := range mainDirs {
+		overlay[filepath.Join(d, netImportFile)] = filepath.Join(goroot, netImportMain)
+	}
 }
 
 // testPackages picks the package arguments out of go test's arguments:
