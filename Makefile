@@ -58,8 +58,10 @@ test: deps
 bench: deps build
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "bench: no benchmark suite yet (scripts/bench.sh)"; fi
 
+# make conformance ALL=1: the whole standard library (scripts/conformance.sh -all),
+# every package with -short, table in docs/conformance-all.md.
 conformance: deps build
-	@if [ -x scripts/conformance.sh ]; then scripts/conformance.sh; else echo "conformance: no conformance suite yet (scripts/conformance.sh)"; fi
+	@if [ -x scripts/conformance.sh ]; then scripts/conformance.sh $(if $(ALL),-all); else echo "conformance: no conformance suite yet (scripts/conformance.sh)"; fi
 
 deps:
 	@scripts/deps.sh

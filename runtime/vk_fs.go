@@ -29,6 +29,8 @@ const (
 	oCreat        = 0o100
 	oTrunc        = 0o1000
 	oDirectory    = 0o200000
+	oNofollow     = 0o400000
+	vkELOOP       = 40
 	vkEROFS       = 30
 	vkEISDIR      = 21
 	vkENAMETOOLNG = 36
@@ -49,7 +51,7 @@ var vkFS struct {
 	ents       [vkMaxFSEnts]vkFSEnt
 	cwd        [vkPathMax]byte
 	cwdLen     int
-	path       [vkPathMax]byte // scratch for path resolution
+	walk       pwWalker // path resolution (kernel/pathwalk); its result lives until the next resolution
 }
 
 // vkFSLocate finds the archive at the end of the kernel ELF module; it runs
@@ -140,63 +142,6 @@ func vkFSInit() {
 
 func vkFSName(e *vkFSEnt) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(e.name)), e.nameLen) }
 
-// vkResolve turns path (relative to dir, or absolute) into a normalised
-// absolute path without the leading '/', in vkFS.path. "." and ".." are
-// folded; ".." at the root stays at the root, as on Linux. It writes by
-// index into a fixed buffer: append could allocate, which trap context
-// must never do.
-func vkResolve(dir []byte, path []byte) ([]byte, bool) {
-	n := 0
-	buf := vkFS.path[:]
-	add := func(comp []byte) bool {
-		switch {
-		case len(comp) == 0 || len(comp) == 1 && comp[0] == '.':
-		case len(comp) == 2 && comp[0] == '.' && comp[1] == '.':
-			for n > 0 && buf[n-1] != '/' {
-				n--
-			}
-			if n > 0 {
-				n--
-			}
-		default:
-			if n+1+len(comp) > len(buf) {
-				return false
-			}
-			if n > 0 {
-				buf[n] = '/'
-				n++
-			}
-			n += copy(buf[n:], comp)
-		}
-		return true
-	}
-	walk := func(s []byte) bool {
-		for len(s) > 0 {
-			i := 0
-			for i < len(s) && s[i] != '/' {
-				i++
-			}
-			if !add(s[:i]) {
-				return false
-			}
-			if i < len(s) {
-				i++
-			}
-			s = s[i:]
-		}
-		return true
-	}
-	if len(path) == 0 || path[0] != '/' {
-		if !walk(dir) {
-			return nil, false
-		}
-	}
-	if !walk(path) {
-		return nil, false
-	}
-	return buf[:n], true
-}
-
 // vkLookup finds path: an entry, or an implicit directory (a prefix of some
 // entry). It returns the entry index, or -2 for an implicit directory, or
 // -1 if nothing is there.
@@ -254,8 +199,25 @@ func vkDirOf(dirfd int32) ([]byte, uintptr) {
 	return f.path[:f.pathLen], 0
 }
 
-// vkFSResolveAt resolves a user path relative to dirfd.
+// vkFSResolveAt resolves a user path relative to dirfd, following a
+// symbolic link in the last component (stat, open, chdir). The result
+// points into vkFS.walk and lasts until the next resolution.
 func vkFSResolveAt(dirfd int32, upath uintptr) ([]byte, uintptr) {
+	return vkFSResolve(dirfd, upath, true)
+}
+
+// vkFSResolveAtNofollow resolves a user path relative to dirfd, leaving a
+// symbolic link in the last component as it is (lstat, readlink, unlink,
+// rename, and the new name of mkdir, symlink and link).
+func vkFSResolveAtNofollow(dirfd int32, upath uintptr) ([]byte, uintptr) {
+	return vkFSResolve(dirfd, upath, false)
+}
+
+// vkFSResolve copies the name in, checks it as Linux does before walking
+// (EFAULT, ENOENT for "", ENAMETOOLONG, then the dirfd of a relative name)
+// and walks it with kernel/pathwalk over the image and /tmp (vkPathKind),
+// which gives ENOENT, ENOTDIR and ELOOP on the way.
+func vkFSResolve(dirfd int32, upath uintptr, follow bool) ([]byte, uintptr) {
 	path, e := vkUserPath(upath)
 	if e != 0 {
 		return nil, e
@@ -263,56 +225,101 @@ func vkFSResolveAt(dirfd int32, upath uintptr) ([]byte, uintptr) {
 	if len(path) == 0 {
 		return nil, vkErr(vkENOENT) // callers that take AT_EMPTY_PATH handle "" first
 	}
-	for i, start := 0, 0; i <= len(path); i++ {
-		if i == len(path) || path[i] == '/' {
-			if i-start > 255 {
-				return nil, vkErr(vkENAMETOOLNG) // a name longer than NAME_MAX
-			}
-			start = i + 1
-		}
+	if en := pwCheckNames(path); en != 0 {
+		return nil, vkErr(en)
 	}
 	var dir []byte
-	if len(path) == 0 || path[0] != '/' {
+	if path[0] != '/' {
 		if dir, e = vkDirOf(dirfd); e != 0 {
 			return nil, e
 		}
 	}
-	full, ok := vkResolve(dir, path)
-	if !ok {
-		return nil, vkErr(vkENAMETOOLNG)
-	}
-	// A file used as a directory: an ancestor that is not one, or a
-	// trailing slash after a file, is ENOTDIR on Linux (not ENOENT).
-	for i := 0; i < len(full); i++ {
-		if full[i] == '/' && vkIsNonDir(full[:i]) {
-			return nil, vkErr(vkENOTDIR)
-		}
-	}
-	if len(path) > 1 && path[len(path)-1] == '/' && vkIsNonDir(full) {
-		return nil, vkErr(vkENOTDIR)
+	full, en := vkFS.walk.pwWalk(dir, path, follow, vkPathKind)
+	if en != 0 {
+		return nil, vkErr(en)
 	}
 	return full, 0
 }
 
-// vkIsNonDir reports whether a resolved path names something that is not
-// a directory, in /tmp or in the image.
-func vkIsNonDir(full []byte) bool {
-	if vkInTmp(full) {
-		if idx := vkTmpLookup(full); idx != -1 {
-			return idx >= 0 && !vkTmp.ents[idx].dir
+// vkPathKind answers kernel/pathwalk's question, what a resolved path
+// names: /tmp's entries where /tmp serves the path (vkTmpOwns), the
+// kernel's own /dev and /proc names, then the image. A link's target is
+// copied into link. It runs in trap context with the kernel lock held, and
+// allocates nothing.
+func vkPathKind(path, link []byte) (int, int) {
+	if vkTmpOwns(path) {
+		idx := vkTmpLookup(path)
+		switch {
+		case idx == -1:
+			return pwMissing, 0
+		case idx == -2 || vkTmp.ents[idx].dir:
+			return pwDir, 0
+		case vkTmp.ents[idx].link:
+			return pwLink, vkTmpReadLink(&vkTmp.ents[idx], link)
 		}
+		return pwOther, 0
+	}
+	switch string(path) {
+	case "dev", "proc", "proc/self":
+		return pwDir, 0
+	case "proc/self/exe":
+		if vkArgs.exe != 0 {
+			exe := vkArgs.buf[vkArgs.exe:]
+			return pwLink, copy(link, exe[:vkCStringLen(exe)])
+		}
+		return pwMissing, 0
+	}
+	if vkDevice(path) >= 0 {
+		return pwOther, 0
+	}
+	idx := vkLookup(path)
+	switch {
+	case idx == -1:
+		return pwMissing, 0
+	case idx == -2:
+		return pwDir, 0
+	}
+	e := &vkFS.ents[idx]
+	switch e.mode & sIFMT {
+	case sIFDIR:
+		return pwDir, 0
+	case sIFLNK:
+		n := int(e.size)
+		if n > len(link) {
+			n = len(link)
+		}
+		return pwLink, copy(link, unsafe.Slice((*byte)(unsafe.Pointer(e.data)), n))
+	}
+	return pwOther, 0
+}
+
+// vkIsLink reports whether a resolved path names a symbolic link, in /tmp
+// or in the image.
+func vkIsLink(full []byte) bool {
+	if vkTmpOwns(full) {
+		idx := vkTmpLookup(full)
+		return idx >= 0 && vkTmp.ents[idx].link
 	}
 	idx := vkLookup(full)
-	return idx >= 0 && vkFS.ents[idx].mode&sIFMT != sIFDIR
+	return idx >= 0 && vkFS.ents[idx].mode&sIFMT == sIFLNK
 }
 
 func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 	if flags&(oCreat|oDirectory) == oCreat|oDirectory {
 		return vkErr(vkEINVAL) // Linux (since 6.4) refuses the ambiguous pair
 	}
-	full, e := vkFSResolveAt(dirfd, upath)
+	// O_NOFOLLOW, and O_CREAT|O_EXCL (which must create the name itself),
+	// do not follow a link at the end: they fail on it.
+	follow := flags&oNofollow == 0 && flags&(oCreat|oExcl) != oCreat|oExcl
+	full, e := vkFSResolve(dirfd, upath, follow)
 	if e != 0 {
 		return e
+	}
+	if !follow && vkIsLink(full) {
+		if flags&(oCreat|oExcl) == oCreat|oExcl {
+			return vkErr(vkEEXIST)
+		}
+		return vkErr(vkELOOP)
 	}
 	if vkTmpOwns(full) {
 		return vkTmpOpen(full, flags, mode)
@@ -470,7 +477,7 @@ func vkSysNewfstatat(dirfd int32, upath, st uintptr, flags int32) uintptr {
 			return vkSysFstat(dirfd, st)
 		}
 	}
-	full, e := vkFSResolveAt(dirfd, upath)
+	full, e := vkFSResolve(dirfd, upath, flags&atSymlinkNofollow == 0)
 	if e != 0 {
 		return e
 	}
@@ -511,9 +518,29 @@ func vkSysReadlinkat(dirfd int32, upath, buf, n uintptr) uintptr {
 	if int32(n) <= 0 {
 		return vkErr(vkEINVAL) // Linux's bufsiz is an int, checked first
 	}
-	full, e := vkFSResolveAt(dirfd, upath)
+	full, e := vkFSResolveAtNofollow(dirfd, upath)
 	if e != 0 {
 		return e
+	}
+	if vkTmpOwns(full) {
+		idx := vkTmpLookup(full)
+		if idx == -1 {
+			return vkErr(vkENOENT)
+		}
+		if idx < 0 || !vkTmp.ents[idx].link {
+			return vkErr(vkEINVAL)
+		}
+		// The target goes through the walker's link buffer: /tmp keeps
+		// it in frames, and vkTmpIO copies only to user memory.
+		m := vkTmpReadLink(&vkTmp.ents[idx], vkFS.walk.link[:])
+		if n > uintptr(m) {
+			n = uintptr(m)
+		}
+		if !vkUserOK(buf, n, true) {
+			return vkErr(vkEFAULT)
+		}
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(buf)), n), vkFS.walk.link[:n])
+		return n
 	}
 	if string(full) == "proc/self/exe" {
 		// os.Executable: the program's host path, if velocity passed it.
@@ -580,7 +607,7 @@ func vkSysChdir(upath uintptr) uintptr {
 
 // vkSetCwd sets the working directory from the kernel command line.
 func vkSetCwd(path []byte) bool {
-	full, ok := vkResolve(nil, path)
+	full, ok := vkFS.walk.pwClean(nil, path)
 	if !ok {
 		return false
 	}
@@ -733,7 +760,7 @@ func vkArchiveChildren(dir []byte, skipTmp bool, visit func(ino uint64, typ byte
 // Namespace changes: only /tmp is writable.
 
 func vkSysMkdirat(dirfd int32, upath uintptr, mode uint32) uintptr {
-	full, e := vkFSResolveAt(dirfd, upath)
+	full, e := vkFSResolveAtNofollow(dirfd, upath)
 	if e != 0 {
 		return e
 	}
@@ -763,7 +790,7 @@ func vkSysUnlinkat(dirfd int32, upath uintptr, flags int32) uintptr {
 			}
 		}
 	}
-	full, e := vkFSResolveAt(dirfd, upath)
+	full, e := vkFSResolveAtNofollow(dirfd, upath)
 	if e != 0 {
 		return e
 	}
@@ -787,7 +814,7 @@ func vkSysUnlinkat(dirfd int32, upath uintptr, flags int32) uintptr {
 }
 
 func vkSysRenameat(olddir int32, oldp uintptr, newdir int32, newp uintptr) uintptr {
-	from, e := vkFSResolveAt(olddir, oldp)
+	from, e := vkFSResolveAtNofollow(olddir, oldp)
 	if e != 0 {
 		return e
 	}
@@ -796,7 +823,7 @@ func vkSysRenameat(olddir int32, oldp uintptr, newdir int32, newp uintptr) uintp
 		return vkErr(vkENAMETOOLNG)
 	}
 	n := copy(fromBuf[:], from) // vkFSResolveAt reuses its buffer
-	to, e := vkFSResolveAt(newdir, newp)
+	to, e := vkFSResolveAtNofollow(newdir, newp)
 	if e != 0 {
 		return e
 	}

@@ -156,7 +156,7 @@ func vkSysLinkat(olddir int32, oldp uintptr, newdir int32, newp uintptr, flags u
 	if flags&^(0x400|atEmptyPath) != 0 { // AT_SYMLINK_FOLLOW, AT_EMPTY_PATH
 		return vkErr(vkEINVAL)
 	}
-	from, e := vkFSResolveAt(olddir, oldp)
+	from, e := vkFSResolve(olddir, oldp, flags&0x400 != 0)
 	if e != 0 {
 		return e
 	}
@@ -171,7 +171,7 @@ func vkSysLinkat(olddir int32, oldp uintptr, newdir int32, newp uintptr, flags u
 			fromDir = idx == -2 || vkFS.ents[idx].mode&sIFMT == sIFDIR
 		}
 	}
-	to, e := vkFSResolveAt(newdir, newp) // reuses the buffer from pointed into
+	to, e := vkFSResolveAtNofollow(newdir, newp) // reuses the buffer from pointed into
 	if e != 0 {
 		return e
 	}
@@ -192,9 +192,9 @@ func vkSysLinkat(olddir int32, oldp uintptr, newdir int32, newp uintptr, flags u
 	return vkErr(vkEPERM)
 }
 
-// vkSysSymlinkat reads the target and resolves the new name as Linux does,
-// then refuses: EROFS on the image, EPERM in /tmp, which keeps no
-// symbolic links (the image's own are served by readlink).
+// vkSysSymlinkat reads the target and resolves the new name as Linux does
+// (a link already there is not followed), then creates the link in /tmp
+// (vkTmpSymlink); the image is read-only (EROFS).
 func vkSysSymlinkat(target uintptr, newdir int32, newp uintptr) uintptr {
 	t, e := vkUserPath(target)
 	if e != 0 {
@@ -203,7 +203,7 @@ func vkSysSymlinkat(target uintptr, newdir int32, newp uintptr) uintptr {
 	if len(t) == 0 {
 		return vkErr(vkENOENT)
 	}
-	to, e := vkFSResolveAt(newdir, newp)
+	to, e := vkFSResolveAtNofollow(newdir, newp)
 	if e != 0 {
 		return e
 	}
@@ -215,7 +215,7 @@ func vkSysSymlinkat(target uintptr, newdir int32, newp uintptr) uintptr {
 	case !vkTmpOwns(to):
 		return vkErr(vkEROFS)
 	}
-	return vkErr(vkEPERM)
+	return vkTmpSymlink(to, t)
 }
 
 // vkSysFchdir makes an open directory the working directory (testing's

@@ -26,6 +26,7 @@ type vkTmpEnt struct {
 	used     bool
 	unlinked bool // gone from the namespace, data kept while open
 	dir      bool
+	link     bool // a symbolic link: the target is the file's bytes
 	mode     uint32
 	uid, gid uint32 // set by chown (vk_chown.go); 0, root, when created
 	size     int64
@@ -339,6 +340,9 @@ func vkTmpStat(idx int, st uintptr) uintptr {
 		if e.dir {
 			mode, size = sIFDIR|e.mode, 4096
 		}
+		if e.link {
+			mode = sIFLNK | 0o777
+		}
 	}
 	*(*uint64)(unsafe.Pointer(st)) = 0x5602                 // st_dev: not the archive's
 	*(*uint64)(unsafe.Pointer(st + 8)) = uint64(idx + 3)    // st_ino
@@ -480,6 +484,9 @@ func vkTmpChildren(dir []byte, visit func(ino uint64, typ byte, name []byte) boo
 		if e.dir {
 			typ = 4 // DT_DIR
 		}
+		if e.link {
+			typ = 10 // DT_LNK
+		}
 		if !visit(uint64(0x10000+i), typ, rest) {
 			return false
 		}
@@ -499,4 +506,49 @@ func vkTmpHasChild(dir, name []byte) bool {
 		}
 	}
 	return false
+}
+
+// vkTmpSymlink creates a symbolic link at full (resolved, not followed,
+// known to be free and in /tmp) whose target is target, kept as the
+// entry's bytes.
+func vkTmpSymlink(full, target []byte) uintptr {
+	idx, e := vkTmpCreate(full, false, 0o777)
+	if e != 0 {
+		return e
+	}
+	ent := &vkTmp.ents[idx]
+	ent.link = true
+	for off := 0; off < len(target); {
+		pa := vkTmpPage(ent, int64(off), true)
+		if pa == 0 {
+			vkTmpTruncate(ent, 0)
+			*ent = vkTmpEnt{}
+			return vkErr(vkENOSPC)
+		}
+		in := off % vkPageSize
+		off += copy(unsafe.Slice((*byte)(unsafe.Pointer(vkP2V(pa)+uintptr(in))), vkPageSize-in), target[off:])
+	}
+	ent.size = int64(len(target))
+	return 0
+}
+
+// vkTmpReadLink copies a link's target into buf (a kernel buffer) and
+// returns its length, cut to len(buf).
+func vkTmpReadLink(e *vkTmpEnt, buf []byte) int {
+	n := int(e.size)
+	if n > len(buf) {
+		n = len(buf)
+	}
+	for off := 0; off < n; {
+		in := off % vkPageSize
+		chunk := vkPageSize - in
+		if chunk > n-off {
+			chunk = n - off
+		}
+		if pa := vkTmpPage(e, int64(off), false); pa != 0 {
+			copy(buf[off:off+chunk], unsafe.Slice((*byte)(unsafe.Pointer(vkP2V(pa)+uintptr(in))), chunk))
+		}
+		off += chunk
+	}
+	return n
 }

@@ -63,6 +63,10 @@ type options struct {
 	rerunFailed bool
 	reparse     bool
 	diagnosis   string
+	all         bool
+
+	universe []string        // the packages the table covers: Packages, or all of std with -all
+	noTests  map[string]bool // with -all: packages that have no test files
 }
 
 func main() {
@@ -78,7 +82,27 @@ func main() {
 	flag.BoolVar(&o.rerunFailed, "rerun-failed", false, "run only packages that did not pass in results.json, and merge")
 	flag.BoolVar(&o.reparse, "reparse", false, "run nothing: parse the saved logs again and rewrite the report")
 	flag.StringVar(&o.diagnosis, "diagnosis", "bench/conformance/diagnosis.txt", "hand-written per-package diagnoses (PKG: text)")
+	flag.BoolVar(&o.all, "all", false, "every package of go list std except cmd/, vendor/ and internal ones, all with -short; report docs/conformance-all.md, logs build/conformance-all")
 	flag.Parse()
+	o.universe = Packages
+	if o.all {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["o"] {
+			o.out = "docs/conformance-all.md"
+		}
+		if !set["dir"] {
+			o.dir = "build/conformance-all"
+		}
+		if !set["timeout"] {
+			o.timeout = 8 * time.Minute
+		}
+		var err error
+		if o.universe, o.noTests, err = stdPackages(); err != nil {
+			fmt.Fprintln(os.Stderr, "conformance:", err)
+			os.Exit(1)
+		}
+	}
 	if err := conformance(o); err != nil {
 		fmt.Fprintln(os.Stderr, "conformance:", err)
 		os.Exit(1)
@@ -99,7 +123,7 @@ func conformance(o options) error {
 			}
 		}
 	}
-	pkgs := Packages
+	pkgs := o.universe
 	if o.pkgs != "" {
 		pkgs = strings.Split(o.pkgs, ",")
 	}
@@ -140,7 +164,12 @@ func conformance(o options) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r := runPackage(o, p, slices.Contains(short, p))
+			var r Result
+			if o.noTests[p] {
+				r = Result{Package: p, Status: "no-tests"}
+			} else {
+				r = runPackage(o, p, o.all || slices.Contains(short, p))
+			}
 			if old, ok := prev[p]; ok && o.rerunFailed {
 				r.Rerun = old.Status
 			}
@@ -159,15 +188,20 @@ func conformance(o options) error {
 		prev[r.Package] = r
 	}
 	var all []Result
-	for _, p := range Packages {
+	in := map[string]bool{}
+	for _, p := range o.universe {
+		in[p] = true
 		if r, ok := prev[p]; ok {
 			all = append(all, r)
 		}
 	}
-	for p, r := range prev { // packages given with -pkgs outside the 40
-		if !slices.Contains(Packages, p) {
+	for p, r := range prev { // packages given with -pkgs outside the list
+		if !in[p] {
 			all = append(all, r)
 		}
+	}
+	if o.all {
+		slices.SortFunc(all, func(a, b Result) int { return strings.Compare(a.Package, b.Package) })
 	}
 	data, _ := json.MarshalIndent(all, "", "  ")
 	if err := os.WriteFile(resultsFile, data, 0o644); err != nil {
@@ -180,12 +214,55 @@ func conformance(o options) error {
 	}
 	n := 0
 	for _, r := range all {
-		if r.Status == "pass" && slices.Contains(Packages, r.Package) {
+		if r.Status == "pass" && in[r.Package] {
 			n++
 		}
 	}
-	fmt.Printf("== %d/%d packages pass; report in %s, logs in %s\n", n, len(Packages), o.out, filepath.Join(o.dir, "logs"))
+	fmt.Printf("== %d/%d packages pass; report in %s, logs in %s\n", n, len(o.universe), o.out, filepath.Join(o.dir, "logs"))
 	return nil
+}
+
+// stdPackages lists the standard library for -all: every package of
+// go list std but commands (cmd/), vendored code (vendor/) and internal
+// packages (internal/ and any path with an internal element, such as
+// crypto/internal/fips140/...), which are not the library programs import.
+// Packages without test files are returned in noTests: they are listed, not
+// run. The 45 packages of the default table come last, so that a run cut
+// short has covered the packages no earlier table had.
+func stdPackages() (pkgs []string, noTests map[string]bool, err error) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{len .TestGoFiles}} {{len .XTestGoFiles}}", "std").Output()
+	if err != nil {
+		return nil, nil, fmt.Errorf("go list std: %v", err)
+	}
+	noTests = map[string]bool{}
+	var known []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var p string
+		var nt, nx int
+		if _, err := fmt.Sscan(l, &p, &nt, &nx); err != nil {
+			return nil, nil, fmt.Errorf("go list std: %q: %v", l, err)
+		}
+		if internalPackage(p) {
+			continue
+		}
+		if nt+nx == 0 {
+			noTests[p] = true
+		}
+		if slices.Contains(Packages, p) {
+			known = append(known, p)
+		} else {
+			pkgs = append(pkgs, p)
+		}
+	}
+	return append(pkgs, known...), noTests, nil
+}
+
+// internalPackage reports whether p is outside the public standard library.
+func internalPackage(p string) bool {
+	if strings.HasPrefix(p, "cmd/") || strings.HasPrefix(p, "vendor/") {
+		return true
+	}
+	return slices.Contains(strings.Split(p, "/"), "internal")
 }
 
 // runPackage runs one package's tests in one boot.
@@ -290,14 +367,14 @@ func render(o options, all []Result, diag map[string]string) string {
 	qv, _, _ := strings.Cut(string(qver), "\n")
 	counts := map[string]int{}
 	for _, r := range all {
-		if slices.Contains(Packages, r.Package) {
+		if slices.Contains(o.universe, r.Package) {
 			counts[r.Status]++
 		}
 	}
 	fmt.Fprintf(&b, "# Go standard library conformance\n\n")
 	fmt.Fprintf(&b, "`make conformance` (scripts/conformance.sh, bench/conformance) runs each package's own tests inside the unikernel with `velocity test -smp %d -json -count=1 -timeout %v PKG`: one QEMU boot per package, the test binary as the kernel's program, its output over the serial console. Every cell below is read from go test's output; the full logs are in build/conformance/logs.\n\n", o.smp, o.timeout)
 	fmt.Fprintf(&b, "Last run: %s, %s, %s, accel %s, host %s (%d CPUs).\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(goVer)), strings.TrimPrefix(qv, "QEMU emulator "), accelName(), hostCPU(), runtime.NumCPU())
-	fmt.Fprintf(&b, "**%d of %d packages pass**", counts["pass"], len(Packages))
+	fmt.Fprintf(&b, "**%d of %d packages pass**", counts["pass"], len(o.universe))
 	var rest []string
 	for _, s := range []string{"fail", "timeout", "skip", "build-fail", "error"} {
 		if counts[s] > 0 {

@@ -157,17 +157,19 @@ func TestEmbeddedGdbprotoIsRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, f := range files {
-		if !strings.HasPrefix(f.Name, "zz_velocity_gdbproto_") {
-			continue
+	for _, pkg := range []string{"gdbproto", "pathwalk"} {
+		n := 0
+		for _, f := range files {
+			if !strings.HasPrefix(f.Name, "zz_velocity_"+pkg+"_") {
+				continue
+			}
+			n++
+			if d := "\n" + string(f.Data); !strings.Contains(d, "\npackage runtime\n") || strings.Contains(d, "\npackage "+pkg) {
+				t.Errorf("%s is not rewritten to package runtime", f.Name)
+			}
 		}
-		n++
-		if d := "\n" + string(f.Data); !strings.Contains(d, "\npackage runtime\n") || strings.Contains(d, "\npackage gdbproto") {
-			t.Errorf("%s is not rewritten to package runtime", f.Name)
+		if n == 0 {
+			t.Errorf("kernel/%s is not in the embedded kernel sources", pkg)
 		}
-	}
-	if n == 0 {
-		t.Error("kernel/gdbproto is not in the embedded kernel sources")
 	}
 }

@@ -62,8 +62,6 @@ var differences = map[string]struct{ velocity, why string }{
 		"them), so the kernel says so instead of accepting a list it would never walk."},
 	"link/in_tmp": {"EPERM", "/tmp keeps no hard links (not implemented); EPERM is Linux's answer " +
 		"for a file system that does not support them."},
-	"symlink/in_tmp": {"EPERM", "/tmp keeps no symbolic links (not implemented; the image's own " +
-		"are served by readlink); EPERM is Linux's answer for a file system that does not support them."},
 }
 
 // boot runs the hostile kernel with args on smp CPUs under TCG.

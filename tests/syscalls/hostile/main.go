@@ -551,6 +551,36 @@ func cases(e *env) []testCase {
 		sc(syscall.SYS_UNLINK, cstr(e.tmpDir+"/soft"))
 		return r
 	})
+	// Symbolic links in /tmp, followed (or not) as Linux does.
+	withLink := func(target string, f func(link uintptr) syscall.Errno) func(*env) syscall.Errno {
+		return func(e *env) syscall.Errno {
+			link := cstr(e.tmpDir + "/soft")
+			sc(syscall.SYS_SYMLINK, cstr(target), link)
+			r := f(link)
+			sc(syscall.SYS_UNLINK, link)
+			return r
+		}
+	}
+	openErr := func(p, flags uintptr) syscall.Errno {
+		fd, _, errno := syscall.Syscall6(syscall.SYS_OPENAT, allOnes-99, p, flags, 0, 0, 0)
+		if errno == 0 {
+			syscall.Close(int(fd))
+		}
+		return errno
+	}
+	add("symlink/open_follows", withLink("f", func(l uintptr) syscall.Errno { return openErr(l, syscall.O_RDONLY) }))
+	add("symlink/open_nofollow", withLink("f", func(l uintptr) syscall.Errno { return openErr(l, syscall.O_RDONLY|syscall.O_NOFOLLOW) }))
+	add("symlink/open_excl", withLink("f", func(l uintptr) syscall.Errno { return openErr(l, syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL) }))
+	add("symlink/loop", withLink("soft", func(l uintptr) syscall.Errno { return openErr(l, syscall.O_RDONLY) }))
+	add("symlink/dangling", withLink("nowhere", func(l uintptr) syscall.Errno { return openErr(l, syscall.O_RDONLY) }))
+	add("symlink/to_file_slash", withLink("f/", func(l uintptr) syscall.Errno { return openErr(l, syscall.O_RDONLY) }))
+	add("symlink/to_parent_dir", withLink("..", func(l uintptr) syscall.Errno { return openErr(l, syscall.O_RDONLY|syscall.O_DIRECTORY) }))
+	add("symlink/readlink", withLink("f", func(l uintptr) syscall.Errno { return sc(syscall.SYS_READLINK, l, buf, 64) }))
+	add("symlink/readlink_file", func(e *env) syscall.Errno { return sc(syscall.SYS_READLINK, cstr(e.tmpDir+"/f"), buf, 64) })
+	add("symlink/lstat", withLink("nowhere", func(l uintptr) syscall.Errno {
+		return sc(syscall.SYS_NEWFSTATAT, allOnes-99, l, buf, 0x100)
+	}))
+	add("symlink/mkdir_over", withLink("nowhere", func(l uintptr) syscall.Errno { return sc(syscall.SYS_MKDIR, l, 0o755) }))
 	add("eventfd2/unknown_flag", func(*env) syscall.Errno { return sc(syscall.SYS_EVENTFD2, 0, 2) })
 	add("set_robust_list/bad_length", func(*env) syscall.Errno { return sc(syscall.SYS_SET_ROBUST_LIST, buf, 7) })
 	add("set_robust_list/valid", func(*env) syscall.Errno {
