@@ -46,7 +46,9 @@ type vkFSEnt struct {
 }
 
 var vkFS struct {
-	start, end uintptr // physical range holding the archive (kept from the allocator)
+	start, end uintptr // physical range kept from the allocator: the whole module, ELF then archive
+	arch       uintptr // where the archive starts in it
+	exeAdded   bool    // the program's own file is in ents (vkFSAddExe)
 	n          int
 	ents       [vkMaxFSEnts]vkFSEnt
 	cwd        [vkPathMax]byte
@@ -68,8 +70,36 @@ func vkFSLocate(bi *vkBootInfo) {
 	if n > uintptr(bi.elfSize)-16 {
 		vkFatal("file system footer says the archive is larger than the module")
 	}
-	vkFS.start = foot - n
+	// The ELF before the archive is kept too: it is the program's own
+	// file, served at its host path (vkFSAddExe) for tests that read
+	// their binary (debug/elf, debug/gosym, runtime/pprof).
+	vkFS.start = uintptr(bi.elf)
+	vkFS.arch = foot - n
 	vkFS.end = foot
+}
+
+// vkFSAddExe adds the program's own file, the ELF bytes of the boot module,
+// at the host path exe= named (os.Args[0], os.Executable), unless the
+// archive has that path already. It runs on the first lookup after the
+// command line is read, with the kernel lock held.
+func vkFSAddExe() {
+	vkFS.exeAdded = true
+	exe := vkArgs.buf[vkArgs.exe:]
+	exe = exe[:vkCStringLen(exe)]
+	for len(exe) > 0 && exe[0] == '/' {
+		exe = exe[1:]
+	}
+	if len(exe) == 0 || vkFS.arch == 0 || vkFS.n >= vkMaxFSEnts || vkLookup(exe) != -1 {
+		return
+	}
+	vkFS.ents[vkFS.n] = vkFSEnt{
+		name:    uintptr(unsafe.Pointer(&exe[0])),
+		nameLen: len(exe),
+		mode:    sIFREG | 0o755,
+		size:    int64(vkFS.arch - vkFS.start),
+		data:    vkDMAP + vkFS.start,
+	}
+	vkFS.n++
 }
 
 func vkHex8(p uintptr) (int64, bool) {
@@ -99,7 +129,7 @@ func vkFSInit() {
 	if vkFS.start == 0 {
 		return
 	}
-	base := vkDMAP + vkFS.start
+	base := vkDMAP + vkFS.arch
 	p := base
 	end := vkDMAP + vkFS.end
 	// newc pads names and data to 4 bytes from the start of the archive.
@@ -148,6 +178,9 @@ func vkFSName(e *vkFSEnt) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(e.
 func vkLookup(path []byte) int {
 	if len(path) == 0 {
 		return -2 // the root
+	}
+	if !vkFS.exeAdded && vkArgs.exe != 0 {
+		vkFSAddExe()
 	}
 	implicit := false
 	for i := 0; i < vkFS.n; i++ {

@@ -258,6 +258,7 @@ func cmdExec(args []string) int {
 			if zi := filepath.Join(root, "lib", "time", "zoneinfo.zip"); fileExists(zi) {
 				b.fsRoots = append(b.fsRoots, zi)
 			}
+			b.fsRoots = append(b.fsRoots, stdTestRoots(root, wd)...)
 			// Standard-library tests also read their parents' testdata
 			// (compress/flate reads ../testdata and ../../testdata).
 			src := filepath.Join(root, "src")
