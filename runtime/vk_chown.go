@@ -77,16 +77,15 @@ func vkSysFchownat(dirfd int32, upath uintptr, uid, gid uint32, flags int32) uin
 			return vkSysFchown(dirfd, uid, gid)
 		}
 	}
-	full, e := vkFSResolveAt(dirfd, upath)
+	full, e := vkFSResolve(dirfd, upath, vkFollowFlag(flags))
 	if e != 0 {
 		return e
 	}
 	return vkSysChownPath(full, uid, gid)
 }
 
-// vkSysChownPath changes the owner of a resolved path. Symbolic links
-// exist only in the read-only image, so following one or not, the answer
-// there is EROFS.
+// vkSysChownPath changes the owner of a resolved path (a link itself, for
+// lchown); the read-only image answers EROFS.
 func vkSysChownPath(full []byte, uid, gid uint32) uintptr {
 	if vkTmpOwns(full) {
 		idx := vkTmpLookup(full)

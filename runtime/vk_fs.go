@@ -125,6 +125,9 @@ func vkHex8(p uintptr) (int64, bool) {
 func vkFSInit() {
 	vkFS.cwd[0] = '/'
 	vkFS.cwdLen = 1
+	vkTmp.umask = 0o022 // what Linux gives the first process
+	vkTmp.root.atime = vkNow()
+	vkTmp.root.mtime, vkTmp.root.ctime = vkTmp.root.atime, vkTmp.root.atime
 	defer vkFSAddBuiltins()
 	if vkFS.start == 0 {
 		return
@@ -229,6 +232,15 @@ func vkDirOf(dirfd int32) ([]byte, uintptr) {
 		}
 		return nil, vkErr(vkEBADF)
 	}
+	if f.kind == fdTmpDir && f.ent >= 0 {
+		// The directory's name now: it may have been renamed (or a
+		// parent of it) since it was opened, and the fd still names it.
+		e := &vkTmp.ents[f.ent]
+		if e.unlinked {
+			return nil, vkErr(vkENOENT)
+		}
+		return vkTmpName(e), 0
+	}
 	return f.path[:f.pathLen], 0
 }
 
@@ -236,21 +248,29 @@ func vkDirOf(dirfd int32) ([]byte, uintptr) {
 // symbolic link in the last component (stat, open, chdir). The result
 // points into vkFS.walk and lasts until the next resolution.
 func vkFSResolveAt(dirfd int32, upath uintptr) ([]byte, uintptr) {
-	return vkFSResolve(dirfd, upath, true)
+	return vkFSResolve(dirfd, upath, pwFollow)
 }
 
 // vkFSResolveAtNofollow resolves a user path relative to dirfd, leaving a
-// symbolic link in the last component as it is (lstat, readlink, unlink,
-// rename, and the new name of mkdir, symlink and link).
+// symbolic link in the last component as it is unless a '/' follows it
+// (lstat, readlink).
 func vkFSResolveAtNofollow(dirfd int32, upath uintptr) ([]byte, uintptr) {
-	return vkFSResolve(dirfd, upath, false)
+	return vkFSResolve(dirfd, upath, pwNofollow)
+}
+
+// vkFSResolveAtParent resolves a name that is to be made or removed
+// (mkdir, unlink, rename, the new name of link and symlink): the last
+// component is never followed. vkFS.walk.pwDots then says whether it was
+// "." or "..".
+func vkFSResolveAtParent(dirfd int32, upath uintptr) ([]byte, uintptr) {
+	return vkFSResolve(dirfd, upath, pwParent)
 }
 
 // vkFSResolve copies the name in, checks it as Linux does before walking
 // (EFAULT, ENOENT for "", ENAMETOOLONG, then the dirfd of a relative name)
 // and walks it with kernel/pathwalk over the image and /tmp (vkPathKind),
 // which gives ENOENT, ENOTDIR and ELOOP on the way.
-func vkFSResolve(dirfd int32, upath uintptr, follow bool) ([]byte, uintptr) {
+func vkFSResolve(dirfd int32, upath uintptr, mode int) ([]byte, uintptr) {
 	path, e := vkUserPath(upath)
 	if e != 0 {
 		return nil, e
@@ -267,7 +287,7 @@ func vkFSResolve(dirfd int32, upath uintptr, follow bool) ([]byte, uintptr) {
 			return nil, e
 		}
 	}
-	full, en := vkFS.walk.pwWalk(dir, path, follow, vkPathKind)
+	full, en := vkFS.walk.pwWalk(dir, path, mode, vkPathKind)
 	if en != 0 {
 		return nil, vkErr(en)
 	}
@@ -344,9 +364,16 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 	// O_NOFOLLOW, and O_CREAT|O_EXCL (which must create the name itself),
 	// do not follow a link at the end: they fail on it.
 	follow := flags&oNofollow == 0 && flags&(oCreat|oExcl) != oCreat|oExcl
-	full, e := vkFSResolve(dirfd, upath, follow)
+	walk := pwNofollow
+	if follow {
+		walk = pwFollow
+	}
+	full, e := vkFSResolve(dirfd, upath, walk)
 	if e != 0 {
 		return e
+	}
+	if flags&oCreat != 0 && vkFS.walk.pwSlash && vkLookupAny(full) == -1 {
+		return vkErr(vkEISDIR) // O_CREAT cannot make "name/" a regular file
 	}
 	if !follow && vkIsLink(full) {
 		if flags&(oCreat|oExcl) == oCreat|oExcl {
@@ -510,9 +537,12 @@ func vkSysNewfstatat(dirfd int32, upath, st uintptr, flags int32) uintptr {
 			return vkSysFstat(dirfd, st)
 		}
 	}
-	full, e := vkFSResolve(dirfd, upath, flags&atSymlinkNofollow == 0)
+	full, e := vkFSResolve(dirfd, upath, vkFollowFlag(flags))
 	if e != 0 {
 		return e
+	}
+	if dev := vkDevice(full); dev >= 0 {
+		return vkStatDevice(dev, st)
 	}
 	if vkTmpOwns(full) {
 		if idx := vkTmpLookup(full); idx != -1 {
@@ -640,7 +670,14 @@ func vkSysChdir(upath uintptr) uintptr {
 
 // vkSetCwd sets the working directory from the kernel command line.
 func vkSetCwd(path []byte) bool {
-	full, ok := vkFS.walk.pwClean(nil, path)
+	// Through symbolic links, as chdir would (velocity exec's working
+	// directory may be a link in Velocity's GOROOT to the real one); a
+	// name the image does not have on the way is kept as written.
+	full, en := vkFS.walk.pwWalk(nil, path, pwFollow, vkPathKind)
+	ok := en == 0
+	if !ok {
+		full, ok = vkFS.walk.pwClean(nil, path)
+	}
 	if !ok {
 		return false
 	}
@@ -793,9 +830,12 @@ func vkArchiveChildren(dir []byte, skipTmp bool, visit func(ino uint64, typ byte
 // Namespace changes: only /tmp is writable.
 
 func vkSysMkdirat(dirfd int32, upath uintptr, mode uint32) uintptr {
-	full, e := vkFSResolveAtNofollow(dirfd, upath)
+	full, e := vkFSResolveAtParent(dirfd, upath)
 	if e != 0 {
 		return e
+	}
+	if vkFS.walk.pwDots != 0 {
+		return vkErr(vkEEXIST) // "." and ".." always exist
 	}
 	if vkTmpOwns(full) {
 		return vkTmpMkdir(full, mode)
@@ -823,9 +863,12 @@ func vkSysUnlinkat(dirfd int32, upath uintptr, flags int32) uintptr {
 			}
 		}
 	}
-	full, e := vkFSResolveAtNofollow(dirfd, upath)
+	full, e := vkFSResolveAtParent(dirfd, upath)
 	if e != 0 {
 		return e
+	}
+	if vkFS.walk.pwSlash && vkIsNonDirEntry(full) {
+		return vkErr(vkENOTDIR) // "name/" names a directory, and this is a file or a link
 	}
 	if vkTmpOwns(full) {
 		return vkTmpUnlink(full, flags)
@@ -847,18 +890,29 @@ func vkSysUnlinkat(dirfd int32, upath uintptr, flags int32) uintptr {
 }
 
 func vkSysRenameat(olddir int32, oldp uintptr, newdir int32, newp uintptr) uintptr {
-	from, e := vkFSResolveAtNofollow(olddir, oldp)
+	from, e := vkFSResolveAtParent(olddir, oldp)
 	if e != 0 {
 		return e
 	}
+	if vkFS.walk.pwDots != 0 {
+		return vkErr(vkEBUSY) // Linux will not move "." or ".."
+	}
+	// A file or link moves only under names without a trailing '/'.
+	fromNonDir, fromSlash := vkIsNonDirEntry(from), vkFS.walk.pwSlash
 	var fromBuf [vkTmpNameMax]byte
 	if len(from) > len(fromBuf) {
 		return vkErr(vkENAMETOOLNG)
 	}
 	n := copy(fromBuf[:], from) // vkFSResolveAt reuses its buffer
-	to, e := vkFSResolveAtNofollow(newdir, newp)
+	to, e := vkFSResolveAtParent(newdir, newp)
 	if e != 0 {
 		return e
+	}
+	if vkFS.walk.pwDots != 0 {
+		return vkErr(vkEBUSY)
+	}
+	if fromNonDir && (fromSlash || vkFS.walk.pwSlash) {
+		return vkErr(vkENOTDIR)
 	}
 	if vkTmpOwns(fromBuf[:n]) && vkTmpOwns(to) {
 		return vkTmpRename(fromBuf[:n], to)
@@ -987,4 +1041,151 @@ func vkDeviceRead(f *vkFile, buf, n uintptr) uintptr {
 		return n
 	}
 	return vkSysGetrandom(buf, n)
+}
+
+// vkIsNonDirEntry reports whether full names something that exists and
+// is not a directory (a file, a link, a device).
+func vkIsNonDirEntry(full []byte) bool {
+	if vkTmpOwns(full) {
+		idx := vkTmpLookup(full)
+		return idx >= 0 && !vkTmp.ents[idx].dir
+	}
+	if vkDevice(full) >= 0 {
+		return true
+	}
+	idx := vkLookup(full)
+	return idx >= 0 && vkFS.ents[idx].mode&sIFMT != sIFDIR
+}
+
+// vkFollowFlag turns AT_SYMLINK_NOFOLLOW in flags into a walk mode.
+func vkFollowFlag(flags int32) int {
+	if flags&atSymlinkNofollow != 0 {
+		return pwNofollow
+	}
+	return pwFollow
+}
+
+// vkLookupAny is vkTmpLookup or vkLookup, whichever serves full.
+func vkLookupAny(full []byte) int {
+	if vkTmpOwns(full) {
+		return vkTmpLookup(full)
+	}
+	if vkDevice(full) >= 0 {
+		return -2
+	}
+	return vkLookup(full)
+}
+
+// vkStatDevice describes /dev/null, /dev/zero, /dev/random and
+// /dev/urandom as Linux's memory devices (major 1), as fstat does.
+func vkStatDevice(dev int32, st uintptr) uintptr {
+	if !vkUserOK(st, 144, true) {
+		return vkErr(vkEFAULT)
+	}
+	memclrNoHeapPointers(unsafe.Pointer(st), 144)
+	minor := uint64(3 + 2*dev)                                 // null 3, zero 5, random 7 (urandom is 9 on Linux)
+	*(*uint64)(unsafe.Pointer(st)) = 0x5603                    // st_dev: devtmpfs
+	*(*uint64)(unsafe.Pointer(st + 8)) = uint64(0x20000 + dev) // st_ino
+	*(*uint64)(unsafe.Pointer(st + 16)) = 1                    // st_nlink
+	*(*uint32)(unsafe.Pointer(st + 24)) = 0o20666              // S_IFCHR | rw-rw-rw-
+	*(*uint64)(unsafe.Pointer(st + 40)) = 1<<8 | minor         // st_rdev
+	*(*int64)(unsafe.Pointer(st + 56)) = 4096                  // st_blksize
+	return 0
+}
+
+// vkSysUmask sets the mode creation mask /tmp applies to new files and
+// directories, and returns the old one.
+func vkSysUmask(mask uint32) uintptr {
+	old := vkTmp.umask
+	vkTmp.umask = mask & 0o777
+	return uintptr(old)
+}
+
+// vkSysGetgroups: the one user (root) belongs to no supplementary group,
+// so the list is empty, as it is for a process whose setgroups(0) ran.
+func vkSysGetgroups(size int32, list uintptr) uintptr {
+	if size < 0 {
+		return vkErr(vkEINVAL)
+	}
+	return 0
+}
+
+// vkSysUtimensat sets access and modification times (UTIME_NOW,
+// UTIME_OMIT, or a time; all now if times is NULL) of a file under /tmp,
+// by name or, with a NULL name, by fd (futimens). The image is read-only
+// (EROFS). Like Linux, setting times also sets the change time to now.
+func vkSysUtimensat(dirfd int32, upath, times uintptr, flags int32) uintptr {
+	const utimeNow, utimeOmit = 1<<30 - 1, 1<<30 - 2
+	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
+		return vkErr(vkEINVAL)
+	}
+	now := vkNow()
+	ts := [2]vkTimespec{now, now}
+	if times != 0 {
+		if !vkUserOK(times, 32, false) {
+			return vkErr(vkEFAULT)
+		}
+		for i := range ts {
+			t := vkTimespec{*(*int64)(unsafe.Pointer(times + uintptr(16*i))), *(*int64)(unsafe.Pointer(times + uintptr(16*i+8)))}
+			switch {
+			case t.nsec == utimeNow:
+			case t.nsec == utimeOmit:
+				ts[i].nsec = utimeOmit
+			case t.nsec < 0 || t.nsec >= 1e9:
+				return vkErr(vkEINVAL)
+			default:
+				ts[i] = t
+			}
+		}
+	}
+	idx := 0
+	if upath == 0 || flags&atEmptyPath != 0 && vkEmptyPath(upath) {
+		if upath == 0 && dirfd == atFDCWD {
+			return vkErr(vkEFAULT)
+		}
+		if !vkFDOpen(dirfd) {
+			return vkErr(vkEBADF)
+		}
+		f := vkFD(dirfd, fdTmpFile)
+		if f == nil {
+			f = vkFD(dirfd, fdTmpDir)
+		}
+		if f == nil {
+			return vkErr(vkEROFS) // an image file, the console, a pipe: nothing keeps their times
+		}
+		idx = int(f.ent)
+	} else {
+		full, e := vkFSResolve(dirfd, upath, vkFollowFlag(flags))
+		if e != 0 {
+			return e
+		}
+		if !vkTmpOwns(full) {
+			if vkLookup(full) == -1 && vkDevice(full) < 0 {
+				return vkErr(vkENOENT)
+			}
+			return vkErr(vkEROFS)
+		}
+		if idx = vkTmpLookup(full); idx == -1 {
+			return vkErr(vkENOENT)
+		}
+	}
+	a, m, c := &vkTmp.root.atime, &vkTmp.root.mtime, &vkTmp.root.ctime
+	if idx >= 0 {
+		e := &vkTmp.ents[idx]
+		a, m, c = &e.atime, &e.mtime, &e.ctime
+	}
+	if ts[0].nsec != utimeOmit {
+		*a = ts[0]
+	}
+	if ts[1].nsec != utimeOmit {
+		*m = ts[1]
+	}
+	*c = now
+	return 0
+}
+
+// vkEmptyPath reports whether a user name is "" (for AT_EMPTY_PATH).
+func vkEmptyPath(upath uintptr) bool {
+	p, e := vkUserPath(upath)
+	return e == 0 && len(p) == 0
 }

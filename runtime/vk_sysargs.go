@@ -156,7 +156,11 @@ func vkSysLinkat(olddir int32, oldp uintptr, newdir int32, newp uintptr, flags u
 	if flags&^(0x400|atEmptyPath) != 0 { // AT_SYMLINK_FOLLOW, AT_EMPTY_PATH
 		return vkErr(vkEINVAL)
 	}
-	from, e := vkFSResolve(olddir, oldp, flags&0x400 != 0)
+	fromMode := pwNofollow
+	if flags&0x400 != 0 { // AT_SYMLINK_FOLLOW
+		fromMode = pwFollow
+	}
+	from, e := vkFSResolve(olddir, oldp, fromMode)
 	if e != 0 {
 		return e
 	}
@@ -171,7 +175,7 @@ func vkSysLinkat(olddir int32, oldp uintptr, newdir int32, newp uintptr, flags u
 			fromDir = idx == -2 || vkFS.ents[idx].mode&sIFMT == sIFDIR
 		}
 	}
-	to, e := vkFSResolveAtNofollow(newdir, newp) // reuses the buffer from pointed into
+	to, e := vkFSResolveAtParent(newdir, newp) // reuses the buffer from pointed into
 	if e != 0 {
 		return e
 	}
@@ -203,11 +207,13 @@ func vkSysSymlinkat(target uintptr, newdir int32, newp uintptr) uintptr {
 	if len(t) == 0 {
 		return vkErr(vkENOENT)
 	}
-	to, e := vkFSResolveAtNofollow(newdir, newp)
+	to, e := vkFSResolveAtParent(newdir, newp)
 	if e != 0 {
 		return e
 	}
 	switch {
+	case vkFS.walk.pwDots != 0:
+		return vkErr(vkEEXIST)
 	case !vkParentExists(to):
 		return vkErr(vkENOENT)
 	case vkPathExists(to):

@@ -380,6 +380,12 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysReadlinkat(atFDCWD, a0, a1, a2)
 	case 267: // readlinkat
 		r = vkSysReadlinkat(int32(a0), a1, a2, a3)
+	case 280: // utimensat
+		r = vkSysUtimensat(int32(a0), a1, a2, int32(a3))
+	case 95: // umask
+		r = vkSysUmask(uint32(a0))
+	case 115: // getgroups
+		r = vkSysGetgroups(int32(a0), a1)
 	case 309: // getcpu
 		r = vkSysGetcpu(a0, a1)
 	case vkSysVelocityInfo:

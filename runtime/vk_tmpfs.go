@@ -32,13 +32,28 @@ type vkTmpEnt struct {
 	size     int64
 	index    uintptr // physical page of 512 second-level index pages
 	opens    int32
-	mtime    int64
+	atime    vkTimespec // access, modification and change times, as utimensat sets them
+	mtime    vkTimespec
+	ctime    vkTimespec
 	nameLen  int
 	name     [vkTmpNameMax]byte // path without the leading '/', e.g. "tmp/x/y"
 }
 
 var vkTmp struct {
-	ents [vkTmpMax]vkTmpEnt
+	ents  [vkTmpMax]vkTmpEnt
+	umask uint32 // the process's file mode creation mask (umask(2)), 022 at boot
+	root  struct{ atime, mtime, ctime vkTimespec }
+}
+
+// vkTimespec is a time as struct timespec holds it.
+type vkTimespec struct {
+	sec, nsec int64
+}
+
+// vkNow is the wall clock as a timespec.
+func vkNow() vkTimespec {
+	ns := vkWalltime()
+	return vkTimespec{ns / 1e9, ns % 1e9}
 }
 
 // vkInTmp reports whether a resolved path is /tmp or below it.
@@ -95,7 +110,8 @@ func vkTmpCreate(path []byte, dir bool, mode uint32) (int, uintptr) {
 	for i := range vkTmp.ents {
 		e := &vkTmp.ents[i]
 		if !e.used {
-			*e = vkTmpEnt{used: true, dir: dir, mode: mode & 0o7777, mtime: vkWalltime() / 1e9}
+			now := vkNow()
+			*e = vkTmpEnt{used: true, dir: dir, mode: mode & 0o7777 &^ vkTmp.umask, atime: now, mtime: now, ctime: now}
 			e.nameLen = copy(e.name[:], path)
 			return i, 0
 		}
@@ -239,7 +255,8 @@ func vkTmpIO(e *vkTmpEnt, buf, n uintptr, off int64, write bool) uintptr {
 		e.size = off + int64(n)
 	}
 	if write {
-		e.mtime = vkWalltime() / 1e9
+		e.mtime = vkNow()
+		e.ctime = e.mtime
 	}
 	return n
 }
@@ -330,11 +347,12 @@ func vkTmpStat(idx int, st uintptr) uintptr {
 		return vkErr(vkEFAULT)
 	}
 	memclrNoHeapPointers(unsafe.Pointer(st), 144)
-	mode, size, mtime := uint32(sIFDIR|0o1777), int64(4096), int64(0)
+	mode, size := uint32(sIFDIR|0o1777), int64(4096)
+	times := [3]vkTimespec{vkTmp.root.atime, vkTmp.root.mtime, vkTmp.root.ctime}
 	uid, gid := vkTmpRootOwner[0], vkTmpRootOwner[1]
 	if idx >= 0 {
 		e := &vkTmp.ents[idx]
-		size, mtime = e.size, e.mtime
+		size, times = e.size, [3]vkTimespec{e.atime, e.mtime, e.ctime}
 		uid, gid = e.uid, e.gid
 		mode = sIFREG | e.mode
 		if e.dir {
@@ -353,8 +371,9 @@ func vkTmpStat(idx int, st uintptr) uintptr {
 	*(*int64)(unsafe.Pointer(st + 48)) = size               // st_size
 	*(*int64)(unsafe.Pointer(st + 56)) = 4096               // st_blksize
 	*(*int64)(unsafe.Pointer(st + 64)) = (size + 511) / 512 // st_blocks
-	for _, off := range [3]uintptr{72, 88, 104} {
-		*(*int64)(unsafe.Pointer(st + off)) = mtime
+	for i, off := range [3]uintptr{72, 88, 104} {           // st_atim, st_mtim, st_ctim
+		*(*int64)(unsafe.Pointer(st + off)) = times[i].sec
+		*(*int64)(unsafe.Pointer(st + off + 8)) = times[i].nsec
 	}
 	return 0
 }

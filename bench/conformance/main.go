@@ -157,11 +157,30 @@ func conformance(o options) error {
 			}
 			prev[p] = nr
 		}
+		// A run cut short leaves logs but no results.json entry: read
+		// those too (their wall time is unknown).
+		for _, p := range o.universe {
+			if _, ok := prev[p]; ok {
+				continue
+			}
+			base := filepath.Join(o.dir, "logs", strings.ReplaceAll(p, "/", "_"))
+			data, err := os.ReadFile(base + ".json")
+			if err != nil {
+				continue
+			}
+			nr, _ := parse(bytes.NewReader(data), p)
+			nr.Short, nr.Log = o.all || slices.Contains(strings.Split(o.short, ","), p), base+".log"
+			prev[p] = nr
+		}
 		pkgs = nil
 	}
 	short := strings.Split(o.short, ",")
 	fmt.Printf("== conformance: %d packages inside Velocity, -smp %d, one boot each, timeout %v\n", len(pkgs), o.smp, o.timeout)
 
+	before := map[string]string{} // statuses before this run; prev changes as packages finish
+	for p, r := range prev {
+		before[p] = r.Status
+	}
 	results := make([]Result, len(pkgs))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, max(o.jobs, 1))
@@ -178,11 +197,15 @@ func conformance(o options) error {
 			} else {
 				r = runPackage(o, p, o.all || slices.Contains(short, p))
 			}
-			if old, ok := prev[p]; ok && o.rerunFailed {
-				r.Rerun = old.Status
+			if old, ok := before[p]; ok && o.rerunFailed {
+				r.Rerun = old
 			}
 			results[i] = r
 			mu.Lock()
+			prev[p] = r
+			if err := writeResults(o, prev, resultsFile); err != nil { // so a run cut short still has its table
+				fmt.Fprintln(os.Stderr, "conformance:", err)
+			}
 			line := fmt.Sprintf("%-16s %-8s %3d pass %3d fail %3d skip  %7.1fs", p, r.Status, r.Passed, r.Failed, r.Skipped, r.Wall)
 			if r.Status != "pass" && r.Status != "skip" {
 				line += fmt.Sprintf("  %s: %s", r.FirstFail, r.Reason)
@@ -195,6 +218,25 @@ func conformance(o options) error {
 	for _, r := range results {
 		prev[r.Package] = r
 	}
+	if err := writeResults(o, prev, resultsFile); err != nil {
+		return err
+	}
+	in := map[string]bool{}
+	for _, p := range o.universe {
+		in[p] = true
+	}
+	n := 0
+	for _, r := range prev {
+		if r.Status == "pass" && in[r.Package] {
+			n++
+		}
+	}
+	fmt.Printf("== %d/%d packages pass; report in %s, logs in %s\n", n, len(o.universe), o.out, filepath.Join(o.dir, "logs"))
+	return nil
+}
+
+// writeResults writes results.json and the report from every result known.
+func writeResults(o options, prev map[string]Result, resultsFile string) error {
 	var all []Result
 	in := map[string]bool{}
 	for _, p := range o.universe {
@@ -215,19 +257,7 @@ func conformance(o options) error {
 	if err := os.WriteFile(resultsFile, data, 0o644); err != nil {
 		return err
 	}
-	diag := readDiagnosis(o.diagnosis)
-	report := render(o, all, diag)
-	if err := os.WriteFile(o.out, []byte(report), 0o644); err != nil {
-		return err
-	}
-	n := 0
-	for _, r := range all {
-		if r.Status == "pass" && in[r.Package] {
-			n++
-		}
-	}
-	fmt.Printf("== %d/%d packages pass; report in %s, logs in %s\n", n, len(o.universe), o.out, filepath.Join(o.dir, "logs"))
-	return nil
+	return os.WriteFile(o.out, []byte(render(o, all, readDiagnosis(o.diagnosis))), 0o644)
 }
 
 // stdPackages lists the standard library for -all: every package of
@@ -382,25 +412,32 @@ func render(o options, all []Result, diag map[string]string) string {
 			counts[r.Status]++
 		}
 	}
-	fmt.Fprintf(&b, "# Go standard library conformance\n\n")
-	fmt.Fprintf(&b, "`make conformance` (scripts/conformance.sh, bench/conformance) runs each package's own tests inside the unikernel with `velocity test -smp %d -json -count=1 -timeout %v PKG`: one QEMU boot per package, the test binary as the kernel's program, its output over the serial console. Every cell below is read from go test's output; the full logs are in build/conformance/logs.\n\n", o.smp, o.timeout)
-	fmt.Fprintf(&b, "Last run: %s, %s, %s, accel %s, host %s (%d CPUs).\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(goVer)), strings.TrimPrefix(qv, "QEMU emulator "), accelName(), hostCPU(), runtime.NumCPU())
-	fmt.Fprintf(&b, "**%d of %d packages pass**", counts["pass"], len(o.universe))
-	var rest []string
-	for _, s := range []string{"fail", "timeout", "skip", "build-fail", "error"} {
-		if counts[s] > 0 {
-			rest = append(rest, fmt.Sprintf("%d %s", counts[s], s))
+	if o.all {
+		renderAllHeader(&b, o, all)
+	} else {
+		fmt.Fprintf(&b, "# Go standard library conformance\n\n")
+		fmt.Fprintf(&b, "`make conformance` (scripts/conformance.sh, bench/conformance) runs each package's own tests inside the unikernel with `velocity test -smp %d -json -count=1 -timeout %v PKG`: one QEMU boot per package, the test binary as the kernel's program, its output over the serial console. Every cell below is read from go test's output; the full logs are in build/conformance/logs.\n\n", o.smp, o.timeout)
+		fmt.Fprintf(&b, "Last run: %s, %s, %s, accel %s, host %s (%d CPUs).\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(goVer)), strings.TrimPrefix(qv, "QEMU emulator "), accelName(), hostCPU(), runtime.NumCPU())
+		fmt.Fprintf(&b, "**%d of %d packages pass**", counts["pass"], len(o.universe))
+		var rest []string
+		for _, s := range []string{"fail", "timeout", "skip", "build-fail", "error"} {
+			if counts[s] > 0 {
+				rest = append(rest, fmt.Sprintf("%d %s", counts[s], s))
+			}
 		}
+		if len(rest) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(rest, ", "))
+		}
+		b.WriteString(".\n\n")
+		b.WriteString("Run it with `make conformance`; `scripts/conformance.sh -pkgs sort,fmt` runs some packages, `scripts/conformance.sh -rerun-failed` only those that did not pass last time (merged into this table, marked *was …*). Packages run with `-short` (their full suite exceeds the timeout under TCG) are marked in the table. A fast subset (container/list, container/ring, unicode/utf8, errors, math/bits, hash/fnv) runs the same way in `make test` (tests/conformance).\n\n")
 	}
-	if len(rest) > 0 {
-		fmt.Fprintf(&b, " (%s)", strings.Join(rest, ", "))
-	}
-	b.WriteString(".\n\n")
-	b.WriteString("Run it with `make conformance`; `scripts/conformance.sh -pkgs sort,fmt` runs some packages, `scripts/conformance.sh -rerun-failed` only those that did not pass last time (merged into this table, marked *was …*). Packages run with `-short` (their full suite exceeds the timeout under TCG) are marked in the table. A fast subset (container/list, container/ring, unicode/utf8, errors, math/bits, hash/fnv) runs the same way in `make test` (tests/conformance).\n\n")
 	b.WriteString("Columns: *tests* counts top-level tests and examples that passed/failed/skipped; *go test* is the time go test reported for the package (the test binary's run in the guest, boot included); *wall* is the whole `velocity test` run, build included.\n\n")
 	b.WriteString("| package | result | tests p/f/s | go test | wall | first failing test | reason (from the output) | unimplemented syscalls |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, r := range all {
+		if r.Status == "no-tests" {
+			continue // listed above
+		}
 		res := r.Status
 		if r.Short {
 			res += " (-short)"
@@ -417,7 +454,7 @@ func render(o options, all []Result, diag map[string]string) string {
 	}
 	var failed []Result
 	for _, r := range all {
-		if r.Status != "pass" && r.Status != "skip" {
+		if r.Status != "pass" && r.Status != "skip" && r.Status != "no-tests" {
 			failed = append(failed, r)
 		}
 	}
@@ -465,6 +502,68 @@ func render(o options, all []Result, diag map[string]string) string {
 		}
 	}
 	return b.String()
+}
+
+// renderAllHeader opens docs/conformance-all.md: what was run, the pass
+// rate over the packages that have tests and were run, the failures by
+// category, and exactly which packages were not run or have no tests.
+func renderAllHeader(b *strings.Builder, o options, all []Result) {
+	goVer, _ := exec.Command("go", "env", "GOVERSION").Output()
+	qver, _ := exec.Command("qemu-system-x86_64", "--version").Output()
+	qv, _, _ := strings.Cut(string(qver), "\n")
+	ran := map[string]Result{}
+	for _, r := range all {
+		ran[r.Package] = r
+	}
+	var withTests, noTests, notRun []string
+	for _, p := range o.universe {
+		if o.noTests[p] {
+			noTests = append(noTests, p)
+			continue
+		}
+		withTests = append(withTests, p)
+		if _, ok := ran[p]; !ok {
+			notRun = append(notRun, p)
+		}
+	}
+	counts := map[string]int{}
+	cats := map[string]int{}
+	for _, p := range withTests {
+		if r, ok := ran[p]; ok {
+			counts[r.Status]++
+			if r.Status != "pass" && r.Status != "skip" {
+				cats[r.Category]++
+			}
+		}
+	}
+	run := len(withTests) - len(notRun)
+	fmt.Fprintf(b, "# The whole standard library inside Velocity\n\n")
+	fmt.Fprintf(b, "`make conformance ALL=1` (`scripts/conformance.sh -all`, bench/conformance) runs the tests of every package of `go list std` except commands (`cmd/`), vendored code (`vendor/`) and internal packages (any path with an `internal` element, such as `crypto/internal/fips140/...`): %d packages, %d of them with test files. Each runs with `velocity test -smp %d -m %s -json -count=1 -short -timeout %v PKG`: one QEMU boot per package, the test binary as the kernel's program. Every cell is read from go test's output; the full logs are in %s/logs. Rerun some packages with `scripts/conformance.sh -all -pkgs a,b` or `-all -rerun-failed` (merged, marked *was …*).\n\n",
+		len(o.universe), len(withTests), o.smp, o.mem, o.timeout, o.dir)
+	fmt.Fprintf(b, "Table written %s; %s, %s, accel %s, host %s (%d CPUs, shared with other work: the suite ran under `nice -n 19`, so times are not comparable between packages).\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(goVer)), strings.TrimPrefix(qv, "QEMU emulator "), accelName(), hostCPU(), runtime.NumCPU())
+	pct := 0.0
+	if run > 0 {
+		pct = 100 * float64(counts["pass"]+counts["skip"]) / float64(run)
+	}
+	fmt.Fprintf(b, "**%d of the %d packages run pass (%.0f%%)**", counts["pass"]+counts["skip"], run, pct)
+	if counts["skip"] > 0 {
+		fmt.Fprintf(b, " (%d of them skip every test they have)", counts["skip"])
+	}
+	fmt.Fprintf(b, "; %d packages with tests were not run (listed below).", len(notRun))
+	if len(cats) > 0 {
+		var cs []string
+		for c, n := range cats {
+			cs = append(cs, fmt.Sprintf("%s: %d", c, n))
+		}
+		slices.Sort(cs)
+		fmt.Fprintf(b, " Failures by what they need: %s.", strings.Join(cs, "; "))
+	}
+	b.WriteString("\n\n")
+	if len(notRun) > 0 {
+		fmt.Fprintf(b, "Not run: %s.\n\n", strings.Join(notRun, ", "))
+	}
+	fmt.Fprintf(b, "No test files (%d): %s.\n\n", len(noTests), strings.Join(noTests, ", "))
 }
 
 func accelName() string {

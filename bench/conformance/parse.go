@@ -337,6 +337,7 @@ var categories = []struct {
 	name string
 	re   *regexp.Regexp
 }{
+	{"guest out of memory", regexp.MustCompile(`velocity: out of memory`)},
 	{"needs fork/exec", regexp.MustCompile(`fork/exec|exec: "[^"]*": executable file not found|os/exec|StartProcess|testenv\.Command|cannot run .* no exec|go tool: |os\.Executable`)},
 	{"needs writable file system", regexp.MustCompile(`TempDir|TempFile|CreateTemp|MkdirTemp|read-only file system|(mkdir|open) /tmp/`)},
 	{"needs file system", regexp.MustCompile(`(open|stat|lstat|readdir|mkdir|CreateTemp|MkdirTemp|chdir)[ :][^\n]*(no such file or directory|function not implemented|read-only file system|permission denied|not implemented)|testdata/|\$GOROOT|zoneinfo|unknown time zone`)},
@@ -368,7 +369,7 @@ func syscallCategory(calls []string) string {
 		switch name {
 		case "socket", "bind", "listen", "connect", "accept", "accept4", "socketpair":
 			return "needs network"
-		case "clone3", "fork", "vfork", "execve", "execveat", "wait4", "waitid":
+		case "clone3", "fork", "vfork", "execve", "execveat", "wait4", "waitid", "pidfd_open":
 			return "needs fork/exec"
 		case "mkdirat", "mkdir", "unlinkat", "renameat", "renameat2", "ftruncate":
 			return "needs writable file system"

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 )
 
@@ -47,10 +48,22 @@ func AttachFS(elf, out string, roots []string) error {
 		entries = append(entries, entry{p, info})
 		return nil
 	}
-	for _, root := range roots {
+	queue := slices.Clone(roots)
+	for len(queue) > 0 {
+		root := queue[0]
+		queue = queue[1:]
 		abs, err := filepath.Abs(root)
 		if err != nil {
 			return err
+		}
+		// A root that is a symbolic link (go test runs a standard-library
+		// test in $GOROOT/src/PKG, which Velocity's GOROOT links to the
+		// real one) goes in as the link, and what it names goes in too,
+		// at its own path: the kernel follows the link as Linux would.
+		if li, err := os.Lstat(abs); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+			if real, err := filepath.EvalSymlinks(abs); err == nil && !seen[real] {
+				queue = append(queue, real)
+			}
 		}
 		// The directories above a root exist too, so that walking up works.
 		for d := filepath.Dir(abs); d != "/"; d = filepath.Dir(d) {

@@ -20,8 +20,15 @@ func TestAttachFS(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "testdata", "a.txt"), []byte("hello"), 0o644)
 	os.WriteFile(filepath.Join(root, "testdata", "sub", "b.bin"), bytes.Repeat([]byte{7}, 4099), 0o644)
 	os.Symlink("a.txt", filepath.Join(root, "testdata", "link"))
+	// A root that is a link: the link goes in, and the tree it names.
+	other := filepath.Join(dir, "real", "std")
+	os.MkdirAll(other, 0o755)
+	os.WriteFile(filepath.Join(other, "c.go"), []byte("package std"), 0o644)
+	linkRoot := filepath.Join(dir, "goroot", "std")
+	os.MkdirAll(filepath.Dir(linkRoot), 0o755)
+	os.Symlink(other, linkRoot)
 	out := filepath.Join(dir, "k+fs.elf")
-	if err := AttachFS(elf, out, []string{root}); err != nil {
+	if err := AttachFS(elf, out, []string{root, linkRoot}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(out)
@@ -66,6 +73,9 @@ func TestAttachFS(t *testing.T) {
 	}
 	if modes[filepath.Join(root, "testdata", "link")]&0o170000 != 0o120000 || files[filepath.Join(root, "testdata", "link")] != "a.txt" {
 		t.Fatal("symlink not archived as a link")
+	}
+	if modes[linkRoot]&0o170000 != 0o120000 || files[linkRoot] != other || files[filepath.Join(other, "c.go")] != "package std" {
+		t.Fatalf("a root that is a link: link %o %q, target's file %q", modes[linkRoot], files[linkRoot], files[filepath.Join(other, "c.go")])
 	}
 	if modes[dir]&0o170000 != 0o040000 {
 		t.Fatal("parent directories of the root are missing")

@@ -42,6 +42,13 @@ const (
 	pwLink           // a symbolic link; its target is in the link buffer
 )
 
+// How pwWalk treats the last component of a name.
+const (
+	pwNofollow = iota // a link there is not followed, unless a '/' follows it (lstat, readlink)
+	pwFollow          // a link there is followed (stat, open, chdir)
+	pwParent          // the name is to be made or removed (mkdir, unlink, rename, the new name of link and symlink): never followed, even before a '/', and not looked at
+)
+
 // pwLookup says what path names. path is absolute and clean, without the
 // leading '/' ("" is the root), and names only directories on the way. For
 // a symbolic link it copies the target into link and returns its length
@@ -56,6 +63,14 @@ type pwWalker struct {
 	out  [pwPathMax]byte // the path resolved so far
 	rest [pwPathMax]byte // what is left to walk, kept at the end of the buffer
 	link [pwPathMax]byte // a link's target, as pwLookup wrote it
+
+	// After a pwWalk that succeeded: whether the last name was followed
+	// by a '/' (in the name or in a link's target), which asks for a
+	// directory (open with O_CREAT then fails with EISDIR); and whether
+	// the name ended in "." (1) or ".." (2), which calls that make or
+	// remove a name refuse (rename: EBUSY, mkdir: EEXIST).
+	pwSlash bool
+	pwDots  int
 }
 
 // pwCheckNames returns ENAMETOOLONG if a component of path is longer than
@@ -112,7 +127,7 @@ func (w *pwWalker) pwFold(n int, s []byte) int {
 		switch {
 		case len(comp) == 0 || len(comp) == 1 && comp[0] == '.':
 		case len(comp) == 2 && comp[0] == '.' && comp[1] == '.':
-			n = pwParent(w.out[:n])
+			n = pwDirLen(w.out[:n])
 		default:
 			if n = pwAppend(w.out[:], n, comp); n < 0 {
 				return -1
@@ -122,8 +137,8 @@ func (w *pwWalker) pwFold(n int, s []byte) int {
 	return n
 }
 
-// pwParent returns the length of the parent of the clean path p.
-func pwParent(p []byte) int {
+// pwDirLen returns the length of the parent of the clean path p.
+func pwDirLen(p []byte) int {
 	n := len(p)
 	for n > 0 && p[n-1] != '/' {
 		n--
@@ -152,9 +167,9 @@ func pwAppend(buf []byte, n int, comp []byte) int {
 
 // pwWalk resolves path, relative to dir (a resolved directory, as pwClean
 // or pwWalk returned it, with or without a leading '/'; unused when path is
-// absolute). A symbolic link as the last component is followed when follow
-// is set, or when the name ends in '/', as on Linux; links anywhere before
-// it always are. It returns the resolved path (in w.out) or an errno:
+// absolute). A symbolic link as the last component is followed as mode says
+// (pwFollow, pwNofollow, pwParent), as on Linux; links anywhere before it
+// always are. It returns the resolved path (in w.out) or an errno:
 //   - ENOENT for an empty name, an empty link target, or a directory on
 //     the way that does not exist;
 //   - ENOTDIR for a name on the way, or a last name followed by '/', that
@@ -165,7 +180,8 @@ func pwAppend(buf []byte, n int, comp []byte) int {
 //
 // The last component need not exist (open with O_CREAT, mkdir): whether
 // it does is for the caller to look up.
-func (w *pwWalker) pwWalk(dir, path []byte, follow bool, look pwLookup) ([]byte, int) {
+func (w *pwWalker) pwWalk(dir, path []byte, mode int, look pwLookup) ([]byte, int) {
+	w.pwSlash, w.pwDots = false, 0
 	if len(path) == 0 {
 		return nil, pwENOENT
 	}
@@ -200,12 +216,24 @@ func (w *pwWalker) pwWalk(dir, path []byte, follow bool, look pwLookup) ([]byte,
 		}
 		last := next == end
 		slash := last && rs < end // the last name is followed by '/'
+		if last {
+			w.pwSlash = slash
+		}
 		if len(comp) == 1 && comp[0] == '.' {
+			if last {
+				w.pwDots = 1
+			}
 			continue
 		}
 		if len(comp) == 2 && comp[0] == '.' && comp[1] == '.' {
-			n = pwParent(w.out[:n])
+			n = pwDirLen(w.out[:n])
+			if last {
+				w.pwDots = 2
+			}
 			continue
+		}
+		if last {
+			w.pwDots = 0
 		}
 		if len(comp) > pwNameMax {
 			return nil, pwENAMETOOLONG
@@ -214,7 +242,7 @@ func (w *pwWalker) pwWalk(dir, path []byte, follow bool, look pwLookup) ([]byte,
 		if n = pwAppend(w.out[:], n, comp); n < 0 {
 			return nil, pwENAMETOOLONG
 		}
-		if last && !follow && !slash {
+		if last && (mode == pwParent || mode == pwNofollow && !slash) {
 			return w.out[:n], 0 // the last name itself is not looked at
 		}
 		kind, ln := look(w.out[:n], w.link[:])

@@ -65,16 +65,30 @@ func isClean(p string) bool {
 
 // refWalk is the reference the walker is checked against: the same rules
 // written the plain way, with a queue of component strings.
-func refWalk(fs fakeFS, dir, name string, follow bool) (string, int) {
+func refWalk(fs fakeFS, dir, name string, mode int) (string, int) {
+	p, e, _, _ := refWalk2(fs, dir, name, mode)
+	return p, e
+}
+
+// refWalk2 also returns what pwWalk leaves in pwSlash and pwDots.
+func refWalk2(fs fakeFS, dir, name string, mode int) (string, int, bool, int) {
+	r, e, sl, d := refWalk3(fs, dir, name, mode)
+	if e != 0 {
+		return "", e, false, 0
+	}
+	return r, 0, sl, d
+}
+
+func refWalk3(fs fakeFS, dir, name string, mode int) (res string, errno int, slash bool, dots int) {
 	if name == "" {
-		return "", pwENOENT
+		return "", pwENOENT, false, 0
 	}
 	if len(name) >= pwPathMax {
-		return "", pwENAMETOOLONG
+		return "", pwENAMETOOLONG, false, 0
 	}
 	for _, c := range strings.Split(name, "/") {
 		if len(c) > pwNameMax {
-			return "", pwENAMETOOLONG
+			return "", pwENAMETOOLONG, false, 0
 		}
 	}
 	comps := func(s string) []string {
@@ -107,24 +121,33 @@ func refWalk(fs fakeFS, dir, name string, follow bool) (string, int) {
 		c := queue[0]
 		queue = queue[1:]
 		last := len(queue) == 0
+		if last {
+			dots, slash = 0, trailing
+		}
 		switch c {
 		case ".":
+			if last {
+				dots = 1
+			}
 			continue
 		case "..":
 			if len(at) > 0 {
 				at = at[:len(at)-1]
 			}
+			if last {
+				dots = 2
+			}
 			continue
 		}
 		if len(c) > pwNameMax {
-			return "", pwENAMETOOLONG
+			return "", pwENAMETOOLONG, false, 0
 		}
 		at = append(at, c)
 		p := strings.Join(at, "/")
 		if len(p) >= pwPathMax {
-			return "", pwENAMETOOLONG
+			return "", pwENAMETOOLONG, false, 0
 		}
-		if last && !follow && !trailing {
+		if last && (mode == pwParent || mode == pwNofollow && !trailing) {
 			break
 		}
 		v := fs[p]
@@ -146,11 +169,11 @@ func refWalk(fs fakeFS, dir, name string, follow bool) (string, int) {
 		if kind == pwLink {
 			links++
 			if links > pwMaxLinks {
-				return "", pwELOOP
+				return "", pwELOOP, false, 0
 			}
 			target := v[2:]
 			if target == "" {
-				return "", pwENOENT
+				return "", pwENOENT, false, 0
 			}
 			at = at[:len(at)-1]
 			if strings.HasPrefix(target, "/") {
@@ -164,14 +187,14 @@ func refWalk(fs fakeFS, dir, name string, follow bool) (string, int) {
 		}
 		if !last || trailing {
 			if kind == pwOther {
-				return "", pwENOTDIR
+				return "", pwENOTDIR, false, 0
 			}
 			if kind == pwMissing && !last {
-				return "", pwENOENT
+				return "", pwENOENT, false, 0
 			}
 		}
 	}
-	return strings.Join(at, "/"), 0
+	return strings.Join(at, "/"), 0, slash, dots
 }
 
 var testFS = fakeFS{
@@ -193,6 +216,7 @@ var testFS = fakeFS{
 	"tmp/b":                        "l:a",
 	"tmp/chain":                    "l:rel/../abs",
 	"tmp/root":                     "l:/",
+	"tmp/dangslash":                "l:newdir/",
 }
 
 func TestWalk(t *testing.T) {
@@ -241,17 +265,44 @@ func TestWalk(t *testing.T) {
 	}
 	var w pwWalker
 	for _, c := range cases {
-		got, e := w.pwWalk([]byte(c.dir), []byte(c.name), c.follow, fakeLook)
+		mode := pwNofollow
+		if c.follow {
+			mode = pwFollow
+		}
+		got, e := w.pwWalk([]byte(c.dir), []byte(c.name), mode, fakeLook)
 		if e != c.errno || e == 0 && string(got) != c.want {
 			t.Errorf("walk(%q, %q, follow=%v) = %q, %d; want %q, %d", c.dir, c.name, c.follow, got, e, c.want, c.errno)
 		}
-		rp, re := refWalk(cur, c.dir, c.name, c.follow)
+		rp, re := refWalk(cur, c.dir, c.name, mode)
 		if re != c.errno || re == 0 && rp != c.want {
 			t.Errorf("reference walk(%q, %q, follow=%v) = %q, %d; want %q, %d", c.dir, c.name, c.follow, rp, re, c.want, c.errno)
 		}
 	}
 	if badLook != "" {
 		t.Errorf("lookup asked about an unclean path %q", badLook)
+	}
+	// Names to be made or removed: the last is never followed, and the
+	// walker says whether it ended in '/' or was "." or "..".
+	for _, c := range []struct {
+		name  string
+		want  string
+		slash bool
+		dots  int
+	}{
+		{"tmp/abs/", "tmp/abs", true, 0},
+		{"tmp/rel/x/", "tmp/d/x", true, 0},
+		{"tmp/d/.", "tmp/d", false, 1},
+		{"tmp/d/../", "tmp", true, 2},
+		{"tmp/tofileslash", "tmp/tofileslash", false, 0},
+	} {
+		got, e := w.pwWalk(nil, []byte(c.name), pwParent, fakeLook)
+		if e != 0 || string(got) != c.want || w.pwSlash != c.slash || w.pwDots != c.dots {
+			t.Errorf("walk(%q, pwParent) = %q, %d, slash %v, dots %d; want %q, slash %v, dots %d", c.name, got, e, w.pwSlash, w.pwDots, c.want, c.slash, c.dots)
+		}
+	}
+	// Following a link whose target ends in '/' asks for a directory.
+	if got, e := w.pwWalk([]byte("tmp"), []byte("dangslash"), pwFollow, fakeLook); e != 0 || string(got) != "tmp/newdir" || !w.pwSlash {
+		t.Errorf("dangslash: %q, %d, slash %v; want tmp/newdir, slash", got, e, w.pwSlash)
 	}
 }
 
@@ -294,11 +345,11 @@ func tableLook(path, link []byte) (int, int) {
 func TestWalkNoAlloc(t *testing.T) {
 	var w pwWalker
 	dir, name := []byte("tmp"), []byte("chain/../tmp/rel/.//")
-	if got, e := w.pwWalk(dir, name, true, tableLook); e != 0 || string(got) != "tmp/d" {
+	if got, e := w.pwWalk(dir, name, pwFollow, tableLook); e != 0 || string(got) != "tmp/d" {
 		t.Fatalf("walk = %q, %d; want tmp/d", got, e)
 	}
 	if n := testing.AllocsPerRun(100, func() {
-		w.pwWalk(dir, name, true, tableLook)
+		w.pwWalk(dir, name, pwFollow, tableLook)
 		w.pwClean(dir, name)
 		pwCheckNames(name)
 	}); n != 0 {
@@ -367,7 +418,11 @@ func TestWalkAgainstLinux(t *testing.T) {
 				flags |= syscall.O_NOFOLLOW
 			}
 			fd, errno := openat2(rootFD, name, flags)
-			got, e := w.pwWalk(nil, []byte(name), follow, fakeLook)
+			mode := pwNofollow
+			if follow {
+				mode = pwFollow
+			}
+			got, e := w.pwWalk(nil, []byte(name), mode, fakeLook)
 			if errno != 0 {
 				if e != int(errno) {
 					t.Errorf("%q follow=%v: Linux says %v, walker %q, %d", name, follow, errno, got, e)
@@ -416,6 +471,15 @@ func FuzzWalk(f *testing.F) {
 	f.Add("l l1 /d/\nd d\nf d/f\n", "", "l1/f/", true)
 	f.Add("f a\n", "a/b", "../a/", true)
 	f.Fuzz(func(t *testing.T, spec, dir, name string, follow bool) {
+		// The name's length picks the third mode too, so the corpus
+		// format stays as it was.
+		mode := pwNofollow
+		if follow {
+			mode = pwFollow
+		}
+		if len(name)%3 == 2 {
+			mode = pwParent
+		}
 		fs := fakeFS{}
 		for _, l := range strings.Split(spec, "\n") {
 			fields := strings.SplitN(l, " ", 3)
@@ -434,10 +498,10 @@ func FuzzWalk(f *testing.F) {
 		}
 		cur, badLook = fs, ""
 		var w pwWalker
-		got, e := w.pwWalk([]byte(dir), []byte(name), follow, fakeLook)
-		want, we := refWalk(fs, dir, name, follow)
-		if e != we || e == 0 && string(got) != want {
-			t.Fatalf("walk(%q, %q, %v) = %q, %d; reference %q, %d", dir, name, follow, got, e, want, we)
+		got, e := w.pwWalk([]byte(dir), []byte(name), mode, fakeLook)
+		want, we, slash, dots := refWalk2(fs, dir, name, mode)
+		if e != we || e == 0 && (string(got) != want || w.pwSlash != slash || w.pwDots != dots) {
+			t.Fatalf("walk(%q, %q, %d) = %q, %d, slash %v, dots %d; reference %q, %d, slash %v, dots %d", dir, name, mode, got, e, w.pwSlash, w.pwDots, want, we, slash, dots)
 		}
 		if badLook != "" {
 			t.Fatalf("looked up unclean %q", badLook)
