@@ -10,7 +10,7 @@ import "unsafe"
 
 const (
 	vkPipeSize = 32 << 10
-	vkMaxPipes = 64
+	vkMaxPipes = 512 // half the fd table; buffers are allocated on first use (os TestPipeThreads opens 100)
 	oNonblock  = 0x800
 	oCloexec   = 0x80000
 )

@@ -13,7 +13,10 @@ import (
 // changes. The list is kept short on purpose: the image is loaded into
 // guest RAM whole (internal/build.MaxFSBytes).
 var stdTestFiles = map[string][]string{
-	"path/filepath": {"src/unicode"}, // TestBug3486 walks $GOROOT/src/unicode
+	"path/filepath": {"src/unicode"},                                     // TestBug3486 walks $GOROOT/src/unicode
+	"go/parser":     {"src/go/printer"},                                  // performance_test.go reads ../printer/nodes.go
+	"go/types":      {"src/cmd/compile/internal/types2", "src/go/types"}, // TestGenerate compares types2 with go/types
+	"io/ioutil":     {"src/io"},                                          // TestReadDir lists .. and looks for io_test.go
 }
 
 // stdTestRoots returns the extra files for the standard-library package
@@ -26,8 +29,15 @@ func stdTestRoots(goroot, wd string) []string {
 	}
 	var roots []string
 	for _, p := range stdTestFiles[filepath.ToSlash(rel)] {
-		if full := filepath.Join(goroot, filepath.FromSlash(p)); fileExists(full) {
-			roots = append(roots, full)
+		full := filepath.Join(goroot, filepath.FromSlash(p))
+		if !fileExists(full) {
+			continue
+		}
+		roots = append(roots, full)
+		// Velocity's GOROOT links to the installed one, and tests name
+		// files under either (runtime.GOROOT() is the installed one).
+		if real, err := filepath.EvalSymlinks(full); err == nil && real != full {
+			roots = append(roots, real)
 		}
 	}
 	return roots

@@ -56,13 +56,21 @@ func AttachFS(elf, out string, roots []string) error {
 		if err != nil {
 			return err
 		}
-		// A root that is a symbolic link (go test runs a standard-library
-		// test in $GOROOT/src/PKG, which Velocity's GOROOT links to the
-		// real one) goes in as the link, and what it names goes in too,
-		// at its own path: the kernel follows the link as Linux would.
+		// A root that is a symbolic link to a directory (go test runs a
+		// standard-library test in $GOROOT/src/PKG, which Velocity's
+		// GOROOT links to the real one) goes in as a directory holding
+		// what the link names, at the link's path, and what it names goes
+		// in at its own path too, since tests see both (os.Getwd, and
+		// runtime.GOROOT()).
+		walkRoot := abs
 		if li, err := os.Lstat(abs); err == nil && li.Mode()&fs.ModeSymlink != 0 {
-			if real, err := filepath.EvalSymlinks(abs); err == nil && !seen[real] {
-				queue = append(queue, real)
+			if real, err := filepath.EvalSymlinks(abs); err == nil {
+				if ri, err := os.Stat(real); err == nil && ri.IsDir() {
+					walkRoot = abs + string(filepath.Separator) // Walk follows a root that ends in '/'
+				}
+				if !seen[real] {
+					queue = append(queue, real)
+				}
 			}
 		}
 		// The directories above a root exist too, so that walking up works.
@@ -73,10 +81,11 @@ func AttachFS(elf, out string, roots []string) error {
 				}
 			}
 		}
-		err = filepath.Walk(abs, func(p string, info fs.FileInfo, err error) error {
+		err = filepath.Walk(walkRoot, func(p string, info fs.FileInfo, err error) error {
 			if err != nil {
 				return err
 			}
+			p = filepath.Clean(p)
 			if info.IsDir() && info.Name() == ".git" {
 				return filepath.SkipDir
 			}

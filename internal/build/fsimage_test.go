@@ -20,7 +20,8 @@ func TestAttachFS(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "testdata", "a.txt"), []byte("hello"), 0o644)
 	os.WriteFile(filepath.Join(root, "testdata", "sub", "b.bin"), bytes.Repeat([]byte{7}, 4099), 0o644)
 	os.Symlink("a.txt", filepath.Join(root, "testdata", "link"))
-	// A root that is a link: the link goes in, and the tree it names.
+	// A root that is a link to a directory: the tree it names goes in at
+	// the link's path and at its own.
 	other := filepath.Join(dir, "real", "std")
 	os.MkdirAll(other, 0o755)
 	os.WriteFile(filepath.Join(other, "c.go"), []byte("package std"), 0o644)
@@ -74,8 +75,8 @@ func TestAttachFS(t *testing.T) {
 	if modes[filepath.Join(root, "testdata", "link")]&0o170000 != 0o120000 || files[filepath.Join(root, "testdata", "link")] != "a.txt" {
 		t.Fatal("symlink not archived as a link")
 	}
-	if modes[linkRoot]&0o170000 != 0o120000 || files[linkRoot] != other || files[filepath.Join(other, "c.go")] != "package std" {
-		t.Fatalf("a root that is a link: link %o %q, target's file %q", modes[linkRoot], files[linkRoot], files[filepath.Join(other, "c.go")])
+	if modes[linkRoot]&0o170000 != 0o040000 || files[filepath.Join(linkRoot, "c.go")] != "package std" || files[filepath.Join(other, "c.go")] != "package std" {
+		t.Fatalf("a root that is a link: %o, its file %q, the target's %q", modes[linkRoot], files[filepath.Join(linkRoot, "c.go")], files[filepath.Join(other, "c.go")])
 	}
 	if modes[dir]&0o170000 != 0o040000 {
 		t.Fatal("parent directories of the root are missing")
