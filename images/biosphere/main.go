@@ -6,7 +6,7 @@
 //	velocity run -hostfwd tcp:8088-:80 -fs $PWD/build/modules.pack -append "-- -pack $PWD/build/modules.pack" ./images/biosphere
 //	velocity mod fetch -peer http://127.0.0.1:8088 CID
 //
-//	velocity run -net connect:7000 -env VELOCITY_IP=10.0.3.2/24 -append '-- -fetch CID -peer http://10.0.3.1' ./images/biosphere
+//	velocity run -net connect:7000 -append 'ip=10.0.3.2/24 -- -fetch CID -peer http://10.0.3.1' ./images/biosphere
 package main
 
 import (

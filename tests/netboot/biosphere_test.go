@@ -101,18 +101,18 @@ func TestBiosphereBetweenGuests(t *testing.T) {
 	testenv.Need(t, "qemu")
 	pack, roots := examplePack(t)
 	port := freePort(t)
-	server := startKernel(t, testenv.Get(t, bioOnce), qemu.Net{Listen: port}, []string{"VELOCITY_IP=10.0.4.1/24"},
+	server := startKernel(t, testenv.Get(t, bioOnce), qemu.Net{Listen: port}, []string{"ip=10.0.4.1/24"},
 		[]string{pack}, "-pack", pack)
 	waitListening(t, port, server)
 	waitSerial(t, server, "velocity: net: virtio-net ")
-	client := startKernel(t, testenv.Get(t, bioOnce), qemu.Net{Connect: port}, []string{"VELOCITY_IP=10.0.4.2/24"}, nil,
+	client := startKernel(t, testenv.Get(t, bioOnce), qemu.Net{Connect: port}, []string{"ip=10.0.4.2/24"}, nil,
 		"-fetch", roots[3], "-peer", "http://10.0.4.1")
 	client.wait(t)
 	if out := client.serial.String(); !strings.Contains(out, "biosphere: fetched "+roots[3]) {
 		t.Fatalf("client guest:\n%s", out)
 	}
 	waitListening(t, port, server)
-	quit := startGuest(t, qemu.Net{Connect: port}, []string{"VELOCITY_IP=10.0.4.3/24"}, "-get", "http://10.0.4.1/quit")
+	quit := startGuest(t, qemu.Net{Connect: port}, []string{"ip=10.0.4.3/24"}, "-get", "http://10.0.4.1/quit")
 	quit.wait(t)
 	server.wait(t)
 	os.Remove(pack)
