@@ -23,7 +23,7 @@
 // "[Biosphere] ..." (client, publisher, adopter), "[Self-Evolution] ..."
 // (healer). Examples:
 //
-//	velocity run -cluster 3 ./images/biosphere
+//	velocity run -cluster 3 ./images/biosphere   (no arguments: node 1 publishes and heals, the others import and adopt)
 //	velocity run -hostfwd tcp:8088-:80 -fs $PWD/build/modules.pack -append "-- -pack $PWD/build/modules.pack" ./images/biosphere
 //	velocity run -net connect:7000 -env VELOCITY_IP=10.0.3.2/24 -append 'peers=10.0.3.1:80 -- -fetch CID -exit' ./images/biosphere
 package main
@@ -43,6 +43,7 @@ import (
 	"github.com/velocityos/velocity/heal"
 	"github.com/velocityos/velocity/lang/interp"
 	"github.com/velocityos/velocity/lang/jit"
+	"github.com/velocityos/velocity/registry"
 )
 
 type list []string
@@ -65,6 +66,24 @@ func main() {
 	var calls list
 	flag.Var(&calls, "call", "call F(args) in the node's modules (repeatable)")
 	flag.Parse()
+	if nodeNum := os.Getenv("VELOCITY_NODE"); flag.NFlag() == 0 && flag.NArg() == 0 && nodeNum != "" {
+		// velocity run -cluster N with no arguments: node 1 publishes
+		// heal's slow module and heals it; the others import it by CID
+		// from their peers, run it, and adopt node 1's variant once
+		// their own gate has validated it.
+		*name = "node" + nodeNum
+		calls = list{"Work(500)"}
+		if nodeNum == "1" {
+			*demo, *healFn = true, "Work"
+		} else {
+			c, err := demoCID()
+			if err != nil {
+				fmt.Println("BIO", *name, "FAIL", err)
+				os.Exit(1)
+			}
+			*fetchCIDs, *adoptFn, *n0 = c.String(), "Work", 1500
+		}
+	}
 	os.Exit(run(*name, *pack, *demo, *addr, *fetchCIDs, *peerFlag, *healFn, *adoptFn, *n0, *tamper, *exit, calls))
 }
 
@@ -234,4 +253,13 @@ func join(cs []cid.Cid) string {
 		s[i] = c.String()
 	}
 	return strings.Join(s, " ")
+}
+
+// demoCID is the CID of heal.DemoSource's module, compiled into a scratch
+// store that is then dropped: an importer needs only the CID (as an
+// operator would copy it from the publisher's line); the blocks it runs
+// come from its peers, verified.
+func demoCID() (cid.Cid, error) {
+	c, _, err := registry.AddSource(registry.NewMemStore(), "slow.vel", []byte(heal.DemoSource))
+	return c, err
 }

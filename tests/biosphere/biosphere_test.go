@@ -157,6 +157,15 @@ func calls(g *guest) []string {
 	return out
 }
 
+// regexp1 returns the first submatch of every match of re in s.
+func regexp1(re, s string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
 // TestScenario is issue 11's multi-node scenario:
 //
 //  1. A publishes a module set (the example modules and heal's slow
