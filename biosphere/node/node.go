@@ -18,6 +18,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -56,9 +57,12 @@ type Node struct {
 	// peers' (adoption); Gate.Blocks is set per use.
 	Gate heal.Gate
 	// Tamper makes the node a bad peer, for tests of the others: its
-	// gateway claims the blocks it holds and serves them with one byte
-	// flipped.
+	// gateway claims the blocks it imported and serves them with one
+	// byte flipped. What it publishes itself (PublishBadRecords) it
+	// serves as it is, so that its peers judge the records, not a
+	// transfer error.
 	Tamper bool
+	own    sync.Map // CIDs the node published itself
 
 	outMu sync.Mutex
 	mu    sync.Mutex
@@ -168,8 +172,12 @@ func (n *Node) Handler() http.Handler {
 // byte flipped.
 func (n *Node) tamper(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == gateway.RecordsPath {
+		var list []string
+		for _, c := range n.Records.List() {
+			list = append(list, c.String())
+		}
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"records":[]}`)
+		json.NewEncoder(w).Encode(map[string][]string{"records": list})
 		return
 	}
 	c, err := gateway.ParsePath(r.URL.Path)
@@ -184,6 +192,10 @@ func (n *Node) tamper(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", gateway.RawType)
 	if r.Method == http.MethodHead {
+		return
+	}
+	if _, own := n.own.Load(c.KeyString()); own {
+		w.Write(data)
 		return
 	}
 	bad := bytes.Clone(data)
@@ -297,7 +309,7 @@ func ParseCall(s string) (Call, error) {
 // its slot if the node has made one for it (the version the slot runs
 // now, healed or adopted), else compiled by the JIT. It prints the result.
 func (n *Node) Run(roots []cid.Cid, c Call) (uint64, error) {
-	f, root, err := n.lookup(roots, c.Func)
+	f, root, err := n.Lookup(roots, c.Func)
 	if err != nil {
 		return 0, err
 	}
@@ -339,7 +351,9 @@ func (n *Node) Run(roots []cid.Cid, c Call) (uint64, error) {
 	return r, nil
 }
 
-func (n *Node) lookup(roots []cid.Cid, name string) (*ir.Func, cid.Cid, error) {
+// Lookup finds the exported function name in the first of roots that
+// exports it.
+func (n *Node) Lookup(roots []cid.Cid, name string) (*ir.Func, cid.Cid, error) {
 	ld := merkle.NewLoader(n.Store)
 	for _, r := range roots {
 		m, err := ld.Module(r)
@@ -365,7 +379,7 @@ func (n *Node) Slot(roots []cid.Cid, name string) (*heal.Slot, error) {
 	if s := n.slot(name); s != nil {
 		return s, nil
 	}
-	f, _, err := n.lookup(roots, name)
+	f, _, err := n.Lookup(roots, name)
 	if err != nil {
 		return nil, err
 	}
@@ -485,4 +499,69 @@ func (n *Node) Adopt(ctx context.Context, slots []*heal.Slot, interval time.Dura
 		}
 	}
 	return adopted
+}
+
+// wrongWork is heal.DemoSource's Work with a different result: a variant
+// a bad node may claim is equivalent.
+const wrongWork = `module slow
+
+func Work(n int64) int64 {
+	var s int64
+	for i := int64(0); i < n; i++ {
+		s += i * 9
+	}
+	return s
+}
+`
+
+// PublishBadRecords makes the node publish, as a bad peer would, two
+// records about the function from (heal.DemoSource's Work): one whose
+// signature does not verify, and one, correctly signed, whose variant
+// computes other results. A peer must reject the first for its signature
+// and the second in its own gate, and log both. It returns their CIDs.
+func (n *Node) PublishBadRecords(from cid.Cid) (badSig, wrong cid.Cid, err error) {
+	scratch := registry.NewMemStore()
+	_, m, err := registry.AddSource(scratch, "wrong.vel", []byte(wrongWork))
+	if err != nil {
+		return cid.Undef, cid.Undef, err
+	}
+	f := m.Lookup("Work")
+	// The variant's blocks: the node serves them as they are.
+	to, blocks, err := record.FuncBlocks(f)
+	if err != nil {
+		return cid.Undef, cid.Undef, err
+	}
+	for _, b := range blocks {
+		if err := n.Store.Put(b.CID, b.Data); err != nil {
+			return cid.Undef, cid.Undef, err
+		}
+		n.own.Store(b.CID.KeyString(), true)
+	}
+	claim := func() *record.Record {
+		return &record.Record{From: from, To: to, Passes: []string{"tampered"}, Advisor: "tamperer",
+			Gate: record.GateSummary{Inputs: 100, Cycles: [2]uint64{1000, 100}, Speedup: 10}, Speedup: 10}
+	}
+	r := claim()
+	if err := r.Sign(n.Key); err != nil {
+		return cid.Undef, cid.Undef, err
+	}
+	r.Sig[0] ^= 1 // the signature no longer verifies
+	badSig, data, err := r.Encode()
+	if err == nil {
+		err = n.Store.Put(badSig, data)
+	}
+	if err == nil {
+		n.own.Store(badSig.KeyString(), true)
+		err = n.Records.Add(badSig)
+	}
+	if err != nil {
+		return cid.Undef, cid.Undef, err
+	}
+	wrong, err = record.Publish(n.Store, n.Records, f, claim(), n.Key)
+	if err != nil {
+		return cid.Undef, cid.Undef, err
+	}
+	n.own.Store(wrong.KeyString(), true)
+	n.printf("tampering: published record %s with a bad signature and record %s claiming %s (which computes other results) replaces %s", badSig, wrong, to, from)
+	return badSig, wrong, nil
 }

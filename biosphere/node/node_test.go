@@ -156,5 +156,37 @@ func TestHealPublishAdoptTamper(t *testing.T) {
 			t.Errorf("no %q:\n%s", w, out)
 		}
 	}
+
+	// D publishes a record with a bad signature and a signed one whose
+	// variant is wrong; C rejects both, keeps running the original and
+	// stores nothing of them.
+	cs, cwant := reference(t, c, roots, "Work", nil)
+	stop2 := make(chan struct{})
+	time.AfterFunc(200*time.Millisecond, func() { close(stop2) })
+	Load(cs, 1, []int64{100, 200}, cwant, stop2)
+	origCID, _ := cid.Decode(cs.Current().CID)
+	badSig, wrong, err := d.PublishBadRecords(origCID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := c.Store.List()
+	c.Peers = []string{dsrv.URL}
+	pctx, cancel3 := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel3()
+	if got := c.Adopt(pctx, []*heal.Slot{cs}, 200*time.Millisecond); len(got) != 0 || cs.Current().CID != origCID.String() {
+		t.Fatalf("C adopted %+v from a bad peer\n%s", got, out)
+	}
+	if after, _ := c.Store.List(); len(after) != len(before) {
+		t.Errorf("C's store went from %d to %d blocks", len(before), len(after))
+	}
+	for _, w := range []string{
+		"[Biosphere] rejected record " + badSig.String() + " from " + dsrv.URL + ": record: bad signature (key " + d.KeyID() + ")",
+		"[Biosphere] rejected record " + wrong.String() + " from " + dsrv.URL + ": local validation of ",
+		"failed: candidate from biosphere " + d.KeyID() + " rejected at equivalence: on input ",
+	} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("no %q:\n%s", w, out)
+		}
+	}
 	t.Logf("\n%s", out)
 }

@@ -16,7 +16,7 @@
 //	-call 'F(1,2)'    call an exported function in the node's modules (repeatable)
 //	-heal F           run F under load with the healer until a variant is proven and published
 //	-adopt F          send F some traffic of the node's own, then poll the peers' records until a variant of F is adopted; then the calls again
-//	-tamper           serve the blocks held with one byte flipped (a bad peer, for tests)
+//	-tamper           serve the blocks imported with one byte flipped, and publish two bad records about Work (a bad peer, for tests)
 //	-exit             exit when done instead of serving on
 //
 // Lines for tests and operators: "BIO NAME ..." (the node's steps),
@@ -163,6 +163,15 @@ func run(name, pack string, demo bool, addr, fetchCIDs, peerFlag, healFn, adoptF
 			return fail(err)
 		}
 		roots = append(roots, want...)
+	}
+	if tamper {
+		// A bad peer also makes claims: two records about Work that its
+		// peers must reject, one for its signature, one in their gates.
+		if f, _, err := n.Lookup(roots, "Work"); err == nil {
+			if _, _, err := n.PublishBadRecords(f.CID); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	runCalls := func() error {
 		for _, c := range parsed {

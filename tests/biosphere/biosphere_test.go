@@ -179,7 +179,10 @@ func regexp1(re, s string) []string {
 //     under load, and its healer publishes the proven variant as a signed
 //     record. B and C, polling their peers' records, validate the variant
 //     through their own gates on their own recorded inputs, adopt it, log
-//     it, and still compute A's results, now with the variant.
+//     it, and still compute A's results, now with the variant. C has
+//     also polled D, which published a record with a bad signature and a
+//     signed one for a variant that is not equivalent: C rejects both,
+//     with the reason, and keeps running what it ran.
 func TestScenario(t *testing.T) {
 	testenv.Need(t, "qemu")
 	sw, err := ethswitch.Listen()
@@ -232,6 +235,8 @@ func TestScenario(t *testing.T) {
 		b.wait(t, `BIO B imported `+r+`: \d+ blocks`, time.Second)
 	}
 	b.wait(t, `BIO B peer http://10.0.5.1:80: score \d+, served \d+, failed 0, wrong bytes 0`, time.Second)
+	bad := d.wait(t, `BIO D tampering: published record (\S+) with a bad signature and record (\S+) claiming (\S+) \(which computes other results\) replaces (\S+)`, 3*time.Minute)
+	dKey := d.wait(t, `BIO D key ([0-9a-f]{16}),`, time.Second)[1]
 	d.wait(t, `BIO D done`, 3*time.Minute)
 	t.Logf("%v: B imported the set from A and computes what A computes", time.Since(start).Round(time.Second))
 
@@ -258,6 +263,13 @@ func TestScenario(t *testing.T) {
 	if !strings.HasSuffix(want[3], " "+orig) {
 		t.Fatalf("A healed %s, but Work ran %s", orig, want[3])
 	}
+	// C also polled D's records: one with a bad signature, one whose
+	// variant C's own gate found not equivalent. Both rejected, logged.
+	c.wait(t, `\[Biosphere\] rejected record `+bad[1]+` from http://10.0.5.4:80: record: bad signature \(key `+dKey+`\)`, time.Minute)
+	c.wait(t, `\[Biosphere\] rejected record `+bad[2]+` from http://10.0.5.4:80: local validation of `+bad[3]+` for slot Work failed: candidate from biosphere `+dKey+` rejected at equivalence: on input \(\d+\): current returns \d+, candidate \d+`, time.Second)
+	if bad[4] != orig {
+		t.Errorf("D's records claim to replace %s, Work is %s", bad[4], orig)
+	}
 	for _, g := range []*guest{b, c} {
 		g.wait(t, `\[Biosphere\] adopted `+healed+` for slot Work \(replacing `+orig+`; record `+rec+` from http://10.0.5.1:80, key `+key+`, passes \[[^]]+\]\): local gate: \d+ inputs equal, speedup [\d.]+x here \(publisher measured [\d.]+x\)`, 3*time.Minute)
 		g.wait(t, `BIO `+g.name+` done`, time.Minute)
@@ -268,8 +280,8 @@ func TestScenario(t *testing.T) {
 		if after := strings.TrimSuffix(want[3], orig) + healed; got[7] != after {
 			t.Fatalf("%s after adoption: %q, want %q", g.name, got[7], after)
 		}
-		if strings.Contains(g.serial.String(), "rejected record") {
-			t.Errorf("%s rejected a record:\n%s", g.name, g.serial)
+		if n := strings.Count(g.serial.String(), "rejected record"); g == b && n != 0 || g == c && n != 2 {
+			t.Errorf("%s rejected %d records:\n%s", g.name, n, g.serial)
 		}
 	}
 	t.Logf("%v: A healed Work (record %s); B and C validated and adopted it", time.Since(start).Round(time.Second), rec)
