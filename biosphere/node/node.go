@@ -115,12 +115,29 @@ func ParsePeers(v string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("peers=: %q: want HOST:PORT", hp)
 		}
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || host == "" || strings.ContainsAny(host, "/?#@") {
-			return nil, fmt.Errorf("peers=: %q: want HOST:PORT with a port in 1-65535", hp)
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || !validHost(host) {
+			return nil, fmt.Errorf("peers=: %q: want HOST:PORT (an IP address or a host name, a port in 1-65535)", hp)
 		}
 		out = append(out, "http://"+net.JoinHostPort(host, port))
 	}
 	return out, nil
+}
+
+// validHost accepts an IP address or a DNS name (letters, digits, dots
+// and hyphens), nothing a URL would read differently.
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // CmdlinePeers returns the peers named by peers= on a kernel command

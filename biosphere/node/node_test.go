@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/velocityos/velocity/biosphere/fetch"
 	"github.com/velocityos/velocity/heal"
 	"github.com/velocityos/velocity/lang/jit"
 )
@@ -189,4 +190,41 @@ func TestHealPublishAdoptTamper(t *testing.T) {
 		}
 	}
 	t.Logf("\n%s", out)
+}
+
+// FuzzCmdlinePeers: any command line gives peers that are http://HOST:PORT
+// URLs the fetch client accepts, or an error; never a panic.
+func FuzzCmdlinePeers(f *testing.F) {
+	for _, s := range []string{"peers=10.0.5.1:80,10.0.5.4:8080", "quiet peers=[::1]:80 -- x", "peers=,,", "peers=a:0", "peers=h:99999", "peers=@:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ps, err := CmdlinePeers(s)
+		if err != nil {
+			return
+		}
+		for _, p := range ps {
+			if _, err := fetch.ParsePeer(p); err != nil {
+				t.Fatalf("%q gave peer %q the client refuses: %v", s, p, err)
+			}
+		}
+	})
+}
+
+// FuzzParseCall: a call parses or is refused, and a parsed call prints
+// back to a string that parses to the same call.
+func FuzzParseCall(f *testing.F) {
+	for _, s := range []string{"Choose(10,3)", "Work(500)", "F()", "F(0x10, -1)", "F(", "(1)"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCall(s)
+		if err != nil {
+			return
+		}
+		c2, err := ParseCall(c.String())
+		if err != nil || c2.String() != c.String() {
+			t.Fatalf("%q -> %q -> %q, %v", s, c, c2, err)
+		}
+	})
 }
