@@ -54,7 +54,11 @@ type serialBuf struct {
 	b  bytes.Buffer
 }
 
-func (s *serialBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *serialBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
 func (s *serialBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
