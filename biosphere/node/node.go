@@ -62,7 +62,10 @@ type Node struct {
 	// serves as it is, so that its peers judge the records, not a
 	// transfer error.
 	Tamper bool
-	own    sync.Map // CIDs the node published itself
+	// HolderWait is the fetch client's: how long HEAD answers are still
+	// collected after the first holder answered (0: the client's 50 ms).
+	HolderWait time.Duration
+	own        sync.Map // CIDs the node published itself
 
 	outMu sync.Mutex
 	mu    sync.Mutex
@@ -264,7 +267,7 @@ func (n *Node) Import(ctx context.Context, roots []cid.Cid, patience time.Durati
 	if err != nil {
 		return err
 	}
-	fc.Log, fc.Timeout = n, 5*time.Second
+	fc.Log, fc.Timeout, fc.HolderWait = n, 5*time.Second, n.HolderWait
 	deadline := time.Now().Add(patience)
 	for _, root := range roots {
 		for {

@@ -16,6 +16,7 @@
 //	-call 'F(1,2)'    call an exported function in the node's modules (repeatable)
 //	-heal F           run F under load with the healer until a variant is proven and published
 //	-adopt F          send F some traffic of the node's own, then poll the peers' records until a variant of F is adopted; then the calls again
+//	-holder-wait D    collect HEAD answers this long after the first holder's (default 50ms)
 //	-tamper           serve the blocks imported with one byte flipped, and publish two bad records about Work (a bad peer, for tests)
 //	-exit             exit when done instead of serving on
 //
@@ -62,6 +63,7 @@ func main() {
 	adoptFn := flag.String("adopt", "", "adopt a peer's validated variant of this function")
 	n0 := flag.Int64("n", 2000, "-heal and -adopt send calls F(n) .. F(n+31)")
 	tamper := flag.Bool("tamper", false, "serve wrong bytes")
+	holderWait := flag.Duration("holder-wait", 0, "how long to collect HEAD answers after the first holder's (default 50ms)")
 	exit := flag.Bool("exit", false, "exit when done instead of serving")
 	var calls list
 	flag.Var(&calls, "call", "call F(args) in the node's modules (repeatable)")
@@ -84,10 +86,10 @@ func main() {
 			*fetchCIDs, *adoptFn, *n0 = c.String(), "Work", 1500
 		}
 	}
-	os.Exit(run(*name, *pack, *demo, *addr, *fetchCIDs, *peerFlag, *healFn, *adoptFn, *n0, *tamper, *exit, calls))
+	os.Exit(run(*name, *pack, *demo, *addr, *fetchCIDs, *peerFlag, *healFn, *adoptFn, *n0, *tamper, *holderWait, *exit, calls))
 }
 
-func run(name, pack string, demo bool, addr, fetchCIDs, peerFlag, healFn, adoptFn string, n0 int64, tamper, exit bool, calls []string) int {
+func run(name, pack string, demo bool, addr, fetchCIDs, peerFlag, healFn, adoptFn string, n0 int64, tamper bool, holderWait time.Duration, exit bool, calls []string) int {
 	fail := func(err error) int {
 		fmt.Printf("BIO %s FAIL %v\n", name, err)
 		return 1
@@ -105,7 +107,7 @@ func run(name, pack string, demo bool, addr, fetchCIDs, peerFlag, healFn, adoptF
 	if err != nil {
 		return fail(err)
 	}
-	n.Tamper = tamper
+	n.Tamper, n.HolderWait = tamper, holderWait
 	var parsed []node.Call
 	for _, c := range calls {
 		pc, err := node.ParseCall(c)

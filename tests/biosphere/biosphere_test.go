@@ -242,7 +242,10 @@ func TestScenario(t *testing.T) {
 
 	// 2. A stops; C imports from A (down), D (tampering) and B.
 	a.halt()
-	c := l.boot("C", 3, []int{1, 4, 2}, nil, append([]string{"-fetch", fetchAll, "-adopt", "Work", "-n", "1800"}, callArgs...)...)
+	// C waits 500 ms for HEAD answers after the first holder's (not
+	// 50 ms), so that D, a holder listed before B, is among the holders
+	// even on a loaded host, and is asked first.
+	c := l.boot("C", 3, []int{1, 4, 2}, nil, append([]string{"-fetch", fetchAll, "-adopt", "Work", "-n", "1800", "-holder-wait", "500ms"}, callArgs...)...)
 	c.wait(t, `BIO C call .* Work\(500\)`, 3*time.Minute)
 	if got := calls(c); !slices.Equal(got, want) {
 		t.Fatalf("C computes\n%s\nA computes\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
