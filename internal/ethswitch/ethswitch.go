@@ -111,22 +111,30 @@ func (s *Switch) accept() {
 func (s *Switch) read(p *port) {
 	defer s.wg.Done()
 	defer s.drop(p)
-	r := bufio.NewReader(p.conn)
+	readFrames(bufio.NewReader(p.conn), func(f []byte) { s.forward(p, f) })
+}
+
+// readFrames reads a QEMU stream (4-byte big-endian length, frame) and
+// calls fn with each frame, its length prefix included, until the stream
+// ends or announces a length that is not an Ethernet frame's (under 14
+// bytes or over MaxFrame): the stream is then out of step and is given
+// up. A length read from the guest is checked before it sizes anything.
+func readFrames(r io.Reader, fn func([]byte)) error {
 	var hdr [4]byte
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return
+			return err
 		}
 		n := binary.BigEndian.Uint32(hdr[:])
 		if n < 14 || n > MaxFrame {
-			return // not an Ethernet frame: the stream is out of step
+			return fmt.Errorf("ethswitch: frame length %d out of range", n)
 		}
 		f := make([]byte, 4+n)
 		copy(f, hdr[:])
 		if _, err := io.ReadFull(r, f[4:]); err != nil {
-			return
+			return err
 		}
-		s.forward(p, f)
+		fn(f)
 	}
 }
 
