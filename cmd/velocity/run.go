@@ -208,8 +208,8 @@ func cmdRun(args []string) int {
 			return exitUsage
 		}
 		if !isSet(fs, "smp") {
-			// Seen on QEMU 7.2 TCG: a one-CPU guest on a stream link
-			// misses the frames sent to it.
+			// A one-CPU guest exchanges no traffic over virtio-net for
+			// now (docs/biosphere.md, "Not done yet").
 			b.smp = 2
 		}
 		return runCluster(&b, target, tmp, *cluster, extra)
