@@ -62,6 +62,8 @@ bench: deps build
 # every package with -short, table in docs/conformance-all.md.
 conformance: deps build
 	@if [ -x scripts/conformance.sh ]; then scripts/conformance.sh $(if $(ALL),-all); else echo "conformance: no conformance suite yet (scripts/conformance.sh)"; fi
+	# The network's long runs: 10,000 connections and a 1 GiB upload in the kernel (not with ALL=1).
+	$(if $(ALL),@true,VELOCITY_LONG=1 $(GO) test -count=1 -v -timeout 45m -run 'TestNetInKernelLong' ./tests/netboot)
 
 deps:
 	@scripts/deps.sh
