@@ -65,6 +65,7 @@ type options struct {
 	reparse     bool
 	diagnosis   string
 	all         bool
+	notes       string
 
 	universe []string        // the packages the table covers: Packages, or all of std with -all
 	noTests  map[string]bool // with -all: packages that have no test files
@@ -84,6 +85,7 @@ func main() {
 	flag.BoolVar(&o.rerunFailed, "rerun-failed", false, "run only packages that did not pass in results.json, and merge")
 	flag.BoolVar(&o.reparse, "reparse", false, "run nothing: parse the saved logs again and rewrite the report")
 	flag.StringVar(&o.diagnosis, "diagnosis", "bench/conformance/diagnosis.txt", "hand-written per-package diagnoses (PKG: text)")
+	flag.StringVar(&o.notes, "notes", "bench/conformance/notes-all.md", "hand-written notes for the -all report (kernel gaps fixed and left)")
 	flag.BoolVar(&o.all, "all", false, "every package of go list std except cmd/, vendor/ and internal ones, all with -short; report docs/conformance-all.md, logs build/conformance-all")
 	flag.Parse()
 	o.universe = Packages
@@ -429,7 +431,7 @@ func render(o options, all []Result, diag map[string]string) string {
 			fmt.Fprintf(&b, " (%s)", strings.Join(rest, ", "))
 		}
 		b.WriteString(".\n\n")
-		b.WriteString("Run it with `make conformance`; `scripts/conformance.sh -pkgs sort,fmt` runs some packages, `scripts/conformance.sh -rerun-failed` only those that did not pass last time (merged into this table, marked *was …*). Packages run with `-short` (their full suite exceeds the timeout under TCG) are marked in the table. A fast subset (container/list, container/ring, unicode/utf8, errors, math/bits, hash/fnv) runs the same way in `make test` (tests/conformance).\n\n")
+		b.WriteString("Run it with `make conformance`; `scripts/conformance.sh -pkgs sort,fmt` runs some packages, `scripts/conformance.sh -rerun-failed` only those that did not pass last time (merged into this table, marked *was …*). Packages run with `-short` (their full suite exceeds the timeout under TCG) are marked in the table. A fast subset (container/list, container/ring, unicode/utf8, errors, math/bits, hash/fnv) runs the same way in `make test` (tests/conformance). The whole standard library is `make conformance ALL=1` ([conformance-all.md](conformance-all.md)).\n\n")
 	}
 	b.WriteString("Columns: *tests* counts top-level tests and examples that passed/failed/skipped; *go test* is the time go test reported for the package (the test binary's run in the guest, boot included); *wall* is the whole `velocity test` run, build included.\n\n")
 	b.WriteString("| package | result | tests p/f/s | go test | wall | first failing test | reason (from the output) | unimplemented syscalls |\n")
@@ -564,6 +566,11 @@ func renderAllHeader(b *strings.Builder, o options, all []Result) {
 		fmt.Fprintf(b, "Not run: %s.\n\n", strings.Join(notRun, ", "))
 	}
 	fmt.Fprintf(b, "No test files (%d): %s.\n\n", len(noTests), strings.Join(noTests, ", "))
+	// What the runs taught, written by hand after reading the logs.
+	if notes, err := os.ReadFile(o.notes); err == nil {
+		b.Write(notes)
+		b.WriteString("\n")
+	}
 }
 
 func accelName() string {

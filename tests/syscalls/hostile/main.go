@@ -581,6 +581,23 @@ func cases(e *env) []testCase {
 		return sc(syscall.SYS_NEWFSTATAT, allOnes-99, l, buf, 0x100)
 	}))
 	add("symlink/mkdir_over", withLink("nowhere", func(l uintptr) syscall.Errno { return sc(syscall.SYS_MKDIR, l, 0o755) }))
+	// File times under /tmp (utimensat): now, given times, bad ones.
+	add("utimensat/now", func(e *env) syscall.Errno { return sc(syscall.SYS_UTIMENSAT, allOnes-99, cstr(e.tmpDir+"/f"), 0, 0) })
+	add("utimensat/times", func(e *env) syscall.Errno {
+		ts := bytesAt(buf, 32)
+		clear(ts)
+		ts[0], ts[16] = 1, 2 // atime 1 s, mtime 2 s after the epoch
+		return sc(syscall.SYS_UTIMENSAT, allOnes-99, cstr(e.tmpDir+"/f"), buf, 0)
+	})
+	add("utimensat/bad_nsec", func(e *env) syscall.Errno {
+		ts := bytesAt(buf, 32)
+		clear(ts)
+		ts[8], ts[9], ts[10], ts[11] = 0xff, 0xff, 0xff, 0x7f // tv_nsec far past 999,999,999
+		return sc(syscall.SYS_UTIMENSAT, allOnes-99, cstr(e.tmpDir+"/f"), buf, 0)
+	})
+	add("utimensat/null_path_cwd", func(*env) syscall.Errno { return sc(syscall.SYS_UTIMENSAT, allOnes-99, 0, 0, 0) })
+	add("utimensat/bad_flags", func(e *env) syscall.Errno { return sc(syscall.SYS_UTIMENSAT, allOnes-99, cstr(e.tmpDir+"/f"), 0, 0x8) })
+	add("utimensat/missing", func(e *env) syscall.Errno { return sc(syscall.SYS_UTIMENSAT, allOnes-99, cstr(e.tmpDir+"/nope"), 0, 0) })
 	add("eventfd2/unknown_flag", func(*env) syscall.Errno { return sc(syscall.SYS_EVENTFD2, 0, 2) })
 	add("set_robust_list/bad_length", func(*env) syscall.Errno { return sc(syscall.SYS_SET_ROBUST_LIST, buf, 7) })
 	add("set_robust_list/valid", func(*env) syscall.Errno {
