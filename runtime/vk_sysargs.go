@@ -148,10 +148,10 @@ func vkParentExists(full []byte) bool {
 }
 
 // vkSysLinkat checks what Linux checks (flags, both paths, that the old
-// one exists and the new one does not) and then refuses: the image is
-// read-only (EROFS), links between it and /tmp cross file systems
-// (EXDEV), and /tmp keeps no hard links (EPERM, Linux's answer for a file
-// system without them).
+// one exists and the new one does not), then gives a /tmp file a further
+// name (vkTmpLink). The image is read-only (EROFS), links between it and
+// /tmp cross file systems (EXDEV), and directories take no hard links
+// (EPERM).
 func vkSysLinkat(olddir int32, oldp uintptr, newdir int32, newp uintptr, flags uint32) uintptr {
 	if flags&^(0x400|atEmptyPath) != 0 { // AT_SYMLINK_FOLLOW, AT_EMPTY_PATH
 		return vkErr(vkEINVAL)
@@ -165,11 +165,11 @@ func vkSysLinkat(olddir int32, oldp uintptr, newdir int32, newp uintptr, flags u
 		return e
 	}
 	fromExists, fromTmp := vkPathExists(from), vkTmpOwns(from)
-	fromDir := false
+	fromDir, fromNode := false, -1
 	if fromExists {
 		if fromTmp {
 			idx := vkTmpLookup(from)
-			fromDir = idx == -2 || vkTmp.ents[idx].dir
+			fromDir, fromNode = idx == -2 || vkTmp.ents[idx].dir, idx
 		} else {
 			idx := vkLookup(from)
 			fromDir = idx == -2 || vkFS.ents[idx].mode&sIFMT == sIFDIR
@@ -186,6 +186,8 @@ func vkSysLinkat(olddir int32, oldp uintptr, newdir int32, newp uintptr, flags u
 		return vkErr(vkENOENT)
 	case vkPathExists(to):
 		return vkErr(vkEEXIST)
+	case vkFS.walk.pwSlash:
+		return vkErr(vkENOENT) // "name/" can only be made by mkdir
 	case fromDir:
 		return vkErr(vkEPERM)
 	case fromTmp != vkTmpOwns(to):
@@ -193,7 +195,7 @@ func vkSysLinkat(olddir int32, oldp uintptr, newdir int32, newp uintptr, flags u
 	case !fromTmp:
 		return vkErr(vkEROFS)
 	}
-	return vkErr(vkEPERM)
+	return vkTmpLink(fromNode, to)
 }
 
 // vkSysSymlinkat reads the target and resolves the new name as Linux does
@@ -218,6 +220,8 @@ func vkSysSymlinkat(target uintptr, newdir int32, newp uintptr) uintptr {
 		return vkErr(vkENOENT)
 	case vkPathExists(to):
 		return vkErr(vkEEXIST)
+	case vkFS.walk.pwSlash:
+		return vkErr(vkENOENT) // "name/" can only be made by mkdir
 	case !vkTmpOwns(to):
 		return vkErr(vkEROFS)
 	}

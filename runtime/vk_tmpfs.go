@@ -26,7 +26,9 @@ type vkTmpEnt struct {
 	used     bool
 	unlinked bool // gone from the namespace, data kept while open
 	dir      bool
-	link     bool // a symbolic link: the target is the file's bytes
+	link     bool  // a symbolic link: the target is the file's bytes
+	alias    int32 // a hard link: 1 + the index of the entry that holds the file; 0 for that entry itself
+	links    int32 // on the entry that holds a file: how many aliases name it
 	mode     uint32
 	uid, gid uint32 // set by chown (vk_chown.go); 0, root, when created
 	size     int64
@@ -72,8 +74,19 @@ func vkTmpOwns(path []byte) bool {
 
 func vkTmpName(e *vkTmpEnt) []byte { return e.name[:e.nameLen] }
 
-// vkTmpLookup returns the entry for path, -2 for /tmp itself, -1 if absent.
+// vkTmpLookup returns the entry that holds what path names (for a hard
+// link, the file's own entry), -2 for /tmp itself, -1 if absent.
 func vkTmpLookup(path []byte) int {
+	i := vkTmpLookupName(path)
+	if i >= 0 && vkTmp.ents[i].alias != 0 {
+		return int(vkTmp.ents[i].alias - 1)
+	}
+	return i
+}
+
+// vkTmpLookupName returns the entry of the name path itself (for a hard
+// link, the alias), -2 for /tmp itself, -1 if absent.
+func vkTmpLookupName(path []byte) int {
 	if len(path) == 3 {
 		return -2
 	}
@@ -84,6 +97,23 @@ func vkTmpLookup(path []byte) int {
 		}
 	}
 	return -1
+}
+
+// vkTmpLink gives the file held by entry node (a file or symbolic link,
+// not a directory) the further name full, resolved and known to be free.
+// The new name is an alias entry; the file lives until its last name is
+// unlinked and its last fd closed.
+func vkTmpLink(node int, full []byte) uintptr {
+	idx, e := vkTmpCreate(full, false, 0)
+	if e != 0 {
+		return e
+	}
+	n := &vkTmp.ents[node]
+	a := &vkTmp.ents[idx]
+	a.alias, a.link = int32(node)+1, n.link
+	n.links++
+	n.ctime = vkNow()
+	return 0
 }
 
 // vkTmpParentOK reports whether path's parent directory exists.
@@ -203,7 +233,7 @@ func vkTmpTruncate(e *vkTmpEnt, size int64) {
 }
 
 func vkTmpRelease(e *vkTmpEnt) {
-	if e.unlinked && e.opens == 0 {
+	if e.unlinked && e.opens == 0 && e.links == 0 {
 		vkTmpTruncate(e, 0)
 		*e = vkTmpEnt{}
 	}
@@ -364,7 +394,7 @@ func vkTmpStat(idx int, st uintptr) uintptr {
 	}
 	*(*uint64)(unsafe.Pointer(st)) = 0x5602                 // st_dev: not the archive's
 	*(*uint64)(unsafe.Pointer(st + 8)) = uint64(idx + 3)    // st_ino
-	*(*uint64)(unsafe.Pointer(st + 16)) = 1                 // st_nlink
+	*(*uint64)(unsafe.Pointer(st + 16)) = vkTmpNlink(idx)   // st_nlink
 	*(*uint32)(unsafe.Pointer(st + 24)) = mode              // st_mode
 	*(*uint32)(unsafe.Pointer(st + 28)) = uid               // st_uid
 	*(*uint32)(unsafe.Pointer(st + 32)) = gid               // st_gid
@@ -378,6 +408,19 @@ func vkTmpStat(idx int, st uintptr) uintptr {
 	return 0
 }
 
+// vkTmpNlink counts the names of entry idx (hard links).
+func vkTmpNlink(idx int) uint64 {
+	if idx < 0 {
+		return 1
+	}
+	e := &vkTmp.ents[idx]
+	n := uint64(e.links)
+	if !e.unlinked {
+		n++
+	}
+	return n
+}
+
 func vkTmpMkdir(full []byte, mode uint32) uintptr {
 	if vkTmpLookup(full) != -1 {
 		return vkErr(vkEEXIST)
@@ -387,7 +430,7 @@ func vkTmpMkdir(full []byte, mode uint32) uintptr {
 }
 
 func vkTmpUnlink(full []byte, flags int32) uintptr {
-	idx := vkTmpLookup(full)
+	idx := vkTmpLookupName(full)
 	if idx == -1 {
 		return vkErr(vkENOENT)
 	}
@@ -395,6 +438,17 @@ func vkTmpUnlink(full []byte, flags int32) uintptr {
 		return vkErr(vkEBUSY)
 	}
 	e := &vkTmp.ents[idx]
+	if e.alias != 0 { // a hard link: the name goes, the file stays while it has others
+		if flags&atRemoveD != 0 {
+			return vkErr(vkENOTDIR)
+		}
+		n := &vkTmp.ents[e.alias-1]
+		*e = vkTmpEnt{}
+		n.links--
+		n.ctime = vkNow()
+		vkTmpRelease(n)
+		return 0
+	}
 	if flags&atRemoveD != 0 {
 		if !e.dir {
 			return vkErr(vkENOTDIR)
@@ -439,6 +493,9 @@ func vkTmpRename(from, to []byte) uintptr {
 	// Replacing what is there follows Linux: a directory only by a
 	// directory and only if empty, a file only by a file.
 	srcDir := vkTmp.ents[src].dir
+	if vkTmpLookup(to) == src {
+		return 0 // two names of one file: Linux leaves both
+	}
 	switch dst := vkTmpLookup(to); {
 	case dst == -2:
 		return vkErr(vkEBUSY)

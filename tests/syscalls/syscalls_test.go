@@ -60,8 +60,6 @@ var differences = map[string]struct{ velocity, why string }{
 		"(vkTmpNameMax, a fixed table in kernel memory); Linux allows 4096. Not done yet."},
 	"set_robust_list/valid": {"ENOSYS", "robust futex lists are not implemented (Go does not use " +
 		"them), so the kernel says so instead of accepting a list it would never walk."},
-	"link/in_tmp": {"EPERM", "/tmp keeps no hard links (not implemented); EPERM is Linux's answer " +
-		"for a file system that does not support them."},
 }
 
 // boot runs the hostile kernel with args on smp CPUs under TCG.

@@ -540,6 +540,32 @@ func cases(e *env) []testCase {
 		sc(syscall.SYS_UNLINK, cstr(e.tmpDir+"/hard"))
 		return r
 	})
+	// A hard link keeps the file when the first name goes, and renaming
+	// one name of a file onto another leaves both.
+	add("link/outlives_first_name", func(e *env) syscall.Errno {
+		h1, h2 := cstr(e.tmpDir+"/h1"), cstr(e.tmpDir+"/h2")
+		fd, _, _ := syscall.Syscall6(syscall.SYS_OPENAT, allOnes-99, h1, syscall.O_CREAT|syscall.O_WRONLY, 0o644, 0, 0)
+		syscall.Close(int(fd))
+		sc(syscall.SYS_LINK, h1, h2)
+		sc(syscall.SYS_UNLINK, h1)
+		r := sc(syscall.SYS_NEWFSTATAT, allOnes-99, h2, buf, 0)
+		sc(syscall.SYS_UNLINK, h2)
+		return r
+	})
+	add("link/rename_onto_same_file", func(e *env) syscall.Errno {
+		h1, h2 := cstr(e.tmpDir+"/h1"), cstr(e.tmpDir+"/h2")
+		fd, _, _ := syscall.Syscall6(syscall.SYS_OPENAT, allOnes-99, h1, syscall.O_CREAT|syscall.O_WRONLY, 0o644, 0, 0)
+		syscall.Close(int(fd))
+		sc(syscall.SYS_LINK, h1, h2)
+		r := sc(syscall.SYS_RENAME, h1, h2)
+		if sc(syscall.SYS_NEWFSTATAT, allOnes-99, h1, buf, 0) != 0 {
+			r = syscall.ENOENT // Linux leaves both names
+		}
+		sc(syscall.SYS_UNLINK, h1)
+		sc(syscall.SYS_UNLINK, h2)
+		return r
+	})
+	add("link/dir", func(e *env) syscall.Errno { return sc(syscall.SYS_LINK, cstr(e.tmpDir), cstr(e.tmpDir+"/dirlink")) })
 	add("linkat/bad_flags", func(e *env) syscall.Errno {
 		return sc(syscall.SYS_LINKAT, allOnes-99, cstr(e.tmpDir+"/f"), allOnes-99, cstr(e.tmpDir+"/l"), 0x1)
 	})
