@@ -37,6 +37,12 @@ var vkBootNs struct {
 	stub, kernel int64 // monotonic (since power-on) at stub entry and at hand-over
 }
 
+// vkBoot is the BSP's first Go code, called from rt0Velocity.
+//
+// No write barriers: it runs before the Go heap or any P exists, on the
+// boot stub's stack.
+//
+//go:nowritebarrierrec
 func vkBoot(info uintptr) uintptr {
 	vkSerialInit()
 	bi := (*vkBootInfo)(unsafe.Pointer(info))
@@ -46,8 +52,10 @@ func vkBoot(info uintptr) uintptr {
 	if bi.version != 1 {
 		vkFatal("boot info version is not 1: BOOT_ND.BIN and the kernel do not match")
 	}
-	vkBoot0 = bi
-	vkKernelG.g.m = &vkKernelM
+	// Pointer stores without write barriers: neither target is Go heap
+	// and the garbage collector does not exist yet.
+	*(*uintptr)(unsafe.Pointer(&vkBoot0)) = info
+	(*muintptr)(unsafe.Pointer(&vkKernelG.g.m)).set(&vkKernelM)
 	vkCPUFeatures()
 	vkRandomInit() // before anything draws random numbers (AT_RANDOM)
 	vkFSLocate(bi)
@@ -138,7 +146,11 @@ func vkBanner(bi *vkBootInfo) {
 	vkPrint(" MiB RAM free, TSC ")
 	vkPrintDec(int64(vkClock.tscHz / 1_000_000))
 	vkPrint(" MHz (")
-	vkPrint(vkClock.calibrated)
+	if vkClock.tscCPUID {
+		vkPrint("CPUID 0x15")
+	} else {
+		vkPrint("PIT")
+	}
 	vkPrint("), booted by ")
 	if bi.flags&bootFlagMB2 != 0 {
 		vkPrint("multiboot2")

@@ -5,7 +5,7 @@
 // handler only unpacks the registers into the types Linux gives them and
 // calls the body, which lives with the object it works on (vk_fd.go,
 // vk_pipe.go, vk_syscall.go). Trap context with the kernel lock held: no
-// allocation, no write barriers, no defer (tests/kernelrules checks).
+// allocation, no write barriers, no defer (internal/kernelrules checks).
 
 package runtime
 

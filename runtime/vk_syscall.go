@@ -113,7 +113,7 @@ type vkSysFn func(f *vkFrame, canBlock bool) uintptr
 // call and kept in the file of its family (vk_sys_fd.go, vk_sys_fs.go,
 // vk_sys_mem.go, vk_sys_time.go, vk_sys_sched.go, vk_sys_signal.go,
 // vk_sys_misc.go; sockets go through vkNetCall in vk_net.go first). The
-// comment is the Linux name; tests/kernelrules checks it against
+// comment is the Linux name; internal/kernelrules checks it against
 // vk_sysnames.go. A number without an entry is unimplemented: logged once
 // by name, ENOSYS.
 //
