@@ -93,7 +93,12 @@ func vkHex8(p uintptr) (int64, bool) {
 func vkFSInit() {
 	vkFS.cwd[0] = '/'
 	vkFS.cwdLen = 1
-	defer vkFSAddBuiltins()
+	vkFSIndex()
+	vkFSAddBuiltins()
+}
+
+// vkFSIndex fills vkFS.ents from the archive, if there is one.
+func vkFSIndex() {
 	if vkFS.start == 0 {
 		return
 	}
