@@ -11,7 +11,7 @@ import (
 
 // kernelDirs are the directories the build overlays into package runtime
 // (internal/build sourceDirs), relative to the repository root.
-var kernelDirs = []string{"runtime", "arch/amd64", "kernel/gdbproto"}
+var kernelDirs = []string{"runtime", "arch/amd64", "kernel/gdbproto", "kernel/cmdline", "kernel/cpio"}
 
 func readKernel(t *testing.T) []Source {
 	t.Helper()
