@@ -4,28 +4,44 @@
 // (read, write, close, stat of an fd, pipes, eventfd, epoll, fcntl). Each
 // handler only unpacks the registers into the types Linux gives them and
 // calls the body, which lives with the object it works on (vk_fd.go,
-// vk_pipe.go, vk_syscall.go). Trap context with the kernel lock held: no
+// vk_pipe.go, vk_syscall.go). The calls that also work on sockets hand a
+// socket fd to the socket family first (vk_sys_sockets.go). Trap context with the kernel lock held: no
 // allocation, no write barriers, no defer (internal/kernelrules checks).
 
 package runtime
 
 func vkCallRead(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
 	return vkSysRead(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), canBlock)
 }
 
 func vkCallWrite(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
 	return vkSysWrite(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
 }
 
 func vkCallWritev(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
 	return vkSysWritev(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
 }
 
 func vkCallClose(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
 	return vkSysClose(int32(f.rdi))
 }
 
 func vkCallFstat(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
 	return vkSysFstat(int32(f.rdi), uintptr(f.rsi))
 }
 
@@ -46,6 +62,9 @@ func vkCallIoctl(f *vkFrame, canBlock bool) uintptr {
 }
 
 func vkCallPread64(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
 	fd, buf, off := int32(f.rdi), uintptr(f.rsi), int64(f.r10)
 	n := vkUserPrefixOr(buf, uintptr(f.rdx), true)
 	if !vkFDOpen(fd) {
@@ -67,6 +86,9 @@ func vkCallPread64(f *vkFrame, canBlock bool) uintptr {
 }
 
 func vkCallPwrite64(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
 	return vkSysPwrite64(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), int64(f.r10))
 }
 

@@ -112,10 +112,9 @@ type vkSysFn func(f *vkFrame, canBlock bool) uintptr
 // gVisor's linux64.go is: one line per call, the handler named after the
 // call and kept in the file of its family (vk_sys_fd.go, vk_sys_fs.go,
 // vk_sys_mem.go, vk_sys_time.go, vk_sys_sched.go, vk_sys_signal.go,
-// vk_sys_misc.go; sockets go through vkNetCall in vk_net.go first). The
-// comment is the Linux name; internal/kernelrules checks it against
-// vk_sysnames.go. A number without an entry is unimplemented: logged once
-// by name, ENOSYS.
+// vk_sys_sockets.go, vk_sys_misc.go). The comment is the Linux name;
+// internal/kernelrules checks it against vk_sysnames.go. A number without
+// an entry is unimplemented: logged once by name, ENOSYS.
 //
 // The table is a package-level array of top-level functions, so the
 // compiler lays it out as static data: no initialisation code runs, and
@@ -140,6 +139,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	16:  vkCallIoctl,            // ioctl
 	17:  vkCallPread64,          // pread64
 	18:  vkCallPwrite64,         // pwrite64
+	19:  vkCallReadv,            // readv
 	20:  vkCallWritev,           // writev
 	21:  vkCallAccess,           // access
 	22:  vkCallPipe,             // pipe
@@ -149,6 +149,22 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	36:  vkCallGetitimer,        // getitimer
 	38:  vkCallSetitimer,        // setitimer
 	39:  vkCallGetpid,           // getpid
+	40:  vkCallSplice,           // sendfile
+	41:  vkCallSocket,           // socket
+	42:  vkCallSocket,           // connect
+	43:  vkCallSocket,           // accept
+	44:  vkCallSocket,           // sendto
+	45:  vkCallSocket,           // recvfrom
+	46:  vkCallSocket,           // sendmsg
+	47:  vkCallSocket,           // recvmsg
+	48:  vkCallSocket,           // shutdown
+	49:  vkCallSocket,           // bind
+	50:  vkCallSocket,           // listen
+	51:  vkCallSocket,           // getsockname
+	52:  vkCallSocket,           // getpeername
+	53:  vkCallSocket,           // socketpair
+	54:  vkCallSocket,           // setsockopt
+	55:  vkCallSocket,           // getsockopt
 	56:  vkCallClone,            // clone
 	60:  vkCallExit,             // exit
 	62:  vkCallKill,             // kill
@@ -211,7 +227,10 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	268: vkCallFchmodat,         // fchmodat
 	269: vkCallFaccessat,        // faccessat
 	273: vkCallSetRobustList,    // set_robust_list
+	275: vkCallSplice,           // splice
+	276: vkCallSplice,           // tee
 	281: vkCallEpollWait,        // epoll_pwait
+	288: vkCallSocket,           // accept4
 	290: vkCallEventfd2,         // eventfd2
 	291: vkCallEpollCreate1,     // epoll_create1
 	293: vkCallPipe2,            // pipe2
@@ -229,8 +248,9 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 const vkSysLinuxCount = 512
 
 // vkSysOwn is the table for Velocity's own system calls, numbered from
-// vkSysOwnBase (vk_velocity.go). The netstack server's (0x5610…) and the
-// drivers' (0x5630…) are answered by vkNetCall before the table.
+// vkSysOwnBase: the program's (vk_velocity.go), the netstack server's
+// (vk_net.go) and the device drivers' (vk_dev.go). vkSysOwnNames names
+// them in fault reports; keep the two in step.
 var vkSysOwn = [vkSysOwnCount]vkSysFn{
 	vkSysVelocityInfo - vkSysOwnBase:      vkCallVelocityInfo,
 	vkSysVelocityCrash - vkSysOwnBase:     vkCallVelocityCrash,
@@ -239,7 +259,36 @@ var vkSysOwn = [vkSysOwnCount]vkSysFn{
 	vkSysVelocityProfStop - vkSysOwnBase:  vkCallVelocityProfStop,
 	vkSysVelocityProfRead - vkSysOwnBase:  vkCallVelocityProfRead,
 	vkSysVelocityProfStats - vkSysOwnBase: vkCallVelocityProfStats,
+	vkSysNetAttach - vkSysOwnBase:         vkCallNetAttach,
+	vkSysNetWait - vkSysOwnBase:           vkCallNetWait,
+	vkSysNetReply - vkSysOwnBase:          vkCallNetReply,
+	vkSysNetReady - vkSysOwnBase:          vkCallNetReady,
 	vkSysVelocityFB - vkSysOwnBase:        vkCallVelocityFB,
+	vkSysPCI - vkSysOwnBase:               vkCallPCI,
+	vkSysIO - vkSysOwnBase:                vkCallIO,
+	vkSysDMA - vkSysOwnBase:               vkCallDMA,
+	vkSysIRQ - vkSysOwnBase:               vkCallIRQ,
+	vkSysIRQWait - vkSysOwnBase:           vkCallIRQWait,
+}
+
+var vkSysOwnNames = [vkSysOwnCount]string{
+	vkSysVelocityInfo - vkSysOwnBase:      "velocity_info",
+	vkSysVelocityCrash - vkSysOwnBase:     "velocity_crash",
+	vkSysVelocityPatch - vkSysOwnBase:     "velocity_patch",
+	vkSysVelocityProfStart - vkSysOwnBase: "velocity_prof_start",
+	vkSysVelocityProfStop - vkSysOwnBase:  "velocity_prof_stop",
+	vkSysVelocityProfRead - vkSysOwnBase:  "velocity_prof_read",
+	vkSysVelocityProfStats - vkSysOwnBase: "velocity_prof_stats",
+	vkSysNetAttach - vkSysOwnBase:         "velocity_net_attach",
+	vkSysNetWait - vkSysOwnBase:           "velocity_net_wait",
+	vkSysNetReply - vkSysOwnBase:          "velocity_net_reply",
+	vkSysNetReady - vkSysOwnBase:          "velocity_net_ready",
+	vkSysVelocityFB - vkSysOwnBase:        "velocity_fb",
+	vkSysPCI - vkSysOwnBase:               "velocity_pci",
+	vkSysIO - vkSysOwnBase:                "velocity_io",
+	vkSysDMA - vkSysOwnBase:               "velocity_dma",
+	vkSysIRQ - vkSysOwnBase:               "velocity_irq",
+	vkSysIRQWait - vkSysOwnBase:           "velocity_irq_wait",
 }
 
 const (
@@ -251,9 +300,6 @@ const (
 // goes to rax. canBlock is false for system calls made by kernel code
 // itself.
 func vkSyscall(f *vkFrame, canBlock bool) {
-	if vkNetCall(f, canBlock) { // sockets, and fd calls on sockets (vk_net.go)
-		return
-	}
 	nr := f.rax
 	var h vkSysFn
 	if nr < vkSysLinuxCount {
