@@ -56,6 +56,9 @@ const (
 	vkSysNetWait   = 0x5611
 	vkSysNetReply  = 0x5612
 	vkSysNetReady  = 0x5613
+	// vkSysNetResolv(buf, len) replaces /etc/resolv.conf (vk_etc.go), for
+	// the name servers DHCP or dns= gave the stack.
+	vkSysNetResolv = 0x5614
 
 	vkENOTSOCK = 88
 	vkENOTCONN = 107

@@ -67,6 +67,12 @@ func vkCallNetReady(f *vkFrame, canBlock bool) uintptr {
 	return vkNetReady(int32(f.rdi), uint32(f.rsi), uintptr(f.rdx), uint64(f.r10))
 }
 
+// vkCallNetResolv: the netstack server replaces /etc/resolv.conf
+// (vk_etc.go) with the name servers DHCP or dns= gave it.
+func vkCallNetResolv(f *vkFrame, canBlock bool) uintptr {
+	return vkSetResolvConf(uintptr(f.rdi), uintptr(f.rsi))
+}
+
 func vkCallPCI(f *vkFrame, canBlock bool) uintptr {
 	return vkSysPCIConfig(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx), uint32(f.r10), f.r8 != 0)
 }
