@@ -204,6 +204,11 @@ func vkSMPInit(bi *vkBootInfo) {
 func vkAPEntryPC() uintptr
 
 // vkAPMain is an AP's first Go code, on its idle thread's stack.
+//
+// No write barriers: called from vkAPEntry's assembly with no P, on kernel
+// memory that is not Go heap.
+//
+//go:nowritebarrierrec
 func vkAPMain(c *vkCPU) {
 	if !vkFPUSetupAP(c) {
 		return // not online: vkSMPInit reports it and goes on without it

@@ -53,6 +53,9 @@ func vkSignalFor(vec uint64) uint32 {
 // vkTrap is called by the assembly for every kernel entry with the frame of
 // the interrupted context.
 //
+// No write barriers: trap context has no P, and kernel structures are not
+// Go heap; the compiler checks everything vkTrap calls.
+//
 //go:nowritebarrierrec
 func vkTrap(f *vkFrame) {
 	c := vkThisCPU()
