@@ -265,6 +265,25 @@ func TestIllegalInstruction(t *testing.T) {
 	r.expect(t, 2, "SIGILL: illegal instruction", "instruction bytes: 0xf 0xb", "main.illegalInstruction")
 }
 
+// TestJumpIntoData calls code placed in the Go heap. The heap is
+// no-execute, so the instruction fetch faults: the kernel prints its
+// exception report for it (a fetch fault is never routine), then Go's own
+// SIGSEGV report names the address and the caller, as on Linux.
+func TestJumpIntoData(t *testing.T) {
+	need(t, "qemu")
+	r := bootKernel(t, get(t, crashOnce), "jumpdata")
+	m := r.match(t, `=== velocity: CPU exception 14 \(#PF page fault\) in Go code on CPU 0, thread \d+ ===\n`+
+		`  error code 0x0000000000000011 \(protection, read, instruction fetch\)  cr2 (0x[0-9a-f]+)\n +rip (0x[0-9a-f]+) `)
+	if m[1] != m[2] {
+		t.Errorf("cr2 %s and rip %s differ: the fault was not the jump itself", m[1], m[2])
+	}
+	r.expect(t, 2, "unexpected fault address ", "fatal error: fault",
+		"[signal SIGSEGV: segmentation violation code=0x2 ", "main.jumpIntoData()")
+	if strings.Contains(r.serial, "crash: returned from a call into the heap") {
+		t.Errorf("code in the heap ran")
+	}
+}
+
 // TestKernelFault makes the kernel fault in its own code: it must print an
 // exception report and end the machine with a non-zero code, not hang.
 func TestKernelFault(t *testing.T) {
