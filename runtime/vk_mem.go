@@ -426,6 +426,18 @@ func vkImageProt(pa uintptr) (uint32, bool) {
 	return 0, false
 }
 
+// vkImageReadOnlyIn reports whether a read-only segment of the image
+// overlaps [lo, hi).
+func vkImageReadOnlyIn(lo, hi uintptr) bool {
+	for i := 0; i < vkImage.n; i++ {
+		s := &vkImage.segs[i]
+		if s.prot&protWrite == 0 && s.start < hi && lo < s.end {
+			return true
+		}
+	}
+	return false
+}
+
 // vkImageVMAs records the image's segments (with their protection, so
 // system calls cannot write into text or read-only data on the program's
 // behalf) and the stub's data as kernel-owned mappings.
@@ -452,22 +464,22 @@ func vkPagingInit(bi *vkBootInfo) {
 	if top < 4<<30 {
 		top = 4 << 30 // the direct map also covers MMIO below 4 GiB (LAPIC, IOAPIC)
 	}
-	// The direct map: read-write and never executable. The 2 MiB around
-	// the image are mapped by 4 KiB pages so that its text and read-only
-	// data are read-only here too: no permanent writable alias of code.
-	imgLo := uintptr(bi.imageStart) &^ (2<<20 - 1)
-	imgHi := (uintptr(bi.imageEnd) + 2<<20 - 1) &^ (2<<20 - 1)
+	// The direct map: read-write and never executable. A 2 MiB page that
+	// holds any of the image's text or read-only data is mapped by 4 KiB
+	// pages instead, so that those are read-only here too: there is no
+	// permanent writable alias of code.
 	for pa := uintptr(0); pa < top; pa += 2 << 20 {
-		if pa < imgLo || pa >= imgHi {
+		if !vkImageReadOnlyIn(pa, pa+2<<20) {
 			vkMapHuge(vkDMAP+pa, pa, ptePresent|pteWrite|nx)
+			continue
 		}
-	}
-	for pa := imgLo; pa < imgHi; pa += vkPageSize {
-		flags := ptePresent | pteWrite | nx
-		if prot, ok := vkImageProt(pa); ok && prot&protWrite == 0 {
-			flags &^= pteWrite
+		for p := pa; p < pa+2<<20; p += vkPageSize {
+			flags := ptePresent | pteWrite | nx
+			if prot, ok := vkImageProt(p); ok && prot&protWrite == 0 {
+				flags &^= pteWrite
+			}
+			vkMap(vkDMAP+p, p, flags)
 		}
-		vkMap(vkDMAP+pa, pa, flags)
 	}
 	// The image itself, identity-mapped, each segment as the ELF says.
 	for i := 0; i < vkImage.n; i++ {
