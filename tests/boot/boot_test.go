@@ -419,7 +419,10 @@ func TestSemantics(t *testing.T) {
 	need(t, "qemu")
 	r := boot(t, qemu.Config{Kernel: get(t, semOnce), Stub: get(t, stubOnce), Append: semCmdline(t, "-test.v", "-test.timeout=3m")})
 	r.expect(t, 0, "--- PASS: TestFiles", "--- PASS: TestTenThousandGoroutines", "--- PASS: TestGCUnderPressure",
-		"--- PASS: TestNilDereferenceIsAPanic", "--- PASS: TestPreemptionBetweenThreads", "\nPASS\n")
+		"--- PASS: TestNilDereferenceIsAPanic", "--- PASS: TestPreemptionBetweenThreads",
+		// Memory protection (memprot_test.go).
+		"--- PASS: TestReadOnlyDataIsReadOnly", "--- PASS: TestTextIsReadOnly", "--- PASS: TestTextHasNoWritableAlias",
+		"--- PASS: TestHeapIsNoExecute", "--- PASS: TestMprotectHonoursProt", "\nPASS\n")
 	if strings.Contains(r.serial, "--- FAIL") {
 		t.Errorf("a semantics test failed:\n%s", r.serial)
 	}
@@ -451,7 +454,8 @@ func TestSemanticsSMP(t *testing.T) {
 	for _, n := range []int{2, 4} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			r := boot(t, qemu.Config{Kernel: get(t, semOnce), Stub: get(t, stubOnce), SMP: n, Append: semCmdline(t, "-test.v", "-test.timeout=3m")})
-			r.expect(t, 0, "--- PASS: TestAsyncPreemptionOfTightLoop", "--- PASS: TestGCUnderPressure", "\nPASS\n")
+			r.expect(t, 0, "--- PASS: TestAsyncPreemptionOfTightLoop", "--- PASS: TestGCUnderPressure",
+				"--- PASS: TestMprotectHonoursProt", "\nPASS\n")
 			if strings.Contains(r.serial, "--- FAIL") {
 				t.Errorf("a semantics test failed on %d CPUs:\n%s", n, r.serial)
 			}

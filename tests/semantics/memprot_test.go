@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"github.com/velocityos/velocity/kernel"
 )
 
 // Memory protection as Linux gives it: the page tables, not convention,
@@ -75,6 +77,29 @@ func TestTextIsReadOnly(t *testing.T) {
 	b := *p
 	if addr, ok := faultAt(func() { *p = b }); !ok || addr != pc {
 		t.Fatalf("writing text at %#x: fault %v at %#x", pc, ok, addr)
+	}
+}
+
+// TestTextHasNoWritableAlias: on Velocity the kernel's direct map
+// (0xffff800000000000 + physical; the image is identity-mapped) reaches
+// every byte of RAM, the text included. There the text reads the same and
+// is read-only too, so nothing but the patcher's temporary alias can
+// write code.
+func TestTextHasNoWritableAlias(t *testing.T) {
+	if !kernel.OnVelocity() {
+		t.Skip("Velocity's direct map: not on this system")
+	}
+	const directMap = 0xffff800000000000
+	pc := reflect.ValueOf(callAt).Pointer()
+	alias := directMap + pc
+	p := *(**byte)(unsafe.Pointer(&alias))
+	text := *(**byte)(unsafe.Pointer(&pc))
+	if *p != *text {
+		t.Fatalf("the direct map at %#x reads %#x, the text at %#x reads %#x", alias, *p, pc, *text)
+	}
+	b := *p
+	if addr, ok := faultAt(func() { *p = b }); !ok || addr != alias {
+		t.Fatalf("writing the text's direct-map alias at %#x: fault %v at %#x", alias, ok, addr)
 	}
 }
 
