@@ -238,6 +238,9 @@ func vkReport(f *vkFrame, addr uintptr, fromUser, traceback bool) {
 		if addr >= vkKStackBase && addr < vkKStackBase+1<<39 {
 			vkPrint(" -- kernel stack overflow")
 		}
+		if f.err&0x11 == 0x11 {
+			vkPrint(" -- jump into a no-execute page (data, heap or stack)")
+		}
 	}
 	vkPrint("  cr2 ")
 	vkPrintHex(uint64(addr))

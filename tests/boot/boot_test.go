@@ -273,7 +273,7 @@ func TestJumpIntoData(t *testing.T) {
 	need(t, "qemu")
 	r := bootKernel(t, get(t, crashOnce), "jumpdata")
 	m := r.match(t, `=== velocity: CPU exception 14 \(#PF page fault\) in Go code on CPU 0, thread \d+ ===\n`+
-		`  error code 0x0000000000000011 \(protection, read, instruction fetch\)  cr2 (0x[0-9a-f]+)\n +rip (0x[0-9a-f]+) `)
+		`  error code 0x0000000000000011 \(protection, read, instruction fetch\) -- jump into a no-execute page \(data, heap or stack\)  cr2 (0x[0-9a-f]+)\n +rip (0x[0-9a-f]+) `)
 	if m[1] != m[2] {
 		t.Errorf("cr2 %s and rip %s differ: the fault was not the jump itself", m[1], m[2])
 	}
