@@ -9,6 +9,8 @@
 //	crash ud2          execute an illegal instruction (UD2): SIGILL, exit 2
 //	crash jumpdata     call into a heap page (no-execute): the kernel's
 //	                   exception report, then Go's SIGSEGV report, exit 2
+//	crash kerneljumpdata  the kernel calls into its own data (no-execute):
+//	                   a kernel exception report ends the machine
 package main
 
 import (
@@ -57,6 +59,10 @@ func main() {
 		illegalInstruction()
 	case "jumpdata":
 		jumpIntoData()
+	case "kerneljumpdata":
+		_, _, errno := syscall.RawSyscall(0x5601, 3, 0, 0) // crash kind 3
+		fmt.Println("crash: the crash call returned:", errno)
+		os.Exit(1)
 	default:
 		usage()
 	}
@@ -98,6 +104,6 @@ func jumpIntoData() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: crash exit N | nilderef | kernelfault | kernelpanic | ud2 | jumpdata")
+	fmt.Fprintln(os.Stderr, "usage: crash exit N | nilderef | kernelfault | kernelpanic | ud2 | jumpdata | kerneljumpdata")
 	os.Exit(64)
 }

@@ -284,6 +284,20 @@ func TestJumpIntoData(t *testing.T) {
 	}
 }
 
+// TestKernelJumpIntoData: kernel code that calls into the image's data
+// segment (no-execute) gets the kernel's exception report, naming the
+// system call being served, and the machine ends.
+func TestKernelJumpIntoData(t *testing.T) {
+	need(t, "qemu")
+	r := bootKernel(t, get(t, crashOnce), "kerneljumpdata")
+	r.expect(t, r.code, "=== velocity: CPU exception 14 (#PF page fault) in kernel code",
+		"(protection, read, instruction fetch) -- jump into a no-execute page",
+		"during system call velocity_crash(0x0000000000000003, ")
+	if r.code == 0 || strings.Contains(r.serial, "the crash call returned") {
+		t.Errorf("exit code %d; the kernel went on after executing its data:\n%s", r.code, r.serial)
+	}
+}
+
 // TestKernelFault makes the kernel fault in its own code: it must print an
 // exception report and end the machine with a non-zero code, not hang.
 func TestKernelFault(t *testing.T) {
