@@ -2,13 +2,9 @@ package kernel
 
 import (
 	"fmt"
-	"syscall"
-)
 
-// sysPCI reads or writes PCI configuration space (runtime/vk_dev.go): the
-// kernel does the two-port access so it never interleaves with another
-// CPU's.
-const sysPCI = 0x5630
+	"github.com/velocityos/velocity/drivers/pci"
+)
 
 // PCIDevice is one function on the PCI bus.
 type PCIDevice struct {
@@ -36,50 +32,30 @@ func (d PCIDevice) ClassName() string {
 // PCIConfigRead reads width (1, 2 or 4) bytes at off of a function's
 // configuration space.
 func PCIConfigRead(bus, dev, fn, off, width int) (uint32, error) {
-	bdf := bus<<8 | dev<<3 | fn
-	r, _, errno := syscall.RawSyscall6(sysPCI, uintptr(bdf), uintptr(off), uintptr(width), 0, 0, 0)
-	if errno == syscall.ENOSYS {
+	v, err := pci.ConfigRead(bus<<8|dev<<3|fn, off, width)
+	if err == pci.ErrNotVelocity {
 		return 0, ErrNotVelocity
 	}
-	if errno != 0 {
-		return 0, errno
-	}
-	return uint32(r), nil
+	return v, err
 }
 
-// PCIDevices lists every function on every bus (configuration mechanism
-// #1), in bus order.
+// PCIDevices lists every function on every bus, in bus order (the scan
+// is package drivers/pci's, which the network driver uses too).
 func PCIDevices() ([]PCIDevice, error) {
-	var out []PCIDevice
-	for bus := 0; bus < 256; bus++ {
-		for dev := 0; dev < 32; dev++ {
-			for fn := 0; fn < 8; fn++ {
-				id, err := PCIConfigRead(bus, dev, fn, 0, 4)
-				if err != nil {
-					return nil, err
-				}
-				if id == 0xFFFFFFFF || id == 0 {
-					if fn == 0 {
-						break
-					}
-					continue
-				}
-				d := PCIDevice{Bus: bus, Dev: dev, Fn: fn, Vendor: uint16(id), Device: uint16(id >> 16)}
-				class, _ := PCIConfigRead(bus, dev, fn, 8, 4)
-				d.Class = class >> 8
-				for i := range d.BAR {
-					d.BAR[i], _ = PCIConfigRead(bus, dev, fn, 0x10+4*i, 4)
-				}
-				irq, _ := PCIConfigRead(bus, dev, fn, 0x3C, 1)
-				d.IRQ = int(irq)
-				out = append(out, d)
-				if fn == 0 {
-					if hdr, _ := PCIConfigRead(bus, dev, fn, 0x0E, 1); hdr&0x80 == 0 {
-						break // single-function device
-					}
-				}
-			}
+	devs, err := pci.Scan()
+	if err == pci.ErrNotVelocity {
+		return nil, ErrNotVelocity
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PCIDevice, 0, len(devs))
+	for _, d := range devs {
+		pd := PCIDevice{Bus: d.Bus, Dev: d.Dev, Fn: d.Fn, Vendor: d.Vendor, Device: d.Device, Class: d.Class, IRQ: d.IRQ}
+		for i := range pd.BAR {
+			pd.BAR[i] = d.Read(0x10+4*i, 4)
 		}
+		out = append(out, pd)
 	}
 	return out, nil
 }
