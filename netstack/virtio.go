@@ -73,12 +73,6 @@ type NICStats struct {
 
 var nicStats NICStats
 
-// Drops is the number of frames dropped, for the serial line.
-func (s *NICStats) Drops() uint64 {
-	return atomic.LoadUint64(&s.RxBadUsed) + atomic.LoadUint64(&s.RxRunt) + atomic.LoadUint64(&s.RxOversize) +
-		atomic.LoadUint64(&s.RxBadHeader) + atomic.LoadUint64(&s.TxOversize) + atomic.LoadUint64(&s.TxRingFull)
-}
-
 // rxAssembler turns used receive buffers into frames. With MRG_RXBUF a
 // frame may span num_buffers buffers, the first starting with the virtio
 // header; everything malformed is dropped and counted, never trusted.

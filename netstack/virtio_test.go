@@ -3,7 +3,10 @@ package netstack
 import (
 	"bytes"
 	"encoding/binary"
+	"reflect"
 	"testing"
+
+	kernelpkg "github.com/velocityos/velocity/kernel"
 )
 
 // rxBuf is one receive buffer as the device fills it: a virtio header
@@ -94,4 +97,20 @@ func FuzzRxAssembler(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNICStatsLayout: the kernel copies netstack's counters byte for byte
+// into kernel.NICStats, so the two must have the same fields in the same
+// order.
+func TestNICStatsLayout(t *testing.T) {
+	a, b := reflect.TypeOf(NICStats{}), reflect.TypeOf(kernelpkg.NICStats{})
+	if a.Size() != b.Size() || a.NumField() != b.NumField() {
+		t.Fatalf("netstack.NICStats is %d bytes in %d fields, kernel.NICStats %d in %d", a.Size(), a.NumField(), b.Size(), b.NumField())
+	}
+	for i := 0; i < a.NumField(); i++ {
+		fa, fb := a.Field(i), b.Field(i)
+		if fa.Name != fb.Name || fa.Offset != fb.Offset || fa.Type != fb.Type {
+			t.Errorf("field %d: %s at %d vs %s at %d", i, fa.Name, fa.Offset, fb.Name, fb.Offset)
+		}
+	}
 }

@@ -83,6 +83,7 @@ func init() {
 		{"mem", "", "Go heap and kernel memory", (*Shell).mem},
 		{"cpus", "", "CPUs: time busy and system calls per CPU", (*Shell).cpus},
 		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs", (*Shell).pci},
+		{"netstat", "", "the network card's counters: frames, bytes, interrupts, and every frame dropped by kind", (*Shell).netstat},
 		{"exit", "[STATUS]", "leave the shell; the program exits with STATUS (0-127, default 0)", (*Shell).exit},
 	}
 	// Samples in module code name the JIT function (jit:NAME), not ?0x….
@@ -346,6 +347,25 @@ func (sh *Shell) mem(args []string) error {
 	}
 	fmt.Fprintf(sh.Out, "kernel: RAM %s, free %s, resident user pages %s, image %s, %d page faults\n",
 		mib(info.MemTotal), mib(info.MemFree), mib(info.Resident), mib(info.ImageBytes), info.PageFaults)
+	return nil
+}
+
+func (sh *Shell) netstat(args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	st, err := kernel.NetStats()
+	switch {
+	case errors.Is(err, kernel.ErrNotVelocity):
+		fmt.Fprintln(sh.Out, "netstat: not running on Velocity")
+		return nil
+	case errors.Is(err, kernel.ErrNoNIC):
+		fmt.Fprintln(sh.Out, "netstat: no network card")
+		return nil
+	case err != nil:
+		return err
+	}
+	st.Write(sh.Out)
 	return nil
 }
 
