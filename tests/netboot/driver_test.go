@@ -113,7 +113,7 @@ func TestDriverPaths(t *testing.T) {
 		{"legacy-intx", bootSpec{net: qemu.Net{Virtio: "legacy"}, env: []string{"VELOCITY_NETIRQ=intx"}},
 			[]string{"legacy interface, INTx line"}},
 		{"q35-ecam", bootSpec{net: qemu.Net{Virtio: "transitional"}, extra: []string{"-machine", "q35"}},
-			[]string{"velocity: pci: ECAM at 0xb0000000", "modern interface, MSI-X"}},
+			[]string{"velocity: pci: ECAM at 0x00000000b0000000", "modern interface, MSI-X"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			port := freePort(t)
