@@ -24,10 +24,10 @@ type Net struct {
 	// 127.0.0.1:Listen, the other connects to 127.0.0.1:Connect once the
 	// first is up.
 	Listen, Connect int
-	// Virtio picks the card's PCI interfaces: "" or "legacy" is a
-	// transitional device with only the legacy interface
-	// (disable-modern=on), "modern" a virtio 1.x-only device (0x1041,
-	// disable-legacy=on), "transitional" both (the driver picks modern).
+	// Virtio picks the card's PCI interfaces: "" or "transitional" is a
+	// transitional device with both (the driver picks modern), "legacy"
+	// one with only the legacy interface (disable-modern=on), "modern" a
+	// virtio 1.x-only device (0x1041, disable-legacy=on).
 	Virtio string
 }
 
@@ -106,11 +106,11 @@ func (n Net) Args() ([]string, error) {
 	}
 	dev := "virtio-net-pci,netdev=net0"
 	switch n.Virtio {
-	case "", "legacy":
+	case "legacy":
 		dev += ",disable-modern=on"
 	case "modern":
 		dev += ",disable-legacy=on"
-	case "transitional":
+	case "", "transitional":
 	default:
 		return nil, fmt.Errorf("network: virtio interface %q: want legacy, modern or transitional", n.Virtio)
 	}
