@@ -233,6 +233,40 @@ func malformedFrames(t *testing.T, kernel string, spec bootSpec) {
 	}
 }
 
+// TestDeviceCallsHostile: the kernel's device services refuse bad
+// arguments with Linux's errnos (EINVAL, ENODEV, EFAULT) and nothing
+// else, and map a real BAR (the modern-only card's BAR 4, 16 KiB).
+func TestDeviceCallsHostile(t *testing.T) {
+	testenv.Need(t, "qemu")
+	kernel := testenv.Get(t, nicGuestOnce)
+	g := boot(t, kernel, bootSpec{net: qemu.Net{User: true, Virtio: "modern"}, env: []string{"VELOCITY_VIRTIO=legacy"}}, "-hostile")
+	g.wait(t)
+	serial := g.serial.String()
+	for _, w := range []string{
+		"hostile mmio-bdf: invalid argument",
+		"hostile mmio-bar6: invalid argument",
+		"hostile mmio-unassigned: invalid argument",
+		"hostile mmio-nodev: no such device",
+		"hostile mmio-nil: bad address",
+		"hostile mmio-kernel: bad address",
+		"hostile mmio-good: ok 0x0",
+		"hostile mmio-size: 0x4000",
+		"hostile msi-nil: bad address",
+		"hostile netstats-op: invalid argument",
+		"hostile netstats-nil: bad address",
+		"hostile pci-ext: invalid argument", // no ECAM on the pc machine
+		"hostile pci-width: invalid argument",
+		"hostile irq-line: invalid argument",
+		"hostile irq-ack: invalid argument", // not inside an MMIO mapping
+		"hostile irqwait-handle: invalid argument",
+		"nicguest: loopback ok",
+	} {
+		if !strings.Contains(serial, w+"\n") {
+			t.Errorf("serial lacks %q:\n%s", w, serial)
+		}
+	}
+}
+
 // TestNoCard: without a card, and with a card the driver cannot use (a
 // modern-only device while the legacy interface is forced), the kernel
 // says so on serial and boots on with loopback.

@@ -11,7 +11,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/velocityos/velocity/kernel"
 )
@@ -19,7 +21,11 @@ import (
 func main() {
 	frames := flag.Uint64("frames", 0, "frames to wait for (delivered plus dropped on receive)")
 	wait := flag.Duration("wait", 30*time.Second, "how long to wait for them")
+	hostile := flag.Bool("hostile", false, "call the kernel's device services with bad arguments and print the errnos")
 	flag.Parse()
+	if *hostile {
+		hostileCalls()
+	}
 	if err := loopback(); err != nil {
 		fmt.Println("nicguest: loopback:", err)
 		os.Exit(1)
@@ -73,4 +79,38 @@ func loopback() error {
 		return fmt.Errorf("echo %q, %v", buf, err)
 	}
 	return nil
+}
+
+// hostileCalls makes the kernel's device calls (runtime/vk_dev.go) with
+// bad arguments, and one good one, and prints "hostile NAME: errno" for
+// each, for the host test to compare with what Linux-style checking
+// demands.
+func hostileCalls() {
+	var out [4]uint64
+	p := uintptr(unsafe.Pointer(&out))
+	virtio := uintptr(0x03 << 3) // 00:03.0 on QEMU's pc machine
+	call := func(name string, nr, a, b, c uintptr) {
+		r, _, e := syscall.RawSyscall(nr, a, b, c)
+		if e != 0 {
+			fmt.Printf("hostile %s: %v\n", name, e)
+		} else {
+			fmt.Printf("hostile %s: ok %#x\n", name, r)
+		}
+	}
+	call("mmio-bdf", 0x5635, 0x10000, 4, p)
+	call("mmio-bar6", 0x5635, virtio, 6, p)
+	call("mmio-unassigned", 0x5635, virtio, 0, p)
+	call("mmio-nodev", 0x5635, 0xFF<<8|31<<3, 4, p)
+	call("mmio-nil", 0x5635, virtio, 4, 0)
+	call("mmio-kernel", 0x5635, virtio, 4, 0xffff800000000000)
+	call("mmio-good", 0x5635, virtio, 4, p)
+	fmt.Printf("hostile mmio-size: %#x\n", out[1])
+	call("msi-nil", 0x5636, 0, 0, 0)
+	call("netstats-op", 0x5637, 7, 0, 0)
+	call("netstats-nil", 0x5637, 0, 0, 64)
+	call("pci-ext", 0x5630, virtio, 0x100, 4)
+	call("pci-width", 0x5630, virtio, 0, 3)
+	call("irq-line", 0x5633, 16, 0, 0)
+	call("irq-ack", 0x5633, 11, 0xffff900000000000, 0)
+	call("irqwait-handle", 0x5634, 99, 0, 0)
 }
