@@ -136,6 +136,8 @@ type virtioNIC struct {
 	txMu   sync.Mutex
 	linkUp bool
 	hasSt  bool
+	// needsReset: the device reported DEVICE_NEEDS_RESET (said once).
+	needsReset bool
 }
 
 // virtioOptions are read from the kernel command line: VELOCITY_VIRTIO=
@@ -258,6 +260,10 @@ func (n *virtioNIC) run(ctx context.Context) {
 // checkLink reads the link status (STATUS feature) after an interrupt,
 // which a configuration change also raises.
 func (n *virtioNIC) checkLink() {
+	if n.dev.Status()&virtio.StatusNeedsReset != 0 && !n.needsReset {
+		n.needsReset = true
+		fmt.Fprintf(os.Stderr, "velocity: net: virtio-net says it needs a reset; it may stop moving frames\n")
+	}
 	if !n.hasSt {
 		return
 	}

@@ -72,6 +72,7 @@ const (
 	vkDevVectorBase = 0x20
 	vkDevLines      = 16
 	vkDMAMaxPages   = 512
+	vkDevAcks       = 4 // devices sharing one INTx line
 
 	// MSI vectors 0x30-0x37 (vk_entry_amd64.s has their stubs); handle
 	// vkDevLines+i is slot i.
@@ -90,7 +91,11 @@ const (
 var vkDev struct {
 	pending uint32 // bit per INTx line, and bit 16+i per MSI slot i: interrupted, not yet counted
 	routed  [vkDevLines + vkMSISlots]bool
-	ack     [vkDevLines]uintptr // port (<= 0xFFFF) or MMIO byte read in the handler (0: none)
+	// ack lists, per line, what the handler reads: a port (<= 0xFFFF) or
+	// an MMIO byte. PCI lines are shared (two virtio cards on line 11),
+	// and each device lowers its part of the line only when its own ISR
+	// is read, so every attached device's is read.
+	ack     [vkDevLines][vkDevAcks]uintptr
 	count   [vkDevLines + vkMSISlots]uint64
 	isr     uint32 // the last ISR value read (so the read is never dropped)
 	msiNext int
@@ -465,7 +470,16 @@ func vkSysIRQAttach(line, ack uintptr) uintptr {
 	if line >= vkDevLines || line <= 4 && line != 1 || (ack != 0 && ack < 0x1000) || ack > 0xFFFF && !vkMMIOByte(ack) {
 		return vkErr(vkEINVAL)
 	}
-	vkDev.ack[line] = ack
+	if ack != 0 {
+		i := 0
+		for i < vkDevAcks && vkDev.ack[line][i] != 0 && vkDev.ack[line][i] != ack {
+			i++
+		}
+		if i == vkDevAcks {
+			return vkErr(vkErrNoSpace)
+		}
+		vkDev.ack[line][i] = ack
+	}
 	if !vkDev.routed[line] {
 		if !vkIRQRouteLevel(int(line), vkDevVectorBase+uint32(line)) {
 			return vkErr(vkENODEV)
@@ -506,12 +520,14 @@ func vkDevIRQ(vector uint64) bool {
 		line = vkDevLines + uint32(vector-vkMSIVectorBase)
 	case vector >= vkDevVectorBase && vector < vkDevVectorBase+vkDevLines:
 		line = uint32(vector - vkDevVectorBase)
-		if p := vkDev.ack[line]; p > 0xFFFF {
-			// virtio 1.x's ISR byte in an uncached mapping: reading it
-			// lowers the line.
-			atomic.Store(&vkDev.isr, uint32(*(*uint8)(unsafe.Pointer(p))))
-		} else if p != 0 {
-			vkInb(uint16(p)) // the legacy ISR port
+		for i := 0; i < vkDevAcks; i++ {
+			if p := vkDev.ack[line][i]; p > 0xFFFF {
+				// virtio 1.x's ISR byte in an uncached mapping:
+				// reading it lowers the device's part of the line.
+				atomic.Store(&vkDev.isr, uint32(*(*uint8)(unsafe.Pointer(p))))
+			} else if p != 0 {
+				vkInb(uint16(p)) // the legacy ISR port
+			}
 		}
 	default:
 		return false

@@ -214,9 +214,9 @@ func (d *Device) Queue(i, max int) (*Queue, error) {
 var ErrNoMSIX = errors.New("no MSI-X")
 
 // Interrupts sets up the device's interrupt for the given queues (the
-// others run without one) and returns what to wait on. With msix, one
-// MSI-X vector goes straight to a CPU's local APIC (configuration
-// changes get none); without it, or when MSI-X cannot be set up, the
+// others run without one) and for configuration changes, and returns
+// what to wait on. With msix, one MSI-X vector goes straight to a CPU's
+// local APIC; without it, or when MSI-X cannot be set up, the
 // INTx line is routed through the I/O APIC and the kernel acknowledges
 // it by reading the ISR. Call it before Ready.
 func (d *Device) Interrupts(msix bool, queues ...*Queue) (pci.IRQ, error) {
@@ -255,7 +255,7 @@ func (d *Device) setupMSIX(queues []*Queue) (pci.IRQ, error) {
 	for _, q := range queues {
 		vec[q.Index] = 0
 	}
-	if !d.t.setVectors(noVector, vec) {
+	if !d.t.setVectors(0, vec) {
 		tab.Enable(false)
 		d.t.msixOn(false)
 		return pci.IRQ{}, fmt.Errorf("virtio %s: the device refused its MSI-X vector", d.PCI.Addr())

@@ -40,6 +40,8 @@ type bootSpec struct {
 	opts  []string
 	smp   int
 	extra []string
+	// monitor is a Unix socket for QEMU's human monitor.
+	monitor string
 }
 
 func boot(t *testing.T, kernel string, s bootSpec, argv ...string) *guest {
@@ -59,7 +61,7 @@ func boot(t *testing.T, kernel string, s bootSpec, argv ...string) *guest {
 	c := qemu.Config{
 		Kernel: kernel, Stub: testenv.Get(t, stubOnce), SMP: s.smp, Accel: "tcg",
 		Stdout: g.serial, Append: cmdline, Timeout: 3 * time.Minute,
-		Extra: append(netArgs, s.extra...),
+		Extra: append(netArgs, s.extra...), Monitor: s.monitor,
 	}
 	go func() {
 		res, err := qemu.Run(context.Background(), c)
@@ -230,6 +232,51 @@ func malformedFrames(t *testing.T, kernel string, spec bootSpec) {
 	t.Logf("%s\n%s", rx[0], drops[0])
 	if rx[1] != strconv.Itoa(good) || drops[2] != strconv.Itoa(runts) || drops[3] != strconv.Itoa(big) {
 		t.Errorf("want %d frames delivered, %d runts and %d oversized dropped:\n%s", good, runts, big, serial)
+	}
+}
+
+// TestLinkStatus takes the card's link down and up again from QEMU's
+// monitor: the device raises a configuration interrupt (the MSI-X vector,
+// or INTx), and the driver reads the STATUS field and says so on serial.
+func TestLinkStatus(t *testing.T) {
+	testenv.Need(t, "qemu")
+	kernel := testenv.Get(t, nicGuestOnce)
+	for _, c := range []struct {
+		name string
+		spec bootSpec
+	}{
+		{"modern-msix", bootSpec{net: qemu.Net{User: true, Virtio: "modern"}}},
+		{"legacy-intx", bootSpec{net: qemu.Net{User: true, Virtio: "legacy"}, env: []string{"VELOCITY_NETIRQ=intx"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.spec.monitor = filepath.Join(t.TempDir(), "mon")
+			g := boot(t, kernel, c.spec, "-links", "2", "-wait", "90s")
+			waitSerial := func(s string) {
+				t.Helper()
+				deadline := time.Now().Add(90 * time.Second)
+				for !strings.Contains(g.serial.String(), s) {
+					if time.Now().After(deadline) {
+						t.Fatalf("serial never said %q:\n%s", s, g.serial)
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+			waitSerial("velocity: net: virtio-net 52:54")
+			mon, err := net.Dial("unix", c.spec.monitor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mon.Close()
+			go io.Copy(io.Discard, mon)
+			fmt.Fprintf(mon, "set_link net0 off\n")
+			waitSerial("velocity: net: virtio-net link down")
+			fmt.Fprintf(mon, "set_link net0 on\n")
+			waitSerial("velocity: net: virtio-net link up")
+			g.wait(t)
+			if !strings.Contains(g.serial.String(), "link changes 2") {
+				t.Errorf("counters:\n%s", g.serial)
+			}
+		})
 	}
 }
 

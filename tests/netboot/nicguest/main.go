@@ -21,6 +21,7 @@ import (
 func main() {
 	frames := flag.Uint64("frames", 0, "frames to wait for (delivered plus dropped on receive)")
 	wait := flag.Duration("wait", 30*time.Second, "how long to wait for them")
+	links := flag.Uint64("links", 0, "link status changes to wait for")
 	hostile := flag.Bool("hostile", false, "call the kernel's device services with bad arguments and print the errnos")
 	flag.Parse()
 	if *hostile {
@@ -42,7 +43,7 @@ func main() {
 		} else if err != nil {
 			fmt.Println("nicguest:", err)
 			os.Exit(1)
-		} else if seen := st.RxFrames + st.RxBadUsed + st.RxRunt + st.RxOversize + st.RxBadHeader; seen >= *frames || time.Now().After(deadline) {
+		} else if seen := st.RxFrames + st.RxBadUsed + st.RxRunt + st.RxOversize + st.RxBadHeader; seen >= *frames && st.LinkChanges >= *links || time.Now().After(deadline) {
 			st.Write(os.Stdout)
 			fmt.Println("nicguest: done")
 			return
