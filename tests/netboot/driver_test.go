@@ -168,6 +168,7 @@ func TestMalformedFrames(t *testing.T) {
 	}{
 		{"modern-msix", bootSpec{net: qemu.Net{Virtio: "modern"}}},
 		{"legacy-intx", bootSpec{net: qemu.Net{Virtio: "legacy"}, env: []string{"VELOCITY_NETIRQ=intx"}}},
+		{"q35-intx", bootSpec{net: qemu.Net{Virtio: "modern"}, env: []string{"VELOCITY_NETIRQ=intx"}, extra: []string{"-machine", "q35"}}},
 	} {
 		t.Run(c.name, func(t *testing.T) { malformedFrames(t, kernel, c.spec) })
 	}
