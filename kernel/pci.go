@@ -13,6 +13,21 @@ type PCIDevice struct {
 	Class          uint32    // base class, subclass and programming interface
 	BAR            [6]uint32 // raw base address registers (bit 0 set: I/O space)
 	IRQ            int       // the legacy INTx line (configuration byte 0x3C)
+	Caps           []uint8   // capability IDs, in list order (0x05 MSI, 0x09 vendor, 0x10 PCIe, 0x11 MSI-X, ...)
+}
+
+// CapNames names the capabilities lspci users know.
+func (d PCIDevice) CapNames() []string {
+	names := map[uint8]string{0x01: "pm", 0x05: "msi", 0x09: "vendor", 0x10: "pcie", 0x11: "msi-x", 0x12: "sata", 0x13: "af"}
+	var out []string
+	for _, c := range d.Caps {
+		if n, ok := names[c]; ok {
+			out = append(out, n)
+		} else {
+			out = append(out, fmt.Sprintf("%#02x", c))
+		}
+	}
+	return out
 }
 
 // Addr is the device's bus:device.function, as lspci prints it.
@@ -54,6 +69,9 @@ func PCIDevices() ([]PCIDevice, error) {
 		pd := PCIDevice{Bus: d.Bus, Dev: d.Dev, Fn: d.Fn, Vendor: d.Vendor, Device: d.Device, Class: d.Class, IRQ: d.IRQ}
 		for i := range pd.BAR {
 			pd.BAR[i] = d.Read(0x10+4*i, 4)
+		}
+		for _, c := range d.Capabilities() {
+			pd.Caps = append(pd.Caps, c.ID)
 		}
 		out = append(out, pd)
 	}

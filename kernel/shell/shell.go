@@ -82,7 +82,7 @@ func init() {
 		{"load", "[SECONDS]", "keep every CPU busy hashing for SECONDS in the background (default 5), to have something to profile", (*Shell).startLoad},
 		{"mem", "", "Go heap and kernel memory", (*Shell).mem},
 		{"cpus", "", "CPUs: time busy and system calls per CPU", (*Shell).cpus},
-		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs", (*Shell).pci},
+		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs, capabilities", (*Shell).pci},
 		{"netstat", "", "the network card's counters: frames, bytes, interrupts, and every frame dropped by kind", (*Shell).netstat},
 		{"exit", "[STATUS]", "leave the shell; the program exits with STATUS (0-127, default 0)", (*Shell).exit},
 	}
@@ -391,6 +391,9 @@ func (sh *Shell) pci(args []string) error {
 			default:
 				fmt.Fprintf(sh.Out, " bar%d mem %#x", i, b&^15)
 			}
+		}
+		if caps := d.CapNames(); len(caps) > 0 {
+			fmt.Fprintf(sh.Out, " caps %s", strings.Join(caps, ","))
 		}
 		fmt.Fprintln(sh.Out)
 	}
