@@ -86,7 +86,10 @@ type rxAssembler struct {
 
 // add takes the bytes the device wrote into one buffer (already bounded
 // by the buffer's size) and returns a complete frame when there is one.
-// The frame is a fresh copy: the buffer goes back to the device.
+// The frame is valid until the next call and until the buffer goes back
+// to the device: a one-buffer frame is the buffer itself, a longer one
+// the assembler's own storage. (The caller's packet buffer copies it,
+// so a frame is copied once on its way in.)
 func (a *rxAssembler) add(b []byte, st *NICStats) []byte {
 	if a.left == 0 {
 		if len(b) < a.hdrLen {
@@ -100,6 +103,18 @@ func (a *rxAssembler) add(b []byte, st *NICStats) []byte {
 		if n < 1 || n > maxRxBufs {
 			atomic.AddUint64(&st.RxBadHeader, 1)
 			return nil
+		}
+		if n == 1 {
+			f := b[a.hdrLen:]
+			switch {
+			case len(f) < 14:
+				atomic.AddUint64(&st.RxRunt, 1)
+				return nil
+			case len(f) > maxFrame:
+				atomic.AddUint64(&st.RxOversize, 1)
+				return nil
+			}
+			return f
 		}
 		a.frame, a.left, a.bad = append(a.frame[:0], b[a.hdrLen:]...), n, false
 	} else if !a.bad {
@@ -117,7 +132,7 @@ func (a *rxAssembler) add(b []byte, st *NICStats) []byte {
 		atomic.AddUint64(&st.RxRunt, 1)
 		return nil
 	}
-	return append([]byte(nil), a.frame...)
+	return a.frame
 }
 
 // virtioNIC is a running virtio-net device.
