@@ -13,7 +13,7 @@ import "unsafe"
 
 const (
 	vkTmpMax     = 2048
-	vkTmpNameMax = 255
+	vkTmpNameMax = 1024 // a whole path under /tmp (os TestLongPath goes to 400 bytes); Linux allows 4096
 	vkENOTEMPTY  = 39
 	vkEFBIG      = 27
 

@@ -56,8 +56,6 @@ var differences = map[string]struct{ velocity, why string }{
 	"mmap/fixed_low": {"EPERM", "Velocity never maps the first 64 KiB, so that a nil dereference " +
 		"always faults; Linux keeps the same rule (vm.mmap_min_addr, 65536 on Debian) but lets root, " +
 		"which the host test runs as, map below it. EPERM is what Linux says to everyone else."},
-	"mkdir/long_path_in_tmp": {"ENAMETOOLONG", "/tmp keeps a whole path in at most 255 bytes " +
-		"(vkTmpNameMax, a fixed table in kernel memory); Linux allows 4096. Not done yet."},
 	"set_robust_list/valid": {"ENOSYS", "robust futex lists are not implemented (Go does not use " +
 		"them), so the kernel says so instead of accepting a list it would never walk."},
 }
