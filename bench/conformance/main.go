@@ -451,8 +451,12 @@ func render(o options, all []Result, diag map[string]string) string {
 		if r.Status != "pass" && r.Status != "skip" {
 			fail, reason = md(r.FirstFail), md(r.Category)+": "+code(trim(r.Reason, 160))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d/%d/%d | %.1fs | %.1fs | %s | %s | %s |\n", r.Package, res, r.Passed, r.Failed, r.Skipped,
-			r.Elapsed, r.Wall, fail, reason, md(strings.Join(r.Syscalls, ", ")))
+		wall := fmt.Sprintf("%.1fs", r.Wall)
+		if r.Wall == 0 {
+			wall = "–" // read back from a log (-reparse) without the runner's timing
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d/%d/%d | %.1fs | %s | %s | %s | %s |\n", r.Package, res, r.Passed, r.Failed, r.Skipped,
+			r.Elapsed, wall, fail, reason, md(strings.Join(r.Syscalls, ", ")))
 	}
 	var failed []Result
 	for _, r := range all {

@@ -45,7 +45,7 @@ var (
 	syscallRE = regexp.MustCompile(`velocity: unimplemented syscall ([A-Za-z0-9_]+(?: \(\d+\))?)`)
 	// fileLineRE matches the t.Error/t.Fatal prefix "    foo_test.go:12: ".
 	fileLineRE  = regexp.MustCompile(`^\s*([A-Za-z0-9_]+\.go):(\d+): (.*)$`)
-	timeoutRE   = regexp.MustCompile(`panic: test timed out after (\S+)`)
+	timeoutRE   = regexp.MustCompile(`panic: test timed out after (\S+)|\*\*\* Test killed with quit: ran too long \((\S+)\)`)
 	runningRE   = regexp.MustCompile(`^\s+(Test\S+|Example\S+) \(`)
 	kernelErrRE = regexp.MustCompile(`^velocity: (fatal|panic|exception|page fault|unhandled|triple|double fault|general protection)`)
 	errorishRE  = regexp.MustCompile(`(?i)\bwant\b|\bgot\b|error|fail|no such file|not implemented|not supported|mismatch|unexpected|panic|invalid|wrong|incorrect|should|timed out|permission denied|\bEOF\b`)
@@ -139,7 +139,7 @@ func parse(r io.Reader, pkg string) (Result, string) {
 	// Why did it fail? A timeout panic names the test that was running.
 	if m := timeoutRE.FindStringSubmatch(out); m != nil {
 		res.Status = "timeout"
-		res.Reason = "panic: test timed out after " + m[1]
+		res.Reason = m[0]
 		res.Category = "timeout"
 		if t := runningTest(out); t != "" {
 			res.FirstFail = t
@@ -338,6 +338,7 @@ var categories = []struct {
 	re   *regexp.Regexp
 }{
 	{"guest out of memory", regexp.MustCompile(`velocity: out of memory`)},
+	{"kernel: a CPU did not start", regexp.MustCompile(`did not start; continuing without it`)},
 	{"needs fork/exec", regexp.MustCompile(`fork/exec|exec: "[^"]*": executable file not found|os/exec|StartProcess|testenv\.Command|cannot run .* no exec|go tool: |os\.Executable`)},
 	{"needs writable file system", regexp.MustCompile(`TempDir|TempFile|CreateTemp|MkdirTemp|read-only file system|(mkdir|open) /tmp/`)},
 	{"needs file system", regexp.MustCompile(`(open|stat|lstat|readdir|mkdir|CreateTemp|MkdirTemp|chdir)[ :][^\n]*(no such file or directory|function not implemented|read-only file system|permission denied|not implemented)|testdata/|\$GOROOT|zoneinfo|unknown time zone`)},

@@ -100,3 +100,28 @@ func TestFailLinePrefersErrors(t *testing.T) {
 		t.Errorf("failLine = %q, want %q", got, want)
 	}
 }
+
+// The go command kills a binary that outlives its -timeout by a minute
+// and says so; that is a timeout too, not whatever else the output shows.
+func TestParseKilledByGo(t *testing.T) {
+	in := events("crypto/x509",
+		[3]string{"run", "TestA", ""}, [3]string{"output", "TestA", "=== RUN   TestA\n"},
+		[3]string{"output", "", "velocity: unimplemented syscall pidfd_open (434) -> ENOSYS\n"},
+		[3]string{"output", "", "*** Test killed with quit: ran too long (9m0s).\n"},
+		[3]string{"fail", "", ""})
+	r, _ := parse(strings.NewReader(in), "crypto/x509")
+	if r.Status != "timeout" || r.Category != "timeout" || !strings.Contains(r.Reason, "ran too long (9m0s)") {
+		t.Errorf("got %s %q %q", r.Status, r.Category, r.Reason)
+	}
+}
+
+func TestParseCPUDidNotStart(t *testing.T) {
+	in := events("strconv",
+		[3]string{"output", "", "velocity: CPU with APIC id 1 did not start; continuing without it\n"},
+		[3]string{"output", "", "velocity exec: qemu exited with status 0\n"},
+		[3]string{"fail", "", ""})
+	r, _ := parse(strings.NewReader(in), "strconv")
+	if r.Status != "fail" || r.Category != "kernel: a CPU did not start" {
+		t.Errorf("got %s %q %q", r.Status, r.Category, r.Reason)
+	}
+}
