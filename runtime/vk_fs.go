@@ -942,8 +942,8 @@ func vkSysFchmod(fd int32, mode uint32) uintptr {
 }
 
 // vkSysFchmodat2 is fchmodat2: fchmodat with AT_SYMLINK_NOFOLLOW and
-// AT_EMPTY_PATH (symbolic links exist only in the read-only image, so
-// not following one changes nothing).
+// AT_EMPTY_PATH. A link's own mode cannot change: with
+// AT_SYMLINK_NOFOLLOW on a link, Linux says EOPNOTSUPP, and so does this.
 func vkSysFchmodat2(dirfd int32, upath uintptr, mode uint32, flags uintptr) uintptr {
 	if flags&^(atSymlinkNofollow|atEmptyPath) != 0 {
 		return vkErr(vkEINVAL)
@@ -954,6 +954,15 @@ func vkSysFchmodat2(dirfd int32, upath uintptr, mode uint32, flags uintptr) uint
 				return vkSysFchmodat(atFDCWD, upath, mode)
 			}
 			return vkSysFchmod(dirfd, mode)
+		}
+	}
+	if flags&atSymlinkNofollow != 0 {
+		full, e := vkFSResolveAtNofollow(dirfd, upath)
+		if e != 0 {
+			return e
+		}
+		if vkIsLink(full) {
+			return vkErr(vkEOPNOTSUPP)
 		}
 	}
 	return vkSysFchmodat(dirfd, upath, mode)
