@@ -556,7 +556,11 @@ func renderAllHeader(b *strings.Builder, o options, all []Result) {
 	if counts["skip"] > 0 {
 		fmt.Fprintf(b, " (%d of them skip every test they have)", counts["skip"])
 	}
-	fmt.Fprintf(b, "; %d packages with tests were not run (listed below).", len(notRun))
+	if len(notRun) > 0 {
+		fmt.Fprintf(b, "; %d packages with tests were not run (listed below).", len(notRun))
+	} else {
+		b.WriteString("; every package with tests was run.")
+	}
 	if len(cats) > 0 {
 		var cs []string
 		for c, n := range cats {
