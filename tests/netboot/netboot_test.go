@@ -55,7 +55,8 @@ func TestNetInKernel(t *testing.T) {
 			if res.ExitCode != 0 || !strings.Contains(serial, "\nPASS\n") || strings.Contains(serial, "--- FAIL") {
 				t.Fatalf("network tests failed inside the kernel (exit %d):\n%s", res.ExitCode, serial)
 			}
-			for _, name := range []string{"TestTCPEcho", "TestUDP", "TestHTTP", "TestManyConnections", "TestBlockingSockets", "TestBadArguments", "TestLookupLocalhost", "TestSomaxconnReadable", "TestConnectRefused"} {
+			for _, name := range []string{"TestTCPEcho", "TestUDP", "TestHTTP", "TestManyConnections", "TestBlockingSockets", "TestBadArguments", "TestLookupLocalhost", "TestSomaxconnReadable", "TestConnectRefused",
+				"TestUnixStreamEcho", "TestUnixErrors", "TestUnixgram", "TestUnixSocketpair", "TestUnixAutobind"} {
 				if !strings.Contains(serial, "--- PASS: "+name) {
 					t.Errorf("%s did not pass:\n%s", name, serial)
 				}
