@@ -270,23 +270,24 @@ func consumed(m *unixMsg, n int) {
 }
 
 // connectLocked connects stream or seqpacket u to the listener bound to
-// n, queueing the server side for accept.
-func (u *unixEP) connectLocked(n unixName) syscall.Errno {
+// n, queueing the server side for accept. EAGAIN (a full backlog) comes
+// with the listener, for a blocking connect to wait on.
+func (u *unixEP) connectLocked(n unixName) (*unixEP, syscall.Errno) {
 	if u.listening {
-		return syscall.EINVAL
+		return nil, syscall.EINVAL
 	}
 	if u.connected {
-		return syscall.EISCONN
+		return nil, syscall.EISCONN
 	}
 	l, e := u.sp.lookup(n, u.typ)
 	if e != 0 {
-		return e
+		return nil, e
 	}
 	if !l.listening {
-		return syscall.ECONNREFUSED
+		return nil, syscall.ECONNREFUSED
 	}
 	if len(l.pending) > l.backlog {
-		return syscall.EAGAIN
+		return l, syscall.EAGAIN
 	}
 	srv := u.sp.newEP(u.typ)
 	srv.addr, srv.key = l.addr, "" // shares the listener's name, does not own it
@@ -295,7 +296,7 @@ func (u *unixEP) connectLocked(n unixName) syscall.Errno {
 	l.pending = append(l.pending, srv)
 	l.notify()
 	u.notify()
-	return 0
+	return l, 0
 }
 
 func (u *unixEP) nameOrUnnamed() []byte {
@@ -549,12 +550,11 @@ func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool) (int64, syscall
 		if u.closed {
 			return 0, syscall.EBADF
 		}
-		e := u.connectLocked(n)
+		l, e := u.connectLocked(n)
 		if e != syscall.EAGAIN || nonblock {
 			return 0, e
 		}
 		// A full backlog: a blocking connect waits for an accept.
-		l, _ := sp.lookup(n, u.typ)
 		e2, ch := waiter.NewChannelEntry(allEvents)
 		l.wq.EventRegister(&e2)
 		sp.mu.Unlock()
@@ -729,7 +729,6 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, ad
 		}
 	}
 done:
-	u.notify()
 	if lenp != 0 {
 		putUnixAddr(addr, lenp, from)
 	}

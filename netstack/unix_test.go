@@ -322,3 +322,37 @@ const (
 	epollRdHup = 0x2000
 	epollHup   = 0x10
 )
+
+// TestUnixBacklog: a full backlog is EAGAIN for a non-blocking connect
+// (as on Linux) and a wait for a blocking one, which an accept ends.
+func TestUnixBacklog(t *testing.T) {
+	h := newHarness(t)
+	name := sun("@backlog")
+	h.call(41, 70, false, afUnix, sockStream|sockNonblock, 0)
+	h.want("bind", h.call(49, -1, true, 70, bptr(name), uint64(len(name))), 0)
+	h.want("listen", h.call(50, -1, true, 70, 0), 0)
+	h.call(41, 71, false, afUnix, sockStream|sockNonblock, 0)
+	h.call(41, 72, false, afUnix, sockStream|sockNonblock, 0)
+	h.call(41, 73, false, afUnix, sockStream, 0)
+	h.want("connect", h.call(42, -1, true, 71, bptr(name), uint64(len(name))), 0)
+	h.want("connect to a full backlog", h.call(42, -1, true, 72, bptr(name), uint64(len(name))), errn(syscall.EAGAIN))
+	done := make(chan int64)
+	go func() { done <- h.call(42, -1, false, 73, bptr(name), uint64(len(name))) }()
+	select {
+	case r := <-done:
+		t.Fatalf("blocking connect to a full backlog returned %d", r)
+	case <-time.After(20 * time.Millisecond):
+	}
+	h.want("accept", h.call(43, 74, true, 70, 0, 0), 74)
+	select {
+	case r := <-done:
+		h.want("blocking connect", r, 0)
+	case <-time.After(5 * time.Second):
+		t.Fatal("blocking connect never woke")
+	}
+	h.want("listen on a connected socket", h.call(50, -1, true, 71, 1), errn(syscall.EINVAL))
+	h.want("close listener", h.call(3, -1, true, 70), 0)
+	// 73's connection was never accepted: the listener's close resets it.
+	buf := make([]byte, 8)
+	h.want("read of a dropped connection", h.call(0, -1, true, 73, bptr(buf), 8), errn(syscall.ECONNRESET))
+}
