@@ -1,5 +1,9 @@
 //go:build velocity
 
+// Every CALL from here into Go reaches a function marked
+// //go:nowritebarrierrec (the compiler then rejects a write barrier anywhere
+// below it) and listed in internal/kernelrules, which checks both.
+//
 // Kernel entry and exit paths: the boot entry from BOOT_ND.BIN, the SYSCALL
 // entry, interrupt and exception stubs, and the thread switch.
 //
@@ -102,7 +106,7 @@ TEXT runtime·vkReloadedCS(SB),NOSPLIT|NOFRAME,$0
 	// Call vkBoot(bootinfo) with the ABI0 convention.
 	SUBQ	$16, SP
 	MOVQ	R12, 0(SP)
-	CALL	runtime·vkBoot(SB)
+	CALL	runtime·vkBoot(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
 	MOVQ	8(SP), AX	// frame of the first thread
 	MOVQ	AX, SP
 	JMP	runtime·vkExitToUser(SB)
@@ -123,7 +127,7 @@ TEXT runtime·vkAPReloadedCS(SB),NOSPLIT|NOFRAME,$0
 	CPU_BASES
 	SUBQ	$16, SP
 	MOVQ	R12, 0(SP)
-	CALL	runtime·vkAPMain(SB)
+	CALL	runtime·vkAPMain(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
 	JMP	runtime·vkHaltForever(SB)
 
 // func vkAPEntryPC() uintptr
@@ -210,7 +214,7 @@ saved:
 	MOVQ	SP, AX
 	SUBQ	$16, SP
 	MOVQ	AX, 0(SP)
-	CALL	runtime·vkTrap(SB)
+	CALL	runtime·vkTrap(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
 	ADDQ	$16, SP
 	JMP	runtime·vkExitToUser(SB)
 
@@ -266,7 +270,7 @@ saved:
 	PUSHQ	BX
 	SUBQ	$8, SP
 	MOVQ	SI, 0(SP)
-	CALL	runtime·vkTrap(SB)
+	CALL	runtime·vkTrap(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
 	ADDQ	$8, SP
 	POPQ	BX
 	CMPB	runtime·vkXSaveOn(SB), $0
@@ -300,14 +304,14 @@ TEXT runtime·vkSwtch(SB),NOSPLIT|NOFRAME,$0-16
 // stack holds only the user frame it will start from.
 TEXT runtime·vkThreadStart(SB),NOSPLIT|NOFRAME,$0
 	SUBQ	$16, SP
-	CALL	runtime·vkThreadBegin(SB)
+	CALL	runtime·vkThreadBegin(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
 	ADDQ	$16, SP
 	JMP	runtime·vkExitToUser(SB)
 
 // vkIdleStart is where the BSP's idle thread starts (APs run their idle
 // loop straight from vkAPMain).
 TEXT runtime·vkIdleStart(SB),NOSPLIT|NOFRAME,$0
-	CALL	runtime·vkIdleLoop(SB)
+	CALL	runtime·vkIdleLoop(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
 	JMP	runtime·vkHaltForever(SB)
 
 // func vkIdleStartPC() uintptr
@@ -631,6 +635,39 @@ TEXT runtime·vkVec47(SB),NOSPLIT|NOFRAME,$0-0
 	PUSHQ	$47
 	JMP	runtime·vkTrapCommon(SB)
 
+// MSI vectors for device drivers (vk_dev.go).
+TEXT runtime·vkVec48(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$48
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec49(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$49
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec50(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$50
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec51(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$51
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec52(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$52
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec53(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$53
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec54(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$54
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec55(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$55
+	JMP	runtime·vkTrapCommon(SB)
 TEXT runtime·vkVec240(SB),NOSPLIT|NOFRAME,$0-0
 	PUSHQ	$0
 	PUSHQ	$240
@@ -770,4 +807,20 @@ DATA runtime·vkVecTab+832(SB)/8, $255
 DATA runtime·vkVecTab+840(SB)/8, $runtime·vkVec255(SB)
 DATA runtime·vkVecTab+848(SB)/8, $243
 DATA runtime·vkVecTab+856(SB)/8, $runtime·vkVec243(SB)
-GLOBL runtime·vkVecTab(SB), RODATA, $864
+DATA runtime·vkVecTab+864(SB)/8, $48
+DATA runtime·vkVecTab+872(SB)/8, $runtime·vkVec48(SB)
+DATA runtime·vkVecTab+880(SB)/8, $49
+DATA runtime·vkVecTab+888(SB)/8, $runtime·vkVec49(SB)
+DATA runtime·vkVecTab+896(SB)/8, $50
+DATA runtime·vkVecTab+904(SB)/8, $runtime·vkVec50(SB)
+DATA runtime·vkVecTab+912(SB)/8, $51
+DATA runtime·vkVecTab+920(SB)/8, $runtime·vkVec51(SB)
+DATA runtime·vkVecTab+928(SB)/8, $52
+DATA runtime·vkVecTab+936(SB)/8, $runtime·vkVec52(SB)
+DATA runtime·vkVecTab+944(SB)/8, $53
+DATA runtime·vkVecTab+952(SB)/8, $runtime·vkVec53(SB)
+DATA runtime·vkVecTab+960(SB)/8, $54
+DATA runtime·vkVecTab+968(SB)/8, $runtime·vkVec54(SB)
+DATA runtime·vkVecTab+976(SB)/8, $55
+DATA runtime·vkVecTab+984(SB)/8, $runtime·vkVec55(SB)
+GLOBL runtime·vkVecTab(SB), RODATA, $992
