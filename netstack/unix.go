@@ -190,6 +190,11 @@ func (u *unixEP) bindLocked(n unixName) syscall.Errno {
 			return syscall.EADDRINUSE
 		}
 	} else {
+		// Lstat first: O_EXCL alone is not trusted to refuse an existing
+		// directory (bind to "//" must be EADDRINUSE).
+		if _, err := os.Lstat(n.path); err == nil {
+			return syscall.EADDRINUSE
+		}
 		f, err := os.OpenFile(n.path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o777)
 		if err != nil {
 			return osErrno(err)

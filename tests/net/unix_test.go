@@ -102,6 +102,10 @@ func TestUnixErrors(t *testing.T) {
 		t.Errorf("dial of a stale path: %v, want ECONNREFUSED", err)
 	}
 	os.Remove(name)
+	// An existing directory is a name in use.
+	if _, err := gonet.Listen("unix", "//"); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("listen on a directory: %v, want EADDRINUSE", err)
+	}
 	// A datagram socket's name is the wrong type for a stream dial.
 	dg := filepath.Join(dir, "dgram.sock")
 	pc, err := gonet.ListenUnixgram("unixgram", &gonet.UnixAddr{Name: dg, Net: "unixgram"})
