@@ -356,3 +356,46 @@ func TestUnixBacklog(t *testing.T) {
 	buf := make([]byte, 8)
 	h.want("read of a dropped connection", h.call(0, -1, true, 73, bptr(buf), 8), errn(syscall.ECONNRESET))
 }
+
+// TestUnixOptions: the options kept, SO_PEERCRED, and what is refused
+// rather than pretended: credentials and control messages.
+func TestUnixOptions(t *testing.T) {
+	h := newHarness(t)
+	h.pair(sockStream|sockNonblock, 80, 81)
+	getInt := func(name int) (int64, int32) {
+		var v [12]byte
+		n := int32(len(v))
+		r := h.call(55, -1, true, 80, solSocket, uint64(name), bptr(v[:]), ptr(&n))
+		return r, int32(binary.LittleEndian.Uint32(v[:]))
+	}
+	if r, v := getInt(soType); r != 0 || v != sockStream {
+		t.Fatalf("SO_TYPE = %d, %d", v, r)
+	}
+	if r, v := getInt(soDomain); r != 0 || v != afUnix {
+		t.Fatalf("SO_DOMAIN = %d, %d", v, r)
+	}
+	if r, v := getInt(soPeerCred); r != 0 || v == 0 {
+		t.Fatalf("SO_PEERCRED pid = %d, %d", v, r)
+	}
+	x := int32(1)
+	h.want("SO_REUSEADDR", h.call(54, -1, true, 80, solSocket, soReuseAddr, ptr(&x), 4), 0)
+	if r, v := getInt(soReuseAddr); r != 0 || v != 1 {
+		t.Fatalf("SO_REUSEADDR reads back %d, %d", v, r)
+	}
+	h.want("SO_PASSCRED", h.call(54, -1, true, 80, solSocket, soPassCred, ptr(&x), 4), errn(syscall.ENOPROTOOPT))
+	h.want("TCP_NODELAY on AF_UNIX", h.call(54, -1, true, 80, ipprotoTCP, tcpNoDelay, ptr(&x), 4), errn(syscall.EOPNOTSUPP))
+	// sendmsg with a control message (SCM_RIGHTS, say) is refused.
+	data := []byte("x")
+	ctl := make([]byte, 24)
+	iov := make([]byte, 16)
+	binary.LittleEndian.PutUint64(iov, bptr(data))
+	binary.LittleEndian.PutUint64(iov[8:], 1)
+	hdr := make([]byte, 56)
+	binary.LittleEndian.PutUint64(hdr[16:], bptr(iov))
+	binary.LittleEndian.PutUint64(hdr[24:], 1)
+	binary.LittleEndian.PutUint64(hdr[32:], bptr(ctl))
+	binary.LittleEndian.PutUint64(hdr[40:], 24)
+	h.want("sendmsg with control data", h.call(46, -1, true, 80, bptr(hdr), 0), errn(syscall.EOPNOTSUPP))
+	binary.LittleEndian.PutUint64(hdr[40:], 0)
+	h.want("sendmsg", h.call(46, -1, true, 80, bptr(hdr), 0), 1)
+}
