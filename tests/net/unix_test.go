@@ -8,6 +8,7 @@ import (
 	gonet "net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -296,4 +297,59 @@ func TestUnixAutobind(t *testing.T) {
 	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: abstractName(t)}); err != syscall.EINVAL {
 		t.Fatalf("second bind: %v, want EINVAL", err)
 	}
+}
+
+// TestUnixManyConnections: connections from several goroutines at once,
+// each echoing a byte; afterwards the fd table and the heap are back
+// where they started (nothing of a closed socket stays behind).
+func TestUnixManyConnections(t *testing.T) {
+	n := 2000
+	if testing.Short() {
+		n = 300
+	}
+	name := abstractName(t)
+	echoServer(t, "unix", name)
+	fd0 := lowestFreeFD(t)
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	const workers = 8
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			buf := make([]byte, 1)
+			for i := 0; i < n/workers; i++ {
+				c, err := gonet.Dial("unix", name)
+				if err != nil {
+					errs <- fmt.Errorf("connection %d: %v", i, err)
+					return
+				}
+				c.Write([]byte{byte(i)})
+				if _, err := io.ReadFull(c, buf); err != nil || buf[0] != byte(i) {
+					errs <- fmt.Errorf("connection %d: echo %v %v", i, buf, err)
+					return
+				}
+				c.Close()
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for lowestFreeFD(t) > fd0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if fd := lowestFreeFD(t); fd > fd0 {
+		t.Errorf("after %d connections the lowest free fd is %d, was %d", n, fd, fd0)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	if grow := int64(m1.HeapAlloc) - int64(m0.HeapAlloc); grow > 4<<20 {
+		t.Errorf("heap grew by %d KiB over %d connections", grow>>10, n)
+	}
+	t.Logf("%d connections; heap %d -> %d KiB", n, m0.HeapAlloc>>10, m1.HeapAlloc>>10)
 }
