@@ -146,7 +146,8 @@ func (s *Server) create(m *Msg) {
 		s.mu.Unlock()
 		return
 	}
-	s.k.Ready(fd, s.readiness(sk), 1, s.seq.Add(1))
+	seq := s.seq.Add(1) // numbered before the level is computed
+	s.k.Ready(fd, s.readiness(sk), 1, seq)
 	if trace {
 		fmt.Fprintf(os.Stderr, "netstack: socket(%d %#x %d) = fd %d\n", m.Args[0], m.Args[1], m.Args[2], fd)
 	}

@@ -40,12 +40,15 @@ func (s *Server) unixPair(m *Msg) syscall.Errno {
 		return e
 	}
 	b, _ := s.unixCreate(int(m.Args[1]), fd1)
+	// Report numbers are taken before the levels are computed, as
+	// everywhere (runtime/vk_net.go explains the ordering).
+	sa, sb := s.seq.Add(1), s.seq.Add(1)
 	s.unix.mu.Lock()
 	linkPair(a.ux, b.ux)
 	ra, rb := a.ux.readiness(), b.ux.readiness()
 	s.unix.mu.Unlock()
-	s.k.Ready(fd0, uint32(ra), 1, s.seq.Add(1))
-	s.k.Ready(fd1, uint32(rb), 1, s.seq.Add(1))
+	s.k.Ready(fd0, uint32(ra), 1, sa)
+	s.k.Ready(fd1, uint32(rb), 1, sb)
 	return 0
 }
 
