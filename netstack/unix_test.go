@@ -399,3 +399,93 @@ func TestUnixOptions(t *testing.T) {
 	binary.LittleEndian.PutUint64(hdr[40:], 0)
 	h.want("sendmsg", h.call(46, -1, true, 80, bptr(hdr), 0), 1)
 }
+
+// FuzzUnixCalls runs sequences of non-blocking AF_UNIX calls on a few
+// fds: no sequence panics, every result is a count or an errno, and once
+// every fd is closed no socket or name is left.
+func FuzzUnixCalls(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 1, 0, 3, 1, 0, 4, 0, 2, 5, 1, 9, 6, 2, 9, 8, 1, 0})
+	f.Add([]byte{11, 0, 1, 5, 0, 200, 6, 1, 64, 7, 0, 1, 8, 0, 0, 5, 1, 3})
+	f.Add([]byte{0, 0, 1, 1, 0, 2, 0, 1, 1, 1, 1, 1, 9, 1, 0, 10, 0, 5, 3, 1, 0, 8, 0, 0})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		h := newHarness(t)
+		const base = 100
+		open := map[int32]bool{}
+		names := [][]byte{sun("@fuzz-a"), sun("@fuzz-b"), {afUnix, 0}, {2, 0}}
+		types := []uint64{sockStream, sockDgram, sockSeqpacket, 9}
+		buf := make([]byte, 300)
+		arg := func(i int) int {
+			if i < len(ops) {
+				return int(ops[i])
+			}
+			return 0
+		}
+		nextFD := int32(base + 4)
+		for i := 0; i+2 < len(ops) && i < 3*64; i += 3 {
+			op, fd, x := ops[i]%12, int32(base+arg(i+1)%4), arg(i+2)
+			var r int64
+			switch op {
+			case 0: // socket
+				if open[fd] {
+					continue
+				}
+				r = h.call(41, int64(fd), false, afUnix, types[x%4]|sockNonblock, 0)
+				if r == int64(fd) {
+					open[fd] = true
+				}
+			case 11: // socketpair onto fd and the next
+				fd2 := fd%4 + base + 1
+				if fd2 > base+3 || open[fd] || open[fd2] {
+					continue
+				}
+				h.pair(int(types[x%3])|sockNonblock, fd, fd2)
+				open[fd], open[fd2] = true, true
+			default:
+				if !open[fd] {
+					continue
+				}
+				n := names[x%4]
+				switch op {
+				case 1:
+					r = h.call(49, -1, true, uint64(fd), bptr(n), uint64(len(n)))
+				case 2:
+					r = h.call(50, -1, true, uint64(fd), uint64(x%3))
+				case 3:
+					r = h.call(42, -1, true, uint64(fd), bptr(n), uint64(len(n)))
+				case 4:
+					r = h.call(288, int64(nextFD), true, uint64(fd), 0, 0, sockNonblock)
+					if r == int64(nextFD) {
+						open[nextFD] = true
+						nextFD++
+					}
+				case 5:
+					r = h.call(1, -1, true, uint64(fd), bptr(buf), uint64(x+1))
+				case 6:
+					r = h.call(0, -1, true, uint64(fd), bptr(buf), uint64(x+1))
+				case 7:
+					r = h.call(48, -1, true, uint64(fd), uint64(x%4))
+				case 8:
+					r = h.call(3, -1, true, uint64(fd))
+					delete(open, fd)
+				case 9:
+					r = h.call(44, -1, true, uint64(fd), bptr(buf), uint64(x%8), 0, bptr(n), uint64(len(n)))
+				case 10:
+					from := make([]byte, 110)
+					fl := int32(len(from))
+					r = h.call(45, -1, true, uint64(fd), bptr(buf), uint64(x+1), msgPeek*uint64(x&1), bptr(from), ptr(&fl))
+				}
+			}
+			if r < -4095 || r > 4096 { // neither an errno nor a count or an fd
+				t.Fatalf("op %d on fd %d: result %d", op, fd, r)
+			}
+		}
+		for fd := range open {
+			if r := h.call(3, -1, true, uint64(fd)); r != 0 {
+				t.Fatalf("close(%d) = %d", fd, r)
+			}
+		}
+		if len(h.s.socks) != 0 || len(h.s.unix.names) != 0 {
+			t.Fatalf("%d sockets and %d names left", len(h.s.socks), len(h.s.unix.names))
+		}
+	})
+}
