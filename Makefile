@@ -64,6 +64,8 @@ bench: deps build
 
 conformance: deps build
 	@if [ -x scripts/conformance.sh ]; then scripts/conformance.sh; else echo "conformance: no conformance suite yet (scripts/conformance.sh)"; fi
+	# The network's long runs: 10,000 connections and a 1 GiB upload in the kernel.
+	VELOCITY_LONG=1 $(GO) test -count=1 -v -timeout 45m -run 'TestNetInKernelLong' ./tests/netboot
 
 deps:
 	@scripts/deps.sh

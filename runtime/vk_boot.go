@@ -54,13 +54,13 @@ func vkBoot(info uintptr) uintptr {
 	*(*uintptr)(unsafe.Pointer(&vkBoot0)) = info
 	(*muintptr)(unsafe.Pointer(&vkKernelG.g.m)).set(&vkKernelM)
 	vkCPUFeatures()
-	vkRandomInit() // before anything draws random numbers (AT_RANDOM)
+	vkImageSegments(bi) // the ELF's headers, before its module's frames are reused
+	vkRandomInit()      // before anything draws random numbers (AT_RANDOM)
 	vkFSLocate(bi)
 	vkFramesInit(bi)
 	vkPagingInit(bi)
 	vkFSInit()
-	vkVMAAdd(uintptr(bi.imageStart)&^(2<<20-1), (uintptr(bi.imageEnd)+2<<20-1)&^(2<<20-1), vmaKernel|protRead|protWrite)
-	vkVMAAdd(uintptr(bi.stubStart)&^4095, (uintptr(bi.stubEnd)+4095)&^4095, vmaKernel|protRead|protWrite)
+	vkImageVMAs(bi)
 	vkIDTInit()
 	c := &vkCPUs[0]
 	vkCPUInit(c)

@@ -71,6 +71,15 @@ build/velocity llm gen -o "$PWD/build/llmbench/tiny-q8_0.gguf" -type Q8_0
 build/velocity run -smp 2 -fs "$PWD/build/llmbench/tiny-q8_0.gguf" \
 	-append "reserve=1 -- -model $PWD/build/llmbench/tiny-q8_0.gguf -prompt \"def fib(n):\" -n 32 -wakeups ${LLM_WAKEUPS:-2000}" ./images/llm
 
+# Network (issue 10): the same net/http server (images/netbench) in Velocity
+# and as a Linux guest's /init (Debian's kernel and virtio-net modules), same
+# QEMU, -smp 2, virtio-net behind user networking; wrk through the forward
+# (100 B and 64 KiB, 1 and 16 connections: req/s, p50, p99), a bulk
+# download, and the same mix over each guest's loopback, with ratios.
+# Flags: $NETBENCH_FLAGS (e.g. -d 20s).
+"$GO" build -o build/netbench-runner ./bench/netbench
+build/netbench-runner ${NETBENCH_FLAGS:-}
+
 # SMP: parallel speedup (-smp 2 vs -smp 1), goroutine ping-pong, channel
 # throughput and pinned-vs-unpinned wake-up latency, Velocity versus the same
 # program as the Linux guest's /init. See bench/smpbench/main.go; its flags
@@ -85,3 +94,12 @@ build/smpbench-runner ${SMPBENCH_FLAGS:-}
 # the same workers unpinned. Flags from $CANVASBENCH_FLAGS, e.g. '-frames 120'.
 "$GO" build -o build/canvasbench-runner ./bench/canvasbench
 build/canvasbench-runner ${CANVASBENCH_FLAGS:-}
+
+# ---- virtio-net driver paths (netstack/virtio.go, docs/net.md) -------------
+# images/httpd with the card's modern interface and MSI-X, modern with INTx,
+# legacy with MSI-X and legacy with INTx (the first driver's path, the
+# baseline), booted in turn so host load hits all alike: requests/s, latency
+# p50/p99, 8 MiB download MB/s, ratios to the baseline, and interrupts per
+# received frame. Flags from $NICBENCH_FLAGS, e.g. '-rounds 3 -dur 8s'.
+"$GO" build -o build/nicbench-runner ./bench/nicbench
+build/nicbench-runner ${NICBENCH_FLAGS:-}
