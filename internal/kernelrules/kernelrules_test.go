@@ -2,36 +2,29 @@ package kernelrules
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/velocityos/velocity/internal/build"
 )
 
-// kernelDirs are the directories the build overlays into package runtime
-// (internal/build sourceDirs), relative to the repository root.
-var kernelDirs = []string{"runtime", "arch/amd64", "kernel/gdbproto", "kernel/cmdline", "kernel/cpio"}
-
+// readKernel returns the files a kernel build overlays into package
+// runtime, exactly as internal/build selects them, so a new kernel
+// directory is checked without editing this test.
 func readKernel(t *testing.T) []Source {
 	t.Helper()
+	files, err := build.KernelFiles(os.DirFS("../.."))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var srcs []Source
-	for _, d := range kernelDirs {
-		ents, err := os.ReadDir(filepath.Join("../..", d))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			n := e.Name()
-			if e.IsDir() || strings.HasSuffix(n, "_test.go") || !(strings.HasSuffix(n, ".go") || strings.HasSuffix(n, ".s")) {
-				continue
-			}
-			data, err := os.ReadFile(filepath.Join("../..", d, n))
-			if err != nil {
-				t.Fatal(err)
-			}
-			srcs = append(srcs, Source{Name: filepath.Join(d, n), Data: data})
-		}
+	for _, f := range files {
+		srcs = append(srcs, Source{Name: f.Src, Data: f.Data})
+	}
+	if len(srcs) < 40 {
+		t.Fatalf("only %d kernel files found", len(srcs))
 	}
 	return srcs
 }
