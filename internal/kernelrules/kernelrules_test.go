@@ -218,3 +218,41 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestOwnSyscallsNamed checks that every entry of vkSysOwn, the table of
+// Velocity's own system calls, has a name in vkSysOwnNames for fault
+// reports, and that no name is left without a handler.
+func TestOwnSyscallsNamed(t *testing.T) {
+	data, err := os.ReadFile("../../runtime/vk_syscall.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := func(decl string) map[string]bool {
+		s := string(data)
+		i := strings.Index(s, decl)
+		if i < 0 {
+			t.Fatalf("no %q in vk_syscall.go", decl)
+		}
+		body := s[i:]
+		body = body[:strings.Index(body, "\n}\n")]
+		out := map[string]bool{}
+		for _, m := range regexp.MustCompile(`(?m)^\s*(\w+) - vkSysOwnBase:`).FindAllStringSubmatch(body, -1) {
+			out[m[1]] = true
+		}
+		return out
+	}
+	fns, names := keys("var vkSysOwn = "), keys("var vkSysOwnNames = ")
+	if len(fns) < 10 {
+		t.Fatalf("only %d entries found in vkSysOwn", len(fns))
+	}
+	for k := range fns {
+		if !names[k] {
+			t.Errorf("vkSysOwn has %s, vkSysOwnNames does not name it", k)
+		}
+	}
+	for k := range names {
+		if !fns[k] {
+			t.Errorf("vkSysOwnNames names %s, which has no handler in vkSysOwn", k)
+		}
+	}
+}
