@@ -167,9 +167,9 @@ type printer struct {
 	// forInit holds the inline slots used only by the loop right after
 	// their declaration, which becomes the loop's init (for i := 0; ...).
 	forInit map[int]bool
-	b      strings.Builder
-	depth  int
-	err    error
+	b       strings.Builder
+	depth   int
+	err     error
 }
 
 func (p *printer) printf(format string, args ...any) { fmt.Fprintf(&p.b, format, args...) }
