@@ -69,11 +69,14 @@ type Engine struct {
 // Stats are the console figures: Tab-to-first-token latencies with and
 // without prefetch, and what following the typing cost.
 type Stats struct {
-	Keystrokes    int             // typed lines received
+	Keystrokes    int             // typed lines received (not counting empty ones)
 	Updates       int             // of which evaluated (the rest were replaced by newer ones)
 	Evaluated     int             // tokens evaluated for the console (background and at Tab)
 	Busy          time.Duration   // time spent evaluating typed lines in the background
 	Warm, Cold    []time.Duration // Tab to first token, with prefetch on / off
+	// TabEvaluatedWarm and TabEvaluatedCold count the line's tokens
+	// evaluated at Tab (not the generated ones): what prefetch saves.
+	TabEvaluatedWarm, TabEvaluatedCold int
 	UpdateErrors  int
 	LastUpdateErr string
 }
@@ -208,7 +211,9 @@ func (e *Engine) Chat(system, user string, maxTokens int) (string, error) {
 // when it has nothing else to do.
 func (e *Engine) Typed(line string) {
 	e.mu.Lock()
-	e.st.Keystrokes++
+	if line != "" {
+		e.st.Keystrokes++
+	}
 	if !e.prefetch {
 		e.mu.Unlock()
 		return
@@ -248,6 +253,16 @@ func (e *Engine) update(text string) {
 	}
 }
 
+// Sync waits until the engine has evaluated the last typed line (with
+// prefetch on), as it would have by itself given time.
+func (e *Engine) Sync() error {
+	return e.do(func() {
+		if text, ok := e.takeTyped(); ok {
+			e.update(text)
+		}
+	})
+}
+
 // SetPrefetch turns following the typed line on or off. Off, Complete
 // evaluates the line from an empty cache, as a console without prefetch
 // would.
@@ -275,15 +290,19 @@ func (e *Engine) Complete(line string, n int) (string, time.Duration, error) {
 	var first time.Duration
 	var err error
 	warm := e.Prefetch()
-	evaluated := 0
+	evaluated, atTab := 0, 0
 	derr := e.do(func() {
-		queued := time.Since(start)
 		if !warm {
 			e.pf.Reset()
 		}
 		before := e.pf.Evaluated
+		if err = e.pf.Update(line); err != nil {
+			return
+		}
+		atTab = e.pf.Evaluated - before
+		sampling := time.Since(start) // queueing and the line's missing tokens
 		out, first, err = e.pf.Complete(line, n, sample.New(sample.Params{}))
-		first += queued
+		first += sampling
 		evaluated = e.pf.Evaluated - before
 	})
 	if derr != nil {
@@ -294,8 +313,10 @@ func (e *Engine) Complete(line string, n int) (string, time.Duration, error) {
 	if err == nil {
 		if warm {
 			e.st.Warm = append(e.st.Warm, first)
+			e.st.TabEvaluatedWarm += atTab
 		} else {
 			e.st.Cold = append(e.st.Cold, first)
+			e.st.TabEvaluatedCold += atTab
 		}
 	}
 	e.mu.Unlock()
