@@ -69,16 +69,16 @@ type Engine struct {
 // Stats are the console figures: Tab-to-first-token latencies with and
 // without prefetch, and what following the typing cost.
 type Stats struct {
-	Keystrokes    int             // typed lines received (not counting empty ones)
-	Updates       int             // of which evaluated (the rest were replaced by newer ones)
-	Evaluated     int             // tokens evaluated for the console (background and at Tab)
-	Busy          time.Duration   // time spent evaluating typed lines in the background
-	Warm, Cold    []time.Duration // Tab to first token, with prefetch on / off
+	Keystrokes int             // typed lines received (not counting empty ones)
+	Updates    int             // of which evaluated (the rest were replaced by newer ones)
+	Evaluated  int             // tokens evaluated for the console (background and at Tab)
+	Busy       time.Duration   // time spent evaluating typed lines in the background
+	Warm, Cold []time.Duration // Tab to first token, with prefetch on / off
 	// TabEvaluatedWarm and TabEvaluatedCold count the line's tokens
 	// evaluated at Tab (not the generated ones): what prefetch saves.
 	TabEvaluatedWarm, TabEvaluatedCold int
-	UpdateErrors  int
-	LastUpdateErr string
+	UpdateErrors                       int
+	LastUpdateErr                      string
 }
 
 // Start loads nothing: m and tk are the model; it starts the engine's
