@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/velocityos/velocity/llm/onboard"
+	"github.com/velocityos/velocity/llm/console"
 )
 
 // completionTokens is how many tokens Tab asks for.
@@ -140,7 +140,7 @@ func (sh *Shell) llmStats() {
 		d    []time.Duration
 	}{{"prefetch on", st.Warm}, {"prefetch off", st.Cold}} {
 		fmt.Fprintf(sh.Out, "llm: Tab to first token, %s: %d Tabs, p50 %.2f ms, p99 %.2f ms\n",
-			c.name, len(c.d), ms(onboard.Percentile(c.d, 50)), ms(onboard.Percentile(c.d, 99)))
+			c.name, len(c.d), ms(console.Percentile(c.d, 50)), ms(console.Percentile(c.d, 99)))
 	}
 	fmt.Fprintf(sh.Out, "llm: prompt tokens evaluated at Tab: %d with prefetch on, %d off\n", st.TabEvaluatedWarm, st.TabEvaluatedCold)
 }

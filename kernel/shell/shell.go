@@ -30,7 +30,7 @@ import (
 	"github.com/velocityos/velocity/kernel"
 	"github.com/velocityos/velocity/lang/jit"
 	"github.com/velocityos/velocity/lang/modtable"
-	"github.com/velocityos/velocity/llm/onboard"
+	"github.com/velocityos/velocity/llm/console"
 	"github.com/velocityos/velocity/telemetry"
 )
 
@@ -45,10 +45,10 @@ type Shell struct {
 	// loaded); ModulesFrom says where its modules came from.
 	Modules     *modtable.Table
 	ModulesFrom string
-	// Model is the on-board model (nil: none loaded): the llm command
-	// runs prompts on it, and it follows the typed line so that Tab
-	// completes from a warm cache (llm.go).
-	Model *onboard.Engine
+	// Model is the on-board model (llm/onboard.Engine; nil: none loaded):
+	// the llm command runs prompts on it, and it follows the typed line
+	// so that Tab completes from a warm cache (llm.go).
+	Model console.Model
 	// TmpDir is where prof writes a file named without a directory
 	// (default os.TempDir(), /tmp on Velocity).
 	TmpDir string

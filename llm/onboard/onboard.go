@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/velocityos/velocity/llm/console"
 	"github.com/velocityos/velocity/llm/prefetch"
 	"github.com/velocityos/velocity/llm/qwen2"
 	"github.com/velocityos/velocity/llm/sample"
@@ -66,20 +67,11 @@ type Engine struct {
 	pf  *prefetch.Prefetcher
 }
 
-// Stats are the console figures: Tab-to-first-token latencies with and
-// without prefetch, and what following the typing cost.
-type Stats struct {
-	Keystrokes int             // typed lines received (not counting empty ones)
-	Updates    int             // of which evaluated (the rest were replaced by newer ones)
-	Evaluated  int             // tokens evaluated for the console (background and at Tab)
-	Busy       time.Duration   // time spent evaluating typed lines in the background
-	Warm, Cold []time.Duration // Tab to first token, with prefetch on / off
-	// TabEvaluatedWarm and TabEvaluatedCold count the line's tokens
-	// evaluated at Tab (not the generated ones): what prefetch saves.
-	TabEvaluatedWarm, TabEvaluatedCold int
-	UpdateErrors                       int
-	LastUpdateErr                      string
-}
+// Stats are the console figures (llm/console, where the shell sees them).
+type Stats = console.Stats
+
+// Engine implements the shell's view of the model.
+var _ console.Model = (*Engine)(nil)
 
 // Start loads nothing: m and tk are the model; it starts the engine's
 // goroutine and returns once Pin (if any) succeeded. Prefetch starts on.
@@ -334,16 +326,4 @@ func (e *Engine) Stats() Stats {
 	s := e.st
 	s.Warm, s.Cold = slices.Clone(s.Warm), slices.Clone(s.Cold)
 	return s
-}
-
-// Percentile returns the p-th percentile (0..100, nearest rank) of d, or
-// 0 for none.
-func Percentile(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	k := int(float64(len(s))*p/100+0.999999) - 1
-	return s[min(max(k, 0), len(s)-1)]
 }
