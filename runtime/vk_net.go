@@ -56,6 +56,9 @@ const (
 	vkSysNetWait   = 0x5611
 	vkSysNetReply  = 0x5612
 	vkSysNetReady  = 0x5613
+	// vkSysNetResolv(buf, len) replaces /etc/resolv.conf (vk_etc.go), for
+	// the name servers DHCP or dns= gave the stack.
+	vkSysNetResolv = 0x5614
 
 	vkENOTSOCK = 88
 	vkENOTCONN = 107
@@ -163,6 +166,9 @@ func vkNetCall(f *vkFrame, canBlock bool) bool {
 		return true
 	case vkSysNetReady:
 		f.rax = uint64(vkNetReady(int32(a[0]), uint32(a[1]), a[2], uint64(a[3])))
+		return true
+	case vkSysNetResolv:
+		f.rax = uint64(vkSetResolvConf(a[0], a[1]))
 		return true
 	case 40, 275, 276: // sendfile, splice, tee
 		// Not offered for any fd: EINVAL is what Linux says for fds that

@@ -72,6 +72,11 @@ func vkTimeInit() {
 	vkWrmsr(msrAPICBase, vkRdmsr(msrAPICBase)|1<<11)
 	*vkLAPIC(lapicSVR) = 0x100 | vkSpuriousVector
 	*vkLAPIC(lapicTPR) = 0
+	// The BSP is CPU 0 in flat logical mode, as vkLAPICInit makes each AP
+	// its own bit: without it no I/O APIC interrupt aimed at CPU 0 (all
+	// of them at -smp 1, or with irqcpus=0) was ever delivered.
+	*vkLAPIC(lapicDFR) = 0xFFFFFFFF
+	*vkLAPIC(lapicLDR) = 1 << 24
 	*vkLAPIC(lapicDivide) = 0x3                     // divide by 16
 	*vkLAPIC(lapicLVTTimer) = 1<<16 | vkTimerVector // masked while measuring
 
