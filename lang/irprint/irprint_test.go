@@ -1,6 +1,7 @@
 package irprint_test
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -177,4 +178,38 @@ func TestUnprintable(t *testing.T) {
 	if _, err := irprint.Module("m", f); err == nil {
 		t.Fatal("a NaN constant printed")
 	}
+}
+
+// FuzzRoundTrip: any module that checks prints back, function by
+// function, to source that checks to the same CID.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add(sample)
+	f.Add(heal.DemoSource)
+	f.Add(progen.Module(7, progen.Default))
+	f.Fuzz(func(t *testing.T, src string) {
+		file, err := syntax.Parse("in.vel", []byte(src))
+		if err != nil {
+			return
+		}
+		m, err := types.Check(file, nil)
+		if err != nil {
+			return
+		}
+		if _, err := merkle.HashModule(m); err != nil {
+			return
+		}
+		for _, fn := range m.Funcs {
+			out, err := irprint.Module("printed", fn)
+			if err != nil {
+				if errors.Is(err, irprint.ErrUnprintable) {
+					continue
+				}
+				t.Fatal(err)
+			}
+			g := compile(t, out)
+			if h := g.Lookup(fn.Name); h == nil || !h.CID.Equals(fn.CID) {
+				t.Fatalf("%s changed CID when printed:\n%s\nprinted:\n%s", fn.Name, src, out)
+			}
+		}
+	})
 }
