@@ -85,7 +85,7 @@ func vkFSAddBuiltins() {
 
 // vkCmdline is /proc/cmdline: the command line as the boot loader passed it,
 // followed by a newline as on Linux. Packages outside the runtime read
-// their options from it (vkPackageOptions in vk_boot.go).
+// their options from it (clPackageOptions in kernel/cmdline).
 var vkCmdline struct {
 	buf [vkArgBufSize]byte
 	n   int

@@ -396,6 +396,11 @@ func vkReapZombie() {
 
 // vkThreadBegin runs when a new thread is switched to for the first time,
 // before it enters user mode: it completes the switch.
+//
+// No write barriers: entered from vkThreadStart's assembly in trap context
+// (the kernel lock held, no P).
+//
+//go:nowritebarrierrec
 func vkThreadBegin() {
 	vkReapZombie()
 	vkUnlock()
@@ -403,6 +408,11 @@ func vkThreadBegin() {
 
 // vkIdleLoop is what a CPU's idle thread runs, forever, with the kernel
 // lock held except while halted.
+//
+// No write barriers: entered from vkIdleStart's assembly on an idle
+// thread, which never has a P.
+//
+//go:nowritebarrierrec
 func vkIdleLoop() {
 	c := vkThisCPU()
 	for {

@@ -80,6 +80,15 @@ printf '%b' 'llm prefetch on\nfunc add(a, b int) int {\t return a + b\t\025for i
 build/velocity run -smp 2 -fs "$PWD/build/llmbench/tiny-q8_0.gguf" -fs "$PWD/build/llmbench/keys.txt" \
 	-append "reserve=1 -- -shell -model $PWD/build/llmbench/tiny-q8_0.gguf -type $PWD/build/llmbench/keys.txt -keydelay 100ms" ./images/llm | grep -a 'llm: \(shell\|keystrokes\|Tab\|prompt tokens\)'
 
+# Network (issue 10): the same net/http server (images/netbench) in Velocity
+# and as a Linux guest's /init (Debian's kernel and virtio-net modules), same
+# QEMU, -smp 2, virtio-net behind user networking; wrk through the forward
+# (100 B and 64 KiB, 1 and 16 connections: req/s, p50, p99), a bulk
+# download, and the same mix over each guest's loopback, with ratios.
+# Flags: $NETBENCH_FLAGS (e.g. -d 20s).
+"$GO" build -o build/netbench-runner ./bench/netbench
+build/netbench-runner ${NETBENCH_FLAGS:-}
+
 # SMP: parallel speedup (-smp 2 vs -smp 1), goroutine ping-pong, channel
 # throughput and pinned-vs-unpinned wake-up latency, Velocity versus the same
 # program as the Linux guest's /init. See bench/smpbench/main.go; its flags
