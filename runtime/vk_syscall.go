@@ -270,6 +270,9 @@ var vkSysOwn = [vkSysOwnCount]vkSysFn{
 	vkSysDMA - vkSysOwnBase:               vkCallDMA,
 	vkSysIRQ - vkSysOwnBase:               vkCallIRQ,
 	vkSysIRQWait - vkSysOwnBase:           vkCallIRQWait,
+	vkSysMMIO - vkSysOwnBase:              vkCallMMIO,
+	vkSysMSI - vkSysOwnBase:               vkCallMSI,
+	vkSysNetStat - vkSysOwnBase:           vkCallNetStat,
 }
 
 var vkSysOwnNames = [vkSysOwnCount]string{
@@ -291,6 +294,9 @@ var vkSysOwnNames = [vkSysOwnCount]string{
 	vkSysDMA - vkSysOwnBase:               "velocity_dma",
 	vkSysIRQ - vkSysOwnBase:               "velocity_irq",
 	vkSysIRQWait - vkSysOwnBase:           "velocity_irq_wait",
+	vkSysMMIO - vkSysOwnBase:              "velocity_mmio",
+	vkSysMSI - vkSysOwnBase:               "velocity_msi",
+	vkSysNetStat - vkSysOwnBase:           "velocity_net_stat",
 }
 
 const (

@@ -103,3 +103,12 @@ build/smpbench-runner ${SMPBENCH_FLAGS:-}
 # the same workers unpinned. Flags from $CANVASBENCH_FLAGS, e.g. '-frames 120'.
 "$GO" build -o build/canvasbench-runner ./bench/canvasbench
 build/canvasbench-runner ${CANVASBENCH_FLAGS:-}
+
+# ---- virtio-net driver paths (netstack/virtio.go, docs/net.md) -------------
+# images/httpd with the card's modern interface and MSI-X, modern with INTx,
+# legacy with MSI-X and legacy with INTx (the first driver's path, the
+# baseline), booted in turn so host load hits all alike: requests/s, latency
+# p50/p99, 8 MiB download MB/s, ratios to the baseline, and interrupts per
+# received frame. Flags from $NICBENCH_FLAGS, e.g. '-rounds 3 -dur 8s'.
+"$GO" build -o build/nicbench-runner ./bench/nicbench
+build/nicbench-runner ${NICBENCH_FLAGS:-}

@@ -60,7 +60,7 @@ func main() {
 // figures are one guest's results, by row name.
 type figures map[string]float64
 
-var modules = []string{"virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
+var modules = []string{"virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
 	"failover", "net_failover", "virtio_net"}
 
 func run(o options) error {

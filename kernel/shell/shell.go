@@ -88,7 +88,8 @@ func init() {
 		{"mem", "", "Go heap and kernel memory", (*Shell).mem},
 		{"cpus", "", "CPUs: time busy and system calls per CPU", (*Shell).cpus},
 		{"llm", "[-n N] [-raw] PROMPT... | prefetch on|off | stats", "run PROMPT on the on-board model (-raw: without the chat template); prefetch: follow the typed line for Tab; stats: Tab-to-first-token figures", (*Shell).llm},
-		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs", (*Shell).pci},
+		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs, capabilities", (*Shell).pci},
+		{"netstat", "", "the network card's counters: frames, bytes, interrupts, and every frame dropped by kind", (*Shell).netstat},
 		{"exit", "[STATUS]", "leave the shell; the program exits with STATUS (0-127, default 0)", (*Shell).exit},
 	}
 	// Samples in module code name the JIT function (jit:NAME), not ?0x….
@@ -360,6 +361,25 @@ func (sh *Shell) mem(args []string) error {
 	return nil
 }
 
+func (sh *Shell) netstat(args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	st, err := kernel.NetStats()
+	switch {
+	case errors.Is(err, kernel.ErrNotVelocity):
+		fmt.Fprintln(sh.Out, "netstat: not running on Velocity")
+		return nil
+	case errors.Is(err, kernel.ErrNoNIC):
+		fmt.Fprintln(sh.Out, "netstat: no network card")
+		return nil
+	case err != nil:
+		return err
+	}
+	st.Write(sh.Out)
+	return nil
+}
+
 func (sh *Shell) pci(args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
@@ -382,6 +402,9 @@ func (sh *Shell) pci(args []string) error {
 			default:
 				fmt.Fprintf(sh.Out, " bar%d mem %#x", i, b&^15)
 			}
+		}
+		if caps := d.CapNames(); len(caps) > 0 {
+			fmt.Fprintf(sh.Out, " caps %s", strings.Join(caps, ","))
 		}
 		fmt.Fprintln(sh.Out)
 	}

@@ -246,6 +246,10 @@ func TestShell(t *testing.T) {
 	if out := c.run("pci"); !strings.Contains(out, "00:00.0 8086:1237 class 060000 (bridge)") || !strings.Contains(out, "8086:7000") {
 		t.Errorf("pci:\n%s", out)
 	}
+	// No card on this machine: the network counters say so.
+	if out := c.run("netstat"); !strings.Contains(out, "netstat: no network card") {
+		t.Errorf("netstat:\n%s", out)
+	}
 	io.WriteString(c.in, "exit 0\r")
 	select {
 	case <-c.done:
