@@ -14,7 +14,7 @@ import (
 	"github.com/velocityos/velocity/heal"
 	"github.com/velocityos/velocity/kernel"
 	"github.com/velocityos/velocity/lang/interp"
-	"github.com/velocityos/velocity/llm/gguf"
+	"github.com/velocityos/velocity/llm/modelfile"
 	"github.com/velocityos/velocity/llm/onboard"
 	"github.com/velocityos/velocity/llm/qwen2"
 	"github.com/velocityos/velocity/llm/tokenizer"
@@ -66,14 +66,11 @@ func llmMode() bool {
 	if *llmModel == "" {
 		return fail("-mode llm needs -model")
 	}
-	data, err := os.ReadFile(*llmModel)
+	mf, err := modelfile.Open(*llmModel) // the image's file system, or a disk (/dev/vda)
 	if err != nil {
 		return fail("%v", err)
 	}
-	f, err := gguf.Parse(data)
-	if err != nil {
-		return fail("%v", err)
-	}
+	f := mf.File
 	m, err := qwen2.Load(f)
 	if err != nil {
 		return fail("%v", err)

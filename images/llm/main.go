@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/velocityos/velocity/kernel"
-	"github.com/velocityos/velocity/llm/gguf"
+	"github.com/velocityos/velocity/llm/modelfile"
 	"github.com/velocityos/velocity/llm/quant"
 	"github.com/velocityos/velocity/llm/qwen2"
 	"github.com/velocityos/velocity/llm/sample"
@@ -63,14 +63,15 @@ func run(path, prompt string, n, ctx int, sp sample.Params, threads, ticks int) 
 		return fmt.Errorf("usage: llm -model M.gguf -prompt P [-n N]")
 	}
 	t0 := time.Now()
-	// Read, not mapped: the image's file system is already in RAM.
-	data, err := os.ReadFile(path)
+	// The image's file system (read, not mapped: it is already in RAM) or
+	// a virtio disk (/dev/vda).
+	mf, err := modelfile.Open(path)
 	if err != nil {
 		return err
 	}
-	f, err := gguf.Parse(data)
-	if err != nil {
-		return err
+	f := mf.File
+	if mf.From != "" {
+		fmt.Printf("llm: %s from %s\n", path, mf.From)
 	}
 	m, err := qwen2.Load(f)
 	if err != nil {

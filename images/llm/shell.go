@@ -9,7 +9,7 @@ import (
 
 	"github.com/velocityos/velocity/kernel"
 	"github.com/velocityos/velocity/kernel/shell"
-	"github.com/velocityos/velocity/llm/gguf"
+	"github.com/velocityos/velocity/llm/modelfile"
 	"github.com/velocityos/velocity/llm/onboard"
 	"github.com/velocityos/velocity/llm/qwen2"
 	"github.com/velocityos/velocity/llm/tokenizer"
@@ -22,13 +22,13 @@ import (
 // one every keyDelay (a scripted typing session at a human pace), instead
 // of the console. It returns the shell's exit status.
 func runShell(path, script string, keyDelay time.Duration, ctx int) (int, error) {
-	data, err := os.ReadFile(path)
+	mf, err := modelfile.Open(path)
 	if err != nil {
 		return 1, err
 	}
-	f, err := gguf.Parse(data)
-	if err != nil {
-		return 1, err
+	f := mf.File
+	if mf.From != "" {
+		fmt.Printf("llm: %s from %s\n", path, mf.From)
 	}
 	m, err := qwen2.Load(f)
 	if err != nil {
