@@ -128,7 +128,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	3:   vkCallClose,            // close
 	4:   vkCallStat,             // stat
 	5:   vkCallFstat,            // fstat
-	6:   vkCallStat,             // lstat
+	6:   vkCallLstat,            // lstat
 	8:   vkCallLseek,            // lseek
 	9:   vkCallMmap,             // mmap
 	10:  vkCallMprotect,         // mprotect
