@@ -16,10 +16,7 @@
 
 package runtime
 
-import (
-	"internal/runtime/atomic"
-	"unsafe"
-)
+import "unsafe"
 
 const (
 	vkMaxThreads = 4096
@@ -68,21 +65,10 @@ var vkSched struct {
 	reserved uint64 // CPUs that run only threads pinned to them
 }
 
-// vkBKL is the kernel lock.
-var vkBKL uint32
+// vkBKL is the kernel lock (vk_lock.go: vkLock, vkUnlock).
+var vkBKL vkSpin
 
 func vkSpinPause()
-
-func vkLock() {
-	for !atomic.Cas(&vkBKL, 0, 1) {
-		// The holder may be waiting for this CPU to answer a TLB
-		// shootdown: answer by polling as well as by interrupt.
-		vkTLBFlushLocal()
-		vkSpinPause()
-	}
-}
-
-func vkUnlock() { atomic.Store(&vkBKL, 0) }
 
 func vkThreadOf(p uintptr) *vkThread { return (*vkThread)(unsafe.Pointer(p)) }
 

@@ -398,6 +398,8 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		r = vkSysProfStats(a0, a1)
 	case vkSysVelocityFB:
 		r = vkSysFB(a0, a1, a2)
+	case vkSysVelocityLocks: // lock contention counters (vk_lock.go)
+		r = vkSysLocks(a0, a1)
 	default:
 		r = vkUnimplemented(nr)
 	}

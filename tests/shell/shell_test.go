@@ -43,6 +43,10 @@ const (
 
 var outDir string
 
+// locksLine is the big kernel lock's line of the locks command: name, one
+// instance, a non-zero count of acquisitions.
+var locksLine = regexp.MustCompile(`kernel \(BKL\)\s+1\s+[1-9][0-9]*\s`)
+
 func TestMain(m *testing.M) { testenv.Main(m, "velocity-shell-test-", &outDir) }
 
 // syncBuffer collects the serial console while QEMU writes it.
@@ -245,6 +249,12 @@ func TestShell(t *testing.T) {
 	// QEMU's i440FX: the host bridge at 00:00.0 and the PIIX3 ISA bridge.
 	if out := c.run("pci"); !strings.Contains(out, "00:00.0 8086:1237 class 060000 (bridge)") || !strings.Contains(out, "8086:7000") {
 		t.Errorf("pci:\n%s", out)
+	}
+	// The kernel lock has been taken thousands of times by now; the
+	// counters come from the kernel (kernel.Locks), so zero would mean
+	// they are not counted.
+	if out := c.run("locks"); !locksLine.MatchString(out) {
+		t.Errorf("locks: no kernel (BKL) line with a non-zero count:\n%s", out)
 	}
 	io.WriteString(c.in, "exit 0\r")
 	select {
