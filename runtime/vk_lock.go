@@ -43,11 +43,15 @@ type vkSpin struct {
 // the record's index).
 const (
 	vkLockBKL = iota
+	vkLockSched
+	vkLockFutex
 	vkLockClasses
 )
 
 var vkLockNames = [vkLockClasses]string{
-	vkLockBKL: "kernel (BKL)",
+	vkLockBKL:   "kernel (BKL)",
+	vkLockSched: "scheduler",
+	vkLockFutex: "futex buckets",
 }
 
 func vkMyLockID() uint32 { return vkThisCPU().id + 1 }
@@ -139,6 +143,10 @@ func vkLockName(l *vkSpin) string {
 // vkLockVisit calls fn for every kernel lock with its class.
 func vkLockVisit(fn func(class int, l *vkSpin)) {
 	fn(vkLockBKL, &vkBKL)
+	fn(vkLockSched, &vkSchedLk)
+	for i := range vkFutexTab {
+		fn(vkLockFutex, &vkFutexTab[i].lock)
+	}
 }
 
 // The kernel lock, as the rest of the kernel names it.

@@ -9,14 +9,23 @@
 // CPU steals from the others' queues. Affinity masks are honoured
 // everywhere a thread is placed.
 //
-// Locking: one kernel lock (vkBKL) serialises all kernel work; Go code runs
-// in parallel on every CPU and only syscalls and traps take it. A CPU holds
-// the lock across a thread switch, and the thread that runs next releases
-// it, so no other CPU can pick a thread whose stack is still in use.
+// Locking (the full order is in HACKING.md): the scheduler lock vkSchedLk
+// guards thread states, the run queues and the switch itself. A CPU holds
+// it across a thread switch, and the thread that runs next releases it, so
+// no other CPU can pick a thread whose stack is still in use. The kernel
+// lock vkBKL is never held across a switch: a thread that sleeps in a
+// system call under it (vkBlock) lets go of it while asleep and takes it
+// again when it runs. Futex words and every other kernel wait queue hash
+// into vkFutexTab, whose buckets have their own locks; the futex system
+// call, sched_yield and the timer tick take no kernel lock at all
+// (vk_lockpath.go).
 
 package runtime
 
-import "unsafe"
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
 
 const (
 	vkMaxThreads = 4096
@@ -54,6 +63,8 @@ type vkThread struct {
 	cpuNs     int64 // time spent running
 	lastRun   int64
 	clearTID  uintptr
+	fnext     uintptr // next thread in its futex bucket's queue
+	queued    bool    // on a futex bucket's queue (guarded by the bucket's lock)
 }
 
 var vkSched struct {
@@ -62,8 +73,12 @@ var vkSched struct {
 	maxTID   int32
 	switches uint64
 	steals   uint64
-	reserved uint64 // CPUs that run only threads pinned to them
+	reserved uint64  // CPUs that run only threads pinned to them
+	zombies  uintptr // exited threads whose stacks are no longer in use, linked by next
 }
+
+// vkSchedLk is the scheduler lock: thread states, run queues, the switch.
+var vkSchedLk vkSpin
 
 // vkBKL is the kernel lock (vk_lock.go: vkLock, vkUnlock).
 var vkBKL vkSpin
@@ -207,6 +222,7 @@ func vkRunqTake(c *vkCPU, cpu int) *vkThread {
 // the one it last ran on, else any it may use. A remote CPU is sent a
 // reschedule IPI so it notices.
 func vkEnqueue(t *vkThread) {
+	vkAssertHeld(&vkSchedLk)
 	t.state = thRunnable
 	target := -1
 	for i := 0; i < vkCPUCount; i++ {
@@ -261,20 +277,23 @@ func vkDequeue(c *vkCPU) *vkThread {
 	return nil
 }
 
-// vkWake makes a blocked thread runnable.
+// vkWake makes a blocked thread runnable; the caller holds vkSchedLk. The
+// thread leaves its futex queue itself when it runs (vkSleep).
 func vkWake(t *vkThread, timedOut bool) {
+	vkAssertHeld(&vkSchedLk)
 	if t.state != thBlocked {
 		return
 	}
-	t.waitAddr = 0
 	t.deadline = 0
 	t.timedOut = timedOut
 	vkEnqueue(t)
 }
 
 // vkCheckTimers wakes every blocked thread whose deadline has passed and
-// returns the earliest deadline still pending (0 if none).
+// returns the earliest deadline still pending (0 if none). The caller
+// holds vkSchedLk, which also keeps thread slots from being freed.
 func vkCheckTimers(now int64) int64 {
+	vkAssertHeld(&vkSchedLk)
 	next := int64(0)
 	for i := int32(0); i < vkSched.maxTID; i++ {
 		p := vkSched.threads[i]
@@ -298,7 +317,15 @@ func vkCheckTimers(now int64) int64 {
 // user code: it wakes sleepers whose time has come and preempts the running
 // thread when its slice is over or a sleeper just woke on this CPU (so
 // timers are not late by a whole slice). Otherwise it re-arms the timer.
+// It takes vkSchedLk itself; the caller holds no kernel lock.
 func vkTimerTick() {
+	vkAssertNotHeld(&vkBKL)
+	vkSpinLock(&vkSchedLk)
+	vkTimerTickLocked()
+	vkSpinUnlock(&vkSchedLk)
+}
+
+func vkTimerTickLocked() {
 	c := vkThisCPU()
 	c.deadline = 0 // the one-shot has fired (or an IPI asks us to re-arm)
 	now := vkNanotime()
@@ -319,10 +346,13 @@ func vkTimerTick() {
 }
 
 // vkSchedule gives this CPU to the next runnable thread. The caller holds
-// the kernel lock and has set the current thread's state: thRunnable (it is
-// queued again), thBlocked, thDead, or thIdle. It returns, still holding
-// the lock, when the current thread runs again (never if it is dead).
+// vkSchedLk, not the kernel lock, and has set the current thread's state:
+// thRunnable (it is queued again), thBlocked, thDead, or thIdle. It
+// returns, still holding vkSchedLk, when the current thread runs again
+// (never if it is dead).
 func vkSchedule() {
+	vkAssertHeld(&vkSchedLk)
+	vkAssertNotHeld(&vkBKL)
 	c := vkThisCPU()
 	cur := vkThreadOf(c.cur)
 	if cur.state == thRunnable {
@@ -364,18 +394,41 @@ func vkSchedule() {
 	c.userFS = next.fsBase
 	vkSwtch(&cur.ksp, next.ksp)
 	// Running again, maybe on another CPU.
-	vkReapZombie()
+	vkSchedFinish()
 }
 
-// vkReapZombie frees a thread that exited on this CPU before the switch
-// that brought us here; its stack was in use until then.
-func vkReapZombie() {
+// vkSchedFinish completes a switch on the thread switched to: a thread
+// that exited on this CPU before it is off its stack now, so it joins the
+// zombies that vkReapZombies frees. The caller holds vkSchedLk.
+func vkSchedFinish() {
 	c := vkThisCPU()
 	if z := c.zombie; z != 0 && z != c.cur {
 		c.zombie = 0
+		vkThreadOf(z).next = vkSched.zombies
+		vkSched.zombies = z
+	}
+}
+
+// vkReapZombies frees the stacks and slots of exited threads. The caller
+// holds the kernel lock (the frame and stack allocators are under it);
+// slots are cleared under vkSchedLk too, so a scan of the thread table
+// under either lock never meets freed memory.
+func vkReapZombies() {
+	vkAssertHeld(&vkBKL)
+	if atomic.Loaduintptr(&vkSched.zombies) == 0 {
+		return
+	}
+	vkSpinLock(&vkSchedLk)
+	z := vkSched.zombies
+	vkSched.zombies = 0
+	for p := z; p != 0; p = vkThreadOf(p).next {
+		vkSched.threads[vkThreadOf(p).tid-1] = 0
+	}
+	vkSpinUnlock(&vkSchedLk)
+	for z != 0 {
 		t := vkThreadOf(z)
+		z = t.next
 		vkKernelStackFree(t.kstackTop)
-		vkSched.threads[t.tid-1] = 0
 		vkFrameFree(uintptr(unsafe.Pointer(t)) - vkDMAP)
 	}
 }
@@ -383,46 +436,112 @@ func vkReapZombie() {
 // vkThreadBegin runs when a new thread is switched to for the first time,
 // before it enters user mode: it completes the switch.
 func vkThreadBegin() {
-	vkReapZombie()
-	vkUnlock()
+	vkSchedFinish()
+	vkSpinUnlock(&vkSchedLk)
 }
 
-// vkIdleLoop is what a CPU's idle thread runs, forever, with the kernel
-// lock held except while halted.
+// vkIdleLoop is what a CPU's idle thread runs, forever, holding vkSchedLk
+// except while halted. Device work that interrupts deferred to a lock
+// holder (vkIRQPending) is done here too, under the kernel lock.
 func vkIdleLoop() {
 	c := vkThisCPU()
 	for {
 		vkSchedule() // runs whatever is runnable; returns when nothing is
 		c.idle = 1
-		vkUnlock()
+		vkSpinUnlock(&vkSchedLk)
 		vkIdle() // interrupts on until the next one arrives
-		vkLock()
+		if atomic.Load(&vkIRQPending) != 0 {
+			vkLock()
+			vkIRQWork()
+			vkUnlock()
+		}
+		vkSpinLock(&vkSchedLk)
 		c.idle = 0
-		vkIRQWork()
 	}
 }
 
 // vkBlock puts the current thread to sleep until woken or until deadline
-// (0 = no deadline). It reports whether the deadline expired.
+// (0 = no deadline); with t.waitAddr set it sleeps on that address's wait
+// queue, which vkFutexWake(addr) wakes. The caller holds the kernel lock:
+// it is released while the thread sleeps and held again on return, so the
+// caller must check its condition again. It reports whether the deadline
+// expired.
 func vkBlock(deadline int64) bool {
+	vkAssertHeld(&vkBKL)
+	vkTLBShootdown() // before sleeping, not after: the next holder may reuse freed frames
 	t := vkCur()
-	t.state = thBlocked
-	t.deadline = deadline
-	t.timedOut = false
-	vkSchedule()
+	var b *vkFutexBucket
+	if t.waitAddr != 0 {
+		b = vkFutexBucketOf(t.waitAddr)
+		vkSpinLock(&b.lock)
+		vkFutexQueue(b, t)
+	}
+	vkSleep(t, b, deadline, true)
+	t.waitAddr = 0
 	return t.timedOut
 }
 
+// vkSleep blocks the current thread t until it is woken. If b is not nil,
+// the caller holds b's lock and has queued t on it: the lock is released
+// only once t is marked blocked, so a wake-up cannot slip in between. With
+// bkl the caller holds the kernel lock, released while asleep. On return t
+// is off b's queue, and woken reports whether vkFutexWake took it off (as
+// opposed to a deadline, a signal or a spurious wake-up).
+func vkSleep(t *vkThread, b *vkFutexBucket, deadline int64, bkl bool) (woken bool) {
+	vkSpinLock(&vkSchedLk)
+	t.state = thBlocked
+	t.deadline = deadline
+	t.timedOut = false
+	if b != nil {
+		vkSpinUnlock(&b.lock)
+	}
+	if bkl {
+		vkUnlock()
+	}
+	vkSchedule()
+	vkSpinUnlock(&vkSchedLk)
+	if b != nil {
+		vkSpinLock(&b.lock)
+		woken = !t.queued
+		if t.queued {
+			vkFutexUnqueue(b, t)
+		}
+		vkSpinUnlock(&b.lock)
+	}
+	if bkl {
+		vkLock()
+	}
+	return woken
+}
+
+// vkYield puts the current thread back on a run queue and runs another.
+// The caller holds the kernel lock, which is released meanwhile.
+func vkYield() {
+	vkAssertHeld(&vkBKL)
+	vkTLBShootdown()
+	vkSpinLock(&vkSchedLk)
+	vkCur().state = thRunnable
+	vkUnlock()
+	vkSchedule()
+	vkSpinUnlock(&vkSchedLk)
+	vkLock()
+}
+
+// vkThreadExit ends the current thread; the caller holds the kernel lock.
 func vkThreadExit() {
+	vkAssertHeld(&vkBKL)
 	t := vkCur()
 	if t.clearTID != 0 && vkUserOK(t.clearTID, 4, true) {
 		*(*uint32)(unsafe.Pointer(t.clearTID)) = 0
 		vkFutexWake(t.clearTID, 1)
 	}
-	t.state = thDead
 	vkSched.nthreads--
-	vkReapZombie()
+	vkReapZombies()
+	vkTLBShootdown()
+	vkSpinLock(&vkSchedLk)
+	t.state = thDead
 	vkThisCPU().zombie = uintptr(unsafe.Pointer(t))
+	vkUnlock()
 	vkSchedule()
 	vkFatal("dead thread ran again")
 }
@@ -438,22 +557,163 @@ const (
 	futexClockRT     = 256
 )
 
+// The futex hash table: every address a thread sleeps on (a futex word,
+// a pipe, an epoll instance, ...) hashes to a bucket with its own lock and
+// a FIFO queue of the threads waiting there. Lock order: the kernel lock
+// (when held), then a bucket, then vkSchedLk.
+const vkFutexBuckets = 256
+
+type vkFutexBucket struct {
+	lock       vkSpin
+	head, tail uintptr // *vkThread, linked by fnext
+}
+
+var vkFutexTab [vkFutexBuckets]vkFutexBucket
+
+func vkFutexBucketOf(addr uintptr) *vkFutexBucket {
+	h := uint64(addr>>2) * 0x9E3779B97F4A7C15
+	return &vkFutexTab[h>>56]
+}
+
+// vkFutexQueue appends t, whose waitAddr is set, to b's queue; the caller
+// holds b's lock.
+func vkFutexQueue(b *vkFutexBucket, t *vkThread) {
+	vkAssertHeld(&b.lock)
+	p := uintptr(unsafe.Pointer(t))
+	t.fnext = 0
+	t.queued = true
+	if b.tail == 0 {
+		b.head = p
+	} else {
+		vkThreadOf(b.tail).fnext = p
+	}
+	b.tail = p
+}
+
+// vkFutexUnqueue takes t off b's queue; the caller holds b's lock.
+func vkFutexUnqueue(b *vkFutexBucket, t *vkThread) {
+	vkAssertHeld(&b.lock)
+	p := uintptr(unsafe.Pointer(t))
+	prev := uintptr(0)
+	for q := b.head; q != 0; q = vkThreadOf(q).fnext {
+		if q == p {
+			if prev == 0 {
+				b.head = t.fnext
+			} else {
+				vkThreadOf(prev).fnext = t.fnext
+			}
+			if b.tail == p {
+				b.tail = prev
+			}
+			break
+		}
+		prev = q
+	}
+	t.fnext = 0
+	t.queued = false
+}
+
+// vkFutexWake wakes up to n threads sleeping on addr, oldest first, and
+// returns how many it took off the queue. The caller may hold the kernel
+// lock, but not a bucket lock or vkSchedLk.
 func vkFutexWake(addr uintptr, n int) int {
+	b := vkFutexBucketOf(addr)
+	vkSpinLock(&b.lock)
 	woken := 0
-	for i := int32(0); i < vkSched.maxTID && woken < n; i++ {
-		p := vkSched.threads[i]
-		if p == 0 {
+	prev := uintptr(0)
+	for p := b.head; p != 0 && woken < n; {
+		t := vkThreadOf(p)
+		next := t.fnext
+		if t.waitAddr != addr {
+			prev = p
+			p = next
 			continue
 		}
-		t := vkThreadOf(p)
-		if t.state == thBlocked && t.waitAddr == addr {
-			vkWake(t, false)
-			woken++
+		if prev == 0 {
+			b.head = next
+		} else {
+			vkThreadOf(prev).fnext = next
 		}
+		if b.tail == p {
+			b.tail = prev
+		}
+		t.fnext = 0
+		t.queued = false
+		vkSpinLock(&vkSchedLk)
+		vkWake(t, false)
+		vkSpinUnlock(&vkSchedLk)
+		woken++
+		p = next
 	}
+	vkSpinUnlock(&b.lock)
 	return woken
 }
 
+// vkFutexWait sleeps on the futex word at addr if it still holds val,
+// until woken, a signal or deadline; the check and the queueing happen
+// under the bucket lock, so a wake between them cannot be lost. It reads
+// the word through the page tables (vkUserLoad32) and reports ok false,
+// having done nothing, if the page is not resident: the caller then
+// faults it in under the kernel lock and tries again. With bkl the caller
+// holds the kernel lock (released while asleep).
+func vkFutexWait(addr uintptr, val uint32, deadline int64, bkl bool) (r uintptr, ok bool) {
+	b := vkFutexBucketOf(addr)
+	vkSpinLock(&b.lock)
+	v, ok := vkUserLoad32(addr)
+	if !ok {
+		vkSpinUnlock(&b.lock)
+		return 0, false
+	}
+	if v != val {
+		vkSpinUnlock(&b.lock)
+		return vkErr(vkEAGAIN), true
+	}
+	t := vkCur()
+	t.waitAddr = addr
+	vkFutexQueue(b, t)
+	woken := vkSleep(t, b, deadline, bkl)
+	t.waitAddr = 0
+	if !woken && t.timedOut {
+		return vkErr(vkETIMEDOUT), true
+	}
+	return 0, true
+}
+
+// vkFutexDeadline reads a futex timeout at ts (reading user memory with
+// read, which reports false for an unreadable or non-resident timespec)
+// and turns it into a monotonic deadline.
+func vkFutexDeadline(op int32, ts uintptr, read func(uintptr) (uint64, bool)) (deadline int64, errno int, ok bool) {
+	if ts == 0 {
+		return 0, 0, true
+	}
+	s, ok1 := read(ts)
+	ns, ok2 := read(ts + 8)
+	if !ok1 || !ok2 {
+		return 0, 0, false
+	}
+	sec, nsec := int64(s), int64(ns)
+	if sec < 0 || nsec < 0 || nsec >= 1e9 {
+		return 0, vkEINVAL, true
+	}
+	cmd := op &^ (futexPrivateFlag | futexClockRT)
+	if cmd == futexWaitBitset { // absolute
+		deadline = sec*1e9 + nsec
+		if op&futexClockRT != 0 {
+			deadline -= vkWalltime() - vkNanotime()
+		}
+	} else {
+		deadline = vkNanotime() + sec*1e9 + nsec
+	}
+	if deadline <= 0 {
+		deadline = 1
+	}
+	return deadline, 0, true
+}
+
+// vkSysFutex is futex(2) on the locked path; the caller holds the kernel
+// lock. The common cases never get here (vkSysFutexFast); this path
+// handles what that one cannot: a word or timeout not resident yet (the
+// fault is taken here, under the lock) and shared wakes.
 func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 	// Linux's order: alignment (EINVAL), the operation (ENOSYS), the
 	// timeout (EFAULT, EINVAL), then the word itself (EFAULT, EAGAIN). A
@@ -464,38 +724,24 @@ func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 	cmd := op &^ (futexPrivateFlag | futexClockRT)
 	switch cmd {
 	case futexWait, futexWaitBitset:
-		deadline := int64(0)
-		if ts != 0 {
-			if !vkUserOK(ts, 16, false) {
-				return vkErr(vkEFAULT)
-			}
-			sec, nsec := *(*int64)(unsafe.Pointer(ts)), *(*int64)(unsafe.Pointer(ts + 8))
-			if sec < 0 || nsec < 0 || nsec >= 1e9 {
-				return vkErr(vkEINVAL)
-			}
-			if cmd == futexWaitBitset { // absolute
-				deadline = sec*1e9 + nsec
-				if op&futexClockRT != 0 {
-					deadline -= vkWalltime() - vkNanotime()
-				}
-			} else {
-				deadline = vkNanotime() + sec*1e9 + nsec
-			}
-			if deadline <= 0 {
-				deadline = 1
-			}
+		if ts != 0 && !vkUserOK(ts, 16, false) {
+			return vkErr(vkEFAULT)
+		}
+		deadline, errno, _ := vkFutexDeadline(op, ts, vkUserRead64Locked)
+		if errno != 0 {
+			return vkErr(errno)
 		}
 		if !vkUserOK(addr, 4, false) {
 			return vkErr(vkEFAULT)
 		}
-		if *(*uint32)(unsafe.Pointer(addr)) != val {
-			return vkErr(vkEAGAIN)
+		vkTLBShootdown() // before sleeping with the lock let go
+		for try := 0; try < 3; try++ {
+			atomic.Load((*uint32)(unsafe.Pointer(addr))) // fault it in, under the lock
+			if r, ok := vkFutexWait(addr, val, deadline, true); ok {
+				return r
+			}
 		}
-		vkCur().waitAddr = addr
-		if vkBlock(deadline) {
-			return vkErr(vkETIMEDOUT)
-		}
-		return 0
+		return vkErr(vkEFAULT) // resident a moment ago, gone again: unmapped meanwhile
 	case futexWake, futexWakeBitset:
 		if op&futexPrivateFlag == 0 && !vkUserOK(addr, 4, false) {
 			return vkErr(vkEFAULT)
@@ -504,6 +750,10 @@ func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 	}
 	return vkErr(vkENOSYS)
 }
+
+// vkUserRead64Locked reads 8 bytes the caller checked with vkUserOK; the
+// caller holds the kernel lock, so a fault on them is resolved.
+func vkUserRead64Locked(p uintptr) (uint64, bool) { return *(*uint64)(unsafe.Pointer(p)), true }
 
 // vkSysNanosleep sleeps for the relative time at ts.
 func vkSleepUntil(deadline int64) {
@@ -531,6 +781,7 @@ func vkSysClone(f *vkFrame, flags uint64, stack, ptid, ctid, tls uintptr) uintpt
 	if flags&(cloneVM|cloneThread) != cloneVM|cloneThread {
 		return vkErr(vkENOSYS) // processes are not supported
 	}
+	vkReapZombies() // frees the slots and stacks of exited threads first
 	parent := vkCur()
 	child := *f
 	child.rax = 0
@@ -554,6 +805,8 @@ func vkSysClone(f *vkFrame, flags uint64, stack, ptid, ctid, tls uintptr) uintpt
 	if flags&cloneParent != 0 && vkUserOK(ptid, 4, true) {
 		*(*int32)(unsafe.Pointer(ptid)) = t.tid
 	}
+	vkSpinLock(&vkSchedLk)
 	vkEnqueue(t)
+	vkSpinUnlock(&vkSchedLk)
 	return uintptr(t.tid)
 }

@@ -153,9 +153,9 @@ func vkSysTgkill(tid int32, sig uint32) uintptr {
 	if t.state == thBlocked && t.sigmask&(1<<(sig-1)) == 0 {
 		// Linux interrupts the blocking call with EINTR; the runtime's
 		// futex and nanosleep loops retry.
-		t.waitAddr = 0
+		vkSpinLock(&vkSchedLk)
 		vkWake(t, false)
-		t.timedOut = false
+		vkSpinUnlock(&vkSchedLk)
 	}
 	return 0
 }

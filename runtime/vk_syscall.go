@@ -257,10 +257,9 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 		}
 	case 20: // writev
 		r = vkSysWritev(int32(a0), a1, a2)
-	case 24: // sched_yield
-		if canBlock && vkThisCPU().runqLen > 0 {
-			vkCur().state = thRunnable
-			vkSchedule()
+	case 24: // sched_yield (usually served without the lock: vk_lockpath.go)
+		if canBlock {
+			vkYield()
 		}
 	case 38: // setitimer: ITIMER_PROF, for Go's CPU profiler (vk_itimer.go)
 		r = vkSysSetitimer(int32(a0), a1, a2)
@@ -727,8 +726,7 @@ func vkSysSchedSetaffinity(pid int32, size, mask uintptr) uintptr {
 	}
 	t.affinity = m
 	if t == vkCur() && m&(1<<vkThisCPU().id) == 0 {
-		t.state = thRunnable
-		vkSchedule() // move to an allowed CPU now, as Linux does
+		vkYield() // move to an allowed CPU now, as Linux does
 	}
 	return 0
 }

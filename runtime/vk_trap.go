@@ -92,21 +92,19 @@ func vkTrap(f *vkFrame) {
 	if f.vector == vkVectorSyscall && vkSyscallLockFree(f) {
 		return // clocks and ids: no shared state, so no kernel lock
 	}
-	if f.vector == vkTimerVector {
-		vkProfTick(f, true) // sampling profiler (vk_prof.go), before the lock
+	if f.vector == vkVectorSyscall && vkSyscallFine(f) {
+		vkTrapExitFine(f) // futex, sched_yield: their own locks (vk_lockpath.go)
+		return
+	}
+	if f.vector == vkTimerVector || f.vector == vkReschedVector {
+		vkTrapTick(f) // the scheduler lock only (vk_lockpath.go)
+		return
 	}
 	vkLock()
 	switch {
 	case f.vector == vkVectorSyscall:
 		c.syscalls++
 		vkSyscall(f, true)
-	case f.vector == vkTimerVector || f.vector == vkReschedVector:
-		if f.vector == vkTimerVector {
-			c.ticks++
-			vkITimerTick() // SIGPROF for Go's CPU profiler (vk_itimer.go)
-		}
-		vkEOI()
-		vkTimerTick()
 	case f.vector == vkSpuriousVector:
 		// Spurious LAPIC interrupts need no EOI.
 	case f.vector == vkSerialVector:
