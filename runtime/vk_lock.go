@@ -45,6 +45,7 @@ const (
 	vkLockBKL = iota
 	vkLockSched
 	vkLockFutex
+	vkLockTimer
 	vkLockClasses
 )
 
@@ -52,6 +53,7 @@ var vkLockNames = [vkLockClasses]string{
 	vkLockBKL:   "kernel (BKL)",
 	vkLockSched: "scheduler",
 	vkLockFutex: "futex buckets",
+	vkLockTimer: "timer heaps",
 }
 
 func vkMyLockID() uint32 { return vkThisCPU().id + 1 }
@@ -146,6 +148,9 @@ func vkLockVisit(fn func(class int, l *vkSpin)) {
 	fn(vkLockSched, &vkSchedLk)
 	for i := range vkFutexTab {
 		fn(vkLockFutex, &vkFutexTab[i].lock)
+	}
+	for i := 0; i < vkCPUCount; i++ {
+		fn(vkLockTimer, &vkTimers[i].lock)
 	}
 }
 

@@ -5,6 +5,8 @@
 //
 //   - futex wait and private futex wake: a bucket lock of the futex hash
 //     table (vk_sched.go) and the scheduler lock;
+//   - nanosleep and clock_nanosleep: the per-CPU timer heaps (vk_time.go)
+//     and the scheduler lock;
 //   - sched_yield and the timer tick and reschedule IPI: the scheduler
 //     lock.
 //
@@ -88,6 +90,16 @@ func vkSyscallFine(f *vkFrame) bool {
 		if r, ok = vkSysFutexFast(uintptr(f.rdi), int32(f.rsi), uint32(f.rdx), uintptr(f.r10)); !ok {
 			return false
 		}
+	case 35: // nanosleep
+		var ok bool
+		if r, ok = vkSysNanosleepFast(1, 0, uintptr(f.rdi)); !ok {
+			return false
+		}
+	case 230: // clock_nanosleep
+		var ok bool
+		if r, ok = vkSysNanosleepFast(int32(f.rdi), int32(f.rsi), uintptr(f.rdx)); !ok {
+			return false
+		}
 	case 24: // sched_yield
 		vkSpinLock(&vkSchedLk)
 		if vkThisCPU().runqLen > 0 {
@@ -160,4 +172,37 @@ func vkTrapExitFine(f *vkFrame) {
 	vkDeliverSignals(f)
 	vkTLBShootdown()
 	vkUnlock()
+}
+
+// vkSysNanosleepFast is nanosleep (clock 1, flags 0) and clock_nanosleep
+// without the kernel lock, for the clocks Velocity sleeps on and a
+// resident, aligned timespec; anything else goes the locked way, which
+// gives the errors. The remaining time is never written: the sleep is not
+// interrupted by signals.
+func vkSysNanosleepFast(clock, flags int32, req uintptr) (uintptr, bool) {
+	if clock != 0 && clock != 1 && clock != 7 || flags&^1 != 0 {
+		return 0, false
+	}
+	s, ok1 := vkUserLoad64(req)
+	ns, ok2 := vkUserLoad64(req + 8)
+	if !ok1 || !ok2 {
+		return 0, false
+	}
+	sec, nsec := int64(s), int64(ns)
+	if sec < 0 || nsec < 0 || nsec >= 1e9 {
+		return vkErr(vkEINVAL), true
+	}
+	if sec > 9_000_000_000 {
+		sec = 9_000_000_000 // about 285 years: saturate instead of overflowing
+	}
+	d := sec*1e9 + nsec
+	deadline := vkNanotime() + d
+	if flags&1 != 0 { // TIMER_ABSTIME
+		deadline = d
+		if clock == 0 {
+			deadline -= vkWalltime() - vkNanotime()
+		}
+	}
+	vkSleepUntilFine(deadline)
+	return 0, true
 }

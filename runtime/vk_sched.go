@@ -65,6 +65,9 @@ type vkThread struct {
 	clearTID  uintptr
 	fnext     uintptr // next thread in its futex bucket's queue
 	queued    bool    // on a futex bucket's queue (guarded by the bucket's lock)
+	timerAt   int64   // deadline while in a timer heap (vk_time.go)
+	timerCPU  int32   // whose heap it is in, -1 if none (guarded by that heap's lock)
+	timerIdx  int32   // its index there
 }
 
 var vkSched struct {
@@ -136,6 +139,7 @@ func vkNewThread(f *vkFrame, fsBase uintptr, fpu uintptr) *vkThread {
 	}
 	t.affinity = ^uint64(0)
 	t.onCPU = -1
+	t.timerCPU, t.timerIdx = -1, -1
 	*vkFrameOf(t) = *f
 	// The first vkSwtch into t pops BP and returns to vkThreadStart.
 	sp := t.kstackTop - vkFrameSize - 16
@@ -289,30 +293,6 @@ func vkWake(t *vkThread, timedOut bool) {
 	vkEnqueue(t)
 }
 
-// vkCheckTimers wakes every blocked thread whose deadline has passed and
-// returns the earliest deadline still pending (0 if none). The caller
-// holds vkSchedLk, which also keeps thread slots from being freed.
-func vkCheckTimers(now int64) int64 {
-	vkAssertHeld(&vkSchedLk)
-	next := int64(0)
-	for i := int32(0); i < vkSched.maxTID; i++ {
-		p := vkSched.threads[i]
-		if p == 0 {
-			continue
-		}
-		t := vkThreadOf(p)
-		if t.state != thBlocked || t.deadline == 0 {
-			continue
-		}
-		if t.deadline <= now {
-			vkWake(t, true)
-		} else if next == 0 || t.deadline < next {
-			next = t.deadline
-		}
-	}
-	return next
-}
-
 // vkTimerTick runs on every timer interrupt and reschedule IPI taken in
 // user code: it wakes sleepers whose time has come and preempts the running
 // thread when its slice is over or a sleeper just woke on this CPU (so
@@ -320,22 +300,18 @@ func vkCheckTimers(now int64) int64 {
 // It takes vkSchedLk itself; the caller holds no kernel lock.
 func vkTimerTick() {
 	vkAssertNotHeld(&vkBKL)
-	vkSpinLock(&vkSchedLk)
-	vkTimerTickLocked()
-	vkSpinUnlock(&vkSchedLk)
-}
-
-func vkTimerTickLocked() {
 	c := vkThisCPU()
 	c.deadline = 0 // the one-shot has fired (or an IPI asks us to re-arm)
 	now := vkNanotime()
-	queued := c.runqLen
-	next := vkCheckTimers(now)
+	queued := c.runqLen // read without the lock: a hint of who woke here
+	next := vkTimerExpire(c, now)
+	vkSpinLock(&vkSchedLk)
 	if c.runqLen != 0 {
 		cur := vkCur()
 		if c.runqLen > queued || now >= cur.sliceEnd {
 			cur.state = thRunnable
 			vkSchedule() // arms the timer for what comes next
+			vkSpinUnlock(&vkSchedLk)
 			return
 		}
 		if end := cur.sliceEnd; next == 0 || end < next {
@@ -343,6 +319,7 @@ func vkTimerTickLocked() {
 		}
 	}
 	vkTimerArm(next)
+	vkSpinUnlock(&vkSchedLk)
 }
 
 // vkSchedule gives this CPU to the next runnable thread. The caller holds
@@ -363,7 +340,7 @@ func vkSchedule() {
 		}
 	}
 	now := vkNanotime()
-	deadline := vkCheckTimers(now)
+	deadline := vkTimerNext(c) // expired entries make it past: the tick comes at once
 	next := vkDequeue(c)
 	if next == nil {
 		next = vkThreadOf(c.idleT)
@@ -455,6 +432,7 @@ func vkIdleLoop() {
 			vkIRQWork()
 			vkUnlock()
 		}
+		vkTimerExpire(c, vkNanotime()) // the tick in kernel code only woke us
 		vkSpinLock(&vkSchedLk)
 		c.idle = 0
 	}
@@ -488,6 +466,10 @@ func vkBlock(deadline int64) bool {
 // is off b's queue, and woken reports whether vkFutexWake took it off (as
 // opposed to a deadline, a signal or a spurious wake-up).
 func vkSleep(t *vkThread, b *vkFutexBucket, deadline int64, bkl bool) (woken bool) {
+	hc := int32(-1)
+	if deadline != 0 {
+		hc = vkTimerAdd(t, deadline)
+	}
 	vkSpinLock(&vkSchedLk)
 	t.state = thBlocked
 	t.deadline = deadline
@@ -500,6 +482,9 @@ func vkSleep(t *vkThread, b *vkFutexBucket, deadline int64, bkl bool) (woken boo
 	}
 	vkSchedule()
 	vkSpinUnlock(&vkSchedLk)
+	if hc >= 0 {
+		vkTimerCancel(t, hc)
+	}
 	if b != nil {
 		vkSpinLock(&b.lock)
 		woken = !t.queued
@@ -755,10 +740,19 @@ func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 // caller holds the kernel lock, so a fault on them is resolved.
 func vkUserRead64Locked(p uintptr) (uint64, bool) { return *(*uint64)(unsafe.Pointer(p)), true }
 
-// vkSysNanosleep sleeps for the relative time at ts.
+// vkSleepUntil sleeps until the monotonic time deadline; the caller
+// holds the kernel lock (vkSleepUntilFine is the same without it).
 func vkSleepUntil(deadline int64) {
 	for vkNanotime() < deadline {
 		vkBlock(deadline)
+	}
+}
+
+// vkSleepUntilFine sleeps until deadline without the kernel lock.
+func vkSleepUntilFine(deadline int64) {
+	t := vkCur()
+	for vkNanotime() < deadline {
+		vkSleep(t, nil, deadline, false)
 	}
 }
 
