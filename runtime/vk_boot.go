@@ -165,6 +165,7 @@ func vkParseCmdline(bi *vkBootInfo) {
 	a.argv[0] = vkArgPut("/velocity")
 	a.nargv = 1
 	if bi.cmdline == 0 {
+		vkFSAddCmdline(nil)
 		return
 	}
 	line := unsafe.Slice((*byte)(unsafe.Pointer(uintptr(bi.cmdline))), bi.cmdlineLen)
@@ -172,6 +173,7 @@ func vkParseCmdline(bi *vkBootInfo) {
 		vkPrint("velocity: bad kernel command line: longer than 4095 bytes; refusing to boot with it cut short\n")
 		vkExit(2)
 	}
+	vkFSAddCmdline(line)
 	afterDashes := false
 	for i := 0; i < len(line); {
 		for i < len(line) && (line[i] == ' ' || line[i] == '\t' || line[i] == '\n') {
@@ -236,6 +238,8 @@ func vkParseCmdline(bi *vkBootInfo) {
 			}
 			a.argv[0] = start + 4
 			vkArgs.exe = start + 4
+		case vkIsPackageOption(tok):
+			// Read from /proc/cmdline by the package that owns it.
 		case len(tok) > 4 && string(tok[:4]) == "cwd=":
 			if tok[4] != '/' || !vkSetCwd(tok[4:]) {
 				vkCmdlineError("cwd= needs an absolute path", tok)
@@ -254,7 +258,7 @@ func vkCmdlineError(msg string, tok []byte) {
 		vkWrite(tok)
 		vkPrint("\"")
 	}
-	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [noxsave] [cwd=/dir] [exe=/path] [reserve=CPUS] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
+	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [noxsave] [cwd=/dir] [exe=/path] [reserve=CPUS] [irqcpus=CPUS] [ip=A.B.C.D/N|dhcp|off] [gw=A.B.C.D] [dns=A.B.C.D] [peers=HOST:PORT,...] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
 	vkExit(2)
 }
 
@@ -294,6 +298,22 @@ func vkAtoi(s []byte) (int, int) {
 		n++
 	}
 	return v, n
+}
+
+// vkPackageOptions are the options the kernel accepts but does not use
+// itself: packages linked into the program read them from /proc/cmdline
+// (netstack: ip=, gw=, dns=; biosphere: peers=). They are listed here so a
+// typo in any other key still stops the boot. Each package checks its own
+// values and says which one is wrong.
+var vkPackageOptions = [...]string{"ip=", "gw=", "dns=", "peers="}
+
+func vkIsPackageOption(tok []byte) bool {
+	for _, k := range vkPackageOptions {
+		if len(tok) >= len(k) && string(tok[:len(k)]) == k {
+			return true
+		}
+	}
+	return false
 }
 
 func vkIsEnvAssignment(tok []byte) bool {

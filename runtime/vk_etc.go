@@ -38,3 +38,32 @@ func vkFSAddBuiltins() {
 		vkFS.n++
 	}
 }
+
+// vkCmdline is /proc/cmdline: the command line as the boot loader passed it,
+// followed by a newline as on Linux. Packages outside the runtime read
+// their options from it (vkPackageOptions in vk_boot.go).
+var vkCmdline struct {
+	buf [vkArgBufSize]byte
+	n   int
+}
+
+// vkFSAddCmdline publishes line as /proc/cmdline. It runs once, at boot,
+// after vkFSInit; the caller has checked that line fits.
+func vkFSAddCmdline(line []byte) {
+	const name = "proc/cmdline"
+	c := &vkCmdline
+	c.n = copy(c.buf[:len(c.buf)-1], line)
+	c.buf[c.n] = '\n'
+	c.n++
+	if vkLookup(unsafe.Slice(unsafe.StringData(name), len(name))) >= 0 || vkFS.n >= vkMaxFSEnts {
+		return
+	}
+	vkFS.ents[vkFS.n] = vkFSEnt{
+		name:    uintptr(unsafe.Pointer(unsafe.StringData(name))),
+		nameLen: len(name),
+		mode:    sIFREG | 0o444,
+		size:    int64(c.n),
+		data:    uintptr(unsafe.Pointer(&c.buf[0])),
+	}
+	vkFS.n++
+}
