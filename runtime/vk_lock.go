@@ -51,7 +51,7 @@ const (
 
 var vkLockNames = [vkLockClasses]string{
 	vkLockBKL:   "kernel (BKL)",
-	vkLockSched: "scheduler",
+	vkLockSched: "run queues",
 	vkLockFutex: "futex buckets",
 	vkLockTimer: "timer heaps",
 }
@@ -145,7 +145,9 @@ func vkLockName(l *vkSpin) string {
 // vkLockVisit calls fn for every kernel lock with its class.
 func vkLockVisit(fn func(class int, l *vkSpin)) {
 	fn(vkLockBKL, &vkBKL)
-	fn(vkLockSched, &vkSchedLk)
+	for i := 0; i < vkCPUCount; i++ {
+		fn(vkLockSched, &vkRunqLk[i])
+	}
 	for i := range vkFutexTab {
 		fn(vkLockFutex, &vkFutexTab[i].lock)
 	}

@@ -4,11 +4,11 @@
 // kernel lock, because their state has locks of its own:
 //
 //   - futex wait and private futex wake: a bucket lock of the futex hash
-//     table (vk_sched.go) and the scheduler lock;
+//     table (vk_sched.go) and run-queue locks;
 //   - nanosleep and clock_nanosleep: the per-CPU timer heaps (vk_time.go)
-//     and the scheduler lock;
-//   - sched_yield and the timer tick and reschedule IPI: the scheduler
-//     lock.
+//     and run-queue locks;
+//   - sched_yield and the timer tick and reschedule IPI: this CPU's
+//     run-queue lock.
 //
 // vkTrap tries these before it takes vkBKL. A case that needs more (a
 // futex word that is not resident yet, whose page fault needs the mapping
@@ -101,12 +101,12 @@ func vkSyscallFine(f *vkFrame) bool {
 			return false
 		}
 	case 24: // sched_yield
-		vkSpinLock(&vkSchedLk)
+		vkRqLock()
 		if vkThisCPU().runqLen > 0 {
-			vkCur().state = thRunnable
+			vkCur().requeue = true
 			vkSchedule()
 		}
-		vkSpinUnlock(&vkSchedLk)
+		vkRqUnlock()
 	default:
 		return false
 	}

@@ -9,13 +9,16 @@
 // CPU steals from the others' queues. Affinity masks are honoured
 // everywhere a thread is placed.
 //
-// Locking (the full order is in HACKING.md): the scheduler lock vkSchedLk
-// guards thread states, the run queues and the switch itself. A CPU holds
-// it across a thread switch, and the thread that runs next releases it, so
-// no other CPU can pick a thread whose stack is still in use. The kernel
-// lock vkBKL is never held across a switch: a thread that sleeps in a
-// system call under it (vkBlock) lets go of it while asleep and takes it
-// again when it runs. Futex words and every other kernel wait queue hash
+// Locking (the full order is in HACKING.md): each CPU's run queue has its
+// own lock (vkRunqLk), which the CPU holds across a thread switch; the
+// thread that runs next releases it. A thread's stack stays in use until
+// the switch away from it is complete, which the CPU marks by setting the
+// thread's onCPU back to -1 (vkSchedFinish); another CPU that dequeued it
+// waits for that before switching to it, holding no lock while it waits.
+// A blocked thread is made runnable by one waker only (a compare-and-swap
+// on its state). The kernel lock vkBKL is never held across a switch: a
+// thread that sleeps in a system call under it (vkBlock) lets go of it
+// while asleep and takes it again when it runs. Futex words and every other kernel wait queue hash
 // into vkFutexTab, whose buckets have their own locks; the futex system
 // call, sched_yield and the timer tick take no kernel lock at all
 // (vk_lockpath.go).
@@ -68,6 +71,7 @@ type vkThread struct {
 	timerAt   int64   // deadline while in a timer heap (vk_time.go)
 	timerCPU  int32   // whose heap it is in, -1 if none (guarded by that heap's lock)
 	timerIdx  int32   // its index there
+	requeue   bool    // vkSchedule puts it back on a run queue (a yield or preemption)
 }
 
 var vkSched struct {
@@ -80,8 +84,19 @@ var vkSched struct {
 	zombies  uintptr // exited threads whose stacks are no longer in use, linked by next
 }
 
-// vkSchedLk is the scheduler lock: thread states, run queues, the switch.
-var vkSchedLk vkSpin
+// vkRunqLk[i] guards CPU i's run queue (runqHead, runqTail, runqLen) and
+// the switch on that CPU; vkPrevThread[i] is the thread CPU i switched
+// away from last, whose onCPU the next thread clears.
+var (
+	vkRunqLk     [vkMaxCPU]vkSpin
+	vkPrevThread [vkMaxCPU]uintptr
+)
+
+// vkRqLock and vkRqUnlock take and release this CPU's run-queue lock.
+// After vkSchedule the thread may be on another CPU: vkRqUnlock releases
+// the lock of the CPU it is on then, which that CPU took for the switch.
+func vkRqLock()   { vkSpinLock(&vkRunqLk[vkThisCPU().id]) }
+func vkRqUnlock() { vkSpinUnlock(&vkRunqLk[vkThisCPU().id]) }
 
 // vkBKL is the kernel lock (vk_lock.go: vkLock, vkUnlock).
 var vkBKL vkSpin
@@ -187,7 +202,9 @@ func vkAllowed(t *vkThread, i int) bool {
 	return vkSched.reserved&bit == 0 || t.affinity&^vkSched.reserved == 0
 }
 
+// vkRunqPush appends t to c's queue; the caller holds c's run-queue lock.
 func vkRunqPush(c *vkCPU, t *vkThread) {
+	vkAssertHeld(&vkRunqLk[c.id])
 	p := uintptr(unsafe.Pointer(t))
 	t.next = 0
 	if c.runqTail == 0 {
@@ -199,8 +216,10 @@ func vkRunqPush(c *vkCPU, t *vkThread) {
 	c.runqLen++
 }
 
-// vkRunqTake unlinks the first thread in c's queue that may run on cpu.
+// vkRunqTake unlinks the first thread in c's queue that may run on cpu;
+// the caller holds c's run-queue lock.
 func vkRunqTake(c *vkCPU, cpu int) *vkThread {
+	vkAssertHeld(&vkRunqLk[c.id])
 	prev := uintptr(0)
 	for p := c.runqHead; p != 0; p = vkThreadOf(p).next {
 		t := vkThreadOf(p)
@@ -222,15 +241,15 @@ func vkRunqTake(c *vkCPU, cpu int) *vkThread {
 	return nil
 }
 
-// vkEnqueue makes t runnable on the best CPU: an idle one it may use, else
-// the one it last ran on, else any it may use. A remote CPU is sent a
-// reschedule IPI so it notices.
+// vkEnqueue puts the runnable thread t on the best CPU's queue: an idle
+// one it may use, else the one it last ran on, else any it may use (the
+// choice reads other CPUs' state without their locks: it is a hint). A
+// remote CPU is sent a reschedule IPI so it notices. The caller holds no
+// run-queue lock.
 func vkEnqueue(t *vkThread) {
-	vkAssertHeld(&vkSchedLk)
-	t.state = thRunnable
 	target := -1
 	for i := 0; i < vkCPUCount; i++ {
-		if vkAllowed(t, i) && vkCPUs[i].idle != 0 && vkCPUs[i].runqLen == 0 {
+		if vkAllowed(t, i) && atomic.Loaduintptr(&vkCPUs[i].idle) != 0 && vkCPUs[i].runqLen == 0 {
 			target = i
 			break
 		}
@@ -247,7 +266,9 @@ func vkEnqueue(t *vkThread) {
 		target = 0 // affinity names no online CPU: run anyway rather than lose it
 	}
 	c := &vkCPUs[target]
+	vkSpinLock(&vkRunqLk[target])
 	vkRunqPush(c, t)
+	vkSpinUnlock(&vkRunqLk[target])
 	me := vkThisCPU()
 	if c != me {
 		vkSendIPI(c.apicID, vkReschedVector)
@@ -262,30 +283,37 @@ func vkEnqueue(t *vkThread) {
 	}
 }
 
-// vkDequeue picks the next thread for CPU c: its own queue first, then
-// one stolen from another CPU's queue.
-func vkDequeue(c *vkCPU) *vkThread {
-	if t := vkRunqTake(c, int(c.id)); t != nil {
-		return t
-	}
+// vkSteal takes a thread that may run on c from another CPU's queue. The
+// caller holds c's run-queue lock; it is let go while another queue's is
+// held, so no CPU ever waits for a second run-queue lock while holding
+// one.
+func vkSteal(c *vkCPU) *vkThread {
+	own := &vkRunqLk[c.id]
 	for i := 0; i < vkCPUCount; i++ {
 		o := &vkCPUs[i]
 		if o == c || o.runqLen == 0 {
 			continue
 		}
-		if t := vkRunqTake(o, int(c.id)); t != nil {
-			vkSched.steals++
+		vkSpinUnlock(own)
+		vkSpinLock(&vkRunqLk[i])
+		t := vkRunqTake(o, int(c.id))
+		vkSpinUnlock(&vkRunqLk[i])
+		vkSpinLock(own)
+		if t != nil {
+			atomic.Xadd64(&vkSched.steals, 1)
 			return t
 		}
 	}
 	return nil
 }
 
-// vkWake makes a blocked thread runnable; the caller holds vkSchedLk. The
-// thread leaves its futex queue itself when it runs (vkSleep).
+// vkWake makes a blocked thread runnable and queues it. Of several CPUs
+// that try at once (a futex wake, a timer, a signal) one wins the
+// compare-and-swap of the state; the others do nothing. The thread leaves
+// its futex queue and timer heap itself when it runs (vkSleep). The
+// caller holds no run-queue lock.
 func vkWake(t *vkThread, timedOut bool) {
-	vkAssertHeld(&vkSchedLk)
-	if t.state != thBlocked {
+	if !atomic.Cas((*uint32)(unsafe.Pointer(&t.state)), thBlocked, thRunnable) {
 		return
 	}
 	t.deadline = 0
@@ -297,7 +325,7 @@ func vkWake(t *vkThread, timedOut bool) {
 // user code: it wakes sleepers whose time has come and preempts the running
 // thread when its slice is over or a sleeper just woke on this CPU (so
 // timers are not late by a whole slice). Otherwise it re-arms the timer.
-// It takes vkSchedLk itself; the caller holds no kernel lock.
+// It takes this CPU's run-queue lock itself; the caller holds no lock.
 func vkTimerTick() {
 	vkAssertNotHeld(&vkBKL)
 	c := vkThisCPU()
@@ -305,13 +333,13 @@ func vkTimerTick() {
 	now := vkNanotime()
 	queued := c.runqLen // read without the lock: a hint of who woke here
 	next := vkTimerExpire(c, now)
-	vkSpinLock(&vkSchedLk)
+	vkRqLock()
 	if c.runqLen != 0 {
 		cur := vkCur()
 		if c.runqLen > queued || now >= cur.sliceEnd {
-			cur.state = thRunnable
+			cur.requeue = true
 			vkSchedule() // arms the timer for what comes next
-			vkSpinUnlock(&vkSchedLk)
+			vkRqUnlock()
 			return
 		}
 		if end := cur.sliceEnd; next == 0 || end < next {
@@ -319,32 +347,57 @@ func vkTimerTick() {
 		}
 	}
 	vkTimerArm(next)
-	vkSpinUnlock(&vkSchedLk)
+	vkRqUnlock()
 }
 
 // vkSchedule gives this CPU to the next runnable thread. The caller holds
-// vkSchedLk, not the kernel lock, and has set the current thread's state:
-// thRunnable (it is queued again), thBlocked, thDead, or thIdle. It
-// returns, still holding vkSchedLk, when the current thread runs again
-// (never if it is dead).
+// this CPU's run-queue lock, not the kernel lock, and has either set
+// cur.requeue (a yield or preemption: cur goes back on a queue, or keeps
+// the CPU if nothing else may run here) or set the current thread's state
+// to thBlocked, thDead or thIdle. It returns, holding the run-queue lock
+// of the CPU it then runs on, when the current thread runs again (never if
+// it is dead).
 func vkSchedule() {
-	vkAssertHeld(&vkSchedLk)
-	vkAssertNotHeld(&vkBKL)
 	c := vkThisCPU()
+	own := &vkRunqLk[c.id]
+	vkAssertHeld(own)
+	vkAssertNotHeld(&vkBKL)
 	cur := vkThreadOf(c.cur)
-	if cur.state == thRunnable {
-		if vkAllowed(cur, int(c.id)) {
+	requeue := cur.requeue
+	cur.requeue = false
+	stay := requeue && vkAllowed(cur, int(c.id))
+	next := vkRunqTake(c, int(c.id))
+	if next == nil && !stay {
+		next = vkSteal(c) // lets go of own meanwhile
+	}
+	if requeue {
+		if next == nil && stay {
+			next = cur // nothing else may run here: keep going
+		} else if next != nil || !stay {
+			cur.state = thRunnable
 			vkRunqPush(c, cur)
-		} else {
-			vkEnqueue(cur) // its affinity changed: move it
+			if !stay {
+				vkKick(cur) // its affinity changed: an allowed CPU steals it
+			}
+		}
+	}
+	if next == nil {
+		next = vkThreadOf(c.idleT)
+	}
+	if next != cur && next.state != thIdle {
+		// Dequeued while its last CPU may still be switching away from
+		// it: wait, holding no lock, until its stack is free.
+		if atomic.Loadint32(&next.onCPU) >= 0 {
+			vkSpinUnlock(own)
+			for atomic.Loadint32(&next.onCPU) >= 0 {
+				vkTLBFlushLocal()
+				vkSpinPause()
+			}
+			vkSpinLock(own)
 		}
 	}
 	now := vkNanotime()
 	deadline := vkTimerNext(c) // expired entries make it past: the tick comes at once
-	next := vkDequeue(c)
-	if next == nil {
-		next = vkThreadOf(c.idleT)
-	}
 	if c.runqLen != 0 && (deadline == 0 || now+vkQuantumNs < deadline) {
 		deadline = now + vkQuantumNs // others wait: preempt at slice end
 	}
@@ -362,9 +415,11 @@ func vkSchedule() {
 	if next == cur {
 		return
 	}
-	vkSched.switches++
-	cur.onCPU = -1
-	next.onCPU = int32(c.id)
+	atomic.Xadd64(&vkSched.switches, 1)
+	if next.state != thIdle {
+		atomic.Storeint32(&next.onCPU, int32(c.id))
+	}
+	vkPrevThread[c.id] = uintptr(unsafe.Pointer(cur))
 	c.cur = uintptr(unsafe.Pointer(next))
 	c.kstackTop = next.kstackTop
 	c.fpu = uintptr(unsafe.Pointer(&next.fpu[0]))
@@ -374,37 +429,55 @@ func vkSchedule() {
 	vkSchedFinish()
 }
 
-// vkSchedFinish completes a switch on the thread switched to: a thread
-// that exited on this CPU before it is off its stack now, so it joins the
-// zombies that vkReapZombies frees. The caller holds vkSchedLk.
+// vkKick sends a reschedule IPI to a CPU t may run on, so that it steals
+// t from the queue t was left on.
+func vkKick(t *vkThread) {
+	for i := 0; i < vkCPUCount; i++ {
+		if vkAllowed(t, i) {
+			vkSendIPI(vkCPUs[i].apicID, vkReschedVector)
+			return
+		}
+	}
+}
+
+// vkSchedFinish completes a switch on the thread switched to: the thread
+// switched away from is off its stack now (onCPU -1 lets another CPU run
+// it), and one that exited joins the zombies that vkReapZombies frees. The
+// caller holds this CPU's run-queue lock.
 func vkSchedFinish() {
 	c := vkThisCPU()
+	if p := vkPrevThread[c.id]; p != 0 {
+		vkPrevThread[c.id] = 0
+		if p != c.idleT {
+			atomic.Storeint32(&vkThreadOf(p).onCPU, -1)
+		}
+	}
 	if z := c.zombie; z != 0 && z != c.cur {
 		c.zombie = 0
-		vkThreadOf(z).next = vkSched.zombies
-		vkSched.zombies = z
+		t := vkThreadOf(z)
+		for {
+			old := atomic.Loaduintptr(&vkSched.zombies)
+			t.next = old
+			if atomic.Casuintptr(&vkSched.zombies, old, z) {
+				break
+			}
+		}
 	}
 }
 
 // vkReapZombies frees the stacks and slots of exited threads. The caller
-// holds the kernel lock (the frame and stack allocators are under it);
-// slots are cleared under vkSchedLk too, so a scan of the thread table
-// under either lock never meets freed memory.
+// holds the kernel lock: the frame and stack allocators and the thread
+// table are under it.
 func vkReapZombies() {
 	vkAssertHeld(&vkBKL)
 	if atomic.Loaduintptr(&vkSched.zombies) == 0 {
 		return
 	}
-	vkSpinLock(&vkSchedLk)
-	z := vkSched.zombies
-	vkSched.zombies = 0
-	for p := z; p != 0; p = vkThreadOf(p).next {
-		vkSched.threads[vkThreadOf(p).tid-1] = 0
-	}
-	vkSpinUnlock(&vkSchedLk)
+	z := atomic.Xchguintptr(&vkSched.zombies, 0)
 	for z != 0 {
 		t := vkThreadOf(z)
 		z = t.next
+		vkSched.threads[t.tid-1] = 0
 		vkKernelStackFree(t.kstackTop)
 		vkFrameFree(uintptr(unsafe.Pointer(t)) - vkDMAP)
 	}
@@ -414,18 +487,19 @@ func vkReapZombies() {
 // before it enters user mode: it completes the switch.
 func vkThreadBegin() {
 	vkSchedFinish()
-	vkSpinUnlock(&vkSchedLk)
+	vkRqUnlock()
 }
 
-// vkIdleLoop is what a CPU's idle thread runs, forever, holding vkSchedLk
-// except while halted. Device work that interrupts deferred to a lock
+// vkIdleLoop is what a CPU's idle thread runs, forever, holding its run-
+// queue lock except while halted. Device work that interrupts deferred to a lock
 // holder (vkIRQPending) is done here too, under the kernel lock.
 func vkIdleLoop() {
 	c := vkThisCPU()
+	vkSchedFinish() // the BSP's idle thread starts here from a switch
 	for {
 		vkSchedule() // runs whatever is runnable; returns when nothing is
-		c.idle = 1
-		vkSpinUnlock(&vkSchedLk)
+		atomic.Storeuintptr(&c.idle, 1)
+		vkRqUnlock()
 		vkIdle() // interrupts on until the next one arrives
 		if atomic.Load(&vkIRQPending) != 0 {
 			vkLock()
@@ -433,8 +507,8 @@ func vkIdleLoop() {
 			vkUnlock()
 		}
 		vkTimerExpire(c, vkNanotime()) // the tick in kernel code only woke us
-		vkSpinLock(&vkSchedLk)
-		c.idle = 0
+		vkRqLock()
+		atomic.Storeuintptr(&c.idle, 0)
 	}
 }
 
@@ -454,7 +528,7 @@ func vkBlock(deadline int64) bool {
 		vkSpinLock(&b.lock)
 		vkFutexQueue(b, t)
 	}
-	vkSleep(t, b, deadline, true)
+	vkSleep(t, b, deadline, true, false)
 	t.waitAddr = 0
 	return t.timedOut
 }
@@ -464,24 +538,33 @@ func vkBlock(deadline int64) bool {
 // only once t is marked blocked, so a wake-up cannot slip in between. With
 // bkl the caller holds the kernel lock, released while asleep. On return t
 // is off b's queue, and woken reports whether vkFutexWake took it off (as
-// opposed to a deadline, a signal or a spurious wake-up).
-func vkSleep(t *vkThread, b *vkFutexBucket, deadline int64, bkl bool) (woken bool) {
+// opposed to a deadline, a signal or a spurious wake-up). With intr a
+// signal that is pending and not blocked keeps it from sleeping: a
+// signal sent just before the thread was marked blocked found nothing to
+// wake (vkSysTgkill).
+func vkSleep(t *vkThread, b *vkFutexBucket, deadline int64, bkl, intr bool) (woken bool) {
 	hc := int32(-1)
 	if deadline != 0 {
 		hc = vkTimerAdd(t, deadline)
 	}
-	vkSpinLock(&vkSchedLk)
-	t.state = thBlocked
+	vkRqLock()
 	t.deadline = deadline
 	t.timedOut = false
+	// Xchg, not a plain store: the read of pending below must not pass it.
+	atomic.Xchg((*uint32)(unsafe.Pointer(&t.state)), thBlocked)
 	if b != nil {
 		vkSpinUnlock(&b.lock)
 	}
 	if bkl {
 		vkUnlock()
 	}
-	vkSchedule()
-	vkSpinUnlock(&vkSchedLk)
+	if intr && atomic.Load64(&t.pending)&^t.sigmask != 0 &&
+		atomic.Cas((*uint32)(unsafe.Pointer(&t.state)), thBlocked, thRunning) {
+		// Not asleep after all (if the swap failed, a waker queued it).
+	} else {
+		vkSchedule()
+	}
+	vkRqUnlock()
 	if hc >= 0 {
 		vkTimerCancel(t, hc)
 	}
@@ -504,11 +587,11 @@ func vkSleep(t *vkThread, b *vkFutexBucket, deadline int64, bkl bool) (woken boo
 func vkYield() {
 	vkAssertHeld(&vkBKL)
 	vkTLBShootdown()
-	vkSpinLock(&vkSchedLk)
-	vkCur().state = thRunnable
+	vkRqLock()
+	vkCur().requeue = true
 	vkUnlock()
 	vkSchedule()
-	vkSpinUnlock(&vkSchedLk)
+	vkRqUnlock()
 	vkLock()
 }
 
@@ -523,7 +606,7 @@ func vkThreadExit() {
 	vkSched.nthreads--
 	vkReapZombies()
 	vkTLBShootdown()
-	vkSpinLock(&vkSchedLk)
+	vkRqLock()
 	t.state = thDead
 	vkThisCPU().zombie = uintptr(unsafe.Pointer(t))
 	vkUnlock()
@@ -545,7 +628,7 @@ const (
 // The futex hash table: every address a thread sleeps on (a futex word,
 // a pipe, an epoll instance, ...) hashes to a bucket with its own lock and
 // a FIFO queue of the threads waiting there. Lock order: the kernel lock
-// (when held), then a bucket, then vkSchedLk.
+// (when held), then a bucket, then a timer heap, then one run queue.
 const vkFutexBuckets = 256
 
 type vkFutexBucket struct {
@@ -600,7 +683,7 @@ func vkFutexUnqueue(b *vkFutexBucket, t *vkThread) {
 
 // vkFutexWake wakes up to n threads sleeping on addr, oldest first, and
 // returns how many it took off the queue. The caller may hold the kernel
-// lock, but not a bucket lock or vkSchedLk.
+// lock, but not a bucket lock or a run-queue lock.
 func vkFutexWake(addr uintptr, n int) int {
 	b := vkFutexBucketOf(addr)
 	vkSpinLock(&b.lock)
@@ -624,9 +707,7 @@ func vkFutexWake(addr uintptr, n int) int {
 		}
 		t.fnext = 0
 		t.queued = false
-		vkSpinLock(&vkSchedLk)
 		vkWake(t, false)
-		vkSpinUnlock(&vkSchedLk)
 		woken++
 		p = next
 	}
@@ -656,7 +737,7 @@ func vkFutexWait(addr uintptr, val uint32, deadline int64, bkl bool) (r uintptr,
 	t := vkCur()
 	t.waitAddr = addr
 	vkFutexQueue(b, t)
-	woken := vkSleep(t, b, deadline, bkl)
+	woken := vkSleep(t, b, deadline, bkl, true)
 	t.waitAddr = 0
 	if !woken && t.timedOut {
 		return vkErr(vkETIMEDOUT), true
@@ -752,7 +833,7 @@ func vkSleepUntil(deadline int64) {
 func vkSleepUntilFine(deadline int64) {
 	t := vkCur()
 	for vkNanotime() < deadline {
-		vkSleep(t, nil, deadline, false)
+		vkSleep(t, nil, deadline, false, false)
 	}
 }
 
@@ -799,8 +880,7 @@ func vkSysClone(f *vkFrame, flags uint64, stack, ptid, ctid, tls uintptr) uintpt
 	if flags&cloneParent != 0 && vkUserOK(ptid, 4, true) {
 		*(*int32)(unsafe.Pointer(ptid)) = t.tid
 	}
-	vkSpinLock(&vkSchedLk)
+	t.state = thRunnable
 	vkEnqueue(t)
-	vkSpinUnlock(&vkSchedLk)
 	return uintptr(t.tid)
 }

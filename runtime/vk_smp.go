@@ -215,7 +215,7 @@ func vkAPMain(c *vkCPU) {
 	c.cur = c.idleT
 	c.kstackTop = t.kstackTop
 	c.fpu = uintptr(unsafe.Pointer(&t.fpu[0]))
-	vkSpinLock(&vkSchedLk) // the idle loop holds it except while halted
+	vkRqLock() // the idle loop holds its run-queue lock except while halted
 	atomic.Store(&c.online, 1)
 	vkIdleLoop()
 }

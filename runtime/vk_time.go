@@ -218,7 +218,7 @@ func vkDaysFromCivil(y, m, d int64) int64 {
 // timeout) goes into the timer heap of the CPU it sleeps on, a binary
 // min-heap of thread slots ordered by deadline. That CPU's timer tick pops
 // what has expired and wakes it; nothing scans every thread. The heap has
-// its own lock, taken after a futex bucket's and before vkSchedLk: the
+// its own lock, taken after a futex bucket's and before a run queue's: the
 // tick wakes threads with the heap lock held, so a sleeper that was woken
 // another way and takes itself out of the heap (vkTimerCancel) cannot
 // start its next sleep before the tick is done with the old entry.
@@ -324,7 +324,7 @@ func vkTimerCancel(t *vkThread, cpu int32) {
 
 // vkTimerExpire wakes the threads in CPU c's heap whose deadline has
 // passed and returns the earliest deadline left (0 if none). The caller
-// holds neither vkSchedLk nor the kernel lock.
+// holds no run-queue lock and not the kernel lock.
 func vkTimerExpire(c *vkCPU, now int64) int64 {
 	h := &vkTimers[c.id]
 	if next := int64(atomic.Load64((*uint64)(unsafe.Pointer(&h.next)))); next == 0 || next > now {
@@ -334,9 +334,7 @@ func vkTimerExpire(c *vkCPU, now int64) int64 {
 	for h.n > 0 && h.at(0).timerAt <= now {
 		t := h.at(0)
 		h.remove(0)
-		vkSpinLock(&vkSchedLk)
 		vkWake(t, true) // only if still blocked: then it is this sleep's entry
-		vkSpinUnlock(&vkSchedLk)
 	}
 	next := h.next
 	vkSpinUnlock(&h.lock)
