@@ -99,6 +99,29 @@ func TestStressShort(t *testing.T) {
 	}
 }
 
+// TestLockTakenTwice checks the ownership check itself: a CPU that takes
+// the kernel lock it already holds (Velocity's crash call, kind 3) stops
+// the machine with the lock's name and the fatal exit code, instead of
+// spinning forever.
+func TestLockTakenTwice(t *testing.T) {
+	testenv.Need(t, "qemu")
+	cmdline, err := build.KernelCmdline(nil, []string{"quiet"}, []string{"-relock"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := qemu.Run(context.Background(), qemu.Config{Kernel: testenv.Get(t, kernelOnce), Stub: testenv.Get(t, stubOnce),
+		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: 2 * time.Minute, SMP: 2})
+	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
+	if err != nil {
+		t.Fatalf("boot: %v\n%s", err, serial)
+	}
+	const want = "velocity: lock kernel (BKL) taken again by the CPU that holds it"
+	if !strings.Contains(serial, want) || res.ExitCode != 3 {
+		t.Fatalf("exit code %d (want 3) and output without %q:\n%s", res.ExitCode, want, serial)
+	}
+}
+
 // TestStressLong runs longer on four and eight CPUs (-locks.long).
 func TestStressLong(t *testing.T) {
 	if !*long {
