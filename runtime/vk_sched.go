@@ -246,7 +246,13 @@ func vkRunqTake(c *vkCPU, cpu int) *vkThread {
 // choice reads other CPUs' state without their locks: it is a hint). A
 // remote CPU is sent a reschedule IPI so it notices. The caller holds no
 // run-queue lock.
-func vkEnqueue(t *vkThread) {
+func vkEnqueue(t *vkThread) { vkEnqueueIPI(t, nil) }
+
+// vkEnqueueIPI is vkEnqueue that, with ipis not nil, adds the remote CPU
+// to that mask instead of interrupting it: a caller holding a lock others
+// wait for sends the IPIs after letting it go (vkSendIPIs). An IPI
+// only makes a CPU look at its queue, so sending it late loses nothing.
+func vkEnqueueIPI(t *vkThread, ipis *uint64) {
 	target := -1
 	for i := 0; i < vkCPUCount; i++ {
 		if vkAllowed(t, i) && atomic.Loaduintptr(&vkCPUs[i].idle) != 0 && vkCPUs[i].runqLen == 0 {
@@ -271,7 +277,11 @@ func vkEnqueue(t *vkThread) {
 	vkSpinUnlock(&vkRunqLk[target])
 	me := vkThisCPU()
 	if c != me {
-		vkSendIPI(c.apicID, vkReschedVector)
+		if ipis != nil {
+			*ipis |= 1 << target
+		} else {
+			vkSendIPI(c.apicID, vkReschedVector)
+		}
 		return
 	}
 	// The running thread may never block again (a spinning goroutine):
@@ -312,13 +322,26 @@ func vkSteal(c *vkCPU) *vkThread {
 // compare-and-swap of the state; the others do nothing. The thread leaves
 // its futex queue and timer heap itself when it runs (vkSleep). The
 // caller holds no run-queue lock.
-func vkWake(t *vkThread, timedOut bool) {
+func vkWake(t *vkThread, timedOut bool) { vkWakeIPI(t, timedOut, nil) }
+
+// vkWakeIPI is vkWake with the reschedule IPIs deferred (vkEnqueueIPI).
+func vkWakeIPI(t *vkThread, timedOut bool, ipis *uint64) {
 	if !atomic.Cas((*uint32)(unsafe.Pointer(&t.state)), thBlocked, thRunnable) {
 		return
 	}
 	t.deadline = 0
 	t.timedOut = timedOut
-	vkEnqueue(t)
+	vkEnqueueIPI(t, ipis)
+}
+
+// vkSendIPIs sends a reschedule IPI to every CPU in mask.
+func vkSendIPIs(mask uint64) {
+	for i := 0; mask != 0 && i < vkCPUCount; i++ {
+		if mask&(1<<i) != 0 {
+			mask &^= 1 << i
+			vkSendIPI(vkCPUs[i].apicID, vkReschedVector)
+		}
+	}
 }
 
 // vkTimerTick runs on every timer interrupt and reschedule IPI taken in
@@ -688,6 +711,7 @@ func vkFutexWake(addr uintptr, n int) int {
 	b := vkFutexBucketOf(addr)
 	vkSpinLock(&b.lock)
 	woken := 0
+	ipis := uint64(0)
 	prev := uintptr(0)
 	for p := b.head; p != 0 && woken < n; {
 		t := vkThreadOf(p)
@@ -707,11 +731,12 @@ func vkFutexWake(addr uintptr, n int) int {
 		}
 		t.fnext = 0
 		t.queued = false
-		vkWake(t, false)
+		vkWakeIPI(t, false, &ipis)
 		woken++
 		p = next
 	}
 	vkSpinUnlock(&b.lock)
+	vkSendIPIs(ipis) // after the bucket lock: the woken thread wants it soon
 	return woken
 }
 

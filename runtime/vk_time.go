@@ -331,13 +331,15 @@ func vkTimerExpire(c *vkCPU, now int64) int64 {
 		return next
 	}
 	vkSpinLock(&h.lock)
+	ipis := uint64(0)
 	for h.n > 0 && h.at(0).timerAt <= now {
 		t := h.at(0)
 		h.remove(0)
-		vkWake(t, true) // only if still blocked: then it is this sleep's entry
+		vkWakeIPI(t, true, &ipis) // only if still blocked: then it is this sleep's entry
 	}
 	next := h.next
 	vkSpinUnlock(&h.lock)
+	vkSendIPIs(ipis)
 	return next
 }
 

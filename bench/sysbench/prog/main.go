@@ -194,17 +194,18 @@ func pipeRoundTrip(n int) {
 		defer runtime.UnlockOSThread()
 		buf := make([]byte, 1)
 		for i := 0; i < n; i++ {
-			syscall.Read(a[0], buf)
-			syscall.Write(b[1], buf)
+			xfer(syscall.Read, a[0], buf)
+			xfer(syscall.Write, b[1], buf)
 		}
 		close(done)
 	}()
 	runtime.LockOSThread()
 	buf := []byte{7}
 	for i := 0; i < n; i++ {
-		syscall.Write(a[1], buf)
-		if k, _ := syscall.Read(b[0], buf); k != 1 || buf[0] != 7 {
-			fmt.Println("SYSBENCH error pipe echo")
+		xfer(syscall.Write, a[1], buf)
+		xfer(syscall.Read, b[0], buf)
+		if buf[0] != 7 {
+			fmt.Println("SYSBENCH error pipe echo: got", buf[0])
 			os.Exit(1)
 		}
 	}
@@ -212,6 +213,23 @@ func pipeRoundTrip(n int) {
 	<-done
 	for _, fd := range []int{a[0], a[1], b[0], b[1]} {
 		syscall.Close(fd)
+	}
+}
+
+// xfer reads or writes one byte, retrying on EINTR as package os does (a
+// signal such as the Go scheduler's preemption SIGURG can interrupt a
+// blocking read).
+func xfer(op func(int, []byte) (int, error), fd int, buf []byte) {
+	for {
+		k, err := op(fd, buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if k != 1 || err != nil {
+			fmt.Println("SYSBENCH error pipe:", k, err)
+			os.Exit(1)
+		}
+		return
 	}
 }
 
