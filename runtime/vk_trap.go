@@ -93,11 +93,11 @@ func vkTrap(f *vkFrame) {
 		return // clocks and ids: no shared state, so no kernel lock
 	}
 	if f.vector == vkVectorSyscall && vkSyscallFine(f) {
-		vkTrapExitFine(f) // futex, sched_yield: their own locks (vk_lockpath.go)
+		vkTrapExitFine(f) // futex, nanosleep, sched_yield: their own locks (vk_lockpath.go)
 		return
 	}
 	if f.vector == vkTimerVector || f.vector == vkReschedVector {
-		vkTrapTick(f) // the scheduler lock only (vk_lockpath.go)
+		vkTrapTick(f) // this CPU's run-queue lock only (vk_lockpath.go)
 		return
 	}
 	vkLock()
