@@ -9,9 +9,10 @@ import "embed"
 // KernelSources holds the kernel files that internal/build overlays onto
 // Go's package runtime. Whole directories are embedded so new files are
 // picked up without editing this list; consumers keep only *.go and *.s
-// (see internal/build.KernelFiles). kernel/gdbproto is an ordinary package
-// that is also compiled into package runtime. netstack and go.mod are what
+// (see internal/build.KernelFiles). kernel/gdbproto, kernel/cmdline and
+// kernel/cpio are ordinary packages that are also compiled into package
+// runtime. netstack and go.mod are what
 // kernels that use package net link in (internal/build/netroot.go).
 //
-//go:embed runtime arch/amd64/*.s kernel/gdbproto/*.go netstack/*.go go.mod
+//go:embed runtime arch/amd64/*.s kernel/gdbproto/*.go kernel/cmdline/*.go kernel/cpio/*.go netstack/*.go go.mod
 var KernelSources embed.FS

@@ -73,6 +73,10 @@ type Healer struct {
 	ProveCalls uint64
 	// Log receives the [Self-Evolution] lines (serial on the kernel).
 	Log io.Writer
+	// OnHealed, if set, is told of every swapped-in version once its
+	// trial on live traffic has proven it (publish.go). It runs inside
+	// Tick with the healer's lock held: it must not call the healer.
+	OnHealed func(Healed)
 
 	mu       sync.Mutex
 	reg      *telemetry.Registry
@@ -108,6 +112,8 @@ type Event struct {
 type trial struct {
 	old, new *Version
 	baseline float64 // mean cycles of old in the window that fired
+	advisor  string  // who proposed new
+	rep      Report  // the gate's report on new
 }
 
 func (h *Healer) init() {
@@ -284,6 +290,7 @@ func (h *Healer) judge(s *Slot, t *trial) {
 	} else {
 		ev.Kind = "proven"
 		t.old.close() // quiesced at the swap; kept mapped until now for rollback
+		h.healed(s, t, ev.Speedup)
 	}
 	h.Events = append(h.Events, ev)
 }
@@ -345,7 +352,7 @@ func (h *Healer) heal(s *Slot, a telemetry.Alert) {
 				h.logf("swap of %s: %v", v.CID, err)
 			}
 			quiet := time.Since(start)
-			h.trials[s] = &trial{old: old, new: v, baseline: float64(a.Mean)}
+			h.trials[s] = &trial{old: old, new: v, baseline: float64(a.Mean), advisor: c.From, rep: rep}
 			h.Events = append(h.Events, Event{Kind: "swap", Slot: s.Name, From: old.CID, To: v.CID, Passes: v.Passes,
 				Inputs: rep.Inputs, Speedup: rep.Speedup, BeforeMean: float64(a.Mean), Pause: pause, Held: held, Quiesce: quiet})
 			h.logf("candidate %s (%s): validated %d inputs, speedup %.2f, swapped in %.2f µs (old version quiescent after %.0f µs)",

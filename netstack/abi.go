@@ -13,6 +13,7 @@ const (
 	sysWait   = 0x5611
 	sysReply  = 0x5612
 	sysReady  = 0x5613
+	sysResolv = 0x5614 // replace /etc/resolv.conf
 )
 
 // Msg is one forwarded socket system call (runtime's vkNetMsg).

@@ -11,8 +11,13 @@ package netstack
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"syscall"
+	"time"
+	"unsafe"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
@@ -33,14 +38,27 @@ func init() {
 	srv = newServer(st, velocityKernel{})
 	attach()
 	go srv.serve()
-	go startNIC(st)
+	// The card is configured before main runs, as Linux's ip= does before
+	// init starts: a program's first connection must not race DHCP. This
+	// waits at most the DHCP timeout, and not at all without a card.
+	startNIC(st)
 }
 
 // startNIC looks for a network card and, when there is one, puts it on
-// the stack as NIC 2 with the address from VELOCITY_IP (CIDR, default
-// 10.0.2.15/24) and the default route via VELOCITY_GW (default 10.0.2.2):
-// QEMU user networking's addresses. There is no DHCP client yet.
+// the stack as NIC 2, configured as the command line says (config.go):
+// DHCP by default. Every outcome is one line on the console, and a card
+// that cannot be configured leaves the node with loopback only.
 func startNIC(st *stack.Stack) {
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "velocity: net: %v; the card stays down\n", err)
+		return
+	}
+	opts, err := parseNetOptions(string(cmdline))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "velocity: net: %v; the card stays down\n", err)
+		return
+	}
 	nic, err := probeVirtioNet()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "velocity: net: %v; loopback only\n", err)
@@ -50,24 +68,99 @@ func startNIC(st *stack.Stack) {
 		fmt.Fprintf(os.Stderr, "velocity: net: no network card; loopback only\n")
 		return
 	}
-	cfg, err := parseNetConfig(os.Getenv("VELOCITY_IP"), os.Getenv("VELOCITY_GW"))
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "velocity: net: %v; the card stays down\n", err)
+	if opts.mode == ipOff {
+		fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s stays down (ip=off); loopback only\n", nic.mac)
 		return
 	}
-	if err := addNIC(st, nicID, nic.linkEndpoint(), cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "velocity: net: %v\n", err)
+	if err := st.CreateNIC(nicID, nic.linkEndpoint()); err != nil {
+		fmt.Fprintf(os.Stderr, "velocity: net: network card: %v\n", err)
 		return
 	}
+	go nic.run(context.Background())
 	link := "up"
 	if !nic.linkUp {
 		link = "down"
 	}
-	via := "no gateway"
-	if cfg.gw.Len() != 0 {
-		via = "via " + cfg.gw.String()
+	desc := fmt.Sprintf("virtio-net %s irq %d link %s", nic.mac, nic.irq, link)
+	dns := opts.dns
+	switch opts.mode {
+	case ipStatic:
+		if err := configureNIC(st, nicID, opts.addr, opts.gw); err != nil {
+			fmt.Fprintf(os.Stderr, "velocity: net: %s: %v\n", desc, err)
+			return
+		}
+		via := "no gateway"
+		if opts.gw.IsValid() {
+			via = "via " + opts.gw.String()
+		}
+		fmt.Fprintf(os.Stderr, "velocity: net: %s, %s %s (static, ip=)\n", desc, opts.addr, via)
+	case ipDHCP:
+		mac := net.HardwareAddr(nic.mac)
+		start := time.Now()
+		l, err := dhcpAcquire(context.Background(), st, nicID, mac)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "velocity: net: %s: %v; the card stays unconfigured (for a static address boot with ip=A.B.C.D/N gw=A.B.C.D)\n", desc, err)
+			return
+		}
+		if err := configureNIC(st, nicID, l.addr, l.router); err != nil {
+			fmt.Fprintf(os.Stderr, "velocity: net: %s: %v\n", desc, err)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "velocity: net: %s, %s (DHCP from %s in %d ms, lease %s)\n",
+			desc, l, l.server, time.Since(start).Milliseconds(), l.time)
+		if len(dns) == 0 {
+			dns = l.dns
+		}
+		go keepLease(st, nicID, mac, l)
 	}
-	fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s irq %d link %s, %s %s (static; no DHCP client yet)\n",
-		nic.mac, nic.irq, link, cfg.addr, via)
-	nic.run(context.Background())
+	if len(dns) > 0 {
+		source := "dns="
+		if len(opts.dns) == 0 {
+			source = "DHCP"
+		}
+		if err := setResolvConf(resolvConf(dns, source)); err != nil {
+			fmt.Fprintf(os.Stderr, "velocity: net: /etc/resolv.conf: %v\n", err)
+		}
+	}
+}
+
+// keepLease renews the lease at its renewal time. When the server stops
+// answering the address is kept until the lease runs out, then dropped,
+// with a line on the console either way.
+func keepLease(st *stack.Stack, nic tcpip.NICID, mac net.HardwareAddr, l *lease) {
+	expiry := time.Now().Add(l.time)
+	wait := l.renewal
+	for {
+		time.Sleep(wait)
+		nl, err := dhcpRenew(context.Background(), st, nic, mac, l)
+		if err == nil && nl.addr == l.addr {
+			l, expiry, wait = nl, time.Now().Add(nl.time), nl.renewal
+			continue
+		}
+		if err == nil {
+			err = fmt.Errorf("the server moved the card to %s", nl.addr)
+		}
+		left := time.Until(expiry)
+		if left > time.Minute && err != nil && nl == nil {
+			fmt.Fprintf(os.Stderr, "velocity: net: DHCP renewal of %s: %v; retrying, %s of the lease left\n", l.addr, err, left.Round(time.Second))
+			wait = left / 2
+			continue
+		}
+		st.RemoveAddress(nic, tcpip.AddrFrom4(l.addr.Addr().As4()))
+		fmt.Fprintf(os.Stderr, "velocity: net: DHCP lease of %s ended: %v; the card is unconfigured\n", l.addr, err)
+		return
+	}
+}
+
+// setResolvConf replaces the kernel's /etc/resolv.conf (vkSysNetResolv).
+func setResolvConf(text string) error {
+	b := []byte(text)
+	_, _, e := syscall.RawSyscall(sysResolv, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0)
+	if e == syscall.EPERM {
+		return fmt.Errorf("the image carries its own; left as it is")
+	}
+	if e != 0 {
+		return e
+	}
+	return nil
 }

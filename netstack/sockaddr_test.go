@@ -69,19 +69,3 @@ func FuzzDecodeSockaddr(f *testing.F) {
 		}
 	})
 }
-
-func TestNetConfig(t *testing.T) {
-	c, err := parseNetConfig("", "")
-	if err != nil || c.addr.String() != "10.0.2.15/24" || c.gw.String() != "10.0.2.2" {
-		t.Errorf("default: %v %v %v", c.addr, c.gw, err)
-	}
-	c, err = parseNetConfig("10.0.3.1/24", "")
-	if err != nil || c.gw.Len() != 0 {
-		t.Errorf("no gateway: %v %v", c, err)
-	}
-	for _, bad := range [][2]string{{"10.0.3.1", ""}, {"fe80::1/64", ""}, {"10.0.3.1/24", "10.9.9.9"}, {"10.0.3.1/24", "x"}, {"junk", "10.0.2.2"}} {
-		if _, err := parseNetConfig(bad[0], bad[1]); err == nil {
-			t.Errorf("%q %q: no error", bad[0], bad[1])
-		}
-	}
-}

@@ -63,50 +63,17 @@ func newStack() (*stack.Stack, error) {
 // nicID is the network card's NIC in the stack.
 const nicID = 2
 
-type netConfig struct {
-	addr tcpip.AddressWithPrefix
-	gw   tcpip.Address
-}
-
-// parseNetConfig reads VELOCITY_IP (an IPv4 CIDR) and VELOCITY_GW. With
-// neither, the card takes QEMU user networking's 10.0.2.15/24 via
-// 10.0.2.2; an address without a gateway reaches its subnet only.
-func parseNetConfig(ip, gw string) (netConfig, error) {
-	if ip == "" && gw == "" {
-		ip, gw = "10.0.2.15/24", "10.0.2.2"
-	}
-	p, err := netip.ParsePrefix(ip)
-	if err != nil || !p.Addr().Is4() {
-		return netConfig{}, fmt.Errorf("VELOCITY_IP=%q: want an IPv4 address with a prefix length, such as 10.0.2.15/24", ip)
-	}
-	cfg := netConfig{addr: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(p.Addr().As4()), PrefixLen: p.Bits()}}
-	if gw == "" {
-		return cfg, nil
-	}
-	g, err := netip.ParseAddr(gw)
-	if err != nil || !g.Is4() {
-		return netConfig{}, fmt.Errorf("VELOCITY_GW=%q: want an IPv4 address", gw)
-	}
-	if !p.Masked().Contains(g) {
-		return netConfig{}, fmt.Errorf("gateway %s is not in %s", g, p.Masked())
-	}
-	cfg.gw = tcpip.AddrFrom4(g.As4())
-	return cfg, nil
-}
-
-// addNIC attaches a link endpoint with its address and routes: the
-// subnet directly, everything else through the gateway.
-func addNIC(s *stack.Stack, id tcpip.NICID, ep stack.LinkEndpoint, cfg netConfig) error {
-	if err := s.CreateNIC(id, ep); err != nil {
-		return fmt.Errorf("network card: %v", err)
-	}
-	pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: cfg.addr}
+// configureNIC gives the card its address and routes: the subnet
+// directly, everything else through the gateway when there is one.
+func configureNIC(s *stack.Stack, id tcpip.NICID, addr netip.Prefix, gw netip.Addr) error {
+	ap := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(addr.Addr().As4()), PrefixLen: addr.Bits()}
+	pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: ap}
 	if err := s.AddProtocolAddress(id, pa, stack.AddressProperties{}); err != nil {
-		return fmt.Errorf("address %s: %v", cfg.addr, err)
+		return fmt.Errorf("address %s: %v", addr, err)
 	}
-	s.AddRoute(tcpip.Route{Destination: cfg.addr.Subnet(), NIC: id})
-	if cfg.gw.Len() != 0 {
-		s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: cfg.gw, NIC: id})
+	s.AddRoute(tcpip.Route{Destination: ap.Subnet(), NIC: id})
+	if gw.IsValid() {
+		s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, Gateway: tcpip.AddrFrom4(gw.As4()), NIC: id})
 	}
 	return nil
 }

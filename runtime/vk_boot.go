@@ -12,8 +12,8 @@ import "unsafe"
 
 const (
 	vkBootMagic  = 0x544F4F424F4C4556
-	vkMaxArgs    = 256
-	vkArgBufSize = 8192
+	vkMaxArgs    = clMaxArgs
+	vkArgBufSize = clBufSize
 	vkUserStack  = 1 << 20
 	bootFlagMB2  = 1
 	bootFlagMB1  = 2
@@ -22,13 +22,10 @@ const (
 	bootFlagCut  = 16 // BOOT_ND.BIN had to cut the command line
 )
 
+// vkArgs is the command line, split (kernel/cmdline's clArgs: words in
+// buf, offsets by role) and laid out as the first thread's stack wants it.
 var vkArgs struct {
-	buf   [vkArgBufSize]byte
-	used  int
-	argv  [vkMaxArgs]int // offsets into buf
-	env   [vkMaxArgs]int
-	nargv int
-	nenv  int
+	clArgs
 	quiet bool
 	exe   int // offset of the exe= path in buf, 0 if none
 }
@@ -37,6 +34,12 @@ var vkBootNs struct {
 	stub, kernel int64 // monotonic (since power-on) at stub entry and at hand-over
 }
 
+// vkBoot is the BSP's first Go code, called from rt0Velocity.
+//
+// No write barriers: it runs before the Go heap or any P exists, on the
+// boot stub's stack.
+//
+//go:nowritebarrierrec
 func vkBoot(info uintptr) uintptr {
 	vkSerialInit()
 	bi := (*vkBootInfo)(unsafe.Pointer(info))
@@ -46,16 +49,18 @@ func vkBoot(info uintptr) uintptr {
 	if bi.version != 1 {
 		vkFatal("boot info version is not 1: BOOT_ND.BIN and the kernel do not match")
 	}
-	vkBoot0 = bi
-	vkKernelG.g.m = &vkKernelM
+	// Pointer stores without write barriers: neither target is Go heap
+	// and the garbage collector does not exist yet.
+	*(*uintptr)(unsafe.Pointer(&vkBoot0)) = info
+	(*muintptr)(unsafe.Pointer(&vkKernelG.g.m)).set(&vkKernelM)
 	vkCPUFeatures()
-	vkRandomInit() // before anything draws random numbers (AT_RANDOM)
+	vkImageSegments(bi) // the ELF's headers, before its module's frames are reused
+	vkRandomInit()      // before anything draws random numbers (AT_RANDOM)
 	vkFSLocate(bi)
 	vkFramesInit(bi)
 	vkPagingInit(bi)
 	vkFSInit()
-	vkVMAAdd(uintptr(bi.imageStart)&^(2<<20-1), (uintptr(bi.imageEnd)+2<<20-1)&^(2<<20-1), vmaKernel|protRead|protWrite)
-	vkVMAAdd(uintptr(bi.stubStart)&^4095, (uintptr(bi.stubEnd)+4095)&^4095, vmaKernel|protRead|protWrite)
+	vkImageVMAs(bi)
 	vkIDTInit()
 	c := &vkCPUs[0]
 	vkCPUInit(c)
@@ -138,7 +143,11 @@ func vkBanner(bi *vkBootInfo) {
 	vkPrint(" MiB RAM free, TSC ")
 	vkPrintDec(int64(vkClock.tscHz / 1_000_000))
 	vkPrint(" MHz (")
-	vkPrint(vkClock.calibrated)
+	if vkClock.tscCPUID {
+		vkPrint("CPUID 0x15")
+	} else {
+		vkPrint("PIT")
+	}
 	vkPrint("), booted by ")
 	if bi.flags&bootFlagMB2 != 0 {
 		vkPrint("multiboot2")
@@ -152,17 +161,13 @@ func vkBanner(bi *vkBootInfo) {
 	vkPrint(" ms); starting Go\n")
 }
 
-// vkParseCmdline splits the kernel command line. Grammar:
-//
-//	[KEY=VALUE ...] [option ...] [-- arg ...]
-//
-// KEY=VALUE with an upper-case KEY goes to the environment, options
-// configure the kernel, and everything after "--" becomes os.Args[1:].
-// Double quotes group words with spaces. Anything else is an error: a typo
-// must not boot silently with the wrong settings.
+// vkParseCmdline splits the kernel command line (kernel/cmdline, where
+// the grammar is) and applies it: the environment and arguments for the
+// first thread, the kernel's options now. Anything else is an error: a
+// typo must not boot silently with the wrong settings.
 func vkParseCmdline(bi *vkBootInfo) {
 	a := &vkArgs
-	a.argv[0] = vkArgPut("/velocity")
+	a.argv[0] = a.clPut("/velocity")
 	a.nargv = 1
 	if bi.cmdline == 0 {
 		vkFSAddCmdline(nil)
@@ -174,78 +179,47 @@ func vkParseCmdline(bi *vkBootInfo) {
 		vkExit(2)
 	}
 	vkFSAddCmdline(line)
-	afterDashes := false
-	for i := 0; i < len(line); {
-		for i < len(line) && (line[i] == ' ' || line[i] == '\t' || line[i] == '\n') {
-			i++
-		}
-		if i == len(line) {
-			break
-		}
-		start := a.used
-		quoted := false
-		for i < len(line) && (quoted || line[i] != ' ' && line[i] != '\t' && line[i] != '\n') {
-			if line[i] == '"' {
-				quoted = !quoted
-			} else {
-				a.buf[a.used] = line[i]
-				a.used++
-			}
-			i++
-		}
-		if quoted {
-			vkCmdlineError("unterminated double quote", nil)
-		}
-		a.buf[a.used] = 0
-		a.used++
-		tok := a.buf[start : a.used-1]
-		switch {
-		case afterDashes:
-			if a.nargv == vkMaxArgs {
-				vkCmdlineError("too many arguments", nil)
-			}
-			a.argv[a.nargv] = start
-			a.nargv++
-		case string(tok) == "--":
-			afterDashes = true
-		case vkIsEnvAssignment(tok):
-			if a.nenv == vkMaxArgs {
-				vkCmdlineError("too many environment variables", nil)
-			}
-			a.env[a.nenv] = start
-			a.nenv++
-		case string(tok) == "quiet":
+	if msg, bad := a.clSplit(line); msg != "" {
+		vkCmdlineError(msg, a.clWord(bad))
+	}
+	for i := 0; i < a.nopts; i++ {
+		off := a.opts[i]
+		tok := a.clWord(off)
+		kind, val := clOption(tok)
+		switch kind {
+		case clOptQuiet:
 			a.quiet = true
-		case string(tok) == "noxsave":
+		case clOptNoXSave:
 			vkNoXSave = true // FXSAVE only, AVX off (vk_fpu.go), as Linux's noxsave
-		case vkGdbOption(tok): // debug, debug=wait, debugport=0xNNN
-		case len(tok) > 8 && string(tok[:8]) == "reserve=":
-			m, ok := vkParseCPUList(tok[8:])
+		case clOptReserve:
+			m, ok := clParseCPUList(val, vkMaxCPU)
 			if !ok {
 				vkCmdlineError("reserve= needs a CPU list such as 3 or 2,3 or 2-3", tok)
 			}
 			vkSched.reserved = m
-		case len(tok) > 8 && string(tok[:8]) == "irqcpus=":
-			m, ok := vkParseCPUList(tok[8:])
+		case clOptIRQCPUs:
+			m, ok := clParseCPUList(val, vkMaxCPU)
 			if !ok {
 				vkCmdlineError("irqcpus= needs a CPU list such as 0 or 0,1 or 0-1", tok)
 			}
 			vkIRQCPUs = m
-		case len(tok) > 4 && string(tok[:4]) == "exe=":
+		case clOptExe:
 			// The program's path on the host: os.Args[0] and /proc/self/exe.
-			if tok[4] != '/' || len(tok) > vkPathMax {
+			if val[0] != '/' || len(tok) > vkPathMax {
 				vkCmdlineError("exe= needs an absolute path", tok)
 			}
-			a.argv[0] = start + 4
-			vkArgs.exe = start + 4
-		case vkIsPackageOption(tok):
-			// Read from /proc/cmdline by the package that owns it.
-		case len(tok) > 4 && string(tok[:4]) == "cwd=":
-			if tok[4] != '/' || !vkSetCwd(tok[4:]) {
+			a.argv[0] = off + 4
+			a.exe = off + 4
+		case clOptCwd:
+			if val[0] != '/' || !vkSetCwd(val) {
 				vkCmdlineError("cwd= needs an absolute path", tok)
 			}
+		case clOptPackage:
+			// Read from /proc/cmdline by the package that owns it.
 		default:
-			vkCmdlineError("unknown kernel option", tok)
+			if !vkGdbOption(tok) { // debug, debug=wait, debugport=0xNNN
+				vkCmdlineError("unknown kernel option", tok)
+			}
 		}
 	}
 }
@@ -260,83 +234,6 @@ func vkCmdlineError(msg string, tok []byte) {
 	}
 	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [noxsave] [cwd=/dir] [exe=/path] [reserve=CPUS] [irqcpus=CPUS] [ip=A.B.C.D/N|dhcp|off] [gw=A.B.C.D] [dns=A.B.C.D] [peers=HOST:PORT,...] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
 	vkExit(2)
-}
-
-// vkParseCPUList parses "3", "1,3" or "2-5" into a CPU mask.
-func vkParseCPUList(s []byte) (uint64, bool) {
-	var m uint64
-	for len(s) > 0 {
-		lo, n := vkAtoi(s)
-		if n == 0 || lo >= vkMaxCPU {
-			return 0, false
-		}
-		s = s[n:]
-		hi := lo
-		if len(s) > 0 && s[0] == '-' {
-			if hi, n = vkAtoi(s[1:]); n == 0 || hi >= vkMaxCPU || hi < lo {
-				return 0, false
-			}
-			s = s[1+n:]
-		}
-		for i := lo; i <= hi; i++ {
-			m |= 1 << i
-		}
-		if len(s) > 0 {
-			if s[0] != ',' || len(s) == 1 {
-				return 0, false
-			}
-			s = s[1:]
-		}
-	}
-	return m, m != 0
-}
-
-func vkAtoi(s []byte) (int, int) {
-	v, n := 0, 0
-	for n < len(s) && n < 4 && s[n] >= '0' && s[n] <= '9' {
-		v = v*10 + int(s[n]-'0')
-		n++
-	}
-	return v, n
-}
-
-// vkPackageOptions are the options the kernel accepts but does not use
-// itself: packages linked into the program read them from /proc/cmdline
-// (netstack: ip=, gw=, dns=; biosphere: peers=). They are listed here so a
-// typo in any other key still stops the boot. Each package checks its own
-// values and says which one is wrong.
-var vkPackageOptions = [...]string{"ip=", "gw=", "dns=", "peers="}
-
-func vkIsPackageOption(tok []byte) bool {
-	for _, k := range vkPackageOptions {
-		if len(tok) >= len(k) && string(tok[:len(k)]) == k {
-			return true
-		}
-	}
-	return false
-}
-
-func vkIsEnvAssignment(tok []byte) bool {
-	for i, ch := range tok {
-		switch {
-		case ch == '=':
-			return i > 0
-		case ch == '_' || ch >= 'A' && ch <= 'Z' || i > 0 && ch >= '0' && ch <= '9':
-		default:
-			return false
-		}
-	}
-	return false
-}
-
-func vkArgPut(s string) int {
-	a := &vkArgs
-	start := a.used
-	copy(a.buf[a.used:], s)
-	a.used += len(s)
-	a.buf[a.used] = 0
-	a.used++
-	return start
 }
 
 func vkCStringLen(b []byte) int {

@@ -77,6 +77,7 @@ var (
 	vkCPUCount  = 1
 	vkHasRdrand bool
 	vkHasRdseed bool
+	vkHasNX     bool // CPUID.80000001h:EDX.NX: EFER.NXE may be set (vk_mem.go)
 	vkCPUBrand  [48]byte
 )
 
@@ -105,7 +106,7 @@ func vkWriteCR4(v uintptr)
 func vkInvlpg(va uintptr)
 func vkIdle()
 func vkHaltForever()
-func vkRdrand() (uint64, bool)
+func vkRdrand() (v uint64, ok bool)
 func vkFxsave(p uintptr)
 func vkFpuInit()
 func vkSwtch(save *uintptr, next uintptr)
@@ -117,6 +118,8 @@ func vkVecTabAddr() uintptr
 
 const (
 	msrEFER      = 0xC0000080
+	eferSCE      = 1 << 0  // SYSCALL/SYSRET
+	eferNXE      = 1 << 11 // no-execute bit in page-table entries
 	msrSTAR      = 0xC0000081
 	msrLSTAR     = 0xC0000082
 	msrFMASK     = 0xC0000084
@@ -158,11 +161,23 @@ func vkCPUInit(c *vkCPU) {
 
 	// SYSCALL at CPL 0: CS from STAR[47:32], SS = CS+8. FMASK clears IF,
 	// TF, DF and AC so the entry runs with interrupts off.
-	vkWrmsr(msrEFER, vkRdmsr(msrEFER)|1) // SCE
+	// NXE is already on (vkPagingInit on the BSP, the trampoline's EFER
+	// on an AP: the page tables have NX bits, which without NXE are
+	// reserved and fault); setting it again here keeps every CPU's EFER
+	// stating it.
+	vkWrmsr(msrEFER, vkRdmsr(msrEFER)|eferSCE|vkEFERNX())
 	vkWrmsr(msrSTAR, uint64(vkSelKernelCode)<<32)
 	vkWrmsr(msrLSTAR, uint64(vkSyscallEntryPC()))
 	vkWrmsr(msrFMASK, 0x47700)
 	vkWrmsr(msrTSCAux, uint64(c.id))
+}
+
+// vkEFERNX is EFER.NXE when the page tables use the NX bit, else 0.
+func vkEFERNX() uint64 {
+	if vkPteNX != 0 {
+		return eferNXE
+	}
+	return 0
 }
 
 // vkIDTInit fills the IDT once; all CPUs share it.
@@ -186,7 +201,12 @@ func vkCPUFeatures() {
 	vkHasRdrand = c&(1<<30) != 0
 	_, b, _, _ := vkCpuid(7, 0)
 	vkHasRdseed = b&(1<<18) != 0
-	if max, _, _, _ := vkCpuid(0x80000000, 0); max >= 0x80000004 {
+	max, _, _, _ := vkCpuid(0x80000000, 0)
+	if max >= 0x80000001 {
+		_, _, _, d := vkCpuid(0x80000001, 0)
+		vkHasNX = d&(1<<20) != 0
+	}
+	if max >= 0x80000004 {
 		for i := uint32(0); i < 3; i++ {
 			a, b, c, d := vkCpuid(0x80000002+i, 0)
 			for j, r := range [4]uint32{a, b, c, d} {

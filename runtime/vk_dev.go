@@ -52,22 +52,6 @@ var vkDev struct {
 	count   [vkDevLines]uint64
 }
 
-func vkDevSyscall(nr uint64, a [6]uintptr, canBlock bool) (uintptr, bool) {
-	switch nr {
-	case vkSysPCI:
-		return vkSysPCIConfig(a[0], a[1], a[2], uint32(a[3]), a[4] != 0), true
-	case vkSysIO:
-		return vkSysIOPort(a[0], a[1], uint32(a[2]), a[3] != 0), true
-	case vkSysDMA:
-		return vkSysDMAAlloc(a[0], a[1]), true
-	case vkSysIRQ:
-		return vkSysIRQAttach(a[0], a[1]), true
-	case vkSysIRQWait:
-		return vkSysIRQWaitLine(a[0], uint64(a[1]), canBlock), true
-	}
-	return 0, false
-}
-
 func vkSysPCIConfig(bdf, off, width uintptr, val uint32, write bool) uintptr {
 	if bdf > 0xFFFF || off > 0xFF || (width != 1 && width != 2 && width != 4) || off%width != 0 {
 		return vkErr(vkEINVAL)

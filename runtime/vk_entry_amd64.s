@@ -1,5 +1,9 @@
 //go:build velocity
 
+// Every CALL from here into Go reaches a function marked
+// //go:nowritebarrierrec (the compiler then rejects a write barrier anywhere
+// below it) and listed in internal/kernelrules, which checks both.
+//
 // Kernel entry and exit paths: the boot entry from BOOT_ND.BIN, the SYSCALL
 // entry, interrupt and exception stubs, and the thread switch.
 //
@@ -102,7 +106,7 @@ TEXT runtime·vkReloadedCS(SB),NOSPLIT|NOFRAME,$0
 	// Call vkBoot(bootinfo) with the ABI0 convention.
 	SUBQ	$16, SP
 	MOVQ	R12, 0(SP)
-	CALL	runtime·vkBoot(SB)
+	CALL	runtime·vkBoot(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
 	MOVQ	8(SP), AX	// frame of the first thread
 	MOVQ	AX, SP
 	JMP	runtime·vkExitToUser(SB)
@@ -123,7 +127,7 @@ TEXT runtime·vkAPReloadedCS(SB),NOSPLIT|NOFRAME,$0
 	CPU_BASES
 	SUBQ	$16, SP
 	MOVQ	R12, 0(SP)
-	CALL	runtime·vkAPMain(SB)
+	CALL	runtime·vkAPMain(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
 	JMP	runtime·vkHaltForever(SB)
 
 // func vkAPEntryPC() uintptr
@@ -210,7 +214,7 @@ saved:
 	MOVQ	SP, AX
 	SUBQ	$16, SP
 	MOVQ	AX, 0(SP)
-	CALL	runtime·vkTrap(SB)
+	CALL	runtime·vkTrap(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
 	ADDQ	$16, SP
 	JMP	runtime·vkExitToUser(SB)
 
@@ -266,7 +270,7 @@ saved:
 	PUSHQ	BX
 	SUBQ	$8, SP
 	MOVQ	SI, 0(SP)
-	CALL	runtime·vkTrap(SB)
+	CALL	runtime·vkTrap(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
 	ADDQ	$8, SP
 	POPQ	BX
 	CMPB	runtime·vkXSaveOn(SB), $0
@@ -300,14 +304,14 @@ TEXT runtime·vkSwtch(SB),NOSPLIT|NOFRAME,$0-16
 // stack holds only the user frame it will start from.
 TEXT runtime·vkThreadStart(SB),NOSPLIT|NOFRAME,$0
 	SUBQ	$16, SP
-	CALL	runtime·vkThreadBegin(SB)
+	CALL	runtime·vkThreadBegin(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
 	ADDQ	$16, SP
 	JMP	runtime·vkExitToUser(SB)
 
 // vkIdleStart is where the BSP's idle thread starts (APs run their idle
 // loop straight from vkAPMain).
 TEXT runtime·vkIdleStart(SB),NOSPLIT|NOFRAME,$0
-	CALL	runtime·vkIdleLoop(SB)
+	CALL	runtime·vkIdleLoop(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
 	JMP	runtime·vkHaltForever(SB)
 
 // func vkIdleStartPC() uintptr

@@ -126,7 +126,7 @@ func vkFBMap(phys, size uint64) uintptr {
 		return vkErr(vkENOMEM)
 	}
 	for off := uintptr(0); off < n; off += vkPageSize {
-		vkMap(va+off, uintptr(start)+off, ptePresent|pteWrite|ptePCD|ptePWT)
+		vkMap(va+off, uintptr(start)+off, ptePresent|pteWrite|ptePCD|ptePWT|vkPteNX)
 	}
 	i := vkFBMaps.n
 	vkFBMaps.phys[i], vkFBMaps.size[i], vkFBMaps.va[i] = start, end-start, va

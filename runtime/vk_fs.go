@@ -70,72 +70,42 @@ func vkFSLocate(bi *vkBootInfo) {
 	vkFS.end = foot
 }
 
-func vkHex8(p uintptr) (int64, bool) {
-	v := int64(0)
-	for i := uintptr(0); i < 8; i++ {
-		c := *(*byte)(unsafe.Pointer(p + i))
-		switch {
-		case c >= '0' && c <= '9':
-			v = v<<4 | int64(c-'0')
-		case c >= 'a' && c <= 'f':
-			v = v<<4 | int64(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			v = v<<4 | int64(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return v, true
-}
-
 // vkFSInit indexes the archive (after paging is up: it reads through the
 // direct map). A malformed archive stops the boot with a clear message.
 func vkFSInit() {
 	vkFS.cwd[0] = '/'
 	vkFS.cwdLen = 1
-	defer vkFSAddBuiltins()
+	vkFSIndex()
+	vkFSAddBuiltins()
+}
+
+// vkFSIndex fills vkFS.ents from the archive, if there is one; the
+// headers are read by kernel/cpio. Entries point into the archive, which
+// stays where the boot loader put it.
+func vkFSIndex() {
 	if vkFS.start == 0 {
 		return
 	}
 	base := vkDMAP + vkFS.start
-	p := base
-	end := vkDMAP + vkFS.end
-	// newc pads names and data to 4 bytes from the start of the archive.
-	align := func(a uintptr) uintptr { return base + (a-base+3)&^3 }
-	for p+110 <= end {
-		if *(*[6]byte)(unsafe.Pointer(p)) != [6]byte{'0', '7', '0', '7', '0', '1'} {
-			vkFatal("file system archive: bad cpio header (not newc)")
+	ar := unsafe.Slice((*byte)(unsafe.Pointer(base)), vkFS.end-vkFS.start)
+	for off := 0; ; {
+		e, next, trailer, msg := cpioNext(ar, off, vkPathMax)
+		if msg != "" {
+			vkFatal(msg)
 		}
-		mode, ok1 := vkHex8(p + 14)
-		mtime, ok2 := vkHex8(p + 46)
-		size, ok3 := vkHex8(p + 54)
-		nameSize, ok4 := vkHex8(p + 94)
-		if !(ok1 && ok2 && ok3 && ok4) || nameSize < 1 || nameSize > vkPathMax {
-			vkFatal("file system archive: bad cpio header field")
-		}
-		name := p + 110
-		data := align(name + uintptr(nameSize))
-		next := align(data + uintptr(size))
-		if data+uintptr(size) > end {
-			vkFatal("file system archive: truncated")
-		}
-		nl := int(nameSize) - 1
-		if nl == 10 && *(*[10]byte)(unsafe.Pointer(name)) == [10]byte{'T', 'R', 'A', 'I', 'L', 'E', 'R', '!', '!', '!'} {
+		if trailer {
 			return
 		}
-		for nl > 0 && *(*byte)(unsafe.Pointer(name)) == '/' {
-			name++
-			nl--
-		}
-		if nl > 0 && vkFS.n < vkMaxFSEnts {
-			vkFS.ents[vkFS.n] = vkFSEnt{name: name, nameLen: nl, mode: uint32(mode), size: size, data: data, mtime: mtime}
+		if e.nameLen > 0 {
+			if vkFS.n == vkMaxFSEnts {
+				vkFatal("file system archive: more than 16384 files")
+			}
+			vkFS.ents[vkFS.n] = vkFSEnt{name: base + uintptr(e.nameOff), nameLen: e.nameLen, mode: e.mode,
+				size: e.size, data: base + uintptr(e.dataOff), mtime: e.mtime}
 			vkFS.n++
-		} else if nl > 0 {
-			vkFatal("file system archive: more than 16384 files")
 		}
-		p = next
+		off = next
 	}
-	vkFatal("file system archive: no TRAILER!!! entry")
 }
 
 func vkFSName(e *vkFSEnt) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(e.name)), e.nameLen) }

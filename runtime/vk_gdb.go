@@ -274,7 +274,7 @@ func vkGdbBreakTrap(f *vkFrame) {
 		vkGdbStop(f, vkGdbSigTrap, vkGdbWhySW, 0)
 		return
 	}
-	if vkGdbMapped(addr, 1, false) && *(*byte)(unsafe.Pointer(addr)) == 0xCC {
+	if vkGdbMapped(addr, 1) && *(*byte)(unsafe.Pointer(addr)) == 0xCC {
 		// An INT3 compiled into the program (runtime.Breakpoint).
 		vkGdbStop(f, vkGdbSigTrap, vkGdbWhyNone, 0)
 		return
@@ -935,10 +935,10 @@ func vkGdbStoreRegs(cpu int) {
 
 // --- memory ---
 
-// vkGdbMapped reports whether [va, va+n) is mapped (and writable, for
-// write) in the kernel's page tables, so the stub never faults on gdb's
-// behalf.
-func vkGdbMapped(va, n uintptr, write bool) bool {
+// vkGdbMapped reports whether [va, va+n) is mapped in the kernel's page
+// tables, so the stub never faults on gdb's behalf. Read-only pages count
+// for writes too: vkGdbStore writes them through an alias.
+func vkGdbMapped(va, n uintptr) bool {
 	if n == 0 {
 		return true
 	}
@@ -947,7 +947,7 @@ func vkGdbMapped(va, n uintptr, write bool) bool {
 		return false
 	}
 	for p := va &^ 4095; ; p += 4096 {
-		if !vkGdbPageOK(p, write) {
+		if _, size := vkWalk(p); size == 0 {
 			return false
 		}
 		if p >= end&^4095 {
@@ -956,23 +956,19 @@ func vkGdbMapped(va, n uintptr, write bool) bool {
 	}
 }
 
-func vkGdbPageOK(va uintptr, write bool) bool {
-	if top := va >> 47; top != 0 && top != 0x1FFFF {
-		return false // not canonical
+// vkGdbStore writes one byte for gdb: directly where the page is
+// writable, and through this CPU's gdb alias (vkPokePA) where it is not:
+// text, read-only data, JIT code. A debugger may write any mapped memory,
+// as ptrace's POKETEXT does on Linux; nothing else may write code.
+func vkGdbStore(va uintptr, b byte) {
+	e, size := vkWalk(va)
+	switch {
+	case size == 0:
+	case e&pteWrite != 0:
+		*(*byte)(unsafe.Pointer(va)) = b
+	default:
+		vkPokePA(vkPokeGdb, uintptr(e&pteAddr)&^(size-1)+va&(size-1), b)
 	}
-	table := vkPML4
-	for level := 3; level >= 0; level-- {
-		idx := va >> (12 + 9*uint(level)) & 511
-		e := *(*uint64)(unsafe.Pointer(vkP2V(table) + idx*8))
-		if e&ptePresent == 0 || write && e&pteWrite == 0 {
-			return false
-		}
-		if level == 0 || (level <= 2 && e&pteHuge != 0) {
-			return true
-		}
-		table = uintptr(e & pteAddr)
-	}
-	return false
 }
 
 // vkGdbReadMem answers "m ADDR,LEN": as many bytes as are readable, E14
@@ -986,7 +982,7 @@ func vkGdbReadMem(p []byte) {
 	}
 	a := uintptr(addr)
 	got := uintptr(0)
-	for got < uintptr(n) && vkGdbMapped(a+got, 1, false) {
+	for got < uintptr(n) && vkGdbMapped(a+got, 1) {
 		chunk := 4096 - (a+got)&4095
 		if chunk > uintptr(n)-got {
 			chunk = uintptr(n) - got
@@ -1029,7 +1025,7 @@ func vkGdbWriteMem(binary bool, p []byte) {
 		return
 	}
 	a := uintptr(addr)
-	if !vkGdbMapped(a, uintptr(n), true) {
+	if !vkGdbMapped(a, uintptr(n)) {
 		w.gdbString("E14")
 		return
 	}
@@ -1039,7 +1035,7 @@ func vkGdbWriteMem(binary bool, p []byte) {
 			vkGdb.bp[j].orig = v // keep the INT3; the new byte shows when it goes
 			continue
 		}
-		*(*byte)(unsafe.Pointer(a + i)) = v
+		vkGdbStore(a+i, v)
 	}
 	w.gdbString("OK")
 }
@@ -1070,11 +1066,11 @@ func vkGdbBreak(insert bool, p []byte) {
 		switch {
 		case !insert:
 			if i >= 0 {
-				*(*byte)(unsafe.Pointer(addr)) = vkGdb.bp[i].orig
+				vkGdbStore(addr, vkGdb.bp[i].orig)
 				vkGdb.bp[i].used = false
 			}
 		case i >= 0:
-		case !vkGdbMapped(addr, 1, true):
+		case !vkGdbMapped(addr, 1):
 			w.gdbString("E14")
 			return
 		default:
@@ -1090,7 +1086,7 @@ func vkGdbBreak(insert bool, p []byte) {
 			}
 			b := &vkGdb.bp[i]
 			b.addr, b.orig, b.used = addr, *(*byte)(unsafe.Pointer(addr)), true
-			*(*byte)(unsafe.Pointer(addr)) = 0xCC
+			vkGdbStore(addr, 0xCC)
 		}
 		w.gdbString("OK")
 		return
@@ -1133,7 +1129,7 @@ func vkGdbClearAll() {
 	for i := range vkGdb.bp {
 		b := &vkGdb.bp[i]
 		if b.used {
-			*(*byte)(unsafe.Pointer(b.addr)) = b.orig
+			vkGdbStore(b.addr, b.orig)
 			b.used = false
 		}
 	}

@@ -133,27 +133,38 @@ func vkLockFatal(l *vkSpin, what string) {
 
 // vkLockName names the class of l for reports.
 func vkLockName(l *vkSpin) string {
-	name := "?"
-	vkLockVisit(func(class int, x *vkSpin) {
-		if x == l {
-			name = vkLockNames[class]
+	for i := 0; ; i++ {
+		class, x := vkLockAt(i)
+		if x == nil {
+			return "?"
 		}
-	})
-	return name
+		if x == l {
+			return vkLockNames[class]
+		}
+	}
 }
 
-// vkLockVisit calls fn for every kernel lock with its class.
-func vkLockVisit(fn func(class int, l *vkSpin)) {
-	fn(vkLockBKL, &vkBKL)
-	for i := 0; i < vkCPUCount; i++ {
-		fn(vkLockSched, &vkRunqLk[i])
+// vkLockAt returns the i-th kernel lock and its class, or nil past the
+// last: the kernel lock, the run queues, the futex buckets, the timer
+// heaps. (An index rather than a visitor: trap-context code has no
+// closures.)
+func vkLockAt(i int) (int, *vkSpin) {
+	if i == 0 {
+		return vkLockBKL, &vkBKL
 	}
-	for i := range vkFutexTab {
-		fn(vkLockFutex, &vkFutexTab[i].lock)
+	i--
+	if i < vkCPUCount {
+		return vkLockSched, &vkRunqLk[i]
 	}
-	for i := 0; i < vkCPUCount; i++ {
-		fn(vkLockTimer, &vkTimers[i].lock)
+	i -= vkCPUCount
+	if i < vkFutexBuckets {
+		return vkLockFutex, &vkFutexTab[i].lock
 	}
+	i -= vkFutexBuckets
+	if i < vkCPUCount {
+		return vkLockTimer, &vkTimers[i].lock
+	}
+	return 0, nil
 }
 
 // The kernel lock, as the rest of the kernel names it.
@@ -173,6 +184,10 @@ type vkLockStat struct {
 
 const vkSysVelocityLocks = 0x5607
 
+func vkCallVelocityLocks(f *vkFrame, canBlock bool) uintptr {
+	return vkSysLocks(uintptr(f.rdi), uintptr(f.rsi))
+}
+
 // vkSysLocks writes one record per lock class into buf (n bytes) and
 // returns the number written. The figures are read without the locks: a
 // snapshot that may be a few acquisitions stale.
@@ -188,7 +203,11 @@ func vkSysLocks(buf, n uintptr) uintptr {
 	for i := range st {
 		copy(st[i].name[:], vkLockNames[i])
 	}
-	vkLockVisit(func(class int, l *vkSpin) {
+	for i := 0; ; i++ {
+		class, l := vkLockAt(i)
+		if l == nil {
+			break
+		}
 		s := &st[class]
 		s.instances++
 		s.acquires += atomic.Load64(&l.acquires)
@@ -197,7 +216,7 @@ func vkSysLocks(buf, n uintptr) uintptr {
 		if w := uint64(vkCyclesToNs(atomic.Load64(&l.maxWait))); w > s.maxWaitNs {
 			s.maxWaitNs = w
 		}
-	})
+	}
 	for i := range st {
 		*(*vkLockStat)(unsafe.Pointer(buf + uintptr(i)*size)) = st[i]
 	}

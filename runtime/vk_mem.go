@@ -6,14 +6,29 @@
 // Layout of the single address space that all threads share:
 //   0 - 64 KiB                    never mapped: nil dereferences fault
 //   stub_start - stub_end         identity: BOOT_ND.BIN's data (boot info)
-//   image_start - image_end       identity, 2 MiB pages: the Go kernel ELF
+//   image_start - image_end       identity: the Go kernel ELF, each PT_LOAD
+//                                 segment with its own permissions
 //   64 KiB - 128 TiB (the rest)   user mappings, demand-zero on first touch
 //   0xffff800000000000            direct map of all physical memory
 //   0xffffc00000000000            kernel stacks, each below a guard gap
+//   0xffffe00000000000            text-poke aliases (one page per CPU and use)
+//
+// Memory protection (runtime/HACKING.md, "Memory protection"): everything
+// runs at CPL 0 with CR0.WP set, so a read-only entry stops the kernel's
+// own writes too, and EFER.NXE makes the no-execute bit count. The image's
+// text is read-only and executable, its read-only data read-only, its data
+// and BSS no-execute; the direct map, kernel stacks, the stub's data and
+// every mapping without PROT_EXEC are no-execute. Nothing is writable and
+// executable at once except a mapping the program asks for with
+// PROT_WRITE|PROT_EXEC (as Linux allows). Code is changed only through a
+// temporary writable alias (vkPokePA): the live patcher and the gdb stub.
 
 package runtime
 
-import "unsafe"
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
 
 const (
 	vkPageSize   = 4096
@@ -28,7 +43,11 @@ const (
 	ptePresent = 1 << 0
 	pteWrite   = 1 << 1
 	pteHuge    = 1 << 7
+	pteNX      = 1 << 63 // only when the CPU has NX: use vkPteNX
 	pteAddr    = uint64(0x000ffffffffff000)
+
+	vkPokeBase  = uintptr(0xffffe00000000000)
+	vkPokeKinds = 3 // vkPokePatch, vkPokeGdb, vkPokeTrap
 
 	vkMaxVMAs = 2048
 )
@@ -212,9 +231,32 @@ func vkMustFrame() uintptr {
 
 var vkPML4 uintptr // physical
 
+// vkPteNX is the no-execute bit, or 0 on a CPU without NX (where the bit
+// is reserved and setting it would fault): such a CPU runs with data
+// executable, and the boot says so.
+var vkPteNX uint64
+
+// vkPteFlags turns a mapping's protection into leaf-entry flags: present
+// unless PROT_NONE, writable only with PROT_WRITE, no-execute unless
+// PROT_EXEC. x86 cannot map a page executable or writable but unreadable,
+// so PROT_EXEC or PROT_WRITE alone is readable too, as on Linux.
+func vkPteFlags(prot uint32) uint64 {
+	if prot&(protRead|protWrite|protExec) == 0 {
+		return 0
+	}
+	f := uint64(ptePresent)
+	if prot&protWrite != 0 {
+		f |= pteWrite
+	}
+	if prot&protExec == 0 {
+		f |= vkPteNX
+	}
+	return f
+}
+
 // vkPTE returns a pointer to the 4 KiB page-table entry for va, creating
 // the intermediate tables when create is set; 0 if absent or under a huge
-// page.
+// page. Intermediate entries are writable and executable: the leaf decides.
 func vkPTE(va uintptr, create bool) *uint64 {
 	table := vkPML4
 	for level := 3; level > 0; level-- {
@@ -238,7 +280,7 @@ func vkMap(va, pa uintptr, flags uint64) {
 }
 
 // vkMapHuge maps one 2 MiB page.
-func vkMapHuge(va, pa uintptr) {
+func vkMapHuge(va, pa uintptr, flags uint64) {
 	table := vkPML4
 	for level := 3; level > 1; level-- {
 		idx := va >> (12 + 9*uint(level)) & 511
@@ -248,27 +290,276 @@ func vkMapHuge(va, pa uintptr) {
 		}
 		table = uintptr(*e & pteAddr)
 	}
-	*(*uint64)(unsafe.Pointer(vkP2V(table) + (va>>21&511)*8)) = uint64(pa) | ptePresent | pteWrite | pteHuge
+	*(*uint64)(unsafe.Pointer(vkP2V(table) + (va>>21&511)*8)) = uint64(pa) | flags | pteHuge
+}
+
+// vkMapRange maps [va, va+n) to [pa, pa+n) with 2 MiB pages where both
+// are aligned and a whole 2 MiB lies inside, 4 KiB pages elsewhere: ELF
+// segments are only page aligned, so their edges need 4 KiB granularity.
+func vkMapRange(va, pa, n uintptr, flags uint64) {
+	const huge = 2 << 20
+	for off := uintptr(0); off < n; {
+		if (va+off)%huge == 0 && (pa+off)%huge == 0 && n-off >= huge {
+			vkMapHuge(va+off, pa+off, flags)
+			off += huge
+			continue
+		}
+		vkMap(va+off, pa+off, flags)
+		off += vkPageSize
+	}
+}
+
+// vkWalk returns the leaf entry that maps va and the size of the page it
+// maps (4 KiB, 2 MiB or 1 GiB), or 0, 0 when va is not mapped. Trap
+// context: loads only.
+//
+//go:nosplit
+func vkWalk(va uintptr) (uint64, uintptr) {
+	if top := va >> 47; top != 0 && top != 0x1FFFF {
+		return 0, 0 // not canonical
+	}
+	table := vkPML4
+	for level := 3; level >= 0; level-- {
+		e := *(*uint64)(unsafe.Pointer(vkP2V(table) + (va>>(12+9*uint(level))&511)*8))
+		if e&ptePresent == 0 {
+			return 0, 0
+		}
+		if level == 0 || level <= 2 && e&pteHuge != 0 {
+			return e, uintptr(1) << (12 + 9*uint(level))
+		}
+		table = uintptr(e & pteAddr)
+	}
+	return 0, 0
+}
+
+// vkTranslate returns the physical address mapped at va.
+//
+//go:nosplit
+func vkTranslate(va uintptr) (uintptr, bool) {
+	e, size := vkWalk(va)
+	if size == 0 {
+		return 0, false
+	}
+	return uintptr(e&pteAddr)&^(size-1) + va&(size-1), true
+}
+
+// --- the kernel image's segments ---
+
+// vkImage holds the kernel ELF's PT_LOAD segments, page-rounded, as read
+// from its program headers at boot (before the frame allocator can reuse
+// the module they are in).
+var vkImage struct {
+	n    int
+	segs [8]struct {
+		start, end uintptr
+		prot       uint32
+	}
+}
+
+// vkImageSegments reads the kernel ELF's program headers. BOOT_ND.BIN has
+// validated the ELF and loaded every segment at its p_paddr (== p_vaddr);
+// what is checked here is what the page tables rely on: segments inside
+// the image, sorted and never sharing a page (the linker's -R 0x1000).
+func vkImageSegments(bi *vkBootInfo) {
+	elf := uintptr(bi.elf)
+	if elf == 0 || bi.elfSize < 64 {
+		vkFatal("boot info has no kernel ELF: cannot learn the image's segment permissions")
+	}
+	phoff := *(*uint64)(unsafe.Pointer(elf + 32))
+	phentsize := uint64(*(*uint16)(unsafe.Pointer(elf + 54)))
+	phnum := uint64(*(*uint16)(unsafe.Pointer(elf + 56)))
+	if phentsize < 56 || phoff > bi.elfSize || phnum*phentsize > bi.elfSize-phoff {
+		vkFatal("kernel ELF program headers lie outside the module")
+	}
+	prev := uintptr(0)
+	for i := uint64(0); i < phnum; i++ {
+		ph := elf + uintptr(phoff+i*phentsize)
+		typ := *(*uint32)(unsafe.Pointer(ph))
+		flags := *(*uint32)(unsafe.Pointer(ph + 4))
+		vaddr := uintptr(*(*uint64)(unsafe.Pointer(ph + 16)))
+		memsz := uintptr(*(*uint64)(unsafe.Pointer(ph + 40)))
+		if typ != 1 || memsz == 0 { // PT_LOAD
+			continue
+		}
+		start, end := vaddr&^(vkPageSize-1), (vaddr+memsz+vkPageSize-1)&^(vkPageSize-1)
+		if start < uintptr(bi.imageStart) || end > uintptr(bi.imageEnd) || end < start {
+			vkFatal("kernel ELF segment lies outside the loaded image")
+		}
+		if start < prev {
+			vkFatal("kernel ELF segments overlap, share a page or are not sorted: page tables cannot give each its permissions (link with -R 0x1000)")
+		}
+		if vkImage.n == len(vkImage.segs) {
+			vkFatal("kernel ELF has more than 8 PT_LOAD segments")
+		}
+		prot := uint32(0)
+		if flags&4 != 0 { // PF_R
+			prot |= protRead
+		}
+		if flags&2 != 0 { // PF_W
+			prot |= protWrite
+		}
+		if flags&1 != 0 { // PF_X
+			prot |= protExec
+		}
+		if prot&protWrite != 0 && prot&protExec != 0 {
+			vkFatal("kernel ELF has a writable and executable segment")
+		}
+		s := &vkImage.segs[vkImage.n]
+		s.start, s.end, s.prot = start, end, prot
+		vkImage.n++
+		prev = end
+	}
+	if vkImage.n == 0 {
+		vkFatal("kernel ELF has no PT_LOAD segment")
+	}
+}
+
+// vkImageProt returns the protection of the image page at pa (the image is
+// identity-mapped), and false for a page no segment covers.
+func vkImageProt(pa uintptr) (uint32, bool) {
+	for i := 0; i < vkImage.n; i++ {
+		s := &vkImage.segs[i]
+		if pa >= s.start && pa < s.end {
+			return s.prot, true
+		}
+	}
+	return 0, false
+}
+
+// vkImageReadOnlyIn reports whether a read-only segment of the image
+// overlaps [lo, hi).
+func vkImageReadOnlyIn(lo, hi uintptr) bool {
+	for i := 0; i < vkImage.n; i++ {
+		s := &vkImage.segs[i]
+		if s.prot&protWrite == 0 && s.start < hi && lo < s.end {
+			return true
+		}
+	}
+	return false
+}
+
+// vkImageVMAs records the image's segments (with their protection, so
+// system calls cannot write into text or read-only data on the program's
+// behalf) and the stub's data as kernel-owned mappings.
+func vkImageVMAs(bi *vkBootInfo) {
+	for i := 0; i < vkImage.n; i++ {
+		s := &vkImage.segs[i]
+		vkVMAAdd(s.start, s.end, vmaKernel|s.prot)
+	}
+	vkVMAAdd(uintptr(bi.stubStart)&^4095, (uintptr(bi.stubEnd)+4095)&^4095, vmaKernel|protRead|protWrite)
 }
 
 // vkPagingInit builds the kernel's page tables and switches to them.
 func vkPagingInit(bi *vkBootInfo) {
+	if vkHasNX {
+		// Before the switch: with NXE clear, bit 63 is reserved.
+		vkWrmsr(msrEFER, vkRdmsr(msrEFER)|eferNXE)
+		vkPteNX = pteNX
+	} else {
+		vkPrint("velocity: WARNING: this CPU has no NX bit: data, heap and stacks stay executable\n")
+	}
+	nx := vkPteNX
 	vkPML4 = vkMustFrame()
 	top := uintptr(vkFrames.nframes) * vkPageSize
 	if top < 4<<30 {
 		top = 4 << 30 // the direct map also covers MMIO below 4 GiB (LAPIC, IOAPIC)
 	}
+	// The direct map: read-write and never executable. A 2 MiB page that
+	// holds any of the image's text or read-only data is mapped by 4 KiB
+	// pages instead, so that those are read-only here too: there is no
+	// permanent writable alias of code.
 	for pa := uintptr(0); pa < top; pa += 2 << 20 {
-		vkMapHuge(vkDMAP+pa, pa)
+		if !vkImageReadOnlyIn(pa, pa+2<<20) {
+			vkMapHuge(vkDMAP+pa, pa, ptePresent|pteWrite|nx)
+			continue
+		}
+		for p := pa; p < pa+2<<20; p += vkPageSize {
+			flags := ptePresent | pteWrite | nx
+			if prot, ok := vkImageProt(p); ok && prot&protWrite == 0 {
+				flags &^= pteWrite
+			}
+			vkMap(vkDMAP+p, p, flags)
+		}
 	}
-	for pa := uintptr(bi.imageStart) &^ (2<<20 - 1); pa < uintptr(bi.imageEnd); pa += 2 << 20 {
-		vkMapHuge(pa, pa)
+	// The image itself, identity-mapped, each segment as the ELF says.
+	for i := 0; i < vkImage.n; i++ {
+		s := &vkImage.segs[i]
+		vkMapRange(s.start, s.start, s.end-s.start, vkPteFlags(s.prot))
 	}
 	for pa := uintptr(bi.stubStart) &^ 4095; pa < uintptr(bi.stubEnd); pa += 4096 {
-		vkMap(pa, pa, ptePresent|pteWrite)
+		vkMap(pa, pa, ptePresent|pteWrite|nx)
 	}
+	// The page table of the poke aliases exists from now on, so mapping
+	// an alias never allocates (it happens in trap context).
+	vkPTE(vkPokeBase, true)
+	vkPoke.pt = vkPTEPhysTable(vkPokeBase)
 	vkWriteCR3(vkPML4)
 	vkFrames.dmapLive = true
+}
+
+// vkPTEPhysTable returns the physical address of the page table holding
+// va's 4 KiB entry (which must exist).
+func vkPTEPhysTable(va uintptr) uintptr {
+	table := vkPML4
+	for level := 3; level > 0; level-- {
+		e := *(*uint64)(unsafe.Pointer(vkP2V(table) + (va>>(12+9*uint(level))&511)*8))
+		table = uintptr(e & pteAddr)
+	}
+	return table
+}
+
+// --- writing code: the temporary writable alias ---
+
+// Text and JIT code are never writable at their own addresses. The live
+// patcher (vk_patch.go) and the gdb stub (vk_gdb.go) write code by mapping
+// the one physical page writable and no-execute at an alias address,
+// storing, and unmapping it, all with interrupts off, on this CPU only.
+// Each CPU has one alias page per kind of writer, so a gdb breakpoint
+// taken inside the patcher, or a stale INT3 trap, never reuses a page
+// that is in use. No other CPU ever touches this CPU's alias address, so
+// unmapping it needs only a local INVLPG.
+const (
+	vkPokePatch = 0 // vkPatchPoke: kernel lock held
+	vkPokeGdb   = 1 // the gdb stub: vkGdb.owner held
+	vkPokeTrap  = 2 // vkPatchTrap's stale INT3: trap context, no lock
+)
+
+// Every CPU's aliases share one page table (512 entries).
+const _ = uint(512 - vkMaxCPU*vkPokeKinds)
+
+var vkPoke struct {
+	pt uintptr // physical address of the page table of the aliases
+}
+
+// vkPokeMap maps the physical page holding pa at this CPU's alias of the
+// given kind and returns the alias address of pa. Interrupts must be off
+// until vkPokeUnmap. Trap context: no allocation, no locks.
+//
+//go:nosplit
+func vkPokeMap(kind, pa uintptr) uintptr {
+	slot := uintptr(vkThisCPU().id)*vkPokeKinds + kind
+	va := vkPokeBase + slot*vkPageSize
+	e := (*uint64)(unsafe.Pointer(vkDMAP + vkPoke.pt + slot*8))
+	*e = uint64(pa&^(vkPageSize-1)) | ptePresent | pteWrite | vkPteNX
+	vkInvlpg(va)
+	return va + pa&(vkPageSize-1)
+}
+
+//go:nosplit
+func vkPokeUnmap(kind uintptr) {
+	slot := uintptr(vkThisCPU().id)*vkPokeKinds + kind
+	*(*uint64)(unsafe.Pointer(vkDMAP + vkPoke.pt + slot*8)) = 0
+	vkInvlpg(vkPokeBase + slot*vkPageSize)
+}
+
+// vkPokePA stores b at physical address pa through the alias, as one
+// atomic byte store (another CPU may be executing the bytes around it).
+//
+//go:nosplit
+func vkPokePA(kind, pa uintptr, b byte) {
+	a := vkPokeMap(kind, pa)
+	atomic.Store8((*uint8)(unsafe.Pointer(a)), b)
+	vkPokeUnmap(kind)
 }
 
 // vkKernelStack maps a kernel stack with an unmapped guard gap below it and
@@ -289,7 +580,7 @@ func vkKernelStack(size uintptr) uintptr {
 	vkKStacks.next++
 	top := base + vkKStackSlot
 	for va := top - size; va < top; va += vkPageSize {
-		vkMap(va, vkMustFrame(), ptePresent|pteWrite)
+		vkMap(va, vkMustFrame(), ptePresent|pteWrite|vkPteNX)
 	}
 	return top
 }
@@ -637,14 +928,7 @@ func vkSysMprotect(addr, n uintptr, prot uint32) uintptr {
 		if pte == nil || *pte&pteAddr == 0 {
 			continue
 		}
-		flags := uint64(0)
-		if prot&(protRead|protWrite|protExec) != 0 {
-			flags |= ptePresent
-		}
-		if prot&protWrite != 0 {
-			flags |= pteWrite
-		}
-		*pte = *pte&pteAddr | flags
+		*pte = *pte&pteAddr | vkPteFlags(prot)
 		vkInvlpg(va)
 		vkSMP.tlbDirty = true
 	}
@@ -652,32 +936,32 @@ func vkSysMprotect(addr, n uintptr, prot uint32) uintptr {
 }
 
 // vkHandlePageFault resolves a fault on a demand-zero page. It returns
-// false when the access is not allowed (the caller raises SIGSEGV).
-func vkHandlePageFault(va uintptr, write bool) bool {
+// false when the access is not allowed (the caller raises SIGSEGV): a
+// write without PROT_WRITE, an instruction fetch without PROT_EXEC (the
+// page is no-execute), or anything in a kernel-owned range.
+func vkHandlePageFault(va uintptr, write, fetch bool) bool {
 	i := vkVMAFind(va)
 	if i < 0 {
 		return false
 	}
 	v := &vkVM.vmas[i]
-	if v.prot&vmaKernel != 0 || v.prot&(protRead|protWrite|protExec) == 0 || write && v.prot&protWrite == 0 {
+	if v.prot&vmaKernel != 0 || v.prot&(protRead|protWrite|protExec) == 0 ||
+		write && v.prot&protWrite == 0 || fetch && v.prot&protExec == 0 {
 		return false
 	}
 	pte := vkPTE(va&^4095, true)
 	if *pte&ptePresent != 0 {
-		if !write || *pte&pteWrite != 0 {
+		if (!write || *pte&pteWrite != 0) && (!fetch || *pte&vkPteNX == 0) {
 			// Another CPU resolved the same fault while this one waited
 			// for the kernel lock: just retry the access.
 			vkInvlpg(va &^ 4095)
 			return true
 		}
-		return false // present but read-only: a genuine protection fault
+		return false // present but not allowed: a genuine protection fault
 	}
-	flags := uint64(ptePresent)
-	if v.prot&protWrite != 0 {
-		flags |= pteWrite
-	}
+	flags := vkPteFlags(v.prot)
 	if *pte&pteAddr != 0 {
-		*pte |= flags // resident but protection was PROT_NONE
+		*pte = *pte&pteAddr | flags // resident but protection was PROT_NONE
 	} else {
 		*pte = uint64(vkMustFrame()) | flags
 		vkVM.resident++
@@ -696,13 +980,11 @@ func vkUserOK(addr, n uintptr, write bool) bool {
 	if addr+n < addr {
 		return false
 	}
-	// The program's code and read-only data (the image from its text to
-	// its writable data) are never the kernel's to write into on its
-	// behalf: Linux maps them read-only, and a system call storing a
+	// The kernel-owned ranges are the image's segments with their own
+	// protection (vkImageVMAs): Go globals are fine, but the program's code
+	// and read-only data are never the kernel's to write into on its
+	// behalf: they are read-only, as on Linux, and a system call storing a
 	// result there gets EFAULT.
-	if write && addr < firstmoduledata.noptrdata && addr+n > firstmoduledata.text {
-		return false
-	}
 	for va := addr; va < addr+n; {
 		i := vkVMAFind(va)
 		if i < 0 {
@@ -710,10 +992,7 @@ func vkUserOK(addr, n uintptr, write bool) bool {
 		}
 		v := &vkVM.vmas[i]
 		if v.prot&(protRead|protWrite) == 0 || write && v.prot&protWrite == 0 {
-			// Kernel-owned ranges (the image: Go globals) are fine too.
-			if v.prot&vmaKernel == 0 {
-				return false
-			}
+			return false
 		}
 		va = v.end
 	}

@@ -56,6 +56,9 @@ const (
 	vkSysNetWait   = 0x5611
 	vkSysNetReply  = 0x5612
 	vkSysNetReady  = 0x5613
+	// vkSysNetResolv(buf, len) replaces /etc/resolv.conf (vk_etc.go), for
+	// the name servers DHCP or dns= gave the stack.
+	vkSysNetResolv = 0x5614
 
 	vkENOTSOCK = 88
 	vkENOTCONN = 107
@@ -129,65 +132,6 @@ var vkNet struct {
 	atail    uint32
 	served   uint64
 	logged   bool
-}
-
-// vkIsSocketCall reports whether nr is a socket-family system call.
-func vkIsSocketCall(nr uint64) bool {
-	switch nr {
-	case 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 288:
-		return true
-	}
-	return false
-}
-
-// vkNetCall serves socket system calls and the generic fd calls (read,
-// write, readv, writev, close, fstat, ...) made on socket fds. It reports
-// whether it handled the call; f.rax holds the result.
-func vkNetCall(f *vkFrame, canBlock bool) bool {
-	nr := f.rax
-	a := [6]uintptr{uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10), uintptr(f.r8), uintptr(f.r9)}
-	if r, ok := vkDevSyscall(nr, a, canBlock); ok { // driver support (vk_dev.go)
-		f.rax = uint64(r)
-		return true
-	}
-	switch nr {
-	case vkSysNetAttach:
-		vkNet.attached = true
-		f.rax = 0
-		return true
-	case vkSysNetWait:
-		f.rax = uint64(vkNetWait(a[0], a[1], canBlock))
-		return true
-	case vkSysNetReply:
-		f.rax = uint64(vkNetAnswer(a[0], a[1]))
-		return true
-	case vkSysNetReady:
-		f.rax = uint64(vkNetReady(int32(a[0]), uint32(a[1]), a[2], uint64(a[3])))
-		return true
-	case 40, 275, 276: // sendfile, splice, tee
-		// Not offered for any fd: EINVAL is what Linux says for fds that
-		// cannot splice, and Go's io.Copy then copies through memory.
-		in, out := a[0], a[1] // sendfile(out, in, ...), tee(in, out, ...)
-		if nr == 275 {
-			out = a[2] // splice(in, off_in, out, off_out, ...)
-		}
-		if vkNetFDArg(in) || vkNetFDArg(out) {
-			f.rax = uint64(vkErr(vkEINVAL))
-			return true
-		}
-		return false
-	case 0, 1, 3, 5, 17, 18, 19, 20: // read, write, close, fstat, pread64, pwrite64, readv, writev
-		fd := int64(a[0])
-		if fd < 3 || fd >= vkMaxFDs || vkFDs[fd].kind != fdSocket {
-			return false
-		}
-	default:
-		if !vkIsSocketCall(nr) {
-			return false
-		}
-	}
-	f.rax = uint64(vkNetSyscall(nr, a, canBlock))
-	return true
 }
 
 // vkNetFDArg reports whether v names a socket fd.

@@ -19,8 +19,10 @@
 //
 // "sync" is a TLB shootdown round: every other online CPU takes the IPI
 // (the interrupt and its IRET serialise it, and so does the CR3 write) or,
-// spinning on the kernel lock, answers by polling with a CR3 write. The
-// writes go through the direct map, so the kernel text keeps its mapping.
+// spinning on the kernel lock, answers by polling with a CR3 write. Code
+// is never writable where it runs (text is read-only, JIT code read-only
+// and executable), so every write goes through a temporary writable,
+// no-execute alias of the one physical page (vkPokePA, vk_mem.go).
 
 package runtime
 
@@ -42,8 +44,8 @@ var vkPatch struct {
 	site    uintptr // entry being rewritten; 0 when none
 	emulate uintptr // where a CPU that hits the INT3 at site continues
 	// recent are the sites rewritten last (or whose rewrite was undone
-	// with EBUSY), with byte 0's address in the direct map: a CPU may
-	// still execute a stale INT3 at any of them (see vkPatchTrap).
+	// with EBUSY), with byte 0's physical address: a CPU may still
+	// execute a stale INT3 at any of them (see vkPatchTrap).
 	recent  [vkPatchRecent]struct{ site, pa uintptr }
 	nrecent uint64
 	stats   vkPatchStats
@@ -94,8 +96,11 @@ func vkPatchTrap(f *vkFrame) bool {
 	// concurrent unmap would wait for this CPU's TLB shootdown answer, so
 	// it is mapped.) Writing the byte again, unchanged, makes QEMU drop
 	// that translation; a locked OR leaves the byte alone if a new patch
-	// of the site is putting an INT3 there.
-	atomic.Or8((*uint8)(unsafe.Pointer(pa)), 0)
+	// of the site is putting an INT3 there. The write goes through this
+	// CPU's trap alias: the code page itself is read-only.
+	a := vkPokeMap(vkPokeTrap, pa)
+	atomic.Or8((*uint8)(unsafe.Pointer(a)), 0)
+	vkPokeUnmap(vkPokeTrap)
 	f.rip = uint64(at)
 	atomic.Xadd64(&vkPatch.stats.stale, 1)
 	return true
@@ -112,7 +117,7 @@ func vkPatchEmulate(f *vkFrame) bool {
 	return true
 }
 
-// vkPatchRecentPA returns the direct-map address of byte 0 of a recently
+// vkPatchRecentPA returns the physical address of byte 0 of a recently
 // rewritten site at, or 0. Trap context: loads only.
 //
 //go:nosplit
@@ -164,12 +169,13 @@ func vkSysPatch(op, a1, a2, a3 uintptr) uintptr {
 	return vkErr(vkEINVAL)
 }
 
-// vkPatchPhys finds the physical address of a byte of code: in the kernel
-// image (identity-mapped) or in a present page of an executable mapping
-// (JIT code). ok is false for anything else.
+// vkPatchPhys finds the physical address of a byte of code: in the
+// kernel's text (identity-mapped) or in a present page of an executable
+// mapping (JIT code). ok is false for anything else, the image's data
+// included: the patcher rewrites code only.
 func vkPatchPhys(va uintptr) (uintptr, bool) {
-	if va >= uintptr(vkBoot0.imageStart) && va < uintptr(vkBoot0.imageEnd) {
-		return va, true
+	if prot, ok := vkImageProt(va); ok {
+		return va, prot&protExec != 0
 	}
 	i := vkVMAFind(va)
 	if i < 0 || vkVM.vmas[i].prot&protExec == 0 {
@@ -238,15 +244,15 @@ func vkPatchPoke(site, code, emulate uintptr) uintptr {
 		if !ok {
 			return vkErr(vkEFAULT)
 		}
-		pa[i] = vkDMAP + p
+		pa[i] = p
 	}
 	if _, ok := vkPatchPhys(emulate); !ok {
 		return vkErr(vkEFAULT)
 	}
-	poke := func(i int, b byte) { atomic.Store8((*uint8)(unsafe.Pointer(pa[i])), b) }
+	poke := func(i int, b byte) { vkPokePA(vkPokePatch, pa[i], b) }
 	var old [vkPatchLen]byte
 	for i := range old {
-		old[i] = *(*byte)(unsafe.Pointer(pa[i]))
+		old[i] = *(*byte)(unsafe.Pointer(vkDMAP + pa[i])) // read-only there
 	}
 	if old == nw {
 		return 0

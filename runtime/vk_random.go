@@ -9,7 +9,7 @@
 
 package runtime
 
-func vkRdseed() (uint64, bool) // vk_random_amd64.s
+func vkRdseed() (v uint64, ok bool) // vk_random_amd64.s
 
 // Where vkRandom64's words come from.
 const (

@@ -508,14 +508,24 @@ func vkReapZombies() {
 
 // vkThreadBegin runs when a new thread is switched to for the first time,
 // before it enters user mode: it completes the switch.
+//
+// No write barriers: entered from vkThreadStart's assembly in trap context
+// (this CPU's run-queue lock held, no P).
+//
+//go:nowritebarrierrec
 func vkThreadBegin() {
 	vkSchedFinish()
 	vkRqUnlock()
 }
 
 // vkIdleLoop is what a CPU's idle thread runs, forever, holding its run-
-// queue lock except while halted. Device work that interrupts deferred to a lock
-// holder (vkIRQPending) is done here too, under the kernel lock.
+// queue lock except while halted. Device work that interrupts deferred to
+// a lock holder (vkIRQPending) is done here too, under the kernel lock.
+//
+// No write barriers: entered from vkIdleStart's assembly on an idle
+// thread, which never has a P.
+//
+//go:nowritebarrierrec
 func vkIdleLoop() {
 	c := vkThisCPU()
 	vkSchedFinish() // the BSP's idle thread starts here from a switch

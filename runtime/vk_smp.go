@@ -156,7 +156,11 @@ func vkSMPInit(bi *vkBootInfo) {
 	tramp := vkDMAP + vkTrampBase
 	memmove(unsafe.Pointer(tramp), unsafe.Pointer(vkDMAP+uintptr(bi.apTramp)), uintptr(bi.apTrampLen))
 	params := tramp + uintptr(bi.apTrampLen) - 40
-	vkMap(vkTrampBase, vkTrampBase, ptePresent|pteWrite) // the AP fetches here right after paging
+	// The AP fetches here right after paging: executable (and writable,
+	// for the parameter block) until every AP is up, then unmapped. Its
+	// EFER (parameter 1) carries NXE, set before the switch to these
+	// tables, whose data pages have the NX bit.
+	vkMap(vkTrampBase, vkTrampBase, ptePresent|pteWrite)
 	put := func(i uintptr, v uint64) { *(*uint64)(unsafe.Pointer(params + i*8)) = v }
 	put(0, uint64(vkPML4))
 	put(1, vkRdmsr(msrEFER)&^(1<<10)) // LMA is the CPU's to set
@@ -204,6 +208,11 @@ func vkSMPInit(bi *vkBootInfo) {
 func vkAPEntryPC() uintptr
 
 // vkAPMain is an AP's first Go code, on its idle thread's stack.
+//
+// No write barriers: called from vkAPEntry's assembly with no P, on kernel
+// memory that is not Go heap.
+//
+//go:nowritebarrierrec
 func vkAPMain(c *vkCPU) {
 	if !vkFPUSetupAP(c) {
 		return // not online: vkSMPInit reports it and goes on without it

@@ -59,23 +59,11 @@ func vkPrintSyscallInFlight(prefix string) {
 	vkPrint("\n")
 }
 
-// vkVelocitySyscallName names Velocity's own system calls (vk_velocity.go).
+// vkVelocitySyscallName names Velocity's own system calls (vkSysOwnNames,
+// next to their table in vk_syscall.go).
 func vkVelocitySyscallName(nr uint64) string {
-	switch nr {
-	case vkSysVelocityInfo:
-		return "velocity_info"
-	case vkSysVelocityCrash:
-		return "velocity_crash"
-	case vkSysVelocityPatch:
-		return "velocity_patch"
-	case vkSysVelocityProfStart:
-		return "velocity_prof_start"
-	case vkSysVelocityProfStop:
-		return "velocity_prof_stop"
-	case vkSysVelocityProfRead:
-		return "velocity_prof_read"
-	case vkSysVelocityProfStats:
-		return "velocity_prof_stats"
+	if nr-vkSysOwnBase < vkSysOwnCount {
+		return vkSysOwnNames[nr-vkSysOwnBase]
 	}
 	return ""
 }

@@ -31,14 +31,14 @@ const (
 )
 
 var vkClock struct {
-	tscHz      uint64
-	tscMult    uint64 // ns = cycles * tscMult >> 32 (see vkCyclesToNs)
-	lapicHz    uint64
-	lapicBase  uintptr
-	rtcUnixNs  int64 // wall clock read from the RTC at boot
-	rtcMonoNs  int64 // monotonic time of that reading
-	calibrated string
-	deadline   int64 // programmed one-shot deadline, 0 = none
+	tscHz     uint64
+	tscMult   uint64 // ns = cycles * tscMult >> 32 (see vkCyclesToNs)
+	lapicHz   uint64
+	lapicBase uintptr
+	rtcUnixNs int64 // wall clock read from the RTC at boot
+	rtcMonoNs int64 // monotonic time of that reading
+	tscCPUID  bool  // the TSC rate came from CPUID 0x15, not the PIT (a flag, not a string: boot stores no pointers)
+	deadline  int64 // programmed one-shot deadline, 0 = none
 }
 
 func vkCyclesToNs(c uint64) int64 {
@@ -75,6 +75,11 @@ func vkTimeInit() {
 	vkWrmsr(msrAPICBase, vkRdmsr(msrAPICBase)|1<<11)
 	*vkLAPIC(lapicSVR) = 0x100 | vkSpuriousVector
 	*vkLAPIC(lapicTPR) = 0
+	// The BSP is CPU 0 in flat logical mode, as vkLAPICInit makes each AP
+	// its own bit: without it no I/O APIC interrupt aimed at CPU 0 (all
+	// of them at -smp 1, or with irqcpus=0) was ever delivered.
+	*vkLAPIC(lapicDFR) = 0xFFFFFFFF
+	*vkLAPIC(lapicLDR) = 1 << 24
 	*vkLAPIC(lapicDivide) = 0x3                     // divide by 16
 	*vkLAPIC(lapicLVTTimer) = 1<<16 | vkTimerVector // masked while measuring
 
@@ -83,7 +88,7 @@ func vkTimeInit() {
 		den, num, crystal, _ := vkCpuid(0x15, 0)
 		if den != 0 && num != 0 && crystal != 0 {
 			vkClock.tscHz = uint64(crystal) * uint64(num) / uint64(den)
-			vkClock.calibrated = "CPUID 0x15"
+			vkClock.tscCPUID = true
 		}
 	}
 
@@ -100,7 +105,6 @@ func vkTimeInit() {
 	*vkLAPIC(lapicInitCnt) = 0
 	if vkClock.tscHz == 0 {
 		vkClock.tscHz = (t1 - t0) * 1193182 / ticks
-		vkClock.calibrated = "PIT"
 	}
 	vkClock.lapicHz = uint64(l0-l1) * 1193182 / ticks
 	if vkClock.tscHz < 1_000_000 || vkClock.lapicHz < 1000 {

@@ -53,6 +53,9 @@ func vkSignalFor(vec uint64) uint32 {
 // vkTrap is called by the assembly for every kernel entry with the frame of
 // the interrupted context.
 //
+// No write barriers: trap context has no P, and kernel structures are not
+// Go heap; the compiler checks everything vkTrap calls.
+//
 //go:nowritebarrierrec
 func vkTrap(f *vkFrame) {
 	c := vkThisCPU()
@@ -114,7 +117,7 @@ func vkTrap(f *vkFrame) {
 		vkEOI()
 	case f.vector == 14:
 		cr2 := vkReadCR2()
-		if !vkHandlePageFault(cr2, f.err&2 != 0) {
+		if !vkHandlePageFault(cr2, f.err&2 != 0, f.err&16 != 0) {
 			vkFault(f, cr2, true)
 		}
 	default:
@@ -154,7 +157,7 @@ func vkKernelTrapWork(f *vkFrame) {
 		vkEOI()
 	case f.vector == 14:
 		cr2 := vkReadCR2()
-		if cr2 < vkDMAP && vkHandlePageFault(cr2, f.err&2 != 0) {
+		if cr2 < vkDMAP && vkHandlePageFault(cr2, f.err&2 != 0, f.err&16 != 0) {
 			return
 		}
 		vkFault(f, cr2, false)
@@ -170,9 +173,11 @@ func vkKernelTrapWork(f *vkFrame) {
 func vkFault(f *vkFrame, addr uintptr, fromUser bool) {
 	sig := vkSignalFor(f.vector)
 	if fromUser && vkSignalHandled(sig) && vkCur().sigmask&(1<<(sig-1)) == 0 {
-		if f.vector != 14 {
-			// Page faults are routine (nil checks, recover); anything
-			// else gets the kernel's register report before Go's own.
+		if f.vector != 14 || f.err&16 != 0 {
+			// Page faults are routine (nil checks, recover), but not an
+			// instruction fetch from a no-execute page (a jump into
+			// data): that, and anything else, gets the kernel's register
+			// report before Go's own.
 			vkReport(f, addr, fromUser, false)
 		}
 		code := int32(1) // SEGV_MAPERR, ILL_ILLOPC, FPE_INTDIV, TRAP_BRKPT
@@ -233,6 +238,9 @@ func vkReport(f *vkFrame, addr uintptr, fromUser, traceback bool) {
 		vkPrint(")")
 		if addr >= vkKStackBase && addr < vkKStackBase+1<<39 {
 			vkPrint(" -- kernel stack overflow")
+		}
+		if f.err&0x11 == 0x11 {
+			vkPrint(" -- jump into a no-execute page (data, heap or stack)")
 		}
 	}
 	vkPrint("  cr2 ")

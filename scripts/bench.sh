@@ -71,6 +71,15 @@ build/velocity llm gen -o "$PWD/build/llmbench/tiny-q8_0.gguf" -type Q8_0
 build/velocity run -smp 2 -fs "$PWD/build/llmbench/tiny-q8_0.gguf" \
 	-append "reserve=1 -- -model $PWD/build/llmbench/tiny-q8_0.gguf -prompt \"def fib(n):\" -n 32 -wakeups ${LLM_WAKEUPS:-2000}" ./images/llm
 
+# Network (issue 10): the same net/http server (images/netbench) in Velocity
+# and as a Linux guest's /init (Debian's kernel and virtio-net modules), same
+# QEMU, -smp 2, virtio-net behind user networking; wrk through the forward
+# (100 B and 64 KiB, 1 and 16 connections: req/s, p50, p99), a bulk
+# download, and the same mix over each guest's loopback, with ratios.
+# Flags: $NETBENCH_FLAGS (e.g. -d 20s).
+"$GO" build -o build/netbench-runner ./bench/netbench
+build/netbench-runner ${NETBENCH_FLAGS:-}
+
 # SMP: parallel speedup (-smp 2 vs -smp 1), goroutine ping-pong, channel
 # throughput and pinned-vs-unpinned wake-up latency, Velocity versus the same
 # program as the Linux guest's /init. See bench/smpbench/main.go; its flags

@@ -23,6 +23,7 @@ need mtools mformat
 need binutils as ld
 need gdb gdb
 need cpio cpio
+need wrk wrk # make bench: the network comparison (bench/netbench)
 need grub-pc-bin /usr/lib/grub/i386-pc
 need grub-efi-amd64-bin /usr/lib/grub/x86_64-efi
 ovmf_found=

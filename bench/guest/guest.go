@@ -109,42 +109,7 @@ func findVmlinuz(dir string) (version, path string) {
 // the archive has no node and the kernel's built-in initramfs (Debian
 // builds with an empty CONFIG_INITRAMFS_SOURCE, whose default list holds
 // /dev/console) provides the console.
-func MakeInitramfs(bin, out string) error {
-	if _, err := exec.LookPath("cpio"); err != nil {
-		return errors.New("cpio not found (apt-get install cpio)")
-	}
-	stage, err := os.MkdirTemp(filepath.Dir(out), ".initramfs-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(stage)
-	if err := CopyFile(bin, filepath.Join(stage, "init"), 0o755); err != nil {
-		return err
-	}
-	if err := os.Mkdir(filepath.Join(stage, "dev"), 0o755); err != nil {
-		return err
-	}
-	list := "init\ndev\n"
-	if mknod(filepath.Join(stage, "dev", "console")) == nil {
-		list += "dev/console\n"
-	}
-	cmd := exec.Command("cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0")
-	cmd.Dir = stage
-	cmd.Stdin = strings.NewReader(list)
-	var archive, stderr bytes.Buffer
-	cmd.Stdout = &archive
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("cpio: %v: %s", err, stderr.String())
-	}
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	zw.Write(archive.Bytes())
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	return os.WriteFile(out, gz.Bytes(), 0o644)
-}
+func MakeInitramfs(bin, out string) error { return MakeInitramfsWith(bin, nil, out) }
 
 // mknod creates the character device 5:1 (the console) at path.
 func mknod(path string) error {
@@ -216,4 +181,137 @@ func ShellLine(bin string, args []string) string {
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return l
+}
+
+// DebianModules returns the paths of kernel modules (names such as
+// "virtio_net", without .ko) from the same Debian kernel package as
+// DebianKernel, extracting them into dir/modules on first use (another
+// apt-get download; later runs need no network).
+func DebianModules(dir string, names []string) (map[string]string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	modDir := filepath.Join(dir, "modules")
+	find := func() (map[string]string, bool) {
+		paths := map[string]string{}
+		for _, n := range names {
+			ms, _ := filepath.Glob(filepath.Join(modDir, "lib", "modules", "*", "kernel", "*", n+".ko"))
+			if len(ms) == 0 {
+				ms, _ = filepath.Glob(filepath.Join(modDir, "lib", "modules", "*", "kernel", "*", "*", n+".ko"))
+			}
+			if len(ms) != 1 {
+				return nil, false
+			}
+			paths[n] = ms[0]
+		}
+		return paths, true
+	}
+	if p, ok := find(); ok {
+		return p, nil
+	}
+	pkgFile, err := os.ReadFile(filepath.Join(dir, "PACKAGE"))
+	if err != nil {
+		return nil, fmt.Errorf("no Debian kernel in %s yet (DebianKernel fetches it): %v", dir, err)
+	}
+	pkg, _, _ := strings.Cut(strings.TrimSpace(string(pkgFile)), "_")
+	dl, err := os.MkdirTemp(dir, ".apt-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dl)
+	os.Chmod(dl, 0o777)
+	fmt.Printf("  apt-get download %s (for its modules)\n", pkg)
+	cmd := exec.Command("apt-get", "download", "-q", pkg)
+	cmd.Dir = dl
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("apt-get download %s failed (%v):\n%s", pkg, err, strings.TrimSpace(string(out)))
+	}
+	debs, _ := filepath.Glob(filepath.Join(dl, pkg+"_*.deb"))
+	if len(debs) != 1 {
+		return nil, fmt.Errorf("apt-get download %s left no .deb in %s", pkg, dl)
+	}
+	if err := os.MkdirAll(modDir, 0o755); err != nil {
+		return nil, err
+	}
+	var pats []string
+	for _, n := range names {
+		pats = append(pats, fmt.Sprintf("'./lib/modules/*/%s.ko'", n))
+	}
+	sh := fmt.Sprintf("dpkg-deb --fsys-tarfile %q | tar -x -C %q --wildcards %s", debs[0], modDir, strings.Join(pats, " "))
+	if out, err := exec.Command("sh", "-c", sh).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("extracting modules from %s: %v: %s", filepath.Base(debs[0]), err, out)
+	}
+	p, ok := find()
+	if !ok {
+		return nil, fmt.Errorf("%s lacks one of the modules %v", filepath.Base(debs[0]), names)
+	}
+	return p, nil
+}
+
+// MakeInitramfsWith is MakeInitramfs with more files: extra maps a path in
+// the archive (e.g. "modules/virtio_net.ko") to a file on the host.
+func MakeInitramfsWith(bin string, extra map[string]string, out string) error {
+	if _, err := exec.LookPath("cpio"); err != nil {
+		return errors.New("cpio not found (apt-get install cpio)")
+	}
+	stage, err := os.MkdirTemp(filepath.Dir(out), ".initramfs-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage)
+	if err := CopyFile(bin, filepath.Join(stage, "init"), 0o755); err != nil {
+		return err
+	}
+	list := []string{"init", "dev"}
+	if err := os.Mkdir(filepath.Join(stage, "dev"), 0o755); err != nil {
+		return err
+	}
+	if mknod(filepath.Join(stage, "dev", "console")) == nil {
+		list = append(list, "dev/console")
+	}
+	dirs := map[string]bool{}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for d := filepath.Dir(k); d != "." && !dirs[d]; d = filepath.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	var ds []string
+	for d := range dirs {
+		ds = append(ds, d)
+	}
+	slices.Sort(ds) // parents sort before children
+	for _, d := range ds {
+		if err := os.MkdirAll(filepath.Join(stage, d), 0o755); err != nil {
+			return err
+		}
+		list = append(list, d)
+	}
+	for _, k := range keys {
+		if err := CopyFile(extra[k], filepath.Join(stage, k), 0o644); err != nil {
+			return err
+		}
+		list = append(list, k)
+	}
+	cmd := exec.Command("cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0")
+	cmd.Dir = stage
+	cmd.Stdin = strings.NewReader(strings.Join(list, "\n") + "\n")
+	var archive, stderr bytes.Buffer
+	cmd.Stdout = &archive
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("cpio: %v: %s", err, stderr.String())
+	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw.Write(archive.Bytes())
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(out, gz.Bytes(), 0o644)
 }

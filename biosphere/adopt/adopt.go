@@ -72,7 +72,8 @@ type Adopter struct {
 	Log io.Writer
 
 	mu   sync.Mutex
-	seen map[string]bool // records considered (adopted or not)
+	seen map[string]bool   // records considered (adopted or not)
+	down map[string]string // peers whose list failed at the last poll, with the error
 }
 
 func (a *Adopter) logf(format string, args ...any) {
@@ -94,9 +95,28 @@ func (a *Adopter) Poll(ctx context.Context) []Outcome {
 	var out []Outcome
 	for _, peer := range a.Peers {
 		list, err := a.list(ctx, peer)
+		a.mu.Lock()
+		if a.down == nil {
+			a.down = map[string]string{}
+		}
+		// A peer that stays unreachable is logged once, not at every
+		// poll, and again when it answers.
+		was, msg := a.down[peer], ""
 		if err != nil {
-			a.logf("records of %s: %v", peer, err)
+			msg = err.Error()
+			a.down[peer] = msg
+		} else {
+			delete(a.down, peer)
+		}
+		a.mu.Unlock()
+		if err != nil {
+			if msg != was {
+				a.logf("records of %s: %v", peer, err)
+			}
 			continue
+		}
+		if was != "" {
+			a.logf("records of %s: reachable again", peer)
 		}
 		for _, c := range list {
 			a.mu.Lock()

@@ -273,7 +273,24 @@ func (c *Client) holders(ctx context.Context, id cid.Cid) (out []*Peer, notHeld 
 		}
 		break
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].stats().Score > out[j].stats().Score })
+	// Best score first; among equal scores, the order the peers were
+	// given in (the operator's preference), not the order the HEADs
+	// happened to come back in, so which holder is asked first does not
+	// depend on timing.
+	rank := make(map[*Peer]int, len(c.Peers))
+	for i, p := range c.Peers {
+		rank[p] = i
+	}
+	score := make(map[*Peer]int, len(out))
+	for _, p := range out {
+		score[p] = p.stats().Score
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if score[out[i]] != score[out[j]] {
+			return score[out[i]] > score[out[j]]
+		}
+		return rank[out[i]] < rank[out[j]]
+	})
 	return out, notHeld
 }
 

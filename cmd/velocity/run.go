@@ -170,6 +170,7 @@ func cmdRun(args []string) int {
 	var b bootFlags
 	b.register(fs)
 	interactive := fs.Bool("i", false, "interactive: serial console on this terminal, input forwarded to the guest (quit with Ctrl-A X)")
+	cluster := fs.Int("cluster", 0, "boot this many nodes (2-8) of the image on one LAN (10.0.9.N/24, kernel option peers= naming the others, VELOCITY_NODE=N), serial lines prefixed [node N] (see docs/biosphere.md)")
 	display := fs.String("display", "none", "the guest's screen: none (headless, serial only), auto (a window when $DISPLAY or $WAYLAND_DISPLAY is set, else none), or a QEMU -display value (gtk, sdl, ...)")
 	if ok, st := parse(fs, args); !ok {
 		return st
@@ -200,6 +201,18 @@ func cmdRun(args []string) int {
 			return fail("run", err)
 		}
 		target = elf
+	}
+	if *cluster != 0 {
+		if *interactive {
+			fmt.Fprintln(os.Stderr, "velocity run: -cluster and -i: the nodes share this terminal's output only")
+			return exitUsage
+		}
+		if !isSet(fs, "smp") {
+			// A node serves, imports and heals at once: two CPUs
+			// keep the healer's load from starving its gateway.
+			b.smp = 2
+		}
+		return runCluster(&b, target, tmp, *cluster, extra)
 	}
 	cmdline, err := b.kernelCmdline(nil)
 	if err != nil {

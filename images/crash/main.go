@@ -7,6 +7,10 @@
 //	crash kernelfault  kernel.CrashKernel: a page fault in the kernel itself
 //	crash kernelpanic  a Go run-time panic (index out of range) in kernel code
 //	crash ud2          execute an illegal instruction (UD2): SIGILL, exit 2
+//	crash jumpdata     call into a heap page (no-execute): the kernel's
+//	                   exception report, then Go's SIGSEGV report, exit 2
+//	crash kerneljumpdata  the kernel calls into its own data (no-execute):
+//	                   a kernel exception report ends the machine
 package main
 
 import (
@@ -53,6 +57,12 @@ func main() {
 		os.Exit(1)
 	case "ud2":
 		illegalInstruction()
+	case "jumpdata":
+		jumpIntoData()
+	case "kerneljumpdata":
+		_, _, errno := syscall.RawSyscall(0x5601, 3, 0, 0) // crash kind 3
+		fmt.Println("crash: the crash call returned:", errno)
+		os.Exit(1)
 	default:
 		usage()
 	}
@@ -77,7 +87,23 @@ func illegalInstruction() {
 	f()
 }
 
+// jumpIntoData calls a RET instruction that lies in ordinary heap memory.
+// Heap pages are no-execute, so the call faults on the instruction fetch;
+// where they were executable, it would return and the program would say
+// it is still alive.
+func jumpIntoData() {
+	code := make([]byte, 64)
+	for i := range code {
+		code[i] = 0xc3 // ret
+	}
+	pc := uintptr(unsafe.Pointer(&code[0]))
+	fv := &pc
+	f := *(*func())(unsafe.Pointer(&fv))
+	f()
+	fmt.Println("crash: returned from a call into the heap at", pc)
+}
+
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: crash exit N | nilderef | kernelfault | kernelpanic | ud2")
+	fmt.Fprintln(os.Stderr, "usage: crash exit N | nilderef | kernelfault | kernelpanic | ud2 | jumpdata | kerneljumpdata")
 	os.Exit(64)
 }

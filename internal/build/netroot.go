@@ -51,6 +51,11 @@ var netModules = []struct{ path, sub string }{
 	{"golang.org/x/sys", "unix"}, // the standard library vendors x/sys/cpu itself
 	{"golang.org/x/time", ""},
 	{"golang.org/x/exp", ""},
+	// The DHCP client's message codec (netstack/dhcp.go) and what it uses.
+	{"github.com/insomniacslk/dhcp", ""},
+	{"github.com/u-root/uio", ""},
+	{"github.com/josharian/native", ""},
+	{"github.com/pierrec/lz4/v4", ""},
 }
 
 const netstackPath = "github.com/velocityos/velocity/netstack"

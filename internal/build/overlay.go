@@ -27,6 +27,8 @@ var sourceDirs = []struct{ dir, prefix, pkg string }{
 	{"runtime", "zz_velocity_", ""},
 	{"arch/amd64", "zz_velocity_arch_", ""},
 	{"kernel/gdbproto", "zz_velocity_gdbproto_", "gdbproto"},
+	{"kernel/cmdline", "zz_velocity_cmdline_", "cmdline"},
+	{"kernel/cpio", "zz_velocity_cpio_", "cpio"},
 }
 
 // KernelFile is one kernel source file as it will appear in package runtime.
@@ -294,7 +296,7 @@ func PrepareOverlay(goroot, userOverlay string, extra map[string]string) (string
 		return "", fmt.Errorf("reading kernel sources: %w", err)
 	}
 	if len(files) == 0 {
-		return "", fmt.Errorf("no kernel sources (runtime/*.go, arch/amd64/*.s, kernel/gdbproto/*.go) in this velocity build")
+		return "", fmt.Errorf("no kernel sources (runtime/*.go, arch/amd64/*.s, kernel/gdbproto/*.go, ...) in this velocity build")
 	}
 	cache, err := CacheDir()
 	if err != nil {

@@ -265,6 +265,39 @@ func TestIllegalInstruction(t *testing.T) {
 	r.expect(t, 2, "SIGILL: illegal instruction", "instruction bytes: 0xf 0xb", "main.illegalInstruction")
 }
 
+// TestJumpIntoData calls code placed in the Go heap. The heap is
+// no-execute, so the instruction fetch faults: the kernel prints its
+// exception report for it (a fetch fault is never routine), then Go's own
+// SIGSEGV report names the address and the caller, as on Linux.
+func TestJumpIntoData(t *testing.T) {
+	need(t, "qemu")
+	r := bootKernel(t, get(t, crashOnce), "jumpdata")
+	m := r.match(t, `=== velocity: CPU exception 14 \(#PF page fault\) in Go code on CPU 0, thread \d+ ===\n`+
+		`  error code 0x0000000000000011 \(protection, read, instruction fetch\) -- jump into a no-execute page \(data, heap or stack\)  cr2 (0x[0-9a-f]+)\n +rip (0x[0-9a-f]+) `)
+	if m[1] != m[2] {
+		t.Errorf("cr2 %s and rip %s differ: the fault was not the jump itself", m[1], m[2])
+	}
+	r.expect(t, 2, "unexpected fault address ", "fatal error: fault",
+		"[signal SIGSEGV: segmentation violation code=0x2 ", "main.jumpIntoData()")
+	if strings.Contains(r.serial, "crash: returned from a call into the heap") {
+		t.Errorf("code in the heap ran")
+	}
+}
+
+// TestKernelJumpIntoData: kernel code that calls into the image's data
+// segment (no-execute) gets the kernel's exception report, naming the
+// system call being served, and the machine ends.
+func TestKernelJumpIntoData(t *testing.T) {
+	need(t, "qemu")
+	r := bootKernel(t, get(t, crashOnce), "kerneljumpdata")
+	r.expect(t, r.code, "=== velocity: CPU exception 14 (#PF page fault) in kernel code",
+		"(protection, read, instruction fetch) -- jump into a no-execute page",
+		"during system call velocity_crash(0x0000000000000003, ")
+	if r.code == 0 || strings.Contains(r.serial, "the crash call returned") {
+		t.Errorf("exit code %d; the kernel went on after executing its data:\n%s", r.code, r.serial)
+	}
+}
+
 // TestKernelFault makes the kernel fault in its own code: it must print an
 // exception report and end the machine with a non-zero code, not hang.
 func TestKernelFault(t *testing.T) {
@@ -400,7 +433,10 @@ func TestSemantics(t *testing.T) {
 	need(t, "qemu")
 	r := boot(t, qemu.Config{Kernel: get(t, semOnce), Stub: get(t, stubOnce), Append: semCmdline(t, "-test.v", "-test.timeout=3m")})
 	r.expect(t, 0, "--- PASS: TestFiles", "--- PASS: TestTenThousandGoroutines", "--- PASS: TestGCUnderPressure",
-		"--- PASS: TestNilDereferenceIsAPanic", "--- PASS: TestPreemptionBetweenThreads", "\nPASS\n")
+		"--- PASS: TestNilDereferenceIsAPanic", "--- PASS: TestPreemptionBetweenThreads",
+		// Memory protection (memprot_test.go).
+		"--- PASS: TestReadOnlyDataIsReadOnly", "--- PASS: TestTextIsReadOnly", "--- PASS: TestTextHasNoWritableAlias",
+		"--- PASS: TestHeapIsNoExecute", "--- PASS: TestMprotectHonoursProt", "\nPASS\n")
 	if strings.Contains(r.serial, "--- FAIL") {
 		t.Errorf("a semantics test failed:\n%s", r.serial)
 	}
@@ -432,7 +468,8 @@ func TestSemanticsSMP(t *testing.T) {
 	for _, n := range []int{2, 4} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			r := boot(t, qemu.Config{Kernel: get(t, semOnce), Stub: get(t, stubOnce), SMP: n, Append: semCmdline(t, "-test.v", "-test.timeout=3m")})
-			r.expect(t, 0, "--- PASS: TestAsyncPreemptionOfTightLoop", "--- PASS: TestGCUnderPressure", "\nPASS\n")
+			r.expect(t, 0, "--- PASS: TestAsyncPreemptionOfTightLoop", "--- PASS: TestGCUnderPressure",
+				"--- PASS: TestMprotectHonoursProt", "\nPASS\n")
 			if strings.Contains(r.serial, "--- FAIL") {
 				t.Errorf("a semantics test failed on %d CPUs:\n%s", n, r.serial)
 			}

@@ -342,6 +342,24 @@ func TestCtrlCAndRawProtocol(t *testing.T) {
 	addr := strings.TrimLeft(string(m[1]), "0")
 	send(packet("m"+addr+",8") + "+")
 	expect(`\+\$8877665544332211#`)
+	// Text is read-only in the kernel's page tables; gdb's writes to it
+	// go through the stub's temporary alias. Checkpoint does not run
+	// while the program loops, and the kernel is stopped anyway.
+	m = regexp.MustCompile(`(?m)^([0-9a-f]+) [tT] main\.Checkpoint$`).FindSubmatch(sym)
+	if m == nil {
+		t.Fatal("no main.Checkpoint in the symbol table")
+	}
+	text := strings.TrimLeft(string(m[1]), "0")
+	send(packet("m"+text+",2") + "+")
+	orig := expect(`\+\$([0-9a-f]{4})#`)[1]
+	send(packet("M"+text+",2:cccc") + "+")
+	expect(`\+\$OK#9a`)
+	send(packet("m"+text+",2") + "+")
+	expect(`\+\$cccc#`)
+	send(packet("M"+text+",2:"+orig) + "+")
+	expect(`\+\$OK#9a`)
+	send(packet("m"+text+",2") + "+")
+	expect(`\+\$` + orig + `#`)
 	send(packet("M"+addr+",8:0000000000000000") + "+")
 	expect(`\+\$OK#9a`)
 	send(packet("D"))

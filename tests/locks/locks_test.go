@@ -100,7 +100,7 @@ func TestStressShort(t *testing.T) {
 }
 
 // TestLockTakenTwice checks the ownership check itself: a CPU that takes
-// the kernel lock it already holds (Velocity's crash call, kind 3) stops
+// the kernel lock it already holds (Velocity's crash call, kind 4) stops
 // the machine with the lock's name and the fatal exit code, instead of
 // spinning forever.
 func TestLockTakenTwice(t *testing.T) {

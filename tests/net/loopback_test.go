@@ -211,7 +211,7 @@ func lowestFreeFD(t *testing.T) int {
 // TestManyConnections opens and closes connections one after another:
 // afterwards the fd table and the heap are back where they started.
 func TestManyConnections(t *testing.T) {
-	n := 2000
+	n := 10000
 	if testing.Short() {
 		n = 300
 	}

@@ -52,7 +52,10 @@ func TestBiosphereGatewayInKernel(t *testing.T) {
 	g := startKernel(t, testenv.Get(t, bioOnce), qemu.Net{Forwards: []string{fmt.Sprintf("tcp:%d-:80", port)}}, nil,
 		[]string{pack}, "-pack", pack)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitSerial(t, g, "biosphere: serving 13 blocks")
+	waitSerial(t, g, "BIO node serving on :80")
+	if !strings.Contains(g.serial.String(), ", 13 blocks, roots [") {
+		t.Fatalf("the guest does not hold the pack's 13 blocks:\n%s", g.serial)
+	}
 	store := registry.Synchronized(registry.NewMemStore())
 	cl, err := fetch.New(store, base)
 	if err != nil {
@@ -101,18 +104,18 @@ func TestBiosphereBetweenGuests(t *testing.T) {
 	testenv.Need(t, "qemu")
 	pack, roots := examplePack(t)
 	port := freePort(t)
-	server := startKernel(t, testenv.Get(t, bioOnce), qemu.Net{Listen: port}, []string{"VELOCITY_IP=10.0.4.1/24"},
+	server := startKernel(t, testenv.Get(t, bioOnce), qemu.Net{Listen: port}, []string{"ip=10.0.4.1/24"},
 		[]string{pack}, "-pack", pack)
 	waitListening(t, port, server)
 	waitSerial(t, server, "velocity: net: virtio-net ")
-	client := startKernel(t, testenv.Get(t, bioOnce), qemu.Net{Connect: port}, []string{"VELOCITY_IP=10.0.4.2/24"}, nil,
-		"-fetch", roots[3], "-peer", "http://10.0.4.1")
+	client := startKernel(t, testenv.Get(t, bioOnce), qemu.Net{Connect: port}, []string{"ip=10.0.4.2/24"}, nil,
+		"-fetch", roots[3], "-peer", "http://10.0.4.1", "-exit")
 	client.wait(t)
-	if out := client.serial.String(); !strings.Contains(out, "biosphere: fetched "+roots[3]) {
+	if out := client.serial.String(); !strings.Contains(out, "BIO node imported "+roots[3]+": ") {
 		t.Fatalf("client guest:\n%s", out)
 	}
 	waitListening(t, port, server)
-	quit := startGuest(t, qemu.Net{Connect: port}, []string{"VELOCITY_IP=10.0.4.3/24"}, "-get", "http://10.0.4.1/quit")
+	quit := startGuest(t, qemu.Net{Connect: port}, []string{"ip=10.0.4.3/24"}, "-get", "http://10.0.4.1/quit")
 	quit.wait(t)
 	server.wait(t)
 	os.Remove(pack)

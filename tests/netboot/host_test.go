@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -58,22 +59,30 @@ type guest struct {
 	serial *syncBuffer
 	done   chan error
 	res    qemu.Result
+	kill   context.CancelFunc // stops QEMU; also run when the test ends
 }
 
 // startGuest boots images/httpd with n's network and argv.
-func startGuest(t *testing.T, n qemu.Net, env []string, argv ...string) *guest {
+func startGuest(t *testing.T, n qemu.Net, opts []string, argv ...string) *guest {
 	t.Helper()
-	return startKernel(t, testenv.Get(t, httpdOnce), n, env, nil, argv...)
+	return startKernel(t, testenv.Get(t, httpdOnce), n, opts, nil, argv...)
 }
 
-// startKernel boots kernel with n's network, env, the files fs and argv.
-func startKernel(t *testing.T, kernel string, n qemu.Net, env, fs []string, argv ...string) *guest {
+// startKernel boots kernel with n's network, the kernel command line
+// words opts (options and KEY=VALUE), the files fs and argv.
+func startKernel(t *testing.T, kernel string, n qemu.Net, opts, fs []string, argv ...string) *guest {
+	t.Helper()
+	return startKernelSMP(t, 2, kernel, n, opts, fs, argv...)
+}
+
+// startKernelSMP is startKernel on smp CPUs.
+func startKernelSMP(t *testing.T, smp int, kernel string, n qemu.Net, opts, fs []string, argv ...string) *guest {
 	t.Helper()
 	netArgs, err := n.Args()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmdline, err := build.KernelCmdline(env, nil, argv)
+	cmdline, err := build.KernelCmdline(nil, opts, argv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +95,14 @@ func startKernel(t *testing.T, kernel string, n qemu.Net, env, fs []string, argv
 		kernel = withFS
 	}
 	c := qemu.Config{
-		Kernel: kernel, Stub: testenv.Get(t, stubOnce), SMP: 2, Accel: "tcg",
+		Kernel: kernel, Stub: testenv.Get(t, stubOnce), SMP: smp, Accel: "tcg",
 		Stdout: g.serial, Append: cmdline, Timeout: 4 * time.Minute, Extra: netArgs,
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.kill = cancel
+	t.Cleanup(cancel)
 	go func() {
-		res, err := qemu.Run(context.Background(), c)
+		res, err := qemu.Run(ctx, c)
 		g.res = res
 		g.done <- err
 	}()
@@ -155,6 +167,11 @@ func TestHostToGuest(t *testing.T) {
 	}
 	if !strings.Contains(page, "kernel: 2 CPUs") || !strings.Contains(page, "you are 10.0.2.2:") {
 		t.Errorf("stats page:\n%s", page)
+	}
+	// The address came from QEMU's DHCP server (which, with restrict=on,
+	// names no router and no name server).
+	if !strings.Contains(g.serial.String(), "10.0.2.15/24 (DHCP from 10.0.2.2 in ") {
+		t.Errorf("no DHCP lease on the console:\n%s", g.serial)
 	}
 
 	const size = 8 << 20
@@ -296,10 +313,10 @@ func waitSerial(t *testing.T, g *guest, want string) {
 func TestTwoGuests(t *testing.T) {
 	testenv.Need(t, "qemu")
 	port := freePort(t)
-	server := startGuest(t, qemu.Net{Listen: port}, []string{"VELOCITY_IP=10.0.3.1/24", "VELOCITY_GW=10.0.3.2"})
+	server := startGuest(t, qemu.Net{Listen: port}, []string{"ip=10.0.3.1/24", "gw=10.0.3.2"})
 	waitListening(t, port, server)
 	waitSerial(t, server, "velocity: net: virtio-net ")
-	client := startGuest(t, qemu.Net{Connect: port}, []string{"VELOCITY_IP=10.0.3.2/24", "VELOCITY_GW=10.0.3.1"},
+	client := startGuest(t, qemu.Net{Connect: port}, []string{"ip=10.0.3.2/24", "gw=10.0.3.1"},
 		"-get", "http://10.0.3.1/")
 	client.wait(t)
 	out := client.serial.String()
@@ -308,8 +325,58 @@ func TestTwoGuests(t *testing.T) {
 	}
 	// Stop the server through the same link.
 	waitListening(t, port, server)
-	quit := startGuest(t, qemu.Net{Connect: port}, []string{"VELOCITY_IP=10.0.3.3/24", "VELOCITY_GW=10.0.3.1"},
+	quit := startGuest(t, qemu.Net{Connect: port}, []string{"ip=10.0.3.3/24", "gw=10.0.3.1"},
 		"-get", "http://10.0.3.1/quit")
 	quit.wait(t)
 	server.wait(t)
+}
+
+// TestDeviceInterruptCPUs: the card's interrupts reach CPU 0, at -smp 1
+// and with irqcpus=0 at -smp 2. (CPU 0's local APIC once had no logical
+// ID, so interrupts aimed at it were lost and the card went deaf.)
+func TestDeviceInterruptCPUs(t *testing.T) {
+	testenv.Need(t, "qemu")
+	for _, c := range []struct {
+		name string
+		smp  int
+		opts []string
+	}{{"smp1", 1, nil}, {"smp2-irqcpus0", 2, []string{"irqcpus=0"}}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			port := freePort(t)
+			g := startKernelSMP(t, c.smp, testenv.Get(t, httpdOnce),
+				qemu.Net{Forwards: []string{fmt.Sprintf("tcp:%d-:80", port)}}, c.opts, nil)
+			client := &http.Client{Timeout: 30 * time.Second}
+			deadline := time.Now().Add(2 * time.Minute)
+			for {
+				resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/quit", port))
+				if err == nil {
+					resp.Body.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the guest never answered: %v\n%s", err, g.serial)
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			g.wait(t)
+			if !strings.Contains(g.serial.String(), "(DHCP from 10.0.2.2") {
+				t.Errorf("no DHCP lease:\n%s", g.serial)
+			}
+		})
+	}
+}
+
+// TestDHCPNoServer: on a link with no DHCP server the kernel says so,
+// after its tries, and the program runs on with loopback.
+func TestDHCPNoServer(t *testing.T) {
+	testenv.Need(t, "qemu")
+	port := freePort(t)
+	g := startGuest(t, qemu.Net{Listen: port}, nil)
+	waitSerial(t, g, "httpd: serving on :80")
+	g.kill()
+	out := g.serial.String()
+	if !regexp.MustCompile(`DHCP: no server answered in 3\.[5-9] s \(3 DISCOVERs from 52:54:00:12:34:56\); the card stays unconfigured \(for a static address boot with ip=A\.B\.C\.D/N gw=A\.B\.C\.D\)`).MatchString(out) {
+		t.Errorf("no clear DHCP timeout line:\n%s", out)
+	}
 }

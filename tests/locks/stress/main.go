@@ -38,7 +38,7 @@ var (
 	dur     = flag.Duration("d", 2*time.Second, "how long each workload runs")
 	workers = flag.Int("w", 0, "goroutines per workload (default GOMAXPROCS)")
 	dir     = flag.String("dir", "/tmp", "directory for the file workload")
-	relock  = flag.Bool("relock", false, "instead of the workloads, ask the kernel to take its own lock twice (Velocity crash call 0x5601, kind 3): it must stop with the lock's name")
+	relock  = flag.Bool("relock", false, "instead of the workloads, ask the kernel to take its own lock twice (Velocity crash call 0x5601, kind 4): it must stop with the lock's name")
 )
 
 type workload struct {
@@ -52,7 +52,7 @@ type workload struct {
 func main() {
 	flag.Parse()
 	if *relock {
-		_, _, errno := syscall.RawSyscall(0x5601, 3, 0, 0)
+		_, _, errno := syscall.RawSyscall(0x5601, 4, 0, 0)
 		fmt.Println("STRESS relock returned:", errno)
 		os.Exit(1)
 	}

@@ -1,0 +1,346 @@
+// Command netbench is make bench's network comparison (issue 10): the same
+// Go net/http server (images/netbench) runs as a Velocity kernel and as the
+// /init of a Linux guest (Debian's kernel, its virtio-net driver loaded
+// from the initramfs), on the same QEMU, accelerator, CPUs, memory and
+// virtio-net card behind QEMU user networking (restrict=on, a forward on
+// 127.0.0.1). Debian's wrk drives both through the forward: requests/s
+// and latency p50/p99 for a 100-byte and a 64 KiB page, with 1 and 16
+// connections; then bulk TCP throughput (a 64 MiB download) and the same
+// request mix over each guest's own loopback. Every figure is printed
+// for both systems with the ratio Velocity/Linux (for latency,
+// Linux/Velocity, so above 1 is better for Velocity either way).
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	benchguest "github.com/velocityos/velocity/bench/guest"
+	"github.com/velocityos/velocity/internal/build"
+	"github.com/velocityos/velocity/internal/qemu"
+)
+
+type options struct {
+	accel, binary, mem, cache, linuxCache string
+	smp                                   int
+	duration                              time.Duration
+	bulkMB, loopN                         int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.accel, "accel", "tcg", "accelerator for both guests: tcg or kvm")
+	flag.StringVar(&o.binary, "qemu", qemu.DefaultBinary, "QEMU system emulator used for both guests")
+	flag.StringVar(&o.mem, "m", "512M", "guest memory for both guests")
+	flag.IntVar(&o.smp, "smp", 2, "CPUs of both guests")
+	flag.StringVar(&o.cache, "cache", filepath.Join("build", "bench"), "directory for the built images and initramfs")
+	flag.StringVar(&o.linuxCache, "linux-cache", "", "directory for Debian's kernel (default: velocity's cache dir + /bench/linux)")
+	flag.DurationVar(&o.duration, "d", 10*time.Second, "duration of each wrk run")
+	flag.IntVar(&o.bulkMB, "bulk-mb", 64, "MiB of the bulk download")
+	flag.IntVar(&o.loopN, "loop-n", 2000, "requests of each in-guest loopback run")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "netbench:", err)
+		os.Exit(1)
+	}
+}
+
+// figures are one guest's results, by row name.
+type figures map[string]float64
+
+var modules = []string{"virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
+	"failover", "net_failover", "virtio_net"}
+
+func run(o options) error {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return fmt.Errorf("wrk not found (scripts/deps.sh installs it): %v", err)
+	}
+	if o.linuxCache == "" {
+		dir, err := benchguest.LinuxCache()
+		if err != nil {
+			return err
+		}
+		o.linuxCache = dir
+	}
+	if err := os.MkdirAll(o.cache, 0o755); err != nil {
+		return err
+	}
+	fmt.Printf("\n== Network: Velocity against a Linux guest (issue 10)\n")
+	fmt.Printf("host:   %s, load average %s\n", benchguest.HostCPU(), loadavg())
+	fmt.Printf("qemu:   %s, -accel %s -cpu max -smp %d -m %s, virtio-net-pci (legacy interface) on user networking (restrict=on), a forward on 127.0.0.1\n",
+		benchguest.QEMUVersion(o.binary), o.accel, o.smp, o.mem)
+
+	stub, err := build.Stub()
+	if err != nil {
+		return err
+	}
+	velELF := filepath.Join(o.cache, "netbench.elf")
+	if err := build.Build("./images/netbench", velELF, nil); err != nil {
+		return err
+	}
+	linuxBin := filepath.Join(o.cache, "netbench.linux")
+	if err := benchguest.GoBuildStatic("./images/netbench", linuxBin); err != nil {
+		return err
+	}
+	vmlinuz, kver, err := benchguest.DebianKernel(o.linuxCache)
+	if err != nil {
+		return err
+	}
+	mods, err := benchguest.DebianModules(o.linuxCache, modules)
+	if err != nil {
+		return err
+	}
+	extra := map[string]string{}
+	for n, p := range mods {
+		extra["modules/"+n+".ko"] = p
+	}
+	initrd := filepath.Join(o.cache, "initramfs-netbench.cpio.gz")
+	if err := benchguest.MakeInitramfsWith(linuxBin, extra, initrd); err != nil {
+		return err
+	}
+	fmt.Printf("linux:  %s as the guest kernel, images/netbench as /init\n", kver)
+
+	results := map[string]figures{}
+	for _, sys := range []string{"velocity", "linux"} {
+		c := qemu.Config{SMP: o.smp, Mem: o.mem, Binary: o.binary}
+		kind := qemu.KindKernelELF
+		if sys == "velocity" {
+			c.Kernel, c.Stub, c.Append = velELF, stub, "quiet"
+		} else {
+			c.Kernel, c.Append, kind = vmlinuz, "console=ttyS0 quiet panic=-1", qemu.KindMultiboot
+			c.Extra = []string{"-initrd", initrd}
+		}
+		f, err := measure(o, sys, c, kind)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sys, err)
+		}
+		results[sys] = f
+	}
+	report(results)
+	return nil
+}
+
+// measure boots one guest and takes every figure from it.
+func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	netArgs, err := qemu.Net{Forwards: []string{fmt.Sprintf("tcp:%d-:80", port)}}.Args()
+	if err != nil {
+		return nil, err
+	}
+	c.Extra = append(c.Extra, netArgs...)
+	args, err := c.Args(kind, o.accel, "")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, o.binary, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer cmd.Process.Kill()
+	ready := make(chan bool, 1)
+	var serial strings.Builder
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			l := sc.Text()
+			serial.WriteString(l + "\n")
+			if strings.Contains(l, "NETBENCH ready") {
+				ready <- true
+			}
+			if strings.Contains(l, "NETBENCH setup failed") {
+				ready <- false
+			}
+		}
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			return nil, fmt.Errorf("the guest could not set up its network:\n%s", serial.String())
+		}
+	case <-time.After(5 * time.Minute):
+		return nil, fmt.Errorf("the guest never became ready:\n%s", serial.String())
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	client := &http.Client{Timeout: 2 * time.Minute}
+	// Wait until the forward reaches the server, and warm both up.
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		if _, err := get(client, base+"/"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no answer through the forward: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	fmt.Printf("  %s ready; measuring\n", sys)
+	f := figures{}
+	for _, path := range []string{"/", "/64k"} {
+		for _, conns := range []int{1, 16} {
+			rps, p50, p99, err := wrk(o.duration, conns, base+path)
+			if err != nil {
+				return nil, err
+			}
+			name := fmt.Sprintf("%s c=%d", map[string]string{"/": "100 B", "/64k": "64 KiB"}[path], conns)
+			f[name+" req/s"], f[name+" p50 ms"], f[name+" p99 ms"] = rps, p50, p99
+			fmt.Printf("    %-8s %-14s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms\n", sys, name, rps, p50, p99)
+		}
+	}
+	start := time.Now()
+	resp, err := client.Get(fmt.Sprintf("%s/bulk?mb=%d", base, o.bulkMB))
+	if err != nil {
+		return nil, err
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != int64(o.bulkMB)<<20 {
+		return nil, fmt.Errorf("bulk download: %d bytes, %v", n, err)
+	}
+	f["bulk download MB/s"] = float64(n) / time.Since(start).Seconds() / 1e6
+	fmt.Printf("    %-8s bulk           %8.1f MB/s\n", sys, f["bulk download MB/s"])
+	for _, lc := range []struct {
+		c    int
+		size int
+		name string
+	}{{1, 100, "loopback 100 B c=1"}, {16, 100, "loopback 100 B c=16"}, {16, 65536, "loopback 64 KiB c=16"}} {
+		body, err := get(client, fmt.Sprintf("%s/loop?n=%d&c=%d&size=%d", base, o.loopN, lc.c, lc.size))
+		if err != nil {
+			return nil, err
+		}
+		m := regexp.MustCompile(`rps=(\d+) p50us=(\d+) p99us=(\d+)`).FindStringSubmatch(body)
+		if m == nil {
+			return nil, fmt.Errorf("loopback run: %q", body)
+		}
+		rps, _ := strconv.ParseFloat(m[1], 64)
+		p50, _ := strconv.ParseFloat(m[2], 64)
+		p99, _ := strconv.ParseFloat(m[3], 64)
+		f[lc.name+" req/s"], f[lc.name+" p50 ms"], f[lc.name+" p99 ms"] = rps, p50/1000, p99/1000
+		fmt.Printf("    %-8s %-20s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms\n", sys, lc.name, rps, p50/1000, p99/1000)
+	}
+	get(client, base+"/quit")
+	return f, nil
+}
+
+func get(c *http.Client, url string) (string, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return string(b), fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return string(b), err
+}
+
+// wrk runs Debian's wrk and returns requests/s and the p50 and p99
+// latencies in milliseconds.
+func wrk(d time.Duration, conns int, url string) (rps, p50, p99 float64, err error) {
+	threads := min(conns, 2)
+	out, err := exec.Command("wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
+		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--timeout", "10s", "--latency", url).CombinedOutput()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	return parseWrk(string(out))
+}
+
+var (
+	reRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reLat = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+)
+
+func parseWrk(out string) (rps, p50, p99 float64, err error) {
+	m := reRPS.FindStringSubmatch(out)
+	if m == nil {
+		return 0, 0, 0, fmt.Errorf("no Requests/sec in wrk's output:\n%s", out)
+	}
+	rps, _ = strconv.ParseFloat(m[1], 64)
+	// A request wrk gave up on (10 s) or a failed connection is an
+	// error: the figures would flatter whoever dropped it.
+	if strings.Contains(out, "Non-2xx") || strings.Contains(out, "Socket errors") {
+		return 0, 0, 0, fmt.Errorf("wrk saw errors:\n%s", out)
+	}
+	for _, l := range reLat.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(l[2], 64)
+		switch l[3] {
+		case "us":
+			v /= 1000
+		case "s":
+			v *= 1000
+		}
+		if l[1] == "50" {
+			p50 = v
+		} else {
+			p99 = v
+		}
+	}
+	if p50 == 0 || p99 == 0 {
+		return 0, 0, 0, fmt.Errorf("no latency distribution in wrk's output:\n%s", out)
+	}
+	return rps, p50, p99, nil
+}
+
+func report(r map[string]figures) {
+	v, l := r["velocity"], r["linux"]
+	fmt.Printf("\n%-32s %12s %12s %8s\n", "", "Velocity", "Linux", "ratio")
+	rows := []string{}
+	for _, p := range []string{"100 B c=1", "100 B c=16", "64 KiB c=1", "64 KiB c=16"} {
+		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms")
+	}
+	rows = append(rows, "bulk download MB/s")
+	for _, p := range []string{"loopback 100 B c=1", "loopback 100 B c=16", "loopback 64 KiB c=16"} {
+		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms")
+	}
+	for _, k := range rows {
+		ratio := v[k] / l[k]
+		if strings.HasSuffix(k, " ms") {
+			ratio = l[k] / v[k] // lower latency is better
+		}
+		fmt.Printf("%-32s %12.2f %12.2f %7.2fx\n", k, v[k], l[k], ratio)
+	}
+	fmt.Printf("(ratio: Velocity's advantage; for latency Linux/Velocity. Target: >= 1.0x Linux on requests/s.)\n")
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -1,0 +1,151 @@
+//go:build velocity
+
+// Velocity kernel: the system call table's handlers for the fd family
+// (read, write, close, stat of an fd, pipes, eventfd, epoll, fcntl). Each
+// handler only unpacks the registers into the types Linux gives them and
+// calls the body, which lives with the object it works on (vk_fd.go,
+// vk_pipe.go, vk_syscall.go). The calls that also work on sockets hand a
+// socket fd to the socket family first (vk_sys_sockets.go). Trap context with the kernel lock held: no
+// allocation, no write barriers, no defer (internal/kernelrules checks).
+
+package runtime
+
+func vkCallRead(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
+	return vkSysRead(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), canBlock)
+}
+
+func vkCallWrite(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
+	return vkSysWrite(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}
+
+func vkCallWritev(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
+	return vkSysWritev(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}
+
+func vkCallClose(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
+	return vkSysClose(int32(f.rdi))
+}
+
+func vkCallFstat(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
+	return vkSysFstat(int32(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallLseek(f *vkFrame, canBlock bool) uintptr {
+	return vkSysLseek(int32(f.rdi), int64(f.rsi), int32(f.rdx))
+}
+
+func vkCallFcntl(f *vkFrame, canBlock bool) uintptr {
+	return vkSysFcntl(int32(f.rdi), int32(f.rsi), uintptr(f.rdx))
+}
+
+// vkCallIoctl: no fd here is a terminal or takes device requests.
+func vkCallIoctl(f *vkFrame, canBlock bool) uintptr {
+	if !vkFDOpen(int32(f.rdi)) {
+		return vkErr(vkEBADF)
+	}
+	return vkErr(vkENOTTY)
+}
+
+func vkCallPread64(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
+	fd, buf, off := int32(f.rdi), uintptr(f.rsi), int64(f.r10)
+	n := vkUserPrefixOr(buf, uintptr(f.rdx), true)
+	if !vkFDOpen(fd) {
+		return vkErr(vkEBADF)
+	}
+	if off < 0 && (vkFD(fd, fdTmpFile) != nil || vkFD(fd, fdRegular) != nil) {
+		return vkErr(vkEINVAL)
+	}
+	if t := vkFD(fd, fdTmpFile); t != nil {
+		return vkTmpRead(t, buf, n, off, false)
+	}
+	if r := vkFD(fd, fdRegular); r != nil {
+		return vkFileRead(r, buf, n, off, false)
+	}
+	if vkFD(fd, fdDir) != nil {
+		return vkErr(vkEISDIR)
+	}
+	return vkErr(vkESPIPE)
+}
+
+func vkCallPwrite64(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
+	return vkSysPwrite64(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), int64(f.r10))
+}
+
+// vkCallFsync serves fsync and fdatasync: RAM is as durable as it gets.
+// Linux takes the fd as an unsigned int: the upper 32 bits of the register
+// are ignored, and only the lower ones index.
+func vkCallFsync(f *vkFrame, canBlock bool) uintptr {
+	if fd := int32(f.rdi); fd < 0 || fd >= vkMaxFDs || vkFDs[fd].kind == fdNone && fd > 2 {
+		return vkErr(vkEBADF)
+	}
+	return 0
+}
+
+func vkCallFtruncate(f *vkFrame, canBlock bool) uintptr {
+	fd, size := int32(f.rdi), int64(f.rsi)
+	if !vkFDOpen(fd) {
+		return vkErr(vkEBADF)
+	}
+	t := vkFD(fd, fdTmpFile)
+	if t == nil || t.flags&oAccMode == 0 {
+		return vkErr(vkEINVAL) // not a file of /tmp open for writing
+	}
+	if size < 0 {
+		return vkErr(vkEINVAL)
+	}
+	vkTmpTruncate(&vkTmp.ents[t.ent], size)
+	return 0
+}
+
+func vkCallPipe(f *vkFrame, canBlock bool) uintptr {
+	return vkSysPipe2(uintptr(f.rdi), 0)
+}
+
+func vkCallPipe2(f *vkFrame, canBlock bool) uintptr {
+	return vkSysPipe2(uintptr(f.rdi), int32(f.rsi))
+}
+
+func vkCallEventfd2(f *vkFrame, canBlock bool) uintptr {
+	if f.rsi&^(0x80000|efdNonblock|efdSemaphore) != 0 {
+		return vkErr(vkEINVAL)
+	}
+	return vkSysEventfd(uint32(f.rdi), int32(f.rsi))
+}
+
+func vkCallEpollCreate1(f *vkFrame, canBlock bool) uintptr {
+	if f.rdi&^0x80000 != 0 { // only EPOLL_CLOEXEC
+		return vkErr(vkEINVAL)
+	}
+	return vkSysEpollCreate()
+}
+
+func vkCallEpollCtl(f *vkFrame, canBlock bool) uintptr {
+	return vkSysEpollCtl(int32(f.rdi), int32(f.rsi), int32(f.rdx), uintptr(f.r10))
+}
+
+// vkCallEpollWait serves epoll_wait and epoll_pwait (the signal mask of
+// the latter is not applied: Go's runtime passes none).
+func vkCallEpollWait(f *vkFrame, canBlock bool) uintptr {
+	return vkSysEpollWait(int32(f.rdi), uintptr(f.rsi), int32(f.rdx), int64(int32(f.r10)), canBlock)
+}

@@ -1,0 +1,24 @@
+//go:build velocity
+
+// Velocity kernel: the system call table's handlers for the memory family
+// (mmap, mprotect, munmap, madvise). The bodies, with the page tables and
+// the mapping list, are in vk_mem.go. Trap context with the kernel lock
+// held: no allocation, no write barriers, no defer.
+
+package runtime
+
+func vkCallMmap(f *vkFrame, canBlock bool) uintptr {
+	return vkSysMmap(uintptr(f.rdi), uintptr(f.rsi), uint32(f.rdx), uint32(f.r10), int32(f.r8))
+}
+
+func vkCallMprotect(f *vkFrame, canBlock bool) uintptr {
+	return vkSysMprotect(uintptr(f.rdi), uintptr(f.rsi), uint32(f.rdx))
+}
+
+func vkCallMunmap(f *vkFrame, canBlock bool) uintptr {
+	return vkSysMunmap(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallMadvise(f *vkFrame, canBlock bool) uintptr {
+	return vkSysMadvise(uintptr(f.rdi), uintptr(f.rsi), int32(f.rdx))
+}

@@ -1,0 +1,77 @@
+//go:build velocity
+
+// Velocity kernel: the system call table's handlers for everything else:
+// identities, uname, getrandom, resource limits, prctl, and Velocity's own
+// calls (0x5600…, vk_velocity.go). Trap context with the kernel lock held:
+// no allocation, no write barriers, no defer.
+
+package runtime
+
+// vkCallGetuid serves getuid, getgid, geteuid and getegid: the program
+// runs as root, the only user there is.
+func vkCallGetuid(f *vkFrame, canBlock bool) uintptr { return 0 }
+
+func vkCallUname(f *vkFrame, canBlock bool) uintptr {
+	return vkSysUname(uintptr(f.rdi))
+}
+
+// vkCallGetrandom accepts GRND_NONBLOCK, GRND_RANDOM and GRND_INSECURE
+// (the last two exclude each other). The source never blocks, so all mean
+// the same.
+func vkCallGetrandom(f *vkFrame, canBlock bool) uintptr {
+	buf, n, flags := uintptr(f.rdi), uintptr(f.rsi), f.rdx
+	if flags&^7 != 0 || flags&6 == 6 {
+		return vkErr(vkEINVAL)
+	}
+	if n > 0x7ffff000 {
+		n = 0x7ffff000 // Linux's MAX_RW_COUNT
+	}
+	return vkSysGetrandom(buf, vkUserPrefixOr(buf, n, true))
+}
+
+func vkCallPrlimit64(f *vkFrame, canBlock bool) uintptr {
+	return vkSysPrlimit(int32(f.rdi), int32(f.rsi), uintptr(f.rdx), uintptr(f.r10))
+}
+
+func vkCallGetrlimit(f *vkFrame, canBlock bool) uintptr {
+	if f.rsi == 0 {
+		return vkErr(vkEFAULT) // unlike prlimit64's, its result pointer is not optional
+	}
+	return vkSysPrlimit(0, int32(f.rdi), 0, uintptr(f.rsi))
+}
+
+// vkCallPrctl: no option is offered; EINVAL is Linux's answer to an
+// option it does not know.
+func vkCallPrctl(f *vkFrame, canBlock bool) uintptr { return vkErr(vkEINVAL) }
+
+func vkCallVelocityInfo(f *vkFrame, canBlock bool) uintptr {
+	return vkSysInfo(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallVelocityCrash(f *vkFrame, canBlock bool) uintptr {
+	return vkSysCrash(uintptr(f.rdi))
+}
+
+func vkCallVelocityPatch(f *vkFrame, canBlock bool) uintptr {
+	return vkSysPatch(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10))
+}
+
+func vkCallVelocityProfStart(f *vkFrame, canBlock bool) uintptr {
+	return vkSysProfStart(uintptr(f.rdi))
+}
+
+func vkCallVelocityProfStop(f *vkFrame, canBlock bool) uintptr {
+	return vkSysProfStop()
+}
+
+func vkCallVelocityProfRead(f *vkFrame, canBlock bool) uintptr {
+	return vkSysProfRead(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallVelocityProfStats(f *vkFrame, canBlock bool) uintptr {
+	return vkSysProfStats(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallVelocityFB(f *vkFrame, canBlock bool) uintptr {
+	return vkSysFB(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}

@@ -1,0 +1,93 @@
+//go:build velocity
+
+// Velocity kernel: the system call table's handlers for the scheduling
+// family (threads, futexes, affinity, exit, the thread's own ids and TLS).
+// The bodies are in vk_sched.go and vk_syscall.go. Trap context with the
+// kernel lock held: no allocation, no write barriers, no defer. Handlers
+// that may sleep take canBlock and must not sleep when it is false (a
+// system call made by kernel code itself).
+
+package runtime
+
+// vkCallGetpid: there is one process, and it is pid 1. getpid and gettid
+// normally take the lock-free path; these entries serve them when the
+// frame reaches the locked path anyway (a nested call).
+func vkCallGetpid(f *vkFrame, canBlock bool) uintptr { return 1 }
+
+func vkCallGetppid(f *vkFrame, canBlock bool) uintptr { return 0 }
+
+func vkCallGettid(f *vkFrame, canBlock bool) uintptr { return uintptr(vkCur().tid) }
+
+func vkCallSchedYield(f *vkFrame, canBlock bool) uintptr {
+	if canBlock { // usually served without the kernel lock (vk_lockpath.go)
+		vkYield()
+	}
+	return 0
+}
+
+func vkCallClone(f *vkFrame, canBlock bool) uintptr {
+	return vkSysClone(f, uint64(f.rdi), uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10), uintptr(f.r8))
+}
+
+// vkCallExit ends the calling thread; it does not return.
+func vkCallExit(f *vkFrame, canBlock bool) uintptr {
+	if !canBlock {
+		vkFatal("exit from kernel context")
+	}
+	vkThreadExit()
+	return 0
+}
+
+func vkCallExitGroup(f *vkFrame, canBlock bool) uintptr {
+	if !canBlock {
+		// The Go runtime died (a panic, a throw) while running kernel
+		// code: say which system call it was serving.
+		vkPrintSyscallInFlight("velocity: the Go runtime exited in kernel code ")
+	}
+	vkExit(int(int32(f.rdi)))
+	return 0
+}
+
+// vkCallFutex: a kernel-context caller (canBlock false) cannot sleep, so a
+// FUTEX_WAIT from it answers EAGAIN, which the runtime retries.
+func vkCallFutex(f *vkFrame, canBlock bool) uintptr {
+	if !canBlock && (f.rsi&^(futexPrivateFlag|futexClockRT) == futexWait) {
+		return vkErr(vkEAGAIN)
+	}
+	return vkSysFutex(uintptr(f.rdi), int32(f.rsi), uint32(f.rdx), uintptr(f.r10))
+}
+
+func vkCallSchedSetaffinity(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSchedSetaffinity(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}
+
+func vkCallSchedGetaffinity(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSchedGetaffinity(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}
+
+func vkCallGetcpu(f *vkFrame, canBlock bool) uintptr {
+	return vkSysGetcpu(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallArchPrctl(f *vkFrame, canBlock bool) uintptr {
+	return vkSysArchPrctl(int32(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallSetTidAddress(f *vkFrame, canBlock bool) uintptr {
+	t := vkCur()
+	t.clearTID = uintptr(f.rdi)
+	return uintptr(t.tid)
+}
+
+// vkCallSetRobustList: no robust futexes here, and saying so (ENOSYS,
+// logged once), after the size check Linux makes first.
+func vkCallSetRobustList(f *vkFrame, canBlock bool) uintptr {
+	if f.rsi != 24 { // sizeof(struct robust_list_head)
+		return vkErr(vkEINVAL)
+	}
+	return vkUnimplemented(f.rax)
+}
+
+// vkCallRseq: not offered; the runtime and libc handle ENOSYS, so it is
+// not logged as missing.
+func vkCallRseq(f *vkFrame, canBlock bool) uintptr { return vkErr(vkENOSYS) }

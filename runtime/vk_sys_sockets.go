@@ -1,0 +1,94 @@
+//go:build velocity
+
+// Velocity kernel: the system call table's handlers for the socket family:
+// the socket calls themselves, the fd calls (read, write, close, ...) when
+// the fd is a socket, the netstack server's own calls (0x5610…) and the
+// device drivers' (0x5630…, vk_dev.go). The bodies are in vk_net.go,
+// which checks every socket call and forwards it to the netstack server
+// (docs/net.md). Trap context with the kernel lock held: no allocation, no
+// write barriers, no defer.
+
+package runtime
+
+// vkCallSocket serves the calls that take a socket: socket, connect,
+// accept, sendto, ... (and read, write, ... on a socket fd, through the fd
+// family's handlers). Never sleep in socket, socketpair, getsockname or
+// getpeername: package syscall makes them with RawSyscall (vk_net.go).
+func vkCallSocket(f *vkFrame, canBlock bool) uintptr {
+	return vkNetSyscall(f.rax, [6]uintptr{uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx),
+		uintptr(f.r10), uintptr(f.r8), uintptr(f.r9)}, canBlock)
+}
+
+// vkSocketFD reports whether the fd call in f names a socket, and so goes
+// to vkCallSocket. The fd is read with all 64 bits, as vkNetSyscall does.
+func vkSocketFD(f *vkFrame) bool { return vkNetFDArg(uintptr(f.rdi)) }
+
+// vkCallReadv: readv is offered on sockets only; elsewhere it is not
+// implemented (Go's os package does not use it).
+func vkCallReadv(f *vkFrame, canBlock bool) uintptr {
+	if vkSocketFD(f) {
+		return vkCallSocket(f, canBlock)
+	}
+	return vkUnimplemented(f.rax)
+}
+
+// vkCallSplice serves sendfile, splice and tee, offered for no fd: EINVAL
+// is what Linux says for fds that cannot splice, and Go's io.Copy then
+// copies through memory. For other fds the call is not implemented.
+func vkCallSplice(f *vkFrame, canBlock bool) uintptr {
+	in, out := uintptr(f.rsi), uintptr(f.rdi) // sendfile(out, in, ...)
+	switch f.rax {
+	case 275: // splice(in, off_in, out, off_out, ...)
+		in, out = uintptr(f.rdi), uintptr(f.rdx)
+	case 276: // tee(in, out, ...)
+		in, out = uintptr(f.rdi), uintptr(f.rsi)
+	}
+	if vkNetFDArg(in) || vkNetFDArg(out) {
+		return vkErr(vkEINVAL)
+	}
+	return vkUnimplemented(f.rax)
+}
+
+// vkCallNetAttach: the netstack server announces itself (once, at its init).
+func vkCallNetAttach(f *vkFrame, canBlock bool) uintptr {
+	vkNet.attached = true
+	return 0
+}
+
+func vkCallNetWait(f *vkFrame, canBlock bool) uintptr {
+	return vkNetWait(uintptr(f.rdi), uintptr(f.rsi), canBlock)
+}
+
+func vkCallNetReply(f *vkFrame, canBlock bool) uintptr {
+	return vkNetAnswer(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallNetReady(f *vkFrame, canBlock bool) uintptr {
+	return vkNetReady(int32(f.rdi), uint32(f.rsi), uintptr(f.rdx), uint64(f.r10))
+}
+
+// vkCallNetResolv: the netstack server replaces /etc/resolv.conf
+// (vk_etc.go) with the name servers DHCP or dns= gave it.
+func vkCallNetResolv(f *vkFrame, canBlock bool) uintptr {
+	return vkSetResolvConf(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallPCI(f *vkFrame, canBlock bool) uintptr {
+	return vkSysPCIConfig(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx), uint32(f.r10), f.r8 != 0)
+}
+
+func vkCallIO(f *vkFrame, canBlock bool) uintptr {
+	return vkSysIOPort(uintptr(f.rdi), uintptr(f.rsi), uint32(f.rdx), f.r10 != 0)
+}
+
+func vkCallDMA(f *vkFrame, canBlock bool) uintptr {
+	return vkSysDMAAlloc(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallIRQ(f *vkFrame, canBlock bool) uintptr {
+	return vkSysIRQAttach(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallIRQWait(f *vkFrame, canBlock bool) uintptr {
+	return vkSysIRQWaitLine(uintptr(f.rdi), uint64(f.rsi), canBlock)
+}

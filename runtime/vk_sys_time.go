@@ -1,0 +1,42 @@
+//go:build velocity
+
+// Velocity kernel: the system call table's handlers for the time family
+// (clocks, sleeps, interval timers). clock_gettime also has a lock-free
+// path (vkSyscallLockFree), tried before the table. Bodies: vk_syscall.go,
+// vk_sysargs.go, vk_itimer.go. Trap context with the kernel lock held: no
+// allocation, no write barriers, no defer.
+
+package runtime
+
+func vkCallClockGettime(f *vkFrame, canBlock bool) uintptr {
+	return vkSysClockGettime(int32(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallClockGetres(f *vkFrame, canBlock bool) uintptr {
+	return vkSysClockGetres(int32(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallGettimeofday(f *vkFrame, canBlock bool) uintptr {
+	return vkSysGettimeofday(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallTime(f *vkFrame, canBlock bool) uintptr {
+	return vkSysTime(uintptr(f.rdi))
+}
+
+func vkCallNanosleep(f *vkFrame, canBlock bool) uintptr {
+	return vkSysNanosleep(uintptr(f.rdi), uintptr(f.rsi), canBlock)
+}
+
+func vkCallClockNanosleep(f *vkFrame, canBlock bool) uintptr {
+	return vkSysClockNanosleep(int32(f.rdi), int32(f.rsi), uintptr(f.rdx), uintptr(f.r10), canBlock)
+}
+
+// vkCallSetitimer: ITIMER_PROF, for Go's CPU profiler (vk_itimer.go).
+func vkCallSetitimer(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSetitimer(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}
+
+func vkCallGetitimer(f *vkFrame, canBlock bool) uintptr {
+	return vkSysGetitimer(int32(f.rdi), uintptr(f.rsi))
+}
