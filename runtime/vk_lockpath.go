@@ -159,19 +159,38 @@ func vkTrapTick(f *vkFrame) {
 	vkTrapExitFine(f)
 }
 
+// vkTickPending[cpu] is set when a timer tick or reschedule IPI arrives in
+// kernel code: a CPU spinning for a lock takes interrupts in a short
+// window (vkSpinPause), and the handler there may take no lock, so the
+// tick's work (re-arming the timer, looking at a thread just queued here)
+// is done by vkTickCheck on the way back to user code. Without it a CPU
+// could return to a thread that never blocks with its timer disarmed and
+// a queued thread waiting behind it.
+var vkTickPending [vkMaxCPU]uint32
+
+func vkTickDeferred(c *vkCPU) { atomic.Store(&vkTickPending[c.id], 1) }
+
+// vkTickCheck runs a deferred tick; the caller holds no lock and returns
+// to user code next.
+func vkTickCheck() {
+	if atomic.Load(&vkTickPending[vkThisCPU().id]) != 0 {
+		vkTimerTick()
+	}
+}
+
 // vkTrapExitFine finishes a trap served without the kernel lock: it takes
 // the lock only to deliver a pending signal or to run device work that an
 // interrupt deferred to a lock holder.
 func vkTrapExitFine(f *vkFrame) {
 	t := vkCur()
-	if atomic.Load(&vkIRQPending) == 0 && atomic.Load64(&t.pending)&^t.sigmask == 0 {
-		return
+	if atomic.Load(&vkIRQPending) != 0 || atomic.Load64(&t.pending)&^t.sigmask != 0 {
+		vkLock()
+		vkIRQWork()
+		vkDeliverSignals(f)
+		vkTLBShootdown()
+		vkUnlock()
 	}
-	vkLock()
-	vkIRQWork()
-	vkDeliverSignals(f)
-	vkTLBShootdown()
-	vkUnlock()
+	vkTickCheck()
 }
 
 // vkSysNanosleepFast is nanosleep (clock 1, flags 0) and clock_nanosleep

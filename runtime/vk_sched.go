@@ -241,6 +241,17 @@ func vkRunqTake(c *vkCPU, cpu int) *vkThread {
 	return nil
 }
 
+// vkRunqRunnable reports whether c's queue holds a thread that may run on
+// c; the caller holds c's run-queue lock.
+func vkRunqRunnable(c *vkCPU) bool {
+	for p := c.runqHead; p != 0; p = vkThreadOf(p).next {
+		if vkAllowed(vkThreadOf(p), int(c.id)) {
+			return true
+		}
+	}
+	return false
+}
+
 // vkEnqueue puts the runnable thread t on the best CPU's queue: an idle
 // one it may use, else the one it last ran on, else any it may use (the
 // choice reads other CPUs' state without their locks: it is a hint). A
@@ -352,6 +363,8 @@ func vkSendIPIs(mask uint64) {
 func vkTimerTick() {
 	vkAssertNotHeld(&vkBKL)
 	c := vkThisCPU()
+	// This is also the tick a kernel trap deferred, if any.
+	atomic.Store(&vkTickPending[c.id], 0)
 	c.deadline = 0 // the one-shot has fired (or an IPI asks us to re-arm)
 	now := vkNanotime()
 	queued := c.runqLen // read without the lock: a hint of who woke here
@@ -392,6 +405,11 @@ func vkSchedule() {
 	next := vkRunqTake(c, int(c.id))
 	if next == nil && !stay {
 		next = vkSteal(c) // lets go of own meanwhile
+		if next == nil {
+			// Queued here while own was let go: its IPI may have been
+			// taken while spinning, so look rather than rely on it.
+			next = vkRunqTake(c, int(c.id))
+		}
 	}
 	if requeue {
 		if next == nil && stay {
@@ -531,6 +549,9 @@ func vkIdleLoop() {
 	vkSchedFinish() // the BSP's idle thread starts here from a switch
 	for {
 		vkSchedule() // runs whatever is runnable; returns when nothing is
+		if vkRunqRunnable(c) {
+			continue // queued after vkSchedule looked, its IPI taken while it spun
+		}
 		atomic.Storeuintptr(&c.idle, 1)
 		vkRqUnlock()
 		vkIdle() // interrupts on until the next one arrives

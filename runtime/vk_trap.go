@@ -73,6 +73,7 @@ func vkTrap(f *vkFrame) {
 			vkLock()
 			vkIRQWork()
 			vkUnlock()
+			vkTickCheck()
 		}
 		return
 	}
@@ -127,6 +128,7 @@ func vkTrap(f *vkFrame) {
 	vkDeliverSignals(f)
 	vkTLBShootdown()
 	vkUnlock()
+	vkTickCheck() // a tick or reschedule IPI taken while spinning (vk_lockpath.go)
 }
 
 // vkFromUser reports whether f interrupted the Go program rather than the
@@ -148,6 +150,10 @@ func vkKernelTrapWork(f *vkFrame) {
 		c.deadline = 0
 		vkEOI()
 		vkProfTick(f, false)
+		vkTickDeferred(c) // re-armed on the way back to user code (vk_lockpath.go)
+	case f.vector == vkReschedVector:
+		vkEOI()
+		vkTickDeferred(c) // a thread was queued here: looked at on the way out
 	case f.vector == vkSpuriousVector:
 	case f.vector == vkSerialVector:
 		// The lock may not be ours: the next holder reads the UART.
