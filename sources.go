@@ -11,8 +11,9 @@ import "embed"
 // picked up without editing this list; consumers keep only *.go and *.s
 // (see internal/build.KernelFiles). kernel/gdbproto, kernel/cmdline and
 // kernel/cpio are ordinary packages that are also compiled into package
-// runtime. netstack and go.mod are what
-// kernels that use package net link in (internal/build/netroot.go).
+// runtime. netstack, the driver packages it imports (drivers/pci,
+// drivers/virtio) and go.mod are what kernels that use package net link in
+// (internal/build/netroot.go).
 //
-//go:embed runtime arch/amd64/*.s kernel/gdbproto/*.go kernel/cmdline/*.go kernel/cpio/*.go netstack/*.go go.mod
+//go:embed runtime arch/amd64/*.s kernel/gdbproto/*.go kernel/cmdline/*.go kernel/cpio/*.go netstack/*.go drivers/pci/*.go drivers/virtio/*.go go.mod
 var KernelSources embed.FS

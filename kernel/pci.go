@@ -2,13 +2,9 @@ package kernel
 
 import (
 	"fmt"
-	"syscall"
-)
 
-// sysPCI reads or writes PCI configuration space (runtime/vk_dev.go): the
-// kernel does the two-port access so it never interleaves with another
-// CPU's.
-const sysPCI = 0x5630
+	"github.com/velocityos/velocity/drivers/pci"
+)
 
 // PCIDevice is one function on the PCI bus.
 type PCIDevice struct {
@@ -17,6 +13,21 @@ type PCIDevice struct {
 	Class          uint32    // base class, subclass and programming interface
 	BAR            [6]uint32 // raw base address registers (bit 0 set: I/O space)
 	IRQ            int       // the legacy INTx line (configuration byte 0x3C)
+	Caps           []uint8   // capability IDs, in list order (0x05 MSI, 0x09 vendor, 0x10 PCIe, 0x11 MSI-X, ...)
+}
+
+// CapNames names the capabilities lspci users know.
+func (d PCIDevice) CapNames() []string {
+	names := map[uint8]string{0x01: "pm", 0x05: "msi", 0x09: "vendor", 0x10: "pcie", 0x11: "msi-x", 0x12: "sata", 0x13: "af"}
+	var out []string
+	for _, c := range d.Caps {
+		if n, ok := names[c]; ok {
+			out = append(out, n)
+		} else {
+			out = append(out, fmt.Sprintf("%#02x", c))
+		}
+	}
+	return out
 }
 
 // Addr is the device's bus:device.function, as lspci prints it.
@@ -36,50 +47,33 @@ func (d PCIDevice) ClassName() string {
 // PCIConfigRead reads width (1, 2 or 4) bytes at off of a function's
 // configuration space.
 func PCIConfigRead(bus, dev, fn, off, width int) (uint32, error) {
-	bdf := bus<<8 | dev<<3 | fn
-	r, _, errno := syscall.RawSyscall6(sysPCI, uintptr(bdf), uintptr(off), uintptr(width), 0, 0, 0)
-	if errno == syscall.ENOSYS {
+	v, err := pci.ConfigRead(bus<<8|dev<<3|fn, off, width)
+	if err == pci.ErrNotVelocity {
 		return 0, ErrNotVelocity
 	}
-	if errno != 0 {
-		return 0, errno
-	}
-	return uint32(r), nil
+	return v, err
 }
 
-// PCIDevices lists every function on every bus (configuration mechanism
-// #1), in bus order.
+// PCIDevices lists every function on every bus, in bus order (the scan
+// is package drivers/pci's, which the network driver uses too).
 func PCIDevices() ([]PCIDevice, error) {
-	var out []PCIDevice
-	for bus := 0; bus < 256; bus++ {
-		for dev := 0; dev < 32; dev++ {
-			for fn := 0; fn < 8; fn++ {
-				id, err := PCIConfigRead(bus, dev, fn, 0, 4)
-				if err != nil {
-					return nil, err
-				}
-				if id == 0xFFFFFFFF || id == 0 {
-					if fn == 0 {
-						break
-					}
-					continue
-				}
-				d := PCIDevice{Bus: bus, Dev: dev, Fn: fn, Vendor: uint16(id), Device: uint16(id >> 16)}
-				class, _ := PCIConfigRead(bus, dev, fn, 8, 4)
-				d.Class = class >> 8
-				for i := range d.BAR {
-					d.BAR[i], _ = PCIConfigRead(bus, dev, fn, 0x10+4*i, 4)
-				}
-				irq, _ := PCIConfigRead(bus, dev, fn, 0x3C, 1)
-				d.IRQ = int(irq)
-				out = append(out, d)
-				if fn == 0 {
-					if hdr, _ := PCIConfigRead(bus, dev, fn, 0x0E, 1); hdr&0x80 == 0 {
-						break // single-function device
-					}
-				}
-			}
+	devs, err := pci.Scan()
+	if err == pci.ErrNotVelocity {
+		return nil, ErrNotVelocity
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PCIDevice, 0, len(devs))
+	for _, d := range devs {
+		pd := PCIDevice{Bus: d.Bus, Dev: d.Dev, Fn: d.Fn, Vendor: d.Vendor, Device: d.Device, Class: d.Class, IRQ: d.IRQ}
+		for i := range pd.BAR {
+			pd.BAR[i] = d.Read(0x10+4*i, 4)
 		}
+		for _, c := range d.Capabilities() {
+			pd.Caps = append(pd.Caps, c.ID)
+		}
+		out = append(out, pd)
 	}
 	return out, nil
 }

@@ -1,25 +1,25 @@
 package netstack
 
-// A virtio-net driver for QEMU's transitional virtio-net-pci device
-// (vendor 0x1af4, device 0x1000) through its legacy I/O-port interface,
-// with split virtqueues: queue 0 receives, queue 1 transmits. It feeds a
-// gVisor channel endpoint wrapped in Ethernet framing. The kernel gives it
-// PCI configuration access, I/O ports, DMA memory and the INTx interrupt
-// (runtime/vk_dev.go).
-//
-// Not done: the modern (virtio 1.x, device 0x1041) interface, MSI-X,
-// MRG_RXBUF, EVENT_IDX and checksum offload. See docs/net.md.
+// The virtio-net driver: a virtio network card (QEMU's virtio-net-pci,
+// transitional 0x1000 or modern-only 0x1041) on the transport of package
+// drivers/virtio (modern interface preferred, legacy as the fallback),
+// queue 0 receiving and queue 1 transmitting, feeding a gVisor channel
+// endpoint wrapped in Ethernet framing. See docs/net.md, "The network
+// card".
 
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
+	"github.com/velocityos/velocity/drivers/pci"
+	"github.com/velocityos/velocity/drivers/virtio"
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
@@ -27,369 +27,378 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
+// virtio-net feature bits (virtio 1.x, 5.1.3).
 const (
-	sysPCI     = 0x5630
-	sysIO      = 0x5631
-	sysDMA     = 0x5632
-	sysIRQ     = 0x5633
-	sysIRQWait = 0x5634
+	featMAC      = 1 << 5
+	featMrgRxBuf = 1 << 15
+	featStatus   = 1 << 16
 
-	// Legacy virtio PCI registers, offsets from BAR0's I/O base.
-	vioDevFeatures   = 0x00
-	vioGuestFeatures = 0x04
-	vioQueuePFN      = 0x08
-	vioQueueSize     = 0x0C
-	vioQueueSelect   = 0x0E
-	vioQueueNotify   = 0x10
-	vioStatus        = 0x12
-	vioISR           = 0x13
-	vioConfig        = 0x14 // device config without MSI-X: MAC, then status
+	netStatusLinkUp = 1
 
-	statusAck      = 1
-	statusDriver   = 2
-	statusDriverOK = 4
-	statusFailed   = 128
-
-	featMAC    = 1 << 5
-	featStatus = 1 << 16
-
-	descNext  = 1
-	descWrite = 2
-
-	netHdrLen = 10 // struct virtio_net_hdr without MRG_RXBUF
-	bufSize   = 2048
-	mtu       = 1500
+	bufSize  = 2048 // one receive or transmit buffer
+	mtu      = 1500
+	maxFrame = mtu + 14 + 4 // Ethernet header and one VLAN tag
+	// maxRxBufs bounds num_buffers: without GSO a frame fits in one
+	// buffer, so a larger count is the device's error.
+	maxRxBufs = 2
+	ringMax   = 256
 )
 
-func pciRead(bdf, off, width int) uint32 {
-	r, _, _ := syscall.RawSyscall6(sysPCI, uintptr(bdf), uintptr(off), uintptr(width), 0, 0, 0)
-	return uint32(r)
-}
-
-func ioRead(port, width int) uint32 {
-	r, _, _ := syscall.RawSyscall6(sysIO, uintptr(port), uintptr(width), 0, 0, 0, 0)
-	return uint32(r)
-}
-
-func ioWrite(port, width int, v uint32) {
-	syscall.RawSyscall6(sysIO, uintptr(port), uintptr(width), uintptr(v), 1, 0, 0)
-}
-
-// dmaMem is physically contiguous memory the device can read and write.
-type dmaMem struct {
-	va, pa uint64
-	size   int
-}
-
-func dmaAlloc(pages int) (dmaMem, error) {
-	var out [2]uint64
-	_, _, e := syscall.RawSyscall(sysDMA, uintptr(pages), uintptr(unsafe.Pointer(&out)), 0)
-	if e != 0 {
-		return dmaMem{}, fmt.Errorf("DMA memory (%d pages): %v", pages, e)
+// netHdrLen is struct virtio_net_hdr's size: 12 bytes with num_buffers
+// (MRG_RXBUF, or always on the modern interface), else 10.
+func netHdrLen(modern, mrg bool) int {
+	if modern || mrg {
+		return 12
 	}
-	return dmaMem{va: out[0], pa: out[1], size: pages * 4096}, nil
+	return 10
 }
 
-func (m dmaMem) bytes() []byte { return user(m.va, m.size) }
-
-// pciDevice is one function found on the bus.
-type pciDevice struct {
-	bdf            int
-	vendor, device uint16
-	class          uint32
-	bar0           uint32
-	irq            int
-}
-
-// scanPCI lists the functions on bus 0..255 through configuration
-// mechanism #1 (ports 0xCF8/0xCFC).
-func scanPCI() []pciDevice {
-	var devs []pciDevice
-	for bus := 0; bus < 256; bus++ {
-		for dev := 0; dev < 32; dev++ {
-			for fn := 0; fn < 8; fn++ {
-				bdf := bus<<8 | dev<<3 | fn
-				id := pciRead(bdf, 0, 4)
-				if id == 0xFFFFFFFF || id == 0 {
-					if fn == 0 {
-						break // no device: no other functions either
-					}
-					continue
-				}
-				devs = append(devs, pciDevice{
-					bdf: bdf, vendor: uint16(id), device: uint16(id >> 16),
-					class: pciRead(bdf, 8, 4) >> 8,
-					bar0:  pciRead(bdf, 0x10, 4),
-					irq:   int(pciRead(bdf, 0x3C, 1)),
-				})
-				if fn == 0 && pciRead(bdf, 0x0E, 1)&0x80 == 0 {
-					break // single-function device
-				}
-			}
-		}
-	}
-	return devs
-}
-
-// vring is a legacy split virtqueue laid out in one DMA block.
-type vring struct {
-	n                 int
-	mem               dmaMem
-	desc              []byte // n × 16
-	availOff, usedOff int
-	lastUsed          uint16
-	free              []uint16 // transmit: descriptors not in flight
-	bufs              dmaMem   // n buffers of bufSize
-	notifyPort, queue int
-}
-
-// ringPages is the legacy layout's size: descriptors and the available
-// ring, then the used ring on the next 4 KiB boundary.
-func ringPages(n int) (pages, usedOff int) {
-	a := 16*n + 6 + 2*n
-	usedOff = (a + 4095) &^ 4095
-	u := 6 + 8*n
-	return (usedOff + u + 4095) / 4096, usedOff
-}
-
-func (r *vring) availIdxAddr() *uint32 {
-	p := uintptr(r.mem.va) + uintptr(r.availOff)
-	return *(**uint32)(unsafe.Pointer(&p))
-}
-
-func (r *vring) usedIdxAddr() *uint32 {
-	p := uintptr(r.mem.va) + uintptr(r.usedOff)
-	return *(**uint32)(unsafe.Pointer(&p))
-}
-
-func (r *vring) setDesc(i int, addr uint64, n uint32, flags uint16) {
-	d := r.desc[16*i:]
-	binary.LittleEndian.PutUint64(d, addr)
-	binary.LittleEndian.PutUint32(d[8:], n)
-	binary.LittleEndian.PutUint16(d[12:], flags)
-	binary.LittleEndian.PutUint16(d[14:], 0)
-}
-
-// publish puts descriptor i in the available ring and advances its index
-// with a release store, so the device sees the entry before the index.
-func (r *vring) publish(i uint16) {
-	ring := r.mem.bytes()[r.availOff:]
-	w := atomic.LoadUint32(r.availIdxAddr())
-	idx := uint16(w >> 16)
-	binary.LittleEndian.PutUint16(ring[4+2*(int(idx)%r.n):], i)
-	atomic.StoreUint32(r.availIdxAddr(), uint32(idx+1)<<16|w&0xFFFF)
-}
-
-// usedEntry is one completion the device reported.
-type usedEntry struct {
-	id, len uint32
-}
-
-// takeUsed returns the completions since the last call. Entries naming a
-// descriptor the ring does not have, or a length beyond the buffer, are
-// the device's error; they are counted and dropped, never used to index.
-func takeUsed(ring []byte, n int, last *uint16, idx uint16, maxLen uint32, bad *uint64) []usedEntry {
-	var out []usedEntry
-	for *last != idx {
-		off := 4 + 8*(int(*last)%n)
-		if off+8 > len(ring) {
-			*bad++
-			*last++
-			continue
-		}
-		e := usedEntry{binary.LittleEndian.Uint32(ring[off:]), binary.LittleEndian.Uint32(ring[off+4:])}
-		*last++
-		if e.id >= uint32(n) || e.len > maxLen {
-			*bad++
-			continue
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-func (r *vring) used() []usedEntry {
-	idx := uint16(atomic.LoadUint32(r.usedIdxAddr()) >> 16)
-	return takeUsed(r.mem.bytes()[r.usedOff:], r.n, &r.lastUsed, idx, bufSize, &nicStats.badUsed)
-}
-
-// NICStats counts the driver's traffic and the device's mistakes.
+// NICStats counts the card's traffic and everything dropped. The kernel
+// reads it (registered with sysNetStats) for kernel.NetStats, the shell's
+// netstat command and the httpd image's statistics page; its layout is
+// kernel.NICStats's, field for field.
 type NICStats struct {
-	RxFrames, TxFrames, RxDropped, TxDropped, Interrupts uint64
-	badUsed                                              uint64
+	RxFrames, RxBytes, TxFrames, TxBytes uint64
+	Interrupts                           uint64
+	// Dropped on receive: the used-ring entry was bad (descriptor id
+	// outside the ring, length beyond the buffer), the frame shorter
+	// than a virtio and Ethernet header, longer than the MTU allows, or
+	// its virtio header named an impossible buffer count.
+	RxBadUsed, RxRunt, RxOversize, RxBadHeader uint64
+	// Dropped on transmit: too big for a buffer, or the ring stayed full.
+	TxOversize, TxRingFull               uint64
+	TxNotifies, TxSuppressed, RxNotifies uint64
+	LinkChanges                          uint64
 }
 
 var nicStats NICStats
 
+// rxAssembler turns used receive buffers into frames. With MRG_RXBUF a
+// frame may span num_buffers buffers, the first starting with the virtio
+// header; everything malformed is dropped and counted, never trusted.
+type rxAssembler struct {
+	hdrLen int
+	mrg    bool
+	frame  []byte // the frame being assembled
+	left   int    // buffers it still needs
+	bad    bool   // it is being dropped: swallow its remaining buffers
+}
+
+// add takes the bytes the device wrote into one buffer (already bounded
+// by the buffer's size) and returns a complete frame when there is one.
+// The frame is valid until the next call and until the buffer goes back
+// to the device: a one-buffer frame is the buffer itself, a longer one
+// the assembler's own storage. (The caller's packet buffer copies it,
+// so a frame is copied once on its way in.)
+func (a *rxAssembler) add(b []byte, st *NICStats) []byte {
+	if a.left == 0 {
+		if len(b) < a.hdrLen {
+			atomic.AddUint64(&st.RxRunt, 1)
+			return nil
+		}
+		n := 1
+		if a.mrg {
+			n = int(binary.LittleEndian.Uint16(b[10:12]))
+		}
+		if n < 1 || n > maxRxBufs {
+			atomic.AddUint64(&st.RxBadHeader, 1)
+			return nil
+		}
+		if n == 1 {
+			f := b[a.hdrLen:]
+			switch {
+			case len(f) < 14:
+				atomic.AddUint64(&st.RxRunt, 1)
+				return nil
+			case len(f) > maxFrame:
+				atomic.AddUint64(&st.RxOversize, 1)
+				return nil
+			}
+			return f
+		}
+		a.frame, a.left, a.bad = append(a.frame[:0], b[a.hdrLen:]...), n, false
+	} else if !a.bad {
+		a.frame = append(a.frame, b...)
+	}
+	a.left--
+	if len(a.frame) > maxFrame && !a.bad {
+		a.bad = true
+		atomic.AddUint64(&st.RxOversize, 1)
+	}
+	if a.left > 0 || a.bad {
+		return nil
+	}
+	if len(a.frame) < 14 {
+		atomic.AddUint64(&st.RxRunt, 1)
+		return nil
+	}
+	return a.frame
+}
+
 // virtioNIC is a running virtio-net device.
 type virtioNIC struct {
-	io     int
-	irq    int
+	dev    *virtio.Device
+	irq    int // the interrupt's handle, for the serial line
+	intr   pci.IRQ
 	mac    tcpip.LinkAddress
-	rx, tx *vring
+	hdrLen int
+	rx, tx *virtio.Queue
+	rxBufs pci.DMA
+	txBufs pci.DMA
+	txFree []uint16
+	rxAsm  rxAssembler
 	ch     *channel.Endpoint
 	txMu   sync.Mutex
 	linkUp bool
+	hasSt  bool
+	// needsReset: the device reported DEVICE_NEEDS_RESET (said once).
+	needsReset bool
 }
 
-func newRing(io, q int) (*vring, error) {
-	ioWrite(io+vioQueueSelect, 2, uint32(q))
-	n := int(ioRead(io+vioQueueSize, 2))
-	if n == 0 || n&(n-1) != 0 || n > 1024 {
-		return nil, fmt.Errorf("queue %d: size %d", q, n)
-	}
-	pages, usedOff := ringPages(n)
-	mem, err := dmaAlloc(pages)
-	if err != nil {
-		return nil, err
-	}
-	bufs, err := dmaAlloc(n * bufSize / 4096)
-	if err != nil {
-		return nil, err
-	}
-	r := &vring{n: n, mem: mem, desc: mem.bytes()[:16*n], availOff: 16 * n, usedOff: usedOff, bufs: bufs, notifyPort: io + vioQueueNotify, queue: q}
-	ioWrite(io+vioQueuePFN, 4, uint32(mem.pa>>12))
-	return r, nil
+// virtioOptions are read from the kernel command line: VELOCITY_VIRTIO=
+// legacy forces the legacy interface, VELOCITY_NETIRQ=intx refuses MSI-X.
+func virtioOptions() (virtio.Options, bool) {
+	return virtio.Options{Legacy: os.Getenv("VELOCITY_VIRTIO") == "legacy"}, os.Getenv("VELOCITY_NETIRQ") != "intx"
 }
 
-// probeVirtioNet finds and starts the first virtio-net device, or says
-// why there is none.
+// probeVirtioNet finds and starts the first virtio-net device: nil, nil
+// when there is none, an error saying why when it cannot be used (the
+// caller reports it and the kernel goes on without the card).
 func probeVirtioNet() (*virtioNIC, error) {
-	var d *pciDevice
-	for _, dev := range scanPCI() {
-		if dev.vendor == 0x1af4 && dev.device == 0x1000 {
-			d = &dev
-			break
-		}
-		if dev.vendor == 0x1af4 && dev.device == 0x1041 {
-			return nil, errors.New("virtio-net: a modern-only device (0x1041); this driver speaks the legacy interface (use disable-modern=on or a transitional device)")
-		}
+	devs, err := pci.Scan()
+	if err != nil {
+		return nil, fmt.Errorf("PCI: %v", err)
 	}
-	if d == nil {
+	d, ok := pci.Find(devs, virtio.Vendor, 0x1000, 0x1041)
+	if !ok {
 		return nil, nil
 	}
-	if d.bar0&1 == 0 {
-		return nil, fmt.Errorf("virtio-net %02x:%02x.%d: BAR0 is not an I/O BAR", d.bdf>>8, d.bdf>>3&31, d.bdf&7)
+	opts, msix := virtioOptions()
+	dev, err := virtio.Open(d, opts)
+	if err != nil {
+		return nil, fmt.Errorf("virtio-net: %v", err)
 	}
-	// Enable I/O space and bus mastering.
-	cmd := pciRead(d.bdf, 4, 2)
-	syscall.RawSyscall6(sysPCI, uintptr(d.bdf), 4, 2, uintptr(cmd|0x5), 1, 0)
-	io := int(d.bar0 &^ 3)
-	ioWrite(io+vioStatus, 1, 0) // reset
-	ioWrite(io+vioStatus, 1, statusAck|statusDriver)
-	have := ioRead(io+vioDevFeatures, 4)
-	want := have & (featMAC | featStatus)
-	ioWrite(io+vioGuestFeatures, 4, want)
-	if want&featMAC == 0 {
-		ioWrite(io+vioStatus, 1, statusFailed)
-		return nil, errors.New("virtio-net: the device offers no MAC address")
+	nic, err := startVirtioNet(dev, msix)
+	if err != nil {
+		dev.Fail()
+		return nil, fmt.Errorf("virtio-net %s: %v", d.Addr(), err)
 	}
+	how := "INTx line " + fmt.Sprint(nic.intr.Handle)
+	if nic.intr.MSI {
+		how = fmt.Sprintf("MSI-X vector %#x on CPU %d", nic.intr.Vector, nic.intr.CPU)
+	}
+	fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s: %s interface, %s, queues %d/%d, mrg_rxbuf %v, event_idx %v\n",
+		d.Addr(), dev.Interface(), how, nic.rx.Size, nic.tx.Size, dev.Has(featMrgRxBuf), dev.Has(virtio.FeatRingEventIdx))
+	return nic, nil
+}
+
+func startVirtioNet(dev *virtio.Device, msix bool) (*virtioNIC, error) {
+	got, err := dev.Negotiate(featMAC | featStatus | featMrgRxBuf | virtio.FeatRingEventIdx)
+	if err != nil {
+		return nil, err
+	}
+	if got&featMAC == 0 {
+		return nil, fmt.Errorf("the device offers no MAC address")
+	}
+	nic := &virtioNIC{dev: dev, linkUp: true, hasSt: got&featStatus != 0}
+	nic.hdrLen = netHdrLen(dev.Modern, got&featMrgRxBuf != 0)
+	nic.rxAsm = rxAssembler{hdrLen: nic.hdrLen, mrg: got&featMrgRxBuf != 0}
 	var mac [6]byte
 	for i := range mac {
-		mac[i] = byte(ioRead(io+vioConfig+i, 1))
+		mac[i] = byte(dev.Config(i, 1))
 	}
-	nic := &virtioNIC{io: io, irq: d.irq, mac: tcpip.LinkAddress(mac[:]), linkUp: true}
-	if want&featStatus != 0 {
-		nic.linkUp = ioRead(io+vioConfig+6, 2)&1 != 0
+	nic.mac = tcpip.LinkAddress(mac[:])
+	if nic.hasSt {
+		nic.linkUp = dev.Config(6, 2)&netStatusLinkUp != 0
 	}
-	var err error
-	if nic.rx, err = newRing(io, 0); err != nil {
-		ioWrite(io+vioStatus, 1, statusFailed)
+	if nic.rx, err = dev.Queue(0, ringMax); err != nil {
 		return nil, err
 	}
-	if nic.tx, err = newRing(io, 1); err != nil {
-		ioWrite(io+vioStatus, 1, statusFailed)
+	if nic.tx, err = dev.Queue(1, ringMax); err != nil {
 		return nil, err
 	}
+	if nic.rxBufs, err = pci.AllocDMA(nic.rx.Size * bufSize / 4096); err != nil {
+		return nil, err
+	}
+	if nic.txBufs, err = pci.AllocDMA(nic.tx.Size * bufSize / 4096); err != nil {
+		return nil, err
+	}
+	if nic.intr, err = dev.Interrupts(msix, nic.rx); err != nil {
+		return nil, err
+	}
+	nic.irq = nic.intr.Handle
 	// Transmit completions are collected when sending: no interrupts.
-	atomic.StoreUint32(nic.tx.availIdxAddr(), 1)
-	for i := 0; i < nic.tx.n; i++ {
-		nic.tx.free = append(nic.tx.free, uint16(i))
+	nic.tx.DisableInterrupts()
+	for i := 0; i < nic.tx.Size; i++ {
+		nic.txFree = append(nic.txFree, uint16(i))
 	}
-	for i := 0; i < nic.rx.n; i++ {
-		nic.rx.setDesc(i, nic.rx.bufs.pa+uint64(i*bufSize), bufSize, descWrite)
-		nic.rx.publish(uint16(i))
+	for i := 0; i < nic.rx.Size; i++ {
+		nic.rx.SetDesc(i, nic.rxBufs.PA+uint64(i*bufSize), bufSize, virtio.DescWrite, 0)
+		nic.rx.Push(uint16(i))
 	}
-	if _, _, e := syscall.RawSyscall(sysIRQ, uintptr(d.irq), uintptr(io+vioISR), 0); e != 0 {
-		ioWrite(io+vioStatus, 1, statusFailed)
-		return nil, fmt.Errorf("virtio-net: interrupt line %d: %v", d.irq, e)
+	dev.Ready()
+	if dev.Status()&virtio.StatusNeedsReset != 0 {
+		return nil, fmt.Errorf("the device needs a reset right after DRIVER_OK")
 	}
-	ioWrite(io+vioStatus, 1, statusAck|statusDriver|statusDriverOK)
-	ioWrite(io+vioQueueNotify, 2, 0)
+	nic.rx.Kick()
 	nic.ch = channel.New(256, mtu, nic.mac)
+	registerNICStats()
 	return nic, nil
 }
 
 // run moves frames between the device and the stack until ctx ends.
+// Receiving is interrupt-driven with suppression: while frames keep
+// coming the driver keeps draining with the device's interrupt off, and
+// it sleeps (interrupt on) only once the ring is found empty after
+// re-enabling, so a burst costs one interrupt.
 func (n *virtioNIC) run(ctx context.Context) {
 	go n.transmit(ctx)
 	var seen uint64
+	var used []virtio.Used
 	for ctx.Err() == nil {
-		n.receive()
-		c, _, e := syscall.Syscall(sysIRQWait, uintptr(n.irq), uintptr(seen), 0)
-		if e == 0 {
-			seen = uint64(c)
+		for {
+			n.rx.DisableInterrupts()
+			used = n.receive(used[:0])
+			if !n.rx.EnableInterrupts() {
+				break
+			}
+		}
+		n.checkLink()
+		c, err := n.intr.Wait(seen)
+		if err == nil {
+			seen = c
 			atomic.AddUint64(&nicStats.Interrupts, 1)
 		}
 	}
 }
 
-func (n *virtioNIC) receive() {
-	buf := n.rx.bufs.bytes()
-	refill := false
-	for _, u := range n.rx.used() {
-		if u.len <= netHdrLen+14 {
-			atomic.AddUint64(&nicStats.RxDropped, 1) // a runt: not even an Ethernet header
-		} else {
-			off := int(u.id) * bufSize
-			frame := append([]byte(nil), buf[off+netHdrLen:off+int(u.len)]...)
+// checkLink reads the link status (STATUS feature) after an interrupt,
+// which a configuration change also raises.
+func (n *virtioNIC) checkLink() {
+	if n.dev.Status()&virtio.StatusNeedsReset != 0 && !n.needsReset {
+		n.needsReset = true
+		fmt.Fprintf(os.Stderr, "velocity: net: virtio-net says it needs a reset; it may stop moving frames\n")
+	}
+	if !n.hasSt {
+		return
+	}
+	up := n.dev.Config(6, 2)&netStatusLinkUp != 0
+	if up != n.linkUp {
+		n.linkUp = up
+		atomic.AddUint64(&nicStats.LinkChanges, 1)
+		state := "down"
+		if up {
+			state = "up"
+		}
+		fmt.Fprintf(os.Stderr, "velocity: net: virtio-net link %s\n", state)
+	}
+}
+
+func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
+	buf := n.rxBufs.Bytes()
+	used = n.rx.TakeUsed(used, bufSize)
+	atomic.StoreUint64(&nicStats.RxBadUsed, n.rx.Bad)
+	for _, u := range used {
+		off := int(u.ID) * bufSize
+		if frame := n.rxAsm.add(buf[off:off+int(u.Len)], &nicStats); frame != nil {
 			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
 			n.ch.InjectInbound(0, pkt)
 			pkt.DecRef()
 			atomic.AddUint64(&nicStats.RxFrames, 1)
+			atomic.AddUint64(&nicStats.RxBytes, uint64(len(frame)))
 		}
-		n.rx.setDesc(int(u.id), n.rx.bufs.pa+uint64(int(u.id)*bufSize), bufSize, descWrite)
-		n.rx.publish(uint16(u.id))
-		refill = true
+		n.rx.SetDesc(int(u.ID), n.rxBufs.PA+uint64(off), bufSize, virtio.DescWrite, 0)
+		n.rx.Push(uint16(u.ID))
 	}
-	if refill {
-		ioWrite(n.rx.notifyPort, 2, 0)
+	// A bad entry's descriptor is lost to the ring (its id cannot be
+	// trusted); the ring works on with the others.
+	if len(used) > 0 && n.rx.Kick() {
+		atomic.AddUint64(&nicStats.RxNotifies, 1)
 	}
+	return used
 }
 
+// transmit sends what the stack queues, in batches: it takes every frame
+// waiting, and notifies the device once per batch (and only when the
+// device asked to be told).
 func (n *virtioNIC) transmit(ctx context.Context) {
-	buf := n.tx.bufs.bytes()
+	var used []virtio.Used
 	for {
 		pkt := n.ch.ReadContext(ctx)
 		if pkt == nil {
 			return
 		}
 		n.txMu.Lock()
-		for _, u := range n.tx.used() {
-			n.tx.free = append(n.tx.free, uint16(u.id))
+		for pkt != nil {
+			used = n.reclaim(used)
+			if len(n.txFree) == 0 {
+				n.waitTxSpace()
+			}
+			n.send(pkt)
+			pkt = n.ch.Read()
 		}
-		if len(n.tx.free) == 0 || pkt.Size() > bufSize-netHdrLen {
-			n.txMu.Unlock()
-			pkt.DecRef()
-			atomic.AddUint64(&nicStats.TxDropped, 1)
-			continue
-		}
-		i := n.tx.free[len(n.tx.free)-1]
-		n.tx.free = n.tx.free[:len(n.tx.free)-1]
-		off := int(i) * bufSize
-		clear(buf[off : off+netHdrLen])
-		size := netHdrLen
-		for _, s := range pkt.AsSlices() {
-			size += copy(buf[off+size:off+bufSize], s)
-		}
-		pkt.DecRef()
-		n.tx.setDesc(int(i), n.tx.bufs.pa+uint64(off), uint32(size), 0)
-		n.tx.publish(i)
-		ioWrite(n.tx.notifyPort, 2, 1)
+		n.tx.Kick()
+		atomic.StoreUint64(&nicStats.TxNotifies, n.tx.Notifies)
+		atomic.StoreUint64(&nicStats.TxSuppressed, n.tx.Suppressed)
 		n.txMu.Unlock()
-		atomic.AddUint64(&nicStats.TxFrames, 1)
 	}
+}
+
+// reclaim returns the descriptors the device has finished with.
+func (n *virtioNIC) reclaim(used []virtio.Used) []virtio.Used {
+	used = n.tx.TakeUsed(used[:0], bufSize)
+	for _, u := range used {
+		n.txFree = append(n.txFree, uint16(u.ID))
+	}
+	return used
+}
+
+// waitTxSpace lets the device catch up when every descriptor is in
+// flight: it publishes what is queued and polls for completions for a
+// while (transmit runs without interrupts).
+func (n *virtioNIC) waitTxSpace() {
+	n.tx.Kick()
+	var used []virtio.Used
+	for i := 0; i < 200 && len(n.txFree) == 0; i++ {
+		time.Sleep(50 * time.Microsecond)
+		used = n.reclaim(used)
+	}
+}
+
+// send copies one frame behind a zeroed virtio header into a free buffer
+// and queues it; without a free buffer, or when too big, it is dropped.
+func (n *virtioNIC) send(pkt *stack.PacketBuffer) {
+	defer pkt.DecRef()
+	if pkt.Size() > bufSize-n.hdrLen {
+		atomic.AddUint64(&nicStats.TxOversize, 1)
+		return
+	}
+	if len(n.txFree) == 0 {
+		atomic.AddUint64(&nicStats.TxRingFull, 1)
+		return
+	}
+	i := n.txFree[len(n.txFree)-1]
+	n.txFree = n.txFree[:len(n.txFree)-1]
+	buf := n.txBufs.Bytes()
+	off := int(i) * bufSize
+	clear(buf[off : off+n.hdrLen])
+	size := n.hdrLen
+	for _, s := range pkt.AsSlices() {
+		size += copy(buf[off+size:off+bufSize], s)
+	}
+	n.tx.SetDesc(int(i), n.txBufs.PA+uint64(off), uint32(size), 0, 0)
+	n.tx.Push(i)
+	atomic.AddUint64(&nicStats.TxFrames, 1)
+	atomic.AddUint64(&nicStats.TxBytes, uint64(size-n.hdrLen))
 }
 
 // linkEndpoint is what the stack's NIC sees: Ethernet over the channel.
 func (n *virtioNIC) linkEndpoint() stack.LinkEndpoint { return ethernet.New(n.ch) }
+
+// sysNetStats registers the counters with the kernel (op 0), which
+// copies them out for kernel.NetStats (op 1).
+const sysNetStats = 0x5637
+
+func registerNICStats() {
+	syscall.RawSyscall(sysNetStats, 0, uintptr(unsafe.Pointer(&nicStats)), unsafe.Sizeof(nicStats))
+}

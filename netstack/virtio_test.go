@@ -1,66 +1,127 @@
 package netstack
 
 import (
+	"bytes"
 	"encoding/binary"
+	"reflect"
 	"testing"
+
+	kernelpkg "github.com/velocityos/velocity/kernel"
 )
 
-// usedRing lays out a used ring of n entries with the given (id, len)
-// pairs, as the device writes it.
-func usedRing(n int, entries [][2]uint32) []byte {
-	b := make([]byte, 4+8*n+2)
-	for i, e := range entries {
-		off := 4 + 8*(i%n)
-		binary.LittleEndian.PutUint32(b[off:], e[0])
-		binary.LittleEndian.PutUint32(b[off+4:], e[1])
+// rxBuf is one receive buffer as the device fills it: a virtio header
+// with num_buffers n (when hdrLen is 12), then payload.
+func rxBuf(hdrLen, n int, payload []byte) []byte {
+	b := make([]byte, hdrLen, hdrLen+len(payload))
+	if hdrLen == 12 {
+		binary.LittleEndian.PutUint16(b[10:], uint16(n))
 	}
-	return b
+	return append(b, payload...)
 }
 
-func TestTakeUsed(t *testing.T) {
-	ring := usedRing(4, [][2]uint32{{0, 60}, {3, 1514}, {9, 60}, {1, 5000}})
-	var last uint16
-	var bad uint64
-	got := takeUsed(ring, 4, &last, 4, bufSize, &bad)
-	if len(got) != 2 || got[0] != (usedEntry{0, 60}) || got[1] != (usedEntry{3, 1514}) {
-		t.Errorf("entries %v", got)
+func frameOf(n int) []byte {
+	f := make([]byte, n)
+	for i := range f {
+		f[i] = byte(i)
 	}
-	if bad != 2 || last != 4 {
-		t.Errorf("bad %d (want 2: an id past the ring, a length past the buffer), last %d", bad, last)
+	return f
+}
+
+func TestRxAssembler(t *testing.T) {
+	var st NICStats
+	a := rxAssembler{hdrLen: 12, mrg: true}
+	if f := a.add(rxBuf(12, 1, frameOf(60)), &st); !bytes.Equal(f, frameOf(60)) {
+		t.Fatalf("one-buffer frame: %v", f)
 	}
-	// The index wraps at 2^16 and the ring at n: 0xFFFF is slot 3 (the
-	// oversized entry), 0 is slot 0.
-	last, bad = 0xFFFF, 0
-	got = takeUsed(ring, 4, &last, 1, bufSize, &bad)
-	if len(got) != 1 || got[0] != (usedEntry{0, 60}) || bad != 1 || last != 1 {
-		t.Errorf("wrap: %v, bad %d, last %d", got, bad, last)
+	// A frame over two buffers: the second carries no header.
+	whole := frameOf(1514)
+	if f := a.add(rxBuf(12, 2, whole[:1000]), &st); f != nil {
+		t.Fatalf("frame returned before its second buffer")
+	}
+	if f := a.add(whole[1000:], &st); !bytes.Equal(f, whole) {
+		t.Fatalf("two-buffer frame: %d bytes", len(f))
+	}
+	// Malformed: shorter than the header, a runt frame, num_buffers 0 or
+	// too many, a frame over the MTU (and its continuation swallowed).
+	a.add(make([]byte, 5), &st)
+	a.add(rxBuf(12, 1, frameOf(10)), &st)
+	a.add(rxBuf(12, 0, frameOf(60)), &st)
+	a.add(rxBuf(12, 40, frameOf(60)), &st)
+	a.add(rxBuf(12, 2, frameOf(1500)), &st)
+	if f := a.add(frameOf(500), &st); f != nil {
+		t.Fatalf("oversized frame delivered")
+	}
+	if st.RxRunt != 2 || st.RxBadHeader != 2 || st.RxOversize != 1 {
+		t.Fatalf("counters %+v", st)
+	}
+	// The assembler is back in step: the next frame is whole.
+	if f := a.add(rxBuf(12, 1, frameOf(100)), &st); !bytes.Equal(f, frameOf(100)) {
+		t.Fatalf("after errors: %v", f)
+	}
+	// Without MRG_RXBUF the legacy header is 10 bytes and has no count.
+	l := rxAssembler{hdrLen: 10}
+	if f := l.add(append(make([]byte, 10), frameOf(64)...), &st); !bytes.Equal(f, frameOf(64)) {
+		t.Fatalf("legacy header: %v", f)
 	}
 }
 
-// FuzzTakeUsed: whatever the device (or a corrupted ring) writes, the
-// driver only ever returns descriptor ids inside the ring and lengths
-// inside a buffer, and consumes exactly the entries the index announces.
-func FuzzTakeUsed(f *testing.F) {
-	f.Add(usedRing(4, [][2]uint32{{0, 60}, {3, 1514}}), uint16(4), uint16(0), uint16(2))
-	f.Add(usedRing(8, [][2]uint32{{7, 2048}, {8, 10}}), uint16(8), uint16(65535), uint16(1))
-	f.Add([]byte{1, 2, 3}, uint16(256), uint16(0), uint16(5))
-	f.Fuzz(func(t *testing.T, ring []byte, n, last, idx uint16) {
-		if n == 0 || n&(n-1) != 0 || n > 1024 {
-			n = 256
+// FuzzRxAssembler feeds buffers of any content and length to the
+// assembler: it never panics, never returns a frame shorter than an
+// Ethernet header or longer than maxFrame, and a frame of one buffer
+// after the fuzzed ones still comes through whole once the assembler has
+// finished (or dropped) what it was assembling.
+func FuzzRxAssembler(f *testing.F) {
+	f.Add(rxBuf(12, 1, frameOf(60)), uint8(1), true)
+	f.Add(rxBuf(12, 2, frameOf(1000)), uint8(2), true)
+	f.Add(rxBuf(12, 0, frameOf(60)), uint8(3), true)
+	f.Add(rxBuf(10, 1, frameOf(1600)), uint8(1), false)
+	f.Add([]byte{1, 2, 3}, uint8(4), true)
+	f.Fuzz(func(t *testing.T, data []byte, splits uint8, mrg bool) {
+		hdr := 10
+		if mrg {
+			hdr = 12
 		}
-		start := last
-		var bad uint64
-		got := takeUsed(ring, int(n), &last, idx, bufSize, &bad)
-		if last != idx {
-			t.Fatalf("stopped at %d, index %d", last, idx)
-		}
-		if uint64(len(got))+bad != uint64(idx-start) {
-			t.Fatalf("%d entries + %d bad != %d announced", len(got), bad, idx-start)
-		}
-		for _, e := range got {
-			if e.id >= uint32(n) || e.len > bufSize {
-				t.Fatalf("entry %+v escapes the ring or the buffer", e)
+		a := rxAssembler{hdrLen: hdr, mrg: mrg}
+		var st NICStats
+		// Cut data into up to 8 buffers of at most bufSize bytes.
+		k := int(splits%8) + 1
+		for i := 0; i < k; i++ {
+			lo, hi := len(data)*i/k, len(data)*(i+1)/k
+			b := data[lo:hi]
+			if len(b) > bufSize {
+				b = b[:bufSize]
+			}
+			fr := a.add(b, &st)
+			if fr != nil && (len(fr) < 14 || len(fr) > maxFrame) {
+				t.Fatalf("frame of %d bytes delivered", len(fr))
 			}
 		}
+		// Finish a frame left half assembled with continuation buffers,
+		// then one good frame must come out intact.
+		for i := 0; a.left > 0 && i < maxRxBufs; i++ {
+			a.add(frameOf(20), &st)
+		}
+		if a.left != 0 {
+			t.Fatalf("assembler still waits for %d buffers", a.left)
+		}
+		if got := a.add(rxBuf(hdr, 1, frameOf(64)), &st); !bytes.Equal(got, frameOf(64)) {
+			t.Fatalf("after fuzzed input a good frame came out as %v", got)
+		}
 	})
+}
+
+// TestNICStatsLayout: the kernel copies netstack's counters byte for byte
+// into kernel.NICStats, so the two must have the same fields in the same
+// order.
+func TestNICStatsLayout(t *testing.T) {
+	a, b := reflect.TypeOf(NICStats{}), reflect.TypeOf(kernelpkg.NICStats{})
+	if a.Size() != b.Size() || a.NumField() != b.NumField() {
+		t.Fatalf("netstack.NICStats is %d bytes in %d fields, kernel.NICStats %d in %d", a.Size(), a.NumField(), b.Size(), b.NumField())
+	}
+	for i := 0; i < a.NumField(); i++ {
+		fa, fb := a.Field(i), b.Field(i)
+		if fa.Name != fb.Name || fa.Offset != fb.Offset || fa.Type != fb.Type {
+			t.Errorf("field %d: %s at %d vs %s at %d", i, fa.Name, fa.Offset, fb.Name, fb.Offset)
+		}
+	}
 }

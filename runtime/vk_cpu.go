@@ -127,7 +127,7 @@ const (
 	msrGSBase    = 0xC0000101
 	msrAPICBase  = 0x1B
 	msrTSCAux    = 0xC0000103
-	vkNumVectors = 54 // entries in vkVecTab
+	vkNumVectors = 62 // entries in vkVecTab
 )
 
 // vkCPUInit prepares CPU c's descriptor tables, interrupt stacks and

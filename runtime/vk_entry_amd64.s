@@ -635,6 +635,39 @@ TEXT runtime·vkVec47(SB),NOSPLIT|NOFRAME,$0-0
 	PUSHQ	$47
 	JMP	runtime·vkTrapCommon(SB)
 
+// MSI vectors for device drivers (vk_dev.go).
+TEXT runtime·vkVec48(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$48
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec49(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$49
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec50(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$50
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec51(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$51
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec52(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$52
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec53(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$53
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec54(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$54
+	JMP	runtime·vkTrapCommon(SB)
+TEXT runtime·vkVec55(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$55
+	JMP	runtime·vkTrapCommon(SB)
 TEXT runtime·vkVec240(SB),NOSPLIT|NOFRAME,$0-0
 	PUSHQ	$0
 	PUSHQ	$240
@@ -774,4 +807,20 @@ DATA runtime·vkVecTab+832(SB)/8, $255
 DATA runtime·vkVecTab+840(SB)/8, $runtime·vkVec255(SB)
 DATA runtime·vkVecTab+848(SB)/8, $243
 DATA runtime·vkVecTab+856(SB)/8, $runtime·vkVec243(SB)
-GLOBL runtime·vkVecTab(SB), RODATA, $864
+DATA runtime·vkVecTab+864(SB)/8, $48
+DATA runtime·vkVecTab+872(SB)/8, $runtime·vkVec48(SB)
+DATA runtime·vkVecTab+880(SB)/8, $49
+DATA runtime·vkVecTab+888(SB)/8, $runtime·vkVec49(SB)
+DATA runtime·vkVecTab+896(SB)/8, $50
+DATA runtime·vkVecTab+904(SB)/8, $runtime·vkVec50(SB)
+DATA runtime·vkVecTab+912(SB)/8, $51
+DATA runtime·vkVecTab+920(SB)/8, $runtime·vkVec51(SB)
+DATA runtime·vkVecTab+928(SB)/8, $52
+DATA runtime·vkVecTab+936(SB)/8, $runtime·vkVec52(SB)
+DATA runtime·vkVecTab+944(SB)/8, $53
+DATA runtime·vkVecTab+952(SB)/8, $runtime·vkVec53(SB)
+DATA runtime·vkVecTab+960(SB)/8, $54
+DATA runtime·vkVecTab+968(SB)/8, $runtime·vkVec54(SB)
+DATA runtime·vkVecTab+976(SB)/8, $55
+DATA runtime·vkVecTab+984(SB)/8, $runtime·vkVec55(SB)
+GLOBL runtime·vkVecTab(SB), RODATA, $992

@@ -21,11 +21,14 @@ func vkCallOpenat(f *vkFrame, canBlock bool) uintptr {
 	return vkSysOpenat(int32(f.rdi), uintptr(f.rsi), int32(f.rdx), uint32(f.r10))
 }
 
-// vkCallStat serves stat and lstat alike: lstat passes no
-// AT_SYMLINK_NOFOLLOW, as before the table (a known difference for the
-// symlinks of /tmp).
 func vkCallStat(f *vkFrame, canBlock bool) uintptr {
 	return vkSysNewfstatat(atFDCWD, uintptr(f.rdi), uintptr(f.rsi), 0)
+}
+
+// vkCallLstat is newfstatat with AT_SYMLINK_NOFOLLOW, as on Linux; whether
+// the flag makes a difference is path resolution's business (vk_fs.go).
+func vkCallLstat(f *vkFrame, canBlock bool) uintptr {
+	return vkSysNewfstatat(atFDCWD, uintptr(f.rdi), uintptr(f.rsi), atSymlinkNofollow)
 }
 
 func vkCallNewfstatat(f *vkFrame, canBlock bool) uintptr {

@@ -92,3 +92,15 @@ func vkCallIRQ(f *vkFrame, canBlock bool) uintptr {
 func vkCallIRQWait(f *vkFrame, canBlock bool) uintptr {
 	return vkSysIRQWaitLine(uintptr(f.rdi), uint64(f.rsi), canBlock)
 }
+
+func vkCallMMIO(f *vkFrame, canBlock bool) uintptr {
+	return vkSysMMIOMap(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}
+
+func vkCallMSI(f *vkFrame, canBlock bool) uintptr {
+	return vkSysMSIAlloc(uintptr(f.rdi))
+}
+
+func vkCallNetStat(f *vkFrame, canBlock bool) uintptr {
+	return vkSysNetStats(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}

@@ -128,7 +128,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	3:   vkCallClose,            // close
 	4:   vkCallStat,             // stat
 	5:   vkCallFstat,            // fstat
-	6:   vkCallStat,             // lstat
+	6:   vkCallLstat,            // lstat
 	8:   vkCallLseek,            // lseek
 	9:   vkCallMmap,             // mmap
 	10:  vkCallMprotect,         // mprotect
@@ -271,6 +271,9 @@ var vkSysOwn = [vkSysOwnCount]vkSysFn{
 	vkSysDMA - vkSysOwnBase:               vkCallDMA,
 	vkSysIRQ - vkSysOwnBase:               vkCallIRQ,
 	vkSysIRQWait - vkSysOwnBase:           vkCallIRQWait,
+	vkSysMMIO - vkSysOwnBase:              vkCallMMIO,
+	vkSysMSI - vkSysOwnBase:               vkCallMSI,
+	vkSysNetStat - vkSysOwnBase:           vkCallNetStat,
 }
 
 var vkSysOwnNames = [vkSysOwnCount]string{
@@ -293,6 +296,9 @@ var vkSysOwnNames = [vkSysOwnCount]string{
 	vkSysDMA - vkSysOwnBase:               "velocity_dma",
 	vkSysIRQ - vkSysOwnBase:               "velocity_irq",
 	vkSysIRQWait - vkSysOwnBase:           "velocity_irq_wait",
+	vkSysMMIO - vkSysOwnBase:              "velocity_mmio",
+	vkSysMSI - vkSysOwnBase:               "velocity_msi",
+	vkSysNetStat - vkSysOwnBase:           "velocity_net_stat",
 }
 
 const (

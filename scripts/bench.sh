@@ -70,6 +70,15 @@ mkdir -p build/llmbench
 build/velocity llm gen -o "$PWD/build/llmbench/tiny-q8_0.gguf" -type Q8_0
 build/velocity run -smp 2 -fs "$PWD/build/llmbench/tiny-q8_0.gguf" \
 	-append "reserve=1 -- -model $PWD/build/llmbench/tiny-q8_0.gguf -prompt \"def fib(n):\" -n 32 -wakeups ${LLM_WAKEUPS:-2000}" ./images/llm
+# The console inside Velocity: images/llm -shell types a scripted session
+# (three lines of code, Tab mid-line and at the end, a backspaced typo;
+# then the same with prefetch off) at 100 ms per key, with the engine on
+# the reserved CPU; llm stats prints Tab-to-first-token p50/p99 with and
+# without prefetch, and the background work (tests/llm runs the same
+# session with a smaller model).
+printf '%b' 'llm prefetch on\nfunc add(a, b int) int {\t return a + b\t\025for i := 0; i < n; i+\177++ {\t\025if err != nil {\t return err\t\025llm prefetch off\nfunc add(a, b int) int {\t return a + b\t\025for i := 0; i < n; i+\177++ {\t\025if err != nil {\t return err\t\025llm stats\nexit 0\n' >build/llmbench/keys.txt
+build/velocity run -smp 2 -fs "$PWD/build/llmbench/tiny-q8_0.gguf" -fs "$PWD/build/llmbench/keys.txt" \
+	-append "reserve=1 -- -shell -model $PWD/build/llmbench/tiny-q8_0.gguf -type $PWD/build/llmbench/keys.txt -keydelay 100ms" ./images/llm | grep -a 'llm: \(shell\|keystrokes\|Tab\|prompt tokens\)'
 
 # Network (issue 10): the same net/http server (images/netbench) in Velocity
 # and as a Linux guest's /init (Debian's kernel and virtio-net modules), same
@@ -94,6 +103,15 @@ build/smpbench-runner ${SMPBENCH_FLAGS:-}
 # the same workers unpinned. Flags from $CANVASBENCH_FLAGS, e.g. '-frames 120'.
 "$GO" build -o build/canvasbench-runner ./bench/canvasbench
 build/canvasbench-runner ${CANVASBENCH_FLAGS:-}
+
+# ---- virtio-net driver paths (netstack/virtio.go, docs/net.md) -------------
+# images/httpd with the card's modern interface and MSI-X, modern with INTx,
+# legacy with MSI-X and legacy with INTx (the first driver's path, the
+# baseline), booted in turn so host load hits all alike: requests/s, latency
+# p50/p99, 8 MiB download MB/s, ratios to the baseline, and interrupts per
+# received frame. Flags from $NICBENCH_FLAGS, e.g. '-rounds 3 -dur 8s'.
+"$GO" build -o build/nicbench-runner ./bench/nicbench
+build/nicbench-runner ${NICBENCH_FLAGS:-}
 
 # System calls (issue 13): getpid, clock_gettime, futex wake with no waiter,
 # futex ping-pong across CPUs, mmap+touch+munmap of 4 KiB and 2 MiB, a pipe

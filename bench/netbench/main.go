@@ -60,7 +60,7 @@ func main() {
 // figures are one guest's results, by row name.
 type figures map[string]float64
 
-var modules = []string{"virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
+var modules = []string{"virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
 	"failover", "net_failover", "virtio_net"}
 
 func run(o options) error {
@@ -79,7 +79,7 @@ func run(o options) error {
 	}
 	fmt.Printf("\n== Network: Velocity against a Linux guest (issue 10)\n")
 	fmt.Printf("host:   %s, load average %s\n", benchguest.HostCPU(), loadavg())
-	fmt.Printf("qemu:   %s, -accel %s -cpu max -smp %d -m %s, virtio-net-pci (legacy interface) on user networking (restrict=on), a forward on 127.0.0.1\n",
+	fmt.Printf("qemu:   %s, -accel %s -cpu max -smp %d -m %s, transitional virtio-net-pci on user networking (restrict=on), a forward on 127.0.0.1\n",
 		benchguest.QEMUVersion(o.binary), o.accel, o.smp, o.mem)
 
 	stub, err := build.Stub()

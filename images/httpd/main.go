@@ -60,6 +60,9 @@ func stats(w http.ResponseWriter, r *http.Request) {
 	for i, c := range info.PerCPU {
 		fmt.Fprintf(w, "cpu%d: busy %v, %d syscalls\n", i, c.Busy.Round(time.Millisecond), c.Syscalls)
 	}
+	if st, err := kernel.NetStats(); err == nil {
+		st.Write(w)
+	}
 	fmt.Fprintf(w, "you are %s\n", r.RemoteAddr)
 }
 

@@ -12,8 +12,8 @@ import (
 )
 
 // modules are the virtio-net driver and what it needs, in load order
-// (Debian's modules.dep); bench/netbench puts them in /modules.
-var modules = []string{"virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
+// (each after what its depends= names); bench/netbench puts them in /modules.
+var modules = []string{"virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
 	"failover", "net_failover", "virtio_net"}
 
 // linuxInit makes the Linux guest's network what Velocity's is at boot.

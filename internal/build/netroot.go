@@ -60,6 +60,11 @@ var netModules = []struct{ path, sub string }{
 
 const netstackPath = "github.com/velocityos/velocity/netstack"
 
+// netPackages are the directories of this module that go into the vendor
+// tree, as real directories of copies: netstack and the driver packages it
+// imports (which must import only the standard library and each other).
+var netPackages = []string{"netstack", "drivers/pci", "drivers/virtio"}
+
 // requiredVersions reads the require directives of a go.mod.
 func requiredVersions(gomod []byte) map[string]string {
 	v := map[string]string{}
@@ -221,20 +226,22 @@ func prepareNetRoot(goroot string) (*netRoot, error) {
 		mods[i] = v
 		fmt.Fprintf(h, "%s %s\n", m.path, v)
 	}
-	var stackFiles []string
-	entries, err := fs.ReadDir(src, "netstack")
-	if err != nil {
-		return nil, fmt.Errorf("network stack sources: %w", err)
-	}
-	for _, e := range entries {
-		if isKernelSource(e.Name()) && !e.IsDir() {
-			stackFiles = append(stackFiles, e.Name())
-			data, err := fs.ReadFile(src, "netstack/"+e.Name())
-			if err != nil {
-				return nil, err
+	stackFiles := map[string][]string{} // package directory → file names
+	for _, dir := range netPackages {
+		entries, err := fs.ReadDir(src, dir)
+		if err != nil {
+			return nil, fmt.Errorf("network stack sources: %w", err)
+		}
+		for _, e := range entries {
+			if isKernelSource(e.Name()) && !e.IsDir() {
+				stackFiles[dir] = append(stackFiles[dir], e.Name())
+				data, err := fs.ReadFile(src, dir+"/"+e.Name())
+				if err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(h, "%s/%s %d\n", dir, e.Name(), len(data))
+				h.Write(data)
 			}
-			fmt.Fprintf(h, "%s %d\n", e.Name(), len(data))
-			h.Write(data)
 		}
 	}
 	cache, err := CacheDir()
@@ -291,18 +298,21 @@ func prepareNetRoot(goroot string) (*netRoot, error) {
 			}
 		}
 	}
-	// netstack itself, as a real directory of copies.
-	nsDir := filepath.Join(vendor, filepath.FromSlash(netstackPath))
-	if err := os.MkdirAll(nsDir, 0o755); err != nil {
-		return nil, err
-	}
-	for _, name := range stackFiles {
-		data, err := fs.ReadFile(src, "netstack/"+name)
-		if err != nil {
+	// netstack and its driver packages, as real directories of copies.
+	modPath := strings.TrimSuffix(netstackPath, "/netstack")
+	for _, dir := range netPackages {
+		pkgDir := filepath.Join(vendor, filepath.FromSlash(modPath+"/"+dir))
+		if err := os.MkdirAll(pkgDir, 0o755); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(nsDir, name), data, 0o644); err != nil {
-			return nil, err
+		for _, name := range stackFiles[dir] {
+			data, err := fs.ReadFile(src, dir+"/"+name)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(filepath.Join(pkgDir, name), data, 0o644); err != nil {
+				return nil, err
+			}
 		}
 	}
 	initDir := filepath.Join(srcDir, filepath.FromSlash(NetImport))

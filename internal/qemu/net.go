@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// Net is the guest's network card: a transitional virtio-net-pci device
-// (the driver in package netstack speaks its legacy interface) on one
+// Net is the guest's network card: a virtio-net-pci device (legacy,
+// modern or transitional; see Virtio) on one
 // QEMU back end. Every back end here keeps traffic on this machine: user
 // networking always runs with restrict=on, so the guest reaches nothing
 // but the forwarded ports, and its forwards bind 127.0.0.1; guest-to-guest
@@ -24,6 +24,11 @@ type Net struct {
 	// 127.0.0.1:Listen, the other connects to 127.0.0.1:Connect once the
 	// first is up.
 	Listen, Connect int
+	// Virtio picks the card's PCI interfaces: "" or "transitional" is a
+	// transitional device with both (the driver picks modern), "legacy"
+	// one with only the legacy interface (disable-modern=on), "modern" a
+	// virtio 1.x-only device (0x1041, disable-legacy=on).
+	Virtio string
 }
 
 // Enabled reports whether the guest gets a card.
@@ -99,5 +104,15 @@ func (n Net) Args() ([]string, error) {
 			netdev += ",hostfwd=" + fw
 		}
 	}
-	return []string{"-netdev", netdev, "-device", "virtio-net-pci,netdev=net0,disable-modern=on"}, nil
+	dev := "virtio-net-pci,netdev=net0"
+	switch n.Virtio {
+	case "legacy":
+		dev += ",disable-modern=on"
+	case "modern":
+		dev += ",disable-legacy=on"
+	case "", "transitional":
+	default:
+		return nil, fmt.Errorf("network: virtio interface %q: want legacy, modern or transitional", n.Virtio)
+	}
+	return []string{"-netdev", netdev, "-device", dev}, nil
 }

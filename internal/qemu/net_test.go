@@ -11,7 +11,7 @@ func TestNetArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Join(args, " ")
-	want := "-netdev user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=tcp:127.0.0.1:9000-10.0.2.15:90 -device virtio-net-pci,netdev=net0,disable-modern=on"
+	want := "-netdev user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=tcp:127.0.0.1:9000-10.0.2.15:90 -device virtio-net-pci,netdev=net0"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

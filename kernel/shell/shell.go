@@ -30,6 +30,7 @@ import (
 	"github.com/velocityos/velocity/kernel"
 	"github.com/velocityos/velocity/lang/jit"
 	"github.com/velocityos/velocity/lang/modtable"
+	"github.com/velocityos/velocity/llm/console"
 	"github.com/velocityos/velocity/telemetry"
 )
 
@@ -44,6 +45,10 @@ type Shell struct {
 	// loaded); ModulesFrom says where its modules came from.
 	Modules     *modtable.Table
 	ModulesFrom string
+	// Model is the on-board model (llm/onboard.Engine; nil: none loaded):
+	// the llm command runs prompts on it, and it follows the typed line
+	// so that Tab completes from a warm cache (llm.go).
+	Model console.Model
 	// TmpDir is where prof writes a file named without a directory
 	// (default os.TempDir(), /tmp on Velocity).
 	TmpDir string
@@ -82,7 +87,9 @@ func init() {
 		{"load", "[SECONDS]", "keep every CPU busy hashing for SECONDS in the background (default 5), to have something to profile", (*Shell).startLoad},
 		{"mem", "", "Go heap and kernel memory", (*Shell).mem},
 		{"cpus", "", "CPUs: time busy and system calls per CPU", (*Shell).cpus},
-		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs", (*Shell).pci},
+		{"llm", "[-n N] [-raw] PROMPT... | prefetch on|off | stats", "run PROMPT on the on-board model (-raw: without the chat template); prefetch: follow the typed line for Tab; stats: Tab-to-first-token figures", (*Shell).llm},
+		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs, capabilities", (*Shell).pci},
+		{"netstat", "", "the network card's counters: frames, bytes, interrupts, and every frame dropped by kind", (*Shell).netstat},
 		{"locks", "", "kernel lock contention since boot: per lock class, acquisitions, how many found the lock held, time spent waiting", (*Shell).locks},
 		{"exit", "[STATUS]", "leave the shell; the program exits with STATUS (0-127, default 0)", (*Shell).exit},
 	}
@@ -103,6 +110,9 @@ func lookup(name string) *command {
 // exit status (0 at the end of the input).
 func (sh *Shell) Run() int {
 	r := bufio.NewReader(sh.In)
+	if sh.Model != nil {
+		return sh.runKeys(r)
+	}
 	for {
 		fmt.Fprint(sh.Out, Prompt)
 		line, err := r.ReadString('\n')
@@ -152,7 +162,7 @@ func (sh *Shell) Exec(line string) (exit bool, code int) {
 }
 
 // edit applies the editing keys a terminal sends in a line: backspace and
-// DEL delete the character before them. The kernel echoes input as it
+// DEL delete the character before them, Ctrl-U everything before it. The kernel echoes input as it
 // arrives, so the screen shows the keys; the command gets the result.
 func edit(line string) string {
 	var out []rune
@@ -162,6 +172,8 @@ func edit(line string) string {
 			if len(out) > 0 {
 				out = out[:len(out)-1]
 			}
+		case 0x15: // Ctrl-U, a tty's kill character: the line so far
+			out = out[:0]
 		case '\r', '\n':
 		default:
 			out = append(out, r)
@@ -350,6 +362,25 @@ func (sh *Shell) mem(args []string) error {
 	return nil
 }
 
+func (sh *Shell) netstat(args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	st, err := kernel.NetStats()
+	switch {
+	case errors.Is(err, kernel.ErrNotVelocity):
+		fmt.Fprintln(sh.Out, "netstat: not running on Velocity")
+		return nil
+	case errors.Is(err, kernel.ErrNoNIC):
+		fmt.Fprintln(sh.Out, "netstat: no network card")
+		return nil
+	case err != nil:
+		return err
+	}
+	st.Write(sh.Out)
+	return nil
+}
+
 func (sh *Shell) pci(args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
@@ -372,6 +403,9 @@ func (sh *Shell) pci(args []string) error {
 			default:
 				fmt.Fprintf(sh.Out, " bar%d mem %#x", i, b&^15)
 			}
+		}
+		if caps := d.CapNames(); len(caps) > 0 {
+			fmt.Fprintf(sh.Out, " caps %s", strings.Join(caps, ","))
 		}
 		fmt.Fprintln(sh.Out)
 	}

@@ -250,6 +250,10 @@ func TestShell(t *testing.T) {
 	if out := c.run("pci"); !strings.Contains(out, "00:00.0 8086:1237 class 060000 (bridge)") || !strings.Contains(out, "8086:7000") {
 		t.Errorf("pci:\n%s", out)
 	}
+	// No card on this machine: the network counters say so.
+	if out := c.run("netstat"); !strings.Contains(out, "netstat: no network card") {
+		t.Errorf("netstat:\n%s", out)
+	}
 	// The kernel lock has been taken thousands of times by now; the
 	// counters come from the kernel (kernel.Locks), so zero would mean
 	// they are not counted.

@@ -1,0 +1,120 @@
+// Command nicguest is a guest for tests/netboot's driver tests: it checks
+// that loopback TCP works (with or without a network card), then waits
+// until the card has seen -frames frames (delivered or dropped) or -wait
+// passes, and prints the card's counters (kernel.NetStats) on stdout.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/velocityos/velocity/kernel"
+)
+
+func main() {
+	frames := flag.Uint64("frames", 0, "frames to wait for (delivered plus dropped on receive)")
+	wait := flag.Duration("wait", 30*time.Second, "how long to wait for them")
+	links := flag.Uint64("links", 0, "link status changes to wait for")
+	hostile := flag.Bool("hostile", false, "call the kernel's device services with bad arguments and print the errnos")
+	flag.Parse()
+	if *hostile {
+		hostileCalls()
+	}
+	if err := loopback(); err != nil {
+		fmt.Println("nicguest: loopback:", err)
+		os.Exit(1)
+	}
+	fmt.Println("nicguest: loopback ok")
+	deadline := time.Now().Add(*wait)
+	for {
+		st, err := kernel.NetStats()
+		if errors.Is(err, kernel.ErrNoNIC) {
+			if *frames == 0 || time.Now().After(deadline) {
+				fmt.Println("nicguest: no network card")
+				return
+			}
+		} else if err != nil {
+			fmt.Println("nicguest:", err)
+			os.Exit(1)
+		} else if seen := st.RxFrames + st.RxBadUsed + st.RxRunt + st.RxOversize + st.RxBadHeader; seen >= *frames && st.LinkChanges >= *links || time.Now().After(deadline) {
+			st.Write(os.Stdout)
+			fmt.Println("nicguest: done")
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// loopback echoes one message over 127.0.0.1.
+func loopback() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, c)
+		c.Close()
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("ping")); err != nil {
+		return err
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		return fmt.Errorf("echo %q, %v", buf, err)
+	}
+	return nil
+}
+
+// hostileCalls makes the kernel's device calls (runtime/vk_dev.go) with
+// bad arguments, and one good one, and prints "hostile NAME: errno" for
+// each, for the host test to compare with what Linux-style checking
+// demands.
+func hostileCalls() {
+	var out [4]uint64
+	p := uintptr(unsafe.Pointer(&out))
+	virtio := uintptr(0x03 << 3) // 00:03.0 on QEMU's pc machine
+	call := func(name string, nr, a, b, c uintptr) {
+		r, _, e := syscall.RawSyscall(nr, a, b, c)
+		if e != 0 {
+			fmt.Printf("hostile %s: %v\n", name, e)
+		} else {
+			fmt.Printf("hostile %s: ok %#x\n", name, r)
+		}
+	}
+	call("mmio-bdf", 0x5635, 0x10000, 4, p)
+	call("mmio-bar6", 0x5635, virtio, 6, p)
+	call("mmio-unassigned", 0x5635, virtio, 0, p)
+	call("mmio-nodev", 0x5635, 0xFF<<8|31<<3, 4, p)
+	call("mmio-nil", 0x5635, virtio, 4, 0)
+	call("mmio-kernel", 0x5635, virtio, 4, 0xffff800000000000)
+	call("mmio-good", 0x5635, virtio, 4, p)
+	fmt.Printf("hostile mmio-size: %#x\n", out[1])
+	va := out[0]
+	call("mmio-again", 0x5635, virtio, 4, p)
+	fmt.Printf("hostile mmio-same: %v\n", out[0] == va)
+	call("msi-nil", 0x5636, 0, 0, 0)
+	call("netstats-op", 0x5637, 7, 0, 0)
+	call("netstats-nil", 0x5637, 0, 0, 64)
+	call("pci-ext", 0x5630, virtio, 0x100, 4)
+	call("pci-width", 0x5630, virtio, 0, 3)
+	call("irq-line", 0x5633, 16, 0, 0)
+	call("irq-ack", 0x5633, 11, 0xffff900000000000, 0)
+	call("irqwait-handle", 0x5634, 99, 0, 0)
+}
