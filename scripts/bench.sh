@@ -112,3 +112,12 @@ build/canvasbench-runner ${CANVASBENCH_FLAGS:-}
 # received frame. Flags from $NICBENCH_FLAGS, e.g. '-rounds 3 -dur 8s'.
 "$GO" build -o build/nicbench-runner ./bench/nicbench
 build/nicbench-runner ${NICBENCH_FLAGS:-}
+
+# System calls (issue 13): getpid, clock_gettime, futex wake with no waiter,
+# futex ping-pong across CPUs, mmap+touch+munmap of 4 KiB and 2 MiB, a pipe
+# round trip and a page-fault storm, Velocity versus the Linux guest at
+# -smp 2 (ratio linux/velocity, target >= 1.0), and Velocity's lock
+# contention counters at -smp 1, 2 and 4. See bench/sysbench/main.go; flags
+# from $SYSBENCH_FLAGS, e.g. SYSBENCH_FLAGS='-n 2 -reps 7'.
+"$GO" build -o build/sysbench-runner ./bench/sysbench
+build/sysbench-runner ${SYSBENCH_FLAGS:-}

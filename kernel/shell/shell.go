@@ -90,6 +90,7 @@ func init() {
 		{"llm", "[-n N] [-raw] PROMPT... | prefetch on|off | stats", "run PROMPT on the on-board model (-raw: without the chat template); prefetch: follow the typed line for Tab; stats: Tab-to-first-token figures", (*Shell).llm},
 		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs, capabilities", (*Shell).pci},
 		{"netstat", "", "the network card's counters: frames, bytes, interrupts, and every frame dropped by kind", (*Shell).netstat},
+		{"locks", "", "kernel lock contention since boot: per lock class, acquisitions, how many found the lock held, time spent waiting", (*Shell).locks},
 		{"exit", "[STATUS]", "leave the shell; the program exits with STATUS (0-127, default 0)", (*Shell).exit},
 	}
 	// Samples in module code name the JIT function (jit:NAME), not ?0x….
@@ -436,6 +437,26 @@ func (sh *Shell) cpus(args []string) error {
 			reserved = "  (reserved)"
 		}
 		fmt.Fprintf(sh.Out, "  cpu%-3d busy %8.2fs  syscalls %d%s\n", i, c.Busy.Seconds(), c.Syscalls, reserved)
+	}
+	return nil
+}
+
+func (sh *Shell) locks(args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	ls, err := kernel.Locks()
+	if errors.Is(err, kernel.ErrNotVelocity) {
+		fmt.Fprintln(sh.Out, "locks: not on Velocity: the kernel's lock counters are not available")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(sh.Out, "%-16s %9s %12s %12s %9s %12s %10s\n", "lock", "instances", "acquired", "contended", "percent", "waited", "max wait")
+	for _, l := range ls {
+		fmt.Fprintf(sh.Out, "%-16s %9d %12d %12d %8.3f%% %12v %10v\n", l.Name, l.Instances, l.Acquires, l.Contended,
+			l.ContendedPercent(), l.Wait.Round(time.Microsecond), l.MaxWait.Round(time.Microsecond))
 	}
 	return nil
 }
