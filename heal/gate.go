@@ -36,6 +36,9 @@ type Candidate struct {
 	// against the IR, it is then still rejected.
 	Blob []byte
 	Meta *validate.Meta
+	// Reply is the advisor's raw output when it is a model's (for the
+	// rejection's reason when it held no code).
+	Reply string
 }
 
 // Rejection is a candidate the gate refused, with the reason.
@@ -142,10 +145,13 @@ func (g *Gate) Check(cur *Version, cand Candidate, recorded [][]interp.Value) (v
 		return rej("equivalence", "raw machine code has no IR to test against the current version")
 	}
 	f := cand.Func
+	if f == nil && cand.Source == "" {
+		return rej("no code", "%s", noCode(cand.Reply))
+	}
 	if cand.Source != "" {
 		file, err := syntax.Parse("candidate.vel", []byte(cand.Source))
 		if err != nil {
-			return rej("type check", "%v", err)
+			return rej("parse", "%v", err)
 		}
 		m, err := types.Check(file, nil)
 		if err != nil {
@@ -154,9 +160,6 @@ func (g *Gate) Check(cur *Version, cand Candidate, recorded [][]interp.Value) (v
 		if f = m.Lookup(cand.FuncName); f == nil {
 			return rej("type check", "no function %q in the candidate module", cand.FuncName)
 		}
-	}
-	if f == nil {
-		return rej("type check", "empty candidate")
 	}
 	want := cur.Func
 	if len(f.Params) != len(want.Params) || !ir.Identical(f.Result, want.Result) {

@@ -21,7 +21,7 @@ type Msg struct {
 	ID    uint64    // names the reply
 	NR    uint64    // Linux system call number
 	Args  [6]uint64 // its arguments, as the caller passed them
-	NewFD int64     // socket, accept, accept4: the fd the kernel reserved (socketpair: two, packed)
+	NewFD int64     // socket, accept, accept4: the fd the kernel reserved (socketpair: fd0 | fd1<<32)
 	Flags uint64    // msgNonblock
 }
 
@@ -43,9 +43,10 @@ type Reply struct {
 
 // Names are a socket's addresses as struct sockaddr bytes, which the
 // kernel keeps to answer getsockname and getpeername itself (package
-// syscall makes those with RawSyscall, which must not wait for us).
+// syscall makes those with RawSyscall, which must not wait for us). 110
+// bytes hold the largest, struct sockaddr_un (runtime's vkSockNames).
 type Names struct {
-	Local, Remote       [28]byte
+	Local, Remote       [110]byte
 	LocalLen, RemoteLen uint32
 }
 

@@ -81,7 +81,7 @@ func startNIC(st *stack.Stack) {
 	if !nic.linkUp {
 		link = "down"
 	}
-	desc := fmt.Sprintf("virtio-net %s irq %d link %s", nic.mac, nic.irq, link)
+	desc := fmt.Sprintf("virtio-net %s link %s", nic.mac, link) // the probe line said how it interrupts
 	dns := opts.dns
 	switch opts.mode {
 	case ipStatic:

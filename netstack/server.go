@@ -56,6 +56,7 @@ type Server struct {
 	mu     sync.Mutex
 	socks  map[int32]*sock
 	failed map[int32]syscall.Errno // fds whose creation netstack refused
+	unix   *unixSpace              // AF_UNIX sockets (unix.go)
 
 	// Counters for tests and the shell.
 	Calls  atomic.Uint64
@@ -66,10 +67,11 @@ type Server struct {
 // table does not know about it.
 type sock struct {
 	fd     int32
-	family int // afInet or afInet6
-	typ    int // sockStream or sockDgram
+	family int // afInet, afInet6 or afUnix
+	typ    int // sockStream or sockDgram (AF_UNIX: or sockSeqpacket)
 	proto  int // ipprotoTCP, ipprotoUDP, ipprotoICMP, ipprotoICMPv6
 	ep     tcpip.Endpoint
+	ux     *unixEP // AF_UNIX sockets have this instead of ep
 	wq     *waiter.Queue
 	entry  waiter.Entry
 	// Options netstack keeps no copy of, returned as set.
@@ -78,7 +80,7 @@ type sock struct {
 
 // NewServer serves sockets on s, reporting readiness to k.
 func newServer(s *stack.Stack, k kernel) *Server {
-	return &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno)}
+	return &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno), unix: newUnixSpace()}
 }
 
 func (s *Server) lookup(fd int32) *sock {
@@ -126,6 +128,16 @@ func (s *Server) serve() {
 func (s *Server) create(m *Msg) {
 	s.Calls.Add(1)
 	fd := int32(m.NewFD)
+	if m.NR == 53 { // socketpair: two fds, packed
+		if err := s.unixPair(m); err != 0 {
+			s.Errors.Add(1)
+			s.mu.Lock()
+			s.failed[fd] = err
+			s.failed[int32(m.NewFD>>32)] = err
+			s.mu.Unlock()
+		}
+		return
+	}
 	sk, err := s.socket(int(m.Args[0]), int(m.Args[1]), int(m.Args[2]), fd)
 	if err != 0 {
 		s.Errors.Add(1)
@@ -134,7 +146,8 @@ func (s *Server) create(m *Msg) {
 		s.mu.Unlock()
 		return
 	}
-	s.k.Ready(fd, uint32(sk.ep.Readiness(allEvents)), 1, s.seq.Add(1))
+	seq := s.seq.Add(1) // numbered before the level is computed
+	s.k.Ready(fd, s.readiness(sk), 1, seq)
 	if trace {
 		fmt.Fprintf(os.Stderr, "netstack: socket(%d %#x %d) = fd %d\n", m.Args[0], m.Args[1], m.Args[2], fd)
 	}
@@ -187,12 +200,16 @@ func (s *Server) handle(m *Msg) Reply {
 			err = e
 			break
 		}
-		res, err = s.call(sk, m, &rep)
+		if sk.ux != nil {
+			res, err = s.unixCall(sk, m, &rep)
+		} else {
+			res, err = s.call(sk, m, &rep)
+		}
 		if m.NR != 3 { // after close there is no fd to report on
 			rep.ReadySeq = s.seq.Add(1)
-			rep.Ready = uint32(sk.ep.Readiness(allEvents))
+			rep.Ready = s.readiness(sk)
 			rep.ReadyOK = 1
-			rep.Names = names(sk)
+			rep.Names = s.names(sk)
 			rep.AddrOK = 1
 		}
 	}
@@ -231,7 +248,10 @@ func (s *Server) socket(domain, typ, proto int, fd int32) (*sock, syscall.Errno)
 	case afInet6:
 		netProto = ipv6.ProtocolNumber
 	case afUnix:
-		return nil, syscall.EAFNOSUPPORT // not offered yet (docs/net.md)
+		if proto != 0 && proto != afUnix {
+			return nil, syscall.EPROTONOSUPPORT
+		}
+		return s.unixCreate(typ, fd)
 	default:
 		return nil, syscall.EAFNOSUPPORT
 	}
@@ -369,7 +389,26 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 	return 0, syscall.ENOSYS
 }
 
+// readiness is sk's epoll level.
+func (s *Server) readiness(sk *sock) uint32 {
+	if sk.ux != nil {
+		s.unix.mu.Lock()
+		defer s.unix.mu.Unlock()
+		return uint32(sk.ux.readiness())
+	}
+	return uint32(sk.ep.Readiness(allEvents))
+}
+
 // names reads a socket's addresses for the kernel's cache.
+func (s *Server) names(sk *sock) Names {
+	if sk.ux != nil {
+		s.unix.mu.Lock()
+		defer s.unix.mu.Unlock()
+		return unixNames(sk.ux)
+	}
+	return names(sk)
+}
+
 func names(sk *sock) Names {
 	var n Names
 	if a, err := sk.ep.GetLocalAddress(); err == nil {
@@ -441,7 +480,7 @@ func (s *Server) accept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep *Rep
 		s.register(nsk)
 		rep.Ready2Seq = s.seq.Add(1)
 		rep.Ready2 = uint32(ep.Readiness(allEvents))
-		rep.Names2 = names(nsk)
+		rep.Names2 = s.names(nsk)
 		if a[1] != 0 {
 			putAddr(a[1], a[2], peer, sk.family)
 		}

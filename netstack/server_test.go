@@ -41,6 +41,7 @@ type harness struct {
 	t     *testing.T
 	s     *Server
 	k     *fakeKernel
+	mu    sync.Mutex // id and names: tests make blocking calls from goroutines
 	id    uint64
 	names map[int32]Names // what the kernel caches for getsockname/getpeername
 }
@@ -75,7 +76,9 @@ func (h *harness) call(nr uint64, newFD int64, nonblock bool, args ...uint64) in
 		}
 		return newFD
 	case 51, 52: // answered from the names the replies carried
+		h.mu.Lock()
 		n := h.names[int32(args[0])]
+		h.mu.Unlock()
 		src, l := n.Local[:n.LocalLen], n.LocalLen
 		if nr == 52 {
 			if n.RemoteLen == 0 {
@@ -88,19 +91,23 @@ func (h *harness) call(nr uint64, newFD int64, nonblock bool, args ...uint64) in
 		*lenp = int32(l)
 		return 0
 	}
+	h.mu.Lock()
 	h.id++
 	m := Msg{ID: h.id, NR: nr, NewFD: newFD}
+	h.mu.Unlock()
 	copy(m.Args[:], args)
 	if nonblock {
 		m.Flags = msgNonblock
 	}
 	rep := h.s.handle(&m)
+	h.mu.Lock()
 	if rep.AddrOK != 0 {
 		h.names[int32(args[0])] = rep.Names
 		if rep.Result >= 0 && newFD >= 0 {
 			h.names[int32(newFD)] = rep.Names2
 		}
 	}
+	h.mu.Unlock()
 	if rep.ReadyOK != 0 {
 		h.k.Ready(int32(args[0]), rep.Ready, 1, rep.ReadySeq)
 	}

@@ -35,7 +35,8 @@ const (
 	ipTOS = 1
 	ipTTL = 2
 
-	ipv6V6Only = 26
+	ipv6UnicastHops = 16
+	ipv6V6Only      = 26
 )
 
 func optInt(v []byte) (int, syscall.Errno) {
@@ -123,9 +124,15 @@ func (s *Server) setsockopt(sk *sock, level, name int, v []byte) syscall.Errno {
 		if sk.family != afInet6 {
 			return syscall.ENOPROTOOPT
 		}
-		if name == ipv6V6Only {
+		switch name {
+		case ipv6V6Only:
 			ops.SetV6Only(x != 0)
 			return 0
+		case ipv6UnicastHops: // -1 is the default, as on Linux
+			if x < -1 || x > 255 {
+				return syscall.EINVAL
+			}
+			return errno(sk.ep.SetSockOptInt(tcpip.IPv6HopLimitOption, x))
 		}
 		return syscall.ENOPROTOOPT
 	case ipprotoIP:

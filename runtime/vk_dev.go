@@ -100,7 +100,7 @@ var vkDev struct {
 	isr     uint32 // the last ISR value read (so the read is never dropped)
 	msiNext int
 
-	mmio  [vkMMIOSlots]struct{ pa, size, va uintptr }
+	mmio  [vkMMIOSlots]vkMMIOMapping
 	nmmio int
 	next  uintptr // bytes of the MMIO region used
 
@@ -253,6 +253,14 @@ func vkSysMMIOMap(bdf, bar, out uintptr) uintptr {
 		hi, _ = vkPCIConfigRW(bdf, reg+4, 4, 0, false)
 	}
 	pa := uintptr(uint32(lo)&^15) | hi<<32
+	// Mapped before (at this address): no second size probe, which would
+	// turn the device's decoding off under a driver already using it.
+	for i := 0; i < vkDev.nmmio; i++ {
+		if m := &vkDev.mmio[i]; m.bdf == bdf && m.bar == bar && m.pa == pa && pa != 0 {
+			*(*[2]uint64)(unsafe.Pointer(out)) = [2]uint64{uint64(m.va), uint64(m.size)}
+			return 0
+		}
+	}
 	// Size: write all ones with memory decoding off, read the mask back.
 	cmd, _ := vkPCIConfigRW(bdf, 4, 2, 0, false)
 	vkPCIConfigRW(bdf, 4, 2, uint32(cmd)&^2, true)
@@ -271,12 +279,6 @@ func vkSysMMIOMap(bdf, bar, out uintptr) uintptr {
 	if pa == 0 || mask == 0 || size == 0 || size > vkMMIOMaxBAR || pa&4095 != 0 && size >= 4096 {
 		return vkErr(vkEINVAL) // unassigned, not implemented, or too big to map
 	}
-	for i := 0; i < vkDev.nmmio; i++ {
-		if m := &vkDev.mmio[i]; m.pa == pa && m.size == uintptr(size) {
-			*(*[2]uint64)(unsafe.Pointer(out)) = [2]uint64{uint64(m.va), size}
-			return 0
-		}
-	}
 	pages := (uintptr(size) + uintptr(pa&4095) + 4095) / 4096
 	if vkDev.nmmio == vkMMIOSlots || pages*4096 > vkMMIOLimit-vkDev.next {
 		return vkErr(vkErrNoSpace)
@@ -287,10 +289,16 @@ func vkSysMMIOMap(bdf, bar, out uintptr) uintptr {
 	}
 	vkDev.next += pages * 4096
 	va := base + pa&4095
-	vkDev.mmio[vkDev.nmmio] = struct{ pa, size, va uintptr }{pa, uintptr(size), va}
+	vkDev.mmio[vkDev.nmmio] = vkMMIOMapping{bdf: bdf, bar: bar, pa: pa, size: uintptr(size), va: va}
 	vkDev.nmmio++
 	*(*[2]uint64)(unsafe.Pointer(out)) = [2]uint64{uint64(va), size}
 	return 0
+}
+
+// vkMMIOMapping is one BAR mapped by vkSysMMIOMap.
+type vkMMIOMapping struct {
+	bdf, bar     uintptr
+	pa, size, va uintptr
 }
 
 // vkMMIOByte reports whether va is a byte of an MMIO mapping.

@@ -86,17 +86,13 @@ func vkIRQRouteMode(irq int, vector uint32, pciLevel bool) bool {
 		low := vector
 		high := uint32(0)
 		cpus := vkIRQCPUs & vkAllCPUs()
-		if cpus&^0xFF == 0 && cpus != 0 && cpus&(cpus-1) != 0 {
+		if cpus&^0xFF == 0 && cpus != 0 {
 			// Logical flat mode: bit i of the LDR is CPU i (set in
 			// vkLAPICInit); lowest-priority delivery picks among them.
 			low |= 1<<8 | 1<<11
 			high = uint32(cpus) << 24
 		} else {
-			// One CPU, or more than eight: send it to the first one
-			// allowed (fixed delivery, physical destination). QEMU
-			// never delivered a level-triggered line in lowest-priority
-			// mode to a single CPU (tests/netboot's INTx cases on one
-			// CPU).
+			// More than eight CPUs: send it to the first one allowed.
 			first := 0
 			for cpus != 0 && cpus&(1<<first) == 0 {
 				first++

@@ -35,8 +35,9 @@
 // server could never run (this deadlock was seen under net/http). So the
 // kernel answers those itself: socket checks its arguments, reserves the
 // fd and queues an asynchronous create that the server handles before
-// anything else queued later; socketpair (AF_UNIX only) is not offered;
-// the two name calls read addresses the server reports with every reply.
+// anything else queued later; socketpair (AF_UNIX only) reserves two fds
+// and queues one asynchronous create for the pair; the two name calls
+// read addresses the server reports with every reply.
 //
 // The kernel checks every user pointer of a forwarded call against the
 // mappings before forwarding (EFAULT), so the server only touches memory
@@ -79,7 +80,7 @@ type vkNetMsg struct {
 	id    uint64    // tid<<32 | sequence: names the reply
 	nr    uint64    // Linux system call number
 	args  [6]uint64 // its arguments
-	newFD int64     // socket, accept, accept4: the fd the kernel reserved
+	newFD int64     // socket, accept, accept4: the fd the kernel reserved (socketpair: fd0 | fd1<<32)
 	flags uint64    // vkNetNonblock
 }
 
@@ -102,9 +103,10 @@ type vkNetReply struct {
 }
 
 // vkSockNames are a socket's addresses as struct sockaddr bytes; a zero
-// length means none (getpeername: ENOTCONN).
+// length means none (getpeername: ENOTCONN). 110 bytes hold the largest,
+// struct sockaddr_un.
 type vkSockNames struct {
-	local, remote       [28]byte
+	local, remote       [110]byte
 	localLen, remoteLen uint32
 }
 
@@ -184,14 +186,8 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 	switch nr {
 	case 41:
 		return vkNetSocket(a)
-	case 53: // socketpair: only AF_UNIX has it, and AF_UNIX is not offered
-		if !vkUserOK(a[3], 8, true) {
-			return vkErr(vkEFAULT)
-		}
-		if a[0] == 1 || a[0] == 2 || a[0] == 10 {
-			return vkErr(vkEOPNOTSUPP)
-		}
-		return vkErr(vkEAFNOSUPPORT)
+	case 53:
+		return vkNetSocketpair(a)
 	case 51, 52: // getsockname, getpeername
 		n := &sock.sock.names
 		src, l := n.local[:], n.localLen
@@ -203,8 +199,11 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		}
 		if l == 0 { // never bound: the family and zeros, as Linux says
 			l = 16
-			if sock.sock.family == 10 {
+			switch sock.sock.family {
+			case 10:
 				l = 28
+			case 1: // AF_UNIX: the family alone (an unnamed socket)
+				l = 2
 			}
 			var zero [28]byte
 			zero[0] = byte(sock.sock.family)
@@ -276,23 +275,29 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 // the creation.
 func vkNetSocket(a [6]uintptr) uintptr {
 	domain, typ, proto := a[0], a[1], a[2]
-	if domain != 2 && domain != 10 {
-		return vkErr(vkEAFNOSUPPORT) // AF_UNIX is not offered yet (docs/net.md)
+	if domain != 1 && domain != 2 && domain != 10 {
+		return vkErr(vkEAFNOSUPPORT)
 	}
 	if typ&^(0xf|oNonblock|0o2000000) != 0 {
 		return vkErr(vkEINVAL)
 	}
-	switch typ & 0xf {
-	case 1: // SOCK_STREAM: TCP
-		if proto != 0 && proto != 6 {
-			return vkErr(vkEPROTONOSUPPORT)
+	if domain == 1 {
+		if e := vkNetUnixType(typ, proto); e != 0 {
+			return vkErr(e)
 		}
-	case 2: // SOCK_DGRAM: UDP, or ICMP echo ("ping") sockets
-		if proto != 0 && proto != 17 && !(proto == 1 && domain == 2) && !(proto == 58 && domain == 10) {
-			return vkErr(vkEPROTONOSUPPORT)
+	} else {
+		switch typ & 0xf {
+		case 1: // SOCK_STREAM: TCP
+			if proto != 0 && proto != 6 {
+				return vkErr(vkEPROTONOSUPPORT)
+			}
+		case 2: // SOCK_DGRAM: UDP, or ICMP echo ("ping") sockets
+			if proto != 0 && proto != 17 && !(proto == 1 && domain == 2) && !(proto == 58 && domain == 10) {
+				return vkErr(vkEPROTONOSUPPORT)
+			}
+		default:
+			return vkErr(vkESOCKTNOSUPPORT)
 		}
-	default:
-		return vkErr(vkESOCKTNOSUPPORT)
 	}
 	if vkNet.atail-vkNet.ahead == vkNetAsync {
 		return vkErr(vkENOBUFS) // the server is that far behind
@@ -309,6 +314,65 @@ func vkNetSocket(a [6]uintptr) uintptr {
 	vkNet.atail++
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
 	return uintptr(fd)
+}
+
+// vkNetUnixType checks an AF_UNIX socket's type and protocol as Linux
+// does: stream, datagram (SOCK_RAW is taken as datagram) and seqpacket,
+// protocol 0 or PF_UNIX.
+func vkNetUnixType(typ, proto uintptr) int {
+	if proto != 0 && proto != 1 {
+		return vkEPROTONOSUPPORT
+	}
+	switch typ & 0xf {
+	case 1, 2, 3, 5:
+		return 0
+	}
+	return vkESOCKTNOSUPPORT
+}
+
+// vkNetSocketpair serves socketpair(2) like socket(2): both fds are
+// reserved and named (unnamed AF_UNIX sockets, each the other's peer) now,
+// and one asynchronous create makes the connected pair in the server.
+func vkNetSocketpair(a [6]uintptr) uintptr {
+	domain, typ, proto := a[0], a[1], a[2]
+	if domain == 2 || domain == 10 {
+		return vkErr(vkEOPNOTSUPP)
+	}
+	if domain != 1 {
+		return vkErr(vkEAFNOSUPPORT)
+	}
+	if typ&^(0xf|oNonblock|0o2000000) != 0 {
+		return vkErr(vkEINVAL)
+	}
+	if e := vkNetUnixType(typ, proto); e != 0 {
+		return vkErr(e)
+	}
+	if vkNet.atail-vkNet.ahead == vkNetAsync {
+		return vkErr(vkENOBUFS)
+	}
+	fd0 := vkFDAlloc(fdSocket)
+	if fd0 < 0 {
+		return vkErr(vkEMFILE)
+	}
+	fd1 := vkFDAlloc(fdSocket)
+	if fd1 < 0 {
+		vkFDs[fd0] = vkFile{}
+		return vkErr(vkEMFILE)
+	}
+	for _, fd := range [2]int32{fd0, fd1} {
+		f := &vkFDs[fd]
+		f.nonblock = typ&oNonblock != 0
+		f.sock.family = 1
+		f.sock.names.local[0], f.sock.names.localLen = 1, 2
+		f.sock.names.remote[0], f.sock.names.remoteLen = 1, 2
+	}
+	sv := (*[2]int32)(unsafe.Pointer(a[3]))
+	sv[0], sv[1] = fd0, fd1
+	m := &vkNet.async[vkNet.atail%vkNetAsync]
+	*m = vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(fd0) | int64(fd1)<<32}
+	vkNet.atail++
+	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+	return 0
 }
 
 // vkNetForward queues msg, wakes the server and sleeps until it answers.

@@ -9,10 +9,19 @@
 // CPU steals from the others' queues. Affinity masks are honoured
 // everywhere a thread is placed.
 //
-// Locking: one kernel lock (vkBKL) serialises all kernel work; Go code runs
-// in parallel on every CPU and only syscalls and traps take it. A CPU holds
-// the lock across a thread switch, and the thread that runs next releases
-// it, so no other CPU can pick a thread whose stack is still in use.
+// Locking (the full order is in HACKING.md): each CPU's run queue has its
+// own lock (vkRunqLk), which the CPU holds across a thread switch; the
+// thread that runs next releases it. A thread's stack stays in use until
+// the switch away from it is complete, which the CPU marks by setting the
+// thread's onCPU back to -1 (vkSchedFinish); another CPU that dequeued it
+// waits for that before switching to it, holding no lock while it waits.
+// A blocked thread is made runnable by one waker only (a compare-and-swap
+// on its state). The kernel lock vkBKL is never held across a switch: a
+// thread that sleeps in a system call under it (vkBlock) lets go of it
+// while asleep and takes it again when it runs. Futex words and every other kernel wait queue hash
+// into vkFutexTab, whose buckets have their own locks; the futex system
+// call, sched_yield and the timer tick take no kernel lock at all
+// (vk_lockpath.go).
 
 package runtime
 
@@ -57,6 +66,12 @@ type vkThread struct {
 	cpuNs     int64 // time spent running
 	lastRun   int64
 	clearTID  uintptr
+	fnext     uintptr // next thread in its futex bucket's queue
+	queued    bool    // on a futex bucket's queue (guarded by the bucket's lock)
+	timerAt   int64   // deadline while in a timer heap (vk_time.go)
+	timerCPU  int32   // whose heap it is in, -1 if none (guarded by that heap's lock)
+	timerIdx  int32   // its index there
+	requeue   bool    // vkSchedule puts it back on a run queue (a yield or preemption)
 }
 
 var vkSched struct {
@@ -65,24 +80,28 @@ var vkSched struct {
 	maxTID   int32
 	switches uint64
 	steals   uint64
-	reserved uint64 // CPUs that run only threads pinned to them
+	reserved uint64  // CPUs that run only threads pinned to them
+	zombies  uintptr // exited threads whose stacks are no longer in use, linked by next
 }
 
-// vkBKL is the kernel lock.
-var vkBKL uint32
+// vkRunqLk[i] guards CPU i's run queue (runqHead, runqTail, runqLen) and
+// the switch on that CPU; vkPrevThread[i] is the thread CPU i switched
+// away from last, whose onCPU the next thread clears.
+var (
+	vkRunqLk     [vkMaxCPU]vkSpin
+	vkPrevThread [vkMaxCPU]uintptr
+)
+
+// vkRqLock and vkRqUnlock take and release this CPU's run-queue lock.
+// After vkSchedule the thread may be on another CPU: vkRqUnlock releases
+// the lock of the CPU it is on then, which that CPU took for the switch.
+func vkRqLock()   { vkSpinLock(&vkRunqLk[vkThisCPU().id]) }
+func vkRqUnlock() { vkSpinUnlock(&vkRunqLk[vkThisCPU().id]) }
+
+// vkBKL is the kernel lock (vk_lock.go: vkLock, vkUnlock).
+var vkBKL vkSpin
 
 func vkSpinPause()
-
-func vkLock() {
-	for !atomic.Cas(&vkBKL, 0, 1) {
-		// The holder may be waiting for this CPU to answer a TLB
-		// shootdown: answer by polling as well as by interrupt.
-		vkTLBFlushLocal()
-		vkSpinPause()
-	}
-}
-
-func vkUnlock() { atomic.Store(&vkBKL, 0) }
 
 func vkThreadOf(p uintptr) *vkThread { return (*vkThread)(unsafe.Pointer(p)) }
 
@@ -135,6 +154,7 @@ func vkNewThread(f *vkFrame, fsBase uintptr, fpu uintptr) *vkThread {
 	}
 	t.affinity = ^uint64(0)
 	t.onCPU = -1
+	t.timerCPU, t.timerIdx = -1, -1
 	*vkFrameOf(t) = *f
 	// The first vkSwtch into t pops BP and returns to vkThreadStart.
 	sp := t.kstackTop - vkFrameSize - 16
@@ -182,7 +202,9 @@ func vkAllowed(t *vkThread, i int) bool {
 	return vkSched.reserved&bit == 0 || t.affinity&^vkSched.reserved == 0
 }
 
+// vkRunqPush appends t to c's queue; the caller holds c's run-queue lock.
 func vkRunqPush(c *vkCPU, t *vkThread) {
+	vkAssertHeld(&vkRunqLk[c.id])
 	p := uintptr(unsafe.Pointer(t))
 	t.next = 0
 	if c.runqTail == 0 {
@@ -194,8 +216,10 @@ func vkRunqPush(c *vkCPU, t *vkThread) {
 	c.runqLen++
 }
 
-// vkRunqTake unlinks the first thread in c's queue that may run on cpu.
+// vkRunqTake unlinks the first thread in c's queue that may run on cpu;
+// the caller holds c's run-queue lock.
 func vkRunqTake(c *vkCPU, cpu int) *vkThread {
+	vkAssertHeld(&vkRunqLk[c.id])
 	prev := uintptr(0)
 	for p := c.runqHead; p != 0; p = vkThreadOf(p).next {
 		t := vkThreadOf(p)
@@ -217,14 +241,32 @@ func vkRunqTake(c *vkCPU, cpu int) *vkThread {
 	return nil
 }
 
-// vkEnqueue makes t runnable on the best CPU: an idle one it may use, else
-// the one it last ran on, else any it may use. A remote CPU is sent a
-// reschedule IPI so it notices.
-func vkEnqueue(t *vkThread) {
-	t.state = thRunnable
+// vkRunqRunnable reports whether c's queue holds a thread that may run on
+// c; the caller holds c's run-queue lock.
+func vkRunqRunnable(c *vkCPU) bool {
+	for p := c.runqHead; p != 0; p = vkThreadOf(p).next {
+		if vkAllowed(vkThreadOf(p), int(c.id)) {
+			return true
+		}
+	}
+	return false
+}
+
+// vkEnqueue puts the runnable thread t on the best CPU's queue: an idle
+// one it may use, else the one it last ran on, else any it may use (the
+// choice reads other CPUs' state without their locks: it is a hint). A
+// remote CPU is sent a reschedule IPI so it notices. The caller holds no
+// run-queue lock.
+func vkEnqueue(t *vkThread) { vkEnqueueIPI(t, nil) }
+
+// vkEnqueueIPI is vkEnqueue that, with ipis not nil, adds the remote CPU
+// to that mask instead of interrupting it: a caller holding a lock others
+// wait for sends the IPIs after letting it go (vkSendIPIs). An IPI
+// only makes a CPU look at its queue, so sending it late loses nothing.
+func vkEnqueueIPI(t *vkThread, ipis *uint64) {
 	target := -1
 	for i := 0; i < vkCPUCount; i++ {
-		if vkAllowed(t, i) && vkCPUs[i].idle != 0 && vkCPUs[i].runqLen == 0 {
+		if vkAllowed(t, i) && atomic.Loaduintptr(&vkCPUs[i].idle) != 0 && vkCPUs[i].runqLen == 0 {
 			target = i
 			break
 		}
@@ -241,10 +283,16 @@ func vkEnqueue(t *vkThread) {
 		target = 0 // affinity names no online CPU: run anyway rather than lose it
 	}
 	c := &vkCPUs[target]
+	vkSpinLock(&vkRunqLk[target])
 	vkRunqPush(c, t)
+	vkSpinUnlock(&vkRunqLk[target])
 	me := vkThisCPU()
 	if c != me {
-		vkSendIPI(c.apicID, vkReschedVector)
+		if ipis != nil {
+			*ipis |= 1 << target
+		} else {
+			vkSendIPI(c.apicID, vkReschedVector)
+		}
 		return
 	}
 	// The running thread may never block again (a spinning goroutine):
@@ -256,73 +304,78 @@ func vkEnqueue(t *vkThread) {
 	}
 }
 
-// vkDequeue picks the next thread for CPU c: its own queue first, then
-// one stolen from another CPU's queue.
-func vkDequeue(c *vkCPU) *vkThread {
-	if t := vkRunqTake(c, int(c.id)); t != nil {
-		return t
-	}
+// vkSteal takes a thread that may run on c from another CPU's queue. The
+// caller holds c's run-queue lock; it is let go while another queue's is
+// held, so no CPU ever waits for a second run-queue lock while holding
+// one.
+func vkSteal(c *vkCPU) *vkThread {
+	own := &vkRunqLk[c.id]
 	for i := 0; i < vkCPUCount; i++ {
 		o := &vkCPUs[i]
 		if o == c || o.runqLen == 0 {
 			continue
 		}
-		if t := vkRunqTake(o, int(c.id)); t != nil {
-			vkSched.steals++
+		vkSpinUnlock(own)
+		vkSpinLock(&vkRunqLk[i])
+		t := vkRunqTake(o, int(c.id))
+		vkSpinUnlock(&vkRunqLk[i])
+		vkSpinLock(own)
+		if t != nil {
+			atomic.Xadd64(&vkSched.steals, 1)
 			return t
 		}
 	}
 	return nil
 }
 
-// vkWake makes a blocked thread runnable.
-func vkWake(t *vkThread, timedOut bool) {
-	if t.state != thBlocked {
+// vkWake makes a blocked thread runnable and queues it. Of several CPUs
+// that try at once (a futex wake, a timer, a signal) one wins the
+// compare-and-swap of the state; the others do nothing. The thread leaves
+// its futex queue and timer heap itself when it runs (vkSleep). The
+// caller holds no run-queue lock.
+func vkWake(t *vkThread, timedOut bool) { vkWakeIPI(t, timedOut, nil) }
+
+// vkWakeIPI is vkWake with the reschedule IPIs deferred (vkEnqueueIPI).
+func vkWakeIPI(t *vkThread, timedOut bool, ipis *uint64) {
+	if !atomic.Cas((*uint32)(unsafe.Pointer(&t.state)), thBlocked, thRunnable) {
 		return
 	}
-	t.waitAddr = 0
 	t.deadline = 0
 	t.timedOut = timedOut
-	vkEnqueue(t)
+	vkEnqueueIPI(t, ipis)
 }
 
-// vkCheckTimers wakes every blocked thread whose deadline has passed and
-// returns the earliest deadline still pending (0 if none).
-func vkCheckTimers(now int64) int64 {
-	next := int64(0)
-	for i := int32(0); i < vkSched.maxTID; i++ {
-		p := vkSched.threads[i]
-		if p == 0 {
-			continue
-		}
-		t := vkThreadOf(p)
-		if t.state != thBlocked || t.deadline == 0 {
-			continue
-		}
-		if t.deadline <= now {
-			vkWake(t, true)
-		} else if next == 0 || t.deadline < next {
-			next = t.deadline
+// vkSendIPIs sends a reschedule IPI to every CPU in mask.
+func vkSendIPIs(mask uint64) {
+	for i := 0; mask != 0 && i < vkCPUCount; i++ {
+		if mask&(1<<i) != 0 {
+			mask &^= 1 << i
+			vkSendIPI(vkCPUs[i].apicID, vkReschedVector)
 		}
 	}
-	return next
 }
 
 // vkTimerTick runs on every timer interrupt and reschedule IPI taken in
 // user code: it wakes sleepers whose time has come and preempts the running
 // thread when its slice is over or a sleeper just woke on this CPU (so
 // timers are not late by a whole slice). Otherwise it re-arms the timer.
+// It takes this CPU's run-queue lock itself; the caller holds no lock.
 func vkTimerTick() {
+	vkAssertNotHeld(&vkBKL)
 	c := vkThisCPU()
+	// This is also the tick a kernel trap deferred, if any.
+	atomic.Store(&vkTickPending[c.id], 0)
 	c.deadline = 0 // the one-shot has fired (or an IPI asks us to re-arm)
 	now := vkNanotime()
-	queued := c.runqLen
-	next := vkCheckTimers(now)
+	queued := c.runqLen // read without the lock: a hint of who woke here
+	next := vkTimerExpire(c, now)
+	vkRqLock()
 	if c.runqLen != 0 {
 		cur := vkCur()
 		if c.runqLen > queued || now >= cur.sliceEnd {
-			cur.state = thRunnable
+			cur.requeue = true
 			vkSchedule() // arms the timer for what comes next
+			vkRqUnlock()
 			return
 		}
 		if end := cur.sliceEnd; next == 0 || end < next {
@@ -330,28 +383,62 @@ func vkTimerTick() {
 		}
 	}
 	vkTimerArm(next)
+	vkRqUnlock()
 }
 
 // vkSchedule gives this CPU to the next runnable thread. The caller holds
-// the kernel lock and has set the current thread's state: thRunnable (it is
-// queued again), thBlocked, thDead, or thIdle. It returns, still holding
-// the lock, when the current thread runs again (never if it is dead).
+// this CPU's run-queue lock, not the kernel lock, and has either set
+// cur.requeue (a yield or preemption: cur goes back on a queue, or keeps
+// the CPU if nothing else may run here) or set the current thread's state
+// to thBlocked, thDead or thIdle. It returns, holding the run-queue lock
+// of the CPU it then runs on, when the current thread runs again (never if
+// it is dead).
 func vkSchedule() {
 	c := vkThisCPU()
+	own := &vkRunqLk[c.id]
+	vkAssertHeld(own)
+	vkAssertNotHeld(&vkBKL)
 	cur := vkThreadOf(c.cur)
-	if cur.state == thRunnable {
-		if vkAllowed(cur, int(c.id)) {
-			vkRunqPush(c, cur)
-		} else {
-			vkEnqueue(cur) // its affinity changed: move it
+	requeue := cur.requeue
+	cur.requeue = false
+	stay := requeue && vkAllowed(cur, int(c.id))
+	next := vkRunqTake(c, int(c.id))
+	if next == nil && !stay {
+		next = vkSteal(c) // lets go of own meanwhile
+		if next == nil {
+			// Queued here while own was let go: its IPI may have been
+			// taken while spinning, so look rather than rely on it.
+			next = vkRunqTake(c, int(c.id))
 		}
 	}
-	now := vkNanotime()
-	deadline := vkCheckTimers(now)
-	next := vkDequeue(c)
+	if requeue {
+		if next == nil && stay {
+			next = cur // nothing else may run here: keep going
+		} else if next != nil || !stay {
+			cur.state = thRunnable
+			vkRunqPush(c, cur)
+			if !stay {
+				vkKick(cur) // its affinity changed: an allowed CPU steals it
+			}
+		}
+	}
 	if next == nil {
 		next = vkThreadOf(c.idleT)
 	}
+	if next != cur && next.state != thIdle {
+		// Dequeued while its last CPU may still be switching away from
+		// it: wait, holding no lock, until its stack is free.
+		if atomic.Loadint32(&next.onCPU) >= 0 {
+			vkSpinUnlock(own)
+			for atomic.Loadint32(&next.onCPU) >= 0 {
+				vkTLBFlushLocal()
+				vkSpinPause()
+			}
+			vkSpinLock(own)
+		}
+	}
+	now := vkNanotime()
+	deadline := vkTimerNext(c) // expired entries make it past: the tick comes at once
 	if c.runqLen != 0 && (deadline == 0 || now+vkQuantumNs < deadline) {
 		deadline = now + vkQuantumNs // others wait: preempt at slice end
 	}
@@ -369,27 +456,70 @@ func vkSchedule() {
 	if next == cur {
 		return
 	}
-	vkSched.switches++
-	cur.onCPU = -1
-	next.onCPU = int32(c.id)
+	atomic.Xadd64(&vkSched.switches, 1)
+	if next.state != thIdle {
+		atomic.Storeint32(&next.onCPU, int32(c.id))
+	}
+	vkPrevThread[c.id] = uintptr(unsafe.Pointer(cur))
 	c.cur = uintptr(unsafe.Pointer(next))
 	c.kstackTop = next.kstackTop
 	c.fpu = uintptr(unsafe.Pointer(&next.fpu[0]))
 	c.userFS = next.fsBase
 	vkSwtch(&cur.ksp, next.ksp)
 	// Running again, maybe on another CPU.
-	vkReapZombie()
+	vkSchedFinish()
 }
 
-// vkReapZombie frees a thread that exited on this CPU before the switch
-// that brought us here; its stack was in use until then.
-func vkReapZombie() {
+// vkKick sends a reschedule IPI to a CPU t may run on, so that it steals
+// t from the queue t was left on.
+func vkKick(t *vkThread) {
+	for i := 0; i < vkCPUCount; i++ {
+		if vkAllowed(t, i) {
+			vkSendIPI(vkCPUs[i].apicID, vkReschedVector)
+			return
+		}
+	}
+}
+
+// vkSchedFinish completes a switch on the thread switched to: the thread
+// switched away from is off its stack now (onCPU -1 lets another CPU run
+// it), and one that exited joins the zombies that vkReapZombies frees. The
+// caller holds this CPU's run-queue lock.
+func vkSchedFinish() {
 	c := vkThisCPU()
+	if p := vkPrevThread[c.id]; p != 0 {
+		vkPrevThread[c.id] = 0
+		if p != c.idleT {
+			atomic.Storeint32(&vkThreadOf(p).onCPU, -1)
+		}
+	}
 	if z := c.zombie; z != 0 && z != c.cur {
 		c.zombie = 0
 		t := vkThreadOf(z)
-		vkKernelStackFree(t.kstackTop)
+		for {
+			old := atomic.Loaduintptr(&vkSched.zombies)
+			t.next = old
+			if atomic.Casuintptr(&vkSched.zombies, old, z) {
+				break
+			}
+		}
+	}
+}
+
+// vkReapZombies frees the stacks and slots of exited threads. The caller
+// holds the kernel lock: the frame and stack allocators and the thread
+// table are under it.
+func vkReapZombies() {
+	vkAssertHeld(&vkBKL)
+	if atomic.Loaduintptr(&vkSched.zombies) == 0 {
+		return
+	}
+	z := atomic.Xchguintptr(&vkSched.zombies, 0)
+	for z != 0 {
+		t := vkThreadOf(z)
+		z = t.next
 		vkSched.threads[t.tid-1] = 0
+		vkKernelStackFree(t.kstackTop)
 		vkFrameFree(uintptr(unsafe.Pointer(t)) - vkDMAP)
 	}
 }
@@ -398,16 +528,17 @@ func vkReapZombie() {
 // before it enters user mode: it completes the switch.
 //
 // No write barriers: entered from vkThreadStart's assembly in trap context
-// (the kernel lock held, no P).
+// (this CPU's run-queue lock held, no P).
 //
 //go:nowritebarrierrec
 func vkThreadBegin() {
-	vkReapZombie()
-	vkUnlock()
+	vkSchedFinish()
+	vkRqUnlock()
 }
 
-// vkIdleLoop is what a CPU's idle thread runs, forever, with the kernel
-// lock held except while halted.
+// vkIdleLoop is what a CPU's idle thread runs, forever, holding its run-
+// queue lock except while halted. Device work that interrupts deferred to
+// a lock holder (vkIRQPending) is done here too, under the kernel lock.
 //
 // No write barriers: entered from vkIdleStart's assembly on an idle
 // thread, which never has a P.
@@ -415,38 +546,124 @@ func vkThreadBegin() {
 //go:nowritebarrierrec
 func vkIdleLoop() {
 	c := vkThisCPU()
+	vkSchedFinish() // the BSP's idle thread starts here from a switch
 	for {
 		vkSchedule() // runs whatever is runnable; returns when nothing is
-		c.idle = 1
-		vkUnlock()
+		if vkRunqRunnable(c) {
+			continue // queued after vkSchedule looked, its IPI taken while it spun
+		}
+		atomic.Storeuintptr(&c.idle, 1)
+		vkRqUnlock()
 		vkIdle() // interrupts on until the next one arrives
-		vkLock()
-		c.idle = 0
-		vkIRQWork()
+		if atomic.Load(&vkIRQPending) != 0 {
+			vkLock()
+			vkIRQWork()
+			vkUnlock()
+		}
+		vkTimerExpire(c, vkNanotime()) // the tick in kernel code only woke us
+		vkRqLock()
+		atomic.Storeuintptr(&c.idle, 0)
 	}
 }
 
 // vkBlock puts the current thread to sleep until woken or until deadline
-// (0 = no deadline). It reports whether the deadline expired.
+// (0 = no deadline); with t.waitAddr set it sleeps on that address's wait
+// queue, which vkFutexWake(addr) wakes. The caller holds the kernel lock:
+// it is released while the thread sleeps and held again on return, so the
+// caller must check its condition again. It reports whether the deadline
+// expired.
 func vkBlock(deadline int64) bool {
+	vkAssertHeld(&vkBKL)
+	vkTLBShootdown() // before sleeping, not after: the next holder may reuse freed frames
 	t := vkCur()
-	t.state = thBlocked
-	t.deadline = deadline
-	t.timedOut = false
-	vkSchedule()
+	var b *vkFutexBucket
+	if t.waitAddr != 0 {
+		b = vkFutexBucketOf(t.waitAddr)
+		vkSpinLock(&b.lock)
+		vkFutexQueue(b, t)
+	}
+	vkSleep(t, b, deadline, true, false)
+	t.waitAddr = 0
 	return t.timedOut
 }
 
+// vkSleep blocks the current thread t until it is woken. If b is not nil,
+// the caller holds b's lock and has queued t on it: the lock is released
+// only once t is marked blocked, so a wake-up cannot slip in between. With
+// bkl the caller holds the kernel lock, released while asleep. On return t
+// is off b's queue, and woken reports whether vkFutexWake took it off (as
+// opposed to a deadline, a signal or a spurious wake-up). With intr a
+// signal that is pending and not blocked keeps it from sleeping: a
+// signal sent just before the thread was marked blocked found nothing to
+// wake (vkSysTgkill).
+func vkSleep(t *vkThread, b *vkFutexBucket, deadline int64, bkl, intr bool) (woken bool) {
+	hc := int32(-1)
+	if deadline != 0 {
+		hc = vkTimerAdd(t, deadline)
+	}
+	vkRqLock()
+	t.deadline = deadline
+	t.timedOut = false
+	// Xchg, not a plain store: the read of pending below must not pass it.
+	atomic.Xchg((*uint32)(unsafe.Pointer(&t.state)), thBlocked)
+	if b != nil {
+		vkSpinUnlock(&b.lock)
+	}
+	if bkl {
+		vkUnlock()
+	}
+	if intr && atomic.Load64(&t.pending)&^t.sigmask != 0 &&
+		atomic.Cas((*uint32)(unsafe.Pointer(&t.state)), thBlocked, thRunning) {
+		// Not asleep after all (if the swap failed, a waker queued it).
+	} else {
+		vkSchedule()
+	}
+	vkRqUnlock()
+	if hc >= 0 {
+		vkTimerCancel(t, hc)
+	}
+	if b != nil {
+		vkSpinLock(&b.lock)
+		woken = !t.queued
+		if t.queued {
+			vkFutexUnqueue(b, t)
+		}
+		vkSpinUnlock(&b.lock)
+	}
+	if bkl {
+		vkLock()
+	}
+	return woken
+}
+
+// vkYield puts the current thread back on a run queue and runs another.
+// The caller holds the kernel lock, which is released meanwhile.
+func vkYield() {
+	vkAssertHeld(&vkBKL)
+	vkTLBShootdown()
+	vkRqLock()
+	vkCur().requeue = true
+	vkUnlock()
+	vkSchedule()
+	vkRqUnlock()
+	vkLock()
+}
+
+// vkThreadExit ends the current thread; the caller holds the kernel lock.
 func vkThreadExit() {
+	vkAssertHeld(&vkBKL)
 	t := vkCur()
 	if t.clearTID != 0 && vkUserOK(t.clearTID, 4, true) {
 		*(*uint32)(unsafe.Pointer(t.clearTID)) = 0
 		vkFutexWake(t.clearTID, 1)
 	}
-	t.state = thDead
 	vkSched.nthreads--
-	vkReapZombie()
+	vkReapZombies()
+	vkTLBShootdown()
+	vkRqLock()
+	t.state = thDead
 	vkThisCPU().zombie = uintptr(unsafe.Pointer(t))
+	vkUnlock()
 	vkSchedule()
 	vkFatal("dead thread ran again")
 }
@@ -462,22 +679,163 @@ const (
 	futexClockRT     = 256
 )
 
+// The futex hash table: every address a thread sleeps on (a futex word,
+// a pipe, an epoll instance, ...) hashes to a bucket with its own lock and
+// a FIFO queue of the threads waiting there. Lock order: the kernel lock
+// (when held), then a bucket, then a timer heap, then one run queue.
+const vkFutexBuckets = 256
+
+type vkFutexBucket struct {
+	lock       vkSpin
+	head, tail uintptr // *vkThread, linked by fnext
+}
+
+var vkFutexTab [vkFutexBuckets]vkFutexBucket
+
+func vkFutexBucketOf(addr uintptr) *vkFutexBucket {
+	h := uint64(addr>>2) * 0x9E3779B97F4A7C15
+	return &vkFutexTab[h>>56]
+}
+
+// vkFutexQueue appends t, whose waitAddr is set, to b's queue; the caller
+// holds b's lock.
+func vkFutexQueue(b *vkFutexBucket, t *vkThread) {
+	vkAssertHeld(&b.lock)
+	p := uintptr(unsafe.Pointer(t))
+	t.fnext = 0
+	t.queued = true
+	if b.tail == 0 {
+		b.head = p
+	} else {
+		vkThreadOf(b.tail).fnext = p
+	}
+	b.tail = p
+}
+
+// vkFutexUnqueue takes t off b's queue; the caller holds b's lock.
+func vkFutexUnqueue(b *vkFutexBucket, t *vkThread) {
+	vkAssertHeld(&b.lock)
+	p := uintptr(unsafe.Pointer(t))
+	prev := uintptr(0)
+	for q := b.head; q != 0; q = vkThreadOf(q).fnext {
+		if q == p {
+			if prev == 0 {
+				b.head = t.fnext
+			} else {
+				vkThreadOf(prev).fnext = t.fnext
+			}
+			if b.tail == p {
+				b.tail = prev
+			}
+			break
+		}
+		prev = q
+	}
+	t.fnext = 0
+	t.queued = false
+}
+
+// vkFutexWake wakes up to n threads sleeping on addr, oldest first, and
+// returns how many it took off the queue. The caller may hold the kernel
+// lock, but not a bucket lock or a run-queue lock.
 func vkFutexWake(addr uintptr, n int) int {
+	b := vkFutexBucketOf(addr)
+	vkSpinLock(&b.lock)
 	woken := 0
-	for i := int32(0); i < vkSched.maxTID && woken < n; i++ {
-		p := vkSched.threads[i]
-		if p == 0 {
+	ipis := uint64(0)
+	prev := uintptr(0)
+	for p := b.head; p != 0 && woken < n; {
+		t := vkThreadOf(p)
+		next := t.fnext
+		if t.waitAddr != addr {
+			prev = p
+			p = next
 			continue
 		}
-		t := vkThreadOf(p)
-		if t.state == thBlocked && t.waitAddr == addr {
-			vkWake(t, false)
-			woken++
+		if prev == 0 {
+			b.head = next
+		} else {
+			vkThreadOf(prev).fnext = next
 		}
+		if b.tail == p {
+			b.tail = prev
+		}
+		t.fnext = 0
+		t.queued = false
+		vkWakeIPI(t, false, &ipis)
+		woken++
+		p = next
 	}
+	vkSpinUnlock(&b.lock)
+	vkSendIPIs(ipis) // after the bucket lock: the woken thread wants it soon
 	return woken
 }
 
+// vkFutexWait sleeps on the futex word at addr if it still holds val,
+// until woken, a signal or deadline; the check and the queueing happen
+// under the bucket lock, so a wake between them cannot be lost. It reads
+// the word through the page tables (vkUserLoad32) and reports ok false,
+// having done nothing, if the page is not resident: the caller then
+// faults it in under the kernel lock and tries again. With bkl the caller
+// holds the kernel lock (released while asleep).
+func vkFutexWait(addr uintptr, val uint32, deadline int64, bkl bool) (r uintptr, ok bool) {
+	b := vkFutexBucketOf(addr)
+	vkSpinLock(&b.lock)
+	v, ok := vkUserLoad32(addr)
+	if !ok {
+		vkSpinUnlock(&b.lock)
+		return 0, false
+	}
+	if v != val {
+		vkSpinUnlock(&b.lock)
+		return vkErr(vkEAGAIN), true
+	}
+	t := vkCur()
+	t.waitAddr = addr
+	vkFutexQueue(b, t)
+	woken := vkSleep(t, b, deadline, bkl, true)
+	t.waitAddr = 0
+	if !woken && t.timedOut {
+		return vkErr(vkETIMEDOUT), true
+	}
+	return 0, true
+}
+
+// vkFutexDeadline reads a futex timeout at ts (reading user memory with
+// read, which reports false for an unreadable or non-resident timespec)
+// and turns it into a monotonic deadline.
+func vkFutexDeadline(op int32, ts uintptr, read func(uintptr) (uint64, bool)) (deadline int64, errno int, ok bool) {
+	if ts == 0 {
+		return 0, 0, true
+	}
+	s, ok1 := read(ts)
+	ns, ok2 := read(ts + 8)
+	if !ok1 || !ok2 {
+		return 0, 0, false
+	}
+	sec, nsec := int64(s), int64(ns)
+	if sec < 0 || nsec < 0 || nsec >= 1e9 {
+		return 0, vkEINVAL, true
+	}
+	cmd := op &^ (futexPrivateFlag | futexClockRT)
+	if cmd == futexWaitBitset { // absolute
+		deadline = sec*1e9 + nsec
+		if op&futexClockRT != 0 {
+			deadline -= vkWalltime() - vkNanotime()
+		}
+	} else {
+		deadline = vkNanotime() + sec*1e9 + nsec
+	}
+	if deadline <= 0 {
+		deadline = 1
+	}
+	return deadline, 0, true
+}
+
+// vkSysFutex is futex(2) on the locked path; the caller holds the kernel
+// lock. The common cases never get here (vkSysFutexFast); this path
+// handles what that one cannot: a word or timeout not resident yet (the
+// fault is taken here, under the lock) and shared wakes.
 func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 	// Linux's order: alignment (EINVAL), the operation (ENOSYS), the
 	// timeout (EFAULT, EINVAL), then the word itself (EFAULT, EAGAIN). A
@@ -488,38 +846,24 @@ func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 	cmd := op &^ (futexPrivateFlag | futexClockRT)
 	switch cmd {
 	case futexWait, futexWaitBitset:
-		deadline := int64(0)
-		if ts != 0 {
-			if !vkUserOK(ts, 16, false) {
-				return vkErr(vkEFAULT)
-			}
-			sec, nsec := *(*int64)(unsafe.Pointer(ts)), *(*int64)(unsafe.Pointer(ts + 8))
-			if sec < 0 || nsec < 0 || nsec >= 1e9 {
-				return vkErr(vkEINVAL)
-			}
-			if cmd == futexWaitBitset { // absolute
-				deadline = sec*1e9 + nsec
-				if op&futexClockRT != 0 {
-					deadline -= vkWalltime() - vkNanotime()
-				}
-			} else {
-				deadline = vkNanotime() + sec*1e9 + nsec
-			}
-			if deadline <= 0 {
-				deadline = 1
-			}
+		if ts != 0 && !vkUserOK(ts, 16, false) {
+			return vkErr(vkEFAULT)
+		}
+		deadline, errno, _ := vkFutexDeadline(op, ts, vkUserRead64Locked)
+		if errno != 0 {
+			return vkErr(errno)
 		}
 		if !vkUserOK(addr, 4, false) {
 			return vkErr(vkEFAULT)
 		}
-		if *(*uint32)(unsafe.Pointer(addr)) != val {
-			return vkErr(vkEAGAIN)
+		vkTLBShootdown() // before sleeping with the lock let go
+		for try := 0; try < 3; try++ {
+			atomic.Load((*uint32)(unsafe.Pointer(addr))) // fault it in, under the lock
+			if r, ok := vkFutexWait(addr, val, deadline, true); ok {
+				return r
+			}
 		}
-		vkCur().waitAddr = addr
-		if vkBlock(deadline) {
-			return vkErr(vkETIMEDOUT)
-		}
-		return 0
+		return vkErr(vkEFAULT) // resident a moment ago, gone again: unmapped meanwhile
 	case futexWake, futexWakeBitset:
 		if op&futexPrivateFlag == 0 && !vkUserOK(addr, 4, false) {
 			return vkErr(vkEFAULT)
@@ -529,10 +873,23 @@ func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 	return vkErr(vkENOSYS)
 }
 
-// vkSysNanosleep sleeps for the relative time at ts.
+// vkUserRead64Locked reads 8 bytes the caller checked with vkUserOK; the
+// caller holds the kernel lock, so a fault on them is resolved.
+func vkUserRead64Locked(p uintptr) (uint64, bool) { return *(*uint64)(unsafe.Pointer(p)), true }
+
+// vkSleepUntil sleeps until the monotonic time deadline; the caller
+// holds the kernel lock (vkSleepUntilFine is the same without it).
 func vkSleepUntil(deadline int64) {
 	for vkNanotime() < deadline {
 		vkBlock(deadline)
+	}
+}
+
+// vkSleepUntilFine sleeps until deadline without the kernel lock.
+func vkSleepUntilFine(deadline int64) {
+	t := vkCur()
+	for vkNanotime() < deadline {
+		vkSleep(t, nil, deadline, false, false)
 	}
 }
 
@@ -555,6 +912,7 @@ func vkSysClone(f *vkFrame, flags uint64, stack, ptid, ctid, tls uintptr) uintpt
 	if flags&(cloneVM|cloneThread) != cloneVM|cloneThread {
 		return vkErr(vkENOSYS) // processes are not supported
 	}
+	vkReapZombies() // frees the slots and stacks of exited threads first
 	parent := vkCur()
 	child := *f
 	child.rax = 0
@@ -578,6 +936,7 @@ func vkSysClone(f *vkFrame, flags uint64, stack, ptid, ctid, tls uintptr) uintpt
 	if flags&cloneParent != 0 && vkUserOK(ptid, 4, true) {
 		*(*int32)(unsafe.Pointer(ptid)) = t.tid
 	}
+	t.state = thRunnable
 	vkEnqueue(t)
 	return uintptr(t.tid)
 }

@@ -10,7 +10,10 @@
 
 package runtime
 
-import "unsafe"
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
 
 const (
 	saSiginfo   = 0x4
@@ -144,18 +147,19 @@ func vkSysTgkill(tid int32, sig uint32) uintptr {
 	if sig > 64 {
 		return vkErr(vkEINVAL)
 	}
-	t.pending |= 1 << (sig - 1)
-	if t.onCPU >= 0 && uint32(t.onCPU) != vkThisCPU().id {
+	// Atomic: a full barrier between this store and the read of t.state
+	// below, against vkSleep's store of the state and read of pending.
+	atomic.Or64(&t.pending, 1<<(sig-1))
+	// onCPU changes under run-queue locks, not this one: read it once.
+	if on := atomic.Loadint32(&t.onCPU); on >= 0 && uint32(on) != vkThisCPU().id {
 		// Running on another CPU: interrupt it so it takes the signal on
 		// its way back to user code (Go's async preemption relies on it).
-		vkSendIPI(vkCPUs[t.onCPU].apicID, vkReschedVector)
+		vkSendIPI(vkCPUs[on].apicID, vkReschedVector)
 	}
 	if t.state == thBlocked && t.sigmask&(1<<(sig-1)) == 0 {
 		// Linux interrupts the blocking call with EINTR; the runtime's
 		// futex and nanosleep loops retry.
-		t.waitAddr = 0
 		vkWake(t, false)
-		t.timedOut = false
 	}
 	return 0
 }

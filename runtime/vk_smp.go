@@ -224,7 +224,7 @@ func vkAPMain(c *vkCPU) {
 	c.cur = c.idleT
 	c.kstackTop = t.kstackTop
 	c.fpu = uintptr(unsafe.Pointer(&t.fpu[0]))
-	vkLock()
+	vkRqLock() // the idle loop holds its run-queue lock except while halted
 	atomic.Store(&c.online, 1)
 	vkIdleLoop()
 }

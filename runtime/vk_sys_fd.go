@@ -5,8 +5,9 @@
 // handler only unpacks the registers into the types Linux gives them and
 // calls the body, which lives with the object it works on (vk_fd.go,
 // vk_pipe.go, vk_syscall.go). The calls that also work on sockets hand a
-// socket fd to the socket family first (vk_sys_sockets.go). Trap context with the kernel lock held: no
-// allocation, no write barriers, no defer (internal/kernelrules checks).
+// socket fd to the socket family first (vk_sys_sockets.go). Trap context
+// with the kernel lock held: no allocation, no write barriers, no defer
+// (internal/kernelrules checks).
 
 package runtime
 

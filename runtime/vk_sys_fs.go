@@ -25,7 +25,8 @@ func vkCallStat(f *vkFrame, canBlock bool) uintptr {
 	return vkSysNewfstatat(atFDCWD, uintptr(f.rdi), uintptr(f.rsi), 0)
 }
 
-// vkCallLstat does not follow a symbolic link at the end of the name.
+// vkCallLstat is newfstatat with AT_SYMLINK_NOFOLLOW, as on Linux; whether
+// the flag makes a difference is path resolution's business (vk_fs.go).
 func vkCallLstat(f *vkFrame, canBlock bool) uintptr {
 	return vkSysNewfstatat(atFDCWD, uintptr(f.rdi), uintptr(f.rsi), atSymlinkNofollow)
 }

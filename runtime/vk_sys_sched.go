@@ -19,9 +19,8 @@ func vkCallGetppid(f *vkFrame, canBlock bool) uintptr { return 0 }
 func vkCallGettid(f *vkFrame, canBlock bool) uintptr { return uintptr(vkCur().tid) }
 
 func vkCallSchedYield(f *vkFrame, canBlock bool) uintptr {
-	if canBlock && vkThisCPU().runqLen > 0 {
-		vkCur().state = thRunnable
-		vkSchedule()
+	if canBlock { // usually served without the kernel lock (vk_lockpath.go)
+		vkYield()
 	}
 	return 0
 }

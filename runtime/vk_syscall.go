@@ -268,6 +268,7 @@ var vkSysOwn = [vkSysOwnCount]vkSysFn{
 	vkSysNetReady - vkSysOwnBase:          vkCallNetReady,
 	vkSysNetResolv - vkSysOwnBase:         vkCallNetResolv,
 	vkSysVelocityFB - vkSysOwnBase:        vkCallVelocityFB,
+	vkSysVelocityLocks - vkSysOwnBase:     vkCallVelocityLocks,
 	vkSysPCI - vkSysOwnBase:               vkCallPCI,
 	vkSysIO - vkSysOwnBase:                vkCallIO,
 	vkSysDMA - vkSysOwnBase:               vkCallDMA,
@@ -292,6 +293,7 @@ var vkSysOwnNames = [vkSysOwnCount]string{
 	vkSysNetReady - vkSysOwnBase:          "velocity_net_ready",
 	vkSysNetResolv - vkSysOwnBase:         "velocity_net_resolv",
 	vkSysVelocityFB - vkSysOwnBase:        "velocity_fb",
+	vkSysVelocityLocks - vkSysOwnBase:     "velocity_locks",
 	vkSysPCI - vkSysOwnBase:               "velocity_pci",
 	vkSysIO - vkSysOwnBase:                "velocity_io",
 	vkSysDMA - vkSysOwnBase:               "velocity_dma",
@@ -646,8 +648,7 @@ func vkSysSchedSetaffinity(pid int32, size, mask uintptr) uintptr {
 	}
 	t.affinity = m
 	if t == vkCur() && m&(1<<vkThisCPU().id) == 0 {
-		t.state = thRunnable
-		vkSchedule() // move to an allowed CPU now, as Linux does
+		vkYield() // move to an allowed CPU now, as Linux does
 	}
 	return 0
 }

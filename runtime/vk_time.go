@@ -9,7 +9,10 @@
 
 package runtime
 
-import "unsafe"
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
 
 const (
 	vkLAPICPhys   = 0xFEE00000
@@ -211,4 +214,142 @@ func vkDaysFromCivil(y, m, d int64) int64 {
 	doy := (153*mp+2)/5 + d - 1
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
 	return era*146097 + doe - 719468
+}
+
+// --- Per-CPU timer heaps ---
+//
+// A thread that sleeps with a deadline (nanosleep, a futex or epoll
+// timeout) goes into the timer heap of the CPU it sleeps on, a binary
+// min-heap of thread slots ordered by deadline. That CPU's timer tick pops
+// what has expired and wakes it; nothing scans every thread. The heap has
+// its own lock, taken after a futex bucket's and before a run queue's: the
+// tick wakes threads with the heap lock held, so a sleeper that was woken
+// another way and takes itself out of the heap (vkTimerCancel) cannot
+// start its next sleep before the tick is done with the old entry.
+
+type vkTimerHeap struct {
+	lock vkSpin
+	next int64 // earliest deadline in the heap, 0 if empty (read without the lock)
+	n    int
+	slot [vkMaxThreads]uint16 // thread slots (tid-1)
+}
+
+var vkTimers [vkMaxCPU]vkTimerHeap
+
+func (h *vkTimerHeap) at(i int) *vkThread { return vkThreadOf(vkSched.threads[h.slot[i]]) }
+
+func (h *vkTimerHeap) less(i, j int) bool { return h.at(i).timerAt < h.at(j).timerAt }
+
+func (h *vkTimerHeap) swap(i, j int) {
+	h.slot[i], h.slot[j] = h.slot[j], h.slot[i]
+	h.at(i).timerIdx = int32(i)
+	h.at(j).timerIdx = int32(j)
+}
+
+func (h *vkTimerHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			break
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+func (h *vkTimerHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= h.n {
+			return
+		}
+		m := l
+		if r := l + 1; r < h.n && h.less(r, l) {
+			m = r
+		}
+		if !h.less(m, i) {
+			return
+		}
+		h.swap(i, m)
+		i = m
+	}
+}
+
+// remove takes entry i out; the caller holds h.lock.
+func (h *vkTimerHeap) remove(i int) {
+	t := h.at(i)
+	h.n--
+	if i != h.n {
+		h.slot[i] = h.slot[h.n]
+		h.at(i).timerIdx = int32(i)
+		h.down(i)
+		h.up(i)
+	}
+	t.timerIdx = -1
+	t.timerCPU = -1
+	h.setNext()
+}
+
+func (h *vkTimerHeap) setNext() {
+	next := int64(0)
+	if h.n > 0 {
+		next = h.at(0).timerAt
+	}
+	atomic.Store64((*uint64)(unsafe.Pointer(&h.next)), uint64(next))
+}
+
+// vkTimerAdd puts the current thread t into this CPU's heap to be woken at
+// deadline, and returns the CPU whose heap it is in.
+func vkTimerAdd(t *vkThread, deadline int64) int32 {
+	cpu := int32(vkThisCPU().id)
+	h := &vkTimers[cpu]
+	vkSpinLock(&h.lock)
+	t.timerAt = deadline
+	t.timerCPU = cpu
+	t.timerIdx = int32(h.n)
+	h.slot[h.n] = uint16(t.tid - 1)
+	h.n++
+	h.up(h.n - 1)
+	h.setNext()
+	vkSpinUnlock(&h.lock)
+	return cpu
+}
+
+// vkTimerCancel takes t out of the heap of cpu if the tick has not popped
+// it yet; t calls it for itself after every timed sleep.
+func vkTimerCancel(t *vkThread, cpu int32) {
+	h := &vkTimers[cpu]
+	vkSpinLock(&h.lock)
+	if t.timerCPU == cpu && t.timerIdx >= 0 {
+		h.remove(int(t.timerIdx))
+	}
+	vkSpinUnlock(&h.lock)
+}
+
+// vkTimerExpire wakes the threads in CPU c's heap whose deadline has
+// passed and returns the earliest deadline left (0 if none). The caller
+// holds no run-queue lock and not the kernel lock.
+func vkTimerExpire(c *vkCPU, now int64) int64 {
+	h := &vkTimers[c.id]
+	if next := int64(atomic.Load64((*uint64)(unsafe.Pointer(&h.next)))); next == 0 || next > now {
+		return next
+	}
+	vkSpinLock(&h.lock)
+	ipis := uint64(0)
+	for h.n > 0 && h.at(0).timerAt <= now {
+		t := h.at(0)
+		h.remove(0)
+		vkWakeIPI(t, true, &ipis) // only if still blocked: then it is this sleep's entry
+	}
+	next := h.next
+	vkSpinUnlock(&h.lock)
+	vkSendIPIs(ipis)
+	return next
+}
+
+// vkTimerNext is the earliest deadline in CPU c's heap, read without its
+// lock: a sleeper that has just taken itself out can only make the value
+// early, never late, and an early tick finds nothing to do.
+func vkTimerNext(c *vkCPU) int64 {
+	return int64(atomic.Load64((*uint64)(unsafe.Pointer(&vkTimers[c.id].next))))
 }

@@ -73,6 +73,7 @@ func vkTrap(f *vkFrame) {
 			vkLock()
 			vkIRQWork()
 			vkUnlock()
+			vkTickCheck()
 		}
 		return
 	}
@@ -95,21 +96,19 @@ func vkTrap(f *vkFrame) {
 	if f.vector == vkVectorSyscall && vkSyscallLockFree(f) {
 		return // clocks and ids: no shared state, so no kernel lock
 	}
-	if f.vector == vkTimerVector {
-		vkProfTick(f, true) // sampling profiler (vk_prof.go), before the lock
+	if f.vector == vkVectorSyscall && vkSyscallFine(f) {
+		vkTrapExitFine(f) // futex, nanosleep, sched_yield: their own locks (vk_lockpath.go)
+		return
+	}
+	if f.vector == vkTimerVector || f.vector == vkReschedVector {
+		vkTrapTick(f) // this CPU's run-queue lock only (vk_lockpath.go)
+		return
 	}
 	vkLock()
 	switch {
 	case f.vector == vkVectorSyscall:
 		c.syscalls++
 		vkSyscall(f, true)
-	case f.vector == vkTimerVector || f.vector == vkReschedVector:
-		if f.vector == vkTimerVector {
-			c.ticks++
-			vkITimerTick() // SIGPROF for Go's CPU profiler (vk_itimer.go)
-		}
-		vkEOI()
-		vkTimerTick()
 	case f.vector == vkSpuriousVector:
 		// Spurious LAPIC interrupts need no EOI.
 	case f.vector == vkSerialVector:
@@ -129,6 +128,7 @@ func vkTrap(f *vkFrame) {
 	vkDeliverSignals(f)
 	vkTLBShootdown()
 	vkUnlock()
+	vkTickCheck() // a tick or reschedule IPI taken while spinning (vk_lockpath.go)
 }
 
 // vkFromUser reports whether f interrupted the Go program rather than the
@@ -150,6 +150,10 @@ func vkKernelTrapWork(f *vkFrame) {
 		c.deadline = 0
 		vkEOI()
 		vkProfTick(f, false)
+		vkTickDeferred(c) // re-armed on the way back to user code (vk_lockpath.go)
+	case f.vector == vkReschedVector:
+		vkEOI()
+		vkTickDeferred(c) // a thread was queued here: looked at on the way out
 	case f.vector == vkSpuriousVector:
 	case f.vector == vkSerialVector:
 		// The lock may not be ours: the next holder reads the UART.

@@ -99,6 +99,8 @@ func vkSysCrash(kind uintptr) uintptr {
 		pc := uintptr(unsafe.Pointer(&vkCrashCode[0]))
 		fv := &pc
 		(*(*func())(unsafe.Pointer(&fv)))()
+	case 4: // a lock-discipline bug: take the kernel lock, which this call holds, again
+		vkLock()
 	}
 	return vkErr(vkEINVAL)
 }

@@ -70,6 +70,15 @@ mkdir -p build/llmbench
 build/velocity llm gen -o "$PWD/build/llmbench/tiny-q8_0.gguf" -type Q8_0
 build/velocity run -smp 2 -fs "$PWD/build/llmbench/tiny-q8_0.gguf" \
 	-append "reserve=1 -- -model $PWD/build/llmbench/tiny-q8_0.gguf -prompt \"def fib(n):\" -n 32 -wakeups ${LLM_WAKEUPS:-2000}" ./images/llm
+# The console inside Velocity: images/llm -shell types a scripted session
+# (three lines of code, Tab mid-line and at the end, a backspaced typo;
+# then the same with prefetch off) at 100 ms per key, with the engine on
+# the reserved CPU; llm stats prints Tab-to-first-token p50/p99 with and
+# without prefetch, and the background work (tests/llm runs the same
+# session with a smaller model).
+printf '%b' 'llm prefetch on\nfunc add(a, b int) int {\t return a + b\t\025for i := 0; i < n; i+\177++ {\t\025if err != nil {\t return err\t\025llm prefetch off\nfunc add(a, b int) int {\t return a + b\t\025for i := 0; i < n; i+\177++ {\t\025if err != nil {\t return err\t\025llm stats\nexit 0\n' >build/llmbench/keys.txt
+build/velocity run -smp 2 -fs "$PWD/build/llmbench/tiny-q8_0.gguf" -fs "$PWD/build/llmbench/keys.txt" \
+	-append "reserve=1 -- -shell -model $PWD/build/llmbench/tiny-q8_0.gguf -type $PWD/build/llmbench/keys.txt -keydelay 100ms" ./images/llm | grep -a 'llm: \(shell\|keystrokes\|Tab\|prompt tokens\)'
 
 # Network (issue 10): the same net/http server (images/netbench) in Velocity
 # and as a Linux guest's /init (Debian's kernel and virtio-net modules), same
@@ -103,3 +112,12 @@ build/canvasbench-runner ${CANVASBENCH_FLAGS:-}
 # received frame. Flags from $NICBENCH_FLAGS, e.g. '-rounds 3 -dur 8s'.
 "$GO" build -o build/nicbench-runner ./bench/nicbench
 build/nicbench-runner ${NICBENCH_FLAGS:-}
+
+# System calls (issue 13): getpid, clock_gettime, futex wake with no waiter,
+# futex ping-pong across CPUs, mmap+touch+munmap of 4 KiB and 2 MiB, a pipe
+# round trip and a page-fault storm, Velocity versus the Linux guest at
+# -smp 2 (ratio linux/velocity, target >= 1.0), and Velocity's lock
+# contention counters at -smp 1, 2 and 4. See bench/sysbench/main.go; flags
+# from $SYSBENCH_FLAGS, e.g. SYSBENCH_FLAGS='-n 2 -reps 7'.
+"$GO" build -o build/sysbench-runner ./bench/sysbench
+build/sysbench-runner ${SYSBENCH_FLAGS:-}

@@ -79,7 +79,7 @@ func run(o options) error {
 	}
 	fmt.Printf("\n== Network: Velocity against a Linux guest (issue 10)\n")
 	fmt.Printf("host:   %s, load average %s\n", benchguest.HostCPU(), loadavg())
-	fmt.Printf("qemu:   %s, -accel %s -cpu max -smp %d -m %s, virtio-net-pci (legacy interface) on user networking (restrict=on), a forward on 127.0.0.1\n",
+	fmt.Printf("qemu:   %s, -accel %s -cpu max -smp %d -m %s, transitional virtio-net-pci on user networking (restrict=on), a forward on 127.0.0.1\n",
 		benchguest.QEMUVersion(o.binary), o.accel, o.smp, o.mem)
 
 	stub, err := build.Stub()

@@ -14,6 +14,7 @@ import (
 	"github.com/velocityos/velocity/llm/bench"
 	"github.com/velocityos/velocity/llm/gguf"
 	"github.com/velocityos/velocity/llm/modelfile"
+	"github.com/velocityos/velocity/llm/onboard"
 	"github.com/velocityos/velocity/llm/modelgen"
 	"github.com/velocityos/velocity/llm/quant"
 	"github.com/velocityos/velocity/llm/qwen2"
@@ -124,7 +125,7 @@ func llmRun(args []string) int {
 	}
 	text := *prompt
 	if *chat {
-		text = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n" + text + "<|im_end|>\n<|im_start|>assistant\n"
+		text = onboard.ChatTemplate("You are a helpful assistant.", text)
 	}
 	ids := tk.Encode(text)
 	if len(ids) == 0 {

@@ -36,6 +36,7 @@ type bootFlags struct {
 	fsRoots     stringList
 	net         string     // -net: user, listen:PORT, connect:PORT
 	hostfwd     stringList // -hostfwd
+	disks       stringList // -disk: read-only virtio-blk disks
 }
 
 func (b *bootFlags) register(fs *flag.FlagSet) {
@@ -54,6 +55,7 @@ func (b *bootFlags) register(fs *flag.FlagSet) {
 	fs.Var(&b.env, "env", "KEY=VALUE environment variable for the guest, KEY upper case (repeatable)")
 	fs.StringVar(&b.net, "net", "", "network card (virtio-net): user (QEMU user networking, restrict=on), listen:PORT or connect:PORT (a guest-to-guest link over 127.0.0.1:PORT)")
 	fs.Var(&b.hostfwd, "hostfwd", "forward tcp:HOSTPORT-:GUESTPORT from 127.0.0.1 on the host into the guest (repeatable; implies -net user)")
+	fs.Var(&b.disks, "disk", "attach FILE as a read-only virtio block disk: /dev/vda inside the guest, then vdb, ... (repeatable; e.g. a GGUF model for images/llm -model /dev/vda)")
 	fs.Var(&b.fsRoots, "fs", "file or directory to give the guest read-only, at its host path (repeatable; exec: default the working directory and Go's time zone database, 'none' for nothing)")
 }
 
@@ -229,7 +231,12 @@ func cmdRun(args []string) int {
 		fmt.Fprintf(os.Stderr, "velocity run: %v\n", err)
 		return exitUsage
 	}
-	c.Extra = append(netArgs, extra...)
+	diskArgs, err := qemu.DiskArgs(b.disks)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "velocity run: %v\n", err)
+		return exitUsage
+	}
+	c.Extra = append(append(netArgs, diskArgs...), extra...)
 	return boot("run", c)
 }
 
@@ -309,6 +316,9 @@ func cmdExec(args []string) int {
 	defer os.RemoveAll(tmp)
 	c, err := b.config(binary, tmp, cmdline)
 	if err != nil {
+		return fail("exec", err)
+	}
+	if c.Extra, err = qemu.DiskArgs(b.disks); err != nil {
 		return fail("exec", err)
 	}
 	out := &crlfWriter{w: os.Stdout}

@@ -231,8 +231,9 @@ type MMIO struct {
 }
 
 // MapBAR maps memory BAR i uncached (the kernel checks that it is one of
-// this device's assigned memory BARs and learns its size) and turns on
-// memory decoding.
+// this device's assigned memory BARs and learns its size). Mapping the
+// same BAR again gives the same address. The driver turns on memory
+// decoding itself (Enable(CmdMemory)).
 func (d Device) MapBAR(i int) (MMIO, error) {
 	var out [2]uint64
 	_, _, e := syscall.RawSyscall(sysMMIO, uintptr(d.BDF()), uintptr(i), uintptr(unsafe.Pointer(&out)))

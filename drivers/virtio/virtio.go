@@ -24,7 +24,6 @@
 package virtio
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/velocityos/velocity/drivers/pci"
@@ -209,9 +208,6 @@ func (d *Device) Queue(i, max int) (*Queue, error) {
 	d.queues = append(d.queues, q)
 	return q, nil
 }
-
-// ErrNoMSIX says the device has no usable MSI-X table.
-var ErrNoMSIX = errors.New("no MSI-X")
 
 // Interrupts sets up the device's interrupt for the given queues (the
 // others run without one) and for configuration changes, and returns

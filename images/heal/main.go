@@ -7,7 +7,7 @@
 // on real traffic proves it or rolls it back. `make run APP=./images/heal`
 // boots it; tests/heal asserts on its serial output.
 //
-// Usage: heal [-mode all|demo|swap|go] [flags]
+// Usage: heal [-mode all|demo|swap|go|llm] [flags]
 //
 // The demo scenario, in order:
 //
@@ -15,9 +15,9 @@
 //     ($TELEMETRY_RULE, which a TELEMETRY_RULE=... word on the kernel
 //     command line sets, else the seed's mean > 1.5M cycles over 10
 //     calls) fires and the healer logs a latency warning.
-//  2. Advisor "llm-rare" proposes a rewrite that divides by zero on the
+//  2. Advisor "scripted-fault" proposes a rewrite that divides by zero on the
 //     rare input n = 1000: the gate's differential test rejects it.
-//  3. Advisor "llm-overfit" proposes a rewrite specialised for the inputs
+//  3. Advisor "scripted-overfit" proposes a rewrite specialised for the inputs
 //     it was shown (n ≤ -n+32: fast) that does three times the original's
 //     work for larger n. It passes the gate (the A/B timing runs on the
 //     recorded inputs, all small) and is swapped in.
@@ -26,8 +26,8 @@
 //     happens while the healer works on the alert, after it copied the
 //     recorded inputs). The trial times old and new on the inputs seen
 //     since the swap, finds the new version slower and rolls it back.
-//  5. The rule fires again on the original; "llm-rare" is rejected again,
-//     "llm-overfit" now fails the A/B timing on the recorded large inputs,
+//  5. The rule fires again on the original; "scripted-fault" is rejected again,
+//     "scripted-overfit" now fails the A/B timing on the recorded large inputs,
 //     and the optimizer's candidate is swapped in and proven on the real
 //     traffic.
 //
@@ -36,7 +36,8 @@
 // mode: one goroutine per CPU makes -calls calls while the slot is
 // swapped -swaps times between two versions. The go mode (not part of
 // all) heals a Go function of this program instead of a module function:
-// see gofunc.go.
+// see gofunc.go. The llm mode (not part of all) makes the on-board model
+// the only advisor: see llm.go.
 //
 // Besides the [Self-Evolution] lines of the healer and the live
 // [telemetry] lines it prints lines for tests:
@@ -82,7 +83,7 @@ import (
 )
 
 var (
-	mode       = flag.String("mode", "all", "what to run: demo (healing scenario), swap (swap under load), all (both), or go (heal a Go function of the kernel)")
+	mode       = flag.String("mode", "all", "what to run: demo (healing scenario), swap (swap under load), all (both), go (heal a Go function of the kernel) or llm (the on-board model as the advisor, -model)")
 	baseN      = flag.Int64("n", 3000, "demo: Work's argument before the traffic shift (n+64 after it)")
 	goroutines = flag.Int("goroutines", 0, "demo: callers (default 2×CPUs)")
 	timeout    = flag.Duration("timeout", 5*time.Minute, "demo: give up after")
@@ -99,9 +100,9 @@ var (
 
 func main() {
 	flag.Parse()
-	if flag.NArg() != 0 || !slices.Contains([]string{"all", "demo", "swap", "go"}, *mode) ||
+	if flag.NArg() != 0 || !slices.Contains([]string{"all", "demo", "swap", "go", "llm"}, *mode) ||
 		!slices.Contains([]string{"heal", "warn", "none"}, *expect) || *baseN < 1 || *baseN > 1<<20 || *swapCalls < 1 || *swapCount < 0 || *tick <= 0 || *ring < 1 || *random < 1 || *goBytes < 1 || *goBytes > 1<<20 {
-		fmt.Fprintln(os.Stderr, "usage: heal [-mode all|demo|swap|go] [-bytes 1..1048576] [-n 1..1048576] [-goroutines N] [-timeout D] [-tick D] [-stats D] [-expect heal|warn|none] [-none-calls N] [-ring N] [-random N] [-calls N] [-swaps N]")
+		fmt.Fprintln(os.Stderr, "usage: heal [-mode all|demo|swap|go|llm] [-model M.gguf] [-llm-asks N] [-llm-tokens N] [-bytes 1..1048576] [-n 1..1048576] [-goroutines N] [-timeout D] [-tick D] [-stats D] [-expect heal|warn|none] [-none-calls N] [-ring N] [-random N] [-calls N] [-swaps N]")
 		os.Exit(2)
 	}
 	if !jit.Supported() {
@@ -125,6 +126,9 @@ func main() {
 	if *mode == "go" {
 		ok = goFunc() && ok
 	}
+	if *mode == "llm" {
+		ok = llmMode() && ok
+	}
 	if !ok {
 		os.Exit(1)
 	}
@@ -142,8 +146,10 @@ func compile(name, src string, st *registry.MemStore) (*ir.Module, error) {
 	return m, err
 }
 
-// advisor proposes one fixed source candidate: it stands in for an
-// untrusted generator (an LLM) whose output the gate must judge.
+// advisor is a scripted advisor: it proposes one fixed, hand-written
+// source candidate (its name says which), so that the demo shows the gate
+// rejecting a fault, and a rollback, every time. It is not a model; the
+// on-board model advises in -mode llm.
 // onPropose, if set, runs when the healer asks it for candidates.
 type advisor struct {
 	name, src string
@@ -171,7 +177,7 @@ func (a *alertLog) Propose(_ *ir.Func, al telemetry.Alert) []heal.Candidate {
 
 // rareFault is correct and fast except on n = 1000, where it divides by
 // zero. The demo's traffic never sends 1000; the gate's edge inputs do.
-const rareFault = `module llm
+const rareFault = `module scripted
 
 func Work(n int64) int64 {
 	var s int64
@@ -189,7 +195,7 @@ func Work(n int64) int64 {
 // overfit is correct for every n, fast for n ≤ limit (the inputs it was
 // shown) and three times slower than the original above it.
 func overfit(limit int64) string {
-	return fmt.Sprintf(`module llm
+	return fmt.Sprintf(`module scripted
 
 func Work(n int64) int64 {
 	var s int64
@@ -295,8 +301,8 @@ func demo(rule telemetry.Rule) bool {
 			}
 		}
 		h.Advisors = append(h.Advisors,
-			advisor{"llm-rare", rareFault, shiftTraffic},
-			advisor{"llm-overfit", overfit(n1 + limit), nil},
+			advisor{"scripted-fault", rareFault, shiftTraffic},
+			advisor{"scripted-overfit", overfit(n1 + limit), nil},
 			heal.OptimizerAdvisor{})
 	}
 	h.Add(slot)

@@ -7,6 +7,9 @@
 //
 //	velocity run -smp 2 -fs /tmp/m.gguf -append 'reserve=1 -- -model /tmp/m.gguf -prompt "def f(" -n 16' ./images/llm
 //
+// With -shell it runs the console shell instead, with the model behind
+// its llm command and Tab completion (shell.go).
+//
 // Make a test model with velocity llm gen. tests/llm boots this and checks
 // the tokens against the same engine on the host.
 package main
@@ -22,7 +25,7 @@ import (
 	"time"
 
 	"github.com/velocityos/velocity/kernel"
-	"github.com/velocityos/velocity/llm/gguf"
+	"github.com/velocityos/velocity/llm/modelfile"
 	"github.com/velocityos/velocity/llm/quant"
 	"github.com/velocityos/velocity/llm/qwen2"
 	"github.com/velocityos/velocity/llm/sample"
@@ -38,7 +41,17 @@ func main() {
 	seed := flag.Uint64("seed", 1, "sampling seed")
 	threads := flag.Int("threads", 1, "engine threads, each pinned to one reserved CPU")
 	ticks := flag.Int("wakeups", 0, "after generating, measure this many 1 ms timer wake-ups on the system CPUs while the model generates, pinned and then unpinned")
+	sh := flag.Bool("shell", false, "run the console shell with the model (llm command, Tab completion with typing-time prefetch) instead of generating")
+	script := flag.String("type", "", "with -shell: read the keys from this file instead of the console, one every -keydelay")
+	keyDelay := flag.Duration("keydelay", 100*time.Millisecond, "with -type: the pause before each key")
 	flag.Parse()
+	if *sh {
+		code, err := runShell(*model, *script, *keyDelay, *ctx)
+		if err != nil {
+			fmt.Println("llm: error:", err)
+		}
+		os.Exit(code)
+	}
 	if err := run(*model, *prompt, *n, *ctx, sample.Params{Temperature: *temp, Seed: *seed}, *threads, *ticks); err != nil {
 		fmt.Println("llm: error:", err)
 		os.Exit(1)
@@ -50,14 +63,15 @@ func run(path, prompt string, n, ctx int, sp sample.Params, threads, ticks int) 
 		return fmt.Errorf("usage: llm -model M.gguf -prompt P [-n N]")
 	}
 	t0 := time.Now()
-	// Read, not mapped: the image's file system is already in RAM.
-	data, err := os.ReadFile(path)
+	// The image's file system (read, not mapped: it is already in RAM) or
+	// a virtio disk (/dev/vda).
+	mf, err := modelfile.Open(path)
 	if err != nil {
 		return err
 	}
-	f, err := gguf.Parse(data)
-	if err != nil {
-		return err
+	f := mf.File
+	if mf.From != "" {
+		fmt.Printf("llm: %s from %s\n", path, mf.From)
 	}
 	m, err := qwen2.Load(f)
 	if err != nil {

@@ -2,36 +2,29 @@ package kernelrules
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/velocityos/velocity/internal/build"
 )
 
-// kernelDirs are the directories the build overlays into package runtime
-// (internal/build sourceDirs), relative to the repository root.
-var kernelDirs = []string{"runtime", "arch/amd64", "kernel/gdbproto", "kernel/cmdline", "kernel/cpio"}
-
+// readKernel returns the files a kernel build overlays into package
+// runtime, exactly as internal/build selects them, so a new kernel
+// directory is checked without editing this test.
 func readKernel(t *testing.T) []Source {
 	t.Helper()
+	files, err := build.KernelFiles(os.DirFS("../.."))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var srcs []Source
-	for _, d := range kernelDirs {
-		ents, err := os.ReadDir(filepath.Join("../..", d))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			n := e.Name()
-			if e.IsDir() || strings.HasSuffix(n, "_test.go") || !(strings.HasSuffix(n, ".go") || strings.HasSuffix(n, ".s")) {
-				continue
-			}
-			data, err := os.ReadFile(filepath.Join("../..", d, n))
-			if err != nil {
-				t.Fatal(err)
-			}
-			srcs = append(srcs, Source{Name: filepath.Join(d, n), Data: data})
-		}
+	for _, f := range files {
+		srcs = append(srcs, Source{Name: f.Src, Data: f.Data})
+	}
+	if len(srcs) < 40 {
+		t.Fatalf("only %d kernel files found", len(srcs))
 	}
 	return srcs
 }
@@ -224,4 +217,42 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestOwnSyscallsNamed checks that every entry of vkSysOwn, the table of
+// Velocity's own system calls, has a name in vkSysOwnNames for fault
+// reports, and that no name is left without a handler.
+func TestOwnSyscallsNamed(t *testing.T) {
+	data, err := os.ReadFile("../../runtime/vk_syscall.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := func(decl string) map[string]bool {
+		s := string(data)
+		i := strings.Index(s, decl)
+		if i < 0 {
+			t.Fatalf("no %q in vk_syscall.go", decl)
+		}
+		body := s[i:]
+		body = body[:strings.Index(body, "\n}\n")]
+		out := map[string]bool{}
+		for _, m := range regexp.MustCompile(`(?m)^\s*(\w+) - vkSysOwnBase:`).FindAllStringSubmatch(body, -1) {
+			out[m[1]] = true
+		}
+		return out
+	}
+	fns, names := keys("var vkSysOwn = "), keys("var vkSysOwnNames = ")
+	if len(fns) < 10 {
+		t.Fatalf("only %d entries found in vkSysOwn", len(fns))
+	}
+	for k := range fns {
+		if !names[k] {
+			t.Errorf("vkSysOwn has %s, vkSysOwnNames does not name it", k)
+		}
+	}
+	for k := range names {
+		if !fns[k] {
+			t.Errorf("vkSysOwnNames names %s, which has no handler in vkSysOwn", k)
+		}
+	}
 }

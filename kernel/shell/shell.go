@@ -30,6 +30,7 @@ import (
 	"github.com/velocityos/velocity/kernel"
 	"github.com/velocityos/velocity/lang/jit"
 	"github.com/velocityos/velocity/lang/modtable"
+	"github.com/velocityos/velocity/llm/console"
 	"github.com/velocityos/velocity/telemetry"
 )
 
@@ -44,6 +45,10 @@ type Shell struct {
 	// loaded); ModulesFrom says where its modules came from.
 	Modules     *modtable.Table
 	ModulesFrom string
+	// Model is the on-board model (llm/onboard.Engine; nil: none loaded):
+	// the llm command runs prompts on it, and it follows the typed line
+	// so that Tab completes from a warm cache (llm.go).
+	Model console.Model
 	// TmpDir is where prof writes a file named without a directory
 	// (default os.TempDir(), /tmp on Velocity).
 	TmpDir string
@@ -82,8 +87,10 @@ func init() {
 		{"load", "[SECONDS]", "keep every CPU busy hashing for SECONDS in the background (default 5), to have something to profile", (*Shell).startLoad},
 		{"mem", "", "Go heap and kernel memory", (*Shell).mem},
 		{"cpus", "", "CPUs: time busy and system calls per CPU", (*Shell).cpus},
+		{"llm", "[-n N] [-raw] PROMPT... | prefetch on|off | stats", "run PROMPT on the on-board model (-raw: without the chat template); prefetch: follow the typed line for Tab; stats: Tab-to-first-token figures", (*Shell).llm},
 		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs, capabilities", (*Shell).pci},
 		{"netstat", "", "the network card's counters: frames, bytes, interrupts, and every frame dropped by kind", (*Shell).netstat},
+		{"locks", "", "kernel lock contention since boot: per lock class, acquisitions, how many found the lock held, time spent waiting", (*Shell).locks},
 		{"exit", "[STATUS]", "leave the shell; the program exits with STATUS (0-127, default 0)", (*Shell).exit},
 	}
 	// Samples in module code name the JIT function (jit:NAME), not ?0x….
@@ -103,6 +110,9 @@ func lookup(name string) *command {
 // exit status (0 at the end of the input).
 func (sh *Shell) Run() int {
 	r := bufio.NewReader(sh.In)
+	if sh.Model != nil {
+		return sh.runKeys(r)
+	}
 	for {
 		fmt.Fprint(sh.Out, Prompt)
 		line, err := r.ReadString('\n')
@@ -152,7 +162,7 @@ func (sh *Shell) Exec(line string) (exit bool, code int) {
 }
 
 // edit applies the editing keys a terminal sends in a line: backspace and
-// DEL delete the character before them. The kernel echoes input as it
+// DEL delete the character before them, Ctrl-U everything before it. The kernel echoes input as it
 // arrives, so the screen shows the keys; the command gets the result.
 func edit(line string) string {
 	var out []rune
@@ -162,6 +172,8 @@ func edit(line string) string {
 			if len(out) > 0 {
 				out = out[:len(out)-1]
 			}
+		case 0x15: // Ctrl-U, a tty's kill character: the line so far
+			out = out[:0]
 		case '\r', '\n':
 		default:
 			out = append(out, r)
@@ -425,6 +437,26 @@ func (sh *Shell) cpus(args []string) error {
 			reserved = "  (reserved)"
 		}
 		fmt.Fprintf(sh.Out, "  cpu%-3d busy %8.2fs  syscalls %d%s\n", i, c.Busy.Seconds(), c.Syscalls, reserved)
+	}
+	return nil
+}
+
+func (sh *Shell) locks(args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	ls, err := kernel.Locks()
+	if errors.Is(err, kernel.ErrNotVelocity) {
+		fmt.Fprintln(sh.Out, "locks: not on Velocity: the kernel's lock counters are not available")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(sh.Out, "%-16s %9s %12s %12s %9s %12s %10s\n", "lock", "instances", "acquired", "contended", "percent", "waited", "max wait")
+	for _, l := range ls {
+		fmt.Fprintf(sh.Out, "%-16s %9d %12d %12d %8.3f%% %12v %10v\n", l.Name, l.Instances, l.Acquires, l.Contended,
+			l.ContendedPercent(), l.Wait.Round(time.Microsecond), l.MaxWait.Round(time.Microsecond))
 	}
 	return nil
 }

@@ -1,7 +1,8 @@
 // Package modelfile opens a GGUF model file: memory-mapped where the system
 // allows it (the weights are then paged in on use and shared, rather than
 // copied onto the heap), read into memory otherwise (as in the unikernel's
-// image file system).
+// image file system). Inside Velocity, /dev/vda (and vdb, ...) names a
+// virtio block disk, read whole through drivers/virtioblk (disk.go).
 package modelfile
 
 import (
@@ -9,6 +10,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/velocityos/velocity/kernel"
 	"github.com/velocityos/velocity/llm/gguf"
 )
 
@@ -17,10 +19,16 @@ type File struct {
 	*gguf.File
 	Data   []byte
 	Mapped bool
+	// From says where the bytes came from when that is not a plain file
+	// (a disk: the device and the read's speed).
+	From string
 }
 
 // Open maps or reads path and parses it as GGUF.
 func Open(path string) (*File, error) {
+	if n, ok := diskIndex(path); ok && kernel.OnVelocity() {
+		return openDisk(path, n)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -37,6 +37,12 @@ func New(st *qwen2.State, tk *tokenizer.Tokenizer) *Prefetcher {
 	return &Prefetcher{st: st, tk: tk}
 }
 
+// Reset empties the cache, as if nothing had been typed.
+func (p *Prefetcher) Reset() {
+	p.st.Rewind(0)
+	p.ids, p.logits = p.ids[:0], nil
+}
+
 // Update brings the cache in step with text: it rewinds to the longest
 // common token prefix and evaluates the rest.
 func (p *Prefetcher) Update(text string) error {

@@ -284,6 +284,20 @@ func TestJumpIntoData(t *testing.T) {
 	}
 }
 
+// TestCPUWithoutNX: on a CPU without the NX bit (where setting it in a
+// page-table entry would fault as a reserved bit) the kernel still boots
+// on two CPUs, says loudly that data stays executable, and runs Go.
+func TestCPUWithoutNX(t *testing.T) {
+	need(t, "qemu")
+	cmdline, err := build.KernelCmdline(nil, nil, []string{"exit", "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := boot(t, qemu.Config{Kernel: get(t, crashOnce), Stub: get(t, stubOnce), Append: cmdline, SMP: 2,
+		Extra: []string{"-cpu", "max,-nx"}})
+	r.expect(t, 0, "velocity: WARNING: this CPU has no NX bit: data, heap and stacks stay executable", ", 2 CPU, ", "crash: [exit 0]")
+}
+
 // TestKernelJumpIntoData: kernel code that calls into the image's data
 // segment (no-execute) gets the kernel's exception report, naming the
 // system call being served, and the machine ends.

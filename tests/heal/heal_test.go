@@ -14,6 +14,8 @@ package heal_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,6 +26,8 @@ import (
 	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
 	"github.com/velocityos/velocity/internal/testenv"
+	"github.com/velocityos/velocity/llm/modelgen"
+	"github.com/velocityos/velocity/llm/quant"
 )
 
 const bootTimeout = 4 * time.Minute
@@ -164,8 +168,8 @@ func checkHealed(t *testing.T, serial string, code int, mean, minCalls float64) 
 		t.Logf("candidate %s (%s): %s inputs, A/B speedup %s, swap %s µs, old version quiescent after %s µs", c[1][:16], c[2], c[3], c[4], c[5], c[6])
 	}
 	overfit, healed := cands[0], cands[1]
-	if overfit[2] != "llm-overfit" || healed[2] == "llm-overfit" || healed[2] == "llm-rare" {
-		t.Errorf("candidates %q then %q, want llm-overfit then the optimizer's passes", overfit[2], healed[2])
+	if overfit[2] != "scripted-overfit" || healed[2] == "scripted-overfit" || healed[2] == "scripted-fault" {
+		t.Errorf("candidates %q then %q, want scripted-overfit then the optimizer's passes", overfit[2], healed[2])
 	}
 	rolls := match(serial, rollRE)
 	if len(rolls) != 1 {
@@ -179,8 +183,8 @@ func checkHealed(t *testing.T, serial string, code int, mean, minCalls float64) 
 		t.Errorf("rollback of a version only %v%% slower (%s vs %s cycles)", slower, r[2], r[6])
 	}
 	for _, rej := range []string{
-		`\[Self-Evolution\] rejected candidate from llm-rare at equivalence: on input \(1000\): .*integer divide by zero`,
-		`\[Self-Evolution\] rejected candidate from llm-overfit at A/B timing: speedup \d+\.\d\d on \d+ recorded inputs is below 1\.10`,
+		`\[Self-Evolution\] rejected candidate from scripted-fault at equivalence: on input \(1000\): .*integer divide by zero`,
+		`\[Self-Evolution\] rejected candidate from scripted-overfit at A/B timing: speedup \d+\.\d\d on \d+ recorded inputs is below 1\.10`,
 	} {
 		if len(match(serial, rej)) == 0 {
 			t.Errorf("no line %s", rej)
@@ -198,8 +202,8 @@ func checkHealed(t *testing.T, serial string, code int, mean, minCalls float64) 
 		t.Errorf("in-kernel speedup %v < 2 (%s -> %s cycles per call)", sp, p[2], p[3])
 	}
 	// The order of events.
-	order := []string{warnRE, `\[Self-Evolution\] rejected candidate from llm-rare`, `\[Self-Evolution\] candidate \S+ \(llm-overfit\)`,
-		`\[Self-Evolution\] rolled back`, `\[Self-Evolution\] rejected candidate from llm-overfit`, provenRE, summaryRE}
+	order := []string{warnRE, `\[Self-Evolution\] rejected candidate from scripted-fault`, `\[Self-Evolution\] candidate \S+ \(scripted-overfit\)`,
+		`\[Self-Evolution\] rolled back`, `\[Self-Evolution\] rejected candidate from scripted-overfit`, provenRE, summaryRE}
 	last := -1
 	for _, re := range order {
 		i := index(serial[last+1:], re)
@@ -386,4 +390,62 @@ func TestRuleFromKernelCmdline(t *testing.T) {
 			t.Errorf("exit code %d; want 2 and the parse error", code)
 		}
 	})
+}
+
+// The on-board model as the healer's advisor, inside the kernel: a tiny
+// random-weight model (its replies are noise) runs pinned to the reserved
+// CPU, is shown Work's source and telemetry, and the gate rejects what it
+// says, with a reason, while callers keep getting right results.
+func TestLLMAdvisorInKernel(t *testing.T) {
+	testenv.Need(t, "qemu")
+	var buf bytes.Buffer
+	spec := modelgen.Spec{Layers: 1, Hidden: 64, Heads: 2, KVHeads: 1, FFN: 128, Type: quant.Q8_0, Seed: 5}
+	if err := modelgen.Write(&buf, spec); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(outDir, "advisor.gguf")
+	if err := os.WriteFile(model, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kern := filepath.Join(outDir, "heal-llm.elf")
+	if err := build.AttachFS(testenv.Get(t, kernelOnce), kern, []string{model}); err != nil {
+		t.Fatal(err)
+	}
+	cmdline, err := build.KernelCmdline(nil, []string{"reserve=1"}, []string{"-mode", "llm", "-model", model, "-llm-tokens", "24", "-n", "2000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := qemu.Run(context.Background(), qemu.Config{
+		Kernel: kern, Stub: testenv.Get(t, stubOnce), SMP: 2, Mem: "512M", Append: cmdline,
+		Accel: "tcg", Stdout: &out, Timeout: bootTimeout,
+	})
+	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
+	if err != nil {
+		t.Fatalf("boot: %v\n%s", err, serial)
+	}
+	t.Logf("serial output:\n%s", serial)
+	if res.ExitCode != 0 || strings.Contains(serial, "HEAL FAIL") {
+		t.Fatalf("guest exited with %d", res.ExitCode)
+	}
+	if index(serial, `HEAL llm model \S+: 1 layers, hidden 64, vocab \d+; engine on CPU 1`) < 0 {
+		t.Error("the engine was not pinned to reserved CPU 1")
+	}
+	if index(serial, `\[Self-Evolution\] llm: asked about Work \(`+cidRE+`\): prompt \d+ bytes, reply \d+ bytes in`) < 0 {
+		t.Error("no question to the model")
+	}
+	rej := match(serial, `HEAL llm rejected (\d+) at (no code|parse|type check|machine code|equivalence|A/B timing): (.+)`)
+	if len(rej) == 0 {
+		t.Fatal("the model's reply was not rejected")
+	}
+	if index(serial, `\[Self-Evolution\] rejected candidate from llm at `+regexp.QuoteMeta(rej[0][2])+`: `) < 0 {
+		t.Error("the healer did not log the rejection")
+	}
+	s := match(serial, `HEAL llm summary calls=(\d+) wrong=(\d+) asked=(\d+) rejected=(\d+) swaps=(\d+) quarantined=(\w+)`)
+	if len(s) != 1 {
+		t.Fatal("no summary")
+	}
+	if s[0][2] != "0" || s[0][3] != "1" || s[0][5] != "0" || s[0][6] != "false" {
+		t.Errorf("summary %q: want no wrong result, one question, no swap, not quarantined", s[0][0])
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -122,5 +123,136 @@ func TestGenerateOnReservedCPU(t *testing.T) {
 				t.Errorf("guest tokens differ from the host's (AVX2 %v): want %q", avx2, want)
 			}
 		})
+	}
+}
+
+// typingSession is the scripted typing of TestShellPrefetchInKernel: three
+// lines of code, each with a Tab in the middle and one at the end (one
+// after a backspaced typo), cleared with Ctrl-U; the same again with
+// prefetch off; then the figures.
+func typingSession() string {
+	lines := []string{"func add(a, b int) int {\t return a + b\t", "for i := 0; i < n; i+\x7f++ {\t", "if err != nil {\t return err\t"}
+	var b strings.Builder
+	b.WriteString("llm -n 4 -raw def fib(n):\n")
+	for _, mode := range []string{"on", "off"} {
+		b.WriteString("llm prefetch " + mode + "\n")
+		for _, l := range lines {
+			b.WriteString(l + "\x15")
+		}
+	}
+	b.WriteString("llm stats\nexit 0\n")
+	return b.String()
+}
+
+// The shell with the model inside Velocity: the llm command, and a
+// scripted typing session at 100 ms per key during which the engine,
+// pinned to the reserved CPU, follows the line; Tab then evaluates
+// (almost) none of the line's tokens with prefetch on and all of them
+// with it off. Latency figures are printed, not asserted (make bench
+// territory); the work saved is asserted.
+func TestShellPrefetchInKernel(t *testing.T) {
+	testenv.Need(t, "qemu")
+	var buf bytes.Buffer
+	spec := modelgen.Spec{Layers: 1, Hidden: 64, Heads: 2, KVHeads: 1, FFN: 128, Type: quant.Q8_0, Seed: 21}
+	if err := modelgen.Write(&buf, spec); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(outDir, "shell-model.gguf")
+	keys := filepath.Join(outDir, "keys.txt")
+	if err := os.WriteFile(model, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keys, []byte(typingSession()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kern := filepath.Join(outDir, "llm-shell.elf")
+	if err := build.AttachFS(testenv.Get(t, kernOnce), kern, []string{model, keys}); err != nil {
+		t.Fatal(err)
+	}
+	cmdline, err := build.KernelCmdline(nil, []string{"reserve=1"}, []string{"-shell", "-model", model, "-type", keys, "-keydelay", "100ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := qemu.Run(context.Background(), qemu.Config{Kernel: kern, Stub: testenv.Get(t, stubOnce), SMP: 2, Mem: "512M",
+		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: 5 * time.Minute})
+	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
+	if err != nil {
+		t.Fatalf("boot: %v\n%s", err, serial)
+	}
+	t.Logf("guest output:\n%s", serial)
+	if res.ExitCode != 0 {
+		t.Fatalf("guest exited with %d", res.ExitCode)
+	}
+	for _, want := range []string{"engine pinned to CPU 1", "llm: 10 prompt tokens, 4 generated; first token after",
+		"llm: prefetch off", "llm: keystrokes "} {
+		if !strings.Contains(serial, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	var on, off int
+	if _, err := fmt.Sscanf(serial[strings.Index(serial, "llm: prompt tokens evaluated at Tab: "):], "llm: prompt tokens evaluated at Tab: %d with prefetch on, %d off", &on, &off); err != nil {
+		t.Fatalf("no Tab figures: %v", err)
+	}
+	tabs := regexp.MustCompile(`llm: Tab to first token, prefetch (on|off): (\d+) Tabs, p50 [\d.]+ ms, p99 [\d.]+ ms`).FindAllStringSubmatch(serial, -1)
+	if len(tabs) != 2 || tabs[0][2] != "5" || tabs[1][2] != "5" {
+		t.Errorf("Tab lines %q, want 5 Tabs with and 5 without prefetch", tabs)
+	}
+	// Without prefetch every Tab evaluates the whole line (about a token
+	// per character with the tiny vocabulary); with it, the engine has
+	// kept up with 100 ms per key and Tab evaluates next to nothing.
+	if off < 60 || on > off/4 {
+		t.Errorf("tokens evaluated at Tab: %d with prefetch, %d without", on, off)
+	}
+}
+
+// A model on a virtio block disk (velocity run -disk): the guest reads
+// /dev/vda through drivers/virtioblk and samples the same tokens as the
+// host engine on the file. The file's size is not a multiple of the
+// 512-byte sector (QEMU pads it with zeros; the GGUF reader ignores
+// them), and the image's file system does not hold the model.
+func TestModelFromDisk(t *testing.T) {
+	testenv.Need(t, "qemu")
+	var buf bytes.Buffer
+	spec := modelgen.Spec{Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2, FFN: 512, Type: quant.Q4_K, Seed: 33}
+	if err := modelgen.Write(&buf, spec); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len()%512 == 0 {
+		buf.WriteString("pad") // keep the size off a sector boundary
+	}
+	model := filepath.Join(outDir, "disk-model.gguf")
+	if err := os.WriteFile(model, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	disk, err := qemu.DiskArgs([]string{model})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prompt, n = "package main", 16
+	cmdline, err := build.KernelCmdline(nil, []string{"reserve=1"}, []string{"-model", "/dev/vda", "-prompt", prompt,
+		"-n", fmt.Sprint(n), "-temp", "1", "-seed", "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := qemu.Run(context.Background(), qemu.Config{Kernel: testenv.Get(t, kernOnce), Stub: testenv.Get(t, stubOnce), SMP: 2, Mem: "512M",
+		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: 5 * time.Minute, Extra: disk})
+	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
+	if err != nil {
+		t.Fatalf("boot: %v\n%s", err, serial)
+	}
+	t.Logf("guest output:\n%s", serial)
+	if res.ExitCode != 0 {
+		t.Fatalf("guest exited with %d", res.ExitCode)
+	}
+	size := (buf.Len() + 511) &^ 511
+	if !regexp.MustCompile(fmt.Sprintf(`llm: /dev/vda from virtio-blk \S+ \((modern|legacy), read-only\), %d bytes read in `, size)).MatchString(serial) {
+		t.Errorf("no read-only disk of %d bytes in the output", size)
+	}
+	avx2 := strings.Contains(serial, "AVX2 kernels true")
+	want := hostTokens(t, buf.Bytes(), prompt, n, avx2)
+	if !strings.Contains(serial, "llm: tokens: "+want+"\n") {
+		t.Errorf("guest tokens differ from the host's (AVX2 %v): want %q", avx2, want)
 	}
 }

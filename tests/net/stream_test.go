@@ -12,9 +12,18 @@ import (
 	"time"
 )
 
-// patternReader yields n bytes of a fixed pattern without holding them:
-// the upload's source must not be what keeps memory up.
-type patternReader struct{ left int64 }
+// patternReader yields n bytes of a 64 KiB pattern, repeated, without
+// holding them: the upload's source must not be what keeps memory up.
+// It copies whole slices (a byte loop over 1 GiB takes minutes under TCG).
+type patternReader struct{ off, left int64 }
+
+var pattern = func() []byte {
+	p := make([]byte, 64<<10)
+	for i := range p {
+		p[i] = byte(i*7 + i>>8)
+	}
+	return p
+}()
 
 func (r *patternReader) Read(p []byte) (int, error) {
 	if r.left == 0 {
@@ -23,11 +32,14 @@ func (r *patternReader) Read(p []byte) (int, error) {
 	if int64(len(p)) > r.left {
 		p = p[:r.left]
 	}
-	for i := range p {
-		p[i] = byte(i*7 + int(r.left))
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], pattern[r.off%int64(len(pattern)):])
+		n += c
+		r.off += int64(c)
 	}
-	r.left -= int64(len(p))
-	return len(p), nil
+	r.left -= int64(n)
+	return n, nil
 }
 
 // TestStreamingUpload posts a large body through net/http over loopback

@@ -164,11 +164,18 @@ func TestSYNFlood(t *testing.T) {
 	w := newWire(t, conn)
 	waitSerial(t, g, "httpd: serving on :80")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	page, err := w.get(ctx, "/")
-	cancel()
-	if err != nil || !strings.Contains(page, "200 OK") {
-		t.Fatalf("before the flood: %v\n%s\n%s", err, page, g.serial)
+	// httpd prints its line just before it listens: retry until it does.
+	var page string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		page, err = w.get(ctx, "/")
+		cancel()
+		if err == nil && strings.Contains(page, "200 OK") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("before the flood: %v\n%s\n%s", err, page, g.serial)
+		}
 	}
 
 	const floodN = 20000
@@ -201,7 +208,7 @@ func TestSYNFlood(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("%d SYNs written in %v; a client's request during the flood answered after %v (the guest took %.0f SYNs/s)",
 		floodN, sent.Round(time.Millisecond), took.Round(time.Millisecond), floodN/took.Seconds())
-	ctx, cancel = context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	page, err = w.get(ctx, "/quit")
 	cancel()
 	if err != nil || !strings.Contains(page, "bye") {

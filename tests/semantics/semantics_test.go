@@ -122,9 +122,12 @@ func TestTimersAndTickers(t *testing.T) {
 	if at.Sub(start) < 20*time.Millisecond {
 		t.Fatalf("AfterFunc fired after %v", at.Sub(start))
 	}
+	// A tick carries the time it was due, not when it was sent, so the
+	// first is due 5 ms after NewTicker: read the clock before it, or a
+	// thread preempted for 5 ms between the two sees a tick "before" it.
+	prev := time.Now()
 	tk := time.NewTicker(5 * time.Millisecond)
 	defer tk.Stop()
-	prev := time.Now()
 	for i := 0; i < 5; i++ {
 		now := <-tk.C
 		if now.Before(prev) {

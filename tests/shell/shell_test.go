@@ -43,6 +43,10 @@ const (
 
 var outDir string
 
+// locksLine is the big kernel lock's line of the locks command: name, one
+// instance, a non-zero count of acquisitions.
+var locksLine = regexp.MustCompile(`kernel \(BKL\)\s+1\s+[1-9][0-9]*\s`)
+
 func TestMain(m *testing.M) { testenv.Main(m, "velocity-shell-test-", &outDir) }
 
 // syncBuffer collects the serial console while QEMU writes it.
@@ -249,6 +253,12 @@ func TestShell(t *testing.T) {
 	// No card on this machine: the network counters say so.
 	if out := c.run("netstat"); !strings.Contains(out, "netstat: no network card") {
 		t.Errorf("netstat:\n%s", out)
+	}
+	// The kernel lock has been taken thousands of times by now; the
+	// counters come from the kernel (kernel.Locks), so zero would mean
+	// they are not counted.
+	if out := c.run("locks"); !locksLine.MatchString(out) {
+		t.Errorf("locks: no kernel (BKL) line with a non-zero count:\n%s", out)
 	}
 	io.WriteString(c.in, "exit 0\r")
 	select {

@@ -106,6 +106,9 @@ func hostileCalls() {
 	call("mmio-kernel", 0x5635, virtio, 4, 0xffff800000000000)
 	call("mmio-good", 0x5635, virtio, 4, p)
 	fmt.Printf("hostile mmio-size: %#x\n", out[1])
+	va := out[0]
+	call("mmio-again", 0x5635, virtio, 4, p)
+	fmt.Printf("hostile mmio-same: %v\n", out[0] == va)
 	call("msi-nil", 0x5636, 0, 0, 0)
 	call("netstats-op", 0x5637, 7, 0, 0)
 	call("netstats-nil", 0x5637, 0, 0, 64)

@@ -1,0 +1,629 @@
+package netstack
+
+// The server's side of AF_UNIX sockets: the system calls on them, over
+// the endpoints of unix.go.
+
+import (
+	"encoding/binary"
+	"os"
+	"syscall"
+
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+func (s *Server) unixCreate(typ int, fd int32) (*sock, syscall.Errno) {
+	if typ&^(0xf|sockNonblock|sockCloexec) != 0 {
+		return nil, syscall.EINVAL
+	}
+	t := typ & 0xf
+	switch t {
+	case sockRaw: // Linux, as BSD does, takes SOCK_RAW as datagram
+		t = sockDgram
+	case sockStream, sockDgram, sockSeqpacket:
+	default:
+		return nil, syscall.ESOCKTNOSUPPORT
+	}
+	u := s.unix.newEP(t)
+	sk := &sock{fd: fd, family: afUnix, typ: t, ux: u, wq: u.wq}
+	s.register(sk)
+	return sk, 0
+}
+
+// unixPair serves the creation the kernel queued for socketpair(2).
+func (s *Server) unixPair(m *Msg) syscall.Errno {
+	if int(m.Args[0]) != afUnix {
+		return syscall.EAFNOSUPPORT
+	}
+	fd0, fd1 := int32(m.NewFD), int32(m.NewFD>>32)
+	a, e := s.unixCreate(int(m.Args[1]), fd0)
+	if e != 0 {
+		return e
+	}
+	b, _ := s.unixCreate(int(m.Args[1]), fd1)
+	// Report numbers are taken before the levels are computed, as
+	// everywhere (runtime/vk_net.go explains the ordering).
+	sa, sb := s.seq.Add(1), s.seq.Add(1)
+	s.unix.mu.Lock()
+	linkPair(a.ux, b.ux)
+	ra, rb := a.ux.readiness(), b.ux.readiness()
+	s.unix.mu.Unlock()
+	s.k.Ready(fd0, uint32(ra), 1, sa)
+	s.k.Ready(fd1, uint32(rb), 1, sb)
+	return 0
+}
+
+func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
+	u := sk.ux
+	a := m.Args
+	nonblock := m.Flags&msgNonblock != 0
+	sp := s.unix
+	switch m.NR {
+	case 3: // close
+		sk.wq.EventUnregister(&sk.entry)
+		sp.mu.Lock()
+		u.closeLocked(false)
+		sp.mu.Unlock()
+		s.mu.Lock()
+		delete(s.socks, sk.fd)
+		s.mu.Unlock()
+		return 0, 0
+	case 49: // bind
+		n, e := decodeSockaddrUnix(user(a[1], int(a[2])))
+		if e != 0 {
+			return 0, e
+		}
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		return 0, u.bindLocked(n)
+	case 50: // listen
+		if u.typ == sockDgram {
+			return 0, syscall.EOPNOTSUPP
+		}
+		backlog := int(int32(a[1]))
+		if backlog < 0 || backlog > somaxconn {
+			backlog = somaxconn
+		}
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		if u.addr == nil || u.connected { // Linux: no listen on an unbound or connected socket
+			return 0, syscall.EINVAL
+		}
+		u.listening, u.backlog = true, backlog
+		return 0, 0
+	case 42: // connect
+		return s.unixConnect(u, user(a[1], int(a[2])), nonblock)
+	case 43, 288: // accept, accept4
+		if m.NR == 288 && a[3]&^(sockNonblock|sockCloexec) != 0 {
+			return 0, syscall.EINVAL
+		}
+		return s.unixAccept(sk, a, int32(m.NewFD), nonblock, rep)
+	case 48: // shutdown
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		return 0, u.shutdownLocked(a[1])
+	case 54: // setsockopt
+		return 0, s.unixSetsockopt(u, int(a[1]), int(a[2]), user(a[3], int(int32(a[4]))))
+	case 55: // getsockopt
+		return 0, s.unixGetsockopt(u, int(a[1]), int(a[2]), a[3], a[4])
+	case 0: // read
+		return s.unixRecv(u, [][]byte{user(a[1], int(a[2]))}, 0, nonblock, 0, 0, 0)
+	case 19: // readv
+		return s.unixRecv(u, iovecs(a[1], int(a[2])), 0, nonblock, 0, 0, 0)
+	case 45: // recvfrom
+		return s.unixRecv(u, [][]byte{user(a[1], int(a[2]))}, int(a[3]), nonblock, a[4], a[5], 0)
+	case 47: // recvmsg
+		h := user(a[1], 56)
+		name := binary.LittleEndian.Uint64(h[0:])
+		bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
+		var lenp uint64
+		if name != 0 {
+			lenp = a[1] + 8 // msg_namelen
+		}
+		return s.unixRecv(u, bufs, int(a[2]), nonblock, name, lenp, a[1])
+	case 1: // write
+		return s.unixSend(u, [][]byte{user(a[1], int(a[2]))}, 0, nil, nonblock)
+	case 20: // writev
+		return s.unixSend(u, iovecs(a[1], int(a[2])), 0, nil, nonblock)
+	case 44: // sendto
+		var to []byte
+		if a[4] != 0 && a[5] != 0 {
+			to = user(a[4], int(a[5]))
+		}
+		return s.unixSend(u, [][]byte{user(a[1], int(a[2]))}, int(a[3]), to, nonblock)
+	case 46: // sendmsg
+		h := user(a[1], 56)
+		if binary.LittleEndian.Uint64(h[40:]) != 0 {
+			return 0, syscall.EOPNOTSUPP // control messages (SCM_RIGHTS, ...) are not offered
+		}
+		var to []byte
+		if name, nlen := binary.LittleEndian.Uint64(h[0:]), uint32(binary.LittleEndian.Uint64(h[8:])); name != 0 && nlen != 0 {
+			to = user(name, int(nlen))
+		}
+		return s.unixSend(u, iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:]))), int(a[2]), to, nonblock)
+	}
+	return 0, syscall.ENOSYS
+}
+
+func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool) (int64, syscall.Errno) {
+	sp := s.unix
+	if u.typ == sockDgram {
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		if len(b) >= 2 && binary.LittleEndian.Uint16(b) == afUnspec {
+			u.peer = nil // dissolve the association
+			u.notify()
+			return 0, 0
+		}
+		n, e := decodeSockaddrUnix(b)
+		if e != 0 {
+			return 0, e
+		}
+		o, e := sp.lookup(n, sockDgram)
+		if e != 0 {
+			return 0, e
+		}
+		u.peer = o
+		u.notify()
+		return 0, 0
+	}
+	n, e := decodeSockaddrUnix(b)
+	if e != 0 {
+		return 0, e
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	for {
+		if u.closed {
+			return 0, syscall.EBADF
+		}
+		l, e := u.connectLocked(n)
+		if e != syscall.EAGAIN || nonblock {
+			return 0, e
+		}
+		// A full backlog: a blocking connect waits for an accept.
+		e2, ch := waiter.NewChannelEntry(allEvents)
+		l.wq.EventRegister(&e2)
+		sp.mu.Unlock()
+		<-ch
+		sp.mu.Lock()
+		l.wq.EventUnregister(&e2)
+	}
+}
+
+func (s *Server) unixAccept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep *Reply) (int64, syscall.Errno) {
+	u := sk.ux
+	if u.typ == sockDgram {
+		return 0, syscall.EOPNOTSUPP
+	}
+	sp := s.unix
+	sp.mu.Lock()
+	for {
+		if u.closed {
+			sp.mu.Unlock()
+			return 0, syscall.EBADF
+		}
+		if !u.listening {
+			sp.mu.Unlock()
+			return 0, syscall.EINVAL
+		}
+		if len(u.pending) > 0 {
+			break
+		}
+		if nonblock {
+			sp.mu.Unlock()
+			return 0, syscall.EAGAIN
+		}
+		u.waitLocked()
+	}
+	c := u.pending[0]
+	u.pending = u.pending[1:]
+	u.wq.Notify(waiter.EventOut) // a connect waiting for backlog room
+	sp.mu.Unlock()
+	nsk := &sock{fd: fd, family: afUnix, typ: u.typ, ux: c, wq: c.wq}
+	s.register(nsk)
+	sp.mu.Lock()
+	rep.Ready2Seq = s.seq.Add(1)
+	rep.Ready2 = uint32(c.readiness())
+	rep.Names2 = unixNames(c)
+	peer := c.peerName
+	sp.mu.Unlock()
+	if a[1] != 0 {
+		putUnixAddr(a[1], a[2], peer)
+	}
+	return int64(fd), 0
+}
+
+// putUnixAddr writes a sockaddr_un result and its full length.
+func putUnixAddr(addr, lenp uint64, name []byte) {
+	if lenp == 0 {
+		return
+	}
+	l := userI32(lenp)
+	copy(user(addr, int(*l)), name)
+	*l = int32(len(name))
+}
+
+// unixNames are u's addresses for the kernel's cache; call with the lock.
+func unixNames(u *unixEP) Names {
+	var n Names
+	n.LocalLen = uint32(copy(n.Local[:], u.nameOrUnnamed()))
+	var r []byte
+	switch {
+	case u.typ == sockDgram && u.peer != nil:
+		r = u.peer.nameOrUnnamed()
+	case u.typ != sockDgram && u.connected:
+		r = u.peerName
+	}
+	n.RemoteLen = uint32(copy(n.Remote[:], r))
+	return n
+}
+
+// unixRecv reads into bufs: bytes across runs for a stream, one message
+// (truncated to fit, the rest dropped) otherwise. addr and lenp, when
+// set, get the sender's address; msg, when set, is the recvmsg header
+// whose msg_flags and msg_controllen are filled.
+func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, addr, lenp, msg uint64) (int64, syscall.Errno) {
+	if flags&^(msgPeek|msgTrunc|msgDontwait|msgWaitall|msgNosignal|msgCmsgCloexec) != 0 {
+		return 0, syscall.EOPNOTSUPP
+	}
+	if flags&msgDontwait != 0 {
+		nonblock = true
+	}
+	peek := flags&msgPeek != 0
+	want := iovLen(bufs)
+	sp := s.unix
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	switch {
+	case u.listening:
+		return 0, syscall.EINVAL
+	case u.typ == sockStream && !u.connected:
+		return 0, syscall.EINVAL
+	case u.typ == sockSeqpacket && !u.connected:
+		return 0, syscall.ENOTCONN
+	}
+	w := &iovWriter{bufs: bufs}
+	var from []byte
+	var mflags uint32
+	total := 0
+	for {
+		if u.closed {
+			return 0, syscall.EBADF
+		}
+		if len(u.rq) > 0 {
+			break
+		}
+		if w.n > 0 { // MSG_WAITALL stopped short: what arrived is the answer
+			goto done
+		}
+		if u.err != 0 {
+			e := u.err
+			u.err = 0
+			return 0, e
+		}
+		if u.rdShut {
+			goto done // end of file
+		}
+		if nonblock {
+			return 0, syscall.EAGAIN
+		}
+		u.waitLocked()
+	}
+	if u.typ == sockStream {
+		for i := 0; i < len(u.rq) && w.n < want; {
+			m := &u.rq[i]
+			if from == nil {
+				from = m.from
+			}
+			before := w.n
+			w.Write(m.b)
+			c := w.n - before
+			if peek {
+				i++
+				continue
+			}
+			m.b = m.b[c:]
+			u.rbytes -= c
+			consumed(m, c)
+			if len(m.b) > 0 {
+				break
+			}
+			u.rq[0] = unixMsg{}
+			u.rq = u.rq[1:]
+		}
+		if flags&msgWaitall != 0 && !peek && !nonblock {
+			s.unixRecvMore(u, w, want)
+		}
+		total = w.n
+	} else {
+		m := &u.rq[0]
+		from = m.from
+		w.Write(m.b)
+		total = len(m.b)
+		if total > w.n {
+			mflags |= msgTrunc
+		}
+		if !peek {
+			u.rbytes -= len(m.b)
+			consumed(m, len(m.b))
+			u.rq[0] = unixMsg{}
+			u.rq = u.rq[1:]
+			for x := range u.waiting {
+				x.notify()
+			}
+			u.waiting = nil
+		}
+	}
+done:
+	if lenp != 0 {
+		putUnixAddr(addr, lenp, from)
+	}
+	if msg != 0 {
+		h := user(msg, 56)
+		binary.LittleEndian.PutUint64(h[40:], 0) // msg_controllen: no control messages
+		binary.LittleEndian.PutUint32(h[48:], mflags)
+	}
+	if flags&msgTrunc != 0 && u.typ != sockStream {
+		return int64(total), 0
+	}
+	return int64(w.n), 0
+}
+
+// unixRecvMore continues a MSG_WAITALL stream read until want bytes, end
+// of file, an error or the socket's close; call with the lock.
+func (s *Server) unixRecvMore(u *unixEP, w *iovWriter, want int) {
+	for w.n < want {
+		for len(u.rq) > 0 && w.n < want {
+			m := &u.rq[0]
+			before := w.n
+			w.Write(m.b)
+			c := w.n - before
+			m.b = m.b[c:]
+			u.rbytes -= c
+			consumed(m, c)
+			if len(m.b) == 0 {
+				u.rq[0] = unixMsg{}
+				u.rq = u.rq[1:]
+			}
+		}
+		if w.n >= want || u.rdShut || u.err != 0 || u.closed {
+			break
+		}
+		u.waitLocked()
+	}
+}
+
+// unixSend writes bufs: as much of a stream as the peer's room allows
+// (all of it for a blocking call), or one message.
+func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblock bool) (int64, syscall.Errno) {
+	if flags&^(msgDontwait|msgNosignal|msgEOR) != 0 {
+		return 0, syscall.EOPNOTSUPP
+	}
+	if flags&msgDontwait != 0 {
+		nonblock = true
+	}
+	sp := s.unix
+	var dest unixName
+	if to != nil {
+		if u.typ != sockDgram {
+			sp.mu.Lock()
+			c := u.connected
+			sp.mu.Unlock()
+			if c {
+				return 0, syscall.EISCONN
+			}
+			return 0, syscall.EOPNOTSUPP
+		}
+		n, e := decodeSockaddrUnix(to)
+		if e != 0 {
+			return 0, e
+		}
+		dest = n
+	}
+	r := newIovReader(bufs)
+	total := r.Len()
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if u.typ != sockStream && total > unixMaxDgram {
+		return 0, syscall.EMSGSIZE
+	}
+	if u.typ == sockStream && total == 0 && u.connected && !u.wrShut {
+		return 0, 0
+	}
+	sent := 0
+	for {
+		if u.closed {
+			return 0, syscall.EBADF
+		}
+		var o *unixEP
+		if u.typ == sockDgram {
+			if u.wrShut {
+				return 0, syscall.EPIPE
+			}
+			if to != nil {
+				var e syscall.Errno
+				if o, e = sp.lookup(dest, sockDgram); e != 0 {
+					return 0, e
+				}
+			} else if o = u.peer; o == nil {
+				return 0, syscall.ENOTCONN
+			}
+			if o.closed { // the connected destination went away
+				u.peer = nil
+				return 0, syscall.ECONNREFUSED
+			}
+			if o.peer != nil && o.peer != u {
+				return 0, syscall.EPERM // it takes datagrams from its peer only
+			}
+			if o.rdShut {
+				return 0, syscall.EPIPE
+			}
+			if len(o.rq) <= unixDgramQlen && (u.unread == 0 || u.unread+total <= u.sndbuf) {
+				b := make([]byte, total)
+				r.Read(b)
+				u.deliver(o, b)
+				return int64(total), 0
+			}
+			if o.waiting == nil {
+				o.waiting = make(map[*unixEP]bool)
+			}
+			o.waiting[u] = true
+		} else {
+			if !u.connected {
+				return 0, syscall.ENOTCONN
+			}
+			o = u.peer
+			if u.wrShut || o.closed || o.rdShut {
+				if sent > 0 {
+					return int64(sent), 0
+				}
+				return 0, syscall.EPIPE
+			}
+			if u.typ == sockSeqpacket {
+				if u.unread == 0 || u.unread+total <= u.sndbuf {
+					b := make([]byte, total)
+					r.Read(b)
+					u.deliver(o, b)
+					return int64(total), 0
+				}
+			} else if room := u.sndbuf - u.unread; room > 0 {
+				c := min(room, r.Len())
+				if c > 0 || total == 0 {
+					b := make([]byte, c)
+					r.Read(b)
+					if c > 0 {
+						u.deliver(o, b)
+					}
+					sent += c
+				}
+				if r.Len() == 0 {
+					return int64(sent), 0
+				}
+			}
+		}
+		if nonblock {
+			if sent > 0 {
+				return int64(sent), 0
+			}
+			return 0, syscall.EAGAIN
+		}
+		u.waitLocked()
+	}
+}
+
+// deliver queues b from u on o's receive queue and wakes o.
+func (u *unixEP) deliver(o *unixEP, b []byte) {
+	o.rq = append(o.rq, unixMsg{b: b, from: u.addr, sender: u})
+	o.rbytes += len(b)
+	u.unread += len(b)
+	o.notify()
+}
+
+const (
+	msgEOR         = 0x80
+	msgCmsgCloexec = 0x40000000
+
+	soPassCred = 16
+	soPeerCred = 17
+	soRcvTimeo = 20
+	soSndTimeo = 21
+)
+
+// unixSetsockopt keeps the SOL_SOCKET options that mean something here.
+func (s *Server) unixSetsockopt(u *unixEP, level, name int, v []byte) syscall.Errno {
+	if level != solSocket {
+		return syscall.EOPNOTSUPP
+	}
+	sp := s.unix
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	switch name {
+	case soRcvTimeo, soSndTimeo:
+		if len(v) < 16 {
+			return syscall.EINVAL
+		}
+		if name == soRcvTimeo {
+			copy(u.rcvTimeo[:], v)
+		} else {
+			copy(u.sndTimeo[:], v)
+		}
+		return 0
+	}
+	x, e := optInt(v)
+	if e != 0 {
+		return e
+	}
+	switch name {
+	case soReuseAddr:
+		u.reuse = x != 0
+	case soSndBuf, soRcvBuf:
+		// Linux doubles the value and clamps it below at 4608.
+		x = max(min(x, 1<<30)*2, 4608)
+		if name == soSndBuf {
+			u.sndbuf = x
+		} else {
+			u.rcvbuf = x
+		}
+		u.notify()
+	case soKeepAlive: // accepted and meaningless, as on Linux
+	default:
+		return syscall.ENOPROTOOPT
+	}
+	return 0
+}
+
+func (s *Server) unixGetsockopt(u *unixEP, level, name int, val, lenp uint64) syscall.Errno {
+	if level != solSocket {
+		return syscall.EOPNOTSUPP
+	}
+	sp := s.unix
+	sp.mu.Lock()
+	var x int
+	switch name {
+	case soError:
+		x = int(u.err)
+		u.err = 0
+	case soType:
+		x = u.typ
+	case soDomain:
+		x = afUnix
+	case soProtocol:
+		x = 0
+	case soAcceptConn:
+		x = boolInt(u.listening)
+	case soReuseAddr:
+		x = boolInt(u.reuse)
+	case soSndBuf:
+		x = u.sndbuf
+	case soRcvBuf:
+		x = u.rcvbuf
+	case soPeerCred:
+		// struct ucred of the peer when the connection was made: all
+		// sockets belong to this one process.
+		var b [12]byte
+		if u.connected {
+			binary.LittleEndian.PutUint32(b[0:], uint32(os.Getpid()))
+			binary.LittleEndian.PutUint32(b[4:], uint32(os.Getuid()))
+			binary.LittleEndian.PutUint32(b[8:], uint32(os.Getgid()))
+		} else {
+			binary.LittleEndian.PutUint32(b[4:], ^uint32(0))
+			binary.LittleEndian.PutUint32(b[8:], ^uint32(0))
+		}
+		sp.mu.Unlock()
+		return putOpt(val, lenp, b[:])
+	case soRcvTimeo, soSndTimeo:
+		b := u.rcvTimeo
+		if name == soSndTimeo {
+			b = u.sndTimeo
+		}
+		sp.mu.Unlock()
+		return putOpt(val, lenp, b[:])
+	default:
+		sp.mu.Unlock()
+		return syscall.ENOPROTOOPT
+	}
+	sp.mu.Unlock()
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(int32(x)))
+	return putOpt(val, lenp, b[:])
+}

@@ -1,0 +1,224 @@
+//go:build velocity
+
+// Velocity kernel: spin locks that know their owner and count contention.
+//
+// Every kernel lock is a vkSpin. It records which CPU holds it, so code
+// whose comment says "the caller holds X" can check it (vkAssertHeld), and
+// a CPU that takes a lock it already holds stops the machine with the
+// lock's name instead of spinning forever. Each lock also counts how often
+// it was taken, how often it was found held, and how long waiters spun;
+// Velocity system call 0x5607 sums these per lock class for package kernel
+// (kernel.Locks) and the shell's `locks` command. The lock order is in
+// runtime/HACKING.md.
+//
+// Kernel code runs with interrupts off, so a holder is never interrupted
+// by code that wants the same lock on the same CPU. A waiter spins with a
+// one-instruction interrupt window (vkSpinPause) and answers TLB
+// shootdowns by polling, because the holder of the kernel lock may be
+// waiting for this CPU's acknowledgement.
+//
+// Trap context: nothing here allocates or has write barriers; the counters
+// are updated by the holder only, so they need no atomics.
+
+package runtime
+
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
+
+// vkSpin is one lock, padded to a cache line so that neighbouring locks
+// (futex buckets, per-CPU locks) do not share one.
+type vkSpin struct {
+	word       uint32 // 0 free, 1 held
+	owner      uint32 // CPU id + 1 of the holder, 0 when free
+	acquires   uint64 // times taken
+	contended  uint64 // times found held
+	waitCycles uint64 // TSC cycles spent waiting, summed
+	maxWait    uint64 // longest single wait, in TSC cycles
+	_          [24]byte
+}
+
+// Lock classes, as reported to package kernel (append only: the class is
+// the record's index).
+const (
+	vkLockBKL = iota
+	vkLockSched
+	vkLockFutex
+	vkLockTimer
+	vkLockClasses
+)
+
+var vkLockNames = [vkLockClasses]string{
+	vkLockBKL:   "kernel (BKL)",
+	vkLockSched: "run queues",
+	vkLockFutex: "futex buckets",
+	vkLockTimer: "timer heaps",
+}
+
+func vkMyLockID() uint32 { return vkThisCPU().id + 1 }
+
+// vkSpinLock takes l, spinning while another CPU holds it.
+func vkSpinLock(l *vkSpin) {
+	me := vkMyLockID()
+	if atomic.Load(&l.owner) == me {
+		vkLockFatal(l, "taken again by the CPU that holds it")
+	}
+	if atomic.Cas(&l.word, 0, 1) {
+		l.owner = me
+		l.acquires++
+		return
+	}
+	t0 := vkRdtsc()
+	for {
+		for atomic.Load(&l.word) != 0 {
+			// The holder may be waiting for this CPU to answer a TLB
+			// shootdown: answer by polling as well as by interrupt.
+			vkTLBFlushLocal()
+			vkSpinPause()
+		}
+		if atomic.Cas(&l.word, 0, 1) {
+			break
+		}
+	}
+	w := vkRdtsc() - t0
+	l.owner = me
+	l.acquires++
+	l.contended++
+	l.waitCycles += w
+	if w > l.maxWait {
+		l.maxWait = w
+	}
+}
+
+// vkSpinUnlock releases l, which this CPU must hold.
+func vkSpinUnlock(l *vkSpin) {
+	if l.owner != vkMyLockID() {
+		vkLockFatal(l, "released by a CPU that does not hold it")
+	}
+	atomic.Store(&l.owner, 0)
+	atomic.Store(&l.word, 0)
+}
+
+// vkSpinHeld reports whether this CPU holds l.
+func vkSpinHeld(l *vkSpin) bool { return atomic.Load(&l.owner) == vkMyLockID() }
+
+// vkAssertHeld stops the machine if this CPU does not hold l: it is what a
+// "the caller holds" comment promises.
+func vkAssertHeld(l *vkSpin) {
+	if !vkSpinHeld(l) {
+		vkLockFatal(l, "not held where the caller must hold it")
+	}
+}
+
+// vkAssertNotHeld stops the machine if this CPU holds l.
+func vkAssertNotHeld(l *vkSpin) {
+	if vkSpinHeld(l) {
+		vkLockFatal(l, "held where it must not be")
+	}
+}
+
+func vkLockFatal(l *vkSpin, what string) {
+	vkPrint("\nvelocity: lock ")
+	vkPrint(vkLockName(l))
+	vkPrint(" ")
+	vkPrint(what)
+	vkPrint(" (CPU ")
+	vkPrintDec(int64(vkThisCPU().id))
+	vkPrint(", owner ")
+	vkPrintDec(int64(atomic.Load(&l.owner)) - 1)
+	vkPrint(")\n")
+	vkFatal("lock discipline violated")
+}
+
+// vkLockName names the class of l for reports.
+func vkLockName(l *vkSpin) string {
+	for i := 0; ; i++ {
+		class, x := vkLockAt(i)
+		if x == nil {
+			return "?"
+		}
+		if x == l {
+			return vkLockNames[class]
+		}
+	}
+}
+
+// vkLockAt returns the i-th kernel lock and its class, or nil past the
+// last: the kernel lock, the run queues, the futex buckets, the timer
+// heaps. (An index rather than a visitor: trap-context code has no
+// closures.)
+func vkLockAt(i int) (int, *vkSpin) {
+	if i == 0 {
+		return vkLockBKL, &vkBKL
+	}
+	i--
+	if i < vkCPUCount {
+		return vkLockSched, &vkRunqLk[i]
+	}
+	i -= vkCPUCount
+	if i < vkFutexBuckets {
+		return vkLockFutex, &vkFutexTab[i].lock
+	}
+	i -= vkFutexBuckets
+	if i < vkCPUCount {
+		return vkLockTimer, &vkTimers[i].lock
+	}
+	return 0, nil
+}
+
+// The kernel lock, as the rest of the kernel names it.
+func vkLock()   { vkSpinLock(&vkBKL) }
+func vkUnlock() { vkSpinUnlock(&vkBKL) }
+
+// vkLockStat is one record of Velocity system call 0x5607; package kernel
+// mirrors it (kernel/locks.go). Append only.
+type vkLockStat struct {
+	name      [24]byte
+	instances uint64
+	acquires  uint64
+	contended uint64
+	waitNs    uint64
+	maxWaitNs uint64
+}
+
+const vkSysVelocityLocks = 0x5607
+
+func vkCallVelocityLocks(f *vkFrame, canBlock bool) uintptr {
+	return vkSysLocks(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+// vkSysLocks writes one record per lock class into buf (n bytes) and
+// returns the number written. The figures are read without the locks: a
+// snapshot that may be a few acquisitions stale.
+func vkSysLocks(buf, n uintptr) uintptr {
+	var st [vkLockClasses]vkLockStat
+	size := unsafe.Sizeof(st[0])
+	if n < size*vkLockClasses {
+		return vkErr(vkEINVAL)
+	}
+	if !vkUserOK(buf, size*vkLockClasses, true) {
+		return vkErr(vkEFAULT)
+	}
+	for i := range st {
+		copy(st[i].name[:], vkLockNames[i])
+	}
+	for i := 0; ; i++ {
+		class, l := vkLockAt(i)
+		if l == nil {
+			break
+		}
+		s := &st[class]
+		s.instances++
+		s.acquires += atomic.Load64(&l.acquires)
+		s.contended += atomic.Load64(&l.contended)
+		s.waitNs += uint64(vkCyclesToNs(atomic.Load64(&l.waitCycles)))
+		if w := uint64(vkCyclesToNs(atomic.Load64(&l.maxWait))); w > s.maxWaitNs {
+			s.maxWaitNs = w
+		}
+	}
+	for i := range st {
+		*(*vkLockStat)(unsafe.Pointer(buf + uintptr(i)*size)) = st[i]
+	}
+	return vkLockClasses
+}

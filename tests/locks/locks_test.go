@@ -1,0 +1,135 @@
+// Package locks_test boots ./stress, a Go program that drives futexes,
+// timers, the scheduler, files, pipes and allocation from every CPU at
+// once and checks every result, as a Velocity kernel under TCG. The short
+// run (-smp 4, make test) catches a lost wake-up or a deadlock in the
+// kernel's fine-grained locking quickly; -locks.long runs it longer at
+// -smp 4 and -smp 8. Each run logs the lock contention counters.
+package locks_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/velocityos/velocity/internal/build"
+	"github.com/velocityos/velocity/internal/qemu"
+	"github.com/velocityos/velocity/internal/testenv"
+)
+
+var (
+	long   = flag.Bool("locks.long", false, "run the stress program for -locks.dur at -smp 4 and -smp 8")
+	longD  = flag.Duration("locks.dur", 20*time.Second, "duration of each workload in the long runs")
+	outDir string
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, "velocity-locks-test-", &outDir) }
+
+var (
+	stubOnce   = sync.OnceValues(build.Stub)
+	kernelOnce = sync.OnceValues(func() (string, error) {
+		out := outDir + "/stress.elf"
+		return out, build.Build("./stress", out, nil)
+	})
+)
+
+// run boots the stress kernel on smp CPUs with the program's args and
+// returns its serial output; it fails t unless the program says ok.
+func run(t *testing.T, smp int, timeout time.Duration, args ...string) string {
+	t.Helper()
+	testenv.Need(t, "qemu")
+	cmdline, err := build.KernelCmdline(nil, []string{"quiet"}, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := qemu.Run(context.Background(), qemu.Config{Kernel: testenv.Get(t, kernelOnce), Stub: testenv.Get(t, stubOnce),
+		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: timeout, SMP: smp, Mem: "1G"})
+	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
+	if err != nil {
+		t.Fatalf("-smp %d: boot: %v (a kernel deadlock ends this way)\nserial output:\n%s", smp, err, serial)
+	}
+	if res.ExitCode != 0 || !strings.Contains(serial, "STRESS ok") {
+		t.Fatalf("-smp %d: exit code %d\nserial output:\n%s", smp, res.ExitCode, serial)
+	}
+	t.Logf("-smp %d: finished in %v", smp, res.Elapsed.Round(time.Millisecond))
+	logStress(t, serial)
+	return serial
+}
+
+// logStress logs the workload counts and lock counters the program printed.
+func logStress(t *testing.T, serial string) {
+	sc := bufio.NewScanner(strings.NewReader(serial))
+	for sc.Scan() {
+		l := sc.Text()
+		if i := strings.Index(l, "STRESS "); i >= 0 {
+			t.Log(l[i:])
+		}
+	}
+}
+
+// workloadOps returns each workload's operation count.
+func workloadOps(serial string) map[string]int {
+	ops := map[string]int{}
+	for _, l := range strings.Split(serial, "\n") {
+		var name string
+		var n int
+		if i := strings.Index(l, "STRESS workload "); i >= 0 {
+			if _, err := fmt.Sscanf(strings.ReplaceAll(l[i:], "=", " "), "STRESS workload name %s ops %d", &name, &n); err == nil {
+				ops[name] = n
+			}
+		}
+	}
+	return ops
+}
+
+// TestStressShort is make test's run: four CPUs, two seconds of work.
+func TestStressShort(t *testing.T) {
+	serial := run(t, 4, 4*time.Minute, "-d", "2s")
+	ops := workloadOps(serial)
+	for _, w := range []string{"pingpong", "mutex", "sleep", "files", "pipes", "alloc"} {
+		if ops[w] == 0 {
+			t.Errorf("workload %s made no progress (ops %v)", w, ops)
+		}
+	}
+}
+
+// TestLockTakenTwice checks the ownership check itself: a CPU that takes
+// the kernel lock it already holds (Velocity's crash call, kind 4) stops
+// the machine with the lock's name and the fatal exit code, instead of
+// spinning forever.
+func TestLockTakenTwice(t *testing.T) {
+	testenv.Need(t, "qemu")
+	cmdline, err := build.KernelCmdline(nil, []string{"quiet"}, []string{"-relock"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := qemu.Run(context.Background(), qemu.Config{Kernel: testenv.Get(t, kernelOnce), Stub: testenv.Get(t, stubOnce),
+		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: 2 * time.Minute, SMP: 2})
+	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
+	if err != nil {
+		t.Fatalf("boot: %v\n%s", err, serial)
+	}
+	const want = "velocity: lock kernel (BKL) taken again by the CPU that holds it"
+	if !strings.Contains(serial, want) || res.ExitCode != 3 {
+		t.Fatalf("exit code %d (want 3) and output without %q:\n%s", res.ExitCode, want, serial)
+	}
+}
+
+// TestStressLong runs longer on four and eight CPUs (-locks.long).
+func TestStressLong(t *testing.T) {
+	if !*long {
+		t.Skip("-locks.long not set")
+	}
+	for _, smp := range []int{4, 8} {
+		t.Run(fmt.Sprintf("smp%d", smp), func(t *testing.T) {
+			run(t, smp, 3**longD*6+5*time.Minute, "-d", longD.String())
+		})
+	}
+}

@@ -1,0 +1,352 @@
+// Command stress drives every kernel path that issue 13 takes off the big
+// kernel lock at once, from GOMAXPROCS goroutines per workload, and checks
+// every result:
+//
+//   - channel ping-pong between goroutine pairs (futex wait and wake across
+//     CPUs) and a sync.Mutex counter under contention;
+//   - sleeps of 0-2 ms (the timers), each checked to last at least as long
+//     as asked;
+//   - files in /tmp written, read back and compared, and pipe round trips
+//     (the fd table, pipes);
+//   - allocation: trees built and checksummed, with a forced GC now and
+//     then (page faults, mmap, the garbage collector's own futexes).
+//
+// It prints one "STRESS" line per workload and the lock counters
+// (kernel.Locks) for the run, and exits 0 only if every check passed. A
+// lost wake-up or a deadlock shows as a workload that stops making
+// progress: a watchdog reports it and exits 2 (a kernel deadlock stops
+// the watchdog too, and the test's timeout catches that).
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/velocityos/velocity/kernel"
+)
+
+var (
+	dur     = flag.Duration("d", 2*time.Second, "how long each workload runs")
+	workers = flag.Int("w", 0, "goroutines per workload (default GOMAXPROCS)")
+	dir     = flag.String("dir", "/tmp", "directory for the file workload")
+	relock  = flag.Bool("relock", false, "instead of the workloads, ask the kernel to take its own lock twice (Velocity crash call 0x5601, kind 4): it must stop with the lock's name")
+)
+
+type workload struct {
+	name     string
+	run      func(id int, stop <-chan struct{}, ops *atomic.Int64) error
+	ops      atomic.Int64
+	lastOps  int64
+	lastMove time.Time
+}
+
+func main() {
+	flag.Parse()
+	if *relock {
+		_, _, errno := syscall.RawSyscall(0x5601, 4, 0, 0)
+		fmt.Println("STRESS relock returned:", errno)
+		os.Exit(1)
+	}
+	n := *workers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	fmt.Printf("STRESS start cpus=%d gomaxprocs=%d workers=%d duration=%v\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), n, *dur)
+	before, lockErr := kernel.Locks()
+
+	ws := []*workload{
+		{name: "pingpong", run: pingPong},
+		{name: "mutex", run: mutexWork},
+		{name: "sleep", run: sleeper},
+		{name: "files", run: files},
+		{name: "pipes", run: pipes},
+		{name: "alloc", run: alloc},
+	}
+	var mu sync.Mutex
+	var failures []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, w := range ws {
+		w.lastMove = start
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w.run(i, stop, &w.ops); err != nil {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("%s/%d: %v", w.name, i, err))
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	timer := time.NewTimer(*dur)
+	watch := time.NewTicker(500 * time.Millisecond)
+	const stall = 20 * time.Second
+loop:
+	for {
+		select {
+		case <-timer.C:
+			close(stop)
+			timer.Reset(10 * stall)
+			timer.C = nil
+		case <-done:
+			break loop
+		case now := <-watch.C:
+			for _, w := range ws {
+				if o := w.ops.Load(); o != w.lastOps {
+					w.lastOps, w.lastMove = o, now
+				} else if now.Sub(w.lastMove) > stall && !closed(done) {
+					fmt.Printf("STRESS hang workload=%s ops=%d: no progress for %v (lost wake-up or deadlock)\n", w.name, o, stall)
+					buf := make([]byte, 1<<20)
+					os.Stdout.Write(buf[:runtime.Stack(buf, true)])
+					os.Exit(2)
+				}
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	for _, w := range ws {
+		fmt.Printf("STRESS workload name=%s ops=%d\n", w.name, w.ops.Load())
+	}
+	if lockErr == nil {
+		after, err := kernel.Locks()
+		if err == nil {
+			for _, l := range kernel.LocksDelta(before, after) {
+				fmt.Printf("STRESS lock name=%q instances=%d acquires=%d contended=%d pct=%.3f wait_ns=%d max_ns=%d\n",
+					l.Name, l.Instances, l.Acquires, l.Contended, l.ContendedPercent(), l.Wait.Nanoseconds(), l.MaxWait.Nanoseconds())
+			}
+		}
+	}
+	if sharedN != sharedWant.Load() {
+		failures = append(failures, fmt.Sprintf("mutex: counter %d after %d increments", sharedN, sharedWant.Load()))
+	}
+	if len(failures) > 0 {
+		for _, f := range failures {
+			fmt.Println("STRESS FAIL", f)
+		}
+		os.Exit(1)
+	}
+	fmt.Printf("STRESS ok elapsed=%v\n", elapsed.Round(time.Millisecond))
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// pingPong bounces a counter between two goroutines over unbuffered
+// channels; every value must come back incremented by exactly one.
+func pingPong(id int, stop <-chan struct{}, ops *atomic.Int64) error {
+	ping, pong := make(chan int), make(chan int)
+	errc := make(chan error, 1)
+	go func() {
+		for v := range ping {
+			pong <- v + 1
+		}
+		errc <- nil
+	}()
+	v := id * 1_000_000
+	for !stopped(stop) {
+		for i := 0; i < 50; i++ {
+			ping <- v
+			got := <-pong
+			if got != v+1 {
+				close(ping)
+				return fmt.Errorf("sent %d, got back %d", v, got)
+			}
+			v = got
+			ops.Add(1)
+		}
+	}
+	close(ping)
+	return <-errc
+}
+
+var (
+	shared     sync.Mutex
+	sharedN    int64
+	sharedWant atomic.Int64
+)
+
+// mutexWork increments a mutex-protected counter; main checks the total
+// against the increments counted once every worker has stopped.
+func mutexWork(id int, stop <-chan struct{}, ops *atomic.Int64) error {
+	for !stopped(stop) {
+		for i := 0; i < 200; i++ {
+			shared.Lock()
+			sharedN++
+			shared.Unlock()
+		}
+		sharedWant.Add(200)
+		ops.Add(200)
+		runtime.Gosched()
+	}
+	return nil
+}
+
+// sleeper sleeps for random short times; a sleep may be late, never early.
+func sleeper(id int, stop <-chan struct{}, ops *atomic.Int64) error {
+	r := rand.New(rand.NewSource(int64(id)))
+	for !stopped(stop) {
+		d := time.Duration(r.Intn(2000)) * time.Microsecond
+		t0 := time.Now()
+		time.Sleep(d)
+		if got := time.Since(t0); got < d {
+			return fmt.Errorf("slept %v, asked for %v", got, d)
+		}
+		ops.Add(1)
+	}
+	return nil
+}
+
+// files writes a file of random content, reads it back and compares.
+func files(id int, stop <-chan struct{}, ops *atomic.Int64) error {
+	r := rand.New(rand.NewSource(int64(id) + 100))
+	name := filepath.Join(*dir, fmt.Sprintf("stress-%d", id))
+	defer os.Remove(name)
+	for !stopped(stop) {
+		data := make([]byte, 1+r.Intn(16<<10))
+		r.Read(data)
+		if err := os.WriteFile(name, data, 0o644); err != nil {
+			return err
+		}
+		got, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, data) {
+			return fmt.Errorf("%s: read back %d bytes that differ from the %d written", name, len(got), len(data))
+		}
+		ops.Add(1)
+	}
+	return nil
+}
+
+// pipes sends messages through an os.Pipe to a reader goroutine and back
+// through a second one.
+func pipes(id int, stop <-chan struct{}, ops *atomic.Int64) error {
+	ar, aw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	br, bw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	defer br.Close()
+	go func() { // echo
+		buf := make([]byte, 64)
+		for {
+			n, err := ar.Read(buf)
+			if err != nil {
+				bw.Close()
+				return
+			}
+			if _, err := bw.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 64)
+	for i := 0; !stopped(stop); i++ {
+		msg := fmt.Sprintf("msg %d/%d", id, i)
+		if _, err := aw.Write([]byte(msg)); err != nil {
+			return err
+		}
+		got := 0
+		for got < len(msg) {
+			n, err := br.Read(buf[got:])
+			if err != nil {
+				return err
+			}
+			got += n
+		}
+		if string(buf[:got]) != msg {
+			return fmt.Errorf("pipe echoed %q for %q", buf[:got], msg)
+		}
+		ops.Add(1)
+	}
+	aw.Close()
+	return nil
+}
+
+type node struct {
+	left, right *node
+	v           int
+	pad         []byte
+}
+
+func build(d, v int) *node {
+	if d == 0 {
+		return &node{v: v, pad: make([]byte, 64)}
+	}
+	return &node{left: build(d-1, 2*v), right: build(d-1, 2*v+1), v: v}
+}
+
+func (n *node) sum() int {
+	if n.left == nil {
+		return n.v
+	}
+	return n.v + n.left.sum() + n.right.sum()
+}
+
+// alloc builds trees whose checksum is known, and forces a GC now and
+// then; a page the kernel zero-filled wrongly or a GC bug shows as a bad
+// sum.
+func alloc(id int, stop <-chan struct{}, ops *atomic.Int64) error {
+	const depth = 12
+	// Sum over a full tree whose root is 1: every node's value is its
+	// index in breadth-first order, 1 .. 2^(depth+1)-1.
+	m := 1<<(depth+1) - 1
+	want := m * (m + 1) / 2
+	var keep []*node
+	for i := 0; !stopped(stop); i++ {
+		t := build(depth, 1)
+		if s := t.sum(); s != want {
+			return fmt.Errorf("tree sum %d, want %d", s, want)
+		}
+		keep = append(keep, t)
+		if len(keep) > 4 {
+			keep = keep[1:]
+		}
+		big := make([]byte, 1<<20) // fresh pages from the kernel
+		for j := 0; j < len(big); j += 4096 {
+			if big[j] != 0 {
+				return fmt.Errorf("fresh allocation not zero at %d", j)
+			}
+			big[j] = byte(j)
+		}
+		if i%8 == 7 {
+			runtime.GC()
+		}
+		ops.Add(1)
+	}
+	return nil
+}
