@@ -55,7 +55,8 @@ func vkSetResolvConf(p, n uintptr) uintptr {
 }
 
 // vkFSAddBuiltins adds the generated files the archive does not have. The
-// entries point at the kernel image's read-only data, which stays mapped.
+// entries point at the kernel image's read-only data, which stays mapped,
+// except resolv.conf's, which the network stack may rewrite (vkResolv).
 func vkFSAddBuiltins() {
 	vkResolv.ent = -1
 	const resolv = "etc/resolv.conf"
