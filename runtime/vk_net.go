@@ -121,6 +121,12 @@ type vkNetSlot struct {
 	state int32 // 0 free, 1 queued, 2 taken by the server, 3 answered
 	seq   uint32
 	res   int64
+	// rep is where the caller wants the reply: a vkNetReply on its own
+	// kernel stack, which stays put while it waits (it leaves
+	// vkNetForward only once answered). Copying the answer there, rather
+	// than into a reply per possible thread, keeps 2 MiB of static memory
+	// out of every kernel (a reply holds two sockaddr_un-sized names).
+	rep uintptr
 }
 
 var vkNet struct {
@@ -382,6 +388,7 @@ func vkNetForward(msg *vkNetMsg, rep *vkNetReply) int64 {
 	s.seq++
 	msg.id = uint64(t.tid)<<32 | uint64(s.seq)
 	s.msg = *msg
+	s.rep = uintptr(unsafe.Pointer(rep))
 	s.state = 1
 	vkNet.queue[vkNet.tail%vkNetQueue] = t.tid
 	vkNet.tail++
@@ -391,12 +398,9 @@ func vkNetForward(msg *vkNetMsg, rep *vkNetReply) int64 {
 		vkBlock(0)
 	}
 	s.state = 0
-	*rep = vkNetReplies[t.tid-1]
+	s.rep = 0
 	return s.res
 }
-
-// vkNetReplies holds each thread's last reply (readiness included).
-var vkNetReplies [vkMaxThreads]vkNetReply
 
 // vkNetWait is the server's side: sleep until a request is queued, then
 // copy up to max of them to buf.
@@ -459,7 +463,7 @@ func vkNetAnswer(buf, n uintptr) uintptr {
 			continue // not in flight: a stale or forged answer is dropped
 		}
 		s.res = rep.result
-		vkNetReplies[tid-1] = *rep
+		*(*vkNetReply)(unsafe.Pointer(s.rep)) = *rep // no pointers: a plain copy
 		s.state = 3
 		vkFutexWake(uintptr(unsafe.Pointer(s)), 1)
 	}

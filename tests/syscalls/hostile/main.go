@@ -136,10 +136,18 @@ func fail(format string, args ...any) {
 	os.Exit(1)
 }
 
+// cstr returns s as a NUL-terminated C string. The buffer is kept in
+// cstrs for the program's life (cases build some of their paths up
+// front): a uintptr alone does not keep it alive, and a collection
+// between cstr and the system call could free and reuse it (a case then
+// acted on another path, now and then). The cases make a few thousand.
 func cstr(s string) uintptr {
 	b := append([]byte(s), 0)
+	cstrs = append(cstrs, b)
 	return uintptr(unsafe.Pointer(&b[0]))
 }
+
+var cstrs [][]byte
 
 func setup() *env {
 	e := &env{}
