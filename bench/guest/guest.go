@@ -315,3 +315,35 @@ func MakeInitramfsWith(bin string, extra map[string]string, out string) error {
 	}
 	return os.WriteFile(out, gz.Bytes(), 0o644)
 }
+
+// BuildBoth builds the Go program pkg for both guests of a comparison: a
+// Velocity kernel (dir/name.elf, with the boot stub it needs) and a static
+// Linux binary for the Linux guest's /init (dir/name.linux).
+func BuildBoth(pkg, dir, name string) (stub, velELF, linuxBin string, err error) {
+	if stub, err = build.Stub(); err != nil {
+		return "", "", "", err
+	}
+	velELF = filepath.Join(dir, name+".elf")
+	if err = build.Build(pkg, velELF, nil); err != nil {
+		return "", "", "", err
+	}
+	linuxBin = filepath.Join(dir, name+".linux")
+	if err = GoBuildStatic(pkg, linuxBin); err != nil {
+		return "", "", "", err
+	}
+	return stub, velELF, linuxBin, nil
+}
+
+// LoadAvg is the host's 1, 5 and 15 minute load averages, for a runner's
+// header: figures taken on a loaded host are not comparable.
+func LoadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -28,7 +28,6 @@ import (
 	"time"
 
 	benchguest "github.com/velocityos/velocity/bench/guest"
-	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
 )
 
@@ -78,20 +77,12 @@ func run(o options) error {
 		return err
 	}
 	fmt.Printf("\n== Network: Velocity against a Linux guest (issue 10)\n")
-	fmt.Printf("host:   %s, load average %s\n", benchguest.HostCPU(), loadavg())
+	fmt.Printf("host:   %s, load average %s\n", benchguest.HostCPU(), benchguest.LoadAvg())
 	fmt.Printf("qemu:   %s, -accel %s -cpu max -smp %d -m %s, transitional virtio-net-pci on user networking (restrict=on), a forward on 127.0.0.1\n",
 		benchguest.QEMUVersion(o.binary), o.accel, o.smp, o.mem)
 
-	stub, err := build.Stub()
+	stub, velELF, linuxBin, err := benchguest.BuildBoth("./images/netbench", o.cache, "netbench")
 	if err != nil {
-		return err
-	}
-	velELF := filepath.Join(o.cache, "netbench.elf")
-	if err := build.Build("./images/netbench", velELF, nil); err != nil {
-		return err
-	}
-	linuxBin := filepath.Join(o.cache, "netbench.linux")
-	if err := benchguest.GoBuildStatic("./images/netbench", linuxBin); err != nil {
 		return err
 	}
 	vmlinuz, kver, err := benchguest.DebianKernel(o.linuxCache)
@@ -331,16 +322,4 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -114,7 +114,7 @@ func bench(o options) error {
 		accelArg = "tcg,thread=" + o.tcgThread
 	}
 	fmt.Printf("\n== Velocity SMP benchmarks (issue 3, section 6)\n")
-	fmt.Printf("host:   %s, load average %s\n", benchguest.HostCPU(), loadavg())
+	fmt.Printf("host:   %s, load average %s\n", benchguest.HostCPU(), benchguest.LoadAvg())
 	fmt.Printf("qemu:   %s, -accel %s -cpu max -m %s; -smp 1 and -smp %d; %d boots per guest and CPU count, interleaved\n",
 		benchguest.QEMUVersion(o.binary), accelArg, o.mem, o.smp, o.runs)
 	if accel == "tcg" {
@@ -122,16 +122,8 @@ func bench(o options) error {
 	}
 
 	step("building images/smpbench as a Velocity kernel and as a static Linux /init")
-	stub, err := build.Stub()
+	stub, velELF, linuxBin, err := benchguest.BuildBoth("./images/smpbench", o.cache, "smpbench")
 	if err != nil {
-		return err
-	}
-	velELF := filepath.Join(o.cache, "smpbench.elf")
-	if err := build.Build("./images/smpbench", velELF, nil); err != nil {
-		return err
-	}
-	linuxBin := filepath.Join(o.cache, "smpbench.linux")
-	if err := benchguest.GoBuildStatic("./images/smpbench", linuxBin); err != nil {
 		return err
 	}
 	step("preparing the Linux guest (Debian kernel via apt-get download, initramfs via cpio)")
@@ -473,18 +465,6 @@ func joinF(v []float64, format string) string {
 }
 
 func step(s string) { fmt.Printf("-- %s\n", s) }
-
-func loadavg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
 
 func hostCPUs() int {
 	n := 0

@@ -104,16 +104,8 @@ func run(o options) error {
 		benchguest.QEMUVersion(o.binary), accelArg, o.mem, compareSMP, o.runs, o.reps)
 
 	fmt.Println("-- building bench/sysbench/prog as a Velocity kernel and as a static Linux /init")
-	stub, err := build.Stub()
+	stub, velELF, linuxBin, err := benchguest.BuildBoth("./bench/sysbench/prog", o.cache, "sysbench")
 	if err != nil {
-		return err
-	}
-	velELF := filepath.Join(o.cache, "sysbench.elf")
-	if err := build.Build("./bench/sysbench/prog", velELF, nil); err != nil {
-		return err
-	}
-	linuxBin := filepath.Join(o.cache, "sysbench.linux")
-	if err := benchguest.GoBuildStatic("./bench/sysbench/prog", linuxBin); err != nil {
 		return err
 	}
 	fmt.Println("-- preparing the Linux guest (Debian kernel via apt-get download, initramfs via cpio)")
