@@ -59,6 +59,9 @@ func main() {
 // figures are one guest's results, by row name.
 type figures map[string]float64
 
+// modules are Debian's virtio-net driver and what it needs, in load order
+// (each after what its depends= names). The initramfs holds them as
+// /modules/NN-name.ko, and images/netbench loads them in name order.
 var modules = []string{"virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
 	"failover", "net_failover", "virtio_net"}
 
@@ -94,8 +97,8 @@ func run(o options) error {
 		return err
 	}
 	extra := map[string]string{}
-	for n, p := range mods {
-		extra["modules/"+n+".ko"] = p
+	for i, n := range modules {
+		extra[fmt.Sprintf("modules/%02d-%s.ko", i, n)] = mods[n]
 	}
 	initrd := filepath.Join(o.cache, "initramfs-netbench.cpio.gz")
 	if err := benchguest.MakeInitramfsWith(linuxBin, extra, initrd); err != nil {

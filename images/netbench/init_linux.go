@@ -11,15 +11,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// modules are the virtio-net driver and what it needs, in load order
-// (each after what its depends= names); bench/netbench puts them in /modules.
-var modules = []string{"virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
-	"failover", "net_failover", "virtio_net"}
-
 // linuxInit makes the Linux guest's network what Velocity's is at boot.
+// bench/netbench puts the virtio-net driver's modules in /modules, named
+// so that name order is load order (os.ReadDir sorts).
 func linuxInit() error {
-	for _, m := range modules {
-		f, err := os.Open(filepath.Join("/modules", m+".ko"))
+	ents, err := os.ReadDir("/modules")
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		m := e.Name()
+		f, err := os.Open(filepath.Join("/modules", m))
 		if err != nil {
 			return err
 		}
