@@ -46,6 +46,8 @@ const (
 	vkLockSched
 	vkLockFutex
 	vkLockTimer
+	vkLockFD
+	vkLockPipe
 	vkLockClasses
 )
 
@@ -54,6 +56,8 @@ var vkLockNames = [vkLockClasses]string{
 	vkLockSched: "run queues",
 	vkLockFutex: "futex buckets",
 	vkLockTimer: "timer heaps",
+	vkLockFD:    "fd table",
+	vkLockPipe:  "pipes",
 }
 
 func vkMyLockID() uint32 { return vkThisCPU().id + 1 }
@@ -146,7 +150,7 @@ func vkLockName(l *vkSpin) string {
 
 // vkLockAt returns the i-th kernel lock and its class, or nil past the
 // last: the kernel lock, the run queues, the futex buckets, the timer
-// heaps. (An index rather than a visitor: trap-context code has no
+// heaps, the fd table, the pipes. (An index rather than a visitor: trap-context code has no
 // closures.)
 func vkLockAt(i int) (int, *vkSpin) {
 	if i == 0 {
@@ -163,6 +167,14 @@ func vkLockAt(i int) (int, *vkSpin) {
 	i -= vkFutexBuckets
 	if i < vkCPUCount {
 		return vkLockTimer, &vkTimers[i].lock
+	}
+	i -= vkCPUCount
+	if i == 0 {
+		return vkLockFD, &vkFDLock
+	}
+	i--
+	if i < vkMaxPipes {
+		return vkLockPipe, &vkPipes[i].lock
 	}
 	return 0, nil
 }
