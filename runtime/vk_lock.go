@@ -150,8 +150,8 @@ func vkLockName(l *vkSpin) string {
 
 // vkLockAt returns the i-th kernel lock and its class, or nil past the
 // last: the kernel lock, the run queues, the futex buckets, the timer
-// heaps, the fd table, the pipes. (An index rather than a visitor: trap-context code has no
-// closures.)
+// heaps, the fd table, the pipes. (An index rather than a visitor:
+// trap-context code has no closures.)
 func vkLockAt(i int) (int, *vkSpin) {
 	if i == 0 {
 		return vkLockBKL, &vkBKL

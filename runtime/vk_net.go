@@ -14,7 +14,7 @@
 //	       copies up to max of them (vkNetMsg) into buf.
 //	0x5612 reply(buf, n): the server answers n requests (vkNetReply); each
 //	       wakes its caller with the result.
-//	0x5613 ready(fd, events, mode, seq): the server reports a socket's
+//	0x5613 ready(id, events, mode, seq): the server reports a socket's
 //	       readiness (mode 0 adds events, mode 1 sets the level), which
 //	       feeds epoll.
 //

@@ -706,7 +706,8 @@ const (
 // The futex hash table: every address a thread sleeps on (a futex word,
 // a pipe, an epoll instance, ...) hashes to a bucket with its own lock and
 // a FIFO queue of the threads waiting there. Lock order: the kernel lock
-// (when held), then a bucket, then a timer heap, then one run queue.
+// (when held), the fd table lock, a pipe's lock, then a bucket, then a
+// timer heap, then one run queue.
 const vkFutexBuckets = 256
 
 type vkFutexBucket struct {

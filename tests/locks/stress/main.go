@@ -31,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -43,6 +44,7 @@ var (
 	dur     = flag.Duration("d", 2*time.Second, "how long each workload runs")
 	workers = flag.Int("w", 0, "goroutines per workload (default GOMAXPROCS)")
 	dir     = flag.String("dir", "/tmp", "directory for the file workload")
+	skip    = flag.String("skip", "", "comma-separated workloads not to run (to compare with a kernel that lacks what one needs)")
 	relock  = flag.Bool("relock", false, "instead of the workloads, ask the kernel to take its own lock twice (Velocity crash call 0x5601, kind 4): it must stop with the lock's name")
 )
 
@@ -76,6 +78,14 @@ func main() {
 		{name: "pipes", run: pipes},
 		{name: "fds", run: fdTable},
 		{name: "alloc", run: alloc},
+	}
+	for _, name := range strings.Split(*skip, ",") {
+		for i, w := range ws {
+			if w.name == name {
+				ws = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
 	}
 	var mu sync.Mutex
 	var failures []string
