@@ -12,7 +12,10 @@
 //   - FS base = this CPU's kernel TLS, whose -8 slot holds vkKernelG, a g
 //     with stackguard0 = 0. ABI wrappers load R14 from FS-8, so kernel Go
 //     code never sees a user g and its stack checks always pass on the
-//     kernel stacks (which are not goroutine stacks).
+//     kernel stacks (which are not goroutine stacks). Entry and exit
+//     switch it with WRFSBASE where the CPU has FSGSBASE (vkCPU.fsgsbase;
+//     CR4.FSGSBASE is set by vkCPUInit), else with WRMSR IA32_FS_BASE,
+//     which serialises (and under TCG ends the translation block).
 //   - interrupts are off. The kernel is not preemptible.
 //
 // Every entry builds a vkFrame (see vk_trap.go) on the kernel stack of the
@@ -210,7 +213,13 @@ fxsave:
 	FXSAVE64	(CX)
 saved:
 	GS_TO_AX(vkCPU_kernelFS)
+	CMP_GS_0(vkCPU_fsgsbase)
+	JEQ	fsmsr
+	WRFSBASEQ	AX
+	JMP	fsdone
+fsmsr:
 	WRITE_FS_AX
+fsdone:
 	MOVQ	SP, AX
 	SUBQ	$16, SP
 	MOVQ	AX, 0(SP)
@@ -221,7 +230,13 @@ saved:
 // vkExitToUser: SP = vkFrame of the current thread; interrupts off.
 TEXT runtime·vkExitToUser(SB),NOSPLIT|NOFRAME,$0
 	GS_TO_AX(vkCPU_userFS)
+	CMP_GS_0(vkCPU_fsgsbase)
+	JEQ	fsmsr
+	WRFSBASEQ	AX
+	JMP	fsdone
+fsmsr:
 	WRITE_FS_AX
+fsdone:
 	GS_TO_AX(vkCPU_fpu)
 	MOVQ	AX, CX
 	CMPB	runtime·vkXSaveOn(SB), $0
