@@ -36,6 +36,7 @@ type vkCPU struct {
 	userFS    uintptr // current thread's FS base (its Go TLS)
 	kernelFS  uintptr // FS base used inside the kernel: &tls[1]
 	fsgsbase  uintptr // 1 when CR4.FSGSBASE is on: the entry writes FS with WRFSBASE, not WRMSR
+	fpuLive   uintptr // thread (its fpu area) whose x87/MXCSR control state the registers hold since its system call; 0 after a switch (vk_fpu.go)
 	cur       uintptr // current *vkThread
 	idle      uintptr // 1 while halted in the idle loop
 	id        uint32

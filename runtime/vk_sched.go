@@ -45,6 +45,7 @@ const (
 
 type vkThread struct {
 	fpu       [vkFPUMax]byte // FPU save area (vk_fpu.go); first so it is 64-byte aligned
+	fpuStale  uintptr        // 1: fpu holds only the x87 control word and MXCSR since a system call (vk_fpu.go)
 	tid       int32
 	state     int32
 	ksp       uintptr // saved kernel stack pointer while switched out
@@ -152,6 +153,7 @@ func vkNewThread(f *vkFrame, fsBase uintptr, fpu uintptr) *vkThread {
 	if fpu != 0 {
 		vkFPUCopy(uintptr(unsafe.Pointer(&t.fpu[0])), fpu)
 	}
+	t.fpuStale = 0
 	t.affinity = ^uint64(0)
 	t.onCPU = -1
 	t.timerCPU, t.timerIdx = -1, -1
@@ -464,6 +466,7 @@ func vkSchedule() {
 	c.cur = uintptr(unsafe.Pointer(next))
 	c.kstackTop = next.kstackTop
 	c.fpu = uintptr(unsafe.Pointer(&next.fpu[0]))
+	c.fpuLive = 0 // the registers' control state is no longer a stale thread's (vk_fpu.go)
 	c.userFS = next.fsBase
 	vkSwtch(&cur.ksp, next.ksp)
 	// Running again, maybe on another CPU.
@@ -923,6 +926,7 @@ func vkSysClone(f *vkFrame, flags uint64, stack, ptid, ctid, tls uintptr) uintpt
 	if flags&cloneSetTLS != 0 {
 		fs = tls
 	}
+	vkFPUMaterialize(parent) // the child starts from the parent's FPU state (vk_fpu.go)
 	t := vkNewThread(&child, fs, uintptr(unsafe.Pointer(&parent.fpu[0])))
 	if t == nil {
 		return vkErr(vkEAGAIN)
