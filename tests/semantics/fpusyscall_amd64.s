@@ -30,8 +30,8 @@
 	MOVW	$0x037F, 0(SP); \
 	FLDCW	0(SP)
 
-// func futexWaitHold(addr *uint32, val, mxcsr, fcw, seed uint64) (r, x15, mx, cw uint64)
-TEXT ·futexWaitHold(SB),NOSPLIT,$8-72
+// func futexWaitHold(addr *uint32, val, mxcsr, fcw, seed uint64, ts *syscall.Timespec) (r, x15, mx, cw uint64)
+TEXT ·futexWaitHold(SB),NOSPLIT,$8-80
 	MOVQ	mxcsr+16(FP), AX
 	MOVL	AX, 0(SP)
 	LDMXCSR	0(SP)
@@ -44,13 +44,13 @@ TEXT ·futexWaitHold(SB),NOSPLIT,$8-72
 	MOVQ	addr+0(FP), DI
 	MOVQ	$128, SI	// FUTEX_WAIT_PRIVATE
 	MOVQ	val+8(FP), DX
-	XORL	R10, R10	// no timeout
+	MOVQ	ts+40(FP), R10
 	XORL	R8, R8
 	XORL	R9, R9
 	MOVQ	$202, AX	// futex
 	SYSCALL
-	MOVQ	AX, r+40(FP)
-	AFTER_SYSCALL(x15+48(FP), mx+56(FP), cw+64(FP))
+	MOVQ	AX, r+48(FP)
+	AFTER_SYSCALL(x15+56(FP), mx+64(FP), cw+72(FP))
 	RET
 
 // func faultThenSignal(page, pid, tid, sig, mxcsr, fcw, pattern uint64) (r, x15, mx, cw uint64)

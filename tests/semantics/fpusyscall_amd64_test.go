@@ -69,7 +69,10 @@ func TestFPUControlAcrossBlockingSyscalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each waiting thread keeps its P (futexWaitHold), so both need one.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(3, runtime.GOMAXPROCS(0))))
 	const rounds = 400
+	ts := syscall.Timespec{Nsec: 20e6}
 	var word uint32
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
@@ -98,7 +101,7 @@ func TestFPUControlAcrossBlockingSyscalls(t *testing.T) {
 				if v == mine {
 					break
 				}
-				r, x15, gotMX, gotCW := futexWaitHold(&word, uint64(v), mx, cw, seed)
+				r, x15, gotMX, gotCW := futexWaitHold(&word, uint64(v), mx, cw, seed, &ts)
 				waits.Add(1)
 				if r == 0 {
 					blocked.Add(1)
@@ -108,7 +111,7 @@ func TestFPUControlAcrossBlockingSyscalls(t *testing.T) {
 				}
 			}
 			// The word is never 2: EAGAIN at once, no thread switch.
-			r, x15, gotMX, gotCW := futexWaitHold(&word, 2, mx, cw, seed)
+			r, x15, gotMX, gotCW := futexWaitHold(&word, 2, mx, cw, seed, &ts)
 			if int64(r) != -int64(syscall.EAGAIN) {
 				report(fmt.Errorf("futex wait on a changed word returned %d, want -EAGAIN", int64(r)))
 			}
