@@ -187,7 +187,24 @@ TEXT runtime·vkSyscallEntry(SB),NOSPLIT|NOFRAME,$0
 	STMXCSR	const_vkMXCSROff(AX)
 	MOVQ	$1, vkThread_fpuStale(AX)
 	AX_TO_GS(vkCPU_fpuLive)
-	JMP	runtime·vkEnterKernel(SB)
+	GS_TO_AX(vkCPU_kernelFS)
+	CMP_GS_0(vkCPU_fsgsbase)
+	JEQ	fsmsr
+	WRFSBASEQ	AX
+	JMP	fsdone
+fsmsr:
+	WRITE_FS_AX
+fsdone:
+	// vkSyscallTrap(frame, this CPU's vkCPU): straight to the system
+	// call paths, past vkTrap's interrupt and exception cases.
+	MOVQ	SP, AX
+	SUBQ	$16, SP
+	MOVQ	AX, 0(SP)
+	GS_TO_AX(vkCPU_self)
+	MOVQ	AX, 8(SP)
+	CALL	runtime·vkSyscallTrap(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
+	ADDQ	$16, SP
+	JMP	runtime·vkExitToUser(SB)
 nested:
 	// A syscall made by kernel code (the runtime's print while reporting
 	// a fault, for example): handled on the current stack, never blocks.
@@ -240,7 +257,7 @@ saved:
 	JMP	runtime·vkEnterKernel(SB)
 
 // vkEnterKernel: SP = vkFrame on the thread's kernel stack, the FPU state
-// saved (or, for a system call, left as the top of this file says).
+// saved.
 TEXT runtime·vkEnterKernel(SB),NOSPLIT|NOFRAME,$0
 	GS_TO_AX(vkCPU_kernelFS)
 	CMP_GS_0(vkCPU_fsgsbase)

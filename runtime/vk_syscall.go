@@ -64,7 +64,7 @@ func vkUnimplemented(nr uint64) uintptr {
 // scheduler asks for the time constantly, from every CPU. It reports
 // whether it handled the call. Pending signals are still delivered by the
 // next locked entry (at the latest the next timer tick).
-func vkSyscallLockFree(f *vkFrame) bool {
+func vkSyscallLockFree(f *vkFrame, c *vkCPU) bool {
 	var r uintptr
 	switch f.rax {
 	case 228: // clock_gettime
@@ -73,13 +73,13 @@ func vkSyscallLockFree(f *vkFrame) bool {
 		}
 		r = vkSysClockGettime(int32(f.rdi), uintptr(f.rsi))
 	case 186: // gettid
-		r = uintptr(vkCur().tid)
+		r = uintptr(vkThreadOf(c.cur).tid)
 	case 39: // getpid
 		r = 1
 	default:
 		return false
 	}
-	vkThisCPU().syscalls++
+	c.syscalls++
 	f.rax = uint64(r)
 	return true
 }
