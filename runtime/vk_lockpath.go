@@ -136,6 +136,9 @@ func vkSysFutexFast(addr uintptr, op int32, val uint32, ts uintptr) (r uintptr, 
 		if op&futexPrivateFlag == 0 {
 			return 0, false // a shared wake checks the mapping: EFAULT
 		}
+		if vkFutexNoWaiters(addr) {
+			return 0, true // nobody to wake: no bucket lock (vk_sched.go)
+		}
 		return uintptr(vkFutexWake(addr, int(val))), true
 	}
 	return 0, false

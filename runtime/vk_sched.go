@@ -691,6 +691,12 @@ const vkFutexBuckets = 256
 type vkFutexBucket struct {
 	lock       vkSpin
 	head, tail uintptr // *vkThread, linked by fnext
+	// waiters counts the threads inside vkFutexWait on this bucket, from
+	// before they read the futex word until after they stop sleeping, so
+	// a private FUTEX_WAKE that finds it zero may return without the lock
+	// (vkFutexNoWaiters). Kernel waits queued here by vkBlock are not
+	// counted: a system call never wakes them.
+	waiters uint32
 }
 
 var vkFutexTab [vkFutexBuckets]vkFutexBucket
@@ -736,6 +742,20 @@ func vkFutexUnqueue(b *vkFutexBucket, t *vkThread) {
 	}
 	t.fnext = 0
 	t.queued = false
+}
+
+// vkFutexNoWaiters reports whether no thread can be waiting in
+// vkFutexWait on addr's bucket, so that a private FUTEX_WAKE has nothing
+// to do and may skip the bucket lock, as Linux's futex_wake does with its
+// waiter count. It is sound by the Dekker pattern: the waker's program
+// stored the new word value before the call, and this locked
+// read-modify-write (a full barrier) reads the count after that store; a
+// waiter increments the count (also locked) before it reads the word. So
+// either this sees the waiter, or the waiter sees the new value and does
+// not sleep (EAGAIN). A waiter that saw the old value stays counted until
+// it has stopped sleeping.
+func vkFutexNoWaiters(addr uintptr) bool {
+	return atomic.Xadd(&vkFutexBucketOf(addr).waiters, 0) == 0
 }
 
 // vkFutexWake wakes up to n threads sleeping on addr, oldest first, and
@@ -784,12 +804,17 @@ func vkFutexWake(addr uintptr, n int) int {
 func vkFutexWait(addr uintptr, val uint32, deadline int64, bkl bool) (r uintptr, ok bool) {
 	b := vkFutexBucketOf(addr)
 	vkSpinLock(&b.lock)
+	// Counted before the word is read, with a locked instruction (a full
+	// barrier): see vkFutexNoWaiters.
+	atomic.Xadd(&b.waiters, 1)
 	v, ok := vkUserLoad32(addr)
 	if !ok {
+		atomic.Xadd(&b.waiters, -1)
 		vkSpinUnlock(&b.lock)
 		return 0, false
 	}
 	if v != val {
+		atomic.Xadd(&b.waiters, -1)
 		vkSpinUnlock(&b.lock)
 		return vkErr(vkEAGAIN), true
 	}
@@ -797,6 +822,7 @@ func vkFutexWait(addr uintptr, val uint32, deadline int64, bkl bool) (r uintptr,
 	t.waitAddr = addr
 	vkFutexQueue(b, t)
 	woken := vkSleep(t, b, deadline, bkl, true)
+	atomic.Xadd(&b.waiters, -1)
 	t.waitAddr = 0
 	if !woken && t.timedOut {
 		return vkErr(vkETIMEDOUT), true
