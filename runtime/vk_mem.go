@@ -1267,9 +1267,10 @@ func vkFaultIn(va uintptr, write, fetch bool) bool {
 	}
 	pte := vkPTE(va, true)
 	if pte == nil {
-		// Out of memory for a page table (a user mapping is never
-		// under a huge page).
-		vkOutOfMemory()
+		if _, size := vkWalk(va); size > vkPageSize {
+			return false // under a huge page: never made in the user half
+		}
+		vkOutOfMemory() // no frame for a page table
 	}
 	flags := vkPteFlags(prot)
 	for {
