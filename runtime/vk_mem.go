@@ -370,6 +370,34 @@ func vkFrameFree(pa uintptr) {
 	vkSpinUnlock(&c.lock)
 }
 
+// vkFrameFreeBatch frees many frames at once (munmap's): this CPU's cache
+// is topped up to vkFrameCacheMax-vkFrameCacheBatch, so that the faults
+// of the next mapping find frames there, and the rest go to the bitmap
+// under one acquisition of the global lock.
+func vkFrameFreeBatch(pa []uintptr) {
+	if len(pa) == 0 {
+		return
+	}
+	for _, p := range pa {
+		if p%vkPageSize != 0 || p/vkPageSize >= vkFrames.nframes || !vkFrameUsed(p/vkPageSize) {
+			vkFatal("freeing a frame that is not in use")
+		}
+	}
+	c := &vkFrameCaches[vkThisCPU().id]
+	vkSpinLock(&c.lock)
+	for len(pa) > 0 && c.n < vkFrameCacheMax-vkFrameCacheBatch {
+		c.pa[c.n] = pa[0]
+		atomic.Storeuintptr(&c.n, c.n+1)
+		pa = pa[1:]
+	}
+	if len(pa) > 0 {
+		vkSpinLock(&vkFrameLock)
+		vkBitmapPut(pa)
+		vkSpinUnlock(&vkFrameLock)
+	}
+	vkSpinUnlock(&c.lock)
+}
+
 func vkMustFrame() uintptr {
 	pa := vkFrameAlloc()
 	if pa == 0 {
@@ -954,9 +982,7 @@ var vkUnmapBatch struct {
 // mapping list exclusive (and so the kernel lock).
 func vkUnmapFlush() {
 	vkTLBShootdown()
-	for i := 0; i < vkUnmapBatch.n; i++ {
-		vkFrameFree(vkUnmapBatch.pa[i])
-	}
+	vkFrameFreeBatch(vkUnmapBatch.pa[:vkUnmapBatch.n])
 	vkUnmapBatch.n = 0
 }
 
