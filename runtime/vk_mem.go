@@ -568,6 +568,7 @@ var vkImage struct {
 	n    int
 	segs [8]struct {
 		start, end uintptr
+		off        uintptr // file offset of start (/proc/self/maps)
 		prot       uint32
 	}
 }
@@ -592,6 +593,7 @@ func vkImageSegments(bi *vkBootInfo) {
 		ph := elf + uintptr(phoff+i*phentsize)
 		typ := *(*uint32)(unsafe.Pointer(ph))
 		flags := *(*uint32)(unsafe.Pointer(ph + 4))
+		offset := uintptr(*(*uint64)(unsafe.Pointer(ph + 8)))
 		vaddr := uintptr(*(*uint64)(unsafe.Pointer(ph + 16)))
 		memsz := uintptr(*(*uint64)(unsafe.Pointer(ph + 40)))
 		if typ != 1 || memsz == 0 { // PT_LOAD
@@ -622,6 +624,7 @@ func vkImageSegments(bi *vkBootInfo) {
 		}
 		s := &vkImage.segs[vkImage.n]
 		s.start, s.end, s.prot = start, end, prot
+		s.off = offset - (vaddr - start) // ELF keeps p_offset ≡ p_vaddr modulo the page size
 		vkImage.n++
 		prev = end
 	}

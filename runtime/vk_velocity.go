@@ -80,7 +80,9 @@ func vkSysInfo(buf, n uintptr) uintptr {
 		c := &vkCPUs[i]
 		busy := c.busyNs
 		if c.cur != 0 && c.cur != c.idleT {
-			busy += vkNanotime() - vkThreadOf(c.cur).lastRun
+			if last := vkThreadOf(c.cur).lastRun; last != 0 { // 0: switching out now
+				busy += vkNanotime() - last
+			}
 		}
 		in.cpuBusyNs[i] = uint64(busy)
 		in.cpuSyscalls[i] = c.syscalls
