@@ -57,15 +57,18 @@ type vkThread struct {
 	timedOut  bool
 	sigmask   uint64
 	pending   uint64
+	sigKernel uint64 // pending signals the kernel raised itself: si_code SI_KERNEL, not SI_TKILL
 	altSP     uintptr
 	altSize   uintptr
 	altFlags  int32
 	sliceEnd  int64
 	affinity  uint64 // CPUs the thread may run on
 	lastCPU   int32
-	onCPU     int32 // CPU running it, -1 if none
-	cpuNs     int64 // time spent running
-	lastRun   int64
+	onCPU     int32  // CPU running it, -1 if none
+	cpuNs     int64  // time spent running, up to lastRun (vk_rusage.go)
+	lastRun   int64  // when it was last switched in; 0 while not running
+	cpuSeq    uint32 // odd while cpuNs and lastRun change (vk_rusage.go)
+	cpuGone   bool   // exited, its cpuNs moved to vkSched.deadCPUNs
 	clearTID  uintptr
 	fnext     uintptr // next thread in its futex bucket's queue
 	queued    bool    // on a futex bucket's queue (guarded by the bucket's lock)
@@ -83,6 +86,14 @@ var vkSched struct {
 	steals   uint64
 	reserved uint64  // CPUs that run only threads pinned to them
 	zombies  uintptr // exited threads whose stacks are no longer in use, linked by next
+	// deadCPUNs is the CPU time of threads that have exited, for getrusage
+	// and CLOCK_PROCESS_CPUTIME_ID. deathBusy counts CPUs moving a thread's
+	// time there or freeing exited threads, deathGen how often one has
+	// finished: lock-free readers of the thread table retry across both
+	// (vk_rusage.go).
+	deadCPUNs int64
+	deathBusy int32
+	deathGen  uint32
 }
 
 // vkRunqLk[i] guards CPU i's run queue (runqHead, runqTail, runqLen) and
@@ -445,15 +456,11 @@ func vkSchedule() {
 		deadline = now + vkQuantumNs // others wait: preempt at slice end
 	}
 	vkTimerArm(deadline)
-	if cur.state != thIdle {
-		cur.cpuNs += now - cur.lastRun
-		c.busyNs += now - cur.lastRun
-	}
+	vkChargeCPU(cur, next)
 	if next.state != thIdle {
 		next.state = thRunning
 	}
 	next.sliceEnd = now + vkQuantumNs
-	next.lastRun = now
 	next.lastCPU = int32(c.id)
 	if next == cur {
 		return
@@ -518,13 +525,17 @@ func vkReapZombies() {
 		return
 	}
 	z := atomic.Xchguintptr(&vkSched.zombies, 0)
+	// Lock-free readers of the thread table (vkProcessCPUNs) retry across
+	// this, so none keeps using a thread freed here.
+	vkDeathBegin()
 	for z != 0 {
 		t := vkThreadOf(z)
 		z = t.next
-		vkSched.threads[t.tid-1] = 0
+		atomic.Storeuintptr(&vkSched.threads[t.tid-1], 0)
 		vkKernelStackFree(t.kstackTop)
 		vkFrameFree(uintptr(unsafe.Pointer(t)) - vkDMAP)
 	}
+	vkDeathEnd()
 }
 
 // vkThreadBegin runs when a new thread is switched to for the first time,

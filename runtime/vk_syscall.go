@@ -193,6 +193,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	95:  vkCallUmask,            // umask
 	96:  vkCallGettimeofday,     // gettimeofday
 	97:  vkCallGetrlimit,        // getrlimit
+	98:  vkCallGetrusage,        // getrusage
 	102: vkCallGetuid,           // getuid
 	104: vkCallGetuid,           // getgid
 	107: vkCallGetuid,           // geteuid
@@ -537,9 +538,10 @@ func vkSysClockGettime(clock int32, ts uintptr) uintptr {
 		ns = vkWalltime()
 	case 1, 4, 6, 7: // MONOTONIC, _RAW, _COARSE, BOOTTIME
 		ns = vkNanotime()
-	case 2, 3: // PROCESS_CPUTIME_ID, THREAD_CPUTIME_ID
-		t := vkCur()
-		ns = t.cpuNs + vkNanotime() - t.lastRun
+	case 2: // PROCESS_CPUTIME_ID: every thread's (vk_rusage.go)
+		ns = vkProcessCPUNs()
+	case 3: // THREAD_CPUTIME_ID
+		ns, _ = vkThreadCPUNs(vkCur(), vkNanotime())
 	default:
 		return vkErr(vkEINVAL)
 	}

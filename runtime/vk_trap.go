@@ -96,6 +96,17 @@ func vkTrap(f *vkFrame) {
 		vkTrapTick(f) // this CPU's run-queue lock only (vk_lockpath.go)
 		return
 	}
+	var cr2 uintptr
+	if f.vector == 14 {
+		// Demand-zero faults take the mapping list shared, not the
+		// kernel lock (vkHandlePageFault); only a fault that becomes a
+		// signal goes on below.
+		cr2 = vkReadCR2()
+		if vkHandlePageFault(cr2, f.err&2 != 0, f.err&16 != 0) {
+			vkTrapExitFine(f)
+			return
+		}
+	}
 	vkLock()
 	switch {
 	case f.vector == vkSpuriousVector:
@@ -106,10 +117,7 @@ func vkTrap(f *vkFrame) {
 	case f.vector >= 32:
 		vkEOI()
 	case f.vector == 14:
-		cr2 := vkReadCR2()
-		if !vkHandlePageFault(cr2, f.err&2 != 0, f.err&16 != 0) {
-			vkFault(f, cr2, true)
-		}
+		vkFault(f, cr2, true) // not a page the program may touch
 	default:
 		vkFault(f, 0, true)
 	}
@@ -156,7 +164,9 @@ func vkFromUser(f *vkFrame) bool {
 }
 
 // vkKernelTrapWork handles a trap that interrupted kernel code: a page
-// fault on user memory touched by a syscall (the kernel lock is held), or
+// fault on user memory touched by a syscall (the kernel lock is held, so
+// no writer of the mapping list can be in the middle of a change, and the
+// fault takes the list shared like any other), or
 // an interrupt that woke an idle or lock-spinning CPU (it is not). Nothing
 // here may take the lock or switch threads.
 func vkKernelTrapWork(f *vkFrame) {
