@@ -71,7 +71,7 @@ func vkSyscallLockFree(f *vkFrame, c *vkCPU) bool {
 		if !vkMappedWritable(uintptr(f.rsi), 16) {
 			return false // let the locked path fault the page in or say EFAULT
 		}
-		r = vkSysClockGettime(int32(f.rdi), uintptr(f.rsi))
+		r = vkClockGettimeTo(int32(f.rdi), uintptr(f.rsi))
 	case 186: // gettid
 		r = uintptr(vkThreadOf(c.cur).tid)
 	case 39: // getpid
@@ -532,6 +532,12 @@ func vkSysClockGettime(clock int32, ts uintptr) uintptr {
 	if !vkMappedWritable(ts, 16) && !vkUserOK(ts, 16, true) {
 		return vkErr(vkEFAULT)
 	}
+	return vkClockGettimeTo(clock, ts)
+}
+
+// vkClockGettimeTo is clock_gettime once ts is known to be writable (the
+// lock-free path has walked the page tables for it already).
+func vkClockGettimeTo(clock int32, ts uintptr) uintptr {
 	var ns int64
 	switch clock {
 	case 0, 5: // REALTIME, REALTIME_COARSE
