@@ -394,6 +394,7 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 	if fd < 0 {
 		return vkErr(en)
 	}
+	vkProcMapsOpened(idx) // /proc/self/maps: the text as of this open
 	f.ent = int32(idx)
 	f.off = 0
 	f.flags = flags & (oAccMode | oAppend)
