@@ -198,13 +198,14 @@ func munmapRace(n int) (faultedAfter, touchedBefore int64) {
 			*word(a, p, 0) = 1 // half of a resident before the race
 		}
 		var unmapped atomic.Bool
-		var nextB atomic.Int64
-		rng := rand.New(rand.NewSource(int64(r)))
-		delay := rng.Intn(20000)
+		var nextB, touches atomic.Int64
+		// munmap after the other threads made a random number of touches:
+		// a point in the race that does not depend on how fast the
+		// (emulated, shared) CPUs are.
+		target := int64(rand.New(rand.NewSource(int64(r))).Intn(4 * *pages))
 		onCPUs(n, func(id int) {
 			if id == 0 {
-				for i := 0; i < delay; i++ {
-					runtime.Gosched()
+				for touches.Load() < target {
 				}
 				munmap(a, *pages)
 				unmapped.Store(true)
@@ -223,6 +224,7 @@ func munmapRace(n int) (faultedAfter, touchedBefore int64) {
 					break
 				}
 				atomic.AddInt64(&touchedBefore, 1)
+				touches.Add(1)
 				if p := int(nextB.Add(1)) - 1; p < *pages {
 					touch(b, p, id, r, true)
 				}
