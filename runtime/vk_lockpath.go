@@ -8,7 +8,9 @@
 //   - nanosleep and clock_nanosleep: the per-CPU timer heaps (vk_time.go)
 //     and run-queue locks;
 //   - sched_yield and the timer tick and reschedule IPI: this CPU's
-//     run-queue lock.
+//     run-queue lock;
+//   - read and write on a pipe end: the fd table lock and the pipe's
+//     (vk_pipe.go), when the user buffer is resident.
 //
 // vkTrap tries these before it takes vkBKL. A case that needs more (a
 // futex word that is not resident yet, whose page fault needs the mapping
@@ -100,6 +102,11 @@ func vkSyscallFine(f *vkFrame) bool {
 		if r, ok = vkSysNanosleepFast(int32(f.rdi), int32(f.rsi), uintptr(f.rdx)); !ok {
 			return false
 		}
+	case 0, 1: // read, write: pipe ends only (vk_pipe.go)
+		var ok bool
+		if r, ok = vkPipeIOFast(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), f.rax == 1); !ok {
+			return false
+		}
 	case 24: // sched_yield
 		vkRqLock()
 		if vkThisCPU().runqLen > 0 {
@@ -110,7 +117,7 @@ func vkSyscallFine(f *vkFrame) bool {
 	default:
 		return false
 	}
-	atomic.Xadd64(&vkThisCPU().syscalls, 1)
+	vkThisCPU().syscalls++ // the CPU it returns on: each CPU writes only its own count
 	f.rax = uint64(r)
 	return true
 }
@@ -135,6 +142,9 @@ func vkSysFutexFast(addr uintptr, op int32, val uint32, ts uintptr) (r uintptr, 
 	case futexWake, futexWakeBitset:
 		if op&futexPrivateFlag == 0 {
 			return 0, false // a shared wake checks the mapping: EFAULT
+		}
+		if vkFutexNoWaiters(addr) {
+			return 0, true // nobody to wake: no bucket lock (vk_sched.go)
 		}
 		return uintptr(vkFutexWake(addr, int(val))), true
 	}

@@ -45,6 +45,7 @@ const (
 
 type vkThread struct {
 	fpu       [vkFPUMax]byte // FPU save area (vk_fpu.go); first so it is 64-byte aligned
+	fpuStale  uintptr        // 1: fpu holds only the x87 control word and MXCSR since a system call (vk_fpu.go)
 	tid       int32
 	state     int32
 	ksp       uintptr // saved kernel stack pointer while switched out
@@ -163,6 +164,7 @@ func vkNewThread(f *vkFrame, fsBase uintptr, fpu uintptr) *vkThread {
 	if fpu != 0 {
 		vkFPUCopy(uintptr(unsafe.Pointer(&t.fpu[0])), fpu)
 	}
+	t.fpuStale = 0
 	t.affinity = ^uint64(0)
 	t.onCPU = -1
 	t.timerCPU, t.timerIdx = -1, -1
@@ -487,6 +489,7 @@ func vkSchedule() {
 	c.cur = uintptr(unsafe.Pointer(next))
 	c.kstackTop = next.kstackTop
 	c.fpu = uintptr(unsafe.Pointer(&next.fpu[0]))
+	c.fpuLive = 0 // the registers' control state is no longer a stale thread's (vk_fpu.go)
 	c.userFS = next.fsBase
 	vkSwtch(&cur.ksp, next.ksp)
 	// Running again, maybe on another CPU.
@@ -614,6 +617,30 @@ func vkBlock(deadline int64) bool {
 	return t.timedOut
 }
 
+// vkSleepOn sleeps on addr's wait queue, for a caller that holds l (a
+// lock taken after the kernel lock and before any bucket: vkFDLock, a
+// pipe's): the thread is queued before l is released, so a waker that
+// changes the condition under l and then wakes addr cannot be missed. l is
+// not held on return (take it again and check again). With bkl the caller
+// also holds the kernel lock, released while asleep and held again on
+// return; without, a pending signal keeps the thread from sleeping.
+func vkSleepOn(addr uintptr, l *vkSpin, deadline int64, bkl bool) bool {
+	vkAssertHeld(l)
+	if bkl {
+		vkAssertHeld(&vkBKL)
+		vkTLBShootdown() // as vkBlock: before sleeping
+	}
+	t := vkCur()
+	t.waitAddr = addr
+	b := vkFutexBucketOf(addr)
+	vkSpinLock(&b.lock)
+	vkFutexQueue(b, t)
+	vkSpinUnlock(l)
+	vkSleep(t, b, deadline, bkl, !bkl)
+	t.waitAddr = 0
+	return t.timedOut
+}
+
 // vkSleep blocks the current thread t until it is woken. If b is not nil,
 // the caller holds b's lock and has queued t on it: the lock is released
 // only once t is marked blocked, so a wake-up cannot slip in between. With
@@ -709,12 +736,19 @@ const (
 // The futex hash table: every address a thread sleeps on (a futex word,
 // a pipe, an epoll instance, ...) hashes to a bucket with its own lock and
 // a FIFO queue of the threads waiting there. Lock order: the kernel lock
-// (when held), then a bucket, then a timer heap, then one run queue.
+// (when held), the fd table lock, a pipe's lock, then a bucket, then a
+// timer heap, then one run queue.
 const vkFutexBuckets = 256
 
 type vkFutexBucket struct {
 	lock       vkSpin
 	head, tail uintptr // *vkThread, linked by fnext
+	// waiters counts the threads inside vkFutexWait on this bucket, from
+	// before they read the futex word until after they stop sleeping, so
+	// a private FUTEX_WAKE that finds it zero may return without the lock
+	// (vkFutexNoWaiters). Kernel waits queued here by vkBlock are not
+	// counted: a system call never wakes them.
+	waiters uint32
 }
 
 var vkFutexTab [vkFutexBuckets]vkFutexBucket
@@ -760,6 +794,20 @@ func vkFutexUnqueue(b *vkFutexBucket, t *vkThread) {
 	}
 	t.fnext = 0
 	t.queued = false
+}
+
+// vkFutexNoWaiters reports whether no thread can be waiting in
+// vkFutexWait on addr's bucket, so that a private FUTEX_WAKE has nothing
+// to do and may skip the bucket lock, as Linux's futex_wake does with its
+// waiter count. It is sound by the Dekker pattern: the waker's program
+// stored the new word value before the call, and this locked
+// read-modify-write (a full barrier) reads the count after that store; a
+// waiter increments the count (also locked) before it reads the word. So
+// either this sees the waiter, or the waiter sees the new value and does
+// not sleep (EAGAIN). A waiter that saw the old value stays counted until
+// it has stopped sleeping.
+func vkFutexNoWaiters(addr uintptr) bool {
+	return atomic.Xadd(&vkFutexBucketOf(addr).waiters, 0) == 0
 }
 
 // vkFutexWake wakes up to n threads sleeping on addr, oldest first, and
@@ -808,12 +856,17 @@ func vkFutexWake(addr uintptr, n int) int {
 func vkFutexWait(addr uintptr, val uint32, deadline int64, bkl bool) (r uintptr, ok bool) {
 	b := vkFutexBucketOf(addr)
 	vkSpinLock(&b.lock)
+	// Counted before the word is read, with a locked instruction (a full
+	// barrier): see vkFutexNoWaiters.
+	atomic.Xadd(&b.waiters, 1)
 	v, ok := vkUserLoad32(addr)
 	if !ok {
+		atomic.Xadd(&b.waiters, -1)
 		vkSpinUnlock(&b.lock)
 		return 0, false
 	}
 	if v != val {
+		atomic.Xadd(&b.waiters, -1)
 		vkSpinUnlock(&b.lock)
 		return vkErr(vkEAGAIN), true
 	}
@@ -821,6 +874,7 @@ func vkFutexWait(addr uintptr, val uint32, deadline int64, bkl bool) (r uintptr,
 	t.waitAddr = addr
 	vkFutexQueue(b, t)
 	woken := vkSleep(t, b, deadline, bkl, true)
+	atomic.Xadd(&b.waiters, -1)
 	t.waitAddr = 0
 	if !woken && t.timedOut {
 		return vkErr(vkETIMEDOUT), true
@@ -950,6 +1004,7 @@ func vkSysClone(f *vkFrame, flags uint64, stack, ptid, ctid, tls uintptr) uintpt
 	if flags&cloneSetTLS != 0 {
 		fs = tls
 	}
+	vkFPUMaterialize(parent) // the child starts from the parent's FPU state (vk_fpu.go)
 	t := vkNewThread(&child, fs, uintptr(unsafe.Pointer(&parent.fpu[0])))
 	if t == nil {
 		return vkErr(vkEAGAIN)

@@ -58,7 +58,6 @@ func vkSignalFor(vec uint64) uint32 {
 //
 //go:nowritebarrierrec
 func vkTrap(f *vkFrame) {
-	c := vkThisCPU()
 	if f.vector == 3 && vkPatchTrap(f) {
 		return // the INT3 of a code patch in flight (vk_patch.go)
 	}
@@ -93,13 +92,6 @@ func vkTrap(f *vkFrame) {
 		vkKernelTrapWork(f)
 		return
 	}
-	if f.vector == vkVectorSyscall && vkSyscallLockFree(f) {
-		return // clocks and ids: no shared state, so no kernel lock
-	}
-	if f.vector == vkVectorSyscall && vkSyscallFine(f) {
-		vkTrapExitFine(f) // futex, nanosleep, sched_yield: their own locks (vk_lockpath.go)
-		return
-	}
 	if f.vector == vkTimerVector || f.vector == vkReschedVector {
 		vkTrapTick(f) // this CPU's run-queue lock only (vk_lockpath.go)
 		return
@@ -117,9 +109,6 @@ func vkTrap(f *vkFrame) {
 	}
 	vkLock()
 	switch {
-	case f.vector == vkVectorSyscall:
-		c.syscalls++
-		vkSyscall(f, true)
 	case f.vector == vkSpuriousVector:
 		// Spurious LAPIC interrupts need no EOI.
 	case f.vector == vkSerialVector:
@@ -132,11 +121,39 @@ func vkTrap(f *vkFrame) {
 	default:
 		vkFault(f, 0, true)
 	}
+	vkTrapUnlock(f)
+}
+
+// vkSyscallTrap is called by the assembly for every SYSCALL from user code
+// (vector vkVectorSyscall) with its frame and this CPU, instead of vkTrap:
+// none of vkTrap's cases before the system calls (a patch INT3, the gdb
+// stub, device lines, IPIs) can be a system call, and the frame is known
+// to be user code's. The lock-free and fine-grained paths come first.
+//
+//go:nowritebarrierrec
+func vkSyscallTrap(f *vkFrame, c *vkCPU) {
+	if vkSyscallLockFree(f, c) {
+		return // clocks and ids: no shared state, so no kernel lock
+	}
+	if vkSyscallFine(f) {
+		vkTrapExitFine(f) // futex, nanosleep, sched_yield: their own locks (vk_lockpath.go)
+		return
+	}
+	vkLock()
+	c.syscalls++ // before the call, which may block and resume on another CPU
+	vkSyscall(f, true)
+	vkTrapUnlock(f)
+}
+
+// vkTrapUnlock ends a trap that took the kernel lock: deferred device
+// work, signals for the thread returning to user code, a pending TLB
+// shootdown, then a tick deferred while spinning (vk_lockpath.go).
+func vkTrapUnlock(f *vkFrame) {
 	vkIRQWork()
 	vkDeliverSignals(f)
 	vkTLBShootdown()
 	vkUnlock()
-	vkTickCheck() // a tick or reschedule IPI taken while spinning (vk_lockpath.go)
+	vkTickCheck()
 }
 
 // vkFromUser reports whether f interrupted the Go program rather than the
