@@ -301,6 +301,7 @@ func run(ctx context.Context, c Config, args []string) (Result, error) {
 		cmd.Stderr = io.MultiWriter(os.Stderr, stderr)
 	}
 	cmd.WaitDelay = 2 * time.Second // do not hang on pipes if QEMU leaves children
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return Result{}, fmt.Errorf("starting %s: %w", c.binary(), err)
 	}
