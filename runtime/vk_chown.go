@@ -44,13 +44,13 @@ func vkTmpChown(idx int, uid, gid uint32) {
 }
 
 func vkSysFchown(fd int32, uid, gid uint32) uintptr {
-	if fd < 0 || fd >= vkMaxFDs || fd > 2 && vkFDs[fd].kind == fdNone {
+	f := vkFDFile(fd)
+	if f == nil {
 		return vkErr(vkEBADF)
 	}
-	if fd <= 2 {
+	if f.kind == fdConsole {
 		return vkErr(vkEPERM) // the console: no owner is kept for it
 	}
-	f := &vkFDs[fd]
 	switch f.kind {
 	case fdTmpFile, fdTmpDir:
 		// The entry stays allocated while open, even once unlinked.

@@ -1,26 +1,57 @@
 //go:build velocity
 
-// Velocity kernel: file descriptors. Besides the console (0, 1, 2) a
-// descriptor is a pipe (vk_pipe.go), a file or directory of the image
-// (vk_fs.go) or of /tmp (vk_tmpfs.go), a device, a socket (vk_net.go), an
-// eventfd or an epoll instance. The last two are what the runtime's network
-// poller uses to sleep with a timeout and to be woken (netpollBreak); epoll
-// here reports readiness for sockets, eventfds and pipes, edge- or
-// level-triggered.
+// Velocity kernel: file descriptors and open file descriptions. An fd is a
+// slot of vkFDs naming an open file description (a vkFile) and holding the
+// fd's own flag, FD_CLOEXEC. dup, dup2, dup3 and fcntl(F_DUPFD) make more
+// slots that name the same description, which is where the offset and the
+// status flags (O_APPEND, O_NONBLOCK) live, as on Linux; a description is
+// released when its last reference goes (vkFilePut).
+//
+// A description is the console (fds 0-2 at boot), a pipe end (vk_pipe.go),
+// a file or directory of the image (vk_fs.go) or of /tmp (vk_tmpfs.go), a
+// device, a socket (vk_net.go), an eventfd or an epoll instance. The last
+// two are what the runtime's network poller uses to sleep with a timeout
+// and to be woken (netpollBreak); epoll here reports readiness for
+// sockets, eventfds and pipes, edge- or level-triggered.
 //
 // The runtime's netpoller keeps one epoll instance and registers every
-// socket in it, so an interest record lives with the watched fd (up to
-// vkMaxWatch epoll instances per fd), not in a per-instance list: one
+// socket in it, so an interest record lives with the watched description
+// (up to vkMaxWatch per description), not in a per-instance list: one
 // instance can watch every fd, and a readiness change wakes exactly the
-// instances watching that fd.
+// instances watching it. A record is keyed, as on Linux, by the epoll
+// instance and the fd number it was added with.
+//
+// Locking (runtime/HACKING.md has the order). vkFDLock, the fd table lock,
+// guards the slots of vkFDs, the reference counts, allocating and freeing
+// descriptions, the interest records, readiness generations and epoll
+// instances' state. Slots change only with both the kernel lock and
+// vkFDLock held, so code holding the kernel lock may read them (and the
+// description they name, which a slot keeps alive) without vkFDLock. The
+// lock-free pipe path (vkPipeIOFast) reads a slot under vkFDLock and takes
+// a reference, so a close on another CPU cannot free the description
+// under it. Every other field of a description (offset, flags, /tmp and
+// socket state, an eventfd's counter) is under the kernel lock; a pipe's
+// ring is under its own lock (vk_pipe.go).
+//
+// Memory: descriptions are allocated in chunks of vkFilesPerChunk, the
+// first one static and the rest mapped from kernel memory as the number
+// of open descriptions grows (never presized, never unmapped: a chunk is
+// kept for reuse). A directory's path, the only kind that keeps one, is a
+// kernel frame of its own, freed when the description goes.
 
 package runtime
 
 import "unsafe"
 
 const (
-	vkMaxFDs   = 1024
-	vkMaxWatch = 2 // epoll instances that may watch one fd
+	// vkMaxFDs is the fd limit: fds are 0 to vkMaxFDs-1, and
+	// RLIMIT_NOFILE reports it as both the soft and the hard limit.
+	vkMaxFDs = 4096
+	// vkMaxFiles is how many descriptions may be open at once in the
+	// whole system (ENFILE past it).
+	vkMaxFiles      = 4096
+	vkFilesPerChunk = 64
+	vkMaxWatch      = 2 // epoll interest records one description may carry
 )
 
 const (
@@ -35,6 +66,7 @@ const (
 	fdTmpDir  // a directory under /tmp
 	fdDevice  // /dev/null, /dev/zero, /dev/urandom (ent says which)
 	fdSocket  // served by the network stack's server goroutine (vk_net.go)
+	fdConsole // the serial console: ent 0 reads it (fd 0), ent 1 writes it (fds 1 and 2)
 )
 
 const (
@@ -49,76 +81,358 @@ const (
 	epollCtlMod  = 3
 	efdSemaphore = 1
 	efdNonblock  = 0x800
+	fdCloexec    = 1 // FD_CLOEXEC
 )
 
-// vkWatch is one epoll instance's interest in an fd.
+// vkWatch is one epoll instance's interest in a description.
 type vkWatch struct {
-	ep     int32 // the epoll fd; 0 = unused (epoll fds are >= 3)
+	ep     int32 // the epoll instance's description index + 1; 0 = unused
+	fd     int32 // the fd number it was added with (Linux keys by both)
 	events uint32
 	data   uint64
-	seen   uint64 // for EPOLLET: the fd's generation when last reported
+	seen   uint64 // for EPOLLET: the description's generation when last reported
 }
 
+// vkFile is one open file description.
 type vkFile struct {
 	kind     int32
+	refs     int32 // fd slots and calls in flight that use it (vkFDLock)
 	nonblock bool
-	gen      uint64 // bumped on every readiness change (edge-triggered epoll)
-	pipe     int32  // pipes: index into vkPipes
-	ent      int32  // files: index into vkFS.ents or vkTmp.ents (-2: an implicit directory, or /tmp)
-	flags    int32  // open flags (files under /tmp: access mode, O_APPEND)
-	off      int64  // files: offset; directories: names already listed
+	gen      uint64  // bumped on every readiness change (edge-triggered epoll; vkFDLock)
+	pipe     int32   // pipes: index into vkPipes
+	ent      int32   // files: index into vkFS.ents or vkTmp.ents (-2: an implicit directory, or /tmp)
+	flags    int32   // open flags: the access mode, O_APPEND (F_SETFL changes it)
+	off      int64   // files: offset; directories: names already listed
+	path     uintptr // directories: a kernel frame holding the absolute path without the leading '/'
 	pathLen  int
-	path     [vkPathMax]byte // files and directories: absolute path without the leading '/'
-	counter  uint64          // eventfd
-	n        int             // epoll: number of fds it watches
-	cursor   int32           // epoll: where the next scan starts (fairness)
-	ready    uint32          // socket: readiness level the network server last reported
-	readySeq uint64          // socket: the server's sequence number of that report
-	sock     vkSockInfo      // socket: what the kernel answers without the server
+	counter  uint64     // eventfd
+	n        int        // epoll: number of records naming it (vkFDLock)
+	cursor   int32      // epoll: the description where the next scan starts (fairness; vkFDLock)
+	ready    uint32     // socket: readiness level the network server last reported
+	readySeq uint64     // socket: the server's sequence number of that report
+	sock     vkSockInfo // socket: what the kernel answers without the server
 	watch    [vkMaxWatch]vkWatch
 }
 
-var vkFDs [vkMaxFDs]vkFile
+// vkFDSlot is one fd.
+type vkFDSlot struct {
+	file    int32 // description index + 1; 0: the fd is closed
+	cloexec bool  // FD_CLOEXEC: the fd's own flag, not shared by dups
+}
 
-// vkFDHigh is one more than the highest fd ever allocated: epoll scans
-// stop there.
-var vkFDHigh int32 = 3
+// fds 0, 1 and 2 start as the console: 0 on its read side, 1 and 2 on one
+// description of its write side (as a shell's dups of one terminal).
+var vkFDs = [vkMaxFDs]vkFDSlot{0: {file: 1}, 1: {file: 2}, 2: {file: 2}}
 
-func vkFDAlloc(kind int32) int32 {
-	for fd := int32(3); fd < vkMaxFDs; fd++ {
-		if vkFDs[fd].kind == fdNone {
-			vkFDs[fd] = vkFile{kind: kind}
-			if fd >= vkFDHigh {
-				vkFDHigh = fd + 1
+// vkFDLock is the fd table lock (see the file comment).
+var vkFDLock vkSpin
+
+var (
+	vkFiles0     = [vkFilesPerChunk]vkFile{0: {kind: fdConsole, refs: 1}, 1: {kind: fdConsole, refs: 2, ent: 1, flags: 1}}
+	vkFileChunks [vkMaxFiles / vkFilesPerChunk]uintptr // chunk base addresses; [0] is vkFiles0
+	vkFileCap    int32                                 = vkFilesPerChunk
+	// vkFileHigh is one more than the highest description index ever
+	// used: epoll scans stop there.
+	vkFileHigh int32 = 2
+)
+
+const vkFileChunkBytes = (vkFilesPerChunk*unsafe.Sizeof(vkFile{}) + vkPageSize - 1) &^ (vkPageSize - 1)
+
+// vkFileAt returns description i, which must be below vkFileCap.
+func vkFileAt(i int32) *vkFile {
+	c := vkFileChunks[i/vkFilesPerChunk]
+	if c == 0 {
+		c = uintptr(unsafe.Pointer(&vkFiles0))
+	}
+	return (*vkFile)(unsafe.Pointer(c + uintptr(i%vkFilesPerChunk)*unsafe.Sizeof(vkFile{})))
+}
+
+// vkFileAlloc reserves a free description of kind with one reference and
+// no fd yet (vkFDInstall gives it one), or returns -1 (ENFILE). The
+// caller holds the kernel lock: a new chunk is mapped here, before
+// vkFDLock is taken, and only holders of the kernel lock allocate.
+func vkFileAlloc(kind int32) (int32, *vkFile) {
+	vkAssertHeld(&vkBKL)
+	for pass := 0; pass < 2; pass++ {
+		vkSpinLock(&vkFDLock)
+		for i := int32(0); i < vkFileCap; i++ {
+			f := vkFileAt(i)
+			if f.kind == fdNone && f.refs == 0 {
+				*f = vkFile{kind: kind, refs: 1}
+				if i >= vkFileHigh {
+					vkFileHigh = i + 1
+				}
+				vkSpinUnlock(&vkFDLock)
+				return i, f
 			}
+		}
+		vkSpinUnlock(&vkFDLock)
+		if pass > 0 || vkFileCap >= vkMaxFiles {
+			break
+		}
+		// Full: map one more chunk (zeroed: vkKernelStack may reuse a
+		// freed thread stack).
+		top := vkKernelStack(vkFileChunkBytes)
+		base := top - vkFileChunkBytes
+		memclrNoHeapPointers(unsafe.Pointer(base), vkFileChunkBytes)
+		vkSpinLock(&vkFDLock)
+		vkFileChunks[vkFileCap/vkFilesPerChunk] = base
+		vkFileCap += vkFilesPerChunk
+		vkSpinUnlock(&vkFDLock)
+	}
+	return -1, nil
+}
+
+// vkFileUnalloc frees a description from vkFileAlloc that never got an
+// fd and holds nothing yet.
+func vkFileUnalloc(i int32) {
+	vkSpinLock(&vkFDLock)
+	*vkFileAt(i) = vkFile{}
+	vkSpinUnlock(&vkFDLock)
+}
+
+// vkFDInstall gives description i (whose reference it takes over) the
+// lowest closed fd at or above min, or returns -1 (EMFILE), leaving the
+// reference with the caller. The caller holds the kernel lock.
+func vkFDInstall(i, min int32, cloexec bool) int32 {
+	vkAssertHeld(&vkBKL)
+	vkSpinLock(&vkFDLock)
+	for fd := min; fd < vkMaxFDs; fd++ {
+		if vkFDs[fd].file == 0 {
+			vkFDs[fd] = vkFDSlot{file: i + 1, cloexec: cloexec}
+			vkSpinUnlock(&vkFDLock)
 			return fd
 		}
 	}
+	vkSpinUnlock(&vkFDLock)
 	return -1
 }
 
-func vkFD(fd int32, kind int32) *vkFile {
-	if fd < 3 || fd >= vkMaxFDs || vkFDs[fd].kind != kind {
+// vkFDNew makes a description of kind and gives it the lowest closed fd:
+// fd is -1 with errno ENFILE or EMFILE. The caller holds the kernel lock
+// and fills in the description after; only lock-free readers of slots
+// care, and they take pipe ends alone, which vkSysPipe2 fills in before
+// it installs them.
+func vkFDNew(kind int32, cloexec bool) (int32, *vkFile, int) {
+	i, f := vkFileAlloc(kind)
+	if i < 0 {
+		return -1, nil, vkENFILE
+	}
+	fd := vkFDInstall(i, 0, cloexec)
+	if fd < 0 {
+		vkFileUnalloc(i)
+		return -1, nil, vkEMFILE
+	}
+	return fd, f, 0
+}
+
+// vkFDFile returns the description fd names, or nil. The caller holds the
+// kernel lock (slots do not change under it).
+func vkFDFile(fd int32) *vkFile {
+	if fd < 0 || fd >= vkMaxFDs || vkFDs[fd].file == 0 {
 		return nil
 	}
-	return &vkFDs[fd]
+	return vkFileAt(vkFDs[fd].file - 1)
+}
+
+// vkFD returns the description fd names if it is of kind, or nil.
+func vkFD(fd int32, kind int32) *vkFile {
+	f := vkFDFile(fd)
+	if f == nil || f.kind != kind {
+		return nil
+	}
+	return f
+}
+
+// vkFDKind is the kind of fd's description, fdNone if it is closed.
+func vkFDKind(fd int32) int32 {
+	if f := vkFDFile(fd); f != nil {
+		return f.kind
+	}
+	return fdNone
+}
+
+// vkFileGet takes a reference to fd's description for a call that may
+// sleep (the fd may be closed meanwhile, as on Linux the call keeps its
+// file); vkFilePut drops it. It returns -1 if fd is closed.
+func vkFileGet(fd int32) int32 {
+	if fd < 0 || fd >= vkMaxFDs {
+		return -1
+	}
+	vkSpinLock(&vkFDLock)
+	i := vkFDs[fd].file - 1
+	if i >= 0 {
+		vkFileAt(i).refs++
+	}
+	vkSpinUnlock(&vkFDLock)
+	return i
+}
+
+// vkFilePut drops a reference to description i; the last one releases
+// what it holds (a pipe end, interest records, a /tmp entry, a
+// directory's path, a socket's endpoint) and frees it, and its result is
+// close(2)'s (a socket's close may fail). The caller holds the kernel
+// lock unless the description is a pipe end (the lock-free path only
+// holds those), and never vkFDLock.
+func vkFilePut(i int32) uintptr {
+	vkSpinLock(&vkFDLock)
+	f := vkFileAt(i)
+	f.refs--
+	if f.refs > 0 {
+		vkSpinUnlock(&vkFDLock)
+		return 0
+	}
+	if f.refs < 0 {
+		vkFatal("vkFilePut: description released twice")
+	}
+	vkWatchDropAll(i)
+	switch f.kind {
+	case fdPipeRead, fdPipeWrite:
+		vkPipeRelease(f)
+		*f = vkFile{}
+		vkSpinUnlock(&vkFDLock)
+		return 0
+	case fdEpoll, fdEventfd, fdConsole:
+		*f = vkFile{}
+		vkSpinUnlock(&vkFDLock)
+		return 0
+	}
+	// The rest needs the kernel lock: kind stays set, so the description
+	// is not reused while its release runs without vkFDLock.
+	vkSpinUnlock(&vkFDLock)
+	vkAssertHeld(&vkBKL)
+	r := uintptr(0)
+	switch f.kind {
+	case fdTmpFile, fdTmpDir:
+		vkTmpClose(f)
+	case fdSocket:
+		r = vkNetRelease(i)
+	}
+	if f.path != 0 {
+		vkFrameFree(f.path - vkDMAP)
+	}
+	vkSpinLock(&vkFDLock)
+	*f = vkFile{}
+	vkSpinUnlock(&vkFDLock)
+	return r
+}
+
+// vkFileSetPath stores a directory's path in a frame of its own. The
+// caller holds the kernel lock; ok is false if memory is exhausted.
+func vkFileSetPath(f *vkFile, path []byte) bool {
+	if len(path) > vkPathMax {
+		return false
+	}
+	pa := vkFrameAlloc()
+	if pa == 0 {
+		return false
+	}
+	f.path = vkP2V(pa)
+	f.pathLen = copy(unsafe.Slice((*byte)(unsafe.Pointer(f.path)), vkPageSize), path)
+	return true
+}
+
+// vkFilePath is a directory's path (empty for other kinds).
+func vkFilePath(f *vkFile) []byte {
+	if f.path == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(f.path)), f.pathLen)
+}
+
+// vkFDClose closes fd: the slot goes at once, the description with its
+// last reference. The caller holds the kernel lock.
+func vkFDClose(fd int32) uintptr {
+	if fd < 0 || fd >= vkMaxFDs {
+		return vkErr(vkEBADF)
+	}
+	vkSpinLock(&vkFDLock)
+	i := vkFDs[fd].file - 1
+	if i < 0 {
+		vkSpinUnlock(&vkFDLock)
+		return vkErr(vkEBADF)
+	}
+	vkFDs[fd] = vkFDSlot{}
+	vkSpinUnlock(&vkFDLock)
+	return vkFilePut(i)
+}
+
+// vkFDLimit is RLIMIT_NOFILE's soft limit (and hard: it cannot change).
+func vkFDLimit() uint32 { return vkMaxFDs }
+
+// vkSysDup3 serves dup2 (dup2 true) and dup3: newfd names oldfd's
+// description, closing what newfd named first. Linux's order: dup3's
+// flags and equal fds (EINVAL), newfd past the limit (EBADF), oldfd
+// (EBADF). dup2(fd, fd) returns fd if it is open.
+func vkSysDup3(oldfd, newfd int32, flags int32, dup2 bool) uintptr {
+	if dup2 {
+		if oldfd == newfd {
+			if vkFDFile(oldfd) == nil {
+				return vkErr(vkEBADF)
+			}
+			return uintptr(newfd)
+		}
+	} else {
+		if flags&^oCloexec != 0 || oldfd == newfd {
+			return vkErr(vkEINVAL)
+		}
+	}
+	if uint32(newfd) >= vkFDLimit() {
+		return vkErr(vkEBADF)
+	}
+	if vkFDFile(oldfd) == nil {
+		return vkErr(vkEBADF)
+	}
+	vkSpinLock(&vkFDLock)
+	i := vkFDs[oldfd].file - 1
+	old := vkFDs[newfd].file - 1
+	vkFileAt(i).refs++
+	vkFDs[newfd] = vkFDSlot{file: i + 1, cloexec: flags&oCloexec != 0}
+	vkSpinUnlock(&vkFDLock)
+	if old >= 0 {
+		vkFilePut(old) // as Linux, errors closing it are not reported
+	}
+	return uintptr(newfd)
+}
+
+// vkSysDupFrom serves dup (min 0) and fcntl F_DUPFD and F_DUPFD_CLOEXEC:
+// the lowest closed fd at or above min names fd's description.
+func vkSysDupFrom(fd int32, min uint32, cloexec bool) uintptr {
+	if vkFDFile(fd) == nil {
+		return vkErr(vkEBADF)
+	}
+	if min >= vkFDLimit() {
+		return vkErr(vkEINVAL)
+	}
+	i := vkFDs[fd].file - 1
+	vkSpinLock(&vkFDLock)
+	vkFileAt(i).refs++
+	vkSpinUnlock(&vkFDLock)
+	nfd := vkFDInstall(i, int32(min), cloexec)
+	if nfd < 0 {
+		vkFilePut(i)
+		return vkErr(vkEMFILE)
+	}
+	return uintptr(nfd)
 }
 
 func vkSysEventfd(initval uint32, flags int32) uintptr {
-	fd := vkFDAlloc(fdEventfd)
+	fd, f, e := vkFDNew(fdEventfd, flags&oCloexec != 0)
 	if fd < 0 {
-		return vkErr(vkEMFILE)
+		return vkErr(e)
 	}
-	vkFDs[fd].counter = uint64(initval)
-	vkFDs[fd].nonblock = flags&efdNonblock != 0
+	f.counter = uint64(initval)
+	f.nonblock = flags&efdNonblock != 0
+	f.flags = 2 // O_RDWR
 	return uintptr(fd)
 }
 
-func vkSysEpollCreate() uintptr {
-	fd := vkFDAlloc(fdEpoll)
+func vkSysEpollCreate(flags int32) uintptr {
+	fd, f, e := vkFDNew(fdEpoll, flags&oCloexec != 0)
 	if fd < 0 {
-		return vkErr(vkEMFILE)
+		return vkErr(e)
 	}
+	f.flags = 2
 	return uintptr(fd)
 }
 
@@ -132,72 +446,84 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 	if !vkFDOpen(epfd) || !vkFDOpen(fd) {
 		return vkErr(vkEBADF)
 	}
-	f := &vkFDs[fd]
-	if k := f.kind; fd > 2 && (k == fdRegular || k == fdDir || k == fdTmpFile || k == fdTmpDir || k == fdDevice) {
+	f := vkFDFile(fd)
+	if k := f.kind; k == fdRegular || k == fdDir || k == fdTmpFile || k == fdTmpDir || k == fdDevice {
 		return vkErr(vkEPERM) // as Linux: regular files are always ready
 	}
 	ep := vkFD(epfd, fdEpoll)
-	if ep == nil || fd == epfd {
+	if ep == nil || f == ep {
 		return vkErr(vkEINVAL)
 	}
+	var w vkWatch
+	if op == epollCtlAdd || op == epollCtlMod {
+		w = vkWatch{fd: fd, events: *(*uint32)(unsafe.Pointer(ev)), data: *(*uint64)(unsafe.Pointer(ev + 4))}
+	}
+	epi := vkFDs[epfd].file // index + 1
+	vkSpinLock(&vkFDLock)
 	idx, free := -1, -1
 	for i := range f.watch {
-		if f.watch[i].ep == epfd {
+		if f.watch[i].ep == epi && f.watch[i].fd == fd {
 			idx = i
 		} else if f.watch[i].ep == 0 && free < 0 {
 			free = i
 		}
 	}
+	r := uintptr(0)
 	switch op {
 	case epollCtlAdd, epollCtlMod:
-		if !vkUserOK(ev, 12, false) {
-			return vkErr(vkEFAULT)
-		}
-		// seen differs from the fd's generation, so an edge-triggered
-		// watch reports a readiness the fd already has, once, as Linux
-		// does on EPOLL_CTL_ADD and EPOLL_CTL_MOD.
-		w := vkWatch{ep: epfd, events: *(*uint32)(unsafe.Pointer(ev)), data: *(*uint64)(unsafe.Pointer(ev + 4)), seen: f.gen - 1}
+		// seen differs from the description's generation, so an
+		// edge-triggered watch reports a readiness it already has, once,
+		// as Linux does on EPOLL_CTL_ADD and EPOLL_CTL_MOD.
+		w.ep, w.seen = epi, f.gen-1
 		if op == epollCtlAdd {
 			if idx >= 0 {
-				return vkErr(vkEEXIST)
+				r = vkErr(vkEEXIST)
+				break
 			}
 			if free < 0 {
-				return vkErr(vkENOSPC)
+				r = vkErr(vkENOSPC)
+				break
 			}
 			idx = free
 			ep.n++
 		} else if idx < 0 {
-			return vkErr(vkENOENT)
+			r = vkErr(vkENOENT)
+			break
 		}
 		f.watch[idx] = w
-		if vkReady(fd, w.events) != 0 {
+		if vkReady(f, w.events) != 0 {
 			vkFutexWake(uintptr(unsafe.Pointer(ep)), vkMaxThreads) // ready already
 		}
 	case epollCtlDel:
 		if idx < 0 {
-			return vkErr(vkENOENT)
+			r = vkErr(vkENOENT)
+			break
 		}
 		f.watch[idx] = vkWatch{}
 		ep.n--
 	default:
-		return vkErr(vkEINVAL)
+		r = vkErr(vkEINVAL)
 	}
-	return 0
+	vkSpinUnlock(&vkFDLock)
+	return r
 }
 
-// vkReady returns the events of interest that fd has now.
-func vkReady(fd int32, want uint32) uint32 {
-	f := &vkFDs[fd]
+// vkReady returns the events of interest that f has now. The caller holds
+// vkFDLock; a pipe's ring is read without its lock (a stale count only
+// makes a report early or late by one notification, which follows).
+func vkReady(f *vkFile, want uint32) uint32 {
 	var have uint32
-	switch {
-	case fd == 1 || fd == 2:
-		have = epollOut
-	case f.kind == fdEventfd:
+	switch f.kind {
+	case fdConsole:
+		if f.ent == 1 {
+			have = epollOut
+		}
+	case fdEventfd:
 		have = epollOut
 		if f.counter > 0 {
 			have |= epollIn
 		}
-	case f.kind == fdPipeRead:
+	case fdPipeRead:
 		p := &vkPipes[f.pipe]
 		if p.count > 0 {
 			have |= epollIn
@@ -205,7 +531,7 @@ func vkReady(fd int32, want uint32) uint32 {
 		if p.writers == 0 {
 			have |= epollIn | epollHup | epollRdHup
 		}
-	case f.kind == fdPipeWrite:
+	case fdPipeWrite:
 		p := &vkPipes[f.pipe]
 		if p.count < vkPipeSize {
 			have |= epollOut
@@ -213,7 +539,7 @@ func vkReady(fd int32, want uint32) uint32 {
 		if p.readers == 0 {
 			have |= epollErr
 		}
-	case f.kind == fdSocket:
+	case fdSocket:
 		have = f.ready
 	}
 	return have & (want | epollErr | epollHup)
@@ -231,76 +557,93 @@ func vkSysEpollWait(epfd int32, events uintptr, max int32, timeoutMs int64, canB
 	if !vkFDOpen(epfd) {
 		return vkErr(vkEBADF)
 	}
-	ep := vkFD(epfd, fdEpoll)
-	if ep == nil {
+	if vkFD(epfd, fdEpoll) == nil {
 		return vkErr(vkEINVAL)
 	}
+	epi := vkFileGet(epfd) // held while asleep: a close meanwhile does not free it
+	ep := vkFileAt(epi)
+	r := vkEpollWait(ep, epi+1, events, max, timeoutMs, canBlock)
+	vkFilePut(epi)
+	return r
+}
+
+func vkEpollWait(ep *vkFile, epi int32, events uintptr, max int32, timeoutMs int64, canBlock bool) uintptr {
 	deadline := int64(0)
 	if timeoutMs > 0 {
 		deadline = vkNanotime() + timeoutMs*1_000_000
 	}
 	for {
 		n := int32(0)
-		high := vkFDHigh
+		vkSpinLock(&vkFDLock)
+		high := vkFileHigh
 		if ep.cursor >= high {
 			ep.cursor = 0
 		}
 		start := ep.cursor
 		for k := int32(0); k < high && n < max; k++ {
-			fd := start + k
-			if fd >= high {
-				fd -= high
+			i := start + k
+			if i >= high {
+				i -= high
 			}
-			f := &vkFDs[fd]
+			f := vkFileAt(i)
 			for j := range f.watch {
 				w := &f.watch[j]
-				if w.ep != epfd {
+				if w.ep != epi {
 					continue
 				}
 				if w.events&epollET != 0 && w.seen == f.gen {
 					continue // edge-triggered: nothing changed since the last report
 				}
-				if r := vkReady(fd, w.events); r != 0 {
+				if r := vkReady(f, w.events); r != 0 {
 					w.seen = f.gen
 					e := events + uintptr(n)*12
 					*(*uint32)(unsafe.Pointer(e)) = r
 					*(*uint64)(unsafe.Pointer(e + 4)) = w.data
 					n++
-					ep.cursor = fd + 1 // the next scan starts after the last fd reported
+					ep.cursor = i + 1 // the next scan starts after the last one reported
 				}
 			}
 		}
 		if n > 0 || timeoutMs == 0 || !canBlock {
+			vkSpinUnlock(&vkFDLock)
 			return uintptr(n)
 		}
 		if timeoutMs > 0 && vkNanotime() >= deadline {
+			vkSpinUnlock(&vkFDLock)
 			return 0
 		}
-		// Sleep until an eventfd in the set is written, a signal arrives or
-		// the timeout passes.
-		vkCur().waitAddr = uintptr(unsafe.Pointer(ep))
-		vkBlock(deadline)
+		// Sleep until a watched description changes, a signal arrives or
+		// the timeout passes; queued before vkFDLock goes, so a
+		// notification (which takes it) cannot slip in between.
+		vkSleepOn(uintptr(unsafe.Pointer(ep)), &vkFDLock, deadline, true)
 		if vkCur().pending&^vkCur().sigmask != 0 {
 			return vkErr(vkEINTR)
 		}
 	}
 }
 
-// vkNotify records a readiness change of fd and wakes the threads in
-// epoll_wait on the instances watching it, and threads blocked on the fd
-// itself (a blocking socket call waits on its file).
-func vkNotify(fd int32) {
-	f := &vkFDs[fd]
+// vkNotify records a readiness change of description f and wakes the
+// threads in epoll_wait on the instances watching it, and threads blocked
+// on the description itself (a blocking socket call waits on its file).
+// The caller does not hold vkFDLock (vkNotifyLocked: it does).
+func vkNotify(f *vkFile) {
+	vkSpinLock(&vkFDLock)
+	vkNotifyLocked(f)
+	vkSpinUnlock(&vkFDLock)
+}
+
+func vkNotifyLocked(f *vkFile) {
+	vkAssertHeld(&vkFDLock)
 	f.gen++
 	for j := range f.watch {
 		if ep := f.watch[j].ep; ep != 0 {
-			vkFutexWake(uintptr(unsafe.Pointer(&vkFDs[ep])), vkMaxThreads)
+			vkFutexWake(uintptr(unsafe.Pointer(vkFileAt(ep-1))), vkMaxThreads)
 		}
 	}
 	vkFutexWake(uintptr(unsafe.Pointer(f)), vkMaxThreads)
 }
 
-func vkEventfdWrite(f *vkFile, fd int32, p, n uintptr) uintptr {
+func vkEventfdWrite(f *vkFile, p, n uintptr) uintptr {
 	if n < 8 {
 		return vkErr(vkEINVAL)
 	}
@@ -312,7 +655,7 @@ func vkEventfdWrite(f *vkFile, fd int32, p, n uintptr) uintptr {
 		return vkErr(vkEINVAL)
 	}
 	f.counter += v
-	vkNotify(fd)
+	vkNotify(f)
 	return 8
 }
 
@@ -335,21 +678,28 @@ func vkEventfdRead(f *vkFile, p, n uintptr, canBlock bool) uintptr {
 	return 8
 }
 
-// vkFDFree releases a closed fd. Its own interest records go with it,
-// as Linux drops a file from every interest list when its last reference
-// goes away; a closed epoll instance also drops its records in every other
-// fd, so a new instance that reuses the number starts empty. Only that
-// case scans the table: closing a socket or a pipe costs nothing more.
-func vkFDFree(fd int32) {
-	wasEpoll := vkFDs[fd].kind == fdEpoll
-	vkFDs[fd] = vkFile{}
-	if !wasEpoll {
+// vkWatchDropAll drops description i's interest records, as Linux drops
+// a file from every interest list when its last reference goes; if i is
+// an epoll instance, also the records naming it in every description, so
+// an instance that reuses the slot starts empty. The caller holds
+// vkFDLock.
+func vkWatchDropAll(i int32) {
+	vkAssertHeld(&vkFDLock)
+	f := vkFileAt(i)
+	for j := range f.watch {
+		if ep := f.watch[j].ep; ep != 0 {
+			vkFileAt(ep-1).n--
+			f.watch[j] = vkWatch{}
+		}
+	}
+	if f.kind != fdEpoll || f.n == 0 {
 		return
 	}
-	for i := int32(0); i < vkFDHigh; i++ {
-		for j := range vkFDs[i].watch {
-			if vkFDs[i].watch[j].ep == fd {
-				vkFDs[i].watch[j] = vkWatch{}
+	for k := int32(0); k < vkFileHigh; k++ {
+		g := vkFileAt(k)
+		for j := range g.watch {
+			if g.watch[j].ep == i+1 {
+				g.watch[j] = vkWatch{}
 			}
 		}
 	}

@@ -197,7 +197,7 @@ func vkDirOf(dirfd int32) ([]byte, uintptr) {
 		f = vkFD(dirfd, fdTmpDir)
 	}
 	if f == nil {
-		if dirfd >= 0 && dirfd < vkMaxFDs && vkFDs[dirfd].kind != fdNone {
+		if vkFDOpen(dirfd) {
 			return nil, vkErr(vkENOTDIR)
 		}
 		return nil, vkErr(vkEBADF)
@@ -211,7 +211,7 @@ func vkDirOf(dirfd int32) ([]byte, uintptr) {
 		}
 		return vkTmpName(e), 0
 	}
-	return f.path[:f.pathLen], 0
+	return vkFilePath(f), 0
 }
 
 // vkFSResolveAt resolves a user path relative to dirfd, following a
@@ -355,12 +355,15 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 		return vkTmpOpen(full, flags, mode)
 	}
 	if dev := vkDevice(full); dev >= 0 {
-		fd := vkFDAlloc(fdDevice)
-		if fd < 0 {
-			return vkErr(vkEMFILE)
+		if flags&(oCreat|oExcl) == oCreat|oExcl {
+			return vkErr(vkEEXIST)
 		}
-		vkFDs[fd].ent = dev
-		vkFDs[fd].flags = flags
+		fd, f, e := vkFDNew(fdDevice, flags&oCloexec != 0)
+		if fd < 0 {
+			return vkErr(e)
+		}
+		f.ent = dev
+		f.flags = flags
 		return uintptr(fd)
 	}
 	idx := vkLookup(full)
@@ -371,7 +374,10 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 		return vkErr(vkENOENT)
 	}
 	isDir := idx == -2 || vkFS.ents[idx].mode&sIFMT == sIFDIR
-	if isDir && (flags&oAccMode != 0 || flags&oTrunc != 0) {
+	if flags&(oCreat|oExcl) == oCreat|oExcl {
+		return vkErr(vkEEXIST) // the name exists: O_EXCL must create it
+	}
+	if isDir && (flags&oAccMode != 0 || flags&oTrunc != 0 || flags&oCreat != 0) {
 		return vkErr(vkEISDIR) // Linux says so before it looks at the mount
 	}
 	if flags&oAccMode != 0 || flags&oTrunc != 0 {
@@ -384,16 +390,19 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 	if isDir {
 		kind = fdDir
 	}
-	fd := vkFDAlloc(kind)
+	fd, f, en := vkFDNew(kind, flags&oCloexec != 0)
 	if fd < 0 {
-		return vkErr(vkEMFILE)
+		return vkErr(en)
 	}
 	vkProcMapsOpened(idx) // /proc/self/maps: the text as of this open
-	f := &vkFDs[fd]
 	f.ent = int32(idx)
 	f.off = 0
-	f.pathLen = copy(f.path[:], full)
+	f.flags = flags & (oAccMode | oAppend)
 	f.nonblock = flags&oNonblock != 0
+	if isDir && !vkFileSetPath(f, full) {
+		vkFDClose(fd)
+		return vkErr(vkENOMEM)
+	}
 	return uintptr(fd)
 }
 
@@ -426,7 +435,7 @@ func vkSysLseek(fd int32, off int64, whence int32) uintptr {
 		}
 	}
 	if f == nil {
-		if fd >= 0 && fd < vkMaxFDs && (fd <= 2 || vkFDs[fd].kind != fdNone) {
+		if vkFDOpen(fd) {
 			return vkErr(vkESPIPE)
 		}
 		return vkErr(vkEBADF)
@@ -715,7 +724,7 @@ func vkSysGetdents64(fd int32, buf, n uintptr) uintptr {
 	if !vkUserOK(buf, n, true) {
 		return vkErr(vkEFAULT)
 	}
-	dir := f.path[:f.pathLen]
+	dir := vkFilePath(f)
 	written := uintptr(0)
 	index := int64(0)
 	full := false
@@ -931,7 +940,7 @@ func vkSysFchmod(fd int32, mode uint32) uintptr {
 		f = vkFD(fd, fdTmpDir)
 	}
 	if f == nil {
-		if fd >= 0 && fd < vkMaxFDs && (fd <= 2 || vkFDs[fd].kind != fdNone) {
+		if vkFDOpen(fd) {
 			return vkErr(vkEROFS)
 		}
 		return vkErr(vkEBADF)

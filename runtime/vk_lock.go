@@ -57,6 +57,8 @@ const (
 	vkLockMapsR
 	vkLockFrames
 	vkLockFrameCache
+	vkLockFD
+	vkLockPipe
 	vkLockClasses
 )
 
@@ -69,6 +71,8 @@ var vkLockNames = [vkLockClasses]string{
 	vkLockMapsR:      "mappings (read)",
 	vkLockFrames:     "frame allocator",
 	vkLockFrameCache: "frame caches",
+	vkLockFD:         "fd table",
+	vkLockPipe:       "pipes",
 }
 
 func vkMyLockID() uint32 { return vkThisCPU().id + 1 }
@@ -162,8 +166,9 @@ func vkLockName(l *vkSpin) string {
 // vkLockAt returns the counters of the i-th kernel lock and its class, or
 // nil past the last: the kernel lock, the run queues, the futex buckets,
 // the timer heaps, the mapping list's lock (its write and read sides as
-// two classes), the frame allocator and the per-CPU frame caches. (An
-// index rather than a visitor: trap-context code has no closures.)
+// two classes), the frame allocator, the per-CPU frame caches, the fd
+// table and the pipes. (An index rather than a visitor: trap-context code
+// has no closures.)
 func vkLockAt(i int) (int, *vkLockCount) {
 	if i == 0 {
 		return vkLockBKL, &vkBKL.vkLockCount
@@ -192,6 +197,14 @@ func vkLockAt(i int) (int, *vkLockCount) {
 	i -= 3
 	if i < vkCPUCount {
 		return vkLockFrameCache, &vkFrameCaches[i].lock.vkLockCount
+	}
+	i -= vkCPUCount
+	if i == 0 {
+		return vkLockFD, &vkFDLock.vkLockCount
+	}
+	i--
+	if i < vkMaxPipes {
+		return vkLockPipe, &vkPipes[i].lock.vkLockCount
 	}
 	return 0, nil
 }

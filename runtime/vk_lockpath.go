@@ -8,7 +8,9 @@
 //   - nanosleep and clock_nanosleep: the per-CPU timer heaps (vk_time.go)
 //     and run-queue locks;
 //   - sched_yield and the timer tick and reschedule IPI: this CPU's
-//     run-queue lock.
+//     run-queue lock;
+//   - read and write on a pipe end: the fd table lock and the pipe's
+//     (vk_pipe.go), when the user buffer is resident.
 //
 // vkTrap tries these before it takes vkBKL. A case that needs more (a
 // futex word that is not resident yet, whose page fault needs the mapping
@@ -98,6 +100,11 @@ func vkSyscallFine(f *vkFrame) bool {
 	case 230: // clock_nanosleep
 		var ok bool
 		if r, ok = vkSysNanosleepFast(int32(f.rdi), int32(f.rsi), uintptr(f.rdx)); !ok {
+			return false
+		}
+	case 0, 1: // read, write: pipe ends only (vk_pipe.go)
+		var ok bool
+		if r, ok = vkPipeIOFast(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), f.rax == 1); !ok {
 			return false
 		}
 	case 24: // sched_yield

@@ -1076,7 +1076,7 @@ func vkSysMmap(addr, n uintptr, prot, flags uint32, fd int32) uintptr {
 	}
 	n = (n + 4095) &^ 4095
 	if flags&mapAnonymous == 0 {
-		if fd < 0 || fd >= vkMaxFDs || vkFDs[fd].kind == fdNone && fd > 2 {
+		if !vkFDOpen(fd) {
 			return vkErr(vkEBADF)
 		}
 		return vkErr(vkENODEV) // no file mappings yet

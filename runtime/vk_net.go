@@ -14,7 +14,7 @@
 //	       copies up to max of them (vkNetMsg) into buf.
 //	0x5612 reply(buf, n): the server answers n requests (vkNetReply); each
 //	       wakes its caller with the result.
-//	0x5613 ready(fd, events, mode, seq): the server reports a socket's
+//	0x5613 ready(id, events, mode, seq): the server reports a socket's
 //	       readiness (mode 0 adds events, mode 1 sets the level), which
 //	       feeds epoll.
 //
@@ -38,6 +38,14 @@
 // anything else queued later; socketpair (AF_UNIX only) reserves two fds
 // and queues one asynchronous create for the pair; the two name calls
 // read addresses the server reports with every reply.
+//
+// The server names a socket by the index of its open file description
+// (vk_fd.go), not by an fd: requests carry that socket id in place of the
+// fd argument, creations name the new socket's id, and readiness reports
+// come back by id. So fds that dup made share the one endpoint, and the
+// endpoint is closed (a close request) only with the description's last
+// reference (vkNetRelease). An id is not reused before that close has been
+// answered.
 //
 // The kernel checks every user pointer of a forwarded call against the
 // mappings before forwarding (EFAULT), so the server only touches memory
@@ -144,20 +152,36 @@ var vkNet struct {
 
 // vkNetFDArg reports whether v names a socket fd.
 func vkNetFDArg(v uintptr) bool {
-	return int64(v) >= 3 && int64(v) < vkMaxFDs && vkFDs[v].kind == fdSocket
+	return int64(v) >= 0 && int64(v) < vkMaxFDs && vkFDKind(int32(v)) == fdSocket
+}
+
+// vkNetRelease closes socket id i in the server: its description's last
+// reference went (vkFilePut, kernel lock held).
+func vkNetRelease(i int32) uintptr {
+	if !vkNet.attached {
+		return 0
+	}
+	var msg vkNetMsg
+	msg.nr = 3
+	msg.args[0] = uint64(i)
+	msg.newFD = -1
+	var rep vkNetReply
+	return uintptr(vkNetForward(&msg, &rep))
 }
 
 func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 	var sock *vkFile
+	sid := int32(-1)          // the socket id (description index) of the fd argument
 	if nr != 41 && nr != 53 { // everything but socket and socketpair names an fd
 		fd := int64(a[0])
-		if fd < 0 || fd >= vkMaxFDs || (fd > 2 && vkFDs[fd].kind == fdNone) {
+		if fd < 0 || fd >= vkMaxFDs || vkFDFile(int32(fd)) == nil {
 			return vkErr(vkEBADF)
 		}
-		if fd <= 2 || vkFDs[fd].kind != fdSocket {
+		if vkFDKind(int32(fd)) != fdSocket {
 			return vkErr(vkENOTSOCK)
 		}
-		sock = &vkFDs[fd]
+		sock = vkFDFile(int32(fd))
+		sid = vkFDs[fd].file - 1
 	}
 	switch nr {
 	case 5: // fstat: a socket, as Linux describes one
@@ -166,11 +190,11 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		}
 		st := (*[18]uint64)(unsafe.Pointer(a[1]))
 		*st = [18]uint64{}
-		st[0] = 0x5603       // st_dev
-		st[1] = uint64(a[0]) // st_ino
-		st[2] = 1            // st_nlink
-		st[3] = 0o140777     // st_mode (S_IFSOCK), st_uid 0
-		st[7] = 4096         // st_blksize (after st_rdev, st_size)
+		st[0] = 0x5603      // st_dev
+		st[1] = uint64(sid) // st_ino: the same for every dup
+		st[2] = 1           // st_nlink
+		st[3] = 0o140777    // st_mode (S_IFSOCK), st_uid 0
+		st[7] = 4096        // st_blksize (after st_rdev, st_size)
 		return 0
 	case 17, 18: // pread64, pwrite64
 		return vkErr(vkESPIPE)
@@ -182,10 +206,6 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		if !vkNet.logged {
 			vkNet.logged = true
 			vkPrint("velocity: socket call without a network stack in this image (it does not use package net) -> EAFNOSUPPORT\n")
-		}
-		if nr == 3 {
-			vkFDFree(int32(a[0]))
-			return 0
 		}
 		return vkErr(vkEAFNOSUPPORT)
 	}
@@ -234,45 +254,51 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 	for i := range a {
 		msg.args[i] = uint64(a[i])
 	}
+	msg.args[0] = uint64(sid) // the server knows the socket by its id
 	msg.newFD = -1
-	if sock != nil && sock.nonblock {
+	if sock.nonblock {
 		msg.flags |= vkNetNonblock
 	}
-	// Calls that make fds reserve them now, so the server's table and the
-	// kernel's agree on numbers; a failed call gives them back.
-	fd1 := int32(-1)
+	// accept makes a description now, whose index names the new socket;
+	// it gets an fd once the server has accepted.
+	nid := int32(-1)
+	var nf *vkFile
 	if nr == 43 || nr == 288 { // accept, accept4
-		fd1 = vkFDAlloc(fdSocket)
-		if fd1 < 0 {
-			return vkErr(vkEMFILE)
+		if nid, nf = vkFileAlloc(fdSocket); nid < 0 {
+			return vkErr(vkENFILE)
 		}
-		msg.newFD = int64(fd1)
+		msg.newFD = int64(nid)
 	}
+	vkFileGet(int32(a[0])) // the call keeps its socket if the fd is closed meanwhile
 	var rep vkNetReply
 	r := vkNetForward(&msg, &rep)
-	switch nr {
-	case 43, 288:
-		if r < 0 {
-			vkFDs[fd1] = vkFile{}
-			break
-		}
-		f := &vkFDs[fd1]
-		f.nonblock = nr == 288 && a[3]&oNonblock != 0
-		f.ready, f.readySeq = rep.ready2, rep.ready2Seq
-		f.sock.family = sock.sock.family
-		if rep.addrOK != 0 {
-			f.sock.names = rep.names2
-		}
-	case 3: // close: the server has let go of the endpoint
-		vkFDFree(int32(a[0]))
-		return uintptr(r)
-	}
 	if rep.addrOK != 0 {
 		sock.sock.names = rep.names
 	}
 	if rep.readyOK != 0 {
-		vkNetReady(int32(a[0]), rep.ready, 1, rep.readySeq)
+		vkNetReady(sid, rep.ready, 1, rep.readySeq)
 	}
+	if nid >= 0 {
+		if r < 0 {
+			vkFileUnalloc(nid)
+		} else {
+			nf.nonblock = nr == 288 && a[3]&oNonblock != 0
+			nf.flags = 2
+			nf.ready, nf.readySeq = rep.ready2, rep.ready2Seq
+			nf.sock.family = sock.sock.family
+			if rep.addrOK != 0 {
+				nf.sock.names = rep.names2
+			}
+			fd := vkFDInstall(nid, 0, nr == 288 && a[3]&oCloexec != 0)
+			if fd < 0 {
+				vkFilePut(nid) // closes the accepted endpoint
+				r = -vkEMFILE
+			} else {
+				r = int64(fd)
+			}
+		}
+	}
+	vkFilePut(sid)
 	return uintptr(r)
 }
 
@@ -308,15 +334,15 @@ func vkNetSocket(a [6]uintptr) uintptr {
 	if vkNet.atail-vkNet.ahead == vkNetAsync {
 		return vkErr(vkENOBUFS) // the server is that far behind
 	}
-	fd := vkFDAlloc(fdSocket)
+	fd, f, e := vkFDNew(fdSocket, typ&oCloexec != 0)
 	if fd < 0 {
-		return vkErr(vkEMFILE)
+		return vkErr(e)
 	}
-	f := &vkFDs[fd]
 	f.nonblock = typ&oNonblock != 0
+	f.flags = 2
 	f.sock.family = int32(domain)
 	m := &vkNet.async[vkNet.atail%vkNetAsync]
-	*m = vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(fd)}
+	*m = vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd].file - 1)}
 	vkNet.atail++
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
 	return uintptr(fd)
@@ -356,18 +382,25 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 	if vkNet.atail-vkNet.ahead == vkNetAsync {
 		return vkErr(vkENOBUFS)
 	}
-	fd0 := vkFDAlloc(fdSocket)
+	cloexec := typ&oCloexec != 0
+	fd0, _, e := vkFDNew(fdSocket, cloexec)
 	if fd0 < 0 {
-		return vkErr(vkEMFILE)
+		return vkErr(e)
 	}
-	fd1 := vkFDAlloc(fdSocket)
+	fd1, _, e := vkFDNew(fdSocket, cloexec)
 	if fd1 < 0 {
-		vkFDs[fd0] = vkFile{}
-		return vkErr(vkEMFILE)
+		// Never known to the server: free it without a close request.
+		i := vkFDs[fd0].file - 1
+		vkSpinLock(&vkFDLock)
+		vkFDs[fd0] = vkFDSlot{}
+		vkSpinUnlock(&vkFDLock)
+		vkFileUnalloc(i)
+		return vkErr(e)
 	}
 	for _, fd := range [2]int32{fd0, fd1} {
-		f := &vkFDs[fd]
+		f := vkFDFile(fd)
 		f.nonblock = typ&oNonblock != 0
+		f.flags = 2
 		f.sock.family = 1
 		f.sock.names.local[0], f.sock.names.localLen = 1, 2
 		f.sock.names.remote[0], f.sock.names.remoteLen = 1, 2
@@ -375,7 +408,7 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 	sv := (*[2]int32)(unsafe.Pointer(a[3]))
 	sv[0], sv[1] = fd0, fd1
 	m := &vkNet.async[vkNet.atail%vkNetAsync]
-	*m = vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(fd0) | int64(fd1)<<32}
+	*m = vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd0].file-1) | int64(vkFDs[fd1].file-1)<<32}
 	vkNet.atail++
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
 	return 0
@@ -470,26 +503,26 @@ func vkNetAnswer(buf, n uintptr) uintptr {
 	return 0
 }
 
-// vkNetReady records readiness reported by the server: mode 0 adds
-// events (something happened), mode 1 sets the level.
-func vkNetReady(fd int32, ev uint32, mode uintptr, seq uint64) uintptr {
-	if fd < 3 || fd >= vkMaxFDs || vkFDs[fd].kind != fdSocket {
+// vkNetReady records readiness reported by the server for socket id:
+// mode 0 adds events (something happened), mode 1 sets the level.
+func vkNetReady(id int32, ev uint32, mode uintptr, seq uint64) uintptr {
+	if id < 0 || id >= vkFileCap || vkFileAt(id).kind != fdSocket {
 		return vkErr(vkEBADF)
 	}
-	f := &vkFDs[fd]
+	f := vkFileAt(id)
 	if seq < f.readySeq {
 		return 0 // older than what the kernel has: stale
 	}
 	f.readySeq = seq
 	if mode == 0 {
 		f.ready |= ev
-		vkNotify(fd) // every event is an edge, as on Linux
+		vkNotify(f) // every event is an edge, as on Linux
 		return 0
 	}
 	old := f.ready
 	f.ready = ev
 	if ev&^old != 0 {
-		vkNotify(fd)
+		vkNotify(f)
 	}
 	return 0
 }

@@ -3,24 +3,43 @@
 // Velocity kernel: pipes. os.Pipe needs them (the testing package captures
 // example output through one), and they behave as Linux's do: blocking or
 // non-blocking, EOF when the writer is gone, EPIPE when the reader is.
+//
+// Each pipe has its own lock (class "pipes"), for its ring (head, count)
+// and its counts of open ends. read and write on a pipe run without the
+// kernel lock when they can (vkPipeIOFast, from vkSyscallFine): the fd is
+// looked up under vkFDLock, which takes a reference to the description,
+// and the bytes move between the ring and user memory through the page
+// tables and the direct map (vkPipeXfer), never by a load that could
+// fault. A buffer that is not resident, or anything unusual (an error, a
+// huge write), goes the locked way, which faults the buffer in first and
+// then runs the same code. A blocked reader or writer sleeps on the pipe's
+// address in the futex buckets, queued before it lets go of the pipe lock.
+// Lock order: kernel lock, vkFDLock, a pipe lock, a futex bucket.
 
 package runtime
 
-import "unsafe"
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
 
 const (
 	vkPipeSize = 32 << 10
-	vkMaxPipes = 512 // half the fd table; buffers are allocated on first use (os TestPipeThreads opens 100)
+	vkMaxPipes = 512 // buffers are allocated on first use (os TestPipeThreads opens 100)
 	oNonblock  = 0x800
 	oCloexec   = 0x80000
+	// vkPipeFastMax: a lock-free write checks its whole buffer is resident
+	// first; longer ones go the locked way.
+	vkPipeFastMax = 1 << 20
 )
 
 type vkPipe struct {
-	used             bool
+	lock             vkSpin
+	used             bool    // vkFDLock
 	buf              uintptr // vkPipeSize bytes of kernel memory
 	head, count      int
 	readers, writers int
-	rfd, wfd         int32
+	rfile, wfile     int32 // the ends' descriptions
 }
 
 var vkPipes [vkMaxPipes]vkPipe
@@ -42,131 +61,321 @@ func vkSysPipe2(fds uintptr, flags int32) uintptr {
 	if pi < 0 {
 		return vkErr(vkENFILE)
 	}
-	r := vkFDAlloc(fdPipeRead)
-	if r < 0 {
-		return vkErr(vkEMFILE)
-	}
-	w := vkFDAlloc(fdPipeWrite)
-	if w < 0 {
-		vkFDs[r] = vkFile{}
-		return vkErr(vkEMFILE)
-	}
 	p := &vkPipes[pi]
 	if p.buf == 0 {
 		p.buf = vkKernelStack(vkPipeSize) - vkPipeSize // mapped kernel memory, reused
 	}
-	p.used, p.head, p.count, p.readers, p.writers, p.rfd, p.wfd = true, 0, 0, 1, 1, r, w
-	for _, fd := range [2]int32{r, w} {
-		vkFDs[fd].pipe = int32(pi)
-		vkFDs[fd].nonblock = flags&oNonblock != 0
+	ri, rf := vkFileAlloc(fdPipeRead)
+	if ri < 0 {
+		return vkErr(vkENFILE)
+	}
+	wi, wf := vkFileAlloc(fdPipeWrite)
+	if wi < 0 {
+		vkFileUnalloc(ri)
+		return vkErr(vkENFILE)
+	}
+	rf.pipe, wf.pipe = int32(pi), int32(pi)
+	rf.nonblock, wf.nonblock = flags&oNonblock != 0, flags&oNonblock != 0
+	rf.flags, wf.flags = 0, 1 // O_RDONLY, O_WRONLY
+	vkSpinLock(&p.lock)
+	p.used, p.head, p.count, p.readers, p.writers, p.rfile, p.wfile = true, 0, 0, 1, 1, ri, wi
+	vkSpinUnlock(&p.lock)
+	cloexec := flags&oCloexec != 0
+	r := vkFDInstall(ri, 0, cloexec)
+	if r < 0 {
+		vkFilePut(ri)
+		vkFilePut(wi)
+		return vkErr(vkEMFILE)
+	}
+	w := vkFDInstall(wi, 0, cloexec)
+	if w < 0 {
+		vkFDClose(r)
+		vkFilePut(wi)
+		return vkErr(vkEMFILE)
 	}
 	*(*[2]int32)(unsafe.Pointer(fds)) = [2]int32{r, w}
 	return 0
 }
 
-func vkPipeRead(f *vkFile, buf, n uintptr, canBlock bool) uintptr {
-	p := &vkPipes[f.pipe]
-	if !vkUserOK(buf, n, true) {
-		return vkErr(vkEFAULT)
+// vkPipeXfer copies n bytes between user memory at u and the ring at
+// offset off (to the user with toUser), through the page tables: it
+// translates every page first and copies only if all are resident (and
+// writable, toUser), reporting whether it did. Nothing between a page's
+// translation and its copy spins, so an unmap on another CPU cannot reuse
+// the frame meanwhile (its TLB shootdown waits for this CPU). n is at
+// most vkPipeSize, so at most 9 pages.
+func vkPipeXfer(p *vkPipe, off int, u, n uintptr, toUser bool) bool {
+	var pa [vkPipeSize/vkPageSize + 1]uintptr
+	if n > vkPipeSize || u+n < u {
+		return false
 	}
-	for p.count == 0 {
-		if p.writers == 0 || n == 0 {
-			return 0
+	np := 0
+	for va := u &^ (vkPageSize - 1); va < u+n; va += vkPageSize {
+		a, ok := vkUserPA(va, toUser)
+		if !ok {
+			return false
 		}
-		if f.nonblock || !canBlock {
-			return vkErr(vkEAGAIN)
-		}
-		vkCur().waitAddr = uintptr(unsafe.Pointer(p))
-		vkBlock(0)
-		if vkCur().pending&^vkCur().sigmask != 0 {
-			return vkErr(vkEINTR)
-		}
+		pa[np] = a
+		np++
 	}
-	got := uintptr(0)
-	for got < n && p.count > 0 {
-		chunk := vkPipeSize - p.head
-		if chunk > p.count {
-			chunk = p.count
+	done := uintptr(0)
+	for done < n {
+		va := u + done
+		chunk := vkPageSize - va&(vkPageSize-1)
+		if chunk > n-done {
+			chunk = n - done
 		}
-		if uintptr(chunk) > n-got {
-			chunk = int(n - got)
+		up := pa[(va-u&^(vkPageSize-1))/vkPageSize] + va&(vkPageSize-1)
+		// The ring may wrap inside this piece.
+		ro := (off + int(done)) % vkPipeSize
+		first := uintptr(vkPipeSize - ro)
+		if first > chunk {
+			first = chunk
 		}
-		memmove(unsafe.Pointer(buf+got), unsafe.Pointer(p.buf+uintptr(p.head)), uintptr(chunk))
-		p.head = (p.head + chunk) % vkPipeSize
-		p.count -= chunk
-		got += uintptr(chunk)
+		rp := p.buf + uintptr(ro)
+		if toUser {
+			memmove(unsafe.Pointer(up), unsafe.Pointer(rp), first)
+			memmove(unsafe.Pointer(up+first), unsafe.Pointer(p.buf), chunk-first)
+		} else {
+			memmove(unsafe.Pointer(rp), unsafe.Pointer(up), first)
+			memmove(unsafe.Pointer(p.buf), unsafe.Pointer(up+first), chunk-first)
+		}
+		done += chunk
 	}
-	vkFutexWake(uintptr(unsafe.Pointer(p)), vkMaxThreads)
-	vkNotify(p.wfd)
-	vkNotify(p.rfd)
-	return got
+	return true
 }
 
-func vkPipeWrite(f *vkFile, buf, n uintptr, canBlock bool) uintptr {
+// vkUserFaultIn makes [u, u+n) resident (writable, with write) so that
+// vkPipeXfer finds it; the caller holds the kernel lock, has checked the
+// range with vkUserOK, and holds no other lock.
+func vkUserFaultIn(u, n uintptr, write bool) {
+	vkAssertHeld(&vkBKL)
+	for va := u &^ (vkPageSize - 1); va < u+n; va += vkPageSize {
+		if _, ok := vkUserPA(va, write); !ok {
+			vkHandlePageFault(va, write, false)
+		}
+	}
+}
+
+// vkPipeSignalled reports whether the current thread has a signal to take.
+func vkPipeSignalled() bool {
+	t := vkCur()
+	return atomic.Load64(&t.pending)&^t.sigmask != 0
+}
+
+// vkPipeRead reads up to n bytes. With locked the caller holds the kernel
+// lock; without, it holds none (the lock-free path), and ok false means
+// nothing was done and the call must go the locked way.
+func vkPipeRead(f *vkFile, buf, n uintptr, canBlock, locked bool) (r uintptr, ok bool) {
 	p := &vkPipes[f.pipe]
-	if !vkUserOK(buf, n, false) {
-		return vkErr(vkEFAULT)
+	if locked {
+		if !vkUserOK(buf, n, true) {
+			return vkErr(vkEFAULT), true
+		}
+		m := n
+		if m > vkPipeSize {
+			m = vkPipeSize
+		}
+		vkUserFaultIn(buf, m, true)
+	}
+	vkSpinLock(&p.lock)
+	for p.count == 0 {
+		if p.writers == 0 || n == 0 {
+			vkSpinUnlock(&p.lock)
+			return 0, true
+		}
+		if f.nonblock || !canBlock {
+			vkSpinUnlock(&p.lock)
+			return vkErr(vkEAGAIN), true
+		}
+		vkSleepOn(uintptr(unsafe.Pointer(p)), &p.lock, 0, locked)
+		if vkPipeSignalled() {
+			return vkErr(vkEINTR), true
+		}
+		if locked {
+			// The kernel lock was let go: the mapping may have changed.
+			m := n
+			if m > vkPipeSize {
+				m = vkPipeSize
+			}
+			if !vkUserOK(buf, m, true) {
+				return vkErr(vkEFAULT), true
+			}
+			vkUserFaultIn(buf, m, true)
+		}
+		vkSpinLock(&p.lock)
+	}
+	got := uintptr(p.count)
+	if got > n {
+		got = n
+	}
+	if !vkPipeXfer(p, p.head, buf, got, true) {
+		vkSpinUnlock(&p.lock)
+		if !locked {
+			return 0, false
+		}
+		return vkErr(vkEFAULT), true // unmapped by another thread meanwhile
+	}
+	p.head = (p.head + int(got)) % vkPipeSize
+	p.count -= int(got)
+	vkFutexWake(uintptr(unsafe.Pointer(p)), vkMaxThreads)
+	rf, wf := p.rfile, p.wfile
+	vkSpinUnlock(&p.lock)
+	vkPipeNotify(rf, wf)
+	return got, true
+}
+
+// vkPipeNotify tells epoll both ends changed. The pipe's ends are read
+// under its lock; both are alive, since the caller holds a reference to
+// one and the pipe (so the other's count) is only freed with both gone.
+func vkPipeNotify(rf, wf int32) {
+	vkSpinLock(&vkFDLock)
+	if rf >= 0 {
+		vkNotifyLocked(vkFileAt(rf))
+	}
+	if wf >= 0 {
+		vkNotifyLocked(vkFileAt(wf))
+	}
+	vkSpinUnlock(&vkFDLock)
+}
+
+// vkPipeWrite writes n bytes (fewer only if non-blocking, interrupted or
+// the reader goes); locked and ok as for vkPipeRead. The lock-free path
+// takes a write of at most vkPipeFastMax bytes whose buffer is resident.
+func vkPipeWrite(f *vkFile, buf, n uintptr, canBlock, locked bool) (r uintptr, ok bool) {
+	p := &vkPipes[f.pipe]
+	if locked {
+		if !vkUserOK(buf, n, false) {
+			return vkErr(vkEFAULT), true
+		}
+	} else {
+		if n > vkPipeFastMax {
+			return 0, false
+		}
+		for va := buf &^ (vkPageSize - 1); va < buf+n; va += vkPageSize {
+			if _, ok := vkUserPA(va, false); !ok {
+				return 0, false
+			}
+		}
 	}
 	put := uintptr(0)
 	for put < n {
-		if p.readers == 0 {
-			if put > 0 {
-				return put
+		if locked {
+			m := n - put
+			if m > vkPipeSize {
+				m = vkPipeSize
 			}
-			return vkErr(vkEPIPE)
+			vkUserFaultIn(buf+put, m, false)
+		}
+		vkSpinLock(&p.lock)
+		if p.readers == 0 {
+			vkSpinUnlock(&p.lock)
+			if put > 0 {
+				return put, true
+			}
+			return vkErr(vkEPIPE), true
 		}
 		if p.count == vkPipeSize {
 			if f.nonblock || !canBlock {
+				vkSpinUnlock(&p.lock)
 				if put > 0 {
-					return put
+					return put, true
 				}
-				return vkErr(vkEAGAIN)
+				return vkErr(vkEAGAIN), true
 			}
-			vkCur().waitAddr = uintptr(unsafe.Pointer(p))
-			vkBlock(0)
-			if vkCur().pending&^vkCur().sigmask != 0 {
+			vkSleepOn(uintptr(unsafe.Pointer(p)), &p.lock, 0, locked)
+			if vkPipeSignalled() {
 				if put > 0 {
-					return put
+					return put, true
 				}
-				return vkErr(vkEINTR)
+				return vkErr(vkEINTR), true
+			}
+			if locked && !vkUserOK(buf+put, n-put, false) {
+				if put > 0 {
+					return put, true
+				}
+				return vkErr(vkEFAULT), true
 			}
 			continue
 		}
-		tail := (p.head + p.count) % vkPipeSize
-		chunk := vkPipeSize - tail
-		if free := vkPipeSize - p.count; chunk > free {
-			chunk = free
+		chunk := uintptr(vkPipeSize - p.count)
+		if chunk > n-put {
+			chunk = n - put
 		}
-		if uintptr(chunk) > n-put {
-			chunk = int(n - put)
+		if !vkPipeXfer(p, p.head+p.count, buf+put, chunk, false) {
+			// Unmapped by another thread meanwhile (the locked path
+			// faulted it in, the lock-free one checked it).
+			vkSpinUnlock(&p.lock)
+			if put > 0 {
+				return put, true
+			}
+			if !locked {
+				return 0, false
+			}
+			return vkErr(vkEFAULT), true
 		}
-		memmove(unsafe.Pointer(p.buf+uintptr(tail)), unsafe.Pointer(buf+put), uintptr(chunk))
-		p.count += chunk
-		put += uintptr(chunk)
+		p.count += int(chunk)
+		put += chunk
 		vkFutexWake(uintptr(unsafe.Pointer(p)), vkMaxThreads)
-		vkNotify(p.rfd)
-		vkNotify(p.wfd)
+		rf, wf := p.rfile, p.wfile
+		vkSpinUnlock(&p.lock)
+		vkPipeNotify(rf, wf)
 	}
-	return put
+	return put, true
 }
 
-// vkPipeClose drops one end; the other end sees EOF or EPIPE.
-func vkPipeClose(f *vkFile) {
+// vkPipeIOFast is read or write on a pipe end without the kernel lock;
+// ok false: not a pipe end of that direction, or the call needs the
+// locked way (see the file comment), and nothing was done.
+func vkPipeIOFast(fd int32, buf, n uintptr, write bool) (r uintptr, ok bool) {
+	if fd < 0 || fd >= vkMaxFDs || buf+n < buf || buf+n > vkUserMax {
+		return 0, false // the locked way gives the errors
+	}
+	want := int32(fdPipeRead)
+	if write {
+		want = fdPipeWrite
+	}
+	vkSpinLock(&vkFDLock)
+	i := vkFDs[fd].file - 1
+	if i < 0 || vkFileAt(i).kind != want {
+		vkSpinUnlock(&vkFDLock)
+		return 0, false
+	}
+	f := vkFileAt(i)
+	f.refs++
+	vkSpinUnlock(&vkFDLock)
+	if write {
+		r, ok = vkPipeWrite(f, buf, n, true, false)
+	} else {
+		r, ok = vkPipeRead(f, buf, n, true, false)
+	}
+	vkFilePut(i)
+	return r, ok
+}
+
+// vkPipeRelease drops one end; the other end sees EOF or EPIPE. The
+// caller holds vkFDLock (vkFilePut, the end's last reference).
+func vkPipeRelease(f *vkFile) {
+	vkAssertHeld(&vkFDLock)
 	p := &vkPipes[f.pipe]
+	vkSpinLock(&p.lock)
 	if f.kind == fdPipeRead {
 		p.readers--
+		p.rfile = -1
 	} else {
 		p.writers--
+		p.wfile = -1
 	}
 	vkFutexWake(uintptr(unsafe.Pointer(p)), vkMaxThreads)
+	rf, wf := p.rfile, p.wfile
 	if p.readers == 0 && p.writers == 0 {
 		p.used = false
-		return
 	}
-	if p.readers > 0 {
-		vkNotify(p.rfd)
+	vkSpinUnlock(&p.lock)
+	if rf >= 0 {
+		vkNotifyLocked(vkFileAt(rf))
 	}
-	if p.writers > 0 {
-		vkNotify(p.wfd)
+	if wf >= 0 {
+		vkNotifyLocked(vkFileAt(wf))
 	}
 }

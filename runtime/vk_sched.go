@@ -601,6 +601,30 @@ func vkBlock(deadline int64) bool {
 	return t.timedOut
 }
 
+// vkSleepOn sleeps on addr's wait queue, for a caller that holds l (a
+// lock taken after the kernel lock and before any bucket: vkFDLock, a
+// pipe's): the thread is queued before l is released, so a waker that
+// changes the condition under l and then wakes addr cannot be missed. l is
+// not held on return (take it again and check again). With bkl the caller
+// also holds the kernel lock, released while asleep and held again on
+// return; without, a pending signal keeps the thread from sleeping.
+func vkSleepOn(addr uintptr, l *vkSpin, deadline int64, bkl bool) bool {
+	vkAssertHeld(l)
+	if bkl {
+		vkAssertHeld(&vkBKL)
+		vkTLBShootdown() // as vkBlock: before sleeping
+	}
+	t := vkCur()
+	t.waitAddr = addr
+	b := vkFutexBucketOf(addr)
+	vkSpinLock(&b.lock)
+	vkFutexQueue(b, t)
+	vkSpinUnlock(l)
+	vkSleep(t, b, deadline, bkl, !bkl)
+	t.waitAddr = 0
+	return t.timedOut
+}
+
 // vkSleep blocks the current thread t until it is woken. If b is not nil,
 // the caller holds b's lock and has queued t on it: the lock is released
 // only once t is marked blocked, so a wake-up cannot slip in between. With
@@ -696,7 +720,8 @@ const (
 // The futex hash table: every address a thread sleeps on (a futex word,
 // a pipe, an epoll instance, ...) hashes to a bucket with its own lock and
 // a FIFO queue of the threads waiting there. Lock order: the kernel lock
-// (when held), then a bucket, then a timer heap, then one run queue.
+// (when held), the fd table lock, a pipe's lock, then a bucket, then a
+// timer heap, then one run queue.
 const vkFutexBuckets = 256
 
 type vkFutexBucket struct {

@@ -32,11 +32,22 @@ func vkCallWritev(f *vkFrame, canBlock bool) uintptr {
 	return vkSysWritev(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
 }
 
+// vkCallClose closes any fd: a socket's endpoint is closed with the
+// description's last reference (vkFilePut).
 func vkCallClose(f *vkFrame, canBlock bool) uintptr {
-	if vkSocketFD(f) {
-		return vkCallSocket(f, canBlock)
-	}
 	return vkSysClose(int32(f.rdi))
+}
+
+func vkCallDup(f *vkFrame, canBlock bool) uintptr {
+	return vkSysDupFrom(int32(f.rdi), 0, false)
+}
+
+func vkCallDup2(f *vkFrame, canBlock bool) uintptr {
+	return vkSysDup3(int32(f.rdi), int32(f.rsi), 0, true)
+}
+
+func vkCallDup3(f *vkFrame, canBlock bool) uintptr {
+	return vkSysDup3(int32(f.rdi), int32(f.rsi), int32(f.rdx), false)
 }
 
 func vkCallFstat(f *vkFrame, canBlock bool) uintptr {
@@ -97,7 +108,7 @@ func vkCallPwrite64(f *vkFrame, canBlock bool) uintptr {
 // Linux takes the fd as an unsigned int: the upper 32 bits of the register
 // are ignored, and only the lower ones index.
 func vkCallFsync(f *vkFrame, canBlock bool) uintptr {
-	if fd := int32(f.rdi); fd < 0 || fd >= vkMaxFDs || vkFDs[fd].kind == fdNone && fd > 2 {
+	if !vkFDOpen(int32(f.rdi)) {
 		return vkErr(vkEBADF)
 	}
 	return 0
@@ -138,7 +149,7 @@ func vkCallEpollCreate1(f *vkFrame, canBlock bool) uintptr {
 	if f.rdi&^0x80000 != 0 { // only EPOLL_CLOEXEC
 		return vkErr(vkEINVAL)
 	}
-	return vkSysEpollCreate()
+	return vkSysEpollCreate(int32(f.rdi))
 }
 
 func vkCallEpollCtl(f *vkFrame, canBlock bool) uintptr {

@@ -15,7 +15,7 @@ const vkEOPNOTSUPP = 95
 // argument as an int (or unsigned int): only the low 32 bits count, which
 // is why callers pass int32(register).
 func vkFDOpen(fd int32) bool {
-	return fd >= 0 && fd < vkMaxFDs && (fd <= 2 || vkFDs[fd].kind != fdNone)
+	return vkFDFile(fd) != nil
 }
 
 // vkUserPrefixOr clamps n to the part of [p, p+n) the program may access,
@@ -245,7 +245,7 @@ func vkSysFchdir(fd int32) uintptr {
 		return vkErr(vkENOENT) // removed since it was opened
 	}
 	vkFS.cwd[0] = '/'
-	vkFS.cwdLen = 1 + copy(vkFS.cwd[1:], f.path[:f.pathLen])
+	vkFS.cwdLen = 1 + copy(vkFS.cwd[1:], vkFilePath(f))
 	return 0
 }
 
@@ -266,16 +266,14 @@ func vkSysPwrite64(fd int32, p, n uintptr, off int64) uintptr {
 		}
 		return vkTmpWrite(f, p, vkUserPrefixOr(p, n, false), off, false)
 	}
-	if fd > 2 {
-		switch vkFDs[fd].kind {
-		case fdRegular, fdDir, fdTmpDir:
-			return vkErr(vkEBADF)
-		case fdDevice:
-			if off < 0 {
-				return vkErr(vkEINVAL)
-			}
-			return vkSysWrite(fd, p, n)
+	switch vkFDKind(fd) {
+	case fdRegular, fdDir, fdTmpDir:
+		return vkErr(vkEBADF)
+	case fdDevice:
+		if off < 0 {
+			return vkErr(vkEINVAL)
 		}
+		return vkSysWrite(fd, p, n)
 	}
 	return vkErr(vkESPIPE)
 }

@@ -145,6 +145,8 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	22:  vkCallPipe,             // pipe
 	24:  vkCallSchedYield,       // sched_yield
 	28:  vkCallMadvise,          // madvise
+	32:  vkCallDup,              // dup
+	33:  vkCallDup2,             // dup2
 	35:  vkCallNanosleep,        // nanosleep
 	36:  vkCallGetitimer,        // getitimer
 	38:  vkCallSetitimer,        // setitimer
@@ -237,6 +239,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	288: vkCallSocket,           // accept4
 	290: vkCallEventfd2,         // eventfd2
 	291: vkCallEpollCreate1,     // epoll_create1
+	292: vkCallDup3,             // dup3
 	293: vkCallPipe2,            // pipe2
 	302: vkCallPrlimit64,        // prlimit64
 	309: vkCallGetcpu,           // getcpu
@@ -329,16 +332,19 @@ func vkSyscall(f *vkFrame, canBlock bool) {
 }
 
 func vkSysWrite(fd int32, p, n uintptr) uintptr {
-	if vkFD(fd, fdTmpFile) != nil || vkFD(fd, fdDevice) != nil || fd == 1 || fd == 2 {
+	if vkFD(fd, fdTmpFile) != nil || vkFD(fd, fdDevice) != nil || vkFD(fd, fdConsole) != nil {
 		// A partly bad buffer: a short write, as Linux's file and
 		// terminal writes give (its pipes and eventfds say EFAULT).
 		n = vkUserPrefixOr(p, n, false)
 	}
 	if f := vkFD(fd, fdEventfd); f != nil {
-		return vkEventfdWrite(f, fd, p, n)
+		return vkEventfdWrite(f, p, n)
 	}
-	if f := vkFD(fd, fdPipeWrite); f != nil {
-		return vkPipeWrite(f, p, n, true)
+	if vkFD(fd, fdPipeWrite) != nil {
+		i := vkFileGet(fd) // held while asleep
+		r, _ := vkPipeWrite(vkFileAt(i), p, n, true, true)
+		vkFilePut(i)
+		return r
 	}
 	if f := vkFD(fd, fdTmpFile); f != nil {
 		return vkTmpWrite(f, p, n, f.off, true)
@@ -349,8 +355,8 @@ func vkSysWrite(fd int32, p, n uintptr) uintptr {
 		}
 		return n // every device here discards what is written
 	}
-	if fd != 1 && fd != 2 {
-		return vkErr(vkEBADF)
+	if f := vkFD(fd, fdConsole); f == nil || f.flags&oAccMode == 0 {
+		return vkErr(vkEBADF) // closed, or the console's read side
 	}
 	if !vkUserOK(p, n, false) {
 		return vkErr(vkEFAULT)
@@ -400,8 +406,11 @@ func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
 	if f := vkFD(fd, fdEventfd); f != nil {
 		return vkEventfdRead(f, p, n, canBlock)
 	}
-	if f := vkFD(fd, fdPipeRead); f != nil {
-		return vkPipeRead(f, p, n, canBlock)
+	if vkFD(fd, fdPipeRead) != nil {
+		i := vkFileGet(fd) // held while asleep
+		r, _ := vkPipeRead(vkFileAt(i), p, n, canBlock, true)
+		vkFilePut(i)
+		return r
 	}
 	if f := vkFD(fd, fdRegular); f != nil {
 		return vkFileRead(f, p, n, f.off, true)
@@ -415,95 +424,76 @@ func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
 	if vkFD(fd, fdDir) != nil || vkFD(fd, fdTmpDir) != nil {
 		return vkErr(vkEISDIR)
 	}
-	if fd == 0 {
+	if f := vkFD(fd, fdConsole); f != nil && f.flags&oAccMode != 1 {
 		return vkConsoleRead(p, n, canBlock)
 	}
-	return vkErr(vkEBADF)
+	return vkErr(vkEBADF) // closed, or the console's write side
 }
 
 func vkSysClose(fd int32) uintptr {
-	if fd >= 0 && fd <= 2 {
-		return 0
-	}
-	if fd >= 3 && fd < vkMaxFDs && vkFDs[fd].kind != fdNone {
-		switch vkFDs[fd].kind {
-		case fdPipeRead, fdPipeWrite:
-			vkPipeClose(&vkFDs[fd])
-		case fdTmpFile, fdTmpDir:
-			vkTmpClose(&vkFDs[fd])
-		}
-		vkFDFree(fd)
-		return 0
-	}
-	return vkErr(vkEBADF)
+	return vkFDClose(fd)
 }
 
 func vkSysFcntl(fd int32, cmd int32, arg uintptr) uintptr {
-	if fd < 0 || fd >= vkMaxFDs || fd > 2 && vkFDs[fd].kind == fdNone {
+	f := vkFDFile(fd)
+	if f == nil {
 		return vkErr(vkEBADF)
 	}
-	f := &vkFDs[fd]
 	switch cmd {
-	case 1: // F_GETFD
+	case 0: // F_DUPFD
+		return vkSysDupFrom(fd, uint32(arg), false)
+	case 1030: // F_DUPFD_CLOEXEC
+		return vkSysDupFrom(fd, uint32(arg), true)
+	case 1: // F_GETFD: the fd's own flag
+		if vkFDs[fd].cloexec {
+			return fdCloexec
+		}
 		return 0
 	case 2: // F_SETFD
+		vkSpinLock(&vkFDLock)
+		vkFDs[fd].cloexec = arg&fdCloexec != 0
+		vkSpinUnlock(&vkFDLock)
 		return 0
-	case 3: // F_GETFL
-		fl := uintptr(2) // O_RDWR
-		switch {
-		case f.kind == fdTmpFile || f.kind == fdTmpDir:
-			fl = uintptr(f.flags & (oAccMode | oAppend))
-		case fd == 0 || f.kind == fdPipeRead || f.kind == fdRegular || f.kind == fdDir:
-			fl = 0
-		case fd <= 2 || f.kind == fdPipeWrite:
-			fl = 1
-		}
+	case 3: // F_GETFL: the description's access mode and status flags
+		fl := uintptr(f.flags & (oAccMode | oAppend))
 		if f.nonblock {
 			fl |= oNonblock
 		}
 		return fl
-	case 4: // F_SETFL
-		if fd > 2 {
-			f.nonblock = arg&oNonblock != 0
-		}
+	case 4: // F_SETFL: O_APPEND and O_NONBLOCK change, shared by every dup
+		f.flags = f.flags&^oAppend | int32(arg)&oAppend
+		f.nonblock = arg&oNonblock != 0
 		return 0
-	case 1030: // F_DUPFD_CLOEXEC
-		return vkErr(vkEINVAL)
 	}
 	return vkErr(vkEINVAL)
 }
 
-// vkSysFstat describes fds 0-2 as the character device they are.
+// vkSysFstat describes the console as the character device it is.
 func vkSysFstat(fd int32, st uintptr) uintptr {
-	if fd < 0 || fd >= vkMaxFDs || fd > 2 && vkFDs[fd].kind == fdNone {
+	f := vkFDFile(fd)
+	if f == nil {
 		return vkErr(vkEBADF)
 	}
 	if !vkUserOK(st, 144, true) {
 		return vkErr(vkEFAULT)
 	}
-	switch vkFDs[fd].kind {
+	switch f.kind {
 	case fdRegular, fdDir:
-		if fd > 2 {
-			return vkStatEnt(int(vkFDs[fd].ent), st)
-		}
+		return vkStatEnt(int(f.ent), st)
 	case fdTmpFile, fdTmpDir:
-		if fd > 2 {
-			return vkTmpStat(int(vkFDs[fd].ent), st)
-		}
+		return vkTmpStat(int(f.ent), st)
 	}
 	memclrNoHeapPointers(unsafe.Pointer(st), 144)
 	*(*int64)(unsafe.Pointer(st + 56)) = 4096 // st_blksize
-	if fd <= 2 {
+	switch f.kind {
+	case fdConsole:
 		*(*uint32)(unsafe.Pointer(st + 24)) = 0o20620   // S_IFCHR | rw--w----: the console
 		*(*uint64)(unsafe.Pointer(st + 40)) = 4<<8 | 64 // st_rdev: ttyS0
-		return 0
-	}
-	switch vkFDs[fd].kind {
 	case fdPipeRead, fdPipeWrite:
 		*(*uint32)(unsafe.Pointer(st + 24)) = 0o010600 // S_IFIFO
 	case fdDevice:
-		*(*uint32)(unsafe.Pointer(st + 24)) = 0o20666                          // S_IFCHR | rw-rw-rw-
-		*(*uint64)(unsafe.Pointer(st + 40)) = 1<<8 | uint64(3+2*vkFDs[fd].ent) // mem devices, major 1
+		*(*uint32)(unsafe.Pointer(st + 24)) = 0o20666                  // S_IFCHR | rw-rw-rw-
+		*(*uint64)(unsafe.Pointer(st + 40)) = 1<<8 | uint64(3+2*f.ent) // mem devices, major 1
 	default:
 		*(*uint32)(unsafe.Pointer(st + 24)) = 0o600 // eventfd, epoll: anonymous inodes
 	}
@@ -737,8 +727,8 @@ func vkSysPrlimit(pid, res int32, newp, oldp uintptr) uintptr {
 		switch res {
 		case 3: // RLIMIT_STACK
 			lim = [2]uint64{8 << 20, inf}
-		case 7: // RLIMIT_NOFILE
-			lim = [2]uint64{1024, 4096}
+		case 7: // RLIMIT_NOFILE: the fd table's size, which is fixed
+			lim = [2]uint64{uint64(vkFDLimit()), uint64(vkFDLimit())}
 		}
 		*(*[2]uint64)(unsafe.Pointer(oldp)) = lim
 	}

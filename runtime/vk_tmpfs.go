@@ -307,7 +307,7 @@ func vkTmpOpen(full []byte, flags int32, mode uint32) uintptr {
 		}
 	}
 	isDir := idx == -2 || vkTmp.ents[idx].dir
-	if isDir && (flags&oAccMode != 0 || flags&oTrunc != 0) {
+	if isDir && (flags&oAccMode != 0 || flags&oTrunc != 0 || flags&oCreat != 0) {
 		return vkErr(vkEISDIR)
 	}
 	if !isDir && flags&oDirectory != 0 {
@@ -317,14 +317,17 @@ func vkTmpOpen(full []byte, flags int32, mode uint32) uintptr {
 	if isDir {
 		kind = fdTmpDir
 	}
-	fd := vkFDAlloc(kind)
+	fd, f, en := vkFDNew(kind, flags&oCloexec != 0)
 	if fd < 0 {
-		return vkErr(vkEMFILE)
+		return vkErr(en)
 	}
-	f := &vkFDs[fd]
 	f.ent = int32(idx)
-	f.flags = flags
-	f.pathLen = copy(f.path[:], full)
+	f.flags = flags & (oAccMode | oAppend)
+	f.nonblock = flags&oNonblock != 0
+	if isDir && !vkFileSetPath(f, full) {
+		vkFDClose(fd)
+		return vkErr(vkENOMEM)
+	}
 	if idx >= 0 {
 		e := &vkTmp.ents[idx]
 		e.opens++

@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -96,9 +97,16 @@ func workloadOps(serial string) map[string]int {
 func TestStressShort(t *testing.T) {
 	serial := run(t, 4, 4*time.Minute, "-d", "2s")
 	ops := workloadOps(serial)
-	for _, w := range []string{"pingpong", "mutex", "sleep", "files", "pipes", "alloc"} {
+	for _, w := range []string{"pingpong", "mutex", "sleep", "files", "pipes", "fds", "alloc"} {
 		if ops[w] == 0 {
 			t.Errorf("workload %s made no progress (ops %v)", w, ops)
+		}
+	}
+	// The fd table's and the pipes' locks are classes of their own in
+	// kernel.Locks, and the file and pipe workloads take them.
+	for _, class := range []string{"fd table", "pipes"} {
+		if !regexp.MustCompile(`STRESS lock name="` + class + `" instances=\d+ acquires=[1-9]`).MatchString(serial) {
+			t.Errorf("no lock class %q with acquisitions in the counters", class)
 		}
 	}
 }

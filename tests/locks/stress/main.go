@@ -8,6 +8,11 @@
 //     as asked;
 //   - files in /tmp written, read back and compared, and pipe round trips
 //     (the fd table, pipes);
+//   - the fd table from every worker at once: blocking pipes whose ends
+//     are dup'd (dup, F_DUPFD_CLOEXEC, dup3), messages through the dups
+//     while the originals close, a reader blocked in read until a writer
+//     on another goroutine writes, and EOF only once the last write end
+//     goes;
 //   - allocation: trees built and checksummed, with a forced GC now and
 //     then (page faults, mmap, the garbage collector's own futexes).
 //
@@ -26,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,6 +44,7 @@ var (
 	dur     = flag.Duration("d", 2*time.Second, "how long each workload runs")
 	workers = flag.Int("w", 0, "goroutines per workload (default GOMAXPROCS)")
 	dir     = flag.String("dir", "/tmp", "directory for the file workload")
+	skip    = flag.String("skip", "", "comma-separated workloads not to run (to compare with a kernel that lacks what one needs)")
 	relock  = flag.Bool("relock", false, "instead of the workloads, ask the kernel to take its own lock twice (Velocity crash call 0x5601, kind 4): it must stop with the lock's name")
 )
 
@@ -69,7 +76,16 @@ func main() {
 		{name: "sleep", run: sleeper},
 		{name: "files", run: files},
 		{name: "pipes", run: pipes},
+		{name: "fds", run: fdTable},
 		{name: "alloc", run: alloc},
+	}
+	for _, name := range strings.Split(*skip, ",") {
+		for i, w := range ws {
+			if w.name == name {
+				ws = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
 	}
 	var mu sync.Mutex
 	var failures []string
@@ -294,6 +310,92 @@ func pipes(id int, stop <-chan struct{}, ops *atomic.Int64) error {
 		ops.Add(1)
 	}
 	aw.Close()
+	return nil
+}
+
+// fdTable drives dup and close of pipe ends (blocking ones, so reads and
+// writes sleep in the kernel) from every worker at once, checking every
+// message and flag. Fixed fd numbers are this worker's own (3000+id).
+func fdTable(id int, stop <-chan struct{}, ops *atomic.Int64) error {
+	const fDupfdCloexec = 1030
+	buf := make([]byte, 64)
+	readFull := func(fd int, want string) error {
+		got := 0
+		for got < len(want) {
+			n, err := syscall.Read(fd, buf[got:len(want)])
+			if err == syscall.EINTR {
+				continue // as package os does
+			}
+			if err != nil {
+				return fmt.Errorf("read fd %d: %v", fd, err)
+			}
+			if n == 0 {
+				return fmt.Errorf("read fd %d: EOF after %d of %d bytes", fd, got, len(want))
+			}
+			got += n
+		}
+		if string(buf[:got]) != want {
+			return fmt.Errorf("fd %d read %q, want %q", fd, buf[:got], want)
+		}
+		return nil
+	}
+	for i := 0; !stopped(stop); i++ {
+		var p [2]int
+		if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+			return err
+		}
+		w2, err := syscall.Dup(p[1])
+		if err != nil {
+			return err
+		}
+		min := 100 + 8*id
+		r2, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(p[0]), fDupfdCloexec, uintptr(min))
+		if errno != 0 {
+			return fmt.Errorf("F_DUPFD_CLOEXEC: %v", errno)
+		}
+		if int(r2) < min {
+			return fmt.Errorf("F_DUPFD_CLOEXEC from %d gave %d", min, r2)
+		}
+		fl, _, _ := syscall.Syscall(syscall.SYS_FCNTL, r2, syscall.F_GETFD, 0)
+		fl2, _, _ := syscall.Syscall(syscall.SYS_FCNTL, uintptr(w2), syscall.F_GETFD, 0)
+		if fl != syscall.FD_CLOEXEC || fl2 != 0 {
+			return fmt.Errorf("FD_CLOEXEC: F_DUPFD_CLOEXEC's fd %d, dup's %d", fl, fl2)
+		}
+		syscall.Close(p[1]) // the write end lives on in w2
+		// A reader blocked in read, woken by a writer on another goroutine.
+		msg := fmt.Sprintf("fd %d/%d", id, i)
+		werr := make(chan error, 1)
+		go func() {
+			time.Sleep(time.Duration(i%3) * 100 * time.Microsecond)
+			_, err := syscall.Write(w2, []byte(msg))
+			werr <- err
+		}()
+		if err := readFull(p[0], msg); err != nil {
+			return err
+		}
+		if err := <-werr; err != nil {
+			return fmt.Errorf("write through dup: %v", err)
+		}
+		syscall.Close(p[0]) // the read end lives on in r2
+		target := 3000 + id
+		if err := syscall.Dup3(w2, target, syscall.O_CLOEXEC); err != nil {
+			return fmt.Errorf("dup3: %v", err)
+		}
+		syscall.Close(w2)
+		msg2 := msg + " again"
+		if _, err := syscall.Write(target, []byte(msg2)); err != nil {
+			return fmt.Errorf("write through dup3: %v", err)
+		}
+		if err := readFull(int(r2), msg2); err != nil {
+			return err
+		}
+		syscall.Close(target) // the last write end: EOF
+		if n, err := syscall.Read(int(r2), buf); n != 0 || err != nil {
+			return fmt.Errorf("read after the last writer closed: %d, %v (want EOF)", n, err)
+		}
+		syscall.Close(int(r2))
+		ops.Add(1)
+	}
 	return nil
 }
 

@@ -851,7 +851,7 @@ func cases(e *env) []testCase {
 	add("prlimit64/no_such_process", func(*env) syscall.Errno { return sc(syscall.SYS_PRLIMIT64, 0x3fffffff, syscall.RLIMIT_NOFILE, 0, buf) })
 	add("arch_prctl/bad_code", func(*env) syscall.Errno { return sc(syscall.SYS_ARCH_PRCTL, 0x9999, buf) })
 	add("pipe2/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_PIPE2, buf, 0xffff) })
-	add("eventfd2/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_EVENTFD2, 0, 1) })
+	add("eventfd2/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_EVENTFD2, 0, 2) }) // 1 is EFD_SEMAPHORE
 	add("epoll_create1/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_EPOLL_CREATE1, 1) })
 	add("epoll_ctl/bad_op", func(e *env) syscall.Errno { return sc(syscall.SYS_EPOLL_CTL, u(e.ep), 99, u(e.pipeR), buf) })
 	add("epoll_ctl/add_itself", func(e *env) syscall.Errno {
@@ -909,6 +909,7 @@ func cases(e *env) []testCase {
 	add("tgkill/no_such_thread", func(*env) syscall.Errno { return sc(syscall.SYS_TGKILL, u(os.Getpid()), 0x3fffffff, 0) })
 	add("tgkill/signal_0", func(*env) syscall.Errno { return sc(syscall.SYS_TGKILL, u(os.Getpid()), u(syscall.Gettid()), 0) })
 	add("kill/no_such_process", func(*env) syscall.Errno { return sc(syscall.SYS_KILL, 0x3fffffff, 0) })
+	dupCases(e, add)
 	return cs
 }
 

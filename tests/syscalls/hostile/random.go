@@ -68,6 +68,7 @@ type gen struct {
 	// on Velocity): the Go runtime must still be able to map memory.
 	maxMaps int
 	slot    uintptr // scratch bytes for paths, timespecs and fd pairs
+	fdBase  int     // 16 fd numbers of this thread's own, free for dup2 and dup3
 }
 
 func (g *gen) pick(n int) int { return g.r.IntN(n) }
@@ -177,8 +178,10 @@ func (g *gen) value() uintptr {
 	default:
 		v = uintptr(g.r.Uint64()) | 0x80000000
 	}
-	if v != 0 && int32(v) >= 0 && int32(v) < 1024 {
-		v |= 1024 // as an fd it could name one of the runtime's (its epoll)
+	if int32(v) >= 0 && int32(v) < 1024 {
+		// As an fd it could name one of the runtime's (its epoll) or
+		// the console's (0 too: close(0) closes standard input).
+		v |= 1024
 	}
 	return v
 }
@@ -235,6 +238,11 @@ func (g *gen) addFD(r uintptr) {
 	if int(r) < 0 {
 		return
 	}
+	for _, fd := range g.created {
+		if fd == int(r) {
+			return // dup2 onto one of them: already listed
+		}
+	}
 	if len(g.created) >= 200 {
 		sc(syscall.SYS_CLOSE, r) // keep some fds free for the checks at the end
 		return
@@ -283,7 +291,7 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 		return g.fd()
 	}
 	flags := func() uintptr { return uintptr(g.r.Uint32()) & uintptr(g.r.Uint32()) }
-	switch g.pick(54) {
+	switch g.pick(55) {
 	case 0:
 		return syscall.SYS_READ, sc(syscall.SYS_READ, g.fd(), g.ptr(), g.size())
 	case 1:
@@ -462,6 +470,8 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 		return syscall.SYS_PRLIMIT64, sc(syscall.SYS_PRLIMIT64, uintptr(g.pick(2)), uintptr(g.pick(20)), 0, g.ptr())
 	case 52:
 		return 309, sc(309, g.ptr(), g.ptr(), 0) // getcpu
+	case 54:
+		return g.dup()
 	}
 	// This thread's affinity: a mask naming CPU 0 (always there), or one
 	// that is empty, names CPUs that do not exist, or is unreadable.
@@ -589,7 +599,7 @@ func randomPhase(n int, seed uint64, threads int) {
 		if i > 0 {
 			slot = guardedScratch()
 		}
-		gens[i] = &gen{r: mrand.New(mrand.NewPCG(seed, seed^0x5eed+uint64(i))), e: e, slot: slot, maxMaps: max(96/threads, 8)}
+		gens[i] = &gen{r: mrand.New(mrand.NewPCG(seed, seed^0x5eed+uint64(i))), e: e, slot: slot, maxMaps: max(96/threads, 8), fdBase: 3000 + 16*i}
 		counts[i] = map[outcome]int{}
 	}
 	var wg sync.WaitGroup
@@ -716,4 +726,56 @@ func alive() {
 		fail("alive: crypto/rand: %v", err)
 	}
 	fmt.Println("random: alive: heap, GC, goroutines, channels, timers, pipes, /tmp and getrandom work")
+}
+
+// dup makes one of the dup family's calls: the old fd is any (own, made
+// here, or bad), the new one a bad fd, a free number of this thread's, or
+// one it made; never one of the program's own fds or another thread's.
+func (g *gen) dup() (uintptr, syscall.Errno) {
+	target := uintptr(g.fdBase + g.pick(16))
+	switch g.pick(3) {
+	case 0:
+		// Bad as an fd, but not always as a new one: keep those that could
+		// name a free fd (below 1<<20, Linux's largest limit) for the
+		// range of this thread's own.
+		if t := g.badFD(); uint32(t) >= 1<<20 {
+			target = t
+		}
+	case 1:
+		if len(g.created) > 0 {
+			target = uintptr(g.created[g.pick(len(g.created))])
+		}
+	}
+	var nr uintptr
+	var r uintptr
+	var err syscall.Errno
+	switch g.pick(4) {
+	case 0:
+		nr = syscall.SYS_DUP
+		r, err = sc1(nr, g.fd())
+	case 1:
+		nr = syscall.SYS_DUP2
+		r, err = sc1(nr, g.fd(), target)
+	case 2:
+		nr = syscall.SYS_DUP3
+		flags := [...]uintptr{0, syscall.O_CLOEXEC, syscall.O_NONBLOCK, allOnes}
+		r, err = sc1(nr, g.fd(), target, flags[g.pick(len(flags))])
+	default:
+		nr = syscall.SYS_FCNTL
+		cmd := uintptr(0) // F_DUPFD
+		if g.pick(2) == 0 {
+			cmd = 1030 // F_DUPFD_CLOEXEC
+		}
+		// The lowest free fd at or above the argument: from 0, or a bad
+		// one; from this thread's range it could spill into another's.
+		from := uintptr(0)
+		if t := g.badFD(); uint32(t) >= 1<<20 && g.pick(2) == 0 {
+			from = t
+		}
+		r, err = sc1(nr, g.fd(), cmd, from)
+	}
+	if err == 0 {
+		g.addFD(r)
+	}
+	return nr, err
 }
