@@ -23,6 +23,11 @@ type Msg struct {
 	Args  [6]uint64 // its arguments, as the caller passed them
 	NewFD int64     // socket, accept, accept4: the fd the kernel reserved (socketpair: fd0 | fd1<<32)
 	Flags uint64    // msgNonblock
+	// SockID: socket, accept, accept4: the new socket's identity, which
+	// the kernel's fd table keeps too (socketpair: fd0's; fd1's is
+	// SockID+1). The direct path (direct.go) acts on an endpoint only
+	// when the two agree.
+	SockID uint64
 }
 
 const msgNonblock = 1
@@ -53,14 +58,24 @@ type Names struct {
 // kernel is the server's view of the kernel, so tests can stand in for it.
 type kernel interface {
 	// Ready reports readiness of fd: mode 0 adds events, 1 sets the level.
-	Ready(fd int32, events uint32, mode int, seq uint64)
+	// id is the socket's identity: the kernel drops a report about a
+	// socket the fd no longer holds.
+	Ready(fd int32, events uint32, mode int, seq uint64, id uint64)
+	// FD is the kernel's view of fd, read without a system call, for the
+	// direct path: the socket's identity, whether the fd is in
+	// non-blocking mode, and epoll's readiness level for it; ok is false
+	// when fd is not a socket.
+	FD(fd int32) (id uint64, nonblock bool, ready uint32, ok bool)
+	// Mem reports whether the direct path may touch [p, p+n): memory that
+	// cannot move or go away during the call (the Go heap).
+	Mem(p, n uintptr) bool
 }
 
 // velocityKernel talks to the real kernel through its system calls.
 type velocityKernel struct{}
 
-func (velocityKernel) Ready(fd int32, events uint32, mode int, seq uint64) {
-	syscall.RawSyscall6(sysReady, uintptr(fd), uintptr(events), uintptr(mode), uintptr(seq), 0, 0)
+func (velocityKernel) Ready(fd int32, events uint32, mode int, seq uint64, id uint64) {
+	syscall.RawSyscall6(sysReady, uintptr(fd), uintptr(events), uintptr(mode), uintptr(seq), uintptr(id), 0)
 }
 
 // onVelocity reports whether the kernel speaks this protocol: a wait for

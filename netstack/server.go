@@ -61,12 +61,14 @@ type Server struct {
 	// Counters for tests and the shell.
 	Calls  atomic.Uint64
 	Errors atomic.Uint64
+	Direct atomic.Uint64 // calls served in the caller's goroutine (direct.go)
 }
 
 // sock is one socket fd: a netstack endpoint and what the kernel's fd
 // table does not know about it.
 type sock struct {
 	fd     int32
+	id     uint64 // the kernel's identity of the socket (Msg.SockID)
 	family int // afInet, afInet6 or afUnix
 	typ    int // sockStream or sockDgram (AF_UNIX: or sockSeqpacket)
 	proto  int // ipprotoTCP, ipprotoUDP, ipprotoICMP, ipprotoICMPv6
@@ -138,7 +140,7 @@ func (s *Server) create(m *Msg) {
 		}
 		return
 	}
-	sk, err := s.socket(int(m.Args[0]), int(m.Args[1]), int(m.Args[2]), fd)
+	sk, err := s.socket(int(m.Args[0]), int(m.Args[1]), int(m.Args[2]), fd, m.SockID)
 	if err != 0 {
 		s.Errors.Add(1)
 		s.mu.Lock()
@@ -147,7 +149,7 @@ func (s *Server) create(m *Msg) {
 		return
 	}
 	seq := s.seq.Add(1) // numbered before the level is computed
-	s.k.Ready(fd, s.readiness(sk), 1, seq)
+	s.k.Ready(fd, s.readiness(sk), 1, seq, sk.id)
 	if trace {
 		fmt.Fprintf(os.Stderr, "netstack: socket(%d %#x %d) = fd %d\n", m.Args[0], m.Args[1], m.Args[2], fd)
 	}
@@ -240,7 +242,7 @@ func callName(nr uint64) string {
 	return fmt.Sprint("syscall", nr)
 }
 
-func (s *Server) socket(domain, typ, proto int, fd int32) (*sock, syscall.Errno) {
+func (s *Server) socket(domain, typ, proto int, fd int32, id uint64) (*sock, syscall.Errno) {
 	var netProto tcpip.NetworkProtocolNumber
 	switch domain {
 	case afInet:
@@ -251,7 +253,7 @@ func (s *Server) socket(domain, typ, proto int, fd int32) (*sock, syscall.Errno)
 		if proto != 0 && proto != afUnix {
 			return nil, syscall.EPROTONOSUPPORT
 		}
-		return s.unixCreate(typ, fd)
+		return s.unixCreate(typ, fd, id)
 	default:
 		return nil, syscall.EAFNOSUPPORT
 	}
@@ -284,7 +286,7 @@ func (s *Server) socket(domain, typ, proto int, fd int32) (*sock, syscall.Errno)
 	if terr != nil {
 		return nil, errno(terr)
 	}
-	sk := &sock{fd: fd, family: domain, typ: typ & 0xf, proto: proto, ep: ep, wq: wq}
+	sk := &sock{fd: fd, id: id, family: domain, typ: typ & 0xf, proto: proto, ep: ep, wq: wq}
 	s.register(sk)
 	return sk, 0
 }
@@ -297,7 +299,7 @@ func (s *Server) register(sk *sock) {
 		if trace {
 			fmt.Fprintf(os.Stderr, "netstack: event fd %d %#x\n", sk.fd, uint32(m))
 		}
-		s.k.Ready(sk.fd, uint32(m), 0, s.seq.Add(1))
+		s.k.Ready(sk.fd, uint32(m), 0, s.seq.Add(1), sk.id)
 	})
 	sk.wq.EventRegister(&sk.entry)
 	s.mu.Lock()
@@ -341,7 +343,7 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 				return 0, syscall.EINVAL
 			}
 		}
-		return s.accept(sk, a, int32(m.NewFD), nonblock, rep)
+		return s.accept(sk, a, int32(m.NewFD), m.SockID, nonblock, rep)
 	case 48: // shutdown
 		var f tcpip.ShutdownFlags
 		switch a[1] {
@@ -465,7 +467,7 @@ func (s *Server) connect(sk *sock, a [6]uint64, nonblock bool) (int64, syscall.E
 	return 0, errno(err)
 }
 
-func (s *Server) accept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep *Reply) (int64, syscall.Errno) {
+func (s *Server) accept(sk *sock, a [6]uint64, fd int32, id uint64, nonblock bool, rep *Reply) (int64, syscall.Errno) {
 	var peer tcpip.FullAddress
 	for {
 		ep, wq, err := sk.ep.Accept(&peer)
@@ -476,7 +478,7 @@ func (s *Server) accept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep *Rep
 		if err != nil {
 			return 0, errno(err)
 		}
-		nsk := &sock{fd: fd, family: sk.family, typ: sk.typ, proto: sk.proto, ep: ep, wq: wq}
+		nsk := &sock{fd: fd, id: id, family: sk.family, typ: sk.typ, proto: sk.proto, ep: ep, wq: wq}
 		s.register(nsk)
 		rep.Ready2Seq = s.seq.Add(1)
 		rep.Ready2 = uint32(ep.Readiness(allEvents))

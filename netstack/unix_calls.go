@@ -11,7 +11,7 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 )
 
-func (s *Server) unixCreate(typ int, fd int32) (*sock, syscall.Errno) {
+func (s *Server) unixCreate(typ int, fd int32, id uint64) (*sock, syscall.Errno) {
 	if typ&^(0xf|sockNonblock|sockCloexec) != 0 {
 		return nil, syscall.EINVAL
 	}
@@ -24,7 +24,7 @@ func (s *Server) unixCreate(typ int, fd int32) (*sock, syscall.Errno) {
 		return nil, syscall.ESOCKTNOSUPPORT
 	}
 	u := s.unix.newEP(t)
-	sk := &sock{fd: fd, family: afUnix, typ: t, ux: u, wq: u.wq}
+	sk := &sock{fd: fd, id: id, family: afUnix, typ: t, ux: u, wq: u.wq}
 	s.register(sk)
 	return sk, 0
 }
@@ -35,11 +35,11 @@ func (s *Server) unixPair(m *Msg) syscall.Errno {
 		return syscall.EAFNOSUPPORT
 	}
 	fd0, fd1 := int32(m.NewFD), int32(m.NewFD>>32)
-	a, e := s.unixCreate(int(m.Args[1]), fd0)
+	a, e := s.unixCreate(int(m.Args[1]), fd0, m.SockID)
 	if e != 0 {
 		return e
 	}
-	b, _ := s.unixCreate(int(m.Args[1]), fd1)
+	b, _ := s.unixCreate(int(m.Args[1]), fd1, m.SockID+1)
 	// Report numbers are taken before the levels are computed, as
 	// everywhere (runtime/vk_net.go explains the ordering).
 	sa, sb := s.seq.Add(1), s.seq.Add(1)
@@ -47,8 +47,8 @@ func (s *Server) unixPair(m *Msg) syscall.Errno {
 	linkPair(a.ux, b.ux)
 	ra, rb := a.ux.readiness(), b.ux.readiness()
 	s.unix.mu.Unlock()
-	s.k.Ready(fd0, uint32(ra), 1, sa)
-	s.k.Ready(fd1, uint32(rb), 1, sb)
+	s.k.Ready(fd0, uint32(ra), 1, sa, a.id)
+	s.k.Ready(fd1, uint32(rb), 1, sb, b.id)
 	return 0
 }
 
@@ -96,7 +96,7 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		if m.NR == 288 && a[3]&^(sockNonblock|sockCloexec) != 0 {
 			return 0, syscall.EINVAL
 		}
-		return s.unixAccept(sk, a, int32(m.NewFD), nonblock, rep)
+		return s.unixAccept(sk, a, int32(m.NewFD), m.SockID, nonblock, rep)
 	case 48: // shutdown
 		sp.mu.Lock()
 		defer sp.mu.Unlock()
@@ -190,7 +190,7 @@ func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool) (int64, syscall
 	}
 }
 
-func (s *Server) unixAccept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep *Reply) (int64, syscall.Errno) {
+func (s *Server) unixAccept(sk *sock, a [6]uint64, fd int32, id uint64, nonblock bool, rep *Reply) (int64, syscall.Errno) {
 	u := sk.ux
 	if u.typ == sockDgram {
 		return 0, syscall.EOPNOTSUPP
@@ -219,7 +219,7 @@ func (s *Server) unixAccept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep 
 	u.pending = u.pending[1:]
 	u.wq.Notify(waiter.EventOut) // a connect waiting for backlog room
 	sp.mu.Unlock()
-	nsk := &sock{fd: fd, family: afUnix, typ: u.typ, ux: c, wq: c.wq}
+	nsk := &sock{fd: fd, id: id, family: afUnix, typ: u.typ, ux: c, wq: c.wq}
 	s.register(nsk)
 	sp.mu.Lock()
 	rep.Ready2Seq = s.seq.Add(1)

@@ -14,9 +14,17 @@
 //	       copies up to max of them (vkNetMsg) into buf.
 //	0x5612 reply(buf, n): the server answers n requests (vkNetReply); each
 //	       wakes its caller with the result.
-//	0x5613 ready(fd, events, mode, seq): the server reports a socket's
+//	0x5613 ready(fd, events, mode, seq, id): the server reports a socket's
 //	       readiness (mode 0 adds events, mode 1 sets the level), which
-//	       feeds epoll.
+//	       feeds epoll; id, when not 0, is the socket's identity, and a
+//	       report for an fd that now holds another socket is dropped.
+//
+// Every socket fd has an identity (vkSockInfo.id, never reused), which
+// the kernel gives the server with the message that creates the
+// endpoint. The hot calls bypass all of this when they can: the direct
+// path (vk_netdirect.go) serves them in the calling goroutine, after
+// checking that the server's endpoint for the fd carries the identity
+// the kernel's fd table has.
 //
 // Readiness reports race: a level computed by the server before data
 // arrived can reach the kernel after the event that reports the data. So
@@ -82,6 +90,9 @@ type vkNetMsg struct {
 	args  [6]uint64 // its arguments
 	newFD int64     // socket, accept, accept4: the fd the kernel reserved (socketpair: fd0 | fd1<<32)
 	flags uint64    // vkNetNonblock
+	// sockID: socket, accept, accept4: the new fd's identity
+	// (socketpair: fd0's; fd1's is sockID+1).
+	sockID uint64
 }
 
 const vkNetNonblock = 1 // the fd is in non-blocking mode
@@ -113,6 +124,7 @@ type vkSockNames struct {
 // vkSockInfo is the kernel's part of a socket fd.
 type vkSockInfo struct {
 	family int32
+	id     uint64 // identity (vkNetNewID): fd numbers are reused, ids never
 	names  vkSockNames
 }
 
@@ -140,6 +152,15 @@ var vkNet struct {
 	atail    uint32
 	served   uint64
 	logged   bool
+	lastID   uint64 // the last socket identity handed out
+}
+
+// vkNetNewID hands out n consecutive socket identities and returns the
+// first.
+func vkNetNewID(n uint64) uint64 {
+	id := vkNet.lastID + 1
+	vkNet.lastID += n
+	return id
 }
 
 // vkNetFDArg reports whether v names a socket fd.
@@ -247,6 +268,10 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 			return vkErr(vkEMFILE)
 		}
 		msg.newFD = int64(fd1)
+		// The identity is the fd's from now on: the server's events for
+		// the new socket may arrive before this call's reply.
+		msg.sockID = vkNetNewID(1)
+		vkFDs[fd1].sock.id = msg.sockID
 	}
 	var rep vkNetReply
 	r := vkNetForward(&msg, &rep)
@@ -258,7 +283,14 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		}
 		f := &vkFDs[fd1]
 		f.nonblock = nr == 288 && a[3]&oNonblock != 0
-		f.ready, f.readySeq = rep.ready2, rep.ready2Seq
+		if rep.ready2Seq >= f.readySeq {
+			f.ready, f.readySeq = rep.ready2, rep.ready2Seq
+		} else {
+			// An event for the new socket came first (it carries the
+			// identity given above): keep it, and the older level too,
+			// which at worst wakes a reader for nothing.
+			f.ready |= rep.ready2
+		}
 		f.sock.family = sock.sock.family
 		if rep.addrOK != 0 {
 			f.sock.names = rep.names2
@@ -271,7 +303,7 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		sock.sock.names = rep.names
 	}
 	if rep.readyOK != 0 {
-		vkNetReady(int32(a[0]), rep.ready, 1, rep.readySeq)
+		vkNetReady(int32(a[0]), rep.ready, 1, rep.readySeq, 0)
 	}
 	return uintptr(r)
 }
@@ -315,8 +347,9 @@ func vkNetSocket(a [6]uintptr) uintptr {
 	f := &vkFDs[fd]
 	f.nonblock = typ&oNonblock != 0
 	f.sock.family = int32(domain)
+	f.sock.id = vkNetNewID(1)
 	m := &vkNet.async[vkNet.atail%vkNetAsync]
-	*m = vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(fd)}
+	*m = vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(fd), sockID: f.sock.id}
 	vkNet.atail++
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
 	return uintptr(fd)
@@ -365,8 +398,10 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 		vkFDs[fd0] = vkFile{}
 		return vkErr(vkEMFILE)
 	}
-	for _, fd := range [2]int32{fd0, fd1} {
+	id := vkNetNewID(2)
+	for i, fd := range [2]int32{fd0, fd1} {
 		f := &vkFDs[fd]
+		f.sock.id = id + uint64(i)
 		f.nonblock = typ&oNonblock != 0
 		f.sock.family = 1
 		f.sock.names.local[0], f.sock.names.localLen = 1, 2
@@ -375,7 +410,7 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 	sv := (*[2]int32)(unsafe.Pointer(a[3]))
 	sv[0], sv[1] = fd0, fd1
 	m := &vkNet.async[vkNet.atail%vkNetAsync]
-	*m = vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(fd0) | int64(fd1)<<32}
+	*m = vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(fd0) | int64(fd1)<<32, sockID: id}
 	vkNet.atail++
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
 	return 0
@@ -471,12 +506,17 @@ func vkNetAnswer(buf, n uintptr) uintptr {
 }
 
 // vkNetReady records readiness reported by the server: mode 0 adds
-// events (something happened), mode 1 sets the level.
-func vkNetReady(fd int32, ev uint32, mode uintptr, seq uint64) uintptr {
+// events (something happened), mode 1 sets the level. A report that
+// names a socket identity (id != 0) other than the fd's is about a socket
+// that has been closed since, and is dropped.
+func vkNetReady(fd int32, ev uint32, mode uintptr, seq uint64, id uint64) uintptr {
 	if fd < 3 || fd >= vkMaxFDs || vkFDs[fd].kind != fdSocket {
 		return vkErr(vkEBADF)
 	}
 	f := &vkFDs[fd]
+	if id != 0 && f.sock.id != id {
+		return 0
+	}
 	if seq < f.readySeq {
 		return 0 // older than what the kernel has: stale
 	}
