@@ -122,6 +122,16 @@ func userI32(addr uint64) *int32 {
 	return *(**int32)(unsafe.Pointer(&p))
 }
 
+// clearBufs: the [][]byte that name a caller's buffers escape to the heap
+// (netstack's readers and writers are interfaces) and are cleared as soon
+// as the call is done. A caller's buffer may be on its stack (the kernel's
+// path serves those), and garbage is not always gone: the collector scans
+// an async-preempted frame conservatively, and a stale word there can mark
+// a dead [][]byte, whose element is then followed precisely. Pointing into
+// a stack that has since been freed, it stopped a test binary with "found
+// bad pointer in Go heap" (once, tests/net's TestUnixManyConnections on
+// one CPU). Cleared, such an object holds nothing.
+
 // iovecs reads an iovec array of the caller's.
 func iovecs(addr uint64, cnt int) [][]byte {
 	raw := user(addr, cnt*16)

@@ -69,9 +69,9 @@ type Server struct {
 type sock struct {
 	fd     int32
 	id     uint64 // the kernel's identity of the socket (Msg.SockID)
-	family int // afInet, afInet6 or afUnix
-	typ    int // sockStream or sockDgram (AF_UNIX: or sockSeqpacket)
-	proto  int // ipprotoTCP, ipprotoUDP, ipprotoICMP, ipprotoICMPv6
+	family int    // afInet, afInet6 or afUnix
+	typ    int    // sockStream or sockDgram (AF_UNIX: or sockSeqpacket)
+	proto  int    // ipprotoTCP, ipprotoUDP, ipprotoICMP, ipprotoICMPv6
 	ep     tcpip.Endpoint
 	ux     *unixEP // AF_UNIX sockets have this instead of ep
 	wq     *waiter.Queue
@@ -362,31 +362,45 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 	case 55: // getsockopt
 		return 0, s.getsockopt(sk, int(a[1]), int(a[2]), a[3], a[4])
 	case 0: // read
-		return s.recv(sk, [][]byte{user(a[1], int(a[2]))}, 0, nonblock, nil)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.recv(sk, bufs, 0, nonblock, nil)
 	case 19: // readv
-		return s.recv(sk, iovecs(a[1], int(a[2])), 0, nonblock, nil)
+		bufs := iovecs(a[1], int(a[2]))
+		defer clear(bufs) // see clearBufs
+		return s.recv(sk, bufs, 0, nonblock, nil)
 	case 45: // recvfrom
-		n, e := s.recv(sk, [][]byte{user(a[1], int(a[2]))}, int(a[3]), nonblock, &recvAddr{addr: a[4], lenp: a[5]})
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		n, e := s.recv(sk, bufs, int(a[3]), nonblock, &recvAddr{addr: a[4], lenp: a[5]})
 		return n, e
 	case 47: // recvmsg
 		return s.recvmsg(sk, a[1], int(a[2]), nonblock)
 	case 1: // write
-		return s.send(sk, [][]byte{user(a[1], int(a[2]))}, 0, nil, nonblock)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.send(sk, bufs, 0, nil, nonblock)
 	case 20: // writev
-		return s.send(sk, iovecs(a[1], int(a[2])), 0, nil, nonblock)
+		bufs := iovecs(a[1], int(a[2]))
+		defer clear(bufs) // see clearBufs
+		return s.send(sk, bufs, 0, nil, nonblock)
 	case 44: // sendto
 		var to []byte
 		if a[4] != 0 {
 			to = user(a[4], int(a[5]))
 		}
-		return s.send(sk, [][]byte{user(a[1], int(a[2]))}, int(a[3]), to, nonblock)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.send(sk, bufs, int(a[3]), to, nonblock)
 	case 46: // sendmsg
 		h := user(a[1], 56)
 		var to []byte
 		if name, nlen := binary.LittleEndian.Uint64(h[0:]), uint32(binary.LittleEndian.Uint64(h[8:])); name != 0 && nlen != 0 {
 			to = user(name, int(nlen))
 		}
-		return s.send(sk, iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:]))), int(a[2]), to, nonblock)
+		bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
+		defer clear(bufs) // see clearBufs
+		return s.send(sk, bufs, int(a[2]), to, nonblock)
 	}
 	return 0, syscall.ENOSYS
 }
@@ -620,7 +634,9 @@ func iovLen(bufs [][]byte) int {
 func (s *Server) recvmsg(sk *sock, msg uint64, flags int, nonblock bool) (int64, syscall.Errno) {
 	h := user(msg, 56)
 	name, nlen := binary.LittleEndian.Uint64(h[0:]), binary.LittleEndian.Uint64(h[8:])&0xffffffff
-	n, total, peer, e := s.recvInto(sk, iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:]))), flags, nonblock, name != 0)
+	bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
+	defer clear(bufs) // see clearBufs
+	n, total, peer, e := s.recvInto(sk, bufs, flags, nonblock, name != 0)
 	if e != 0 {
 		return 0, e
 	}

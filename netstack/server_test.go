@@ -18,7 +18,7 @@ type fakeKernel struct {
 	seq      map[int32]uint64
 	ids      map[int32]uint64
 	nonblock map[int32]bool
-	reports  int                    // level reports (mode 1) applied
+	reports  int                     // level reports (mode 1) applied
 	mem      func(p, n uintptr) bool // nil: every range may be touched
 }
 

@@ -106,30 +106,43 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 	case 55: // getsockopt
 		return 0, s.unixGetsockopt(u, int(a[1]), int(a[2]), a[3], a[4])
 	case 0: // read
-		return s.unixRecv(u, [][]byte{user(a[1], int(a[2]))}, 0, nonblock, 0, 0, 0)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.unixRecv(u, bufs, 0, nonblock, 0, 0, 0)
 	case 19: // readv
-		return s.unixRecv(u, iovecs(a[1], int(a[2])), 0, nonblock, 0, 0, 0)
+		bufs := iovecs(a[1], int(a[2]))
+		defer clear(bufs) // see clearBufs
+		return s.unixRecv(u, bufs, 0, nonblock, 0, 0, 0)
 	case 45: // recvfrom
-		return s.unixRecv(u, [][]byte{user(a[1], int(a[2]))}, int(a[3]), nonblock, a[4], a[5], 0)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.unixRecv(u, bufs, int(a[3]), nonblock, a[4], a[5], 0)
 	case 47: // recvmsg
 		h := user(a[1], 56)
 		name := binary.LittleEndian.Uint64(h[0:])
 		bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
+		defer clear(bufs) // see clearBufs
 		var lenp uint64
 		if name != 0 {
 			lenp = a[1] + 8 // msg_namelen
 		}
 		return s.unixRecv(u, bufs, int(a[2]), nonblock, name, lenp, a[1])
 	case 1: // write
-		return s.unixSend(u, [][]byte{user(a[1], int(a[2]))}, 0, nil, nonblock)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.unixSend(u, bufs, 0, nil, nonblock)
 	case 20: // writev
-		return s.unixSend(u, iovecs(a[1], int(a[2])), 0, nil, nonblock)
+		bufs := iovecs(a[1], int(a[2]))
+		defer clear(bufs) // see clearBufs
+		return s.unixSend(u, bufs, 0, nil, nonblock)
 	case 44: // sendto
 		var to []byte
 		if a[4] != 0 && a[5] != 0 {
 			to = user(a[4], int(a[5]))
 		}
-		return s.unixSend(u, [][]byte{user(a[1], int(a[2]))}, int(a[3]), to, nonblock)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.unixSend(u, bufs, int(a[3]), to, nonblock)
 	case 46: // sendmsg
 		h := user(a[1], 56)
 		if binary.LittleEndian.Uint64(h[40:]) != 0 {
@@ -139,7 +152,9 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		if name, nlen := binary.LittleEndian.Uint64(h[0:]), uint32(binary.LittleEndian.Uint64(h[8:])); name != 0 && nlen != 0 {
 			to = user(name, int(nlen))
 		}
-		return s.unixSend(u, iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:]))), int(a[2]), to, nonblock)
+		bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
+		defer clear(bufs) // see clearBufs
+		return s.unixSend(u, bufs, int(a[2]), to, nonblock)
 	}
 	return 0, syscall.ENOSYS
 }
