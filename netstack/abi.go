@@ -127,10 +127,13 @@ func userI32(addr uint64) *int32 {
 // as the call is done. A caller's buffer may be on its stack (the kernel's
 // path serves those), and garbage is not always gone: the collector scans
 // an async-preempted frame conservatively, and a stale word there can mark
-// a dead [][]byte, whose element is then followed precisely. Pointing into
-// a stack that has since been freed, it stopped a test binary with "found
-// bad pointer in Go heap" (once, tests/net's TestUnixManyConnections on
-// one CPU). Cleared, such an object holds nothing.
+// a dead [][]byte, whose element is then followed precisely; pointing into
+// a stack that has since been freed, that is a fatal "found bad pointer in
+// Go heap". That is the likeliest reading of the one time tests/net
+// stopped so (TestUnixManyConnections on one CPU: a 24-byte object, a
+// [][]byte of one slice, pointing into a freed 32 KiB span, the size of
+// the runtime's stack-pool spans); it did not recur in three later runs.
+// Cleared, such an object holds nothing.
 
 // iovecs reads an iovec array of the caller's.
 func iovecs(addr uint64, cnt int) [][]byte {
