@@ -24,8 +24,8 @@ package netstack
 //     pointer, goes to the kernel, which answers EFAULT or EINVAL as Linux
 //     does.
 //   - blocking: the call never waits here. It is made non-blocking; on a
-//     blocking socket a read that finds nothing, and every write, goes to
-//     the kernel, whose server waits properly. Nothing here enters the
+//     blocking socket a read that finds nothing, a MSG_WAITALL read and
+//     every write go to the kernel, whose server waits properly. Nothing here enters the
 //     kernel except the readiness report below, which does not sleep, so
 //     the runtime's entersyscall/exitsyscall are not needed.
 //   - readiness: after the call the socket's level is computed, numbered
@@ -64,7 +64,7 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 		args[i] = uint64(a[i])
 	}
 	write := false
-	dontwait := false
+	dontwait, waitall := false, false
 	switch nr {
 	case 0, 19: // read, readv
 	case 1, 20: // write, writev
@@ -72,17 +72,20 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 	case 44: // sendto
 		write, dontwait = true, a[3]&msgDontwait != 0
 	case 45: // recvfrom
-		dontwait = a[3]&msgDontwait != 0
+		dontwait, waitall = a[3]&msgDontwait != 0, a[3]&msgWaitall != 0
 	case 46: // sendmsg
 		write, dontwait = true, a[2]&msgDontwait != 0
 	case 47: // recvmsg
-		dontwait = a[2]&msgDontwait != 0
+		dontwait, waitall = a[2]&msgDontwait != 0, a[2]&msgWaitall != 0
 	default:
 		return 0, 0, false
 	}
 	mayWait := !nonblock && !dontwait
 	if write && mayWait {
 		return 0, 0, false // a blocking write may have to wait for room
+	}
+	if mayWait && waitall {
+		return 0, 0, false // MSG_WAITALL on a blocking socket waits for all of it
 	}
 	if !directMem(nr, args, s.k.Mem) {
 		return 0, 0, false

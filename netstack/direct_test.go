@@ -144,6 +144,15 @@ func TestDirectDeclines(t *testing.T) {
 	if r, ok := h.direct(0, afd, bptr(buf), 16); !ok || r != 1 {
 		t.Fatalf("direct read of a blocking socket with data = %d, %v", r, ok)
 	}
+	// MSG_WAITALL on a blocking socket waits for all of it: the kernel's.
+	h.direct(44, cfd, bptr(msg), 1, msgDontwait, 0, 0)
+	h.waitReady(afd, uint32(epollIn))
+	if _, ok := h.direct(45, afd, bptr(buf), 16, msgWaitall, 0, 0); ok {
+		t.Fatal("MSG_WAITALL read on a blocking socket was served directly")
+	}
+	if r, ok := h.direct(45, afd, bptr(buf), 16, msgWaitall|msgDontwait, 0, 0); !ok || r != 1 {
+		t.Fatalf("MSG_WAITALL|MSG_DONTWAIT read = %d, %v", r, ok)
+	}
 	// Calls the direct path does not serve.
 	if _, ok := h.direct(3, afd); ok {
 		t.Fatal("close was served directly")
