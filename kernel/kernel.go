@@ -30,6 +30,7 @@ type rawInfo struct {
 	Syscalls, Switches, TimerTicks, Threads, LAPICHz uint64
 	ImageBytes, Reserved, Steals                     uint64
 	CPUBusyNs, CPUSyscalls                           [64]uint64
+	FaultRaces                                       uint64
 }
 
 // Info is a snapshot of the kernel's state.
@@ -43,7 +44,8 @@ type Info struct {
 	MemFree     uint64        // bytes not in use
 	Resident    uint64        // bytes of demand-zero user pages now backed by RAM
 	ImageBytes  uint64        // bytes of the loaded kernel image (text, data, BSS)
-	PageFaults  uint64
+	PageFaults  uint64        // demand-zero pages filled (each page once, however many CPUs faulted on it)
+	FaultRaces  uint64        // page faults that found their page filled by another CPU meanwhile
 	Syscalls    uint64
 	Switches    uint64 // thread context switches
 	TimerTicks  uint64
@@ -81,6 +83,7 @@ func ReadInfo() (Info, error) {
 		Resident:    r.ResidentPages * page,
 		ImageBytes:  r.ImageBytes,
 		PageFaults:  r.Faults,
+		FaultRaces:  r.FaultRaces,
 		Syscalls:    r.Syscalls,
 		Switches:    r.Switches,
 		TimerTicks:  r.TimerTicks,

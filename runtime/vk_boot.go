@@ -64,6 +64,7 @@ func vkBoot(info uintptr) uintptr {
 	vkIDTInit()
 	c := &vkCPUs[0]
 	vkCPUInit(c)
+	vkLocksLive = true // vkThisCPU works from here: the frame allocator locks
 	vkPICDisable()
 	vkTimeInit()
 	vkParseCmdline(bi)
@@ -249,7 +250,11 @@ func vkCStringLen(b []byte) int {
 // Linux's execve leaves on it; it returns the initial stack pointer.
 func vkBuildProcessStack() uintptr {
 	a := &vkArgs
+	// The other CPUs are up (idle): the mapping list changes under the
+	// kernel lock like any mmap. The stores below fault the pages in.
+	vkLock()
 	base := vkSysMmap(0, vkUserStack, protRead|protWrite, mapAnonymous|0x02, -1)
+	vkUnlock()
 	if int64(base) < 0 {
 		vkFatal("cannot map the initial stack")
 	}

@@ -35,6 +35,8 @@ type vkCPU struct {
 	fpu       uintptr // current thread's FXSAVE area
 	userFS    uintptr // current thread's FS base (its Go TLS)
 	kernelFS  uintptr // FS base used inside the kernel: &tls[1]
+	fsgsbase  uintptr // 1 when CR4.FSGSBASE is on: the entry writes FS with WRFSBASE, not WRMSR
+	fpuLive   uintptr // thread (its fpu area) whose x87/MXCSR control state the registers hold since its system call; 0 after a switch (vk_fpu.go)
 	cur       uintptr // current *vkThread
 	idle      uintptr // 1 while halted in the idle loop
 	id        uint32
@@ -170,7 +172,22 @@ func vkCPUInit(c *vkCPU) {
 	vkWrmsr(msrLSTAR, uint64(vkSyscallEntryPC()))
 	vkWrmsr(msrFMASK, 0x47700)
 	vkWrmsr(msrTSCAux, uint64(c.id))
+
+	// WRFSBASE where the CPU has it: the entry and exit switch the FS base
+	// between the kernel's TLS and the thread's on every trap, and WRMSR
+	// is a serialising instruction (under TCG a helper that ends the
+	// translation block). Decided per CPU, so a CPU without it still
+	// works with the MSR.
+	c.fsgsbase = 0
+	if maxLeaf, _, _, _ := vkCpuid(0, 0); maxLeaf >= 7 {
+		if _, b7, _, _ := vkCpuid(7, 0); b7&1 != 0 {
+			vkWriteCR4(vkReadCR4() | cr4FSGSBase)
+			c.fsgsbase = 1
+		}
+	}
 }
+
+const cr4FSGSBase = 1 << 16 // RDFSBASE/WRFSBASE and the GS forms usable
 
 // vkEFERNX is EFER.NXE when the page tables use the NX bit, else 0.
 func vkEFERNX() uint64 {

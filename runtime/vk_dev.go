@@ -208,16 +208,7 @@ func vkECAMProbe() {
 
 // vkMapHugeUncached maps one 2 MiB page of device memory (PCD|PWT).
 func vkMapHugeUncached(va, pa uintptr) {
-	table := vkPML4
-	for level := 3; level > 1; level-- {
-		idx := va >> (12 + 9*uint(level)) & 511
-		e := (*uint64)(unsafe.Pointer(vkP2V(table) + idx*8))
-		if *e&ptePresent == 0 {
-			*e = uint64(vkMustFrame()) | ptePresent | pteWrite
-		}
-		table = uintptr(*e & pteAddr)
-	}
-	*(*uint64)(unsafe.Pointer(vkP2V(table) + (va>>21&511)*8)) = uint64(pa) | ptePresent | pteWrite | pteHuge | ptePWT | ptePCD
+	vkMapHugeEntry(va, uint64(pa)|ptePresent|pteWrite|pteHuge|ptePWT|ptePCD)
 }
 
 // vkSysMMIOMap maps memory BAR bar of device bdf uncached and writes
@@ -429,6 +420,10 @@ func vkSysDMAAlloc(pages, out uintptr) uintptr {
 	if !vkUserOK(out, 16, true) {
 		return vkErr(vkEFAULT)
 	}
+	// The bitmap's frames only: a contiguous run is never made of frames
+	// sitting in per-CPU caches (they are marked used), and RAM short by
+	// that much gives ENOMEM here rather than draining them.
+	vkSpinLock(&vkFrameLock)
 	n := vkFrames.nframes
 	run := uintptr(0)
 	for f := uintptr(256); f < n; f++ { // above 1 MiB
@@ -441,14 +436,16 @@ func vkSysDMAAlloc(pages, out uintptr) uintptr {
 			first := f + 1 - pages
 			for g := first; g <= f; g++ {
 				vkFrameMark(g, true)
-				vkFrames.free--
 			}
+			atomic.Storeuintptr(&vkFrames.free, vkFrames.free-pages)
+			vkSpinUnlock(&vkFrameLock)
 			pa := first * vkPageSize
 			memclrNoHeapPointers(unsafe.Pointer(vkP2V(pa)), pages*vkPageSize)
 			*(*[2]uint64)(unsafe.Pointer(out)) = [2]uint64{uint64(vkP2V(pa)), uint64(pa)}
 			return 0
 		}
 	}
+	vkSpinUnlock(&vkFrameLock)
 	return vkErr(vkENOMEM)
 }
 

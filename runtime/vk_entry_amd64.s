@@ -12,7 +12,10 @@
 //   - FS base = this CPU's kernel TLS, whose -8 slot holds vkKernelG, a g
 //     with stackguard0 = 0. ABI wrappers load R14 from FS-8, so kernel Go
 //     code never sees a user g and its stack checks always pass on the
-//     kernel stacks (which are not goroutine stacks).
+//     kernel stacks (which are not goroutine stacks). Entry and exit
+//     switch it with WRFSBASE where the CPU has FSGSBASE (vkCPU.fsgsbase;
+//     CR4.FSGSBASE is set by vkCPUInit), else with WRMSR IA32_FS_BASE,
+//     which serialises (and under TCG ends the translation block).
 //   - interrupts are off. The kernel is not preemptible.
 //
 // Every entry builds a vkFrame (see vk_trap.go) on the kernel stack of the
@@ -21,10 +24,23 @@
 //
 // FPU state (x87, SSE, AVX and, where the CPU has it, AVX-512; the full
 // story is at the top of vk_fpu.go):
-//   - every entry from user code saves the user thread's state into its
-//     vkThread.fpu area (GS:vkCPU_fpu) before kernel Go code runs, and the
-//     exit restores the then-current thread's area, so vkSwtch moves no
-//     FPU state and kernel code may use SSE/AVX freely (memmove does);
+//   - every interrupt or exception from user code saves the user thread's
+//     state into its vkThread.fpu area (GS:vkCPU_fpu) before kernel Go
+//     code runs, and the exit restores the then-current thread's area, so
+//     vkSwtch moves no FPU state and kernel code may use SSE/AVX freely
+//     (memmove does);
+//   - a SYSCALL from user code saves nothing: Go keeps no vector register
+//     live across the SYSCALL instruction (all of them are caller-saved
+//     in both Go ABIs) and needs only X15 = 0 and its x87 control word
+//     and MXCSR back. The entry stores those two in the area and marks it
+//     stale (vkThread.fpuStale), and records the thread in vkCPU.fpuLive.
+//     The exit of a stale thread restores nothing if this CPU has not
+//     switched threads since (vkSchedule clears fpuLive; kernel code
+//     never changes the control registers or the x87 stack), else it
+//     loads the initial state with the saved control word and MXCSR
+//     (FNINIT, FLDCW, LDMXCSR); either way it zeroes X15. Go code that
+//     reads or replaces a stale area first makes it whole
+//     (vkFPUMaterialize);
 //   - a trap taken in kernel code saves the interrupted kernel state on
 //     its own stack (vkKernelTrap), since that code may hold live YMMs;
 //   - with vkXSaveOn the instructions are XSAVE64/XRSTOR64 with EDX:EAX =
@@ -44,6 +60,8 @@
 #define PUSH_GS(off)	BYTE $0x65; BYTE $0xFF; BYTE $0x34; BYTE $0x25; LONG $off
 #define CMP_GS_0(off)	BYTE $0x65; BYTE $0x48; BYTE $0x83; BYTE $0x3C; BYTE $0x25; LONG $off; BYTE $0x00
 #define SET_GS(off, imm)	BYTE $0x65; BYTE $0x48; BYTE $0xC7; BYTE $0x04; BYTE $0x25; LONG $off; LONG $imm
+#define AX_TO_GS(off)	BYTE $0x65; BYTE $0x48; BYTE $0x89; BYTE $0x04; BYTE $0x25; LONG $off
+#define CMP_AX_GS(off)	BYTE $0x65; BYTE $0x48; BYTE $0x3B; BYTE $0x04; BYTE $0x25; LONG $off
 
 #define PUSH_REGS \
 	PUSHQ AX; PUSHQ BX; PUSHQ CX; PUSHQ DX; PUSHQ SI; PUSHQ DI; PUSHQ BP; \
@@ -160,7 +178,33 @@ TEXT runtime·vkSyscallEntry(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ	$0
 	PUSHQ	$256
 	PUSH_REGS
-	JMP	runtime·vkEnterFromUser(SB)
+	// No FPU save (see the top of this file): the thread's area keeps
+	// only its x87 control word and MXCSR and is marked stale, and this
+	// CPU notes whose control state its registers hold.
+	SET_GS(vkCPU_inKernel, 1)
+	GS_TO_AX(vkCPU_fpu)
+	FSTCW	0(AX)
+	STMXCSR	const_vkMXCSROff(AX)
+	MOVQ	$1, vkThread_fpuStale(AX)
+	AX_TO_GS(vkCPU_fpuLive)
+	GS_TO_AX(vkCPU_kernelFS)
+	CMP_GS_0(vkCPU_fsgsbase)
+	JEQ	fsmsr
+	WRFSBASEQ	AX
+	JMP	fsdone
+fsmsr:
+	WRITE_FS_AX
+fsdone:
+	// vkSyscallTrap(frame, this CPU's vkCPU): straight to the system
+	// call paths, past vkTrap's interrupt and exception cases.
+	MOVQ	SP, AX
+	SUBQ	$16, SP
+	MOVQ	AX, 0(SP)
+	GS_TO_AX(vkCPU_self)
+	MOVQ	AX, 8(SP)
+	CALL	runtime·vkSyscallTrap(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
+	ADDQ	$16, SP
+	JMP	runtime·vkExitToUser(SB)
 nested:
 	// A syscall made by kernel code (the runtime's print while reporting
 	// a fault, for example): handled on the current stack, never blocks.
@@ -209,8 +253,20 @@ TEXT runtime·vkEnterFromUser(SB),NOSPLIT|NOFRAME,$0
 fxsave:
 	FXSAVE64	(CX)
 saved:
+	MOVQ	$0, vkThread_fpuStale(CX)
+	JMP	runtime·vkEnterKernel(SB)
+
+// vkEnterKernel: SP = vkFrame on the thread's kernel stack, the FPU state
+// saved.
+TEXT runtime·vkEnterKernel(SB),NOSPLIT|NOFRAME,$0
 	GS_TO_AX(vkCPU_kernelFS)
+	CMP_GS_0(vkCPU_fsgsbase)
+	JEQ	fsmsr
+	WRFSBASEQ	AX
+	JMP	fsdone
+fsmsr:
 	WRITE_FS_AX
+fsdone:
 	MOVQ	SP, AX
 	SUBQ	$16, SP
 	MOVQ	AX, 0(SP)
@@ -221,8 +277,16 @@ saved:
 // vkExitToUser: SP = vkFrame of the current thread; interrupts off.
 TEXT runtime·vkExitToUser(SB),NOSPLIT|NOFRAME,$0
 	GS_TO_AX(vkCPU_userFS)
+	CMP_GS_0(vkCPU_fsgsbase)
+	JEQ	fsmsr
+	WRFSBASEQ	AX
+	JMP	fsdone
+fsmsr:
 	WRITE_FS_AX
+fsdone:
 	GS_TO_AX(vkCPU_fpu)
+	CMPQ	vkThread_fpuStale(AX), $0
+	JNE	stale
 	MOVQ	AX, CX
 	CMPB	runtime·vkXSaveOn(SB), $0
 	JEQ	fxrstor
@@ -232,6 +296,20 @@ TEXT runtime·vkExitToUser(SB),NOSPLIT|NOFRAME,$0
 	JMP	restored
 fxrstor:
 	FXRSTOR64	(CX)
+	JMP	restored
+stale:
+	// Back from a system call that saved nothing. If this CPU switched
+	// threads since (vkSchedule clears vkCPU.fpuLive), its registers hold
+	// another thread's control state: give this one the initial state
+	// with its own x87 control word and MXCSR.
+	CMP_AX_GS(vkCPU_fpuLive)
+	JEQ	live
+	FINIT
+	FLDCW	0(AX)
+	LDMXCSR	const_vkMXCSROff(AX)
+	AX_TO_GS(vkCPU_fpuLive)
+live:
+	XORPS	X15, X15	// Go's ABIInternal zero register
 restored:
 	SET_GS(vkCPU_inKernel, 0)
 	POP_REGS

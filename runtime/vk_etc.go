@@ -58,6 +58,7 @@ func vkSetResolvConf(p, n uintptr) uintptr {
 // entries point at the kernel image's read-only data, which stays mapped,
 // except resolv.conf's, which the network stack may rewrite (vkResolv).
 func vkFSAddBuiltins() {
+	vkFSAddProcMaps()
 	vkResolv.ent = -1
 	const resolv = "etc/resolv.conf"
 	if vkLookup(unsafe.Slice(unsafe.StringData(resolv), len(resolv))) < 0 && vkFS.n < vkMaxFSEnts {

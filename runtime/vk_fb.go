@@ -121,13 +121,18 @@ func vkFBMap(phys, size uint64) uintptr {
 		return vkErr(vkENOMEM)
 	}
 	n := uintptr(end - start)
+	// A kernel-owned mapping in the user half: the list changes, so it is
+	// taken exclusive; faults never install entries in it (vmaKernel).
+	vkMapWriteLock()
 	va := vkFindGap(n)
 	if va == 0 || !vkVMAAdd(va, va+n, vmaKernel|protRead|protWrite) {
+		vkMapWriteUnlock()
 		return vkErr(vkENOMEM)
 	}
 	for off := uintptr(0); off < n; off += vkPageSize {
 		vkMap(va+off, uintptr(start)+off, ptePresent|pteWrite|ptePCD|ptePWT|vkPteNX)
 	}
+	vkMapWriteUnlock()
 	i := vkFBMaps.n
 	vkFBMaps.phys[i], vkFBMaps.size[i], vkFBMaps.va[i] = start, end-start, va
 	vkFBMaps.n++

@@ -27,11 +27,47 @@
 //
 // Where it is saved (vk_entry_amd64.s). The state belongs to the user
 // thread and lives in vkThread.fpu, the first field of a page-aligned
-// vkThread (so 64-byte aligned as XSAVE requires). Every entry from user
-// code (SYSCALL, interrupt, exception) saves it there before any kernel Go
-// code runs, and the exit to user code restores the state of whichever
-// thread is current then: thread switches (vkSwtch) need no FPU work at
-// all, since kernel code never keeps x87/SSE/AVX values across a call. A
+// vkThread (so 64-byte aligned as XSAVE requires). Every interrupt or
+// exception from user code saves it there before any kernel Go code runs,
+// and the exit to user code restores the state of whichever thread is
+// current then: thread switches (vkSwtch) need no FPU work at all, since
+// kernel code never keeps x87/SSE/AVX values across a call.
+//
+// System calls save nothing (the XSAVE/XRSTOR pair was 1.7 of the 2.2
+// microseconds a getpid took under TCG). The rule that makes this sound:
+// a Go program executes SYSCALL only in assembly functions (the runtime's,
+// package syscall's, golang.org/x/sys's and the vDSO's), every vector
+// register is caller-saved in both of Go's ABIs, so nothing is live in
+// X0-X14, the YMM/ZMM upper halves or the opmasks across the instruction,
+// and what the caller does need afterwards is X15 = 0 (ABIInternal's zero
+// register, for Syscall6) and its x87 control word and MXCSR, which Go
+// never changes but a program's assembly may. So the SYSCALL entry
+// stores the control word (FNSTCW) and MXCSR (STMXCSR) at their places in
+// the area, sets vkThread.fpuStale and records the thread in
+// vkCPU.fpuLive. On the way out a stale thread gets:
+//   - nothing restored when fpuLive still names it (no thread switch on
+//     this CPU since: vkSchedule clears fpuLive), because kernel code
+//     never changes the control registers or the x87 stack (it runs Go,
+//     which uses neither, and vkKernelTrap restores what it saved);
+//   - otherwise the initial state with its own control word and MXCSR
+//     (FNINIT, FLDCW, LDMXCSR), as it blocked and other threads ran;
+//   - X15 zeroed in both cases.
+// The difference from Linux, which keeps every register: after a system
+// call X0-X14 and the upper halves hold whatever kernel code or another
+// thread left there, and across a call that blocked the x87 data
+// registers and status word are reset; no Go code can observe either.
+// Go code that reads or replaces the area of a thread (signal frames,
+// rt_sigreturn, clone, gdb) calls vkFPUMaterialize first, which turns a
+// stale area into that same state (initial, with the saved control
+// registers) and clears the flag, so the exit restores it with XRSTOR.
+// Interrupts and exceptions, which arrive at any instruction, always save
+// everything. tests/semantics (fpusyscall_amd64_test.go) checks the rule
+// on Velocity and Linux: X15 and the control registers across blocking
+// futex waits between threads with different rounding modes on one CPU,
+// and across a signal delivered on the way out of a system call after the
+// area's last full save had a nonzero X15.
+//
+// A
 // trap taken while the kernel itself runs (vkKernelTrap: a page fault in
 // the middle of an AVX memmove, an interrupt waking an idle CPU) saves the
 // interrupted state in a 64-byte-aligned area on the stack it arrived on
@@ -275,6 +311,7 @@ func vkSigFPSize() uintptr {
 // (64-byte aligned, vkSigFPSize bytes, checked writable by the caller) and
 // returns the uc_flags bits that describe it.
 func vkSigFPStore(t *vkThread, fpstate uintptr) uint64 {
+	vkFPUMaterialize(t)
 	vkFPUCopy(fpstate, uintptr(unsafe.Pointer(&t.fpu[0])))
 	sw := fpstate + vkFPXSWBytes
 	memclrNoHeapPointers(unsafe.Pointer(sw), vkXLegacySize-vkFPXSWBytes)
@@ -294,6 +331,7 @@ func vkSigFPStore(t *vkThread, fpstate uintptr) uint64 {
 // user memory: anything the CPU could fault on is fixed up, and a frame
 // whose XSAVE description is damaged yields only its legacy region.
 func vkSigFPLoad(t *vkThread, fp uintptr) {
+	vkFPUMaterialize(t) // a frame that is not usable keeps the thread's state
 	if fp == 0 || fp&15 != 0 || !vkUserOK(fp, vkXLegacySize, false) {
 		return // no usable state: keep the thread's (Linux would SIGSEGV)
 	}
@@ -317,4 +355,39 @@ func vkSigFPLoad(t *vkThread, fp uintptr) {
 	vkXHeaderClearRest(area)
 	*(*uint32)(unsafe.Pointer(area + vkMXCSROff)) &= mxcsrMask
 	*(*uint32)(unsafe.Pointer(area + vkMXCSRMaskOff)) = mxcsrMask
+}
+
+// The entry assembly finds a thread's fpuStale from its save area's
+// address: the area must be vkThread's first field.
+const _ = -unsafe.Offsetof(vkThread{}.fpu)
+
+// vkFPUMaterialize makes thread t's save area describe its state again
+// after a system call entry left it stale (only the x87 control word and
+// MXCSR, stored by the entry, are current): the initial state, which is
+// all a Go program may rely on at a system call (vector registers zero,
+// so X15 = 0; the x87 stack empty), with those two control registers. The
+// exit then restores the area with XRSTOR as after any other entry.
+// Everything that reads or replaces a thread's area (signal frames,
+// rt_sigreturn, clone, gdb) calls this first.
+//
+//go:nosplit
+func vkFPUMaterialize(t *vkThread) {
+	if t.fpuStale == 0 {
+		return
+	}
+	area := uintptr(unsafe.Pointer(&t.fpu[0]))
+	fcw := *(*uint16)(unsafe.Pointer(area))
+	mxcsr := *(*uint32)(unsafe.Pointer(area + vkMXCSROff))
+	mask := *(*uint32)(unsafe.Pointer(area + vkMXCSRMaskOff))
+	memclrNoHeapPointers(unsafe.Pointer(area), vkXLegacySize)
+	*(*uint16)(unsafe.Pointer(area)) = fcw
+	*(*uint32)(unsafe.Pointer(area + vkMXCSROff)) = mxcsr
+	*(*uint32)(unsafe.Pointer(area + vkMXCSRMaskOff)) = mask
+	if vkXSaveOn {
+		// x87 and SSE from the legacy region just written; AVX and
+		// AVX-512 in their initial (zero) state.
+		*(*uint64)(unsafe.Pointer(area + vkXHeader)) = vkXFeatX87 | vkXFeatSSE
+		vkXHeaderClearRest(area)
+	}
+	t.fpuStale = 0
 }

@@ -388,6 +388,7 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 	if fd < 0 {
 		return vkErr(vkEMFILE)
 	}
+	vkProcMapsOpened(idx) // /proc/self/maps: the text as of this open
 	f := &vkFDs[fd]
 	f.ent = int32(idx)
 	f.off = 0

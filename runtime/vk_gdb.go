@@ -900,6 +900,7 @@ func vkGdbLoadRegs(cpu int) bool {
 	if vkGdb.fromUser[cpu] {
 		r.fsBase = uint64(c.userFS)
 		if c.fpu != 0 {
+			vkFPUMaterialize(vkThreadOf(c.cur)) // c.fpu is its area
 			r.fx = *(*[512]byte)(unsafe.Pointer(c.fpu))
 		}
 	} else {
@@ -927,6 +928,7 @@ func vkGdbStoreRegs(cpu int) {
 	if vkGdb.fromUser[cpu] && c.fpu != 0 {
 		// The legacy region of an XSAVE area has the FXSAVE layout;
 		// the header must then say x87 and SSE are to be loaded from it.
+		vkFPUMaterialize(vkThreadOf(c.cur))
 		mask := vkMXCSRMask(c.fpu)
 		*(*[512]byte)(unsafe.Pointer(c.fpu)) = r.fx
 		vkFPULegacyWritten(c.fpu, mask, true)

@@ -148,6 +148,10 @@ func vkITimerTick() {
 		*next = now + vkITimer.periodNs // fell behind: one signal, not a burst
 	}
 	if c.cur != c.idleT {
-		vkCur().pending |= 1 << (vkSIGPROF - 1)
+		t := vkCur()
+		t.pending |= 1 << (vkSIGPROF - 1)
+		// From the kernel, as Linux's ITIMER_PROF: Go's validSIGPROF
+		// tells the process timer's signals from a thread timer's by it.
+		t.sigKernel |= 1 << (vkSIGPROF - 1)
 	}
 }

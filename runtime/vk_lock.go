@@ -30,13 +30,20 @@ import (
 // vkSpin is one lock, padded to a cache line so that neighbouring locks
 // (futex buckets, per-CPU locks) do not share one.
 type vkSpin struct {
-	word       uint32 // 0 free, 1 held
-	owner      uint32 // CPU id + 1 of the holder, 0 when free
+	word  uint32 // 0 free, 1 held
+	owner uint32 // CPU id + 1 of the holder, 0 when free
+	vkLockCount
+	_ [24]byte
+}
+
+// vkLockCount is what the `locks` command reports of one lock. A vkSpin's
+// are updated by its holder only; a vkRWLock's read side has many holders
+// at once and updates them atomically.
+type vkLockCount struct {
 	acquires   uint64 // times taken
-	contended  uint64 // times found held
+	contended  uint64 // times found held (by a writer, for the read side)
 	waitCycles uint64 // TSC cycles spent waiting, summed
 	maxWait    uint64 // longest single wait, in TSC cycles
-	_          [24]byte
 }
 
 // Lock classes, as reported to package kernel (append only: the class is
@@ -46,14 +53,22 @@ const (
 	vkLockSched
 	vkLockFutex
 	vkLockTimer
+	vkLockMapsW
+	vkLockMapsR
+	vkLockFrames
+	vkLockFrameCache
 	vkLockClasses
 )
 
 var vkLockNames = [vkLockClasses]string{
-	vkLockBKL:   "kernel (BKL)",
-	vkLockSched: "run queues",
-	vkLockFutex: "futex buckets",
-	vkLockTimer: "timer heaps",
+	vkLockBKL:        "kernel (BKL)",
+	vkLockSched:      "run queues",
+	vkLockFutex:      "futex buckets",
+	vkLockTimer:      "timer heaps",
+	vkLockMapsW:      "mappings (write)",
+	vkLockMapsR:      "mappings (read)",
+	vkLockFrames:     "frame allocator",
+	vkLockFrameCache: "frame caches",
 }
 
 func vkMyLockID() uint32 { return vkThisCPU().id + 1 }
@@ -138,34 +153,170 @@ func vkLockName(l *vkSpin) string {
 		if x == nil {
 			return "?"
 		}
-		if x == l {
+		if x == &l.vkLockCount {
 			return vkLockNames[class]
 		}
 	}
 }
 
-// vkLockAt returns the i-th kernel lock and its class, or nil past the
-// last: the kernel lock, the run queues, the futex buckets, the timer
-// heaps. (An index rather than a visitor: trap-context code has no
-// closures.)
-func vkLockAt(i int) (int, *vkSpin) {
+// vkLockAt returns the counters of the i-th kernel lock and its class, or
+// nil past the last: the kernel lock, the run queues, the futex buckets,
+// the timer heaps, the mapping list's lock (its write and read sides as
+// two classes), the frame allocator and the per-CPU frame caches. (An
+// index rather than a visitor: trap-context code has no closures.)
+func vkLockAt(i int) (int, *vkLockCount) {
 	if i == 0 {
-		return vkLockBKL, &vkBKL
+		return vkLockBKL, &vkBKL.vkLockCount
 	}
 	i--
 	if i < vkCPUCount {
-		return vkLockSched, &vkRunqLk[i]
+		return vkLockSched, &vkRunqLk[i].vkLockCount
 	}
 	i -= vkCPUCount
 	if i < vkFutexBuckets {
-		return vkLockFutex, &vkFutexTab[i].lock
+		return vkLockFutex, &vkFutexTab[i].lock.vkLockCount
 	}
 	i -= vkFutexBuckets
 	if i < vkCPUCount {
-		return vkLockTimer, &vkTimers[i].lock
+		return vkLockTimer, &vkTimers[i].lock.vkLockCount
+	}
+	i -= vkCPUCount
+	switch i {
+	case 0:
+		return vkLockMapsW, &vkMapLock.w.vkLockCount
+	case 1:
+		return vkLockMapsR, &vkMapLock.rd
+	case 2:
+		return vkLockFrames, &vkFrameLock.vkLockCount
+	}
+	i -= 3
+	if i < vkCPUCount {
+		return vkLockFrameCache, &vkFrameCaches[i].lock.vkLockCount
 	}
 	return 0, nil
 }
+
+// vkRWLock is a spinning reader/writer lock: any number of CPUs hold it
+// shared, or one holds it exclusive. It is built beside vkSpin: writers
+// first take the embedded vkSpin w (one writer at a time, with its owner
+// checks and counters), then set vkRWWriter, which turns new readers away,
+// and wait for the readers inside to leave. Writers are preferred, so a
+// stream of readers (a page-fault storm) cannot starve one.
+//
+// Readers and a waiting writer answer TLB shootdowns by polling, as
+// vkSpinLock does: the holder of the kernel lock may be waiting for them.
+// A CPU never takes the lock shared twice (a writer waiting between the
+// two would deadlock it), nor shared while holding it exclusive: both
+// stop the machine with the lock's name, like a vkSpin taken twice.
+//
+// Trap context: no allocation, no write barriers; the read side's
+// counters are updated atomically (many holders), the write side's by the
+// holder of w.
+type vkRWLock struct {
+	w     vkSpin
+	state uint32 // readers inside, | vkRWWriter while a writer holds it or waits for them
+	_     [60]byte
+	rd    vkLockCount
+	_     [32]byte
+	// readHeld[cpu] is 1 while that CPU holds the lock shared; each CPU
+	// writes only its own (for the checks, not for the locking).
+	readHeld [vkMaxCPU]uint8
+}
+
+const vkRWWriter = 1 << 31
+
+// vkReadLock takes l shared, spinning while a writer holds or wants it.
+func vkReadLock(l *vkRWLock) {
+	me := vkThisCPU().id
+	if l.readHeld[me] != 0 {
+		vkLockFatal(&l.w, "taken shared again by a CPU that holds it shared")
+	}
+	if atomic.Load(&l.w.owner) == me+1 {
+		vkLockFatal(&l.w, "taken shared by the CPU that holds it exclusive")
+	}
+	waited := false
+	var t0 uint64
+	for {
+		s := atomic.Load(&l.state)
+		if s&vkRWWriter == 0 {
+			if atomic.Cas(&l.state, s, s+1) {
+				break
+			}
+			continue // another reader came or went: try again at once
+		}
+		if !waited {
+			waited = true
+			t0 = vkRdtsc()
+		}
+		vkTLBFlushLocal()
+		vkSpinPause()
+	}
+	l.readHeld[me] = 1
+	atomic.Xadd64(&l.rd.acquires, 1)
+	if waited {
+		w := vkRdtsc() - t0
+		atomic.Xadd64(&l.rd.contended, 1)
+		atomic.Xadd64(&l.rd.waitCycles, int64(w))
+		for {
+			m := atomic.Load64(&l.rd.maxWait)
+			if w <= m || atomic.Cas64(&l.rd.maxWait, m, w) {
+				break
+			}
+		}
+	}
+}
+
+// vkReadUnlock releases l, which this CPU holds shared.
+func vkReadUnlock(l *vkRWLock) {
+	me := vkThisCPU().id
+	if l.readHeld[me] == 0 {
+		vkLockFatal(&l.w, "released shared by a CPU that does not hold it shared")
+	}
+	l.readHeld[me] = 0
+	atomic.Xadd(&l.state, -1)
+}
+
+// vkWriteLock takes l exclusive: other writers wait on w, then readers
+// are turned away and the ones inside are waited for.
+func vkWriteLock(l *vkRWLock) {
+	if l.readHeld[vkThisCPU().id] != 0 {
+		vkLockFatal(&l.w, "taken exclusive by a CPU that holds it shared")
+	}
+	vkSpinLock(&l.w)
+	for {
+		s := atomic.Load(&l.state)
+		if atomic.Cas(&l.state, s, s|vkRWWriter) {
+			if s == 0 {
+				return
+			}
+			break
+		}
+	}
+	c0 := l.w.contended
+	t0 := vkRdtsc()
+	for atomic.Load(&l.state) != vkRWWriter {
+		vkTLBFlushLocal()
+		vkSpinPause()
+	}
+	w := vkRdtsc() - t0
+	if l.w.contended == c0 {
+		l.w.contended++ // found held by readers, not by a writer
+	}
+	l.w.waitCycles += w
+	if w > l.w.maxWait {
+		l.w.maxWait = w
+	}
+}
+
+// vkWriteUnlock releases l, which this CPU holds exclusive.
+func vkWriteUnlock(l *vkRWLock) {
+	vkAssertHeld(&l.w)
+	atomic.Store(&l.state, 0)
+	vkSpinUnlock(&l.w)
+}
+
+// vkReadHeld reports whether this CPU holds l shared.
+func vkReadHeld(l *vkRWLock) bool { return l.readHeld[vkThisCPU().id] != 0 }
 
 // The kernel lock, as the rest of the kernel names it.
 func vkLock()   { vkSpinLock(&vkBKL) }

@@ -110,7 +110,7 @@ func vkSyscallFine(f *vkFrame) bool {
 	default:
 		return false
 	}
-	atomic.Xadd64(&vkThisCPU().syscalls, 1)
+	vkThisCPU().syscalls++ // the CPU it returns on: each CPU writes only its own count
 	f.rax = uint64(r)
 	return true
 }
@@ -135,6 +135,9 @@ func vkSysFutexFast(addr uintptr, op int32, val uint32, ts uintptr) (r uintptr, 
 	case futexWake, futexWakeBitset:
 		if op&futexPrivateFlag == 0 {
 			return 0, false // a shared wake checks the mapping: EFAULT
+		}
+		if vkFutexNoWaiters(addr) {
+			return 0, true // nobody to wake: no bucket lock (vk_sched.go)
 		}
 		return uintptr(vkFutexWake(addr, int(val))), true
 	}

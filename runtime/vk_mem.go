@@ -87,15 +87,46 @@ type vkMmapEntry struct {
 var vkBoot0 *vkBootInfo
 
 // Physical frames: one bit per 4 KiB frame over all RAM the memory map
-// reports; 1 = in use or not RAM.
+// reports; 1 = in use, in a per-CPU cache, or not RAM. The bitmap, free
+// and next are under vkFrameLock once the CPUs are up (vkLocksLive).
 var vkFrames struct {
 	bitmap   uintptr // physical address
 	nframes  uintptr
-	free     uintptr
+	free     uintptr // frames free in the bitmap (vkFramesFree adds the caches')
 	total    uintptr // usable frames at boot
 	next     uintptr // next-fit cursor
 	dmapLive bool    // page tables with the direct map are active
 }
+
+// vkFrameLock is the frame allocator's global lock (the bitmap). The page
+// fault path rarely takes it: it allocates from its CPU's cache, which
+// refills and drains in batches under this lock.
+var vkFrameLock vkSpin
+
+// vkLocksLive is set once the boot CPU has its per-CPU data (vkThisCPU):
+// before that there is one CPU and the allocator takes no lock.
+var vkLocksLive bool
+
+// A per-CPU frame cache: free frames (marked used in the bitmap) that its
+// CPU allocates from and frees to without touching vkFrameLock. Its lock
+// is taken by its own CPU, and by another only to drain it when the
+// bitmap runs dry (vkFrameDrainAll), so it is almost never contended.
+// Lock order: a cache's lock before vkFrameLock; never two caches' locks.
+const (
+	vkFrameCacheMax   = 64 // frames a cache holds at most
+	vkFrameCacheBatch = 32 // frames moved between a cache and the bitmap at once
+)
+
+type vkFrameCache struct {
+	lock   vkSpin
+	n      uintptr // frames in pa (read without the lock by vkFramesFree)
+	pa     [vkFrameCacheMax]uintptr
+	allocs uint64 // frames handed out from the cache
+	refill uint64 // refills from the bitmap
+	drains uint64 // batches given back to the bitmap
+}
+
+var vkFrameCaches [vkMaxCPU]vkFrameCache
 
 // vkP2V turns a physical address into one the kernel can dereference.
 func vkP2V(p uintptr) uintptr {
@@ -183,11 +214,25 @@ func vkFramesInit(bi *vkBootInfo) {
 	vkFrames.next = 256
 }
 
-// vkFrameAlloc returns a zeroed physical frame, or 0 when RAM is exhausted.
-func vkFrameAlloc() uintptr {
+// vkFramesFree returns the frames free in the bitmap and in every CPU's
+// cache: exact when nothing allocates or frees meanwhile (the figures are
+// read without the locks).
+func vkFramesFree() uintptr {
+	n := atomic.Loaduintptr(&vkFrames.free)
+	for i := 0; i < vkCPUCount; i++ {
+		n += atomic.Loaduintptr(&vkFrameCaches[i].n)
+	}
+	return n
+}
+
+// vkBitmapTake marks up to max free frames used and stores their physical
+// addresses in out, returning how many. The caller holds vkFrameLock (or
+// is the only CPU).
+func vkBitmapTake(out *[vkFrameCacheMax]uintptr, max uintptr) uintptr {
 	n := vkFrames.nframes
 	f := vkFrames.next
-	for scanned := uintptr(0); scanned < n; {
+	got := uintptr(0)
+	for scanned := uintptr(0); scanned < n && got < max; {
 		if f >= n {
 			f = 0
 		}
@@ -198,25 +243,159 @@ func vkFrameAlloc() uintptr {
 		}
 		if !vkFrameUsed(f) {
 			vkFrameMark(f, true)
-			vkFrames.free--
-			vkFrames.next = f + 1
-			pa := f * vkPageSize
-			memclrNoHeapPointers(unsafe.Pointer(vkP2V(pa)), vkPageSize)
-			return pa
+			out[got] = f * vkPageSize
+			got++
 		}
 		f++
 		scanned++
 	}
-	return 0
+	vkFrames.next = f
+	atomic.Storeuintptr(&vkFrames.free, vkFrames.free-got)
+	return got
 }
 
+// vkBitmapPut marks frames free again. The caller holds vkFrameLock (or is
+// the only CPU). A frame that is already free is a double free: a kernel
+// bug, caught here (a frame freed twice into a cache is caught when the
+// cache gives it back).
+func vkBitmapPut(pa []uintptr) {
+	for _, p := range pa {
+		f := p / vkPageSize
+		if f >= vkFrames.nframes || !vkFrameUsed(f) {
+			vkFatal("freeing a frame that is not in use")
+		}
+		vkFrameMark(f, false)
+	}
+	atomic.Storeuintptr(&vkFrames.free, vkFrames.free+uintptr(len(pa)))
+}
+
+// vkFrameAlloc returns a zeroed physical frame, or 0 when RAM is
+// exhausted. It takes a frame from this CPU's cache, refilling the cache
+// from the bitmap a batch at a time; only when the bitmap is empty does it
+// drain every CPU's cache back, so a frame cached elsewhere is never
+// reported missing. The frame is zeroed after every lock is released.
+// Trap context (the page fault path, without the kernel lock): no
+// allocation, no write barriers.
+func vkFrameAlloc() uintptr {
+	if !vkLocksLive {
+		var one [vkFrameCacheMax]uintptr
+		if vkBitmapTake(&one, 1) == 0 {
+			return 0
+		}
+		memclrNoHeapPointers(unsafe.Pointer(vkP2V(one[0])), vkPageSize)
+		return one[0]
+	}
+	pa := vkFrameCacheTake()
+	if pa == 0 {
+		vkFrameDrainAll()
+		pa = vkFrameCacheTake()
+		if pa == 0 {
+			return 0
+		}
+	}
+	memclrNoHeapPointers(unsafe.Pointer(vkP2V(pa)), vkPageSize)
+	return pa
+}
+
+// vkFrameCacheTake pops a frame from this CPU's cache, refilling it from
+// the bitmap when empty; 0 when both are empty.
+func vkFrameCacheTake() uintptr {
+	c := &vkFrameCaches[vkThisCPU().id]
+	vkSpinLock(&c.lock)
+	if c.n == 0 {
+		vkSpinLock(&vkFrameLock)
+		got := vkBitmapTake(&c.pa, vkFrameCacheBatch)
+		vkSpinUnlock(&vkFrameLock)
+		if got == 0 {
+			vkSpinUnlock(&c.lock)
+			return 0
+		}
+		c.refill++
+		atomic.Storeuintptr(&c.n, got)
+	}
+	n := c.n - 1
+	pa := c.pa[n]
+	atomic.Storeuintptr(&c.n, n)
+	c.allocs++
+	vkSpinUnlock(&c.lock)
+	return pa
+}
+
+// vkFrameDrainAll gives every CPU's cached frames back to the bitmap (RAM
+// is short: the bitmap is empty). One cache lock at a time, then the
+// global lock, as the lock order says.
+func vkFrameDrainAll() {
+	for i := 0; i < vkCPUCount; i++ {
+		c := &vkFrameCaches[i]
+		vkSpinLock(&c.lock)
+		if c.n > 0 {
+			vkSpinLock(&vkFrameLock)
+			vkBitmapPut(c.pa[:c.n])
+			vkSpinUnlock(&vkFrameLock)
+			atomic.Storeuintptr(&c.n, 0)
+			c.drains++
+		}
+		vkSpinUnlock(&c.lock)
+	}
+}
+
+// vkFrameFree gives a frame back to this CPU's cache; a full cache first
+// returns a batch to the bitmap. The frame must not be reachable by any
+// CPU any more: a frame that was mapped is freed only after the TLB
+// shootdown that removed its translations (vkUnmapPages).
 func vkFrameFree(pa uintptr) {
-	f := pa / vkPageSize
-	if f >= vkFrames.nframes || !vkFrameUsed(f) {
+	if pa%vkPageSize != 0 || pa/vkPageSize >= vkFrames.nframes {
 		vkFatal("freeing a frame that is not in use")
 	}
-	vkFrameMark(f, false)
-	vkFrames.free++
+	if !vkFrameUsed(pa / vkPageSize) {
+		vkFatal("freeing a frame that is not in use")
+	}
+	if !vkLocksLive {
+		one := [1]uintptr{pa}
+		vkBitmapPut(one[:])
+		return
+	}
+	c := &vkFrameCaches[vkThisCPU().id]
+	vkSpinLock(&c.lock)
+	if c.n == vkFrameCacheMax {
+		keep := uintptr(vkFrameCacheMax - vkFrameCacheBatch)
+		vkSpinLock(&vkFrameLock)
+		vkBitmapPut(c.pa[keep:])
+		vkSpinUnlock(&vkFrameLock)
+		atomic.Storeuintptr(&c.n, keep)
+		c.drains++
+	}
+	c.pa[c.n] = pa
+	atomic.Storeuintptr(&c.n, c.n+1)
+	vkSpinUnlock(&c.lock)
+}
+
+// vkFrameFreeBatch frees many frames at once (munmap's): this CPU's cache
+// is topped up to vkFrameCacheMax-vkFrameCacheBatch, so that the faults
+// of the next mapping find frames there, and the rest go to the bitmap
+// under one acquisition of the global lock.
+func vkFrameFreeBatch(pa []uintptr) {
+	if len(pa) == 0 {
+		return
+	}
+	for _, p := range pa {
+		if p%vkPageSize != 0 || p/vkPageSize >= vkFrames.nframes || !vkFrameUsed(p/vkPageSize) {
+			vkFatal("freeing a frame that is not in use")
+		}
+	}
+	c := &vkFrameCaches[vkThisCPU().id]
+	vkSpinLock(&c.lock)
+	for len(pa) > 0 && c.n < vkFrameCacheMax-vkFrameCacheBatch {
+		c.pa[c.n] = pa[0]
+		atomic.Storeuintptr(&c.n, c.n+1)
+		pa = pa[1:]
+	}
+	if len(pa) > 0 {
+		vkSpinLock(&vkFrameLock)
+		vkBitmapPut(pa)
+		vkSpinUnlock(&vkFrameLock)
+	}
+	vkSpinUnlock(&c.lock)
 }
 
 func vkMustFrame() uintptr {
@@ -255,42 +434,79 @@ func vkPteFlags(prot uint32) uint64 {
 }
 
 // vkPTE returns a pointer to the 4 KiB page-table entry for va, creating
-// the intermediate tables when create is set; 0 if absent or under a huge
-// page. Intermediate entries are writable and executable: the leaf decides.
+// the intermediate tables when create is set; nil if absent or under a huge
+// page (or, with create, when RAM is exhausted). Intermediate entries are
+// writable and executable: the leaf decides.
+//
+// Page faults create tables without the kernel lock, so a missing table is
+// put in with a compare-and-swap: two CPUs that both find the entry empty
+// each allocate a table, one installs it and the other frees its own and
+// uses the winner's. A table is never removed, so an entry once present
+// stays present, and filling an empty entry needs no TLB shootdown (the
+// CPU caches no translation for a non-present entry). Trap context: no
+// allocation, no write barriers.
 func vkPTE(va uintptr, create bool) *uint64 {
 	table := vkPML4
 	for level := 3; level > 0; level-- {
-		idx := va >> (12 + 9*uint(level)) & 511
-		e := (*uint64)(unsafe.Pointer(vkP2V(table) + idx*8))
-		if *e&ptePresent == 0 {
-			if !create {
-				return nil
-			}
-			*e = uint64(vkMustFrame()) | ptePresent | pteWrite
-		} else if *e&pteHuge != 0 {
+		e := vkTableEntry(table, va, level, create)
+		if e == 0 || e&pteHuge != 0 {
 			return nil
 		}
-		table = uintptr(*e & pteAddr)
+		table = uintptr(e & pteAddr)
 	}
 	return (*uint64)(unsafe.Pointer(vkP2V(table) + (va>>12&511)*8))
 }
 
+// vkTableEntry returns the entry for va at level (3: PML4 ... 1: page
+// directory) of table, installing a new, empty lower table when it is
+// absent and create is set (by compare-and-swap, see vkPTE); 0 when it is
+// absent and is not (or cannot be) created.
+func vkTableEntry(table, va uintptr, level int, create bool) uint64 {
+	p := (*uint64)(unsafe.Pointer(vkP2V(table) + (va>>(12+9*uint(level))&511)*8))
+	e := atomic.Load64(p)
+	if e&ptePresent != 0 || !create {
+		if e&ptePresent == 0 {
+			return 0
+		}
+		return e
+	}
+	pa := vkFrameAlloc()
+	if pa == 0 {
+		return 0
+	}
+	n := uint64(pa) | ptePresent | pteWrite
+	if atomic.Cas64(p, e, n) {
+		return n
+	}
+	vkFrameFree(pa) // another CPU put a table here first: use that one
+	return atomic.Load64(p)
+}
+
 func vkMap(va, pa uintptr, flags uint64) {
-	*vkPTE(va, true) = uint64(pa) | flags
+	pte := vkPTE(va, true)
+	if pte == nil {
+		vkOutOfMemory()
+	}
+	atomic.Store64(pte, uint64(pa)|flags)
 }
 
 // vkMapHuge maps one 2 MiB page.
 func vkMapHuge(va, pa uintptr, flags uint64) {
+	vkMapHugeEntry(va, uint64(pa)|flags|pteHuge)
+}
+
+// vkMapHugeEntry stores a 2 MiB leaf entry for va, creating the tables
+// above it as vkPTE does.
+func vkMapHugeEntry(va uintptr, leaf uint64) {
 	table := vkPML4
 	for level := 3; level > 1; level-- {
-		idx := va >> (12 + 9*uint(level)) & 511
-		e := (*uint64)(unsafe.Pointer(vkP2V(table) + idx*8))
-		if *e&ptePresent == 0 {
-			*e = uint64(vkMustFrame()) | ptePresent | pteWrite
+		e := vkTableEntry(table, va, level, true)
+		if e == 0 {
+			vkOutOfMemory()
 		}
-		table = uintptr(*e & pteAddr)
+		table = uintptr(e & pteAddr)
 	}
-	*(*uint64)(unsafe.Pointer(vkP2V(table) + (va>>21&511)*8)) = uint64(pa) | flags | pteHuge
+	atomic.Store64((*uint64)(unsafe.Pointer(vkP2V(table)+(va>>21&511)*8)), leaf)
 }
 
 // vkMapRange maps [va, va+n) to [pa, pa+n) with 2 MiB pages where both
@@ -352,6 +568,7 @@ var vkImage struct {
 	n    int
 	segs [8]struct {
 		start, end uintptr
+		off        uintptr // file offset of start (/proc/self/maps)
 		prot       uint32
 	}
 }
@@ -376,6 +593,7 @@ func vkImageSegments(bi *vkBootInfo) {
 		ph := elf + uintptr(phoff+i*phentsize)
 		typ := *(*uint32)(unsafe.Pointer(ph))
 		flags := *(*uint32)(unsafe.Pointer(ph + 4))
+		offset := uintptr(*(*uint64)(unsafe.Pointer(ph + 8)))
 		vaddr := uintptr(*(*uint64)(unsafe.Pointer(ph + 16)))
 		memsz := uintptr(*(*uint64)(unsafe.Pointer(ph + 40)))
 		if typ != 1 || memsz == 0 { // PT_LOAD
@@ -406,6 +624,7 @@ func vkImageSegments(bi *vkBootInfo) {
 		}
 		s := &vkImage.segs[vkImage.n]
 		s.start, s.end, s.prot = start, end, prot
+		s.off = offset - (vaddr - start) // ELF keeps p_offset ≡ p_vaddr modulo the page size
 		vkImage.n++
 		prev = end
 	}
@@ -608,12 +827,49 @@ type vkVMA struct {
 	prot       uint32
 }
 
+// vkVM is the mapping list. It changes only under vkMapLock held
+// exclusive, which its writers (mmap, munmap, mprotect, madvise, the
+// framebuffer's mapping) take while they also hold the kernel lock; so it
+// may be read with either lock: page faults hold vkMapLock shared and not
+// the kernel lock, system calls hold the kernel lock (vkUserOK).
 var vkVM struct {
 	n    int
 	vmas [vkMaxVMAs]vkVMA
-	// statistics
-	faults   uint64
-	resident uintptr
+	// statistics, updated atomically (faults run in parallel)
+	faults   uint64  // demand-zero frames installed (a lost race is not counted)
+	races    uint64  // faults that found their page or table installed by another CPU meanwhile
+	resident uintptr // user pages holding a frame
+}
+
+// vkMapLock protects the mapping list and the user half's leaf page-table
+// entries against change: page faults hold it shared and install entries
+// where none was present by compare-and-swap (vkHandlePageFault); whatever
+// changes or removes a present entry (munmap, mprotect, madvise, mmap over
+// an old mapping) holds it exclusive, with the kernel lock, and makes the
+// TLB shootdown before letting go of it.
+var vkMapLock vkRWLock
+
+// vkMapWriteLock takes the mapping list for a change. The caller holds the
+// kernel lock (which makes vkTLBShootdown its to call, and is what lets
+// system calls read the list under the kernel lock alone).
+func vkMapWriteLock() {
+	vkAssertHeld(&vkBKL)
+	vkWriteLock(&vkMapLock)
+}
+
+// vkMapWriteUnlock makes the TLB shootdown of what the writer changed,
+// then lets go of the mapping list.
+func vkMapWriteUnlock() {
+	vkTLBShootdown()
+	vkWriteUnlock(&vkMapLock)
+}
+
+// vkAssertMapWrite stops the machine unless the mapping list may be
+// changed here: its write lock held, or boot (one CPU, no locks yet).
+func vkAssertMapWrite() {
+	if vkLocksLive {
+		vkAssertHeld(&vkMapLock.w)
+	}
 }
 
 // vkVMAFind returns the index of the mapping containing va, or -1.
@@ -645,6 +901,7 @@ func vkVMAOverlaps(start, end uintptr) bool {
 }
 
 func vkVMAInsertAt(i int, v vkVMA) bool {
+	vkAssertMapWrite()
 	if vkVM.n == vkMaxVMAs {
 		return false
 	}
@@ -655,6 +912,7 @@ func vkVMAInsertAt(i int, v vkVMA) bool {
 }
 
 func vkVMADelete(i int) {
+	vkAssertMapWrite()
 	copy(vkVM.vmas[i:vkVM.n-1], vkVM.vmas[i+1:vkVM.n])
 	vkVM.n--
 }
@@ -662,6 +920,7 @@ func vkVMADelete(i int) {
 // vkVMAAdd inserts [start,end) (which overlaps nothing) and merges it with
 // equal neighbours.
 func vkVMAAdd(start, end uintptr, prot uint32) bool {
+	vkAssertMapWrite()
 	i := 0
 	for i < vkVM.n && vkVM.vmas[i].start < start {
 		i++
@@ -684,6 +943,7 @@ func vkVMAAdd(start, end uintptr, prot uint32) bool {
 // vkVMACut removes [start,end) from the mapping list, splitting mappings
 // that straddle it. It fails only when a split needs a slot and none is left.
 func vkVMACut(start, end uintptr) bool {
+	vkAssertMapWrite()
 	for i := 0; i < vkVM.n; i++ {
 		v := &vkVM.vmas[i]
 		if v.end <= start || v.start >= end {
@@ -709,9 +969,32 @@ func vkVMACut(start, end uintptr) bool {
 	return true
 }
 
+// vkUnmapBatch holds frames taken out of the page tables whose TLB
+// shootdown has not been made yet: they are freed only after it, since
+// another CPU may still write through a stale translation until it
+// acknowledges, and a page fault elsewhere could meanwhile be given the
+// frame (faults allocate without the kernel lock). Under vkMapLock held
+// exclusive.
+var vkUnmapBatch struct {
+	n  int
+	pa [512]uintptr
+}
+
+// vkUnmapFlush makes the shootdown for the entries cleared so far and
+// frees their frames into this CPU's frame cache. The caller holds the
+// mapping list exclusive (and so the kernel lock).
+func vkUnmapFlush() {
+	vkTLBShootdown()
+	vkFrameFreeBatch(vkUnmapBatch.pa[:vkUnmapBatch.n])
+	vkUnmapBatch.n = 0
+}
+
 // vkUnmapPages frees every resident page in [start,end), skipping absent
-// page tables whole so that releasing a large reservation is cheap.
+// page tables whole so that releasing a large reservation is cheap. The
+// caller holds the mapping list exclusive; the frames are freed after the
+// TLB shootdown (vkUnmapFlush), at the latest before this returns.
 func vkUnmapPages(start, end uintptr) {
+	vkAssertHeld(&vkMapLock.w)
 	for va := start; va < end; {
 		table := vkPML4
 		skip := uintptr(0)
@@ -723,25 +1006,33 @@ func vkUnmapPages(start, end uintptr) {
 				pte = e
 				break
 			}
-			if *e&ptePresent == 0 || *e&pteHuge != 0 {
+			v := atomic.Load64(e)
+			if v&ptePresent == 0 || v&pteHuge != 0 {
 				skip = uintptr(1) << (12 + 9*uint(level))
 				break
 			}
-			table = uintptr(*e & pteAddr)
+			table = uintptr(v & pteAddr)
 		}
 		if pte == nil {
 			va = (va + skip) &^ (skip - 1)
 			continue
 		}
-		if *pte&pteAddr != 0 {
-			vkFrameFree(uintptr(*pte & pteAddr))
-			*pte = 0
+		// Exclusive: no fault installs an entry meanwhile, so a plain
+		// read and an atomic clear (for the lock-free readers) suffice.
+		if old := atomic.Load64(pte); old&pteAddr != 0 {
+			atomic.Store64(pte, 0)
 			vkInvlpg(va)
-			vkVM.resident--
+			atomic.Xadduintptr(&vkVM.resident, ^uintptr(0))
 			vkSMP.tlbDirty = true
+			if vkUnmapBatch.n == len(vkUnmapBatch.pa) {
+				vkUnmapFlush() // its shootdown covers this entry too
+			}
+			vkUnmapBatch.pa[vkUnmapBatch.n] = uintptr(old & pteAddr)
+			vkUnmapBatch.n++
 		}
 		va += vkPageSize
 	}
+	vkUnmapFlush()
 }
 
 // vkFindGap returns the highest free range of n bytes below vkMmapTop.
@@ -791,6 +1082,15 @@ func vkSysMmap(addr, n uintptr, prot, flags uint32, fd int32) uintptr {
 		return vkErr(vkENODEV) // no file mappings yet
 	}
 	prot &= protRead | protWrite | protExec
+	vkMapWriteLock()
+	r := vkMmapLocked(addr, n, prot, flags)
+	vkMapWriteUnlock()
+	return r
+}
+
+// vkMmapLocked places an anonymous mapping; the caller holds the mapping
+// list exclusive.
+func vkMmapLocked(addr, n uintptr, prot, flags uint32) uintptr {
 	switch {
 	case flags&mapFixed != 0:
 		if addr < vkUserMin {
@@ -849,14 +1149,18 @@ func vkSysMunmap(addr, n uintptr) uintptr {
 		n -= vkUserMin - addr
 		addr = vkUserMin
 	}
+	vkMapWriteLock()
+	r := uintptr(0)
 	if vkKernelOverlap(addr, addr+n) {
-		return vkErr(vkEINVAL)
+		r = vkErr(vkEINVAL)
+	} else {
+		vkUnmapPages(addr, addr+n)
+		if !vkVMACut(addr, addr+n) {
+			r = vkErr(vkENOMEM)
+		}
 	}
-	vkUnmapPages(addr, addr+n)
-	if !vkVMACut(addr, addr+n) {
-		return vkErr(vkENOMEM)
-	}
-	return 0
+	vkMapWriteUnlock()
+	return r
 }
 
 const (
@@ -884,13 +1188,19 @@ func vkSysMadvise(addr, n uintptr, advice int32) uintptr {
 	switch advice {
 	case madvDontneed, madvFree, madvRemove:
 		// The pages become demand-zero again: their frames go back to the pool.
+		vkMapWriteLock()
 		vkUnmapPages(addr, addr+n)
+		vkMapWriteUnlock()
 	}
 	return 0
 }
 
 // vkSysMprotect changes the protection of whole mappings or parts of them.
 // Resident pages keep their frames; the PTEs follow the new protection.
+// Changing present entries needs the mapping list exclusive and a TLB
+// shootdown, made before the lock is let go (vkMapWriteUnlock): a CPU
+// still holding the old, more permissive translation could otherwise
+// write or execute after the call returned.
 func vkSysMprotect(addr, n uintptr, prot uint32) uintptr {
 	if addr&4095 != 0 {
 		return vkErr(vkEINVAL)
@@ -909,6 +1219,13 @@ func vkSysMprotect(addr, n uintptr, prot uint32) uintptr {
 	if !vkUserRange(addr, n) {
 		return vkErr(vkENOMEM) // nothing of the program's is mapped there
 	}
+	vkMapWriteLock()
+	r := vkMprotectLocked(addr, end, prot)
+	vkMapWriteUnlock()
+	return r
+}
+
+func vkMprotectLocked(addr, end uintptr, prot uint32) uintptr {
 	if vkKernelOverlap(addr, end) {
 		return vkErr(vkEINVAL)
 	}
@@ -925,49 +1242,99 @@ func vkSysMprotect(addr, n uintptr, prot uint32) uintptr {
 	}
 	for va := addr; va < end; va += vkPageSize {
 		pte := vkPTE(va, false)
-		if pte == nil || *pte&pteAddr == 0 {
+		if pte == nil {
+			va |= 2<<20 - 1 // no page table here: skip to the next 2 MiB
+			va -= vkPageSize - 1
 			continue
 		}
-		*pte = *pte&pteAddr | vkPteFlags(prot)
+		old := atomic.Load64(pte)
+		if old&pteAddr == 0 {
+			continue
+		}
+		atomic.Store64(pte, old&pteAddr|vkPteFlags(prot))
 		vkInvlpg(va)
 		vkSMP.tlbDirty = true
 	}
 	return 0
 }
 
-// vkHandlePageFault resolves a fault on a demand-zero page. It returns
-// false when the access is not allowed (the caller raises SIGSEGV): a
-// write without PROT_WRITE, an instruction fetch without PROT_EXEC (the
-// page is no-execute), or anything in a kernel-owned range.
+// vkHandlePageFault resolves a fault on a demand-zero page, with the
+// mapping list held shared and without the kernel lock: any number of
+// CPUs run it at once. It returns false when the access is not allowed
+// (the caller raises SIGSEGV): a write without PROT_WRITE, an instruction
+// fetch without PROT_EXEC (the page is no-execute), or anything in a
+// kernel-owned range.
+//
+// A missing page gets a zeroed frame by compare-and-swap on its entry:
+// two CPUs faulting on the same page both allocate, one installs its
+// frame, and the other frees its own and retries the access, which now
+// succeeds. Installing an entry where none was present needs no TLB
+// shootdown. An entry that is present when the lock is taken was
+// installed by another CPU (or upgraded by mprotect since the access):
+// the access is retried after an INVLPG of the stale translation.
+//
+// Trap context, without the kernel lock: no allocation, no write
+// barriers, no sleeping; locks taken: vkMapLock shared, then this CPU's
+// frame cache and perhaps the frame allocator's lock.
 func vkHandlePageFault(va uintptr, write, fetch bool) bool {
+	vkReadLock(&vkMapLock)
+	ok := vkFaultIn(va&^(vkPageSize-1), write, fetch)
+	vkReadUnlock(&vkMapLock)
+	return ok
+}
+
+// vkFaultIn is vkHandlePageFault's body; the caller holds vkMapLock shared.
+func vkFaultIn(va uintptr, write, fetch bool) bool {
 	i := vkVMAFind(va)
 	if i < 0 {
 		return false
 	}
-	v := &vkVM.vmas[i]
-	if v.prot&vmaKernel != 0 || v.prot&(protRead|protWrite|protExec) == 0 ||
-		write && v.prot&protWrite == 0 || fetch && v.prot&protExec == 0 {
+	prot := vkVM.vmas[i].prot
+	if prot&vmaKernel != 0 || prot&(protRead|protWrite|protExec) == 0 ||
+		write && prot&protWrite == 0 || fetch && prot&protExec == 0 {
 		return false
 	}
-	pte := vkPTE(va&^4095, true)
-	if *pte&ptePresent != 0 {
-		if (!write || *pte&pteWrite != 0) && (!fetch || *pte&vkPteNX == 0) {
-			// Another CPU resolved the same fault while this one waited
-			// for the kernel lock: just retry the access.
-			vkInvlpg(va &^ 4095)
+	pte := vkPTE(va, true)
+	if pte == nil {
+		if _, size := vkWalk(va); size > vkPageSize {
+			return false // under a huge page: never made in the user half
+		}
+		vkOutOfMemory() // no frame for a page table
+	}
+	flags := vkPteFlags(prot)
+	for {
+		old := atomic.Load64(pte)
+		if old&ptePresent != 0 {
+			if (!write || old&pteWrite != 0) && (!fetch || old&vkPteNX == 0) {
+				// Installed by another CPU since this one faulted:
+				// drop any stale translation and retry the access.
+				atomic.Xadd64(&vkVM.races, 1)
+				vkInvlpg(va)
+				return true
+			}
+			return false // present but not allowed: a genuine protection fault
+		}
+		if old&pteAddr != 0 {
+			// A resident frame whose entry is not present: only under
+			// PROT_NONE, which mprotect keeps in step with the
+			// mapping, and that was refused above. Make it present
+			// with the mapping's protection all the same.
+			if atomic.Cas64(pte, old, old&pteAddr|flags) {
+				return true
+			}
+			continue
+		}
+		pa := vkFrameAlloc() // zeroed before it is published by the CAS
+		if pa == 0 {
+			vkOutOfMemory()
+		}
+		if atomic.Cas64(pte, 0, uint64(pa)|flags) {
+			atomic.Xadduintptr(&vkVM.resident, 1)
+			atomic.Xadd64(&vkVM.faults, 1)
 			return true
 		}
-		return false // present but not allowed: a genuine protection fault
+		vkFrameFree(pa) // never visible to anyone: back to the cache at once
 	}
-	flags := vkPteFlags(v.prot)
-	if *pte&pteAddr != 0 {
-		*pte = *pte&pteAddr | flags // resident but protection was PROT_NONE
-	} else {
-		*pte = uint64(vkMustFrame()) | flags
-		vkVM.resident++
-	}
-	vkVM.faults++
-	return true
 }
 
 // vkCopyToUser and vkCopyFromUser check that the user range is mapped with

@@ -45,6 +45,7 @@ const (
 
 type vkThread struct {
 	fpu       [vkFPUMax]byte // FPU save area (vk_fpu.go); first so it is 64-byte aligned
+	fpuStale  uintptr        // 1: fpu holds only the x87 control word and MXCSR since a system call (vk_fpu.go)
 	tid       int32
 	state     int32
 	ksp       uintptr // saved kernel stack pointer while switched out
@@ -56,15 +57,18 @@ type vkThread struct {
 	timedOut  bool
 	sigmask   uint64
 	pending   uint64
+	sigKernel uint64 // pending signals the kernel raised itself: si_code SI_KERNEL, not SI_TKILL
 	altSP     uintptr
 	altSize   uintptr
 	altFlags  int32
 	sliceEnd  int64
 	affinity  uint64 // CPUs the thread may run on
 	lastCPU   int32
-	onCPU     int32 // CPU running it, -1 if none
-	cpuNs     int64 // time spent running
-	lastRun   int64
+	onCPU     int32  // CPU running it, -1 if none
+	cpuNs     int64  // time spent running, up to lastRun (vk_rusage.go)
+	lastRun   int64  // when it was last switched in; 0 while not running
+	cpuSeq    uint32 // odd while cpuNs and lastRun change (vk_rusage.go)
+	cpuGone   bool   // exited, its cpuNs moved to vkSched.deadCPUNs
 	clearTID  uintptr
 	fnext     uintptr // next thread in its futex bucket's queue
 	queued    bool    // on a futex bucket's queue (guarded by the bucket's lock)
@@ -82,6 +86,14 @@ var vkSched struct {
 	steals   uint64
 	reserved uint64  // CPUs that run only threads pinned to them
 	zombies  uintptr // exited threads whose stacks are no longer in use, linked by next
+	// deadCPUNs is the CPU time of threads that have exited, for getrusage
+	// and CLOCK_PROCESS_CPUTIME_ID. deathBusy counts CPUs moving a thread's
+	// time there or freeing exited threads, deathGen how often one has
+	// finished: lock-free readers of the thread table retry across both
+	// (vk_rusage.go).
+	deadCPUNs int64
+	deathBusy int32
+	deathGen  uint32
 }
 
 // vkRunqLk[i] guards CPU i's run queue (runqHead, runqTail, runqLen) and
@@ -152,6 +164,7 @@ func vkNewThread(f *vkFrame, fsBase uintptr, fpu uintptr) *vkThread {
 	if fpu != 0 {
 		vkFPUCopy(uintptr(unsafe.Pointer(&t.fpu[0])), fpu)
 	}
+	t.fpuStale = 0
 	t.affinity = ^uint64(0)
 	t.onCPU = -1
 	t.timerCPU, t.timerIdx = -1, -1
@@ -443,15 +456,11 @@ func vkSchedule() {
 		deadline = now + vkQuantumNs // others wait: preempt at slice end
 	}
 	vkTimerArm(deadline)
-	if cur.state != thIdle {
-		cur.cpuNs += now - cur.lastRun
-		c.busyNs += now - cur.lastRun
-	}
+	vkChargeCPU(cur, next)
 	if next.state != thIdle {
 		next.state = thRunning
 	}
 	next.sliceEnd = now + vkQuantumNs
-	next.lastRun = now
 	next.lastCPU = int32(c.id)
 	if next == cur {
 		return
@@ -464,6 +473,7 @@ func vkSchedule() {
 	c.cur = uintptr(unsafe.Pointer(next))
 	c.kstackTop = next.kstackTop
 	c.fpu = uintptr(unsafe.Pointer(&next.fpu[0]))
+	c.fpuLive = 0 // the registers' control state is no longer a stale thread's (vk_fpu.go)
 	c.userFS = next.fsBase
 	vkSwtch(&cur.ksp, next.ksp)
 	// Running again, maybe on another CPU.
@@ -515,13 +525,17 @@ func vkReapZombies() {
 		return
 	}
 	z := atomic.Xchguintptr(&vkSched.zombies, 0)
+	// Lock-free readers of the thread table (vkProcessCPUNs) retry across
+	// this, so none keeps using a thread freed here.
+	vkDeathBegin()
 	for z != 0 {
 		t := vkThreadOf(z)
 		z = t.next
-		vkSched.threads[t.tid-1] = 0
+		atomic.Storeuintptr(&vkSched.threads[t.tid-1], 0)
 		vkKernelStackFree(t.kstackTop)
 		vkFrameFree(uintptr(unsafe.Pointer(t)) - vkDMAP)
 	}
+	vkDeathEnd()
 }
 
 // vkThreadBegin runs when a new thread is switched to for the first time,
@@ -688,6 +702,12 @@ const vkFutexBuckets = 256
 type vkFutexBucket struct {
 	lock       vkSpin
 	head, tail uintptr // *vkThread, linked by fnext
+	// waiters counts the threads inside vkFutexWait on this bucket, from
+	// before they read the futex word until after they stop sleeping, so
+	// a private FUTEX_WAKE that finds it zero may return without the lock
+	// (vkFutexNoWaiters). Kernel waits queued here by vkBlock are not
+	// counted: a system call never wakes them.
+	waiters uint32
 }
 
 var vkFutexTab [vkFutexBuckets]vkFutexBucket
@@ -733,6 +753,20 @@ func vkFutexUnqueue(b *vkFutexBucket, t *vkThread) {
 	}
 	t.fnext = 0
 	t.queued = false
+}
+
+// vkFutexNoWaiters reports whether no thread can be waiting in
+// vkFutexWait on addr's bucket, so that a private FUTEX_WAKE has nothing
+// to do and may skip the bucket lock, as Linux's futex_wake does with its
+// waiter count. It is sound by the Dekker pattern: the waker's program
+// stored the new word value before the call, and this locked
+// read-modify-write (a full barrier) reads the count after that store; a
+// waiter increments the count (also locked) before it reads the word. So
+// either this sees the waiter, or the waiter sees the new value and does
+// not sleep (EAGAIN). A waiter that saw the old value stays counted until
+// it has stopped sleeping.
+func vkFutexNoWaiters(addr uintptr) bool {
+	return atomic.Xadd(&vkFutexBucketOf(addr).waiters, 0) == 0
 }
 
 // vkFutexWake wakes up to n threads sleeping on addr, oldest first, and
@@ -781,12 +815,17 @@ func vkFutexWake(addr uintptr, n int) int {
 func vkFutexWait(addr uintptr, val uint32, deadline int64, bkl bool) (r uintptr, ok bool) {
 	b := vkFutexBucketOf(addr)
 	vkSpinLock(&b.lock)
+	// Counted before the word is read, with a locked instruction (a full
+	// barrier): see vkFutexNoWaiters.
+	atomic.Xadd(&b.waiters, 1)
 	v, ok := vkUserLoad32(addr)
 	if !ok {
+		atomic.Xadd(&b.waiters, -1)
 		vkSpinUnlock(&b.lock)
 		return 0, false
 	}
 	if v != val {
+		atomic.Xadd(&b.waiters, -1)
 		vkSpinUnlock(&b.lock)
 		return vkErr(vkEAGAIN), true
 	}
@@ -794,6 +833,7 @@ func vkFutexWait(addr uintptr, val uint32, deadline int64, bkl bool) (r uintptr,
 	t.waitAddr = addr
 	vkFutexQueue(b, t)
 	woken := vkSleep(t, b, deadline, bkl, true)
+	atomic.Xadd(&b.waiters, -1)
 	t.waitAddr = 0
 	if !woken && t.timedOut {
 		return vkErr(vkETIMEDOUT), true
@@ -923,6 +963,7 @@ func vkSysClone(f *vkFrame, flags uint64, stack, ptid, ctid, tls uintptr) uintpt
 	if flags&cloneSetTLS != 0 {
 		fs = tls
 	}
+	vkFPUMaterialize(parent) // the child starts from the parent's FPU state (vk_fpu.go)
 	t := vkNewThread(&child, fs, uintptr(unsafe.Pointer(&parent.fpu[0])))
 	if t == nil {
 		return vkErr(vkEAGAIN)

@@ -177,6 +177,11 @@ func vkDeliverSignals(f *vkFrame) {
 			continue
 		}
 		t.pending &^= 1 << (sig - 1)
+		code := int32(-6) // SI_TKILL: tgkill, tkill, kill
+		if t.sigKernel&(1<<(sig-1)) != 0 {
+			code = 0x80 // SI_KERNEL
+		}
+		t.sigKernel &^= 1 << (sig - 1)
 		a := &vkSigactions[sig]
 		if a.handler == vkSigIgn || a.handler == 0 && (sig == _SIGURG || sig == _SIGCHLD || sig == _SIGWINCH) {
 			continue // ignored, or the default action is to ignore
@@ -187,7 +192,7 @@ func vkDeliverSignals(f *vkFrame) {
 			vkPrint(" with no handler\n")
 			vkExit(vkExitSignal + int(sig))
 		}
-		vkSignalFrame(f, sig, -6 /* SI_TKILL */, 0, false)
+		vkSignalFrame(f, sig, code, 0, false)
 		return
 	}
 }

@@ -175,6 +175,7 @@ func vkSMPInit(bi *vkBootInfo) {
 			break
 		}
 		c := &vkCPUs[vkCPUCount]
+		atomic.Store(&c.online, 0) // the slot of an AP given up on is reused; that AP was sent INIT
 		c.id = uint32(vkCPUCount)
 		c.apicID = apic
 		// Everything the AP needs is allocated here, by one CPU.
@@ -190,9 +191,7 @@ func vkSMPInit(bi *vkBootInfo) {
 			vkSendIPIRaw(apic, 0x4600|vkTrampBase>>12) // STARTUP
 			vkDelayNs(200_000)
 		}
-		for start := vkNanotime(); atomic.Load(&c.online) == 0 && vkNanotime()-start < 200_000_000; {
-		}
-		if atomic.Load(&c.online) == 0 {
+		if !vkAPWait(c) {
 			vkPrint("velocity: CPU with APIC id ")
 			vkPrintDec(int64(apic))
 			vkPrint(" did not start; continuing without it\n")
@@ -207,6 +206,50 @@ func vkSMPInit(bi *vkBootInfo) {
 
 func vkAPEntryPC() uintptr
 
+// An AP's vkCPU.online goes 0 → vkAPStarting (the AP claimed its slot) →
+// 1 (running its idle loop), or to vkAPGone (it failed its set-up, or the
+// boot CPU gave up on it before it claimed the slot).
+const (
+	vkAPGone     = 2
+	vkAPStarting = 3
+	// vkAPStartNs bounds the wait for an AP to claim its slot after the
+	// STARTUP IPIs, and again for it to finish (Linux waits up to 10 s;
+	// a healthy AP takes milliseconds, but under TCG on a loaded host its
+	// vCPU thread may not run for a long while).
+	vkAPStartNs = 2_000_000_000
+)
+
+// vkAPWait waits for the AP in slot c and reports whether it is online.
+// An AP that never claimed its slot is abandoned by compare-and-swap, so
+// it halts if it ever starts, and is sent INIT, which puts it back to
+// waiting for a STARTUP that will not come. (A 200 ms window once lost a
+// CPU that started late on the next CPU's parameters or after the
+// trampoline was unmapped: a triple fault, which resets the machine.)
+func vkAPWait(c *vkCPU) bool {
+	for start := vkNanotime(); vkNanotime()-start < vkAPStartNs; {
+		if atomic.Load(&c.online) != 0 {
+			break
+		}
+	}
+	if atomic.Cas(&c.online, 0, vkAPGone) {
+		vkSendIPIRaw(c.apicID, 0x4500) // INIT
+		vkDelayNs(10_000_000)
+		return false
+	}
+	for start := vkNanotime(); vkNanotime()-start < vkAPStartNs; {
+		switch atomic.Load(&c.online) {
+		case 1:
+			return true
+		case vkAPGone:
+			return false
+		}
+	}
+	// It claimed the slot and is running kernel code, but never finished:
+	// its state cannot be reclaimed safely.
+	vkFatal("an application processor started but did not finish its set-up")
+	return false
+}
+
 // vkAPMain is an AP's first Go code, on its idle thread's stack.
 //
 // No write barriers: called from vkAPEntry's assembly with no P, on kernel
@@ -214,7 +257,14 @@ func vkAPEntryPC() uintptr
 //
 //go:nowritebarrierrec
 func vkAPMain(c *vkCPU) {
+	// Claim the slot first: if the boot CPU gave up on this AP (it came
+	// up after vkAPStartNs), the slot and its stacks may be another CPU's
+	// now, so touch nothing and halt.
+	if !atomic.Cas(&c.online, 0, vkAPStarting) {
+		vkHaltForever()
+	}
 	if !vkFPUSetupAP(c) {
+		atomic.Store(&c.online, vkAPGone)
 		return // not online: vkSMPInit reports it and goes on without it
 	}
 	vkCPUInit(c)

@@ -40,3 +40,8 @@ func vkCallSetitimer(f *vkFrame, canBlock bool) uintptr {
 func vkCallGetitimer(f *vkFrame, canBlock bool) uintptr {
 	return vkSysGetitimer(int32(f.rdi), uintptr(f.rsi))
 }
+
+// vkCallGetrusage: CPU time of the program or the caller (vk_rusage.go).
+func vkCallGetrusage(f *vkFrame, canBlock bool) uintptr {
+	return vkSysGetrusage(int32(f.rdi), uintptr(f.rsi))
+}

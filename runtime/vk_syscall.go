@@ -64,22 +64,22 @@ func vkUnimplemented(nr uint64) uintptr {
 // scheduler asks for the time constantly, from every CPU. It reports
 // whether it handled the call. Pending signals are still delivered by the
 // next locked entry (at the latest the next timer tick).
-func vkSyscallLockFree(f *vkFrame) bool {
+func vkSyscallLockFree(f *vkFrame, c *vkCPU) bool {
 	var r uintptr
 	switch f.rax {
 	case 228: // clock_gettime
 		if !vkMappedWritable(uintptr(f.rsi), 16) {
 			return false // let the locked path fault the page in or say EFAULT
 		}
-		r = vkSysClockGettime(int32(f.rdi), uintptr(f.rsi))
+		r = vkClockGettimeTo(int32(f.rdi), uintptr(f.rsi))
 	case 186: // gettid
-		r = uintptr(vkCur().tid)
+		r = uintptr(vkThreadOf(c.cur).tid)
 	case 39: // getpid
 		r = 1
 	default:
 		return false
 	}
-	vkThisCPU().syscalls++
+	c.syscalls++
 	f.rax = uint64(r)
 	return true
 }
@@ -193,6 +193,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	95:  vkCallUmask,            // umask
 	96:  vkCallGettimeofday,     // gettimeofday
 	97:  vkCallGetrlimit,        // getrlimit
+	98:  vkCallGetrusage,        // getrusage
 	102: vkCallGetuid,           // getuid
 	104: vkCallGetuid,           // getgid
 	107: vkCallGetuid,           // geteuid
@@ -531,15 +532,22 @@ func vkSysClockGettime(clock int32, ts uintptr) uintptr {
 	if !vkMappedWritable(ts, 16) && !vkUserOK(ts, 16, true) {
 		return vkErr(vkEFAULT)
 	}
+	return vkClockGettimeTo(clock, ts)
+}
+
+// vkClockGettimeTo is clock_gettime once ts is known to be writable (the
+// lock-free path has walked the page tables for it already).
+func vkClockGettimeTo(clock int32, ts uintptr) uintptr {
 	var ns int64
 	switch clock {
 	case 0, 5: // REALTIME, REALTIME_COARSE
 		ns = vkWalltime()
 	case 1, 4, 6, 7: // MONOTONIC, _RAW, _COARSE, BOOTTIME
 		ns = vkNanotime()
-	case 2, 3: // PROCESS_CPUTIME_ID, THREAD_CPUTIME_ID
-		t := vkCur()
-		ns = t.cpuNs + vkNanotime() - t.lastRun
+	case 2: // PROCESS_CPUTIME_ID: every thread's (vk_rusage.go)
+		ns = vkProcessCPUNs()
+	case 3: // THREAD_CPUTIME_ID
+		ns, _ = vkThreadCPUNs(vkCur(), vkNanotime())
 	default:
 		return vkErr(vkEINVAL)
 	}

@@ -186,7 +186,7 @@ func vkTmpPage(e *vkTmpEnt, off int64, create bool) uintptr {
 // frames the Go heap and page tables need, so it gets ENOSPC instead of
 // the kernel's out-of-memory exit.
 func vkTmpFrame() uintptr {
-	if vkFrames.free <= vkFrames.total/16 {
+	if vkFramesFree() <= vkFrames.total/16 {
 		return 0
 	}
 	return vkFrameAlloc()

@@ -58,7 +58,6 @@ func vkSignalFor(vec uint64) uint32 {
 //
 //go:nowritebarrierrec
 func vkTrap(f *vkFrame) {
-	c := vkThisCPU()
 	if f.vector == 3 && vkPatchTrap(f) {
 		return // the INT3 of a code patch in flight (vk_patch.go)
 	}
@@ -93,22 +92,23 @@ func vkTrap(f *vkFrame) {
 		vkKernelTrapWork(f)
 		return
 	}
-	if f.vector == vkVectorSyscall && vkSyscallLockFree(f) {
-		return // clocks and ids: no shared state, so no kernel lock
-	}
-	if f.vector == vkVectorSyscall && vkSyscallFine(f) {
-		vkTrapExitFine(f) // futex, nanosleep, sched_yield: their own locks (vk_lockpath.go)
-		return
-	}
 	if f.vector == vkTimerVector || f.vector == vkReschedVector {
 		vkTrapTick(f) // this CPU's run-queue lock only (vk_lockpath.go)
 		return
 	}
+	var cr2 uintptr
+	if f.vector == 14 {
+		// Demand-zero faults take the mapping list shared, not the
+		// kernel lock (vkHandlePageFault); only a fault that becomes a
+		// signal goes on below.
+		cr2 = vkReadCR2()
+		if vkHandlePageFault(cr2, f.err&2 != 0, f.err&16 != 0) {
+			vkTrapExitFine(f)
+			return
+		}
+	}
 	vkLock()
 	switch {
-	case f.vector == vkVectorSyscall:
-		c.syscalls++
-		vkSyscall(f, true)
 	case f.vector == vkSpuriousVector:
 		// Spurious LAPIC interrupts need no EOI.
 	case f.vector == vkSerialVector:
@@ -117,18 +117,43 @@ func vkTrap(f *vkFrame) {
 	case f.vector >= 32:
 		vkEOI()
 	case f.vector == 14:
-		cr2 := vkReadCR2()
-		if !vkHandlePageFault(cr2, f.err&2 != 0, f.err&16 != 0) {
-			vkFault(f, cr2, true)
-		}
+		vkFault(f, cr2, true) // not a page the program may touch
 	default:
 		vkFault(f, 0, true)
 	}
+	vkTrapUnlock(f)
+}
+
+// vkSyscallTrap is called by the assembly for every SYSCALL from user code
+// (vector vkVectorSyscall) with its frame and this CPU, instead of vkTrap:
+// none of vkTrap's cases before the system calls (a patch INT3, the gdb
+// stub, device lines, IPIs) can be a system call, and the frame is known
+// to be user code's. The lock-free and fine-grained paths come first.
+//
+//go:nowritebarrierrec
+func vkSyscallTrap(f *vkFrame, c *vkCPU) {
+	if vkSyscallLockFree(f, c) {
+		return // clocks and ids: no shared state, so no kernel lock
+	}
+	if vkSyscallFine(f) {
+		vkTrapExitFine(f) // futex, nanosleep, sched_yield: their own locks (vk_lockpath.go)
+		return
+	}
+	vkLock()
+	c.syscalls++ // before the call, which may block and resume on another CPU
+	vkSyscall(f, true)
+	vkTrapUnlock(f)
+}
+
+// vkTrapUnlock ends a trap that took the kernel lock: deferred device
+// work, signals for the thread returning to user code, a pending TLB
+// shootdown, then a tick deferred while spinning (vk_lockpath.go).
+func vkTrapUnlock(f *vkFrame) {
 	vkIRQWork()
 	vkDeliverSignals(f)
 	vkTLBShootdown()
 	vkUnlock()
-	vkTickCheck() // a tick or reschedule IPI taken while spinning (vk_lockpath.go)
+	vkTickCheck()
 }
 
 // vkFromUser reports whether f interrupted the Go program rather than the
@@ -139,7 +164,9 @@ func vkFromUser(f *vkFrame) bool {
 }
 
 // vkKernelTrapWork handles a trap that interrupted kernel code: a page
-// fault on user memory touched by a syscall (the kernel lock is held), or
+// fault on user memory touched by a syscall (the kernel lock is held, so
+// no writer of the mapping list can be in the middle of a change, and the
+// fault takes the list shared like any other), or
 // an interrupt that woke an idle or lock-spinning CPU (it is not). Nothing
 // here may take the lock or switch threads.
 func vkKernelTrapWork(f *vkFrame) {

@@ -7,7 +7,10 @@
 
 package runtime
 
-import "unsafe"
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
 
 const (
 	vkSysVelocityInfo  = 0x5600
@@ -42,6 +45,7 @@ type vkInfo struct {
 	steals        uint64           // threads an idle CPU took from another's queue
 	cpuBusyNs     [vkMaxCPU]uint64 // per CPU: time running threads (not idle)
 	cpuSyscalls   [vkMaxCPU]uint64
+	faultRaces    uint64 // page faults that found their page installed by another CPU meanwhile
 }
 
 func vkSysInfo(buf, n uintptr) uintptr {
@@ -58,9 +62,10 @@ func vkSysInfo(buf, n uintptr) uintptr {
 	in.stubNs = uint64(vkBootNs.stub)
 	in.kernelNs = uint64(vkBootNs.kernel)
 	in.framesTotal = uint64(vkFrames.total)
-	in.framesFree = uint64(vkFrames.free)
-	in.residentPages = uint64(vkVM.resident)
-	in.pageFaults = vkVM.faults
+	in.framesFree = uint64(vkFramesFree())
+	in.residentPages = uint64(atomic.Loaduintptr(&vkVM.resident))
+	in.pageFaults = atomic.Load64(&vkVM.faults)
+	in.faultRaces = atomic.Load64(&vkVM.races)
 	for i := 0; i < vkCPUCount; i++ {
 		in.syscalls += vkCPUs[i].syscalls
 		in.timerTicks += vkCPUs[i].ticks
@@ -75,7 +80,9 @@ func vkSysInfo(buf, n uintptr) uintptr {
 		c := &vkCPUs[i]
 		busy := c.busyNs
 		if c.cur != 0 && c.cur != c.idleT {
-			busy += vkNanotime() - vkThreadOf(c.cur).lastRun
+			if last := vkThreadOf(c.cur).lastRun; last != 0 { // 0: switching out now
+				busy += vkNanotime() - last
+			}
 		}
 		in.cpuBusyNs[i] = uint64(busy)
 		in.cpuSyscalls[i] = c.syscalls

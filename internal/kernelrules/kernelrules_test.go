@@ -33,7 +33,7 @@ func readKernel(t *testing.T) []Source {
 func TestKernelKeepsTrapRules(t *testing.T) {
 	srcs := readKernel(t)
 	entries := Entries(srcs)
-	for _, want := range []string{"vkBoot", "vkAPMain", "vkTrap", "vkThreadBegin", "vkIdleLoop"} {
+	for _, want := range []string{"vkBoot", "vkAPMain", "vkTrap", "vkSyscallTrap", "vkThreadBegin", "vkIdleLoop"} {
 		if !contains(entries, want) {
 			t.Errorf("entry %s not found in the assembly (found %v): the checker would see nothing below it", want, entries)
 		}

@@ -9,7 +9,7 @@ import (
 )
 
 // simdTests are the tests/semantics tests about vector and x87/SSE state.
-const simdTests = "^(TestSIMDMatchesCPUID|TestVectorStateSurvivesPreemption|TestFloatStateAcrossSignals|TestNilDereferenceIsAPanic|TestAsyncPreemptionOfTightLoop)$"
+const simdTests = "^(TestSIMDMatchesCPUID|TestVectorStateSurvivesPreemption|TestFloatStateAcrossSignals|TestNilDereferenceIsAPanic|TestAsyncPreemptionOfTightLoop|TestFPUControlAcrossBlockingSyscalls|TestSignalAfterSyscallKeepsFPU)$"
 
 // TestSIMDState boots the semantics tests about register state on two
 // CPUs, once as the kernel starts by default and once with noxsave:
@@ -20,6 +20,9 @@ const simdTests = "^(TestSIMDMatchesCPUID|TestVectorStateSurvivesPreemption|Test
 //     say so, and YMM registers must survive preemption and signals;
 //   - with noxsave the kernel falls back to FXSAVE: OSXSAVE clear, Go sees
 //     no AVX, and XMM/MXCSR/x87 state must still survive.
+//
+// Both boots also run the checks of what system calls, which save no
+// vector state, keep (fpusyscall_amd64_test.go).
 //
 // The consistency between CPUID, XCR0 and Go's detection is asserted
 // inside the guest (TestSIMDMatchesCPUID); its log line tells this test
@@ -39,7 +42,8 @@ func TestSIMDState(t *testing.T) {
 			}
 			r := boot(t, qemu.Config{Kernel: get(t, semOnce), Stub: get(t, stubOnce), SMP: 2, Append: cmdline})
 			r.expect(t, 0, "--- PASS: TestSIMDMatchesCPUID", "--- PASS: TestVectorStateSurvivesPreemption",
-				"--- PASS: TestFloatStateAcrossSignals", "--- PASS: TestNilDereferenceIsAPanic", "\nPASS\n")
+				"--- PASS: TestFloatStateAcrossSignals", "--- PASS: TestNilDereferenceIsAPanic",
+				"--- PASS: TestFPUControlAcrossBlockingSyscalls", "--- PASS: TestSignalAfterSyscallKeepsFPU", "\nPASS\n")
 			m := r.match(t, `simd: cpuid xsave=(\w+) avx=(\w+) avx2=(\w+) avx512f=\w+ osxsave=(\w+) xcr0=(\w+); Go HasAVX=(\w+) HasAVX2=(\w+)`)
 			xsave, avx, avx2 := m[1] == "true", m[2] == "true", m[3] == "true"
 			osxsave, goAVX, goAVX2 := m[4] == "true", m[6] == "true", m[7] == "true"

@@ -36,6 +36,10 @@ var (
 		out := outDir + "/stress.elf"
 		return out, build.Build("./stress", out, nil)
 	})
+	faultsOnce = sync.OnceValues(func() (string, error) {
+		out := outDir + "/faults.elf"
+		return out, build.Build("./faults", out, nil)
+	})
 )
 
 // run boots the stress kernel on smp CPUs with the program's args and
@@ -120,6 +124,35 @@ func TestLockTakenTwice(t *testing.T) {
 	if !strings.Contains(serial, want) || res.ExitCode != 3 {
 		t.Fatalf("exit code %d (want 3) and output without %q:\n%s", res.ExitCode, want, serial)
 	}
+}
+
+// TestFaultRace boots ./faults at -smp 4: page faults on the same pages
+// from every CPU at once (each page filled exactly once, no write lost),
+// munmap racing faults on other CPUs (a touch after munmap faults, no
+// freed frame is reached through a stale translation), and the frame
+// accounting back at its baseline afterwards.
+func TestFaultRace(t *testing.T) {
+	testenv.Need(t, "qemu")
+	cmdline, err := build.KernelCmdline(nil, []string{"quiet"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res, err := qemu.Run(context.Background(), qemu.Config{Kernel: testenv.Get(t, faultsOnce), Stub: testenv.Get(t, stubOnce),
+		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: 4 * time.Minute, SMP: 4, Mem: "512M"})
+	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
+	if err != nil {
+		t.Fatalf("boot: %v\nserial output:\n%s", err, serial)
+	}
+	if res.ExitCode != 0 || !strings.Contains(serial, "FAULTS ok") {
+		t.Fatalf("exit code %d\nserial output:\n%s", res.ExitCode, serial)
+	}
+	for _, l := range strings.Split(serial, "\n") {
+		if i := strings.Index(l, "FAULTS "); i >= 0 {
+			t.Log(l[i:])
+		}
+	}
+	t.Logf("finished in %v", res.Elapsed.Round(time.Millisecond))
 }
 
 // TestStressLong runs longer on four and eight CPUs (-locks.long).
