@@ -275,7 +275,7 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 	for i := range a {
 		msg.args[i] = uint64(a[i])
 	}
-	msg.args[0] = uint64(sid) // the server knows the socket by its id
+	msg.args[0] = uint64(sid) // the server knows the socket by its sid
 	msg.newFD = -1
 	if sock.nonblock {
 		msg.flags |= vkNetNonblock
