@@ -438,9 +438,25 @@ func vkSchedule() {
 	if next == nil {
 		next = vkThreadOf(c.idleT)
 	}
+	if next != cur && next.state != thIdle && atomic.Loadint32(&next.onCPU) >= 0 && cur.state != thIdle {
+		// Dequeued while its last CPU may still be switching away from
+		// it. Waiting here, while this CPU is itself switching away
+		// from a thread another CPU may have taken, can close a cycle:
+		// CPU 1 waits for a thread CPU 3 is leaving, CPU 3 for one CPU 6
+		// is leaving, CPU 6 for the one CPU 1 is leaving, and none ever
+		// leaves (seen at -smp 8 under tests/locks/faults: three CPUs
+		// spinning here, five idle). So the thread goes back on this
+		// queue and this CPU switches to its idle thread, which no
+		// other CPU can take and which schedules again at once; only
+		// the idle thread waits below, so no CPU in the wait is ever
+		// waited for.
+		vkRunqPush(c, next)
+		next = vkThreadOf(c.idleT)
+	}
 	if next != cur && next.state != thIdle {
 		// Dequeued while its last CPU may still be switching away from
-		// it: wait, holding no lock, until its stack is free.
+		// it: wait, holding no lock, until its stack is free (only the
+		// idle thread gets here, see above).
 		if atomic.Loadint32(&next.onCPU) >= 0 {
 			vkSpinUnlock(own)
 			for atomic.Loadint32(&next.onCPU) >= 0 {

@@ -18,10 +18,10 @@
 //     freed frame; meanwhile the threads also fill fresh pages of a second
 //     mapping, which reuse the freed frames, and check that no write
 //     through a stale translation lands in them.
-//   - accounting: at the end, free memory and resident pages are back
-//     where they were after warm-up, within a small slack for the page
-//     tables and the Go runtime's own growth; frames freed by the losers
-//     of a race are not leaked.
+//   - accounting: at the end, free memory plus resident user pages is
+//     back where it was after warm-up, within a small slack for new page
+//     tables: the frames of the losers of a race and of unmapped pages
+//     are not leaked.
 //
 // It prints FAULTS lines and "FAULTS ok" when every check passed, and
 // exits 1 otherwise.
@@ -153,7 +153,10 @@ func samePages(n int) (races uint64) {
 			}
 		}
 		filled := after.PageFaults - before.PageFaults
-		if filled < uint64(*pages) || filled > uint64(*pages)+64 {
+		// The Go runtime's own faults meanwhile (its heap and the
+		// threads' stacks growing, most in the first round) are allowed
+		// for; a page filled twice would also have lost writes above.
+		if filled < uint64(*pages) || filled > uint64(*pages+64+16*n) {
 			fail("round %d: the kernel filled %d pages for %d touched (each must be filled exactly once)", r, filled, *pages)
 		}
 		races += after.FaultRaces - before.FaultRaces
@@ -198,13 +201,14 @@ func munmapRace(n int) (faultedAfter, touchedBefore int64) {
 			*word(a, p, 0) = 1 // half of a resident before the race
 		}
 		var unmapped atomic.Bool
-		var nextB atomic.Int64
-		rng := rand.New(rand.NewSource(int64(r)))
-		delay := rng.Intn(20000)
+		var nextB, touches atomic.Int64
+		// munmap after the other threads made a random number of touches:
+		// a point in the race that does not depend on how fast the
+		// (emulated, shared) CPUs are.
+		target := int64(rand.New(rand.NewSource(int64(r))).Intn(4 * *pages))
 		onCPUs(n, func(id int) {
 			if id == 0 {
-				for i := 0; i < delay; i++ {
-					runtime.Gosched()
+				for touches.Load() < target {
 				}
 				munmap(a, *pages)
 				unmapped.Store(true)
@@ -223,6 +227,7 @@ func munmapRace(n int) (faultedAfter, touchedBefore int64) {
 					break
 				}
 				atomic.AddInt64(&touchedBefore, 1)
+				touches.Add(1)
 				if p := int(nextB.Add(1)) - 1; p < *pages {
 					touch(b, p, id, r, true)
 				}
@@ -272,14 +277,15 @@ func main() {
 
 	runtime.GC()
 	end := info()
-	const slack = 512 * pageSize // page tables, goroutine stacks, the heap's growth
+	// Frames are either free or in use; of those in use, the user pages
+	// are counted as resident. So free+resident stays put unless frames
+	// went elsewhere: page tables for new ranges (a few), or frames lost
+	// (a race's loser not freeing its frame, a munmap not freeing).
+	const slack = 64 // pages
 	fmt.Printf("FAULTS memory free_before=%d free_after=%d resident_before=%d resident_after=%d\n",
 		base.MemFree, end.MemFree, base.Resident, end.Resident)
-	if end.MemFree+slack < base.MemFree {
-		fail("free memory fell by %d bytes over the races: frames leaked", base.MemFree-end.MemFree)
-	}
-	if end.Resident > base.Resident+slack {
-		fail("resident memory grew by %d bytes over the races though every mapping is gone", end.Resident-base.Resident)
+	if lost := int64(base.MemFree+base.Resident) - int64(end.MemFree+end.Resident); lost > slack*pageSize {
+		fail("%d pages neither free nor resident after the races (at most %d expected for page tables): frames leaked", lost/pageSize, slack)
 	}
 	if failures.Load() != 0 {
 		fmt.Printf("FAULTS failed checks=%d\n", failures.Load())
