@@ -16,13 +16,23 @@ const (
 	sysResolv = 0x5614 // replace /etc/resolv.conf
 )
 
-// Msg is one forwarded socket system call (runtime's vkNetMsg).
+// Msg is one forwarded socket system call (runtime's vkNetMsg). The
+// kernel names a socket by its sid, the index of its open file
+// description, which every fd dup made of it shares: Args[0] holds the
+// sid in place of the caller's fd.
 type Msg struct {
 	ID    uint64    // names the reply
 	NR    uint64    // Linux system call number
 	Args  [6]uint64 // its arguments, as the caller passed them
-	NewFD int64     // socket, accept, accept4: the fd the kernel reserved (socketpair: fd0 | fd1<<32)
+	NewFD int64     // socket, accept, accept4: the new socket's sid (socketpair: sid0 | sid1<<32)
 	Flags uint64    // msgNonblock
+	// SockID: socket, accept, accept4: the new socket's identity, which
+	// the kernel's description keeps too (socketpair: the first's; the
+	// second's is SockID+1). Sids are reused after close, identities
+	// never: the direct path (direct.go) acts on an endpoint only when
+	// the two agree, and the kernel drops a readiness report whose
+	// identity is not the sid's.
+	SockID uint64
 }
 
 const msgNonblock = 1
@@ -33,12 +43,12 @@ type Reply struct {
 	Result    int64 // a value, or -errno
 	Ready     uint32
 	ReadyOK   uint32
-	Ready2    uint32 // readiness of the new fd of accept and accept4
+	Ready2    uint32 // readiness of the new socket of accept and accept4
 	AddrOK    uint32 // Names and Names2 are set
 	ReadySeq  uint64
 	Ready2Seq uint64
-	Names     Names // the fd's addresses after the call
-	Names2    Names // accept, accept4: the new fd's
+	Names     Names // the socket's addresses after the call
+	Names2    Names // accept, accept4: the new socket's
 }
 
 // Names are a socket's addresses as struct sockaddr bytes, which the
@@ -52,15 +62,26 @@ type Names struct {
 
 // kernel is the server's view of the kernel, so tests can stand in for it.
 type kernel interface {
-	// Ready reports readiness of fd: mode 0 adds events, 1 sets the level.
-	Ready(fd int32, events uint32, mode int, seq uint64)
+	// Ready reports readiness of socket sid: mode 0 adds events, 1 sets
+	// the level. id is the socket's identity: the kernel drops a report
+	// about a socket closed since, whose sid now names another.
+	Ready(sid int32, events uint32, mode int, seq uint64, id uint64)
+	// FD is the kernel's view of fd, read without a system call, for the
+	// direct path: the sid of the description the fd names, the socket's
+	// identity, whether it is in non-blocking mode, and epoll's readiness
+	// level for it; ok is false when fd is not a socket (or changed while
+	// the kernel's table was read).
+	FD(fd int32) (sid int32, id uint64, nonblock bool, ready uint32, ok bool)
+	// Mem reports whether the direct path may touch [p, p+n): memory that
+	// cannot move or go away during the call (the Go heap).
+	Mem(p, n uintptr) bool
 }
 
 // velocityKernel talks to the real kernel through its system calls.
 type velocityKernel struct{}
 
-func (velocityKernel) Ready(fd int32, events uint32, mode int, seq uint64) {
-	syscall.RawSyscall6(sysReady, uintptr(fd), uintptr(events), uintptr(mode), uintptr(seq), 0, 0)
+func (velocityKernel) Ready(sid int32, events uint32, mode int, seq uint64, id uint64) {
+	syscall.RawSyscall6(sysReady, uintptr(sid), uintptr(events), uintptr(mode), uintptr(seq), uintptr(id), 0)
 }
 
 // onVelocity reports whether the kernel speaks this protocol: a wait for
@@ -106,6 +127,19 @@ func userI32(addr uint64) *int32 {
 	p := uintptr(addr)
 	return *(**int32)(unsafe.Pointer(&p))
 }
+
+// clearBufs: the [][]byte that name a caller's buffers escape to the heap
+// (netstack's readers and writers are interfaces) and are cleared as soon
+// as the call is done. A caller's buffer may be on its stack (the kernel's
+// path serves those), and garbage is not always gone: the collector scans
+// an async-preempted frame conservatively, and a stale word there can mark
+// a dead [][]byte, whose element is then followed precisely; pointing into
+// a stack that has since been freed, that is a fatal "found bad pointer in
+// Go heap". That is the likeliest reading of the one time tests/net
+// stopped so (TestUnixManyConnections on one CPU: a 24-byte object, a
+// [][]byte of one slice, pointing into a freed 32 KiB span, the size of
+// the runtime's stack-pool spans); it did not recur in three later runs.
+// Cleared, such an object holds nothing.
 
 // iovecs reads an iovec array of the caller's.
 func iovecs(addr uint64, cnt int) [][]byte {

@@ -38,6 +38,7 @@ func init() {
 	srv = newServer(st, velocityKernel{})
 	attach()
 	go srv.serve()
+	installDirect(srv)
 	// The card is configured before main runs, as Linux's ip= does before
 	// init starts: a program's first connection must not race DHCP. This
 	// waits at most the DHCP timeout, and not at all without a card.

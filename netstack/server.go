@@ -54,22 +54,24 @@ type Server struct {
 	seq   atomic.Uint64 // readiness report numbers (see runtime/vk_net.go)
 
 	mu     sync.Mutex
-	socks  map[int32]*sock
-	failed map[int32]syscall.Errno // fds whose creation netstack refused
+	socks  map[int32]*sock         // by sid
+	failed map[int32]syscall.Errno // sids whose creation netstack refused
 	unix   *unixSpace              // AF_UNIX sockets (unix.go)
 
 	// Counters for tests and the shell.
 	Calls  atomic.Uint64
 	Errors atomic.Uint64
+	Direct atomic.Uint64 // calls served in the caller's goroutine (direct.go)
 }
 
-// sock is one socket fd: a netstack endpoint and what the kernel's fd
-// table does not know about it.
+// sock is one socket: a netstack endpoint and what the kernel's open file
+// description of it does not know. Every fd dup made of it names it.
 type sock struct {
-	fd     int32
-	family int // afInet, afInet6 or afUnix
-	typ    int // sockStream or sockDgram (AF_UNIX: or sockSeqpacket)
-	proto  int // ipprotoTCP, ipprotoUDP, ipprotoICMP, ipprotoICMPv6
+	sid    int32  // the kernel's name for the socket: its description index (Msg.NewFD, Args[0])
+	id     uint64 // its identity, never reused (Msg.SockID): sids are reused after close
+	family int    // afInet, afInet6 or afUnix
+	typ    int    // sockStream or sockDgram (AF_UNIX: or sockSeqpacket)
+	proto  int    // ipprotoTCP, ipprotoUDP, ipprotoICMP, ipprotoICMPv6
 	ep     tcpip.Endpoint
 	ux     *unixEP // AF_UNIX sockets have this instead of ep
 	wq     *waiter.Queue
@@ -83,10 +85,10 @@ func newServer(s *stack.Stack, k kernel) *Server {
 	return &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno), unix: newUnixSpace()}
 }
 
-func (s *Server) lookup(fd int32) *sock {
+func (s *Server) lookup(sid int32) *sock {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.socks[fd]
+	return s.socks[sid]
 }
 
 // serve is the server loop: take requests from the kernel, answer them.
@@ -123,33 +125,33 @@ func (s *Server) serve() {
 
 // create makes the endpoint of a socket the kernel has already given the
 // caller (runtime/vk_net.go, vkNetSocket). The kernel checked the
-// arguments; should netstack still refuse, the fd stays without an
+// arguments; should netstack still refuse, the sid stays without an
 // endpoint and every call on it fails with that error.
 func (s *Server) create(m *Msg) {
 	s.Calls.Add(1)
-	fd := int32(m.NewFD)
+	sid := int32(m.NewFD)
 	if m.NR == 53 { // socketpair: two fds, packed
 		if err := s.unixPair(m); err != 0 {
 			s.Errors.Add(1)
 			s.mu.Lock()
-			s.failed[fd] = err
+			s.failed[sid] = err
 			s.failed[int32(m.NewFD>>32)] = err
 			s.mu.Unlock()
 		}
 		return
 	}
-	sk, err := s.socket(int(m.Args[0]), int(m.Args[1]), int(m.Args[2]), fd)
+	sk, err := s.socket(int(m.Args[0]), int(m.Args[1]), int(m.Args[2]), sid, m.SockID)
 	if err != 0 {
 		s.Errors.Add(1)
 		s.mu.Lock()
-		s.failed[fd] = err
+		s.failed[sid] = err
 		s.mu.Unlock()
 		return
 	}
 	seq := s.seq.Add(1) // numbered before the level is computed
-	s.k.Ready(fd, s.readiness(sk), 1, seq)
+	s.k.Ready(sid, s.readiness(sk), 1, seq, sk.id)
 	if trace {
-		fmt.Fprintf(os.Stderr, "netstack: socket(%d %#x %d) = fd %d\n", m.Args[0], m.Args[1], m.Args[2], fd)
+		fmt.Fprintf(os.Stderr, "netstack: socket(%d %#x %d) = sid %d\n", m.Args[0], m.Args[1], m.Args[2], sid)
 	}
 }
 
@@ -175,24 +177,24 @@ func (s *Server) handle(m *Msg) Reply {
 	rep := Reply{ID: m.ID}
 	var res int64
 	var err syscall.Errno
-	fd := int32(m.Args[0])
+	sid := int32(m.Args[0]) // the kernel puts the socket's sid in place of the fd
 	switch m.NR {
 	case 41, 51, 52, 53:
 		// socket, getsockname, getpeername and socketpair are the kernel's
 		// own (runtime/vk_net.go): it never forwards them.
 		err = syscall.ENOSYS
 	default:
-		sk := s.lookup(fd)
+		sk := s.lookup(sid)
 		if sk == nil {
 			s.mu.Lock()
-			e, ok := s.failed[fd]
+			e, ok := s.failed[sid]
 			if ok && m.NR == 3 {
-				delete(s.failed, fd)
+				delete(s.failed, sid)
 				e = 0
 			}
 			s.mu.Unlock()
 			if !ok {
-				// The kernel only forwards calls on its socket fds, and
+				// The kernel only forwards calls on its sockets, and
 				// every one of those has an entry: a miss is a kernel
 				// bug, not the caller's, but EBADF is the honest answer.
 				e = syscall.EBADF
@@ -205,7 +207,7 @@ func (s *Server) handle(m *Msg) Reply {
 		} else {
 			res, err = s.call(sk, m, &rep)
 		}
-		if m.NR != 3 { // after close there is no fd to report on
+		if m.NR != 3 { // after close there is no socket to report on
 			rep.ReadySeq = s.seq.Add(1)
 			rep.Ready = s.readiness(sk)
 			rep.ReadyOK = 1
@@ -240,7 +242,7 @@ func callName(nr uint64) string {
 	return fmt.Sprint("syscall", nr)
 }
 
-func (s *Server) socket(domain, typ, proto int, fd int32) (*sock, syscall.Errno) {
+func (s *Server) socket(domain, typ, proto int, sid int32, id uint64) (*sock, syscall.Errno) {
 	var netProto tcpip.NetworkProtocolNumber
 	switch domain {
 	case afInet:
@@ -251,7 +253,7 @@ func (s *Server) socket(domain, typ, proto int, fd int32) (*sock, syscall.Errno)
 		if proto != 0 && proto != afUnix {
 			return nil, syscall.EPROTONOSUPPORT
 		}
-		return s.unixCreate(typ, fd)
+		return s.unixCreate(typ, sid, id)
 	default:
 		return nil, syscall.EAFNOSUPPORT
 	}
@@ -284,7 +286,7 @@ func (s *Server) socket(domain, typ, proto int, fd int32) (*sock, syscall.Errno)
 	if terr != nil {
 		return nil, errno(terr)
 	}
-	sk := &sock{fd: fd, family: domain, typ: typ & 0xf, proto: proto, ep: ep, wq: wq}
+	sk := &sock{sid: sid, id: id, family: domain, typ: typ & 0xf, proto: proto, ep: ep, wq: wq}
 	s.register(sk)
 	return sk, 0
 }
@@ -295,13 +297,13 @@ func (s *Server) socket(domain, typ, proto int, fd int32) (*sock, syscall.Errno)
 func (s *Server) register(sk *sock) {
 	sk.entry = waiter.NewFunctionEntry(allEvents, func(m waiter.EventMask) {
 		if trace {
-			fmt.Fprintf(os.Stderr, "netstack: event fd %d %#x\n", sk.fd, uint32(m))
+			fmt.Fprintf(os.Stderr, "netstack: event sid %d %#x\n", sk.sid, uint32(m))
 		}
-		s.k.Ready(sk.fd, uint32(m), 0, s.seq.Add(1))
+		s.k.Ready(sk.sid, uint32(m), 0, s.seq.Add(1), sk.id)
 	})
 	sk.wq.EventRegister(&sk.entry)
 	s.mu.Lock()
-	s.socks[sk.fd] = sk
+	s.socks[sk.sid] = sk
 	s.mu.Unlock()
 }
 
@@ -313,7 +315,7 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		sk.wq.EventUnregister(&sk.entry)
 		sk.ep.Close()
 		s.mu.Lock()
-		delete(s.socks, sk.fd)
+		delete(s.socks, sk.sid)
 		s.mu.Unlock()
 		return 0, 0
 	case 49: // bind
@@ -341,7 +343,7 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 				return 0, syscall.EINVAL
 			}
 		}
-		return s.accept(sk, a, int32(m.NewFD), nonblock, rep)
+		return s.accept(sk, a, int32(m.NewFD), m.SockID, nonblock, rep)
 	case 48: // shutdown
 		var f tcpip.ShutdownFlags
 		switch a[1] {
@@ -360,31 +362,45 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 	case 55: // getsockopt
 		return 0, s.getsockopt(sk, int(a[1]), int(a[2]), a[3], a[4])
 	case 0: // read
-		return s.recv(sk, [][]byte{user(a[1], int(a[2]))}, 0, nonblock, nil)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.recv(sk, bufs, 0, nonblock, nil)
 	case 19: // readv
-		return s.recv(sk, iovecs(a[1], int(a[2])), 0, nonblock, nil)
+		bufs := iovecs(a[1], int(a[2]))
+		defer clear(bufs) // see clearBufs
+		return s.recv(sk, bufs, 0, nonblock, nil)
 	case 45: // recvfrom
-		n, e := s.recv(sk, [][]byte{user(a[1], int(a[2]))}, int(a[3]), nonblock, &recvAddr{addr: a[4], lenp: a[5]})
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		n, e := s.recv(sk, bufs, int(a[3]), nonblock, &recvAddr{addr: a[4], lenp: a[5]})
 		return n, e
 	case 47: // recvmsg
 		return s.recvmsg(sk, a[1], int(a[2]), nonblock)
 	case 1: // write
-		return s.send(sk, [][]byte{user(a[1], int(a[2]))}, 0, nil, nonblock)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.send(sk, bufs, 0, nil, nonblock)
 	case 20: // writev
-		return s.send(sk, iovecs(a[1], int(a[2])), 0, nil, nonblock)
+		bufs := iovecs(a[1], int(a[2]))
+		defer clear(bufs) // see clearBufs
+		return s.send(sk, bufs, 0, nil, nonblock)
 	case 44: // sendto
 		var to []byte
 		if a[4] != 0 {
 			to = user(a[4], int(a[5]))
 		}
-		return s.send(sk, [][]byte{user(a[1], int(a[2]))}, int(a[3]), to, nonblock)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.send(sk, bufs, int(a[3]), to, nonblock)
 	case 46: // sendmsg
 		h := user(a[1], 56)
 		var to []byte
 		if name, nlen := binary.LittleEndian.Uint64(h[0:]), uint32(binary.LittleEndian.Uint64(h[8:])); name != 0 && nlen != 0 {
 			to = user(name, int(nlen))
 		}
-		return s.send(sk, iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:]))), int(a[2]), to, nonblock)
+		bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
+		defer clear(bufs) // see clearBufs
+		return s.send(sk, bufs, int(a[2]), to, nonblock)
 	}
 	return 0, syscall.ENOSYS
 }
@@ -465,7 +481,7 @@ func (s *Server) connect(sk *sock, a [6]uint64, nonblock bool) (int64, syscall.E
 	return 0, errno(err)
 }
 
-func (s *Server) accept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep *Reply) (int64, syscall.Errno) {
+func (s *Server) accept(sk *sock, a [6]uint64, sid int32, id uint64, nonblock bool, rep *Reply) (int64, syscall.Errno) {
 	var peer tcpip.FullAddress
 	for {
 		ep, wq, err := sk.ep.Accept(&peer)
@@ -476,7 +492,7 @@ func (s *Server) accept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep *Rep
 		if err != nil {
 			return 0, errno(err)
 		}
-		nsk := &sock{fd: fd, family: sk.family, typ: sk.typ, proto: sk.proto, ep: ep, wq: wq}
+		nsk := &sock{sid: sid, id: id, family: sk.family, typ: sk.typ, proto: sk.proto, ep: ep, wq: wq}
 		s.register(nsk)
 		rep.Ready2Seq = s.seq.Add(1)
 		rep.Ready2 = uint32(ep.Readiness(allEvents))
@@ -484,7 +500,7 @@ func (s *Server) accept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep *Rep
 		if a[1] != 0 {
 			putAddr(a[1], a[2], peer, sk.family)
 		}
-		return int64(fd), 0
+		return int64(sid), 0 // the kernel gives the caller an fd for it
 	}
 }
 
@@ -618,7 +634,9 @@ func iovLen(bufs [][]byte) int {
 func (s *Server) recvmsg(sk *sock, msg uint64, flags int, nonblock bool) (int64, syscall.Errno) {
 	h := user(msg, 56)
 	name, nlen := binary.LittleEndian.Uint64(h[0:]), binary.LittleEndian.Uint64(h[8:])&0xffffffff
-	n, total, peer, e := s.recvInto(sk, iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:]))), flags, nonblock, name != 0)
+	bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
+	defer clear(bufs) // see clearBufs
+	n, total, peer, e := s.recvInto(sk, bufs, flags, nonblock, name != 0)
 	if e != 0 {
 		return 0, e
 	}

@@ -10,25 +10,64 @@ import (
 	"unsafe"
 )
 
-// fakeKernel applies readiness reports as runtime/vk_net.go does.
+// fakeKernel applies readiness reports as runtime/vk_net.go does, and
+// keeps socket identities and non-blocking modes as its descriptions do.
+// Its maps are keyed by sid; the tests name sockets by numbers they use
+// as both fd and sid, except for the fds in dups (made by dup), which
+// name another fd's sid.
 type fakeKernel struct {
-	mu    sync.Mutex
-	ready map[int32]uint32
-	seq   map[int32]uint64
+	mu       sync.Mutex
+	ready    map[int32]uint32
+	seq      map[int32]uint64
+	ids      map[int32]uint64
+	nonblock map[int32]bool
+	dups     map[int32]int32         // fd -> sid, for fds that are not their own sid
+	reports  int                     // level reports (mode 1) applied
+	mem      func(p, n uintptr) bool // nil: every range may be touched
 }
 
-func (k *fakeKernel) Ready(fd int32, ev uint32, mode int, seq uint64) {
+func (k *fakeKernel) Ready(sid int32, ev uint32, mode int, seq uint64, id uint64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if seq < k.seq[fd] {
+	if k.ids[sid] != id {
 		return
 	}
-	k.seq[fd] = seq
-	if mode == 0 {
-		k.ready[fd] |= ev
-	} else {
-		k.ready[fd] = ev
+	if seq < k.seq[sid] {
+		return
 	}
+	if mode == 1 {
+		k.reports++
+	}
+	k.seq[sid] = seq
+	if mode == 0 {
+		k.ready[sid] |= ev
+	} else {
+		k.ready[sid] = ev
+	}
+}
+
+func (k *fakeKernel) FD(fd int32) (int32, uint64, bool, uint32, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	sid := fd
+	if d, ok := k.dups[fd]; ok {
+		sid = d
+	}
+	id, ok := k.ids[sid]
+	return sid, id, k.nonblock[sid], k.ready[sid], ok
+}
+
+func (k *fakeKernel) Mem(p, n uintptr) bool { return k.mem == nil || k.mem(p, n) }
+
+// newSocket records a socket fd as the kernel's table would, with the
+// identity it gives the server.
+func (k *fakeKernel) newSocket(fd int32, nonblock bool) uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	id := uint64(fd) + 1000*uint64(len(k.ids)+1)
+	k.ids[fd] = id
+	k.nonblock[fd] = nonblock
+	return id
 }
 
 func (k *fakeKernel) level(fd int32) uint32 {
@@ -51,7 +90,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &fakeKernel{ready: map[int32]uint32{}, seq: map[int32]uint64{}}
+	k := &fakeKernel{ready: map[int32]uint32{}, seq: map[int32]uint64{}, ids: map[int32]uint64{}, nonblock: map[int32]bool{}, dups: map[int32]int32{}}
 	return &harness{t: t, s: newServer(st, k), k: k, names: map[int32]Names{}}
 }
 
@@ -69,7 +108,8 @@ func bptr(b []byte) uint64 {
 func (h *harness) call(nr uint64, newFD int64, nonblock bool, args ...uint64) int64 {
 	switch nr {
 	case 41: // the kernel reserves the fd and queues an asynchronous create
-		h.s.create(&Msg{NR: 41, Args: [6]uint64{args[0], args[1], args[2]}, NewFD: newFD})
+		id := h.k.newSocket(int32(newFD), args[1]&sockNonblock != 0)
+		h.s.create(&Msg{NR: 41, Args: [6]uint64{args[0], args[1], args[2]}, NewFD: newFD, SockID: id})
 		if e, ok := h.s.failed[int32(newFD)]; ok {
 			delete(h.s.failed, int32(newFD))
 			return -int64(e)
@@ -95,6 +135,9 @@ func (h *harness) call(nr uint64, newFD int64, nonblock bool, args ...uint64) in
 	h.id++
 	m := Msg{ID: h.id, NR: nr, NewFD: newFD}
 	h.mu.Unlock()
+	if nr == 43 || nr == 288 {
+		m.SockID = h.k.newSocket(int32(newFD), nr == 288 && args[3]&sockNonblock != 0)
+	}
 	copy(m.Args[:], args)
 	if nonblock {
 		m.Flags = msgNonblock
@@ -109,10 +152,13 @@ func (h *harness) call(nr uint64, newFD int64, nonblock bool, args ...uint64) in
 	}
 	h.mu.Unlock()
 	if rep.ReadyOK != 0 {
-		h.k.Ready(int32(args[0]), rep.Ready, 1, rep.ReadySeq)
+		h.k.mu.Lock()
+		id := h.k.ids[int32(args[0])] // the kernel's, as vkNetSyscall passes it
+		h.k.mu.Unlock()
+		h.k.Ready(int32(args[0]), rep.Ready, 1, rep.ReadySeq, id)
 	}
 	if rep.Result >= 0 && newFD >= 0 && nr != 41 {
-		h.k.Ready(int32(newFD), rep.Ready2, 1, rep.Ready2Seq)
+		h.k.Ready(int32(newFD), rep.Ready2, 1, rep.Ready2Seq, m.SockID)
 	}
 	return rep.Result
 }

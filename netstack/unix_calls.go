@@ -11,7 +11,7 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 )
 
-func (s *Server) unixCreate(typ int, fd int32) (*sock, syscall.Errno) {
+func (s *Server) unixCreate(typ int, sid int32, id uint64) (*sock, syscall.Errno) {
 	if typ&^(0xf|sockNonblock|sockCloexec) != 0 {
 		return nil, syscall.EINVAL
 	}
@@ -24,7 +24,7 @@ func (s *Server) unixCreate(typ int, fd int32) (*sock, syscall.Errno) {
 		return nil, syscall.ESOCKTNOSUPPORT
 	}
 	u := s.unix.newEP(t)
-	sk := &sock{fd: fd, family: afUnix, typ: t, ux: u, wq: u.wq}
+	sk := &sock{sid: sid, id: id, family: afUnix, typ: t, ux: u, wq: u.wq}
 	s.register(sk)
 	return sk, 0
 }
@@ -34,12 +34,12 @@ func (s *Server) unixPair(m *Msg) syscall.Errno {
 	if int(m.Args[0]) != afUnix {
 		return syscall.EAFNOSUPPORT
 	}
-	fd0, fd1 := int32(m.NewFD), int32(m.NewFD>>32)
-	a, e := s.unixCreate(int(m.Args[1]), fd0)
+	sid0, sid1 := int32(m.NewFD), int32(m.NewFD>>32)
+	a, e := s.unixCreate(int(m.Args[1]), sid0, m.SockID)
 	if e != 0 {
 		return e
 	}
-	b, _ := s.unixCreate(int(m.Args[1]), fd1)
+	b, _ := s.unixCreate(int(m.Args[1]), sid1, m.SockID+1)
 	// Report numbers are taken before the levels are computed, as
 	// everywhere (runtime/vk_net.go explains the ordering).
 	sa, sb := s.seq.Add(1), s.seq.Add(1)
@@ -47,8 +47,8 @@ func (s *Server) unixPair(m *Msg) syscall.Errno {
 	linkPair(a.ux, b.ux)
 	ra, rb := a.ux.readiness(), b.ux.readiness()
 	s.unix.mu.Unlock()
-	s.k.Ready(fd0, uint32(ra), 1, sa)
-	s.k.Ready(fd1, uint32(rb), 1, sb)
+	s.k.Ready(sid0, uint32(ra), 1, sa, a.id)
+	s.k.Ready(sid1, uint32(rb), 1, sb, b.id)
 	return 0
 }
 
@@ -64,7 +64,7 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		u.closeLocked(false)
 		sp.mu.Unlock()
 		s.mu.Lock()
-		delete(s.socks, sk.fd)
+		delete(s.socks, sk.sid)
 		s.mu.Unlock()
 		return 0, 0
 	case 49: // bind
@@ -96,7 +96,7 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		if m.NR == 288 && a[3]&^(sockNonblock|sockCloexec) != 0 {
 			return 0, syscall.EINVAL
 		}
-		return s.unixAccept(sk, a, int32(m.NewFD), nonblock, rep)
+		return s.unixAccept(sk, a, int32(m.NewFD), m.SockID, nonblock, rep)
 	case 48: // shutdown
 		sp.mu.Lock()
 		defer sp.mu.Unlock()
@@ -106,30 +106,43 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 	case 55: // getsockopt
 		return 0, s.unixGetsockopt(u, int(a[1]), int(a[2]), a[3], a[4])
 	case 0: // read
-		return s.unixRecv(u, [][]byte{user(a[1], int(a[2]))}, 0, nonblock, 0, 0, 0)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.unixRecv(u, bufs, 0, nonblock, 0, 0, 0)
 	case 19: // readv
-		return s.unixRecv(u, iovecs(a[1], int(a[2])), 0, nonblock, 0, 0, 0)
+		bufs := iovecs(a[1], int(a[2]))
+		defer clear(bufs) // see clearBufs
+		return s.unixRecv(u, bufs, 0, nonblock, 0, 0, 0)
 	case 45: // recvfrom
-		return s.unixRecv(u, [][]byte{user(a[1], int(a[2]))}, int(a[3]), nonblock, a[4], a[5], 0)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.unixRecv(u, bufs, int(a[3]), nonblock, a[4], a[5], 0)
 	case 47: // recvmsg
 		h := user(a[1], 56)
 		name := binary.LittleEndian.Uint64(h[0:])
 		bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
+		defer clear(bufs) // see clearBufs
 		var lenp uint64
 		if name != 0 {
 			lenp = a[1] + 8 // msg_namelen
 		}
 		return s.unixRecv(u, bufs, int(a[2]), nonblock, name, lenp, a[1])
 	case 1: // write
-		return s.unixSend(u, [][]byte{user(a[1], int(a[2]))}, 0, nil, nonblock)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.unixSend(u, bufs, 0, nil, nonblock)
 	case 20: // writev
-		return s.unixSend(u, iovecs(a[1], int(a[2])), 0, nil, nonblock)
+		bufs := iovecs(a[1], int(a[2]))
+		defer clear(bufs) // see clearBufs
+		return s.unixSend(u, bufs, 0, nil, nonblock)
 	case 44: // sendto
 		var to []byte
 		if a[4] != 0 && a[5] != 0 {
 			to = user(a[4], int(a[5]))
 		}
-		return s.unixSend(u, [][]byte{user(a[1], int(a[2]))}, int(a[3]), to, nonblock)
+		bufs := [][]byte{user(a[1], int(a[2]))}
+		defer clear(bufs) // see clearBufs
+		return s.unixSend(u, bufs, int(a[3]), to, nonblock)
 	case 46: // sendmsg
 		h := user(a[1], 56)
 		if binary.LittleEndian.Uint64(h[40:]) != 0 {
@@ -139,7 +152,9 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		if name, nlen := binary.LittleEndian.Uint64(h[0:]), uint32(binary.LittleEndian.Uint64(h[8:])); name != 0 && nlen != 0 {
 			to = user(name, int(nlen))
 		}
-		return s.unixSend(u, iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:]))), int(a[2]), to, nonblock)
+		bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
+		defer clear(bufs) // see clearBufs
+		return s.unixSend(u, bufs, int(a[2]), to, nonblock)
 	}
 	return 0, syscall.ENOSYS
 }
@@ -190,7 +205,7 @@ func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool) (int64, syscall
 	}
 }
 
-func (s *Server) unixAccept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep *Reply) (int64, syscall.Errno) {
+func (s *Server) unixAccept(sk *sock, a [6]uint64, sid int32, id uint64, nonblock bool, rep *Reply) (int64, syscall.Errno) {
 	u := sk.ux
 	if u.typ == sockDgram {
 		return 0, syscall.EOPNOTSUPP
@@ -219,7 +234,7 @@ func (s *Server) unixAccept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep 
 	u.pending = u.pending[1:]
 	u.wq.Notify(waiter.EventOut) // a connect waiting for backlog room
 	sp.mu.Unlock()
-	nsk := &sock{fd: fd, family: afUnix, typ: u.typ, ux: c, wq: c.wq}
+	nsk := &sock{sid: sid, id: id, family: afUnix, typ: u.typ, ux: c, wq: c.wq}
 	s.register(nsk)
 	sp.mu.Lock()
 	rep.Ready2Seq = s.seq.Add(1)
@@ -230,7 +245,7 @@ func (s *Server) unixAccept(sk *sock, a [6]uint64, fd int32, nonblock bool, rep 
 	if a[1] != 0 {
 		putUnixAddr(a[1], a[2], peer)
 	}
-	return int64(fd), 0
+	return int64(sid), 0 // the kernel gives the caller an fd for it
 }
 
 // putUnixAddr writes a sockaddr_un result and its full length.

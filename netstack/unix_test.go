@@ -203,7 +203,11 @@ func TestUnixDgram(t *testing.T) {
 // pair makes a socketpair as the kernel does: it reserves and names both
 // fds and queues one creation.
 func (h *harness) pair(typ int, fd0, fd1 int32) {
-	h.s.create(&Msg{NR: 53, Args: [6]uint64{afUnix, uint64(typ)}, NewFD: int64(fd0) | int64(fd1)<<32})
+	id := h.k.newSocket(fd0, typ&sockNonblock != 0)
+	h.k.mu.Lock()
+	h.k.ids[fd1], h.k.nonblock[fd1] = id+1, typ&sockNonblock != 0
+	h.k.mu.Unlock()
+	h.s.create(&Msg{NR: 53, Args: [6]uint64{afUnix, uint64(typ)}, NewFD: int64(fd0) | int64(fd1)<<32, SockID: id})
 	if e, ok := h.s.failed[fd0]; ok {
 		h.t.Fatalf("socketpair: %v", e)
 	}

@@ -14,9 +14,10 @@
 //	       copies up to max of them (vkNetMsg) into buf.
 //	0x5612 reply(buf, n): the server answers n requests (vkNetReply); each
 //	       wakes its caller with the result.
-//	0x5613 ready(id, events, mode, seq): the server reports a socket's
-//	       readiness (mode 0 adds events, mode 1 sets the level), which
-//	       feeds epoll.
+//	0x5613 ready(sid, events, mode, seq, id): the server reports the
+//	       readiness of socket sid whose identity is id (mode 0 adds
+//	       events, mode 1 sets the level), which feeds epoll; a report
+//	       whose identity is not the one socket sid has now is dropped.
 //
 // Readiness reports race: a level computed by the server before data
 // arrived can reach the kernel after the event that reports the data. So
@@ -40,12 +41,19 @@
 // read addresses the server reports with every reply.
 //
 // The server names a socket by the index of its open file description
-// (vk_fd.go), not by an fd: requests carry that socket id in place of the
-// fd argument, creations name the new socket's id, and readiness reports
-// come back by id. So fds that dup made share the one endpoint, and the
-// endpoint is closed (a close request) only with the description's last
-// reference (vkNetRelease). An id is not reused before that close has been
-// answered.
+// (vk_fd.go), its sid, not by an fd: requests carry the sid in place of
+// the fd argument, creations name the new socket's sid, and readiness
+// reports come back by sid. So fds that dup made share the one endpoint,
+// and the endpoint is closed (a close request) only with the
+// description's last reference (vkNetRelease). A sid is not reused before
+// that close has been answered, but it is reused after, while a report
+// about the old socket or a call on it may still be on its way. So every
+// socket also has an identity (vkSockInfo.id, in the description, never
+// reused), which the kernel gives the server with the message that
+// creates the endpoint; readiness reports carry it, and the hot calls'
+// direct path (vk_netdirect.go), which serves them in the calling
+// goroutine without a trap, acts only on an endpoint that carries the
+// identity the fd's description has.
 //
 // The kernel checks every user pointer of a forwarded call against the
 // mappings before forwarding (EFAULT), so the server only touches memory
@@ -88,8 +96,11 @@ type vkNetMsg struct {
 	id    uint64    // tid<<32 | sequence: names the reply
 	nr    uint64    // Linux system call number
 	args  [6]uint64 // its arguments
-	newFD int64     // socket, accept, accept4: the fd the kernel reserved (socketpair: fd0 | fd1<<32)
+	newFD int64     // socket, accept, accept4: the new socket's sid (socketpair: sid0 | sid1<<32)
 	flags uint64    // vkNetNonblock
+	// sockID: socket, accept, accept4: the new socket's identity
+	// (socketpair: the first's; the second's is sockID+1).
+	sockID uint64
 }
 
 const vkNetNonblock = 1 // the fd is in non-blocking mode
@@ -118,9 +129,10 @@ type vkSockNames struct {
 	localLen, remoteLen uint32
 }
 
-// vkSockInfo is the kernel's part of a socket fd.
+// vkSockInfo is the kernel's part of a socket description.
 type vkSockInfo struct {
 	family int32
+	id     uint64 // identity (vkNetNewID): sids are reused, identities never
 	names  vkSockNames
 }
 
@@ -148,6 +160,15 @@ var vkNet struct {
 	atail    uint32
 	served   uint64
 	logged   bool
+	lastID   uint64 // the last socket identity handed out
+}
+
+// vkNetNewID hands out n consecutive socket identities and returns the
+// first.
+func vkNetNewID(n uint64) uint64 {
+	id := vkNet.lastID + 1
+	vkNet.lastID += n
+	return id
 }
 
 // vkNetFDArg reports whether v names a socket fd.
@@ -155,7 +176,7 @@ func vkNetFDArg(v uintptr) bool {
 	return int64(v) >= 0 && int64(v) < vkMaxFDs && vkFDKind(int32(v)) == fdSocket
 }
 
-// vkNetRelease closes socket id i in the server: its description's last
+// vkNetRelease closes socket sid i in the server: its description's last
 // reference went (vkFilePut, kernel lock held).
 func vkNetRelease(i int32) uintptr {
 	if !vkNet.attached {
@@ -171,7 +192,7 @@ func vkNetRelease(i int32) uintptr {
 
 func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 	var sock *vkFile
-	sid := int32(-1)          // the socket id (description index) of the fd argument
+	sid := int32(-1)          // the sid (description index) of the fd argument
 	if nr != 41 && nr != 53 { // everything but socket and socketpair names an fd
 		fd := int64(a[0])
 		if fd < 0 || fd >= vkMaxFDs || vkFDFile(int32(fd)) == nil {
@@ -254,7 +275,7 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 	for i := range a {
 		msg.args[i] = uint64(a[i])
 	}
-	msg.args[0] = uint64(sid) // the server knows the socket by its id
+	msg.args[0] = uint64(sid) // the server knows the socket by its sid
 	msg.newFD = -1
 	if sock.nonblock {
 		msg.flags |= vkNetNonblock
@@ -268,6 +289,11 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 			return vkErr(vkENFILE)
 		}
 		msg.newFD = int64(nid)
+		// The identity is the new description's from now on: the
+		// server's events for the new socket may arrive before this
+		// call's reply.
+		nf.sock.id = vkNetNewID(1)
+		msg.sockID = nf.sock.id
 	}
 	vkFileGet(int32(a[0])) // the call keeps its socket if the fd is closed meanwhile
 	var rep vkNetReply
@@ -276,7 +302,7 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		sock.sock.names = rep.names
 	}
 	if rep.readyOK != 0 {
-		vkNetReady(sid, rep.ready, 1, rep.readySeq)
+		vkNetReady(sid, rep.ready, 1, rep.readySeq, sock.sock.id)
 	}
 	if nid >= 0 {
 		if r < 0 {
@@ -284,7 +310,14 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		} else {
 			nf.nonblock = nr == 288 && a[3]&oNonblock != 0
 			nf.flags = 2
-			nf.ready, nf.readySeq = rep.ready2, rep.ready2Seq
+			if rep.ready2Seq >= nf.readySeq {
+				nf.ready, nf.readySeq = rep.ready2, rep.ready2Seq
+			} else {
+				// An event for the new socket came first (it carries the
+				// identity given above): keep it, and the older level
+				// too, which at worst wakes a reader for nothing.
+				nf.ready |= rep.ready2
+			}
 			nf.sock.family = sock.sock.family
 			if rep.addrOK != 0 {
 				nf.sock.names = rep.names2
@@ -341,8 +374,9 @@ func vkNetSocket(a [6]uintptr) uintptr {
 	f.nonblock = typ&oNonblock != 0
 	f.flags = 2
 	f.sock.family = int32(domain)
+	f.sock.id = vkNetNewID(1)
 	m := &vkNet.async[vkNet.atail%vkNetAsync]
-	*m = vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd].file - 1)}
+	*m = vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd].file - 1), sockID: f.sock.id}
 	vkNet.atail++
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
 	return uintptr(fd)
@@ -397,8 +431,10 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 		vkFileUnalloc(i)
 		return vkErr(e)
 	}
-	for _, fd := range [2]int32{fd0, fd1} {
+	id := vkNetNewID(2)
+	for i, fd := range [2]int32{fd0, fd1} {
 		f := vkFDFile(fd)
+		f.sock.id = id + uint64(i)
 		f.nonblock = typ&oNonblock != 0
 		f.flags = 2
 		f.sock.family = 1
@@ -408,7 +444,7 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 	sv := (*[2]int32)(unsafe.Pointer(a[3]))
 	sv[0], sv[1] = fd0, fd1
 	m := &vkNet.async[vkNet.atail%vkNetAsync]
-	*m = vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd0].file-1) | int64(vkFDs[fd1].file-1)<<32}
+	*m = vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd0].file-1) | int64(vkFDs[fd1].file-1)<<32, sockID: id}
 	vkNet.atail++
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
 	return 0
@@ -503,13 +539,20 @@ func vkNetAnswer(buf, n uintptr) uintptr {
 	return 0
 }
 
-// vkNetReady records readiness reported by the server for socket id:
-// mode 0 adds events (something happened), mode 1 sets the level.
-func vkNetReady(id int32, ev uint32, mode uintptr, seq uint64) uintptr {
-	if id < 0 || id >= vkFileCap || vkFileAt(id).kind != fdSocket {
+// vkNetReady records readiness reported by the server for socket sid (a
+// description index) whose identity is id: mode 0 adds events (something
+// happened), mode 1 sets the level. Description indices are reused once a
+// socket is closed, identities never: a report whose identity is not the
+// description's is about a socket closed since (the server's event
+// callbacks and the direct path race with close) and is dropped.
+func vkNetReady(sid int32, ev uint32, mode uintptr, seq uint64, id uint64) uintptr {
+	if sid < 0 || sid >= vkFileCap || vkFileAt(sid).kind != fdSocket {
 		return vkErr(vkEBADF)
 	}
-	f := vkFileAt(id)
+	f := vkFileAt(sid)
+	if f.sock.id != id {
+		return 0
+	}
 	if seq < f.readySeq {
 		return 0 // older than what the kernel has: stale
 	}

@@ -64,7 +64,7 @@ func vkCallNetReply(f *vkFrame, canBlock bool) uintptr {
 }
 
 func vkCallNetReady(f *vkFrame, canBlock bool) uintptr {
-	return vkNetReady(int32(f.rdi), uint32(f.rsi), uintptr(f.rdx), uint64(f.r10))
+	return vkNetReady(int32(f.rdi), uint32(f.rsi), uintptr(f.rdx), uint64(f.r10), uint64(f.r8))
 }
 
 // vkCallNetResolv: the netstack server replaces /etc/resolv.conf

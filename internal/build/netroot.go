@@ -22,7 +22,8 @@ package build
 //
 // One gVisor file carries //go:inline, which the compiler refuses in the
 // standard library (vendored code compiles as such); an overlay entry
-// gives the compiler a copy without those directives.
+// gives the compiler a copy without those directives. Two more give
+// package syscall the direct socket path's hook (netdirect.go).
 
 import (
 	"bufio"
@@ -217,6 +218,7 @@ func prepareNetRoot(goroot string) (*netRoot, error) {
 	req := requiredVersions(gomod)
 	h := sha256.New()
 	fmt.Fprintf(h, "goroot %s\n", goroot)
+	fmt.Fprintf(h, "syscall hook %d\n%s\n", len(syscallHookVersion()), syscallHookVersion())
 	mods := make([]string, len(netModules))
 	for i, m := range netModules {
 		v, ok := req[m.path]
@@ -297,6 +299,9 @@ func prepareNetRoot(goroot string) (*netRoot, error) {
 				return nil, err
 			}
 		}
+	}
+	if err := addSyscallHook(goroot, dir, filepath.Join(tmp, ".patched"), overlay); err != nil {
+		return nil, err
 	}
 	// netstack and its driver packages, as real directories of copies.
 	modPath := strings.TrimSuffix(netstackPath, "/netstack")

@@ -79,7 +79,8 @@ func runNetTests(t *testing.T, smp int, timeout time.Duration, args ...string) {
 	names := []string{"TestManyConnections", "TestStreamingUpload"}
 	if !strings.Contains(strings.Join(args, " "), "-test.run=") {
 		names = append(names, "TestTCPEcho", "TestUDP", "TestHTTP", "TestBlockingSockets", "TestBadArguments", "TestLookupLocalhost", "TestSomaxconnReadable", "TestConnectRefused",
-			"TestUnixStreamEcho", "TestUnixErrors", "TestUnixgram", "TestUnixSocketpair", "TestUnixAutobind", "TestUnixManyConnections")
+			"TestUnixStreamEcho", "TestUnixErrors", "TestUnixgram", "TestUnixSocketpair", "TestUnixAutobind", "TestUnixManyConnections",
+			"TestDupSocket", "TestDupSocketRace")
 	}
 	for _, name := range names {
 		if !strings.Contains(serial, "--- PASS: "+name) {

@@ -1,0 +1,203 @@
+package netstack
+
+// The direct path: the hot socket calls served in the calling goroutine.
+//
+// Through the kernel (runtime/vk_net.go) every socket call is a trap, a
+// switch to the server's thread, the server's own system calls and a
+// switch back. In kernels that link this package, package syscall's
+// Syscall and Syscall6 first offer read, write, readv, writev, sendto,
+// recvfrom, sendmsg and recvmsg on a socket fd to Server.direct (the build
+// patches package syscall, internal/build/netdirect.go, and the runtime
+// checks the arguments first, runtime/vk_netdirect.go), which performs
+// them on the endpoint right there, with the server's own code. Whatever
+// it declines goes to the kernel as before, which is always correct:
+//
+//   - fd identity: the kernel owns the fd table. It maps the fd to the
+//     description it names (its sid, the server's key for the socket, the
+//     same for every dup of the fd) and the socket's identity without a
+//     trap or a lock (runtime/vk_netdirect.go, vkNetDirectFD, argues why
+//     what it reads is consistent). The call goes direct only when the
+//     server's endpoint for the sid carries that identity (Msg.SockID):
+//     a socket whose creation the server has not taken yet, or a sid
+//     reused since by another socket, goes to the kernel.
+//   - memory: the runtime offers a call only when its pointer arguments
+//     lie in the Go heap (so a stack that grows here cannot leave them
+//     stale); directMem checks what they point to (iovecs, a msghdr's
+//     buffers and names) the same way. Anything else, including every bad
+//     pointer, goes to the kernel, which answers EFAULT or EINVAL as Linux
+//     does.
+//   - blocking: the call never waits here. It is made non-blocking; on a
+//     blocking socket a read that finds nothing, a MSG_WAITALL read and
+//     every write go to the kernel, whose server waits properly. Nothing here enters the
+//     kernel except the readiness report below, which does not sleep, so
+//     the runtime's entersyscall/exitsyscall are not needed.
+//   - readiness: after the call the socket's level is computed, numbered
+//     before it is computed as every report is (runtime/vk_net.go), and
+//     reported only when it differs from the level epoll has: a drained
+//     socket stops being readable, and data arriving later is an event,
+//     as before, with a later number.
+//   - names: a datagram socket that is not bound yet binds on its first
+//     send, which changes what getsockname says (the kernel keeps the
+//     names from replies), so such a send goes to the kernel.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// direct serves system call nr with arguments a in the caller's goroutine.
+// ok false means it did nothing and the call must go to the kernel.
+func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, ok bool) {
+	if a[0] > 1<<31-1 {
+		return 0, 0, false
+	}
+	fd := int32(a[0])
+	sid, id, nonblock, level, isSock := s.k.FD(fd)
+	if !isSock || id == 0 {
+		return 0, 0, false
+	}
+	sk := s.lookup(sid)
+	if sk == nil || sk.id != id {
+		return 0, 0, false
+	}
+	var args [6]uint64
+	for i := range a {
+		args[i] = uint64(a[i])
+	}
+	args[0] = uint64(sid) // as the kernel forwards it: the server's name for the socket
+	write := false
+	dontwait, waitall := false, false
+	switch nr {
+	case 0, 19: // read, readv
+	case 1, 20: // write, writev
+		write = true
+	case 44: // sendto
+		write, dontwait = true, a[3]&msgDontwait != 0
+	case 45: // recvfrom
+		dontwait, waitall = a[3]&msgDontwait != 0, a[3]&msgWaitall != 0
+	case 46: // sendmsg
+		write, dontwait = true, a[2]&msgDontwait != 0
+	case 47: // recvmsg
+		dontwait, waitall = a[2]&msgDontwait != 0, a[2]&msgWaitall != 0
+	default:
+		return 0, 0, false
+	}
+	mayWait := !nonblock && !dontwait
+	if write && mayWait {
+		return 0, 0, false // a blocking write may have to wait for room
+	}
+	if mayWait && waitall {
+		return 0, 0, false // MSG_WAITALL on a blocking socket waits for all of it
+	}
+	if !directMem(nr, args, s.k.Mem) {
+		return 0, 0, false
+	}
+	if write && !s.directSendOK(sk, nr, args) {
+		return 0, 0, false
+	}
+	m := Msg{NR: uint64(nr), Args: args, Flags: msgNonblock}
+	var rep Reply
+	var res int64
+	var err syscall.Errno
+	if sk.ux != nil {
+		res, err = s.unixCall(sk, &m, &rep)
+	} else {
+		res, err = s.call(sk, &m, &rep)
+	}
+	if err == syscall.EAGAIN && mayWait {
+		return 0, 0, false // nothing happened: the kernel's server waits
+	}
+	s.Calls.Add(1)
+	s.Direct.Add(1)
+	seq := s.seq.Add(1) // numbered before the level is computed
+	if lvl := s.readiness(sk); lvl != level {
+		s.k.Ready(sid, lvl, 1, seq, id)
+	}
+	if trace {
+		fmt.Fprintf(os.Stderr, "netstack: direct %s(fd %d sid %d %#x %#x %#x) = %d errno %d\n", callName(uint64(nr)), fd, sid, a[1], a[2], a[3], res, err)
+	}
+	if err != 0 {
+		s.Errors.Add(1)
+		return ^uintptr(0), err, true
+	}
+	return uintptr(res), 0, true
+}
+
+// directSendOK reports whether a send may go direct: not to a datagram
+// socket that is not bound yet (its first send binds it, which the
+// kernel's copy of its names must learn from a reply), and on AF_UNIX only
+// without a destination (naming one looks up a path: file system calls).
+func (s *Server) directSendOK(sk *sock, nr uintptr, a [6]uint64) bool {
+	if sk.ux != nil {
+		switch nr {
+		case 44:
+			return a[4] == 0
+		case 46:
+			return binary.LittleEndian.Uint64(user(a[1], 56)[0:]) == 0
+		}
+		return true
+	}
+	if sk.typ == sockStream {
+		return true
+	}
+	addr, err := sk.ep.GetLocalAddress()
+	return err == nil && addr.Port != 0
+}
+
+// directMem checks, as the kernel's vkNetCheck does but more strictly,
+// the memory a call names, with mem saying which ranges the direct path
+// may touch. Anything unusual (a zero or negative length, too many
+// iovecs, a name too long) is false: the kernel's path has the exact
+// answer Linux gives.
+func directMem(nr uintptr, a [6]uint64, mem func(p, n uintptr) bool) bool {
+	buf := func(p, n uint64) bool { return int64(n) > 0 && mem(uintptr(p), uintptr(n)) }
+	iov := func(p, cnt uint64) bool {
+		if cnt == 0 || cnt > 1024 || !buf(p, cnt*16) {
+			return false
+		}
+		raw := user(p, int(cnt*16))
+		for i := uint64(0); i < cnt; i++ {
+			base, n := binary.LittleEndian.Uint64(raw[i*16:]), binary.LittleEndian.Uint64(raw[i*16+8:])
+			if n != 0 && !buf(base, n) {
+				return false
+			}
+		}
+		return true
+	}
+	switch nr {
+	case 0, 1: // read, write
+		return buf(a[1], a[2])
+	case 19, 20: // readv, writev
+		return iov(a[1], a[2])
+	case 44: // sendto
+		return buf(a[1], a[2]) && (a[4] == 0 || a[5] <= 128 && buf(a[4], a[5]))
+	case 45: // recvfrom
+		if !buf(a[1], a[2]) {
+			return false
+		}
+		if a[4] == 0 {
+			return true
+		}
+		if !buf(a[5], 4) {
+			return false
+		}
+		n := int64(int32(binary.LittleEndian.Uint32(user(a[5], 4))))
+		return n == 0 || buf(a[4], uint64(n))
+	case 46, 47: // sendmsg, recvmsg
+		if !buf(a[1], 56) {
+			return false
+		}
+		h := user(a[1], 56)
+		name, nlen := binary.LittleEndian.Uint64(h[0:]), uint64(binary.LittleEndian.Uint32(h[8:]))
+		if name != 0 && nlen != 0 && (nlen > 128 || !buf(name, nlen)) {
+			return false
+		}
+		if ctl, clen := binary.LittleEndian.Uint64(h[32:]), binary.LittleEndian.Uint64(h[40:]); ctl != 0 && clen != 0 && !buf(ctl, clen) {
+			return false
+		}
+		return iov(binary.LittleEndian.Uint64(h[16:]), binary.LittleEndian.Uint64(h[24:]))
+	}
+	return false
+}

@@ -1,0 +1,286 @@
+package netstack
+
+import (
+	"bytes"
+	"encoding/binary"
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+// tcpPair connects two TCP sockets over loopback through the server's
+// ordinary path and returns the client's and the accepted fd.
+func tcpPair(h *harness, lfd, cfd, afd int32) {
+	h.t.Helper()
+	h.call(41, int64(lfd), false, afInet, sockStream|sockNonblock, 0)
+	if r := h.call(49, -1, true, uint64(lfd), bptr(sockaddr4([4]byte{127, 0, 0, 1}, 0)), 16); r != 0 {
+		h.t.Fatalf("bind = %d", r)
+	}
+	h.call(50, -1, true, uint64(lfd), 16)
+	got := make([]byte, 16)
+	n := int32(16)
+	h.call(51, -1, true, uint64(lfd), bptr(got), ptr(&n))
+	port := binary.BigEndian.Uint16(got[2:])
+	h.call(41, int64(cfd), false, afInet, sockStream|sockNonblock, 0)
+	h.call(42, -1, true, uint64(cfd), bptr(sockaddr4([4]byte{127, 0, 0, 1}, port)), 16)
+	h.waitReady(cfd, uint32(epollOut))
+	h.waitReady(lfd, uint32(epollIn))
+	if r := h.call(288, int64(afd), true, uint64(lfd), 0, 0, sockNonblock); r != int64(afd) {
+		h.t.Fatalf("accept4 = %d", r)
+	}
+}
+
+func (h *harness) direct(nr uintptr, args ...uint64) (int64, bool) {
+	var a [6]uintptr
+	for i, v := range args {
+		a[i] = uintptr(v)
+	}
+	r, e, ok := h.s.direct(nr, a)
+	if e != 0 {
+		return -int64(e), ok
+	}
+	return int64(r), ok
+}
+
+func TestDirectTCP(t *testing.T) {
+	h := newHarness(t)
+	const lfd, cfd, afd = 10, 11, 12
+	tcpPair(h, lfd, cfd, afd)
+	msg := []byte("hello through the direct path")
+	if r, ok := h.direct(1, cfd, bptr(msg), uint64(len(msg))); !ok || r != int64(len(msg)) {
+		t.Fatalf("direct write = %d, %v", r, ok)
+	}
+	h.waitReady(afd, uint32(epollIn))
+	buf := make([]byte, 64)
+	if r, ok := h.direct(0, afd, bptr(buf), uint64(len(buf))); !ok || r != int64(len(msg)) || !bytes.Equal(buf[:r], msg) {
+		t.Fatalf("direct read = %d, %v, %q", r, ok, buf)
+	}
+	// Drained: the direct path reports the new level, so an edge-triggered
+	// poller waits for the next data, which is an event again.
+	if h.k.level(afd)&uint32(epollIn) != 0 {
+		t.Fatalf("afd still readable after a direct read drained it (level %#x)", h.k.level(afd))
+	}
+	if r, ok := h.direct(0, afd, bptr(buf), uint64(len(buf))); !ok || r != -int64(syscall.EAGAIN) {
+		t.Fatalf("direct read of an empty non-blocking socket = %d, %v, want EAGAIN", r, ok)
+	}
+	// An unchanged level is not reported again.
+	h.k.mu.Lock()
+	before := h.k.reports
+	h.k.mu.Unlock()
+	h.direct(0, afd, bptr(buf), uint64(len(buf)))
+	h.k.mu.Lock()
+	after := h.k.reports
+	h.k.mu.Unlock()
+	if after != before {
+		t.Fatalf("a call that changed nothing reported the level (%d reports, then %d)", before, after)
+	}
+	// writev and readv, two buffers each.
+	p1, p2 := []byte("vec"), []byte("tored")
+	iov := make([]byte, 32)
+	binary.LittleEndian.PutUint64(iov[0:], bptr(p1))
+	binary.LittleEndian.PutUint64(iov[8:], uint64(len(p1)))
+	binary.LittleEndian.PutUint64(iov[16:], bptr(p2))
+	binary.LittleEndian.PutUint64(iov[24:], uint64(len(p2)))
+	if r, ok := h.direct(20, cfd, bptr(iov), 2); !ok || r != 8 {
+		t.Fatalf("direct writev = %d, %v", r, ok)
+	}
+	h.waitReady(afd, uint32(epollIn))
+	q1, q2 := make([]byte, 2), make([]byte, 10)
+	binary.LittleEndian.PutUint64(iov[0:], bptr(q1))
+	binary.LittleEndian.PutUint64(iov[8:], uint64(len(q1)))
+	binary.LittleEndian.PutUint64(iov[16:], bptr(q2))
+	binary.LittleEndian.PutUint64(iov[24:], uint64(len(q2)))
+	if r, ok := h.direct(19, afd, bptr(iov), 2); !ok || r != 8 || string(q1)+string(q2[:6]) != "vectored" {
+		t.Fatalf("direct readv = %d, %v, %q %q", r, ok, q1, q2)
+	}
+	if h.s.Direct.Load() < 5 {
+		t.Fatalf("Direct counter %d", h.s.Direct.Load())
+	}
+}
+
+func TestDirectDeclines(t *testing.T) {
+	h := newHarness(t)
+	const lfd, cfd, afd = 10, 11, 12
+	tcpPair(h, lfd, cfd, afd)
+	buf := make([]byte, 16)
+	msg := []byte("x")
+	// Not a socket the kernel knows.
+	if _, ok := h.direct(0, 99, bptr(buf), 16); ok {
+		t.Fatal("direct read of an unknown fd was served")
+	}
+	// The kernel's identity for the fd differs from the endpoint's: the fd
+	// was closed and reused, and the server has not seen the new socket.
+	h.k.mu.Lock()
+	id := h.k.ids[afd]
+	h.k.ids[afd] = id + 1
+	h.k.mu.Unlock()
+	if _, ok := h.direct(0, afd, bptr(buf), 16); ok {
+		t.Fatal("direct read served on a socket whose identity changed")
+	}
+	h.k.mu.Lock()
+	h.k.ids[afd] = id
+	h.k.mu.Unlock()
+	// Memory the direct path may not touch goes to the kernel.
+	h.k.mem = func(p, n uintptr) bool { return false }
+	if _, ok := h.direct(0, afd, bptr(buf), 16); ok {
+		t.Fatal("direct read served into memory the kernel must check")
+	}
+	h.k.mem = nil
+	// A blocking socket: a read that finds nothing goes to the kernel,
+	// which waits; so does every write; MSG_DONTWAIT makes them direct.
+	h.k.mu.Lock()
+	h.k.nonblock[afd], h.k.nonblock[cfd] = false, false
+	h.k.mu.Unlock()
+	if _, ok := h.direct(0, afd, bptr(buf), 16); ok {
+		t.Fatal("direct read that would block was served")
+	}
+	if _, ok := h.direct(1, cfd, bptr(msg), 1); ok {
+		t.Fatal("direct write on a blocking socket was served")
+	}
+	if r, ok := h.direct(44, cfd, bptr(msg), 1, msgDontwait, 0, 0); !ok || r != 1 {
+		t.Fatalf("sendto(MSG_DONTWAIT) on a blocking socket = %d, %v", r, ok)
+	}
+	h.waitReady(afd, uint32(epollIn))
+	if r, ok := h.direct(0, afd, bptr(buf), 16); !ok || r != 1 {
+		t.Fatalf("direct read of a blocking socket with data = %d, %v", r, ok)
+	}
+	// MSG_WAITALL on a blocking socket waits for all of it: the kernel's.
+	h.direct(44, cfd, bptr(msg), 1, msgDontwait, 0, 0)
+	h.waitReady(afd, uint32(epollIn))
+	if _, ok := h.direct(45, afd, bptr(buf), 16, msgWaitall, 0, 0); ok {
+		t.Fatal("MSG_WAITALL read on a blocking socket was served directly")
+	}
+	if r, ok := h.direct(45, afd, bptr(buf), 16, msgWaitall|msgDontwait, 0, 0); !ok || r != 1 {
+		t.Fatalf("MSG_WAITALL|MSG_DONTWAIT read = %d, %v", r, ok)
+	}
+	// Calls the direct path does not serve.
+	if _, ok := h.direct(3, afd); ok {
+		t.Fatal("close was served directly")
+	}
+	// Unusual arguments: the kernel has Linux's exact answer.
+	if _, ok := h.direct(0, afd, bptr(buf), 0); ok {
+		t.Fatal("zero-length read was served directly")
+	}
+	if _, ok := h.direct(19, afd, bptr(buf), 1025); ok {
+		t.Fatal("readv of 1025 iovecs was served directly")
+	}
+}
+
+func TestDirectUDPUnbound(t *testing.T) {
+	h := newHarness(t)
+	const a, b = 20, 21
+	h.call(41, a, false, afInet, sockDgram|sockNonblock, 0)
+	h.call(41, b, false, afInet, sockDgram|sockNonblock, 0)
+	h.call(49, -1, true, a, bptr(sockaddr4([4]byte{127, 0, 0, 1}, 0)), 16)
+	sa := make([]byte, 16)
+	n := int32(16)
+	h.call(51, -1, true, a, bptr(sa), ptr(&n))
+	msg := []byte("dgram")
+	// b is not bound: its first send binds it, which the kernel must hear
+	// of in a reply (getsockname), so it is not served directly.
+	if _, ok := h.direct(44, b, bptr(msg), uint64(len(msg)), 0, bptr(sa), 16); ok {
+		t.Fatal("first sendto of an unbound datagram socket was served directly")
+	}
+	if r := h.call(44, -1, true, b, bptr(msg), uint64(len(msg)), 0, bptr(sa), 16); r != int64(len(msg)) {
+		t.Fatalf("sendto = %d", r)
+	}
+	if r, ok := h.direct(44, b, bptr(msg), uint64(len(msg)), 0, bptr(sa), 16); !ok || r != int64(len(msg)) {
+		t.Fatalf("second sendto = %d, %v", r, ok)
+	}
+	h.waitReady(a, uint32(epollIn))
+	got := make([]byte, 16)
+	from := make([]byte, 16)
+	n = 16
+	if r, ok := h.direct(45, a, bptr(got), 16, 0, bptr(from), ptr(&n)); !ok || r != int64(len(msg)) || n != 16 || from[4] != 127 {
+		t.Fatalf("direct recvfrom = %d, %v, from %v len %d", r, ok, from, n)
+	}
+}
+
+func TestDirectUnix(t *testing.T) {
+	h := newHarness(t)
+	h.pair(sockStream|sockNonblock, 40, 41)
+	msg := []byte("unix stream")
+	if r, ok := h.direct(1, 40, bptr(msg), uint64(len(msg))); !ok || r != int64(len(msg)) {
+		t.Fatalf("direct write = %d, %v", r, ok)
+	}
+	buf := make([]byte, 32)
+	if r, ok := h.direct(0, 41, bptr(buf), 32); !ok || string(buf[:r]) != string(msg) {
+		t.Fatalf("direct read = %d, %v, %q", r, ok, buf)
+	}
+	if h.k.level(41)&uint32(epollIn) != 0 {
+		t.Fatalf("fd 41 still readable after draining (level %#x)", h.k.level(41))
+	}
+	// A destination names a path: the kernel's path looks it up.
+	to := sun("@nobody")
+	if _, ok := h.direct(44, 40, bptr(msg), 1, 0, bptr(to), uint64(len(to))); ok {
+		t.Fatal("sendto with a unix name was served directly")
+	}
+}
+
+// FuzzDirectMem feeds directMem arbitrary arguments and memory: it must
+// only read memory its checker allowed, and never panic. The arena stands
+// for the heap: arguments may be offsets into it (tagged) or raw values.
+func FuzzDirectMem(f *testing.F) {
+	f.Add(uint8(0), []byte{0, 1, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0}, []byte{})
+	f.Add(uint8(20), []byte{0, 2, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0}, make([]byte, 64))
+	f.Add(uint8(47), []byte{0, 1, 0, 0, 0, 0, 0, 0}, make([]byte, 128))
+	f.Add(uint8(45), []byte{0, 1, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0}, make([]byte, 64))
+	f.Fuzz(func(t *testing.T, nr uint8, rawArgs, mem []byte) {
+		arena := make([]byte, 512)
+		copy(arena, mem)
+		base := uintptr(unsafe.Pointer(&arena[0]))
+		// Pointers stored in the arena (iovecs, msghdr fields) are offsets
+		// tagged with 0x01 in their top byte: make them real addresses.
+		for i := 0; i+8 <= len(arena); i += 8 {
+			v := binary.LittleEndian.Uint64(arena[i:])
+			if v>>56 == 1 {
+				binary.LittleEndian.PutUint64(arena[i:], uint64(base)+(v&0xfff)%uint64(len(arena)))
+			}
+		}
+		var a [6]uint64
+		for i := range a {
+			if len(rawArgs) >= (i+1)*8 {
+				a[i] = binary.LittleEndian.Uint64(rawArgs[i*8:])
+			}
+			if a[i]>>56 == 1 || a[i]&0xff == 0 && a[i] != 0 && a[i] < 1<<16 {
+				a[i] = uint64(base) + (a[i]&0xfff)%uint64(len(arena))
+			}
+		}
+		check := func(p, n uintptr) bool {
+			return p >= base && n <= uintptr(len(arena)) && p-base <= uintptr(len(arena))-n
+		}
+		directMem(uintptr(nr), a, check)
+	})
+}
+
+// TestDirectDup: fds that dup made name one description, so the kernel
+// gives the direct path the same sid for each, and a call on either is
+// served on the one endpoint, its readiness reported by sid.
+func TestDirectDup(t *testing.T) {
+	h := newHarness(t)
+	const lfd, cfd, afd, dupfd = 10, 11, 12, 50
+	tcpPair(h, lfd, cfd, afd)
+	h.k.mu.Lock()
+	h.k.dups[dupfd] = afd
+	h.k.mu.Unlock()
+	msg := []byte("to the dup")
+	if r, ok := h.direct(1, cfd, bptr(msg), uint64(len(msg))); !ok || r != int64(len(msg)) {
+		t.Fatalf("direct write = %d, %v", r, ok)
+	}
+	h.waitReady(afd, uint32(epollIn))
+	buf := make([]byte, 64)
+	if r, ok := h.direct(0, dupfd, bptr(buf), uint64(len(buf))); !ok || r != int64(len(msg)) || !bytes.Equal(buf[:r], msg) {
+		t.Fatalf("direct read on the dup = %d, %v, %q", r, ok, buf)
+	}
+	if h.k.level(afd)&uint32(epollIn) != 0 {
+		t.Fatalf("the description is still readable after a read on its dup drained it (level %#x)", h.k.level(afd))
+	}
+	back := []byte("from the dup")
+	if r, ok := h.direct(1, dupfd, bptr(back), uint64(len(back))); !ok || r != int64(len(back)) {
+		t.Fatalf("direct write on the dup = %d, %v", r, ok)
+	}
+	h.waitReady(cfd, uint32(epollIn))
+	if r, ok := h.direct(0, cfd, bptr(buf), uint64(len(buf))); !ok || !bytes.Equal(buf[:r], back) {
+		t.Fatalf("direct read of what the dup wrote = %d, %v, %q", r, ok, buf)
+	}
+}

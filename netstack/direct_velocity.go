@@ -1,0 +1,39 @@
+//go:build velocity
+
+package netstack
+
+// The direct path's links into the kernel: only kernels that link this
+// package are built with package syscall's hook (internal/build/netdirect.go)
+// and the runtime's helpers (runtime/vk_netdirect.go).
+
+import (
+	"os"
+	"syscall"
+	_ "unsafe" // go:linkname
+)
+
+//go:linkname setDirect syscall.vkSetNetDirect
+func setDirect(h func(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, syscall.Errno, bool))
+
+//go:linkname kernelFD runtime.vkNetDirectFD
+func kernelFD(fd int32) (sid int32, id uint64, nonblock bool, ready uint32, ok bool)
+
+//go:linkname heapRange runtime.vkNetHeapRange
+func heapRange(p, n uintptr) bool
+
+func (velocityKernel) FD(fd int32) (int32, uint64, bool, uint32, bool) { return kernelFD(fd) }
+
+func (velocityKernel) Mem(p, n uintptr) bool { return heapRange(p, n) }
+
+// installDirect makes package syscall offer the hot socket calls to s
+// (direct.go). VELOCITY_NETDIRECT=0 on the kernel command line leaves
+// every call on the kernel's path, to compare the two or to rule the
+// direct path out when looking for a bug.
+func installDirect(s *Server) {
+	if os.Getenv("VELOCITY_NETDIRECT") == "0" {
+		return
+	}
+	setDirect(func(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, syscall.Errno, bool) {
+		return s.direct(trap, [6]uintptr{a1, a2, a3, a4, a5, a6})
+	})
+}

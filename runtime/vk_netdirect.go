@@ -1,0 +1,160 @@
+//go:build velocity
+
+// Velocity: socket calls served in the calling goroutine.
+//
+// A socket call that goes through the kernel (vk_net.go) costs a trap, a
+// switch to the netstack server's thread (often an IPI to the other CPU),
+// the server's own system calls and a switch back. Linux pays one system
+// call. So in kernels that link the network stack, package syscall's
+// Syscall and Syscall6 first offer the hot socket calls (read, write,
+// readv, writev, sendto, recvfrom, sendmsg, recvmsg) to a handler that
+// package netstack installs (internal/build/netdirect.go patches package
+// syscall; netstack/direct.go is the handler), which serves them on the
+// gVisor endpoint in the calling goroutine: no trap, no server, no thread
+// switch. Whatever the handler declines takes the kernel's path as before.
+//
+// These functions are NOT kernel code: they run in the calling goroutine
+// with neither the kernel lock nor the fd table lock held, so they only
+// read the kernel's tables, with single atomic loads, and the handler
+// checks the socket's identity (vkNetDirectFD says why that is enough).
+//
+// The stack hazard: Syscall is nosplit and its arguments are uintptrs that
+// may point into the caller's stack, which the handler (ordinary Go code)
+// may grow and so move. So a call goes direct only if every pointer it
+// passes lies inside an in-use span of the Go heap (vkNetDirectArgs, in
+// nosplit code before anything can grow the stack): such memory never
+// moves, the caller keeps it alive (//go:uintptrkeepalive), and it is
+// mapped, so the kernel's EFAULT checks could not have failed either.
+// Stacks are spans too, but never "in use" heap spans. Anything else
+// (stack buffers, globals, bad pointers) goes through the kernel, which
+// checks it and answers as Linux does.
+
+package runtime
+
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
+
+// vkNetHeapRange reports whether [p, p+n) lies inside one in-use span of
+// the Go heap (n > 0).
+//
+//go:linkname vkNetHeapRange
+//go:nosplit
+func vkNetHeapRange(p, n uintptr) bool {
+	if n == 0 || p+n < p {
+		return false
+	}
+	s := spanOfHeap(p)
+	return s != nil && p+n <= s.limit
+}
+
+// vkNetDirectArgs is package syscall's test, in nosplit code, of whether a
+// call may be offered to the direct handler: a socket call the handler
+// serves, on a socket fd, whose pointer arguments all lie in the heap.
+// The handler checks what those point to (iovecs, msghdr contents)
+// itself, and the fd again (vkNetDirectFD): this is only a filter.
+//
+//go:linkname vkNetDirectArgs syscall.vkNetDirectArgs
+//go:nosplit
+func vkNetDirectArgs(trap, a1, a2, a3, a4, a5, a6 uintptr) bool {
+	if a1 >= vkMaxFDs {
+		return false
+	}
+	i := int32(atomic.Load((*uint32)(unsafe.Pointer(&vkFDs[a1].file)))) - 1
+	f := vkNetDirectFile(i)
+	if f == nil || atomic.Load((*uint32)(unsafe.Pointer(&f.kind))) != fdSocket {
+		return false
+	}
+	switch trap {
+	case 0, 1: // read, write
+		return vkNetHeapRange(a2, a3)
+	case 19, 20: // readv, writev
+		return a3 <= 1024 && vkNetHeapRange(a2, a3*16)
+	case 44: // sendto
+		return vkNetHeapRange(a2, a3) && (a5 == 0 || vkNetHeapRange(a5, a6))
+	case 45: // recvfrom
+		return vkNetHeapRange(a2, a3) && (a5 == 0 || vkNetHeapRange(a5, 1) && vkNetHeapRange(a6, 4))
+	case 46, 47: // sendmsg, recvmsg
+		return vkNetHeapRange(a2, 56)
+	}
+	return false
+}
+
+// vkNetDirectFile is description i read without the fd table lock, or nil
+// if i is not an index a slot can hold. Descriptions live in chunks that
+// are never unmapped, so the memory stays valid whatever happens to the
+// description meanwhile; a chunk's address is stored before any
+// description in it is handed out, and so before any slot names one, so
+// a reader that loaded the slot (atomically: loads are not reordered with
+// older loads on x86) sees the address too.
+//
+//go:nosplit
+func vkNetDirectFile(i int32) *vkFile {
+	if i < 0 || i >= vkMaxFiles {
+		return nil
+	}
+	c := vkFileChunks[i/vkFilesPerChunk]
+	if c == 0 {
+		if i >= vkFilesPerChunk {
+			return nil
+		}
+		c = uintptr(unsafe.Pointer(&vkFiles0))
+	}
+	return (*vkFile)(unsafe.Pointer(c + uintptr(i%vkFilesPerChunk)*unsafe.Sizeof(vkFile{})))
+}
+
+// vkNetDirectFD is the kernel's view of a socket fd for the direct handler:
+// the sid of the description it names (the server's key for the socket),
+// the socket's identity (which the server's endpoint for that sid must
+// carry), whether it is in non-blocking mode, and the readiness level
+// epoll has for it (the handler reports a new level only when it
+// differs). ok is false for an fd that is not a socket, or whose slot
+// changed while it was read.
+//
+// Without the fd table lock, close and dup2 may change the slot, and the
+// description may be released and its index reused for another socket,
+// at any moment. So the slot is loaded, then the description's fields,
+// then the slot again, and the answer counts only if both loads agree:
+//
+//   - if the slot did not change in between, the fd named description sid
+//     all along, which its reference kept from being released, so its
+//     identity (set once, at creation, before the first direct call can
+//     see it; 0 before that, which the handler declines) is the fd's;
+//   - if it changed and came back to sid (close, the index reused, and the
+//     fd given the same index again), the identity read may be that of a
+//     socket the fd never named, held at sid in between. But a sid is
+//     reused only after the server has answered the close of the socket
+//     it held, so by then the server no longer has that socket under sid,
+//     and the handler, which looks the sid up after this and compares
+//     identities, declines. If the identity is that of the socket the fd
+//     names at the second load, the call is the fd's.
+//
+// What the handler does after this can still race with a close of the fd:
+// as on Linux, a call that began before the close may complete on the
+// socket it found (the endpoint copes with a concurrent close), and its
+// readiness report, carrying that socket's identity, is dropped if the
+// sid has been given to another socket meanwhile (vkNetReady). nonblock
+// and ready are hints read once; a racing fcntl or report is no worse than
+// one that came just after the call.
+//
+//go:linkname vkNetDirectFD
+//go:nosplit
+func vkNetDirectFD(fd int32) (sid int32, id uint64, nonblock bool, ready uint32, ok bool) {
+	if fd < 0 || fd >= vkMaxFDs {
+		return 0, 0, false, 0, false
+	}
+	slot := (*uint32)(unsafe.Pointer(&vkFDs[fd].file))
+	s1 := atomic.Load(slot)
+	f := vkNetDirectFile(int32(s1) - 1)
+	if f == nil || atomic.Load((*uint32)(unsafe.Pointer(&f.kind))) != fdSocket {
+		return 0, 0, false, 0, false
+	}
+	id = atomic.Load64(&f.sock.id)
+	nonblock = atomic.Load8((*uint8)(unsafe.Pointer(&f.nonblock))) != 0
+	ready = atomic.Load(&f.ready)
+	if atomic.Load(slot) != s1 {
+		return 0, 0, false, 0, false
+	}
+	return int32(s1) - 1, id, nonblock, ready, true
+}
