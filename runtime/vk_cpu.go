@@ -58,6 +58,7 @@ type vkCPU struct {
 	deadline int64   // programmed one-shot timer deadline, 0 = none
 	busyNs   int64   // time spent running threads other than idle
 	tlbSeen  uint32  // last TLB shootdown generation this CPU answered
+	pollNs   int64   // how long the idle loop polls before halting (vk_idlepoll.go)
 }
 
 var (

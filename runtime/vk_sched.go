@@ -584,7 +584,11 @@ func vkIdleLoop() {
 		}
 		atomic.Storeuintptr(&c.idle, 1)
 		vkRqUnlock()
-		vkIdle() // interrupts on until the next one arrives
+		if !vkIdlePoll(c) { // a short poll first (vk_idlepoll.go)
+			t0 := vkNanotime()
+			vkIdle() // interrupts on until the next one arrives
+			vkIdleHalted(c, vkNanotime()-t0)
+		}
 		if atomic.Load(&vkIRQPending) != 0 {
 			vkLock()
 			vkIRQWork()
