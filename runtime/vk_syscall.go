@@ -144,6 +144,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	21:  vkCallAccess,           // access
 	22:  vkCallPipe,             // pipe
 	24:  vkCallSchedYield,       // sched_yield
+	27:  vkCallMincore,          // mincore
 	28:  vkCallMadvise,          // madvise
 	32:  vkCallDup,              // dup
 	33:  vkCallDup2,             // dup2
