@@ -870,16 +870,7 @@ func vkGdbThreadInfo(cpu int) {
 // vkGdbHexDec appends v in decimal, hex-encoded.
 func vkGdbHexDec(v uint64) {
 	var buf [20]byte
-	i := len(buf)
-	for {
-		i--
-		buf[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	vkGdb.wr.gdbHex(buf[i:])
+	vkGdb.wr.gdbHex(buf[:vkPutDec(buf[:], 0, v)])
 }
 
 // --- registers ---

@@ -120,14 +120,14 @@ func vkProcMapsLine(start, end uintptr, prot uint32, off uintptr, image bool) {
 	line[n], line[n+1] = 'p', ' '
 	n = vkPutHex(line[:], n+2, uint64(off), 8)
 	var path []byte
-	ino := int64(0)
+	ino := uint64(0)
 	if image {
 		path = vkProcMapsExe()
 		// The same device and inode fstat gives the program's file
 		// (vkFSAddExe puts it in the archive's file system).
 		if len(path) > 1 {
 			if idx := vkLookup(path[1:]); idx >= 0 {
-				ino = int64(idx + 3)
+				ino = uint64(idx + 3)
 			}
 		}
 		n += copy(line[n:], " 56:01 ")
@@ -186,8 +186,8 @@ func vkPutHex(b []byte, i int, v uint64, min int) int {
 	return i + copy(b[i:], tmp[k:])
 }
 
-// vkPutDec writes v (>= 0) in decimal at b[i:] and returns the index after.
-func vkPutDec(b []byte, i int, v int64) int {
+// vkPutDec writes v in decimal at b[i:] and returns the index after.
+func vkPutDec(b []byte, i int, v uint64) int {
 	var tmp [20]byte
 	k := len(tmp)
 	for {
