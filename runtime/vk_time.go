@@ -69,6 +69,26 @@ func vkPITStart(count uint16) {
 
 func vkPITDone() bool { return vkInb(0x61)&0x20 != 0 }
 
+// vkPITSample reads PIT channel 2's count with the TSC and the LAPIC
+// timer's count beside it: of three tries, the one whose TSC reads
+// before and after are closest (the TSC returned is their midpoint).
+func vkPITSample() (tsc uint64, pit uint16, lapic uint32) {
+	best := ^uint64(0)
+	for i := 0; i < 3; i++ {
+		t0 := vkRdtsc()
+		vkOutb(0x43, 0x80) // latch channel 2
+		lo := vkInb(0x42)
+		hi := vkInb(0x42)
+		l := *vkLAPIC(lapicCurCnt)
+		t1 := vkRdtsc()
+		if t1-t0 < best {
+			best = t1 - t0
+			tsc, pit, lapic = t0+(t1-t0)/2, uint16(hi)<<8|uint16(lo), l
+		}
+	}
+	return
+}
+
 func vkTimeInit() {
 	vkClock.lapicBase = vkDMAP + vkLAPICPhys
 	// Enable the LAPIC: software enable + spurious vector; accept all.
@@ -92,21 +112,41 @@ func vkTimeInit() {
 		}
 	}
 
-	// Measure over 10 ms of PIT (11932 ticks): TSC always, LAPIC timer too.
+	// Measure against the PIT: TSC always, LAPIC timer too, over at least
+	// 10 ms (11932 PIT ticks). The PIT's count is read (latched) at both
+	// ends, each time between two TSC reads, so the interval is what the
+	// PIT counted between the two samples, not "until it expired": under
+	// TCG on a loaded host the vCPU thread can be descheduled for
+	// milliseconds, and a measurement that waited for the PIT to expire
+	// and then read the TSC once counted that time too (one boot read
+	// 23 GHz, another 122 MHz). A sample whose two TSC reads are far apart
+	// was descheduled itself: the narrowest of three is kept.
 	const ticks = 11932
-	*vkLAPIC(lapicInitCnt) = 0xFFFFFFFF
-	vkPITStart(ticks)
-	t0 := vkRdtsc()
-	l0 := *vkLAPIC(lapicCurCnt)
-	for !vkPITDone() {
+	var tscHz, lapicHz uint64
+	for try := 0; try < 20 && tscHz == 0; try++ {
+		*vkLAPIC(lapicInitCnt) = 0xFFFFFFFF
+		vkPITStart(0xFFFF) // counts down for 54.9 ms
+		ta, ca, la := vkPITSample()
+		var tb uint64
+		var cb uint16
+		var lb uint32
+		for {
+			tb, cb, lb = vkPITSample()
+			if vkPITDone() || ca-cb >= ticks {
+				break
+			}
+		}
+		if vkPITDone() || ca <= cb {
+			continue // wrapped past the terminal count: descheduled too long
+		}
+		tscHz = (tb - ta) * 1193182 / uint64(ca-cb)
+		lapicHz = uint64(la-lb) * 1193182 / uint64(ca-cb)
 	}
-	t1 := vkRdtsc()
-	l1 := *vkLAPIC(lapicCurCnt)
 	*vkLAPIC(lapicInitCnt) = 0
 	if vkClock.tscHz == 0 {
-		vkClock.tscHz = (t1 - t0) * 1193182 / ticks
+		vkClock.tscHz = tscHz
 	}
-	vkClock.lapicHz = uint64(l0-l1) * 1193182 / ticks
+	vkClock.lapicHz = lapicHz
 	if vkClock.tscHz < 1_000_000 || vkClock.lapicHz < 1000 {
 		vkFatal("timer calibration failed (no PIT?)")
 	}
