@@ -51,7 +51,12 @@ const (
 	// whole system (ENFILE past it).
 	vkMaxFiles      = 4096
 	vkFilesPerChunk = 64
-	vkMaxWatch      = 2 // epoll interest records one description may carry
+	// vkMaxWatch bounds the epoll interest records one description may
+	// carry (EPOLL_CTL_ADD past it: ENOSPC; Linux has no such bound). Go's
+	// netpoller adds one per fd, so a socket dup'd twice and used through
+	// each fd needs three: net.FileListener of a listener's File() did,
+	// and failed with 2.
+	vkMaxWatch = 8
 )
 
 const (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	gonet "net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -222,4 +223,67 @@ func TestDupSocketRace(t *testing.T) {
 		t.Fatalf("reads of the dup2'd fd returned %d bytes written to sockets it never named", bad.Load())
 	}
 	t.Logf("%d rounds, %d bytes read through the dup2'd fd", rounds, got.Load())
+}
+
+// TestFileListenerOfDup: a listener's File() and a net.FileListener made
+// from it are three fds on one socket, each registered with Go's
+// netpoller, so the socket carries three epoll interest records. Velocity
+// once allowed two and answered the third EPOLL_CTL_ADD with ENOSPC
+// (the standard library's TestFileListener found it). A connection made
+// to the address is accepted through the new listener.
+func TestFileListenerOfDup(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			addr := "127.0.0.1:0"
+			if network == "unix" {
+				addr = t.TempDir() + "/sock"
+			}
+			l, err := gonet.Listen(network, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			var f interface {
+				File() (*os.File, error)
+			}
+			switch l := l.(type) {
+			case *gonet.TCPListener:
+				f = l
+			case *gonet.UnixListener:
+				f = l
+			}
+			file, err := f.File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer file.Close()
+			l2, err := gonet.FileListener(file)
+			if err != nil {
+				t.Fatalf("FileListener of a listener's File: %v", err)
+			}
+			defer l2.Close()
+			done := make(chan error, 1)
+			go func() {
+				c, err := l2.Accept()
+				if err == nil {
+					_, err = c.Write([]byte("ok"))
+					c.Close()
+				}
+				done <- err
+			}()
+			c, err := gonet.DialTimeout(network, l.Addr().String(), 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			b, err := io.ReadAll(c)
+			if err != nil || string(b) != "ok" {
+				t.Fatalf("read %q, %v", b, err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("accept through the FileListener: %v", err)
+			}
+		})
+	}
 }
