@@ -74,6 +74,14 @@
 #define WRITE_FS_AX \
 	MOVQ AX, DX; SHRQ $32, DX; MOVL $0xC0000100, CX; WRMSR
 
+// SET_FS_AX sets the FS base to AX: WRFSBASE where the CPU has FSGSBASE
+// (vkCPU.fsgsbase), else WRMSR. Its labels are local to the TEXT that
+// uses it, so it may appear once per function.
+#define SET_FS_AX \
+	CMP_GS_0(vkCPU_fsgsbase); JEQ fsmsr; WRFSBASEQ AX; JMP fsdone; \
+fsmsr: WRITE_FS_AX; \
+fsdone:
+
 // LOAD_GDT loads vkGDT and reloads every segment register. Loading FS and
 // GS selectors clears their bases, so the MSRs are written afterwards.
 #define LOAD_GDT \
@@ -188,13 +196,7 @@ TEXT runtime·vkSyscallEntry(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	$1, vkThread_fpuStale(AX)
 	AX_TO_GS(vkCPU_fpuLive)
 	GS_TO_AX(vkCPU_kernelFS)
-	CMP_GS_0(vkCPU_fsgsbase)
-	JEQ	fsmsr
-	WRFSBASEQ	AX
-	JMP	fsdone
-fsmsr:
-	WRITE_FS_AX
-fsdone:
+	SET_FS_AX
 	// vkSyscallTrap(frame, this CPU's vkCPU): straight to the system
 	// call paths, past vkTrap's interrupt and exception cases.
 	MOVQ	SP, AX
@@ -260,13 +262,7 @@ saved:
 // saved.
 TEXT runtime·vkEnterKernel(SB),NOSPLIT|NOFRAME,$0
 	GS_TO_AX(vkCPU_kernelFS)
-	CMP_GS_0(vkCPU_fsgsbase)
-	JEQ	fsmsr
-	WRFSBASEQ	AX
-	JMP	fsdone
-fsmsr:
-	WRITE_FS_AX
-fsdone:
+	SET_FS_AX
 	MOVQ	SP, AX
 	SUBQ	$16, SP
 	MOVQ	AX, 0(SP)
@@ -277,13 +273,7 @@ fsdone:
 // vkExitToUser: SP = vkFrame of the current thread; interrupts off.
 TEXT runtime·vkExitToUser(SB),NOSPLIT|NOFRAME,$0
 	GS_TO_AX(vkCPU_userFS)
-	CMP_GS_0(vkCPU_fsgsbase)
-	JEQ	fsmsr
-	WRFSBASEQ	AX
-	JMP	fsdone
-fsmsr:
-	WRITE_FS_AX
-fsdone:
+	SET_FS_AX
 	GS_TO_AX(vkCPU_fpu)
 	CMPQ	vkThread_fpuStale(AX), $0
 	JNE	stale
