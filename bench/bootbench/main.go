@@ -98,14 +98,7 @@ func bench(o options) error {
 	if o.runs < 1 {
 		return fmt.Errorf("-n %d: need at least one run", o.runs)
 	}
-	if o.linuxCache == "" {
-		dir, err := benchguest.LinuxCache()
-		if err != nil {
-			return err
-		}
-		o.linuxCache = dir
-	}
-	if err := os.MkdirAll(o.cache, 0o755); err != nil {
+	if err := benchguest.PrepareDirs(&o.linuxCache, o.cache); err != nil {
 		return err
 	}
 	ctx := context.Background()

@@ -7,6 +7,7 @@ package guest
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/velocityos/velocity/internal/build"
+	"github.com/velocityos/velocity/internal/qemu"
 )
 
 // LinuxCache is where the Debian kernel is kept between runs (it outlives
@@ -29,6 +31,46 @@ func LinuxCache() (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, "bench", "linux"), nil
+}
+
+// PrepareDirs fills in *linuxCache with LinuxCache when it is empty (the
+// runners' -linux-cache default) and makes the build cache directory.
+func PrepareDirs(linuxCache *string, cache string) error {
+	if *linuxCache == "" {
+		dir, err := LinuxCache()
+		if err != nil {
+			return err
+		}
+		*linuxCache = dir
+	}
+	return os.MkdirAll(cache, 0o755)
+}
+
+// AccelArg resolves the accelerator flag (auto honours $VELOCITY_ACCEL)
+// and returns it and the value for QEMU's -accel: under TCG with
+// tcgThread set, "tcg,thread=" + tcgThread.
+func AccelArg(ctx context.Context, accelFlag, tcgThread, binary string) (accel, arg string, err error) {
+	accel, err = qemu.ResolveAccel(ctx, accelFlag, binary)
+	if err != nil {
+		return "", "", err
+	}
+	arg = accel
+	if accel == "tcg" && tcgThread != "" {
+		arg = "tcg,thread=" + tcgThread
+	}
+	return accel, arg, nil
+}
+
+// WithAccel returns a copy of the QEMU arguments args with -accel's value
+// replaced by accel.
+func WithAccel(args []string, accel string) []string {
+	args = slices.Clone(args)
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "-accel" {
+			args[i+1] = accel
+		}
+	}
+	return args
 }
 
 // DebianKernel returns Debian's vmlinuz in dir (dir/boot/vmlinuz-*),

@@ -69,14 +69,7 @@ func run(o options) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return fmt.Errorf("wrk not found (scripts/deps.sh installs it): %v", err)
 	}
-	if o.linuxCache == "" {
-		dir, err := benchguest.LinuxCache()
-		if err != nil {
-			return err
-		}
-		o.linuxCache = dir
-	}
-	if err := os.MkdirAll(o.cache, 0o755); err != nil {
+	if err := benchguest.PrepareDirs(&o.linuxCache, o.cache); err != nil {
 		return err
 	}
 	fmt.Printf("\n== Network: Velocity against a Linux guest (issue 10)\n")

@@ -94,24 +94,13 @@ type guestRun struct {
 }
 
 func bench(o options) error {
-	if o.linuxCache == "" {
-		dir, err := benchguest.LinuxCache()
-		if err != nil {
-			return err
-		}
-		o.linuxCache = dir
-	}
-	if err := os.MkdirAll(o.cache, 0o755); err != nil {
+	if err := benchguest.PrepareDirs(&o.linuxCache, o.cache); err != nil {
 		return err
 	}
 	ctx := context.Background()
-	accel, err := qemu.ResolveAccel(ctx, o.accel, o.binary)
+	accel, accelArg, err := benchguest.AccelArg(ctx, o.accel, o.tcgThread, o.binary)
 	if err != nil {
 		return err
-	}
-	accelArg := accel
-	if accel == "tcg" && o.tcgThread != "" {
-		accelArg = "tcg,thread=" + o.tcgThread
 	}
 	fmt.Printf("\n== Velocity SMP benchmarks (issue 3, section 6)\n")
 	fmt.Printf("host:   %s, load average %s\n", benchguest.HostCPU(), benchguest.LoadAvg())
@@ -145,7 +134,7 @@ func bench(o options) error {
 		if err != nil {
 			return err
 		}
-		runs = append(runs, guestRun{"velocity", smp, withAccel(va, accelArg), 1})
+		runs = append(runs, guestRun{"velocity", smp, benchguest.WithAccel(va, accelArg), 1})
 		if linuxErr == nil {
 			lc := qemu.Config{Kernel: vmlinuz, SMP: smp, Mem: o.mem, Binary: o.binary,
 				Append: o.linuxAppend + " " + strings.Join(env, " "), Extra: []string{"-initrd", initrd}}
@@ -153,7 +142,7 @@ func bench(o options) error {
 			if err != nil {
 				return err
 			}
-			runs = append(runs, guestRun{"linux", smp, withAccel(la, accelArg), 0})
+			runs = append(runs, guestRun{"linux", smp, benchguest.WithAccel(la, accelArg), 0})
 		}
 	}
 	for _, r := range runs {
@@ -186,17 +175,6 @@ func bench(o options) error {
 	}
 	report(o, got, linuxErr, kver, accelArg)
 	return nil
-}
-
-// withAccel replaces the -accel value of QEMU arguments.
-func withAccel(args []string, accel string) []string {
-	args = slices.Clone(args)
-	for i := 0; i+1 < len(args); i++ {
-		if args[i] == "-accel" {
-			args[i+1] = accel
-		}
-	}
-	return args
 }
 
 // boot runs one guest to the end and collects its SMPBENCH lines.

@@ -79,24 +79,13 @@ var benches = []string{"getpid", "clock_gettime", "futex_wake_nowaiter", "futex_
 	"mmap_touch_munmap_4k", "mmap_touch_munmap_2m", "pipe_roundtrip", "fault_storm"}
 
 func run(o options) error {
-	if o.linuxCache == "" {
-		dir, err := benchguest.LinuxCache()
-		if err != nil {
-			return err
-		}
-		o.linuxCache = dir
-	}
-	if err := os.MkdirAll(o.cache, 0o755); err != nil {
+	if err := benchguest.PrepareDirs(&o.linuxCache, o.cache); err != nil {
 		return err
 	}
 	ctx := context.Background()
-	accel, err := qemu.ResolveAccel(ctx, o.accel, o.binary)
+	accel, accelArg, err := benchguest.AccelArg(ctx, o.accel, o.tcgThread, o.binary)
 	if err != nil {
 		return err
-	}
-	accelArg := accel
-	if accel == "tcg" && o.tcgThread != "" {
-		accelArg = "tcg,thread=" + o.tcgThread
 	}
 	fmt.Printf("\n== Velocity system-call microbenchmarks (issue 13)\n")
 	fmt.Printf("host:   %s\n", benchguest.HostCPU())
@@ -134,7 +123,7 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		boots = append(boots, &boot{kernel: "velocity", smp: smp, args: withAccel(va, accelArg), status: 1})
+		boots = append(boots, &boot{kernel: "velocity", smp: smp, args: benchguest.WithAccel(va, accelArg), status: 1})
 		if smp == compareSMP && linuxErr == nil {
 			lc := qemu.Config{Kernel: vmlinuz, SMP: smp, Mem: o.mem, Binary: o.binary,
 				Append: o.linuxAppend + " " + strings.Join(env, " "), Extra: []string{"-initrd", initrd}}
@@ -142,7 +131,7 @@ func run(o options) error {
 			if err != nil {
 				return err
 			}
-			boots = append(boots, &boot{kernel: "linux", smp: smp, args: withAccel(la, accelArg), status: 0})
+			boots = append(boots, &boot{kernel: "linux", smp: smp, args: benchguest.WithAccel(la, accelArg), status: 0})
 		}
 	}
 	for _, b := range boots {
@@ -172,16 +161,6 @@ func run(o options) error {
 	}
 	report(boots, linuxErr, kver, accelArg)
 	return nil
-}
-
-func withAccel(args []string, accel string) []string {
-	args = slices.Clone(args)
-	for i := 0; i+1 < len(args); i++ {
-		if args[i] == "-accel" {
-			args[i+1] = accel
-		}
-	}
-	return args
 }
 
 // run boots the guest once and adds what it printed to b.
