@@ -4,10 +4,17 @@
 // (runtime/pprof.StartCPUProfile, net/http/pprof's /debug/pprof/profile)
 // uses when timer_create is not offered. The timer counts CPU time: every
 // CPU running a thread of the program sends that thread SIGPROF once per
-// interval, from its timer interrupt, so a program busy on two CPUs gets
-// two samples per interval, as the process CPU clock would give. While
-// the timer is set, a busy CPU's one-shot timer fires at least once per
-// interval (vkITimerDeadline).
+// interval of its own busy time, from its timer interrupt, so a program
+// busy on two CPUs gets two samples per interval, as the process CPU
+// clock would give. While the timer is set, a busy CPU's one-shot timer
+// fires at least once per interval (vkITimerDeadline).
+//
+// Idle time is not CPU time: a CPU's interval is paused while it runs its
+// idle thread and resumes with what was left when a thread of the program
+// runs again (vkITimerSwitch). Counting wall time instead sent a SIGPROF
+// at the first user instruction after every wait longer than the
+// interval, so a server idle four fifths of the time showed 150% CPU,
+// most of it on the return from futex, epoll_pwait and irqwait.
 //
 // Trap context: vkITimerTick runs with the kernel lock held in the timer
 // path of vkTrap; nothing here allocates.
@@ -27,8 +34,9 @@ const (
 var vkITimer struct {
 	on       uint32 // atomic: 1 while ITIMER_PROF is set
 	periodNs int64
-	valueNs  int64 // the first expiry, as set (reported by getitimer)
-	next     [vkMaxCPU]int64
+	valueNs  int64           // the first expiry, as set (reported by getitimer)
+	next     [vkMaxCPU]int64 // expiry while the CPU runs the program; 0 while it idles
+	left     [vkMaxCPU]int64 // of the interval, when the CPU went idle
 	logged   [3]bool
 }
 
@@ -99,7 +107,11 @@ func vkSysSetitimer(which int32, newp, oldp uintptr) uintptr {
 	vkITimer.periodNs, vkITimer.valueNs = period, value
 	now := vkNanotime()
 	for i := range vkITimer.next {
-		vkITimer.next[i] = now + value
+		// An idle CPU starts its interval when it next runs the program.
+		vkITimer.next[i], vkITimer.left[i] = now+value, value
+		if c := &vkCPUs[i]; c.cur == c.idleT {
+			vkITimer.next[i] = 0
+		}
 	}
 	atomic.Store(&vkITimer.on, 1)
 	vkTimerArm(vkThisCPU().deadline)
@@ -125,7 +137,7 @@ func vkITimerDeadline(deadline int64) int64 {
 		return deadline
 	}
 	next := vkITimer.next[vkThisCPU().id]
-	if deadline == 0 || next < deadline {
+	if next != 0 && (deadline == 0 || next < deadline) {
 		return next
 	}
 	return deadline
@@ -140,18 +152,47 @@ func vkITimerTick() {
 	c := vkThisCPU()
 	now := vkNanotime()
 	next := &vkITimer.next[c.id]
-	if now < *next {
+	if *next == 0 || now < *next {
+		return
+	}
+	if c.cur == c.idleT {
+		// Set while this CPU idled: its interval starts when a thread
+		// of the program runs here.
+		*next, vkITimer.left[c.id] = 0, vkITimer.periodNs
 		return
 	}
 	*next += vkITimer.periodNs
 	if *next <= now {
 		*next = now + vkITimer.periodNs // fell behind: one signal, not a burst
 	}
-	if c.cur != c.idleT {
+	{
 		t := vkCur()
 		t.pending |= 1 << (vkSIGPROF - 1)
 		// From the kernel, as Linux's ITIMER_PROF: Go's validSIGPROF
 		// tells the process timer's signals from a thread timer's by it.
 		t.sigKernel |= 1 << (vkSIGPROF - 1)
+	}
+}
+
+// vkITimerSwitch pauses this CPU's profiling interval when it switches
+// from a thread of the program to its idle thread, and resumes it the
+// other way. vkSchedule calls it, with this CPU's run-queue lock held,
+// before it arms the timer for next.
+//
+//go:nosplit
+func vkITimerSwitch(c *vkCPU, curIdle, nextIdle bool, now int64) {
+	if curIdle == nextIdle || atomic.Load(&vkITimer.on) == 0 {
+		return
+	}
+	next := &vkITimer.next[c.id]
+	if nextIdle {
+		if *next != 0 {
+			vkITimer.left[c.id] = max(*next-now, 1)
+			*next = 0
+		}
+		return
+	}
+	if *next == 0 {
+		*next = now + vkITimer.left[c.id]
 	}
 }

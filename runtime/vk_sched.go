@@ -471,6 +471,7 @@ func vkSchedule() {
 	if c.runqLen != 0 && (deadline == 0 || now+vkQuantumNs < deadline) {
 		deadline = now + vkQuantumNs // others wait: preempt at slice end
 	}
+	vkITimerSwitch(c, cur.state == thIdle, next.state == thIdle, now) // before arming: idle time is not profiled
 	vkTimerArm(deadline)
 	vkChargeCPU(cur, next)
 	if next.state != thIdle {
