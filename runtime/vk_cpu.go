@@ -108,6 +108,8 @@ func vkReadCR4() uintptr
 func vkWriteCR4(v uintptr)
 func vkInvlpg(va uintptr)
 func vkIdle()
+func vkIntrOn()
+func vkIntrOff()
 func vkHaltForever()
 func vkRdrand() (v uint64, ok bool)
 func vkFxsave(p uintptr)

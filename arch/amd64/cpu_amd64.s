@@ -132,6 +132,16 @@ TEXT runtime·vkIdle(SB),NOSPLIT|NOFRAME,$0-0
 	CLI
 	RET
 
+// func vkIntrOn() and vkIntrOff() open and close a window for interrupts
+// longer than vkSpinPause's (the idle poll, vk_idlepoll.go).
+TEXT runtime·vkIntrOn(SB),NOSPLIT|NOFRAME,$0-0
+	STI
+	RET
+
+TEXT runtime·vkIntrOff(SB),NOSPLIT|NOFRAME,$0-0
+	CLI
+	RET
+
 // func vkHaltForever()
 TEXT runtime·vkHaltForever(SB),NOSPLIT|NOFRAME,$0-0
 	CLI
