@@ -32,6 +32,19 @@
 //	                                         registers its counters (p, n);
 //	                                         op 1: copy them to p (n bytes
 //	                                         at most), returns the length
+//	0x5638 irqfd(handle, fd)                 every arrival of the interrupt
+//	                                         also adds 1 to eventfd fd and
+//	                                         wakes its epoll watchers; fd -1
+//	                                         unbinds. The eventfd is kept
+//	                                         while bound, even if closed.
+//
+// irqfd exists so that a driver waits for its interrupt in Go's netpoller
+// instead of in irqwait: a goroutine parked there costs nothing, and the
+// thread that wakes from epoll_pwait for the interrupt runs the driver's
+// goroutine and then, in the same thread, the goroutines the driver made
+// runnable. A thread blocked in irqwait instead is woken by the kernel,
+// must get a processor back from Go's scheduler, and hands the work it
+// readies to yet another thread.
 //
 // Errors are Linux's: EFAULT for a pointer the kernel cannot write, EINVAL
 // for a bad argument (a BAR that is not an assigned memory BAR, an
@@ -65,6 +78,7 @@ const (
 	vkSysMMIO    = 0x5635
 	vkSysMSI     = 0x5636
 	vkSysNetStat = 0x5637
+	vkSysIRQFD   = 0x5638
 
 	// PCI INTx line n interrupts at vector 0x20+n, as ISA IRQ n would;
 	// lines 0 (the timer's vector), 2, 3 and 4 (the serial ports) are
@@ -97,7 +111,8 @@ var vkDev struct {
 	// is read, so every attached device's is read.
 	ack     [vkDevLines][vkDevAcks]uintptr
 	count   [vkDevLines + vkMSISlots]uint64
-	isr     uint32 // the last ISR value read (so the read is never dropped)
+	efd     [vkDevLines + vkMSISlots]int32 // irqfd: the eventfd's description + 1, 0 = none
+	isr     uint32                         // the last ISR value read (so the read is never dropped)
 	msiNext int
 
 	mmio  [vkMMIOSlots]vkMMIOMapping
@@ -490,6 +505,31 @@ func vkSysIRQWaitLine(line uintptr, seen uint64, canBlock bool) uintptr {
 	return uintptr(vkDev.count[line])
 }
 
+// vkSysIRQFDBind binds eventfd fd to the interrupt (irqfd), or unbinds
+// it (fd -1); the kernel lock is held.
+func vkSysIRQFDBind(line uintptr, fd int32) uintptr {
+	if line >= vkDevLines+vkMSISlots || !vkDev.routed[line] {
+		return vkErr(vkEINVAL)
+	}
+	i := int32(-1)
+	if fd != -1 {
+		switch vkFDKind(fd) {
+		case fdNone:
+			return vkErr(vkEBADF)
+		case fdEventfd:
+		default:
+			return vkErr(vkEINVAL)
+		}
+		i = vkFileGet(fd)
+	}
+	old := vkDev.efd[line]
+	vkDev.efd[line] = i + 1
+	if old != 0 {
+		vkFilePut(old - 1)
+	}
+	return 0
+}
+
 // vkDevIRQ acknowledges a device interrupt in trap context. It reports
 // whether vector was a device line's.
 //
@@ -528,11 +568,19 @@ func vkDevIRQ(vector uint64) bool {
 // kernel lock is held.
 func vkDevIRQWork() {
 	p := atomic.Xchg(&vkDev.pending, 0)
+	if p != 0 {
+		atomic.Storeint64(&vkDevLastIRQNs, vkNanotime()) // idle CPUs halt without polling (vk_idlepoll.go)
+	}
 	for line := 0; p != 0 && line < len(vkDev.count); line++ {
 		if p&(1<<line) != 0 {
 			p &^= 1 << line
 			vkDev.count[line]++
 			vkFutexWake(uintptr(unsafe.Pointer(&vkDev.count[line])), vkMaxThreads)
+			if e := vkDev.efd[line]; e != 0 {
+				f := vkFileAt(e - 1)
+				f.counter++ // an eventfd's counter is the kernel lock's
+				vkNotify(f)
+			}
 		}
 	}
 }

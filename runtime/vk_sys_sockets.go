@@ -93,6 +93,10 @@ func vkCallIRQWait(f *vkFrame, canBlock bool) uintptr {
 	return vkSysIRQWaitLine(uintptr(f.rdi), uint64(f.rsi), canBlock)
 }
 
+func vkCallIRQFD(f *vkFrame, canBlock bool) uintptr {
+	return vkSysIRQFDBind(uintptr(f.rdi), int32(f.rsi))
+}
+
 func vkCallMMIO(f *vkFrame, canBlock bool) uintptr {
 	return vkSysMMIOMap(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
 }

@@ -282,6 +282,7 @@ var vkSysOwn = [vkSysOwnCount]vkSysFn{
 	vkSysMMIO - vkSysOwnBase:              vkCallMMIO,
 	vkSysMSI - vkSysOwnBase:               vkCallMSI,
 	vkSysNetStat - vkSysOwnBase:           vkCallNetStat,
+	vkSysIRQFD - vkSysOwnBase:             vkCallIRQFD,
 }
 
 var vkSysOwnNames = [vkSysOwnCount]string{
@@ -307,6 +308,7 @@ var vkSysOwnNames = [vkSysOwnCount]string{
 	vkSysMMIO - vkSysOwnBase:              "velocity_mmio",
 	vkSysMSI - vkSysOwnBase:               "velocity_msi",
 	vkSysNetStat - vkSysOwnBase:           "velocity_net_stat",
+	vkSysIRQFD - vkSysOwnBase:             "velocity_irqfd",
 }
 
 const (

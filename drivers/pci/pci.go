@@ -18,6 +18,7 @@ package pci
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 	"unsafe"
 )
@@ -31,6 +32,7 @@ const (
 	sysIRQWait = 0x5634 // irqwait(handle, seen)
 	sysMMIO    = 0x5635 // mmio(bdf, bar, out *{va, size})
 	sysMSI     = 0x5636 // msi(out *{addr, data, handle})
+	sysIRQFD   = 0x5638 // irqfd(handle, eventfd)
 )
 
 // ErrNotVelocity is returned off Velocity, where the kernel services
@@ -344,4 +346,23 @@ func (q IRQ) Wait(seen uint64) (uint64, error) {
 		return seen, errnoErr(e)
 	}
 	return uint64(c), nil
+}
+
+// EventFD returns a non-blocking eventfd that the kernel adds 1 to on
+// every arrival of the interrupt, as an *os.File. Reading it (8 bytes:
+// the arrivals since the last read) parks the goroutine in Go's
+// netpoller, so a driver's receive goroutine sleeps as a socket reader
+// does, and the thread that wakes for the interrupt goes on to run what
+// the driver makes runnable; Wait instead blocks a thread in the kernel.
+func (q IRQ) EventFD() (*os.File, error) {
+	const efdNonblock, efdCloexec = 0x800, 0x80000
+	fd, _, e := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, efdNonblock|efdCloexec, 0)
+	if e != 0 {
+		return nil, fmt.Errorf("eventfd2: %w", errnoErr(e))
+	}
+	if _, _, e := syscall.RawSyscall(sysIRQFD, uintptr(q.Handle), fd, 0); e != 0 {
+		syscall.Close(int(fd))
+		return nil, fmt.Errorf("binding an eventfd to interrupt %d: %w", q.Handle, errnoErr(e))
+	}
+	return os.NewFile(fd, fmt.Sprintf("irq%d", q.Handle)), nil
 }

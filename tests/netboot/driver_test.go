@@ -285,7 +285,7 @@ func TestLinkStatus(t *testing.T) {
 }
 
 // TestDeviceCallsHostile: the kernel's device services refuse bad
-// arguments with Linux's errnos (EINVAL, ENODEV, EFAULT) and nothing
+// arguments with Linux's errnos (EINVAL, ENODEV, EFAULT, EBADF) and nothing
 // else, and map a real BAR (the modern-only card's BAR 4, 16 KiB).
 func TestDeviceCallsHostile(t *testing.T) {
 	testenv.Need(t, "qemu")
@@ -311,6 +311,14 @@ func TestDeviceCallsHostile(t *testing.T) {
 		"hostile irq-line: invalid argument",
 		"hostile irq-ack: invalid argument", // not inside an MMIO mapping
 		"hostile irqwait-handle: invalid argument",
+		"hostile irqfd-handle: invalid argument",
+		"hostile irqfd-unrouted: invalid argument",
+		"hostile irq-route: ok 0x0",
+		"hostile irqfd-badfd: bad file descriptor",
+		"hostile irqfd-console: invalid argument",
+		"hostile irqfd-bind: ok 0x0",
+		"hostile irqfd-unbind: ok 0x0",
+		"hostile irqfd-unbind-again: ok 0x0",
 		"nicguest: loopback ok",
 	} {
 		if !strings.Contains(serial, w+"\n") {

@@ -117,4 +117,20 @@ func hostileCalls() {
 	call("irq-line", 0x5633, 16, 0, 0)
 	call("irq-ack", 0x5633, 11, 0xffff900000000000, 0)
 	call("irqwait-handle", 0x5634, 99, 0, 0)
+	// irqfd: a line must be routed first (line 10, no card behind it, so
+	// it never fires), and the fd must be an eventfd.
+	call("irqfd-handle", 0x5638, 99, 0, 0)
+	call("irqfd-unrouted", 0x5638, 10, 0, 0)
+	call("irq-route", 0x5633, 10, 0, 0)
+	call("irqfd-badfd", 0x5638, 10, 999, 0)
+	call("irqfd-console", 0x5638, 10, 1, 0)
+	efd, _, e := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if e != 0 {
+		fmt.Printf("hostile eventfd2: %v\n", e)
+		return
+	}
+	call("irqfd-bind", 0x5638, 10, efd, 0)
+	syscall.Close(int(efd)) // the binding keeps the eventfd
+	call("irqfd-unbind", 0x5638, 10, ^uintptr(0), 0)
+	call("irqfd-unbind-again", 0x5638, 10, ^uintptr(0), 0)
 }
