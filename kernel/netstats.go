@@ -28,6 +28,9 @@ type NICStats struct {
 	// (EVENT_IDX), for transmit; receive refills that notified.
 	TxNotifies, TxSuppressed, RxNotifies uint64
 	LinkChanges                          uint64
+	// Frames put on the ring by the goroutine that sent them, not by
+	// the driver's transmit goroutine.
+	TxInline uint64
 }
 
 // ErrNoNIC says no network driver registered its counters: no card, or
@@ -60,6 +63,6 @@ func (s NICStats) Write(w io.Writer) {
 		s.RxFrames, s.RxBytes, s.TxFrames, s.TxBytes, s.Interrupts)
 	fmt.Fprintf(w, "nic: dropped rx bad-used %d runt %d oversize %d bad-header %d, tx oversize %d ring-full %d\n",
 		s.RxBadUsed, s.RxRunt, s.RxOversize, s.RxBadHeader, s.TxOversize, s.TxRingFull)
-	fmt.Fprintf(w, "nic: tx notifies %d suppressed %d, rx refill notifies %d, link changes %d\n",
-		s.TxNotifies, s.TxSuppressed, s.RxNotifies, s.LinkChanges)
+	fmt.Fprintf(w, "nic: tx notifies %d suppressed %d, rx refill notifies %d, link changes %d, tx inline %d\n",
+		s.TxNotifies, s.TxSuppressed, s.RxNotifies, s.LinkChanges, s.TxInline)
 }
