@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +36,7 @@ type options struct {
 	accel, binary, mem, cache, linuxCache string
 	smp                                   int
 	duration                              time.Duration
-	bulkMB, loopN                         int
+	bulkMB, loopN, rounds                 int
 }
 
 func main() {
@@ -49,6 +50,7 @@ func main() {
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "duration of each wrk run")
 	flag.IntVar(&o.bulkMB, "bulk-mb", 64, "MiB of the bulk download")
 	flag.IntVar(&o.loopN, "loop-n", 2000, "requests of each in-guest loopback run")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds, each measuring both guests (the first of a round alternates); the table gives medians")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "netbench:", err)
@@ -99,23 +101,35 @@ func run(o options) error {
 	}
 	fmt.Printf("linux:  %s as the guest kernel, images/netbench as /init\n", kver)
 
-	results := map[string]figures{}
-	for _, sys := range []string{"velocity", "linux"} {
-		c := qemu.Config{SMP: o.smp, Mem: o.mem, Binary: o.binary}
-		kind := qemu.KindKernelELF
-		if sys == "velocity" {
-			c.Kernel, c.Stub, c.Append = velELF, stub, "quiet"
-		} else {
-			c.Kernel, c.Append, kind = vmlinuz, "console=ttyS0 quiet panic=-1", qemu.KindMultiboot
-			c.Extra = []string{"-initrd", initrd}
+	// This host's speed drifts by tens of percent within minutes, so
+	// the guests take turns: rounds alternate which goes first, a ratio
+	// is taken within a round, and the table gives medians.
+	var rounds []map[string]figures
+	for r := 0; r < max(o.rounds, 1); r++ {
+		order := []string{"velocity", "linux"}
+		if r%2 == 1 {
+			order[0], order[1] = order[1], order[0]
 		}
-		f, err := measure(o, sys, c, kind)
-		if err != nil {
-			return fmt.Errorf("%s: %w", sys, err)
+		fmt.Printf("-- round %d of %d (load average %s)\n", r+1, max(o.rounds, 1), benchguest.LoadAvg())
+		results := map[string]figures{}
+		for _, sys := range order {
+			c := qemu.Config{SMP: o.smp, Mem: o.mem, Binary: o.binary}
+			kind := qemu.KindKernelELF
+			if sys == "velocity" {
+				c.Kernel, c.Stub, c.Append = velELF, stub, "quiet"
+			} else {
+				c.Kernel, c.Append, kind = vmlinuz, "console=ttyS0 quiet panic=-1", qemu.KindMultiboot
+				c.Extra = []string{"-initrd", initrd}
+			}
+			f, err := measure(o, sys, c, kind)
+			if err != nil {
+				return fmt.Errorf("%s: %w", sys, err)
+			}
+			results[sys] = f
 		}
-		results[sys] = f
+		rounds = append(rounds, results)
 	}
-	report(results)
+	report(rounds)
 	return nil
 }
 
@@ -185,13 +199,21 @@ func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, err
 	f := figures{}
 	for _, path := range []string{"/", "/64k"} {
 		for _, conns := range []int{1, 16} {
-			rps, p50, p99, err := wrk(o.duration, conns, base+path)
+			cpu0 := processCPU(cmd.Process.Pid)
+			w, err := wrk(o.duration, conns, base+path)
 			if err != nil {
 				return nil, err
 			}
 			name := fmt.Sprintf("%s c=%d", map[string]string{"/": "100 B", "/64k": "64 KiB"}[path], conns)
-			f[name+" req/s"], f[name+" p50 ms"], f[name+" p99 ms"] = rps, p50, p99
-			fmt.Printf("    %-8s %-14s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms\n", sys, name, rps, p50, p99)
+			f[name+" req/s"], f[name+" p50 ms"], f[name+" p99 ms"] = w.rps, w.p50, w.p99
+			// QEMU's own CPU time per request (its CPUs' threads, its
+			// main loop with the user networking): what the guest costs
+			// the host, which on a busy host bounds requests/s.
+			if cpu1 := processCPU(cmd.Process.Pid); cpu0 >= 0 && cpu1 >= 0 && w.requests > 0 {
+				f[name+" host CPU us/req"] = (cpu1 - cpu0).Seconds() * 1e6 / float64(w.requests)
+			}
+			fmt.Printf("    %-8s %-14s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  host CPU %6.0f us/req\n",
+				sys, name, w.rps, w.p50, w.p99, f[name+" host CPU us/req"])
 		}
 	}
 	start := time.Now()
@@ -242,33 +264,44 @@ func get(c *http.Client, url string) (string, error) {
 	return string(b), err
 }
 
-// wrk runs Debian's wrk and returns requests/s and the p50 and p99
-// latencies in milliseconds.
-func wrk(d time.Duration, conns int, url string) (rps, p50, p99 float64, err error) {
+// wrkResult is what one wrk run measured: requests/s, the p50 and p99
+// latencies in milliseconds, and the requests completed.
+type wrkResult struct {
+	rps, p50, p99 float64
+	requests      int
+}
+
+// wrk runs Debian's wrk.
+func wrk(d time.Duration, conns int, url string) (wrkResult, error) {
 	threads := min(conns, 2)
 	out, err := exec.Command("wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
 		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--timeout", "10s", "--latency", url).CombinedOutput()
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("wrk: %v\n%s", err, out)
+		return wrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
 	return parseWrk(string(out))
 }
 
 var (
-	reRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	reLat = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+	reRPS  = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reLat  = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+	reReqs = regexp.MustCompile(`(?m)^\s+(\d+) requests in `)
 )
 
-func parseWrk(out string) (rps, p50, p99 float64, err error) {
+func parseWrk(out string) (wrkResult, error) {
+	var w wrkResult
 	m := reRPS.FindStringSubmatch(out)
 	if m == nil {
-		return 0, 0, 0, fmt.Errorf("no Requests/sec in wrk's output:\n%s", out)
+		return w, fmt.Errorf("no Requests/sec in wrk's output:\n%s", out)
 	}
-	rps, _ = strconv.ParseFloat(m[1], 64)
+	w.rps, _ = strconv.ParseFloat(m[1], 64)
 	// A request wrk gave up on (10 s) or a failed connection is an
 	// error: the figures would flatter whoever dropped it.
 	if strings.Contains(out, "Non-2xx") || strings.Contains(out, "Socket errors") {
-		return 0, 0, 0, fmt.Errorf("wrk saw errors:\n%s", out)
+		return wrkResult{}, fmt.Errorf("wrk saw errors:\n%s", out)
+	}
+	if m := reReqs.FindStringSubmatch(out); m != nil {
+		w.requests, _ = strconv.Atoi(m[1])
 	}
 	for _, l := range reLat.FindAllStringSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(l[2], 64)
@@ -279,36 +312,89 @@ func parseWrk(out string) (rps, p50, p99 float64, err error) {
 			v *= 1000
 		}
 		if l[1] == "50" {
-			p50 = v
+			w.p50 = v
 		} else {
-			p99 = v
+			w.p99 = v
 		}
 	}
-	if p50 == 0 || p99 == 0 {
-		return 0, 0, 0, fmt.Errorf("no latency distribution in wrk's output:\n%s", out)
+	if w.p50 == 0 || w.p99 == 0 {
+		return wrkResult{}, fmt.Errorf("no latency distribution in wrk's output:\n%s", out)
 	}
-	return rps, p50, p99, nil
+	return w, nil
 }
 
-func report(r map[string]figures) {
-	v, l := r["velocity"], r["linux"]
-	fmt.Printf("\n%-32s %12s %12s %8s\n", "", "Velocity", "Linux", "ratio")
+// report prints, per row, the median of each guest's figures over the
+// rounds and the median of the rounds' own ratios, then each round's
+// ratio.
+func report(rounds []map[string]figures) {
+	fmt.Printf("\n%-34s %12s %12s %8s   %s\n", "", "Velocity", "Linux", "ratio", "ratio by round")
 	rows := []string{}
 	for _, p := range []string{"100 B c=1", "100 B c=16", "64 KiB c=1", "64 KiB c=16"} {
-		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms")
+		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms", p+" host CPU us/req")
 	}
 	rows = append(rows, "bulk download MB/s")
 	for _, p := range []string{"loopback 100 B c=1", "loopback 100 B c=16", "loopback 64 KiB c=16"} {
 		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms")
 	}
 	for _, k := range rows {
-		ratio := v[k] / l[k]
-		if strings.HasSuffix(k, " ms") {
-			ratio = l[k] / v[k] // lower latency is better
+		var vs, ls, rs []float64
+		for _, r := range rounds {
+			v, l := r["velocity"][k], r["linux"][k]
+			if v == 0 || l == 0 {
+				continue // not measured (no /proc), not a zero
+			}
+			ratio := v / l
+			if strings.HasSuffix(k, " ms") || strings.HasSuffix(k, "us/req") {
+				ratio = l / v // less is better
+			}
+			vs, ls, rs = append(vs, v), append(ls, l), append(rs, ratio)
 		}
-		fmt.Printf("%-32s %12.2f %12.2f %7.2fx\n", k, v[k], l[k], ratio)
+		if len(rs) == 0 {
+			continue
+		}
+		byRound := make([]string, len(rs))
+		for i, x := range rs {
+			byRound[i] = fmt.Sprintf("%.2fx", x)
+		}
+		fmt.Printf("%-34s %12.2f %12.2f %7.2fx   %s\n", k, median(vs), median(ls), median(rs), strings.Join(byRound, " "))
 	}
-	fmt.Printf("(ratio: Velocity's advantage; for latency Linux/Velocity. Target: >= 1.0x Linux on requests/s.)\n")
+	fmt.Printf("(medians over %d rounds; ratio: Velocity's advantage, for latency and host CPU Linux/Velocity. Target: >= 1.0x Linux on requests/s.)\n", len(rounds))
+}
+
+func median(x []float64) float64 {
+	y := slices.Clone(x)
+	slices.Sort(y)
+	if n := len(y); n%2 == 1 {
+		return y[n/2]
+	} else {
+		return (y[n/2-1] + y[n/2]) / 2
+	}
+}
+
+// processCPU is the user and system time process pid has used so far,
+// from /proc/PID/stat (clock ticks of 10 ms), or -1 without /proc.
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name, in parentheses, may hold spaces: fields count
+	// from after its closing parenthesis (utime and stime are fields 14
+	// and 15 of the line, 12 and 13 after it).
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return -1
+	}
+	fs := strings.Fields(string(b[i+1:]))
+	if len(fs) < 13 {
+		return -1
+	}
+	ut, err1 := strconv.ParseInt(fs[11], 10, 64)
+	st, err2 := strconv.ParseInt(fs[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 func freePort() (int, error) {

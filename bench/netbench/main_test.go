@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"testing"
+	"time"
+)
 
 const wrkOut = `Running 5s test @ http://127.0.0.1:42421/
   1 threads and 1 connections
@@ -18,14 +22,40 @@ Transfer/sec:     50.34KB
 `
 
 func TestParseWrk(t *testing.T) {
-	rps, p50, p99, err := parseWrk(wrkOut)
-	if err != nil || rps != 279.84 || p50 != 3.04 || p99 != 1200 {
-		t.Errorf("got %v %v %v %v", rps, p50, p99, err)
+	w, err := parseWrk(wrkOut)
+	if err != nil || w.rps != 279.84 || w.p50 != 3.04 || w.p99 != 1200 || w.requests != 1402 {
+		t.Errorf("got %+v %v", w, err)
 	}
-	if _, _, _, err := parseWrk(wrkOut + "  Socket errors: connect 0, read 0, write 0, timeout 16\n"); err == nil {
+	if _, err := parseWrk(wrkOut + "  Socket errors: connect 0, read 0, write 0, timeout 16\n"); err == nil {
 		t.Error("timeouts were not an error")
 	}
-	if _, _, _, err := parseWrk("Requests/sec: 12\n"); err == nil {
+	if _, err := parseWrk("Requests/sec: 12\n"); err == nil {
 		t.Error("no latency distribution accepted")
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{{[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestProcessCPU(t *testing.T) {
+	if processCPU(-1) != -1 {
+		t.Error("a process that does not exist has a CPU time")
+	}
+	start := processCPU(os.Getpid())
+	if start < 0 {
+		t.Skip("no /proc")
+	}
+	for end := time.Now().Add(150 * time.Millisecond); time.Now().Before(end); {
+	}
+	if d := processCPU(os.Getpid()) - start; d < 50*time.Millisecond {
+		t.Errorf("150 ms of spinning added %v of CPU time", d)
 	}
 }

@@ -87,6 +87,7 @@ type Device struct {
 	PCI      pci.Device
 	Modern   bool
 	features uint64
+	offered  uint64
 	t        transport
 	queues   []*Queue
 }
@@ -161,9 +162,13 @@ func (d *Device) Negotiate(want uint64) (uint64, error) {
 			return 0, fmt.Errorf("virtio %s: the device refused features %#x", d.PCI.Addr(), got)
 		}
 	}
-	d.features = got
+	d.features, d.offered = got, have
 	return got, nil
 }
+
+// Offered reports whether the device offered feature bit f when
+// Negotiate ran, taken or not.
+func (d *Device) Offered(f uint64) bool { return d.offered&f == f }
 
 // Has reports whether feature bit f was negotiated.
 func (d *Device) Has(f uint64) bool { return d.features&f == f }
