@@ -67,7 +67,7 @@ func KernelArgs(dir string, userArgs []string, test bool, pkgs []string) (args, 
 	}
 	env = Env()
 	extra := map[string]string{}
-	usesNet, mainDirs, listErr := netPlan(dir, p.tags, test, pkgs)
+	usesNet, mainDirs, tested, listErr := netPlan(dir, p.tags, test, pkgs)
 	if usesNet {
 		if !test && listErr != nil {
 			return nil, nil, listErr // no main package to add the import to
@@ -76,12 +76,16 @@ func KernelArgs(dir string, userArgs []string, test bool, pkgs []string) (args, 
 		if err != nil {
 			return nil, nil, err
 		}
+		origRoot := goroot
 		goroot = nr.dir
 		env = append(env, "GOROOT="+goroot, "GOTOOLCHAIN=local")
 		for k, v := range nr.overlay {
 			extra[k] = v
 		}
 		addNetImport(goroot, test, mainDirs, extra)
+		if err := addTestedNetImport(nr, origRoot, tested, extra); err != nil {
+			return nil, nil, err
+		}
 	}
 	overlay, err := PrepareOverlay(goroot, p.overlay, extra)
 	if err != nil {

@@ -32,6 +32,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"go/token"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -128,7 +129,7 @@ const (
 // fails the answer is yes: the build will report the real error, and a
 // kernel with the stack is never wrong; err says why no main package is
 // known.
-func netPlan(dir string, tags []string, test bool, pkgs []string) (uses bool, mainDirs []string, err error) {
+func netPlan(dir string, tags []string, test bool, pkgs []string) (uses bool, mainDirs []string, tested []testedPkg, err error) {
 	args := []string{"list", "-e", "-deps", "-tags=" + mergeTags(tags), "-f", "{{.ImportPath}}\t{{.Name}}\t{{.DepOnly}}\t{{.Dir}}"}
 	if test {
 		args = append(args, "-test")
@@ -140,7 +141,7 @@ func netPlan(dir string, tags []string, test bool, pkgs []string) (uses bool, ma
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return true, nil, fmt.Errorf("go list %s: %v: %s", strings.Join(pkgs, " "), err, strings.TrimSpace(stderr.String()))
+		return true, nil, nil, fmt.Errorf("go list %s: %v: %s", strings.Join(pkgs, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.SplitN(line, "\t", 4)
@@ -153,8 +154,82 @@ func netPlan(dir string, tags []string, test bool, pkgs []string) (uses bool, ma
 		if f[1] == "main" && f[2] == "false" {
 			mainDirs = append(mainDirs, f[3])
 		}
+		// A package under test: not a dependency, not a test variant
+		// ("p [p.test]", "p_test [p.test]") or the generated test main.
+		if test && f[2] == "false" && !strings.Contains(f[0], " ") && !strings.HasSuffix(f[0], ".test") && f[3] != "" {
+			tested = append(tested, testedPkg{path: f[0], name: f[1], dir: f[3]})
+		}
 	}
-	return uses, mainDirs, nil
+	return uses, mainDirs, tested, nil
+}
+
+// testedPkg is a package go test tests.
+type testedPkg struct{ path, name, dir string }
+
+// addTestedNetImport makes each tested package import NetImport too, so
+// that the stack's package initialisation comes before the tested
+// package's. Go initialises, among the packages whose imports are done,
+// the one whose import path sorts first, and the stack's vendored
+// packages sort late (vendor/...): a package that opens a socket from a
+// package-level variable (net/http/pprof's tests start an httptest
+// server so) otherwise ran before the stack was attached and got
+// EAFNOSUPPORT. Packages the stack itself imports (fmt, net, ...) would
+// make a cycle and are left alone, as are Velocity's own stack packages,
+// which the stack's GOROOT holds a vendored copy of.
+//
+// go list ran with the ordinary GOROOT (origRoot); a standard package's
+// directory is moved to its place in the stack's GOROOT.
+func addTestedNetImport(nr *netRoot, origRoot string, tested []testedPkg, overlay map[string]string) error {
+	if len(tested) == 0 {
+		return nil
+	}
+	deps, err := nr.initDeps()
+	if err != nil {
+		return err
+	}
+	for _, p := range tested {
+		if deps[p.path] || deps["vendor/"+p.path] || !token.IsIdentifier(p.name) {
+			continue
+		}
+		file := filepath.Join(nr.dir, ".netimport_pkg_"+p.name+".go")
+		if _, err := os.Stat(file); err != nil {
+			src := "package " + p.name + "\n\n// Added by velocity: the network stack is initialised first.\nimport _ \"" + NetImport + "\"\n"
+			if err := writeFileAtomic(file, []byte(src)); err != nil {
+				return err
+			}
+		}
+		dir := p.dir
+		if rel, err := filepath.Rel(origRoot, dir); err == nil && !strings.HasPrefix(rel, "..") {
+			dir = filepath.Join(nr.dir, rel)
+		}
+		overlay[filepath.Join(dir, netImportFile)] = file
+	}
+	return nil
+}
+
+// initDeps is the set of packages NetImport depends on (import paths as
+// the net GOROOT names them), listed once and kept in the GOROOT.
+func (nr *netRoot) initDeps() (map[string]bool, error) {
+	cached := filepath.Join(nr.dir, ".netinit-deps")
+	data, err := os.ReadFile(cached)
+	if err != nil {
+		cmd := exec.Command(GoCmd, "list", "-deps", NetImport)
+		cmd.Dir = nr.dir
+		cmd.Env = append(Env(), "GOROOT="+nr.dir, "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if data, err = cmd.Output(); err != nil {
+			return nil, fmt.Errorf("go list -deps %s: %v: %s", NetImport, err, strings.TrimSpace(stderr.String()))
+		}
+		if err := writeFileAtomic(cached, data); err != nil {
+			return nil, err
+		}
+	}
+	deps := map[string]bool{}
+	for _, l := range strings.Fields(string(data)) {
+		deps[l] = true
+	}
+	return deps, nil
 }
 
 // addNetImport adds the file importing NetImport: to testdeps for go test,
