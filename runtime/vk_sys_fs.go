@@ -165,7 +165,3 @@ func vkCallUtimensat(f *vkFrame, canBlock bool) uintptr {
 func vkCallUmask(f *vkFrame, canBlock bool) uintptr {
 	return vkSysUmask(uint32(f.rdi))
 }
-
-func vkCallGetgroups(f *vkFrame, canBlock bool) uintptr {
-	return vkSysGetgroups(int32(f.rdi), uintptr(f.rsi))
-}

@@ -198,11 +198,23 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	97:  vkCallGetrlimit,        // getrlimit
 	98:  vkCallGetrusage,        // getrusage
 	102: vkCallGetuid,           // getuid
-	104: vkCallGetuid,           // getgid
-	107: vkCallGetuid,           // geteuid
-	108: vkCallGetuid,           // getegid
+	104: vkCallGetgid,           // getgid
+	105: vkCallSetuid,           // setuid
+	106: vkCallSetgid,           // setgid
+	107: vkCallGeteuid,          // geteuid
+	108: vkCallGetegid,          // getegid
 	110: vkCallGetppid,          // getppid
+	113: vkCallSetreuid,         // setreuid
+	114: vkCallSetregid,         // setregid
 	115: vkCallGetgroups,        // getgroups
+	116: vkCallSetgroups,        // setgroups
+	117: vkCallSetresuid,        // setresuid
+	118: vkCallGetresuid,        // getresuid
+	119: vkCallSetresgid,        // setresgid
+	120: vkCallGetresgid,        // getresgid
+	121: vkCallGetpgid,          // getpgid
+	125: vkCallCapget,           // capget
+	126: vkCallCapset,           // capset
 	131: vkCallSigaltstack,      // sigaltstack
 	157: vkCallPrctl,            // prctl
 	158: vkCallArchPrctl,        // arch_prctl
