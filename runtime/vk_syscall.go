@@ -33,6 +33,7 @@ const (
 	vkEBUSY     = 16
 	vkENXIO     = 6
 	vkEXDEV     = 18
+	vkEOVERFLOW = 75
 )
 
 func vkErr(e int) uintptr { return uintptr(-e) }
@@ -258,6 +259,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	309: vkCallGetcpu,           // getcpu
 	316: vkCallRenameat2,        // renameat2
 	318: vkCallGetrandom,        // getrandom
+	326: vkCallCopyFileRange,    // copy_file_range
 	334: vkCallRseq,             // rseq
 	439: vkCallFaccessat2,       // faccessat2
 	452: vkCallFchmodat2,        // fchmodat2
