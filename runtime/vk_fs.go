@@ -1090,15 +1090,6 @@ func vkSysUmask(mask uint32) uintptr {
 	return uintptr(old)
 }
 
-// vkSysGetgroups: the one user (root) belongs to no supplementary group,
-// so the list is empty, as it is for a process whose setgroups(0) ran.
-func vkSysGetgroups(size int32, list uintptr) uintptr {
-	if size < 0 {
-		return vkErr(vkEINVAL)
-	}
-	return 0
-}
-
 // vkSysUtimensat sets access and modification times (UTIME_NOW,
 // UTIME_OMIT, or a time; all now if times is NULL) of a file under /tmp,
 // by name or, with a NULL name, by fd (futimens). The image is read-only

@@ -166,6 +166,6 @@ func vkCallUmask(f *vkFrame, canBlock bool) uintptr {
 	return vkSysUmask(uint32(f.rdi))
 }
 
-func vkCallGetgroups(f *vkFrame, canBlock bool) uintptr {
-	return vkSysGetgroups(int32(f.rdi), uintptr(f.rsi))
+func vkCallCopyFileRange(f *vkFrame, canBlock bool) uintptr {
+	return vkSysCopyFileRange(int32(f.rdi), uintptr(f.rsi), int32(f.rdx), uintptr(f.r10), uintptr(f.r8), uint32(f.r9))
 }

@@ -7,9 +7,52 @@
 
 package runtime
 
-// vkCallGetuid serves getuid, getgid, geteuid and getegid: the program
-// runs as root, the only user there is.
-func vkCallGetuid(f *vkFrame, canBlock bool) uintptr { return 0 }
+// The identity calls; the credentials and their rules are in vk_cred.go.
+func vkCallGetuid(f *vkFrame, canBlock bool) uintptr  { return vkSysGetid(0) }
+func vkCallGeteuid(f *vkFrame, canBlock bool) uintptr { return vkSysGetid(1) }
+func vkCallGetgid(f *vkFrame, canBlock bool) uintptr  { return vkSysGetid(2) }
+func vkCallGetegid(f *vkFrame, canBlock bool) uintptr { return vkSysGetid(3) }
+
+func vkCallSetuid(f *vkFrame, canBlock bool) uintptr { return vkSysSetid(false, uint32(f.rdi)) }
+func vkCallSetgid(f *vkFrame, canBlock bool) uintptr { return vkSysSetid(true, uint32(f.rdi)) }
+
+func vkCallSetreuid(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSetreid(false, uint32(f.rdi), uint32(f.rsi))
+}
+
+func vkCallSetregid(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSetreid(true, uint32(f.rdi), uint32(f.rsi))
+}
+
+func vkCallSetresuid(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSetresid(false, uint32(f.rdi), uint32(f.rsi), uint32(f.rdx))
+}
+
+func vkCallSetresgid(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSetresid(true, uint32(f.rdi), uint32(f.rsi), uint32(f.rdx))
+}
+
+func vkCallGetresuid(f *vkFrame, canBlock bool) uintptr {
+	return vkSysGetres(false, uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}
+
+func vkCallGetresgid(f *vkFrame, canBlock bool) uintptr {
+	return vkSysGetres(true, uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}
+
+func vkCallSetgroups(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSetgroups(int32(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallCapget(f *vkFrame, canBlock bool) uintptr {
+	return vkSysCapget(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallCapset(f *vkFrame, canBlock bool) uintptr {
+	return vkSysCapset(uintptr(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallGetpgid(f *vkFrame, canBlock bool) uintptr { return vkSysGetpgid(int32(f.rdi)) }
 
 func vkCallUname(f *vkFrame, canBlock bool) uintptr {
 	return vkSysUname(uintptr(f.rdi))
@@ -40,9 +83,9 @@ func vkCallGetrlimit(f *vkFrame, canBlock bool) uintptr {
 	return vkSysPrlimit(0, int32(f.rdi), 0, uintptr(f.rsi))
 }
 
-// vkCallPrctl: no option is offered; EINVAL is Linux's answer to an
-// option it does not know.
-func vkCallPrctl(f *vkFrame, canBlock bool) uintptr { return vkErr(vkEINVAL) }
+func vkCallPrctl(f *vkFrame, canBlock bool) uintptr {
+	return vkSysPrctl(int32(f.rdi), uintptr(f.rsi))
+}
 
 func vkCallVelocityInfo(f *vkFrame, canBlock bool) uintptr {
 	return vkSysInfo(uintptr(f.rdi), uintptr(f.rsi))
@@ -74,4 +117,8 @@ func vkCallVelocityProfStats(f *vkFrame, canBlock bool) uintptr {
 
 func vkCallVelocityFB(f *vkFrame, canBlock bool) uintptr {
 	return vkSysFB(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}
+
+func vkCallGetgroups(f *vkFrame, canBlock bool) uintptr {
+	return vkSysGetgroups(int32(f.rdi), uintptr(f.rsi))
 }

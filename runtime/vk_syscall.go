@@ -33,6 +33,7 @@ const (
 	vkEBUSY     = 16
 	vkENXIO     = 6
 	vkEXDEV     = 18
+	vkEOVERFLOW = 75
 )
 
 func vkErr(e int) uintptr { return uintptr(-e) }
@@ -198,11 +199,23 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	97:  vkCallGetrlimit,        // getrlimit
 	98:  vkCallGetrusage,        // getrusage
 	102: vkCallGetuid,           // getuid
-	104: vkCallGetuid,           // getgid
-	107: vkCallGetuid,           // geteuid
-	108: vkCallGetuid,           // getegid
+	104: vkCallGetgid,           // getgid
+	105: vkCallSetuid,           // setuid
+	106: vkCallSetgid,           // setgid
+	107: vkCallGeteuid,          // geteuid
+	108: vkCallGetegid,          // getegid
 	110: vkCallGetppid,          // getppid
+	113: vkCallSetreuid,         // setreuid
+	114: vkCallSetregid,         // setregid
 	115: vkCallGetgroups,        // getgroups
+	116: vkCallSetgroups,        // setgroups
+	117: vkCallSetresuid,        // setresuid
+	118: vkCallGetresuid,        // getresuid
+	119: vkCallSetresgid,        // setresgid
+	120: vkCallGetresgid,        // getresgid
+	121: vkCallGetpgid,          // getpgid
+	125: vkCallCapget,           // capget
+	126: vkCallCapset,           // capset
 	131: vkCallSigaltstack,      // sigaltstack
 	157: vkCallPrctl,            // prctl
 	158: vkCallArchPrctl,        // arch_prctl
@@ -246,6 +259,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	309: vkCallGetcpu,           // getcpu
 	316: vkCallRenameat2,        // renameat2
 	318: vkCallGetrandom,        // getrandom
+	326: vkCallCopyFileRange,    // copy_file_range
 	334: vkCallRseq,             // rseq
 	439: vkCallFaccessat2,       // faccessat2
 	452: vkCallFchmodat2,        // fchmodat2

@@ -631,3 +631,144 @@ func vkTmpReadLink(e *vkTmpEnt, buf []byte) int {
 	}
 	return n
 }
+
+// vkCopyFileRangeMax bounds one copy_file_range call: the copy runs with
+// interrupts off under the kernel lock, so a large request is answered
+// with a short count (which Linux also allows and Go's os loops on)
+// instead of holding the machine for a whole file.
+const vkCopyFileRangeMax = 1 << 20
+
+// vkSysCopyFileRange copies between two files of /tmp in the kernel, as
+// Linux's copy_file_range does within one file system, checking in
+// Linux's order: fds (EBADF), the offset pointers (EFAULT), flags
+// (EINVAL); directories are EISDIR, anything but a regular file EINVAL,
+// an input not open for reading or an output not open for writing or
+// open with O_APPEND EBADF; offsets that are negative, or ranges that
+// overlap within one file, EINVAL. The image's files are another file
+// system: Linux gives EXDEV between file systems that have no
+// copy_file_range of their own (after the checks above and after a
+// copy of nothing has returned 0), and Go's os then copies through
+// memory. With an offset pointer that file's position stays and the
+// pointer is advanced; without, the position moves.
+func vkSysCopyFileRange(fdIn int32, offIn uintptr, fdOut int32, offOut uintptr, n uintptr, flags uint32) uintptr {
+	in, out := vkFDFile(fdIn), vkFDFile(fdOut)
+	if in == nil || out == nil {
+		return vkErr(vkEBADF)
+	}
+	posIn, posOut := in.off, out.off
+	if offIn != 0 {
+		if !vkUserOK(offIn, 8, false) {
+			return vkErr(vkEFAULT)
+		}
+		posIn = *(*int64)(unsafe.Pointer(offIn))
+	}
+	if offOut != 0 {
+		if !vkUserOK(offOut, 8, false) {
+			return vkErr(vkEFAULT)
+		}
+		posOut = *(*int64)(unsafe.Pointer(offOut))
+	}
+	if flags != 0 {
+		return vkErr(vkEINVAL)
+	}
+	dir := func(k int32) bool { return k == fdDir || k == fdTmpDir }
+	reg := func(k int32) bool { return k == fdRegular || k == fdTmpFile }
+	if dir(in.kind) || dir(out.kind) {
+		return vkErr(vkEISDIR)
+	}
+	if !reg(in.kind) || !reg(out.kind) {
+		return vkErr(vkEINVAL)
+	}
+	if in.flags&oAccMode == 1 || out.flags&oAccMode == 0 || out.flags&oAppend != 0 {
+		return vkErr(vkEBADF)
+	}
+	if out.kind != fdTmpFile {
+		return vkErr(vkEBADF) // the image's files are never open for writing; kept for safety
+	}
+	if uint64(posIn)+uint64(n) < uint64(posIn) || uint64(posOut)+uint64(n) < uint64(posOut) {
+		return vkErr(vkEOVERFLOW) // Linux adds the offsets unsigned: -1 with any length wraps
+	}
+	// Shorten to the input's end, as Linux does before its other checks
+	// (its arithmetic is unsigned: a negative offset shortens nothing).
+	var sizeIn int64
+	if in.kind == fdTmpFile {
+		sizeIn = vkTmp.ents[in.ent].size
+	} else {
+		sizeIn = vkFS.ents[in.ent].size
+	}
+	if posIn >= sizeIn {
+		n = 0
+	} else if rem := uint64(sizeIn) - uint64(posIn); uint64(n) > rem {
+		n = uintptr(rem)
+	}
+	const maxSize = 512 * 512 * vkPageSize // the largest file /tmp holds (vkTmpPage)
+	if posOut >= maxSize {
+		return vkErr(vkEFBIG)
+	}
+	if rem := uint64(maxSize) - uint64(posOut); uint64(n) > rem {
+		n = uintptr(rem)
+	}
+	if in.kind == out.kind && in.ent == out.ent && posOut+int64(n) > posIn && posOut < posIn+int64(n) {
+		return vkErr(vkEINVAL) // overlapping ranges of one file
+	}
+	if posIn < 0 || posOut < 0 || int64(n) < 0 {
+		return vkErr(vkEINVAL) // rw_verify_area: negative offsets, or a count past ssize_t
+	}
+	if n == 0 {
+		return 0
+	}
+	if in.kind != fdTmpFile {
+		return vkErr(vkEXDEV)
+	}
+	if n > vkCopyFileRangeMax {
+		n = vkCopyFileRangeMax
+	}
+	src, dst := &vkTmp.ents[in.ent], &vkTmp.ents[out.ent]
+	done := uintptr(0)
+	for done < n {
+		pi, po := posIn+int64(done), posOut+int64(done)
+		chunk := vkPageSize - uintptr(pi%vkPageSize)
+		if c := vkPageSize - uintptr(po%vkPageSize); c < chunk {
+			chunk = c
+		}
+		if chunk > n-done {
+			chunk = n - done
+		}
+		dpa := vkTmpPage(dst, po, true)
+		if dpa == 0 {
+			break // RAM is short (vkTmpFrame): a short copy, or ENOSPC below
+		}
+		d := unsafe.Pointer(vkP2V(dpa) + uintptr(po%vkPageSize))
+		if spa := vkTmpPage(src, pi, false); spa == 0 {
+			memclrNoHeapPointers(d, chunk) // a hole reads as zeros
+		} else {
+			memmove(d, unsafe.Pointer(vkP2V(spa)+uintptr(pi%vkPageSize)), chunk)
+		}
+		done += chunk
+	}
+	if done == 0 {
+		return vkErr(vkENOSPC)
+	}
+	if end := posOut + int64(done); end > dst.size {
+		dst.size = end
+	}
+	dst.mtime = vkNow()
+	dst.ctime = dst.mtime
+	if offIn != 0 {
+		if !vkUserOK(offIn, 8, true) {
+			return vkErr(vkEFAULT)
+		}
+		*(*int64)(unsafe.Pointer(offIn)) = posIn + int64(done)
+	} else {
+		in.off = posIn + int64(done)
+	}
+	if offOut != 0 {
+		if !vkUserOK(offOut, 8, true) {
+			return vkErr(vkEFAULT)
+		}
+		*(*int64)(unsafe.Pointer(offOut)) = posOut + int64(done)
+	} else {
+		out.off = posOut + int64(done)
+	}
+	return done
+}

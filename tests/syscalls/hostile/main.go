@@ -859,6 +859,8 @@ func cases(e *env) []testCase {
 	add("prlimit64/bad_resource", func(*env) syscall.Errno { return sc(syscall.SYS_PRLIMIT64, 0, 100, 0, buf) })
 	add("prlimit64/no_such_process", func(*env) syscall.Errno { return sc(syscall.SYS_PRLIMIT64, 0x3fffffff, syscall.RLIMIT_NOFILE, 0, buf) })
 	add("arch_prctl/bad_code", func(*env) syscall.Errno { return sc(syscall.SYS_ARCH_PRCTL, 0x9999, buf) })
+	credCases(e, add)
+	copyRangeCases(e, add)
 	add("pipe2/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_PIPE2, buf, 0xffff) })
 	add("eventfd2/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_EVENTFD2, 0, 2) }) // 1 is EFD_SEMAPHORE
 	add("epoll_create1/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_EPOLL_CREATE1, 1) })

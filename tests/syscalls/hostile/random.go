@@ -291,7 +291,7 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 		return g.fd()
 	}
 	flags := func() uintptr { return uintptr(g.r.Uint32()) & uintptr(g.r.Uint32()) }
-	switch g.pick(55) {
+	switch g.pick(57) {
 	case 0:
 		return syscall.SYS_READ, sc(syscall.SYS_READ, g.fd(), g.ptr(), g.size())
 	case 1:
@@ -472,6 +472,10 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 		return 309, sc(309, g.ptr(), g.ptr(), 0) // getcpu
 	case 54:
 		return g.dup()
+	case 55: // offsets read from and written back to scratch or a hostile pointer
+		return 326, sc(326 /* copy_file_range */, g.fd(), g.ptr(), g.fd(), g.ptr(), g.size(), uintptr(g.pick(2)))
+	case 56:
+		return syscall.SYS_CAPGET, sc(syscall.SYS_CAPGET, g.ptr(), g.ptr())
 	}
 	// This thread's affinity: a mask naming CPU 0 (always there), or one
 	// that is empty, names CPUs that do not exist, or is unreadable.
