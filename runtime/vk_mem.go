@@ -1340,9 +1340,15 @@ func vkFaultIn(va uintptr, write, fetch bool) bool {
 // vkCopyToUser and vkCopyFromUser check that the user range is mapped with
 // the needed protection before touching it, so a bad pointer from a
 // syscall returns EFAULT instead of a kernel fault.
+// vkTaskSizeMax is Linux's TASK_SIZE_MAX on x86-64 (4-level paging): the
+// highest address a user range may start at.
+const vkTaskSizeMax = 1<<47 - vkPageSize
+
 func vkUserOK(addr, n uintptr, write bool) bool {
 	if n == 0 {
-		return true
+		// As Linux's access_ok: an empty range is fine anywhere below
+		// the top of user space, and EFAULT above it.
+		return addr <= vkTaskSizeMax
 	}
 	if addr+n < addr {
 		return false

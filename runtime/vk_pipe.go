@@ -106,6 +106,9 @@ func vkSysPipe2(fds uintptr, flags int32) uintptr {
 // most vkPipeSize, so at most 9 pages.
 func vkPipeXfer(p *vkPipe, off int, u, n uintptr, toUser bool) bool {
 	var pa [vkPipeSize/vkPageSize + 1]uintptr
+	if n == 0 {
+		return true // and no page to look at (u may be the last one)
+	}
 	if n > vkPipeSize || u+n < u {
 		return false
 	}
@@ -150,7 +153,15 @@ func vkPipeXfer(p *vkPipe, off int, u, n uintptr, toUser bool) bool {
 // range with vkUserOK, and holds no other lock.
 func vkUserFaultIn(u, n uintptr, write bool) {
 	vkAssertHeld(&vkBKL)
-	for va := u &^ (vkPageSize - 1); va < u+n; va += vkPageSize {
+	// Pages are counted, not compared with u+n: a range in the last page
+	// of the address space (vkUserOK passes any buffer with n == 0) made
+	// va wrap to 0 and walk every page there is.
+	if n == 0 || u+n-1 < u {
+		return
+	}
+	first, last := u&^(vkPageSize-1), (u+n-1)&^(vkPageSize-1)
+	for i := uintptr(0); i <= (last-first)/vkPageSize; i++ {
+		va := first + i*vkPageSize
 		if _, ok := vkUserPA(va, write); !ok {
 			vkHandlePageFault(va, write, false)
 		}

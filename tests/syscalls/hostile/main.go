@@ -487,6 +487,11 @@ func cases(e *env) []testCase {
 	add("read/write_end_of_pipe", func(e *env) syscall.Errno { return sc(syscall.SYS_READ, u(e.pipeW), buf, 16) })
 	add("write/read_end_of_pipe", func(e *env) syscall.Errno { return sc(syscall.SYS_WRITE, u(e.pipeR), buf, 16) })
 	add("read/empty_nonblocking_pipe", func(e *env) syscall.Errno { return sc(syscall.SYS_READ, u(e.pipeR), buf, 16) })
+	// A count of 0 with a buffer in the last page: nothing is touched,
+	// Linux returns 0 (the kernel once walked on past the top of the
+	// address space looking for pages to fault in, and never returned).
+	add("read/pipe_zero_count_top_page", func(e *env) syscall.Errno { return sc(syscall.SYS_READ, u(e.pipeR), 0xfffffffffffffda5, 0) })
+	add("write/pipe_zero_count_top_page", func(e *env) syscall.Errno { return sc(syscall.SYS_WRITE, u(e.pipeW), 0xfffffffffffffda5, 0) })
 	add("read/huge_count_file", func(e *env) syscall.Errno { return sc(syscall.SYS_PREAD64, u(e.roFile), buf, 1<<62, 0) })
 	add("pread64/negative_offset", func(e *env) syscall.Errno { return sc(syscall.SYS_PREAD64, u(e.roFile), buf, 16, allOnes) })
 	add("pwrite64/negative_offset", func(e *env) syscall.Errno { return sc(syscall.SYS_PWRITE64, u(e.tmpFile), buf, 16, allOnes-4095) })
