@@ -147,21 +147,26 @@ func vkSysSetid(gid bool, id uint32) uintptr {
 	return 0
 }
 
+// vkCredIDs returns the real, effective, saved and file-system user ids
+// (gid false) or group ids (gid true), and whether the process holds the
+// capability to set them freely (CAP_SETUID or CAP_SETGID).
+func vkCredIDs(gid bool) (r, e, s, fs *uint32, capable bool) {
+	vkCredInit()
+	c := &vkCred
+	if gid {
+		return &c.gid, &c.egid, &c.sgid, &c.fsgid, vkCapable(vkCapSetgid)
+	}
+	return &c.uid, &c.euid, &c.suid, &c.fsuid, vkCapable(vkCapSetuid)
+}
+
 // vkSysSetreid serves setreuid and setregid (-1 leaves an id alone).
 // Without the capability the real id may become the real or effective
 // one, the effective id the real, effective or saved one. The saved id
 // follows the new effective id when the real id is set or the effective
 // id is set to something other than the old real id.
 func vkSysSetreid(gid bool, r, e uint32) uintptr {
-	vkCredInit()
 	c := &vkCred
-	or, oe, os := &c.uid, &c.euid, &c.suid
-	fs := &c.fsuid
-	capable := vkCapable(vkCapSetuid)
-	if gid {
-		or, oe, os, fs = &c.gid, &c.egid, &c.sgid, &c.fsgid
-		capable = vkCapable(vkCapSetgid)
-	}
+	or, oe, os, fs, capable := vkCredIDs(gid)
 	const none = ^uint32(0)
 	if r != none && r != *or && r != *oe && !capable {
 		return vkErr(vkEPERM)
@@ -191,15 +196,8 @@ func vkSysSetreid(gid bool, r, e uint32) uintptr {
 // Without the capability each new id must be one of the current real,
 // effective and saved ids. The file-system id follows the effective one.
 func vkSysSetresid(gid bool, r, e, s uint32) uintptr {
-	vkCredInit()
 	c := &vkCred
-	or, oe, os := &c.uid, &c.euid, &c.suid
-	fs := &c.fsuid
-	capable := vkCapable(vkCapSetuid)
-	if gid {
-		or, oe, os, fs = &c.gid, &c.egid, &c.sgid, &c.fsgid
-		capable = vkCapable(vkCapSetgid)
-	}
+	or, oe, os, fs, capable := vkCredIDs(gid)
 	const none = ^uint32(0)
 	known := func(v uint32) bool { return v == none || v == *or || v == *oe || v == *os }
 	if !capable && !(known(r) && known(e) && known(s)) {
