@@ -158,9 +158,10 @@ func vkTrapTick(f *vkFrame) {
 	if f.vector == vkTimerVector {
 		vkProfTick(f, true) // sampling profiler (vk_prof.go)
 		c.ticks++
-		if atomic.Load(&vkITimer.on) != 0 {
+		if atomic.Load(&vkITimer.on) != 0 || vkPTimerDue(vkNanotime()) {
 			vkLock()
 			vkITimerTick() // SIGPROF for Go's CPU profiler (vk_itimer.go)
+			vkPTimerTick() // timer_create's timers (vk_ptimer.go)
 			vkUnlock()
 		}
 	}

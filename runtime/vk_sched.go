@@ -44,38 +44,40 @@ const (
 )
 
 type vkThread struct {
-	fpu       [vkFPUMax]byte // FPU save area (vk_fpu.go); first so it is 64-byte aligned
-	fpuStale  uintptr        // 1: fpu holds only the x87 control word and MXCSR since a system call (vk_fpu.go)
-	tid       int32
-	state     int32
-	ksp       uintptr // saved kernel stack pointer while switched out
-	kstackTop uintptr
-	fsBase    uintptr
-	next      uintptr // run queue link
-	waitAddr  uintptr // what the thread sleeps on (futex word, pipe, ...), 0 if none
-	deadline  int64   // monotonic wake-up time while blocked, 0 = none
-	timedOut  bool
-	sigmask   uint64
-	pending   uint64
-	sigKernel uint64 // pending signals the kernel raised itself: si_code SI_KERNEL, not SI_TKILL
-	altSP     uintptr
-	altSize   uintptr
-	altFlags  int32
-	sliceEnd  int64
-	affinity  uint64 // CPUs the thread may run on
-	lastCPU   int32
-	onCPU     int32  // CPU running it, -1 if none
-	cpuNs     int64  // time spent running, up to lastRun (vk_rusage.go)
-	lastRun   int64  // when it was last switched in; 0 while not running
-	cpuSeq    uint32 // odd while cpuNs and lastRun change (vk_rusage.go)
-	cpuGone   bool   // exited, its cpuNs moved to vkSched.deadCPUNs
-	clearTID  uintptr
-	fnext     uintptr // next thread in its futex bucket's queue
-	queued    bool    // on a futex bucket's queue (guarded by the bucket's lock)
-	timerAt   int64   // deadline while in a timer heap (vk_time.go)
-	timerCPU  int32   // whose heap it is in, -1 if none (guarded by that heap's lock)
-	timerIdx  int32   // its index there
-	requeue   bool    // vkSchedule puts it back on a run queue (a yield or preemption)
+	fpu         [vkFPUMax]byte // FPU save area (vk_fpu.go); first so it is 64-byte aligned
+	fpuStale    uintptr        // 1: fpu holds only the x87 control word and MXCSR since a system call (vk_fpu.go)
+	tid         int32
+	state       int32
+	ksp         uintptr // saved kernel stack pointer while switched out
+	kstackTop   uintptr
+	fsBase      uintptr
+	next        uintptr // run queue link
+	waitAddr    uintptr // what the thread sleeps on (futex word, pipe, ...), 0 if none
+	deadline    int64   // monotonic wake-up time while blocked, 0 = none
+	timedOut    bool
+	sigmask     uint64
+	pending     uint64
+	sigKernel   uint64 // pending signals the kernel raised itself: si_code SI_KERNEL, not SI_TKILL
+	sigTimer    uint64 // pending signals a POSIX timer queued: si_code SI_TIMER (vk_ptimer.go)
+	cpuTimerDue int64  // CPU time at which its earliest THREAD_CPUTIME_ID timer expires, 0 none (vk_ptimer.go)
+	altSP       uintptr
+	altSize     uintptr
+	altFlags    int32
+	sliceEnd    int64
+	affinity    uint64 // CPUs the thread may run on
+	lastCPU     int32
+	onCPU       int32  // CPU running it, -1 if none
+	cpuNs       int64  // time spent running, up to lastRun (vk_rusage.go)
+	lastRun     int64  // when it was last switched in; 0 while not running
+	cpuSeq      uint32 // odd while cpuNs and lastRun change (vk_rusage.go)
+	cpuGone     bool   // exited, its cpuNs moved to vkSched.deadCPUNs
+	clearTID    uintptr
+	fnext       uintptr // next thread in its futex bucket's queue
+	queued      bool    // on a futex bucket's queue (guarded by the bucket's lock)
+	timerAt     int64   // deadline while in a timer heap (vk_time.go)
+	timerCPU    int32   // whose heap it is in, -1 if none (guarded by that heap's lock)
+	timerIdx    int32   // its index there
+	requeue     bool    // vkSchedule puts it back on a run queue (a yield or preemption)
 }
 
 var vkSched struct {
@@ -472,6 +474,7 @@ func vkSchedule() {
 		deadline = now + vkQuantumNs // others wait: preempt at slice end
 	}
 	vkITimerSwitch(c, cur.state == thIdle, next.state == thIdle, now) // before arming: idle time is not profiled
+	vkPTimerSwitch(c, next, now)                                      // next's CPU timers (vk_ptimer.go)
 	vkTimerArm(deadline)
 	vkChargeCPU(cur, next)
 	if next.state != thIdle {
@@ -593,6 +596,11 @@ func vkIdleLoop() {
 		if atomic.Load(&vkIRQPending) != 0 {
 			vkLock()
 			vkIRQWork()
+			vkUnlock()
+		}
+		if vkPTimerDue(vkNanotime()) { // a wall timer (vk_ptimer.go)
+			vkLock()
+			vkPTimerTick()
 			vkUnlock()
 		}
 		vkTimerExpire(c, vkNanotime()) // the tick in kernel code only woke us
@@ -717,6 +725,7 @@ func vkThreadExit() {
 		vkFutexWake(t.clearTID, 1)
 	}
 	vkSched.nthreads--
+	vkPTimerThreadExit(t) // its CPU clock stops (vk_ptimer.go)
 	vkReapZombies()
 	vkTLBShootdown()
 	vkRqLock()

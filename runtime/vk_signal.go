@@ -147,6 +147,13 @@ func vkSysTgkill(tid int32, sig uint32) uintptr {
 	if sig > 64 {
 		return vkErr(vkEINVAL)
 	}
+	vkSigPost(t, sig)
+	return 0
+}
+
+// vkSigPost makes sig pending for t and gets t to take it: an IPI if it
+// runs on another CPU, a wake-up if it is blocked and does not block sig.
+func vkSigPost(t *vkThread, sig uint32) {
 	// Atomic: a full barrier between this store and the read of t.state
 	// below, against vkSleep's store of the state and read of pending.
 	atomic.Or64(&t.pending, 1<<(sig-1))
@@ -161,7 +168,6 @@ func vkSysTgkill(tid int32, sig uint32) uintptr {
 		// futex and nanosleep loops retry.
 		vkWake(t, false)
 	}
-	return 0
 }
 
 // vkDeliverSignals runs on the way back to user mode: the first pending,
@@ -181,7 +187,16 @@ func vkDeliverSignals(f *vkFrame) {
 		if t.sigKernel&(1<<(sig-1)) != 0 {
 			code = 0x80 // SI_KERNEL
 		}
+		var tid, over int32
+		var value uint64
+		if t.sigTimer&(1<<(sig-1)) != 0 {
+			var ok bool
+			if tid, over, value, ok = vkPTimerDelivered(t, sig); ok {
+				code = vkSITimer // a timer's signal wins over the others it merged with
+			}
+		}
 		t.sigKernel &^= 1 << (sig - 1)
+		t.sigTimer &^= 1 << (sig - 1)
 		a := &vkSigactions[sig]
 		if a.handler == vkSigIgn || a.handler == 0 && (sig == _SIGURG || sig == _SIGCHLD || sig == _SIGWINCH) {
 			continue // ignored, or the default action is to ignore
@@ -193,6 +208,12 @@ func vkDeliverSignals(f *vkFrame) {
 			vkExit(vkExitSignal + int(sig))
 		}
 		vkSignalFrame(f, sig, code, 0, false)
+		if code == vkSITimer {
+			si := uintptr(f.rsi) // si_timerid, si_overrun, si_value
+			*(*int32)(unsafe.Pointer(si + 16)) = tid
+			*(*int32)(unsafe.Pointer(si + 20)) = over
+			*(*uint64)(unsafe.Pointer(si + 24)) = value
+		}
 		return
 	}
 }

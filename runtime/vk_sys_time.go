@@ -1,9 +1,9 @@
 //go:build velocity
 
 // Velocity kernel: the system call table's handlers for the time family
-// (clocks, sleeps, interval timers). clock_gettime also has a lock-free
+// (clocks, sleeps, interval and POSIX timers). clock_gettime also has a lock-free
 // path (vkSyscallLockFree), tried before the table. Bodies: vk_syscall.go,
-// vk_sysargs.go, vk_itimer.go. Trap context with the kernel lock held: no
+// vk_sysargs.go, vk_itimer.go, vk_ptimer.go. Trap context with the kernel lock held: no
 // allocation, no write barriers, no defer.
 
 package runtime
@@ -44,4 +44,25 @@ func vkCallGetitimer(f *vkFrame, canBlock bool) uintptr {
 // vkCallGetrusage: CPU time of the program or the caller (vk_rusage.go).
 func vkCallGetrusage(f *vkFrame, canBlock bool) uintptr {
 	return vkSysGetrusage(int32(f.rdi), uintptr(f.rsi))
+}
+
+// vkCallTimerCreate and the four below: POSIX timers (vk_ptimer.go).
+func vkCallTimerCreate(f *vkFrame, canBlock bool) uintptr {
+	return vkSysTimerCreate(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}
+
+func vkCallTimerSettime(f *vkFrame, canBlock bool) uintptr {
+	return vkSysTimerSettime(int32(f.rdi), int32(f.rsi), uintptr(f.rdx), uintptr(f.r10))
+}
+
+func vkCallTimerGettime(f *vkFrame, canBlock bool) uintptr {
+	return vkSysTimerGettime(int32(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallTimerGetoverrun(f *vkFrame, canBlock bool) uintptr {
+	return vkSysTimerGetoverrun(int32(f.rdi))
+}
+
+func vkCallTimerDelete(f *vkFrame, canBlock bool) uintptr {
+	return vkSysTimerDelete(int32(f.rdi))
 }

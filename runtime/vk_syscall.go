@@ -227,6 +227,11 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	204: vkCallSchedGetaffinity, // sched_getaffinity
 	217: vkCallGetdents64,       // getdents64
 	218: vkCallSetTidAddress,    // set_tid_address
+	222: vkCallTimerCreate,      // timer_create
+	223: vkCallTimerSettime,     // timer_settime
+	224: vkCallTimerGettime,     // timer_gettime
+	225: vkCallTimerGetoverrun,  // timer_getoverrun
+	226: vkCallTimerDelete,      // timer_delete
 	228: vkCallClockGettime,     // clock_gettime
 	229: vkCallClockGetres,      // clock_getres
 	230: vkCallClockNanosleep,   // clock_nanosleep

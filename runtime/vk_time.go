@@ -178,6 +178,7 @@ func vkLAPICInit() {
 func vkTimerArm(deadline int64) {
 	deadline = vkProfDeadline(deadline)   // the sampling profiler's tick (vk_prof.go)
 	deadline = vkITimerDeadline(deadline) // setitimer(ITIMER_PROF) (vk_itimer.go)
+	deadline = vkPTimerDeadline(deadline) // timer_create's timers (vk_ptimer.go)
 	vkThisCPU().deadline = deadline
 	if deadline == 0 {
 		*vkLAPIC(lapicInitCnt) = 0

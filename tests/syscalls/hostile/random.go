@@ -55,6 +55,9 @@ var neverAny = map[uintptr]bool{
 	syscall.SYS_CHROOT: true, syscall.SYS_SETTIMEOFDAY: true, syscall.SYS_CLOCK_SETTIME: true, syscall.SYS_ADJTIMEX: true,
 	syscall.SYS_SETHOSTNAME: true, syscall.SYS_SETDOMAINNAME: true, syscall.SYS_IOPL: true, syscall.SYS_IOPERM: true,
 	syscall.SYS_MLOCKALL: true, syscall.SYS_MUNLOCKALL: true, syscall.SYS_SCHED_SETAFFINITY: true,
+	// A timer made from random bytes could send the program a fatal signal
+	// at any rate; the aimed half makes timers that signal nothing.
+	syscall.SYS_TIMER_CREATE: true,
 }
 
 type gen struct {
@@ -291,7 +294,7 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 		return g.fd()
 	}
 	flags := func() uintptr { return uintptr(g.r.Uint32()) & uintptr(g.r.Uint32()) }
-	switch g.pick(57) {
+	switch g.pick(58) {
 	case 0:
 		return syscall.SYS_READ, sc(syscall.SYS_READ, g.fd(), g.ptr(), g.size())
 	case 1:
@@ -476,6 +479,17 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 		return 326, sc(326 /* copy_file_range */, g.fd(), g.ptr(), g.fd(), g.ptr(), g.size(), uintptr(g.pick(2)))
 	case 56:
 		return syscall.SYS_CAPGET, sc(syscall.SYS_CAPGET, g.ptr(), g.ptr())
+	case 57:
+		// A timer on any clock that signals nothing (SIGEV_NONE), or a
+		// sigevent Linux refuses, or an unreadable one; the any-number
+		// half then sets, reads and deletes whatever ids exist.
+		ev := g.slot + 3*page + 256
+		putWords(ev, g.r.Uint64(), 0, 0, 0, 0, 0, 0, 0)
+		put32s(ev+8, uint32(g.pick(70)), []uint32{1, 3, 5, 4}[g.pick(4)], g.r.Uint32()|0x40000000) // never one of our threads
+		if g.pick(4) == 0 {
+			ev = g.hostilePtr()
+		}
+		return syscall.SYS_TIMER_CREATE, sc(syscall.SYS_TIMER_CREATE, uintptr(g.pick(14)), ev, g.ptr())
 	}
 	// This thread's affinity: a mask naming CPU 0 (always there), or one
 	// that is empty, names CPUs that do not exist, or is unreadable.
