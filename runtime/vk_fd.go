@@ -293,7 +293,7 @@ func vkFilePut(i int32) uintptr {
 	vkWatchDropAll(i)
 	switch f.kind {
 	case fdPipeRead, fdPipeWrite:
-		vkPipeRelease(f)
+		vkPipeRelease(i, f)
 		*f = vkFile{}
 		vkSpinUnlock(&vkFDLock)
 		return 0
@@ -533,8 +533,14 @@ func vkReady(f *vkFile, want uint32) uint32 {
 		if p.count > 0 {
 			have |= epollIn
 		}
-		if p.writers == 0 {
+		if p.writers == 0 && (p.fifo == 0 || uint32(f.off) != p.wOpens) {
+			// A FIFO reader is hung up only once a writer has come
+			// and gone since it opened (f.off: the count then), as on
+			// Linux.
 			have |= epollIn | epollHup | epollRdHup
+		}
+		if vkPipeRW(f) && p.count < vkPipeSize {
+			have |= epollOut
 		}
 	case fdPipeWrite:
 		p := &vkPipes[f.pipe]

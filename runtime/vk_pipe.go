@@ -39,7 +39,13 @@ type vkPipe struct {
 	buf              uintptr // vkPipeSize bytes of kernel memory
 	head, count      int
 	readers, writers int
-	rfile, wfile     int32 // the ends' descriptions
+	rfile, wfile     int32 // the ends' descriptions (for a FIFO, the last opened of each; -1 none)
+	// fifo is 1 + the /tmp entry of the FIFO this pipe serves (vk_fifo.go),
+	// 0 for an anonymous pipe or a FIFO whose name has gone; rOpens and
+	// wOpens count the opens of each end, so that an open blocked until
+	// the other end is opened sees one that came and went.
+	fifo           int32
+	rOpens, wOpens uint32
 }
 
 var vkPipes [vkMaxPipes]vkPipe
@@ -51,20 +57,11 @@ func vkSysPipe2(fds uintptr, flags int32) uintptr {
 	if !vkUserOK(fds, 8, true) {
 		return vkErr(vkEFAULT)
 	}
-	pi := -1
-	for i := range vkPipes {
-		if !vkPipes[i].used {
-			pi = i
-			break
-		}
-	}
+	pi := vkPipeAlloc()
 	if pi < 0 {
 		return vkErr(vkENFILE)
 	}
 	p := &vkPipes[pi]
-	if p.buf == 0 {
-		p.buf = vkKernelStack(vkPipeSize) - vkPipeSize // mapped kernel memory, reused
-	}
 	ri, rf := vkFileAlloc(fdPipeRead)
 	if ri < 0 {
 		return vkErr(vkENFILE)
@@ -79,6 +76,7 @@ func vkSysPipe2(fds uintptr, flags int32) uintptr {
 	rf.flags, wf.flags = 0, 1 // O_RDONLY, O_WRONLY
 	vkSpinLock(&p.lock)
 	p.used, p.head, p.count, p.readers, p.writers, p.rfile, p.wfile = true, 0, 0, 1, 1, ri, wi
+	p.fifo = 0
 	vkSpinUnlock(&p.lock)
 	cloexec := flags&oCloexec != 0
 	r := vkFDInstall(ri, 0, cloexec)
@@ -95,6 +93,20 @@ func vkSysPipe2(fds uintptr, flags int32) uintptr {
 	}
 	*(*[2]int32)(unsafe.Pointer(fds)) = [2]int32{r, w}
 	return 0
+}
+
+// vkPipeAlloc finds a free pipe and gives it a buffer; -1 if none is
+// free. The caller holds the kernel lock and marks it used.
+func vkPipeAlloc() int32 {
+	for i := range vkPipes {
+		if p := &vkPipes[i]; !p.used {
+			if p.buf == 0 {
+				p.buf = vkKernelStack(vkPipeSize) - vkPipeSize // mapped kernel memory, reused
+			}
+			return int32(i)
+		}
+	}
+	return -1
 }
 
 // vkPipeXfer copies n bytes between user memory at u and the ring at
@@ -230,25 +242,45 @@ func vkPipeRead(f *vkFile, buf, n uintptr, canBlock, locked bool) (r uintptr, ok
 	p.head = (p.head + int(got)) % vkPipeSize
 	p.count -= int(got)
 	vkFutexWake(uintptr(unsafe.Pointer(p)), vkMaxThreads)
-	rf, wf := p.rfile, p.wfile
+	rf, wf, fifo := p.rfile, p.wfile, p.fifo != 0
 	vkSpinUnlock(&p.lock)
-	vkPipeNotify(rf, wf)
+	vkPipeNotify(f.pipe, rf, wf, fifo)
 	return got, true
 }
 
-// vkPipeNotify tells epoll both ends changed. The pipe's ends are read
-// under its lock; both are alive, since the caller holds a reference to
-// one and the pipe (so the other's count) is only freed with both gone.
-func vkPipeNotify(rf, wf int32) {
+// vkPipeNotify tells epoll both ends of pipe pi changed. The pipe's ends
+// are read under its lock; both are alive, since the caller holds a
+// reference to one and the pipe (so the other's count) is only freed with
+// both gone. A FIFO may have several descriptions of each end, and all
+// are told.
+func vkPipeNotify(pi, rf, wf int32, fifo bool) {
 	vkSpinLock(&vkFDLock)
-	if rf >= 0 {
-		vkNotifyLocked(vkFileAt(rf))
-	}
-	if wf >= 0 {
-		vkNotifyLocked(vkFileAt(wf))
+	if fifo {
+		vkPipeNotifyAll(pi)
+	} else {
+		if rf >= 0 {
+			vkNotifyLocked(vkFileAt(rf))
+		}
+		if wf >= 0 {
+			vkNotifyLocked(vkFileAt(wf))
+		}
 	}
 	vkSpinUnlock(&vkFDLock)
 }
+
+// vkPipeNotifyAll tells epoll every description of pipe pi changed; the
+// caller holds vkFDLock.
+func vkPipeNotifyAll(pi int32) {
+	for i := int32(0); i < vkFileHigh; i++ {
+		if f := vkFileAt(i); (f.kind == fdPipeRead || f.kind == fdPipeWrite) && f.pipe == pi && f.refs > 0 {
+			vkNotifyLocked(f)
+		}
+	}
+}
+
+// vkPipeRW reports whether f is a FIFO opened O_RDWR: one description
+// that is both a reader and a writer (its kind is fdPipeRead).
+func vkPipeRW(f *vkFile) bool { return f.kind == fdPipeRead && f.flags&oAccMode == 2 }
 
 // vkPipeWrite writes n bytes (fewer only if non-blocking, interrupted or
 // the reader goes); locked and ok as for vkPipeRead. The lock-free path
@@ -328,9 +360,9 @@ func vkPipeWrite(f *vkFile, buf, n uintptr, canBlock, locked bool) (r uintptr, o
 		p.count += int(chunk)
 		put += chunk
 		vkFutexWake(uintptr(unsafe.Pointer(p)), vkMaxThreads)
-		rf, wf := p.rfile, p.wfile
+		rf, wf, fifo := p.rfile, p.wfile, p.fifo != 0
 		vkSpinUnlock(&p.lock)
-		vkPipeNotify(rf, wf)
+		vkPipeNotify(f.pipe, rf, wf, fifo)
 	}
 	return put, true
 }
@@ -348,7 +380,7 @@ func vkPipeIOFast(fd int32, buf, n uintptr, write bool) (r uintptr, ok bool) {
 	}
 	vkSpinLock(&vkFDLock)
 	i := vkFDs[fd].file - 1
-	if i < 0 || vkFileAt(i).kind != want {
+	if i < 0 || vkFileAt(i).kind != want && !(write && vkPipeRW(vkFileAt(i))) {
 		vkSpinUnlock(&vkFDLock)
 		return 0, false
 	}
@@ -364,25 +396,35 @@ func vkPipeIOFast(fd int32, buf, n uintptr, write bool) (r uintptr, ok bool) {
 	return r, ok
 }
 
-// vkPipeRelease drops one end; the other end sees EOF or EPIPE. The
-// caller holds vkFDLock (vkFilePut, the end's last reference).
-func vkPipeRelease(f *vkFile) {
+// vkPipeRelease drops description i, an end of a pipe; the other end sees
+// EOF or EPIPE once no description of this end is left. The caller holds
+// vkFDLock (vkFilePut, the end's last reference).
+func vkPipeRelease(i int32, f *vkFile) {
 	vkAssertHeld(&vkFDLock)
 	p := &vkPipes[f.pipe]
 	vkSpinLock(&p.lock)
 	if f.kind == fdPipeRead {
 		p.readers--
-		p.rfile = -1
-	} else {
+		if p.rfile == i {
+			p.rfile = -1
+		}
+	}
+	if f.kind == fdPipeWrite || vkPipeRW(f) {
 		p.writers--
-		p.wfile = -1
+		if p.wfile == i {
+			p.wfile = -1
+		}
 	}
 	vkFutexWake(uintptr(unsafe.Pointer(p)), vkMaxThreads)
-	rf, wf := p.rfile, p.wfile
+	rf, wf, fifo := p.rfile, p.wfile, p.fifo != 0
 	if p.readers == 0 && p.writers == 0 {
-		p.used = false
+		p.used = false // a FIFO's bytes go with its last open, as on Linux
 	}
 	vkSpinUnlock(&p.lock)
+	if fifo {
+		vkPipeNotifyAll(f.pipe) // f itself has no references left: skipped
+		return
+	}
 	if rf >= 0 {
 		vkNotifyLocked(vkFileAt(rf))
 	}

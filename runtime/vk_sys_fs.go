@@ -169,3 +169,12 @@ func vkCallUmask(f *vkFrame, canBlock bool) uintptr {
 func vkCallCopyFileRange(f *vkFrame, canBlock bool) uintptr {
 	return vkSysCopyFileRange(int32(f.rdi), uintptr(f.rsi), int32(f.rdx), uintptr(f.r10), uintptr(f.r8), uint32(f.r9))
 }
+
+// vkCallMknodat: FIFOs and regular files under /tmp (vk_fifo.go).
+func vkCallMknodat(f *vkFrame, canBlock bool) uintptr {
+	return vkSysMknodat(int32(f.rdi), uintptr(f.rsi), uint32(f.rdx), uint32(f.r10))
+}
+
+func vkCallMknod(f *vkFrame, canBlock bool) uintptr {
+	return vkSysMknodat(atFDCWD, uintptr(f.rdi), uint32(f.rsi), uint32(f.rdx))
+}

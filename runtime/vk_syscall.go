@@ -217,6 +217,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	125: vkCallCapget,           // capget
 	126: vkCallCapset,           // capset
 	131: vkCallSigaltstack,      // sigaltstack
+	133: vkCallMknod,            // mknod
 	157: vkCallPrctl,            // prctl
 	158: vkCallArchPrctl,        // arch_prctl
 	186: vkCallGettid,           // gettid
@@ -241,6 +242,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	234: vkCallTgkill,           // tgkill
 	257: vkCallOpenat,           // openat
 	258: vkCallMkdirat,          // mkdirat
+	259: vkCallMknodat,          // mknodat
 	260: vkCallFchownat,         // fchownat
 	262: vkCallNewfstatat,       // newfstatat
 	263: vkCallUnlinkat,         // unlinkat
@@ -362,7 +364,7 @@ func vkSysWrite(fd int32, p, n uintptr) uintptr {
 	if f := vkFD(fd, fdEventfd); f != nil {
 		return vkEventfdWrite(f, p, n)
 	}
-	if vkFD(fd, fdPipeWrite) != nil {
+	if f := vkFD(fd, fdPipeRead); vkFD(fd, fdPipeWrite) != nil || f != nil && vkPipeRW(f) {
 		i := vkFileGet(fd) // held while asleep
 		r, _ := vkPipeWrite(vkFileAt(i), p, n, true, true)
 		vkFilePut(i)

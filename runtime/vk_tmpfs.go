@@ -29,6 +29,8 @@ type vkTmpEnt struct {
 	link     bool  // a symbolic link: the target is the file's bytes
 	alias    int32 // a hard link: 1 + the index of the entry that holds the file; 0 for that entry itself
 	links    int32 // on the entry that holds a file: how many aliases name it
+	fifo     bool  // a named pipe (vk_fifo.go)
+	pipe     int32 // a FIFO's pipe while it may be open: 1 + its index in vkPipes
 	mode     uint32
 	uid, gid uint32 // set by chown (vk_chown.go); 0, root, when created
 	size     int64
@@ -234,6 +236,9 @@ func vkTmpTruncate(e *vkTmpEnt, size int64) {
 
 func vkTmpRelease(e *vkTmpEnt) {
 	if e.unlinked && e.opens == 0 && e.links == 0 {
+		if e.fifo {
+			vkFifoForget(int((uintptr(unsafe.Pointer(e)) - uintptr(unsafe.Pointer(&vkTmp.ents[0]))) / unsafe.Sizeof(*e)))
+		}
 		vkTmpTruncate(e, 0)
 		*e = vkTmpEnt{}
 	}
@@ -312,6 +317,9 @@ func vkTmpOpen(full []byte, flags int32, mode uint32) uintptr {
 	}
 	if !isDir && flags&oDirectory != 0 {
 		return vkErr(vkENOTDIR)
+	}
+	if idx >= 0 && vkTmp.ents[idx].fifo {
+		return vkFifoOpen(idx, flags)
 	}
 	kind := int32(fdTmpFile)
 	if isDir {
@@ -393,6 +401,9 @@ func vkTmpStat(idx int, st uintptr) uintptr {
 		}
 		if e.link {
 			mode = sIFLNK | 0o777
+		}
+		if e.fifo {
+			mode, size = sIFIFO|e.mode, 0
 		}
 	}
 	*(*uint64)(unsafe.Pointer(st)) = 0x5602                 // st_dev: not the archive's
@@ -565,6 +576,9 @@ func vkTmpChildren(dir []byte, visit func(ino uint64, typ byte, name []byte) boo
 		}
 		if e.link {
 			typ = 10 // DT_LNK
+		}
+		if e.fifo {
+			typ = 1 // DT_FIFO
 		}
 		if !visit(uint64(0x10000+i), typ, rest) {
 			return false

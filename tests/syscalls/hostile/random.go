@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // The random phase: n calls chosen by a seeded generator, half of them
@@ -58,6 +59,9 @@ var neverAny = map[uintptr]bool{
 	// A timer made from random bytes could send the program a fatal signal
 	// at any rate; the aimed half makes timers that signal nothing.
 	syscall.SYS_TIMER_CREATE: true,
+	// A FIFO left at a random path would block the next random open of it
+	// for reading forever (no writer comes); the aimed half unlinks its own.
+	syscall.SYS_MKNOD: true, syscall.SYS_MKNODAT: true,
 }
 
 type gen struct {
@@ -72,6 +76,7 @@ type gen struct {
 	maxMaps int
 	slot    uintptr // scratch bytes for paths, timespecs and fd pairs
 	fdBase  int     // 16 fd numbers of this thread's own, free for dup2 and dup3
+	fifo    []byte  // the path of this thread's FIFO, NUL-terminated
 }
 
 func (g *gen) pick(n int) int { return g.r.IntN(n) }
@@ -294,7 +299,7 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 		return g.fd()
 	}
 	flags := func() uintptr { return uintptr(g.r.Uint32()) & uintptr(g.r.Uint32()) }
-	switch g.pick(58) {
+	switch g.pick(60) {
 	case 0:
 		return syscall.SYS_READ, sc(syscall.SYS_READ, g.fd(), g.ptr(), g.size())
 	case 1:
@@ -490,6 +495,37 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 			ev = g.hostilePtr()
 		}
 		return syscall.SYS_TIMER_CREATE, sc(syscall.SYS_TIMER_CREATE, uintptr(g.pick(14)), ev, g.ptr())
+	case 58:
+		// Any node type but a FIFO (case 59 makes those: a path in the
+		// slot may be changed by another thread's call before it is
+		// unlinked) at a random path, unlinked again at once if made.
+		modes := []uintptr{0o100000, 0, 0o040000, 0o020000, 0o070000, uintptr(g.r.Uint32())}
+		mode := modes[g.pick(len(modes))] | uintptr(g.pick(0o10000))
+		if mode&0o170000 == 0o010000 {
+			mode ^= 0o110000 // S_IFIFO becomes S_IFREG
+		}
+		d, p := dirfd(), g.path()
+		r := sc(syscall.SYS_MKNODAT, d, p, mode, g.size())
+		if r == 0 {
+			sc(syscall.SYS_UNLINKAT, d, p, 0)
+		}
+		return syscall.SYS_MKNODAT, r
+	case 59:
+		// A FIFO of this thread's own, opened without waiting in any mode,
+		// read and written with hostile buffers, closed and unlinked.
+		if g.fifo == nil { // in the Go heap, which no call of this phase writes
+			g.fifo = append([]byte(fmt.Sprintf("%s/fifo%d", g.e.tmpDir, g.fdBase)), 0)
+		}
+		p := uintptr(unsafe.Pointer(&g.fifo[0]))
+		sc(syscall.SYS_MKNODAT, cwd, p, 0o010600, 0)
+		fd, err := sc1(syscall.SYS_OPENAT, cwd, p, uintptr(g.pick(4))|syscall.O_NONBLOCK|flags()&syscall.O_CLOEXEC)
+		if err == 0 {
+			sc(syscall.SYS_WRITE, fd, g.ptr(), g.size())
+			sc(syscall.SYS_READ, fd, g.ptr(), g.size())
+			syscall.Close(int(fd))
+		}
+		sc(syscall.SYS_UNLINKAT, cwd, p, 0)
+		return syscall.SYS_OPENAT, err
 	}
 	// This thread's affinity: a mask naming CPU 0 (always there), or one
 	// that is empty, names CPUs that do not exist, or is unreadable.
