@@ -380,6 +380,10 @@ func (s *Server) netlinkSend(ep *nlEP, bufs [][]byte, flags int, to []byte) (int
 		}
 		dst = pid
 	}
+	// Linux binds an unbound sender before it looks at the size.
+	sp.mu.Lock()
+	sp.autobindLocked(ep)
+	sp.mu.Unlock()
 	total := iovLen(bufs)
 	if total > sndbuf-32 {
 		return 0, syscall.EMSGSIZE
@@ -405,7 +409,6 @@ func (s *Server) netlinkSend(ep *nlEP, bufs [][]byte, flags int, to []byte) (int
 		}
 	}
 	sp.mu.Lock()
-	sp.autobindLocked(ep)
 	var woke *nlEP
 	if dst == 0 {
 		dgrams, overrun := netlinkRoute(data, ep.port, ep.rcvbuf-ep.rbytes, state)

@@ -403,11 +403,16 @@ func vkNetUnixType(typ, proto uintptr) int {
 }
 
 // vkNetNetlinkType checks an AF_NETLINK socket's type and protocol as
-// Linux does: raw or datagram, and only NETLINK_ROUTE (0) is served
+// Linux does: a type beyond SOCK_PACKET is EINVAL, raw and datagram are
+// the netlink types, and only NETLINK_ROUTE (0) is served
 // (netstack/netlink.go); another protocol is EPROTONOSUPPORT, Linux's
 // answer for one whose kernel side is absent.
 func vkNetNetlinkType(typ, proto uintptr) int {
-	if t := typ & 0xf; t != 2 && t != 3 {
+	t := typ & 0xf
+	if t >= 11 { // SOCK_MAX
+		return vkEINVAL
+	}
+	if t != 2 && t != 3 {
 		return vkESOCKTNOSUPPORT
 	}
 	if proto != 0 {

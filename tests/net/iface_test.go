@@ -77,6 +77,7 @@ func TestNetlinkSocketErrors(t *testing.T) {
 	}{
 		{syscall.SOCK_RAW, 99, syscall.EPROTONOSUPPORT},
 		{syscall.SOCK_STREAM, syscall.NETLINK_ROUTE, syscall.ESOCKTNOSUPPORT},
+		{12, syscall.NETLINK_ROUTE, syscall.EINVAL}, // beyond SOCK_MAX
 	} {
 		fd, err := syscall.Socket(syscall.AF_NETLINK, c.typ, c.proto)
 		if err == nil {
