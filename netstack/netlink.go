@@ -15,9 +15,8 @@ package netstack
 //     IFLA_MTU, IFLA_ADDRESS, IFLA_BROADCAST;
 //   - RTM_GETLINK for one link, by ifi_index or IFLA_IFNAME (ENODEV when
 //     there is no such link, EINVAL when neither is given);
-//   - RTM_GETADDR dumps: AF_INET, AF_INET6, or both for AF_UNSPEC (the
-//     families from the one asked for upwards, as Linux's rtnl_dump_all
-//     goes), one RTM_NEWADDR per address with ifaddrmsg and IFA_ADDRESS,
+//   - RTM_GETADDR dumps: AF_INET, AF_INET6, or both for any other family
+//     (AF_UNSPEC), one RTM_NEWADDR per address with ifaddrmsg and IFA_ADDRESS,
 //     IFA_LOCAL, IFA_BROADCAST, IFA_LABEL (IPv4) and IFA_FLAGS;
 //   - NLM_F_ACK acknowledgements, control messages (skipped), messages
 //     without NLM_F_REQUEST (skipped), and Linux's silence for a request
@@ -373,11 +372,10 @@ func rtnlRequest(o *nlOut, m nlMsg, port uint32, st func() *nlState) (dumped boo
 			}
 		case rtmGetAddr:
 			// Linux: AF_INET and AF_INET6 have their own dumps; any
-			// other family goes to rtnl_dump_all, which runs every
-			// family's dump from the one asked for upwards (AF_UNSPEC:
-			// all of them), skipping AF_PACKET.
-			v4 := family == afInet || family < afInet
-			v6 := family == afInet6 || family != afInet && family < afInet6
+			// other family gets every family's (checked against a 6.18
+			// kernel: AF_UNSPEC, 1, 3, 5, 7, 16, 17, 100 alike).
+			v4 := family != afInet6
+			v6 := family != afInet
 			for _, a := range st().addrs {
 				if a.family == afInet && v4 || a.family == afInet6 && v6 {
 					msgs = append(msgs, nlAddrMsg(nil, a, nlmFMulti, m.seq, port))

@@ -3,6 +3,7 @@ package netstack
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"syscall"
 	"testing"
@@ -144,8 +145,8 @@ func TestNetlinkAddrDump(t *testing.T) {
 		{syscall.AF_UNSPEC, []string{"127.0.0.1/8", "10.0.2.15/24", "::1/128"}},
 		{syscall.AF_INET, []string{"127.0.0.1/8", "10.0.2.15/24"}},
 		{syscall.AF_INET6, []string{"::1/128"}},
-		{5, []string{"::1/128"}}, // rtnl_dump_all from family 5 up: AF_INET6 only
-		{afPacket, nil},
+		{5, []string{"127.0.0.1/8", "10.0.2.15/24", "::1/128"}}, // any other family: all, as Linux
+		{afPacket, []string{"127.0.0.1/8", "10.0.2.15/24", "::1/128"}},
 	} {
 		msgs := parseAll(t, route(nlReq(syscall.RTM_GETADDR, nlmFRequest|nlmFDump, 3, tc.family), 9), 9, 3)
 		var got []string
@@ -515,4 +516,77 @@ func FuzzNetlinkRoute(f *testing.F) {
 			t.Fatalf("%d bytes made in room for %d", total, room)
 		}
 	})
+}
+
+// hostNetlink sends req to the host kernel's NETLINK_ROUTE and returns
+// every datagram until NLMSG_DONE, an NLMSG_ERROR, or nothing more.
+func hostNetlink(t *testing.T, req []byte) [][]byte {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.NETLINK_ROUTE)
+	if err != nil {
+		t.Skipf("host netlink: %v", err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Sendto(fd, req, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for {
+		b := make([]byte, 1<<16)
+		n, _, err := syscall.Recvfrom(fd, b, syscall.MSG_DONTWAIT)
+		if err == syscall.EAGAIN {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b[:n])
+	}
+}
+
+// TestNetlinkErrnosLikeLinux sends the same read-only requests to the host
+// kernel and to netlinkRoute and compares what kind of answer each gives:
+// message types in order, and the errno of an NLMSG_ERROR. Only requests
+// that change nothing are sent to the host.
+func TestNetlinkErrnosLikeLinux(t *testing.T) {
+	ifi := func(index int32, attrs ...byte) []byte {
+		b := make([]byte, 16, 16+len(attrs))
+		binary.LittleEndian.PutUint32(b[4:], uint32(index))
+		return append(b, attrs...)
+	}
+	for name, req := range map[string][]byte{
+		"getaddr one":        nlReq(syscall.RTM_GETADDR, nlmFRequest, 1, syscall.AF_INET),
+		"getlink none":       nlReq(syscall.RTM_GETLINK, nlmFRequest, 1, ifi(0)...),
+		"getlink no index":   nlReq(syscall.RTM_GETLINK, nlmFRequest, 1, ifi(999999)...),
+		"getlink no name":    nlReq(syscall.RTM_GETLINK, nlmFRequest, 1, ifi(0, nlAttrString(nil, iflaIfname, "no-such-if9")...)...),
+		"getlink short":      nlReq(syscall.RTM_GETLINK, nlmFRequest, 1, 0),
+		"type past RTM_MAX":  nlReq(200, nlmFRequest|nlmFDump, 1, 0),
+		"noop ack":           nlReq(syscall.NLMSG_NOOP, nlmFRequest|nlmFAck, 1),
+		"no rtgenmsg ack":    nlReq(syscall.RTM_GETLINK, nlmFRequest|nlmFDump|nlmFAck, 1),
+		"not a request ack":  nlReq(syscall.RTM_GETLINK, nlmFAck, 1, 0),
+		"getlink AF_BRIDGE":  nlReq(syscall.RTM_GETLINK, nlmFRequest|nlmFDump, 1, afBridge),
+		"getlink by lo name": nlReq(syscall.RTM_GETLINK, nlmFRequest|nlmFAck, 1, ifi(0, nlAttrString(nil, iflaIfname, "lo")...)...),
+	} {
+		kinds := func(dgrams [][]byte) []string {
+			var r []string
+			for _, d := range dgrams {
+				msgs, err := syscall.ParseNetlinkMessage(d)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				for _, m := range msgs {
+					k := fmt.Sprint(m.Header.Type)
+					if m.Header.Type == syscall.NLMSG_ERROR {
+						k = fmt.Sprintf("error %v flags %#x", syscall.Errno(-int32(binary.LittleEndian.Uint32(m.Data))), m.Header.Flags&^0x200)
+					}
+					r = append(r, k)
+				}
+			}
+			return r
+		}
+		host, ours := kinds(hostNetlink(t, req)), kinds(route(req, 1))
+		if fmt.Sprint(host) != fmt.Sprint(ours) {
+			t.Errorf("%s: host %v, ours %v", name, host, ours)
+		}
+	}
 }
