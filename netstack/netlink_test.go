@@ -336,6 +336,39 @@ func TestNetlinkLikeLinux(t *testing.T) {
 			t.Errorf("attribute %d: host %x, ours %x", typ, ha[typ], oa[typ])
 		}
 	}
+	// lo's addresses: the same ifaddrmsg (family, prefix, flags, scope,
+	// index when the host's lo is 1) and the same attributes, of those we
+	// give (the host adds IFA_CACHEINFO and IFA_PROTO).
+	hidx := binary.LittleEndian.Uint32(hi[4:8])
+	hostAddrs := map[string]*syscall.NetlinkMessage{}
+	for _, d := range hostNetlink(t, nlReq(syscall.RTM_GETADDR, nlmFRequest|nlmFDump, 1, 0)) {
+		msgs, _ := syscall.ParseNetlinkMessage(d)
+		for i := range msgs {
+			if m := &msgs[i]; m.Header.Type == syscall.RTM_NEWADDR && binary.LittleEndian.Uint32(m.Data[4:]) == hidx {
+				hostAddrs[string(attrs(t, m)[syscall.IFA_ADDRESS])] = m
+			}
+		}
+	}
+	for _, a := range st.addrs {
+		if a.index != 1 {
+			continue
+		}
+		hm := hostAddrs[string(a.addr)]
+		if hm == nil {
+			t.Logf("the host's lo has no %x", a.addr)
+			continue
+		}
+		om, _ := syscall.ParseNetlinkMessage(nlAddrMsg(nil, a, nlmFMulti, 1, 1))
+		if !bytes.Equal(hm.Data[:4], om[0].Data[:4]) {
+			t.Errorf("%x: ifaddrmsg host %x, ours %x", a.addr, hm.Data[:8], om[0].Data[:8])
+		}
+		ha, oa := attrs(t, hm), attrs(t, &om[0])
+		for typ, v := range oa {
+			if !bytes.Equal(ha[typ], v) {
+				t.Errorf("%x: attribute %d: host %x, ours %x", a.addr, typ, ha[typ], v)
+			}
+		}
+	}
 }
 
 // TestNetlinkSocket goes through the server as Go's syscall.NetlinkRIB
