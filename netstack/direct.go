@@ -59,8 +59,8 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 		return 0, 0, false
 	}
 	sk := s.lookup(sid)
-	if sk == nil || sk.id != id {
-		return 0, 0, false
+	if sk == nil || sk.id != id || sk.nl != nil {
+		return 0, 0, false // netlink sockets: the kernel's path serves them
 	}
 	var args [6]uint64
 	for i := range a {

@@ -73,7 +73,7 @@ func startNIC(st *stack.Stack) {
 		fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s stays down (ip=off); loopback only\n", nic.mac)
 		return
 	}
-	if err := st.CreateNIC(nicID, nic.linkEndpoint()); err != nil {
+	if err := st.CreateNICWithOptions(nicID, nic.linkEndpoint(), stack.NICOptions{Name: nicName}); err != nil {
 		fmt.Fprintf(os.Stderr, "velocity: net: network card: %v\n", err)
 		return
 	}

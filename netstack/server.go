@@ -57,6 +57,7 @@ type Server struct {
 	socks  map[int32]*sock         // by sid
 	failed map[int32]syscall.Errno // sids whose creation netstack refused
 	unix   *unixSpace              // AF_UNIX sockets (unix.go)
+	nl     *nlSpace                // AF_NETLINK sockets (netlink_calls.go)
 
 	// Counters for tests and the shell.
 	Calls  atomic.Uint64
@@ -69,11 +70,12 @@ type Server struct {
 type sock struct {
 	sid    int32  // the kernel's name for the socket: its description index (Msg.NewFD, Args[0])
 	id     uint64 // its identity, never reused (Msg.SockID): sids are reused after close
-	family int    // afInet, afInet6 or afUnix
+	family int    // afInet, afInet6, afUnix or afNetlink
 	typ    int    // sockStream or sockDgram (AF_UNIX: or sockSeqpacket)
 	proto  int    // ipprotoTCP, ipprotoUDP, ipprotoICMP, ipprotoICMPv6
 	ep     tcpip.Endpoint
 	ux     *unixEP // AF_UNIX sockets have this instead of ep
+	nl     *nlEP   // AF_NETLINK sockets have this instead of ep
 	wq     *waiter.Queue
 	entry  waiter.Entry
 	// Options netstack keeps no copy of, returned as set.
@@ -82,7 +84,7 @@ type sock struct {
 
 // NewServer serves sockets on s, reporting readiness to k.
 func newServer(s *stack.Stack, k kernel) *Server {
-	return &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno), unix: newUnixSpace()}
+	return &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno), unix: newUnixSpace(), nl: newNlSpace()}
 }
 
 func (s *Server) lookup(sid int32) *sock {
@@ -202,9 +204,12 @@ func (s *Server) handle(m *Msg) Reply {
 			err = e
 			break
 		}
-		if sk.ux != nil {
+		switch {
+		case sk.ux != nil:
 			res, err = s.unixCall(sk, m, &rep)
-		} else {
+		case sk.nl != nil:
+			res, err = s.netlinkCall(sk, m)
+		default:
 			res, err = s.call(sk, m, &rep)
 		}
 		if m.NR != 3 { // after close there is no socket to report on
@@ -254,6 +259,8 @@ func (s *Server) socket(domain, typ, proto int, sid int32, id uint64) (*sock, sy
 			return nil, syscall.EPROTONOSUPPORT
 		}
 		return s.unixCreate(typ, sid, id)
+	case afNetlink:
+		return s.netlinkCreate(typ, proto, sid, id)
 	default:
 		return nil, syscall.EAFNOSUPPORT
 	}
@@ -412,6 +419,11 @@ func (s *Server) readiness(sk *sock) uint32 {
 		defer s.unix.mu.Unlock()
 		return uint32(sk.ux.readiness())
 	}
+	if sk.nl != nil {
+		s.nl.mu.Lock()
+		defer s.nl.mu.Unlock()
+		return uint32(sk.nl.readiness())
+	}
 	return uint32(sk.ep.Readiness(allEvents))
 }
 
@@ -421,6 +433,11 @@ func (s *Server) names(sk *sock) Names {
 		s.unix.mu.Lock()
 		defer s.unix.mu.Unlock()
 		return unixNames(sk.ux)
+	}
+	if sk.nl != nil {
+		s.nl.mu.Lock()
+		defer s.nl.mu.Unlock()
+		return netlinkNames(sk.nl)
 	}
 	return names(sk)
 }

@@ -40,7 +40,9 @@ func newStack() (*stack.Stack, error) {
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &tw); err != nil {
 		return nil, fmt.Errorf("netstack: TCP TIME-WAIT: %v", err)
 	}
-	if err := s.CreateNIC(loopbackNIC, loopback.New()); err != nil {
+	// Named as on Linux: net.Interfaces and netlink (netlink.go) report
+	// the names.
+	if err := s.CreateNICWithOptions(loopbackNIC, loopback.New(), stack.NICOptions{Name: "lo"}); err != nil {
 		return nil, fmt.Errorf("netstack: loopback NIC: %v", err)
 	}
 	v4 := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4([4]byte{127, 0, 0, 1}), PrefixLen: 8}
@@ -60,8 +62,12 @@ func newStack() (*stack.Stack, error) {
 	return s, nil
 }
 
-// nicID is the network card's NIC in the stack.
-const nicID = 2
+// nicID is the network card's NIC in the stack, and nicName its name
+// (Linux's first Ethernet card's).
+const (
+	nicID   = 2
+	nicName = "eth0"
+)
 
 // configureNIC gives the card its address and routes: the subnet
 // directly, everything else through the gateway when there is one.

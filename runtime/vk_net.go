@@ -240,7 +240,7 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		src, l := n.local[:], n.localLen
 		if nr == 52 {
 			src, l = n.remote[:], n.remoteLen
-			if l == 0 {
+			if l == 0 && sock.sock.family != 16 { // netlink: the kernel, port 0
 				return vkErr(vkENOTCONN)
 			}
 		}
@@ -251,6 +251,8 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 				l = 28
 			case 1: // AF_UNIX: the family alone (an unnamed socket)
 				l = 2
+			case 16: // AF_NETLINK: struct sockaddr_nl, port 0
+				l = 12
 			}
 			var zero [28]byte
 			zero[0] = byte(sock.sock.family)
@@ -340,7 +342,7 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 // the creation.
 func vkNetSocket(a [6]uintptr) uintptr {
 	domain, typ, proto := a[0], a[1], a[2]
-	if domain != 1 && domain != 2 && domain != 10 {
+	if domain != 1 && domain != 2 && domain != 10 && domain != 16 {
 		return vkErr(vkEAFNOSUPPORT)
 	}
 	if typ&^(0xf|oNonblock|0o2000000) != 0 {
@@ -348,6 +350,10 @@ func vkNetSocket(a [6]uintptr) uintptr {
 	}
 	if domain == 1 {
 		if e := vkNetUnixType(typ, proto); e != 0 {
+			return vkErr(e)
+		}
+	} else if domain == 16 {
+		if e := vkNetNetlinkType(typ, proto); e != 0 {
 			return vkErr(e)
 		}
 	} else {
@@ -396,12 +402,40 @@ func vkNetUnixType(typ, proto uintptr) int {
 	return vkESOCKTNOSUPPORT
 }
 
+// vkNetNetlinkType checks an AF_NETLINK socket's type and protocol as
+// Linux does: a type beyond SOCK_PACKET is EINVAL, raw and datagram are
+// the netlink types, and only NETLINK_ROUTE (0) is served
+// (netstack/netlink.go); another protocol is EPROTONOSUPPORT, Linux's
+// answer for one whose kernel side is absent.
+func vkNetNetlinkType(typ, proto uintptr) int {
+	t := typ & 0xf
+	if t >= 11 { // SOCK_MAX
+		return vkEINVAL
+	}
+	if t != 2 && t != 3 {
+		return vkESOCKTNOSUPPORT
+	}
+	if proto != 0 {
+		return vkEPROTONOSUPPORT
+	}
+	return 0
+}
+
 // vkNetSocketpair serves socketpair(2) like socket(2): both fds are
 // reserved and named (unnamed AF_UNIX sockets, each the other's peer) now,
 // and one asynchronous create makes the connected pair in the server.
 func vkNetSocketpair(a [6]uintptr) uintptr {
 	domain, typ, proto := a[0], a[1], a[2]
 	if domain == 2 || domain == 10 {
+		return vkErr(vkEOPNOTSUPP)
+	}
+	if domain == 16 { // the socket could be made, the pair cannot
+		if typ&^(0xf|oNonblock|0o2000000) != 0 {
+			return vkErr(vkEINVAL)
+		}
+		if e := vkNetNetlinkType(typ, proto); e != 0 {
+			return vkErr(e)
+		}
 		return vkErr(vkEOPNOTSUPP)
 	}
 	if domain != 1 {
