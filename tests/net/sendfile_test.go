@@ -124,9 +124,12 @@ func sendfileRaw(t *testing.T, c syscall.Conn, src *os.File, off *int64, n int) 
 // stays where it was.
 func TestSendfileTCP(t *testing.T) {
 	tmp, data := tempData(t, 700<<10+123, 1)
+	// The executable is in the image when the kernel was told its path
+	// (velocity test); a kernel booted without it has the generated
+	// /etc/hosts, a small image file.
 	exe, err := os.Executable()
 	if err != nil {
-		t.Fatal(err)
+		exe = "/etc/hosts"
 	}
 	img, err := os.Open(exe)
 	if err != nil {
@@ -137,9 +140,10 @@ func TestSendfileTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := int(min(st.Size()-4096, 3<<20))
+	start := min(st.Size()/2, 4096)
+	n := int(min(st.Size()-start, 3<<20))
 	imgData := make([]byte, n)
-	if _, err := img.ReadAt(imgData, 4096); err != nil {
+	if _, err := img.ReadAt(imgData, start); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -147,7 +151,7 @@ func TestSendfileTCP(t *testing.T) {
 		f     *os.File
 		start int64
 		want  []byte
-	}{{"tmp", tmp, 0, data}, {"image", img, 4096, imgData}} {
+	}{{"tmp", tmp, 0, data}, {"image", img, start, imgData}} {
 		t.Run(c.name, func(t *testing.T) {
 			a, b := tcpPair(t)
 			sum := drainHash(b)
