@@ -19,8 +19,9 @@
 // written by the same forwarded request as read(2) and write(2)
 // (vkNetCall), so it blocks, or not, as they do: by the socket's own
 // O_NONBLOCK. The pipe side blocks unless SPLICE_F_NONBLOCK is given or
-// the pipe end is non-blocking, as on Linux since 5.x; a blocked pipe side
-// is interrupted by a signal (EINTR, which Go retries).
+// the pipe end is non-blocking (Linux 6.x adds the pipe's O_NONBLOCK to
+// the flags too); a blocked pipe side is interrupted by a signal (EINTR,
+// as this kernel's pipe reads and writes give; Go retries it).
 //
 // While a splice moves bytes out of a pipe, it has copied them to its
 // buffer and consumes from the ring only what the destination took
