@@ -273,6 +273,14 @@ func vkFileGet(fd int32) int32 {
 	return i
 }
 
+// vkFileRef takes one more reference to description i, which the caller
+// knows is alive (an fd names it, or the caller holds a reference).
+func vkFileRef(i int32) {
+	vkSpinLock(&vkFDLock)
+	vkFileAt(i).refs++
+	vkSpinUnlock(&vkFDLock)
+}
+
 // vkFilePut drops a reference to description i; the last one releases
 // what it holds (a pipe end, interest records, a /tmp entry, a
 // directory's path, a socket's endpoint) and frees it, and its result is

@@ -94,6 +94,7 @@ func vkFifoOpen(idx int, flags int32) uintptr {
 		vkSpinLock(&p.lock)
 		p.used, p.head, p.count, p.readers, p.writers = true, 0, 0, 0, 0
 		p.rfile, p.wfile, p.fifo, p.rOpens, p.wOpens = -1, -1, int32(idx)+1, 0, 0
+		p.rbusy, p.wbusy = false, false
 		vkSpinUnlock(&p.lock)
 		e.pipe = pi + 1
 	}

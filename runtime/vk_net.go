@@ -269,6 +269,17 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		*lenp = int32(l)
 		return 0
 	}
+	return vkNetCall(nr, a, sock, sid, canBlock)
+}
+
+// vkNetCall forwards a checked call on socket sid (its description, sock)
+// to the server, sleeps until answered, and records what the reply says
+// of the socket. a[0] is not read: the server gets the sid in its place.
+// Besides vkNetSyscall, sendfile and splice (vk_splice.go) call it with a
+// kernel buffer in a[1], which the server reads or writes as it would a
+// caller's (one address space; the kernel keeps the buffer until the
+// answer comes).
+func vkNetCall(nr uint64, a [6]uintptr, sock *vkFile, sid int32, canBlock bool) uintptr {
 	if !canBlock {
 		return vkErr(vkEAGAIN)
 	}
@@ -297,7 +308,7 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		nf.sock.id = vkNetNewID(1)
 		msg.sockID = nf.sock.id
 	}
-	vkFileGet(int32(a[0])) // the call keeps its socket if the fd is closed meanwhile
+	vkFileRef(sid) // the call keeps its socket if the fd is closed meanwhile
 	var rep vkNetReply
 	r := vkNetForward(&msg, &rep)
 	if rep.addrOK != 0 {

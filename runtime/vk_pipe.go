@@ -46,6 +46,13 @@ type vkPipe struct {
 	// the other end is opened sees one that came and went.
 	fifo           int32
 	rOpens, wOpens uint32
+	// rbusy: a splice or tee is moving bytes out of the ring (it copied
+	// them and consumes what its destination took, vk_splice.go); wbusy:
+	// a splice is filling the room it found. Other readers (writers) wait
+	// meanwhile, as on Linux, which holds the pipe's mutex through a
+	// splice; non-blocking ones get EAGAIN, and the end of the splice
+	// notifies epoll.
+	rbusy, wbusy bool
 }
 
 var vkPipes [vkMaxPipes]vkPipe
@@ -77,6 +84,7 @@ func vkSysPipe2(fds uintptr, flags int32) uintptr {
 	vkSpinLock(&p.lock)
 	p.used, p.head, p.count, p.readers, p.writers, p.rfile, p.wfile = true, 0, 0, 1, 1, ri, wi
 	p.fifo = 0
+	p.rbusy, p.wbusy = false, false
 	vkSpinUnlock(&p.lock)
 	cloexec := flags&oCloexec != 0
 	r := vkFDInstall(ri, 0, cloexec)
@@ -202,8 +210,8 @@ func vkPipeRead(f *vkFile, buf, n uintptr, canBlock, locked bool) (r uintptr, ok
 		vkUserFaultIn(buf, m, true)
 	}
 	vkSpinLock(&p.lock)
-	for p.count == 0 {
-		if p.writers == 0 || n == 0 {
+	for p.count == 0 || p.rbusy {
+		if n == 0 || (p.writers == 0 && !p.rbusy) {
 			vkSpinUnlock(&p.lock)
 			return 0, true
 		}
@@ -318,7 +326,7 @@ func vkPipeWrite(f *vkFile, buf, n uintptr, canBlock, locked bool) (r uintptr, o
 			}
 			return vkErr(vkEPIPE), true
 		}
-		if p.count == vkPipeSize {
+		if p.count == vkPipeSize || p.wbusy {
 			if f.nonblock || !canBlock {
 				vkSpinUnlock(&p.lock)
 				if put > 0 {

@@ -32,21 +32,18 @@ func vkCallReadv(f *vkFrame, canBlock bool) uintptr {
 	return vkUnimplemented(f.rax)
 }
 
-// vkCallSplice serves sendfile, splice and tee, offered for no fd: EINVAL
-// is what Linux says for fds that cannot splice, and Go's io.Copy then
-// copies through memory. For other fds the call is not implemented.
+// vkCallSendfile, vkCallSplice and vkCallTee: sendfile, splice and tee
+// (vk_splice.go), between files, pipes and sockets.
+func vkCallSendfile(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSendfile(int32(f.rdi), int32(f.rsi), uintptr(f.rdx), uintptr(f.r10), canBlock)
+}
+
 func vkCallSplice(f *vkFrame, canBlock bool) uintptr {
-	in, out := uintptr(f.rsi), uintptr(f.rdi) // sendfile(out, in, ...)
-	switch f.rax {
-	case 275: // splice(in, off_in, out, off_out, ...)
-		in, out = uintptr(f.rdi), uintptr(f.rdx)
-	case 276: // tee(in, out, ...)
-		in, out = uintptr(f.rdi), uintptr(f.rsi)
-	}
-	if vkNetFDArg(in) || vkNetFDArg(out) {
-		return vkErr(vkEINVAL)
-	}
-	return vkUnimplemented(f.rax)
+	return vkSysSplice(int32(f.rdi), uintptr(f.rsi), int32(f.rdx), uintptr(f.r10), uintptr(f.r8), uint32(f.r9), canBlock)
+}
+
+func vkCallTee(f *vkFrame, canBlock bool) uintptr {
+	return vkSysTee(int32(f.rdi), int32(f.rsi), uintptr(f.rdx), uint32(f.r10), canBlock)
 }
 
 // vkCallNetAttach: the netstack server announces itself (once, at its init).

@@ -153,7 +153,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	36:  vkCallGetitimer,        // getitimer
 	38:  vkCallSetitimer,        // setitimer
 	39:  vkCallGetpid,           // getpid
-	40:  vkCallSplice,           // sendfile
+	40:  vkCallSendfile,         // sendfile
 	41:  vkCallSocket,           // socket
 	42:  vkCallSocket,           // connect
 	43:  vkCallSocket,           // accept
@@ -254,7 +254,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	269: vkCallFaccessat,        // faccessat
 	273: vkCallSetRobustList,    // set_robust_list
 	275: vkCallSplice,           // splice
-	276: vkCallSplice,           // tee
+	276: vkCallTee,              // tee
 	280: vkCallUtimensat,        // utimensat
 	281: vkCallEpollWait,        // epoll_pwait
 	288: vkCallSocket,           // accept4

@@ -249,6 +249,12 @@ func vkTmpIO(e *vkTmpEnt, buf, n uintptr, off int64, write bool) uintptr {
 	if !vkUserOK(buf, n, !write) {
 		return vkErr(vkEFAULT)
 	}
+	return vkTmpCopy(e, buf, n, off, write)
+}
+
+// vkTmpCopy is vkTmpIO for a buffer already checked, or one of the
+// kernel's own (sendfile and splice's bounce buffers, vk_splice.go).
+func vkTmpCopy(e *vkTmpEnt, buf, n uintptr, off int64, write bool) uintptr {
 	if !write {
 		if off >= e.size {
 			return 0

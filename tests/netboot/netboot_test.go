@@ -80,7 +80,9 @@ func runNetTests(t *testing.T, smp int, timeout time.Duration, args ...string) {
 	if !strings.Contains(strings.Join(args, " "), "-test.run=") {
 		names = append(names, "TestTCPEcho", "TestUDP", "TestHTTP", "TestBlockingSockets", "TestBadArguments", "TestLookupLocalhost", "TestSomaxconnReadable", "TestConnectRefused",
 			"TestUnixStreamEcho", "TestUnixErrors", "TestUnixgram", "TestUnixSocketpair", "TestUnixAutobind", "TestUnixManyConnections",
-			"TestDupSocket", "TestDupSocketRace", "TestFileListenerOfDup", "TestInterfacesLoopback", "TestNetlinkSocketErrors")
+			"TestDupSocket", "TestDupSocketRace", "TestFileListenerOfDup", "TestInterfacesLoopback", "TestNetlinkSocketErrors",
+			"TestSendfileTCP", "TestSendfileIOCopy", "TestSendfileBlockingUnix", "TestSpliceSocketPipeFile",
+			"TestSplicePipeToSocket", "TestSpliceIOCopy")
 	}
 	for _, name := range names {
 		if !strings.Contains(serial, "--- PASS: "+name) {

@@ -868,6 +868,7 @@ func cases(e *env) []testCase {
 	copyRangeCases(e, add)
 	timerCases(e, add)
 	fifoCases(e, add)
+	spliceCases(e, add)
 	add("pipe2/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_PIPE2, buf, 0xffff) })
 	add("eventfd2/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_EVENTFD2, 0, 2) }) // 1 is EFD_SEMAPHORE
 	add("epoll_create1/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_EPOLL_CREATE1, 1) })

@@ -299,7 +299,7 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 		return g.fd()
 	}
 	flags := func() uintptr { return uintptr(g.r.Uint32()) & uintptr(g.r.Uint32()) }
-	switch g.pick(60) {
+	switch g.pick(63) {
 	case 0:
 		return syscall.SYS_READ, sc(syscall.SYS_READ, g.fd(), g.ptr(), g.size())
 	case 1:
@@ -526,6 +526,13 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 		}
 		sc(syscall.SYS_UNLINKAT, cwd, p, 0)
 		return syscall.SYS_OPENAT, err
+	case 60: // every pipe here is non-blocking, so none of these three waits
+		return syscall.SYS_SENDFILE, sc(syscall.SYS_SENDFILE, g.fd(), g.fd(), g.ptr()*uintptr(g.pick(2)), g.size())
+	case 61:
+		return syscall.SYS_SPLICE, sc(syscall.SYS_SPLICE, g.fd(), g.ptr()*uintptr(g.pick(2)), g.fd(),
+			g.ptr()*uintptr(g.pick(2)), g.size(), uintptr(g.pick(32)))
+	case 62:
+		return syscall.SYS_TEE, sc(syscall.SYS_TEE, g.fd(), g.fd(), g.size(), uintptr(g.pick(32)))
 	}
 	// This thread's affinity: a mask naming CPU 0 (always there), or one
 	// that is empty, names CPUs that do not exist, or is unreadable.
