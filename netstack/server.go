@@ -23,6 +23,7 @@ import (
 const (
 	sockStream   = 1
 	sockDgram    = 2
+	ipprotoRaw   = 255
 	sockNonblock = 0x800
 	sockCloexec  = 0x80000
 
@@ -86,6 +87,9 @@ type sock struct {
 func newServer(s *stack.Stack, k kernel) *Server {
 	return &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno), unix: newUnixSpace(), nl: newNlSpace()}
 }
+
+// datagram: each send is one message, kept whole (UDP, ping, raw IP).
+func (sk *sock) datagram() bool { return sk.typ == sockDgram || sk.typ == sockRaw }
 
 func (s *Server) lookup(sid int32) *sock {
 	s.mu.Lock()
@@ -285,11 +289,25 @@ func (s *Server) socket(domain, typ, proto int, sid int32, id uint64) (*sock, sy
 		default:
 			return nil, syscall.EPROTONOSUPPORT
 		}
+	case sockRaw:
+		// Raw IP: every packet of protocol proto, with its IP header on
+		// IPv4 as Linux gives it; IPPROTO_RAW (255) only sends, and
+		// its packets carry their own header.
+		if proto <= 0 || proto >= 263 {
+			return nil, syscall.EPROTONOSUPPORT
+		}
+		tp = tcpip.TransportProtocolNumber(proto)
 	default:
 		return nil, syscall.ESOCKTNOSUPPORT
 	}
 	wq := new(waiter.Queue)
-	ep, terr := s.stack.NewEndpoint(tp, netProto, wq)
+	var ep tcpip.Endpoint
+	var terr tcpip.Error
+	if typ&0xf == sockRaw {
+		ep, terr = s.stack.NewRawEndpoint(tp, netProto, wq, proto != ipprotoRaw)
+	} else {
+		ep, terr = s.stack.NewEndpoint(tp, netProto, wq)
+	}
 	if terr != nil {
 		return nil, errno(terr)
 	}
@@ -479,7 +497,7 @@ func waitFor(sk *sock, mask waiter.EventMask, ready func() bool) {
 func (s *Server) connect(sk *sock, a [6]uint64, nonblock bool) (int64, syscall.Errno) {
 	b := user(a[1], int(a[2]))
 	if len(b) >= 2 && int(b[0])|int(b[1])<<8 == afUnspec {
-		if sk.typ == sockDgram {
+		if sk.datagram() {
 			return 0, errno(sk.ep.Disconnect())
 		}
 		return 0, syscall.EAFNOSUPPORT
@@ -596,7 +614,7 @@ func (s *Server) recv(sk *sock, bufs [][]byte, flags int, nonblock bool, from *r
 			putAddr(from.addr, from.lenp, peer, sk.family)
 		}
 	}
-	if flags&msgTrunc != 0 && sk.typ == sockDgram {
+	if flags&msgTrunc != 0 && sk.datagram() {
 		return int64(total), 0 // MSG_TRUNC: the datagram's real length
 	}
 	return int64(n), 0
@@ -667,11 +685,11 @@ func (s *Server) recvmsg(sk *sock, msg uint64, flags int, nonblock bool) (int64,
 	}
 	binary.LittleEndian.PutUint64(h[40:], 0) // msg_controllen
 	var mflags uint32
-	if sk.typ == sockDgram && total > n {
+	if sk.datagram() && total > n {
 		mflags |= msgTrunc
 	}
 	binary.LittleEndian.PutUint32(h[48:], mflags)
-	if flags&msgTrunc != 0 && sk.typ == sockDgram {
+	if flags&msgTrunc != 0 && sk.datagram() {
 		return int64(total), 0
 	}
 	return int64(n), 0
@@ -685,7 +703,7 @@ func (s *Server) send(sk *sock, bufs [][]byte, flags int, to []byte, nonblock bo
 		nonblock = true
 	}
 	var opts tcpip.WriteOptions
-	if to != nil && sk.typ == sockDgram {
+	if to != nil && sk.datagram() {
 		addr, e := decodeSockaddr(to, sk.family)
 		if e != 0 {
 			return 0, e

@@ -353,11 +353,19 @@ func vkNetCall(nr uint64, a [6]uintptr, sock *vkFile, sid int32, canBlock bool) 
 // the creation.
 func vkNetSocket(a [6]uintptr) uintptr {
 	domain, typ, proto := a[0], a[1], a[2]
-	if domain != 1 && domain != 2 && domain != 10 && domain != 16 {
-		return vkErr(vkEAFNOSUPPORT)
-	}
+	// Linux's order: the flags in the type, a family number beyond
+	// AF_MAX, a type beyond SOCK_MAX, then whether the family exists.
 	if typ&^(0xf|oNonblock|0o2000000) != 0 {
 		return vkErr(vkEINVAL)
+	}
+	if domain >= 46 {
+		return vkErr(vkEAFNOSUPPORT)
+	}
+	if typ&0xf >= 11 {
+		return vkErr(vkEINVAL)
+	}
+	if domain != 1 && domain != 2 && domain != 10 && domain != 16 {
+		return vkErr(vkEAFNOSUPPORT)
 	}
 	if domain == 1 {
 		if e := vkNetUnixType(typ, proto); e != 0 {
@@ -375,6 +383,13 @@ func vkNetSocket(a [6]uintptr) uintptr {
 			}
 		case 2: // SOCK_DGRAM: UDP, or ICMP echo ("ping") sockets
 			if proto != 0 && proto != 17 && !(proto == 1 && domain == 2) && !(proto == 58 && domain == 10) {
+				return vkErr(vkEPROTONOSUPPORT)
+			}
+		case 3: // SOCK_RAW: any IP protocol but 0 (the caller has CAP_NET_RAW: root)
+			if proto >= 263 { // IPPROTO_MAX
+				return vkErr(vkEINVAL)
+			}
+			if proto == 0 {
 				return vkErr(vkEPROTONOSUPPORT)
 			}
 		default:

@@ -364,6 +364,15 @@ func TestBadArguments(t *testing.T) {
 		{"setsockopt negative length", syscall.SYS_SETSOCKOPT, [6]uintptr{uintptr(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, uintptr(unsafe.Pointer(&n)), ^uintptr(0)}, syscall.EINVAL},
 		{"setsockopt unknown option", syscall.SYS_SETSOCKOPT, [6]uintptr{uintptr(fd), syscall.SOL_SOCKET, 4242, uintptr(unsafe.Pointer(&n)), 4}, syscall.ENOPROTOOPT},
 		{"socket bad family", syscall.SYS_SOCKET, [6]uintptr{4242, syscall.SOCK_STREAM, 0}, syscall.EAFNOSUPPORT},
+		// Linux's order: type flags, family beyond AF_MAX, type beyond
+		// SOCK_MAX, then whether the family exists.
+		{"socket bad type flags, bad family", syscall.SYS_SOCKET, [6]uintptr{4242, syscall.SOCK_STREAM | 0x40, 0}, syscall.EINVAL},
+		{"socket type beyond SOCK_MAX, bad family", syscall.SYS_SOCKET, [6]uintptr{4242, 12, 0}, syscall.EAFNOSUPPORT},
+		{"socket AF_INET type beyond SOCK_MAX", syscall.SYS_SOCKET, [6]uintptr{syscall.AF_INET, 12, 0}, syscall.EINVAL},
+		{"socket AF_UNIX type beyond SOCK_MAX", syscall.SYS_SOCKET, [6]uintptr{syscall.AF_UNIX, 15, 0}, syscall.EINVAL},
+		{"socket unsupported family, type beyond SOCK_MAX", syscall.SYS_SOCKET, [6]uintptr{syscall.AF_PACKET + 20, 12, 0}, syscall.EINVAL},
+		{"socket raw protocol 0", syscall.SYS_SOCKET, [6]uintptr{syscall.AF_INET, syscall.SOCK_RAW, 0}, syscall.EPROTONOSUPPORT},
+		{"socket raw IPv6 protocol past IPPROTO_MAX", syscall.SYS_SOCKET, [6]uintptr{syscall.AF_INET6, syscall.SOCK_RAW, 300}, syscall.EINVAL},
 		{"connect NULL", syscall.SYS_CONNECT, [6]uintptr{uintptr(fd), 0, 16}, syscall.EFAULT},
 		{"sendto bad buffer", syscall.SYS_SENDTO, [6]uintptr{uintptr(fd), kernelHalf, 10, 0, 0, 0}, syscall.EFAULT},
 	}
