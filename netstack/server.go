@@ -387,24 +387,24 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 	case 55: // getsockopt
 		return 0, s.getsockopt(sk, int(a[1]), int(a[2]), a[3], a[4])
 	case 0: // read
-		bufs := [][]byte{user(a[1], int(a[2]))}
-		defer clear(bufs) // see clearBufs
-		return s.recv(sk, bufs, 0, nonblock, nil)
+		sc := getScratch()
+		defer putScratch(sc) // clears the buffer too: see clearBufs
+		return s.recv(sk, sc.one1(user(a[1], int(a[2]))), 0, nonblock, nil)
 	case 19: // readv
 		bufs := iovecs(a[1], int(a[2]))
 		defer clear(bufs) // see clearBufs
 		return s.recv(sk, bufs, 0, nonblock, nil)
 	case 45: // recvfrom
-		bufs := [][]byte{user(a[1], int(a[2]))}
-		defer clear(bufs) // see clearBufs
-		n, e := s.recv(sk, bufs, int(a[3]), nonblock, &recvAddr{addr: a[4], lenp: a[5]})
+		sc := getScratch()
+		defer putScratch(sc) // see clearBufs
+		n, e := s.recv(sk, sc.one1(user(a[1], int(a[2]))), int(a[3]), nonblock, &recvAddr{addr: a[4], lenp: a[5]})
 		return n, e
 	case 47: // recvmsg
 		return s.recvmsg(sk, a[1], int(a[2]), nonblock)
 	case 1: // write
-		bufs := [][]byte{user(a[1], int(a[2]))}
-		defer clear(bufs) // see clearBufs
-		return s.send(sk, bufs, 0, nil, nonblock)
+		sc := getScratch()
+		defer putScratch(sc) // see clearBufs
+		return s.send(sk, sc.one1(user(a[1], int(a[2]))), 0, nil, nonblock)
 	case 20: // writev
 		bufs := iovecs(a[1], int(a[2]))
 		defer clear(bufs) // see clearBufs
@@ -414,9 +414,9 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		if a[4] != 0 {
 			to = user(a[4], int(a[5]))
 		}
-		bufs := [][]byte{user(a[1], int(a[2]))}
-		defer clear(bufs) // see clearBufs
-		return s.send(sk, bufs, int(a[3]), to, nonblock)
+		sc := getScratch()
+		defer putScratch(sc) // see clearBufs
+		return s.send(sk, sc.one1(user(a[1], int(a[2]))), int(a[3]), to, nonblock)
 	case 46: // sendmsg
 		h := user(a[1], 56)
 		var to []byte
@@ -572,11 +572,45 @@ type iovReader struct {
 }
 
 func newIovReader(bufs [][]byte) *iovReader {
-	r := &iovReader{bufs: bufs}
+	r := new(iovReader)
+	r.init(bufs)
+	return r
+}
+
+func (r *iovReader) init(bufs [][]byte) {
+	*r = iovReader{bufs: bufs}
 	for _, b := range bufs {
 		r.left += len(b)
 	}
-	return r
+}
+
+// ioScratch holds what a read or write hands netstack and would
+// otherwise put on the heap on every call: the one-buffer list of read,
+// write, recvfrom and sendto, and the reader or writer over the buffers.
+// Pooled, the hot calls allocate nothing of their own (Go's
+// TestTCPReadWriteAllocs counts allocations per Read and Write).
+type ioScratch struct {
+	one [1][]byte
+	w   iovWriter
+	r   iovReader
+	to  tcpip.FullAddress // a datagram's destination (send)
+}
+
+var ioScratchPool = sync.Pool{New: func() any { return new(ioScratch) }}
+
+func getScratch() *ioScratch { return ioScratchPool.Get().(*ioScratch) }
+
+// putScratch forgets the caller's buffers (see clearBufs) and returns sc
+// to the pool.
+func putScratch(sc *ioScratch) {
+	*sc = ioScratch{}
+	ioScratchPool.Put(sc)
+}
+
+// one1 is the list of the single buffer b, in sc.
+func (sc *ioScratch) one1(b []byte) [][]byte {
+	sc.one[0] = b
+	return sc.one[:]
 }
 
 func (r *iovReader) Len() int { return r.left }
@@ -627,10 +661,13 @@ func (s *Server) recvInto(sk *sock, bufs [][]byte, flags int, nonblock, needAddr
 	if flags&msgDontwait != 0 {
 		nonblock = true
 	}
+	sc := getScratch()
+	defer putScratch(sc)
 	for {
-		w := &iovWriter{bufs: bufs}
+		w := &sc.w
+		*w = iovWriter{bufs: bufs}
 		if len(bufs) == 0 {
-			w.bufs = [][]byte{{}}
+			w.bufs = sc.one1(nil)
 		}
 		res, err := sk.ep.Read(w, tcpip.ReadOptions{Peek: flags&msgPeek != 0, NeedRemoteAddr: needAddr})
 		switch err.(type) {
@@ -702,15 +739,19 @@ func (s *Server) send(sk *sock, bufs [][]byte, flags int, to []byte, nonblock bo
 	if flags&msgDontwait != 0 {
 		nonblock = true
 	}
+	sc := getScratch()
+	defer putScratch(sc)
 	var opts tcpip.WriteOptions
 	if to != nil && sk.datagram() {
 		addr, e := decodeSockaddr(to, sk.family)
 		if e != 0 {
 			return 0, e
 		}
-		opts.To = &addr
+		sc.to = addr
+		opts.To = &sc.to
 	}
-	r := newIovReader(bufs)
+	r := &sc.r
+	r.init(bufs)
 	total := int64(r.Len())
 	var sent int64
 	for {
