@@ -200,6 +200,8 @@ func vkTrapExitFine(f *vkFrame) {
 		vkDeliverSignals(f)
 		vkTLBShootdown()
 		vkUnlock()
+	} else {
+		vkSyscallRestart(f, true) // the signal that cut a wait short was taken elsewhere
 	}
 	vkTickCheck()
 }

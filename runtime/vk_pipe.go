@@ -221,7 +221,7 @@ func vkPipeRead(f *vkFile, buf, n uintptr, canBlock, locked bool) (r uintptr, ok
 		}
 		vkSleepOn(uintptr(unsafe.Pointer(p)), &p.lock, 0, locked)
 		if vkPipeSignalled() {
-			return vkErr(vkEINTR), true
+			return vkErr(vkERESTARTSYS), true // EINTR, or made again (SA_RESTART)
 		}
 		if locked {
 			// The kernel lock was let go: the mapping may have changed.
@@ -339,7 +339,7 @@ func vkPipeWrite(f *vkFile, buf, n uintptr, canBlock, locked bool) (r uintptr, o
 				if put > 0 {
 					return put, true
 				}
-				return vkErr(vkEINTR), true
+				return vkErr(vkERESTARTSYS), true // EINTR, or made again (SA_RESTART)
 			}
 			if locked && !vkUserOK(buf+put, n-put, false) {
 				if put > 0 {

@@ -170,12 +170,43 @@ func vkSigPost(t *vkThread, sig uint32) {
 	}
 }
 
+// vkERESTARTSYS is what a blocking call returns when a signal cut its
+// wait short before it did anything (Linux's ERESTARTSYS); it never
+// reaches user code: vkSyscallRestart turns it into EINTR, or makes the
+// call again.
+const vkERESTARTSYS = 512
+
+const saRestart = 0x10000000
+
+// vkSyscallRestart settles a system call that came back with
+// -ERESTARTSYS, as Linux's signal delivery does: when the signal about
+// to be handled has a handler without SA_RESTART (restart false) the call
+// fails with EINTR; otherwise (SA_RESTART, as Go sets on every handler,
+// or no handler runs) RIP goes back over the 2-byte SYSCALL and RAX holds
+// the call's number again (kept in f.err by vkSyscallTrap), so the call
+// is made again once the handler returns. Go's own loops retry EINTR,
+// but a program's direct syscall.Read of a pipe did not, and failed when
+// any signal reached its thread (std syscall
+// TestAllThreadsSyscallBlockedSyscall).
+func vkSyscallRestart(f *vkFrame, restart bool) {
+	if f.vector != vkVectorSyscall || int64(f.rax) != -vkERESTARTSYS {
+		return
+	}
+	if !restart {
+		f.rax = uint64(vkErr(vkEINTR))
+		return
+	}
+	f.rax = f.err
+	f.rip -= 2
+}
+
 // vkDeliverSignals runs on the way back to user mode: the first pending,
 // unblocked signal becomes a signal frame.
 func vkDeliverSignals(f *vkFrame) {
 	t := vkCur()
 	ready := t.pending &^ t.sigmask
 	if ready == 0 {
+		vkSyscallRestart(f, true)
 		return
 	}
 	for sig := uint32(1); sig <= 64; sig++ {
@@ -201,6 +232,7 @@ func vkDeliverSignals(f *vkFrame) {
 		if a.handler == vkSigIgn || a.handler == 0 && (sig == _SIGURG || sig == _SIGCHLD || sig == _SIGWINCH) {
 			continue // ignored, or the default action is to ignore
 		}
+		vkSyscallRestart(f, a.flags&saRestart != 0) // before the frame saves RIP and RAX
 		if a.handler == 0 {
 			vkPrint("\nvelocity: fatal signal ")
 			vkPrintDec(int64(sig))
@@ -216,6 +248,7 @@ func vkDeliverSignals(f *vkFrame) {
 		}
 		return
 	}
+	vkSyscallRestart(f, true) // every pending signal was ignored
 }
 
 // Offsets inside the frame we build (Linux x86-64 rt_sigframe).

@@ -132,6 +132,7 @@ func vkTrap(f *vkFrame) {
 //
 //go:nowritebarrierrec
 func vkSyscallTrap(f *vkFrame, c *vkCPU) {
+	f.err = f.rax // the call's number, as Linux's orig_rax: a restart makes it again (vkSyscallRestart)
 	if vkSyscallLockFree(f, c) {
 		return // clocks and ids: no shared state, so no kernel lock
 	}

@@ -1,0 +1,70 @@
+package semantics
+
+import (
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSyscallRestart: a blocking read of a pipe that a signal interrupts
+// before any data came is made again when the handler returns (Go
+// installs its handlers with SA_RESTART), as on Linux: the program sees
+// the data, never EINTR. Before, the kernel returned EINTR to a plain
+// syscall.Read (std syscall TestAllThreadsSyscallBlockedSyscall).
+func TestSyscallRestart(t *testing.T) {
+	var p [2]int
+	if err := syscall.Pipe(p[:]); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(p[0])
+	defer syscall.Close(p[1])
+	ch := make(chan os.Signal, 100)
+	signal.Notify(ch, syscall.SIGUSR1)
+	defer signal.Stop(ch)
+
+	tid := make(chan int)
+	type result struct {
+		n   int
+		err error
+		b   byte
+	}
+	done := make(chan result)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- syscall.Gettid()
+		var b [1]byte
+		n, err := syscall.Read(p[0], b[:]) // blocks: no poller
+		done <- result{n, err, b[0]}
+	}()
+	reader := <-tid
+	time.Sleep(50 * time.Millisecond) // let it block in read
+	for i := 0; i < 20; i++ {
+		if err := syscall.Tgkill(syscall.Getpid(), reader, syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("the blocked read returned %d, %v before any data was written", r.n, r.err)
+	default:
+	}
+	if _, err := syscall.Write(p[1], []byte{'x'}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.n != 1 || r.err != nil || r.b != 'x' {
+			t.Errorf("read after the signals: %d, %v, %q; want 1, nil, 'x'", r.n, r.err, r.b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read did not return after the write")
+	}
+	if got := len(ch); got == 0 {
+		t.Errorf("no SIGUSR1 reached the handler")
+	}
+}
