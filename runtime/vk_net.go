@@ -18,6 +18,9 @@
 //	       readiness of socket sid whose identity is id (mode 0 adds
 //	       events, mode 1 sets the level), which feeds epoll; a report
 //	       whose identity is not the one socket sid has now is dropped.
+//	0x5615 rights(buf, n, op): the server drops (op 0) or duplicates
+//	       (op 1) the kernel's references behind n SCM_RIGHTS tokens
+//	       (vk_netrights.go).
 //
 // Readiness reports race: a level computed by the server before data
 // arrived can reach the kernel after the event that reports the data. So
