@@ -732,6 +732,9 @@ func vkNetCheck(nr uint64, a [6]uintptr) int {
 		if e := vkNetCheckIov(uintptr(h[2]), uintptr(h[3]), in, vkEMSGSIZE); e != 0 {
 			return e
 		}
+		if !in && h[5] > 0x7fffffff {
+			return vkENOBUFS // Linux: sendmsg's msg_controllen past INT_MAX
+		}
 		if ctl, clen := uintptr(h[4]), uintptr(h[5]); ctl != 0 && clen != 0 && !vkUserOK(ctl, clen, in) {
 			return vkEFAULT
 		}
