@@ -2,6 +2,7 @@ package net
 
 import (
 	"encoding/binary"
+	"fmt"
 	gonet "net"
 	"os"
 	"path/filepath"
@@ -452,5 +453,94 @@ func TestSCMRightsErrors(t *testing.T) {
 			t.Errorf("sendmsg with %s: %v, want %v", c.name, err, c.want)
 		}
 		drain() // 253 fds received without a control buffer are closed
+	}
+}
+
+// TestSCMRightsChurn: goroutines pass a pipe end and a socket, receive
+// them or close the carrying sockets with them still queued, over and
+// over, with descriptions and sids reused all the time; every pipe writer
+// and socket must be released and the fd count come back.
+func TestSCMRightsChurn(t *testing.T) {
+	rounds := 200
+	if testing.Short() {
+		rounds = 50
+	}
+	base := openFDs()
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			errs <- func() error {
+				for i := 0; i < rounds; i++ {
+					fds, err := syscall.Socketpair(syscall.AF_UNIX, []int{syscall.SOCK_STREAM, syscall.SOCK_DGRAM}[i%2]|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+					if err != nil {
+						return err
+					}
+					a, b := fds[0], fds[1]
+					cd, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+					if err != nil {
+						return err
+					}
+					var p [2]int
+					if err := syscall.Pipe2(p[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
+						return err
+					}
+					if err := syscall.Sendmsg(a, []byte("x"), syscall.UnixRights(p[1], cd[1]), nil, 0); err != nil {
+						return err
+					}
+					syscall.Close(p[1])
+					syscall.Close(cd[1])
+					if (i+g)%3 != 0 { // receive them, use them, close them
+						buf, oob := make([]byte, 4), make([]byte, syscall.CmsgSpace(8))
+						_, oobn, _, _, err := syscall.Recvmsg(b, buf, oob, syscall.MSG_CMSG_CLOEXEC)
+						if err != nil {
+							return err
+						}
+						scms, err := syscall.ParseSocketControlMessage(oob[:oobn])
+						if err != nil || len(scms) != 1 {
+							return fmt.Errorf("round %d: control messages %v, %v", i, scms, err)
+						}
+						got, err := syscall.ParseUnixRights(&scms[0])
+						if err != nil || len(got) != 2 {
+							return fmt.Errorf("round %d: rights %v, %v", i, got, err)
+						}
+						if _, err := syscall.Write(got[0], []byte("p")); err != nil {
+							return fmt.Errorf("round %d: write to received pipe end: %v", i, err)
+						}
+						for _, fd := range got {
+							syscall.Close(fd)
+						}
+					}
+					syscall.Close(a)
+					syscall.Close(b)
+					for _, fd := range []int{p[0], cd[0]} {
+						deadline := time.Now().Add(5 * time.Second)
+						buf := make([]byte, 4)
+						for {
+							n, err := syscall.Read(fd, buf)
+							if n == 0 && err == nil {
+								break
+							}
+							if n > 0 {
+								continue
+							}
+							if err != syscall.EAGAIN || time.Now().After(deadline) {
+								return fmt.Errorf("round %d: fd %d never saw end of file: %d, %v", i, fd, n, err)
+							}
+							time.Sleep(time.Millisecond)
+						}
+						syscall.Close(fd)
+					}
+				}
+				return nil
+			}()
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := openFDs(); n != base {
+		t.Errorf("%d fds open after, %d before", n, base)
 	}
 }

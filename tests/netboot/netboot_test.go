@@ -84,7 +84,7 @@ func runNetTests(t *testing.T, smp int, timeout time.Duration, args ...string) {
 			"TestSendfileTCP", "TestSendfileIOCopy", "TestSendfileBlockingUnix", "TestSpliceSocketPipeFile",
 			"TestSplicePipeToSocket", "TestSpliceIOCopy", "TestRawICMP", "TestRawConnected",
 			"TestSCMRightsSocketpair", "TestSCMRightsNamed", "TestSCMRightsTruncated", "TestSCMRightsStreamBoundary",
-			"TestSCMRightsInFlight", "TestSCMRightsErrors")
+			"TestSCMRightsInFlight", "TestSCMRightsErrors", "TestSCMRightsChurn")
 	}
 	for _, name := range names {
 		if !strings.Contains(serial, "--- PASS: "+name) {
