@@ -33,6 +33,15 @@ type Msg struct {
 	// the two agree, and the kernel drops a readiness report whose
 	// identity is not the sid's.
 	SockID uint64
+	// Rights, NRights: AF_UNIX SCM_RIGHTS (runtime/vk_netrights.go), an
+	// int32 array in the kernel. sendmsg: NRights description indexes the
+	// kernel holds a reference on, which travel with the data if the
+	// send queues any (Reply.Rights = 1 then); the receiving calls: room
+	// for NRights of them, filled with those of the message read
+	// (Reply.Rights says how many), which become the kernel's. Zero on
+	// the direct path, which declines a socket with tokens queued.
+	Rights  uint64
+	NRights uint64
 }
 
 const msgNonblock = 1
@@ -47,8 +56,10 @@ type Reply struct {
 	AddrOK    uint32 // Names and Names2 are set
 	ReadySeq  uint64
 	Ready2Seq uint64
-	Names     Names // the socket's addresses after the call
-	Names2    Names // accept, accept4: the new socket's
+	Names     Names  // the socket's addresses after the call
+	Names2    Names  // accept, accept4: the new socket's
+	Rights    uint32 // see Msg.Rights
+	_         uint32
 }
 
 // Names are a socket's addresses as struct sockaddr bytes, which the
@@ -75,13 +86,30 @@ type kernel interface {
 	// Mem reports whether the direct path may touch [p, p+n): memory that
 	// cannot move or go away during the call (the Go heap).
 	Mem(p, n uintptr) bool
+	// Rights gives back (op rightsPut) the kernel's references named by
+	// SCM_RIGHTS tokens the server will not deliver, or takes one more on
+	// each (rightsRef, for MSG_PEEK). It never waits for the server.
+	Rights(op int, tokens []int32)
 }
+
+const (
+	rightsPut = 0
+	rightsRef = 1
+	sysRights = 0x5615
+)
 
 // velocityKernel talks to the real kernel through its system calls.
 type velocityKernel struct{}
 
 func (velocityKernel) Ready(sid int32, events uint32, mode int, seq uint64, id uint64) {
 	syscall.RawSyscall6(sysReady, uintptr(sid), uintptr(events), uintptr(mode), uintptr(seq), uintptr(id), 0)
+}
+
+func (velocityKernel) Rights(op int, tokens []int32) {
+	if len(tokens) == 0 {
+		return
+	}
+	syscall.RawSyscall(sysRights, uintptr(unsafe.Pointer(&tokens[0])), uintptr(len(tokens)), uintptr(op))
 }
 
 // onVelocity reports whether the kernel speaks this protocol: a wait for
@@ -121,6 +149,16 @@ func user(addr uint64, n int) []byte {
 	}
 	p := uintptr(addr)
 	return unsafe.Slice(*(**byte)(unsafe.Pointer(&p)), n)
+}
+
+// userTokens is the kernel's SCM_RIGHTS token array of a Msg (see
+// Msg.Rights); nil when it has none.
+func userTokens(addr, n uint64) []int32 {
+	if addr == 0 || n == 0 {
+		return nil
+	}
+	p := uintptr(addr)
+	return unsafe.Slice(*(**int32)(unsafe.Pointer(&p)), int(n))
 }
 
 func userI32(addr uint64) *int32 {

@@ -109,6 +109,9 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 	if err == syscall.EAGAIN && mayWait {
 		return 0, 0, false // nothing happened: the kernel's server waits
 	}
+	if err == errDirectDecline {
+		return 0, 0, false // SCM_RIGHTS tokens queued: only the kernel can take them
+	}
 	s.Calls.Add(1)
 	s.Direct.Add(1)
 	seq := s.seq.Add(1) // numbered before the level is computed
@@ -134,8 +137,9 @@ func (s *Server) directSendOK(sk *sock, nr uintptr, a [6]uint64) bool {
 		switch nr {
 		case 44:
 			return a[4] == 0
-		case 46:
-			return binary.LittleEndian.Uint64(user(a[1], 56)[0:]) == 0
+		case 46: // no name, and no control data: the kernel reads SCM_RIGHTS
+			h := user(a[1], 56)
+			return binary.LittleEndian.Uint64(h[0:]) == 0 && binary.LittleEndian.Uint64(h[40:]) == 0
 		}
 		return true
 	}

@@ -85,7 +85,9 @@ type sock struct {
 
 // NewServer serves sockets on s, reporting readiness to k.
 func newServer(s *stack.Stack, k kernel) *Server {
-	return &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno), unix: newUnixSpace(), nl: newNlSpace()}
+	srv := &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno), unix: newUnixSpace(), nl: newNlSpace()}
+	srv.unix.k = k
+	return srv
 }
 
 // datagram: each send is one message, kept whole (UDP, ping, raw IP).
@@ -113,7 +115,13 @@ func (s *Server) serve() {
 		for i := range msgs[:n] {
 			m := msgs[i]
 			if m.ID == 0 { // an asynchronous socket creation: nobody waits
-				s.create(&m)
+				if m.NR == 3 {
+					// Or the close of a socket whose last reference
+					// an SCM_RIGHTS token held (runtime/vk_netrights.go).
+					s.handle(&m)
+				} else {
+					s.create(&m)
+				}
 				continue
 			}
 			if s.mayBlock(&m) {

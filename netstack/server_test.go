@@ -24,6 +24,7 @@ type fakeKernel struct {
 	dups     map[int32]int32         // fd -> sid, for fds that are not their own sid
 	reports  int                     // level reports (mode 1) applied
 	mem      func(p, n uintptr) bool // nil: every range may be touched
+	refs     map[int32]int           // SCM_RIGHTS: references the server gave back (-) or took (+)
 }
 
 func (k *fakeKernel) Ready(sid int32, ev uint32, mode int, seq uint64, id uint64) {
@@ -58,6 +59,21 @@ func (k *fakeKernel) FD(fd int32) (int32, uint64, bool, uint32, bool) {
 }
 
 func (k *fakeKernel) Mem(p, n uintptr) bool { return k.mem == nil || k.mem(p, n) }
+
+func (k *fakeKernel) Rights(op int, tokens []int32) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.refs == nil {
+		k.refs = make(map[int32]int)
+	}
+	for _, t := range tokens {
+		if op == rightsRef {
+			k.refs[t]++
+		} else {
+			k.refs[t]--
+		}
+	}
+}
 
 // newSocket records a socket fd as the kernel's table would, with the
 // identity it gives the server.

@@ -30,8 +30,16 @@ import (
 // it and os.Remove unlinks it (Go's UnixListener.Close does). The file is
 // a regular file, not S_IFSOCK: there is no mknod. Relative paths are
 // made absolute against the working directory, the process's own.
-// Not offered: SCM_RIGHTS and SCM_CREDENTIALS (sendmsg with control data
-// is EOPNOTSUPP, SO_PASSCRED is ENOPROTOOPT).
+//
+// SCM_RIGHTS: the kernel reads sendmsg's control data and takes a
+// reference on each description it names (runtime/vk_netrights.go); the
+// indexes, opaque tokens here, travel with the message (a stream's with
+// the first run of that write), and a read hands them back to the kernel,
+// which installs fds. As in Linux, a stream read stops after a run that
+// carried tokens, and the tokens go with the first read that touches
+// their run. Tokens of a closed socket's queue go back to the kernel
+// (kernel.Rights). Not offered: SCM_CREDENTIALS (EOPNOTSUPP) and
+// SO_PASSCRED (ENOPROTOOPT).
 
 const (
 	sockRaw       = 3
@@ -57,6 +65,7 @@ type unixSpace struct {
 	mu    sync.Mutex
 	names map[string]*unixEP
 	next  uint32 // the next autobind name to try
+	k     kernel // for the tokens of closed sockets' queues (nil: none can exist)
 }
 
 // unixMsg is one send: a datagram, or a run of a stream's bytes.
@@ -64,6 +73,7 @@ type unixMsg struct {
 	b      []byte
 	from   []byte  // the sender's sockaddr_un when it sent; nil: unnamed
 	sender *unixEP // whose unread count b is on
+	rights []int32 // SCM_RIGHTS tokens sent with b (runtime/vk_netrights.go)
 }
 
 // unixEP is one AF_UNIX socket.
@@ -85,6 +95,7 @@ type unixEP struct {
 
 	rq      []unixMsg
 	rbytes  int
+	nrights int  // messages in rq that carry tokens
 	unread  int  // bytes this socket sent that their receiver has not read
 	rdShut  bool // Linux's RCV_SHUTDOWN: nothing more will arrive
 	wrShut  bool // SEND_SHUTDOWN
@@ -369,10 +380,17 @@ func (u *unixEP) closeLocked(embryo bool) {
 		}
 		p.notify()
 	}
+	var drop []int32
 	for i := range u.rq {
 		consumed(&u.rq[i], len(u.rq[i].b))
+		drop = append(drop, u.rq[i].rights...)
 	}
-	u.rq, u.rbytes = nil, 0
+	u.rq, u.rbytes, u.nrights = nil, 0, 0
+	if len(drop) > 0 && u.sp.k != nil {
+		// Never waits for the server: a socket among them whose last
+		// reference this was is closed by a request queued for later.
+		u.sp.k.Rights(rightsPut, drop)
+	}
 	for w := range u.waiting {
 		w.notify()
 	}

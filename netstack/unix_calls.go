@@ -108,15 +108,15 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 	case 0: // read
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.unixRecv(u, bufs, 0, nonblock, 0, 0, 0)
+		return s.unixRecv(u, bufs, 0, nonblock, 0, 0, 0, m, rep)
 	case 19: // readv
 		bufs := iovecs(a[1], int(a[2]))
 		defer clear(bufs) // see clearBufs
-		return s.unixRecv(u, bufs, 0, nonblock, 0, 0, 0)
+		return s.unixRecv(u, bufs, 0, nonblock, 0, 0, 0, m, rep)
 	case 45: // recvfrom
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.unixRecv(u, bufs, int(a[3]), nonblock, a[4], a[5], 0)
+		return s.unixRecv(u, bufs, int(a[3]), nonblock, a[4], a[5], 0, m, rep)
 	case 47: // recvmsg
 		h := user(a[1], 56)
 		name := binary.LittleEndian.Uint64(h[0:])
@@ -126,15 +126,15 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		if name != 0 {
 			lenp = a[1] + 8 // msg_namelen
 		}
-		return s.unixRecv(u, bufs, int(a[2]), nonblock, name, lenp, a[1])
+		return s.unixRecv(u, bufs, int(a[2]), nonblock, name, lenp, a[1], m, rep)
 	case 1: // write
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.unixSend(u, bufs, 0, nil, nonblock)
+		return s.unixSend(u, bufs, 0, nil, nonblock, nil)
 	case 20: // writev
 		bufs := iovecs(a[1], int(a[2]))
 		defer clear(bufs) // see clearBufs
-		return s.unixSend(u, bufs, 0, nil, nonblock)
+		return s.unixSend(u, bufs, 0, nil, nonblock, nil)
 	case 44: // sendto
 		var to []byte
 		if a[4] != 0 && a[5] != 0 {
@@ -142,19 +142,23 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		}
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.unixSend(u, bufs, int(a[3]), to, nonblock)
+		return s.unixSend(u, bufs, int(a[3]), to, nonblock, nil)
 	case 46: // sendmsg
+		// The control data is the kernel's: it read it and passes the
+		// SCM_RIGHTS references it took as tokens (Msg.Rights).
 		h := user(a[1], 56)
-		if binary.LittleEndian.Uint64(h[40:]) != 0 {
-			return 0, syscall.EOPNOTSUPP // control messages (SCM_RIGHTS, ...) are not offered
-		}
 		var to []byte
 		if name, nlen := binary.LittleEndian.Uint64(h[0:]), uint32(binary.LittleEndian.Uint64(h[8:])); name != 0 && nlen != 0 {
 			to = user(name, int(nlen))
 		}
 		bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
 		defer clear(bufs) // see clearBufs
-		return s.unixSend(u, bufs, int(a[2]), to, nonblock)
+		var took bool
+		n, e := s.unixSend(u, bufs, int(a[2]), to, nonblock, &sendRights{tokens: userTokens(m.Rights, m.NRights), took: &took})
+		if took {
+			rep.Rights = 1
+		}
+		return n, e
 	}
 	return 0, syscall.ENOSYS
 }
@@ -276,8 +280,9 @@ func unixNames(u *unixEP) Names {
 // unixRecv reads into bufs: bytes across runs for a stream, one message
 // (truncated to fit, the rest dropped) otherwise. addr and lenp, when
 // set, get the sender's address; msg, when set, is the recvmsg header
-// whose msg_flags and msg_controllen are filled.
-func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, addr, lenp, msg uint64) (int64, syscall.Errno) {
+// whose msg_flags and msg_controllen are filled. SCM_RIGHTS tokens read
+// go to the kernel's buffer m names (rep.Rights says how many).
+func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, addr, lenp, msg uint64, m0 *Msg, rep *Reply) (int64, syscall.Errno) {
 	if flags&^(msgPeek|msgTrunc|msgDontwait|msgWaitall|msgNosignal|msgCmsgCloexec) != 0 {
 		return 0, syscall.EOPNOTSUPP
 	}
@@ -300,6 +305,7 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, ad
 	w := &iovWriter{bufs: bufs}
 	var from []byte
 	var mflags uint32
+	var got []int32 // the tokens this read takes
 	total := 0
 	for {
 		if u.closed {
@@ -324,6 +330,10 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, ad
 		}
 		u.waitLocked()
 	}
+	if u.nrights > 0 && m0.Rights == 0 {
+		// Tokens may be read, and only the kernel's path can take them.
+		return 0, errDirectDecline
+	}
 	if u.typ == sockStream {
 		for i := 0; i < len(u.rq) && w.n < want; {
 			m := &u.rq[i]
@@ -335,8 +345,13 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, ad
 			c := w.n - before
 			if peek {
 				i++
+				if m.rights != nil {
+					got = m.rights
+					break // Linux: a read ends with the run that carried fds
+				}
 				continue
 			}
+			u.takeRights(m, &got)
 			m.b = m.b[c:]
 			u.rbytes -= c
 			consumed(m, c)
@@ -345,9 +360,12 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, ad
 			}
 			u.rq[0] = unixMsg{}
 			u.rq = u.rq[1:]
+			if got != nil {
+				break
+			}
 		}
-		if flags&msgWaitall != 0 && !peek && !nonblock {
-			s.unixRecvMore(u, w, want)
+		if flags&msgWaitall != 0 && !peek && !nonblock && got == nil {
+			got = s.unixRecvMore(u, w, want)
 		}
 		total = w.n
 	} else {
@@ -357,6 +375,11 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, ad
 		total = len(m.b)
 		if total > w.n {
 			mflags |= msgTrunc
+		}
+		if peek {
+			got = m.rights
+		} else {
+			u.takeRights(m, &got)
 		}
 		if !peek {
 			u.rbytes -= len(m.b)
@@ -370,6 +393,16 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, ad
 		}
 	}
 done:
+	if got != nil {
+		if peek {
+			// The queue keeps its references; the caller gets its own.
+			s.unix.k.Rights(rightsRef, got)
+		}
+		rep.Rights = uint32(copy(userTokens(m0.Rights, m0.NRights), got))
+		if int(rep.Rights) < len(got) { // cannot happen: a send carries at most NRights
+			s.unix.k.Rights(rightsPut, got[rep.Rights:])
+		}
+	}
 	if lenp != 0 {
 		putUnixAddr(addr, lenp, from)
 	}
@@ -385,14 +418,17 @@ done:
 }
 
 // unixRecvMore continues a MSG_WAITALL stream read until want bytes, end
-// of file, an error or the socket's close; call with the lock.
-func (s *Server) unixRecvMore(u *unixEP, w *iovWriter, want int) {
+// of file, an error, the socket's close or a run carrying SCM_RIGHTS
+// tokens (returned, as Linux ends the read there); call with the lock.
+func (s *Server) unixRecvMore(u *unixEP, w *iovWriter, want int) []int32 {
+	var got []int32
 	for w.n < want {
 		for len(u.rq) > 0 && w.n < want {
 			m := &u.rq[0]
 			before := w.n
 			w.Write(m.b)
 			c := w.n - before
+			u.takeRights(m, &got)
 			m.b = m.b[c:]
 			u.rbytes -= c
 			consumed(m, c)
@@ -400,17 +436,54 @@ func (s *Server) unixRecvMore(u *unixEP, w *iovWriter, want int) {
 				u.rq[0] = unixMsg{}
 				u.rq = u.rq[1:]
 			}
+			if got != nil {
+				return got
+			}
 		}
 		if w.n >= want || u.rdShut || u.err != 0 || u.closed {
 			break
 		}
 		u.waitLocked()
 	}
+	return got
+}
+
+// takeRights moves m's tokens, if any, to *got: the first read that
+// touches a message takes them.
+func (u *unixEP) takeRights(m *unixMsg, got *[]int32) {
+	if m.rights != nil {
+		*got = m.rights
+		m.rights = nil
+		u.nrights--
+	}
+}
+
+// errDirectDecline is unixRecv's answer on the direct path when tokens
+// are queued: the call must take the kernel's path, which can take them.
+const errDirectDecline = syscall.Errno(0x7fff)
+
+// sendRights are the SCM_RIGHTS tokens of a sendmsg; *took is set once
+// they are queued (they are the receiver's then).
+type sendRights struct {
+	tokens []int32
+	took   *bool
 }
 
 // unixSend writes bufs: as much of a stream as the peer's room allows
 // (all of it for a blocking call), or one message.
-func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblock bool) (int64, syscall.Errno) {
+func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblock bool, sr *sendRights) (int64, syscall.Errno) {
+	var rights []int32
+	if sr != nil && len(sr.tokens) > 0 {
+		rights = append([]int32(nil), sr.tokens...) // the kernel's buffer is its stack's
+	}
+	// deliver queues b, with the tokens on the first message of the call.
+	deliver := func(o *unixEP, b []byte) {
+		u.deliver(o, b, rights)
+		if rights != nil {
+			*sr.took = true
+			rights = nil
+		}
+	}
 	if flags&^(msgDontwait|msgNosignal|msgEOR) != 0 {
 		return 0, syscall.EOPNOTSUPP
 	}
@@ -476,7 +549,7 @@ func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblo
 			if len(o.rq) <= unixDgramQlen && (u.unread == 0 || u.unread+total <= u.sndbuf) {
 				b := make([]byte, total)
 				r.Read(b)
-				u.deliver(o, b)
+				deliver(o, b)
 				return int64(total), 0
 			}
 			if o.waiting == nil {
@@ -498,7 +571,7 @@ func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblo
 				if u.unread == 0 || u.unread+total <= u.sndbuf {
 					b := make([]byte, total)
 					r.Read(b)
-					u.deliver(o, b)
+					deliver(o, b)
 					return int64(total), 0
 				}
 			} else if room := u.sndbuf - u.unread; room > 0 {
@@ -507,7 +580,7 @@ func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblo
 					b := make([]byte, c)
 					r.Read(b)
 					if c > 0 {
-						u.deliver(o, b)
+						deliver(o, b)
 					}
 					sent += c
 				}
@@ -526,9 +599,13 @@ func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblo
 	}
 }
 
-// deliver queues b from u on o's receive queue and wakes o.
-func (u *unixEP) deliver(o *unixEP, b []byte) {
-	o.rq = append(o.rq, unixMsg{b: b, from: u.addr, sender: u})
+// deliver queues b from u, with SCM_RIGHTS tokens if any, on o's
+// receive queue and wakes o.
+func (u *unixEP) deliver(o *unixEP, b []byte, rights []int32) {
+	o.rq = append(o.rq, unixMsg{b: b, from: u.addr, sender: u, rights: rights})
+	if rights != nil {
+		o.nrights++
+	}
 	o.rbytes += len(b)
 	u.unread += len(b)
 	o.notify()

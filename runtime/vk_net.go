@@ -18,6 +18,9 @@
 //	       readiness of socket sid whose identity is id (mode 0 adds
 //	       events, mode 1 sets the level), which feeds epoll; a report
 //	       whose identity is not the one socket sid has now is dropped.
+//	0x5615 rights(buf, n, op): the server drops (op 0) or duplicates
+//	       (op 1) the kernel's references behind n SCM_RIGHTS tokens
+//	       (vk_netrights.go).
 //
 // Readiness reports race: a level computed by the server before data
 // arrived can reach the kernel after the event that reports the data. So
@@ -101,6 +104,13 @@ type vkNetMsg struct {
 	// sockID: socket, accept, accept4: the new socket's identity
 	// (socketpair: the first's; the second's is sockID+1).
 	sockID uint64
+	// rights, nrights: AF_UNIX only (vk_netrights.go). sendmsg: the
+	// address of nrights description indexes the kernel holds a reference
+	// on, to travel with the data; the receiving calls: a buffer for up to
+	// nrights of them, which the server fills with those of what it read.
+	// Both are an int32 array on the caller's kernel stack.
+	rights  uint64
+	nrights uint64
 }
 
 const vkNetNonblock = 1 // the fd is in non-blocking mode
@@ -119,6 +129,12 @@ type vkNetReply struct {
 	ready2Seq uint64
 	names     vkSockNames // the fd's local and remote addresses after the call
 	names2    vkSockNames // accept, accept4: the new fd's
+	// rights: sendmsg: 1 if the server took the references in
+	// vkNetMsg.rights (the kernel drops them otherwise); the receiving
+	// calls: how many references it wrote to the buffer, now the
+	// caller's.
+	rights uint32
+	_      uint32
 }
 
 // vkSockNames are a socket's addresses as struct sockaddr bytes; a zero
@@ -308,9 +324,48 @@ func vkNetCall(nr uint64, a [6]uintptr, sock *vkFile, sid int32, canBlock bool) 
 		nf.sock.id = vkNetNewID(1)
 		msg.sockID = nf.sock.id
 	}
+	// SCM_RIGHTS (vk_netrights.go): references that travel with the data.
+	var rights [vkSCMMaxFD]int32
+	nrights := 0
+	var ctl, clen uintptr // recvmsg's control buffer, as the caller gave it
+	if sock.sock.family == 1 {
+		switch nr {
+		case 46: // sendmsg
+			n, e := vkNetRightsIn(a[1], &rights)
+			if e != 0 {
+				return vkErr(e)
+			}
+			nrights = n
+			msg.rights, msg.nrights = uint64(uintptr(unsafe.Pointer(&rights))), uint64(n)
+		case 0, 19, 45, 47: // read, readv, recvfrom, recvmsg
+			if nr == 47 {
+				h := (*[7]uint64)(unsafe.Pointer(a[1]))
+				ctl, clen = uintptr(h[4]), uintptr(h[5])
+			}
+			msg.rights, msg.nrights = uint64(uintptr(unsafe.Pointer(&rights))), vkSCMMaxFD
+		}
+	}
 	vkFileRef(sid) // the call keeps its socket if the fd is closed meanwhile
 	var rep vkNetReply
 	r := vkNetForward(&msg, &rep)
+	if nr == 46 && nrights > 0 && rep.rights == 0 {
+		for j := 0; j < nrights; j++ { // not sent: the references stay here
+			vkFilePut(rights[j])
+		}
+	}
+	if msg.rights != 0 && nr != 46 && rep.rights > 0 {
+		k := int(rep.rights)
+		if k > vkSCMMaxFD {
+			k = vkSCMMaxFD // cannot happen: the server fills at most nrights
+		}
+		if nr == 47 && r >= 0 {
+			vkNetRightsOut(a[1], ctl, clen, &rights, k, a[2]&vkMsgCmsgCloexec != 0)
+		} else {
+			for j := 0; j < k; j++ { // no control buffer: closed, as on Linux
+				vkFilePut(rights[j])
+			}
+		}
+	}
 	if rep.addrOK != 0 {
 		sock.sock.names = rep.names
 	}
@@ -676,6 +731,9 @@ func vkNetCheck(nr uint64, a [6]uintptr) int {
 		}
 		if e := vkNetCheckIov(uintptr(h[2]), uintptr(h[3]), in, vkEMSGSIZE); e != 0 {
 			return e
+		}
+		if !in && h[5] > 0x7fffffff {
+			return vkENOBUFS // Linux: sendmsg's msg_controllen past INT_MAX
 		}
 		if ctl, clen := uintptr(h[4]), uintptr(h[5]); ctl != 0 && clen != 0 && !vkUserOK(ctl, clen, in) {
 			return vkEFAULT

@@ -64,6 +64,12 @@ func vkCallNetReady(f *vkFrame, canBlock bool) uintptr {
 	return vkNetReady(int32(f.rdi), uint32(f.rsi), uintptr(f.rdx), uint64(f.r10), uint64(f.r8))
 }
 
+// vkCallNetRights: the netstack server drops (op 0) or duplicates (op 1)
+// SCM_RIGHTS references (vk_netrights.go).
+func vkCallNetRights(f *vkFrame, canBlock bool) uintptr {
+	return vkNetRights(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
+}
+
 // vkCallNetResolv: the netstack server replaces /etc/resolv.conf
 // (vk_etc.go) with the name servers DHCP or dns= gave it.
 func vkCallNetResolv(f *vkFrame, canBlock bool) uintptr {

@@ -82,7 +82,9 @@ func runNetTests(t *testing.T, smp int, timeout time.Duration, args ...string) {
 			"TestUnixStreamEcho", "TestUnixErrors", "TestUnixgram", "TestUnixSocketpair", "TestUnixAutobind", "TestUnixManyConnections",
 			"TestDupSocket", "TestDupSocketRace", "TestFileListenerOfDup", "TestInterfacesLoopback", "TestNetlinkSocketErrors",
 			"TestSendfileTCP", "TestSendfileIOCopy", "TestSendfileBlockingUnix", "TestSpliceSocketPipeFile",
-			"TestSplicePipeToSocket", "TestSpliceIOCopy", "TestRawICMP", "TestRawConnected")
+			"TestSplicePipeToSocket", "TestSpliceIOCopy", "TestRawICMP", "TestRawConnected",
+			"TestSCMRightsSocketpair", "TestSCMRightsNamed", "TestSCMRightsTruncated", "TestSCMRightsStreamBoundary",
+			"TestSCMRightsInFlight", "TestSCMRightsErrors", "TestSCMRightsChurn")
 	}
 	for _, name := range names {
 		if !strings.Contains(serial, "--- PASS: "+name) {

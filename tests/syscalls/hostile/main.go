@@ -929,6 +929,7 @@ func cases(e *env) []testCase {
 	add("tgkill/signal_0", func(*env) syscall.Errno { return sc(syscall.SYS_TGKILL, u(os.Getpid()), u(syscall.Gettid()), 0) })
 	add("kill/no_such_process", func(*env) syscall.Errno { return sc(syscall.SYS_KILL, 0x3fffffff, 0) })
 	dupCases(e, add)
+	scmCases(e, add)
 	return cs
 }
 

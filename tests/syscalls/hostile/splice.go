@@ -6,8 +6,9 @@ import (
 )
 
 // spliceCases are the cases for sendfile, splice and tee between the
-// files and pipes the program holds (sockets need package net, which
-// this program does not link). e's pipe is non-blocking, so nothing here
+// files and pipes the program holds (the program links package net
+// only since the SCM_RIGHTS cases, scm.go; sockets are not spliced here).
+// e's pipe is non-blocking, so nothing here
 // waits: an empty or full pipe is EAGAIN. Every case that leaves bytes in
 // the pipe drains it.
 func spliceCases(e *env, add func(string, func(*env) syscall.Errno)) {

@@ -1,0 +1,195 @@
+//go:build velocity
+
+// Velocity kernel: SCM_RIGHTS, passing open file descriptions over
+// AF_UNIX sockets.
+//
+// The fd table is the kernel's, so the kernel does everything that
+// touches it; the netstack server (netstack/unix.go) only carries tokens
+// with the data: description indexes on which the kernel holds a
+// reference.
+//
+//   - sendmsg: vkNetRightsIn reads the control messages as Linux's
+//     __scm_send does (EINVAL for a malformed one or an unknown SOL_SOCKET
+//     type, EBADF for a closed fd, EINVAL past SCM_MAX_FD fds in all) and
+//     takes a reference on each description, before anything is sent.
+//     vkNetCall hands the indexes to the server (vkNetMsg.rights), which
+//     queues them with the data; the reply says whether it took them
+//     (vkNetReply.rights), and if not the kernel drops them.
+//   - recvmsg, read, readv, recvfrom: vkNetCall gives the server a buffer
+//     for up to SCM_MAX_FD tokens; the server fills it with the references
+//     of the message it read (for MSG_PEEK it first asks the kernel for
+//     new ones, vkNetRights op 1). vkNetRightsOut installs as many as the
+//     caller's control buffer holds (lowest free fds, FD_CLOEXEC with
+//     MSG_CMSG_CLOEXEC), writes the cmsg in Linux's layout, closes the
+//     rest and sets MSG_CTRUNC, as Linux's scm_detach_fds; the calls
+//     without a control buffer close them all.
+//   - A socket closed with tokens still queued: the server gives them
+//     back with vkNetRights op 0 (0x5615). That runs on a server thread,
+//     which must never wait for the server: a socket whose last reference
+//     goes that way is closed by an asynchronous request (vkNetPutAsync)
+//     rather than vkNetRelease's synchronous one.
+//
+// A socket sent over itself (or a cycle of them) keeps its own reference
+// and is never released: Linux's unix garbage collector has no
+// counterpart here. Such a cycle leaks its descriptions; nothing else
+// goes wrong.
+
+package runtime
+
+import "unsafe"
+
+const (
+	vkSCMMaxFD       = 253 // Linux's SCM_MAX_FD
+	vkSysNetRights   = 0x5615
+	vkMsgCtrunc      = 0x8
+	vkMsgPeek        = 0x2
+	vkMsgCmsgCloexec = 0x40000000
+)
+
+// vkNetRightsIn reads sendmsg's control data (hdr, a checked struct
+// msghdr) and takes a reference on the description of every fd an
+// SCM_RIGHTS message names, into rights; it returns how many, or an
+// errno with no reference kept.
+func vkNetRightsIn(hdr uintptr, rights *[vkSCMMaxFD]int32) (int, int) {
+	h := (*[7]uint64)(unsafe.Pointer(hdr))
+	ctl, clen := uintptr(h[4]), uintptr(h[5])
+	if clen > 0x7fffffff {
+		return 0, vkENOBUFS // Linux: msg_controllen past INT_MAX
+	}
+	if clen != 0 && !vkUserOK(ctl, clen, false) {
+		return 0, vkEFAULT
+	}
+	n := 0
+	fail := func(e int) (int, int) {
+		for j := 0; j < n; j++ {
+			vkFilePut(rights[j])
+		}
+		return 0, e
+	}
+	// CMSG_FIRSTHDR and CMSG_NXTHDR: a header must fit in what is left.
+	for off := uintptr(0); off+16 <= clen; {
+		c := ctl + off
+		l := uintptr(*(*uint64)(unsafe.Pointer(c)))
+		level := *(*int32)(unsafe.Pointer(c + 8))
+		typ := *(*int32)(unsafe.Pointer(c + 12))
+		if l < 16 || l > clen-off { // CMSG_OK
+			return fail(vkEINVAL)
+		}
+		if level == 1 { // SOL_SOCKET
+			switch typ {
+			case 1: // SCM_RIGHTS
+				num := int((l - 16) / 4)
+				if num > vkSCMMaxFD || n+num > vkSCMMaxFD {
+					return fail(vkEINVAL)
+				}
+				for j := 0; j < num; j++ {
+					i := vkFileGet(*(*int32)(unsafe.Pointer(c + 16 + uintptr(j)*4)))
+					if i < 0 {
+						return fail(vkEBADF)
+					}
+					rights[n] = i
+					n++
+				}
+			case 2: // SCM_CREDENTIALS: not offered (SO_PASSCRED is ENOPROTOOPT)
+				return fail(vkEOPNOTSUPP)
+			default:
+				return fail(vkEINVAL)
+			}
+		}
+		off += (l + 7) &^ 7
+	}
+	return n, 0
+}
+
+// vkNetRightsOut installs the k references in rights for recvmsg (ctl and
+// clen: the caller's control buffer as it gave it, hdr its msghdr) and
+// drops those that do not fit.
+func vkNetRightsOut(hdr, ctl, clen uintptr, rights *[vkSCMMaxFD]int32, k int, cloexec bool) {
+	fdmax := 0
+	if clen > 16 {
+		fdmax = int((clen - 16) / 4)
+	}
+	i := 0
+	for ; i < k && i < fdmax; i++ {
+		fd := vkFDInstall(rights[i], 0, cloexec)
+		if fd < 0 {
+			break // EMFILE: the rest are dropped, as Linux does
+		}
+		*(*int32)(unsafe.Pointer(ctl + 16 + uintptr(i)*4)) = fd
+	}
+	for j := i; j < k; j++ {
+		vkFilePut(rights[j])
+	}
+	h := (*[7]uint64)(unsafe.Pointer(hdr))
+	if i > 0 {
+		l := uintptr(16 + 4*i)
+		*(*uint64)(unsafe.Pointer(ctl)) = uint64(l) // CMSG_LEN
+		*(*int32)(unsafe.Pointer(ctl + 8)) = 1      // SOL_SOCKET
+		*(*int32)(unsafe.Pointer(ctl + 12)) = 1     // SCM_RIGHTS
+		used := (l + 7) &^ 7                        // CMSG_SPACE
+		if used > clen {
+			used = clen
+		}
+		h[5] = uint64(used)
+	}
+	if i < k {
+		*(*uint32)(unsafe.Pointer(hdr + 48)) |= vkMsgCtrunc
+	}
+}
+
+// vkNetRights is the server's 0x5615 (buf, n, op): op 0 drops the
+// kernel's references on the n description indexes at buf (tokens of a
+// closed socket's queue), op 1 takes one more on each (MSG_PEEK hands the
+// caller copies while the queue keeps its own).
+func vkNetRights(buf, n, op uintptr) uintptr {
+	if n > vkMaxFiles || op > 1 {
+		return vkErr(vkEINVAL)
+	}
+	if !vkUserOK(buf, n*4, false) {
+		return vkErr(vkEFAULT)
+	}
+	for j := uintptr(0); j < n; j++ {
+		i := *(*int32)(unsafe.Pointer(buf + j*4))
+		if i < 0 || i >= vkFileCap || vkFileAt(i).kind == fdNone || vkFileAt(i).refs <= 0 {
+			return vkErr(vkEINVAL) // not a token the kernel handed out
+		}
+		if op == 1 {
+			vkFileRef(i)
+		} else {
+			vkNetPutAsync(i)
+		}
+	}
+	return 0
+}
+
+// vkNetPutAsync drops a reference for the server's thread. The caller
+// holds the kernel lock. A socket's last reference cannot be released by
+// vkFilePut there (vkNetRelease waits for the server: the caller), so its
+// close is queued like a creation and the description freed at once: the
+// queue is FIFO and taken before any call, so the server closes the old
+// endpoint before it meets a new socket with the same sid, and the new
+// socket's identity keeps late reports and the direct path off it.
+func vkNetPutAsync(i int32) {
+	vkSpinLock(&vkFDLock)
+	f := vkFileAt(i)
+	if f.kind != fdSocket || f.refs > 1 {
+		vkSpinUnlock(&vkFDLock)
+		vkFilePut(i) // waits for nobody
+		return
+	}
+	if vkNet.atail-vkNet.ahead == vkNetAsync {
+		// No room to ask for the close: keep the description (and the
+		// endpoint) rather than let the sid be reused under it.
+		vkSpinUnlock(&vkFDLock)
+		vkPrint("velocity: net: close queue full, a socket passed by SCM_RIGHTS leaks\n")
+		return
+	}
+	f.refs = 0
+	vkWatchDropAll(i)
+	*f = vkFile{}
+	vkSpinUnlock(&vkFDLock)
+	m := &vkNet.async[vkNet.atail%vkNetAsync]
+	*m = vkNetMsg{nr: 3, args: [6]uint64{uint64(i)}, newFD: -1}
+	vkNet.atail++
+	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+}
