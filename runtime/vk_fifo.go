@@ -147,7 +147,7 @@ func vkFifoOpen(idx int, flags int32) uintptr {
 			}
 			if vkPipeSignalled() {
 				vkSpinUnlock(&p.lock)
-				vkFilePut(i) // drops this end again
+				vkFilePut(i)                // drops this end again
 				return vkErr(vkERESTARTSYS) // EINTR, or opened again (SA_RESTART)
 			}
 			vkSleepOn(uintptr(unsafe.Pointer(p)), &p.lock, 0, true)
