@@ -21,6 +21,7 @@ const (
 	lapicEOI      = 0xB0
 	lapicSVR      = 0xF0
 	lapicLVTTimer = 0x320
+	lapicLVTLINT1 = 0x360
 	lapicInitCnt  = 0x380
 	lapicCurCnt   = 0x390
 	lapicDivide   = 0x3E0
@@ -95,6 +96,7 @@ func vkTimeInit() {
 	vkWrmsr(msrAPICBase, vkRdmsr(msrAPICBase)|1<<11)
 	*vkLAPIC(lapicSVR) = 0x100 | vkSpuriousVector
 	*vkLAPIC(lapicTPR) = 0
+	vkLINT1NMI()
 	// The BSP is CPU 0 in flat logical mode, as vkLAPICInit makes each AP
 	// its own bit: without it no I/O APIC interrupt aimed at CPU 0 (all
 	// of them at -smp 1, or with irqcpus=0) was ever delivered.
@@ -171,6 +173,16 @@ func vkLAPICInit() {
 	*vkLAPIC(lapicTPR) = 0
 	*vkLAPIC(lapicDivide) = 0x3
 	*vkLAPIC(lapicLVTTimer) = vkTimerVector
+	vkLINT1NMI()
+}
+
+// vkLINT1NMI makes this CPU's LINT1 pin an unmasked NMI. The firmware does
+// so for the boot CPU only (Linux masks it on the others, so that one CPU
+// handles a board's NMI button); Velocity wants it on every CPU, because
+// QEMU's monitor command `nmi` arrives through LINT1 and the NMI dump
+// (vk_dump.go) should see what each CPU was doing.
+func vkLINT1NMI() {
+	*vkLAPIC(lapicLVTLINT1) = 4 << 8 // delivery mode NMI, edge, not masked
 }
 
 // vkTimerArm programs the one-shot timer for the monotonic time deadline

@@ -58,6 +58,10 @@ func vkSignalFor(vec uint64) uint32 {
 //
 //go:nowritebarrierrec
 func vkTrap(f *vkFrame) {
+	if f.vector == 2 {
+		vkNMI(f) // a dump of every CPU and thread (vk_dump.go)
+		return
+	}
 	if f.vector == 3 && vkPatchTrap(f) {
 		return // the INT3 of a code patch in flight (vk_patch.go)
 	}

@@ -117,7 +117,7 @@ func (b *bootFlags) config(target, tmp string, cmdline string) (qemu.Config, err
 	c := qemu.Config{
 		Kernel: target, UEFI: b.uefi, SMP: b.smp, Mem: b.mem, Append: cmdline,
 		Accel: b.accel, GDBPort: b.gdbPort, QEMUGDB: b.qemuGDB, QEMUGDBWait: b.qemuGDBWait, SerialLog: b.serialLog,
-		Timeout: b.timeout,
+		Timeout: b.timeout, DumpOnTimeout: true,
 	}
 	if roots := b.roots(); len(roots) > 0 {
 		if kind != qemu.KindKernelELF {

@@ -11,11 +11,15 @@
 //	                   exception report, then Go's SIGSEGV report, exit 2
 //	crash kerneljumpdata  the kernel calls into its own data (no-execute):
 //	                   a kernel exception report ends the machine
+//	crash hang         never ends: one thread blocked reading a pipe, one
+//	                   spinning, one asleep for an hour, and main waiting
+//	                   on a channel (for the NMI dump of velocity run -timeout)
 package main
 
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"syscall"
 	"unsafe"
@@ -63,12 +67,51 @@ func main() {
 		_, _, errno := syscall.RawSyscall(0x5601, 3, 0, 0) // crash kind 3
 		fmt.Println("crash: the crash call returned:", errno)
 		os.Exit(1)
+	case "hang":
+		hang()
 	default:
 		usage()
 	}
 	fmt.Println("crash: still alive")
 	os.Exit(1)
 }
+
+// hang blocks forever in the ways a stuck program does, each on a thread
+// of its own, so that the kernel's NMI dump shows a pipe read, a long
+// sleep and a thread running Go code.
+func hang() {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], 0); err != nil {
+		fmt.Println("crash: pipe2:", err)
+		os.Exit(1)
+	}
+	started := make(chan bool, 3)
+	go func() {
+		runtime.LockOSThread()
+		started <- true
+		var b [1]byte
+		syscall.Read(p[0], b[:]) // nobody writes: blocks forever
+	}()
+	go func() {
+		runtime.LockOSThread()
+		started <- true
+		syscall.Nanosleep(&syscall.Timespec{Sec: 3600}, nil)
+	}()
+	go func() {
+		runtime.LockOSThread()
+		started <- true
+		for x := 0; ; x++ {
+			spin = x
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		<-started
+	}
+	fmt.Println("crash: hanging")
+	select {}
+}
+
+var spin int
 
 // illegalInstruction calls a function whose code is UD2, placed in an
 // executable anonymous mapping, so no assembly is needed.
@@ -104,6 +147,6 @@ func jumpIntoData() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: crash exit N | nilderef | kernelfault | kernelpanic | ud2 | jumpdata | kerneljumpdata")
+	fmt.Fprintln(os.Stderr, "usage: crash exit N | nilderef | kernelfault | kernelpanic | ud2 | jumpdata | kerneljumpdata | hang")
 	os.Exit(64)
 }

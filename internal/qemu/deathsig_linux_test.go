@@ -21,7 +21,7 @@ const orphanHelperEnv = "VELOCITY_QEMU_ORPHAN_HELPER"
 func TestQEMUDiesWithItsParent(t *testing.T) {
 	if script := os.Getenv(orphanHelperEnv); script != "" {
 		// The child: run the stand-in and wait to be killed.
-		run(context.Background(), Config{Binary: script, Stdout: os.Stdout}, nil)
+		run(context.Background(), Config{Binary: script, Stdout: os.Stdout}, nil, "")
 		return
 	}
 	dir := t.TempDir()

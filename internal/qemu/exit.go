@@ -23,10 +23,15 @@ func GuestExitCode(status int) (code int, ok bool) {
 type TimeoutError struct {
 	After  time.Duration
 	Stderr string
+	Dumped bool // an NMI asked the kernel for its dump first (Config.DumpOnTimeout)
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("qemu: guest timed out after %v and was killed%s", e.After, stderrSuffix(e.Stderr))
+	dump := ""
+	if e.Dumped {
+		dump = " (the kernel's NMI dump of its CPUs and threads is in the serial output)"
+	}
+	return fmt.Sprintf("qemu: guest timed out after %v and was killed%s%s", e.After, dump, stderrSuffix(e.Stderr))
 }
 
 // ExitError reports a QEMU exit that carries no guest exit code: QEMU

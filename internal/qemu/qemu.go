@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,12 @@ type Config struct {
 	Append             string // kernel command line (ELF fast path only; ISOs carry theirs)
 	// Timeout kills QEMU after this long; 0 means no limit.
 	Timeout time.Duration
+	// DumpOnTimeout, with a Timeout, makes a guest that outlives it print
+	// the kernel's NMI dump (every CPU and thread, runtime/vk_dump.go)
+	// before QEMU is killed: QEMU's monitor injects an NMI, and the
+	// serial output is let through until it falls quiet. It needs no
+	// Monitor of the caller's; one is made for it when there is none.
+	DumpOnTimeout bool
 	// Accel is "auto" (or ""), "tcg" or "kvm"; see ResolveAccel.
 	Accel string
 	// GDBPort, if set, puts the guest's second serial port (COM2, where
@@ -263,14 +270,26 @@ func Run(ctx context.Context, c Config) (Result, error) {
 			return Result{}, err
 		}
 	}
+	dumpMon := c.Monitor
+	if c.DumpOnTimeout && c.Timeout > 0 && dumpMon == "" {
+		dumpMon = filepath.Join(tmp, "mon.sock")
+		if len(dumpMon) < 100 { // a Unix socket path's limit, with room
+			c.Monitor = dumpMon
+		} else {
+			dumpMon = ""
+		}
+	}
 	args, err := c.Args(kind, accel, varsFile)
 	if err != nil {
 		return Result{}, err
 	}
-	return run(ctx, c, args)
+	if !c.DumpOnTimeout {
+		dumpMon = ""
+	}
+	return run(ctx, c, args, dumpMon)
 }
 
-func run(ctx context.Context, c Config, args []string) (Result, error) {
+func run(ctx context.Context, c Config, args []string, dumpMon string) (Result, error) {
 	stdout := c.Stdout
 	if stdout == nil {
 		stdout = os.Stdout
@@ -318,9 +337,13 @@ func run(ctx context.Context, c Config, args []string) (Result, error) {
 	select {
 	case waitErr = <-done:
 	case <-timeout:
+		dumped := false
+		if dumpMon != "" {
+			dumped = requestDump(dumpMon, serial, done)
+		}
 		cmd.Process.Kill()
 		<-done
-		return serial.result(start), &TimeoutError{After: c.Timeout, Stderr: stderr.String()}
+		return serial.result(start), &TimeoutError{After: c.Timeout, Stderr: stderr.String(), Dumped: dumped}
 	case <-ctx.Done():
 		cmd.Process.Kill()
 		<-done
@@ -369,6 +392,7 @@ type firstByteWriter struct {
 	start time.Time
 	mu    sync.Mutex
 	first time.Duration
+	last  time.Time // when the guest last wrote
 }
 
 func (f *firstByteWriter) Write(p []byte) (int, error) {
@@ -376,8 +400,59 @@ func (f *firstByteWriter) Write(p []byte) (int, error) {
 	if f.first == 0 && len(p) > 0 {
 		f.first = time.Since(f.start)
 	}
+	if len(p) > 0 {
+		f.last = time.Now()
+	}
 	f.mu.Unlock()
 	return f.w.Write(p)
+}
+
+func (f *firstByteWriter) lastWrite() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
+}
+
+// Dump timing: how long the serial output must stay quiet after the NMI
+// before the dump counts as printed, how long a guest that prints nothing
+// (not a Velocity kernel, or one too far gone) is given, and the most the
+// dump may take.
+const (
+	dumpQuiet = 1500 * time.Millisecond
+	dumpFirst = 3 * time.Second
+	dumpMax   = 15 * time.Second
+)
+
+// requestDump asks QEMU's monitor at sock for an NMI and waits until the
+// guest's serial output has been quiet for dumpQuiet (see above for the
+// limits), or until QEMU exits, which it leaves on done for the caller.
+// It reports whether the NMI was sent.
+func requestDump(sock string, serial *firstByteWriter, done chan error) bool {
+	conn, err := net.DialTimeout("unix", sock, 2*time.Second)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	sent := time.Now()
+	if _, err := io.WriteString(conn, "nmi\n"); err != nil {
+		return false
+	}
+	for {
+		select {
+		case err := <-done:
+			done <- err // the caller waits for it too
+			return true
+		case <-time.After(100 * time.Millisecond):
+		}
+		last := serial.lastWrite()
+		switch {
+		case last.After(sent) && time.Since(last) > dumpQuiet,
+			!last.After(sent) && time.Since(sent) > dumpFirst,
+			time.Since(sent) > dumpMax:
+			return true
+		}
+	}
 }
 
 func (f *firstByteWriter) result(start time.Time) Result {

@@ -11,6 +11,7 @@ package boot_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -122,7 +123,7 @@ type bootResult struct {
 func boot(t *testing.T, c qemu.Config) bootResult {
 	t.Helper()
 	var out bytes.Buffer
-	c.Accel, c.Stdout = "tcg", &out
+	c.Accel, c.Stdout, c.DumpOnTimeout = "tcg", &out, true
 	if c.Timeout == 0 {
 		c.Timeout = bootTimeout
 	}
@@ -349,6 +350,41 @@ func TestRandomSource(t *testing.T) {
 		if strings.Contains(r.serial, warning) {
 			t.Errorf("-cpu %s: weak-source warning although the CPU has a hardware source:\n%s", cpu, r.serial)
 		}
+	}
+}
+
+// TestNMIDump: a guest that outlives its timeout is sent an NMI through
+// QEMU's monitor before it is killed, and the kernel prints every CPU and
+// thread: the spinning thread where it spins, the blocked ones with the
+// system call they are in, on every CPU (each has LINT1 set up as NMI).
+func TestNMIDump(t *testing.T) {
+	need(t, "qemu")
+	cmdline, err := build.KernelCmdline(nil, nil, []string{"hang"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	_, err = qemu.Run(context.Background(), qemu.Config{Kernel: get(t, crashOnce), Stub: get(t, stubOnce),
+		Append: cmdline, SMP: 2, Accel: "tcg", Stdout: &out, Timeout: 12 * time.Second, DumpOnTimeout: true})
+	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
+	var te *qemu.TimeoutError
+	if !errors.As(err, &te) || !te.Dumped || !strings.Contains(err.Error(), "NMI dump") {
+		t.Fatalf("err = %v; want a timeout with a dump\n%s", err, serial)
+	}
+	if !strings.Contains(serial, "crash: hanging") {
+		t.Fatalf("the guest did not reach its hang in 12 s:\n%s", serial)
+	}
+	r := bootResult{serial: serial}
+	for _, re := range []string{
+		`=== velocity: NMI dump at [0-9.]+ s: \d+ threads, 2 CPUs ===`,
+		`cpu 0: .* at 0x[0-9a-f]+ `, `cpu 1: .* at 0x[0-9a-f]+ `, // both answered
+		`thread \d+ running on cpu \d\n  entered by NMI at 0x[0-9a-f]+ main\.hang\.func3\+`,
+		`thread \d+ blocked, last cpu \d, waits on 0x[0-9a-f]+\n  in read\(0x[0-9a-f]+, `,
+		`thread \d+ blocked, last cpu \d, deadline \+35\d{5}\.\d{3} ms \(timer heap \d #\d+\)\n  in nanosleep\(`,
+		`locks held: `,
+		`=== end of NMI dump ===`,
+	} {
+		r.match(t, re)
 	}
 }
 

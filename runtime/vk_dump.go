@@ -1,0 +1,357 @@
+//go:build velocity
+
+// Velocity kernel: a dump of every CPU and thread on a non-maskable
+// interrupt, for a machine that hangs.
+//
+// A guest that stops making progress says nothing: Go's own timeout
+// traceback needs a scheduler that still runs goroutines, and a lost
+// wakeup in the kernel is exactly what stops that. An NMI still gets
+// through (it ignores RFLAGS.IF and arrives on its own stack, IST2), so
+// QEMU's monitor command `nmi`, which velocity run and velocity test send
+// when a guest outlives its -timeout, makes the kernel print what each CPU
+// was running, its run queue and timer heap, the locks held, and every
+// thread with its state, what it waits on and the system call it is in.
+// It is Linux's SysRq-l and SysRq-t in one.
+//
+// QEMU delivers the NMI to every CPU. Each records where it was; the first
+// to arrive waits (briefly) for the others, prints, and lets them go. The
+// others spin meanwhile, so the picture is not torn by their own work.
+//
+// Trap context, on any CPU, at any instruction, with any lock held by
+// anyone (this CPU included): no locks, no allocation, no write barriers.
+// Everything shared is read without its lock; a thread that changes state
+// while the dump runs can print inconsistent fields, which a diagnostic
+// can live with.
+
+package runtime
+
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
+
+var vkDump struct {
+	owner   uint32 // CPU id + 1 of the CPU printing, 0 if none
+	arrived uint32 // CPUs that have recorded themselves for this dump
+	lastEnd int64  // when the last dump ended
+	dumps   uint32 // dumps printed
+	rip     [vkMaxCPU]uint64
+	user    [vkMaxCPU]bool
+	in      [vkMaxCPU]uint32 // 1 while CPU i waits in vkNMI
+}
+
+// vkNMI answers a non-maskable interrupt with a dump (see above).
+func vkNMI(f *vkFrame) {
+	c := vkThisCPU()
+	me := c.id
+	vkDump.rip[me] = f.rip
+	vkDump.user[me] = vkFromUser(f)
+	atomic.Store(&vkDump.in[me], 1)
+	atomic.Xadd(&vkDump.arrived, 1)
+	if !atomic.Cas(&vkDump.owner, 0, me+1) {
+		// Another CPU prints: wait until it has finished.
+		for atomic.Load(&vkDump.owner) != 0 {
+			vkSpinPause()
+		}
+		atomic.Store(&vkDump.in[me], 0)
+		return
+	}
+	now := vkNanotime()
+	if last := vkDump.lastEnd; last != 0 && now-last < 200_000_000 {
+		// The straggler of a dump that has just ended (its CPU took the
+		// NMI after the printer gave up waiting for it): one dump is
+		// enough.
+		atomic.Store(&vkDump.arrived, 0)
+		atomic.Store(&vkDump.in[me], 0)
+		atomic.Store(&vkDump.owner, 0)
+		return
+	}
+	online := 0
+	for i := 0; i < vkCPUCount; i++ {
+		if atomic.Load(&vkCPUs[i].online) != 0 {
+			online++
+		}
+	}
+	for deadline := now + 100_000_000; int(atomic.Load(&vkDump.arrived)) < online && vkNanotime() < deadline; {
+		vkSpinPause()
+	}
+	vkDumpPrint(now)
+	vkDump.dumps++
+	vkDump.lastEnd = vkNanotime()
+	atomic.Store(&vkDump.arrived, 0)
+	atomic.Store(&vkDump.in[me], 0)
+	atomic.Store(&vkDump.owner, 0)
+}
+
+var vkThreadStateNames = [...]string{
+	thFree: "free", thRunnable: "runnable", thRunning: "running",
+	thBlocked: "blocked", thDead: "dead", thIdle: "idle",
+}
+
+// vkDumpPrint prints the dump; now is when the NMI arrived.
+func vkDumpPrint(now int64) {
+	vkPrint("\n=== velocity: NMI dump at ")
+	vkPrintFixed(now/1_000_000, 3)
+	vkPrint(" s: ")
+	vkPrintDec(int64(vkSched.nthreads))
+	vkPrint(" threads, ")
+	vkPrintDec(int64(vkCPUCount))
+	vkPrint(" CPUs ===\n")
+	for i := 0; i < vkCPUCount; i++ {
+		vkDumpCPU(i, now)
+	}
+	vkDumpLocks()
+	for i := 0; i < len(vkSched.threads); i++ {
+		p := atomic.Loaduintptr(&vkSched.threads[i])
+		if p == 0 {
+			continue
+		}
+		if t := vkThreadOf(p); t.state != thFree && t.state != thIdle {
+			vkDumpThread(t, now)
+		}
+	}
+	vkPrint("=== end of NMI dump ===\n")
+}
+
+// vkDumpCPU prints one CPU: where it was, its run queue and timer heap.
+func vkDumpCPU(i int, now int64) {
+	c := &vkCPUs[i]
+	vkPrint("cpu ")
+	vkPrintDec(int64(i))
+	if atomic.Load(&c.online) == 0 {
+		vkPrint(": offline\n")
+		return
+	}
+	vkPrint(": ")
+	cur := c.cur
+	switch {
+	case cur == 0:
+		vkPrint("no thread")
+	case cur == c.idleT:
+		if c.idle != 0 {
+			vkPrint("idle (halted)")
+		} else {
+			vkPrint("idle thread")
+		}
+	default:
+		vkPrint("thread ")
+		vkPrintDec(int64(vkThreadOf(cur).tid))
+	}
+	if atomic.Load(&vkDump.in[i]) != 0 {
+		if vkDump.user[i] {
+			vkPrint(" in Go code at ")
+		} else {
+			vkPrint(" in the kernel at ")
+		}
+		vkPrintPC(uintptr(vkDump.rip[i]))
+	} else {
+		vkPrint(", did not answer the NMI")
+	}
+	vkPrint("\n  run queue ")
+	vkPrintDec(int64(c.runqLen))
+	n := 0
+	for p := c.runqHead; p != 0 && n < 16; p = vkThreadOf(p).next {
+		if n == 0 {
+			vkPrint(":")
+		}
+		vkPrint(" ")
+		vkPrintDec(int64(vkThreadOf(p).tid))
+		n++
+	}
+	h := &vkTimers[i]
+	vkPrint("; timer heap ")
+	vkPrintDec(int64(h.n))
+	if next := int64(atomic.Load64((*uint64)(unsafe.Pointer(&h.next)))); next != 0 {
+		vkPrint(", next ")
+		vkPrintRel(next, now)
+	}
+	vkPrint("; tick ")
+	if c.deadline != 0 {
+		vkPrintRel(c.deadline, now)
+	} else {
+		vkPrint("not armed")
+	}
+	vkPrint("; ")
+	vkPrintDec(int64(c.ticks))
+	vkPrint(" ticks, ")
+	vkPrintDec(int64(c.syscalls))
+	vkPrint(" system calls\n")
+}
+
+// vkDumpLocks names the kernel locks held and by which CPU.
+func vkDumpLocks() {
+	vkPrint("locks held:")
+	n := vkDumpHeld("kernel (BKL)", -1, &vkBKL, 0)
+	n = vkDumpHeld("mappings", -1, &vkMapLock.w, n)
+	n = vkDumpHeld("frame allocator", -1, &vkFrameLock, n)
+	n = vkDumpHeld("fd table", -1, &vkFDLock, n)
+	for i := 0; i < vkCPUCount; i++ {
+		n = vkDumpHeld("run queue", i, &vkRunqLk[i], n)
+		n = vkDumpHeld("timer heap", i, &vkTimers[i].lock, n)
+		n = vkDumpHeld("frame cache", i, &vkFrameCaches[i].lock, n)
+	}
+	for i := range vkFutexTab {
+		n = vkDumpHeld("futex bucket", i, &vkFutexTab[i].lock, n)
+	}
+	for i := range vkPipes {
+		n = vkDumpHeld("pipe", i, &vkPipes[i].lock, n)
+	}
+	if r := atomic.Load(&vkMapLock.state) &^ vkRWWriter; r != 0 {
+		vkPrint(" mappings shared by ")
+		vkPrintDec(int64(r))
+		vkPrint(" CPUs;")
+		n++
+	}
+	if n == 0 {
+		vkPrint(" none")
+	}
+	vkPrint("\n")
+}
+
+func vkDumpHeld(name string, idx int, l *vkSpin, n int) int {
+	if atomic.Load(&l.word) == 0 {
+		return n
+	}
+	vkPrint(" ")
+	vkPrint(name)
+	if idx >= 0 {
+		vkPrint(" ")
+		vkPrintDec(int64(idx))
+	}
+	vkPrint(" by cpu ")
+	vkPrintDec(int64(atomic.Load(&l.owner)) - 1)
+	vkPrint(";")
+	return n + 1
+}
+
+// vkDumpThread prints one thread: state, CPU, wait, signals, and the
+// system call or trap it entered the kernel by (the frame at the top of
+// its kernel stack, which for a thread running Go code is its last entry).
+func vkDumpThread(t *vkThread, now int64) {
+	vkPrint("thread ")
+	vkPrintDec(int64(t.tid))
+	vkPrint(" ")
+	if s := int(t.state); s >= 0 && s < len(vkThreadStateNames) {
+		vkPrint(vkThreadStateNames[s])
+	} else {
+		vkPrintDec(int64(s))
+	}
+	if t.onCPU >= 0 {
+		vkPrint(" on cpu ")
+		vkPrintDec(int64(t.onCPU))
+	} else {
+		vkPrint(", last cpu ")
+		vkPrintDec(int64(t.lastCPU))
+	}
+	if all := vkAllCPUs(); t.affinity&all != all {
+		vkPrint(", affinity ")
+		vkPrintHex(t.affinity)
+	}
+	if t.requeue {
+		vkPrint(", requeue")
+	}
+	if t.waitAddr != 0 {
+		vkPrint(", waits on ")
+		vkPrintHex(uint64(t.waitAddr))
+	}
+	if t.deadline != 0 {
+		vkPrint(", deadline ")
+		vkPrintRel(t.deadline, now)
+	}
+	if t.timerCPU >= 0 {
+		vkPrint(" (timer heap ")
+		vkPrintDec(int64(t.timerCPU))
+		vkPrint(" #")
+		vkPrintDec(int64(t.timerIdx))
+		vkPrint(")")
+	}
+	if t.pending != 0 {
+		vkPrint(", signals pending ")
+		vkPrintHex(t.pending)
+		vkPrint(" masked ")
+		vkPrintHex(t.sigmask)
+	}
+	vkPrint("\n  ")
+	if t.kstackTop == 0 {
+		vkPrint("no kernel stack\n")
+		return
+	}
+	f := vkFrameOf(t)
+	switch {
+	case f.vector == vkVectorSyscall:
+		vkPrint("in ")
+		vkPrintSyscallName(f.err)
+		vkPrint("(")
+		for i, a := range [6]uint64{f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9} {
+			if i > 0 {
+				vkPrint(", ")
+			}
+			vkPrintHex(a)
+		}
+		vkPrint(") from ")
+	case f.vector < 32:
+		vkPrint("entered by ")
+		vkPrint(vkExceptionNames[f.vector])
+		vkPrint(" at ")
+	default:
+		vkPrint("entered by interrupt ")
+		vkPrintHexShort(f.vector)
+		vkPrint(" at ")
+	}
+	vkPrintPC(uintptr(f.rip))
+	vkPrint("\n")
+}
+
+// vkPrintSyscallName prints a system call's name, or its number.
+func vkPrintSyscallName(nr uint64) {
+	if nr < uint64(len(vkSyscallNames)) && vkSyscallNames[nr] != "" {
+		vkPrint(vkSyscallNames[nr])
+	} else if name := vkVelocitySyscallName(nr); name != "" {
+		vkPrint(name)
+	} else {
+		vkPrint("#")
+		vkPrintDec(int64(nr))
+	}
+}
+
+// vkPrintRel prints a monotonic time relative to now, in milliseconds.
+func vkPrintRel(t, now int64) {
+	d := (t - now) / 1000
+	if d >= 0 {
+		vkPrint("+")
+	} else {
+		vkPrint("-")
+		d = -d
+	}
+	vkPrintFixed(d, 3)
+	vkPrint(" ms")
+}
+
+// vkPrintPC prints pc as function+offset when it is Go code, else in hex.
+func vkPrintPC(pc uintptr) {
+	vkPrintHex(uint64(pc))
+	if fi := findfunc(pc); fi.valid() {
+		vkPrint(" ")
+		vkPrint(funcname(fi))
+		vkPrint("+")
+		vkPrintHexShort(uint64(pc - fi.entry()))
+	}
+}
+
+// vkPrintHexShort prints v in hex without leading zeros.
+func vkPrintHexShort(v uint64) {
+	const digits = "0123456789abcdef"
+	var buf [18]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = digits[v&0xF]
+		v >>= 4
+		if v == 0 {
+			break
+		}
+	}
+	i -= 2
+	buf[i], buf[i+1] = '0', 'x'
+	vkWrite(buf[i:])
+}
