@@ -100,7 +100,7 @@ func (l *lan) boot(name string, i int, peers []int, fs []string, argv ...string)
 	g.stop = cancel
 	c := qemu.Config{
 		Kernel: kernel, Stub: l.stub, SMP: 2, Accel: "tcg",
-		Stdout: g.serial, Append: cmdline, Timeout: 6 * time.Minute, Extra: l.sw.NetArgs(byte(i)),
+		Stdout: g.serial, Append: cmdline, Timeout: 6 * time.Minute, DumpOnTimeout: true, Extra: l.sw.NetArgs(byte(i)),
 	}
 	go func() {
 		_, err := qemu.Run(ctx, c)

@@ -66,7 +66,7 @@ func runNetTests(t *testing.T, smp int, timeout time.Duration, args ...string) {
 	var out bytes.Buffer
 	res, err := qemu.Run(context.Background(), qemu.Config{
 		Kernel: kernel, Stub: stub, SMP: smp, Accel: "tcg", Stdout: &out,
-		Append: cmdline, Timeout: timeout,
+		Append: cmdline, Timeout: timeout, DumpOnTimeout: true,
 	})
 	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
 	if err != nil {

@@ -75,7 +75,7 @@ func bootMem(t *testing.T, smp int, mem string, timeout time.Duration, args ...s
 	}
 	var out bytes.Buffer
 	res, err := qemu.Run(context.Background(), qemu.Config{Kernel: testenv.Get(t, kernelOnce), Stub: testenv.Get(t, stubOnce),
-		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: timeout, SMP: smp, Mem: mem})
+		Append: cmdline, Accel: "tcg", Stdout: &out, Timeout: timeout, SMP: smp, Mem: mem, DumpOnTimeout: true})
 	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
 	if err != nil {
 		t.Fatalf("boot: %v\nserial output:\n%s", err, serial)
