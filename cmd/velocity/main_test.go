@@ -47,8 +47,13 @@ func TestDefaultName(t *testing.T) {
 }
 
 func TestExecTimeout(t *testing.T) {
-	if d := execTimeout([]string{"-test.v", "-test.timeout=10m0s"}); d != 11*time.Minute {
-		t.Errorf("got %v; want 11m", d)
+	if d := execTimeout([]string{"-test.v", "-test.timeout=10m0s"}); d != 10*time.Minute+30*time.Second {
+		t.Errorf("got %v; want 10m30s", d)
+	}
+	// The last one counts, as in the flag package; one that does not
+	// parse is skipped.
+	if d := execTimeout([]string{"-test.timeout=1m", "-test.timeout=x", "-test.timeout=5m"}); d != 5*time.Minute+30*time.Second {
+		t.Errorf("got %v; want 5m30s", d)
 	}
 	if d := execTimeout([]string{"-test.timeout=0s"}); d != 0 {
 		t.Errorf("got %v; want no limit", d)

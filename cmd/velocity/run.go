@@ -44,7 +44,7 @@ func (b *bootFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.mem, "m", "512M", "guest memory size")
 	fs.BoolVar(&b.uefi, "uefi", false, "boot through OVMF (UEFI); implies -iso")
 	fs.BoolVar(&b.iso, "iso", false, "boot a kernel ELF or package from a GRUB ISO instead of the fast -kernel path")
-	fs.DurationVar(&b.timeout, "timeout", 0, "kill the guest after this long; 0 means never (default: run 10m, or none with -i, -gdb-port or -qemu-gdb-port; exec: the test's -test.timeout + 1m)")
+	fs.DurationVar(&b.timeout, "timeout", 0, "kill the guest after this long; 0 means never (default: run 10m, or none with -i, -gdb-port or -qemu-gdb-port; exec: the test's -test.timeout + 30s); a guest that outlives it prints the kernel's NMI dump before it is killed")
 	fs.StringVar(&b.appendLine, "append", "", "kernel command line (kernel options; see below)")
 	fs.StringVar(&b.accel, "accel", "auto", "accelerator: auto, tcg or kvm (auto: $"+qemu.AccelEnv+", else a cached probe; TCG unless KVM is faster)")
 	fs.StringVar(&b.gdbPort, "gdb-port", "", "put COM2, the kernel's gdb stub, on this TCP port of localhost (adds the kernel option debug unless -append has debug or debug=wait)")
@@ -328,25 +328,30 @@ func cmdExec(args []string) int {
 	return st
 }
 
-// execTimeout gives the guest the test binary's own -test.timeout plus a
-// minute to boot and report, so go test's timeout message wins; 10 minutes
-// if there is none.
+// execTimeout gives the guest the test binary's own -test.timeout (the
+// last one, as the flag package takes it) plus 30 seconds, 10 minutes if
+// there is none. The test's own alarm fires inside the guest first and
+// prints Go's goroutine dump; a guest still running 30 seconds later is
+// stuck beneath Go, and gets the kernel's NMI dump (at most dumpMax, 15 s)
+// before go test, a minute after the timeout, kills velocity exec.
 func execTimeout(argv []string) time.Duration {
+	d, found := time.Duration(0), false
 	for _, a := range argv {
 		v, ok := strings.CutPrefix(a, "-test.timeout=")
 		if !ok {
 			continue
 		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			break
+		if t, err := time.ParseDuration(v); err == nil {
+			d, found = t, true
 		}
-		if d == 0 {
-			return 0
-		}
-		return d + time.Minute
 	}
-	return 10 * time.Minute
+	switch {
+	case !found:
+		return 10 * time.Minute
+	case d == 0:
+		return 0
+	}
+	return d + 30*time.Second
 }
 
 // crlfWriter turns the serial console's CRLF line ends into LF, as go test
