@@ -497,7 +497,7 @@ func vkSysIRQWaitLine(line uintptr, seen uint64, canBlock bool) uintptr {
 		}
 		t := vkCur()
 		t.waitAddr = uintptr(unsafe.Pointer(&vkDev.count[line]))
-		vkBlock(0)
+		vkBlockIntr(0)
 		if t.pending&^t.sigmask != 0 {
 			return vkErr(vkEINTR)
 		}

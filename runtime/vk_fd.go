@@ -690,7 +690,10 @@ func vkEventfdRead(f *vkFile, p, n uintptr, canBlock bool) uintptr {
 			return vkErr(vkEAGAIN)
 		}
 		vkCur().waitAddr = uintptr(unsafe.Pointer(f))
-		vkBlock(0)
+		vkBlockIntr(0)
+		if vkPipeSignalled() {
+			return vkErr(vkERESTARTSYS) // EINTR, or read again (SA_RESTART), as Linux's eventfd
+		}
 	}
 	*(*uint64)(unsafe.Pointer(p)) = f.counter
 	f.counter = 0

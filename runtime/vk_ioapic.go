@@ -174,7 +174,7 @@ func vkConsoleRead(p, n uintptr, canBlock bool) uintptr {
 			return vkErr(vkEAGAIN)
 		}
 		vkCur().waitAddr = uintptr(unsafe.Pointer(c))
-		vkBlock(0)
+		vkBlockIntr(0)
 		if vkCur().pending&^vkCur().sigmask != 0 {
 			return vkErr(vkEINTR)
 		}

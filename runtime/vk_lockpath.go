@@ -94,12 +94,12 @@ func vkSyscallFine(f *vkFrame) bool {
 		}
 	case 35: // nanosleep
 		var ok bool
-		if r, ok = vkSysNanosleepFast(1, 0, uintptr(f.rdi)); !ok {
+		if r, ok = vkSysNanosleepFast(1, 0, uintptr(f.rdi), uintptr(f.rsi)); !ok {
 			return false
 		}
 	case 230: // clock_nanosleep
 		var ok bool
-		if r, ok = vkSysNanosleepFast(int32(f.rdi), int32(f.rsi), uintptr(f.rdx)); !ok {
+		if r, ok = vkSysNanosleepFast(int32(f.rdi), int32(f.rsi), uintptr(f.rdx), uintptr(f.r10)); !ok {
 			return false
 		}
 	case 0, 1: // read, write: pipe ends only (vk_pipe.go)
@@ -209,9 +209,9 @@ func vkTrapExitFine(f *vkFrame) {
 // vkSysNanosleepFast is nanosleep (clock 1, flags 0) and clock_nanosleep
 // without the kernel lock, for the clocks Velocity sleeps on and a
 // resident, aligned timespec; anything else goes the locked way, which
-// gives the errors. The remaining time is never written: the sleep is not
-// interrupted by signals.
-func vkSysNanosleepFast(clock, flags int32, req uintptr) (uintptr, bool) {
+// gives the errors. A signal that t does not block ends the sleep, as on
+// Linux (vkNanosleepInterrupted).
+func vkSysNanosleepFast(clock, flags int32, req, rem uintptr) (uintptr, bool) {
 	if clock != 0 && clock != 1 && clock != 7 || flags&^1 != 0 {
 		return 0, false
 	}
@@ -235,6 +235,11 @@ func vkSysNanosleepFast(clock, flags int32, req uintptr) (uintptr, bool) {
 			deadline -= vkWalltime() - vkNanotime()
 		}
 	}
-	vkSleepUntilFine(deadline)
+	if !vkSleepUntilFine(deadline) {
+		vkLock() // to write rem, which may need a page fault resolved
+		r := vkNanosleepInterrupted(flags, rem, deadline)
+		vkUnlock()
+		return r, true
+	}
 	return 0, true
 }

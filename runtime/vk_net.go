@@ -601,7 +601,7 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 		}
 		t := vkCur()
 		t.waitAddr = uintptr(unsafe.Pointer(&vkNet))
-		vkBlock(0)
+		vkBlockIntr(0)
 		if t.pending&^t.sigmask != 0 {
 			return vkErr(vkEINTR) // let the runtime preempt or signal the server
 		}

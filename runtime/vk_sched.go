@@ -630,13 +630,39 @@ func vkBlock(deadline int64) bool {
 	return t.timedOut
 }
 
+// vkBlockIntr is vkBlock for a wait that a signal ends: with a signal
+// pending that t does not block, it does not sleep at all, so the caller
+// must check for one after every return (and return EINTR or
+// ERESTARTSYS). The check is made after t is marked blocked, against
+// vkSigPost, which sets the pending bit before it reads the state: a
+// signal sent while t was on its way into the system call (its IPI held
+// off with interrupts) cannot leave t asleep with the signal pending, as
+// it left the network server in velocity_net_wait while AllThreadsSyscall
+// waited for it forever (std syscall TestAllThreadsSyscallBlockedSyscall,
+// found with the NMI dump).
+func vkBlockIntr(deadline int64) bool {
+	vkAssertHeld(&vkBKL)
+	vkTLBShootdown()
+	t := vkCur()
+	var b *vkFutexBucket
+	if t.waitAddr != 0 {
+		b = vkFutexBucketOf(t.waitAddr)
+		vkSpinLock(&b.lock)
+		vkFutexQueue(b, t)
+	}
+	vkSleep(t, b, deadline, true, true)
+	t.waitAddr = 0
+	return t.timedOut
+}
+
 // vkSleepOn sleeps on addr's wait queue, for a caller that holds l (a
 // lock taken after the kernel lock and before any bucket: vkFDLock, a
 // pipe's): the thread is queued before l is released, so a waker that
 // changes the condition under l and then wakes addr cannot be missed. l is
 // not held on return (take it again and check again). With bkl the caller
 // also holds the kernel lock, released while asleep and held again on
-// return; without, a pending signal keeps the thread from sleeping.
+// return. Either way a pending signal that t does not block keeps it from
+// sleeping (see vkBlockIntr): every caller checks for one on return.
 func vkSleepOn(addr uintptr, l *vkSpin, deadline int64, bkl bool) bool {
 	vkAssertHeld(l)
 	if bkl {
@@ -649,7 +675,7 @@ func vkSleepOn(addr uintptr, l *vkSpin, deadline int64, bkl bool) bool {
 	vkSpinLock(&b.lock)
 	vkFutexQueue(b, t)
 	vkSpinUnlock(l)
-	vkSleep(t, b, deadline, bkl, !bkl)
+	vkSleep(t, b, deadline, bkl, true)
 	t.waitAddr = 0
 	return t.timedOut
 }
@@ -973,19 +999,32 @@ func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 func vkUserRead64Locked(p uintptr) (uint64, bool) { return *(*uint64)(unsafe.Pointer(p)), true }
 
 // vkSleepUntil sleeps until the monotonic time deadline; the caller
-// holds the kernel lock (vkSleepUntilFine is the same without it).
-func vkSleepUntil(deadline int64) {
+// holds the kernel lock (vkSleepUntilFine is the same without it). It
+// reports false if a signal that the thread does not block ended the
+// sleep first: nanosleep then fails with EINTR, as on Linux, so that the
+// signal is taken now rather than when the sleep is over (a thread in an
+// hour's syscall.Nanosleep kept AllThreadsSyscall and SIGPROF waiting).
+func vkSleepUntil(deadline int64) bool {
+	t := vkCur()
 	for vkNanotime() < deadline {
-		vkBlock(deadline)
+		if atomic.Load64(&t.pending)&^t.sigmask != 0 {
+			return false
+		}
+		vkBlockIntr(deadline)
 	}
+	return true
 }
 
 // vkSleepUntilFine sleeps until deadline without the kernel lock.
-func vkSleepUntilFine(deadline int64) {
+func vkSleepUntilFine(deadline int64) bool {
 	t := vkCur()
 	for vkNanotime() < deadline {
-		vkSleep(t, nil, deadline, false, false)
+		if atomic.Load64(&t.pending)&^t.sigmask != 0 {
+			return false
+		}
+		vkSleep(t, nil, deadline, false, true)
 	}
+	return true
 }
 
 // vkSysClone starts a thread. Only the thread flags the Go runtime uses are

@@ -592,10 +592,33 @@ func vkSysNanosleep(req, rem uintptr, canBlock bool) uintptr {
 	if e != 0 {
 		return e
 	}
-	if canBlock {
-		vkSleepUntil(vkNanotime() + d)
+	deadline := vkNanotime() + d
+	if canBlock && !vkSleepUntil(deadline) {
+		return vkNanosleepInterrupted(0, rem, deadline)
 	}
 	return 0
+}
+
+// vkNanosleepInterrupted is the answer of a nanosleep or clock_nanosleep
+// that a signal ended before deadline: EINTR, with the time left written
+// to rem for a relative sleep (Linux writes it for nanosleep, and for
+// clock_nanosleep without TIMER_ABSTIME, when rem is not NULL), or EFAULT
+// if rem cannot be written. Linux makes the call again instead when no
+// handler runs; Go has a handler for every signal. The caller holds the
+// kernel lock.
+func vkNanosleepInterrupted(flags int32, rem uintptr, deadline int64) uintptr {
+	if rem != 0 && flags&1 == 0 {
+		left := deadline - vkNanotime()
+		if left < 0 {
+			left = 0
+		}
+		if !vkUserOK(rem, 16, true) {
+			return vkErr(vkEFAULT)
+		}
+		*(*int64)(unsafe.Pointer(rem)) = left / 1e9
+		*(*int64)(unsafe.Pointer(rem + 8)) = left % 1e9
+	}
+	return vkErr(vkEINTR)
 }
 
 func vkSysClockNanosleep(clock, flags int32, req, rem uintptr, canBlock bool) uintptr {
@@ -619,8 +642,8 @@ func vkSysClockNanosleep(clock, flags int32, req, rem uintptr, canBlock bool) ui
 			deadline -= vkWalltime() - vkNanotime()
 		}
 	}
-	if canBlock {
-		vkSleepUntil(deadline)
+	if canBlock && !vkSleepUntil(deadline) {
+		return vkNanosleepInterrupted(flags, rem, deadline)
 	}
 	return 0
 }

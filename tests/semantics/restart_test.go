@@ -68,3 +68,50 @@ func TestSyscallRestart(t *testing.T) {
 		t.Errorf("no SIGUSR1 reached the handler")
 	}
 }
+
+// TestNanosleepInterrupted: a signal ends a nanosleep early with EINTR
+// and the time left in rem, as on Linux, where nanosleep is not made again
+// for an SA_RESTART handler. Before, Velocity slept on to the end with
+// the signal pending, so a thread in a long syscall.Nanosleep held up
+// AllThreadsSyscall (which waits for every thread to run its handler)
+// and took SIGPROF late.
+func TestNanosleepInterrupted(t *testing.T) {
+	ch := make(chan os.Signal, 10)
+	signal.Notify(ch, syscall.SIGUSR1)
+	defer signal.Stop(ch)
+
+	type result struct {
+		err     error
+		rem     syscall.Timespec
+		elapsed time.Duration
+	}
+	tid := make(chan int)
+	done := make(chan result)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- syscall.Gettid()
+		start := time.Now()
+		var rem syscall.Timespec
+		err := syscall.Nanosleep(&syscall.Timespec{Sec: 20}, &rem)
+		done <- result{err, rem, time.Since(start)}
+	}()
+	sleeper := <-tid
+	time.Sleep(200 * time.Millisecond) // let it fall asleep
+	if err := syscall.Tgkill(syscall.Getpid(), sleeper, syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		left := time.Duration(r.rem.Nano())
+		t.Logf("nanosleep(20s): %v after %v, %v left", r.err, r.elapsed, left)
+		if r.err != syscall.EINTR {
+			t.Errorf("nanosleep returned %v; want EINTR", r.err)
+		}
+		if left < 10*time.Second || left > 20*time.Second {
+			t.Errorf("rem says %v left of 20s after %v", left, r.elapsed)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a signal did not end a 20 s nanosleep within 10 s")
+	}
+}
