@@ -110,7 +110,91 @@ func vkDumpPrint(now int64) {
 			vkDumpThread(t, now)
 		}
 	}
+	vkDumpGo()
 	vkPrint("=== end of NMI dump ===\n")
+}
+
+var vkPStatusNames = [...]string{_Pidle: "idle", _Prunning: "running", _Psyscall_unused: "syscall", _Pgcstop: "gcstop", _Pdead: "dead"}
+
+// vkDumpGo prints the Go scheduler as the runtime sees it, beside the
+// kernel's threads: each P with its M (by thread id), goroutine, local run
+// queue and runnext; each M with its P and goroutine; and the scheduler's
+// stop-the-world and sysmon state. A stall above the kernel shows here
+// (a P that a stop-the-world waits for, runnable goroutines no M takes),
+// one below it in the threads above. Read without the runtime's locks.
+func vkDumpGo() {
+	vkPrint("go: gomaxprocs ")
+	vkPrintDec(int64(gomaxprocs))
+	vkPrint(", idle Ps ")
+	vkPrintDec(int64(sched.npidle.Load()))
+	vkPrint(", spinning Ms ")
+	vkPrintDec(int64(sched.nmspinning.Load()))
+	vkPrint(", global run queue ")
+	vkPrintDec(int64(sched.runq.size))
+	if sched.gcwaiting.Load() {
+		vkPrint(", stopping the world (waiting for ")
+		vkPrintDec(int64(sched.stopwait))
+		vkPrint(" Ps)")
+	}
+	if sched.sysmonwait.Load() {
+		vkPrint(", sysmon asleep")
+	}
+	vkPrint("\n")
+	for i := 0; i < len(allp); i++ {
+		pp := allp[i]
+		if pp == nil {
+			continue
+		}
+		vkPrint("  P")
+		vkPrintDec(int64(pp.id))
+		vkPrint(" ")
+		if s := int(pp.status); s < len(vkPStatusNames) {
+			vkPrint(vkPStatusNames[s])
+		} else {
+			vkPrintDec(int64(s))
+		}
+		if mp := pp.m.ptr(); mp != nil {
+			vkPrint(", M on thread ")
+			vkPrintDec(int64(mp.procid))
+			vkDumpG(", goroutine ", mp.curg)
+		}
+		vkPrint(", run queue ")
+		vkPrintDec(int64(pp.runqtail - pp.runqhead))
+		vkDumpG(", runnext ", pp.runnext.ptr())
+		vkPrint("\n")
+	}
+	n := 0
+	for mp := allm; mp != nil && n < vkMaxThreads; mp = mp.alllink {
+		n++
+		vkPrint("  M on thread ")
+		vkPrintDec(int64(mp.procid))
+		if pp := mp.p.ptr(); pp != nil {
+			vkPrint(", P")
+			vkPrintDec(int64(pp.id))
+		}
+		if mp.spinning {
+			vkPrint(", spinning")
+		}
+		vkDumpG(", goroutine ", mp.curg)
+		vkDumpG(", locked to ", mp.lockedg.ptr())
+		vkPrint("\n")
+	}
+}
+
+// vkDumpG prints label and goroutine gp's id and status, if gp is not nil.
+func vkDumpG(label string, gp *g) {
+	if gp == nil {
+		return
+	}
+	vkPrint(label)
+	vkPrintDec(int64(gp.goid))
+	vkPrint(" (")
+	if s := readgstatus(gp) &^ _Gscan; s < uint32(len(gStatusStrings)) && gStatusStrings[s] != "" {
+		vkPrint(gStatusStrings[s])
+	} else {
+		vkPrintDec(int64(s))
+	}
+	vkPrint(")")
 }
 
 // vkDumpCPU prints one CPU: where it was, its run queue and timer heap.

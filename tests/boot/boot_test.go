@@ -356,7 +356,8 @@ func TestRandomSource(t *testing.T) {
 // TestNMIDump: a guest that outlives its timeout is sent an NMI through
 // QEMU's monitor before it is killed, and the kernel prints every CPU and
 // thread: the spinning thread where it spins, the blocked ones with the
-// system call they are in, on every CPU (each has LINT1 set up as NMI).
+// system call they are in, on every CPU (each has LINT1 set up as NMI),
+// and the Go scheduler's Ps and Ms.
 func TestNMIDump(t *testing.T) {
 	need(t, "qemu")
 	cmdline, err := build.KernelCmdline(nil, nil, []string{"hang"})
@@ -382,6 +383,10 @@ func TestNMIDump(t *testing.T) {
 		`thread \d+ blocked, last cpu \d, waits on 0x[0-9a-f]+\n  in read\(0x[0-9a-f]+, `,
 		`thread \d+ blocked, last cpu \d, deadline \+35\d{5}\.\d{3} ms \(timer heap \d #\d+\)\n  in nanosleep\(`,
 		`locks held: `,
+		// The Go scheduler's side: the Ps, and the Ms with their goroutines.
+		`go: gomaxprocs 2, idle Ps \d, spinning Ms \d, global run queue \d`,
+		`  P0 \w+`, `  P1 \w+`,
+		`  M on thread \d+, goroutine \d+ \(syscall\), locked to \d+ \(syscall\)`,
 		`=== end of NMI dump ===`,
 	} {
 		r.match(t, re)
