@@ -109,7 +109,7 @@ func (s *Server) serve() {
 	for {
 		n, e := wait(msgs)
 		if e != 0 {
-			continue // EINTR: the runtime wanted this thread for a moment
+			continue // the kernel makes the wait again after a signal; keep going whatever came back
 		}
 		reps = reps[:0]
 		for i := range msgs[:n] {

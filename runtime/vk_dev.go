@@ -499,7 +499,7 @@ func vkSysIRQWaitLine(line uintptr, seen uint64, canBlock bool) uintptr {
 		t.waitAddr = uintptr(unsafe.Pointer(&vkDev.count[line]))
 		vkBlockIntr(0)
 		if t.pending&^t.sigmask != 0 {
-			return vkErr(vkEINTR)
+			return vkErr(vkERESTARTSYS) // made again after the handler, as velocity_net_wait
 		}
 	}
 	return uintptr(vkDev.count[line])

@@ -176,7 +176,7 @@ func vkConsoleRead(p, n uintptr, canBlock bool) uintptr {
 		vkCur().waitAddr = uintptr(unsafe.Pointer(c))
 		vkBlockIntr(0)
 		if vkCur().pending&^vkCur().sigmask != 0 {
-			return vkErr(vkEINTR)
+			return vkErr(vkERESTARTSYS) // EINTR, or read again (SA_RESTART), as a Linux tty
 		}
 		vkSerialPoll()
 	}

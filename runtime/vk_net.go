@@ -603,7 +603,18 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 		t.waitAddr = uintptr(unsafe.Pointer(&vkNet))
 		vkBlockIntr(0)
 		if t.pending&^t.sigmask != 0 {
-			return vkErr(vkEINTR) // let the runtime preempt or signal the server
+			// The handler runs, then the wait is made again (Go's
+			// handlers have SA_RESTART) without the server's goroutine
+			// leaving the system call. With EINTR it left and came
+			// back after every signal; AllThreadsSyscall signals every
+			// thread after each stop-the-world, so the goroutine
+			// re-entered the call just as the next one began, in the
+			// window where Go 1.26's stop-the-world neither takes its P
+			// nor is given it, and waited for sysmon: a minute's stall
+			// in std syscall TestAllThreadsSyscallBlockedSyscall (seen
+			// in the NMI dump's Go view: "stopping the world (waiting
+			// for 1 Ps)", that P held by the server in this call).
+			return vkErr(vkERESTARTSYS)
 		}
 	}
 	n := uintptr(0)

@@ -339,7 +339,8 @@ func AllocMSI() (IRQ, error) {
 }
 
 // Wait sleeps until the interrupt has fired more than seen times in all
-// and returns the new count. A signal ends the wait early with EINTR.
+// and returns the new count. A signal's handler runs meanwhile and the
+// kernel goes on waiting (SA_RESTART, as Go's handlers are).
 func (q IRQ) Wait(seen uint64) (uint64, error) {
 	c, _, e := syscall.Syscall(sysIRQWait, uintptr(q.Handle), uintptr(seen), 0)
 	if e != 0 {
