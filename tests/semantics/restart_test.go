@@ -115,3 +115,54 @@ func TestNanosleepInterrupted(t *testing.T) {
 		t.Fatal("a signal did not end a 20 s nanosleep within 10 s")
 	}
 }
+
+// TestAllThreadsSyscallKeepsUp: syscall.AllThreadsSyscall stops the world
+// and then signals every thread, and waits until each has run the call in
+// its handler. With a thread blocked in a pipe read and the network
+// server's thread in its wait, 300 rounds take a fraction of a second on
+// Linux and in Velocity. Before, a signal sent while a thread entered a
+// blocking call could stay pending while it slept (the round never
+// ended), and the server left its wait on every signal, re-entering it
+// just as the next stop-the-world began, which Go 1.26 resolves only
+// when sysmon wakes (a minute).
+func TestAllThreadsSyscallKeepsUp(t *testing.T) {
+	if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_GETPID, 0, 0, 0); e == syscall.ENOTSUP {
+		t.Skip("AllThreadsSyscall is not available with cgo")
+	}
+	var p [2]int
+	if err := syscall.Pipe(p[:]); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(p[0])
+	done := make(chan struct{})
+	go func() {
+		var b [1]byte
+		syscall.Read(p[0], b[:]) // blocks until the write end closes
+		close(done)
+	}()
+	defer func() {
+		syscall.Close(p[1])
+		<-done
+	}()
+	start := time.Now()
+	finished := make(chan error, 1)
+	go func() {
+		for i := 0; i < 300; i++ {
+			if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_GETPID, 0, 0, 0); e != 0 {
+				finished <- e
+				return
+			}
+			runtime.Gosched()
+		}
+		finished <- nil
+	}()
+	select {
+	case err := <-finished:
+		if err != nil {
+			t.Fatalf("AllThreadsSyscall: %v", err)
+		}
+		t.Logf("300 rounds in %v", time.Since(start))
+	case <-time.After(30 * time.Second):
+		t.Fatal("300 rounds of AllThreadsSyscall did not end within 30 s")
+	}
+}
