@@ -111,6 +111,8 @@ type vkFile struct {
 	off      int64   // files: offset; directories: names already listed
 	path     uintptr // directories: a kernel frame holding the absolute path without the leading '/'
 	pathLen  int
+	text     uintptr // generated files (/proc/<pid>/status): a kernel frame holding this open's text
+	textLen  int
 	counter  uint64     // eventfd
 	n        int        // epoll: number of records naming it (vkFDLock)
 	cursor   int32      // epoll: the description where the next scan starts (fairness; vkFDLock)
@@ -327,6 +329,9 @@ func vkFilePut(i int32) uintptr {
 	}
 	if f.path != 0 {
 		vkFrameFree(f.path - vkDMAP)
+	}
+	if f.text != 0 {
+		vkFrameFree(f.text - vkDMAP)
 	}
 	vkSpinLock(&vkFDLock)
 	*f = vkFile{}
