@@ -59,6 +59,7 @@ func vkSetResolvConf(p, n uintptr) uintptr {
 // except resolv.conf's, which the network stack may rewrite (vkResolv).
 func vkFSAddBuiltins() {
 	vkFSAddProcMaps()
+	vkFSAddProcStatus()
 	vkResolv.ent = -1
 	const resolv = "etc/resolv.conf"
 	if vkLookup(unsafe.Slice(unsafe.StringData(resolv), len(resolv))) < 0 && vkFS.n < vkMaxFSEnts {

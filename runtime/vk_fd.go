@@ -44,8 +44,9 @@ package runtime
 import "unsafe"
 
 const (
-	// vkMaxFDs is the fd limit: fds are 0 to vkMaxFDs-1, and
-	// RLIMIT_NOFILE reports it as both the soft and the hard limit.
+	// vkMaxFDs is the fd table's size: fds are 0 to vkMaxFDs-1. It is
+	// RLIMIT_NOFILE's ceiling (Linux's fs.nr_open) and its limits at
+	// start; new fds are below the soft limit (vkFDLimit, vk_rlimit.go).
 	vkMaxFDs = 4096
 	// vkMaxFiles is how many descriptions may be open at once in the
 	// whole system (ENFILE past it).
@@ -110,6 +111,8 @@ type vkFile struct {
 	off      int64   // files: offset; directories: names already listed
 	path     uintptr // directories: a kernel frame holding the absolute path without the leading '/'
 	pathLen  int
+	text     uintptr // generated files (/proc/<pid>/status): a kernel frame holding this open's text
+	textLen  int
 	counter  uint64     // eventfd
 	n        int        // epoll: number of records naming it (vkFDLock)
 	cursor   int32      // epoll: the description where the next scan starts (fairness; vkFDLock)
@@ -197,12 +200,15 @@ func vkFileUnalloc(i int32) {
 }
 
 // vkFDInstall gives description i (whose reference it takes over) the
-// lowest closed fd at or above min, or returns -1 (EMFILE), leaving the
-// reference with the caller. The caller holds the kernel lock.
+// lowest closed fd at or above min and below RLIMIT_NOFILE's soft limit,
+// or returns -1 (EMFILE), leaving the reference with the caller. Every
+// new fd but dup2's and dup3's chosen one is made here. The caller holds
+// the kernel lock (which guards the limit).
 func vkFDInstall(i, min int32, cloexec bool) int32 {
 	vkAssertHeld(&vkBKL)
+	lim := int32(vkFDLimit())
 	vkSpinLock(&vkFDLock)
-	for fd := min; fd < vkMaxFDs; fd++ {
+	for fd := min; fd < lim; fd++ {
 		if vkFDs[fd].file == 0 {
 			vkFDs[fd] = vkFDSlot{file: i + 1, cloexec: cloexec}
 			vkSpinUnlock(&vkFDLock)
@@ -324,6 +330,9 @@ func vkFilePut(i int32) uintptr {
 	if f.path != 0 {
 		vkFrameFree(f.path - vkDMAP)
 	}
+	if f.text != 0 {
+		vkFrameFree(f.text - vkDMAP)
+	}
 	vkSpinLock(&vkFDLock)
 	*f = vkFile{}
 	vkSpinUnlock(&vkFDLock)
@@ -369,9 +378,6 @@ func vkFDClose(fd int32) uintptr {
 	vkSpinUnlock(&vkFDLock)
 	return vkFilePut(i)
 }
-
-// vkFDLimit is RLIMIT_NOFILE's soft limit (and hard: it cannot change).
-func vkFDLimit() uint32 { return vkMaxFDs }
 
 // vkSysDup3 serves dup2 (dup2 true) and dup3: newfd names oldfd's
 // description, closing what newfd named first. Linux's order: dup3's

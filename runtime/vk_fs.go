@@ -155,6 +155,9 @@ func vkLookup(path []byte) int {
 	if !vkFS.exeAdded && vkArgs.exe != 0 {
 		vkFSAddExe()
 	}
+	if idx, ok := vkProcLookup(path); ok {
+		return idx // proc/<pid>, its task directory and files (vk_procstatus.go)
+	}
 	implicit := false
 	for i := 0; i < vkFS.n; i++ {
 		name := vkFSName(&vkFS.ents[i])
@@ -395,6 +398,10 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 		return vkErr(en)
 	}
 	vkProcMapsOpened(idx) // /proc/self/maps: the text as of this open
+	if en := vkProcStatusOpened(idx, full, f); en != 0 {
+		vkFDClose(fd)
+		return vkErr(en)
+	}
 	f.ent = int32(idx)
 	f.off = 0
 	f.flags = flags & (oAccMode | oAppend)
@@ -406,21 +413,32 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 	return uintptr(fd)
 }
 
+// vkFileData is what an image file's description f reads: the text made
+// for this open (/proc/<pid>/status, vk_procstatus.go) or the entry's
+// bytes.
+func vkFileData(f *vkFile) (data uintptr, size int64) {
+	if f.text != 0 {
+		return f.text, int64(f.textLen)
+	}
+	e := &vkFS.ents[f.ent]
+	return e.data, e.size
+}
+
 func vkFileRead(f *vkFile, buf, n uintptr, off int64, advance bool) uintptr {
 	if f.kind == fdDir {
 		return vkErr(vkEISDIR)
 	}
-	e := &vkFS.ents[f.ent]
+	data, size := vkFileData(f)
 	if !vkUserOK(buf, n, true) {
 		return vkErr(vkEFAULT)
 	}
-	if off >= e.size {
+	if off >= size {
 		return 0
 	}
-	if rem := uintptr(e.size - off); n > rem {
+	if rem := uintptr(size - off); n > rem {
 		n = rem
 	}
-	memmove(unsafe.Pointer(buf), unsafe.Pointer(e.data+uintptr(off)), n)
+	memmove(unsafe.Pointer(buf), unsafe.Pointer(data+uintptr(off)), n)
 	if advance {
 		f.off += int64(n)
 	}
@@ -446,7 +464,7 @@ func vkSysLseek(fd int32, off int64, whence int32) uintptr {
 		size := int64(-1)
 		switch f.kind {
 		case fdRegular:
-			size = vkFS.ents[f.ent].size
+			_, size = vkFileData(f)
 		case fdTmpFile:
 			size = vkTmp.ents[f.ent].size
 		}
@@ -466,7 +484,7 @@ func vkSysLseek(fd int32, off int64, whence int32) uintptr {
 		base = f.off
 	case 2:
 		if f.kind == fdRegular {
-			base = vkFS.ents[f.ent].size
+			_, base = vkFileData(f)
 		}
 		if f.kind == fdTmpFile {
 			base = vkTmp.ents[f.ent].size
@@ -753,7 +771,9 @@ func vkSysGetdents64(fd int32, buf, n uintptr) uintptr {
 		}
 		return written
 	}
-	vkArchiveChildren(dir, inTmp, emit)
+	if vkArchiveChildren(dir, inTmp, emit) && !inTmp {
+		vkProcChildren(dir, emit) // /proc's per-process directories (vk_procstatus.go)
+	}
 	if full && written == 0 {
 		return vkErr(vkEINVAL)
 	}

@@ -159,14 +159,14 @@ func vkSpliceCanWrite(f *vkFile) bool {
 func vkSpliceRead(s *vkSpliceEnd, kb, n uintptr, canBlock bool) int64 {
 	switch s.f.kind {
 	case fdRegular:
-		e := &vkFS.ents[s.f.ent]
-		if s.pos >= e.size {
+		data, size := vkFileData(s.f)
+		if s.pos >= size {
 			return 0
 		}
-		if rem := uintptr(e.size - s.pos); n > rem {
+		if rem := uintptr(size - s.pos); n > rem {
 			n = rem
 		}
-		memmove(unsafe.Pointer(kb), unsafe.Pointer(e.data+uintptr(s.pos)), n)
+		memmove(unsafe.Pointer(kb), unsafe.Pointer(data+uintptr(s.pos)), n)
 		s.pos += int64(n)
 		return int64(n)
 	case fdTmpFile:
@@ -474,11 +474,11 @@ func vkSendfileTo(src, dst *vkSpliceEnd, count uintptr, canBlock bool) int64 {
 		var got, r int64
 		if src.f.kind == fdRegular && dst.f.kind == fdSocket {
 			// The image never changes: the server reads it in place.
-			e := &vkFS.ents[src.f.ent]
-			if src.pos >= e.size {
+			data, size := vkFileData(src.f)
+			if src.pos >= size {
 				break
 			}
-			m := uintptr(e.size - src.pos)
+			m := uintptr(size - src.pos)
 			if m > want {
 				m = want
 			}
@@ -486,7 +486,7 @@ func vkSendfileTo(src, dst *vkSpliceEnd, count uintptr, canBlock bool) int64 {
 				m = vkSpliceImageMax
 			}
 			got = int64(m)
-			r = int64(vkNetCall(1, [6]uintptr{0, e.data + uintptr(src.pos), m}, dst.f, dst.idx, canBlock))
+			r = int64(vkNetCall(1, [6]uintptr{0, data + uintptr(src.pos), m}, dst.f, dst.idx, canBlock))
 			if r > 0 {
 				src.pos += r
 			}

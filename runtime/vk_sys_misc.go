@@ -73,14 +73,15 @@ func vkCallGetrandom(f *vkFrame, canBlock bool) uintptr {
 }
 
 func vkCallPrlimit64(f *vkFrame, canBlock bool) uintptr {
-	return vkSysPrlimit(int32(f.rdi), int32(f.rsi), uintptr(f.rdx), uintptr(f.r10))
+	return vkSysPrlimit(int32(f.rdi), uint32(f.rsi), uintptr(f.rdx), uintptr(f.r10))
 }
 
 func vkCallGetrlimit(f *vkFrame, canBlock bool) uintptr {
-	if f.rsi == 0 {
-		return vkErr(vkEFAULT) // unlike prlimit64's, its result pointer is not optional
-	}
-	return vkSysPrlimit(0, int32(f.rdi), 0, uintptr(f.rsi))
+	return vkSysGetrlimit(uint32(f.rdi), uintptr(f.rsi))
+}
+
+func vkCallSetrlimit(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSetrlimit(uint32(f.rdi), uintptr(f.rsi))
 }
 
 func vkCallPrctl(f *vkFrame, canBlock bool) uintptr {

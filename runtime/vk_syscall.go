@@ -220,6 +220,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	133: vkCallMknod,            // mknod
 	157: vkCallPrctl,            // prctl
 	158: vkCallArchPrctl,        // arch_prctl
+	160: vkCallSetrlimit,        // setrlimit
 	186: vkCallGettid,           // gettid
 	200: vkCallTkill,            // tkill
 	201: vkCallTime,             // time
@@ -756,33 +757,6 @@ func vkSysUname(buf uintptr) uintptr {
 		for j := 0; j < len(s); j++ {
 			*(*byte)(unsafe.Pointer(buf + uintptr(i*65+j))) = s[j]
 		}
-	}
-	return 0
-}
-
-func vkSysPrlimit(pid, res int32, newp, oldp uintptr) uintptr {
-	if pid != 0 && pid != 1 {
-		return vkErr(vkESRCH)
-	}
-	if res < 0 || res >= 16 {
-		return vkErr(vkEINVAL)
-	}
-	if oldp != 0 {
-		if !vkUserOK(oldp, 16, true) {
-			return vkErr(vkEFAULT)
-		}
-		inf := ^uint64(0)
-		lim := [2]uint64{inf, inf}
-		switch res {
-		case 3: // RLIMIT_STACK
-			lim = [2]uint64{8 << 20, inf}
-		case 7: // RLIMIT_NOFILE: the fd table's size, which is fixed
-			lim = [2]uint64{uint64(vkFDLimit()), uint64(vkFDLimit())}
-		}
-		*(*[2]uint64)(unsafe.Pointer(oldp)) = lim
-	}
-	if newp != 0 {
-		return vkErr(vkEPERM)
 	}
 	return 0
 }

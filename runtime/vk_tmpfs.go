@@ -714,7 +714,7 @@ func vkSysCopyFileRange(fdIn int32, offIn uintptr, fdOut int32, offOut uintptr, 
 	if in.kind == fdTmpFile {
 		sizeIn = vkTmp.ents[in.ent].size
 	} else {
-		sizeIn = vkFS.ents[in.ent].size
+		_, sizeIn = vkFileData(in)
 	}
 	if posIn >= sizeIn {
 		n = 0

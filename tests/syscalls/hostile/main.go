@@ -865,6 +865,7 @@ func cases(e *env) []testCase {
 	add("prlimit64/no_such_process", func(*env) syscall.Errno { return sc(syscall.SYS_PRLIMIT64, 0x3fffffff, syscall.RLIMIT_NOFILE, 0, buf) })
 	add("arch_prctl/bad_code", func(*env) syscall.Errno { return sc(syscall.SYS_ARCH_PRCTL, 0x9999, buf) })
 	credCases(e, add)
+	rlimitCases(e, add)
 	copyRangeCases(e, add)
 	timerCases(e, add)
 	fifoCases(e, add)
