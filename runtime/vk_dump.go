@@ -18,7 +18,11 @@
 // others spin meanwhile, so the picture is not torn by their own work.
 //
 // Trap context, on any CPU, at any instruction, with any lock held by
-// anyone (this CPU included): no locks, no allocation, no write barriers.
+// anyone (this CPU included): no locks, no allocation, no write barriers,
+// and interrupts stay off throughout (spins use PAUSE alone, not
+// vkSpinPause's STI window): an interrupt nested into the NMI would run on
+// the IST1 stack that the interrupted handler may still be using, and its
+// IRET would let a second NMI in.
 // Everything shared is read without its lock; a thread that changes state
 // while the dump runs can print inconsistent fields, which a diagnostic
 // can live with.
@@ -51,7 +55,7 @@ func vkNMI(f *vkFrame) {
 	if !atomic.Cas(&vkDump.owner, 0, me+1) {
 		// Another CPU prints: wait until it has finished.
 		for atomic.Load(&vkDump.owner) != 0 {
-			vkSpinPause()
+			procyield(10) // not vkSpinPause: no interrupt may nest into an NMI
 		}
 		atomic.Store(&vkDump.in[me], 0)
 		return
@@ -73,7 +77,7 @@ func vkNMI(f *vkFrame) {
 		}
 	}
 	for deadline := now + 100_000_000; int(atomic.Load(&vkDump.arrived)) < online && vkNanotime() < deadline; {
-		vkSpinPause()
+		procyield(10) // not vkSpinPause: no interrupt may nest into an NMI
 	}
 	vkDumpPrint(now)
 	vkDump.dumps++
