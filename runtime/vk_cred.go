@@ -37,6 +37,12 @@ const (
 	vkCapVersion2    = 0x20071026
 	vkCapVersion3    = 0x20080522
 	vkSecbitKeepCaps = 1 << 4 // SECBIT_KEEP_CAPS
+	// vkCapFSSet is Linux's CAP_FS_SET, the capabilities that follow the
+	// file-system uid in and out of 0 (setfsuid): CAP_CHOWN,
+	// CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID,
+	// CAP_LINUX_IMMUTABLE, CAP_MKNOD and CAP_MAC_OVERRIDE (measured on
+	// the Linux host: the effective set setfsuid(1000) leaves).
+	vkCapFSSet = 1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<4 | 1<<9 | 1<<27 | 1<<32
 )
 
 // vkCred is the process's credential set; see the file comment.
@@ -438,4 +444,34 @@ func vkSysGetpgid(pid int32) uintptr {
 		return vkErr(vkESRCH)
 	}
 	return 1
+}
+
+// vkSysSetfsid serves setfsuid (gid false) and setfsgid (gid true), which
+// never fail: they return the old file-system id whether or not it
+// changed. The new id is taken if it is the real, effective, saved or
+// current file-system id, or with CAP_SETUID/CAP_SETGID; -1 only asks.
+// As on Linux, a file-system uid leaving 0 drops CAP_FS_SET from the
+// effective set and one coming back to 0 raises it from the permitted
+// set. Linux keeps the file-system ids per thread; Velocity keeps every
+// credential per process (see the file comment), so the change is the
+// whole program's.
+func vkSysSetfsid(gid bool, id uint32) uintptr {
+	r, e, s, fs, capable := vkCredIDs(gid)
+	old := *fs
+	if id == ^uint32(0) {
+		return uintptr(old)
+	}
+	if (id == *r || id == *e || id == *s || id == old || capable) && id != old {
+		*fs = id
+		if !gid {
+			c := &vkCred
+			if old == 0 && id != 0 {
+				c.capEff &^= vkCapFSSet
+			}
+			if old != 0 && id == 0 {
+				c.capEff |= c.capPrm & vkCapFSSet
+			}
+		}
+	}
+	return uintptr(old)
 }

@@ -32,6 +32,14 @@ func vkCallSetresgid(f *vkFrame, canBlock bool) uintptr {
 	return vkSysSetresid(true, uint32(f.rdi), uint32(f.rsi), uint32(f.rdx))
 }
 
+func vkCallSetfsuid(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSetfsid(false, uint32(f.rdi))
+}
+
+func vkCallSetfsgid(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSetfsid(true, uint32(f.rdi))
+}
+
 func vkCallGetresuid(f *vkFrame, canBlock bool) uintptr {
 	return vkSysGetres(false, uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
 }

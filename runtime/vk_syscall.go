@@ -214,6 +214,8 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	119: vkCallSetresgid,        // setresgid
 	120: vkCallGetresgid,        // getresgid
 	121: vkCallGetpgid,          // getpgid
+	122: vkCallSetfsuid,         // setfsuid
+	123: vkCallSetfsgid,         // setfsgid
 	125: vkCallCapget,           // capget
 	126: vkCallCapset,           // capset
 	131: vkCallSigaltstack,      // sigaltstack

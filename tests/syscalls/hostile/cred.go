@@ -1,6 +1,9 @@
 package main
 
-import "syscall"
+import (
+	"runtime"
+	"syscall"
+)
 
 // credCases are the cases for credentials, capabilities, prctl and
 // getpgid. The host test runs as root, so every case that succeeds
@@ -83,6 +86,52 @@ func credCases(e *env, add func(string, func(*env) syscall.Errno)) {
 	})
 
 	hdr, data := e.scratch+3072, e.scratch+3200
+	// setfsuid and setfsgid never fail: they answer the old id. Linux
+	// keeps them per thread, so each case stays on one thread; each ends
+	// with the ids back at 0. A uid_t is 32 bits: the high half is not
+	// looked at.
+	capEff := func() uint64 { // the effective set, low and high words
+		put32s(hdr, capV3, 0)
+		if sc(syscall.SYS_CAPGET, hdr, data) != 0 {
+			return 0
+		}
+		b := bytesAt(data, 24)
+		return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[12])<<32 | uint64(b[13])<<40 | uint64(b[14])<<48 | uint64(b[15])<<56
+	}
+	fsSteps := func(nr uintptr, steps [][2]uintptr) syscall.Errno {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for _, s := range steps {
+			if old, err := sc1(nr, s[0]); err != 0 || old != s[1] {
+				sc1(nr, 0)
+				return syscall.ERANGE // not the old id Linux answers
+			}
+		}
+		return 0
+	}
+	add("setfsuid/ask", func(*env) syscall.Errno { return fsSteps(syscall.SYS_SETFSUID, [][2]uintptr{{none, 0}}) })
+	add("setfsgid/ask", func(*env) syscall.Errno { return fsSteps(syscall.SYS_SETFSGID, [][2]uintptr{{none, 0}}) })
+	add("setfsuid/away_and_back", func(*env) syscall.Errno {
+		return fsSteps(syscall.SYS_SETFSUID, [][2]uintptr{{1000, 0}, {none, 1000}, {1<<32 + 5, 1000}, {none, 5}, {0, 5}, {none, 0}})
+	})
+	add("setfsgid/away_and_back", func(*env) syscall.Errno {
+		return fsSteps(syscall.SYS_SETFSGID, [][2]uintptr{{77, 0}, {none, 77}, {0, 77}, {none, 0}})
+	})
+	add("setfsuid/drops_and_raises_cap_fs_set", func(*env) syscall.Errno {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		const chown, mknod = 1 << 0, 1 << 27
+		before := capEff()
+		sc1(syscall.SYS_SETFSUID, 1000)
+		away := capEff()
+		sc1(syscall.SYS_SETFSUID, 0)
+		back := capEff()
+		if before&(chown|mknod) != chown|mknod || away&(chown|mknod) != 0 || back != before {
+			return syscall.ERANGE // CAP_FS_SET did not follow the file-system uid
+		}
+		return 0
+	})
 	add("capget/nil", func(*env) syscall.Errno { return sc(syscall.SYS_CAPGET, 0, 0) })
 	add("capget/bad_version_no_data", func(*env) syscall.Errno {
 		put32s(hdr, 0x12345678, 0)

@@ -44,7 +44,7 @@ var neverAny = map[uintptr]bool{
 	syscall.SYS_REBOOT: true, syscall.SYS_SETRLIMIT: true, syscall.SYS_PRLIMIT64: true, 0x5601: true,
 	syscall.SYS_SETSID: true, syscall.SYS_SETPGID: true, syscall.SYS_PRCTL: true, 317 /* seccomp */ : true,
 	syscall.SYS_PTRACE: true, syscall.SYS_SCHED_SETSCHEDULER: true, syscall.SYS_SETUID: true, syscall.SYS_SETGID: true,
-	syscall.SYS_SETREUID: true, syscall.SYS_SETRESUID: true, syscall.SYS_SETGROUPS: true, syscall.SYS_CAPSET: true,
+	syscall.SYS_SETREUID: true, syscall.SYS_SETRESUID: true, syscall.SYS_SETFSUID: true, syscall.SYS_SETFSGID: true, syscall.SYS_SETGROUPS: true, syscall.SYS_CAPSET: true,
 	syscall.SYS_UNSHARE: true, syscall.SYS_PERSONALITY: true, syscall.SYS_IO_SETUP: true, syscall.SYS_FUTEX: true,
 	syscall.SYS_READ: true, syscall.SYS_PREAD64: true, syscall.SYS_READV: true, syscall.SYS_EPOLL_WAIT: true,
 	syscall.SYS_EPOLL_PWAIT: true, syscall.SYS_NANOSLEEP: true, syscall.SYS_CLOCK_NANOSLEEP: true,
