@@ -619,9 +619,19 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 		if !canBlock {
 			return vkErr(vkEAGAIN)
 		}
+		// vkBlock, but interruptible (vkSleep's intr): a signal sent
+		// while this thread was on its way in found it running, not
+		// blocked, and woke nothing; sleeping anyway lost it until the
+		// next request (std syscall TestSetuidEtc hung so, its
+		// AllThreadsSyscall waiting for this thread to take signal 33).
 		t := vkCur()
 		t.waitAddr = uintptr(unsafe.Pointer(&vkNet))
-		vkBlock(0)
+		vkTLBShootdown() // as vkBlock: before sleeping
+		b := vkFutexBucketOf(t.waitAddr)
+		vkSpinLock(&b.lock)
+		vkFutexQueue(b, t)
+		vkSleep(t, b, 0, true, true)
+		t.waitAddr = 0
 		if t.pending&^t.sigmask != 0 {
 			return vkErr(vkEINTR) // let the runtime preempt or signal the server
 		}
