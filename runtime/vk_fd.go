@@ -634,7 +634,7 @@ func vkEpollWait(ep *vkFile, epi int32, events uintptr, max int32, timeoutMs int
 		// Sleep until a watched description changes, a signal arrives or
 		// the timeout passes; queued before vkFDLock goes, so a
 		// notification (which takes it) cannot slip in between.
-		vkSleepOn(uintptr(unsafe.Pointer(ep)), &vkFDLock, deadline, true)
+		vkSleepOnSig(uintptr(unsafe.Pointer(ep)), &vkFDLock, deadline, true, true)
 		if vkCur().pending&^vkCur().sigmask != 0 {
 			return vkErr(vkEINTR)
 		}

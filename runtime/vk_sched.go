@@ -638,6 +638,18 @@ func vkBlock(deadline int64) bool {
 // also holds the kernel lock, released while asleep and held again on
 // return; without, a pending signal keeps the thread from sleeping.
 func vkSleepOn(addr uintptr, l *vkSpin, deadline int64, bkl bool) bool {
+	return vkSleepOnSig(addr, l, deadline, bkl, !bkl)
+}
+
+// vkSleepOnSig is vkSleepOn for a caller that holds the kernel lock and
+// returns EINTR when a signal is pending (intr): such a signal keeps the
+// thread from sleeping, as it does without the lock. Without that, a
+// signal sent while the thread was on its way into the call (running, so
+// nothing to wake; the IPI waits for interrupts) was lost until the
+// sleep ended for another reason (epoll_wait with no timeout: the Go
+// netpoller's thread missed AllThreadsSyscall's signal 33, and std
+// syscall's TestAllThreadsSyscall hung).
+func vkSleepOnSig(addr uintptr, l *vkSpin, deadline int64, bkl, intr bool) bool {
 	vkAssertHeld(l)
 	if bkl {
 		vkAssertHeld(&vkBKL)
@@ -649,7 +661,7 @@ func vkSleepOn(addr uintptr, l *vkSpin, deadline int64, bkl bool) bool {
 	vkSpinLock(&b.lock)
 	vkFutexQueue(b, t)
 	vkSpinUnlock(l)
-	vkSleep(t, b, deadline, bkl, !bkl)
+	vkSleep(t, b, deadline, bkl, intr)
 	t.waitAddr = 0
 	return t.timedOut
 }
