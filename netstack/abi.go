@@ -42,9 +42,23 @@ type Msg struct {
 	// the direct path, which declines a socket with tokens queued.
 	Rights  uint64
 	NRights uint64
+	// Cred: AF_UNIX calls on the kernel's path: the caller's pid, real
+	// uid and real gid (CredFlags credSet), which a send attaches when
+	// either end has SO_PASSCRED; SCM: sendmsg's SCM_CREDENTIALS, which
+	// the kernel checked as Linux does (credSCM). Zero on the direct
+	// path, which declines a send that would need them.
+	Cred      [3]uint32
+	CredFlags uint32
+	SCM       [3]uint32
+	_         uint32
 }
 
-const msgNonblock = 1
+const (
+	msgNonblock = 1
+
+	credSet = 1 // Msg.Cred is set
+	credSCM = 2 // Msg.SCM is set
+)
 
 // Reply answers one Msg (runtime's vkNetReply).
 type Reply struct {
@@ -59,7 +73,10 @@ type Reply struct {
 	Names     Names  // the socket's addresses after the call
 	Names2    Names  // accept, accept4: the new socket's
 	Rights    uint32 // see Msg.Rights
-	_         uint32
+	// Ctl: recvmsg: the bytes at the start of the caller's control
+	// buffer the server used (an SCM_CREDENTIALS message); the kernel
+	// puts SCM_RIGHTS after them.
+	Ctl uint32
 }
 
 // Names are a socket's addresses as struct sockaddr bytes, which the

@@ -86,6 +86,10 @@ func (s *Server) setsockopt(sk *sock, level, name int, v []byte) syscall.Errno {
 			ops.SetSendBufferSize(int64(x)*2, true) // Linux doubles it for bookkeeping
 		case soRcvBuf:
 			ops.SetReceiveBufferSize(int64(x)*2, true)
+		case soPassCred:
+			// Linux 6.16 on keeps SO_PASSCRED to the families that can
+			// carry credentials (AF_UNIX, netlink, Bluetooth).
+			return syscall.EOPNOTSUPP
 		default:
 			return syscall.ENOPROTOOPT
 		}
@@ -183,6 +187,8 @@ func (s *Server) getsockopt(sk *sock, level, name int, val, lenp uint64) syscall
 			binary.LittleEndian.PutUint32(b[:], uint32(boolInt(l.Enabled)))
 			binary.LittleEndian.PutUint32(b[4:], uint32(l.Timeout/time.Second))
 			return putOpt(val, lenp, b[:])
+		case soPassCred: // see setsockopt
+			return syscall.EOPNOTSUPP
 		default:
 			return syscall.ENOPROTOOPT
 		}

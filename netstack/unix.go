@@ -38,8 +38,20 @@ import (
 // which installs fds. As in Linux, a stream read stops after a run that
 // carried tokens, and the tokens go with the first read that touches
 // their run. Tokens of a closed socket's queue go back to the kernel
-// (kernel.Rights). Not offered: SCM_CREDENTIALS (EOPNOTSUPP) and
-// SO_PASSCRED (ENOPROTOOPT).
+// (kernel.Rights).
+//
+// SO_PASSCRED and SCM_CREDENTIALS, as Linux's af_unix.c has them: a send
+// carries the credentials its SCM_CREDENTIALS message gave (the kernel
+// checked them, runtime/vk_netrights.go), or else the sender's own when
+// the sender or the receiver has SO_PASSCRED (or the receiver is a
+// connection not accepted yet), or none. A receiver with SO_PASSCRED gets
+// an SCM_CREDENTIALS message with every read (pid 0, uid and gid 65534,
+// the overflow ids, for data that came with none), a stream read does not
+// join runs whose credentials differ, and a socket with SO_PASSCRED and
+// no name is given one (autobind) when it connects or sends a datagram.
+// The sender's own credentials come from the kernel with the call
+// (Msg.Cred); the direct path has none and declines a send that needs
+// them.
 
 const (
 	sockRaw       = 3
@@ -74,6 +86,27 @@ type unixMsg struct {
 	from   []byte  // the sender's sockaddr_un when it sent; nil: unnamed
 	sender *unixEP // whose unread count b is on
 	rights []int32 // SCM_RIGHTS tokens sent with b (runtime/vk_netrights.go)
+	cred   ucred   // SCM_CREDENTIALS sent with b
+}
+
+// ucred is what a message carries of its sender's credentials: a struct
+// ucred, or none (ok false: Linux's no pid and invalid ids).
+type ucred struct {
+	pid, uid, gid uint32
+	ok            bool
+}
+
+// bytes is c as recvmsg reports it: none is pid 0 and the overflow uid
+// and gid, 65534, as Linux's from_kuid_munged makes of an invalid id.
+func (c ucred) bytes() [12]byte {
+	var b [12]byte
+	if !c.ok {
+		c = ucred{0, 65534, 65534, false}
+	}
+	binary.LittleEndian.PutUint32(b[0:], c.pid)
+	binary.LittleEndian.PutUint32(b[4:], c.uid)
+	binary.LittleEndian.PutUint32(b[8:], c.gid)
+	return b
 }
 
 // unixEP is one AF_UNIX socket.
@@ -88,6 +121,8 @@ type unixEP struct {
 	listening bool
 	backlog   int
 	pending   []*unixEP // accepted-to-be sockets, already connected to their clients
+	embryo    bool      // in a listener's pending list, not accepted yet
+	passcred  bool      // SO_PASSCRED
 
 	peer      *unixEP // stream, seqpacket: the other end; datagram: the connected destination
 	peerName  []byte  // the peer's address at connect (stream, seqpacket)
@@ -307,6 +342,7 @@ func (u *unixEP) connectLocked(n unixName) (*unixEP, syscall.Errno) {
 	}
 	srv := u.sp.newEP(u.typ)
 	srv.addr, srv.key = l.addr, "" // shares the listener's name, does not own it
+	srv.embryo = true
 	srv.peer, srv.connected, srv.peerName = u, true, u.nameOrUnnamed()
 	u.peer, u.connected, u.peerName = srv, true, l.addr
 	l.pending = append(l.pending, srv)

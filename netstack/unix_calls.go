@@ -130,11 +130,11 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 	case 1: // write
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.unixSend(u, bufs, 0, nil, nonblock, nil)
+		return s.unixSend(u, bufs, 0, nil, nonblock, nil, credOf(m))
 	case 20: // writev
 		bufs := iovecs(a[1], int(a[2]))
 		defer clear(bufs) // see clearBufs
-		return s.unixSend(u, bufs, 0, nil, nonblock, nil)
+		return s.unixSend(u, bufs, 0, nil, nonblock, nil, credOf(m))
 	case 44: // sendto
 		var to []byte
 		if a[4] != 0 && a[5] != 0 {
@@ -142,10 +142,11 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		}
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.unixSend(u, bufs, int(a[3]), to, nonblock, nil)
+		return s.unixSend(u, bufs, int(a[3]), to, nonblock, nil, credOf(m))
 	case 46: // sendmsg
 		// The control data is the kernel's: it read it and passes the
-		// SCM_RIGHTS references it took as tokens (Msg.Rights).
+		// SCM_RIGHTS references it took as tokens (Msg.Rights) and the
+		// SCM_CREDENTIALS it checked (Msg.SCM).
 		h := user(a[1], 56)
 		var to []byte
 		if name, nlen := binary.LittleEndian.Uint64(h[0:]), uint32(binary.LittleEndian.Uint64(h[8:])); name != 0 && nlen != 0 {
@@ -154,7 +155,7 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
 		defer clear(bufs) // see clearBufs
 		var took bool
-		n, e := s.unixSend(u, bufs, int(a[2]), to, nonblock, &sendRights{tokens: userTokens(m.Rights, m.NRights), took: &took})
+		n, e := s.unixSend(u, bufs, int(a[2]), to, nonblock, &sendRights{tokens: userTokens(m.Rights, m.NRights), took: &took}, credOf(m))
 		if took {
 			rep.Rights = 1
 		}
@@ -177,6 +178,9 @@ func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool) (int64, syscall
 		if e != 0 {
 			return 0, e
 		}
+		if e := u.autobindLocked(); e != 0 {
+			return 0, e
+		}
 		o, e := sp.lookup(n, sockDgram)
 		if e != 0 {
 			return 0, e
@@ -191,6 +195,9 @@ func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool) (int64, syscall
 	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	if e := u.autobindLocked(); e != 0 {
+		return 0, e
+	}
 	for {
 		if u.closed {
 			return 0, syscall.EBADF
@@ -236,6 +243,9 @@ func (s *Server) unixAccept(sk *sock, a [6]uint64, sid int32, id uint64, nonbloc
 	}
 	c := u.pending[0]
 	u.pending = u.pending[1:]
+	// Linux's unix_sock_inherit_flags: the accepted socket takes the
+	// listener's SO_PASSCRED.
+	c.embryo, c.passcred = false, u.passcred
 	u.wq.Notify(waiter.EventOut) // a connect waiting for backlog room
 	sp.mu.Unlock()
 	nsk := &sock{sid: sid, id: id, family: afUnix, typ: u.typ, ux: c, wq: c.wq}
@@ -280,8 +290,10 @@ func unixNames(u *unixEP) Names {
 // unixRecv reads into bufs: bytes across runs for a stream, one message
 // (truncated to fit, the rest dropped) otherwise. addr and lenp, when
 // set, get the sender's address; msg, when set, is the recvmsg header
-// whose msg_flags and msg_controllen are filled. SCM_RIGHTS tokens read
-// go to the kernel's buffer m names (rep.Rights says how many).
+// whose msg_flags and msg_controllen are filled, and whose control buffer
+// gets an SCM_CREDENTIALS message when u has SO_PASSCRED (rep.Ctl says
+// how much of it that used). SCM_RIGHTS tokens read go to the kernel's
+// buffer m names (rep.Rights says how many).
 func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, addr, lenp, msg uint64, m0 *Msg, rep *Reply) (int64, syscall.Errno) {
 	if flags&^(msgPeek|msgTrunc|msgDontwait|msgWaitall|msgNosignal|msgCmsgCloexec) != 0 {
 		return 0, syscall.EOPNOTSUPP
@@ -304,8 +316,13 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, ad
 	}
 	w := &iovWriter{bufs: bufs}
 	var from []byte
-	var mflags uint32
 	var got []int32 // the tokens this read takes
+	// msg_flags: Linux reports MSG_CMSG_CLOEXEC back.
+	mflags := uint32(flags & msgCmsgCloexec)
+	// The credentials reported with SO_PASSCRED. A stream read that
+	// finds none is Linux's zeroed scm_cookie: pid, uid and gid 0.
+	cr := credRead{cred: ucred{ok: true}}
+	credOut := u.typ == sockStream // a datagram read that finds none reports none
 	total := 0
 	for {
 		if u.closed {
@@ -337,6 +354,9 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, ad
 	if u.typ == sockStream {
 		for i := 0; i < len(u.rq) && w.n < want; {
 			m := &u.rq[i]
+			if !cr.next(u, m) {
+				break // Linux never joins runs of different credentials
+			}
 			if from == nil {
 				from = m.from
 			}
@@ -364,13 +384,14 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, ad
 				break
 			}
 		}
-		if flags&msgWaitall != 0 && !peek && !nonblock && got == nil {
-			got = s.unixRecvMore(u, w, want)
+		if flags&msgWaitall != 0 && !peek && !nonblock && got == nil && !cr.split {
+			got = s.unixRecvMore(u, w, want, &cr)
 		}
 		total = w.n
 	} else {
 		m := &u.rq[0]
 		from = m.from
+		cr.cred, credOut = m.cred, true
 		w.Write(m.b)
 		total = len(m.b)
 		if total > w.n {
@@ -408,7 +429,16 @@ done:
 	}
 	if msg != 0 {
 		h := user(msg, 56)
-		binary.LittleEndian.PutUint64(h[40:], 0) // msg_controllen: no control messages
+		used := 0
+		if u.passcred && credOut {
+			var trunc bool
+			used, trunc = putCred(h, cr.cred)
+			if trunc {
+				mflags |= msgCtrunc
+			}
+			rep.Ctl = uint32(used)
+		}
+		binary.LittleEndian.PutUint64(h[40:], uint64(used)) // msg_controllen; SCM_RIGHTS, the kernel's, follow
 		binary.LittleEndian.PutUint32(h[48:], mflags)
 	}
 	if flags&msgTrunc != 0 && u.typ != sockStream {
@@ -418,13 +448,17 @@ done:
 }
 
 // unixRecvMore continues a MSG_WAITALL stream read until want bytes, end
-// of file, an error, the socket's close or a run carrying SCM_RIGHTS
-// tokens (returned, as Linux ends the read there); call with the lock.
-func (s *Server) unixRecvMore(u *unixEP, w *iovWriter, want int) []int32 {
+// of file, an error, the socket's close, a run carrying SCM_RIGHTS
+// tokens (returned, as Linux ends the read there) or, with SO_PASSCRED,
+// one whose credentials differ from cr's; call with the lock.
+func (s *Server) unixRecvMore(u *unixEP, w *iovWriter, want int, cr *credRead) []int32 {
 	var got []int32
 	for w.n < want {
 		for len(u.rq) > 0 && w.n < want {
 			m := &u.rq[0]
+			if !cr.next(u, m) {
+				return nil
+			}
 			before := w.n
 			w.Write(m.b)
 			c := w.n - before
@@ -448,6 +482,55 @@ func (s *Server) unixRecvMore(u *unixEP, w *iovWriter, want int) []int32 {
 	return got
 }
 
+// credRead follows the credentials of the runs a stream read joins, as
+// Linux's unix_stream_read_generic does when the reader has SO_PASSCRED:
+// the first run's are the read's, and a run with others ends it.
+type credRead struct {
+	cred  ucred
+	seen  bool
+	split bool // the read stopped at a change of credentials
+}
+
+// next reports whether the read may take m.
+func (cr *credRead) next(u *unixEP, m *unixMsg) bool {
+	if !u.passcred {
+		return true
+	}
+	if !cr.seen {
+		cr.cred, cr.seen = m.cred, true
+		return true
+	}
+	if m.cred != cr.cred {
+		cr.split = true
+		return false
+	}
+	return true
+}
+
+// putCred writes an SOL_SOCKET/SCM_CREDENTIALS message of c at the start
+// of the control buffer of the recvmsg header h, as Linux's put_cmsg
+// does: no buffer, or one shorter than a header, gets nothing; a short
+// one gets what fits, its cmsg_len says so, and the message is
+// truncated. It returns the bytes used (CMSG_SPACE at most).
+func putCred(h []byte, c ucred) (used int, trunc bool) {
+	ctl, clen := binary.LittleEndian.Uint64(h[32:]), binary.LittleEndian.Uint64(h[40:])
+	if ctl == 0 || clen < 16 {
+		return 0, true
+	}
+	var b [28]byte // CMSG_LEN(sizeof(struct ucred))
+	n := uint64(len(b))
+	if clen < n {
+		n, trunc = clen, true
+	}
+	binary.LittleEndian.PutUint64(b[0:], n)
+	binary.LittleEndian.PutUint32(b[8:], solSocket)
+	binary.LittleEndian.PutUint32(b[12:], scmCredentials)
+	u := c.bytes()
+	copy(b[16:], u[:])
+	copy(user(ctl, int(n)), b[:n])
+	return int(min(clen, 32)), trunc // CMSG_SPACE(sizeof(struct ucred))
+}
+
 // takeRights moves m's tokens, if any, to *got: the first read that
 // touches a message takes them.
 func (u *unixEP) takeRights(m *unixMsg, got *[]int32) {
@@ -469,16 +552,55 @@ type sendRights struct {
 	took   *bool
 }
 
+// sendCred is what a send knows of credentials: the sender's own (ok
+// on the kernel's path) and those of an SCM_CREDENTIALS message.
+type sendCred struct{ own, scm ucred }
+
+// credOf reads them from the kernel's message.
+func credOf(m *Msg) sendCred {
+	var c sendCred
+	if m.CredFlags&credSet != 0 {
+		c.own = ucred{m.Cred[0], m.Cred[1], m.Cred[2], true}
+	}
+	if m.CredFlags&credSCM != 0 {
+		c.scm = ucred{m.SCM[0], m.SCM[1], m.SCM[2], true}
+	}
+	return c
+}
+
+// attach is what a send from u to o carries, as Linux's scm_send and
+// maybe_add_creds decide: SCM_CREDENTIALS' if given, else the sender's
+// own when u or o has SO_PASSCRED or o is not accepted yet, else none.
+// ok false: the sender's own are needed and unknown (the direct path).
+func (c sendCred) attach(u, o *unixEP) (ucred, bool) {
+	if c.scm.ok {
+		return c.scm, true
+	}
+	if u.passcred || o.passcred || o.embryo {
+		return c.own, c.own.ok
+	}
+	return ucred{}, true
+}
+
+// autobindLocked gives a socket with SO_PASSCRED and no name one, as
+// Linux does before a connect or a datagram send.
+func (u *unixEP) autobindLocked() syscall.Errno {
+	if u.passcred && u.addr == nil {
+		return u.bindLocked(unixName{autobind: true})
+	}
+	return 0
+}
+
 // unixSend writes bufs: as much of a stream as the peer's room allows
 // (all of it for a blocking call), or one message.
-func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblock bool, sr *sendRights) (int64, syscall.Errno) {
+func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblock bool, sr *sendRights, sc sendCred) (int64, syscall.Errno) {
 	var rights []int32
 	if sr != nil && len(sr.tokens) > 0 {
 		rights = append([]int32(nil), sr.tokens...) // the kernel's buffer is its stack's
 	}
 	// deliver queues b, with the tokens on the first message of the call.
-	deliver := func(o *unixEP, b []byte) {
-		u.deliver(o, b, rights)
+	deliver := func(o *unixEP, b []byte, cred ucred) {
+		u.deliver(o, b, rights, cred)
 		if rights != nil {
 			*sr.took = true
 			rights = nil
@@ -512,6 +634,14 @@ func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblo
 	total := r.Len()
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	if u.typ == sockDgram || u.typ == sockSeqpacket && u.connected {
+		if u.passcred && u.addr == nil && !sc.own.ok {
+			return 0, errDirectDecline // the name must reach the kernel
+		}
+		if e := u.autobindLocked(); e != 0 {
+			return 0, e
+		}
+	}
 	if u.typ != sockStream && total > unixMaxDgram {
 		return 0, syscall.EMSGSIZE
 	}
@@ -546,10 +676,14 @@ func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblo
 			if o.rdShut {
 				return 0, syscall.EPIPE
 			}
+			cred, ok := sc.attach(u, o)
+			if !ok {
+				return 0, errDirectDecline
+			}
 			if len(o.rq) <= unixDgramQlen && (u.unread == 0 || u.unread+total <= u.sndbuf) {
 				b := make([]byte, total)
 				r.Read(b)
-				deliver(o, b)
+				deliver(o, b, cred)
 				return int64(total), 0
 			}
 			if o.waiting == nil {
@@ -567,11 +701,15 @@ func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblo
 				}
 				return 0, syscall.EPIPE
 			}
+			cred, ok := sc.attach(u, o)
+			if !ok {
+				return 0, errDirectDecline // nothing sent yet: the direct path never waits
+			}
 			if u.typ == sockSeqpacket {
 				if u.unread == 0 || u.unread+total <= u.sndbuf {
 					b := make([]byte, total)
 					r.Read(b)
-					deliver(o, b)
+					deliver(o, b, cred)
 					return int64(total), 0
 				}
 			} else if room := u.sndbuf - u.unread; room > 0 {
@@ -580,7 +718,7 @@ func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblo
 					b := make([]byte, c)
 					r.Read(b)
 					if c > 0 {
-						deliver(o, b)
+						deliver(o, b, cred)
 					}
 					sent += c
 				}
@@ -599,10 +737,10 @@ func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblo
 	}
 }
 
-// deliver queues b from u, with SCM_RIGHTS tokens if any, on o's
-// receive queue and wakes o.
-func (u *unixEP) deliver(o *unixEP, b []byte, rights []int32) {
-	o.rq = append(o.rq, unixMsg{b: b, from: u.addr, sender: u, rights: rights})
+// deliver queues b from u, with SCM_RIGHTS tokens if any and the
+// credentials cred, on o's receive queue and wakes o.
+func (u *unixEP) deliver(o *unixEP, b []byte, rights []int32, cred ucred) {
+	o.rq = append(o.rq, unixMsg{b: b, from: u.addr, sender: u, rights: rights, cred: cred})
 	if rights != nil {
 		o.nrights++
 	}
@@ -617,6 +755,10 @@ const (
 
 	soPassCred = 16
 	soPeerCred = 17
+
+	msgCtrunc      = 0x8
+	scmCredentials = 2
+
 	soRcvTimeo = 20
 	soSndTimeo = 21
 )
@@ -658,6 +800,8 @@ func (s *Server) unixSetsockopt(u *unixEP, level, name int, v []byte) syscall.Er
 		}
 		u.notify()
 	case soKeepAlive: // accepted and meaningless, as on Linux
+	case soPassCred:
+		u.passcred = x != 0
 	default:
 		return syscall.ENOPROTOOPT
 	}
@@ -683,6 +827,8 @@ func (s *Server) unixGetsockopt(u *unixEP, level, name int, val, lenp uint64) sy
 		x = 0
 	case soAcceptConn:
 		x = boolInt(u.listening)
+	case soPassCred:
+		x = boolInt(u.passcred)
 	case soReuseAddr:
 		x = boolInt(u.reuse)
 	case soSndBuf:

@@ -386,7 +386,14 @@ func TestUnixOptions(t *testing.T) {
 	if r, v := getInt(soReuseAddr); r != 0 || v != 1 {
 		t.Fatalf("SO_REUSEADDR reads back %d, %d", v, r)
 	}
-	h.want("SO_PASSCRED", h.call(54, -1, true, 80, solSocket, soPassCred, ptr(&x), 4), errn(syscall.ENOPROTOOPT))
+	h.want("SO_PASSCRED", h.call(54, -1, true, 80, solSocket, soPassCred, ptr(&x), 4), 0)
+	if r, v := getInt(soPassCred); r != 0 || v != 1 {
+		t.Fatalf("SO_PASSCRED reads back %d, %d", v, r)
+	}
+	h.want("SO_PASSCRED of 2 bytes", h.call(54, -1, true, 80, solSocket, soPassCred, ptr(&x), 2), errn(syscall.EINVAL))
+	x = 0
+	h.want("SO_PASSCRED off", h.call(54, -1, true, 80, solSocket, soPassCred, ptr(&x), 4), 0)
+	x = 1
 	h.want("TCP_NODELAY on AF_UNIX", h.call(54, -1, true, 80, ipprotoTCP, tcpNoDelay, ptr(&x), 4), errn(syscall.EOPNOTSUPP))
 	// sendmsg's control data is the kernel's (runtime/vk_netrights.go):
 	// it passes SCM_RIGHTS as tokens, so the server sends the data alone.

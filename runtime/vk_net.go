@@ -111,9 +111,22 @@ type vkNetMsg struct {
 	// Both are an int32 array on the caller's kernel stack.
 	rights  uint64
 	nrights uint64
+	// cred: AF_UNIX calls on the kernel's path: the caller's pid, real
+	// uid and real gid (vkNetCredSet), which a send attaches when either
+	// end has SO_PASSCRED; scm: sendmsg's SCM_CREDENTIALS, checked by
+	// vkNetCredCheck (vkNetCredSCM), which travel with the data.
+	cred      [3]uint32
+	credFlags uint32
+	scm       [3]uint32
+	_         uint32
 }
 
-const vkNetNonblock = 1 // the fd is in non-blocking mode
+const (
+	vkNetNonblock = 1 // the fd is in non-blocking mode
+
+	vkNetCredSet = 1 // vkNetMsg.cred is set
+	vkNetCredSCM = 2 // vkNetMsg.scm is set
+)
 
 // vkNetReply answers one vkNetMsg. ready, when readyOK is set, is the
 // readiness level of the request's fd computed after the call, so epoll
@@ -134,7 +147,10 @@ type vkNetReply struct {
 	// calls: how many references it wrote to the buffer, now the
 	// caller's.
 	rights uint32
-	_      uint32
+	// ctl: recvmsg: the bytes at the start of the caller's control
+	// buffer the server used (an SCM_CREDENTIALS message); SCM_RIGHTS
+	// follows them.
+	ctl uint32
 }
 
 // vkSockNames are a socket's addresses as struct sockaddr bytes; a zero
@@ -329,9 +345,13 @@ func vkNetCall(nr uint64, a [6]uintptr, sock *vkFile, sid int32, canBlock bool) 
 	nrights := 0
 	var ctl, clen uintptr // recvmsg's control buffer, as the caller gave it
 	if sock.sock.family == 1 {
+		// SO_PASSCRED: the sender's credentials, for the server to attach
+		// to what it sends when either end asks for them.
+		msg.cred = [3]uint32{1, vkCred.uid, vkCred.gid}
+		msg.credFlags = vkNetCredSet
 		switch nr {
 		case 46: // sendmsg
-			n, e := vkNetRightsIn(a[1], &rights)
+			n, e := vkNetRightsIn(a[1], &rights, &msg)
 			if e != 0 {
 				return vkErr(e)
 			}
@@ -359,7 +379,7 @@ func vkNetCall(nr uint64, a [6]uintptr, sock *vkFile, sid int32, canBlock bool) 
 			k = vkSCMMaxFD // cannot happen: the server fills at most nrights
 		}
 		if nr == 47 && r >= 0 {
-			vkNetRightsOut(a[1], ctl, clen, &rights, k, a[2]&vkMsgCmsgCloexec != 0)
+			vkNetRightsOut(a[1], ctl, clen, uintptr(rep.ctl), &rights, k, a[2]&vkMsgCmsgCloexec != 0)
 		} else {
 			for j := 0; j < k; j++ { // no control buffer: closed, as on Linux
 				vkFilePut(rights[j])

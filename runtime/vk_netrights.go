@@ -1,7 +1,7 @@
 //go:build velocity
 
 // Velocity kernel: SCM_RIGHTS, passing open file descriptions over
-// AF_UNIX sockets.
+// AF_UNIX sockets, and SCM_CREDENTIALS.
 //
 // The fd table is the kernel's, so the kernel does everything that
 // touches it; the netstack server (netstack/unix.go) only carries tokens
@@ -29,6 +29,16 @@
 //     goes that way is closed by an asynchronous request (vkNetPutAsync)
 //     rather than vkNetRelease's synchronous one.
 //
+// SCM_CREDENTIALS: vkNetRightsIn checks a sendmsg's struct ucred as
+// Linux does (vkNetCredCheck) and hands it to the server in
+// vkNetMsg.scm; every AF_UNIX call also carries the caller's own pid,
+// uid and gid (vkNetMsg.cred), which the server attaches to what it
+// sends when either end has SO_PASSCRED. The server keeps SO_PASSCRED,
+// and writes the SCM_CREDENTIALS message at the start of recvmsg's
+// control buffer itself (netstack/unix_calls.go); vkNetReply.ctl says
+// how many bytes that took, and vkNetRightsOut puts SCM_RIGHTS after
+// them, as Linux's scm_recv orders the two.
+//
 // A socket sent over itself (or a cycle of them) keeps its own reference
 // and is never released: Linux's unix garbage collector has no
 // counterpart here. Such a cycle leaks its descriptions; nothing else
@@ -39,6 +49,7 @@ package runtime
 import "unsafe"
 
 const (
+	vkCapSysAdmin    = 21
 	vkSCMMaxFD       = 253 // Linux's SCM_MAX_FD
 	vkSysNetRights   = 0x5615
 	vkMsgCtrunc      = 0x8
@@ -49,8 +60,10 @@ const (
 // vkNetRightsIn reads sendmsg's control data (hdr, a checked struct
 // msghdr) and takes a reference on the description of every fd an
 // SCM_RIGHTS message names, into rights; it returns how many, or an
-// errno with no reference kept.
-func vkNetRightsIn(hdr uintptr, rights *[vkSCMMaxFD]int32) (int, int) {
+// errno with no reference kept. An SCM_CREDENTIALS message, once
+// checked (vkNetCredCheck), goes to msg.scm (the last one counts, as in
+// Linux).
+func vkNetRightsIn(hdr uintptr, rights *[vkSCMMaxFD]int32, msg *vkNetMsg) (int, int) {
 	h := (*[7]uint64)(unsafe.Pointer(hdr))
 	ctl, clen := uintptr(h[4]), uintptr(h[5])
 	if clen > 0x7fffffff {
@@ -90,8 +103,18 @@ func vkNetRightsIn(hdr uintptr, rights *[vkSCMMaxFD]int32) (int, int) {
 					rights[n] = i
 					n++
 				}
-			case 2: // SCM_CREDENTIALS: not offered (SO_PASSCRED is ENOPROTOOPT)
-				return fail(vkEOPNOTSUPP)
+			case 2: // SCM_CREDENTIALS
+				if l != 16+12 { // CMSG_LEN(sizeof(struct ucred))
+					return fail(vkEINVAL)
+				}
+				pid := *(*int32)(unsafe.Pointer(c + 16))
+				uid := *(*uint32)(unsafe.Pointer(c + 20))
+				gid := *(*uint32)(unsafe.Pointer(c + 24))
+				if e := vkNetCredCheck(pid, uid, gid); e != 0 {
+					return fail(e)
+				}
+				msg.scm = [3]uint32{uint32(pid), uid, gid}
+				msg.credFlags |= vkNetCredSCM
 			default:
 				return fail(vkEINVAL)
 			}
@@ -101,10 +124,39 @@ func vkNetRightsIn(hdr uintptr, rights *[vkSCMMaxFD]int32) (int, int) {
 	return n, 0
 }
 
+// vkNetCredCheck checks the struct ucred of an SCM_CREDENTIALS message as
+// Linux's scm_check_creds and __scm_send do: an id of -1 is EINVAL; the
+// pid must be the caller's (1, the one process) unless it has
+// CAP_SYS_ADMIN, the uid its real, effective or saved one unless
+// CAP_SETUID, the gid likewise unless CAP_SETGID (EPERM); and the pid
+// must exist (ESRCH): the process or one of its threads.
+func vkNetCredCheck(pid int32, uid, gid uint32) int {
+	if uid == ^uint32(0) || gid == ^uint32(0) {
+		return vkEINVAL
+	}
+	vkCredInit()
+	c := &vkCred
+	if pid != 1 && !vkCapable(vkCapSysAdmin) ||
+		uid != c.uid && uid != c.euid && uid != c.suid && !vkCapable(vkCapSetuid) ||
+		gid != c.gid && gid != c.egid && gid != c.sgid && !vkCapable(vkCapSetgid) {
+		return vkEPERM
+	}
+	if pid != 1 && (pid <= 0 || vkThreadByTID(pid) == nil) {
+		return vkESRCH
+	}
+	return 0
+}
+
 // vkNetRightsOut installs the k references in rights for recvmsg (ctl and
-// clen: the caller's control buffer as it gave it, hdr its msghdr) and
-// drops those that do not fit.
-func vkNetRightsOut(hdr, ctl, clen uintptr, rights *[vkSCMMaxFD]int32, k int, cloexec bool) {
+// clen: the caller's control buffer as it gave it, hdr its msghdr; the
+// server used its first used bytes for an SCM_CREDENTIALS message) and
+// drops those that do not fit. A null buffer holds nothing, whatever its
+// length (Linux's scm_recv).
+func vkNetRightsOut(hdr, ctl, clen, used uintptr, rights *[vkSCMMaxFD]int32, k int, cloexec bool) {
+	if ctl == 0 || used > clen {
+		used, clen = 0, 0
+	}
+	ctl, clen = ctl+used, clen-used
 	fdmax := 0
 	if clen > 16 {
 		fdmax = int((clen - 16) / 4)
@@ -126,11 +178,11 @@ func vkNetRightsOut(hdr, ctl, clen uintptr, rights *[vkSCMMaxFD]int32, k int, cl
 		*(*uint64)(unsafe.Pointer(ctl)) = uint64(l) // CMSG_LEN
 		*(*int32)(unsafe.Pointer(ctl + 8)) = 1      // SOL_SOCKET
 		*(*int32)(unsafe.Pointer(ctl + 12)) = 1     // SCM_RIGHTS
-		used := (l + 7) &^ 7                        // CMSG_SPACE
-		if used > clen {
-			used = clen
+		cused := (l + 7) &^ 7                       // CMSG_SPACE
+		if cused > clen {
+			cused = clen
 		}
-		h[5] = uint64(used)
+		h[5] = uint64(used + cused)
 	}
 	if i < k {
 		*(*uint32)(unsafe.Pointer(hdr + 48)) |= vkMsgCtrunc

@@ -931,6 +931,7 @@ func cases(e *env) []testCase {
 	add("kill/no_such_process", func(*env) syscall.Errno { return sc(syscall.SYS_KILL, 0x3fffffff, 0) })
 	dupCases(e, add)
 	scmCases(e, add)
+	passcredCases(e, add)
 	return cs
 }
 
