@@ -615,20 +615,7 @@ func vkIdleLoop() {
 // it is released while the thread sleeps and held again on return, so the
 // caller must check its condition again. It reports whether the deadline
 // expired.
-func vkBlock(deadline int64) bool {
-	vkAssertHeld(&vkBKL)
-	vkTLBShootdown() // before sleeping, not after: the next holder may reuse freed frames
-	t := vkCur()
-	var b *vkFutexBucket
-	if t.waitAddr != 0 {
-		b = vkFutexBucketOf(t.waitAddr)
-		vkSpinLock(&b.lock)
-		vkFutexQueue(b, t)
-	}
-	vkSleep(t, b, deadline, true, false)
-	t.waitAddr = 0
-	return t.timedOut
-}
+func vkBlock(deadline int64) bool { return vkBlockSleep(deadline, false) }
 
 // vkBlockIntr is vkBlock for a wait that a signal ends: with a signal
 // pending that t does not block, it does not sleep at all, so the caller
@@ -640,9 +627,12 @@ func vkBlock(deadline int64) bool {
 // it left the network server in velocity_net_wait while AllThreadsSyscall
 // waited for it forever (std syscall TestAllThreadsSyscallBlockedSyscall,
 // found with the NMI dump).
-func vkBlockIntr(deadline int64) bool {
+func vkBlockIntr(deadline int64) bool { return vkBlockSleep(deadline, true) }
+
+// vkBlockSleep is vkBlock (intr false) and vkBlockIntr (intr true).
+func vkBlockSleep(deadline int64, intr bool) bool {
 	vkAssertHeld(&vkBKL)
-	vkTLBShootdown()
+	vkTLBShootdown() // before sleeping, not after: the next holder may reuse freed frames
 	t := vkCur()
 	var b *vkFutexBucket
 	if t.waitAddr != 0 {
@@ -650,7 +640,7 @@ func vkBlockIntr(deadline int64) bool {
 		vkSpinLock(&b.lock)
 		vkFutexQueue(b, t)
 	}
-	vkSleep(t, b, deadline, true, true)
+	vkSleep(t, b, deadline, true, intr)
 	t.waitAddr = 0
 	return t.timedOut
 }
