@@ -305,6 +305,7 @@ func vkFilePut(i int32) uintptr {
 		vkFatal("vkFilePut: description released twice")
 	}
 	vkWatchDropAll(i)
+	vkFLockDropOwner(i) // its flock and OFD locks (vk_flock.go)
 	switch f.kind {
 	case fdPipeRead, fdPipeWrite:
 		vkPipeRelease(i, f)
@@ -374,6 +375,7 @@ func vkFDClose(fd int32) uintptr {
 		vkSpinUnlock(&vkFDLock)
 		return vkErr(vkEBADF)
 	}
+	vkFLockClosePOSIX(i) // closing any fd of a file drops the process's POSIX locks on it
 	vkFDs[fd] = vkFDSlot{}
 	vkSpinUnlock(&vkFDLock)
 	return vkFilePut(i)
@@ -405,6 +407,9 @@ func vkSysDup3(oldfd, newfd int32, flags int32, dup2 bool) uintptr {
 	vkSpinLock(&vkFDLock)
 	i := vkFDs[oldfd].file - 1
 	old := vkFDs[newfd].file - 1
+	if old >= 0 {
+		vkFLockClosePOSIX(old) // newfd is closed: as close(2)
+	}
 	vkFileAt(i).refs++
 	vkFDs[newfd] = vkFDSlot{file: i + 1, cloexec: flags&oCloexec != 0}
 	vkSpinUnlock(&vkFDLock)
