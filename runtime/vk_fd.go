@@ -24,12 +24,12 @@
 // Locking (runtime/HACKING.md has the order). vkFDLock, the fd table lock,
 // guards the slots of vkFDs, the reference counts, allocating and freeing
 // descriptions, the interest records, readiness generations and epoll
-// instances' state. Slots change only with both the kernel lock and
-// vkFDLock held, so code holding the kernel lock may read them (and the
-// description they name, which a slot keeps alive) without vkFDLock. The
-// lock-free pipe path (vkPipeIOFast) reads a slot under vkFDLock and takes
-// a reference, so a close on another CPU cannot free the description
-// under it. Every other field of a description (offset, flags, /tmp and
+// instances' state, and the file lock records (vk_flock.go). Slots change
+// only with both the kernel lock and vkFDLock held, so code holding the
+// kernel lock may read them (and the description they name, which a slot
+// keeps alive) without vkFDLock. The lock-free pipe path (vkPipeIOFast)
+// reads a slot under vkFDLock and takes a reference, so a close on another
+// CPU cannot free the description under it. Every other field of a description (offset, flags, /tmp and
 // socket state, an eventfd's counter) is under the kernel lock; a pipe's
 // ring is under its own lock (vk_pipe.go).
 //

@@ -118,6 +118,18 @@ func vkFLockConflict(key uint64, owner int32, flk, wr bool, start, end int64) in
 	return -1
 }
 
+// vkFLockOwn returns the first record lock of owner on key that overlaps
+// [start, end], or -1.
+func vkFLockOwn(key uint64, owner int32, start, end int64) int {
+	for j := range vkFLocks {
+		r := &vkFLocks[j]
+		if r.key == key && !r.flock && r.owner == owner && r.start <= end && start <= r.end {
+			return j
+		}
+	}
+	return -1
+}
+
 func vkFLockFree() int {
 	for j := range vkFLocks {
 		if vkFLocks[j].key == 0 {
@@ -268,6 +280,8 @@ func vkFLockRange(f *vkFile, l *vkFlock64) (start, end int64, e int) {
 			start = vkFS.ents[f.ent].size
 		case fdTmpFile:
 			start = vkTmp.ents[f.ent].size
+		case fdDir, fdTmpDir:
+			start = 4096 // what stat reports
 		}
 	default:
 		return 0, 0, vkEINVAL
@@ -316,7 +330,9 @@ func vkSysFcntlLock(fd int32, cmd int32, arg uintptr, canBlock bool) uintptr {
 	}
 	key := vkFLockKey(f, i)
 	if cmd == fGetlk || cmd == fOFDGetlk {
-		if l.typ != fRdlck && l.typ != fWrlck {
+		// F_OFD_GETLK also takes F_UNLCK: it then reports a lock of the
+		// description's own on the range (Linux 6.3 on).
+		if l.typ != fRdlck && l.typ != fWrlck && !(ofd && l.typ == fUnlck) {
 			return vkErr(vkEINVAL)
 		}
 		start, end, e := vkFLockRange(f, &l)
@@ -328,7 +344,13 @@ func vkSysFcntlLock(fd int32, cmd int32, arg uintptr, canBlock bool) uintptr {
 		}
 		vkSpinLock(&vkFDLock)
 		out := vkFlock64{typ: fUnlck}
-		if j := vkFLockConflict(key, owner, false, l.typ == fWrlck, start, end); j >= 0 {
+		var j int
+		if l.typ == fUnlck {
+			j = vkFLockOwn(key, owner, start, end)
+		} else {
+			j = vkFLockConflict(key, owner, false, l.typ == fWrlck, start, end)
+		}
+		if j >= 0 {
 			r := &vkFLocks[j]
 			out.typ, out.start, out.pid = fRdlck, r.start, 1
 			if r.wr {

@@ -233,6 +233,15 @@ func flockCases(e *env, add func(string, func(*env) syscall.Errno)) {
 		fc(e.tmpFile, fOFDSetlk, fWr, 0, 0, 0, 0)
 		return getlk(e.tmpFile, fOFDGetlk, fWr, 7, 9, flk{typ: fUn, whence: 0, start: 7, len: 9})
 	})
+	// F_OFD_GETLK of F_UNLCK reports the description's own lock (Linux 6.3).
+	lock("fcntl_ofd_getlk/unlck_own", func(e *env) syscall.Errno {
+		fc(e.tmpFile, fOFDSetlk, fRd, 0, 5, 10, 0)
+		return getlk(e.tmpFile, fOFDGetlk, fUn, 0, 0, flk{typ: fRd, whence: 0, start: 5, len: 10, pid: -1})
+	})
+	lock("fcntl_ofd_getlk/unlck_other", func(e *env) syscall.Errno {
+		fc(e.tmpFile, fOFDSetlk, fRd, 0, 5, 10, 0)
+		return getlk(e.roFile, fOFDGetlk, fUn, 0, 0, flk{typ: fUn, whence: 0, start: 0, len: 0})
+	})
 	// Unlocking the middle of a range leaves its two ends.
 	lock("fcntl_setlk/split", func(e *env) syscall.Errno {
 		fc(e.tmpFile, fSetlk, fWr, 0, 0, 100, 0)
