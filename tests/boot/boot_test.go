@@ -493,7 +493,8 @@ func TestSemantics(t *testing.T) {
 		"--- PASS: TestReadOnlyDataIsReadOnly", "--- PASS: TestTextIsReadOnly", "--- PASS: TestTextHasNoWritableAlias",
 		"--- PASS: TestHeapIsNoExecute", "--- PASS: TestMprotectHonoursProt",
 		// File locks (flock_test.go).
-		"--- PASS: TestFlock", "--- PASS: TestFlockWait", "--- PASS: TestFcntlLocks", "\nPASS\n")
+		"--- PASS: TestFlock", "--- PASS: TestFlockWait", "--- PASS: TestFcntlLocks",
+		"--- PASS: TestFcntlLockWaitRestart", "\nPASS\n")
 	if strings.Contains(r.serial, "--- FAIL") {
 		t.Errorf("a semantics test failed:\n%s", r.serial)
 	}

@@ -235,3 +235,47 @@ func TestFcntlLocks(t *testing.T) {
 	}
 	getlk(t, c, fOFDGetlk, 0, 30, syscall.Flock_t{Type: syscall.F_WRLCK, Start: 0, Len: 20, Pid: pid})
 }
+
+// TestFcntlLockWaitRestart: an F_SETLKW waiting for another description's
+// OFD lock sleeps through signals (restarted after Go's SA_RESTART
+// handlers, as Linux does: never EINTR) and gets the range when the OFD
+// lock is released.
+func TestFcntlLockWaitRestart(t *testing.T) {
+	_, fds := lockFile(t, 2)
+	a, b := fds[0], fds[1]
+	setlk(t, a, fOFDSetlk, lk(syscall.F_RDLCK, 0, 0), nil)
+	ch := make(chan os.Signal, 100)
+	signal.Notify(ch, syscall.SIGUSR1)
+	defer signal.Stop(ch)
+	tid := make(chan int)
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- syscall.Gettid()
+		done <- syscall.FcntlFlock(uintptr(b), fOFDSetlw, lk(syscall.F_WRLCK, 10, 10))
+	}()
+	waiter := <-tid
+	time.Sleep(50 * time.Millisecond) // let it block
+	for i := 0; i < 10; i++ {
+		if err := syscall.Tgkill(syscall.Getpid(), waiter, syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the blocked F_OFD_SETLKW returned %v while the range was locked", err)
+	default:
+	}
+	setlk(t, a, fOFDSetlk, lk(syscall.F_UNLCK, 0, 0), nil)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the blocked F_OFD_SETLKW returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocked F_OFD_SETLKW was not woken when the lock went")
+	}
+	getlk(t, a, fOFDGetlk, 0, 0, syscall.Flock_t{Type: syscall.F_WRLCK, Start: 10, Len: 10, Pid: -1})
+}

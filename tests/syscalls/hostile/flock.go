@@ -264,4 +264,27 @@ func flockCases(e *env, add func(string, func(*env) syscall.Errno)) {
 		closeFD(d)
 		return fc(e.roFile, fOFDSetlk, fRd, 0, 0, 0, 0)
 	})
+	// So does dup2 over one of its fds (newfd is closed first).
+	lock("fcntl_setlk/dropped_by_dup2", func(e *env) syscall.Errno {
+		fc(e.tmpFile, fSetlk, fWr, 0, 0, 0, 0)
+		d, err := sc1(syscall.SYS_DUP, u(e.roFile))
+		if err != 0 {
+			return err
+		}
+		defer closeFD(d)
+		if _, err := sc1(syscall.SYS_DUP2, u(e.pipeR), d); err != 0 {
+			return err
+		}
+		return fc(e.roFile, fOFDSetlk, fRd, 0, 0, 0, 0)
+	})
+	// And closing an fd of another file does not.
+	lock("fcntl_setlk/kept_closing_other_file", func(e *env) syscall.Errno {
+		fc(e.tmpFile, fSetlk, fWr, 0, 0, 0, 0)
+		d, err := sc1(syscall.SYS_DUP, u(e.pipeR))
+		if err != 0 {
+			return err
+		}
+		closeFD(d)
+		return fc(e.roFile, fOFDSetlk, fRd, 0, 0, 0, 0)
+	})
 }
