@@ -24,12 +24,12 @@
 // Locking (runtime/HACKING.md has the order). vkFDLock, the fd table lock,
 // guards the slots of vkFDs, the reference counts, allocating and freeing
 // descriptions, the interest records, readiness generations and epoll
-// instances' state. Slots change only with both the kernel lock and
-// vkFDLock held, so code holding the kernel lock may read them (and the
-// description they name, which a slot keeps alive) without vkFDLock. The
-// lock-free pipe path (vkPipeIOFast) reads a slot under vkFDLock and takes
-// a reference, so a close on another CPU cannot free the description
-// under it. Every other field of a description (offset, flags, /tmp and
+// instances' state, and the file lock records (vk_flock.go). Slots change
+// only with both the kernel lock and vkFDLock held, so code holding the
+// kernel lock may read them (and the description they name, which a slot
+// keeps alive) without vkFDLock. The lock-free pipe path (vkPipeIOFast)
+// reads a slot under vkFDLock and takes a reference, so a close on another
+// CPU cannot free the description under it. Every other field of a description (offset, flags, /tmp and
 // socket state, an eventfd's counter) is under the kernel lock; a pipe's
 // ring is under its own lock (vk_pipe.go).
 //
@@ -305,6 +305,7 @@ func vkFilePut(i int32) uintptr {
 		vkFatal("vkFilePut: description released twice")
 	}
 	vkWatchDropAll(i)
+	vkFLockDropOwner(i) // its flock and OFD locks (vk_flock.go)
 	switch f.kind {
 	case fdPipeRead, fdPipeWrite:
 		vkPipeRelease(i, f)
@@ -374,6 +375,7 @@ func vkFDClose(fd int32) uintptr {
 		vkSpinUnlock(&vkFDLock)
 		return vkErr(vkEBADF)
 	}
+	vkFLockClosePOSIX(i) // closing any fd of a file drops the process's POSIX locks on it
 	vkFDs[fd] = vkFDSlot{}
 	vkSpinUnlock(&vkFDLock)
 	return vkFilePut(i)
@@ -405,6 +407,9 @@ func vkSysDup3(oldfd, newfd int32, flags int32, dup2 bool) uintptr {
 	vkSpinLock(&vkFDLock)
 	i := vkFDs[oldfd].file - 1
 	old := vkFDs[newfd].file - 1
+	if old >= 0 {
+		vkFLockClosePOSIX(old) // newfd is closed: as close(2)
+	}
 	vkFileAt(i).refs++
 	vkFDs[newfd] = vkFDSlot{file: i + 1, cloexec: flags&oCloexec != 0}
 	vkSpinUnlock(&vkFDLock)

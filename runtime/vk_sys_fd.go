@@ -62,7 +62,11 @@ func vkCallLseek(f *vkFrame, canBlock bool) uintptr {
 }
 
 func vkCallFcntl(f *vkFrame, canBlock bool) uintptr {
-	return vkSysFcntl(int32(f.rdi), int32(f.rsi), uintptr(f.rdx))
+	return vkSysFcntl(int32(f.rdi), int32(f.rsi), uintptr(f.rdx), canBlock)
+}
+
+func vkCallFlock(f *vkFrame, canBlock bool) uintptr {
+	return vkSysFlock(int32(f.rdi), int32(f.rsi), canBlock)
 }
 
 // vkCallIoctl: no fd here is a terminal or takes device requests.

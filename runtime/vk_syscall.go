@@ -174,6 +174,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	62:  vkCallKill,             // kill
 	63:  vkCallUname,            // uname
 	72:  vkCallFcntl,            // fcntl
+	73:  vkCallFlock,            // flock
 	74:  vkCallFsync,            // fsync
 	75:  vkCallFsync,            // fdatasync
 	76:  vkCallTruncate,         // truncate
@@ -463,7 +464,7 @@ func vkSysClose(fd int32) uintptr {
 	return vkFDClose(fd)
 }
 
-func vkSysFcntl(fd int32, cmd int32, arg uintptr) uintptr {
+func vkSysFcntl(fd int32, cmd int32, arg uintptr, canBlock bool) uintptr {
 	f := vkFDFile(fd)
 	if f == nil {
 		return vkErr(vkEBADF)
@@ -493,6 +494,8 @@ func vkSysFcntl(fd int32, cmd int32, arg uintptr) uintptr {
 		f.flags = f.flags&^oAppend | int32(arg)&oAppend
 		f.nonblock = arg&oNonblock != 0
 		return 0
+	case fGetlk, fSetlk, fSetlkw, fOFDGetlk, fOFDSetlk, fOFDSetlw: // record locks (vk_flock.go)
+		return vkSysFcntlLock(fd, cmd, arg, canBlock)
 	}
 	return vkErr(vkEINVAL)
 }

@@ -491,7 +491,10 @@ func TestSemantics(t *testing.T) {
 		"--- PASS: TestNilDereferenceIsAPanic", "--- PASS: TestPreemptionBetweenThreads",
 		// Memory protection (memprot_test.go).
 		"--- PASS: TestReadOnlyDataIsReadOnly", "--- PASS: TestTextIsReadOnly", "--- PASS: TestTextHasNoWritableAlias",
-		"--- PASS: TestHeapIsNoExecute", "--- PASS: TestMprotectHonoursProt", "\nPASS\n")
+		"--- PASS: TestHeapIsNoExecute", "--- PASS: TestMprotectHonoursProt",
+		// File locks (flock_test.go).
+		"--- PASS: TestFlock", "--- PASS: TestFlockWait", "--- PASS: TestFcntlLocks",
+		"--- PASS: TestFcntlLockWaitRestart", "\nPASS\n")
 	if strings.Contains(r.serial, "--- FAIL") {
 		t.Errorf("a semantics test failed:\n%s", r.serial)
 	}

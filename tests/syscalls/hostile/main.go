@@ -932,6 +932,7 @@ func cases(e *env) []testCase {
 	dupCases(e, add)
 	scmCases(e, add)
 	passcredCases(e, add)
+	flockCases(e, add)
 	return cs
 }
 

@@ -338,6 +338,12 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 		return syscall.SYS_GETDENTS64, sc(syscall.SYS_GETDENTS64, g.fd(), g.ptr(), g.size())
 	case 11:
 		cmds := [...]uintptr{syscall.F_GETFD, syscall.F_SETFD, syscall.F_GETFL, 9999, allOnes}
+		if g.pick(3) == 0 {
+			// Record locks, never the waiting forms (F_SETLKW, F_OFD_SETLKW):
+			// an OFD lock of another description could make them wait forever.
+			locks := [...]uintptr{fGetlk, fSetlk, fOFDGetlk, fOFDSetlk}
+			return syscall.SYS_FCNTL, sc(syscall.SYS_FCNTL, g.fd(), locks[g.pick(len(locks))], g.ptr())
+		}
 		return syscall.SYS_FCNTL, sc(syscall.SYS_FCNTL, g.fd(), cmds[g.pick(len(cmds))], g.size())
 	case 12:
 		return syscall.SYS_FTRUNCATE, sc(syscall.SYS_FTRUNCATE, g.fd(), g.size()&(1<<24-1)|uintptr(g.pick(2))<<63)
