@@ -708,7 +708,31 @@ func randomPhase(n int, seed uint64, threads int) {
 	for _, g := range gens {
 		g.release()
 	}
+	removeMade(e)
 	alive()
+}
+
+// removeMade deletes the files the random phase made under e.tmpDir (the
+// r0-r39 names, and FIFOs) and empties e.tmpFile, which random writes and
+// truncations may have grown: otherwise what they hold stays in /tmp,
+// and a phase that happened to fill it left alive's own write with
+// ENOSPC (seen once at 4 threads). Linux's /tmp is a disk; Velocity's is
+// RAM with a budget.
+func removeMade(e *env) {
+	names, err := os.ReadDir(e.tmpDir)
+	if err != nil {
+		fail("random: reading %s: %v", e.tmpDir, err)
+	}
+	for _, d := range names {
+		if n := d.Name(); strings.HasPrefix(n, "r") || strings.HasPrefix(n, "fifo") {
+			if err := os.RemoveAll(e.tmpDir + "/" + n); err != nil {
+				fail("random: removing %s: %v", n, err)
+			}
+		}
+	}
+	if err := sc(syscall.SYS_FTRUNCATE, uintptr(e.tmpFile), 0); err != 0 {
+		fail("random: emptying the shared file: %v", err)
+	}
 }
 
 // alive checks that the program still works after the random phase:
