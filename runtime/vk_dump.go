@@ -34,8 +34,14 @@ import (
 	"unsafe"
 )
 
+// vkSysVelocityDump is velocity_dump: the dump on request (vkSysDump).
+const vkSysVelocityDump = 0x5608
+
+func vkCallVelocityDump(f *vkFrame, canBlock bool) uintptr { return vkSysDump() }
+
 var vkDump struct {
 	owner   uint32 // CPU id + 1 of the CPU printing, 0 if none
+	request bool   // the dump being printed was asked for (velocity_dump), not an NMI
 	arrived uint32 // CPUs that have recorded themselves for this dump
 	lastEnd int64  // when the last dump ended
 	dumps   uint32 // dumps printed
@@ -50,6 +56,9 @@ func vkNMI(f *vkFrame) {
 	me := c.id
 	vkDump.rip[me] = f.rip
 	vkDump.user[me] = vkFromUser(f)
+	if atomic.Load(&vkDump.owner) == me+1 {
+		return // it interrupted this CPU's own dump on request: that one goes on
+	}
 	atomic.Store(&vkDump.in[me], 1)
 	atomic.Xadd(&vkDump.arrived, 1)
 	if !atomic.Cas(&vkDump.owner, 0, me+1) {
@@ -79,7 +88,7 @@ func vkNMI(f *vkFrame) {
 	for deadline := now + 100_000_000; int(atomic.Load(&vkDump.arrived)) < online && vkNanotime() < deadline; {
 		procyield(10) // not vkSpinPause: no interrupt may nest into an NMI
 	}
-	vkDumpPrint(now)
+	vkDumpPrint(now, "NMI dump")
 	vkDump.dumps++
 	vkDump.lastEnd = vkNanotime()
 	atomic.Store(&vkDump.arrived, 0)
@@ -92,9 +101,29 @@ var vkThreadStateNames = [...]string{
 	thBlocked: "blocked", thDead: "dead", thIdle: "idle",
 }
 
-// vkDumpPrint prints the dump; now is when the NMI arrived.
-func vkDumpPrint(now int64) {
-	vkPrint("\n=== velocity: NMI dump at ")
+// vkSysDump serves velocity_dump (0x5608), the dump on request (the
+// shell's `threads`, kernel.Dump): the same text, printed on the console
+// by the calling thread with the kernel lock held. The other CPUs are not
+// stopped, so their lines say what they run but not where, and a thread
+// may change while it is printed. EBUSY while another dump prints.
+func vkSysDump() uintptr {
+	me := vkThisCPU().id
+	if !atomic.Cas(&vkDump.owner, 0, me+1) {
+		return vkErr(vkEBUSY)
+	}
+	vkDump.request = true
+	vkDumpPrint(vkNanotime(), "dump on request")
+	vkDump.request = false
+	vkDump.dumps++
+	atomic.Store(&vkDump.owner, 0)
+	return 0
+}
+
+// vkDumpPrint prints the dump under title; now is when it was asked for.
+func vkDumpPrint(now int64, title string) {
+	vkPrint("\n=== velocity: ")
+	vkPrint(title)
+	vkPrint(" at ")
 	vkPrintFixed(now/1_000_000, 3)
 	vkPrint(" s: ")
 	vkPrintDec(int64(vkSched.nthreads))
@@ -115,7 +144,9 @@ func vkDumpPrint(now int64) {
 		}
 	}
 	vkDumpGo()
-	vkPrint("=== end of NMI dump ===\n")
+	vkPrint("=== end of ")
+	vkPrint(title)
+	vkPrint(" ===\n")
 }
 
 var vkPStatusNames = [...]string{_Pidle: "idle", _Prunning: "running", _Psyscall_unused: "syscall", _Pgcstop: "gcstop", _Pdead: "dead"}
@@ -232,6 +263,12 @@ func vkDumpCPU(i int, now int64) {
 			vkPrint(" in the kernel at ")
 		}
 		vkPrintPC(uintptr(vkDump.rip[i]))
+	} else if vkDump.request {
+		if uint32(i) == vkThisCPU().id {
+			vkPrint(", printing this dump")
+		} else {
+			vkPrint(", not stopped")
+		}
 	} else {
 		vkPrint(", did not answer the NMI")
 	}

@@ -91,6 +91,7 @@ func init() {
 		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs, capabilities", (*Shell).pci},
 		{"netstat", "", "the network card's counters: frames, bytes, interrupts, and every frame dropped by kind", (*Shell).netstat},
 		{"locks", "", "kernel lock contention since boot: per lock class, acquisitions, how many found the lock held, time spent waiting", (*Shell).locks},
+		{"threads", "", "the kernel's dump of every CPU, lock held and thread, and of Go's Ps and Ms, printed on the console (as on an NMI, but without stopping the other CPUs)", (*Shell).threads},
 		{"exit", "[STATUS]", "leave the shell; the program exits with STATUS (0-127, default 0)", (*Shell).exit},
 	}
 	// Samples in module code name the JIT function (jit:NAME), not ?0x….
@@ -459,6 +460,18 @@ func (sh *Shell) locks(args []string) error {
 			l.ContendedPercent(), l.Wait.Round(time.Microsecond), l.MaxWait.Round(time.Microsecond))
 	}
 	return nil
+}
+
+func (sh *Shell) threads(args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	err := kernel.Dump()
+	if errors.Is(err, kernel.ErrNotVelocity) {
+		fmt.Fprintln(sh.Out, "threads: not on Velocity: the kernel's dump is not available")
+		return nil
+	}
+	return err
 }
 
 func (sh *Shell) exit(args []string) error {

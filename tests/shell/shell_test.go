@@ -260,6 +260,15 @@ func TestShell(t *testing.T) {
 	if out := c.run("locks"); !locksLine.MatchString(out) {
 		t.Errorf("locks: no kernel (BKL) line with a non-zero count:\n%s", out)
 	}
+	// The kernel's dump on request: the same text as on an NMI, the
+	// shell's own thread in a system call, the other CPU not stopped.
+	if out := c.run("threads"); !strings.Contains(out, "=== velocity: dump on request at ") ||
+		!strings.Contains(out, "=== end of dump on request ===") ||
+		!regexp.MustCompile(`cpu \d: thread \d+, printing this dump`).MatchString(out) ||
+		!regexp.MustCompile(`in velocity_dump\(`).MatchString(out) ||
+		!strings.Contains(out, "go: gomaxprocs 2, ") {
+		t.Errorf("threads:\n%s", out)
+	}
 	io.WriteString(c.in, "exit 0\r")
 	select {
 	case <-c.done:
