@@ -405,15 +405,8 @@ func vkDumpThread(t *vkThread, now int64) {
 	switch {
 	case f.vector == vkVectorSyscall:
 		vkPrint("in ")
-		vkPrintSyscallName(f.err)
-		vkPrint("(")
-		for i, a := range [6]uint64{f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9} {
-			if i > 0 {
-				vkPrint(", ")
-			}
-			vkPrintHex(a)
-		}
-		vkPrint(") from ")
+		vkPrintSyscallCall(f.err, f) // f.err: the number, as orig_rax (vkSyscallTrap)
+		vkPrint(" from ")
 	case f.vector < 32:
 		vkPrint("entered by ")
 		vkPrint(vkExceptionNames[f.vector])
@@ -425,18 +418,6 @@ func vkDumpThread(t *vkThread, now int64) {
 	}
 	vkPrintPC(uintptr(f.rip))
 	vkPrint("\n")
-}
-
-// vkPrintSyscallName prints a system call's name, or its number.
-func vkPrintSyscallName(nr uint64) {
-	if nr < uint64(len(vkSyscallNames)) && vkSyscallNames[nr] != "" {
-		vkPrint(vkSyscallNames[nr])
-	} else if name := vkVelocitySyscallName(nr); name != "" {
-		vkPrint(name)
-	} else {
-		vkPrint("#")
-		vkPrintDec(int64(nr))
-	}
 }
 
 // vkPrintRel prints a monotonic time relative to now, in milliseconds.

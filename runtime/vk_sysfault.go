@@ -39,22 +39,8 @@ func vkPrintSyscallInFlight(prefix string) {
 	}
 	vkPrint(prefix)
 	vkPrint("during system call ")
-	if f.rax < uint64(len(vkSyscallNames)) && vkSyscallNames[f.rax] != "" {
-		vkPrint(vkSyscallNames[f.rax])
-	} else if name := vkVelocitySyscallName(f.rax); name != "" {
-		vkPrint(name)
-	} else {
-		vkPrint("#")
-		vkPrintDec(int64(f.rax))
-	}
-	vkPrint("(")
-	for i, a := range [6]uint64{f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9} {
-		if i > 0 {
-			vkPrint(", ")
-		}
-		vkPrintHex(a)
-	}
-	vkPrint(") from rip ")
+	vkPrintSyscallCall(f.rax, f)
+	vkPrint(" from rip ")
 	vkPrintHex(f.rip)
 	vkPrint("\n")
 }
@@ -66,4 +52,25 @@ func vkVelocitySyscallName(nr uint64) string {
 		return vkSysOwnNames[nr-vkSysOwnBase]
 	}
 	return ""
+}
+
+// vkPrintSyscallCall prints system call nr as "name(arg, ...)" with the
+// six argument registers of its entry frame f.
+func vkPrintSyscallCall(nr uint64, f *vkFrame) {
+	if nr < uint64(len(vkSyscallNames)) && vkSyscallNames[nr] != "" {
+		vkPrint(vkSyscallNames[nr])
+	} else if name := vkVelocitySyscallName(nr); name != "" {
+		vkPrint(name)
+	} else {
+		vkPrint("#")
+		vkPrintDec(int64(nr))
+	}
+	vkPrint("(")
+	for i, a := range [6]uint64{f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9} {
+		if i > 0 {
+			vkPrint(", ")
+		}
+		vkPrintHex(a)
+	}
+	vkPrint(")")
 }
