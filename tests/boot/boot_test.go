@@ -366,14 +366,14 @@ func TestNMIDump(t *testing.T) {
 	}
 	var out bytes.Buffer
 	_, err = qemu.Run(context.Background(), qemu.Config{Kernel: get(t, crashOnce), Stub: get(t, stubOnce),
-		Append: cmdline, SMP: 2, Accel: "tcg", Stdout: &out, Timeout: 12 * time.Second, DumpOnTimeout: true})
+		Append: cmdline, SMP: 2, Accel: "tcg", Stdout: &out, Timeout: 20 * time.Second, DumpOnTimeout: true})
 	serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
 	var te *qemu.TimeoutError
 	if !errors.As(err, &te) || !te.Dumped || !strings.Contains(err.Error(), "NMI dump") {
 		t.Fatalf("err = %v; want a timeout with a dump\n%s", err, serial)
 	}
 	if !strings.Contains(serial, "crash: hanging") {
-		t.Fatalf("the guest did not reach its hang in 12 s:\n%s", serial)
+		t.Fatalf("the guest did not reach its hang in 20 s:\n%s", serial)
 	}
 	r := bootResult{serial: serial}
 	for _, re := range []string{
