@@ -75,6 +75,20 @@ var (
 
 func vkFLockWait() uintptr { return uintptr(unsafe.Pointer(&vkFLocks)) }
 
+// vkFLockSleep waits for a lock to go: the caller holds vkFDLock and a
+// reference on description i. It reports true with vkFDLock held again,
+// or false, with the lock released and the reference dropped, if a signal
+// came (the caller returns ERESTARTSYS).
+func vkFLockSleep(i int32) bool {
+	vkSleepOn(vkFLockWait(), &vkFDLock, 0, true)
+	if vkPipeSignalled() {
+		vkFilePut(i)
+		return false
+	}
+	vkSpinLock(&vkFDLock)
+	return true
+}
+
 // vkFLockKey names the file description i (f) is open on.
 func vkFLockKey(f *vkFile, i int32) uint64 {
 	switch f.kind {
@@ -244,12 +258,9 @@ func vkSysFlock(fd int32, op int32, canBlock bool) uintptr {
 			r = vkErr(vkEAGAIN) // EWOULDBLOCK
 			break
 		}
-		vkSleepOn(vkFLockWait(), &vkFDLock, 0, true)
-		if vkPipeSignalled() {
-			vkFilePut(i)
+		if !vkFLockSleep(i) {
 			return vkErr(vkERESTARTSYS)
 		}
-		vkSpinLock(&vkFDLock)
 	}
 	vkSpinUnlock(&vkFDLock)
 	vkFilePut(i)
@@ -395,12 +406,9 @@ func vkSysFcntlLock(fd int32, cmd int32, arg uintptr, canBlock bool) uintptr {
 				r = vkErr(vkEAGAIN)
 				break
 			}
-			vkSleepOn(vkFLockWait(), &vkFDLock, 0, true)
-			if vkPipeSignalled() {
-				vkFilePut(i)
+			if !vkFLockSleep(i) {
 				return vkErr(vkERESTARTSYS)
 			}
-			vkSpinLock(&vkFDLock)
 			continue
 		}
 		if e := vkFLockApply(key, owner, l.typ, start, end); e != 0 {
