@@ -19,13 +19,5 @@ var ErrDumpBusy = errors.New("kernel: another dump is being printed")
 // returns ErrNotVelocity.
 func Dump() error {
 	_, _, errno := syscall.Syscall(sysDump, 0, 0, 0)
-	switch errno {
-	case 0:
-		return nil
-	case syscall.ENOSYS:
-		return ErrNotVelocity
-	case syscall.EBUSY:
-		return ErrDumpBusy
-	}
-	return errno
+	return callErr(errno, ErrDumpBusy)
 }

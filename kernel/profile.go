@@ -46,14 +46,18 @@ type ProfileSample struct {
 	PCs []uintptr
 }
 
-func profErr(errno syscall.Errno) error {
+func profErr(errno syscall.Errno) error { return callErr(errno, ErrProfiling) }
+
+// callErr turns the errno of a Velocity system call into an error: ENOSYS
+// is ErrNotVelocity (not on Velocity), EBUSY is busy.
+func callErr(errno syscall.Errno, busy error) error {
 	switch errno {
 	case 0:
 		return nil
 	case syscall.ENOSYS:
 		return ErrNotVelocity
 	case syscall.EBUSY:
-		return ErrProfiling
+		return busy
 	}
 	return errno
 }
