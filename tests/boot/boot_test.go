@@ -379,9 +379,12 @@ func TestNMIDump(t *testing.T) {
 	for _, re := range []string{
 		`=== velocity: NMI dump at [0-9.]+ s: \d+ threads, 2 CPUs ===`,
 		`cpu 0: .* at 0x[0-9a-f]+ `, `cpu 1: .* at 0x[0-9a-f]+ `, // both answered
-		`thread \d+ running on cpu \d\n  entered by NMI at 0x[0-9a-f]+ main\.hang\.func3\+`,
-		`thread \d+ blocked, last cpu \d, waits on 0x[0-9a-f]+\n  in read\(0x[0-9a-f]+, `,
-		`thread \d+ blocked, last cpu \d, deadline \+35\d{5}\.\d{3} ms \(timer heap \d #\d+\)\n  in nanosleep\(`,
+		// A thread's line may end with its pending signals: sysmon sends the
+		// spinning thread SIGURG every 10 ms, and the NMI can land between
+		// the post and the IPI that delivers it.
+		`thread \d+ running on cpu \d[^\n]*\n  entered by NMI at 0x[0-9a-f]+ main\.hang\.func3\+`,
+		`thread \d+ blocked, last cpu \d, waits on 0x[0-9a-f]+[^\n]*\n  in read\(0x[0-9a-f]+, `,
+		`thread \d+ blocked, last cpu \d, deadline \+35\d{5}\.\d{3} ms \(timer heap \d #\d+\)[^\n]*\n  in nanosleep\(`,
 		`locks held: `,
 		// The Go scheduler's side: the Ps, and the Ms with their goroutines.
 		`go: gomaxprocs 2, idle Ps \d, spinning Ms \d, global run queue \d`,
