@@ -14,7 +14,22 @@ const (
 	sysReply  = 0x5612
 	sysReady  = 0x5613
 	sysResolv = 0x5614 // replace /etc/resolv.conf
+	sysHold   = 0x5616 // a taken call waits (holdWait) or is taken back (holdTake)
+
+	holdWait = 0
+	holdTake = 1
+
+	// msgCancel is the number of the message (ID 0) by which the kernel
+	// says that the caller of the waiting call whose ID is Args[0] has
+	// abandoned it (runtime's vkNetCancel; see hold).
+	msgCancel = 0x10000
 )
+
+// errRestart is Linux's ERESTARTSYS: a blocking call that a signal cut
+// short before it moved anything. The kernel never lets it reach the
+// program: it makes the call again after an SA_RESTART handler, as Go's
+// handlers are, or answers EINTR (runtime/vk_signal.go).
+const errRestart = syscall.Errno(512)
 
 // Msg is one forwarded socket system call (runtime's vkNetMsg). The
 // kernel names a socket by its sid, the index of its open file
@@ -107,6 +122,10 @@ type kernel interface {
 	// SCM_RIGHTS tokens the server will not deliver, or takes one more on
 	// each (rightsRef, for MSG_PEEK). It never waits for the server.
 	Rights(op int, tokens []int32)
+	// Hold says that taken call id waits for its condition, having moved
+	// moved bytes (holdWait), or takes it back (holdTake: ECANCELED if its
+	// caller abandoned it). See hold.
+	Hold(id uint64, op int, moved int64) syscall.Errno
 }
 
 const (
@@ -127,6 +146,11 @@ func (velocityKernel) Rights(op int, tokens []int32) {
 		return
 	}
 	syscall.RawSyscall(sysRights, uintptr(unsafe.Pointer(&tokens[0])), uintptr(len(tokens)), uintptr(op))
+}
+
+func (velocityKernel) Hold(id uint64, op int, moved int64) syscall.Errno {
+	_, _, e := syscall.RawSyscall(sysHold, uintptr(id), uintptr(op), uintptr(moved))
+	return e
 }
 
 // onVelocity reports whether the kernel speaks this protocol: a wait for

@@ -102,9 +102,9 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 	var res int64
 	var err syscall.Errno
 	if sk.ux != nil {
-		res, err = s.unixCall(sk, &m, &rep)
+		res, err = s.unixCall(sk, &m, &rep, nil) // non-blocking: never waits
 	} else {
-		res, err = s.call(sk, &m, &rep)
+		res, err = s.call(sk, &m, &rep, nil)
 	}
 	if err == syscall.EAGAIN && mayWait {
 		return 0, 0, false // nothing happened: the kernel's server waits

@@ -237,7 +237,7 @@ func (s *Server) netlinkState() nlState {
 }
 
 // netlinkCall serves a system call on a netlink socket.
-func (s *Server) netlinkCall(sk *sock, m *Msg) (int64, syscall.Errno) {
+func (s *Server) netlinkCall(sk *sock, m *Msg, hd *hold) (int64, syscall.Errno) {
 	ep := sk.nl
 	sp := s.nl
 	a := m.Args
@@ -335,15 +335,15 @@ func (s *Server) netlinkCall(sk *sock, m *Msg) (int64, syscall.Errno) {
 	case 0: // read
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.netlinkRecv(sk, bufs, 0, nonblock, 0, 0, 0)
+		return s.netlinkRecv(sk, bufs, 0, nonblock, hd, 0, 0, 0)
 	case 19: // readv
 		bufs := iovecs(a[1], int(a[2]))
 		defer clear(bufs) // see clearBufs
-		return s.netlinkRecv(sk, bufs, 0, nonblock, 0, 0, 0)
+		return s.netlinkRecv(sk, bufs, 0, nonblock, hd, 0, 0, 0)
 	case 45: // recvfrom
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.netlinkRecv(sk, bufs, int(a[3]), nonblock, a[4], a[5], 0)
+		return s.netlinkRecv(sk, bufs, int(a[3]), nonblock, hd, a[4], a[5], 0)
 	case 47: // recvmsg
 		h := user(a[1], 56)
 		name := binary.LittleEndian.Uint64(h[0:])
@@ -353,7 +353,7 @@ func (s *Server) netlinkCall(sk *sock, m *Msg) (int64, syscall.Errno) {
 		if name != 0 {
 			lenp = a[1] + 8 // msg_namelen
 		}
-		return s.netlinkRecv(sk, bufs, int(a[2]), nonblock, name, lenp, a[1])
+		return s.netlinkRecv(sk, bufs, int(a[2]), nonblock, hd, name, lenp, a[1])
 	}
 	return 0, syscall.ENOSYS
 }
@@ -436,7 +436,7 @@ func (s *Server) netlinkSend(ep *nlEP, bufs [][]byte, flags int, to []byte) (int
 // netlinkRecv takes one datagram, truncated to fit bufs (MSG_TRUNC), and
 // its sender's sockaddr_nl. A pending error (ENOBUFS after a drop) is
 // reported first and cleared, as Linux's sock_error does.
-func (s *Server) netlinkRecv(sk *sock, bufs [][]byte, flags int, nonblock bool, addr, lenp, msg uint64) (int64, syscall.Errno) {
+func (s *Server) netlinkRecv(sk *sock, bufs [][]byte, flags int, nonblock bool, hd *hold, addr, lenp, msg uint64) (int64, syscall.Errno) {
 	if flags&msgOOB != 0 {
 		return 0, syscall.EOPNOTSUPP
 	}
@@ -458,11 +458,13 @@ func (s *Server) netlinkRecv(sk *sock, bufs [][]byte, flags int, nonblock bool, 
 			if nonblock {
 				return 0, syscall.EAGAIN
 			}
-			waitFor(sk, waiter.ReadableEvents|waiter.EventErr, func() bool {
+			if !waitFor(sk, waiter.ReadableEvents|waiter.EventErr, func() bool {
 				sp.mu.Lock()
 				defer sp.mu.Unlock()
 				return len(ep.rq) > 0 || ep.err != 0
-			})
+			}, hd) {
+				return 0, errRestart
+			}
 			continue
 		}
 		d := ep.rq[0]

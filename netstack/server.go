@@ -59,6 +59,8 @@ type Server struct {
 	failed map[int32]syscall.Errno // sids whose creation netstack refused
 	unix   *unixSpace              // AF_UNIX sockets (unix.go)
 	nl     *nlSpace                // AF_NETLINK sockets (netlink_calls.go)
+	// waiting: the calls that may wait, by request id (see hold).
+	waiting map[uint64]*hold
 
 	// Counters for tests and the shell.
 	Calls  atomic.Uint64
@@ -85,7 +87,8 @@ type sock struct {
 
 // NewServer serves sockets on s, reporting readiness to k.
 func newServer(s *stack.Stack, k kernel) *Server {
-	srv := &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno), unix: newUnixSpace(), nl: newNlSpace()}
+	srv := &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno), unix: newUnixSpace(), nl: newNlSpace(),
+		waiting: make(map[uint64]*hold)}
 	srv.unix.k = k
 	return srv
 }
@@ -115,23 +118,37 @@ func (s *Server) serve() {
 		for i := range msgs[:n] {
 			m := msgs[i]
 			if m.ID == 0 { // an asynchronous socket creation: nobody waits
+				if m.NR == msgCancel {
+					s.cancel(m.Args[0])
+					continue
+				}
 				if m.NR == 3 {
 					// Or the close of a socket whose last reference
 					// an SCM_RIGHTS token held (runtime/vk_netrights.go).
-					s.handle(&m)
+					s.handle(&m, nil)
 				} else {
 					s.create(&m)
 				}
 				continue
 			}
 			if s.mayBlock(&m) {
+				// Registered before the next wait: a cancel for this call
+				// comes in a later batch (the kernel cancels only a call
+				// the server has taken).
+				hd := &hold{id: m.ID, k: s.k, cancel: make(chan struct{})}
+				s.mu.Lock()
+				s.waiting[m.ID] = hd
+				s.mu.Unlock()
 				go func() {
-					r := s.handle(&m)
+					r := s.handle(&m, hd)
+					s.mu.Lock()
+					delete(s.waiting, m.ID)
+					s.mu.Unlock()
 					reply([]Reply{r})
 				}()
 				continue
 			}
-			reps = append(reps, s.handle(&m))
+			reps = append(reps, s.handle(&m, nil))
 		}
 		reply(reps)
 	}
@@ -185,8 +202,65 @@ func (s *Server) mayBlock(m *Msg) bool {
 	return false
 }
 
-// handle performs one call and builds its reply.
-func (s *Server) handle(m *Msg) Reply {
+// cancel wakes the wait of call id, which its caller has abandoned
+// (runtime/vk_net.go, vkNetForward): the call learns so when it tries to
+// take itself back (hold.take) and ends. A call that has answered is not
+// affected.
+func (s *Server) cancel(id uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h, ok := s.waiting[id]; ok {
+		close(h.cancel)
+		delete(s.waiting, id)
+	}
+}
+
+// hold is a blocking call's claim on its caller's memory. The kernel
+// keeps the caller asleep while the server works on the call; while the
+// call waits for its condition the server lets go (wait), and a caller
+// with a signal to take may then abandon the call, answering what it had
+// moved or ERESTARTSYS; this works while the server cannot run, as when
+// AllThreadsSyscall stops the world and signals every thread. After its
+// wait the call takes itself back (take) before it touches the caller's
+// memory again; if the caller has gone, it ends without a word. A nil
+// hold (the harness's calls) waits without letting go.
+type hold struct {
+	id     uint64
+	k      kernel
+	cancel chan struct{} // closed by the kernel's cancel of this call
+	moved  int64         // what the call has moved so far (a blocking send)
+}
+
+// wait sleeps until ch has an event, letting the caller go meanwhile; it
+// returns false if the caller abandoned the call, which must then end
+// without touching its memory.
+func (h *hold) wait(ch <-chan struct{}) bool {
+	if h == nil {
+		<-ch
+		return true
+	}
+	if h.k.Hold(h.id, holdWait, h.moved) != 0 {
+		<-ch // the kernel refused: wait as the call's caller must
+		return true
+	}
+	select {
+	case <-ch:
+	case <-h.cancel:
+	}
+	return h.k.Hold(h.id, holdTake, 0) == 0
+}
+
+// progress records what a blocking call has moved before it waits again:
+// a caller that abandons it then gets that count, as on Linux.
+func (h *hold) progress(n int64) {
+	if h != nil {
+		h.moved = n
+	}
+}
+
+// handle performs one call and builds its reply. A call that may wait
+// gives up when hd is closed (nil: never).
+func (s *Server) handle(m *Msg, hd *hold) Reply {
 	s.Calls.Add(1)
 	rep := Reply{ID: m.ID}
 	var res int64
@@ -218,11 +292,11 @@ func (s *Server) handle(m *Msg) Reply {
 		}
 		switch {
 		case sk.ux != nil:
-			res, err = s.unixCall(sk, m, &rep)
+			res, err = s.unixCall(sk, m, &rep, hd)
 		case sk.nl != nil:
-			res, err = s.netlinkCall(sk, m)
+			res, err = s.netlinkCall(sk, m, hd)
 		default:
-			res, err = s.call(sk, m, &rep)
+			res, err = s.call(sk, m, &rep, hd)
 		}
 		if m.NR != 3 { // after close there is no socket to report on
 			rep.ReadySeq = s.seq.Add(1)
@@ -340,7 +414,7 @@ func (s *Server) register(sk *sock) {
 	s.mu.Unlock()
 }
 
-func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
+func (s *Server) call(sk *sock, m *Msg, rep *Reply, hd *hold) (int64, syscall.Errno) {
 	a := m.Args
 	nonblock := m.Flags&msgNonblock != 0
 	switch m.NR {
@@ -367,7 +441,7 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		}
 		return 0, errno(sk.ep.Listen(backlog))
 	case 42: // connect
-		return s.connect(sk, a, nonblock)
+		return s.connect(sk, a, nonblock, hd)
 	case 43, 288: // accept, accept4
 		flags := 0
 		if m.NR == 288 {
@@ -376,7 +450,7 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 				return 0, syscall.EINVAL
 			}
 		}
-		return s.accept(sk, a, int32(m.NewFD), m.SockID, nonblock, rep)
+		return s.accept(sk, a, int32(m.NewFD), m.SockID, nonblock, hd, rep)
 	case 48: // shutdown
 		var f tcpip.ShutdownFlags
 		switch a[1] {
@@ -397,26 +471,26 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 	case 0: // read
 		sc := getScratch()
 		defer putScratch(sc) // clears the buffer too: see clearBufs
-		return s.recv(sk, sc.one1(user(a[1], int(a[2]))), 0, nonblock, nil)
+		return s.recv(sk, sc.one1(user(a[1], int(a[2]))), 0, nonblock, hd, nil)
 	case 19: // readv
 		bufs := iovecs(a[1], int(a[2]))
 		defer clear(bufs) // see clearBufs
-		return s.recv(sk, bufs, 0, nonblock, nil)
+		return s.recv(sk, bufs, 0, nonblock, hd, nil)
 	case 45: // recvfrom
 		sc := getScratch()
 		defer putScratch(sc) // see clearBufs
-		n, e := s.recv(sk, sc.one1(user(a[1], int(a[2]))), int(a[3]), nonblock, &recvAddr{addr: a[4], lenp: a[5]})
+		n, e := s.recv(sk, sc.one1(user(a[1], int(a[2]))), int(a[3]), nonblock, hd, &recvAddr{addr: a[4], lenp: a[5]})
 		return n, e
 	case 47: // recvmsg
-		return s.recvmsg(sk, a[1], int(a[2]), nonblock)
+		return s.recvmsg(sk, a[1], int(a[2]), nonblock, hd)
 	case 1: // write
 		sc := getScratch()
 		defer putScratch(sc) // see clearBufs
-		return s.send(sk, sc.one1(user(a[1], int(a[2]))), 0, nil, nonblock)
+		return s.send(sk, sc.one1(user(a[1], int(a[2]))), 0, nil, nonblock, hd)
 	case 20: // writev
 		bufs := iovecs(a[1], int(a[2]))
 		defer clear(bufs) // see clearBufs
-		return s.send(sk, bufs, 0, nil, nonblock)
+		return s.send(sk, bufs, 0, nil, nonblock, hd)
 	case 44: // sendto
 		var to []byte
 		if a[4] != 0 {
@@ -424,7 +498,7 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		}
 		sc := getScratch()
 		defer putScratch(sc) // see clearBufs
-		return s.send(sk, sc.one1(user(a[1], int(a[2]))), int(a[3]), to, nonblock)
+		return s.send(sk, sc.one1(user(a[1], int(a[2]))), int(a[3]), to, nonblock, hd)
 	case 46: // sendmsg
 		h := user(a[1], 56)
 		var to []byte
@@ -433,7 +507,7 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		}
 		bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
 		defer clear(bufs) // see clearBufs
-		return s.send(sk, bufs, int(a[2]), to, nonblock)
+		return s.send(sk, bufs, int(a[2]), to, nonblock, hd)
 	}
 	return 0, syscall.ENOSYS
 }
@@ -491,18 +565,20 @@ func putAddr(addr, lenp uint64, a tcpip.FullAddress, family int) {
 }
 
 // waitFor blocks until sk has one of the events in mask, for calls on
-// blocking sockets (each runs on a goroutine of its own).
-func waitFor(sk *sock, mask waiter.EventMask, ready func() bool) {
+// blocking sockets (each runs on a goroutine of its own). It returns false
+// when the caller abandoned the call meanwhile (see hold); the call then
+// ends at once (its answer goes nowhere).
+func waitFor(sk *sock, mask waiter.EventMask, ready func() bool, hd *hold) bool {
 	e, ch := waiter.NewChannelEntry(mask)
 	sk.wq.EventRegister(&e)
 	defer sk.wq.EventUnregister(&e)
 	if ready() {
-		return
+		return true
 	}
-	<-ch
+	return hd.wait(ch)
 }
 
-func (s *Server) connect(sk *sock, a [6]uint64, nonblock bool) (int64, syscall.Errno) {
+func (s *Server) connect(sk *sock, a [6]uint64, nonblock bool, hd *hold) (int64, syscall.Errno) {
 	b := user(a[1], int(a[2]))
 	if len(b) >= 2 && int(b[0])|int(b[1])<<8 == afUnspec {
 		if sk.datagram() {
@@ -515,21 +591,29 @@ func (s *Server) connect(sk *sock, a [6]uint64, nonblock bool) (int64, syscall.E
 		return 0, e
 	}
 	err := sk.ep.Connect(addr)
-	if _, ok := err.(*tcpip.ErrConnectStarted); ok && !nonblock {
-		waitFor(sk, waiter.WritableEvents|waiter.EventErr|waiter.EventHUp, func() bool {
+	_, started := err.(*tcpip.ErrConnectStarted)
+	// A blocking connect made again after a signal cut its wait short
+	// finds the connection under way, and waits for it again, as on Linux.
+	_, again := err.(*tcpip.ErrAlreadyConnecting)
+	if (started || again) && !nonblock {
+		if !waitFor(sk, waiter.WritableEvents|waiter.EventErr|waiter.EventHUp, func() bool {
 			return sk.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) != 0
-		})
+		}, hd) {
+			return 0, errRestart
+		}
 		return 0, errno(sk.ep.LastError())
 	}
 	return 0, errno(err)
 }
 
-func (s *Server) accept(sk *sock, a [6]uint64, sid int32, id uint64, nonblock bool, rep *Reply) (int64, syscall.Errno) {
+func (s *Server) accept(sk *sock, a [6]uint64, sid int32, id uint64, nonblock bool, hd *hold, rep *Reply) (int64, syscall.Errno) {
 	var peer tcpip.FullAddress
 	for {
 		ep, wq, err := sk.ep.Accept(&peer)
 		if _, ok := err.(*tcpip.ErrWouldBlock); ok && !nonblock {
-			waitFor(sk, waiter.ReadableEvents, func() bool { return sk.ep.Readiness(waiter.ReadableEvents) != 0 })
+			if !waitFor(sk, waiter.ReadableEvents, func() bool { return sk.ep.Readiness(waiter.ReadableEvents) != 0 }, hd) {
+				return 0, errRestart
+			}
 			continue
 		}
 		if err != nil {
@@ -644,8 +728,8 @@ func (r *iovReader) Read(p []byte) (int, error) {
 type recvAddr struct{ addr, lenp uint64 }
 
 // recv reads into bufs. from, when set, gets the sender's address.
-func (s *Server) recv(sk *sock, bufs [][]byte, flags int, nonblock bool, from *recvAddr) (int64, syscall.Errno) {
-	n, total, peer, e := s.recvInto(sk, bufs, flags, nonblock, from != nil && from.addr != 0)
+func (s *Server) recv(sk *sock, bufs [][]byte, flags int, nonblock bool, hd *hold, from *recvAddr) (int64, syscall.Errno) {
+	n, total, peer, e := s.recvInto(sk, bufs, flags, nonblock, hd, from != nil && from.addr != 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -662,7 +746,7 @@ func (s *Server) recv(sk *sock, bufs [][]byte, flags int, nonblock bool, from *r
 	return int64(n), 0
 }
 
-func (s *Server) recvInto(sk *sock, bufs [][]byte, flags int, nonblock, needAddr bool) (n, total int, peer tcpip.FullAddress, e syscall.Errno) {
+func (s *Server) recvInto(sk *sock, bufs [][]byte, flags int, nonblock bool, hd *hold, needAddr bool) (n, total int, peer tcpip.FullAddress, e syscall.Errno) {
 	if flags&^(msgPeek|msgTrunc|msgDontwait|msgWaitall|msgNosignal) != 0 {
 		return 0, 0, peer, syscall.EOPNOTSUPP
 	}
@@ -692,9 +776,11 @@ func (s *Server) recvInto(sk *sock, bufs [][]byte, flags int, nonblock, needAddr
 			if nonblock {
 				return 0, 0, peer, syscall.EAGAIN
 			}
-			waitFor(sk, waiter.ReadableEvents|waiter.EventHUp|waiter.EventErr, func() bool {
+			if !waitFor(sk, waiter.ReadableEvents|waiter.EventHUp|waiter.EventErr, func() bool {
 				return sk.ep.Readiness(waiter.ReadableEvents|waiter.EventHUp|waiter.EventErr) != 0
-			})
+			}, hd) {
+				return 0, 0, peer, errRestart
+			}
 			continue
 		}
 		return 0, 0, peer, errno(err)
@@ -711,12 +797,12 @@ func iovLen(bufs [][]byte) int {
 
 // recvmsg fills a struct msghdr: data, the sender's address and
 // msg_flags. Control messages are not produced (msg_controllen = 0).
-func (s *Server) recvmsg(sk *sock, msg uint64, flags int, nonblock bool) (int64, syscall.Errno) {
+func (s *Server) recvmsg(sk *sock, msg uint64, flags int, nonblock bool, hd *hold) (int64, syscall.Errno) {
 	h := user(msg, 56)
 	name, nlen := binary.LittleEndian.Uint64(h[0:]), binary.LittleEndian.Uint64(h[8:])&0xffffffff
 	bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
 	defer clear(bufs) // see clearBufs
-	n, total, peer, e := s.recvInto(sk, bufs, flags, nonblock, name != 0)
+	n, total, peer, e := s.recvInto(sk, bufs, flags, nonblock, hd, name != 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -740,7 +826,7 @@ func (s *Server) recvmsg(sk *sock, msg uint64, flags int, nonblock bool) (int64,
 	return int64(n), 0
 }
 
-func (s *Server) send(sk *sock, bufs [][]byte, flags int, to []byte, nonblock bool) (int64, syscall.Errno) {
+func (s *Server) send(sk *sock, bufs [][]byte, flags int, to []byte, nonblock bool, hd *hold) (int64, syscall.Errno) {
 	if flags&^(msgDontwait|msgNosignal) != 0 {
 		return 0, syscall.EOPNOTSUPP
 	}
@@ -784,8 +870,11 @@ func (s *Server) send(sk *sock, bufs [][]byte, flags int, to []byte, nonblock bo
 			}
 			return 0, errno(err)
 		}
-		waitFor(sk, waiter.WritableEvents|waiter.EventErr|waiter.EventHUp, func() bool {
+		hd.progress(sent)
+		if !waitFor(sk, waiter.WritableEvents|waiter.EventErr|waiter.EventHUp, func() bool {
 			return sk.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) != 0
-		})
+		}, hd) {
+			return sent, 0 // abandoned: the kernel answered with hd.moved
+		}
 	}
 }

@@ -25,6 +25,45 @@ type fakeKernel struct {
 	reports  int                     // level reports (mode 1) applied
 	mem      func(p, n uintptr) bool // nil: every range may be touched
 	refs     map[int32]int           // SCM_RIGHTS: references the server gave back (-) or took (+)
+	// held: the calls that wait for their condition (Hold), with what
+	// they had moved; gone: those their callers abandoned.
+	held map[uint64]int64
+	gone map[uint64]bool
+}
+
+// Hold follows the kernel's slot states (runtime/vk_net.go, vkNetHold).
+func (k *fakeKernel) Hold(id uint64, op int, moved int64) syscall.Errno {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.held == nil {
+		k.held, k.gone = map[uint64]int64{}, map[uint64]bool{}
+	}
+	_, waiting := k.held[id]
+	switch {
+	case op == holdWait && !waiting && !k.gone[id]:
+		k.held[id] = moved
+		return 0
+	case op == holdTake && waiting:
+		delete(k.held, id)
+		return 0
+	case op == holdTake:
+		return syscall.ECANCELED
+	}
+	return syscall.EINVAL
+}
+
+// abandon is a caller with a signal to take: it may leave a call that
+// waits for its condition, answering what the call had moved; ok is false
+// while the server works on the call.
+func (k *fakeKernel) abandon(id uint64) (moved int64, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	moved, ok = k.held[id]
+	if ok {
+		delete(k.held, id)
+		k.gone[id] = true
+	}
+	return moved, ok
 }
 
 func (k *fakeKernel) Ready(sid int32, ev uint32, mode int, seq uint64, id uint64) {
@@ -158,7 +197,7 @@ func (h *harness) call(nr uint64, newFD int64, nonblock bool, args ...uint64) in
 	if nonblock {
 		m.Flags = msgNonblock
 	}
-	rep := h.s.handle(&m)
+	rep := h.s.handle(&m, nil)
 	h.mu.Lock()
 	if rep.AddrOK != 0 {
 		h.names[int32(args[0])] = rep.Names

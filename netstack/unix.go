@@ -435,12 +435,20 @@ func (u *unixEP) closeLocked(embryo bool) {
 }
 
 // waitLocked sleeps, with the lock dropped, until u has an event; then the
-// caller checks its condition again.
-func (u *unixEP) waitLocked() {
+// caller checks its condition again. It returns false when the caller
+// abandoned the call meanwhile (see hold).
+func (u *unixEP) waitLocked(hd *hold) bool {
+	return u.sp.waitOnLocked(u.wq, hd)
+}
+
+// waitOnLocked sleeps, with the lock dropped, until wq has an event, or
+// returns false if the caller abandoned the call meanwhile.
+func (sp *unixSpace) waitOnLocked(wq *waiter.Queue, hd *hold) bool {
 	e, ch := waiter.NewChannelEntry(allEvents)
-	u.wq.EventRegister(&e)
-	u.sp.mu.Unlock()
-	<-ch
-	u.sp.mu.Lock()
-	u.wq.EventUnregister(&e)
+	wq.EventRegister(&e)
+	sp.mu.Unlock()
+	ok := hd.wait(ch)
+	sp.mu.Lock()
+	wq.EventUnregister(&e)
+	return ok
 }

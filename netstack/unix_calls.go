@@ -52,7 +52,7 @@ func (s *Server) unixPair(m *Msg) syscall.Errno {
 	return 0
 }
 
-func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
+func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply, hd *hold) (int64, syscall.Errno) {
 	u := sk.ux
 	a := m.Args
 	nonblock := m.Flags&msgNonblock != 0
@@ -91,12 +91,12 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		u.listening, u.backlog = true, backlog
 		return 0, 0
 	case 42: // connect
-		return s.unixConnect(u, user(a[1], int(a[2])), nonblock)
+		return s.unixConnect(u, user(a[1], int(a[2])), nonblock, hd)
 	case 43, 288: // accept, accept4
 		if m.NR == 288 && a[3]&^(sockNonblock|sockCloexec) != 0 {
 			return 0, syscall.EINVAL
 		}
-		return s.unixAccept(sk, a, int32(m.NewFD), m.SockID, nonblock, rep)
+		return s.unixAccept(sk, a, int32(m.NewFD), m.SockID, nonblock, hd, rep)
 	case 48: // shutdown
 		sp.mu.Lock()
 		defer sp.mu.Unlock()
@@ -108,15 +108,15 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 	case 0: // read
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.unixRecv(u, bufs, 0, nonblock, 0, 0, 0, m, rep)
+		return s.unixRecv(u, bufs, 0, nonblock, hd, 0, 0, 0, m, rep)
 	case 19: // readv
 		bufs := iovecs(a[1], int(a[2]))
 		defer clear(bufs) // see clearBufs
-		return s.unixRecv(u, bufs, 0, nonblock, 0, 0, 0, m, rep)
+		return s.unixRecv(u, bufs, 0, nonblock, hd, 0, 0, 0, m, rep)
 	case 45: // recvfrom
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.unixRecv(u, bufs, int(a[3]), nonblock, a[4], a[5], 0, m, rep)
+		return s.unixRecv(u, bufs, int(a[3]), nonblock, hd, a[4], a[5], 0, m, rep)
 	case 47: // recvmsg
 		h := user(a[1], 56)
 		name := binary.LittleEndian.Uint64(h[0:])
@@ -126,15 +126,15 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		if name != 0 {
 			lenp = a[1] + 8 // msg_namelen
 		}
-		return s.unixRecv(u, bufs, int(a[2]), nonblock, name, lenp, a[1], m, rep)
+		return s.unixRecv(u, bufs, int(a[2]), nonblock, hd, name, lenp, a[1], m, rep)
 	case 1: // write
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.unixSend(u, bufs, 0, nil, nonblock, nil, credOf(m))
+		return s.unixSend(u, bufs, 0, nil, nonblock, hd, nil, credOf(m))
 	case 20: // writev
 		bufs := iovecs(a[1], int(a[2]))
 		defer clear(bufs) // see clearBufs
-		return s.unixSend(u, bufs, 0, nil, nonblock, nil, credOf(m))
+		return s.unixSend(u, bufs, 0, nil, nonblock, hd, nil, credOf(m))
 	case 44: // sendto
 		var to []byte
 		if a[4] != 0 && a[5] != 0 {
@@ -142,7 +142,7 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		}
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.unixSend(u, bufs, int(a[3]), to, nonblock, nil, credOf(m))
+		return s.unixSend(u, bufs, int(a[3]), to, nonblock, hd, nil, credOf(m))
 	case 46: // sendmsg
 		// The control data is the kernel's: it read it and passes the
 		// SCM_RIGHTS references it took as tokens (Msg.Rights) and the
@@ -155,7 +155,7 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 		bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
 		defer clear(bufs) // see clearBufs
 		var took bool
-		n, e := s.unixSend(u, bufs, int(a[2]), to, nonblock, &sendRights{tokens: userTokens(m.Rights, m.NRights), took: &took}, credOf(m))
+		n, e := s.unixSend(u, bufs, int(a[2]), to, nonblock, hd, &sendRights{tokens: userTokens(m.Rights, m.NRights), took: &took}, credOf(m))
 		if took {
 			rep.Rights = 1
 		}
@@ -164,7 +164,7 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply) (int64, syscall.Errno) {
 	return 0, syscall.ENOSYS
 }
 
-func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool) (int64, syscall.Errno) {
+func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool, hd *hold) (int64, syscall.Errno) {
 	sp := s.unix
 	if u.typ == sockDgram {
 		sp.mu.Lock()
@@ -207,16 +207,13 @@ func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool) (int64, syscall
 			return 0, e
 		}
 		// A full backlog: a blocking connect waits for an accept.
-		e2, ch := waiter.NewChannelEntry(allEvents)
-		l.wq.EventRegister(&e2)
-		sp.mu.Unlock()
-		<-ch
-		sp.mu.Lock()
-		l.wq.EventUnregister(&e2)
+		if !sp.waitOnLocked(l.wq, hd) {
+			return 0, errRestart
+		}
 	}
 }
 
-func (s *Server) unixAccept(sk *sock, a [6]uint64, sid int32, id uint64, nonblock bool, rep *Reply) (int64, syscall.Errno) {
+func (s *Server) unixAccept(sk *sock, a [6]uint64, sid int32, id uint64, nonblock bool, hd *hold, rep *Reply) (int64, syscall.Errno) {
 	u := sk.ux
 	if u.typ == sockDgram {
 		return 0, syscall.EOPNOTSUPP
@@ -239,7 +236,10 @@ func (s *Server) unixAccept(sk *sock, a [6]uint64, sid int32, id uint64, nonbloc
 			sp.mu.Unlock()
 			return 0, syscall.EAGAIN
 		}
-		u.waitLocked()
+		if !u.waitLocked(hd) {
+			sp.mu.Unlock()
+			return 0, errRestart
+		}
 	}
 	c := u.pending[0]
 	u.pending = u.pending[1:]
@@ -294,7 +294,7 @@ func unixNames(u *unixEP) Names {
 // gets an SCM_CREDENTIALS message when u has SO_PASSCRED (rep.Ctl says
 // how much of it that used). SCM_RIGHTS tokens read go to the kernel's
 // buffer m names (rep.Rights says how many).
-func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, addr, lenp, msg uint64, m0 *Msg, rep *Reply) (int64, syscall.Errno) {
+func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, hd *hold, addr, lenp, msg uint64, m0 *Msg, rep *Reply) (int64, syscall.Errno) {
 	if flags&^(msgPeek|msgTrunc|msgDontwait|msgWaitall|msgNosignal|msgCmsgCloexec) != 0 {
 		return 0, syscall.EOPNOTSUPP
 	}
@@ -345,7 +345,9 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, ad
 		if nonblock {
 			return 0, syscall.EAGAIN
 		}
-		u.waitLocked()
+		if !u.waitLocked(hd) {
+			return 0, errRestart
+		}
 	}
 	if u.nrights > 0 && m0.Rights == 0 {
 		// Tokens may be read, and only the kernel's path can take them.
@@ -385,7 +387,7 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, ad
 			}
 		}
 		if flags&msgWaitall != 0 && !peek && !nonblock && got == nil && !cr.split {
-			got = s.unixRecvMore(u, w, want, &cr)
+			got = s.unixRecvMore(u, w, want, &cr, hd)
 		}
 		total = w.n
 	} else {
@@ -451,7 +453,7 @@ done:
 // of file, an error, the socket's close, a run carrying SCM_RIGHTS
 // tokens (returned, as Linux ends the read there) or, with SO_PASSCRED,
 // one whose credentials differ from cr's; call with the lock.
-func (s *Server) unixRecvMore(u *unixEP, w *iovWriter, want int, cr *credRead) []int32 {
+func (s *Server) unixRecvMore(u *unixEP, w *iovWriter, want int, cr *credRead, hd *hold) []int32 {
 	var got []int32
 	for w.n < want {
 		for len(u.rq) > 0 && w.n < want {
@@ -477,7 +479,10 @@ func (s *Server) unixRecvMore(u *unixEP, w *iovWriter, want int, cr *credRead) [
 		if w.n >= want || u.rdShut || u.err != 0 || u.closed {
 			break
 		}
-		u.waitLocked()
+		hd.progress(int64(w.n))
+		if !u.waitLocked(hd) {
+			break // abandoned: the kernel answered with what was read
+		}
 	}
 	return got
 }
@@ -593,7 +598,7 @@ func (u *unixEP) autobindLocked() syscall.Errno {
 
 // unixSend writes bufs: as much of a stream as the peer's room allows
 // (all of it for a blocking call), or one message.
-func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblock bool, sr *sendRights, sc sendCred) (int64, syscall.Errno) {
+func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblock bool, hd *hold, sr *sendRights, sc sendCred) (int64, syscall.Errno) {
 	var rights []int32
 	if sr != nil && len(sr.tokens) > 0 {
 		rights = append([]int32(nil), sr.tokens...) // the kernel's buffer is its stack's
@@ -733,7 +738,10 @@ func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblo
 			}
 			return 0, syscall.EAGAIN
 		}
-		u.waitLocked()
+		hd.progress(int64(sent))
+		if !u.waitLocked(hd) {
+			return int64(sent), 0 // abandoned: the kernel answered with hd.moved
+		}
 	}
 }
 

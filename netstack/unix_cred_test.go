@@ -22,7 +22,7 @@ func (h *harness) credCall(nr uint64, scm *[3]uint32, args ...uint64) Reply {
 		m.SCM, m.CredFlags = *scm, credSet|credSCM
 	}
 	copy(m.Args[:], args)
-	rep := h.s.handle(&m)
+	rep := h.s.handle(&m, nil)
 	h.mu.Lock()
 	if rep.AddrOK != 0 {
 		h.names[int32(args[0])] = rep.Names

@@ -18,7 +18,7 @@ func (h *harness) rightsCall(nr uint64, tokens []int32, args ...uint64) (int64, 
 	if len(tokens) > 0 {
 		m.Rights, m.NRights = ptr(&tokens[0]), uint64(len(tokens))
 	}
-	rep := h.s.handle(&m)
+	rep := h.s.handle(&m, nil)
 	return rep.Result, rep.Rights
 }
 

@@ -7,7 +7,7 @@
 // the standard library). So a socket is a kernel file descriptor whose
 // system calls the kernel forwards to a network server: goroutines of
 // package netstack (see docs/net.md), which the build links into every
-// binary that uses package net. The protocol is four Velocity system calls:
+// binary that uses package net. The protocol is Velocity system calls:
 //
 //	0x5610 attach: the server announces itself (once, at its init).
 //	0x5611 wait(buf, max): the server blocks until requests are queued and
@@ -21,6 +21,8 @@
 //	0x5615 rights(buf, n, op): the server drops (op 0) or duplicates
 //	       (op 1) the kernel's references behind n SCM_RIGHTS tokens
 //	       (vk_netrights.go).
+//	0x5616 hold(id, op, moved): a call the server has taken waits for its
+//	       condition (op 0) or is taken back (op 1); see below.
 //
 // Readiness reports race: a level computed by the server before data
 // arrived can reach the kernel after the event that reports the data. So
@@ -31,6 +33,20 @@
 // A caller's thread sleeps in the kernel while its request is served, as
 // in any blocking system call, so the Go scheduler hands its P to other
 // goroutines, the server's among them.
+//
+// A signal for a caller cuts a blocking call's wait short, as on Linux,
+// and without the server's help: the server's goroutines may be unable to
+// run (AllThreadsSyscall signals every thread with the world stopped, and
+// waits until each has run its handler). So the server tells the kernel
+// when a call it has taken starts to wait for its condition and when it
+// takes the call back (velocity_net_hold, 0x5616); only in between may a
+// caller with a signal to take abandon it, and the caller's memory is
+// then no longer the server's to touch. The call answers what it had
+// moved (a blocking send's partial count) or -ERESTARTSYS (made again
+// after an SA_RESTART handler, as Go's are); a call the server has not
+// taken yet is withdrawn. The kernel then queues a cancel (a message with
+// no id and system call number vkNetCancel, naming the call in args[0]),
+// which wakes the abandoned wait once the server runs again.
 //
 // Except for four calls. Package syscall makes socket, socketpair,
 // getsockname and getpeername with RawSyscall: the runtime believes they
@@ -79,10 +95,14 @@ const (
 	// vkSysNetResolv(buf, len) replaces /etc/resolv.conf (vk_etc.go), for
 	// the name servers DHCP or dns= gave the stack.
 	vkSysNetResolv = 0x5614
+	// vkSysNetHold(id, op, moved): a taken call waits for its condition,
+	// or is taken back (vkNetHold).
+	vkSysNetHold = 0x5616
 
-	vkENOTSOCK = 88
-	vkENOTCONN = 107
-	vkENOBUFS  = 105
+	vkENOTSOCK  = 88
+	vkENOTCONN  = 107
+	vkENOBUFS   = 105
+	vkECANCELED = 125
 
 	vkEPROTONOSUPPORT = 93
 	vkESOCKTNOSUPPORT = 94
@@ -90,7 +110,11 @@ const (
 	vkEMSGSIZE        = 90
 
 	vkNetQueue = vkMaxThreads // requests in flight: one per thread at most
-	vkNetAsync = 1024         // socket creations not yet taken by the server
+	// vkNetCancel is the system call number of the message that tells the
+	// server to give up a blocking call's wait (vkNetForward); no Linux
+	// call has it.
+	vkNetCancel = 0x10000
+	vkNetAsync  = 1024 // socket creations not yet taken by the server
 )
 
 // vkNetMsg is one forwarded system call, as the server reads it. The
@@ -169,10 +193,14 @@ type vkSockInfo struct {
 }
 
 type vkNetSlot struct {
-	msg   vkNetMsg
-	state int32 // 0 free, 1 queued, 2 taken by the server, 3 answered
+	msg vkNetMsg
+	// state: 0 free, 1 queued, 2 taken by the server, 3 answered, 4 taken
+	// and waiting for its condition (vkNetHold): abandoned on a signal.
+	state int32
 	seq   uint32
 	res   int64
+	moved int64 // what a waiting call had moved (vkNetHold): its answer if abandoned
+	inq   bool  // the tid is in vkNet.queue: a withdrawn request's entry serves the next one
 	// rep is where the caller wants the reply: a vkNetReply on its own
 	// kernel stack, which stays put while it waits (it leaves
 	// vkNetForward only once answered). Copying the answer there, rather
@@ -190,9 +218,15 @@ var vkNet struct {
 	async    [vkNetAsync]vkNetMsg // creations: no caller waits for them
 	ahead    uint32
 	atail    uint32
-	served   uint64
-	logged   bool
-	lastID   uint64 // the last socket identity handed out
+	// cancels: the ids of abandoned calls (vkNetForward). A caller has one
+	// call in flight, and vkNetWait hands every queued cancel over before
+	// it takes a further call: a ring of one per thread cannot overflow.
+	cancels [vkMaxThreads]uint64
+	chead   uint32
+	ctail   uint32
+	served  uint64
+	logged  bool
+	lastID  uint64 // the last socket identity handed out
 }
 
 // vkNetNewID hands out n consecutive socket identities and returns the
@@ -594,16 +628,78 @@ func vkNetForward(msg *vkNetMsg, rep *vkNetReply) int64 {
 	s.msg = *msg
 	s.rep = uintptr(unsafe.Pointer(rep))
 	s.state = 1
-	vkNet.queue[vkNet.tail%vkNetQueue] = t.tid
-	vkNet.tail++
+	s.moved = 0
+	if !s.inq { // else a withdrawn request's entry, still queued, serves this one
+		vkNet.queue[vkNet.tail%vkNetQueue] = t.tid
+		vkNet.tail++
+		s.inq = true
+	}
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
 	for s.state != 3 {
 		t.waitAddr = uintptr(unsafe.Pointer(s))
+		if t.pending&^t.sigmask == 0 {
+			vkBlockIntr(0)
+			continue
+		}
+		// A signal to take: the handler must run now, as on Linux, where
+		// a blocking socket call gives up its wait (see the file comment).
+		switch s.state {
+		case 1: // not taken yet: withdrawn; vkNetWait skips it
+			s.state, s.rep = 0, 0
+			return -vkERESTARTSYS
+		case 4: // the server waits for the call's condition: abandoned
+			r := s.moved
+			if r <= 0 {
+				r = -vkERESTARTSYS
+			} else if msg.nr == 46 && msg.nrights > 0 {
+				// A sendmsg's SCM_RIGHTS went with its first bytes: the
+				// server holds the references now (vkNetCall).
+				rep.rights = uint32(msg.nrights)
+			}
+			vkNet.cancels[vkNet.ctail%vkMaxThreads] = s.msg.id
+			vkNet.ctail++
+			s.state, s.rep = 0, 0
+			vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+			return r
+		}
+		// The server is working on it and does not wait: wait for its
+		// answer, or for vkNetHold to say it waits, with the signal
+		// pending (an interruptible sleep would not sleep).
 		vkBlock(0)
 	}
 	s.state = 0
 	s.rep = 0
 	return s.res
+}
+
+// vkNetHold is the server's 0x5616 (id, op, moved): op 0 says that taken
+// call id now waits for its condition, having moved moved bytes so far
+// (its caller may abandon it from now on); op 1 takes it back before the
+// server touches the caller's memory again, and fails with ECANCELED if
+// the caller has abandoned it, when the server must drop the call.
+func vkNetHold(id uint64, op uintptr, moved int64) uintptr {
+	tid := int32(id >> 32)
+	if tid < 1 || tid > vkMaxThreads {
+		return vkErr(vkEINVAL)
+	}
+	s := &vkNet.slots[tid-1]
+	switch op {
+	case 0:
+		if s.state != 2 || s.seq != uint32(id) {
+			return vkErr(vkEINVAL) // only a call the server works on can wait
+		}
+		s.moved = moved
+		s.state = 4
+		vkFutexWake(uintptr(unsafe.Pointer(s)), 1) // a caller with a signal abandons it now
+		return 0
+	case 1:
+		if s.state != 4 || s.seq != uint32(id) {
+			return vkErr(vkECANCELED)
+		}
+		s.state = 2
+		return 0
+	}
+	return vkErr(vkEINVAL)
 }
 
 // vkNetWait is the server's side: sleep until a request is queued, then
@@ -615,7 +711,7 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 	if !vkUserOK(buf, max*unsafe.Sizeof(vkNetMsg{}), true) {
 		return vkErr(vkEFAULT)
 	}
-	for vkNet.head == vkNet.tail && vkNet.ahead == vkNet.atail {
+	for vkNet.head == vkNet.tail && vkNet.ahead == vkNet.atail && vkNet.chead == vkNet.ctail {
 		if !canBlock {
 			return vkErr(vkEAGAIN)
 		}
@@ -638,7 +734,16 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 		}
 	}
 	n := uintptr(0)
-	// Creations first: a call on a new socket is queued after its creation.
+	// Cancels first, each as a message with no id (nobody waits for an
+	// answer) naming the request to give up in args[0]; then creations:
+	// a call on a new socket is queued after its creation.
+	for vkNet.chead != vkNet.ctail && n < max {
+		m := (*vkNetMsg)(unsafe.Pointer(buf + n*unsafe.Sizeof(vkNetMsg{})))
+		*m = vkNetMsg{nr: vkNetCancel}
+		m.args[0] = vkNet.cancels[vkNet.chead%vkMaxThreads]
+		vkNet.chead++
+		n++
+	}
 	for vkNet.ahead != vkNet.atail && n < max {
 		*(*vkNetMsg)(unsafe.Pointer(buf + n*unsafe.Sizeof(vkNetMsg{}))) = vkNet.async[vkNet.ahead%vkNetAsync]
 		vkNet.ahead++
@@ -648,8 +753,9 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 		tid := vkNet.queue[vkNet.head%vkNetQueue]
 		vkNet.head++
 		s := &vkNet.slots[tid-1]
+		s.inq = false
 		if s.state != 1 {
-			continue
+			continue // withdrawn (vkNetForward)
 		}
 		s.state = 2
 		*(*vkNetMsg)(unsafe.Pointer(buf + n*unsafe.Sizeof(vkNetMsg{}))) = s.msg

@@ -70,6 +70,12 @@ func vkCallNetRights(f *vkFrame, canBlock bool) uintptr {
 	return vkNetRights(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
 }
 
+// vkCallNetHold: the netstack server says a blocking call waits for its
+// condition, or takes it back (vk_net.go).
+func vkCallNetHold(f *vkFrame, canBlock bool) uintptr {
+	return vkNetHold(f.rdi, uintptr(f.rsi), int64(f.rdx))
+}
+
 // vkCallNetResolv: the netstack server replaces /etc/resolv.conf
 // (vk_etc.go) with the name servers DHCP or dns= gave it.
 func vkCallNetResolv(f *vkFrame, canBlock bool) uintptr {
