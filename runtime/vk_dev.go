@@ -435,33 +435,13 @@ func vkSysDMAAlloc(pages, out uintptr) uintptr {
 	if !vkUserOK(out, 16, true) {
 		return vkErr(vkEFAULT)
 	}
-	// The bitmap's frames only: a contiguous run is never made of frames
-	// sitting in per-CPU caches (they are marked used), and RAM short by
-	// that much gives ENOMEM here rather than draining them.
-	vkSpinLock(&vkFrameLock)
-	n := vkFrames.nframes
-	run := uintptr(0)
-	for f := uintptr(256); f < n; f++ { // above 1 MiB
-		if vkFrameUsed(f) {
-			run = 0
-			continue
-		}
-		run++
-		if run == pages {
-			first := f + 1 - pages
-			for g := first; g <= f; g++ {
-				vkFrameMark(g, true)
-			}
-			atomic.Storeuintptr(&vkFrames.free, vkFrames.free-pages)
-			vkSpinUnlock(&vkFrameLock)
-			pa := first * vkPageSize
-			memclrNoHeapPointers(unsafe.Pointer(vkP2V(pa)), pages*vkPageSize)
-			*(*[2]uint64)(unsafe.Pointer(out)) = [2]uint64{uint64(vkP2V(pa)), uint64(pa)}
-			return 0
-		}
+	pa := vkFrameRun(pages)
+	if pa == 0 {
+		return vkErr(vkENOMEM)
 	}
-	vkSpinUnlock(&vkFrameLock)
-	return vkErr(vkENOMEM)
+	memclrNoHeapPointers(unsafe.Pointer(vkP2V(pa)), pages*vkPageSize)
+	*(*[2]uint64)(unsafe.Pointer(out)) = [2]uint64{uint64(vkP2V(pa)), uint64(pa)}
+	return 0
 }
 
 func vkSysIRQAttach(line, ack uintptr) uintptr {

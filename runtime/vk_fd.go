@@ -109,7 +109,7 @@ type vkFile struct {
 	ent      int32   // files: index into vkFS.ents or vkTmp.ents (-2: an implicit directory, or /tmp)
 	flags    int32   // open flags: the access mode, O_APPEND (F_SETFL changes it)
 	off      int64   // files: offset; directories: names already listed
-	path     uintptr // directories: a kernel frame holding the absolute path without the leading '/'
+	path     uintptr // directories: kernel memory (vkKernelBytes) holding the absolute path without the leading '/'
 	pathLen  int
 	text     uintptr // generated files (/proc/<pid>/status): a kernel frame holding this open's text
 	textLen  int
@@ -329,7 +329,7 @@ func vkFilePut(i int32) uintptr {
 		r = vkNetRelease(i)
 	}
 	if f.path != 0 {
-		vkFrameFree(f.path - vkDMAP)
+		vkKernelBytesFree(f.path, uintptr(max(f.pathLen, 1)))
 	}
 	if f.text != 0 {
 		vkFrameFree(f.text - vkDMAP)
@@ -340,18 +340,19 @@ func vkFilePut(i int32) uintptr {
 	return r
 }
 
-// vkFileSetPath stores a directory's path in a frame of its own. The
+// vkFileSetPath stores a directory's path in kernel memory of its own (a
+// frame, or a run of them for a path longer than a page). The
 // caller holds the kernel lock; ok is false if memory is exhausted.
 func vkFileSetPath(f *vkFile, path []byte) bool {
-	if len(path) > vkPathMax {
+	if len(path) >= pwResolvedMax {
 		return false
 	}
-	pa := vkFrameAlloc()
-	if pa == 0 {
+	va := vkKernelBytes(uintptr(max(len(path), 1)))
+	if va == 0 {
 		return false
 	}
-	f.path = vkP2V(pa)
-	f.pathLen = copy(unsafe.Slice((*byte)(unsafe.Pointer(f.path)), vkPageSize), path)
+	f.path = va
+	f.pathLen = copy(unsafe.Slice((*byte)(unsafe.Pointer(f.path)), len(path)), path)
 	return true
 }
 

@@ -51,7 +51,7 @@ var vkFS struct {
 	exeAdded   bool    // the program's own file is in ents (vkFSAddExe)
 	n          int
 	ents       [vkMaxFSEnts]vkFSEnt
-	cwd        [vkPathMax]byte
+	cwd        [pwResolvedMax]byte // "/" and a resolved path, which may pass PATH_MAX (pathwalk)
 	cwdLen     int
 	walk       pwWalker // path resolution (kernel/pathwalk); its result lives until the next resolution
 }
@@ -685,6 +685,11 @@ func vkSetCwd(path []byte) bool {
 }
 
 func vkSysGetcwd(buf, n uintptr) uintptr {
+	if vkFS.cwdLen+1 > vkPathMax {
+		// Linux's answer for a directory deeper than PATH_MAX; Go's
+		// os.Getwd then finds its way up through "..".
+		return vkErr(vkENAMETOOLNG)
+	}
 	if n < uintptr(vkFS.cwdLen+1) {
 		return vkErr(vkERANGE)
 	}
@@ -889,6 +894,10 @@ func vkSysUnlinkat(dirfd int32, upath uintptr, flags int32) uintptr {
 	return vkErr(vkEROFS)
 }
 
+// vkFSRenameFrom keeps rename's resolved old name while the new one is
+// resolved (too big for a kernel stack; the caller holds the kernel lock).
+var vkFSRenameFrom [pwResolvedMax]byte
+
 func vkSysRenameat(olddir int32, oldp uintptr, newdir int32, newp uintptr) uintptr {
 	from, e := vkFSResolveAtParent(olddir, oldp)
 	if e != 0 {
@@ -899,7 +908,7 @@ func vkSysRenameat(olddir int32, oldp uintptr, newdir int32, newp uintptr) uintp
 	}
 	// A file or link moves only under names without a trailing '/'.
 	fromNonDir, fromSlash := vkIsNonDirEntry(from), vkFS.walk.pwSlash
-	var fromBuf [vkTmpNameMax]byte
+	fromBuf := &vkFSRenameFrom
 	if len(from) > len(fromBuf) {
 		return vkErr(vkENAMETOOLNG)
 	}

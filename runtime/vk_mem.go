@@ -370,6 +370,60 @@ func vkFrameFree(pa uintptr) {
 	vkSpinUnlock(&c.lock)
 }
 
+// vkFrameRun takes pages physically contiguous frames (not zeroed) and
+// returns the first one's address, or 0. The bitmap's frames only: a run
+// is never made of frames sitting in per-CPU caches (they are marked
+// used), and RAM short by that much gives 0 here rather than draining
+// them. It scans the bitmap, so it is for rare callers: drivers' DMA
+// memory (vk_dev.go) and names longer than a page (vkKernelBytes). Each
+// frame of the run may be freed on its own (vkFrameFree).
+func vkFrameRun(pages uintptr) uintptr {
+	vkSpinLock(&vkFrameLock)
+	n := vkFrames.nframes
+	run := uintptr(0)
+	for f := uintptr(256); f < n; f++ { // above 1 MiB
+		if vkFrameUsed(f) {
+			run = 0
+			continue
+		}
+		run++
+		if run == pages {
+			first := f + 1 - pages
+			for g := first; g <= f; g++ {
+				vkFrameMark(g, true)
+			}
+			atomic.Storeuintptr(&vkFrames.free, vkFrames.free-pages)
+			vkSpinUnlock(&vkFrameLock)
+			return first * vkPageSize
+		}
+	}
+	vkSpinUnlock(&vkFrameLock)
+	return 0
+}
+
+// vkKernelBytes returns n bytes of kernel memory (n > 0) in whole frames,
+// through the direct map, or 0: one frame from the fast allocator when n
+// fits in a page, else a contiguous run. vkKernelBytesFree gives them
+// back with the same n.
+func vkKernelBytes(n uintptr) uintptr {
+	if n <= vkPageSize {
+		if pa := vkFrameAlloc(); pa != 0 {
+			return vkP2V(pa)
+		}
+		return 0
+	}
+	if pa := vkFrameRun((n + vkPageSize - 1) / vkPageSize); pa != 0 {
+		return vkP2V(pa)
+	}
+	return 0
+}
+
+func vkKernelBytesFree(va, n uintptr) {
+	for off := uintptr(0); off < n; off += vkPageSize {
+		vkFrameFree(va - vkDMAP + off)
+	}
+}
+
 // vkFrameFreeBatch frees many frames at once (munmap's): this CPU's cache
 // is topped up to vkFrameCacheMax-vkFrameCacheBatch, so that the faults
 // of the next mapping find frames there, and the rest go to the bitmap

@@ -241,11 +241,16 @@ func vkSysFchdir(fd int32) uintptr {
 	if f == nil {
 		return vkErr(vkENOTDIR)
 	}
-	if f.ent >= 0 && f.kind == fdTmpDir && vkTmp.ents[f.ent].unlinked {
-		return vkErr(vkENOENT) // removed since it was opened
+	path := vkFilePath(f)
+	if f.ent >= 0 && f.kind == fdTmpDir {
+		e := &vkTmp.ents[f.ent]
+		if e.unlinked {
+			return vkErr(vkENOENT) // removed since it was opened (Linux enters it)
+		}
+		path = vkTmpName(e) // its name now: it may have been renamed since
 	}
 	vkFS.cwd[0] = '/'
-	vkFS.cwdLen = 1 + copy(vkFS.cwd[1:], vkFilePath(f))
+	vkFS.cwdLen = 1 + copy(vkFS.cwd[1:], path)
 	return 0
 }
 

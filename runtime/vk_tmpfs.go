@@ -5,17 +5,23 @@
 // Programs and tests expect a writable temporary directory (os.MkdirTemp,
 // t.TempDir). Everything under /tmp lives here: directories and files
 // whose bytes sit in frames reached through a two-level page index (up to
-// 1 GiB per file). Files are freed when unlinked and no longer open.
+// 1 GiB per file). Files are freed when unlinked and no longer open. An
+// entry is named by its whole path, short ones inline, longer ones (up to
+// pwResolvedMax, deeper than PATH_MAX) in kernel memory of their own.
 
 package runtime
 
 import "unsafe"
 
 const (
-	vkTmpMax     = 2048
-	vkTmpNameMax = 1024 // a whole path under /tmp (os TestLongPath goes to 400 bytes); Linux allows 4096
-	vkENOTEMPTY  = 39
-	vkEFBIG      = 27
+	vkTmpMax = 2048
+	// vkTmpNameInline: a path up to this long sits in its entry; a longer
+	// one, up to pwResolvedMax, in kernel memory of its own (vkTmpSetName).
+	// Paths under /tmp are mostly short (t.TempDir gives about 40 bytes),
+	// and keeping 2,048 full-length names inline would take 32 MiB.
+	vkTmpNameInline = 256
+	vkENOTEMPTY     = 39
+	vkEFBIG         = 27
 
 	oAppend   = 0o2000
 	oExcl     = 0o200
@@ -40,7 +46,9 @@ type vkTmpEnt struct {
 	mtime    vkTimespec
 	ctime    vkTimespec
 	nameLen  int
-	name     [vkTmpNameMax]byte // path without the leading '/', e.g. "tmp/x/y"
+	name     [vkTmpNameInline]byte // path without the leading '/', e.g. "tmp/x/y"
+	long     uintptr               // a longer path: vkKernelBytes of longCap bytes
+	longCap  uintptr
 }
 
 var vkTmp struct {
@@ -74,7 +82,58 @@ func vkTmpOwns(path []byte) bool {
 	return vkInTmp(path) && (vkTmpLookup(path) != -1 || vkLookup(path) == -1)
 }
 
-func vkTmpName(e *vkTmpEnt) []byte { return e.name[:e.nameLen] }
+func vkTmpName(e *vkTmpEnt) []byte {
+	if e.long != 0 {
+		return unsafe.Slice((*byte)(unsafe.Pointer(e.long)), e.nameLen)
+	}
+	return e.name[:e.nameLen]
+}
+
+// vkTmpNameRoom makes room for a name of n bytes: ok, and the memory to
+// pass to vkTmpSetName, 0 when the entry's own will do (the inline buffer,
+// or long memory big enough). It changes nothing, so that a rename can
+// make room for every name it changes before it changes any.
+func vkTmpNameRoom(e *vkTmpEnt, n int) (uintptr, bool) {
+	if n <= vkTmpNameInline || e.long != 0 && uintptr(n) <= e.longCap {
+		return 0, true
+	}
+	if n >= pwResolvedMax {
+		return 0, false
+	}
+	va := vkKernelBytes(uintptr(n))
+	return va, va != 0
+}
+
+// vkTmpSetName gives e the name path, in room from vkTmpNameRoom (freeing
+// long memory it no longer needs).
+func vkTmpSetName(e *vkTmpEnt, path []byte, room uintptr) {
+	switch {
+	case room != 0:
+		vkTmpFreeName(e)
+		e.long, e.longCap = room, (uintptr(len(path))+vkPageSize-1)&^(vkPageSize-1)
+	case len(path) <= vkTmpNameInline:
+		vkTmpFreeName(e)
+	}
+	e.nameLen = len(path)
+	if e.long != 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(e.long)), e.longCap), path)
+	} else {
+		copy(e.name[:], path)
+	}
+}
+
+func vkTmpFreeName(e *vkTmpEnt) {
+	if e.long != 0 {
+		vkKernelBytesFree(e.long, e.longCap)
+		e.long, e.longCap = 0, 0
+	}
+}
+
+// vkTmpClear frees an entry for reuse, its long name's memory included.
+func vkTmpClear(e *vkTmpEnt) {
+	vkTmpFreeName(e)
+	*e = vkTmpEnt{}
+}
 
 // vkTmpLookup returns the entry that holds what path names (for a hard
 // link, the file's own entry), -2 for /tmp itself, -1 if absent.
@@ -133,7 +192,7 @@ func vkTmpParentOK(path []byte) bool {
 }
 
 func vkTmpCreate(path []byte, dir bool, mode uint32) (int, uintptr) {
-	if len(path) > vkTmpNameMax {
+	if len(path) >= pwResolvedMax {
 		return -1, vkErr(vkENAMETOOLNG)
 	}
 	if !vkTmpParentOK(path) {
@@ -142,9 +201,13 @@ func vkTmpCreate(path []byte, dir bool, mode uint32) (int, uintptr) {
 	for i := range vkTmp.ents {
 		e := &vkTmp.ents[i]
 		if !e.used {
+			room, ok := vkTmpNameRoom(e, len(path))
+			if !ok {
+				return -1, vkErr(vkENOSPC)
+			}
 			now := vkNow()
 			*e = vkTmpEnt{used: true, dir: dir, mode: mode & 0o7777 &^ vkTmp.umask, atime: now, mtime: now, ctime: now}
-			e.nameLen = copy(e.name[:], path)
+			vkTmpSetName(e, path, room)
 			return i, 0
 		}
 	}
@@ -240,7 +303,7 @@ func vkTmpRelease(e *vkTmpEnt) {
 			vkFifoForget(int((uintptr(unsafe.Pointer(e)) - uintptr(unsafe.Pointer(&vkTmp.ents[0]))) / unsafe.Sizeof(*e)))
 		}
 		vkTmpTruncate(e, 0)
-		*e = vkTmpEnt{}
+		vkTmpClear(e)
 	}
 }
 
@@ -463,7 +526,7 @@ func vkTmpUnlink(full []byte, flags int32) uintptr {
 			return vkErr(vkENOTDIR)
 		}
 		n := &vkTmp.ents[e.alias-1]
-		*e = vkTmpEnt{}
+		vkTmpClear(e)
 		n.links--
 		n.ctime = vkNow()
 		vkTmpRelease(n)
@@ -498,7 +561,7 @@ func vkTmpRename(from, to []byte) uintptr {
 		}
 		return vkErr(vkENOENT)
 	}
-	if len(to) > vkTmpNameMax {
+	if len(to) >= pwResolvedMax {
 		return vkErr(vkENAMETOOLNG)
 	}
 	if string(from) == string(to) {
@@ -532,29 +595,67 @@ func vkTmpRename(from, to []byte) uintptr {
 			return r // ENOTEMPTY for a directory that is not empty
 		}
 	}
-	var old [vkTmpNameMax]byte
-	n := copy(old[:], from)
-	for i := range vkTmp.ents {
-		e := &vkTmp.ents[i]
-		if !e.used || e.unlinked {
-			continue
-		}
-		name := vkTmpName(e)
-		if string(name) == string(old[:n]) {
-			e.nameLen = copy(e.name[:], to)
-		} else if rest, below := vkBelow(name, old[:n]); below {
-			if len(to)+1+len(rest) > vkTmpNameMax {
-				return vkErr(vkENAMETOOLNG)
+	// Two passes: the first makes room for every new name (or fails with
+	// nothing changed), the second renames.
+	old := vkTmpRenameOld[:copy(vkTmpRenameOld[:], from)]
+	room := &vkTmpRenameRoom
+	for pass := 0; pass < 2; pass++ {
+		for i := range vkTmp.ents {
+			e := &vkTmp.ents[i]
+			if !e.used || e.unlinked {
+				continue
 			}
-			var tmp [vkTmpNameMax]byte
-			k := copy(tmp[:], to)
-			tmp[k] = '/'
-			k += 1 + copy(tmp[k+1:], rest)
-			e.nameLen = copy(e.name[:], tmp[:k])
+			name := vkTmpName(e)
+			next := to
+			if string(name) != string(old) {
+				rest, below := vkBelow(name, old)
+				if !below {
+					continue
+				}
+				k := copy(vkTmpRenameNew[:], to)
+				if k+1+len(rest) < len(vkTmpRenameNew) {
+					vkTmpRenameNew[k] = '/'
+					k += 1 + copy(vkTmpRenameNew[k+1:], rest)
+				}
+				next = vkTmpRenameNew[:k]
+				if len(to)+1+len(rest) >= pwResolvedMax {
+					next = nil // too long: the first pass fails
+				}
+			}
+			if pass == 1 {
+				vkTmpSetName(e, next, room[i].va)
+				room[i] = vkTmpRoom{}
+				continue
+			}
+			r, ok := vkTmpNameRoom(e, len(next))
+			if next == nil || !ok {
+				for j := 0; j < i; j++ { // give back what was taken
+					if room[j].va != 0 {
+						vkKernelBytesFree(room[j].va, room[j].n)
+					}
+					room[j] = vkTmpRoom{}
+				}
+				if next == nil {
+					return vkErr(vkENAMETOOLNG)
+				}
+				return vkErr(vkENOSPC)
+			}
+			room[i] = vkTmpRoom{r, uintptr(len(next))}
 		}
 	}
 	return 0
 }
+
+// Rename's working memory (the caller holds the kernel lock): the old
+// name, a descendant's new name, and the room made for each entry's.
+var (
+	vkTmpRenameOld  [pwResolvedMax]byte
+	vkTmpRenameNew  [pwResolvedMax]byte
+	vkTmpRenameRoom [vkTmpMax]vkTmpRoom
+)
+
+// vkTmpRoom is memory vkKernelBytes gave for a name of n bytes.
+type vkTmpRoom struct{ va, n uintptr }
 
 // vkTmpChildren calls visit for each name directly inside dir in /tmp,
 // stopping when visit returns false (and then returning false).
@@ -621,7 +722,7 @@ func vkTmpSymlink(full, target []byte) uintptr {
 		pa := vkTmpPage(ent, int64(off), true)
 		if pa == 0 {
 			vkTmpTruncate(ent, 0)
-			*ent = vkTmpEnt{}
+			vkTmpClear(ent)
 			return vkErr(vkENOSPC)
 		}
 		in := off % vkPageSize

@@ -21,9 +21,15 @@ package pathwalk
 
 // Limits, as Linux has them.
 const (
-	pwPathMax  = 4096 // PATH_MAX: a name with its NUL; also the largest resolved path
-	pwNameMax  = 255  // NAME_MAX: one component
-	pwMaxLinks = 40   // symbolic links followed in one resolution (MAXSYMLINKS)
+	pwPathMax = 4096 // PATH_MAX: a name a call passes, with its NUL
+	// pwResolvedMax bounds a resolved path, with room for a NUL. Linux has
+	// no such bound: a call's name is at most PATH_MAX, but relative to a
+	// working directory or a directory fd it may reach deeper (os's
+	// TestGetwdDeep and TestRemoveAllLongPath go past 4,096 bytes). Ours
+	// is four times PATH_MAX.
+	pwResolvedMax = 4 * pwPathMax
+	pwNameMax     = 255 // NAME_MAX: one component
+	pwMaxLinks    = 40  // symbolic links followed in one resolution (MAXSYMLINKS)
 )
 
 // Errors, with Linux's numbers so the kernel can return them as they are.
@@ -60,9 +66,9 @@ type pwLookup func(path, link []byte) (kind, n int)
 // pwClean points into out and is valid until the next call; the kernel
 // keeps one walker and serialises its callers.
 type pwWalker struct {
-	out  [pwPathMax]byte // the path resolved so far
-	rest [pwPathMax]byte // what is left to walk, kept at the end of the buffer
-	link [pwPathMax]byte // a link's target, as pwLookup wrote it
+	out  [pwResolvedMax]byte // the path resolved so far
+	rest [pwPathMax]byte     // what is left to walk, kept at the end of the buffer
+	link [pwPathMax]byte     // a link's target, as pwLookup wrote it
 
 	// After a pwWalk that succeeded: whether the last name was followed
 	// by a '/' (in the name or in a link's target), which asks for a
@@ -174,8 +180,8 @@ func pwAppend(buf []byte, n int, comp []byte) int {
 //     the way that does not exist;
 //   - ENOTDIR for a name on the way, or a last name followed by '/', that
 //     is neither a directory nor a link to one;
-//   - ENAMETOOLONG for a component over NAME_MAX or a path over PATH_MAX,
-//     before or after following links;
+//   - ENAMETOOLONG for a component over NAME_MAX, a name over PATH_MAX,
+//     or a resolved path over pwResolvedMax;
 //   - ELOOP after pwMaxLinks links.
 //
 // The last component need not exist (open with O_CREAT, mkdir): whether

@@ -144,7 +144,7 @@ func refWalk3(fs fakeFS, dir, name string, mode int) (res string, errno int, sla
 		}
 		at = append(at, c)
 		p := strings.Join(at, "/")
-		if len(p) >= pwPathMax {
+		if len(p) >= pwResolvedMax {
 			return "", pwENAMETOOLONG, false, 0
 		}
 		if last && (mode == pwParent || mode == pwNofollow && !trailing) {
@@ -320,8 +320,40 @@ func TestClean(t *testing.T) {
 			t.Errorf("clean(%q, %q) = %q, %v; want %q", c.dir, c.name, got, ok, c.want)
 		}
 	}
-	if _, ok := w.pwClean(nil, []byte(strings.Repeat("/abcdefgh", 600))); ok {
-		t.Error("clean of a 5400-byte path fitted in PATH_MAX")
+	// A resolved path may pass PATH_MAX (a deep working directory), up to
+	// pwResolvedMax.
+	if got, ok := w.pwClean(nil, []byte(strings.Repeat("/abcdefgh", 600))); !ok || len(got) != 5399 {
+		t.Errorf("clean of a 5400-byte path: %d bytes, %v; want 5399, true", len(got), ok)
+	}
+	if _, ok := w.pwClean(nil, []byte(strings.Repeat("/abcdefgh", 2000))); ok {
+		t.Error("clean of an 18000-byte path fitted in pwResolvedMax")
+	}
+}
+
+// TestWalkDeep: a short name relative to a directory deeper than PATH_MAX
+// resolves, as on Linux; the name itself is still bounded by PATH_MAX.
+func TestWalkDeep(t *testing.T) {
+	fs := fakeFS{}
+	dir := ""
+	for i := 0; i < 30; i++ { // 30 * 201 bytes
+		if dir != "" {
+			dir += "/"
+		}
+		dir += strings.Repeat("d", 200)
+		fs[dir] = "d"
+	}
+	fs[dir+"/f"] = "f"
+	cur = fs
+	var w pwWalker
+	got, e := w.pwWalk([]byte(dir), []byte("f"), pwFollow, fakeLook)
+	if e != 0 || string(got) != dir+"/f" {
+		t.Fatalf("walk of f in a %d-byte directory: %d bytes, errno %d", len(dir), len(got), e)
+	}
+	if r, re := refWalk(fs, dir, "f", pwFollow); re != 0 || r != dir+"/f" {
+		t.Fatalf("the reference disagrees: %d bytes, errno %d", len(r), re)
+	}
+	if _, e := w.pwWalk([]byte(dir), []byte(strings.Repeat("x/", 2048)), pwFollow, fakeLook); e != pwENAMETOOLONG {
+		t.Fatalf("a 4096-byte name: errno %d, want ENAMETOOLONG", e)
 	}
 }
 
