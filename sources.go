@@ -10,10 +10,11 @@ import "embed"
 // Go's package runtime. Whole directories are embedded so new files are
 // picked up without editing this list; consumers keep only *.go and *.s
 // (see internal/build.KernelFiles). kernel/gdbproto, kernel/cmdline,
-// kernel/cpio and kernel/pathwalk are ordinary packages that are also compiled into package
-// runtime. netstack, the driver packages it imports (drivers/pci,
-// drivers/virtio) and go.mod are what kernels that use package net link in
+// kernel/cpio, kernel/pathwalk, kernel/procpath and kernel/cmsg are
+// ordinary packages that are also compiled into package runtime.
+// netstack, the driver packages it imports (drivers/pci, drivers/virtio)
+// and go.mod are what kernels that use package net link in
 // (internal/build/netroot.go).
 //
-//go:embed runtime arch/amd64/*.s kernel/gdbproto/*.go kernel/cmdline/*.go kernel/cpio/*.go kernel/pathwalk/*.go netstack/*.go drivers/pci/*.go drivers/virtio/*.go go.mod
+//go:embed runtime arch/amd64/*.s kernel/gdbproto/*.go kernel/cmdline/*.go kernel/cpio/*.go kernel/pathwalk/*.go kernel/procpath/*.go kernel/cmsg/*.go netstack/*.go drivers/pci/*.go drivers/virtio/*.go go.mod
 var KernelSources embed.FS

@@ -10,8 +10,9 @@
 //
 //   - sendmsg: vkNetRightsIn reads the control messages as Linux's
 //     __scm_send does (EINVAL for a malformed one or an unknown SOL_SOCKET
-//     type, EBADF for a closed fd, EINVAL past SCM_MAX_FD fds in all) and
-//     takes a reference on each description, before anything is sent.
+//     type, EBADF for a closed fd, EINVAL past SCM_MAX_FD fds in all; the
+//     walk and its checks are kernel/cmsg's) and takes a reference on
+//     each description, before anything is sent.
 //     vkNetCall hands the indexes to the server (vkNetMsg.rights), which
 //     queues them with the data; the reply says whether it took them
 //     (vkNetReply.rights), and if not the kernel drops them.
@@ -50,7 +51,7 @@ import "unsafe"
 
 const (
 	vkCapSysAdmin    = 21
-	vkSCMMaxFD       = 253 // Linux's SCM_MAX_FD
+	vkSCMMaxFD       = cmSCMMaxFD // Linux's SCM_MAX_FD (kernel/cmsg)
 	vkSysNetRights   = 0x5615
 	vkMsgCtrunc      = 0x8
 	vkMsgPeek        = 0x2
@@ -79,49 +80,36 @@ func vkNetRightsIn(hdr uintptr, rights *[vkSCMMaxFD]int32, msg *vkNetMsg) (int, 
 		}
 		return 0, e
 	}
-	// CMSG_FIRSTHDR and CMSG_NXTHDR: a header must fit in what is left.
-	for off := uintptr(0); off+16 <= clen; {
-		c := ctl + off
-		l := uintptr(*(*uint64)(unsafe.Pointer(c)))
-		level := *(*int32)(unsafe.Pointer(c + 8))
-		typ := *(*int32)(unsafe.Pointer(c + 12))
-		if l < 16 || l > clen-off { // CMSG_OK
-			return fail(vkEINVAL)
+	// The framing, CMSG_OK and the count and length checks are
+	// kernel/cmsg's; the buffer is the caller's memory, checked above.
+	b := unsafe.Slice((*byte)(unsafe.Pointer(ctl)), clen)
+	for off := 0; ; {
+		m, e := cmNext(b, off, n)
+		if e != 0 {
+			return fail(e)
 		}
-		if level == 1 { // SOL_SOCKET
-			switch typ {
-			case 1: // SCM_RIGHTS
-				num := int((l - 16) / 4)
-				if num > vkSCMMaxFD || n+num > vkSCMMaxFD {
-					return fail(vkEINVAL)
+		switch m.kind {
+		case cmEnd:
+			return n, 0
+		case cmFDs:
+			for j := 0; j < m.fds; j++ {
+				i := vkFileGet(cmFD(b, m, j))
+				if i < 0 {
+					return fail(vkEBADF)
 				}
-				for j := 0; j < num; j++ {
-					i := vkFileGet(*(*int32)(unsafe.Pointer(c + 16 + uintptr(j)*4)))
-					if i < 0 {
-						return fail(vkEBADF)
-					}
-					rights[n] = i
-					n++
-				}
-			case 2: // SCM_CREDENTIALS
-				if l != 16+12 { // CMSG_LEN(sizeof(struct ucred))
-					return fail(vkEINVAL)
-				}
-				pid := *(*int32)(unsafe.Pointer(c + 16))
-				uid := *(*uint32)(unsafe.Pointer(c + 20))
-				gid := *(*uint32)(unsafe.Pointer(c + 24))
-				if e := vkNetCredCheck(pid, uid, gid); e != 0 {
-					return fail(e)
-				}
-				msg.scm = [3]uint32{uint32(pid), uid, gid}
-				msg.credFlags |= vkNetCredSCM
-			default:
-				return fail(vkEINVAL)
+				rights[n] = i
+				n++
 			}
+		case cmCred:
+			pid, uid, gid := cmUcred(b, m)
+			if e := vkNetCredCheck(pid, uid, gid); e != 0 {
+				return fail(e)
+			}
+			msg.scm = [3]uint32{uint32(pid), uid, gid}
+			msg.credFlags |= vkNetCredSCM
 		}
-		off += (l + 7) &^ 7
+		off = m.next
 	}
-	return n, 0
 }
 
 // vkNetCredCheck checks the struct ucred of an SCM_CREDENTIALS message as
@@ -157,10 +145,7 @@ func vkNetRightsOut(hdr, ctl, clen, used uintptr, rights *[vkSCMMaxFD]int32, k i
 		used, clen = 0, 0
 	}
 	ctl, clen = ctl+used, clen-used
-	fdmax := 0
-	if clen > 16 {
-		fdmax = int((clen - 16) / 4)
-	}
+	fdmax := cmRightsMax(int(clen))
 	i := 0
 	for ; i < k && i < fdmax; i++ {
 		fd := vkFDInstall(rights[i], 0, cloexec)
@@ -174,15 +159,10 @@ func vkNetRightsOut(hdr, ctl, clen, used uintptr, rights *[vkSCMMaxFD]int32, k i
 	}
 	h := (*[7]uint64)(unsafe.Pointer(hdr))
 	if i > 0 {
-		l := uintptr(16 + 4*i)
-		*(*uint64)(unsafe.Pointer(ctl)) = uint64(l) // CMSG_LEN
-		*(*int32)(unsafe.Pointer(ctl + 8)) = 1      // SOL_SOCKET
-		*(*int32)(unsafe.Pointer(ctl + 12)) = 1     // SCM_RIGHTS
-		cused := (l + 7) &^ 7                       // CMSG_SPACE
-		if cused > clen {
-			cused = clen
-		}
-		h[5] = uint64(used + cused)
+		// CMSG_LEN and CMSG_SPACE; SOL_SOCKET, SCM_RIGHTS.
+		l, cused := cmRightsFit(i, int(clen))
+		cmPutHdr(unsafe.Slice((*byte)(unsafe.Pointer(ctl)), clen), l, 1, 1)
+		h[5] = uint64(used + uintptr(cused))
 	}
 	if i < k {
 		*(*uint32)(unsafe.Pointer(hdr + 48)) |= vkMsgCtrunc

@@ -41,16 +41,6 @@ package runtime
 
 import "unsafe"
 
-// What vkProcParse found.
-const (
-	vkProcNone    = iota // not a per-process name: the ordinary lookup answers
-	vkProcMissing        // a pid or tid that names no live thread
-	vkProcPidDir         // proc/<pid>, proc/self
-	vkProcTaskDir        // proc/<pid>/task
-	vkProcTidDir         // proc/<pid>/task/<tid>
-	vkProcFileIn         // a name in one of the directories above (rest)
-)
-
 var vkProcStatus struct {
 	ent int // index of proc/self/status in vkFS.ents, -1 if the archive has its own
 	// num holds a tid's digits for getdents (a local array would escape
@@ -76,77 +66,17 @@ func vkFSAddProcStatus() {
 	vkFS.n++
 }
 
-// vkProcNum reads a pid or tid as Linux's name_to_int does: decimal
-// digits only, no leading zero, and not past the thread table.
-func vkProcNum(s []byte) (int32, bool) {
-	if len(s) == 0 || len(s) > 1 && s[0] == '0' || len(s) > 9 {
-		return 0, false
-	}
-	n := int32(0)
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int32(c-'0')
-	}
-	return n, true
-}
+// vkProcThreadLive answers kernel/procpath's question, whether a live
+// thread has tid. The caller holds the kernel lock (the thread table).
+func vkProcThreadLive(tid int32) bool { return vkThreadByTID(tid) != nil }
 
-// vkProcCut splits the first component off p: the component, what
-// follows the '/', and whether there was a '/'.
-func vkProcCut(p []byte) ([]byte, []byte, bool) {
-	for i, c := range p {
-		if c == '/' {
-			return p[:i], p[i+1:], true
-		}
-	}
-	return p, nil, false
-}
-
-// vkProcLive reports whether pid names the process or one of its live
-// threads. The caller holds the kernel lock (the thread table).
-func vkProcLive(pid int32) bool { return pid == 1 || vkThreadByTID(pid) != nil }
-
-// vkProcParse classifies a resolved path: the kind of name, the thread it
-// is about (1 for the process: proc/self and proc/1), the rest below the
-// directory for vkProcFileIn, and whether it went through proc/self.
+// vkProcParse classifies a resolved path with kernel/procpath: the kind
+// of name (ppNone, ppMissing, ppPidDir, ppTaskDir, ppTidDir, ppFileIn),
+// the thread it is about (1 for the process: proc/self and proc/1), the
+// rest below the directory for ppFileIn, and whether it went through
+// proc/self.
 func vkProcParse(path []byte) (kind int, tid int32, rest []byte, self bool) {
-	const prefix = "proc/"
-	if len(path) <= len(prefix) || string(path[:len(prefix)]) != prefix {
-		return vkProcNone, 0, nil, false
-	}
-	c, rest, more := vkProcCut(path[len(prefix):])
-	if string(c) == "self" {
-		self, tid = true, 1
-	} else {
-		n, ok := vkProcNum(c)
-		if !ok {
-			return vkProcNone, 0, nil, false // proc/sys, proc/cmdline, ...
-		}
-		if !vkProcLive(n) {
-			return vkProcMissing, 0, nil, false
-		}
-		tid = n
-	}
-	if !more {
-		return vkProcPidDir, tid, nil, self
-	}
-	c, r, more := vkProcCut(rest)
-	if string(c) != "task" {
-		return vkProcFileIn, tid, rest, self
-	}
-	if !more {
-		return vkProcTaskDir, tid, nil, self
-	}
-	c, r, more = vkProcCut(r)
-	t, ok := vkProcNum(c)
-	if !ok || vkThreadByTID(t) == nil {
-		return vkProcMissing, 0, nil, self
-	}
-	if !more {
-		return vkProcTidDir, t, nil, self
-	}
-	return vkProcFileIn, t, r, self
+	return ppParse(path, vkProcThreadLive)
 }
 
 // vkProcLookup answers vkLookup for per-process names: an entry index,
@@ -155,11 +85,11 @@ func vkProcParse(path []byte) (kind int, tid int32, rest []byte, self bool) {
 func vkProcLookup(path []byte) (idx int, ok bool) {
 	kind, _, rest, self := vkProcParse(path)
 	switch kind {
-	case vkProcMissing:
+	case ppMissing:
 		return -1, true
-	case vkProcPidDir, vkProcTaskDir, vkProcTidDir:
+	case ppPidDir, ppTaskDir, ppTidDir:
 		return -2, true
-	case vkProcFileIn:
+	case ppFileIn:
 		if self && string(path[len("proc/self/"):]) == string(rest) {
 			return 0, false // proc/self/<name>: the ordinary lookup
 		}
@@ -200,12 +130,12 @@ func vkProcChildren(dir []byte, visit func(ino uint64, typ byte, name []byte) bo
 	}
 	kind, _, _, self := vkProcParse(dir)
 	switch kind {
-	case vkProcPidDir:
+	case ppPidDir:
 		if !self && !vkArchiveChildren(vkStrBytes("proc/self"), false, visit) {
 			return
 		}
 		visit(0x40000, dtDir, vkStrBytes("task"))
-	case vkProcTaskDir:
+	case ppTaskDir:
 		for tid := int32(1); tid <= vkSched.maxTID; tid++ {
 			if vkThreadByTID(tid) == nil {
 				continue
@@ -215,7 +145,7 @@ func vkProcChildren(dir []byte, visit func(ino uint64, typ byte, name []byte) bo
 				return
 			}
 		}
-	case vkProcTidDir:
+	case ppTidDir:
 		vkArchiveChildren(vkStrBytes("proc/self"), false, visit)
 	}
 }
@@ -229,7 +159,7 @@ func vkProcStatusOpened(idx int, full []byte, f *vkFile) int {
 	}
 	vkAssertHeld(&vkBKL)
 	tid := int32(1)
-	if kind, t, _, _ := vkProcParse(full); kind == vkProcFileIn {
+	if kind, t, _, _ := vkProcParse(full); kind == ppFileIn {
 		tid = t
 	}
 	pa := vkFrameAlloc()

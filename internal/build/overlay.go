@@ -30,6 +30,8 @@ var sourceDirs = []struct{ dir, prefix, pkg string }{
 	{"kernel/cmdline", "zz_velocity_cmdline_", "cmdline"},
 	{"kernel/cpio", "zz_velocity_cpio_", "cpio"},
 	{"kernel/pathwalk", "zz_velocity_pathwalk_", "pathwalk"},
+	{"kernel/procpath", "zz_velocity_procpath_", "procpath"},
+	{"kernel/cmsg", "zz_velocity_cmsg_", "cmsg"},
 }
 
 // KernelFile is one kernel source file as it will appear in package runtime.
