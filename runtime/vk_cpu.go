@@ -47,6 +47,7 @@ type vkCPU struct {
 	ist2      uintptr // top of the double-fault/NMI stack
 	ticks     uint64
 	syscalls  uint64
+	sysNr     [vkSysCountSlots]uint64 // calls made here, by number (vk_syscount.go)
 
 	// Scheduling (guarded by the kernel lock).
 	online   uint32

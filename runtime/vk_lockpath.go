@@ -117,7 +117,7 @@ func vkSyscallFine(f *vkFrame) bool {
 	default:
 		return false
 	}
-	vkThisCPU().syscalls++ // the CPU it returns on: each CPU writes only its own count
+	vkSysCount(vkThisCPU(), f.rax) // the CPU it returns on: each CPU writes only its own counts
 	f.rax = uint64(r)
 	return true
 }

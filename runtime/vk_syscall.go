@@ -80,7 +80,7 @@ func vkSyscallLockFree(f *vkFrame, c *vkCPU) bool {
 	default:
 		return false
 	}
-	c.syscalls++
+	vkSysCount(c, f.rax)
 	f.rax = uint64(r)
 	return true
 }
@@ -302,6 +302,7 @@ var vkSysOwn = [vkSysOwnCount]vkSysFn{
 	vkSysVelocityFB - vkSysOwnBase:        vkCallVelocityFB,
 	vkSysVelocityLocks - vkSysOwnBase:     vkCallVelocityLocks,
 	vkSysVelocityDump - vkSysOwnBase:      vkCallVelocityDump,
+	vkSysVelocitySyscalls - vkSysOwnBase:  vkCallVelocitySyscalls,
 	vkSysPCI - vkSysOwnBase:               vkCallPCI,
 	vkSysIO - vkSysOwnBase:                vkCallIO,
 	vkSysDMA - vkSysOwnBase:               vkCallDMA,
@@ -331,6 +332,7 @@ var vkSysOwnNames = [vkSysOwnCount]string{
 	vkSysVelocityFB - vkSysOwnBase:        "velocity_fb",
 	vkSysVelocityLocks - vkSysOwnBase:     "velocity_locks",
 	vkSysVelocityDump - vkSysOwnBase:      "velocity_dump",
+	vkSysVelocitySyscalls - vkSysOwnBase:  "velocity_syscalls",
 	vkSysPCI - vkSysOwnBase:               "velocity_pci",
 	vkSysIO - vkSysOwnBase:                "velocity_io",
 	vkSysDMA - vkSysOwnBase:               "velocity_dma",

@@ -145,7 +145,7 @@ func vkSyscallTrap(f *vkFrame, c *vkCPU) {
 		return
 	}
 	vkLock()
-	c.syscalls++ // before the call, which may block and resume on another CPU
+	vkSysCount(c, f.rax) // before the call, which may block and resume on another CPU
 	vkSyscall(f, true)
 	vkTrapUnlock(f)
 }

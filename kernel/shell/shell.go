@@ -91,6 +91,7 @@ func init() {
 		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs, capabilities", (*Shell).pci},
 		{"netstat", "", "the network card's counters: frames, bytes, interrupts, and every frame dropped by kind", (*Shell).netstat},
 		{"locks", "", "kernel lock contention since boot: per lock class, acquisitions, how many found the lock held, time spent waiting", (*Shell).locks},
+		{"syscalls", "[SECONDS]", "system calls by number, the most made first: since boot, or made during the next SECONDS (strace -c's counts for the whole machine)", (*Shell).syscalls},
 		{"threads", "", "the kernel's dump of every CPU, lock held and thread, and of Go's Ps and Ms, printed on the console (as on an NMI, but without stopping the other CPUs)", (*Shell).threads},
 		{"exit", "[STATUS]", "leave the shell; the program exits with STATUS (0-127, default 0)", (*Shell).exit},
 	}
@@ -458,6 +459,53 @@ func (sh *Shell) locks(args []string) error {
 	for _, l := range ls {
 		fmt.Fprintf(sh.Out, "%-16s %9d %12d %12d %8.3f%% %12v %10v\n", l.Name, l.Instances, l.Acquires, l.Contended,
 			l.ContendedPercent(), l.Wait.Round(time.Microsecond), l.MaxWait.Round(time.Microsecond))
+	}
+	return nil
+}
+
+func (sh *Shell) syscalls(args []string) error {
+	var wait time.Duration
+	switch len(args) {
+	case 0:
+	case 1:
+		s, err := strconv.ParseFloat(args[0], 64)
+		if err != nil || s <= 0 || s > 3600 {
+			return usageError{fmt.Sprintf("bad duration %q (want seconds, 0-3600)", args[0])}
+		}
+		wait = time.Duration(s * float64(time.Second))
+	default:
+		return usageError{"too many arguments"}
+	}
+	counts, err := kernel.Syscalls()
+	if errors.Is(err, kernel.ErrNotVelocity) {
+		fmt.Fprintln(sh.Out, "syscalls: not on Velocity: the kernel's system call counts are not available")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	what := "since boot"
+	if wait > 0 {
+		time.Sleep(wait)
+		after, err := kernel.Syscalls()
+		if err != nil {
+			return err
+		}
+		counts = kernel.SyscallsDelta(counts, after)
+		what = "in " + wait.String()
+	}
+	var total uint64
+	for _, c := range counts {
+		total += c.Count
+	}
+	fmt.Fprintf(sh.Out, "%d system calls %s\n", total, what)
+	fmt.Fprintf(sh.Out, "%-24s %7s %12s %8s\n", "call", "number", "count", "percent")
+	for _, c := range counts {
+		name := c.Name
+		if name == "" {
+			name = "?"
+		}
+		fmt.Fprintf(sh.Out, "%-24s %#7x %12d %7.2f%%\n", name, c.Nr, c.Count, 100*float64(c.Count)/float64(total))
 	}
 	return nil
 }

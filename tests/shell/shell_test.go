@@ -260,6 +260,18 @@ func TestShell(t *testing.T) {
 	if out := c.run("locks"); !locksLine.MatchString(out) {
 		t.Errorf("locks: no kernel (BKL) line with a non-zero count:\n%s", out)
 	}
+	// System calls by number: since boot, the shell's own console reads
+	// and this very call (counted as it is made); over a second, the
+	// calls of that second only.
+	if out := c.run("syscalls"); !regexp.MustCompile(`(?m)^read\s+0x0\s+[1-9][0-9]*\s`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^velocity_syscalls\s+0x5609\s+1\s`).MatchString(out) ||
+		!regexp.MustCompile(`^[1-9][0-9]* system calls since boot\n`).MatchString(strings.TrimLeft(out, "\r\n")) {
+		t.Errorf("syscalls:\n%s", out)
+	}
+	if out := c.run("syscalls 1"); !strings.Contains(out, " system calls in 1s") ||
+		!regexp.MustCompile(`(?m)^velocity_syscalls\s+0x5609\s+1\s`).MatchString(out) {
+		t.Errorf("syscalls 1:\n%s", out)
+	}
 	// The kernel's dump on request: the same text as on an NMI, the
 	// shell's own thread in a system call, the other CPU not stopped.
 	if out := c.run("threads"); !strings.Contains(out, "=== velocity: dump on request at ") ||

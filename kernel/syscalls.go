@@ -1,0 +1,87 @@
+package kernel
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+	"syscall"
+	"unsafe"
+)
+
+const sysSyscalls = 0x5609
+
+// rawSyscallCount mirrors vkSysCountStat in runtime/vk_syscount.go.
+type rawSyscallCount struct {
+	Nr    uint32
+	_     uint32
+	Count uint64
+	Name  [24]byte
+}
+
+// syscallSlots is how many records the kernel may write: Linux's 512
+// numbers and Velocity's 64 (runtime's vkSysCountSlots).
+const syscallSlots = 512 + 64
+
+// SyscallCount is how many times the machine has made one system call.
+type SyscallCount struct {
+	Nr    int    // its number: Linux's, or Velocity's own from 0x5600
+	Name  string // "read", "velocity_net_ready", ... ("" if the kernel has no name for it)
+	Count uint64
+}
+
+// Syscalls reads the kernel's count of system calls by number since boot,
+// summed over every CPU and thread: strace -c's counts for the whole
+// machine. Only numbers made at least once appear, the most made first.
+// Each CPU counts its own calls without a lock, so a reading may be a few
+// calls behind.
+func Syscalls() ([]SyscallCount, error) {
+	raw := make([]rawSyscallCount, syscallSlots)
+	n, _, errno := syscall.RawSyscall(sysSyscalls, uintptr(unsafe.Pointer(&raw[0])), uintptr(len(raw))*unsafe.Sizeof(raw[0]), 0)
+	if errno == syscall.ENOSYS {
+		return nil, ErrNotVelocity
+	}
+	if errno != 0 {
+		return nil, errno
+	}
+	if n > uintptr(len(raw)) {
+		n = uintptr(len(raw))
+	}
+	out := make([]SyscallCount, 0, n)
+	for _, r := range raw[:n] {
+		name := r.Name[:]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		out = append(out, SyscallCount{Nr: int(r.Nr), Name: string(name), Count: r.Count})
+	}
+	sortSyscalls(out)
+	return out, nil
+}
+
+// SyscallsDelta is after minus before, number by number, with the calls
+// made in between only, the most made first: the system calls of one
+// piece of work.
+func SyscallsDelta(before, after []SyscallCount) []SyscallCount {
+	was := make(map[int]uint64, len(before))
+	for _, b := range before {
+		was[b.Nr] = b.Count
+	}
+	out := make([]SyscallCount, 0, len(after))
+	for _, a := range after {
+		if a.Count > was[a.Nr] {
+			a.Count -= was[a.Nr]
+			out = append(out, a)
+		}
+	}
+	sortSyscalls(out)
+	return out
+}
+
+func sortSyscalls(s []SyscallCount) {
+	slices.SortFunc(s, func(a, b SyscallCount) int {
+		if c := cmp.Compare(b.Count, a.Count); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Nr, b.Nr)
+	})
+}
