@@ -19,6 +19,8 @@ const (
 	holdWait = 0
 	holdTake = 1
 
+	holdTimed = 1 // holdWait's flag: the call has a timeout, so a signal ends it with EINTR
+
 	// msgCancel is the number of the message (ID 0) by which the kernel
 	// says that the caller of the waiting call whose ID is Args[0] has
 	// abandoned it (runtime's vkNetCancel; see hold).
@@ -125,7 +127,7 @@ type kernel interface {
 	// Hold says that taken call id waits for its condition, having moved
 	// moved bytes (holdWait), or takes it back (holdTake: ECANCELED if its
 	// caller abandoned it). See hold.
-	Hold(id uint64, op int, moved int64) syscall.Errno
+	Hold(id uint64, op int, moved int64, flags int) syscall.Errno
 }
 
 const (
@@ -148,8 +150,8 @@ func (velocityKernel) Rights(op int, tokens []int32) {
 	syscall.RawSyscall(sysRights, uintptr(unsafe.Pointer(&tokens[0])), uintptr(len(tokens)), uintptr(op))
 }
 
-func (velocityKernel) Hold(id uint64, op int, moved int64) syscall.Errno {
-	_, _, e := syscall.RawSyscall(sysHold, uintptr(id), uintptr(op), uintptr(moved))
+func (velocityKernel) Hold(id uint64, op int, moved int64, flags int) syscall.Errno {
+	_, _, e := syscall.RawSyscall6(sysHold, uintptr(id), uintptr(op), uintptr(moved), uintptr(flags), 0, 0)
 	return e
 }
 

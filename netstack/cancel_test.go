@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"encoding/binary"
 	"syscall"
 	"testing"
 	"time"
@@ -133,5 +134,43 @@ func TestAbandon(t *testing.T) {
 	h.s.mu.Unlock()
 	if left != 0 {
 		t.Fatalf("%d calls stay registered after they ended", left)
+	}
+}
+
+// TestTimeo: SO_RCVTIMEO's struct timeval as sock_set_timeout reads it.
+func TestTimeo(t *testing.T) {
+	tv := func(sec, usec int64) []byte {
+		b := make([]byte, 16)
+		binary.LittleEndian.PutUint64(b, uint64(sec))
+		binary.LittleEndian.PutUint64(b[8:], uint64(usec))
+		return b
+	}
+	for _, c := range []struct {
+		v    []byte
+		e    syscall.Errno
+		d    time.Duration
+		back [2]int64
+	}{
+		{tv(1, 500000), 0, 1500 * time.Millisecond, [2]int64{1, 500000}},
+		{tv(0, 0), 0, 0, [2]int64{0, 0}},     // none: wait for ever
+		{tv(-1, 0), 0, -1, [2]int64{0, 0}},   // do not wait
+		{tv(1<<62, 0), 0, 0, [2]int64{0, 0}}, // past a duration: for ever
+		{tv(0, 1000000), syscall.EDOM, 0, [2]int64{}},
+		{tv(0, -1), syscall.EDOM, 0, [2]int64{}},
+		{tv(1, 0)[:8], syscall.EINVAL, 0, [2]int64{}},
+	} {
+		var o timeo
+		if e := o.set(c.v); e != c.e {
+			t.Errorf("set(%x) = %v, want %v", c.v, e, c.e)
+			continue
+		}
+		if c.e != 0 {
+			continue
+		}
+		b := o.timeval()
+		back := [2]int64{int64(binary.LittleEndian.Uint64(b[:])), int64(binary.LittleEndian.Uint64(b[8:]))}
+		if o.duration() != c.d || back != c.back {
+			t.Errorf("set(%x): duration %v, timeval %v; want %v, %v", c.v, o.duration(), back, c.d, c.back)
+		}
 	}
 }

@@ -458,12 +458,13 @@ func (s *Server) netlinkRecv(sk *sock, bufs [][]byte, flags int, nonblock bool, 
 			if nonblock {
 				return 0, syscall.EAGAIN
 			}
-			if !waitFor(sk, waiter.ReadableEvents|waiter.EventErr, func() bool {
+			hd.timeout(sk.rcvTimeo.duration())
+			if e := waitFor(sk, waiter.ReadableEvents|waiter.EventErr, func() bool {
 				sp.mu.Lock()
 				defer sp.mu.Unlock()
 				return len(ep.rq) > 0 || ep.err != 0
-			}, hd) {
-				return 0, errRestart
+			}, hd); e != 0 {
+				return 0, e
 			}
 			continue
 		}

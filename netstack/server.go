@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -81,8 +82,8 @@ type sock struct {
 	nl     *nlEP   // AF_NETLINK sockets have this instead of ep
 	wq     *waiter.Queue
 	entry  waiter.Entry
-	// Options netstack keeps no copy of, returned as set.
-	rcvTimeo, sndTimeo [16]byte
+	// SO_RCVTIMEO and SO_SNDTIMEO, which netstack leaves to its caller.
+	rcvTimeo, sndTimeo timeo
 }
 
 // NewServer serves sockets on s, reporting readiness to k.
@@ -229,25 +230,76 @@ type hold struct {
 	k      kernel
 	cancel chan struct{} // closed by the kernel's cancel of this call
 	moved  int64         // what the call has moved so far (a blocking send)
+	// The socket's SO_RCVTIMEO or SO_SNDTIMEO, armed at the call's first
+	// wait (timeout): the waits of one call share it, as on Linux.
+	armed    bool
+	nowait   bool      // set with a negative tv_sec: EAGAIN at once
+	deadline time.Time // zero: no timeout
 }
 
-// wait sleeps until ch has an event, letting the caller go meanwhile; it
-// returns false if the caller abandoned the call, which must then end
-// without touching its memory.
-func (h *hold) wait(ch <-chan struct{}) bool {
+// timeout arms the call's timeout d (timeo.duration) before it waits;
+// only the first arming of a call counts.
+func (h *hold) timeout(d time.Duration) {
+	if h == nil || h.armed {
+		return
+	}
+	h.armed = true
+	switch {
+	case d < 0:
+		h.nowait = true
+	case d > 0:
+		h.deadline = time.Now().Add(d)
+	}
+}
+
+// wait sleeps until ch has an event, letting the caller go meanwhile. It
+// returns 0 when the call should check its condition again, EAGAIN when
+// its timeout passed, and errRestart when the caller abandoned the call,
+// which must then end without touching the caller's memory (its answer
+// goes nowhere).
+func (h *hold) wait(ch <-chan struct{}) syscall.Errno {
 	if h == nil {
 		<-ch
-		return true
+		return 0
 	}
-	if h.k.Hold(h.id, holdWait, h.moved) != 0 {
-		<-ch // the kernel refused: wait as the call's caller must
-		return true
+	if h.nowait {
+		return syscall.EAGAIN
 	}
+	var expired <-chan time.Time
+	flags := 0
+	if !h.deadline.IsZero() {
+		left := time.Until(h.deadline)
+		if left <= 0 {
+			return syscall.EAGAIN
+		}
+		t := time.NewTimer(left)
+		defer t.Stop()
+		expired = t.C
+		flags = holdTimed // a signal then ends the call with EINTR, as on Linux
+	}
+	if h.k.Hold(h.id, holdWait, h.moved, flags) != 0 {
+		// The kernel refused: wait as the call's caller must.
+		select {
+		case <-ch:
+			return 0
+		case <-expired:
+			return syscall.EAGAIN
+		}
+	}
+	timedOut := false
 	select {
 	case <-ch:
 	case <-h.cancel:
+	case <-expired:
+		timedOut = true
 	}
-	return h.k.Hold(h.id, holdTake, 0) == 0
+	if h.k.Hold(h.id, holdTake, 0, 0) != 0 {
+		return errRestart
+	}
+	if timedOut {
+		return syscall.EAGAIN
+	}
+	return 0
 }
 
 // progress records what a blocking call has moved before it waits again:
@@ -565,15 +617,17 @@ func putAddr(addr, lenp uint64, a tcpip.FullAddress, family int) {
 }
 
 // waitFor blocks until sk has one of the events in mask, for calls on
-// blocking sockets (each runs on a goroutine of its own). It returns false
-// when the caller abandoned the call meanwhile (see hold); the call then
-// ends at once (its answer goes nowhere).
-func waitFor(sk *sock, mask waiter.EventMask, ready func() bool, hd *hold) bool {
+// blocking sockets (each runs on a goroutine of its own). It returns 0
+// when the call should check its condition again, EAGAIN when the call's
+// timeout passed, and errRestart when the caller abandoned the call
+// meanwhile (see hold); the call then ends at once (its answer goes
+// nowhere).
+func waitFor(sk *sock, mask waiter.EventMask, ready func() bool, hd *hold) syscall.Errno {
 	e, ch := waiter.NewChannelEntry(mask)
 	sk.wq.EventRegister(&e)
 	defer sk.wq.EventUnregister(&e)
 	if ready() {
-		return true
+		return 0
 	}
 	return hd.wait(ch)
 }
@@ -596,10 +650,14 @@ func (s *Server) connect(sk *sock, a [6]uint64, nonblock bool, hd *hold) (int64,
 	// finds the connection under way, and waits for it again, as on Linux.
 	_, again := err.(*tcpip.ErrAlreadyConnecting)
 	if (started || again) && !nonblock {
-		if !waitFor(sk, waiter.WritableEvents|waiter.EventErr|waiter.EventHUp, func() bool {
+		hd.timeout(sk.sndTimeo.duration())
+		if e := waitFor(sk, waiter.WritableEvents|waiter.EventErr|waiter.EventHUp, func() bool {
 			return sk.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) != 0
-		}, hd) {
-			return 0, errRestart
+		}, hd); e != 0 {
+			if e == syscall.EAGAIN {
+				return 0, syscall.EINPROGRESS // SO_SNDTIMEO passed: Linux's answer
+			}
+			return 0, e
 		}
 		return 0, errno(sk.ep.LastError())
 	}
@@ -611,8 +669,9 @@ func (s *Server) accept(sk *sock, a [6]uint64, sid int32, id uint64, nonblock bo
 	for {
 		ep, wq, err := sk.ep.Accept(&peer)
 		if _, ok := err.(*tcpip.ErrWouldBlock); ok && !nonblock {
-			if !waitFor(sk, waiter.ReadableEvents, func() bool { return sk.ep.Readiness(waiter.ReadableEvents) != 0 }, hd) {
-				return 0, errRestart
+			hd.timeout(sk.rcvTimeo.duration())
+			if e := waitFor(sk, waiter.ReadableEvents, func() bool { return sk.ep.Readiness(waiter.ReadableEvents) != 0 }, hd); e != 0 {
+				return 0, e
 			}
 			continue
 		}
@@ -776,10 +835,11 @@ func (s *Server) recvInto(sk *sock, bufs [][]byte, flags int, nonblock bool, hd 
 			if nonblock {
 				return 0, 0, peer, syscall.EAGAIN
 			}
-			if !waitFor(sk, waiter.ReadableEvents|waiter.EventHUp|waiter.EventErr, func() bool {
+			hd.timeout(sk.rcvTimeo.duration())
+			if e := waitFor(sk, waiter.ReadableEvents|waiter.EventHUp|waiter.EventErr, func() bool {
 				return sk.ep.Readiness(waiter.ReadableEvents|waiter.EventHUp|waiter.EventErr) != 0
-			}, hd) {
-				return 0, 0, peer, errRestart
+			}, hd); e != 0 {
+				return 0, 0, peer, e
 			}
 			continue
 		}
@@ -871,10 +931,14 @@ func (s *Server) send(sk *sock, bufs [][]byte, flags int, to []byte, nonblock bo
 			return 0, errno(err)
 		}
 		hd.progress(sent)
-		if !waitFor(sk, waiter.WritableEvents|waiter.EventErr|waiter.EventHUp, func() bool {
+		hd.timeout(sk.sndTimeo.duration())
+		if e := waitFor(sk, waiter.WritableEvents|waiter.EventErr|waiter.EventHUp, func() bool {
 			return sk.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) != 0
-		}, hd) {
-			return sent, 0 // abandoned: the kernel answered with hd.moved
+		}, hd); e != 0 {
+			if sent > 0 {
+				return sent, 0 // what was queued (if abandoned, the kernel answered with hd.moved)
+			}
+			return 0, e
 		}
 	}
 }

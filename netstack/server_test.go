@@ -32,7 +32,7 @@ type fakeKernel struct {
 }
 
 // Hold follows the kernel's slot states (runtime/vk_net.go, vkNetHold).
-func (k *fakeKernel) Hold(id uint64, op int, moved int64) syscall.Errno {
+func (k *fakeKernel) Hold(id uint64, op int, moved int64, flags int) syscall.Errno {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.held == nil {

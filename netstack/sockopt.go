@@ -2,6 +2,8 @@ package netstack
 
 import (
 	"encoding/binary"
+	"math"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +25,8 @@ const (
 	soReusePort  = 15
 	soAcceptConn = 30
 	soProtocol   = 38
+	soRcvTimeo   = 20
+	soSndTimeo   = 21
 	soDomain     = 39
 
 	tcpNoDelay   = 1
@@ -38,6 +42,49 @@ const (
 	ipv6UnicastHops = 16
 	ipv6V6Only      = 26
 )
+
+// timeo is a socket's SO_RCVTIMEO or SO_SNDTIMEO, which bounds how long
+// a blocking call waits (see hold.wait): 0 for none, a duration in
+// nanoseconds, or -1 when set with a negative tv_sec, which Linux takes as
+// "do not wait" (EAGAIN at once). Linux keeps it in jiffies and reports
+// it rounded up to one; Velocity keeps and reports the microseconds set.
+type timeo struct{ ns atomic.Int64 }
+
+// set reads a struct timeval as Linux's sock_set_timeout does: EINVAL if
+// it is short, EDOM for tv_usec outside [0, 1e6); 0 and 0 is no timeout.
+func (t *timeo) set(v []byte) syscall.Errno {
+	if len(v) < 16 {
+		return syscall.EINVAL
+	}
+	sec := int64(binary.LittleEndian.Uint64(v))
+	usec := int64(binary.LittleEndian.Uint64(v[8:]))
+	if usec < 0 || usec >= 1e6 {
+		return syscall.EDOM
+	}
+	switch {
+	case sec < 0:
+		t.ns.Store(-1)
+	case sec > math.MaxInt64/int64(time.Second)-1:
+		t.ns.Store(0) // past what a duration holds: for ever, as Linux's MAX_SCHEDULE_TIMEOUT
+	default:
+		t.ns.Store(sec*1e9 + usec*1e3)
+	}
+	return 0
+}
+
+// timeval is the option as getsockopt reports it: 0 and 0 for none (and
+// for "do not wait", as Linux says).
+func (t *timeo) timeval() [16]byte {
+	var b [16]byte
+	if ns := t.ns.Load(); ns > 0 {
+		binary.LittleEndian.PutUint64(b[:], uint64(ns/1e9))
+		binary.LittleEndian.PutUint64(b[8:], uint64(ns%1e9/1e3))
+	}
+	return b
+}
+
+// duration is the option for hold.timeout.
+func (t *timeo) duration() time.Duration { return time.Duration(t.ns.Load()) }
 
 func optInt(v []byte) (int, syscall.Errno) {
 	if len(v) < 4 {
@@ -58,6 +105,12 @@ func boolInt(b bool) int {
 // does not know: a caller is told, not ignored.
 func (s *Server) setsockopt(sk *sock, level, name int, v []byte) syscall.Errno {
 	ops := sk.ep.SocketOptions()
+	if level == solSocket && name == soRcvTimeo {
+		return sk.rcvTimeo.set(v)
+	}
+	if level == solSocket && name == soSndTimeo {
+		return sk.sndTimeo.set(v)
+	}
 	if level == solSocket && name == soLinger {
 		if len(v) < 8 {
 			return syscall.EINVAL
@@ -186,6 +239,13 @@ func (s *Server) getsockopt(sk *sock, level, name int, val, lenp uint64) syscall
 			var b [8]byte
 			binary.LittleEndian.PutUint32(b[:], uint32(boolInt(l.Enabled)))
 			binary.LittleEndian.PutUint32(b[4:], uint32(l.Timeout/time.Second))
+			return putOpt(val, lenp, b[:])
+		case soRcvTimeo, soSndTimeo:
+			t := &sk.rcvTimeo
+			if name == soSndTimeo {
+				t = &sk.sndTimeo
+			}
+			b := t.timeval()
 			return putOpt(val, lenp, b[:])
 		case soPassCred: // see setsockopt
 			return syscall.EOPNOTSUPP

@@ -140,7 +140,7 @@ type unixEP struct {
 
 	reuse              bool
 	sndbuf, rcvbuf     int
-	rcvTimeo, sndTimeo [16]byte
+	rcvTimeo, sndTimeo timeo
 }
 
 func newUnixSpace() *unixSpace { return &unixSpace{names: make(map[string]*unixEP)} }
@@ -435,15 +435,16 @@ func (u *unixEP) closeLocked(embryo bool) {
 }
 
 // waitLocked sleeps, with the lock dropped, until u has an event; then the
-// caller checks its condition again. It returns false when the caller
-// abandoned the call meanwhile (see hold).
-func (u *unixEP) waitLocked(hd *hold) bool {
+// caller checks its condition again. It returns what hold.wait does:
+// EAGAIN when the call's timeout passed, errRestart when the caller
+// abandoned the call meanwhile.
+func (u *unixEP) waitLocked(hd *hold) syscall.Errno {
 	return u.sp.waitOnLocked(u.wq, hd)
 }
 
-// waitOnLocked sleeps, with the lock dropped, until wq has an event, or
-// returns false if the caller abandoned the call meanwhile.
-func (sp *unixSpace) waitOnLocked(wq *waiter.Queue, hd *hold) bool {
+// waitOnLocked sleeps, with the lock dropped, until wq has an event (see
+// waitLocked).
+func (sp *unixSpace) waitOnLocked(wq *waiter.Queue, hd *hold) syscall.Errno {
 	e, ch := waiter.NewChannelEntry(allEvents)
 	wq.EventRegister(&e)
 	sp.mu.Unlock()

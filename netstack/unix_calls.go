@@ -207,8 +207,9 @@ func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool, hd *hold) (int6
 			return 0, e
 		}
 		// A full backlog: a blocking connect waits for an accept.
-		if !sp.waitOnLocked(l.wq, hd) {
-			return 0, errRestart
+		hd.timeout(u.sndTimeo.duration())
+		if e := sp.waitOnLocked(l.wq, hd); e != 0 {
+			return 0, e // EAGAIN when SO_SNDTIMEO passed, as Linux says
 		}
 	}
 }
@@ -236,9 +237,10 @@ func (s *Server) unixAccept(sk *sock, a [6]uint64, sid int32, id uint64, nonbloc
 			sp.mu.Unlock()
 			return 0, syscall.EAGAIN
 		}
-		if !u.waitLocked(hd) {
+		hd.timeout(u.rcvTimeo.duration())
+		if e := u.waitLocked(hd); e != 0 {
 			sp.mu.Unlock()
-			return 0, errRestart
+			return 0, e
 		}
 	}
 	c := u.pending[0]
@@ -345,8 +347,9 @@ func (s *Server) unixRecv(u *unixEP, bufs [][]byte, flags int, nonblock bool, hd
 		if nonblock {
 			return 0, syscall.EAGAIN
 		}
-		if !u.waitLocked(hd) {
-			return 0, errRestart
+		hd.timeout(u.rcvTimeo.duration())
+		if e := u.waitLocked(hd); e != 0 {
+			return 0, e
 		}
 	}
 	if u.nrights > 0 && m0.Rights == 0 {
@@ -480,8 +483,8 @@ func (s *Server) unixRecvMore(u *unixEP, w *iovWriter, want int, cr *credRead, h
 			break
 		}
 		hd.progress(int64(w.n))
-		if !u.waitLocked(hd) {
-			break // abandoned: the kernel answered with what was read
+		if u.waitLocked(hd) != 0 {
+			break // timed out, or abandoned (the kernel answered with what was read)
 		}
 	}
 	return got
@@ -739,8 +742,12 @@ func (s *Server) unixSend(u *unixEP, bufs [][]byte, flags int, to []byte, nonblo
 			return 0, syscall.EAGAIN
 		}
 		hd.progress(int64(sent))
-		if !u.waitLocked(hd) {
-			return int64(sent), 0 // abandoned: the kernel answered with hd.moved
+		hd.timeout(u.sndTimeo.duration())
+		if e := u.waitLocked(hd); e != 0 {
+			if sent > 0 {
+				return int64(sent), 0 // what was queued (if abandoned, the kernel answered with hd.moved)
+			}
+			return 0, e
 		}
 	}
 }
@@ -766,9 +773,6 @@ const (
 
 	msgCtrunc      = 0x8
 	scmCredentials = 2
-
-	soRcvTimeo = 20
-	soSndTimeo = 21
 )
 
 // unixSetsockopt keeps the SOL_SOCKET options that mean something here.
@@ -780,16 +784,10 @@ func (s *Server) unixSetsockopt(u *unixEP, level, name int, v []byte) syscall.Er
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	switch name {
-	case soRcvTimeo, soSndTimeo:
-		if len(v) < 16 {
-			return syscall.EINVAL
-		}
-		if name == soRcvTimeo {
-			copy(u.rcvTimeo[:], v)
-		} else {
-			copy(u.sndTimeo[:], v)
-		}
-		return 0
+	case soRcvTimeo:
+		return u.rcvTimeo.set(v)
+	case soSndTimeo:
+		return u.sndTimeo.set(v)
 	}
 	x, e := optInt(v)
 	if e != 0 {
@@ -858,11 +856,12 @@ func (s *Server) unixGetsockopt(u *unixEP, level, name int, val, lenp uint64) sy
 		sp.mu.Unlock()
 		return putOpt(val, lenp, b[:])
 	case soRcvTimeo, soSndTimeo:
-		b := u.rcvTimeo
+		t := &u.rcvTimeo
 		if name == soSndTimeo {
-			b = u.sndTimeo
+			t = &u.sndTimeo
 		}
 		sp.mu.Unlock()
+		b := t.timeval()
 		return putOpt(val, lenp, b[:])
 	default:
 		sp.mu.Unlock()

@@ -43,7 +43,8 @@
 // caller with a signal to take abandon it, and the caller's memory is
 // then no longer the server's to touch. The call answers what it had
 // moved (a blocking send's partial count) or -ERESTARTSYS (made again
-// after an SA_RESTART handler, as Go's are); a call the server has not
+// after an SA_RESTART handler, as Go's are; -EINTR for a call with
+// SO_RCVTIMEO or SO_SNDTIMEO, as on Linux); a call the server has not
 // taken yet is withdrawn. The kernel then queues a cancel (a message with
 // no id and system call number vkNetCancel, naming the call in args[0]),
 // which wakes the abandoned wait once the server runs again.
@@ -200,6 +201,7 @@ type vkNetSlot struct {
 	seq   uint32
 	res   int64
 	moved int64 // what a waiting call had moved (vkNetHold): its answer if abandoned
+	timed bool  // the waiting call has SO_RCVTIMEO/SO_SNDTIMEO: abandoned, it fails with EINTR
 	inq   bool  // the tid is in vkNet.queue: a withdrawn request's entry serves the next one
 	// rep is where the caller wants the reply: a vkNetReply on its own
 	// kernel stack, which stays put while it waits (it leaves
@@ -650,7 +652,12 @@ func vkNetForward(msg *vkNetMsg, rep *vkNetReply) int64 {
 		case 4: // the server waits for the call's condition: abandoned
 			r := s.moved
 			if r <= 0 {
+				// Linux's sock_intr_errno: a call with a timeout is
+				// not made again after the handler.
 				r = -vkERESTARTSYS
+				if s.timed {
+					r = -vkEINTR
+				}
 			} else if msg.nr == 46 && msg.nrights > 0 {
 				// A sendmsg's SCM_RIGHTS went with its first bytes: the
 				// server holds the references now (vkNetCall).
@@ -672,12 +679,13 @@ func vkNetForward(msg *vkNetMsg, rep *vkNetReply) int64 {
 	return s.res
 }
 
-// vkNetHold is the server's 0x5616 (id, op, moved): op 0 says that taken
-// call id now waits for its condition, having moved moved bytes so far
-// (its caller may abandon it from now on); op 1 takes it back before the
-// server touches the caller's memory again, and fails with ECANCELED if
-// the caller has abandoned it, when the server must drop the call.
-func vkNetHold(id uint64, op uintptr, moved int64) uintptr {
+// vkNetHold is the server's 0x5616 (id, op, moved, flags): op 0 says that
+// taken call id now waits for its condition, having moved moved bytes so
+// far (its caller may abandon it from now on; flags 1: the call has a
+// timeout); op 1 takes it back before the server touches the caller's
+// memory again, and fails with ECANCELED if the caller has abandoned it,
+// when the server must drop the call.
+func vkNetHold(id uint64, op uintptr, moved int64, flags uintptr) uintptr {
 	tid := int32(id >> 32)
 	if tid < 1 || tid > vkMaxThreads {
 		return vkErr(vkEINVAL)
@@ -689,6 +697,7 @@ func vkNetHold(id uint64, op uintptr, moved int64) uintptr {
 			return vkErr(vkEINVAL) // only a call the server works on can wait
 		}
 		s.moved = moved
+		s.timed = flags&1 != 0
 		s.state = 4
 		vkFutexWake(uintptr(unsafe.Pointer(s)), 1) // a caller with a signal abandons it now
 		return 0

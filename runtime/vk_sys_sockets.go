@@ -73,7 +73,7 @@ func vkCallNetRights(f *vkFrame, canBlock bool) uintptr {
 // vkCallNetHold: the netstack server says a blocking call waits for its
 // condition, or takes it back (vk_net.go).
 func vkCallNetHold(f *vkFrame, canBlock bool) uintptr {
-	return vkNetHold(f.rdi, uintptr(f.rsi), int64(f.rdx))
+	return vkNetHold(f.rdi, uintptr(f.rsi), int64(f.rdx), uintptr(f.r10))
 }
 
 // vkCallNetResolv: the netstack server replaces /etc/resolv.conf
