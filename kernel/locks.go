@@ -1,8 +1,6 @@
 package kernel
 
 import (
-	"bytes"
-	"syscall"
 	"time"
 	"unsafe"
 )
@@ -40,24 +38,14 @@ func (s LockStats) ContendedPercent() float64 {
 // may be a few acquisitions behind.
 func Locks() ([]LockStats, error) {
 	var raw [32]rawLockStat
-	n, _, errno := syscall.RawSyscall(sysLocks, uintptr(unsafe.Pointer(&raw[0])), unsafe.Sizeof(raw), 0)
-	if errno == syscall.ENOSYS {
-		return nil, ErrNotVelocity
-	}
-	if errno != 0 {
-		return nil, errno
-	}
-	if n > uintptr(len(raw)) {
-		n = uintptr(len(raw))
+	n, err := tableCall(sysLocks, unsafe.Pointer(&raw[0]), unsafe.Sizeof(raw), len(raw))
+	if err != nil {
+		return nil, err
 	}
 	out := make([]LockStats, 0, n)
 	for _, r := range raw[:n] {
-		name := r.Name[:]
-		if i := bytes.IndexByte(name, 0); i >= 0 {
-			name = name[:i]
-		}
 		out = append(out, LockStats{
-			Name: string(name), Instances: int(r.Instances), Acquires: r.Acquires,
+			Name: cName(r.Name[:]), Instances: int(r.Instances), Acquires: r.Acquires,
 			Contended: r.Contended, Wait: time.Duration(r.WaitNs), MaxWait: time.Duration(r.MaxNs),
 		})
 	}

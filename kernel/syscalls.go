@@ -36,23 +36,13 @@ type SyscallCount struct {
 // calls behind.
 func Syscalls() ([]SyscallCount, error) {
 	raw := make([]rawSyscallCount, syscallSlots)
-	n, _, errno := syscall.RawSyscall(sysSyscalls, uintptr(unsafe.Pointer(&raw[0])), uintptr(len(raw))*unsafe.Sizeof(raw[0]), 0)
-	if errno == syscall.ENOSYS {
-		return nil, ErrNotVelocity
-	}
-	if errno != 0 {
-		return nil, errno
-	}
-	if n > uintptr(len(raw)) {
-		n = uintptr(len(raw))
+	n, err := tableCall(sysSyscalls, unsafe.Pointer(&raw[0]), uintptr(len(raw))*unsafe.Sizeof(raw[0]), len(raw))
+	if err != nil {
+		return nil, err
 	}
 	out := make([]SyscallCount, 0, n)
 	for _, r := range raw[:n] {
-		name := r.Name[:]
-		if i := bytes.IndexByte(name, 0); i >= 0 {
-			name = name[:i]
-		}
-		out = append(out, SyscallCount{Nr: int(r.Nr), Name: string(name), Count: r.Count})
+		out = append(out, SyscallCount{Nr: int(r.Nr), Name: cName(r.Name[:]), Count: r.Count})
 	}
 	sortSyscalls(out)
 	return out, nil
@@ -75,6 +65,27 @@ func SyscallsDelta(before, after []SyscallCount) []SyscallCount {
 	}
 	sortSyscalls(out)
 	return out
+}
+
+// tableCall makes a Velocity call that fills buf (size bytes, room for max
+// records) with records and returns how many it wrote (at most max).
+func tableCall(nr uintptr, buf unsafe.Pointer, size uintptr, max int) (int, error) {
+	n, _, errno := syscall.RawSyscall(nr, uintptr(buf), size, 0)
+	if errno == syscall.ENOSYS {
+		return 0, ErrNotVelocity
+	}
+	if errno != 0 {
+		return 0, errno
+	}
+	return min(int(n), max), nil
+}
+
+// cName is a NUL-padded name from the kernel.
+func cName(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
 }
 
 func sortSyscalls(s []SyscallCount) {

@@ -25,29 +25,11 @@ func TestSocketCallRestart(t *testing.T) {
 				syscall.Close(nfd)
 			}
 			return 0, err
-		}, func() {
-			c, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sa, _ := syscall.Getsockname(l)
-			if err := syscall.Connect(c, sa); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { syscall.Close(c) })
-		}, 0)
+		}, func() { dialBlocking(t, l) }, 0)
 	})
 	t.Run("tcp-read", func(t *testing.T) {
 		l := blockingListener(t)
-		c, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer syscall.Close(c)
-		sa, _ := syscall.Getsockname(l)
-		if err := syscall.Connect(c, sa); err != nil {
-			t.Fatal(err)
-		}
+		c := dialBlocking(t, l)
 		s, _, err := syscall.Accept(l)
 		if err != nil {
 			t.Fatal(err)
@@ -117,15 +99,7 @@ func TestSocketCallRestart(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("AllThreadsSyscall did not finish in 10 s with a thread blocked in accept")
 		}
-		c, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer syscall.Close(c)
-		sa, _ := syscall.Getsockname(l)
-		if err := syscall.Connect(c, sa); err != nil {
-			t.Fatal(err)
-		}
+		dialBlocking(t, l)
 		select {
 		case err := <-got:
 			if err != nil {
@@ -152,6 +126,24 @@ func blockingListener(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// dialBlocking connects a blocking TCP socket to listener l; the test's
+// cleanup closes it.
+func dialBlocking(t *testing.T, l int) int {
+	c, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(c) })
+	sa, err := syscall.Getsockname(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Connect(c, sa); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // testBlockedCall runs call on a thread of its own, signals that thread

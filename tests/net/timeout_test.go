@@ -53,15 +53,7 @@ func TestSocketTimeouts(t *testing.T) {
 	}
 	timedOut(t, "accept", d, func() error { _, _, err := syscall.Accept(l); return err })
 
-	c, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(c)
-	sa, _ := syscall.Getsockname(l)
-	if err := syscall.Connect(c, sa); err != nil {
-		t.Fatal(err)
-	}
+	c := dialBlocking(t, l)
 	if err := setTimeo(c, syscall.SO_RCVTIMEO, 0, d.Microseconds()); err != nil {
 		t.Fatal(err)
 	}
