@@ -149,7 +149,13 @@ func (g *gen) badFD() uintptr {
 	case 1:
 		return 0x80000000 + uintptr(g.pick(1<<20))
 	case 2:
-		return uintptr(1024 + g.pick(1<<30))
+		// Below 4 MiB: taken as a pointer (any-number calls pass these
+		// as every argument), it cannot reach the program's image,
+		// which Linux loads at 4 MiB and Velocity at 16 MiB; there it
+		// would be the runtime's own memory, and on Velocity the
+		// kernel's (a velocity_syscalls call wrote its 23 KiB table over
+		// the kernel stack allocator, seed 3).
+		return uintptr(1024 + g.pick(1<<22-1024))
 	case 3:
 		return uintptr(g.r.Uint64())<<32 | uintptr(1024+g.pick(1<<20))
 	case 4:
@@ -554,12 +560,31 @@ func (g *gen) aimed() (uintptr, syscall.Errno) {
 }
 
 // anyNumber makes any system call not in neverAny with hostile arguments.
+// ownCalls are the Velocity calls (ENOSYS on Linux) that random
+// arguments may reach: they read or report, and check what they are
+// given. The others drive devices, the network server's queue
+// (velocity_net_wait would take its requests, velocity_net_reply answer
+// them, velocity_net_rights drop the kernel's references) or print pages
+// of text.
+var ownCalls = []uintptr{
+	0x5600, // velocity_info
+	0x5606, // velocity_prof_stats
+	0x5607, // velocity_locks
+	0x5609, // velocity_syscalls
+	0x5613, // velocity_net_ready: a sid and an identity that must agree
+	0x5616, // velocity_net_hold: a call id that must be in flight
+	0x5637, // velocity_net_stat
+}
+
 func (g *gen) anyNumber() (uintptr, syscall.Errno) {
 	var nr uintptr
 	for {
 		nr = uintptr(g.pick(336))
-		if g.pick(8) == 0 {
+		switch g.pick(16) {
+		case 0, 1:
 			nr = uintptr(424 + g.pick(40))
+		case 2:
+			nr = ownCalls[g.pick(len(ownCalls))]
 		}
 		if !neverAny[nr] {
 			break
