@@ -189,7 +189,7 @@ func (c *Config) Args(kind Kind, accel, varsFile string) ([]string, error) {
 		args = append(args, "-serial", "tcp:127.0.0.1:"+c.GDBPort+",server=on,wait=off")
 	}
 	if c.QEMUGDB != "" {
-		args = append(args, "-gdb", "tcp::"+c.QEMUGDB)
+		args = append(args, "-gdb", "tcp:127.0.0.1:"+c.QEMUGDB) // localhost only, as every port the tool opens
 		if c.QEMUGDBWait {
 			args = append(args, "-S")
 		}

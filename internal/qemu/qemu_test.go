@@ -59,7 +59,7 @@ func TestArgsFastPath(t *testing.T) {
 	for flag, want := range map[string]string{
 		"-kernel": "/s/BOOT_ND.BIN", "-initrd": "/k/kernel.elf", "-append": `-- "a b"`,
 		"-smp": "2", "-m": "1G", "-accel": "tcg", "-display": "none", "-serial": "stdio",
-		"-device": "isa-debug-exit,iobase=0xf4,iosize=0x04", "-gdb": "tcp::1234", "-monitor": "none",
+		"-device": "isa-debug-exit,iobase=0xf4,iosize=0x04", "-gdb": "tcp:127.0.0.1:1234", "-monitor": "none",
 	} {
 		if got := argAfter(args, flag); got != want {
 			t.Errorf("%s %q; want %q (args %q)", flag, got, want, args)
