@@ -311,7 +311,7 @@ func (h *hold) progress(n int64) {
 }
 
 // handle performs one call and builds its reply. A call that may wait
-// gives up when hd is closed (nil: never).
+// lets its caller go while it waits (hd; nil: it waits holding it).
 func (s *Server) handle(m *Msg, hd *hold) Reply {
 	s.Calls.Add(1)
 	rep := Reply{ID: m.ID}
