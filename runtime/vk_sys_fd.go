@@ -38,6 +38,10 @@ func vkCallClose(f *vkFrame, canBlock bool) uintptr {
 	return vkSysClose(int32(f.rdi))
 }
 
+func vkCallCloseRange(f *vkFrame, canBlock bool) uintptr {
+	return vkSysCloseRange(uint32(f.rdi), uint32(f.rsi), uint32(f.rdx))
+}
+
 func vkCallDup(f *vkFrame, canBlock bool) uintptr {
 	return vkSysDupFrom(int32(f.rdi), 0, false)
 }

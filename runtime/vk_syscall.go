@@ -272,6 +272,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	318: vkCallGetrandom,        // getrandom
 	326: vkCallCopyFileRange,    // copy_file_range
 	334: vkCallRseq,             // rseq
+	436: vkCallCloseRange,       // close_range
 	439: vkCallFaccessat2,       // faccessat2
 	452: vkCallFchmodat2,        // fchmodat2
 }
@@ -468,6 +469,43 @@ func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
 
 func vkSysClose(fd int32) uintptr {
 	return vkFDClose(fd)
+}
+
+const (
+	closeRangeUnshare = 1 << 1
+	closeRangeCloexec = 1 << 2
+)
+
+// vkSysCloseRange is close_range(2): every open fd in [first, last] is
+// closed, or with CLOSE_RANGE_CLOEXEC marked close-on-exec, as Linux
+// does (fds past the table's end are none; first > last or an unknown
+// flag is EINVAL). CLOSE_RANGE_UNSHARE asks for a private copy of the fd
+// table first; every thread of Velocity's one process shares the one
+// table and none can have its own, so that flag is EINVAL here, where
+// Linux would copy the table.
+func vkSysCloseRange(first, last uint32, flags uint32) uintptr {
+	if flags&^(closeRangeUnshare|closeRangeCloexec) != 0 || first > last {
+		return vkErr(vkEINVAL)
+	}
+	if flags&closeRangeUnshare != 0 {
+		return vkErr(vkEINVAL)
+	}
+	if last >= vkMaxFDs {
+		last = vkMaxFDs - 1
+	}
+	for fd := first; fd <= last && fd < vkMaxFDs; fd++ {
+		if !vkFDOpen(int32(fd)) {
+			continue
+		}
+		if flags&closeRangeCloexec != 0 {
+			vkSpinLock(&vkFDLock)
+			vkFDs[fd].cloexec = true
+			vkSpinUnlock(&vkFDLock)
+			continue
+		}
+		vkFDClose(int32(fd))
+	}
+	return 0
 }
 
 func vkSysFcntl(fd int32, cmd int32, arg uintptr, canBlock bool) uintptr {

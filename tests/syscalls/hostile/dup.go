@@ -78,6 +78,7 @@ func knownFile(e *env) uintptr {
 }
 
 func dupCases(e *env, add func(string, func(*env) syscall.Errno)) {
+	closeRangeCases(add)
 	buf := e.scratch
 	for _, b := range badFDs(e) {
 		fd := b.fd
@@ -437,5 +438,40 @@ func dupCases(e *env, add func(string, func(*env) syscall.Errno)) {
 	}
 	add("open_excl/tmp_file", func(e *env) syscall.Errno {
 		return sc(syscall.SYS_OPEN, cstr(e.tmpDir+"/f"), syscall.O_CREAT|syscall.O_EXCL|syscall.O_RDWR, 0o644)
+	})
+}
+
+// closeRangeCases: close_range(2) (since Linux 5.9). CLOSE_RANGE_UNSHARE
+// is left out: on Linux it would give the calling thread a private fd
+// table, which a Go program's other threads (its netpoller's epoll fd
+// among them) would not share; Velocity refuses it (EINVAL).
+func closeRangeCases(add func(string, func(*env) syscall.Errno)) {
+	const closeRange = 436
+	add("close_range/reversed", func(*env) syscall.Errno { return sc(closeRange, 1001, 1000, 0) })
+	add("close_range/bad_flag", func(*env) syscall.Errno { return sc(closeRange, 1000, 1001, 1) })
+	add("close_range/nothing_open", func(*env) syscall.Errno { return sc(closeRange, 1000, 1010, 0) })
+	add("close_range/past_the_table", func(*env) syscall.Errno { return sc(closeRange, 1<<30, allOnes, 0) })
+	add("close_range/closes", func(e *env) syscall.Errno {
+		for _, fd := range []uintptr{1000, 1002} {
+			if _, err := sc1(syscall.SYS_DUP2, u(e.pipeR), fd); err != 0 {
+				return err
+			}
+		}
+		if err := sc(closeRange, 1000, 1002, 0); err != 0 {
+			return err
+		}
+		_, e1 := sc1(syscall.SYS_FCNTL, 1000, syscall.F_GETFD)
+		_, e2 := sc1(syscall.SYS_FCNTL, 1002, syscall.F_GETFD)
+		return check(e1 == syscall.EBADF && e2 == syscall.EBADF && getfd(u(e.pipeR)) != allOnes, 1)
+	})
+	add("close_range/cloexec", func(e *env) syscall.Errno {
+		if _, err := sc1(syscall.SYS_DUP2, u(e.pipeR), 1000); err != 0 {
+			return err
+		}
+		defer closeFD(1000)
+		if err := sc(closeRange, 1000, 1000, 4); err != 0 {
+			return err
+		}
+		return check(getfd(1000) == syscall.FD_CLOEXEC, 1)
 	})
 }
