@@ -168,8 +168,8 @@ func vkLookup(path []byte) int {
 			implicit = true
 		}
 	}
-	if implicit {
-		return -2
+	if implicit || string(path) == "dev" || string(path) == "proc" {
+		return -2 // the kernel's own /dev and /proc are there without entries
 	}
 	return -1
 }
@@ -499,8 +499,34 @@ func vkSysLseek(fd int32, off int64, whence int32) uintptr {
 	return uintptr(f.off)
 }
 
-// vkStatEnt fills a Linux struct stat for an entry (or an implicit directory).
-func vkStatEnt(idx int, st uintptr) uintptr {
+// vkDirIno numbers a directory that no archive entry of its own names: the
+// root, a directory that deeper paths imply, and the kernel's /proc
+// directories. The root is 2, as on Linux's disk file systems; any other
+// hashes its resolved path (FNV-1a, dir and child joined by '/') with the
+// top bit set, above every entry's index+3. Each such directory needs a
+// number of its own: os.Getwd walks up from a directory deeper than
+// PATH_MAX by comparing st_ino, and with one number for all of them /usr
+// and / looked like the same directory.
+func vkDirIno(dir, child []byte) uint64 {
+	if len(dir) == 0 && len(child) == 0 {
+		return 2
+	}
+	h := uint64(14695981039346656037)
+	for _, c := range dir {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	if len(dir) != 0 && len(child) != 0 {
+		h = (h ^ '/') * 1099511628211
+	}
+	for _, c := range child {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return h | 1<<63
+}
+
+// vkStatEnt fills a Linux struct stat for an entry, or (idx -2) for the
+// directory full that no entry names.
+func vkStatEnt(idx int, full []byte, st uintptr) uintptr {
 	if !vkUserOK(st, 144, true) {
 		return vkErr(vkEFAULT)
 	}
@@ -513,8 +539,12 @@ func vkStatEnt(idx int, st uintptr) uintptr {
 			size = 4096
 		}
 	}
-	*(*uint64)(unsafe.Pointer(st)) = 0x5601              // st_dev
-	*(*uint64)(unsafe.Pointer(st + 8)) = uint64(idx + 3) // st_ino
+	ino := uint64(idx + 3)
+	if idx < 0 {
+		ino = vkDirIno(full, nil)
+	}
+	*(*uint64)(unsafe.Pointer(st)) = 0x5601 // st_dev
+	*(*uint64)(unsafe.Pointer(st + 8)) = ino
 	*(*uint64)(unsafe.Pointer(st + 16)) = 1
 	*(*uint32)(unsafe.Pointer(st + 24)) = mode
 	*(*int64)(unsafe.Pointer(st + 48)) = size
@@ -552,7 +582,7 @@ func vkSysNewfstatat(dirfd int32, upath, st uintptr, flags int32) uintptr {
 	if idx == -1 {
 		return vkErr(vkENOENT)
 	}
-	return vkStatEnt(idx, st)
+	return vkStatEnt(idx, full, st)
 }
 
 func vkSysFaccessat(dirfd int32, upath uintptr, mode int32) uintptr {
@@ -825,11 +855,46 @@ func vkArchiveChildren(dir []byte, skipTmp bool, visit func(ino uint64, typ byte
 		if dup || skipTmp && vkTmpHasChild(dir, child) {
 			continue
 		}
-		if !visit(uint64(i+3), typ, child) {
+		ino := uint64(i + 3)
+		if j < len(rest) {
+			ino = vkDirIno(dir, child)
+		}
+		if !visit(ino, typ, child) {
 			return false
 		}
 	}
+	if len(dir) == 0 {
+		// The root also holds the directories the kernel serves itself,
+		// whether or not the archive has names under them.
+		for _, d := range [...]string{"dev", "proc", "tmp"} {
+			if vkArchiveHasName(vkStrBytes(d)) {
+				continue
+			}
+			ino := vkDirIno(nil, vkStrBytes(d))
+			if d == "tmp" {
+				ino = 1 // what stat says of /tmp (vkTmpStat's root)
+			}
+			if !visit(ino, 4, vkStrBytes(d)) {
+				return false
+			}
+		}
+	}
 	return true
+}
+
+// vkArchiveHasName reports whether the archive has name at the top level:
+// an entry of that name or an entry below it.
+func vkArchiveHasName(name []byte) bool {
+	for i := 0; i < vkFS.n; i++ {
+		n := vkFSName(&vkFS.ents[i])
+		if string(n) == string(name) {
+			return true
+		}
+		if _, below := vkBelow(n, name); below {
+			return true
+		}
+	}
+	return false
 }
 
 // Namespace changes: only /tmp is writable.

@@ -555,7 +555,7 @@ func vkSysFstat(fd int32, st uintptr) uintptr {
 	}
 	switch f.kind {
 	case fdRegular, fdDir:
-		return vkStatEnt(int(f.ent), st)
+		return vkStatEnt(int(f.ent), vkFilePath(f), st)
 	case fdTmpFile, fdTmpDir:
 		return vkTmpStat(int(f.ent), st)
 	}
