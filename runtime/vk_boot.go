@@ -192,6 +192,8 @@ func vkParseCmdline(bi *vkBootInfo) {
 			a.quiet = true
 		case clOptNoXSave:
 			vkNoXSave = true // FXSAVE only, AVX off (vk_fpu.go), as Linux's noxsave
+		case clOptPagePoison:
+			vkPoisonStart() // vk_mem.go
 		case clOptReserve:
 			m, ok := clParseCPUList(val, vkMaxCPU)
 			if !ok {
@@ -233,7 +235,7 @@ func vkCmdlineError(msg string, tok []byte) {
 		vkWrite(tok)
 		vkPrint("\"")
 	}
-	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [noxsave] [cwd=/dir] [exe=/path] [reserve=CPUS] [irqcpus=CPUS] [ip=A.B.C.D/N|dhcp|off] [gw=A.B.C.D] [dns=A.B.C.D] [peers=HOST:PORT,...] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
+	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [noxsave] [pagepoison] [cwd=/dir] [exe=/path] [reserve=CPUS] [irqcpus=CPUS] [ip=A.B.C.D/N|dhcp|off] [gw=A.B.C.D] [dns=A.B.C.D] [peers=HOST:PORT,...] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
 	vkExit(2)
 }
 

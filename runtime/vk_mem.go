@@ -269,6 +269,55 @@ func vkBitmapPut(pa []uintptr) {
 	atomic.Storeuintptr(&vkFrames.free, vkFrames.free+uintptr(len(pa)))
 }
 
+// vkPagePoison is set by pagepoison on the command line, as Linux's
+// page_poison=1: every free frame holds vkPoisonWord, and a frame handed
+// out again is checked first. A write through a stale pointer or a stale
+// TLB entry after the free then stops the machine at the next allocation
+// of that frame, naming it and the first word that changed, rather than
+// corrupting whoever gets the frame next. It costs a fill per free and a
+// scan per allocation, so it is for hunting such bugs, not for benchmarks.
+var vkPagePoison bool
+
+const vkPoisonWord = 0xaaaaaaaaaaaaaaaa
+
+// vkPoisonStart turns poisoning on: the CPU caches go back to the bitmap
+// and every free frame is filled, so that from here on a free frame
+// always holds the poison. Boot only, on CPU 0, before any other CPU or
+// thread runs.
+func vkPoisonStart() {
+	vkFrameDrainAll()
+	for f := uintptr(256); f < vkFrames.nframes; f++ {
+		if !vkFrameUsed(f) {
+			vkPoisonFill(f * vkPageSize)
+		}
+	}
+	vkPagePoison = true
+}
+
+func vkPoisonFill(pa uintptr) {
+	w := unsafe.Slice((*uint64)(unsafe.Pointer(vkP2V(pa))), vkPageSize/8)
+	for i := range w {
+		w[i] = vkPoisonWord
+	}
+}
+
+// vkPoisonCheck stops the machine if the free frame pa was written.
+func vkPoisonCheck(pa uintptr) {
+	w := unsafe.Slice((*uint64)(unsafe.Pointer(vkP2V(pa))), vkPageSize/8)
+	for i := range w {
+		if w[i] != vkPoisonWord {
+			vkPrint("velocity: pagepoison: frame ")
+			vkPrintHex(uint64(pa))
+			vkPrint(" was written after it was freed: the word at offset ")
+			vkPrintHex(uint64(i * 8))
+			vkPrint(" holds ")
+			vkPrintHex(w[i])
+			vkPrint("\n")
+			vkFatal("a freed frame was written (pagepoison)")
+		}
+	}
+}
+
 // vkFrameAlloc returns a zeroed physical frame, or 0 when RAM is
 // exhausted. It takes a frame from this CPU's cache, refilling the cache
 // from the bitmap a batch at a time; only when the bitmap is empty does it
@@ -282,6 +331,9 @@ func vkFrameAlloc() uintptr {
 		if vkBitmapTake(&one, 1) == 0 {
 			return 0
 		}
+		if vkPagePoison {
+			vkPoisonCheck(one[0])
+		}
 		memclrNoHeapPointers(unsafe.Pointer(vkP2V(one[0])), vkPageSize)
 		return one[0]
 	}
@@ -292,6 +344,9 @@ func vkFrameAlloc() uintptr {
 		if pa == 0 {
 			return 0
 		}
+	}
+	if vkPagePoison {
+		vkPoisonCheck(pa)
 	}
 	memclrNoHeapPointers(unsafe.Pointer(vkP2V(pa)), vkPageSize)
 	return pa
@@ -350,6 +405,9 @@ func vkFrameFree(pa uintptr) {
 	if !vkFrameUsed(pa / vkPageSize) {
 		vkFatal("freeing a frame that is not in use")
 	}
+	if vkPagePoison {
+		vkPoisonFill(pa)
+	}
 	if !vkLocksLive {
 		one := [1]uintptr{pa}
 		vkBitmapPut(one[:])
@@ -391,6 +449,9 @@ func vkFrameRun(pages uintptr) uintptr {
 			first := f + 1 - pages
 			for g := first; g <= f; g++ {
 				vkFrameMark(g, true)
+				if vkPagePoison {
+					vkPoisonCheck(g * vkPageSize)
+				}
 			}
 			atomic.Storeuintptr(&vkFrames.free, vkFrames.free-pages)
 			vkSpinUnlock(&vkFrameLock)
@@ -435,6 +496,9 @@ func vkFrameFreeBatch(pa []uintptr) {
 	for _, p := range pa {
 		if p%vkPageSize != 0 || p/vkPageSize >= vkFrames.nframes || !vkFrameUsed(p/vkPageSize) {
 			vkFatal("freeing a frame that is not in use")
+		}
+		if vkPagePoison {
+			vkPoisonFill(p)
 		}
 	}
 	c := &vkFrameCaches[vkThisCPU().id]

@@ -13,6 +13,9 @@ Every word before "--" is an environment variable or a kernel option:
   KEY=VALUE  environment variable; KEY is upper case (A-Z, 0-9 and _, not
              starting with a digit), e.g. GODEBUG=gctrace=1
   quiet      do not print the kernel's boot banner
+  pagepoison fill every freed page with 0xaa and check it when the page is
+             handed out again: a write after free stops the machine with
+             the page's address (slower; for hunting kernel bugs)
   debug      run the gdb stub on COM2: breakpoints, Ctrl-C and crashes stop
              the kernel for gdb (see README, "Debugging with gdb")
   debug=wait as debug, and wait for gdb at boot, before Go starts

@@ -142,14 +142,15 @@ func clIsEnvAssignment(tok []byte) bool {
 
 // Kernel options, as clOption classifies them.
 const (
-	clOptUnknown = iota // not the kernel's: the gdb stub's (vkGdbOption), or an error
-	clOptQuiet          // quiet: no boot banner
-	clOptNoXSave        // noxsave: FXSAVE only, AVX off
-	clOptReserve        // reserve=CPUS
-	clOptIRQCPUs        // irqcpus=CPUS
-	clOptExe            // exe=/path: os.Args[0] and /proc/self/exe
-	clOptCwd            // cwd=/dir
-	clOptPackage        // read from /proc/cmdline by a package (clPackageOptions)
+	clOptUnknown    = iota // not the kernel's: the gdb stub's (vkGdbOption), or an error
+	clOptQuiet             // quiet: no boot banner
+	clOptNoXSave           // noxsave: FXSAVE only, AVX off
+	clOptPagePoison        // pagepoison: free frames filled and checked (vk_mem.go)
+	clOptReserve           // reserve=CPUS
+	clOptIRQCPUs           // irqcpus=CPUS
+	clOptExe               // exe=/path: os.Args[0] and /proc/self/exe
+	clOptCwd               // cwd=/dir
+	clOptPackage           // read from /proc/cmdline by a package (clPackageOptions)
 )
 
 // clPackageOptions are the options the kernel accepts but does not use
@@ -167,6 +168,8 @@ func clOption(tok []byte) (kind int, val []byte) {
 		return clOptQuiet, nil
 	case "noxsave":
 		return clOptNoXSave, nil
+	case "pagepoison":
+		return clOptPagePoison, nil
 	}
 	keys := [...]struct {
 		key  string

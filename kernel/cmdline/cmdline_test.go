@@ -73,7 +73,7 @@ func TestOption(t *testing.T) {
 		kind int
 		val  string
 	}{
-		"quiet": {clOptQuiet, ""}, "noxsave": {clOptNoXSave, ""},
+		"quiet": {clOptQuiet, ""}, "noxsave": {clOptNoXSave, ""}, "pagepoison": {clOptPagePoison, ""},
 		"reserve=3": {clOptReserve, "3"}, "irqcpus=0-1": {clOptIRQCPUs, "0-1"},
 		"exe=/bin/x": {clOptExe, "/bin/x"}, "cwd=/tmp": {clOptCwd, "/tmp"},
 		"ip=dhcp": {clOptPackage, "dhcp"}, "gw=": {clOptPackage, ""}, "peers=a:1": {clOptPackage, "a:1"},

@@ -82,7 +82,13 @@ func semDir() string {
 // package directory as the working directory, and args.
 func semCmdline(t *testing.T, args ...string) string {
 	t.Helper()
-	cmdline, err := build.KernelCmdline(nil, []string{"cwd=" + semDir()}, args)
+	return semCmdlineOpts(t, nil, args...)
+}
+
+// semCmdlineOpts is semCmdline with kernel options before cwd=.
+func semCmdlineOpts(t *testing.T, opts []string, args ...string) string {
+	t.Helper()
+	cmdline, err := build.KernelCmdline(nil, append(opts, "cwd="+semDir()), args)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,12 +529,18 @@ func TestSMPBoot(t *testing.T) {
 
 // TestSemanticsSMP runs the Go semantics tests on two and four CPUs, where
 // threads really run in parallel and wake-ups, signals and TLB shootdowns
-// cross CPUs.
+// cross CPUs. The four-CPU run poisons free frames (pagepoison), so that a
+// write through a stale translation or a freed kernel object stops the
+// machine with the frame's address.
 func TestSemanticsSMP(t *testing.T) {
 	need(t, "qemu")
 	for _, n := range []int{2, 4} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
-			r := boot(t, qemu.Config{Kernel: get(t, semOnce), Stub: get(t, stubOnce), SMP: n, Append: semCmdline(t, "-test.v", "-test.timeout=3m")})
+			var opts []string
+			if n == 4 {
+				opts = []string{"pagepoison"}
+			}
+			r := boot(t, qemu.Config{Kernel: get(t, semOnce), Stub: get(t, stubOnce), SMP: n, Append: semCmdlineOpts(t, opts, "-test.v", "-test.timeout=3m")})
 			r.expect(t, 0, "--- PASS: TestAsyncPreemptionOfTightLoop", "--- PASS: TestGCUnderPressure",
 				"--- PASS: TestMprotectHonoursProt", "\nPASS\n")
 			if strings.Contains(r.serial, "--- FAIL") {

@@ -131,7 +131,7 @@ func TestTimersAndTickers(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		now := <-tk.C
 		if now.Before(prev) {
-			t.Fatal("ticker went back in time")
+			t.Fatalf("ticker went back in time: tick %d at %v, %v before %v", i, now, prev.Sub(now), prev)
 		}
 		prev = now
 	}
