@@ -94,7 +94,7 @@ var vkFrames struct {
 	nframes  uintptr
 	free     uintptr // frames free in the bitmap (vkFramesFree adds the caches')
 	total    uintptr // usable frames at boot
-	next     uintptr // next-fit cursor
+	next     uintptr // where vkBitmapTake looks first: no free frame lies below it (above 1 MiB)
 	dmapLive bool    // page tables with the direct map are active
 }
 
@@ -258,6 +258,13 @@ func vkBitmapTake(out *[vkFrameCacheMax]uintptr, max uintptr) uintptr {
 // the only CPU). A frame that is already free is a double free: a kernel
 // bug, caught here (a frame freed twice into a cache is caught when the
 // cache gives it back).
+//
+// The cursor moves down to the lowest frame freed, so the allocator is
+// first-fit: memory given back is what is handed out next. With a
+// next-fit cursor a program that maps and unmaps 2 MiB at a time walked
+// through every frame of the machine before reusing one, and under a
+// hypervisor each frame never touched before costs a host page fault:
+// mmap+touch+munmap of 2 MiB ran at 0.8x Linux's speed, 3.5x with reuse.
 func vkBitmapPut(pa []uintptr) {
 	for _, p := range pa {
 		f := p / vkPageSize
@@ -265,6 +272,9 @@ func vkBitmapPut(pa []uintptr) {
 			vkFatal("freeing a frame that is not in use")
 		}
 		vkFrameMark(f, false)
+		if f < vkFrames.next && f >= 256 {
+			vkFrames.next = f
+		}
 	}
 	atomic.Storeuintptr(&vkFrames.free, vkFrames.free+uintptr(len(pa)))
 }
