@@ -16,5 +16,5 @@ import "embed"
 // and go.mod are what kernels that use package net link in
 // (internal/build/netroot.go).
 //
-//go:embed runtime arch/amd64/*.s kernel/gdbproto/*.go kernel/cmdline/*.go kernel/cpio/*.go kernel/pathwalk/*.go kernel/procpath/*.go kernel/cmsg/*.go netstack/*.go drivers/pci/*.go drivers/virtio/*.go go.mod
+//go:embed runtime arch/amd64/*.s kernel/gdbproto/*.go kernel/cmdline/*.go kernel/cpio/*.go kernel/pathwalk/*.go kernel/procpath/*.go kernel/cmsg/*.go kernel/ksyms/*.go netstack/*.go drivers/pci/*.go drivers/virtio/*.go go.mod
 var KernelSources embed.FS

@@ -55,6 +55,7 @@ func vkBoot(info uintptr) uintptr {
 	(*muintptr)(unsafe.Pointer(&vkKernelG.g.m)).set(&vkKernelM)
 	vkCPUFeatures()
 	vkImageSegments(bi) // the ELF's headers, before its module's frames are reused
+	vkGuardInit(bi)     // its symbol table, likewise (vk_guard.go)
 	vkRandomInit()      // before anything draws random numbers (AT_RANDOM)
 	vkFSLocate(bi)
 	vkFramesInit(bi)

@@ -62,6 +62,9 @@ func vkUserPA(va uintptr, write bool) (uintptr, bool) {
 // vkUserLoad32 reads the aligned 32-bit word at user address va without
 // faulting: ok is false if its page is not resident.
 func vkUserLoad32(va uintptr) (uint32, bool) {
+	if vkGuarded(va, va+4) {
+		return 0, false // a kernel variable: the locked path says EFAULT
+	}
 	p, ok := vkUserPA(va, false)
 	if !ok {
 		return 0, false
@@ -72,7 +75,7 @@ func vkUserLoad32(va uintptr) (uint32, bool) {
 // vkUserLoad64 reads 8 bytes at user address va (8-byte aligned, so on one
 // page) without faulting.
 func vkUserLoad64(va uintptr) (uint64, bool) {
-	if va&7 != 0 {
+	if va&7 != 0 || vkGuarded(va, va+8) {
 		return 0, false
 	}
 	p, ok := vkUserPA(va, false)

@@ -1497,7 +1497,9 @@ func vkUserOK(addr, n uintptr, write bool) bool {
 		}
 		va = v.end
 	}
-	return true
+	// The kernel's own variables are in the program's data too, but never
+	// the program's to hand to a system call (vk_guard.go).
+	return !vkGuarded(addr, addr+n)
 }
 
 func vkOutOfMemory() {

@@ -129,8 +129,8 @@ func vkPipeXfer(p *vkPipe, off int, u, n uintptr, toUser bool) bool {
 	if n == 0 {
 		return true // and no page to look at (u may be the last one)
 	}
-	if n > vkPipeSize || u+n < u {
-		return false
+	if n > vkPipeSize || u+n < u || vkGuarded(u, u+n) {
+		return false // a kernel variable: the locked path says EFAULT
 	}
 	np := 0
 	for va := u &^ (vkPageSize - 1); va < u+n; va += vkPageSize {

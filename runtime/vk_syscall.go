@@ -91,7 +91,7 @@ func vkSyscallLockFree(f *vkFrame, c *vkCPU) bool {
 // unmaps cannot be reused before this CPU, running with interrupts off,
 // acknowledges the TLB shootdown.
 func vkMappedWritable(addr, n uintptr) bool {
-	if addr < vkUserMin || addr+n < addr || addr+n > vkUserMax {
+	if addr < vkUserMin || addr+n < addr || addr+n > vkUserMax || vkGuarded(addr, addr+n) {
 		return false
 	}
 	for va := addr &^ 4095; va < addr+n; va += vkPageSize {

@@ -32,6 +32,7 @@ var sourceDirs = []struct{ dir, prefix, pkg string }{
 	{"kernel/pathwalk", "zz_velocity_pathwalk_", "pathwalk"},
 	{"kernel/procpath", "zz_velocity_procpath_", "procpath"},
 	{"kernel/cmsg", "zz_velocity_cmsg_", "cmsg"},
+	{"kernel/ksyms", "zz_velocity_ksyms_", "ksyms"},
 }
 
 // KernelFile is one kernel source file as it will appear in package runtime.

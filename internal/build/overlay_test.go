@@ -157,7 +157,7 @@ func TestEmbeddedGdbprotoIsRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, pkg := range []string{"gdbproto", "cmdline", "cpio", "pathwalk", "procpath", "cmsg"} {
+	for _, pkg := range []string{"gdbproto", "cmdline", "cpio", "pathwalk", "procpath", "cmsg", "ksyms"} {
 		n := 0
 		for _, f := range files {
 			if !strings.HasPrefix(f.Name, "zz_velocity_"+pkg+"_") {

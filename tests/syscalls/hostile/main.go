@@ -967,12 +967,20 @@ func main() {
 	flag.IntVar(&traceFrom, "trace", -1, "print every random call from this index on")
 	threads := flag.Int("threads", 1, "threads making random calls at once")
 	fill := flag.Bool("fill-tmp", false, "write to /tmp until it is full, then check the program still works")
+	kvars := flag.String("kernel-vars", "", "ADDR:SIZE,... of Velocity's kernel variables: check that calls cannot reach them, and aim random pointers at them too")
 	flag.Parse()
+	if *kvars != "" {
+		if err := parseKernelVars(*kvars); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		checkKernelVars()
+	}
 	if *fill {
 		fillTmp()
 	}
-	if !*doCases && *n == 0 && !*fill {
-		fmt.Fprintln(os.Stderr, "usage: hostile [-cases] [-random N -seed S [-threads T]] [-fill-tmp]")
+	if !*doCases && *n == 0 && !*fill && *kvars == "" {
+		fmt.Fprintln(os.Stderr, "usage: hostile [-cases] [-random N -seed S [-threads T]] [-fill-tmp] [-kernel-vars ADDR:SIZE,...]")
 		os.Exit(2)
 	}
 	if *doCases {

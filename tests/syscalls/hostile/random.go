@@ -85,6 +85,9 @@ func (g *gen) pick(n int) int { return g.r.IntN(n) }
 // non-canonical, kernel, or a range running into one of those.
 func (g *gen) hostilePtr() uintptr {
 	e := g.e
+	if len(kernelVars) > 0 && g.pick(13) == 0 {
+		return g.kernelVarPtr() // inside Velocity only (-kernel-vars)
+	}
 	switch g.pick(12) {
 	case 0:
 		return 0
