@@ -194,6 +194,9 @@ func probeVirtioNet() (*virtioNIC, error) {
 	how := "INTx line " + fmt.Sprint(nic.intr.Handle)
 	if nic.intr.MSI {
 		how = fmt.Sprintf("MSI-X vector %#x on CPU %d", nic.intr.Vector, nic.intr.CPU)
+		if cfg, ok := dev.ConfigIRQ(); ok {
+			how += fmt.Sprintf(" (configuration changes: vector %#x)", cfg.Vector)
+		}
 	}
 	// Checksum and segmentation offloads are reported, not used: QEMU
 	// offers them only with a backend that takes virtio-net headers
@@ -280,6 +283,12 @@ func startVirtioNet(dev *virtio.Device, msix bool) (*virtioNIC, error) {
 // re-enabling, so a burst costs one interrupt.
 func (n *virtioNIC) run(ctx context.Context) {
 	go n.transmit(ctx)
+	// With a vector of their own for configuration changes, those are
+	// watched apart and a packet's interrupt reads no register.
+	cfg, separate := n.dev.ConfigIRQ()
+	if separate {
+		go n.watchConfig(ctx, cfg)
+	}
 	var seen uint64
 	var used []virtio.Used
 	// The interrupt is waited for in Go's netpoller, through an eventfd
@@ -299,7 +308,9 @@ func (n *virtioNIC) run(ctx context.Context) {
 				break
 			}
 		}
-		n.checkLink()
+		if !separate {
+			n.checkLink()
+		}
 		if ev != nil {
 			if _, err := ev.Read(evBuf[:]); err != nil {
 				fmt.Fprintf(os.Stderr, "velocity: net: reading the interrupt's eventfd: %v; waiting in irqwait\n", err)
@@ -317,8 +328,23 @@ func (n *virtioNIC) run(ctx context.Context) {
 	}
 }
 
-// checkLink reads the link status (STATUS feature) after an interrupt,
-// which a configuration change also raises.
+// watchConfig looks at the link status each time the device signals a
+// configuration change on its own vector (virtio.Device.ConfigIRQ).
+func (n *virtioNIC) watchConfig(ctx context.Context, irq pci.IRQ) {
+	var seen uint64
+	for ctx.Err() == nil {
+		c, err := irq.Wait(seen)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "velocity: net: waiting for configuration changes: %v; the link status is no longer watched\n", err)
+			return
+		}
+		seen = c
+		n.checkLink()
+	}
+}
+
+// checkLink reads the link status (STATUS feature) after a configuration
+// change's interrupt: its own, or the queues' when they share one.
 func (n *virtioNIC) checkLink() {
 	if n.dev.Status()&virtio.StatusNeedsReset != 0 && !n.needsReset {
 		n.needsReset = true
