@@ -9,8 +9,10 @@
 // read(fd, p, n) with p inside the socket table, wrote kernel state on
 // the program's behalf and took the machine down later, far from the bug.
 // On Linux the kernel's data lies above the user half and the same call
-// fails with EFAULT; here vkUserOK and vkUserPA refuse any range that
-// overlaps a kernel variable, with the same EFAULT. The variables are
+// fails with EFAULT; here vkUserOK (and the lock-free paths that walk the
+// page tables themselves: vkUserLoad32/64, vkMappedWritable, the pipe
+// copy) refuse any range that overlaps a kernel variable, with the same
+// EFAULT. The variables are
 // found at boot in the kernel ELF's symbol table (kernel/ksyms), so the
 // list cannot fall out of date as tables are added. The program's own Go
 // globals, the Go runtime's included, stay its to pass, as on Linux.
