@@ -158,6 +158,16 @@ func vkLookup(path []byte) int {
 	if idx, ok := vkProcLookup(path); ok {
 		return idx // proc/<pid>, its task directory and files (vk_procstatus.go)
 	}
+	idx := vkArchiveLookup(path)
+	if idx == -1 && (string(path) == "dev" || string(path) == "proc") {
+		return -2 // the kernel's own /dev and /proc are there without entries
+	}
+	return idx
+}
+
+// vkArchiveLookup is vkLookup in the archive alone: the index of the entry
+// named path, -2 for a directory that deeper entries imply, -1 for none.
+func vkArchiveLookup(path []byte) int {
 	implicit := false
 	for i := 0; i < vkFS.n; i++ {
 		name := vkFSName(&vkFS.ents[i])
@@ -168,8 +178,8 @@ func vkLookup(path []byte) int {
 			implicit = true
 		}
 	}
-	if implicit || string(path) == "dev" || string(path) == "proc" {
-		return -2 // the kernel's own /dev and /proc are there without entries
+	if implicit {
+		return -2
 	}
 	return -1
 }
@@ -867,7 +877,7 @@ func vkArchiveChildren(dir []byte, skipTmp bool, visit func(ino uint64, typ byte
 		// The root also holds the directories the kernel serves itself,
 		// whether or not the archive has names under them.
 		for _, d := range [...]string{"dev", "proc", "tmp"} {
-			if vkArchiveHasName(vkStrBytes(d)) {
+			if vkArchiveLookup(vkStrBytes(d)) != -1 {
 				continue
 			}
 			ino := vkDirIno(nil, vkStrBytes(d))
@@ -880,21 +890,6 @@ func vkArchiveChildren(dir []byte, skipTmp bool, visit func(ino uint64, typ byte
 		}
 	}
 	return true
-}
-
-// vkArchiveHasName reports whether the archive has name at the top level:
-// an entry of that name or an entry below it.
-func vkArchiveHasName(name []byte) bool {
-	for i := 0; i < vkFS.n; i++ {
-		n := vkFSName(&vkFS.ents[i])
-		if string(n) == string(name) {
-			return true
-		}
-		if _, below := vkBelow(n, name); below {
-			return true
-		}
-	}
-	return false
 }
 
 // Namespace changes: only /tmp is writable.

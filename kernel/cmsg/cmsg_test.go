@@ -3,6 +3,7 @@ package cmsg
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"testing"
 )
 
@@ -105,7 +106,7 @@ func TestWalk(t *testing.T) {
 		for _, m := range ms {
 			kinds = append(kinds, m.kind)
 		}
-		if e != tc.errno || len(fs) != tc.nfds || !equal(kinds, tc.kinds) {
+		if e != tc.errno || len(fs) != tc.nfds || !slices.Equal(kinds, tc.kinds) {
 			t.Errorf("%s: kinds %v, %d fds, errno %d; want %v, %d, %d", tc.name, kinds, len(fs), e, tc.kinds, tc.nfds, tc.errno)
 		}
 		for i, fd := range fs {
@@ -114,18 +115,6 @@ func TestWalk(t *testing.T) {
 			}
 		}
 	}
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestFields(t *testing.T) {

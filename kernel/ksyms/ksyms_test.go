@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -104,7 +105,7 @@ func TestObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []ksRange{{0x1000, 0x1810}, {0x3000, 0x3100}, {0x7000, 0x7008}}
-	if got := out[:n]; !equal(got, want) {
+	if got := out[:n]; !slices.Equal(got, want) {
 		t.Fatalf("ksObjects = %x, want %x", got, want)
 	}
 	for _, tc := range []struct {
@@ -207,25 +208,13 @@ func TestGoBinary(t *testing.T) {
 	if msg != "" {
 		t.Fatal(msg)
 	}
-	if !equal(out[:n], want) {
+	if !slices.Equal(out[:n], want) {
 		t.Fatalf("%d ranges, want %d (%x...)", n, len(want), want[:min(len(want), 4)])
 	}
 	if n < 10 {
 		t.Fatalf("only %d ranges of runtime objects in a Go program", n)
 	}
 	t.Logf("%d ranges of runtime objects", n)
-}
-
-func equal(a, b []ksRange) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // FuzzObjects: any image gives a clear error or sorted, disjoint,
@@ -284,7 +273,7 @@ func FuzzObjects(f *testing.F) {
 			return
 		}
 		want, ok := reference(image, "runtime.vk")
-		if ok && len(want) <= len(out) && !equal(out[:n], want) {
+		if ok && len(want) <= len(out) && !slices.Equal(out[:n], want) {
 			t.Fatalf("ksObjects = %x, debug/elf gives %x", out[:n], want)
 		}
 	})

@@ -155,9 +155,11 @@ func (g *gen) badFD() uintptr {
 		// Below 4 MiB: taken as a pointer (any-number calls pass these
 		// as every argument), it cannot reach the program's image,
 		// which Linux loads at 4 MiB and Velocity at 16 MiB; there it
-		// would be the runtime's own memory, and on Velocity the
-		// kernel's (a velocity_syscalls call wrote its 23 KiB table over
-		// the kernel stack allocator, seed 3).
+		// would be the Go runtime's own memory (mapped on Velocity,
+		// unmapped on Linux at the same address). The kernel's variables
+		// in that image are refused since (kernelVarPtr aims at them);
+		// before, a velocity_syscalls call wrote its 23 KiB table over
+		// the kernel stack allocator (seed 3).
 		return uintptr(1024 + g.pick(1<<22-1024))
 	case 3:
 		return uintptr(g.r.Uint64())<<32 | uintptr(1024+g.pick(1<<20))
