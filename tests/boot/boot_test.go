@@ -387,8 +387,11 @@ func TestNMIDump(t *testing.T) {
 		`cpu 0: .* at 0x[0-9a-f]+ `, `cpu 1: .* at 0x[0-9a-f]+ `, // both answered
 		// A thread's line may end with its pending signals: sysmon sends the
 		// spinning thread SIGURG every 10 ms, and the NMI can land between
-		// the post and the IPI that delivers it.
-		`thread \d+ running on cpu \d[^\n]*\n  entered by NMI at 0x[0-9a-f]+ main\.hang\.func3\+`,
+		// the post and the IPI that delivers it. For the same reason the
+		// NMI may find the kernel serving an interrupt the spinner took
+		// (the tick that delivers that signal): the dump then names the
+		// interrupt, and the spinner's place is where it entered.
+		`thread \d+ running on cpu \d[^\n]*\n  entered by (NMI|interrupt 0x[0-9a-f]+) at 0x[0-9a-f]+ main\.hang\.func3\+`,
 		`thread \d+ blocked, last cpu \d, waits on 0x[0-9a-f]+[^\n]*\n  in read\(0x[0-9a-f]+, `,
 		`thread \d+ blocked, last cpu \d, deadline \+35\d{5}\.\d{3} ms \(timer heap \d #\d+\)[^\n]*\n  in nanosleep\(`,
 		`locks held: `,
