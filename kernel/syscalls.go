@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"slices"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -16,6 +17,7 @@ type rawSyscallCount struct {
 	_     uint32
 	Count uint64
 	Name  [24]byte
+	Ns    uint64
 }
 
 // syscallSlots is how many records the kernel may write: Linux's 512
@@ -27,6 +29,11 @@ type SyscallCount struct {
 	Nr    int    // its number: Linux's, or Velocity's own from 0x5600
 	Name  string // "read", "velocity_net_ready", ... ("" if the kernel has no name for it)
 	Count uint64
+	// Time is the CPU time the kernel spent in these calls: a call that
+	// blocks is charged for its own work, not for its wait. Zero for
+	// the calls the kernel serves without its lock (clock_gettime,
+	// gettid, getpid), which are not timed.
+	Time time.Duration
 }
 
 // Syscalls reads the kernel's count of system calls by number since boot,
@@ -42,7 +49,7 @@ func Syscalls() ([]SyscallCount, error) {
 	}
 	out := make([]SyscallCount, 0, n)
 	for _, r := range raw[:n] {
-		out = append(out, SyscallCount{Nr: int(r.Nr), Name: cName(r.Name[:]), Count: r.Count})
+		out = append(out, SyscallCount{Nr: int(r.Nr), Name: cName(r.Name[:]), Count: r.Count, Time: time.Duration(r.Ns)})
 	}
 	sortSyscalls(out)
 	return out, nil
@@ -52,14 +59,15 @@ func Syscalls() ([]SyscallCount, error) {
 // made in between only, the most made first: the system calls of one
 // piece of work.
 func SyscallsDelta(before, after []SyscallCount) []SyscallCount {
-	was := make(map[int]uint64, len(before))
+	was := make(map[int]SyscallCount, len(before))
 	for _, b := range before {
-		was[b.Nr] = b.Count
+		was[b.Nr] = b
 	}
 	out := make([]SyscallCount, 0, len(after))
 	for _, a := range after {
-		if a.Count > was[a.Nr] {
-			a.Count -= was[a.Nr]
+		if a.Count > was[a.Nr].Count {
+			a.Count -= was[a.Nr].Count
+			a.Time -= was[a.Nr].Time
 			out = append(out, a)
 		}
 	}

@@ -48,6 +48,7 @@ type vkCPU struct {
 	ticks     uint64
 	syscalls  uint64
 	sysNr     [vkSysCountSlots]uint64 // calls made here, by number (vk_syscount.go)
+	sysNs     [vkSysCountSlots]uint64 // CPU time of the calls that ended here, by number (vk_syscount.go)
 
 	// Scheduling (guarded by the kernel lock).
 	online   uint32

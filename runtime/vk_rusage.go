@@ -61,6 +61,10 @@ func vkChargeCPU(cur, next *vkThread) {
 		cur.lastRun = now
 		if next != cur {
 			cur.lastRun = 0
+			if cur.sysOn > 0 { // leaving the CPU inside a system call (vk_syscount.go)
+				cur.sysAcc += now - cur.sysOn
+				cur.sysOn = -1
+			}
 		}
 		if cur.state == thDead && !cur.cpuGone {
 			vkDeathBegin()
@@ -75,6 +79,9 @@ func vkChargeCPU(cur, next *vkThread) {
 	}
 	atomic.Xadd(&next.cpuSeq, 1)
 	next.lastRun = vkNanotime()
+	if next.sysOn < 0 {
+		next.sysOn = next.lastRun
+	}
 	atomic.Xadd(&next.cpuSeq, 1)
 }
 

@@ -69,6 +69,8 @@ type vkThread struct {
 	onCPU       int32  // CPU running it, -1 if none
 	cpuNs       int64  // time spent running, up to lastRun (vk_rusage.go)
 	lastRun     int64  // when it was last switched in; 0 while not running
+	sysOn       int64  // in a system call: when its current stretch on a CPU began, or -1 while switched out; 0 outside one (vk_syscount.go)
+	sysAcc      int64  // CPU time of the current system call up to sysOn
 	cpuSeq      uint32 // odd while cpuNs and lastRun change (vk_rusage.go)
 	cpuGone     bool   // exited, its cpuNs moved to vkSched.deadCPUNs
 	clearTID    uintptr

@@ -29,6 +29,35 @@ func vkSysCount(c *vkCPU, nr uint64) {
 	}
 }
 
+// vkSysTimeBegin starts timing t's system call: the CPU time it takes,
+// not the time it waits, which strace -c's figures mix. The scheduler
+// stops the clock when t leaves its CPU inside the call and restarts it
+// when t runs again (vkChargeCPU), so a call that blocks is charged only
+// for its own work. Calls served without the kernel lock (clock_gettime,
+// gettid, getpid) are not timed: two clock reads would cost as much as
+// the call. Trap context, as vkSysCount: plain stores into the thread.
+func vkSysTimeBegin(t *vkThread) {
+	t.sysAcc = 0
+	t.sysOn = vkNanotime()
+}
+
+// vkSysTimeEnd charges t's call nr (its number at entry: the frame's
+// holds the result by now) to the CPU it ends on.
+func vkSysTimeEnd(t *vkThread, nr uint64) {
+	if t.sysOn <= 0 {
+		t.sysOn = 0
+		return
+	}
+	ns := t.sysAcc + vkNanotime() - t.sysOn
+	t.sysOn = 0
+	c := vkThisCPU()
+	if nr < vkSysLinuxCount {
+		c.sysNs[nr] += uint64(ns)
+	} else if nr-vkSysOwnBase < vkSysOwnCount {
+		c.sysNs[vkSysLinuxCount+nr-vkSysOwnBase] += uint64(ns)
+	}
+}
+
 // vkSysCountStat is one record of velocity_syscalls: layout shared with
 // kernel/syscalls.go.
 type vkSysCountStat struct {
@@ -36,6 +65,7 @@ type vkSysCountStat struct {
 	_     uint32
 	count uint64
 	name  [24]byte
+	ns    uint64 // CPU time in the calls (vkSysTimeEnd)
 }
 
 const vkSysVelocitySyscalls = 0x5609
@@ -57,14 +87,15 @@ func vkSysSyscallCounts(buf, n uintptr) uintptr {
 	}
 	w := uintptr(0)
 	for i := uintptr(0); i < vkSysCountSlots; i++ {
-		var sum uint64
+		var sum, ns uint64
 		for c := 0; c < vkCPUCount; c++ {
 			sum += vkCPUs[c].sysNr[i]
+			ns += vkCPUs[c].sysNs[i]
 		}
 		if sum == 0 {
 			continue
 		}
-		r := vkSysCountStat{nr: uint32(i), count: sum}
+		r := vkSysCountStat{nr: uint32(i), count: sum, ns: ns}
 		if i >= vkSysLinuxCount {
 			r.nr = uint32(vkSysOwnBase + i - vkSysLinuxCount)
 			copy(r.name[:], vkSysOwnNames[i-vkSysLinuxCount])

@@ -140,13 +140,17 @@ func vkSyscallTrap(f *vkFrame, c *vkCPU) {
 	if vkSyscallLockFree(f, c) {
 		return // clocks and ids: no shared state, so no kernel lock
 	}
+	nr, t := f.rax, vkThreadOf(c.cur)
+	vkSysTimeBegin(t)
 	if vkSyscallFine(f) {
+		vkSysTimeEnd(t, nr)
 		vkTrapExitFine(f) // futex, nanosleep, sched_yield: their own locks (vk_lockpath.go)
 		return
 	}
 	vkLock()
 	vkSysCount(c, f.rax) // before the call, which may block and resume on another CPU
 	vkSyscall(f, true)
+	vkSysTimeEnd(t, nr)
 	vkTrapUnlock(f)
 }
 

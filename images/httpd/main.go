@@ -63,6 +63,25 @@ func stats(w http.ResponseWriter, r *http.Request) {
 	if st, err := kernel.NetStats(); err == nil {
 		st.Write(w)
 	}
+	if calls, err := kernel.Syscalls(); err == nil {
+		fmt.Fprintf(w, "system calls since boot, the most made first (count, kernel CPU time):")
+		for i, c := range calls {
+			if i == 12 {
+				break
+			}
+			fmt.Fprintf(w, " %s %d %v;", c.Name, c.Count, c.Time.Round(time.Microsecond))
+		}
+		fmt.Fprintln(w)
+	}
+	if locks, err := kernel.Locks(); err == nil {
+		fmt.Fprintf(w, "kernel locks (acquired, contended, wait):")
+		for _, l := range locks {
+			if l.Acquires > 0 {
+				fmt.Fprintf(w, " %s %d %.1f%% %v;", l.Name, l.Acquires, l.ContendedPercent(), l.Wait.Round(time.Microsecond))
+			}
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "you are %s\n", r.RemoteAddr)
 }
 

@@ -499,13 +499,14 @@ func (sh *Shell) syscalls(args []string) error {
 		total += c.Count
 	}
 	fmt.Fprintf(sh.Out, "%d system calls %s\n", total, what)
-	fmt.Fprintf(sh.Out, "%-24s %7s %12s %8s\n", "call", "number", "count", "percent")
+	fmt.Fprintf(sh.Out, "%-24s %7s %12s %8s %12s %9s\n", "call", "number", "count", "percent", "cpu time", "us/call")
 	for _, c := range counts {
 		name := c.Name
 		if name == "" {
 			name = "?"
 		}
-		fmt.Fprintf(sh.Out, "%-24s %#7x %12d %7.2f%%\n", name, c.Nr, c.Count, 100*float64(c.Count)/float64(total))
+		fmt.Fprintf(sh.Out, "%-24s %#7x %12d %7.2f%% %12v %9.2f\n", name, c.Nr, c.Count, 100*float64(c.Count)/float64(total),
+			c.Time.Round(time.Microsecond), float64(c.Time)/float64(c.Count)/1e3)
 	}
 	return nil
 }
