@@ -19,7 +19,11 @@
 // (up to vkMaxWatch per description), not in a per-instance list: one
 // instance can watch every fd, and a readiness change wakes exactly the
 // instances watching it. A record is keyed, as on Linux, by the epoll
-// instance and the fd number it was added with.
+// instance and the fd number it was added with. As Linux's rdllist, each
+// instance keeps a ready list of the records whose description changed
+// since it last looked (vkReadyPush): epoll_wait costs the number of
+// changed records, not the number of open descriptions, which it was
+// while it scanned them all (at 4,096 descriptions of 8 records each).
 //
 // Locking (runtime/HACKING.md has the order). vkFDLock, the fd table lock,
 // guards the slots of vkFDs, the reference counts, allocating and freeing
@@ -97,6 +101,14 @@ type vkWatch struct {
 	events uint32
 	data   uint64
 	seen   uint64 // for EPOLLET: the description's generation when last reported
+
+	// The instance's ready list (vkReadyPush): a doubly linked list of
+	// records, each named by its vkWatchRef, so that epoll_wait looks
+	// only at records whose description changed, not at every open
+	// description.
+	self       int32 // this record's vkWatchRef, set when it is added
+	prev, next int32 // neighbours on the ready list (vkWatchRef; 0: none)
+	queued     bool  // on the ready list
 }
 
 // vkFile is one open file description.
@@ -115,7 +127,8 @@ type vkFile struct {
 	textLen  int
 	counter  uint64     // eventfd
 	n        int        // epoll: number of records naming it (vkFDLock)
-	cursor   int32      // epoll: the description where the next scan starts (fairness; vkFDLock)
+	rhead    int32      // epoll: the ready list's first record (vkWatchRef; vkFDLock)
+	rtail    int32      // epoll: and its last
 	ready    uint32     // socket: readiness level the network server last reported
 	readySeq uint64     // socket: the server's sequence number of that report
 	sock     vkSockInfo // socket: what the kernel answers without the server
@@ -142,6 +155,10 @@ var (
 	// vkFileHigh is one more than the highest description index ever
 	// used: epoll scans stop there.
 	vkFileHigh int32 = 2
+	// vkFileLow is where vkFileAlloc starts looking: no description
+	// below it is free (vkFDLock). Without it, opening the 4,000th
+	// socket walked past the 3,999 open before it.
+	vkFileLow int32 = 2
 )
 
 const vkFileChunkBytes = (vkFilesPerChunk*unsafe.Sizeof(vkFile{}) + vkPageSize - 1) &^ (vkPageSize - 1)
@@ -163,17 +180,19 @@ func vkFileAlloc(kind int32) (int32, *vkFile) {
 	vkAssertHeld(&vkBKL)
 	for pass := 0; pass < 2; pass++ {
 		vkSpinLock(&vkFDLock)
-		for i := int32(0); i < vkFileCap; i++ {
+		for i := vkFileLow; i < vkFileCap; i++ {
 			f := vkFileAt(i)
 			if f.kind == fdNone && f.refs == 0 {
 				*f = vkFile{kind: kind, refs: 1}
 				if i >= vkFileHigh {
 					vkFileHigh = i + 1
 				}
+				vkFileLow = i + 1
 				vkSpinUnlock(&vkFDLock)
 				return i, f
 			}
 		}
+		vkFileLow = vkFileCap
 		vkSpinUnlock(&vkFDLock)
 		if pass > 0 || vkFileCap >= vkMaxFiles {
 			break
@@ -195,8 +214,18 @@ func vkFileAlloc(kind int32) (int32, *vkFile) {
 // fd and holds nothing yet.
 func vkFileUnalloc(i int32) {
 	vkSpinLock(&vkFDLock)
-	*vkFileAt(i) = vkFile{}
+	vkFileFree(i)
 	vkSpinUnlock(&vkFDLock)
+}
+
+// vkFileFree makes description i free for vkFileAlloc. The caller holds
+// vkFDLock.
+func vkFileFree(i int32) {
+	vkAssertHeld(&vkFDLock)
+	*vkFileAt(i) = vkFile{}
+	if i < vkFileLow {
+		vkFileLow = i
+	}
 }
 
 // vkFDInstall gives description i (whose reference it takes over) the
@@ -309,11 +338,11 @@ func vkFilePut(i int32) uintptr {
 	switch f.kind {
 	case fdPipeRead, fdPipeWrite:
 		vkPipeRelease(i, f)
-		*f = vkFile{}
+		vkFileFree(i)
 		vkSpinUnlock(&vkFDLock)
 		return 0
 	case fdEpoll, fdEventfd, fdConsole:
-		*f = vkFile{}
+		vkFileFree(i)
 		vkSpinUnlock(&vkFDLock)
 		return 0
 	}
@@ -335,7 +364,7 @@ func vkFilePut(i int32) uintptr {
 		vkFrameFree(f.text - vkDMAP)
 	}
 	vkSpinLock(&vkFDLock)
-	*f = vkFile{}
+	vkFileFree(i)
 	vkSpinUnlock(&vkFDLock)
 	return r
 }
@@ -484,6 +513,7 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 		w = vkWatch{fd: fd, events: *(*uint32)(unsafe.Pointer(ev)), data: *(*uint64)(unsafe.Pointer(ev + 4))}
 	}
 	epi := vkFDs[epfd].file // index + 1
+	fi := vkFDs[fd].file - 1
 	vkSpinLock(&vkFDLock)
 	idx, free := -1, -1
 	for i := range f.watch {
@@ -515,7 +545,10 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 			r = vkErr(vkENOENT)
 			break
 		}
+		vkReadyUnlink(ep, &f.watch[idx]) // MOD: a new record, looked at afresh
+		w.self = vkWatchRef(fi, idx)
 		f.watch[idx] = w
+		vkReadyPush(ep, &f.watch[idx]) // the next wait looks at it
 		if vkReady(f, w.events) != 0 {
 			vkFutexWake(uintptr(unsafe.Pointer(ep)), vkMaxThreads) // ready already
 		}
@@ -524,6 +557,7 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 			r = vkErr(vkENOENT)
 			break
 		}
+		vkReadyUnlink(ep, &f.watch[idx])
 		f.watch[idx] = vkWatch{}
 		ep.n--
 	default:
@@ -593,12 +627,73 @@ func vkSysEpollWait(epfd int32, events uintptr, max int32, timeoutMs int64, canB
 	}
 	epi := vkFileGet(epfd) // held while asleep: a close meanwhile does not free it
 	ep := vkFileAt(epi)
-	r := vkEpollWait(ep, epi+1, events, max, timeoutMs, canBlock)
+	r, _ := vkEpollWait(ep, epi+1, events, max, timeoutMs, canBlock, false)
 	vkFilePut(epi)
 	return r
 }
 
-func vkEpollWait(ep *vkFile, epi int32, events uintptr, max int32, timeoutMs int64, canBlock bool) uintptr {
+// vkEpollWaitFast is epoll_wait, and epoll_pwait without a signal mask
+// (the runtime's netpoller), without the kernel lock: everything it
+// touches is under vkFDLock, and it writes the events through the direct
+// map, so it needs the events buffer resident and writable, 4-byte
+// aligned and clear of kernel variables. Anything else, and every error,
+// goes the locked way (ok false), which has Linux's order of checks.
+func vkEpollWaitFast(epfd int32, events uintptr, max int32, timeoutMs int64) (r uintptr, ok bool) {
+	if max <= 0 || max > 0x7fffffff/12 || events&3 != 0 || epfd < 0 || epfd >= vkMaxFDs {
+		return 0, false
+	}
+	end := events + uintptr(max)*12
+	if events < vkUserMin || end < events || end > vkUserMax || vkGuarded(events, end) {
+		return 0, false
+	}
+	vkSpinLock(&vkFDLock)
+	epi := vkFDs[epfd].file - 1
+	if epi < 0 || vkFileAt(epi).kind != fdEpoll {
+		vkSpinUnlock(&vkFDLock)
+		return 0, false
+	}
+	ep := vkFileAt(epi)
+	ep.refs++ // held while asleep, as vkSysEpollWait's
+	vkSpinUnlock(&vkFDLock)
+	r, ok = vkEpollWait(ep, epi+1, events, max, timeoutMs, true, true)
+	vkFilePut(epi) // an epoll instance is released under vkFDLock alone
+	return r, ok
+}
+
+// vkEventsResident reports whether the events buffer [events, events+n)
+// is resident and writable now (fine-path epoll_wait; the caller holds
+// vkFDLock, so nothing between this and the writes spins or sleeps).
+func vkEventsResident(events, n uintptr) bool {
+	for va := events &^ (vkPageSize - 1); va < events+n; va += vkPageSize {
+		if _, ok := vkUserPA(va, true); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// vkPutEvent writes one epoll_event (events, then data, packed: 12
+// bytes) at user address e, through the page tables and the direct map
+// when fine (e is 4-byte aligned, so no 4-byte piece straddles a page;
+// vkEventsResident checked every page), else by plain stores, which the
+// kernel lock lets fault.
+func vkPutEvent(e uintptr, ev uint32, data uint64, fine bool) {
+	if !fine {
+		*(*uint32)(unsafe.Pointer(e)) = ev
+		*(*uint64)(unsafe.Pointer(e + 4)) = data
+		return
+	}
+	for k, v := range [3]uint32{ev, uint32(data), uint32(data >> 32)} {
+		p, _ := vkUserPA(e+uintptr(k)*4, true)
+		*(*uint32)(unsafe.Pointer(p)) = v
+	}
+}
+
+// vkEpollWait waits on instance ep (description index epi-1). With fine
+// the caller holds no kernel lock (vkEpollWaitFast): ok is false, with
+// nothing consumed, if the events buffer is found not resident, and the
+// locked way starts again.
+func vkEpollWait(ep *vkFile, epi int32, events uintptr, max int32, timeoutMs int64, canBlock, fine bool) (r uintptr, ok bool) {
 	deadline := int64(0)
 	if timeoutMs > 0 {
 		deadline = vkNanotime() + timeoutMs*1_000_000
@@ -606,49 +701,52 @@ func vkEpollWait(ep *vkFile, epi int32, events uintptr, max int32, timeoutMs int
 	for {
 		n := int32(0)
 		vkSpinLock(&vkFDLock)
-		high := vkFileHigh
-		if ep.cursor >= high {
-			ep.cursor = 0
+		if fine && !vkEventsResident(events, uintptr(max)*12) {
+			vkSpinUnlock(&vkFDLock)
+			return 0, false
 		}
-		start := ep.cursor
-		for k := int32(0); k < high && n < max; k++ {
-			i := start + k
-			if i >= high {
-				i -= high
+		// Each record is looked at once at most: one that stays ready
+		// goes back to the tail, so the next wait starts with others
+		// (fairness, as Linux's list), and this one stops when it comes
+		// round to the first it put back.
+		back := int32(0)
+		for n < max && ep.rhead != 0 && ep.rhead != back {
+			f, w := vkWatchAt(ep.rhead)
+			vkReadyUnlink(ep, w)
+			if w.ep != epi {
+				vkFatal("epoll: a record on an instance's ready list names another instance")
 			}
-			f := vkFileAt(i)
-			for j := range f.watch {
-				w := &f.watch[j]
-				if w.ep != epi {
-					continue
-				}
-				if w.events&epollET != 0 && w.seen == f.gen {
-					continue // edge-triggered: nothing changed since the last report
-				}
-				if r := vkReady(f, w.events); r != 0 {
-					w.seen = f.gen
-					e := events + uintptr(n)*12
-					*(*uint32)(unsafe.Pointer(e)) = r
-					*(*uint64)(unsafe.Pointer(e + 4)) = w.data
-					n++
-					ep.cursor = i + 1 // the next scan starts after the last one reported
+			if w.events&epollET != 0 && w.seen == f.gen {
+				continue // edge-triggered: nothing changed since the last report
+			}
+			r := vkReady(f, w.events)
+			if r == 0 {
+				continue // off the list until its description changes again
+			}
+			w.seen = f.gen
+			vkPutEvent(events+uintptr(n)*12, r, w.data, fine)
+			n++
+			if w.events&epollET == 0 {
+				vkReadyPush(ep, w) // level-triggered: reported until a look finds it not ready
+				if back == 0 {
+					back = w.self
 				}
 			}
 		}
 		if n > 0 || timeoutMs == 0 || !canBlock {
 			vkSpinUnlock(&vkFDLock)
-			return uintptr(n)
+			return uintptr(n), true
 		}
 		if timeoutMs > 0 && vkNanotime() >= deadline {
 			vkSpinUnlock(&vkFDLock)
-			return 0
+			return 0, true
 		}
 		// Sleep until a watched description changes, a signal arrives or
 		// the timeout passes; queued before vkFDLock goes, so a
 		// notification (which takes it) cannot slip in between.
-		vkSleepOn(uintptr(unsafe.Pointer(ep)), &vkFDLock, deadline, true)
+		vkSleepOn(uintptr(unsafe.Pointer(ep)), &vkFDLock, deadline, !fine)
 		if vkCur().pending&^vkCur().sigmask != 0 {
-			return vkErr(vkEINTR)
+			return vkErr(vkEINTR), true
 		}
 	}
 }
@@ -668,7 +766,9 @@ func vkNotifyLocked(f *vkFile) {
 	f.gen++
 	for j := range f.watch {
 		if ep := f.watch[j].ep; ep != 0 {
-			vkFutexWake(uintptr(unsafe.Pointer(vkFileAt(ep-1))), vkMaxThreads)
+			epf := vkFileAt(ep - 1)
+			vkReadyPush(epf, &f.watch[j])
+			vkFutexWake(uintptr(unsafe.Pointer(epf)), vkMaxThreads)
 		}
 	}
 	vkFutexWake(uintptr(unsafe.Pointer(f)), vkMaxThreads)
@@ -712,6 +812,53 @@ func vkEventfdRead(f *vkFile, p, n uintptr, canBlock bool) uintptr {
 	return 8
 }
 
+// vkWatchRef names record j of description i: i*vkMaxWatch+j+1, so 0 is
+// none (vkMaxFiles*vkMaxWatch fits an int32 with room to spare).
+func vkWatchRef(i int32, j int) int32 { return i*vkMaxWatch + int32(j) + 1 }
+
+// vkWatchAt returns the description and the record that ref names.
+func vkWatchAt(ref int32) (*vkFile, *vkWatch) {
+	f := vkFileAt((ref - 1) / vkMaxWatch)
+	return f, &f.watch[(ref-1)%vkMaxWatch]
+}
+
+// vkReadyPush puts record w at the tail of instance ep's ready list,
+// unless it is on it already. The caller holds vkFDLock.
+func vkReadyPush(ep *vkFile, w *vkWatch) {
+	if w.queued {
+		return
+	}
+	w.queued, w.prev, w.next = true, ep.rtail, 0
+	if ep.rtail != 0 {
+		_, t := vkWatchAt(ep.rtail)
+		t.next = w.self
+	} else {
+		ep.rhead = w.self
+	}
+	ep.rtail = w.self
+}
+
+// vkReadyUnlink takes record w off instance ep's ready list, if it is
+// on it. The caller holds vkFDLock.
+func vkReadyUnlink(ep *vkFile, w *vkWatch) {
+	if !w.queued {
+		return
+	}
+	if w.prev != 0 {
+		_, p := vkWatchAt(w.prev)
+		p.next = w.next
+	} else {
+		ep.rhead = w.next
+	}
+	if w.next != 0 {
+		_, n := vkWatchAt(w.next)
+		n.prev = w.prev
+	} else {
+		ep.rtail = w.prev
+	}
+	w.queued, w.prev, w.next = false, 0, 0
+}
+
 // vkWatchDropAll drops description i's interest records, as Linux drops
 // a file from every interest list when its last reference goes; if i is
 // an epoll instance, also the records naming it in every description, so
@@ -722,13 +869,16 @@ func vkWatchDropAll(i int32) {
 	f := vkFileAt(i)
 	for j := range f.watch {
 		if ep := f.watch[j].ep; ep != 0 {
-			vkFileAt(ep-1).n--
+			epf := vkFileAt(ep - 1)
+			vkReadyUnlink(epf, &f.watch[j])
+			epf.n--
 			f.watch[j] = vkWatch{}
 		}
 	}
 	if f.kind != fdEpoll || f.n == 0 {
 		return
 	}
+	f.rhead, f.rtail = 0, 0 // its records go below, listed or not
 	for k := int32(0); k < vkFileHigh; k++ {
 		g := vkFileAt(k)
 		for j := range g.watch {

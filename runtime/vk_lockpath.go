@@ -10,7 +10,10 @@
 //   - sched_yield and the timer tick and reschedule IPI: this CPU's
 //     run-queue lock;
 //   - read and write on a pipe end: the fd table lock and the pipe's
-//     (vk_pipe.go), when the user buffer is resident.
+//     (vk_pipe.go), when the user buffer is resident;
+//   - epoll_wait, and epoll_pwait without a signal mask: the fd table
+//     lock, which guards the interest records and ready lists (vk_fd.go),
+//     when the events buffer is resident.
 //
 // vkTrap tries these before it takes vkBKL. A case that needs more (a
 // futex word that is not resident yet, whose page fault needs the mapping
@@ -108,6 +111,14 @@ func vkSyscallFine(f *vkFrame) bool {
 	case 0, 1: // read, write: pipe ends only (vk_pipe.go)
 		var ok bool
 		if r, ok = vkPipeIOFast(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), f.rax == 1); !ok {
+			return false
+		}
+	case 232, 281: // epoll_wait, epoll_pwait without a signal mask (vk_fd.go)
+		if f.rax == 281 && f.r8 != 0 {
+			return false
+		}
+		var ok bool
+		if r, ok = vkEpollWaitFast(int32(f.rdi), uintptr(f.rsi), int32(f.rdx), int64(int32(f.r10))); !ok {
 			return false
 		}
 	case 24: // sched_yield

@@ -218,7 +218,7 @@ func vkNetPutAsync(i int32) {
 	}
 	f.refs = 0
 	vkWatchDropAll(i)
-	*f = vkFile{}
+	vkFileFree(i)
 	vkSpinUnlock(&vkFDLock)
 	m := &vkNet.async[vkNet.atail%vkNetAsync]
 	*m = vkNetMsg{nr: 3, args: [6]uint64{uint64(i)}, newFD: -1}

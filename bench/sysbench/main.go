@@ -76,7 +76,7 @@ type boot struct {
 const compareSMP = 2
 
 var benches = []string{"getpid", "clock_gettime", "futex_wake_nowaiter", "futex_pingpong",
-	"mmap_touch_munmap_4k", "mmap_touch_munmap_2m", "pipe_roundtrip", "fault_storm"}
+	"mmap_touch_munmap_4k", "mmap_touch_munmap_2m", "pipe_roundtrip", "fault_storm", "epoll_wait_1000"}
 
 func run(o options) error {
 	if err := benchguest.PrepareDirs(&o.linuxCache, o.cache); err != nil {

@@ -19,7 +19,10 @@
 //     a second pipe (blocking read and write);
 //   - page-fault storm: GOMAXPROCS threads each touch every page of their
 //     own 16 MiB of fresh anonymous memory; ns per fault, counting all
-//     threads' faults against the wall time.
+//     threads' faults against the wall time;
+//   - epoll_wait with 1,000 idle eventfds registered and one ready
+//     (level-triggered, timeout 0): what a wait costs when a server
+//     holds many idle connections.
 //
 // On Velocity it also prints the kernel's lock counters for the whole run
 // (kernel.Locks): "SYSBENCH lock name=... acquires=... contended=...".
@@ -85,6 +88,7 @@ func main() {
 	bench("mmap_touch_munmap_2m", 20, func(n int) { mmapTouch(n, 2<<20) })
 	bench("pipe_roundtrip", 2000, pipeRoundTrip)
 	faultStorm()
+	bench("epoll_wait_1000", 2000, epollWaitIdle(1000))
 
 	if lockErr == nil {
 		if after, err := kernel.Locks(); err == nil {
@@ -266,6 +270,43 @@ func faultStorm() {
 		fmt.Printf("SYSBENCH bench name=fault_storm ns=%.1f n=%d threads=%d\n", float64(el.Nanoseconds())/float64(faults), faults, procs)
 		for _, b := range maps {
 			syscall.Munmap(b)
+		}
+	}
+}
+
+// epollWaitIdle registers idle eventfds and one that is ready in an
+// epoll instance of its own and returns a benchmark of epoll_wait with
+// timeout 0, which reports the ready one every time (level-triggered).
+func epollWaitIdle(idle int) func(n int) {
+	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		panic(err)
+	}
+	add := func() int {
+		fd, _, e := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		if e != 0 {
+			panic(e)
+		}
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}
+		if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, int(fd), &ev); err != nil {
+			panic(err)
+		}
+		return int(fd)
+	}
+	for range idle {
+		add()
+	}
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	if _, err := syscall.Write(add(), one); err != nil {
+		panic(err)
+	}
+	return func(n int) {
+		var evs [8]syscall.EpollEvent
+		for i := 0; i < n; i++ {
+			r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&evs[0])), 8, 0, 0, 0)
+			if e != 0 || r != 1 {
+				panic(fmt.Sprintf("epoll_pwait: %d, %v; want the one ready eventfd", r, e))
+			}
 		}
 	}
 }
