@@ -637,7 +637,9 @@ func vkSysEpollWait(epfd int32, events uintptr, max int32, timeoutMs int64, canB
 // touches is under vkFDLock, and it writes the events through the direct
 // map, so it needs the events buffer resident and writable, 4-byte
 // aligned and clear of kernel variables. Anything else, and every error,
-// goes the locked way (ok false), which has Linux's order of checks.
+// goes the locked way (ok false), which has Linux's order of checks. A
+// wait that finds events takes no reference to the instance: the fd
+// table lock, held from the lookup to the last event, keeps it.
 func vkEpollWaitFast(epfd int32, events uintptr, max int32, timeoutMs int64) (r uintptr, ok bool) {
 	if max <= 0 || max > 0x7fffffff/12 || events&3 != 0 || epfd < 0 || epfd >= vkMaxFDs {
 		return 0, false
@@ -653,6 +655,11 @@ func vkEpollWaitFast(epfd int32, events uintptr, max int32, timeoutMs int64) (r 
 		return 0, false
 	}
 	ep := vkFileAt(epi)
+	n, ok := vkEpollScan(ep, epi+1, events, max, true)
+	if !ok || n > 0 || timeoutMs == 0 {
+		vkSpinUnlock(&vkFDLock)
+		return uintptr(n), ok
+	}
 	ep.refs++ // held while asleep, as vkSysEpollWait's
 	vkSpinUnlock(&vkFDLock)
 	r, ok = vkEpollWait(ep, epi+1, events, max, timeoutMs, true, true)
@@ -660,82 +667,94 @@ func vkEpollWaitFast(epfd int32, events uintptr, max int32, timeoutMs int64) (r 
 	return r, ok
 }
 
-// vkEventsResident reports whether the events buffer [events, events+n)
-// is resident and writable now (fine-path epoll_wait; the caller holds
-// vkFDLock, so nothing between this and the writes spins or sleeps).
-func vkEventsResident(events, n uintptr) bool {
-	for va := events &^ (vkPageSize - 1); va < events+n; va += vkPageSize {
-		if _, ok := vkUserPA(va, true); !ok {
-			return false
+// vkEventDst translates the 12 bytes of an epoll_event at user address e
+// (4-byte aligned, so no 4-byte piece straddles a page) to direct-map
+// addresses of its three words, for a write without the kernel lock: ok
+// is false unless every page is resident and writable. The caller holds
+// vkFDLock and spins on nothing before the write (see vk_lockpath.go).
+func vkEventDst(e uintptr) (d [3]uintptr, ok bool) {
+	p, ok := vkUserPA(e, true)
+	if !ok {
+		return d, false
+	}
+	if e&(vkPageSize-1) <= vkPageSize-12 {
+		return [3]uintptr{p, p + 4, p + 8}, true
+	}
+	for k := range d {
+		if d[k], ok = vkUserPA(e+uintptr(k)*4, true); !ok {
+			return d, false
 		}
 	}
-	return true
+	return d, true
 }
 
-// vkPutEvent writes one epoll_event (events, then data, packed: 12
-// bytes) at user address e, through the page tables and the direct map
-// when fine (e is 4-byte aligned, so no 4-byte piece straddles a page;
-// vkEventsResident checked every page), else by plain stores, which the
-// kernel lock lets fault.
-func vkPutEvent(e uintptr, ev uint32, data uint64, fine bool) {
-	if !fine {
-		*(*uint32)(unsafe.Pointer(e)) = ev
-		*(*uint64)(unsafe.Pointer(e + 4)) = data
-		return
+// vkEpollScan reports the ready records of instance ep (description
+// index epi-1) into events, at most max, and returns how many. The
+// caller holds vkFDLock. With fine (no kernel lock) the events go
+// through vkEventDst, and ok is false, with nothing consumed, if the
+// first slot is not resident (a later one ends the scan early); without
+// it they are plain stores, which the kernel lock lets fault.
+func vkEpollScan(ep *vkFile, epi int32, events uintptr, max int32, fine bool) (n int32, ok bool) {
+	// Each record is looked at once at most: one that stays ready goes
+	// back to the tail, so the next wait starts with others (fairness, as
+	// Linux's list), and this scan stops when it comes round to the first
+	// it put back.
+	back := int32(0)
+	for n < max && ep.rhead != 0 && ep.rhead != back {
+		e := events + uintptr(n)*12
+		var dst [3]uintptr
+		if fine {
+			if dst, ok = vkEventDst(e); !ok {
+				return n, n > 0
+			}
+		}
+		f, w := vkWatchAt(ep.rhead)
+		vkReadyUnlink(ep, w)
+		if w.ep != epi {
+			vkFatal("epoll: a record on an instance's ready list names another instance")
+		}
+		if w.events&epollET != 0 && w.seen == f.gen {
+			continue // edge-triggered: nothing changed since the last report
+		}
+		r := vkReady(f, w.events)
+		if r == 0 {
+			continue // off the list until its description changes again
+		}
+		w.seen = f.gen
+		if fine {
+			*(*uint32)(unsafe.Pointer(dst[0])) = r
+			*(*uint32)(unsafe.Pointer(dst[1])) = uint32(w.data)
+			*(*uint32)(unsafe.Pointer(dst[2])) = uint32(w.data >> 32)
+		} else {
+			*(*uint32)(unsafe.Pointer(e)) = r
+			*(*uint64)(unsafe.Pointer(e + 4)) = w.data
+		}
+		n++
+		if w.events&epollET == 0 {
+			vkReadyPush(ep, w) // level-triggered: reported until a look finds it not ready
+			if back == 0 {
+				back = w.self
+			}
+		}
 	}
-	for k, v := range [3]uint32{ev, uint32(data), uint32(data >> 32)} {
-		p, _ := vkUserPA(e+uintptr(k)*4, true)
-		*(*uint32)(unsafe.Pointer(p)) = v
-	}
+	return n, true
 }
 
-// vkEpollWait waits on instance ep (description index epi-1). With fine
-// the caller holds no kernel lock (vkEpollWaitFast): ok is false, with
-// nothing consumed, if the events buffer is found not resident, and the
-// locked way starts again.
+// vkEpollWait waits on instance ep (description index epi-1), holding a
+// reference to it. With fine the caller holds no kernel lock
+// (vkEpollWaitFast): ok is false, with nothing consumed, if the events
+// buffer is found not resident, and the locked way starts again.
 func vkEpollWait(ep *vkFile, epi int32, events uintptr, max int32, timeoutMs int64, canBlock, fine bool) (r uintptr, ok bool) {
 	deadline := int64(0)
 	if timeoutMs > 0 {
 		deadline = vkNanotime() + timeoutMs*1_000_000
 	}
 	for {
-		n := int32(0)
 		vkSpinLock(&vkFDLock)
-		if fine && !vkEventsResident(events, uintptr(max)*12) {
+		n, ok := vkEpollScan(ep, epi, events, max, fine)
+		if !ok || n > 0 || timeoutMs == 0 || !canBlock {
 			vkSpinUnlock(&vkFDLock)
-			return 0, false
-		}
-		// Each record is looked at once at most: one that stays ready
-		// goes back to the tail, so the next wait starts with others
-		// (fairness, as Linux's list), and this one stops when it comes
-		// round to the first it put back.
-		back := int32(0)
-		for n < max && ep.rhead != 0 && ep.rhead != back {
-			f, w := vkWatchAt(ep.rhead)
-			vkReadyUnlink(ep, w)
-			if w.ep != epi {
-				vkFatal("epoll: a record on an instance's ready list names another instance")
-			}
-			if w.events&epollET != 0 && w.seen == f.gen {
-				continue // edge-triggered: nothing changed since the last report
-			}
-			r := vkReady(f, w.events)
-			if r == 0 {
-				continue // off the list until its description changes again
-			}
-			w.seen = f.gen
-			vkPutEvent(events+uintptr(n)*12, r, w.data, fine)
-			n++
-			if w.events&epollET == 0 {
-				vkReadyPush(ep, w) // level-triggered: reported until a look finds it not ready
-				if back == 0 {
-					back = w.self
-				}
-			}
-		}
-		if n > 0 || timeoutMs == 0 || !canBlock {
-			vkSpinUnlock(&vkFDLock)
-			return uintptr(n), true
+			return uintptr(n), ok
 		}
 		if timeoutMs > 0 && vkNanotime() >= deadline {
 			vkSpinUnlock(&vkFDLock)

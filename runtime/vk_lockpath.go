@@ -143,6 +143,9 @@ func vkSysFutexFast(addr uintptr, op int32, val uint32, ts uintptr) (r uintptr, 
 	if addr&3 != 0 {
 		return vkErr(vkEINVAL), true
 	}
+	if e := vkFutexOpCheck(addr, op); e != 0 {
+		return vkErr(e), true
+	}
 	switch op &^ (futexPrivateFlag | futexClockRT) {
 	case futexWait, futexWaitBitset:
 		deadline, errno, ok := vkFutexDeadline(op, ts, vkUserLoad64)

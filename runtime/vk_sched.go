@@ -952,11 +952,15 @@ func vkFutexDeadline(op int32, ts uintptr, read func(uintptr) (uint64, bool)) (d
 func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 	// Linux's order: alignment (EINVAL), the operation (ENOSYS), the
 	// timeout (EFAULT, EINVAL), then the word itself (EFAULT, EAGAIN). A
-	// private wake never reads the word, so a bad address is not an error.
+	// private wake never reads the word, but the address must still be
+	// in the user half (vkFutexOpCheck).
 	if addr&3 != 0 {
 		return vkErr(vkEINVAL)
 	}
 	cmd := op &^ (futexPrivateFlag | futexClockRT)
+	if e := vkFutexOpCheck(addr, op); e != 0 {
+		return vkErr(e)
+	}
 	switch cmd {
 	case futexWait, futexWaitBitset:
 		if ts != 0 && !vkUserOK(ts, 16, false) {
@@ -984,6 +988,23 @@ func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 		return uintptr(vkFutexWake(addr, int(val)))
 	}
 	return vkErr(vkENOSYS)
+}
+
+// vkFutexOpCheck gives the errors of an operation that do not depend on
+// memory, as Linux: ENOSYS for FUTEX_CLOCK_REALTIME with anything but
+// FUTEX_WAIT_BITSET (the Linux host gives it for FUTEX_WAIT too: tests/
+// syscalls), and for a wake (FUTEX_WAKE, FUTEX_WAKE_BITSET) EFAULT for a
+// word outside the user half (access_ok), even for a private wake, which
+// never reads it. 0 for anything else.
+func vkFutexOpCheck(addr uintptr, op int32) int {
+	cmd := op &^ (futexPrivateFlag | futexClockRT)
+	if op&futexClockRT != 0 && cmd != futexWaitBitset {
+		return vkENOSYS
+	}
+	if (cmd == futexWake || cmd == futexWakeBitset) && addr > vkUserMax-4 {
+		return vkEFAULT
+	}
+	return 0
 }
 
 // vkUserRead64Locked reads 8 bytes the caller checked with vkUserOK; the

@@ -60,9 +60,10 @@ func vkUnimplemented(nr uint64) uintptr {
 	return vkErr(vkENOSYS)
 }
 
-// vkSyscallLockFree serves the system calls that read only the clock and
-// the calling thread's own state without taking the kernel lock: the Go
-// scheduler asks for the time constantly, from every CPU. It reports
+// vkSyscallLockFree serves the system calls that read only the clock,
+// the calling thread's own state or a futex bucket's waiter count without
+// taking any lock: the Go scheduler asks for the time constantly, from
+// every CPU, and wakes futexes that nobody sleeps on. It reports
 // whether it handled the call. Pending signals are still delivered by the
 // next locked entry (at the latest the next timer tick).
 func vkSyscallLockFree(f *vkFrame, c *vkCPU) bool {
@@ -77,6 +78,15 @@ func vkSyscallLockFree(f *vkFrame, c *vkCPU) bool {
 		r = uintptr(vkThreadOf(c.cur).tid)
 	case 39: // getpid
 		r = 1
+	case 202: // futex: a private FUTEX_WAKE that finds nobody waiting
+		// (most of the Go runtime's wake-ups): one bucket's count, read
+		// atomically (vkFutexNoWaiters); a waiter queued just after is
+		// one the wake would have missed anyway, as on Linux.
+		addr := uintptr(f.rdi)
+		if int32(f.rsi) != futexWake|futexPrivateFlag || addr&3 != 0 || addr > vkUserMax-4 || !vkFutexNoWaiters(addr) {
+			return false
+		}
+		r = 0
 	default:
 		return false
 	}

@@ -433,6 +433,7 @@ func cases(e *env) []testCase {
 			return sc(syscall.SYS_EPOLL_CTL, u(e.ep), syscall.EPOLL_CTL_ADD, u(e.pipeR), p)
 		})
 		add("futex_wait/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_FUTEX, p, 0x80, 0, 0) }) // FUTEX_WAIT_PRIVATE, val 0
+		add("futex_wake/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_FUTEX, p, 0x81, 1, 0) }) // FUTEX_WAKE_PRIVATE: nobody waits
 		add("eventfd_write/"+name, func(e *env) syscall.Errno { return sc(syscall.SYS_WRITE, u(e.efd), p, 8) })
 		add("link_old/"+name, func(e *env) syscall.Errno { return sc(syscall.SYS_LINK, p, cstr(e.tmpDir+"/l")) })
 		add("link_new/"+name, func(e *env) syscall.Errno { return sc(syscall.SYS_LINK, cstr(e.tmpDir+"/f"), p) })
@@ -831,6 +832,11 @@ func cases(e *env) []testCase {
 		return sc(syscall.SYS_FUTEX, buf, 0x80, 5, e.edge)
 	})
 	add("futex/wake_nobody", func(*env) syscall.Errno { return sc(syscall.SYS_FUTEX, buf, 0x81, 1, 0) })
+	add("futex/wake_clock_realtime", func(*env) syscall.Errno { return sc(syscall.SYS_FUTEX, buf, 0x81|0x100, 1, 0) })
+	add("futex/wait_clock_realtime", func(*env) syscall.Errno {
+		putWords(buf, 0)
+		return sc(syscall.SYS_FUTEX, buf, 0x80|0x100, 1, 0) // the word is 0, not 1: EAGAIN if the clock is taken
+	})
 	add("rt_sigaction/signal_0", func(*env) syscall.Errno { return sc(syscall.SYS_RT_SIGACTION, 0, 0, buf, 8) })
 	add("rt_sigaction/signal_65", func(*env) syscall.Errno { return sc(syscall.SYS_RT_SIGACTION, 65, 0, buf, 8) })
 	add("rt_sigaction/sigkill", func(*env) syscall.Errno {
