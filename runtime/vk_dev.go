@@ -37,6 +37,11 @@
 //	                                         wakes its epoll watchers; fd -1
 //	                                         unbinds. The eventfd is kept
 //	                                         while bound, even if closed.
+//	0x5639 msifree(handle)                   give back an MSI vector from
+//	                                         0x5636 (a driver whose device
+//	                                         refused it): unbound from its
+//	                                         eventfd, waiters in irqwait get
+//	                                         EINVAL, the slot is reused
 //
 // irqfd exists so that a driver waits for its interrupt in Go's netpoller
 // instead of in irqwait: a goroutine parked there costs nothing, and the
@@ -79,6 +84,7 @@ const (
 	vkSysMSI     = 0x5636
 	vkSysNetStat = 0x5637
 	vkSysIRQFD   = 0x5638
+	vkSysMSIFree = 0x5639
 
 	// PCI INTx line n interrupts at vector 0x20+n, as ISA IRQ n would;
 	// lines 0 (the timer's vector), 2, 3 and 4 (the serial ports) are
@@ -113,7 +119,7 @@ var vkDev struct {
 	count   [vkDevLines + vkMSISlots]uint64
 	efd     [vkDevLines + vkMSISlots]int32 // irqfd: the eventfd's description + 1, 0 = none
 	isr     uint32                         // the last ISR value read (so the read is never dropped)
-	msiNext int
+	msiMade int                            // MSI vectors reserved since boot: the next one's CPU, round-robin
 
 	mmio  [vkMMIOSlots]vkMMIOMapping
 	nmmio int
@@ -324,14 +330,18 @@ func vkSysMSIAlloc(out uintptr) uintptr {
 	if !vkUserOK(out, 32, true) {
 		return vkErr(vkEFAULT)
 	}
-	if vkDev.msiNext == vkMSISlots {
+	slot := 0
+	for slot < vkMSISlots && vkDev.routed[vkDevLines+slot] {
+		slot++
+	}
+	if slot == vkMSISlots {
 		return vkErr(vkErrNoSpace)
 	}
 	cpus := vkIRQCPUs & vkAllCPUs()
 	if cpus == 0 {
 		cpus = 1
 	}
-	k := vkDev.msiNext % vkPopcount(cpus)
+	k := vkDev.msiMade % vkPopcount(cpus)
 	cpu := 0
 	for ; cpu < 64; cpu++ {
 		if cpus&(1<<cpu) != 0 {
@@ -345,10 +355,30 @@ func vkSysMSIAlloc(out uintptr) uintptr {
 	if apic > 255 {
 		return vkErr(vkErrNoSpace) // needs x2APIC interrupt remapping
 	}
-	slot := vkDev.msiNext
-	vkDev.msiNext++
+	vkDev.msiMade++
 	vkDev.routed[vkDevLines+slot] = true
 	*(*[4]uint64)(unsafe.Pointer(out)) = [4]uint64{0xFEE00000 | uint64(apic)<<12, uint64(vkMSIVectorBase + slot), uint64(vkDevLines + slot), uint64(cpu)}
+	return 0
+}
+
+// vkSysMSIRelease gives back the MSI vector of handle (vkSysMSIAlloc's),
+// whose device will never send it: a driver that programmed a vector the
+// device then refused would otherwise leak one of the vkMSISlots. Its
+// eventfd is unbound and put, a thread in irqwait on it is woken (and
+// gets EINVAL), and its count starts again from 0 for the next owner.
+// The kernel lock is held.
+func vkSysMSIRelease(line uintptr) uintptr {
+	if line < vkDevLines || line >= vkDevLines+vkMSISlots || !vkDev.routed[line] {
+		return vkErr(vkEINVAL)
+	}
+	vkDev.routed[line] = false
+	atomic.And(&vkDev.pending, ^(uint32(1) << line))
+	if old := vkDev.efd[line]; old != 0 {
+		vkDev.efd[line] = 0
+		vkFilePut(old - 1)
+	}
+	vkDev.count[line] = 0
+	vkFutexWake(uintptr(unsafe.Pointer(&vkDev.count[line])), vkMaxThreads)
 	return 0
 }
 
@@ -472,6 +502,9 @@ func vkSysIRQWaitLine(line uintptr, seen uint64, canBlock bool) uintptr {
 		return vkErr(vkEINVAL)
 	}
 	for vkDev.count[line] <= seen {
+		if !vkDev.routed[line] {
+			return vkErr(vkEINVAL) // given back meanwhile (vkSysMSIRelease)
+		}
 		if !canBlock {
 			return vkErr(vkEAGAIN)
 		}

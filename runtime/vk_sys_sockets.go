@@ -114,6 +114,10 @@ func vkCallMSI(f *vkFrame, canBlock bool) uintptr {
 	return vkSysMSIAlloc(uintptr(f.rdi))
 }
 
+func vkCallMSIFree(f *vkFrame, canBlock bool) uintptr {
+	return vkSysMSIRelease(uintptr(f.rdi))
+}
+
 func vkCallNetStat(f *vkFrame, canBlock bool) uintptr {
 	return vkSysNetStats(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
 }

@@ -323,6 +323,7 @@ var vkSysOwn = [vkSysOwnCount]vkSysFn{
 	vkSysMSI - vkSysOwnBase:               vkCallMSI,
 	vkSysNetStat - vkSysOwnBase:           vkCallNetStat,
 	vkSysIRQFD - vkSysOwnBase:             vkCallIRQFD,
+	vkSysMSIFree - vkSysOwnBase:           vkCallMSIFree,
 }
 
 var vkSysOwnNames = [vkSysOwnCount]string{
@@ -353,6 +354,7 @@ var vkSysOwnNames = [vkSysOwnCount]string{
 	vkSysMSI - vkSysOwnBase:               "velocity_msi",
 	vkSysNetStat - vkSysOwnBase:           "velocity_net_stat",
 	vkSysIRQFD - vkSysOwnBase:             "velocity_irqfd",
+	vkSysMSIFree - vkSysOwnBase:           "velocity_msi_free",
 }
 
 const (

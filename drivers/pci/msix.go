@@ -53,6 +53,15 @@ func (m *MSIX) Set(i int, irq IRQ) {
 	m.table.Write32(e+12, 0)
 }
 
+// Mask masks entry i, whose vector is being given back: the device may
+// not send it again.
+func (m *MSIX) Mask(i int) {
+	if i < 0 || i >= m.n {
+		panic(fmt.Sprintf("pci: MSI-X entry %d of %d", i, m.n))
+	}
+	m.table.Write32(m.off+16*i+12, 1)
+}
+
 // Enable turns MSI-X on (the device stops using INTx) or off.
 func (m *MSIX) Enable(on bool) {
 	ctl := m.dev.Read(m.cap+2, 2) &^ (1<<15 | 1<<14)

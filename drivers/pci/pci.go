@@ -33,6 +33,7 @@ const (
 	sysMMIO    = 0x5635 // mmio(bdf, bar, out *{va, size})
 	sysMSI     = 0x5636 // msi(out *{addr, data, handle})
 	sysIRQFD   = 0x5638 // irqfd(handle, eventfd)
+	sysMSIFree = 0x5639 // msifree(handle)
 )
 
 // ErrNotVelocity is returned off Velocity, where the kernel services
@@ -336,6 +337,21 @@ func AllocMSI() (IRQ, error) {
 		return IRQ{}, fmt.Errorf("MSI vector: %w", errnoErr(e))
 	}
 	return IRQ{MSI: true, Addr: out[0], Data: uint32(out[1]), Handle: int(out[2]), Vector: int(out[1] & 0xFF), CPU: int(out[3])}, nil
+}
+
+// Free gives back an MSI vector from AllocMSI that the device will never
+// send (it refused the vector, or the driver gave up on the device), so
+// that the kernel's few MSI slots are not leaked. The IRQ is unusable
+// afterwards: Wait on it fails with EINVAL. Freeing an INTx line is an
+// error.
+func (q IRQ) Free() error {
+	if !q.MSI {
+		return fmt.Errorf("interrupt %d: not an MSI vector", q.Handle)
+	}
+	if _, _, e := syscall.RawSyscall(sysMSIFree, uintptr(q.Handle), 0, 0); e != 0 {
+		return fmt.Errorf("freeing MSI vector %d: %w", q.Handle, errnoErr(e))
+	}
+	return nil
 }
 
 // Wait sleeps until the interrupt has fired more than seen times in all

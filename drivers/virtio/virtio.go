@@ -260,13 +260,14 @@ func (d *Device) setupMSIX(queues []*Queue) (pci.IRQ, error) {
 		return pci.IRQ{}, err
 	}
 	tab.Set(0, irq)
+	var config pci.IRQ
 	// Configuration changes get entry 1 and a vector of their own where
 	// the table has room, else they share entry 0 with the queues.
-	config := uint16(0)
+	entry := uint16(0)
 	if tab.Len() >= 2 {
 		if c, err := pci.AllocMSI(); err == nil {
 			tab.Set(1, c)
-			d.config, config = c, 1
+			config, entry = c, 1
 		}
 	}
 	tab.Enable(true)
@@ -278,14 +279,20 @@ func (d *Device) setupMSIX(queues []*Queue) (pci.IRQ, error) {
 	for _, q := range queues {
 		vec[q.Index] = 0
 	}
-	if config == 1 && !d.t.setVectors(1, vec) {
-		config = 0 // refused: share entry 0
+	if entry == 1 && !d.t.setVectors(1, vec) {
+		entry = 0 // refused: share entry 0, and give the vector back
+		tab.Mask(1)
+		config.Free()
 	}
-	if config == 0 && !d.t.setVectors(0, vec) {
+	if entry == 0 && !d.t.setVectors(0, vec) {
 		tab.Enable(false)
 		d.t.msixOn(false)
+		tab.Mask(0)
+		irq.Free()
 		return pci.IRQ{}, fmt.Errorf("virtio %s: the device refused its MSI-X vector", d.PCI.Addr())
 	}
-	d.hasConfig = config == 1
+	if entry == 1 {
+		d.config, d.hasConfig = config, true
+	}
 	return irq, nil
 }
