@@ -632,6 +632,36 @@ func vkSysEpollWait(epfd int32, events uintptr, max int32, timeoutMs int64, canB
 	return r
 }
 
+// vkSysEpollPwait is epoll_pwait: with a signal mask (size its size),
+// the thread waits with that mask instead of its own, as Linux's
+// set_user_sigmask. Linux's order: the size (EINVAL) and the mask
+// (EFAULT) first, then epoll_wait's checks. On EINTR the mask stays until
+// the signal's frame has saved the thread's own (vkSignalFrame), so the
+// handler runs with the wait's mask and its return restores the other;
+// on any other result it is restored at once. Without a mask it is
+// epoll_wait (and the runtime's netpoller takes vkEpollWaitFast).
+func vkSysEpollPwait(epfd int32, events uintptr, max int32, timeoutMs int64, mask, size uintptr, canBlock bool) uintptr {
+	if mask == 0 {
+		return vkSysEpollWait(epfd, events, max, timeoutMs, canBlock)
+	}
+	if size != 8 {
+		return vkErr(vkEINVAL)
+	}
+	if !vkUserOK(mask, 8, false) {
+		return vkErr(vkEFAULT)
+	}
+	t := vkCur()
+	own := t.sigmask
+	t.sigmask = *(*uint64)(unsafe.Pointer(mask)) &^ (1<<(_SIGKILL-1) | 1<<(_SIGSTOP-1))
+	r := vkSysEpollWait(epfd, events, max, timeoutMs, canBlock)
+	if r == vkErr(vkEINTR) && t.pending&^t.sigmask != 0 {
+		t.savedMask, t.restoreMask = own, true
+	} else {
+		t.sigmask = own
+	}
+	return r
+}
+
 // vkEpollWaitFast is epoll_wait, and epoll_pwait without a signal mask
 // (the runtime's netpoller), without the kernel lock: everything it
 // touches is under vkFDLock, and it writes the events through the direct

@@ -57,6 +57,8 @@ type vkThread struct {
 	timedOut    bool
 	sigmask     uint64
 	pending     uint64
+	savedMask   uint64 // the mask before epoll_pwait's own, while restoreMask (vk_signal.go)
+	restoreMask bool   // sigmask is a call's temporary mask: the next signal frame saves savedMask, and it comes back after
 	sigKernel   uint64 // pending signals the kernel raised itself: si_code SI_KERNEL, not SI_TKILL
 	sigTimer    uint64 // pending signals a POSIX timer queued: si_code SI_TIMER (vk_ptimer.go)
 	cpuTimerDue int64  // CPU time at which its earliest THREAD_CPUTIME_ID timer expires, 0 none (vk_ptimer.go)

@@ -207,6 +207,7 @@ func vkDeliverSignals(f *vkFrame) {
 	ready := t.pending &^ t.sigmask
 	if ready == 0 {
 		vkSyscallRestart(f, true)
+		vkRestoreSigmask(t)
 		return
 	}
 	for sig := uint32(1); sig <= 64; sig++ {
@@ -239,7 +240,7 @@ func vkDeliverSignals(f *vkFrame) {
 			vkPrint(" with no handler\n")
 			vkExit(vkExitSignal + int(sig))
 		}
-		vkSignalFrame(f, sig, code, 0, false)
+		vkSignalFrame(f, sig, code, 0, false) // saves the mask to return to (restoreMask)
 		if code == vkSITimer {
 			si := uintptr(f.rsi) // si_timerid, si_overrun, si_value
 			*(*int32)(unsafe.Pointer(si + 16)) = tid
@@ -249,6 +250,16 @@ func vkDeliverSignals(f *vkFrame) {
 		return
 	}
 	vkSyscallRestart(f, true) // every pending signal was ignored
+	vkRestoreSigmask(t)
+}
+
+// vkRestoreSigmask ends a temporary signal mask (epoll_pwait's) that no
+// signal frame took over: the thread's own mask comes back, as Linux's
+// restore_saved_sigmask.
+func vkRestoreSigmask(t *vkThread) {
+	if t.restoreMask {
+		t.sigmask, t.restoreMask = t.savedMask, false
+	}
 }
 
 // Offsets inside the frame we build (Linux x86-64 rt_sigframe).
@@ -318,9 +329,15 @@ func vkSignalFrame(f *vkFrame, sig uint32, code int32, addr uintptr, fault bool)
 		put(mc+20*8, f.vector)
 		put(mc+22*8, uint64(addr))
 	}
-	put(mc+21*8, t.sigmask)
+	saved := t.sigmask
+	if t.restoreMask {
+		// A call's temporary mask let this signal in (epoll_pwait): the
+		// handler runs with it, and its return restores the thread's own.
+		saved, t.restoreMask = t.savedMask, false
+	}
+	put(mc+21*8, saved)
 	put(mc+23*8, uint64(fpstate))
-	put(uc+ucSigmask, t.sigmask)
+	put(uc+ucSigmask, saved)
 	si := uintptr(sfSiginfo)
 	*(*int32)(unsafe.Pointer(sp + si)) = int32(sig)
 	*(*int32)(unsafe.Pointer(sp + si + 8)) = code

@@ -169,3 +169,7 @@ func vkCallEpollCtl(f *vkFrame, canBlock bool) uintptr {
 func vkCallEpollWait(f *vkFrame, canBlock bool) uintptr {
 	return vkSysEpollWait(int32(f.rdi), uintptr(f.rsi), int32(f.rdx), int64(int32(f.r10)), canBlock)
 }
+
+func vkCallEpollPwait(f *vkFrame, canBlock bool) uintptr {
+	return vkSysEpollPwait(int32(f.rdi), uintptr(f.rsi), int32(f.rdx), int64(int32(f.r10)), uintptr(f.r8), uintptr(f.r9), canBlock)
+}

@@ -270,7 +270,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	275: vkCallSplice,           // splice
 	276: vkCallTee,              // tee
 	280: vkCallUtimensat,        // utimensat
-	281: vkCallEpollWait,        // epoll_pwait
+	281: vkCallEpollPwait,       // epoll_pwait
 	288: vkCallSocket,           // accept4
 	290: vkCallEventfd2,         // eventfd2
 	291: vkCallEpollCreate1,     // epoll_create1

@@ -1,9 +1,14 @@
 package semantics
 
 import (
+	"os"
+	"os/signal"
+	"runtime"
 	"slices"
 	"syscall"
 	"testing"
+	"time"
+	"unsafe"
 )
 
 // edgeTriggered is EPOLLET as the uint32 of an epoll_event (package
@@ -172,4 +177,74 @@ func TestEpollReadyList(t *testing.T) {
 		t.Fatalf("a record deleted and a file closed while ready: reported %v", got)
 	}
 
+}
+
+// TestEpollPwaitSignalMask: epoll_pwait waits with the mask it is given
+// instead of the thread's own. A signal pending and blocked in the
+// thread's mask but let in by the wait's ends the wait at once with
+// EINTR, its handler runs, and the thread's own mask is back afterwards;
+// a wait whose mask blocks the signal too times out and leaves it
+// pending. Runs on the host too.
+func TestEpollPwaitSignalMask(t *testing.T) {
+	const sigusr1 = uint64(1) << (syscall.SIGUSR1 - 1)
+	got := make(chan os.Signal, 4)
+	signal.Notify(got, syscall.SIGUSR1)
+	defer signal.Stop(got)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	sigprocmask := func(how int, set *uint64) uint64 {
+		t.Helper()
+		var old uint64
+		if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, uintptr(how), uintptr(unsafe.Pointer(set)), uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
+			t.Fatalf("rt_sigprocmask: %v", e)
+		}
+		return old
+	}
+	block := sigusr1
+	before := sigprocmask(0, &block) // SIG_BLOCK
+	defer sigprocmask(2, &before)    // SIG_SETMASK
+	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(ep)
+	tid := syscall.Gettid()
+	if err := syscall.Tgkill(syscall.Getpid(), tid, syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	pwait := func(mask uint64, ms int) (uintptr, syscall.Errno) {
+		var ev [1]syscall.EpollEvent
+		r, _, e := syscall.Syscall6(syscall.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&ev[0])), 1, uintptr(ms),
+			uintptr(unsafe.Pointer(&mask)), 8)
+		return r, e
+	}
+
+	// The wait's mask blocks SIGUSR1 as well: a timeout, still pending.
+	if r, e := pwait(sigusr1, 50); e != 0 || r != 0 {
+		t.Fatalf("epoll_pwait with SIGUSR1 blocked: %d, %v; want a timeout (0)", r, e)
+	}
+	select {
+	case <-got:
+		t.Fatal("SIGUSR1 was delivered while blocked")
+	default:
+	}
+
+	// The wait's mask lets it in: EINTR at once, not after 10 s.
+	start := time.Now()
+	if r, e := pwait(0, 10_000); e != syscall.EINTR {
+		t.Fatalf("epoll_pwait letting in a pending SIGUSR1: %d, %v; want EINTR", r, e)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("EINTR took %v", d)
+	}
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGUSR1's handler never ran")
+	}
+	var none uint64
+	if now := sigprocmask(0, &none); now&sigusr1 == 0 {
+		t.Errorf("after epoll_pwait the thread's mask is %#x: SIGUSR1 no longer blocked", now)
+	}
 }

@@ -879,6 +879,16 @@ func cases(e *env) []testCase {
 	add("pipe2/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_PIPE2, buf, 0xffff) })
 	add("eventfd2/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_EVENTFD2, 0, 2) }) // 1 is EFD_SEMAPHORE
 	add("epoll_create1/bad_flags", func(*env) syscall.Errno { return sc(syscall.SYS_EPOLL_CREATE1, 1) })
+	// epoll_pwait's signal mask: its size and pointer are checked before
+	// anything of epoll's (a zero maxevents is EINVAL only after them).
+	add("epoll_pwait/mask_size", func(e *env) syscall.Errno { return sc(syscall.SYS_EPOLL_PWAIT, u(e.ep), buf, 1, 0, buf+64, 7) })
+	add("epoll_pwait/mask_unmapped", func(e *env) syscall.Errno { return sc(syscall.SYS_EPOLL_PWAIT, u(e.ep), buf, 1, 0, e.edge, 8) })
+	add("epoll_pwait/mask_before_max", func(e *env) syscall.Errno { return sc(syscall.SYS_EPOLL_PWAIT, u(e.ep), buf, 0, 0, e.edge, 8) })
+	add("epoll_pwait/mask_size_before_fd", func(e *env) syscall.Errno { return sc(syscall.SYS_EPOLL_PWAIT, allOnes, buf, 1, 0, buf+64, 16) })
+	add("epoll_pwait/mask_ok", func(e *env) syscall.Errno {
+		putWords(buf+64, 0)
+		return sc(syscall.SYS_EPOLL_PWAIT, u(e.ep), buf, 1, 0, buf+64, 8)
+	})
 	add("epoll_ctl/bad_op", func(e *env) syscall.Errno { return sc(syscall.SYS_EPOLL_CTL, u(e.ep), 99, u(e.pipeR), buf) })
 	add("epoll_ctl/add_itself", func(e *env) syscall.Errno {
 		put32s(buf, syscall.EPOLLIN, 0, 0)
