@@ -67,7 +67,12 @@ type Msg struct {
 	Cred      [3]uint32
 	CredFlags uint32
 	SCM       [3]uint32
-	_         uint32
+	// Euid, Egid: the caller's effective ids (with credSet), which
+	// socketpair, listen and connect record for SO_PEERCRED, as Linux's
+	// init_peercred does.
+	Euid uint32
+	Egid uint32
+	_    uint32
 }
 
 const (

@@ -138,6 +138,9 @@ type harness struct {
 	mu    sync.Mutex // id and names: tests make blocking calls from goroutines
 	id    uint64
 	names map[int32]Names // what the kernel caches for getsockname/getpeername
+	// euid, egid: the effective ids the kernel sends with socketpair,
+	// listen and connect (Msg.Euid, Msg.Egid), which SO_PEERCRED keeps.
+	euid, egid uint32
 }
 
 func newHarness(t *testing.T) *harness {
@@ -196,6 +199,9 @@ func (h *harness) call(nr uint64, newFD int64, nonblock bool, args ...uint64) in
 	copy(m.Args[:], args)
 	if nonblock {
 		m.Flags = msgNonblock
+	}
+	if nr == 42 || nr == 50 { // connect, listen: as the kernel sends them for AF_UNIX
+		m.Cred, m.CredFlags, m.Euid, m.Egid = testCred, credSet, h.euid, h.egid
 	}
 	rep := h.s.handle(&m, nil)
 	h.mu.Lock()

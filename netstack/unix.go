@@ -127,6 +127,12 @@ type unixEP struct {
 	peer      *unixEP // stream, seqpacket: the other end; datagram: the connected destination
 	peerName  []byte  // the peer's address at connect (stream, seqpacket)
 	connected bool    // stream, seqpacket: a connection was made (the peer may have gone since)
+	// SO_PEERCRED, as Linux's sk_peer_cred: the peer's pid and effective
+	// ids when the connection was made (socketpair: the creator's;
+	// connect: the listener's as of listen for the connecting end, the
+	// connecting thread's for the accepted one), not when asked.
+	peerCred ucred
+	ownCred  ucred // a listener's, recorded by listen(2) for its connections
 
 	rq      []unixMsg
 	rbytes  int
@@ -323,7 +329,7 @@ func consumed(m *unixMsg, n int) {
 // connectLocked connects stream or seqpacket u to the listener bound to
 // n, queueing the server side for accept. EAGAIN (a full backlog) comes
 // with the listener, for a blocking connect to wait on.
-func (u *unixEP) connectLocked(n unixName) (*unixEP, syscall.Errno) {
+func (u *unixEP) connectLocked(n unixName, cred ucred) (*unixEP, syscall.Errno) {
 	if u.listening {
 		return nil, syscall.EINVAL
 	}
@@ -344,7 +350,9 @@ func (u *unixEP) connectLocked(n unixName) (*unixEP, syscall.Errno) {
 	srv.addr, srv.key = l.addr, "" // shares the listener's name, does not own it
 	srv.embryo = true
 	srv.peer, srv.connected, srv.peerName = u, true, u.nameOrUnnamed()
+	srv.peerCred = cred // the connecting thread's, as Linux's init_peercred
 	u.peer, u.connected, u.peerName = srv, true, l.addr
+	u.peerCred = l.ownCred // the listener's, as Linux's copy_peercred
 	l.pending = append(l.pending, srv)
 	l.notify()
 	u.notify()
@@ -359,9 +367,10 @@ func (u *unixEP) nameOrUnnamed() []byte {
 }
 
 // linkPair connects the two new sockets of socketpair(2): unnamed, each
-// the other's peer.
-func linkPair(a, b *unixEP) {
+// the other's peer, each with its creator's credentials as the peer's.
+func linkPair(a, b *unixEP, cred ucred) {
 	a.peer, b.peer = b, a
+	a.peerCred, b.peerCred = cred, cred
 	if a.typ != sockDgram {
 		a.connected, b.connected = true, true
 		a.peerName, b.peerName = []byte{afUnix, 0}, []byte{afUnix, 0}

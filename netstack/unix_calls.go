@@ -5,7 +5,6 @@ package netstack
 
 import (
 	"encoding/binary"
-	"os"
 	"syscall"
 
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -44,7 +43,7 @@ func (s *Server) unixPair(m *Msg) syscall.Errno {
 	// everywhere (runtime/vk_net.go explains the ordering).
 	sa, sb := s.seq.Add(1), s.seq.Add(1)
 	s.unix.mu.Lock()
-	linkPair(a.ux, b.ux)
+	linkPair(a.ux, b.ux, peerCredOf(m))
 	ra, rb := a.ux.readiness(), b.ux.readiness()
 	s.unix.mu.Unlock()
 	s.k.Ready(sid0, uint32(ra), 1, sa, a.id)
@@ -89,9 +88,10 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply, hd *hold) (int64, syscal
 			return 0, syscall.EINVAL
 		}
 		u.listening, u.backlog = true, backlog
+		u.ownCred = peerCredOf(m) // what its connections' clients see (SO_PEERCRED)
 		return 0, 0
 	case 42: // connect
-		return s.unixConnect(u, user(a[1], int(a[2])), nonblock, hd)
+		return s.unixConnect(u, user(a[1], int(a[2])), nonblock, hd, peerCredOf(m))
 	case 43, 288: // accept, accept4
 		if m.NR == 288 && a[3]&^(sockNonblock|sockCloexec) != 0 {
 			return 0, syscall.EINVAL
@@ -164,7 +164,7 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply, hd *hold) (int64, syscal
 	return 0, syscall.ENOSYS
 }
 
-func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool, hd *hold) (int64, syscall.Errno) {
+func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool, hd *hold, cred ucred) (int64, syscall.Errno) {
 	sp := s.unix
 	if u.typ == sockDgram {
 		sp.mu.Lock()
@@ -202,7 +202,7 @@ func (s *Server) unixConnect(u *unixEP, b []byte, nonblock bool, hd *hold) (int6
 		if u.closed {
 			return 0, syscall.EBADF
 		}
-		l, e := u.connectLocked(n)
+		l, e := u.connectLocked(n, cred)
 		if e != syscall.EAGAIN || nonblock {
 			return 0, e
 		}
@@ -565,6 +565,16 @@ type sendRights struct {
 type sendCred struct{ own, scm ucred }
 
 // credOf reads them from the kernel's message.
+// peerCredOf is what socketpair, listen and connect record for
+// SO_PEERCRED: the caller's pid and effective ids (Linux's cred_to_ucred
+// reports euid and egid), or none when the call carried no credentials.
+func peerCredOf(m *Msg) ucred {
+	if m.CredFlags&credSet == 0 {
+		return ucred{}
+	}
+	return ucred{m.Cred[0], m.Euid, m.Egid, true}
+}
+
 func credOf(m *Msg) sendCred {
 	var c sendCred
 	if m.CredFlags&credSet != 0 {
@@ -842,16 +852,17 @@ func (s *Server) unixGetsockopt(u *unixEP, level, name int, val, lenp uint64) sy
 	case soRcvBuf:
 		x = u.rcvbuf
 	case soPeerCred:
-		// struct ucred of the peer when the connection was made: all
-		// sockets belong to this one process.
+		// struct ucred of the peer when the connection was made
+		// (unixEP.peerCred); none yet: pid 0, uid and gid -1, as
+		// Linux's cred_to_ucred without a credential.
 		var b [12]byte
-		if u.connected {
-			binary.LittleEndian.PutUint32(b[0:], uint32(os.Getpid()))
-			binary.LittleEndian.PutUint32(b[4:], uint32(os.Getuid()))
-			binary.LittleEndian.PutUint32(b[8:], uint32(os.Getgid()))
-		} else {
-			binary.LittleEndian.PutUint32(b[4:], ^uint32(0))
-			binary.LittleEndian.PutUint32(b[8:], ^uint32(0))
+		c := u.peerCred
+		binary.LittleEndian.PutUint32(b[4:], ^uint32(0))
+		binary.LittleEndian.PutUint32(b[8:], ^uint32(0))
+		if c.ok {
+			binary.LittleEndian.PutUint32(b[0:], c.pid)
+			binary.LittleEndian.PutUint32(b[4:], c.uid)
+			binary.LittleEndian.PutUint32(b[8:], c.gid)
 		}
 		sp.mu.Unlock()
 		return putOpt(val, lenp, b[:])

@@ -207,7 +207,8 @@ func (h *harness) pair(typ int, fd0, fd1 int32) {
 	h.k.mu.Lock()
 	h.k.ids[fd1], h.k.nonblock[fd1] = id+1, typ&sockNonblock != 0
 	h.k.mu.Unlock()
-	h.s.create(&Msg{NR: 53, Args: [6]uint64{afUnix, uint64(typ)}, NewFD: int64(fd0) | int64(fd1)<<32, SockID: id})
+	h.s.create(&Msg{NR: 53, Args: [6]uint64{afUnix, uint64(typ)}, NewFD: int64(fd0) | int64(fd1)<<32, SockID: id,
+		Cred: testCred, CredFlags: credSet, Euid: h.euid, Egid: h.egid})
 	if e, ok := h.s.failed[fd0]; ok {
 		h.t.Fatalf("socketpair: %v", e)
 	}
@@ -500,4 +501,52 @@ func FuzzUnixCalls(f *testing.F) {
 			t.Fatalf("%d sockets and %d names left", len(h.s.socks), len(h.s.unix.names))
 		}
 	})
+}
+
+// TestUnixPeerCred: SO_PEERCRED is the peer's pid and effective ids when
+// the connection was made, as Linux's sk_peer_cred: a socketpair's
+// creator for both ends (datagram pairs too); for a connection, the
+// listener's as of listen(2) on the connecting end and the connecting
+// thread's on the accepted one; later changes of the ids do not show.
+// An unconnected socket has none (pid 0, uid and gid -1).
+func TestUnixPeerCred(t *testing.T) {
+	h := newHarness(t)
+	peer := func(fd int32) [3]uint32 {
+		t.Helper()
+		var v [12]byte
+		n := int32(len(v))
+		if r := h.call(55, -1, true, uint64(fd), solSocket, soPeerCred, bptr(v[:]), ptr(&n)); r != 0 || n != 12 {
+			t.Fatalf("SO_PEERCRED of %d: %d, length %d", fd, r, n)
+		}
+		return [3]uint32{binary.LittleEndian.Uint32(v[0:]), binary.LittleEndian.Uint32(v[4:]), binary.LittleEndian.Uint32(v[8:])}
+	}
+	h.euid, h.egid = 1001, 101
+	h.pair(sockStream, 10, 11)
+	h.pair(sockDgram, 12, 13)
+	h.euid, h.egid = 0, 0 // changed after the pairs were made
+	for _, fd := range []int32{10, 11, 12, 13} {
+		if got := peer(fd); got != [3]uint32{1, 1001, 101} {
+			t.Errorf("socketpair end %d: SO_PEERCRED %v, want the creator's pid 1, euid 1001, egid 101", fd, got)
+		}
+	}
+
+	name := sun("/tmp/peercred.sock")
+	h.want("socket", h.call(41, 20, false, afUnix, sockStream, 0), 20)
+	h.want("bind", h.call(49, -1, true, 20, bptr(name), uint64(len(name))), 0)
+	h.euid, h.egid = 2002, 202
+	h.want("listen", h.call(50, -1, true, 20, 4), 0)
+	h.euid, h.egid = 3003, 303
+	h.want("socket", h.call(41, 21, false, afUnix, sockStream, 0), 21)
+	if got := peer(21); got != [3]uint32{0, ^uint32(0), ^uint32(0)} {
+		t.Errorf("unconnected: SO_PEERCRED %v, want pid 0, uid and gid -1", got)
+	}
+	h.want("connect", h.call(42, -1, true, 21, bptr(name), uint64(len(name))), 0)
+	h.euid, h.egid = 4004, 404
+	h.want("accept", h.call(43, 22, true, 20, 0, 0), 22)
+	if got := peer(21); got != [3]uint32{1, 2002, 202} {
+		t.Errorf("connecting end: SO_PEERCRED %v, want the listener's at listen, euid 2002, egid 202", got)
+	}
+	if got := peer(22); got != [3]uint32{1, 3003, 303} {
+		t.Errorf("accepted end: SO_PEERCRED %v, want the connecting thread's at connect, euid 3003, egid 303", got)
+	}
 }

@@ -139,10 +139,14 @@ type vkNetMsg struct {
 	// cred: AF_UNIX calls on the kernel's path: the caller's pid, real
 	// uid and real gid (vkNetCredSet), which a send attaches when either
 	// end has SO_PASSCRED; scm: sendmsg's SCM_CREDENTIALS, checked by
-	// vkNetCredCheck (vkNetCredSCM), which travel with the data.
+	// vkNetCredCheck (vkNetCredSCM), which travel with the data. euid,
+	// egid: the effective ids (with vkNetCredSet), which socketpair,
+	// listen and connect record for SO_PEERCRED, as Linux does.
 	cred      [3]uint32
 	credFlags uint32
 	scm       [3]uint32
+	euid      uint32
+	egid      uint32
 	_         uint32
 }
 
@@ -384,6 +388,7 @@ func vkNetCall(nr uint64, a [6]uintptr, sock *vkFile, sid int32, canBlock bool) 
 		// SO_PASSCRED: the sender's credentials, for the server to attach
 		// to what it sends when either end asks for them.
 		msg.cred = [3]uint32{1, vkCred.uid, vkCred.gid}
+		msg.euid, msg.egid = vkCred.euid, vkCred.egid
 		msg.credFlags = vkNetCredSet
 		switch nr {
 		case 46: // sendmsg
@@ -615,7 +620,8 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 	sv := (*[2]int32)(unsafe.Pointer(a[3]))
 	sv[0], sv[1] = fd0, fd1
 	m := &vkNet.async[vkNet.atail%vkNetAsync]
-	*m = vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd0].file-1) | int64(vkFDs[fd1].file-1)<<32, sockID: id}
+	*m = vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd0].file-1) | int64(vkFDs[fd1].file-1)<<32, sockID: id,
+		cred: [3]uint32{1, vkCred.uid, vkCred.gid}, euid: vkCred.euid, egid: vkCred.egid, credFlags: vkNetCredSet} // SO_PEERCRED of both ends
 	vkNet.atail++
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
 	return 0
