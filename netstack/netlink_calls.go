@@ -48,6 +48,11 @@ type nlSpace struct {
 type nlDgram struct {
 	b    []byte
 	from uint32 // the sender's port id: 0 for the kernel
+	// cred: the sender's pid, uid and gid, for a receiver with
+	// SO_PASSCRED (Linux's NETLINK_CREDS): the kernel's are all 0; a
+	// socket's come with its send (Msg.Cred), and a send that carried
+	// none reads as pid 0 and the overflow ids.
+	cred ucred
 }
 
 // nlEP is one AF_NETLINK socket.
@@ -61,6 +66,7 @@ type nlEP struct {
 	rbytes         int
 	err            syscall.Errno // pending: ENOBUFS after a drop
 	sndbuf, rcvbuf int
+	passcred       bool // SO_PASSCRED: every read gets its sender's SCM_CREDENTIALS
 }
 
 func newNlSpace() *nlSpace { return &nlSpace{ports: make(map[uint32]*nlEP), rover: -4097} }
@@ -143,12 +149,12 @@ func (ep *nlEP) readiness() waiter.EventMask {
 
 // queueLocked puts a datagram on ep's receive queue, or drops it and
 // leaves ENOBUFS for the next receive when the buffer is full.
-func (ep *nlEP) queueLocked(b []byte, from uint32) bool {
+func (ep *nlEP) queueLocked(b []byte, from uint32, cred ucred) bool {
 	if ep.rbytes+len(b) > ep.rcvbuf {
 		ep.err = syscall.ENOBUFS
 		return false
 	}
-	ep.rq = append(ep.rq, nlDgram{b: b, from: from})
+	ep.rq = append(ep.rq, nlDgram{b: b, from: from, cred: cred})
 	ep.rbytes += len(b)
 	return true
 }
@@ -310,11 +316,11 @@ func (s *Server) netlinkCall(sk *sock, m *Msg, hd *hold) (int64, syscall.Errno) 
 	case 1: // write
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.netlinkSend(ep, bufs, 0, nil)
+		return s.netlinkSend(ep, bufs, 0, nil, credOf(m).own)
 	case 20: // writev
 		bufs := iovecs(a[1], int(a[2]))
 		defer clear(bufs) // see clearBufs
-		return s.netlinkSend(ep, bufs, 0, nil)
+		return s.netlinkSend(ep, bufs, 0, nil, credOf(m).own)
 	case 44: // sendto
 		var to []byte
 		if a[4] != 0 && a[5] != 0 {
@@ -322,7 +328,7 @@ func (s *Server) netlinkCall(sk *sock, m *Msg, hd *hold) (int64, syscall.Errno) 
 		}
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
-		return s.netlinkSend(ep, bufs, int(a[3]), to)
+		return s.netlinkSend(ep, bufs, int(a[3]), to, credOf(m).own)
 	case 46: // sendmsg
 		h := user(a[1], 56)
 		var to []byte
@@ -331,7 +337,7 @@ func (s *Server) netlinkCall(sk *sock, m *Msg, hd *hold) (int64, syscall.Errno) 
 		}
 		bufs := iovecs(binary.LittleEndian.Uint64(h[16:]), int(binary.LittleEndian.Uint64(h[24:])))
 		defer clear(bufs) // see clearBufs
-		return s.netlinkSend(ep, bufs, int(a[2]), to)
+		return s.netlinkSend(ep, bufs, int(a[2]), to, credOf(m).own)
 	case 0: // read
 		bufs := [][]byte{user(a[1], int(a[2]))}
 		defer clear(bufs) // see clearBufs
@@ -361,7 +367,7 @@ func (s *Server) netlinkCall(sk *sock, m *Msg, hd *hold) (int64, syscall.Errno) 
 // netlinkSend sends one datagram of netlink messages: to the kernel
 // (port 0: answered at once into ep's own queue) or to the socket bound
 // at another port. Linux's checks, in its order: the address, the size.
-func (s *Server) netlinkSend(ep *nlEP, bufs [][]byte, flags int, to []byte) (int64, syscall.Errno) {
+func (s *Server) netlinkSend(ep *nlEP, bufs [][]byte, flags int, to []byte, cred ucred) (int64, syscall.Errno) {
 	if flags&msgOOB != 0 {
 		return 0, syscall.EOPNOTSUPP
 	}
@@ -413,7 +419,7 @@ func (s *Server) netlinkSend(ep *nlEP, bufs [][]byte, flags int, to []byte) (int
 	if dst == 0 {
 		dgrams, overrun := netlinkRoute(data, ep.port, ep.rcvbuf-ep.rbytes, state)
 		for _, d := range dgrams {
-			ep.queueLocked(d, 0)
+			ep.queueLocked(d, 0, ucred{ok: true}) // the kernel's: pid, uid and gid 0
 		}
 		if overrun {
 			ep.err = syscall.ENOBUFS
@@ -425,7 +431,7 @@ func (s *Server) netlinkSend(ep *nlEP, bufs [][]byte, flags int, to []byte) (int
 			sp.mu.Unlock()
 			return 0, syscall.ECONNREFUSED
 		}
-		peer.queueLocked(data, ep.port)
+		peer.queueLocked(data, ep.port, cred)
 		woke = peer
 	}
 	sp.mu.Unlock()
@@ -487,8 +493,18 @@ func (s *Server) netlinkRecv(sk *sock, bufs [][]byte, flags int, nonblock bool, 
 		}
 		if msg != 0 {
 			h := user(msg, 56)
-			binary.LittleEndian.PutUint64(h[40:], 0) // msg_controllen
 			var mflags uint32
+			used := 0
+			sp.mu.Lock()
+			passcred := ep.passcred
+			sp.mu.Unlock()
+			if passcred {
+				var trunc bool
+				if used, trunc = putCred(h, d.cred); trunc {
+					mflags |= msgCtrunc
+				}
+			}
+			binary.LittleEndian.PutUint64(h[40:], uint64(used)) // msg_controllen
 			if w.n < len(d.b) {
 				mflags |= msgTrunc
 			}
@@ -522,6 +538,9 @@ func (s *Server) netlinkSetsockopt(ep *nlEP, level, name int, v []byte) syscall.
 			ep.rcvbuf = max(x, 2304)
 		}
 		return 0
+	case soPassCred:
+		ep.passcred = x != 0
+		return 0
 	}
 	return syscall.ENOPROTOOPT
 }
@@ -547,6 +566,8 @@ func (s *Server) netlinkGetsockopt(ep *nlEP, level, name int, val, lenp uint64) 
 		x = ep.sndbuf
 	case soRcvBuf:
 		x = ep.rcvbuf
+	case soPassCred:
+		x = boolInt(ep.passcred)
 	default:
 		sp.mu.Unlock()
 		return syscall.ENOPROTOOPT

@@ -530,7 +530,7 @@ func TestUnixPeerCred(t *testing.T) {
 		}
 	}
 
-	name := sun("/tmp/peercred.sock")
+	name := sun("@velocity-peercred-test")
 	h.want("socket", h.call(41, 20, false, afUnix, sockStream, 0), 20)
 	h.want("bind", h.call(49, -1, true, 20, bptr(name), uint64(len(name))), 0)
 	h.euid, h.egid = 2002, 202

@@ -384,6 +384,12 @@ func vkNetCall(nr uint64, a [6]uintptr, sock *vkFile, sid int32, canBlock bool) 
 	var rights [vkSCMMaxFD]int32
 	nrights := 0
 	var ctl, clen uintptr // recvmsg's control buffer, as the caller gave it
+	if sock.sock.family == 16 {
+		// Netlink: a send carries its sender's credentials, which a
+		// receiver with SO_PASSCRED reads (Linux's NETLINK_CREDS).
+		msg.cred = [3]uint32{1, vkCred.uid, vkCred.gid}
+		msg.credFlags = vkNetCredSet
+	}
 	if sock.sock.family == 1 {
 		// SO_PASSCRED: the sender's credentials, for the server to attach
 		// to what it sends when either end asks for them.
