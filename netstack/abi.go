@@ -25,6 +25,11 @@ const (
 	// says that the caller of the waiting call whose ID is Args[0] has
 	// abandoned it (runtime's vkNetCancel; see hold).
 	msgCancel = 0x10000
+	// msgUnixGC (ID 0) asks the server to collect AF_UNIX sockets that
+	// only SCM_RIGHTS tokens keep (unix_gc.go): the kernel sends it when
+	// an fd of an AF_UNIX socket that keeps other references is closed
+	// (runtime's vkNetUnixGC, vkNetGCHint).
+	msgUnixGC = 0x10001
 )
 
 // errRestart is Linux's ERESTARTSYS: a blocking call that a signal cut
@@ -129,6 +134,10 @@ type kernel interface {
 	// SCM_RIGHTS tokens the server will not deliver, or takes one more on
 	// each (rightsRef, for MSG_PEEK). It never waits for the server.
 	Rights(op int, tokens []int32)
+	// Refs gives the kernel's reference count of each socket sid names
+	// (-1 for one that is not an open socket), for the unix garbage
+	// collector; it never waits for the server.
+	Refs(sids []int32) []int32
 	// Hold says that taken call id waits for its condition, having moved
 	// moved bytes (holdWait), or takes it back (holdTake: ECANCELED if its
 	// caller abandoned it). See hold.
@@ -136,9 +145,10 @@ type kernel interface {
 }
 
 const (
-	rightsPut = 0
-	rightsRef = 1
-	sysRights = 0x5615
+	rightsPut  = 0
+	rightsRef  = 1
+	rightsRefs = 2 // Refs
+	sysRights  = 0x5615
 )
 
 // velocityKernel talks to the real kernel through its system calls.
@@ -153,6 +163,19 @@ func (velocityKernel) Rights(op int, tokens []int32) {
 		return
 	}
 	syscall.RawSyscall(sysRights, uintptr(unsafe.Pointer(&tokens[0])), uintptr(len(tokens)), uintptr(op))
+}
+
+func (velocityKernel) Refs(sids []int32) []int32 {
+	out := append([]int32(nil), sids...)
+	if len(out) == 0 {
+		return out
+	}
+	if _, _, e := syscall.RawSyscall(sysRights, uintptr(unsafe.Pointer(&out[0])), uintptr(len(out)), rightsRefs); e != 0 {
+		for i := range out {
+			out[i] = -1 // unknown: nothing is collected
+		}
+	}
+	return out
 }
 
 func (velocityKernel) Hold(id uint64, op int, moved int64, flags int) syscall.Errno {

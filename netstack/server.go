@@ -67,6 +67,9 @@ type Server struct {
 	Calls  atomic.Uint64
 	Errors atomic.Uint64
 	Direct atomic.Uint64 // calls served in the caller's goroutine (direct.go)
+	// GCFreed: AF_UNIX sockets the unix garbage collector found kept
+	// only by their own tokens (unix_gc.go).
+	GCFreed atomic.Uint64
 }
 
 // sock is one socket: a netstack endpoint and what the kernel's open file
@@ -121,6 +124,10 @@ func (s *Server) serve() {
 			if m.ID == 0 { // an asynchronous socket creation: nobody waits
 				if m.NR == msgCancel {
 					s.cancel(m.Args[0])
+					continue
+				}
+				if m.NR == msgUnixGC {
+					s.unixGC()
 					continue
 				}
 				if m.NR == 3 {

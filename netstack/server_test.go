@@ -25,6 +25,9 @@ type fakeKernel struct {
 	reports  int                     // level reports (mode 1) applied
 	mem      func(p, n uintptr) bool // nil: every range may be touched
 	refs     map[int32]int           // SCM_RIGHTS: references the server gave back (-) or took (+)
+	// refCounts: the kernel's reference count of each socket, as Refs
+	// answers the unix garbage collector (set by the test).
+	refCounts map[int32]int32
 	// held: the calls that wait for their condition (Hold), with what
 	// they had moved; gone: those their callers abandoned.
 	held map[uint64]int64
@@ -98,6 +101,21 @@ func (k *fakeKernel) FD(fd int32) (int32, uint64, bool, uint32, bool) {
 }
 
 func (k *fakeKernel) Mem(p, n uintptr) bool { return k.mem == nil || k.mem(p, n) }
+
+// Refs answers from refCounts, which a test sets (-1 for anything not
+// in it: nothing is collected).
+func (k *fakeKernel) Refs(sids []int32) []int32 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([]int32, len(sids))
+	for i, sid := range sids {
+		out[i] = -1
+		if n, ok := k.refCounts[sid]; ok {
+			out[i] = n
+		}
+	}
+	return out
+}
 
 func (k *fakeKernel) Rights(op int, tokens []int32) {
 	k.mu.Lock()

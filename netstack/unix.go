@@ -78,6 +78,10 @@ type unixSpace struct {
 	names map[string]*unixEP
 	next  uint32 // the next autobind name to try
 	k     kernel // for the tokens of closed sockets' queues (nil: none can exist)
+	// withRights: queued messages that carry SCM_RIGHTS tokens, in every
+	// socket of the space (the sum of nrights): the garbage collector has
+	// nothing to look for while it is 0.
+	withRights int
 }
 
 // unixMsg is one send: a datagram, or a run of a stream's bytes.
@@ -430,6 +434,7 @@ func (u *unixEP) closeLocked(embryo bool) {
 		consumed(&u.rq[i], len(u.rq[i].b))
 		drop = append(drop, u.rq[i].rights...)
 	}
+	u.sp.withRights -= u.nrights
 	u.rq, u.rbytes, u.nrights = nil, 0, 0
 	if len(drop) > 0 && u.sp.k != nil {
 		// Never waits for the server: a socket among them whose last

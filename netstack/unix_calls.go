@@ -65,6 +65,7 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply, hd *hold) (int64, syscal
 		s.mu.Lock()
 		delete(s.socks, sk.sid)
 		s.mu.Unlock()
+		s.unixGC() // as Linux's unix_release_sock: a release may leave only cycles
 		return 0, 0
 	case 49: // bind
 		n, e := decodeSockaddrUnix(user(a[1], int(a[2])))
@@ -546,6 +547,7 @@ func (u *unixEP) takeRights(m *unixMsg, got *[]int32) {
 		*got = m.rights
 		m.rights = nil
 		u.nrights--
+		u.sp.withRights--
 	}
 }
 
@@ -768,6 +770,7 @@ func (u *unixEP) deliver(o *unixEP, b []byte, rights []int32, cred ucred) {
 	o.rq = append(o.rq, unixMsg{b: b, from: u.addr, sender: u, rights: rights, cred: cred})
 	if rights != nil {
 		o.nrights++
+		o.sp.withRights++
 	}
 	o.rbytes += len(b)
 	u.unread += len(b)

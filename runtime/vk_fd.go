@@ -408,6 +408,7 @@ func vkFDClose(fd int32) uintptr {
 	vkFLockClosePOSIX(i) // closing any fd of a file drops the process's POSIX locks on it
 	vkFDs[fd] = vkFDSlot{}
 	vkSpinUnlock(&vkFDLock)
+	vkNetGCHint(i) // before the put: the fd's reference still holds it
 	return vkFilePut(i)
 }
 
@@ -444,6 +445,7 @@ func vkSysDup3(oldfd, newfd int32, flags int32, dup2 bool) uintptr {
 	vkFDs[newfd] = vkFDSlot{file: i + 1, cloexec: flags&oCloexec != 0}
 	vkSpinUnlock(&vkFDLock)
 	if old >= 0 {
+		vkNetGCHint(old)
 		vkFilePut(old) // as Linux, errors closing it are not reported
 	}
 	return uintptr(newfd)

@@ -115,7 +115,8 @@ const (
 	// server to give up a blocking call's wait (vkNetForward); no Linux
 	// call has it.
 	vkNetCancel = 0x10000
-	vkNetAsync  = 1024 // socket creations not yet taken by the server
+	vkNetUnixGC = 0x10001 // netstack's msgUnixGC: look for AF_UNIX sockets only tokens keep (vkNetGCHint)
+	vkNetAsync  = 1024    // socket creations not yet taken by the server
 )
 
 // vkNetMsg is one forwarded system call, as the server reads it. The
@@ -233,6 +234,9 @@ var vkNet struct {
 	served  uint64
 	logged  bool
 	lastID  uint64 // the last socket identity handed out
+	// gcQueued: a vkNetUnixGC request waits in async (vkNetGCHint
+	// queues one at a time; vkNetWait clears it as it hands it over).
+	gcQueued bool
 }
 
 // vkNetNewID hands out n consecutive socket identities and returns the
@@ -766,7 +770,11 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 		n++
 	}
 	for vkNet.ahead != vkNet.atail && n < max {
-		*(*vkNetMsg)(unsafe.Pointer(buf + n*unsafe.Sizeof(vkNetMsg{}))) = vkNet.async[vkNet.ahead%vkNetAsync]
+		m := &vkNet.async[vkNet.ahead%vkNetAsync]
+		if m.nr == vkNetUnixGC {
+			vkNet.gcQueued = false
+		}
+		*(*vkNetMsg)(unsafe.Pointer(buf + n*unsafe.Sizeof(vkNetMsg{}))) = *m
 		vkNet.ahead++
 		n++
 	}

@@ -40,10 +40,14 @@
 // how many bytes that took, and vkNetRightsOut puts SCM_RIGHTS after
 // them, as Linux's scm_recv orders the two.
 //
-// A socket sent over itself (or a cycle of them) keeps its own reference
-// and is never released: Linux's unix garbage collector has no
-// counterpart here. Such a cycle leaks its descriptions; nothing else
-// goes wrong.
+// A socket sent over itself (or a cycle of them) keeps its own
+// reference: only the server can tell, since it holds the queues, so it
+// collects such sockets as Linux's unix garbage collector does
+// (netstack/unix_gc.go). The kernel's part: vkNetRights op 2 gives the
+// server the reference counts of the sockets its tokens name, and
+// closing an fd of an AF_UNIX socket that keeps other references asks
+// the server to look (vkNetGCHint), as the release of a socket does on
+// the server's side.
 
 package runtime
 
@@ -172,13 +176,28 @@ func vkNetRightsOut(hdr, ctl, clen, used uintptr, rights *[vkSCMMaxFD]int32, k i
 // vkNetRights is the server's 0x5615 (buf, n, op): op 0 drops the
 // kernel's references on the n description indexes at buf (tokens of a
 // closed socket's queue), op 1 takes one more on each (MSG_PEEK hands the
-// caller copies while the queue keeps its own).
+// caller copies while the queue keeps its own), op 2 replaces each with
+// its reference count if it is a socket, else -1 (the unix garbage
+// collector's question: is every reference a token?).
 func vkNetRights(buf, n, op uintptr) uintptr {
-	if n > vkMaxFiles || op > 1 {
+	if n > vkMaxFiles || op > 2 {
 		return vkErr(vkEINVAL)
 	}
-	if !vkUserOK(buf, n*4, false) {
+	if !vkUserOK(buf, n*4, op == 2) {
 		return vkErr(vkEFAULT)
+	}
+	if op == 2 {
+		vkSpinLock(&vkFDLock)
+		for j := uintptr(0); j < n; j++ {
+			p := (*int32)(unsafe.Pointer(buf + j*4))
+			r := int32(-1)
+			if i := *p; i >= 0 && i < vkFileCap && vkFileAt(i).kind == fdSocket && vkFileAt(i).refs > 0 {
+				r = vkFileAt(i).refs
+			}
+			*p = r
+		}
+		vkSpinUnlock(&vkFDLock)
+		return 0
 	}
 	for j := uintptr(0); j < n; j++ {
 		i := *(*int32)(unsafe.Pointer(buf + j*4))
@@ -192,6 +211,26 @@ func vkNetRights(buf, n, op uintptr) uintptr {
 		}
 	}
 	return 0
+}
+
+// vkNetGCHint is told that an fd naming description i is being closed.
+// If i is an AF_UNIX socket that other references keep (dups, a call in
+// flight, or SCM_RIGHTS tokens queued on some socket), the server is
+// asked, once until it has taken the request, to look for sockets that
+// only tokens keep alive (netstack/unix_gc.go). A hint: refs is read
+// without vkFDLock, under the kernel lock, while the fd still holds its
+// reference. The caller holds the kernel lock.
+func vkNetGCHint(i int32) {
+	vkAssertHeld(&vkBKL)
+	f := vkFileAt(i)
+	if f.kind != fdSocket || f.sock.family != 1 || f.refs <= 1 || vkNet.gcQueued || !vkNet.attached ||
+		vkNet.atail-vkNet.ahead == vkNetAsync {
+		return
+	}
+	vkNet.gcQueued = true
+	vkNet.async[vkNet.atail%vkNetAsync] = vkNetMsg{nr: vkNetUnixGC}
+	vkNet.atail++
+	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
 }
 
 // vkNetPutAsync drops a reference for the server's thread. The caller

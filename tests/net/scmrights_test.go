@@ -354,8 +354,10 @@ func TestSCMRightsStreamBoundary(t *testing.T) {
 // TestSCMRightsInFlight: descriptions still queued when the sockets close
 // are released: a pipe's write end (its reader sees end of file), a socket
 // (its peer sees end of file), and nothing stays open. A socket sent over
-// itself is a cycle that Linux's garbage collector frees and the kernel
-// leaks (runtime/vk_netrights.go); it must not crash anything.
+// itself, with a pipe's write end beside it, is a cycle that only the
+// unix garbage collector frees (netstack/unix_gc.go, as Linux's): the
+// pipe's reader sees end of file when it has. Linux collects when a unix
+// socket is released, so one more pair is made and closed after.
 func TestSCMRightsInFlight(t *testing.T) {
 	base := openFDs()
 	for _, typ := range []int{syscall.SOCK_STREAM, syscall.SOCK_DGRAM} {
@@ -385,13 +387,21 @@ func TestSCMRightsInFlight(t *testing.T) {
 		syscall.Close(r)
 		syscall.Close(c)
 	}
-	// A cycle: e's peer f is sent over e, so f's queue holds f.
+	// A cycle: e's peer f is sent over e, so f's queue holds f, and a
+	// pipe's write end with it.
+	r, w := nbPipe(t)
 	e, f := socketpair(t, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK)
-	if err := syscall.Sendmsg(e, []byte("x"), syscall.UnixRights(f), nil, 0); err != nil {
+	if err := syscall.Sendmsg(e, []byte("x"), syscall.UnixRights(f, w), nil, 0); err != nil {
 		t.Fatal(err)
 	}
+	syscall.Close(w)
 	syscall.Close(e)
 	syscall.Close(f)
+	g, h := socketpair(t, syscall.SOCK_STREAM)
+	syscall.Close(g)
+	syscall.Close(h)
+	writerGone(t, r, "a pipe end queued in a socket that only its own queue holds")
+	syscall.Close(r)
 	if n := openFDs(); n != base {
 		t.Errorf("%d fds open after, %d before", n, base)
 	}
