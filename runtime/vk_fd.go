@@ -85,7 +85,14 @@ const (
 	epollErr     = 0x8
 	epollHup     = 0x10
 	epollRdHup   = 0x2000
+	epollOneShot = 1 << 30
+	epollWakeup  = 1 << 29
+	epollExcl    = 1 << 28
 	epollET      = 1 << 31
+	// epollPrivate are Linux's EP_PRIVATE_BITS: how a record reports,
+	// not what it waits for. A one-shot record that has reported keeps
+	// only these: disabled until EPOLL_CTL_MOD re-arms it.
+	epollPrivate = epollOneShot | epollWakeup | epollExcl | epollET
 	epollCtlAdd  = 1
 	epollCtlDel  = 2
 	epollCtlMod  = 3
@@ -513,6 +520,13 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 	var w vkWatch
 	if op == epollCtlAdd || op == epollCtlMod {
 		w = vkWatch{fd: fd, events: *(*uint32)(unsafe.Pointer(ev)), data: *(*uint64)(unsafe.Pointer(ev + 4))}
+		// EPOLLEXCLUSIVE, as Linux checks it: only on an add, not of an
+		// epoll instance, with nothing beyond in, out, error, hang-up,
+		// wakeup and edge. (Every watcher is woken, which it allows.)
+		if w.events&epollExcl != 0 && (op == epollCtlMod || f.kind == fdEpoll ||
+			w.events&^(epollIn|epollOut|epollErr|epollHup|epollWakeup|epollET|epollExcl) != 0) {
+			return vkErr(vkEINVAL)
+		}
 	}
 	epi := vkFDs[epfd].file // index + 1
 	fi := vkFDs[fd].file - 1
@@ -545,6 +559,9 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 			ep.n++
 		} else if idx < 0 {
 			r = vkErr(vkENOENT)
+			break
+		} else if f.watch[idx].events&epollExcl != 0 {
+			r = vkErr(vkEINVAL) // an exclusive record cannot be modified
 			break
 		}
 		vkReadyUnlink(ep, &f.watch[idx]) // MOD: a new record, looked at afresh
@@ -748,6 +765,9 @@ func vkEpollScan(ep *vkFile, epi int32, events uintptr, max int32, fine bool) (n
 		if w.events&epollET != 0 && w.seen == f.gen {
 			continue // edge-triggered: nothing changed since the last report
 		}
+		if w.events&^epollPrivate == 0 {
+			continue // a one-shot record that reported: disabled until EPOLL_CTL_MOD
+		}
 		r := vkReady(f, w.events)
 		if r == 0 {
 			continue // off the list until its description changes again
@@ -762,7 +782,9 @@ func vkEpollScan(ep *vkFile, epi int32, events uintptr, max int32, fine bool) (n
 			*(*uint64)(unsafe.Pointer(e + 4)) = w.data
 		}
 		n++
-		if w.events&epollET == 0 {
+		if w.events&epollOneShot != 0 {
+			w.events &= epollPrivate // EPOLLONESHOT: disabled after one report
+		} else if w.events&epollET == 0 {
 			vkReadyPush(ep, w) // level-triggered: reported until a look finds it not ready
 			if back == 0 {
 				back = w.self

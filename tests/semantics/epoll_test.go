@@ -18,10 +18,10 @@ const edgeTriggered = 1 << 31
 // TestEpollReadyList: what epoll_wait reports, and in what order, as
 // Linux's ready list gives it. Level-triggered records stay reported
 // until drained and take turns when maxevents is smaller than the ready
-// set; edge-triggered ones are reported once per change; EPOLL_CTL_MOD
-// re-arms; a record deleted or a file closed while ready is not
-// reported; and among a thousand idle eventfds a wait finds exactly the
-// few that changed. Runs on the host too, so Linux checks the test.
+// set; edge-triggered ones are reported once per change and one-shot
+// ones once, until EPOLL_CTL_MOD re-arms either; a record deleted or a
+// file closed while ready is not reported; and among a thousand idle
+// eventfds a wait finds exactly the few that changed. Runs on the host too, so Linux checks the test.
 func TestEpollReadyList(t *testing.T) {
 	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
@@ -160,6 +160,27 @@ func TestEpollReadyList(t *testing.T) {
 	}
 	if got := wait(16); len(got) != 0 {
 		t.Fatalf("edge-triggered, MOD reported already: %v", got)
+	}
+
+	// EPOLLONESHOT: reported once, then disabled, though the data stays
+	// unread and more comes, until EPOLL_CTL_MOD re-arms it.
+	const oneShot = 1 << 30
+	shot := newPipe()
+	add(shot.r, syscall.EPOLLIN|oneShot, syscall.EPOLL_CTL_ADD)
+	write(shot.w)
+	if got := wait(16); !slices.Equal(got, []int32{int32(shot.r)}) {
+		t.Fatalf("one-shot after a write: %v, want [%d]", got, shot.r)
+	}
+	write(shot.w)
+	if got := wait(16); len(got) != 0 {
+		t.Fatalf("one-shot, reported once already: %v", got)
+	}
+	add(shot.r, syscall.EPOLLIN|oneShot, syscall.EPOLL_CTL_MOD)
+	if got := wait(16); !slices.Equal(got, []int32{int32(shot.r)}) {
+		t.Fatalf("one-shot re-armed by EPOLL_CTL_MOD: %v, want [%d]", got, shot.r)
+	}
+	if got := wait(16); len(got) != 0 {
+		t.Fatalf("one-shot, re-armed and reported: %v", got)
 	}
 
 	// Deleted while ready, and closed while ready: not reported.

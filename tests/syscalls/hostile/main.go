@@ -890,6 +890,50 @@ func cases(e *env) []testCase {
 		return sc(syscall.SYS_EPOLL_PWAIT, u(e.ep), buf, 1, 0, buf+64, 8)
 	})
 	add("epoll_ctl/bad_op", func(e *env) syscall.Errno { return sc(syscall.SYS_EPOLL_CTL, u(e.ep), 99, u(e.pipeR), buf) })
+	// EPOLLEXCLUSIVE and EPOLLONESHOT: what epoll_ctl accepts of them.
+	const excl, oneshot = 1 << 28, 1 << 30
+	ctl := func(e *env, op int, fd int, events uint32) syscall.Errno {
+		put32s(buf, events, 0, 0)
+		return sc(syscall.SYS_EPOLL_CTL, u(e.ep), uintptr(op), u(fd), buf)
+	}
+	del := func(e *env, fd int) { sc(syscall.SYS_EPOLL_CTL, u(e.ep), syscall.EPOLL_CTL_DEL, u(fd), 0) }
+	add("epoll_ctl/exclusive_add", func(e *env) syscall.Errno {
+		r := ctl(e, syscall.EPOLL_CTL_ADD, e.efd, syscall.EPOLLIN|excl)
+		del(e, e.efd)
+		return r
+	})
+	add("epoll_ctl/exclusive_bad_bits", func(e *env) syscall.Errno {
+		r := ctl(e, syscall.EPOLL_CTL_ADD, e.efd, syscall.EPOLLIN|syscall.EPOLLRDHUP|excl)
+		del(e, e.efd)
+		return r
+	})
+	add("epoll_ctl/exclusive_mod", func(e *env) syscall.Errno {
+		ctl(e, syscall.EPOLL_CTL_ADD, e.efd, syscall.EPOLLIN)
+		r := ctl(e, syscall.EPOLL_CTL_MOD, e.efd, syscall.EPOLLIN|excl)
+		del(e, e.efd)
+		return r
+	})
+	add("epoll_ctl/mod_of_exclusive", func(e *env) syscall.Errno {
+		ctl(e, syscall.EPOLL_CTL_ADD, e.efd, syscall.EPOLLIN|excl)
+		r := ctl(e, syscall.EPOLL_CTL_MOD, e.efd, syscall.EPOLLOUT)
+		del(e, e.efd)
+		return r
+	})
+	add("epoll_ctl/exclusive_epoll_target", func(e *env) syscall.Errno {
+		ep2, _, _ := syscall.RawSyscall(syscall.SYS_EPOLL_CREATE1, syscall.EPOLL_CLOEXEC, 0, 0)
+		r := ctl(e, syscall.EPOLL_CTL_ADD, int(ep2), syscall.EPOLLIN|excl)
+		del(e, int(ep2))
+		syscall.Close(int(ep2))
+		return r
+	})
+	add("epoll_ctl/oneshot_add_mod", func(e *env) syscall.Errno {
+		r := ctl(e, syscall.EPOLL_CTL_ADD, e.efd, syscall.EPOLLIN|oneshot)
+		if r == 0 {
+			r = ctl(e, syscall.EPOLL_CTL_MOD, e.efd, syscall.EPOLLIN|oneshot)
+		}
+		del(e, e.efd)
+		return r
+	})
 	add("epoll_ctl/add_itself", func(e *env) syscall.Errno {
 		put32s(buf, syscall.EPOLLIN, 0, 0)
 		return sc(syscall.SYS_EPOLL_CTL, u(e.ep), syscall.EPOLL_CTL_ADD, u(e.ep), buf)
