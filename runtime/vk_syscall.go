@@ -6,7 +6,10 @@
 
 package runtime
 
-import "unsafe"
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
 
 const (
 	vkEPERM     = 1
@@ -82,8 +85,12 @@ func vkSyscallLockFree(f *vkFrame, c *vkCPU) bool {
 		// (most of the Go runtime's wake-ups): one bucket's count, read
 		// atomically (vkFutexNoWaiters); a waiter queued just after is
 		// one the wake would have missed anyway, as on Linux.
+		// Not while device work waits for a lock holder: the fine path's
+		// exit does it (vkTrapExitFine), and the Go runtime's wake-ups
+		// are among the calls that come soonest after an interrupt.
 		addr := uintptr(f.rdi)
-		if int32(f.rsi) != futexWake|futexPrivateFlag || addr&3 != 0 || addr > vkUserMax-4 || !vkFutexNoWaiters(addr) {
+		if int32(f.rsi) != futexWake|futexPrivateFlag || addr&3 != 0 || addr > vkUserMax-4 ||
+			atomic.Load(&vkIRQPending) != 0 || !vkFutexNoWaiters(addr) {
 			return false
 		}
 		r = 0
