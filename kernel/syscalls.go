@@ -30,9 +30,10 @@ type SyscallCount struct {
 	Name  string // "read", "velocity_net_ready", ... ("" if the kernel has no name for it)
 	Count uint64
 	// Time is the CPU time the kernel spent in these calls: a call that
-	// blocks is charged for its own work, not for its wait. Zero for
-	// the calls the kernel serves without its lock (clock_gettime,
-	// gettid, getpid), which are not timed.
+	// blocks is charged for its own work, not for its wait. The calls
+	// the kernel serves on its lock-free path are not timed:
+	// clock_gettime, gettid, getpid (always zero) and private futex
+	// wakes that find nobody waiting (futex's time is the other calls').
 	Time time.Duration
 }
 

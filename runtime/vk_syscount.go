@@ -33,9 +33,10 @@ func vkSysCount(c *vkCPU, nr uint64) {
 // not the time it waits, which strace -c's figures mix. The scheduler
 // stops the clock when t leaves its CPU inside the call and restarts it
 // when t runs again (vkChargeCPU), so a call that blocks is charged only
-// for its own work. Calls served without the kernel lock (clock_gettime,
-// gettid, getpid) are not timed: two clock reads would cost as much as
-// the call. Trap context, as vkSysCount: plain stores into the thread.
+// for its own work. Calls served on the lock-free path (clock_gettime,
+// gettid, getpid, and futex wakes that find nobody waiting:
+// vkSyscallLockFree) are not timed: two clock reads would cost as much
+// as the call. Trap context, as vkSysCount: plain stores into the thread.
 func vkSysTimeBegin(t *vkThread) {
 	t.sysAcc = 0
 	t.sysOn = vkNanotime()
