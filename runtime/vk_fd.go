@@ -133,6 +133,8 @@ type vkFile struct {
 	text     uintptr // generated files (/proc/<pid>/status): a kernel frame holding this open's text
 	textLen  int
 	counter  uint64     // eventfd
+	sem      bool       // eventfd: EFD_SEMAPHORE (a read takes 1, not the whole count)
+	wwait    int32      // eventfd: writers waiting for room (vkEventfdWrite)
 	n        int        // epoll: number of records naming it (vkFDLock)
 	rhead    int32      // epoll: the ready list's first record (vkWatchRef; vkFDLock)
 	rtail    int32      // epoll: and its last
@@ -485,6 +487,7 @@ func vkSysEventfd(initval uint32, flags int32) uintptr {
 		return vkErr(e)
 	}
 	f.counter = uint64(initval)
+	f.sem = flags&efdSemaphore != 0
 	f.nonblock = flags&efdNonblock != 0
 	f.flags = 2 // O_RDWR
 	return uintptr(fd)
@@ -597,7 +600,9 @@ func vkReady(f *vkFile, want uint32) uint32 {
 			have = epollOut
 		}
 	case fdEventfd:
-		have = epollOut
+		if f.counter < vkEventfdMax {
+			have = epollOut // a write of 1 fits
+		}
 		if f.counter > 0 {
 			have |= epollIn
 		}
@@ -847,7 +852,15 @@ func vkNotifyLocked(f *vkFile) {
 	vkFutexWake(uintptr(unsafe.Pointer(f)), vkMaxThreads)
 }
 
-func vkEventfdWrite(f *vkFile, p, n uintptr) uintptr {
+// vkEventfdMax is the largest count an eventfd holds, as Linux's
+// ULLONG_MAX - 1: a write that would pass it waits for a read (EAGAIN
+// when non-blocking).
+const vkEventfdMax = ^uint64(0) - 1
+
+// vkEventfdWrite adds the 8-byte value at p to f's count, waiting, as
+// Linux does, while it would pass vkEventfdMax. The kernel lock is held
+// (and let go while asleep).
+func vkEventfdWrite(f *vkFile, p, n uintptr, canBlock bool) uintptr {
 	if n < 8 {
 		return vkErr(vkEINVAL)
 	}
@@ -857,6 +870,18 @@ func vkEventfdWrite(f *vkFile, p, n uintptr) uintptr {
 	v := *(*uint64)(unsafe.Pointer(p))
 	if v == ^uint64(0) {
 		return vkErr(vkEINVAL)
+	}
+	for vkEventfdMax-f.counter < v {
+		if f.nonblock || !canBlock {
+			return vkErr(vkEAGAIN)
+		}
+		vkCur().waitAddr = uintptr(unsafe.Pointer(f))
+		f.wwait++
+		vkBlockIntr(0)
+		f.wwait--
+		if vkPipeSignalled() {
+			return vkErr(vkERESTARTSYS) // EINTR, or write again (SA_RESTART), as Linux's eventfd
+		}
 	}
 	f.counter += v
 	vkNotify(f)
@@ -880,8 +905,19 @@ func vkEventfdRead(f *vkFile, p, n uintptr, canBlock bool) uintptr {
 			return vkErr(vkERESTARTSYS) // EINTR, or read again (SA_RESTART), as Linux's eventfd
 		}
 	}
-	*(*uint64)(unsafe.Pointer(p)) = f.counter
-	f.counter = 0
+	v, full := f.counter, f.counter == vkEventfdMax
+	if f.sem {
+		v = 1 // EFD_SEMAPHORE: one at a time
+	}
+	*(*uint64)(unsafe.Pointer(p)) = v
+	f.counter -= v
+	if full || f.wwait > 0 {
+		// Room again: epoll's EPOLLOUT, and the writers waiting for it.
+		// Only then: the runtime's netpoller watches every eventfd it
+		// is given (a driver's interrupt) for writing too, and a report
+		// after every read would wake it for nothing.
+		vkNotify(f)
+	}
 	return 8
 }
 

@@ -394,7 +394,7 @@ func vkSysWrite(fd int32, p, n uintptr) uintptr {
 		n = vkUserPrefixOr(p, n, false)
 	}
 	if f := vkFD(fd, fdEventfd); f != nil {
-		return vkEventfdWrite(f, p, n)
+		return vkEventfdWrite(f, p, n, true) // may wait, as a pipe write here does
 	}
 	if f := vkFD(fd, fdPipeRead); vkFD(fd, fdPipeWrite) != nil || f != nil && vkPipeRW(f) {
 		i := vkFileGet(fd) // held while asleep

@@ -1,6 +1,7 @@
 package semantics
 
 import (
+	"encoding/binary"
 	"os"
 	"os/signal"
 	"runtime"
@@ -267,5 +268,100 @@ func TestEpollPwaitSignalMask(t *testing.T) {
 	var none uint64
 	if now := sigprocmask(0, &none); now&sigusr1 == 0 {
 		t.Errorf("after epoll_pwait the thread's mask is %#x: SIGUSR1 no longer blocked", now)
+	}
+}
+
+// TestEventfdSemantics: EFD_SEMAPHORE hands the count out one at a time;
+// the count stops at 2^64-2, past which a write waits (EAGAIN when
+// non-blocking) and the fd is not writable for epoll; a read makes room
+// and a blocked writer goes on; 2^64-1 is EINVAL. Runs on the host too.
+func TestEventfdSemantics(t *testing.T) {
+	eventfd := func(initval uint, flags int) int {
+		t.Helper()
+		fd, _, e := syscall.Syscall(syscall.SYS_EVENTFD2, uintptr(initval), uintptr(flags|syscall.O_CLOEXEC), 0)
+		if e != 0 {
+			t.Fatal(e)
+		}
+		t.Cleanup(func() { syscall.Close(int(fd)) })
+		return int(fd)
+	}
+	put := func(fd int, v uint64) error {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], v)
+		_, err := syscall.Write(fd, b[:])
+		return err
+	}
+	get := func(fd int) (uint64, error) {
+		var b [8]byte
+		_, err := syscall.Read(fd, b[:])
+		return binary.LittleEndian.Uint64(b[:]), err
+	}
+	const efdSemaphore = 1
+
+	sem := eventfd(2, efdSemaphore|syscall.O_NONBLOCK)
+	if err := put(sem, 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if v, err := get(sem); v != 1 || err != nil {
+			t.Fatalf("EFD_SEMAPHORE read %d: %d, %v; want 1", i, v, err)
+		}
+	}
+	if _, err := get(sem); err != syscall.EAGAIN {
+		t.Fatalf("EFD_SEMAPHORE read at 0: %v, want EAGAIN", err)
+	}
+
+	const max = ^uint64(0) - 1
+	full := eventfd(0, syscall.O_NONBLOCK)
+	if err := put(full, max-1); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(full, 2); err != syscall.EAGAIN {
+		t.Fatalf("a write past 2^64-2: %v, want EAGAIN", err)
+	}
+	if err := put(full, ^uint64(0)); err != syscall.EINVAL {
+		t.Fatalf("a write of 2^64-1: %v, want EINVAL", err)
+	}
+	if err := put(full, 1); err != nil {
+		t.Fatalf("a write up to 2^64-2: %v", err)
+	}
+	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(ep)
+	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, full, &syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT, Fd: int32(full)}); err != nil {
+		t.Fatal(err)
+	}
+	evs := make([]syscall.EpollEvent, 1)
+	if n, err := syscall.EpollWait(ep, evs, 0); err != nil || n != 1 || evs[0].Events != syscall.EPOLLIN {
+		t.Fatalf("a full eventfd: %d events %#x, %v; want EPOLLIN alone", n, evs[0].Events, err)
+	}
+
+	// A blocking writer waits for room, which a read makes.
+	blk := eventfd(0, 0)
+	if err := put(blk, max); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- put(blk, 5) }()
+	select {
+	case err := <-done:
+		t.Fatalf("a write to a full eventfd returned at once: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if v, err := get(blk); v != max || err != nil {
+		t.Fatalf("read of the full count: %d, %v", v, err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the waiting write: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting write never went on after a read made room")
+	}
+	if v, err := get(blk); v != 5 || err != nil {
+		t.Fatalf("after the waiting write: %d, %v; want 5", v, err)
 	}
 }
