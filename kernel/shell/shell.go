@@ -15,12 +15,14 @@ package shell
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,7 +93,7 @@ func init() {
 		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs, capabilities", (*Shell).pci},
 		{"netstat", "", "the network card's counters: frames, bytes, interrupts, and every frame dropped by kind", (*Shell).netstat},
 		{"locks", "", "kernel lock contention since boot: per lock class, acquisitions, how many found the lock held, time spent waiting", (*Shell).locks},
-		{"syscalls", "[SECONDS]", "system calls by number, the most made first: since boot, or made during the next SECONDS (strace -c's counts for the whole machine)", (*Shell).syscalls},
+		{"syscalls", "[-t] [SECONDS]", "system calls by number, the most made first (-t: the most kernel CPU time first): since boot, or made during the next SECONDS (strace -c's counts and times for the whole machine)", (*Shell).syscalls},
 		{"threads", "", "the kernel's dump of every CPU, lock held and thread, and of Go's Ps and Ms, printed on the console (as on an NMI, but without stopping the other CPUs)", (*Shell).threads},
 		{"exit", "[STATUS]", "leave the shell; the program exits with STATUS (0-127, default 0)", (*Shell).exit},
 	}
@@ -465,6 +467,10 @@ func (sh *Shell) locks(args []string) error {
 
 func (sh *Shell) syscalls(args []string) error {
 	var wait time.Duration
+	byTime := len(args) > 0 && args[0] == "-t"
+	if byTime {
+		args = args[1:]
+	}
 	switch len(args) {
 	case 0:
 	case 1:
@@ -495,10 +501,15 @@ func (sh *Shell) syscalls(args []string) error {
 		what = "in " + wait.String()
 	}
 	var total uint64
+	var cpu time.Duration
 	for _, c := range counts {
 		total += c.Count
+		cpu += c.Time
 	}
-	fmt.Fprintf(sh.Out, "%d system calls %s\n", total, what)
+	if byTime {
+		slices.SortStableFunc(counts, func(a, b kernel.SyscallCount) int { return cmp.Compare(b.Time, a.Time) })
+	}
+	fmt.Fprintf(sh.Out, "%d system calls %s, %v of kernel CPU time\n", total, what, cpu.Round(time.Microsecond))
 	fmt.Fprintf(sh.Out, "%-24s %7s %12s %8s %12s %9s\n", "call", "number", "count", "percent", "cpu time", "us/call")
 	for _, c := range counts {
 		name := c.Name

@@ -267,8 +267,30 @@ func TestShell(t *testing.T) {
 	// small but never zero).
 	if out := c.run("syscalls"); !regexp.MustCompile(`(?m)^read\s+0x0\s+[1-9][0-9]*\s+[0-9.]+%\s+[0-9.]+(µs|ms|s)\s+[0-9]+\.[0-9]{2}$`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^velocity_syscalls\s+0x5609\s+1\s`).MatchString(out) ||
-		!regexp.MustCompile(`^[1-9][0-9]* system calls since boot\n`).MatchString(strings.TrimLeft(out, "\r\n")) {
+		!regexp.MustCompile(`^[1-9][0-9]* system calls since boot, [0-9.]+(µs|ms|s) of kernel CPU time\n`).MatchString(strings.TrimLeft(out, "\r\n")) {
 		t.Errorf("syscalls:\n%s", out)
+	}
+	// -t: the most kernel CPU time first.
+	if out := c.run("syscalls -t"); !strings.Contains(out, " system calls since boot, ") {
+		t.Errorf("syscalls -t:\n%s", out)
+	} else {
+		row := regexp.MustCompile(`(?m)^\S+\s+0x[0-9a-f]+\s+\d+\s+[0-9.]+%\s+(\S+)\s+[0-9.]+\r?$`)
+		var prev time.Duration = -1
+		rows := row.FindAllStringSubmatch(out, -1)
+		for _, m := range rows {
+			d, err := time.ParseDuration(m[1])
+			if err != nil {
+				t.Fatalf("syscalls -t: time %q: %v", m[1], err)
+			}
+			if prev >= 0 && d > prev {
+				t.Errorf("syscalls -t: %v after %v, want the most time first:\n%s", d, prev, out)
+				break
+			}
+			prev = d
+		}
+		if len(rows) < 3 {
+			t.Errorf("syscalls -t: %d rows:\n%s", len(rows), out)
+		}
 	}
 	if out := c.run("syscalls 1"); !strings.Contains(out, " system calls in 1s") ||
 		!regexp.MustCompile(`(?m)^velocity_syscalls\s+0x5609\s+1\s`).MatchString(out) {
