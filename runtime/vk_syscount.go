@@ -22,11 +22,24 @@ const vkSysCountSlots = vkSysLinuxCount + vkSysOwnCount
 //go:nosplit
 func vkSysCount(c *vkCPU, nr uint64) {
 	c.syscalls++
-	if nr < vkSysLinuxCount {
-		c.sysNr[nr]++
-	} else if nr-vkSysOwnBase < vkSysOwnCount {
-		c.sysNr[vkSysLinuxCount+nr-vkSysOwnBase]++
+	if i, ok := vkSysSlot(nr); ok {
+		c.sysNr[i]++
 	}
+}
+
+// vkSysSlot is call nr's index in the per-CPU counts (sysNr, sysNs):
+// Linux's numbers first, then Velocity's own from vkSysOwnBase; ok is
+// false for a number in neither range.
+//
+//go:nosplit
+func vkSysSlot(nr uint64) (uint64, bool) {
+	if nr < vkSysLinuxCount {
+		return nr, true
+	}
+	if nr-vkSysOwnBase < vkSysOwnCount {
+		return vkSysLinuxCount + nr - vkSysOwnBase, true
+	}
+	return 0, false
 }
 
 // vkSysTimeBegin starts timing t's system call: the CPU time it takes,
@@ -51,11 +64,8 @@ func vkSysTimeEnd(t *vkThread, nr uint64) {
 	}
 	ns := t.sysAcc + vkNanotime() - t.sysOn
 	t.sysOn = 0
-	c := vkThisCPU()
-	if nr < vkSysLinuxCount {
-		c.sysNs[nr] += uint64(ns)
-	} else if nr-vkSysOwnBase < vkSysOwnCount {
-		c.sysNs[vkSysLinuxCount+nr-vkSysOwnBase] += uint64(ns)
+	if i, ok := vkSysSlot(nr); ok {
+		vkThisCPU().sysNs[i] += uint64(ns)
 	}
 }
 
