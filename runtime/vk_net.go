@@ -533,10 +533,7 @@ func vkNetSocket(a [6]uintptr) uintptr {
 	f.flags = 2
 	f.sock.family = int32(domain)
 	f.sock.id = vkNetNewID(1)
-	m := &vkNet.async[vkNet.atail%vkNetAsync]
-	*m = vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd].file - 1), sockID: f.sock.id}
-	vkNet.atail++
-	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+	vkNetAsyncPush(vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd].file - 1), sockID: f.sock.id})
 	return uintptr(fd)
 }
 
@@ -629,12 +626,19 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 	}
 	sv := (*[2]int32)(unsafe.Pointer(a[3]))
 	sv[0], sv[1] = fd0, fd1
-	m := &vkNet.async[vkNet.atail%vkNetAsync]
-	*m = vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd0].file-1) | int64(vkFDs[fd1].file-1)<<32, sockID: id,
-		cred: [3]uint32{1, vkCred.uid, vkCred.gid}, euid: vkCred.euid, egid: vkCred.egid, credFlags: vkNetCredSet} // SO_PEERCRED of both ends
+	vkNetAsyncPush(vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd0].file-1) | int64(vkFDs[fd1].file-1)<<32, sockID: id,
+		cred: [3]uint32{1, vkCred.uid, vkCred.gid}, euid: vkCred.euid, egid: vkCred.egid, credFlags: vkNetCredSet}) // SO_PEERCRED of both ends
+	return 0
+}
+
+// vkNetAsyncPush queues m for the server with no caller waiting for an
+// answer (creations, closes from tokens, the unix collector's request)
+// and wakes the server. The caller holds the kernel lock and, where the
+// queue can be full, has checked that it is not.
+func vkNetAsyncPush(m vkNetMsg) {
+	vkNet.async[vkNet.atail%vkNetAsync] = m
 	vkNet.atail++
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
-	return 0
 }
 
 // vkNetForward queues msg, wakes the server and sleeps until it answers.

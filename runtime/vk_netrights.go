@@ -228,9 +228,7 @@ func vkNetGCHint(i int32) {
 		return
 	}
 	vkNet.gcQueued = true
-	vkNet.async[vkNet.atail%vkNetAsync] = vkNetMsg{nr: vkNetUnixGC}
-	vkNet.atail++
-	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+	vkNetAsyncPush(vkNetMsg{nr: vkNetUnixGC})
 }
 
 // vkNetPutAsync drops a reference for the server's thread. The caller
@@ -259,8 +257,5 @@ func vkNetPutAsync(i int32) {
 	vkWatchDropAll(i)
 	vkFileFree(i)
 	vkSpinUnlock(&vkFDLock)
-	m := &vkNet.async[vkNet.atail%vkNetAsync]
-	*m = vkNetMsg{nr: 3, args: [6]uint64{uint64(i)}, newFD: -1}
-	vkNet.atail++
-	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+	vkNetAsyncPush(vkNetMsg{nr: 3, args: [6]uint64{uint64(i)}, newFD: -1})
 }
