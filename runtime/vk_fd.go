@@ -676,7 +676,7 @@ func vkSysEpollPwait(epfd int32, events uintptr, max int32, timeoutMs int64, mas
 	}
 	t := vkCur()
 	own := t.sigmask
-	t.sigmask = *(*uint64)(unsafe.Pointer(mask)) &^ (1<<(_SIGKILL-1) | 1<<(_SIGSTOP-1))
+	t.sigmask = *(*uint64)(unsafe.Pointer(mask)) &^ vkSigUnblockable
 	r := vkSysEpollWait(epfd, events, max, timeoutMs, canBlock)
 	if r == vkErr(vkEINTR) && t.pending&^t.sigmask != 0 {
 		t.savedMask, t.restoreMask = own, true

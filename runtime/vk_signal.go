@@ -26,6 +26,10 @@ const (
 	ssDisable = 2
 
 	vkSigIgn = 1
+
+	// vkSigUnblockable: SIGKILL and SIGSTOP, which no mask may block
+	// (rt_sigprocmask, rt_sigreturn and epoll_pwait drop them).
+	vkSigUnblockable = 1<<(_SIGKILL-1) | 1<<(_SIGSTOP-1)
 )
 
 type vkSigaction struct {
@@ -89,7 +93,7 @@ func vkSysRtSigprocmask(how int32, set, old uintptr, size uintptr) uintptr {
 		default:
 			return vkErr(vkEINVAL)
 		}
-		t.sigmask &^= 1<<(_SIGKILL-1) | 1<<(_SIGSTOP-1)
+		t.sigmask &^= vkSigUnblockable
 	}
 	return 0
 }
@@ -384,6 +388,6 @@ func vkSysRtSigreturn(f *vkFrame) {
 	f.rflags = f.rflags&^userFlags | get(mc+17*8)&userFlags | 1<<9
 	f.cs, f.ss = vkSelKernelCode, vkSelKernelData
 	t := vkCur()
-	t.sigmask = get(sfUcontext+ucSigmask) &^ (1<<(_SIGKILL-1) | 1<<(_SIGSTOP-1))
+	t.sigmask = get(sfUcontext+ucSigmask) &^ vkSigUnblockable
 	vkSigFPLoad(t, uintptr(get(mc+23*8))) // vk_fpu.go
 }
