@@ -429,13 +429,7 @@ func (u *unixEP) closeLocked(embryo bool) {
 		}
 		p.notify()
 	}
-	var drop []int32
-	for i := range u.rq {
-		consumed(&u.rq[i], len(u.rq[i].b))
-		drop = append(drop, u.rq[i].rights...)
-	}
-	u.sp.withRights -= u.nrights
-	u.rq, u.rbytes, u.nrights = nil, 0, 0
+	drop := u.emptyQueueLocked(nil)
 	if len(drop) > 0 && u.sp.k != nil {
 		// Never waits for the server: a socket among them whose last
 		// reference this was is closed by a request queued for later.
@@ -446,6 +440,20 @@ func (u *unixEP) closeLocked(embryo bool) {
 	}
 	u.waiting = nil
 	u.wq.Notify(allEvents) // wake this socket's blocked calls: they find it closed
+}
+
+// emptyQueueLocked drops everything queued on u, as if it had been read
+// (its senders' unread counts go down), and appends the SCM_RIGHTS
+// tokens it carried to drop, for the caller to give back. The caller
+// holds the space's lock.
+func (u *unixEP) emptyQueueLocked(drop []int32) []int32 {
+	for i := range u.rq {
+		consumed(&u.rq[i], len(u.rq[i].b))
+		drop = append(drop, u.rq[i].rights...)
+	}
+	u.sp.withRights -= u.nrights
+	u.rq, u.rbytes, u.nrights = nil, 0, 0
+	return drop
 }
 
 // waitLocked sleeps, with the lock dropped, until u has an event; then the

@@ -126,12 +126,7 @@ func (u *unixEP) eachToken(fn func(int32)) {
 // purgeLocked empties u's queue and its unaccepted connections' queues,
 // as closing it would, and appends their tokens to drop.
 func (u *unixEP) purgeLocked(drop []int32) []int32 {
-	for i := range u.rq {
-		consumed(&u.rq[i], len(u.rq[i].b))
-		drop = append(drop, u.rq[i].rights...)
-	}
-	u.sp.withRights -= u.nrights
-	u.rq, u.rbytes, u.nrights = nil, 0, 0
+	drop = u.emptyQueueLocked(drop)
 	for _, p := range u.pending {
 		drop = p.purgeLocked(drop)
 	}
