@@ -191,7 +191,16 @@ func vkTimerArm(deadline int64) {
 	deadline = vkProfDeadline(deadline)   // the sampling profiler's tick (vk_prof.go)
 	deadline = vkITimerDeadline(deadline) // setitimer(ITIMER_PROF) (vk_itimer.go)
 	deadline = vkPTimerDeadline(deadline) // timer_create's timers (vk_ptimer.go)
-	vkThisCPU().deadline = deadline
+	c := vkThisCPU()
+	if deadline != 0 && deadline == c.deadline {
+		// Programmed already and not fired yet: its interrupt clears
+		// c.deadline. A switch to the idle thread and back, or a tick
+		// that changes nothing, asks for the deadline it has; under
+		// TCG every LAPIC access takes QEMU's global lock, which the
+		// card's emulation holds while it moves frames.
+		return
+	}
+	c.deadline = deadline
 	if deadline == 0 {
 		*vkLAPIC(lapicInitCnt) = 0
 		return
