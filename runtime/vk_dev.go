@@ -591,8 +591,12 @@ func vkDevIRQWork() {
 			vkFutexWake(uintptr(unsafe.Pointer(&vkDev.count[line])), vkMaxThreads)
 			if e := vkDev.efd[line]; e != 0 {
 				f := vkFileAt(e - 1)
-				f.counter++ // an eventfd's counter is the kernel lock's
-				vkNotify(f)
+				vkSpinLock(&vkFDLock) // an eventfd's count is vkFDLock's
+				if f.counter < vkEventfdMax {
+					f.counter++
+				}
+				vkNotifyLocked(f)
+				vkSpinUnlock(&vkFDLock)
 			}
 		}
 	}

@@ -34,8 +34,8 @@
 // keeps alive) without vkFDLock. The lock-free pipe path (vkPipeIOFast)
 // reads a slot under vkFDLock and takes a reference, so a close on another
 // CPU cannot free the description under it. Every other field of a description (offset, flags, /tmp and
-// socket state, an eventfd's counter) is under the kernel lock; a pipe's
-// ring is under its own lock (vk_pipe.go).
+// socket state) is under the kernel lock; an eventfd's count is under
+// vkFDLock (vkEventfdFast), a pipe's ring under its own lock (vk_pipe.go).
 //
 // Memory: descriptions are allocated in chunks of vkFilesPerChunk, the
 // first one static and the rest mapped from kernel memory as the number
@@ -486,9 +486,11 @@ func vkSysEventfd(initval uint32, flags int32) uintptr {
 	if fd < 0 {
 		return vkErr(e)
 	}
+	vkSpinLock(&vkFDLock) // the fd is in the table already: the lock-free path may look
 	f.counter = uint64(initval)
 	f.sem = flags&efdSemaphore != 0
 	f.nonblock = flags&efdNonblock != 0
+	vkSpinUnlock(&vkFDLock)
 	f.flags = 2 // O_RDWR
 	return uintptr(fd)
 }
@@ -857,6 +859,14 @@ func vkNotifyLocked(f *vkFile) {
 // when non-blocking).
 const vkEventfdMax = ^uint64(0) - 1
 
+// An eventfd's count (counter, with wwait, its waiting writers) is
+// vkFDLock's, not the kernel lock's: the runtime's netpoller reads its
+// eventfd on every wake-up, and drivers' interrupts (vkDevIRQWork) and
+// netpollBreak add to one, so read and write take the lock-free path
+// (vkEventfdFast) unless they must wait or fail. The locked calls below
+// take vkFDLock for the count too, and touch the user's word outside it
+// (that may fault a page in, which a spin lock must not be held across).
+
 // vkEventfdWrite adds the 8-byte value at p to f's count, waiting, as
 // Linux does, while it would pass vkEventfdMax. The kernel lock is held
 // (and let go while asleep).
@@ -871,20 +881,24 @@ func vkEventfdWrite(f *vkFile, p, n uintptr, canBlock bool) uintptr {
 	if v == ^uint64(0) {
 		return vkErr(vkEINVAL)
 	}
+	vkSpinLock(&vkFDLock)
 	for vkEventfdMax-f.counter < v {
 		if f.nonblock || !canBlock {
+			vkSpinUnlock(&vkFDLock)
 			return vkErr(vkEAGAIN)
 		}
-		vkCur().waitAddr = uintptr(unsafe.Pointer(f))
 		f.wwait++
-		vkBlockIntr(0)
+		vkSleepOn(uintptr(unsafe.Pointer(f)), &vkFDLock, 0, true) // queued before vkFDLock goes: no lost wake-up
+		vkSpinLock(&vkFDLock)
 		f.wwait--
 		if vkPipeSignalled() {
+			vkSpinUnlock(&vkFDLock)
 			return vkErr(vkERESTARTSYS) // EINTR, or write again (SA_RESTART), as Linux's eventfd
 		}
 	}
 	f.counter += v
-	vkNotify(f)
+	vkNotifyLocked(f)
+	vkSpinUnlock(&vkFDLock)
 	return 8
 }
 
@@ -895,30 +909,80 @@ func vkEventfdRead(f *vkFile, p, n uintptr, canBlock bool) uintptr {
 	if !vkUserOK(p, 8, true) {
 		return vkErr(vkEFAULT)
 	}
+	vkSpinLock(&vkFDLock)
 	for f.counter == 0 {
 		if f.nonblock || !canBlock {
+			vkSpinUnlock(&vkFDLock)
 			return vkErr(vkEAGAIN)
 		}
-		vkCur().waitAddr = uintptr(unsafe.Pointer(f))
-		vkBlockIntr(0)
+		vkSleepOn(uintptr(unsafe.Pointer(f)), &vkFDLock, 0, true)
 		if vkPipeSignalled() {
 			return vkErr(vkERESTARTSYS) // EINTR, or read again (SA_RESTART), as Linux's eventfd
 		}
+		vkSpinLock(&vkFDLock)
 	}
+	v := vkEventfdTake(f)
+	vkSpinUnlock(&vkFDLock)
+	if !vkUserOK(p, 8, true) {
+		// Unmapped by another thread while this one slept. Linux's
+		// eventfd_read has taken the count by then too (its copy fails
+		// after the count is gone), so do as it does.
+		return vkErr(vkEFAULT)
+	}
+	*(*uint64)(unsafe.Pointer(p)) = v
+	return 8
+}
+
+// vkEventfdTake takes what a read of f returns from its count, which is
+// not 0. The caller holds vkFDLock.
+func vkEventfdTake(f *vkFile) uint64 {
+	vkAssertHeld(&vkFDLock)
 	v, full := f.counter, f.counter == vkEventfdMax
 	if f.sem {
 		v = 1 // EFD_SEMAPHORE: one at a time
 	}
-	*(*uint64)(unsafe.Pointer(p)) = v
 	f.counter -= v
 	if full || f.wwait > 0 {
 		// Room again: epoll's EPOLLOUT, and the writers waiting for it.
 		// Only then: the runtime's netpoller watches every eventfd it
 		// is given (a driver's interrupt) for writing too, and a report
 		// after every read would wake it for nothing.
-		vkNotify(f)
+		vkNotifyLocked(f)
 	}
-	return 8
+	return v
+}
+
+// vkEventfdFast is read or write of eventfd f without the kernel lock;
+// the caller holds vkFDLock. It declines (ok false, nothing done) what
+// must wait (an empty count, a write past the ceiling) and what is an
+// error (short or bad buffers), which the locked calls answer; and a
+// word that is not resident and aligned (so on one page). Between the
+// translation of the user's page and the access nothing spins, so an
+// unmap on another CPU cannot reuse the frame meanwhile (vkPipeXfer).
+func vkEventfdFast(f *vkFile, p, n uintptr, write bool) (uintptr, bool) {
+	vkAssertHeld(&vkFDLock)
+	if n < 8 || p&7 != 0 || vkGuarded(p, p+8) {
+		return 0, false
+	}
+	pa, ok := vkUserPA(p, !write) // a read stores into the user's word
+	if !ok {
+		return 0, false
+	}
+	w := (*uint64)(unsafe.Pointer(pa))
+	if write {
+		v := *w
+		if v == ^uint64(0) || vkEventfdMax-f.counter < v {
+			return 0, false
+		}
+		f.counter += v
+		vkNotifyLocked(f)
+		return 8, true
+	}
+	if f.counter == 0 {
+		return 0, false
+	}
+	*w = vkEventfdTake(f)
+	return 8, true
 }
 
 // vkWatchRef names record j of description i: i*vkMaxWatch+j+1, so 0 is

@@ -375,9 +375,10 @@ func vkPipeWrite(f *vkFile, buf, n uintptr, canBlock, locked bool) (r uintptr, o
 	return put, true
 }
 
-// vkPipeIOFast is read or write on a pipe end without the kernel lock;
-// ok false: not a pipe end of that direction, or the call needs the
-// locked way (see the file comment), and nothing was done.
+// vkPipeIOFast is read or write on a pipe end or an eventfd without the
+// kernel lock; ok false: neither (or a pipe end of the other direction),
+// or the call needs the locked way (see the file comment and
+// vkEventfdFast), and nothing was done.
 func vkPipeIOFast(fd int32, buf, n uintptr, write bool) (r uintptr, ok bool) {
 	if fd < 0 || fd >= vkMaxFDs || buf+n < buf || buf+n > vkUserMax {
 		return 0, false // the locked way gives the errors
@@ -388,6 +389,11 @@ func vkPipeIOFast(fd int32, buf, n uintptr, write bool) (r uintptr, ok bool) {
 	}
 	vkSpinLock(&vkFDLock)
 	i := vkFDs[fd].file - 1
+	if i >= 0 && vkFileAt(i).kind == fdEventfd {
+		r, ok = vkEventfdFast(vkFileAt(i), buf, n, write) // its count is vkFDLock's (vk_fd.go)
+		vkSpinUnlock(&vkFDLock)
+		return r, ok
+	}
 	if i < 0 || vkFileAt(i).kind != want && !(write && vkPipeRW(vkFileAt(i))) {
 		vkSpinUnlock(&vkFDLock)
 		return 0, false

@@ -365,3 +365,65 @@ func TestEventfdSemantics(t *testing.T) {
 		t.Fatalf("after the waiting write: %d, %v; want 5", v, err)
 	}
 }
+
+// TestEventfdConcurrent: a blocking reader and writers on other threads
+// hand an eventfd's count back and forth, so reads find it empty and
+// sleep while writes land from other CPUs. Every unit written is read
+// exactly once and no reader sleeps through a write (in the kernel,
+// reads and writes of a resident, aligned word take the lock-free path
+// and waits the locked one; this is where the two meet). Runs on the
+// host too.
+func TestEventfdConcurrent(t *testing.T) {
+	fd, _, e := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC, 0)
+	if e != 0 {
+		t.Fatal(e)
+	}
+	defer syscall.Close(int(fd))
+	const writers, each = 2, 3000
+	for w := 0; w < writers; w++ {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			one := new(uint64) // the heap: aligned, so the kernel's lock-free path
+			*one = 1
+			b := unsafe.Slice((*byte)(unsafe.Pointer(one)), 8)
+			for i := 0; i < each; i++ {
+				if _, err := syscall.Write(int(fd), b); err != nil {
+					t.Errorf("write: %v", err)
+					return
+				}
+				if i%64 == 0 {
+					runtime.Gosched()
+				}
+			}
+		}()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	got := new(uint64)
+	b := unsafe.Slice((*byte)(unsafe.Pointer(got)), 8)
+	// A reader asleep after the last write would never return: the
+	// watchdog's write wakes it, and its huge count says what happened.
+	const watchdog = 1 << 40
+	dog := time.AfterFunc(60*time.Second, func() {
+		v := uint64(watchdog)
+		syscall.Write(int(fd), unsafe.Slice((*byte)(unsafe.Pointer(&v)), 8))
+	})
+	defer dog.Stop()
+	total, reads := uint64(0), 0
+	for total < writers*each {
+		n, err := syscall.Read(int(fd), b)
+		if err != nil || n != 8 || *got == 0 {
+			t.Fatalf("read: %d bytes, count %d, %v", n, *got, err)
+		}
+		total += *got
+		reads++
+	}
+	if total >= watchdog {
+		t.Fatalf("after %d reads, %d of %d units: the reader slept through a write until the watchdog's", reads, total-watchdog, writers*each)
+	}
+	if total != writers*each {
+		t.Fatalf("read %d units, %d written", total, writers*each)
+	}
+	t.Logf("%d units in %d reads", total, reads)
+}
