@@ -504,13 +504,61 @@ func vkSysEpollCreate(flags int32) uintptr {
 	return uintptr(fd)
 }
 
+// vkSysEpollCtl is epoll_ctl on the locked path: it reads the event,
+// which may fault its page in, and then does the work under vkFDLock.
 func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
-	// Linux's order: the event (EFAULT), both fds (EBADF), a target that
+	// Linux's order begins with the event (EFAULT); vkEpollCtlLocked
+	// goes on with the rest.
+	var events uint32
+	var data uint64
+	if op == epollCtlAdd || op == epollCtlMod {
+		if !vkUserOK(ev, 12, false) {
+			return vkErr(vkEFAULT)
+		}
+		events, data = *(*uint32)(unsafe.Pointer(ev)), *(*uint64)(unsafe.Pointer(ev + 4))
+	}
+	vkSpinLock(&vkFDLock)
+	r := vkEpollCtlLocked(epfd, op, fd, events, data)
+	vkSpinUnlock(&vkFDLock)
+	return r
+}
+
+// vkEpollCtlFast is epoll_ctl without the kernel lock (vkSyscallFine):
+// Go's netpoller adds every socket, pipe and eventfd it is given, and
+// deletes it again before the close. Everything epoll_ctl changes is
+// vkFDLock's, and the fd slots may be read under it, so only the event
+// needs care: it is read through vkUserPA and the direct map, with
+// nothing spinning between the translation and the read (vkPipeXfer).
+// An event that is not resident, is misaligned or crosses a page goes
+// the locked way (ok false, nothing done), which faults it in or says
+// EFAULT.
+func vkEpollCtlFast(epfd int32, op int32, fd int32, ev uintptr) (uintptr, bool) {
+	var events uint32
+	var data uint64
+	if op == epollCtlAdd || op == epollCtlMod {
+		if ev&3 != 0 || ev&(vkPageSize-1) > vkPageSize-12 || ev+12 < ev || vkGuarded(ev, ev+12) {
+			return 0, false
+		}
+		pa, ok := vkUserPA(ev, false)
+		if !ok {
+			return 0, false
+		}
+		events, data = *(*uint32)(unsafe.Pointer(pa)), *(*uint64)(unsafe.Pointer(pa + 4))
+	}
+	vkSpinLock(&vkFDLock)
+	r := vkEpollCtlLocked(epfd, op, fd, events, data)
+	vkSpinUnlock(&vkFDLock)
+	return r, true
+}
+
+// vkEpollCtlLocked is epoll_ctl once the event (events, data) has been
+// read. The caller holds vkFDLock, under which the fd slots and the
+// descriptions they name stay put.
+func vkEpollCtlLocked(epfd int32, op int32, fd int32, events uint32, data uint64) uintptr {
+	vkAssertHeld(&vkFDLock)
+	// Linux's order after the event: both fds (EBADF), a target that
 	// cannot be polled (EPERM), then an epfd that is not an epoll
 	// instance or is the target itself (EINVAL).
-	if (op == epollCtlAdd || op == epollCtlMod) && !vkUserOK(ev, 12, false) {
-		return vkErr(vkEFAULT)
-	}
 	if !vkFDOpen(epfd) || !vkFDOpen(fd) {
 		return vkErr(vkEBADF)
 	}
@@ -524,7 +572,7 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 	}
 	var w vkWatch
 	if op == epollCtlAdd || op == epollCtlMod {
-		w = vkWatch{fd: fd, events: *(*uint32)(unsafe.Pointer(ev)), data: *(*uint64)(unsafe.Pointer(ev + 4))}
+		w = vkWatch{fd: fd, events: events, data: data}
 		// EPOLLEXCLUSIVE, as Linux checks it: only on an add, not of an
 		// epoll instance, with nothing beyond in, out, error, hang-up,
 		// wakeup and edge. (Every watcher is woken, which it allows.)
@@ -535,7 +583,6 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 	}
 	epi := vkFDs[epfd].file // index + 1
 	fi := vkFDs[fd].file - 1
-	vkSpinLock(&vkFDLock)
 	idx, free := -1, -1
 	for i := range f.watch {
 		if f.watch[i].ep == epi && f.watch[i].fd == fd {
@@ -587,7 +634,6 @@ func vkSysEpollCtl(epfd int32, op int32, fd int32, ev uintptr) uintptr {
 	default:
 		r = vkErr(vkEINVAL)
 	}
-	vkSpinUnlock(&vkFDLock)
 	return r
 }
 

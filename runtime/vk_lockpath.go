@@ -121,6 +121,11 @@ func vkSyscallFine(f *vkFrame) bool {
 		if r, ok = vkEpollWaitFast(int32(f.rdi), uintptr(f.rsi), int32(f.rdx), int64(int32(f.r10))); !ok {
 			return false
 		}
+	case 233: // epoll_ctl (vk_fd.go)
+		var ok bool
+		if r, ok = vkEpollCtlFast(int32(f.rdi), int32(f.rsi), int32(f.rdx), uintptr(f.r10)); !ok {
+			return false
+		}
 	case 24: // sched_yield
 		vkRqLock()
 		if vkThisCPU().runqLen > 0 {
