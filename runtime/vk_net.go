@@ -86,7 +86,10 @@
 
 package runtime
 
-import "unsafe"
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
 
 const (
 	vkSysNetAttach = 0x5610
@@ -449,14 +452,17 @@ func vkNetCall(nr uint64, a [6]uintptr, sock *vkFile, sid int32, canBlock bool) 
 		} else {
 			nf.nonblock = nr == 288 && a[3]&oNonblock != 0
 			nf.flags = 2
+			vkSpinLock(&vkFDLock) // the level is vkFDLock's (vkNetReady)
 			if rep.ready2Seq >= nf.readySeq {
-				nf.ready, nf.readySeq = rep.ready2, rep.ready2Seq
+				atomic.Store(&nf.ready, rep.ready2)
+				nf.readySeq = rep.ready2Seq
 			} else {
 				// An event for the new socket came first (it carries the
 				// identity given above): keep it, and the older level
 				// too, which at worst wakes a reader for nothing.
-				nf.ready |= rep.ready2
+				atomic.Or(&nf.ready, rep.ready2)
 			}
+			vkSpinUnlock(&vkFDLock)
 			nf.sock.family = sock.sock.family
 			if rep.addrOK != 0 {
 				nf.sock.names = rep.names2
@@ -830,12 +836,26 @@ func vkNetAnswer(buf, n uintptr) uintptr {
 // socket is closed, identities never: a report whose identity is not the
 // description's is about a socket closed since (the server's event
 // callbacks and the direct path race with close) and is dropped.
+//
+// A socket's level (ready, readySeq) is vkFDLock's, as the epoll state it
+// feeds, so this runs without the kernel lock (vkSyscallFine): the
+// server and the direct path report twice per request of a small HTTP
+// exchange. Under vkFDLock a description is neither allocated nor freed,
+// so its kind and identity are the ones a report must match.
 func vkNetReady(sid int32, ev uint32, mode uintptr, seq uint64, id uint64) uintptr {
+	vkSpinLock(&vkFDLock)
+	r := vkNetReadyLocked(sid, ev, mode, seq, id)
+	vkSpinUnlock(&vkFDLock)
+	return r
+}
+
+func vkNetReadyLocked(sid int32, ev uint32, mode uintptr, seq uint64, id uint64) uintptr {
+	vkAssertHeld(&vkFDLock)
 	if sid < 0 || sid >= vkFileCap || vkFileAt(sid).kind != fdSocket {
 		return vkErr(vkEBADF)
 	}
 	f := vkFileAt(sid)
-	if f.sock.id != id {
+	if atomic.Load64(&f.sock.id) != id {
 		return 0
 	}
 	if seq < f.readySeq {
@@ -843,14 +863,14 @@ func vkNetReady(sid int32, ev uint32, mode uintptr, seq uint64, id uint64) uintp
 	}
 	f.readySeq = seq
 	if mode == 0 {
-		f.ready |= ev
-		vkNotify(f) // every event is an edge, as on Linux
+		atomic.Or(&f.ready, ev)
+		vkNotifyLocked(f) // every event is an edge, as on Linux
 		return 0
 	}
 	old := f.ready
-	f.ready = ev
+	atomic.Store(&f.ready, ev)
 	if ev&^old != 0 {
-		vkNotify(f)
+		vkNotifyLocked(f)
 	}
 	return 0
 }

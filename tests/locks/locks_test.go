@@ -111,6 +111,19 @@ func TestStressShort(t *testing.T) {
 	}
 }
 
+// TestOffKernelLock checks what docs/locking.md claims: the common case
+// of each call it lists as off the kernel lock (pipes', eventfds' reads
+// and writes, epoll_ctl and epoll_wait, the futex wake with nobody
+// waiting, the network server's readiness reports) takes the kernel
+// lock less than once per 20 calls; a path that went back under it takes
+// it on every call.
+func TestOffKernelLock(t *testing.T) {
+	serial := run(t, 2, 3*time.Minute, "-offbkl", "2000")
+	if n := strings.Count(serial, "STRESS offbkl ok"); n != 6 {
+		t.Errorf("%d calls passed, want 6", n)
+	}
+}
+
 // TestLockTakenTwice checks the ownership check itself: a CPU that takes
 // the kernel lock it already holds (Velocity's crash call, kind 4) stops
 // the machine with the lock's name and the fatal exit code, instead of

@@ -16,6 +16,9 @@
 //   - allocation: trees built and checksummed, with a forced GC now and
 //     then (page faults, mmap, the garbage collector's own futexes).
 //
+// With -offbkl it checks instead that the calls docs/locking.md says
+// avoid the kernel lock do (offbkl.go).
+//
 // It prints one "STRESS" line per workload and the lock counters
 // (kernel.Locks) for the run, and exits 0 only if every check passed. A
 // lost wake-up or a deadlock shows as a workload that stops making
@@ -46,6 +49,7 @@ var (
 	dir     = flag.String("dir", "/tmp", "directory for the file workload")
 	skip    = flag.String("skip", "", "comma-separated workloads not to run (to compare with a kernel that lacks what one needs)")
 	relock  = flag.Bool("relock", false, "instead of the workloads, ask the kernel to take its own lock twice (Velocity crash call 0x5601, kind 4): it must stop with the lock's name")
+	offBKL  = flag.Int("offbkl", 0, "instead of the workloads, make each call docs/locking.md says avoids the kernel lock this many times and check that it did (offbkl.go)")
 )
 
 type workload struct {
@@ -62,6 +66,13 @@ func main() {
 		_, _, errno := syscall.RawSyscall(0x5601, 4, 0, 0)
 		fmt.Println("STRESS relock returned:", errno)
 		os.Exit(1)
+	}
+	if *offBKL > 0 {
+		if !checkOffBKL(*offBKL) {
+			os.Exit(1)
+		}
+		fmt.Println("STRESS ok")
+		return
 	}
 	n := *workers
 	if n <= 0 {
