@@ -126,6 +126,7 @@ func vkSendIPIRaw(apic uint32, low uint32) {
 	vkICRWait()
 	*vkLAPIC(lapicICRHigh) = apic << 24
 	*vkLAPIC(lapicICRLow) = low
+	vkICRWait()
 }
 
 // vkSendIPI sends a fixed interrupt to one CPU.
