@@ -153,7 +153,7 @@ func vkSysFutexFast(addr uintptr, op int32, val uint32, ts uintptr) (r uintptr, 
 	if e := vkFutexOpCheck(addr, op); e != 0 {
 		return vkErr(e), true
 	}
-	switch op &^ (futexPrivateFlag | futexClockRT) {
+	switch vkFutexCmd(op) {
 	case futexWait, futexWaitBitset:
 		deadline, errno, ok := vkFutexDeadline(op, ts, vkUserLoad64)
 		if !ok {

@@ -932,7 +932,7 @@ func vkFutexDeadline(op int32, ts uintptr, read func(uintptr) (uint64, bool)) (d
 	if sec < 0 || nsec < 0 || nsec >= 1e9 {
 		return 0, vkEINVAL, true
 	}
-	cmd := op &^ (futexPrivateFlag | futexClockRT)
+	cmd := vkFutexCmd(op)
 	if cmd == futexWaitBitset { // absolute
 		deadline = sec*1e9 + nsec
 		if op&futexClockRT != 0 {
@@ -959,7 +959,7 @@ func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 	if addr&3 != 0 {
 		return vkErr(vkEINVAL)
 	}
-	cmd := op &^ (futexPrivateFlag | futexClockRT)
+	cmd := vkFutexCmd(op)
 	if e := vkFutexOpCheck(addr, op); e != 0 {
 		return vkErr(e)
 	}
@@ -992,6 +992,10 @@ func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 	return vkErr(vkENOSYS)
 }
 
+// vkFutexCmd is a futex op without its private and clock flags: the
+// operation itself.
+func vkFutexCmd(op int32) int32 { return op &^ (futexPrivateFlag | futexClockRT) }
+
 // vkFutexOpCheck gives the errors of an operation that do not depend on
 // memory, as Linux: ENOSYS for FUTEX_CLOCK_REALTIME with anything but
 // FUTEX_WAIT_BITSET (the Linux host gives it for FUTEX_WAIT too: tests/
@@ -999,7 +1003,7 @@ func vkSysFutex(addr uintptr, op int32, val uint32, ts uintptr) uintptr {
 // word outside the user half (access_ok), even for a private wake, which
 // never reads it. 0 for anything else.
 func vkFutexOpCheck(addr uintptr, op int32) int {
-	cmd := op &^ (futexPrivateFlag | futexClockRT)
+	cmd := vkFutexCmd(op)
 	if op&futexClockRT != 0 && cmd != futexWaitBitset {
 		return vkENOSYS
 	}
