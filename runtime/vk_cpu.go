@@ -61,7 +61,6 @@ type vkCPU struct {
 	busyNs   int64   // time spent running threads other than idle
 	tlbSeen  uint32  // last TLB shootdown generation this CPU answered
 	pollNs   int64   // how long the idle loop polls before halting (vk_idlepoll.go)
-	trapNest uintptr // traps taken in kernel code being handled, on IST1: vkSpinPause opens no window there (vk_entry_amd64.s)
 }
 
 var (

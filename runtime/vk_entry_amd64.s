@@ -62,8 +62,6 @@
 #define SET_GS(off, imm)	BYTE $0x65; BYTE $0x48; BYTE $0xC7; BYTE $0x04; BYTE $0x25; LONG $off; LONG $imm
 #define AX_TO_GS(off)	BYTE $0x65; BYTE $0x48; BYTE $0x89; BYTE $0x04; BYTE $0x25; LONG $off
 #define CMP_AX_GS(off)	BYTE $0x65; BYTE $0x48; BYTE $0x3B; BYTE $0x04; BYTE $0x25; LONG $off
-#define INC_GS(off)	BYTE $0x65; BYTE $0x48; BYTE $0xFF; BYTE $0x04; BYTE $0x25; LONG $off
-#define DEC_GS(off)	BYTE $0x65; BYTE $0x48; BYTE $0xFF; BYTE $0x0C; BYTE $0x25; LONG $off
 
 #define PUSH_REGS \
 	PUSHQ AX; PUSHQ BX; PUSHQ CX; PUSHQ DX; PUSHQ SI; PUSHQ DI; PUSHQ BP; \
@@ -166,23 +164,11 @@ TEXT runtime·vkAPEntryPC(SB),NOSPLIT|NOFRAME,$0-8
 
 // func vkSpinPause()  lets interrupts in for a moment while spinning on
 // the kernel lock: the holder may be waiting for this CPU to acknowledge a
-// TLB shootdown. Not inside a trap taken in kernel code (vkCPU.trapNest):
-// that handler runs on IST1, and every interrupt starts at IST1's top, so
-// one let in there would overwrite the handler's frame and stack. A
-// kernel page fault on user memory spins so when munmap holds the mapping
-// list (vkReadLock), and so does an interrupt handler waiting for a lock.
-// There the spin polls for shootdowns alone (vkTLBFlushLocal in every
-// spin loop), and the interrupt waits for the handler's IRET; the NMI
-// dump keeps interrupts off for the same reason (vk_dump.go).
+// TLB shootdown.
 TEXT runtime·vkSpinPause(SB),NOSPLIT|NOFRAME,$0-0
-	CMP_GS_0(vkCPU_trapNest)
-	JNE	onist
 	STI
 	PAUSE
 	CLI
-	RET
-onist:
-	PAUSE
 	RET
 
 // vkSyscallEntry is IA32_LSTAR. SYSCALL at CPL 0 does not switch stacks;
@@ -352,9 +338,7 @@ saved:
 	PUSHQ	BX
 	SUBQ	$8, SP
 	MOVQ	SI, 0(SP)
-	INC_GS(vkCPU_trapNest) // on IST1: no interrupt window until the IRET (vkSpinPause)
 	CALL	runtime·vkTrap(SB) // Go entry: //go:nowritebarrierrec (internal/kernelrules)
-	DEC_GS(vkCPU_trapNest)
 	ADDQ	$8, SP
 	POPQ	BX
 	CMPB	runtime·vkXSaveOn(SB), $0
