@@ -134,7 +134,7 @@ const (
 	msrGSBase    = 0xC0000101
 	msrAPICBase  = 0x1B
 	msrTSCAux    = 0xC0000103
-	vkNumVectors = 62 // entries in vkVecTab
+	vkNumVectors = 63 // entries in vkVecTab
 )
 
 // vkCPUInit prepares CPU c's descriptor tables, interrupt stacks and
@@ -145,7 +145,10 @@ func vkCPUInit(c *vkCPU) {
 	c.kernelFS = uintptr(unsafe.Pointer(&c.tls[1]))
 
 	// Interrupt stacks: IST1 for every vector, IST2 for #DF and NMI so a
-	// broken kernel stack still produces a report.
+	// broken kernel stack still produces a report. A trap from the
+	// program moves to the thread's kernel stack, one from kernel code
+	// below the stack pointer it interrupted (vkKernelTrap), so IST1 is
+	// free again for an interrupt let in while either runs.
 	if c.ist1 == 0 {
 		c.ist1 = vkKernelStack(vkISTStackSize)
 		c.ist2 = vkKernelStack(vkISTStackSize)

@@ -164,9 +164,14 @@ TEXT runtime·vkAPEntryPC(SB),NOSPLIT|NOFRAME,$0-8
 
 // func vkSpinPause()  lets interrupts in for a moment while spinning on
 // the kernel lock: the holder may be waiting for this CPU to acknowledge a
-// TLB shootdown.
+// TLB shootdown. The NOP takes STI's one-instruction shadow: QEMU's TCG
+// leaves the translated code at PAUSE with the shadow still set and then
+// runs CLI, so STI; PAUSE; CLI never let an interrupt in there (hardware
+// and KVM take it before CLI). Without it CI, which runs under TCG, never
+// saw an interrupt land in a spin.
 TEXT runtime·vkSpinPause(SB),NOSPLIT|NOFRAME,$0-0
 	STI
+	BYTE	$0x90 // NOP
 	PAUSE
 	CLI
 	RET
@@ -306,14 +311,61 @@ restored:
 	ADDQ	$16, SP
 	IRETQ
 
-// vkKernelTrap: a trap taken while already in the kernel. It is handled on
-// the stack it arrived on and never switches threads. The interrupted
+// vkKernelTrap: a trap taken while already in the kernel. It is handled
+// below the interrupted stack pointer when that is the thread's kernel
+// stack with room, else on the stack it arrived on, and never switches
+// threads. The interrupted
 // kernel code may hold live SSE/AVX registers (memmove does, and a page
 // fault in the middle of it runs memclr), so the FPU state is saved around
 // the handler on this stack, in a 64-byte-aligned area of vkFPUSize bytes
-// whose XSAVE header is zeroed first (XSAVE writes only XSTATE_BV there,
-// and XRSTOR faults on anything but zeros in the rest).
+// whose XSAVE header is zeroed first: XSAVE writes only the XSTATE_BV
+// bits it saves and keeps the others, and XRSTOR faults on a bit outside
+// XCR0 there or on anything but zeros in the rest of the header. (On IST1
+// the header happened to be valid from the last trap; on a kernel stack
+// the area holds old frames.)
 TEXT runtime·vkKernelTrap(SB),NOSPLIT|NOFRAME,$0
+	// Off IST1, below the interrupted stack pointer, as a CPU without
+	// IST would run it (and Linux does for all but NMI, #DF, #MC and
+	// #DB): an interrupt let in by vkSpinPause's window while this
+	// handler spins (a kernel page fault waiting for the mapping list)
+	// then starts on a free IST1, not on this frame. Only from IST1 (a
+	// system call made by kernel code arrives on its own stack), only
+	// onto the current thread's kernel stack, whose size is known, below
+	// a 128-byte gap, and only with the FPU area and vkKernelTrapRoom to
+	// spare; anything else (the boot stack, a switch in progress, an
+	// overflow) stays on IST1. Plain assembly: a Go call here would
+	// clobber X15 before the XSAVE below. AX, CX, DX, SI, DI are in the
+	// frame already.
+	GS_TO_AX(vkCPU_ist1)
+	CMPQ	SP, AX
+	JAE	stay
+	SUBQ	$const_vkISTStackSize, AX
+	CMPQ	SP, AX
+	JB	stay
+	MOVQ	const_vkFrameRSP(SP), DX	// the interrupted stack pointer
+	GS_TO_AX(vkCPU_kstackTop)
+	TESTQ	AX, AX
+	JEQ	stay
+	CMPQ	DX, AX
+	JA	stay
+	MOVQ	AX, CX
+	SUBQ	$const_vkKStackSize, CX	// the kernel stack's bottom
+	CMPQ	DX, CX
+	JBE	stay
+	MOVQ	DX, DI
+	SUBQ	$(128+const_vkFrameSize), DI
+	ANDQ	$~15, DI
+	ADDQ	runtime·vkFPUSize(SB), CX
+	ADDQ	$(64+const_vkKernelTrapRoom), CX
+	CMPQ	DI, CX
+	JB	stay
+	MOVQ	SP, SI
+	MOVQ	DI, AX
+	MOVQ	$(const_vkFrameSize/8), CX
+	CLD
+	REP;	MOVSQ
+	MOVQ	AX, SP
+stay:
 	MOVQ	SP, SI
 	MOVQ	SP, BX
 	SUBQ	runtime·vkFPUSize(SB), SP
@@ -321,6 +373,7 @@ TEXT runtime·vkKernelTrap(SB),NOSPLIT|NOFRAME,$0
 	CMPB	runtime·vkXSaveOn(SB), $0
 	JEQ	fxsave
 	XORL	AX, AX
+	MOVQ	AX, (const_vkXHeader+0)(SP)
 	MOVQ	AX, (const_vkXHeader+8)(SP)
 	MOVQ	AX, (const_vkXHeader+16)(SP)
 	MOVQ	AX, (const_vkXHeader+24)(SP)
@@ -756,6 +809,11 @@ TEXT runtime·vkVec243(SB),NOSPLIT|NOFRAME,$0-0
 	PUSHQ	$243
 	JMP	runtime·vkTrapCommon(SB)
 
+TEXT runtime·vkVec244(SB),NOSPLIT|NOFRAME,$0-0
+	PUSHQ	$0
+	PUSHQ	$244
+	JMP	runtime·vkTrapCommon(SB)
+
 TEXT runtime·vkVec254(SB),NOSPLIT|NOFRAME,$0-0
 	PUSHQ	$0
 	PUSHQ	$254
@@ -891,4 +949,26 @@ DATA runtime·vkVecTab+960(SB)/8, $54
 DATA runtime·vkVecTab+968(SB)/8, $runtime·vkVec54(SB)
 DATA runtime·vkVecTab+976(SB)/8, $55
 DATA runtime·vkVecTab+984(SB)/8, $runtime·vkVec55(SB)
-GLOBL runtime·vkVecTab(SB), RODATA, $992
+DATA runtime·vkVecTab+992(SB)/8, $244
+DATA runtime·vkVecTab+1000(SB)/8, $runtime·vkVec244(SB)
+GLOBL runtime·vkVecTab(SB), RODATA, $1008
+
+// func vkNestProbe(magic uint64) uint64 (vk_velocity.go): BX and R12 hold
+// magic across a trap taken in kernel code that lets a timer tick in; it
+// returns R12, or 0 when the trap saw no tick (AX = 0) or BX changed.
+TEXT runtime·vkNestProbe(SB),NOSPLIT,$0-16
+	MOVQ	magic+0(FP), BX
+	MOVQ	BX, R12
+	INT	$const_vkNestTestVector
+	TESTQ	AX, AX
+	JEQ	none
+	CMPQ	BX, R12
+	JNE	changed
+	MOVQ	R12, ret+8(FP)
+	RET
+changed:
+	MOVQ	$1, ret+8(FP)
+	RET
+none:
+	MOVQ	$0, ret+8(FP)
+	RET

@@ -16,6 +16,7 @@ const (
 	vkENOENT    = 2
 	vkESRCH     = 3
 	vkEINTR     = 4
+	vkEIO       = 5
 	vkEBADF     = 9
 	vkEAGAIN    = 11
 	vkENOMEM    = 12

@@ -20,6 +20,7 @@ type vkFrame struct {
 
 const (
 	vkFrameSize      = 22 * 8
+	vkFrameRSP       = 20 * 8 // offset of rsp, for the assembly
 	vkVectorSyscall  = 256
 	vkVectorNestedSC = 257
 )
@@ -172,6 +173,12 @@ func vkFromUser(f *vkFrame) bool {
 	return a+vkFrameSize == vkThisCPU().kstackTop
 }
 
+// vkKernelTrapRoom is the stack a trap taken in kernel code keeps free
+// below the FPU save area when vkKernelTrap moves it off IST1: vkTrap's
+// deepest path (a fault report with its traceback), which fits in IST1's
+// 16 KiB today with room to spare.
+const vkKernelTrapRoom = 12 << 10
+
 // vkKernelTrapWork handles a trap that interrupted kernel code: a page
 // fault on user memory touched by a syscall (the kernel lock is held, so
 // no writer of the mapping list can be in the middle of a change, and the
@@ -195,6 +202,8 @@ func vkKernelTrapWork(f *vkFrame) {
 		// The lock may not be ours: the next holder reads the UART.
 		atomic.Store(&vkIRQPending, 1)
 		vkEOI()
+	case f.vector == vkNestTestVector:
+		vkNestTrap(f) // a software interrupt: no EOI
 	case f.vector >= 32:
 		vkEOI()
 	case f.vector == 14:

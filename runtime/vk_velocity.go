@@ -93,7 +93,8 @@ func vkSysInfo(buf, n uintptr) uintptr {
 
 // vkSysCrash deliberately faults inside the kernel, like Linux's sysrq 'c',
 // so tests can check that a kernel exception is reported and ends the
-// machine with a non-zero status instead of hanging.
+// machine with a non-zero status instead of hanging. Kind 5 is the one
+// that must not end it: an interrupt nested in a trap taken in kernel code.
 func vkSysCrash(kind uintptr) uintptr {
 	switch kind {
 	case 1: // page fault: write through a pointer to unmapped memory
@@ -108,8 +109,51 @@ func vkSysCrash(kind uintptr) uintptr {
 		(*(*func())(unsafe.Pointer(&fv)))()
 	case 4: // a lock-discipline bug: take the kernel lock, which this call holds, again
 		vkLock()
+	case 5: // not a crash: a trap in kernel code that lets an interrupt in (vkNestProbe)
+		const magic = 0x5e1f_c0de_5e1f_c0de
+		switch r := vkNestProbe(magic); r {
+		case magic:
+			return 0 // a timer tick nested in the trap; the trap came back whole
+		case 0:
+			return vkErr(vkEAGAIN) // no tick came in time
+		default:
+			return vkErr(vkEIO) // a register the trap saved came back changed
+		}
 	}
 	return vkErr(vkEINVAL)
+}
+
+// vkNestTestVector is the software interrupt of vkNestProbe.
+const vkNestTestVector = 0xF4
+
+// vkNestProbe raises vkNestTestVector from kernel code with magic in BX
+// and R12 and returns R12 afterwards, or 0 if the handler saw no timer
+// tick (vk_entry_amd64.s). The handler (vkNestTrap) waits with interrupts
+// on, as a kernel page fault spinning for a lock does, until a timer
+// tick lands inside it: every vector enters on IST1, so that tick runs
+// over the handler's frame unless vkKernelTrap moved the handler off
+// IST1. Velocity's crash call, kind 5; tests/locks TestTrapNesting.
+func vkNestProbe(magic uint64) uint64
+
+// vkNestTrap is vkNestProbe's trap: it arms the LAPIC timer 100 us ahead
+// and spins with vkSpinPause's interrupt window until the tick has been
+// counted, for at most 50 ms. It reports in the frame's rax (1: a tick
+// nested) what vkNestProbe reads.
+//
+// Trap context, kernel code, interrupts off but for the window: no
+// locks, no allocation.
+func vkNestTrap(f *vkFrame) {
+	c := vkThisCPU()
+	t0 := c.ticks
+	now := vkNanotime()
+	vkTimerArm(now + 100_000) // its tick re-arms the real deadline on the way out (vkTickDeferred)
+	for c.ticks == t0 && vkNanotime() < now+50_000_000 {
+		vkSpinPause()
+	}
+	f.rax = 0
+	if c.ticks != t0 {
+		f.rax = 1
+	}
 }
 
 // vkCrashCode is a RET in the image's data segment: crash kind 3 calls it.

@@ -124,6 +124,21 @@ func TestOffKernelLock(t *testing.T) {
 	}
 }
 
+// TestTrapNesting lets a timer tick into a trap taken in kernel code, on
+// one CPU and on two: the trap must come back with its registers whole
+// (the stress program's -nest, Velocity's crash call kind 5). Every
+// vector enters on IST1; before vkKernelTrap moved such traps onto the
+// interrupted kernel stack, the tick started over the handler's frame
+// and the machine went astray on the first call.
+func TestTrapNesting(t *testing.T) {
+	for _, smp := range []int{1, 2} {
+		serial := run(t, smp, 90*time.Second, "-nest", "200")
+		if !strings.Contains(serial, fmt.Sprintf("STRESS nest calls=%d nested=%d ", 200*smp, 200*smp)) {
+			t.Errorf("-smp %d: not every call nested a tick", smp)
+		}
+	}
+}
+
 // TestLockTakenTwice checks the ownership check itself: a CPU that takes
 // the kernel lock it already holds (Velocity's crash call, kind 4) stops
 // the machine with the lock's name and the fatal exit code, instead of

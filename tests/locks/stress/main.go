@@ -50,6 +50,7 @@ var (
 	skip    = flag.String("skip", "", "comma-separated workloads not to run (to compare with a kernel that lacks what one needs)")
 	relock  = flag.Bool("relock", false, "instead of the workloads, ask the kernel to take its own lock twice (Velocity crash call 0x5601, kind 4): it must stop with the lock's name")
 	offBKL  = flag.Int("offbkl", 0, "instead of the workloads, make each call docs/locking.md says avoids the kernel lock this many times and check that it did (offbkl.go)")
+	nest    = flag.Int("nest", 0, "instead of the workloads, let a timer tick into a trap taken in kernel code this many times (Velocity crash call 0x5601, kind 5) and check that the trap came back whole")
 )
 
 type workload struct {
@@ -66,6 +67,13 @@ func main() {
 		_, _, errno := syscall.RawSyscall(0x5601, 4, 0, 0)
 		fmt.Println("STRESS relock returned:", errno)
 		os.Exit(1)
+	}
+	if *nest > 0 {
+		if !checkNest(*nest) {
+			os.Exit(1)
+		}
+		fmt.Println("STRESS ok")
+		return
 	}
 	if *offBKL > 0 {
 		if !checkOffBKL(*offBKL) {
