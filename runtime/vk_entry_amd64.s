@@ -327,7 +327,7 @@ TEXT runtime·vkKernelTrap(SB),NOSPLIT|NOFRAME,$0
 	// Off IST1, below the interrupted stack pointer, as a CPU without
 	// IST would run it (and Linux does for all but NMI, #DF, #MC and
 	// #DB): an interrupt let in by vkSpinPause's window while this
-	// handler spins (a kernel page fault waiting for the mapping list)
+	// handler spins (a kernel page fault waiting for a lock)
 	// then starts on a free IST1, not on this frame. Only from IST1 (a
 	// system call made by kernel code arrives on its own stack), only
 	// onto the current thread's kernel stack, whose size is known, below
