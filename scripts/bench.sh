@@ -85,7 +85,8 @@ build/velocity run -smp 2 -fs "$PWD/build/llmbench/tiny-q8_0.gguf" -fs "$PWD/bui
 # QEMU, -smp 2, virtio-net behind user networking; wrk through the forward
 # (100 B and 64 KiB, 1 and 16 connections: req/s, p50, p99), a bulk
 # download, and the same mix over each guest's loopback, with ratios.
-# Flags: $NETBENCH_FLAGS (e.g. -d 20s).
+# Flags: $NETBENCH_FLAGS (e.g. -d 20s; -net tap, as root: a tap device with
+# offloads in a network namespace the run makes and removes).
 "$GO" build -o build/netbench-runner ./bench/netbench
 build/netbench-runner ${NETBENCH_FLAGS:-}
 

@@ -9,6 +9,12 @@
 // request mix over each guest's own loopback. Every figure is printed
 // for both systems with the ratio Velocity/Linux (for latency,
 // Linux/Velocity, so above 1 is better for Velocity either way).
+//
+// With -net tap the card's back end is a tap device instead, in a network
+// namespace that netbench creates and removes itself (root only): QEMU
+// runs in that namespace with virtio-net headers on, so it offers both
+// guests checksum and segmentation offloads, and wrk and curl reach the
+// guest at 10.0.2.15 from inside it. Nothing leaves the namespace.
 package main
 
 import (
@@ -34,6 +40,8 @@ import (
 
 type options struct {
 	accel, binary, mem, cache, linuxCache string
+	net                                   string // "user" or "tap"
+	netns                                 string // with -net tap: the namespace made for the run
 	smp                                   int
 	duration                              time.Duration
 	bulkMB, loopN, rounds                 int
@@ -51,6 +59,7 @@ func main() {
 	flag.IntVar(&o.bulkMB, "bulk-mb", 64, "MiB of the bulk download")
 	flag.IntVar(&o.loopN, "loop-n", 2000, "requests of each in-guest loopback run")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds, each measuring both guests (the first of a round alternates); the table gives medians")
+	flag.StringVar(&o.net, "net", "user", "the card's back end: user (QEMU user networking, a forward on 127.0.0.1) or tap (a tap device with offloads, in a network namespace made for the run; needs root)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "netbench:", err)
@@ -76,8 +85,22 @@ func run(o options) error {
 	}
 	fmt.Printf("\n== Network: Velocity against a Linux guest (issue 10)\n")
 	fmt.Printf("host:   %s, load average %s\n", benchguest.HostCPU(), benchguest.LoadAvg())
-	fmt.Printf("qemu:   %s, -accel %s -cpu max -smp %d -m %s, transitional virtio-net-pci on user networking (restrict=on), a forward on 127.0.0.1\n",
-		benchguest.QEMUVersion(o.binary), o.accel, o.smp, o.mem)
+	path := "user networking (restrict=on), a forward on 127.0.0.1"
+	switch o.net {
+	case "user":
+	case "tap":
+		ns, cleanup, err := makeTapNamespace()
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		o.netns = ns
+		path = fmt.Sprintf("a tap device with virtio-net headers (offloads offered) in network namespace %s, wrk and curl inside it", ns)
+	default:
+		return fmt.Errorf("-net %q: want user or tap", o.net)
+	}
+	fmt.Printf("qemu:   %s, -accel %s -cpu max -smp %d -m %s, transitional virtio-net-pci on %s\n",
+		benchguest.QEMUVersion(o.binary), o.accel, o.smp, o.mem, path)
 
 	stub, velELF, linuxBin, err := benchguest.BuildBoth("./images/netbench", o.cache, "netbench")
 	if err != nil {
@@ -117,6 +140,9 @@ func run(o options) error {
 			kind := qemu.KindKernelELF
 			if sys == "velocity" {
 				c.Kernel, c.Stub, c.Append = velELF, stub, "quiet"
+				if o.netns != "" {
+					c.Append += " ip=" + tapGuest + "/24 gw=" + tapHost // no DHCP server on the tap
+				}
 			} else {
 				c.Kernel, c.Append, kind = vmlinuz, "console=ttyS0 quiet panic=-1", qemu.KindMultiboot
 				c.Extra = []string{"-initrd", initrd}
@@ -135,11 +161,17 @@ func run(o options) error {
 
 // measure boots one guest and takes every figure from it.
 func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	nc := qemu.Net{Tap: tapName}
+	base := "http://" + tapGuest
+	if o.netns == "" {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		nc = qemu.Net{Forwards: []string{fmt.Sprintf("tcp:%d-:80", port)}}
+		base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	}
-	netArgs, err := qemu.Net{Forwards: []string{fmt.Sprintf("tcp:%d-:80", port)}}.Args()
+	netArgs, err := nc.Args()
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +182,7 @@ func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, o.binary, args...)
+	cmd := o.command(ctx, o.binary, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -184,11 +216,11 @@ func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, err
 	case <-time.After(5 * time.Minute):
 		return nil, fmt.Errorf("the guest never became ready:\n%s", serial.String())
 	}
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	client := &http.Client{Timeout: 2 * time.Minute}
+	get := func(url string) (string, error) { return o.get(client, url) }
 	// Wait until the forward reaches the server, and warm both up.
 	for deadline := time.Now().Add(2 * time.Minute); ; {
-		if _, err := get(client, base+"/"); err == nil {
+		if _, err := get(base + "/"); err == nil {
 			break
 		} else if time.Now().After(deadline) {
 			return nil, fmt.Errorf("no answer through the forward: %v", err)
@@ -200,7 +232,7 @@ func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, err
 	for _, path := range []string{"/", "/64k"} {
 		for _, conns := range []int{1, 16} {
 			cpu0 := processCPU(cmd.Process.Pid)
-			w, err := wrk(o.duration, conns, base+path)
+			w, err := o.wrk(o.duration, conns, base+path)
 			if err != nil {
 				return nil, err
 			}
@@ -217,12 +249,7 @@ func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, err
 		}
 	}
 	start := time.Now()
-	resp, err := client.Get(fmt.Sprintf("%s/bulk?mb=%d", base, o.bulkMB))
-	if err != nil {
-		return nil, err
-	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	n, err := o.download(client, fmt.Sprintf("%s/bulk?mb=%d", base, o.bulkMB))
 	if err != nil || n != int64(o.bulkMB)<<20 {
 		return nil, fmt.Errorf("bulk download: %d bytes, %v", n, err)
 	}
@@ -233,7 +260,7 @@ func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, err
 		size int
 		name string
 	}{{1, 100, "loopback 100 B c=1"}, {16, 100, "loopback 100 B c=16"}, {16, 65536, "loopback 64 KiB c=16"}} {
-		body, err := get(client, fmt.Sprintf("%s/loop?n=%d&c=%d&size=%d", base, o.loopN, lc.c, lc.size))
+		body, err := get(fmt.Sprintf("%s/loop?n=%d&c=%d&size=%d", base, o.loopN, lc.c, lc.size))
 		if err != nil {
 			return nil, err
 		}
@@ -247,11 +274,11 @@ func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, err
 		f[lc.name+" req/s"], f[lc.name+" p50 ms"], f[lc.name+" p99 ms"] = rps, p50/1000, p99/1000
 		fmt.Printf("    %-8s %-20s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms\n", sys, lc.name, rps, p50/1000, p99/1000)
 	}
-	get(client, base+"/quit")
+	get(base + "/quit")
 	return f, nil
 }
 
-func get(c *http.Client, url string) (string, error) {
+func httpGet(c *http.Client, url string) (string, error) {
 	resp, err := c.Get(url)
 	if err != nil {
 		return "", err
@@ -272,9 +299,9 @@ type wrkResult struct {
 }
 
 // wrk runs Debian's wrk.
-func wrk(d time.Duration, conns int, url string) (wrkResult, error) {
+func (o options) wrk(d time.Duration, conns int, url string) (wrkResult, error) {
 	threads := min(conns, 2)
-	out, err := exec.Command("wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
+	out, err := o.command(context.Background(), "wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
 		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--timeout", "10s", "--latency", url).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)

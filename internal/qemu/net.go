@@ -24,6 +24,12 @@ type Net struct {
 	// 127.0.0.1:Listen, the other connects to 127.0.0.1:Connect once the
 	// first is up.
 	Listen, Connect int
+	// Tap is the name of a tap device to use as the back end, with
+	// virtio-net headers (vnet_hdr=on), so QEMU offers the guest
+	// checksum and segmentation offloads. The caller creates it, in a
+	// network namespace of its own that it runs QEMU in (bench/netbench
+	// -net tap), so the traffic stays in that namespace.
+	Tap string
 	// Virtio picks the card's PCI interfaces: "" or "transitional" is a
 	// transitional device with both (the driver picks modern), "legacy"
 	// one with only the legacy interface (disable-modern=on), "modern" a
@@ -33,7 +39,7 @@ type Net struct {
 
 // Enabled reports whether the guest gets a card.
 func (n Net) Enabled() bool {
-	return n.User || len(n.Forwards) > 0 || n.Listen != 0 || n.Connect != 0
+	return n.User || len(n.Forwards) > 0 || n.Listen != 0 || n.Connect != 0 || n.Tap != ""
 }
 
 // ParseForward checks a forward and pins its host side to 127.0.0.1.
@@ -73,16 +79,21 @@ func (n Net) Args() ([]string, error) {
 		return nil, nil
 	}
 	links := 0
-	for _, v := range []bool{n.User || len(n.Forwards) > 0, n.Listen != 0, n.Connect != 0} {
+	for _, v := range []bool{n.User || len(n.Forwards) > 0, n.Listen != 0, n.Connect != 0, n.Tap != ""} {
 		if v {
 			links++
 		}
 	}
 	if links > 1 {
-		return nil, fmt.Errorf("network: one back end per guest (user networking, -net listen or -net connect)")
+		return nil, fmt.Errorf("network: one back end per guest (user networking, -net listen, -net connect or a tap device)")
 	}
 	var netdev string
 	switch {
+	case n.Tap != "":
+		if !validIfName(n.Tap) {
+			return nil, fmt.Errorf("network: bad tap device name %q", n.Tap)
+		}
+		netdev = "tap,id=net0,ifname=" + n.Tap + ",script=no,downscript=no,vnet_hdr=on"
 	case n.Listen != 0 || n.Connect != 0:
 		port, server := n.Listen, "on"
 		if n.Connect != 0 {
@@ -115,4 +126,19 @@ func (n Net) Args() ([]string, error) {
 		return nil, fmt.Errorf("network: virtio interface %q: want legacy, modern or transitional", n.Virtio)
 	}
 	return []string{"-netdev", netdev, "-device", dev}, nil
+}
+
+// validIfName reports whether name can be a Linux interface name (at most
+// 15 bytes) that QEMU's option syntax takes as it is: letters, digits,
+// '-', '_' and '.'.
+func validIfName(name string) bool {
+	if name == "" || len(name) > 15 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

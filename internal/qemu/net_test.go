@@ -22,7 +22,14 @@ func TestNetArgs(t *testing.T) {
 	if !strings.Contains(strings.Join(args, " "), "stream,id=net0,server=on,addr.type=inet,addr.host=127.0.0.1,addr.port=7000") {
 		t.Errorf("listen: %v", args)
 	}
+	args, _ = Net{Tap: "vnb0"}.Args()
+	if got := strings.Join(args, " "); got != "-netdev tap,id=net0,ifname=vnb0,script=no,downscript=no,vnet_hdr=on -device virtio-net-pci,netdev=net0" {
+		t.Errorf("tap: %s", got)
+	}
 	for _, bad := range []Net{
+		{Tap: "vnb0,script=/bin/sh"},
+		{Tap: "a-name-too-long-for-linux"},
+		{Tap: "vnb0", User: true},
 		{Forwards: []string{"tcp:0.0.0.0:80-:80"}},
 		{Forwards: []string{"tcp:10.1.2.3:80-:80"}},
 		{Forwards: []string{"sctp:80-:80"}},
