@@ -31,6 +31,9 @@ type NICStats struct {
 	// Frames put on the ring by the goroutine that sent them, not by
 	// the driver's transmit goroutine.
 	TxInline uint64
+	// Frames handed to the device to cut into TCP segments (TSO, over a
+	// back end that offers it).
+	TxGSOFrames uint64
 }
 
 // ErrNoNIC says no network driver registered its counters: no card, or
@@ -65,4 +68,5 @@ func (s NICStats) Write(w io.Writer) {
 		s.RxBadUsed, s.RxRunt, s.RxOversize, s.RxBadHeader, s.TxOversize, s.TxRingFull)
 	fmt.Fprintf(w, "nic: tx notifies %d suppressed %d, rx refill notifies %d, link changes %d, tx inline %d\n",
 		s.TxNotifies, s.TxSuppressed, s.RxNotifies, s.LinkChanges, s.TxInline)
+	fmt.Fprintf(w, "nic: tx segmentation offloaded %d frames\n", s.TxGSOFrames)
 }

@@ -35,6 +35,7 @@ const (
 	featGuestCsum = 1 << 1
 	featMAC       = 1 << 5
 	featHostTSO4  = 1 << 11
+	featHostTSO6  = 1 << 12
 	featMrgRxBuf  = 1 << 15
 	featStatus    = 1 << 16
 
@@ -76,6 +77,8 @@ type NICStats struct {
 	LinkChanges                          uint64
 	// Frames the sending goroutine put on the ring itself (virtioLink).
 	TxInline uint64
+	// Frames sent for the device to cut into segments (offloads).
+	TxGSOFrames uint64
 }
 
 var nicStats NICStats
@@ -153,6 +156,15 @@ type virtioNIC struct {
 	rxBufs pci.DMA
 	txBufs pci.DMA
 	txFree []uint16
+	// txNext links a frame's descriptors: txNext[i] is the one after i,
+	// or txEnd; txHead marks the first descriptor of each frame in
+	// flight, the only ids a completion may name (reclaim).
+	txNext [ringMax]uint16
+	txHead [ringMax]bool
+	// gso: the device completes TCP checksums and cuts segments (CSUM,
+	// HOST_TSO4 and HOST_TSO6 negotiated; a tap back end with virtio-net
+	// headers), so gVisor hands over frames up to its GSO size.
+	gso    bool
 	rxAsm  rxAssembler
 	ch     *channel.Endpoint
 	txMu   sync.Mutex
@@ -168,6 +180,11 @@ type virtioNIC struct {
 func virtioOptions() (virtio.Options, bool) {
 	return virtio.Options{Legacy: os.Getenv("VELOCITY_VIRTIO") == "legacy"}, os.Getenv("VELOCITY_NETIRQ") != "intx"
 }
+
+// offloadsWanted is VELOCITY_NETOFFLOAD: "off" leaves the device's
+// checksum and segmentation offloads unused even when it offers them
+// (to compare; the default uses them).
+func offloadsWanted() bool { return os.Getenv("VELOCITY_NETOFFLOAD") != "off" }
 
 // probeVirtioNet finds and starts the first virtio-net device: nil, nil
 // when there is none, an error saying why when it cannot be used (the
@@ -198,15 +215,16 @@ func probeVirtioNet() (*virtioNIC, error) {
 			how += fmt.Sprintf(" (configuration changes: vector %#x)", cfg.Vector)
 		}
 	}
-	// Checksum and segmentation offloads are reported, not used: QEMU
-	// offers them only with a backend that takes virtio-net headers
-	// (tap), never with user networking, so there both guests checksum
-	// every segment themselves.
+	// QEMU offers offloads only with a back end that takes virtio-net
+	// headers (tap), never with user networking, where both guests
+	// checksum and cut every segment themselves. Transmit checksums and
+	// segmentation are used when offered (startVirtioNet); receive
+	// offloads are not (docs/net.md, "The network card").
 	var offloads []string
 	for _, o := range []struct {
 		bit  uint64
 		name string
-	}{{featCsum, "csum"}, {featGuestCsum, "guest_csum"}, {featHostTSO4, "host_tso4"}} {
+	}{{featCsum, "csum"}, {featGuestCsum, "guest_csum"}, {featHostTSO4, "host_tso4"}, {featHostTSO6, "host_tso6"}} {
 		if dev.Offered(o.bit) {
 			offloads = append(offloads, o.name)
 		}
@@ -214,20 +232,32 @@ func probeVirtioNet() (*virtioNIC, error) {
 	if len(offloads) == 0 {
 		offloads = append(offloads, "none")
 	}
-	fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s: %s interface, %s, queues %d/%d, mrg_rxbuf %v, event_idx %v, offloads offered: %s (unused)\n",
-		d.Addr(), dev.Interface(), how, nic.rx.Size, nic.tx.Size, dev.Has(featMrgRxBuf), dev.Has(virtio.FeatRingEventIdx), strings.Join(offloads, " "))
+	used := "unused"
+	if nic.gso {
+		used = "used: csum host_tso4 host_tso6"
+	}
+	fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s: %s interface, %s, queues %d/%d, mrg_rxbuf %v, event_idx %v, offloads offered: %s (%s)\n",
+		d.Addr(), dev.Interface(), how, nic.rx.Size, nic.tx.Size, dev.Has(featMrgRxBuf), dev.Has(virtio.FeatRingEventIdx), strings.Join(offloads, " "), used)
 	return nic, nil
 }
 
 func startVirtioNet(dev *virtio.Device, msix bool) (*virtioNIC, error) {
-	got, err := dev.Negotiate(featMAC | featStatus | featMrgRxBuf | virtio.FeatRingEventIdx)
+	want := uint64(featMAC | featStatus | featMrgRxBuf | virtio.FeatRingEventIdx)
+	const tso = featCsum | featHostTSO4 | featHostTSO6
+	if offloadsWanted() {
+		// Used only if all three come: gVisor's GSO is per route, not
+		// per IP version. A part of them agreed is harmless: without a
+		// header asking, the device does neither.
+		want |= tso
+	}
+	got, err := dev.Negotiate(want)
 	if err != nil {
 		return nil, err
 	}
 	if got&featMAC == 0 {
 		return nil, fmt.Errorf("the device offers no MAC address")
 	}
-	nic := &virtioNIC{dev: dev, linkUp: true, hasSt: got&featStatus != 0}
+	nic := &virtioNIC{dev: dev, linkUp: true, hasSt: got&featStatus != 0, gso: got&tso == tso}
 	nic.hdrLen = netHdrLen(dev.Modern, got&featMrgRxBuf != 0)
 	nic.rxAsm = rxAssembler{hdrLen: nic.hdrLen, mrg: got&featMrgRxBuf != 0}
 	var mac [6]byte
@@ -272,6 +302,9 @@ func startVirtioNet(dev *virtio.Device, msix bool) (*virtioNIC, error) {
 	// takes its 14-byte header off (an MTU of 1500 here made IP's 1486,
 	// and TCP's MSS 1446 where Linux's is 1460).
 	nic.ch = channel.New(256, mtu+header.EthernetMinimumSize, nic.mac)
+	if nic.gso {
+		nic.ch.SupportedGSOKind = stack.HostGSOSupported
+	}
 	registerNICStats()
 	return nic, nil
 }
@@ -402,8 +435,8 @@ func (n *virtioNIC) transmit(ctx context.Context) {
 		n.txMu.Lock()
 		for pkt != nil {
 			used = n.reclaim(used)
-			if len(n.txFree) == 0 {
-				n.waitTxSpace()
+			if need := n.descsFor(pkt); len(n.txFree) < need {
+				n.waitTxSpace(need)
 			}
 			n.send(pkt)
 			pkt = n.ch.Read()
@@ -415,52 +448,136 @@ func (n *virtioNIC) transmit(ctx context.Context) {
 	}
 }
 
-// reclaim returns the descriptors the device has finished with.
+// reclaim returns the descriptors of the frames the device has finished
+// with. A completion that names no frame in flight (the head of none) is
+// the device's error: counted, never followed.
 func (n *virtioNIC) reclaim(used []virtio.Used) []virtio.Used {
 	used = n.tx.TakeUsed(used[:0], bufSize)
 	for _, u := range used {
-		n.txFree = append(n.txFree, uint16(u.ID))
+		if !n.txHead[u.ID] {
+			n.tx.Bad++
+			continue
+		}
+		n.txHead[u.ID] = false
+		for i, k := uint16(u.ID), 0; i != txEnd && k < ringMax; i, k = n.txNext[i], k+1 {
+			n.txFree = append(n.txFree, i)
+		}
 	}
 	return used
 }
 
-// waitTxSpace lets the device catch up when every descriptor is in
-// flight: it publishes what is queued and polls for completions for a
+// txEnd ends a frame's chain in txNext.
+const txEnd = 0xFFFF
+
+// maxTxDescs bounds a frame's descriptors, so that one frame never needs
+// more than half the ring.
+const maxTxDescs = ringMax / 2
+
+// descsFor is how many descriptors (buffers) pkt needs behind its
+// virtio header.
+func (n *virtioNIC) descsFor(pkt *stack.PacketBuffer) int {
+	return (n.hdrLen + pkt.Size() + bufSize - 1) / bufSize
+}
+
+// waitTxSpace lets the device catch up when fewer than need descriptors
+// are free: it publishes what is queued and polls for completions for a
 // while (transmit runs without interrupts).
-func (n *virtioNIC) waitTxSpace() {
+func (n *virtioNIC) waitTxSpace(need int) {
 	n.tx.Kick()
 	var used []virtio.Used
-	for i := 0; i < 200 && len(n.txFree) == 0; i++ {
+	for i := 0; i < 200 && len(n.txFree) < need; i++ {
 		time.Sleep(50 * time.Microsecond)
 		used = n.reclaim(used)
 	}
 }
 
-// send copies one frame behind a zeroed virtio header into a free buffer
-// and queues it; without a free buffer, or when too big, it is dropped.
+// send copies one frame behind its virtio header (netHdr) into free
+// buffers, chained when it needs more than one (a segment gVisor left for
+// the device to cut), and queues it; without enough free buffers, or when
+// too big, it is dropped and counted.
 func (n *virtioNIC) send(pkt *stack.PacketBuffer) {
 	defer pkt.DecRef()
-	if pkt.Size() > bufSize-n.hdrLen {
+	need := n.descsFor(pkt)
+	if need > maxTxDescs || (!n.gso && need > 1) {
 		atomic.AddUint64(&nicStats.TxOversize, 1)
 		return
 	}
-	if len(n.txFree) == 0 {
+	if len(n.txFree) < need {
 		atomic.AddUint64(&nicStats.TxRingFull, 1)
 		return
 	}
-	i := n.txFree[len(n.txFree)-1]
-	n.txFree = n.txFree[:len(n.txFree)-1]
+	descs := n.txFree[len(n.txFree)-need:]
+	n.txFree = n.txFree[:len(n.txFree)-need]
 	buf := n.txBufs.Bytes()
-	off := int(i) * bufSize
-	clear(buf[off : off+n.hdrLen])
-	size := n.hdrLen
+	d, used := 0, n.hdrLen // the buffer being filled, and its bytes so far
+	putNetHdr(buf[int(descs[0])*bufSize:int(descs[0])*bufSize+n.hdrLen], pkt, n.gso)
 	for _, s := range pkt.AsSlices() {
-		size += copy(buf[off+size:off+bufSize], s)
+		for len(s) > 0 {
+			if used == bufSize {
+				d, used = d+1, 0
+			}
+			off := int(descs[d])*bufSize + used
+			c := copy(buf[off:off+bufSize-used], s)
+			s, used = s[c:], used+c
+		}
 	}
-	n.tx.SetDesc(int(i), n.txBufs.PA+uint64(off), uint32(size), 0, 0)
-	n.tx.Push(i)
+	for j, i := range descs {
+		size, flags, next := uint32(bufSize), uint16(virtio.DescNext), uint16(0)
+		n.txNext[i] = txEnd
+		if j == len(descs)-1 {
+			size, flags = uint32(used), 0
+		} else {
+			next = descs[j+1]
+			n.txNext[i] = next
+		}
+		n.tx.SetDesc(int(i), n.txBufs.PA+uint64(int(i)*bufSize), size, flags, next)
+	}
+	n.txHead[descs[0]] = true
+	n.tx.Push(descs[0])
 	atomic.AddUint64(&nicStats.TxFrames, 1)
-	atomic.AddUint64(&nicStats.TxBytes, uint64(size-n.hdrLen))
+	atomic.AddUint64(&nicStats.TxBytes, uint64(pkt.Size()))
+	if need > 1 {
+		atomic.AddUint64(&nicStats.TxGSOFrames, 1)
+	}
+}
+
+// virtio_net_hdr flags and gso types (virtio 1.x, 5.1.6).
+const (
+	netHdrNeedsCsum = 1
+	netHdrGSOTCPv4  = 1
+	netHdrGSOTCPv6  = 4
+)
+
+// putNetHdr fills the virtio header in front of a frame (hdr is its 10
+// or 12 bytes; num_buffers stays 0 on transmit). With offloads, a TCP
+// segment gVisor left its checksum to the device for (GSOOptions.
+// NeedsCsum: only the pseudo-header sum is in place) asks for it
+// (NEEDS_CSUM at the TCP header, the checksum 16 bytes in), and one
+// longer than its MSS is cut by the device (gso_type, gso_size, and
+// hdr_len, the headers each segment repeats), as Linux's virtio_net_hdr
+// from skb does. Everything else goes with a zero header. Little-endian
+// on both interfaces (legacy's is the guest's order).
+func putNetHdr(hdr []byte, pkt *stack.PacketBuffer, gso bool) {
+	clear(hdr)
+	g := pkt.GSOOptions
+	if !gso || g.Type == stack.GSONone || !g.NeedsCsum {
+		return
+	}
+	hdr[0] = netHdrNeedsCsum
+	binary.LittleEndian.PutUint16(hdr[6:], uint16(header.EthernetMinimumSize)+g.L3HdrLen) // csum_start
+	binary.LittleEndian.PutUint16(hdr[8:], g.CsumOffset)                                  // csum_offset
+	if pkt.Data().Size() > int(g.MSS) && g.MSS > 0 {
+		switch g.Type {
+		case stack.GSOTCPv4:
+			hdr[1] = netHdrGSOTCPv4
+		case stack.GSOTCPv6:
+			hdr[1] = netHdrGSOTCPv6
+		default:
+			return
+		}
+		binary.LittleEndian.PutUint16(hdr[2:], uint16(pkt.HeaderSize())) // hdr_len
+		binary.LittleEndian.PutUint16(hdr[4:], g.MSS)                    // gso_size
+	}
 }
 
 // linkEndpoint is what the stack's NIC sees: Ethernet over the channel,
@@ -491,7 +608,11 @@ func (l *virtioLink) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error
 	}
 	if n.ch.NumQueued() == 0 {
 		n.txUsed = n.reclaim(n.txUsed)
-		if len(n.txFree) >= pkts.Len() {
+		need := 0
+		for _, pkt := range pkts.AsSlice() {
+			need += n.descsFor(pkt)
+		}
+		if len(n.txFree) >= need {
 			for _, pkt := range pkts.AsSlice() {
 				pkt.IncRef() // send drops it; the caller keeps its own
 				n.send(pkt)

@@ -66,6 +66,9 @@ type Config struct {
 	Stdout      io.Writer // serial output; default os.Stdout
 	Extra       []string  // further QEMU arguments
 	Binary      string    // default qemu-system-x86_64
+	// NetNS runs QEMU in this network namespace (ip netns exec), where
+	// the caller made the tap device of Net.Tap.
+	NetNS string
 
 	// Display is QEMU's -display: "" or "none" for headless (serial
 	// only; the guest's VGA still exists and screendump sees it), else a
@@ -310,6 +313,9 @@ func run(ctx context.Context, c Config, args []string, dumpMon string) (Result, 
 	stderr := &tailBuffer{max: 64 << 10}
 
 	cmd := exec.Command(c.binary(), args...)
+	if c.NetNS != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", c.NetNS, c.binary()}, args...)...)
+	}
 	cmd.Stdout = serial
 	cmd.Stderr = stderr
 	if c.Interactive {

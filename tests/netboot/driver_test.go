@@ -42,6 +42,8 @@ type bootSpec struct {
 	extra []string
 	// monitor is a Unix socket for QEMU's human monitor.
 	monitor string
+	// netns runs QEMU in that network namespace (a tap back end).
+	netns string
 }
 
 func boot(t *testing.T, kernel string, s bootSpec, argv ...string) *guest {
@@ -61,7 +63,7 @@ func boot(t *testing.T, kernel string, s bootSpec, argv ...string) *guest {
 	c := qemu.Config{
 		Kernel: kernel, Stub: testenv.Get(t, stubOnce), SMP: s.smp, Accel: "tcg",
 		Stdout: g.serial, Append: cmdline, Timeout: 3 * time.Minute,
-		Extra: append(netArgs, s.extra...), Monitor: s.monitor,
+		Extra: append(netArgs, s.extra...), Monitor: s.monitor, NetNS: s.netns,
 	}
 	go func() {
 		res, err := qemu.Run(context.Background(), c)

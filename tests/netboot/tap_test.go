@@ -1,0 +1,174 @@
+package netboot
+
+// The driver's offloads: over a tap device with virtio-net headers QEMU
+// offers checksum and segmentation offloads (user networking offers
+// none), and the driver hands gVisor's large TCP segments to the device
+// to cut. The tap lives in a network namespace the test makes and
+// removes, so nothing leaves it.
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/velocityos/velocity/internal/qemu"
+	"github.com/velocityos/velocity/internal/testenv"
+)
+
+// tapNamespace makes a network namespace with a tap device at 10.0.2.2/24
+// (the guest takes 10.0.2.15, as on user networking) and removes both
+// when t ends. It skips t where that cannot be done.
+func tapNamespace(t *testing.T, tap string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes a network namespace and a tap device")
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skipf("no /dev/net/tun: %v", err)
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip: sudo apt-get install -y iproute2")
+	}
+	ns := fmt.Sprintf("velocity-test-%d-%s", os.Getpid(), tap)
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	ip("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ip("-n", ns, "link", "set", "lo", "up")
+	ip("-n", ns, "tuntap", "add", "dev", tap, "mode", "tap")
+	ip("-n", ns, "addr", "add", "10.0.2.2/24", "dev", tap)
+	ip("-n", ns, "link", "set", tap, "up")
+	return ns
+}
+
+// nsClient is an HTTP client whose connections are made inside network
+// namespace ns: each socket is created by a thread that joined ns and
+// then ends with its goroutine (it is never unlocked, so it never goes
+// back to the runtime's pool in the wrong namespace).
+func nsClient(ns string) *http.Client {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		type result struct {
+			c   net.Conn
+			err error
+		}
+		ch := make(chan result, 1)
+		go func() {
+			runtime.LockOSThread()
+			f, err := os.Open("/run/netns/" + ns)
+			if err != nil {
+				ch <- result{nil, err}
+				return
+			}
+			defer f.Close()
+			if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+				ch <- result{nil, fmt.Errorf("setns %s: %v", ns, err)}
+				return
+			}
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			ch <- result{c, err}
+		}()
+		r := <-ch
+		return r.c, r.err
+	}
+	return &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DialContext: dial}}
+}
+
+var gsoLine = regexp.MustCompile(`nic: tx segmentation offloaded (\d+) frames`)
+
+// TestTapOffloads boots images/httpd on a tap device, with the offloads
+// and without them (VELOCITY_NETOFFLOAD=off), and moves 16 MiB out of
+// it, checked by SHA-256. With them the boot line says they are used and
+// most of the data leaves in frames the device cut (tens of KiB each);
+// without them none does, and every frame fits the MTU.
+func TestTapOffloads(t *testing.T) {
+	testenv.Need(t, "qemu")
+	kernel := testenv.Get(t, httpdOnce)
+	for _, c := range []struct {
+		name string
+		env  []string
+		want string
+		gso  bool
+	}{
+		{"used", nil, "offloads offered: csum guest_csum host_tso4 host_tso6 (used: csum host_tso4 host_tso6)", true},
+		{"off", []string{"VELOCITY_NETOFFLOAD=off"}, "offloads offered: csum guest_csum host_tso4 host_tso6 (unused)", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tap := "vtap" + c.name
+			ns := tapNamespace(t, tap)
+			g := boot(t, kernel, bootSpec{net: qemu.Net{Tap: tap}, netns: ns, env: c.env, smp: 2,
+				opts: []string{"ip=10.0.2.15/24", "gw=10.0.2.2"}})
+			client := nsClient(ns)
+			base := "http://10.0.2.15"
+			getNS := func(path string) []byte {
+				t.Helper()
+				deadline := time.Now().Add(90 * time.Second)
+				for {
+					resp, err := client.Get(base + path)
+					if err == nil {
+						b, err := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						if err == nil {
+							return b
+						}
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("GET %s: %v\n%s", path, err, g.serial)
+					}
+					time.Sleep(300 * time.Millisecond)
+				}
+			}
+			getNS("/")
+			if !strings.Contains(g.serial.String(), c.want) {
+				t.Errorf("serial lacks %q:\n%s", c.want, g.serial)
+			}
+			const size = 16 << 20
+			start := time.Now()
+			body := getNS("/big?size=" + strconv.Itoa(size))
+			if got, want := sha256.Sum256(body), sha256.Sum256(bigPattern(size)); got != want {
+				t.Fatalf("16 MiB download: %d bytes, hash differs", len(body))
+			}
+			t.Logf("16 MiB in %v", time.Since(start).Round(time.Millisecond))
+			page := string(getNS("/"))
+			rx, drops, gso := rxLine.FindStringSubmatch(page), dropLine.FindStringSubmatch(page), gsoLine.FindStringSubmatch(page)
+			if rx == nil || drops == nil || gso == nil {
+				t.Fatalf("no NIC counters on the statistics page:\n%s", page)
+			}
+			txFrames, _ := strconv.Atoi(rx[3])
+			txBytes, _ := strconv.Atoi(rx[4])
+			gsoFrames, _ := strconv.Atoi(gso[1])
+			t.Logf("tx %d frames, %d bytes, %d cut by the device", txFrames, txBytes, gsoFrames)
+			if strings.Join(drops[1:], " ") != "0 0 0 0 0 0" {
+				t.Errorf("frames dropped on a clean link:\n%s", page)
+			}
+			if c.gso {
+				// 16 MiB in MTU-sized frames would be 11,500 of them.
+				if gsoFrames == 0 || txFrames > size/1448/4 {
+					t.Errorf("%d frames out for %d bytes, %d of them for the device to cut: the offload is not in use", txFrames, txBytes, gsoFrames)
+				}
+			} else if gsoFrames != 0 || txFrames < size/1448 {
+				t.Errorf("offloads off: %d frames out for %d bytes, %d cut by the device", txFrames, txBytes, gsoFrames)
+			}
+			if resp, err := client.Get(base + "/quit"); err == nil {
+				resp.Body.Close()
+			}
+			g.wait(t)
+		})
+	}
+}
