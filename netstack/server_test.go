@@ -218,9 +218,14 @@ func (h *harness) call(nr uint64, newFD int64, nonblock bool, args ...uint64) in
 	if nonblock {
 		m.Flags = msgNonblock
 	}
-	if nr == 42 || nr == 50 { // connect, listen: as the kernel sends them for AF_UNIX
-		m.Cred, m.CredFlags, m.Euid, m.Egid = testCred, credSet, h.euid, h.egid
-	}
+	// The caller's credentials, as the kernel sends them with every call
+	// on an AF_UNIX (or netlink) socket (runtime/vk_net.go): connect and
+	// listen record them for SO_PEERCRED, and a send attaches them when
+	// either end has SO_PASSCRED or the peer is not accepted yet. Other
+	// families ignore them. (FuzzUnixCalls found a write to a socket not
+	// accepted yet, which without them got the direct path's "take the
+	// kernel's path" answer.)
+	m.Cred, m.CredFlags, m.Euid, m.Egid = testCred, credSet, h.euid, h.egid
 	rep := h.s.handle(&m, nil)
 	h.mu.Lock()
 	if rep.AddrOK != 0 {
