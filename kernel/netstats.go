@@ -34,6 +34,10 @@ type NICStats struct {
 	// Frames handed to the device to cut into TCP segments (TSO, over a
 	// back end that offers it).
 	TxGSOFrames uint64
+	// Frames received whose checksum the driver completed (the host
+	// left it, receive offloads), and of them those longer than the MTU
+	// (segments the host joined).
+	RxCsumCompleted, RxGSOFrames uint64
 }
 
 // ErrNoNIC says no network driver registered its counters: no card, or
@@ -68,5 +72,6 @@ func (s NICStats) Write(w io.Writer) {
 		s.RxBadUsed, s.RxRunt, s.RxOversize, s.RxBadHeader, s.TxOversize, s.TxRingFull)
 	fmt.Fprintf(w, "nic: tx notifies %d suppressed %d, rx refill notifies %d, link changes %d, tx inline %d\n",
 		s.TxNotifies, s.TxSuppressed, s.RxNotifies, s.LinkChanges, s.TxInline)
-	fmt.Fprintf(w, "nic: tx segmentation offloaded %d frames\n", s.TxGSOFrames)
+	fmt.Fprintf(w, "nic: tx segmentation offloaded %d frames; rx checksums completed %d, joined frames %d\n",
+		s.TxGSOFrames, s.RxCsumCompleted, s.RxGSOFrames)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/velocityos/velocity/drivers/virtio"
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
 	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
@@ -33,6 +34,8 @@ import (
 const (
 	featCsum      = 1 << 0
 	featGuestCsum = 1 << 1
+	featGuestTSO4 = 1 << 7
+	featGuestTSO6 = 1 << 8
 	featMAC       = 1 << 5
 	featHostTSO4  = 1 << 11
 	featHostTSO6  = 1 << 12
@@ -47,7 +50,12 @@ const (
 	// maxRxBufs bounds num_buffers: without GSO a frame fits in one
 	// buffer, so a larger count is the device's error.
 	maxRxBufs = 2
-	ringMax   = 256
+	// With receive offloads (GUEST_TSO4/6) the device may join segments
+	// into one frame of up to an IP datagram's 64 KiB, spread over
+	// MRG_RXBUF's buffers.
+	maxGSOFrame  = 65535 + 14 + 4
+	maxGSORxBufs = (maxGSOFrame + 12 + bufSize - 1) / bufSize
+	ringMax      = 256
 )
 
 // netHdrLen is struct virtio_net_hdr's size: 12 bytes with num_buffers
@@ -68,8 +76,9 @@ type NICStats struct {
 	Interrupts                           uint64
 	// Dropped on receive: the used-ring entry was bad (descriptor id
 	// outside the ring, length beyond the buffer), the frame shorter
-	// than a virtio and Ethernet header, longer than the MTU allows, or
-	// its virtio header named an impossible buffer count.
+	// than a virtio and Ethernet header, longer than the MTU allows (or
+	// 64 KiB with receive offloads), or its virtio header named an
+	// impossible buffer count or checksum position.
 	RxBadUsed, RxRunt, RxOversize, RxBadHeader uint64
 	// Dropped on transmit: too big for a buffer, or the ring stayed full.
 	TxOversize, TxRingFull               uint64
@@ -79,6 +88,10 @@ type NICStats struct {
 	TxInline uint64
 	// Frames sent for the device to cut into segments (offloads).
 	TxGSOFrames uint64
+	// Frames received whose TCP or UDP checksum the driver completed
+	// (NEEDS_CSUM, receive offloads), and of them those longer than the
+	// MTU (segments the host joined).
+	RxCsumCompleted, RxGSOFrames uint64
 }
 
 var nicStats NICStats
@@ -89,9 +102,22 @@ var nicStats NICStats
 type rxAssembler struct {
 	hdrLen int
 	mrg    bool
-	frame  []byte // the frame being assembled
-	left   int    // buffers it still needs
-	bad    bool   // it is being dropped: swallow its remaining buffers
+	// gso: receive offloads are on, so a frame may be up to maxGSOFrame
+	// long over maxGSORxBufs buffers; else maxFrame and maxRxBufs.
+	gso   bool
+	frame []byte // the frame being assembled
+	left  int    // buffers it still needs
+	bad   bool   // it is being dropped: swallow its remaining buffers
+	// hdr is the virtio header of the frame add returned last (its
+	// first buffer's), for the checksum it may ask for.
+	hdr [12]byte
+}
+
+func (a *rxAssembler) limits() (frame, bufs int) {
+	if a.gso {
+		return maxGSOFrame, maxGSORxBufs
+	}
+	return maxFrame, maxRxBufs
 }
 
 // add takes the bytes the device wrote into one buffer (already bounded
@@ -101,6 +127,7 @@ type rxAssembler struct {
 // the assembler's own storage. (The caller's packet buffer copies it,
 // so a frame is copied once on its way in.)
 func (a *rxAssembler) add(b []byte, st *NICStats) []byte {
+	maxLen, maxBufs := a.limits()
 	if a.left == 0 {
 		if len(b) < a.hdrLen {
 			atomic.AddUint64(&st.RxRunt, 1)
@@ -110,17 +137,19 @@ func (a *rxAssembler) add(b []byte, st *NICStats) []byte {
 		if a.mrg {
 			n = int(binary.LittleEndian.Uint16(b[10:12]))
 		}
-		if n < 1 || n > maxRxBufs {
+		if n < 1 || n > maxBufs {
 			atomic.AddUint64(&st.RxBadHeader, 1)
 			return nil
 		}
+		a.hdr = [12]byte{}
+		copy(a.hdr[:], b[:a.hdrLen])
 		if n == 1 {
 			f := b[a.hdrLen:]
 			switch {
 			case len(f) < 14:
 				atomic.AddUint64(&st.RxRunt, 1)
 				return nil
-			case len(f) > maxFrame:
+			case len(f) > maxLen:
 				atomic.AddUint64(&st.RxOversize, 1)
 				return nil
 			}
@@ -131,7 +160,7 @@ func (a *rxAssembler) add(b []byte, st *NICStats) []byte {
 		a.frame = append(a.frame, b...)
 	}
 	a.left--
-	if len(a.frame) > maxFrame && !a.bad {
+	if len(a.frame) > maxLen && !a.bad {
 		a.bad = true
 		atomic.AddUint64(&st.RxOversize, 1)
 	}
@@ -164,13 +193,16 @@ type virtioNIC struct {
 	// gso: the device completes TCP checksums and cuts segments (CSUM,
 	// HOST_TSO4 and HOST_TSO6 negotiated; a tap back end with virtio-net
 	// headers), so gVisor hands over frames up to its GSO size.
-	gso    bool
-	rxAsm  rxAssembler
-	ch     *channel.Endpoint
-	txMu   sync.Mutex
-	txUsed []virtio.Used // reclaim's scratch for inline sends; txMu
-	linkUp bool
-	hasSt  bool
+	gso bool
+	// guestCsum: GUEST_CSUM agreed, so a received frame may ask the
+	// driver to complete its checksum (completeChecksum).
+	guestCsum bool
+	rxAsm     rxAssembler
+	ch        *channel.Endpoint
+	txMu      sync.Mutex
+	txUsed    []virtio.Used // reclaim's scratch for inline sends; txMu
+	linkUp    bool
+	hasSt     bool
 	// needsReset: the device reported DEVICE_NEEDS_RESET (said once).
 	needsReset bool
 }
@@ -224,7 +256,8 @@ func probeVirtioNet() (*virtioNIC, error) {
 	for _, o := range []struct {
 		bit  uint64
 		name string
-	}{{featCsum, "csum"}, {featGuestCsum, "guest_csum"}, {featHostTSO4, "host_tso4"}, {featHostTSO6, "host_tso6"}} {
+	}{{featCsum, "csum"}, {featGuestCsum, "guest_csum"}, {featHostTSO4, "host_tso4"}, {featHostTSO6, "host_tso6"},
+		{featGuestTSO4, "guest_tso4"}, {featGuestTSO6, "guest_tso6"}} {
 		if dev.Offered(o.bit) {
 			offloads = append(offloads, o.name)
 		}
@@ -232,9 +265,18 @@ func probeVirtioNet() (*virtioNIC, error) {
 	if len(offloads) == 0 {
 		offloads = append(offloads, "none")
 	}
-	used := "unused"
+	var use []string
 	if nic.gso {
-		used = "used: csum host_tso4 host_tso6"
+		use = append(use, "csum host_tso4 host_tso6")
+	}
+	if nic.rxAsm.gso {
+		use = append(use, "guest_csum guest_tso4 guest_tso6")
+	} else if nic.guestCsum {
+		use = append(use, "guest_csum")
+	}
+	used := "unused"
+	if len(use) > 0 {
+		used = "used: " + strings.Join(use, " ")
 	}
 	fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s: %s interface, %s, queues %d/%d, mrg_rxbuf %v, event_idx %v, offloads offered: %s (%s)\n",
 		d.Addr(), dev.Interface(), how, nic.rx.Size, nic.tx.Size, dev.Has(featMrgRxBuf), dev.Has(virtio.FeatRingEventIdx), strings.Join(offloads, " "), used)
@@ -249,6 +291,14 @@ func startVirtioNet(dev *virtio.Device, msix bool) (*virtioNIC, error) {
 		// per IP version. A part of them agreed is harmless: without a
 		// header asking, the device does neither.
 		want |= tso
+		// Receiving: joined segments and checksums left for the driver
+		// to complete (NEEDS_CSUM), which it does before gVisor sees
+		// the frame (completeChecksum). Asked for together; without
+		// MRG_RXBUF a joined frame could not fit the 2 KiB buffers, so
+		// they are then not negotiated at all.
+		if dev.DeviceFeatures()&featMrgRxBuf != 0 {
+			want |= featGuestCsum | featGuestTSO4 | featGuestTSO6
+		}
 	}
 	got, err := dev.Negotiate(want)
 	if err != nil {
@@ -257,9 +307,10 @@ func startVirtioNet(dev *virtio.Device, msix bool) (*virtioNIC, error) {
 	if got&featMAC == 0 {
 		return nil, fmt.Errorf("the device offers no MAC address")
 	}
-	nic := &virtioNIC{dev: dev, linkUp: true, hasSt: got&featStatus != 0, gso: got&tso == tso}
+	nic := &virtioNIC{dev: dev, linkUp: true, hasSt: got&featStatus != 0, gso: got&tso == tso, guestCsum: got&featGuestCsum != 0}
 	nic.hdrLen = netHdrLen(dev.Modern, got&featMrgRxBuf != 0)
-	nic.rxAsm = rxAssembler{hdrLen: nic.hdrLen, mrg: got&featMrgRxBuf != 0}
+	const guest = featGuestCsum | featGuestTSO4 | featGuestTSO6 | featMrgRxBuf
+	nic.rxAsm = rxAssembler{hdrLen: nic.hdrLen, mrg: got&featMrgRxBuf != 0, gso: got&guest == guest}
 	var mac [6]byte
 	for i := range mac {
 		mac[i] = byte(dev.Config(i, 1))
@@ -404,7 +455,7 @@ func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 	atomic.StoreUint64(&nicStats.RxBadUsed, n.rx.Bad)
 	for _, u := range used {
 		off := int(u.ID) * bufSize
-		if frame := n.rxAsm.add(buf[off:off+int(u.Len)], &nicStats); frame != nil {
+		if frame := n.rxAsm.add(buf[off:off+int(u.Len)], &nicStats); frame != nil && n.completeChecksum(frame) {
 			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
 			n.ch.InjectInbound(0, pkt)
 			pkt.DecRef()
@@ -420,6 +471,34 @@ func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 		atomic.AddUint64(&nicStats.RxNotifies, 1)
 	}
 	return used
+}
+
+// completeChecksum finishes a received frame's TCP or UDP checksum when
+// its virtio header asks (NEEDS_CSUM, with receive offloads: the host
+// leaves a locally made segment's checksum to the receiver, the
+// pseudo-header sum in place): the internet checksum of everything from
+// csum_start, stored at csum_start+csum_offset, as Linux's
+// skb_checksum_help does. gVisor then verifies it like any other (the
+// link claims no receive checksum offload). A position outside the frame
+// is the device's error: the frame is dropped and counted. It reports
+// whether the frame goes on.
+func (n *virtioNIC) completeChecksum(frame []byte) bool {
+	h := &n.rxAsm.hdr
+	if !n.guestCsum || h[0]&netHdrNeedsCsum == 0 {
+		return true
+	}
+	start := int(binary.LittleEndian.Uint16(h[6:]))
+	at := start + int(binary.LittleEndian.Uint16(h[8:]))
+	if start < header.EthernetMinimumSize || at+2 > len(frame) {
+		atomic.AddUint64(&nicStats.RxBadHeader, 1)
+		return false
+	}
+	binary.BigEndian.PutUint16(frame[at:], ^checksum.Checksum(frame[start:], 0))
+	atomic.AddUint64(&nicStats.RxCsumCompleted, 1)
+	if len(frame) > maxFrame {
+		atomic.AddUint64(&nicStats.RxGSOFrames, 1)
+	}
+	return true
 }
 
 // transmit sends what the stack queues, in batches: it takes every frame

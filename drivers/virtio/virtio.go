@@ -179,6 +179,10 @@ func (d *Device) Negotiate(want uint64) (uint64, error) {
 	return got, nil
 }
 
+// DeviceFeatures are the feature bits the device offers, read from it
+// (before Negotiate, to choose what to ask for).
+func (d *Device) DeviceFeatures() uint64 { return d.t.deviceFeatures() }
+
 // Offered reports whether the device offered feature bit f when
 // Negotiate ran, taken or not.
 func (d *Device) Offered(f uint64) bool { return d.offered&f == f }

@@ -7,6 +7,7 @@ package netboot
 // removes, so nothing leaves it.
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -90,13 +91,15 @@ func nsClient(ns string) *http.Client {
 	return &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DialContext: dial}}
 }
 
-var gsoLine = regexp.MustCompile(`nic: tx segmentation offloaded (\d+) frames`)
+var gsoLine = regexp.MustCompile(`nic: tx segmentation offloaded (\d+) frames; rx checksums completed (\d+), joined frames (\d+)`)
 
 // TestTapOffloads boots images/httpd on a tap device, with the offloads
-// and without them (VELOCITY_NETOFFLOAD=off), and moves 16 MiB out of
-// it, checked by SHA-256. With them the boot line says they are used and
-// most of the data leaves in frames the device cut (tens of KiB each);
-// without them none does, and every frame fits the MTU.
+// and without them (VELOCITY_NETOFFLOAD=off), and moves 16 MiB out of it
+// and 16 MiB into it, each checked by SHA-256. With them the boot line
+// says they are used, most of the data leaves in frames the device cut
+// (tens of KiB each), and comes in joined by the host, the driver
+// completing the checksums it left; without them nothing is cut, joined
+// or completed, and every frame fits the MTU.
 func TestTapOffloads(t *testing.T) {
 	testenv.Need(t, "qemu")
 	kernel := testenv.Get(t, httpdOnce)
@@ -106,8 +109,8 @@ func TestTapOffloads(t *testing.T) {
 		want string
 		gso  bool
 	}{
-		{"used", nil, "offloads offered: csum guest_csum host_tso4 host_tso6 (used: csum host_tso4 host_tso6)", true},
-		{"off", []string{"VELOCITY_NETOFFLOAD=off"}, "offloads offered: csum guest_csum host_tso4 host_tso6 (unused)", false},
+		{"used", nil, "offloads offered: csum guest_csum host_tso4 host_tso6 guest_tso4 guest_tso6 (used: csum host_tso4 host_tso6 guest_csum guest_tso4 guest_tso6)", true},
+		{"off", []string{"VELOCITY_NETOFFLOAD=off"}, "offloads offered: csum guest_csum host_tso4 host_tso6 guest_tso4 guest_tso6 (unused)", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tap := "vtap" + c.name
@@ -145,15 +148,30 @@ func TestTapOffloads(t *testing.T) {
 				t.Fatalf("16 MiB download: %d bytes, hash differs", len(body))
 			}
 			t.Logf("16 MiB in %v", time.Since(start).Round(time.Millisecond))
+			start = time.Now()
+			resp, err := client.Post(base+"/upload", "application/octet-stream", bytes.NewReader(bigPattern(size)))
+			if err != nil {
+				t.Fatalf("16 MiB upload: %v", err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := fmt.Sprintf("%d %x\n", size, sha256.Sum256(bigPattern(size))); string(got) != want {
+				t.Fatalf("16 MiB upload: the guest saw %q, want %q", got, want)
+			}
+			t.Logf("16 MiB upload in %v", time.Since(start).Round(time.Millisecond))
 			page := string(getNS("/"))
 			rx, drops, gso := rxLine.FindStringSubmatch(page), dropLine.FindStringSubmatch(page), gsoLine.FindStringSubmatch(page)
 			if rx == nil || drops == nil || gso == nil {
 				t.Fatalf("no NIC counters on the statistics page:\n%s", page)
 			}
+			rxFrames, _ := strconv.Atoi(rx[1])
 			txFrames, _ := strconv.Atoi(rx[3])
 			txBytes, _ := strconv.Atoi(rx[4])
 			gsoFrames, _ := strconv.Atoi(gso[1])
-			t.Logf("tx %d frames, %d bytes, %d cut by the device", txFrames, txBytes, gsoFrames)
+			completed, _ := strconv.Atoi(gso[2])
+			joined, _ := strconv.Atoi(gso[3])
+			t.Logf("tx %d frames, %d bytes, %d cut by the device; rx %d frames, %d checksums completed, %d joined",
+				txFrames, txBytes, gsoFrames, rxFrames, completed, joined)
 			if strings.Join(drops[1:], " ") != "0 0 0 0 0 0" {
 				t.Errorf("frames dropped on a clean link:\n%s", page)
 			}
@@ -162,8 +180,12 @@ func TestTapOffloads(t *testing.T) {
 				if gsoFrames == 0 || txFrames > size/1448/4 {
 					t.Errorf("%d frames out for %d bytes, %d of them for the device to cut: the offload is not in use", txFrames, txBytes, gsoFrames)
 				}
-			} else if gsoFrames != 0 || txFrames < size/1448 {
-				t.Errorf("offloads off: %d frames out for %d bytes, %d cut by the device", txFrames, txBytes, gsoFrames)
+				if joined == 0 || completed < joined || rxFrames > size/1448/4 {
+					t.Errorf("%d frames in for a 16 MiB upload, %d joined, %d checksums completed: the receive offload is not in use", rxFrames, joined, completed)
+				}
+			} else if gsoFrames != 0 || txFrames < size/1448 || joined != 0 || completed != 0 || rxFrames < size/1448 {
+				t.Errorf("offloads off: %d frames out for %d bytes, %d cut by the device; %d in, %d joined, %d completed",
+					txFrames, txBytes, gsoFrames, rxFrames, joined, completed)
 			}
 			if resp, err := client.Get(base + "/quit"); err == nil {
 				resp.Body.Close()
