@@ -249,9 +249,9 @@ func probeVirtioNet() (*virtioNIC, error) {
 	}
 	// QEMU offers offloads only with a back end that takes virtio-net
 	// headers (tap), never with user networking, where both guests
-	// checksum and cut every segment themselves. Transmit checksums and
-	// segmentation are used when offered (startVirtioNet); receive
-	// offloads are not (docs/net.md, "The network card").
+	// checksum and cut every segment themselves. Both directions' are
+	// used when offered (startVirtioNet; docs/net.md, "The network
+	// card").
 	var offloads []string
 	for _, o := range []struct {
 		bit  uint64
