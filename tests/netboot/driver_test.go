@@ -76,7 +76,13 @@ func boot(t *testing.T, kernel string, s bootSpec, argv ...string) *guest {
 // get fetches path from the guest until it answers (it is booting).
 func get(t *testing.T, g *guest, base, path string) []byte {
 	t.Helper()
-	client := &http.Client{Timeout: 60 * time.Second}
+	return getWith(t, g, &http.Client{Timeout: 60 * time.Second}, base, path)
+}
+
+// getWith is get with the caller's client (one that dials inside a
+// network namespace, say).
+func getWith(t *testing.T, g *guest, client *http.Client, base, path string) []byte {
+	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		resp, err := client.Get(base + path)

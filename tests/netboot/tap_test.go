@@ -119,24 +119,7 @@ func TestTapOffloads(t *testing.T) {
 				opts: []string{"ip=10.0.2.15/24", "gw=10.0.2.2"}})
 			client := nsClient(ns)
 			base := "http://10.0.2.15"
-			getNS := func(path string) []byte {
-				t.Helper()
-				deadline := time.Now().Add(90 * time.Second)
-				for {
-					resp, err := client.Get(base + path)
-					if err == nil {
-						b, err := io.ReadAll(resp.Body)
-						resp.Body.Close()
-						if err == nil {
-							return b
-						}
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("GET %s: %v\n%s", path, err, g.serial)
-					}
-					time.Sleep(300 * time.Millisecond)
-				}
-			}
+			getNS := func(path string) []byte { t.Helper(); return getWith(t, g, client, base, path) }
 			getNS("/")
 			if !strings.Contains(g.serial.String(), c.want) {
 				t.Errorf("serial lacks %q:\n%s", c.want, g.serial)
