@@ -263,6 +263,7 @@ func vkFDInstall(i, min int32, cloexec bool) int32 {
 // care, and they take pipe ends alone, which vkSysPipe2 fills in before
 // it installs them.
 func vkFDNew(kind int32, cloexec bool) (int32, *vkFile, int) {
+	vkAssertHeld(&vkBKL)
 	i, f := vkFileAlloc(kind)
 	if i < 0 {
 		return -1, nil, vkENFILE
@@ -382,6 +383,7 @@ func vkFilePut(i int32) uintptr {
 // frame, or a run of them for a path longer than a page). The
 // caller holds the kernel lock; ok is false if memory is exhausted.
 func vkFileSetPath(f *vkFile, path []byte) bool {
+	vkAssertHeld(&vkBKL)
 	if len(path) >= pwResolvedMax {
 		return false
 	}
@@ -405,6 +407,7 @@ func vkFilePath(f *vkFile) []byte {
 // vkFDClose closes fd: the slot goes at once, the description with its
 // last reference. The caller holds the kernel lock.
 func vkFDClose(fd int32) uintptr {
+	vkAssertHeld(&vkBKL)
 	if fd < 0 || fd >= vkMaxFDs {
 		return vkErr(vkEBADF)
 	}
@@ -797,6 +800,7 @@ func vkEventDst(e uintptr) (d [3]uintptr, ok bool) {
 // first slot is not resident (a later one ends the scan early); without
 // it they are plain stores, which the kernel lock lets fault.
 func vkEpollScan(ep *vkFile, epi int32, events uintptr, max int32, fine bool) (n int32, ok bool) {
+	vkAssertHeld(&vkFDLock)
 	// Each record is looked at once at most: one that stays ready goes
 	// back to the tail, so the next wait starts with others (fairness, as
 	// Linux's list), and this scan stops when it comes round to the first
@@ -1044,6 +1048,7 @@ func vkWatchAt(ref int32) (*vkFile, *vkWatch) {
 // vkReadyPush puts record w at the tail of instance ep's ready list,
 // unless it is on it already. The caller holds vkFDLock.
 func vkReadyPush(ep *vkFile, w *vkWatch) {
+	vkAssertHeld(&vkFDLock)
 	if w.queued {
 		return
 	}
@@ -1060,6 +1065,7 @@ func vkReadyPush(ep *vkFile, w *vkWatch) {
 // vkReadyUnlink takes record w off instance ep's ready list, if it is
 // on it. The caller holds vkFDLock.
 func vkReadyUnlink(ep *vkFile, w *vkWatch) {
+	vkAssertHeld(&vkFDLock)
 	if !w.queued {
 		return
 	}

@@ -80,6 +80,7 @@ func vkFLockWait() uintptr { return uintptr(unsafe.Pointer(&vkFLocks)) }
 // or false, with the lock released and the reference dropped, if a signal
 // came (the caller returns ERESTARTSYS).
 func vkFLockSleep(i int32) bool {
+	vkAssertHeld(&vkFDLock)
 	vkSleepOn(vkFLockWait(), &vkFDLock, 0, true)
 	if vkPipeSignalled() {
 		vkFilePut(i)
@@ -433,6 +434,7 @@ func vkSysFcntlLock(fd int32, cmd int32, arg uintptr, canBlock bool) uintptr {
 // table lacks the records it needs. The caller holds vkFDLock and has
 // checked for conflicts.
 func vkFLockApply(key uint64, owner int32, typ int16, start, end int64) int {
+	vkAssertHeld(&vkFDLock)
 	wr := typ == fWrlck
 	// Records needed: the new one, and one more if a record of the owner
 	// must be split around the range.

@@ -131,6 +131,7 @@ func vkIRQInit() {
 // becomes a newline and input is echoed, so a terminal behaves as users
 // expect. The caller holds the kernel lock.
 func vkSerialPoll() {
+	vkAssertHeld(&vkBKL)
 	c := &vkConsole
 	got := false
 	for vkInb(vkCOM1+5)&1 != 0 {

@@ -1219,6 +1219,7 @@ func vkSysMmap(addr, n uintptr, prot, flags uint32, fd int32) uintptr {
 // vkMmapLocked places an anonymous mapping; the caller holds the mapping
 // list exclusive.
 func vkMmapLocked(addr, n uintptr, prot, flags uint32) uintptr {
+	vkAssertHeld(&vkMapLock.w)
 	switch {
 	case flags&mapFixed != 0:
 		if addr < vkUserMin {
@@ -1413,6 +1414,9 @@ func vkHandlePageFault(va uintptr, write, fetch bool) bool {
 
 // vkFaultIn is vkHandlePageFault's body; the caller holds vkMapLock shared.
 func vkFaultIn(va uintptr, write, fetch bool) bool {
+	if !vkReadHeld(&vkMapLock) {
+		vkLockFatal(&vkMapLock.w, "not held shared where the caller must hold it")
+	}
 	i := vkVMAFind(va)
 	if i < 0 {
 		return false

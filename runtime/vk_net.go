@@ -642,6 +642,7 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 // and wakes the server. The caller holds the kernel lock and, where the
 // queue can be full, has checked that it is not.
 func vkNetAsyncPush(m vkNetMsg) {
+	vkAssertHeld(&vkBKL)
 	vkNet.async[vkNet.atail%vkNetAsync] = m
 	vkNet.atail++
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)

@@ -106,6 +106,7 @@ func vkSysPipe2(fds uintptr, flags int32) uintptr {
 // vkPipeAlloc finds a free pipe and gives it a buffer; -1 if none is
 // free. The caller holds the kernel lock and marks it used.
 func vkPipeAlloc() int32 {
+	vkAssertHeld(&vkBKL)
 	for i := range vkPipes {
 		if p := &vkPipes[i]; !p.used {
 			if p.buf == 0 {
@@ -279,6 +280,7 @@ func vkPipeNotify(pi, rf, wf int32, fifo bool) {
 // vkPipeNotifyAll tells epoll every description of pipe pi changed; the
 // caller holds vkFDLock.
 func vkPipeNotifyAll(pi int32) {
+	vkAssertHeld(&vkFDLock)
 	for i := int32(0); i < vkFileHigh; i++ {
 		if f := vkFileAt(i); (f.kind == fdPipeRead || f.kind == fdPipeWrite) && f.pipe == pi && f.refs > 0 {
 			vkNotifyLocked(f)

@@ -263,6 +263,7 @@ func vkRunqTake(c *vkCPU, cpu int) *vkThread {
 // vkRunqRunnable reports whether c's queue holds a thread that may run on
 // c; the caller holds c's run-queue lock.
 func vkRunqRunnable(c *vkCPU) bool {
+	vkAssertHeld(&vkRunqLk[c.id])
 	for p := c.runqHead; p != 0; p = vkThreadOf(p).next {
 		if vkAllowed(vkThreadOf(p), int(c.id)) {
 			return true
@@ -328,6 +329,7 @@ func vkEnqueueIPI(t *vkThread, ipis *uint64) {
 // held, so no CPU ever waits for a second run-queue lock while holding
 // one.
 func vkSteal(c *vkCPU) *vkThread {
+	vkAssertHeld(&vkRunqLk[c.id])
 	own := &vkRunqLk[c.id]
 	for i := 0; i < vkCPUCount; i++ {
 		o := &vkCPUs[i]
@@ -520,6 +522,7 @@ func vkKick(t *vkThread) {
 // it), and one that exited joins the zombies that vkReapZombies frees. The
 // caller holds this CPU's run-queue lock.
 func vkSchedFinish() {
+	vkAssertHeld(&vkRunqLk[vkThisCPU().id])
 	c := vkThisCPU()
 	if p := vkPrevThread[c.id]; p != 0 {
 		vkPrevThread[c.id] = 0

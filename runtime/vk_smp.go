@@ -296,6 +296,7 @@ func vkTLBFlushLocal() {
 // kernel unmapped pages, and waits until all have: only then may the freed
 // frames be reused safely. The caller holds the kernel lock.
 func vkTLBShootdown() {
+	vkAssertHeld(&vkBKL)
 	if !vkSMP.tlbDirty {
 		return
 	}

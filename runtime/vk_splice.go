@@ -209,6 +209,7 @@ func vkSpliceWrite(s *vkSpliceEnd, kb, n uintptr, canBlock bool) int64 {
 // modulo its size) and the kernel buffer kb: out of the ring with out.
 // The caller holds p's lock.
 func vkPipeCopy(p *vkPipe, off int, kb, n uintptr, out bool) {
+	vkAssertHeld(&p.lock)
 	ro := off % vkPipeSize
 	first := uintptr(vkPipeSize - ro)
 	if first > n {

@@ -339,6 +339,7 @@ func (h *vkTimerHeap) down(i int) {
 
 // remove takes entry i out; the caller holds h.lock.
 func (h *vkTimerHeap) remove(i int) {
+	vkAssertHeld(&h.lock)
 	t := h.at(i)
 	h.n--
 	if i != h.n {
