@@ -9,55 +9,33 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/velocityos/velocity/internal/qemu"
 )
 
-// The tap path (-net tap): a namespace of the run's own, a tap device in
-// it with the host side's address, and the guest on the other side, at
-// the addresses QEMU's user networking uses, so the guests' setup is the
-// same on both paths (the Linux guest's /init hard-codes 10.0.2.15/24).
+// The tap path (-net tap): a namespace of the run's own with a tap
+// device in it (qemu.MakeTapNamespace), the guest at the address QEMU's
+// user networking gives it, so the guests' setup is the same on both
+// paths (the Linux guest's /init hard-codes 10.0.2.15/24).
 const (
 	tapName  = "vnbtap0"
-	tapHost  = "10.0.2.2"
-	tapGuest = "10.0.2.15"
+	tapHost  = qemu.TapHost
+	tapGuest = qemu.TapGuest
 )
 
-// makeTapNamespace creates the namespace and its tap device and returns
-// the namespace's name and what removes both. Removing the namespace
-// removes the device with it.
+// makeTapNamespace creates the run's namespace and its tap device and
+// returns the namespace's name and what removes both.
 func makeTapNamespace() (string, func(), error) {
-	if os.Geteuid() != 0 {
-		return "", nil, fmt.Errorf("-net tap makes a network namespace and a tap device: run as root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		return "", nil, fmt.Errorf("-net tap needs ip (Debian's iproute2): %v", err)
-	}
 	ns := "velocity-netbench-" + strconv.Itoa(os.Getpid())
-	ip := func(args ...string) error {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-		}
-		return nil
+	remove, err := qemu.MakeTapNamespace(ns, tapName)
+	if err != nil {
+		return "", nil, fmt.Errorf("-net tap: %v", err)
 	}
-	if err := ip("netns", "add", ns); err != nil {
-		return "", nil, err
-	}
-	cleanup := func() {
-		if err := ip("netns", "del", ns); err != nil {
+	return ns, func() {
+		if err := remove(); err != nil {
 			fmt.Fprintln(os.Stderr, "netbench:", err)
 		}
-	}
-	for _, args := range [][]string{
-		{"link", "set", "lo", "up"},
-		{"tuntap", "add", "dev", tapName, "mode", "tap"},
-		{"addr", "add", tapHost + "/24", "dev", tapName},
-		{"link", "set", tapName, "up"},
-	} {
-		if err := ip(append([]string{"-n", ns}, args...)...); err != nil {
-			cleanup()
-			return "", nil, err
-		}
-	}
-	return ns, cleanup, nil
+	}, nil
 }
 
 // command is exec.CommandContext, inside the run's namespace when there

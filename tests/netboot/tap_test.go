@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -34,28 +33,15 @@ import (
 // when t ends. It skips t where that cannot be done.
 func tapNamespace(t *testing.T, tap string) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: makes a network namespace and a tap device")
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skipf("no /dev/net/tun: %v", err)
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip: sudo apt-get install -y iproute2")
+	if err := qemu.TapUsable(); err != nil {
+		t.Skip(err)
 	}
 	ns := fmt.Sprintf("velocity-test-%d-%s", os.Getpid(), tap)
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
+	remove, err := qemu.MakeTapNamespace(ns, tap)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ip("netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	ip("-n", ns, "link", "set", "lo", "up")
-	ip("-n", ns, "tuntap", "add", "dev", tap, "mode", "tap")
-	ip("-n", ns, "addr", "add", "10.0.2.2/24", "dev", tap)
-	ip("-n", ns, "link", "set", tap, "up")
+	t.Cleanup(func() { remove() })
 	return ns
 }
 
@@ -116,9 +102,9 @@ func TestTapOffloads(t *testing.T) {
 			tap := "vtap" + c.name
 			ns := tapNamespace(t, tap)
 			g := boot(t, kernel, bootSpec{net: qemu.Net{Tap: tap}, netns: ns, env: c.env, smp: 2,
-				opts: []string{"ip=10.0.2.15/24", "gw=10.0.2.2"}})
+				opts: []string{"ip=" + qemu.TapGuest + "/24", "gw=" + qemu.TapHost}})
 			client := nsClient(ns)
-			base := "http://10.0.2.15"
+			base := "http://" + qemu.TapGuest
 			getNS := func(path string) []byte { t.Helper(); return getWith(t, g, client, base, path) }
 			getNS("/")
 			if !strings.Contains(g.serial.String(), c.want) {
