@@ -589,7 +589,7 @@ func (n *virtioNIC) send(pkt *stack.PacketBuffer) {
 	n.txFree = n.txFree[:len(n.txFree)-need]
 	buf := n.txBufs.Bytes()
 	d, used := 0, n.hdrLen // the buffer being filled, and its bytes so far
-	putNetHdr(buf[int(descs[0])*bufSize:int(descs[0])*bufSize+n.hdrLen], pkt, n.gso)
+	putNetHdr(buf[int(descs[0])*bufSize:int(descs[0])*bufSize+n.hdrLen], pkt)
 	for _, s := range pkt.AsSlices() {
 		for len(s) > 0 {
 			if used == bufSize {
@@ -634,12 +634,14 @@ const (
 // (NEEDS_CSUM at the TCP header, the checksum 16 bytes in), and one
 // longer than its MSS is cut by the device (gso_type, gso_size, and
 // hdr_len, the headers each segment repeats), as Linux's virtio_net_hdr
-// from skb does. Everything else goes with a zero header. Little-endian
-// on both interfaces (legacy's is the guest's order).
-func putNetHdr(hdr []byte, pkt *stack.PacketBuffer, gso bool) {
+// from skb does. gVisor sets NeedsCsum only for a link that reports host
+// GSO, which this one does only with the offloads agreed (nic.gso).
+// Everything else goes with a zero header. Little-endian on both
+// interfaces (legacy's is the guest's order).
+func putNetHdr(hdr []byte, pkt *stack.PacketBuffer) {
 	clear(hdr)
 	g := pkt.GSOOptions
-	if !gso || g.Type == stack.GSONone || !g.NeedsCsum {
+	if g.Type == stack.GSONone || !g.NeedsCsum {
 		return
 	}
 	hdr[0] = netHdrNeedsCsum
