@@ -101,7 +101,7 @@ func vkCallVelocityInfo(f *vkFrame, canBlock bool) uintptr {
 }
 
 func vkCallVelocityCrash(f *vkFrame, canBlock bool) uintptr {
-	return vkSysCrash(uintptr(f.rdi))
+	return vkSysCrash(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx))
 }
 
 func vkCallVelocityPatch(f *vkFrame, canBlock bool) uintptr {

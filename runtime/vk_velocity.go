@@ -93,9 +93,11 @@ func vkSysInfo(buf, n uintptr) uintptr {
 
 // vkSysCrash deliberately faults inside the kernel, like Linux's sysrq 'c',
 // so tests can check that a kernel exception is reported and ends the
-// machine with a non-zero status instead of hanging. Kind 5 is the one
-// that must not end it: an interrupt nested in a trap taken in kernel code.
-func vkSysCrash(kind uintptr) uintptr {
+// machine with a non-zero status instead of hanging. Kinds 5 and 6 are
+// the ones that must not end it: an interrupt nested in a trap taken in
+// kernel code, and a device interrupt taken in kernel code just before
+// the CPU goes idle (arg, arg2: MSI handles).
+func vkSysCrash(kind, arg, arg2 uintptr) uintptr {
 	switch kind {
 	case 1: // page fault: write through a pointer to unmapped memory
 		*(*uint64)(unsafe.Pointer(uintptr(0x10))) = 1
@@ -119,6 +121,8 @@ func vkSysCrash(kind uintptr) uintptr {
 		default:
 			return vkErr(vkEIO) // a register the trap saved came back changed
 		}
+	case 6: // not a crash: device work left for the idle CPU (vkIdleDeviceProbe)
+		return vkIdleDeviceProbe(arg, arg2)
 	}
 	return vkErr(vkEINVAL)
 }
@@ -154,6 +158,63 @@ func vkNestTrap(f *vkFrame) {
 	if c.ticks != t0 {
 		f.rax = 1
 	}
+}
+
+// vkIdleDeviceProbe recreates the moment a device interrupt is taken in
+// kernel code just before the CPU goes idle while the device is busy,
+// which held a received frame for up to 200 ms (vkIdlePoll). After a
+// 50 ms quiet spell it sends this CPU its own MSI vectors, busy's and
+// then line's, each time letting the interrupt in with vkSpinPause's
+// window so that it is taken in kernel code. busy's work is done here,
+// as a lock holder does it, so a device has just interrupted
+// (vkDevLastIRQNs) and the idle loop sees devices busy; line's is left
+// to the next lock holder (vkIRQPending). Then the call sleeps 500 ms
+// without doing that work, so only the idle loop can count line's
+// interrupt and wake its eventfd's reader (busy needs no eventfd: a
+// reader it woke would do the work on its way back to user code); the
+// test (tests/locks TestIdleDeviceWork, at -smp 1) times how long that
+// takes. EINVAL: a handle is not a reserved MSI vector; EAGAIN: an
+// interrupt never came. Velocity's crash call, kind 6. The kernel lock is
+// held.
+func vkIdleDeviceProbe(line, busy uintptr) uintptr {
+	vkAssertHeld(&vkBKL)
+	for _, l := range [2]uintptr{line, busy} {
+		if l < vkDevLines || l >= vkDevLines+vkMSISlots || !vkDev.routed[l] {
+			return vkErr(vkEINVAL)
+		}
+	}
+	// First a quiet spell, so that the Go runtime's own threads are asleep
+	// (sysmon too): any of them entering or leaving the kernel would do
+	// the work on its way back to user code (vkTrapExitFine).
+	vkSleepNs(50_000_000)
+	if !vkRaiseOwn(busy) {
+		return vkErr(vkEAGAIN)
+	}
+	vkIRQWork()
+	if !vkRaiseOwn(line) {
+		return vkErr(vkEAGAIN)
+	}
+	vkSleepNs(500_000_000)
+	return 0
+}
+
+// vkSleepNs sleeps ns, woken or not; the kernel lock is held.
+func vkSleepNs(ns int64) {
+	deadline := vkNanotime() + ns
+	for vkNanotime() < deadline {
+		vkBlock(deadline)
+	}
+}
+
+// vkRaiseOwn sends this CPU the MSI vector of line and waits, with
+// interrupts let in, until it has been taken (at most 50 ms).
+func vkRaiseOwn(line uintptr) bool {
+	bit := uint32(1) << line
+	vkSendIPI(vkThisCPU().apicID, uint32(vkMSIVectorBase+line-vkDevLines))
+	for end := vkNanotime() + 50_000_000; atomic.Load(&vkDev.pending)&bit == 0 && vkNanotime() < end; {
+		vkSpinPause()
+	}
+	return atomic.Load(&vkDev.pending)&bit != 0
 }
 
 // vkCrashCode is a RET in the image's data segment: crash kind 3 calls it.

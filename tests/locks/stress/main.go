@@ -51,6 +51,7 @@ var (
 	relock  = flag.Bool("relock", false, "instead of the workloads, ask the kernel to take its own lock twice (Velocity crash call 0x5601, kind 4): it must stop with the lock's name")
 	offBKL  = flag.Int("offbkl", 0, "instead of the workloads, make each call docs/locking.md says avoids the kernel lock this many times and check that it did (offbkl.go)")
 	nest    = flag.Int("nest", 0, "instead of the workloads, let a timer tick into a trap taken in kernel code this many times (Velocity crash call 0x5601, kind 5) and check that the trap came back whole")
+	idleIRQ = flag.Int("idleirq", 0, "instead of the workloads, take a device interrupt in kernel code just before the CPU goes idle this many times (Velocity crash call 0x5601, kind 6) and check that the idle CPU does its work at once (idleirq.go)")
 )
 
 type workload struct {
@@ -70,6 +71,13 @@ func main() {
 	}
 	if *nest > 0 {
 		if !checkNest(*nest) {
+			os.Exit(1)
+		}
+		fmt.Println("STRESS ok")
+		return
+	}
+	if *idleIRQ > 0 {
+		if !checkIdleIRQ(*idleIRQ) {
 			os.Exit(1)
 		}
 		fmt.Println("STRESS ok")
