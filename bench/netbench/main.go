@@ -5,7 +5,9 @@
 // virtio-net card behind QEMU user networking (restrict=on, a forward on
 // 127.0.0.1). Debian's wrk drives both through the forward: requests/s
 // and latency p50/p99 for a 100-byte and a 64 KiB page, with 1 and 16
-// connections; then bulk TCP throughput (a 64 MiB download) and the same
+// connections, and for the 100-byte page with 16 connections that each
+// make one request ("Connection: close": accept, Go's socket options and
+// close on every request); then bulk TCP throughput (a 64 MiB download) and the same
 // request mix over each guest's own loopback. Every figure is printed
 // for both systems with the ratio Velocity/Linux (for latency,
 // Linux/Velocity, so above 1 is better for Velocity either way).
@@ -229,24 +231,30 @@ func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, err
 	}
 	fmt.Printf("  %s ready; measuring\n", sys)
 	f := figures{}
-	for _, path := range []string{"/", "/64k"} {
-		for _, conns := range []int{1, 16} {
-			cpu0 := processCPU(cmd.Process.Pid)
-			w, err := o.wrk(o.duration, conns, base+path)
-			if err != nil {
-				return nil, err
-			}
-			name := fmt.Sprintf("%s c=%d", map[string]string{"/": "100 B", "/64k": "64 KiB"}[path], conns)
-			f[name+" req/s"], f[name+" p50 ms"], f[name+" p99 ms"] = w.rps, w.p50, w.p99
-			// QEMU's own CPU time per request (its CPUs' threads, its
-			// main loop with the user networking): what the guest costs
-			// the host, which on a busy host bounds requests/s.
-			if cpu1 := processCPU(cmd.Process.Pid); cpu0 >= 0 && cpu1 >= 0 && w.requests > 0 {
-				f[name+" host CPU us/req"] = (cpu1 - cpu0).Seconds() * 1e6 / float64(w.requests)
-			}
-			fmt.Printf("    %-8s %-14s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  host CPU %6.0f us/req\n",
-				sys, name, w.rps, w.p50, w.p99, f[name+" host CPU us/req"])
+	for _, row := range []struct {
+		path   string
+		conns  int
+		closes bool // a new connection per request ("Connection: close")
+	}{{"/", 1, false}, {"/", 16, false}, {"/64k", 1, false}, {"/64k", 16, false}, {"/", 16, true}} {
+		path, conns := row.path, row.conns
+		cpu0 := processCPU(cmd.Process.Pid)
+		w, err := o.wrk(o.duration, conns, base+path, row.closes)
+		if err != nil {
+			return nil, err
 		}
+		name := fmt.Sprintf("%s c=%d", map[string]string{"/": "100 B", "/64k": "64 KiB"}[path], conns)
+		if row.closes {
+			name = fmt.Sprintf("100 B c=%d new conns", conns)
+		}
+		f[name+" req/s"], f[name+" p50 ms"], f[name+" p99 ms"] = w.rps, w.p50, w.p99
+		// QEMU's own CPU time per request (its CPUs' threads, its
+		// main loop with the user networking): what the guest costs
+		// the host, which on a busy host bounds requests/s.
+		if cpu1 := processCPU(cmd.Process.Pid); cpu0 >= 0 && cpu1 >= 0 && w.requests > 0 {
+			f[name+" host CPU us/req"] = (cpu1 - cpu0).Seconds() * 1e6 / float64(w.requests)
+		}
+		fmt.Printf("    %-8s %-14s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  host CPU %6.0f us/req\n",
+			sys, name, w.rps, w.p50, w.p99, f[name+" host CPU us/req"])
 	}
 	start := time.Now()
 	n, err := o.download(client, fmt.Sprintf("%s/bulk?mb=%d", base, o.bulkMB))
@@ -298,11 +306,17 @@ type wrkResult struct {
 	requests      int
 }
 
-// wrk runs Debian's wrk.
-func (o options) wrk(d time.Duration, conns int, url string) (wrkResult, error) {
+// wrk runs Debian's wrk; with closes, every request asks the server to
+// close its connection, so each one opens a new one (accept, the socket
+// options Go sets, close).
+func (o options) wrk(d time.Duration, conns int, url string, closes bool) (wrkResult, error) {
 	threads := min(conns, 2)
-	out, err := o.command(context.Background(), "wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
-		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--timeout", "10s", "--latency", url).CombinedOutput()
+	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
+		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--timeout", "10s", "--latency"}
+	if closes {
+		args = append(args, "-H", "Connection: close")
+	}
+	out, err := o.command(context.Background(), "wrk", append(args, url)...).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
@@ -363,7 +377,7 @@ func parseWrk(out string) (wrkResult, error) {
 func report(rounds []map[string]figures) {
 	fmt.Printf("\n%-34s %12s %12s %8s   %s\n", "", "Velocity", "Linux", "ratio", "ratio by round")
 	rows := []string{}
-	for _, p := range []string{"100 B c=1", "100 B c=16", "64 KiB c=1", "64 KiB c=16"} {
+	for _, p := range []string{"100 B c=1", "100 B c=16", "64 KiB c=1", "64 KiB c=16", "100 B c=16 new conns"} {
 		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms", p+" host CPU us/req")
 	}
 	rows = append(rows, "bulk download MB/s")
