@@ -390,3 +390,81 @@ func TestBadArguments(t *testing.T) {
 		t.Fatalf("SO_REUSEADDR reads back %d, %v", v, err)
 	}
 }
+
+// TestAcceptedKeepaliveOptions sets the keepalive options Go sets on every
+// accepted connection, with values of its own, and reads them back: inside
+// Velocity the kernel answers these on an accepted TCP socket without a
+// round trip to the netstack server and sends them after (runtime/
+// vk_net.go, vkNetKeepaliveAsync), so this checks that they arrive, in
+// order before the getsockopt, that values out of range still get EINVAL,
+// and that an option set just before close does not land on the next
+// connection, which may reuse the closed one's socket.
+func TestAcceptedKeepaliveOptions(t *testing.T) {
+	ln, err := gonet.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accept := func() (*gonet.TCPConn, int, func()) {
+		t.Helper()
+		c, err := gonet.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := s.(*gonet.TCPConn).File() // a dup of the accepted socket, blocking
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.(*gonet.TCPConn), int(f.Fd()), func() { f.Close(); s.Close(); c.Close() }
+	}
+	get := func(fd, level, opt int) int {
+		t.Helper()
+		v, err := syscall.GetsockoptInt(fd, level, opt)
+		if err != nil {
+			t.Fatalf("getsockopt(%d, %d): %v", level, opt, err)
+		}
+		return v
+	}
+	_, fd, done := accept()
+	defIdle := get(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
+	sets := []struct{ level, opt, v int }{
+		{syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1},
+		{syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 123},
+		{syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 45},
+		{syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 7},
+	}
+	for _, o := range sets {
+		if err := syscall.SetsockoptInt(fd, o.level, o.opt, o.v); err != nil {
+			t.Fatalf("setsockopt(%d, %d, %d): %v", o.level, o.opt, o.v, err)
+		}
+	}
+	for _, o := range sets {
+		if got := get(fd, o.level, o.opt); got != o.v {
+			t.Errorf("getsockopt(%d, %d) = %d after setting %d", o.level, o.opt, got, o.v)
+		}
+	}
+	for _, o := range []struct{ opt, v int }{
+		{syscall.TCP_KEEPIDLE, 0}, {syscall.TCP_KEEPINTVL, 32768}, {syscall.TCP_KEEPCNT, 128}, {syscall.TCP_KEEPCNT, -1},
+	} {
+		if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, o.opt, o.v); err != syscall.EINVAL {
+			t.Errorf("setsockopt(TCP, %d, %d) = %v, want EINVAL", o.opt, o.v, err)
+		}
+	}
+	// Set and close at once, many times: the next connection, on a
+	// socket the closed one may have left, keeps the default.
+	done()
+	for i := 0; i < 20; i++ {
+		_, fd, done := accept()
+		if got := get(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE); got != defIdle {
+			t.Fatalf("connection %d: TCP_KEEPIDLE %d on a new connection, want the default %d", i, got, defIdle)
+		}
+		if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 1000+i); err != nil {
+			t.Fatal(err)
+		}
+		done()
+	}
+}
