@@ -121,7 +121,7 @@ func (s *Server) serve() {
 		reps = reps[:0]
 		for i := range msgs[:n] {
 			m := msgs[i]
-			if m.ID == 0 { // an asynchronous socket creation: nobody waits
+			if m.ID == 0 { // asynchronous (a creation, a close, an option): nobody waits
 				if m.NR == msgCancel {
 					s.cancel(m.Args[0])
 					continue
@@ -135,8 +135,9 @@ func (s *Server) serve() {
 					continue
 				}
 				if m.NR == 3 {
-					// Or the close of a socket whose last reference
-					// an SCM_RIGHTS token held (runtime/vk_netrights.go).
+					// Or the close of a TCP socket (vkNetReleaseTCP), or
+					// of a socket whose last reference an SCM_RIGHTS
+					// token held (runtime/vk_netrights.go).
 					s.handle(&m, nil)
 				} else {
 					s.create(&m)

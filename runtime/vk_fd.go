@@ -365,7 +365,7 @@ func vkFilePut(i int32) uintptr {
 	case fdTmpFile, fdTmpDir:
 		vkTmpClose(f)
 	case fdSocket:
-		r = vkNetRelease(i)
+		r = vkNetReleaseTCP(i, f)
 	}
 	if f.path != 0 {
 		vkKernelBytesFree(f.path, uintptr(max(f.pathLen, 1)))

@@ -119,7 +119,7 @@ const (
 	// call has it.
 	vkNetCancel = 0x10000
 	vkNetUnixGC = 0x10001 // netstack's msgUnixGC: look for AF_UNIX sockets only tokens keep (vkNetGCHint)
-	vkNetAsync  = 1024    // socket creations not yet taken by the server
+	vkNetAsync  = 1024    // creations, TCP closes and keepalive options not yet taken by the server
 )
 
 // vkNetMsg is one forwarded system call, as the server reads it. The
@@ -261,6 +261,25 @@ func vkNetFDArg(v uintptr) bool {
 
 // vkNetRelease closes socket sid i in the server: its description's last
 // reference went (vkFilePut, kernel lock held).
+// vkNetReleaseTCP closes the server's endpoint of TCP socket i (any
+// other kind: vkNetRelease) without waiting for it, as vkNetPutAsync does
+// for a socket an SCM_RIGHTS token held: the server's close of a TCP
+// socket never fails and never waits (SO_LINGER's wait is not
+// implemented), so close(2) has nothing to learn from it, and a server
+// closing every connection it accepted made one more round trip to it per
+// connection. The queue is FIFO and taken before any call, so the server
+// closes the endpoint before it meets anything on a socket that reuses
+// the sid, and a bind or connect after the close finds the address free;
+// the new socket's identity keeps late reports and the direct path off
+// it. With the queue full, it waits as before. The kernel lock is held.
+func vkNetReleaseTCP(i int32, f *vkFile) uintptr {
+	if f.sock.tcp == 0 || !vkNet.attached || vkNet.atail-vkNet.ahead == vkNetAsync {
+		return vkNetRelease(i)
+	}
+	vkNetAsyncPush(vkNetMsg{nr: 3, args: [6]uint64{uint64(i)}, newFD: -1})
+	return 0
+}
+
 func vkNetRelease(i int32) uintptr {
 	if !vkNet.attached {
 		return 0
