@@ -259,8 +259,6 @@ func vkNetFDArg(v uintptr) bool {
 	return int64(v) >= 0 && int64(v) < vkMaxFDs && vkFDKind(int32(v)) == fdSocket
 }
 
-// vkNetRelease closes socket sid i in the server: its description's last
-// reference went (vkFilePut, kernel lock held).
 // vkNetReleaseTCP closes the server's endpoint of TCP socket i (any
 // other kind: vkNetRelease) without waiting for it, as vkNetPutAsync does
 // for a socket an SCM_RIGHTS token held: the server's close of a TCP
@@ -280,6 +278,8 @@ func vkNetReleaseTCP(i int32, f *vkFile) uintptr {
 	return 0
 }
 
+// vkNetRelease closes socket sid i in the server: its description's last
+// reference went (vkFilePut, kernel lock held).
 func vkNetRelease(i int32) uintptr {
 	if !vkNet.attached {
 		return 0
