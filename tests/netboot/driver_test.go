@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -59,7 +60,16 @@ func boot(t *testing.T, kernel string, s bootSpec, argv ...string) *guest {
 	if s.smp == 0 {
 		s.smp = 1
 	}
-	g := &guest{serial: new(syncBuffer), done: make(chan error, 1)}
+	if s.monitor == "" {
+		// For the NMI dump when the guest stops answering (dumpGuest).
+		dir, err := os.MkdirTemp("", "vnb") // short: a Unix socket path's limit
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		s.monitor = filepath.Join(dir, "mon")
+	}
+	g := &guest{serial: new(syncBuffer), done: make(chan error, 1), monitor: s.monitor}
 	c := qemu.Config{
 		Kernel: kernel, Stub: testenv.Get(t, stubOnce), SMP: s.smp, Accel: "tcg",
 		Stdout: g.serial, Append: cmdline, Timeout: 3 * time.Minute,
@@ -94,9 +104,38 @@ func getWith(t *testing.T, g *guest, client *http.Client, base, path string) []b
 			}
 		}
 		if time.Now().After(deadline) {
+			dumpGuest(g)
 			t.Fatalf("GET %s: %v\n%s", path, err, g.serial)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// dumpGuest asks a guest that stopped answering for the kernel's NMI dump
+// (every CPU and thread, and the Go scheduler's view; runtime/vk_dump.go)
+// through QEMU's monitor, and waits for the serial output to settle, so
+// the failure shows where the guest was. A rare hang of one-CPU guests
+// here, the 2 MiB download never beginning, has been seen in CI and never
+// reproduced locally.
+func dumpGuest(g *guest) {
+	if g.monitor == "" {
+		return
+	}
+	mon, err := net.DialTimeout("unix", g.monitor, 2*time.Second)
+	if err != nil {
+		return
+	}
+	defer mon.Close()
+	if _, err := io.WriteString(mon, "nmi\n"); err != nil {
+		return
+	}
+	// Until 2 s pass without output, or 10 s in all.
+	n, last := len(g.serial.String()), time.Now()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && time.Since(last) < 2*time.Second; {
+		time.Sleep(200 * time.Millisecond)
+		if m := len(g.serial.String()); m != n {
+			n, last = m, time.Now()
+		}
 	}
 }
 

@@ -60,6 +60,8 @@ type guest struct {
 	done   chan error
 	res    qemu.Result
 	kill   context.CancelFunc // stops QEMU; also run when the test ends
+	// monitor is QEMU's monitor socket, if the guest has one (dumpGuest).
+	monitor string
 }
 
 // startGuest boots images/httpd with n's network and argv.
