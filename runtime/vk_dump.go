@@ -134,6 +134,7 @@ func vkDumpPrint(now int64, title string) {
 		vkDumpCPU(i, now)
 	}
 	vkDumpLocks()
+	vkDumpDevices()
 	for i := 0; i < len(vkSched.threads); i++ {
 		p := atomic.Loaduintptr(&vkSched.threads[i])
 		if p == 0 {
@@ -147,6 +148,49 @@ func vkDumpPrint(now int64, title string) {
 	vkPrint("=== end of ")
 	vkPrint(title)
 	vkPrint(" ===\n")
+}
+
+// vkDumpDevices prints the device interrupts' state: interrupts taken and
+// not yet counted, deferred work, and per routed line the interrupts
+// counted and its eventfd's count; for an INTx line also the I/O APIC's
+// entry (bit 14, remote IRR, set while the line is idle: an EOI never
+// reached it, and the line is deaf) and, for this CPU, the local APIC's
+// in-service and requested vectors in 0x20-0x3F (a device vector stuck in
+// service blocks every vector at or below its priority). A card that
+// stopped answering shows here whether its interrupt came, was counted
+// and woke the driver. The I/O APIC is read without its users' order (a
+// select then a read): it is only written while routing a line.
+func vkDumpDevices() {
+	vkPrint("devices: not yet counted ")
+	vkPrintHex(uint64(atomic.Load(&vkDev.pending)))
+	vkPrint(", deferred work ")
+	vkPrintDec(int64(atomic.Load(&vkIRQPending)))
+	vkPrint(", local APIC in service ")
+	vkPrintHex(uint64(*vkLAPIC(0x110))) // ISR bits 32-63
+	vkPrint(" requested ")
+	vkPrintHex(uint64(*vkLAPIC(0x210))) // IRR bits 32-63
+	vkPrint("\n")
+	for line := 0; line < len(vkDev.routed); line++ {
+		if !vkDev.routed[line] {
+			continue
+		}
+		vkPrint("  line ")
+		vkPrintDec(int64(line))
+		vkPrint(": ")
+		vkPrintDec(int64(vkDev.count[line]))
+		vkPrint(" interrupts")
+		if e := vkDev.efd[line]; e != 0 {
+			vkPrint(", eventfd count ")
+			vkPrintDec(int64(vkFileAt(e - 1).counter))
+		}
+		if line < vkDevLines {
+			if rte, ok := vkIOAPICEntry(line); ok {
+				vkPrint(", I/O APIC entry ")
+				vkPrintHex(uint64(rte))
+			}
+		}
+		vkPrint("\n")
+	}
 }
 
 var vkPStatusNames = [...]string{_Pidle: "idle", _Prunning: "running", _Psyscall_unused: "syscall", _Pgcstop: "gcstop", _Pdead: "dead"}

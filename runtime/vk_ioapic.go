@@ -112,6 +112,25 @@ func vkIRQRouteMode(irq int, vector uint32, pciLevel bool) bool {
 	return false
 }
 
+// vkIOAPICEntry reads the low word of ISA or PCI interrupt irq's I/O APIC
+// entry (vector, trigger mode, remote IRR, mask), for the NMI dump.
+func vkIOAPICEntry(irq int) (uint32, bool) {
+	gsi := uint32(irq)
+	if o := vkISAOverride[irq]; o.valid {
+		gsi = o.gsi
+	}
+	for i := range vkIOAPICs {
+		a := &vkIOAPICs[i]
+		if a.phys == 0 || gsi < a.gsiBase {
+			continue
+		}
+		if pin := gsi - a.gsiBase; pin <= (*vkIOAPICReg(a, 1)>>16)&0xFF {
+			return *vkIOAPICReg(a, 0x10+2*pin), true
+		}
+	}
+	return 0, false
+}
+
 // vkIRQInit routes the console's receive interrupt once all CPUs are up.
 func vkIRQInit() {
 	if vkIRQCPUs == 0 {
