@@ -98,8 +98,7 @@ func vkIdlePoll(c *vkCPU) bool {
 //
 //go:nosplit
 func vkPollSeen(c *vkCPU, ticks uint64, deadline int64) bool {
-	return atomic.Loadint64((*int64)(unsafe.Pointer(&c.runqLen))) != 0 || atomic.Load(&vkIRQPending) != 0 ||
-		atomic.Load64(&c.ticks) != ticks || deadline != 0 && atomic.Loadint64(&c.deadline) == 0
+	return vkIdleWorkWaiting(c) || atomic.Load64(&c.ticks) != ticks || deadline != 0 && atomic.Loadint64(&c.deadline) == 0
 }
 
 // vkIdleWorkWaiting reports whether the idle CPU already has work that no
