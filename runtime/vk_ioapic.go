@@ -73,43 +73,49 @@ func vkIRQRouteMode(irq int, vector uint32, pciLevel bool) bool {
 		activeLow = o.flags&3 == 3
 		level = o.flags>>2&3 == 3
 	}
+	a, pin, ok := vkIOAPICPin(gsi)
+	if !ok {
+		return false
+	}
+	low := vector
+	high := uint32(0)
+	cpus := vkIRQCPUs & vkAllCPUs()
+	if cpus&^0xFF == 0 && cpus != 0 {
+		// Logical flat mode: bit i of the LDR is CPU i (set in
+		// vkLAPICInit); lowest-priority delivery picks among them.
+		low |= 1<<8 | 1<<11
+		high = uint32(cpus) << 24
+	} else {
+		// More than eight CPUs: send it to the first one allowed.
+		first := 0
+		for cpus != 0 && cpus&(1<<first) == 0 {
+			first++
+		}
+		high = vkCPUs[first].apicID << 24
+	}
+	if activeLow {
+		low |= 1 << 13
+	}
+	if level {
+		low |= 1 << 15
+	}
+	*vkIOAPICReg(a, 0x11+2*pin) = high
+	*vkIOAPICReg(a, 0x10+2*pin) = low
+	return true
+}
+
+// vkIOAPICPin finds the I/O APIC and pin of global system interrupt gsi.
+func vkIOAPICPin(gsi uint32) (*vkIOAPIC, uint32, bool) {
 	for i := range vkIOAPICs {
 		a := &vkIOAPICs[i]
 		if a.phys == 0 || gsi < a.gsiBase {
 			continue
 		}
-		max := (*vkIOAPICReg(a, 1) >> 16) & 0xFF
-		pin := gsi - a.gsiBase
-		if pin > max {
-			continue
+		if pin := gsi - a.gsiBase; pin <= (*vkIOAPICReg(a, 1)>>16)&0xFF {
+			return a, pin, true
 		}
-		low := vector
-		high := uint32(0)
-		cpus := vkIRQCPUs & vkAllCPUs()
-		if cpus&^0xFF == 0 && cpus != 0 {
-			// Logical flat mode: bit i of the LDR is CPU i (set in
-			// vkLAPICInit); lowest-priority delivery picks among them.
-			low |= 1<<8 | 1<<11
-			high = uint32(cpus) << 24
-		} else {
-			// More than eight CPUs: send it to the first one allowed.
-			first := 0
-			for cpus != 0 && cpus&(1<<first) == 0 {
-				first++
-			}
-			high = vkCPUs[first].apicID << 24
-		}
-		if activeLow {
-			low |= 1 << 13
-		}
-		if level {
-			low |= 1 << 15
-		}
-		*vkIOAPICReg(a, 0x11+2*pin) = high
-		*vkIOAPICReg(a, 0x10+2*pin) = low
-		return true
 	}
-	return false
+	return nil, 0, false
 }
 
 // vkIOAPICEntry reads the low word of ISA or PCI interrupt irq's I/O APIC
@@ -119,14 +125,8 @@ func vkIOAPICEntry(irq int) (uint32, bool) {
 	if o := vkISAOverride[irq]; o.valid {
 		gsi = o.gsi
 	}
-	for i := range vkIOAPICs {
-		a := &vkIOAPICs[i]
-		if a.phys == 0 || gsi < a.gsiBase {
-			continue
-		}
-		if pin := gsi - a.gsiBase; pin <= (*vkIOAPICReg(a, 1)>>16)&0xFF {
-			return *vkIOAPICReg(a, 0x10+2*pin), true
-		}
+	if a, pin, ok := vkIOAPICPin(gsi); ok {
+		return *vkIOAPICReg(a, 0x10+2*pin), true
 	}
 	return 0, false
 }
