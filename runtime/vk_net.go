@@ -271,7 +271,7 @@ func vkNetFDArg(v uintptr) bool {
 // the new socket's identity keeps late reports and the direct path off
 // it. With the queue full, it waits as before. The kernel lock is held.
 func vkNetReleaseTCP(i int32, f *vkFile) uintptr {
-	if f.sock.tcp == 0 || !vkNet.attached || vkNet.atail-vkNet.ahead == vkNetAsync {
+	if f.sock.tcp == 0 || !vkNet.attached || vkNetAsyncFull() {
 		return vkNetRelease(i)
 	}
 	vkNetAsyncPush(vkNetMsg{nr: 3, args: [6]uint64{uint64(i)}, newFD: -1})
@@ -413,7 +413,7 @@ func vkNetKeepaliveAsync(a [6]uintptr, sock *vkFile, sid int32) bool {
 	default:
 		return false
 	}
-	if vkNet.atail-vkNet.ahead == vkNetAsync {
+	if vkNetAsyncFull() {
 		return false
 	}
 	vkNetAsyncPush(vkNetMsg{nr: 54, args: [6]uint64{uint64(sid), uint64(level), uint64(name), 0, 4, uint64(uint32(v))}, newFD: -1, sockID: sock.sock.id})
@@ -600,7 +600,7 @@ func vkNetSocket(a [6]uintptr) uintptr {
 			return vkErr(vkESOCKTNOSUPPORT)
 		}
 	}
-	if vkNet.atail-vkNet.ahead == vkNetAsync {
+	if vkNetAsyncFull() {
 		return vkErr(vkENOBUFS) // the server is that far behind
 	}
 	fd, f, e := vkFDNew(fdSocket, typ&oCloexec != 0)
@@ -677,7 +677,7 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 	if e := vkNetUnixType(typ, proto); e != 0 {
 		return vkErr(e)
 	}
-	if vkNet.atail-vkNet.ahead == vkNetAsync {
+	if vkNetAsyncFull() {
 		return vkErr(vkENOBUFS)
 	}
 	cloexec := typ&oCloexec != 0
@@ -711,6 +711,10 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 		cred: [3]uint32{1, vkCred.uid, vkCred.gid}, euid: vkCred.euid, egid: vkCred.egid, credFlags: vkNetCredSet}) // SO_PEERCRED of both ends
 	return 0
 }
+
+// vkNetAsyncFull reports whether the asynchronous queue has no room: the
+// server is that far behind.
+func vkNetAsyncFull() bool { return vkNet.atail-vkNet.ahead == vkNetAsync }
 
 // vkNetAsyncPush queues m for the server with no caller waiting for an
 // answer (creations, closes from tokens, the unix collector's request)

@@ -224,7 +224,7 @@ func vkNetGCHint(i int32) {
 	vkAssertHeld(&vkBKL)
 	f := vkFileAt(i)
 	if f.kind != fdSocket || f.sock.family != 1 || f.refs <= 1 || vkNet.gcQueued || !vkNet.attached ||
-		vkNet.atail-vkNet.ahead == vkNetAsync {
+		vkNetAsyncFull() {
 		return
 	}
 	vkNet.gcQueued = true
@@ -246,7 +246,7 @@ func vkNetPutAsync(i int32) {
 		vkFilePut(i) // waits for nobody
 		return
 	}
-	if vkNet.atail-vkNet.ahead == vkNetAsync {
+	if vkNetAsyncFull() {
 		// No room to ask for the close: keep the description (and the
 		// endpoint) rather than let the sid be reused under it.
 		vkSpinUnlock(&vkFDLock)
