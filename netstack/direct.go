@@ -6,11 +6,12 @@ package netstack
 // switch to the server's thread, the server's own system calls and a
 // switch back. In kernels that link this package, package syscall's
 // Syscall and Syscall6 first offer read, write, readv, writev, sendto,
-// recvfrom, sendmsg and recvmsg on a socket fd to Server.direct (the build
-// patches package syscall, internal/build/netdirect.go, and the runtime
-// checks the arguments first, runtime/vk_netdirect.go), which performs
-// them on the endpoint right there, with the server's own code. Whatever
-// it declines goes to the kernel as before, which is always correct:
+// recvfrom, sendmsg, recvmsg and setsockopt of an int on a socket fd to
+// Server.direct (the build patches package syscall,
+// internal/build/netdirect.go, and the runtime checks the arguments
+// first, runtime/vk_netdirect.go), which performs them on the endpoint
+// right there, with the server's own code. Whatever it declines goes to
+// the kernel as before, which is always correct:
 //
 //   - fd identity: the kernel owns the fd table. It maps the fd to the
 //     description it names (its sid, the server's key for the socket, the
@@ -22,7 +23,9 @@ package netstack
 //     reused since by another socket, goes to the kernel.
 //   - memory: the runtime offers a call only when its pointer arguments
 //     lie in the Go heap (so a stack that grows here cannot leave them
-//     stale); directMem checks what they point to (iovecs, a msghdr's
+//     stale), except setsockopt's int, which may be on the caller's
+//     stack and is copied before the handler runs (direct_velocity.go,
+//     directEntry); directMem checks what they point to (iovecs, a msghdr's
 //     buffers and names) the same way. Anything else, including every bad
 //     pointer, goes to the kernel, which answers EFAULT or EINVAL as Linux
 //     does.
@@ -61,6 +64,9 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 	sk := s.lookup(sid)
 	if sk == nil || sk.id != id || sk.nl != nil {
 		return 0, 0, false // netlink sockets: the kernel's path serves them
+	}
+	if nr == syscall.SYS_SETSOCKOPT {
+		return s.directSetsockopt(sk, fd, a)
 	}
 	var args [6]uint64
 	for i := range a {
@@ -126,6 +132,36 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 		return ^uintptr(0), err, true
 	}
 	return uintptr(res), 0, true
+}
+
+// directSetsockopt sets an int option (optlen 4, the value itself in
+// a[3]: the velocity entry copied it from the caller's memory) on an IP
+// socket, with the code the kernel's path runs in the server, so the
+// answer is the same. Go sets TCP_NODELAY, SO_KEEPALIVE and the three
+// keepalive timers on every connection it makes or accepts; through the
+// kernel that was five traps, and for TCP_NODELAY a round trip to the
+// server. An option takes effect before the call returns, as through the
+// kernel, so a write that follows it (on this path or the kernel's) sees
+// it. AF_UNIX sockets, whose options the kernel's path keeps apart,
+// are declined.
+func (s *Server) directSetsockopt(sk *sock, fd int32, a [6]uintptr) (uintptr, syscall.Errno, bool) {
+	if sk.ux != nil || a[4] != 4 {
+		return 0, 0, false
+	}
+	var v [4]byte
+	binary.LittleEndian.PutUint32(v[:], uint32(a[3]))
+	level, name := int(int32(a[1])), int(int32(a[2]))
+	s.Calls.Add(1)
+	s.Direct.Add(1)
+	err := s.setsockopt(sk, level, name, v[:])
+	if trace {
+		fmt.Fprintf(os.Stderr, "netstack: direct setsockopt(fd %d sid %d %d %d %d) = errno %d\n", fd, sk.sid, level, name, int32(a[3]), err)
+	}
+	if err != 0 {
+		s.Errors.Add(1)
+		return ^uintptr(0), err, true
+	}
+	return 0, 0, true
 }
 
 // directSendOK reports whether a send may go direct: not to a datagram

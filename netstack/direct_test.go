@@ -307,3 +307,46 @@ func TestDirectReadAllocs(t *testing.T) {
 		t.Errorf("a direct read allocated %.1f objects, want 0", allocs)
 	}
 }
+
+// TestDirectSetsockopt: an int option is set in the caller's goroutine
+// (its value in the fourth argument, as the velocity entry passes it),
+// with the answers the kernel's path gives, and read back through it.
+func TestDirectSetsockopt(t *testing.T) {
+	h := newHarness(t)
+	const lfd, cfd, afd = 10, 11, 12
+	tcpPair(h, lfd, cfd, afd)
+	get := func(fd int32, level, name uint64) int64 {
+		t.Helper()
+		v, n := int32(-1), int32(4)
+		if r := h.call(55, -1, true, uint64(fd), level, name, ptr(&v), ptr(&n)); r != 0 {
+			t.Fatalf("getsockopt(%d, %d) = %d", level, name, r)
+		}
+		return int64(v)
+	}
+	const tcp, nodelay, keepidle, keepcnt = 6, 1, 4, 6
+	for _, v := range []uint64{0, 1} {
+		if r, ok := h.direct(54, afd, tcp, nodelay, v, 4); !ok || r != 0 {
+			t.Fatalf("direct setsockopt(TCP_NODELAY, %d) = %d, %v", v, r, ok)
+		}
+		if got := get(afd, tcp, nodelay); got != int64(v) {
+			t.Fatalf("TCP_NODELAY reads back %d after a direct set of %d", got, v)
+		}
+	}
+	if r, ok := h.direct(54, afd, tcp, keepidle, 77, 4); !ok || r != 0 || get(afd, tcp, keepidle) != 77 {
+		t.Fatalf("direct setsockopt(TCP_KEEPIDLE, 77) = %d, %v; reads back %d", r, ok, get(afd, tcp, keepidle))
+	}
+	// Out of range: the server's EINVAL, as through the kernel.
+	if r, ok := h.direct(54, afd, tcp, keepcnt, 128, 4); !ok || r != -int64(syscall.EINVAL) {
+		t.Fatalf("direct setsockopt(TCP_KEEPCNT, 128) = %d, %v, want EINVAL", r, ok)
+	}
+	// Only an int: any other length is the kernel's to check.
+	if _, ok := h.direct(54, afd, tcp, nodelay, 1, 8); ok {
+		t.Fatal("direct setsockopt with optlen 8 was served")
+	}
+	// AF_UNIX sockets keep their options on the kernel's path.
+	const ufd = 20
+	h.call(41, ufd, false, afUnix, sockStream, 0)
+	if _, ok := h.direct(54, ufd, 1, 9, 1, 4); ok {
+		t.Fatal("direct setsockopt on an AF_UNIX socket was served")
+	}
+}

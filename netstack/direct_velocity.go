@@ -21,6 +21,9 @@ func kernelFD(fd int32) (sid int32, id uint64, nonblock bool, ready uint32, ok b
 //go:linkname heapRange runtime.vkNetHeapRange
 func heapRange(p, n uintptr) bool
 
+//go:linkname loadOptval runtime.vkNetLoadOptval
+func loadOptval(p uintptr) uint32
+
 func (velocityKernel) FD(fd int32) (int32, uint64, bool, uint32, bool) { return kernelFD(fd) }
 
 func (velocityKernel) Mem(p, n uintptr) bool { return heapRange(p, n) }
@@ -33,7 +36,22 @@ func installDirect(s *Server) {
 	if os.Getenv("VELOCITY_NETDIRECT") == "0" {
 		return
 	}
-	setDirect(func(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, syscall.Errno, bool) {
-		return s.direct(trap, [6]uintptr{a1, a2, a3, a4, a5, a6})
-	})
+	directServer = s
+	setDirect(directEntry)
+}
+
+// directServer is the server installDirect gave the direct path.
+var directServer *Server
+
+// directEntry is the handler package syscall calls. It is nosplit because
+// setsockopt's value may lie in the caller's stack (the runtime allowed
+// it, runtime/vk_netdirect.go): it is copied into a4 here, before
+// Server.direct, which is ordinary Go code, can grow and move that stack.
+//
+//go:nosplit
+func directEntry(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, syscall.Errno, bool) {
+	if trap == syscall.SYS_SETSOCKOPT {
+		a4 = uintptr(loadOptval(a4))
+	}
+	return directServer.direct(trap, [6]uintptr{a1, a2, a3, a4, a5, a6})
 }

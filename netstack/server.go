@@ -121,17 +121,13 @@ func (s *Server) serve() {
 		reps = reps[:0]
 		for i := range msgs[:n] {
 			m := msgs[i]
-			if m.ID == 0 { // asynchronous (a creation, a close, an option): nobody waits
+			if m.ID == 0 { // asynchronous (a creation, a close): nobody waits
 				if m.NR == msgCancel {
 					s.cancel(m.Args[0])
 					continue
 				}
 				if m.NR == msgUnixGC {
 					s.unixGC()
-					continue
-				}
-				if m.NR == 54 {
-					s.setsockoptAsync(&m)
 					continue
 				}
 				if m.NR == 3 {
@@ -164,30 +160,6 @@ func (s *Server) serve() {
 			reps = append(reps, s.handle(&m, nil))
 		}
 		reply(reps)
-	}
-}
-
-// setsockoptAsync applies a keepalive option the kernel answered itself
-// on an accepted TCP socket (runtime/vk_net.go, vkNetKeepaliveAsync): the
-// value is in Args[5], the caller gone. It comes before any later call on
-// the socket, its close included; the identity check keeps it off a
-// socket that has reused the sid all the same. The kernel told the caller
-// 0, which is what setsockopt says for these values here; should it fail
-// after all, the error is counted and traced.
-func (s *Server) setsockoptAsync(m *Msg) {
-	s.Calls.Add(1)
-	sk := s.lookup(int32(m.Args[0]))
-	if sk == nil || sk.id != m.SockID {
-		return // closed meanwhile: the option went with it
-	}
-	var v [4]byte
-	binary.LittleEndian.PutUint32(v[:], uint32(m.Args[5]))
-	if e := s.setsockopt(sk, int(int32(m.Args[1])), int(int32(m.Args[2])), v[:]); e != 0 {
-		s.Errors.Add(1)
-		fmt.Fprintf(os.Stderr, "netstack: setsockopt(sid %d, %d, %d, %d) answered 0 by the kernel failed: %v\n",
-			m.Args[0], int32(m.Args[1]), int32(m.Args[2]), int32(m.Args[5]), e)
-	} else if trace {
-		fmt.Fprintf(os.Stderr, "netstack: setsockopt(sid %d, %d, %d, %d) (asynchronous) = 0\n", m.Args[0], int32(m.Args[1]), int32(m.Args[2]), int32(m.Args[5]))
 	}
 }
 

@@ -197,10 +197,9 @@ type vkSockNames struct {
 // vkSockInfo is the kernel's part of a socket description.
 type vkSockInfo struct {
 	family int32
-	// tcp: vkSockTCP for a TCP socket socket() made, vkSockTCPAccepted
-	// for one accept made from a TCP listener (its endpoint exists:
-	// the server made it before it answered), 0 for anything else.
-	tcp   uint8
+	// tcp: a TCP socket, made by socket() or accepted from a TCP
+	// listener (its close is queued, vkNetReleaseTCP).
+	tcp   bool
 	id    uint64 // identity (vkNetNewID): sids are reused, identities never
 	names vkSockNames
 }
@@ -271,7 +270,7 @@ func vkNetFDArg(v uintptr) bool {
 // the new socket's identity keeps late reports and the direct path off
 // it. With the queue full, it waits as before. The kernel lock is held.
 func vkNetReleaseTCP(i int32, f *vkFile) uintptr {
-	if f.sock.tcp == 0 || !vkNet.attached || vkNetAsyncFull() {
+	if !f.sock.tcp || !vkNet.attached || vkNetAsyncFull() {
 		return vkNetRelease(i)
 	}
 	vkNetAsyncPush(vkNetMsg{nr: 3, args: [6]uint64{uint64(i)}, newFD: -1})
@@ -371,53 +370,7 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 		*lenp = int32(l)
 		return 0
 	}
-	if nr == 54 && sock.sock.tcp == vkSockTCPAccepted && vkNetKeepaliveAsync(a, sock, sid) {
-		return 0
-	}
 	return vkNetCall(nr, a, sock, sid, canBlock)
-}
-
-const (
-	vkSockTCP         = 1
-	vkSockTCPAccepted = 2
-)
-
-// vkNetKeepaliveAsync answers setsockopt of SO_KEEPALIVE, TCP_KEEPIDLE,
-// TCP_KEEPINTVL or TCP_KEEPCNT on an accepted TCP socket without waiting
-// for the server: Go sets all four (and TCP_NODELAY) on every connection
-// it accepts, and each was a round trip to the server, four of the 6.7
-// per connection under wrk with a new connection per request. The value
-// is checked here as Linux checks it, and for an accepted TCP socket,
-// whose endpoint exists, the server's answer to a value in range is
-// always 0, so the call returns 0 and the option travels on the
-// asynchronous queue with its value copied into the message (the
-// caller's buffer may be gone when the server takes it). That queue is
-// taken before the calls waiting for an answer, so a later getsockopt,
-// or the socket's close, comes after it; the message carries the
-// socket's identity, and the server drops it for any other socket.
-// TCP_NODELAY stays a round trip: reads and writes on the direct path do
-// not pass the queue, and one must not go out before Nagle is off. It
-// reports false, leaving the call to vkNetCall, for anything else: other
-// options, a short optlen, a value out of range (the server's EINVAL), a
-// full queue. vkNetCheck has checked that optval is readable.
-func vkNetKeepaliveAsync(a [6]uintptr, sock *vkFile, sid int32) bool {
-	level, name := int32(a[1]), int32(a[2])
-	if int32(a[4]) < 4 {
-		return false
-	}
-	v := *(*int32)(unsafe.Pointer(a[3]))
-	switch {
-	case level == 1 && name == 9: // SOL_SOCKET, SO_KEEPALIVE: any value
-	case level == 6 && (name == 4 || name == 5) && v >= 1 && v <= 32767: // TCP_KEEPIDLE, TCP_KEEPINTVL
-	case level == 6 && name == 6 && v >= 1 && v <= 127: // TCP_KEEPCNT
-	default:
-		return false
-	}
-	if vkNetAsyncFull() {
-		return false
-	}
-	vkNetAsyncPush(vkNetMsg{nr: 54, args: [6]uint64{uint64(sid), uint64(level), uint64(name), 0, 4, uint64(uint32(v))}, newFD: -1, sockID: sock.sock.id})
-	return true
 }
 
 // vkNetCall forwards a checked call on socket sid (its description, sock)
@@ -533,9 +486,7 @@ func vkNetCall(nr uint64, a [6]uintptr, sock *vkFile, sid int32, canBlock bool) 
 			}
 			vkSpinUnlock(&vkFDLock)
 			nf.sock.family = sock.sock.family
-			if sock.sock.tcp != 0 {
-				nf.sock.tcp = vkSockTCPAccepted
-			}
+			nf.sock.tcp = sock.sock.tcp
 			if rep.addrOK != 0 {
 				nf.sock.names = rep.names2
 			}
@@ -611,7 +562,7 @@ func vkNetSocket(a [6]uintptr) uintptr {
 	f.flags = 2
 	f.sock.family = int32(domain)
 	if domain != 1 && domain != 16 && typ&0xf == 1 {
-		f.sock.tcp = vkSockTCP
+		f.sock.tcp = true
 	}
 	f.sock.id = vkNetNewID(1)
 	vkNetAsyncPush(vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd].file - 1), sockID: f.sock.id})

@@ -7,7 +7,8 @@
 // the server's own system calls and a switch back. Linux pays one system
 // call. So in kernels that link the network stack, package syscall's
 // Syscall and Syscall6 first offer the hot socket calls (read, write,
-// readv, writev, sendto, recvfrom, sendmsg, recvmsg) to a handler that
+// readv, writev, sendto, recvfrom, sendmsg, recvmsg, and setsockopt of an
+// int, which Go makes five times on every connection) to a handler that
 // package netstack installs (internal/build/netdirect.go patches package
 // syscall; netstack/direct.go is the handler), which serves them on the
 // gVisor endpoint in the calling goroutine: no trap, no server, no thread
@@ -25,9 +26,12 @@
 // nosplit code before anything can grow the stack): such memory never
 // moves, the caller keeps it alive (//go:uintptrkeepalive), and it is
 // mapped, so the kernel's EFAULT checks could not have failed either.
-// Stacks are spans too, but never "in use" heap spans. Anything else
-// (stack buffers, globals, bad pointers) goes through the kernel, which
-// checks it and answers as Linux does.
+// Stacks are spans too, but never "in use" heap spans. The one exception
+// is setsockopt's 4-byte value, which Go keeps on the stack: it may lie in
+// the calling goroutine's own stack, and the handler's nosplit entry
+// copies it (vkNetLoadOptval) before anything can grow that stack.
+// Anything else (stack buffers, globals, bad pointers) goes through the
+// kernel, which checks it and answers as Linux does.
 
 package runtime
 
@@ -77,8 +81,36 @@ func vkNetDirectArgs(trap, a1, a2, a3, a4, a5, a6 uintptr) bool {
 		return vkNetHeapRange(a2, a3) && (a5 == 0 || vkNetHeapRange(a5, 1) && vkNetHeapRange(a6, 4))
 	case 46, 47: // sendmsg, recvmsg
 		return vkNetHeapRange(a2, 56)
+	case 54: // setsockopt of an int: the handler's nosplit entry copies it first
+		return a5 == 4 && vkNetOwnStackOrHeap(a4, 4)
 	}
 	return false
+}
+
+// vkNetOwnStackOrHeap reports whether [p, p+n) lies in the calling
+// goroutine's stack or in one in-use heap span (n > 0). Go passes a
+// socket option's value from the stack (syscall.SetsockoptInt's local),
+// which the handler may move by growing the stack, so such a value is
+// read only by the handler's nosplit entry (vkNetLoadOptval), before
+// anything can grow it; both kinds of memory are mapped.
+//
+//go:nosplit
+func vkNetOwnStackOrHeap(p, n uintptr) bool {
+	gp := getg()
+	if n != 0 && p+n > p && p >= gp.stack.lo && p+n <= gp.stack.hi {
+		return true
+	}
+	return vkNetHeapRange(p, n)
+}
+
+// vkNetLoadOptval is the 4-byte option value at p, which
+// vkNetDirectArgs accepted (vkNetOwnStackOrHeap). Package netstack's
+// nosplit entry calls it before the handler can grow the stack.
+//
+//go:linkname vkNetLoadOptval
+//go:nosplit
+func vkNetLoadOptval(p uintptr) uint32 {
+	return *(*uint32)(unsafe.Pointer(p))
 }
 
 // vkNetDirectFile is description i read without the fd table lock, or nil

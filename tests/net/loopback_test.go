@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/velocityos/velocity/kernel"
 )
 
 func echoServer(t *testing.T, network, addr string) gonet.Listener {
@@ -391,14 +393,15 @@ func TestBadArguments(t *testing.T) {
 	}
 }
 
-// TestAcceptedKeepaliveOptions sets the keepalive options Go sets on every
-// accepted connection, with values of its own, and reads them back: inside
-// Velocity the kernel answers these on an accepted TCP socket without a
-// round trip to the netstack server and sends them after (runtime/
-// vk_net.go, vkNetKeepaliveAsync), so this checks that they arrive, in
-// order before the getsockopt, that values out of range still get EINVAL,
-// and that an option set just before close does not land on the next
-// connection, which may reuse the closed one's socket.
+// TestAcceptedKeepaliveOptions sets the options Go sets on every accepted
+// connection (TCP_NODELAY and the keepalive ones), with values of its own,
+// and reads them back: inside Velocity these are served in the calling
+// goroutine, on the network stack's endpoint, without entering the kernel
+// (netstack/direct.go, directSetsockopt), while getsockopt goes through
+// the kernel to the server, so this checks that both see one socket, that
+// values out of range still get EINVAL, that an option set just before
+// close does not land on the next connection, which may reuse the closed
+// one's socket, and, inside Velocity, that the kernel saw none of them.
 func TestAcceptedKeepaliveOptions(t *testing.T) {
 	ln, err := gonet.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -431,7 +434,9 @@ func TestAcceptedKeepaliveOptions(t *testing.T) {
 	}
 	_, fd, done := accept()
 	defIdle := get(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
+	setsBefore := setsockoptCount(t)
 	sets := []struct{ level, opt, v int }{
+		{syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 0},
 		{syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1},
 		{syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 123},
 		{syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 45},
@@ -442,10 +447,23 @@ func TestAcceptedKeepaliveOptions(t *testing.T) {
 			t.Fatalf("setsockopt(%d, %d, %d): %v", o.level, o.opt, o.v, err)
 		}
 	}
+	if kernel.OnVelocity() {
+		// Each SetsockoptInt above went direct; allow a few from
+		// anything else running meanwhile.
+		if n := setsockoptCount(t) - setsBefore; n > 2 {
+			t.Errorf("the kernel served %d setsockopt calls for the %d made on an accepted socket: the direct path declined them", n, len(sets))
+		}
+	}
 	for _, o := range sets {
 		if got := get(fd, o.level, o.opt); got != o.v {
 			t.Errorf("getsockopt(%d, %d) = %d after setting %d", o.level, o.opt, got, o.v)
 		}
+	}
+	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY); got != 1 {
+		t.Errorf("TCP_NODELAY reads back %d after setting 1", got)
 	}
 	for _, o := range []struct{ opt, v int }{
 		{syscall.TCP_KEEPIDLE, 0}, {syscall.TCP_KEEPINTVL, 32768}, {syscall.TCP_KEEPCNT, 128}, {syscall.TCP_KEEPCNT, -1},
@@ -467,4 +485,23 @@ func TestAcceptedKeepaliveOptions(t *testing.T) {
 		}
 		done()
 	}
+}
+
+// setsockoptCount is how many setsockopt calls the kernel has served since
+// boot (0 outside Velocity).
+func setsockoptCount(t *testing.T) uint64 {
+	t.Helper()
+	if !kernel.OnVelocity() {
+		return 0
+	}
+	calls, err := kernel.Syscalls()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range calls {
+		if c.Nr == syscall.SYS_SETSOCKOPT {
+			return c.Count
+		}
+	}
+	return 0
 }
