@@ -142,6 +142,15 @@ type kernel interface {
 	// moved bytes (holdWait), or takes it back (holdTake: ECANCELED if its
 	// caller abandoned it). See hold.
 	Hold(id uint64, op int, moved int64, flags int) syscall.Errno
+	// AcceptReserve allocates the description of a connection the direct
+	// path is about to accept on listener fd, whose identity must still be
+	// lid (ESTALE otherwise): the new socket's sid and identity, no fd
+	// yet. AcceptInstall completes it with what the server registered
+	// and gives it an fd (EMFILE closes the socket); AcceptCancel frees
+	// one that got no connection. None waits (runtime/vk_netaccept.go).
+	AcceptReserve(fd int32, lid uint64) (sid int32, id uint64, e syscall.Errno)
+	AcceptInstall(sid int32, flags int, names *Names, ready uint32, seq uint64) (fd int32, e syscall.Errno)
+	AcceptCancel(sid int32)
 }
 
 const (
@@ -181,6 +190,35 @@ func (velocityKernel) Refs(sids []int32) []int32 {
 func (velocityKernel) Hold(id uint64, op int, moved int64, flags int) syscall.Errno {
 	_, _, e := syscall.RawSyscall6(sysHold, uintptr(id), uintptr(op), uintptr(moved), uintptr(flags), 0, 0)
 	return e
+}
+
+// sysAccept is velocity_net_accept(op, ...) and its ops.
+const (
+	sysAccept     = 0x5617
+	acceptReserve = 0
+	acceptInstall = 1
+	acceptCancel  = 2
+)
+
+func (velocityKernel) AcceptReserve(fd int32, lid uint64) (int32, uint64, syscall.Errno) {
+	var id uint64
+	r, _, e := syscall.RawSyscall6(sysAccept, acceptReserve, uintptr(fd), uintptr(lid), uintptr(unsafe.Pointer(&id)), 0, 0)
+	if e != 0 {
+		return -1, 0, e
+	}
+	return int32(r), id, 0
+}
+
+func (velocityKernel) AcceptInstall(sid int32, flags int, names *Names, ready uint32, seq uint64) (int32, syscall.Errno) {
+	r, _, e := syscall.RawSyscall6(sysAccept, acceptInstall, uintptr(sid), uintptr(flags), uintptr(unsafe.Pointer(names)), uintptr(ready), uintptr(seq))
+	if e != 0 {
+		return -1, e
+	}
+	return int32(r), 0
+}
+
+func (velocityKernel) AcceptCancel(sid int32) {
+	syscall.RawSyscall(sysAccept, acceptCancel, uintptr(sid), 0)
 }
 
 // onVelocity reports whether the kernel speaks this protocol: a wait for

@@ -48,6 +48,10 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 // direct serves system call nr with arguments a in the caller's goroutine.
@@ -132,6 +136,90 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 		return ^uintptr(0), err, true
 	}
 	return uintptr(res), 0, true
+}
+
+// directAccept accepts a connection on TCP listener fd in the caller's
+// goroutine (accept, or accept4 with flags), with two short kernel calls
+// that never reach the server (runtime/vk_netaccept.go): reserve the new
+// socket's description (its sid and identity), accept on the endpoint
+// and register it under them, then install the description at an fd.
+// The peer's address, when asked for (wantPeer), comes back in peer (n
+// bytes; nil when not asked for) for the velocity entry to write. ok false means nothing was
+// done: a blocking listener with nothing pending (the kernel's server
+// waits), a socket that is not a listening TCP one (the kernel's path has
+// Linux's errno), bad flags, or a kernel that would not reserve (the
+// listener's fd changed, or every free sid is still the server's).
+func (s *Server) directAccept(nr, fd, flags uintptr, wantPeer bool) (r uintptr, e syscall.Errno, ok bool, peer *[128]byte, n uint32) {
+	if fd > 1<<31-1 {
+		return
+	}
+	if nr == syscall.SYS_ACCEPT {
+		flags = 0
+	} else if flags&^(sockNonblock|sockCloexec) != 0 {
+		return // EINVAL, from the kernel's path
+	}
+	sid, id, nonblock, level, isSock := s.k.FD(int32(fd))
+	if !isSock || id == 0 {
+		return
+	}
+	sk := s.lookup(sid)
+	if sk == nil || sk.id != id || sk.ux != nil || sk.nl != nil || sk.typ != sockStream ||
+		tcp.EndpointState(sk.ep.State()) != tcp.StateListen {
+		return
+	}
+	report := func() {
+		seq := s.seq.Add(1) // numbered before the level is computed
+		if lvl := s.readiness(sk); lvl != level {
+			s.k.Ready(sid, lvl, 1, seq, id)
+		}
+	}
+	if sk.ep.Readiness(waiter.ReadableEvents) == 0 {
+		if !nonblock {
+			return // the kernel's server waits for a connection
+		}
+		s.Calls.Add(1)
+		s.Direct.Add(1)
+		report()
+		return ^uintptr(0), syscall.EAGAIN, true, nil, 0
+	}
+	nsid, nid, err := s.k.AcceptReserve(int32(fd), id)
+	if err != 0 {
+		return
+	}
+	var addr tcpip.FullAddress
+	ep, wq, terr := sk.ep.Accept(&addr)
+	if terr != nil {
+		s.k.AcceptCancel(nsid)
+		if _, block := terr.(*tcpip.ErrWouldBlock); block && !nonblock {
+			return // another thread took it: the kernel's server waits
+		}
+		s.Calls.Add(1)
+		s.Direct.Add(1)
+		s.Errors.Add(1)
+		report()
+		return ^uintptr(0), errno(terr), true, nil, 0
+	}
+	s.Calls.Add(1)
+	s.Direct.Add(1)
+	nsk := &sock{sid: nsid, id: nid, family: sk.family, typ: sk.typ, proto: sk.proto, ep: ep, wq: wq}
+	s.register(nsk)
+	seq := s.seq.Add(1) // numbered before the level is computed
+	ready := uint32(ep.Readiness(allEvents))
+	names := s.names(nsk)
+	nfd, err := s.k.AcceptInstall(nsid, int(flags), &names, ready, seq)
+	report()
+	if trace {
+		fmt.Fprintf(os.Stderr, "netstack: direct accept4(fd %d sid %d %#x) = fd %d sid %d errno %d\n", fd, sid, flags, nfd, nsid, err)
+	}
+	if err != 0 {
+		s.Errors.Add(1) // EMFILE: the kernel has closed the new socket through the server
+		return ^uintptr(0), err, true, nil, 0
+	}
+	if wantPeer {
+		peer = new([128]byte)
+		n = uint32(encodeSockaddr(peer[:], addr, sk.family))
+	}
+	return uintptr(nfd), 0, true, peer, n
 }
 
 // directSetsockopt sets an int option (optlen 4, the value itself in

@@ -350,3 +350,111 @@ func TestDirectSetsockopt(t *testing.T) {
 		t.Fatal("direct setsockopt on an AF_UNIX socket was served")
 	}
 }
+
+// TestDirectAccept: accept4 in the caller's goroutine reserves the new
+// socket's description, registers the endpoint under it and installs it;
+// the new socket then works on the direct path, the listener's level is
+// reported, and whatever the kernel's path must answer is declined
+// without consuming a connection.
+func TestDirectAccept(t *testing.T) {
+	h := newHarness(t)
+	const lfd, cfd = 10, 11
+	h.call(41, lfd, false, afInet, sockStream|sockNonblock, 0)
+	if r := h.call(49, -1, true, lfd, bptr(sockaddr4([4]byte{127, 0, 0, 1}, 0)), 16); r != 0 {
+		t.Fatalf("bind = %d", r)
+	}
+	// Not listening yet: the kernel's path answers EINVAL.
+	if _, _, ok, _, _ := h.s.directAccept(288, lfd, 0, false); ok {
+		t.Fatal("accept on a socket that is not listening was served directly")
+	}
+	h.call(50, -1, true, lfd, 16)
+	got := make([]byte, 16)
+	n := int32(16)
+	h.call(51, -1, true, lfd, bptr(got), ptr(&n))
+	port := binary.BigEndian.Uint16(got[2:])
+
+	// Nothing pending: EAGAIN on a non-blocking listener; a blocking one
+	// waits in the kernel's server.
+	if r, e, ok, _, _ := h.s.directAccept(288, lfd, 0, false); !ok || e != syscall.EAGAIN || r != ^uintptr(0) {
+		t.Fatalf("accept with nothing pending = %d, %v, %v, want EAGAIN", r, e, ok)
+	}
+	h.k.mu.Lock()
+	h.k.nonblock[lfd] = false
+	h.k.mu.Unlock()
+	if _, _, ok, _, _ := h.s.directAccept(288, lfd, 0, false); ok {
+		t.Fatal("a blocking accept with nothing pending was served directly")
+	}
+	h.k.mu.Lock()
+	h.k.nonblock[lfd] = true
+	h.k.mu.Unlock()
+
+	h.call(41, cfd, false, afInet, sockStream|sockNonblock, 0)
+	h.call(42, -1, true, cfd, bptr(sockaddr4([4]byte{127, 0, 0, 1}, port)), 16)
+	h.waitReady(cfd, uint32(epollOut))
+	h.waitReady(lfd, uint32(epollIn))
+	// Declined, connection kept: bad flags, and a kernel that will not
+	// reserve.
+	if _, _, ok, _, _ := h.s.directAccept(288, lfd, 4, false); ok {
+		t.Fatal("accept4 with bad flags was served directly")
+	}
+	h.k.mu.Lock()
+	h.k.refuseReserve = true
+	h.k.mu.Unlock()
+	if _, _, ok, _, _ := h.s.directAccept(288, lfd, 0, false); ok {
+		t.Fatal("accept was served although the kernel would not reserve")
+	}
+	h.k.mu.Lock()
+	h.k.refuseReserve = false
+	h.k.mu.Unlock()
+
+	r, e, ok, peer, pn := h.s.directAccept(288, lfd, sockNonblock|sockCloexec, true)
+	if !ok || e != 0 {
+		t.Fatalf("accept4 with a connection pending = %d, %v, %v", r, e, ok)
+	}
+	afd := int32(r)
+	var cname [16]byte
+	cn := int32(16)
+	h.call(51, -1, true, cfd, bptr(cname[:]), ptr(&cn))
+	if peer == nil || pn != 16 || !bytes.Equal(peer[:16], cname[:]) {
+		t.Fatalf("peer %v (%d bytes), want the client's name %x", peer, pn, cname)
+	}
+	h.k.mu.Lock()
+	names, installed := h.k.installed[afd]
+	nb := h.k.nonblock[afd]
+	h.k.mu.Unlock()
+	if !installed || !nb {
+		t.Fatalf("the accepted socket was installed %v, non-blocking %v", installed, nb)
+	}
+	if names.LocalLen != 16 || binary.BigEndian.Uint16(names.Local[2:]) != port || !bytes.Equal(names.Remote[:names.RemoteLen], cname[:]) {
+		t.Fatalf("installed names: local %x, remote %x", names.Local[:names.LocalLen], names.Remote[:names.RemoteLen])
+	}
+	if h.k.level(lfd)&uint32(epollIn) != 0 {
+		t.Fatal("the listener is still readable after its only connection was accepted")
+	}
+	// The new socket is the server's: data flows both ways, direct.
+	msg := []byte("accepted directly")
+	if r, ok := h.direct(1, cfd, bptr(msg), uint64(len(msg))); !ok || r != int64(len(msg)) {
+		t.Fatalf("write to the accepted connection = %d, %v", r, ok)
+	}
+	h.waitReady(afd, uint32(epollIn))
+	buf := make([]byte, 64)
+	if r, ok := h.direct(0, uint64(afd), bptr(buf), 64); !ok || !bytes.Equal(buf[:max(r, 0)], msg) {
+		t.Fatalf("read on the accepted socket = %d, %v, %q", r, ok, buf)
+	}
+	// Drained again: EAGAIN, and no description left reserved.
+	if _, e, ok, _, _ := h.s.directAccept(288, lfd, 0, false); !ok || e != syscall.EAGAIN {
+		t.Fatalf("second accept = %v, %v, want EAGAIN", e, ok)
+	}
+	h.k.mu.Lock()
+	left := len(h.k.reserved)
+	h.k.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d descriptions left reserved", left)
+	}
+	// A datagram socket is the kernel's to refuse.
+	const ufd = 30
+	h.call(41, ufd, false, afInet, sockDgram|sockNonblock, 0)
+	if _, _, ok, _, _ := h.s.directAccept(288, ufd, 0, false); ok {
+		t.Fatal("accept on a UDP socket was served directly")
+	}
+}

@@ -24,6 +24,15 @@ func heapRange(p, n uintptr) bool
 //go:linkname loadOptval runtime.vkNetLoadOptval
 func loadOptval(p uintptr) uint32
 
+//go:linkname stackOff runtime.vkNetStackOff
+func stackOff(p uintptr) uintptr
+
+//go:linkname stackAt runtime.vkNetStackAt
+func stackAt(p, off uintptr) uintptr
+
+//go:linkname putPeer runtime.vkNetPutPeer
+func putPeer(addr, lenp uintptr, sa *[128]byte, n uint32)
+
 func (velocityKernel) FD(fd int32) (int32, uint64, bool, uint32, bool) { return kernelFD(fd) }
 
 func (velocityKernel) Mem(p, n uintptr) bool { return heapRange(p, n) }
@@ -44,14 +53,34 @@ func installDirect(s *Server) {
 var directServer *Server
 
 // directEntry is the handler package syscall calls. It is nosplit because
-// setsockopt's value may lie in the caller's stack (the runtime allowed
-// it, runtime/vk_netdirect.go): it is copied into a4 here, before
-// Server.direct, which is ordinary Go code, can grow and move that stack.
+// some arguments may lie in the caller's stack (the runtime allowed them,
+// runtime/vk_netdirect.go), which the handler, ordinary Go code, may grow
+// and so move: setsockopt's value is copied into a4 here, before the
+// handler runs, and accept4's peer address is written after it returned
+// (directAcceptEntry).
 //
 //go:nosplit
 func directEntry(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, syscall.Errno, bool) {
-	if trap == syscall.SYS_SETSOCKOPT {
+	switch trap {
+	case syscall.SYS_SETSOCKOPT:
 		a4 = uintptr(loadOptval(a4))
+	case syscall.SYS_ACCEPT4, syscall.SYS_ACCEPT:
+		return directAcceptEntry(trap, a1, a2, a3, a4)
 	}
 	return directServer.direct(trap, [6]uintptr{a1, a2, a3, a4, a5, a6})
+}
+
+// directAcceptEntry serves accept and accept4 (fd, addr, lenp, flags):
+// addr and lenp are remembered by their distance from the stack's top
+// when they are in it, and found there again after the handler, whose
+// stack may have moved meanwhile.
+//
+//go:nosplit
+func directAcceptEntry(trap, fd, addr, lenp, flags uintptr) (uintptr, syscall.Errno, bool) {
+	addrOff, lenOff := stackOff(addr), stackOff(lenp)
+	r, e, ok, peer, n := directServer.directAccept(trap, fd, flags, addr != 0)
+	if ok && e == 0 && peer != nil {
+		putPeer(stackAt(addr, addrOff), stackAt(lenp, lenOff), peer, n)
+	}
+	return r, e, ok
 }

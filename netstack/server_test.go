@@ -32,6 +32,13 @@ type fakeKernel struct {
 	// they had moved; gone: those their callers abandoned.
 	held map[uint64]int64
 	gone map[uint64]bool
+	// The direct path's accept: sids reserved and not installed yet,
+	// the names each installed one got, cancels, and whether
+	// AcceptReserve refuses.
+	reserved      map[int32]bool
+	installed     map[int32]Names
+	cancels       int
+	refuseReserve bool
 }
 
 // Hold follows the kernel's slot states (runtime/vk_net.go, vkNetHold).
@@ -101,6 +108,53 @@ func (k *fakeKernel) FD(fd int32) (int32, uint64, bool, uint32, bool) {
 }
 
 func (k *fakeKernel) Mem(p, n uintptr) bool { return k.mem == nil || k.mem(p, n) }
+
+// AcceptReserve gives out sids from 500 up (the fake's fd is its sid);
+// refuseReserve makes it say ESTALE, as the kernel does for a listener
+// fd that changed or when every free sid is busy.
+func (k *fakeKernel) AcceptReserve(fd int32, lid uint64) (int32, uint64, syscall.Errno) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.refuseReserve || k.ids[fd] != lid {
+		return -1, 0, syscall.ESTALE
+	}
+	if k.reserved == nil {
+		k.reserved = map[int32]bool{}
+	}
+	sid := int32(500 + len(k.ids))
+	id := uint64(sid) + 1000*uint64(len(k.ids)+1)
+	k.ids[sid] = id
+	k.reserved[sid] = true
+	return sid, id, 0
+}
+
+func (k *fakeKernel) AcceptInstall(sid int32, flags int, names *Names, ready uint32, seq uint64) (int32, syscall.Errno) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.reserved[sid] {
+		return -1, syscall.EINVAL
+	}
+	delete(k.reserved, sid)
+	k.nonblock[sid] = flags&sockNonblock != 0
+	if seq >= k.seq[sid] {
+		k.ready[sid], k.seq[sid] = ready, seq
+	}
+	if k.installed == nil {
+		k.installed = map[int32]Names{}
+	}
+	k.installed[sid] = *names
+	return sid, 0
+}
+
+func (k *fakeKernel) AcceptCancel(sid int32) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.reserved[sid] {
+		delete(k.reserved, sid)
+		delete(k.ids, sid)
+		k.cancels++
+	}
+}
 
 // Refs answers from refCounts, which a test sets (-1 for anything not
 // in it: nothing is collected).

@@ -185,23 +185,41 @@ func vkFileAt(i int32) *vkFile {
 // no fd yet (vkFDInstall gives it one), or returns -1 (ENFILE). The
 // caller holds the kernel lock: a new chunk is mapped here, before
 // vkFDLock is taken, and only holders of the kernel lock allocate.
-func vkFileAlloc(kind int32) (int32, *vkFile) {
+func vkFileAlloc(kind int32) (int32, *vkFile) { return vkFileAllocSkip(kind, false) }
+
+// vkFileAllocSkip is vkFileAlloc; with netBusy it passes over the indexes
+// the network server may still act on under their old socket
+// (vkNetSidBusy), for the direct path's accept.
+func vkFileAllocSkip(kind int32, netBusy bool) (int32, *vkFile) {
 	vkAssertHeld(&vkBKL)
 	for pass := 0; pass < 2; pass++ {
 		vkSpinLock(&vkFDLock)
+		skipped := int32(-1) // the first free index passed over: vkFileLow stays there
 		for i := vkFileLow; i < vkFileCap; i++ {
 			f := vkFileAt(i)
 			if f.kind == fdNone && f.refs == 0 {
+				if netBusy && vkNetSidBusy(i) {
+					if skipped < 0 {
+						skipped = i
+					}
+					continue
+				}
 				*f = vkFile{kind: kind, refs: 1}
 				if i >= vkFileHigh {
 					vkFileHigh = i + 1
 				}
 				vkFileLow = i + 1
+				if skipped >= 0 {
+					vkFileLow = skipped
+				}
 				vkSpinUnlock(&vkFDLock)
 				return i, f
 			}
 		}
 		vkFileLow = vkFileCap
+		if skipped >= 0 {
+			vkFileLow = skipped
+		}
 		vkSpinUnlock(&vkFDLock)
 		if pass > 0 || vkFileCap >= vkMaxFiles {
 			break

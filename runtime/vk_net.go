@@ -119,7 +119,7 @@ const (
 	// call has it.
 	vkNetCancel = 0x10000
 	vkNetUnixGC = 0x10001 // netstack's msgUnixGC: look for AF_UNIX sockets only tokens keep (vkNetGCHint)
-	vkNetAsync  = 1024    // creations, TCP closes and keepalive options not yet taken by the server
+	vkNetAsync  = 1024    // creations and TCP closes not yet taken by the server
 )
 
 // vkNetMsg is one forwarded system call, as the server reads it. The
@@ -199,9 +199,12 @@ type vkSockInfo struct {
 	family int32
 	// tcp: a TCP socket, made by socket() or accepted from a TCP
 	// listener (its close is queued, vkNetReleaseTCP).
-	tcp   bool
-	id    uint64 // identity (vkNetNewID): sids are reused, identities never
-	names vkSockNames
+	tcp bool
+	// reserved: allocated for the direct path's accept, not given an
+	// fd yet (vk_netaccept.go).
+	reserved bool
+	id       uint64 // identity (vkNetNewID): sids are reused, identities never
+	names    vkSockNames
 }
 
 type vkNetSlot struct {
@@ -231,6 +234,18 @@ var vkNet struct {
 	async    [vkNetAsync]vkNetMsg // creations: no caller waits for them
 	ahead    uint32
 	atail    uint32
+	// apushed and ahanded count the asynchronous messages queued and
+	// handed to the server since boot; adone counts those it is done
+	// with: it handles each batch's asynchronous messages in order
+	// before it waits again, so a wait retires everything handed over
+	// until then. sidAsync[sid] is apushed just after the last
+	// asynchronous message about sid (its creation or close): while that
+	// is beyond adone, the server may still create or close a socket
+	// under sid, so the direct path's accept (vk_netaccept.go), which
+	// registers its socket with the server out of that order, does not
+	// take sid (vkNetSidBusy).
+	apushed, ahanded, adone uint64
+	sidAsync                [vkMaxFiles]uint64
 	// cancels: the ids of abandoned calls (vkNetForward). A caller has one
 	// call in flight, and vkNetWait hands every queued cancel over before
 	// it takes a further call: a ring of one per thread cannot overflow.
@@ -407,6 +422,8 @@ func vkNetCall(nr uint64, a [6]uintptr, sock *vkFile, sid int32, canBlock bool) 
 		// server's events for the new socket may arrive before this
 		// call's reply.
 		nf.sock.id = vkNetNewID(1)
+		nf.sock.family = sock.sock.family
+		nf.sock.tcp = sock.sock.tcp
 		msg.sockID = nf.sock.id
 	}
 	// SCM_RIGHTS (vk_netrights.go): references that travel with the data.
@@ -472,31 +489,15 @@ func vkNetCall(nr uint64, a [6]uintptr, sock *vkFile, sid int32, canBlock bool) 
 		if r < 0 {
 			vkFileUnalloc(nid)
 		} else {
-			nf.nonblock = nr == 288 && a[3]&oNonblock != 0
-			nf.flags = 2
-			vkSpinLock(&vkFDLock) // the level is vkFDLock's (vkNetReady)
-			if rep.ready2Seq >= nf.readySeq {
-				atomic.Store(&nf.ready, rep.ready2)
-				nf.readySeq = rep.ready2Seq
-			} else {
-				// An event for the new socket came first (it carries the
-				// identity given above): keep it, and the older level
-				// too, which at worst wakes a reader for nothing.
-				atomic.Or(&nf.ready, rep.ready2)
+			flags := uintptr(0)
+			if nr == 288 {
+				flags = a[3]
 			}
-			vkSpinUnlock(&vkFDLock)
-			nf.sock.family = sock.sock.family
-			nf.sock.tcp = sock.sock.tcp
-			if rep.addrOK != 0 {
-				nf.sock.names = rep.names2
+			names := &rep.names2
+			if rep.addrOK == 0 {
+				names = nil
 			}
-			fd := vkFDInstall(nid, 0, nr == 288 && a[3]&oCloexec != 0)
-			if fd < 0 {
-				vkFilePut(nid) // closes the accepted endpoint
-				r = -vkEMFILE
-			} else {
-				r = int64(fd)
-			}
+			r = vkNetAcceptDone(nid, nf, flags, rep.ready2, rep.ready2Seq, names)
 		}
 	}
 	vkFilePut(sid)
@@ -675,7 +676,34 @@ func vkNetAsyncPush(m vkNetMsg) {
 	vkAssertHeld(&vkBKL)
 	vkNet.async[vkNet.atail%vkNetAsync] = m
 	vkNet.atail++
+	vkNet.apushed++
+	switch m.nr {
+	case 3, 41: // a close, a creation
+		vkNetSidQueued(m.args[0], m.newFD, m.nr == 41)
+	case 53: // socketpair's two creations
+		vkNetSidQueued(0, m.newFD&0xffffffff, true)
+		vkNetSidQueued(0, m.newFD>>32, true)
+	}
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+}
+
+// vkNetSidQueued records that the message just queued concerns a sid: a
+// close's (in a0) or a creation's (in newFD).
+func vkNetSidQueued(a0 uint64, newFD int64, create bool) {
+	sid := a0
+	if create {
+		sid = uint64(newFD)
+	}
+	if sid < vkMaxFiles {
+		vkNet.sidAsync[sid] = vkNet.apushed
+	}
+}
+
+// vkNetSidBusy reports whether the server may still act on an
+// asynchronous message about sid (see vkNet.adone). The kernel lock is
+// held.
+func vkNetSidBusy(sid int32) bool {
+	return vkNet.sidAsync[sid] > vkNet.adone
 }
 
 // vkNetForward queues msg, wakes the server and sleeps until it answers.
@@ -777,6 +805,7 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 	if !vkUserOK(buf, max*unsafe.Sizeof(vkNetMsg{}), true) {
 		return vkErr(vkEFAULT)
 	}
+	vkNet.adone = vkNet.ahanded // the last batch's asynchronous messages are done
 	for vkNet.head == vkNet.tail && vkNet.ahead == vkNet.atail && vkNet.chead == vkNet.ctail {
 		if !canBlock {
 			return vkErr(vkEAGAIN)
@@ -817,6 +846,7 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 		}
 		*(*vkNetMsg)(unsafe.Pointer(buf + n*unsafe.Sizeof(vkNetMsg{}))) = *m
 		vkNet.ahead++
+		vkNet.ahanded++
 		n++
 	}
 	for vkNet.head != vkNet.tail && n < max {

@@ -7,10 +7,11 @@
 // the server's own system calls and a switch back. Linux pays one system
 // call. So in kernels that link the network stack, package syscall's
 // Syscall and Syscall6 first offer the hot socket calls (read, write,
-// readv, writev, sendto, recvfrom, sendmsg, recvmsg, and setsockopt of an
-// int, which Go makes five times on every connection) to a handler that
-// package netstack installs (internal/build/netdirect.go patches package
-// syscall; netstack/direct.go is the handler), which serves them on the
+// readv, writev, sendto, recvfrom, sendmsg, recvmsg, setsockopt of an int,
+// which Go makes five times on every connection, and accept4) to a
+// handler that package netstack installs (internal/build/netdirect.go
+// patches package syscall; netstack/direct.go is the handler, and
+// vk_netaccept.go has accept's two kernel calls), which serves them on the
 // gVisor endpoint in the calling goroutine: no trap, no server, no thread
 // switch. Whatever the handler declines takes the kernel's path as before.
 //
@@ -26,10 +27,13 @@
 // nosplit code before anything can grow the stack): such memory never
 // moves, the caller keeps it alive (//go:uintptrkeepalive), and it is
 // mapped, so the kernel's EFAULT checks could not have failed either.
-// Stacks are spans too, but never "in use" heap spans. The one exception
-// is setsockopt's 4-byte value, which Go keeps on the stack: it may lie in
-// the calling goroutine's own stack, and the handler's nosplit entry
-// copies it (vkNetLoadOptval) before anything can grow that stack.
+// Stacks are spans too, but never "in use" heap spans. Two exceptions may
+// lie in the calling goroutine's own stack, where Go keeps them:
+// setsockopt's 4-byte value, which the handler's nosplit entry copies
+// (vkNetLoadOptval) before anything can grow that stack, and accept4's
+// peer address and its length, which the entry writes after the handler
+// returned, finding them again by their distance from the stack's top
+// (vkNetStackOff, vkNetStackAt).
 // Anything else (stack buffers, globals, bad pointers) goes through the
 // kernel, which checks it and answers as Linux does.
 
@@ -83,8 +87,62 @@ func vkNetDirectArgs(trap, a1, a2, a3, a4, a5, a6 uintptr) bool {
 		return vkNetHeapRange(a2, 56)
 	case 54: // setsockopt of an int: the handler's nosplit entry copies it first
 		return a5 == 4 && vkNetOwnStackOrHeap(a4, 4)
+	case 43, 288: // accept, accept4: the peer's address goes back through the nosplit entry
+		if a2 == 0 {
+			return true
+		}
+		if !vkNetOwnStackOrHeap(a3, 4) {
+			return false
+		}
+		n := *(*int32)(unsafe.Pointer(a3))
+		return n >= 0 && n <= 128 && (n == 0 || vkNetOwnStackOrHeap(a2, uintptr(n)))
 	}
 	return false
+}
+
+// vkNetStackOff is p's distance from the top of the calling goroutine's
+// stack, or 0 when p is not in it. Growing the stack copies it whole to
+// a new one with every frame at the same distance from the top, so
+// vkNetStackAt finds the same variable again after the handler ran.
+//
+//go:linkname vkNetStackOff
+//go:nosplit
+func vkNetStackOff(p uintptr) uintptr {
+	gp := getg()
+	if p >= gp.stack.lo && p < gp.stack.hi {
+		return gp.stack.hi - p
+	}
+	return 0
+}
+
+// vkNetStackAt is where a pointer p whose vkNetStackOff was off points
+// now: p itself when it was not in the stack.
+//
+//go:linkname vkNetStackAt
+//go:nosplit
+func vkNetStackAt(p, off uintptr) uintptr {
+	if off == 0 {
+		return p
+	}
+	return getg().stack.hi - off
+}
+
+// vkNetPutPeer writes accept's peer address (n of the bytes in sa) to
+// the caller's addr, truncated to the length *lenp gives, and the full
+// length to *lenp, as Linux does. vkNetDirectArgs checked both ranges;
+// the caller passes them through vkNetStackAt.
+//
+//go:linkname vkNetPutPeer
+//go:nosplit
+func vkNetPutPeer(addr, lenp uintptr, sa *[128]byte, n uint32) {
+	room := *(*int32)(unsafe.Pointer(lenp))
+	for i := range sa { // no bounds check: nosplit, under the handler's entry
+		if i >= int(n) || i >= int(room) {
+			break
+		}
+		*(*byte)(unsafe.Pointer(addr + uintptr(i))) = sa[i]
+	}
+	*(*int32)(unsafe.Pointer(lenp)) = int32(n)
 }
 
 // vkNetOwnStackOrHeap reports whether [p, p+n) lies in the calling

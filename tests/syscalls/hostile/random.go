@@ -578,6 +578,7 @@ var ownCalls = []uintptr{
 	0x5609, // velocity_syscalls
 	0x5613, // velocity_net_ready: a sid and an identity that must agree
 	0x5616, // velocity_net_hold: a call id that must be in flight
+	0x5617, // velocity_net_accept: a listener's identity, or a sid that must be reserved
 	0x5637, // velocity_net_stat
 }
 
