@@ -357,6 +357,7 @@ func startVirtioNet(dev *virtio.Device, msix bool) (*virtioNIC, error) {
 		nic.ch.SupportedGSOKind = stack.HostGSOSupported
 	}
 	registerNICStats()
+	nic.registerRings()
 	return nic, nil
 }
 
@@ -396,7 +397,10 @@ func (n *virtioNIC) run(ctx context.Context) {
 			n.checkLink()
 		}
 		if ev != nil {
-			if _, err := ev.Read(evBuf[:]); err != nil {
+			atomic.StoreUint64(&nicRings[0].Waiting, 1)
+			_, err := ev.Read(evBuf[:])
+			atomic.StoreUint64(&nicRings[0].Waiting, 0)
+			if err != nil {
 				fmt.Fprintf(os.Stderr, "velocity: net: reading the interrupt's eventfd: %v; waiting in irqwait\n", err)
 				ev = nil
 				continue
@@ -404,7 +408,9 @@ func (n *virtioNIC) run(ctx context.Context) {
 			atomic.AddUint64(&nicStats.Interrupts, 1)
 			continue
 		}
+		atomic.StoreUint64(&nicRings[0].Waiting, 1)
 		c, err := n.intr.Wait(seen)
+		atomic.StoreUint64(&nicRings[0].Waiting, 0)
 		if err == nil {
 			seen = c
 			atomic.AddUint64(&nicStats.Interrupts, 1)
@@ -453,6 +459,7 @@ func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 	buf := n.rxBufs.Bytes()
 	used = n.rx.TakeUsed(used, bufSize)
 	atomic.StoreUint64(&nicStats.RxBadUsed, n.rx.Bad)
+	atomic.StoreUint64(&nicRings[0].LastUsed, uint64(n.rx.LastUsed()))
 	for _, u := range used {
 		off := int(u.ID) * bufSize
 		if frame := n.rxAsm.add(buf[off:off+int(u.Len)], &nicStats); frame != nil && n.completeChecksum(frame) {
@@ -532,6 +539,7 @@ func (n *virtioNIC) transmit(ctx context.Context) {
 // the device's error: counted, never followed.
 func (n *virtioNIC) reclaim(used []virtio.Used) []virtio.Used {
 	used = n.tx.TakeUsed(used[:0], bufSize)
+	atomic.StoreUint64(&nicRings[1].LastUsed, uint64(n.tx.LastUsed()))
 	for _, u := range used {
 		if !n.txHead[u.ID] {
 			n.tx.Bad++
@@ -716,4 +724,27 @@ const sysNetStats = 0x5637
 
 func registerNICStats() {
 	syscall.RawSyscall(sysNetStats, 0, uintptr(unsafe.Pointer(&nicStats)), unsafe.Sizeof(nicStats))
+}
+
+// ringInfo says where a queue's rings are and how far the driver got, for
+// the kernel's NMI dump (runtime/vk_dev.go, vkDumpRings), which reads the
+// indexes the device sees next to the driver's: whether a card that went
+// quiet has frames the driver did not take, buffers it was not told of,
+// or an interrupt it did not send. Layout: runtime's vkRingInfo.
+type ringInfo struct {
+	Size, AvailPA, UsedPA uint64
+	LastUsed              uint64 // the used index the driver takes next
+	Waiting               uint64 // 1 while the driver sleeps for the queue's interrupt
+}
+
+// nicRings: receive, transmit.
+var nicRings [2]ringInfo
+
+// registerRings gives the kernel nicRings (sysNetStats op 2).
+func (n *virtioNIC) registerRings() {
+	for i, q := range []*virtio.Queue{n.rx, n.tx} {
+		avail, used := q.RingPA()
+		nicRings[i] = ringInfo{Size: uint64(q.Size), AvailPA: avail, UsedPA: used}
+	}
+	syscall.RawSyscall(sysNetStats, 2, uintptr(unsafe.Pointer(&nicRings)), unsafe.Sizeof(nicRings))
 }

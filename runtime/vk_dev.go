@@ -133,6 +133,7 @@ var vkDev struct {
 	}
 
 	netStats struct{ p, n uintptr }
+	rings    uintptr // the network driver's [2]vkRingInfo (op 2 of vkSysNetStats), for the NMI dump
 }
 
 func vkSysPCIConfig(bdf, off, width uintptr, val uint32, write bool) uintptr {
@@ -390,11 +391,36 @@ func vkPopcount(m uint64) int {
 	return n
 }
 
+// vkRingInfo is one of the network driver's queues as it registers it
+// for the NMI dump (netstack/virtio.go, ringInfo): where its rings are,
+// the used index it takes next, and whether it sleeps for the queue's
+// interrupt. The driver updates the last two as it goes.
+type vkRingInfo struct {
+	size, availPA, usedPA uint64
+	lastUsed, waiting     uint64
+}
+
 // vkSysNetStats keeps (op 0) or copies out (op 1) the network driver's
-// counters. The kernel only copies bytes; their layout is the driver's
-// and kernel.NICStats's.
+// counters, or keeps where its queues are (op 2, [2]vkRingInfo: receive,
+// transmit). The kernel only copies the counters; their layout is the
+// driver's and kernel.NICStats's.
 func vkSysNetStats(op, p, n uintptr) uintptr {
 	switch op {
+	case 2:
+		if n != unsafe.Sizeof([2]vkRingInfo{}) {
+			return vkErr(vkEINVAL)
+		}
+		if !vkUserOK(p, n, false) {
+			return vkErr(vkEFAULT)
+		}
+		rings := (*[2]vkRingInfo)(unsafe.Pointer(p))
+		for i := range rings {
+			if !vkRingOK(&rings[i]) {
+				return vkErr(vkEINVAL)
+			}
+		}
+		vkDev.rings = p
+		return 0
 	case 0:
 		if n == 0 || n > vkNetStatsMax || n%8 != 0 {
 			return vkErr(vkEINVAL)
@@ -600,4 +626,17 @@ func vkDevIRQWork() {
 			}
 		}
 	}
+}
+
+// vkRingOK reports whether r describes rings the dump may read through the
+// direct map: a power-of-two size of at most 32,768 entries and both
+// rings inside physical memory.
+func vkRingOK(r *vkRingInfo) bool {
+	size := atomic.Load64(&r.size)
+	ram := uint64(vkFrames.nframes) * 4096
+	if size == 0 || size > 32768 || size&(size-1) != 0 || !vkFrames.dmapLive {
+		return false
+	}
+	a, u := atomic.Load64(&r.availPA), atomic.Load64(&r.usedPA)
+	return a < ram && ram-a >= 6+2*size && u < ram && ram-u >= 6+8*size
 }

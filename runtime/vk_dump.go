@@ -191,6 +191,53 @@ func vkDumpDevices() {
 		}
 		vkPrint("\n")
 	}
+	vkDumpRings()
+}
+
+// vkDumpRings prints the network driver's queues as the device sees them
+// (the indexes and flags in the rings, read through the direct map) next
+// to how far the driver got: after the last used index, a used index
+// ahead of the driver's while it sleeps is a completion whose interrupt
+// never woke it; avail idx equal to used idx is a ring with no buffer
+// for the device; used_event behind used idx with no interrupt taken is
+// one the device did not send. The registered table is checked again
+// (vkRingOK): the driver may have rewritten it.
+func vkDumpRings() {
+	if vkDev.rings == 0 {
+		return
+	}
+	rings := (*[2]vkRingInfo)(unsafe.Pointer(vkDev.rings))
+	for i := range rings {
+		r := &rings[i]
+		if !vkRingOK(r) {
+			continue
+		}
+		size := uintptr(atomic.Load64(&r.size))
+		avail := vkP2V(uintptr(atomic.Load64(&r.availPA)))
+		used := vkP2V(uintptr(atomic.Load64(&r.usedPA)))
+		vkPrint("  ")
+		vkPrint([...]string{"rx", "tx"}[i])
+		vkPrint(" ring: ")
+		vkPrintDec(int64(size))
+		vkPrint(" entries, avail idx ")
+		vkPrintDec(int64(*(*uint16)(unsafe.Pointer(avail + 2))))
+		vkPrint(" flags ")
+		vkPrintHex(uint64(*(*uint16)(unsafe.Pointer(avail))))
+		vkPrint(" used_event ")
+		vkPrintDec(int64(*(*uint16)(unsafe.Pointer(avail + 4 + 2*size))))
+		vkPrint("; used idx ")
+		vkPrintDec(int64(*(*uint16)(unsafe.Pointer(used + 2))))
+		vkPrint(" flags ")
+		vkPrintHex(uint64(*(*uint16)(unsafe.Pointer(used))))
+		vkPrint(" avail_event ")
+		vkPrintDec(int64(*(*uint16)(unsafe.Pointer(used + 4 + 8*size))))
+		vkPrint("; driver at ")
+		vkPrintDec(int64(atomic.Load64(&r.lastUsed)))
+		if atomic.Load64(&r.waiting) != 0 {
+			vkPrint(", asleep for its interrupt")
+		}
+		vkPrint("\n")
+	}
 }
 
 var vkPStatusNames = [...]string{_Pidle: "idle", _Prunning: "running", _Psyscall_unused: "syscall", _Pgcstop: "gcstop", _Pdead: "dead"}

@@ -63,6 +63,15 @@ func newQueue(index, n int, eventIdx bool) (*Queue, error) {
 	return &Queue{Index: index, Size: n, mem: mem, ring: mem.Bytes(), availOff: availOff, usedOff: usedOff, eventIdx: eventIdx}, nil
 }
 
+// RingPA is the physical address of the available ring and of the used
+// ring, for a diagnostic that reads the indexes the device sees.
+func (q *Queue) RingPA() (avail, used uint64) {
+	return q.mem.PA + uint64(q.availOff), q.mem.PA + uint64(q.usedOff)
+}
+
+// LastUsed is the used-ring index the driver takes next.
+func (q *Queue) LastUsed() uint16 { return q.lastUsed }
+
 func (q *Queue) word(off int) *uint32 {
 	return (*uint32)(unsafe.Pointer(&q.ring[off]))
 }
