@@ -149,6 +149,9 @@ func (g *guest) halt() {
 }
 
 // calls returns g's "call" lines without the node's name, in order.
+// Whoever waits for a call before reading them must wait for its whole
+// line (through "(function CID)"): the serial log grows in pieces, and a
+// line caught half written is not a call yet.
 func calls(g *guest) []string {
 	var out []string
 	for _, m := range regexp.MustCompile(`BIO \S+ (call \S+ \S+ = \d+) \(function (\S+)\)`).FindAllStringSubmatch(g.serial.String(), -1) {
@@ -222,12 +225,12 @@ func TestScenario(t *testing.T) {
 			t.Fatalf("A does not publish %s: %q", r, pub)
 		}
 	}
-	a.wait(t, `BIO A call .* Work\(500\)`, 2*time.Minute)
+	a.wait(t, `BIO A call .* Work\(500\) = \d+ \(function \S+\)`, 2*time.Minute)
 	want := calls(a)
 	if len(want) != 4 {
 		t.Fatalf("A's calls: %q", want)
 	}
-	b.wait(t, `BIO B call .* Work\(500\)`, 3*time.Minute)
+	b.wait(t, `BIO B call .* Work\(500\) = \d+ \(function \S+\)`, 3*time.Minute)
 	if got := calls(b); !slices.Equal(got, want) {
 		t.Fatalf("B computes\n%s\nA computes\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -246,7 +249,7 @@ func TestScenario(t *testing.T) {
 	// 50 ms), so that D, a holder listed before B, is among the holders
 	// even on a loaded host, and is asked first.
 	c := l.boot("C", 3, []int{1, 4, 2}, nil, append([]string{"-fetch", fetchAll, "-adopt", "Work", "-n", "1800", "-holder-wait", "500ms"}, callArgs...)...)
-	c.wait(t, `BIO C call .* Work\(500\)`, 3*time.Minute)
+	c.wait(t, `BIO C call .* Work\(500\) = \d+ \(function \S+\)`, 3*time.Minute)
 	if got := calls(c); !slices.Equal(got, want) {
 		t.Fatalf("C computes\n%s\nA computes\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
