@@ -127,6 +127,23 @@ func vkNetStackAt(p, off uintptr) uintptr {
 	return getg().stack.hi - off
 }
 
+// vkNetSyscallStackOff and vkNetSyscallStackAt are the two above for
+// package syscall's Syscall and Syscall6 (internal/build/netdirect.go):
+// a call the handler declines goes to the kernel with the addresses of
+// its arguments in the stack found again, since the handler may have
+// grown the stack. Without that, accept4 on an AF_UNIX listener (which
+// the handler declines) had the kernel write the peer's address into
+// the stack the goroutine had left, and Go's accept, reading an address
+// never written, failed and closed the connection.
+//
+//go:linkname vkNetSyscallStackOff syscall.vkNetStackOff
+//go:nosplit
+func vkNetSyscallStackOff(p uintptr) uintptr { return vkNetStackOff(p) }
+
+//go:linkname vkNetSyscallStackAt syscall.vkNetStackAt
+//go:nosplit
+func vkNetSyscallStackAt(p, off uintptr) uintptr { return vkNetStackAt(p, off) }
+
 // vkNetPutPeer writes accept's peer address (n of the bytes in sa) to
 // the caller's addr, truncated to the length *lenp gives, and the full
 // length to *lenp, as Linux does. vkNetDirectArgs checked both ranges;

@@ -49,8 +49,17 @@ func vkSetNetDirect(h func(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, Errno
 // vkNetDirectArgs is the runtime's (runtime/vk_netdirect.go), nosplit:
 // whether the call is one the handler serves, on a socket, with every
 // pointer argument in the Go heap, so that the handler (ordinary Go code,
-// which may grow and move this goroutine's stack) cannot leave one stale.
+// which may grow and move this goroutine's stack) cannot leave one stale;
+// setsockopt's value and accept4's address may be in the stack.
 func vkNetDirectArgs(trap, a1, a2, a3, a4, a5, a6 uintptr) bool
+
+// vkNetStackOff and vkNetStackAt are the runtime's too, nosplit: an
+// argument's distance from the top of this goroutine's stack (0 if it is
+// not in it), and where it is after the handler ran, which may have grown
+// the stack. A call the handler declines goes to the kernel with its
+// stack arguments found again this way.
+func vkNetStackOff(p uintptr) uintptr
+func vkNetStackAt(p, off uintptr) uintptr
 `
 
 // syscallHookEdits are the replacements made in syscall_linux.go: each
@@ -60,9 +69,11 @@ var syscallHookEdits = []struct{ old, new string }{
 		"func Syscall(trap, a1, a2, a3 uintptr) (r1, r2 uintptr, err Errno) {\n\truntime_entersyscall()\n",
 		"func Syscall(trap, a1, a2, a3 uintptr) (r1, r2 uintptr, err Errno) {\n" +
 			"\tif vkNetDirect != nil && vkNetDirectArgs(trap, a1, a2, a3, 0, 0, 0) {\n" +
+			"\t\to2, o3 := vkNetStackOff(a2), vkNetStackOff(a3)\n" +
 			"\t\tif r, e, ok := vkNetDirect(trap, a1, a2, a3, 0, 0, 0); ok {\n" +
 			"\t\t\treturn r, 0, e\n" +
 			"\t\t}\n" +
+			"\t\ta2, a3 = vkNetStackAt(a2, o2), vkNetStackAt(a3, o3)\n" +
 			"\t}\n" +
 			"\truntime_entersyscall()\n",
 	},
@@ -70,9 +81,11 @@ var syscallHookEdits = []struct{ old, new string }{
 		"func Syscall6(trap, a1, a2, a3, a4, a5, a6 uintptr) (r1, r2 uintptr, err Errno) {\n\truntime_entersyscall()\n",
 		"func Syscall6(trap, a1, a2, a3, a4, a5, a6 uintptr) (r1, r2 uintptr, err Errno) {\n" +
 			"\tif vkNetDirect != nil && vkNetDirectArgs(trap, a1, a2, a3, a4, a5, a6) {\n" +
+			"\t\to2, o3, o4 := vkNetStackOff(a2), vkNetStackOff(a3), vkNetStackOff(a4)\n" +
 			"\t\tif r, e, ok := vkNetDirect(trap, a1, a2, a3, a4, a5, a6); ok {\n" +
 			"\t\t\treturn r, 0, e\n" +
 			"\t\t}\n" +
+			"\t\ta2, a3, a4 = vkNetStackAt(a2, o2), vkNetStackAt(a3, o3), vkNetStackAt(a4, o4)\n" +
 			"\t}\n" +
 			"\truntime_entersyscall()\n",
 	},

@@ -287,3 +287,43 @@ func TestFileListenerOfDup(t *testing.T) {
 		})
 	}
 }
+
+// TestAcceptFreshStacks accepts AF_UNIX connections from new goroutines,
+// whose small stacks grow during the call. Inside Velocity, accept4 is
+// first offered to the network stack's direct path, which declines an
+// AF_UNIX listener; the kernel then writes the peer's address into the
+// caller's variables, which must be found where the grown stack put
+// them, not where they were (the call's arguments are plain addresses).
+// When they were not, Go's accept read an address never written, failed,
+// and closed the connection it had been given.
+func TestAcceptFreshStacks(t *testing.T) {
+	ln, err := gonet.Listen("unix", t.TempDir()+"/sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for i := 0; i < 100; i++ {
+		got := make(chan error, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err == nil {
+				_, err = c.Write([]byte{byte(i)})
+				c.Close()
+			}
+			got <- err
+		}()
+		c, err := gonet.DialTimeout("unix", ln.Addr().String(), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || len(b) != 1 || b[0] != byte(i) {
+			t.Fatalf("connection %d: read %q, %v", i, b, err)
+		}
+		if err := <-got; err != nil {
+			t.Fatalf("connection %d: accept: %v", i, err)
+		}
+	}
+}
