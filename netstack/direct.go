@@ -6,12 +6,12 @@ package netstack
 // switch to the server's thread, the server's own system calls and a
 // switch back. In kernels that link this package, package syscall's
 // Syscall and Syscall6 first offer read, write, readv, writev, sendto,
-// recvfrom, sendmsg, recvmsg and setsockopt of an int on a socket fd to
-// Server.direct (the build patches package syscall,
-// internal/build/netdirect.go, and the runtime checks the arguments
-// first, runtime/vk_netdirect.go), which performs them on the endpoint
-// right there, with the server's own code. Whatever it declines goes to
-// the kernel as before, which is always correct:
+// recvfrom, sendmsg, recvmsg, setsockopt of an int and accept4 on a
+// socket fd to Server.direct and Server.directAccept (the build patches
+// package syscall, internal/build/netdirect.go, and the runtime checks
+// the arguments first, runtime/vk_netdirect.go), which perform them on
+// the endpoint right there, with the server's own code. Whatever they
+// decline goes to the kernel as before, which is always correct:
 //
 //   - fd identity: the kernel owns the fd table. It maps the fd to the
 //     description it names (its sid, the server's key for the socket, the
@@ -24,9 +24,11 @@ package netstack
 //   - memory: the runtime offers a call only when its pointer arguments
 //     lie in the Go heap (so a stack that grows here cannot leave them
 //     stale), except setsockopt's int, which may be on the caller's
-//     stack and is copied before the handler runs (direct_velocity.go,
-//     directEntry); directMem checks what they point to (iovecs, a msghdr's
-//     buffers and names) the same way. Anything else, including every bad
+//     stack and is copied before the handler runs, and accept4's peer
+//     address, written after it (direct_velocity.go, directEntry); a
+//     declined call reaches the kernel with such arguments found again
+//     in the stack (internal/build/netdirect.go). directMem checks what
+//     they point to (iovecs, a msghdr's buffers and names) the same way. Anything else, including every bad
 //     pointer, goes to the kernel, which answers EFAULT or EINVAL as Linux
 //     does.
 //   - blocking: the call never waits here. It is made non-blocking; on a
@@ -144,11 +146,12 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 // socket's description (its sid and identity), accept on the endpoint
 // and register it under them, then install the description at an fd.
 // The peer's address, when asked for (wantPeer), comes back in peer (n
-// bytes; nil when not asked for) for the velocity entry to write. ok false means nothing was
-// done: a blocking listener with nothing pending (the kernel's server
-// waits), a socket that is not a listening TCP one (the kernel's path has
-// Linux's errno), bad flags, or a kernel that would not reserve (the
-// listener's fd changed, or every free sid is still the server's).
+// bytes; nil when not asked for) for the velocity entry to write. ok
+// false means nothing was done: a blocking listener with nothing pending
+// (the kernel's server waits), a socket that is not a listening TCP one
+// (the kernel's path has Linux's errno), bad flags, or a kernel that
+// would not reserve (the listener's fd changed, or every free sid is
+// still the server's).
 func (s *Server) directAccept(nr, fd, flags uintptr, wantPeer bool) (r uintptr, e syscall.Errno, ok bool, peer *[128]byte, n uint32) {
 	if fd > 1<<31-1 {
 		return
