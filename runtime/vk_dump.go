@@ -219,18 +219,10 @@ func vkDumpRings() {
 		vkPrint([...]string{"rx", "tx"}[i])
 		vkPrint(" ring: ")
 		vkPrintDec(int64(size))
-		vkPrint(" entries, avail idx ")
-		vkPrintDec(int64(*(*uint16)(unsafe.Pointer(avail + 2))))
-		vkPrint(" flags ")
-		vkPrintHex(uint64(*(*uint16)(unsafe.Pointer(avail))))
-		vkPrint(" used_event ")
-		vkPrintDec(int64(*(*uint16)(unsafe.Pointer(avail + 4 + 2*size))))
-		vkPrint("; used idx ")
-		vkPrintDec(int64(*(*uint16)(unsafe.Pointer(used + 2))))
-		vkPrint(" flags ")
-		vkPrintHex(uint64(*(*uint16)(unsafe.Pointer(used))))
-		vkPrint(" avail_event ")
-		vkPrintDec(int64(*(*uint16)(unsafe.Pointer(used + 4 + 8*size))))
+		vkPrint(" entries, avail")
+		vkPrintRingHalf(avail, 4+2*size, "used_event")
+		vkPrint("; used")
+		vkPrintRingHalf(used, 4+8*size, "avail_event")
 		vkPrint("; driver at ")
 		vkPrintDec(int64(atomic.Load64(&r.lastUsed)))
 		if atomic.Load64(&r.waiting) != 0 {
@@ -238,6 +230,20 @@ func vkDumpRings() {
 		}
 		vkPrint("\n")
 	}
+}
+
+// vkPrintRingHalf prints a virtqueue ring's index and flags (the 16-bit
+// words at base+2 and base) and the event index at base+event, named
+// name, which the other side wrote there.
+func vkPrintRingHalf(base, event uintptr, name string) {
+	vkPrint(" idx ")
+	vkPrintDec(int64(*(*uint16)(unsafe.Pointer(base + 2))))
+	vkPrint(" flags ")
+	vkPrintHex(uint64(*(*uint16)(unsafe.Pointer(base))))
+	vkPrint(" ")
+	vkPrint(name)
+	vkPrint(" ")
+	vkPrintDec(int64(*(*uint16)(unsafe.Pointer(base + event))))
 }
 
 var vkPStatusNames = [...]string{_Pidle: "idle", _Prunning: "running", _Psyscall_unused: "syscall", _Pgcstop: "gcstop", _Pdead: "dead"}

@@ -20,24 +20,28 @@ import (
 	"github.com/velocityos/velocity/kernel"
 )
 
+// serveEach accepts connections on ln until it is closed, and runs handle
+// on each in a goroutine of its own, closing the connection after.
+func serveEach(ln gonet.Listener, handle func(gonet.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			handle(c)
+		}()
+	}
+}
+
 func echoServer(t *testing.T, network, addr string) gonet.Listener {
 	t.Helper()
 	ln, err := gonet.Listen(network, addr)
 	if err != nil {
 		t.Fatalf("listen %s %s: %v", network, addr, err)
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(c, c)
-				c.Close()
-			}()
-		}
-	}()
+	go serveEach(ln, func(c gonet.Conn) { io.Copy(c, c) })
 	t.Cleanup(func() { ln.Close() })
 	return ln
 }
@@ -533,21 +537,12 @@ func TestConnectionChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				var tok [8]byte
-				if _, err := io.ReadFull(c, tok[:]); err == nil {
-					c.Write(tok[:])
-				}
-			}()
+	go serveEach(ln, func(c gonet.Conn) {
+		var tok [8]byte
+		if _, err := io.ReadFull(c, tok[:]); err == nil {
+			c.Write(tok[:])
 		}
-	}()
+	})
 	errs := make(chan error, clients)
 	for g := 0; g < clients; g++ {
 		go func() {
