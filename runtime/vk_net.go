@@ -695,7 +695,7 @@ func vkNetSidQueued(a0 uint64, newFD int64, create bool) {
 		sid = uint64(newFD)
 	}
 	if sid < vkMaxFiles {
-		vkNet.sidAsync[sid] = vkNet.apushed
+		atomic.Store64(&vkNet.sidAsync[sid], vkNet.apushed)
 	}
 }
 
@@ -704,6 +704,14 @@ func vkNetSidQueued(a0 uint64, newFD int64, create bool) {
 // held.
 func vkNetSidBusy(sid int32) bool {
 	return vkNet.sidAsync[sid] > vkNet.adone
+}
+
+// vkNetSidBusyAtomic is vkNetSidBusy without the kernel lock, for the
+// direct path (vkNetDirectFD): the two counters are stored atomically.
+//
+//go:nosplit
+func vkNetSidBusyAtomic(sid int32) bool {
+	return sid >= 0 && sid < vkMaxFiles && atomic.Load64(&vkNet.sidAsync[sid]) > atomic.Load64(&vkNet.adone)
 }
 
 // vkNetForward queues msg, wakes the server and sleeps until it answers.
@@ -805,7 +813,7 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 	if !vkUserOK(buf, max*unsafe.Sizeof(vkNetMsg{}), true) {
 		return vkErr(vkEFAULT)
 	}
-	vkNet.adone = vkNet.ahanded // the last batch's asynchronous messages are done
+	atomic.Store64(&vkNet.adone, vkNet.ahanded) // the last batch's asynchronous messages are done
 	for vkNet.head == vkNet.tail && vkNet.ahead == vkNet.atail && vkNet.chead == vkNet.ctail {
 		if !canBlock {
 			return vkErr(vkEAGAIN)

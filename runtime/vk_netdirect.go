@@ -230,10 +230,15 @@ func vkNetDirectFile(i int32) *vkFile {
 //     see it; 0 before that, which the handler declines) is the fd's;
 //   - if it changed and came back to sid (close, the index reused, and the
 //     fd given the same index again), the identity read may be that of a
-//     socket the fd never named, held at sid in between. But a sid is
-//     reused only after the server has answered the close of the socket
-//     it held, so by then the server no longer has that socket under sid,
-//     and the handler, which looks the sid up after this and compares
+//     socket the fd never named, held at sid in between. A sid is reused
+//     as soon as its socket is released, while the server's close of
+//     that socket may still be queued (a TCP socket's close is, since
+//     vkNetReleaseTCP); so after the second load the answer counts only
+//     if the server is done with every creation and close queued for
+//     sid (vkNetSidBusy, read atomically: the new socket's creation was
+//     queued before its fd was installed, which the second load saw).
+//     Then the server no longer has the released socket under sid, and
+//     the handler, which looks the sid up after this and compares
 //     identities, declines. If the identity is that of the socket the fd
 //     names at the second load, the call is the fd's.
 //
@@ -260,7 +265,7 @@ func vkNetDirectFD(fd int32) (sid int32, id uint64, nonblock bool, ready uint32,
 	id = atomic.Load64(&f.sock.id)
 	nonblock = atomic.Load8((*uint8)(unsafe.Pointer(&f.nonblock))) != 0
 	ready = atomic.Load(&f.ready)
-	if atomic.Load(slot) != s1 {
+	if atomic.Load(slot) != s1 || vkNetSidBusyAtomic(int32(s1)-1) {
 		return 0, 0, false, 0, false
 	}
 	return int32(s1) - 1, id, nonblock, ready, true
