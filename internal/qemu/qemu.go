@@ -64,8 +64,12 @@ type Config struct {
 	Interactive bool
 	Stdin       io.Reader // default os.Stdin (Interactive only)
 	Stdout      io.Writer // serial output; default os.Stdout
-	Extra       []string  // further QEMU arguments
-	Binary      string    // default qemu-system-x86_64
+	// Stderr, if set, also receives QEMU's own error output as it comes:
+	// its warnings and errors, such as a virtio device it declared broken
+	// and stopped serving (otherwise seen only in Run's error).
+	Stderr io.Writer
+	Extra  []string // further QEMU arguments
+	Binary string   // default qemu-system-x86_64
 	// NetNS runs QEMU in this network namespace (ip netns exec), where
 	// the caller made the tap device of Net.Tap.
 	NetNS string
@@ -318,12 +322,15 @@ func run(ctx context.Context, c Config, args []string, dumpMon string) (Result, 
 	}
 	cmd.Stdout = serial
 	cmd.Stderr = stderr
+	if c.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(c.Stderr, stderr)
+	}
 	if c.Interactive {
 		cmd.Stdin = c.Stdin
 		if cmd.Stdin == nil {
 			cmd.Stdin = os.Stdin
 		}
-		cmd.Stderr = io.MultiWriter(os.Stderr, stderr)
+		cmd.Stderr = io.MultiWriter(os.Stderr, cmd.Stderr)
 	}
 	cmd.WaitDelay = 2 * time.Second // do not hang on pipes if QEMU leaves children
 	dieWithParent(cmd)

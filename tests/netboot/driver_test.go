@@ -73,7 +73,8 @@ func boot(t *testing.T, kernel string, s bootSpec, argv ...string) *guest {
 	c := qemu.Config{
 		Kernel: kernel, Stub: testenv.Get(t, stubOnce), SMP: s.smp, Accel: "tcg",
 		Stdout: g.serial, Append: cmdline, Timeout: 3 * time.Minute,
-		Extra: append(netArgs, s.extra...), Monitor: s.monitor, NetNS: s.netns,
+		Stderr: g.serial, // a device QEMU gave up on says so there (see dumpGuest)
+		Extra:  append(netArgs, s.extra...), Monitor: s.monitor, NetNS: s.netns,
 	}
 	go func() {
 		res, err := qemu.Run(context.Background(), c)
@@ -135,6 +136,46 @@ func dumpGuest(g *guest) {
 		time.Sleep(200 * time.Millisecond)
 		if m := len(g.serial.String()); m != n {
 			n, last = m, time.Now()
+		}
+	}
+	qemuVirtio(mon, g)
+}
+
+// qemuVirtio appends QEMU's own view of each virtio-net card to g's
+// serial log: whether QEMU declared the device broken (after a
+// virtio_error it serves neither queue and says so only on its stderr,
+// which boot also copies there), and each queue's indexes as the device
+// keeps them (last_avail_idx, used_idx, signalled_used, in use). Beside
+// the kernel's dump of the rings as they are in memory, that tells a
+// notification the device never got from one it did not act on.
+func qemuVirtio(mon net.Conn, g *guest) {
+	esc := regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
+	ask := func(cmd string) string {
+		if _, err := io.WriteString(mon, cmd+"\n"); err != nil {
+			return ""
+		}
+		var out []byte
+		buf := make([]byte, 4096)
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
+			mon.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			k, _ := mon.Read(buf)
+			out = append(out, buf[:k]...)
+			if bytes.HasSuffix(bytes.TrimRight(out, " "), []byte("(qemu)")) && bytes.Contains(out, []byte("\n")) {
+				break
+			}
+		}
+		// Without the echo of the command (its first line) and the prompt.
+		text := esc.ReplaceAllString(string(out), "")
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			text = text[i+1:]
+		}
+		return strings.TrimSuffix(strings.TrimRight(text, " "), "(qemu)")
+	}
+	ask("") // the banner and the prompt left by earlier commands
+	for _, m := range regexp.MustCompile(`(?m)^(/\S+) \[virtio-net\]`).FindAllStringSubmatch(ask("info virtio"), -1) {
+		fmt.Fprintf(g.serial, "\n=== QEMU: info virtio-status %s\n%s", m[1], ask("info virtio-status "+m[1]))
+		for q := 0; q < 2; q++ {
+			fmt.Fprintf(g.serial, "\n=== QEMU: queue %d\n%s", q, ask(fmt.Sprintf("info virtio-queue-status %s %d", m[1], q)))
 		}
 	}
 }
