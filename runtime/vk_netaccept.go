@@ -51,7 +51,7 @@ const (
 	vkNetAcceptInstall = 1 // (sid, accept4 flags, *vkSockNames, level, level's number) -> fd
 	vkNetAcceptCancel  = 2 // (sid) -> 0
 
-	vkESTALE = 116 // reserve: the fd no longer names that listener
+	vkESTALE = 116 // reserve: the fd no longer names that listener, or no sid is free of the server's queue
 )
 
 func vkCallNetAccept(f *vkFrame, canBlock bool) uintptr {
