@@ -154,13 +154,17 @@ func qemuVirtio(mon net.Conn, g *guest) {
 		if _, err := io.WriteString(mon, cmd+"\n"); err != nil {
 			return ""
 		}
+		// Until the answer ends in a prompt and 300 ms pass without more
+		// (a prompt left over from an earlier command comes first), or
+		// 5 s in all.
 		var out []byte
 		buf := make([]byte, 4096)
 		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
-			mon.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-			k, _ := mon.Read(buf)
+			mon.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			k, err := mon.Read(buf)
 			out = append(out, buf[:k]...)
-			if bytes.HasSuffix(bytes.TrimRight(out, " "), []byte("(qemu)")) && bytes.Contains(out, []byte("\n")) {
+			quiet := k == 0 && err != nil
+			if quiet && bytes.HasSuffix(bytes.TrimRight(out, " "), []byte("(qemu)")) && bytes.Contains(out, []byte("\n")) {
 				break
 			}
 		}
