@@ -232,20 +232,19 @@ var vkNet struct {
 	head     uint32
 	tail     uint32
 	async    [vkNetAsync]vkNetMsg // creations: no caller waits for them
-	ahead    uint32
-	atail    uint32
-	// apushed and ahanded count the asynchronous messages queued and
-	// handed to the server since boot; adone counts those it is done
-	// with: it handles each batch's asynchronous messages in order
-	// before it waits again, so a wait retires everything handed over
-	// until then. sidAsync[sid] is apushed just after the last
+	// ahead and atail count the asynchronous messages handed to the
+	// server and queued since boot (never wrapping); adone counts those
+	// it is done with: it handles each batch's asynchronous messages in
+	// order before it waits again, so a wait retires everything handed
+	// over until then. sidAsync[sid] is atail just after the last
 	// asynchronous message about sid (its creation or close): while that
 	// is beyond adone, the server may still create or close a socket
 	// under sid, so the direct path's accept (vk_netaccept.go), which
 	// registers its socket with the server out of that order, does not
-	// take sid (vkNetSidBusy).
-	apushed, ahanded, adone uint64
-	sidAsync                [vkMaxFiles]uint64
+	// take sid, nor does the direct path serve a call on it
+	// (vkNetSidBusy).
+	ahead, atail, adone uint64
+	sidAsync            [vkMaxFiles]uint64
 	// cancels: the ids of abandoned calls (vkNetForward). A caller has one
 	// call in flight, and vkNetWait hands every queued cancel over before
 	// it takes a further call: a ring of one per thread cannot overflow.
@@ -676,41 +675,32 @@ func vkNetAsyncPush(m vkNetMsg) {
 	vkAssertHeld(&vkBKL)
 	vkNet.async[vkNet.atail%vkNetAsync] = m
 	vkNet.atail++
-	vkNet.apushed++
 	switch m.nr {
-	case 3, 41: // a close, a creation
-		vkNetSidQueued(m.args[0], m.newFD, m.nr == 41)
+	case 3: // a close
+		vkNetSidQueued(m.args[0])
+	case 41: // a creation
+		vkNetSidQueued(uint64(m.newFD))
 	case 53: // socketpair's two creations
-		vkNetSidQueued(0, m.newFD&0xffffffff, true)
-		vkNetSidQueued(0, m.newFD>>32, true)
+		vkNetSidQueued(uint64(m.newFD) & 0xffffffff)
+		vkNetSidQueued(uint64(m.newFD) >> 32)
 	}
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
 }
 
-// vkNetSidQueued records that the message just queued concerns a sid: a
-// close's (in a0) or a creation's (in newFD).
-func vkNetSidQueued(a0 uint64, newFD int64, create bool) {
-	sid := a0
-	if create {
-		sid = uint64(newFD)
-	}
+// vkNetSidQueued records that the message just queued concerns sid.
+func vkNetSidQueued(sid uint64) {
 	if sid < vkMaxFiles {
-		atomic.Store64(&vkNet.sidAsync[sid], vkNet.apushed)
+		atomic.Store64(&vkNet.sidAsync[sid], vkNet.atail)
 	}
 }
 
 // vkNetSidBusy reports whether the server may still act on an
-// asynchronous message about sid (see vkNet.adone). The kernel lock is
-// held.
-func vkNetSidBusy(sid int32) bool {
-	return vkNet.sidAsync[sid] > vkNet.adone
-}
-
-// vkNetSidBusyAtomic is vkNetSidBusy without the kernel lock, for the
-// direct path (vkNetDirectFD): the two counters are stored atomically.
+// asynchronous message about sid (see vkNet.adone). The two counters
+// are stored atomically, so the direct path (vkNetDirectFD) asks without
+// the kernel lock as well.
 //
 //go:nosplit
-func vkNetSidBusyAtomic(sid int32) bool {
+func vkNetSidBusy(sid int32) bool {
 	return sid >= 0 && sid < vkMaxFiles && atomic.Load64(&vkNet.sidAsync[sid]) > atomic.Load64(&vkNet.adone)
 }
 
@@ -813,7 +803,7 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 	if !vkUserOK(buf, max*unsafe.Sizeof(vkNetMsg{}), true) {
 		return vkErr(vkEFAULT)
 	}
-	atomic.Store64(&vkNet.adone, vkNet.ahanded) // the last batch's asynchronous messages are done
+	atomic.Store64(&vkNet.adone, vkNet.ahead) // the last batch's asynchronous messages are done
 	for vkNet.head == vkNet.tail && vkNet.ahead == vkNet.atail && vkNet.chead == vkNet.ctail {
 		if !canBlock {
 			return vkErr(vkEAGAIN)
@@ -854,7 +844,6 @@ func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
 		}
 		*(*vkNetMsg)(unsafe.Pointer(buf + n*unsafe.Sizeof(vkNetMsg{}))) = *m
 		vkNet.ahead++
-		vkNet.ahanded++
 		n++
 	}
 	for vkNet.head != vkNet.tail && n < max {

@@ -265,7 +265,7 @@ func vkNetDirectFD(fd int32) (sid int32, id uint64, nonblock bool, ready uint32,
 	id = atomic.Load64(&f.sock.id)
 	nonblock = atomic.Load8((*uint8)(unsafe.Pointer(&f.nonblock))) != 0
 	ready = atomic.Load(&f.ready)
-	if atomic.Load(slot) != s1 || vkNetSidBusyAtomic(int32(s1)-1) {
+	if atomic.Load(slot) != s1 || vkNetSidBusy(int32(s1)-1) {
 		return 0, 0, false, 0, false
 	}
 	return int32(s1) - 1, id, nonblock, ready, true
