@@ -126,10 +126,7 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 	}
 	s.Calls.Add(1)
 	s.Direct.Add(1)
-	seq := s.seq.Add(1) // numbered before the level is computed
-	if lvl := s.readiness(sk); lvl != level {
-		s.k.Ready(sid, lvl, 1, seq, id)
-	}
+	s.reportLevel(sk, sid, id, level)
 	if trace {
 		fmt.Fprintf(os.Stderr, "netstack: direct %s(fd %d sid %d %#x %#x %#x) = %d errno %d\n", callName(uint64(nr)), fd, sid, a[1], a[2], a[3], res, err)
 	}
@@ -170,19 +167,13 @@ func (s *Server) directAccept(nr, fd, flags uintptr, wantPeer bool) (r uintptr, 
 		tcp.EndpointState(sk.ep.State()) != tcp.StateListen {
 		return
 	}
-	report := func() {
-		seq := s.seq.Add(1) // numbered before the level is computed
-		if lvl := s.readiness(sk); lvl != level {
-			s.k.Ready(sid, lvl, 1, seq, id)
-		}
-	}
 	if sk.ep.Readiness(waiter.ReadableEvents) == 0 {
 		if !nonblock {
 			return // the kernel's server waits for a connection
 		}
 		s.Calls.Add(1)
 		s.Direct.Add(1)
-		report()
+		s.reportLevel(sk, sid, id, level)
 		return ^uintptr(0), syscall.EAGAIN, true, nil, 0
 	}
 	nsid, nid, err := s.k.AcceptReserve(int32(fd), id)
@@ -199,7 +190,7 @@ func (s *Server) directAccept(nr, fd, flags uintptr, wantPeer bool) (r uintptr, 
 		s.Calls.Add(1)
 		s.Direct.Add(1)
 		s.Errors.Add(1)
-		report()
+		s.reportLevel(sk, sid, id, level)
 		return ^uintptr(0), errno(terr), true, nil, 0
 	}
 	s.Calls.Add(1)
@@ -210,7 +201,7 @@ func (s *Server) directAccept(nr, fd, flags uintptr, wantPeer bool) (r uintptr, 
 	ready := uint32(ep.Readiness(allEvents))
 	names := s.names(nsk)
 	nfd, err := s.k.AcceptInstall(nsid, int(flags), &names, ready, seq)
-	report()
+	s.reportLevel(sk, sid, id, level)
 	if trace {
 		fmt.Fprintf(os.Stderr, "netstack: direct accept4(fd %d sid %d %#x) = fd %d sid %d errno %d\n", fd, sid, flags, nfd, nsid, err)
 	}
@@ -223,6 +214,17 @@ func (s *Server) directAccept(nr, fd, flags uintptr, wantPeer bool) (r uintptr, 
 		n = uint32(encodeSockaddr(peer[:], addr, sk.family))
 	}
 	return uintptr(nfd), 0, true, peer, n
+}
+
+// reportLevel tells the kernel sk's readiness level after a direct call,
+// numbered before it is computed as every report is, when it differs from
+// level, the one epoll has: a drained socket stops being readable, and
+// data arriving later is an event with a later number.
+func (s *Server) reportLevel(sk *sock, sid int32, id uint64, level uint32) {
+	seq := s.seq.Add(1)
+	if lvl := s.readiness(sk); lvl != level {
+		s.k.Ready(sid, lvl, 1, seq, id)
+	}
 }
 
 // directSetsockopt sets an int option (optlen 4, the value itself in
