@@ -537,12 +537,16 @@ func TestConnectionChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go serveEach(ln, func(c gonet.Conn) {
-		var tok [8]byte
-		if _, err := io.ReadFull(c, tok[:]); err == nil {
-			c.Write(tok[:])
-		}
-	})
+	served := make(chan struct{})
+	go func() {
+		serveEach(ln, func(c gonet.Conn) {
+			var tok [8]byte
+			if _, err := io.ReadFull(c, tok[:]); err == nil {
+				c.Write(tok[:])
+			}
+		})
+		close(served)
+	}()
 	errs := make(chan error, clients)
 	for g := 0; g < clients; g++ {
 		go func() {
@@ -580,4 +584,8 @@ func TestConnectionChurn(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// The listener's fd closes only when the blocked Accept returns: wait
+	// for it, so later tests that count open fds do not see it go.
+	ln.Close()
+	<-served
 }
