@@ -38,6 +38,10 @@ type NICStats struct {
 	// left it, receive offloads), and of them those longer than the MTU
 	// (segments the host joined).
 	RxCsumCompleted, RxGSOFrames uint64
+	// Notifications sent although the device's avail_event said none
+	// was needed, because it had gone idle behind the driver: a lost
+	// handshake recovered (virtio.Queue.Rescues), per queue.
+	TxRescues, RxRescues uint64
 }
 
 // ErrNoNIC says no network driver registered its counters: no card, or
@@ -74,4 +78,5 @@ func (s NICStats) Write(w io.Writer) {
 		s.TxNotifies, s.TxSuppressed, s.RxNotifies, s.LinkChanges, s.TxInline)
 	fmt.Fprintf(w, "nic: tx segmentation offloaded %d frames; rx checksums completed %d, joined frames %d\n",
 		s.TxGSOFrames, s.RxCsumCompleted, s.RxGSOFrames)
+	fmt.Fprintf(w, "nic: notifies to a device idle behind the driver: tx %d, rx %d\n", s.TxRescues, s.RxRescues)
 }

@@ -92,6 +92,9 @@ type NICStats struct {
 	// (NEEDS_CSUM, receive offloads), and of them those longer than the
 	// MTU (segments the host joined).
 	RxCsumCompleted, RxGSOFrames uint64
+	// Notifications sent to a device found idle behind the driver
+	// (virtio.Queue.Rescues), per queue.
+	TxRescues, RxRescues uint64
 }
 
 var nicStats NICStats
@@ -476,6 +479,7 @@ func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 	// trusted); the ring works on with the others.
 	if len(used) > 0 && n.rx.Kick() {
 		atomic.AddUint64(&nicStats.RxNotifies, 1)
+		atomic.StoreUint64(&nicStats.RxRescues, n.rx.Rescues)
 	}
 	return used
 }
@@ -530,6 +534,7 @@ func (n *virtioNIC) transmit(ctx context.Context) {
 		n.tx.Kick()
 		atomic.StoreUint64(&nicStats.TxNotifies, n.tx.Notifies)
 		atomic.StoreUint64(&nicStats.TxSuppressed, n.tx.Suppressed)
+		atomic.StoreUint64(&nicStats.TxRescues, n.tx.Rescues)
 		n.txMu.Unlock()
 	}
 }
@@ -710,6 +715,7 @@ func (l *virtioLink) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error
 			atomic.AddUint64(&nicStats.TxInline, uint64(pkts.Len()))
 			atomic.StoreUint64(&nicStats.TxNotifies, n.tx.Notifies)
 			atomic.StoreUint64(&nicStats.TxSuppressed, n.tx.Suppressed)
+			atomic.StoreUint64(&nicStats.TxRescues, n.tx.Rescues)
 			n.txMu.Unlock()
 			return pkts.Len(), nil
 		}

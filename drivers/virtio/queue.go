@@ -34,6 +34,26 @@ type Queue struct {
 	// Notifies counts the notifications sent; Suppressed those the
 	// device said it did not need.
 	Notifies, Suppressed uint64
+	// Rescues counts notifications sent although avail_event said
+	// none was needed, because the device had gone idle behind the
+	// driver: it had completed every entry up to avail_event, which
+	// lay before entries published earlier.
+	//
+	// The EVENT_IDX handshake is a store-then-load on each side (the
+	// driver publishes its index, then reads avail_event; the device
+	// writes avail_event, then rereads the index), so it needs a full
+	// barrier on both. QEMU's TCG leaves the guest's barriers out when
+	// the machine has one CPU (no CF_PARALLEL: tcg_gen_mb emits nothing,
+	// and a locked XCHG becomes a load and a store), yet the device runs
+	// in QEMU's I/O thread, concurrently. The host may then let the
+	// driver's read pass its own store: both sides miss the other,
+	// avail_event stays behind for good, and every later kick is
+	// suppressed. One-CPU guests lost their transmit queue this way
+	// (tests/netboot, about one boot in fifty under load); the rescue
+	// turns that into one notification at the next kick. Elsewhere it
+	// costs at most a spurious notification when a kick meets the
+	// device exactly as it completes the avail_event entry.
+	Rescues uint64
 
 	mem               pci.DMA
 	ring              []byte
@@ -110,6 +130,13 @@ func (q *Queue) Kick() bool {
 	if q.eventIdx {
 		ev := uint16(atomic.LoadUint32(q.word(q.usedOff + 4 + 8*q.Size)))
 		need = needEvent(ev, q.availIdx, old)
+		if !need && uint16(atomic.LoadUint32(q.word(q.usedOff))>>16) == ev {
+			// The device has finished everything up to avail_event,
+			// and avail_event is behind what it was told before: it
+			// is idle and missed a notification (see Rescues).
+			q.Rescues++
+			need = true
+		}
 	} else {
 		need = atomic.LoadUint32(q.word(q.usedOff))&usedNoNotify == 0
 	}

@@ -123,22 +123,32 @@ func TestKickSuppression(t *testing.T) {
 	if q.u16(q.availOff+2) != 1 || q.u16(q.availOff+4) != 0 {
 		t.Fatalf("avail idx %d, ring[0] %d", q.u16(q.availOff+2), q.u16(q.availOff+4))
 	}
-	// It is still busy with entry 0 (avail_event stays 0): two more
-	// entries need no notification.
+	// It took the notification and asked to hear about entry 1 (as
+	// QEMU does on a kick: avail_event is the index it read), so the
+	// next kick notifies too.
+	setAvailEvent(q, 1)
 	q.Push(1)
+	if !q.Kick() || notified != 2 {
+		t.Fatalf("kick at avail_event: notified %d", notified)
+	}
+	// Still busy with entries 0 and 1 (nothing completed, avail_event
+	// stays 1): entry 2 needs no notification.
 	q.Push(2)
-	if q.Kick() || notified != 1 || q.Suppressed != 1 {
+	if q.Kick() || notified != 2 || q.Suppressed != 1 {
 		t.Fatalf("kick while the device is busy: notified %d, suppressed %d", notified, q.Suppressed)
 	}
 	// Now it asks to hear about entry 3.
-	binary.LittleEndian.PutUint16(q.ring[q.usedOff+4+8*q.Size:], 3)
+	setAvailEvent(q, 3)
 	q.Push(3)
-	if !q.Kick() || notified != 2 {
+	if !q.Kick() || notified != 3 {
 		t.Fatalf("kick past avail_event: notified %d", notified)
 	}
 	// Nothing new: no kick at all.
-	if q.Kick() || notified != 2 {
+	if q.Kick() || notified != 3 {
 		t.Fatalf("empty kick notified")
+	}
+	if q.Rescues != 0 {
+		t.Fatalf("%d rescues with the device never idle", q.Rescues)
 	}
 
 	// Without EVENT_IDX the used ring's NO_NOTIFY flag decides.
@@ -151,6 +161,59 @@ func TestKickSuppression(t *testing.T) {
 	q.Kick()
 	if notified != 1 || q.Suppressed != 1 {
 		t.Fatalf("NO_NOTIFY: notified %d, suppressed %d", notified, q.Suppressed)
+	}
+}
+
+func setAvailEvent(q *Queue, v uint16) {
+	binary.LittleEndian.PutUint16(q.ring[q.usedOff+4+8*q.Size:], v)
+}
+
+func setUsedIdx(q *Queue, v uint16) {
+	binary.LittleEndian.PutUint16(q.ring[q.usedOff+2:], v)
+}
+
+// TestKickRescuesIdleDevice replays the lost handshake of a one-CPU TCG
+// guest: the device went idle having seen entries up to 4 (avail_event
+// 4, every entry before it completed), while the driver had already
+// published entry 4 and read an older avail_event, so it did not notify.
+// Every later kick starts past avail_event; without the rescue none
+// would notify again and the queue would stay stuck.
+func TestKickRescuesIdleDevice(t *testing.T) {
+	var notified int
+	q := hostQueue(8, true, &notified)
+	for i := 0; i < 4; i++ {
+		q.Push(uint16(i))
+	}
+	if !q.Kick() || notified != 1 {
+		t.Fatalf("first kick: notified %d", notified)
+	}
+	// Busy with entries 0 to 3 (one completed), avail_event 2: the
+	// driver publishes entry 4 and reads that stale value.
+	setAvailEvent(q, 2)
+	setUsedIdx(q, 1)
+	q.Push(4)
+	if q.Kick() || q.Rescues != 0 {
+		t.Fatalf("kick to a busy device notified (rescues %d)", q.Rescues)
+	}
+	// The device, not having seen entry 4, catches up to it and
+	// sleeps: used 4, avail_event 4.
+	setAvailEvent(q, 4)
+	setUsedIdx(q, 4)
+	q.Push(5)
+	if !q.Kick() || notified != 2 || q.Rescues != 1 {
+		t.Fatalf("kick to an idle device behind the driver: notified %d, rescues %d", notified, q.Rescues)
+	}
+	// Busy again with entries 4 and 5 (used 4, avail_event 6 from the
+	// notification): a kick past avail_event notifies as usual, and
+	// one within the busy range is suppressed, not rescued.
+	setAvailEvent(q, 6)
+	q.Push(6)
+	if !q.Kick() || notified != 3 || q.Rescues != 1 {
+		t.Fatalf("kick at avail_event: notified %d, rescues %d", notified, q.Rescues)
+	}
+	q.Push(7)
+	if q.Kick() || notified != 3 || q.Rescues != 1 {
+		t.Fatalf("kick while busy: notified %d, rescues %d", notified, q.Rescues)
 	}
 }
 
