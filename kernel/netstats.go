@@ -42,6 +42,9 @@ type NICStats struct {
 	// was needed, because it had gone idle behind the driver: a lost
 	// handshake recovered (virtio.Queue.Rescues), per queue.
 	TxRescues, RxRescues uint64
+	// Receive completions the driver's watchdog found waiting without
+	// their interrupt (the same lost handshake, on the interrupt side).
+	MissedInterrupts uint64
 }
 
 // ErrNoNIC says no network driver registered its counters: no card, or
@@ -78,5 +81,5 @@ func (s NICStats) Write(w io.Writer) {
 		s.TxNotifies, s.TxSuppressed, s.RxNotifies, s.LinkChanges, s.TxInline)
 	fmt.Fprintf(w, "nic: tx segmentation offloaded %d frames; rx checksums completed %d, joined frames %d\n",
 		s.TxGSOFrames, s.RxCsumCompleted, s.RxGSOFrames)
-	fmt.Fprintf(w, "nic: notifies to a device idle behind the driver: tx %d, rx %d\n", s.TxRescues, s.RxRescues)
+	fmt.Fprintf(w, "nic: notifies to a device idle behind the driver: tx %d, rx %d; missed interrupts %d\n", s.TxRescues, s.RxRescues, s.MissedInterrupts)
 }

@@ -10,6 +10,7 @@ package netstack
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -95,6 +96,9 @@ type NICStats struct {
 	// Notifications sent to a device found idle behind the driver
 	// (virtio.Queue.Rescues), per queue.
 	TxRescues, RxRescues uint64
+	// Receive completions found waiting without their interrupt by the
+	// watchdog (watchInterrupts).
+	MissedInterrupts uint64
 }
 
 var nicStats NICStats
@@ -387,6 +391,8 @@ func (n *virtioNIC) run(ctx context.Context) {
 	ev, err := n.intr.EventFD()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "velocity: net: %v; waiting in irqwait\n", err)
+	} else {
+		go n.watchInterrupts(ctx, ev)
 	}
 	for ctx.Err() == nil {
 		for {
@@ -403,6 +409,13 @@ func (n *virtioNIC) run(ctx context.Context) {
 			atomic.StoreUint64(&nicRings[0].Waiting, 1)
 			_, err := ev.Read(evBuf[:])
 			atomic.StoreUint64(&nicRings[0].Waiting, 0)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// watchInterrupts found completions waiting
+				// without their interrupt: take them.
+				ev.SetReadDeadline(time.Time{})
+				atomic.AddUint64(&nicStats.MissedInterrupts, 1)
+				continue
+			}
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "velocity: net: reading the interrupt's eventfd: %v; waiting in irqwait\n", err)
 				ev = nil
@@ -419,6 +432,59 @@ func (n *virtioNIC) run(ctx context.Context) {
 			atomic.AddUint64(&nicStats.Interrupts, 1)
 		}
 	}
+}
+
+// irqWatchPeriod is how often watchInterrupts looks: a lost interrupt
+// costs the receive path between one and two periods.
+const irqWatchPeriod = 500 * time.Millisecond
+
+// watchInterrupts is the receive interrupt's watchdog. Re-enabling the
+// interrupt is the mirror of a kick (the driver writes used_event, then
+// reads the used index; the device writes the used index, then reads
+// used_event), so the handshake virtio.Queue.Rescues describes can be
+// lost here too, and then with nothing left to recover it: the driver
+// sleeps with completions waiting, and the device, seeing used_event
+// behind, never interrupts again. When completions have waited with the
+// driver asleep and not taking any for a whole period, it ends the
+// driver's wait (a read deadline in the past), which counts it in
+// MissedInterrupts and drains the ring. Only the eventfd wait is
+// watched; irqwait, the fallback, is not.
+func (n *virtioNIC) watchInterrupts(ctx context.Context, ev *os.File) {
+	t := time.NewTicker(irqWatchPeriod)
+	defer t.Stop()
+	var w irqWatch
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if w.check(atomic.LoadUint64(&nicRings[0].Waiting) == 1, n.rx.DeviceUsed(), uint16(atomic.LoadUint64(&nicRings[0].LastUsed))) {
+			ev.SetReadDeadline(time.Now())
+		}
+	}
+}
+
+// irqWatch is watchInterrupts' judgement, apart for testing: a look
+// finds the driver asleep (waiting) with the device's used index ahead
+// of the driver's (last), and two such looks in a row with the driver's
+// index unchanged mean a lost interrupt.
+type irqWatch struct {
+	armed bool
+	last  uint16
+}
+
+func (w *irqWatch) check(waiting bool, deviceUsed, last uint16) bool {
+	if !waiting || deviceUsed == last {
+		w.armed = false
+		return false
+	}
+	if w.armed && w.last == last {
+		w.armed = false
+		return true
+	}
+	w.armed, w.last = true, last
+	return false
 }
 
 // watchConfig looks at the link status each time the device signals a

@@ -177,3 +177,30 @@ func TestCompleteChecksum(t *testing.T) {
 		t.Error("without GUEST_CSUM the frame was changed or dropped")
 	}
 }
+
+// TestIRQWatch: the watchdog fires only after two looks in a row find
+// the driver asleep behind the device without having taken anything.
+func TestIRQWatch(t *testing.T) {
+	type look struct {
+		waiting          bool
+		deviceUsed, last uint16
+		fire             bool
+	}
+	for _, c := range []struct {
+		name  string
+		looks []look
+	}{
+		{"idle", []look{{true, 5, 5, false}, {true, 5, 5, false}, {true, 5, 5, false}}},
+		{"lost interrupt", []look{{true, 7, 5, false}, {true, 9, 5, true}, {true, 9, 5, false}, {true, 9, 5, true}}},
+		{"interrupt came between looks", []look{{true, 7, 5, false}, {true, 8, 7, false}, {true, 8, 8, false}}},
+		{"driver busy", []look{{false, 7, 5, false}, {false, 9, 5, false}, {true, 9, 5, false}, {true, 9, 5, true}}},
+		{"wraps", []look{{true, 2, 65534, false}, {true, 3, 65534, true}}},
+	} {
+		var w irqWatch
+		for i, l := range c.looks {
+			if got := w.check(l.waiting, l.deviceUsed, l.last); got != l.fire {
+				t.Errorf("%s: look %d (%+v): fired %v", c.name, i, l, got)
+			}
+		}
+	}
+}

@@ -36,8 +36,9 @@ type Queue struct {
 	Notifies, Suppressed uint64
 	// Rescues counts notifications sent although avail_event said
 	// none was needed, because the device had gone idle behind the
-	// driver: it had completed every entry up to avail_event, which
-	// lay before entries published earlier.
+	// driver: it had completed every entry up to avail_event, and the
+	// driver had published that entry without notifying
+	// (lostHandshake).
 	//
 	// The EVENT_IDX handshake is a store-then-load on each side (the
 	// driver publishes its index, then reads avail_event; the device
@@ -50,9 +51,7 @@ type Queue struct {
 	// avail_event stays behind for good, and every later kick is
 	// suppressed. One-CPU guests lost their transmit queue this way
 	// (tests/netboot, about one boot in fifty under load); the rescue
-	// turns that into one notification at the next kick. Elsewhere it
-	// costs at most a spurious notification when a kick meets the
-	// device exactly as it completes the avail_event entry.
+	// turns that into one notification at the next kick.
 	Rescues uint64
 
 	mem               pci.DMA
@@ -61,6 +60,7 @@ type Queue struct {
 	eventIdx          bool
 	availIdx          uint16 // next free slot of the available ring
 	kicked            uint16 // availIdx at the last Kick
+	notifiedTo        uint16 // availIdx at the last notification
 	lastUsed          uint16
 	notify            func()
 }
@@ -130,10 +130,7 @@ func (q *Queue) Kick() bool {
 	if q.eventIdx {
 		ev := uint16(atomic.LoadUint32(q.word(q.usedOff + 4 + 8*q.Size)))
 		need = needEvent(ev, q.availIdx, old)
-		if !need && uint16(atomic.LoadUint32(q.word(q.usedOff))>>16) == ev {
-			// The device has finished everything up to avail_event,
-			// and avail_event is behind what it was told before: it
-			// is idle and missed a notification (see Rescues).
+		if !need && q.lostHandshake(ev) {
 			q.Rescues++
 			need = true
 		}
@@ -145,8 +142,23 @@ func (q *Queue) Kick() bool {
 		return false
 	}
 	q.Notifies++
+	q.notifiedTo = q.availIdx
 	q.notify()
 	return true
+}
+
+// lostHandshake reports, for a kick that avail_event (ev) says needs no
+// notification, whether the device is instead idle behind the driver
+// (see Rescues). The device wrote ev as the index it had read, and it
+// has completed everything before ev; yet the driver published entry ev
+// without a notification: its last one (notifiedTo) did not reach past
+// ev. Had the handshake held, the kick that published entry ev would
+// have read ev and notified. A device merely busy (a notification
+// received and not yet acted on, or completions still to come) fails
+// one of the two tests.
+func (q *Queue) lostHandshake(ev uint16) bool {
+	used := uint16(atomic.LoadUint32(q.word(q.usedOff)) >> 16)
+	return used == ev && ev-q.notifiedTo < 0x8000
 }
 
 // needEvent is virtio's vring_need_event: whether moving an index from
@@ -164,6 +176,13 @@ type Used struct {
 // Pending reports whether the device has completed chains not yet taken.
 func (q *Queue) Pending() bool {
 	return uint16(atomic.LoadUint32(q.word(q.usedOff))>>16) != q.lastUsed
+}
+
+// DeviceUsed is the used index the device has published. Unlike the
+// other methods it may be called from any goroutine (a watchdog's): it
+// reads only the ring, atomically.
+func (q *Queue) DeviceUsed() uint16 {
+	return uint16(atomic.LoadUint32(q.word(q.usedOff)) >> 16)
 }
 
 // TakeUsed appends the chains completed since the last call to out.
