@@ -11,6 +11,7 @@ const sysLocks = 0x5607
 type rawLockStat struct {
 	Name                                          [24]byte
 	Instances, Acquires, Contended, WaitNs, MaxNs uint64
+	Halts                                         uint64
 }
 
 // LockStats is one class of kernel locks (the big kernel lock, the futex
@@ -23,6 +24,11 @@ type LockStats struct {
 	Contended uint64        // times it was found held by another CPU
 	Wait      time.Duration // time spent spinning for it, summed over CPUs
 	MaxWait   time.Duration // the longest single wait
+	// Halts counts waits that stopped spinning and halted the CPU until
+	// the holder released the lock: holds longer than about 20 us,
+	// which under a hypervisor usually means the holder's virtual CPU
+	// lost its host CPU.
+	Halts uint64
 }
 
 // ContendedPercent is Contended as a percentage of Acquires.
@@ -46,7 +52,7 @@ func Locks() ([]LockStats, error) {
 	for _, r := range raw[:n] {
 		out = append(out, LockStats{
 			Name: cName(r.Name[:]), Instances: int(r.Instances), Acquires: r.Acquires,
-			Contended: r.Contended, Wait: time.Duration(r.WaitNs), MaxWait: time.Duration(r.MaxNs),
+			Contended: r.Contended, Wait: time.Duration(r.WaitNs), MaxWait: time.Duration(r.MaxNs), Halts: r.Halts,
 		})
 	}
 	return out, nil
@@ -63,6 +69,7 @@ func LocksDelta(before, after []LockStats) []LockStats {
 				d.Acquires -= b.Acquires
 				d.Contended -= b.Contended
 				d.Wait -= b.Wait
+				d.Halts -= b.Halts
 			}
 		}
 		out = append(out, d)

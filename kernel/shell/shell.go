@@ -457,10 +457,10 @@ func (sh *Shell) locks(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(sh.Out, "%-16s %9s %12s %12s %9s %12s %10s\n", "lock", "instances", "acquired", "contended", "percent", "waited", "max wait")
+	fmt.Fprintf(sh.Out, "%-16s %9s %12s %12s %9s %12s %10s %8s\n", "lock", "instances", "acquired", "contended", "percent", "waited", "max wait", "halts")
 	for _, l := range ls {
-		fmt.Fprintf(sh.Out, "%-16s %9d %12d %12d %8.3f%% %12v %10v\n", l.Name, l.Instances, l.Acquires, l.Contended,
-			l.ContendedPercent(), l.Wait.Round(time.Microsecond), l.MaxWait.Round(time.Microsecond))
+		fmt.Fprintf(sh.Out, "%-16s %9d %12d %12d %8.3f%% %12v %10v %8d\n", l.Name, l.Instances, l.Acquires, l.Contended,
+			l.ContendedPercent(), l.Wait.Round(time.Microsecond), l.MaxWait.Round(time.Microsecond), l.Halts)
 	}
 	return nil
 }

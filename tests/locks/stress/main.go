@@ -168,8 +168,8 @@ loop:
 		after, err := kernel.Locks()
 		if err == nil {
 			for _, l := range kernel.LocksDelta(before, after) {
-				fmt.Printf("STRESS lock name=%q instances=%d acquires=%d contended=%d pct=%.3f wait_ns=%d max_ns=%d\n",
-					l.Name, l.Instances, l.Acquires, l.Contended, l.ContendedPercent(), l.Wait.Nanoseconds(), l.MaxWait.Nanoseconds())
+				fmt.Printf("STRESS lock name=%q instances=%d acquires=%d contended=%d pct=%.3f wait_ns=%d max_ns=%d halts=%d\n",
+					l.Name, l.Instances, l.Acquires, l.Contended, l.ContendedPercent(), l.Wait.Nanoseconds(), l.MaxWait.Nanoseconds(), l.Halts)
 			}
 		}
 	}
