@@ -123,6 +123,17 @@ func vkSysCrash(kind, arg, arg2 uintptr) uintptr {
 		}
 	case 6: // not a crash: device work left for the idle CPU (vkIdleDeviceProbe)
 		return vkIdleDeviceProbe(arg, arg2)
+	case 7: // not a crash: keep the kernel lock, which this call holds, for arg ns
+		// (at most 100 ms), interrupts off, so that another CPU's
+		// call waits for it long enough to halt (vkSpinSleep); the
+		// release must wake it at once (tests/locks TestHaltedWaiterWakes).
+		vkAssertHeld(&vkBKL)
+		if arg > 100_000_000 {
+			return vkErr(vkEINVAL)
+		}
+		for end := vkNanotime() + int64(arg); vkNanotime() < end; {
+		}
+		return 0
 	}
 	return vkErr(vkEINVAL)
 }

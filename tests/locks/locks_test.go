@@ -153,6 +153,18 @@ func TestIdleDeviceWork(t *testing.T) {
 	}
 }
 
+// TestHaltedWaiterWakes makes a CPU wait for the kernel lock long enough
+// to halt (the stress program's -haltwake, Velocity's crash call kind 7)
+// and checks that the holder's release wakes it at once: a waiter halts
+// after about 20 us of spinning (vkSpinSleep), and a release that forgot
+// to send its IPI would leave it asleep until some later interrupt.
+func TestHaltedWaiterWakes(t *testing.T) {
+	serial := run(t, 2, 90*time.Second, "-haltwake", "20")
+	if !strings.Contains(serial, "STRESS haltwake rounds=20 ") || strings.Contains(serial, "STRESS haltwake FAIL") {
+		t.Errorf("halted lock waiters were not woken by the release")
+	}
+}
+
 // TestLockTakenTwice checks the ownership check itself: a CPU that takes
 // the kernel lock it already holds (Velocity's crash call, kind 4) stops
 // the machine with the lock's name and the fatal exit code, instead of
