@@ -442,6 +442,17 @@ func vkDumpHeld(name string, idx int, l *vkSpin, n int) int {
 	}
 	vkPrint(" by cpu ")
 	vkPrintDec(int64(atomic.Load(&l.owner)) - 1)
+	if s := atomic.Load64(&l.sleepers); s != 0 {
+		// CPUs halted waiting for it (vkSpinSleep): they show as
+		// halted at vkIdle inside a thread, not as idle.
+		vkPrint(", halted waiting:")
+		for i := 0; i < vkMaxCPU; i++ {
+			if s&(1<<i) != 0 {
+				vkPrint(" cpu ")
+				vkPrintDec(int64(i))
+			}
+		}
+	}
 	vkPrint(";")
 	return n + 1
 }

@@ -127,9 +127,17 @@ func vkSysCrash(kind, arg, arg2 uintptr) uintptr {
 		// (at most 100 ms), interrupts off, so that another CPU's
 		// call waits for it long enough to halt (vkSpinSleep); the
 		// release must wake it at once (tests/locks TestHaltedWaiterWakes).
+		// A non-zero arg2 is a 4-byte word set to 1 once the lock is
+		// held, for the waiter to watch.
 		vkAssertHeld(&vkBKL)
-		if arg > 100_000_000 {
+		if arg > 100_000_000 || arg2&3 != 0 {
 			return vkErr(vkEINVAL)
+		}
+		if arg2 != 0 {
+			if !vkUserOK(arg2, 4, true) {
+				return vkErr(vkEFAULT)
+			}
+			atomic.Store((*uint32)(unsafe.Pointer(arg2)), 1)
 		}
 		for end := vkNanotime() + int64(arg); vkNanotime() < end; {
 		}
