@@ -2,6 +2,8 @@ package netstack
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
 	"syscall"
 	"unsafe"
 )
@@ -228,16 +230,84 @@ func onVelocity() bool {
 	return e != syscall.ENOSYS
 }
 
+// Flags of velocity_net_attach and velocity_net_wait
+// (runtime/vk_sys_sockets.go).
+const (
+	attachDoorbell = 1 // the second argument is the server's doorbell eventfd
+	waitNonblock   = 1 // EAGAIN instead of blocking when nothing is queued
+)
+
 // attach tells the kernel a server exists, so it forwards socket calls.
-func attach() {
-	syscall.RawSyscall(sysAttach, 0, 0, 0)
+// With doorbell >= 0, an eventfd, the kernel also counts on it each time
+// it has work for the server (runtime/vk_net.go, vkNetWake).
+func attach(doorbell int) syscall.Errno {
+	flags, fd := uintptr(0), uintptr(0)
+	if doorbell >= 0 {
+		flags, fd = attachDoorbell, uintptr(doorbell)
+	}
+	_, _, e := syscall.RawSyscall(sysAttach, flags, fd, 0)
+	return e
 }
 
-// wait blocks (as a system call, so the Go scheduler runs other
-// goroutines meanwhile) until the kernel has requests, and fills buf.
-func wait(buf []Msg) (int, syscall.Errno) {
+// wait fills buf with the kernel's requests. Blocking, it waits as a
+// system call (the Go scheduler runs other goroutines meanwhile) until
+// there are some; non-blocking, it fails with EAGAIN when there are none.
+func wait(buf []Msg, nonblock bool) (int, syscall.Errno) {
+	if nonblock {
+		n, _, e := syscall.RawSyscall(sysWait, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), waitNonblock)
+		return int(n), e
+	}
 	n, _, e := syscall.Syscall(sysWait, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
 	return int(n), e
+}
+
+// eventfdWaiter reads an eventfd the kernel signals (a card's interrupt,
+// the server's doorbell), waiting for it in Go's netpoller. The read
+// itself is a raw system call: it never blocks (the fd is non-blocking),
+// so it needs no entersyscall/exitsyscall, and exitsyscall is what woke
+// Go's sysmon from its idle wait and set it sleeping in 20 us steps
+// again, each a nanosleep. os.File.Read's deadline still applies.
+type eventfdWaiter struct {
+	f   *os.File
+	rc  syscall.RawConn
+	buf [8]byte
+}
+
+func newEventfdWaiter(f *os.File) (*eventfdWaiter, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &eventfdWaiter{f: f, rc: rc}, nil
+}
+
+// wait returns once the eventfd's count was non-zero, having taken it.
+func (w *eventfdWaiter) wait() error {
+	var errno syscall.Errno
+	err := w.rc.Read(func(fd uintptr) bool {
+		_, _, errno = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
+		return errno != syscall.EAGAIN
+	})
+	if err != nil {
+		return err
+	}
+	if errno != 0 {
+		return os.NewSyscallError("read", errno)
+	}
+	return nil
+}
+
+// newDoorbell makes the server's doorbell: a non-blocking eventfd, read
+// through Go's netpoller. nil if it cannot be made (the server then
+// blocks in velocity_net_wait, as before the doorbell).
+func newDoorbell() *os.File {
+	const efdNonblock, efdCloexec = 0x800, 0x80000
+	fd, _, e := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, efdNonblock|efdCloexec, 0)
+	if e != 0 {
+		fmt.Fprintf(os.Stderr, "velocity: net: the server's doorbell: eventfd2: %v; it blocks in the kernel instead\n", e)
+		return nil
+	}
+	return os.NewFile(fd, "netstack-doorbell")
 }
 
 func reply(reps []Reply) {

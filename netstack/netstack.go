@@ -36,7 +36,23 @@ func init() {
 		return
 	}
 	srv = newServer(st, velocityKernel{})
-	attach()
+	if bell := newDoorbell(); bell != nil {
+		w, err := newEventfdWaiter(bell)
+		if err == nil {
+			if e := attach(int(bell.Fd())); e != 0 {
+				err = e
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "velocity: net: the server's doorbell: %v; it blocks in the kernel instead\n", err)
+			bell.Close()
+		} else {
+			srv.doorbell = w
+		}
+	}
+	if srv.doorbell == nil {
+		attach(-1)
+	}
 	go srv.serve()
 	installDirect(srv)
 	// The card is configured before main runs, as Linux's ip= does before

@@ -70,6 +70,13 @@ type Server struct {
 	// GCFreed: AF_UNIX sockets the unix garbage collector found kept
 	// only by their own tokens (unix_gc.go).
 	GCFreed atomic.Uint64
+
+	// doorbell is the eventfd the kernel counts on when it has work for
+	// the server (nil: the server blocks in velocity_net_wait). Waiting
+	// on it in Go's netpoller leaves no thread blocked in a system call
+	// holding a P, which sysmon would take back after 20 us and keep
+	// checking every 20 us for as long as the server waited.
+	doorbell *eventfdWaiter
 }
 
 // sock is one socket: a netstack endpoint and what the kernel's open file
@@ -114,7 +121,17 @@ func (s *Server) serve() {
 	msgs := make([]Msg, 64)
 	reps := make([]Reply, 0, 64)
 	for {
-		n, e := wait(msgs)
+		n, e := wait(msgs, s.doorbell != nil)
+		if e == syscall.EAGAIN && s.doorbell != nil {
+			// Nothing queued: sleep until the kernel rings. Work queued
+			// after the look above has already counted, so the read
+			// returns at once.
+			if err := s.doorbell.wait(); err != nil {
+				fmt.Fprintf(os.Stderr, "velocity: net: reading the server's doorbell: %v; it blocks in the kernel instead\n", err)
+				s.doorbell = nil
+			}
+			continue
+		}
 		if e != 0 {
 			continue // the kernel makes the wait again after a signal; keep going whatever came back
 		}

@@ -387,12 +387,15 @@ func (n *virtioNIC) run(ctx context.Context) {
 	// the kernel signals (pci.IRQ.EventFD): the thread that wakes for it
 	// runs this goroutine and then, itself, the stack's goroutines it
 	// makes runnable. irqwait is the fallback.
-	var evBuf [8]byte
-	ev, err := n.intr.EventFD()
+	var ev *eventfdWaiter
+	f, err := n.intr.EventFD()
+	if err == nil {
+		ev, err = newEventfdWaiter(f)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "velocity: net: %v; waiting in irqwait\n", err)
 	} else {
-		go n.watchInterrupts(ctx, ev)
+		go n.watchInterrupts(ctx, f)
 	}
 	for ctx.Err() == nil {
 		for {
@@ -407,12 +410,12 @@ func (n *virtioNIC) run(ctx context.Context) {
 		}
 		if ev != nil {
 			atomic.StoreUint64(&nicRings[0].Waiting, 1)
-			_, err := ev.Read(evBuf[:])
+			err := ev.wait()
 			atomic.StoreUint64(&nicRings[0].Waiting, 0)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				// watchInterrupts found completions waiting
 				// without their interrupt: take them.
-				ev.SetReadDeadline(time.Time{})
+				ev.f.SetReadDeadline(time.Time{})
 				atomic.AddUint64(&nicStats.MissedInterrupts, 1)
 				continue
 			}

@@ -227,6 +227,12 @@ type vkNetSlot struct {
 
 var vkNet struct {
 	attached bool
+	// doorbell is the description (+1; 0 none) of the eventfd the server
+	// gave velocity_net_attach: every wake-up of the server also counts
+	// there (vkNetRing), so the server can wait for work in Go's
+	// netpoller with a non-blocking velocity_net_wait instead of blocking
+	// in the call. It holds a reference, never dropped.
+	doorbell int32
 	slots    [vkMaxThreads]vkNetSlot // by tid-1
 	queue    [vkNetQueue]int32       // tids of queued requests, FIFO
 	head     uint32
@@ -684,7 +690,36 @@ func vkNetAsyncPush(m vkNetMsg) {
 		vkNetSidQueued(uint64(m.newFD) & 0xffffffff)
 		vkNetSidQueued(uint64(m.newFD) >> 32)
 	}
+	vkNetWake()
+}
+
+// vkNetWake wakes the server for queued work: its thread, if it blocks in
+// velocity_net_wait, and its doorbell, if it waits in Go's netpoller.
+// The kernel lock is held; vkFDLock is not.
+func vkNetWake() {
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+	if d := vkNet.doorbell; d != 0 {
+		f := vkFileAt(d - 1)
+		vkSpinLock(&vkFDLock) // an eventfd's count is vkFDLock's
+		if f.counter < vkEventfdMax {
+			f.counter++
+		}
+		vkNotifyLocked(f)
+		vkSpinUnlock(&vkFDLock)
+	}
+}
+
+// vkNetSetDoorbell makes the eventfd at fd the server's doorbell
+// (velocity_net_attach). The kernel lock is held.
+func vkNetSetDoorbell(fd int32) uintptr {
+	if vkFD(fd, fdEventfd) == nil {
+		return vkErr(vkEBADF)
+	}
+	if vkNet.doorbell != 0 {
+		return vkErr(vkEBUSY) // one server, attached once
+	}
+	vkNet.doorbell = vkFileGet(fd) + 1
+	return 0
 }
 
 // vkNetSidQueued records that the message just queued concerns sid.
@@ -719,7 +754,7 @@ func vkNetForward(msg *vkNetMsg, rep *vkNetReply) int64 {
 		vkNet.tail++
 		s.inq = true
 	}
-	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+	vkNetWake()
 	for s.state != 3 {
 		t.waitAddr = uintptr(unsafe.Pointer(s))
 		if t.pending&^t.sigmask == 0 {
@@ -749,7 +784,7 @@ func vkNetForward(msg *vkNetMsg, rep *vkNetReply) int64 {
 			vkNet.cancels[vkNet.ctail%vkMaxThreads] = s.msg.id
 			vkNet.ctail++
 			s.state, s.rep = 0, 0
-			vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
+			vkNetWake()
 			return r
 		}
 		// The server is working on it and does not wait: wait for its
@@ -796,9 +831,12 @@ func vkNetHold(id uint64, op uintptr, moved int64, flags uintptr) uintptr {
 
 // vkNetWait is the server's side: sleep until a request is queued, then
 // copy up to max of them to buf.
-func vkNetWait(buf, max uintptr, canBlock bool) uintptr {
-	if max == 0 || max > vkNetQueue {
+func vkNetWait(buf, max, flags uintptr, canBlock bool) uintptr {
+	if max == 0 || max > vkNetQueue || flags&^vkNetWaitNonblock != 0 {
 		return vkErr(vkEINVAL)
+	}
+	if flags&vkNetWaitNonblock != 0 {
+		canBlock = false // the server waits on its doorbell instead
 	}
 	if !vkUserOK(buf, max*unsafe.Sizeof(vkNetMsg{}), true) {
 		return vkErr(vkEFAULT)

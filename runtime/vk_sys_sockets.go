@@ -47,13 +47,33 @@ func vkCallTee(f *vkFrame, canBlock bool) uintptr {
 }
 
 // vkCallNetAttach: the netstack server announces itself (once, at its init).
+// vkCallNetAttach: the netstack server exists (flags 0), and with flags
+// vkNetAttachDoorbell the eventfd fd is its doorbell (vkNetWake).
 func vkCallNetAttach(f *vkFrame, canBlock bool) uintptr {
+	flags, fd := f.rdi, f.rsi
+	if flags&^vkNetAttachDoorbell != 0 {
+		return vkErr(vkEINVAL)
+	}
+	if flags&vkNetAttachDoorbell != 0 {
+		if fd > 1<<31-1 {
+			return vkErr(vkEBADF)
+		}
+		if r := vkNetSetDoorbell(int32(fd)); r != 0 {
+			return r
+		}
+	}
 	vkNet.attached = true
 	return 0
 }
 
+// Flags of velocity_net_attach and velocity_net_wait.
+const (
+	vkNetAttachDoorbell = 1 // rsi is an eventfd for vkNetWake to count on
+	vkNetWaitNonblock   = 1 // EAGAIN rather than blocking when nothing waits
+)
+
 func vkCallNetWait(f *vkFrame, canBlock bool) uintptr {
-	return vkNetWait(uintptr(f.rdi), uintptr(f.rsi), canBlock)
+	return vkNetWait(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx), canBlock)
 }
 
 func vkCallNetReply(f *vkFrame, canBlock bool) uintptr {
