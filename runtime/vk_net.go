@@ -830,7 +830,9 @@ func vkNetHold(id uint64, op uintptr, moved int64, flags uintptr) uintptr {
 }
 
 // vkNetWait is the server's side: sleep until a request is queued, then
-// copy up to max of them to buf.
+// copy up to max of them to buf. With vkNetWaitNonblock it does not
+// sleep (EAGAIN): a server with a doorbell waits on that, in Go's
+// netpoller (vkNetWake).
 func vkNetWait(buf, max, flags uintptr, canBlock bool) uintptr {
 	if max == 0 || max > vkNetQueue || flags&^vkNetWaitNonblock != 0 {
 		return vkErr(vkEINVAL)
