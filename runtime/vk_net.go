@@ -229,7 +229,7 @@ var vkNet struct {
 	attached bool
 	// doorbell is the description (+1; 0 none) of the eventfd the server
 	// gave velocity_net_attach: every wake-up of the server also counts
-	// there (vkNetRing), so the server can wait for work in Go's
+	// there (vkNetWake), so the server can wait for work in Go's
 	// netpoller with a non-blocking velocity_net_wait instead of blocking
 	// in the call. It holds a reference, never dropped.
 	doorbell int32
