@@ -6,6 +6,7 @@ import (
 	gonet "net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,27 @@ func openFDs() int {
 	for fd := 0; fd < 1024; fd++ {
 		if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0); e == 0 {
 			n++
+		}
+	}
+	return n
+}
+
+// settledFDs is openFDs once the count stops moving: after a GC (whose
+// finalizers close what earlier tests dropped without closing) it looks
+// every 20 ms until three looks agree, for at most 2 s. An earlier test's
+// goroutine that closes its listener late, or a finalizer, changed the
+// count under TestSCMRightsChurn in CI ("6 fds open after, 8 before"),
+// which is not what these tests measure.
+func settledFDs() int {
+	runtime.GC()
+	runtime.GC()
+	n, same := openFDs(), 0
+	for deadline := time.Now().Add(2 * time.Second); same < 2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		if m := openFDs(); m == n {
+			same++
+		} else {
+			n, same = m, 0
 		}
 	}
 	return n
@@ -112,7 +134,7 @@ func TestSCMRightsSocketpair(t *testing.T) {
 		typ  int
 	}{{"stream", syscall.SOCK_STREAM}, {"dgram", syscall.SOCK_DGRAM}, {"seqpacket", syscall.SOCK_SEQPACKET}} {
 		t.Run(typ.name, func(t *testing.T) {
-			base := openFDs()
+			base := settledFDs()
 			a, b := socketpair(t, typ.typ|syscall.SOCK_NONBLOCK)
 			r, w := nbPipe(t)
 			path := filepath.Join(t.TempDir(), "passed")
@@ -163,7 +185,7 @@ func TestSCMRightsSocketpair(t *testing.T) {
 			syscall.Close(r)
 			syscall.Close(a)
 			syscall.Close(b)
-			if n := openFDs(); n != base {
+			if n := settledFDs(); n != base {
 				t.Errorf("%d fds open after, %d before", n, base)
 			}
 		})
@@ -261,7 +283,7 @@ func TestSCMRightsNamed(t *testing.T) {
 // those that fit and MSG_CTRUNC, and the rest are closed; with no control
 // buffer at all, every one is.
 func TestSCMRightsTruncated(t *testing.T) {
-	base := openFDs()
+	base := settledFDs()
 	a, b := socketpair(t, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK)
 	var rs, ws [3]int
 	for i := range rs {
@@ -308,7 +330,7 @@ func TestSCMRightsTruncated(t *testing.T) {
 	for _, fd := range append(rs[:], r, a, b) {
 		syscall.Close(fd)
 	}
-	if n := openFDs(); n != base {
+	if n := settledFDs(); n != base {
 		t.Errorf("%d fds open after, %d before", n, base)
 	}
 }
@@ -359,7 +381,7 @@ func TestSCMRightsStreamBoundary(t *testing.T) {
 // pipe's reader sees end of file when it has. Linux collects when a unix
 // socket is released, so one more pair is made and closed after.
 func TestSCMRightsInFlight(t *testing.T) {
-	base := openFDs()
+	base := settledFDs()
 	for _, typ := range []int{syscall.SOCK_STREAM, syscall.SOCK_DGRAM} {
 		a, b := socketpair(t, typ|syscall.SOCK_NONBLOCK)
 		r, w := nbPipe(t)
@@ -402,7 +424,7 @@ func TestSCMRightsInFlight(t *testing.T) {
 	syscall.Close(h)
 	writerGone(t, r, "a pipe end queued in a socket that only its own queue holds")
 	syscall.Close(r)
-	if n := openFDs(); n != base {
+	if n := settledFDs(); n != base {
 		t.Errorf("%d fds open after, %d before", n, base)
 	}
 }
@@ -475,7 +497,7 @@ func TestSCMRightsChurn(t *testing.T) {
 	if testing.Short() {
 		rounds = 50
 	}
-	base := openFDs()
+	base := settledFDs()
 	errs := make(chan error, 4)
 	for g := 0; g < 4; g++ {
 		go func(g int) {
@@ -550,7 +572,7 @@ func TestSCMRightsChurn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := openFDs(); n != base {
+	if n := settledFDs(); n != base {
 		t.Errorf("%d fds open after, %d before", n, base)
 	}
 }
