@@ -61,6 +61,12 @@ type vkCPU struct {
 	busyNs   int64   // time spent running threads other than idle
 	tlbSeen  uint32  // last TLB shootdown generation this CPU answered
 	pollNs   int64   // how long the idle loop polls before halting (vk_idlepoll.go)
+	// stealWanted is set by vkKick before its IPI: a thread this CPU may
+	// run waits in another CPU's queue. The idle loop looks at it before
+	// halting, as at its own queue, so the steal happens even when the
+	// IPI was taken while this CPU waited for a lock (vkSpinSleep's halt
+	// or vkSpinPause's window), where an interrupt only ends the wait.
+	stealWanted uint32
 }
 
 var (

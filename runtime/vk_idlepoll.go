@@ -102,13 +102,15 @@ func vkPollSeen(c *vkCPU, ticks uint64, deadline int64) bool {
 }
 
 // vkIdleWorkWaiting reports whether the idle CPU already has work that no
-// interrupt will announce again: a queued thread, or device work deferred
-// to a lock holder. Interrupts are off, so one arriving after this look
+// interrupt will announce again: a queued thread, device work deferred
+// to a lock holder, or a thread in another CPU's queue that vkKick asked
+// this CPU to take. Interrupts are off, so one arriving after this look
 // ends the halt.
 //
 //go:nosplit
 func vkIdleWorkWaiting(c *vkCPU) bool {
-	return atomic.Loadint64((*int64)(unsafe.Pointer(&c.runqLen))) != 0 || atomic.Load(&vkIRQPending) != 0
+	return atomic.Loadint64((*int64)(unsafe.Pointer(&c.runqLen))) != 0 || atomic.Load(&vkIRQPending) != 0 ||
+		atomic.Load(&c.stealWanted) != 0
 }
 
 // vkIdleHalted adapts the window after a halt that lasted ns.

@@ -425,7 +425,8 @@ func vkSchedule() {
 	stay := requeue && vkAllowed(cur, int(c.id))
 	next := vkRunqTake(c, int(c.id))
 	if next == nil && !stay {
-		next = vkSteal(c) // lets go of own meanwhile
+		atomic.Store(&c.stealWanted, 0) // a kick after this sets it again
+		next = vkSteal(c)               // lets go of own meanwhile
 		if next == nil {
 			// Queued here while own was let go: its IPI may have been
 			// taken while spinning, so look rather than rely on it.
@@ -511,6 +512,7 @@ func vkSchedule() {
 func vkKick(t *vkThread) {
 	for i := 0; i < vkCPUCount; i++ {
 		if vkAllowed(t, i) {
+			atomic.Store(&vkCPUs[i].stealWanted, 1)
 			vkSendIPI(vkCPUs[i].apicID, vkReschedVector)
 			return
 		}
