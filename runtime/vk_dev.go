@@ -616,13 +616,7 @@ func vkDevIRQWork() {
 			vkDev.count[line]++
 			vkFutexWake(uintptr(unsafe.Pointer(&vkDev.count[line])), vkMaxThreads)
 			if e := vkDev.efd[line]; e != 0 {
-				f := vkFileAt(e - 1)
-				vkSpinLock(&vkFDLock) // an eventfd's count is vkFDLock's
-				if f.counter < vkEventfdMax {
-					f.counter++
-				}
-				vkNotifyLocked(f)
-				vkSpinUnlock(&vkFDLock)
+				vkEventfdSignal(vkFileAt(e - 1))
 			}
 		}
 	}

@@ -935,6 +935,19 @@ const vkEventfdMax = ^uint64(0) - 1
 // take vkFDLock for the count too, and touch the user's word outside it
 // (that may fault a page in, which a spin lock must not be held across).
 
+// vkEventfdSignal adds one to the count of eventfd f for the kernel (a
+// device's interrupt, the network server's doorbell), saturating at
+// vkEventfdMax rather than waiting, and wakes its readers and epoll
+// watchers. The caller holds the kernel lock, not vkFDLock.
+func vkEventfdSignal(f *vkFile) {
+	vkSpinLock(&vkFDLock)
+	if f.counter < vkEventfdMax {
+		f.counter++
+	}
+	vkNotifyLocked(f)
+	vkSpinUnlock(&vkFDLock)
+}
+
 // vkEventfdWrite adds the 8-byte value at p to f's count, waiting, as
 // Linux does, while it would pass vkEventfdMax. The kernel lock is held
 // (and let go while asleep).

@@ -699,13 +699,7 @@ func vkNetAsyncPush(m vkNetMsg) {
 func vkNetWake() {
 	vkFutexWake(uintptr(unsafe.Pointer(&vkNet)), 1)
 	if d := vkNet.doorbell; d != 0 {
-		f := vkFileAt(d - 1)
-		vkSpinLock(&vkFDLock) // an eventfd's count is vkFDLock's
-		if f.counter < vkEventfdMax {
-			f.counter++
-		}
-		vkNotifyLocked(f)
-		vkSpinUnlock(&vkFDLock)
+		vkEventfdSignal(vkFileAt(d - 1))
 	}
 }
 
