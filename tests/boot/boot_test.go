@@ -408,13 +408,26 @@ func TestNMIDump(t *testing.T) {
 	// dump's Go side shows its M locked to the runnable spinner (seen
 	// once in a clean-clone CI run: runtime.handoffp). Handing the P on
 	// wakes another M, so that thread may also be in the futex call that
-	// does it (twice in 24 boots on 2026-12-04, once in CI).
+	// does it (twice in 24 boots on 2026-12-04, once in CI). Or the NMI
+	// lands after the spinner's thread gave its P up: the thread is then
+	// blocked in FUTEX_WAIT_PRIVATE on its M's park note until another M
+	// hands it a P with the spinner (runtime.startlockedm), and the Go
+	// side shows that M locked to the runnable spinner (once in a
+	// clean-clone CI run, 2026-12-05).
 	running := regexp.MustCompile(`thread (\d+) running on cpu \d[^\n]*\n  (?:entered by (?:NMI|interrupt 0x[0-9a-f]+) at 0x[0-9a-f]+ (\S+)|in (futex)\(0x[0-9a-f]+, 0x0000000000000081,)`)
+	lockedToRunnable := func(thread string) bool {
+		return regexp.MustCompile(`(?m)^  M on thread ` + thread + `, (?:P\d, )?locked to \d+ \(runnable\)$`).MatchString(serial)
+	}
 	found := false
 	for _, m := range running.FindAllStringSubmatch(serial, -1) {
 		inScheduler := strings.HasPrefix(m[2], "runtime.") || m[3] == "futex" // a wake: FUTEX_WAKE_PRIVATE
-		if strings.HasPrefix(m[2], "main.hang.func3+") ||
-			inScheduler && regexp.MustCompile(`(?m)^  M on thread `+m[1]+`, (?:P\d, )?locked to \d+ \(runnable\)$`).MatchString(serial) {
+		if strings.HasPrefix(m[2], "main.hang.func3+") || inScheduler && lockedToRunnable(m[1]) {
+			found = true
+		}
+	}
+	parked := regexp.MustCompile(`thread (\d+) blocked[^\n]*\n  in futex\(0x[0-9a-f]+, 0x0000000000000080,`)
+	for _, m := range parked.FindAllStringSubmatch(serial, -1) {
+		if lockedToRunnable(m[1]) {
 			found = true
 		}
 	}
