@@ -41,6 +41,7 @@ package runtime
 
 import (
 	"internal/runtime/atomic"
+	"internal/runtime/sys"
 	"unsafe"
 )
 
@@ -125,6 +126,17 @@ func vkNetStackAt(p, off uintptr) uintptr {
 		return p
 	}
 	return getg().stack.hi - off
+}
+
+// vkNetStackRoom is how many bytes of the calling goroutine's stack lie
+// below its caller's frame: the direct path grows a small stack once, at
+// its entry, rather than let netstack's deep send path grow it step by
+// step (netstack/direct_velocity.go, growForDirect).
+//
+//go:linkname vkNetStackRoom
+//go:nosplit
+func vkNetStackRoom() uintptr {
+	return sys.GetCallerSP() - getg().stack.lo
 }
 
 // vkNetSyscallStackOff and vkNetSyscallStackAt are the two above for
