@@ -405,29 +405,32 @@ func TestNMIDump(t *testing.T) {
 	// where it entered. Or it may find the spinner's thread in the Go
 	// scheduler, moving the preempted spinner, which is locked to it,
 	// off its P and back: the thread then runs runtime code, and the
-	// dump's Go side shows its M locked to the runnable spinner (seen
-	// once in a clean-clone CI run: runtime.handoffp). Handing the P on
-	// wakes another M, so that thread may also be in the futex call that
-	// does it (twice in 24 boots on 2026-12-04, once in CI). Or the NMI
-	// lands after the spinner's thread gave its P up: the thread is then
+	// dump's Go side shows its M locked to the spinner (seen once in a
+	// clean-clone CI run: runtime.handoffp). Handing the P on wakes
+	// another M, so that thread may also be in the futex call that does
+	// it (twice in 24 boots on 2026-12-04, once in CI). Or the NMI lands
+	// after the spinner's thread gave its P up: the thread is then
 	// blocked in FUTEX_WAIT_PRIVATE on its M's park note until another M
-	// hands it a P with the spinner (runtime.startlockedm), and the Go
-	// side shows that M locked to the runnable spinner (once in a
-	// clean-clone CI run, 2026-12-05).
-	running := regexp.MustCompile(`thread (\d+) running on cpu \d[^\n]*\n  (?:entered by (?:NMI|interrupt 0x[0-9a-f]+) at 0x[0-9a-f]+ (\S+)|in (futex)\(0x[0-9a-f]+, 0x0000000000000081,)`)
-	lockedToRunnable := func(thread string) bool {
-		return regexp.MustCompile(`(?m)^  M on thread ` + thread + `, (?:P\d, )?locked to \d+ \(runnable\)$`).MatchString(serial)
+	// hands it a P with the spinner (runtime.startlockedm; once in a
+	// clean-clone CI run, 2026-12-05). Or it is in another system call
+	// of the runtime's (rt_sigreturn after the SIGURG handler). In all of
+	// these the Go side names the spinner's thread: the one M locked to a
+	// goroutine that is not in a system call (the other two locked
+	// threads block in read and nanosleep).
+	running := regexp.MustCompile(`thread (\d+) running on cpu \d[^\n]*\n  (?:entered by (?:NMI|interrupt 0x[0-9a-f]+) at 0x[0-9a-f]+ (\S+)|in ([a-z_0-9]+)\(0x)`)
+	parked := regexp.MustCompile(`thread (\d+) blocked[^\n]*\n  in futex\(0x[0-9a-f]+, 0x0000000000000080,`)
+	spinnerThread := func(thread string) bool {
+		return regexp.MustCompile(`(?m)^  M on thread ` + thread + `, [^\n]*locked to \d+ \((?:running|runnable)\)$`).MatchString(serial)
 	}
 	found := false
 	for _, m := range running.FindAllStringSubmatch(serial, -1) {
-		inScheduler := strings.HasPrefix(m[2], "runtime.") || m[3] == "futex" // a wake: FUTEX_WAKE_PRIVATE
-		if strings.HasPrefix(m[2], "main.hang.func3+") || inScheduler && lockedToRunnable(m[1]) {
+		inRuntime := strings.HasPrefix(m[2], "runtime.") || m[3] != ""
+		if strings.HasPrefix(m[2], "main.hang.func3+") || inRuntime && spinnerThread(m[1]) {
 			found = true
 		}
 	}
-	parked := regexp.MustCompile(`thread (\d+) blocked[^\n]*\n  in futex\(0x[0-9a-f]+, 0x0000000000000080,`)
 	for _, m := range parked.FindAllStringSubmatch(serial, -1) {
-		if lockedToRunnable(m[1]) {
+		if spinnerThread(m[1]) {
 			found = true
 		}
 	}
