@@ -552,14 +552,14 @@ func vkSysIRQFDBind(line uintptr, fd int32) uintptr {
 	}
 	i := int32(-1)
 	if fd != -1 {
-		switch vkFDKind(fd) {
-		case fdNone:
+		f := vkFDFile(fd)
+		switch {
+		case f == nil:
 			return vkErr(vkEBADF)
-		case fdEventfd:
-		default:
+		case f.kind != fdEventfd:
 			return vkErr(vkEINVAL)
 		}
-		i = vkFileGet(fd)
+		i = vkFileHold(f)
 	}
 	old := vkDev.efd[line]
 	vkDev.efd[line] = i + 1

@@ -29,13 +29,20 @@
 // guards the slots of vkFDs, the reference counts, allocating and freeing
 // descriptions, the interest records, readiness generations and epoll
 // instances' state, and the file lock records (vk_flock.go). Slots change
-// only with both the kernel lock and vkFDLock held, so code holding the
-// kernel lock may read them (and the description they name, which a slot
-// keeps alive) without vkFDLock. The lock-free pipe path (vkPipeIOFast)
-// reads a slot under vkFDLock and takes a reference, so a close on another
-// CPU cannot free the description under it. Every other field of a description (offset, flags, /tmp and
-// socket state) is under the kernel lock; an eventfd's count is under
-// vkFDLock (vkEventfdFast), a pipe's ring under its own lock (vk_pipe.go).
+// under vkFDLock alone: close runs without the kernel lock (vkCloseFast),
+// unless it drops the last reference to a description whose release needs
+// that lock (a socket, a /tmp file). Code holding only the kernel lock
+// reads a slot once (vkFDIndex, vkFDFile), never twice expecting the same
+// answer, and may use the description it found without a reference until
+// it lets go of the kernel lock: a description is released only under the
+// kernel lock (vkFilePut takes it for a last reference dropped without
+// it), so one that a holder found stays allocated under it. Code that
+// sleeps takes a reference (vkFileGet). The lock-free pipe path
+// (vkPipeIOFast) reads a slot under vkFDLock and takes a reference, so a
+// close on another CPU cannot free the description under it. Every other
+// field of a description (offset, flags, /tmp and socket state) is under
+// the kernel lock; an eventfd's count is under vkFDLock (vkEventfdFast), a
+// pipe's ring under its own lock (vk_pipe.go).
 //
 // Memory: descriptions are allocated in chunks of vkFilesPerChunk, the
 // first one static and the rest mapped from kernel memory as the number
@@ -45,7 +52,10 @@
 
 package runtime
 
-import "unsafe"
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
 
 const (
 	// vkMaxFDs is the fd table's size: fds are 0 to vkMaxFDs-1. It is
@@ -122,6 +132,8 @@ type vkWatch struct {
 type vkFile struct {
 	kind     int32
 	refs     int32 // fd slots and calls in flight that use it (vkFDLock)
+	dying    bool  // its last reference went without the kernel lock; the release waits for that lock (vkFilePut)
+	idx      int32 // its own index (vkFileHold)
 	nonblock bool
 	gen      uint64  // bumped on every readiness change (edge-triggered epoll; vkFDLock)
 	pipe     int32   // pipes: index into vkPipes
@@ -158,7 +170,7 @@ var vkFDs = [vkMaxFDs]vkFDSlot{0: {file: 1}, 1: {file: 2}, 2: {file: 2}}
 var vkFDLock vkSpin
 
 var (
-	vkFiles0     = [vkFilesPerChunk]vkFile{0: {kind: fdConsole, refs: 1}, 1: {kind: fdConsole, refs: 2, ent: 1, flags: 1}}
+	vkFiles0     = [vkFilesPerChunk]vkFile{0: {kind: fdConsole, refs: 1}, 1: {kind: fdConsole, refs: 2, ent: 1, flags: 1, idx: 1}}
 	vkFileChunks [vkMaxFiles / vkFilesPerChunk]uintptr // chunk base addresses; [0] is vkFiles0
 	vkFileCap    int32                                 = vkFilesPerChunk
 	// vkFileHigh is one more than the highest description index ever
@@ -204,7 +216,7 @@ func vkFileAllocSkip(kind int32, netBusy bool) (int32, *vkFile) {
 					}
 					continue
 				}
-				*f = vkFile{kind: kind, refs: 1}
+				*f = vkFile{kind: kind, refs: 1, idx: i}
 				if i >= vkFileHigh {
 					vkFileHigh = i + 1
 				}
@@ -294,13 +306,25 @@ func vkFDNew(kind int32, cloexec bool) (int32, *vkFile, int) {
 	return fd, f, 0
 }
 
-// vkFDFile returns the description fd names, or nil. The caller holds the
-// kernel lock (slots do not change under it).
+// vkFDIndex is the index of the description fd names, read from its slot
+// once, or -1 if fd is closed or out of range. The caller holds the
+// kernel lock or vkFDLock. Under the kernel lock alone the slot may
+// change right after (vkCloseFast), but the description read stays
+// allocated until the caller lets go of the kernel lock.
+func vkFDIndex(fd int32) int32 {
+	if fd < 0 || fd >= vkMaxFDs {
+		return -1
+	}
+	return int32(atomic.Load((*uint32)(unsafe.Pointer(&vkFDs[fd].file)))) - 1
+}
+
+// vkFDFile returns the description fd names, or nil (see vkFDIndex).
 func vkFDFile(fd int32) *vkFile {
-	if fd < 0 || fd >= vkMaxFDs || vkFDs[fd].file == 0 {
+	i := vkFDIndex(fd)
+	if i < 0 {
 		return nil
 	}
-	return vkFileAt(vkFDs[fd].file - 1)
+	return vkFileAt(i)
 }
 
 // vkFD returns the description fd names if it is of kind, or nil.
@@ -336,8 +360,22 @@ func vkFileGet(fd int32) int32 {
 	return i
 }
 
+// vkFileHold takes a reference to f, a description the caller found
+// through an fd under the kernel lock and has held that lock since, for a
+// call that may sleep; it returns f's index for vkFilePut. Unlike
+// vkFileGet it does not read the slot again: a close without the kernel
+// lock may have emptied it (and another open filled it) since, but f
+// itself is not released before the caller lets go of the lock (vkFilePut
+// releases a dying description only if nobody took a reference meanwhile).
+func vkFileHold(f *vkFile) int32 {
+	vkAssertHeld(&vkBKL)
+	vkFileRef(f.idx)
+	return f.idx
+}
+
 // vkFileRef takes one more reference to description i, which the caller
-// knows is alive (an fd names it, or the caller holds a reference).
+// knows is alive (an fd names it, or the caller holds a reference, or it
+// found i through an fd and holds the kernel lock since).
 func vkFileRef(i int32) {
 	vkSpinLock(&vkFDLock)
 	vkFileAt(i).refs++
@@ -347,9 +385,23 @@ func vkFileRef(i int32) {
 // vkFilePut drops a reference to description i; the last one releases
 // what it holds (a pipe end, interest records, a /tmp entry, a
 // directory's path, a socket's endpoint) and frees it, and its result is
-// close(2)'s (a socket's close may fail). The caller holds the kernel
-// lock unless the description is a pipe end (the lock-free path only
-// holds those), and never vkFDLock.
+// close(2)'s (a socket's close may fail). The caller never holds
+// vkFDLock. It holds the kernel lock unless the description is a pipe
+// end, an eventfd, an epoll instance or the console (the only kinds the
+// paths without it hold or close last).
+//
+// A last reference dropped without the kernel lock needs care: another
+// CPU holding that lock may have read the description from a slot just
+// before a close emptied it (vkCloseFast), and uses it without a
+// reference until it lets go (vkFDIndex). If the kernel lock is free once
+// the slot is empty, no holder can have it: one that takes the lock later
+// finds the slot empty (emptying the slot and letting go of vkFDLock is a
+// locked exchange, taking the kernel lock another, so each side sees the
+// other's write). The description is then released at once, if its kind
+// needs nothing of the kernel lock's. Otherwise it is marked dying and
+// released under the kernel lock, taken here, unless a holder took a
+// reference meanwhile (that holder's put releases it) or another put
+// released it already.
 func vkFilePut(i int32) uintptr {
 	vkSpinLock(&vkFDLock)
 	f := vkFileAt(i)
@@ -361,6 +413,39 @@ func vkFilePut(i int32) uintptr {
 	if f.refs < 0 {
 		vkFatal("vkFilePut: description released twice")
 	}
+	if vkSpinHeld(&vkBKL) || vkFileLockless(f.kind) && atomic.Load(&vkBKL.word) == 0 {
+		return vkFileRelease(i, f)
+	}
+	f.dying = true
+	vkSpinUnlock(&vkFDLock)
+	vkLock()
+	vkSpinLock(&vkFDLock)
+	r := uintptr(0)
+	if f.dying && f.refs == 0 {
+		r = vkFileRelease(i, f)
+	} else {
+		vkSpinUnlock(&vkFDLock)
+	}
+	vkUnlock()
+	return r
+}
+
+// vkFileLockless reports whether a description of kind is released under
+// vkFDLock alone (vkFileRelease).
+func vkFileLockless(kind int32) bool {
+	switch kind {
+	case fdPipeRead, fdPipeWrite, fdEpoll, fdEventfd, fdConsole:
+		return true
+	}
+	return false
+}
+
+// vkFileRelease releases description i, whose last reference went. The
+// caller holds vkFDLock, which this lets go of, and the kernel lock
+// unless no holder of that lock can have found the description and its
+// kind is vkFileLockless (vkFilePut).
+func vkFileRelease(i int32, f *vkFile) uintptr {
+	vkAssertHeld(&vkFDLock)
 	vkWatchDropAll(i)
 	vkFLockDropOwner(i) // its flock and OFD locks (vk_flock.go)
 	switch f.kind {
@@ -374,8 +459,8 @@ func vkFilePut(i int32) uintptr {
 		vkSpinUnlock(&vkFDLock)
 		return 0
 	}
-	// The rest needs the kernel lock: kind stays set, so the description
-	// is not reused while its release runs without vkFDLock.
+	// The rest needs the kernel lock and runs without vkFDLock: kind
+	// stays set, so the description is not reused meanwhile.
 	vkSpinUnlock(&vkFDLock)
 	vkAssertHeld(&vkBKL)
 	r := uintptr(0)
@@ -442,6 +527,34 @@ func vkFDClose(fd int32) uintptr {
 	return vkFilePut(i)
 }
 
+// vkCloseFast serves close(2) without the kernel lock: the slot is emptied
+// under vkFDLock and the description put, and vkFilePut takes the kernel
+// lock for a last reference only. It declines (ok false, the locked path
+// closes) where the release needs the kernel lock for work of its own: the
+// last reference to a description other than a pipe end, an eventfd, an
+// epoll instance or the console, and any AF_UNIX socket (vkNetGCHint
+// queues the server's collection of the fds in flight).
+func vkCloseFast(fd int32) (r uintptr, ok bool) {
+	if fd < 0 || fd >= vkMaxFDs {
+		return vkErr(vkEBADF), true
+	}
+	vkSpinLock(&vkFDLock)
+	i := vkFDs[fd].file - 1
+	if i < 0 {
+		vkSpinUnlock(&vkFDLock)
+		return vkErr(vkEBADF), true
+	}
+	f := vkFileAt(i)
+	if !vkFileLockless(f.kind) && (f.refs == 1 || f.kind == fdSocket && f.sock.family == 1) {
+		vkSpinUnlock(&vkFDLock)
+		return 0, false
+	}
+	vkFLockClosePOSIX(i) // as vkFDClose
+	vkFDs[fd] = vkFDSlot{}
+	vkSpinUnlock(&vkFDLock)
+	return vkFilePut(i), true
+}
+
 // vkSysDup3 serves dup2 (dup2 true) and dup3: newfd names oldfd's
 // description, closing what newfd named first. Linux's order: dup3's
 // flags and equal fds (EINVAL), newfd past the limit (EBADF), oldfd
@@ -462,11 +575,12 @@ func vkSysDup3(oldfd, newfd int32, flags int32, dup2 bool) uintptr {
 	if uint32(newfd) >= vkFDLimit() {
 		return vkErr(vkEBADF)
 	}
-	if vkFDFile(oldfd) == nil {
+	vkSpinLock(&vkFDLock)
+	i := vkFDIndex(oldfd)
+	if i < 0 {
+		vkSpinUnlock(&vkFDLock)
 		return vkErr(vkEBADF)
 	}
-	vkSpinLock(&vkFDLock)
-	i := vkFDs[oldfd].file - 1
 	old := vkFDs[newfd].file - 1
 	if old >= 0 {
 		vkFLockClosePOSIX(old) // newfd is closed: as close(2)
@@ -490,10 +604,10 @@ func vkSysDupFrom(fd int32, min uint32, cloexec bool) uintptr {
 	if min >= vkFDLimit() {
 		return vkErr(vkEINVAL)
 	}
-	i := vkFDs[fd].file - 1
-	vkSpinLock(&vkFDLock)
-	vkFileAt(i).refs++
-	vkSpinUnlock(&vkFDLock)
+	i := vkFileGet(fd) // the slot again: a close on another CPU may have emptied it
+	if i < 0 {
+		return vkErr(vkEBADF)
+	}
 	nfd := vkFDInstall(i, int32(min), cloexec)
 	if nfd < 0 {
 		vkFilePut(i)
@@ -718,8 +832,11 @@ func vkSysEpollWait(epfd int32, events uintptr, max int32, timeoutMs int64, canB
 	if vkFD(epfd, fdEpoll) == nil {
 		return vkErr(vkEINVAL)
 	}
-	epi := vkFileGet(epfd) // held while asleep: a close meanwhile does not free it
-	ep := vkFileAt(epi)
+	ep := vkFD(epfd, fdEpoll)
+	if ep == nil {
+		return vkErr(vkEBADF) // closed on another CPU since
+	}
+	epi := vkFileHold(ep) // held while asleep: a close meanwhile does not free it
 	r, _ := vkEpollWait(ep, epi+1, events, max, timeoutMs, canBlock, false)
 	vkFilePut(epi)
 	return r
@@ -786,7 +903,7 @@ func vkEpollWaitFast(epfd int32, events uintptr, max int32, timeoutMs int64) (r 
 	ep.refs++ // held while asleep, as vkSysEpollWait's
 	vkSpinUnlock(&vkFDLock)
 	r, ok = vkEpollWait(ep, epi+1, events, max, timeoutMs, true, true)
-	vkFilePut(epi) // an epoll instance is released under vkFDLock alone
+	vkFilePut(epi) // a last reference: released as vkFilePut says
 	return r, ok
 }
 

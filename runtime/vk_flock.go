@@ -218,11 +218,11 @@ func vkSysFlock(fd int32, op int32, canBlock bool) uintptr {
 	default:
 		return vkErr(vkEINVAL)
 	}
-	f := vkFDFile(fd)
-	if f == nil {
+	i := vkFDIndex(fd)
+	if i < 0 {
 		return vkErr(vkEBADF)
 	}
-	i := vkFDs[fd].file - 1
+	f := vkFileAt(i)
 	key := vkFLockKey(f, i)
 	vkSpinLock(&vkFDLock)
 	f.refs++ // kept across sleeps: a close meanwhile must not free it
@@ -329,8 +329,11 @@ func vkFLockRange(f *vkFile, l *vkFlock64) (start, end int64, e int) {
 // vkSysFcntlLock serves fcntl's lock commands on fd (open: the caller
 // checked). arg points to a struct flock.
 func vkSysFcntlLock(fd int32, cmd int32, arg uintptr, canBlock bool) uintptr {
-	f := vkFDFile(fd)
-	i := vkFDs[fd].file - 1
+	i := vkFDIndex(fd)
+	if i < 0 {
+		return vkErr(vkEBADF) // closed on another CPU since the caller looked
+	}
+	f := vkFileAt(i)
 	if !vkUserOK(arg, unsafe.Sizeof(vkFlock64{}), false) {
 		return vkErr(vkEFAULT)
 	}

@@ -126,6 +126,11 @@ func vkSyscallFine(f *vkFrame) bool {
 		if r, ok = vkEpollCtlFast(int32(f.rdi), int32(f.rsi), int32(f.rdx), uintptr(f.r10)); !ok {
 			return false
 		}
+	case 3: // close (vk_fd.go)
+		var ok bool
+		if r, ok = vkCloseFast(int32(f.rdi)); !ok {
+			return false
+		}
 	case vkSysNetReady: // the network server's readiness reports (vk_net.go)
 		r = vkNetReady(int32(f.rdi), uint32(f.rsi), uintptr(f.rdx), uint64(f.r10), uint64(f.r8))
 	case 24: // sched_yield

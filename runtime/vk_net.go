@@ -316,14 +316,17 @@ func vkNetSyscall(nr uint64, a [6]uintptr, canBlock bool) uintptr {
 	sid := int32(-1)          // the sid (description index) of the fd argument
 	if nr != 41 && nr != 53 { // everything but socket and socketpair names an fd
 		fd := int64(a[0])
-		if fd < 0 || fd >= vkMaxFDs || vkFDFile(int32(fd)) == nil {
+		if fd < 0 || fd >= vkMaxFDs {
 			return vkErr(vkEBADF)
 		}
-		if vkFDKind(int32(fd)) != fdSocket {
+		sid = vkFDIndex(int32(fd)) // once: a close on another CPU may empty the slot
+		if sid < 0 {
+			return vkErr(vkEBADF)
+		}
+		sock = vkFileAt(sid)
+		if sock.kind != fdSocket {
 			return vkErr(vkENOTSOCK)
 		}
-		sock = vkFDFile(int32(fd))
-		sid = vkFDs[fd].file - 1
 	}
 	switch nr {
 	case 5: // fstat: a socket, as Linux describes one
@@ -571,7 +574,7 @@ func vkNetSocket(a [6]uintptr) uintptr {
 		f.sock.tcp = true
 	}
 	f.sock.id = vkNetNewID(1)
-	vkNetAsyncPush(vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd].file - 1), sockID: f.sock.id})
+	vkNetAsyncPush(vkNetMsg{nr: 41, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(f.idx), sockID: f.sock.id})
 	return uintptr(fd)
 }
 
@@ -638,23 +641,24 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 		return vkErr(vkENOBUFS)
 	}
 	cloexec := typ&oCloexec != 0
-	fd0, _, e := vkFDNew(fdSocket, cloexec)
+	fd0, f0, e := vkFDNew(fdSocket, cloexec)
 	if fd0 < 0 {
 		return vkErr(e)
 	}
-	fd1, _, e := vkFDNew(fdSocket, cloexec)
+	fd1, f1, e := vkFDNew(fdSocket, cloexec)
 	if fd1 < 0 {
 		// Never known to the server: free it without a close request.
-		i := vkFDs[fd0].file - 1
+		// Its one reference is fd0's slot, which no close without the
+		// kernel lock empties (vkCloseFast leaves a socket's last fd to
+		// the locked path).
 		vkSpinLock(&vkFDLock)
 		vkFDs[fd0] = vkFDSlot{}
 		vkSpinUnlock(&vkFDLock)
-		vkFileUnalloc(i)
+		vkFileUnalloc(f0.idx)
 		return vkErr(e)
 	}
 	id := vkNetNewID(2)
-	for i, fd := range [2]int32{fd0, fd1} {
-		f := vkFDFile(fd)
+	for i, f := range [2]*vkFile{f0, f1} {
 		f.sock.id = id + uint64(i)
 		f.nonblock = typ&oNonblock != 0
 		f.flags = 2
@@ -664,7 +668,7 @@ func vkNetSocketpair(a [6]uintptr) uintptr {
 	}
 	sv := (*[2]int32)(unsafe.Pointer(a[3]))
 	sv[0], sv[1] = fd0, fd1
-	vkNetAsyncPush(vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(vkFDs[fd0].file-1) | int64(vkFDs[fd1].file-1)<<32, sockID: id,
+	vkNetAsyncPush(vkNetMsg{nr: 53, args: [6]uint64{uint64(domain), uint64(typ), uint64(proto)}, newFD: int64(f0.idx) | int64(f1.idx)<<32, sockID: id,
 		cred: [3]uint32{1, vkCred.uid, vkCred.gid}, euid: vkCred.euid, egid: vkCred.egid, credFlags: vkNetCredSet}) // SO_PEERCRED of both ends
 	return 0
 }
@@ -706,13 +710,14 @@ func vkNetWake() {
 // vkNetSetDoorbell makes the eventfd at fd the server's doorbell
 // (velocity_net_attach). The kernel lock is held.
 func vkNetSetDoorbell(fd int32) uintptr {
-	if vkFD(fd, fdEventfd) == nil {
+	f := vkFD(fd, fdEventfd)
+	if f == nil {
 		return vkErr(vkEBADF)
 	}
 	if vkNet.doorbell != 0 {
 		return vkErr(vkEBUSY) // one server, attached once
 	}
-	vkNet.doorbell = vkFileGet(fd) + 1
+	vkNet.doorbell = vkFileHold(f) + 1
 	return 0
 }
 

@@ -76,16 +76,19 @@ func vkCallNetAccept(f *vkFrame, canBlock bool) uintptr {
 // identity lid (ESTALE otherwise: the caller takes the kernel's path). The
 // new identity is written to idp; the result is the new sid.
 func vkNetAcceptReserveCall(fd int64, lid uint64, idp uintptr) uintptr {
-	if fd < 0 || fd >= vkMaxFDs || vkFDFile(int32(fd)) == nil {
+	if fd < 0 || fd >= vkMaxFDs {
 		return vkErr(vkEBADF)
 	}
-	if vkFDKind(int32(fd)) != fdSocket {
+	l := vkFDFile(int32(fd)) // once: a close on another CPU may empty the slot
+	if l == nil {
+		return vkErr(vkEBADF)
+	}
+	if l.kind != fdSocket {
 		return vkErr(vkENOTSOCK)
 	}
 	if !vkUserOK(idp, 8, true) {
 		return vkErr(vkEFAULT)
 	}
-	l := vkFDFile(int32(fd))
 	if l.sock.id != lid || lid == 0 {
 		return vkErr(vkESTALE)
 	}

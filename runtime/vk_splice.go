@@ -440,7 +440,7 @@ func vkSendfile(outFD, inFD int32, usePos bool, pos *int64, count uintptr, canBl
 			return -vkEINVAL // only a regular file sends to a non-pipe
 		}
 	}
-	ii, oi := vkFileGet(inFD), vkFileGet(outFD)
+	ii, oi := vkFileHold(in), vkFileHold(out)
 	src := vkSpliceEnd{f: in, idx: ii, pos: start}
 	var r int64
 	if vkSpliceIsPipe(out) {
@@ -572,7 +572,7 @@ func vkSysSplice(fdIn int32, offIn uintptr, fdOut int32, offOut uintptr, n uintp
 		if in.pipe == out.pipe {
 			return vkErr(vkEINVAL)
 		}
-		ii, oi := vkFileGet(fdIn), vkFileGet(fdOut)
+		ii, oi := vkFileHold(in), vkFileHold(out)
 		r = vkSpliceFromPipe(in, out, nil, n, nonblock || in.nonblock || out.nonblock, true, canBlock)
 		vkFilePut(oi)
 		vkFilePut(ii)
@@ -593,7 +593,7 @@ func vkSysSplice(fdIn int32, offIn uintptr, fdOut int32, offOut uintptr, n uintp
 		if !vkSpliceCanWrite(out) {
 			return vkErr(vkEINVAL)
 		}
-		ii, oi := vkFileGet(fdIn), vkFileGet(fdOut)
+		ii, oi := vkFileHold(in), vkFileHold(out)
 		end = vkSpliceEnd{f: out, idx: oi, pos: pos}
 		r = vkSpliceFromPipe(in, nil, &end, n, nonblock || in.nonblock, true, canBlock)
 		if r > 0 && offOut == 0 && out.kind == fdTmpFile {
@@ -611,7 +611,7 @@ func vkSysSplice(fdIn int32, offIn uintptr, fdOut int32, offOut uintptr, n uintp
 		if e := vkSpliceRWCheck(pos, n); e != 0 {
 			return vkErr(e)
 		}
-		ii, oi := vkFileGet(fdIn), vkFileGet(fdOut)
+		ii, oi := vkFileHold(in), vkFileHold(out)
 		end = vkSpliceEnd{f: in, idx: ii, pos: pos}
 		r = vkSpliceToPipe(out, &end, n, nonblock || out.nonblock, canBlock)
 		if r > 0 && offIn == 0 && in.kind != fdSocket {
@@ -656,7 +656,7 @@ func vkSysTee(fdIn, fdOut int32, n uintptr, flags uint32, canBlock bool) uintptr
 		return vkErr(vkEINVAL)
 	}
 	nonblock := flags&spliceFNonblock != 0 || in.nonblock || out.nonblock
-	ii, oi := vkFileGet(fdIn), vkFileGet(fdOut)
+	ii, oi := vkFileHold(in), vkFileHold(out)
 	r := vkSpliceFromPipe(in, out, nil, n, nonblock, false, canBlock)
 	vkFilePut(oi)
 	vkFilePut(ii)

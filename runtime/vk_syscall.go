@@ -397,11 +397,14 @@ func vkSysWrite(fd int32, p, n uintptr) uintptr {
 		n = vkUserPrefixOr(p, n, false)
 	}
 	if f := vkFD(fd, fdEventfd); f != nil {
-		return vkEventfdWrite(f, p, n, true) // may wait, as a pipe write here does
+		i := vkFileHold(f)                 // held while asleep: a close meanwhile does not free it
+		r := vkEventfdWrite(f, p, n, true) // may wait, as a pipe write here does
+		vkFilePut(i)
+		return r
 	}
-	if f := vkFD(fd, fdPipeRead); vkFD(fd, fdPipeWrite) != nil || f != nil && vkPipeRW(f) {
-		i := vkFileGet(fd) // held while asleep
-		r, _ := vkPipeWrite(vkFileAt(i), p, n, true, true)
+	if f := vkFDFile(fd); f != nil && (f.kind == fdPipeWrite || f.kind == fdPipeRead && vkPipeRW(f)) {
+		i := vkFileHold(f) // held while asleep
+		r, _ := vkPipeWrite(f, p, n, true, true)
 		vkFilePut(i)
 		return r
 	}
@@ -463,11 +466,14 @@ func vkSysRead(fd int32, p, n uintptr, canBlock bool) uintptr {
 		n = vkUserPrefixOr(p, n, true)
 	}
 	if f := vkFD(fd, fdEventfd); f != nil {
-		return vkEventfdRead(f, p, n, canBlock)
+		i := vkFileHold(f) // held while asleep
+		r := vkEventfdRead(f, p, n, canBlock)
+		vkFilePut(i)
+		return r
 	}
-	if vkFD(fd, fdPipeRead) != nil {
-		i := vkFileGet(fd) // held while asleep
-		r, _ := vkPipeRead(vkFileAt(i), p, n, canBlock, true)
+	if f := vkFD(fd, fdPipeRead); f != nil {
+		i := vkFileHold(f) // held while asleep
+		r, _ := vkPipeRead(f, p, n, canBlock, true)
 		vkFilePut(i)
 		return r
 	}

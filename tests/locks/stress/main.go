@@ -104,6 +104,13 @@ func main() {
 	}
 	fmt.Printf("STRESS start cpus=%d gomaxprocs=%d workers=%d duration=%v\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), n, *dur)
 	before, lockErr := kernel.Locks()
+	// The runtime's poller makes its epoll instance and eventfd at its
+	// first use: have that happen before the fds are counted.
+	if r, w, err := os.Pipe(); err == nil {
+		r.Close()
+		w.Close()
+	}
+	fdsBefore := openFDs()
 
 	ws := []*workload{
 		{name: "pingpong", run: pingPong},
@@ -113,6 +120,7 @@ func main() {
 		{name: "pipes", run: pipes},
 		{name: "fds", run: fdTable},
 		{name: "alloc", run: alloc},
+		{name: "fdrace", run: fdRace},
 	}
 	for _, name := range strings.Split(*skip, ",") {
 		for i, w := range ws {
@@ -180,6 +188,9 @@ loop:
 					l.Name, l.Instances, l.Acquires, l.Contended, l.ContendedPercent(), l.Wait.Nanoseconds(), l.MaxWait.Nanoseconds(), l.Halts)
 			}
 		}
+	}
+	if n := openFDs(); n != fdsBefore {
+		failures = append(failures, fmt.Sprintf("fds: %d open after the workloads, %d before", n, fdsBefore))
 	}
 	if sharedN != sharedWant.Load() {
 		failures = append(failures, fmt.Sprintf("mutex: counter %d after %d increments", sharedN, sharedWant.Load()))

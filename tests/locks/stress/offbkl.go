@@ -90,6 +90,42 @@ var offBKLCalls = []offBKLCall{
 				syscall.Close(ep)
 			}, nil
 	}},
+	{"close of an eventfd, its last reference", func() (func() error, func(), error) {
+		// One eventfd per call, made before the count starts: making
+		// one takes the kernel lock.
+		fds := make([]int, 0, offBKLN+100)
+		for len(fds) < cap(fds) {
+			fd, _, e := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC, 0)
+			if e != 0 {
+				for _, fd := range fds {
+					syscall.Close(fd)
+				}
+				return nil, nil, e
+			}
+			fds = append(fds, int(fd))
+		}
+		next := 0
+		return func() error {
+				if next == len(fds) {
+					return fmt.Errorf("more calls than the %d eventfds made", len(fds))
+				}
+				fd := fds[next]
+				next++
+				if err := syscall.Close(fd); err != nil {
+					return err
+				}
+				// Closed for good: a second close says EBADF (on the
+				// same path, without the kernel lock).
+				if err := syscall.Close(fd); err != syscall.EBADF {
+					return fmt.Errorf("closing fd %d again: %v, want EBADF", fd, err)
+				}
+				return nil
+			}, func() {
+				for _, fd := range fds[next:] {
+					syscall.Close(fd)
+				}
+			}, nil
+	}},
 	{"velocity_net_ready", func() (func() error, func(), error) {
 		// No network here: a report for a description that is not a
 		// socket is EBADF, after the same lookup a real one makes.
@@ -102,6 +138,10 @@ var offBKLCalls = []offBKLCall{
 		}, func() {}, nil
 	}},
 }
+
+// offBKLN is how many calls checkOffBKL makes of each after the warm-up,
+// for setups that prepare one object per call.
+var offBKLN int
 
 func errnoErr(e syscall.Errno) error {
 	if e != 0 {
@@ -117,6 +157,7 @@ func errnoErr(e syscall.Errno) error {
 // up to one acquisition per 20 calls passes. It prints one line per call
 // and reports whether all passed.
 func checkOffBKL(calls int) bool {
+	offBKLN = calls
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	ok := true
