@@ -270,10 +270,10 @@ func vkFileFree(i int32) {
 // vkFDInstall gives description i (whose reference it takes over) the
 // lowest closed fd at or above min and below RLIMIT_NOFILE's soft limit,
 // or returns -1 (EMFILE), leaving the reference with the caller. Every
-// new fd but dup2's and dup3's chosen one is made here. The caller holds
-// the kernel lock (which guards the limit).
+// new fd but dup2's and dup3's chosen one is made here. The caller need
+// not hold the kernel lock: the limit, which setrlimit changes under it,
+// is one word read once.
 func vkFDInstall(i, min int32, cloexec bool) int32 {
-	vkAssertHeld(&vkBKL)
 	lim := int32(vkFDLimit())
 	vkSpinLock(&vkFDLock)
 	for fd := min; fd < lim; fd++ {
@@ -544,8 +544,7 @@ func vkCloseFast(fd int32) (r uintptr, ok bool) {
 		vkSpinUnlock(&vkFDLock)
 		return vkErr(vkEBADF), true
 	}
-	f := vkFileAt(i)
-	if !vkFileLockless(f.kind) && (f.refs == 1 || f.kind == fdSocket && f.sock.family == 1) {
+	if vkCloseNeedsLock(vkFileAt(i)) {
 		vkSpinUnlock(&vkFDLock)
 		return 0, false
 	}
@@ -555,33 +554,53 @@ func vkCloseFast(fd int32) (r uintptr, ok bool) {
 	return vkFilePut(i), true
 }
 
-// vkSysDup3 serves dup2 (dup2 true) and dup3: newfd names oldfd's
+// vkCloseNeedsLock reports whether closing an fd that names f needs the
+// kernel lock: it drops the last reference to a description whose
+// release is the kernel lock's work (a socket, a /tmp file, a directory),
+// or f is an AF_UNIX socket (vkNetGCHint). The caller holds vkFDLock.
+func vkCloseNeedsLock(f *vkFile) bool {
+	return !vkFileLockless(f.kind) && (f.refs == 1 || f.kind == fdSocket && f.sock.family == 1)
+}
+
+// vkSysDup3 serves dup2 (dup2 true) and dup3 under the kernel lock.
+func vkSysDup3(oldfd, newfd int32, flags int32, dup2 bool) uintptr {
+	r, _ := vkDup3(oldfd, newfd, flags, dup2, false)
+	return r
+}
+
+// vkDup3 serves dup2 (dup2 true) and dup3: newfd names oldfd's
 // description, closing what newfd named first. Linux's order: dup3's
 // flags and equal fds (EINVAL), newfd past the limit (EBADF), oldfd
-// (EBADF). dup2(fd, fd) returns fd if it is open.
-func vkSysDup3(oldfd, newfd int32, flags int32, dup2 bool) uintptr {
+// (EBADF). dup2(fd, fd) returns fd if it is open. With fine (no kernel
+// lock, vkSyscallFine) it declines (ok false) before it changes anything
+// if closing newfd would need the kernel lock, as vkCloseFast does.
+func vkDup3(oldfd, newfd int32, flags int32, dup2, fine bool) (r uintptr, ok bool) {
 	if dup2 {
 		if oldfd == newfd {
 			if vkFDFile(oldfd) == nil {
-				return vkErr(vkEBADF)
+				return vkErr(vkEBADF), true
 			}
-			return uintptr(newfd)
+			return uintptr(newfd), true
 		}
 	} else {
 		if flags&^oCloexec != 0 || oldfd == newfd {
-			return vkErr(vkEINVAL)
+			return vkErr(vkEINVAL), true
 		}
 	}
 	if uint32(newfd) >= vkFDLimit() {
-		return vkErr(vkEBADF)
+		return vkErr(vkEBADF), true
 	}
 	vkSpinLock(&vkFDLock)
 	i := vkFDIndex(oldfd)
 	if i < 0 {
 		vkSpinUnlock(&vkFDLock)
-		return vkErr(vkEBADF)
+		return vkErr(vkEBADF), true
 	}
 	old := vkFDs[newfd].file - 1
+	if old >= 0 && fine && vkCloseNeedsLock(vkFileAt(old)) {
+		vkSpinUnlock(&vkFDLock)
+		return 0, false
+	}
 	if old >= 0 {
 		vkFLockClosePOSIX(old) // newfd is closed: as close(2)
 	}
@@ -589,10 +608,36 @@ func vkSysDup3(oldfd, newfd int32, flags int32, dup2 bool) uintptr {
 	vkFDs[newfd] = vkFDSlot{file: i + 1, cloexec: flags&oCloexec != 0}
 	vkSpinUnlock(&vkFDLock)
 	if old >= 0 {
-		vkNetGCHint(old)
+		if !fine {
+			vkNetGCHint(old)
+		}
 		vkFilePut(old) // as Linux, errors closing it are not reported
 	}
-	return uintptr(newfd)
+	return uintptr(newfd), true
+}
+
+// vkFcntlFast serves fcntl's commands on the fd itself without the kernel
+// lock: F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD and F_SETFD (ok false for the
+// others, which work on the description).
+func vkFcntlFast(fd int32, cmd int32, arg uintptr) (r uintptr, ok bool) {
+	switch cmd {
+	case 0, 1030: // F_DUPFD, F_DUPFD_CLOEXEC
+		return vkSysDupFrom(fd, uint32(arg), cmd == 1030), true
+	case 1, 2: // F_GETFD, F_SETFD
+	default:
+		return 0, false
+	}
+	vkSpinLock(&vkFDLock)
+	switch {
+	case vkFDIndex(fd) < 0:
+		r = vkErr(vkEBADF)
+	case cmd == 2:
+		vkFDs[fd].cloexec = arg&fdCloexec != 0
+	case vkFDs[fd].cloexec:
+		r = fdCloexec
+	}
+	vkSpinUnlock(&vkFDLock)
+	return r, true
 }
 
 // vkSysDupFrom serves dup (min 0) and fcntl F_DUPFD and F_DUPFD_CLOEXEC:

@@ -131,6 +131,18 @@ func vkSyscallFine(f *vkFrame) bool {
 		if r, ok = vkCloseFast(int32(f.rdi)); !ok {
 			return false
 		}
+	case 32: // dup (vk_fd.go)
+		r = vkSysDupFrom(int32(f.rdi), 0, false)
+	case 33, 292: // dup2, dup3
+		var ok bool
+		if r, ok = vkDup3(int32(f.rdi), int32(f.rsi), int32(f.rdx), f.rax == 33, true); !ok {
+			return false
+		}
+	case 72: // fcntl: the commands on the fd, not the description
+		var ok bool
+		if r, ok = vkFcntlFast(int32(f.rdi), int32(f.rsi), uintptr(f.rdx)); !ok {
+			return false
+		}
 	case vkSysNetReady: // the network server's readiness reports (vk_net.go)
 		r = vkNetReady(int32(f.rdi), uint32(f.rsi), uintptr(f.rdx), uint64(f.r10), uint64(f.r8))
 	case 24: // sched_yield

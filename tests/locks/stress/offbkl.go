@@ -126,6 +126,38 @@ var offBKLCalls = []offBKLCall{
 				}
 			}, nil
 	}},
+	{"dup, dup3, fcntl F_DUPFD_CLOEXEC, F_SETFD and F_GETFD, close", func() (func() error, func(), error) {
+		fd, _, e := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC, 0)
+		if e != 0 {
+			return nil, nil, e
+		}
+		const fDupfdCloexec = 1030
+		return func() error {
+			d1, _, e := syscall.RawSyscall(syscall.SYS_DUP, fd, 0, 0)
+			if e != 0 {
+				return fmt.Errorf("dup: %v", e)
+			}
+			if _, _, e := syscall.RawSyscall(syscall.SYS_DUP3, fd, 3700, syscall.O_CLOEXEC); e != 0 {
+				return fmt.Errorf("dup3: %v", e)
+			}
+			d3, _, e := syscall.RawSyscall(syscall.SYS_FCNTL, fd, fDupfdCloexec, 3800)
+			if e != 0 || d3 < 3800 {
+				return fmt.Errorf("F_DUPFD_CLOEXEC from 3800: %d, %v", d3, e)
+			}
+			if _, _, e := syscall.RawSyscall(syscall.SYS_FCNTL, d1, syscall.F_SETFD, syscall.FD_CLOEXEC); e != 0 {
+				return fmt.Errorf("F_SETFD: %v", e)
+			}
+			for _, d := range []uintptr{d1, 3700, d3} {
+				if fl, _, e := syscall.RawSyscall(syscall.SYS_FCNTL, d, syscall.F_GETFD, 0); fl != syscall.FD_CLOEXEC || e != 0 {
+					return fmt.Errorf("F_GETFD of %d: %d, %v; want FD_CLOEXEC", d, fl, e)
+				}
+				if err := syscall.Close(int(d)); err != nil {
+					return fmt.Errorf("close %d: %v", d, err)
+				}
+			}
+			return nil
+		}, func() { syscall.Close(int(fd)) }, nil
+	}},
 	{"velocity_net_ready", func() (func() error, func(), error) {
 		// No network here: a report for a description that is not a
 		// socket is EBADF, after the same lookup a real one makes.
