@@ -29,15 +29,16 @@
 // guards the slots of vkFDs, the reference counts, allocating and freeing
 // descriptions, the interest records, readiness generations and epoll
 // instances' state, and the file lock records (vk_flock.go). Slots change
-// under vkFDLock alone: close runs without the kernel lock (vkCloseFast),
-// unless it drops the last reference to a description whose release needs
-// that lock (a socket, a /tmp file). Code holding only the kernel lock
-// reads a slot once (vkFDIndex, vkFDFile), never twice expecting the same
-// answer, and may use the description it found without a reference until
-// it lets go of the kernel lock: a description is released only under the
-// kernel lock (vkFilePut takes it for a last reference dropped without
-// it), so one that a holder found stays allocated under it. Code that
-// sleeps takes a reference (vkFileGet). The lock-free pipe path
+// under vkFDLock alone: close, the dup family and fcntl's fd commands run
+// without the kernel lock (vkCloseFast, vkDup3, vkFcntlFast), unless they
+// close an fd whose release needs that lock (a socket, a /tmp file). Code
+// holding only the kernel lock reads a slot once (vkFDIndex, vkFDFile),
+// never twice expecting the same answer, and may use the description it
+// found without a reference until it lets go of the kernel lock: a last
+// reference dropped without that lock is released at once only if no
+// holder can have found it, and under the lock otherwise (vkFilePut).
+// Code that sleeps takes a reference to what it found (vkFileHold). The
+// lock-free pipe path
 // (vkPipeIOFast) reads a slot under vkFDLock and takes a reference, so a
 // close on another CPU cannot free the description under it. Every other
 // field of a description (offset, flags, /tmp and socket state) is under
