@@ -31,6 +31,7 @@ type rawInfo struct {
 	ImageBytes, Reserved, Steals                     uint64
 	CPUBusyNs, CPUSyscalls                           [64]uint64
 	FaultRaces                                       uint64
+	DyingFiles                                       uint64
 }
 
 // Info is a snapshot of the kernel's state.
@@ -46,6 +47,7 @@ type Info struct {
 	ImageBytes  uint64        // bytes of the loaded kernel image (text, data, BSS)
 	PageFaults  uint64        // demand-zero pages filled (each page once, however many CPUs faulted on it)
 	FaultRaces  uint64        // page faults that found their page filled by another CPU meanwhile
+	DyingFiles  uint64        // open file descriptions whose last fd was closed without the kernel lock while another CPU held it: released once it let go
 	Syscalls    uint64
 	Switches    uint64 // thread context switches
 	TimerTicks  uint64
@@ -84,6 +86,7 @@ func ReadInfo() (Info, error) {
 		ImageBytes:  r.ImageBytes,
 		PageFaults:  r.Faults,
 		FaultRaces:  r.FaultRaces,
+		DyingFiles:  r.DyingFiles,
 		Syscalls:    r.Syscalls,
 		Switches:    r.Switches,
 		TimerTicks:  r.TimerTicks,

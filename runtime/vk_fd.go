@@ -418,6 +418,7 @@ func vkFilePut(i int32) uintptr {
 		return vkFileRelease(i, f)
 	}
 	f.dying = true
+	atomic.Xadd64(&vkFileDying, 1)
 	vkSpinUnlock(&vkFDLock)
 	vkLock()
 	vkSpinLock(&vkFDLock)
@@ -430,6 +431,11 @@ func vkFilePut(i int32) uintptr {
 	vkUnlock()
 	return r
 }
+
+// vkFileDying counts the descriptions vkFilePut marked dying (kernel.Info's
+// DyingFiles): their last reference went without the kernel lock while
+// another CPU held it, so the release waited for that lock.
+var vkFileDying uint64
 
 // vkFileLockless reports whether a description of kind is released under
 // vkFDLock alone (vkFileRelease).

@@ -46,6 +46,7 @@ type vkInfo struct {
 	cpuBusyNs     [vkMaxCPU]uint64 // per CPU: time running threads (not idle)
 	cpuSyscalls   [vkMaxCPU]uint64
 	faultRaces    uint64 // page faults that found their page installed by another CPU meanwhile
+	dyingFiles    uint64 // descriptions whose last reference went without the kernel lock while it was held (vkFilePut)
 }
 
 func vkSysInfo(buf, n uintptr) uintptr {
@@ -66,6 +67,7 @@ func vkSysInfo(buf, n uintptr) uintptr {
 	in.residentPages = uint64(atomic.Loaduintptr(&vkVM.resident))
 	in.pageFaults = atomic.Load64(&vkVM.faults)
 	in.faultRaces = atomic.Load64(&vkVM.races)
+	in.dyingFiles = atomic.Load64(&vkFileDying)
 	for i := 0; i < vkCPUCount; i++ {
 		in.syscalls += vkCPUs[i].syscalls
 		in.timerTicks += vkCPUs[i].ticks

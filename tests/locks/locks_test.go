@@ -166,6 +166,17 @@ func TestHaltedWaiterWakes(t *testing.T) {
 	}
 }
 
+// TestDyingClose closes a pipe's last write fd, on the path without the
+// kernel lock, while another CPU holds that lock (the stress program's
+// -dyingclose): the release must wait for the holder, which may still use
+// the pipe end it found through the fd, and the reader must then see EOF.
+func TestDyingClose(t *testing.T) {
+	serial := run(t, 2, 90*time.Second, "-dyingclose", "16")
+	if !strings.Contains(serial, "STRESS dyingclose rounds=16 ") || strings.Contains(serial, "STRESS dyingclose FAIL") {
+		t.Errorf("a close without the kernel lock did not wait for it, or the reader saw no EOF")
+	}
+}
+
 // TestLockTakenTwice checks the ownership check itself: a CPU that takes
 // the kernel lock it already holds (Velocity's crash call, kind 4) stops
 // the machine with the lock's name and the fatal exit code, instead of

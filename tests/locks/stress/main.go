@@ -44,15 +44,16 @@ import (
 )
 
 var (
-	dur      = flag.Duration("d", 2*time.Second, "how long each workload runs")
-	workers  = flag.Int("w", 0, "goroutines per workload (default GOMAXPROCS)")
-	dir      = flag.String("dir", "/tmp", "directory for the file workload")
-	skip     = flag.String("skip", "", "comma-separated workloads not to run (to compare with a kernel that lacks what one needs)")
-	relock   = flag.Bool("relock", false, "instead of the workloads, ask the kernel to take its own lock twice (Velocity crash call 0x5601, kind 4): it must stop with the lock's name")
-	offBKL   = flag.Int("offbkl", 0, "instead of the workloads, make each call docs/locking.md says avoids the kernel lock this many times and check that it did (offbkl.go)")
-	nest     = flag.Int("nest", 0, "instead of the workloads, let a timer tick into a trap taken in kernel code this many times (Velocity crash call 0x5601, kind 5) and check that the trap came back whole")
-	haltWake = flag.Int("haltwake", 0, "instead of the workloads, make a CPU halt waiting for the kernel lock this many times (Velocity crash call 0x5601, kind 7) and check that the release wakes it at once (haltwake.go)")
-	idleIRQ  = flag.Int("idleirq", 0, "instead of the workloads, take a device interrupt in kernel code just before the CPU goes idle this many times (Velocity crash call 0x5601, kind 6) and check that the idle CPU does its work at once (idleirq.go)")
+	dur        = flag.Duration("d", 2*time.Second, "how long each workload runs")
+	workers    = flag.Int("w", 0, "goroutines per workload (default GOMAXPROCS)")
+	dir        = flag.String("dir", "/tmp", "directory for the file workload")
+	skip       = flag.String("skip", "", "comma-separated workloads not to run (to compare with a kernel that lacks what one needs)")
+	relock     = flag.Bool("relock", false, "instead of the workloads, ask the kernel to take its own lock twice (Velocity crash call 0x5601, kind 4): it must stop with the lock's name")
+	offBKL     = flag.Int("offbkl", 0, "instead of the workloads, make each call docs/locking.md says avoids the kernel lock this many times and check that it did (offbkl.go)")
+	nest       = flag.Int("nest", 0, "instead of the workloads, let a timer tick into a trap taken in kernel code this many times (Velocity crash call 0x5601, kind 5) and check that the trap came back whole")
+	haltWake   = flag.Int("haltwake", 0, "instead of the workloads, make a CPU halt waiting for the kernel lock this many times (Velocity crash call 0x5601, kind 7) and check that the release wakes it at once (haltwake.go)")
+	dyingClose = flag.Int("dyingclose", 0, "instead of the workloads, close a pipe's last write fd while another CPU holds the kernel lock this many times (Velocity crash call 0x5601, kind 7) and check that the release waits for the lock and the reader sees EOF (dyingclose.go)")
+	idleIRQ    = flag.Int("idleirq", 0, "instead of the workloads, take a device interrupt in kernel code just before the CPU goes idle this many times (Velocity crash call 0x5601, kind 6) and check that the idle CPU does its work at once (idleirq.go)")
 )
 
 type workload struct {
@@ -79,6 +80,13 @@ func main() {
 	}
 	if *haltWake > 0 {
 		if !checkHaltWake(*haltWake) {
+			os.Exit(1)
+		}
+		fmt.Println("STRESS ok")
+		return
+	}
+	if *dyingClose > 0 {
+		if !checkDyingClose(*dyingClose) {
 			os.Exit(1)
 		}
 		fmt.Println("STRESS ok")
