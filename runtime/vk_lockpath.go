@@ -133,9 +133,13 @@ func vkSyscallFine(f *vkFrame) bool {
 		}
 	case 32: // dup (vk_fd.go)
 		r = vkSysDupFrom(int32(f.rdi), 0, false)
-	case 33, 292: // dup2, dup3
+	case 33, 292: // dup2, dup3 (only dup3 has flags: dup2's rdx is not an argument)
+		flags := int32(f.rdx)
+		if f.rax == 33 {
+			flags = 0
+		}
 		var ok bool
-		if r, ok = vkDup3(int32(f.rdi), int32(f.rsi), int32(f.rdx), f.rax == 33, true); !ok {
+		if r, ok = vkDup3(int32(f.rdi), int32(f.rsi), flags, f.rax == 33, true); !ok {
 			return false
 		}
 	case 72: // fcntl: the commands on the fd, not the description

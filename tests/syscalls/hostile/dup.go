@@ -112,6 +112,17 @@ func dupCases(e *env, add func(string, func(*env) syscall.Errno)) {
 		}
 		return check(r == u(e.pipeW) && getfd(r) == syscall.FD_CLOEXEC, 1) // unchanged, flag kept
 	})
+	// dup2 has two arguments: whatever the third register holds, the new
+	// fd is not close-on-exec (Velocity's path without the kernel lock
+	// once read dup3's flags there).
+	add("dup2/third_register_ignored", func(e *env) syscall.Errno {
+		r, err := sc1(syscall.SYS_DUP2, u(e.pipeR), 1000, syscall.O_CLOEXEC)
+		if err != 0 {
+			return err
+		}
+		defer closeFD(r)
+		return check(getfd(r) == 0, 1)
+	})
 	add("dup3/same_open", func(e *env) syscall.Errno { return sc(syscall.SYS_DUP3, u(e.pipeW), u(e.pipeW), 0) })
 	add("dup3/same_closed", func(e *env) syscall.Errno { return sc(syscall.SYS_DUP3, u(e.closed), u(e.closed), 0) })
 	add("dup3/bad_flags", func(e *env) syscall.Errno { return sc(syscall.SYS_DUP3, u(e.pipeR), 1000, 1) })
