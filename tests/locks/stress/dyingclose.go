@@ -33,14 +33,6 @@ func checkDyingClose(n int) bool {
 		return false
 	}
 	const hold = 30 * time.Millisecond
-	pinned := func(cpu int) error {
-		runtime.LockOSThread()
-		mask := uint64(1) << cpu
-		if _, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, 8, uintptr(unsafe.Pointer(&mask))); e != 0 {
-			return fmt.Errorf("sched_setaffinity to CPU %d: %v", cpu, e)
-		}
-		return nil
-	}
 	before, err := kernel.ReadInfo()
 	if err != nil {
 		fmt.Println("STRESS dyingclose FAIL:", err)
@@ -63,32 +55,20 @@ func checkDyingClose(n int) bool {
 			read <- err
 		}()
 		var held uint32
-		released := make(chan time.Time, 1)
-		go func() {
-			defer runtime.UnlockOSThread()
-			if err := pinned(0); err != nil {
-				fmt.Println("STRESS dyingclose FAIL:", err)
-				released <- time.Time{}
-				return
+		released := onCPU(0, func() error {
+			if _, _, e := syscall.Syscall(0x5601, 7, uintptr(hold), uintptr(unsafe.Pointer(&held))); e != 0 {
+				return fmt.Errorf("crash call kind 7: %v", e)
 			}
-			syscall.Syscall(0x5601, 7, uintptr(hold), uintptr(unsafe.Pointer(&held)))
-			released <- time.Now()
-		}()
-		closed := make(chan time.Time, 1)
-		go func() {
-			defer runtime.UnlockOSThread()
-			if err := pinned(1); err != nil {
-				fmt.Println("STRESS dyingclose FAIL:", err)
-				closed <- time.Time{}
-				return
-			}
+			return nil
+		})
+		closed := onCPU(1, func() error {
 			for deadline := time.Now().Add(time.Second); atomic.LoadUint32(&held) == 0 && time.Now().Before(deadline); {
 			}
 			if err := syscall.Close(p[1]); err != nil {
-				fmt.Println("STRESS dyingclose FAIL: close:", err)
+				return fmt.Errorf("close: %v", err)
 			}
-			closed <- time.Now()
-		}()
+			return nil
+		})
 		r, c := <-released, <-closed
 		if r.IsZero() || c.IsZero() {
 			return false
@@ -120,4 +100,25 @@ func checkDyingClose(n int) bool {
 		return false
 	}
 	return true
+}
+
+// onCPU runs f in a new goroutine on a thread pinned to cpu (kernel.Pin)
+// and sends the time f returned at, or the zero time, after printing why,
+// if the pin or f failed.
+func onCPU(cpu int, f func() error) <-chan time.Time {
+	out := make(chan time.Time, 1)
+	go func() {
+		unpin, err := kernel.Pin(cpu)
+		if err == nil {
+			err = f()
+			unpin()
+		}
+		if err != nil {
+			fmt.Printf("STRESS dyingclose FAIL: on CPU %d: %v\n", cpu, err)
+			out <- time.Time{}
+			return
+		}
+		out <- time.Now()
+	}()
+	return out
 }

@@ -36,13 +36,12 @@ func checkHaltWake(n int) bool {
 	}
 	var held uint32 // set by the holder's call once it has the lock
 	call := func(cpu int, hold time.Duration, start <-chan struct{}, out chan<- done) {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		mask := uint64(1) << cpu
-		if _, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, 8, uintptr(unsafe.Pointer(&mask))); e != 0 {
-			out <- done{err: fmt.Errorf("sched_setaffinity to CPU %d: %v", cpu, e)}
+		unpin, err := kernel.Pin(cpu)
+		if err != nil {
+			out <- done{err: fmt.Errorf("pin to CPU %d: %v", cpu, err)}
 			return
 		}
+		defer unpin()
 		for range start {
 			flag := uintptr(0)
 			if hold > 0 {

@@ -71,40 +71,19 @@ func main() {
 		fmt.Println("STRESS relock returned:", errno)
 		os.Exit(1)
 	}
-	if *nest > 0 {
-		if !checkNest(*nest) {
-			os.Exit(1)
+	// The single checks that replace the workloads, each asked for by
+	// a count.
+	for _, c := range []struct {
+		n     int
+		check func(int) bool
+	}{{*nest, checkNest}, {*haltWake, checkHaltWake}, {*dyingClose, checkDyingClose}, {*idleIRQ, checkIdleIRQ}, {*offBKL, checkOffBKL}} {
+		if c.n > 0 {
+			if !c.check(c.n) {
+				os.Exit(1)
+			}
+			fmt.Println("STRESS ok")
+			return
 		}
-		fmt.Println("STRESS ok")
-		return
-	}
-	if *haltWake > 0 {
-		if !checkHaltWake(*haltWake) {
-			os.Exit(1)
-		}
-		fmt.Println("STRESS ok")
-		return
-	}
-	if *dyingClose > 0 {
-		if !checkDyingClose(*dyingClose) {
-			os.Exit(1)
-		}
-		fmt.Println("STRESS ok")
-		return
-	}
-	if *idleIRQ > 0 {
-		if !checkIdleIRQ(*idleIRQ) {
-			os.Exit(1)
-		}
-		fmt.Println("STRESS ok")
-		return
-	}
-	if *offBKL > 0 {
-		if !checkOffBKL(*offBKL) {
-			os.Exit(1)
-		}
-		fmt.Println("STRESS ok")
-		return
 	}
 	n := *workers
 	if n <= 0 {
