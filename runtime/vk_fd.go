@@ -518,46 +518,41 @@ func vkFilePath(f *vkFile) []byte {
 // last reference. The caller holds the kernel lock.
 func vkFDClose(fd int32) uintptr {
 	vkAssertHeld(&vkBKL)
+	r, _ := vkClose(fd, false)
+	return r
+}
+
+// vkCloseFast serves close(2) without the kernel lock (vkClose).
+func vkCloseFast(fd int32) (r uintptr, ok bool) { return vkClose(fd, true) }
+
+// vkClose closes fd: the slot is emptied under vkFDLock and the
+// description put; vkFilePut releases it with its last reference. With
+// fine (no kernel lock, vkSyscallFine) it declines (ok false, the locked
+// path closes) where the release needs the kernel lock for work of its
+// own (vkCloseNeedsLock): the last reference to a description other than
+// a pipe end, an eventfd, an epoll instance or the console, and any
+// AF_UNIX socket (vkNetGCHint queues the server's collection of the fds
+// in flight).
+func vkClose(fd int32, fine bool) (r uintptr, ok bool) {
 	if fd < 0 || fd >= vkMaxFDs {
-		return vkErr(vkEBADF)
+		return vkErr(vkEBADF), true
 	}
 	vkSpinLock(&vkFDLock)
 	i := vkFDs[fd].file - 1
 	if i < 0 {
 		vkSpinUnlock(&vkFDLock)
-		return vkErr(vkEBADF)
+		return vkErr(vkEBADF), true
+	}
+	if fine && vkCloseNeedsLock(vkFileAt(i)) {
+		vkSpinUnlock(&vkFDLock)
+		return 0, false
 	}
 	vkFLockClosePOSIX(i) // closing any fd of a file drops the process's POSIX locks on it
 	vkFDs[fd] = vkFDSlot{}
 	vkSpinUnlock(&vkFDLock)
-	vkNetGCHint(i) // before the put: the fd's reference still holds it
-	return vkFilePut(i)
-}
-
-// vkCloseFast serves close(2) without the kernel lock: the slot is emptied
-// under vkFDLock and the description put, and vkFilePut takes the kernel
-// lock for a last reference only. It declines (ok false, the locked path
-// closes) where the release needs the kernel lock for work of its own: the
-// last reference to a description other than a pipe end, an eventfd, an
-// epoll instance or the console, and any AF_UNIX socket (vkNetGCHint
-// queues the server's collection of the fds in flight).
-func vkCloseFast(fd int32) (r uintptr, ok bool) {
-	if fd < 0 || fd >= vkMaxFDs {
-		return vkErr(vkEBADF), true
+	if !fine {
+		vkNetGCHint(i) // before the put: the fd's reference still holds it
 	}
-	vkSpinLock(&vkFDLock)
-	i := vkFDs[fd].file - 1
-	if i < 0 {
-		vkSpinUnlock(&vkFDLock)
-		return vkErr(vkEBADF), true
-	}
-	if vkCloseNeedsLock(vkFileAt(i)) {
-		vkSpinUnlock(&vkFDLock)
-		return 0, false
-	}
-	vkFLockClosePOSIX(i) // as vkFDClose
-	vkFDs[fd] = vkFDSlot{}
-	vkSpinUnlock(&vkFDLock)
 	return vkFilePut(i), true
 }
 
@@ -881,12 +876,9 @@ func vkSysEpollWait(epfd int32, events uintptr, max int32, timeoutMs int64, canB
 	if !vkFDOpen(epfd) {
 		return vkErr(vkEBADF)
 	}
-	if vkFD(epfd, fdEpoll) == nil {
-		return vkErr(vkEINVAL)
-	}
 	ep := vkFD(epfd, fdEpoll)
 	if ep == nil {
-		return vkErr(vkEBADF) // closed on another CPU since
+		return vkErr(vkEINVAL)
 	}
 	epi := vkFileHold(ep) // held while asleep: a close meanwhile does not free it
 	r, _ := vkEpollWait(ep, epi+1, events, max, timeoutMs, canBlock, false)

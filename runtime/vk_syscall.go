@@ -541,21 +541,10 @@ func vkSysFcntl(fd int32, cmd int32, arg uintptr, canBlock bool) uintptr {
 	if f == nil {
 		return vkErr(vkEBADF)
 	}
+	if r, ok := vkFcntlFast(fd, cmd, arg); ok {
+		return r // the commands on the fd itself (vk_fd.go)
+	}
 	switch cmd {
-	case 0: // F_DUPFD
-		return vkSysDupFrom(fd, uint32(arg), false)
-	case 1030: // F_DUPFD_CLOEXEC
-		return vkSysDupFrom(fd, uint32(arg), true)
-	case 1: // F_GETFD: the fd's own flag
-		if vkFDs[fd].cloexec {
-			return fdCloexec
-		}
-		return 0
-	case 2: // F_SETFD
-		vkSpinLock(&vkFDLock)
-		vkFDs[fd].cloexec = arg&fdCloexec != 0
-		vkSpinUnlock(&vkFDLock)
-		return 0
 	case 3: // F_GETFL: the description's access mode and status flags
 		fl := uintptr(f.flags & (oAccMode | oAppend))
 		if f.nonblock {
