@@ -30,7 +30,7 @@ type dhcpWire struct {
 }
 
 func newDHCPWire(t *testing.T) *dhcpWire {
-	st, err := newStack()
+	st, err := newStack(defaultDelack)
 	if err != nil {
 		t.Fatal(err)
 	}

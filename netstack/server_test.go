@@ -216,7 +216,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
-	st, err := newStack()
+	st, err := newStack(defaultDelack)
 	if err != nil {
 		t.Fatal(err)
 	}
