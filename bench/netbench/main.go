@@ -47,6 +47,9 @@ type options struct {
 	smp                                   int
 	duration                              time.Duration
 	bulkMB, loopN, rounds                 int
+	// against: kernel options for a second Velocity guest that takes the
+	// Linux guest's place, to measure what the options change.
+	against string
 }
 
 func main() {
@@ -61,6 +64,7 @@ func main() {
 	flag.IntVar(&o.bulkMB, "bulk-mb", 64, "MiB of the bulk download")
 	flag.IntVar(&o.loopN, "loop-n", 2000, "requests of each in-guest loopback run")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds, each measuring both guests (the first of a round alternates); the table gives medians")
+	flag.StringVar(&o.against, "against", "", "instead of the Linux guest, measure Velocity booted with these extra kernel options (e.g. delack=0) against Velocity without them")
 	flag.StringVar(&o.net, "net", "user", "the card's back end: user (QEMU user networking, a forward on 127.0.0.1) or tap (a tap device with offloads, in a network namespace made for the run; needs root)")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -132,6 +136,9 @@ func run(o options) error {
 	var rounds []map[string]figures
 	for r := 0; r < max(o.rounds, 1); r++ {
 		order := []string{"velocity", "linux"}
+		if o.against != "" {
+			order[1] = "variant"
+		}
 		if r%2 == 1 {
 			order[0], order[1] = order[1], order[0]
 		}
@@ -140,10 +147,13 @@ func run(o options) error {
 		for _, sys := range order {
 			c := qemu.Config{SMP: o.smp, Mem: o.mem, Binary: o.binary}
 			kind := qemu.KindKernelELF
-			if sys == "velocity" {
+			if sys != "linux" {
 				c.Kernel, c.Stub, c.Append = velELF, stub, "quiet"
 				if o.netns != "" {
 					c.Append += " ip=" + tapGuest + "/24 gw=" + tapHost // no DHCP server on the tap
+				}
+				if sys == "variant" {
+					c.Append += " " + o.against
 				}
 			} else {
 				c.Kernel, c.Append, kind = vmlinuz, "console=ttyS0 quiet panic=-1", qemu.KindMultiboot
@@ -157,7 +167,12 @@ func run(o options) error {
 		}
 		rounds = append(rounds, results)
 	}
-	report(rounds)
+	other, label := "linux", "Linux"
+	if o.against != "" {
+		other, label = "variant", "+"+o.against
+		fmt.Printf("\nthe second column is Velocity booted with %q, in place of the Linux guest\n", o.against)
+	}
+	report(rounds, other, label)
 	return nil
 }
 
@@ -373,9 +388,10 @@ func parseWrk(out string) (wrkResult, error) {
 
 // report prints, per row, the median of each guest's figures over the
 // rounds and the median of the rounds' own ratios, then each round's
-// ratio.
-func report(rounds []map[string]figures) {
-	fmt.Printf("\n%-34s %12s %12s %8s   %s\n", "", "Velocity", "Linux", "ratio", "ratio by round")
+// ratio. other names the guest Velocity is compared with (the Linux
+// guest, or a Velocity variant), label its column.
+func report(rounds []map[string]figures, other, label string) {
+	fmt.Printf("\n%-34s %12s %12s %8s   %s\n", "", "Velocity", label, "ratio", "ratio by round")
 	rows := []string{}
 	for _, p := range []string{"100 B c=1", "100 B c=16", "64 KiB c=1", "64 KiB c=16", "100 B c=16 new conns"} {
 		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms", p+" host CPU us/req")
@@ -387,7 +403,7 @@ func report(rounds []map[string]figures) {
 	for _, k := range rows {
 		var vs, ls, rs []float64
 		for _, r := range rounds {
-			v, l := r["velocity"][k], r["linux"][k]
+			v, l := r["velocity"][k], r[other][k]
 			if v == 0 || l == 0 {
 				continue // not measured (no /proc), not a zero
 			}
