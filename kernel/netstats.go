@@ -45,26 +45,6 @@ type NICStats struct {
 	// Receive completions the driver's watchdog found waiting without
 	// their interrupt (the same lost handshake, on the interrupt side).
 	MissedInterrupts uint64
-	// What the card's delayed-ACK layer did with pure TCP ACKs.
-	Ack DelayedACKs
-}
-
-// DelayedACKs counts what netstack's delayed-ACK layer (netstack/delack)
-// did with pure TCP ACKs, in the layout of its delack.Stats.
-type DelayedACKs struct {
-	// Delayed: ACKs that waited for data to carry them.
-	Delayed uint64
-	// Merged: waiting ACKs dropped because a segment of data carried
-	// their acknowledgement: the frames saved.
-	Merged uint64
-	// Replaced: waiting ACKs dropped for a newer ACK that went at once.
-	Replaced uint64
-	// Expired: waiting ACKs sent when their delay ran out.
-	Expired uint64
-	// Immediate: ACKs sent at once (a connection's first, a window
-	// update or duplicate, over a full segment acknowledged, SACK
-	// blocks, quick-ACK mode).
-	Immediate uint64
 }
 
 // ErrNoNIC says no network driver registered its counters: no card, or
@@ -102,6 +82,4 @@ func (s NICStats) Write(w io.Writer) {
 	fmt.Fprintf(w, "nic: tx segmentation offloaded %d frames; rx checksums completed %d, joined frames %d\n",
 		s.TxGSOFrames, s.RxCsumCompleted, s.RxGSOFrames)
 	fmt.Fprintf(w, "nic: notifies to a device idle behind the driver: tx %d, rx %d; missed interrupts %d\n", s.TxRescues, s.RxRescues, s.MissedInterrupts)
-	fmt.Fprintf(w, "nic: pure ACKs delayed %d: merged into data %d, replaced %d, expired %d; sent at once %d\n",
-		s.Ack.Delayed, s.Ack.Merged, s.Ack.Replaced, s.Ack.Expired, s.Ack.Immediate)
 }

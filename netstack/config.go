@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"time"
 )
 
 // How the network card gets its IPv4 address. The kernel command line
@@ -14,9 +13,6 @@ import (
 //	ip=A.B.C.D/N [gw=A.B.C.D]     a static address, and a default route
 //	ip=off                        the card stays down
 //	dns=A.B.C.D[,A.B.C.D...]      name servers (overriding DHCP's)
-//	delack=DURATION               how long a pure TCP ACK may wait for
-//	                              data to carry it (default 4ms; 0 sends
-//	                              every ACK at once; netstack/delack)
 //
 // The runtime accepts these words and leaves them to this package, which
 // reads them from /proc/cmdline: the kernel owns the command line, and
@@ -35,20 +31,7 @@ type netOptions struct {
 	addr netip.Prefix // ipStatic
 	gw   netip.Addr   // ipStatic; invalid when there is no default route
 	dns  []netip.Addr
-	// delack is how long TCP's pure ACKs may wait (netstack/delack),
-	// on the card and on loopback.
-	delack time.Duration
 }
-
-// defaultDelack lets a server's reply carry the ACK of the request it
-// answers: under QEMU's emulation net/http answers a small request in
-// well under a millisecond and a 64 KiB one in about two. Linux waits at
-// least 40 ms; this waits less, as a peer that needs the ACK to go on
-// (Nagle's algorithm) waits as long.
-const defaultDelack = 4 * time.Millisecond
-
-// maxDelack is RFC 1122's bound on a delayed ACK (4.2.3.2).
-const maxDelack = 500 * time.Millisecond
 
 // cmdlineWords splits a command line as the kernel does (runtime/vk_boot.go):
 // words separated by blanks, double quotes grouping, nothing after "--"
@@ -86,16 +69,16 @@ func cmdlineWords(line string) ([]string, error) {
 	return words, nil
 }
 
-// parseNetOptions reads ip=, gw=, dns= and delack= from a command line. Every
+// parseNetOptions reads ip=, gw= and dns= from a command line. Every
 // error names the word at fault and the syntax it should have had.
 func parseNetOptions(cmdline string) (netOptions, error) {
 	words, err := cmdlineWords(cmdline)
 	if err != nil {
 		return netOptions{}, fmt.Errorf("kernel command line: %v", err)
 	}
-	o := netOptions{delack: defaultDelack}
-	var ip, gw, dns, delack string
-	var haveIP, haveGW, haveDNS, haveDelack bool
+	var o netOptions
+	var ip, gw, dns string
+	var haveIP, haveGW, haveDNS bool
 	for _, w := range words {
 		k, v, ok := strings.Cut(w, "=")
 		if !ok {
@@ -109,24 +92,12 @@ func parseNetOptions(cmdline string) (netOptions, error) {
 			dup, haveGW, gw = haveGW, true, v
 		case "dns":
 			dup, haveDNS, dns = haveDNS, true, v
-		case "delack":
-			dup, haveDelack, delack = haveDelack, true, v
 		default:
 			continue
 		}
 		if dup {
 			return netOptions{}, fmt.Errorf("%s= given twice", k)
 		}
-	}
-	if haveDelack {
-		d, err := time.ParseDuration(delack)
-		if delack == "0" {
-			d, err = 0, nil
-		}
-		if err != nil || d < 0 || d > maxDelack {
-			return netOptions{}, fmt.Errorf("delack=%s: want a duration from 0 (ACK at once) to %v, such as delack=4ms", delack, maxDelack)
-		}
-		o.delack = d
 	}
 	switch {
 	case !haveIP || ip == "dhcp":

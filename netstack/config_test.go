@@ -40,21 +40,6 @@ func TestNetOptions(t *testing.T) {
 			t.Errorf("%q: got mode %d %s gw %s dns %s", c.line, o.mode, o.addr, o.gw, dns)
 		}
 	}
-	for _, c := range []struct {
-		line string
-		want time.Duration
-	}{
-		{"", defaultDelack},
-		{"delack=0", 0},
-		{"delack=0s", 0},
-		{"ip=off delack=250us", 250 * time.Microsecond},
-		{"delack=500ms", 500 * time.Millisecond},
-	} {
-		o, err := parseNetOptions(c.line)
-		if err != nil || o.delack != c.want {
-			t.Errorf("%q: delack %v, %v; want %v", c.line, o.delack, err, c.want)
-		}
-	}
 	for _, c := range []struct{ line, want string }{
 		{"ip=10.0.3.1", "ip=10.0.3.1: want dhcp, off, or an IPv4 host address"},
 		{"ip=fe80::1/64", "want dhcp, off"},
@@ -66,10 +51,6 @@ func TestNetOptions(t *testing.T) {
 		{"ip=dhcp ip=off", "ip= given twice"},
 		{"dns=1.1.1.1,", "dns=1.1.1.1,: want comma-separated IP addresses"},
 		{"dns=1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4", "at most 3 servers"},
-		{"delack=4", "delack=4: want a duration from 0 (ACK at once) to 500ms"},
-		{"delack=-1ms", "delack=-1ms: want a duration"},
-		{"delack=1s", "delack=1s: want a duration"},
-		{"delack=1ms delack=2ms", "delack= given twice"},
 		{`ip="10.0.3.1/24`, "unterminated double quote"},
 	} {
 		_, err := parseNetOptions(c.line)
@@ -129,7 +110,7 @@ func TestLeaseFromAck(t *testing.T) {
 // FuzzNetOptions: any command line gives options or an error, and the
 // options it gives are usable.
 func FuzzNetOptions(f *testing.F) {
-	for _, s := range []string{"", "ip=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.3", "ip=off", "ip=dhcp -- x", `"ip=1.2.3.4/8" quiet`, "delack=2ms"} {
+	for _, s := range []string{"", "ip=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.3", "ip=off", "ip=dhcp -- x", `"ip=1.2.3.4/8" quiet`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
@@ -145,9 +126,6 @@ func FuzzNetOptions(f *testing.F) {
 		}
 		if len(o.dns) > maxNameservers {
 			t.Fatalf("%q: %d servers", line, len(o.dns))
-		}
-		if o.delack < 0 || o.delack > maxDelack {
-			t.Fatalf("%q: delack %v", line, o.delack)
 		}
 	})
 }

@@ -30,7 +30,7 @@ type dhcpWire struct {
 }
 
 func newDHCPWire(t *testing.T) *dhcpWire {
-	st, err := newStack(defaultDelack)
+	st, err := newStack()
 	if err != nil {
 		t.Fatal(err)
 	}

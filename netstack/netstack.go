@@ -17,7 +17,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/velocityos/velocity/netstack/delack"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
@@ -29,17 +28,7 @@ func init() {
 	if !onVelocity() {
 		return
 	}
-	// The command line's network options (config.go); when they are
-	// wrong the card stays down and the stack runs with the defaults.
-	opts, optsErr := netOptions{delack: defaultDelack}, error(nil)
-	if cmdline, err := os.ReadFile("/proc/cmdline"); err != nil {
-		optsErr = err
-	} else if o, err := parseNetOptions(string(cmdline)); err != nil {
-		optsErr = err
-	} else {
-		opts = o
-	}
-	st, err := newStack(opts.delack)
+	st, err := newStack()
 	if err != nil {
 		// Without attach the kernel answers socket calls itself, with
 		// EAFNOSUPPORT, rather than queueing them for nobody.
@@ -69,18 +58,24 @@ func init() {
 	// The card is configured before main runs, as Linux's ip= does before
 	// init starts: a program's first connection must not race DHCP. This
 	// waits at most the DHCP timeout, and not at all without a card.
-	if optsErr != nil {
-		fmt.Fprintf(os.Stderr, "velocity: net: %v; the card stays down\n", optsErr)
-		return
-	}
-	startNIC(st, opts)
+	startNIC(st)
 }
 
 // startNIC looks for a network card and, when there is one, puts it on
 // the stack as NIC 2, configured as the command line says (config.go):
 // DHCP by default. Every outcome is one line on the console, and a card
 // that cannot be configured leaves the node with loopback only.
-func startNIC(st *stack.Stack, opts netOptions) {
+func startNIC(st *stack.Stack) {
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "velocity: net: %v; the card stays down\n", err)
+		return
+	}
+	opts, err := parseNetOptions(string(cmdline))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "velocity: net: %v; the card stays down\n", err)
+		return
+	}
 	nic, err := probeVirtioNet()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "velocity: net: %v; loopback only\n", err)
@@ -94,7 +89,7 @@ func startNIC(st *stack.Stack, opts netOptions) {
 		fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s stays down (ip=off); loopback only\n", nic.mac)
 		return
 	}
-	if err := st.CreateNICWithOptions(nicID, delack.New(nic.linkEndpoint(), opts.delack, &nicStats.Ack), stack.NICOptions{Name: nicName}); err != nil {
+	if err := st.CreateNICWithOptions(nicID, nic.linkEndpoint(), stack.NICOptions{Name: nicName}); err != nil {
 		fmt.Fprintf(os.Stderr, "velocity: net: network card: %v\n", err)
 		return
 	}

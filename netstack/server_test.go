@@ -216,7 +216,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
-	st, err := newStack(defaultDelack)
+	st, err := newStack()
 	if err != nil {
 		t.Fatal(err)
 	}

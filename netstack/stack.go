@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/velocityos/velocity/netstack/delack"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/loopback"
@@ -22,15 +21,9 @@ import (
 // loopbackNIC is the NIC id of the loopback device, which always exists.
 const loopbackNIC = 1
 
-// loopbackAcks counts what loopback's delayed-ACK layer did.
-var loopbackAcks delack.Stats
-
 // newStack builds the TCP/IP stack with the loopback NIC (127.0.0.1/8
-// and ::1) that every node has, with or without a network card. Pure
-// ACKs on loopback wait up to ackDelay for data to carry them
-// (netstack/delack): there each one costs a trip through the receiving
-// side of the stack.
-func newStack(ackDelay time.Duration) (*stack.Stack, error) {
+// and ::1) that every node has, with or without a network card.
+func newStack() (*stack.Stack, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
@@ -51,7 +44,7 @@ func newStack(ackDelay time.Duration) (*stack.Stack, error) {
 	}
 	// Named as on Linux: net.Interfaces and netlink (netlink.go) report
 	// the names.
-	if err := s.CreateNICWithOptions(loopbackNIC, delack.New(loopback.New(), ackDelay, &loopbackAcks), stack.NICOptions{Name: "lo"}); err != nil {
+	if err := s.CreateNICWithOptions(loopbackNIC, loopback.New(), stack.NICOptions{Name: "lo"}); err != nil {
 		return nil, fmt.Errorf("netstack: loopback NIC: %v", err)
 	}
 	v4 := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4([4]byte{127, 0, 0, 1}), PrefixLen: 8}

@@ -22,7 +22,6 @@ import (
 
 	"github.com/velocityos/velocity/drivers/pci"
 	"github.com/velocityos/velocity/drivers/virtio"
-	"github.com/velocityos/velocity/netstack/delack"
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
@@ -100,8 +99,6 @@ type NICStats struct {
 	// Receive completions found waiting without their interrupt by the
 	// watchdog (watchInterrupts).
 	MissedInterrupts uint64
-	// What the card's delayed-ACK layer did (netstack/delack).
-	Ack delack.Stats
 }
 
 var nicStats NICStats

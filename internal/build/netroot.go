@@ -63,10 +63,9 @@ var netModules = []struct{ path, sub string }{
 const netstackPath = "github.com/velocityos/velocity/netstack"
 
 // netPackages are the directories of this module that go into the vendor
-// tree, as real directories of copies: netstack, its delayed-ACK layer,
-// and the driver packages it imports (which must import only the standard
-// library and each other).
-var netPackages = []string{"netstack", "netstack/delack", "drivers/pci", "drivers/virtio"}
+// tree, as real directories of copies: netstack and the driver packages it
+// imports (which must import only the standard library and each other).
+var netPackages = []string{"netstack", "drivers/pci", "drivers/virtio"}
 
 // requiredVersions reads the require directives of a go.mod.
 func requiredVersions(gomod []byte) map[string]string {
