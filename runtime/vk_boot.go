@@ -218,6 +218,12 @@ func vkParseCmdline(bi *vkBootInfo) {
 			if val[0] != '/' || !vkSetCwd(val) {
 				vkCmdlineError("cwd= needs an absolute path", tok)
 			}
+		case clOptSpinSleep:
+			us, n := clAtoi(val)
+			if n != len(val) || us > vkSpinSleepLimit {
+				vkCmdlineError("spinsleep= needs microseconds from 0 (never spin) to 100", tok)
+			}
+			vkSpinSleepMax = int64(us) * 1000
 		case clOptPackage:
 			// Read from /proc/cmdline by the package that owns it.
 		default:
@@ -236,7 +242,7 @@ func vkCmdlineError(msg string, tok []byte) {
 		vkWrite(tok)
 		vkPrint("\"")
 	}
-	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [noxsave] [pagepoison] [cwd=/dir] [exe=/path] [reserve=CPUS] [irqcpus=CPUS] [ip=A.B.C.D/N|dhcp|off] [gw=A.B.C.D] [dns=A.B.C.D] [peers=HOST:PORT,...] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
+	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [noxsave] [pagepoison] [cwd=/dir] [exe=/path] [reserve=CPUS] [irqcpus=CPUS] [spinsleep=US] [ip=A.B.C.D/N|dhcp|off] [gw=A.B.C.D] [dns=A.B.C.D] [peers=HOST:PORT,...] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
 	vkExit(2)
 }
 

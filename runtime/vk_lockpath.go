@@ -251,6 +251,54 @@ func vkTrapExitFine(f *vkFrame) {
 	vkTickCheck()
 }
 
+// vkSpinSleepMax is the longest relative sleep, in nanoseconds, served
+// by spinning on the CPU instead of giving it up (kernel option
+// spinsleep=US; 0 never spins). Go's scheduler sleeps 3 us (usleep(3) in
+// runqgrab) before it steals the goroutine another P has just made ready,
+// and 10 us (suspendG) while a goroutine stops for the GC: both want the
+// time to pass, not the CPU to change hands. A real sleep costs a switch
+// away and back, a timer and its interrupt: about 23 us of CPU under TCG
+// for 3 us of waiting, on each of the two cross-CPU wake-ups of a
+// loopback ping-pong. The default stays below sysmon's shortest sleep
+// (20 us, repeated while the program is busy), which must not turn into
+// a CPU spinning for good. Figures: docs/locking.md, "Short sleeps".
+var vkSpinSleepMax int64 = 10_000
+
+// vkSpinSleepLimit bounds spinsleep= (us).
+const vkSpinSleepLimit = 100
+
+// vkSpinUntil waits for deadline on this CPU, as vkSleepUntilFine does
+// without giving the CPU up, and reports whether it did: not while a
+// device is busy (a device interrupt in the last vkPollDeviceQuietNs) or
+// the CPU has another thread queued, and not past a signal t does not
+// block (the caller then sleeps the usual way, which ends the sleep as
+// interrupted).
+//
+// It waits as the idle poll does (vk_idlepoll.go): interrupts on, so
+// shootdowns and IPIs are answered, and without PAUSE, which under TCG
+// leaves the translated code and takes QEMU's global lock on every turn.
+// A spinning vCPU occupies a host CPU that QEMU's device model needs to
+// move a busy card's frames; hence not while a device is busy. Spinning
+// for up to 5 us with PAUSE and regardless of devices cost one
+// connection over the card 7-9% of its requests/s (docs/locking.md).
+//
+// Fine-path trap context: no lock held; an interrupt taken meanwhile only
+// sets state (vkKernelTrapWork) that the trap's exit handles.
+//
+//go:nosplit
+func vkSpinUntil(t *vkThread, deadline int64) bool {
+	c := vkThisCPU()
+	if vkNanotime()-atomic.Loadint64(&vkDevLastIRQNs) < vkPollDeviceQuietNs ||
+		atomic.Loadint64((*int64)(unsafe.Pointer(&c.runqLen))) != 0 {
+		return false
+	}
+	vkIntrOn()
+	for vkNanotime() < deadline && atomic.Load64(&t.pending)&^t.sigmask == 0 {
+	}
+	vkIntrOff()
+	return vkNanotime() >= deadline
+}
+
 // vkSysNanosleepFast is nanosleep (clock 1, flags 0) and clock_nanosleep
 // without the kernel lock, for the clocks Velocity sleeps on and a
 // resident, aligned timespec; anything else goes the locked way, which
@@ -279,6 +327,13 @@ func vkSysNanosleepFast(clock, flags int32, req, rem uintptr) (uintptr, bool) {
 		if clock == 0 {
 			deadline -= vkWalltime() - vkNanotime()
 		}
+	}
+	if flags&1 == 0 && d <= vkSpinSleepMax {
+		if vkSpinUntil(vkCur(), deadline) {
+			return 0, true
+		}
+		// Not spun, or cut short by a signal: sleep the rest the usual
+		// way, which checks for the signal again.
 	}
 	if !vkSleepUntilFine(deadline) {
 		vkLock() // to write rem, which may need a page fault resolved

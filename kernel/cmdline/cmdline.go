@@ -150,6 +150,7 @@ const (
 	clOptIRQCPUs           // irqcpus=CPUS
 	clOptExe               // exe=/path: os.Args[0] and /proc/self/exe
 	clOptCwd               // cwd=/dir
+	clOptSpinSleep         // spinsleep=US: the longest sleep served by spinning (vk_lockpath.go)
 	clOptPackage           // read from /proc/cmdline by a package (clPackageOptions)
 )
 
@@ -174,7 +175,7 @@ func clOption(tok []byte) (kind int, val []byte) {
 	keys := [...]struct {
 		key  string
 		kind int
-	}{{"reserve=", clOptReserve}, {"irqcpus=", clOptIRQCPUs}, {"exe=", clOptExe}, {"cwd=", clOptCwd}}
+	}{{"reserve=", clOptReserve}, {"irqcpus=", clOptIRQCPUs}, {"exe=", clOptExe}, {"cwd=", clOptCwd}, {"spinsleep=", clOptSpinSleep}}
 	for _, k := range keys {
 		if len(tok) > len(k.key) && string(tok[:len(k.key)]) == k.key {
 			return k.kind, tok[len(k.key):]

@@ -75,7 +75,7 @@ func TestOption(t *testing.T) {
 	}{
 		"quiet": {clOptQuiet, ""}, "noxsave": {clOptNoXSave, ""}, "pagepoison": {clOptPagePoison, ""},
 		"reserve=3": {clOptReserve, "3"}, "irqcpus=0-1": {clOptIRQCPUs, "0-1"},
-		"exe=/bin/x": {clOptExe, "/bin/x"}, "cwd=/tmp": {clOptCwd, "/tmp"},
+		"exe=/bin/x": {clOptExe, "/bin/x"}, "cwd=/tmp": {clOptCwd, "/tmp"}, "spinsleep=0": {clOptSpinSleep, "0"},
 		"ip=dhcp": {clOptPackage, "dhcp"}, "gw=": {clOptPackage, ""}, "peers=a:1": {clOptPackage, "a:1"},
 		"exe=": {clOptUnknown, ""}, "reserve=": {clOptUnknown, ""}, "quiet=1": {clOptUnknown, ""},
 		"debug": {clOptUnknown, ""}, "ipx=1": {clOptUnknown, ""},

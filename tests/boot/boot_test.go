@@ -540,7 +540,9 @@ func TestSemantics(t *testing.T) {
 		"--- PASS: TestHeapIsNoExecute", "--- PASS: TestMprotectHonoursProt",
 		// File locks (flock_test.go).
 		"--- PASS: TestFlock", "--- PASS: TestFlockWait", "--- PASS: TestFcntlLocks",
-		"--- PASS: TestFcntlLockWaitRestart", "\nPASS\n")
+		"--- PASS: TestFcntlLockWaitRestart",
+		// Short sleeps spin (shortsleep_test.go).
+		"--- PASS: TestShortNanosleep", "--- PASS: TestShortSleepKeepsCPU", "\nPASS\n")
 	if strings.Contains(r.serial, "--- FAIL") {
 		t.Errorf("a semantics test failed:\n%s", r.serial)
 	}

@@ -1,0 +1,60 @@
+package semantics
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/velocityos/velocity/kernel"
+)
+
+// TestShortNanosleep: a sleep of a few microseconds, the Go scheduler's
+// usleep(3), lasts at least what it asked for, on Linux and on Velocity
+// (which serves it by spinning; runtime/vk_lockpath.go, vkSpinSleepMax).
+func TestShortNanosleep(t *testing.T) {
+	for _, d := range []time.Duration{time.Microsecond, 3 * time.Microsecond, 10 * time.Microsecond, 11 * time.Microsecond} {
+		for i := 0; i < 200; i++ {
+			ts := syscall.NsecToTimespec(int64(d))
+			start := time.Now()
+			if err := syscall.Nanosleep(&ts, nil); err != nil {
+				t.Fatalf("nanosleep(%v): %v", d, err)
+			}
+			if el := time.Since(start); el < d {
+				t.Fatalf("nanosleep(%v) returned after %v", d, el)
+			}
+		}
+	}
+}
+
+// TestShortSleepKeepsCPU: on Velocity a sleep of up to 10 us with nothing
+// else to run keeps its CPU (it spins) instead of switching to the idle
+// loop and back: 2,000 sleeps of 3 us must cost far fewer than the 2,000
+// or more thread switches that blocking costs.
+func TestShortSleepKeepsCPU(t *testing.T) {
+	if !kernel.OnVelocity() {
+		t.Skip("Velocity's short sleeps: Linux gives the CPU up")
+	}
+	unpin, err := kernel.Pin(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unpin()
+	before, err := kernel.ReadInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	ts := syscall.NsecToTimespec(3000)
+	for i := 0; i < n; i++ {
+		syscall.Nanosleep(&ts, nil)
+	}
+	after, err := kernel.ReadInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := after.Switches - before.Switches
+	t.Logf("%d sleeps of 3 us: %d thread switches in the whole machine", n, sw)
+	if sw > n/4 {
+		t.Fatalf("%d sleeps of 3 us cost %d thread switches: the sleeps gave the CPU away", n, sw)
+	}
+}
