@@ -254,42 +254,37 @@ func vkTrapExitFine(f *vkFrame) {
 // vkSpinSleepMax is the longest relative sleep, in nanoseconds, served
 // by spinning on the CPU instead of giving it up (kernel option
 // spinsleep=US; 0 never spins). Go's scheduler sleeps 3 us (usleep(3) in
-// runqgrab) before it steals the goroutine another P has just made ready,
-// and 10 us (suspendG) while a goroutine stops for the GC: both want the
-// time to pass, not the CPU to change hands. A real sleep costs a switch
-// away and back, a timer and its interrupt: about 23 us of CPU under TCG
-// for 3 us of waiting, on each of the two cross-CPU wake-ups of a
-// loopback ping-pong. The default stays below sysmon's shortest sleep
-// (20 us, repeated while the program is busy), which must not turn into
-// a CPU spinning for good. Figures: docs/locking.md, "Short sleeps".
-var vkSpinSleepMax int64 = 10_000
+// runqgrab) before it steals the goroutine another P has just made ready:
+// it wants the time to pass, not the CPU to change hands. A real sleep
+// costs a switch away and back, a timer and its interrupt: about 23 us
+// of CPU under TCG for 3 us of waiting, on each of the two cross-CPU
+// wake-ups of a loopback ping-pong. The bound stays well below sysmon's
+// shortest sleep (20 us, repeated while the program is busy), which must
+// not turn into a CPU spinning for good. Figures: docs/locking.md, "Short
+// sleeps".
+var vkSpinSleepMax int64 = 5_000
 
 // vkSpinSleepLimit bounds spinsleep= (us).
 const vkSpinSleepLimit = 100
 
 // vkSpinUntil waits for deadline on this CPU, as vkSleepUntilFine does
-// without giving the CPU up, and reports whether it did: not while a
-// device is busy (a device interrupt in the last vkPollDeviceQuietNs) or
-// the CPU has another thread queued, and not past a signal t does not
+// without giving the CPU up, and reports whether it did: not while
+// another thread is queued on the CPU, and not past a signal t does not
 // block (the caller then sleeps the usual way, which ends the sleep as
 // interrupted).
 //
 // It waits as the idle poll does (vk_idlepoll.go): interrupts on, so
 // shootdowns and IPIs are answered, and without PAUSE, which under TCG
-// leaves the translated code and takes QEMU's global lock on every turn.
-// A spinning vCPU occupies a host CPU that QEMU's device model needs to
-// move a busy card's frames; hence not while a device is busy. Spinning
-// for up to 5 us with PAUSE and regardless of devices cost one
-// connection over the card 7-9% of its requests/s (docs/locking.md).
+// leaves the translated code and takes QEMU's global lock on every turn
+// (the device model's lock: with it, spinning cost one connection over
+// the card 7-9% of its requests/s; without it, spinning gains there too).
 //
 // Fine-path trap context: no lock held; an interrupt taken meanwhile only
 // sets state (vkKernelTrapWork) that the trap's exit handles.
 //
 //go:nosplit
 func vkSpinUntil(t *vkThread, deadline int64) bool {
-	c := vkThisCPU()
-	if vkNanotime()-atomic.Loadint64(&vkDevLastIRQNs) < vkPollDeviceQuietNs ||
-		atomic.Loadint64((*int64)(unsafe.Pointer(&c.runqLen))) != 0 {
+	if atomic.Loadint64((*int64)(unsafe.Pointer(&vkThisCPU().runqLen))) != 0 {
 		return false
 	}
 	vkIntrOn()

@@ -16,9 +16,9 @@ Every word before "--" is an environment variable or a kernel option:
   pagepoison fill every freed page with 0xaa and check it when the page is
              handed out again: a write after free stops the machine with
              the page's address (slower; for hunting kernel bugs)
-  spinsleep=US  wait out sleeps of up to US microseconds (default 10,
+  spinsleep=US  wait out sleeps of up to US microseconds (default 5,
              0 to 100; 0 never) on the CPU instead of giving it up,
-             unless a device is busy or another thread waits for the CPU
+             unless another thread waits for the CPU
   debug      run the gdb stub on COM2: breakpoints, Ctrl-C and crashes stop
              the kernel for gdb (see README, "Debugging with gdb")
   debug=wait as debug, and wait for gdb at boot, before Go starts

@@ -26,7 +26,7 @@ func TestShortNanosleep(t *testing.T) {
 	}
 }
 
-// TestShortSleepKeepsCPU: on Velocity a sleep of up to 10 us with nothing
+// TestShortSleepKeepsCPU: on Velocity a sleep of up to 5 us with nothing
 // else to run keeps its CPU (it spins) instead of switching to the idle
 // loop and back: 2,000 sleeps of 3 us must cost far fewer than the 2,000
 // or more thread switches that blocking costs.
