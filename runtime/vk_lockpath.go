@@ -275,20 +275,23 @@ const vkSpinSleepLimit = 100
 //
 // It waits as the idle poll does (vk_idlepoll.go): interrupts on, so
 // shootdowns and IPIs are answered, and without PAUSE, which under TCG
-// leaves the translated code and takes QEMU's global lock on every turn
-// (the device model's lock: with it, spinning cost one connection over
-// the card 7-9% of its requests/s; without it, spinning gains there too).
+// leaves the translated code and takes QEMU's global lock, the device
+// model's, on every turn: spinning with PAUSE cost one connection over
+// the card 7-9% of its requests/s, spinning without it gains there too.
+// A thread queued on the CPU meanwhile (a reschedule IPI) ends the spin,
+// and the caller sleeps the rest, giving the CPU to that thread.
 //
 // Fine-path trap context: no lock held; an interrupt taken meanwhile only
 // sets state (vkKernelTrapWork) that the trap's exit handles.
 //
 //go:nosplit
 func vkSpinUntil(t *vkThread, deadline int64) bool {
-	if atomic.Loadint64((*int64)(unsafe.Pointer(&vkThisCPU().runqLen))) != 0 {
+	runq := (*int64)(unsafe.Pointer(&vkThisCPU().runqLen))
+	if atomic.Loadint64(runq) != 0 {
 		return false
 	}
 	vkIntrOn()
-	for vkNanotime() < deadline && atomic.Load64(&t.pending)&^t.sigmask == 0 {
+	for vkNanotime() < deadline && atomic.Load64(&t.pending)&^t.sigmask == 0 && atomic.Loadint64(runq) == 0 {
 	}
 	vkIntrOff()
 	return vkNanotime() >= deadline

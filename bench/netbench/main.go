@@ -64,7 +64,7 @@ func main() {
 	flag.IntVar(&o.bulkMB, "bulk-mb", 64, "MiB of the bulk download")
 	flag.IntVar(&o.loopN, "loop-n", 2000, "requests of each in-guest loopback run")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds, each measuring both guests (the first of a round alternates); the table gives medians")
-	flag.StringVar(&o.against, "against", "", "instead of the Linux guest, measure Velocity booted with these extra kernel options (e.g. delack=0) against Velocity without them")
+	flag.StringVar(&o.against, "against", "", "instead of the Linux guest, measure Velocity booted with these extra kernel options (e.g. spinsleep=0) against Velocity without them")
 	flag.StringVar(&o.net, "net", "user", "the card's back end: user (QEMU user networking, a forward on 127.0.0.1) or tap (a tap device with offloads, in a network namespace made for the run; needs root)")
 	flag.Parse()
 	if err := run(o); err != nil {
