@@ -219,8 +219,8 @@ func vkParseCmdline(bi *vkBootInfo) {
 				vkCmdlineError("cwd= needs an absolute path", tok)
 			}
 		case clOptSpinSleep:
-			us, n := clAtoi(val)
-			if n != len(val) || us > vkSpinSleepLimit {
+			us, ok := clParseMicros(val, vkSpinSleepLimit)
+			if !ok {
 				vkCmdlineError("spinsleep= needs microseconds from 0 (never spin) to 100", tok)
 			}
 			vkSpinSleepMax = int64(us) * 1000

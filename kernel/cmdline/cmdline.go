@@ -189,6 +189,16 @@ func clOption(tok []byte) (kind int, val []byte) {
 	return clOptUnknown, nil
 }
 
+// clParseMicros parses a count of microseconds (spinsleep=): one to four
+// decimal digits, at most max.
+func clParseMicros(s []byte, max int) (int, bool) {
+	v, n := clAtoi(s)
+	if n == 0 || n != len(s) || v > max {
+		return 0, false
+	}
+	return v, true
+}
+
 // clParseCPUList parses "3", "1,3" or "2-5" into a mask of CPUs below
 // max (at most 64). An empty list, a descending range, a CPU at or above
 // max and stray characters are errors.

@@ -87,6 +87,15 @@ func TestOption(t *testing.T) {
 	}
 }
 
+func TestParseMicros(t *testing.T) {
+	for s, want := range map[string]int{"0": 0, "5": 5, "100": 100, "0100": 100, "101": -1, "": -1, "+1": -1, "-1": -1, "1x": -1, "00005": -1} {
+		got, ok := clParseMicros([]byte(s), 100)
+		if ok != (want >= 0) || ok && got != want {
+			t.Errorf("%q: (%d, %v), want %d", s, got, ok, want)
+		}
+	}
+}
+
 func TestParseCPUList(t *testing.T) {
 	for s, want := range map[string]uint64{
 		"0": 1, "3": 8, "1,3": 10, "2-5": 0x3c, "0-1,4": 0x13, "63": 1 << 63, "0-63": ^uint64(0),
@@ -140,6 +149,7 @@ func refCPUList(s string, max int) (uint64, bool) {
 // option's CPU list must parse as the reference grammar does.
 func FuzzCmdline(f *testing.F) {
 	f.Add([]byte(`GODEBUG=gctrace=1 quiet reserve=2-3 -- -test.v "a b"`))
+	f.Add([]byte(`spinsleep=5 spinsleep=0100 spinsleep=+1 spinsleep=101`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		a := new(clArgs)
 		msg, bad := a.clSplit(line)
@@ -157,6 +167,14 @@ func FuzzCmdline(f *testing.F) {
 		}
 		for _, o := range a.opts[:a.nopts] {
 			kind, val := clOption(a.clWord(o))
+			if kind == clOptSpinSleep {
+				got, ok := clParseMicros(val, 100)
+				v, err := strconv.Atoi(string(val))
+				wok := err == nil && len(val) <= 4 && v <= 100 && !strings.ContainsAny(string(val), "+-")
+				if ok != wok || ok && got != v {
+					t.Fatalf("%q: (%d, %v), reference (%d, %v)", val, got, ok, v, wok)
+				}
+			}
 			if kind == clOptReserve || kind == clOptIRQCPUs {
 				got, ok := clParseCPUList(val, 64)
 				want, wok := refCPUList(string(val), 64)
