@@ -172,7 +172,7 @@ func run(o options) error {
 		other, label = "variant", "+"+o.against
 		fmt.Printf("\nthe second column is Velocity booted with %q, in place of the Linux guest\n", o.against)
 	}
-	report(rounds, other, label)
+	report(os.Stdout, rounds, other, label)
 	return nil
 }
 
@@ -390,8 +390,8 @@ func parseWrk(out string) (wrkResult, error) {
 // rounds and the median of the rounds' own ratios, then each round's
 // ratio. other names the guest Velocity is compared with (the Linux
 // guest, or a Velocity variant), label its column.
-func report(rounds []map[string]figures, other, label string) {
-	fmt.Printf("\n%-34s %12s %12s %8s   %s\n", "", "Velocity", label, "ratio", "ratio by round")
+func report(w io.Writer, rounds []map[string]figures, other, label string) {
+	fmt.Fprintf(w, "\n%-34s %12s %12s %8s   %s\n", "", "Velocity", label, "ratio", "ratio by round")
 	rows := []string{}
 	for _, p := range []string{"100 B c=1", "100 B c=16", "64 KiB c=1", "64 KiB c=16", "100 B c=16 new conns"} {
 		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms", p+" host CPU us/req")
@@ -420,9 +420,9 @@ func report(rounds []map[string]figures, other, label string) {
 		for i, x := range rs {
 			byRound[i] = fmt.Sprintf("%.2fx", x)
 		}
-		fmt.Printf("%-34s %12.2f %12.2f %7.2fx   %s\n", k, median(vs), median(ls), median(rs), strings.Join(byRound, " "))
+		fmt.Fprintf(w, "%-34s %12.2f %12.2f %7.2fx   %s\n", k, median(vs), median(ls), median(rs), strings.Join(byRound, " "))
 	}
-	fmt.Printf("(medians over %d rounds; ratio: Velocity's advantage, for latency and host CPU Linux/Velocity. Target: >= 1.0x Linux on requests/s.)\n", len(rounds))
+	fmt.Fprintf(w, "(medians over %d rounds; ratio: Velocity's advantage, for latency and host CPU %s/Velocity. Target: >= 1.0x Linux on requests/s.)\n", len(rounds), label)
 }
 
 func median(x []float64) float64 {

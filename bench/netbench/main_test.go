@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,5 +58,28 @@ func TestProcessCPU(t *testing.T) {
 	}
 	if d := processCPU(os.Getpid()) - start; d < 50*time.Millisecond {
 		t.Errorf("150 ms of spinning added %v of CPU time", d)
+	}
+}
+
+// TestReportAgainst: with -against, the ratios are Velocity's over the
+// variant's figures, round by round, and the column says which variant.
+func TestReportAgainst(t *testing.T) {
+	rounds := []map[string]figures{
+		{"velocity": {"100 B c=1 req/s": 1200, "100 B c=1 p50 ms": 1}, "variant": {"100 B c=1 req/s": 1000, "100 B c=1 p50 ms": 2}, "linux": {"100 B c=1 req/s": 1}},
+		{"velocity": {"100 B c=1 req/s": 900}, "variant": {"100 B c=1 req/s": 1000}},
+		{"velocity": {"100 B c=1 req/s": 1100}, "variant": {"100 B c=1 req/s": 1000}},
+	}
+	var b strings.Builder
+	report(&b, rounds, "variant", "+spinsleep=0")
+	out := b.String()
+	for _, want := range []string{
+		"+spinsleep=0",
+		"100 B c=1 req/s                         1100.00      1000.00    1.10x   1.20x 0.90x 1.10x",
+		"100 B c=1 p50 ms                           1.00         2.00    2.00x   2.00x",
+		"host CPU +spinsleep=0/Velocity",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
 	}
 }
