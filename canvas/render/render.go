@@ -87,6 +87,15 @@ const (
 	LabelLimit = 80
 )
 
+// Flashing reports whether node n is drawn with the swap's flash ring at
+// scene time now: for FlashFor after its swap, and not before it (a swap
+// stamped after the scene's clock was read shows from the next frame).
+// The demo's "swap shown" marker asks the same question, so a test's
+// screendump after the marker finds the ring.
+func Flashing(n *model.Node, now time.Duration) bool {
+	return n.SwappedAt > 0 && now >= n.SwappedAt && now-n.SwappedAt < FlashFor
+}
+
 // Panel selects what the side panel shows.
 type Panel int
 
@@ -352,7 +361,7 @@ func drawGraph(dst *image.RGBA, area image.Rectangle, sc *Scene) {
 			ring(dst, x, y, r+1, r+1+RingWidth, SelectColor)
 		case n.RolledBack:
 			ring(dst, x, y, r+1, r+1+RingWidth, RollbackColor)
-		case n.SwappedAt > 0 && sc.Now >= n.SwappedAt && sc.Now-n.SwappedAt < FlashFor:
+		case Flashing(n, sc.Now):
 			ring(dst, x, y, r+1, r+1+RingWidth, FlashColor)
 		}
 	}

@@ -326,3 +326,26 @@ func TestASCII(t *testing.T) {
 		t.Errorf("%q", got)
 	}
 }
+
+// TestFlashing: the swap's ring shows from the swap for FlashFor, never
+// before the swap (a swap stamped after the scene's clock), and not for a
+// node never swapped.
+func TestFlashing(t *testing.T) {
+	n := &model.Node{SwappedAt: 10 * time.Second}
+	for _, c := range []struct {
+		now  time.Duration
+		want bool
+	}{
+		{9 * time.Second, false},
+		{10 * time.Second, true},
+		{10*time.Second + FlashFor - 1, true},
+		{10*time.Second + FlashFor, false},
+	} {
+		if got := Flashing(n, c.now); got != c.want {
+			t.Errorf("swapped at 10s, now %v: %v, want %v", c.now, got, c.want)
+		}
+	}
+	if Flashing(&model.Node{}, time.Second) {
+		t.Error("a node never swapped flashes")
+	}
+}

@@ -344,7 +344,7 @@ func (t *tour) afterFrame(sc *render.Scene) {
 	if !t.marks.swapped && s.Swaps > 0 {
 		for i := range s.Nodes {
 			n := &s.Nodes[i]
-			if n.SwappedAt > 0 && sc.Now-n.SwappedAt < render.FlashFor {
+			if render.Flashing(n, sc.Now) {
 				t.marks.swapped = true
 				fmt.Printf("CANVAS swap shown node=%s versions=%d\n", n.ID, len(n.Versions))
 				close(t.swapSeen)
