@@ -1,6 +1,7 @@
 package semantics
 
 import (
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -44,32 +45,43 @@ func TestShortNanosleep(t *testing.T) {
 // TestShortSleepKeepsCPU: on Velocity a sleep of up to 5 us with nothing
 // else to run keeps its CPU (it spins) instead of switching to the idle
 // loop and back: 2,000 sleeps of 3 us must cost far fewer than the 2,000
-// or more thread switches that blocking costs.
+// or more thread switches that blocking costs. A thread queued on the
+// sleeper's CPU takes it by design, so the test needs a CPU of its own:
+// it runs on two CPUs or more, pinned to the last, and counts the best of
+// three tries (a kernel that never spins switches in every one).
 func TestShortSleepKeepsCPU(t *testing.T) {
 	if !kernel.OnVelocity() {
 		t.Skip("Velocity's short sleeps: Linux gives the CPU up")
 	}
-	unpin, err := kernel.Pin(0)
+	cpus := runtime.NumCPU()
+	if cpus < 2 {
+		t.Skip("one CPU: the runtime's other threads are queued with the sleeper, which then gives the CPU to them")
+	}
+	unpin, err := kernel.Pin(cpus - 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unpin()
-	before, err := kernel.ReadInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 2000
-	ts := syscall.NsecToTimespec(3000)
-	for i := 0; i < n; i++ {
-		syscall.Nanosleep(&ts, nil)
+	best := uint64(1 << 62)
+	for try := 0; try < 3; try++ {
+		before, err := kernel.ReadInfo()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := syscall.NsecToTimespec(3000)
+		for i := 0; i < n; i++ {
+			syscall.Nanosleep(&ts, nil)
+		}
+		after, err := kernel.ReadInfo()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sw := after.Switches - before.Switches
+		t.Logf("%d sleeps of 3 us on CPU %d: %d thread switches in the whole machine", n, cpus-1, sw)
+		best = min(best, sw)
 	}
-	after, err := kernel.ReadInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sw := after.Switches - before.Switches
-	t.Logf("%d sleeps of 3 us: %d thread switches in the whole machine", n, sw)
-	if sw > n/4 {
-		t.Fatalf("%d sleeps of 3 us cost %d thread switches: the sleeps gave the CPU away", n, sw)
+	if best > n/4 {
+		t.Fatalf("%d sleeps of 3 us cost at least %d thread switches: the sleeps gave the CPU away", n, best)
 	}
 }
