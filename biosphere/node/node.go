@@ -118,7 +118,9 @@ func ParsePeers(v string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("peers=: %q: want HOST:PORT", hp)
 		}
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || !validHost(host) {
+		// Digits only: strconv.Atoi also takes a sign ("+1"), which a
+		// URL's port may not carry.
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || strings.Trim(port, "0123456789") != "" || !validHost(host) {
 			return nil, fmt.Errorf("peers=: %q: want HOST:PORT (an IP address or a host name, a port in 1-65535)", hp)
 		}
 		out = append(out, "http://"+net.JoinHostPort(host, port))
