@@ -3,10 +3,8 @@ package main
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/velocityos/velocity/kernel"
 )
@@ -55,15 +53,9 @@ func checkDyingClose(n int) bool {
 			read <- err
 		}()
 		var held uint32
-		released := onCPU(0, func() error {
-			if _, _, e := syscall.Syscall(0x5601, 7, uintptr(hold), uintptr(unsafe.Pointer(&held))); e != 0 {
-				return fmt.Errorf("crash call kind 7: %v", e)
-			}
-			return nil
-		})
+		released := onCPU(0, func() error { return holdKernelLock(hold, &held) })
 		closed := onCPU(1, func() error {
-			for deadline := time.Now().Add(time.Second); atomic.LoadUint32(&held) == 0 && time.Now().Before(deadline); {
-			}
+			waitHeld(&held)
 			if err := syscall.Close(p[1]); err != nil {
 				return fmt.Errorf("close: %v", err)
 			}

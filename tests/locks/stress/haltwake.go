@@ -5,9 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"sync/atomic"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/velocityos/velocity/kernel"
 )
@@ -43,15 +41,13 @@ func checkHaltWake(n int) bool {
 		}
 		defer unpin()
 		for range start {
-			flag := uintptr(0)
-			if hold > 0 {
-				flag = uintptr(unsafe.Pointer(&held))
-			} else {
-				for deadline := time.Now().Add(time.Second); atomic.LoadUint32(&held) == 0 && time.Now().Before(deadline); {
-				}
+			flag := &held
+			if hold == 0 {
+				flag = nil
+				waitHeld(&held)
 			}
-			if _, _, e := syscall.Syscall(0x5601, 7, uintptr(hold), flag); e != 0 {
-				out <- done{err: fmt.Errorf("crash call kind 7 (%v): %v", hold, e)}
+			if err := holdKernelLock(hold, flag); err != nil {
+				out <- done{err: err}
 				return
 			}
 			out <- done{at: time.Now()}
