@@ -58,6 +58,12 @@ import (
 
 // direct serves system call nr with arguments a in the caller's goroutine.
 // ok false means it did nothing and the call must go to the kernel.
+//
+// It is never inlined: its caller, directEntry, is nosplit, and a build
+// with a profile (-pgo) would otherwise inline this hot function into it
+// and overflow the nosplit stack limit.
+//
+//go:noinline
 func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, ok bool) {
 	if a[0] > 1<<31-1 {
 		return 0, 0, false
@@ -148,7 +154,10 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 // (the kernel's server waits), a socket that is not a listening TCP one
 // (the kernel's path has Linux's errno), bad flags, or a kernel that
 // would not reserve (the listener's fd changed, or every free sid is
-// still the server's).
+// still the server's). Never inlined, like direct, for its nosplit
+// caller's sake.
+//
+//go:noinline
 func (s *Server) directAccept(nr, fd, flags uintptr, wantPeer bool) (r uintptr, e syscall.Errno, ok bool, peer *[128]byte, n uint32) {
 	if fd > 1<<31-1 {
 		return

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	benchguest "github.com/velocityos/velocity/bench/guest"
+	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
 )
 
@@ -50,6 +51,18 @@ type options struct {
 	// against: kernel options for a second Velocity guest that takes the
 	// Linux guest's place, to measure what the options change.
 	against string
+	// againstFlags: go build flags for that second guest's kernel (e.g.
+	// -pgo=off), to measure what a build choice changes.
+	againstFlags string
+	// rows: which measurements run (a regular expression matched against
+	// a row's name, e.g. "64 KiB c=16"); perfDir: where perf record
+	// writes QEMU's CPU samples taken during each wrk run, if set.
+	rows    *regexp.Regexp
+	perfDir string
+	// profile: write the Velocity guest's CPU profile, taken over every
+	// measurement, to this file instead of comparing (images/netbench's
+	// default.pgo: make pgo).
+	profile string
 }
 
 func main() {
@@ -65,8 +78,17 @@ func main() {
 	flag.IntVar(&o.loopN, "loop-n", 2000, "requests of each in-guest loopback run")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds, each measuring both guests (the first of a round alternates); the table gives medians")
 	flag.StringVar(&o.against, "against", "", "instead of the Linux guest, measure Velocity booted with these extra kernel options (e.g. spinsleep=0) against Velocity without them")
+	flag.StringVar(&o.againstFlags, "against-build", "", "like -against, but the second Velocity guest's kernel is built with these go build flags (e.g. -pgo=off); combines with -against")
 	flag.StringVar(&o.net, "net", "user", "the card's back end: user (QEMU user networking, a forward on 127.0.0.1) or tap (a tap device with offloads, in a network namespace made for the run; needs root)")
+	rows := flag.String("rows", "", "only the measurements whose names match this regular expression (e.g. '64 KiB c=16|bulk'); default all")
+	flag.StringVar(&o.perfDir, "perf", "", "record QEMU's CPU samples with perf during each wrk run, one file per round, guest and row in this directory (for perf report --sort dso,sym)")
+	flag.StringVar(&o.profile, "profile", "", "instead of comparing, run every measurement once on Velocity alone and write the kernel's CPU profile over all of them to this file (make pgo writes images/netbench/default.pgo so)")
 	flag.Parse()
+	var err error
+	if o.rows, err = regexp.Compile(*rows); err != nil {
+		fmt.Fprintln(os.Stderr, "netbench: -rows:", err)
+		os.Exit(2)
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "netbench:", err)
 		os.Exit(1)
@@ -88,6 +110,14 @@ func run(o options) error {
 	}
 	if err := benchguest.PrepareDirs(&o.linuxCache, o.cache); err != nil {
 		return err
+	}
+	if o.perfDir != "" {
+		if _, err := exec.LookPath("perf"); err != nil {
+			return fmt.Errorf("-perf: perf not found (apt-get install linux-perf): %v", err)
+		}
+		if err := os.MkdirAll(o.perfDir, 0o755); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("\n== Network: Velocity against a Linux guest (issue 10)\n")
 	fmt.Printf("host:   %s, load average %s\n", benchguest.HostCPU(), benchguest.LoadAvg())
@@ -129,14 +159,28 @@ func run(o options) error {
 		return err
 	}
 	fmt.Printf("linux:  %s as the guest kernel, images/netbench as /init\n", kver)
+	variant := o.against != "" || o.againstFlags != ""
+	variantELF := velELF
+	if o.againstFlags != "" {
+		variantELF = filepath.Join(o.cache, "netbench-variant.elf")
+		if err := build.Build("./images/netbench", variantELF, strings.Fields(o.againstFlags)); err != nil {
+			return err
+		}
+	}
 
 	// This host's speed drifts by tens of percent within minutes, so
 	// the guests take turns: rounds alternate which goes first, a ratio
 	// is taken within a round, and the table gives medians.
 	var rounds []map[string]figures
+	if o.profile != "" {
+		o.rounds, variant = 1, false
+	}
 	for r := 0; r < max(o.rounds, 1); r++ {
 		order := []string{"velocity", "linux"}
-		if o.against != "" {
+		if o.profile != "" {
+			order = order[:1]
+		}
+		if variant {
 			order[1] = "variant"
 		}
 		if r%2 == 1 {
@@ -153,13 +197,16 @@ func run(o options) error {
 					c.Append += " ip=" + tapGuest + "/24 gw=" + tapHost // no DHCP server on the tap
 				}
 				if sys == "variant" {
-					c.Append += " " + o.against
+					c.Kernel = variantELF
+					if o.against != "" {
+						c.Append += " " + o.against
+					}
 				}
 			} else {
 				c.Kernel, c.Append, kind = vmlinuz, "console=ttyS0 quiet panic=-1", qemu.KindMultiboot
 				c.Extra = []string{"-initrd", initrd}
 			}
-			f, err := measure(o, sys, c, kind)
+			f, err := measure(o, fmt.Sprintf("r%d-%s", r+1, sys), sys, c, kind)
 			if err != nil {
 				return fmt.Errorf("%s: %w", sys, err)
 			}
@@ -167,17 +214,22 @@ func run(o options) error {
 		}
 		rounds = append(rounds, results)
 	}
+	if o.profile != "" {
+		fmt.Printf("\nwrote %s: the CPU profile of Velocity over every measurement above\n", o.profile)
+		return nil
+	}
 	other, label := "linux", "Linux"
-	if o.against != "" {
-		other, label = "variant", "+"+o.against
-		fmt.Printf("\nthe second column is Velocity booted with %q, in place of the Linux guest\n", o.against)
+	if variant {
+		other, label = "variant", strings.TrimSpace("+"+o.against+" "+o.againstFlags)
+		fmt.Printf("\nthe second column is Velocity booted with %q and built with %q, in place of the Linux guest\n", o.against, o.againstFlags)
 	}
 	report(os.Stdout, rounds, other, label)
 	return nil
 }
 
-// measure boots one guest and takes every figure from it.
-func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, error) {
+// measure boots one guest and takes every figure from it (those -rows
+// selects); tag names its perf files.
+func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (figures, error) {
 	nc := qemu.Net{Tap: tapName}
 	base := "http://" + tapGuest
 	if o.netns == "" {
@@ -246,20 +298,40 @@ func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, err
 	}
 	fmt.Printf("  %s ready; measuring\n", sys)
 	f := figures{}
+	profiled := make(chan error, 1)
+	if o.profile != "" {
+		// Every row below at most: five wrk runs, the bulk download and
+		// the loopback runs. What is left of the window is idle, which a
+		// CPU profile does not sample.
+		secs := 5*int(o.duration.Seconds()) + 30
+		go func() {
+			profiled <- o.fetch(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), o.profile)
+		}()
+	} else {
+		profiled <- nil
+	}
 	for _, row := range []struct {
 		path   string
 		conns  int
 		closes bool // a new connection per request ("Connection: close")
 	}{{"/", 1, false}, {"/", 16, false}, {"/64k", 1, false}, {"/64k", 16, false}, {"/", 16, true}} {
 		path, conns := row.path, row.conns
-		cpu0 := processCPU(cmd.Process.Pid)
-		w, err := o.wrk(o.duration, conns, base+path, row.closes)
-		if err != nil {
-			return nil, err
-		}
 		name := fmt.Sprintf("%s c=%d", map[string]string{"/": "100 B", "/64k": "64 KiB"}[path], conns)
 		if row.closes {
 			name = fmt.Sprintf("100 B c=%d new conns", conns)
+		}
+		if !o.rows.MatchString(name) {
+			continue
+		}
+		stop, err := o.perf(cmd.Process.Pid, tag, name)
+		if err != nil {
+			return nil, err
+		}
+		cpu0 := processCPU(cmd.Process.Pid)
+		w, err := o.wrk(o.duration, conns, base+path, row.closes)
+		stop()
+		if err != nil {
+			return nil, err
 		}
 		f[name+" req/s"], f[name+" p50 ms"], f[name+" p99 ms"] = w.rps, w.p50, w.p99
 		// QEMU's own CPU time per request (its CPUs' threads, its
@@ -271,18 +343,23 @@ func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, err
 		fmt.Printf("    %-8s %-14s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  host CPU %6.0f us/req\n",
 			sys, name, w.rps, w.p50, w.p99, f[name+" host CPU us/req"])
 	}
-	start := time.Now()
-	n, err := o.download(client, fmt.Sprintf("%s/bulk?mb=%d", base, o.bulkMB))
-	if err != nil || n != int64(o.bulkMB)<<20 {
-		return nil, fmt.Errorf("bulk download: %d bytes, %v", n, err)
+	if o.rows.MatchString("bulk download") {
+		start := time.Now()
+		n, err := o.download(client, fmt.Sprintf("%s/bulk?mb=%d", base, o.bulkMB))
+		if err != nil || n != int64(o.bulkMB)<<20 {
+			return nil, fmt.Errorf("bulk download: %d bytes, %v", n, err)
+		}
+		f["bulk download MB/s"] = float64(n) / time.Since(start).Seconds() / 1e6
+		fmt.Printf("    %-8s bulk           %8.1f MB/s\n", sys, f["bulk download MB/s"])
 	}
-	f["bulk download MB/s"] = float64(n) / time.Since(start).Seconds() / 1e6
-	fmt.Printf("    %-8s bulk           %8.1f MB/s\n", sys, f["bulk download MB/s"])
 	for _, lc := range []struct {
 		c    int
 		size int
 		name string
 	}{{1, 100, "loopback 100 B c=1"}, {16, 100, "loopback 100 B c=16"}, {16, 65536, "loopback 64 KiB c=16"}} {
+		if !o.rows.MatchString(lc.name) {
+			continue
+		}
 		body, err := get(fmt.Sprintf("%s/loop?n=%d&c=%d&size=%d", base, o.loopN, lc.c, lc.size))
 		if err != nil {
 			return nil, err
@@ -297,8 +374,29 @@ func measure(o options, sys string, c qemu.Config, kind qemu.Kind) (figures, err
 		f[lc.name+" req/s"], f[lc.name+" p50 ms"], f[lc.name+" p99 ms"] = rps, p50/1000, p99/1000
 		fmt.Printf("    %-8s %-20s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms\n", sys, lc.name, rps, p50/1000, p99/1000)
 	}
+	if err := <-profiled; err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
 	get(base + "/quit")
 	return f, nil
+}
+
+// perf starts perf record on QEMU's process for one wrk run if -perf
+// asked for it; stop ends the recording and waits for its file.
+func (o options) perf(pid int, tag, row string) (stop func(), err error) {
+	if o.perfDir == "" {
+		return func() {}, nil
+	}
+	name := tag + "-" + strings.NewReplacer(" ", "", "=", "", "KiB", "k").Replace(row) + ".data"
+	cmd := exec.Command("perf", "record", "-q", "-F", "997", "-p", strconv.Itoa(pid), "-o", filepath.Join(o.perfDir, name))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("perf record: %v", err)
+	}
+	return func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}, nil
 }
 
 func httpGet(c *http.Client, url string) (string, error) {

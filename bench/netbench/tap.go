@@ -79,6 +79,26 @@ func (o options) download(c *http.Client, url string) (int64, error) {
 	return strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
 }
 
+// fetch saves what url answers in file, with curl on the host or inside
+// the namespace; a body that is not gzip (what a pprof profile is) is an
+// error, and leaves the file as it was.
+func (o options) fetch(url, file string) error {
+	tmp := file + ".tmp"
+	defer os.Remove(tmp)
+	out, err := o.command(context.Background(), "curl", "-sS", "-f", "--max-time", "900", "-o", tmp, url).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("curl %s: %v: %s", url, err, out)
+	}
+	b, err := os.ReadFile(tmp)
+	if err != nil {
+		return err
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		return fmt.Errorf("%s: not a profile (%d bytes)", url, len(b))
+	}
+	return os.Rename(tmp, file)
+}
+
 // copyDiscard drops a response's body and counts it; anything but 200 is
 // an error.
 func copyDiscard(resp *http.Response) (int64, error) {

@@ -17,12 +17,15 @@
 //	           requests for S bytes to this server at 127.0.0.1, and it
 //	           answers "NETBENCH loop rps=... p50us=... p99us=..."
 //	/quit      exit
+//	/debug/pprof/  net/http/pprof: in Velocity, a CPU profile of the whole
+//	           kernel (bench/netbench -profile takes one over every row)
 package main
 
 import (
 	"fmt"
 	"io"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"sort"
 	"strconv"
