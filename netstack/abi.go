@@ -167,6 +167,9 @@ type velocityKernel struct{}
 
 func (velocityKernel) Ready(sid int32, events uint32, mode int, seq uint64, id uint64) {
 	syscall.RawSyscall6(sysReady, uintptr(sid), uintptr(events), uintptr(mode), uintptr(seq), uintptr(id), 0)
+	if mode == 0 {
+		readyWake() // an event, not a level after a call
+	}
 }
 
 func (velocityKernel) Rights(op int, tokens []int32) {

@@ -530,6 +530,15 @@ func (n *virtioNIC) checkLink() {
 func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 	buf := n.rxBufs.Bytes()
 	used = n.rx.TakeUsed(used, bufSize)
+	if len(used) == 1 {
+		// One frame: one connection's segment, whose processing this
+		// goroutine's M runs itself once the goroutine parks, which
+		// it does next. No other M is woken for it (holdWakeups).
+		// Several frames may be several connections' work, for
+		// which another CPU is welcome.
+		holdWakeups()
+		defer releaseWakeups()
+	}
 	atomic.StoreUint64(&nicStats.RxBadUsed, n.rx.Bad)
 	atomic.StoreUint64(&nicRings[0].LastUsed, uint64(n.rx.LastUsed()))
 	for _, u := range used {

@@ -1,0 +1,85 @@
+//go:build velocity
+
+// Velocity: the card's receive goroutine holds back the scheduler's
+// wake-ups while it hands frames to the network stack.
+//
+// A frame reaches TCP through gVisor's processor goroutine: delivering it
+// makes that goroutine runnable (runnext on this P), and goready then
+// wakes an idle P's M to look for work (wakep: a futex wake, and on a
+// guest a reschedule IPI and the other vCPU's exit from HLT). But the
+// receive goroutine parks as soon as the ring is empty, and this M then
+// runs the processor itself, and after it, through a non-blocking
+// netpoll, the goroutine the segment made readable. The woken M found
+// nothing to do, or stole the processor goroutine after its 3 us wait
+// (runqgrab), and moved the request to the other CPU. With one
+// connection, GOMAXPROCS=1 served 1.52x the requests of GOMAXPROCS=2
+// (bench/netbench -against GOMAXPROCS=1, 2026-12-05): the second P cost
+// more than it gave on a chain of hand-offs.
+//
+// So while the receive goroutine delivers, it counts itself as a
+// spinning M (sched.nmspinning), which is what makes wakep return at
+// once, as gVisor's own Goready(..., wakep=false) does for a goroutine
+// about to sleep. Work for a second P is not lost: at the end, if this
+// P's queue holds more than the one goroutine in runnext (frames for
+// several connections), or any other queue holds one (made runnable by
+// another M while the hold made its wakep return), it wakes an M then. These are ordinary Go functions called from a goroutine with a
+// P; not kernel code.
+
+package runtime
+
+import (
+	"internal/runtime/atomic"
+	_ "unsafe" // go:linkname
+)
+
+// vkNetHoldWakeups starts a delivery: wakep does nothing until
+// vkNetReleaseWakeups.
+//
+//go:linkname vkNetHoldWakeups
+func vkNetHoldWakeups() {
+	sched.nmspinning.Add(1)
+}
+
+// vkNetReleaseWakeups ends it, and wakes an M for an idle P if more
+// became runnable than this M will run next.
+//
+//go:linkname vkNetReleaseWakeups
+func vkNetReleaseWakeups() {
+	if sched.nmspinning.Add(-1) < 0 {
+		throw("vkNetReleaseWakeups: negative nmspinning")
+	}
+	pp := getg().m.p.ptr()
+	if pp == nil || sched.npidle.Load() == 0 {
+		return
+	}
+	// Work for an idle P: more than runnext here, or anything queued
+	// elsewhere. The hold also made other Ms' wakep calls return (a
+	// goroutine they made runnable, a spinning M that found work and
+	// wanted another to look on), and their work waits in their queues.
+	need := atomic.Load(&pp.runqhead) != atomic.Load(&pp.runqtail) || !sched.runq.empty()
+	for _, p2 := range allp {
+		if need {
+			break
+		}
+		need = p2 != pp && !runqempty(p2)
+	}
+	if need {
+		wakep()
+	}
+}
+
+// vkNetReadyWake follows a readiness event the network stack reported to
+// the kernel's epoll: if this P has other goroutines queued, an idle P's
+// M is woken, since it polls the network first (findRunnable) and runs
+// the goroutine the event readied there, instead of leaving it until
+// this M has run its queue. With a queue empty this M polls next itself.
+// Without it, holding the wake-ups back made every new connection wait
+// behind the queue: a listener's readiness is such an event, and with 16
+// clients opening a connection per request, 0.81x the requests/s.
+//
+//go:linkname vkNetReadyWake
+func vkNetReadyWake() {
+	if pp := getg().m.p.ptr(); pp != nil && !runqempty(pp) {
+		wakep()
+	}
+}
