@@ -1,7 +1,7 @@
 //go:build velocity
 
 // Velocity: the card's receive goroutine holds back the scheduler's
-// wake-ups while it hands frames to the network stack.
+// wake-ups while it hands a lone frame to the network stack.
 //
 // A frame reaches TCP through gVisor's processor goroutine: delivering it
 // makes that goroutine runnable (runnext on this P), and goready then
@@ -16,14 +16,20 @@
 // (bench/netbench -against GOMAXPROCS=1, 2026-12-05): the second P cost
 // more than it gave on a chain of hand-offs.
 //
-// So while the receive goroutine delivers, it counts itself as a
-// spinning M (sched.nmspinning), which is what makes wakep return at
-// once, as gVisor's own Goready(..., wakep=false) does for a goroutine
-// about to sleep. Work for a second P is not lost: at the end, if this
-// P's queue holds more than the one goroutine in runnext (frames for
-// several connections), or any other queue holds one (made runnable by
-// another M while the hold made its wakep return), it wakes an M then. These are ordinary Go functions called from a goroutine with a
-// P; not kernel code.
+// So while the receive goroutine delivers one frame (several may be
+// several connections' work, which the other CPU is welcome to), it
+// counts itself as a spinning M (sched.nmspinning), which is what makes
+// wakep return at once, as gVisor's own Goready(..., wakep=false) does
+// for a goroutine about to sleep. Work for a second P is not lost: at the
+// end, if this P's queue holds more than the one goroutine in runnext, or
+// any other queue holds one (made runnable by another M while the hold
+// made its wakep return), it wakes an M then; and a readiness event the
+// stack reports while this P has a queue wakes one too (vkNetReadyWake).
+// Measured: docs/net.md, "No wake-up for a frame this thread will
+// process itself".
+//
+// These are ordinary Go functions called from a goroutine with a P, not
+// kernel code (HACKING.md).
 
 package runtime
 
@@ -73,9 +79,12 @@ func vkNetReleaseWakeups() {
 // M is woken, since it polls the network first (findRunnable) and runs
 // the goroutine the event readied there, instead of leaving it until
 // this M has run its queue. With a queue empty this M polls next itself.
-// Without it, holding the wake-ups back made every new connection wait
-// behind the queue: a listener's readiness is such an event, and with 16
-// clients opening a connection per request, 0.81x the requests/s.
+// A listener's readiness is such an event: without this, a new
+// connection's accept could wait behind the queue. (A first version
+// without it, which held back every batch of frames, measured 0.81x
+// the requests/s of no hold with 16 clients opening a connection per
+// request; that run may also have met the host's port shortage that
+// docs/net.md describes, so the share of each is not known.)
 //
 //go:linkname vkNetReadyWake
 func vkNetReadyWake() {

@@ -60,8 +60,8 @@ type options struct {
 	rows    *regexp.Regexp
 	perfDir string
 	// profile: write the Velocity guest's CPU profile, taken over every
-	// measurement, to this file instead of comparing (images/netbench's
-	// default.pgo: make pgo).
+	// measurement, to this file instead of comparing (for go tool pprof,
+	// or a build's -pgo).
 	profile string
 }
 
@@ -82,7 +82,7 @@ func main() {
 	flag.StringVar(&o.net, "net", "user", "the card's back end: user (QEMU user networking, a forward on 127.0.0.1) or tap (a tap device with offloads, in a network namespace made for the run; needs root)")
 	rows := flag.String("rows", "", "only the measurements whose names match this regular expression (e.g. '64 KiB c=16|bulk'); default all")
 	flag.StringVar(&o.perfDir, "perf", "", "record QEMU's CPU samples with perf during each wrk run, one file per round, guest and row in this directory (for perf report --sort dso,sym)")
-	flag.StringVar(&o.profile, "profile", "", "instead of comparing, run every measurement once on Velocity alone and write the kernel's CPU profile over all of them to this file (make pgo writes images/netbench/default.pgo so)")
+	flag.StringVar(&o.profile, "profile", "", "instead of comparing, run every measurement once on Velocity alone and write the kernel's CPU profile over all of them to this file (for go tool pprof, or go build -pgo)")
 	flag.Parse()
 	var err error
 	if o.rows, err = regexp.Compile(*rows); err != nil {
