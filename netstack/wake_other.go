@@ -8,3 +8,8 @@ package netstack
 func holdWakeups()    {}
 func releaseWakeups() {}
 func readyWake()      {}
+
+// deliverOn is false: there is no kernel to deliver through.
+const deliverOn = false
+
+func readyDeliver(sid int32, events uint32, seq uint64, id uint64) {}

@@ -4,7 +4,8 @@ package netstack
 
 import (
 	"os"
-	_ "unsafe" // go:linkname
+	"syscall"
+	"unsafe"
 )
 
 //go:linkname runtimeHoldWakeups runtime.vkNetHoldWakeups
@@ -15,6 +16,9 @@ func runtimeReleaseWakeups()
 
 //go:linkname runtimeReadyWake runtime.vkNetReadyWake
 func runtimeReadyWake()
+
+//go:linkname runtimeNetpollDeliver runtime.vkNetpollDeliver
+func runtimeNetpollDeliver(data uint64, ev uint32)
 
 // holdWakeups is off with VELOCITY_NETHOLD=0 on the kernel command line,
 // to measure what it gives (bench/netbench -against VELOCITY_NETHOLD=0).
@@ -44,3 +48,28 @@ func readyWake() {
 		runtimeReadyWake()
 	}
 }
+
+// deliverOn is off with VELOCITY_NETDELIVER=0 on the kernel command line.
+var deliverOn = os.Getenv("VELOCITY_NETDELIVER") != "0"
+
+// readyDeliver reports an event and, if the runtime's netpoller watches
+// the socket, hands the event to it in this goroutine instead of the
+// kernel waking the netpoller's thread (runtime/vk_netwake.go,
+// vkNetpollDeliver).
+func readyDeliver(sid int32, events uint32, seq uint64, id uint64) {
+	// Two words, 16-aligned: one of out[0] and out[1] is.
+	var out [3]uint64
+	i := 0
+	if uintptr(unsafe.Pointer(&out[0]))&15 != 0 {
+		i = 1
+	}
+	_, _, e := syscall.RawSyscall6(sysReady, uintptr(sid), uintptr(events), readyDeliverBit, uintptr(seq), uintptr(id), uintptr(unsafe.Pointer(&out[i])))
+	if e == 0 && out[i+1] != 0 {
+		runtimeNetpollDeliver(out[i], uint32(out[i+1]))
+		return
+	}
+	readyWake()
+}
+
+// readyDeliverBit is the kernel's vkNetReadyDeliver (runtime/vk_net.go).
+const readyDeliverBit = 2

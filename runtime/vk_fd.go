@@ -1083,6 +1083,38 @@ func vkNotifyLocked(f *vkFile) {
 	vkFutexWake(uintptr(unsafe.Pointer(f)), vkMaxThreads)
 }
 
+// vkNotifyDeliverLocked is vkNotifyLocked for an event whose reporter
+// hands it to the runtime's own netpoller itself (vkNetReadyDeliver):
+// the runtime's edge-triggered record for f, if there is one, is marked
+// reported instead of being queued on its instance's ready list, so no
+// thread in the netpoller's epoll_pwait is woken for it, and its data and
+// ready events are returned (0, 0 when there is none, or nothing in it is
+// ready). Every other watcher is notified as usual.
+func vkNotifyDeliverLocked(f *vkFile) (data uint64, got uint32) {
+	vkAssertHeld(&vkFDLock)
+	f.gen++
+	own := vkFDIndex(epfd) + 1 // the runtime's netpoller's instance (netpoll_epoll.go)
+	for j := range f.watch {
+		w := &f.watch[j]
+		ep := w.ep
+		if ep == 0 {
+			continue
+		}
+		if ep == own && got == 0 && w.events&epollET != 0 && w.events&epollOneShot == 0 {
+			if r := vkReady(f, w.events); r != 0 {
+				w.seen = f.gen // as epoll_wait reporting it would
+				data, got = w.data, r
+				continue
+			}
+		}
+		epf := vkFileAt(ep - 1)
+		vkReadyPush(epf, w)
+		vkFutexWake(uintptr(unsafe.Pointer(epf)), vkMaxThreads)
+	}
+	vkFutexWake(uintptr(unsafe.Pointer(f)), vkMaxThreads)
+	return data, got
+}
+
 // vkEventfdMax is the largest count an eventfd holds, as Linux's
 // ULLONG_MAX - 1: a write that would pass it waits for a read (EAGAIN
 // when non-blocking).

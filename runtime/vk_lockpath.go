@@ -148,7 +148,10 @@ func vkSyscallFine(f *vkFrame) bool {
 			return false
 		}
 	case vkSysNetReady: // the network server's readiness reports (vk_net.go)
-		r = vkNetReady(int32(f.rdi), uint32(f.rsi), uintptr(f.rdx), uint64(f.r10), uint64(f.r8))
+		var ok bool
+		if r, ok = vkNetReady(int32(f.rdi), uint32(f.rsi), uintptr(f.rdx), uint64(f.r10), uint64(f.r8), uintptr(f.r9)); !ok {
+			return false
+		}
 	case 24: // sched_yield
 		vkRqLock()
 		if vkThisCPU().runqLen > 0 {

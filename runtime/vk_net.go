@@ -18,6 +18,9 @@
 //	       readiness of socket sid whose identity is id (mode 0 adds
 //	       events, mode 1 sets the level), which feeds epoll; a report
 //	       whose identity is not the one socket sid has now is dropped.
+//	       Mode 2 (0 | vkNetReadyDeliver) is an event whose reporter
+//	       hands it to the runtime's netpoller itself: the runtime's
+//	       record's data and events come back in out (arg 6).
 //	0x5615 rights(buf, n, op): the server drops (op 0) or duplicates
 //	       (op 1) the kernel's references behind n SCM_RIGHTS tokens
 //	       (vk_netrights.go).
@@ -491,7 +494,7 @@ func vkNetCall(nr uint64, a [6]uintptr, sock *vkFile, sid int32, canBlock bool) 
 		sock.sock.names = rep.names
 	}
 	if rep.readyOK != 0 {
-		vkNetReady(sid, rep.ready, 1, rep.readySeq, sock.sock.id)
+		vkNetReady(sid, rep.ready, 1, rep.readySeq, sock.sock.id, 0)
 	}
 	if nid >= 0 {
 		if r < 0 {
@@ -939,14 +942,43 @@ func vkNetAnswer(buf, n uintptr) uintptr {
 // server and the direct path report twice per request of a small HTTP
 // exchange. Under vkFDLock a description is neither allocated nor freed,
 // so its kind and identity are the ones a report must match.
-func vkNetReady(sid int32, ev uint32, mode uintptr, seq uint64, id uint64) uintptr {
+//
+// An event (mode 0) with vkNetReadyDeliver set comes from a goroutine of
+// the program that will hand it to the runtime's own netpoller itself
+// (runtime/vk_netwake.go, vkNetpollDeliver): the runtime's epoll record
+// for the socket is then not queued and its waiter not woken; the
+// record's data (the runtime's pollDesc) and the events are written to
+// out, two 8-byte words, 16-aligned (both 0 if there is no such record,
+// and the event went the usual way). out is written through its
+// physical address (vkUserPA): the caller comes from the fine-grained
+// path, where a page fault could not be resolved. ok false means out is
+// not resident: nothing was done, and the locked path retries.
+func vkNetReady(sid int32, ev uint32, mode uintptr, seq uint64, id uint64, out uintptr) (r uintptr, ok bool) {
+	var dst uintptr
+	if mode&vkNetReadyDeliver != 0 {
+		if out&15 != 0 {
+			return vkErr(vkEINVAL), true
+		}
+		if dst, ok = vkUserPA(out, true); !ok {
+			return 0, false
+		}
+	}
 	vkSpinLock(&vkFDLock)
-	r := vkNetReadyLocked(sid, ev, mode, seq, id)
+	data, got := uint64(0), uint32(0)
+	r = vkNetReadyLocked(sid, ev, mode, seq, id, &data, &got)
 	vkSpinUnlock(&vkFDLock)
-	return r
+	if dst != 0 {
+		*(*uint64)(unsafe.Pointer(dst)) = data
+		*(*uint64)(unsafe.Pointer(dst + 8)) = uint64(got)
+	}
+	return r, true
 }
 
-func vkNetReadyLocked(sid int32, ev uint32, mode uintptr, seq uint64, id uint64) uintptr {
+// vkNetReadyDeliver is vkNetReady's mode bit for an event its caller
+// delivers to the runtime's netpoller in the process.
+const vkNetReadyDeliver = 2
+
+func vkNetReadyLocked(sid int32, ev uint32, mode uintptr, seq uint64, id uint64, data *uint64, got *uint32) uintptr {
 	vkAssertHeld(&vkFDLock)
 	if sid < 0 || sid >= vkFileCap || vkFileAt(sid).kind != fdSocket {
 		return vkErr(vkEBADF)
@@ -959,8 +991,12 @@ func vkNetReadyLocked(sid int32, ev uint32, mode uintptr, seq uint64, id uint64)
 		return 0 // older than what the kernel has: stale
 	}
 	f.readySeq = seq
-	if mode == 0 {
+	if mode&^vkNetReadyDeliver == 0 {
 		atomic.Or(&f.ready, ev)
+		if mode&vkNetReadyDeliver != 0 {
+			*data, *got = vkNotifyDeliverLocked(f)
+			return 0
+		}
 		vkNotifyLocked(f) // every event is an edge, as on Linux
 		return 0
 	}

@@ -35,7 +35,8 @@ package runtime
 
 import (
 	"internal/runtime/atomic"
-	_ "unsafe" // go:linkname
+	"internal/runtime/syscall/linux"
+	"unsafe"
 )
 
 // vkNetHoldWakeups starts a delivery: wakep does nothing until
@@ -89,6 +90,63 @@ func vkNetReleaseWakeups() {
 //go:linkname vkNetReadyWake
 func vkNetReadyWake() {
 	if pp := getg().m.p.ptr(); pp != nil && !runqempty(pp) {
+		wakep()
+	}
+}
+
+// vkNetpollDeliver hands the runtime's netpoller one event for the
+// pollDesc in data (the epoll record's data, a taggedPointer) in the
+// calling goroutine, as netpoll does for an event epoll_pwait returned:
+// the kernel gave it to the reporter instead of waking the thread that
+// waits in the netpoller (vkNetReadyDeliver, vk_net.go). The goroutine
+// it unblocks goes on this P's queue, to run after the reporter, gVisor's
+// TCP processor in the common case, which parks next; it no longer
+// wakes the netpoller's thread on the other CPU, where it contended
+// for the endpoint lock the processor still held (gVisor's LockUser spun
+// and yielded five times, a runtime trace of images/httpd showed). An
+// idle P's M is woken only when this P had work queued already.
+//
+//go:linkname vkNetpollDeliver
+func vkNetpollDeliver(data uint64, ev uint32) {
+	var mode int32
+	if ev&(linux.EPOLLIN|linux.EPOLLRDHUP|linux.EPOLLHUP|linux.EPOLLERR) != 0 {
+		mode += 'r'
+	}
+	if ev&(linux.EPOLLOUT|linux.EPOLLHUP|linux.EPOLLERR) != 0 {
+		mode += 'w'
+	}
+	if mode == 0 {
+		return
+	}
+	tp := *(*taggedPointer)(unsafe.Pointer(&data))
+	pd := (*pollDesc)(tp.pointer())
+	tag := tp.tag()
+	if pd.fdseq.Load() != tag {
+		return // the fd was closed and its pollDesc reused since
+	}
+	pd.setEventErr(ev == linux.EPOLLERR, tag)
+	var toRun gList
+	netpollAdjustWaiters(netpollready(&toRun, pd, mode))
+	if toRun.empty() {
+		return
+	}
+	mp := acquirem()
+	pp := mp.p.ptr()
+	busy := !runqempty(pp)
+	trace := traceAcquire()
+	for !toRun.empty() {
+		gp := toRun.pop()
+		casgstatus(gp, _Gwaiting, _Grunnable)
+		if trace.ok() {
+			trace.GoUnpark(gp, 0)
+		}
+		runqput(pp, gp, false)
+	}
+	if trace.ok() {
+		traceRelease(trace)
+	}
+	releasem(mp)
+	if busy {
 		wakep()
 	}
 }

@@ -85,7 +85,8 @@ func runNetTests(t *testing.T, smp int, timeout time.Duration, args ...string) {
 			"TestSplicePipeToSocket", "TestSpliceIOCopy", "TestRawICMP", "TestRawConnected",
 			"TestSCMRightsSocketpair", "TestSCMRightsNamed", "TestSCMRightsTruncated", "TestSCMRightsStreamBoundary",
 			"TestSCMRightsInFlight", "TestSCMRightsErrors", "TestSCMRightsChurn",
-			"TestPasscredStream", "TestPasscredDgram", "TestAcceptedKeepaliveOptions", "TestConnectionChurn", "TestAcceptFreshStacks")
+			"TestPasscredStream", "TestPasscredDgram", "TestAcceptedKeepaliveOptions", "TestConnectionChurn", "TestAcceptFreshStacks",
+			"TestEpollBesideNetpoller")
 	}
 	for _, name := range names {
 		if !strings.Contains(serial, "--- PASS: "+name) {
