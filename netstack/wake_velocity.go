@@ -64,7 +64,11 @@ func readyDeliver(sid int32, events uint32, seq uint64, id uint64) {
 		i = 1
 	}
 	_, _, e := syscall.RawSyscall6(sysReady, uintptr(sid), uintptr(events), readyDeliverBit, uintptr(seq), uintptr(id), uintptr(unsafe.Pointer(&out[i])))
-	if e == 0 && out[i+1] != 0 {
+	if e != 0 {
+		// The kernel did nothing (it refuses out only when it cannot
+		// write it): report the event the usual way.
+		syscall.RawSyscall6(sysReady, uintptr(sid), uintptr(events), 0, uintptr(seq), uintptr(id), 0)
+	} else if out[i+1] != 0 {
 		runtimeNetpollDeliver(out[i], uint32(out[i+1]))
 		return
 	}

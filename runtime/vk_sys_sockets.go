@@ -82,10 +82,12 @@ func vkCallNetReply(f *vkFrame, canBlock bool) uintptr {
 
 func vkCallNetReady(f *vkFrame, canBlock bool) uintptr {
 	out := uintptr(f.r9)
-	if uintptr(f.rdx)&vkNetReadyDeliver != 0 && !vkUserOK(out, 16, true) {
-		return vkErr(vkEFAULT)
+	if uintptr(f.rdx)&vkNetReadyDeliver != 0 {
+		if !vkUserOK(out, 16, true) {
+			return vkErr(vkEFAULT)
+		}
+		vkUserFaultIn(out, 16, true) // vkNetReady writes it through its physical address
 	}
-	vkUserFaultIn(out, 16, true) // vkNetReady writes it through its physical address
 	r, ok := vkNetReady(int32(f.rdi), uint32(f.rsi), uintptr(f.rdx), uint64(f.r10), uint64(f.r8), out)
 	if !ok {
 		return vkErr(vkEFAULT)
