@@ -24,8 +24,8 @@ func runtimeNetpollDeliver(data uint64, ev uint32)
 // to measure what it gives (bench/netbench -against VELOCITY_NETHOLD=0).
 var holdWakeupsOn = os.Getenv("VELOCITY_NETHOLD") != "0"
 
-// holdWakeups and releaseWakeups bracket the delivery of received frames
-// (virtioNIC.run): the scheduler wakes no M for an idle P meanwhile, and
+// holdWakeups and releaseWakeups bracket the delivery of a lone received
+// frame (virtioNIC.receive): the scheduler wakes no M for an idle P meanwhile, and
 // wakes one at the end only if more became runnable than this M runs
 // next. runtime/vk_netwake.go says why.
 func holdWakeups() {
