@@ -173,8 +173,7 @@ func (velocityKernel) Ready(sid int32, events uint32, mode int, seq uint64, id u
 	// makes it writable wakes the netpoller's thread as before, so a
 	// streaming writer runs beside the goroutines that take its ACKs
 	// (delivered here, bulk downloads ran at 0.71x).
-	if mode == 0 && deliverOn && events&uint32(waiter.WritableEvents) == 0 {
-		readyDeliver(sid, events, seq, id)
+	if mode == 0 && deliverOn && events&uint32(waiter.WritableEvents) == 0 && readyDeliver(sid, events, seq, id) {
 		return
 	}
 	syscall.RawSyscall6(sysReady, uintptr(sid), uintptr(events), uintptr(mode), uintptr(seq), uintptr(id), 0)

@@ -12,4 +12,4 @@ func readyWake()      {}
 // deliverOn is false: there is no kernel to deliver through.
 const deliverOn = false
 
-func readyDeliver(sid int32, events uint32, seq uint64, id uint64) {}
+func readyDeliver(sid int32, events uint32, seq uint64, id uint64) bool { return false }

@@ -55,8 +55,9 @@ var deliverOn = os.Getenv("VELOCITY_NETDELIVER") != "0"
 // readyDeliver reports an event and, if the runtime's netpoller watches
 // the socket, hands the event to it in this goroutine instead of the
 // kernel waking the netpoller's thread (runtime/vk_netwake.go,
-// vkNetpollDeliver).
-func readyDeliver(sid int32, events uint32, seq uint64, id uint64) {
+// vkNetpollDeliver). false means the kernel did nothing (it refuses only
+// when it cannot write out), and the caller reports the usual way.
+func readyDeliver(sid int32, events uint32, seq uint64, id uint64) bool {
 	// Two words, 16-aligned: one of out[0] and out[1] is.
 	var out [3]uint64
 	i := 0
@@ -64,15 +65,15 @@ func readyDeliver(sid int32, events uint32, seq uint64, id uint64) {
 		i = 1
 	}
 	_, _, e := syscall.RawSyscall6(sysReady, uintptr(sid), uintptr(events), readyDeliverBit, uintptr(seq), uintptr(id), uintptr(unsafe.Pointer(&out[i])))
-	if e != 0 {
-		// The kernel did nothing (it refuses out only when it cannot
-		// write it): report the event the usual way.
-		syscall.RawSyscall6(sysReady, uintptr(sid), uintptr(events), 0, uintptr(seq), uintptr(id), 0)
-	} else if out[i+1] != 0 {
+	switch {
+	case e != 0:
+		return false
+	case out[i+1] != 0:
 		runtimeNetpollDeliver(out[i], uint32(out[i+1]))
-		return
+	default:
+		readyWake()
 	}
-	readyWake()
+	return true
 }
 
 // readyDeliverBit is the kernel's vkNetReadyDeliver (runtime/vk_net.go).

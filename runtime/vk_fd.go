@@ -1070,30 +1070,20 @@ func vkNotify(f *vkFile) {
 	vkSpinUnlock(&vkFDLock)
 }
 
-func vkNotifyLocked(f *vkFile) {
-	vkAssertHeld(&vkFDLock)
-	f.gen++
-	for j := range f.watch {
-		if ep := f.watch[j].ep; ep != 0 {
-			epf := vkFileAt(ep - 1)
-			vkReadyPush(epf, &f.watch[j])
-			vkFutexWake(uintptr(unsafe.Pointer(epf)), vkMaxThreads)
-		}
-	}
-	vkFutexWake(uintptr(unsafe.Pointer(f)), vkMaxThreads)
-}
+func vkNotifyLocked(f *vkFile) { vkNotifyDeliverLocked(f, 0) }
 
-// vkNotifyDeliverLocked is vkNotifyLocked for an event whose reporter
-// hands it to the runtime's own netpoller itself (vkNetReadyDeliver):
-// the runtime's edge-triggered record for f, if there is one, is marked
-// reported instead of being queued on its instance's ready list, so no
-// thread in the netpoller's epoll_pwait is woken for it, and its data and
-// ready events are returned (0, 0 when there is none, or nothing in it is
-// ready). Every other watcher is notified as usual.
-func vkNotifyDeliverLocked(f *vkFile) (data uint64, got uint32) {
+// vkNotifyDeliverLocked is vkNotifyLocked that, with own naming the
+// runtime's netpoller's epoll instance (its description index + 1; 0 for
+// none), serves an event whose reporter hands it to that netpoller itself
+// (vkNetReadyDeliver): the runtime's edge-triggered record for f, if
+// there is one, is marked reported instead of being queued on its
+// instance's ready list, so no thread in the netpoller's epoll_pwait is
+// woken for it, and its data and ready events are returned (0, 0 when
+// there is none, or nothing in it is ready). Every other watcher is
+// notified as usual.
+func vkNotifyDeliverLocked(f *vkFile, own int32) (data uint64, got uint32) {
 	vkAssertHeld(&vkFDLock)
 	f.gen++
-	own := vkFDIndex(epfd) + 1 // the runtime's netpoller's instance (netpoll_epoll.go)
 	for j := range f.watch {
 		w := &f.watch[j]
 		ep := w.ep

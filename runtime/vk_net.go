@@ -994,7 +994,8 @@ func vkNetReadyLocked(sid int32, ev uint32, mode uintptr, seq uint64, id uint64,
 	if mode&^vkNetReadyDeliver == 0 {
 		atomic.Or(&f.ready, ev)
 		if mode&vkNetReadyDeliver != 0 {
-			*data, *got = vkNotifyDeliverLocked(f)
+			// The runtime's netpoller's instance (netpoll_epoll.go).
+			*data, *got = vkNotifyDeliverLocked(f, vkFDIndex(epfd)+1)
 			return 0
 		}
 		vkNotifyLocked(f) // every event is an edge, as on Linux
