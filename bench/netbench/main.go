@@ -328,8 +328,10 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (figures
 			return nil, err
 		}
 		cpu0 := processCPU(cmd.Process.Pid)
+		wire0, wired0 := o.wireCounters()
 		w, err := o.wrk(o.duration, conns, base+path, row.closes)
 		stop()
+		wire1, wired1 := o.wireCounters()
 		if err != nil {
 			return nil, err
 		}
@@ -340,8 +342,17 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (figures
 		if cpu1 := processCPU(cmd.Process.Pid); cpu0 >= 0 && cpu1 >= 0 && w.requests > 0 {
 			f[name+" host CPU us/req"] = (cpu1 - cpu0).Seconds() * 1e6 / float64(w.requests)
 		}
-		fmt.Printf("    %-8s %-14s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  host CPU %6.0f us/req\n",
-			sys, name, w.rps, w.p50, w.p99, f[name+" host CPU us/req"])
+		var onWire string
+		if wired0 && wired1 && w.requests > 0 {
+			n := float64(w.requests)
+			f[name+" frames out/req"] = float64(wire1.out-wire0.out) / n
+			f[name+" frames in/req"] = float64(wire1.in-wire0.in) / n
+			f[name+" resent/1k req"] = float64(wire1.dup-wire0.dup) * 1000 / n
+			onWire = fmt.Sprintf("  frames out %.2f in %.2f /req  resent %.1f /1k req",
+				f[name+" frames out/req"], f[name+" frames in/req"], f[name+" resent/1k req"])
+		}
+		fmt.Printf("    %-8s %-14s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  host CPU %6.0f us/req%s\n",
+			sys, name, w.rps, w.p50, w.p99, f[name+" host CPU us/req"], onWire)
 	}
 	if o.rows.MatchString("bulk download") {
 		start := time.Now()
@@ -492,7 +503,8 @@ func report(w io.Writer, rounds []map[string]figures, other, label string) {
 	fmt.Fprintf(w, "\n%-34s %12s %12s %8s   %s\n", "", "Velocity", label, "ratio", "ratio by round")
 	rows := []string{}
 	for _, p := range []string{"100 B c=1", "100 B c=16", "64 KiB c=1", "64 KiB c=16", "100 B c=16 new conns"} {
-		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms", p+" host CPU us/req")
+		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms", p+" host CPU us/req",
+			p+" frames out/req", p+" frames in/req", p+" resent/1k req")
 	}
 	rows = append(rows, "bulk download MB/s")
 	for _, p := range []string{"loopback 100 B c=1", "loopback 100 B c=16", "loopback 64 KiB c=16"} {
@@ -500,18 +512,25 @@ func report(w io.Writer, rounds []map[string]figures, other, label string) {
 	}
 	for _, k := range rows {
 		var vs, ls, rs []float64
+		counts := strings.Contains(k, " frames ") || strings.Contains(k, " resent/") // zero is a value
 		for _, r := range rounds {
-			v, l := r["velocity"][k], r[other][k]
-			if v == 0 || l == 0 {
-				continue // not measured (no /proc), not a zero
+			v, okv := r["velocity"][k]
+			l, okl := r[other][k]
+			if !okv || !okl || (!counts && (v == 0 || l == 0)) {
+				continue // not measured (no /proc, no tap), not a zero
 			}
 			ratio := v / l
-			if strings.HasSuffix(k, " ms") || strings.HasSuffix(k, "us/req") {
+			if strings.HasSuffix(k, " ms") || strings.HasSuffix(k, "/req") {
 				ratio = l / v // less is better
 			}
 			vs, ls, rs = append(vs, v), append(ls, l), append(rs, ratio)
 		}
-		if len(rs) == 0 {
+		if len(vs) == 0 {
+			continue
+		}
+		if counts {
+			// A count with a zero has no ratio; its medians say enough.
+			fmt.Fprintf(w, "%-34s %12.2f %12.2f\n", k, median(vs), median(ls))
 			continue
 		}
 		byRound := make([]string, len(rs))

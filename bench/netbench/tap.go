@@ -118,3 +118,62 @@ func copyDiscard(resp *http.Response) (int64, error) {
 	}
 	return io.Copy(io.Discard, resp.Body)
 }
+
+// wire is what crossed the tap during a row, seen from the host: frames
+// the guest sent and received, and the host TCP's count of segments that
+// arrived a second time (DSACKs it sent for data it already had: the
+// guest's spurious retransmissions, such as a tail-loss probe that fired
+// before the host's ACK was processed).
+type wire struct {
+	out, in, dup int64
+}
+
+// wireCounters reads the tap's packet counters and the namespace's TCP
+// extended counters; ok is false without a namespace or when one is
+// missing.
+func (o options) wireCounters() (w wire, ok bool) {
+	if o.netns == "" {
+		return wire{}, false
+	}
+	script := fmt.Sprintf("cat /sys/class/net/%s/statistics/rx_packets /sys/class/net/%s/statistics/tx_packets /proc/net/netstat", tapName, tapName)
+	b, err := o.command(context.Background(), "sh", "-c", script).Output()
+	if err != nil {
+		return wire{}, false
+	}
+	return parseWire(string(b))
+}
+
+// parseWire reads wireCounters' output: the tap's rx_packets (frames the
+// guest sent) and tx_packets, then /proc/net/netstat, whose TcpExt lines
+// come in pairs, names then values.
+func parseWire(s string) (w wire, ok bool) {
+	lines := strings.Split(s, "\n")
+	if len(lines) < 2 {
+		return wire{}, false
+	}
+	var err1, err2 error
+	w.out, err1 = strconv.ParseInt(strings.TrimSpace(lines[0]), 10, 64)
+	w.in, err2 = strconv.ParseInt(strings.TrimSpace(lines[1]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return wire{}, false
+	}
+	for i := 2; i+1 < len(lines); i++ {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != "TcpExt:" || len(values) != len(names) || values[0] != "TcpExt:" {
+			continue
+		}
+		found := 0
+		for j, n := range names {
+			if n == "TCPDSACKOldSent" || n == "TCPDSACKOfoSent" {
+				v, err := strconv.ParseInt(values[j], 10, 64)
+				if err != nil {
+					return wire{}, false
+				}
+				w.dup += v
+				found++
+			}
+		}
+		return w, found == 2
+	}
+	return wire{}, false
+}
