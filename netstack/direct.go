@@ -6,8 +6,8 @@ package netstack
 // switch to the server's thread, the server's own system calls and a
 // switch back. In kernels that link this package, package syscall's
 // Syscall and Syscall6 first offer read, write, readv, writev, sendto,
-// recvfrom, sendmsg, recvmsg, setsockopt of an int and accept4 on a
-// socket fd to Server.direct and Server.directAccept (the build patches
+// recvfrom, sendmsg, recvmsg, setsockopt of an int, shutdown and accept4
+// on a socket fd to Server.direct and Server.directAccept (the build patches
 // package syscall, internal/build/netdirect.go, and the runtime checks
 // the arguments first, runtime/vk_netdirect.go), which perform them on
 // the endpoint right there, with the server's own code. Whatever they
@@ -77,8 +77,11 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 	if sk == nil || sk.id != id || sk.nl != nil {
 		return 0, 0, false // netlink sockets: the kernel's path serves them
 	}
-	if nr == syscall.SYS_SETSOCKOPT {
+	switch nr {
+	case syscall.SYS_SETSOCKOPT:
 		return s.directSetsockopt(sk, fd, a)
+	case syscall.SYS_SHUTDOWN:
+		return s.directShutdown(sk, fd, id, level, a[1])
 	}
 	var args [6]uint64
 	for i := range a {
@@ -258,6 +261,35 @@ func (s *Server) directSetsockopt(sk *sock, fd int32, a [6]uintptr) (uintptr, sy
 	err := s.setsockopt(sk, level, name, v[:])
 	if trace {
 		fmt.Fprintf(os.Stderr, "netstack: direct setsockopt(fd %d sid %d %d %d %d) = errno %d\n", fd, sk.sid, level, name, int32(a[3]), err)
+	}
+	if err != 0 {
+		s.Errors.Add(1)
+		return ^uintptr(0), err, true
+	}
+	return 0, 0, true
+}
+
+// directShutdown shuts a TCP or UDP socket down (how: SHUT_RD, SHUT_WR
+// or SHUT_RDWR) with the code the kernel's path runs in the server.
+// net/http ends every response with "Connection: close" by
+// shutdown(SHUT_WR) before it closes; through the kernel that was a trap
+// and a round trip to the server per connection, with the caller's
+// thread asleep meanwhile. Over tap with a new connection per request
+// (2026-12-05, 5 rounds against the kernel's path in one run) the
+// direct call served 1.11x the requests (rounds 0.93x to 1.18x). AF_UNIX
+// sockets, whose peers the kernel's path tells, are declined.
+func (s *Server) directShutdown(sk *sock, fd int32, id uint64, level uint32, how uintptr) (uintptr, syscall.Errno, bool) {
+	if sk.ux != nil {
+		return 0, 0, false
+	}
+	m := Msg{NR: syscall.SYS_SHUTDOWN, Args: [6]uint64{uint64(sk.sid), uint64(how)}}
+	var rep Reply
+	s.Calls.Add(1)
+	s.Direct.Add(1)
+	_, err := s.call(sk, &m, &rep, nil)
+	s.reportLevel(sk, sk.sid, id, level)
+	if trace {
+		fmt.Fprintf(os.Stderr, "netstack: direct shutdown(fd %d sid %d %d) = errno %d\n", fd, sk.sid, how, err)
 	}
 	if err != 0 {
 		s.Errors.Add(1)

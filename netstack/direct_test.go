@@ -351,6 +351,39 @@ func TestDirectSetsockopt(t *testing.T) {
 	}
 }
 
+// TestDirectShutdown: shutdown in the caller's goroutine sends the FIN
+// at once (the peer reads EOF and is told by its level), answers a bad
+// how as the kernel's path does, and leaves AF_UNIX sockets to that path.
+func TestDirectShutdown(t *testing.T) {
+	h := newHarness(t)
+	const lfd, cfd, afd = 10, 11, 12
+	tcpPair(h, lfd, cfd, afd)
+	if r, ok := h.direct(48, afd, 3); !ok || r != -int64(syscall.EINVAL) {
+		t.Fatalf("direct shutdown(how 3) = %d, %v, want EINVAL", r, ok)
+	}
+	if r, ok := h.direct(48, afd, 1); !ok || r != 0 { // SHUT_WR
+		t.Fatalf("direct shutdown(SHUT_WR) = %d, %v", r, ok)
+	}
+	h.waitReady(cfd, uint32(epollIn)) // EOF is readable
+	buf := make([]byte, 8)
+	if r := h.call(0, -1, true, cfd, bptr(buf), 8); r != 0 {
+		t.Fatalf("the peer's read after the FIN = %d, want 0 (EOF)", r)
+	}
+	// The other direction still works.
+	if r := h.call(1, -1, true, cfd, bptr([]byte("late")), 4); r != 4 {
+		t.Fatalf("the peer's write after the FIN = %d", r)
+	}
+	h.waitReady(afd, uint32(epollIn))
+	if r, ok := h.direct(0, afd, bptr(buf), 8); !ok || r != 4 || string(buf[:4]) != "late" {
+		t.Fatalf("direct read after SHUT_WR = %d, %v, %q", r, ok, buf[:4])
+	}
+	const ufd = 20
+	h.call(41, ufd, false, afUnix, sockStream, 0)
+	if _, ok := h.direct(48, ufd, 1); ok {
+		t.Fatal("direct shutdown of an AF_UNIX socket was served")
+	}
+}
+
 // TestDirectAccept: accept4 in the caller's goroutine reserves the new
 // socket's description, registers the endpoint under it and installs it;
 // the new socket then works on the direct path, the listener's level is

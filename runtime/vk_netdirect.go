@@ -8,7 +8,8 @@
 // call. So in kernels that link the network stack, package syscall's
 // Syscall and Syscall6 first offer the hot socket calls (read, write,
 // readv, writev, sendto, recvfrom, sendmsg, recvmsg, setsockopt of an int,
-// which Go makes five times on every connection, and accept4) to a
+// which Go makes five times on every connection, shutdown, which
+// net/http makes on every connection it closes, and accept4) to a
 // handler that package netstack installs (internal/build/netdirect.go
 // patches package syscall; netstack/direct.go is the handler, and
 // vk_netaccept.go has accept's two kernel calls), which serves them on the
@@ -86,6 +87,8 @@ func vkNetDirectArgs(trap, a1, a2, a3, a4, a5, a6 uintptr) bool {
 		return vkNetHeapRange(a2, a3) && (a5 == 0 || vkNetHeapRange(a5, 1) && vkNetHeapRange(a6, 4))
 	case 46, 47: // sendmsg, recvmsg
 		return vkNetHeapRange(a2, 56)
+	case 48: // shutdown: no memory
+		return true
 	case 54: // setsockopt of an int: the handler's nosplit entry copies it first
 		return a5 == 4 && vkNetOwnStackOrHeap(a4, 4)
 	case 43, 288: // accept, accept4: the peer's address goes back through the nosplit entry
