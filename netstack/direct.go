@@ -270,14 +270,12 @@ func (s *Server) directSetsockopt(sk *sock, fd int32, a [6]uintptr) (uintptr, sy
 }
 
 // directShutdown shuts a TCP or UDP socket down (how: SHUT_RD, SHUT_WR
-// or SHUT_RDWR) with the code the kernel's path runs in the server.
-// net/http ends every response with "Connection: close" by
-// shutdown(SHUT_WR) before it closes; through the kernel that was a trap
-// and a round trip to the server per connection, with the caller's
-// thread asleep meanwhile. Over tap with a new connection per request
-// (2026-12-05, 5 rounds against the kernel's path in one run) the
-// direct call served 1.11x the requests (rounds 0.93x to 1.18x). AF_UNIX
-// sockets, whose peers the kernel's path tells, are declined.
+// or SHUT_RDWR) with the code the kernel's path runs in the server,
+// instead of a trap and a round trip to the server with the caller's
+// thread asleep. Go calls it through TCPConn.CloseWrite and CloseRead
+// (proxies half-closing, net/http closing a connection whose request
+// body it did not read to the end). AF_UNIX sockets, whose peers the
+// kernel's path tells, are declined.
 func (s *Server) directShutdown(sk *sock, fd int32, id uint64, level uint32, how uintptr) (uintptr, syscall.Errno, bool) {
 	if sk.ux != nil {
 		return 0, 0, false

@@ -8,8 +8,7 @@
 // call. So in kernels that link the network stack, package syscall's
 // Syscall and Syscall6 first offer the hot socket calls (read, write,
 // readv, writev, sendto, recvfrom, sendmsg, recvmsg, setsockopt of an int,
-// which Go makes five times on every connection, shutdown, which
-// net/http makes on every connection it closes, and accept4) to a
+// which Go makes five times on every connection, shutdown and accept4) to a
 // handler that package netstack installs (internal/build/netdirect.go
 // patches package syscall; netstack/direct.go is the handler, and
 // vk_netaccept.go has accept's two kernel calls), which serves them on the
