@@ -44,7 +44,7 @@ func TestNoSpuriousTailLossProbe(t *testing.T) {
 
 // lateAckResends runs 20 quick exchanges between two stacks joined by a
 // link (to learn a short RTT), then 5 in which the server's 3-segment
-// answers are acknowledged 30 ms late, well under gVisor's 200 ms
+// answers are acknowledged 60 ms late, well under gVisor's 200 ms
 // minimum retransmission timeout. It returns how many segments the
 // server retransmitted.
 func lateAckResends(t *testing.T) uint64 {
@@ -111,7 +111,7 @@ func lateAckResends(t *testing.T) uint64 {
 		exchange()
 	}
 	before := srv.s.Stats().TCP.Retransmits.Value()
-	late.Store(int64(30 * time.Millisecond))
+	late.Store(int64(60 * time.Millisecond))
 	for range 5 {
 		exchange()
 	}
