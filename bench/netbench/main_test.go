@@ -83,25 +83,3 @@ func TestReportAgainst(t *testing.T) {
 		}
 	}
 }
-
-func TestParseWire(t *testing.T) {
-	netstat := "TcpExt: SyncookiesSent TCPDSACKOldSent TCPDSACKOfoSent TCPDSACKRecv\n" +
-		"TcpExt: 0 7 2 5\n" +
-		"IpExt: InNoRoutes InOctets\n" +
-		"IpExt: 0 100\n"
-	w, ok := parseWire("1200\n3400\n" + netstat)
-	if !ok || w.out != 1200 || w.in != 3400 || w.dup != 9 {
-		t.Errorf("got %+v %v, want out 1200 in 3400 dup 9", w, ok)
-	}
-	for _, bad := range []string{
-		"",
-		"x\n3400\n" + netstat,
-		"1200\n3400\nIpExt: InNoRoutes\nIpExt: 0\n",                        // no TcpExt
-		"1200\n3400\nTcpExt: TCPDSACKOldSent\nTcpExt: 7\n",                 // one of the two counters
-		"1200\n3400\nTcpExt: TCPDSACKOldSent TCPDSACKOfoSent\nTcpExt: 7\n", // values cut short
-	} {
-		if w, ok := parseWire(bad); ok {
-			t.Errorf("parseWire(%q) = %+v, accepted", bad, w)
-		}
-	}
-}

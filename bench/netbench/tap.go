@@ -128,52 +128,17 @@ type wire struct {
 	out, in, dup int64
 }
 
-// wireCounters reads the tap's packet counters and the namespace's TCP
-// extended counters; ok is false without a namespace or when one is
-// missing.
+// wireCounters reads them (qemu.ReadTapStats); ok is false without a
+// namespace or when a counter is missing.
 func (o options) wireCounters() (w wire, ok bool) {
 	if o.netns == "" {
 		return wire{}, false
 	}
-	script := fmt.Sprintf("cat /sys/class/net/%s/statistics/rx_packets /sys/class/net/%s/statistics/tx_packets /proc/net/netstat", tapName, tapName)
-	b, err := o.command(context.Background(), "sh", "-c", script).Output()
+	st, err := qemu.ReadTapStats(o.netns, tapName)
 	if err != nil {
 		return wire{}, false
 	}
-	return parseWire(string(b))
-}
-
-// parseWire reads wireCounters' output: the tap's rx_packets (frames the
-// guest sent) and tx_packets, then /proc/net/netstat, whose TcpExt lines
-// come in pairs, names then values.
-func parseWire(s string) (w wire, ok bool) {
-	lines := strings.Split(s, "\n")
-	if len(lines) < 2 {
-		return wire{}, false
-	}
-	var err1, err2 error
-	w.out, err1 = strconv.ParseInt(strings.TrimSpace(lines[0]), 10, 64)
-	w.in, err2 = strconv.ParseInt(strings.TrimSpace(lines[1]), 10, 64)
-	if err1 != nil || err2 != nil {
-		return wire{}, false
-	}
-	for i := 2; i+1 < len(lines); i++ {
-		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
-		if len(names) == 0 || names[0] != "TcpExt:" || len(values) != len(names) || values[0] != "TcpExt:" {
-			continue
-		}
-		found := 0
-		for j, n := range names {
-			if n == "TCPDSACKOldSent" || n == "TCPDSACKOfoSent" {
-				v, err := strconv.ParseInt(values[j], 10, 64)
-				if err != nil {
-					return wire{}, false
-				}
-				w.dup += v
-				found++
-			}
-		}
-		return w, found == 2
-	}
-	return wire{}, false
+	old, okOld := st.TCPExt["TCPDSACKOldSent"]
+	ofo, okOfo := st.TCPExt["TCPDSACKOfoSent"]
+	return wire{out: st.FromGuest, in: st.ToGuest, dup: old + ofo}, okOld && okOfo
 }

@@ -35,3 +35,25 @@ func TestMakeTapNamespace(t *testing.T) {
 		t.Errorf("namespace %s left behind:\n%s", ns, out)
 	}
 }
+
+func TestParseTapStats(t *testing.T) {
+	netstat := "TcpExt: SyncookiesSent TCPOFOQueue TCPDSACKOldSent\n" +
+		"TcpExt: 0 3 7\n" +
+		"IpExt: InNoRoutes InOctets\n" +
+		"IpExt: 0 100\n"
+	st, err := parseTapStats("1200\n3400\n" + netstat)
+	if err != nil || st.FromGuest != 1200 || st.ToGuest != 3400 || st.TCPExt["TCPOFOQueue"] != 3 || st.TCPExt["TCPDSACKOldSent"] != 7 {
+		t.Errorf("got %+v, %v", st, err)
+	}
+	for _, bad := range []string{
+		"",
+		"x\n3400\n" + netstat,
+		"1200\n3400\nIpExt: InNoRoutes\nIpExt: 0\n",                    // no TcpExt
+		"1200\n3400\nTcpExt: TCPOFOQueue TCPDSACKOldSent\nTcpExt: 7\n", // values cut short
+		"1200\n3400\nTcpExt: TCPOFOQueue\nTcpExt: many\n",              // not a number
+	} {
+		if st, err := parseTapStats(bad); err == nil {
+			t.Errorf("parseTapStats(%q) = %+v, accepted", bad, st)
+		}
+	}
+}

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -185,7 +184,7 @@ func TestTapInOrder(t *testing.T) {
 	base := "http://" + qemu.TapGuest
 	getWith(t, g, client, base, "/")
 	want := sha256.Sum256(bigPattern(64 << 10))
-	before := hostTCP(t, ns)
+	before := hostTCP(t, ns, tap)
 	errs := make(chan error, 16)
 	for range 16 {
 		go func() {
@@ -210,7 +209,7 @@ func TestTapInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	after := hostTCP(t, ns)
+	after := hostTCP(t, ns, tap)
 	ofo, dup := after["TCPOFOQueue"]-before["TCPOFOQueue"], after["TCPDSACKOldSent"]-before["TCPDSACKOldSent"]
 	t.Logf("640 pages of 64 KiB over 16 connections: the host queued %d segments out of order and saw %d twice", ofo, dup)
 	if ofo != 0 {
@@ -222,32 +221,15 @@ func TestTapInOrder(t *testing.T) {
 	g.wait(t)
 }
 
-// hostTCP reads namespace ns's TCP extended counters (/proc/net/netstat,
-// whose TcpExt lines come in pairs: names, then values).
-func hostTCP(t *testing.T, ns string) map[string]int64 {
+// hostTCP reads namespace ns's TCP extended counters.
+func hostTCP(t *testing.T, ns, tap string) map[string]int64 {
 	t.Helper()
-	out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/net/netstat").Output()
+	st, err := qemu.ReadTapStats(ns, tap)
 	if err != nil {
-		t.Fatalf("reading the namespace's TCP counters: %v", err)
+		t.Fatal(err)
 	}
-	lines := strings.Split(string(out), "\n")
-	for i := 0; i+1 < len(lines); i++ {
-		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
-		if len(names) > 1 && names[0] == "TcpExt:" && len(values) == len(names) && values[0] == "TcpExt:" {
-			m := map[string]int64{}
-			for j := 1; j < len(names); j++ {
-				v, err := strconv.ParseInt(values[j], 10, 64)
-				if err != nil {
-					t.Fatalf("TcpExt %s: %q", names[j], values[j])
-				}
-				m[names[j]] = v
-			}
-			if _, ok := m["TCPOFOQueue"]; !ok {
-				t.Fatalf("no TCPOFOQueue among the namespace's TCP counters")
-			}
-			return m
-		}
+	if _, ok := st.TCPExt["TCPOFOQueue"]; !ok {
+		t.Fatalf("no TCPOFOQueue among the namespace's TCP counters")
 	}
-	t.Fatalf("no TcpExt counters in the namespace's /proc/net/netstat:\n%s", out)
-	return nil
+	return st.TCPExt
 }
