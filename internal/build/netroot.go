@@ -23,7 +23,8 @@ package build
 // One gVisor file carries //go:inline, which the compiler refuses in the
 // standard library (vendored code compiles as such); an overlay entry
 // gives the compiler a copy without those directives. Two more give
-// package syscall the direct socket path's hook (netdirect.go).
+// package syscall the direct socket path's hook (netdirect.go), and four
+// give gVisor's TCP a delayed ACK (netdelack.go).
 
 import (
 	"bufio"
@@ -294,6 +295,7 @@ func prepareNetRoot(goroot string) (*netRoot, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "goroot %s\n", goroot)
 	fmt.Fprintf(h, "syscall hook %d\n%s\n", len(syscallHookVersion()), syscallHookVersion())
+	fmt.Fprintf(h, "delayed ACK %d\n%s\n", len(delackVersion()), delackVersion())
 	mods := make([]string, len(netModules))
 	for i, m := range netModules {
 		v, ok := req[m.path]
@@ -371,6 +373,9 @@ func prepareNetRoot(goroot string) (*netRoot, error) {
 		}
 		if m.path == "gvisor.dev/gvisor" {
 			if err := patchInline(mdir, filepath.Join(dir, "src", "vendor", rel), filepath.Join(tmp, ".patched"), overlay); err != nil {
+				return nil, err
+			}
+			if err := addDelack(mdir, filepath.Join(dir, "src", "vendor", rel), filepath.Join(tmp, ".patched"), overlay); err != nil {
 				return nil, err
 			}
 		}

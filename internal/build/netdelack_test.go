@@ -1,0 +1,66 @@
+package build
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The delayed ACK's edits must apply to the gVisor that go.mod pins, and
+// the results must parse; a file whose text changed is refused, not half
+// patched.
+func TestPatchDelack(t *testing.T) {
+	gomod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := requiredVersions(gomod)["gvisor.dev/gvisor"]
+	if version == "" {
+		t.Fatal("go.mod does not require gvisor.dev/gvisor")
+	}
+	dir, err := moduleDir("gvisor.dev/gvisor", version)
+	if err != nil {
+		t.Skip(err) // no module cache and no proxy: nothing to check against
+	}
+	out, err := patchDelack(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 3 {
+		t.Fatalf("%d files patched, want 3", len(out))
+	}
+	fset := token.NewFileSet()
+	out["pkg/tcpip/transport/tcp/zz_velocity_delack.go"] = delackFile
+	for name, src := range out {
+		if _, err := parser.ParseFile(fset, name, src, parser.ParseComments); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if n := strings.Count(out["pkg/tcpip/transport/tcp/snd.go"], "s.ep.velocityAckSent()"); n != 2 {
+		t.Errorf("velocityAckSent called in %d places of snd.go, want 2", n)
+	}
+	// A gVisor whose handleSegmentsLocked changed is refused.
+	changed := t.TempDir()
+	for _, f := range []string{"endpoint.go", "connect.go", "snd.go"} {
+		rel := filepath.Join("pkg", "tcpip", "transport", "tcp", f)
+		data, err := os.ReadFile(filepath.Join(dir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "connect.go" {
+			data = []byte(strings.Replace(string(data), "\t\te.snd.sendAck()\n\t}\n\n\te.resetKeepaliveTimer(true", "\t\te.snd.sendAck() // moved\n\t}\n\n\te.resetKeepaliveTimer(true", 1))
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(changed, rel)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(changed, rel), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := patchDelack(changed); err == nil {
+		t.Fatal("a connect.go whose ACK site changed was patched anyway")
+	}
+}
