@@ -117,17 +117,7 @@ func TestTapOffloads(t *testing.T) {
 				t.Fatalf("16 MiB download: %d bytes, hash differs", len(body))
 			}
 			t.Logf("16 MiB in %v", time.Since(start).Round(time.Millisecond))
-			start = time.Now()
-			resp, err := client.Post(base+"/upload", "application/octet-stream", bytes.NewReader(bigPattern(size)))
-			if err != nil {
-				t.Fatalf("16 MiB upload: %v", err)
-			}
-			got, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if want := fmt.Sprintf("%d %x\n", size, sha256.Sum256(bigPattern(size))); string(got) != want {
-				t.Fatalf("16 MiB upload: the guest saw %q, want %q", got, want)
-			}
-			t.Logf("16 MiB upload in %v", time.Since(start).Round(time.Millisecond))
+			upload(t, client, base, size)
 			page := string(getNS("/"))
 			rx, drops, gso := rxLine.FindStringSubmatch(page), dropLine.FindStringSubmatch(page), gsoLine.FindStringSubmatch(page)
 			if rx == nil || drops == nil || gso == nil {
@@ -283,21 +273,28 @@ func TestTapDelayedAck(t *testing.T) {
 				t.Errorf("%.2f frames from the guest per request, want %.1f to %.1f", per, c.min, c.max)
 			}
 			const size = 16 << 20
-			start := time.Now()
-			resp, err := client.Post(base+"/upload", "application/octet-stream", bytes.NewReader(bigPattern(size)))
-			if err != nil {
-				t.Fatalf("16 MiB upload: %v", err)
-			}
-			got, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if want := fmt.Sprintf("%d %x\n", size, sha256.Sum256(bigPattern(size))); string(got) != want {
-				t.Fatalf("16 MiB upload: the guest saw %q, want %q", got, want)
-			}
-			t.Logf("16 MiB upload in %v", time.Since(start).Round(time.Millisecond))
+			upload(t, client, base, size)
 			if resp, err := client.Get(base + "/quit"); err == nil {
 				resp.Body.Close()
 			}
 			g.wait(t)
 		})
 	}
+}
+
+// upload posts size bytes of bigPattern to the guest's /upload and checks
+// the length and SHA-256 the guest says it saw.
+func upload(t *testing.T, client *http.Client, base string, size int) {
+	t.Helper()
+	start := time.Now()
+	resp, err := client.Post(base+"/upload", "application/octet-stream", bytes.NewReader(bigPattern(size)))
+	if err != nil {
+		t.Fatalf("%d-byte upload: %v", size, err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := fmt.Sprintf("%d %x\n", size, sha256.Sum256(bigPattern(size))); string(got) != want {
+		t.Fatalf("%d-byte upload: the guest saw %q, want %q", size, got, want)
+	}
+	t.Logf("%d-byte upload in %v", size, time.Since(start).Round(time.Millisecond))
 }
