@@ -45,6 +45,33 @@ func tapNamespace(t *testing.T, tap string) string {
 	return ns
 }
 
+// tapGuest is images/httpd booted on a tap device in a network
+// namespace of its own (two CPUs, the guest at qemu.TapGuest), with an
+// HTTP client inside the namespace.
+type tapGuest struct {
+	g             *guest
+	ns, tap, base string
+	client        *http.Client
+}
+
+// bootTap boots kernel on tap device tap (tapNamespace) with env.
+func bootTap(t *testing.T, kernel, tap string, env []string) tapGuest {
+	t.Helper()
+	ns := tapNamespace(t, tap)
+	g := boot(t, kernel, bootSpec{net: qemu.Net{Tap: tap}, netns: ns, env: env, smp: 2,
+		opts: []string{"ip=" + qemu.TapGuest + "/24", "gw=" + qemu.TapHost}})
+	return tapGuest{g: g, ns: ns, tap: tap, base: "http://" + qemu.TapGuest, client: nsClient(ns)}
+}
+
+// quit asks the guest to exit and waits until it has.
+func (tg tapGuest) quit(t *testing.T) {
+	t.Helper()
+	if resp, err := tg.client.Get(tg.base + "/quit"); err == nil {
+		resp.Body.Close()
+	}
+	tg.g.wait(t)
+}
+
 // nsClient is an HTTP client whose connections are made inside network
 // namespace ns: each socket is created by a thread that joined ns and
 // then ends with its goroutine (it is never unlocked, so it never goes
@@ -99,12 +126,8 @@ func TestTapOffloads(t *testing.T) {
 		{"off", []string{"VELOCITY_NETOFFLOAD=off"}, "offloads offered: csum guest_csum host_tso4 host_tso6 guest_tso4 guest_tso6 (unused)", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tap := "vtap" + c.name
-			ns := tapNamespace(t, tap)
-			g := boot(t, kernel, bootSpec{net: qemu.Net{Tap: tap}, netns: ns, env: c.env, smp: 2,
-				opts: []string{"ip=" + qemu.TapGuest + "/24", "gw=" + qemu.TapHost}})
-			client := nsClient(ns)
-			base := "http://" + qemu.TapGuest
+			tg := bootTap(t, kernel, "vtap"+c.name, c.env)
+			g, client, base := tg.g, tg.client, tg.base
 			getNS := func(path string) []byte { t.Helper(); return getWith(t, g, client, base, path) }
 			getNS("/")
 			if !strings.Contains(g.serial.String(), c.want) {
@@ -146,10 +169,7 @@ func TestTapOffloads(t *testing.T) {
 				t.Errorf("offloads off: %d frames out for %d bytes, %d cut by the device; %d in, %d joined, %d completed",
 					txFrames, txBytes, gsoFrames, rxFrames, joined, completed)
 			}
-			if resp, err := client.Get(base + "/quit"); err == nil {
-				resp.Body.Close()
-			}
-			g.wait(t)
+			tg.quit(t)
 		})
 	}
 }
@@ -165,16 +185,12 @@ func TestTapOffloads(t *testing.T) {
 func TestTapInOrder(t *testing.T) {
 	testenv.Need(t, "qemu")
 	kernel := testenv.Get(t, httpdOnce)
-	const tap = "vtaporder"
-	ns := tapNamespace(t, tap)
-	g := boot(t, kernel, bootSpec{net: qemu.Net{Tap: tap}, netns: ns, smp: 2,
-		opts: []string{"ip=" + qemu.TapGuest + "/24", "gw=" + qemu.TapHost}})
-	client := nsClient(ns)
+	tg := bootTap(t, kernel, "vtaporder", nil)
+	g, client, base := tg.g, tg.client, tg.base
 	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 16
-	base := "http://" + qemu.TapGuest
 	getWith(t, g, client, base, "/")
 	want := sha256.Sum256(bigPattern(64 << 10))
-	before := hostTCP(t, ns, tap)
+	before := hostTCP(t, tg.ns, tg.tap)
 	errs := make(chan error, 16)
 	for range 16 {
 		go func() {
@@ -199,16 +215,13 @@ func TestTapInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	after := hostTCP(t, ns, tap)
+	after := hostTCP(t, tg.ns, tg.tap)
 	ofo, dup := after["TCPOFOQueue"]-before["TCPOFOQueue"], after["TCPDSACKOldSent"]-before["TCPDSACKOldSent"]
 	t.Logf("640 pages of 64 KiB over 16 connections: the host queued %d segments out of order and saw %d twice", ofo, dup)
 	if ofo != 0 {
 		t.Errorf("the host received %d segments out of order (and %d twice) from one guest on one tap", ofo, dup)
 	}
-	if resp, err := client.Get(base + "/quit"); err == nil {
-		resp.Body.Close()
-	}
-	g.wait(t)
+	tg.quit(t)
 }
 
 // hostTCP reads namespace ns's TCP extended counters.
@@ -239,15 +252,11 @@ func TestTapDelayedAck(t *testing.T) {
 		min, max float64 // frames from the guest per request
 	}{{"on", nil, 0.9, 1.2}, {"off", []string{"VELOCITY_DELACK=0"}, 1.8, 2.2}} {
 		t.Run(c.name, func(t *testing.T) {
-			tap := "vtapack" + c.name
-			ns := tapNamespace(t, tap)
-			g := boot(t, kernel, bootSpec{net: qemu.Net{Tap: tap}, netns: ns, env: c.env, smp: 2,
-				opts: []string{"ip=" + qemu.TapGuest + "/24", "gw=" + qemu.TapHost}})
-			client := nsClient(ns)
-			base := "http://" + qemu.TapGuest
+			tg := bootTap(t, kernel, "vtapack"+c.name, c.env)
+			g, client, base := tg.g, tg.client, tg.base
 			getWith(t, g, client, base, "/")
 			want := sha256.Sum256(bigPattern(100))
-			before, err := qemu.ReadTapStats(ns, tap)
+			before, err := qemu.ReadTapStats(tg.ns, tg.tap)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -263,7 +272,7 @@ func TestTapDelayedAck(t *testing.T) {
 					t.Fatalf("100-byte page: %d bytes, %v, or its hash differs", len(b), err)
 				}
 			}
-			after, err := qemu.ReadTapStats(ns, tap)
+			after, err := qemu.ReadTapStats(tg.ns, tg.tap)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,10 +283,7 @@ func TestTapDelayedAck(t *testing.T) {
 			}
 			const size = 16 << 20
 			upload(t, client, base, size)
-			if resp, err := client.Get(base + "/quit"); err == nil {
-				resp.Body.Close()
-			}
-			g.wait(t)
+			tg.quit(t)
 		})
 	}
 }
