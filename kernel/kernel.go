@@ -32,6 +32,7 @@ type rawInfo struct {
 	CPUBusyNs, CPUSyscalls                           [64]uint64
 	FaultRaces                                       uint64
 	DyingFiles                                       uint64
+	TLBRefreshes                                     uint64
 }
 
 // Info is a snapshot of the kernel's state.
@@ -54,7 +55,11 @@ type Info struct {
 	Threads     int
 	Reserved    uint64 // mask of CPUs reserved with the kernel option reserve=
 	Steals      uint64 // threads an idle CPU took from another CPU's queue
-	PerCPU      []CPUInfo
+	// TLBRefreshes counts the whole-TLB flushes the CPUs made on their
+	// timer ticks, every tlbrefresh= milliseconds, so that QEMU's TCG
+	// grows its software TLB (runtime/vk_tlbrefresh.go).
+	TLBRefreshes uint64
+	PerCPU       []CPUInfo
 }
 
 // CPUInfo is one CPU's share of the work.
@@ -75,25 +80,26 @@ func ReadInfo() (Info, error) {
 	}
 	const page = 4096
 	return Info{
-		CPUs:        int(r.CPUs),
-		TSCHz:       r.TSCHz,
-		LAPICHz:     r.LAPICHz,
-		StubEntry:   time.Duration(r.StubNs),
-		KernelReady: time.Duration(r.KernelNs),
-		MemTotal:    r.FramesTotal * page,
-		MemFree:     r.FramesFree * page,
-		Resident:    r.ResidentPages * page,
-		ImageBytes:  r.ImageBytes,
-		PageFaults:  r.Faults,
-		FaultRaces:  r.FaultRaces,
-		DyingFiles:  r.DyingFiles,
-		Syscalls:    r.Syscalls,
-		Switches:    r.Switches,
-		TimerTicks:  r.TimerTicks,
-		Threads:     int(r.Threads),
-		Reserved:    r.Reserved,
-		Steals:      r.Steals,
-		PerCPU:      perCPU(&r),
+		CPUs:         int(r.CPUs),
+		TSCHz:        r.TSCHz,
+		LAPICHz:      r.LAPICHz,
+		StubEntry:    time.Duration(r.StubNs),
+		KernelReady:  time.Duration(r.KernelNs),
+		MemTotal:     r.FramesTotal * page,
+		MemFree:      r.FramesFree * page,
+		Resident:     r.ResidentPages * page,
+		ImageBytes:   r.ImageBytes,
+		PageFaults:   r.Faults,
+		FaultRaces:   r.FaultRaces,
+		DyingFiles:   r.DyingFiles,
+		Syscalls:     r.Syscalls,
+		Switches:     r.Switches,
+		TimerTicks:   r.TimerTicks,
+		Threads:      int(r.Threads),
+		Reserved:     r.Reserved,
+		Steals:       r.Steals,
+		TLBRefreshes: r.TLBRefreshes,
+		PerCPU:       perCPU(&r),
 	}, nil
 }
 

@@ -2,6 +2,11 @@ package kernel
 
 import (
 	"errors"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -114,5 +119,49 @@ func TestMapDevice(t *testing.T) {
 	}
 	if err == nil && (fb.Width <= 0 || fb.Height <= 0 || fb.Pitch < fb.Width*fb.BPP/8) {
 		t.Errorf("boot framebuffer %+v", fb)
+	}
+}
+
+// Each CPU flushes its whole TLB every tlbrefresh= milliseconds from its
+// timer tick, so that QEMU's TCG grows its software TLB
+// (runtime/vk_tlbrefresh.go): 300 ms with both CPUs busy and a sleeper
+// waking every millisecond must count some, and none when the command
+// line says tlbrefresh=0 (tests/boot boots it both ways).
+func TestTLBRefresh(t *testing.T) {
+	before, err := ReadInfo()
+	if errors.Is(err, ErrNotVelocity) {
+		t.Skip("not on Velocity")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := slices.Contains(strings.Fields(string(cmdline)), "tlbrefresh=0")
+	stop := time.Now().Add(300 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+			}
+		})
+	}
+	for time.Now().Before(stop) {
+		time.Sleep(time.Millisecond)
+	}
+	wg.Wait()
+	after, err := ReadInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := after.TLBRefreshes - before.TLBRefreshes
+	t.Logf("%d whole-TLB flushes in 300 ms on %d CPUs (tlbrefresh=0: %v)", n, after.CPUs, off)
+	if off && n != 0 {
+		t.Fatalf("tlbrefresh=0, yet the CPUs flushed their TLBs %d times", n)
+	}
+	if !off && n == 0 {
+		t.Fatal("no whole-TLB flush in 300 ms of busy CPUs")
 	}
 }

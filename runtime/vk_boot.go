@@ -224,6 +224,12 @@ func vkParseCmdline(bi *vkBootInfo) {
 				vkCmdlineError("spinsleep= needs microseconds from 0 (never spin) to 100", tok)
 			}
 			vkSpinSleepMax = int64(us) * 1000
+		case clOptTLBRefresh:
+			ms, ok := clParseMicros(val, vkTLBRefreshLimit)
+			if !ok {
+				vkCmdlineError("tlbrefresh= needs milliseconds from 0 (never) to 1000", tok)
+			}
+			vkTLBRefreshNs = int64(ms) * 1_000_000
 		case clOptPackage:
 			// Read from /proc/cmdline by the package that owns it.
 		default:
@@ -242,7 +248,7 @@ func vkCmdlineError(msg string, tok []byte) {
 		vkWrite(tok)
 		vkPrint("\"")
 	}
-	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [noxsave] [pagepoison] [cwd=/dir] [exe=/path] [reserve=CPUS] [irqcpus=CPUS] [spinsleep=US] [ip=A.B.C.D/N|dhcp|off] [gw=A.B.C.D] [dns=A.B.C.D] [peers=HOST:PORT,...] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
+	vkPrint("\nvelocity: usage: [KEY=VALUE ...] [quiet] [noxsave] [pagepoison] [cwd=/dir] [exe=/path] [reserve=CPUS] [irqcpus=CPUS] [spinsleep=US] [tlbrefresh=MS] [ip=A.B.C.D/N|dhcp|off] [gw=A.B.C.D] [dns=A.B.C.D] [peers=HOST:PORT,...] [debug[=wait]] [debugport=0xNNN] [-- args ...]\n")
 	vkExit(2)
 }
 

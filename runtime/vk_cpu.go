@@ -67,6 +67,10 @@ type vkCPU struct {
 	// IPI was taken while this CPU waited for a lock (vkSpinSleep's halt
 	// or vkSpinPause's window), where an interrupt only ends the wait.
 	stealWanted uint32
+	// tlbRefreshed is when this CPU last flushed its whole TLB for
+	// vkTLBRefresh, and tlbRefreshes how often it has (vk_tlbrefresh.go).
+	tlbRefreshed int64
+	tlbRefreshes uint64
 }
 
 var (

@@ -388,6 +388,7 @@ func vkTimerTick() {
 	atomic.Store(&vkTickPending[c.id], 0)
 	c.deadline = 0 // the one-shot has fired (or an IPI asks us to re-arm)
 	now := vkNanotime()
+	vkTLBRefresh(c, now)
 	queued := c.runqLen // read without the lock: a hint of who woke here
 	next := vkTimerExpire(c, now)
 	vkRqLock()

@@ -47,6 +47,7 @@ type vkInfo struct {
 	cpuSyscalls   [vkMaxCPU]uint64
 	faultRaces    uint64 // page faults that found their page installed by another CPU meanwhile
 	dyingFiles    uint64 // descriptions whose last reference went without the kernel lock while it was held (vkFilePut)
+	tlbRefreshes  uint64 // whole-TLB flushes of vkTLBRefresh, all CPUs
 }
 
 func vkSysInfo(buf, n uintptr) uintptr {
@@ -71,6 +72,7 @@ func vkSysInfo(buf, n uintptr) uintptr {
 	for i := 0; i < vkCPUCount; i++ {
 		in.syscalls += vkCPUs[i].syscalls
 		in.timerTicks += vkCPUs[i].ticks
+		in.tlbRefreshes += atomic.Load64(&vkCPUs[i].tlbRefreshes)
 	}
 	in.switches = vkSched.switches
 	in.threads = uint64(vkSched.nthreads)

@@ -151,6 +151,7 @@ const (
 	clOptExe               // exe=/path: os.Args[0] and /proc/self/exe
 	clOptCwd               // cwd=/dir
 	clOptSpinSleep         // spinsleep=US: the longest sleep served by spinning (vk_lockpath.go)
+	clOptTLBRefresh        // tlbrefresh=MS: how often each CPU flushes its whole TLB (vk_tlbrefresh.go)
 	clOptPackage           // read from /proc/cmdline by a package (clPackageOptions)
 )
 
@@ -175,7 +176,7 @@ func clOption(tok []byte) (kind int, val []byte) {
 	keys := [...]struct {
 		key  string
 		kind int
-	}{{"reserve=", clOptReserve}, {"irqcpus=", clOptIRQCPUs}, {"exe=", clOptExe}, {"cwd=", clOptCwd}, {"spinsleep=", clOptSpinSleep}}
+	}{{"reserve=", clOptReserve}, {"irqcpus=", clOptIRQCPUs}, {"exe=", clOptExe}, {"cwd=", clOptCwd}, {"spinsleep=", clOptSpinSleep}, {"tlbrefresh=", clOptTLBRefresh}}
 	for _, k := range keys {
 		if len(tok) > len(k.key) && string(tok[:len(k.key)]) == k.key {
 			return k.kind, tok[len(k.key):]
@@ -189,8 +190,8 @@ func clOption(tok []byte) (kind int, val []byte) {
 	return clOptUnknown, nil
 }
 
-// clParseMicros parses a count of microseconds (spinsleep=): one to four
-// decimal digits, at most max.
+// clParseMicros parses a count of microseconds (spinsleep=) or
+// milliseconds (tlbrefresh=): one to four decimal digits, at most max.
 func clParseMicros(s []byte, max int) (int, bool) {
 	v, n := clAtoi(s)
 	if n == 0 || n != len(s) || v > max {

@@ -75,9 +75,9 @@ func TestOption(t *testing.T) {
 	}{
 		"quiet": {clOptQuiet, ""}, "noxsave": {clOptNoXSave, ""}, "pagepoison": {clOptPagePoison, ""},
 		"reserve=3": {clOptReserve, "3"}, "irqcpus=0-1": {clOptIRQCPUs, "0-1"},
-		"exe=/bin/x": {clOptExe, "/bin/x"}, "cwd=/tmp": {clOptCwd, "/tmp"}, "spinsleep=0": {clOptSpinSleep, "0"},
+		"exe=/bin/x": {clOptExe, "/bin/x"}, "cwd=/tmp": {clOptCwd, "/tmp"}, "spinsleep=0": {clOptSpinSleep, "0"}, "tlbrefresh=20": {clOptTLBRefresh, "20"},
 		"ip=dhcp": {clOptPackage, "dhcp"}, "gw=": {clOptPackage, ""}, "peers=a:1": {clOptPackage, "a:1"},
-		"exe=": {clOptUnknown, ""}, "reserve=": {clOptUnknown, ""}, "quiet=1": {clOptUnknown, ""},
+		"exe=": {clOptUnknown, ""}, "reserve=": {clOptUnknown, ""}, "tlbrefresh=": {clOptUnknown, ""}, "quiet=1": {clOptUnknown, ""},
 		"debug": {clOptUnknown, ""}, "ipx=1": {clOptUnknown, ""},
 	} {
 		kind, val := clOption([]byte(tok))

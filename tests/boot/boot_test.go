@@ -590,8 +590,9 @@ func TestSemanticsSMP(t *testing.T) {
 }
 
 // TestAffinity: package kernel's own tests (Pin, getcpu, sched_setaffinity
-// rejecting empty and absent-CPU masks) inside the unikernel on 4 CPUs, and
-// a CPU reserved with reserve= runs pinned work only.
+// rejecting empty and absent-CPU masks, the TLB refresh with and without
+// tlbrefresh=0) inside the unikernel on 4 CPUs, and a CPU reserved with
+// reserve= runs pinned work only.
 func TestAffinity(t *testing.T) {
 	need(t, "qemu")
 	cmdline, err := build.KernelCmdline(nil, nil, []string{"-test.v"})
@@ -599,7 +600,16 @@ func TestAffinity(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := boot(t, qemu.Config{Kernel: get(t, kernOnce), Stub: get(t, stubOnce), SMP: 4, Append: cmdline})
-	r.expect(t, 0, "--- PASS: TestPin", "--- PASS: TestSetAffinityRejectsBadMasks", "--- PASS: TestReadInfo")
+	r.expect(t, 0, "--- PASS: TestPin", "--- PASS: TestSetAffinityRejectsBadMasks", "--- PASS: TestReadInfo", "--- PASS: TestTLBRefresh")
+
+	// tlbrefresh=0: no CPU flushes its TLB on its tick (kernel.TestTLBRefresh
+	// reads the option from /proc/cmdline).
+	cmdline, err = build.KernelCmdline(nil, []string{"tlbrefresh=0"}, []string{"-test.v", "-test.run", "TestTLBRefresh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = boot(t, qemu.Config{Kernel: get(t, kernOnce), Stub: get(t, stubOnce), SMP: 2, Append: cmdline})
+	r.expect(t, 0, "--- PASS: TestTLBRefresh", "tlbrefresh=0: true")
 
 	r = boot(t, qemu.Config{Kernel: get(t, pinOnce), Stub: get(t, stubOnce), SMP: 2, Append: "reserve=1"})
 	r.expect(t, 0, "pinning: all checks passed")

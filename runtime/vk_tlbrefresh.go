@@ -1,0 +1,48 @@
+package runtime
+
+import "internal/runtime/atomic"
+
+// The whole-TLB refresh.
+//
+// QEMU's TCG translates guest addresses through a software TLB per CPU
+// that starts at 256 entries and changes size only when the guest
+// flushes it whole (accel/tcg/cputlb.c: tlb_mmu_resize_locked runs from
+// the full flush): it doubles when more than 70% of its entries were in
+// use since the last flush, and halves when fewer than 30% were for
+// 100 ms. Linux flushes at every switch between processes, so its TLB
+// grows to its working set. Velocity has one address space and flushed
+// whole only to answer a TLB shootdown, so under TCG it ran on the first
+// 256 entries, about 1 MiB of reach, and every other access to Go's heap,
+// a goroutine's stack or netstack's buffers took QEMU's slow path: a
+// table walk and a refill (host profiles: helper_le_ldq_mmu and
+// tlb_set_page_full at three times the Linux guest's share). So each
+// CPU flushes its TLB whole every tlbrefresh= milliseconds (default 20),
+// from its timer tick.
+//
+// What it costs elsewhere: on hardware and under KVM the flush is a CR3
+// write and the refills after it, fifty times a second per CPU at most;
+// Linux makes one at every switch between processes. tlbrefresh=0 turns
+// it off.
+//
+// Rules: vkTLBRefresh runs in vkTimerTick, in trap context: nosplit, no
+// allocation, no locks; it touches only this CPU's own vkCPU.
+
+// vkTLBRefreshNs is the refresh period (tlbrefresh=MS; 0: never). It is
+// set while the command line is parsed, before a second CPU starts.
+var vkTLBRefreshNs int64 = 20_000_000
+
+// vkTLBRefreshLimit bounds tlbrefresh= (ms).
+const vkTLBRefreshLimit = 1000
+
+// vkTLBRefresh flushes this CPU's TLB whole if the refresh period has
+// passed since it last did, and counts it.
+//
+//go:nosplit
+func vkTLBRefresh(c *vkCPU, now int64) {
+	if vkTLBRefreshNs == 0 || now-c.tlbRefreshed < vkTLBRefreshNs {
+		return
+	}
+	c.tlbRefreshed = now
+	vkWriteCR3(vkReadCR3())
+	atomic.Xadd64(&c.tlbRefreshes, 1)
+}
