@@ -8,14 +8,14 @@ import "internal/runtime/atomic"
 // that starts at 256 entries and changes size only when the guest
 // flushes it whole (accel/tcg/cputlb.c: tlb_mmu_resize_locked runs from
 // the full flush): it doubles when more than 70% of its entries were in
-// use since the last flush, and halves when fewer than 30% were for
+// use since the last flush, and shrinks when fewer than 30% were over
 // 100 ms. Linux flushes at every switch between processes, so its TLB
 // grows to its working set. Velocity has one address space and flushed
 // whole only to answer a TLB shootdown, so under TCG it ran on the first
-// 256 entries, about 1 MiB of reach, and every other access to Go's heap,
-// a goroutine's stack or netstack's buffers took QEMU's slow path: a
-// table walk and a refill (host profiles: helper_le_ldq_mmu and
-// tlb_set_page_full at three times the Linux guest's share). So each
+// 256 entries, about 1 MiB of reach, and an access to Go's heap, a
+// goroutine's stack or netstack's buffers beyond that reach took QEMU's
+// slow path: a table walk and a refill (host profiles: helper_le_ldq_mmu and
+// tlb_set_page_full at 2.5 times the Linux guest's share). So each
 // CPU flushes its TLB whole every tlbrefresh= milliseconds (default 20),
 // from its timer tick.
 //
