@@ -1,8 +1,6 @@
-package runtime
+//go:build velocity
 
-import "internal/runtime/atomic"
-
-// The whole-TLB refresh.
+// Velocity kernel: the whole-TLB refresh.
 //
 // QEMU's TCG translates guest addresses through a software TLB per CPU
 // that starts at 256 entries and changes size only when the guest
@@ -14,9 +12,9 @@ import "internal/runtime/atomic"
 // whole only to answer a TLB shootdown, so under TCG it ran on the first
 // 256 entries, about 1 MiB of reach, and an access to Go's heap, a
 // goroutine's stack or netstack's buffers beyond that reach took QEMU's
-// slow path: a table walk and a refill (host profiles: helper_le_ldq_mmu and
-// tlb_set_page_full at 2.5 times the Linux guest's share). So each
-// CPU flushes its TLB whole every tlbrefresh= milliseconds (default 20),
+// slow path: a table walk and a refill (host profiles: QEMU's slow-path
+// loads and TLB fills at 2.5 times the Linux guest's share). So each CPU
+// flushes its TLB whole every tlbrefresh= milliseconds (default 20),
 // from its timer tick.
 //
 // What it costs elsewhere: on hardware and under KVM the flush is a CR3
@@ -26,6 +24,10 @@ import "internal/runtime/atomic"
 //
 // Rules: vkTLBRefresh runs in vkTimerTick, in trap context: nosplit, no
 // allocation, no locks; it touches only this CPU's own vkCPU.
+
+package runtime
+
+import "internal/runtime/atomic"
 
 // vkTLBRefreshNs is the refresh period (tlbrefresh=MS; 0: never). It is
 // set while the command line is parsed, before a second CPU starts.
