@@ -16,7 +16,9 @@ const sysNetStats = 0x5637
 // NICStats (a host test keeps the two in step).
 type NICStats struct {
 	RxFrames, RxBytes, TxFrames, TxBytes uint64
-	Interrupts                           uint64
+	// Wake-ups of the driver's receive goroutine by the card's
+	// interrupt (several interrupts may make one wake-up).
+	Interrupts uint64
 	// Frames dropped on receive: a bad used-ring entry (descriptor id
 	// outside the ring, length beyond the buffer), a runt (shorter than
 	// the virtio and Ethernet headers), a frame longer than the MTU, or
