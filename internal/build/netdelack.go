@@ -163,9 +163,9 @@ func patchDelack(modDir string) (map[string]string, error) {
 
 // addDelack writes the patched gVisor files and delackFile into patchDir
 // and maps them (at their paths in the final vendor tree finalDir, where
-// gVisor's module root is) in overlay. The overlay may already map a file
-// (patchInline's copy without //go:inline); an edited file then starts
-// from that copy.
+// gVisor's module root is) in overlay. A file the overlay already maps
+// (patchInline's copy without //go:inline) is refused rather than
+// overwritten: the two patches would have to be combined first.
 func addDelack(modDir, finalDir, patchDir string, overlay map[string]string) error {
 	patched, err := patchDelack(modDir)
 	if err != nil {
