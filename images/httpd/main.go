@@ -7,12 +7,16 @@
 //
 // It also serves what the network tests need: /big?size=N streams N
 // deterministic bytes, /upload answers with the length and SHA-256 of what
-// was posted (streamed, never held), /quit ends the machine with status 0,
-// and -get URL makes it a client that prints a page and exits.
+// was posted (streamed, never held), /debug/kernel/profile?seconds=N
+// samples every CPU with the kernel's own profiler, kernel code included
+// (net/http/pprof's profile sees a system call as one frame), /quit ends
+// the machine with status 0, and -get URL makes it a client that prints a
+// page and exits.
 package main
 
 import (
 	"crypto/sha256"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -114,6 +118,46 @@ func upload(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "%d %x\n", n, h.Sum(nil))
 }
 
+// kernelProfile serves the kernel's sampling profile of every CPU
+// (kernel.ProfileCPU) as a pprof file: ?seconds= (default 5, at most 60)
+// and ?hz= (default 1000). Unlike /debug/pprof/profile, whose samples
+// stop at the system call a thread is in, its stacks go on into the
+// kernel's code, so `go tool pprof` shows where a futex or an
+// epoll_pwait spends its time.
+func kernelProfile(w http.ResponseWriter, r *http.Request) {
+	secs, hz := 5.0, 1000
+	if v := r.URL.Query().Get("seconds"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 60 {
+			http.Error(w, "seconds: want a number in (0, 60]", http.StatusBadRequest)
+			return
+		}
+		secs = f
+	}
+	if v := r.URL.Query().Get("hz"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > kernel.MaxProfileHz {
+			http.Error(w, fmt.Sprintf("hz: want 1..%d", kernel.MaxProfileHz), http.StatusBadRequest)
+			return
+		}
+		hz = n
+	}
+	p, err := kernel.ProfileCPU(time.Duration(secs*float64(time.Second)), hz)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, kernel.ErrProfiling) {
+			code = http.StatusConflict
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="kernel.pprof"`)
+	if err := p.Write(w); err != nil {
+		fmt.Println("httpd: kernel profile:", err)
+	}
+}
+
 func main() {
 	addr := flag.String("addr", ":80", "address to serve on")
 	get := flag.String("get", "", "client mode: fetch this URL, print it and exit")
@@ -124,6 +168,7 @@ func main() {
 	http.HandleFunc("/", stats)
 	http.HandleFunc("/big", big)
 	http.HandleFunc("/upload", upload)
+	http.HandleFunc("/debug/kernel/profile", kernelProfile)
 	http.HandleFunc("/quit", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "bye\n")
 		w.(http.Flusher).Flush()

@@ -144,8 +144,8 @@ func bigPattern(n int) []byte {
 
 // TestHostToGuest: the host reaches the guest's HTTP server through QEMU
 // user networking (restrict=on) and a port forward on 127.0.0.1: small
-// requests, 8 MiB each way checked by SHA-256, 64 concurrent requests and
-// net/http/pprof.
+// requests, 8 MiB each way checked by SHA-256, 64 concurrent requests,
+// net/http/pprof and the kernel's own profiler (/debug/kernel/profile).
 func TestHostToGuest(t *testing.T) {
 	testenv.Need(t, "qemu")
 	port := freePort(t)
@@ -256,19 +256,52 @@ func TestHostToGuest(t *testing.T) {
 		}
 	}()
 	resp, err = client.Get(base + "/debug/pprof/profile?seconds=3")
-	close(stop)
 	if err != nil {
+		close(stop)
 		t.Fatal(err)
 	}
 	prof, err := profile.Parse(resp.Body)
 	resp.Body.Close()
 	if err != nil {
+		close(stop)
 		t.Fatalf("CPU profile: %v", err)
 	}
 	if len(prof.Sample) == 0 {
 		t.Errorf("the CPU profile has no samples")
 	}
 	t.Logf("CPU profile: %d samples over %v", len(prof.Sample), time.Duration(prof.DurationNanos))
+	// The kernel's own sampling profiler, every CPU, same load.
+	resp, err = client.Get(base + "/debug/kernel/profile?seconds=2&hz=500")
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kprof, err := profile.Parse(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("kernel profile: %v", err)
+	}
+	cpus := map[string]bool{}
+	for _, s := range kprof.Sample {
+		for _, c := range s.Label["cpu"] {
+			cpus[c] = true
+		}
+	}
+	if len(kprof.Sample) == 0 || len(cpus) == 0 || !strings.Contains(strings.Join(kprof.Comments, " "), "velocity kernel sampling profiler, 500 Hz") {
+		t.Errorf("kernel profile: %d samples on CPUs %v, comments %q", len(kprof.Sample), cpus, kprof.Comments)
+	}
+	t.Logf("kernel profile: %d samples on %d CPUs", len(kprof.Sample), len(cpus))
+	for _, q := range []string{"seconds=0", "seconds=61", "hz=0", "hz=x"} {
+		resp, err := client.Get(base + "/debug/kernel/profile?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("kernel profile ?%s: %s %q, want 400", q, resp.Status, b)
+		}
+	}
 	if resp, err := client.Get(base + "/quit"); err == nil {
 		resp.Body.Close()
 	}
