@@ -8,10 +8,9 @@
 // It also serves what the network tests need: /big?size=N streams N
 // deterministic bytes, /upload answers with the length and SHA-256 of what
 // was posted (streamed, never held), /debug/kernel/profile?seconds=N
-// samples every CPU with the kernel's own profiler, kernel code included
-// (net/http/pprof's profile sees a system call as one frame), /quit ends
-// the machine with status 0, and -get URL makes it a client that prints a
-// page and exits.
+// samples every CPU with the kernel's own profiler, /quit ends the machine
+// with status 0, and -get URL makes it a client that prints a page and
+// exits.
 package main
 
 import (
@@ -120,10 +119,11 @@ func upload(w http.ResponseWriter, r *http.Request) {
 
 // kernelProfile serves the kernel's sampling profile of every CPU
 // (kernel.ProfileCPU) as a pprof file: ?seconds= (default 5, at most 60)
-// and ?hz= (default 1000). Unlike /debug/pprof/profile, whose samples
-// stop at the system call a thread is in, its stacks go on into the
-// kernel's code, so `go tool pprof` shows where a futex or an
-// epoll_pwait spends its time.
+// and ?hz= (default 1000, at most kernel.MaxProfileHz). Beside Go's own
+// profile (/debug/pprof/profile) it labels each sample with its CPU and
+// kernel thread, samples up to 10 kHz, and sees kernel code that runs
+// with interrupts on, such as a CPU spinning for a kernel lock. Most of a system call runs with them off:
+// its time is counted at the instruction after the call.
 func kernelProfile(w http.ResponseWriter, r *http.Request) {
 	secs, hz := 5.0, 1000
 	if v := r.URL.Query().Get("seconds"); v != "" {
