@@ -67,7 +67,7 @@ func KernelArgs(dir string, userArgs []string, test bool, pkgs []string) (args, 
 	}
 	env = Env()
 	extra := map[string]string{}
-	usesNet, mainDirs, tested, listErr := netPlan(dir, p.tags, test, pkgs)
+	usesNet, mainDirs, first, listErr := netPlan(dir, p.tags, test, pkgs)
 	if usesNet {
 		if !test && listErr != nil {
 			return nil, nil, listErr // no main package to add the import to
@@ -83,7 +83,7 @@ func KernelArgs(dir string, userArgs []string, test bool, pkgs []string) (args, 
 			extra[k] = v
 		}
 		addNetImport(goroot, test, mainDirs, extra)
-		if err := addTestedNetImport(nr, origRoot, tested, extra); err != nil {
+		if err := addFirstNetImport(nr, origRoot, first, extra); err != nil {
 			return nil, nil, err
 		}
 	}

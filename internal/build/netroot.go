@@ -125,13 +125,16 @@ const (
 )
 
 // netPlan asks go list, once, whether the packages (with their tests,
-// for go test) use package net, and which of them are main packages (for
-// go build: the import file goes into their directories). When go list
-// fails the answer is yes: the build will report the real error, and a
-// kernel with the stack is never wrong; err says why no main package is
-// known.
-func netPlan(dir string, tags []string, test bool, pkgs []string) (uses bool, mainDirs []string, tested []testedPkg, err error) {
-	args := []string{"list", "-e", "-deps", "-tags=" + mergeTags(tags), "-f", "{{.ImportPath}}\t{{.Name}}\t{{.DepOnly}}\t{{.Dir}}"}
+// for go test) use package net, which of them are main packages (for go
+// build: the import file goes into their directories), and which
+// packages must be initialised after the stack (first, below). When go
+// list fails the answer is yes: the build will report the real error,
+// and a kernel with the stack is never wrong; err says why no main
+// package is known.
+func netPlan(dir string, tags []string, test bool, pkgs []string) (uses bool, mainDirs []string, first []netPkg, err error) {
+	// The last field is "net" when the package depends on package net.
+	format := "{{.ImportPath}}\t{{.Name}}\t{{.DepOnly}}\t{{.Standard}}\t{{.Dir}}\t{{range .Deps}}{{if eq . \"net\"}}net{{end}}{{end}}"
+	args := []string{"list", "-e", "-deps", "-tags=" + mergeTags(tags), "-f", format}
 	if test {
 		args = append(args, "-test")
 	}
@@ -145,50 +148,66 @@ func netPlan(dir string, tags []string, test bool, pkgs []string) (uses bool, ma
 		return true, nil, nil, fmt.Errorf("go list %s: %v: %s", strings.Join(pkgs, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.SplitN(line, "\t", 4)
-		if len(f) != 4 {
+		f := strings.SplitN(line, "\t", 6)
+		if len(f) != 6 {
 			continue
 		}
-		if f[0] == "net" || strings.HasPrefix(f[0], "net [") {
+		path, name, depOnly, std, pdir, usesNet := f[0], f[1], f[2] == "true", f[3] == "true", f[4], f[5] == "net"
+		if path == "net" || strings.HasPrefix(path, "net [") {
 			uses = true
 		}
-		if f[1] == "main" && f[2] == "false" {
-			mainDirs = append(mainDirs, f[3])
+		if name == "main" && !depOnly {
+			mainDirs = append(mainDirs, pdir)
 		}
-		// A package under test: not a dependency, not a test variant
-		// ("p [p.test]", "p_test [p.test]") or the generated test main.
-		if test && f[2] == "false" && !strings.Contains(f[0], " ") && !strings.HasSuffix(f[0], ".test") && f[3] != "" {
-			tested = append(tested, testedPkg{path: f[0], name: f[1], dir: f[3]})
+		// Not a generated test main, nor an external test package
+		// ("p_test [p.test]"), whose files the directory shares with p.
+		if pdir == "" || name == "main" || strings.HasSuffix(path, ".test") || strings.HasSuffix(name, "_test") {
+			continue
+		}
+		// A test variant ("p [p.test]", "q [p.test]") is its package's
+		// directory again: the file goes there once.
+		base, _, _ := strings.Cut(path, " ")
+		switch {
+		case test && !depOnly:
+			// A package under test, of the standard library too.
+			first = append(first, netPkg{path: base, name: name, dir: pdir})
+		case !std && usesNet:
+			// A dependency outside the standard library that may open
+			// a socket while it initialises.
+			first = append(first, netPkg{path: base, name: name, dir: pdir})
 		}
 	}
-	return uses, mainDirs, tested, nil
+	return uses, mainDirs, first, nil
 }
 
-// testedPkg is a package go test tests.
-type testedPkg struct{ path, name, dir string }
+// netPkg is a package whose initialisation must follow the stack's.
+type netPkg struct{ path, name, dir string }
 
-// addTestedNetImport makes each tested package import NetImport too, so
-// that the stack's package initialisation comes before the tested
-// package's. Go initialises, among the packages whose imports are done,
-// the one whose import path sorts first, and the stack's vendored
-// packages sort late (vendor/...): a package that opens a socket from a
-// package-level variable (net/http/pprof's tests start an httptest
-// server so) otherwise ran before the stack was attached and got
-// EAFNOSUPPORT. Packages the stack itself imports (fmt, net, ...) would
-// make a cycle and are left alone, as are Velocity's own stack packages,
-// which the stack's GOROOT holds a vendored copy of.
+// addFirstNetImport makes each of the packages import NetImport too, so
+// that the stack's package initialisation comes before theirs. Go
+// initialises, among the packages whose imports are done, the one whose
+// import path sorts first, and the stack's packages sort late
+// (vendor/..., velocity/...): a package that opens a socket from a
+// package-level variable or its init otherwise ran before the stack was
+// attached and got EAFNOSUPPORT. net/http/pprof's tests start an
+// httptest server so; a dependency of a program may dial or listen so.
+// These packages are the ones go test tests (standard ones included)
+// and every package outside the standard library that depends on net.
+// Packages the stack itself imports (fmt, net, ...) would make a cycle
+// and are left alone, as are Velocity's own stack packages, which the
+// stack's GOROOT holds a vendored copy of.
 //
 // go list ran with the ordinary GOROOT (origRoot); a standard package's
 // directory is moved to its place in the stack's GOROOT.
-func addTestedNetImport(nr *netRoot, origRoot string, tested []testedPkg, overlay map[string]string) error {
-	if len(tested) == 0 {
+func addFirstNetImport(nr *netRoot, origRoot string, pkgs []netPkg, overlay map[string]string) error {
+	if len(pkgs) == 0 {
 		return nil
 	}
 	deps, err := nr.initDeps()
 	if err != nil {
 		return err
 	}
-	for _, p := range tested {
+	for _, p := range pkgs {
 		if deps[p.path] || deps["vendor/"+p.path] || !token.IsIdentifier(p.name) {
 			continue
 		}
