@@ -18,6 +18,7 @@ import (
 	"unsafe"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
@@ -89,7 +90,11 @@ func startNIC(st *stack.Stack) {
 		fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s stays down (ip=off); loopback only\n", nic.mac)
 		return
 	}
-	if err := st.CreateNICWithOptions(nicID, nic.linkEndpoint(), stack.NICOptions{Name: nicName}); err != nil {
+	if err := st.CreateNICWithOptions(nicID, nic.linkEndpoint(), stack.NICOptions{Name: nicName, Disabled: true}); err != nil {
+		fmt.Fprintf(os.Stderr, "velocity: net: network card: %v\n", err)
+		return
+	}
+	if err := startIPv6(st, nicID); err != nil {
 		fmt.Fprintf(os.Stderr, "velocity: net: network card: %v\n", err)
 		return
 	}
@@ -98,7 +103,8 @@ func startNIC(st *stack.Stack) {
 	if !nic.linkUp {
 		link = "down"
 	}
-	desc := fmt.Sprintf("virtio-net %s link %s", nic.mac, link) // the probe line said how it interrupts
+	// The probe line said how it interrupts.
+	desc := fmt.Sprintf("virtio-net %s link %s, %s", nic.mac, link, header.LinkLocalAddr(nic.mac))
 	dns := opts.dns
 	switch opts.mode {
 	case ipStatic:

@@ -50,6 +50,11 @@ func decodeSockaddr(b []byte, family int) (tcpip.FullAddress, syscall.Errno) {
 		if a.Addr.Unspecified() {
 			a.Addr = tcpip.Address{} // in6addr_any: every address
 		}
+		if len(b) >= 28 && linkScoped(a.Addr) {
+			// sin6_scope_id: the interface a link-local address is
+			// on (Go's "%eth0"); 0 leaves it to the route.
+			a.NIC = tcpip.NICID(binary.LittleEndian.Uint32(b[24:]))
+		}
 		return a, 0
 	case af == afInet && family == afInet6:
 		return tcpip.FullAddress{}, syscall.EAFNOSUPPORT
@@ -57,6 +62,17 @@ func decodeSockaddr(b []byte, family int) (tcpip.FullAddress, syscall.Errno) {
 		return tcpip.FullAddress{}, syscall.EAFNOSUPPORT
 	}
 	return tcpip.FullAddress{}, syscall.EAFNOSUPPORT
+}
+
+// linkScoped reports whether a is an IPv6 address that names an
+// interface's link (link-local unicast or multicast), the addresses whose
+// sockaddr_in6 carries a scope id on Linux.
+func linkScoped(a tcpip.Address) bool {
+	if a.Len() != 16 {
+		return false
+	}
+	b := a.As16()
+	return b[0] == 0xfe && b[1]&0xc0 == 0x80 || b[0] == 0xff && b[1]&0x0f == 0x02
 }
 
 // encodeSockaddr writes a into buf as the socket family's sockaddr and
@@ -73,6 +89,11 @@ func encodeSockaddr(buf []byte, a tcpip.FullAddress, family int) int {
 		case 16:
 			s := a.Addr.As16()
 			copy(tmp[8:24], s[:])
+			if linkScoped(a.Addr) {
+				// The interface's index (NIC ids are): Go names it
+				// in the address it reports, [fe80::1%eth0]:80.
+				binary.LittleEndian.PutUint32(tmp[24:], uint32(a.NIC))
+			}
 		case 4: // an IPv4 peer of a dual-stack socket: v4-mapped
 			s := a.Addr.As4()
 			tmp[18], tmp[19] = 0xff, 0xff

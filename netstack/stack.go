@@ -26,7 +26,7 @@ const loopbackNIC = 1
 // and ::1) that every node has, with or without a network card.
 func newStack() (*stack.Stack, error) {
 	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6Protocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 		HandleLocal:        true,
 		RawFactory:         raw.EndpointFactory{}, // SOCK_RAW (server.go)
@@ -77,6 +77,36 @@ func newStack() (*stack.Stack, error) {
 		{Destination: v6.Subnet(), NIC: loopbackNIC},
 	})
 	return s, nil
+}
+
+// ipv6Protocol is IPv6 with a link-local address on the card, made from
+// its MAC address (modified EUI-64, fe80::/64) when the card joins the
+// stack (startIPv6): guests on one link reach each other over IPv6 with
+// no configuration. Router advertisements are not handled, so the card
+// gets no global address and no default route over IPv6 (docs/net.md).
+func ipv6Protocol(s *stack.Stack) stack.NetworkProtocol {
+	return ipv6.NewProtocolWithOptions(ipv6.Options{AutoGenLinkLocal: true})(s)
+}
+
+// startIPv6 enables NIC id, created disabled, with duplicate address
+// detection on its IPv6 endpoint first (one solicitation, one second, as
+// Linux does), so that its link-local address is used only once found
+// unique; and routes fe80::/64 out of it. Only the card gets detection:
+// with it on for the protocol, loopback's ::1 was tentative for its first
+// second too.
+func startIPv6(s *stack.Stack, id tcpip.NICID) error {
+	ep, err := s.GetNetworkEndpoint(id, ipv6.ProtocolNumber)
+	if err != nil {
+		return fmt.Errorf("IPv6 endpoint: %v", err)
+	}
+	if d, ok := ep.(stack.DuplicateAddressDetector); ok {
+		d.SetDADConfigurations(stack.DefaultDADConfigurations())
+	}
+	s.AddRoute(tcpip.Route{Destination: header.IPv6LinkLocalPrefix.Subnet(), NIC: id})
+	if err := s.EnableNIC(id); err != nil {
+		return fmt.Errorf("enabling the card: %v", err)
+	}
+	return nil
 }
 
 // nicID is the network card's NIC in the stack, and nicName its name

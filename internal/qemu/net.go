@@ -37,6 +37,10 @@ type Net struct {
 	Virtio string
 }
 
+// ConnectMAC is the card's MAC address on the connecting end of a
+// guest-to-guest link; the listening end keeps QEMU's 52:54:00:12:34:56.
+const ConnectMAC = "52:54:00:12:34:57"
+
 // Enabled reports whether the guest gets a card.
 func (n Net) Enabled() bool {
 	return n.User || len(n.Forwards) > 0 || n.Listen != 0 || n.Connect != 0 || n.Tap != ""
@@ -116,6 +120,12 @@ func (n Net) Args() ([]string, error) {
 		}
 	}
 	dev := "virtio-net-pci,netdev=net0"
+	if n.Connect != 0 {
+		// The two ends of a link need addresses of their own: QEMU
+		// gives every card 52:54:00:12:34:56, and IPv6 derives the
+		// link-local address from it (the two would collide).
+		dev += ",mac=" + ConnectMAC
+	}
 	switch n.Virtio {
 	case "legacy":
 		dev += ",disable-modern=on"

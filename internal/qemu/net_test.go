@@ -22,6 +22,13 @@ func TestNetArgs(t *testing.T) {
 	if !strings.Contains(strings.Join(args, " "), "stream,id=net0,server=on,addr.type=inet,addr.host=127.0.0.1,addr.port=7000") {
 		t.Errorf("listen: %v", args)
 	}
+	if strings.Contains(strings.Join(args, " "), "mac=") {
+		t.Errorf("listen: the listening end keeps QEMU's MAC: %v", args)
+	}
+	args, _ = Net{Connect: 7000}.Args()
+	if got := strings.Join(args, " "); !strings.Contains(got, "server=off") || !strings.Contains(got, "virtio-net-pci,netdev=net0,mac="+ConnectMAC) {
+		t.Errorf("connect: %s", got)
+	}
 	args, _ = Net{Tap: "vnb0"}.Args()
 	if got := strings.Join(args, " "); got != "-netdev tap,id=net0,ifname=vnb0,script=no,downscript=no,vnet_hdr=on -device virtio-net-pci,netdev=net0" {
 		t.Errorf("tap: %s", got)

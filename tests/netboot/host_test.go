@@ -344,7 +344,8 @@ func waitSerial(t *testing.T, g *guest, want string) {
 }
 
 // TestTwoGuests: one guest serves, another fetches from it over a
-// guest-to-guest link (a TCP stream on 127.0.0.1 between the two QEMUs).
+// guest-to-guest link (a TCP stream on 127.0.0.1 between the two QEMUs),
+// over IPv4 and then over IPv6 between the cards' link-local addresses.
 func TestTwoGuests(t *testing.T) {
 	testenv.Need(t, "qemu")
 	port := freePort(t)
@@ -357,6 +358,19 @@ func TestTwoGuests(t *testing.T) {
 	out := client.serial.String()
 	if !strings.Contains(out, "httpd client: http://10.0.3.1/ 200 OK") || !strings.Contains(out, "you are 10.0.3.2:") {
 		t.Fatalf("client guest:\n%s", out)
+	}
+	// Over IPv6: each card's link-local address comes from its MAC
+	// (the connecting end's is qemu.ConnectMAC), with no configuration.
+	waitListening(t, port, server)
+	url6 := "http://[fe80::5054:ff:fe12:3456%25eth0]/"
+	client6 := startGuest(t, qemu.Net{Connect: port}, []string{"ip=10.0.3.2/24"}, "-get", url6)
+	client6.wait(t)
+	out = client6.serial.String()
+	if !strings.Contains(out, "httpd client: "+url6+" 200 OK") || !strings.Contains(out, "you are [fe80::5054:ff:fe12:3457%eth0]:") {
+		t.Fatalf("client guest over IPv6:\n%s", out)
+	}
+	if !strings.Contains(server.serial.String(), "link up, fe80::5054:ff:fe12:3456") {
+		t.Errorf("the server's card line names no link-local address:\n%s", server.serial)
 	}
 	// Stop the server through the same link.
 	waitListening(t, port, server)
