@@ -2,9 +2,13 @@ package netstack
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
@@ -73,5 +77,175 @@ func TestCardLinkLocal(t *testing.T) {
 	defer r.Release()
 	if r.NICID() != nicID || r.LocalAddress().String() != want {
 		t.Errorf("route to fe80::7: NIC %d from %s", r.NICID(), r.LocalAddress())
+	}
+}
+
+// TestRouterAdvertisement: the card asks for routers, and an
+// advertisement from one (prefix 2001:db8:1::/64, on-link and
+// autonomous) gives it an address from the prefix (SLAAC, after
+// duplicate address detection), a route for the prefix and a default
+// route through the router, and a console line naming the address.
+func TestRouterAdvertisement(t *testing.T) {
+	lines := make(chan string, 16)
+	events := newNDPEvents()
+	events.logf = func(format string, args ...any) { lines <- fmt.Sprintf(format, args...) }
+	st, err := newStackNDP(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ch := channel.New(64, mtu+header.EthernetMinimumSize, "\x52\x54\x00\x12\x34\x56")
+	if err := st.CreateNICWithOptions(nicID, ethernet.New(ch), stack.NICOptions{Name: nicName, Disabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := startIPv6(st, nicID); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for solicited := false; !solicited; {
+		pkt := ch.ReadContext(ctx)
+		if pkt == nil {
+			t.Fatal("no router solicitation")
+		}
+		b := pkt.ToView().AsSlice()
+		pkt.DecRef()
+		if header.Ethernet(b).Type() != header.IPv6ProtocolNumber {
+			continue
+		}
+		ip := header.IPv6(b[header.EthernetMinimumSize:])
+		solicited = ip.TransportProtocol() == header.ICMPv6ProtocolNumber && header.ICMPv6(ip.Payload()).Type() == header.ICMPv6RouterSolicit
+	}
+	router := tcpip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: 2})
+	ch.InjectInbound(0, stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(routerAdvert(router))}))
+	want := "2001:db8:1:0:5054:ff:fe12:3456"
+	deadline := time.Now().Add(8 * time.Second)
+	for {
+		var haveAddr, haveDefault, havePrefix bool
+		for _, pa := range st.AllAddresses()[nicID] {
+			haveAddr = haveAddr || (pa.AddressWithPrefix.Address.String() == want && pa.AddressWithPrefix.PrefixLen == 64)
+		}
+		for _, r := range st.GetRouteTable() {
+			haveDefault = haveDefault || (r.Destination.Prefix() == 0 && r.Destination.ID().Len() == 16 && r.Gateway == router && r.NIC == nicID)
+			havePrefix = havePrefix || (r.Destination.String() == "2001:db8:1::/64" && r.NIC == nicID && r.Gateway.Len() == 0)
+		}
+		_, mainErr := st.GetMainNICAddress(nicID, ipv6.ProtocolNumber)
+		if haveAddr && haveDefault && havePrefix && mainErr == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the advertisement: address %v, default route %v, prefix route %v; routes %v", haveAddr, haveDefault, havePrefix, st.GetRouteTable())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case l := <-lines:
+		if !strings.Contains(l, want+"/64") || !strings.Contains(l, "SLAAC") {
+			t.Errorf("console line %q", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no console line for the SLAAC address")
+	}
+	// Off the link through the router, from the new address once it has
+	// passed detection (the link-local one until then).
+	for {
+		r, rerr := st.FindRoute(0, tcpip.Address{}, tcpip.AddrFrom16([16]byte{0: 0x20, 1: 0x01, 2: 0x0d, 3: 0xb8, 4: 0x99, 15: 1}), ipv6.ProtocolNumber, false)
+		var hop, from string
+		if rerr == nil {
+			hop, from = r.NextHop().String(), r.LocalAddress().String()
+			r.Release()
+		}
+		if hop == router.String() && from == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("route to 2001:db8:99::1: next hop %q, from %q, %v", hop, from, rerr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// routerAdvert is an Ethernet frame with a router advertisement from
+// router to all nodes: router lifetime 1800 s, and the prefix
+// 2001:db8:1::/64, on-link and autonomous, valid 3600 s, preferred 1800 s.
+func routerAdvert(router tcpip.Address) []byte {
+	const raLen = header.ICMPv6HeaderSize + header.NDPRAMinimumSize + 32
+	b := make([]byte, header.EthernetMinimumSize+header.IPv6MinimumSize+raLen)
+	header.Ethernet(b).Encode(&header.EthernetFields{
+		SrcAddr: "\x52\x54\x00\x12\x35\x02", DstAddr: "\x33\x33\x00\x00\x00\x01", Type: header.IPv6ProtocolNumber})
+	allNodes := header.IPv6AllNodesMulticastAddress
+	ip := header.IPv6(b[header.EthernetMinimumSize:])
+	ip.Encode(&header.IPv6Fields{PayloadLength: raLen, TransportProtocol: header.ICMPv6ProtocolNumber,
+		HopLimit: header.NDPHopLimit, SrcAddr: router, DstAddr: allNodes})
+	icmp := header.ICMPv6(ip.Payload())
+	icmp.SetType(header.ICMPv6RouterAdvert)
+	ra := icmp.MessageBody()
+	ra[0] = 64                               // cur hop limit
+	binary.BigEndian.PutUint16(ra[2:], 1800) // router lifetime
+	opt := ra[header.NDPRAMinimumSize:]
+	opt[0], opt[1], opt[2], opt[3] = 3, 4, 64, 0xc0 // prefix information, 32 bytes, /64, L and A
+	binary.BigEndian.PutUint32(opt[4:], 3600)
+	binary.BigEndian.PutUint32(opt[8:], 1800)
+	copy(opt[16:], []byte{0x20, 0x01, 0x0d, 0xb8, 0, 1})
+	icmp.SetChecksum(header.ICMPv6Checksum(header.ICMPv6ChecksumParams{Header: icmp, Src: router, Dst: allNodes}))
+	return b
+}
+
+// TestDuplicateLinkLocal: when another node answers for the card's
+// tentative link-local address, the card does not use it and the console
+// says so.
+func TestDuplicateLinkLocal(t *testing.T) {
+	lines := make(chan string, 16)
+	events := newNDPEvents()
+	events.logf = func(format string, args ...any) { lines <- fmt.Sprintf(format, args...) }
+	st, err := newStackNDP(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ch := channel.New(64, mtu+header.EthernetMinimumSize, "\x52\x54\x00\x12\x34\x56")
+	if err := st.CreateNICWithOptions(nicID, ethernet.New(ch), stack.NICOptions{Name: nicName, Disabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := startIPv6(st, nicID); err != nil {
+		t.Fatal(err)
+	}
+	mine := header.LinkLocalAddr("\x52\x54\x00\x12\x34\x56")
+	// A neighbor advertisement for it from another MAC, to all nodes.
+	const naLen = header.ICMPv6HeaderSize + header.NDPNAMinimumSize + 8
+	b := make([]byte, header.EthernetMinimumSize+header.IPv6MinimumSize+naLen)
+	header.Ethernet(b).Encode(&header.EthernetFields{
+		SrcAddr: "\x52\x54\x00\x12\x34\x99", DstAddr: "\x33\x33\x00\x00\x00\x01", Type: header.IPv6ProtocolNumber})
+	other := tcpip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: 0x99})
+	ip := header.IPv6(b[header.EthernetMinimumSize:])
+	ip.Encode(&header.IPv6Fields{PayloadLength: naLen, TransportProtocol: header.ICMPv6ProtocolNumber,
+		HopLimit: header.NDPHopLimit, SrcAddr: other, DstAddr: header.IPv6AllNodesMulticastAddress})
+	icmp := header.ICMPv6(ip.Payload())
+	icmp.SetType(header.ICMPv6NeighborAdvert)
+	na := header.NDPNeighborAdvert(icmp.MessageBody())
+	na.SetOverrideFlag(true)
+	na.SetTargetAddress(mine)
+	opt := icmp.MessageBody()[header.NDPNAMinimumSize:]
+	opt[0], opt[1] = 2, 1 // target link-layer address
+	copy(opt[2:], "\x52\x54\x00\x12\x34\x99")
+	icmp.SetChecksum(header.ICMPv6Checksum(header.ICMPv6ChecksumParams{Header: icmp, Src: other, Dst: header.IPv6AllNodesMulticastAddress}))
+	ch.InjectInbound(0, stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)}))
+	var said []string
+	for timeout := time.After(2 * time.Second); ; { // past the detection's second
+		select {
+		case l := <-lines:
+			said = append(said, l)
+			continue
+		case <-timeout:
+		}
+		break
+	}
+	if len(said) != 1 || !strings.Contains(said[0], mine.String()+" is in use on the link") || !strings.Contains(said[0], "52:54:00:12:34:99") {
+		t.Errorf("console lines %q, want one saying %s is in use", said, mine)
+	}
+	for _, pa := range st.AllAddresses()[nicID] {
+		if pa.AddressWithPrefix.Address == mine {
+			t.Errorf("the card kept %s", mine)
+		}
 	}
 }

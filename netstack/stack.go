@@ -24,13 +24,20 @@ const loopbackNIC = 1
 
 // newStack builds the TCP/IP stack with the loopback NIC (127.0.0.1/8
 // and ::1) that every node has, with or without a network card.
-func newStack() (*stack.Stack, error) {
+func newStack() (*stack.Stack, error) { return newStackNDP(newNDPEvents()) }
+
+// newStackNDP is newStack with ndp receiving the card's neighbor
+// discovery events.
+func newStackNDP(ndp *ndpEvents) (*stack.Stack, error) {
 	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6Protocol, arp.NewProtocol},
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6Protocol(ndp), arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 		HandleLocal:        true,
 		RawFactory:         raw.EndpointFactory{}, // SOCK_RAW (server.go)
 	})
+	ndp.mu.Lock()
+	ndp.st = s
+	ndp.mu.Unlock()
 	sack := tcpip.TCPSACKEnabled(true)
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
 		return nil, fmt.Errorf("netstack: TCP SACK: %v", err)
@@ -82,10 +89,23 @@ func newStack() (*stack.Stack, error) {
 // ipv6Protocol is IPv6 with a link-local address on the card, made from
 // its MAC address (modified EUI-64, fe80::/64) when the card joins the
 // stack (startIPv6): guests on one link reach each other over IPv6 with
-// no configuration. Router advertisements are not handled, so the card
-// gets no global address and no default route over IPv6 (docs/net.md).
-func ipv6Protocol(s *stack.Stack) stack.NetworkProtocol {
-	return ipv6.NewProtocolWithOptions(ipv6.Options{AutoGenLinkLocal: true})(s)
+// no configuration. The card asks for routers (three solicitations, four
+// seconds apart) and acts on their advertisements, as Linux does: an
+// address from each advertised prefix (SLAAC), a route for each on-link
+// prefix and one through each router, which events turns into routes and
+// console lines (ndp.go).
+//
+// No temporary addresses (RFC 8981), which gVisor would make by default:
+// a server's address should stay what the console said, and Linux's own
+// default (use_tempaddr=0) makes none either.
+func ipv6Protocol(events *ndpEvents) stack.NetworkProtocolFactory {
+	cfg := ipv6.DefaultNDPConfigurations()
+	cfg.AutoGenTempGlobalAddresses = false
+	return ipv6.NewProtocolWithOptions(ipv6.Options{
+		AutoGenLinkLocal: true,
+		NDPConfigs:       cfg,
+		NDPDisp:          events,
+	})
 }
 
 // startIPv6 enables NIC id, created disabled, with duplicate address

@@ -145,7 +145,8 @@ func bigPattern(n int) []byte {
 // TestHostToGuest: the host reaches the guest's HTTP server through QEMU
 // user networking (restrict=on) and a port forward on 127.0.0.1: small
 // requests, 8 MiB each way checked by SHA-256, 64 concurrent requests,
-// net/http/pprof and the kernel's own profiler (/debug/kernel/profile).
+// net/http/pprof and the kernel's own profiler (/debug/kernel/profile);
+// and the card's IPv6 address from QEMU's router advertisement.
 func TestHostToGuest(t *testing.T) {
 	testenv.Need(t, "qemu")
 	port := freePort(t)
@@ -308,6 +309,11 @@ func TestHostToGuest(t *testing.T) {
 	g.wait(t)
 	if !strings.Contains(g.serial.String(), "velocity: net: virtio-net ") {
 		t.Errorf("no NIC line on serial:\n%s", g.serial)
+	}
+	// QEMU's user networking advertises fec0::/64: the card made its
+	// address from it by SLAAC.
+	if !strings.Contains(g.serial.String(), "velocity: net: IPv6 fec0::5054:ff:fe12:3456/64 on NIC 2 (SLAAC") {
+		t.Errorf("no SLAAC address from QEMU's router advertisement on serial:\n%s", g.serial)
 	}
 }
 
