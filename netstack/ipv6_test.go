@@ -117,7 +117,7 @@ func TestRouterAdvertisement(t *testing.T) {
 		solicited = ip.TransportProtocol() == header.ICMPv6ProtocolNumber && header.ICMPv6(ip.Payload()).Type() == header.ICMPv6RouterSolicit
 	}
 	router := tcpip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: 2})
-	ch.InjectInbound(0, stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(routerAdvert(router))}))
+	ch.InjectInbound(0, stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(routerAdvert(router, 1800))}))
 	want := "2001:db8:1:0:5054:ff:fe12:3456"
 	deadline := time.Now().Add(8 * time.Second)
 	for {
@@ -163,12 +163,36 @@ func TestRouterAdvertisement(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	defaults := func() (n int) {
+		for _, r := range st.GetRouteTable() {
+			if r.Destination.Prefix() == 0 && r.Destination.ID().Len() == 16 && r.Gateway == router {
+				n++
+			}
+		}
+		return n
+	}
+	// The router advertises again: still one route through it. Then it
+	// says it is no longer a router (lifetime 0): the route goes.
+	for _, c := range []struct {
+		lifetime uint16
+		want     int
+	}{{1800, 1}, {0, 0}} {
+		ch.InjectInbound(0, stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(routerAdvert(router, c.lifetime))}))
+		deadline := time.Now().Add(5 * time.Second)
+		time.Sleep(200 * time.Millisecond)
+		for defaults() != c.want {
+			if time.Now().After(deadline) {
+				t.Fatalf("after an advertisement with lifetime %d: %d default routes, want %d (%v)", c.lifetime, defaults(), c.want, st.GetRouteTable())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // routerAdvert is an Ethernet frame with a router advertisement from
-// router to all nodes: router lifetime 1800 s, and the prefix
+// router to all nodes: router lifetime lifetime seconds, and the prefix
 // 2001:db8:1::/64, on-link and autonomous, valid 3600 s, preferred 1800 s.
-func routerAdvert(router tcpip.Address) []byte {
+func routerAdvert(router tcpip.Address, lifetime uint16) []byte {
 	const raLen = header.ICMPv6HeaderSize + header.NDPRAMinimumSize + 32
 	b := make([]byte, header.EthernetMinimumSize+header.IPv6MinimumSize+raLen)
 	header.Ethernet(b).Encode(&header.EthernetFields{
@@ -181,7 +205,7 @@ func routerAdvert(router tcpip.Address) []byte {
 	icmp.SetType(header.ICMPv6RouterAdvert)
 	ra := icmp.MessageBody()
 	ra[0] = 64                               // cur hop limit
-	binary.BigEndian.PutUint16(ra[2:], 1800) // router lifetime
+	binary.BigEndian.PutUint16(ra[2:], lifetime) // router lifetime
 	opt := ra[header.NDPRAMinimumSize:]
 	opt[0], opt[1], opt[2], opt[3] = 3, 4, 64, 0xc0 // prefix information, 32 bytes, /64, L and A
 	binary.BigEndian.PutUint32(opt[4:], 3600)

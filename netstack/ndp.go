@@ -73,16 +73,25 @@ func (d *ndpEvents) run() {
 			if st == nil {
 				continue
 			}
-			if c.add || c.remove {
-				// An update refreshes a route already there: remove
-				// it first, so it is never listed twice.
+			switch {
+			case c.remove:
 				st.RemoveRoutes(func(r tcpip.Route) bool { return sameRoute(r, c.route) })
-			}
-			if c.add {
+			case c.add && !hasRoute(st, c.route):
+				// Every advertisement updates the routes it names:
+				// one already there stays as it is.
 				st.AddRoute(c.route)
 			}
 		}
 	}
+}
+
+func hasRoute(st *stack.Stack, r tcpip.Route) bool {
+	for _, have := range st.GetRouteTable() {
+		if sameRoute(have, r) {
+			return true
+		}
+	}
+	return false
 }
 
 func sameRoute(a, b tcpip.Route) bool {
