@@ -204,7 +204,7 @@ func routerAdvert(router tcpip.Address, lifetime uint16) []byte {
 	icmp := header.ICMPv6(ip.Payload())
 	icmp.SetType(header.ICMPv6RouterAdvert)
 	ra := icmp.MessageBody()
-	ra[0] = 64                               // cur hop limit
+	ra[0] = 64                                   // cur hop limit
 	binary.BigEndian.PutUint16(ra[2:], lifetime) // router lifetime
 	opt := ra[header.NDPRAMinimumSize:]
 	opt[0], opt[1], opt[2], opt[3] = 3, 4, 64, 0xc0 // prefix information, 32 bytes, /64, L and A
