@@ -17,16 +17,19 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
-// TestCardLinkLocal: the card gets the link-local address its MAC makes,
-// asks the link whether anyone has it (a neighbor solicitation) and uses
-// it only after that, with a route for fe80::/64 out of the card;
-// loopback's ::1 is usable from the start.
-func TestCardLinkLocal(t *testing.T) {
-	st, err := newStack()
+// newIPv6Card is a stack with a card (MAC 52:54:00:12:34:56) started as
+// startNIC starts one, its frames in ch, and the console lines of its
+// neighbor discovery events in lines.
+func newIPv6Card(t *testing.T) (*stack.Stack, *channel.Endpoint, chan string) {
+	t.Helper()
+	lines := make(chan string, 16)
+	events := newNDPEvents()
+	events.logf = func(format string, args ...any) { lines <- fmt.Sprintf(format, args...) }
+	st, err := newStackNDP(events)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(st.Close)
 	ch := channel.New(64, mtu+header.EthernetMinimumSize, "\x52\x54\x00\x12\x34\x56")
 	if err := st.CreateNICWithOptions(nicID, ethernet.New(ch), stack.NICOptions{Name: nicName, Disabled: true}); err != nil {
 		t.Fatal(err)
@@ -34,19 +37,19 @@ func TestCardLinkLocal(t *testing.T) {
 	if err := startIPv6(st, nicID); err != nil {
 		t.Fatal(err)
 	}
-	if a, err := st.GetMainNICAddress(loopbackNIC, ipv6.ProtocolNumber); err != nil || a.Address.String() != "::1" {
-		t.Errorf("loopback's IPv6 address at once: %v, %v", a, err)
-	}
-	want := "fe80::5054:ff:fe12:3456"
-	if a, _ := st.GetMainNICAddress(nicID, ipv6.ProtocolNumber); a.Address.String() == want {
-		t.Errorf("%s in use before duplicate address detection", want)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	return st, ch, lines
+}
+
+// waitICMPv6 reads the card's frames until an ICMPv6 message that match
+// accepts, for at most 10 s.
+func waitICMPv6(t *testing.T, ch *channel.Endpoint, what string, match func(header.ICMPv6) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for solicited := false; !solicited; {
+	for {
 		pkt := ch.ReadContext(ctx)
 		if pkt == nil {
-			t.Fatal("no neighbor solicitation for the link-local address")
+			t.Fatalf("the card sent no %s", what)
 		}
 		b := pkt.ToView().AsSlice()
 		pkt.DecRef()
@@ -54,11 +57,28 @@ func TestCardLinkLocal(t *testing.T) {
 			continue
 		}
 		ip := header.IPv6(b[header.EthernetMinimumSize:])
-		icmp := header.ICMPv6(ip.Payload())
-		if ip.TransportProtocol() == header.ICMPv6ProtocolNumber && icmp.Type() == header.ICMPv6NeighborSolicit {
-			solicited = header.NDPNeighborSolicit(icmp.MessageBody()).TargetAddress().String() == want
+		if ip.TransportProtocol() == header.ICMPv6ProtocolNumber && match(header.ICMPv6(ip.Payload())) {
+			return
 		}
 	}
+}
+
+// TestCardLinkLocal: the card gets the link-local address its MAC makes,
+// asks the link whether anyone has it (a neighbor solicitation) and uses
+// it only after that, with a route for fe80::/64 out of the card;
+// loopback's ::1 is usable from the start.
+func TestCardLinkLocal(t *testing.T) {
+	st, ch, _ := newIPv6Card(t)
+	if a, err := st.GetMainNICAddress(loopbackNIC, ipv6.ProtocolNumber); err != nil || a.Address.String() != "::1" {
+		t.Errorf("loopback's IPv6 address at once: %v, %v", a, err)
+	}
+	want := "fe80::5054:ff:fe12:3456"
+	if a, _ := st.GetMainNICAddress(nicID, ipv6.ProtocolNumber); a.Address.String() == want {
+		t.Errorf("%s in use before duplicate address detection", want)
+	}
+	waitICMPv6(t, ch, "neighbor solicitation for "+want, func(icmp header.ICMPv6) bool {
+		return icmp.Type() == header.ICMPv6NeighborSolicit && header.NDPNeighborSolicit(icmp.MessageBody()).TargetAddress().String() == want
+	})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		a, err := st.GetMainNICAddress(nicID, ipv6.ProtocolNumber)
@@ -86,36 +106,10 @@ func TestCardLinkLocal(t *testing.T) {
 // duplicate address detection), a route for the prefix and a default
 // route through the router, and a console line naming the address.
 func TestRouterAdvertisement(t *testing.T) {
-	lines := make(chan string, 16)
-	events := newNDPEvents()
-	events.logf = func(format string, args ...any) { lines <- fmt.Sprintf(format, args...) }
-	st, err := newStackNDP(events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ch := channel.New(64, mtu+header.EthernetMinimumSize, "\x52\x54\x00\x12\x34\x56")
-	if err := st.CreateNICWithOptions(nicID, ethernet.New(ch), stack.NICOptions{Name: nicName, Disabled: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := startIPv6(st, nicID); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for solicited := false; !solicited; {
-		pkt := ch.ReadContext(ctx)
-		if pkt == nil {
-			t.Fatal("no router solicitation")
-		}
-		b := pkt.ToView().AsSlice()
-		pkt.DecRef()
-		if header.Ethernet(b).Type() != header.IPv6ProtocolNumber {
-			continue
-		}
-		ip := header.IPv6(b[header.EthernetMinimumSize:])
-		solicited = ip.TransportProtocol() == header.ICMPv6ProtocolNumber && header.ICMPv6(ip.Payload()).Type() == header.ICMPv6RouterSolicit
-	}
+	st, ch, lines := newIPv6Card(t)
+	waitICMPv6(t, ch, "router solicitation", func(icmp header.ICMPv6) bool {
+		return icmp.Type() == header.ICMPv6RouterSolicit
+	})
 	router := tcpip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: 2})
 	ch.InjectInbound(0, stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(routerAdvert(router, 1800))}))
 	want := "2001:db8:1:0:5054:ff:fe12:3456"
@@ -219,21 +213,7 @@ func routerAdvert(router tcpip.Address, lifetime uint16) []byte {
 // tentative link-local address, the card does not use it and the console
 // says so.
 func TestDuplicateLinkLocal(t *testing.T) {
-	lines := make(chan string, 16)
-	events := newNDPEvents()
-	events.logf = func(format string, args ...any) { lines <- fmt.Sprintf(format, args...) }
-	st, err := newStackNDP(events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ch := channel.New(64, mtu+header.EthernetMinimumSize, "\x52\x54\x00\x12\x34\x56")
-	if err := st.CreateNICWithOptions(nicID, ethernet.New(ch), stack.NICOptions{Name: nicName, Disabled: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := startIPv6(st, nicID); err != nil {
-		t.Fatal(err)
-	}
+	st, ch, lines := newIPv6Card(t)
 	mine := header.LinkLocalAddr("\x52\x54\x00\x12\x34\x56")
 	// A neighbor advertisement for it from another MAC, to all nodes.
 	const naLen = header.ICMPv6HeaderSize + header.NDPNAMinimumSize + 8
