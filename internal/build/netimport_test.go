@@ -105,14 +105,15 @@ func TestNetPlanDependencies(t *testing.T) {
 	if len(got) != len(want) || got["example.com/m/dial"] != "dial" || got["example.com/m/wrap"] != "wrap" {
 		t.Errorf("go build: initialised after the stack: %v, want %v", got, want)
 	}
-	// go test: the tested packages (plain, whose test uses net, and dial)
-	// and dial again as a dependency; never dial_test.
-	uses, _, first, err = netPlan(dir, nil, true, []string{"./plain", "./dial"})
+	// go test: the tested packages (plain, whose test uses net, dial,
+	// and the main package) and dial again as a dependency; never
+	// dial_test.
+	uses, _, first, err = netPlan(dir, nil, true, []string{"./plain", "./dial", "."})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got = paths(first)
-	if !uses || got["example.com/m/plain"] != "plain" || got["example.com/m/dial"] != "dial" || len(got) != 2 {
+	if !uses || got["example.com/m/plain"] != "plain" || got["example.com/m/dial"] != "dial" || got["example.com/m"] != "main" || len(got) != 4 {
 		t.Errorf("go test: uses net %v, initialised after the stack: %v", uses, got)
 	}
 }

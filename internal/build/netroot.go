@@ -159,9 +159,12 @@ func netPlan(dir string, tags []string, test bool, pkgs []string) (uses bool, ma
 		if name == "main" && !depOnly {
 			mainDirs = append(mainDirs, pdir)
 		}
-		// Not a generated test main, nor an external test package
-		// ("p_test [p.test]"), whose files the directory shares with p.
-		if pdir == "" || name == "main" || strings.HasSuffix(path, ".test") || strings.HasSuffix(name, "_test") {
+		// Not a generated test main ("p.test"), nor an external test
+		// package ("p_test [p.test]"), whose files the directory shares
+		// with p, nor go build's main packages, which have the file
+		// already (addNetImport); a main package under test gets it
+		// here.
+		if pdir == "" || strings.HasSuffix(path, ".test") || strings.HasSuffix(name, "_test") || (name == "main" && !test) {
 			continue
 		}
 		// A test variant ("p [p.test]", "q [p.test]") is its package's
