@@ -147,7 +147,7 @@ func dhcpAcquire(ctx context.Context, st *stack.Stack, nic tcpip.NICID, mac net.
 	// Broadcasts need a route out of the card.
 	bcast := tcpip.Route{Destination: header.IPv4Broadcast.WithPrefix().Subnet(), NIC: nic}
 	st.AddRoute(bcast)
-	defer st.RemoveRoutes(func(r tcpip.Route) bool { return r == bcast })
+	defer st.RemoveRoutes(func(r tcpip.Route) bool { return sameRoute(r, bcast) })
 	c, err := dialDHCP(st, nic, tcpip.Address{})
 	if err != nil {
 		return nil, fmt.Errorf("DHCP: %v", err)

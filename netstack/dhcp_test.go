@@ -155,9 +155,15 @@ func TestDHCPExchange(t *testing.T) {
 	if r.l.String() != "10.0.2.15/24 via 10.0.2.2" || len(r.l.dns) != 1 || r.l.time != 24*time.Hour {
 		t.Errorf("lease %s dns %v time %v", r.l, r.l.dns, r.l.time)
 	}
-	// The temporary 0.0.0.0 address is gone.
+	// The temporary 0.0.0.0 address is gone, and so is the route for
+	// broadcasts.
 	if a, err := w.st.GetMainNICAddress(nicID, header.IPv4ProtocolNumber); err == nil && a.Address.Len() != 0 {
 		t.Errorf("the card kept %v after DHCP", a)
+	}
+	for _, rt := range w.st.GetRouteTable() {
+		if rt.Destination == header.IPv4Broadcast.WithPrefix().Subnet() {
+			t.Errorf("the broadcast route stayed after DHCP: %v", rt)
+		}
 	}
 }
 

@@ -94,9 +94,6 @@ func hasRoute(st *stack.Stack, r tcpip.Route) bool {
 	return false
 }
 
-func sameRoute(a, b tcpip.Route) bool {
-	return a.Destination == b.Destination && a.Gateway == b.Gateway && a.NIC == b.NIC
-}
 
 // OnDuplicateAddressDetectionResult implements ipv6.NDPDispatcher: an
 // address another node holds is not used, which the console says.

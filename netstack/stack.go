@@ -129,6 +129,15 @@ func startIPv6(s *stack.Stack, id tcpip.NICID) error {
 	return nil
 }
 
+// sameRoute reports whether a and b route the same destination through
+// the same gateway and NIC. Not ==: a tcpip.Route carries the links of
+// gVisor's route list (RouteEntry), so a route read back from the table
+// never equals the one that was added (the DHCP broadcast route stayed
+// in the table after every lease until 2026-12-05).
+func sameRoute(a, b tcpip.Route) bool {
+	return a.Destination == b.Destination && a.Gateway == b.Gateway && a.NIC == b.NIC
+}
+
 // nicID is the network card's NIC in the stack, and nicName its name
 // (Linux's first Ethernet card's).
 const (
