@@ -94,7 +94,6 @@ func hasRoute(st *stack.Stack, r tcpip.Route) bool {
 	return false
 }
 
-
 // OnDuplicateAddressDetectionResult implements ipv6.NDPDispatcher: an
 // address another node holds is not used, which the console says.
 func (d *ndpEvents) OnDuplicateAddressDetectionResult(nic tcpip.NICID, addr tcpip.Address, res stack.DADResult) {
