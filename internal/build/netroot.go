@@ -167,16 +167,12 @@ func netPlan(dir string, tags []string, test bool, pkgs []string) (uses bool, ma
 		if pdir == "" || strings.HasSuffix(path, ".test") || strings.HasSuffix(name, "_test") || (name == "main" && !test) {
 			continue
 		}
-		// A test variant ("p [p.test]", "q [p.test]") is its package's
-		// directory again: the file goes there once.
-		base, _, _ := strings.Cut(path, " ")
-		switch {
-		case test && !depOnly:
-			// A package under test, of the standard library too.
-			first = append(first, netPkg{path: base, name: name, dir: pdir})
-		case !std && usesNet:
-			// A dependency outside the standard library that may open
-			// a socket while it initialises.
+		// A package under test (of the standard library too), or one
+		// outside the standard library that may open a socket while it
+		// initialises. A test variant ("p [p.test]", "q [p.test]") is its
+		// package's directory again: the file goes there once.
+		if (test && !depOnly) || (!std && usesNet) {
+			base, _, _ := strings.Cut(path, " ")
 			first = append(first, netPkg{path: base, name: name, dir: pdir})
 		}
 	}
