@@ -90,7 +90,8 @@ func startNIC(st *stack.Stack) {
 		fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s stays down (ip=off); loopback only\n", nic.mac)
 		return
 	}
-	if err := st.CreateNICWithOptions(nicID, nic.linkEndpoint(), stack.NICOptions{Name: nicName, Disabled: true}); err != nil {
+	card := nic.linkEndpoint()
+	if err := st.CreateNICWithOptions(nicID, card, stack.NICOptions{Name: nicName, Disabled: true, QDisc: newQDisc(card)}); err != nil {
 		fmt.Fprintf(os.Stderr, "velocity: net: network card: %v\n", err)
 		return
 	}

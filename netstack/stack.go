@@ -66,7 +66,8 @@ func newStackNDP(ndp *ndpEvents) (*stack.Stack, error) {
 	}
 	// Named as on Linux: net.Interfaces and netlink (netlink.go) report
 	// the names.
-	if err := s.CreateNICWithOptions(loopbackNIC, loopback.New(), stack.NICOptions{Name: "lo"}); err != nil {
+	lo := loopback.New()
+	if err := s.CreateNICWithOptions(loopbackNIC, lo, stack.NICOptions{Name: "lo", QDisc: newQDisc(lo)}); err != nil {
 		return nil, fmt.Errorf("netstack: loopback NIC: %v", err)
 	}
 	v4 := tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4([4]byte{127, 0, 0, 1}), PrefixLen: 8}
