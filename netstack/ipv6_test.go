@@ -22,9 +22,16 @@ import (
 // neighbor discovery events in lines.
 func newIPv6Card(t *testing.T) (*stack.Stack, *channel.Endpoint, chan string) {
 	t.Helper()
+	return newIPv6CardDNS(t, nil)
+}
+
+// newIPv6CardDNS is newIPv6Card whose advertised name servers go to dns.
+func newIPv6CardDNS(t *testing.T, dns *nameServers) (*stack.Stack, *channel.Endpoint, chan string) {
+	t.Helper()
 	lines := make(chan string, 16)
 	events := newNDPEvents()
 	events.logf = func(format string, args ...any) { lines <- fmt.Sprintf(format, args...) }
+	events.dns = dns
 	st, err := newStackNDP(events)
 	if err != nil {
 		t.Fatal(err)
@@ -187,26 +194,69 @@ func TestRouterAdvertisement(t *testing.T) {
 // router to all nodes: router lifetime lifetime seconds, and the prefix
 // 2001:db8:1::/64, on-link and autonomous, valid 3600 s, preferred 1800 s.
 func routerAdvert(router tcpip.Address, lifetime uint16) []byte {
-	const raLen = header.ICMPv6HeaderSize + header.NDPRAMinimumSize + 32
+	prefix := make([]byte, 32)
+	prefix[0], prefix[1], prefix[2], prefix[3] = 3, 4, 64, 0xc0 // prefix information, 32 bytes, /64, L and A
+	binary.BigEndian.PutUint32(prefix[4:], 3600)
+	binary.BigEndian.PutUint32(prefix[8:], 1800)
+	copy(prefix[16:], []byte{0x20, 0x01, 0x0d, 0xb8, 0, 1})
+	return advertFrame(router, lifetime, prefix)
+}
+
+// advertFrame is an Ethernet frame with a router advertisement from router
+// to all nodes, router lifetime lifetime seconds, with options opts (each
+// a whole option, its length a multiple of 8).
+func advertFrame(router tcpip.Address, lifetime uint16, opts ...[]byte) []byte {
+	var all []byte
+	for _, o := range opts {
+		all = append(all, o...)
+	}
+	raLen := header.ICMPv6HeaderSize + header.NDPRAMinimumSize + len(all)
 	b := make([]byte, header.EthernetMinimumSize+header.IPv6MinimumSize+raLen)
 	header.Ethernet(b).Encode(&header.EthernetFields{
 		SrcAddr: "\x52\x54\x00\x12\x35\x02", DstAddr: "\x33\x33\x00\x00\x00\x01", Type: header.IPv6ProtocolNumber})
 	allNodes := header.IPv6AllNodesMulticastAddress
 	ip := header.IPv6(b[header.EthernetMinimumSize:])
-	ip.Encode(&header.IPv6Fields{PayloadLength: raLen, TransportProtocol: header.ICMPv6ProtocolNumber,
+	ip.Encode(&header.IPv6Fields{PayloadLength: uint16(raLen), TransportProtocol: header.ICMPv6ProtocolNumber,
 		HopLimit: header.NDPHopLimit, SrcAddr: router, DstAddr: allNodes})
 	icmp := header.ICMPv6(ip.Payload())
 	icmp.SetType(header.ICMPv6RouterAdvert)
 	ra := icmp.MessageBody()
 	ra[0] = 64                                   // cur hop limit
 	binary.BigEndian.PutUint16(ra[2:], lifetime) // router lifetime
-	opt := ra[header.NDPRAMinimumSize:]
-	opt[0], opt[1], opt[2], opt[3] = 3, 4, 64, 0xc0 // prefix information, 32 bytes, /64, L and A
-	binary.BigEndian.PutUint32(opt[4:], 3600)
-	binary.BigEndian.PutUint32(opt[8:], 1800)
-	copy(opt[16:], []byte{0x20, 0x01, 0x0d, 0xb8, 0, 1})
+	copy(ra[header.NDPRAMinimumSize:], all)
 	icmp.SetChecksum(header.ICMPv6Checksum(header.ICMPv6ChecksumParams{Header: icmp, Src: router, Dst: allNodes}))
 	return b
+}
+
+// rdnssOption is an RDNSS option (RFC 8106): servers for lifetime seconds.
+func rdnssOption(lifetime uint32, servers ...tcpip.Address) []byte {
+	o := make([]byte, 8+16*len(servers))
+	o[0], o[1] = 25, byte(1+2*len(servers))
+	binary.BigEndian.PutUint32(o[4:], lifetime)
+	for i, s := range servers {
+		copy(o[8+16*i:], s.AsSlice())
+	}
+	return o
+}
+
+// dnsslOption is a DNSSL option (RFC 8106): domains for lifetime seconds,
+// in DNS wire form, padded to a multiple of 8 bytes.
+func dnsslOption(lifetime uint32, domains ...string) []byte {
+	o := make([]byte, 8)
+	o[0] = 31
+	binary.BigEndian.PutUint32(o[4:], lifetime)
+	for _, d := range domains {
+		for _, label := range strings.Split(d, ".") {
+			o = append(o, byte(len(label)))
+			o = append(o, label...)
+		}
+		o = append(o, 0)
+	}
+	for len(o)%8 != 0 {
+		o = append(o, 0)
+	}
+	o[1] = byte(len(o) / 8)
+	return o
 }
 
 // TestDuplicateLinkLocal: when another node answers for the card's
@@ -251,5 +301,53 @@ func TestDuplicateLinkLocal(t *testing.T) {
 		if pa.AddressWithPrefix.Address == mine {
 			t.Errorf("the card kept %s", mine)
 		}
+	}
+}
+
+// TestRouterAdvertisementDNS: the name servers and search domains of an
+// advertisement's RDNSS and DNSSL options, as gVisor parses them from the
+// wire, reach /etc/resolv.conf with their lifetime, and a later one with
+// lifetime 0 takes them back.
+func TestRouterAdvertisementDNS(t *testing.T) {
+	files := make(chan string, 16)
+	dns := newNameServers(func(text string) error { files <- text; return nil }, func(string, ...any) {})
+	_, ch, _ := newIPv6CardDNS(t, dns)
+	waitICMPv6(t, ch, "router solicitation", func(icmp header.ICMPv6) bool {
+		return icmp.Type() == header.ICMPv6RouterSolicit
+	})
+	router := tcpip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: 2})
+	server := tcpip.AddrFrom16([16]byte{0: 0xfe, 1: 0xc0, 15: 3})
+	advertise := func(lifetime uint32) string {
+		t.Helper()
+		frame := advertFrame(router, 1800, rdnssOption(lifetime, server, router), dnsslOption(lifetime, "example.com", "lab.example"))
+		ch.InjectInbound(0, stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)}))
+		var last string
+		select {
+		case last = <-files:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no resolv.conf after an advertisement with lifetime %d", lifetime)
+		}
+		for { // each option is applied on its own: the last file has both
+			select {
+			case last = <-files:
+			case <-time.After(300 * time.Millisecond):
+				return last
+			}
+		}
+	}
+	got := advertise(600)
+	for _, want := range []string{"nameserver fec0::3\n", "nameserver fe80::2%eth0\n", "search example.com lab.example\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("resolv.conf lacks %q:\n%s", want, got)
+		}
+	}
+	dns.mu.Lock()
+	until := dns.ra[0].until
+	dns.mu.Unlock()
+	if left := time.Until(until); left < 590*time.Second || left > 600*time.Second {
+		t.Errorf("the server lasts %v, want the option's 600 s", left)
+	}
+	if got := advertise(0); strings.Contains(got, "nameserver") || strings.Contains(got, "search") {
+		t.Errorf("after lifetime 0:\n%s", got)
 	}
 }

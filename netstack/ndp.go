@@ -25,6 +25,9 @@ type ndpEvents struct {
 	running bool
 	// logf writes a console line (os.Stderr in the kernel; tests watch).
 	logf func(format string, args ...any)
+	// dns takes the name servers and search domains advertisements name
+	// (the node's nameServers in the kernel; nil ignores them).
+	dns *nameServers
 }
 
 // ndpChange is one queued change: a route added or removed, or a line.
@@ -37,7 +40,11 @@ type ndpChange struct {
 var _ ipv6.NDPDispatcher = (*ndpEvents)(nil)
 
 func newNDPEvents() *ndpEvents {
-	return &ndpEvents{logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format, args...) }}
+	d := &ndpEvents{logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format, args...) }}
+	if onVelocity() {
+		d.dns = nodeNameServers
+	}
+	return d
 }
 
 // push queues c and starts the goroutine that applies the queue if it is
@@ -148,13 +155,21 @@ func (d *ndpEvents) OnAutoGenAddressInvalidated(nic tcpip.NICID, addr tcpip.Addr
 	}
 }
 
-// OnRecursiveDNSServerOption implements ipv6.NDPDispatcher. Name servers
-// from advertisements are not used: /etc/resolv.conf comes from DHCPv4
-// or dns= (docs/net.md).
-func (d *ndpEvents) OnRecursiveDNSServerOption(tcpip.NICID, []tcpip.Address, time.Duration) {}
+// OnRecursiveDNSServerOption implements ipv6.NDPDispatcher: name servers
+// for /etc/resolv.conf, for the option's lifetime (resolv.go).
+func (d *ndpEvents) OnRecursiveDNSServerOption(nic tcpip.NICID, servers []tcpip.Address, lifetime time.Duration) {
+	if d.dns != nil {
+		d.dns.advertised(nic, servers, lifetime)
+	}
+}
 
-// OnDNSSearchListOption implements ipv6.NDPDispatcher (not used either).
-func (d *ndpEvents) OnDNSSearchListOption(tcpip.NICID, []string, time.Duration) {}
+// OnDNSSearchListOption implements ipv6.NDPDispatcher: search domains, the
+// same way.
+func (d *ndpEvents) OnDNSSearchListOption(_ tcpip.NICID, domains []string, lifetime time.Duration) {
+	if d.dns != nil {
+		d.dns.advertisedSearch(domains, lifetime)
+	}
+}
 
 // OnDHCPv6Configuration implements ipv6.NDPDispatcher: there is no DHCPv6
 // client.

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"time"
@@ -106,7 +107,7 @@ func startNIC(st *stack.Stack) {
 	}
 	// The probe line said how it interrupts.
 	desc := fmt.Sprintf("virtio-net %s link %s, %s", nic.mac, link, header.LinkLocalAddr(nic.mac))
-	dns := opts.dns
+	var dhcpDNS []netip.Addr
 	switch opts.mode {
 	case ipStatic:
 		if err := configureNIC(st, nicID, opts.addr, opts.gw); err != nil {
@@ -132,21 +133,20 @@ func startNIC(st *stack.Stack) {
 		}
 		fmt.Fprintf(os.Stderr, "velocity: net: %s, %s (DHCP from %s in %d ms, lease %s)\n",
 			desc, l, l.server, time.Since(start).Milliseconds(), l.time)
-		if len(dns) == 0 {
-			dns = l.dns
-		}
+		dhcpDNS = l.dns
 		go keepLease(st, nicID, mac, l)
 	}
-	if len(dns) > 0 {
-		source := "dns="
-		if len(opts.dns) == 0 {
-			source = "DHCP"
-		}
-		if err := setResolvConf(resolvConf(dns, source)); err != nil {
-			fmt.Fprintf(os.Stderr, "velocity: net: /etc/resolv.conf: %v\n", err)
-		}
+	if len(opts.dns) > 0 {
+		nodeNameServers.setStatic(opts.dns)
+	} else {
+		nodeNameServers.setDHCP(dhcpDNS)
 	}
 }
+
+// nodeNameServers writes the kernel's /etc/resolv.conf (resolv.go).
+var nodeNameServers = newNameServers(setResolvConf, func(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format, args...)
+})
 
 // keepLease renews the lease at its renewal time. When the server stops
 // answering the address is kept until the lease runs out, then dropped,
@@ -159,6 +159,7 @@ func keepLease(st *stack.Stack, nic tcpip.NICID, mac net.HardwareAddr, l *lease)
 		nl, err := dhcpRenew(context.Background(), st, nic, mac, l)
 		if err == nil && nl.addr == l.addr {
 			l, expiry, wait = nl, time.Now().Add(nl.time), nl.renewal
+			nodeNameServers.setDHCP(l.dns) // the server may name others now
 			continue
 		}
 		if err == nil {
@@ -171,6 +172,7 @@ func keepLease(st *stack.Stack, nic tcpip.NICID, mac net.HardwareAddr, l *lease)
 			continue
 		}
 		st.RemoveAddress(nic, tcpip.AddrFrom4(l.addr.Addr().As4()))
+		nodeNameServers.setDHCP(nil)
 		fmt.Fprintf(os.Stderr, "velocity: net: DHCP lease of %s ended: %v; the card is unconfigured\n", l.addr, err)
 		return
 	}

@@ -412,6 +412,10 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 		vkFDClose(fd)
 		return vkErr(en)
 	}
+	if en := vkResolvOpened(idx, f); en != 0 {
+		vkFDClose(fd)
+		return vkErr(en)
+	}
 	f.ent = int32(idx)
 	f.off = 0
 	f.flags = flags & (oAccMode | oAppend)
