@@ -77,7 +77,7 @@ func (n *nameServers) setDHCP(servers []netip.Addr) {
 // advertised applies an RDNSS option from NIC nic: servers for lifetime.
 // gVisor calls it with its locks held; it never calls back into the stack.
 func (n *nameServers) advertised(nic tcpip.NICID, servers []tcpip.Address, lifetime time.Duration) {
-	names := make([]string, 0, len(servers))
+	var names []string
 	for _, s := range servers {
 		a, ok := netip.AddrFromSlice(s.AsSlice())
 		if !ok || !a.Is6() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
@@ -96,7 +96,7 @@ func (n *nameServers) advertised(nic tcpip.NICID, servers []tcpip.Address, lifet
 
 // advertisedSearch applies a DNSSL option: domains for lifetime.
 func (n *nameServers) advertisedSearch(domains []string, lifetime time.Duration) {
-	names := make([]string, 0, len(domains))
+	var names []string
 	for _, d := range domains {
 		d = strings.TrimSuffix(d, ".")
 		if d != "" && !strings.ContainsAny(d, " \t\n#;") {
