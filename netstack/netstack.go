@@ -91,6 +91,11 @@ func startNIC(st *stack.Stack) {
 		fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s stays down (ip=off); loopback only\n", nic.mac)
 		return
 	}
+	if len(opts.dns) > 0 {
+		// Before the card can hear a router advertisement: dns= is all
+		// the file ever names.
+		nodeNameServers.setStatic(opts.dns)
+	}
 	card := nic.linkEndpoint()
 	if err := st.CreateNICWithOptions(nicID, card, stack.NICOptions{Name: nicName, Disabled: true, QDisc: newQDisc(card)}); err != nil {
 		fmt.Fprintf(os.Stderr, "velocity: net: network card: %v\n", err)
@@ -136,9 +141,7 @@ func startNIC(st *stack.Stack) {
 		dhcpDNS = l.dns
 		go keepLease(st, nicID, mac, l)
 	}
-	if len(opts.dns) > 0 {
-		nodeNameServers.setStatic(opts.dns)
-	} else {
+	if len(opts.dns) == 0 {
 		nodeNameServers.setDHCP(dhcpDNS)
 	}
 }
