@@ -111,6 +111,9 @@ func (s *Server) setsockopt(sk *sock, level, name int, v []byte) syscall.Errno {
 	if level == solSocket && name == soSndTimeo {
 		return sk.sndTimeo.set(v)
 	}
+	if isMulticastOpt(level, name) {
+		return s.setMulticast(sk, level, name, v)
+	}
 	if level == solSocket && name == soLinger {
 		if len(v) < 8 {
 			return syscall.EINVAL
@@ -207,6 +210,9 @@ func (s *Server) setsockopt(sk *sock, level, name int, v []byte) syscall.Errno {
 // getsockopt answers with an int (or struct linger), truncated to the
 // caller's length as Linux does, and writes back the length used.
 func (s *Server) getsockopt(sk *sock, level, name int, val, lenp uint64) syscall.Errno {
+	if isMulticastOpt(level, name) {
+		return s.getMulticast(sk, level, name, val, lenp)
+	}
 	ops := sk.ep.SocketOptions()
 	var x int
 	switch level {
