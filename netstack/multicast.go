@@ -42,8 +42,9 @@ func isMulticastOpt(level, name int) bool {
 // setMulticast sets one of them from the caller's bytes v. Linux's
 // rules: a membership needs a struct ip_mreq (8 bytes) or ip_mreqn (12,
 // with an interface index), or an ipv6_mreq (20); IP_MULTICAST_IF takes
-// those or a bare in_addr; the TTL and loop options take an int or a
-// single byte; a stream socket cannot join (EPROTO).
+// those or a bare in_addr; the TTL and loop options take an int, or for
+// IPv4 a single byte; a stream socket cannot join (EPROTO) or set a
+// multicast TTL (EINVAL; IPv6's hop limit, ENOPROTOOPT).
 func (s *Server) setMulticast(sk *sock, level, name int, v []byte) syscall.Errno {
 	ops := sk.ep.SocketOptions()
 	if level == ipprotoIPv6 && sk.family != afInet6 {
@@ -102,7 +103,13 @@ func (s *Server) setMulticast(sk *sock, level, name int, v []byte) syscall.Errno
 		}
 		return errno(sk.ep.SetSockOpt(&tcpip.MulticastInterfaceOption{NIC: tcpip.NICID(x)}))
 	case name == ipMulticastTTL && level == ipprotoIP, name == ipv6MulticastHops && level == ipprotoIPv6:
-		x, e := optIntOrByte(v)
+		if sk.typ == sockStream && level == ipprotoIP {
+			return syscall.EINVAL
+		}
+		if sk.typ == sockStream {
+			return syscall.ENOPROTOOPT // as Linux's IPv6 says
+		}
+		x, e := optIntOrByte(v, level)
 		if e != 0 {
 			return e
 		}
@@ -114,7 +121,7 @@ func (s *Server) setMulticast(sk *sock, level, name int, v []byte) syscall.Errno
 		}
 		return errno(sk.ep.SetSockOptInt(tcpip.MulticastTTLOption, x))
 	case name == ipMulticastLoop && level == ipprotoIP, name == ipv6MulticastLoop && level == ipprotoIPv6:
-		x, e := optIntOrByte(v)
+		x, e := optIntOrByte(v, level)
 		if e != 0 {
 			return e
 		}
@@ -189,9 +196,10 @@ func ipMreq(v []byte, addrOnly bool) (group, ifAddr tcpip.Address, ifIndex uint3
 	return tcpip.Address{}, tcpip.Address{}, 0, syscall.EINVAL
 }
 
-// optIntOrByte reads an int option that Linux also takes as one byte.
-func optIntOrByte(v []byte) (int, syscall.Errno) {
-	if len(v) >= 4 {
+// optIntOrByte reads an int option, which at level IPPROTO_IP Linux also
+// takes as a single byte (IPv6 wants the int).
+func optIntOrByte(v []byte, level int) (int, syscall.Errno) {
+	if len(v) >= 4 || level != ipprotoIP {
 		return optInt(v)
 	}
 	if len(v) >= 1 {

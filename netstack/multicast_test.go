@@ -104,6 +104,15 @@ func TestMulticastIPv4(t *testing.T) {
 	if r := h.setInt(tx, ipprotoIP, ipMulticastTTL, 256); r != -int64(syscall.EINVAL) {
 		t.Errorf("IP_MULTICAST_TTL 256 = %d, want EINVAL", r)
 	}
+	if r := h.call(54, -1, true, tx, ipprotoIP, ipMulticastTTL, bptr([]byte{7}), 1); r != 0 {
+		t.Fatalf("IP_MULTICAST_TTL as one byte = %d", r)
+	}
+	if v, _ := h.getInt(tx, ipprotoIP, ipMulticastTTL); v != 7 {
+		t.Errorf("IP_MULTICAST_TTL reads %d after the byte 7", v)
+	}
+	if r := h.setInt(st, ipprotoIP, ipMulticastTTL, 5); r != -int64(syscall.EINVAL) {
+		t.Errorf("IP_MULTICAST_TTL on a TCP socket = %d, want EINVAL", r)
+	}
 	if r := h.setInt(tx, ipprotoIP, ipMulticastLoop, 0); r != 0 {
 		t.Fatalf("IP_MULTICAST_LOOP = %d", r)
 	}
@@ -177,6 +186,9 @@ func TestMulticastIPv6(t *testing.T) {
 	}
 	if v, _ := h.getInt(tx, ipprotoIPv6, ipv6MulticastHops); v != 1 {
 		t.Errorf("IPV6_MULTICAST_HOPS reads %d after -1, want the default 1", v)
+	}
+	if r := h.call(54, -1, true, tx, ipprotoIPv6, ipv6MulticastHops, bptr([]byte{7}), 1); r != -int64(syscall.EINVAL) {
+		t.Errorf("IPV6_MULTICAST_HOPS as one byte = %d, want EINVAL", r)
 	}
 	if r := h.setInt(tx, ipprotoIPv6, ipv6MulticastLoop, 2); r != -int64(syscall.EINVAL) {
 		t.Errorf("IPV6_MULTICAST_LOOP 2 = %d, want EINVAL", r)
