@@ -30,8 +30,9 @@ import (
 //
 // Without it, an IPv6-only link with SLAAC (addresses and routes from the
 // advertisements, ndp.go) gave the node addresses but no way to look
-// names up. QEMU's user networking advertises its own server (fec0::3)
-// beside DHCP's 10.0.2.3.
+// names up. (QEMU's user networking advertises a server of its own,
+// fec0::3, only when the host has an IPv6 name server, and its DHCP
+// names none under restrict=on: docs/net.md.)
 type nameServers struct {
 	mu     sync.Mutex
 	static []netip.Addr
