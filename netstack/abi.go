@@ -17,7 +17,7 @@ const (
 	sysWait   = 0x5611
 	sysReply  = 0x5612
 	sysReady  = 0x5613
-	sysResolv = 0x5614 // replace /etc/resolv.conf
+	sysResolv = 0x5614 // replace /etc/resolv.conf, /proc/net/igmp or /proc/net/igmp6 (igmp.go)
 	sysHold   = 0x5616 // a taken call waits (holdWait) or is taken back (holdTake)
 
 	holdWait = 0

@@ -62,13 +62,7 @@ func (s *Server) setMulticast(sk *sock, level, name int, v []byte) syscall.Errno
 		if !isMulticast4(group) {
 			return syscall.EINVAL
 		}
-		m := tcpip.MembershipOption{NIC: tcpip.NICID(ifIndex), InterfaceAddr: ifAddr, MulticastAddr: group}
-		if name == ipAddMembership {
-			o := tcpip.AddMembershipOption(m)
-			return errno(sk.ep.SetSockOpt(&o))
-		}
-		o := tcpip.RemoveMembershipOption(m)
-		return errno(sk.ep.SetSockOpt(&o))
+		return s.membership(sk, name == ipAddMembership, tcpip.MembershipOption{NIC: tcpip.NICID(ifIndex), InterfaceAddr: ifAddr, MulticastAddr: group})
 	case level == ipprotoIPv6 && (name == ipv6AddMembership || name == ipv6DropMembership):
 		if sk.typ == sockStream {
 			return syscall.EPROTO
@@ -80,13 +74,7 @@ func (s *Server) setMulticast(sk *sock, level, name int, v []byte) syscall.Errno
 		if v[0] != 0xff {
 			return syscall.EINVAL
 		}
-		m := tcpip.MembershipOption{NIC: tcpip.NICID(binary.LittleEndian.Uint32(v[16:])), MulticastAddr: group}
-		if name == ipv6AddMembership {
-			o := tcpip.AddMembershipOption(m)
-			return errno(sk.ep.SetSockOpt(&o))
-		}
-		o := tcpip.RemoveMembershipOption(m)
-		return errno(sk.ep.SetSockOpt(&o))
+		return s.membership(sk, name == ipv6AddMembership, tcpip.MembershipOption{NIC: tcpip.NICID(binary.LittleEndian.Uint32(v[16:])), MulticastAddr: group})
 	case level == ipprotoIP && name == ipMulticastIF:
 		_, ifAddr, ifIndex, e := ipMreq(v, true)
 		if e != 0 {
@@ -132,6 +120,25 @@ func (s *Server) setMulticast(sk *sock, level, name int, v []byte) syscall.Errno
 		return 0
 	}
 	return syscall.ENOPROTOOPT
+}
+
+// membership joins or leaves m's group and, when gVisor agrees, counts
+// it for /proc/net/igmp (igmp.go).
+func (s *Server) membership(sk *sock, join bool, m tcpip.MembershipOption) syscall.Errno {
+	if join {
+		o := tcpip.AddMembershipOption(m)
+		if e := errno(sk.ep.SetSockOpt(&o)); e != 0 {
+			return e
+		}
+		s.joined(sk, m.MulticastAddr)
+		return 0
+	}
+	o := tcpip.RemoveMembershipOption(m)
+	if e := errno(sk.ep.SetSockOpt(&o)); e != 0 {
+		return e
+	}
+	s.left(sk, m.MulticastAddr)
+	return 0
 }
 
 // getMulticast answers for the interface, hop limit and loop options

@@ -2,6 +2,8 @@ package netstack
 
 import (
 	"encoding/binary"
+	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -198,5 +200,64 @@ func TestMulticastIPv6(t *testing.T) {
 	}
 	if r := h.setInt(v4, ipprotoIPv6, ipv6MulticastLoop, 1); r != -int64(syscall.ENOPROTOOPT) {
 		t.Errorf("IPV6_MULTICAST_LOOP on an AF_INET socket = %d, want ENOPROTOOPT", r)
+	}
+}
+
+// TestGroupFiles: /proc/net/igmp and igmp6 in Linux's formats (what Go's
+// parser reads: an interface line, then each IPv4 group as 8 hex digits
+// in host order; an IPv6 line per group with the index, the name and 32
+// hex digits), with the stack's own groups, the program's while a socket
+// holds them, and rewritten only when they change.
+func TestGroupFiles(t *testing.T) {
+	h := newHarness(t)
+	var writes []string
+	h.s.mc.write = func(file int, text string) error {
+		writes = append(writes, fmt.Sprintf("%d:%s", file, text))
+		return nil
+	}
+	h.s.writeGroups()
+	v4, v6 := h.s.groupTexts()
+	if !strings.HasPrefix(v4, "Idx\tDevice    : Count Querier\tGroup    Users Timer\tReporter\n") {
+		t.Errorf("igmp header:\n%s", v4)
+	}
+	if !strings.Contains(v4, "1\tlo        :     1      V3\n\t\t\t\t010000E0     1 0:00000000\t\t0\n") {
+		t.Errorf("igmp lacks lo's all-systems group (224.0.0.1):\n%s", v4)
+	}
+	if !strings.Contains(v6, "1    lo              ff020000000000000000000000000001     1 00000000 0\n") {
+		t.Errorf("igmp6 lacks lo's all-nodes group:\n%s", v6)
+	}
+	before := len(writes)
+	h.s.writeGroups()
+	if len(writes) != before {
+		t.Errorf("unchanged groups were written again: %q", writes[before:])
+	}
+	const a, b = 20, 21
+	h.call(41, a, false, afInet, sockDgram|sockNonblock, 0)
+	h.call(41, b, false, afInet, sockDgram|sockNonblock, 0)
+	join := []byte{224, 0, 0, 251, 0, 0, 0, 0, 1, 0, 0, 0}
+	for _, fd := range []uint64{a, b} {
+		if r := h.call(54, -1, true, fd, ipprotoIP, ipAddMembership, bptr(join), 12); r != 0 {
+			t.Fatalf("IP_ADD_MEMBERSHIP = %d", r)
+		}
+	}
+	v4, _ = h.s.groupTexts()
+	if !strings.Contains(v4, "1\tlo        :     2      V3\n") || !strings.Contains(v4, "\t\t\t\tFB0000E0     2 0:00000000\t\t0\n") {
+		t.Errorf("igmp with two members of 224.0.0.251:\n%s", v4)
+	}
+	if last := writes[len(writes)-1]; !strings.HasPrefix(last, "1:") || !strings.Contains(last, "FB0000E0") {
+		t.Errorf("the join was not written: %q", last)
+	}
+	h.call(3, -1, true, a)
+	if v4, _ = h.s.groupTexts(); !strings.Contains(v4, "FB0000E0     1 ") {
+		t.Errorf("after one member closed:\n%s", v4)
+	}
+	if r := h.call(54, -1, true, b, ipprotoIP, ipDropMembership, bptr(join), 12); r != 0 {
+		t.Fatalf("IP_DROP_MEMBERSHIP = %d", r)
+	}
+	if v4, _ = h.s.groupTexts(); strings.Contains(v4, "FB0000E0") {
+		t.Errorf("after the last member left:\n%s", v4)
+	}
+	if last := writes[len(writes)-1]; strings.Contains(last, "FB0000E0") {
+		t.Errorf("the leave was not written: %q", last)
 	}
 }

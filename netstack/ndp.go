@@ -28,6 +28,10 @@ type ndpEvents struct {
 	// dns takes the name servers and search domains advertisements name
 	// (the node's nameServers in the kernel; nil ignores them).
 	dns *nameServers
+	// addrsChanged, if set, is called (from the queue's goroutine) after
+	// an address came or went: the NIC's multicast groups follow its
+	// addresses (igmp.go).
+	addrsChanged func()
 }
 
 // ndpChange is one queued change: a route added or removed, or a line.
@@ -35,6 +39,7 @@ type ndpChange struct {
 	add, remove bool
 	route       tcpip.Route
 	line        string
+	addrs       bool // an address came or went
 }
 
 var _ ipv6.NDPDispatcher = (*ndpEvents)(nil)
@@ -71,11 +76,14 @@ func (d *ndpEvents) run() {
 			d.mu.Unlock()
 			return
 		}
-		st := d.st
+		st, addrsChanged := d.st, d.addrsChanged
 		d.mu.Unlock()
 		for _, c := range q {
 			if c.line != "" {
 				d.logf("%s", c.line)
+			}
+			if c.addrs && addrsChanged != nil {
+				addrsChanged()
 			}
 			if st == nil {
 				continue
@@ -106,9 +114,11 @@ func hasRoute(st *stack.Stack, r tcpip.Route) bool {
 func (d *ndpEvents) OnDuplicateAddressDetectionResult(nic tcpip.NICID, addr tcpip.Address, res stack.DADResult) {
 	switch r := res.(type) {
 	case *stack.DADDupAddrDetected:
-		d.push(ndpChange{line: fmt.Sprintf("velocity: net: IPv6 address %s is in use on the link (by %s); the card does not use it\n", addr, r.HolderLinkAddress)})
+		d.push(ndpChange{addrs: true, line: fmt.Sprintf("velocity: net: IPv6 address %s is in use on the link (by %s); the card does not use it\n", addr, r.HolderLinkAddress)})
 	case *stack.DADError:
-		d.push(ndpChange{line: fmt.Sprintf("velocity: net: IPv6 address %s: duplicate address detection failed: %v\n", addr, r.Err)})
+		d.push(ndpChange{addrs: true, line: fmt.Sprintf("velocity: net: IPv6 address %s: duplicate address detection failed: %v\n", addr, r.Err)})
+	default:
+		d.push(ndpChange{addrs: true})
 	}
 }
 
@@ -138,9 +148,11 @@ func (d *ndpEvents) OnOnLinkPrefixInvalidated(nic tcpip.NICID, prefix tcpip.Subn
 // address, or one SLAAC made from an advertised prefix, which the console
 // names.
 func (d *ndpEvents) OnAutoGenAddress(nic tcpip.NICID, addr tcpip.AddressWithPrefix) stack.AddressDispatcher {
+	c := ndpChange{addrs: true}
 	if !linkScoped(addr.Address) { // the card's line names the link-local one
-		d.push(ndpChange{line: fmt.Sprintf("velocity: net: IPv6 %s on NIC %d (SLAAC, from a router advertisement)\n", addr, nic)})
+		c.line = fmt.Sprintf("velocity: net: IPv6 %s on NIC %d (SLAAC, from a router advertisement)\n", addr, nic)
 	}
+	d.push(c)
 	return nil
 }
 
@@ -150,9 +162,11 @@ func (d *ndpEvents) OnAutoGenAddressDeprecated(tcpip.NICID, tcpip.AddressWithPre
 // OnAutoGenAddressInvalidated implements ipv6.NDPDispatcher: a SLAAC
 // address's valid lifetime ran out, or it was found in use.
 func (d *ndpEvents) OnAutoGenAddressInvalidated(nic tcpip.NICID, addr tcpip.AddressWithPrefix) {
+	c := ndpChange{addrs: true}
 	if !linkScoped(addr.Address) { // a link-local one goes only when found in use, said above
-		d.push(ndpChange{line: fmt.Sprintf("velocity: net: IPv6 %s on NIC %d is no longer valid\n", addr, nic)})
+		c.line = fmt.Sprintf("velocity: net: IPv6 %s on NIC %d is no longer valid\n", addr, nic)
 	}
+	d.push(c)
 }
 
 // OnRecursiveDNSServerOption implements ipv6.NDPDispatcher: name servers

@@ -16,7 +16,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -30,7 +29,8 @@ func init() {
 	if !onVelocity() {
 		return
 	}
-	st, err := newStack()
+	events := newNDPEvents()
+	st, err := newStackNDP(events)
 	if err != nil {
 		// Without attach the kernel answers socket calls itself, with
 		// EAFNOSUPPORT, rather than queueing them for nobody.
@@ -57,10 +57,15 @@ func init() {
 	}
 	go srv.serve()
 	installDirect(srv)
+	srv.mc.write = writeProcFile
+	events.mu.Lock()
+	events.addrsChanged = srv.writeGroups
+	events.mu.Unlock()
 	// The card is configured before main runs, as Linux's ip= does before
 	// init starts: a program's first connection must not race DHCP. This
 	// waits at most the DHCP timeout, and not at all without a card.
 	startNIC(st)
+	srv.writeGroups() // loopback's groups, and the card's
 }
 
 // startNIC looks for a network card and, when there is one, puts it on
@@ -183,13 +188,9 @@ func keepLease(st *stack.Stack, nic tcpip.NICID, mac net.HardwareAddr, l *lease)
 
 // setResolvConf replaces the kernel's /etc/resolv.conf (vkSysNetResolv).
 func setResolvConf(text string) error {
-	b := []byte(text)
-	_, _, e := syscall.RawSyscall(sysResolv, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0)
-	if e == syscall.EPERM {
+	err := writeProcFile(fileResolv, text)
+	if err == syscall.EPERM {
 		return fmt.Errorf("the image carries its own; left as it is")
 	}
-	if e != 0 {
-		return e
-	}
-	return nil
+	return err
 }

@@ -77,6 +77,9 @@ type Server struct {
 	// holding a P, which sysmon would take back after 20 us and keep
 	// checking every 20 us for as long as the server waited.
 	doorbell *eventfdWaiter
+
+	// mc: the program's multicast memberships, for /proc/net/igmp (igmp.go).
+	mc mcGroups
 }
 
 // sock is one socket: a netstack endpoint and what the kernel's open file
@@ -94,6 +97,9 @@ type sock struct {
 	entry  waiter.Entry
 	// SO_RCVTIMEO and SO_SNDTIMEO, which netstack leaves to its caller.
 	rcvTimeo, sndTimeo timeo
+	// groups: the multicast groups it joined, once per join (igmp.go;
+	// Server.mc.mu guards it).
+	groups []tcpip.Address
 }
 
 // NewServer serves sockets on s, reporting readiness to k.
@@ -501,6 +507,7 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply, hd *hold) (int64, syscall.Er
 		s.mu.Lock()
 		delete(s.socks, sk.sid)
 		s.mu.Unlock()
+		s.closedGroups(sk)
 		return 0, 0
 	case 49: // bind
 		addr, e := decodeSockaddr(user(a[1], int(a[2])), sk.family)

@@ -412,7 +412,7 @@ func vkSysOpenat(dirfd int32, upath uintptr, flags int32, mode uint32) uintptr {
 		vkFDClose(fd)
 		return vkErr(en)
 	}
-	if en := vkResolvOpened(idx, f); en != 0 {
+	if en := vkStackFileOpened(idx, f); en != 0 {
 		vkFDClose(fd)
 		return vkErr(en)
 	}

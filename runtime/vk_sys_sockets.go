@@ -107,10 +107,10 @@ func vkCallNetHold(f *vkFrame, canBlock bool) uintptr {
 	return vkNetHold(f.rdi, uintptr(f.rsi), int64(f.rdx), uintptr(f.r10))
 }
 
-// vkCallNetResolv: the netstack server replaces /etc/resolv.conf
-// (vk_etc.go) with the name servers DHCP or dns= gave it.
+// vkCallNetResolv: the netstack server replaces /etc/resolv.conf, or
+// /proc/net/igmp or igmp6, with the text it made (vk_etc.go).
 func vkCallNetResolv(f *vkFrame, canBlock bool) uintptr {
-	return vkSetResolvConf(uintptr(f.rdi), uintptr(f.rsi))
+	return vkSetStackFile(uintptr(f.rdx), uintptr(f.rdi), uintptr(f.rsi))
 }
 
 func vkCallPCI(f *vkFrame, canBlock bool) uintptr {

@@ -10,7 +10,8 @@ import (
 // TestMulticastUDP: net.ListenMulticastUDP joins a group on the loopback
 // interface (IP_ADD_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP) and
 // receives a datagram another socket sends to the group through that
-// interface (IP_MULTICAST_IF with a struct ip_mreqn), as on Linux.
+// interface (IP_MULTICAST_IF with a struct ip_mreqn), and the interface
+// lists the group until its member closes, as on Linux.
 func TestMulticastUDP(t *testing.T) {
 	lo, err := gonet.InterfaceByName("lo")
 	if err != nil {
@@ -50,5 +51,27 @@ func TestMulticastUDP(t *testing.T) {
 	}
 	if string(buf[:n]) != string(msg) || from.Port != s.LocalAddr().(*gonet.UDPAddr).Port {
 		t.Errorf("received %q from %v", buf[:n], from)
+	}
+	// The interface lists the group while a socket holds it, and not
+	// after the last one closed (/proc/net/igmp).
+	listed := func() bool {
+		t.Helper()
+		groups, err := lo.MulticastAddrs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range groups {
+			if g.(*gonet.IPAddr).IP.Equal(group) {
+				return true
+			}
+		}
+		return false
+	}
+	if !listed() {
+		t.Errorf("lo's groups lack %v while a socket holds it", group)
+	}
+	c.Close()
+	if listed() {
+		t.Errorf("lo still lists %v after its only member closed", group)
 	}
 }

@@ -83,6 +83,10 @@ func TestResolvConfReplaced(t *testing.T) {
 	if _, _, e := syscall.RawSyscall(sysNetResolv, 8, 10, 0); e != syscall.EFAULT {
 		t.Errorf("a bad pointer: %v, want EFAULT", e)
 	}
+	b := []byte("x")
+	if _, _, e := syscall.RawSyscall(sysNetResolv, uintptr(unsafe.Pointer(&b[0])), 1, 3); e != syscall.EINVAL {
+		t.Errorf("file 3 (there are three, 0 to 2): %v, want EINVAL", e)
+	}
 	if again, _ := os.ReadFile(path); string(again) != text {
 		t.Errorf("refused calls changed the file to %q", again)
 	}
