@@ -191,7 +191,7 @@ func (s *Server) users(group tcpip.Address) int {
 
 // writeProcFile replaces one of the files velocity_net_resolv writes.
 func writeProcFile(file int, text string) error {
-	b := []byte(text + "\x00")[:len(text)] // never empty: &b[0] exists
+	b := []byte(text + "\x00")[:len(text)] // its array is never empty, so an empty text has a pointer too
 	_, _, e := syscall.RawSyscall(sysResolv, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), uintptr(file))
 	if e != 0 {
 		return e
