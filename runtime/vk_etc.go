@@ -110,20 +110,27 @@ func vkStackFileOpened(idx int, f *vkFile) int {
 // has the path.
 func vkFSAddStackFile(i int, path, text string, max int) {
 	r := &vkStackFiles[i]
-	r.ent, r.max = -1, max
-	if vkLookup(unsafe.Slice(unsafe.StringData(path), len(path))) >= 0 || vkFS.n >= vkMaxFSEnts {
-		return
-	}
+	r.max = max
 	r.n = copy(r.buf[:], text)
-	r.ent = vkFS.n
+	r.ent = vkFSAddFile(path, uintptr(unsafe.Pointer(&r.buf[0])), r.n)
+}
+
+// vkFSAddFile adds a read-only file at path whose n bytes are at data,
+// unless the archive has the path (or the table is full). It returns the
+// entry's index, or -1 when it added none.
+func vkFSAddFile(path string, data uintptr, n int) int {
+	if vkLookup(unsafe.Slice(unsafe.StringData(path), len(path))) >= 0 || vkFS.n >= vkMaxFSEnts {
+		return -1
+	}
 	vkFS.ents[vkFS.n] = vkFSEnt{
 		name:    uintptr(unsafe.Pointer(unsafe.StringData(path))),
 		nameLen: len(path),
 		mode:    sIFREG | 0o444,
-		size:    int64(r.n),
-		data:    uintptr(unsafe.Pointer(&r.buf[0])),
+		size:    int64(n),
+		data:    data,
 	}
 	vkFS.n++
+	return vkFS.n - 1
 }
 
 // vkFSAddBuiltins adds the generated files the archive does not have. The
@@ -172,15 +179,5 @@ func vkFSAddCmdline(line []byte) {
 	c.n = copy(c.buf[:len(c.buf)-1], line)
 	c.buf[c.n] = '\n'
 	c.n++
-	if vkLookup(unsafe.Slice(unsafe.StringData(name), len(name))) >= 0 || vkFS.n >= vkMaxFSEnts {
-		return
-	}
-	vkFS.ents[vkFS.n] = vkFSEnt{
-		name:    uintptr(unsafe.Pointer(unsafe.StringData(name))),
-		nameLen: len(name),
-		mode:    sIFREG | 0o444,
-		size:    int64(c.n),
-		data:    uintptr(unsafe.Pointer(&c.buf[0])),
-	}
-	vkFS.n++
+	vkFSAddFile(name, uintptr(unsafe.Pointer(&c.buf[0])), c.n)
 }
