@@ -249,6 +249,8 @@ func (s *Server) netlinkCall(sk *sock, m *Msg, hd *hold) (int64, syscall.Errno) 
 	a := m.Args
 	nonblock := m.Flags&msgNonblock != 0
 	switch m.NR {
+	case 16: // ioctl: netlink answers none, as Linux's netlink_ioctl
+		return 0, syscall.ENOTTY
 	case 3: // close
 		sk.wq.EventUnregister(&sk.entry)
 		sp.mu.Lock()

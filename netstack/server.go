@@ -548,6 +548,18 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply, hd *hold) (int64, syscall.Er
 			return 0, syscall.EINVAL
 		}
 		return 0, errno(sk.ep.Shutdown(f))
+	case 16: // ioctl
+		return 0, ioctlQueue(a[1], a[2], func(opt tcpip.SockOptInt) (int, syscall.Errno) {
+			if opt == tcpip.SendQueueSizeOption {
+				// gVisor's TCP and UDP endpoints do not say how much of
+				// what was written is unacknowledged (the option is
+				// declared but not served), so SIOCOUTQ is not offered
+				// on IP sockets.
+				return 0, syscall.ENOTTY
+			}
+			v, err := sk.ep.GetSockOptInt(opt)
+			return v, errno(err)
+		})
 	case 54: // setsockopt
 		return 0, s.setsockopt(sk, int(a[1]), int(a[2]), user(a[3], int(int32(a[4]))))
 	case 55: // getsockopt

@@ -315,3 +315,32 @@ func putOpt(val, lenp uint64, b []byte) syscall.Errno {
 	*l = int32(n)
 	return 0
 }
+
+// ioctl requests on sockets (Linux's numbers; the kernel forwards only
+// these two, runtime/vk_sys_fd.go).
+const (
+	fionread = 0x541B // SIOCINQ
+	siocoutq = 0x5411
+)
+
+// ioctlQueue answers FIONREAD (SIOCINQ: the bytes a read would find; on
+// a datagram socket the size of the next datagram) and SIOCOUTQ (the
+// bytes sent and not yet acknowledged, or not yet read by an AF_UNIX
+// peer) with the int get gives for the matching gVisor option, written
+// at arg, which the kernel has checked.
+func ioctlQueue(req, arg uint64, get func(tcpip.SockOptInt) (int, syscall.Errno)) syscall.Errno {
+	opt := tcpip.ReceiveQueueSizeOption
+	switch req {
+	case fionread:
+	case siocoutq:
+		opt = tcpip.SendQueueSizeOption
+	default:
+		return syscall.ENOTTY
+	}
+	v, e := get(opt)
+	if e != 0 {
+		return e
+	}
+	*userI32(arg) = int32(v)
+	return 0
+}

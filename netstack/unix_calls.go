@@ -5,6 +5,7 @@ package netstack
 
 import (
 	"encoding/binary"
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"syscall"
 
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -57,6 +58,22 @@ func (s *Server) unixCall(sk *sock, m *Msg, rep *Reply, hd *hold) (int64, syscal
 	nonblock := m.Flags&msgNonblock != 0
 	sp := s.unix
 	switch m.NR {
+	case 16: // ioctl: the queues as Linux's unix_inq_len and unix_outq_len count them
+		return 0, ioctlQueue(a[1], a[2], func(opt tcpip.SockOptInt) (int, syscall.Errno) {
+			sp.mu.Lock()
+			defer sp.mu.Unlock()
+			switch {
+			case opt == tcpip.SendQueueSizeOption:
+				return u.unread, 0
+			case u.listening:
+				return 0, syscall.EINVAL
+			case u.typ == sockDgram && len(u.rq) > 0:
+				return len(u.rq[0].b), 0 // the next datagram
+			case u.typ == sockDgram:
+				return 0, 0
+			}
+			return u.rbytes, 0
+		})
 	case 3: // close
 		sk.wq.EventUnregister(&sk.entry)
 		sp.mu.Lock()

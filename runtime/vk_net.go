@@ -1013,6 +1013,10 @@ func vkNetReadyLocked(sid int32, ev uint32, mode uintptr, seq uint64, id uint64,
 // does before it acts: EFAULT for a bad pointer, EINVAL for a bad length.
 func vkNetCheck(nr uint64, a [6]uintptr) int {
 	switch nr {
+	case 16: // ioctl: FIONREAD or SIOCOUTQ, an int written back
+		if !vkUserOK(a[2], 4, true) {
+			return vkEFAULT
+		}
 	case 0, 45: // read, recvfrom
 		if !vkUserOK(a[1], a[2], true) {
 			return vkEFAULT

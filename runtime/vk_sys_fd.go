@@ -11,6 +11,8 @@
 
 package runtime
 
+import "unsafe"
+
 func vkCallRead(f *vkFrame, canBlock bool) uintptr {
 	if vkSocketFD(f) {
 		return vkCallSocket(f, canBlock)
@@ -73,10 +75,47 @@ func vkCallFlock(f *vkFrame, canBlock bool) uintptr {
 	return vkSysFlock(int32(f.rdi), int32(f.rsi), canBlock)
 }
 
-// vkCallIoctl: no fd here is a terminal or takes device requests.
+// ioctl requests served (Linux's numbers).
+const (
+	vkFIONREAD = 0x541B // SIOCINQ on sockets: the bytes a read would find
+	vkSIOCOUTQ = 0x5411 // sockets: the bytes sent and not yet acknowledged
+	vkFIONBIO  = 0x5421 // O_NONBLOCK from an int
+	vkFIONCLEX = 0x5450 // clear FD_CLOEXEC
+	vkFIOCLEX  = 0x5451 // set FD_CLOEXEC
+)
+
+// vkCallIoctl serves the requests Linux serves on every fd (FIONBIO,
+// FIOCLEX, FIONCLEX, as fcntl's F_SETFL and F_SETFD do) and, on sockets,
+// FIONREAD and SIOCOUTQ (the network stack answers them). No fd here is
+// a terminal or takes device requests: anything else is ENOTTY. Linux
+// takes the request as an unsigned int.
 func vkCallIoctl(f *vkFrame, canBlock bool) uintptr {
-	if !vkFDOpen(int32(f.rdi)) {
+	fd, arg := int32(f.rdi), uintptr(f.rdx)
+	if !vkFDOpen(fd) {
 		return vkErr(vkEBADF)
+	}
+	switch uint32(f.rsi) {
+	case vkFIOCLEX:
+		return vkSysFcntl(fd, 2, fdCloexec, canBlock) // F_SETFD
+	case vkFIONCLEX:
+		return vkSysFcntl(fd, 2, 0, canBlock)
+	case vkFIONBIO:
+		if !vkUserOK(arg, 4, false) {
+			return vkErr(vkEFAULT)
+		}
+		fl := vkSysFcntl(fd, 3, 0, canBlock) // F_GETFL
+		if int64(fl) < 0 {
+			return fl
+		}
+		fl &^= oNonblock
+		if *(*int32)(unsafe.Pointer(arg)) != 0 {
+			fl |= oNonblock
+		}
+		return vkSysFcntl(fd, 4, fl, canBlock) // F_SETFL
+	case vkFIONREAD, vkSIOCOUTQ:
+		if vkSocketFD(f) {
+			return vkCallSocket(f, canBlock)
+		}
 	}
 	return vkErr(vkENOTTY)
 }

@@ -86,7 +86,7 @@ func runNetTests(t *testing.T, smp int, timeout time.Duration, args ...string) {
 			"TestSCMRightsSocketpair", "TestSCMRightsNamed", "TestSCMRightsTruncated", "TestSCMRightsStreamBoundary",
 			"TestSCMRightsInFlight", "TestSCMRightsErrors", "TestSCMRightsChurn",
 			"TestPasscredStream", "TestPasscredDgram", "TestAcceptedKeepaliveOptions", "TestConnectionChurn", "TestAcceptFreshStacks",
-			"TestEpollBesideNetpoller", "TestSocketDuringDependencyInit", "TestMulticastUDP")
+			"TestEpollBesideNetpoller", "TestSocketDuringDependencyInit", "TestMulticastUDP", "TestSocketIoctls")
 	}
 	for _, name := range names {
 		if !strings.Contains(serial, "--- PASS: "+name) {
