@@ -551,10 +551,13 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply, hd *hold) (int64, syscall.Er
 	case 16: // ioctl
 		return 0, ioctlQueue(a[1], a[2], func(opt tcpip.SockOptInt) (int, syscall.Errno) {
 			if opt == tcpip.SendQueueSizeOption {
-				// gVisor's TCP and UDP endpoints do not say how much of
-				// what was written is unacknowledged (the option is
-				// declared but not served), so SIOCOUTQ is not offered
-				// on IP sockets.
+				// gVisor's endpoints declare the option and serve it
+				// nowhere. Kernels build gVisor's TCP with a method that
+				// gives the number (internal/build/netdelack.go,
+				// sendqFile); UDP, and host builds, have none: ENOTTY.
+				if q, ok := sk.ep.(interface{ VelocitySendQueued() int }); ok {
+					return q.VelocitySendQueued(), 0
+				}
 				return 0, syscall.ENOTTY
 			}
 			v, err := sk.ep.GetSockOptInt(opt)

@@ -14,7 +14,8 @@ package build
 // gVisor's TCP").
 //
 // The network GOROOT (netroot.go) gives the compiler patched copies of
-// three gVisor files and one file of ours, through -overlay, the way
+// three gVisor files and one file of ours, through -overlay (and a second
+// file of ours, sendqFile, with a method netstack's SIOCOUTQ uses), the way
 // netdirect.go patches package syscall: each edit's old text must occur
 // exactly once, or the build stops naming the file (a gVisor release that
 // changed it needs the patch looked at). Host builds and netstack's host
@@ -104,6 +105,24 @@ func (e *Endpoint) velocityDelAckExpired() tcpip.Error {
 }
 `
 
+// sendqFile is added to gVisor's package tcp beside delackFile: the one
+// number SIOCOUTQ needs, which gVisor keeps but does not give out (its
+// endpoints declare tcpip.SendQueueSizeOption and serve it nowhere).
+const sendqFile = `// Added by velocity (internal/build/netdelack.go) to kernels that link
+// the network stack: SIOCOUTQ for netstack's ioctl.
+
+package tcp
+
+// VelocitySendQueued is the bytes written and not yet acknowledged, what
+// Linux's SIOCOUTQ reports: the send buffer's use, which the sender lowers
+// by what each ACK acknowledges (updateSndBufferUsage).
+func (e *Endpoint) VelocitySendQueued() int {
+	e.sndQueueInfo.sndQueueMu.Lock()
+	defer e.sndQueueInfo.sndQueueMu.Unlock()
+	return e.sndQueueInfo.SndBufUsed
+}
+`
+
 // delackEdits are the replacements made in gVisor's files, by path in the
 // module: each old text must occur exactly once.
 var delackEdits = []struct{ file, old, new string }{
@@ -172,6 +191,7 @@ func addDelack(modDir, finalDir, patchDir string, overlay map[string]string) err
 		return fmt.Errorf("network stack: delayed ACK: %w", err)
 	}
 	patched["pkg/tcpip/transport/tcp/zz_velocity_delack.go"] = delackFile
+	patched["pkg/tcpip/transport/tcp/zz_velocity_sendq.go"] = sendqFile
 	for rel, text := range patched {
 		final := filepath.Join(finalDir, rel)
 		if _, dup := overlay[final]; dup {
@@ -193,6 +213,7 @@ func addDelack(modDir, finalDir, patchDir string, overlay map[string]string) err
 func delackVersion() string {
 	var b strings.Builder
 	b.WriteString(delackFile)
+	b.WriteString(sendqFile)
 	for _, e := range delackEdits {
 		b.WriteString(e.file + e.old + e.new)
 	}

@@ -11,12 +11,14 @@ import (
 // ioctl requests (Linux's numbers; package syscall names only some).
 const (
 	fionread = 0x541B
+	siocoutq = 0x5411
 	fionbio  = 0x5421
 	fionclex = 0x5450
 	fioclex  = 0x5451
 )
 
-// TestSocketIoctls: FIONREAD says how many bytes a TCP read would find;
+// TestSocketIoctls: FIONREAD says how many bytes a TCP read would find,
+// SIOCOUTQ how many the sender has not had acknowledged;
 // FIONBIO sets and clears O_NONBLOCK and FIOCLEX and FIONCLEX the
 // close-on-exec flag, as fcntl would; a terminal request is ENOTTY.
 func TestSocketIoctls(t *testing.T) {
@@ -62,6 +64,25 @@ func TestSocketIoctls(t *testing.T) {
 	}
 	if n != 1234 {
 		t.Errorf("FIONREAD = %d, want 1234", n)
+	}
+	// SIOCOUTQ: what the sender wrote and has not had acknowledged,
+	// which comes down to 0 once the peer's ACK is in.
+	crc, err := c.(*gonet.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := int32(-1)
+	for deadline := time.Now().Add(5 * time.Second); q != 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var e syscall.Errno
+		crc.Control(func(fd uintptr) {
+			_, _, e = syscall.Syscall(syscall.SYS_IOCTL, fd, siocoutq, uintptr(unsafe.Pointer(&q)))
+		})
+		if e != 0 {
+			t.Fatalf("SIOCOUTQ: %v", e)
+		}
+	}
+	if q != 0 {
+		t.Errorf("SIOCOUTQ = %d after the peer acknowledged everything, want 0", q)
 	}
 	off, on := int32(0), int32(1)
 	if e := ioctl(fionbio, &off); e != 0 || fcntl(syscall.F_GETFL)&syscall.O_NONBLOCK != 0 {
