@@ -169,12 +169,7 @@ func TestDirectDeclines(t *testing.T) {
 func TestDirectUDPUnbound(t *testing.T) {
 	h := newHarness(t)
 	const a, b = 20, 21
-	h.call(41, a, false, afInet, sockDgram|sockNonblock, 0)
-	h.call(41, b, false, afInet, sockDgram|sockNonblock, 0)
-	h.call(49, -1, true, a, bptr(sockaddr4([4]byte{127, 0, 0, 1}, 0)), 16)
-	sa := make([]byte, 16)
-	n := int32(16)
-	h.call(51, -1, true, a, bptr(sa), ptr(&n))
+	sa := udpPair(h, a, b)
 	msg := []byte("dgram")
 	// b is not bound: its first send binds it, which the kernel must hear
 	// of in a reply (getsockname), so it is not served directly.
@@ -190,7 +185,7 @@ func TestDirectUDPUnbound(t *testing.T) {
 	h.waitReady(a, uint32(epollIn))
 	got := make([]byte, 16)
 	from := make([]byte, 16)
-	n = 16
+	n := int32(16)
 	if r, ok := h.direct(45, a, bptr(got), 16, 0, bptr(from), ptr(&n)); !ok || r != int64(len(msg)) || n != 16 || from[4] != 127 {
 		t.Fatalf("direct recvfrom = %d, %v, from %v len %d", r, ok, from, n)
 	}

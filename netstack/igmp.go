@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -123,11 +124,12 @@ func (s *Server) writeGroups() {
 // Linux's formats, NICs by index.
 func (s *Server) groupTexts() (string, string) {
 	s.mc.mu.Lock()
-	var mine []tcpip.Address
-	for g := range s.mc.count {
-		mine = append(mine, g)
-	}
+	count := maps.Clone(s.mc.count)
 	s.mc.mu.Unlock()
+	mine := slices.Collect(maps.Keys(count))
+	// users is how many of the program's sockets hold a group, or 1 for
+	// one only the stack joined.
+	users := func(g tcpip.Address) int { return max(1, count[g]) }
 	slices.SortFunc(mine, func(a, b tcpip.Address) int { return strings.Compare(string(a.AsSlice()), string(b.AsSlice())) })
 	infos := s.stack.NICInfo()
 	ids := make([]tcpip.NICID, 0, len(infos))
@@ -171,22 +173,14 @@ func (s *Server) groupTexts() (string, string) {
 			fmt.Fprintf(&v4, "%d\t%-10s: %5d %7s\n", id, info.Name, len(g4), "V3")
 			for _, g := range g4 {
 				// The group in the host's byte order, as Linux prints it.
-				fmt.Fprintf(&v4, "\t\t\t\t%08X %5d 0:00000000\t\t0\n", binary.LittleEndian.Uint32(g.AsSlice()), s.users(g))
+				fmt.Fprintf(&v4, "\t\t\t\t%08X %5d 0:00000000\t\t0\n", binary.LittleEndian.Uint32(g.AsSlice()), users(g))
 			}
 		}
 		for _, g := range g6 {
-			fmt.Fprintf(&v6, "%-4d %-15s %s %5d %08X %d\n", id, info.Name, hex.EncodeToString(g.AsSlice()), s.users(g), 0, 0)
+			fmt.Fprintf(&v6, "%-4d %-15s %s %5d %08X %d\n", id, info.Name, hex.EncodeToString(g.AsSlice()), users(g), 0, 0)
 		}
 	}
 	return v4.String(), v6.String()
-}
-
-// users is how many of the program's sockets hold group, or 1 for one
-// only the stack joined.
-func (s *Server) users(group tcpip.Address) int {
-	s.mc.mu.Lock()
-	defer s.mc.mu.Unlock()
-	return max(1, s.mc.count[group])
 }
 
 // writeProcFile replaces one of the files velocity_net_resolv writes.

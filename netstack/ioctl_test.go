@@ -48,12 +48,7 @@ func TestSocketIoctls(t *testing.T) {
 
 	// UDP: the next datagram's size, not the queue's.
 	const a, b = 20, 21
-	h.call(41, a, false, afInet, sockDgram|sockNonblock, 0)
-	h.call(41, b, false, afInet, sockDgram|sockNonblock, 0)
-	h.call(49, -1, true, a, bptr(sockaddr4([4]byte{127, 0, 0, 1}, 0)), 16)
-	sa := make([]byte, 16)
-	n := int32(16)
-	h.call(51, -1, true, a, bptr(sa), ptr(&n))
+	sa := udpPair(h, a, b)
 	for _, size := range []int{5, 7} {
 		if r := h.call(44, -1, true, b, bptr(make([]byte, size)), uint64(size), 0, bptr(sa), 16); r != int64(size) {
 			t.Fatalf("sendto = %d", r)

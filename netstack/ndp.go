@@ -2,7 +2,6 @@ package netstack
 
 import (
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -45,7 +44,7 @@ type ndpChange struct {
 var _ ipv6.NDPDispatcher = (*ndpEvents)(nil)
 
 func newNDPEvents() *ndpEvents {
-	d := &ndpEvents{logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format, args...) }}
+	d := &ndpEvents{logf: consoleLine}
 	if onVelocity() {
 		d.dns = nodeNameServers
 	}
@@ -78,13 +77,12 @@ func (d *ndpEvents) run() {
 		}
 		st, addrsChanged := d.st, d.addrsChanged
 		d.mu.Unlock()
+		addrs := false
 		for _, c := range q {
 			if c.line != "" {
 				d.logf("%s", c.line)
 			}
-			if c.addrs && addrsChanged != nil {
-				addrsChanged()
-			}
+			addrs = addrs || c.addrs
 			if st == nil {
 				continue
 			}
@@ -96,6 +94,9 @@ func (d *ndpEvents) run() {
 				// one already there stays as it is.
 				st.AddRoute(c.route)
 			}
+		}
+		if addrs && addrsChanged != nil {
+			addrsChanged() // once for the batch: it rereads every NIC's groups
 		}
 	}
 }

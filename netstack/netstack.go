@@ -152,9 +152,10 @@ func startNIC(st *stack.Stack) {
 }
 
 // nodeNameServers writes the kernel's /etc/resolv.conf (resolv.go).
-var nodeNameServers = newNameServers(setResolvConf, func(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, format, args...)
-})
+var nodeNameServers = newNameServers(setResolvConf, consoleLine)
+
+// consoleLine writes a line the stack reports to the console.
+func consoleLine(format string, args ...any) { fmt.Fprintf(os.Stderr, format, args...) }
 
 // keepLease renews the lease at its renewal time. When the server stops
 // answering the address is kept until the lease runs out, then dropped,

@@ -402,17 +402,25 @@ func TestTCPLoopback(t *testing.T) {
 	}
 }
 
-func TestUDPLoopback(t *testing.T) {
-	h := newHarness(t)
-	const a, b = 20, 21
-	h.call(41, a, false, afInet, sockDgram|sockNonblock, 0)
-	h.call(41, b, false, afInet, sockDgram|sockNonblock, 0)
-	if r := h.call(49, -1, true, a, bptr(sockaddr4([4]byte{127, 0, 0, 1}, 0)), 16); r != 0 {
-		t.Fatalf("bind = %d", r)
+// udpPair makes two non-blocking UDP sockets, a bound to 127.0.0.1 on a
+// port the stack picks and b unbound, and returns a's name.
+func udpPair(h *harness, a, b int32) []byte {
+	h.t.Helper()
+	h.call(41, int64(a), false, afInet, sockDgram|sockNonblock, 0)
+	h.call(41, int64(b), false, afInet, sockDgram|sockNonblock, 0)
+	if r := h.call(49, -1, true, uint64(a), bptr(sockaddr4([4]byte{127, 0, 0, 1}, 0)), 16); r != 0 {
+		h.t.Fatalf("bind = %d", r)
 	}
 	sa := make([]byte, 16)
 	n := int32(16)
-	h.call(51, -1, true, a, bptr(sa), ptr(&n))
+	h.call(51, -1, true, uint64(a), bptr(sa), ptr(&n))
+	return sa
+}
+
+func TestUDPLoopback(t *testing.T) {
+	h := newHarness(t)
+	const a, b = 20, 21
+	sa := udpPair(h, a, b)
 	port := binary.BigEndian.Uint16(sa[2:])
 	msg := []byte("datagram")
 	if r := h.call(44, -1, true, b, bptr(msg), uint64(len(msg)), 0, bptr(sockaddr4([4]byte{127, 0, 0, 1}, port)), 16); r != int64(len(msg)) {
@@ -421,7 +429,7 @@ func TestUDPLoopback(t *testing.T) {
 	h.waitReady(a, uint32(epollIn))
 	small := make([]byte, 4)
 	from := make([]byte, 16)
-	n = 16
+	n := int32(16)
 	// A short buffer truncates the datagram; MSG_TRUNC returns its length.
 	if r := h.call(45, -1, true, a, bptr(small), 4, msgTrunc, bptr(from), ptr(&n)); r != int64(len(msg)) {
 		t.Fatalf("recvfrom(MSG_TRUNC) = %d, want %d", r, len(msg))
