@@ -261,3 +261,38 @@ func TestGroupFiles(t *testing.T) {
 		t.Errorf("the leave was not written: %q", last)
 	}
 }
+
+// FuzzIPMreq: ipMreq reads any bytes a caller passes as struct ip_mreq,
+// ip_mreqn or (IP_MULTICAST_IF) in_addr without panicking, refuses what is
+// too short, and takes each field from its offset.
+func FuzzIPMreq(f *testing.F) {
+	f.Add([]byte{224, 0, 0, 251, 0, 0, 0, 0, 1, 0, 0, 0}, false)
+	f.Add([]byte{224, 0, 0, 251, 127, 0, 0, 1}, false)
+	f.Add([]byte{127, 0, 0, 1}, true)
+	f.Add([]byte{}, true)
+	f.Fuzz(func(t *testing.T, v []byte, addrOnly bool) {
+		group, ifAddr, ifIndex, e := ipMreq(v, addrOnly)
+		short := len(v) < 8 && !(addrOnly && len(v) >= 4)
+		if short != (e == syscall.EINVAL) || (e != 0 && e != syscall.EINVAL) {
+			t.Fatalf("%d bytes (addrOnly %v): errno %v", len(v), addrOnly, e)
+		}
+		if e != 0 {
+			return
+		}
+		field := func(b []byte) string {
+			if [4]byte(b) == [4]byte{} {
+				return ""
+			}
+			return string(b)
+		}
+		if len(v) >= 8 && (string(group.AsSlice()) != field(v[:4]) || string(ifAddr.AsSlice()) != field(v[4:8])) {
+			t.Fatalf("%x: group %v, interface %v", v, group, ifAddr)
+		}
+		if len(v) < 8 && (group.Len() != 0 || string(ifAddr.AsSlice()) != field(v[:4])) {
+			t.Fatalf("%x as in_addr: group %v, interface %v", v, group, ifAddr)
+		}
+		if want := uint32(0); len(v) >= 12 && ifIndex != binary.LittleEndian.Uint32(v[8:]) || len(v) < 12 && ifIndex != want {
+			t.Fatalf("%x: index %d", v, ifIndex)
+		}
+	})
+}
