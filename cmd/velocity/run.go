@@ -245,6 +245,10 @@ func cmdRun(args []string) int {
 func boot(name string, c qemu.Config) int {
 	signal.Ignore(os.Interrupt)
 	res, err := qemu.Run(context.Background(), c)
+	var ke *qemu.KVMError
+	if errors.As(err, &ke) {
+		ke.Symbolize(c.Kernel)
+	}
 	if err != nil {
 		return fail(name, err)
 	}

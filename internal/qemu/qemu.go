@@ -320,10 +320,11 @@ func run(ctx context.Context, c Config, args []string, dumpMon string) (Result, 
 	if c.NetNS != "" {
 		cmd = exec.Command("ip", append([]string{"netns", "exec", c.NetNS, c.binary()}, args...)...)
 	}
+	kvm := newKVMWatch()
 	cmd.Stdout = serial
-	cmd.Stderr = stderr
+	cmd.Stderr = io.MultiWriter(stderr, kvm)
 	if c.Stderr != nil {
-		cmd.Stderr = io.MultiWriter(c.Stderr, stderr)
+		cmd.Stderr = io.MultiWriter(c.Stderr, stderr, kvm)
 	}
 	if c.Interactive {
 		cmd.Stdin = c.Stdin
@@ -361,6 +362,24 @@ func run(ctx context.Context, c Config, args []string, dumpMon string) (Result, 
 		cmd.Process.Kill()
 		<-done
 		return serial.result(start), ctx.Err()
+	case <-kvm.seen:
+		// QEMU pauses the machine after printing the report: give it
+		// the time to finish the register dump, then end it.
+		exited := false
+		select {
+		case <-kvm.done:
+		case <-time.After(2 * time.Second):
+		case <-done:
+			exited = true
+		}
+		if !exited {
+			cmd.Process.Kill()
+			<-done
+		}
+		if e, ok := parseKVMError(stderr.String()); ok {
+			return serial.result(start), e
+		}
+		return serial.result(start), fmt.Errorf("qemu: KVM reported an internal error%s", stderrSuffix(stderr.String()))
 	}
 	res := serial.result(start)
 	return res, mapExit(cmd.ProcessState, waitErr, stderr.String(), &res)
