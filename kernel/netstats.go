@@ -47,6 +47,10 @@ type NICStats struct {
 	// Receive completions the driver's watchdog found waiting without
 	// their interrupt (the same lost handshake, on the interrupt side).
 	MissedInterrupts uint64
+	// Segments of more than one MSS the driver cut into frames itself,
+	// over a back end without segmentation offload (user networking, a
+	// stream link), and segments it dropped as malformed instead.
+	TxSoftGSOFrames, TxBadGSO uint64
 }
 
 // ErrNoNIC says no network driver registered its counters: no card, or
@@ -70,7 +74,7 @@ func NetStats() (NICStats, error) {
 
 // Dropped is every frame dropped, either way.
 func (s NICStats) Dropped() uint64 {
-	return s.RxBadUsed + s.RxRunt + s.RxOversize + s.RxBadHeader + s.TxOversize + s.TxRingFull
+	return s.RxBadUsed + s.RxRunt + s.RxOversize + s.RxBadHeader + s.TxOversize + s.TxRingFull + s.TxBadGSO
 }
 
 // Write prints the counters in a /proc/net/dev-like form.
@@ -81,7 +85,7 @@ func (s NICStats) Write(w io.Writer) {
 		s.RxBadUsed, s.RxRunt, s.RxOversize, s.RxBadHeader, s.TxOversize, s.TxRingFull)
 	fmt.Fprintf(w, "nic: tx notifies %d suppressed %d, rx refill notifies %d, link changes %d, tx inline %d\n",
 		s.TxNotifies, s.TxSuppressed, s.RxNotifies, s.LinkChanges, s.TxInline)
-	fmt.Fprintf(w, "nic: tx segmentation offloaded %d frames; rx checksums completed %d, joined frames %d\n",
-		s.TxGSOFrames, s.RxCsumCompleted, s.RxGSOFrames)
+	fmt.Fprintf(w, "nic: tx segmentation offloaded %d frames, done by the driver %d (malformed %d); rx checksums completed %d, joined frames %d\n",
+		s.TxGSOFrames, s.TxSoftGSOFrames, s.TxBadGSO, s.RxCsumCompleted, s.RxGSOFrames)
 	fmt.Fprintf(w, "nic: notifies to a device idle behind the driver: tx %d, rx %d; missed interrupts %d\n", s.TxRescues, s.RxRescues, s.MissedInterrupts)
 }

@@ -102,6 +102,10 @@ type NICStats struct {
 	// Receive completions found waiting without their interrupt by the
 	// watchdog (watchInterrupts).
 	MissedInterrupts uint64
+	// Segments of more than one MSS this driver cut itself, the device
+	// offering no segmentation (softgso.go), and segments left for it
+	// to finish that it found malformed and dropped.
+	TxSoftGSOFrames, TxBadGSO uint64
 }
 
 var nicStats NICStats
@@ -204,6 +208,9 @@ type virtioNIC struct {
 	// HOST_TSO4 and HOST_TSO6 negotiated; a tap back end with virtio-net
 	// headers), so gVisor hands over frames up to its GSO size.
 	gso bool
+	// softSeg: without them, gVisor still hands over segments of up to
+	// 64 KiB, which the driver cuts and checksums itself (softgso.go).
+	softSeg bool
 	// guestCsum: GUEST_CSUM agreed, so a received frame may ask the
 	// driver to complete its checksum (completeChecksum).
 	guestCsum bool
@@ -296,6 +303,9 @@ func probeVirtioNet() (*virtioNIC, error) {
 	if len(use) > 0 {
 		used = "used: " + strings.Join(use, " ")
 	}
+	if nic.softSeg {
+		used += "; TCP segmentation by the driver"
+	}
 	fmt.Fprintf(os.Stderr, "velocity: net: virtio-net %s: %s interface, %s, queues %d/%d, mrg_rxbuf %v, event_idx %v, offloads offered: %s (%s)\n",
 		d.Addr(), dev.Interface(), how, nic.rx.Size, nic.tx.Size, dev.Has(featMrgRxBuf), dev.Has(virtio.FeatRingEventIdx), strings.Join(offloads, " "), used)
 	return nic, nil
@@ -371,7 +381,10 @@ func startVirtioNet(dev *virtio.Device, msix bool) (*virtioNIC, error) {
 	// takes its 14-byte header off (an MTU of 1500 here made IP's 1486,
 	// and TCP's MSS 1446 where Linux's is 1460).
 	nic.ch = channel.New(256, mtu+header.EthernetMinimumSize, nic.mac)
-	if nic.gso {
+	// With the device's offloads gVisor's large segments go to the
+	// device; without them this driver cuts them (softgso.go).
+	nic.softSeg = !nic.gso && softGSOWanted()
+	if nic.gso || nic.softSeg {
 		nic.ch.SupportedGSOKind = stack.HostGSOSupported
 	}
 	registerNICStats()
@@ -693,6 +706,10 @@ const maxTxDescs = ringMax / 2
 // descsFor is how many descriptors (buffers) pkt needs behind its
 // virtio header.
 func (n *virtioNIC) descsFor(pkt *stack.PacketBuffer) int {
+	if n.softCut(pkt) {
+		mss := int(pkt.GSOOptions.MSS)
+		return (pkt.Data().Size() + mss - 1) / mss // one buffer per piece
+	}
 	return (n.hdrLen + pkt.Size() + bufSize - 1) / bufSize
 }
 
@@ -714,6 +731,19 @@ func (n *virtioNIC) waitTxSpace(need int) {
 // too big, it is dropped and counted.
 func (n *virtioNIC) send(pkt *stack.PacketBuffer) {
 	defer pkt.DecRef()
+	if n.softCut(pkt) {
+		var hdr [maxCutHeaders]byte
+		c, ok := cutOf(pkt, hdr[:])
+		switch {
+		case !ok:
+			atomic.AddUint64(&nicStats.TxBadGSO, 1)
+		case len(n.txFree) < c.pieces():
+			atomic.AddUint64(&nicStats.TxRingFull, 1)
+		default:
+			n.sendCut(pkt, &c)
+		}
+		return
+	}
 	need := n.descsFor(pkt)
 	if need > maxTxDescs || (!n.gso && need > 1) {
 		atomic.AddUint64(&nicStats.TxOversize, 1)
@@ -748,6 +778,11 @@ func (n *virtioNIC) send(pkt *stack.PacketBuffer) {
 			n.txNext[i] = next
 		}
 		n.tx.SetDesc(int(i), n.txBufs.PA+uint64(int(i)*bufSize), size, flags, next)
+	}
+	if n.softGSO(pkt) && !finishChecksum(buf[int(descs[0])*bufSize+n.hdrLen:int(descs[0])*bufSize+used], pkt.GSOOptions) {
+		n.txFree = append(n.txFree, descs...)
+		atomic.AddUint64(&nicStats.TxBadGSO, 1)
+		return
 	}
 	n.txHead[descs[0]] = true
 	n.tx.Push(descs[0])

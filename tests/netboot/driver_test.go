@@ -232,7 +232,7 @@ func TestDriverPaths(t *testing.T) {
 		{"modern-msix", bootSpec{net: qemu.Net{Virtio: "modern"}, smp: 2, opts: []string{"irqcpus=1"}},
 			// User networking takes no virtio-net headers, so QEMU
 			// offers no offloads (docs/net.md, "The network card").
-			[]string{"modern interface, MSI-X vector 0x30 on CPU 1", "event_idx true", "offloads offered: none (unused)"}},
+			[]string{"modern interface, MSI-X vector 0x30 on CPU 1", "event_idx true", "offloads offered: none (unused; TCP segmentation by the driver)"}},
 		{"modern-intx", bootSpec{net: qemu.Net{Virtio: "modern"}, env: []string{"VELOCITY_NETIRQ=intx"}},
 			[]string{"modern interface, INTx line"}},
 		{"legacy-msix", bootSpec{net: qemu.Net{Virtio: "legacy"}},
