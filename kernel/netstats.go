@@ -51,6 +51,10 @@ type NICStats struct {
 	// over a back end without segmentation offload (user networking, a
 	// stream link), and segments it dropped as malformed instead.
 	TxSoftGSOFrames, TxBadGSO uint64
+	// Received pure ACKs the driver dropped because the next frame, a
+	// pure ACK of the same connection, acknowledged more; counted in
+	// RxFrames, never delivered.
+	RxAcksCoalesced uint64
 }
 
 // ErrNoNIC says no network driver registered its counters: no card, or
@@ -87,5 +91,5 @@ func (s NICStats) Write(w io.Writer) {
 		s.TxNotifies, s.TxSuppressed, s.RxNotifies, s.LinkChanges, s.TxInline)
 	fmt.Fprintf(w, "nic: tx segmentation offloaded %d frames, done by the driver %d (malformed %d); rx checksums completed %d, joined frames %d\n",
 		s.TxGSOFrames, s.TxSoftGSOFrames, s.TxBadGSO, s.RxCsumCompleted, s.RxGSOFrames)
-	fmt.Fprintf(w, "nic: notifies to a device idle behind the driver: tx %d, rx %d; missed interrupts %d\n", s.TxRescues, s.RxRescues, s.MissedInterrupts)
+	fmt.Fprintf(w, "nic: notifies to a device idle behind the driver: tx %d, rx %d; missed interrupts %d; rx pure ACKs coalesced %d\n", s.TxRescues, s.RxRescues, s.MissedInterrupts, s.RxAcksCoalesced)
 }

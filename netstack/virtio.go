@@ -22,7 +22,6 @@ import (
 
 	"github.com/velocityos/velocity/drivers/pci"
 	"github.com/velocityos/velocity/drivers/virtio"
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -106,6 +105,9 @@ type NICStats struct {
 	// offering no segmentation (softgso.go), and segments left for it
 	// to finish that it found malformed and dropped.
 	TxSoftGSOFrames, TxBadGSO uint64
+	// Received pure ACKs dropped because the next frame, a pure ACK of
+	// the same connection, acknowledged more (ackcoalesce.go).
+	RxAcksCoalesced uint64
 }
 
 var nicStats NICStats
@@ -208,6 +210,9 @@ type virtioNIC struct {
 	// HOST_TSO4 and HOST_TSO6 negotiated; a tap back end with virtio-net
 	// headers), so gVisor hands over frames up to its GSO size.
 	gso bool
+	// acks holds back a received pure ACK that the next frame may make
+	// redundant (ackcoalesce.go); the receiving goroutine's.
+	acks ackHold
 	// softSeg: without them, gVisor still hands over segments of up to
 	// 64 KiB, which the driver cuts and checksums itself (softgso.go).
 	softSeg bool
@@ -383,6 +388,7 @@ func startVirtioNet(dev *virtio.Device, msix bool) (*virtioNIC, error) {
 	nic.ch = channel.New(256, mtu+header.EthernetMinimumSize, nic.mac)
 	// With the device's offloads gVisor's large segments go to the
 	// device; without them this driver cuts them (softgso.go).
+	nic.acks.on = ackCoalesceWanted()
 	nic.softSeg = !nic.gso && softGSOWanted()
 	if nic.gso || nic.softSeg {
 		nic.ch.SupportedGSOKind = stack.HostGSOSupported
@@ -575,18 +581,17 @@ func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 	}
 	atomic.StoreUint64(&nicStats.RxBadUsed, n.rx.Bad)
 	atomic.StoreUint64(&nicRings[0].LastUsed, uint64(n.rx.LastUsed()))
-	for _, u := range used {
+	for i, u := range used {
 		off := int(u.ID) * bufSize
 		if frame := n.rxAsm.add(buf[off:off+int(u.Len)], &nicStats); frame != nil && n.completeChecksum(frame) {
-			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
-			n.ch.InjectInbound(0, pkt)
-			pkt.DecRef()
 			atomic.AddUint64(&nicStats.RxFrames, 1)
 			atomic.AddUint64(&nicStats.RxBytes, uint64(len(frame)))
+			n.acks.deliver(frame, i < len(used)-1, n) // the stack copies it, or the hold does
 		}
 		n.rx.SetDesc(int(u.ID), n.rxBufs.PA+uint64(off), bufSize, virtio.DescWrite, 0)
 		n.rx.Push(uint16(u.ID))
 	}
+	n.acks.flush(n) // the burst's last ACK
 	// A bad entry's descriptor is lost to the ring (its id cannot be
 	// trusted); the ring works on with the others.
 	if len(used) > 0 && n.rx.Kick() {

@@ -104,6 +104,8 @@ func nsClient(ns string) *http.Client {
 	return &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DialContext: dial}}
 }
 
+var ackLine = regexp.MustCompile(`rx pure ACKs coalesced (\d+)`)
+
 var gsoLine = regexp.MustCompile(`nic: tx segmentation offloaded (\d+) frames, done by the driver (\d+) \(malformed (\d+)\); rx checksums completed (\d+), joined frames (\d+)`)
 
 // TestTapOffloads boots images/httpd on a tap device, with the offloads
