@@ -5,10 +5,12 @@ package netstack
 // Over a back end without offloads (QEMU's user networking, a stream link
 // between guests) every 1,460-byte segment used to go down gVisor's whole
 // send path on its own: the TCP header, the route, IP's header and
-// hooks, the queueing discipline, the link. A bulk download over user
-// networking was bound by that: the sending CPU put out one segment every
-// 40 to 75 us and QEMU acknowledged each before the next was ready
-// (captured with QEMU's filter-dump, 2026-12-06). Linux does the same work
+// hooks, the queueing discipline, the link: over user networking the
+// sending CPU put out one segment every 40 to 75 us, and QEMU
+// acknowledged each before the next was ready (captured with QEMU's
+// filter-dump, 2026-12-06). 64 KiB responses were bound by that; a bulk
+// download, which one ACK per segment clocks out, also needed the ACKs
+// thinned (ackcoalesce.go). Linux does the same work
 // once per 64 KiB (GSO) and cuts the segments just before its driver. So
 // does this driver now: the card reports host GSO to gVisor whatever the
 // device offers, gVisor's TCP hands over segments of up to 64 KiB with
@@ -228,12 +230,22 @@ const maxCutHeaders = header.EthernetMinimumSize + header.IPv6MinimumSize + head
 
 // sendCut puts pkt on the ring as c.pieces() frames, one buffer each,
 // behind a zero virtio header (nothing is left to the device). The caller
-// checked that as many buffers are free and holds txMu.
+// holds txMu and checked that the buffers are free, or maxTxDescs of
+// them for more pieces than that (a peer's tiny MSS): the rest wait for
+// the device to free buffers (waitTxSpace), and if it frees none they
+// are dropped and counted, as a full ring's frames are.
 func (n *virtioNIC) sendCut(pkt *stack.PacketBuffer, c *tcpCut) {
 	buf := n.txBufs.Bytes()
 	cur := payloadCursor{s: pkt.AsSlices()}
 	cur.skip(len(c.hdr))
 	for k := 0; k < c.pieces(); k++ {
+		if len(n.txFree) == 0 {
+			n.waitTxSpace(1)
+			if len(n.txFree) == 0 {
+				atomic.AddUint64(&nicStats.TxRingFull, uint64(c.pieces()-k))
+				return
+			}
+		}
 		i := n.txFree[len(n.txFree)-1]
 		n.txFree = n.txFree[:len(n.txFree)-1]
 		b := buf[int(i)*bufSize : int(i+1)*bufSize]

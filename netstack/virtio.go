@@ -712,8 +712,11 @@ const maxTxDescs = ringMax / 2
 // virtio header.
 func (n *virtioNIC) descsFor(pkt *stack.PacketBuffer) int {
 	if n.softCut(pkt) {
+		// One buffer per piece, but no more than a frame may ask for:
+		// a peer announcing a tiny MSS makes hundreds of pieces, which
+		// sendCut puts out as the device frees buffers.
 		mss := int(pkt.GSOOptions.MSS)
-		return (pkt.Data().Size() + mss - 1) / mss // one buffer per piece
+		return min((pkt.Data().Size()+mss-1)/mss, maxTxDescs)
 	}
 	return (n.hdrLen + pkt.Size() + bufSize - 1) / bufSize
 }
@@ -742,7 +745,7 @@ func (n *virtioNIC) send(pkt *stack.PacketBuffer) {
 		switch {
 		case !ok:
 			atomic.AddUint64(&nicStats.TxBadGSO, 1)
-		case len(n.txFree) < c.pieces():
+		case len(n.txFree) < min(c.pieces(), maxTxDescs):
 			atomic.AddUint64(&nicStats.TxRingFull, 1)
 		default:
 			n.sendCut(pkt, &c)

@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,7 +77,21 @@ func (tg tapGuest) quit(t *testing.T) {
 // namespace ns: each socket is created by a thread that joined ns and
 // then ends with its goroutine (it is never unlocked, so it never goes
 // back to the runtime's pool in the wrong namespace).
-func nsClient(ns string) *http.Client {
+func nsClient(ns string) *http.Client { return nsClientMSS(ns, 0) }
+
+// nsClientMSS is nsClient whose sockets announce mss (TCP_MAXSEG) if it
+// is not 0, so the guest must send segments that small.
+func nsClientMSS(ns string, mss int) *http.Client {
+	dialer := &net.Dialer{}
+	if mss != 0 {
+		dialer.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG, mss) }); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		type result struct {
 			c   net.Conn
@@ -95,7 +110,7 @@ func nsClient(ns string) *http.Client {
 				ch <- result{nil, fmt.Errorf("setns %s: %v", ns, err)}
 				return
 			}
-			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			c, err := dialer.DialContext(ctx, network, addr)
 			ch <- result{c, err}
 		}()
 		r := <-ch
@@ -144,6 +159,18 @@ func TestTapOffloads(t *testing.T) {
 				t.Fatalf("16 MiB download: %d bytes, hash differs", len(body))
 			}
 			t.Logf("16 MiB in %v", time.Since(start).Round(time.Millisecond))
+			if !c.gso {
+				// A peer announcing a 100-byte MSS: a 64 KiB segment
+				// becomes over 700 pieces, more than the ring holds, so
+				// the driver must wait for the device between them.
+				small := nsClientMSS(tg.ns, 100)
+				const n = 1 << 20
+				start := time.Now()
+				if got, want := sha256.Sum256(getWith(t, g, small, base, "/big?size="+strconv.Itoa(n))), sha256.Sum256(bigPattern(n)); got != want {
+					t.Fatalf("1 MiB download at a 100-byte MSS: hash differs")
+				}
+				t.Logf("1 MiB at a 100-byte MSS in %v", time.Since(start).Round(time.Millisecond))
+			}
 			upload(t, client, base, size)
 			page := string(getNS("/"))
 			rx, drops, gso := rxLine.FindStringSubmatch(page), dropLine.FindStringSubmatch(page), gsoLine.FindStringSubmatch(page)
