@@ -4,8 +4,9 @@ package netstack
 //
 // QEMU's user networking acknowledges every segment it takes, at once,
 // so a guest sending a stream gets as many ACKs as it sends segments,
-// and they arrive in bursts: one interrupt brought 19 frames on average
-// during a 64 MiB download. Each went through gVisor's whole receive path
+// and they arrive in bursts: each wake-up of the receive goroutine
+// brought 19 frames on average during a 64 MiB download. Each went
+// through gVisor's whole receive path
 // (IP's checks and hooks, the demultiplexer, a hand-off to the TCP
 // processor, the sender's bookkeeping), a third of the guest's CPU in
 // that download, and each ACK then clocked out one segment. An ACK that
