@@ -160,9 +160,10 @@ func TestTapOffloads(t *testing.T) {
 			}
 			t.Logf("16 MiB in %v", time.Since(start).Round(time.Millisecond))
 			if !c.gso {
-				// A peer announcing a 100-byte MSS: a 64 KiB segment
-				// becomes over 700 pieces, more than the ring holds, so
-				// the driver must wait for the device between them.
+				// A peer announcing a 100-byte MSS: once the window
+				// allows, a 64 KiB segment is over 700 pieces, more than
+				// the ring holds, and the driver must wait for the
+				// device between them.
 				small := nsClientMSS(tg.ns, 100)
 				const n = 1 << 20
 				start := time.Now()
