@@ -745,7 +745,7 @@ func (n *virtioNIC) send(pkt *stack.PacketBuffer) {
 		switch {
 		case !ok:
 			atomic.AddUint64(&nicStats.TxBadGSO, 1)
-		case len(n.txFree) < min(c.pieces(), maxTxDescs):
+		case len(n.txFree) < n.descsFor(pkt):
 			atomic.AddUint64(&nicStats.TxRingFull, 1)
 		default:
 			n.sendCut(pkt, &c)
