@@ -59,6 +59,7 @@ type Server struct {
 	socks  map[int32]*sock         // by sid
 	failed map[int32]syscall.Errno // sids whose creation netstack refused
 	unix   *unixSpace              // AF_UNIX sockets (unix.go)
+	joins  *joinSpace              // TCP listeners that joined connections find (join.go)
 	nl     *nlSpace                // AF_NETLINK sockets (netlink_calls.go)
 	// waiting: the calls that may wait, by request id (see hold).
 	waiting map[uint64]*hold
@@ -104,7 +105,7 @@ type sock struct {
 
 // NewServer serves sockets on s, reporting readiness to k.
 func newServer(s *stack.Stack, k kernel) *Server {
-	srv := &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno), unix: newUnixSpace(), nl: newNlSpace(),
+	srv := &Server{stack: s, k: k, socks: make(map[int32]*sock), failed: make(map[int32]syscall.Errno), unix: newUnixSpace(), nl: newNlSpace(), joins: &joinSpace{off: !joinOn},
 		waiting: make(map[uint64]*hold)}
 	srv.unix.k = k
 	return srv
@@ -476,6 +477,9 @@ func (s *Server) socket(domain, typ, proto int, sid int32, id uint64) (*sock, sy
 	if terr != nil {
 		return nil, errno(terr)
 	}
+	if tp == tcp.ProtocolNumber && typ&0xf == sockStream {
+		ep = newTCPEP(ep, s.joins, s.stack, domain, wq)
+	}
 	sk := &sock{sid: sid, id: id, family: domain, typ: typ & 0xf, proto: proto, ep: ep, wq: wq}
 	s.register(sk)
 	return sk, 0
@@ -555,8 +559,10 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply, hd *hold) (int64, syscall.Er
 				// nowhere. Kernels build gVisor's TCP with a method that
 				// gives the number (internal/build/netdelack.go,
 				// sendqFile); UDP, and host builds, have none: ENOTTY.
-				if q, ok := sk.ep.(interface{ VelocitySendQueued() int }); ok {
-					return q.VelocitySendQueued(), 0
+				if t, ok := sk.ep.(*tcpEP); ok {
+					if q, ok := t.sendQueued(); ok {
+						return q, 0
+					}
 				}
 				return 0, syscall.ENOTTY
 			}
@@ -690,6 +696,9 @@ func (s *Server) connect(sk *sock, a [6]uint64, nonblock bool, hd *hold) (int64,
 	addr, e := decodeSockaddr(b, sk.family)
 	if e != 0 {
 		return 0, e
+	}
+	if t, ok := sk.ep.(*tcpEP); ok && s.join(t, addr) {
+		return 0, 0 // joined to a listener of ours (join.go)
 	}
 	err := sk.ep.Connect(addr)
 	_, started := err.(*tcpip.ErrConnectStarted)

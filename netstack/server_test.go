@@ -221,7 +221,9 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	k := &fakeKernel{ready: map[int32]uint32{}, seq: map[int32]uint64{}, ids: map[int32]uint64{}, nonblock: map[int32]bool{}, dups: map[int32]int32{}}
-	return &harness{t: t, s: newServer(st, k), k: k, names: map[int32]Names{}}
+	srv := newServer(st, k)
+	srv.joins.off = srv.joins.off || testJoinOff
+	return &harness{t: t, s: srv, k: k, names: map[int32]Names{}}
 }
 
 func ptr[T any](p *T) uint64 { return uint64(uintptr(unsafe.Pointer(p))) }
