@@ -34,7 +34,8 @@ package netstack
 // address, a listener with a full backlog (Linux allows backlog+1
 // waiting), a socket already bound to a non-loopback address, a v4-mapped
 // destination. VELOCITY_TCPJOIN=0 on the kernel command line turns
-// joining off.
+// joining off, and TCP sockets are then gVisor's endpoints as they were
+// before joining existed (no tcpEP around them).
 //
 // Locks: joinSpace.mu (the listeners by port), then tcpEP.lmu (one
 // listener's queue), then joinConn.mu (one connection's two ends). Waiter
@@ -95,6 +96,9 @@ type tcpEP struct {
 	lport    uint16     // registered in sp under this port (0: not)
 	lbacklog int        // listen's backlog
 	lq       []*joinEnd // accepting ends not accepted yet
+	// lqLen is len(lq), written under lmu, for Readiness to read without
+	// the lock: it runs after every call on every TCP socket.
+	lqLen atomic.Int32
 }
 
 // joinConn is one joined connection: its lock covers both ends.
@@ -124,6 +128,7 @@ type joinEnd struct {
 	rdShut bool        // shutdown(SHUT_RD) here
 	wrShut bool        // shutdown(SHUT_WR) or close here: the peer reads EOF after its buffer
 	closed bool        // closed here
+	eof    bool        // the peer shut its sending down cleanly (Linux's FIN): reads end in EOF
 	reset  bool        // the connection was reset: nothing more is sent
 	err    tcpip.Error // the error the next read, write or SO_ERROR reports (Linux's sk_err)
 }
@@ -224,6 +229,7 @@ func (s *Server) join(t *tcpEP, dest tcpip.FullAddress) (ok bool) {
 		at.j.Store(ae)
 		t.j.Store(ce)
 		l.lq = append(l.lq, ae)
+		l.lqLen.Store(int32(len(l.lq)))
 		queued = true
 		return true
 	})
@@ -322,11 +328,15 @@ func (e *joinEnd) read(w io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult, t
 	c := e.c
 	c.mu.Lock()
 	if e.buf.n == 0 {
+		// In the order of Linux's tcp_recvmsg: a FIN received, then a
+		// pending error (a reset), then a shut-down receive side.
 		var err tcpip.Error = &tcpip.ErrWouldBlock{}
 		switch {
-		case e.reset && e.err != nil:
+		case e.eof:
+			err = &tcpip.ErrClosedForReceive{}
+		case e.err != nil:
 			err = e.takeErr()
-		case e.rdShut || e.peer.wrShut || e.reset:
+		case e.rdShut || e.reset:
 			err = &tcpip.ErrClosedForReceive{}
 		}
 		c.mu.Unlock()
@@ -366,11 +376,7 @@ func (e *joinEnd) write(p tcpip.Payloader) (int64, tcpip.Error) {
 		// one fails.
 		want = min(want, int(e.opts().GetSendBufferSize()))
 		e.reset = true
-		if !e.peer.wrShut {
-			e.err = &tcpip.ErrConnectionReset{}
-		} else {
-			e.err = &tcpip.ErrClosedForSend{}
-		}
+		e.err = &tcpip.ErrClosedForSend{} // a RST in CLOSE_WAIT: Linux's EPIPE
 		buf := make([]byte, min(want, 4096))
 		var n int64
 		for n < int64(want) {
@@ -419,6 +425,7 @@ func (e *joinEnd) shutdown(f tcpip.ShutdownFlags) tcpip.Error {
 	}
 	if f&tcpip.ShutdownWrite != 0 && !e.wrShut {
 		e.wrShut = true
+		e.peer.eof = true
 		mine |= waiter.WritableEvents
 		peers |= waiter.ReadableEvents | waiter.EventRdHUp
 	}
@@ -457,7 +464,9 @@ func (e *joinEnd) close() {
 	if !q.closed && !q.reset {
 		if rst {
 			q.reset = true
-			q.err = &tcpip.ErrConnectionReset{}
+			q.err = resetErr(q)
+		} else {
+			q.eof = true
 		}
 		notify = true
 	}
@@ -465,6 +474,15 @@ func (e *joinEnd) close() {
 	if notify {
 		q.wq.Notify(waiter.ReadableEvents | waiter.WritableEvents | waiter.EventRdHUp | waiter.EventHUp | waiter.EventErr)
 	}
+}
+
+// resetErr is what a reset leaves end e to report, as Linux's tcp_reset:
+// EPIPE after a FIN (CLOSE_WAIT), else ECONNRESET.
+func resetErr(e *joinEnd) tcpip.Error {
+	if e.eof {
+		return &tcpip.ErrClosedForSend{}
+	}
+	return &tcpip.ErrConnectionReset{}
 }
 
 // resetByListener is a connection the listener closed before accepting
@@ -477,7 +495,7 @@ func (e *joinEnd) resetByListener() {
 	notify := !q.closed && !q.reset
 	if notify {
 		q.reset = true
-		q.err = &tcpip.ErrConnectionReset{}
+		q.err = resetErr(q)
 	}
 	c.mu.Unlock()
 	if notify {
@@ -602,6 +620,7 @@ func (t *tcpEP) stopListening() {
 	t.lmu.Lock()
 	q := t.lq
 	t.lq, t.lport = nil, 0
+	t.lqLen.Store(0)
 	t.lmu.Unlock()
 	t.sp.mu.Unlock()
 	for _, ae := range q {
@@ -613,26 +632,38 @@ func (t *tcpEP) Accept(peer *tcpip.FullAddress) (tcpip.Endpoint, *waiter.Queue, 
 	if t.j.Load() != nil {
 		return nil, nil, &tcpip.ErrInvalidEndpointState{}
 	}
-	t.lmu.Lock()
-	if len(t.lq) > 0 {
-		ae := t.lq[0]
-		t.lq[0] = nil
-		t.lq = t.lq[1:]
-		if len(t.lq) == 0 {
-			t.lq = nil
-		}
-		t.lmu.Unlock()
+	if ae := t.popJoined(); ae != nil {
 		if peer != nil {
 			*peer = ae.remote
 		}
 		return ae.ep, ae.wq, nil
 	}
-	t.lmu.Unlock()
 	ep, wq, err := t.Endpoint.Accept(peer)
 	if err != nil {
 		return nil, nil, err
 	}
 	return newTCPEP(ep, t.sp, t.st, t.family, wq), wq, nil
+}
+
+// popJoined takes the first joined connection waiting for accept, or
+// returns nil.
+func (t *tcpEP) popJoined() *joinEnd {
+	if t.lqLen.Load() == 0 {
+		return nil
+	}
+	t.lmu.Lock()
+	defer t.lmu.Unlock()
+	if len(t.lq) == 0 {
+		return nil
+	}
+	ae := t.lq[0]
+	t.lq[0] = nil
+	t.lq = t.lq[1:]
+	if len(t.lq) == 0 {
+		t.lq = nil
+	}
+	t.lqLen.Store(int32(len(t.lq)))
+	return ae
 }
 
 func (t *tcpEP) Bind(a tcpip.FullAddress) tcpip.Error {
@@ -670,12 +701,8 @@ func (t *tcpEP) Readiness(mask waiter.EventMask) waiter.EventMask {
 		return m & mask
 	}
 	m := t.Endpoint.Readiness(mask)
-	if mask&waiter.ReadableEvents != 0 {
-		t.lmu.Lock()
-		if len(t.lq) > 0 {
-			m |= mask & waiter.ReadableEvents
-		}
-		t.lmu.Unlock()
+	if t.lqLen.Load() > 0 {
+		m |= mask & waiter.ReadableEvents
 	}
 	return m
 }
@@ -757,12 +784,15 @@ func (t *tcpEP) GetSockOptInt(opt tcpip.SockOptInt) (int, tcpip.Error) {
 
 // sendQueued is SIOCOUTQ for a TCP socket: gVisor's count (kernels build
 // it in, internal/build/netdelack.go), 0 once joined; ok false when the
-// build has no count.
-func (t *tcpEP) sendQueued() (int, bool) {
-	if t.j.Load() != nil {
-		return 0, true
+// build has no count (host builds) or ep is not TCP.
+func sendQueued(ep tcpip.Endpoint) (int, bool) {
+	if t, ok := ep.(*tcpEP); ok {
+		if t.j.Load() != nil {
+			return 0, true
+		}
+		ep = t.Endpoint
 	}
-	if q, ok := t.Endpoint.(interface{ VelocitySendQueued() int }); ok {
+	if q, ok := ep.(interface{ VelocitySendQueued() int }); ok {
 		return q.VelocitySendQueued(), true
 	}
 	return 0, false

@@ -185,6 +185,9 @@ func TestJoinedReset(t *testing.T) {
 	if r := h.write(cfd2, make([]byte, 4<<20)); r <= 0 || r >= 4<<20 {
 		t.Errorf("first write of 4 MiB to a closed peer = %d, want part of it", r)
 	}
+	// The RST that write drew leaves reads at EOF (the FIN came first)
+	// and the next write failing.
+	h.want("read after the RST", h.read(cfd2, got), 0)
 	h.want("second write", h.write(cfd2, []byte("x")), -int64(syscall.EPIPE))
 
 	// SO_LINGER on with a zero timeout: a reset, even with nothing unread.
@@ -198,6 +201,19 @@ func TestJoinedReset(t *testing.T) {
 	}
 	if e := h.soError(cfd3); e != 0 {
 		t.Errorf("SO_ERROR read twice = %d, want 0", e)
+	}
+
+	// A reset after a FIN (the peer shut its side, then closed with
+	// data unread) is EPIPE, as Linux's tcp_reset says in CLOSE_WAIT.
+	const lfd4, cfd4, afd4 = 40, 41, 42
+	joinedPair(h, lfd4, cfd4, afd4)
+	h.want("shutdown", h.call(48, -1, true, afd4, 1), 0)
+	h.want("write", h.write(cfd4, []byte("unread")), 6)
+	h.want("close with data unread", h.call(3, -1, true, afd4), 0)
+	h.waitReady(cfd4, epollErr)
+	h.want("read at EOF", h.read(cfd4, got), 0)
+	if e := h.soError(cfd4); e != int32(syscall.EPIPE) {
+		t.Errorf("SO_ERROR after a reset in CLOSE_WAIT = %d, want EPIPE", e)
 	}
 }
 

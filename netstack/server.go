@@ -477,8 +477,8 @@ func (s *Server) socket(domain, typ, proto int, sid int32, id uint64) (*sock, sy
 	if terr != nil {
 		return nil, errno(terr)
 	}
-	if tp == tcp.ProtocolNumber && typ&0xf == sockStream {
-		ep = newTCPEP(ep, s.joins, s.stack, domain, wq)
+	if tp == tcp.ProtocolNumber && typ&0xf == sockStream && !s.joins.off {
+		ep = newTCPEP(ep, s.joins, s.stack, domain, wq) // join.go; off, the socket is gVisor's as it was
 	}
 	sk := &sock{sid: sid, id: id, family: domain, typ: typ & 0xf, proto: proto, ep: ep, wq: wq}
 	s.register(sk)
@@ -559,10 +559,8 @@ func (s *Server) call(sk *sock, m *Msg, rep *Reply, hd *hold) (int64, syscall.Er
 				// nowhere. Kernels build gVisor's TCP with a method that
 				// gives the number (internal/build/netdelack.go,
 				// sendqFile); UDP, and host builds, have none: ENOTTY.
-				if t, ok := sk.ep.(*tcpEP); ok {
-					if q, ok := t.sendQueued(); ok {
-						return q, 0
-					}
+				if q, ok := sendQueued(sk.ep); ok {
+					return q, 0
 				}
 				return 0, syscall.ENOTTY
 			}
