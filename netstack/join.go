@@ -638,11 +638,9 @@ func (t *tcpEP) Accept(peer *tcpip.FullAddress) (tcpip.Endpoint, *waiter.Queue, 
 		}
 		return ae.ep, ae.wq, nil
 	}
-	ep, wq, err := t.Endpoint.Accept(peer)
-	if err != nil {
-		return nil, nil, err
-	}
-	return newTCPEP(ep, t.sp, t.st, t.family, wq), wq, nil
+	// A connection gVisor accepted can be neither joined nor listen:
+	// it stays gVisor's endpoint, with no wrapper on its every call.
+	return t.Endpoint.Accept(peer)
 }
 
 // popJoined takes the first joined connection waiting for accept, or

@@ -411,3 +411,219 @@ func TestUnjoined(t *testing.T) {
 		t.Run(name, f)
 	}
 }
+
+// FuzzJoinedCalls drives joined connections with random calls and checks
+// them against a model of the byte streams: every read returns the next
+// bytes its peer wrote, in order; FIONREAD is what was written and not
+// read; a read is EAGAIN only with nothing unread and no EOF; results are
+// counts or errnos; nothing panics, and every socket closes at the end.
+func FuzzJoinedCalls(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 1, 0, 2, 0, 0, 3, 1, 40, 4, 2, 40, 5, 1, 0, 3, 2, 9, 4, 1, 20, 6, 1, 0, 4, 2, 9})
+	f.Add([]byte{0, 0, 0, 1, 1, 0, 1, 3, 0, 2, 0, 0, 2, 0, 0, 3, 1, 255, 3, 1, 255, 7, 2, 0, 4, 1, 255, 8, 3, 0})
+	f.Add([]byte{0, 0, 0, 1, 1, 0, 2, 0, 0, 9, 2, 1, 3, 1, 200, 3, 1, 200, 3, 1, 200, 4, 2, 50, 5, 2, 0, 6, 1, 1})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		h := newHarness(t)
+		const lfd = 50
+		type stream struct {
+			written, read int  // byte offsets of the stream into this socket
+			eof           bool // its writer shut down or closed cleanly
+		}
+		type end struct {
+			peer   int32
+			in     *stream // what this socket reads
+			out    *stream // what it writes
+			broken bool    // reset, or its peer gone: only sanity is checked
+		}
+		ends := map[int32]*end{}
+		open := map[int32]bool{}
+		var pending []int32 // connected sockets the listener has not accepted, in order
+		var listening bool
+		var port uint16
+		next := int32(60)
+		pattern := func(off int, dir int32) byte { return byte(off*7 + int(dir)) }
+		buf := make([]byte, 1024)
+		for i := 0; i+2 < len(ops) && i < 3*80; i += 3 {
+			op, a, x := ops[i]%10, int(ops[i+1]), int(ops[i+2])
+			pick := func() (int32, *end) {
+				var fds []int32
+				for fd := range ends {
+					if open[fd] {
+						fds = append(fds, fd)
+					}
+				}
+				if len(fds) == 0 {
+					return -1, nil
+				}
+				// map order is random: sort for a reproducible choice
+				for i := range fds {
+					for j := i + 1; j < len(fds); j++ {
+						if fds[j] < fds[i] {
+							fds[i], fds[j] = fds[j], fds[i]
+						}
+					}
+				}
+				fd := fds[a%len(fds)]
+				return fd, ends[fd]
+			}
+			var r int64
+			switch op {
+			case 0: // listen
+				if listening {
+					continue
+				}
+				port = h.listenOn(lfd, afInet, sockaddr4([4]byte{127, 0, 0, 1}, 0), 64)
+				listening = true
+			case 1: // connect
+				if !listening || next > 70 {
+					continue
+				}
+				fd := next
+				next++
+				if r = h.connectTo(fd, afInet, sockaddr4([4]byte{127, 0, 0, 1}, port)); r != 0 {
+					t.Fatalf("connect = %d", r)
+				}
+				open[fd] = true
+				ends[fd] = &end{peer: -1, in: new(stream), out: new(stream)}
+				pending = append(pending, fd)
+			case 2: // accept
+				if !listening {
+					continue
+				}
+				fd := next
+				r = h.call(288, int64(fd), true, lfd, 0, 0, sockNonblock)
+				if len(pending) == 0 {
+					if r != -int64(syscall.EAGAIN) {
+						t.Fatalf("accept with nothing pending = %d", r)
+					}
+					continue
+				}
+				if r != int64(fd) {
+					t.Fatalf("accept = %d, want %d", r, fd)
+				}
+				next++
+				c := ends[pending[0]] // kept after close: ends is never pruned
+				pending = pending[1:]
+				e := &end{peer: -1, in: c.out, out: c.in, broken: c.broken}
+				ends[fd], open[fd] = e, true
+				for cfd, ce := range ends {
+					if ce == c {
+						e.peer, c.peer = cfd, fd
+					}
+				}
+			case 3: // write
+				fd, e := pick()
+				if e == nil {
+					continue
+				}
+				n := x%700 + 1
+				dir := fd
+				if e.peer >= 0 && e.peer < fd {
+					dir = e.peer
+				}
+				for j := 0; j < n; j++ {
+					buf[j] = pattern(e.out.written+j, dir)
+				}
+				r = h.write(fd, buf[:n])
+				if r > 0 {
+					e.out.written += int(r)
+				}
+			case 4: // read
+				fd, e := pick()
+				if e == nil {
+					continue
+				}
+				n := x%900 + 1
+				r = h.read(fd, buf[:n])
+				if e.broken {
+					break
+				}
+				dir := fd
+				if e.peer >= 0 && e.peer < fd {
+					dir = e.peer
+				}
+				unread := e.in.written - e.in.read
+				switch {
+				case r > 0:
+					if int(r) > unread {
+						t.Fatalf("read %d bytes on fd %d, %d unread", r, fd, unread)
+					}
+					for j := 0; j < int(r); j++ {
+						if buf[j] != pattern(e.in.read+j, dir) {
+							t.Fatalf("fd %d: byte %d of the stream is %d, want %d", fd, e.in.read+j, buf[j], pattern(e.in.read+j, dir))
+						}
+					}
+					e.in.read += int(r)
+				case r == -int64(syscall.EAGAIN):
+					if unread > 0 || e.in.eof {
+						t.Fatalf("fd %d: EAGAIN with %d unread, eof %v", fd, unread, e.in.eof)
+					}
+				case r == 0:
+					if unread > 0 {
+						t.Fatalf("fd %d: EOF with %d unread", fd, unread)
+					}
+				}
+			case 5: // FIONREAD
+				fd, e := pick()
+				if e == nil {
+					continue
+				}
+				v, r2 := h.ioctlInt(fd, fionread)
+				r = r2
+				if !e.broken && (r2 != 0 || int(v) != e.in.written-e.in.read) {
+					t.Fatalf("fd %d: FIONREAD = %d (%d), model %d", fd, v, r2, e.in.written-e.in.read)
+				}
+			case 6: // shutdown
+				fd, e := pick()
+				if e == nil {
+					continue
+				}
+				how := uint64(x % 3)
+				r = h.call(48, -1, true, uint64(fd), how)
+				if r == 0 && how != 0 {
+					e.out.eof = true
+				}
+			case 7: // close
+				fd, e := pick()
+				if e == nil {
+					continue
+				}
+				r = h.call(3, -1, true, uint64(fd))
+				delete(open, fd)
+				// Unread data resets the peer; else it reads what it
+				// has, then EOF (what it writes now goes nowhere, and
+				// nobody reads that stream again).
+				if p := ends[e.peer]; e.peer >= 0 && p != nil && e.in.written > e.in.read {
+					p.broken = true
+				}
+				e.out.eof = true
+			case 8: // SO_RCVBUF
+				fd, e := pick()
+				if e == nil {
+					continue
+				}
+				r = h.setInt(fd, solSocket, soRcvBuf, int32(x*64))
+			case 9: // SO_LINGER 0: the next close resets
+				fd, e := pick()
+				if e == nil {
+					continue
+				}
+				linger := [2]int32{1, 0}
+				r = h.call(54, -1, true, uint64(fd), solSocket, soLinger, ptr(&linger), 8)
+				if p := ends[e.peer]; e.peer >= 0 && p != nil {
+					p.broken = true // its next close resets the peer at once
+				}
+			}
+			if r < -4095 || r > 1<<20 {
+				t.Fatalf("op %d: result %d", op, r)
+			}
+		}
+		for fd := range open {
+			if r := h.call(3, -1, true, uint64(fd)); r != 0 {
+				t.Fatalf("close(%d) = %d", fd, r)
+			}
+		}
+		if listening {
+			h.want("close listener", h.call(3, -1, true, lfd), 0)
+		}
+	})
+}
