@@ -370,6 +370,10 @@ func (e *joinEnd) write(p tcpip.Payloader) (int64, tcpip.Error) {
 		return 0, &tcpip.ErrClosedForSend{}
 	}
 	want := p.Len()
+	if want == 0 {
+		c.mu.Unlock()
+		return 0, nil // nothing is sent, so nothing draws a RST
+	}
 	if q.closed {
 		// Linux sends it, and the peer answers with a RST: this write
 		// succeeds, as far as the send buffer takes it, and the next
@@ -394,10 +398,6 @@ func (e *joinEnd) write(p tcpip.Payloader) (int64, tcpip.Error) {
 	if room <= 0 {
 		c.mu.Unlock()
 		return 0, &tcpip.ErrWouldBlock{}
-	}
-	if want == 0 {
-		c.mu.Unlock()
-		return 0, nil
 	}
 	n, err := q.buf.writeFrom(p, min(room, want))
 	c.mu.Unlock()

@@ -180,6 +180,11 @@ func TestJoinedReset(t *testing.T) {
 	h.want("clean close", h.call(3, -1, true, afd2), 0)
 	h.waitReady(cfd2, epollRdHup)
 	h.want("read at EOF", h.read(cfd2, got), 0)
+	// Writing nothing sends nothing, so it draws no RST.
+	h.want("empty write to a closed peer", h.write(cfd2, nil), 0)
+	if e := h.soError(cfd2); e != 0 {
+		t.Errorf("SO_ERROR after an empty write = %d, want 0", e)
+	}
 	// As far as the send buffer goes (Go's TestWritevError writes 1 GiB
 	// to a closed peer and wants an error before the end).
 	if r := h.write(cfd2, make([]byte, 4<<20)); r <= 0 || r >= 4<<20 {
