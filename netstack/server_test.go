@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -226,12 +227,24 @@ func newHarness(t *testing.T) *harness {
 	return &harness{t: t, s: srv, k: k, names: map[int32]Names{}}
 }
 
-func ptr[T any](p *T) uint64 { return uint64(uintptr(unsafe.Pointer(p))) }
+// escaped holds the last pointer ptr or bptr was given. Storing it makes
+// everything a test passes to them escape to the heap: the harness hands
+// the server addresses, as the kernel does, not Go pointers, and a
+// buffer on a goroutine's stack moves when the stack grows during the
+// call, which left the server the old copy (TestJoinedConcurrent's reader
+// saw its first 5,000 bytes differ in two runs of its first version).
+var escaped unsafe.Pointer
+
+func ptr[T any](p *T) uint64 {
+	atomic.StorePointer(&escaped, unsafe.Pointer(p))
+	return uint64(uintptr(unsafe.Pointer(p)))
+}
 
 func bptr(b []byte) uint64 {
 	if len(b) == 0 {
 		return 0
 	}
+	atomic.StorePointer(&escaped, unsafe.Pointer(&b[0]))
 	return uint64(uintptr(unsafe.Pointer(&b[0])))
 }
 
