@@ -22,7 +22,15 @@ func TestTrackerWaitsForEarlierCalls(t *testing.T) {
 			t.Fatal("freed while a call that entered before Retire was still inside")
 		}
 	}
-	later := tr.Enter() // enters after the retirement: must not block it
+	// A call that enters once the retirement's grace period has begun
+	// must not hold it up. Wait for that beginning (the phase flip):
+	// without it, a Retire goroutine not yet run (its CPU's thread
+	// preempted by the host) let this call enter the old phase, and
+	// <-done below waited for ever (CI, 2026-12-06, in the kernel).
+	for tr.phase.Load()&1 == 0 {
+		runtime.Gosched()
+	}
+	later := tr.Enter() // enters after the retirement began: must not block it
 	tr.Exit(tok)
 	<-done
 	tr.Exit(later)
