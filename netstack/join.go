@@ -119,7 +119,7 @@ type joinEnd struct {
 	// keeps its gVisor endpoint's).
 	own tcpip.SocketOptions
 	// The accepting end's TCP options that gVisor keeps outside
-	// SocketOptions.
+	// SocketOptions; under c.mu.
 	keepIdle, keepIntvl time.Duration
 	keepCnt             int
 
@@ -710,6 +710,8 @@ func (t *tcpEP) SetSockOpt(opt tcpip.SettableSocketOption) tcpip.Error {
 	if e == nil || t.Endpoint != nil {
 		return t.Endpoint.SetSockOpt(opt)
 	}
+	e.c.mu.Lock()
+	defer e.c.mu.Unlock()
 	switch o := opt.(type) {
 	case *tcpip.KeepaliveIdleOption:
 		e.keepIdle = time.Duration(*o)
@@ -726,6 +728,8 @@ func (t *tcpEP) GetSockOpt(opt tcpip.GettableSocketOption) tcpip.Error {
 	if e == nil || t.Endpoint != nil {
 		return t.Endpoint.GetSockOpt(opt)
 	}
+	e.c.mu.Lock()
+	defer e.c.mu.Unlock()
 	switch o := opt.(type) {
 	case *tcpip.KeepaliveIdleOption:
 		*o = tcpip.KeepaliveIdleOption(e.keepIdle)
@@ -747,7 +751,9 @@ func (t *tcpEP) SetSockOptInt(opt tcpip.SockOptInt, v int) tcpip.Error {
 	case t.Endpoint != nil:
 		return t.Endpoint.SetSockOptInt(opt, v)
 	case opt == tcpip.KeepaliveCountOption:
+		e.c.mu.Lock()
 		e.keepCnt = v
+		e.c.mu.Unlock()
 		return nil
 	case opt == tcpip.IPv4TOSOption, opt == tcpip.IPv4TTLOption, opt == tcpip.IPv6HopLimitOption:
 		return nil // they mark segments, and there are none
@@ -771,6 +777,8 @@ func (t *tcpEP) GetSockOptInt(opt tcpip.SockOptInt) (int, tcpip.Error) {
 		return joinMSS, nil
 	case tcpip.KeepaliveCountOption:
 		if t.Endpoint == nil {
+			e.c.mu.Lock()
+			defer e.c.mu.Unlock()
 			return e.keepCnt, nil
 		}
 	}

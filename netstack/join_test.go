@@ -115,6 +115,24 @@ func TestJoinedConnection(t *testing.T) {
 		t.Errorf("levels %#x and %#x: both ends should be writable", h.k.level(cfd), h.k.level(afd))
 	}
 
+	// The accepting end keeps its own options (it has no gVisor
+	// endpoint): set and read back, as Go sets them on every connection.
+	for _, o := range []struct{ level, name int }{{ipprotoTCP, tcpKeepIdle}, {ipprotoTCP, tcpKeepIntvl}, {ipprotoTCP, tcpKeepCnt}, {ipprotoTCP, tcpNoDelay}, {solSocket, soKeepAlive}} {
+		if r := h.setInt(afd, o.level, o.name, 7); r != 0 {
+			t.Fatalf("setsockopt(%d, %d) = %d", o.level, o.name, r)
+		}
+		want := int32(7)
+		if o.name == tcpNoDelay && o.level == ipprotoTCP || o.name == soKeepAlive && o.level == solSocket {
+			want = 1
+		}
+		if v, r := h.getInt(afd, o.level, o.name); r != 0 || v != want {
+			t.Errorf("getsockopt(%d, %d) = %d (%d), want %d", o.level, o.name, v, r, want)
+		}
+	}
+	if v, r := h.getInt(afd, ipprotoTCP, tcpMaxSeg); r != 0 || v != joinMSS {
+		t.Errorf("TCP_MAXSEG = %d (%d), want %d", v, r, joinMSS)
+	}
+
 	msg := []byte("over the joined connection")
 	h.want("write", h.write(cfd, msg), int64(len(msg)))
 	h.waitReady(afd, epollIn)
