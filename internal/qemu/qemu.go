@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -335,6 +336,12 @@ func run(ctx context.Context, c Config, args []string, dumpMon string) (Result, 
 	}
 	cmd.WaitDelay = 2 * time.Second // do not hang on pipes if QEMU leaves children
 	dieWithParent(cmd)
+	// The parent-death signal follows the thread that forked, not the
+	// process: keep this goroutine on its thread until QEMU has exited
+	// (every return below waits for it), so no other goroutine can lock
+	// that thread and end it (see deathsig_linux.go).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		return Result{}, fmt.Errorf("starting %s: %w", c.binary(), err)
 	}
