@@ -85,7 +85,6 @@ type joinSpace struct {
 type tcpEP struct {
 	tcpip.Endpoint
 	sp     *joinSpace
-	st     *stack.Stack
 	family int
 	wq     *waiter.Queue
 
@@ -133,8 +132,8 @@ type joinEnd struct {
 	err    tcpip.Error // the error the next read, write or SO_ERROR reports (Linux's sk_err)
 }
 
-func newTCPEP(ep tcpip.Endpoint, sp *joinSpace, st *stack.Stack, family int, wq *waiter.Queue) *tcpEP {
-	return &tcpEP{Endpoint: ep, sp: sp, st: st, family: family, wq: wq}
+func newTCPEP(ep tcpip.Endpoint, sp *joinSpace, family int, wq *waiter.Queue) *tcpEP {
+	return &tcpEP{Endpoint: ep, sp: sp, family: family, wq: wq}
 }
 
 // isLoopbackDest reports whether a connect from a family socket to a may
@@ -222,7 +221,7 @@ func (s *Server) join(t *tcpEP, dest tcpip.FullAddress) (ok bool) {
 		if len(l.lq) > l.lbacklog {
 			return false // full: gVisor's queue decides, as for a SYN
 		}
-		at := newTCPEP(nil, s.joins, s.stack, l.family, new(waiter.Queue))
+		at := newTCPEP(nil, s.joins, l.family, new(waiter.Queue))
 		*ae = joinEnd{c: c, peer: ce, ep: at, wq: at.wq, local: dest, remote: la,
 			keepIdle: 2 * time.Hour, keepIntvl: 75 * time.Second, keepCnt: 9}
 		ae.initOptions(s.stack, l.Endpoint.SocketOptions())
@@ -449,15 +448,21 @@ func (e *joinEnd) shutdown(f tcpip.ShutdownFlags) tcpip.Error {
 // resets the connection as Linux's RST does; otherwise the peer reads
 // EOF after what it has.
 func (e *joinEnd) close() {
+	l := e.opts().GetLinger()
+	e.hangUp(l.Enabled && l.Timeout == 0)
+}
+
+// hangUp ends e and tells its peer: a reset if rst or e has data unread,
+// else EOF after what the peer has.
+func (e *joinEnd) hangUp(rst bool) {
 	c := e.c
 	q := e.peer
-	l := e.opts().GetLinger()
 	c.mu.Lock()
 	if e.closed {
 		c.mu.Unlock()
 		return
 	}
-	rst := e.buf.n > 0 || l.Enabled && l.Timeout == 0
+	rst = rst || e.buf.n > 0
 	e.closed, e.wrShut, e.rdShut = true, true, true
 	e.buf = byteRing{}
 	notify := false
@@ -487,21 +492,7 @@ func resetErr(e *joinEnd) tcpip.Error {
 
 // resetByListener is a connection the listener closed before accepting
 // it: the connecting end gets ECONNRESET, as from Linux's RST.
-func (e *joinEnd) resetByListener() {
-	c := e.c
-	c.mu.Lock()
-	e.closed, e.wrShut, e.rdShut = true, true, true
-	q := e.peer
-	notify := !q.closed && !q.reset
-	if notify {
-		q.reset = true
-		q.err = resetErr(q)
-	}
-	c.mu.Unlock()
-	if notify {
-		q.wq.Notify(waiter.ReadableEvents | waiter.WritableEvents | waiter.EventRdHUp | waiter.EventHUp | waiter.EventErr)
-	}
-}
+func (e *joinEnd) resetByListener() { e.hangUp(true) }
 
 // The tcpip.Endpoint methods: a joined socket's answer, else gVisor's.
 

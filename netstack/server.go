@@ -478,7 +478,7 @@ func (s *Server) socket(domain, typ, proto int, sid int32, id uint64) (*sock, sy
 		return nil, errno(terr)
 	}
 	if tp == tcp.ProtocolNumber && typ&0xf == sockStream && !s.joins.off {
-		ep = newTCPEP(ep, s.joins, s.stack, domain, wq) // join.go; off, the socket is gVisor's as it was
+		ep = newTCPEP(ep, s.joins, domain, wq) // join.go; off, the socket is gVisor's as it was
 	}
 	sk := &sock{sid: sid, id: id, family: domain, typ: typ & 0xf, proto: proto, ep: ep, wq: wq}
 	s.register(sk)
