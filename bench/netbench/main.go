@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	benchguest "github.com/velocityos/velocity/bench/guest"
@@ -227,9 +228,27 @@ func run(o options) error {
 	return nil
 }
 
+// lockedLog collects a guest's serial output while measure reads it.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // measure boots one guest and takes every figure from it (those -rows
 // selects); tag names its perf files.
-func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (figures, error) {
+func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figures, err error) {
 	nc := qemu.Net{Tap: tapName}
 	base := "http://" + tapGuest
 	if o.netns == "" {
@@ -263,12 +282,12 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (figures
 	}
 	defer cmd.Process.Kill()
 	ready := make(chan bool, 1)
-	var serial strings.Builder
+	var serial lockedLog
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			l := sc.Text()
-			serial.WriteString(l + "\n")
+			serial.add(l + "\n")
 			if strings.Contains(l, "NETBENCH ready") {
 				ready <- true
 			}
@@ -285,6 +304,12 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (figures
 	case <-time.After(5 * time.Minute):
 		return nil, fmt.Errorf("the guest never became ready:\n%s", serial.String())
 	}
+	defer func() {
+		// A guest that stops answering mid-run has usually said why.
+		if err != nil {
+			err = fmt.Errorf("%w\nthe guest's serial output:\n%s", err, serial.String())
+		}
+	}()
 	client := &http.Client{Timeout: 2 * time.Minute}
 	get := func(url string) (string, error) { return o.get(client, url) }
 	// Wait until the forward reaches the server, and warm both up.
