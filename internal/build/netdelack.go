@@ -15,16 +15,19 @@ package build
 //
 // The network GOROOT (netroot.go) gives the compiler patched copies of
 // three gVisor files and one file of ours, through -overlay (and a second
-// file of ours, sendqFile, with a method netstack's SIOCOUTQ uses), the way
-// netdirect.go patches package syscall: each edit's old text must occur
+// file of ours, sendqFile, with a method netstack's SIOCOUTQ uses; SipHash,
+// netisn.go, goes the same way), the way netdirect.go patches package
+// syscall: each edit's old text must occur
 // exactly once, or the build stops naming the file (a gVisor release that
 // changed it needs the patch looked at). Host builds and netstack's host
 // tests use gVisor unchanged; tests/netboot checks the kernel's.
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -123,9 +126,12 @@ func (e *Endpoint) VelocitySendQueued() int {
 }
 `
 
-// delackEdits are the replacements made in gVisor's files, by path in the
-// module: each old text must occur exactly once.
-var delackEdits = []struct{ file, old, new string }{
+// gvisorEdit replaces old, which must occur exactly once, with new in
+// file, a path in gVisor's module.
+type gvisorEdit struct{ file, old, new string }
+
+// delackEdits are the delayed ACK's replacements in gVisor's files.
+var delackEdits = []gvisorEdit{
 	{
 		"pkg/tcpip/transport/tcp/endpoint.go",
 		"\tkeepalive keepalive\n",
@@ -158,11 +164,17 @@ var delackEdits = []struct{ file, old, new string }{
 	},
 }
 
-// patchDelack returns the patched texts of the files delackEdits name,
-// read from gVisor's module directory modDir, by path in the module.
-func patchDelack(modDir string) (map[string]string, error) {
+// gvisorEdits are all the replacements made in gVisor's files: the
+// delayed ACK's and SipHash's (netisn.go).
+func gvisorEdits() []gvisorEdit {
+	return append(slices.Clip(delackEdits), isnEdits...)
+}
+
+// patchGvisor returns the patched texts of the files edits name, read
+// from gVisor's module directory modDir, by path in the module.
+func patchGvisor(modDir string, edits []gvisorEdit) (map[string]string, error) {
 	out := map[string]string{}
-	for _, e := range delackEdits {
+	for _, e := range edits {
 		src, ok := out[e.file]
 		if !ok {
 			data, err := os.ReadFile(filepath.Join(modDir, e.file))
@@ -180,22 +192,27 @@ func patchDelack(modDir string) (map[string]string, error) {
 	return out, nil
 }
 
-// addDelack writes the patched gVisor files and delackFile into patchDir
-// and maps them (at their paths in the final vendor tree finalDir, where
+// addGvisorPatches writes the patched gVisor files, delackFile,
+// sendqFile and SipHash's files (netisn.go) into patchDir and maps them (at their paths in the final vendor tree finalDir, where
 // gVisor's module root is) in overlay. A file the overlay already maps
 // (patchInline's copy without //go:inline) is refused rather than
 // overwritten: the two patches would have to be combined first.
-func addDelack(modDir, finalDir, patchDir string, overlay map[string]string) error {
-	patched, err := patchDelack(modDir)
+func addGvisorPatches(modDir, finalDir, patchDir string, overlay map[string]string) error {
+	patched, err := patchGvisor(modDir, gvisorEdits())
 	if err != nil {
-		return fmt.Errorf("network stack: delayed ACK: %w", err)
+		return fmt.Errorf("network stack: patching gVisor: %w", err)
 	}
 	patched["pkg/tcpip/transport/tcp/zz_velocity_delack.go"] = delackFile
 	patched["pkg/tcpip/transport/tcp/zz_velocity_sendq.go"] = sendqFile
+	added, err := isnFiles()
+	if err != nil {
+		return fmt.Errorf("network stack: SipHash: %w", err)
+	}
+	maps.Copy(patched, added)
 	for rel, text := range patched {
 		final := filepath.Join(finalDir, rel)
 		if _, dup := overlay[final]; dup {
-			return fmt.Errorf("network stack: delayed ACK: %s is already patched", rel)
+			return fmt.Errorf("network stack: %s is already patched", rel)
 		}
 		dst := filepath.Join(patchDir, "delack", rel)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -209,12 +226,15 @@ func addDelack(modDir, finalDir, patchDir string, overlay map[string]string) err
 	return nil
 }
 
-// delackVersion identifies the patch for the network GOROOT's cache key.
-func delackVersion() string {
+// gvisorPatchVersion identifies the patches for the network GOROOT's
+// cache key.
+func gvisorPatchVersion() string {
 	var b strings.Builder
 	b.WriteString(delackFile)
 	b.WriteString(sendqFile)
-	for _, e := range delackEdits {
+	b.WriteString(isnFile)
+	b.Write(sipHashFile)
+	for _, e := range gvisorEdits() {
 		b.WriteString(e.file + e.old + e.new)
 	}
 	return b.String()

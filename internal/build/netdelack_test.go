@@ -25,7 +25,7 @@ func TestPatchDelack(t *testing.T) {
 	if err != nil {
 		t.Skip(err) // no module cache and no proxy: nothing to check against
 	}
-	out, err := patchDelack(dir)
+	out, err := patchGvisor(dir, delackEdits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestPatchDelack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := patchDelack(changed); err == nil {
+	if _, err := patchGvisor(changed, delackEdits); err == nil {
 		t.Fatal("a connect.go whose ACK site changed was patched anyway")
 	}
 }

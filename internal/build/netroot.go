@@ -313,7 +313,7 @@ func prepareNetRoot(goroot string) (*netRoot, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "goroot %s\n", goroot)
 	fmt.Fprintf(h, "syscall hook %d\n%s\n", len(syscallHookVersion()), syscallHookVersion())
-	fmt.Fprintf(h, "delayed ACK %d\n%s\n", len(delackVersion()), delackVersion())
+	fmt.Fprintf(h, "gVisor patches %d\n%s\n", len(gvisorPatchVersion()), gvisorPatchVersion())
 	mods := make([]string, len(netModules))
 	for i, m := range netModules {
 		v, ok := req[m.path]
@@ -393,7 +393,7 @@ func prepareNetRoot(goroot string) (*netRoot, error) {
 			if err := patchInline(mdir, filepath.Join(dir, "src", "vendor", rel), filepath.Join(tmp, ".patched"), overlay); err != nil {
 				return nil, err
 			}
-			if err := addDelack(mdir, filepath.Join(dir, "src", "vendor", rel), filepath.Join(tmp, ".patched"), overlay); err != nil {
+			if err := addGvisorPatches(mdir, filepath.Join(dir, "src", "vendor", rel), filepath.Join(tmp, ".patched"), overlay); err != nil {
 				return nil, err
 			}
 		}

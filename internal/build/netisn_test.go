@@ -1,0 +1,54 @@
+package build
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// SipHash's edits apply to the gVisor that go.mod pins, and the patched
+// and added files parse as package tcp.
+func TestPatchISN(t *testing.T) {
+	gomod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := moduleDir("gvisor.dev/gvisor", requiredVersions(gomod)["gvisor.dev/gvisor"])
+	if err != nil {
+		t.Skip(err) // no module cache and no proxy: nothing to check against
+	}
+	out, err := patchGvisor(dir, isnEdits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 {
+		t.Fatalf("%d files patched, want 2", len(out))
+	}
+	added, err := isnFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range added {
+		out[name] = src
+	}
+	fset := token.NewFileSet()
+	for name, src := range out {
+		f, err := parser.ParseFile(fset, name, src, parser.ParseComments)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if f.Name.Name != "tcp" {
+			t.Errorf("%s: package %s, want tcp", name, f.Name.Name)
+		}
+	}
+	if !strings.Contains(out["pkg/tcpip/transport/tcp/connect.go"], "return velocitySecureISN(id, clock, seed)") ||
+		!strings.Contains(out["pkg/tcpip/transport/tcp/protocol.go"], "velocityTSOffset(p.tsOffsetSecret, src, dst)") {
+		t.Error("a hash's call site is not patched")
+	}
+	if !strings.Contains(added["pkg/tcpip/transport/tcp/zz_velocity_siphash.go"], "func velocitySipHash24(") {
+		t.Error("SipHash's file lacks velocitySipHash24")
+	}
+}
