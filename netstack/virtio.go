@@ -429,6 +429,7 @@ func (n *virtioNIC) run(ctx context.Context) {
 	} else {
 		go n.watchInterrupts(ctx, f)
 	}
+	rxPending := n.rx.Pending // made once: a method value escapes
 	for ctx.Err() == nil {
 		for {
 			n.rx.DisableInterrupts()
@@ -447,7 +448,7 @@ func (n *virtioNIC) run(ctx context.Context) {
 				// Receive completions are the only thing this
 				// vector announces that the loop acts on, and
 				// the ring says whether there are any: no read.
-				err = ev.waitUntil(n.rx.Pending)
+				err = ev.waitUntil(rxPending)
 			} else {
 				err = ev.wait() // the vector is shared with configuration changes
 			}
