@@ -193,8 +193,9 @@ func patchGvisor(modDir string, edits []gvisorEdit) (map[string]string, error) {
 }
 
 // addGvisorPatches writes the patched gVisor files, delackFile,
-// sendqFile and SipHash's files (netisn.go) into patchDir and maps them (at their paths in the final vendor tree finalDir, where
-// gVisor's module root is) in overlay. A file the overlay already maps
+// sendqFile and SipHash's files (netisn.go) into patchDir and maps them
+// (at their paths in the final vendor tree finalDir, where gVisor's
+// module root is) in overlay. A file the overlay already maps
 // (patchInline's copy without //go:inline) is refused rather than
 // overwritten: the two patches would have to be combined first.
 func addGvisorPatches(modDir, finalDir, patchDir string, overlay map[string]string) error {
@@ -214,7 +215,7 @@ func addGvisorPatches(modDir, finalDir, patchDir string, overlay map[string]stri
 		if _, dup := overlay[final]; dup {
 			return fmt.Errorf("network stack: %s is already patched", rel)
 		}
-		dst := filepath.Join(patchDir, "delack", rel)
+		dst := filepath.Join(patchDir, "gvisor", rel)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
