@@ -9,10 +9,10 @@ import (
 	"testing"
 )
 
-// The delayed ACK's edits must apply to the gVisor that go.mod pins, and
-// the results must parse; a file whose text changed is refused, not half
-// patched.
-func TestPatchDelack(t *testing.T) {
+// pinnedGvisor is the module directory of the gVisor that go.mod pins;
+// the test is skipped without a module cache or proxy to get it from.
+func pinnedGvisor(t *testing.T) string {
+	t.Helper()
 	gomod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
 	if err != nil {
 		t.Fatal(err)
@@ -25,6 +25,14 @@ func TestPatchDelack(t *testing.T) {
 	if err != nil {
 		t.Skip(err) // no module cache and no proxy: nothing to check against
 	}
+	return dir
+}
+
+// The delayed ACK's edits must apply to the gVisor that go.mod pins, and
+// the results must parse; a file whose text changed is refused, not half
+// patched.
+func TestPatchDelack(t *testing.T) {
+	dir := pinnedGvisor(t)
 	out, err := patchGvisor(dir, delackEdits)
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,6 @@ package build
 import (
 	"go/parser"
 	"go/token"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -12,14 +10,7 @@ import (
 // SipHash's edits apply to the gVisor that go.mod pins, and the patched
 // and added files parse as package tcp.
 func TestPatchISN(t *testing.T) {
-	gomod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := moduleDir("gvisor.dev/gvisor", requiredVersions(gomod)["gvisor.dev/gvisor"])
-	if err != nil {
-		t.Skip(err) // no module cache and no proxy: nothing to check against
-	}
+	dir := pinnedGvisor(t)
 	out, err := patchGvisor(dir, isnEdits)
 	if err != nil {
 		t.Fatal(err)
