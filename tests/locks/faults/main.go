@@ -67,9 +67,10 @@ func fail(format string, args ...any) {
 // mmap(nil)), and Velocity's kernel allocates top down, so the gap just
 // freed is the one it hands out. A toucher that then wrote into the range
 // after munmap returned did not fault, and wrote its marker into the
-// runtime's memory: the race failed about once in 20 boots with
-// "a touch after munmap returned did not fault", and MAP_FIXED over such
-// a chunk once took an itab away. The runtime's own mappings go below
+// runtime's memory ("a touch after munmap returned did not fault", once
+// in CI on 2026-12-06); and mapping the old range again with MAP_FIXED
+// over such a chunk took an itab away (about once in 20 boots, before
+// that was MAP_FIXED_NOREPLACE). The runtime's own mappings go below
 // vkMmapTop, top down, and its heap above 0xc000000000, bottom up, so
 // 16 TiB is far from both.
 func mmap(n int) unsafe.Pointer {
