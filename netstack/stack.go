@@ -34,6 +34,7 @@ func newStackNDP(ndp *ndpEvents) (*stack.Stack, error) {
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 		HandleLocal:        true,
 		RawFactory:         raw.EndpointFactory{}, // SOCK_RAW (server.go)
+		Clock:              newStackClock(),
 	})
 	ndp.mu.Lock()
 	ndp.st = s

@@ -22,6 +22,7 @@ import (
 
 	"github.com/velocityos/velocity/drivers/pci"
 	"github.com/velocityos/velocity/drivers/virtio"
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -767,7 +768,12 @@ func (n *virtioNIC) send(pkt *stack.PacketBuffer) {
 	buf := n.txBufs.Bytes()
 	d, used := 0, n.hdrLen // the buffer being filled, and its bytes so far
 	putNetHdr(buf[int(descs[0])*bufSize:int(descs[0])*bufSize+n.hdrLen], pkt)
-	for _, s := range pkt.AsSlices() {
+	vl, skip := pkt.AsViewList()
+	for v := vl.Front(); ; {
+		s, ok := nextSlice(&v, &skip)
+		if !ok {
+			break
+		}
 		for len(s) > 0 {
 			if used == bufSize {
 				d, used = d+1, 0
@@ -808,6 +814,25 @@ const (
 	netHdrGSOTCPv4  = 1
 	netHdrGSOTCPv6  = 4
 )
+
+// nextSlice returns the next piece of a packet's bytes, headers first,
+// from a walk over its views begun with v the first view and skip the
+// bytes before the headers (PacketBuffer.AsViewList); ok is false at the
+// end. The send path walks a packet this way rather than through
+// AsSlices, which built a slice of slices on the heap for every frame
+// sent: 5 to 6 objects per connection under a new connection per request.
+func nextSlice(v **buffer.View, skip *int) (s []byte, ok bool) {
+	for *v != nil {
+		s, *v = (*v).AsSlice(), (*v).Next()
+		if *skip >= len(s) {
+			*skip -= len(s)
+			continue
+		}
+		s, *skip = s[*skip:], 0
+		return s, true
+	}
+	return nil, false
+}
 
 // putNetHdr fills the virtio header in front of a frame (hdr is its 10
 // or 12 bytes; num_buffers stays 0 on transmit). With offloads, a TCP
