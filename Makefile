@@ -16,7 +16,7 @@ MODPACK    ?= $(BUILD)/modules.pack
 MODSTORE   := $(BUILD)/modstore
 MODSOURCES := arith stats checksum combo
 
-.PHONY: all build image modpack run debug test bench conformance deps clean
+.PHONY: all build image modpack run debug test bench conformance kernel-pgo deps clean
 
 all: build
 
@@ -68,6 +68,16 @@ conformance: deps build
 	@if [ -x scripts/conformance.sh ]; then scripts/conformance.sh $(if $(ALL),-all); else echo "conformance: no conformance suite yet (scripts/conformance.sh)"; fi
 	# The network's long runs: 10,000 connections and a 1 GiB upload in the kernel (not with ALL=1).
 	$(if $(ALL),@true,VELOCITY_LONG=1 $(GO) test -count=1 -v -timeout 45m -run 'TestNetInKernelLong' ./tests/netboot)
+
+# Refresh internal/build/kernel.pgo, the profile every kernel with networking
+# is built with: the kernel's CPU profile over bench/netbench's rows, cut down
+# to the network stack's own functions (docs/net.md, "Profile-guided builds of
+# the stack"). PGONET=tap (as root) profiles over a tap device, as the
+# committed profile was; the default, user networking, needs no root.
+PGONET ?= user
+kernel-pgo: deps build
+	$(GO) build -o $(BUILD)/netbench-runner ./bench/netbench
+	VELOCITY_SRC=$(CURDIR) $(BUILD)/netbench-runner -net $(PGONET) -profile $(BUILD)/netbench.pprof -kernel-pgo internal/build/kernel.pgo
 
 deps:
 	@scripts/deps.sh

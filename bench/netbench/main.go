@@ -37,6 +37,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/pprof/profile"
 	benchguest "github.com/velocityos/velocity/bench/guest"
 	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
@@ -62,8 +63,9 @@ type options struct {
 	perfDir string
 	// profile: write the Velocity guest's CPU profile, taken over every
 	// measurement, to this file instead of comparing (for go tool pprof,
-	// or a build's -pgo).
-	profile string
+	// or a build's -pgo); kernelPGO: also write the part of it that
+	// guides the kernel's compilation (build.KernelProfile) to this file.
+	profile, kernelPGO string
 }
 
 func main() {
@@ -83,6 +85,7 @@ func main() {
 	flag.StringVar(&o.net, "net", "user", "the card's back end: user (QEMU user networking, a forward on 127.0.0.1) or tap (a tap device with offloads, in a network namespace made for the run; needs root)")
 	rows := flag.String("rows", "", "only the measurements whose names match this regular expression (e.g. '64 KiB c=16|bulk'); default all")
 	flag.StringVar(&o.perfDir, "perf", "", "record QEMU's CPU samples with perf during each wrk run, one file per round, guest and row in this directory (for perf report --sort dso,sym)")
+	flag.StringVar(&o.kernelPGO, "kernel-pgo", "", "with -profile, also write the profile's network-stack part, which velocity builds network kernels with, to this file (internal/build/kernel.pgo; make kernel-pgo)")
 	flag.StringVar(&o.profile, "profile", "", "instead of comparing, run every measurement once on Velocity alone and write the kernel's CPU profile over all of them to this file (for go tool pprof, or go build -pgo)")
 	flag.Parse()
 	var err error
@@ -217,6 +220,12 @@ func run(o options) error {
 	}
 	if o.profile != "" {
 		fmt.Printf("\nwrote %s: the CPU profile of Velocity over every measurement above\n", o.profile)
+		if o.kernelPGO != "" {
+			if err := writeKernelPGO(o.profile, o.kernelPGO); err != nil {
+				return err
+			}
+			fmt.Printf("wrote %s: its network-stack part, for building network kernels\n", o.kernelPGO)
+		}
 		return nil
 	}
 	other, label := "linux", "Linux"
@@ -610,4 +619,26 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// writeKernelPGO writes the part of CPU profile in that may guide the
+// compilation of a network kernel (build.KernelProfile) to out.
+func writeKernelPGO(in, out string) error {
+	data, err := os.ReadFile(in)
+	if err != nil {
+		return err
+	}
+	p, err := profile.ParseData(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if err := build.KernelProfile(p).Write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

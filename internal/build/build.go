@@ -86,6 +86,9 @@ func KernelArgs(dir string, userArgs []string, test bool, pkgs []string) (args, 
 		if err := addFirstNetImport(nr, origRoot, first, extra); err != nil {
 			return nil, nil, err
 		}
+		if p.rest, err = withKernelPGO(p.rest, mainDirs); err != nil {
+			return nil, nil, err
+		}
 	}
 	overlay, err := PrepareOverlay(goroot, p.overlay, extra)
 	if err != nil {
