@@ -18,19 +18,18 @@ func TestStackClock(t *testing.T) {
 	}
 
 	fired := make(chan struct{}, 2)
+	waitFired := func(what string) {
+		t.Helper()
+		select {
+		case <-fired:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s did not fire in 5s", what)
+		}
+	}
 	tm := c.AfterFunc(time.Millisecond, func() { fired <- struct{}{} })
-	select {
-	case <-fired:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a 1ms timer did not fire in 5s")
-	}
-	// Reset after firing arms it again.
-	tm.Reset(time.Millisecond)
-	select {
-	case <-fired:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a timer Reset after firing did not fire again")
-	}
+	waitFired("a 1ms timer")
+	tm.Reset(time.Millisecond) // after firing: armed again
+	waitFired("a timer Reset after firing")
 
 	// Stop before the deadline keeps f from running.
 	stopped := c.AfterFunc(time.Hour, func() { fired <- struct{}{} })
@@ -40,12 +39,13 @@ func TestStackClock(t *testing.T) {
 	if stopped.Stop() {
 		t.Fatal("a second Stop returned true")
 	}
-	stopped.Reset(time.Millisecond)
 	select {
 	case <-fired:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a stopped timer Reset did not fire")
+		t.Fatal("a stopped timer fired")
+	default:
 	}
+	stopped.Reset(time.Millisecond)
+	waitFired("a stopped timer Reset")
 }
 
 // TestStackClockAllocs: a timer is one heap object, not gVisor's two.
