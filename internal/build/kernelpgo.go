@@ -11,7 +11,7 @@ package build
 // work: kernel.pgo, the kernel's own CPU profile under bench/netbench
 // (build/netbench-runner -profile), cut down by KernelProfile to the
 // frames of the stack's packages (gVisor, netstack, drivers). Every call
-// edge left in it has a caller in those packages, so the profile changes
+// edge left in it has both ends in those packages, so the profile changes
 // how the kernel's network code is compiled and nothing of the program's
 // own: the program is compiled as it would be for Linux, which keeps the
 // comparison with the Linux guest one of kernels.
@@ -99,9 +99,6 @@ func KernelProfile(p *profile.Profile) *profile.Profile {
 		}
 		s.Location = s.Location[:0]
 		for _, f := range frames[k:end] {
-			if f.Function == nil {
-				continue
-			}
 			key := site{f.Function.ID, f.Line}
 			loc := locs[key]
 			if loc == nil {
@@ -145,9 +142,10 @@ func pgoFlag(args []string) (i, vi int, value string) {
 
 // withKernelPGO returns the go build arguments rest with the -pgo flag a
 // network kernel is built with (see the top of this file). dirs are the
-// directories whose default.pgo -pgo=auto would use: the main packages,
-// or the packages under test. With the user's profile and more than one
-// candidate default.pgo, -pgo=auto is left alone.
+// directories whose default.pgo -pgo=auto would use: the main packages'
+// (for go test, the test binary's, which is the tested package's
+// directory). With more than one default.pgo among them, one flag cannot
+// carry them all, and -pgo=auto is left to go build.
 func withKernelPGO(rest, dirs []string) ([]string, error) {
 	if os.Getenv("VELOCITY_KERNELPGO") == "0" {
 		return rest, nil
