@@ -12,9 +12,9 @@ import (
 )
 
 // cpuProfile builds a profile shaped like Go's CPU profiles whose samples
-// are the given stacks (leaf first; a stack entry "a|b" is one location
-// with b inlined... into: a is the inlined callee, b its caller), each
-// worth 10 ms.
+// are the given stacks, leaf first, each worth 10 ms. A stack entry "a|b"
+// is one location where a was inlined into b, its caller, as pprof lists
+// an inlined call's lines.
 func cpuProfile(stacks ...[]string) *profile.Profile {
 	p := &profile.Profile{
 		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
@@ -213,19 +213,20 @@ func TestWithKernelPGO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := profileAt(t, out); !hasFunc(p, kfn) || !hasFunc(p, userFn) || len(out) != 2 || out[1] != "-x" {
+	p := profileAt(t, out)
+	if !hasFunc(p, kfn) || !hasFunc(p, userFn) || len(out) != 2 || out[1] != "-x" {
 		t.Fatalf("with -pgo %s: %q", user, out)
-	} else if kt, ut := int64(0), int64(0); true {
-		for _, s := range p.Sample {
-			if s.Location[0].Line[0].Function.Name == userFn {
-				ut += s.Value[1]
-			} else {
-				kt += s.Value[1]
-			}
+	}
+	var kt, ut int64 // each side's weight in the merged profile
+	for _, s := range p.Sample {
+		if s.Location[0].Line[0].Function.Name == userFn {
+			ut += s.Value[1]
+		} else {
+			kt += s.Value[1]
 		}
-		if kt < ut*9/10 || kt > ut*11/10 {
-			t.Fatalf("merged weights: kernel %d, user %d; want them equal", kt, ut)
-		}
+	}
+	if kt < ut*9/10 || kt > ut*11/10 {
+		t.Fatalf("merged weights: kernel %d, user %d; want them equal", kt, ut)
 	}
 	main1, main2 := t.TempDir(), t.TempDir()
 	writeProfile(t, filepath.Join(main1, "default.pgo"), cpuProfile([]string{userFn, "main.main"}))
