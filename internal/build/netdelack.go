@@ -203,11 +203,9 @@ func addGvisorPatches(modDir, finalDir, patchDir string, overlay map[string]stri
 	if err != nil {
 		return fmt.Errorf("network stack: patching gVisor: %w", err)
 	}
-	patched["pkg/tcpip/transport/tcp/zz_velocity_delack.go"] = delackFile
-	patched["pkg/tcpip/transport/tcp/zz_velocity_sendq.go"] = sendqFile
-	added, err := isnFiles()
+	added, err := gvisorAddedFiles()
 	if err != nil {
-		return fmt.Errorf("network stack: SipHash: %w", err)
+		return fmt.Errorf("network stack: patching gVisor: %w", err)
 	}
 	maps.Copy(patched, added)
 	for rel, text := range patched {
@@ -227,14 +225,29 @@ func addGvisorPatches(modDir, finalDir, patchDir string, overlay map[string]stri
 	return nil
 }
 
+// gvisorAddedFiles are the files of ours added to gVisor's packages, by
+// path in its module: delackFile, sendqFile and SipHash's (netisn.go).
+func gvisorAddedFiles() (map[string]string, error) {
+	added, err := isnFiles()
+	if err != nil {
+		return nil, fmt.Errorf("SipHash: %w", err)
+	}
+	added["pkg/tcpip/transport/tcp/zz_velocity_delack.go"] = delackFile
+	added["pkg/tcpip/transport/tcp/zz_velocity_sendq.go"] = sendqFile
+	return added, nil
+}
+
 // gvisorPatchVersion identifies the patches for the network GOROOT's
-// cache key.
+// cache key: every added file, by name, and every edit.
 func gvisorPatchVersion() string {
 	var b strings.Builder
-	b.WriteString(delackFile)
-	b.WriteString(sendqFile)
-	b.WriteString(isnFile)
-	b.Write(sipHashFile)
+	added, err := gvisorAddedFiles()
+	if err != nil {
+		b.WriteString(err.Error()) // addGvisorPatches reports it
+	}
+	for _, name := range slices.Sorted(maps.Keys(added)) {
+		b.WriteString(name + "\n" + added[name])
+	}
 	for _, e := range gvisorEdits() {
 		b.WriteString(e.file + e.old + e.new)
 	}
