@@ -40,13 +40,8 @@ func TestPatchDelack(t *testing.T) {
 	if len(out) != 3 {
 		t.Fatalf("%d files patched, want 3", len(out))
 	}
-	fset := token.NewFileSet()
 	out["pkg/tcpip/transport/tcp/zz_velocity_delack.go"] = delackFile
-	for name, src := range out {
-		if _, err := parser.ParseFile(fset, name, src, parser.ParseComments); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
+	parseAsTCP(t, out)
 	if n := strings.Count(out["pkg/tcpip/transport/tcp/snd.go"], "s.ep.velocityAckSent()"); n != 2 {
 		t.Errorf("velocityAckSent called in %d places of snd.go, want 2", n)
 	}
@@ -70,5 +65,21 @@ func TestPatchDelack(t *testing.T) {
 	}
 	if _, err := patchGvisor(changed, delackEdits); err == nil {
 		t.Fatal("a connect.go whose ACK site changed was patched anyway")
+	}
+}
+
+// parseAsTCP checks that every file, patched or added, parses as
+// gVisor's package tcp.
+func parseAsTCP(t *testing.T, files map[string]string) {
+	t.Helper()
+	fset := token.NewFileSet()
+	for name, src := range files {
+		f, err := parser.ParseFile(fset, name, src, parser.ParseComments)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if f.Name.Name != "tcp" {
+			t.Errorf("%s: package %s, want tcp", name, f.Name.Name)
+		}
 	}
 }

@@ -1,8 +1,6 @@
 package build
 
 import (
-	"go/parser"
-	"go/token"
 	"strings"
 	"testing"
 )
@@ -25,16 +23,7 @@ func TestPatchISN(t *testing.T) {
 	for name, src := range added {
 		out[name] = src
 	}
-	fset := token.NewFileSet()
-	for name, src := range out {
-		f, err := parser.ParseFile(fset, name, src, parser.ParseComments)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if f.Name.Name != "tcp" {
-			t.Errorf("%s: package %s, want tcp", name, f.Name.Name)
-		}
-	}
+	parseAsTCP(t, out)
 	if !strings.Contains(out["pkg/tcpip/transport/tcp/connect.go"], "return velocitySecureISN(id, clock, seed)") ||
 		!strings.Contains(out["pkg/tcpip/transport/tcp/protocol.go"], "velocityTSOffset(p.tsOffsetSecret, src, dst)") {
 		t.Error("a hash's call site is not patched")
