@@ -165,9 +165,10 @@ var delackEdits = []gvisorEdit{
 }
 
 // gvisorEdits are all the replacements made in gVisor's files: the
-// delayed ACK's and SipHash's (netisn.go).
+// delayed ACK's, SipHash's (netisn.go) and the compact TIME-WAIT's
+// (nettimewait.go).
 func gvisorEdits() []gvisorEdit {
-	return append(slices.Clip(delackEdits), isnEdits...)
+	return slices.Concat(delackEdits, isnEdits, timeWaitEdits)
 }
 
 // patchGvisor returns the patched texts of the files edits name, read
@@ -226,7 +227,8 @@ func addGvisorPatches(modDir, finalDir, patchDir string, overlay map[string]stri
 }
 
 // gvisorAddedFiles are the files of ours added to gVisor's packages, by
-// path in its module: delackFile, sendqFile and SipHash's (netisn.go).
+// path in its module: delackFile, sendqFile, SipHash's (netisn.go) and
+// the compact TIME-WAIT's (nettimewait.go).
 func gvisorAddedFiles() (map[string]string, error) {
 	added, err := isnFiles()
 	if err != nil {
@@ -234,6 +236,7 @@ func gvisorAddedFiles() (map[string]string, error) {
 	}
 	added["pkg/tcpip/transport/tcp/zz_velocity_delack.go"] = delackFile
 	added["pkg/tcpip/transport/tcp/zz_velocity_sendq.go"] = sendqFile
+	maps.Copy(added, timeWaitFiles())
 	return added, nil
 }
 

@@ -1,0 +1,125 @@
+package build
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestTimeWaitRecord builds gVisor with every patch of ours (a module
+// replacement whose patched directories are real and the rest symbolic
+// links to the module cache, which -overlay may not touch) and runs
+// testdata/timewait against it twice: with the compact TIME-WAIT and with
+// VELOCITY_TWCOMPACT=0, gVisor's own. The harness speaks TCP segment by
+// segment to a stack that serves and closes first, and checks what a
+// connection in TIME-WAIT answers: a retransmitted FIN, segments in and
+// out of sequence, a RST, an old SYN and a new one, and expiry.
+func TestTimeWaitRecord(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds gVisor's stack for the host")
+	}
+	gomod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const gv = "gvisor.dev/gvisor"
+	version := requiredVersions(gomod)[gv]
+	modDir, err := moduleDir(gv, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched, err := patchGvisor(modDir, gvisorEdits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := gvisorAddedFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range added {
+		patched[k] = v
+	}
+	dir := t.TempDir()
+	if err := linkTree(modDir, filepath.Join(dir, "gvisor"), patched); err != nil {
+		t.Fatal(err)
+	}
+	mod := strings.Replace(string(gomod), "module github.com/velocityos/velocity", "module velocity.test/timewait", 1) +
+		"\nreplace " + gv + " => ./gvisor\n"
+	sum, err := os.ReadFile("../../go.sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("testdata/timewait/timewait_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"go.mod": []byte(mod), "go.sum": sum, "timewait_test.go": src} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, mode := range []string{"1", "0"} {
+		cmd := exec.Command(GoCmd, "test", "-count=1", "-mod=mod", "-v", ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0", "VELOCITY_TWCOMPACT="+mode)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("VELOCITY_TWCOMPACT=%s: %v\n%s", mode, err, out)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "bytes of heap") {
+				t.Log(strings.TrimSpace(l))
+			}
+		}
+	}
+}
+
+// linkTree makes dst mirror src with symbolic links, except that the
+// files in replace (by path relative to src) are written out with their
+// new text, inside real directories.
+func linkTree(src, dst string, replace map[string]string) error {
+	realDirs := map[string]bool{".": true}
+	for rel := range replace {
+		for d := filepath.Dir(rel); d != "."; d = filepath.Dir(d) {
+			realDirs[d] = true
+		}
+	}
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		if err := os.MkdirAll(filepath.Join(dst, rel), 0o755); err != nil {
+			return err
+		}
+		entries, err := os.ReadDir(filepath.Join(src, rel))
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			r := filepath.Join(rel, e.Name())
+			if _, ok := replace[r]; ok || realDirs[r] {
+				continue
+			}
+			if err := os.Symlink(filepath.Join(src, r), filepath.Join(dst, r)); err != nil {
+				return err
+			}
+		}
+		for _, e := range entries {
+			if r := filepath.Join(rel, e.Name()); realDirs[r] {
+				if err := walk(r); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk("."); err != nil {
+		return err
+	}
+	for rel, text := range replace {
+		if err := os.WriteFile(filepath.Join(dst, rel), []byte(text), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
