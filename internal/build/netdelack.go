@@ -165,10 +165,10 @@ var delackEdits = []gvisorEdit{
 }
 
 // gvisorEdits are all the replacements made in gVisor's files: the
-// delayed ACK's, SipHash's (netisn.go) and the compact TIME-WAIT's
-// (nettimewait.go).
+// delayed ACK's, SipHash's (netisn.go), the compact TIME-WAIT's
+// (nettimewait.go) and the monotonic clock's (netmonotonic.go).
 func gvisorEdits() []gvisorEdit {
-	return slices.Concat(delackEdits, isnEdits, timeWaitEdits)
+	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits)
 }
 
 // patchGvisor returns the patched texts of the files edits name, read

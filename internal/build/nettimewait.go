@@ -25,7 +25,7 @@ package build
 //     and the processor's entry to TIME-WAIT.
 //
 // VELOCITY_TWCOMPACT=0 on the kernel command line keeps gVisor's
-// endpoint. TestTimeWaitRecord builds gVisor with these files on the host
+// endpoint. TestPatchedGvisor (netgvisor_test.go) builds gVisor with these files on the host
 // and checks both ways give the same answers on the wire.
 
 import _ "embed"

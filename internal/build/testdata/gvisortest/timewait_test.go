@@ -1,8 +1,9 @@
-// Package timewait is TestTimeWaitRecord's harness (internal/build): it
-// runs on the host against gVisor built with velocity's patches, once with
-// the compact TIME-WAIT and once without (VELOCITY_TWCOMPACT=0), and
-// checks that a connection in TIME-WAIT answers the wire the same way.
-package timewait
+// Package gvisortest holds TestPatchedGvisor's harnesses
+// (internal/build/netgvisor_test.go), which run on the host against gVisor
+// built with velocity's patches, once with the compact TIME-WAIT and once
+// without (VELOCITY_TWCOMPACT=0). This one checks that a connection in
+// TIME-WAIT answers the wire the same way both times.
+package gvisortest
 
 import (
 	"bytes"

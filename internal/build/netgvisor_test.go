@@ -8,15 +8,17 @@ import (
 	"testing"
 )
 
-// TestTimeWaitRecord builds gVisor with every patch of ours (a module
+// TestPatchedGvisor builds gVisor with every patch of ours (a module
 // replacement whose patched directories are real and the rest symbolic
-// links to the module cache, which -overlay may not touch) and runs
-// testdata/timewait against it twice: with the compact TIME-WAIT and with
-// VELOCITY_TWCOMPACT=0, gVisor's own. The harness speaks TCP segment by
-// segment to a stack that serves and closes first, and checks what a
-// connection in TIME-WAIT answers: a retransmitted FIN, segments in and
-// out of sequence, a RST, an old SYN and a new one, and expiry.
-func TestTimeWaitRecord(t *testing.T) {
+// links to the module cache, which -overlay may not touch) and runs the
+// tests in testdata/gvisortest against it twice: with the compact
+// TIME-WAIT and with VELOCITY_TWCOMPACT=0, gVisor's own. One harness
+// speaks TCP segment by segment to a stack that serves and closes first,
+// and checks what a connection in TIME-WAIT answers: a retransmitted FIN,
+// segments in and out of sequence, a RST, an old SYN and a new one, and
+// expiry; and what it keeps of the heap. Another checks the monotonic
+// clock's arithmetic (netmonotonic.go) against gVisor's original.
+func TestPatchedGvisor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds gVisor's stack for the host")
 	}
@@ -51,11 +53,17 @@ func TestTimeWaitRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := os.ReadFile("testdata/timewait/timewait_test.go")
-	if err != nil {
-		t.Fatal(err)
+	files := map[string][]byte{"go.mod": []byte(mod), "go.sum": sum}
+	tests, err := filepath.Glob("testdata/gvisortest/*_test.go")
+	if err != nil || len(tests) == 0 {
+		t.Fatalf("no harness in testdata/gvisortest: %v", err)
 	}
-	for name, data := range map[string][]byte{"go.mod": []byte(mod), "go.sum": sum, "timewait_test.go": src} {
+	for _, name := range tests {
+		if files[filepath.Base(name)], err = os.ReadFile(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
