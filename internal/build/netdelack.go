@@ -166,9 +166,10 @@ var delackEdits = []gvisorEdit{
 
 // gvisorEdits are all the replacements made in gVisor's files: the
 // delayed ACK's, SipHash's (netisn.go), the compact TIME-WAIT's
-// (nettimewait.go) and the monotonic clock's (netmonotonic.go).
+// (nettimewait.go), the monotonic clock's (netmonotonic.go) and the
+// address scan's (netaddrscan.go).
 func gvisorEdits() []gvisorEdit {
-	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits)
+	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits)
 }
 
 // patchGvisor returns the patched texts of the files edits name, read
@@ -227,8 +228,9 @@ func addGvisorPatches(modDir, finalDir, patchDir string, overlay map[string]stri
 }
 
 // gvisorAddedFiles are the files of ours added to gVisor's packages, by
-// path in its module: delackFile, sendqFile, SipHash's (netisn.go) and
-// the compact TIME-WAIT's (nettimewait.go).
+// path in its module: delackFile, sendqFile, SipHash's (netisn.go), the
+// compact TIME-WAIT's (nettimewait.go) and the address scan's
+// (netaddrscan.go).
 func gvisorAddedFiles() (map[string]string, error) {
 	added, err := isnFiles()
 	if err != nil {
@@ -237,6 +239,7 @@ func gvisorAddedFiles() (map[string]string, error) {
 	added["pkg/tcpip/transport/tcp/zz_velocity_delack.go"] = delackFile
 	added["pkg/tcpip/transport/tcp/zz_velocity_sendq.go"] = sendqFile
 	maps.Copy(added, timeWaitFiles())
+	added["pkg/tcpip/stack/zz_velocity_addrscan.go"] = addrScanFile
 	return added, nil
 }
 
