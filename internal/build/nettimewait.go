@@ -56,7 +56,8 @@ var timeWaitEdits = []gvisorEdit{
 		"pkg/tcpip/transport/tcp/dispatcher.go",
 		"\tcase ep.EndpointState() == StateTimeWait:\n\t\tstartTimeWait(ep)\n\t}\n\tep.mu.Unlock()\n}",
 		"\tcase ep.EndpointState() == StateTimeWait:\n\t\tif ep.velocityCompactTimeWait() {\n\t\t\treturn // it unlocked ep.mu\n\t\t}\n\t\tstartTimeWait(ep)\n\t}\n\tep.mu.Unlock()\n}",
-	},	// gVisor keeps an accepted endpoint's handshake for its whole life,
+	},
+	// gVisor keeps an accepted endpoint's handshake for its whole life,
 	// and every close then takes the listener's accept lock to delete
 	// the endpoint from the listener's pending set, which it left when
 	// deliverAccepted delivered it; the handshake's timer stopped at
