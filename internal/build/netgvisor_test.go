@@ -16,8 +16,9 @@ import (
 // speaks TCP segment by segment to a stack that serves and closes first,
 // and checks what a connection in TIME-WAIT answers: a retransmitted FIN,
 // segments in and out of sequence, a RST, an old SYN and a new one, and
-// expiry; and what it keeps of the heap. Another checks the monotonic
-// clock's arithmetic (netmonotonic.go) against gVisor's original.
+// expiry; and what it keeps of the heap. Others check the monotonic
+// clock's arithmetic (netmonotonic.go) against gVisor's original, and a
+// NIC's address lookups (netaddrscan.go).
 func TestPatchedGvisor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds gVisor's stack for the host")
