@@ -175,11 +175,10 @@ func (h *harness) quiet(port uint16, what string) {
 
 // conn is the peer's side of one connection.
 type conn struct {
-	port          uint16
-	iss           uint32 // ours
-	serverNxt     uint32 // past the server's FIN once closed
-	serverTS      uint32
-	closedByPeerS seg
+	port      uint16
+	iss       uint32 // ours
+	serverNxt uint32 // past the server's FIN once closed
+	serverTS  uint32
 }
 
 // open does the handshake from port with initial sequence number iss and
@@ -294,8 +293,7 @@ func TestTimeWait(t *testing.T) {
 		}
 	}
 	// And a connection can be made on it again.
-	c3 := h.open(port, 7)
-	_ = c3
+	h.open(port, 7)
 }
 
 // TestTimeWaitFootprint measures the heap a connection in TIME-WAIT
