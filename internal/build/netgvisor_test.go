@@ -1,6 +1,7 @@
 package build
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,9 +42,7 @@ func TestPatchedGvisor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range added {
-		patched[k] = v
-	}
+	maps.Copy(patched, added)
 	dir := t.TempDir()
 	if err := linkTree(modDir, filepath.Join(dir, "gvisor"), patched); err != nil {
 		t.Fatal(err)
@@ -89,41 +88,19 @@ func TestPatchedGvisor(t *testing.T) {
 // files in replace (by path relative to src) are written out with their
 // new text, inside real directories.
 func linkTree(src, dst string, replace map[string]string) error {
-	realDirs := map[string]bool{".": true}
+	// skip: each real directory's entries that are not links, by
+	// directory: the replaced files and the real directories below it.
+	skip := map[string][]string{".": nil}
 	for rel := range replace {
-		for d := filepath.Dir(rel); d != "."; d = filepath.Dir(d) {
-			realDirs[d] = true
+		for r := rel; r != "."; r = filepath.Dir(r) {
+			d := filepath.Dir(r)
+			skip[d] = append(skip[d], filepath.Base(r))
 		}
 	}
-	var walk func(rel string) error
-	walk = func(rel string) error {
-		if err := os.MkdirAll(filepath.Join(dst, rel), 0o755); err != nil {
+	for d, names := range skip {
+		if err := linkEntries(filepath.Join(dst, d), filepath.Join(src, d), names...); err != nil {
 			return err
 		}
-		entries, err := os.ReadDir(filepath.Join(src, rel))
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			r := filepath.Join(rel, e.Name())
-			if _, ok := replace[r]; ok || realDirs[r] {
-				continue
-			}
-			if err := os.Symlink(filepath.Join(src, r), filepath.Join(dst, r)); err != nil {
-				return err
-			}
-		}
-		for _, e := range entries {
-			if r := filepath.Join(rel, e.Name()); realDirs[r] {
-				if err := walk(r); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	if err := walk("."); err != nil {
-		return err
 	}
 	for rel, text := range replace {
 		if err := os.WriteFile(filepath.Join(dst, rel), []byte(text), 0o644); err != nil {
