@@ -273,6 +273,8 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 		return nil, err
 	}
 	c.Extra = append(c.Extra, netArgs...)
+	// Named threads, so qemuThreads can tell the vCPUs from the rest.
+	c.Extra = append(c.Extra, "-name", "netbench-"+sys+",debug-threads=on")
 	args, err := c.Args(kind, o.accel, "")
 	if err != nil {
 		return nil, err
@@ -362,9 +364,11 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 			return nil, err
 		}
 		cpu0 := processCPU(cmd.Process.Pid)
+		vcpu0, rest0, threads0 := qemuThreads(cmd.Process.Pid)
 		wire0, wired0 := o.wireCounters()
 		w, err := o.wrk(o.duration, conns, base+path, row.closes)
 		stop()
+		vcpu1, rest1, threads1 := qemuThreads(cmd.Process.Pid)
 		wire1, wired1 := o.wireCounters()
 		if err != nil {
 			return nil, err
@@ -387,6 +391,16 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 		}
 		fmt.Printf("    %-8s %-14s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  host CPU %6.0f us/req%s\n",
 			sys, name, w.rps, w.p50, w.p99, f[name+" host CPU us/req"], onWire)
+		if threads0 && threads1 && w.requests > 0 {
+			n := float64(w.requests)
+			us := func(a, b time.Duration) float64 { return (b - a).Seconds() * 1e6 / n }
+			f[name+" vCPU user us/req"] = us(vcpu0.user, vcpu1.user)
+			f[name+" vCPU sys us/req"] = us(vcpu0.sys, vcpu1.sys)
+			f[name+" vCPU asleep/req"] = float64(vcpu1.sleeps-vcpu0.sleeps) / n
+			f[name+" other threads us/req"] = us(rest0.user+rest0.sys, rest1.user+rest1.sys)
+			fmt.Printf("    %-8s %-14s   of which vCPU threads: user %.0f sys %.0f us/req, asleep %.2f times/req; QEMU's other threads %.0f us/req\n",
+				sys, name, f[name+" vCPU user us/req"], f[name+" vCPU sys us/req"], f[name+" vCPU asleep/req"], f[name+" other threads us/req"])
+		}
 	}
 	if o.rows.MatchString("bulk download") {
 		start := time.Now()
@@ -538,6 +552,7 @@ func report(w io.Writer, rounds []map[string]figures, other, label string) {
 	rows := []string{}
 	for _, p := range []string{"100 B c=1", "100 B c=16", "64 KiB c=1", "64 KiB c=16", "100 B c=16 new conns"} {
 		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms", p+" host CPU us/req",
+			p+" vCPU user us/req", p+" vCPU sys us/req", p+" vCPU asleep/req", p+" other threads us/req",
 			p+" frames out/req", p+" frames in/req", p+" resent/1k req")
 	}
 	rows = append(rows, "bulk download MB/s")
@@ -546,7 +561,7 @@ func report(w io.Writer, rounds []map[string]figures, other, label string) {
 	}
 	for _, k := range rows {
 		var vs, ls, rs []float64
-		counts := strings.Contains(k, " frames ") || strings.Contains(k, " resent/") // zero is a value
+		counts := strings.Contains(k, " frames ") || strings.Contains(k, " resent/") || strings.Contains(k, " asleep/") // zero is a value
 		for _, r := range rounds {
 			v, okv := r["velocity"][k]
 			l, okl := r[other][k]
@@ -593,23 +608,11 @@ func processCPU(pid int) time.Duration {
 	if err != nil {
 		return -1
 	}
-	// The command name, in parentheses, may hold spaces: fields count
-	// from after its closing parenthesis (utime and stime are fields 14
-	// and 15 of the line, 12 and 13 after it).
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
+	u, s, ok := statTimes(b)
+	if !ok {
 		return -1
 	}
-	fs := strings.Fields(string(b[i+1:]))
-	if len(fs) < 13 {
-		return -1
-	}
-	ut, err1 := strconv.ParseInt(fs[11], 10, 64)
-	st, err2 := strconv.ParseInt(fs[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return -1
-	}
-	return time.Duration(ut+st) * 10 * time.Millisecond
+	return u + s
 }
 
 func freePort() (int, error) {

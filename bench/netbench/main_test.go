@@ -83,3 +83,43 @@ func TestReportAgainst(t *testing.T) {
 		}
 	}
 }
+
+// TestQemuThreads: this process has no vCPU threads, so its spinning is
+// counted with the rest, and the split adds up to processCPU's figure.
+func TestQemuThreads(t *testing.T) {
+	if _, _, ok := qemuThreads(-1); ok {
+		t.Error("a process that does not exist has threads")
+	}
+	_, rest0, ok := qemuThreads(os.Getpid())
+	if !ok {
+		t.Skip("no /proc")
+	}
+	for end := time.Now().Add(150 * time.Millisecond); time.Now().Before(end); {
+	}
+	vcpu, rest1, _ := qemuThreads(os.Getpid())
+	if vcpu != (threadUse{}) {
+		t.Errorf("vCPU threads counted in a process without any: %+v", vcpu)
+	}
+	if d := rest1.user + rest1.sys - rest0.user - rest0.sys; d < 50*time.Millisecond {
+		t.Errorf("150 ms of spinning added %v of CPU time", d)
+	}
+}
+
+func TestStatParsing(t *testing.T) {
+	// A command name with spaces and a parenthesis, as a thread's may be.
+	line := []byte("42 (CPU 0/TCG) x) S 1 1 1 0 -1 4194560 0 0 0 0 250 31 0 0 20 0 1 0 0")
+	u, s, ok := statTimes(line)
+	if !ok || u != 2500*time.Millisecond || s != 310*time.Millisecond {
+		t.Errorf("statTimes = %v, %v, %v; want 2.5s, 310ms, true", u, s, ok)
+	}
+	if _, _, ok := statTimes([]byte("42 (truncated")); ok {
+		t.Error("statTimes accepted a line without its fields")
+	}
+	status := []byte("Name:\tqemu\nvoluntary_ctxt_switches:\t1234\nnonvoluntary_ctxt_switches:\t5\n")
+	if n := statusField(status, "voluntary_ctxt_switches:"); n != 1234 {
+		t.Errorf("voluntary_ctxt_switches = %d, want 1234", n)
+	}
+	if n := statusField(status, "missing:"); n != 0 {
+		t.Errorf("a missing field = %d, want 0", n)
+	}
+}
