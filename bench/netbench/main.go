@@ -10,7 +10,12 @@
 // close on every request); then bulk TCP throughput (a 64 MiB download) and the same
 // request mix over each guest's own loopback. Every figure is printed
 // for both systems with the ratio Velocity/Linux (for latency,
-// Linux/Velocity, so above 1 is better for Velocity either way).
+// Linux/Velocity, so above 1 is better for Velocity either way). Each
+// row also gives QEMU's host CPU time per request, split between its vCPU
+// threads (user and system time, and how often they slept: a halted guest
+// CPU) and its other threads (the main loop, which runs the card), so a
+// gap can be placed in the guest's own instructions or in the device
+// model.
 //
 // With -net tap the card's back end is a tap device instead, in a network
 // namespace that netbench creates and removes itself (root only): QEMU
