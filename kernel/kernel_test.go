@@ -165,3 +165,24 @@ func TestTLBRefresh(t *testing.T) {
 		t.Fatal("no whole-TLB flush in 300 ms of busy CPUs")
 	}
 }
+
+// TestNetStackStats: a host has none of the stack's counters; on Velocity
+// a binary with the stack has them and one without says so, never with
+// counters made up.
+func TestNetStackStats(t *testing.T) {
+	s, err := NetStackStats()
+	switch {
+	case !OnVelocity():
+		if err != ErrNotVelocity {
+			t.Errorf("NetStackStats on a host: %v, want ErrNotVelocity", err)
+		}
+	case err == ErrNoStack:
+		if s != (StackStats{}) {
+			t.Errorf("no stack, yet counters: %+v", s)
+		}
+	case err != nil:
+		t.Errorf("NetStackStats: %v", err)
+	case s.IPMalformed > s.IPPacketsReceived:
+		t.Errorf("counters that cannot be: %+v", s)
+	}
+}

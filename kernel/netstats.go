@@ -93,3 +93,76 @@ func (s NICStats) Write(w io.Writer) {
 		s.TxGSOFrames, s.TxSoftGSOFrames, s.TxBadGSO, s.RxCsumCompleted, s.RxGSOFrames)
 	fmt.Fprintf(w, "nic: notifies to a device idle behind the driver: tx %d, rx %d; missed interrupts %d; rx pure ACKs coalesced %d\n", s.TxRescues, s.RxRescues, s.MissedInterrupts, s.RxAcksCoalesced)
 }
+
+// StackStats are the network stack's counters (gVisor's, netstack/
+// stackstats.go): what IP, TCP and UDP received, sent and dropped, and
+// why. A frame the card delivered can still be dropped here: a bad IP
+// header or checksum is a good frame to the card. Fields are in the order
+// of netstack's stackCounterNames (a host test keeps the two in step).
+type StackStats struct {
+	// IP, both versions: packets received; of them malformed (a bad
+	// header, length or checksum) and malformed fragments; addressed to
+	// none of this node's addresses; from a source no packet may have;
+	// delivered to a transport protocol. Packets sent, and sends that
+	// failed.
+	IPPacketsReceived, IPMalformed, IPMalformedFragments, IPBadDestination, IPBadSource uint64
+	IPDelivered, IPSent, IPSendErrors                                                   uint64
+	// TCP: connections opened by connect and by a listener, established
+	// now, reset while established, and connection attempts that
+	// failed; segments received, invalid ones (a bad checksum among
+	// them), and sent; resets sent and received; segments sent again,
+	// retransmission timeouts; SYNs and handshake ACKs a full listen
+	// queue dropped.
+	TCPActiveOpens, TCPPassiveOpens, TCPEstablished, TCPEstablishedResets, TCPFailedAttempts uint64
+	TCPSegmentsReceived, TCPInvalidSegments, TCPChecksumErrors, TCPSegmentsSent              uint64
+	TCPResetsSent, TCPResetsReceived, TCPRetransmits, TCPTimeouts                            uint64
+	TCPListenSynDrops, TCPListenAckDrops                                                     uint64
+	// UDP: datagrams received, those for a port nobody had bound, those
+	// a full receive buffer dropped, malformed ones, bad checksums;
+	// datagrams sent, and sends that failed.
+	UDPPacketsReceived, UDPUnknownPort, UDPReceiveBufferErrors, UDPMalformed, UDPChecksumErrors uint64
+	UDPPacketsSent, UDPSendErrors                                                               uint64
+	// Packets the transport layer dropped, and packets whose transport
+	// header was malformed.
+	TransportDropped, TransportMalformed uint64
+	// Connections waiting in TIME-WAIT as a compact record now, records
+	// made since boot, records that expired, and records a new SYN ended
+	// (internal/build/nettimewait.go).
+	TimeWaitRecords, TimeWaitCompacted, TimeWaitExpired, TimeWaitReopened uint64
+}
+
+// ErrNoStack says no network stack registered its counters: the program
+// does not use package net.
+var ErrNoStack = errors.New("kernel: no network stack")
+
+// NetStackStats reads the network stack's counters as they are now.
+func NetStackStats() (StackStats, error) {
+	var s StackStats
+	n, _, e := syscall.RawSyscall(sysNetStats, 4, uintptr(unsafe.Pointer(&s)), unsafe.Sizeof(s))
+	switch {
+	case e == syscall.ENOSYS:
+		return s, ErrNotVelocity
+	case e != 0:
+		return s, e
+	case n == 0:
+		return s, ErrNoStack
+	}
+	return s, nil
+}
+
+// Write prints the counters, a line per protocol, as netstat -s groups
+// them.
+func (s StackStats) Write(w io.Writer) {
+	fmt.Fprintf(w, "ip: received %d (malformed %d, malformed fragments %d, not for us %d, bad source %d), delivered %d, sent %d (errors %d)\n",
+		s.IPPacketsReceived, s.IPMalformed, s.IPMalformedFragments, s.IPBadDestination, s.IPBadSource, s.IPDelivered, s.IPSent, s.IPSendErrors)
+	fmt.Fprintf(w, "tcp: opens active %d passive %d, established %d, resets while established %d, failed attempts %d\n",
+		s.TCPActiveOpens, s.TCPPassiveOpens, s.TCPEstablished, s.TCPEstablishedResets, s.TCPFailedAttempts)
+	fmt.Fprintf(w, "tcp: segments received %d (invalid %d, bad checksum %d), sent %d, resets sent %d received %d, retransmitted %d, timeouts %d, listen queue drops syn %d ack %d\n",
+		s.TCPSegmentsReceived, s.TCPInvalidSegments, s.TCPChecksumErrors, s.TCPSegmentsSent, s.TCPResetsSent, s.TCPResetsReceived,
+		s.TCPRetransmits, s.TCPTimeouts, s.TCPListenSynDrops, s.TCPListenAckDrops)
+	fmt.Fprintf(w, "tcp: TIME-WAIT records %d (made %d, expired %d, ended by a SYN %d)\n",
+		s.TimeWaitRecords, s.TimeWaitCompacted, s.TimeWaitExpired, s.TimeWaitReopened)
+	fmt.Fprintf(w, "udp: received %d (unknown port %d, buffer full %d, malformed %d, bad checksum %d), sent %d (errors %d)\n",
+		s.UDPPacketsReceived, s.UDPUnknownPort, s.UDPReceiveBufferErrors, s.UDPMalformed, s.UDPChecksumErrors, s.UDPPacketsSent, s.UDPSendErrors)
+	fmt.Fprintf(w, "transport: dropped %d, malformed headers %d\n", s.TransportDropped, s.TransportMalformed)
+}

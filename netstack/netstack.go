@@ -38,6 +38,7 @@ func init() {
 		return
 	}
 	srv = newServer(st, velocityKernel{})
+	registerStackStats(st)
 	if bell := newDoorbell(); bell != nil {
 		w, err := newEventfdWaiter(bell)
 		if err == nil {

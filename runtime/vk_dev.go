@@ -134,7 +134,14 @@ var vkDev struct {
 
 	netStats struct{ p, n uintptr }
 	rings    uintptr // the network driver's [2]vkRingInfo (op 2 of vkSysNetStats), for the NMI dump
+	// The network stack's counters (ops 3 and 4 of vkSysNetStats): where
+	// each one is, 0 for one this build lacks.
+	stackCtrs  [vkStackCtrsMax]uintptr
+	nStackCtrs uintptr
 }
+
+// vkStackCtrsMax bounds the network stack's counters (vkSysNetStats op 3).
+const vkStackCtrsMax = 64
 
 func vkSysPCIConfig(bdf, off, width uintptr, val uint32, write bool) uintptr {
 	if bdf > 0xFFFF || off > 0xFFF || (width != 1 && width != 2 && width != 4) || off%width != 0 {
@@ -403,9 +410,49 @@ type vkRingInfo struct {
 // vkSysNetStats keeps (op 0) or copies out (op 1) the network driver's
 // counters, or keeps where its queues are (op 2, [2]vkRingInfo: receive,
 // transmit). The kernel only copies the counters; their layout is the
-// driver's and kernel.NICStats's.
+// driver's and kernel.NICStats's. Ops 3 and 4 do the same for the network
+// stack's counters, which are gVisor's and lie apart (netstack/
+// stackstats.go): op 3 keeps a list of n/8 addresses at p, each a word
+// that never moves or 0, and op 4 copies out what those words hold now,
+// in the list's order (kernel.StackStats's), and returns the bytes
+// written: 0 when no stack registered, so no counter is ever invented.
 func vkSysNetStats(op, p, n uintptr) uintptr {
 	switch op {
+	case 3:
+		if n == 0 || n > vkStackCtrsMax*8 || n%8 != 0 {
+			return vkErr(vkEINVAL)
+		}
+		if !vkUserOK(p, n, false) {
+			return vkErr(vkEFAULT)
+		}
+		var ctrs [vkStackCtrsMax]uintptr
+		for i := uintptr(0); i < n/8; i++ {
+			a := *(*uintptr)(unsafe.Pointer(p + i*8))
+			if a != 0 && (a%8 != 0 || !vkUserOK(a, 8, false)) {
+				return vkErr(vkEFAULT)
+			}
+			ctrs[i] = a
+		}
+		vkDev.stackCtrs, vkDev.nStackCtrs = ctrs, n/8
+		return 0
+	case 4:
+		k := vkDev.nStackCtrs
+		if n/8 < k {
+			k = n / 8
+		}
+		if !vkUserOK(p, k*8, true) {
+			return vkErr(vkEFAULT)
+		}
+		for i := uintptr(0); i < k; i++ {
+			v := uint64(0)
+			// Checked again: a counter is the stack's memory, which
+			// stays while the program runs, but a read must not fault.
+			if a := vkDev.stackCtrs[i]; a != 0 && vkUserOK(a, 8, false) {
+				v = atomic.Load64((*uint64)(unsafe.Pointer(a)))
+			}
+			*(*uint64)(unsafe.Pointer(p + i*8)) = v
+		}
+		return k * 8
 	case 2:
 		if n != unsafe.Sizeof([2]vkRingInfo{}) {
 			return vkErr(vkEINVAL)

@@ -66,6 +66,9 @@ func stats(w http.ResponseWriter, r *http.Request) {
 	if st, err := kernel.NetStats(); err == nil {
 		st.Write(w)
 	}
+	if ss, err := kernel.NetStackStats(); err == nil {
+		ss.Write(w)
+	}
 	if calls, err := kernel.Syscalls(); err == nil {
 		fmt.Fprintf(w, "system calls since boot, the most made first (count, kernel CPU time):")
 		for i, c := range calls {

@@ -91,7 +91,7 @@ func init() {
 		{"cpus", "", "CPUs: time busy and system calls per CPU", (*Shell).cpus},
 		{"llm", "[-n N] [-raw] PROMPT... | prefetch on|off | stats", "run PROMPT on the on-board model (-raw: without the chat template); prefetch: follow the typed line for Tab; stats: Tab-to-first-token figures", (*Shell).llm},
 		{"pci", "", "the PCI devices: address, vendor:device, class, interrupt line, BARs, capabilities", (*Shell).pci},
-		{"netstat", "", "the network card's counters: frames, bytes, interrupts, and every frame dropped by kind", (*Shell).netstat},
+		{"netstat", "", "the network card's counters (frames, bytes, interrupts, every frame dropped by kind) and the stack's (IP, TCP, UDP: received, sent, dropped and why)", (*Shell).netstat},
 		{"locks", "", "kernel lock contention since boot: per lock class, acquisitions, how many found the lock held, time spent waiting", (*Shell).locks},
 		{"syscalls", "[-t] [SECONDS]", "system calls by number, the most made first (-t: the most kernel CPU time first): since boot, or made during the next SECONDS (strace -c's counts and times for the whole machine)", (*Shell).syscalls},
 		{"threads", "", "the kernel's dump of every CPU, lock held and thread, and of Go's Ps and Ms, printed on the console (as on an NMI, but without stopping the other CPUs)", (*Shell).threads},
@@ -377,11 +377,22 @@ func (sh *Shell) netstat(args []string) error {
 		return nil
 	case errors.Is(err, kernel.ErrNoNIC):
 		fmt.Fprintln(sh.Out, "netstat: no network card")
-		return nil
 	case err != nil:
 		return err
+	default:
+		st.Write(sh.Out)
 	}
-	st.Write(sh.Out)
+	// The stack's counters, loopback's traffic included, with a card or
+	// without.
+	ss, err := kernel.NetStackStats()
+	switch {
+	case errors.Is(err, kernel.ErrNoStack):
+		fmt.Fprintln(sh.Out, "netstat: no network stack (the program does not use package net)")
+	case err != nil:
+		return err
+	default:
+		ss.Write(sh.Out)
+	}
 	return nil
 }
 

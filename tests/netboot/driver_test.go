@@ -274,6 +274,17 @@ func TestDriverPaths(t *testing.T) {
 			if strings.Join(drops[1:], " ") != "0 0 0 0 0 0" {
 				t.Errorf("frames dropped on a clean link:\n%s", page)
 			}
+			// The stack's counters (kernel.NetStackStats): the
+			// connections this test made were accepted, the one asking
+			// is established, and the download's ACKs came in.
+			if o := tcpOpensLine.FindStringSubmatch(page); o == nil || o[2] == "0" || o[3] == "0" {
+				t.Errorf("no accepted and established connection in the stack's counters:\n%s", page)
+			}
+			if sg := tcpSegsLine.FindStringSubmatch(page); sg == nil {
+				t.Errorf("no TCP segment counts on the statistics page:\n%s", page)
+			} else if n, _ := strconv.Atoi(sg[1]); n < 10 || sg[3] != "0" {
+				t.Errorf("TCP segments received %s (bad checksums %s) after a 2 MiB exchange:\n%s", sg[1], sg[3], page)
+			}
 			if r := rescueLine.FindStringSubmatch(page); r == nil {
 				t.Errorf("no rescue counts on the statistics page:\n%s", page)
 			} else if r[1] != "0" || r[2] != "0" || r[3] != "0" {
@@ -386,9 +397,9 @@ func malformedFrames(t *testing.T, kernel string, spec bootSpec) {
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	const good, runts, big = 3, 2, 2
+	const good, runts, big, badIP = 3, 2, 2, 2
 	spec.net.Connect = port
-	g := boot(t, kernel, spec, "-frames", strconv.Itoa(good+runts+big), "-wait", "60s")
+	g := boot(t, kernel, spec, "-frames", strconv.Itoa(good+runts+big+badIP), "-malformed", strconv.Itoa(badIP), "-wait", "60s")
 	ln.(*net.TCPListener).SetDeadline(time.Now().Add(60 * time.Second))
 	conn, err := ln.Accept()
 	if err != nil {
@@ -425,6 +436,26 @@ func malformedFrames(t *testing.T, kernel string, spec bootSpec) {
 	for i := 0; i < big; i++ {
 		send(frame(3000))
 	}
+	// Good frames to the card, bad IPv4 packets to the stack: one whose
+	// header checksum is wrong, one that claims more bytes than it has.
+	for i := 0; i < badIP; i++ {
+		f := frame(60)
+		binary.BigEndian.PutUint16(f[12:], 0x0800)
+		ip := f[14:34]
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], 46) // the 46 bytes after the Ethernet header
+		ip[8], ip[9] = 64, 17                  // TTL, UDP
+		copy(ip[12:], []byte{10, 0, 2, 2, 10, 0, 2, 15})
+		binary.BigEndian.PutUint16(ip[10:], ^checksum(ip))
+		if i == 0 {
+			ip[10] ^= 0xff // the checksum no longer matches
+		} else {
+			binary.BigEndian.PutUint16(ip[2:], 1400)
+			binary.BigEndian.PutUint16(ip[10:], 0)
+			binary.BigEndian.PutUint16(ip[10:], ^checksum(ip))
+		}
+		send(f)
+	}
 	if _, err := conn.Write(out.Bytes()); err != nil {
 		t.Fatal(err)
 	}
@@ -436,9 +467,33 @@ func malformedFrames(t *testing.T, kernel string, spec bootSpec) {
 		t.Fatalf("no counters:\n%s", serial)
 	}
 	t.Logf("%s\n%s", rx[0], drops[0])
-	if rx[1] != strconv.Itoa(good) || drops[2] != strconv.Itoa(runts) || drops[3] != strconv.Itoa(big) {
-		t.Errorf("want %d frames delivered, %d runts and %d oversized dropped:\n%s", good, runts, big, serial)
+	if rx[1] != strconv.Itoa(good+badIP) || drops[2] != strconv.Itoa(runts) || drops[3] != strconv.Itoa(big) {
+		t.Errorf("want %d frames delivered, %d runts and %d oversized dropped:\n%s", good+badIP, runts, big, serial)
 	}
+	// The stack dropped and counted the bad IPv4 packets the card
+	// delivered (kernel.NetStackStats).
+	if ip := ipStatsLine.FindStringSubmatch(serial); ip == nil || ip[2] != strconv.Itoa(badIP) {
+		t.Errorf("want %d malformed IP packets counted by the stack:\n%s", badIP, serial)
+	}
+}
+
+var (
+	tcpOpensLine = regexp.MustCompile(`tcp: opens active (\d+) passive (\d+), established (\d+),`)
+	tcpSegsLine  = regexp.MustCompile(`tcp: segments received (\d+) \(invalid (\d+), bad checksum (\d+)\)`)
+)
+
+var ipStatsLine = regexp.MustCompile(`ip: received (\d+) \(malformed (\d+),`)
+
+// checksum is the Internet checksum's one's-complement sum of b.
+func checksum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	for s > 0xffff {
+		s = s&0xffff + s>>16
+	}
+	return uint16(s)
 }
 
 // TestLinkStatus takes the card's link down and up again from QEMU's
@@ -508,6 +563,12 @@ func TestDeviceCallsHostile(t *testing.T) {
 		"hostile msi-nil: bad address",
 		"hostile netstats-op: invalid argument",
 		"hostile netstats-nil: bad address",
+		"hostile netstats-ctrs-nil: bad address",
+		"hostile netstats-ctrs-size: invalid argument",
+		"hostile netstats-ctrs-many: invalid argument",
+		"hostile netstats-ctr-kernel: bad address",
+		"hostile netstats-ctr-align: bad address",
+		"hostile netstats-read-nil: bad address",
 		"hostile pci-ext: invalid argument", // no ECAM on the pc machine
 		"hostile pci-width: invalid argument",
 		"hostile irq-line: invalid argument",

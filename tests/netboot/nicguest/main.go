@@ -22,6 +22,7 @@ func main() {
 	frames := flag.Uint64("frames", 0, "frames to wait for (delivered plus dropped on receive)")
 	wait := flag.Duration("wait", 30*time.Second, "how long to wait for them")
 	links := flag.Uint64("links", 0, "link status changes to wait for")
+	malformed := flag.Uint64("malformed", 0, "malformed IP packets the stack must have dropped (kernel.NetStackStats) before the counters are printed")
 	hostile := flag.Bool("hostile", false, "call the kernel's device services with bad arguments and print the errnos")
 	flag.Parse()
 	if *hostile {
@@ -38,18 +39,40 @@ func main() {
 		if errors.Is(err, kernel.ErrNoNIC) {
 			if *frames == 0 || time.Now().After(deadline) {
 				fmt.Println("nicguest: no network card")
+				printStackStats()
 				return
 			}
 		} else if err != nil {
 			fmt.Println("nicguest:", err)
 			os.Exit(1)
-		} else if seen := st.RxFrames + st.RxBadUsed + st.RxRunt + st.RxOversize + st.RxBadHeader; seen >= *frames && st.LinkChanges >= *links || time.Now().After(deadline) {
+		} else if seen := st.RxFrames + st.RxBadUsed + st.RxRunt + st.RxOversize + st.RxBadHeader; seen >= *frames && st.LinkChanges >= *links && ipMalformed() >= *malformed || time.Now().After(deadline) {
 			st.Write(os.Stdout)
+			printStackStats()
 			fmt.Println("nicguest: done")
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// ipMalformed is the malformed IP packets the stack dropped, 0 if it
+// cannot say.
+func ipMalformed() uint64 {
+	ss, err := kernel.NetStackStats()
+	if err != nil {
+		return 0
+	}
+	return ss.IPMalformed
+}
+
+// printStackStats prints the stack's counters (kernel.NetStackStats).
+func printStackStats() {
+	ss, err := kernel.NetStackStats()
+	if err != nil {
+		fmt.Println("nicguest: stack counters:", err)
+		return
+	}
+	ss.Write(os.Stdout)
 }
 
 // loopback echoes one message over 127.0.0.1.
@@ -112,6 +135,20 @@ func hostileCalls() {
 	call("msi-nil", 0x5636, 0, 0, 0)
 	call("netstats-op", 0x5637, 7, 0, 0)
 	call("netstats-nil", 0x5637, 0, 0, 64)
+	// The stack's counters (ops 3 and 4): a list of addresses that is
+	// not there, not whole words, or names one that is not the program's
+	// or not aligned is refused, and the stack's own list stays (the
+	// driver tests read its counters after these).
+	var list [2]uintptr
+	lp := uintptr(unsafe.Pointer(&list))
+	call("netstats-ctrs-nil", 0x5637, 3, 0, 16)
+	call("netstats-ctrs-size", 0x5637, 3, lp, 12)
+	call("netstats-ctrs-many", 0x5637, 3, lp, 65*8)
+	list = [2]uintptr{lp, 0xffff800000000000}
+	call("netstats-ctr-kernel", 0x5637, 3, lp, 16)
+	list = [2]uintptr{lp + 4, 0}
+	call("netstats-ctr-align", 0x5637, 3, lp, 16)
+	call("netstats-read-nil", 0x5637, 4, 0, 64)
 	call("pci-ext", 0x5630, virtio, 0x100, 4)
 	call("pci-width", 0x5630, virtio, 0, 3)
 	call("irq-line", 0x5633, 16, 0, 0)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,8 @@ var compact = os.Getenv("VELOCITY_TWCOMPACT") != "0"
 // twStats is the patch's counters (tcp.(*protocol).VelocityTimeWaits).
 type twStats interface {
 	VelocityTimeWaits() (live int, compacted, acks, reopened, expired uint64)
+	// The same counters where they are, for the kernel's statistics.
+	VelocityTimeWaitCounters() (live *atomic.Int64, compacted, expired, reopened *atomic.Uint64)
 }
 
 // harness is a stack on a channel link serving "hello" and closing, and
@@ -90,7 +93,14 @@ func (h *harness) stats() (live int, compacted, acks, reopened, expired uint64) 
 	if !ok {
 		h.t.Fatal("gVisor's tcp.protocol has no VelocityTimeWaits: not built with the patch")
 	}
-	return st.VelocityTimeWaits()
+	live, compacted, acks, reopened, expired = st.VelocityTimeWaits()
+	// What the kernel reads (netstack/stackstats.go) must be the same.
+	l, c, e, r := st.VelocityTimeWaitCounters()
+	if l.Load() != int64(live) || c.Load() != compacted || e.Load() != expired || r.Load() != reopened {
+		h.t.Fatalf("VelocityTimeWaitCounters (%d %d %d %d) disagree with VelocityTimeWaits (%d %d %d %d)",
+			l.Load(), c.Load(), e.Load(), r.Load(), live, compacted, expired, reopened)
+	}
+	return live, compacted, acks, reopened, expired
 }
 
 // seg is a segment either way.
