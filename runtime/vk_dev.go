@@ -419,23 +419,28 @@ type vkRingInfo struct {
 func vkSysNetStats(op, p, n uintptr) uintptr {
 	switch op {
 	case 3:
+		vkAssertHeld(&vkBKL) // vkDev's list, which op 4 reads, is under it
 		if n == 0 || n > vkStackCtrsMax*8 || n%8 != 0 {
 			return vkErr(vkEINVAL)
 		}
 		if !vkUserOK(p, n, false) {
 			return vkErr(vkEFAULT)
 		}
-		var ctrs [vkStackCtrsMax]uintptr
 		for i := uintptr(0); i < n/8; i++ {
 			a := *(*uintptr)(unsafe.Pointer(p + i*8))
 			if a != 0 && (a%8 != 0 || !vkUserOK(a, 8, false)) {
-				return vkErr(vkEFAULT)
+				return vkErr(vkEFAULT) // the list registered before stays
 			}
-			ctrs[i] = a
 		}
-		vkDev.stackCtrs, vkDev.nStackCtrs = ctrs, n/8
+		// Read again as copied: the kernel lock is held, and a list that
+		// changed meanwhile is checked once more at each read (op 4).
+		for i := uintptr(0); i < n/8; i++ {
+			vkDev.stackCtrs[i] = *(*uintptr)(unsafe.Pointer(p + i*8))
+		}
+		vkDev.nStackCtrs = n / 8
 		return 0
 	case 4:
+		vkAssertHeld(&vkBKL)
 		k := vkDev.nStackCtrs
 		if n/8 < k {
 			k = n / 8
