@@ -112,11 +112,13 @@ type StackStats struct {
 	// failed; segments received, invalid ones (a bad checksum among
 	// them), and sent; resets sent and received; segments sent again,
 	// retransmission timeouts; SYNs and handshake ACKs a full listen
-	// queue dropped.
+	// queue dropped. Connections over loopback are joined and never
+	// reach gVisor's TCP (docs/net.md, "Joined loopback connections"):
+	// TCPJoinedLoopback counts them, and nothing above does.
 	TCPActiveOpens, TCPPassiveOpens, TCPEstablished, TCPEstablishedResets, TCPFailedAttempts uint64
 	TCPSegmentsReceived, TCPInvalidSegments, TCPChecksumErrors, TCPSegmentsSent              uint64
 	TCPResetsSent, TCPResetsReceived, TCPRetransmits, TCPTimeouts                            uint64
-	TCPListenSynDrops, TCPListenAckDrops                                                     uint64
+	TCPListenSynDrops, TCPListenAckDrops, TCPJoinedLoopback                                  uint64
 	// UDP: datagrams received, those for a port nobody had bound, those
 	// a full receive buffer dropped, malformed ones, bad checksums;
 	// datagrams sent, and sends that failed.
@@ -155,8 +157,8 @@ func NetStackStats() (StackStats, error) {
 func (s StackStats) Write(w io.Writer) {
 	fmt.Fprintf(w, "ip: received %d (malformed %d, malformed fragments %d, not for us %d, bad source %d), delivered %d, sent %d (errors %d)\n",
 		s.IPPacketsReceived, s.IPMalformed, s.IPMalformedFragments, s.IPBadDestination, s.IPBadSource, s.IPDelivered, s.IPSent, s.IPSendErrors)
-	fmt.Fprintf(w, "tcp: opens active %d passive %d, established %d, resets while established %d, failed attempts %d\n",
-		s.TCPActiveOpens, s.TCPPassiveOpens, s.TCPEstablished, s.TCPEstablishedResets, s.TCPFailedAttempts)
+	fmt.Fprintf(w, "tcp: opens active %d passive %d, established %d, resets while established %d, failed attempts %d; loopback connections joined %d\n",
+		s.TCPActiveOpens, s.TCPPassiveOpens, s.TCPEstablished, s.TCPEstablishedResets, s.TCPFailedAttempts, s.TCPJoinedLoopback)
 	fmt.Fprintf(w, "tcp: segments received %d (invalid %d, bad checksum %d), sent %d, resets sent %d received %d, retransmitted %d, timeouts %d, listen queue drops syn %d ack %d\n",
 		s.TCPSegmentsReceived, s.TCPInvalidSegments, s.TCPChecksumErrors, s.TCPSegmentsSent, s.TCPResetsSent, s.TCPResetsReceived,
 		s.TCPRetransmits, s.TCPTimeouts, s.TCPListenSynDrops, s.TCPListenAckDrops)

@@ -38,7 +38,7 @@ func init() {
 		return
 	}
 	srv = newServer(st, velocityKernel{})
-	registerStackStats(st)
+	registerStackStats(st, srv)
 	if bell := newDoorbell(); bell != nil {
 		w, err := newEventfdWaiter(bell)
 		if err == nil {

@@ -30,7 +30,7 @@ var stackCounterNames = [...]string{
 	"TCPActiveOpens", "TCPPassiveOpens", "TCPEstablished", "TCPEstablishedResets", "TCPFailedAttempts",
 	"TCPSegmentsReceived", "TCPInvalidSegments", "TCPChecksumErrors", "TCPSegmentsSent",
 	"TCPResetsSent", "TCPResetsReceived", "TCPRetransmits", "TCPTimeouts",
-	"TCPListenSynDrops", "TCPListenAckDrops",
+	"TCPListenSynDrops", "TCPListenAckDrops", "TCPJoinedLoopback",
 	"UDPPacketsReceived", "UDPUnknownPort", "UDPReceiveBufferErrors", "UDPMalformed", "UDPChecksumErrors",
 	"UDPPacketsSent", "UDPSendErrors",
 	"TransportDropped", "TransportMalformed",
@@ -38,10 +38,12 @@ var stackCounterNames = [...]string{
 }
 
 // stackCounters returns the addresses of s's counters, in the order of
-// stackCounterNames. An entry is 0 when this build of gVisor does not have
-// the counter: the TIME-WAIT records' are in kernels only, which add them
-// to gVisor's TCP (internal/build/nettimewait.go).
-func stackCounters(s *stack.Stack) []uintptr {
+// stackCounterNames, with joined, the loopback connections joined
+// (join.go), which never reach gVisor's TCP. An entry is 0 when this build
+// of gVisor does not have the counter: the TIME-WAIT records' are in
+// kernels only, which add them to gVisor's TCP
+// (internal/build/nettimewait.go).
+func stackCounters(s *stack.Stack, joined *atomic.Uint64) []uintptr {
 	st := s.Stats()
 	c := func(sc *tcpip.StatCounter) uintptr { return uintptr(unsafe.Pointer(sc)) }
 	out := []uintptr{
@@ -52,7 +54,7 @@ func stackCounters(s *stack.Stack) []uintptr {
 		c(st.TCP.EstablishedResets), c(st.TCP.FailedConnectionAttempts),
 		c(st.TCP.ValidSegmentsReceived), c(st.TCP.InvalidSegmentsReceived), c(st.TCP.ChecksumErrors), c(st.TCP.SegmentsSent),
 		c(st.TCP.ResetsSent), c(st.TCP.ResetsReceived), c(st.TCP.Retransmits), c(st.TCP.Timeouts),
-		c(st.TCP.ListenOverflowSynDrop), c(st.TCP.ListenOverflowAckDrop),
+		c(st.TCP.ListenOverflowSynDrop), c(st.TCP.ListenOverflowAckDrop), uintptr(unsafe.Pointer(joined)),
 		c(st.UDP.PacketsReceived), c(st.UDP.UnknownPortErrors), c(st.UDP.ReceiveBufferErrors),
 		c(st.UDP.MalformedPacketsReceived), c(st.UDP.ChecksumErrors), c(st.UDP.PacketsSent), c(st.UDP.PacketSendErrors),
 		c(st.DroppedPackets), c(st.NICs.MalformedL4RcvdPackets),
@@ -71,10 +73,11 @@ func stackCounters(s *stack.Stack) []uintptr {
 // stackCtrAddrs is the list the kernel is given; it copies it.
 var stackCtrAddrs [len(stackCounterNames)]uintptr
 
-// registerStackStats gives the kernel the addresses of st's counters
-// (sysNetStats op 3) for kernel.NetStackStats (op 4).
-func registerStackStats(st *stack.Stack) {
-	copy(stackCtrAddrs[:], stackCounters(st))
+// registerStackStats gives the kernel the addresses of the counters of st
+// and of srv's joined connections (sysNetStats op 3) for
+// kernel.NetStackStats (op 4).
+func registerStackStats(st *stack.Stack, srv *Server) {
+	copy(stackCtrAddrs[:], stackCounters(st, &srv.joins.joined))
 	if _, _, e := syscall.RawSyscall(sysNetStats, 3, uintptr(unsafe.Pointer(&stackCtrAddrs)), unsafe.Sizeof(stackCtrAddrs)); e != 0 {
 		fmt.Fprintf(os.Stderr, "velocity: net: the stack's counters: %v; kernel.NetStackStats will have none\n", e)
 	}

@@ -3,6 +3,7 @@ package netstack
 import (
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -35,7 +36,8 @@ func TestStackCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	addrs := stackCounters(s)
+	var joined atomic.Uint64
+	addrs := stackCounters(s, &joined)
 	if len(addrs) != len(stackCounterNames) {
 		t.Fatalf("%d addresses for %d names", len(addrs), len(stackCounterNames))
 	}
@@ -127,9 +129,16 @@ func TestStackCounterFields(t *testing.T) {
 		"UDPChecksumErrors": "UDP.ChecksumErrors", "UDPPacketsSent": "UDP.PacketsSent", "UDPSendErrors": "UDP.PacketSendErrors",
 		"TransportDropped": "DroppedPackets", "TransportMalformed": "NICs.MalformedL4RcvdPackets",
 	}
-	for i, a := range stackCounters(s) {
+	var joined atomic.Uint64
+	for i, a := range stackCounters(s, &joined) {
 		name := stackCounterNames[i]
 		if strings.HasPrefix(name, "TimeWait") {
+			continue
+		}
+		if name == "TCPJoinedLoopback" {
+			if a != uintptr(unsafe.Pointer(&joined)) {
+				t.Errorf("TCPJoinedLoopback is not the joined connections' counter")
+			}
 			continue
 		}
 		if got := paths[a]; got != want[name] {
