@@ -64,16 +64,23 @@ var ErrNoNIC = errors.New("kernel: no network card")
 // NetStats reads the network card's counters.
 func NetStats() (NICStats, error) {
 	var s NICStats
-	n, _, e := syscall.RawSyscall(sysNetStats, 1, uintptr(unsafe.Pointer(&s)), unsafe.Sizeof(s))
+	err := readNetStats(1, unsafe.Pointer(&s), unsafe.Sizeof(s), ErrNoNIC) // before s is read for the return
+	return s, err
+}
+
+// readNetStats copies counters out with sysNetStats op into the n bytes at
+// p: ErrNotVelocity off Velocity, none when nothing registered them.
+func readNetStats(op uintptr, p unsafe.Pointer, n uintptr, none error) error {
+	r, _, e := syscall.RawSyscall(sysNetStats, op, uintptr(p), n)
 	switch {
 	case e == syscall.ENOSYS:
-		return s, ErrNotVelocity
+		return ErrNotVelocity
 	case e != 0:
-		return s, e
-	case n == 0:
-		return s, ErrNoNIC
+		return e
+	case r == 0:
+		return none
 	}
-	return s, nil
+	return nil
 }
 
 // Dropped is every frame dropped, either way.
@@ -140,16 +147,8 @@ var ErrNoStack = errors.New("kernel: no network stack")
 // NetStackStats reads the network stack's counters as they are now.
 func NetStackStats() (StackStats, error) {
 	var s StackStats
-	n, _, e := syscall.RawSyscall(sysNetStats, 4, uintptr(unsafe.Pointer(&s)), unsafe.Sizeof(s))
-	switch {
-	case e == syscall.ENOSYS:
-		return s, ErrNotVelocity
-	case e != 0:
-		return s, e
-	case n == 0:
-		return s, ErrNoStack
-	}
-	return s, nil
+	err := readNetStats(4, unsafe.Pointer(&s), unsafe.Sizeof(s), ErrNoStack)
+	return s, err
 }
 
 // Write prints the counters, a line per protocol, as netstat -s groups
