@@ -85,7 +85,7 @@ func TestReportAgainst(t *testing.T) {
 }
 
 // TestQemuThreads: this process has no vCPU threads, so its spinning is
-// counted with the rest, and the split adds up to processCPU's figure.
+// counted with the rest.
 func TestQemuThreads(t *testing.T) {
 	if _, _, ok := qemuThreads(-1); ok {
 		t.Error("a process that does not exist has threads")
