@@ -139,14 +139,14 @@ func hostileCalls() {
 	// not there, not whole words, or names one that is not the program's
 	// or not aligned is refused, and the stack's own list stays (the
 	// driver tests read its counters after these).
-	var list [2]uintptr
-	lp := uintptr(unsafe.Pointer(&list))
+	list := new([2]uintptr) // on the heap: its address stays valid
+	lp := uintptr(unsafe.Pointer(list))
 	call("netstats-ctrs-nil", 0x5637, 3, 0, 16)
 	call("netstats-ctrs-size", 0x5637, 3, lp, 12)
 	call("netstats-ctrs-many", 0x5637, 3, lp, 65*8)
-	list = [2]uintptr{lp, 0xffff800000000000}
+	*list = [2]uintptr{lp, 0xffff800000000000}
 	call("netstats-ctr-kernel", 0x5637, 3, lp, 16)
-	list = [2]uintptr{lp + 4, 0}
+	*list = [2]uintptr{lp + 4, 0}
 	call("netstats-ctr-align", 0x5637, 3, lp, 16)
 	call("netstats-read-nil", 0x5637, 4, 0, 64)
 	call("pci-ext", 0x5630, virtio, 0x100, 4)
