@@ -260,7 +260,21 @@ func TestDriverPaths(t *testing.T) {
 				t.Fatalf("2 MiB download: %d bytes, hash differs", len(body))
 			}
 			t.Logf("2 MiB in %v", time.Since(start).Round(time.Millisecond))
+			serverClosesFirst(t, port)
 			page := string(get(t, g, base, "/"))
+			// That connection waits in TIME-WAIT as a compact record,
+			// which the stack's counters show (the client's FIN may
+			// still be on its way through QEMU: a few looks).
+			for try := 0; ; try++ {
+				if tw := twLine.FindStringSubmatch(page); tw != nil && tw[2] != "0" {
+					break
+				} else if try == 20 {
+					t.Errorf("no TIME-WAIT record made after a connection the server closed first:\n%s", page)
+					break
+				}
+				time.Sleep(250 * time.Millisecond)
+				page = string(get(t, g, base, "/"))
+			}
 			rx, drops := rxLine.FindStringSubmatch(page), dropLine.FindStringSubmatch(page)
 			if rx == nil || drops == nil {
 				t.Fatalf("no NIC counters on the statistics page:\n%s", page)
@@ -485,6 +499,27 @@ var (
 	tcpOpensLine = regexp.MustCompile(`tcp: opens active (\d+) passive (\d+), established (\d+),`)
 	tcpSegsLine  = regexp.MustCompile(`tcp: segments received (\d+) \(invalid (\d+), bad checksum (\d+)\)`)
 )
+
+var twLine = regexp.MustCompile(`tcp: TIME-WAIT records (\d+) \(made (\d+),`)
+
+// serverClosesFirst makes an HTTP/1.0 request, which the server answers
+// and then closes, and closes its end only after reading to that close:
+// the server's end of the connection goes to TIME-WAIT.
+func serverClosesFirst(t *testing.T, port int) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := c.Write([]byte("GET /big?size=10 HTTP/1.0\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(c); err != nil || !bytes.HasPrefix(b, []byte("HTTP/1.0 200")) {
+		t.Fatalf("HTTP/1.0 request: %q, %v", b, err)
+	}
+}
 
 var ipStatsLine = regexp.MustCompile(`ip: received (\d+) \(malformed (\d+),`)
 
