@@ -26,6 +26,7 @@ import (
 	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
 	"github.com/velocityos/velocity/internal/testenv"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 var nicGuestOnce = sync.OnceValues(func() (string, error) {
@@ -217,6 +218,14 @@ func checkRings(t *testing.T, g *guest) {
 var dropLine = regexp.MustCompile(`nic: dropped rx bad-used (\d+) runt (\d+) oversize (\d+) bad-header (\d+), tx oversize (\d+) ring-full (\d+)`)
 var rxLine = regexp.MustCompile(`nic: rx (\d+) frames (\d+) bytes, tx (\d+) frames (\d+) bytes, (\d+) interrupts`)
 var rescueLine = regexp.MustCompile(`nic: notifies to a device idle behind the driver: tx (\d+), rx (\d+); missed interrupts (\d+)`)
+
+// The stack's counters (kernel.StackStats.Write).
+var (
+	ipStatsLine  = regexp.MustCompile(`ip: received (\d+) \(malformed (\d+),`)
+	tcpOpensLine = regexp.MustCompile(`tcp: opens active (\d+) passive (\d+), established (\d+),`)
+	tcpSegsLine  = regexp.MustCompile(`tcp: segments received (\d+) \(invalid (\d+), bad checksum (\d+)\)`)
+	twLine       = regexp.MustCompile(`tcp: TIME-WAIT records (\d+) \(made (\d+),`)
+)
 
 // TestDriverPaths boots images/httpd on each interface and interrupt
 // path and moves 2 MiB through it, checked by SHA-256; the statistics
@@ -454,19 +463,17 @@ func malformedFrames(t *testing.T, kernel string, spec bootSpec) {
 	// header checksum is wrong, one that claims more bytes than it has.
 	for i := 0; i < badIP; i++ {
 		f := frame(60)
-		binary.BigEndian.PutUint16(f[12:], 0x0800)
-		ip := f[14:34]
-		ip[0] = 0x45
-		binary.BigEndian.PutUint16(ip[2:], 46) // the 46 bytes after the Ethernet header
-		ip[8], ip[9] = 64, 17                  // TTL, UDP
-		copy(ip[12:], []byte{10, 0, 2, 2, 10, 0, 2, 15})
-		binary.BigEndian.PutUint16(ip[10:], ^checksum(ip))
+		binary.BigEndian.PutUint16(f[12:], uint16(header.IPv4ProtocolNumber))
+		ip := header.IPv4(f[header.EthernetMinimumSize:])
+		length := uint16(len(ip)) // all of it, 46 bytes
+		if i == 1 {
+			length = 1400
+		}
+		ip.Encode(&header.IPv4Fields{TotalLength: length, TTL: 64, Protocol: uint8(header.UDPProtocolNumber),
+			SrcAddr: peerIP, DstAddr: guestIP})
+		ip.SetChecksum(^ip.CalculateChecksum())
 		if i == 0 {
-			ip[10] ^= 0xff // the checksum no longer matches
-		} else {
-			binary.BigEndian.PutUint16(ip[2:], 1400)
-			binary.BigEndian.PutUint16(ip[10:], 0)
-			binary.BigEndian.PutUint16(ip[10:], ^checksum(ip))
+			ip.SetChecksum(^ip.Checksum()) // no longer matches
 		}
 		send(f)
 	}
@@ -495,13 +502,6 @@ func malformedFrames(t *testing.T, kernel string, spec bootSpec) {
 	}
 }
 
-var (
-	tcpOpensLine = regexp.MustCompile(`tcp: opens active (\d+) passive (\d+), established (\d+),`)
-	tcpSegsLine  = regexp.MustCompile(`tcp: segments received (\d+) \(invalid (\d+), bad checksum (\d+)\)`)
-)
-
-var twLine = regexp.MustCompile(`tcp: TIME-WAIT records (\d+) \(made (\d+),`)
-
 // serverClosesFirst makes an HTTP/1.0 request, which the server answers
 // and then closes, and closes its end only after reading to that close:
 // the server's end of the connection goes to TIME-WAIT.
@@ -519,20 +519,6 @@ func serverClosesFirst(t *testing.T, port int) {
 	if b, err := io.ReadAll(c); err != nil || !bytes.HasPrefix(b, []byte("HTTP/1.0 200")) {
 		t.Fatalf("HTTP/1.0 request: %q, %v", b, err)
 	}
-}
-
-var ipStatsLine = regexp.MustCompile(`ip: received (\d+) \(malformed (\d+),`)
-
-// checksum is the Internet checksum's one's-complement sum of b.
-func checksum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	for s > 0xffff {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
 }
 
 // TestLinkStatus takes the card's link down and up again from QEMU's
