@@ -71,6 +71,9 @@ type options struct {
 	// or a build's -pgo); kernelPGO: also write the part of it that
 	// guides the kernel's compilation (build.KernelProfile) to this file.
 	profile, kernelPGO string
+	// profileKind: go (net/http/pprof's, 100 Hz) or kernel
+	// (kernel/profilehttp's, 1000 Hz on every CPU).
+	profileKind string
 }
 
 func main() {
@@ -90,6 +93,7 @@ func main() {
 	flag.StringVar(&o.net, "net", "user", "the card's back end: user (QEMU user networking, a forward on 127.0.0.1) or tap (a tap device with offloads, in a network namespace made for the run; needs root)")
 	rows := flag.String("rows", "", "only the measurements whose names match this regular expression (e.g. '64 KiB c=16|bulk'); default all")
 	flag.StringVar(&o.perfDir, "perf", "", "record QEMU's CPU samples with perf during each wrk run, one file per round, guest and row in this directory (for perf report --sort dso,sym)")
+	flag.StringVar(&o.profileKind, "profile-kind", "go", "with -profile: go (Go's profiler, 100 Hz, what -kernel-pgo wants) or kernel (the kernel's sampling profiler at 1000 Hz on every CPU, which an idle CPU does not sample: samples per request show where each request's CPU time goes)")
 	flag.StringVar(&o.kernelPGO, "kernel-pgo", "", "with -profile, also write the profile's network-stack part, which velocity builds network kernels with, to this file (internal/build/kernel.pgo; make kernel-pgo)")
 	flag.StringVar(&o.profile, "profile", "", "instead of comparing, run every measurement once on Velocity alone and write the kernel's CPU profile over all of them to this file (for go tool pprof, or go build -pgo)")
 	flag.Parse()
@@ -119,6 +123,12 @@ func run(o options) error {
 	}
 	if err := benchguest.PrepareDirs(&o.linuxCache, o.cache); err != nil {
 		return err
+	}
+	switch {
+	case o.profileKind != "go" && o.profileKind != "kernel":
+		return fmt.Errorf("-profile-kind %q: want go or kernel", o.profileKind)
+	case o.profileKind == "kernel" && o.kernelPGO != "":
+		return fmt.Errorf("-kernel-pgo takes Go's profile (-profile-kind go), the one go build -pgo was tuned on")
 	}
 	if o.perfDir != "" {
 		if _, err := exec.LookPath("perf"); err != nil {
@@ -346,6 +356,10 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 		// CPU profile does not sample.
 		secs := 5*int(o.duration.Seconds()) + 30
 		go func() {
+			if o.profileKind == "kernel" {
+				profiled <- o.fetchKernelProfile(base, secs)
+				return
+			}
 			profiled <- o.fetch(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), o.profile)
 		}()
 	} else {
@@ -443,6 +457,47 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 	}
 	get(base + "/quit")
 	return f, nil
+}
+
+// kernelProfileWindow is the longest profile kernel/profilehttp takes in
+// one request.
+const kernelProfileWindow = 60
+
+// fetchKernelProfile takes the kernel's sampling profile for secs seconds
+// in windows of at most kernelProfileWindow, one after the other, and
+// writes them merged into one file at o.profile.
+func (o options) fetchKernelProfile(base string, secs int) error {
+	var parts []*profile.Profile
+	for left := secs; left > 0; left -= kernelProfileWindow {
+		part := fmt.Sprintf("%s.part%d", o.profile, len(parts))
+		url := fmt.Sprintf("%s/debug/kernel/profile?seconds=%d&hz=1000", base, min(left, kernelProfileWindow))
+		if err := o.fetch(url, part); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(part)
+		os.Remove(part)
+		if err != nil {
+			return err
+		}
+		p, err := profile.ParseData(data)
+		if err != nil {
+			return fmt.Errorf("%s: %v", url, err)
+		}
+		parts = append(parts, p)
+	}
+	merged, err := profile.Merge(parts)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(o.profile)
+	if err != nil {
+		return err
+	}
+	if err := merged.Write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // perf starts perf record on QEMU's process for one wrk run if -perf

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/pprof/profile"
 )
 
 const wrkOut = `Running 5s test @ http://127.0.0.1:42421/
@@ -121,5 +127,52 @@ func TestStatParsing(t *testing.T) {
 	}
 	if n := statusField(status, "missing:"); n != 0 {
 		t.Errorf("a missing field = %d, want 0", n)
+	}
+}
+
+// A kernel profile longer than one window is taken window after window
+// and merged: every window's samples are in the file, and each request
+// asked for what was left, at most kernelProfileWindow seconds.
+func TestFetchKernelProfile(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("no curl (scripts/deps.sh installs it)")
+	}
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.Query().Get("seconds"))
+		fn := &profile.Function{ID: 1, Name: "runtime.vkIdle"}
+		loc := &profile.Location{ID: 1, Address: 0x1000, Line: []profile.Line{{Function: fn}}}
+		p := &profile.Profile{
+			SampleType: []*profile.ValueType{{Type: "cpu", Unit: "nanoseconds"}},
+			PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
+			Period:     1_000_000,
+			Sample:     []*profile.Sample{{Location: []*profile.Location{loc}, Value: []int64{1_000_000}}},
+			Location:   []*profile.Location{loc},
+			Function:   []*profile.Function{fn},
+		}
+		p.Write(w)
+	}))
+	defer srv.Close()
+	o := options{profile: filepath.Join(t.TempDir(), "k.pprof")}
+	if err := o.fetchKernelProfile(srv.URL, 130); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(asked, " "); got != "60 60 10" {
+		t.Errorf("windows asked for %q seconds, want \"60 60 10\"", got)
+	}
+	data, err := os.ReadFile(o.profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := profile.ParseData(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, s := range p.Sample {
+		total += s.Value[0]
+	}
+	if total != 3_000_000 {
+		t.Errorf("merged profile holds %d ns, want 3 windows' 3000000", total)
 	}
 }

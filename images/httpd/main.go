@@ -15,7 +15,6 @@ package main
 
 import (
 	"crypto/sha256"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/velocityos/velocity/kernel"
+	"github.com/velocityos/velocity/kernel/profilehttp"
 )
 
 var start = time.Now()
@@ -120,47 +120,6 @@ func upload(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "%d %x\n", n, h.Sum(nil))
 }
 
-// kernelProfile serves the kernel's sampling profile of every CPU
-// (kernel.ProfileCPU) as a pprof file: ?seconds= (default 5, at most 60)
-// and ?hz= (default 1000, at most kernel.MaxProfileHz). Beside Go's own
-// profile (/debug/pprof/profile) it labels each sample with its CPU and
-// kernel thread, samples up to 10 kHz, and sees kernel code that runs
-// with interrupts on, such as a CPU spinning for a kernel lock. Most of a system call runs with them off:
-// its time is counted at the instruction after the call.
-func kernelProfile(w http.ResponseWriter, r *http.Request) {
-	secs, hz := 5.0, 1000
-	if v := r.URL.Query().Get("seconds"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 || f > 60 {
-			http.Error(w, "seconds: want a number in (0, 60]", http.StatusBadRequest)
-			return
-		}
-		secs = f
-	}
-	if v := r.URL.Query().Get("hz"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > kernel.MaxProfileHz {
-			http.Error(w, fmt.Sprintf("hz: want 1..%d", kernel.MaxProfileHz), http.StatusBadRequest)
-			return
-		}
-		hz = n
-	}
-	p, err := kernel.ProfileCPU(time.Duration(secs*float64(time.Second)), hz)
-	if err != nil {
-		code := http.StatusInternalServerError
-		if errors.Is(err, kernel.ErrProfiling) {
-			code = http.StatusConflict
-		}
-		http.Error(w, err.Error(), code)
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="kernel.pprof"`)
-	if err := p.Write(w); err != nil {
-		fmt.Println("httpd: kernel profile:", err)
-	}
-}
-
 func main() {
 	addr := flag.String("addr", ":80", "address to serve on")
 	get := flag.String("get", "", "client mode: fetch this URL, print it and exit")
@@ -171,7 +130,7 @@ func main() {
 	http.HandleFunc("/", stats)
 	http.HandleFunc("/big", big)
 	http.HandleFunc("/upload", upload)
-	http.HandleFunc("/debug/kernel/profile", kernelProfile)
+	http.Handle("/debug/kernel/profile", profilehttp.Handler())
 	http.HandleFunc("/quit", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "bye\n")
 		w.(http.Flusher).Flush()

@@ -19,6 +19,9 @@
 //	/quit      exit
 //	/debug/pprof/  net/http/pprof: in Velocity, a CPU profile of the whole
 //	           kernel (bench/netbench -profile takes one over every row)
+//	/debug/kernel/profile?seconds=N  the kernel's own sampling profile of
+//	           every CPU at 1000 Hz, idle CPUs unsampled (kernel/profilehttp;
+//	           bench/netbench -profile-kind kernel), in Velocity only
 package main
 
 import (
@@ -31,6 +34,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/velocityos/velocity/kernel/profilehttp"
 )
 
 func main() {
@@ -67,6 +72,7 @@ func main() {
 		}
 	})
 	http.HandleFunc("/loop", loop)
+	http.Handle("/debug/kernel/profile", profilehttp.Handler())
 	http.HandleFunc("/quit", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "bye\n")
 		w.(http.Flusher).Flush()
