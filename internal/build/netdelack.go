@@ -54,20 +54,54 @@ var velocityDelAckOn = os.Getenv("VELOCITY_DELACK") != "0"
 // algorithm without TCP_NODELAY) waits as long, so it is short.
 const velocityDelAckTimeout = 5 * time.Millisecond
 
+// velocityFinAckOn: VELOCITY_FINACK=0 acknowledges a peer's FIN at once,
+// as gVisor does.
+var velocityFinAckOn = os.Getenv("VELOCITY_FINACK") != "0"
+
 // velocityDelayAck reports whether the ACK handleSegmentsLocked owes may
 // wait (and arms the timer that sends it if nothing else does): only on an
-// established connection with nothing out of order, and while less than
+// established connection (or one the peer has closed, see
+// velocityDelayFinAck) with nothing out of order, and while less than
 // two full segments are unacknowledged, so a stream coming in is
-// acknowledged every second segment, as by Linux. A FIN, a segment out of
-// order or out of the window, and a window update are acknowledged at
-// once by their own paths, as before.
+// acknowledged every second segment, as by Linux. A segment out of order
+// or out of the window, and a window update are acknowledged at once by
+// their own paths, as before.
 //
 // +checklocks:e.mu
 func (e *Endpoint) velocityDelayAck() bool {
-	if !velocityDelAckOn || e.velocityDelAck.isUninitialized() || e.EndpointState() != StateEstablished {
+	if !velocityDelAckOn || e.velocityDelAck.isUninitialized() {
+		return false
+	}
+	if st := e.EndpointState(); st != StateEstablished && (st != StateCloseWait || !velocityFinAckOn) {
 		return false
 	}
 	if e.rcv.pendingRcvdSegments.Len() > 0 {
+		return false
+	}
+	if unacked := e.snd.MaxSentAck.Size(e.rcv.RcvNxt); int(unacked) >= 2*int(e.snd.MaxPayloadSize) {
+		return false
+	}
+	if !e.velocityDelAck.enabled() {
+		e.velocityDelAck.enable(velocityDelAckTimeout)
+	}
+	return true
+}
+
+// velocityDelayFinAck reports whether the ACK of a FIN that arrives on an
+// established connection may wait for a segment of ours (and arms the
+// timer that sends it if none comes). The peer is done sending, and the
+// program reading this connection will most often answer with its own
+// FIN: net/http closes a "Connection: close" connection right after its
+// response, often after the client's FIN came in. Acknowledged at once,
+// the FIN costs a pure ACK and then the FIN, two frames where one does,
+// and a third from the peer to acknowledge ours. Linux waits too: a FIN on
+// an established socket puts it in "pingpong" mode (tcp_fin), in which
+// its ACKs are delayed. A FIN in any other state (ours went first) is
+// acknowledged at once, since nothing of ours will follow to carry it.
+//
+// +checklocks:e.mu
+func (e *Endpoint) velocityDelayFinAck() bool {
+	if !velocityDelAckOn || !velocityFinAckOn || e.velocityDelAck.isUninitialized() || e.EndpointState() != StateEstablished {
 		return false
 	}
 	if unacked := e.snd.MaxSentAck.Size(e.rcv.RcvNxt); int(unacked) >= 2*int(e.snd.MaxPayloadSize) {
@@ -156,6 +190,11 @@ var delackEdits = []gvisorEdit{
 		"pkg/tcpip/transport/tcp/snd.go",
 		"\ts.MaxSentAck = rcvNxt\n\n\treturn s.ep.sendEmptyRaw(flags, seq, rcvNxt, rcvWnd)",
 		"\ts.MaxSentAck = rcvNxt\n\ts.ep.velocityAckSent()\n\n\treturn s.ep.sendEmptyRaw(flags, seq, rcvNxt, rcvWnd)",
+	},
+	{
+		"pkg/tcpip/transport/tcp/rcv.go",
+		"\t\t// Send ACK immediately.\n\t\tr.ep.snd.sendAck()\n",
+		"\t\t// Send ACK immediately, unless it may wait for our FIN (velocity).\n\t\tif !r.ep.velocityDelayFinAck() {\n\t\t\tr.ep.snd.sendAck()\n\t\t}\n",
 	},
 	{
 		"pkg/tcpip/transport/tcp/connect.go",

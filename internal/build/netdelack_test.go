@@ -37,17 +37,20 @@ func TestPatchDelack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != 3 {
-		t.Fatalf("%d files patched, want 3", len(out))
+	if len(out) != 4 {
+		t.Fatalf("%d files patched, want 4", len(out))
 	}
 	out["pkg/tcpip/transport/tcp/zz_velocity_delack.go"] = delackFile
 	parseAsTCP(t, out)
 	if n := strings.Count(out["pkg/tcpip/transport/tcp/snd.go"], "s.ep.velocityAckSent()"); n != 2 {
 		t.Errorf("velocityAckSent called in %d places of snd.go, want 2", n)
 	}
+	if n := strings.Count(out["pkg/tcpip/transport/tcp/rcv.go"], "if !r.ep.velocityDelayFinAck() {"); n != 1 {
+		t.Errorf("velocityDelayFinAck asked in %d places of rcv.go, want 1", n)
+	}
 	// A gVisor whose handleSegmentsLocked changed is refused.
 	changed := t.TempDir()
-	for _, f := range []string{"endpoint.go", "connect.go", "snd.go"} {
+	for _, f := range []string{"endpoint.go", "connect.go", "snd.go", "rcv.go"} {
 		rel := filepath.Join("pkg", "tcpip", "transport", "tcp", f)
 		data, err := os.ReadFile(filepath.Join(dir, rel))
 		if err != nil {

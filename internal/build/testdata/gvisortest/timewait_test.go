@@ -8,6 +8,7 @@ package gvisortest
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -53,6 +54,15 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, timeWait time.Duration) *harness {
+	return newHarnessServing(t, timeWait, func(c net.Conn) {
+		c.Write([]byte("hello"))
+		c.Close()
+	})
+}
+
+// newHarnessServing is newHarness with serve run on each connection the
+// listener accepts, in a goroutine of its own.
+func newHarnessServing(t *testing.T, timeWait time.Duration, serve func(net.Conn)) *harness {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
@@ -81,8 +91,7 @@ func newHarness(t *testing.T, timeWait time.Duration) *harness {
 			if err != nil {
 				return
 			}
-			c.Write([]byte("hello"))
-			c.Close()
+			go serve(c)
 		}
 	}()
 	return &harness{t: t, s: s, ch: ch}
