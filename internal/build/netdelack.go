@@ -205,10 +205,11 @@ var delackEdits = []gvisorEdit{
 
 // gvisorEdits are all the replacements made in gVisor's files: the
 // delayed ACK's, SipHash's (netisn.go), the compact TIME-WAIT's
-// (nettimewait.go), the monotonic clock's (netmonotonic.go) and the
-// address scan's (netaddrscan.go).
+// (nettimewait.go), the monotonic clock's (netmonotonic.go), the
+// address scan's (netaddrscan.go) and the FIN sent again's
+// (netfinretx.go).
 func gvisorEdits() []gvisorEdit {
-	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits)
+	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits, finRetxEdits)
 }
 
 // patchGvisor returns the patched texts of the files edits name, read
@@ -268,8 +269,8 @@ func addGvisorPatches(modDir, finalDir, patchDir string, overlay map[string]stri
 
 // gvisorAddedFiles are the files of ours added to gVisor's packages, by
 // path in its module: delackFile, sendqFile, SipHash's (netisn.go), the
-// compact TIME-WAIT's (nettimewait.go) and the address scan's
-// (netaddrscan.go).
+// compact TIME-WAIT's (nettimewait.go), the address scan's
+// (netaddrscan.go) and the FIN sent again's (netfinretx.go).
 func gvisorAddedFiles() (map[string]string, error) {
 	added, err := isnFiles()
 	if err != nil {
@@ -279,6 +280,7 @@ func gvisorAddedFiles() (map[string]string, error) {
 	added["pkg/tcpip/transport/tcp/zz_velocity_sendq.go"] = sendqFile
 	maps.Copy(added, timeWaitFiles())
 	added["pkg/tcpip/stack/zz_velocity_addrscan.go"] = addrScanFile
+	added["pkg/tcpip/transport/tcp/zz_velocity_finretx.go"] = finRetxFile
 	return added, nil
 }
 
