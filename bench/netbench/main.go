@@ -128,7 +128,7 @@ func run(o options) error {
 	case o.profileKind != "go" && o.profileKind != "kernel":
 		return fmt.Errorf("-profile-kind %q: want go or kernel", o.profileKind)
 	case o.profileKind == "kernel" && o.kernelPGO != "":
-		return fmt.Errorf("-kernel-pgo takes Go's profile (-profile-kind go), the one go build -pgo was tuned on")
+		return fmt.Errorf("-kernel-pgo takes Go's profile (-profile-kind go): one made from the kernel's sampler measured no better (docs/net.md)")
 	}
 	if o.perfDir != "" {
 		if _, err := exec.LookPath("perf"); err != nil {
