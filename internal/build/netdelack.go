@@ -206,10 +206,10 @@ var delackEdits = []gvisorEdit{
 // gvisorEdits are all the replacements made in gVisor's files: the
 // delayed ACK's, SipHash's (netisn.go), the compact TIME-WAIT's
 // (nettimewait.go), the monotonic clock's (netmonotonic.go), the
-// address scan's (netaddrscan.go) and the FIN sent again's
-// (netfinretx.go).
+// address scan's (netaddrscan.go), the FIN sent again's (netfinretx.go)
+// and the close's (netclosedrain.go).
 func gvisorEdits() []gvisorEdit {
-	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits, finRetxEdits)
+	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits, finRetxEdits, closeDrainEdits)
 }
 
 // patchGvisor returns the patched texts of the files edits name, read
@@ -270,7 +270,8 @@ func addGvisorPatches(modDir, finalDir, patchDir string, overlay map[string]stri
 // gvisorAddedFiles are the files of ours added to gVisor's packages, by
 // path in its module: delackFile, sendqFile, SipHash's (netisn.go), the
 // compact TIME-WAIT's (nettimewait.go), the address scan's
-// (netaddrscan.go) and the FIN sent again's (netfinretx.go).
+// (netaddrscan.go), the FIN sent again's (netfinretx.go) and the close's
+// (netclosedrain.go).
 func gvisorAddedFiles() (map[string]string, error) {
 	added, err := isnFiles()
 	if err != nil {
@@ -281,6 +282,7 @@ func gvisorAddedFiles() (map[string]string, error) {
 	maps.Copy(added, timeWaitFiles())
 	added["pkg/tcpip/stack/zz_velocity_addrscan.go"] = addrScanFile
 	added["pkg/tcpip/transport/tcp/zz_velocity_finretx.go"] = finRetxFile
+	added["pkg/tcpip/transport/tcp/zz_velocity_closedrain.go"] = closeDrainFile
 	return added, nil
 }
 

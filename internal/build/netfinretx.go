@@ -15,8 +15,8 @@ package build
 // answers the retransmission with an immediate ACK (tcp_data_queue) and
 // processes its acknowledgment, which takes it to TIME-WAIT. The edit
 // does the same for exactly this segment: a FIN already received, sent
-// again with nothing else, becomes the pure ACK at RcvNxt it also is,
-// after the immediate ACK gVisor sent for it before.
+// again with nothing else, is answered as before and then processed as
+// the pure ACK at RcvNxt it also is.
 // testdata/gvisortest/finretx_test.go plays libslirp's side.
 
 // finRetxFile is added to gVisor's package tcp.
@@ -38,16 +38,17 @@ var velocityFinRetxOn = os.Getenv("VELOCITY_FINRETX") != "0"
 
 // velocityRetransmittedFin reports whether s is the peer's FIN sent again
 // with nothing else in it, one below RcvNxt, after this receiver took the
-// first; if so it answers it with an ACK at once, as Linux and gVisor do
-// for a retransmission, and turns s into the pure ACK at RcvNxt that the
-// rest of handleRcvdSegment processes.
+// first; if so it answers it as gVisor answered it before (an ACK, within
+// the limit on ACKs to segments out of the window, which keeps two stacks
+// from trading them forever) and turns s into the pure ACK at RcvNxt that
+// the rest of handleRcvdSegment processes.
 //
 // +checklocks:r.ep.mu
 func (r *receiver) velocityRetransmittedFin(s *segment, segSeq seqnum.Value, segLen seqnum.Size) bool {
 	if !velocityFinRetxOn || segLen != 0 || !r.closed || !s.flags.Contains(header.TCPFlagFin) || segSeq.Add(1) != r.RcvNxt {
 		return false
 	}
-	r.ep.snd.sendAck()
+	r.ep.snd.maybeSendOutOfWindowAck(s)
 	s.flags &^= header.TCPFlagFin
 	s.sequenceNumber = r.RcvNxt
 	return true
