@@ -78,13 +78,7 @@ func (e *Endpoint) velocityDelayAck() bool {
 	if e.rcv.pendingRcvdSegments.Len() > 0 {
 		return false
 	}
-	if unacked := e.snd.MaxSentAck.Size(e.rcv.RcvNxt); int(unacked) >= 2*int(e.snd.MaxPayloadSize) {
-		return false
-	}
-	if !e.velocityDelAck.enabled() {
-		e.velocityDelAck.enable(velocityDelAckTimeout)
-	}
-	return true
+	return e.velocityArmDelAck()
 }
 
 // velocityDelayFinAck reports whether the ACK of a FIN that arrives on an
@@ -104,6 +98,16 @@ func (e *Endpoint) velocityDelayFinAck() bool {
 	if !velocityDelAckOn || !velocityFinAckOn || e.velocityDelAck.isUninitialized() || e.EndpointState() != StateEstablished {
 		return false
 	}
+	return e.velocityArmDelAck()
+}
+
+// velocityArmDelAck is what both kinds of waiting ACK check last: less
+// than two full segments unacknowledged (a stream coming in is
+// acknowledged every second segment, as by Linux); it arms the timer
+// that sends the ACK if nothing of ours carries it first.
+//
+// +checklocks:e.mu
+func (e *Endpoint) velocityArmDelAck() bool {
 	if unacked := e.snd.MaxSentAck.Size(e.rcv.RcvNxt); int(unacked) >= 2*int(e.snd.MaxPayloadSize) {
 		return false
 	}

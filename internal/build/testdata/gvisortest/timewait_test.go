@@ -243,16 +243,22 @@ func (h *harness) closeToTimeWait(c conn) {
 	if a.ack != c.iss+2 || a.seq != c.serverNxt {
 		h.t.Fatalf("final ACK: seq %d ack %d, want %d %d", a.seq, a.ack, c.serverNxt, c.iss+2)
 	}
-	if !compact {
-		return
+	if compact {
+		h.awaitRecord(before, "the connection in TIME-WAIT never became a record")
 	}
+}
+
+// awaitRecord waits until more than before connections have become
+// TIME-WAIT records, and fails with msg after 2 s.
+func (h *harness) awaitRecord(before uint64, msg string) {
+	h.t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		if _, compacted, _, _, _ := h.stats(); compacted > before {
 			return
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatal("the connection in TIME-WAIT never became a record")
+			h.t.Fatal(msg)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
