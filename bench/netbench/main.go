@@ -235,6 +235,18 @@ func run(o options) error {
 	}
 	if o.profile != "" {
 		fmt.Printf("\nwrote %s: the CPU profile of Velocity over every measurement above\n", o.profile)
+		if o.profileKind == "kernel" {
+			// Per request only when the rows were wrk's alone: the
+			// loopback and bulk rows are sampled too.
+			requests := 0
+			if !o.rows.MatchString("bulk download") && !o.rows.MatchString("loopback 100 B c=1") &&
+				!o.rows.MatchString("loopback 100 B c=16") && !o.rows.MatchString("loopback 64 KiB c=16") {
+				requests = int(rounds[0]["velocity"]["wrk requests"])
+			}
+			if err := printProfileSummary(o.profile, requests); err != nil {
+				return err
+			}
+		}
 		if o.kernelPGO != "" {
 			if err := writeKernelPGO(o.profile, o.kernelPGO); err != nil {
 				return err
@@ -393,6 +405,7 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 			return nil, err
 		}
 		f[name+" req/s"], f[name+" p50 ms"], f[name+" p99 ms"] = w.rps, w.p50, w.p99
+		f["wrk requests"] += float64(w.requests)
 		// QEMU's own CPU time per request (its CPUs' threads, its
 		// main loop with the user networking): what the guest costs
 		// the host, which on a busy host bounds requests/s.
