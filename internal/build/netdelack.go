@@ -210,10 +210,10 @@ var delackEdits = []gvisorEdit{
 // gvisorEdits are all the replacements made in gVisor's files: the
 // delayed ACK's, SipHash's (netisn.go), the compact TIME-WAIT's
 // (nettimewait.go), the monotonic clock's (netmonotonic.go), the
-// address scan's (netaddrscan.go), the FIN sent again's (netfinretx.go)
-// and the close's (netclosedrain.go).
+// address scan's (netaddrscan.go), the FIN sent again's (netfinretx.go),
+// the close's (netclosedrain.go) and the write list's (netwritelist.go).
 func gvisorEdits() []gvisorEdit {
-	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits, finRetxEdits, closeDrainEdits)
+	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits, finRetxEdits, closeDrainEdits, writeListEdits)
 }
 
 // patchGvisor returns the patched texts of the files edits name, read

@@ -19,7 +19,9 @@ import (
 // segments in and out of sequence, a RST, an old SYN and a new one, and
 // expiry; and what it keeps of the heap. Others check the monotonic
 // clock's arithmetic (netmonotonic.go) against gVisor's original, and a
-// NIC's address lookups (netaddrscan.go).
+// NIC's address lookups (netaddrscan.go). The tests in
+// testdata/gvisortcp run inside gVisor's package tcp, for what only its
+// unexported code shows (netwritelist.go).
 func TestPatchedGvisor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds gVisor's stack for the host")
@@ -43,6 +45,19 @@ func TestPatchedGvisor(t *testing.T) {
 		t.Fatal(err)
 	}
 	maps.Copy(patched, added)
+	// Tests that need gVisor's package tcp from the inside
+	// (testdata/gvisortcp) go into its directory, for this build only.
+	inTCP, err := filepath.Glob("testdata/gvisortcp/*_test.go")
+	if err != nil || len(inTCP) == 0 {
+		t.Fatalf("no tests in testdata/gvisortcp: %v", err)
+	}
+	for _, name := range inTCP {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patched["pkg/tcpip/transport/tcp/"+filepath.Base(name)] = string(data)
+	}
 	dir := t.TempDir()
 	if err := linkTree(modDir, filepath.Join(dir, "gvisor"), patched); err != nil {
 		t.Fatal(err)
@@ -67,6 +82,12 @@ func TestPatchedGvisor(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	cmd := exec.Command(GoCmd, "test", "-count=1", "-mod=mod", gv+"/pkg/tcpip/transport/tcp")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("gVisor's package tcp, with testdata/gvisortcp: %v\n%s", err, out)
 	}
 	for _, mode := range []string{"1", "0"} {
 		cmd := exec.Command(GoCmd, "test", "-count=1", "-mod=mod", "-v", ".")
