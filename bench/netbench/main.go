@@ -487,12 +487,8 @@ func (o options) fetchKernelProfile(base string, secs int) error {
 		if err := o.fetch(url, part); err != nil {
 			return err
 		}
-		data, err := os.ReadFile(part)
+		p, err := readProfile(part)
 		os.Remove(part)
-		if err != nil {
-			return err
-		}
-		p, err := profile.ParseData(data)
 		if err != nil {
 			return fmt.Errorf("%s: %v", url, err)
 		}
@@ -502,15 +498,7 @@ func (o options) fetchKernelProfile(base string, secs int) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(o.profile)
-	if err != nil {
-		return err
-	}
-	if err := merged.Write(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeProfile(merged, o.profile)
 }
 
 // perf starts perf record on QEMU's process for one wrk run if -perf
@@ -700,19 +688,33 @@ func freePort() (int, error) {
 // writeKernelPGO writes the part of CPU profile in that may guide the
 // compilation of a network kernel (build.KernelProfile) to out.
 func writeKernelPGO(in, out string) error {
-	data, err := os.ReadFile(in)
+	p, err := readProfile(in)
 	if err != nil {
 		return err
+	}
+	return writeProfile(build.KernelProfile(p), out)
+}
+
+// readProfile parses the pprof file at file.
+func readProfile(file string) (*profile.Profile, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
 	}
 	p, err := profile.ParseData(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", in, err)
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	f, err := os.Create(out)
+	return p, nil
+}
+
+// writeProfile writes p to file.
+func writeProfile(p *profile.Profile, file string) error {
+	f, err := os.Create(file)
 	if err != nil {
 		return err
 	}
-	if err := build.KernelProfile(p).Write(f); err != nil {
+	if err := p.Write(f); err != nil {
 		f.Close()
 		return err
 	}

@@ -134,13 +134,9 @@ func (s profileSummary) write(w io.Writer, requests, n int) {
 
 // printProfileSummary summarizes the profile in file.
 func printProfileSummary(file string, requests int) error {
-	data, err := os.ReadFile(file)
+	p, err := readProfile(file)
 	if err != nil {
 		return err
-	}
-	p, err := profile.ParseData(data)
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
 	}
 	summarizeProfile(p).write(os.Stdout, requests, 12)
 	return nil
