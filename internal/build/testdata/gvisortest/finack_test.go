@@ -13,16 +13,6 @@ import (
 // finAckWaits is the patch's switch (VELOCITY_FINACK=0 turns it off).
 var finAckWaits = os.Getenv("VELOCITY_FINACK") != "0" && os.Getenv("VELOCITY_DELACK") != "0"
 
-// handshake opens a connection from port with initial sequence number iss
-// and returns the server's next sequence number and timestamp.
-func (h *harness) handshake(port uint16, iss uint32) (serverNxt, serverTS uint32) {
-	h.t.Helper()
-	h.send(port, seg{flags: header.TCPFlagSyn, seq: iss, ts: true, tsVal: 100})
-	sa := h.expect(port, header.TCPFlagSyn|header.TCPFlagAck, "SYN-ACK")
-	h.send(port, seg{flags: header.TCPFlagAck, seq: iss + 1, ack: sa.seq + 1, ts: true, tsVal: 101, tsEcr: sa.tsVal})
-	return sa.seq + 1, sa.tsVal
-}
-
 // A FIN that arrives on an established connection whose program answers
 // it with data and its own close is acknowledged by that data: the
 // server's first segment after the FIN carries "bye" and the ACK of the

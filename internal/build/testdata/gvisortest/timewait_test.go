@@ -204,13 +204,8 @@ type conn struct {
 // reads "hello" and the server's FIN.
 func (h *harness) open(port uint16, iss uint32) conn {
 	h.t.Helper()
-	h.send(port, seg{flags: header.TCPFlagSyn, seq: iss, ts: true, tsVal: 100})
-	sa := h.expect(port, header.TCPFlagSyn|header.TCPFlagAck, "SYN-ACK")
-	if sa.ack != iss+1 || !sa.ts {
-		h.t.Fatalf("SYN-ACK acknowledges %d (want %d), timestamps %v", sa.ack, iss+1, sa.ts)
-	}
-	c := conn{port: port, iss: iss, serverNxt: sa.seq + 1, serverTS: sa.tsVal}
-	h.send(port, seg{flags: header.TCPFlagAck, seq: iss + 1, ack: c.serverNxt, ts: true, tsVal: 101, tsEcr: c.serverTS})
+	c := conn{port: port, iss: iss}
+	c.serverNxt, c.serverTS = h.handshake(port, iss)
 	var got []byte
 	for fin := false; !fin; {
 		s, ok := h.recv(port, 2*time.Second)
@@ -228,6 +223,19 @@ func (h *harness) open(port uint16, iss uint32) conn {
 		h.t.Fatalf("read %q, want hello", got)
 	}
 	return c
+}
+
+// handshake opens a connection from port with initial sequence number iss
+// and returns the server's next sequence number and timestamp.
+func (h *harness) handshake(port uint16, iss uint32) (serverNxt, serverTS uint32) {
+	h.t.Helper()
+	h.send(port, seg{flags: header.TCPFlagSyn, seq: iss, ts: true, tsVal: 100})
+	sa := h.expect(port, header.TCPFlagSyn|header.TCPFlagAck, "SYN-ACK")
+	if sa.ack != iss+1 || !sa.ts {
+		h.t.Fatalf("SYN-ACK acknowledges %d (want %d), timestamps %v", sa.ack, iss+1, sa.ts)
+	}
+	h.send(port, seg{flags: header.TCPFlagAck, seq: iss + 1, ack: sa.seq + 1, ts: true, tsVal: 101, tsEcr: sa.tsVal})
+	return sa.seq + 1, sa.tsVal
 }
 
 // closeToTimeWait acknowledges the server's FIN with the peer's own, so
