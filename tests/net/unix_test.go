@@ -345,6 +345,7 @@ func TestUnixManyConnections(t *testing.T) {
 	}
 	if fd := lowestFreeFD(t); fd > fd0 {
 		t.Errorf("after %d connections the lowest free fd is %d, was %d", n, fd, fd0)
+		reportOpenFDs(t, fd0)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
