@@ -742,7 +742,19 @@ func vkNetSidBusy(sid int32) bool {
 }
 
 // vkNetForward queues msg, wakes the server and sleeps until it answers.
+//
+// A signal for the caller withdraws a call the server has not taken yet
+// (it is made again after the handler) and abandons one that waits for
+// its condition, except a release (vkNetRelease): its fd is gone before
+// it is queued, so close(2) cannot be made again, and a withdrawn release
+// left the server's endpoint open under a sid the kernel then reused
+// (the peer of an AF_UNIX socket never read EOF), while close answered
+// ERESTARTSYS and was made again on an fd another thread may have been
+// given meanwhile (tests/net TestCloseUnderSignals). Linux's close is
+// not restarted either. A release waits with the signal pending; the
+// server never waits in a close, so the wait is short.
 func vkNetForward(msg *vkNetMsg, rep *vkNetReply) int64 {
+	release := msg.nr == 3 // only vkNetRelease forwards a close
 	t := vkCur()
 	s := &vkNet.slots[t.tid-1]
 	s.seq++
@@ -761,6 +773,10 @@ func vkNetForward(msg *vkNetMsg, rep *vkNetReply) int64 {
 		t.waitAddr = uintptr(unsafe.Pointer(s))
 		if t.pending&^t.sigmask == 0 {
 			vkBlockIntr(0)
+			continue
+		}
+		if release {
+			vkBlock(0) // not interruptible: the answer wakes it
 			continue
 		}
 		// A signal to take: the handler must run now, as on Linux, where

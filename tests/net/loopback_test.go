@@ -227,12 +227,8 @@ func reportOpenFDs(t *testing.T, fd0 int) {
 		}
 		local, _ := syscall.Getsockname(fd)
 		peer, _ := syscall.Getpeername(fd)
-		pfd := struct {
-			fd             int32
-			events, revent int16
-		}{fd: int32(fd), events: 0x1 | 0x4 | 0x2000} // POLLIN, POLLOUT, POLLRDHUP
-		n, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, 0)
-		t.Logf("fd %d: mode %#o, name %s, peer %s, poll %d %#x (errno %d)", fd, st.Mode, sockaddrString(local), sockaddrString(peer), n, pfd.revent, e)
+		ev, err := readyWithin(fd, syscall.EPOLLIN|syscall.EPOLLOUT|syscall.EPOLLRDHUP, 0)
+		t.Logf("fd %d: mode %#o, name %s, peer %s, ready %#x (%v)", fd, st.Mode, sockaddrString(local), sockaddrString(peer), ev, err)
 	}
 	buf := make([]byte, 256<<10)
 	t.Logf("goroutines:\n%s", buf[:runtime.Stack(buf, true)])

@@ -1,9 +1,11 @@
 package net
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -194,5 +196,119 @@ func testBlockedCall(t *testing.T, call func() (int, error), release func(), wan
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the call did not return once its condition held")
+	}
+}
+
+// TestCloseUnderSignals closes one end of AF_UNIX socket pairs from a
+// thread that other threads keep signalling, and checks that every peer
+// reads EOF and that the fd of each closed end is free again. A close
+// cannot be made again: its fd is gone when it returns, whatever it
+// answers. The kernel's close of a socket's last reference once waited
+// for the netstack server as an ordinary call does, and a signal that
+// arrived before the server had taken it withdrew it: the endpoint stayed
+// open, its peer never saw EOF (TestUnixManyConnections once ended with
+// an echo server's connection open), and close answered ERESTARTSYS, so
+// the kernel made it again on an fd another thread may have been given
+// meanwhile.
+func TestCloseUnderSignals(t *testing.T) {
+	ch := make(chan os.Signal, 1000)
+	signal.Notify(ch, syscall.SIGUSR1)
+	defer signal.Stop(ch)
+	rounds := 1000
+	if testing.Short() {
+		rounds = 200
+	}
+	tid := make(chan int)
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- syscall.Gettid()
+		for i := 0; i < rounds; i++ {
+			fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+			if err != nil {
+				done <- fmt.Errorf("round %d: socketpair: %v", i, err)
+				return
+			}
+			if err := syscall.Close(fds[0]); err != nil {
+				done <- fmt.Errorf("round %d: close: %v", i, err)
+				return
+			}
+			// The peer reads EOF at once: wait for it with a timeout
+			// rather than in a read that would block for ever.
+			if ev, err := readyWithin(fds[1], syscall.EPOLLIN, 5*time.Second); err != nil || ev == 0 {
+				done <- fmt.Errorf("round %d: the peer of a closed socket is not readable after 5 s (events %#x, %v)", i, ev, err)
+				return
+			}
+			var buf [1]byte
+			if n, err := syscall.Read(fds[1], buf[:]); n != 0 || err != nil {
+				done <- fmt.Errorf("round %d: the peer read %d, %v; want EOF", i, n, err)
+				return
+			}
+			syscall.Close(fds[1])
+		}
+		done <- nil
+	}()
+	th := <-tid
+	fd0 := lowestFreeFD(t)
+	stop := make(chan struct{})
+	var signals sync.WaitGroup
+	signals.Add(1)
+	go func() {
+		defer signals.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			syscall.Tgkill(syscall.Getpid(), th, syscall.SIGUSR1)
+			runtime.Gosched()
+		}
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(3 * time.Minute):
+		err = fmt.Errorf("%d rounds did not end in 3 minutes", rounds)
+	}
+	close(stop)
+	signals.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fd := lowestFreeFD(t); fd > fd0 {
+		t.Errorf("after %d closes under signals the lowest free fd is %d, was %d", rounds, fd, fd0)
+	}
+	t.Logf("%d closes under signals; %d handler runs seen", rounds, len(ch))
+}
+
+// readyWithin waits up to d for fd to have one of events and returns the
+// events it has (0 when d passed). It uses an epoll instance of its own,
+// level-triggered, so the program's netpoller is not involved.
+func readyWithin(fd int, events uint32, d time.Duration) (uint32, error) {
+	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return 0, err
+	}
+	defer syscall.Close(ep)
+	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, fd, &syscall.EpollEvent{Events: events, Fd: int32(fd)}); err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(d)
+	for {
+		var out [1]syscall.EpollEvent
+		ms := int(time.Until(deadline).Milliseconds())
+		if ms < 0 {
+			ms = 0
+		}
+		n, err := syscall.EpollWait(ep, out[:], ms)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return 0, err
+		}
+		return out[0].Events, nil
 	}
 }
