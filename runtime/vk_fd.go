@@ -844,8 +844,9 @@ func vkReady(f *vkFile, want uint32) uint32 {
 		if p.writers == 0 && (p.fifo == 0 || uint32(f.off) != p.wOpens) {
 			// A FIFO reader is hung up only once a writer has come
 			// and gone since it opened (f.off: the count then), as on
-			// Linux.
-			have |= epollIn | epollHup | epollRdHup
+			// Linux. Hung up only, as Linux's pipe_poll says: readable
+			// while bytes are left (tests/semantics TestPollReadiness).
+			have |= epollHup
 		}
 		if vkPipeRW(f) && p.count < vkPipeSize {
 			have |= epollOut
@@ -1084,6 +1085,7 @@ func vkNotifyLocked(f *vkFile) { vkNotifyDeliverLocked(f, 0) }
 func vkNotifyDeliverLocked(f *vkFile, own int32) (data uint64, got uint32) {
 	vkAssertHeld(&vkFDLock)
 	f.gen++
+	vkPollNotifyLocked() // poll's sleepers look at their fds again (vk_poll.go)
 	for j := range f.watch {
 		w := &f.watch[j]
 		ep := w.ep

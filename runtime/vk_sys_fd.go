@@ -212,3 +212,19 @@ func vkCallEpollWait(f *vkFrame, canBlock bool) uintptr {
 func vkCallEpollPwait(f *vkFrame, canBlock bool) uintptr {
 	return vkSysEpollPwait(int32(f.rdi), uintptr(f.rsi), int32(f.rdx), int64(int32(f.r10)), uintptr(f.r8), uintptr(f.r9), canBlock)
 }
+
+// vkCallPoll serves poll(fds, nfds, timeout in ms; negative: none).
+func vkCallPoll(f *vkFrame, canBlock bool) uintptr {
+	deadline := int64(-1)
+	if ms := int64(int32(f.rdx)); ms == 0 {
+		deadline = 0
+	} else if ms > 0 {
+		deadline = vkNanotime() + ms*1_000_000
+	}
+	return vkSysPoll(uintptr(f.rdi), uintptr(f.rsi), deadline, canBlock)
+}
+
+// vkCallPpoll serves ppoll(fds, nfds, timeout, sigmask, sigsetsize).
+func vkCallPpoll(f *vkFrame, canBlock bool) uintptr {
+	return vkSysPpoll(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10), uintptr(f.r8), canBlock)
+}

@@ -148,6 +148,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	4:   vkCallStat,             // stat
 	5:   vkCallFstat,            // fstat
 	6:   vkCallLstat,            // lstat
+	7:   vkCallPoll,             // poll
 	8:   vkCallLseek,            // lseek
 	9:   vkCallMmap,             // mmap
 	10:  vkCallMprotect,         // mprotect
@@ -274,6 +275,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	267: vkCallReadlinkat,       // readlinkat
 	268: vkCallFchmodat,         // fchmodat
 	269: vkCallFaccessat,        // faccessat
+	271: vkCallPpoll,            // ppoll
 	273: vkCallSetRobustList,    // set_robust_list
 	275: vkCallSplice,           // splice
 	276: vkCallTee,              // tee

@@ -378,6 +378,8 @@ func cases(e *env) []testCase {
 		add("fstat/"+name, func(e *env) syscall.Errno { return sc(syscall.SYS_FSTAT, u(e.roFile), p) })
 		add("newfstatat_buf/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_NEWFSTATAT, allOnes-99, cstr("/"), p, 0) })
 		add("getcwd/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_GETCWD, p, 4096) })
+		add("poll/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_POLL, p, 1, 0) })
+		add("ppoll/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_PPOLL, p, 1, 0, 0, 8) })
 		add("getrandom/"+name, func(*env) syscall.Errno { return sc(sysGetrandom, p, 16, 0) })
 		add("pipe2/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_PIPE2, p, syscall.O_CLOEXEC) })
 		add("sched_getaffinity/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_SCHED_GETAFFINITY, 0, 8, p) })

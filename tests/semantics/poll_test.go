@@ -1,0 +1,177 @@
+package semantics
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// pollFd is struct pollfd.
+type pollFd struct {
+	fd             int32
+	events, revent int16
+}
+
+// Poll's bits, as Linux numbers them.
+const (
+	pollIn, pollOut, pollErr, pollHup, pollNval = 0x1, 0x4, 0x8, 0x10, 0x20
+	pollRdNorm, pollWrNorm                      = 0x40, 0x100
+)
+
+func poll(fds []pollFd, ms int) (int, syscall.Errno) {
+	var p unsafe.Pointer
+	if len(fds) > 0 {
+		p = unsafe.Pointer(&fds[0])
+	}
+	n, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(p), uintptr(len(fds)), uintptr(ms))
+	return int(n), e
+}
+
+// TestPollReadiness: what poll(2) reports for each kind of fd, without
+// waiting: pipes (empty, written, with the other end closed), an eventfd,
+// a tmpfs file, a closed fd (POLLNVAL) and a negative one (skipped). Runs
+// on the host too, so Linux checks the test.
+func TestPollReadiness(t *testing.T) {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(p[0])
+	efd, _, e := syscall.Syscall(syscall.SYS_EVENTFD2, 1, syscall.O_CLOEXEC, 0)
+	if e != 0 {
+		t.Fatal(e)
+	}
+	defer syscall.Close(int(efd))
+	f, err := os.Create(filepath.Join(t.TempDir(), "file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	closed, err := syscall.Dup(p[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(closed)
+	const all = pollIn | pollOut | pollRdNorm | pollWrNorm
+	fds := []pollFd{
+		{fd: int32(p[0]), events: all},
+		{fd: int32(p[1]), events: all},
+		{fd: int32(efd), events: pollIn},
+		{fd: int32(f.Fd()), events: all},
+		{fd: int32(closed), events: pollIn},
+		{fd: -1, events: pollIn, revent: 0x7fff},
+		{fd: int32(p[1]), events: pollIn}, // a write end asked only for input
+	}
+	n, e := poll(fds, 0)
+	want := []int16{0, pollOut | pollWrNorm, pollIn, all, pollNval, 0, 0}
+	if e != 0 || n != 4 {
+		t.Errorf("poll: %d, %v; want 4 ready", n, e)
+	}
+	for i, w := range want {
+		if fds[i].revent != w {
+			t.Errorf("fd %d (entry %d): revents %#x, want %#x", fds[i].fd, i, fds[i].revent, w)
+		}
+	}
+	// Data in the pipe, then its write end closed: readable, then hung
+	// up as well.
+	syscall.Write(p[1], []byte("x"))
+	fds = []pollFd{{fd: int32(p[0]), events: pollIn}}
+	if n, e := poll(fds, 0); n != 1 || e != 0 || fds[0].revent != pollIn {
+		t.Errorf("pipe with data: %d, %v, revents %#x; want 1, POLLIN", n, e, fds[0].revent)
+	}
+	syscall.Close(p[1])
+	fds[0].revent = 0
+	if n, e := poll(fds, 0); n != 1 || e != 0 || fds[0].revent != pollIn|pollHup {
+		t.Errorf("pipe with data, writer gone: %d, %v, revents %#x; want POLLIN|POLLHUP", n, e, fds[0].revent)
+	}
+	// Drained, with its writer gone: hung up, and not readable.
+	var b [1]byte
+	syscall.Read(p[0], b[:])
+	fds[0].revent = 0
+	if n, e := poll(fds, 0); n != 1 || e != 0 || fds[0].revent != pollHup {
+		t.Errorf("empty pipe, writer gone: %d, %v, revents %#x; want POLLHUP", n, e, fds[0].revent)
+	}
+	// A write end whose reader is gone: POLLERR whatever was asked.
+	var q [2]int
+	if err := syscall.Pipe2(q[:], syscall.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(q[0])
+	fds = []pollFd{{fd: int32(q[1]), events: pollOut}}
+	if n, e := poll(fds, 0); n != 1 || e != 0 || fds[0].revent&pollErr == 0 {
+		t.Errorf("write end, reader gone: %d, %v, revents %#x; want POLLERR", n, e, fds[0].revent)
+	}
+	syscall.Close(q[1])
+	// Bad arguments: more fds than RLIMIT_NOFILE, an array that is not
+	// there.
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, e := syscall.Syscall(syscall.SYS_POLL, 0, uintptr(lim.Cur)+1, 0); e != syscall.EINVAL {
+		t.Errorf("poll of RLIMIT_NOFILE+1 fds: %v, want EINVAL", e)
+	}
+	if _, _, e := syscall.Syscall(syscall.SYS_POLL, 8, 1, 0); e != syscall.EFAULT {
+		t.Errorf("poll of an unmapped array: %v, want EFAULT", e)
+	}
+	if n, _, e := syscall.Syscall(syscall.SYS_POLL, 0, 0, 0); n != 0 || e != 0 {
+		t.Errorf("poll of no fds: %d, %v", n, e)
+	}
+}
+
+// TestPollWaits: a poll waits until another thread makes one of its fds
+// ready, or until its timeout; ppoll writes the time left back.
+func TestPollWaits(t *testing.T) {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(p[0])
+	defer syscall.Close(p[1])
+	start := time.Now()
+	fds := []pollFd{{fd: int32(p[0]), events: pollIn}}
+	if n, e := poll(fds, 100); n != 0 || e != 0 {
+		t.Fatalf("poll of an empty pipe: %d, %v; want 0 after the timeout", n, e)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Errorf("a poll with a 100 ms timeout returned after %v", d)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		syscall.Write(p[1], []byte("x"))
+	}()
+	start = time.Now()
+	if n, e := poll(fds, 20_000); n != 1 || e != 0 || fds[0].revent != pollIn {
+		t.Fatalf("poll woken by a write: %d, %v, revents %#x", n, e, fds[0].revent)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the write woke the poll after %v", d)
+	}
+	var b [1]byte
+	syscall.Read(p[0], b[:])
+	// ppoll with a timespec of 10 s, woken after about 50 ms: the time
+	// left comes back in the timespec.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		syscall.Write(p[1], []byte("y"))
+	}()
+	ts := syscall.Timespec{Sec: 10}
+	n, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	if n != 1 || e != 0 {
+		t.Fatalf("ppoll woken by a write: %d, %v", n, e)
+	}
+	if left := time.Duration(ts.Nano()); left <= 0 || left >= 10*time.Second {
+		t.Errorf("ppoll left %v of its 10 s in the timespec", left)
+	}
+	bad := syscall.Timespec{Sec: 0, Nsec: 1e9}
+	if _, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&bad)), 0, 0, 0); e != syscall.EINVAL {
+		t.Errorf("ppoll with tv_nsec 1e9: %v, want EINVAL", e)
+	}
+	var mask uint64
+	if _, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), uintptr(unsafe.Pointer(&mask)), 7, 0); e != syscall.EINVAL {
+		t.Errorf("ppoll with a 7-byte signal mask: %v, want EINVAL", e)
+	}
+}
