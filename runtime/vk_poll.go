@@ -1,6 +1,6 @@
 //go:build velocity
 
-// Velocity kernel: poll(2) and ppoll(2).
+// Velocity kernel: poll(2), ppoll(2), select(2) and pselect6(2).
 //
 // Go's runtime waits with epoll, but programs and libraries call poll on
 // their own (golang.org/x/sys/unix.Poll, a serial line's read with a
@@ -24,7 +24,10 @@
 
 package runtime
 
-import "unsafe"
+import (
+	"internal/runtime/sys"
+	"unsafe"
+)
 
 // Poll's event bits, as Linux numbers them (the same as epoll's).
 const (
@@ -198,6 +201,158 @@ func vkSysPpoll(fds, nfds, tsp, mask, size uintptr, canBlock bool) uintptr {
 	if deadline > 0 && vkUserOK(tsp, 16, true) {
 		left := max(deadline-vkNanotime(), 0)
 		*(*[2]int64)(unsafe.Pointer(tsp)) = [2]int64{left / 1e9, left % 1e9}
+	}
+	return r
+}
+
+// vkSelectWords is the size of an fd_set the kernel looks at, in words:
+// the fd table's (select's nfds beyond it is cut to it, as Linux cuts it
+// to its table's size).
+const vkSelectWords = vkMaxFDs / 64
+
+// vkSysSelect serves select and pselect6: sets are the read, write and
+// except fd_sets (0 for none), deadline as vkSysPoll's. Linux's checks:
+// a negative nfds is EINVAL, a set that cannot be read and written
+// EFAULT, an fd in a set that is not open EBADF. The sets are copied in
+// (1.5 KiB of the 32 KiB kernel stack at most) and overwritten with the
+// ready fds only when the call returns a count. What counts is Linux's:
+// readable is POLLIN, POLLHUP or POLLERR; writable POLLOUT or POLLERR;
+// an exceptional condition (POLLPRI) no kind of fd here has.
+func vkSysSelect(nfds int64, sets [3]uintptr, deadline int64, canBlock bool) uintptr {
+	if nfds < 0 {
+		return vkErr(vkEINVAL)
+	}
+	nfds = min(nfds, vkMaxFDs)
+	words := uintptr(nfds+63) / 64
+	for _, p := range sets {
+		if p != 0 && words > 0 && !vkUserOK(p, words*8, true) {
+			return vkErr(vkEFAULT)
+		}
+	}
+	var set [3][vkSelectWords]uint64
+	vkSelectLoad(&set, sets, words, nfds)
+	for k := uintptr(0); k < words; k++ {
+		for b := set[0][k] | set[1][k] | set[2][k]; b != 0; b &= b - 1 {
+			if vkFDIndex(int32(k*64)+int32(sys.TrailingZeros64(b))) < 0 {
+				return vkErr(vkEBADF)
+			}
+		}
+	}
+	t := vkCur()
+	for {
+		vkSpinLock(&vkFDLock)
+		gen := vkPollGen
+		n := uintptr(0)
+		for k := uintptr(0); k < words; k++ {
+			var r, w uint64
+			for b := set[0][k] | set[1][k] | set[2][k]; b != 0; b &= b - 1 {
+				bit := b & -b
+				have := vkPollReadyLocked(int32(k*64)+int32(sys.TrailingZeros64(b)), ^uint32(0))
+				if have&(pollIn|pollRdNorm|pollHup|pollErr) != 0 {
+					r |= bit
+				}
+				if have&(pollOut|pollWrNorm|pollErr) != 0 {
+					w |= bit
+				}
+			}
+			set[0][k] &= r
+			set[1][k] &= w
+			set[2][k] = 0 // no POLLPRI here
+			n += uintptr(sys.OnesCount64(set[0][k]) + sys.OnesCount64(set[1][k]))
+		}
+		vkSpinUnlock(&vkFDLock)
+		if n > 0 || deadline == 0 || !canBlock || deadline > 0 && vkNanotime() >= deadline {
+			for s, p := range sets {
+				for k := uintptr(0); p != 0 && k < words; k++ {
+					*(*uint64)(unsafe.Pointer(p + k*8)) = set[s][k]
+				}
+			}
+			return n
+		}
+		if t.pending&^t.sigmask != 0 {
+			return vkErr(vkEINTR)
+		}
+		vkSpinLock(&vkFDLock)
+		if vkPollGen == gen {
+			vkPollSleepers++
+			vkSleepOn(uintptr(unsafe.Pointer(&vkPollGen)), &vkFDLock, max(deadline, 0), true)
+			vkSpinLock(&vkFDLock)
+			vkPollSleepers--
+		}
+		vkSpinUnlock(&vkFDLock)
+		if t.pending&^t.sigmask != 0 {
+			return vkErr(vkEINTR)
+		}
+		vkSelectLoad(&set, sets, words, nfds) // untouched until the call returns a count
+	}
+}
+
+// vkSelectLoad copies the caller's fd_sets (words of them, fds from nfds
+// on cleared) into set; a set the caller did not give is empty.
+func vkSelectLoad(set *[3][vkSelectWords]uint64, sets [3]uintptr, words uintptr, nfds int64) {
+	for s, p := range sets {
+		for k := uintptr(0); k < words; k++ {
+			set[s][k] = 0
+			if p != 0 {
+				set[s][k] = *(*uint64)(unsafe.Pointer(p + k*8))
+			}
+		}
+		if nfds%64 != 0 {
+			set[s][words-1] &= 1<<(nfds%64) - 1
+		}
+	}
+}
+
+// vkSysSelectTime serves select and pselect6 around vkSysSelect: ts is
+// the timeout (a timeval for select, a timespec for pselect6; none
+// without one), written back with the time left when it was not zero,
+// as Linux does; mask is pselect6's signal mask (0 for none), which the
+// thread waits with, as ppoll's.
+func vkSysSelectTime(nfds int64, sets [3]uintptr, ts uintptr, timeval bool, mask uintptr, canBlock bool) uintptr {
+	deadline := int64(-1)
+	if ts != 0 {
+		if !vkUserOK(ts, 16, false) {
+			return vkErr(vkEFAULT)
+		}
+		v := *(*[2]int64)(unsafe.Pointer(ts))
+		unit, limit := int64(1), int64(1e9)
+		if timeval {
+			// Linux carries microseconds past a second into the
+			// seconds; only a negative part is invalid.
+			if v[1] >= 0 {
+				v[0], v[1] = v[0]+v[1]/1e6, v[1]%1e6
+			}
+			unit, limit = 1000, 1e6
+		}
+		if v[0] < 0 || v[1] < 0 || v[1] >= limit {
+			return vkErr(vkEINVAL)
+		}
+		d := min(v[0], 9_000_000_000)*1e9 + v[1]*unit
+		deadline = 0
+		if d > 0 {
+			deadline = vkNanotime() + d
+		}
+	}
+	t := vkCur()
+	own := t.sigmask
+	if mask != 0 {
+		t.sigmask = *(*uint64)(unsafe.Pointer(mask)) &^ vkSigUnblockable
+	}
+	r := vkSysSelect(nfds, sets, deadline, canBlock)
+	if mask != 0 {
+		if r == vkErr(vkEINTR) && t.pending&^t.sigmask != 0 {
+			t.savedMask, t.restoreMask = own, true
+		} else {
+			t.sigmask = own
+		}
+	}
+	if deadline > 0 && vkUserOK(ts, 16, true) {
+		left := max(deadline-vkNanotime(), 0)
+		unit := int64(1)
+		if timeval {
+			unit = 1000
+		}
+		*(*[2]int64)(unsafe.Pointer(ts)) = [2]int64{left / 1e9, left % 1e9 / unit}
 	}
 	return r
 }

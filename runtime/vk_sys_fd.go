@@ -228,3 +228,41 @@ func vkCallPoll(f *vkFrame, canBlock bool) uintptr {
 func vkCallPpoll(f *vkFrame, canBlock bool) uintptr {
 	return vkSysPpoll(uintptr(f.rdi), uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10), uintptr(f.r8), canBlock)
 }
+
+// vkCallSelect serves select(nfds, readfds, writefds, exceptfds, timeout).
+func vkCallSelect(f *vkFrame, canBlock bool) uintptr {
+	return vkSysSelectTime(int64(int32(f.rdi)), [3]uintptr{uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10)}, uintptr(f.r8), true, 0, canBlock)
+}
+
+// vkCallPselect6 serves pselect6(nfds, readfds, writefds, exceptfds,
+// timeout, {sigmask, sigsetsize}). Linux's order: the timespec, then the
+// pair (EFAULT), the size (EINVAL) and the mask (EFAULT), then select's
+// checks.
+func vkCallPselect6(f *vkFrame, canBlock bool) uintptr {
+	ts, pack := uintptr(f.r8), uintptr(f.r9)
+	if ts != 0 {
+		if !vkUserOK(ts, 16, false) {
+			return vkErr(vkEFAULT)
+		}
+		if v := *(*[2]int64)(unsafe.Pointer(ts)); v[0] < 0 || v[1] < 0 || v[1] >= 1e9 {
+			return vkErr(vkEINVAL)
+		}
+	}
+	mask := uintptr(0)
+	if pack != 0 {
+		if !vkUserOK(pack, 16, false) {
+			return vkErr(vkEFAULT)
+		}
+		pm := *(*[2]uint64)(unsafe.Pointer(pack))
+		if pm[0] != 0 {
+			if pm[1] != 8 {
+				return vkErr(vkEINVAL)
+			}
+			if !vkUserOK(uintptr(pm[0]), 8, false) {
+				return vkErr(vkEFAULT)
+			}
+			mask = uintptr(pm[0])
+		}
+	}
+	return vkSysSelectTime(int64(int32(f.rdi)), [3]uintptr{uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10)}, ts, false, mask, canBlock)
+}

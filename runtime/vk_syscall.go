@@ -163,6 +163,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	20:  vkCallWritev,           // writev
 	21:  vkCallAccess,           // access
 	22:  vkCallPipe,             // pipe
+	23:  vkCallSelect,           // select
 	24:  vkCallSchedYield,       // sched_yield
 	27:  vkCallMincore,          // mincore
 	28:  vkCallMadvise,          // madvise
@@ -275,6 +276,7 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	267: vkCallReadlinkat,       // readlinkat
 	268: vkCallFchmodat,         // fchmodat
 	269: vkCallFaccessat,        // faccessat
+	270: vkCallPselect6,         // pselect6
 	271: vkCallPpoll,            // ppoll
 	273: vkCallSetRobustList,    // set_robust_list
 	275: vkCallSplice,           // splice

@@ -175,3 +175,95 @@ func TestPollWaits(t *testing.T) {
 		t.Errorf("ppoll with a 7-byte signal mask: %v, want EINVAL", e)
 	}
 }
+
+func fdSet(fds ...int) *syscall.FdSet {
+	var s syscall.FdSet
+	for _, fd := range fds {
+		s.Bits[fd/64] |= 1 << (uint(fd) % 64)
+	}
+	return &s
+}
+
+func fdIsSet(s *syscall.FdSet, fd int) bool { return s.Bits[fd/64]&(1<<(uint(fd)%64)) != 0 }
+
+// TestSelect: select(2) and pselect6(2) report the ready fds of each set
+// and clear the rest, fail with EBADF for a closed fd in a set and
+// EINVAL for a negative count or timeout, wait until a write
+// makes an fd ready or the timeout passes, and write the time left back.
+// Runs on the host too, so Linux checks the test.
+func TestSelect(t *testing.T) {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(p[0])
+	defer syscall.Close(p[1])
+	nfd := max(p[0], p[1]) + 1
+	r, w := fdSet(p[0], p[1]), fdSet(p[0], p[1])
+	n, err := syscall.Select(nfd, r, w, nil, &syscall.Timeval{})
+	if err != nil || n != 1 || fdIsSet(r, p[0]) || fdIsSet(r, p[1]) || !fdIsSet(w, p[1]) || fdIsSet(w, p[0]) {
+		t.Errorf("select of an empty pipe: %d, %v, read %v write %v; want only the write end writable", n, err, fdIsSet(r, p[0]), fdIsSet(w, p[1]))
+	}
+	syscall.Write(p[1], []byte("x"))
+	r, w = fdSet(p[0]), fdSet(p[1])
+	if n, err := syscall.Select(nfd, r, w, nil, nil); err != nil || n != 2 || !fdIsSet(r, p[0]) || !fdIsSet(w, p[1]) {
+		t.Errorf("select of a pipe with data: %d, %v; want both ends", n, err)
+	}
+	var b [1]byte
+	syscall.Read(p[0], b[:])
+	closed, _ := syscall.Dup(p[0])
+	syscall.Close(closed)
+	if _, err := syscall.Select(closed+1, fdSet(closed), nil, nil, &syscall.Timeval{}); err != syscall.EBADF {
+		t.Errorf("select of a closed fd: %v, want EBADF", err)
+	}
+	if _, err := syscall.Select(-1, nil, nil, nil, &syscall.Timeval{}); err != syscall.EINVAL {
+		t.Errorf("select with nfds -1: %v, want EINVAL", err)
+	}
+	if _, err := syscall.Select(nfd, fdSet(p[0]), nil, nil, &syscall.Timeval{Usec: -1}); err != syscall.EINVAL {
+		t.Errorf("select with tv_usec -1: %v, want EINVAL", err)
+	}
+	// Microseconds past a second carry into the seconds, as Linux takes
+	// them: a ready fd answers at once all the same.
+	syscall.Write(p[1], []byte("z"))
+	if n, err := syscall.Select(nfd, fdSet(p[0]), nil, nil, &syscall.Timeval{Usec: 1_500_000}); n != 1 || err != nil {
+		t.Errorf("select with tv_usec 1.5e6 and a ready fd: %d, %v", n, err)
+	}
+	syscall.Read(p[0], b[:])
+	// The timeout passes: nothing ready, the set cleared, no time left.
+	r = fdSet(p[0])
+	tv := syscall.Timeval{Usec: 100_000}
+	start := time.Now()
+	if n, err := syscall.Select(nfd, r, nil, nil, &tv); n != 0 || err != nil || fdIsSet(r, p[0]) {
+		t.Errorf("select of an empty pipe for 100 ms: %d, %v, still set %v", n, err, fdIsSet(r, p[0]))
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Errorf("a select with a 100 ms timeout returned after %v", d)
+	}
+	if tv.Sec != 0 || tv.Usec != 0 {
+		t.Errorf("select left %v in its timeval after its timeout", tv)
+	}
+	// Woken by another thread's write, with time left.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		syscall.Write(p[1], []byte("y"))
+	}()
+	r = fdSet(p[0])
+	tv = syscall.Timeval{Sec: 10}
+	if n, err := syscall.Select(nfd, r, nil, nil, &tv); n != 1 || err != nil || !fdIsSet(r, p[0]) {
+		t.Fatalf("select woken by a write: %d, %v", n, err)
+	}
+	if left := time.Duration(tv.Nano()); left <= 0 || left >= 10*time.Second {
+		t.Errorf("select left %v of its 10 s in the timeval", left)
+	}
+	// pselect6: a signal mask of the wrong size is EINVAL.
+	var mask uint64
+	pack := [2]uintptr{uintptr(unsafe.Pointer(&mask)), 7}
+	ts := syscall.Timespec{}
+	if _, _, e := syscall.Syscall6(syscall.SYS_PSELECT6, uintptr(nfd), uintptr(unsafe.Pointer(fdSet(p[0]))), 0, 0, uintptr(unsafe.Pointer(&ts)), uintptr(unsafe.Pointer(&pack))); e != syscall.EINVAL {
+		t.Errorf("pselect6 with a 7-byte signal mask: %v, want EINVAL", e)
+	}
+	pack[1] = 8
+	if n, _, e := syscall.Syscall6(syscall.SYS_PSELECT6, uintptr(nfd), uintptr(unsafe.Pointer(fdSet(p[0]))), 0, 0, uintptr(unsafe.Pointer(&ts)), uintptr(unsafe.Pointer(&pack))); n != 1 || e != 0 {
+		t.Errorf("pselect6 of a pipe with data: %d, %v; want 1", n, e)
+	}
+}

@@ -413,6 +413,15 @@ func cases(e *env) []testCase {
 		add("openat_path/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_OPENAT, allOnes-99, p, syscall.O_RDONLY) })
 		add("newfstatat_path/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_NEWFSTATAT, allOnes-99, p, buf, 0) })
 		add("chdir/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_CHDIR, p) })
+		add("select_set/"+name, func(*env) syscall.Errno {
+			putWords(buf+128, 0, 0) // a zero timeval: no wait
+			return sc(syscall.SYS_SELECT, 64, p, 0, 0, buf+128)
+		})
+		add("select_timeout/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_SELECT, 0, 0, 0, 0, p) })
+		add("pselect6_mask/"+name, func(*env) syscall.Errno {
+			putWords(buf+128, 0, 0, uint64(p), 8) // a zero timespec, then the mask's pair
+			return sc(syscall.SYS_PSELECT6, 0, 0, 0, 0, buf+128, buf+144)
+		})
 		add("mkdir/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_MKDIR, p, 0o755) })
 		add("unlink/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_UNLINK, p) })
 		add("access/"+name, func(*env) syscall.Errno { return sc(syscall.SYS_ACCESS, p, 0) })
