@@ -95,7 +95,7 @@ func main() {
 	flag.StringVar(&o.perfDir, "perf", "", "record QEMU's CPU samples with perf during each wrk run, one file per round, guest and row in this directory (for perf report --sort dso,sym)")
 	flag.StringVar(&o.profileKind, "profile-kind", "go", "with -profile: go (Go's profiler, 100 Hz, what -kernel-pgo wants) or kernel (the kernel's sampling profiler at 1000 Hz on every CPU, which an idle CPU does not sample: samples per request show where each request's CPU time goes)")
 	flag.StringVar(&o.kernelPGO, "kernel-pgo", "", "with -profile, also write the profile's network-stack part, which velocity builds network kernels with, to this file (internal/build/kernel.pgo; make kernel-pgo)")
-	flag.StringVar(&o.profile, "profile", "", "instead of comparing, run every measurement once on Velocity alone and write the kernel's CPU profile over all of them to this file (for go tool pprof, or go build -pgo)")
+	flag.StringVar(&o.profile, "profile", "", "instead of comparing, run every measurement once on Velocity alone (with -against or -against-build, on that variant alone) and write the kernel's CPU profile over all of them to this file (for go tool pprof, or go build -pgo)")
 	flag.Parse()
 	var err error
 	if o.rows, err = regexp.Compile(*rows); err != nil {
@@ -191,16 +191,22 @@ func run(o options) error {
 	// the guests take turns: rounds alternate which goes first, a ratio
 	// is taken within a round, and the table gives medians.
 	var rounds []map[string]figures
+	// A profile is of one guest, one round: Velocity's, or with -against
+	// or -against-build the variant's.
+	profiled := "velocity"
 	if o.profile != "" {
-		o.rounds, variant = 1, false
+		o.rounds = 1
+		if variant {
+			profiled = "variant"
+		}
 	}
 	for r := 0; r < max(o.rounds, 1); r++ {
 		order := []string{"velocity", "linux"}
-		if o.profile != "" {
-			order = order[:1]
-		}
 		if variant {
 			order[1] = "variant"
+		}
+		if o.profile != "" {
+			order = []string{profiled}
 		}
 		if r%2 == 1 {
 			order[0], order[1] = order[1], order[0]
@@ -234,14 +240,18 @@ func run(o options) error {
 		rounds = append(rounds, results)
 	}
 	if o.profile != "" {
-		fmt.Printf("\nwrote %s: the CPU profile of Velocity over every measurement above\n", o.profile)
+		what := "Velocity"
+		if profiled == "variant" {
+			what = fmt.Sprintf("Velocity booted with %q and built with %q", o.against, o.againstFlags)
+		}
+		fmt.Printf("\nwrote %s: the CPU profile of %s over every measurement above\n", o.profile, what)
 		if o.profileKind == "kernel" {
 			// Per request only when the rows were wrk's alone: the
 			// loopback and bulk rows are sampled too.
 			requests := 0
 			if !o.rows.MatchString("bulk download") && !o.rows.MatchString("loopback 100 B c=1") &&
 				!o.rows.MatchString("loopback 100 B c=16") && !o.rows.MatchString("loopback 64 KiB c=16") {
-				requests = int(rounds[0]["velocity"]["wrk requests"])
+				requests = int(rounds[0][profiled]["wrk requests"])
 			}
 			if err := printProfileSummary(o.profile, requests); err != nil {
 				return err
