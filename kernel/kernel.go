@@ -33,6 +33,7 @@ type rawInfo struct {
 	FaultRaces                                       uint64
 	DyingFiles                                       uint64
 	TLBRefreshes                                     uint64
+	CPUIPIs, CPUHalts, CPUHaltNs                     [64]uint64
 }
 
 // Info is a snapshot of the kernel's state.
@@ -66,6 +67,9 @@ type Info struct {
 type CPUInfo struct {
 	Busy     time.Duration // time spent running threads rather than idling
 	Syscalls uint64
+	IPIs     uint64        // interrupts this CPU sent to others (a wake-up, a steal, a TLB shootdown)
+	Halts    uint64        // times its idle loop halted it
+	Halted   time.Duration // time it spent halted
 }
 
 // ReadInfo asks the kernel for a snapshot.
@@ -136,7 +140,8 @@ func perCPU(r *rawInfo) []CPUInfo {
 	}
 	out := make([]CPUInfo, n)
 	for i := range out {
-		out[i] = CPUInfo{Busy: time.Duration(r.CPUBusyNs[i]), Syscalls: r.CPUSyscalls[i]}
+		out[i] = CPUInfo{Busy: time.Duration(r.CPUBusyNs[i]), Syscalls: r.CPUSyscalls[i],
+			IPIs: r.CPUIPIs[i], Halts: r.CPUHalts[i], Halted: time.Duration(r.CPUHaltNs[i])}
 	}
 	return out
 }

@@ -186,3 +186,59 @@ func TestNetStackStats(t *testing.T) {
 		t.Errorf("counters that cannot be: %+v", s)
 	}
 }
+
+// TestCPUCounters: each CPU's IPIs, halts and halted time move as the
+// machine idles and wakes threads across CPUs, and stay within what the
+// elapsed time allows.
+func TestCPUCounters(t *testing.T) {
+	before, err := ReadInfo()
+	if errors.Is(err, ErrNotVelocity) {
+		t.Skip("not on Velocity")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	// Idle spells, and hand-offs between goroutines that the runtime
+	// spreads over its threads (and so, with two CPUs, over both).
+	ping, pong := make(chan int), make(chan int)
+	go func() {
+		for v := range ping {
+			pong <- v
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		ping <- i
+		<-pong
+		if i%20 == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	close(ping)
+	after, err := ReadInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	var ipis, halts uint64
+	var halted time.Duration
+	for i := range after.PerCPU {
+		a, b := after.PerCPU[i], before.PerCPU[i]
+		if a.IPIs < b.IPIs || a.Halts < b.Halts || a.Halted < b.Halted {
+			t.Fatalf("cpu%d's counters went back: %+v then %+v", i, b, a)
+		}
+		if d := a.Halted - b.Halted; d > elapsed+10*time.Millisecond {
+			t.Errorf("cpu%d halted %v in %v", i, d, elapsed)
+		}
+		ipis += a.IPIs - b.IPIs
+		halts += a.Halts - b.Halts
+		halted += a.Halted - b.Halted
+	}
+	if halts == 0 || halted == 0 {
+		t.Errorf("no CPU halted during 50 ms of sleeps: %d halts, %v", halts, halted)
+	}
+	if after.CPUs >= 2 && ipis == 0 {
+		t.Errorf("%d CPUs, and no IPI during 200 hand-offs and 10 sleeps", after.CPUs)
+	}
+	t.Logf("%v: %d IPIs, %d halts, %v halted", elapsed, ipis, halts, halted)
+}

@@ -71,6 +71,12 @@ type vkCPU struct {
 	// vkTLBRefresh, and tlbRefreshes how often it has (vk_tlbrefresh.go).
 	tlbRefreshed int64
 	tlbRefreshes uint64
+	// ipis counts the fixed IPIs this CPU sent (atomic: an interrupt
+	// handler may send one while the code it interrupted does); halts
+	// and haltNs how often and how long its idle loop halted.
+	ipis   uint64
+	halts  uint64
+	haltNs int64
 }
 
 var (

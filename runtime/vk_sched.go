@@ -601,7 +601,10 @@ func vkIdleLoop() {
 		if !vkIdlePoll(c) { // a short poll first (vk_idlepoll.go)
 			t0 := vkNanotime()
 			vkIdle() // interrupts on until the next one arrives
-			vkIdleHalted(c, vkNanotime()-t0)
+			ns := vkNanotime() - t0
+			c.halts++
+			c.haltNs += ns
+			vkIdleHalted(c, ns)
 		}
 		if atomic.Load(&vkIRQPending) != 0 {
 			vkLock()

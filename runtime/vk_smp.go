@@ -131,6 +131,7 @@ func vkSendIPIRaw(apic uint32, low uint32) {
 
 // vkSendIPI sends a fixed interrupt to one CPU.
 func vkSendIPI(apic uint32, vector uint32) {
+	atomic.Xadd64(&vkThisCPU().ipis, 1)
 	vkSendIPIRaw(apic, vector|1<<14)
 }
 

@@ -45,9 +45,12 @@ type vkInfo struct {
 	steals        uint64           // threads an idle CPU took from another's queue
 	cpuBusyNs     [vkMaxCPU]uint64 // per CPU: time running threads (not idle)
 	cpuSyscalls   [vkMaxCPU]uint64
-	faultRaces    uint64 // page faults that found their page installed by another CPU meanwhile
-	dyingFiles    uint64 // descriptions whose last reference went without the kernel lock while it was held (vkFilePut)
-	tlbRefreshes  uint64 // whole-TLB flushes of vkTLBRefresh, all CPUs
+	faultRaces    uint64           // page faults that found their page installed by another CPU meanwhile
+	dyingFiles    uint64           // descriptions whose last reference went without the kernel lock while it was held (vkFilePut)
+	tlbRefreshes  uint64           // whole-TLB flushes of vkTLBRefresh, all CPUs
+	cpuIPIs       [vkMaxCPU]uint64 // per CPU: fixed IPIs sent
+	cpuHalts      [vkMaxCPU]uint64 // per CPU: halts of the idle loop
+	cpuHaltNs     [vkMaxCPU]uint64 // per CPU: time halted
 }
 
 func vkSysInfo(buf, n uintptr) uintptr {
@@ -90,6 +93,9 @@ func vkSysInfo(buf, n uintptr) uintptr {
 		}
 		in.cpuBusyNs[i] = uint64(busy)
 		in.cpuSyscalls[i] = c.syscalls
+		in.cpuIPIs[i] = atomic.Load64(&c.ipis)
+		in.cpuHalts[i] = atomic.Load64(&c.halts)
+		in.cpuHaltNs[i] = uint64(atomic.Loadint64(&c.haltNs))
 	}
 	*(*vkInfo)(unsafe.Pointer(buf)) = in
 	return unsafe.Sizeof(in)

@@ -61,7 +61,7 @@ func stats(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "kernel: %d CPUs, %d MiB free of %d MiB, %d syscalls, %d page faults, %d context switches, %d threads\n",
 		info.CPUs, info.MemFree>>20, info.MemTotal>>20, info.Syscalls, info.PageFaults, info.Switches, info.Threads)
 	for i, c := range info.PerCPU {
-		fmt.Fprintf(w, "cpu%d: busy %v, %d syscalls\n", i, c.Busy.Round(time.Millisecond), c.Syscalls)
+		fmt.Fprintf(w, "cpu%d: busy %v, %d syscalls, %d IPIs sent, halted %d times for %v\n", i, c.Busy.Round(time.Millisecond), c.Syscalls, c.IPIs, c.Halts, c.Halted.Round(time.Millisecond))
 	}
 	if st, err := kernel.NetStats(); err == nil {
 		st.Write(w)
