@@ -22,3 +22,24 @@ func vkCallMunmap(f *vkFrame, canBlock bool) uintptr {
 func vkCallMadvise(f *vkFrame, canBlock bool) uintptr {
 	return vkSysMadvise(uintptr(f.rdi), uintptr(f.rsi), int32(f.rdx))
 }
+
+func vkCallMlock(f *vkFrame, canBlock bool) uintptr {
+	return vkSysMlock(uintptr(f.rdi), uintptr(f.rsi), true)
+}
+
+func vkCallMunlock(f *vkFrame, canBlock bool) uintptr {
+	return vkSysMlock(uintptr(f.rdi), uintptr(f.rsi), false)
+}
+
+// vkCallMlock2: mlock with flags, MLOCK_ONFAULT the only one (the pages
+// are then locked as they are touched, so none is faulted in now).
+func vkCallMlock2(f *vkFrame, canBlock bool) uintptr {
+	if f.rdx&^mlockOnFault != 0 {
+		return vkErr(vkEINVAL)
+	}
+	return vkSysMlock(uintptr(f.rdi), uintptr(f.rsi), f.rdx&mlockOnFault == 0)
+}
+
+func vkCallMlockall(f *vkFrame, canBlock bool) uintptr { return vkSysMlockall(uintptr(f.rdi)) }
+
+func vkCallMunlockall(f *vkFrame, canBlock bool) uintptr { return 0 }

@@ -91,3 +91,26 @@ func vkCallSetRobustList(f *vkFrame, canBlock bool) uintptr {
 // vkCallRseq: not offered; the runtime and libc handle ENOSYS, so it is
 // not logged as missing.
 func vkCallRseq(f *vkFrame, canBlock bool) uintptr { return vkErr(vkENOSYS) }
+
+// vkCallSchedGetPriorityMax and Min give Linux's ranges: 1 to 99 for
+// SCHED_FIFO and SCHED_RR, 0 for SCHED_OTHER, SCHED_BATCH, SCHED_IDLE and
+// SCHED_DEADLINE, EINVAL for any other policy.
+func vkCallSchedGetPriorityMax(f *vkFrame, canBlock bool) uintptr {
+	switch int32(f.rdi) {
+	case 1, 2:
+		return 99
+	case 0, 3, 5, 6, 7:
+		return 0
+	}
+	return vkErr(vkEINVAL)
+}
+
+func vkCallSchedGetPriorityMin(f *vkFrame, canBlock bool) uintptr {
+	switch int32(f.rdi) {
+	case 1, 2:
+		return 1
+	case 0, 3, 5, 6, 7:
+		return 0
+	}
+	return vkErr(vkEINVAL)
+}

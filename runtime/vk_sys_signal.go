@@ -7,6 +7,11 @@
 
 package runtime
 
+import (
+	"internal/runtime/atomic"
+	"unsafe"
+)
+
 func vkCallRtSigaction(f *vkFrame, canBlock bool) uintptr {
 	return vkSysRtSigaction(uint32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10))
 }
@@ -43,4 +48,23 @@ func vkCallTgkill(f *vkFrame, canBlock bool) uintptr {
 		return vkErr(vkESRCH)
 	}
 	return vkSysTgkill(int32(f.rsi), uint32(f.rdx))
+}
+
+// vkCallRtSigpending writes the caller's pending signals, the first size
+// bytes of the mask (at most 8, as Linux allows any size up to its
+// sigset_t's). A signal sent to the process is made pending for one of
+// its threads at once (vkSigPost), so the thread's set is the whole set.
+func vkCallRtSigpending(f *vkFrame, canBlock bool) uintptr {
+	set, size := uintptr(f.rdi), uintptr(f.rsi)
+	if size > 8 {
+		return vkErr(vkEINVAL)
+	}
+	if !vkUserOK(set, size, true) {
+		return vkErr(vkEFAULT)
+	}
+	v := atomic.Load64(&vkCur().pending)
+	for i := uintptr(0); i < size; i++ {
+		*(*byte)(unsafe.Pointer(set + i)) = byte(v >> (8 * i))
+	}
+	return 0
 }
