@@ -906,15 +906,36 @@ func vkSysEpollPwait(epfd int32, events uintptr, max int32, timeoutMs int64, mas
 		return vkErr(vkEFAULT)
 	}
 	t := vkCur()
-	own := t.sigmask
-	t.sigmask = *(*uint64)(unsafe.Pointer(mask)) &^ vkSigUnblockable
+	own := vkWaitMaskSet(t, mask)
 	r := vkSysEpollWait(epfd, events, max, timeoutMs, canBlock)
+	vkWaitMaskDone(t, mask, own, r)
+	return r
+}
+
+// vkWaitMaskSet makes the signal mask at mask (a checked user address; 0
+// for none, which changes nothing) the thread's for a wait, as Linux's
+// set_user_sigmask, and returns the thread's own for vkWaitMaskDone.
+func vkWaitMaskSet(t *vkThread, mask uintptr) uint64 {
+	own := t.sigmask
+	if mask != 0 {
+		t.sigmask = *(*uint64)(unsafe.Pointer(mask)) &^ vkSigUnblockable
+	}
+	return own
+}
+
+// vkWaitMaskDone ends a wait that vkWaitMaskSet began, whose result is r.
+// On EINTR the wait's mask stays until the signal's frame has saved own
+// (vkSignalFrame), so the handler runs with it and its return restores
+// own; on any other result own comes back at once.
+func vkWaitMaskDone(t *vkThread, mask uintptr, own uint64, r uintptr) {
+	if mask == 0 {
+		return
+	}
 	if r == vkErr(vkEINTR) && t.pending&^t.sigmask != 0 {
 		t.savedMask, t.restoreMask = own, true
 	} else {
 		t.sigmask = own
 	}
-	return r
 }
 
 // vkEpollWaitFast is epoll_wait, and epoll_pwait without a signal mask

@@ -137,29 +137,47 @@ func vkSysPoll(fds, nfds uintptr, deadline int64, canBlock bool) uintptr {
 				n++
 			}
 		}
-		if n > 0 || deadline == 0 || !canBlock {
+		if n > 0 || deadline == 0 || !canBlock || deadline > 0 && vkNanotime() >= deadline {
 			return n
 		}
-		if deadline > 0 && vkNanotime() >= deadline {
-			return 0
-		}
-		if t.pending&^t.sigmask != 0 {
+		if !vkPollSleep(t, gen, deadline) {
 			return vkErr(vkEINTR)
 		}
-		vkSpinLock(&vkFDLock)
-		if vkPollGen != gen {
-			vkSpinUnlock(&vkFDLock) // something changed during the look: look again
-			continue
-		}
+	}
+}
+
+// vkPollSleep sleeps until a readiness notification comes after the one
+// numbered gen (at once if one has: something changed while the caller
+// looked), until deadline (vkNanotime; -1 for none) or until a signal. It
+// reports false when a signal is to be taken: the call ends with EINTR.
+func vkPollSleep(t *vkThread, gen uint64, deadline int64) bool {
+	if t.pending&^t.sigmask != 0 {
+		return false
+	}
+	vkSpinLock(&vkFDLock)
+	if vkPollGen == gen {
 		vkPollSleepers++
 		vkSleepOn(uintptr(unsafe.Pointer(&vkPollGen)), &vkFDLock, max(deadline, 0), true)
 		vkSpinLock(&vkFDLock)
 		vkPollSleepers--
-		vkSpinUnlock(&vkFDLock)
-		if t.pending&^t.sigmask != 0 {
-			return vkErr(vkEINTR)
-		}
 	}
+	vkSpinUnlock(&vkFDLock)
+	return t.pending&^t.sigmask == 0
+}
+
+// vkPollTimeLeft writes the time left before deadline back to the
+// timeout at ts, as Linux does for ppoll, select and pselect6 when the
+// timeout was not zero: a timespec, or with usUnit a timeval.
+func vkPollTimeLeft(ts uintptr, deadline int64, usUnit bool) {
+	if ts == 0 || deadline <= 0 || !vkUserOK(ts, 16, true) {
+		return
+	}
+	left := max(deadline-vkNanotime(), 0)
+	sub := left % 1e9
+	if usUnit {
+		sub /= 1000
+	}
+	*(*[2]int64)(unsafe.Pointer(ts)) = [2]int64{left / 1e9, sub}
 }
 
 // vkSysPpoll is ppoll: the timeout a timespec (none without one), and a
@@ -179,8 +197,6 @@ func vkSysPpoll(fds, nfds, tsp, mask, size uintptr, canBlock bool) uintptr {
 			deadline = vkNanotime() + d
 		}
 	}
-	t := vkCur()
-	own := t.sigmask
 	if mask != 0 {
 		if size != 8 {
 			return vkErr(vkEINVAL)
@@ -188,20 +204,12 @@ func vkSysPpoll(fds, nfds, tsp, mask, size uintptr, canBlock bool) uintptr {
 		if !vkUserOK(mask, 8, false) {
 			return vkErr(vkEFAULT)
 		}
-		t.sigmask = *(*uint64)(unsafe.Pointer(mask)) &^ vkSigUnblockable
 	}
+	t := vkCur()
+	own := vkWaitMaskSet(t, mask)
 	r := vkSysPoll(fds, nfds, deadline, canBlock)
-	if mask != 0 {
-		if r == vkErr(vkEINTR) && t.pending&^t.sigmask != 0 {
-			t.savedMask, t.restoreMask = own, true
-		} else {
-			t.sigmask = own
-		}
-	}
-	if deadline > 0 && vkUserOK(tsp, 16, true) {
-		left := max(deadline-vkNanotime(), 0)
-		*(*[2]int64)(unsafe.Pointer(tsp)) = [2]int64{left / 1e9, left % 1e9}
-	}
+	vkWaitMaskDone(t, mask, own, r)
+	vkPollTimeLeft(tsp, deadline, false)
 	return r
 }
 
@@ -269,18 +277,7 @@ func vkSysSelect(nfds int64, sets [3]uintptr, deadline int64, canBlock bool) uin
 			}
 			return n
 		}
-		if t.pending&^t.sigmask != 0 {
-			return vkErr(vkEINTR)
-		}
-		vkSpinLock(&vkFDLock)
-		if vkPollGen == gen {
-			vkPollSleepers++
-			vkSleepOn(uintptr(unsafe.Pointer(&vkPollGen)), &vkFDLock, max(deadline, 0), true)
-			vkSpinLock(&vkFDLock)
-			vkPollSleepers--
-		}
-		vkSpinUnlock(&vkFDLock)
-		if t.pending&^t.sigmask != 0 {
+		if !vkPollSleep(t, gen, deadline) {
 			return vkErr(vkEINTR)
 		}
 		vkSelectLoad(&set, sets, words, nfds) // untouched until the call returns a count
@@ -334,25 +331,9 @@ func vkSysSelectTime(nfds int64, sets [3]uintptr, ts uintptr, timeval bool, mask
 		}
 	}
 	t := vkCur()
-	own := t.sigmask
-	if mask != 0 {
-		t.sigmask = *(*uint64)(unsafe.Pointer(mask)) &^ vkSigUnblockable
-	}
+	own := vkWaitMaskSet(t, mask)
 	r := vkSysSelect(nfds, sets, deadline, canBlock)
-	if mask != 0 {
-		if r == vkErr(vkEINTR) && t.pending&^t.sigmask != 0 {
-			t.savedMask, t.restoreMask = own, true
-		} else {
-			t.sigmask = own
-		}
-	}
-	if deadline > 0 && vkUserOK(ts, 16, true) {
-		left := max(deadline-vkNanotime(), 0)
-		unit := int64(1)
-		if timeval {
-			unit = 1000
-		}
-		*(*[2]int64)(unsafe.Pointer(ts)) = [2]int64{left / 1e9, left % 1e9 / unit}
-	}
+	vkWaitMaskDone(t, mask, own, r)
+	vkPollTimeLeft(ts, deadline, timeval)
 	return r
 }

@@ -92,25 +92,30 @@ func vkCallSetRobustList(f *vkFrame, canBlock bool) uintptr {
 // not logged as missing.
 func vkCallRseq(f *vkFrame, canBlock bool) uintptr { return vkErr(vkENOSYS) }
 
-// vkCallSchedGetPriorityMax and Min give Linux's ranges: 1 to 99 for
-// SCHED_FIFO and SCHED_RR, 0 for SCHED_OTHER, SCHED_BATCH, SCHED_IDLE and
-// SCHED_DEADLINE, EINVAL for any other policy.
-func vkCallSchedGetPriorityMax(f *vkFrame, canBlock bool) uintptr {
-	switch int32(f.rdi) {
+// vkSchedPriorityRange is Linux's range for a scheduling policy: 1 to
+// 99 for SCHED_FIFO and SCHED_RR, 0 for SCHED_OTHER, SCHED_BATCH,
+// SCHED_IDLE, SCHED_DEADLINE and SCHED_EXT (Linux 6.12); ok false (EINVAL)
+// for any other.
+func vkSchedPriorityRange(policy int32) (lo, hi uintptr, ok bool) {
+	switch policy {
 	case 1, 2:
-		return 99
+		return 1, 99, true
 	case 0, 3, 5, 6, 7:
-		return 0
+		return 0, 0, true
+	}
+	return 0, 0, false
+}
+
+func vkCallSchedGetPriorityMax(f *vkFrame, canBlock bool) uintptr {
+	if _, hi, ok := vkSchedPriorityRange(int32(f.rdi)); ok {
+		return hi
 	}
 	return vkErr(vkEINVAL)
 }
 
 func vkCallSchedGetPriorityMin(f *vkFrame, canBlock bool) uintptr {
-	switch int32(f.rdi) {
-	case 1, 2:
-		return 1
-	case 0, 3, 5, 6, 7:
-		return 0
+	if lo, _, ok := vkSchedPriorityRange(int32(f.rdi)); ok {
+		return lo
 	}
 	return vkErr(vkEINVAL)
 }
