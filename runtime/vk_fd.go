@@ -899,17 +899,30 @@ func vkSysEpollPwait(epfd int32, events uintptr, max int32, timeoutMs int64, mas
 	if mask == 0 {
 		return vkSysEpollWait(epfd, events, max, timeoutMs, canBlock)
 	}
-	if size != 8 {
-		return vkErr(vkEINVAL)
-	}
-	if !vkUserOK(mask, 8, false) {
-		return vkErr(vkEFAULT)
+	if e := vkWaitMaskCheck(mask, size); e != 0 {
+		return e
 	}
 	t := vkCur()
 	own := vkWaitMaskSet(t, mask)
 	r := vkSysEpollWait(epfd, events, max, timeoutMs, canBlock)
 	vkWaitMaskDone(t, mask, own, r)
 	return r
+}
+
+// vkWaitMaskCheck checks a wait's signal mask (0 for none) as Linux's
+// set_user_sigmask does: a size other than a sigset_t's is EINVAL, a mask
+// that cannot be read EFAULT.
+func vkWaitMaskCheck(mask, size uintptr) uintptr {
+	if mask == 0 {
+		return 0
+	}
+	if size != 8 {
+		return vkErr(vkEINVAL)
+	}
+	if !vkUserOK(mask, 8, false) {
+		return vkErr(vkEFAULT)
+	}
+	return 0
 }
 
 // vkWaitMaskSet makes the signal mask at mask (a checked user address; 0

@@ -197,13 +197,8 @@ func vkSysPpoll(fds, nfds, tsp, mask, size uintptr, canBlock bool) uintptr {
 			deadline = vkNanotime() + d
 		}
 	}
-	if mask != 0 {
-		if size != 8 {
-			return vkErr(vkEINVAL)
-		}
-		if !vkUserOK(mask, 8, false) {
-			return vkErr(vkEFAULT)
-		}
+	if e := vkWaitMaskCheck(mask, size); e != 0 {
+		return e
 	}
 	t := vkCur()
 	own := vkWaitMaskSet(t, mask)

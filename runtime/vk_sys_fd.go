@@ -254,15 +254,10 @@ func vkCallPselect6(f *vkFrame, canBlock bool) uintptr {
 			return vkErr(vkEFAULT)
 		}
 		pm := *(*[2]uint64)(unsafe.Pointer(pack))
-		if pm[0] != 0 {
-			if pm[1] != 8 {
-				return vkErr(vkEINVAL)
-			}
-			if !vkUserOK(uintptr(pm[0]), 8, false) {
-				return vkErr(vkEFAULT)
-			}
-			mask = uintptr(pm[0])
+		if e := vkWaitMaskCheck(uintptr(pm[0]), uintptr(pm[1])); e != 0 {
+			return e
 		}
+		mask = uintptr(pm[0])
 	}
 	return vkSysSelectTime(int64(int32(f.rdi)), [3]uintptr{uintptr(f.rsi), uintptr(f.rdx), uintptr(f.r10)}, ts, false, mask, canBlock)
 }
