@@ -12,7 +12,8 @@
 // so a notification with no poller asleep costs an increment and a load.
 //
 // What an fd reports is what epoll reports for it (vkReady), with the
-// *NORM bits Linux adds for sockets and pipes; an epoll instance is
+// *NORM bits Linux adds for sockets and pipes (and POLLWRBAND for a
+// writable socket); an epoll instance is
 // readable when a record on its ready list has events; every other kind
 // (tmpfs files and directories, devices) is always readable and
 // writable, as Linux's DEFAULT_POLLMASK for files without a poll method.
@@ -38,6 +39,7 @@ const (
 	pollNval   = 0x20
 	pollRdNorm = 0x40
 	pollWrNorm = 0x100
+	pollWrBand = 0x200
 )
 
 // vkPollGen counts readiness notifications; vkPollSleepers counts the
@@ -58,14 +60,20 @@ func vkPollNotifyLocked() {
 }
 
 // vkPollReadyLocked is what fd has now of the events in want (POLLERR and
-// POLLHUP always count), or POLLNVAL for an fd that is not open. The
-// caller holds vkFDLock.
-func vkPollReadyLocked(fd int32, want uint32) uint32 {
+// POLLHUP always count), or POLLNVAL for an fd that is not open. busy says
+// the fd is a socket whose creation the network server has not handled
+// yet: it has no level yet (socket and socketpair return before the
+// server makes the endpoint, vk_net.go), and the caller waits for the
+// report that gives it one. The caller holds vkFDLock.
+func vkPollReadyLocked(fd int32, want uint32) (ready uint32, busy bool) {
 	i := vkFDIndex(fd)
 	if i < 0 {
-		return pollNval
+		return pollNval, false
 	}
 	f := vkFileAt(i)
+	if f.kind == fdSocket && vkNetSidBusy(i) {
+		busy = true
+	}
 	var have uint32
 	switch f.kind {
 	case fdConsole, fdEventfd, fdPipeRead, fdPipeWrite, fdSocket:
@@ -82,9 +90,23 @@ func vkPollReadyLocked(fd int32, want uint32) uint32 {
 	}
 	if have&pollOut != 0 {
 		have |= pollWrNorm
+		if f.kind == fdSocket {
+			have |= pollWrBand // as Linux's socket poll methods
+		}
 	}
-	return have & (want | pollErr | pollHup)
+	return have & (want | pollErr | pollHup), busy
 }
+
+// vkPollBusyWaitNs bounds one wait for a new socket's first report (see
+// vkPollReadyLocked): the report wakes the wait, but a level with no
+// events (a listening socket's) is not a notification, and the server
+// has handled the creation when its next wait begins.
+// vkPollBusyMaxNs bounds them all in one call: a server that has not
+// handled the creation by then leaves the socket's level as it is.
+const (
+	vkPollBusyWaitNs = 1_000_000
+	vkPollBusyMaxNs  = 100_000_000
+)
 
 // vkEpollHasEvents reports whether epoll instance ep has a record an
 // epoll_wait would report now. The caller holds vkFDLock.
@@ -117,11 +139,12 @@ func vkSysPoll(fds, nfds uintptr, deadline int64, canBlock bool) uintptr {
 		return vkErr(vkEFAULT)
 	}
 	t := vkCur()
+	busyUntil := vkNanotime() + vkPollBusyMaxNs
 	for {
 		vkSpinLock(&vkFDLock)
 		gen := vkPollGen
 		vkSpinUnlock(&vkFDLock)
-		n := uintptr(0)
+		n, busy := uintptr(0), false
 		for k := uintptr(0); k < nfds; k++ {
 			p := fds + k*8
 			fd := *(*int32)(unsafe.Pointer(p))
@@ -129,13 +152,20 @@ func vkSysPoll(fds, nfds uintptr, deadline int64, canBlock bool) uintptr {
 			if fd >= 0 {
 				want := uint32(*(*uint16)(unsafe.Pointer(p + 4)))
 				vkSpinLock(&vkFDLock)
-				rev = vkPollReadyLocked(fd, want)
+				r, b := vkPollReadyLocked(fd, want)
 				vkSpinUnlock(&vkFDLock)
+				rev, busy = r, busy || b
 			}
 			*(*uint16)(unsafe.Pointer(p + 6)) = uint16(rev)
 			if rev != 0 {
 				n++
 			}
+		}
+		if busy && canBlock && vkNanotime() < busyUntil {
+			if !vkPollSleep(t, gen, vkNanotime()+vkPollBusyWaitNs) {
+				return vkErr(vkEINTR)
+			}
+			continue
 		}
 		if n > 0 || deadline == 0 || !canBlock || deadline > 0 && vkNanotime() >= deadline {
 			return n
@@ -242,15 +272,17 @@ func vkSysSelect(nfds int64, sets [3]uintptr, deadline int64, canBlock bool) uin
 		}
 	}
 	t := vkCur()
+	busyUntil := vkNanotime() + vkPollBusyMaxNs
 	for {
 		vkSpinLock(&vkFDLock)
 		gen := vkPollGen
-		n := uintptr(0)
+		n, busy := uintptr(0), false
 		for k := uintptr(0); k < words; k++ {
 			var r, w uint64
 			for b := set[0][k] | set[1][k] | set[2][k]; b != 0; b &= b - 1 {
 				bit := b & -b
-				have := vkPollReadyLocked(int32(k*64)+int32(sys.TrailingZeros64(b)), ^uint32(0))
+				have, bz := vkPollReadyLocked(int32(k*64)+int32(sys.TrailingZeros64(b)), ^uint32(0))
+				busy = busy || bz
 				if have&(pollIn|pollRdNorm|pollHup|pollErr) != 0 {
 					r |= bit
 				}
@@ -264,6 +296,13 @@ func vkSysSelect(nfds int64, sets [3]uintptr, deadline int64, canBlock bool) uin
 			n += uintptr(sys.OnesCount64(set[0][k]) + sys.OnesCount64(set[1][k]))
 		}
 		vkSpinUnlock(&vkFDLock)
+		if busy && canBlock && vkNanotime() < busyUntil {
+			if !vkPollSleep(t, gen, vkNanotime()+vkPollBusyWaitNs) {
+				return vkErr(vkEINTR)
+			}
+			vkSelectLoad(&set, sets, words, nfds)
+			continue
+		}
 		if n > 0 || deadline == 0 || !canBlock || deadline > 0 && vkNanotime() >= deadline {
 			for s, p := range sets {
 				for k := uintptr(0); p != 0 && k < words; k++ {

@@ -101,7 +101,7 @@ func runNetTests(t *testing.T, smp int, env []string, timeout time.Duration, arg
 			"TestSCMRightsSocketpair", "TestSCMRightsNamed", "TestSCMRightsTruncated", "TestSCMRightsStreamBoundary",
 			"TestSCMRightsInFlight", "TestSCMRightsErrors", "TestSCMRightsChurn",
 			"TestPasscredStream", "TestPasscredDgram", "TestAcceptedKeepaliveOptions", "TestConnectionChurn", "TestAcceptFreshStacks",
-			"TestEpollBesideNetpoller", "TestSocketDuringDependencyInit", "TestMulticastUDP", "TestSocketIoctls", "TestCloseUnderSignals")
+			"TestEpollBesideNetpoller", "TestSocketDuringDependencyInit", "TestMulticastUDP", "TestSocketIoctls", "TestCloseUnderSignals", "TestPollSockets")
 	}
 	for _, name := range names {
 		if !strings.Contains(serial, "--- PASS: "+name) {
