@@ -124,8 +124,13 @@ func vkCallPread64(f *vkFrame, canBlock bool) uintptr {
 	if vkSocketFD(f) {
 		return vkCallSocket(f, canBlock)
 	}
-	fd, buf, off := int32(f.rdi), uintptr(f.rsi), int64(f.r10)
-	n := vkUserPrefixOr(buf, uintptr(f.rdx), true)
+	return vkSysPread64(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), int64(f.r10))
+}
+
+// vkSysPread64 reads n bytes at p from fd's offset off, leaving the file
+// position alone: files only (a pipe is ESPIPE, a directory EISDIR).
+func vkSysPread64(fd int32, buf, n uintptr, off int64) uintptr {
+	n = vkUserPrefixOr(buf, n, true)
 	if !vkFDOpen(fd) {
 		return vkErr(vkEBADF)
 	}
@@ -142,6 +147,41 @@ func vkCallPread64(f *vkFrame, canBlock bool) uintptr {
 		return vkErr(vkEISDIR)
 	}
 	return vkErr(vkESPIPE)
+}
+
+// vkCallPreadv and vkCallPwritev: readv and writev at an offset (x86-64
+// passes it whole in pos_l; pos_h adds nothing on a 64-bit kernel), on
+// files only, as pread64 and pwrite64. Linux's order: a negative offset
+// EINVAL, then EBADF, then a file that cannot be read or written at an
+// offset ESPIPE, then the vector's checks.
+func vkCallPreadv(f *vkFrame, canBlock bool) uintptr {
+	return vkSysPrwv(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), int64(f.r10), false, canBlock)
+}
+
+func vkCallPwritev(f *vkFrame, canBlock bool) uintptr {
+	return vkSysPrwv(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), int64(f.r10), true, canBlock)
+}
+
+func vkSysPrwv(fd int32, iov, cnt uintptr, off int64, write, canBlock bool) uintptr {
+	if off < 0 {
+		return vkErr(vkEINVAL)
+	}
+	if !vkFDOpen(fd) {
+		return vkErr(vkEBADF)
+	}
+	if vkFD(fd, fdTmpFile) == nil && vkFD(fd, fdRegular) == nil && vkFD(fd, fdDevice) == nil {
+		if vkFD(fd, fdDir) != nil || vkFD(fd, fdTmpDir) != nil {
+			if write {
+				return vkErr(vkEBADF) // a directory is never open for writing
+			}
+			return vkErr(vkEISDIR)
+		}
+		return vkErr(vkESPIPE)
+	}
+	if write {
+		return vkSysWritevAt(fd, iov, cnt, off)
+	}
+	return vkSysReadv(fd, iov, cnt, off, canBlock)
 }
 
 func vkCallPwrite64(f *vkFrame, canBlock bool) uintptr {

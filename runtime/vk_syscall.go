@@ -298,6 +298,8 @@ var vkSysLinux = [vkSysLinuxCount]vkSysFn{
 	291: vkCallEpollCreate1,        // epoll_create1
 	292: vkCallDup3,                // dup3
 	293: vkCallPipe2,               // pipe2
+	295: vkCallPreadv,              // preadv
+	296: vkCallPwritev,             // pwritev
 	302: vkCallPrlimit64,           // prlimit64
 	306: vkCallSyncfs,              // syncfs
 	309: vkCallGetcpu,              // getcpu
@@ -443,7 +445,12 @@ func vkSysWrite(fd int32, p, n uintptr) uintptr {
 	return n
 }
 
-func vkSysWritev(fd int32, iov, cnt uintptr) uintptr {
+func vkSysWritev(fd int32, iov, cnt uintptr) uintptr { return vkSysWritevAt(fd, iov, cnt, -1) }
+
+// vkIovecCheck checks an iovec array as Linux's import_iovec does: more
+// than UIO_MAXIOV (1024) entries EINVAL, an array that cannot be read
+// EFAULT, a length above SSIZE_MAX EINVAL.
+func vkIovecCheck(iov, cnt uintptr) uintptr {
 	if cnt > 1024 {
 		return vkErr(vkEINVAL)
 	}
@@ -452,14 +459,64 @@ func vkSysWritev(fd int32, iov, cnt uintptr) uintptr {
 	}
 	for i := uintptr(0); i < cnt; i++ {
 		if int64(*(*uintptr)(unsafe.Pointer(iov + i*16 + 8))) < 0 {
-			return vkErr(vkEINVAL) // a length above SSIZE_MAX
+			return vkErr(vkEINVAL)
 		}
+	}
+	return 0
+}
+
+// vkSysReadv reads into cnt buffers of the iovec array at iov in turn,
+// from fd's position, or with off >= 0 from that offset (preadv). A short
+// read ends the call, and only the first read may wait (a pipe's later
+// buffers take what is there): as Linux, what was read before an error
+// is the answer.
+func vkSysReadv(fd int32, iov, cnt uintptr, off int64, canBlock bool) uintptr {
+	if !vkFDOpen(fd) {
+		return vkErr(vkEBADF)
+	}
+	if e := vkIovecCheck(iov, cnt); e != 0 {
+		return e
 	}
 	total := uintptr(0)
 	for i := uintptr(0); i < cnt; i++ {
 		base := *(*uintptr)(unsafe.Pointer(iov + i*16))
 		n := *(*uintptr)(unsafe.Pointer(iov + i*16 + 8))
-		r := vkSysWrite(fd, base, n)
+		var r uintptr
+		if off >= 0 {
+			r = vkSysPread64(fd, base, n, off+int64(total))
+		} else {
+			r = vkSysRead(fd, base, n, canBlock && total == 0)
+		}
+		if int64(r) < 0 {
+			if total > 0 {
+				return total
+			}
+			return r
+		}
+		total += r
+		if r < n {
+			break
+		}
+	}
+	return total
+}
+
+// vkSysWritevAt writes cnt buffers of the iovec array at iov in turn, at
+// fd's position, or with off >= 0 at that offset (pwritev).
+func vkSysWritevAt(fd int32, iov, cnt uintptr, off int64) uintptr {
+	if e := vkIovecCheck(iov, cnt); e != 0 {
+		return e
+	}
+	total := uintptr(0)
+	for i := uintptr(0); i < cnt; i++ {
+		base := *(*uintptr)(unsafe.Pointer(iov + i*16))
+		n := *(*uintptr)(unsafe.Pointer(iov + i*16 + 8))
+		var r uintptr
+		if off >= 0 {
+			r = vkSysPwrite64(fd, base, n, off+int64(total))
+		} else {
+			r = vkSysWrite(fd, base, n)
+		}
 		if int64(r) < 0 {
 			if total > 0 {
 				return total // as Linux: what was written before the error
