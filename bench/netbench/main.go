@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -404,6 +405,7 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 		if err != nil {
 			return nil, err
 		}
+		guest0, guestOK0 := guestCounters(get, base)
 		cpu0 := processCPU(cmd.Process.Pid)
 		vcpu0, rest0, threads0 := qemuThreads(cmd.Process.Pid)
 		wire0, wired0 := o.wireCounters()
@@ -411,6 +413,7 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 		stop()
 		vcpu1, rest1, threads1 := qemuThreads(cmd.Process.Pid)
 		wire1, wired1 := o.wireCounters()
+		guest1, guestOK1 := guestCounters(get, base)
 		if err != nil {
 			return nil, err
 		}
@@ -442,6 +445,36 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 			f[name+" other threads us/req"] = us(rest0.user+rest0.sys, rest1.user+rest1.sys)
 			fmt.Printf("    %-8s %-14s   of which vCPU threads: user %.0f sys %.0f us/req, asleep %.2f times/req; QEMU's other threads %.0f us/req\n",
 				sys, name, f[name+" vCPU user us/req"], f[name+" vCPU sys us/req"], f[name+" vCPU asleep/req"], f[name+" other threads us/req"])
+		}
+		if guestOK0 && guestOK1 && w.requests > 0 {
+			// The kernel's own counts (Velocity only; the two reads are
+			// outside wrk's run and add one request each).
+			n := float64(w.requests)
+			per := func(k string) float64 { return float64(guest1[k]-guest0[k]) / n }
+			f[name+" guest syscalls/req"], f[name+" guest switches/req"] = per("syscalls"), per("switches")
+			f[name+" guest IPIs/req"], f[name+" guest halts/req"] = per("ipis"), per("halts")
+			f[name+" guest busy us/req"] = per("busy_ns") / 1e3
+			// The system calls that took the most of the kernel's CPU time.
+			type call struct {
+				name     string
+				n, usPer float64
+			}
+			var calls []call
+			for k, v := range guest1 {
+				if nm, ok := strings.CutPrefix(k, "call_ns."); ok && v > guest0[k] {
+					calls = append(calls, call{nm, per("calls." + nm), float64(v-guest0[k]) / n / 1e3})
+				}
+			}
+			sort.Slice(calls, func(i, j int) bool { return calls[i].usPer > calls[j].usPer })
+			var top []string
+			for i := 0; i < len(calls) && i < 6; i++ {
+				top = append(top, fmt.Sprintf("%s %.2f (%.1f us)", calls[i].name, calls[i].n, calls[i].usPer))
+			}
+			fmt.Printf("    %-8s %-14s   of which the guest: busy %.0f us, %.1f system calls, %.2f thread switches, %.2f IPIs, %.2f halts (%.0f us halted) per request\n",
+				sys, name, f[name+" guest busy us/req"], f[name+" guest syscalls/req"], f[name+" guest switches/req"], f[name+" guest IPIs/req"], f[name+" guest halts/req"], per("halted_ns")/1e3)
+			if len(top) > 0 {
+				fmt.Printf("    %-8s %-14s   the calls that took the kernel's time, per request: %s\n", sys, name, strings.Join(top, ", "))
+			}
 		}
 	}
 	if o.rows.MatchString("bulk download") {
@@ -624,7 +657,8 @@ func report(w io.Writer, rounds []map[string]figures, other, label string) {
 	for _, p := range []string{"100 B c=1", "100 B c=16", "64 KiB c=1", "64 KiB c=16", "100 B c=16 new conns"} {
 		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms", p+" host CPU us/req",
 			p+" vCPU user us/req", p+" vCPU sys us/req", p+" vCPU asleep/req", p+" other threads us/req",
-			p+" frames out/req", p+" frames in/req", p+" resent/1k req")
+			p+" frames out/req", p+" frames in/req", p+" resent/1k req",
+			p+" guest busy us/req", p+" guest syscalls/req", p+" guest switches/req", p+" guest IPIs/req", p+" guest halts/req")
 	}
 	rows = append(rows, "bulk download MB/s")
 	for _, p := range []string{"loopback 100 B c=1", "loopback 100 B c=16", "loopback 64 KiB c=16"} {
@@ -632,7 +666,8 @@ func report(w io.Writer, rounds []map[string]figures, other, label string) {
 	}
 	for _, k := range rows {
 		var vs, ls, rs []float64
-		counts := strings.Contains(k, " frames ") || strings.Contains(k, " resent/") || strings.Contains(k, " asleep/") // zero is a value
+		counts := strings.Contains(k, " frames ") || strings.Contains(k, " resent/") || strings.Contains(k, " asleep/") ||
+			strings.Contains(k, " guest ") // zero is a value
 		for _, r := range rounds {
 			v, okv := r["velocity"][k]
 			l, okl := r[other][k]
@@ -729,4 +764,36 @@ func writeProfile(p *profile.Profile, file string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// guestCounters reads the kernel's counters from images/netbench
+// (/debug/kernel/counters: "name value" lines); ok is false for a guest
+// without them (Linux) or any answer that does not parse.
+func guestCounters(get func(string) (string, error), base string) (map[string]uint64, bool) {
+	body, err := get(base + "/debug/kernel/counters")
+	if err != nil {
+		return nil, false
+	}
+	return parseCounters(body)
+}
+
+func parseCounters(body string) (map[string]uint64, bool) {
+	m := map[string]uint64{}
+	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			return nil, false
+		}
+		v, err := strconv.ParseUint(val, 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		m[name] = v
+	}
+	for _, k := range []string{"syscalls", "switches", "ipis", "halts", "halted_ns", "busy_ns"} {
+		if _, ok := m[k]; !ok {
+			return nil, false
+		}
+	}
+	return m, true
 }

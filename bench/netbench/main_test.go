@@ -176,3 +176,16 @@ func TestFetchKernelProfile(t *testing.T) {
 		t.Errorf("merged profile holds %d ns, want 3 windows' 3000000", total)
 	}
 }
+
+// TestParseCounters: the guest's counters page parses only when whole.
+func TestParseCounters(t *testing.T) {
+	m, ok := parseCounters("syscalls 10\nswitches 3\nipis 2\nhalts 1\nhalted_ns 5000\nbusy_ns 7\n")
+	if !ok || m["syscalls"] != 10 || m["switches"] != 3 || m["ipis"] != 2 || m["halts"] != 1 || m["halted_ns"] != 5000 || m["busy_ns"] != 7 {
+		t.Fatalf("parsed %v, %v", m, ok)
+	}
+	for _, bad := range []string{"", "not on Velocity\n", "syscalls 10\nswitches 3\n", "syscalls x\nswitches 3\nipis 2\nhalts 1\nhalted_ns 5\nbusy_ns 7\n", "syscalls 10\nswitches 3\nipis 2\nhalts 1\nhalted_ns 5000\n"} {
+		if m, ok := parseCounters(bad); ok {
+			t.Errorf("%q parsed as %v", bad, m)
+		}
+	}
+}

@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/velocityos/velocity/kernel"
 	"github.com/velocityos/velocity/kernel/profilehttp"
 )
 
@@ -73,6 +74,7 @@ func main() {
 	})
 	http.HandleFunc("/loop", loop)
 	http.Handle("/debug/kernel/profile", profilehttp.Handler())
+	http.HandleFunc("/debug/kernel/counters", counters)
 	http.HandleFunc("/quit", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "bye\n")
 		w.(http.Flusher).Flush()
@@ -140,4 +142,28 @@ func loop(w http.ResponseWriter, r *http.Request) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	fmt.Fprintf(w, "NETBENCH loop rps=%.0f p50us=%d p99us=%d\n", float64(n)/took.Seconds(),
 		lat[n/2].Microseconds(), lat[n*99/100].Microseconds())
+}
+
+// counters serves the kernel's machine-wide counters that explain a
+// row's cost (bench/netbench reads them before and after each run), one
+// "name value" line each; on Linux there are none (404).
+func counters(w http.ResponseWriter, r *http.Request) {
+	in, err := kernel.ReadInfo()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	var ipis, halts uint64
+	var busy, halted time.Duration
+	for _, c := range in.PerCPU {
+		ipis, halts, busy, halted = ipis+c.IPIs, halts+c.Halts, busy+c.Busy, halted+c.Halted
+	}
+	fmt.Fprintf(w, "syscalls %d\nswitches %d\nipis %d\nhalts %d\nhalted_ns %d\nbusy_ns %d\n", in.Syscalls, in.Switches, ipis, halts, halted.Nanoseconds(), busy.Nanoseconds())
+	if calls, err := kernel.Syscalls(); err == nil {
+		for _, c := range calls {
+			if c.Name != "" {
+				fmt.Fprintf(w, "calls.%s %d\ncall_ns.%s %d\n", c.Name, c.Count, c.Name, c.Time.Nanoseconds())
+			}
+		}
+	}
 }
