@@ -135,7 +135,7 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 	}
 	s.Calls.Add(1)
 	s.Direct.Add(1)
-	s.reportLevel(sk, sid, id, level)
+	s.reportLevel(sk, sid, id, level, !write && err == 0 && res > 0)
 	if trace {
 		fmt.Fprintf(os.Stderr, "netstack: direct %s(fd %d sid %d %#x %#x %#x) = %d errno %d\n", callName(uint64(nr)), fd, sid, a[1], a[2], a[3], res, err)
 	}
@@ -185,7 +185,7 @@ func (s *Server) directAccept(nr, fd, flags uintptr, wantPeer bool) (r uintptr, 
 		}
 		s.Calls.Add(1)
 		s.Direct.Add(1)
-		s.reportLevel(sk, sid, id, level)
+		s.reportLevel(sk, sid, id, level, false)
 		return ^uintptr(0), syscall.EAGAIN, true, nil, 0
 	}
 	nsid, nid, err := s.k.AcceptReserve(int32(fd), id)
@@ -202,7 +202,7 @@ func (s *Server) directAccept(nr, fd, flags uintptr, wantPeer bool) (r uintptr, 
 		s.Calls.Add(1)
 		s.Direct.Add(1)
 		s.Errors.Add(1)
-		s.reportLevel(sk, sid, id, level)
+		s.reportLevel(sk, sid, id, level, false)
 		return ^uintptr(0), errno(terr), true, nil, 0
 	}
 	s.Calls.Add(1)
@@ -213,7 +213,7 @@ func (s *Server) directAccept(nr, fd, flags uintptr, wantPeer bool) (r uintptr, 
 	ready := uint32(ep.Readiness(allEvents))
 	names := s.names(nsk)
 	nfd, err := s.k.AcceptInstall(nsid, int(flags), &names, ready, seq)
-	s.reportLevel(sk, sid, id, level)
+	s.reportLevel(sk, sid, id, level, false)
 	if trace {
 		fmt.Fprintf(os.Stderr, "netstack: direct accept4(fd %d sid %d %#x) = fd %d sid %d errno %d\n", fd, sid, flags, nfd, nsid, err)
 	}
@@ -230,11 +230,18 @@ func (s *Server) directAccept(nr, fd, flags uintptr, wantPeer bool) (r uintptr, 
 
 // reportLevel tells the kernel sk's readiness level after a direct call,
 // numbered before it is computed as every report is, when it differs from
-// level, the one epoll has: a drained socket stops being readable, and
-// data arriving later is an event with a later number.
-func (s *Server) reportLevel(sk *sock, sid int32, id uint64, level uint32) {
+// level, the one epoll had when the call began: a drained socket stops
+// being readable, and data arriving later is an event with a later
+// number. Also when the call took data in (consumed) that level did not
+// show: the event that announces the data may still be on its way,
+// numbered before this report, and with no report it would arrive after
+// the call and leave the drained socket readable for the kernel (a
+// level-triggered poll then said POLLIN for nothing; Go's edge-triggered
+// netpoller only woke for nothing). Such a read is rare: the level shows
+// the data unless its event is in flight.
+func (s *Server) reportLevel(sk *sock, sid int32, id uint64, level uint32, consumed bool) {
 	seq := s.seq.Add(1)
-	if lvl := s.readiness(sk); lvl != level {
+	if lvl := s.readiness(sk); lvl != level || consumed && level&uint32(waiter.ReadableEvents) == 0 {
 		s.k.Ready(sid, lvl, 1, seq, id)
 	}
 }
@@ -285,7 +292,7 @@ func (s *Server) directShutdown(sk *sock, fd int32, id uint64, level uint32, how
 	s.Calls.Add(1)
 	s.Direct.Add(1)
 	_, err := s.call(sk, &m, &rep, nil)
-	s.reportLevel(sk, sk.sid, id, level)
+	s.reportLevel(sk, sk.sid, id, level, false)
 	if trace {
 		fmt.Fprintf(os.Stderr, "netstack: direct shutdown(fd %d sid %d %d) = errno %d\n", fd, sk.sid, how, err)
 	}

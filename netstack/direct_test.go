@@ -516,3 +516,37 @@ func TestQDiscAllocs(t *testing.T) {
 		t.Errorf("read %q, want %q", buf, msg)
 	}
 }
+
+// TestDirectReadSupersedesLateEvent: a direct read that takes data the
+// kernel's level did not show yet (the event announcing it was still on
+// its way) reports the level after it, so the late event, numbered
+// before that report, cannot leave the drained socket readable. Without
+// the report a level-triggered poll or epoll said POLLIN for nothing
+// until the next report.
+func TestDirectReadSupersedesLateEvent(t *testing.T) {
+	h := newHarness(t)
+	h.pair(sockStream|sockNonblock, 40, 41)
+	msg := []byte("late")
+	if r, ok := h.direct(1, 40, bptr(msg), uint64(len(msg))); !ok || r != int64(len(msg)) {
+		t.Fatalf("direct write = %d, %v", r, ok)
+	}
+	// Take the data's event back out of the kernel's state, as if its
+	// report had not arrived yet: the level without it, and the number
+	// before it.
+	h.k.mu.Lock()
+	event, seq, id := h.k.ready[41], h.k.seq[41], h.k.ids[41]
+	h.k.ready[41] &^= uint32(epollIn)
+	h.k.seq[41] = seq - 1
+	h.k.mu.Unlock()
+	if event&uint32(epollIn) == 0 {
+		t.Fatalf("fd 41 was not readable after the write (level %#x)", event)
+	}
+	buf := make([]byte, 32)
+	if r, ok := h.direct(0, 41, bptr(buf), 32); !ok || string(buf[:r]) != string(msg) {
+		t.Fatalf("direct read = %d, %v, %q", r, ok, buf)
+	}
+	h.k.Ready(41, event, 0, seq, id) // the event arrives now
+	if lvl := h.k.level(41); lvl&uint32(epollIn) != 0 {
+		t.Fatalf("fd 41 readable after a direct read drained it and its event came late (level %#x)", lvl)
+	}
+}
