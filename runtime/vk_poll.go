@@ -163,7 +163,7 @@ func vkSysPoll(fds, nfds uintptr, deadline int64, canBlock bool) uintptr {
 		}
 		if busy && canBlock && vkNanotime() < busyUntil {
 			if !vkPollSleep(t, gen, vkNanotime()+vkPollBusyWaitNs) {
-				return vkErr(vkEINTR)
+				busyUntil = 0 // a signal: answer with the levels known (a poll that was not to wait never says EINTR)
 			}
 			continue
 		}
@@ -298,7 +298,7 @@ func vkSysSelect(nfds int64, sets [3]uintptr, deadline int64, canBlock bool) uin
 		vkSpinUnlock(&vkFDLock)
 		if busy && canBlock && vkNanotime() < busyUntil {
 			if !vkPollSleep(t, gen, vkNanotime()+vkPollBusyWaitNs) {
-				return vkErr(vkEINTR)
+				busyUntil = 0 // a signal: answer with the levels known, as poll
 			}
 			vkSelectLoad(&set, sets, words, nfds)
 			continue

@@ -21,13 +21,34 @@ const (
 	pollRdNorm, pollWrNorm                      = 0x40, 0x100
 )
 
+// poll is poll(2), made again with the time left when a signal ends it
+// (EINTR, which Linux gives when a handler runs, whatever SA_RESTART
+// says; Go's runtime signals its threads to preempt them).
 func poll(fds []pollFd, ms int) (int, syscall.Errno) {
 	var p unsafe.Pointer
 	if len(fds) > 0 {
 		p = unsafe.Pointer(&fds[0])
 	}
-	n, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(p), uintptr(len(fds)), uintptr(ms))
-	return int(n), e
+	deadline := time.Now().Add(time.Duration(ms) * time.Millisecond)
+	for {
+		n, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(p), uintptr(len(fds)), uintptr(ms))
+		if e != syscall.EINTR || ms <= 0 {
+			return int(n), e
+		}
+		ms = max(int(time.Until(deadline).Milliseconds()), 0)
+	}
+}
+
+// selectRetry is syscall.Select made again when a signal ends it, as
+// poll: the sets are left as they were on EINTR and tv holds the time
+// left, as Linux leaves them.
+func selectRetry(nfd int, r, w *syscall.FdSet, tv *syscall.Timeval) (int, error) {
+	for {
+		n, err := syscall.Select(nfd, r, w, nil, tv)
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
 }
 
 // TestPollReadiness: what poll(2) reports for each kind of fd, without
@@ -160,6 +181,9 @@ func TestPollWaits(t *testing.T) {
 	}()
 	ts := syscall.Timespec{Sec: 10}
 	n, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	for e == syscall.EINTR { // the time left is in ts already
+		n, _, e = syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	}
 	if n != 1 || e != 0 {
 		t.Fatalf("ppoll woken by a write: %d, %v", n, e)
 	}
@@ -200,13 +224,13 @@ func TestSelect(t *testing.T) {
 	defer syscall.Close(p[1])
 	nfd := max(p[0], p[1]) + 1
 	r, w := fdSet(p[0], p[1]), fdSet(p[0], p[1])
-	n, err := syscall.Select(nfd, r, w, nil, &syscall.Timeval{})
+	n, err := selectRetry(nfd, r, w, &syscall.Timeval{})
 	if err != nil || n != 1 || fdIsSet(r, p[0]) || fdIsSet(r, p[1]) || !fdIsSet(w, p[1]) || fdIsSet(w, p[0]) {
 		t.Errorf("select of an empty pipe: %d, %v, read %v write %v; want only the write end writable", n, err, fdIsSet(r, p[0]), fdIsSet(w, p[1]))
 	}
 	syscall.Write(p[1], []byte("x"))
 	r, w = fdSet(p[0]), fdSet(p[1])
-	if n, err := syscall.Select(nfd, r, w, nil, nil); err != nil || n != 2 || !fdIsSet(r, p[0]) || !fdIsSet(w, p[1]) {
+	if n, err := selectRetry(nfd, r, w, nil); err != nil || n != 2 || !fdIsSet(r, p[0]) || !fdIsSet(w, p[1]) {
 		t.Errorf("select of a pipe with data: %d, %v; want both ends", n, err)
 	}
 	var b [1]byte
@@ -225,7 +249,7 @@ func TestSelect(t *testing.T) {
 	// Microseconds past a second carry into the seconds, as Linux takes
 	// them: a ready fd answers at once all the same.
 	syscall.Write(p[1], []byte("z"))
-	if n, err := syscall.Select(nfd, fdSet(p[0]), nil, nil, &syscall.Timeval{Usec: 1_500_000}); n != 1 || err != nil {
+	if n, err := selectRetry(nfd, fdSet(p[0]), nil, &syscall.Timeval{Usec: 1_500_000}); n != 1 || err != nil {
 		t.Errorf("select with tv_usec 1.5e6 and a ready fd: %d, %v", n, err)
 	}
 	syscall.Read(p[0], b[:])
@@ -233,7 +257,7 @@ func TestSelect(t *testing.T) {
 	r = fdSet(p[0])
 	tv := syscall.Timeval{Usec: 100_000}
 	start := time.Now()
-	if n, err := syscall.Select(nfd, r, nil, nil, &tv); n != 0 || err != nil || fdIsSet(r, p[0]) {
+	if n, err := selectRetry(nfd, r, nil, &tv); n != 0 || err != nil || fdIsSet(r, p[0]) {
 		t.Errorf("select of an empty pipe for 100 ms: %d, %v, still set %v", n, err, fdIsSet(r, p[0]))
 	}
 	if d := time.Since(start); d < 100*time.Millisecond {
@@ -249,7 +273,7 @@ func TestSelect(t *testing.T) {
 	}()
 	r = fdSet(p[0])
 	tv = syscall.Timeval{Sec: 10}
-	if n, err := syscall.Select(nfd, r, nil, nil, &tv); n != 1 || err != nil || !fdIsSet(r, p[0]) {
+	if n, err := selectRetry(nfd, r, nil, &tv); n != 1 || err != nil || !fdIsSet(r, p[0]) {
 		t.Fatalf("select woken by a write: %d, %v", n, err)
 	}
 	if left := time.Duration(tv.Nano()); left <= 0 || left >= 10*time.Second {
