@@ -161,19 +161,37 @@ func vkSysPoll(fds, nfds uintptr, deadline int64, canBlock bool) uintptr {
 				n++
 			}
 		}
-		if busy && canBlock && vkNanotime() < busyUntil {
-			if !vkPollSleep(t, gen, vkNanotime()+vkPollBusyWaitNs) {
-				busyUntil = 0 // a signal: answer with the levels known (a poll that was not to wait never says EINTR)
-			}
-			continue
+		again, e := vkPollWait(t, gen, n, busy, deadline, canBlock, &busyUntil)
+		if e != 0 {
+			return e
 		}
-		if n > 0 || deadline == 0 || !canBlock || deadline > 0 && vkNanotime() >= deadline {
+		if !again {
 			return n
 		}
-		if !vkPollSleep(t, gen, deadline) {
-			return vkErr(vkEINTR)
-		}
 	}
+}
+
+// vkPollWait ends one look of poll or select at its fds, which found n
+// ready, and busy if a socket among them has no level yet: it reports
+// whether the call looks again, having waited here (for that socket's
+// first report, for a notification, until deadline), or returns, with
+// EINTR when a signal ended its wait. A signal during the wait for a new
+// socket's level only ends that wait (busyUntil), so a call that was not
+// to wait answers with the levels known and never says EINTR.
+func vkPollWait(t *vkThread, gen uint64, n uintptr, busy bool, deadline int64, canBlock bool, busyUntil *int64) (again bool, e uintptr) {
+	if busy && canBlock && vkNanotime() < *busyUntil {
+		if !vkPollSleep(t, gen, vkNanotime()+vkPollBusyWaitNs) {
+			*busyUntil = 0
+		}
+		return true, 0
+	}
+	if n > 0 || deadline == 0 || !canBlock || deadline > 0 && vkNanotime() >= deadline {
+		return false, 0
+	}
+	if !vkPollSleep(t, gen, deadline) {
+		return false, vkErr(vkEINTR)
+	}
+	return true, 0
 }
 
 // vkPollSleep sleeps until a readiness notification comes after the one
@@ -296,23 +314,17 @@ func vkSysSelect(nfds int64, sets [3]uintptr, deadline int64, canBlock bool) uin
 			n += uintptr(sys.OnesCount64(set[0][k]) + sys.OnesCount64(set[1][k]))
 		}
 		vkSpinUnlock(&vkFDLock)
-		if busy && canBlock && vkNanotime() < busyUntil {
-			if !vkPollSleep(t, gen, vkNanotime()+vkPollBusyWaitNs) {
-				busyUntil = 0 // a signal: answer with the levels known, as poll
-			}
-			vkSelectLoad(&set, sets, words, nfds)
-			continue
+		again, e := vkPollWait(t, gen, n, busy, deadline, canBlock, &busyUntil)
+		if e != 0 {
+			return e
 		}
-		if n > 0 || deadline == 0 || !canBlock || deadline > 0 && vkNanotime() >= deadline {
+		if !again {
 			for s, p := range sets {
 				for k := uintptr(0); p != 0 && k < words; k++ {
 					*(*uint64)(unsafe.Pointer(p + k*8)) = set[s][k]
 				}
 			}
 			return n
-		}
-		if !vkPollSleep(t, gen, deadline) {
-			return vkErr(vkEINTR)
 		}
 		vkSelectLoad(&set, sets, words, nfds) // untouched until the call returns a count
 	}
