@@ -178,10 +178,7 @@ func vkSysPrwv(fd int32, iov, cnt uintptr, off int64, write, canBlock bool) uint
 		}
 		return vkErr(vkESPIPE)
 	}
-	if write {
-		return vkSysWritevAt(fd, iov, cnt, off)
-	}
-	return vkSysReadv(fd, iov, cnt, off, canBlock)
+	return vkSysIov(fd, iov, cnt, off, write, canBlock)
 }
 
 func vkCallPwrite64(f *vkFrame, canBlock bool) uintptr {

@@ -29,7 +29,7 @@ func vkCallReadv(f *vkFrame, canBlock bool) uintptr {
 	if vkSocketFD(f) {
 		return vkCallSocket(f, canBlock)
 	}
-	return vkSysReadv(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), -1, canBlock)
+	return vkSysIov(int32(f.rdi), uintptr(f.rsi), uintptr(f.rdx), -1, false, canBlock)
 }
 
 // vkCallSendfile, vkCallSplice and vkCallTee: sendfile, splice and tee

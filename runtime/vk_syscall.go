@@ -445,7 +445,7 @@ func vkSysWrite(fd int32, p, n uintptr) uintptr {
 	return n
 }
 
-func vkSysWritev(fd int32, iov, cnt uintptr) uintptr { return vkSysWritevAt(fd, iov, cnt, -1) }
+func vkSysWritev(fd int32, iov, cnt uintptr) uintptr { return vkSysIov(fd, iov, cnt, -1, true, false) }
 
 // vkIovecCheck checks an iovec array as Linux's import_iovec does: more
 // than UIO_MAXIOV (1024) entries EINVAL, an array that cannot be read
@@ -465,13 +465,15 @@ func vkIovecCheck(iov, cnt uintptr) uintptr {
 	return 0
 }
 
-// vkSysReadv reads into cnt buffers of the iovec array at iov in turn,
-// from fd's position, or with off >= 0 from that offset (preadv). A short
-// read ends the call, and only the first read may wait (a pipe's later
-// buffers take what is there): as Linux, what was read before an error
-// is the answer.
-func vkSysReadv(fd int32, iov, cnt uintptr, off int64, canBlock bool) uintptr {
-	if !vkFDOpen(fd) {
+// vkSysIov reads (readv, preadv) or with write writes (writev, pwritev)
+// cnt buffers of the iovec array at iov in turn, at fd's position, or
+// with off >= 0 at that offset. A short transfer ends the call, and only
+// the first read may wait (a pipe's later buffers take what is there):
+// as Linux, what moved before an error is the answer. A read checks its
+// fd before the vector, as Linux; a write's fd is checked by each write,
+// as writev's always was.
+func vkSysIov(fd int32, iov, cnt uintptr, off int64, write, canBlock bool) uintptr {
+	if !write && !vkFDOpen(fd) {
 		return vkErr(vkEBADF)
 	}
 	if e := vkIovecCheck(iov, cnt); e != 0 {
@@ -482,9 +484,14 @@ func vkSysReadv(fd int32, iov, cnt uintptr, off int64, canBlock bool) uintptr {
 		base := *(*uintptr)(unsafe.Pointer(iov + i*16))
 		n := *(*uintptr)(unsafe.Pointer(iov + i*16 + 8))
 		var r uintptr
-		if off >= 0 {
+		switch {
+		case write && off >= 0:
+			r = vkSysPwrite64(fd, base, n, off+int64(total))
+		case write:
+			r = vkSysWrite(fd, base, n)
+		case off >= 0:
 			r = vkSysPread64(fd, base, n, off+int64(total))
-		} else {
+		default:
 			r = vkSysRead(fd, base, n, canBlock && total == 0)
 		}
 		if int64(r) < 0 {
@@ -496,36 +503,6 @@ func vkSysReadv(fd int32, iov, cnt uintptr, off int64, canBlock bool) uintptr {
 		total += r
 		if r < n {
 			break
-		}
-	}
-	return total
-}
-
-// vkSysWritevAt writes cnt buffers of the iovec array at iov in turn, at
-// fd's position, or with off >= 0 at that offset (pwritev).
-func vkSysWritevAt(fd int32, iov, cnt uintptr, off int64) uintptr {
-	if e := vkIovecCheck(iov, cnt); e != 0 {
-		return e
-	}
-	total := uintptr(0)
-	for i := uintptr(0); i < cnt; i++ {
-		base := *(*uintptr)(unsafe.Pointer(iov + i*16))
-		n := *(*uintptr)(unsafe.Pointer(iov + i*16 + 8))
-		var r uintptr
-		if off >= 0 {
-			r = vkSysPwrite64(fd, base, n, off+int64(total))
-		} else {
-			r = vkSysWrite(fd, base, n)
-		}
-		if int64(r) < 0 {
-			if total > 0 {
-				return total // as Linux: what was written before the error
-			}
-			return r
-		}
-		total += r
-		if r < n {
-			break // a short write ends the call
 		}
 	}
 	return total
