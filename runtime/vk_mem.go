@@ -1358,13 +1358,8 @@ func vkMprotectLocked(addr, end uintptr, prot uint32) uintptr {
 	if vkKernelOverlap(addr, end) {
 		return vkErr(vkEINVAL)
 	}
-	// Every page must be mapped, as Linux requires.
-	for va := addr; va < end; {
-		i := vkVMAFind(va)
-		if i < 0 {
-			return vkErr(vkENOMEM)
-		}
-		va = vkVM.vmas[i].end
+	if !vkRangeMapped(addr, end) { // every page must be mapped, as Linux requires
+		return vkErr(vkENOMEM)
 	}
 	if !vkVMACut(addr, end) || !vkVMAAdd(addr, end, prot&(protRead|protWrite|protExec)) {
 		return vkErr(vkENOMEM)

@@ -82,12 +82,8 @@ func vkSysMlock(addr, n uintptr, populate bool) uintptr {
 	if end > vkUserMax {
 		return vkErr(vkENOMEM)
 	}
-	for va := start; va < end; {
-		i := vkVMAFind(va)
-		if i < 0 {
-			return vkErr(vkENOMEM)
-		}
-		va = vkVM.vmas[i].end
+	if !vkRangeMapped(start, end) {
+		return vkErr(vkENOMEM)
 	}
 	if populate {
 		vkPopulate(start, end)
