@@ -781,7 +781,7 @@ func parseCounters(body string) (map[string]uint64, bool) {
 	m := map[string]uint64{}
 	for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
 		name, val, ok := strings.Cut(line, " ")
-		if !ok {
+		if !ok || !counterName(name) {
 			return nil, false
 		}
 		v, err := strconv.ParseUint(val, 10, 64)
@@ -796,4 +796,19 @@ func parseCounters(body string) (map[string]uint64, bool) {
 		}
 	}
 	return m, true
+}
+
+// counterName reports whether name is one the guest's counters page uses:
+// letters, digits, '_' and '.' ("halted_ns", "call_ns.read"), nothing
+// else (a line with anything more is not one of its lines).
+func counterName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -188,4 +189,36 @@ func TestParseCounters(t *testing.T) {
 			t.Errorf("%q parsed as %v", bad, m)
 		}
 	}
+}
+
+// FuzzParseCounters: any answer parses or is refused without a panic, and
+// one that parses has every counter netbench reads and prints back to
+// itself.
+func FuzzParseCounters(f *testing.F) {
+	f.Add("syscalls 10\nswitches 3\nipis 2\nhalts 1\nhalted_ns 5000\nbusy_ns 7\ncalls.read 4\ncall_ns.read 900\n")
+	f.Add("not on Velocity\n")
+	f.Fuzz(func(t *testing.T, body string) {
+		m, ok := parseCounters(body)
+		if !ok {
+			return
+		}
+		var b strings.Builder
+		for _, k := range []string{"syscalls", "switches", "ipis", "halts", "halted_ns", "busy_ns"} {
+			if _, has := m[k]; !has {
+				t.Fatalf("%q parsed without %s", body, k)
+			}
+		}
+		for k, v := range m {
+			fmt.Fprintf(&b, "%s %d\n", k, v)
+		}
+		again, ok := parseCounters(b.String())
+		if !ok || len(again) != len(m) {
+			t.Fatalf("%v printed as %q parses as %v, %v", m, b.String(), again, ok)
+		}
+		for k, v := range m {
+			if again[k] != v {
+				t.Fatalf("%s: %d, then %d", k, v, again[k])
+			}
+		}
+	})
 }
