@@ -159,6 +159,10 @@ func counters(w http.ResponseWriter, r *http.Request) {
 		ipis, halts, busy, halted = ipis+c.IPIs, halts+c.Halts, busy+c.Busy, halted+c.Halted
 	}
 	fmt.Fprintf(w, "syscalls %d\nswitches %d\nipis %d\nhalts %d\nhalted_ns %d\nbusy_ns %d\n", in.Syscalls, in.Switches, ipis, halts, halted.Nanoseconds(), busy.Nanoseconds())
+	if nic, err := kernel.NetStats(); err == nil {
+		fmt.Fprintf(w, "nic.tx_frames %d\nnic.tx_notifies %d\nnic.tx_suppressed %d\nnic.rx_frames %d\nnic.rx_notifies %d\nnic.interrupts %d\n",
+			nic.TxFrames, nic.TxNotifies, nic.TxSuppressed, nic.RxFrames, nic.RxNotifies, nic.Interrupts)
+	}
 	if calls, err := kernel.Syscalls(); err == nil {
 		for _, c := range calls {
 			if c.Name != "" {
