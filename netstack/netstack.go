@@ -20,6 +20,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
 // srv is the node's server, nil off Velocity.
@@ -111,6 +112,7 @@ func startNIC(st *stack.Stack) {
 		fmt.Fprintf(os.Stderr, "velocity: net: network card: %v\n", err)
 		return
 	}
+	nic.inline, _ = st.TransportProtocolInstance(tcp.ProtocolNumber).(tcpInline)
 	go nic.run(context.Background())
 	link := "up"
 	if !nic.linkUp {

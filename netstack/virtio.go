@@ -222,6 +222,12 @@ type virtioNIC struct {
 	guestCsum bool
 	rxAsm     rxAssembler
 	ch        *channel.Endpoint
+	// inline, if gVisor's TCP was built with velocity's edit
+	// (internal/build/netinline.go), has receive handle the segments a
+	// burst brings to connections that are not established (handshakes,
+	// closes) at the burst's end, in this goroutine, rather than in
+	// gVisor's processor goroutines; nil otherwise.
+	inline tcpInline
 	// txMu is held by whoever puts frames on the transmit ring: the
 	// transmit goroutine, or a sender on the inline path (virtioLink).
 	// Frames leave the channel only under it, so a sender that holds it
@@ -583,6 +589,9 @@ func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 	}
 	atomic.StoreUint64(&nicStats.RxBadUsed, n.rx.Bad)
 	atomic.StoreUint64(&nicRings[0].LastUsed, uint64(n.rx.LastUsed()))
+	if n.inline != nil && len(used) > 0 {
+		n.inline.VelocityInlineBegin(nicID)
+	}
 	for i, u := range used {
 		off := int(u.ID) * bufSize
 		if frame := n.rxAsm.add(buf[off:off+int(u.Len)], &nicStats); frame != nil && n.completeChecksum(frame) {
@@ -594,6 +603,13 @@ func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 		n.rx.Push(uint16(u.ID))
 	}
 	n.acks.flush(n) // the burst's last ACK
+	if n.inline != nil && len(used) > 0 {
+		// The burst's segments, handled here, after gVisor's
+		// demultiplexer let go of its locks, and before the
+		// descriptors go back: a connection's reply is on its way
+		// before the next burst is taken.
+		n.inline.VelocityInlineEnd()
+	}
 	// A bad entry's descriptor is lost to the ring (its id cannot be
 	// trusted); the ring works on with the others.
 	if len(used) > 0 && n.rx.Kick() {
@@ -670,6 +686,14 @@ func (n *virtioNIC) transmit(ctx context.Context) {
 		atomic.StoreUint64(&nicStats.TxRescues, n.tx.Rescues)
 		n.txMu.Unlock()
 	}
+}
+
+// tcpInline is the method pair velocity's edit adds to gVisor's TCP
+// protocol (internal/build/netinline.go): between the two, segments
+// received on the NIC are recorded, and the second handles them.
+type tcpInline interface {
+	VelocityInlineBegin(nic tcpip.NICID)
+	VelocityInlineEnd()
 }
 
 // txNotify is the channel's notification: a frame was queued.

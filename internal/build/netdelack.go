@@ -211,9 +211,10 @@ var delackEdits = []gvisorEdit{
 // delayed ACK's, SipHash's (netisn.go), the compact TIME-WAIT's
 // (nettimewait.go), the monotonic clock's (netmonotonic.go), the
 // address scan's (netaddrscan.go), the FIN sent again's (netfinretx.go),
-// the close's (netclosedrain.go) and the write list's (netwritelist.go).
+// the close's (netclosedrain.go), the write list's (netwritelist.go) and
+// the inline handling's (netinline.go).
 func gvisorEdits() []gvisorEdit {
-	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits, finRetxEdits, closeDrainEdits, writeListEdits)
+	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits, finRetxEdits, closeDrainEdits, writeListEdits, inlineEdits)
 }
 
 // patchGvisor returns the patched texts of the files edits name, read
@@ -274,8 +275,8 @@ func addGvisorPatches(modDir, finalDir, patchDir string, overlay map[string]stri
 // gvisorAddedFiles are the files of ours added to gVisor's packages, by
 // path in its module: delackFile, sendqFile, SipHash's (netisn.go), the
 // compact TIME-WAIT's (nettimewait.go), the address scan's
-// (netaddrscan.go), the FIN sent again's (netfinretx.go) and the close's
-// (netclosedrain.go).
+// (netaddrscan.go), the FIN sent again's (netfinretx.go), the close's
+// (netclosedrain.go) and the inline handling's (netinline.go).
 func gvisorAddedFiles() (map[string]string, error) {
 	added, err := isnFiles()
 	if err != nil {
@@ -287,6 +288,7 @@ func gvisorAddedFiles() (map[string]string, error) {
 	added["pkg/tcpip/stack/zz_velocity_addrscan.go"] = addrScanFile
 	added["pkg/tcpip/transport/tcp/zz_velocity_finretx.go"] = finRetxFile
 	added["pkg/tcpip/transport/tcp/zz_velocity_closedrain.go"] = closeDrainFile
+	added["pkg/tcpip/transport/tcp/zz_velocity_inline.go"] = inlineFile
 	return added, nil
 }
 

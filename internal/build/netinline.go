@@ -1,0 +1,178 @@
+package build
+
+// A connection's opening and closing segments from the card are handled
+// by the goroutine that received them, in kernels that link the network
+// stack.
+//
+// gVisor hands every received TCP segment to one of its processor
+// goroutines: the receive path queues the segment on its endpoint, queues
+// the endpoint on a processor and wakes that goroutine, which takes the
+// endpoint's lock and handles the segment. Linux handles a segment in the
+// softirq that received it, and defers it only when a system call holds
+// the socket (its backlog). Under a new connection per request each
+// connection's five or six frames in cost a goroutine hand-off each, and
+// with two Ps a hand-off may move the work to the other CPU, where under
+// TCG every crossing costs host time.
+//
+// The edit gives the card's receive goroutine Linux's order for the
+// segments of a connection that is not established: the SYN a listener
+// takes, the ACK that ends a handshake, and whatever reaches a connection
+// that is closing or in TIME-WAIT. Between VelocityInlineBegin and
+// VelocityInlineEnd (netstack/virtio.go, around a burst of frames) an
+// endpoint that such a segment from that NIC was queued on is recorded
+// instead of handed over, and End handles each recorded endpoint as its
+// processor would have (the same handlers, under the same TryLock), once
+// the burst is in, after gVisor's demultiplexer has let go of the locks
+// that a handler closing the connection takes again. Whatever End cannot
+// take (the endpoint's lock is held, or segments are left) goes to the
+// processor as before, as does everything from other NICs (loopback) and
+// every segment queued while a system call owns the endpoint (gVisor's
+// UnlockUser hands those over).
+//
+// Established connections keep their processors: with 16 kept-alive
+// connections a burst carries several connections' requests, which two
+// processors handle on two CPUs at once and one receive goroutine would
+// handle one after the other. Handling every segment inline
+// (VELOCITY_TCPINLINE=all) measured 0.91x requests/s there (3 rounds over
+// tap, host CPU per request 0.94x), where a new connection per request
+// gained no more than with this edit. VELOCITY_TCPINLINE=0 keeps gVisor's
+// hand-off for every segment, to compare. testdata/gvisortest
+// inline_test.go checks, with the processors paused, that a handshake
+// completes through the burst's end alone, and that other NICs' segments,
+// segments outside a burst and established connections' segments wait
+// for the processors.
+
+// inlineFile is added to gVisor's package tcp.
+const inlineFile = `// Added by velocity (internal/build/netinline.go) to kernels that link
+// the network stack: the segments of connections that are not
+// established, received from the card, are handled by the goroutine that
+// received them.
+
+package tcp
+
+import (
+	"os"
+	"sync/atomic"
+
+	"gvisor.dev/gvisor/pkg/sync"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// velocityInlineOn: VELOCITY_TCPINLINE=0 on the kernel command line hands
+// every segment to a processor goroutine, as gVisor does.
+var velocityInlineOn = os.Getenv("VELOCITY_TCPINLINE") != "0"
+
+// velocityInlineAll: VELOCITY_TCPINLINE=all handles established
+// connections' segments inline too.
+var velocityInlineAll = os.Getenv("VELOCITY_TCPINLINE") == "all"
+
+// velocityInline records, between VelocityInlineBegin and
+// VelocityInlineEnd, the endpoints that segments received on nic were
+// queued on.
+type velocityInline struct {
+	// nic is the NIC whose burst is being received, 0 outside one. It
+	// is read without mu first, so that segments from other NICs pay
+	// one load.
+	nic atomic.Int32
+
+	mu sync.Mutex
+	// eps are the endpoints recorded in this burst, the last one
+	// at most once in a row.
+	// +checklocks:mu
+	eps []*Endpoint
+	// spare is the previous burst's list, reused; only the goroutine
+	// in VelocityInlineEnd touches it.
+	spare []*Endpoint
+}
+
+// take records ep, which a segment of pkt was just queued on, when pkt
+// came from the NIC whose burst is being received and ep is not
+// established, and reports whether it did (then the caller hands ep to no
+// processor).
+func (v *velocityInline) take(pkt *stack.PacketBuffer, ep *Endpoint) bool {
+	if !velocityInlineOn || v.nic.Load() == 0 || tcpip.NICID(v.nic.Load()) != pkt.NICID {
+		return false
+	}
+	if !velocityInlineAll && ep.EndpointState() == StateEstablished {
+		return false // its processor may run beside this goroutine
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if tcpip.NICID(v.nic.Load()) != pkt.NICID {
+		return false // the burst ended meanwhile
+	}
+	if n := len(v.eps); n == 0 || v.eps[n-1] != ep {
+		v.eps = append(v.eps, ep)
+	}
+	return true
+}
+
+// VelocityInlineBegin starts a burst of frames received on nic, which the
+// calling goroutine delivers and then ends with VelocityInlineEnd. One
+// goroutine at a time may hold a burst open.
+func (p *protocol) VelocityInlineBegin(nic tcpip.NICID) {
+	if velocityInlineOn {
+		p.velocityInline.nic.Store(int32(nic))
+	}
+}
+
+// VelocityInlineEnd ends the burst and handles the endpoints its segments
+// were queued on.
+func (p *protocol) VelocityInlineEnd() {
+	v := &p.velocityInline
+	if v.nic.Load() == 0 {
+		return
+	}
+	v.mu.Lock()
+	v.nic.Store(0)
+	eps := v.eps
+	v.eps = v.spare[:0]
+	v.mu.Unlock()
+	for i, ep := range eps {
+		velocityHandle(ep)
+		eps[i] = nil
+	}
+	v.spare = eps[:0]
+}
+
+// velocityHandle handles ep's queued segments as its processor goroutine
+// would (processor.start), and hands ep to that processor if some are
+// left: its lock was held, or the handler stopped after
+// maxSegmentsPerWake.
+func velocityHandle(ep *Endpoint) {
+	if ep.segmentQueue.empty() {
+		return
+	}
+	switch state := ep.EndpointState(); {
+	case state.connecting():
+		handleConnecting(ep)
+	case state.connected() && state != StateTimeWait:
+		handleConnected(ep)
+	case state == StateTimeWait:
+		handleTimeWait(ep)
+	case state == StateListen:
+		handleListen(ep)
+	}
+	// Any other state (closed, or an error) drains in the processor,
+	// which waits for the lock there.
+	if !ep.segmentQueue.empty() && !ep.isOwnedByUser() {
+		ep.protocol.dispatcher.selectProcessor(ep.ID).queueEndpoint(ep)
+	}
+}
+`
+
+// inlineEdits are the replacements in gVisor's protocol.go and
+// dispatcher.go.
+var inlineEdits = []gvisorEdit{
+	{
+		"pkg/tcpip/transport/tcp/protocol.go",
+		"\tdispatcher dispatcher\n",
+		"\tdispatcher dispatcher\n\n\t// velocityInline: the endpoints a burst of received frames\n\t// queued segments on (velocity, internal/build/netinline.go).\n\tvelocityInline velocityInline `state:\"nosave\"`\n",
+	},
+	{
+		"pkg/tcpip/transport/tcp/dispatcher.go",
+		"\tif !ep.isOwnedByUser() {\n\t\td.selectProcessor(id).queueEndpoint(ep)\n\t}\n}\n",
+		"\tif !ep.isOwnedByUser() {\n\t\tif ep.protocol.velocityInline.take(pkt, ep) {\n\t\t\treturn // handled at the burst's end (velocity)\n\t\t}\n\t\td.selectProcessor(id).queueEndpoint(ep)\n\t}\n}\n",
+	},
+}

@@ -1,0 +1,140 @@
+package gvisortest
+
+import (
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+)
+
+// inliner is what internal/build/netinline.go adds to gVisor's TCP
+// protocol.
+type inliner interface {
+	VelocityInlineBegin(nic tcpip.NICID)
+	VelocityInlineEnd()
+}
+
+func inlineOf(h *harness) inliner {
+	in, ok := h.s.TransportProtocolInstance(tcp.ProtocolNumber).(inliner)
+	if !ok {
+		h.t.Fatal("gVisor's tcp.protocol has no VelocityInlineBegin: not built with the patch")
+	}
+	return in
+}
+
+// pause stops gVisor's TCP processor goroutines until the test ends, so
+// that a segment is handled only if the inline path handles it.
+func pause(h *harness) {
+	h.s.Pause()
+	h.t.Cleanup(h.s.Resume)
+}
+
+// A handshake's segments delivered inside a burst on the NIC are handled
+// by the goroutine that ends the burst, before VelocityInlineEnd returns:
+// with every processor paused, the SYN-ACK is out, and the final ACK
+// makes the connection the listener accepts, whose greeting then comes.
+func TestInlineHandshake(t *testing.T) {
+	h := newHarness(t, time.Second)
+	in := inlineOf(h)
+	pause(h)
+	const port, iss = 45000, 9000
+	in.VelocityInlineBegin(1)
+	h.send(port, seg{flags: header.TCPFlagSyn, seq: iss, ts: true, tsVal: 100})
+	if s, ok := h.recv(port, 50*time.Millisecond); ok {
+		t.Fatalf("%s sent inside the burst, before its end", s.flags)
+	}
+	in.VelocityInlineEnd()
+	sa, ok := h.recv(port, 10*time.Millisecond) // already queued, if handled
+	if !ok {
+		t.Fatal("no SYN-ACK when the burst ended: the SYN went to a paused processor")
+	}
+	if sa.flags != header.TCPFlagSyn|header.TCPFlagAck || sa.ack != iss+1 {
+		t.Fatalf("got %s ack %d, want SYN|ACK ack %d", sa.flags, sa.ack, iss+1)
+	}
+	in.VelocityInlineBegin(1)
+	h.send(port, seg{flags: header.TCPFlagAck, seq: iss + 1, ack: sa.seq + 1, ts: true, tsVal: 101, tsEcr: sa.tsVal})
+	in.VelocityInlineEnd()
+	// The server writes "hello" from its own goroutine once Accept
+	// returns, which only the handled ACK allows.
+	got := h.expect(port, header.TCPFlagAck|header.TCPFlagPsh, "the greeting")
+	if string(got.data) != "hello" {
+		t.Fatalf("greeting %q, want hello", got.data)
+	}
+}
+
+// Segments outside a burst, or from another NIC than the burst's, go to
+// the processors as in gVisor: with them paused nothing answers until
+// they resume.
+func TestInlineOnlyTheBurstsNIC(t *testing.T) {
+	h := newHarness(t, time.Second)
+	in := inlineOf(h)
+	h.s.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			h.s.Resume()
+		}
+	}()
+	in.VelocityInlineBegin(2) // the segment below comes from NIC 1
+	h.send(45001, seg{flags: header.TCPFlagSyn, seq: 100, ts: true, tsVal: 100})
+	in.VelocityInlineEnd()
+	h.send(45002, seg{flags: header.TCPFlagSyn, seq: 200, ts: true, tsVal: 100}) // no burst open
+	for _, port := range []uint16{45001, 45002} {
+		if s, ok := h.recv(port, 100*time.Millisecond); ok {
+			t.Fatalf("port %d: %s sent with the processors paused", port, s.flags)
+		}
+	}
+	h.s.Resume()
+	resumed = true
+	for _, port := range []uint16{45001, 45002} {
+		h.expect(port, header.TCPFlagSyn|header.TCPFlagAck, "the SYN-ACK after the processors resumed")
+	}
+}
+
+// An established connection's segments stay with its processor even
+// inside a burst (VELOCITY_TCPINLINE=all handles them too): with the
+// processors paused, the peer's data does not reach the program until
+// they resume.
+func TestInlineLeavesEstablished(t *testing.T) {
+	if os.Getenv("VELOCITY_TCPINLINE") == "all" {
+		t.Skip("VELOCITY_TCPINLINE=all handles established connections inline")
+	}
+	got := make(chan string, 1)
+	h := newHarnessServing(t, time.Second, func(c net.Conn) {
+		b := make([]byte, 16)
+		n, _ := c.Read(b)
+		got <- string(b[:n])
+	})
+	in := inlineOf(h)
+	const port, iss = 45003, 300
+	srvNxt, srvTS := h.handshake(port, iss)
+	h.s.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			h.s.Resume()
+		}
+	}()
+	in.VelocityInlineBegin(1)
+	h.send(port, seg{flags: header.TCPFlagAck | header.TCPFlagPsh, seq: iss + 1, ack: srvNxt, ts: true, tsVal: 101, tsEcr: srvTS, data: []byte("hi")})
+	in.VelocityInlineEnd()
+	select {
+	case s := <-got:
+		t.Fatalf("the program read %q with the processors paused: handled inline", s)
+	case <-time.After(100 * time.Millisecond):
+	}
+	h.s.Resume()
+	resumed = true
+	select {
+	case s := <-got:
+		if s != "hi" {
+			t.Fatalf("the program read %q, want hi", s)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the program never read the data after the processors resumed")
+	}
+}
