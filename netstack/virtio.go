@@ -235,6 +235,10 @@ type virtioNIC struct {
 	// its way to the ring.
 	txMu   sync.Mutex
 	txUsed []virtio.Used // reclaim's scratch for inline sends; txMu
+	// kickLater (txMu) is set while receive handles a burst: frames
+	// put on the ring meanwhile are published without a notification,
+	// and the burst's end sends one for all of them (kickDeferred).
+	kickLater bool
 	// txQueued wakes the transmit goroutine when a frame enters the
 	// channel (txNotify).
 	txQueued chan struct{}
@@ -589,8 +593,11 @@ func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 	}
 	atomic.StoreUint64(&nicStats.RxBadUsed, n.rx.Bad)
 	atomic.StoreUint64(&nicRings[0].LastUsed, uint64(n.rx.LastUsed()))
-	if n.inline != nil && len(used) > 0 {
-		n.inline.VelocityInlineBegin(nicID)
+	if len(used) > 0 {
+		n.deferKicks()
+		if n.inline != nil {
+			n.inline.VelocityInlineBegin(nicID)
+		}
 	}
 	for i, u := range used {
 		off := int(u.ID) * bufSize
@@ -609,6 +616,9 @@ func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 		// descriptors go back: a connection's reply is on its way
 		// before the next burst is taken.
 		n.inline.VelocityInlineEnd()
+	}
+	if len(used) > 0 {
+		n.kickDeferred()
 	}
 	// A bad entry's descriptor is lost to the ring (its id cannot be
 	// trusted); the ring works on with the others.
@@ -680,13 +690,56 @@ func (n *virtioNIC) transmit(ctx context.Context) {
 			n.txMu.Unlock()
 			continue
 		}
-		n.tx.Kick()
-		atomic.StoreUint64(&nicStats.TxNotifies, n.tx.Notifies)
-		atomic.StoreUint64(&nicStats.TxSuppressed, n.tx.Suppressed)
-		atomic.StoreUint64(&nicStats.TxRescues, n.tx.Rescues)
+		n.kick()
 		n.txMu.Unlock()
 	}
 }
+
+// deferKicks starts a receive burst: what the burst's handling sends (a
+// SYN-ACK, a handshake's or a FIN's ACK), and whatever other goroutines
+// send meanwhile, goes on the ring without its own notification.
+// Under TCG each notification is an I/O write that leaves the translated
+// code and takes QEMU's global lock; Linux's driver batches the same way
+// while the stack says more is coming (xmit_more).
+func (n *virtioNIC) deferKicks() {
+	if !kickBatchOn {
+		return
+	}
+	n.txMu.Lock()
+	n.kickLater = true
+	n.txMu.Unlock()
+}
+
+// kickDeferred ends the burst: one notification for every frame put on
+// the ring since deferKicks (none if there were none, or if the device
+// said it needs none). The flag is cleared under txMu, which every push
+// holds, so a frame pushed without a notification is always followed by
+// this one.
+func (n *virtioNIC) kickDeferred() {
+	if !kickBatchOn {
+		return
+	}
+	n.txMu.Lock()
+	n.kickLater = false
+	n.kick()
+	n.txMu.Unlock()
+}
+
+// kick notifies the device of what is on the ring, unless a receive
+// burst will (kickLater), and publishes the counters. txMu is held.
+func (n *virtioNIC) kick() {
+	if n.kickLater {
+		return
+	}
+	n.tx.Kick()
+	atomic.StoreUint64(&nicStats.TxNotifies, n.tx.Notifies)
+	atomic.StoreUint64(&nicStats.TxSuppressed, n.tx.Suppressed)
+	atomic.StoreUint64(&nicStats.TxRescues, n.tx.Rescues)
+}
+
+// kickBatchOn is off with VELOCITY_KICKBATCH=0 on the kernel command
+// line: every send notifies the device itself.
+var kickBatchOn = os.Getenv("VELOCITY_KICKBATCH") != "0"
 
 // tcpInline is the method pair velocity's edit adds to gVisor's TCP
 // protocol (internal/build/netinline.go): between the two, segments
@@ -939,11 +992,8 @@ func (l *virtioLink) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error
 				pkt.IncRef() // send drops it; the caller keeps its own
 				n.send(pkt)
 			}
-			n.tx.Kick()
+			n.kick()
 			atomic.AddUint64(&nicStats.TxInline, uint64(pkts.Len()))
-			atomic.StoreUint64(&nicStats.TxNotifies, n.tx.Notifies)
-			atomic.StoreUint64(&nicStats.TxSuppressed, n.tx.Suppressed)
-			atomic.StoreUint64(&nicStats.TxRescues, n.tx.Rescues)
 			n.txMu.Unlock()
 			return pkts.Len(), nil
 		}
