@@ -582,14 +582,15 @@ func (n *virtioNIC) checkLink() {
 func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 	buf := n.rxBufs.Bytes()
 	used = n.rx.TakeUsed(used, bufSize)
-	// Both before the hold below: deferKicks may not wait for the ring's
-	// lock, and neither the burst's end (which takes locks that other
-	// goroutines hold) nor its notification (which waits for the
-	// ring's lock) may run inside it: a goroutine that parks while it
-	// holds the scheduler's wake-ups back leaves every other wake-up
-	// undone until it runs again. With these inside it, a guest
-	// stopped answering under 16 connections of 64 KiB pages over tap
-	// (bench/netbench, 2026-12-06).
+	// Deferring the burst's notification, handling its segments and
+	// sending the notification all stay outside the hold on the
+	// scheduler's wake-ups that deliver takes for a lone frame: the
+	// burst's end takes locks that other goroutines hold, the
+	// notification waits for the ring's lock, and a goroutine that
+	// parks while it holds the wake-ups back leaves every other
+	// wake-up undone until it runs again. With the three inside it, a
+	// guest stopped answering under 16 connections of 64 KiB pages over
+	// tap (bench/netbench, 2026-12-06).
 	deferred := len(used) > 0 && n.deferKicks()
 	if n.inline != nil && len(used) > 0 {
 		n.inline.VelocityInlineBegin(nicID)
