@@ -591,14 +591,16 @@ func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 	// wake-up undone until it runs again. With the three inside it, a
 	// guest stopped answering under 16 connections of 64 KiB pages over
 	// tap (bench/netbench, 2026-12-06).
-	deferred := len(used) > 0 && n.deferKicks()
-	if n.inline != nil && len(used) > 0 {
+	burst := len(used) > 0
+	deferred := burst && n.deferKicks()
+	inline := burst && n.inline != nil
+	if inline {
 		n.inline.VelocityInlineBegin(nicID)
 	}
 	atomic.StoreUint64(&nicStats.RxBadUsed, n.rx.Bad)
 	atomic.StoreUint64(&nicRings[0].LastUsed, uint64(n.rx.LastUsed()))
 	n.deliver(buf, used)
-	if n.inline != nil && len(used) > 0 {
+	if inline {
 		// The burst's segments, handled here, after gVisor's
 		// demultiplexer let go of its locks, and before the
 		// descriptors go back: a connection's reply is on its way
@@ -610,7 +612,7 @@ func (n *virtioNIC) receive(used []virtio.Used) []virtio.Used {
 	}
 	// A bad entry's descriptor is lost to the ring (its id cannot be
 	// trusted); the ring works on with the others.
-	if len(used) > 0 && n.rx.Kick() {
+	if burst && n.rx.Kick() {
 		atomic.AddUint64(&nicStats.RxNotifies, 1)
 		atomic.StoreUint64(&nicStats.RxRescues, n.rx.Rescues)
 	}
