@@ -75,6 +75,12 @@ type options struct {
 	// profileKind: go (net/http/pprof's, 100 Hz) or kernel
 	// (kernel/profilehttp's, 1000 Hz on every CPU).
 	profileKind string
+	// pairs: with more than 0, both guests run at once and each wrk row
+	// is measured in this many pairs of slice-long runs (interleave.go).
+	pairs int
+	slice time.Duration
+	// netns2: under -pairs with -net tap, the second guest's namespace.
+	netns2 string
 }
 
 func main() {
@@ -97,6 +103,8 @@ func main() {
 	flag.StringVar(&o.profileKind, "profile-kind", "go", "with -profile: go (Go's profiler, 100 Hz, what -kernel-pgo wants) or kernel (the kernel's sampling profiler at 1000 Hz on every CPU, which an idle CPU does not sample: samples per request show where each request's CPU time goes)")
 	flag.StringVar(&o.kernelPGO, "kernel-pgo", "", "with -profile, also write the profile's network-stack part, which velocity builds network kernels with, to this file (internal/build/kernel.pgo; make kernel-pgo)")
 	flag.StringVar(&o.profile, "profile", "", "instead of comparing, run every measurement once on Velocity alone (with -against or -against-build, on that variant alone) and write the kernel's CPU profile over all of them to this file (for go tool pprof, or go build -pgo)")
+	flag.IntVar(&o.pairs, "pairs", 0, "instead of rounds, boot both guests at once and measure each wrk row in this many pairs of short runs, one on each guest, the order alternating; ratios are taken within a pair (see interleave.go); bulk and loopback rows are left out")
+	flag.DurationVar(&o.slice, "slice", 3*time.Second, "with -pairs, the length of each wrk run (whole seconds)")
 	flag.Parse()
 	var err error
 	if o.rows, err = regexp.Compile(*rows); err != nil {
@@ -107,6 +115,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "netbench:", err)
 		os.Exit(1)
 	}
+}
+
+// wrkRow is a measurement wrk makes: conns connections asking for path,
+// each request on a new connection with closes ("Connection: close").
+type wrkRow struct {
+	path   string
+	conns  int
+	closes bool
+}
+
+var wrkRows = []wrkRow{{"/", 1, false}, {"/", 16, false}, {"/64k", 1, false}, {"/64k", 16, false}, {"/", 16, true}}
+
+func (r wrkRow) name() string {
+	if r.closes {
+		return fmt.Sprintf("100 B c=%d new conns", r.conns)
+	}
+	return fmt.Sprintf("%s c=%d", map[string]string{"/": "100 B", "/64k": "64 KiB"}[r.path], r.conns)
 }
 
 // figures are one guest's results, by row name.
@@ -131,6 +156,9 @@ func run(o options) error {
 	case o.profileKind == "kernel" && o.kernelPGO != "":
 		return fmt.Errorf("-kernel-pgo takes Go's profile (-profile-kind go): one made from the kernel's sampler measured no better (docs/net.md)")
 	}
+	if o.pairs > 0 && (o.profile != "" || o.perfDir != "") {
+		return fmt.Errorf("-pairs measures two guests at once; -profile and -perf take one guest's figures (leave -pairs out)")
+	}
 	if o.perfDir != "" {
 		if _, err := exec.LookPath("perf"); err != nil {
 			return fmt.Errorf("-perf: perf not found (apt-get install linux-perf): %v", err)
@@ -145,12 +173,22 @@ func run(o options) error {
 	switch o.net {
 	case "user":
 	case "tap":
-		ns, cleanup, err := makeTapNamespace()
+		ns, cleanup, err := makeTapNamespace("")
 		if err != nil {
 			return err
 		}
 		defer cleanup()
 		o.netns = ns
+		if o.pairs > 0 {
+			// The second guest gets a namespace of its own, with the same
+			// addresses: the Linux guest's /init hard-codes its own.
+			ns2, cleanup2, err := makeTapNamespace("-b")
+			if err != nil {
+				return err
+			}
+			defer cleanup2()
+			o.netns2 = ns2
+		}
 		path = fmt.Sprintf("a tap device with virtio-net headers (offloads offered) in network namespace %s, wrk and curl inside it", ns)
 	default:
 		return fmt.Errorf("-net %q: want user or tap", o.net)
@@ -201,6 +239,33 @@ func run(o options) error {
 			profiled = "variant"
 		}
 	}
+	config := func(sys string) (qemu.Config, qemu.Kind) {
+		c := qemu.Config{SMP: o.smp, Mem: o.mem, Binary: o.binary}
+		kind := qemu.KindKernelELF
+		if sys != "linux" {
+			c.Kernel, c.Stub, c.Append = velELF, stub, "quiet"
+			if o.netns != "" {
+				c.Append += " ip=" + tapGuest + "/24 gw=" + tapHost // no DHCP server on the tap
+			}
+			if sys == "variant" {
+				c.Kernel = variantELF
+				if o.against != "" {
+					c.Append += " " + o.against
+				}
+			}
+		} else {
+			c.Kernel, c.Append, kind = vmlinuz, "console=ttyS0 quiet panic=-1", qemu.KindMultiboot
+			c.Extra = []string{"-initrd", initrd}
+		}
+		return c, kind
+	}
+	if o.pairs > 0 {
+		other := "linux"
+		if variant {
+			other = "variant"
+		}
+		return interleave(o, config, other)
+	}
 	for r := 0; r < max(o.rounds, 1); r++ {
 		order := []string{"velocity", "linux"}
 		if variant {
@@ -215,23 +280,7 @@ func run(o options) error {
 		fmt.Printf("-- round %d of %d (load average %s)\n", r+1, max(o.rounds, 1), benchguest.LoadAvg())
 		results := map[string]figures{}
 		for _, sys := range order {
-			c := qemu.Config{SMP: o.smp, Mem: o.mem, Binary: o.binary}
-			kind := qemu.KindKernelELF
-			if sys != "linux" {
-				c.Kernel, c.Stub, c.Append = velELF, stub, "quiet"
-				if o.netns != "" {
-					c.Append += " ip=" + tapGuest + "/24 gw=" + tapHost // no DHCP server on the tap
-				}
-				if sys == "variant" {
-					c.Kernel = variantELF
-					if o.against != "" {
-						c.Append += " " + o.against
-					}
-				}
-			} else {
-				c.Kernel, c.Append, kind = vmlinuz, "console=ttyS0 quiet panic=-1", qemu.KindMultiboot
-				c.Extra = []string{"-initrd", initrd}
-			}
+			c, kind := config(sys)
 			f, err := measure(o, fmt.Sprintf("r%d-%s", r+1, sys), sys, c, kind)
 			if err != nil {
 				return fmt.Errorf("%s: %w", sys, err)
@@ -293,9 +342,28 @@ func (l *lockedLog) String() string {
 	return l.b.String()
 }
 
-// measure boots one guest and takes every figure from it (those -rows
-// selects); tag names its perf files.
-func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figures, err error) {
+// guest is a booted guest whose server answers.
+type guest struct {
+	sys    string
+	o      options // with the guest's own namespace under -net tap
+	cmd    *exec.Cmd
+	base   string // the server's URL
+	client *http.Client
+	serial *lockedLog
+	cancel context.CancelFunc
+}
+
+func (g *guest) get(url string) (string, error) { return g.o.get(g.client, url) }
+
+// kill ends the guest's QEMU.
+func (g *guest) kill() {
+	g.cmd.Process.Kill()
+	g.cancel()
+}
+
+// boot starts guest sys (c, kind) on the card o names and waits until its
+// server answers, warmed up by that first request.
+func boot(o options, sys string, c qemu.Config, kind qemu.Kind) (_ *guest, err error) {
 	nc := qemu.Net{Tap: tapName}
 	base := "http://" + tapGuest
 	if o.netns == "" {
@@ -318,25 +386,30 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
 	cmd := o.command(ctx, o.binary, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	cmd.Stderr = os.Stderr
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
+		cancel()
 		return nil, err
 	}
-	defer cmd.Process.Kill()
+	g := &guest{sys: sys, o: o, cmd: cmd, base: base, client: &http.Client{Timeout: 2 * time.Minute}, serial: &lockedLog{}, cancel: cancel}
+	defer func() {
+		if err != nil {
+			g.kill()
+		}
+	}()
 	ready := make(chan bool, 1)
-	var serial lockedLog
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			l := sc.Text()
-			serial.add(l + "\n")
+			g.serial.add(l + "\n")
 			if strings.Contains(l, "NETBENCH ready") {
 				ready <- true
 			}
@@ -348,28 +421,38 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 	select {
 	case ok := <-ready:
 		if !ok {
-			return nil, fmt.Errorf("the guest could not set up its network:\n%s", serial.String())
+			return nil, fmt.Errorf("the guest could not set up its network:\n%s", g.serial.String())
 		}
 	case <-time.After(5 * time.Minute):
-		return nil, fmt.Errorf("the guest never became ready:\n%s", serial.String())
+		return nil, fmt.Errorf("the guest never became ready:\n%s", g.serial.String())
 	}
-	defer func() {
-		// A guest that stops answering mid-run has usually said why.
-		if err != nil {
-			err = fmt.Errorf("%w\nthe guest's serial output:\n%s", err, serial.String())
-		}
-	}()
-	client := &http.Client{Timeout: 2 * time.Minute}
-	get := func(url string) (string, error) { return o.get(client, url) }
 	// Wait until the forward reaches the server, and warm both up.
 	for deadline := time.Now().Add(2 * time.Minute); ; {
-		if _, err := get(base + "/"); err == nil {
+		if _, err := g.get(base + "/"); err == nil {
 			break
 		} else if time.Now().After(deadline) {
-			return nil, fmt.Errorf("no answer through the forward: %v", err)
+			return nil, fmt.Errorf("no answer through the forward: %v\nthe guest's serial output:\n%s", err, g.serial.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	return g, nil
+}
+
+// measure boots one guest and takes every figure from it (those -rows
+// selects); tag names its perf files.
+func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figures, err error) {
+	g, err := boot(o, sys, c, kind)
+	if err != nil {
+		return nil, err
+	}
+	defer g.kill()
+	defer func() {
+		// A guest that stops answering mid-run has usually said why.
+		if err != nil {
+			err = fmt.Errorf("%w\nthe guest's serial output:\n%s", err, g.serial.String())
+		}
+	}()
+	cmd, base, client, get := g.cmd, g.base, g.client, g.get
 	fmt.Printf("  %s ready; measuring\n", sys)
 	f := figures{}
 	profiled := make(chan error, 1)
@@ -388,16 +471,8 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 	} else {
 		profiled <- nil
 	}
-	for _, row := range []struct {
-		path   string
-		conns  int
-		closes bool // a new connection per request ("Connection: close")
-	}{{"/", 1, false}, {"/", 16, false}, {"/64k", 1, false}, {"/64k", 16, false}, {"/", 16, true}} {
-		path, conns := row.path, row.conns
-		name := fmt.Sprintf("%s c=%d", map[string]string{"/": "100 B", "/64k": "64 KiB"}[path], conns)
-		if row.closes {
-			name = fmt.Sprintf("100 B c=%d new conns", conns)
-		}
+	for _, row := range wrkRows {
+		path, conns, name := row.path, row.conns, row.name()
 		if !o.rows.MatchString(name) {
 			continue
 		}

@@ -222,3 +222,22 @@ func FuzzParseCounters(f *testing.F) {
 		}
 	})
 }
+
+// TestPairs: a pair's ratios are Velocity's advantage both ways round,
+// and the spread is the middle half of the pairs.
+func TestPairs(t *testing.T) {
+	r := pairRatio([2]slice{{rps: 1200, cpuPerReq: 1000}, {rps: 1000, cpuPerReq: 1100}})
+	if r.rps != 1.2 || r.cpuPerReq < 1.0999 || r.cpuPerReq > 1.1001 {
+		t.Fatalf("pairRatio = %+v, want 1.2x requests/s and 1.1x host CPU", r)
+	}
+	if r := pairRatio([2]slice{{rps: 1200, cpuPerReq: -1}, {rps: 1000, cpuPerReq: 900}}); r.cpuPerReq != 0 {
+		t.Fatalf("an unknown host CPU gave a ratio %v", r.cpuPerReq)
+	}
+	x := []float64{1.3, 0.9, 1.0, 1.1, 0.8, 1.2, 1.05, 0.95}
+	if lo, hi := spread(x); lo != 0.9 || hi != 1.1 {
+		t.Fatalf("spread = %v, %v, want 0.9 and 1.1", lo, hi)
+	}
+	if n := countAbove(x, 1); n != 4 {
+		t.Fatalf("countAbove = %d, want 4", n)
+	}
+}

@@ -23,10 +23,11 @@ const (
 	tapGuest = qemu.TapGuest
 )
 
-// makeTapNamespace creates the run's namespace and its tap device and
-// returns the namespace's name and what removes both.
-func makeTapNamespace() (string, func(), error) {
-	ns := "velocity-netbench-" + strconv.Itoa(os.Getpid())
+// makeTapNamespace creates a namespace of the run's (its name ends in
+// suffix) and its tap device and returns the namespace's name and what
+// removes both.
+func makeTapNamespace(suffix string) (string, func(), error) {
+	ns := "velocity-netbench-" + strconv.Itoa(os.Getpid()) + suffix
 	remove, err := qemu.MakeTapNamespace(ns, tapName)
 	if err != nil {
 		return "", nil, fmt.Errorf("-net tap: %v", err)

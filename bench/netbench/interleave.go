@@ -1,0 +1,146 @@
+package main
+
+// Paired measurements (-pairs): both guests at once, short runs taken in
+// turn.
+//
+// This host's speed drifts by tens of percent within minutes: in one
+// 6-round -against run of the new-connection row (2026-12-06), the same
+// kernel served between 994 and 1,482 requests/s, and the rounds' ratios
+// went from 0.89x to 1.12x. A round boots one guest, measures it, then
+// boots the other, so its two figures lie minutes apart, and a few
+// rounds cannot resolve the few percent a change to the stack makes.
+// Here both guests are booted once and stay up; each row is measured in
+// pairs of runs of a few seconds, one on each guest back to back, the
+// first of a pair alternating (ABBA...), so a pair's two figures lie
+// seconds apart and a steady drift cancels over two pairs. The guest not
+// being measured idles (its vCPUs halt), and the ratios are taken within
+// each pair; the median of those, and its spread, is the result.
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	benchguest "github.com/velocityos/velocity/bench/guest"
+	"github.com/velocityos/velocity/internal/qemu"
+)
+
+// slice is one short run on one guest.
+type slice struct {
+	rps, cpuPerReq float64 // host CPU in us per request (-1 when unknown)
+}
+
+// interleave boots Velocity and other (linux or variant) at once and
+// measures each wrk row -rows selects in o.pairs pairs.
+func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), other string) error {
+	if o.slice < time.Second {
+		return fmt.Errorf("-slice %v: wrk runs whole seconds", o.slice)
+	}
+	fmt.Printf("-- paired: both guests up at once; each row in %d pairs of %v runs, the first of a pair alternating (load average %s)\n",
+		o.pairs, o.slice.Truncate(time.Second), benchguest.LoadAvg())
+	ob := o
+	if o.netns2 != "" {
+		ob.netns = o.netns2
+	}
+	var guests [2]*guest
+	for i, sys := range []string{"velocity", other} {
+		opt := o
+		if i == 1 {
+			opt = ob
+		}
+		c, kind := config(sys)
+		g, err := boot(opt, sys, c, kind)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sys, err)
+		}
+		defer g.kill()
+		guests[i] = g
+	}
+	fmt.Printf("  both ready\n")
+	label := map[string]string{"linux": "Linux", "variant": "the variant"}[other]
+	for _, row := range wrkRows {
+		name := row.name()
+		if !o.rows.MatchString(name) {
+			continue
+		}
+		// Warm both up: the first seconds of a row run slower.
+		for _, g := range guests {
+			if _, err := g.o.wrk(time.Second, row.conns, g.base+row.path, row.closes); err != nil {
+				return fmt.Errorf("%s %s: %w", g.sys, name, err)
+			}
+		}
+		var ratios, cpuRatios, rpsV, rpsO []float64
+		for p := 0; p < o.pairs; p++ {
+			order := []int{0, 1}
+			if p%2 == 1 {
+				order = []int{1, 0}
+			}
+			var got [2]slice
+			for _, i := range order {
+				g := guests[i]
+				cpu0 := processCPU(g.cmd.Process.Pid)
+				w, err := g.o.wrk(o.slice, row.conns, g.base+row.path, row.closes)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w\nthe guest's serial output:\n%s", g.sys, name, err, g.serial.String())
+				}
+				got[i] = slice{rps: w.rps, cpuPerReq: -1}
+				if cpu1 := processCPU(g.cmd.Process.Pid); cpu0 >= 0 && cpu1 >= 0 && w.requests > 0 {
+					got[i].cpuPerReq = (cpu1 - cpu0).Seconds() * 1e6 / float64(w.requests)
+				}
+			}
+			r := pairRatio(got)
+			ratios = append(ratios, r.rps)
+			if r.cpuPerReq > 0 {
+				cpuRatios = append(cpuRatios, r.cpuPerReq)
+			}
+			rpsV, rpsO = append(rpsV, got[0].rps), append(rpsO, got[1].rps)
+			fmt.Printf("    %-22s pair %2d: velocity %6.0f req/s %5.0f us/req, %-8s %6.0f req/s %5.0f us/req  %.2fx\n",
+				name, p+1, got[0].rps, got[0].cpuPerReq, other, got[1].rps, got[1].cpuPerReq, r.rps)
+		}
+		lo, hi := spread(ratios)
+		fmt.Printf("%-22s req/s: velocity %.0f, %s %.0f (medians); Velocity/%s per pair: median %.3fx, middle half %.3fx to %.3fx, %d of %d pairs ahead",
+			name, median(rpsV), other, median(rpsO), label, median(ratios), lo, hi, countAbove(ratios, 1), len(ratios))
+		if len(cpuRatios) > 0 {
+			fmt.Printf("; host CPU per request, %s/Velocity: median %.3fx", label, median(cpuRatios))
+		}
+		fmt.Println()
+	}
+	fmt.Printf("(each ratio is Velocity's advantage within one pair: requests/s Velocity/%s, host CPU %s/Velocity. Target: >= 1.0x Linux on requests/s.)\n", label, label)
+	return nil
+}
+
+// pairRatio is Velocity's advantage in one pair (got[0] Velocity's, got[1]
+// the other guest's): requests/s over the other's, and the other's host
+// CPU per request over Velocity's (0 when either is unknown).
+func pairRatio(got [2]slice) slice {
+	var r slice
+	if got[1].rps > 0 {
+		r.rps = got[0].rps / got[1].rps
+	}
+	if got[0].cpuPerReq > 0 && got[1].cpuPerReq > 0 {
+		r.cpuPerReq = got[1].cpuPerReq / got[0].cpuPerReq
+	}
+	return r
+}
+
+// spread is the first and third quartile of x (nearest rank).
+func spread(x []float64) (lo, hi float64) {
+	if len(x) == 0 {
+		return 0, 0
+	}
+	s := append([]float64(nil), x...)
+	slices.Sort(s)
+	n := len(s)
+	return s[(n+3)/4-1], s[(3*n+3)/4-1]
+}
+
+// countAbove counts the values in x above v.
+func countAbove(x []float64, v float64) int {
+	n := 0
+	for _, y := range x {
+		if y > v {
+			n++
+		}
+	}
+	return n
+}
