@@ -58,6 +58,10 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 	}
 	fmt.Printf("  both ready\n")
 	label := map[string]string{"linux": "Linux", "variant": "the variant"}[other]
+	// idleShare: the CPU each guest's QEMU took, as a share of one CPU,
+	// while the other was measured: what sharing the host costs the
+	// measured one.
+	var idleShare [2][]float64
 	for _, row := range wrkRows {
 		name := row.name()
 		if !o.rows.MatchString(name) {
@@ -77,8 +81,8 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 			}
 			var got [2]slice
 			for _, i := range order {
-				g := guests[i]
-				cpu0 := processCPU(g.cmd.Process.Pid)
+				g, idle := guests[i], guests[1-i]
+				cpu0, idle0, t0 := processCPU(g.cmd.Process.Pid), processCPU(idle.cmd.Process.Pid), time.Now()
 				w, err := g.o.wrk(o.slice, row.conns, g.base+row.path, row.closes)
 				if err != nil {
 					return fmt.Errorf("%s %s: %w\nthe guest's serial output:\n%s", g.sys, name, err, g.serial.String())
@@ -86,6 +90,9 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 				got[i] = slice{rps: w.rps, cpuPerReq: -1}
 				if cpu1 := processCPU(g.cmd.Process.Pid); cpu0 >= 0 && cpu1 >= 0 && w.requests > 0 {
 					got[i].cpuPerReq = (cpu1 - cpu0).Seconds() * 1e6 / float64(w.requests)
+				}
+				if idle1 := processCPU(idle.cmd.Process.Pid); idle0 >= 0 && idle1 >= 0 {
+					idleShare[1-i] = append(idleShare[1-i], (idle1-idle0).Seconds()/time.Since(t0).Seconds())
 				}
 			}
 			r := pairRatio(got)
@@ -104,6 +111,10 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 			fmt.Printf("; host CPU per request, %s/Velocity: median %.3fx", label, median(cpuRatios))
 		}
 		fmt.Println()
+	}
+	if len(idleShare[0]) > 0 && len(idleShare[1]) > 0 {
+		fmt.Printf("idle, while the other guest was measured: velocity's QEMU took %.1f%% of a CPU, %s's %.1f%% (medians)\n",
+			100*median(idleShare[0]), other, 100*median(idleShare[1]))
 	}
 	fmt.Printf("(each ratio is Velocity's advantage within one pair: requests/s Velocity/%s, host CPU %s/Velocity. Target: >= 1.0x Linux on requests/s.)\n", label, label)
 	return nil
