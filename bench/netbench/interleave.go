@@ -14,7 +14,13 @@ package main
 // first of a pair alternating (ABBA...), so a pair's two figures lie
 // seconds apart and a steady drift cancels over two pairs. The guest not
 // being measured idles (its vCPUs halt), and the ratios are taken within
-// each pair; the median of those, and its spread, is the result.
+// each pair; the median of those, and its spread, is the result. -warm
+// loads a guest, unmeasured, before each of its measured runs.
+//
+// Pairs put every row further ahead of the Linux guest than rounds do,
+// by more than either method's spread; docs/net.md ("Figures", *Paired
+// runs*) lists what was ruled out as the cause. Until it is found, both
+// methods' figures are given.
 
 import (
 	"fmt"
@@ -36,8 +42,8 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 	if o.slice < time.Second {
 		return fmt.Errorf("-slice %v: wrk runs whole seconds", o.slice)
 	}
-	fmt.Printf("-- paired: both guests up at once; each row in %d pairs of %v runs, the first of a pair alternating (load average %s)\n",
-		o.pairs, o.slice.Truncate(time.Second), benchguest.LoadAvg())
+	fmt.Printf("-- paired: both guests up at once; each row in %d pairs of %v runs, each after %v unmeasured, the first of a pair alternating (load average %s)\n",
+		o.pairs, o.slice.Truncate(time.Second), o.warm.Truncate(time.Second), benchguest.LoadAvg())
 	ob := o
 	if o.netns2 != "" {
 		ob.netns = o.netns2
@@ -82,6 +88,14 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 			var got [2]slice
 			for _, i := range order {
 				g, idle := guests[i], guests[1-i]
+				if o.warm > 0 {
+					// The guest idled while the other ran: load it first,
+					// unmeasured, as a round's guest is loaded when its
+					// next row starts.
+					if _, err := g.o.wrk(o.warm, row.conns, g.base+row.path, row.closes); err != nil {
+						return fmt.Errorf("%s %s: %w", g.sys, name, err)
+					}
+				}
 				cpu0, idle0, t0 := processCPU(g.cmd.Process.Pid), processCPU(idle.cmd.Process.Pid), time.Now()
 				w, err := g.o.wrk(o.slice, row.conns, g.base+row.path, row.closes)
 				if err != nil {

@@ -79,6 +79,7 @@ type options struct {
 	// is measured in this many pairs of slice-long runs (interleave.go).
 	pairs int
 	slice time.Duration
+	warm  time.Duration // with -pairs, an unmeasured run before each measured one
 	// netns2: under -pairs with -net tap, the second guest's namespace.
 	netns2 string
 }
@@ -105,6 +106,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "instead of comparing, run every measurement once on Velocity alone (with -against or -against-build, on that variant alone) and write the kernel's CPU profile over all of them to this file (for go tool pprof, or go build -pgo)")
 	flag.IntVar(&o.pairs, "pairs", 0, "instead of rounds, boot both guests at once and measure each wrk row in this many pairs of short runs, one on each guest, the order alternating; ratios are taken within a pair (see interleave.go); bulk and loopback rows are left out")
 	flag.DurationVar(&o.slice, "slice", 3*time.Second, "with -pairs, the length of each wrk run (whole seconds)")
+	flag.DurationVar(&o.warm, "warm", 0, "with -pairs, an unmeasured wrk run of this length (whole seconds) before each measured one, on the same guest")
 	flag.Parse()
 	var err error
 	if o.rows, err = regexp.Compile(*rows); err != nil {
