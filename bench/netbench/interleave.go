@@ -14,13 +14,16 @@ package main
 // first of a pair alternating (ABBA...), so a pair's two figures lie
 // seconds apart and a steady drift cancels over two pairs. The guest not
 // being measured idles (its vCPUs halt), and the ratios are taken within
-// each pair; the median of those, and its spread, is the result. -warm
-// loads a guest, unmeasured, before each of its measured runs.
+// each pair; the median of those, and its spread, is the result.
 //
-// Pairs put every row further ahead of the Linux guest than rounds do,
-// by more than either method's spread; docs/net.md ("Figures", *Paired
-// runs*) lists what was ruled out as the cause. Until it is found, both
-// methods' figures are given.
+// Each measured run follows an unmeasured one on the same guest (-warm,
+// 10 s by default). Without it the pairs put every row further ahead of
+// the Linux guest than rounds do: a guest that has idled for seconds
+// serves its first seconds of load differently, the Linux guest more so.
+// With 10 s of load first, small pages on one connection came out at
+// 1.10x (against 1.16x to 1.31x with none or 2 s, and 1.05x in rounds),
+// and a new connection per request at 0.96x against 1.03x to 1.08x
+// (docs/net.md, "Figures", *Paired runs*).
 
 import (
 	"fmt"

@@ -105,8 +105,8 @@ func main() {
 	flag.StringVar(&o.kernelPGO, "kernel-pgo", "", "with -profile, also write the profile's network-stack part, which velocity builds network kernels with, to this file (internal/build/kernel.pgo; make kernel-pgo)")
 	flag.StringVar(&o.profile, "profile", "", "instead of comparing, run every measurement once on Velocity alone (with -against or -against-build, on that variant alone) and write the kernel's CPU profile over all of them to this file (for go tool pprof, or go build -pgo)")
 	flag.IntVar(&o.pairs, "pairs", 0, "instead of rounds, boot both guests at once and measure each wrk row in this many pairs of short runs, one on each guest, the order alternating; ratios are taken within a pair (see interleave.go); bulk and loopback rows are left out")
-	flag.DurationVar(&o.slice, "slice", 3*time.Second, "with -pairs, the length of each wrk run (whole seconds)")
-	flag.DurationVar(&o.warm, "warm", 0, "with -pairs, an unmeasured wrk run of this length (whole seconds) before each measured one, on the same guest")
+	flag.DurationVar(&o.slice, "slice", 5*time.Second, "with -pairs, the length of each measured wrk run (whole seconds)")
+	flag.DurationVar(&o.warm, "warm", 10*time.Second, "with -pairs, an unmeasured wrk run of this length (whole seconds, 0 for none) before each measured one, on the same guest: a guest that idled for seconds serves its first seconds of load differently (interleave.go)")
 	flag.Parse()
 	var err error
 	if o.rows, err = regexp.Compile(*rows); err != nil {
