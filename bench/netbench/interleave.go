@@ -45,6 +45,9 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 	if o.slice < time.Second {
 		return fmt.Errorf("-slice %v: wrk runs whole seconds", o.slice)
 	}
+	if o.warm != 0 && o.warm < time.Second {
+		return fmt.Errorf("-warm %v: wrk runs whole seconds (0 for no warm-up)", o.warm)
+	}
 	fmt.Printf("-- paired: both guests up at once; each row in %d pairs of %v runs, each after %v unmeasured, the first of a pair alternating (load average %s)\n",
 		o.pairs, o.slice.Truncate(time.Second), o.warm.Truncate(time.Second), benchguest.LoadAvg())
 	ob := o
