@@ -79,10 +79,13 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 		if !o.rows.MatchString(name) {
 			continue
 		}
-		// Warm both up: the first seconds of a row run slower.
-		for _, g := range guests {
-			if _, err := g.o.wrk(time.Second, row.conns, g.base+row.path, row.closes); err != nil {
-				return fmt.Errorf("%s %s: %w", g.sys, name, err)
+		// Warm both up: the first seconds of a row run slower. With
+		// -warm every measured run gets its own warm-up instead.
+		if o.warm == 0 {
+			for _, g := range guests {
+				if _, err := g.o.wrk(time.Second, row.conns, g.base+row.path, row.closes); err != nil {
+					return fmt.Errorf("%s %s: %w", g.sys, name, err)
+				}
 			}
 		}
 		var ratios, cpuRatios, rpsV, rpsO []float64
@@ -108,8 +111,8 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 					return fmt.Errorf("%s %s: %w\nthe guest's serial output:\n%s", g.sys, name, err, g.serial.String())
 				}
 				got[i] = slice{rps: w.rps, cpuPerReq: -1}
-				if cpu1 := processCPU(g.cmd.Process.Pid); cpu0 >= 0 && cpu1 >= 0 && w.requests > 0 {
-					got[i].cpuPerReq = (cpu1 - cpu0).Seconds() * 1e6 / float64(w.requests)
+				if us, ok := cpuPerRequest(cpu0, processCPU(g.cmd.Process.Pid), w.requests); ok {
+					got[i].cpuPerReq = us
 				}
 				if idle1 := processCPU(idle.cmd.Process.Pid); idle0 >= 0 && idle1 >= 0 {
 					idleShare[1-i] = append(idleShare[1-i], (idle1-idle0).Seconds()/time.Since(t0).Seconds())

@@ -499,8 +499,8 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 		// QEMU's own CPU time per request (its CPUs' threads, its
 		// main loop with the user networking): what the guest costs
 		// the host, which on a busy host bounds requests/s.
-		if cpu1 := processCPU(cmd.Process.Pid); cpu0 >= 0 && cpu1 >= 0 && w.requests > 0 {
-			f[name+" host CPU us/req"] = (cpu1 - cpu0).Seconds() * 1e6 / float64(w.requests)
+		if us, ok := cpuPerRequest(cpu0, processCPU(cmd.Process.Pid), w.requests); ok {
+			f[name+" host CPU us/req"] = us
 		}
 		var onWire string
 		if wired0 && wired1 && w.requests > 0 {
@@ -789,6 +789,16 @@ func median(x []float64) float64 {
 	} else {
 		return (y[n/2-1] + y[n/2]) / 2
 	}
+}
+
+// cpuPerRequest is the CPU time between two processCPU readings in us
+// per request; ok is false when either reading failed or nothing was
+// served.
+func cpuPerRequest(cpu0, cpu1 time.Duration, requests int) (us float64, ok bool) {
+	if cpu0 < 0 || cpu1 < 0 || requests <= 0 {
+		return 0, false
+	}
+	return (cpu1 - cpu0).Seconds() * 1e6 / float64(requests), true
 }
 
 // processCPU is the user and system time process pid has used so far,
