@@ -819,7 +819,10 @@ func (n *virtioNIC) descsFor(pkt *stack.PacketBuffer) int {
 
 // waitTxSpace lets the device catch up when fewer than need descriptors
 // are free: it publishes what is queued and polls for completions for a
-// while (transmit runs without interrupts).
+// while (transmit runs without interrupts). It notifies the device even
+// during a receive burst (not kick, which leaves that to the burst's
+// end): the buffers it waits for come back only once the device has
+// sent what is queued.
 func (n *virtioNIC) waitTxSpace(need int) {
 	n.tx.Kick()
 	var used []virtio.Used
