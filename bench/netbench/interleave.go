@@ -27,6 +27,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"time"
 
@@ -88,7 +90,7 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 				}
 			}
 		}
-		var ratios, cpuRatios, rpsV, rpsO []float64
+		var sum pairSummary
 		for p := 0; p < o.pairs; p++ {
 			order := []int{0, 1}
 			if p%2 == 1 {
@@ -102,13 +104,15 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 					// unmeasured, as a round's guest is loaded when its
 					// next row starts.
 					if _, err := g.o.wrk(o.warm, row.conns, g.base+row.path, row.closes); err != nil {
-						return fmt.Errorf("%s %s: %w", g.sys, name, err)
+						sum.print(os.Stdout, name, other, label, o.pairs)
+						return fmt.Errorf("%s %s, pair %d, warm-up: %w", g.sys, name, p+1, err)
 					}
 				}
 				cpu0, idle0, t0 := processCPU(g.cmd.Process.Pid), processCPU(idle.cmd.Process.Pid), time.Now()
 				w, err := g.o.wrk(o.slice, row.conns, g.base+row.path, row.closes)
 				if err != nil {
-					return fmt.Errorf("%s %s: %w\nthe guest's serial output:\n%s", g.sys, name, err, g.serial.String())
+					sum.print(os.Stdout, name, other, label, o.pairs)
+					return fmt.Errorf("%s %s, pair %d: %w\nthe guest's serial output:\n%s", g.sys, name, p+1, err, g.serial.String())
 				}
 				got[i] = slice{rps: w.rps, cpuPerReq: -1}
 				if us, ok := cpuPerRequest(cpu0, processCPU(g.cmd.Process.Pid), w.requests); ok {
@@ -118,22 +122,11 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 					idleShare[1-i] = append(idleShare[1-i], (idle1-idle0).Seconds()/time.Since(t0).Seconds())
 				}
 			}
-			r := pairRatio(got)
-			ratios = append(ratios, r.rps)
-			if r.cpuPerReq > 0 {
-				cpuRatios = append(cpuRatios, r.cpuPerReq)
-			}
-			rpsV, rpsO = append(rpsV, got[0].rps), append(rpsO, got[1].rps)
+			r := sum.add(got)
 			fmt.Printf("    %-22s pair %2d: velocity %6.0f req/s %5.0f us/req, %-8s %6.0f req/s %5.0f us/req  %.2fx\n",
 				name, p+1, got[0].rps, got[0].cpuPerReq, other, got[1].rps, got[1].cpuPerReq, r.rps)
 		}
-		lo, hi := spread(ratios)
-		fmt.Printf("%-22s req/s: velocity %.0f, %s %.0f (medians); Velocity/%s per pair: median %.3fx, middle half %.3fx to %.3fx, %d of %d pairs ahead",
-			name, median(rpsV), other, median(rpsO), label, median(ratios), lo, hi, countAbove(ratios, 1), len(ratios))
-		if len(cpuRatios) > 0 {
-			fmt.Printf("; host CPU per request, %s/Velocity: median %.3fx", label, median(cpuRatios))
-		}
-		fmt.Println()
+		sum.print(os.Stdout, name, other, label, o.pairs)
 	}
 	if len(idleShare[0]) > 0 && len(idleShare[1]) > 0 {
 		fmt.Printf("idle, while the other guest was measured: velocity's QEMU took %.1f%% of a CPU, %s's %.1f%% (medians)\n",
@@ -141,6 +134,41 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 	}
 	fmt.Printf("(each ratio is Velocity's advantage within one pair: requests/s Velocity/%s, host CPU %s/Velocity. Target: >= 1.0x Linux on requests/s.)\n", label, label)
 	return nil
+}
+
+// pairSummary gathers one row's pairs.
+type pairSummary struct {
+	ratios, cpuRatios, rpsV, rpsO []float64
+}
+
+// add records one pair and returns its ratios.
+func (s *pairSummary) add(got [2]slice) slice {
+	r := pairRatio(got)
+	s.ratios = append(s.ratios, r.rps)
+	if r.cpuPerReq > 0 {
+		s.cpuRatios = append(s.cpuRatios, r.cpuPerReq)
+	}
+	s.rpsV, s.rpsO = append(s.rpsV, got[0].rps), append(s.rpsO, got[1].rps)
+	return r
+}
+
+// print writes the row's summary line. A row cut short by a failed run
+// still gets one, over the pairs it finished, saying so, so that a long
+// run's last row is not lost to one error.
+func (s *pairSummary) print(w io.Writer, name, other, label string, want int) {
+	if len(s.ratios) == 0 {
+		return
+	}
+	lo, hi := spread(s.ratios)
+	fmt.Fprintf(w, "%-22s req/s: velocity %.0f, %s %.0f (medians); Velocity/%s per pair: median %.3fx, middle half %.3fx to %.3fx, %d of %d pairs ahead",
+		name, median(s.rpsV), other, median(s.rpsO), label, median(s.ratios), lo, hi, countAbove(s.ratios, 1), len(s.ratios))
+	if len(s.cpuRatios) > 0 {
+		fmt.Fprintf(w, "; host CPU per request, %s/Velocity: median %.3fx", label, median(s.cpuRatios))
+	}
+	if len(s.ratios) < want {
+		fmt.Fprintf(w, " (stopped after %d of %d pairs)", len(s.ratios), want)
+	}
+	fmt.Fprintln(w)
 }
 
 // pairRatio is Velocity's advantage in one pair (got[0] Velocity's, got[1]

@@ -241,3 +241,30 @@ func TestPairs(t *testing.T) {
 		t.Fatalf("countAbove = %d, want 4", n)
 	}
 }
+
+// TestPairSummaryCutShort: a row whose runs stopped early still prints
+// what its finished pairs measured, and says it stopped; a row with no
+// finished pair prints nothing.
+func TestPairSummaryCutShort(t *testing.T) {
+	var s pairSummary
+	var b strings.Builder
+	s.print(&b, "new conns", "linux", "Linux", 8)
+	if b.Len() != 0 {
+		t.Fatalf("no pairs printed %q", b.String())
+	}
+	s.add([2]slice{{rps: 1100, cpuPerReq: 1000}, {rps: 1000, cpuPerReq: 1000}})
+	s.add([2]slice{{rps: 900, cpuPerReq: 1000}, {rps: 1000, cpuPerReq: 1100}})
+	s.add([2]slice{{rps: 1000, cpuPerReq: -1}, {rps: 1000, cpuPerReq: 1000}})
+	s.print(&b, "new conns", "linux", "Linux", 8)
+	got := b.String()
+	for _, want := range []string{"median 1.000x", "1 of 3 pairs ahead", "host CPU per request, Linux/Velocity: median 1.050x", "(stopped after 3 of 8 pairs)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary %q lacks %q", got, want)
+		}
+	}
+	b.Reset()
+	s.print(&b, "new conns", "linux", "Linux", 3)
+	if strings.Contains(b.String(), "stopped") {
+		t.Errorf("a finished row says it stopped: %q", b.String())
+	}
+}
