@@ -82,6 +82,9 @@ type options struct {
 	warm  time.Duration // with -pairs, an unmeasured run before each measured one
 	// netns2: under -pairs with -net tap, the second guest's namespace.
 	netns2 string
+	// virtioTrace: a directory for QEMU's trace of the card's
+	// notifications and interrupts (virtiotrace.go), if set.
+	virtioTrace string
 }
 
 func main() {
@@ -100,6 +103,7 @@ func main() {
 	flag.StringVar(&o.againstFlags, "against-build", "", "like -against, but the second Velocity guest's kernel is built with these go build flags (e.g. -pgo=off); combines with -against")
 	flag.StringVar(&o.net, "net", "user", "the card's back end: user (QEMU user networking, a forward on 127.0.0.1) or tap (a tap device with offloads, in a network namespace made for the run; needs root)")
 	rows := flag.String("rows", "", "only the measurements whose names match this regular expression (e.g. '64 KiB c=16|bulk'); default all")
+	flag.StringVar(&o.virtioTrace, "virtio-trace", "", "log QEMU's virtio_queue_notify and virtio_notify trace events to a file per guest in this directory and print the card's notifications and interrupts per request, the same count for both guests (the logging costs host CPU, so such a run's requests/s do not compare)")
 	flag.StringVar(&o.perfDir, "perf", "", "record QEMU's CPU samples with perf during each wrk run, one file per round, guest and row in this directory (for perf report --sort dso,sym)")
 	flag.StringVar(&o.profileKind, "profile-kind", "go", "with -profile: go (Go's profiler, 100 Hz, what -kernel-pgo wants) or kernel (the kernel's sampling profiler at 1000 Hz on every CPU, which an idle CPU does not sample: samples per request show where each request's CPU time goes)")
 	flag.StringVar(&o.kernelPGO, "kernel-pgo", "", "with -profile, also write the profile's network-stack part, which velocity builds network kernels with, to this file (internal/build/kernel.pgo; make kernel-pgo)")
@@ -158,8 +162,13 @@ func run(o options) error {
 	case o.profileKind == "kernel" && o.kernelPGO != "":
 		return fmt.Errorf("-kernel-pgo takes Go's profile (-profile-kind go): one made from the kernel's sampler measured no better (docs/net.md)")
 	}
-	if o.pairs > 0 && (o.profile != "" || o.perfDir != "") {
-		return fmt.Errorf("-pairs measures two guests at once; -profile and -perf take one guest's figures (leave -pairs out)")
+	if o.pairs > 0 && (o.profile != "" || o.perfDir != "" || o.virtioTrace != "") {
+		return fmt.Errorf("-pairs measures two guests at once; -profile, -perf and -virtio-trace take one guest's figures (leave -pairs out)")
+	}
+	if o.virtioTrace != "" {
+		if err := os.MkdirAll(o.virtioTrace, 0o755); err != nil {
+			return err
+		}
 	}
 	if o.perfDir != "" {
 		if _, err := exec.LookPath("perf"); err != nil {
@@ -353,6 +362,7 @@ type guest struct {
 	client *http.Client
 	serial *lockedLog
 	cancel context.CancelFunc
+	trace  *virtioTrace // with -virtio-trace
 }
 
 func (g *guest) get(url string) (string, error) { return g.o.get(g.client, url) }
@@ -383,6 +393,12 @@ func boot(o options, sys string, c qemu.Config, kind qemu.Kind) (_ *guest, err e
 	c.Extra = append(c.Extra, netArgs...)
 	// Named threads, so qemuThreads can tell the vCPUs from the rest.
 	c.Extra = append(c.Extra, "-name", "netbench-"+sys+",debug-threads=on")
+	var trace *virtioTrace
+	if o.virtioTrace != "" {
+		args, path := virtioTraceArgs(o.virtioTrace, sys)
+		c.Extra = append(c.Extra, args...)
+		trace = newVirtioTrace(path)
+	}
 	args, err := c.Args(kind, o.accel, "")
 	if err != nil {
 		return nil, err
@@ -400,7 +416,7 @@ func boot(o options, sys string, c qemu.Config, kind qemu.Kind) (_ *guest, err e
 		cancel()
 		return nil, err
 	}
-	g := &guest{sys: sys, o: o, cmd: cmd, base: base, client: &http.Client{Timeout: 2 * time.Minute}, serial: &lockedLog{}, cancel: cancel}
+	g := &guest{sys: sys, o: o, cmd: cmd, base: base, client: &http.Client{Timeout: 2 * time.Minute}, serial: &lockedLog{}, cancel: cancel, trace: trace}
 	defer func() {
 		if err != nil {
 			g.kill()
@@ -486,6 +502,13 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 		cpu0 := processCPU(cmd.Process.Pid)
 		vcpu0, rest0, threads0 := qemuThreads(cmd.Process.Pid)
 		wire0, wired0 := o.wireCounters()
+		var card0 map[string]uint64
+		if g.trace != nil {
+			if err := g.trace.update(); err != nil {
+				return nil, fmt.Errorf("-virtio-trace: %v", err)
+			}
+			card0 = g.trace.snapshot()
+		}
 		w, err := o.wrk(o.duration, conns, base+path, row.closes)
 		stop()
 		vcpu1, rest1, threads1 := qemuThreads(cmd.Process.Pid)
@@ -513,6 +536,14 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 		}
 		fmt.Printf("    %-8s %-14s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  host CPU %6.0f us/req%s\n",
 			sys, name, w.rps, w.p50, w.p99, f[name+" host CPU us/req"], onWire)
+		if card0 != nil && w.requests > 0 {
+			if err := g.trace.update(); err != nil {
+				return nil, fmt.Errorf("-virtio-trace: %v", err)
+			}
+			desc, kicks, irqs := perRequest(card0, g.trace.snapshot(), w.requests)
+			f[name+" card notifications/req"], f[name+" card interrupts/req"] = kicks, irqs
+			fmt.Printf("    %-8s %-14s   QEMU's trace of the card, per request: %s\n", sys, name, desc)
+		}
 		if threads0 && threads1 && w.requests > 0 {
 			n := float64(w.requests)
 			us := func(a, b time.Duration) float64 { return (b - a).Seconds() * 1e6 / n }
@@ -742,7 +773,8 @@ func report(w io.Writer, rounds []map[string]figures, other, label string) {
 		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms", p+" host CPU us/req",
 			p+" vCPU user us/req", p+" vCPU sys us/req", p+" vCPU asleep/req", p+" other threads us/req",
 			p+" frames out/req", p+" frames in/req", p+" resent/1k req",
-			p+" guest busy us/req", p+" guest syscalls/req", p+" guest switches/req", p+" guest IPIs/req", p+" guest halts/req")
+			p+" guest busy us/req", p+" guest syscalls/req", p+" guest switches/req", p+" guest IPIs/req", p+" guest halts/req",
+			p+" card notifications/req", p+" card interrupts/req")
 	}
 	rows = append(rows, "bulk download MB/s")
 	for _, p := range []string{"loopback 100 B c=1", "loopback 100 B c=16", "loopback 64 KiB c=16"} {
@@ -751,7 +783,7 @@ func report(w io.Writer, rounds []map[string]figures, other, label string) {
 	for _, k := range rows {
 		var vs, ls, rs []float64
 		counts := strings.Contains(k, " frames ") || strings.Contains(k, " resent/") || strings.Contains(k, " asleep/") ||
-			strings.Contains(k, " guest ") // zero is a value
+			strings.Contains(k, " guest ") || strings.Contains(k, " card ") // zero is a value
 		for _, r := range rounds {
 			v, okv := r["velocity"][k]
 			l, okl := r[other][k]

@@ -268,3 +268,68 @@ func TestPairSummaryCutShort(t *testing.T) {
 		t.Errorf("a finished row says it stopped: %q", b.String())
 	}
 }
+
+// TestVirtioTrace: the trace log's lines are counted by queue, an
+// interrupt is put on the queue its address was notified as, a line
+// QEMU has not finished is left for the next read, and the counts per
+// request are the differences between two reads.
+func TestVirtioTrace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trace.log")
+	write := func(s string) {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(s)
+		f.Close()
+	}
+	write("virtio_queue_notify vdev 0x55 n 0 vq 0xa0\nvirtio_queue_notify vdev 0x55 n 1 vq 0xb0\n")
+	tr := newVirtioTrace(path)
+	if err := tr.update(); err != nil {
+		t.Fatal(err)
+	}
+	a := tr.snapshot()
+	write("virtio_notify vdev 0x55 vq 0xb0\n1234@1.5:virtio_notify vdev 0x55 vq 0xa0\nvirtio_queue_notify vdev 0x55 n 1 vq 0xb0\nvirtio_notify vdev 0x55 vq 0xc0\nother_event x 1\nvirtio_queue_notify vdev 0x55 n 1 v")
+	if err := tr.update(); err != nil {
+		t.Fatal(err)
+	}
+	write("q 0xb0\n")
+	if err := tr.update(); err != nil {
+		t.Fatal(err)
+	}
+	b := tr.snapshot()
+	want := map[string]uint64{"kick 0": 1, "kick 1": 3, "irq 1": 1, "irq 0": 1, "irq ?": 1}
+	for k, v := range want {
+		if b[k] != v {
+			t.Errorf("%s: %d, want %d (all: %v)", k, b[k], v, b)
+		}
+	}
+	desc, kicks, irqs := perRequest(a, b, 2)
+	if kicks != 1 || irqs != 1.5 || !strings.Contains(desc, "transmit 1.00") {
+		t.Errorf("perRequest = %q, %v, %v; want 1 notification and 1.5 interrupts per request, 1 on transmit", desc, kicks, irqs)
+	}
+	if err := newVirtioTrace(filepath.Join(t.TempDir(), "none")).update(); err == nil {
+		t.Error("a missing log read without an error")
+	}
+}
+
+// FuzzVirtioTraceLine: any line counts at most one event and never
+// panics; an interrupt on a queue never notified is counted as "?".
+func FuzzVirtioTraceLine(f *testing.F) {
+	f.Add("virtio_queue_notify vdev 0x55 n 1 vq 0xb0\n")
+	f.Add("1@2.3:virtio_notify vdev 0x55 vq 0xb0\n")
+	f.Add("virtio_queue_notify n\n")
+	f.Fuzz(func(t *testing.T, line string) {
+		tr := newVirtioTrace("")
+		tr.add("virtio_queue_notify vdev 0x1 n 1 vq 0xb0")
+		before := tr.snapshot()
+		tr.add(line)
+		var added uint64
+		for k, v := range tr.snapshot() {
+			added += v - before[k]
+		}
+		if added > 1 {
+			t.Fatalf("%q counted %d events", line, added)
+		}
+	})
+}
