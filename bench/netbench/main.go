@@ -550,9 +550,12 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 			f[name+" vCPU user us/req"] = us(vcpu0.user, vcpu1.user)
 			f[name+" vCPU sys us/req"] = us(vcpu0.sys, vcpu1.sys)
 			f[name+" vCPU asleep/req"] = float64(vcpu1.sleeps-vcpu0.sleeps) / n
+			f[name+" vCPU preempted/req"] = float64(vcpu1.preempts-vcpu0.preempts) / n
 			f[name+" other threads us/req"] = us(rest0.user+rest0.sys, rest1.user+rest1.sys)
-			fmt.Printf("    %-8s %-14s   of which vCPU threads: user %.0f sys %.0f us/req, asleep %.2f times/req; QEMU's other threads %.0f us/req\n",
-				sys, name, f[name+" vCPU user us/req"], f[name+" vCPU sys us/req"], f[name+" vCPU asleep/req"], f[name+" other threads us/req"])
+			f[name+" other preempted/req"] = float64(rest1.preempts-rest0.preempts) / n
+			fmt.Printf("    %-8s %-14s   of which vCPU threads: user %.0f sys %.0f us/req, asleep %.2f and preempted %.2f times/req; QEMU's other threads %.0f us/req, preempted %.2f times/req\n",
+				sys, name, f[name+" vCPU user us/req"], f[name+" vCPU sys us/req"], f[name+" vCPU asleep/req"], f[name+" vCPU preempted/req"],
+				f[name+" other threads us/req"], f[name+" other preempted/req"])
 		}
 		if guestOK0 && guestOK1 && w.requests > 0 {
 			// The kernel's own counts (Velocity only; the two reads are
@@ -771,7 +774,7 @@ func report(w io.Writer, rounds []map[string]figures, other, label string) {
 	rows := []string{}
 	for _, p := range []string{"100 B c=1", "100 B c=16", "64 KiB c=1", "64 KiB c=16", "100 B c=16 new conns"} {
 		rows = append(rows, p+" req/s", p+" p50 ms", p+" p99 ms", p+" host CPU us/req",
-			p+" vCPU user us/req", p+" vCPU sys us/req", p+" vCPU asleep/req", p+" other threads us/req",
+			p+" vCPU user us/req", p+" vCPU sys us/req", p+" vCPU asleep/req", p+" vCPU preempted/req", p+" other threads us/req", p+" other preempted/req",
 			p+" frames out/req", p+" frames in/req", p+" resent/1k req",
 			p+" guest busy us/req", p+" guest syscalls/req", p+" guest switches/req", p+" guest IPIs/req", p+" guest halts/req",
 			p+" card notifications/req", p+" card interrupts/req")
@@ -782,7 +785,7 @@ func report(w io.Writer, rounds []map[string]figures, other, label string) {
 	}
 	for _, k := range rows {
 		var vs, ls, rs []float64
-		counts := strings.Contains(k, " frames ") || strings.Contains(k, " resent/") || strings.Contains(k, " asleep/") ||
+		counts := strings.Contains(k, " frames ") || strings.Contains(k, " resent/") || strings.Contains(k, " asleep/") || strings.Contains(k, " preempted/") ||
 			strings.Contains(k, " guest ") || strings.Contains(k, " card ") // zero is a value
 		for _, r := range rounds {
 			v, okv := r["velocity"][k]

@@ -16,6 +16,10 @@ import (
 type threadUse struct {
 	user, sys time.Duration
 	sleeps    int64
+	// preempts counts involuntary context switches: the host took the
+	// CPU from a thread that could have run on, which on a host with
+	// more runnable threads than CPUs is the price of overcommit.
+	preempts int64
 }
 
 // qemuThreads splits process pid's use between its vCPU threads (named
@@ -49,6 +53,7 @@ func qemuThreads(pid int) (vcpu, rest threadUse, ok bool) {
 		c.user += u
 		c.sys += s
 		c.sleeps += statusField(status, "voluntary_ctxt_switches:")
+		c.preempts += statusField(status, "nonvoluntary_ctxt_switches:")
 	}
 	return vcpu, rest, true
 }
