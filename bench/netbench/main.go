@@ -85,6 +85,10 @@ type options struct {
 	// virtioTrace: a directory for QEMU's trace of the card's
 	// notifications and interrupts (virtiotrace.go), if set.
 	virtioTrace string
+	// freshNS: with -net tap, each guest's measurement in each round gets
+	// a namespace of its own, so that no run meets the host's sockets
+	// another left (wrk's TIME_WAIT ports).
+	freshNS bool
 }
 
 func main() {
@@ -103,6 +107,7 @@ func main() {
 	flag.StringVar(&o.againstFlags, "against-build", "", "like -against, but the second Velocity guest's kernel is built with these go build flags (e.g. -pgo=off); combines with -against")
 	flag.StringVar(&o.net, "net", "user", "the card's back end: user (QEMU user networking, a forward on 127.0.0.1) or tap (a tap device with offloads, in a network namespace made for the run; needs root)")
 	rows := flag.String("rows", "", "only the measurements whose names match this regular expression (e.g. '64 KiB c=16|bulk'); default all")
+	flag.BoolVar(&o.freshNS, "fresh-ns", false, "with -net tap and rounds, give each guest's measurement a network namespace of its own instead of one for the whole run, so that no run meets the TIME_WAIT ports wrk left in another")
 	flag.StringVar(&o.virtioTrace, "virtio-trace", "", "log QEMU's virtio_queue_notify and virtio_notify trace events to a file per guest in this directory and print the card's notifications and interrupts per request, the same count for both guests (the logging costs host CPU, so such a run's requests/s do not compare)")
 	flag.StringVar(&o.perfDir, "perf", "", "record QEMU's CPU samples with perf during each wrk run, one file per round, guest and row in this directory (for perf report --sort dso,sym)")
 	flag.StringVar(&o.profileKind, "profile-kind", "go", "with -profile: go (Go's profiler, 100 Hz, what -kernel-pgo wants) or kernel (the kernel's sampling profiler at 1000 Hz on every CPU, which an idle CPU does not sample: samples per request show where each request's CPU time goes)")
@@ -292,7 +297,19 @@ func run(o options) error {
 		results := map[string]figures{}
 		for _, sys := range order {
 			c, kind := config(sys)
-			f, err := measure(o, fmt.Sprintf("r%d-%s", r+1, sys), sys, c, kind)
+			om := o
+			var cleanup func()
+			if o.freshNS && o.netns != "" {
+				ns, done, err := makeTapNamespace(fmt.Sprintf("-r%d-%s", r+1, sys))
+				if err != nil {
+					return err
+				}
+				om.netns, cleanup = ns, done
+			}
+			f, err := measure(om, fmt.Sprintf("r%d-%s", r+1, sys), sys, c, kind)
+			if cleanup != nil {
+				cleanup()
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", sys, err)
 			}
