@@ -122,6 +122,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "netbench: -rows:", err)
 		os.Exit(2)
 	}
+	undoOnSignal()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "netbench:", err)
 		os.Exit(1)
@@ -169,6 +170,9 @@ func run(o options) error {
 	}
 	if o.pairs > 0 && (o.profile != "" || o.perfDir != "" || o.virtioTrace != "") {
 		return fmt.Errorf("-pairs measures two guests at once; -profile, -perf and -virtio-trace take one guest's figures (leave -pairs out)")
+	}
+	if o.freshNS && (o.net != "tap" || o.pairs > 0) {
+		return fmt.Errorf("-fresh-ns gives each round's guest a tap namespace of its own: it needs -net tap and rounds (pairs already give each guest its own)")
 	}
 	if o.virtioTrace != "" {
 		if err := os.MkdirAll(o.virtioTrace, 0o755); err != nil {
@@ -380,12 +384,18 @@ type guest struct {
 	serial *lockedLog
 	cancel context.CancelFunc
 	trace  *virtioTrace // with -virtio-trace
+	// withdraw takes kill's registration for an interrupted run back
+	// (interrupt.go).
+	withdraw func()
 }
 
 func (g *guest) get(url string) (string, error) { return g.o.get(g.client, url) }
 
 // kill ends the guest's QEMU.
 func (g *guest) kill() {
+	if g.withdraw != nil {
+		g.withdraw()
+	}
 	g.cmd.Process.Kill()
 	g.cancel()
 }
@@ -434,6 +444,7 @@ func boot(o options, sys string, c qemu.Config, kind qemu.Kind) (_ *guest, err e
 		return nil, err
 	}
 	g := &guest{sys: sys, o: o, cmd: cmd, base: base, client: &http.Client{Timeout: 2 * time.Minute}, serial: &lockedLog{}, cancel: cancel, trace: trace}
+	g.withdraw = onInterrupt(func() { cmd.Process.Kill() })
 	defer func() {
 		if err != nil {
 			g.kill()
@@ -557,7 +568,7 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 			if err := g.trace.update(); err != nil {
 				return nil, fmt.Errorf("-virtio-trace: %v", err)
 			}
-			desc, kicks, irqs := perRequest(card0, g.trace.snapshot(), w.requests)
+			desc, kicks, irqs := cardPerRequest(card0, g.trace.snapshot(), w.requests)
 			f[name+" card notifications/req"], f[name+" card interrupts/req"] = kicks, irqs
 			fmt.Printf("    %-8s %-14s   QEMU's trace of the card, per request: %s\n", sys, name, desc)
 		}

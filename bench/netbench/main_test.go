@@ -304,9 +304,9 @@ func TestVirtioTrace(t *testing.T) {
 			t.Errorf("%s: %d, want %d (all: %v)", k, b[k], v, b)
 		}
 	}
-	desc, kicks, irqs := perRequest(a, b, 2)
+	desc, kicks, irqs := cardPerRequest(a, b, 2)
 	if kicks != 1 || irqs != 1.5 || !strings.Contains(desc, "transmit 1.00") {
-		t.Errorf("perRequest = %q, %v, %v; want 1 notification and 1.5 interrupts per request, 1 on transmit", desc, kicks, irqs)
+		t.Errorf("cardPerRequest = %q, %v, %v; want 1 notification and 1.5 interrupts per request, 1 on transmit", desc, kicks, irqs)
 	}
 	if err := newVirtioTrace(filepath.Join(t.TempDir(), "none")).update(); err == nil {
 		t.Error("a missing log read without an error")
@@ -332,4 +332,23 @@ func FuzzVirtioTraceLine(f *testing.F) {
 			t.Fatalf("%q counted %d events", line, added)
 		}
 	})
+}
+
+// TestUndoAll: what an interrupted run must undo runs newest first, once,
+// and what was withdrawn does not run.
+func TestUndoAll(t *testing.T) {
+	var got []string
+	onInterrupt(func() { got = append(got, "namespace") })
+	w := onInterrupt(func() { got = append(got, "withdrawn guest") })
+	onInterrupt(func() { got = append(got, "guest") })
+	w()
+	if n := undoAll(); n != 2 {
+		t.Errorf("undoAll ran %d calls, want 2", n)
+	}
+	if strings.Join(got, ",") != "guest,namespace" {
+		t.Errorf("ran %v, want the guest, then the namespace", got)
+	}
+	if n := undoAll(); n != 0 || len(got) != 2 {
+		t.Errorf("a second undoAll ran %d calls", n)
+	}
 }

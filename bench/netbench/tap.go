@@ -43,7 +43,9 @@ func makeTapNamespace(suffix string) (string, func(), error) {
 		remove()
 		return "", nil, fmt.Errorf("-net tap: tcp_tw_reuse: %v: %s", err, out)
 	}
+	withdraw := onInterrupt(func() { remove() })
 	return ns, func() {
+		withdraw()
 		if err := remove(); err != nil {
 			fmt.Fprintln(os.Stderr, "netbench:", err)
 		}

@@ -121,10 +121,10 @@ func (t *virtioTrace) snapshot() map[string]uint64 {
 	return m
 }
 
-// perRequest describes the crossings between two snapshots of a
+// cardPerRequest describes the crossings between two snapshots of a
 // virtio-net card (queue 0 receives, queue 1 transmits) per request,
 // and returns the kicks and interrupts per request over all queues.
-func perRequest(a, b map[string]uint64, requests int) (desc string, kicks, irqs float64) {
+func cardPerRequest(a, b map[string]uint64, requests int) (desc string, kicks, irqs float64) {
 	n := float64(requests)
 	per := func(k string) float64 { return float64(b[k]-a[k]) / n }
 	for k := range b {
