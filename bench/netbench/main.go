@@ -89,6 +89,10 @@ type options struct {
 	// a namespace of its own, so that no run meets the host's sockets
 	// another left (wrk's TIME_WAIT ports).
 	freshNS bool
+	// env: KEY=VALUE words for the program's environment in both
+	// guests (each kernel's command line: Velocity's sets them, Linux
+	// hands its unknown KEY=VALUE words to /init as its environment).
+	env []string
 }
 
 func main() {
@@ -107,6 +111,7 @@ func main() {
 	flag.StringVar(&o.againstFlags, "against-build", "", "like -against, but the second Velocity guest's kernel is built with these go build flags (e.g. -pgo=off); combines with -against")
 	flag.StringVar(&o.net, "net", "user", "the card's back end: user (QEMU user networking, a forward on 127.0.0.1) or tap (a tap device with offloads, in a network namespace made for the run; needs root)")
 	rows := flag.String("rows", "", "only the measurements whose names match this regular expression (e.g. '64 KiB c=16|bulk'); default all")
+	env := flag.String("env", "", "KEY=VALUE words (space-separated) for the server program's environment in both guests, such as GOGC=400, so that a setting is compared on equal terms")
 	flag.BoolVar(&o.freshNS, "fresh-ns", false, "with -net tap and rounds, give each guest's measurement a network namespace of its own instead of one for the whole run, so that no run meets the TIME_WAIT ports wrk left in another")
 	flag.StringVar(&o.virtioTrace, "virtio-trace", "", "log QEMU's virtio_queue_notify and virtio_notify trace events to a file per guest in this directory and print the card's notifications and interrupts per request, the same count for both guests (the logging costs host CPU, so such a run's requests/s do not compare)")
 	flag.StringVar(&o.perfDir, "perf", "", "record QEMU's CPU samples with perf during each wrk run, one file per round, guest and row in this directory (for perf report --sort dso,sym)")
@@ -120,6 +125,10 @@ func main() {
 	var err error
 	if o.rows, err = regexp.Compile(*rows); err != nil {
 		fmt.Fprintln(os.Stderr, "netbench: -rows:", err)
+		os.Exit(2)
+	}
+	if o.env, err = envWords(*env); err != nil {
+		fmt.Fprintln(os.Stderr, "netbench: -env:", err)
 		os.Exit(2)
 	}
 	undoOnSignal()
@@ -267,6 +276,9 @@ func run(o options) error {
 			if o.netns != "" {
 				c.Append += " ip=" + tapGuest + "/24 gw=" + tapHost // no DHCP server on the tap
 			}
+			if len(o.env) > 0 {
+				c.Append += " " + strings.Join(o.env, " ")
+			}
 			if sys == "variant" {
 				c.Kernel = variantELF
 				if o.against != "" {
@@ -275,6 +287,9 @@ func run(o options) error {
 			}
 		} else {
 			c.Kernel, c.Append, kind = vmlinuz, "console=ttyS0 quiet panic=-1", qemu.KindMultiboot
+			if len(o.env) > 0 {
+				c.Append += " " + strings.Join(o.env, " ")
+			}
 			c.Extra = []string{"-initrd", initrd}
 		}
 		return c, kind
@@ -482,6 +497,19 @@ func boot(o options, sys string, c qemu.Config, kind qemu.Kind) (_ *guest, err e
 		time.Sleep(200 * time.Millisecond)
 	}
 	return g, nil
+}
+
+// envWords checks -env's words: each KEY=VALUE with an upper-case key,
+// nothing either kernel would take for an option of its own.
+func envWords(s string) ([]string, error) {
+	words := strings.Fields(s)
+	for _, w := range words {
+		k, _, ok := strings.Cut(w, "=")
+		if !ok || k == "" || strings.ToUpper(k) != k || strings.ContainsAny(k, ".-") {
+			return nil, fmt.Errorf("%q: want KEY=VALUE with an upper-case KEY", w)
+		}
+	}
+	return words, nil
 }
 
 // measure boots one guest and takes every figure from it (those -rows

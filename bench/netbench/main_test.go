@@ -352,3 +352,17 @@ func TestUndoAll(t *testing.T) {
 		t.Errorf("a second undoAll ran %d calls", n)
 	}
 }
+
+// TestEnvWords: -env takes KEY=VALUE words with upper-case keys and
+// refuses what a kernel could read as its own option.
+func TestEnvWords(t *testing.T) {
+	w, err := envWords(" GOGC=400  GODEBUG=gctrace=1 ")
+	if err != nil || strings.Join(w, " ") != "GOGC=400 GODEBUG=gctrace=1" {
+		t.Fatalf("envWords = %q, %v", w, err)
+	}
+	for _, bad := range []string{"gogc=400", "GOGC", "=1", "ip.x=1", "quiet"} {
+		if _, err := envWords(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
