@@ -276,9 +276,6 @@ func run(o options) error {
 			if o.netns != "" {
 				c.Append += " ip=" + tapGuest + "/24 gw=" + tapHost // no DHCP server on the tap
 			}
-			if len(o.env) > 0 {
-				c.Append += " " + strings.Join(o.env, " ")
-			}
 			if sys == "variant" {
 				c.Kernel = variantELF
 				if o.against != "" {
@@ -287,10 +284,11 @@ func run(o options) error {
 			}
 		} else {
 			c.Kernel, c.Append, kind = vmlinuz, "console=ttyS0 quiet panic=-1", qemu.KindMultiboot
-			if len(o.env) > 0 {
-				c.Append += " " + strings.Join(o.env, " ")
-			}
 			c.Extra = []string{"-initrd", initrd}
+		}
+		if len(o.env) > 0 {
+			// Both kernels take KEY=VALUE words anywhere on the line.
+			c.Append += " " + strings.Join(o.env, " ")
 		}
 		return c, kind
 	}

@@ -314,7 +314,7 @@ func TestVirtioTrace(t *testing.T) {
 }
 
 // FuzzVirtioTraceLine: any line counts at most one event and never
-// panics; an interrupt on a queue never notified is counted as "?".
+// panics.
 func FuzzVirtioTraceLine(f *testing.F) {
 	f.Add("virtio_queue_notify vdev 0x55 n 1 vq 0xb0\n")
 	f.Add("1@2.3:virtio_notify vdev 0x55 vq 0xb0\n")
