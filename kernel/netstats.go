@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -55,6 +56,10 @@ type NICStats struct {
 	// pure ACK of the same connection, acknowledged more; counted in
 	// RxFrames, never delivered.
 	RxAcksCoalesced uint64
+	// Nanoseconds the driver's receive goroutine spent waiting for the
+	// card with its ring empty. Under load, wall time less this is the
+	// time the receive path was busy (running, or waiting for a CPU).
+	RxWaitNs uint64
 }
 
 // ErrNoNIC says no network driver registered its counters: no card, or
@@ -99,6 +104,7 @@ func (s NICStats) Write(w io.Writer) {
 	fmt.Fprintf(w, "nic: tx segmentation offloaded %d frames, done by the driver %d (malformed %d); rx checksums completed %d, joined frames %d\n",
 		s.TxGSOFrames, s.TxSoftGSOFrames, s.TxBadGSO, s.RxCsumCompleted, s.RxGSOFrames)
 	fmt.Fprintf(w, "nic: notifies to a device idle behind the driver: tx %d, rx %d; missed interrupts %d; rx pure ACKs coalesced %d\n", s.TxRescues, s.RxRescues, s.MissedInterrupts, s.RxAcksCoalesced)
+	fmt.Fprintf(w, "nic: receive goroutine waited for the card %v\n", time.Duration(s.RxWaitNs))
 }
 
 // StackStats are the network stack's counters (gVisor's, netstack/

@@ -109,6 +109,11 @@ type NICStats struct {
 	// Received pure ACKs dropped because the next frame, a pure ACK of
 	// the same connection, acknowledged more (ackcoalesce.go).
 	RxAcksCoalesced uint64
+	// Nanoseconds the receive goroutine spent waiting for the card (for
+	// its interrupt, with the ring empty). Wall time less this is time
+	// it was running or runnable: near zero means it never caught up,
+	// and the receive path set the node's pace.
+	RxWaitNs uint64
 }
 
 var nicStats NICStats
@@ -452,6 +457,7 @@ func (n *virtioNIC) run(ctx context.Context) {
 		if !separate {
 			n.checkLink()
 		}
+		waitStart := time.Now()
 		if ev != nil {
 			atomic.StoreUint64(&nicRings[0].Waiting, 1)
 			var err error
@@ -464,6 +470,7 @@ func (n *virtioNIC) run(ctx context.Context) {
 				err = ev.wait() // the vector is shared with configuration changes
 			}
 			atomic.StoreUint64(&nicRings[0].Waiting, 0)
+			atomic.AddUint64(&nicStats.RxWaitNs, uint64(time.Since(waitStart)))
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				// watchInterrupts found completions waiting
 				// without their interrupt: take them.
@@ -482,6 +489,7 @@ func (n *virtioNIC) run(ctx context.Context) {
 		atomic.StoreUint64(&nicRings[0].Waiting, 1)
 		c, err := n.intr.Wait(seen)
 		atomic.StoreUint64(&nicRings[0].Waiting, 0)
+		atomic.AddUint64(&nicStats.RxWaitNs, uint64(time.Since(waitStart)))
 		if err == nil {
 			seen = c
 			atomic.AddUint64(&nicStats.Interrupts, 1)

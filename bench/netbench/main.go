@@ -15,7 +15,9 @@
 // threads (user and system time, and how often they slept: a halted guest
 // CPU) and its other threads (the main loop, which runs the card), so a
 // gap can be placed in the guest's own instructions or in the device
-// model.
+// model. For Velocity it adds the kernel's own counts per request, and
+// the share of the run its card's receive goroutine spent waiting for
+// the card: near 0% the receive path, one goroutine, set the pace.
 //
 // With -net tap the card's back end is a tap device instead, in a network
 // namespace that netbench creates and removes itself (root only): QEMU
@@ -62,6 +64,10 @@ type options struct {
 	// againstFlags: go build flags for that second guest's kernel (e.g.
 	// -pgo=off), to measure what a build choice changes.
 	againstFlags string
+	// againstPGO: a kernel profile the second guest's kernel is built
+	// with in place of internal/build/kernel.pgo, to measure a refreshed
+	// profile against the one it would replace.
+	againstPGO string
 	// rows: which measurements run (a regular expression matched against
 	// a row's name, e.g. "64 KiB c=16"); perfDir: where perf record
 	// writes QEMU's CPU samples taken during each wrk run, if set.
@@ -108,6 +114,7 @@ func main() {
 	flag.IntVar(&o.loopN, "loop-n", 2000, "requests of each in-guest loopback run")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds, each measuring both guests (the first of a round alternates); the table gives medians")
 	flag.StringVar(&o.against, "against", "", "instead of the Linux guest, measure Velocity booted with these extra kernel options (e.g. spinsleep=0) against Velocity without them")
+	flag.StringVar(&o.againstPGO, "against-kernel-pgo", "", "like -against-build, but the second Velocity guest's kernel is built with this kernel profile in place of internal/build/kernel.pgo (VELOCITY_KERNELPGO=FILE), e.g. the committed one against a new make kernel-pgo; combines with -against and -against-build")
 	flag.StringVar(&o.againstFlags, "against-build", "", "like -against, but the second Velocity guest's kernel is built with these go build flags (e.g. -pgo=off); combines with -against")
 	flag.StringVar(&o.net, "net", "user", "the card's back end: user (QEMU user networking, a forward on 127.0.0.1) or tap (a tap device with offloads, in a network namespace made for the run; needs root)")
 	rows := flag.String("rows", "", "only the measurements whose names match this regular expression (e.g. '64 KiB c=16|bulk'); default all")
@@ -246,11 +253,11 @@ func run(o options) error {
 		return err
 	}
 	fmt.Printf("linux:  %s as the guest kernel, images/netbench as /init\n", kver)
-	variant := o.against != "" || o.againstFlags != ""
+	variant := o.against != "" || o.againstFlags != "" || o.againstPGO != ""
 	variantELF := velELF
-	if o.againstFlags != "" {
+	if o.againstFlags != "" || o.againstPGO != "" {
 		variantELF = filepath.Join(o.cache, "netbench-variant.elf")
-		if err := build.Build("./images/netbench", variantELF, strings.Fields(o.againstFlags)); err != nil {
+		if err := o.buildVariant(variantELF); err != nil {
 			return err
 		}
 	}
@@ -337,7 +344,7 @@ func run(o options) error {
 	if o.profile != "" {
 		what := "Velocity"
 		if profiled == "variant" {
-			what = fmt.Sprintf("Velocity booted with %q and built with %q", o.against, o.againstFlags)
+			what = "Velocity " + o.variantDesc()
 		}
 		fmt.Printf("\nwrote %s: the CPU profile of %s over every measurement above\n", o.profile, what)
 		if o.profileKind == "kernel" {
@@ -363,7 +370,10 @@ func run(o options) error {
 	other, label := "linux", "Linux"
 	if variant {
 		other, label = "variant", strings.TrimSpace("+"+o.against+" "+o.againstFlags)
-		fmt.Printf("\nthe second column is Velocity booted with %q and built with %q, in place of the Linux guest\n", o.against, o.againstFlags)
+		if o.againstPGO != "" {
+			label = strings.TrimSpace(label + " pgo=" + filepath.Base(o.againstPGO))
+		}
+		fmt.Printf("\nthe second column is Velocity %s, in place of the Linux guest\n", o.variantDesc())
 	}
 	report(os.Stdout, rounds, other, label)
 	return nil
@@ -563,7 +573,9 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 			}
 			card0 = g.trace.snapshot()
 		}
+		wrkStart := time.Now()
 		w, err := o.wrk(o.duration, conns, base+path, row.closes)
+		wrkWall := time.Since(wrkStart)
 		stop()
 		vcpu1, rest1, threads1 := qemuThreads(cmd.Process.Pid)
 		wire1, wired1 := o.wireCounters()
@@ -646,6 +658,13 @@ func measure(o options, tag, sys string, c qemu.Config, kind qemu.Kind) (_ figur
 				f[name+" guest tx notifies/req"] = per("nic.tx_notifies")
 				fmt.Printf("    %-8s %-14s   the card, per request: %.2f frames sent with %.2f notifications (%.2f suppressed), %.2f received, %.2f interrupt wake-ups, %.2f refill notifications\n",
 					sys, name, per("nic.tx_frames"), per("nic.tx_notifies"), per("nic.tx_suppressed"), per("nic.rx_frames"), per("nic.interrupts"), per("nic.rx_notifies"))
+				if _, ok := guest1["nic.rx_wait_ns"]; ok && wrkWall > 0 {
+					// Near 0% the receive goroutine never caught up
+					// with the card: the receive path, one goroutine,
+					// set the pace.
+					f[name+" guest rx waiting %"] = 100 * float64(guest1["nic.rx_wait_ns"]-guest0["nic.rx_wait_ns"]) / float64(wrkWall.Nanoseconds())
+					fmt.Printf("    %-8s %-14s   the receive goroutine waited for the card %.1f%% of the run\n", sys, name, f[name+" guest rx waiting %"])
+				}
 			}
 		}
 	}
@@ -994,4 +1013,33 @@ func counterName(name string) bool {
 		}
 	}
 	return true
+}
+
+// variantDesc says how the second Velocity guest differs (-against,
+// -against-build, -against-kernel-pgo).
+func (o options) variantDesc() string {
+	d := fmt.Sprintf("booted with %q and built with %q", o.against, o.againstFlags)
+	if o.againstPGO != "" {
+		d += fmt.Sprintf(" and the kernel profile %s", o.againstPGO)
+	}
+	return d
+}
+
+// buildVariant builds the second Velocity guest's kernel into elf: with
+// -against-build's go build flags, and with -against-kernel-pgo's profile
+// in place of kernel.pgo (internal/build reads VELOCITY_KERNELPGO while it
+// builds, so it is set for this build only).
+func (o options) buildVariant(elf string) error {
+	if o.againstPGO != "" {
+		old, had := os.LookupEnv("VELOCITY_KERNELPGO")
+		os.Setenv("VELOCITY_KERNELPGO", o.againstPGO)
+		defer func() {
+			if had {
+				os.Setenv("VELOCITY_KERNELPGO", old)
+			} else {
+				os.Unsetenv("VELOCITY_KERNELPGO")
+			}
+		}()
+	}
+	return build.Build("./images/netbench", elf, strings.Fields(o.againstFlags))
 }

@@ -160,8 +160,8 @@ func counters(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintf(w, "syscalls %d\nswitches %d\nipis %d\nhalts %d\nhalted_ns %d\nbusy_ns %d\n", in.Syscalls, in.Switches, ipis, halts, halted.Nanoseconds(), busy.Nanoseconds())
 	if nic, err := kernel.NetStats(); err == nil {
-		fmt.Fprintf(w, "nic.tx_frames %d\nnic.tx_notifies %d\nnic.tx_suppressed %d\nnic.rx_frames %d\nnic.rx_notifies %d\nnic.interrupts %d\n",
-			nic.TxFrames, nic.TxNotifies, nic.TxSuppressed, nic.RxFrames, nic.RxNotifies, nic.Interrupts)
+		fmt.Fprintf(w, "nic.tx_frames %d\nnic.tx_notifies %d\nnic.tx_suppressed %d\nnic.rx_frames %d\nnic.rx_notifies %d\nnic.interrupts %d\nnic.rx_wait_ns %d\n",
+			nic.TxFrames, nic.TxNotifies, nic.TxSuppressed, nic.RxFrames, nic.RxNotifies, nic.Interrupts, nic.RxWaitNs)
 	}
 	if calls, err := kernel.Syscalls(); err == nil {
 		for _, c := range calls {

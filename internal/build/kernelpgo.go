@@ -20,7 +20,8 @@ package build
 // package with -pgo=auto, go build's default) is merged with it, each
 // scaled to the same total weight, so the program keeps its own
 // optimization; -pgo=off turns both off, and VELOCITY_KERNELPGO=0 in the
-// environment of velocity build, run or test builds without kernel.pgo.
+// environment of velocity build, run or test builds without kernel.pgo
+// (VELOCITY_KERNELPGO=FILE: with that profile in its place).
 
 import (
 	"bytes"
@@ -147,8 +148,23 @@ func pgoFlag(args []string) (i, vi int, value string) {
 // directory). With more than one default.pgo among them, one flag cannot
 // carry them all, and -pgo=auto is left to go build.
 func withKernelPGO(rest, dirs []string) ([]string, error) {
-	if os.Getenv("VELOCITY_KERNELPGO") == "0" {
+	env := os.Getenv("VELOCITY_KERNELPGO")
+	if env == "0" {
 		return rest, nil
+	}
+	kernel := kernelPGO
+	if env != "" {
+		// Another kernel profile in place of the embedded one, so that a
+		// refreshed profile can be measured against the one it would
+		// replace (bench/netbench -against-kernel-pgo).
+		data, err := os.ReadFile(env)
+		if err != nil {
+			return nil, fmt.Errorf("VELOCITY_KERNELPGO: %w", err)
+		}
+		if _, err := profile.ParseData(data); err != nil {
+			return nil, fmt.Errorf("VELOCITY_KERNELPGO: %s: %w", env, err)
+		}
+		kernel = data
 	}
 	i, vi, value := pgoFlag(rest)
 	user := ""
@@ -171,10 +187,10 @@ func withKernelPGO(rest, dirs []string) ([]string, error) {
 	default:
 		user = value
 	}
-	data := kernelPGO
+	data := kernel
 	if user != "" {
 		var err error
-		if data, err = mergeProfiles(kernelPGO, user); err != nil {
+		if data, err = mergeProfiles(kernel, user); err != nil {
 			return nil, err
 		}
 	}

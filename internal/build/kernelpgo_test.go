@@ -205,6 +205,30 @@ func TestWithKernelPGO(t *testing.T) {
 	if out, err := withKernelPGO([]string{"-v"}, nil); err != nil || !slices.Equal(out, []string{"-v"}) {
 		t.Fatalf("with VELOCITY_KERNELPGO=0: %q, %v", out, err)
 	}
+	// A file in its place: that profile, not the embedded one.
+	other := filepath.Join(dir, "other.pgo")
+	const otherFn = "vendor/gvisor.dev/gvisor/pkg/other.Hot"
+	writeProfile(t, other, cpuProfile([]string{otherFn, "vendor/gvisor.dev/gvisor/pkg/other.Caller"}))
+	t.Setenv("VELOCITY_KERNELPGO", other)
+	out, err = withKernelPGO([]string{"-v"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := profileAt(t, out); !hasFunc(p, otherFn) || hasFunc(p, kfn) {
+		t.Fatalf("with VELOCITY_KERNELPGO=%s: %q", other, out)
+	}
+	// A file that is missing or not a profile is an error, not a build
+	// with some other profile.
+	notProfile := filepath.Join(dir, "not.pgo")
+	if err := os.WriteFile(notProfile, []byte("not a profile"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{filepath.Join(dir, "missing.pgo"), notProfile} {
+		t.Setenv("VELOCITY_KERNELPGO", bad)
+		if out, err := withKernelPGO([]string{"-v"}, nil); err == nil {
+			t.Fatalf("with VELOCITY_KERNELPGO=%s: %q, no error", bad, out)
+		}
+	}
 	t.Setenv("VELOCITY_KERNELPGO", "")
 
 	// The user's profile, given or found as default.pgo, is merged in
