@@ -57,8 +57,9 @@ type NICStats struct {
 	// RxFrames, never delivered.
 	RxAcksCoalesced uint64
 	// Nanoseconds the driver's receive goroutine spent waiting for the
-	// card with its ring empty. Under load, wall time less this is the
-	// time the receive path was busy (running, or waiting for a CPU).
+	// card: from finding its ring empty until it ran again (the wait for
+	// a CPU after the interrupt included). Under load, wall time less
+	// this is the time the receive path was busy with frames.
 	RxWaitNs uint64
 }
 

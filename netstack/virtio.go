@@ -109,10 +109,11 @@ type NICStats struct {
 	// Received pure ACKs dropped because the next frame, a pure ACK of
 	// the same connection, acknowledged more (ackcoalesce.go).
 	RxAcksCoalesced uint64
-	// Nanoseconds the receive goroutine spent waiting for the card (for
-	// its interrupt, with the ring empty). Wall time less this is time
-	// it was running or runnable: near zero means it never caught up,
-	// and the receive path set the node's pace.
+	// Nanoseconds the receive goroutine spent waiting for the card: from
+	// finding the ring empty until it ran again, so the scheduling delay
+	// after the interrupt counts too. Wall time less this is time it was
+	// busy with frames: near zero means it never caught up, and the
+	// receive path set the node's pace.
 	RxWaitNs uint64
 }
 
