@@ -138,3 +138,39 @@ func TestInlineLeavesEstablished(t *testing.T) {
 		t.Fatal("the program never read the data after the processors resumed")
 	}
 }
+
+// A handshake that ends inside a burst takes the segments that came with
+// its last ACK too (the client's first request, most often): with the
+// processors paused, the program that accepts the connection reads the
+// data the burst carried (VELOCITY_TCPINLINE=handshake leaves it to the
+// processor).
+func TestInlineFirstData(t *testing.T) {
+	if os.Getenv("VELOCITY_TCPINLINE") == "handshake" {
+		t.Skip("VELOCITY_TCPINLINE=handshake leaves the first data to the processor")
+	}
+	got := make(chan string, 1)
+	h := newHarnessServing(t, time.Second, func(c net.Conn) {
+		b := make([]byte, 16)
+		n, _ := c.Read(b)
+		got <- string(b[:n])
+	})
+	in := inlineOf(h)
+	pause(h)
+	const port, iss = 45004, 400
+	in.VelocityInlineBegin(1)
+	h.send(port, seg{flags: header.TCPFlagSyn, seq: iss, ts: true, tsVal: 100})
+	in.VelocityInlineEnd()
+	sa := h.expect(port, header.TCPFlagSyn|header.TCPFlagAck, "the SYN-ACK")
+	in.VelocityInlineBegin(1)
+	h.send(port, seg{flags: header.TCPFlagAck, seq: iss + 1, ack: sa.seq + 1, ts: true, tsVal: 101, tsEcr: sa.tsVal})
+	h.send(port, seg{flags: header.TCPFlagAck | header.TCPFlagPsh, seq: iss + 1, ack: sa.seq + 1, ts: true, tsVal: 101, tsEcr: sa.tsVal, data: []byte("first")})
+	in.VelocityInlineEnd()
+	select {
+	case s := <-got:
+		if s != "first" {
+			t.Fatalf("the program read %q, want first", s)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the program never read the data that came with the handshake's last ACK: it waits for a paused processor")
+	}
+}
