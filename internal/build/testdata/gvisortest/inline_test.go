@@ -95,6 +95,18 @@ func TestInlineOnlyTheBurstsNIC(t *testing.T) {
 	}
 }
 
+// newHarnessReading is a harness whose server reads once from each
+// connection it accepts and sends what it read on the channel.
+func newHarnessReading(t *testing.T) (*harness, <-chan string) {
+	got := make(chan string, 1)
+	h := newHarnessServing(t, time.Second, func(c net.Conn) {
+		b := make([]byte, 16)
+		n, _ := c.Read(b)
+		got <- string(b[:n])
+	})
+	return h, got
+}
+
 // An established connection's segments stay with its processor even
 // inside a burst (VELOCITY_TCPINLINE=all handles them too): with the
 // processors paused, the peer's data does not reach the program until
@@ -103,12 +115,7 @@ func TestInlineLeavesEstablished(t *testing.T) {
 	if os.Getenv("VELOCITY_TCPINLINE") == "all" {
 		t.Skip("VELOCITY_TCPINLINE=all handles established connections inline")
 	}
-	got := make(chan string, 1)
-	h := newHarnessServing(t, time.Second, func(c net.Conn) {
-		b := make([]byte, 16)
-		n, _ := c.Read(b)
-		got <- string(b[:n])
-	})
+	h, got := newHarnessReading(t)
 	in := inlineOf(h)
 	const port, iss = 45003, 300
 	srvNxt, srvTS := h.handshake(port, iss)
@@ -148,12 +155,7 @@ func TestInlineFirstData(t *testing.T) {
 	if os.Getenv("VELOCITY_TCPINLINE") == "handshake" {
 		t.Skip("VELOCITY_TCPINLINE=handshake leaves the first data to the processor")
 	}
-	got := make(chan string, 1)
-	h := newHarnessServing(t, time.Second, func(c net.Conn) {
-		b := make([]byte, 16)
-		n, _ := c.Read(b)
-		got <- string(b[:n])
-	})
+	h, got := newHarnessReading(t)
 	in := inlineOf(h)
 	pause(h)
 	const port, iss = 45004, 400
