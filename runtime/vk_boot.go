@@ -63,6 +63,7 @@ func vkBoot(info uintptr) uintptr {
 	vkFSInit()
 	vkImageVMAs(bi)
 	vkIDTInit()
+	vkIdleCheck()
 	c := &vkCPUs[0]
 	vkCPUInit(c)
 	vkLocksLive = true // vkThisCPU works from here: the frame allocator locks

@@ -126,6 +126,7 @@ func vkReadCR4() uintptr
 func vkWriteCR4(v uintptr)
 func vkInvlpg(va uintptr)
 func vkIdle()
+func vkIdleHaltPC() uintptr
 func vkIntrOn()
 func vkIntrOff()
 func vkHaltForever()

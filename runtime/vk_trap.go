@@ -36,6 +36,41 @@ var vkExceptionNames = [32]string{
 	"reserved 27", "#HV hypervisor injection", "#VC VMM communication", "#SX security", "reserved 31",
 }
 
+// vkIdleNoHalt moves a context interrupted on vkIdle's HLT past it, to
+// the CLI that follows, so that the interrupted idle loop or lock waiter
+// looks at its work again instead of halting.
+//
+// STI's one-instruction shadow keeps maskable interrupts off the HLT, which
+// is what makes STI;HLT wait safely, but it does not hold off an NMI or a
+// debug trap. One taken between the two returns onto the HLT with
+// interrupts on, so an interrupt that came meanwhile (a tick, a device
+// line, a wake-up IPI: the NMI dump prints for milliseconds) is taken
+// there too; its handler, in kernel code, only records the work
+// (vkKernelTrapWork, vkIRQPending) and returns onto the HLT, which then
+// sleeps past that work until some later interrupt. A one-CPU guest whose
+// card used INTx was found that way after the NMI dumps of tests/netboot
+// TestDriverPaths: a frame's interrupt taken and deferred, the tick
+// disarmed, and the CPU halted for the 3.7 s until the next dump
+// (tests/gdb TestNMIOnIdleHalt stops a guest on that HLT, sends the NMI
+// there and checks that the guest runs on).
+//
+// Trap context: no lock, no allocation; a compare and a store.
+//
+//go:nosplit
+func vkIdleNoHalt(f *vkFrame) {
+	if f.rip == uint64(vkIdleHaltPC()) {
+		f.rip++ // HLT is one byte
+	}
+}
+
+// vkIdleCheck verifies at boot that vkIdleHaltPC names vkIdle's HLT, between
+// its STI and its CLI, as vkIdleNoHalt assumes.
+func vkIdleCheck() {
+	if b := (*[3]byte)(unsafe.Pointer(vkIdleHaltPC() - 1)); *b != [3]byte{0xFB, 0xF4, 0xFA} {
+		vkFatal("vkIdle is not STI; HLT; CLI: vkIdleHaltPC is wrong")
+	}
+}
+
 // vkSignalFor maps a CPU exception in user code to the signal Linux sends.
 func vkSignalFor(vec uint64) uint32 {
 	switch vec {
@@ -61,8 +96,10 @@ func vkSignalFor(vec uint64) uint32 {
 func vkTrap(f *vkFrame) {
 	if f.vector == 2 {
 		vkNMI(f) // a dump of every CPU and thread (vk_dump.go)
+		vkIdleNoHalt(f)
 		return
 	}
+	vkIdleNoHalt(f)
 	if f.vector == 3 && vkPatchTrap(f) {
 		return // the INT3 of a code patch in flight (vk_patch.go)
 	}

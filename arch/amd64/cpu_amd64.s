@@ -132,6 +132,15 @@ TEXT runtime·vkIdle(SB),NOSPLIT|NOFRAME,$0-0
 	CLI
 	RET
 
+// func vkIdleHaltPC() uintptr  is the address of vkIdle's HLT (STI is one
+// byte), which vkTrap moves an interrupted context past (vkIdleNoHalt);
+// vkIdleCheck verifies the bytes at boot.
+TEXT runtime·vkIdleHaltPC(SB),NOSPLIT|NOFRAME,$0-8
+	MOVQ	$runtime·vkIdle(SB), AX
+	ADDQ	$1, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
 // func vkIntrOn() and vkIntrOff() open and close a window for interrupts
 // longer than vkSpinPause's (the idle poll, vk_idlepoll.go).
 TEXT runtime·vkIntrOn(SB),NOSPLIT|NOFRAME,$0-0

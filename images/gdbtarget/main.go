@@ -2,7 +2,9 @@
 // it calls a function to break on, prints a global that gdb changes
 // while it is stopped, and writes another global to trigger a
 // watchpoint. On its own it prints the original values and exits 0.
-// With -loop it spins until a debugger sets Magic to 0.
+// With -loop it spins until a debugger sets Magic to 0. With -tick it
+// sleeps a millisecond at a time and prints a line every 100 sleeps, 40
+// lines in all, so that a test can see the kernel's timers still fire.
 package main
 
 import (
@@ -40,6 +42,15 @@ func main() {
 			time.Sleep(time.Millisecond)
 		}
 		fmt.Println("gdbtarget: released")
+		os.Exit(0)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "-tick" {
+		for i := 1; i <= 4000; i++ {
+			time.Sleep(time.Millisecond)
+			if i%100 == 0 {
+				fmt.Printf("gdbtarget: tick %d\n", i/100)
+			}
+		}
 		os.Exit(0)
 	}
 	// Keep the other CPUs busy so "info threads" finds Go code there too.
