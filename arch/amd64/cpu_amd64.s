@@ -124,8 +124,10 @@ TEXT runtime·vkInvlpg(SB),NOSPLIT|NOFRAME,$0-8
 	RET
 
 // func vkIdle()  enables interrupts and halts until the next one, then
-// disables them again. STI's one-instruction shadow makes STI;HLT atomic,
-// so a wake-up that arrives in between is not lost.
+// disables them again. STI's one-instruction shadow makes STI;HLT atomic
+// for maskable interrupts, so a wake-up that arrives in between is not
+// lost. An NMI is not held off by the shadow: vkTrap moves a context it
+// interrupted on the HLT past it (vkIdleNoHalt, runtime/vk_trap.go).
 TEXT runtime·vkIdle(SB),NOSPLIT|NOFRAME,$0-0
 	STI
 	HLT
