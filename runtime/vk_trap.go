@@ -41,13 +41,16 @@ var vkExceptionNames = [32]string{
 // looks at its work again instead of halting.
 //
 // STI's one-instruction shadow keeps maskable interrupts off the HLT, which
-// is what makes STI;HLT wait safely, but it does not hold off an NMI or a
-// debug trap. One taken between the two returns onto the HLT with
+// is what makes STI;HLT wait safely, but it does not hold off an NMI (nor
+// a debug trap). One taken between the two returns onto the HLT with
 // interrupts on, so an interrupt that came meanwhile (a tick, a device
 // line, a wake-up IPI: the NMI dump prints for milliseconds) is taken
 // there too; its handler, in kernel code, only records the work
 // (vkKernelTrapWork, vkIRQPending) and returns onto the HLT, which then
-// sleeps past that work until some later interrupt. A one-CPU guest whose
+// sleeps past that work until some later interrupt. vkTrap calls this
+// for the NMI and for every interrupt (vector 32 and up), so whatever let
+// an interrupt in on the HLT, its work is looked at; exceptions, such as a
+// debugger's single step, keep their address. A one-CPU guest whose
 // card used INTx was found that way after the NMI dumps of tests/netboot
 // TestDriverPaths: a frame's interrupt taken and deferred, the tick
 // disarmed, and the CPU halted for the 3.7 s until the next dump
@@ -99,7 +102,9 @@ func vkTrap(f *vkFrame) {
 		vkIdleNoHalt(f)
 		return
 	}
-	vkIdleNoHalt(f)
+	if f.vector >= 32 {
+		vkIdleNoHalt(f) // exceptions (a debugger's step, a breakpoint) are left as they are
+	}
 	if f.vector == 3 && vkPatchTrap(f) {
 		return // the INT3 of a code patch in flight (vk_patch.go)
 	}
