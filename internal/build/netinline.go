@@ -15,9 +15,9 @@ package build
 // TCG every crossing costs host time.
 //
 // The edit gives the card's receive goroutine Linux's order for the
-// segments of a connection that is not established: the SYN a listener
-// takes, the ACK that ends a handshake, and whatever reaches a connection
-// that is closing or in TIME-WAIT. Between VelocityInlineBegin and
+// segments of a connection that is not established: the ACK that ends a
+// handshake, and whatever reaches a connection that is closing or in
+// TIME-WAIT. Between VelocityInlineBegin and
 // VelocityInlineEnd (netstack/virtio.go, around a burst of frames) an
 // endpoint that such a segment from that NIC was queued on is recorded
 // instead of handed over, and End handles each recorded endpoint as its
@@ -37,6 +37,15 @@ package build
 // everything from other NICs (loopback) and every segment queued while a
 // system call owns the endpoint (gVisor's UnlockUser hands those over).
 //
+// A listener's SYN goes to its processor, though. The SYN is the
+// costliest segment of a connection (gVisor makes the connection's
+// endpoint, registers it and sends the SYN-ACK), and a processor on the
+// other CPU takes it while this goroutine takes in the next frames.
+// Against taking SYNs here too (VELOCITY_TCPINLINE=syn, the rule until
+// 2026-12-07: a new connection per request over tap, bench/netbench
+// -against, two runs of 16 pairs): 1.054x and 1.029x requests/s, at 1.027x
+// and 1.045x the host CPU per request.
+//
 // Established connections keep their processors: with 16 kept-alive
 // connections a burst carries several connections' requests, which two
 // processors handle on two CPUs at once and one receive goroutine would
@@ -46,10 +55,10 @@ package build
 // gained no more than with this edit. VELOCITY_TCPINLINE=0 keeps gVisor's
 // hand-off for every segment, to compare. testdata/gvisortest
 // inline_test.go checks, with the processors paused, that a handshake
-// completes through the burst's end alone, that the data that came with
-// its last ACK reaches the program, and that other NICs' segments,
-// segments outside a burst and established connections' segments wait
-// for the processors.
+// completes through the burst's end alone once its SYN-ACK is out, that
+// the data that came with its last ACK reaches the program, and that
+// SYNs, other NICs' segments, segments outside a burst and established
+// connections' segments wait for the processors.
 
 // inlineFile is added to gVisor's package tcp.
 const inlineFile = `// Added by velocity (internal/build/netinline.go) to kernels that link
@@ -76,6 +85,10 @@ var velocityInlineOn = os.Getenv("VELOCITY_TCPINLINE") != "0"
 // connections' segments inline too.
 var velocityInlineAll = os.Getenv("VELOCITY_TCPINLINE") == "all"
 
+// velocityInlineSYN: VELOCITY_TCPINLINE=syn handles a listener's SYNs
+// inline too (and so does all).
+var velocityInlineSYN = os.Getenv("VELOCITY_TCPINLINE") == "syn" || velocityInlineAll
+
 // velocityInlineFirst: a handshake completed at a burst's end takes the
 // segments that came with its last ACK too (velocityHandle);
 // VELOCITY_TCPINLINE=handshake leaves them to the processor.
@@ -101,17 +114,24 @@ type velocityInline struct {
 }
 
 // take records ep, which a segment of pkt was just queued on, when pkt
-// came from the NIC whose burst is being received and ep is not
-// established, and reports whether it did (then the caller hands ep to no
-// processor).
+// came from the NIC whose burst is being received and ep is neither
+// established nor listening, and reports whether it did (then the caller
+// hands ep to no processor).
 func (v *velocityInline) take(pkt *stack.PacketBuffer, ep *Endpoint) bool {
 	// pkt.NICID is never 0 (the NIC that delivered it), so outside a
 	// burst this one load turns every segment away.
 	if !velocityInlineOn || tcpip.NICID(v.nic.Load()) != pkt.NICID {
 		return false
 	}
-	if !velocityInlineAll && ep.EndpointState() == StateEstablished {
-		return false // its processor may run beside this goroutine
+	switch ep.EndpointState() {
+	case StateEstablished:
+		if !velocityInlineAll {
+			return false // its processor may run beside this goroutine
+		}
+	case StateListen:
+		if !velocityInlineSYN {
+			return false // the SYN's work, on the other CPU, beside this goroutine
+		}
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
