@@ -15,9 +15,8 @@ package build
 // TCG every crossing costs host time.
 //
 // The edit gives the card's receive goroutine Linux's order for the
-// segments of a connection that is not established: the ACK that ends a
-// handshake, and whatever reaches a connection that is closing or in
-// TIME-WAIT. Between VelocityInlineBegin and
+// segments that end a handshake: the ACK that completes it, and the data
+// that came with it. Between VelocityInlineBegin and
 // VelocityInlineEnd (netstack/virtio.go, around a burst of frames) an
 // endpoint that such a segment from that NIC was queued on is recorded
 // instead of handed over, and End handles each recorded endpoint as its
@@ -37,14 +36,21 @@ package build
 // everything from other NICs (loopback) and every segment queued while a
 // system call owns the endpoint (gVisor's UnlockUser hands those over).
 //
-// A listener's SYN goes to its processor, though. The SYN is the
+// A listener's SYN goes to its processor, though, and so does whatever
+// reaches a connection that is closing or in TIME-WAIT. The SYN is the
 // costliest segment of a connection (gVisor makes the connection's
-// endpoint, registers it and sends the SYN-ACK), and a processor on the
-// other CPU takes it while this goroutine takes in the next frames.
-// Against taking SYNs here too (VELOCITY_TCPINLINE=syn, the rule until
-// 2026-12-07: a new connection per request over tap, bench/netbench
-// -against, two runs of 16 pairs): 1.054x and 1.029x requests/s, at 1.027x
-// and 1.045x the host CPU per request.
+// endpoint, registers it and sends the SYN-ACK), and a connection's end
+// (its FIN and last ACK, its cleanup and TIME-WAIT record) is the next;
+// a processor on the other CPU takes them while this goroutine takes in
+// the next frames. The receive goroutine, which waited for the card a
+// third of the time, was the serial part. Measured on 2026-12-07 with a
+// new connection per request over tap (bench/netbench -against, each
+// twice in 16 pairs): the SYN to the processor against taking it here
+// too (then VELOCITY_TCPINLINE=syn) 1.054x and 1.029x requests/s, at
+// 1.027x and 1.045x the host CPU per request; then the closing segments
+// to the processor too, against taking them here (now
+// VELOCITY_TCPINLINE=closing) 1.049x and 1.031x, at 0.975x and 0.995x the
+// host CPU per request.
 //
 // Established connections keep their processors: with 16 kept-alive
 // connections a burst carries several connections' requests, which two
@@ -57,8 +63,9 @@ package build
 // inline_test.go checks, with the processors paused, that a handshake
 // completes through the burst's end alone once its SYN-ACK is out, that
 // the data that came with its last ACK reaches the program, and that
-// SYNs, other NICs' segments, segments outside a burst and established
-// connections' segments wait for the processors.
+// SYNs, a closing connection's segments, other NICs' segments, segments
+// outside a burst and established connections' segments wait for the
+// processors.
 
 // inlineFile is added to gVisor's package tcp.
 const inlineFile = `// Added by velocity (internal/build/netinline.go) to kernels that link
@@ -86,8 +93,14 @@ var velocityInlineOn = os.Getenv("VELOCITY_TCPINLINE") != "0"
 var velocityInlineAll = os.Getenv("VELOCITY_TCPINLINE") == "all"
 
 // velocityInlineSYN: VELOCITY_TCPINLINE=syn handles a listener's SYNs
-// inline too (and so does all).
+// and closing connections' segments inline too, the rule of 2026-12-06
+// (and so does all).
 var velocityInlineSYN = os.Getenv("VELOCITY_TCPINLINE") == "syn" || velocityInlineAll
+
+// velocityInlineClosing: VELOCITY_TCPINLINE=closing handles closing
+// connections' segments (and TIME-WAIT's) inline too (and so do syn and
+// all).
+var velocityInlineClosing = os.Getenv("VELOCITY_TCPINLINE") == "closing" || velocityInlineSYN
 
 // velocityInlineFirst: a handshake completed at a burst's end takes the
 // segments that came with its last ACK too (velocityHandle);
@@ -114,23 +127,30 @@ type velocityInline struct {
 }
 
 // take records ep, which a segment of pkt was just queued on, when pkt
-// came from the NIC whose burst is being received and ep is neither
-// established nor listening, and reports whether it did (then the caller
-// hands ep to no processor).
+// came from the NIC whose burst is being received and ep is in its
+// handshake, and reports whether it did (then the caller hands ep to no
+// processor).
 func (v *velocityInline) take(pkt *stack.PacketBuffer, ep *Endpoint) bool {
 	// pkt.NICID is never 0 (the NIC that delivered it), so outside a
 	// burst this one load turns every segment away.
 	if !velocityInlineOn || tcpip.NICID(v.nic.Load()) != pkt.NICID {
 		return false
 	}
-	switch ep.EndpointState() {
-	case StateEstablished:
+	// Work handed to a processor runs on the other CPU, beside this
+	// goroutine.
+	switch st := ep.EndpointState(); {
+	case st.connecting():
+	case st == StateEstablished:
 		if !velocityInlineAll {
-			return false // its processor may run beside this goroutine
+			return false
 		}
-	case StateListen:
+	case st == StateListen:
 		if !velocityInlineSYN {
-			return false // the SYN's work, on the other CPU, beside this goroutine
+			return false
+		}
+	default: // closing, TIME-WAIT
+		if !velocityInlineClosing {
+			return false
 		}
 	}
 	v.mu.Lock()

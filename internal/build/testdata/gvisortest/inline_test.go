@@ -210,3 +210,33 @@ func TestInlineFirstData(t *testing.T) {
 		t.Fatal("the program never read the data that came with the handshake's last ACK: it waits for a paused processor")
 	}
 }
+
+// A closing connection's segments go to its processor even inside a
+// burst (VELOCITY_TCPINLINE=closing, syn and all take them inline): with
+// the processors paused, the peer's FIN gets no ACK until they resume.
+func TestInlineLeavesClosing(t *testing.T) {
+	if m := os.Getenv("VELOCITY_TCPINLINE"); m == "closing" || m == "syn" || m == "all" {
+		t.Skip("VELOCITY_TCPINLINE=" + m + " handles closing connections inline")
+	}
+	h := newHarness(t, time.Second)
+	in := inlineOf(h)
+	c := h.open(45006, 600) // the server has sent hello and its FIN
+	h.s.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			h.s.Resume()
+		}
+	}()
+	in.VelocityInlineBegin(1)
+	h.send(c.port, seg{flags: header.TCPFlagAck | header.TCPFlagFin, seq: c.iss + 1, ack: c.serverNxt, ts: true, tsVal: 102, tsEcr: c.serverTS})
+	in.VelocityInlineEnd()
+	if s, ok := h.recv(c.port, 100*time.Millisecond); ok {
+		t.Fatalf("%s sent with the processors paused: the closing segment was handled inline", s.flags)
+	}
+	h.s.Resume()
+	resumed = true
+	if a := h.expect(c.port, header.TCPFlagAck, "the ACK of the peer's FIN after the processors resumed"); a.ack != c.iss+2 {
+		t.Fatalf("ACK %d, want %d", a.ack, c.iss+2)
+	}
+}
