@@ -3,6 +3,7 @@ package gvisortest
 import (
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,9 +29,16 @@ func inlineOf(h *harness) inliner {
 
 // pause stops gVisor's TCP processor goroutines until the test ends, so
 // that a segment is handled only if the inline path handles it.
-func pause(h *harness) {
+func pause(h *harness) { pauseFor(h) }
+
+// pauseFor stops the processors, as pause does, and returns the function
+// that lets them run again; the test's end resumes them if it did not.
+func pauseFor(h *harness) (resume func()) {
 	h.s.Pause()
-	h.t.Cleanup(h.s.Resume)
+	var once sync.Once
+	resume = func() { once.Do(h.s.Resume) }
+	h.t.Cleanup(resume)
+	return resume
 }
 
 // synAck opens a connection on port the way the card's receive goroutine
@@ -59,13 +67,7 @@ func TestInlineLeavesSYN(t *testing.T) {
 	}
 	h := newHarness(t, time.Second)
 	in := inlineOf(h)
-	h.s.Pause()
-	resumed := false
-	defer func() {
-		if !resumed {
-			h.s.Resume()
-		}
-	}()
+	resume := pauseFor(h)
 	const port, iss = 45005, 500
 	in.VelocityInlineBegin(1)
 	h.send(port, seg{flags: header.TCPFlagSyn, seq: iss, ts: true, tsVal: 100})
@@ -73,8 +75,7 @@ func TestInlineLeavesSYN(t *testing.T) {
 	if s, ok := h.recv(port, 100*time.Millisecond); ok {
 		t.Fatalf("%s sent with the processors paused: the SYN was handled inline", s.flags)
 	}
-	h.s.Resume()
-	resumed = true
+	resume()
 	h.expect(port, header.TCPFlagSyn|header.TCPFlagAck, "the SYN-ACK after the processors resumed")
 }
 
@@ -107,13 +108,7 @@ func TestInlineOnlyTheBurstsNIC(t *testing.T) {
 	in := inlineOf(h)
 	sa1 := synAck(h, in, 45001, 100)
 	sa2 := synAck(h, in, 45002, 200)
-	h.s.Pause()
-	resumed := false
-	defer func() {
-		if !resumed {
-			h.s.Resume()
-		}
-	}()
+	resume := pauseFor(h)
 	in.VelocityInlineBegin(2) // the segment below comes from NIC 1
 	h.send(45001, seg{flags: header.TCPFlagAck, seq: 101, ack: sa1.seq + 1, ts: true, tsVal: 101, tsEcr: sa1.tsVal})
 	in.VelocityInlineEnd()
@@ -123,8 +118,7 @@ func TestInlineOnlyTheBurstsNIC(t *testing.T) {
 			t.Fatalf("port %d: %s sent with the processors paused", port, s.flags)
 		}
 	}
-	h.s.Resume()
-	resumed = true
+	resume()
 	for _, port := range []uint16{45001, 45002} {
 		if got := h.expect(port, header.TCPFlagAck|header.TCPFlagPsh, "the greeting after the processors resumed"); string(got.data) != "hello" {
 			t.Fatalf("port %d: greeting %q, want hello", port, got.data)
@@ -156,13 +150,7 @@ func TestInlineLeavesEstablished(t *testing.T) {
 	in := inlineOf(h)
 	const port, iss = 45003, 300
 	srvNxt, srvTS := h.handshake(port, iss)
-	h.s.Pause()
-	resumed := false
-	defer func() {
-		if !resumed {
-			h.s.Resume()
-		}
-	}()
+	resume := pauseFor(h)
 	in.VelocityInlineBegin(1)
 	h.send(port, seg{flags: header.TCPFlagAck | header.TCPFlagPsh, seq: iss + 1, ack: srvNxt, ts: true, tsVal: 101, tsEcr: srvTS, data: []byte("hi")})
 	in.VelocityInlineEnd()
@@ -171,8 +159,7 @@ func TestInlineLeavesEstablished(t *testing.T) {
 		t.Fatalf("the program read %q with the processors paused: handled inline", s)
 	case <-time.After(100 * time.Millisecond):
 	}
-	h.s.Resume()
-	resumed = true
+	resume()
 	select {
 	case s := <-got:
 		if s != "hi" {
@@ -221,21 +208,14 @@ func TestInlineLeavesClosing(t *testing.T) {
 	h := newHarness(t, time.Second)
 	in := inlineOf(h)
 	c := h.open(45006, 600) // the server has sent hello and its FIN
-	h.s.Pause()
-	resumed := false
-	defer func() {
-		if !resumed {
-			h.s.Resume()
-		}
-	}()
+	resume := pauseFor(h)
 	in.VelocityInlineBegin(1)
 	h.send(c.port, seg{flags: header.TCPFlagAck | header.TCPFlagFin, seq: c.iss + 1, ack: c.serverNxt, ts: true, tsVal: 102, tsEcr: c.serverTS})
 	in.VelocityInlineEnd()
 	if s, ok := h.recv(c.port, 100*time.Millisecond); ok {
 		t.Fatalf("%s sent with the processors paused: the closing segment was handled inline", s.flags)
 	}
-	h.s.Resume()
-	resumed = true
+	resume()
 	if a := h.expect(c.port, header.TCPFlagAck, "the ACK of the peer's FIN after the processors resumed"); a.ack != c.iss+2 {
 		t.Fatalf("ACK %d, want %d", a.ack, c.iss+2)
 	}
