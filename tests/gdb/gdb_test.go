@@ -108,17 +108,7 @@ func startKernel(t *testing.T, kernel func() (string, error), smp int, opts stri
 		g.res, g.err = qemu.Run(context.Background(), c)
 		close(g.done)
 	}()
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(g.serial.String(), want) {
-		select {
-		case <-g.done:
-			t.Fatalf("guest ended (%v, code %d) before printing %q:\n%s", g.err, g.res.ExitCode, want, g.serial)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q on the serial console after a minute:\n%s", want, g.serial)
-		}
-	}
+	waitSerial(t, g, want, time.Minute)
 	return g
 }
 
