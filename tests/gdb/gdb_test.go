@@ -89,6 +89,13 @@ func start(t *testing.T, smp int, opts string, argv []string, want string) *gues
 
 func startKernel(t *testing.T, kernel func() (string, error), smp int, opts string, argv []string, want string) *guest {
 	t.Helper()
+	return boot(t, kernel, smp, opts, argv, want, func(c *qemu.Config, port string) { c.GDBPort = port })
+}
+
+// boot is startKernel with the guest's port given to QEMU by onPort: the
+// kernel's stub on COM2 (GDBPort) or QEMU's own gdbstub (QEMUGDB).
+func boot(t *testing.T, kernel func() (string, error), smp int, opts string, argv []string, want string, onPort func(c *qemu.Config, port string)) *guest {
+	t.Helper()
 	stub, err := stubOnce()
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +110,8 @@ func startKernel(t *testing.T, kernel func() (string, error), smp int, opts stri
 	}
 	g := &guest{port: freePort(t), serial: &syncBuffer{}, done: make(chan struct{})}
 	c := qemu.Config{Kernel: elf, Stub: stub, SMP: smp, Append: cmdline, Accel: "tcg",
-		GDBPort: g.port, Stdout: g.serial, Timeout: 2 * time.Minute}
+		Stdout: g.serial, Timeout: 2 * time.Minute}
+	onPort(&c, g.port)
 	go func() {
 		g.res, g.err = qemu.Run(context.Background(), c)
 		close(g.done)

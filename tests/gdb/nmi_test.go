@@ -2,7 +2,6 @@ package gdb_test
 
 import (
 	"bufio"
-	"context"
 	"debug/elf"
 	"fmt"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/velocityos/velocity/internal/build"
 	"github.com/velocityos/velocity/internal/qemu"
 	"github.com/velocityos/velocity/internal/testenv"
 )
@@ -29,27 +27,13 @@ import (
 // guest must print its remaining ticks and exit.
 func TestNMIOnIdleHalt(t *testing.T) {
 	testenv.Need(t, "qemu")
-	stub, err := stubOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
 	kernel, err := targetOnce()
 	if err != nil {
 		t.Fatal(err)
 	}
 	halt := idleHaltAddr(t, kernel)
-	cmdline, err := build.KernelCmdline(nil, nil, []string{"-tick"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &guest{port: freePort(t), serial: &syncBuffer{}, done: make(chan struct{})}
-	c := qemu.Config{Kernel: kernel, Stub: stub, SMP: 1, Append: cmdline, Accel: "tcg",
-		QEMUGDB: g.port, Stdout: g.serial, Timeout: 2 * time.Minute}
-	go func() {
-		g.res, g.err = qemu.Run(context.Background(), c)
-		close(g.done)
-	}()
-	waitSerial(t, g, "gdbtarget: tick 1\n", time.Minute)
+	g := boot(t, targetOnce, 1, "", []string{"-tick"}, "gdbtarget: tick 1\n",
+		func(c *qemu.Config, port string) { c.QEMUGDB = port })
 
 	// QEMU stops the guest when a debugger connects, and says so.
 	rsp := dialRSP(t, g.port)
