@@ -253,7 +253,14 @@ func vkGdbTrap(f *vkFrame) bool {
 }
 
 // vkGdbPollSerial drains the UART while the kernel runs: Ctrl-C stops it.
+// While a CPU serves gdb, the bytes are its packets: a CPU that has not
+// parked yet (its tick or the UART's interrupt came first) must leave
+// them alone, or it would throw away a request and gdb, after its
+// timeouts, would take the late answer for the next one.
 func vkGdbPollSerial(f *vkFrame) {
+	if atomic.Load(&vkGdb.owner) != 0 {
+		return
+	}
 	stop := false
 	for i := 0; i < 64 && vkInb(vkGdb.port+5)&1 != 0; i++ {
 		if vkInb(vkGdb.port) == 0x03 {

@@ -194,7 +194,10 @@ func (c *Config) Args(kind Kind, accel, varsFile string) ([]string, error) {
 	if c.GDBPort != "" {
 		// COM2 follows COM1 (-serial above). The kernel waits for gdb
 		// itself (debug=wait), so QEMU does not wait for a connection.
-		args = append(args, "-serial", "tcp:127.0.0.1:"+c.GDBPort+",server=on,wait=off")
+		// nodelay: the UART hands QEMU a reply a byte at a time, so with
+		// Nagle on, every reply after the '+' waited for gdb's delayed
+		// ACK, about 40 ms; a 4.4 s test session takes 0.9 s without it.
+		args = append(args, "-serial", "tcp:127.0.0.1:"+c.GDBPort+",server=on,wait=off,nodelay=on")
 	}
 	if c.QEMUGDB != "" {
 		args = append(args, "-gdb", "tcp:127.0.0.1:"+c.QEMUGDB) // localhost only, as every port the tool opens

@@ -101,7 +101,7 @@ func TestArgsGDBPortIsCOM2(t *testing.T) {
 			serials = append(serials, args[i+1])
 		}
 	}
-	if len(serials) != 2 || serials[0] != "stdio" || serials[1] != "tcp:127.0.0.1:4321,server=on,wait=off" {
+	if len(serials) != 2 || serials[0] != "stdio" || serials[1] != "tcp:127.0.0.1:4321,server=on,wait=off,nodelay=on" {
 		t.Errorf("serial ports %q: want COM1 on stdio and COM2 on localhost:4321", serials)
 	}
 	if slices.Contains(args, "-gdb") || slices.Contains(args, "-S") {

@@ -192,13 +192,25 @@ func TestGDBSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// gdb's packet trace, with times, goes to stderr and is shown only
+	// when the session fails: a stub that answers late is told apart from
+	// one that answers wrong only by it.
+	args = append(args, "-iex", "set debug timestamp on", "-iex", "set debug remote 1")
 	args = append(args, "-ex", "directory "+src, "-x", script, elf)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	gdbStart := time.Now()
-	out, err := exec.CommandContext(ctx, "gdb", args...).CombinedOutput()
-	session := string(out)
+	var out, trace bytes.Buffer
+	cmd := exec.CommandContext(ctx, "gdb", args...)
+	cmd.Stdout, cmd.Stderr = &out, &trace
+	err = cmd.Run()
+	session := out.String()
 	t.Logf("boot to stub %v, gdb session %v", booted.Round(time.Millisecond), time.Since(gdbStart).Round(time.Millisecond))
+	defer func() {
+		if t.Failed() {
+			t.Logf("gdb packet trace (last 300 lines):\n%s", lastLines(trace.String(), 300))
+		}
+	}()
 	if err != nil {
 		t.Fatalf("gdb: %v\n%s\nserial:\n%s", err, session, g.serial)
 	}
@@ -265,6 +277,15 @@ func TestGDBSession(t *testing.T) {
 		t.Errorf("the kernel did not print the values gdb changed:\n%s", s)
 	}
 	t.Logf("whole test %v", time.Since(begin).Round(time.Millisecond))
+}
+
+// lastLines is the end of s, at most n lines of it.
+func lastLines(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "")
 }
 
 // packet frames a payload for the wire.
