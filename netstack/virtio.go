@@ -229,10 +229,11 @@ type virtioNIC struct {
 	rxAsm     rxAssembler
 	ch        *channel.Endpoint
 	// inline, if gVisor's TCP was built with velocity's edit
-	// (internal/build/netinline.go), has receive handle the segments a
-	// burst brings to connections that are not established (handshakes,
-	// closes) at the burst's end, in this goroutine, rather than in
-	// gVisor's processor goroutines; nil otherwise.
+	// (internal/build/netinline.go), brackets each burst so that, when
+	// the kernel command line asks for it (VELOCITY_TCPINLINE), the
+	// segments that end handshakes are handled at the burst's end, in
+	// this goroutine, rather than in gVisor's processor goroutines; nil
+	// otherwise.
 	inline tcpInline
 	// txMu is held by whoever puts frames on the transmit ring: the
 	// transmit goroutine, or a sender on the inline path (virtioLink).

@@ -18,8 +18,9 @@ import (
 // and checks what a connection in TIME-WAIT answers: a retransmitted FIN,
 // segments in and out of sequence, a RST, an old SYN and a new one, and
 // expiry; and what it keeps of the heap. Others check the monotonic
-// clock's arithmetic (netmonotonic.go) against gVisor's original, and a
-// NIC's address lookups (netaddrscan.go). The tests in
+// clock's arithmetic (netmonotonic.go) against gVisor's original, a
+// NIC's address lookups (netaddrscan.go), and the inline edit
+// (netinline.go), asked for, and off by default. The tests in
 // testdata/gvisortcp run inside gVisor's package tcp, for what only its
 // unexported code shows (netwritelist.go).
 func TestPatchedGvisor(t *testing.T) {
@@ -89,10 +90,16 @@ func TestPatchedGvisor(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("gVisor's package tcp, with testdata/gvisortcp: %v\n%s", err, out)
 	}
+	// The inline edit's tests need it asked for (VELOCITY_TCPINLINE=1),
+	// unless the caller names another mode.
+	inline := "VELOCITY_TCPINLINE=1"
+	if m := os.Getenv("VELOCITY_TCPINLINE"); m != "" {
+		inline = "VELOCITY_TCPINLINE=" + m
+	}
 	for _, mode := range []string{"1", "0"} {
 		cmd := exec.Command(GoCmd, "test", "-count=1", "-mod=mod", "-v", ".")
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0", "VELOCITY_TWCOMPACT="+mode)
+		cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0", "VELOCITY_TWCOMPACT="+mode, inline)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Errorf("VELOCITY_TWCOMPACT=%s: %v\n%s", mode, err, out)
@@ -102,6 +109,19 @@ func TestPatchedGvisor(t *testing.T) {
 				t.Log(strings.TrimSpace(l))
 			}
 		}
+	}
+	// With VELOCITY_TCPINLINE unset the edit is off.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "VELOCITY_TCPINLINE=") {
+			env = append(env, kv)
+		}
+	}
+	cmd = exec.Command(GoCmd, "test", "-count=1", "-mod=mod", "-v", "-run", "^TestInlineDefault$", ".")
+	cmd.Dir = dir
+	cmd.Env = append(env, "GOFLAGS=", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "--- PASS: TestInlineDefault") {
+		t.Errorf("TestInlineDefault with VELOCITY_TCPINLINE unset: %v\n%s", err, out)
 	}
 }
 

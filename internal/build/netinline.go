@@ -1,8 +1,20 @@
 package build
 
-// A connection's opening and closing segments from the card are handled
-// by the goroutine that received them, in kernels that link the network
-// stack.
+// The segments that end a connection's handshake can be handled by the
+// goroutine that received them from the card, in kernels that link the
+// network stack, when the kernel command line asks for it:
+// VELOCITY_TCPINLINE=1 (or another mode below). By default it is off and
+// every segment goes to gVisor's processor goroutines.
+//
+// It is off because it stopped paying once SYNs and closing segments had
+// gone back to the processors (below). Against gVisor's hand-off for the
+// handshake's end too (bench/netbench -against VELOCITY_TCPINLINE=0, a
+// new connection per request over tap, 2026-12-07), the edit's
+// requests/s were 0.979x, 0.960x, 0.939x and 0.977x with two CPUs (four
+// runs of 12 to 16 pairs; host CPU per request level to 4% dearer), and
+// 1.049x then 0.947x with one CPU (12 and 16 pairs), where no processor
+// can run beside the receive goroutine and the hand-off should cost the
+// most. What follows is what the edit does when asked.
 //
 // gVisor hands every received TCP segment to one of its processor
 // goroutines: the receive path queues the segment on its endpoint, queues
@@ -84,28 +96,32 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
-// velocityInlineOn: VELOCITY_TCPINLINE=0 on the kernel command line hands
-// every segment to a processor goroutine, as gVisor does.
-var velocityInlineOn = os.Getenv("VELOCITY_TCPINLINE") != "0"
+// velocityInlineMode is VELOCITY_TCPINLINE from the kernel command line.
+var velocityInlineMode = os.Getenv("VELOCITY_TCPINLINE")
+
+// velocityInlineOn: the edit runs only when VELOCITY_TCPINLINE names a
+// mode (1, handshake, closing, syn or all); unset or 0, every segment
+// goes to a processor goroutine, as in gVisor.
+var velocityInlineOn = velocityInlineMode != "" && velocityInlineMode != "0"
 
 // velocityInlineAll: VELOCITY_TCPINLINE=all handles established
 // connections' segments inline too.
-var velocityInlineAll = os.Getenv("VELOCITY_TCPINLINE") == "all"
+var velocityInlineAll = velocityInlineMode == "all"
 
 // velocityInlineSYN: VELOCITY_TCPINLINE=syn handles a listener's SYNs
 // and closing connections' segments inline too, the rule of 2026-12-06
 // (and so does all).
-var velocityInlineSYN = os.Getenv("VELOCITY_TCPINLINE") == "syn" || velocityInlineAll
+var velocityInlineSYN = velocityInlineMode == "syn" || velocityInlineAll
 
 // velocityInlineClosing: VELOCITY_TCPINLINE=closing handles closing
 // connections' segments (and TIME-WAIT's) inline too (and so do syn and
 // all).
-var velocityInlineClosing = os.Getenv("VELOCITY_TCPINLINE") == "closing" || velocityInlineSYN
+var velocityInlineClosing = velocityInlineMode == "closing" || velocityInlineSYN
 
 // velocityInlineFirst: a handshake completed at a burst's end takes the
 // segments that came with its last ACK too (velocityHandle);
 // VELOCITY_TCPINLINE=handshake leaves them to the processor.
-var velocityInlineFirst = os.Getenv("VELOCITY_TCPINLINE") != "handshake"
+var velocityInlineFirst = velocityInlineMode != "handshake"
 
 // velocityInline records, between VelocityInlineBegin and
 // VelocityInlineEnd, the endpoints that segments received on nic were

@@ -27,6 +27,21 @@ func inlineOf(h *harness) inliner {
 	return in
 }
 
+// inlineOn reports whether the edit runs in this process: only when
+// VELOCITY_TCPINLINE names a mode (TestInlineDefault).
+func inlineOn() bool {
+	m := os.Getenv("VELOCITY_TCPINLINE")
+	return m != "" && m != "0"
+}
+
+// needInline skips a test of what the edit does when it is off.
+func needInline(t *testing.T) {
+	t.Helper()
+	if !inlineOn() {
+		t.Skipf("the inline edit is off (VELOCITY_TCPINLINE=%q)", os.Getenv("VELOCITY_TCPINLINE"))
+	}
+}
+
 // pause stops gVisor's TCP processor goroutines until the test ends, so
 // that a segment is handled only if the inline path handles it.
 func pause(h *harness) { pauseFor(h) }
@@ -62,6 +77,7 @@ func synAck(h *harness, in inliner, port uint16, iss uint32) seg {
 // CPU while the receive goroutine takes in the next frames. With the
 // processors paused no SYN-ACK comes until they resume.
 func TestInlineLeavesSYN(t *testing.T) {
+	needInline(t)
 	if m := os.Getenv("VELOCITY_TCPINLINE"); m == "syn" || m == "all" {
 		t.Skip("VELOCITY_TCPINLINE=" + m + " handles SYNs inline")
 	}
@@ -84,6 +100,7 @@ func TestInlineLeavesSYN(t *testing.T) {
 // returns: with every processor paused, it makes the connection the
 // listener accepts, whose greeting then comes.
 func TestInlineHandshake(t *testing.T) {
+	needInline(t)
 	h := newHarness(t, time.Second)
 	in := inlineOf(h)
 	const port, iss = 45000, 9000
@@ -100,12 +117,39 @@ func TestInlineHandshake(t *testing.T) {
 	}
 }
 
+// With VELOCITY_TCPINLINE unset the edit is off
+// (internal/build/netinline.go, velocityInlineOn): the ACK that ends a
+// handshake inside a burst makes no connection while the processors are
+// paused, and makes it once they resume. TestPatchedGvisor runs this
+// test with the variable unset.
+func TestInlineDefault(t *testing.T) {
+	if m := os.Getenv("VELOCITY_TCPINLINE"); m != "" {
+		t.Skip("VELOCITY_TCPINLINE=" + m + " names the mode")
+	}
+	h := newHarness(t, time.Second)
+	in := inlineOf(h)
+	const port, iss = 45007, 700
+	sa := synAck(h, in, port, iss)
+	resume := pauseFor(h)
+	in.VelocityInlineBegin(1)
+	h.send(port, seg{flags: header.TCPFlagAck, seq: iss + 1, ack: sa.seq + 1, ts: true, tsVal: 101, tsEcr: sa.tsVal})
+	in.VelocityInlineEnd()
+	if s, ok := h.recv(port, 100*time.Millisecond); ok {
+		t.Fatalf("%s sent with the processors paused: the ACK was handled inline by default", s.flags)
+	}
+	resume()
+	if got := h.expect(port, header.TCPFlagAck|header.TCPFlagPsh, "the greeting after the processors resumed"); string(got.data) != "hello" {
+		t.Fatalf("greeting %q, want hello", got.data)
+	}
+}
+
 // Segments outside a burst, or from another NIC than the burst's, go to
 // the processors as in gVisor: with them paused, the ACK that ends a
 // handshake makes no connection until they resume. One connection at a
 // time: recv drops what comes for other ports, so two connections resumed
 // at once could lose one's greeting while the other's is read.
 func TestInlineOnlyTheBurstsNIC(t *testing.T) {
+	needInline(t)
 	h := newHarness(t, time.Second)
 	in := inlineOf(h)
 	for _, c := range []struct {
@@ -166,6 +210,7 @@ func programReads(t *testing.T, got <-chan string, want, never string) {
 // processors paused, the peer's data does not reach the program until
 // they resume.
 func TestInlineLeavesEstablished(t *testing.T) {
+	needInline(t)
 	if os.Getenv("VELOCITY_TCPINLINE") == "all" {
 		t.Skip("VELOCITY_TCPINLINE=all handles established connections inline")
 	}
@@ -192,6 +237,7 @@ func TestInlineLeavesEstablished(t *testing.T) {
 // data the burst carried (VELOCITY_TCPINLINE=handshake leaves it to the
 // processor).
 func TestInlineFirstData(t *testing.T) {
+	needInline(t)
 	if os.Getenv("VELOCITY_TCPINLINE") == "handshake" {
 		t.Skip("VELOCITY_TCPINLINE=handshake leaves the first data to the processor")
 	}
@@ -211,6 +257,7 @@ func TestInlineFirstData(t *testing.T) {
 // burst (VELOCITY_TCPINLINE=closing, syn and all take them inline): with
 // the processors paused, the peer's FIN gets no ACK until they resume.
 func TestInlineLeavesClosing(t *testing.T) {
+	needInline(t)
 	if m := os.Getenv("VELOCITY_TCPINLINE"); m == "closing" || m == "syn" || m == "all" {
 		t.Skip("VELOCITY_TCPINLINE=" + m + " handles closing connections inline")
 	}
