@@ -433,17 +433,29 @@ func vkGdbIsParked(i int) bool {
 }
 
 // vkGdbPark stops this CPU while another one serves gdb.
+//
+// A CPU counts as parked (vkGdbIsParked) only once parkedGen holds the
+// current generation, and it stores that only after it has seen an
+// owner, committed to wait. A late IPI (nobody is stopped) returns with
+// parkedGen still old. Storing the generation first, as this did, let an
+// owner that took the stub between the check and the return find the
+// CPU parked, send it no IPI, and serve gdb while that CPU ran on: its
+// tick then drained gdb's packets from the UART (vkGdbPollSerial) and
+// gdb, after its timeouts, took late answers for the next requests. The
+// IPI left over from a single step (sent while this CPU was still parked
+// for the step's generation) lands right after the resume, when a
+// watchpoint just past the step fires too.
 func vkGdbPark(f *vkFrame) {
 	me := vkThisCPU().id
 	gen := atomic.Load(&vkGdb.gen)
 	vkGdb.frame[me] = uintptr(unsafe.Pointer(f))
 	vkGdb.fromUser[me] = vkFromUser(f)
-	atomic.Store(&vkGdb.parkedGen[me], gen)
 	atomic.Store(&vkGdb.parked[me], 1)
 	if atomic.Load(&vkGdb.owner) == 0 && atomic.Load(&vkGdb.gen) == gen {
 		atomic.Store(&vkGdb.parked[me], 0) // nobody is stopped: a late IPI
 		return
 	}
+	atomic.Store(&vkGdb.parkedGen[me], gen)
 	vkGdbWait(me, gen)
 }
 

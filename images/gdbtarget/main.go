@@ -21,6 +21,10 @@ var Magic uint64 = 0x1122334455667788
 // Watched is written once, after Checkpoint, for a watchpoint.
 var Watched int64
 
+// Ticks counts the other CPUs' loops: while gdb has the machine stopped
+// it must not move (tests/gdb reads it twice, apart).
+var Ticks atomic.Uint64
+
 // Checkpoint is where the test breaks.
 //
 //go:noinline
@@ -62,10 +66,14 @@ func main() {
 				case <-stop:
 					return
 				default:
+					Ticks.Add(1)
 					time.Sleep(time.Millisecond)
 				}
 			}
 		}()
+	}
+	for runtime.NumCPU() > 1 && Ticks.Load() == 0 {
+		runtime.Gosched() // the other CPUs' loops have started
 	}
 	r := Checkpoint(20)
 	Watched = int64(r) + 100

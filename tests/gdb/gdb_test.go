@@ -161,6 +161,10 @@ delete
 watch 'main.Watched'
 continue
 print 'main.Watched'
+echo ==frozen\n
+print 'main.Ticks'.v
+shell sleep 0.3
+print 'main.Ticks'.v
 echo ==threads\n
 info threads
 echo ==kernel-source\n
@@ -260,6 +264,15 @@ func TestGDBSession(t *testing.T) {
 	check("watchpoint", watch, `Hardware watchpoint 2: 'main\.Watched'`)
 	check("watchpoint", watch, `(?s)hit Hardware watchpoint 2: 'main\.Watched'.*Old value = 0\s+New value = 141`)
 	check("watchpoint", watch, `\$3 = 141`)
+	// All-stop: the other CPU, which counts its loops in Ticks, stays
+	// parked while gdb looks.
+	if m := check("frozen", section("frozen"), `(?s)\$4 = (\d+)\s+\$5 = (\d+)`); m != nil {
+		if m[1] != m[2] {
+			t.Errorf("Ticks moved from %s to %s while the machine was stopped", m[1], m[2])
+		} else if m[1] == "0" {
+			t.Errorf("Ticks is 0 at the watchpoint: the other CPU's loop never ran, so its stop proves nothing")
+		}
+	}
 	threads := section("threads")
 	check("info threads", threads, `Thread 1 \(CPU 0: `)
 	check("info threads", threads, `Thread 2 \(CPU 1: `)
