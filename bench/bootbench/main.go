@@ -365,7 +365,7 @@ func run(ctx context.Context, o options, g guest, wantMarker bool) (boot, error)
 	<-readDone
 	pr.Close()
 	b.serial = serial.String()
-	tail := lastLines(b.serial, 15)
+	tail := qemu.LastLines(b.serial, 15)
 	if ctx.Err() != nil {
 		return b, fmt.Errorf("%s: no exit within %v; serial tail:\n%s", g.name, o.timeout, tail)
 	}
@@ -406,7 +406,7 @@ func meminfo(ctx context.Context, o options, g guest) (string, error) {
 	}
 	line := meminfoRE.FindString(b.serial)
 	if line == "" {
-		return "", fmt.Errorf("%s printed no MEMINFO line; serial tail:\n%s", g.name, lastLines(b.serial, 10))
+		return "", fmt.Errorf("%s printed no MEMINFO line; serial tail:\n%s", g.name, qemu.LastLines(b.serial, 10))
 	}
 	return line, nil
 }
@@ -541,12 +541,4 @@ func size(p string) int64 {
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return l
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\r\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n") + "\n"
 }

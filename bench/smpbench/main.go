@@ -223,7 +223,7 @@ func boot(ctx context.Context, o options, g guestRun) (result, error) {
 		res.lines[f[0]] = append(res.lines[f[0]], kv)
 	}
 	werr := cmd.Wait()
-	tail := lastLines(serial.String(), 15)
+	tail := qemu.LastLines(serial.String(), 15)
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("%s -smp %d: no exit within %v; serial tail:\n%s", g.kernel, g.smp, o.timeout, tail)
 	}
@@ -453,12 +453,4 @@ func hostCPUs() int {
 		}
 	}
 	return n
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n") + "\n"
 }

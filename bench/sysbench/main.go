@@ -208,7 +208,7 @@ func (b *boot) run(ctx context.Context, o options) error {
 		}
 	}
 	werr := cmd.Wait()
-	tail := lastLines(serial.String(), 20)
+	tail := qemu.LastLines(serial.String(), 20)
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s -smp %d: no exit within %v; serial tail:\n%s", b.kernel, b.smp, o.timeout, tail)
 	}
@@ -338,12 +338,4 @@ func joinF(v []float64) string {
 		s = append(s, strconv.FormatFloat(x, 'f', 0, 64))
 	}
 	return strings.Join(s, " ")
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n") + "\n"
 }

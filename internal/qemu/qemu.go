@@ -526,6 +526,16 @@ func (t *tailBuffer) String() string {
 	return t.buf.String()
 }
 
+// LastLines is the end of a console's text for an error message: at most
+// its last n lines, each ended by a newline.
+func LastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\r\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
 func copyFile(src, dst string) error {
 	data, err := os.ReadFile(src)
 	if err != nil {

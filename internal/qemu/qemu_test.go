@@ -193,3 +193,20 @@ func TestArgsDisplayAndMonitor(t *testing.T) {
 		}
 	}
 }
+
+func TestLastLines(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"a\nb\nc\n", 2, "b\nc\n"},
+		{"a\r\nb\r\nc\r\n", 2, "b\r\nc\n"},
+		{"a\nb", 5, "a\nb\n"},
+		{"", 3, "\n"},
+	} {
+		if got := LastLines(c.s, c.n); got != c.want {
+			t.Errorf("LastLines(%q, %d) = %q, want %q", c.s, c.n, got, c.want)
+		}
+	}
+}

@@ -212,7 +212,7 @@ func TestGDBSession(t *testing.T) {
 	t.Logf("boot to stub %v, gdb session %v", booted.Round(time.Millisecond), time.Since(gdbStart).Round(time.Millisecond))
 	defer func() {
 		if t.Failed() {
-			t.Logf("gdb packet trace (last 300 lines):\n%s", lastLines(trace.String(), 300))
+			t.Logf("gdb packet trace (last 300 lines):\n%s", qemu.LastLines(trace.String(), 300))
 		}
 	}()
 	if err != nil {
@@ -290,15 +290,6 @@ func TestGDBSession(t *testing.T) {
 		t.Errorf("the kernel did not print the values gdb changed:\n%s", s)
 	}
 	t.Logf("whole test %v", time.Since(begin).Round(time.Millisecond))
-}
-
-// lastLines is the end of s, at most n lines of it.
-func lastLines(s string, n int) string {
-	lines := strings.SplitAfter(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "")
 }
 
 // packet frames a payload for the wire.
