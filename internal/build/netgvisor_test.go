@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -84,10 +85,14 @@ func TestPatchedGvisor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(GoCmd, "test", "-count=1", "-mod=mod", gv+"/pkg/tcpip/transport/tcp")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	// goTest runs go test in dir with env and the build's own settings.
+	goTest := func(env []string, args ...string) ([]byte, error) {
+		cmd := exec.Command(GoCmd, append([]string{"test", "-count=1", "-mod=mod"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(env, "GOFLAGS=", "CGO_ENABLED=0")
+		return cmd.CombinedOutput()
+	}
+	if out, err := goTest(os.Environ(), gv+"/pkg/tcpip/transport/tcp"); err != nil {
 		t.Errorf("gVisor's package tcp, with testdata/gvisortcp: %v\n%s", err, out)
 	}
 	// The inline edit's tests need it asked for (VELOCITY_TCPINLINE=1),
@@ -97,10 +102,7 @@ func TestPatchedGvisor(t *testing.T) {
 		inline = "VELOCITY_TCPINLINE=" + m
 	}
 	for _, mode := range []string{"1", "0"} {
-		cmd := exec.Command(GoCmd, "test", "-count=1", "-mod=mod", "-v", ".")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0", "VELOCITY_TWCOMPACT="+mode, inline)
-		out, err := cmd.CombinedOutput()
+		out, err := goTest(append(os.Environ(), "VELOCITY_TWCOMPACT="+mode, inline), "-v", ".")
 		if err != nil {
 			t.Errorf("VELOCITY_TWCOMPACT=%s: %v\n%s", mode, err, out)
 		}
@@ -111,16 +113,8 @@ func TestPatchedGvisor(t *testing.T) {
 		}
 	}
 	// With VELOCITY_TCPINLINE unset the edit is off.
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "VELOCITY_TCPINLINE=") {
-			env = append(env, kv)
-		}
-	}
-	cmd = exec.Command(GoCmd, "test", "-count=1", "-mod=mod", "-v", "-run", "^TestInlineDefault$", ".")
-	cmd.Dir = dir
-	cmd.Env = append(env, "GOFLAGS=", "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "--- PASS: TestInlineDefault") {
+	unset := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "VELOCITY_TCPINLINE=") })
+	if out, err := goTest(unset, "-v", "-run", "^TestInlineDefault$", "."); err != nil || !strings.Contains(string(out), "--- PASS: TestInlineDefault") {
 		t.Errorf("TestInlineDefault with VELOCITY_TCPINLINE unset: %v\n%s", err, out)
 	}
 }

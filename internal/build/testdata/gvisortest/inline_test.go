@@ -27,18 +27,12 @@ func inlineOf(h *harness) inliner {
 	return in
 }
 
-// inlineOn reports whether the edit runs in this process: only when
-// VELOCITY_TCPINLINE names a mode (TestInlineDefault).
-func inlineOn() bool {
-	m := os.Getenv("VELOCITY_TCPINLINE")
-	return m != "" && m != "0"
-}
-
-// needInline skips a test of what the edit does when it is off.
+// needInline skips a test of what the edit does when it is off: it runs
+// only when VELOCITY_TCPINLINE names a mode (TestInlineDefault).
 func needInline(t *testing.T) {
 	t.Helper()
-	if !inlineOn() {
-		t.Skipf("the inline edit is off (VELOCITY_TCPINLINE=%q)", os.Getenv("VELOCITY_TCPINLINE"))
+	if m := os.Getenv("VELOCITY_TCPINLINE"); m == "" || m == "0" {
+		t.Skipf("the inline edit is off (VELOCITY_TCPINLINE=%q)", m)
 	}
 }
 
@@ -127,19 +121,30 @@ func TestInlineDefault(t *testing.T) {
 		t.Skip("VELOCITY_TCPINLINE=" + m + " names the mode")
 	}
 	h := newHarness(t, time.Second)
-	in := inlineOf(h)
-	const port, iss = 45007, 700
+	ackWaits(h, inlineOf(h), 45007, 700, 1)
+}
+
+// ackWaits delivers the ACK that ends a handshake on port, inside a
+// burst on NIC burst (0: outside any burst), with the processors paused,
+// and checks that it makes no connection until they resume, and then
+// the connection whose greeting comes.
+func ackWaits(h *harness, in inliner, port uint16, iss uint32, burst tcpip.NICID) {
+	h.t.Helper()
 	sa := synAck(h, in, port, iss)
 	resume := pauseFor(h)
-	in.VelocityInlineBegin(1)
+	if burst != 0 {
+		in.VelocityInlineBegin(burst)
+	}
 	h.send(port, seg{flags: header.TCPFlagAck, seq: iss + 1, ack: sa.seq + 1, ts: true, tsVal: 101, tsEcr: sa.tsVal})
-	in.VelocityInlineEnd()
+	if burst != 0 {
+		in.VelocityInlineEnd()
+	}
 	if s, ok := h.recv(port, 100*time.Millisecond); ok {
-		t.Fatalf("%s sent with the processors paused: the ACK was handled inline by default", s.flags)
+		h.t.Fatalf("port %d: %s sent with the processors paused: the ACK was handled inline", port, s.flags)
 	}
 	resume()
 	if got := h.expect(port, header.TCPFlagAck|header.TCPFlagPsh, "the greeting after the processors resumed"); string(got.data) != "hello" {
-		t.Fatalf("greeting %q, want hello", got.data)
+		h.t.Fatalf("port %d: greeting %q, want hello", port, got.data)
 	}
 }
 
@@ -152,31 +157,8 @@ func TestInlineOnlyTheBurstsNIC(t *testing.T) {
 	needInline(t)
 	h := newHarness(t, time.Second)
 	in := inlineOf(h)
-	for _, c := range []struct {
-		port  uint16
-		iss   uint32
-		burst tcpip.NICID // 0: no burst open
-	}{
-		{45001, 100, 2}, // the segment comes from NIC 1
-		{45002, 200, 0},
-	} {
-		sa := synAck(h, in, c.port, c.iss)
-		resume := pauseFor(h)
-		if c.burst != 0 {
-			in.VelocityInlineBegin(c.burst)
-		}
-		h.send(c.port, seg{flags: header.TCPFlagAck, seq: c.iss + 1, ack: sa.seq + 1, ts: true, tsVal: 101, tsEcr: sa.tsVal})
-		if c.burst != 0 {
-			in.VelocityInlineEnd()
-		}
-		if s, ok := h.recv(c.port, 100*time.Millisecond); ok {
-			t.Fatalf("port %d: %s sent with the processors paused", c.port, s.flags)
-		}
-		resume()
-		if got := h.expect(c.port, header.TCPFlagAck|header.TCPFlagPsh, "the greeting after the processors resumed"); string(got.data) != "hello" {
-			t.Fatalf("port %d: greeting %q, want hello", c.port, got.data)
-		}
-	}
+	ackWaits(h, in, 45001, 100, 2) // the segment comes from NIC 1
+	ackWaits(h, in, 45002, 200, 0)
 }
 
 // newHarnessReading is a harness whose server reads once from each
