@@ -14,13 +14,25 @@
 // goroutine's stack or netstack's buffers beyond that reach took QEMU's
 // slow path: a table walk and a refill (host profiles: QEMU's slow-path
 // loads and TLB fills at 2.5 times the Linux guest's share). So each CPU
-// flushes its TLB whole every tlbrefresh= milliseconds (default 20),
+// flushes its TLB whole every tlbrefresh= milliseconds (default 200),
 // from its timer tick.
 //
+// Why 200 and not more often: each flush is paid for again. QEMU empties
+// the CPU's TLB and its jump cache (the table that maps a guest address
+// to its translated code on every indirect jump and return), and both
+// refill through its slow paths. Growing needs only a few flushes: the
+// TLB can double at each, so from 256 entries to 8,192 takes five, and it
+// shrinks only when fewer than 30% of its entries were used between two
+// flushes, which a longer period makes rarer, not likelier. The default
+// was 20 until 2026-12-07, when the same kernel booted with
+// tlbrefresh=200 served 1.04x the new connections per second over tap
+// (bench/netbench -against, 16 pairs, ahead in 11; host CPU per request
+// 4% lower) and with tlbrefresh=1000 1.02x (10 of 16 ahead).
+//
 // What it costs elsewhere: on hardware and under KVM the flush is a CR3
-// write and the refills after it, fifty times a second per CPU at most;
-// Linux makes one at every switch between processes. tlbrefresh=0 turns
-// it off.
+// write and the refills after it, five times a second per CPU; Linux
+// makes one at every switch between processes. tlbrefresh=0 turns it
+// off.
 //
 // Rules: vkTLBRefresh runs in vkTimerTick, in trap context: nosplit, no
 // allocation, no locks; it touches only this CPU's own vkCPU.
@@ -31,7 +43,7 @@ import "internal/runtime/atomic"
 
 // vkTLBRefreshNs is the refresh period (tlbrefresh=MS; 0: never). It is
 // set while the command line is parsed, before a second CPU starts.
-var vkTLBRefreshNs int64 = 20_000_000
+var vkTLBRefreshNs int64 = 200_000_000
 
 // vkTLBRefreshLimit bounds tlbrefresh= (ms).
 const vkTLBRefreshLimit = 1000

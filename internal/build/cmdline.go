@@ -20,7 +20,7 @@ Every word before "--" is an environment variable or a kernel option:
              0 to 100; 0 never) on the CPU instead of giving it up,
              unless another thread waits for the CPU
   tlbrefresh=MS  flush each CPU's whole TLB every MS milliseconds
-             (default 20, 0 to 1000; 0 never), so that QEMU's TCG grows
+             (default 200, 0 to 1000; 0 never), so that QEMU's TCG grows
              its software TLB to the working set
   debug      run the gdb stub on COM2: breakpoints, Ctrl-C and crashes stop
              the kernel for gdb (see README, "Debugging with gdb")
