@@ -34,6 +34,7 @@ type rawInfo struct {
 	DyingFiles                                       uint64
 	TLBRefreshes                                     uint64
 	CPUIPIs, CPUHalts, CPUHaltNs                     [64]uint64
+	Shootdowns                                       uint64
 }
 
 // Info is a snapshot of the kernel's state.
@@ -60,7 +61,11 @@ type Info struct {
 	// timer ticks, every tlbrefresh= milliseconds, so that QEMU's TCG
 	// grows its software TLB (runtime/vk_tlbrefresh.go).
 	TLBRefreshes uint64
-	PerCPU       []CPUInfo
+	// Shootdowns counts the TLB shootdowns (modulo 2^32): unmappings
+	// after which every other CPU flushed its TLB whole, which under TCG
+	// also empties QEMU's jump cache (runtime/vk_smp.go).
+	Shootdowns uint64
+	PerCPU     []CPUInfo
 }
 
 // CPUInfo is one CPU's share of the work.
@@ -103,6 +108,7 @@ func ReadInfo() (Info, error) {
 		Reserved:     r.Reserved,
 		Steals:       r.Steals,
 		TLBRefreshes: r.TLBRefreshes,
+		Shootdowns:   r.Shootdowns,
 		PerCPU:       perCPU(&r),
 	}, nil
 }

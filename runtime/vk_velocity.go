@@ -51,6 +51,7 @@ type vkInfo struct {
 	cpuIPIs       [vkMaxCPU]uint64 // per CPU: fixed IPIs sent
 	cpuHalts      [vkMaxCPU]uint64 // per CPU: halts of the idle loop
 	cpuHaltNs     [vkMaxCPU]uint64 // per CPU: time halted
+	shootdowns    uint64           // TLB shootdowns (vkTLBShootdown): each made every other CPU flush its TLB whole
 }
 
 func vkSysInfo(buf, n uintptr) uintptr {
@@ -72,6 +73,7 @@ func vkSysInfo(buf, n uintptr) uintptr {
 	in.pageFaults = atomic.Load64(&vkVM.faults)
 	in.faultRaces = atomic.Load64(&vkVM.races)
 	in.dyingFiles = atomic.Load64(&vkFileDying)
+	in.shootdowns = uint64(atomic.Load(&vkSMP.tlbGen))
 	for i := 0; i < vkCPUCount; i++ {
 		in.syscalls += vkCPUs[i].syscalls
 		in.timerTicks += vkCPUs[i].ticks
