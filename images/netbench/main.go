@@ -159,7 +159,7 @@ func counters(w http.ResponseWriter, r *http.Request) {
 		ipis, halts, busy, halted = ipis+c.IPIs, halts+c.Halts, busy+c.Busy, halted+c.Halted
 	}
 	fmt.Fprintf(w, "syscalls %d\nswitches %d\nipis %d\nhalts %d\nhalted_ns %d\nbusy_ns %d\n", in.Syscalls, in.Switches, ipis, halts, halted.Nanoseconds(), busy.Nanoseconds())
-	fmt.Fprintf(w, "faults %d\nshootdowns %d\ntlb_refreshes %d\n", in.PageFaults, in.Shootdowns, in.TLBRefreshes)
+	fmt.Fprintf(w, "faults %d\nshootdowns %d\ntlb_refreshes %d\nticks %d\nresident_bytes %d\n", in.PageFaults, in.Shootdowns, in.TLBRefreshes, in.TimerTicks, in.Resident)
 	if nic, err := kernel.NetStats(); err == nil {
 		fmt.Fprintf(w, "nic.tx_frames %d\nnic.tx_notifies %d\nnic.tx_suppressed %d\nnic.rx_frames %d\nnic.rx_notifies %d\nnic.interrupts %d\nnic.rx_wait_ns %d\n",
 			nic.TxFrames, nic.TxNotifies, nic.TxSuppressed, nic.RxFrames, nic.RxNotifies, nic.Interrupts, nic.RxWaitNs)
