@@ -27,7 +27,10 @@
 // was 20 until 2026-12-07, when the same kernel booted with
 // tlbrefresh=200 served 1.04x the new connections per second over tap
 // (bench/netbench -against, 16 pairs, ahead in 11; host CPU per request
-// 4% lower) and with tlbrefresh=1000 1.02x (10 of 16 ahead).
+// 4% lower) and with tlbrefresh=1000 1.02x (10 of 16 ahead); once 200
+// was the default, 1.085x against tlbrefresh=20 (12 of 16, host CPU per
+// request 9% lower), and 0.98x to 1.08x on the kept-alive rows
+// (docs/net.md, "Figures", *QEMU's software TLB*).
 //
 // What it costs elsewhere: on hardware and under KVM the flush is a CR3
 // write and the refills after it, five times a second per CPU; Linux

@@ -859,6 +859,7 @@ func report(w io.Writer, rounds []map[string]figures, other, label string) {
 			p+" vCPU user us/req", p+" vCPU sys us/req", p+" vCPU asleep/req", p+" vCPU preempted/req", p+" other threads us/req", p+" other preempted/req",
 			p+" frames out/req", p+" frames in/req", p+" resent/1k req",
 			p+" guest busy us/req", p+" guest syscalls/req", p+" guest switches/req", p+" guest IPIs/req", p+" guest halts/req",
+			p+" guest faults/1k req", p+" guest shootdowns/1k req",
 			p+" card notifications/req", p+" card interrupts/req")
 	}
 	rows = append(rows, "bulk download MB/s")
