@@ -62,12 +62,13 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 	// twice, 16 pairs, 2026-12-07: 0.966x, 12 of 16 for the second), so
 	// -other-first swaps them and a comparison can be run both ways.
 	var guests [2]*guest
+	names := [2]string{"velocity", other}
 	slots := []int{0, 1}
 	if o.otherFirst {
 		slots = []int{1, 0}
 	}
 	for n, i := range slots {
-		sys := []string{"velocity", other}[i]
+		sys := names[i]
 		opt := o
 		if n == 1 {
 			opt = ob
@@ -80,7 +81,7 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 		defer g.kill()
 		guests[i] = g
 	}
-	fmt.Printf("  both ready (%s booted first)\n", []string{"velocity", other}[slots[0]])
+	fmt.Printf("  both ready (%s booted first)\n", names[slots[0]])
 	label := map[string]string{"linux": "Linux", "variant": "the variant"}[other]
 	// idleShare: the CPU each guest's QEMU took, as a share of one CPU,
 	// while the other was measured: what sharing the host costs the
