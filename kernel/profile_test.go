@@ -172,3 +172,68 @@ func TestProfileCPU(t *testing.T) {
 	}
 	t.Logf("%d samples in %v, %v per sample", len(p.Samples), p.Duration, p.Stats.SampleCost())
 }
+
+// profTestDeep recurses through frames of about 1 KiB, so that a new
+// goroutine's stack grows several times on the way down.
+//
+//go:noinline
+func profTestDeep(n int) uint64 {
+	var pad [1000]byte
+	pad[n%len(pad)] = byte(n)
+	if n == 0 {
+		return uint64(pad[0])
+	}
+	return profTestDeep(n-1) + uint64(pad[n%len(pad)])
+}
+
+// profTestGrow makes goroutines that grow their stacks until d has passed.
+//
+//go:noinline
+func profTestGrow(d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		done := make(chan uint64)
+		go func() { done <- profTestDeep(200) }()
+		profTestSink.Add(<-done)
+	}
+}
+
+// TestProfileFollowsStackSwitch checks that a sample taken on the system
+// stack names the goroutine that switched to it: the time a stack's
+// growth takes (runtime.newstack, on g0 after morestack) must be charged
+// to the function whose call made it grow, as Go's own unwinder does,
+// not end at runtime.morestack.
+func TestProfileFollowsStackSwitch(t *testing.T) {
+	if !OnVelocity() {
+		t.Skip("the kernel's profiler")
+	}
+	done := make(chan struct{})
+	go func() { profTestGrow(500 * time.Millisecond); close(done) }()
+	p, err := ProfileCPU(400*time.Millisecond, 1000)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	grew, followed := 0, 0
+	for _, s := range p.Profile().Sample {
+		inGrowth, inDeep := false, false
+		for _, loc := range s.Location {
+			for _, l := range loc.Line {
+				inGrowth = inGrowth || l.Function.Name == "runtime.newstack"
+				inDeep = inDeep || strings.HasSuffix(l.Function.Name, "profTestDeep")
+			}
+		}
+		if inGrowth {
+			grew++
+			if inDeep {
+				followed++
+			}
+		}
+	}
+	if grew == 0 {
+		t.Fatalf("no sample in runtime.newstack among %d", len(p.Samples))
+	}
+	if followed*2 < grew {
+		t.Errorf("%d of %d samples in runtime.newstack reach profTestDeep, want most", followed, grew)
+	}
+	t.Logf("%d of %d samples in runtime.newstack reach the goroutine that grew", followed, grew)
+}

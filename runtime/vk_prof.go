@@ -33,11 +33,14 @@
 // barriers (only uintptr and integer fields; vkTrap's nowritebarrierrec
 // checks the callees), and no memory read that could fault: every address
 // of the stack walk is checked against the page tables first and bounded
-// to the interrupted goroutine's stack (or the thread's kernel stack).
+// to the interrupted goroutine's stack (or the thread's kernel stack), and
+// from the system stack to the stack of the goroutine that switched to
+// it (vkProfSwitched).
 
 package runtime
 
 import (
+	"internal/abi"
 	"internal/runtime/atomic"
 	"unsafe"
 )
@@ -212,7 +215,63 @@ func vkProfUser(slot *[vkProfWords]uint64, n int, c *vkCPU, pc, sp, bp uint64) i
 	if uintptr(sp) < st.lo || uintptr(sp) >= st.hi || st.hi-st.lo > vkProfMaxUser {
 		return n
 	}
-	return vkProfWalk(slot, n, uintptr(bp), uintptr(sp), st.hi)
+	n = vkProfWalk(slot, n, uintptr(bp), uintptr(sp), st.hi)
+	return vkProfSwitched(slot, n, gp)
+}
+
+// vkProfSwitched continues a walk that ended on the system stack (trap
+// context) into the goroutine that switched to it, as Go's own unwinder
+// does: without this, every sample in a stack's growth (morestack, then
+// newstack and copystack on g0), in systemstack's callees and under mcall
+// ends at the switch, and a profile cannot say whose stack grew or whose
+// allocation ran the collector. The goroutine's state is in its
+// g.sched, which the switch saved: morestack and systemstack store the
+// function that switched (pc), its caller's return address at sp, and
+// its caller's frame pointer; mcall stores its caller's pc and frame
+// pointer. gp is the g in the thread's TLS; nothing is followed unless
+// it is its M's g0, the walk's last frame is one of the three switches
+// and the goroutine's saved sp lies in its own stack.
+func vkProfSwitched(slot *[vkProfWords]uint64, n int, gp uintptr) int {
+	if n >= vkProfMaxPCs {
+		return n
+	}
+	mp, ok := vkProfLoad(gp + unsafe.Offsetof(g{}.m))
+	if !ok || mp == 0 {
+		return n
+	}
+	g0, ok1 := vkProfLoad(uintptr(mp) + unsafe.Offsetof(m{}.g0))
+	cg, ok2 := vkProfLoad(uintptr(mp) + unsafe.Offsetof(m{}.curg))
+	if !ok1 || !ok2 || uintptr(g0) != gp || cg == 0 || uintptr(cg) == gp {
+		return n
+	}
+	f := findfunc(uintptr(slot[n]) - 1) // the last frame's return address
+	if !f.valid() {
+		return n
+	}
+	id := f.funcID
+	if id != abi.FuncID_morestack && id != abi.FuncID_systemstack && id != abi.FuncID_mcall {
+		return n
+	}
+	curg := uintptr(cg)
+	if !vkProfReadable(curg) || !vkProfReadable(curg+unsafe.Sizeof(g{})-1) {
+		return n
+	}
+	c := (*g)(unsafe.Pointer(curg))
+	st, sched := c.stack, c.sched
+	if sched.sp < st.lo || sched.sp >= st.hi || st.hi-st.lo > vkProfMaxUser || sched.pc == 0 {
+		return n
+	}
+	slot[1+n] = uint64(sched.pc)
+	n++
+	if id != abi.FuncID_mcall && n < vkProfMaxPCs {
+		ret, ok := vkProfLoad(sched.sp)
+		if !ok || ret == 0 {
+			return n
+		}
+		slot[1+n] = ret
+		n++
+	}
+	return vkProfWalk(slot, n, sched.bp, sched.sp, st.hi)
 }
 
 // vkProfWalk follows saved frame pointers from bp while they stay inside

@@ -600,7 +600,7 @@ func TestAffinity(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := boot(t, qemu.Config{Kernel: get(t, kernOnce), Stub: get(t, stubOnce), SMP: 4, Append: cmdline})
-	r.expect(t, 0, "--- PASS: TestPin", "--- PASS: TestSetAffinityRejectsBadMasks", "--- PASS: TestReadInfo", "--- PASS: TestTLBRefresh")
+	r.expect(t, 0, "--- PASS: TestPin", "--- PASS: TestSetAffinityRejectsBadMasks", "--- PASS: TestReadInfo", "--- PASS: TestTLBRefresh", "--- PASS: TestProfileFollowsStackSwitch")
 
 	// tlbrefresh=0: no CPU flushes its TLB on its tick (kernel.TestTLBRefresh
 	// reads the option from /proc/cmdline).
