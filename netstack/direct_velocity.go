@@ -33,6 +33,9 @@ func stackAt(p, off uintptr) uintptr
 //go:linkname stackRoom runtime.vkNetStackRoom
 func stackRoom() uintptr
 
+//go:linkname raiseStackStart runtime.vkNetStackStartRaise
+func raiseStackStart()
+
 //go:linkname putPeer runtime.vkNetPutPeer
 func putPeer(addr, lenp uintptr, sa *[128]byte, n uint32)
 
@@ -50,7 +53,14 @@ func installDirect(s *Server) {
 	}
 	directServer = s
 	setDirect(directEntry)
+	stackStartRaise = os.Getenv("VELOCITY_STACKSTART") != "0"
 }
+
+// stackStartRaise says whether a growth on the direct path also raises
+// the size new goroutines start with (runtime/vk_netdirect.go says why).
+// VELOCITY_STACKSTART=0 on the kernel command line leaves it to Go, to
+// compare the two.
+var stackStartRaise bool
 
 // directServer is the server installDirect gave the direct path.
 var directServer *Server
@@ -108,6 +118,9 @@ const directStackRoom = 10 << 10
 //go:nosplit
 func growForDirect() {
 	if stackRoom() < directStackRoom {
+		if stackStartRaise {
+			raiseStackStart()
+		}
 		growFrame()
 	}
 }

@@ -1,0 +1,82 @@
+package net
+
+import (
+	"io"
+	gonet "net"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+
+	"github.com/velocityos/velocity/kernel"
+)
+
+// startingStack reads the size Go gives new goroutines' stacks.
+func startingStack() uint64 {
+	s := []metrics.Sample{{Name: "/gc/stack/starting-size:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// writeFromNewGoroutine writes to c from a goroutine made for it, which
+// starts with the starting stack size: on the direct path that write has
+// to grow the stack first.
+func writeFromNewGoroutine(t *testing.T, c gonet.Conn) {
+	t.Helper()
+	errc := make(chan error)
+	go func() {
+		_, err := c.Write([]byte("x"))
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStackStartRaised checks runtime/vk_netdirect.go's rule: a socket
+// call that has to grow a goroutine's stack on the direct path raises the
+// size new goroutines start with to 16 KiB, unless more than 1,024
+// goroutines exist; each collection sets it again from Go's own average.
+func TestStackStartRaised(t *testing.T) {
+	if !kernel.OnVelocity() {
+		t.Skip("the kernel's rule: Linux sizes stacks as Go does")
+	}
+	ln := echoServer(t, "tcp4", "127.0.0.1:0")
+	c, err := gonet.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go io.Copy(io.Discard, c)
+
+	runtime.GC()
+	before := startingStack()
+	if before >= 16<<10 {
+		t.Skipf("Go's own average is already %d bytes", before)
+	}
+
+	// With more than 1,024 goroutines the size stays Go's.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i := 0; i < 1100; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); <-stop }()
+	}
+	runtime.GC()
+	crowded := startingStack()
+	writeFromNewGoroutine(t, c)
+	if got := startingStack(); got != crowded {
+		t.Errorf("with 1,100 goroutines parked, a grown stack changed the starting size from %d to %d", crowded, got)
+	}
+	close(stop)
+	wg.Wait()
+
+	runtime.GC()
+	if got := startingStack(); got >= 16<<10 {
+		t.Skipf("Go's own average is %d bytes after the crowd", got)
+	}
+	writeFromNewGoroutine(t, c)
+	if got := startingStack(); got != 16<<10 {
+		t.Errorf("after a direct-path write grew a new goroutine's stack, new goroutines start with %d bytes, want 16384", got)
+	}
+}
