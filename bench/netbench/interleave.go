@@ -28,6 +28,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"time"
@@ -42,13 +43,14 @@ type slice struct {
 }
 
 // interleave boots Velocity and other (linux or variant) at once and
-// measures each wrk row -rows selects in o.pairs pairs.
-func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), other string) error {
+// measures each wrk row -rows selects in o.pairs pairs. It returns each
+// row's pairs by the row's name, in wrkRows' order.
+func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), other string) ([]rowPairs, error) {
 	if o.slice < time.Second {
-		return fmt.Errorf("-slice %v: wrk runs whole seconds", o.slice)
+		return nil, fmt.Errorf("-slice %v: wrk runs whole seconds", o.slice)
 	}
 	if o.warm != 0 && o.warm < time.Second {
-		return fmt.Errorf("-warm %v: wrk runs whole seconds (0 for no warm-up)", o.warm)
+		return nil, fmt.Errorf("-warm %v: wrk runs whole seconds (0 for no warm-up)", o.warm)
 	}
 	fmt.Printf("-- paired: both guests up at once; each row in %d pairs of %v runs, each after %v unmeasured, the first of a pair alternating (load average %s)\n",
 		o.pairs, o.slice.Truncate(time.Second), o.warm.Truncate(time.Second), benchguest.LoadAvg())
@@ -76,7 +78,7 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 		c, kind := config(sys)
 		g, err := boot(opt, sys, c, kind)
 		if err != nil {
-			return fmt.Errorf("%s: %w", sys, err)
+			return nil, fmt.Errorf("%s: %w", sys, err)
 		}
 		defer g.kill()
 		guests[i] = g
@@ -87,6 +89,7 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 	// while the other was measured: what sharing the host costs the
 	// measured one.
 	var idleShare [2][]float64
+	var rows []rowPairs
 	for _, row := range wrkRows {
 		name := row.name()
 		if !o.rows.MatchString(name) {
@@ -97,7 +100,7 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 		if o.warm == 0 {
 			for _, g := range guests {
 				if _, err := g.o.wrk(time.Second, row.conns, g.base+row.path, row.closes); err != nil {
-					return fmt.Errorf("%s %s: %w", g.sys, name, err)
+					return nil, fmt.Errorf("%s %s: %w", g.sys, name, err)
 				}
 			}
 		}
@@ -116,14 +119,14 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 					// next row starts.
 					if _, err := g.o.wrk(o.warm, row.conns, g.base+row.path, row.closes); err != nil {
 						sum.print(os.Stdout, name, other, label, o.pairs)
-						return fmt.Errorf("%s %s, pair %d, warm-up: %w", g.sys, name, p+1, err)
+						return nil, fmt.Errorf("%s %s, pair %d, warm-up: %w", g.sys, name, p+1, err)
 					}
 				}
 				cpu0, idle0, t0 := processCPU(g.cmd.Process.Pid), processCPU(idle.cmd.Process.Pid), time.Now()
 				w, err := g.o.wrk(o.slice, row.conns, g.base+row.path, row.closes)
 				if err != nil {
 					sum.print(os.Stdout, name, other, label, o.pairs)
-					return fmt.Errorf("%s %s, pair %d: %w\nthe guest's serial output:\n%s", g.sys, name, p+1, err, g.serial.String())
+					return nil, fmt.Errorf("%s %s, pair %d: %w\nthe guest's serial output:\n%s", g.sys, name, p+1, err, g.serial.String())
 				}
 				got[i] = slice{rps: w.rps, cpuPerReq: -1}
 				if us, ok := cpuPerRequest(cpu0, processCPU(g.cmd.Process.Pid), w.requests); ok {
@@ -138,13 +141,50 @@ func interleave(o options, config func(sys string) (qemu.Config, qemu.Kind), oth
 				name, p+1, got[0].rps, got[0].cpuPerReq, other, got[1].rps, got[1].cpuPerReq, r.rps)
 		}
 		sum.print(os.Stdout, name, other, label, o.pairs)
+		rows = append(rows, rowPairs{name, sum})
 	}
 	if len(idleShare[0]) > 0 && len(idleShare[1]) > 0 {
 		fmt.Printf("idle, while the other guest was measured: velocity's QEMU took %.1f%% of a CPU, %s's %.1f%% (medians)\n",
 			100*median(idleShare[0]), other, 100*median(idleShare[1]))
 	}
 	fmt.Printf("(each ratio is Velocity's advantage within one pair: requests/s Velocity/%s, host CPU %s/Velocity. Target: >= 1.0x Linux on requests/s.)\n", label, label)
-	return nil
+	return rows, nil
+}
+
+// rowPairs is one wrk row's pairs.
+type rowPairs struct {
+	name string
+	sum  pairSummary
+}
+
+// printBothOrders gives -both-orders' result for every row measured in
+// both runs: first had Velocity booted first, second the other guest.
+//
+// If the slot booted second is favoured by a factor b, the first run's
+// median ratio r1 is e/b and the second's r2 is e*b, for a true
+// advantage e. So sqrt(r1*r2) is e with b gone, and sqrt(r2/r1) is b.
+// The pooled median of all pairs is printed too: with as many pairs in
+// each order, b pushes half of them each way.
+func printBothOrders(w io.Writer, first, second []rowPairs, other string) {
+	fmt.Fprintf(w, "-- both boot orders (%s booted first in the second run)\n", other)
+	for _, a := range first {
+		for _, b := range second {
+			if a.name != b.name || len(a.sum.ratios) == 0 || len(b.sum.ratios) == 0 {
+				continue
+			}
+			r1, r2 := median(a.sum.ratios), median(b.sum.ratios)
+			e, bias := bothOrders(r1, r2)
+			all := append(slices.Clone(a.sum.ratios), b.sum.ratios...)
+			fmt.Fprintf(w, "%-22s Velocity/%s: booted first %.3fx, second %.3fx; without the boot-order bias %.3fx (the bias %.3fx for the slot booted second); pooled median %.3fx, %d of %d pairs ahead\n",
+				a.name, other, r1, r2, e, bias, median(all), countAbove(all, 1), len(all))
+		}
+	}
+}
+
+// bothOrders separates a true advantage e from the boot-order bias b, given
+// the median ratios r1 = e/b (Velocity booted first) and r2 = e*b.
+func bothOrders(r1, r2 float64) (e, b float64) {
+	return math.Sqrt(r1 * r2), math.Sqrt(r2 / r1)
 }
 
 // pairSummary gathers one row's pairs.

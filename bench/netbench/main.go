@@ -90,6 +90,10 @@ type options struct {
 	// variant) first, into the first network namespace: the slot booted
 	// second measured about 3% faster in an A/A run (interleave.go).
 	otherFirst bool
+	// bothOrders: under -pairs, run every row's pairs twice, first with
+	// Velocity booted first, then with the other guest booted first, and
+	// give the result with the boot-order bias taken out (interleave.go).
+	bothOrders bool
 	// netns2: under -pairs with -net tap, the second guest's namespace.
 	netns2 string
 	// virtioTrace: a directory for QEMU's trace of the card's
@@ -132,6 +136,7 @@ func main() {
 	flag.IntVar(&o.pairs, "pairs", 0, "instead of rounds, boot both guests at once and measure each wrk row in this many pairs of short runs, one on each guest, the order alternating; ratios are taken within a pair (see interleave.go); bulk and loopback rows are left out")
 	flag.DurationVar(&o.slice, "slice", 5*time.Second, "with -pairs, the length of each measured wrk run (whole seconds)")
 	flag.DurationVar(&o.warm, "warm", 10*time.Second, "with -pairs, an unmeasured wrk run of this length (whole seconds, 0 for none) before each measured one, on the same guest: a guest that idled for seconds serves its first seconds of load differently (interleave.go)")
+	flag.BoolVar(&o.bothOrders, "both-orders", false, "with -pairs, measure each row in -pairs pairs with Velocity booted first and -pairs more with the other guest booted first, and print, besides each order's median, the pooled median and the geometric mean of the two orders' medians, which the boot-order bias cancels out of (interleave.go)")
 	flag.BoolVar(&o.otherFirst, "other-first", false, "with -pairs, boot the other guest (Linux or the variant) first and Velocity second, each into the other's network namespace, so that a comparison can be run both ways: the guest booted second measured about 3% faster in an A/A run (interleave.go)")
 	flag.Parse()
 	var err error
@@ -191,6 +196,9 @@ func run(o options) error {
 	}
 	if o.pairs > 0 && (o.profile != "" || o.perfDir != "" || o.virtioTrace != "") {
 		return fmt.Errorf("-pairs measures two guests at once; -profile, -perf and -virtio-trace take one guest's figures (leave -pairs out)")
+	}
+	if o.bothOrders && (o.pairs == 0 || o.otherFirst) {
+		return fmt.Errorf("-both-orders runs -pairs in both boot orders: it needs -pairs and sets the order itself (leave -other-first out)")
 	}
 	if o.otherFirst && o.pairs == 0 {
 		return fmt.Errorf("-other-first sets the boot order of -pairs; rounds boot the guests one after the other, alternating which goes first")
@@ -312,7 +320,21 @@ func run(o options) error {
 		if variant {
 			other = "variant"
 		}
-		return interleave(o, config, other)
+		if !o.bothOrders {
+			_, err := interleave(o, config, other)
+			return err
+		}
+		first, err := interleave(o, config, other)
+		if err != nil {
+			return err
+		}
+		o.otherFirst = true
+		second, err := interleave(o, config, other)
+		if err != nil {
+			return err
+		}
+		printBothOrders(os.Stdout, first, second, other)
+		return nil
 	}
 	for r := 0; r < max(o.rounds, 1); r++ {
 		order := []string{"velocity", "linux"}

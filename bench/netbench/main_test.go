@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -364,5 +365,26 @@ func TestEnvWords(t *testing.T) {
 		if _, err := envWords(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestBothOrders(t *testing.T) {
+	// An advantage of 1.05 seen through a bias of 1.03 for the slot
+	// booted second: 1.05/1.03 with Velocity first, 1.05*1.03 after.
+	e, b := bothOrders(1.05/1.03, 1.05*1.03)
+	if math.Abs(e-1.05) > 1e-9 || math.Abs(b-1.03) > 1e-9 {
+		t.Errorf("bothOrders = %v, %v; want 1.05, 1.03", e, b)
+	}
+	row := func(r ...float64) []rowPairs { return []rowPairs{{name: "new conns", sum: pairSummary{ratios: r}}} }
+	var out strings.Builder
+	printBothOrders(&out, row(0.9, 1.0, 1.1), append(row(1.2, 1.2, 1.3), rowPairs{name: "only here"}), "linux")
+	got := out.String()
+	for _, want := range []string{"booted first 1.000x, second 1.200x", "without the boot-order bias 1.095x", "the bias 1.095x", "pooled median 1.150x, 4 of 6 pairs ahead"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("printBothOrders lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "only here") {
+		t.Errorf("a row measured in one order only was printed:\n%s", got)
 	}
 }
