@@ -117,6 +117,20 @@ func TestStartCPUProfileRange(t *testing.T) {
 
 var profTestSink atomic.Uint64
 
+// profileDuring profiles every CPU at 1000 Hz for 400 ms while work runs
+// beside it for 500 ms, so that the work covers the whole profile.
+func profileDuring(t *testing.T, work func(time.Duration)) *CPUProfile {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { work(500 * time.Millisecond); close(done) }()
+	p, err := ProfileCPU(400*time.Millisecond, 1000)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 //go:noinline
 func profTestBurn(d time.Duration) {
 	x := uint64(1)
@@ -143,13 +157,7 @@ func TestProfileCPU(t *testing.T) {
 		}
 		return
 	}
-	done := make(chan struct{})
-	go func() { profTestBurn(500 * time.Millisecond); close(done) }()
-	p, err := ProfileCPU(400*time.Millisecond, 1000)
-	<-done
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := profileDuring(t, profTestBurn)
 	if err := StartCPUProfile(100); err != nil {
 		t.Fatalf("a second profile after the first stopped: %v", err)
 	}
@@ -206,13 +214,7 @@ func TestProfileFollowsStackSwitch(t *testing.T) {
 	if !OnVelocity() {
 		t.Skip("the kernel's profiler")
 	}
-	done := make(chan struct{})
-	go func() { profTestGrow(500 * time.Millisecond); close(done) }()
-	p, err := ProfileCPU(400*time.Millisecond, 1000)
-	<-done
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := profileDuring(t, profTestGrow)
 	grew, followed := 0, 0
 	for _, s := range p.Profile().Sample {
 		inGrowth, inDeep := false, false
