@@ -38,3 +38,33 @@ func TestPatchSyscall(t *testing.T) {
 		t.Fatal("a syscall_linux.go whose Syscall changed was patched anyway")
 	}
 }
+
+// The kernel-goroutine patch must apply to this GOROOT's traceback.go and
+// parse; a traceback.go whose isSystemGoroutine changed is refused.
+func TestPatchTraceback(t *testing.T) {
+	goroot, err := GOROOT(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(goroot, "src", "runtime", "traceback.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := patchTraceback(string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out, "vkKernelGoroutine(funcname(f))"); n != 1 {
+		t.Fatalf("check inserted %d times, want 1", n)
+	}
+	fset := token.NewFileSet()
+	for name, src := range map[string]string{"traceback.go": out, "zz_velocity_netgoroutines.go": kernelGoroutinesFile} {
+		if _, err := parser.ParseFile(fset, name, src, parser.ParseComments); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	changed := strings.Replace(string(data), `HasPrefix(funcname(f), "runtime.")`, `HasPrefix(funcname(f), "runtime/")`, 1)
+	if _, err := patchTraceback(changed); err == nil {
+		t.Fatal("a traceback.go whose isSystemGoroutine changed was patched anyway")
+	}
+}

@@ -23,7 +23,8 @@ package build
 // One gVisor file carries //go:inline, which the compiler refuses in the
 // standard library (vendored code compiles as such); an overlay entry
 // gives the compiler a copy without those directives. Two more give
-// package syscall the direct socket path's hook (netdirect.go), and four
+// package syscall the direct socket path's hook (netdirect.go), two make
+// the stack's goroutines system goroutines (netgoroutines.go), and four
 // give gVisor's TCP a delayed ACK (netdelack.go).
 
 import (
@@ -314,6 +315,7 @@ func prepareNetRoot(goroot string) (*netRoot, error) {
 	fmt.Fprintf(h, "goroot %s\n", goroot)
 	fmt.Fprintf(h, "syscall hook %d\n%s\n", len(syscallHookVersion()), syscallHookVersion())
 	fmt.Fprintf(h, "gVisor patches %d\n%s\n", len(gvisorPatchVersion()), gvisorPatchVersion())
+	fmt.Fprintf(h, "kernel goroutines %d\n%s\n", len(kernelGoroutinesVersion()), kernelGoroutinesVersion())
 	mods := make([]string, len(netModules))
 	for i, m := range netModules {
 		v, ok := req[m.path]
@@ -399,6 +401,9 @@ func prepareNetRoot(goroot string) (*netRoot, error) {
 		}
 	}
 	if err := addSyscallHook(goroot, dir, filepath.Join(tmp, ".patched"), overlay); err != nil {
+		return nil, err
+	}
+	if err := addKernelGoroutines(goroot, dir, filepath.Join(tmp, ".patched"), overlay); err != nil {
 		return nil, err
 	}
 	// netstack and its driver packages, as real directories of copies.
