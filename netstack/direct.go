@@ -56,15 +56,30 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 )
 
+// dgram carries a datagram call's address across the direct path, where
+// Go passes it in the calling goroutine's stack: sendto's destination as
+// a slice (which moves with the stack, unlike a uintptr), recvfrom's
+// sender back to the nosplit entry, which writes it to the caller
+// (direct_velocity.go). It lives in the entry's frame, and is only ever
+// referred to from stack frames.
+type dgram struct {
+	to       []byte   // sendto: the destination
+	wantFrom bool     // recvfrom: the caller asked for the sender's address
+	from     [28]byte // recvfrom: the sender's sockaddr_in or sockaddr_in6
+	fromLen  uint32   // its length; 0 for a stream socket, as on Linux
+}
+
 // direct serves system call nr with arguments a in the caller's goroutine.
-// ok false means it did nothing and the call must go to the kernel.
+// ok false means it did nothing and the call must go to the kernel. dg is
+// sendto's or recvfrom's address when the call names one (a[4] and a[5]
+// are then 0), nil otherwise.
 //
 // It is never inlined: its caller, directEntry, is nosplit, and a build
 // with a profile (-pgo) would otherwise inline this hot function into it
 // and overflow the nosplit stack limit.
 //
 //go:noinline
-func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, ok bool) {
+func (s *Server) direct(nr uintptr, a [6]uintptr, dg *dgram) (r uintptr, e syscall.Errno, ok bool) {
 	if a[0] > 1<<31-1 {
 		return 0, 0, false
 	}
@@ -115,14 +130,19 @@ func (s *Server) direct(nr uintptr, a [6]uintptr) (r uintptr, e syscall.Errno, o
 	if !directMem(nr, args, s.k.Mem) {
 		return 0, 0, false
 	}
-	if write && !s.directSendOK(sk, nr, args) {
+	if write && !s.directSendOK(sk, nr, args, dg) {
 		return 0, 0, false
+	}
+	if dg != nil && sk.ux != nil {
+		return 0, 0, false // a unix name: file system calls, the kernel's
 	}
 	m := Msg{NR: uint64(nr), Args: args, Flags: msgNonblock}
 	var rep Reply
 	var res int64
 	var err syscall.Errno
-	if sk.ux != nil {
+	if dg != nil {
+		res, err = s.directDgram(sk, &m, dg)
+	} else if sk.ux != nil {
 		res, err = s.unixCall(sk, &m, &rep, nil) // non-blocking: never waits
 	} else {
 		res, err = s.call(sk, &m, &rep, nil)
@@ -303,15 +323,35 @@ func (s *Server) directShutdown(sk *sock, fd int32, id uint64, level uint32, how
 	return 0, 0, true
 }
 
+// directDgram is s.call's sendto and recvfrom for the direct path, with
+// the address in dg rather than in the caller's memory.
+func (s *Server) directDgram(sk *sock, m *Msg, dg *dgram) (int64, syscall.Errno) {
+	a := m.Args
+	sc := getScratch()
+	defer putScratch(sc) // see clearBufs
+	bufs := sc.one1(user(a[1], int(a[2])))
+	if m.NR == 44 {
+		return s.send(sk, bufs, int(a[3]), dg.to, true, nil)
+	}
+	n, total, peer, e := s.recvInto(sk, bufs, int(a[3]), true, nil, dg.wantFrom)
+	if e != 0 {
+		return 0, e
+	}
+	if dg.wantFrom && sk.typ != sockStream {
+		dg.fromLen = uint32(encodeSockaddr(dg.from[:], peer, sk.family))
+	}
+	return recvCount(sk, int(a[3]), n, total), 0
+}
+
 // directSendOK reports whether a send may go direct: not to a datagram
 // socket that is not bound yet (its first send binds it, which the
 // kernel's copy of its names must learn from a reply), and on AF_UNIX only
 // without a destination (naming one looks up a path: file system calls).
-func (s *Server) directSendOK(sk *sock, nr uintptr, a [6]uint64) bool {
+func (s *Server) directSendOK(sk *sock, nr uintptr, a [6]uint64, dg *dgram) bool {
 	if sk.ux != nil {
 		switch nr {
 		case 44:
-			return a[4] == 0
+			return a[4] == 0 && dg == nil
 		case 46: // no name, and no control data: the kernel reads SCM_RIGHTS
 			h := user(a[1], 56)
 			return binary.LittleEndian.Uint64(h[0:]) == 0 && binary.LittleEndian.Uint64(h[40:]) == 0

@@ -35,7 +35,7 @@ func (h *harness) direct(nr uintptr, args ...uint64) (int64, bool) {
 	for i, v := range args {
 		a[i] = uintptr(v)
 	}
-	r, e, ok := h.s.direct(nr, a)
+	r, e, ok := h.s.direct(nr, a, nil)
 	if e != 0 {
 		return -int64(e), ok
 	}
@@ -188,6 +188,75 @@ func TestDirectUDPUnbound(t *testing.T) {
 	n := int32(16)
 	if r, ok := h.direct(45, a, bptr(got), 16, 0, bptr(from), ptr(&n)); !ok || r != int64(len(msg)) || n != 16 || from[4] != 127 {
 		t.Fatalf("direct recvfrom = %d, %v, from %v len %d", r, ok, from, n)
+	}
+}
+
+// TestDirectDgramNames: sendto's destination and recvfrom's sender as the
+// velocity entries pass them when Go has them in its stack (in dgram, not
+// in a[4] and a[5]): the datagram reaches the named socket, the sender's
+// address comes back encoded with its length, MSG_TRUNC still gives the
+// datagram's length, and a stream socket's sender is empty, as on Linux.
+func TestDirectDgramNames(t *testing.T) {
+	h := newHarness(t)
+	const a, b = 20, 21
+	sa := udpPair(h, a, b)
+	msg := []byte("dgram")
+	if r := h.call(44, -1, true, b, bptr(msg), uint64(len(msg)), 0, bptr(sa), 16); r != int64(len(msg)) {
+		t.Fatalf("sendto = %d", r) // binds b: later sends may go direct
+	}
+	h.waitReady(a, uint32(epollIn))
+	h.direct(0, a, bptr(make([]byte, 16)), 16)
+	bname := make([]byte, 16)
+	n := int32(16)
+	h.call(51, -1, true, uint64(b), bptr(bname), ptr(&n))
+
+	send := func(fd int32, to []byte) (uintptr, syscall.Errno, bool) {
+		return h.s.direct(44, [6]uintptr{uintptr(fd), uintptr(bptr(msg)), uintptr(len(msg))}, &dgram{to: to})
+	}
+	if r, e, ok := send(b, sa); !ok || e != 0 || r != uintptr(len(msg)) {
+		t.Fatalf("direct sendto with dgram = %d, %v, %v", r, e, ok)
+	}
+	h.waitReady(a, uint32(epollIn))
+	got := make([]byte, 2)
+	dg := dgram{wantFrom: true}
+	r, e, ok := h.s.direct(45, [6]uintptr{uintptr(a), uintptr(bptr(got)), uintptr(len(got)), msgTrunc}, &dg)
+	if !ok || e != 0 || r != uintptr(len(msg)) {
+		t.Fatalf("direct recvfrom with MSG_TRUNC = %d, %v, %v; want the datagram's length %d", r, e, ok, len(msg))
+	}
+	want := bytes.Clone(bname) // b is bound to every address; it sent from 127.0.0.1
+	copy(want[4:8], []byte{127, 0, 0, 1})
+	if dg.fromLen != 16 || !bytes.Equal(dg.from[:16], want) {
+		t.Fatalf("sender %v (length %d), want %v", dg.from[:dg.fromLen], dg.fromLen, want)
+	}
+	if string(got) != "dg" {
+		t.Fatalf("read %q", got)
+	}
+
+	// A bad destination is the errno Linux gives, not a decline.
+	if _, e, ok := send(b, []byte{2}); !ok || e != syscall.EINVAL {
+		t.Fatalf("sendto a 1-byte address = %v, %v; want EINVAL", e, ok)
+	}
+	if _, e, ok := send(b, sockaddr6([16]byte{15: 1}, 9)); !ok || e != syscall.EAFNOSUPPORT {
+		t.Fatalf("sendto an IPv6 address from an IPv4 socket = %v, %v; want EAFNOSUPPORT", e, ok)
+	}
+
+	// Nothing queued: EAGAIN on a non-blocking socket.
+	dg = dgram{wantFrom: true}
+	if _, e, ok := h.s.direct(45, [6]uintptr{uintptr(a), uintptr(bptr(got)), uintptr(len(got))}, &dg); !ok || e != syscall.EAGAIN || dg.fromLen != 0 {
+		t.Fatalf("recvfrom with nothing queued = %v, %v, length %d", e, ok, dg.fromLen)
+	}
+
+	// A stream socket names no sender.
+	const lfd, cfd, afd = 10, 11, 12
+	tcpPair(h, lfd, cfd, afd)
+	if r, ok := h.direct(1, cfd, bptr(msg), uint64(len(msg))); !ok || r != int64(len(msg)) {
+		t.Fatalf("write = %d, %v", r, ok)
+	}
+	h.waitReady(afd, uint32(epollIn))
+	dg = dgram{wantFrom: true}
+	buf := make([]byte, 16)
+	if r, e, ok := h.s.direct(45, [6]uintptr{uintptr(afd), uintptr(bptr(buf)), uintptr(len(buf))}, &dg); !ok || e != 0 || r != uintptr(len(msg)) || dg.fromLen != 0 {
+		t.Fatalf("recvfrom on TCP = %d, %v, %v, sender length %d; want %d bytes and no sender", r, e, ok, dg.fromLen, len(msg))
 	}
 }
 

@@ -36,8 +36,15 @@ func stackRoom() uintptr
 //go:linkname raiseStackStart runtime.vkNetStackStartRaise
 func raiseStackStart()
 
+// putPeer only reads sa: without noescape, recvfrom's dgram, in whose
+// frame sa lies, would be moved to the heap on every call.
+//
 //go:linkname putPeer runtime.vkNetPutPeer
-func putPeer(addr, lenp uintptr, sa *[128]byte, n uint32)
+//go:noescape
+func putPeer(addr, lenp uintptr, sa []byte)
+
+//go:linkname stackBytes runtime.vkNetStackBytes
+func stackBytes(p, off, n uintptr) []byte
 
 func (velocityKernel) FD(fd int32) (int32, uint64, bool, uint32, bool) { return kernelFD(fd) }
 
@@ -69,8 +76,10 @@ var directServer *Server
 // some arguments may lie in the caller's stack (the runtime allowed them,
 // runtime/vk_netdirect.go), which the handler, ordinary Go code, may grow
 // and so move: setsockopt's value is copied into a4 here, before the
-// handler runs, and accept4's peer address is written after it returned
-// (directAcceptEntry).
+// handler runs, sendto's destination is handed on as a slice, which moves
+// with the stack (directSendtoEntry), and accept4's peer address and
+// recvfrom's sender are written after it returned (directAcceptEntry,
+// directRecvfromEntry).
 //
 //go:nosplit
 func directEntry(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, syscall.Errno, bool) {
@@ -79,9 +88,49 @@ func directEntry(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, syscall.Errno, 
 		a4 = uintptr(loadOptval(a4))
 	case syscall.SYS_ACCEPT4, syscall.SYS_ACCEPT:
 		return directAcceptEntry(trap, a1, a2, a3, a4)
+	case syscall.SYS_SENDTO:
+		if a5 != 0 {
+			return directSendtoEntry(a1, a2, a3, a4, a5, a6)
+		}
+	case syscall.SYS_RECVFROM:
+		if a5 != 0 {
+			return directRecvfromEntry(a1, a2, a3, a4, a5, a6)
+		}
 	}
 	growForDirect()
-	return directServer.direct(trap, [6]uintptr{a1, a2, a3, a4, a5, a6})
+	return directServer.direct(trap, [6]uintptr{a1, a2, a3, a4, a5, a6}, nil)
+}
+
+// directSendtoEntry serves sendto with a destination, which Go passes in
+// the stack (syscall.SendtoInet4's sockaddr): it is remembered by its
+// distance from the stack's top and, once the stack has grown, handed
+// to the handler as a slice, which moves with the stack should it grow
+// again (runtime.vkNetStackBytes).
+//
+//go:nosplit
+func directSendtoEntry(fd, p, n, flags, to, tolen uintptr) (uintptr, syscall.Errno, bool) {
+	off := stackOff(to)
+	growForDirect() // to is found again by its offset
+	dg := dgram{to: stackBytes(to, off, tolen)}
+	return directServer.direct(syscall.SYS_SENDTO, [6]uintptr{fd, p, n, flags, 0, 0}, &dg)
+}
+
+// directRecvfromEntry serves recvfrom asking for the sender's address,
+// which Go wants in the stack (syscall.Recvfrom's RawSockaddrAny): the
+// handler leaves it in dg, in this frame, and it is written here after
+// the handler returned, with addr and lenp found again by their distance
+// from the stack's top, as accept's peer is.
+//
+//go:nosplit
+func directRecvfromEntry(fd, p, n, flags, addr, lenp uintptr) (uintptr, syscall.Errno, bool) {
+	addrOff, lenOff := stackOff(addr), stackOff(lenp)
+	growForDirect()
+	dg := dgram{wantFrom: true}
+	r, e, ok := directServer.direct(syscall.SYS_RECVFROM, [6]uintptr{fd, p, n, flags, 0, 0}, &dg)
+	if ok && e == 0 {
+		putPeer(stackAt(addr, addrOff), stackAt(lenp, lenOff), dg.from[:dg.fromLen])
+	}
+	return r, e, ok
 }
 
 // directStackRoom is the stack the direct path wants free at its entry.
@@ -145,7 +194,7 @@ func directAcceptEntry(trap, fd, addr, lenp, flags uintptr) (uintptr, syscall.Er
 	growForDirect() // addr and lenp are found again by their offsets
 	r, e, ok, peer, n := directServer.directAccept(trap, fd, flags, addr != 0)
 	if ok && e == 0 && peer != nil {
-		putPeer(stackAt(addr, addrOff), stackAt(lenp, lenOff), peer, n)
+		putPeer(stackAt(addr, addrOff), stackAt(lenp, lenOff), peer[:n])
 	}
 	return r, e, ok
 }

@@ -853,10 +853,16 @@ func (s *Server) recv(sk *sock, bufs [][]byte, flags int, nonblock bool, hd *hol
 			putAddr(from.addr, from.lenp, peer, sk.family)
 		}
 	}
+	return recvCount(sk, flags, n, total), 0
+}
+
+// recvCount is what a receive returns: the bytes read, or with MSG_TRUNC
+// on a datagram socket the datagram's real length.
+func recvCount(sk *sock, flags, n, total int) int64 {
 	if flags&msgTrunc != 0 && sk.datagram() {
-		return int64(total), 0 // MSG_TRUNC: the datagram's real length
+		return int64(total)
 	}
-	return int64(n), 0
+	return int64(n)
 }
 
 func (s *Server) recvInto(sk *sock, bufs [][]byte, flags int, nonblock bool, hd *hold, needAddr bool) (n, total int, peer tcpip.FullAddress, e syscall.Errno) {

@@ -27,13 +27,16 @@
 // nosplit code before anything can grow the stack): such memory never
 // moves, the caller keeps it alive (//go:uintptrkeepalive), and it is
 // mapped, so the kernel's EFAULT checks could not have failed either.
-// Stacks are spans too, but never "in use" heap spans. Two exceptions may
-// lie in the calling goroutine's own stack, where Go keeps them:
-// setsockopt's 4-byte value, which the handler's nosplit entry copies
-// (vkNetLoadOptval) before anything can grow that stack, and accept4's
-// peer address and its length, which the entry writes after the handler
-// returned, finding them again by their distance from the stack's top
-// (vkNetStackOff, vkNetStackAt).
+// Stacks are spans too, but never "in use" heap spans. Socket addresses
+// and one option value may lie in the calling goroutine's own stack,
+// where Go keeps them: setsockopt's 4-byte value, which the handler's
+// nosplit entry copies (vkNetLoadOptval) before anything can grow that
+// stack; sendto's destination, which the entry hands on as a slice, a
+// pointer the stack copier moves (vkNetStackBytes); and accept4's peer
+// address and recvfrom's sender, with their lengths, which the entry
+// writes after the handler returned (vkNetPutPeer). The entry finds each
+// again by its distance from the stack's top (vkNetStackOff,
+// vkNetStackAt), since its own first step may grow the stack.
 // Anything else (stack buffers, globals, bad pointers) goes through the
 // kernel, which checks it and answers as Linux does.
 
@@ -80,10 +83,20 @@ func vkNetDirectArgs(trap, a1, a2, a3, a4, a5, a6 uintptr) bool {
 		return vkNetHeapRange(a2, a3)
 	case 19, 20: // readv, writev
 		return a3 <= 1024 && vkNetHeapRange(a2, a3*16)
-	case 44: // sendto
-		return vkNetHeapRange(a2, a3) && (a5 == 0 || vkNetHeapRange(a5, a6))
-	case 45: // recvfrom
-		return vkNetHeapRange(a2, a3) && (a5 == 0 || vkNetHeapRange(a5, 1) && vkNetHeapRange(a6, 4))
+	case 44: // sendto: the destination may be in the stack (the entry reads it as a typed slice)
+		return vkNetHeapRange(a2, a3) && (a5 == 0 || a6 > 0 && a6 <= 128 && vkNetOwnStackOrHeap(a5, a6))
+	case 45: // recvfrom: the sender's address goes back through the nosplit entry
+		if !vkNetHeapRange(a2, a3) {
+			return false
+		}
+		if a5 == 0 {
+			return true
+		}
+		if !vkNetOwnStackOrHeap(a6, 4) {
+			return false
+		}
+		n := *(*int32)(unsafe.Pointer(a6))
+		return n >= 0 && n <= 128 && (n == 0 || vkNetOwnStackOrHeap(a5, uintptr(n)))
 	case 46, 47: // sendmsg, recvmsg
 		return vkNetHeapRange(a2, 56)
 	case 48: // shutdown: no memory
@@ -158,22 +171,36 @@ func vkNetSyscallStackOff(p uintptr) uintptr { return vkNetStackOff(p) }
 //go:nosplit
 func vkNetSyscallStackAt(p, off uintptr) uintptr { return vkNetStackAt(p, off) }
 
-// vkNetPutPeer writes accept's peer address (n of the bytes in sa) to
-// the caller's addr, truncated to the length *lenp gives, and the full
-// length to *lenp, as Linux does. vkNetDirectArgs checked both ranges;
-// the caller passes them through vkNetStackAt.
+// vkNetPutPeer writes a peer's address (sa: accept's peer, recvfrom's
+// sender) to the caller's addr, truncated to the length *lenp gives, and
+// the full length to *lenp, as Linux does. vkNetDirectArgs checked both
+// ranges; the caller passes them through vkNetStackAt.
 //
 //go:linkname vkNetPutPeer
 //go:nosplit
-func vkNetPutPeer(addr, lenp uintptr, sa *[128]byte, n uint32) {
+func vkNetPutPeer(addr, lenp uintptr, sa []byte) {
 	room := *(*int32)(unsafe.Pointer(lenp))
 	for i := range sa { // no bounds check: nosplit, under the handler's entry
-		if i >= int(n) || i >= int(room) {
+		if i >= int(room) {
 			break
 		}
 		*(*byte)(unsafe.Pointer(addr + uintptr(i))) = sa[i]
 	}
-	*(*int32)(unsafe.Pointer(lenp)) = int32(n)
+	*(*int32)(unsafe.Pointer(lenp)) = int32(len(sa))
+}
+
+// vkNetStackBytes is [p, p+n) as a slice, p having been off from the top
+// of the calling goroutine's stack (vkNetStackOff; 0: not in it) before
+// the handler's entry grew the stack. A slice is a pointer the garbage
+// collector and the stack copier know: if p is in the stack, growing it
+// again moves the slice with the bytes, where a uintptr would be left
+// behind. So sendto's destination, which Go passes in the stack, is read
+// through it, from the handler's frames only (never stored in the heap).
+//
+//go:linkname vkNetStackBytes
+//go:nosplit
+func vkNetStackBytes(p, off, n uintptr) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(vkNetStackAt(p, off))), n)
 }
 
 // vkNetOwnStackOrHeap reports whether [p, p+n) lies in the calling

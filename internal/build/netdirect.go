@@ -50,7 +50,8 @@ func vkSetNetDirect(h func(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, Errno
 // whether the call is one the handler serves, on a socket, with every
 // pointer argument in the Go heap, so that the handler (ordinary Go code,
 // which may grow and move this goroutine's stack) cannot leave one stale;
-// setsockopt's value and accept4's address may be in the stack.
+// setsockopt's value, accept4's address and sendto's and recvfrom's names
+// may be in the stack.
 func vkNetDirectArgs(trap, a1, a2, a3, a4, a5, a6 uintptr) bool
 
 // vkNetStackOff and vkNetStackAt are the runtime's too, nosplit: an
@@ -81,11 +82,12 @@ var syscallHookEdits = []struct{ old, new string }{
 		"func Syscall6(trap, a1, a2, a3, a4, a5, a6 uintptr) (r1, r2 uintptr, err Errno) {\n\truntime_entersyscall()\n",
 		"func Syscall6(trap, a1, a2, a3, a4, a5, a6 uintptr) (r1, r2 uintptr, err Errno) {\n" +
 			"\tif vkNetDirect != nil && vkNetDirectArgs(trap, a1, a2, a3, a4, a5, a6) {\n" +
-			"\t\to2, o3, o4 := vkNetStackOff(a2), vkNetStackOff(a3), vkNetStackOff(a4)\n" +
+			"\t\to2, o3, o4, o5, o6 := vkNetStackOff(a2), vkNetStackOff(a3), vkNetStackOff(a4), vkNetStackOff(a5), vkNetStackOff(a6)\n" +
 			"\t\tif r, e, ok := vkNetDirect(trap, a1, a2, a3, a4, a5, a6); ok {\n" +
 			"\t\t\treturn r, 0, e\n" +
 			"\t\t}\n" +
 			"\t\ta2, a3, a4 = vkNetStackAt(a2, o2), vkNetStackAt(a3, o3), vkNetStackAt(a4, o4)\n" +
+			"\t\ta5, a6 = vkNetStackAt(a5, o5), vkNetStackAt(a6, o6)\n" +
 			"\t}\n" +
 			"\truntime_entersyscall()\n",
 	},

@@ -100,7 +100,7 @@ func runNetTests(t *testing.T, smp int, env []string, timeout time.Duration, arg
 			"TestSplicePipeToSocket", "TestSpliceIOCopy", "TestRawICMP", "TestRawConnected",
 			"TestSCMRightsSocketpair", "TestSCMRightsNamed", "TestSCMRightsTruncated", "TestSCMRightsStreamBoundary",
 			"TestSCMRightsInFlight", "TestSCMRightsErrors", "TestSCMRightsChurn",
-			"TestPasscredStream", "TestPasscredDgram", "TestAcceptedKeepaliveOptions", "TestConnectionChurn", "TestAcceptFreshStacks", "TestStackStartRaised", "TestStackGoroutinesHidden",
+			"TestPasscredStream", "TestPasscredDgram", "TestAcceptedKeepaliveOptions", "TestConnectionChurn", "TestAcceptFreshStacks", "TestStackStartRaised", "TestStackGoroutinesHidden", "TestDatagramNamesDirect", "TestDatagramNameShortLength",
 			"TestEpollBesideNetpoller", "TestSocketDuringDependencyInit", "TestMulticastUDP", "TestSocketIoctls", "TestCloseUnderSignals", "TestPollSockets")
 	}
 	for _, name := range names {
