@@ -211,10 +211,11 @@ var delackEdits = []gvisorEdit{
 // delayed ACK's, SipHash's (netisn.go), the compact TIME-WAIT's
 // (nettimewait.go), the monotonic clock's (netmonotonic.go), the
 // address scan's (netaddrscan.go), the FIN sent again's (netfinretx.go),
-// the close's (netclosedrain.go), the write list's (netwritelist.go) and
-// the inline handling's (netinline.go).
+// the close's (netclosedrain.go), the write list's (netwritelist.go),
+// the inline handling's (netinline.go) and UDP's header reads
+// (netudpheader.go).
 func gvisorEdits() []gvisorEdit {
-	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits, finRetxEdits, closeDrainEdits, writeListEdits, inlineEdits)
+	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits, finRetxEdits, closeDrainEdits, writeListEdits, inlineEdits, udpHeaderEdits)
 }
 
 // patchGvisor returns the patched texts of the files edits name, read
@@ -276,7 +277,8 @@ func addGvisorPatches(modDir, finalDir, patchDir string, overlay map[string]stri
 // path in its module: delackFile, sendqFile, SipHash's (netisn.go), the
 // compact TIME-WAIT's (nettimewait.go), the address scan's
 // (netaddrscan.go), the FIN sent again's (netfinretx.go), the close's
-// (netclosedrain.go) and the inline handling's (netinline.go).
+// (netclosedrain.go), the inline handling's (netinline.go) and UDP's
+// header reads (netudpheader.go).
 func gvisorAddedFiles() (map[string]string, error) {
 	added, err := isnFiles()
 	if err != nil {
@@ -289,6 +291,7 @@ func gvisorAddedFiles() (map[string]string, error) {
 	added["pkg/tcpip/transport/tcp/zz_velocity_finretx.go"] = finRetxFile
 	added["pkg/tcpip/transport/tcp/zz_velocity_closedrain.go"] = closeDrainFile
 	added["pkg/tcpip/transport/tcp/zz_velocity_inline.go"] = inlineFile
+	added["pkg/tcpip/transport/udp/zz_velocity_netheader.go"] = udpHeaderFile
 	return added, nil
 }
 
