@@ -86,17 +86,7 @@ func vkNetDirectArgs(trap, a1, a2, a3, a4, a5, a6 uintptr) bool {
 	case 44: // sendto: the destination may be in the stack (the entry reads it as a typed slice)
 		return vkNetHeapRange(a2, a3) && (a5 == 0 || a6 > 0 && a6 <= 128 && vkNetOwnStackOrHeap(a5, a6))
 	case 45: // recvfrom: the sender's address goes back through the nosplit entry
-		if !vkNetHeapRange(a2, a3) {
-			return false
-		}
-		if a5 == 0 {
-			return true
-		}
-		if !vkNetOwnStackOrHeap(a6, 4) {
-			return false
-		}
-		n := *(*int32)(unsafe.Pointer(a6))
-		return n >= 0 && n <= 128 && (n == 0 || vkNetOwnStackOrHeap(a5, uintptr(n)))
+		return vkNetHeapRange(a2, a3) && vkNetNameOut(a5, a6)
 	case 46, 47: // sendmsg, recvmsg
 		return vkNetHeapRange(a2, 56)
 	case 48: // shutdown: no memory
@@ -104,16 +94,26 @@ func vkNetDirectArgs(trap, a1, a2, a3, a4, a5, a6 uintptr) bool {
 	case 54: // setsockopt of an int: the handler's nosplit entry copies it first
 		return a5 == 4 && vkNetOwnStackOrHeap(a4, 4)
 	case 43, 288: // accept, accept4: the peer's address goes back through the nosplit entry
-		if a2 == 0 {
-			return true
-		}
-		if !vkNetOwnStackOrHeap(a3, 4) {
-			return false
-		}
-		n := *(*int32)(unsafe.Pointer(a3))
-		return n >= 0 && n <= 128 && (n == 0 || vkNetOwnStackOrHeap(a2, uintptr(n)))
+		return vkNetNameOut(a2, a3)
 	}
 	return false
+}
+
+// vkNetNameOut is vkNetDirectArgs' test of an address the call returns
+// (accept's peer, recvfrom's sender) at addr, with its room in *lenp:
+// none asked for, or a length of 0 to 128 and that much room, each in
+// the caller's own stack or in the heap.
+//
+//go:nosplit
+func vkNetNameOut(addr, lenp uintptr) bool {
+	if addr == 0 {
+		return true
+	}
+	if !vkNetOwnStackOrHeap(lenp, 4) {
+		return false
+	}
+	n := *(*int32)(unsafe.Pointer(lenp))
+	return n >= 0 && n <= 128 && (n == 0 || vkNetOwnStackOrHeap(addr, uintptr(n)))
 }
 
 // vkNetStackOff is p's distance from the top of the calling goroutine's

@@ -49,7 +49,7 @@ var Packages = []string{
 
 // shortPackages run with -short. net's full suite dials hosts on the
 // internet (golang.org, DNS servers), which these machines cannot reach,
-// with or without Velocity; -short skips exactly those tests. (net/http's
+// with or without Velocity; -short skips those (and a few slow ones). (net/http's
 // full suite passes: it stopped failing for want of time under TCG, and
 // its goroutine-leak check stopped seeing the network stack's goroutines,
 // internal/build/netgoroutines.go.)
@@ -79,6 +79,10 @@ func main() {
 	var o options
 	flag.StringVar(&o.velocity, "velocity", "build/velocity", "the velocity tool")
 	flag.IntVar(&o.smp, "smp", 2, "guest CPUs")
+	// 1G rather than velocity's 512M: encoding/gob's TestLargeSlice and
+	// others build slices of hundreds of MiB, as they may on a Linux
+	// builder, and net's tests hold many sockets; TCG only takes host
+	// memory the guest touches.
 	flag.StringVar(&o.mem, "m", "1G", "guest memory (velocity test -m)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "go test -timeout for each package")
 	flag.StringVar(&o.out, "o", "docs/conformance.md", "report to write")
@@ -92,10 +96,6 @@ func main() {
 	flag.StringVar(&o.notes, "notes", "bench/conformance/notes-all.md", "hand-written notes for the -all report (kernel gaps fixed and left)")
 	flag.BoolVar(&o.all, "all", false, "every package of go list std except cmd/, vendor/ and internal ones, all with -short; report docs/conformance-all.md, logs build/conformance-all")
 	flag.Parse()
-	// 1G rather than velocity's 512M: encoding/gob's TestLargeSlice and
-	// others build slices of hundreds of MiB, as they may on a Linux
-	// builder, and net's tests hold many sockets; TCG only takes host
-	// memory the guest touches.
 	o.universe = Packages
 	if o.all {
 		set := map[string]bool{}

@@ -129,16 +129,23 @@ func addSyscallHook(goroot, finalRoot, patchDir string, overlay map[string]strin
 	if err != nil {
 		return fmt.Errorf("network stack: patching %s for the direct socket path: %w", orig, err)
 	}
-	dir := filepath.Join(patchDir, "syscall")
+	return overlayStdFiles(patchDir, finalRoot, "syscall", map[string]string{"syscall_linux.go": patched, "zz_velocity_netdirect.go": syscallHookFile}, overlay)
+}
+
+// overlayStdFiles writes files (name → text) for the standard-library
+// package pkg into patchDir and maps each, at its path in the final tree
+// finalRoot, in overlay.
+func overlayStdFiles(patchDir, finalRoot, pkg string, files map[string]string, overlay map[string]string) error {
+	dir := filepath.Join(patchDir, pkg)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, text := range map[string]string{"syscall_linux.go": patched, "zz_velocity_netdirect.go": syscallHookFile} {
+	for name, text := range files {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 			return err
 		}
-		overlay[filepath.Join(finalRoot, "src", "syscall", name)] = p
+		overlay[filepath.Join(finalRoot, "src", pkg, name)] = p
 	}
 	return nil
 }

@@ -82,16 +82,5 @@ func addKernelGoroutines(goroot, finalRoot, patchDir string, overlay map[string]
 	if err != nil {
 		return fmt.Errorf("network stack: patching %s to count the stack's goroutines as the kernel's: %w", orig, err)
 	}
-	dir := filepath.Join(patchDir, "runtime")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for name, text := range map[string]string{"traceback.go": patched, "zz_velocity_netgoroutines.go": kernelGoroutinesFile} {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			return err
-		}
-		overlay[filepath.Join(finalRoot, "src", "runtime", name)] = p
-	}
-	return nil
+	return overlayStdFiles(patchDir, finalRoot, "runtime", map[string]string{"traceback.go": patched, "zz_velocity_netgoroutines.go": kernelGoroutinesFile}, overlay)
 }
