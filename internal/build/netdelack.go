@@ -212,10 +212,10 @@ var delackEdits = []gvisorEdit{
 // (nettimewait.go), the monotonic clock's (netmonotonic.go), the
 // address scan's (netaddrscan.go), the FIN sent again's (netfinretx.go),
 // the close's (netclosedrain.go), the write list's (netwritelist.go),
-// the inline handling's (netinline.go) and UDP's header reads
-// (netudpheader.go).
+// the inline handling's (netinline.go), UDP's header reads
+// (netudpheader.go) and the v4-mapped address's unwrapping (netunmap.go).
 func gvisorEdits() []gvisorEdit {
-	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits, finRetxEdits, closeDrainEdits, writeListEdits, inlineEdits, udpHeaderEdits)
+	return slices.Concat(delackEdits, isnEdits, timeWaitEdits, monotonicEdits, addrScanEdits, finRetxEdits, closeDrainEdits, writeListEdits, inlineEdits, udpHeaderEdits, unmapEdits)
 }
 
 // patchGvisor returns the patched texts of the files edits name, read
@@ -277,8 +277,8 @@ func addGvisorPatches(modDir, finalDir, patchDir string, overlay map[string]stri
 // path in its module: delackFile, sendqFile, SipHash's (netisn.go), the
 // compact TIME-WAIT's (nettimewait.go), the address scan's
 // (netaddrscan.go), the FIN sent again's (netfinretx.go), the close's
-// (netclosedrain.go), the inline handling's (netinline.go) and UDP's
-// header reads (netudpheader.go).
+// (netclosedrain.go), the inline handling's (netinline.go), UDP's
+// header reads (netudpheader.go) and the unwrapping (netunmap.go).
 func gvisorAddedFiles() (map[string]string, error) {
 	added, err := isnFiles()
 	if err != nil {
@@ -292,6 +292,7 @@ func gvisorAddedFiles() (map[string]string, error) {
 	added["pkg/tcpip/transport/tcp/zz_velocity_closedrain.go"] = closeDrainFile
 	added["pkg/tcpip/transport/tcp/zz_velocity_inline.go"] = inlineFile
 	added["pkg/tcpip/transport/udp/zz_velocity_netheader.go"] = udpHeaderFile
+	added["pkg/tcpip/stack/zz_velocity_unmap.go"] = unmapFile
 	return added, nil
 }
 
