@@ -3,7 +3,6 @@ package net
 import (
 	"bytes"
 	"io"
-	gonet "net"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -66,16 +65,11 @@ func TestStackGoroutinesHidden(t *testing.T) {
 		t.Skip("the kernel's network stack: Linux runs it in kernel threads")
 	}
 	// A connection through the stack, so that its goroutines have started.
-	ln := echoServer(t, "tcp4", "127.0.0.1:0")
-	c, err := gonet.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, s := tcpPair(t)
 	if _, err := c.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+	if _, err := io.ReadFull(s, make([]byte, 1)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -109,11 +103,6 @@ func TestStackGoroutinesInCrashDump(t *testing.T) {
 	if os.Getenv("VELOCITY_NET_PANIC") != "1" {
 		t.Skip("crashes the test binary: tests/netboot runs it")
 	}
-	ln := echoServer(t, "tcp4", "127.0.0.1:0")
-	c, err := gonet.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	tcpPair(t)
 	panic("velocity: crash dump requested (VELOCITY_NET_PANIC=1)")
 }

@@ -43,22 +43,9 @@ func TestStackStartRaised(t *testing.T) {
 	}
 	// No goroutine but the test's own and those it waits for may make a
 	// socket call: one that grew its stack after a collection would raise
-	// the size this test reads. So the test accepts and reads itself.
-	ln, err := gonet.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := gonet.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	ln.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	// the size this test reads. So the test reads itself, and tcpPair's
+	// accept is over before the first collection.
+	c, s := tcpPair(t)
 	roundTrip := func() {
 		t.Helper()
 		writeFromNewGoroutine(t, c)

@@ -1,14 +1,10 @@
 package netboot
 
 import (
-	"bytes"
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/velocityos/velocity/internal/build"
-	"github.com/velocityos/velocity/internal/qemu"
 	"github.com/velocityos/velocity/internal/testenv"
 )
 
@@ -18,25 +14,12 @@ import (
 // crash dump with GOTRACEBACK=system, as the runtime's own are.
 func TestStackGoroutinesInCrashDump(t *testing.T) {
 	testenv.Need(t, "qemu")
-	kernel, stub := testenv.Get(t, netOnce), testenv.Get(t, stubOnce)
 	for _, tc := range []struct {
 		traceback string
 		shown     bool
 	}{{"system", true}, {"all", false}} {
-		cmdline, err := build.KernelCmdline([]string{"GOTRACEBACK=" + tc.traceback, "VELOCITY_NET_PANIC=1"}, nil,
-			[]string{"-test.run=TestStackGoroutinesInCrashDump"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		res, err := qemu.Run(context.Background(), qemu.Config{
-			Kernel: kernel, Stub: stub, SMP: 2, Accel: "tcg", Stdout: &out,
-			Append: cmdline, Timeout: 2 * time.Minute, DumpOnTimeout: true,
-		})
-		serial := strings.ReplaceAll(out.String(), "\r\n", "\n")
-		if err != nil {
-			t.Fatalf("boot: %v\n%s", err, serial)
-		}
+		res, serial := bootNetTests(t, 2, []string{"GOTRACEBACK=" + tc.traceback, "VELOCITY_NET_PANIC=1"}, 2*time.Minute,
+			"-test.run=TestStackGoroutinesInCrashDump")
 		if res.ExitCode == 0 || !strings.Contains(serial, "panic: velocity: crash dump requested") {
 			t.Fatalf("GOTRACEBACK=%s: the test binary did not crash as asked (exit %d):\n%s", tc.traceback, res.ExitCode, serial)
 		}

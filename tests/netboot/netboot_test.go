@@ -64,9 +64,11 @@ func TestNetInKernelLong(t *testing.T) {
 	runNetTests(t, 2, []string{"VELOCITY_TCPJOIN=0"}, 40*time.Minute, "-test.v", "-test.timeout=35m", "-test.run=TestManyConnections")
 }
 
-// runNetTests boots the tests/net binary on smp CPUs with the kernel
-// environment env and args, and checks that every test it ran passed.
-func runNetTests(t *testing.T, smp int, env []string, timeout time.Duration, args ...string) {
+// bootNetTests boots the tests/net binary on smp CPUs with the kernel
+// environment env and args, and returns how it ended and its serial
+// output (lines ending in \n).
+func bootNetTests(t *testing.T, smp int, env []string, timeout time.Duration, args ...string) (qemu.Result, string) {
+	t.Helper()
 	kernel, stub := testenv.Get(t, netOnce), testenv.Get(t, stubOnce)
 	cmdline, err := build.KernelCmdline(env, nil, args)
 	if err != nil {
@@ -81,6 +83,13 @@ func runNetTests(t *testing.T, smp int, env []string, timeout time.Duration, arg
 	if err != nil {
 		t.Fatalf("boot: %v\n%s", err, serial)
 	}
+	return res, serial
+}
+
+// runNetTests boots the tests/net binary on smp CPUs with the kernel
+// environment env and args, and checks that every test it ran passed.
+func runNetTests(t *testing.T, smp int, env []string, timeout time.Duration, args ...string) {
+	res, serial := bootNetTests(t, smp, env, timeout, args...)
 	t.Logf("guest exited with %d after %v", res.ExitCode, res.Elapsed.Round(time.Millisecond))
 	if res.ExitCode != 0 || !strings.Contains(serial, "\nPASS\n") || strings.Contains(serial, "--- FAIL") {
 		t.Fatalf("network tests failed inside the kernel (exit %d):\n%s", res.ExitCode, serial)
