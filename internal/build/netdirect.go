@@ -116,36 +116,44 @@ func syscallHookVersion() string {
 	return b.String()
 }
 
-// addSyscallHook writes the patched syscall_linux.go and the hook file into
-// patchDir and maps them (at their paths in the final tree finalRoot) in
-// overlay.
-func addSyscallHook(goroot, finalRoot, patchDir string, overlay map[string]string) error {
-	orig := filepath.Join(goroot, "src", "syscall", "syscall_linux.go")
+// syscallHook is the hook's patch of package syscall.
+var syscallHook = stdPatch{
+	pkg: "syscall", file: "syscall_linux.go", patch: patchSyscall, why: "for the direct socket path",
+	addName: "zz_velocity_netdirect.go", addText: syscallHookFile,
+}
+
+// stdPatch is a checked edit of one file of a standard-library package in
+// the network GOROOT, with a file of ours added to the package.
+type stdPatch struct {
+	pkg, file string                       // the file edited, GOROOT/src/<pkg>/<file>
+	patch     func(string) (string, error) // the edit; an error if it does not apply
+	why       string                       // what the edit is for, in errors
+	addName   string                       // the file added
+	addText   string
+}
+
+// add writes the patched file and the added one into patchDir and maps
+// them (at their paths in the final tree finalRoot) in overlay.
+func (sp stdPatch) add(goroot, finalRoot, patchDir string, overlay map[string]string) error {
+	orig := filepath.Join(goroot, "src", sp.pkg, sp.file)
 	data, err := os.ReadFile(orig)
 	if err != nil {
 		return fmt.Errorf("network stack: %w", err)
 	}
-	patched, err := patchSyscall(string(data))
+	patched, err := sp.patch(string(data))
 	if err != nil {
-		return fmt.Errorf("network stack: patching %s for the direct socket path: %w", orig, err)
+		return fmt.Errorf("network stack: patching %s %s: %w", orig, sp.why, err)
 	}
-	return overlayStdFiles(patchDir, finalRoot, "syscall", map[string]string{"syscall_linux.go": patched, "zz_velocity_netdirect.go": syscallHookFile}, overlay)
-}
-
-// overlayStdFiles writes files (name → text) for the standard-library
-// package pkg into patchDir and maps each, at its path in the final tree
-// finalRoot, in overlay.
-func overlayStdFiles(patchDir, finalRoot, pkg string, files map[string]string, overlay map[string]string) error {
-	dir := filepath.Join(patchDir, pkg)
+	dir := filepath.Join(patchDir, sp.pkg)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, text := range files {
+	for name, text := range map[string]string{sp.file: patched, sp.addName: sp.addText} {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 			return err
 		}
-		overlay[filepath.Join(finalRoot, "src", pkg, name)] = p
+		overlay[filepath.Join(finalRoot, "src", sp.pkg, name)] = p
 	}
 	return nil
 }

@@ -9,62 +9,48 @@ import (
 	"testing"
 )
 
-// The hook must apply to this GOROOT's syscall_linux.go, and the results
-// must parse; a file whose Syscall has changed is refused, not half patched.
-func TestPatchSyscall(t *testing.T) {
+// checkStdPatch: sp must apply to this GOROOT's file, leaving mark in it
+// want times, and the patched file and the added one must parse; the
+// file with old replaced by new (a Go release that changed what the edit
+// looks for) is refused, not half patched.
+func checkStdPatch(t *testing.T, sp stdPatch, mark string, want int, old, new string) {
+	t.Helper()
 	goroot, err := GOROOT(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(goroot, "src", "syscall", "syscall_linux.go"))
+	data, err := os.ReadFile(filepath.Join(goroot, "src", sp.pkg, sp.file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := patchSyscall(string(data))
+	out, err := sp.patch(string(data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(out, "vkNetDirect(trap"); n != 2 {
-		t.Fatalf("hook inserted %d times, want 2 (Syscall and Syscall6)", n)
+	if n := strings.Count(out, mark); n != want {
+		t.Fatalf("%s: %q inserted %d times, want %d", sp.file, mark, n, want)
 	}
 	fset := token.NewFileSet()
-	for name, src := range map[string]string{"syscall_linux.go": out, "zz_velocity_netdirect.go": syscallHookFile} {
+	for name, src := range map[string]string{sp.file: out, sp.addName: sp.addText} {
 		if _, err := parser.ParseFile(fset, name, src, parser.ParseComments); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	changed := strings.Replace(string(data), "\truntime_entersyscall()\n", "\truntime_entersyscall() // moved\n", 1)
-	if _, err := patchSyscall(changed); err == nil {
-		t.Fatal("a syscall_linux.go whose Syscall changed was patched anyway")
+	changed := strings.Replace(string(data), old, new, 1)
+	if changed == string(data) {
+		t.Fatalf("%s has no %q to change", sp.file, old)
+	}
+	if _, err := sp.patch(changed); err == nil {
+		t.Fatalf("a %s with %q changed was patched anyway", sp.file, old)
 	}
 }
 
-// The kernel-goroutine patch must apply to this GOROOT's traceback.go and
-// parse; a traceback.go whose isSystemGoroutine changed is refused.
+// The hook goes into Syscall and Syscall6.
+func TestPatchSyscall(t *testing.T) {
+	checkStdPatch(t, syscallHook, "vkNetDirect(trap", 2, "\truntime_entersyscall()\n", "\truntime_entersyscall() // moved\n")
+}
+
+// isSystemGoroutine also asks vkKernelGoroutine.
 func TestPatchTraceback(t *testing.T) {
-	goroot, err := GOROOT(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(goroot, "src", "runtime", "traceback.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := patchTraceback(string(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(out, "vkKernelGoroutine(funcname(f))"); n != 1 {
-		t.Fatalf("check inserted %d times, want 1", n)
-	}
-	fset := token.NewFileSet()
-	for name, src := range map[string]string{"traceback.go": out, "zz_velocity_netgoroutines.go": kernelGoroutinesFile} {
-		if _, err := parser.ParseFile(fset, name, src, parser.ParseComments); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	changed := strings.Replace(string(data), `HasPrefix(funcname(f), "runtime.")`, `HasPrefix(funcname(f), "runtime/")`, 1)
-	if _, err := patchTraceback(changed); err == nil {
-		t.Fatal("a traceback.go whose isSystemGoroutine changed was patched anyway")
-	}
+	checkStdPatch(t, kernelGoroutines, "vkKernelGoroutine(funcname(f))", 1, `HasPrefix(funcname(f), "runtime.")`, `HasPrefix(funcname(f), "runtime/")`)
 }

@@ -24,8 +24,6 @@ package build
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -69,18 +67,8 @@ func kernelGoroutinesVersion() string {
 	return kernelGoroutinesFile + tracebackEdit.old + tracebackEdit.new
 }
 
-// addKernelGoroutines writes the patched traceback.go and the runtime file
-// into patchDir and maps them (at their paths in the final tree finalRoot)
-// in overlay.
-func addKernelGoroutines(goroot, finalRoot, patchDir string, overlay map[string]string) error {
-	orig := filepath.Join(goroot, "src", "runtime", "traceback.go")
-	data, err := os.ReadFile(orig)
-	if err != nil {
-		return fmt.Errorf("network stack: %w", err)
-	}
-	patched, err := patchTraceback(string(data))
-	if err != nil {
-		return fmt.Errorf("network stack: patching %s to count the stack's goroutines as the kernel's: %w", orig, err)
-	}
-	return overlayStdFiles(patchDir, finalRoot, "runtime", map[string]string{"traceback.go": patched, "zz_velocity_netgoroutines.go": kernelGoroutinesFile}, overlay)
+// kernelGoroutines is the patch of package runtime.
+var kernelGoroutines = stdPatch{
+	pkg: "runtime", file: "traceback.go", patch: patchTraceback, why: "to count the stack's goroutines as the kernel's",
+	addName: "zz_velocity_netgoroutines.go", addText: kernelGoroutinesFile,
 }

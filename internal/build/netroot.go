@@ -400,11 +400,10 @@ func prepareNetRoot(goroot string) (*netRoot, error) {
 			}
 		}
 	}
-	if err := addSyscallHook(goroot, dir, filepath.Join(tmp, ".patched"), overlay); err != nil {
-		return nil, err
-	}
-	if err := addKernelGoroutines(goroot, dir, filepath.Join(tmp, ".patched"), overlay); err != nil {
-		return nil, err
+	for _, sp := range []stdPatch{syscallHook, kernelGoroutines} {
+		if err := sp.add(goroot, dir, filepath.Join(tmp, ".patched"), overlay); err != nil {
+			return nil, err
+		}
 	}
 	// netstack and its driver packages, as real directories of copies.
 	modPath := strings.TrimSuffix(netstackPath, "/netstack")
