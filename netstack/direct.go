@@ -130,11 +130,11 @@ func (s *Server) direct(nr uintptr, a [6]uintptr, dg *dgram) (r uintptr, e sysca
 	if !directMem(nr, args, s.k.Mem) {
 		return 0, 0, false
 	}
-	if write && !s.directSendOK(sk, nr, args, dg) {
-		return 0, 0, false
-	}
 	if dg != nil && sk.ux != nil {
 		return 0, 0, false // a unix name: file system calls, the kernel's
+	}
+	if write && !s.directSendOK(sk, nr, args) {
+		return 0, 0, false
 	}
 	m := Msg{NR: uint64(nr), Args: args, Flags: msgNonblock}
 	var rep Reply
@@ -347,11 +347,11 @@ func (s *Server) directDgram(sk *sock, m *Msg, dg *dgram) (int64, syscall.Errno)
 // socket that is not bound yet (its first send binds it, which the
 // kernel's copy of its names must learn from a reply), and on AF_UNIX only
 // without a destination (naming one looks up a path: file system calls).
-func (s *Server) directSendOK(sk *sock, nr uintptr, a [6]uint64, dg *dgram) bool {
+func (s *Server) directSendOK(sk *sock, nr uintptr, a [6]uint64) bool {
 	if sk.ux != nil {
 		switch nr {
 		case 44:
-			return a[4] == 0 && dg == nil
+			return a[4] == 0
 		case 46: // no name, and no control data: the kernel reads SCM_RIGHTS
 			h := user(a[1], 56)
 			return binary.LittleEndian.Uint64(h[0:]) == 0 && binary.LittleEndian.Uint64(h[40:]) == 0
